@@ -1,0 +1,800 @@
+#include "commands.h"
+
+#include "core/clock.h"
+#include "engine.h"
+#include "ingest/exportwriter.h"
+#include "jobio.h"
+#include "providers/provider.h"
+#include "store/sqlitestore.h"
+#include "terminalprogress.h"
+
+#include <QCommandLineParser>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSocketNotifier>
+#include <QStandardPaths>
+
+#include <csignal>
+#include <cstdio>
+#include <fcntl.h>
+#include <unistd.h>
+
+using namespace Qt::StringLiterals;
+
+namespace batchctl {
+
+namespace {
+
+struct UsageError
+{
+    QString message;
+};
+
+void printErr(const QString &text)
+{
+    std::fputs(qPrintable(text + u'\n'), stderr);
+}
+
+void printOut(const QString &text)
+{
+    std::fputs(text.toUtf8().constData(), stdout);
+    std::fputs("\n", stdout);
+    std::fflush(stdout);
+}
+
+QString defaultDatabasePath()
+{
+    return QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)
+           + u"/batchdesk.sqlite"_s;
+}
+
+// SIGINT/SIGTERM become an event-loop callback through a self-pipe: the handler itself
+// only writes one byte.
+class SignalWatcher
+{
+public:
+    SignalWatcher()
+    {
+        if (::pipe(s_fds) != 0)
+            return;
+        ::fcntl(s_fds[1], F_SETFL, O_NONBLOCK);
+        m_notifier = std::make_unique<QSocketNotifier>(s_fds[0], QSocketNotifier::Read);
+        struct sigaction action = {};
+        action.sa_handler = [](int) {
+            const char byte = 1;
+            [[maybe_unused]] const auto written = ::write(s_fds[1], &byte, 1);
+        };
+        sigemptyset(&action.sa_mask);
+        ::sigaction(SIGINT, &action, nullptr);
+        ::sigaction(SIGTERM, &action, nullptr);
+    }
+    ~SignalWatcher()
+    {
+        ::signal(SIGINT, SIG_DFL);
+        ::signal(SIGTERM, SIG_DFL);
+        m_notifier.reset();
+        ::close(s_fds[0]);
+        ::close(s_fds[1]);
+    }
+    template<typename F>
+    void onSignal(QObject *context, F callback)
+    {
+        if (!m_notifier)
+            return;
+        QObject::connect(m_notifier.get(), &QSocketNotifier::activated, context, [callback] {
+            char buffer[16];
+            [[maybe_unused]] const auto n = ::read(s_fds[0], buffer, sizeof buffer);
+            callback();
+        });
+    }
+
+private:
+    static inline int s_fds[2] = {-1, -1};
+    std::unique_ptr<QSocketNotifier> m_notifier;
+};
+
+struct JobOutcome
+{
+    qint64 jobId = 0;
+    bool failed = false;
+    QString error;
+};
+
+QJsonObject jobSummary(const bd::JobInfo &job, double elapsedSeconds)
+{
+    QJsonObject object{
+        {u"job"_s, job.id},
+        {u"state"_s, bd::jobStateName(job.state)},
+        {u"tasks"_s, job.counts.total()},
+        {u"completed"_s, job.counts.completed},
+        {u"dead"_s, job.counts.dead},
+        {u"pending"_s, job.counts.unfinished()},
+        {u"cancelled"_s, job.counts.cancelled},
+        {u"cost_usd"_s, job.costUsd},
+        {u"input_tokens"_s, job.usage.inputTokens},
+        {u"output_tokens"_s, job.usage.outputTokens},
+        {u"cached_tokens"_s, job.usage.cachedTokens},
+        {u"provider"_s, job.spec.provider},
+        {u"model"_s, job.spec.model},
+        {u"priority"_s, job.spec.priority},
+        {u"source"_s, job.spec.sourcePath},
+    };
+    if (!job.stateReason.isEmpty())
+        object.insert(u"reason"_s, job.stateReason);
+    if (job.spec.provider == u"simulator"_s)
+        object.insert(u"simulated"_s, true);
+    if (elapsedSeconds >= 0)
+        object.insert(u"elapsed_s"_s, std::round(elapsedSeconds * 1000.0) / 1000.0);
+    return object;
+}
+
+QString jobLine(const bd::JobInfo &job)
+{
+    QString line = u"job %1  %2  %3/%4 completed, %5 dead, %6 pending  $%7  %8/%9%10"_s
+                       .arg(job.id)
+                       .arg(bd::jobStateName(job.state))
+                       .arg(job.counts.completed)
+                       .arg(job.counts.total())
+                       .arg(job.counts.dead)
+                       .arg(job.counts.unfinished())
+                       .arg(QString::number(job.costUsd, 'f', 4), job.spec.provider,
+                            job.spec.model,
+                            job.spec.provider == u"simulator"_s ? u" (simulated)"_s : QString());
+    if (!job.stateReason.isEmpty() && job.state != bd::JobState::Finished)
+        line += u"  (%1)"_s.arg(job.stateReason);
+    return line;
+}
+
+QJsonObject alertJson(const bd::AlertRecord &alert)
+{
+    return QJsonObject{
+        {u"kind"_s, alert.kind},
+        {u"message"_s, alert.message},
+        {u"job"_s, alert.jobId ? QJsonValue(alert.jobId) : QJsonValue()},
+        {u"raised_at"_s, alert.raisedAt.toUTC().toString(Qt::ISODateWithMs)},
+        {u"cleared_at"_s, alert.clearedAt.isValid()
+                              ? QJsonValue(alert.clearedAt.toUTC().toString(Qt::ISODateWithMs))
+                              : QJsonValue()},
+    };
+}
+
+int exitCodeFor(const bd::JobInfo &job)
+{
+    if (job.state == bd::JobState::Paused || job.counts.unfinished() > 0)
+        return ExitPaused;
+    if (job.counts.dead > 0)
+        return ExitDeadLetters;
+    return ExitFinished;
+}
+
+// Where a job's provider lives and how to reach it. Keys come from the environment only.
+bd::providers::ProviderConfig providerConfigFor(const QString &provider, const QString &baseUrl,
+                                                const QJsonObject &settings)
+{
+    bd::providers::ProviderConfig config;
+    config.id = provider;
+    config.settings = settings;
+    config.baseUrl = baseUrl;
+    const auto env = [](const char *name) { return qEnvironmentVariable(name); };
+    if (provider == u"openai"_s || provider == u"openai-compatible"_s) {
+        config.apiKey = env("OPENAI_API_KEY");
+        if (config.baseUrl.isEmpty())
+            config.baseUrl = env("OPENAI_BASE_URL");
+    } else if (provider == u"anthropic"_s) {
+        config.apiKey = env("ANTHROPIC_API_KEY");
+        if (config.baseUrl.isEmpty())
+            config.baseUrl = env("ANTHROPIC_BASE_URL");
+    }
+    return config;
+}
+
+class Session
+{
+public:
+    Session(const QString &databasePath, bool json)
+        : m_databasePath(databasePath)
+        , m_json(json)
+    {
+        m_timer.start();
+    }
+
+    bool openEngine(QString *error)
+    {
+        bd::Engine::Options options;
+        options.databasePath = m_databasePath;
+        options.priceOverridePath =
+            QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation) + u"/prices.json"_s;
+        m_engine = std::make_unique<bd::Engine>(options);
+        bool ok = false;
+        QEventLoop loop;
+        QObject::connect(m_engine.get(), &bd::Engine::opened, &loop,
+                         [&](bool success, const QString &message) {
+                             ok = success;
+                             *error = message;
+                             loop.quit();
+                         });
+        m_engine->open();
+        loop.exec();
+        return ok;
+    }
+
+    bd::store::SqliteStore *reader()
+    {
+        if (!m_reader)
+            m_reader = std::make_unique<bd::store::SqliteStore>(m_databasePath, u"cli-reader"_s);
+        return m_reader->isOpen() ? m_reader.get() : nullptr;
+    }
+
+    bd::ImportResult import(const bd::JobSpec &spec)
+    {
+        bd::ImportResult result;
+        QEventLoop loop;
+        QObject::connect(m_engine.get(), &bd::Engine::importProgressed, &loop,
+                         [this](qint64, qint64 bytesRead, qint64 totalBytes) {
+                             m_progress.update(u"import"_s, bytesRead / 1024, totalBytes / 1024,
+                                               u"KiB"_s);
+                         });
+        QObject::connect(m_engine.get(), &bd::Engine::importFinished, &loop,
+                         [&](const bd::ImportResult &r) {
+                             result = r;
+                             loop.quit();
+                         });
+        m_engine->importJob(spec);
+        loop.exec();
+        m_progress.finish();
+        return result;
+    }
+
+    // Runs the jobs to rest (finished, paused or failed), all at once.
+    QList<JobOutcome> runJobs(const QList<bd::JobInfo> &jobs, const QJsonObject &runtimeSettings)
+    {
+        QList<JobOutcome> outcomes;
+        if (jobs.isEmpty())
+            return outcomes;
+        QEventLoop loop;
+        QHash<qint64, qint64> remaining; // job -> total for the bar
+        qint64 grandTotal = 0;
+        QHash<qint64, qint64> doneByJob;
+        for (const bd::JobInfo &job : jobs) {
+            remaining.insert(job.id, job.counts.total());
+            grandTotal += job.counts.total();
+        }
+        SignalWatcher signalWatcher;
+        bool interrupted = false;
+        signalWatcher.onSignal(&loop, [&] {
+            if (interrupted)
+                return;
+            interrupted = true;
+            m_progress.finish();
+            printErr(u"interrupted: pausing (in-flight answers are kept); `batchctl resume` continues"_s);
+            m_engine->stopAll(u"interrupted"_s);
+        });
+        const auto settle = [&](qint64 jobId, bool failed, const QString &error) {
+            if (!remaining.remove(jobId))
+                return;
+            outcomes.append(JobOutcome{jobId, failed, error});
+            if (remaining.isEmpty())
+                loop.quit();
+        };
+        QObject::connect(m_engine.get(), &bd::Engine::jobProgressed, &loop,
+                         [&](qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &, double) {
+                             doneByJob[jobId] = counts.completed + counts.dead + counts.cancelled;
+                             qint64 done = 0;
+                             for (qint64 n : std::as_const(doneByJob))
+                                 done += n;
+                             m_progress.update(u"run"_s, done, grandTotal, u"tasks"_s);
+                         });
+        QObject::connect(m_engine.get(), &bd::Engine::jobStopped, &loop,
+                         [&](qint64 jobId, bd::JobState, const QString &) { settle(jobId, false, {}); });
+        QObject::connect(m_engine.get(), &bd::Engine::jobFailed, &loop,
+                         [&](qint64 jobId, const QString &error) { settle(jobId, true, error); });
+        QObject::connect(m_engine.get(), &bd::Engine::alertRaised, &loop,
+                         [this](qint64 jobId, const QString &kind, const QString &message) {
+                             m_progress.finish();
+                             printErr(u"alert (job %1, %2): %3"_s.arg(jobId).arg(kind, message));
+                         });
+        for (const bd::JobInfo &job : jobs) {
+            QJsonObject settings = job.spec.settings;
+            for (auto it = runtimeSettings.begin(); it != runtimeSettings.end(); ++it)
+                settings.insert(it.key(), it.value());
+            m_engine->startJob(job.id, providerConfigFor(job.spec.provider, job.spec.baseUrl, settings));
+        }
+        loop.exec();
+        m_progress.finish();
+        return outcomes;
+    }
+
+    double elapsedSeconds() const { return double(m_timer.elapsed()) / 1000.0; }
+    bool json() const { return m_json; }
+
+    // Prints one job (run) or several (resume), returns the combined exit code.
+    int report(const QList<JobOutcome> &outcomes, const QList<qint64> &jobIds, bool forceList)
+    {
+        bd::store::SqliteStore *store = reader();
+        if (!store) {
+            printErr(u"cannot read %1"_s.arg(m_databasePath));
+            return ExitFatal;
+        }
+        int code = ExitFinished;
+        QJsonArray summaries;
+        for (const JobOutcome &outcome : outcomes) {
+            if (outcome.failed) {
+                printErr(u"job %1 failed: %2"_s.arg(outcome.jobId).arg(outcome.error));
+                code = ExitFatal;
+            }
+        }
+        for (qint64 id : jobIds) {
+            const auto job = store->job(id);
+            if (!job)
+                continue;
+            summaries.append(jobSummary(*job, elapsedSeconds()));
+            printErr(jobLine(*job));
+            code = combine(code, exitCodeFor(*job));
+        }
+        if (m_json) {
+            if (summaries.size() == 1 && !forceList) {
+                printOut(QString::fromUtf8(QJsonDocument(summaries.at(0).toObject()).toJson(QJsonDocument::Compact)));
+            } else {
+                QJsonArray alerts;
+                for (const bd::AlertRecord &alert : store->alerts(true))
+                    alerts.append(alertJson(alert));
+                printOut(QString::fromUtf8(QJsonDocument(QJsonObject{{u"jobs"_s, summaries}, {u"alerts"_s, alerts}})
+                                               .toJson(QJsonDocument::Compact)));
+            }
+        }
+        return code;
+    }
+
+    static int combine(int a, int b)
+    {
+        // Fatal beats paused beats dead letters beats finished.
+        const auto rank = [](int c) {
+            switch (c) {
+            case ExitFatal: return 4;
+            case ExitPaused: return 3;
+            case ExitDeadLetters: return 2;
+            default: return 1;
+            }
+        };
+        return rank(a) >= rank(b) ? a : b;
+    }
+
+    TerminalProgress &progress() { return m_progress; }
+    bd::Engine *engine() { return m_engine.get(); }
+
+private:
+    QString m_databasePath;
+    bool m_json;
+    QElapsedTimer m_timer;
+    std::unique_ptr<bd::Engine> m_engine;
+    std::unique_ptr<bd::store::SqliteStore> m_reader;
+    TerminalProgress m_progress;
+};
+
+QString readTextFile(const QString &path, const QString &what)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        throw UsageError{u"%1 %2: %3"_s.arg(what, path, file.errorString())};
+    return QString::fromUtf8(file.readAll());
+}
+
+bool exportWithProgress(bd::store::Store &store, qint64 jobId, const QString &path, QString *error)
+{
+    TerminalProgress progress;
+    const auto job = store.job(jobId);
+    const qint64 total = job ? job->counts.total() : 0;
+    const bool ok = bd::exportJob(store, jobId, path, error, [&](qint64 rows) {
+        progress.update(u"export"_s, rows, total, u"rows"_s);
+    });
+    progress.finish();
+    return ok;
+}
+
+// Jobs with work left: not finished, not cancelled, or with tasks back in pending.
+QList<bd::JobInfo> unfinishedJobs(bd::store::Store &store, qint64 onlyJob = 0)
+{
+    QList<bd::JobInfo> result;
+    for (const bd::JobInfo &job : store.jobs()) {
+        if (onlyJob && job.id != onlyJob)
+            continue;
+        if (job.state == bd::JobState::Cancelled || job.state == bd::JobState::Importing)
+            continue;
+        if (job.counts.unfinished() > 0 || job.state == bd::JobState::Running
+            || job.state == bd::JobState::Paused)
+            result.append(job);
+    }
+    return result;
+}
+
+QJsonObject runtimeSettings(const QCommandLineParser &parser)
+{
+    QJsonObject settings;
+    const auto putInt = [&](const QString &option, const QString &key) {
+        if (!parser.isSet(option))
+            return;
+        bool ok = false;
+        const int value = parser.value(option).toInt(&ok);
+        if (!ok || value <= 0)
+            throw UsageError{u"--%1 needs a positive whole number"_s.arg(option)};
+        settings.insert(key, value);
+    };
+    putInt(u"concurrency"_s, u"concurrency"_s);
+    putInt(u"rpm"_s, u"rpm"_s);
+    putInt(u"tpm"_s, u"tpm"_s);
+    if (parser.isSet(u"budget"_s)) {
+        bool ok = false;
+        const double budget = parser.value(u"budget"_s).toDouble(&ok);
+        if (!ok || budget <= 0)
+            throw UsageError{u"--budget needs a positive amount in USD"_s};
+        settings.insert(u"budget_usd"_s, budget);
+    }
+    // Simulator knobs, for demos and tests.
+    if (parser.isSet(u"sim-latency-ms"_s))
+        settings.insert(u"latency_ms"_s, parser.value(u"sim-latency-ms"_s).toInt());
+    if (parser.isSet(u"sim-failure-rate"_s))
+        settings.insert(u"failure_rate"_s, parser.value(u"sim-failure-rate"_s).toDouble());
+    return settings;
+}
+
+int commandRun(const QCommandLineParser &parser, const QStringList &positional, const QString &db)
+{
+    if (positional.size() != 2)
+        throw UsageError{u"run needs exactly one INPUT.csv"_s};
+    bd::JobSpec spec;
+    spec.sourcePath = QFileInfo(positional.at(1)).absoluteFilePath();
+    if (parser.isSet(u"template"_s) == parser.isSet(u"template-file"_s))
+        throw UsageError{u"run needs one of --template TEXT or --template-file FILE"_s};
+    spec.templateText = parser.isSet(u"template"_s)
+                            ? parser.value(u"template"_s)
+                            : readTextFile(parser.value(u"template-file"_s), u"template file"_s);
+    if (parser.isSet(u"system"_s) && parser.isSet(u"system-file"_s))
+        throw UsageError{u"give --system or --system-file, not both"_s};
+    if (parser.isSet(u"system"_s))
+        spec.systemPrompt = parser.value(u"system"_s);
+    else if (parser.isSet(u"system-file"_s))
+        spec.systemPrompt = readTextFile(parser.value(u"system-file"_s), u"system prompt file"_s);
+    spec.provider = parser.isSet(u"provider"_s) ? parser.value(u"provider"_s) : u"simulator"_s;
+    spec.baseUrl = parser.value(u"base-url"_s);
+    bool ok = true;
+    spec.priority = parser.isSet(u"priority"_s) ? parser.value(u"priority"_s).toInt(&ok) : 2;
+    if (!ok || spec.priority < 1 || spec.priority > 3)
+        throw UsageError{u"--priority must be 1, 2 or 3"_s};
+    spec.mode = parser.isSet(u"mode"_s) ? parser.value(u"mode"_s) : u"auto"_s;
+    if (spec.mode != u"auto"_s && spec.mode != u"realtime"_s && spec.mode != u"batch-api"_s)
+        throw UsageError{u"--mode must be auto, realtime or batch-api"_s};
+    spec.maxRetries = parser.isSet(u"max-retries"_s) ? parser.value(u"max-retries"_s).toInt(&ok) : 3;
+    if (!ok || spec.maxRetries < 0)
+        throw UsageError{u"--max-retries needs a whole number >= 0"_s};
+    if (parser.isSet(u"max-output-tokens"_s)) {
+        spec.maxOutputTokens = parser.value(u"max-output-tokens"_s).toInt(&ok);
+        if (!ok || spec.maxOutputTokens <= 0)
+            throw UsageError{u"--max-output-tokens needs a positive whole number"_s};
+    }
+    const QJsonObject settings = runtimeSettings(parser);
+    spec.settings = settings;
+
+    // Provider checks come before anything is imported or sent.
+    const bd::providers::ProviderConfig providerConfig =
+        providerConfigFor(spec.provider, spec.baseUrl, settings);
+    QString error;
+    auto provider = bd::providers::createProvider(providerConfig, bd::SystemClock::instance(), &error);
+    if (!provider)
+        throw UsageError{error};
+    if (provider->requiresKey() && providerConfig.apiKey.isEmpty())
+        throw UsageError{u"provider %1 needs an API key in %2"_s.arg(
+            spec.provider, spec.provider == u"anthropic"_s ? u"ANTHROPIC_API_KEY"_s : u"OPENAI_API_KEY"_s)};
+    if (spec.mode == u"batch-api"_s && !provider->hasBatchApi())
+        throw UsageError{u"provider %1 has no batch API; use --mode auto or realtime"_s.arg(spec.provider)};
+    if (spec.model.isEmpty())
+        spec.model = parser.isSet(u"model"_s) ? parser.value(u"model"_s) : provider->defaultModel();
+    if (!provider->knownModels().isEmpty() && !provider->knownModels().contains(spec.model))
+        throw UsageError{u"unknown model '%1' for %2 (known: %3)"_s.arg(
+            spec.model, spec.provider, provider->knownModels().join(u", "_s))};
+    if (spec.mode == u"auto"_s)
+        spec.mode = spec.priority == 3 && provider->hasBatchApi() ? u"batch-api"_s
+                    : spec.priority == 1                          ? u"realtime"_s
+                                                                  : u"grouped"_s;
+    provider.reset();
+
+    QStringList columns;
+    if (!bd::validateJobSpec(spec, &columns, &error))
+        throw UsageError{error};
+    const QString exportPath = parser.value(u"export"_s);
+    if (!exportPath.isEmpty() && !bd::ingest::ExportWriter::formatForPath(exportPath))
+        throw UsageError{u"--export: %1 must end in .csv, .jsonl or .xlsx"_s.arg(exportPath)};
+
+    Session session(db, parser.isSet(u"json"_s));
+    if (!session.openEngine(&error)) {
+        printErr(error);
+        return ExitFatal;
+    }
+    const bd::ImportResult imported = session.import(spec);
+    if (!imported.ok) {
+        printErr(imported.error);
+        return ExitUsage;
+    }
+    for (const QString &warning : imported.warnings)
+        printErr(u"warning: "_s + warning);
+    printErr(imported.continued
+                 ? u"continuing job %1 (same input and settings already in %2)"_s.arg(imported.jobId).arg(db)
+                 : u"imported %1 rows as job %2"_s.arg(imported.rows).arg(imported.jobId));
+
+    QList<JobOutcome> outcomes;
+    if (const auto job = session.reader() ? session.reader()->job(imported.jobId) : std::nullopt) {
+        if (job->counts.unfinished() > 0 || job->state != bd::JobState::Finished)
+            outcomes = session.runJobs({*job}, settings);
+    }
+    int code = session.report(outcomes, {imported.jobId}, false);
+    if (!exportPath.isEmpty() && session.reader()) {
+        QString exportError;
+        if (!exportWithProgress(*session.reader(), imported.jobId, exportPath, &exportError)) {
+            printErr(u"export failed: "_s + exportError);
+            return ExitFatal;
+        }
+        printErr(u"exported to %1"_s.arg(exportPath));
+    }
+    return code;
+}
+
+int resumeJobs(Session &session, qint64 onlyJob, bool forceList)
+{
+    bd::store::SqliteStore *store = session.reader();
+    if (!store) {
+        printErr(u"cannot open the database"_s);
+        return ExitFatal;
+    }
+    const QList<bd::JobInfo> jobs = unfinishedJobs(*store, onlyJob);
+    if (jobs.isEmpty()) {
+        printErr(u"nothing to resume: every job is finished"_s);
+        if (session.json())
+            printOut(u"{\"jobs\":[],\"alerts\":[]}"_s);
+        return ExitFinished;
+    }
+    QList<qint64> ids;
+    for (const bd::JobInfo &job : jobs)
+        ids.append(job.id);
+    const QList<JobOutcome> outcomes = session.runJobs(jobs, {});
+    return session.report(outcomes, ids, forceList || ids.size() > 1);
+}
+
+int commandResume(const QCommandLineParser &parser, const QString &db)
+{
+    Session session(db, parser.isSet(u"json"_s));
+    QString error;
+    if (!session.openEngine(&error)) {
+        printErr(error);
+        return ExitFatal;
+    }
+    return resumeJobs(session, 0, false);
+}
+
+std::unique_ptr<bd::store::SqliteStore> openExisting(const QString &db)
+{
+    if (!QFileInfo::exists(db))
+        throw UsageError{u"%1: no such database"_s.arg(db)};
+    auto store = std::make_unique<bd::store::SqliteStore>(db, u"cli"_s);
+    if (!store->isOpen()) {
+        printErr(store->errorString());
+        return nullptr;
+    }
+    return store;
+}
+
+int commandStatus(const QCommandLineParser &parser, const QString &db)
+{
+    auto store = openExisting(db);
+    if (!store)
+        return ExitFatal;
+    const QList<bd::JobInfo> jobs = store->jobs();
+    const QList<bd::AlertRecord> alerts = store->alerts(true);
+    if (parser.isSet(u"json"_s)) {
+        QJsonArray jobArray;
+        for (const bd::JobInfo &job : jobs)
+            jobArray.append(jobSummary(job, -1));
+        QJsonArray alertArray;
+        for (const bd::AlertRecord &alert : alerts)
+            alertArray.append(alertJson(alert));
+        printOut(QString::fromUtf8(QJsonDocument(QJsonObject{{u"jobs"_s, jobArray}, {u"alerts"_s, alertArray}})
+                                       .toJson(QJsonDocument::Compact)));
+        return ExitFinished;
+    }
+    if (jobs.isEmpty())
+        printOut(u"no jobs in %1"_s.arg(db));
+    for (const bd::JobInfo &job : jobs)
+        printOut(jobLine(job));
+    for (const bd::AlertRecord &alert : alerts) {
+        if (!alert.clearedAt.isValid())
+            printOut(u"ALERT %1 (job %2): %3"_s.arg(alert.kind).arg(alert.jobId).arg(alert.message));
+    }
+    return ExitFinished;
+}
+
+qint64 parseJobId(const QString &text)
+{
+    bool ok = false;
+    const qint64 id = text.toLongLong(&ok);
+    if (!ok || id <= 0)
+        throw UsageError{u"'%1' is not a job id"_s.arg(text)};
+    return id;
+}
+
+int commandExport(const QCommandLineParser &parser, const QStringList &positional, const QString &db)
+{
+    if (positional.size() != 2)
+        throw UsageError{u"export needs a JOB id"_s};
+    const qint64 jobId = parseJobId(positional.at(1));
+    const QString out = parser.value(u"out"_s);
+    if (out.isEmpty())
+        throw UsageError{u"export needs --out FILE"_s};
+    if (!bd::ingest::ExportWriter::formatForPath(out))
+        throw UsageError{u"--out: %1 must end in .csv, .jsonl or .xlsx"_s.arg(out)};
+    auto store = openExisting(db);
+    if (!store)
+        return ExitFatal;
+    if (!store->job(jobId))
+        throw UsageError{u"no job %1 in %2"_s.arg(jobId).arg(db)};
+    QString error;
+    if (!exportWithProgress(*store, jobId, out, &error)) {
+        printErr(u"export failed: "_s + error);
+        return ExitFatal;
+    }
+    printErr(u"exported job %1 to %2"_s.arg(jobId).arg(out));
+    return ExitFinished;
+}
+
+int commandDlq(const QCommandLineParser &parser, const QStringList &positional, const QString &db)
+{
+    if (positional.size() != 2 || (positional.at(1) != u"list"_s && positional.at(1) != u"replay"_s))
+        throw UsageError{u"dlq needs list or replay"_s};
+    const qint64 jobId = parser.isSet(u"job"_s) ? parseJobId(parser.value(u"job"_s)) : 0;
+    auto store = openExisting(db);
+    if (!store)
+        return ExitFatal;
+    if (positional.at(1) == u"list"_s) {
+        QJsonArray array;
+        qint64 after = 0;
+        for (;;) {
+            const QList<bd::DeadTask> page = store->deadTasks(jobId, 1000, after);
+            for (const bd::DeadTask &task : page) {
+                after = task.id;
+                if (parser.isSet(u"json"_s)) {
+                    array.append(QJsonObject{{u"task_id"_s, task.id}, {u"job"_s, task.jobId},
+                                             {u"row"_s, task.rowNumber}, {u"attempts"_s, task.attempts},
+                                             {u"error_class"_s, task.errorClass},
+                                             {u"error"_s, task.errorMessage}});
+                } else {
+                    printOut(u"task %1  job %2  row %3  attempts %4  %5: %6"_s.arg(task.id)
+                                 .arg(task.jobId).arg(task.rowNumber).arg(task.attempts)
+                                 .arg(task.errorClass, task.errorMessage));
+                }
+            }
+            if (page.size() < 1000)
+                break;
+        }
+        if (parser.isSet(u"json"_s))
+            printOut(QString::fromUtf8(QJsonDocument(QJsonObject{{u"dead"_s, array}}).toJson(QJsonDocument::Compact)));
+        return ExitFinished;
+    }
+
+    QList<qint64> taskIds;
+    for (const QString &text : parser.values(u"task"_s)) {
+        for (const QString &part : text.split(u',', Qt::SkipEmptyParts)) {
+            bool ok = false;
+            taskIds.append(part.trimmed().toLongLong(&ok));
+            if (!ok)
+                throw UsageError{u"--task: '%1' is not a task id"_s.arg(part)};
+        }
+    }
+    const int changed = store->replayDead(jobId, taskIds, QDateTime::currentMSecsSinceEpoch());
+    if (changed < 0) {
+        printErr(store->errorString());
+        return ExitFatal;
+    }
+    const int skipped = taskIds.isEmpty() ? 0 : int(taskIds.size()) - changed;
+    printErr(u"replaying %1 dead-lettered task(s)%2"_s.arg(changed).arg(
+        skipped > 0 ? u", %1 skipped (not dead-lettered)"_s.arg(skipped) : QString()));
+    store.reset();
+    Session session(db, parser.isSet(u"json"_s));
+    QString error;
+    if (!session.openEngine(&error)) {
+        printErr(error);
+        return ExitFatal;
+    }
+    return resumeJobs(session, jobId, false);
+}
+
+void addOptions(QCommandLineParser &parser)
+{
+    parser.addOptions({
+        {u"template"_s, u"Prompt template with {{column}} placeholders."_s, u"TEXT"_s},
+        {u"template-file"_s, u"Read the prompt template from FILE."_s, u"FILE"_s},
+        {u"system"_s, u"System prompt."_s, u"TEXT"_s},
+        {u"system-file"_s, u"Read the system prompt from FILE."_s, u"FILE"_s},
+        {u"provider"_s, u"simulator (default), openai, anthropic or openai-compatible."_s, u"NAME"_s},
+        {u"model"_s, u"Model name as the provider spells it."_s, u"NAME"_s},
+        {u"base-url"_s, u"Provider endpoint; overrides OPENAI_BASE_URL / ANTHROPIC_BASE_URL."_s, u"URL"_s},
+        {u"priority"_s, u"1 now, 2 within the hour (default), 3 within a day."_s, u"1|2|3"_s},
+        {u"mode"_s, u"auto (default), realtime or batch-api."_s, u"MODE"_s},
+        {u"db"_s, u"Database file (default: %1)."_s.arg(defaultDatabasePath()), u"PATH"_s},
+        {u"export"_s, u"Write the results to OUT.csv, OUT.jsonl or OUT.xlsx when the job stops."_s, u"FILE"_s},
+        {u"out"_s, u"Export destination."_s, u"FILE"_s},
+        {u"max-retries"_s, u"Retries per task before it is dead-lettered (default 3)."_s, u"N"_s},
+        {u"max-output-tokens"_s, u"Most tokens an answer may have (default 256)."_s, u"N"_s},
+        {u"concurrency"_s, u"Requests in flight at once."_s, u"N"_s},
+        {u"rpm"_s, u"Most requests per minute."_s, u"N"_s},
+        {u"tpm"_s, u"Most tokens per minute."_s, u"N"_s},
+        {u"budget"_s, u"Spending cap for the job in USD."_s, u"USD"_s},
+        {u"job"_s, u"Limit to one job."_s, u"JOB"_s},
+        {u"task"_s, u"Task id(s) to replay."_s, u"ID"_s},
+        {u"json"_s, u"Print one JSON object on stdout."_s},
+        {u"sim-latency-ms"_s, u"Simulator: delay of each answer."_s, u"MS"_s},
+        {u"sim-failure-rate"_s, u"Simulator: share of tries that fail (0..1)."_s, u"RATE"_s},
+    });
+}
+
+const char kUsage[] =
+    "commands:\n"
+    "  run INPUT.csv (--template TEXT | --template-file FILE) [options]\n"
+    "  resume  [--db PATH] [--json]\n"
+    "  status  [--db PATH] [--json]\n"
+    "  export  JOB --out FILE [--db PATH]\n"
+    "  dlq list   [--job JOB] [--db PATH] [--json]\n"
+    "  dlq replay [--job JOB] [--task ID ...] [--db PATH]\n";
+
+} // namespace
+
+int main(const QStringList &arguments)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        u"batchctl: run LLM batch jobs from the command line with the BatchDesk engine.\n\n"_s
+        + QString::fromLatin1(kUsage));
+    parser.setOptionsAfterPositionalArgumentsMode(QCommandLineParser::ParseAsOptions);
+    const QCommandLineOption help = parser.addHelpOption();
+    const QCommandLineOption version = parser.addVersionOption();
+    addOptions(parser);
+    if (!parser.parse(arguments)) {
+        printErr(u"batchctl: "_s + parser.errorText());
+        return ExitUsage;
+    }
+    if (parser.isSet(help)) {
+        printOut(parser.helpText());
+        return ExitFinished;
+    }
+    if (parser.isSet(version)) {
+        printOut(u"batchctl "_s + QCoreApplication::applicationVersion());
+        return ExitFinished;
+    }
+    const QStringList positional = parser.positionalArguments();
+    if (positional.isEmpty()) {
+        printErr(u"batchctl: no command given\n"_s + QString::fromLatin1(kUsage));
+        return ExitUsage;
+    }
+    const QString db = parser.isSet(u"db"_s) ? parser.value(u"db"_s) : defaultDatabasePath();
+    const QString command = positional.constFirst();
+    try {
+        if (command == u"run"_s)
+            return commandRun(parser, positional, db);
+        if (command == u"resume"_s)
+            return commandResume(parser, db);
+        if (command == u"status"_s)
+            return commandStatus(parser, db);
+        if (command == u"export"_s)
+            return commandExport(parser, positional, db);
+        if (command == u"dlq"_s)
+            return commandDlq(parser, positional, db);
+        throw UsageError{u"unknown command '%1'"_s.arg(command)};
+    } catch (const UsageError &error) {
+        printErr(u"batchctl: "_s + error.message);
+        return ExitUsage;
+    }
+}
+
+} // namespace batchctl

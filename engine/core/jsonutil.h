@@ -1,0 +1,21 @@
+#pragma once
+
+#include <QByteArray>
+#include <QByteArrayView>
+#include <QStringList>
+#include <QStringView>
+
+#include <optional>
+
+// Hand-rolled JSON for the hot paths (a row's values on import, JSONL export lines):
+// QJsonDocument builds a tree per row, which costs more than the rest of an import.
+namespace bd::json {
+
+// Appends s as a JSON string literal (with quotes), UTF-8 encoded.
+void appendString(QByteArray &out, QStringView s);
+// ["a","b",...]
+QByteArray encodeStringArray(const QStringList &values);
+// Inverse of encodeStringArray for any JSON array of strings; nullopt when malformed.
+std::optional<QStringList> decodeStringArray(QByteArrayView json);
+
+} // namespace bd::json

@@ -1,0 +1,126 @@
+#include "types.h"
+
+#include <QCryptographicHash>
+#include <QJsonDocument>
+
+namespace bd {
+
+namespace {
+struct ErrorClassName
+{
+    ErrorClass value;
+    const char *name;
+};
+
+constexpr ErrorClassName kErrorClassNames[] = {
+    {ErrorClass::None, ""},
+    {ErrorClass::RateLimited, "rate_limited"},
+    {ErrorClass::QuotaExhausted, "quota_exhausted"},
+    {ErrorClass::InvalidRequest, "invalid_request"},
+    {ErrorClass::Auth, "auth"},
+    {ErrorClass::Overloaded, "overloaded"},
+    {ErrorClass::ServerError, "server_error"},
+    {ErrorClass::Timeout, "timeout"},
+    {ErrorClass::Network, "network"},
+    {ErrorClass::Malformed, "malformed_reply"},
+    {ErrorClass::Cancelled, "cancelled"},
+};
+
+const char *const kTaskStateNames[] = {"pending", "leased", "completed", "dead", "cancelled"};
+const char *const kJobStateNames[] = {"importing", "running", "paused", "finished", "cancelled"};
+} // namespace
+
+QString taskStateName(TaskState state)
+{
+    return QString::fromLatin1(kTaskStateNames[static_cast<int>(state)]);
+}
+
+std::optional<TaskState> taskStateFromName(const QString &name)
+{
+    for (int i = 0; i < int(std::size(kTaskStateNames)); ++i) {
+        if (name == QLatin1StringView(kTaskStateNames[i]))
+            return static_cast<TaskState>(i);
+    }
+    return std::nullopt;
+}
+
+QString jobStateName(JobState state)
+{
+    return QString::fromLatin1(kJobStateNames[static_cast<int>(state)]);
+}
+
+std::optional<JobState> jobStateFromName(const QString &name)
+{
+    for (int i = 0; i < int(std::size(kJobStateNames)); ++i) {
+        if (name == QLatin1StringView(kJobStateNames[i]))
+            return static_cast<JobState>(i);
+    }
+    return std::nullopt;
+}
+
+QString errorClassName(ErrorClass errorClass)
+{
+    for (const auto &entry : kErrorClassNames) {
+        if (entry.value == errorClass)
+            return QString::fromLatin1(entry.name);
+    }
+    return {};
+}
+
+ErrorClass errorClassFromName(const QString &name)
+{
+    for (const auto &entry : kErrorClassNames) {
+        if (name == QLatin1StringView(entry.name))
+            return entry.value;
+    }
+    return ErrorClass::None;
+}
+
+bool errorCountsAsAttempt(ErrorClass errorClass)
+{
+    switch (errorClass) {
+    case ErrorClass::RateLimited:
+    case ErrorClass::QuotaExhausted:
+    case ErrorClass::Auth:
+    case ErrorClass::Cancelled:
+    case ErrorClass::None:
+        return false;
+    default:
+        return true;
+    }
+}
+
+bool errorIsRetryable(ErrorClass errorClass)
+{
+    switch (errorClass) {
+    case ErrorClass::RateLimited:
+    case ErrorClass::Overloaded:
+    case ErrorClass::ServerError:
+    case ErrorClass::Timeout:
+    case ErrorClass::Network:
+    case ErrorClass::Malformed:
+    case ErrorClass::Cancelled:
+        return true;
+    default:
+        return false;
+    }
+}
+
+QByteArray JobSpec::fingerprint() const
+{
+    QCryptographicHash hash(QCryptographicHash::Sha256);
+    const auto add = [&hash](const QString &part) {
+        const QByteArray bytes = part.toUtf8();
+        hash.addData(QByteArray::number(bytes.size()));
+        hash.addData(":");
+        hash.addData(bytes);
+    };
+    hash.addData(sourceSha256);
+    add(templateText);
+    add(systemPrompt);
+    add(provider);
+    add(model);
+    return hash.result().toHex();
+}
+
+} // namespace bd

@@ -1,0 +1,202 @@
+#pragma once
+
+#include <QDateTime>
+#include <QJsonObject>
+#include <QList>
+#include <QMetaType>
+#include <QString>
+#include <QStringList>
+
+#include <optional>
+
+// Plain value types shared by every engine module. They cross threads by value.
+namespace bd {
+
+enum class TaskState : int
+{
+    Pending = 0,
+    Leased = 1,
+    Completed = 2,
+    Dead = 3,
+    Cancelled = 4,
+};
+
+enum class JobState : int
+{
+    Importing = 0,
+    Running = 1,
+    Paused = 2,
+    Finished = 3,
+    Cancelled = 4,
+};
+
+// Why a provider call did not produce an answer. Stored as text in the store.
+enum class ErrorClass : int
+{
+    None = 0,
+    RateLimited,    // 429 rate_limit: wait and retry, not charged as an attempt
+    QuotaExhausted, // 429 insufficient_quota: pause the job
+    InvalidRequest, // 400/404/413/422: dead-letter at once
+    Auth,           // 401/403: pause the job
+    Overloaded,     // 503/529: retry with backoff
+    ServerError,    // 5xx: retry with backoff
+    Timeout,        // request timeout: retry with backoff
+    Network,        // connection refused/reset: retry, feeds the circuit breaker
+    Malformed,      // reply did not parse: retry with backoff
+    Cancelled,      // cancelled by the user or by preemption: not an attempt
+};
+
+QString taskStateName(TaskState state);
+std::optional<TaskState> taskStateFromName(const QString &name);
+QString jobStateName(JobState state);
+std::optional<JobState> jobStateFromName(const QString &name);
+QString errorClassName(ErrorClass errorClass);
+ErrorClass errorClassFromName(const QString &name);
+
+// True for failures that the task itself is to blame for (they count against --max-retries).
+bool errorCountsAsAttempt(ErrorClass errorClass);
+// True for failures worth another try later.
+bool errorIsRetryable(ErrorClass errorClass);
+
+struct Usage
+{
+    qint64 inputTokens = 0;      // uncached input tokens
+    qint64 outputTokens = 0;
+    qint64 cachedTokens = 0;     // input tokens read from the provider's prompt cache
+    qint64 cacheWriteTokens = 0; // input tokens written to the provider's prompt cache
+
+    Usage &operator+=(const Usage &other)
+    {
+        inputTokens += other.inputTokens;
+        outputTokens += other.outputTokens;
+        cachedTokens += other.cachedTokens;
+        cacheWriteTokens += other.cacheWriteTokens;
+        return *this;
+    }
+};
+
+// What a user asks for when starting a job. The fingerprint decides whether a second
+// `run` continues an existing job instead of importing again.
+struct JobSpec
+{
+    QString sourcePath;
+    QByteArray sourceSha256; // hex digest of the input file's bytes
+    QString templateText;
+    QString systemPrompt;
+    QString provider = QStringLiteral("simulator");
+    QString model;
+    QString baseUrl;
+    int priority = 2;
+    QString mode = QStringLiteral("auto");
+    int maxRetries = 3;
+    int maxOutputTokens = 256;
+    QJsonObject settings; // concurrency, rpm, tpm, budget, simulator knobs ...
+
+    QByteArray fingerprint() const;
+};
+
+struct TaskCounts
+{
+    qint64 pending = 0;
+    qint64 leased = 0;
+    qint64 completed = 0;
+    qint64 dead = 0;
+    qint64 cancelled = 0;
+
+    qint64 total() const { return pending + leased + completed + dead + cancelled; }
+    qint64 unfinished() const { return pending + leased; }
+};
+
+struct JobInfo
+{
+    qint64 id = 0;
+    JobSpec spec;
+    JobState state = JobState::Importing;
+    QString stateReason;
+    QStringList columns;
+    QDateTime createdAt;
+    QDateTime updatedAt;
+    TaskCounts counts;
+    Usage usage;
+    double costUsd = 0.0;
+};
+
+// A task handed to dispatch by a claim. Row values stay raw; the prompt is rendered late.
+struct ClaimedTask
+{
+    qint64 id = 0;
+    qint64 jobId = 0;
+    qint64 rowNumber = 0;
+    int priority = 2;
+    int attempts = 0;
+    QStringList values;
+};
+
+// One finished provider call for one task, as the store records it.
+struct TaskOutcome
+{
+    qint64 taskId = 0;
+    ErrorClass error = ErrorClass::None;
+    QString output;            // answer text on success
+    QString errorMessage;      // provider message on failure
+    int httpStatus = 0;
+    Usage usage;
+    std::optional<double> costUsd; // nullopt: the model has no price
+    QString model;
+    bool cacheHit = false;     // answered from the response cache
+    qint64 startedAtMs = 0;
+    qint64 finishedAtMs = 0;
+};
+
+// What the store should do with a task after an outcome (decided by the retry policy).
+enum class OutcomeAction : int
+{
+    Complete,       // store the answer
+    Retry,          // pending again, not before notBeforeMs; attempts += countsAsAttempt
+    Release,        // pending again without charging an attempt (rate limit, outage, preemption)
+    DeadLetter,     // give up with the reason
+};
+
+struct TaskTransition
+{
+    TaskOutcome outcome;
+    OutcomeAction action = OutcomeAction::Complete;
+    bool chargeAttempt = true;
+    qint64 notBeforeMs = 0;
+};
+
+struct DeadTask
+{
+    qint64 id = 0;
+    qint64 jobId = 0;
+    qint64 rowNumber = 0;
+    int attempts = 0;
+    QString errorClass;
+    QString errorMessage;
+    QDateTime updatedAt;
+};
+
+struct AttemptRecord
+{
+    qint64 taskId = 0;
+    int attemptNo = 0;
+    QDateTime at;
+    QString outcome; // error class name
+    int httpStatus = 0;
+    QString message;
+};
+
+struct AlertRecord
+{
+    qint64 id = 0;
+    qint64 jobId = 0; // 0: global
+    QString kind;
+    QString message;
+    QDateTime raisedAt;
+    QDateTime clearedAt;
+};
+
+} // namespace bd
+
+Q_DECLARE_METATYPE(bd::JobInfo)
+Q_DECLARE_METATYPE(bd::TaskOutcome)

@@ -1,0 +1,293 @@
+#include "dispatcher.h"
+
+#include "core/clock.h"
+#include "store/store.h"
+
+namespace bd::dispatch {
+
+using namespace Qt::StringLiterals;
+
+JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
+                     const JobInfo &job, const cost::PriceTable &prices, Clock *clock,
+                     const QString &workerId, const Options &options, QObject *parent)
+    : QObject(parent)
+    , m_store(store)
+    , m_provider(std::move(provider))
+    , m_job(job)
+    , m_prices(prices)
+    , m_clock(clock)
+    , m_workerId(workerId)
+    , m_options(options)
+    , m_retry(RetryPolicy::Options{.maxRetries = job.spec.maxRetries})
+    , m_template(job.spec.templateText)
+{
+    QString error;
+    m_template.bind(job.columns, &error); // validated at import; a stored job binds
+    m_batchLane = job.spec.mode == u"batch-api"_s;
+    if (m_job.spec.model.isEmpty())
+        m_job.spec.model = m_provider->defaultModel();
+
+    connect(m_provider.get(), &providers::Provider::replied, this, &JobRunner::handleReply);
+    m_flushTimer.setSingleShot(true);
+    connect(&m_flushTimer, &QTimer::timeout, this, &JobRunner::flush);
+    m_wakeTimer.setSingleShot(true);
+    connect(&m_wakeTimer, &QTimer::timeout, this, &JobRunner::pump);
+    connect(&m_leaseTimer, &QTimer::timeout, this, [this] {
+        m_store->renewLeases(m_workerId, m_clock->nowMs() + m_options.leaseMs);
+    });
+}
+
+JobRunner::~JobRunner() = default;
+
+void JobRunner::start()
+{
+    if (m_running)
+        return;
+    m_running = true;
+    m_stopping = false;
+    m_claimedEverything = false;
+    m_counts = m_store->taskCounts(m_job.id);
+    m_store->jobTotals(m_job.id, &m_usage, &m_costUsd, nullptr);
+    if (!m_store->setJobState(m_job.id, JobState::Running, QString(), m_clock->nowMs())) {
+        fatal(m_store->errorString());
+        return;
+    }
+    m_leaseTimer.start(int(qMax<qint64>(1'000, m_options.leaseMs / 3)));
+    m_sinceProgress.start();
+    emitProgress(true);
+    pump();
+}
+
+void JobRunner::pump()
+{
+    if (!m_running || m_stopping)
+        return;
+    const qint64 now = m_clock->nowMs();
+    if (now < m_cooldownUntilMs) {
+        m_wakeTimer.start(int(qMin<qint64>(m_cooldownUntilMs - now, m_options.idlePollMs)));
+        return;
+    }
+    while (m_inFlight.size() < m_options.concurrency) {
+        if (m_ready.isEmpty()) {
+            if (m_claimedEverything)
+                break;
+            const int want = qMax(m_options.claimBatch, m_options.concurrency);
+            QList<ClaimedTask> claimed;
+            if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
+                                     &claimed)) {
+                fatal(m_store->errorString());
+                return;
+            }
+            m_counts.pending -= claimed.size();
+            m_counts.leased += claimed.size();
+            for (const ClaimedTask &task : claimed)
+                m_ready.enqueue(task);
+            if (claimed.size() < want)
+                m_claimedEverything = true;
+            if (m_ready.isEmpty())
+                break;
+        }
+        ClaimedTask task = m_ready.dequeue();
+        providers::ChatRequest request;
+        request.taskId = task.id;
+        request.attempt = task.attempts + 1;
+        request.model = m_job.spec.model;
+        request.systemPrompt = m_job.spec.systemPrompt;
+        request.prompt = m_template.render(task.values);
+        request.maxOutputTokens = m_job.spec.maxOutputTokens;
+        request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
+        m_sentAtMs.insert(task.id, now);
+        m_inFlight.insert(task.id, std::move(task));
+        m_provider->send(request);
+    }
+    if (m_inFlight.isEmpty() && m_ready.isEmpty())
+        checkIdle();
+}
+
+void JobRunner::handleReply(const providers::ChatReply &reply)
+{
+    const auto it = m_inFlight.find(reply.taskId);
+    if (it == m_inFlight.end())
+        return;
+    const ClaimedTask task = it.value();
+    m_inFlight.erase(it);
+    const qint64 now = m_clock->nowMs();
+
+    TaskOutcome outcome;
+    outcome.taskId = task.id;
+    outcome.error = reply.error;
+    outcome.output = reply.text;
+    outcome.errorMessage = reply.errorMessage;
+    outcome.httpStatus = reply.httpStatus;
+    outcome.usage = reply.usage;
+    outcome.model = reply.model.isEmpty() ? m_job.spec.model : reply.model;
+    outcome.startedAtMs = m_sentAtMs.take(task.id);
+    outcome.finishedAtMs = now;
+    if (reply.ok())
+        outcome.costUsd = m_prices.cost(outcome.model, reply.usage, m_batchLane);
+
+    const TaskTransition transition = m_retry.decide(outcome, task.attempts, now, reply.retryAfterMs);
+    m_toWrite.append(transition);
+    m_counts.leased -= 1;
+    switch (transition.action) {
+    case OutcomeAction::Complete:
+        m_counts.completed += 1;
+        m_usage += reply.usage;
+        m_costUsd += outcome.costUsd.value_or(0.0);
+        break;
+    case OutcomeAction::DeadLetter:
+        m_counts.dead += 1;
+        break;
+    case OutcomeAction::Retry:
+    case OutcomeAction::Release:
+        m_counts.pending += 1;
+        m_claimedEverything = false; // it will be claimable again
+        break;
+    }
+
+    if (reply.error == ErrorClass::RateLimited) {
+        // Hold the whole job back until the window the provider named has passed.
+        m_cooldownUntilMs = qMax(m_cooldownUntilMs, transition.notBeforeMs);
+    } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
+        const QString why = reply.error == ErrorClass::Auth
+                                ? u"authentication failed: "_s + reply.errorMessage
+                                : u"quota exhausted: "_s + reply.errorMessage;
+        Q_EMIT alertRaised(m_job.id, reply.error == ErrorClass::Auth ? u"auth"_s : u"quota_exhausted"_s, why);
+        stop(JobState::Paused, why, false);
+    }
+
+    if (m_toWrite.size() >= m_options.flushMaxTransitions)
+        flush();
+    else
+        scheduleFlush();
+    if (m_stopping) {
+        if (m_inFlight.isEmpty())
+            finishIfDrained();
+        return;
+    }
+    pump();
+}
+
+void JobRunner::scheduleFlush()
+{
+    if (!m_flushTimer.isActive())
+        m_flushTimer.start(m_options.flushIntervalMs);
+}
+
+void JobRunner::flush()
+{
+    m_flushTimer.stop();
+    if (m_toWrite.isEmpty())
+        return;
+    int skipped = 0;
+    if (!m_store->applyTransitions(m_workerId, m_toWrite, m_clock->nowMs(), &skipped)) {
+        fatal(m_store->errorString());
+        return;
+    }
+    if (skipped > 0)
+        qWarning("job %lld: %d answers arrived after their lease had ended and were dropped",
+                 m_job.id, skipped);
+    m_toWrite.clear();
+    emitProgress(false);
+}
+
+void JobRunner::checkIdle()
+{
+    flush();
+    if (!m_running)
+        return;
+    // In-memory counts drift when another worker shares the job: ask the store.
+    m_counts = m_store->taskCounts(m_job.id);
+    if (m_counts.pending == 0 && m_counts.leased == 0) {
+        emitProgress(true);
+        stop(JobState::Finished, QString(), false);
+        return;
+    }
+    qint64 wait = m_options.idlePollMs;
+    if (m_counts.pending > 0) {
+        const qint64 now = m_clock->nowMs();
+        const auto next = m_store->nextPendingAtMs(m_job.id);
+        if (next && *next <= now) {
+            m_claimedEverything = false;
+            QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
+            return;
+        }
+        if (next)
+            wait = qMin(wait, *next - now);
+    }
+    m_claimedEverything = false;
+    emitProgress(false);
+    m_wakeTimer.start(int(qMax<qint64>(1, wait)));
+}
+
+void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
+{
+    if (!m_running)
+        return;
+    if (!m_stopping) {
+        m_stopping = true;
+        m_stopState = state;
+        m_stopReason = reason;
+        m_wakeTimer.stop();
+    }
+    if (cancelInFlight && !m_inFlight.isEmpty())
+        m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
+    if (m_inFlight.isEmpty())
+        finishIfDrained();
+}
+
+void JobRunner::finishIfDrained()
+{
+    if (!m_running)
+        return;
+    // Leased but never sent: back to pending without charging an attempt.
+    const qint64 now = m_clock->nowMs();
+    while (!m_ready.isEmpty()) {
+        const ClaimedTask task = m_ready.dequeue();
+        TaskTransition release;
+        release.outcome.taskId = task.id;
+        release.outcome.error = ErrorClass::Cancelled;
+        release.action = OutcomeAction::Release;
+        release.chargeAttempt = false;
+        release.notBeforeMs = now;
+        m_toWrite.append(release);
+        m_counts.leased -= 1;
+        m_counts.pending += 1;
+    }
+    flush();
+    if (!m_running)
+        return;
+    m_leaseTimer.stop();
+    m_running = false;
+    m_stopping = false;
+    if (!m_store->setJobState(m_job.id, m_stopState, m_stopReason, m_clock->nowMs())) {
+        Q_EMIT failed(m_job.id, m_store->errorString());
+        return;
+    }
+    m_counts = m_store->taskCounts(m_job.id);
+    m_store->jobTotals(m_job.id, &m_usage, &m_costUsd, nullptr);
+    emitProgress(true);
+    Q_EMIT finished(m_job.id, m_stopState, m_stopReason);
+}
+
+void JobRunner::emitProgress(bool force)
+{
+    if (!force && m_sinceProgress.elapsed() < m_options.progressIntervalMs)
+        return;
+    m_sinceProgress.restart();
+    Q_EMIT progressed(m_job.id, m_counts, m_usage, m_costUsd);
+}
+
+void JobRunner::fatal(const QString &error)
+{
+    m_running = false;
+    m_stopping = false;
+    m_wakeTimer.stop();
+    m_leaseTimer.stop();
+    m_flushTimer.stop();
+    if (m_provider->inFlight() > 0)
+        m_provider->cancelAll();
+    Q_EMIT failed(m_job.id, error);
+}
+
+} // namespace bd::dispatch

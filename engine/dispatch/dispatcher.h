@@ -1,0 +1,108 @@
+#pragma once
+
+#include "core/types.h"
+#include "cost/pricetable.h"
+#include "dispatch/retrypolicy.h"
+#include "ingest/prompttemplate.h"
+#include "providers/provider.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QObject>
+#include <QQueue>
+#include <QTimer>
+
+#include <memory>
+
+namespace bd {
+class Clock;
+}
+namespace bd::store {
+class Store;
+}
+
+namespace bd::dispatch {
+
+// Runs one job to its end on the engine thread: claims tasks with a lease, renders their
+// prompts, keeps up to `concurrency` requests in flight, turns each answer into a task
+// transition and writes them in groups (one transaction per flush). It never blocks:
+// waits (retry times, rate-limit cooldowns) are timers.
+class JobRunner final : public QObject
+{
+    Q_OBJECT
+
+public:
+    struct Options
+    {
+        int concurrency = 16;
+        int claimBatch = 256;      // tasks leased per claim statement
+        qint64 leaseMs = 120'000;  // a crashed worker's tasks come back after this
+        int flushMaxTransitions = 2'000;
+        int flushIntervalMs = 100;
+        int progressIntervalMs = 250;
+        qint64 idlePollMs = 1'000; // when only other workers' leases or waits remain
+    };
+
+    JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
+              const JobInfo &job, const cost::PriceTable &prices, Clock *clock,
+              const QString &workerId, const Options &options, QObject *parent = nullptr);
+    ~JobRunner() override;
+
+    qint64 jobId() const { return m_job.id; }
+    bool isRunning() const { return m_running; }
+    const TaskCounts &counts() const { return m_counts; }
+
+    void start();
+    // Stops dispatching, lets in-flight requests come back (or cancels them) and leaves
+    // the job in `state` with the reason. finished() follows.
+    void stop(JobState state, const QString &reason, bool cancelInFlight);
+
+Q_SIGNALS:
+    void progressed(qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &usage,
+                    double costUsd);
+    void finished(qint64 jobId, bd::JobState state, const QString &reason);
+    void alertRaised(qint64 jobId, const QString &kind, const QString &message);
+    void failed(qint64 jobId, const QString &error);
+
+private:
+    void pump();
+    void handleReply(const providers::ChatReply &reply);
+    void flush();
+    void scheduleFlush();
+    void checkIdle();
+    void finishIfDrained();
+    void emitProgress(bool force);
+    void fatal(const QString &error);
+
+    store::Store *m_store;
+    std::unique_ptr<providers::Provider> m_provider;
+    JobInfo m_job;
+    cost::PriceTable m_prices;
+    Clock *m_clock;
+    QString m_workerId;
+    Options m_options;
+    RetryPolicy m_retry;
+    ingest::PromptTemplate m_template;
+    bool m_batchLane = false;
+
+    QQueue<ClaimedTask> m_ready;            // leased, not yet sent
+    QHash<qint64, ClaimedTask> m_inFlight;  // by task id
+    QHash<qint64, qint64> m_sentAtMs;
+    QList<TaskTransition> m_toWrite;
+    TaskCounts m_counts;
+    Usage m_usage;
+    double m_costUsd = 0.0;
+
+    QTimer m_flushTimer;
+    QTimer m_wakeTimer;
+    QTimer m_leaseTimer;
+    QElapsedTimer m_sinceProgress;
+    qint64 m_cooldownUntilMs = 0;
+    bool m_running = false;
+    bool m_stopping = false;
+    bool m_claimedEverything = false;
+    JobState m_stopState = JobState::Paused;
+    QString m_stopReason;
+};
+
+} // namespace bd::dispatch

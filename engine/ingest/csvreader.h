@@ -1,0 +1,65 @@
+#pragma once
+
+#include <QByteArray>
+#include <QString>
+#include <QStringList>
+
+#include <memory>
+
+class QIODevice;
+
+namespace bd::ingest {
+
+// Streaming RFC 4180 reader. Memory stays bounded by the longest record, not the file.
+// Detects the encoding (UTF-8 with/without BOM, UTF-16 LE/BE with BOM, Windows-1252 fallback)
+// and the delimiter (comma, semicolon, tab, pipe) from the start of the file.
+// Not thread-safe; use one reader per thread.
+class CsvReader
+{
+public:
+    struct Options
+    {
+        QChar delimiter;  // null: sniff
+        QString encoding; // empty: detect; else "UTF-8", "UTF-16LE", "UTF-16BE", "Windows-1252"
+    };
+
+    CsvReader();
+    ~CsvReader();
+    CsvReader(const CsvReader &) = delete;
+    CsvReader &operator=(const CsvReader &) = delete;
+
+    // Opens the file, detects encoding and delimiter and reads the header row.
+    // On failure errorString() names the file and the line.
+    bool open(const QString &path, const Options &options = {});
+    // Same over an already open device (not owned); sourceName is used in messages.
+    bool open(QIODevice *device, const QString &sourceName, const Options &options = {});
+
+    // Header names after making empty and duplicate names unique.
+    const QStringList &header() const;
+    // One message per header name that was changed ("column 3: empty name, renamed to column_3").
+    const QStringList &headerWarnings() const;
+    QChar delimiter() const;
+    QString encoding() const;
+
+    // Reads the next record into fields. Returns false at the end of the input or on an
+    // error; tell them apart with hasError(). A record whose field count differs from the
+    // header's is an error naming its line.
+    bool readRow(QStringList &fields);
+
+    // 1-based physical line on which the last record returned (or the failing one) started.
+    qint64 recordLine() const;
+    // 1-based number of data records returned so far (header excluded).
+    qint64 recordNumber() const;
+    qint64 bytesRead() const;
+    qint64 totalBytes() const; // -1 when unknown
+
+    bool hasError() const;
+    // "data.csv:17: unterminated quoted field in column 'review'" style message.
+    QString errorString() const;
+
+private:
+    class Private;
+    std::unique_ptr<Private> d;
+};
+
+} // namespace bd::ingest

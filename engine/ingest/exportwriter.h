@@ -1,0 +1,59 @@
+#pragma once
+
+#include <QString>
+#include <QStringList>
+
+#include <memory>
+#include <optional>
+
+namespace bd::ingest {
+
+// One row of an export: the input row as imported and what became of its task.
+struct ExportRow
+{
+    QStringList inputValues;
+    QString status; // completed | dead | pending | cancelled
+    QString output;
+    QString error;
+    QString model;
+    qint64 inputTokens = 0;
+    qint64 outputTokens = 0;
+    qint64 cachedTokens = 0;
+    std::optional<double> costUsd; // nullopt: cost unknown (unpriced model)
+    int attempts = 0;
+    qint64 taskId = 0;
+};
+
+// Streams rows to CSV, JSONL or XLSX as CLI.md defines the columns: every input column
+// in its original order, then the result columns. Rows are written as they come, so the
+// caller controls memory by paging. Not thread-safe.
+class ExportWriter
+{
+public:
+    enum class Format
+    {
+        Csv,
+        Jsonl,
+        Xlsx
+    };
+
+    virtual ~ExportWriter() = default;
+
+    // Chooses the format from the file extension (.csv, .jsonl, .xlsx); nullptr and a
+    // message for anything else.
+    static std::unique_ptr<ExportWriter> create(const QString &path, QString *error);
+    static std::unique_ptr<ExportWriter> create(const QString &path, Format format);
+    static std::optional<Format> formatForPath(const QString &path);
+
+    // Result column names after the input columns; an input column of the same name keeps
+    // its name and the result column gets a trailing underscore ("status_").
+    static QStringList resultColumnNames(const QStringList &inputColumns);
+
+    virtual bool begin(const QStringList &inputColumns) = 0;
+    virtual bool writeRow(const ExportRow &row) = 0;
+    // Flushes and closes; the file is complete only after this returns true.
+    virtual bool finish() = 0;
+    virtual QString errorString() const = 0;
+};
+
+} // namespace bd::ingest

@@ -1,0 +1,48 @@
+#pragma once
+
+#include "core/types.h"
+
+#include <QString>
+
+#include <atomic>
+#include <functional>
+
+namespace bd::store {
+class Store;
+}
+
+// Moving whole jobs in and out of the store: streaming, page by page, on the calling
+// thread (the engine thread for the console, the main thread for batchctl's exports).
+namespace bd {
+
+struct ImportResult
+{
+    bool ok = false;
+    qint64 jobId = 0;
+    qint64 rows = 0;
+    bool continued = false; // an identical job existed and was continued, nothing imported
+    QString error;          // names the file, line and field
+    QStringList warnings;   // renamed header columns and the like
+};
+
+using ImportProgress = std::function<void(qint64 rows, qint64 bytesRead, qint64 totalBytes)>;
+
+// SHA-256 of a file's bytes as hex, streamed; empty with *error set on failure.
+QByteArray fileSha256(const QString &path, QString *error);
+
+// Checks what can be checked before anything is stored: the file opens and has a header,
+// the template parses and names only existing columns. Fills spec.sourceSha256.
+bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error);
+
+// Imports spec.sourcePath as a new job (all rows or none), or continues the job with the
+// same fingerprint. cancel may be set from another thread to stop an import; the job is
+// then removed.
+ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
+                       const ImportProgress &progress = {},
+                       const std::atomic<bool> *cancel = nullptr);
+
+// Writes the job's rows to path (.csv, .jsonl, .xlsx) in input order.
+bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
+               const std::function<void(qint64 rows)> &progress = {});
+
+} // namespace bd

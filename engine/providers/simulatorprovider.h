@@ -1,0 +1,51 @@
+#pragma once
+
+#include "provider.h"
+
+#include <QHash>
+#include <QList>
+
+namespace bd::providers {
+
+// In-process stand-in for an LLM API, the offline default. Deterministic: the answer and
+// its token counts are derived from the prompt, so a test can tell which row an answer
+// belongs to. Knobs (ProviderConfig::settings):
+//   latency_ms    delay of every answer (0: next event-loop turn)
+//   failure_rate  share of tries that fail with a 500, chosen by hashing prompt and attempt
+//   rpm           requests per rolling minute before answering 429 with a retry-after
+// Prompts containing "[[sim:invalid]]" are refused as invalid (400); "[[sim:fail]]" always
+// fails with a 500; "[[sim:quota]]" answers 429 insufficient_quota.
+class SimulatorProvider final : public Provider
+{
+    Q_OBJECT
+
+public:
+    SimulatorProvider(const ProviderConfig &config, Clock *clock, QObject *parent = nullptr);
+
+    QString id() const override { return QStringLiteral("simulator"); }
+    QString displayName() const override { return QStringLiteral("Simulator (offline)"); }
+    bool isSimulated() const override { return true; }
+    QString defaultModel() const override { return QStringLiteral("sim-1"); }
+    QStringList knownModels() const override;
+
+    void send(const ChatRequest &request) override;
+    void cancelAll() override;
+    int inFlight() const override { return int(m_pending.size()); }
+
+    // The answer the simulator gives for a prompt (used by tests to check outputs).
+    static QString answerFor(const QString &systemPrompt, const QString &prompt);
+
+private:
+    ChatReply answer(const ChatRequest &request);
+    void deliver(quint64 ticket);
+
+    Clock *m_clock;
+    int m_latencyMs = 0;
+    double m_failureRate = 0.0;
+    int m_rpm = 0;
+    QList<qint64> m_recentRequestsMs; // sliding one-minute window for the rpm limit
+    QHash<quint64, ChatReply> m_pending;
+    quint64 m_nextTicket = 1;
+};
+
+} // namespace bd::providers

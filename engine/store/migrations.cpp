@@ -1,0 +1,189 @@
+#include "migrations.h"
+
+#include <QFile>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+
+namespace bd::store {
+
+using namespace Qt::StringLiterals;
+
+const QList<Migration> &sqliteMigrations()
+{
+    // Times are milliseconds since the epoch; states are small integers (see core/types.h).
+    static const QList<Migration> migrations = {
+        {1,
+         "jobs, tasks, attempts, provider batches, alerts",
+         {
+             uR"(CREATE TABLE jobs (
+                id INTEGER PRIMARY KEY,
+                fingerprint TEXT NOT NULL,
+                source_path TEXT NOT NULL,
+                source_sha256 TEXT NOT NULL,
+                template TEXT NOT NULL,
+                system_prompt TEXT NOT NULL DEFAULT '',
+                provider TEXT NOT NULL,
+                model TEXT NOT NULL,
+                base_url TEXT NOT NULL DEFAULT '',
+                priority INTEGER NOT NULL,
+                mode TEXT NOT NULL,
+                max_retries INTEGER NOT NULL,
+                max_output_tokens INTEGER NOT NULL,
+                settings TEXT NOT NULL DEFAULT '{}',
+                columns TEXT NOT NULL DEFAULT '[]',
+                state INTEGER NOT NULL,
+                state_reason TEXT NOT NULL DEFAULT '',
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL))"_s,
+             u"CREATE INDEX jobs_fingerprint ON jobs (fingerprint)"_s,
+             uR"(CREATE TABLE provider_batches (
+                id INTEGER PRIMARY KEY,
+                job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+                provider TEXT NOT NULL,
+                provider_batch_id TEXT,
+                lane TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                max_size INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                input_file_id TEXT,
+                output_file_id TEXT,
+                error_file_id TEXT,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL))"_s,
+             uR"(CREATE TABLE tasks (
+                id INTEGER PRIMARY KEY,
+                job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+                row_no INTEGER NOT NULL,
+                vals TEXT NOT NULL,
+                priority INTEGER NOT NULL,
+                state INTEGER NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                not_before INTEGER NOT NULL DEFAULT 0,
+                lease_owner TEXT,
+                lease_expires INTEGER,
+                batch_id INTEGER REFERENCES provider_batches (id) ON DELETE SET NULL,
+                output TEXT,
+                error_class TEXT,
+                error_message TEXT,
+                http_status INTEGER,
+                model TEXT,
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                cached_tokens INTEGER NOT NULL DEFAULT 0,
+                cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+                cost_usd REAL,
+                cache_hit INTEGER NOT NULL DEFAULT 0,
+                created_at INTEGER NOT NULL,
+                started_at INTEGER,
+                finished_at INTEGER))"_s,
+             // Counts and exports walk (job, state); claims walk only what is pending.
+             u"CREATE INDEX tasks_job_state ON tasks (job_id, state)"_s,
+             u"CREATE INDEX tasks_claim ON tasks (job_id, priority, id) WHERE state = 0"_s,
+             u"CREATE INDEX tasks_lease ON tasks (lease_expires) WHERE state = 1"_s,
+             uR"(CREATE TABLE attempts (
+                id INTEGER PRIMARY KEY,
+                task_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+                attempt_no INTEGER NOT NULL,
+                at INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                http_status INTEGER,
+                message TEXT,
+                charged INTEGER NOT NULL))"_s,
+             u"CREATE INDEX attempts_task ON attempts (task_id)"_s,
+             uR"(CREATE TABLE alerts (
+                id INTEGER PRIMARY KEY,
+                job_id INTEGER,
+                kind TEXT NOT NULL,
+                message TEXT NOT NULL,
+                raised_at INTEGER NOT NULL,
+                cleared_at INTEGER))"_s,
+             u"CREATE INDEX alerts_open ON alerts (kind, job_id) WHERE cleared_at IS NULL"_s,
+         }},
+    };
+    return migrations;
+}
+
+int latestSchemaVersion()
+{
+    return sqliteMigrations().constLast().version;
+}
+
+namespace {
+
+int storedVersion(QSqlDatabase &db)
+{
+    QSqlQuery query(db);
+    if (!query.exec(u"PRAGMA user_version"_s) || !query.next())
+        return -1;
+    return query.value(0).toInt();
+}
+
+QString backupFileName(const QString &databasePath, int fromVersion)
+{
+    return databasePath + u".pre-v"_s + QString::number(fromVersion + 1) + u".bak"_s;
+}
+
+} // namespace
+
+bool migrateSqlite(QSqlDatabase &db, const QString &databasePath, QString *error,
+                   QString *backupPath)
+{
+    const int current = storedVersion(db);
+    if (current < 0) {
+        *error = u"cannot read the schema version of %1: %2"_s.arg(databasePath,
+                                                                  db.lastError().text());
+        return false;
+    }
+    if (current > latestSchemaVersion()) {
+        *error = u"%1 was written by a newer BatchDesk (schema %2, this build knows %3); "
+                 "use that version or restore its .bak copy"_s.arg(databasePath)
+                     .arg(current)
+                     .arg(latestSchemaVersion());
+        return false;
+    }
+    if (current == latestSchemaVersion())
+        return true;
+
+    QSqlQuery query(db);
+    if (current > 0 && databasePath != u":memory:"_s) {
+        const QString backup = backupFileName(databasePath, current);
+        QFile::remove(backup);
+        // VACUUM INTO writes a consistent copy even while WAL frames are outstanding.
+        const QString escaped = QString(backup).replace(u"'"_s, u"''"_s);
+        if (!query.exec(u"VACUUM INTO '"_s + escaped + u"'"_s)) {
+            *error = u"cannot back up %1 before upgrading it: %2"_s.arg(databasePath,
+                                                                         query.lastError().text());
+            return false;
+        }
+        if (backupPath)
+            *backupPath = backup;
+    }
+
+    for (const Migration &migration : sqliteMigrations()) {
+        if (migration.version <= current)
+            continue;
+        if (!db.transaction()) {
+            *error = db.lastError().text();
+            return false;
+        }
+        for (const QString &statement : migration.statements) {
+            if (!query.exec(statement)) {
+                *error = u"schema migration %1 (%2) failed: %3"_s.arg(migration.version)
+                             .arg(QString::fromLatin1(migration.description),
+                                  query.lastError().text());
+                db.rollback();
+                return false;
+            }
+        }
+        if (!query.exec(u"PRAGMA user_version = "_s + QString::number(migration.version))
+            || !db.commit()) {
+            *error = db.lastError().text();
+            db.rollback();
+            return false;
+        }
+    }
+    return true;
+}
+
+} // namespace bd::store

@@ -1,0 +1,85 @@
+#pragma once
+
+#include "store.h"
+
+#include <QSqlDatabase>
+
+#include <memory>
+
+struct sqlite3;
+
+namespace bd::store {
+
+// SQLite backend: WAL, synchronous=NORMAL, a busy timeout and foreign keys on.
+// Connections are opened through Qt Sql; the few statements that run once per row
+// (import, claim, transitions) go through the driver's native handle with prepared
+// statements that live as long as the connection, because QSqlQuery's per-row variant
+// conversions cost more than the insert itself.
+class SqliteStore final : public Store
+{
+public:
+    // Opens (creating if needed) and migrates the database. connectionName must be unique
+    // per thread; check isOpen() / errorString().
+    SqliteStore(const QString &databasePath, const QString &connectionName);
+    ~SqliteStore() override;
+    Q_DISABLE_COPY_MOVE(SqliteStore)
+
+    bool isOpen() const { return m_open; }
+    QString databasePath() const { return m_path; }
+    QString errorString() const override { return m_error; }
+    // Set when opening upgraded an older schema.
+    QString migrationBackupPath() const { return m_backupPath; }
+
+    std::optional<qint64> findJobByFingerprint(const QByteArray &fingerprint) override;
+    qint64 createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs) override;
+    std::optional<JobInfo> job(qint64 jobId) override;
+    QList<JobInfo> jobs() override;
+    bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) override;
+    bool discardTasks(qint64 jobId) override;
+    bool deleteJob(qint64 jobId) override;
+
+    bool appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,
+                     int priority, qint64 nowMs) override;
+
+    bool claimTasks(qint64 jobId, const QString &owner, int limit, qint64 nowMs,
+                    qint64 leaseUntilMs, QList<ClaimedTask> *claimed) override;
+    bool renewLeases(const QString &owner, qint64 leaseUntilMs) override;
+    int releaseExpiredLeases(qint64 nowMs) override;
+    QStringList leaseOwners() override;
+    int releaseLeasesOf(const QString &owner) override;
+    bool applyTransitions(const QString &owner, const QList<TaskTransition> &transitions,
+                          qint64 nowMs, int *skipped = nullptr) override;
+    std::optional<qint64> nextPendingAtMs(qint64 jobId) override;
+
+    TaskCounts taskCounts(qint64 jobId) override;
+    bool jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks) override;
+    QList<DeadTask> deadTasks(qint64 jobId, int limit, qint64 afterTaskId) override;
+    QList<AttemptRecord> attempts(qint64 taskId) override;
+    bool forEachExportRow(qint64 jobId,
+                          const std::function<bool(const ingest::ExportRow &)> &sink) override;
+
+    int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs) override;
+
+    qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message,
+                      qint64 nowMs) override;
+    bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs) override;
+    QList<AlertRecord> alerts(bool includeCleared) override;
+
+private:
+    class Statements;
+    bool fail(const QString &what);
+    bool failSql(const QString &what);
+    bool exec(const QString &sql);
+    JobInfo jobFromQuery(const class QSqlQuery &query) const;
+
+    QString m_path;
+    QString m_connectionName;
+    QSqlDatabase m_db;
+    sqlite3 *m_handle = nullptr;
+    std::unique_ptr<Statements> m_statements;
+    QString m_error;
+    QString m_backupPath;
+    bool m_open = false;
+};
+
+} // namespace bd::store

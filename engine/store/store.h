@@ -1,0 +1,91 @@
+#pragma once
+
+#include "core/types.h"
+
+#include <QList>
+#include <QString>
+
+#include <functional>
+#include <optional>
+
+namespace bd::ingest {
+struct ExportRow;
+}
+
+namespace bd::store {
+
+// The durable queue. One instance is one database connection and belongs to the thread
+// that created it; the engine thread holds the one that writes, readers (views, status,
+// metrics) open their own. Every call is synchronous. Every state change of a task is
+// made by exactly one statement or one transaction, so a crash at any point leaves each
+// task in exactly one state; leases that outlive their owner are handed back by
+// releaseExpiredLeases().
+//
+// SQLite is the default backend. The interface keeps to what a PostgreSQL backend can do
+// the same way (claims with FOR UPDATE SKIP LOCKED, RETURNING), so dispatch and UI never
+// see which one they talk to.
+class Store
+{
+public:
+    virtual ~Store() = default;
+
+    virtual QString errorString() const = 0;
+
+    // --- jobs
+    virtual std::optional<qint64> findJobByFingerprint(const QByteArray &fingerprint) = 0;
+    // Creates a job in state Importing. Returns 0 on failure.
+    virtual qint64 createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs) = 0;
+    virtual std::optional<JobInfo> job(qint64 jobId) = 0;
+    virtual QList<JobInfo> jobs() = 0;
+    virtual bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) = 0;
+    // Drops the tasks of an import that did not finish so it can start again.
+    virtual bool discardTasks(qint64 jobId) = 0;
+    virtual bool deleteJob(qint64 jobId) = 0;
+
+    // --- import: rows in input order, numbered from firstRowNumber, in one transaction
+    virtual bool appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,
+                             int priority, qint64 nowMs) = 0;
+
+    // --- dispatch
+    // Leases up to limit pending tasks of the job whose wait is over, best priority first,
+    // in one statement. Tasks stay leased until a transition or until leaseUntilMs passes.
+    // Returns false on a database error.
+    virtual bool claimTasks(qint64 jobId, const QString &owner, int limit, qint64 nowMs,
+                            qint64 leaseUntilMs, QList<ClaimedTask> *claimed) = 0;
+    virtual bool renewLeases(const QString &owner, qint64 leaseUntilMs) = 0;
+    // Returns tasks whose lease ran out to pending; returns how many.
+    virtual int releaseExpiredLeases(qint64 nowMs) = 0;
+    // Workers holding leases now; a worker that knows one of them is dead (same host, no
+    // such process) hands its tasks back at once instead of waiting for the lease to end.
+    virtual QStringList leaseOwners() = 0;
+    virtual int releaseLeasesOf(const QString &owner) = 0;
+    // Applies many outcomes in one transaction (the writer's group commit). A transition
+    // for a task no longer leased by owner (its lease expired and it moved on) is skipped
+    // and counted in *skipped, so an answer can never be stored twice.
+    virtual bool applyTransitions(const QString &owner, const QList<TaskTransition> &transitions,
+                                  qint64 nowMs, int *skipped = nullptr) = 0;
+    // Earliest not-before time among the job's pending tasks, or nullopt when none wait.
+    virtual std::optional<qint64> nextPendingAtMs(qint64 jobId) = 0;
+
+    // --- reading
+    virtual TaskCounts taskCounts(qint64 jobId) = 0;
+    virtual bool jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks) = 0;
+    virtual QList<DeadTask> deadTasks(qint64 jobId, int limit, qint64 afterTaskId) = 0;
+    virtual QList<AttemptRecord> attempts(qint64 taskId) = 0;
+    // Streams the job's rows in input order, a page at a time; the callback returns false
+    // to stop early. Returns false on a database error.
+    virtual bool forEachExportRow(qint64 jobId,
+                                  const std::function<bool(const ingest::ExportRow &)> &sink) = 0;
+
+    // --- dead letters: pending again with attempts and wait reset. Empty taskIds: all of
+    // the job's (jobId 0: of every job). Returns how many tasks changed.
+    virtual int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs) = 0;
+
+    // --- alerts
+    virtual qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message,
+                              qint64 nowMs) = 0;
+    virtual bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs) = 0;
+    virtual QList<AlertRecord> alerts(bool includeCleared) = 0;
+};
+
+} // namespace bd::store
