@@ -4,14 +4,19 @@
 #include "dispatch/dispatcher.h"
 #include "jobio.h"
 #include "providers/provider.h"
+#include "snapshot.h"
+#include "store/taskquery.h"
 
 #include <QObject>
 #include <QThread>
+
+#include <functional>
 
 namespace bd {
 
 class Clock;
 class EngineWorker;
+class ReaderWorker;
 
 // The facade the console and batchctl hold. It owns the engine thread; every call returns
 // at once and its result comes back as a signal, delivered on the thread that created the
@@ -51,6 +56,57 @@ public:
 
     static QString defaultWorkerId();
 
+    // ---- console verbs. Same contract: return at once, answers come as signals. Task reads
+    // run on a reader thread with its own connection, so a slow page never stalls dispatch
+    // and dispatch never stalls a view.
+
+    // What a provider offers, for pickers (no network; cheap).
+    struct ProviderInfo
+    {
+        QString id;
+        QString displayName;
+        QString defaultModel;
+        QStringList knownModels;
+        bool hasBatchApi = false;
+        bool requiresKey = false;
+        bool simulated = false;
+    };
+    static QList<ProviderInfo> availableProviders();
+
+    enum class TaskAction : int
+    {
+        Replay = 0,       // dead -> pending, attempts reset
+        Reprioritise = 1, // pending tasks get argument as priority
+        Cancel = 2,       // pending -> cancelled
+    };
+
+    // Stops the job if it runs and cancels its pending tasks; jobStopped() follows.
+    void cancelJob(qint64 jobId, const QString &reason);
+    // Pending tasks and the job itself get the priority; jobReprioritised() follows.
+    void reprioritiseJob(qint64 jobId, int priority);
+    // On the given tasks, or on every task matching a filter; tasksActedOn() follows with
+    // how many changed.
+    void actOnTasks(TaskAction action, const QList<qint64> &taskIds, int argument = 0);
+    void actOnMatching(TaskAction action, const bd::store::TaskFilter &filter, int argument = 0);
+    // Writes the job's rows (.csv, .jsonl, .xlsx) on the reader thread; exportProgressed()
+    // then exportFinished().
+    void exportJob(qint64 jobId, const QString &path);
+
+    // Snapshots: one snapshotTaken() per interval (default 1000 ms) once opened.
+    void setSnapshotInterval(int ms);
+
+    // Paged task reads. A ticket is the caller's number for a request, echoed in the
+    // answer; requests with a ticket below the floor are dropped unread (a view that moved
+    // on raises the floor so the reader does not work through pages nobody will see).
+    void requestTaskCount(quint64 ticket, const bd::store::TaskFilter &filter);
+    void requestTaskPage(quint64 ticket, const bd::store::TaskFilter &filter, qint64 offset,
+                         qint64 afterId, int limit);
+    void discardTaskRequestsBefore(quint64 ticket);
+    void requestTaskDetail(qint64 taskId);
+    void requestDeadSummary(qint64 jobId);
+    void requestAlerts(bool includeCleared);
+    void clearAlerts(qint64 jobId, const QString &kind);
+
 Q_SIGNALS:
     void opened(bool ok, const QString &error);
     void importProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
@@ -63,11 +119,32 @@ Q_SIGNALS:
     void stoppedAll();
     void jobsListed(const QList<bd::JobInfo> &jobs);
 
+    void snapshotTaken(const bd::EngineSnapshot &snapshot);
+    void jobReprioritised(qint64 jobId, int priority, int changed);
+    void tasksActedOn(bd::Engine::TaskAction action, int changed, const QString &error);
+    void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
+    void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);
+    void taskCountReady(quint64 ticket, qint64 count);
+    void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::store::TaskRow> &rows);
+    void taskDetailReady(const bd::store::TaskDetail &detail);
+    void deadSummaryReady(qint64 jobId, const QList<bd::store::DeadClassCount> &classes);
+    void alertsListed(const QList<bd::AlertRecord> &alerts);
+    // Raised or cleared: a panel showing alerts should ask again.
+    void alertsChanged();
+    void readFailed(const QString &error);
+
 private:
     QString m_workerId;
     QThread m_thread;
     EngineWorker *m_worker = nullptr; // lives on m_thread
     std::shared_ptr<std::atomic<bool>> m_cancelImport;
+    // Reads wait until the engine has opened (and migrated) the database.
+    void callReader(std::function<void()> call);
+    bool m_readerReady = false;
+    QList<std::function<void()>> m_readerQueue;
+    QThread m_readerThread;
+    ReaderWorker *m_reader = nullptr; // lives on m_readerThread
+    std::shared_ptr<std::atomic<quint64>> m_ticketFloor;
 };
 
 } // namespace bd

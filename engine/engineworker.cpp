@@ -2,7 +2,9 @@
 
 #include "core/clock.h"
 #include "store/sqlitestore.h"
+#include "store/taskactions.h"
 
+#include <QDateTime>
 #include <QFileInfo>
 #include <QHostInfo>
 
@@ -70,6 +72,13 @@ void EngineWorker::open()
     m_store = std::move(store);
     m_store->releaseExpiredLeases(m_clock->nowMs());
     releaseLeasesOfDeadWorkers();
+    for (const JobInfo &job : m_store->jobs())
+        updateSnapshot(job);
+    if (!m_snapshotTimer) {
+        m_snapshotTimer = new QTimer(this);
+        connect(m_snapshotTimer, &QTimer::timeout, this, &EngineWorker::emitSnapshot);
+    }
+    m_snapshotTimer->start(m_snapshotInterval);
     Q_EMIT opened(true, QString());
 }
 
@@ -95,6 +104,8 @@ void EngineWorker::importJob(const JobSpec &spec, std::shared_ptr<std::atomic<bo
             Q_EMIT importProgressed(rows, bytesRead, totalBytes);
         },
         cancel.get());
+    if (result.ok)
+        refreshSnapshot(result.jobId);
     Q_EMIT importFinished(result);
 }
 
@@ -125,16 +136,33 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
                                            m_clock, m_workerId, m_runnerOptions, this);
     m_runners.insert(jobId, runner);
     connect(runner, &dispatch::JobRunner::progressed, this, &EngineWorker::jobProgressed);
+    connect(runner, &dispatch::JobRunner::progressed, this,
+            [this](qint64 id, const TaskCounts &counts, const Usage &usage, double costUsd) {
+                JobSnapshot &snapshot = m_snapshots[id];
+                snapshot.jobId = id;
+                snapshot.counts = counts;
+                snapshot.usage = usage;
+                snapshot.costUsd = costUsd;
+                snapshot.runningHere = m_runners.contains(id);
+                if (snapshot.runningHere)
+                    snapshot.state = JobState::Running;
+            });
     connect(runner, &dispatch::JobRunner::alertRaised, this,
             [this](qint64 id, const QString &kind, const QString &message) {
                 m_store->raiseAlert(id, kind, message, m_clock->nowMs());
                 Q_EMIT alertRaised(id, kind, message);
+                Q_EMIT alertsChanged();
             });
+    connect(runner, &dispatch::JobRunner::alertCleared, this, [this](qint64 id, const QString &kind) {
+        m_store->clearAlerts(id, kind, m_clock->nowMs());
+        Q_EMIT alertsChanged();
+    });
     connect(runner, &dispatch::JobRunner::finished, this, &EngineWorker::handleRunnerFinished);
     connect(runner, &dispatch::JobRunner::failed, this, [this](qint64 id, const QString &message) {
         removeRunner(id);
         Q_EMIT jobFailed(id, message);
     });
+    m_snapshots[jobId].runningHere = true;
     runner->start();
 }
 
@@ -142,8 +170,11 @@ void EngineWorker::pauseJob(qint64 jobId, const QString &reason, bool cancelInFl
 {
     if (auto *runner = m_runners.value(jobId))
         runner->stop(JobState::Paused, reason, cancelInFlight);
-    else if (m_store)
+    else if (m_store) {
         m_store->setJobState(jobId, JobState::Paused, reason, m_clock->nowMs());
+        refreshSnapshot(jobId);
+        Q_EMIT jobStopped(jobId, JobState::Paused, reason);
+    }
 }
 
 void EngineWorker::stopAll(const QString &reason)
@@ -163,6 +194,12 @@ void EngineWorker::stopAll(const QString &reason)
 void EngineWorker::handleRunnerFinished(qint64 jobId, JobState state, const QString &reason)
 {
     removeRunner(jobId);
+    if (m_cancelWhenStopped.remove(jobId) && m_store) {
+        store::TaskActions actions(u"engine-writer"_s);
+        if (actions.cancelPending(jobId, m_clock->nowMs()) < 0)
+            qWarning("job %lld: cannot cancel its pending tasks: %s", jobId, qPrintable(actions.errorString()));
+    }
+    refreshSnapshot(jobId);
     Q_EMIT jobStopped(jobId, state, reason);
     if (m_stoppingAll && m_runners.isEmpty()) {
         m_stoppingAll = false;
@@ -178,8 +215,21 @@ void EngineWorker::removeRunner(qint64 jobId)
 
 void EngineWorker::listJobs()
 {
-    if (m_store)
-        Q_EMIT jobsListed(m_store->jobs());
+    if (!m_store)
+        return;
+    const QList<JobInfo> jobs = m_store->jobs();
+    QSet<qint64> present;
+    for (const JobInfo &job : jobs) {
+        updateSnapshot(job);
+        present.insert(job.id);
+    }
+    for (auto it = m_snapshots.begin(); it != m_snapshots.end();) {
+        if (!present.contains(it.key()))
+            it = m_snapshots.erase(it);
+        else
+            ++it;
+    }
+    Q_EMIT jobsListed(jobs);
 }
 
 void EngineWorker::shutdown()
@@ -190,9 +240,146 @@ void EngineWorker::shutdown()
         runner->stop(JobState::Paused, u"engine shut down"_s, true);
     qDeleteAll(m_runners);
     m_runners.clear();
+    if (m_snapshotTimer)
+        m_snapshotTimer->stop();
     if (m_store)
         m_store->releaseLeasesOf(m_workerId);
     m_store.reset();
+}
+
+void EngineWorker::updateSnapshot(const JobInfo &job)
+{
+    JobSnapshot &snapshot = m_snapshots[job.id];
+    snapshot.jobId = job.id;
+    snapshot.priority = job.spec.priority;
+    snapshot.runningHere = m_runners.contains(job.id);
+    // A running job's own runner knows its counts better than a read from a moment ago.
+    if (!snapshot.runningHere) {
+        snapshot.state = job.state;
+        snapshot.counts = job.counts;
+        snapshot.usage = job.usage;
+        snapshot.costUsd = job.costUsd;
+    }
+}
+
+void EngineWorker::refreshSnapshot(qint64 jobId)
+{
+    if (!m_store)
+        return;
+    if (const auto job = m_store->job(jobId)) {
+        JobSnapshot &snapshot = m_snapshots[jobId];
+        snapshot.runningHere = false; // take the stored figures
+        updateSnapshot(*job);
+        snapshot.runningHere = m_runners.contains(jobId);
+    } else {
+        m_snapshots.remove(jobId);
+    }
+}
+
+void EngineWorker::emitSnapshot()
+{
+    if (!m_store)
+        return;
+    // Jobs another worker (batchctl, a second desktop) runs: read their figures now and
+    // then, never per tick, so a big job costs a count every few seconds at most.
+    if (++m_snapshotTicks % 5 == 0) {
+        for (auto it = m_snapshots.begin(); it != m_snapshots.end(); ++it) {
+            if (it->runningHere)
+                continue;
+            if (it->state == JobState::Running || it->counts.leased > 0)
+                refreshSnapshot(it.key());
+        }
+    }
+    EngineSnapshot snapshot;
+    snapshot.atMs = QDateTime::currentMSecsSinceEpoch();
+    snapshot.jobs.reserve(m_snapshots.size());
+    for (const JobSnapshot &job : std::as_const(m_snapshots))
+        snapshot.jobs.append(job);
+    Q_EMIT snapshotTaken(snapshot);
+}
+
+void EngineWorker::setSnapshotInterval(int ms)
+{
+    m_snapshotInterval = qMax(10, ms);
+    if (m_snapshotTimer && m_snapshotTimer->isActive())
+        m_snapshotTimer->start(m_snapshotInterval);
+}
+
+void EngineWorker::cancelJob(qint64 jobId, const QString &reason)
+{
+    if (!m_store)
+        return;
+    if (auto *runner = m_runners.value(jobId)) {
+        m_cancelWhenStopped.insert(jobId);
+        runner->stop(JobState::Cancelled, reason, true);
+        return;
+    }
+    const qint64 now = m_clock->nowMs();
+    store::TaskActions actions(u"engine-writer"_s);
+    if (actions.cancelPending(jobId, now) < 0)
+        qWarning("job %lld: cannot cancel its pending tasks: %s", jobId, qPrintable(actions.errorString()));
+    m_store->setJobState(jobId, JobState::Cancelled, reason, now);
+    refreshSnapshot(jobId);
+    Q_EMIT jobStopped(jobId, JobState::Cancelled, reason);
+}
+
+void EngineWorker::reprioritiseJob(qint64 jobId, int priority)
+{
+    if (!m_store)
+        return;
+    store::TaskActions actions(u"engine-writer"_s);
+    const int changed = actions.reprioritiseJob(jobId, priority, m_clock->nowMs());
+    if (changed < 0) {
+        Q_EMIT jobFailed(jobId, actions.errorString());
+        return;
+    }
+    m_snapshots[jobId].priority = priority;
+    Q_EMIT jobReprioritised(jobId, priority, changed);
+}
+
+void EngineWorker::actOnTasks(int action, const QList<qint64> &taskIds, int argument)
+{
+    if (!m_store) {
+        Q_EMIT tasksActedOn(action, -1, u"the database is not open"_s);
+        return;
+    }
+    const qint64 now = m_clock->nowMs();
+    store::TaskActions actions(u"engine-writer"_s);
+    int changed = 0;
+    QString error;
+    switch (action) {
+    case 0: // Replay
+        changed = taskIds.isEmpty() ? 0 : m_store->replayDead(0, taskIds, now);
+        if (changed < 0)
+            error = m_store->errorString();
+        break;
+    case 1: // Reprioritise
+        changed = actions.reprioritiseTasks(taskIds, argument);
+        break;
+    case 2: // Cancel
+        changed = actions.cancelTasks(taskIds, now);
+        break;
+    default:
+        error = u"unknown action %1"_s.arg(action);
+        changed = -1;
+    }
+    if (changed < 0 && error.isEmpty())
+        error = actions.errorString();
+    // Replayed tasks of a finished job need a runner again; the console decides (resume).
+    QSet<qint64> jobs;
+    for (auto it = m_snapshots.cbegin(); it != m_snapshots.cend(); ++it)
+        jobs.insert(it.key());
+    for (qint64 jobId : std::as_const(jobs)) {
+        if (!m_runners.contains(jobId))
+            refreshSnapshot(jobId);
+    }
+    Q_EMIT tasksActedOn(action, changed, error);
+}
+
+void EngineWorker::clearAlerts(qint64 jobId, const QString &kind)
+{
+    if (m_store && m_store->clearAlerts(jobId, kind, m_clock->nowMs()))
+        Q_EMIT alertsChanged();
 }
 
 } // namespace bd

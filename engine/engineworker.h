@@ -4,9 +4,13 @@
 #include "cost/pricetable.h"
 #include "dispatch/dispatcher.h"
 #include "jobio.h"
+#include "snapshot.h"
 
 #include <QHash>
+#include <QMap>
 #include <QObject>
+#include <QSet>
+#include <QTimer>
 
 #include <atomic>
 #include <memory>
@@ -38,6 +42,14 @@ public:
     void listJobs();
     void shutdown(); // synchronous, on the engine thread, before it quits
 
+    // --- console verbs (added for the desktop console)
+    void cancelJob(qint64 jobId, const QString &reason);
+    void reprioritiseJob(qint64 jobId, int priority);
+    // action: see Engine::TaskAction. argument: the priority for Reprioritise.
+    void actOnTasks(int action, const QList<qint64> &taskIds, int argument);
+    void clearAlerts(qint64 jobId, const QString &kind);
+    void setSnapshotInterval(int ms);
+
 Q_SIGNALS:
     void opened(bool ok, const QString &error);
     void importProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
@@ -49,8 +61,16 @@ Q_SIGNALS:
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
     void jobsListed(const QList<bd::JobInfo> &jobs);
+    void snapshotTaken(const bd::EngineSnapshot &snapshot);
+    void jobReprioritised(qint64 jobId, int priority, int changed);
+    void tasksActedOn(int action, int changed, const QString &error);
+    void alertsChanged();
 
 private:
+    void refreshSnapshot(qint64 jobId);
+    void updateSnapshot(const bd::JobInfo &job);
+    void emitSnapshot();
+
     void releaseLeasesOfDeadWorkers();
     void handleRunnerFinished(qint64 jobId, bd::JobState state, const QString &reason);
     void removeRunner(qint64 jobId);
@@ -64,6 +84,11 @@ private:
     std::unique_ptr<store::SqliteStore> m_store;
     QHash<qint64, dispatch::JobRunner *> m_runners;
     bool m_stoppingAll = false;
+    QMap<qint64, JobSnapshot> m_snapshots;
+    QSet<qint64> m_cancelWhenStopped;
+    QTimer *m_snapshotTimer = nullptr;
+    int m_snapshotInterval = 1000;
+    int m_snapshotTicks = 0;
 };
 
 } // namespace bd

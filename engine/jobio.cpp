@@ -8,10 +8,75 @@
 #include <QCryptographicHash>
 #include <QFile>
 #include <QFileInfo>
+#include <QScopeGuard>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 
 namespace bd {
 
 using namespace Qt::StringLiterals;
+
+namespace {
+
+struct ParsedChunk
+{
+    QList<QStringList> rows;
+    qint64 bytesRead = 0;
+    bool last = false;
+    QString error;
+};
+
+// A small blocking queue between the parsing thread and the writing thread.
+class ChunkQueue
+{
+public:
+    explicit ChunkQueue(int capacity) : m_capacity(capacity) {}
+
+    // Blocks while full; false once the consumer has closed the queue.
+    bool push(ParsedChunk chunk)
+    {
+        std::unique_lock lock(m_mutex);
+        m_notFull.wait(lock, [this] { return m_closed || int(m_chunks.size()) < m_capacity; });
+        if (m_closed)
+            return false;
+        m_chunks.push_back(std::move(chunk));
+        m_notEmpty.notify_one();
+        return true;
+    }
+
+    std::optional<ParsedChunk> pop()
+    {
+        std::unique_lock lock(m_mutex);
+        m_notEmpty.wait(lock, [this] { return m_closed || !m_chunks.empty(); });
+        if (m_chunks.empty())
+            return std::nullopt;
+        ParsedChunk chunk = std::move(m_chunks.front());
+        m_chunks.pop_front();
+        m_notFull.notify_one();
+        return chunk;
+    }
+
+    void close()
+    {
+        std::lock_guard lock(m_mutex);
+        m_closed = true;
+        m_notFull.notify_all();
+        m_notEmpty.notify_all();
+    }
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_notFull;
+    std::condition_variable m_notEmpty;
+    std::deque<ParsedChunk> m_chunks;
+    int m_capacity;
+    bool m_closed = false;
+};
+
+} // namespace
 
 QByteArray fileSha256(const QString &path, QString *error)
 {
@@ -54,7 +119,8 @@ bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error)
     }
     if (columns)
         *columns = reader.header();
-    spec.sourceSha256 = fileSha256(spec.sourcePath, error);
+    if (spec.sourceSha256.isEmpty())
+        spec.sourceSha256 = fileSha256(spec.sourcePath, error);
     return !spec.sourceSha256.isEmpty();
 }
 
@@ -91,37 +157,57 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
         result.error = store.errorString();
         return result;
     }
-
-    // Chunks keep memory flat and let the writer interleave with other work; the job stays
-    // in Importing (never claimable) until the last chunk is in, and is deleted on failure.
-    constexpr int kChunkRows = 8192;
-    QList<QStringList> chunk;
-    chunk.reserve(kChunkRows);
-    QStringList fields;
-    qint64 firstRowOfChunk = 1;
     const auto abandon = [&](const QString &error) {
         result.error = error;
         store.deleteJob(jobId);
         return result;
     };
-    for (;;) {
-        const bool more = reader.readRow(fields);
-        if (more)
-            chunk.append(fields);
-        if (reader.hasError())
-            return abandon(reader.errorString());
-        if (chunk.size() == kChunkRows || (!more && !chunk.isEmpty())) {
-            if (cancel && cancel->load())
-                return abandon(u"import of %1 cancelled"_s.arg(spec.sourcePath));
-            if (!store.appendTasks(jobId, firstRowOfChunk, chunk, spec.priority, nowMs))
-                return abandon(store.errorString());
-            firstRowOfChunk += chunk.size();
-            result.rows += chunk.size();
-            chunk.clear();
-            if (progress)
-                progress(result.rows, reader.bytesRead(), reader.totalBytes());
+
+    // Parsing runs on a pool thread while this thread writes, so an import costs about
+    // the larger of the two rather than their sum. The queue holds a few chunks at most:
+    // a slow disk slows the parser down instead of letting memory grow. The job stays in
+    // Importing (never claimable) until the last chunk is in, and is deleted on failure.
+    ChunkQueue queue(4);
+    QFuture<void> parser = QtConcurrent::run([&reader, &queue] {
+        constexpr int kChunkRows = 8192;
+        QStringList fields;
+        for (;;) {
+            ParsedChunk chunk;
+            chunk.rows.reserve(kChunkRows);
+            bool more = true;
+            while (chunk.rows.size() < kChunkRows && (more = reader.readRow(fields)))
+                chunk.rows.append(fields);
+            chunk.bytesRead = reader.bytesRead();
+            chunk.last = !more;
+            if (reader.hasError())
+                chunk.error = reader.errorString();
+            if (!queue.push(std::move(chunk)) || !more)
+                return;
         }
-        if (!more)
+    });
+    const auto stopParser = qScopeGuard([&] {
+        queue.close();
+        parser.waitForFinished();
+    });
+
+    qint64 firstRowOfChunk = 1;
+    for (;;) {
+        std::optional<ParsedChunk> chunk = queue.pop();
+        if (!chunk)
+            break;
+        if (!chunk->error.isEmpty())
+            return abandon(chunk->error);
+        if (cancel && cancel->load())
+            return abandon(u"import of %1 cancelled"_s.arg(spec.sourcePath));
+        if (!chunk->rows.isEmpty()) {
+            if (!store.appendTasks(jobId, firstRowOfChunk, chunk->rows, spec.priority, nowMs))
+                return abandon(store.errorString());
+            firstRowOfChunk += chunk->rows.size();
+            result.rows += chunk->rows.size();
+            if (progress)
+                progress(result.rows, chunk->bytesRead, reader.totalBytes());
+        }
+        if (chunk->last)
             break;
     }
     if (result.rows == 0)

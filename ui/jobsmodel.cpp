@@ -1,11 +1,25 @@
 #include "jobsmodel.h"
 
+#include "format.h"
+
+#include <QDateTime>
 #include <QFileInfo>
 #include <QLocale>
 
 namespace bd::ui {
 
 using namespace Qt::StringLiterals;
+
+namespace {
+
+constexpr qint64 kRateWindowMs = 30'000;
+
+qint64 finishedOf(const TaskCounts &counts)
+{
+    return counts.completed + counts.dead + counts.cancelled;
+}
+
+} // namespace
 
 int JobsModel::rowCount(const QModelIndex &parent) const
 {
@@ -22,68 +36,195 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
     if (!index.isValid() || index.row() >= m_jobs.size())
         return {};
     const JobInfo &job = m_jobs.at(index.row());
-    const QLocale locale;
     const qint64 total = job.counts.total();
-    const qint64 done = job.counts.completed + job.counts.dead + job.counts.cancelled;
-    if (role == Qt::DisplayRole) {
+    const qint64 done = finishedOf(job.counts);
+    switch (role) {
+    case JobIdRole: return job.id;
+    case JobStateRole: return int(job.state);
+    case ProgressRole: return total ? double(done) / double(total) : 0.0;
+    case Qt::DisplayRole:
         switch (index.column()) {
         case IdColumn: return job.id;
         case SourceColumn: return QFileInfo(job.spec.sourcePath).fileName();
         case StateColumn:
-            return job.stateReason.isEmpty() || job.state == JobState::Finished
-                       ? jobStateName(job.state)
-                       : u"%1 (%2)"_s.arg(jobStateName(job.state), job.stateReason);
+            if (job.stateReason.isEmpty() || job.state == JobState::Finished
+                || job.state == JobState::Running)
+                return jobStateLabel(job.state);
+            return u"%1 (%2)"_s.arg(jobStateLabel(job.state), job.stateReason);
         case ProgressColumn:
-            return total ? u"%1%"_s.arg(QString::number(100.0 * double(done) / double(total), 'f', 1))
+            return total ? u"%1%"_s.arg(QLocale().toString(100.0 * double(done) / double(total), 'f', 1))
                          : u"–"_s;
-        case CompletedColumn: return locale.toString(job.counts.completed);
-        case DeadColumn: return locale.toString(job.counts.dead);
-        case PendingColumn: return locale.toString(job.counts.unfinished());
-        case CostColumn: return QString(u"$"_s + QString::number(job.costUsd, 'f', 4));
+        case DoneColumn: return u"%1 / %2"_s.arg(formatCount(done), formatCount(total));
+        case DeadColumn: return formatCount(job.counts.dead);
+        case RateColumn: {
+            const double rate = ratePerMinute(job.id);
+            return rate > 0 ? formatRate(rate) : u"–"_s;
+        }
+        case EtaColumn: {
+            if (job.counts.unfinished() == 0)
+                return u"–"_s;
+            const qint64 eta = etaSeconds(job.id);
+            return eta >= 0 ? formatDuration(eta) : u"–"_s;
+        }
+        case CostColumn: return formatUsd(job.costUsd);
+        case PriorityColumn: return job.spec.priority;
         case ModelColumn:
             return job.spec.provider == u"simulator"_s
-                       ? u"%1 (simulated)"_s.arg(job.spec.model)
-                       : u"%1 / %2"_s.arg(job.spec.provider, job.spec.model);
+                       ? tr("%1 (simulated)").arg(job.spec.model)
+                       : u"%1 · %2"_s.arg(job.spec.provider, job.spec.model);
         }
-    } else if (role == Qt::TextAlignmentRole) {
-        if (index.column() != SourceColumn && index.column() != StateColumn
-            && index.column() != ModelColumn)
-            return int(Qt::AlignRight | Qt::AlignVCenter);
-    } else if (role == Qt::ToolTipRole && index.column() == SourceColumn) {
-        return job.spec.sourcePath;
+        break;
+    case Qt::ForegroundRole:
+        if (index.column() == StateColumn)
+            return jobStateColor(job.state);
+        if (index.column() == DeadColumn && job.counts.dead > 0)
+            return stateColor(TaskState::Dead);
+        break;
+    case Qt::TextAlignmentRole:
+        switch (index.column()) {
+        case SourceColumn:
+        case StateColumn:
+        case ModelColumn: return int(Qt::AlignLeft | Qt::AlignVCenter);
+        case PriorityColumn: return int(Qt::AlignCenter);
+        default: return int(Qt::AlignRight | Qt::AlignVCenter);
+        }
+    case Qt::ToolTipRole:
+        if (index.column() == SourceColumn)
+            return job.spec.sourcePath;
+        if (index.column() == StateColumn && !job.stateReason.isEmpty())
+            return job.stateReason;
+        if (index.column() == CostColumn)
+            return tr("%1 input, %2 output, %3 cached tokens")
+                .arg(formatCount(job.usage.inputTokens), formatCount(job.usage.outputTokens),
+                     formatCount(job.usage.cachedTokens));
+        break;
     }
     return {};
 }
 
 QVariant JobsModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
-    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole || section >= ColumnCount)
         return {};
-    static const char *const titles[] = {"Job", "Source", "State", "Progress", "Completed",
-                                         "Dead", "Pending", "Cost (USD)", "Model"};
+    static const char *const titles[] = {"Job", "Source", "State", "Progress", "Done / total",
+                                         "Dead", "Rate", "ETA", "Spend", "Priority", "Model"};
     return tr(titles[section]);
+}
+
+std::optional<JobInfo> JobsModel::job(qint64 jobId) const
+{
+    const int row = rowOf(jobId);
+    return row >= 0 ? std::optional<JobInfo>(m_jobs.at(row)) : std::nullopt;
+}
+
+int JobsModel::rowOf(qint64 jobId) const
+{
+    for (int row = 0; row < m_jobs.size(); ++row) {
+        if (m_jobs.at(row).id == jobId)
+            return row;
+    }
+    return -1;
 }
 
 void JobsModel::setJobs(const QList<JobInfo> &jobs)
 {
-    beginResetModel();
-    m_jobs = jobs;
-    endResetModel();
+    // Same jobs in the same order: update in place, so selections and scroll stay.
+    bool sameIds = jobs.size() == m_jobs.size();
+    for (int i = 0; sameIds && i < jobs.size(); ++i)
+        sameIds = jobs.at(i).id == m_jobs.at(i).id;
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    if (sameIds) {
+        m_jobs = jobs;
+        if (!m_jobs.isEmpty())
+            Q_EMIT dataChanged(index(0, 0), index(int(m_jobs.size()) - 1, ColumnCount - 1));
+    } else {
+        beginResetModel();
+        m_jobs = jobs;
+        endResetModel();
+    }
+    for (const JobInfo &job : jobs)
+        addSample(job.id, now, finishedOf(job.counts));
+}
+
+void JobsModel::addSample(qint64 jobId, qint64 atMs, qint64 finished)
+{
+    auto &samples = m_samples[jobId];
+    if (!samples.empty() && samples.back().finished > finished)
+        samples.clear(); // replayed: the pace starts again
+    samples.push_back({atMs, finished});
+    while (samples.size() > 2 && samples.front().atMs < atMs - kRateWindowMs)
+        samples.pop_front();
+}
+
+double JobsModel::ratePerMinute(qint64 jobId) const
+{
+    const auto it = m_samples.constFind(jobId);
+    if (it == m_samples.constEnd() || it->size() < 2)
+        return 0.0;
+    const Sample &first = it->front();
+    const Sample &last = it->back();
+    const qint64 dt = last.atMs - first.atMs;
+    if (dt <= 0)
+        return 0.0;
+    return double(last.finished - first.finished) * 60'000.0 / double(dt);
+}
+
+qint64 JobsModel::etaSeconds(qint64 jobId) const
+{
+    const int row = rowOf(jobId);
+    if (row < 0)
+        return -1;
+    const double rate = ratePerMinute(jobId);
+    if (rate <= 0)
+        return -1;
+    return qint64(double(m_jobs.at(row).counts.unfinished()) / rate * 60.0);
+}
+
+void JobsModel::applySnapshot(const EngineSnapshot &snapshot)
+{
+    int first = -1;
+    int last = -1;
+    for (const JobSnapshot &js : snapshot.jobs) {
+        const int row = rowOf(js.jobId);
+        if (row < 0)
+            continue;
+        JobInfo &job = m_jobs[row];
+        job.counts = js.counts;
+        job.usage = js.usage;
+        job.costUsd = js.costUsd;
+        if (js.runningHere || js.state != JobState::Running || job.state == JobState::Running)
+            job.state = js.state;
+        job.spec.priority = js.priority;
+        addSample(js.jobId, snapshot.atMs, finishedOf(js.counts));
+        first = first < 0 ? row : qMin(first, row);
+        last = qMax(last, row);
+    }
+    // One range for the lot (the qBittorrent way): views repaint once.
+    if (first >= 0)
+        Q_EMIT dataChanged(index(first, 0), index(last, ColumnCount - 1));
 }
 
 void JobsModel::updateProgress(qint64 jobId, const TaskCounts &counts, const Usage &usage,
                                double costUsd)
 {
-    for (int row = 0; row < m_jobs.size(); ++row) {
-        JobInfo &job = m_jobs[row];
-        if (job.id != jobId)
-            continue;
-        job.counts = counts;
-        job.usage = usage;
-        job.costUsd = costUsd;
-        Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
+    const int row = rowOf(jobId);
+    if (row < 0)
         return;
-    }
+    JobInfo &job = m_jobs[row];
+    job.counts = counts;
+    job.usage = usage;
+    job.costUsd = costUsd;
+    Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
+}
+
+void JobsModel::setJobState(qint64 jobId, JobState state, const QString &reason)
+{
+    const int row = rowOf(jobId);
+    if (row < 0)
+        return;
+    m_jobs[row].state = state;
+    m_jobs[row].stateReason = reason;
+    Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
 }
 
 } // namespace bd::ui

@@ -1,13 +1,19 @@
 #pragma once
 
 #include "core/types.h"
+#include "snapshot.h"
 
 #include <QAbstractTableModel>
+#include <QHash>
 #include <QList>
+
+#include <deque>
 
 namespace bd::ui {
 
-// The jobs in the database, refreshed from engine snapshots (never from the disk here).
+// The jobs in the database: their settings from Engine::jobsListed (asked for when jobs
+// come and go), their counts, spend, rate and ETA from engine snapshots (about once a
+// second). Never reads the disk.
 class JobsModel final : public QAbstractTableModel
 {
     Q_OBJECT
@@ -19,12 +25,20 @@ public:
         SourceColumn,
         StateColumn,
         ProgressColumn,
-        CompletedColumn,
+        DoneColumn,
         DeadColumn,
-        PendingColumn,
+        RateColumn,
+        EtaColumn,
         CostColumn,
+        PriorityColumn,
         ModelColumn,
         ColumnCount
+    };
+    enum Role
+    {
+        ProgressRole = Qt::UserRole + 1, // double 0..1
+        JobIdRole,
+        JobStateRole,
     };
 
     using QAbstractTableModel::QAbstractTableModel;
@@ -35,11 +49,28 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
     void setJobs(const QList<bd::JobInfo> &jobs);
+    void applySnapshot(const bd::EngineSnapshot &snapshot);
     void updateProgress(qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &usage,
                         double costUsd);
+    void setJobState(qint64 jobId, bd::JobState state, const QString &reason);
+
+    const QList<bd::JobInfo> &jobs() const { return m_jobs; }
+    std::optional<bd::JobInfo> job(qint64 jobId) const;
+    int rowOf(qint64 jobId) const;
+    // Tasks per minute over the last half minute, and the seconds left at that pace (-1: unknown).
+    double ratePerMinute(qint64 jobId) const;
+    qint64 etaSeconds(qint64 jobId) const;
 
 private:
+    struct Sample
+    {
+        qint64 atMs;
+        qint64 finished;
+    };
+    void addSample(qint64 jobId, qint64 atMs, qint64 finished);
+
     QList<bd::JobInfo> m_jobs;
+    QHash<qint64, std::deque<Sample>> m_samples;
 };
 
 } // namespace bd::ui

@@ -1,63 +1,677 @@
 #include "mainwindow.h"
 
+#include "alertspage.h"
+#include "dashboardpage.h"
+#include "deadletterspage.h"
 #include "engine.h"
+#include "exportdialog.h"
+#include "format.h"
+#include "importwizard.h"
 #include "jobsmodel.h"
+#include "progressdelegate.h"
+#include "providerconfig.h"
+#include "taskspage.h"
 
+#include <QAction>
+#include <QActionGroup>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDragEnterEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QSettings>
+#include <QStackedWidget>
+#include <QStandardPaths>
 #include <QStatusBar>
+#include <QStyle>
+#include <QSystemTrayIcon>
 #include <QTableView>
-#include <QTimer>
+#include <QToolBar>
 #include <QVBoxLayout>
 
 namespace bd::ui {
 
 using namespace Qt::StringLiterals;
 
-MainWindow::MainWindow(const QString &databasePath, QWidget *parent)
-    : QMainWindow(parent)
-    , m_databasePath(databasePath)
+namespace {
+
+const QString kShutdownReason = u"engine shut down"_s;
+
+QIcon themedIcon(const char *themeName, QStyle::StandardPixmap fallback)
 {
+    return QIcon::fromTheme(QString::fromLatin1(themeName), QApplication::style()->standardIcon(fallback));
+}
+
+} // namespace
+
+MainWindow::MainWindow(const QString &databasePath, QWidget *parent)
+    : MainWindow(Options{.databasePath = databasePath}, parent)
+{
+}
+
+MainWindow::MainWindow(const Options &options, QWidget *parent)
+    : QMainWindow(parent)
+    , m_options(options)
+{
+    setObjectName(u"mainWindow"_s);
     setWindowTitle(tr("BatchDesk"));
-    resize(1100, 640);
+    setWindowIcon(QIcon::fromTheme(u"io.github.batchdesk.BatchDesk"_s,
+                                   QApplication::style()->standardIcon(QStyle::SP_ComputerIcon)));
+    setAcceptDrops(true);
+    resize(1280, 800);
 
+    Engine::Options engineOptions;
+    engineOptions.databasePath = options.databasePath;
+    engineOptions.runner = options.runner;
+    m_engine = std::make_unique<Engine>(engineOptions);
+    m_engine->setSnapshotInterval(options.snapshotIntervalMs);
     m_jobsModel = new JobsModel(this);
-    m_jobsView = new QTableView(this);
-    m_jobsView->setModel(m_jobsModel);
-    m_jobsView->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_jobsView->setAlternatingRowColors(true);
-    m_jobsView->verticalHeader()->hide();
-    m_jobsView->horizontalHeader()->setStretchLastSection(true);
-    m_jobsView->horizontalHeader()->setSectionResizeMode(JobsModel::SourceColumn, QHeaderView::Stretch);
-    setCentralWidget(m_jobsView);
 
-    m_status = new QLabel(tr("Opening %1 …").arg(databasePath), this);
-    statusBar()->addWidget(m_status, 1);
+    buildActions();
+    buildPages();
+    buildMenus();
 
-    Engine::Options options;
-    options.databasePath = databasePath;
-    m_engine = std::make_unique<Engine>(options);
-    connect(m_engine.get(), &Engine::opened, this, &MainWindow::handleOpened);
-    connect(m_engine.get(), &Engine::jobsListed, m_jobsModel, &JobsModel::setJobs);
-    connect(m_engine.get(), &Engine::jobProgressed, m_jobsModel, &JobsModel::updateProgress);
+    m_statusDb = new QLabel(tr("Opening %1 …").arg(QDir::toNativeSeparators(options.databasePath)), this);
+    m_statusTotals = new QLabel(this);
+    statusBar()->addWidget(m_statusDb, 1);
+    statusBar()->addPermanentWidget(m_statusTotals);
 
-    m_refresh = new QTimer(this);
-    m_refresh->setInterval(2000);
-    connect(m_refresh, &QTimer::timeout, m_engine.get(), &Engine::requestJobs);
+    if (options.trayNotifications && QSystemTrayIcon::isSystemTrayAvailable()) {
+        m_tray = new QSystemTrayIcon(windowIcon(), this);
+        m_tray->setToolTip(tr("BatchDesk"));
+        connect(m_tray, &QSystemTrayIcon::activated, this, [this] {
+            showNormal();
+            raise();
+            activateWindow();
+        });
+        m_tray->show();
+    }
+
+    connectEngine();
+    if (options.restoreWindowState) {
+        QSettings settings;
+        restoreGeometry(settings.value(u"window/geometry"_s).toByteArray());
+        showPage(static_cast<Page>(qBound(0, settings.value(u"window/page"_s, 0).toInt(), ScreenCount - 1)));
+    } else {
+        showPage(DashboardScreen);
+    }
+    updateActions();
     m_engine->open();
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow()
+{
+    // Pages hold connections to the engine; let them go before it does.
+    delete m_stack;
+    m_stack = nullptr;
+}
+
+void MainWindow::buildActions()
+{
+    m_openAction = new QAction(themedIcon("document-open", QStyle::SP_DialogOpenButton), tr("&Open CSV…"), this);
+    m_openAction->setShortcut(QKeySequence::Open);
+    m_openAction->setToolTip(tr("Import a CSV as a new job (or drop one on the window)"));
+    connect(m_openAction, &QAction::triggered, this, &MainWindow::chooseCsv);
+
+    m_exportAction = new QAction(themedIcon("document-save-as", QStyle::SP_DialogSaveButton), tr("&Export…"), this);
+    m_exportAction->setShortcut(QKeySequence(tr("Ctrl+E")));
+    connect(m_exportAction, &QAction::triggered, this, [this] { exportJob(currentJobId()); });
+
+    m_quitAction = new QAction(themedIcon("application-exit", QStyle::SP_DialogCloseButton), tr("&Quit"), this);
+    m_quitAction->setShortcut(QKeySequence::Quit);
+    m_quitAction->setMenuRole(QAction::QuitRole);
+    connect(m_quitAction, &QAction::triggered, this, &QWidget::close);
+
+    m_pauseAction = new QAction(themedIcon("media-playback-pause", QStyle::SP_MediaPause), tr("&Pause"), this);
+    m_pauseAction->setObjectName(u"actionPause"_s);
+    m_pauseAction->setShortcut(QKeySequence(tr("Ctrl+P")));
+    connect(m_pauseAction, &QAction::triggered, this, [this] { pauseJob(currentJobId()); });
+
+    m_resumeAction = new QAction(themedIcon("media-playback-start", QStyle::SP_MediaPlay), tr("&Resume"), this);
+    m_resumeAction->setObjectName(u"actionResume"_s);
+    m_resumeAction->setShortcut(QKeySequence(tr("Ctrl+R")));
+    connect(m_resumeAction, &QAction::triggered, this, [this] { resumeJob(currentJobId()); });
+
+    m_cancelAction = new QAction(themedIcon("process-stop", QStyle::SP_BrowserStop), tr("&Cancel job…"), this);
+    m_cancelAction->setObjectName(u"actionCancel"_s);
+    m_cancelAction->setShortcut(QKeySequence(tr("Ctrl+Shift+K")));
+    connect(m_cancelAction, &QAction::triggered, this, [this] { cancelJob(currentJobId()); });
+
+    m_reprioritiseAction = new QAction(themedIcon("view-sort-ascending", QStyle::SP_ArrowUp), tr("Re&prioritise…"), this);
+    m_reprioritiseAction->setShortcut(QKeySequence(tr("Ctrl+Shift+P")));
+    connect(m_reprioritiseAction, &QAction::triggered, this, &MainWindow::reprioritiseSelected);
+
+    m_runAgainAction = new QAction(themedIcon("view-refresh", QStyle::SP_BrowserReload), tr("Run &again…"), this);
+    connect(m_runAgainAction, &QAction::triggered, this, [this] { runAgain(currentJobId()); });
+
+    m_showTasksAction = new QAction(themedIcon("view-list-details", QStyle::SP_FileDialogDetailedView), tr("Show &tasks"), this);
+    m_showTasksAction->setShortcut(QKeySequence(tr("Ctrl+T")));
+    connect(m_showTasksAction, &QAction::triggered, this, [this] {
+        if (const qint64 job = currentJobId()) {
+            m_tasks->showJob(job);
+            showPage(TasksScreen);
+        }
+    });
+
+    m_refreshAction = new QAction(themedIcon("view-refresh", QStyle::SP_BrowserReload), tr("Re&fresh"), this);
+    m_refreshAction->setShortcut(QKeySequence::Refresh);
+    connect(m_refreshAction, &QAction::triggered, this, [this] {
+        m_engine->requestJobs();
+        m_alerts->reload();
+    });
+}
+
+void MainWindow::buildPages()
+{
+    auto *central = new QWidget(this);
+    auto *layout = new QHBoxLayout(central);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(0);
+
+    m_sidebar = new QListWidget(central);
+    m_sidebar->setObjectName(u"sidebar"_s);
+    m_sidebar->setIconSize(QSize(20, 20));
+    m_sidebar->setFrameShape(QFrame::NoFrame);
+    m_sidebar->setSpacing(2);
+    m_sidebar->setFocusPolicy(Qt::StrongFocus);
+    const QList<std::tuple<QString, const char *, QStyle::StandardPixmap>> screens = {
+        {tr("Dashboard"), "utilities-system-monitor", QStyle::SP_ComputerIcon},
+        {tr("Jobs"), "view-list-details", QStyle::SP_FileDialogDetailedView},
+        {tr("Tasks"), "view-list-text", QStyle::SP_FileDialogListView},
+        {tr("Dead letters"), "mail-mark-junk", QStyle::SP_TrashIcon},
+        {tr("Alerts"), "dialog-warning", QStyle::SP_MessageBoxWarning},
+    };
+    int widest = 0;
+    for (const auto &[title, theme, fallback] : screens) {
+        auto *item = new QListWidgetItem(themedIcon(theme, fallback), title, m_sidebar);
+        item->setSizeHint(QSize(0, m_sidebar->fontMetrics().height() + 18));
+        widest = qMax(widest, m_sidebar->fontMetrics().horizontalAdvance(title));
+    }
+    m_sidebar->setFixedWidth(widest + 20 + 48);
+    QPalette sidebarPalette = m_sidebar->palette();
+    sidebarPalette.setColor(QPalette::Base, palette().color(QPalette::Window));
+    m_sidebar->setPalette(sidebarPalette);
+    layout->addWidget(m_sidebar);
+
+    auto *separator = new QFrame(central);
+    separator->setFrameShape(QFrame::VLine);
+    separator->setFrameShadow(QFrame::Sunken);
+    layout->addWidget(separator);
+
+    m_stack = new QStackedWidget(central);
+    layout->addWidget(m_stack, 1);
+
+    m_dashboard = new DashboardPage(m_stack);
+    m_stack->addWidget(m_dashboard);
+
+    m_jobsPage = new QWidget(m_stack);
+    auto *jobsLayout = new QVBoxLayout(m_jobsPage);
+    auto *jobsBar = new QToolBar(m_jobsPage);
+    jobsBar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    jobsBar->addActions({m_pauseAction, m_resumeAction, m_cancelAction, m_reprioritiseAction,
+                         m_exportAction, m_runAgainAction, m_showTasksAction});
+    jobsLayout->addWidget(jobsBar);
+    m_jobsView = new QTableView(m_jobsPage);
+    m_jobsView->setObjectName(u"jobsView"_s);
+    m_jobsView->setModel(m_jobsModel);
+    m_jobsView->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_jobsView->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_jobsView->setAlternatingRowColors(true);
+    m_jobsView->setWordWrap(false);
+    m_jobsView->verticalHeader()->hide();
+    m_jobsView->verticalHeader()->setDefaultSectionSize(m_jobsView->fontMetrics().height() + 12);
+    m_jobsView->setItemDelegateForColumn(JobsModel::ProgressColumn,
+                                         new ProgressDelegate(JobsModel::ProgressRole, m_jobsView));
+    auto *header = m_jobsView->horizontalHeader();
+    header->setStretchLastSection(true);
+    const int digit = m_jobsView->fontMetrics().horizontalAdvance(u'0');
+    m_jobsView->setColumnWidth(JobsModel::IdColumn, digit * 6);
+    m_jobsView->setColumnWidth(JobsModel::SourceColumn, digit * 19);
+    m_jobsView->setColumnWidth(JobsModel::StateColumn, digit * 27);
+    m_jobsView->setColumnWidth(JobsModel::ProgressColumn, digit * 16);
+    m_jobsView->setColumnWidth(JobsModel::DoneColumn, digit * 15);
+    m_jobsView->setColumnWidth(JobsModel::DeadColumn, digit * 7);
+    m_jobsView->setColumnWidth(JobsModel::RateColumn, digit * 11);
+    m_jobsView->setColumnWidth(JobsModel::EtaColumn, digit * 10);
+    m_jobsView->setColumnWidth(JobsModel::CostColumn, digit * 10);
+    m_jobsView->setColumnWidth(JobsModel::PriorityColumn, digit * 8);
+    m_jobsView->setContextMenuPolicy(Qt::ActionsContextMenu);
+    m_jobsView->addActions({m_pauseAction, m_resumeAction, m_cancelAction, m_reprioritiseAction,
+                            m_exportAction, m_runAgainAction, m_showTasksAction});
+    jobsLayout->addWidget(m_jobsView, 1);
+    auto *hint = new QLabel(tr("Drop a CSV file anywhere on this window to import it as a job."), m_jobsPage);
+    hint->setForegroundRole(QPalette::PlaceholderText);
+    jobsLayout->addWidget(hint);
+    m_stack->addWidget(m_jobsPage);
+
+    m_tasks = new TasksPage(m_engine.get(), m_stack);
+    m_stack->addWidget(m_tasks);
+    m_deadLetters = new DeadLettersPage(m_engine.get(), m_stack);
+    m_stack->addWidget(m_deadLetters);
+    m_alerts = new AlertsPage(m_engine.get(), m_stack);
+    m_stack->addWidget(m_alerts);
+
+    setCentralWidget(central);
+
+    connect(m_sidebar, &QListWidget::currentRowChanged, this, [this](int row) {
+        if (row >= 0 && m_stack)
+            m_stack->setCurrentIndex(row);
+        updateActions();
+    });
+    connect(m_jobsView->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            &MainWindow::updateActions);
+    connect(m_jobsView, &QTableView::doubleClicked, m_showTasksAction, &QAction::trigger);
+    connect(m_jobsModel, &QAbstractItemModel::dataChanged, this, &MainWindow::updateActions);
+    connect(m_jobsModel, &QAbstractItemModel::modelReset, this, &MainWindow::updateActions);
+    connect(m_deadLetters, &DeadLettersPage::replayed, this, [this](const QList<qint64> &jobs) {
+        for (qint64 job : jobs)
+            m_resumeAfterReplay.insert(job);
+    });
+    connect(m_alerts, &AlertsPage::openAlertsChanged, this, [this](int open) {
+        if (QListWidgetItem *item = m_sidebar->item(AlertsScreen))
+            item->setText(open ? tr("Alerts (%1)").arg(open) : tr("Alerts"));
+    });
+}
+
+void MainWindow::buildMenus()
+{
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    file->addAction(m_openAction);
+    file->addAction(m_exportAction);
+    file->addSeparator();
+    file->addAction(m_quitAction);
+
+    QMenu *job = menuBar()->addMenu(tr("&Job"));
+    job->addActions({m_pauseAction, m_resumeAction, m_cancelAction, m_reprioritiseAction});
+    job->addSeparator();
+    job->addActions({m_runAgainAction, m_showTasksAction});
+
+    QMenu *view = menuBar()->addMenu(tr("&View"));
+    auto *group = new QActionGroup(this);
+    const QStringList names = {tr("&Dashboard"), tr("&Jobs"), tr("&Tasks"), tr("Dead &letters"), tr("&Alerts")};
+    for (int i = 0; i < names.size(); ++i) {
+        auto *action = new QAction(names.at(i), group);
+        action->setCheckable(true);
+        action->setShortcut(QKeySequence(u"Ctrl+%1"_s.arg(i + 1)));
+        connect(action, &QAction::triggered, this, [this, i] { showPage(static_cast<Page>(i)); });
+        view->addAction(action);
+        m_pageActions.append(action);
+    }
+    view->addSeparator();
+    view->addAction(m_refreshAction);
+
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About BatchDesk"), this, [this] {
+        QMessageBox::about(this, tr("About BatchDesk"),
+                           tr("<b>BatchDesk %1</b><p>Operations console and batch engine for "
+                              "high-volume LLM jobs.</p><p>Database: %2</p>")
+                               .arg(QApplication::applicationVersion(),
+                                    QDir::toNativeSeparators(m_options.databasePath).toHtmlEscaped()));
+    });
+
+    QToolBar *toolbar = addToolBar(tr("Main"));
+    toolbar->setObjectName(u"mainToolbar"_s);
+    toolbar->setMovable(false);
+    toolbar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    toolbar->addActions({m_openAction, m_exportAction});
+    toolbar->addSeparator();
+    toolbar->addActions({m_pauseAction, m_resumeAction});
+    toolbar->addSeparator();
+    toolbar->addAction(m_refreshAction);
+}
+
+void MainWindow::connectEngine()
+{
+    Engine *engine = m_engine.get();
+    connect(engine, &Engine::opened, this, &MainWindow::handleOpened);
+    connect(engine, &Engine::jobsListed, this, &MainWindow::handleJobsListed);
+    connect(engine, &Engine::snapshotTaken, this, [this](const EngineSnapshot &snapshot) {
+        m_jobsModel->applySnapshot(snapshot);
+        m_dashboard->applySnapshot(snapshot);
+        updateStatusTotals();
+        // A job the snapshot knows and the list does not (imported by another worker).
+        for (const JobSnapshot &job : snapshot.jobs) {
+            if (m_jobsModel->rowOf(job.jobId) < 0) {
+                m_engine->requestJobs();
+                break;
+            }
+        }
+    });
+    connect(engine, &Engine::importFinished, this, [this](const ImportResult &result) {
+        if (result.ok) {
+            statusBar()->showMessage(result.continued
+                                         ? tr("Continuing job %1 (same file and settings)").arg(result.jobId)
+                                         : tr("Imported %1 rows as job %2").arg(formatCount(result.rows)).arg(result.jobId),
+                                     8000);
+            m_engine->requestJobs();
+        }
+    });
+    connect(engine, &Engine::jobStopped, this, [this](qint64 jobId, JobState state, const QString &reason) {
+        m_jobsModel->setJobState(jobId, state, reason);
+        if (state == JobState::Finished)
+            statusBar()->showMessage(tr("Job %1 finished").arg(jobId), 8000);
+        m_engine->requestJobs();
+    });
+    connect(engine, &Engine::jobFailed, this, [this](qint64 jobId, const QString &error) {
+        statusBar()->showMessage(tr("Job %1: %2").arg(jobId).arg(error), 15000);
+        m_engine->requestJobs();
+    });
+    connect(engine, &Engine::alertRaised, this, [this](qint64 jobId, const QString &kind, const QString &message) {
+        notify(tr("BatchDesk alert: %1").arg(kind),
+               jobId ? tr("Job %1: %2").arg(jobId).arg(message) : message);
+    });
+    connect(engine, &Engine::jobReprioritised, this, [this](qint64 jobId, int priority, int changed) {
+        statusBar()->showMessage(tr("Job %1 is now priority %2 (%n pending tasks changed)", nullptr, changed)
+                                     .arg(jobId).arg(priority), 8000);
+        m_engine->requestJobs();
+    });
+    connect(engine, &Engine::tasksActedOn, this, [this](Engine::TaskAction action, int changed, const QString &error) {
+        if (changed < 0) {
+            statusBar()->showMessage(tr("The action failed: %1").arg(error), 15000);
+            return;
+        }
+        const QString what = action == Engine::TaskAction::Replay         ? tr("replayed")
+                             : action == Engine::TaskAction::Reprioritise ? tr("reprioritised")
+                                                                          : tr("cancelled");
+        statusBar()->showMessage(tr("%n tasks %1", nullptr, changed).arg(what), 8000);
+        if (action == Engine::TaskAction::Replay && changed > 0) {
+            const QSet<qint64> jobs = std::exchange(m_resumeAfterReplay, {});
+            for (qint64 job : jobs) {
+                const auto info = m_jobsModel->job(job);
+                if (info && info->state != JobState::Running && info->state != JobState::Cancelled)
+                    resumeJob(job);
+            }
+        }
+        m_engine->requestJobs();
+    });
+    connect(engine, &Engine::readFailed, this, [this](const QString &error) {
+        statusBar()->showMessage(tr("Read failed: %1").arg(error), 15000);
+    });
+}
 
 void MainWindow::handleOpened(bool ok, const QString &error)
 {
     if (!ok) {
-        m_status->setText(tr("Cannot open the database: %1").arg(error));
+        m_statusDb->setText(tr("Cannot open the database: %1").arg(error));
+        auto *box = new QMessageBox(QMessageBox::Critical, tr("BatchDesk"),
+                                    tr("Cannot open the database:\n%1").arg(error), QMessageBox::Ok, this);
+        box->setAttribute(Qt::WA_DeleteOnClose);
+        box->open();
         return;
     }
-    m_status->setText(tr("Database: %1").arg(m_databasePath));
+    m_opened = true;
+    m_statusDb->setText(tr("Database: %1").arg(QDir::toNativeSeparators(m_options.databasePath)));
     m_engine->requestJobs();
-    m_refresh->start();
+    m_alerts->reload();
+}
+
+void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
+{
+    const qint64 selected = currentJobId();
+    m_jobsModel->setJobs(jobs);
+    m_tasks->setJobs(jobs);
+    m_deadLetters->setJobs(jobs);
+    if (m_pendingSelect && m_jobsModel->rowOf(m_pendingSelect) >= 0)
+        selectJob(std::exchange(m_pendingSelect, 0));
+    else if (selected)
+        selectJob(selected);
+    else if (!jobs.isEmpty() && !m_jobsView->currentIndex().isValid())
+        selectJob(jobs.constLast().id);
+    if (!m_resumedOnce) {
+        m_resumedOnce = true;
+        if (m_options.resumeInterruptedJobs) {
+            for (const JobInfo &job : jobs) {
+                const bool interrupted = job.state == JobState::Running
+                                         || (job.state == JobState::Paused && job.stateReason == kShutdownReason);
+                if (interrupted && job.counts.unfinished() > 0)
+                    resumeJob(job.id);
+            }
+        }
+    }
+    updateActions();
+    updateStatusTotals();
+}
+
+void MainWindow::updateStatusTotals()
+{
+    TaskCounts totals;
+    double spend = 0;
+    int running = 0;
+    for (const JobInfo &job : m_jobsModel->jobs()) {
+        totals.pending += job.counts.pending;
+        totals.leased += job.counts.leased;
+        totals.completed += job.counts.completed;
+        totals.dead += job.counts.dead;
+        spend += job.costUsd;
+        running += job.state == JobState::Running;
+    }
+    m_statusTotals->setText(tr("%n jobs running · %1 pending · %2 in flight · %3 done · %4 dead · %5", nullptr, running)
+                                .arg(formatCount(totals.pending), formatCount(totals.leased),
+                                     formatCount(totals.completed), formatCount(totals.dead), formatUsd(spend)));
+}
+
+void MainWindow::updateActions()
+{
+    const qint64 jobId = currentJobId();
+    const auto job = m_jobsModel->job(jobId);
+    const bool has = job.has_value();
+    const JobState state = has ? job->state : JobState::Importing;
+    m_pauseAction->setEnabled(has && state == JobState::Running);
+    m_resumeAction->setEnabled(has && (state == JobState::Paused || (state == JobState::Finished && job->counts.unfinished() > 0)));
+    m_cancelAction->setEnabled(has && state != JobState::Cancelled && state != JobState::Finished && state != JobState::Importing);
+    m_reprioritiseAction->setEnabled(has && state != JobState::Cancelled && state != JobState::Importing);
+    m_exportAction->setEnabled(has && state != JobState::Importing);
+    m_runAgainAction->setEnabled(has);
+    m_showTasksAction->setEnabled(has);
+    const int page = m_stack ? m_stack->currentIndex() : 0;
+    for (int i = 0; i < m_pageActions.size(); ++i)
+        m_pageActions.at(i)->setChecked(i == page);
+}
+
+void MainWindow::showPage(Page page)
+{
+    m_sidebar->setCurrentRow(int(page));
+    m_stack->setCurrentIndex(int(page));
+    updateActions();
+}
+
+MainWindow::Page MainWindow::currentPage() const
+{
+    return static_cast<Page>(m_stack->currentIndex());
+}
+
+std::optional<MainWindow::Page> MainWindow::pageFromName(const QString &name)
+{
+    const QString n = name.toLower();
+    if (n == u"dashboard"_s)
+        return DashboardScreen;
+    if (n == u"jobs"_s)
+        return JobsScreen;
+    if (n == u"tasks"_s)
+        return TasksScreen;
+    if (n == u"dead"_s || n == u"dead-letters"_s || n == u"deadletters"_s)
+        return DeadLettersScreen;
+    if (n == u"alerts"_s)
+        return AlertsScreen;
+    return std::nullopt;
+}
+
+qint64 MainWindow::currentJobId() const
+{
+    const QModelIndex index = m_jobsView->currentIndex();
+    if (!index.isValid())
+        return 0;
+    return m_jobsModel->data(m_jobsModel->index(index.row(), 0), JobsModel::JobIdRole).toLongLong();
+}
+
+void MainWindow::selectJob(qint64 jobId)
+{
+    const int row = m_jobsModel->rowOf(jobId);
+    if (row >= 0)
+        m_jobsView->selectRow(row);
+}
+
+void MainWindow::pauseJob(qint64 jobId)
+{
+    if (!jobId)
+        return;
+    m_engine->pauseJob(jobId, tr("paused by the user"));
+    statusBar()->showMessage(tr("Pausing job %1 …").arg(jobId), 5000);
+}
+
+void MainWindow::resumeJob(qint64 jobId)
+{
+    const auto job = m_jobsModel->job(jobId);
+    if (!job)
+        return;
+    m_engine->startJob(jobId, providerConfigFor(job->spec));
+    statusBar()->showMessage(tr("Starting job %1 …").arg(jobId), 5000);
+}
+
+void MainWindow::cancelJob(qint64 jobId, bool confirm)
+{
+    const auto job = m_jobsModel->job(jobId);
+    if (!job)
+        return;
+    if (confirm
+        && QMessageBox::question(this, tr("Cancel job %1").arg(jobId),
+                                 tr("Cancel job %1? Its %2 unfinished tasks will not be sent; "
+                                    "answers already stored stay.")
+                                     .arg(jobId).arg(formatCount(job->counts.unfinished())),
+                                 QMessageBox::Yes | QMessageBox::No, QMessageBox::No)
+               != QMessageBox::Yes)
+        return;
+    m_engine->cancelJob(jobId, tr("cancelled by the user"));
+}
+
+void MainWindow::reprioritiseJob(qint64 jobId, int priority)
+{
+    if (jobId && priority >= 1 && priority <= 3)
+        m_engine->reprioritiseJob(jobId, priority);
+}
+
+void MainWindow::reprioritiseSelected()
+{
+    const auto job = m_jobsModel->job(currentJobId());
+    if (!job)
+        return;
+    const QStringList items = {tr("1 · premium, at once"), tr("2 · standard, within the hour"),
+                               tr("3 · bulk, within 24 h")};
+    bool ok = false;
+    const QString choice = QInputDialog::getItem(this, tr("Reprioritise job %1").arg(job->id),
+                                                 tr("Priority for its pending tasks:"), items,
+                                                 qBound(0, job->spec.priority - 1, 2), false, &ok);
+    if (ok)
+        reprioritiseJob(job->id, int(items.indexOf(choice)) + 1);
+}
+
+void MainWindow::exportJob(qint64 jobId)
+{
+    const auto job = m_jobsModel->job(jobId);
+    if (!job)
+        return;
+    const QFileInfo source(job->spec.sourcePath);
+    const QString suggested = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation)
+                              + u"/"_s + source.completeBaseName() + u"-job%1-results.csv"_s.arg(jobId);
+    auto *dialog = new ExportDialog(m_engine.get(), jobId, suggested, this);
+    connect(dialog, &ExportDialog::exported, this, [this](qint64 id, const QString &path, bool ok, const QString &error) {
+        statusBar()->showMessage(ok ? tr("Job %1 exported to %2").arg(id).arg(path)
+                                    : tr("Export of job %1 failed: %2").arg(id).arg(error), 10000);
+    });
+    dialog->open();
+}
+
+void MainWindow::runAgain(qint64 jobId)
+{
+    const auto job = m_jobsModel->job(jobId);
+    if (!job)
+        return;
+    if (ImportWizard *wizard = openCsv(job->spec.sourcePath))
+        wizard->setFromJob(*job);
+}
+
+ImportWizard *MainWindow::openCsv(const QString &path)
+{
+    auto *wizard = new ImportWizard(m_engine.get(), path, this);
+    connect(wizard, &ImportWizard::jobImported, this, [this](qint64 jobId, bool continued, bool started) {
+        Q_UNUSED(continued);
+        Q_UNUSED(started);
+        m_engine->requestJobs();
+        m_pendingSelect = jobId;
+        showPage(JobsScreen);
+    });
+    wizard->open();
+    Q_EMIT importWizardOpened(wizard);
+    return wizard;
+}
+
+void MainWindow::chooseCsv()
+{
+    const QString path = QFileDialog::getOpenFileName(
+        this, tr("Open CSV"), QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation),
+        tr("CSV files (*.csv *.tsv *.txt);;All files (*)"));
+    if (!path.isEmpty())
+        openCsv(path);
+}
+
+QString MainWindow::localCsvFromMime(const QMimeData *mime)
+{
+    if (!mime || !mime->hasUrls())
+        return {};
+    for (const QUrl &url : mime->urls()) {
+        if (url.isLocalFile() && QFileInfo(url.toLocalFile()).isFile())
+            return url.toLocalFile();
+    }
+    return {};
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent *event)
+{
+    if (!localCsvFromMime(event->mimeData()).isEmpty())
+        event->acceptProposedAction();
+}
+
+void MainWindow::dragMoveEvent(QDragMoveEvent *event)
+{
+    if (!localCsvFromMime(event->mimeData()).isEmpty())
+        event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent *event)
+{
+    const QString path = localCsvFromMime(event->mimeData());
+    if (path.isEmpty())
+        return;
+    event->acceptProposedAction();
+    // Any file is offered to the wizard: it reads it off the GUI thread and says what is
+    // wrong (binary, empty, broken quoting, line numbers) before anything is stored.
+    openCsv(path);
+}
+
+void MainWindow::notify(const QString &title, const QString &message)
+{
+    statusBar()->showMessage(u"%1 — %2"_s.arg(title, message), 15000);
+    if (m_tray && m_tray->isVisible())
+        m_tray->showMessage(title, message, QSystemTrayIcon::Warning, 10000);
+}
+
+void MainWindow::closeEvent(QCloseEvent *event)
+{
+    if (m_options.restoreWindowState) {
+        QSettings settings;
+        settings.setValue(u"window/geometry"_s, saveGeometry());
+        settings.setValue(u"window/page"_s, int(currentPage()));
+    }
+    QMainWindow::closeEvent(event);
 }
 
 } // namespace bd::ui

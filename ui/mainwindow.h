@@ -1,12 +1,20 @@
 #pragma once
 
+#include "core/types.h"
+#include "dispatch/dispatcher.h"
+
 #include <QMainWindow>
+#include <QSet>
 
 #include <memory>
 
+class QAction;
 class QLabel;
+class QMimeData;
+class QListWidget;
+class QStackedWidget;
+class QSystemTrayIcon;
 class QTableView;
-class QTimer;
 
 namespace bd {
 class Engine;
@@ -14,27 +22,125 @@ class Engine;
 
 namespace bd::ui {
 
+class AlertsPage;
+class DashboardPage;
+class DeadLettersPage;
+class ImportWizard;
 class JobsModel;
+class TasksPage;
 
-// The console's main window. Holds the engine facade; the database path comes from the
-// command line (--db) or the per-user data folder.
+// The console's main window: a sidebar of screens (dashboard, jobs, tasks, dead letters,
+// alerts), menus, toolbar, status bar and shortcuts. Holds the engine facade and nothing
+// deeper; every read and write goes through it, answers come back as signals.
 class MainWindow final : public QMainWindow
 {
     Q_OBJECT
 
 public:
+    enum Page
+    {
+        DashboardScreen,
+        JobsScreen,
+        TasksScreen,
+        DeadLettersScreen,
+        AlertsScreen,
+        ScreenCount
+    };
+
+    struct Options
+    {
+        QString databasePath;
+        dispatch::JobRunner::Options runner;
+        int snapshotIntervalMs = 1000;
+        bool resumeInterruptedJobs = true; // jobs the last session left running continue
+        bool restoreWindowState = true;
+        bool trayNotifications = true;
+    };
+
     explicit MainWindow(const QString &databasePath, QWidget *parent = nullptr);
+    explicit MainWindow(const Options &options, QWidget *parent = nullptr);
     ~MainWindow() override;
 
-private:
-    void handleOpened(bool ok, const QString &error);
+    Engine *engine() const { return m_engine.get(); }
+    JobsModel *jobsModel() const { return m_jobsModel; }
+    QTableView *jobsView() const { return m_jobsView; }
+    DashboardPage *dashboardPage() const { return m_dashboard; }
+    TasksPage *tasksPage() const { return m_tasks; }
+    DeadLettersPage *deadLettersPage() const { return m_deadLetters; }
+    AlertsPage *alertsPage() const { return m_alerts; }
+    bool isEngineOpen() const { return m_opened; }
 
+    void showPage(Page page);
+    Page currentPage() const;
+    static std::optional<Page> pageFromName(const QString &name);
+
+    // Opens the import wizard for a file (drop, File › Open, command line).
+    ImportWizard *openCsv(const QString &path);
+    void selectJob(qint64 jobId);
+    qint64 currentJobId() const;
+
+    void pauseJob(qint64 jobId);
+    void resumeJob(qint64 jobId);
+    void cancelJob(qint64 jobId, bool confirm = true);
+    void reprioritiseJob(qint64 jobId, int priority);
+    void exportJob(qint64 jobId);
+    void runAgain(qint64 jobId);
+
+Q_SIGNALS:
+    void importWizardOpened(bd::ui::ImportWizard *wizard);
+
+protected:
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dragMoveEvent(QDragMoveEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
+    void closeEvent(QCloseEvent *event) override;
+
+private:
+    void buildActions();
+    void buildMenus();
+    void buildPages();
+    void connectEngine();
+    void handleOpened(bool ok, const QString &error);
+    void handleJobsListed(const QList<bd::JobInfo> &jobs);
+    void updateActions();
+    void updateStatusTotals();
+    void notify(const QString &title, const QString &message);
+    void chooseCsv();
+    void reprioritiseSelected();
+    static QString localCsvFromMime(const QMimeData *mime);
+
+    Options m_options;
     std::unique_ptr<Engine> m_engine;
+    bool m_opened = false;
+    bool m_resumedOnce = false;
+    QSet<qint64> m_resumeAfterReplay;
+    qint64 m_pendingSelect = 0;
+
     JobsModel *m_jobsModel = nullptr;
+    QListWidget *m_sidebar = nullptr;
+    QStackedWidget *m_stack = nullptr;
+    DashboardPage *m_dashboard = nullptr;
+    QWidget *m_jobsPage = nullptr;
     QTableView *m_jobsView = nullptr;
-    QLabel *m_status = nullptr;
-    QTimer *m_refresh = nullptr;
-    QString m_databasePath;
+    TasksPage *m_tasks = nullptr;
+    DeadLettersPage *m_deadLetters = nullptr;
+    AlertsPage *m_alerts = nullptr;
+    QSystemTrayIcon *m_tray = nullptr;
+
+    QLabel *m_statusDb = nullptr;
+    QLabel *m_statusTotals = nullptr;
+
+    QAction *m_openAction = nullptr;
+    QAction *m_exportAction = nullptr;
+    QAction *m_quitAction = nullptr;
+    QAction *m_pauseAction = nullptr;
+    QAction *m_resumeAction = nullptr;
+    QAction *m_cancelAction = nullptr;
+    QAction *m_reprioritiseAction = nullptr;
+    QAction *m_runAgainAction = nullptr;
+    QAction *m_showTasksAction = nullptr;
+    QAction *m_refreshAction = nullptr;
+    QList<QAction *> m_pageActions;
 };
 
 } // namespace bd::ui

@@ -20,6 +20,7 @@
 #include <QSocketNotifier>
 #include <QStandardPaths>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <fcntl.h>
@@ -116,7 +117,7 @@ QJsonObject jobSummary(const bd::JobInfo &job, double elapsedSeconds)
         {u"dead"_s, job.counts.dead},
         {u"pending"_s, job.counts.unfinished()},
         {u"cancelled"_s, job.counts.cancelled},
-        {u"cost_usd"_s, job.costUsd},
+        {u"cost_usd"_s, std::round(job.costUsd * 1e9) / 1e9},
         {u"input_tokens"_s, job.usage.inputTokens},
         {u"output_tokens"_s, job.usage.outputTokens},
         {u"cached_tokens"_s, job.usage.cachedTokens},
@@ -440,6 +441,8 @@ QJsonObject runtimeSettings(const QCommandLineParser &parser)
         settings.insert(u"latency_ms"_s, parser.value(u"sim-latency-ms"_s).toInt());
     if (parser.isSet(u"sim-failure-rate"_s))
         settings.insert(u"failure_rate"_s, parser.value(u"sim-failure-rate"_s).toDouble());
+    if (parser.isSet(u"sim-rpm"_s))
+        settings.insert(u"sim_rpm"_s, parser.value(u"sim-rpm"_s).toInt());
     return settings;
 }
 
@@ -736,6 +739,7 @@ void addOptions(QCommandLineParser &parser)
         {u"json"_s, u"Print one JSON object on stdout."_s},
         {u"sim-latency-ms"_s, u"Simulator: delay of each answer."_s, u"MS"_s},
         {u"sim-failure-rate"_s, u"Simulator: share of tries that fail (0..1)."_s, u"RATE"_s},
+        {u"sim-rpm"_s, u"Simulator: requests per minute it accepts before answering 429."_s, u"N"_s},
     });
 }
 

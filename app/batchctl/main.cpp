@@ -6,7 +6,6 @@ int main(int argc, char *argv[])
 {
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("BatchDesk"));
-    QCoreApplication::setOrganizationName(QStringLiteral("BatchDesk"));
     QCoreApplication::setApplicationVersion(QStringLiteral(BATCHDESK_VERSION));
     return batchctl::main(QCoreApplication::arguments());
 }

@@ -1,8 +1,11 @@
+#include "importwizard.h"
 #include "mainwindow.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QFileInfo>
 #include <QStandardPaths>
+#include <QTimer>
 
 using namespace Qt::StringLiterals;
 
@@ -20,13 +23,35 @@ int main(int argc, char *argv[])
     parser.addVersionOption();
     const QCommandLineOption dbOption(u"db"_s, u"Database file."_s, u"PATH"_s);
     parser.addOption(dbOption);
+    const QCommandLineOption pageOption(
+        u"page"_s, u"Screen to show first: dashboard, jobs, tasks, dead-letters or alerts."_s, u"NAME"_s);
+    parser.addOption(pageOption);
+    const QCommandLineOption noResumeOption(
+        u"no-resume"_s, u"Do not continue the jobs the last session left running."_s);
+    parser.addOption(noResumeOption);
+    parser.addPositionalArgument(u"csv"_s, u"A CSV file to import (opens the import wizard)."_s, u"[FILE.csv]"_s);
     parser.process(app);
-    const QString db = parser.isSet(dbOption)
-                           ? parser.value(dbOption)
-                           : QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)
-                                 + u"/batchdesk.sqlite"_s;
 
-    bd::ui::MainWindow window(db);
+    bd::ui::MainWindow::Options options;
+    options.databasePath = parser.isSet(dbOption)
+                               ? parser.value(dbOption)
+                               : QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)
+                                     + u"/batchdesk.sqlite"_s;
+    options.resumeInterruptedJobs = !parser.isSet(noResumeOption);
+    bd::ui::MainWindow window(options);
+    if (parser.isSet(pageOption)) {
+        const auto page = bd::ui::MainWindow::pageFromName(parser.value(pageOption));
+        if (!page) {
+            fprintf(stderr, "unknown page '%s'\n", qPrintable(parser.value(pageOption)));
+            return 2;
+        }
+        window.showPage(*page);
+    }
     window.show();
+    const QStringList positional = parser.positionalArguments();
+    if (!positional.isEmpty()) {
+        const QString path = QFileInfo(positional.constFirst()).absoluteFilePath();
+        QTimer::singleShot(0, &window, [&window, path] { window.openCsv(path); });
+    }
     return app.exec();
 }

@@ -7,6 +7,24 @@ namespace bd::dispatch {
 
 using namespace Qt::StringLiterals;
 
+namespace {
+
+// Failures that say more about the provider than about the task.
+bool isOutageError(ErrorClass error)
+{
+    switch (error) {
+    case ErrorClass::Network:
+    case ErrorClass::ServerError:
+    case ErrorClass::Overloaded:
+    case ErrorClass::Timeout:
+        return true;
+    default:
+        return false;
+    }
+}
+
+} // namespace
+
 JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
                      const JobInfo &job, const cost::PriceTable &prices, Clock *clock,
                      const QString &workerId, const Options &options, QObject *parent)
@@ -23,7 +41,15 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
 {
     QString error;
     m_template.bind(job.columns, &error); // validated at import; a stored job binds
-    m_batchLane = job.spec.mode == u"batch-api"_s;
+    const QJsonObject &settings = job.spec.settings;
+    if (settings.value(u"concurrency"_s).toInt() > 0)
+        m_options.concurrency = settings.value(u"concurrency"_s).toInt();
+    m_limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
+                                                 .configuredTpm = settings.value(u"tpm"_s).toInteger()});
+    m_budgetUsd = settings.value(u"budget_usd"_s).toDouble(0.0);
+    // Batch-lane prices apply only to work that really went through a provider's batch API;
+    // until that lane dispatches batches, every task is a sync call at the list price.
+    m_batchLane = false;
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
 
@@ -48,6 +74,16 @@ void JobRunner::start()
     m_claimedEverything = false;
     m_counts = m_store->taskCounts(m_job.id);
     m_store->jobTotals(m_job.id, &m_usage, &m_costUsd, nullptr);
+    if (m_budgetUsd > 0 && !m_prices.price(m_job.spec.model)) {
+        fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(m_job.spec.model));
+        return;
+    }
+    if (m_budgetUsd > 0 && m_costUsd >= m_budgetUsd) {
+        m_running = false;
+        m_store->setJobState(m_job.id, JobState::Paused, u"budget reached"_s, m_clock->nowMs());
+        Q_EMIT finished(m_job.id, JobState::Paused, u"budget reached"_s);
+        return;
+    }
     if (!m_store->setJobState(m_job.id, JobState::Running, QString(), m_clock->nowMs())) {
         fatal(m_store->errorString());
         return;
@@ -63,10 +99,6 @@ void JobRunner::pump()
     if (!m_running || m_stopping)
         return;
     const qint64 now = m_clock->nowMs();
-    if (now < m_cooldownUntilMs) {
-        m_wakeTimer.start(int(qMin<qint64>(m_cooldownUntilMs - now, m_options.idlePollMs)));
-        return;
-    }
     while (m_inFlight.size() < m_options.concurrency) {
         if (m_ready.isEmpty()) {
             if (m_claimedEverything)
@@ -87,16 +119,42 @@ void JobRunner::pump()
             if (m_ready.isEmpty())
                 break;
         }
+        if (!m_breaker.allowRequest(now)) {
+            m_wakeTimer.start(int(qBound<qint64>(1, m_breaker.waitMs(now), m_options.idlePollMs)));
+            return;
+        }
+        // Pacing and budget are checked against the task about to go, which stays first in
+        // the queue when it has to wait.
+        ClaimedTask &next = m_ready.head();
+        const QString prompt = m_template.render(next.values);
+        const qint64 promptTokens = (m_job.spec.systemPrompt.size() + prompt.size() + 3) / 4;
+        const qint64 paceDelay = m_limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
+        if (paceDelay > 0) {
+            m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
+            return;
+        }
+        const double reservation = maxCostUsd(promptTokens);
+        if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + reservation > m_budgetUsd) {
+            if (m_inFlight.isEmpty()) {
+                const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
+                    QString::number(m_budgetUsd, 'f', 2), QString::number(m_costUsd, 'f', 4));
+                Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why);
+                stop(JobState::Paused, why, false);
+            }
+            return; // answers in flight will settle the reservation and pump again
+        }
+        m_limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
+        m_reservedUsd += reservation;
         ClaimedTask task = m_ready.dequeue();
         providers::ChatRequest request;
         request.taskId = task.id;
         request.attempt = task.attempts + 1;
         request.model = m_job.spec.model;
         request.systemPrompt = m_job.spec.systemPrompt;
-        request.prompt = m_template.render(task.values);
+        request.prompt = prompt;
         request.maxOutputTokens = m_job.spec.maxOutputTokens;
         request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-        m_sentAtMs.insert(task.id, now);
+        m_sent.insert(task.id, Sent{now, reservation});
         m_inFlight.insert(task.id, std::move(task));
         m_provider->send(request);
     }
@@ -121,12 +179,39 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     outcome.httpStatus = reply.httpStatus;
     outcome.usage = reply.usage;
     outcome.model = reply.model.isEmpty() ? m_job.spec.model : reply.model;
-    outcome.startedAtMs = m_sentAtMs.take(task.id);
+    const Sent sent = m_sent.take(task.id);
+    m_reservedUsd = qMax(0.0, m_reservedUsd - sent.reservedUsd);
+    outcome.startedAtMs = sent.atMs;
     outcome.finishedAtMs = now;
     if (reply.ok())
         outcome.costUsd = m_prices.cost(outcome.model, reply.usage, m_batchLane);
 
-    const TaskTransition transition = m_retry.decide(outcome, task.attempts, now, reply.retryAfterMs);
+    m_limiter.observe(reply.rateLimits, now);
+    bool providerDown = false;
+    if (reply.ok()) {
+        m_limiter.handleSuccess(now);
+        if (m_breaker.state(now) != CircuitBreaker::State::Closed)
+            Q_EMIT alertCleared(m_job.id, u"circuit_open"_s);
+        m_breaker.recordSuccess(now);
+    } else if (isOutageError(reply.error)) {
+        const bool wasOpen = m_breaker.state(now) == CircuitBreaker::State::Open;
+        if (m_breaker.recordOutageFailure(now) && !wasOpen) {
+            Q_EMIT alertRaised(m_job.id, u"circuit_open"_s,
+                               u"%1 looks down (%2 failures in a row, last: %3); holding all "
+                               "requests"_s.arg(m_provider->displayName())
+                                   .arg(m_breaker.consecutiveFailures())
+                                   .arg(reply.errorMessage));
+        }
+        // Failures while the provider is down are not the task's fault.
+        providerDown = m_breaker.state(now) != CircuitBreaker::State::Closed;
+    }
+
+    TaskTransition transition = m_retry.decide(outcome, task.attempts, now, reply.retryAfterMs);
+    if (providerDown && transition.action != OutcomeAction::Complete) {
+        transition.action = OutcomeAction::Release;
+        transition.chargeAttempt = false;
+        transition.notBeforeMs = now;
+    }
     m_toWrite.append(transition);
     m_counts.leased -= 1;
     switch (transition.action) {
@@ -145,9 +230,14 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         break;
     }
 
+    if (m_budgetUsd > 0 && !m_budgetWarned && m_costUsd >= 0.8 * m_budgetUsd) {
+        m_budgetWarned = true;
+        Q_EMIT alertRaised(m_job.id, u"budget_80"_s,
+                           u"80% of the $%1 budget spent"_s.arg(QString::number(m_budgetUsd, 'f', 2)));
+    }
     if (reply.error == ErrorClass::RateLimited) {
         // Hold the whole job back until the window the provider named has passed.
-        m_cooldownUntilMs = qMax(m_cooldownUntilMs, transition.notBeforeMs);
+        m_limiter.handleRateLimited(reply.retryAfterMs, now, sent.atMs);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
         const QString why = reply.error == ErrorClass::Auth
                                 ? u"authentication failed: "_s + reply.errorMessage
@@ -196,6 +286,9 @@ void JobRunner::checkIdle()
     flush();
     if (!m_running)
         return;
+    // Tasks leased by a worker that vanished come back once their lease has run out; this
+    // worker holds nothing right now, so none of them are its own.
+    m_store->releaseExpiredLeases(m_clock->nowMs());
     // In-memory counts drift when another worker shares the job: ask the store.
     m_counts = m_store->taskCounts(m_job.id);
     if (m_counts.pending == 0 && m_counts.leased == 0) {
@@ -276,6 +369,14 @@ void JobRunner::emitProgress(bool force)
         return;
     m_sinceProgress.restart();
     Q_EMIT progressed(m_job.id, m_counts, m_usage, m_costUsd);
+}
+
+double JobRunner::maxCostUsd(qint64 promptTokens) const
+{
+    Usage worst;
+    worst.inputTokens = promptTokens;
+    worst.outputTokens = m_job.spec.maxOutputTokens;
+    return m_prices.cost(m_job.spec.model, worst, m_batchLane).value_or(0.0);
 }
 
 void JobRunner::fatal(const QString &error)

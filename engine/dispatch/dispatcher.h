@@ -2,6 +2,8 @@
 
 #include "core/types.h"
 #include "cost/pricetable.h"
+#include "dispatch/circuitbreaker.h"
+#include "dispatch/ratelimiter.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/prompttemplate.h"
 #include "providers/provider.h"
@@ -62,6 +64,7 @@ Q_SIGNALS:
                     double costUsd);
     void finished(qint64 jobId, bd::JobState state, const QString &reason);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
+    void alertCleared(qint64 jobId, const QString &kind);
     void failed(qint64 jobId, const QString &error);
 
 private:
@@ -73,6 +76,7 @@ private:
     void finishIfDrained();
     void emitProgress(bool force);
     void fatal(const QString &error);
+    double maxCostUsd(qint64 promptTokens) const;
 
     store::Store *m_store;
     std::unique_ptr<providers::Provider> m_provider;
@@ -87,7 +91,12 @@ private:
 
     QQueue<ClaimedTask> m_ready;            // leased, not yet sent
     QHash<qint64, ClaimedTask> m_inFlight;  // by task id
-    QHash<qint64, qint64> m_sentAtMs;
+    struct Sent
+    {
+        qint64 atMs = 0;
+        double reservedUsd = 0.0;
+    };
+    QHash<qint64, Sent> m_sent;
     QList<TaskTransition> m_toWrite;
     TaskCounts m_counts;
     Usage m_usage;
@@ -97,7 +106,11 @@ private:
     QTimer m_wakeTimer;
     QTimer m_leaseTimer;
     QElapsedTimer m_sinceProgress;
-    qint64 m_cooldownUntilMs = 0;
+    RateLimiter m_limiter;
+    CircuitBreaker m_breaker;
+    double m_budgetUsd = 0.0;   // 0: no cap
+    double m_reservedUsd = 0.0; // the most the requests in flight can still cost
+    bool m_budgetWarned = false;
     bool m_running = false;
     bool m_stopping = false;
     bool m_claimedEverything = false;

@@ -1,12 +1,11 @@
 #include "csvreader.h"
 
+#include <algorithm>
+#include <cstring>
 #include <QFile>
 #include <QIODevice>
 #include <QSet>
 #include <QStringDecoder>
-
-#include <algorithm>
-#include <cstring>
 
 using namespace Qt::StringLiterals;
 
@@ -18,7 +17,7 @@ namespace {
 constexpr qint64 kChunkSize = 64 * 1024;
 // Bytes looked at for the encoding, the delimiter and binary content.
 constexpr qint64 kSniffBytes = 64 * 1024;
-// Largest record, in UTF-16 code units (64 MiB of ASCII input; the buffer then holds 128 MiB).
+// Largest record in UTF-16 code units: 64 MiB of ASCII input (128 MiB of buffer).
 constexpr qsizetype kMaxRecordChars = 64 * 1024 * 1024;
 
 enum class Encoding
@@ -55,8 +54,8 @@ bool encodingFromName(const QString &name, Encoding *encoding)
         *encoding = Encoding::Utf16LE;
     } else if (key == u"utf16be") {
         *encoding = Encoding::Utf16BE;
-    } else if (key == u"windows1252" || key == u"cp1252" || key == u"latin1"
-               || key == u"iso88591") {
+    } else if (key == u"windows1252" || key == u"cp1252" || key == u"latin1" ||
+               key == u"iso88591") {
         // ISO-8859-1 differs only in 0x80-0x9F (C1 controls, never text in practice).
         *encoding = Encoding::Windows1252;
     } else {
@@ -77,8 +76,8 @@ constexpr char16_t kWindows1252High[32] = {
 
 struct Utf8Scan
 {
-    qsizetype validLength = 0; // bytes that form complete, valid sequences
-    bool sawNonAscii = false;  // a multi-byte sequence occurs in the valid part
+    qsizetype validLength = 0;   // bytes that form complete, valid sequences
+    bool sawNonAscii = false;    // a multi-byte sequence occurs in the valid part
     bool incompleteTail = false; // the rest is the valid start of a cut sequence
 };
 
@@ -241,7 +240,7 @@ inline void setField(QString &field, const char16_t *s, qsizetype n)
     if (field.isDetached() && field.capacity() >= n) {
         field.resize(n);
         if (n > 0)
-            std::memcpy(field.data(), s, size_t(n) * sizeof(char16_t));
+            std::memcpy(static_cast<void *>(field.data()), s, size_t(n) * sizeof(char16_t));
     } else {
         field = QString(reinterpret_cast<const QChar *>(s), n);
     }
@@ -274,89 +273,90 @@ public:
     };
 
     // Source.
-    QIODevice *device = nullptr;
-    std::unique_ptr<QFile> file;
-    QString source;
-    qint64 bytesRead = 0;
-    qint64 totalBytes = -1;
-    bool deviceAtEnd = false;
+    QIODevice *m_device = nullptr;
+    std::unique_ptr<QFile> m_file;
+    QString m_source;
+    qint64 m_bytesRead = 0;
+    qint64 m_totalBytes = -1;
+    bool m_deviceAtEnd = false;
 
     // Decoding.
-    Encoding encoding = Encoding::Utf8;
+    Encoding m_encoding = Encoding::Utf8;
     // UTF-8 guessed from a pure-ASCII start: the first non-ASCII sequence decides between
     // UTF-8 and Windows-1252 (switching is lossless while everything so far was ASCII).
-    bool utf8Tentative = false;
-    bool decodeFailed = false; // invalid UTF-8 in a UTF-8 file; text stops before it
-    QStringDecoder utf8Decoder{QStringDecoder::Utf8};
-    QStringDecoder utf16Decoder;
-    QByteArray raw;
-    char carry[4] = {};
-    int carryLength = 0;
+    bool m_utf8Tentative = false;
+    bool m_decodeFailed = false; // invalid UTF-8 in a UTF-8 file; text stops before it
+    QStringDecoder m_utf8Decoder{QStringDecoder::Utf8};
+    QStringDecoder m_utf16Decoder;
+    QByteArray m_raw;
+    char m_carry[4] = {};
+    int m_carryLength = 0;
 
     // Decoded text: [pos, length) is not parsed yet; pos is always a record start.
-    std::unique_ptr<char16_t[]> text;
-    qsizetype capacity = 0;
-    qsizetype length = 0;
-    qsizetype pos = 0;
+    std::unique_ptr<char16_t[]> m_text;
+    qsizetype m_capacity = 0;
+    qsizetype m_length = 0;
+    qsizetype m_pos = 0;
 
     // Parsing.
-    char16_t delimiter = u',';
-    qint64 line = 1;     // physical line at pos
-    qint64 stopLine = 1; // line where the last incomplete parse ran out of text
-    qint64 recordLine = 0;
-    qint64 recordNumber = 0;
-    QStringList header;
-    QStringList headerWarnings;
-    QStringList scratch;
+    char16_t m_delimiter = u',';
+    qint64 m_line = 1;     // physical line at pos
+    qint64 m_stopLine = 1; // line where the last incomplete parse ran out of text
+    qint64 m_recordLine = 0;
+    qint64 m_recordNumber = 0;
+    QStringList m_header;
+    QStringList m_headerWarnings;
+    QStringList m_scratch;
 
-    bool open = false;
-    bool error = false;
-    QString errorString;
+    bool m_open = false;
+    bool m_error = false;
+    QString m_errorString;
 
     void fail(qint64 atLine, const QString &message)
     {
-        error = true;
+        m_error = true;
         if (atLine > 0)
-            errorString = source + u':' + QString::number(atLine) + u": "_s + message;
+            m_errorString = m_source + u':' + QString::number(atLine) + u": "_s + message;
         else
-            errorString = source + u": "_s + message;
+            m_errorString = m_source + u": "_s + message;
     }
 
     QString columnLabel(qsizetype index) const
     {
-        if (index < header.size())
-            return u"column '"_s + header.at(index) + u'\'';
+        if (index < m_header.size())
+            return u"column '"_s + m_header.at(index) + u'\'';
         return u"column "_s + QString::number(index + 1);
     }
 
     // Room for n more code units at the end of the text, compacting first.
     char16_t *reserveText(qsizetype n)
     {
-        if (length + n > capacity) {
-            if (pos > 0) {
-                std::memmove(text.get(), text.get() + pos, size_t(length - pos) * sizeof(char16_t));
-                length -= pos;
-                pos = 0;
+        if (m_length + n > m_capacity) {
+            if (m_pos > 0) {
+                std::memmove(m_text.get(), m_text.get() + m_pos,
+                             size_t(m_length - m_pos) * sizeof(char16_t));
+                m_length -= m_pos;
+                m_pos = 0;
             }
-            if (length + n > capacity) {
-                const qsizetype newCapacity = std::max(capacity * 2, length + n);
+            if (m_length + n > m_capacity) {
+                const qsizetype newCapacity = std::max(m_capacity * 2, m_length + n);
                 std::unique_ptr<char16_t[]> grown(new char16_t[size_t(newCapacity)]);
-                if (length > 0)
-                    std::memcpy(grown.get(), text.get(), size_t(length) * sizeof(char16_t));
-                text = std::move(grown);
-                capacity = newCapacity;
+                if (m_length > 0)
+                    std::memcpy(grown.get(), m_text.get(), size_t(m_length) * sizeof(char16_t));
+                m_text = std::move(grown);
+                m_capacity = newCapacity;
             }
         }
-        return text.get() + length;
+        return m_text.get() + m_length;
     }
 
     void decodeUtf8(const char *data, qsizetype n)
     {
         if (n == 0)
             return;
-        auto *out = reinterpret_cast<QChar *>(reserveText(utf8Decoder.requiredSpace(n)));
-        const QChar *end = utf8Decoder.appendToBuffer(out, QByteArrayView(data, n));
-        length += end - out;
+        auto *out = reinterpret_cast<QChar *>(reserveText(m_utf8Decoder.requiredSpace(n)));
+        const QChar *end = m_utf8Decoder.appendToBuffer(out, QByteArrayView(data, n));
+        m_length += end - out;
     }
 
     void decodeWindows1252(const char *data, qsizetype n)
@@ -367,18 +367,18 @@ public:
             const uchar b = s[i];
             out[i] = (b >= 0x80 && b < 0xA0) ? kWindows1252High[b - 0x80] : char16_t(b);
         }
-        length += n;
+        m_length += n;
     }
 
     // Appends the text of n bytes. final: no bytes follow.
     void decode(const char *data, qsizetype n, bool final)
     {
-        switch (encoding) {
+        switch (m_encoding) {
         case Encoding::Utf16LE:
         case Encoding::Utf16BE: {
-            auto *out = reinterpret_cast<QChar *>(reserveText(utf16Decoder.requiredSpace(n)));
-            const QChar *end = utf16Decoder.appendToBuffer(out, QByteArrayView(data, n));
-            length += end - out;
+            auto *out = reinterpret_cast<QChar *>(reserveText(m_utf16Decoder.requiredSpace(n)));
+            const QChar *end = m_utf16Decoder.appendToBuffer(out, QByteArrayView(data, n));
+            m_length += end - out;
             return; // an odd last byte of a UTF-16 file is dropped
         }
         case Encoding::Windows1252:
@@ -391,34 +391,34 @@ public:
         const Utf8Scan scan = scanUtf8(data, n);
         if (scan.validLength == n || (scan.incompleteTail && !final)) {
             if (scan.sawNonAscii)
-                utf8Tentative = false;
+                m_utf8Tentative = false;
             decodeUtf8(data, scan.validLength);
-            carryLength = int(n - scan.validLength);
-            std::memcpy(carry, data + scan.validLength, size_t(carryLength));
+            m_carryLength = int(n - scan.validLength);
+            std::memcpy(m_carry, data + scan.validLength, size_t(m_carryLength));
             return;
         }
-        if (utf8Tentative && !scan.sawNonAscii) {
+        if (m_utf8Tentative && !scan.sawNonAscii) {
             // Everything so far was ASCII, which reads the same in Windows-1252.
-            encoding = Encoding::Windows1252;
-            utf8Tentative = false;
+            m_encoding = Encoding::Windows1252;
+            m_utf8Tentative = false;
             decodeWindows1252(data, n);
             return;
         }
         decodeUtf8(data, scan.validLength);
-        decodeFailed = true;
-        deviceAtEnd = true;
+        m_decodeFailed = true;
+        m_deviceAtEnd = true;
     }
 
     // Reads up to max bytes; 0 at the end, -1 on a read error (reported).
     qint64 readSome(char *out, qint64 max)
     {
         for (;;) {
-            const qint64 n = device->read(out, max);
+            const qint64 n = m_device->read(out, max);
             if (n < 0) {
-                fail(0, u"read error: "_s + device->errorString());
+                fail(0, u"read error: "_s + m_device->errorString());
                 return -1;
             }
-            if (n > 0 || !device->isSequential() || !device->waitForReadyRead(-1))
+            if (n > 0 || !m_device->isSequential() || !m_device->waitForReadyRead(-1))
                 return n;
         }
     }
@@ -426,62 +426,62 @@ public:
     // Reads and decodes one more chunk. False when nothing changed (end, error).
     bool readMore()
     {
-        if (deviceAtEnd || error)
+        if (m_deviceAtEnd || m_error)
             return false;
-        raw.resize(carryLength + kChunkSize);
-        std::memcpy(raw.data(), carry, size_t(carryLength));
-        const qint64 n = readSome(raw.data() + carryLength, kChunkSize);
+        m_raw.resize(m_carryLength + kChunkSize);
+        std::memcpy(m_raw.data(), m_carry, size_t(m_carryLength));
+        const qint64 n = readSome(m_raw.data() + m_carryLength, kChunkSize);
         if (n < 0)
             return false;
-        const qsizetype total = carryLength + n;
-        carryLength = 0;
+        const qsizetype total = m_carryLength + n;
+        m_carryLength = 0;
         if (n == 0)
-            deviceAtEnd = true;
-        bytesRead += n;
-        decode(raw.constData(), total, deviceAtEnd);
+            m_deviceAtEnd = true;
+        m_bytesRead += n;
+        decode(m_raw.constData(), total, m_deviceAtEnd);
         return true;
     }
 
     Parse needMore(qint64 atLine)
     {
-        stopLine = atLine;
+        m_stopLine = atLine;
         return Parse::NeedMore;
     }
 
     // Parses one record at pos. On NeedMore nothing is consumed except blank lines.
     Parse parseRecord(QStringList &fields, qsizetype &fieldCount, bool final)
     {
-        const char16_t *const base = text.get();
-        const char16_t *const end = base + length;
-        const char16_t *p = base + pos;
-        const char16_t delim = delimiter;
+        const char16_t *const base = m_text.get();
+        const char16_t *const end = base + m_length;
+        const char16_t *p = base + m_pos;
+        const char16_t delim = m_delimiter;
 
         // Blank lines are skipped, not read as one empty field.
         for (;;) {
             if (p == end) {
-                pos = p - base;
-                return final ? Parse::End : needMore(line);
+                m_pos = p - base;
+                return final ? Parse::End : needMore(m_line);
             }
             if (*p == u'\n') {
                 ++p;
-                ++line;
+                ++m_line;
             } else if (*p == u'\r') {
                 if (p + 1 == end && !final) {
-                    pos = p - base;
-                    return needMore(line);
+                    m_pos = p - base;
+                    return needMore(m_line);
                 }
                 ++p;
                 if (p != end && *p == u'\n')
                     ++p;
-                ++line;
+                ++m_line;
             } else {
                 break;
             }
         }
-        pos = p - base;
+        m_pos = p - base;
 
-        const qint64 startLine = line;
-        qint64 current = line;
+        const qint64 startLine = m_line;
+        qint64 current = m_line;
         qsizetype count = 0;
         for (;;) {
             QString &field = fieldSlot(fields, count);
@@ -496,7 +496,7 @@ public:
                     if (p == end) {
                         if (!final)
                             return needMore(current);
-                        recordLine = startLine;
+                        m_recordLine = startLine;
                         fail(fieldLine, u"unterminated quoted field in "_s + columnLabel(count));
                         return Parse::Failed;
                     }
@@ -529,17 +529,17 @@ public:
                         if (p + 1 == end || p[1] != u'\n')
                             ++current;
                     } else if (c == 0) {
-                        recordLine = startLine;
+                        m_recordLine = startLine;
                         fail(current, u"looks like a binary file (NUL character)"_s);
                         return Parse::Failed;
                     }
                     ++p;
                 }
                 if (p != end && *p != delim && *p != u'\n' && *p != u'\r') {
-                    recordLine = startLine;
-                    fail(current, u"unexpected character '"_s + QChar(*p)
-                                      + u"' after the closing quote of "_s + columnLabel(count)
-                                      + u" (quotes inside a quoted field must be doubled)"_s);
+                    m_recordLine = startLine;
+                    fail(current, u"unexpected character '"_s + QChar(*p) +
+                                      u"' after the closing quote of "_s + columnLabel(count) +
+                                      u" (quotes inside a quoted field must be doubled)"_s);
                     return Parse::Failed;
                 }
             } else {
@@ -551,7 +551,7 @@ public:
                     if (q == end || *q == delim || *q == u'\n' || *q == u'\r')
                         break;
                     if (*q == 0) {
-                        recordLine = startLine;
+                        m_recordLine = startLine;
                         fail(current, u"looks like a binary file (NUL character)"_s);
                         return Parse::Failed;
                     }
@@ -586,9 +586,9 @@ public:
             break;
         }
         fieldCount = count;
-        pos = p - base;
-        line = current;
-        recordLine = startLine;
+        m_pos = p - base;
+        m_line = current;
+        m_recordLine = startLine;
         return Parse::Record;
     }
 
@@ -596,28 +596,29 @@ public:
     Parse nextRecord(QStringList &fields, qsizetype &fieldCount)
     {
         for (;;) {
-            const Parse result = parseRecord(fields, fieldCount, deviceAtEnd && !decodeFailed);
+            const Parse result = parseRecord(fields, fieldCount, m_deviceAtEnd && !m_decodeFailed);
             if (result != Parse::NeedMore)
                 return result;
-            const qsizetype partial = length - pos;
+            const qsizetype partial = m_length - m_pos;
             if (partial > kMaxRecordChars) {
-                recordLine = line;
-                fail(line, u"record is larger than 64 MiB of text (is a quote not closed?)"_s);
+                m_recordLine = m_line;
+                fail(m_line, u"record is larger than 64 MiB of text (is a quote not closed?)"_s);
                 return Parse::Failed;
             }
-            // Grow the look-ahead geometrically so that a record spanning many chunks is
-            // scanned a bounded number of times.
+            // Short records: one more read (a full chunk from files; from a device that
+            // trickles, parsing then retries at every boundary). Records longer than a chunk:
+            // double the look-ahead, so that a record is rescanned a bounded number of times.
             const qsizetype goal =
-                std::min(partial + std::max<qsizetype>(partial, 1), kMaxRecordChars + 1);
+                partial < kChunkSize ? partial + 1 : std::min(partial * 2, kMaxRecordChars + 1);
             bool progressed = false;
-            while (length - pos < goal && readMore())
+            while (m_length - m_pos < goal && readMore())
                 progressed = true;
-            if (error)
+            if (m_error)
                 return Parse::Failed;
-            if (!progressed && decodeFailed) {
-                recordLine = line;
-                fail(stopLine, u"invalid UTF-8 byte sequence (the file was read as UTF-8 from "
-                               u"its start; convert it or set its encoding explicitly)"_s);
+            if (!progressed && m_decodeFailed) {
+                m_recordLine = m_line;
+                fail(m_stopLine, u"invalid UTF-8 byte sequence (the file was read as UTF-8 from "
+                                 u"its start; convert it or set its encoding explicitly)"_s);
                 return Parse::Failed;
             }
         }
@@ -625,8 +626,8 @@ public:
 
     void makeHeaderUnique(const QStringList &names)
     {
-        header.clear();
-        headerWarnings.clear();
+        m_header.clear();
+        m_headerWarnings.clear();
         QSet<QString> taken;
         for (const QString &name : names) {
             const QString trimmed = name.trimmed();
@@ -638,14 +639,16 @@ public:
             const QString column = QString::number(i + 1);
             QString name = names.at(i).trimmed();
             if (name != names.at(i) && !name.isEmpty()) {
-                headerWarnings.append(u"column "_s + column + u": surrounding whitespace removed from '"_s
-                                      + names.at(i) + u'\'');
+                m_headerWarnings.append(u"column "_s + column +
+                                        u": surrounding whitespace removed from '"_s + names.at(i) +
+                                        u'\'');
             }
             if (name.isEmpty()) {
                 QString unique = u"column_"_s + column;
                 for (int k = 2; taken.contains(unique); ++k)
                     unique = u"column_"_s + column + u'_' + QString::number(k);
-                headerWarnings.append(u"column "_s + column + u": empty name, renamed to "_s + unique);
+                m_headerWarnings.append(u"column "_s + column + u": empty name, renamed to "_s +
+                                        unique);
                 name = unique;
                 taken.insert(name);
             } else if (seen.contains(name)) {
@@ -655,19 +658,19 @@ public:
                     if (!taken.contains(unique))
                         break;
                 }
-                headerWarnings.append(u"column "_s + column + u": duplicate name '"_s + name
-                                      + u"', renamed to "_s + unique);
+                m_headerWarnings.append(u"column "_s + column + u": duplicate name '"_s + name +
+                                        u"', renamed to "_s + unique);
                 name = unique;
                 taken.insert(name);
             }
             seen.insert(name);
-            header.append(name);
+            m_header.append(name);
         }
     }
 
     bool start(const CsvReader::Options &options)
     {
-        totalBytes = device->isSequential() ? -1 : device->size() - device->pos();
+        m_totalBytes = m_device->isSequential() ? -1 : m_device->size() - m_device->pos();
 
         // The sniff window: encoding, binary check, delimiter.
         QByteArray head(kSniffBytes, Qt::Uninitialized);
@@ -677,52 +680,52 @@ public:
             if (n < 0)
                 return false;
             if (n == 0) {
-                deviceAtEnd = true;
+                m_deviceAtEnd = true;
                 break;
             }
             headLength += n;
         }
         head.truncate(headLength);
-        bytesRead = headLength;
+        m_bytesRead = headLength;
 
         const auto startsWith = [&](const char *bom, qsizetype n) {
             return headLength >= n && std::memcmp(head.constData(), bom, size_t(n)) == 0;
         };
         qsizetype skip = 0;
         if (!options.encoding.isEmpty()) {
-            if (!encodingFromName(options.encoding, &encoding)) {
-                fail(0, u"unsupported encoding '"_s + options.encoding
-                            + u"' (use UTF-8, UTF-16LE, UTF-16BE or Windows-1252)"_s);
+            if (!encodingFromName(options.encoding, &m_encoding)) {
+                fail(0, u"unsupported encoding '"_s + options.encoding +
+                            u"' (use UTF-8, UTF-16LE, UTF-16BE or Windows-1252)"_s);
                 return false;
             }
-            if (encoding == Encoding::Utf8 && startsWith("\xEF\xBB\xBF", 3))
+            if (m_encoding == Encoding::Utf8 && startsWith("\xEF\xBB\xBF", 3))
                 skip = 3;
-            else if (encoding == Encoding::Utf16LE && startsWith("\xFF\xFE", 2))
+            else if (m_encoding == Encoding::Utf16LE && startsWith("\xFF\xFE", 2))
                 skip = 2;
-            else if (encoding == Encoding::Utf16BE && startsWith("\xFE\xFF", 2))
+            else if (m_encoding == Encoding::Utf16BE && startsWith("\xFE\xFF", 2))
                 skip = 2;
         } else if (startsWith("\xEF\xBB\xBF", 3)) {
-            encoding = Encoding::Utf8;
+            m_encoding = Encoding::Utf8;
             skip = 3;
         } else if (startsWith("\xFF\xFE", 2)) {
-            encoding = Encoding::Utf16LE;
+            m_encoding = Encoding::Utf16LE;
             skip = 2;
         } else if (startsWith("\xFE\xFF", 2)) {
-            encoding = Encoding::Utf16BE;
+            m_encoding = Encoding::Utf16BE;
             skip = 2;
         } else {
             const Utf8Scan scan = scanUtf8(head.constData(), headLength);
-            if (scan.validLength == headLength || (scan.incompleteTail && !deviceAtEnd)) {
-                encoding = Encoding::Utf8;
-                utf8Tentative = !scan.sawNonAscii;
+            if (scan.validLength == headLength || (scan.incompleteTail && !m_deviceAtEnd)) {
+                m_encoding = Encoding::Utf8;
+                m_utf8Tentative = !scan.sawNonAscii;
             } else {
-                encoding = Encoding::Windows1252;
+                m_encoding = Encoding::Windows1252;
             }
         }
-        if (encoding == Encoding::Utf16LE)
-            utf16Decoder = QStringDecoder(QStringDecoder::Utf16LE);
-        else if (encoding == Encoding::Utf16BE)
-            utf16Decoder = QStringDecoder(QStringDecoder::Utf16BE);
+        if (m_encoding == Encoding::Utf16LE)
+            m_utf16Decoder = QStringDecoder(QStringDecoder::Utf16LE);
+        else if (m_encoding == Encoding::Utf16BE)
+            m_utf16Decoder = QStringDecoder(QStringDecoder::Utf16BE);
 
         if (headLength - skip == 0) {
             fail(0, u"file is empty"_s);
@@ -730,9 +733,10 @@ public:
         }
 
         reserveText(std::max<qsizetype>(2 * kChunkSize, headLength + 16));
-        decode(head.constData() + skip, headLength - skip, deviceAtEnd);
+        decode(head.constData() + skip, headLength - skip, m_deviceAtEnd);
 
-        if (std::find(text.get() + pos, text.get() + length, char16_t(0)) != text.get() + length) {
+        if (std::find(m_text.get() + m_pos, m_text.get() + m_length, char16_t(0)) !=
+            m_text.get() + m_length) {
             fail(0, u"looks like a binary file (it contains NUL bytes); if it is UTF-16 text "
                     u"without a byte order mark, set its encoding explicitly"_s);
             return false;
@@ -744,13 +748,14 @@ public:
                 fail(0, u"invalid delimiter"_s);
                 return false;
             }
-            delimiter = forced;
+            m_delimiter = forced;
         } else {
-            delimiter = sniffDelimiter(text.get() + pos, length - pos, deviceAtEnd && !decodeFailed);
+            m_delimiter = sniffDelimiter(m_text.get() + m_pos, m_length - m_pos,
+                                         m_deviceAtEnd && !m_decodeFailed);
         }
 
         qsizetype count = 0;
-        switch (nextRecord(scratch, count)) {
+        switch (nextRecord(m_scratch, count)) {
         case Parse::Record:
             break;
         case Parse::End:
@@ -760,65 +765,68 @@ public:
         case Parse::NeedMore:
             return false;
         }
-        scratch.resize(count);
-        makeHeaderUnique(scratch);
-        open = true;
+        m_scratch.resize(count);
+        makeHeaderUnique(m_scratch);
+        m_open = true;
         return true;
     }
 };
 
-CsvReader::CsvReader() : d(std::make_unique<Private>()) {}
+CsvReader::CsvReader()
+    : d(std::make_unique<Private>())
+{
+}
 
 CsvReader::~CsvReader() = default;
 
 bool CsvReader::open(const QString &path, const Options &options)
 {
     d = std::make_unique<Private>();
-    d->source = path;
-    d->file = std::make_unique<QFile>(path);
-    if (!d->file->open(QIODevice::ReadOnly | QIODevice::Unbuffered)) {
-        d->fail(0, u"cannot open: "_s + d->file->errorString());
+    d->m_source = path;
+    d->m_file = std::make_unique<QFile>(path);
+    if (!d->m_file->open(QIODevice::ReadOnly | QIODevice::Unbuffered)) {
+        d->fail(0, u"cannot open: "_s + d->m_file->errorString());
         return false;
     }
-    d->device = d->file.get();
+    d->m_device = d->m_file.get();
     return d->start(options);
 }
 
 bool CsvReader::open(QIODevice *device, const QString &sourceName, const Options &options)
 {
     d = std::make_unique<Private>();
-    d->source = sourceName;
+    d->m_source = sourceName;
     if (!device || !device->isReadable()) {
         d->fail(0, u"device is not open for reading"_s);
         return false;
     }
-    d->device = device;
+    d->m_device = device;
     return d->start(options);
 }
 
 const QStringList &CsvReader::header() const
 {
-    return d->header;
+    return d->m_header;
 }
 
 const QStringList &CsvReader::headerWarnings() const
 {
-    return d->headerWarnings;
+    return d->m_headerWarnings;
 }
 
 QChar CsvReader::delimiter() const
 {
-    return d->open ? QChar(d->delimiter) : QChar();
+    return d->m_open ? QChar(d->m_delimiter) : QChar();
 }
 
 QString CsvReader::encoding() const
 {
-    return d->open ? encodingName(d->encoding) : QString();
+    return d->m_open ? encodingName(d->m_encoding) : QString();
 }
 
 bool CsvReader::readRow(QStringList &fields)
 {
-    if (!d->open || d->error)
+    if (!d->m_open || d->m_error)
         return false;
     qsizetype count = 0;
     switch (d->nextRecord(fields, count)) {
@@ -829,45 +837,45 @@ bool CsvReader::readRow(QStringList &fields)
     case Private::Parse::NeedMore:
         return false;
     }
-    if (count != d->header.size()) {
-        d->fail(d->recordLine, u"expected "_s + QString::number(d->header.size())
-                                   + u" fields, found "_s + QString::number(count));
+    if (count != d->m_header.size()) {
+        d->fail(d->m_recordLine, u"expected "_s + QString::number(d->m_header.size()) +
+                                     u" fields, found "_s + QString::number(count));
         return false;
     }
     if (fields.size() != count)
         fields.resize(count);
-    ++d->recordNumber;
+    ++d->m_recordNumber;
     return true;
 }
 
 qint64 CsvReader::recordLine() const
 {
-    return d->recordLine;
+    return d->m_recordLine;
 }
 
 qint64 CsvReader::recordNumber() const
 {
-    return d->recordNumber;
+    return d->m_recordNumber;
 }
 
 qint64 CsvReader::bytesRead() const
 {
-    return d->bytesRead;
+    return d->m_bytesRead;
 }
 
 qint64 CsvReader::totalBytes() const
 {
-    return d->totalBytes;
+    return d->m_totalBytes;
 }
 
 bool CsvReader::hasError() const
 {
-    return d->error;
+    return d->m_error;
 }
 
 QString CsvReader::errorString() const
 {
-    return d->errorString;
+    return d->m_errorString;
 }
 
 } // namespace bd::ingest

@@ -12,8 +12,28 @@ namespace bd::ingest {
 
 // Streaming RFC 4180 reader. Memory stays bounded by the longest record, not the file.
 // Detects the encoding (UTF-8 with/without BOM, UTF-16 LE/BE with BOM, Windows-1252 fallback)
-// and the delimiter (comma, semicolon, tab, pipe) from the start of the file.
+// and the delimiter (comma, semicolon, tab, pipe, colon) from the start of the file.
 // Not thread-safe; use one reader per thread.
+//
+// Parsing rules beyond RFC 4180:
+// - Line ends may be CRLF, LF or a lone CR, mixed freely; the last line needs none.
+//   Line breaks inside quoted fields are kept as they are in the file.
+// - Blank lines (no characters at all) are skipped, not read as one empty field; they still
+//   count for line numbers. Write "" for an empty value in a one-column file.
+// - A quote inside an unquoted field is an ordinary character (5" screen stays 5" screen).
+//   Only a quote at the very start of a field opens a quoted field.
+// - Anything but a delimiter or a line end after the closing quote of a quoted field is an
+//   error ("he said "hi"" instead of "he said ""hi"""): silently guessing corrupts data.
+// - Values are never null QStrings: an empty field is an empty, non-null string.
+// - A record longer than 64 MiB of text, a NUL character, a field count that differs from
+//   the header's and an unclosed quote at the end of the input are errors naming the line.
+//
+// Encoding: a BOM decides. Without one, the first 64 KiB are checked: not valid UTF-8 means
+// Windows-1252. If they are pure ASCII the guess stays open: the first non-ASCII sequence
+// later in the file decides (an invalid one switches to Windows-1252, which reads all the
+// ASCII before it the same; encoding() then reports the switch). Invalid UTF-8 after real
+// UTF-8 (or in a file with a UTF-8 BOM or forced UTF-8) is an error naming the line rather
+// than a silent U+FFFD. NUL bytes in the first 64 KiB mean "looks like a binary file".
 class CsvReader
 {
 public:

@@ -19,8 +19,8 @@ QString describePosition(const QString &text, qsizetype offset)
             lineStart = i + 1;
         }
     }
-    return u"line "_s + QString::number(line) + u", column "_s
-           + QString::number(offset - lineStart + 1);
+    return u"line "_s + QString::number(line) + u", column "_s +
+           QString::number(offset - lineStart + 1);
 }
 
 } // namespace
@@ -28,10 +28,10 @@ QString describePosition(const QString &text, qsizetype offset)
 // Grammar: a placeholder opens at "{{" and closes at the next "}}". In a run of three or
 // more '{' only the last two open it ("{{{x}}}" is "{" + value + "}"), so JSON-looking
 // prompts work. A '{' or '}' that is not part of "{{" ... "}}" is literal text.
-PromptTemplate::PromptTemplate(const QString &text) : m_text(text)
+PromptTemplate::PromptTemplate(const QString &text)
+    : m_text(text)
 {
     const qsizetype n = text.size();
-    QString literal;
     qsizetype literalStart = 0;
     qsizetype i = 0;
     while (i < n) {
@@ -104,8 +104,9 @@ bool PromptTemplate::bind(const QStringList &header, QString *error)
     }
     if (!unknown.isEmpty()) {
         const QString columns = header.isEmpty() ? u"(none)"_s : header.join(u", "_s);
-        return report((unknown.size() == 1 ? u"unknown placeholder "_s : u"unknown placeholders "_s)
-                      + unknown.join(u", "_s) + u"; columns are: "_s + columns);
+        return report(
+            (unknown.size() == 1 ? u"unknown placeholder "_s : u"unknown placeholders "_s) +
+            unknown.join(u", "_s) + u"; columns are: "_s + columns);
     }
     if (error)
         error->clear();

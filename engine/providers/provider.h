@@ -2,11 +2,10 @@
 
 #include "core/types.h"
 
+#include <memory>
 #include <QJsonObject>
 #include <QObject>
 #include <QString>
-
-#include <memory>
 
 namespace bd {
 class Clock;
@@ -46,7 +45,8 @@ struct ChatReply
     qint64 taskId = 0;
     ErrorClass error = ErrorClass::None;
     QString text;
-    QString model; // as the provider reported it
+    QString model;        // as the provider reported it
+    QString finishReason; // "stop", "length", "end_turn", "max_tokens" ... when the API says
     Usage usage;
     int httpStatus = 0;
     QString errorMessage; // the provider's own words; never contains the key
@@ -65,9 +65,53 @@ struct ProviderConfig
     QJsonObject settings; // provider-specific knobs (simulator: latency_ms, failure_rate, rpm)
 };
 
+// Limits of a provider's batch API (one model per batch in every API).
+struct BatchLimits
+{
+    qint64 maxRequests = 0; // lines per batch
+    qint64 maxBytes = 0;    // bytes of the JSONL file / request list
+};
+
+// Where a provider batch stands after one poll.
+enum class BatchPhase : int
+{
+    Pending, // validating, in progress, finalizing, cancelling: poll again later
+    Ended,   // results are ready (completed, expired or cancelled: possibly partial)
+    Failed,  // the whole batch was refused (validation, enqueued-token limit): no results
+};
+
+struct BatchStatus
+{
+    QString batchId;
+    QString providerStatus; // the API's own word: "in_progress", "finalizing", "ended" ...
+    BatchPhase phase = BatchPhase::Pending;
+    qint64 total = -1; // request counts as the API reports them; -1 unknown
+    qint64 succeeded = -1;
+    qint64 failed = -1; // errored, expired and cancelled lines together
+    // Failed: why (InvalidRequest for validation errors, RateLimited for an enqueued-token
+    // limit). Pending with an error: this poll itself failed (network, a 404 right after
+    // create): poll again later.
+    ErrorClass error = ErrorClass::None;
+    QString errorMessage;
+};
+
 // A provider client. Lives on the engine thread; send() returns at once and the answer
 // arrives later as replied(), on the same thread, exactly once per request (cancelAll()
 // answers what is in flight with ErrorClass::Cancelled).
+//
+// Providers with a batch API (hasBatchApi()) also run provider batch jobs, each step
+// asynchronous and answered by exactly one signal:
+//   planBatches()          split requests by model and the API's limits (synchronous)
+//   submitBatch(ref, rs)   -> batchSubmitted(ref, batchId, error, message); custom_id of each
+//                             line is the task id. Store batchId at once: after a restart
+//                             poll it, never submit again.
+//   pollBatch(id)          -> batchPolled(status)
+//   fetchBatchResults(id, taskIds)
+//                          -> batchResultsFetched(id, replies, error, message): one ChatReply
+//                             per task id asked for, in any order, joined on custom_id.
+//                             Expired or missing lines come back as Timeout, cancelled ones
+//                             as Cancelled, errored ones classified like a realtime reply.
+//   cancelBatch(id)        -> batchCancelRequested(id, error, message); poll until Ended.
 class Provider : public QObject
 {
     Q_OBJECT
@@ -90,9 +134,28 @@ public:
     virtual void cancelAll() = 0;
     virtual int inFlight() const = 0;
 
+    // Batch jobs (only when hasBatchApi(); the defaults answer with an error).
+    virtual BatchLimits batchLimits() const { return {}; }
+    virtual QList<QList<ChatRequest>> planBatches(const QList<ChatRequest> &requests) const;
+    virtual void submitBatch(const QString &reference, const QList<ChatRequest> &requests);
+    virtual void pollBatch(const QString &batchId);
+    virtual void fetchBatchResults(const QString &batchId, const QList<qint64> &taskIds);
+    virtual void cancelBatch(const QString &batchId);
+
 Q_SIGNALS:
     void replied(const bd::providers::ChatReply &reply);
+    void batchSubmitted(const QString &reference, const QString &batchId, bd::ErrorClass error,
+                        const QString &errorMessage);
+    void batchPolled(const bd::providers::BatchStatus &status);
+    void batchResultsFetched(const QString &batchId, const QList<bd::providers::ChatReply> &replies,
+                             bd::ErrorClass error, const QString &errorMessage);
+    void batchCancelRequested(const QString &batchId, bd::ErrorClass error,
+                              const QString &errorMessage);
 };
+
+// A poll schedule with backoff: 0-based poll number -> wait before it. Starts at firstMs,
+// grows by half each time, never above maxMs.
+qint64 batchPollDelayMs(int pollNumber, qint64 firstMs = 5'000, qint64 maxMs = 300'000);
 
 // Names accepted by createProvider().
 QStringList providerIds();
@@ -103,3 +166,4 @@ std::unique_ptr<Provider> createProvider(const ProviderConfig &config, Clock *cl
 } // namespace bd::providers
 
 Q_DECLARE_METATYPE(bd::providers::ChatReply)
+Q_DECLARE_METATYPE(bd::providers::BatchStatus)

@@ -34,7 +34,7 @@ SimulatorProvider::SimulatorProvider(const ProviderConfig &config, Clock *clock,
     , m_clock(clock)
     , m_latencyMs(qMax(0, config.settings.value(u"latency_ms"_s).toInt(0)))
     , m_failureRate(qBound(0.0, config.settings.value(u"failure_rate"_s).toDouble(0.0), 1.0))
-    , m_rpm(qMax(0, config.settings.value(u"rpm"_s).toInt(0)))
+    , m_rpm(qMax(0, config.settings.value(u"sim_rpm"_s).toInt(0)))
 {
 }
 

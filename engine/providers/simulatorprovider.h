@@ -12,7 +12,8 @@ namespace bd::providers {
 // belongs to. Knobs (ProviderConfig::settings):
 //   latency_ms    delay of every answer (0: next event-loop turn)
 //   failure_rate  share of tries that fail with a 500, chosen by hashing prompt and attempt
-//   rpm           requests per rolling minute before answering 429 with a retry-after
+//   sim_rpm       requests per rolling minute before answering 429 with a retry-after
+//                 (the provider-side limit; the client-side ceiling is the job's "rpm")
 // Prompts containing "[[sim:invalid]]" are refused as invalid (400); "[[sim:fail]]" always
 // fails with a 500; "[[sim:quota]]" answers 429 insufficient_quota.
 class SimulatorProvider final : public Provider

@@ -100,6 +100,31 @@ const QList<Migration> &sqliteMigrations()
                 cleared_at INTEGER))"_s,
              u"CREATE INDEX alerts_open ON alerts (kind, job_id) WHERE cleared_at IS NULL"_s,
          }},
+        {2,
+         "metric series and samples (engine/metrics)",
+         {
+             // One row per (metric, labels); kind is bd::metrics::MetricKind.
+             uR"(CREATE TABLE metric_series (
+                id INTEGER PRIMARY KEY,
+                metric TEXT NOT NULL,
+                labels TEXT NOT NULL DEFAULT '',
+                kind INTEGER NOT NULL,
+                UNIQUE (metric, labels)))"_s,
+             // One row per series, resolution and interval start: value plus what merges it
+             // (n, total) and the extremes (lo, hi). Clustered by series for chart reads.
+             uR"(CREATE TABLE metric_samples (
+                series_id INTEGER NOT NULL REFERENCES metric_series (id) ON DELETE CASCADE,
+                resolution_ms INTEGER NOT NULL,
+                at_ms INTEGER NOT NULL,
+                value REAL NOT NULL,
+                n INTEGER NOT NULL,
+                total REAL NOT NULL,
+                lo REAL NOT NULL,
+                hi REAL NOT NULL,
+                PRIMARY KEY (series_id, resolution_ms, at_ms)) WITHOUT ROWID)"_s,
+             // Retention deletes and time-range reads across series walk this.
+             u"CREATE INDEX metric_samples_age ON metric_samples (resolution_ms, at_ms)"_s,
+         }},
     };
     return migrations;
 }

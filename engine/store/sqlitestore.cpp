@@ -97,6 +97,7 @@ public:
     Statement claim;
     Statement complete;
     Statement retry;
+    Statement release;
     Statement dead;
     Statement insertAttempt;
     Statement exportPage;
@@ -168,6 +169,9 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
                            "error_class = ?3, error_message = ?4, http_status = ?5, "
                            "lease_owner = NULL, lease_expires = NULL "
                            "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
+        && s.release.prepare(m_handle,
+                             "UPDATE tasks SET state = 0, not_before = ?1, lease_owner = NULL, "
+                             "lease_expires = NULL WHERE id = ?2 AND state = 1 AND lease_owner = ?3")
         && s.dead.prepare(m_handle,
                           "UPDATE tasks SET state = 3, attempts = attempts + ?1, error_class = ?2, "
                           "error_message = ?3, http_status = ?4, finished_at = ?5, "
@@ -242,7 +246,7 @@ qint64 SqliteStore::createJob(const JobSpec &spec, const QStringList &columns, q
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"_s);
     query.addBindValue(QString::fromLatin1(spec.fingerprint()));
     query.addBindValue(text(spec.sourcePath));
-    query.addBindValue(QString::fromLatin1(spec.sourceSha256));
+    query.addBindValue(text(QString::fromLatin1(spec.sourceSha256)));
     query.addBindValue(text(spec.templateText));
     query.addBindValue(text(spec.systemPrompt));
     query.addBindValue(text(spec.provider));
@@ -494,8 +498,17 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(12, o.taskId);
             statement->bind(13, ownerUtf8);
             break;
-        case OutcomeAction::Retry:
         case OutcomeAction::Release:
+            if (o.error == ErrorClass::Cancelled) {
+                // Handed back unsent: the task keeps what it had, including an earlier error.
+                statement = &s.release;
+                statement->bind(1, t.notBeforeMs);
+                statement->bind(2, o.taskId);
+                statement->bind(3, ownerUtf8);
+                break;
+            }
+            [[fallthrough]];
+        case OutcomeAction::Retry:
             statement = &s.retry;
             statement->bind(1, charge);
             statement->bind(2, t.notBeforeMs);
@@ -716,7 +729,8 @@ int SqliteStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 n
     QSqlQuery query(m_db);
     if (taskIds.isEmpty()) {
         query.prepare(u"UPDATE tasks SET state = 0, attempts = 0, not_before = ?, "
-                      "finished_at = NULL WHERE state = 3 AND (? = 0 OR job_id = ?)"_s);
+                      "finished_at = NULL, error_class = NULL, error_message = NULL, "
+                      "http_status = NULL WHERE state = 3 AND (? = 0 OR job_id = ?)"_s);
         query.addBindValue(nowMs);
         query.addBindValue(jobId);
         query.addBindValue(jobId);
@@ -730,7 +744,8 @@ int SqliteStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 n
         fail(m_db.lastError().text());
         return -1;
     }
-    query.prepare(u"UPDATE tasks SET state = 0, attempts = 0, not_before = ?, finished_at = NULL "
+    query.prepare(u"UPDATE tasks SET state = 0, attempts = 0, not_before = ?, finished_at = NULL, "
+                  "error_class = NULL, error_message = NULL, http_status = NULL "
                   "WHERE state = 3 AND id = ? AND (? = 0 OR job_id = ?)"_s);
     int changed = 0;
     for (qint64 id : taskIds) {
@@ -783,8 +798,9 @@ bool SqliteStore::clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs)
                   "AND (? = '' OR kind = ?)"_s);
     query.addBindValue(nowMs);
     query.addBindValue(jobId ? QVariant(jobId) : QVariant());
-    query.addBindValue(kind);
-    query.addBindValue(kind);
+    // A null kind (QString()) means every kind too; Qt would bind it as NULL, never ''.
+    query.addBindValue(text(kind));
+    query.addBindValue(text(kind));
     return query.exec() || fail(query.lastError().text());
 }
 

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <QtGlobal>
+
+namespace bd::dispatch {
+
+// Stops sending to a provider that is down instead of burning every task's retries on it.
+// Closed: requests flow; a run of outage-class failures (connection refused, 5xx, 529,
+// timeouts) opens it. Open: nothing is sent until the cool-down ends. Half-open: a few
+// probe requests go out; one success closes the breaker, a failure opens it again with a
+// longer cool-down. Pure state over the caller's clock.
+class CircuitBreaker
+{
+public:
+    enum class State
+    {
+        Closed,
+        Open,
+        HalfOpen
+    };
+
+    struct Options
+    {
+        int failureThreshold = 5;     // consecutive outage failures that open the breaker
+        qint64 openMs = 10'000;       // first cool-down
+        qint64 maxOpenMs = 300'000;   // cool-downs double up to this
+        int halfOpenProbes = 1;       // requests allowed while half-open
+    };
+
+    CircuitBreaker();
+    explicit CircuitBreaker(const Options &options);
+
+    State state(qint64 nowMs);
+    // May a request go out now? In half-open, each true answer uses up one probe.
+    bool allowRequest(qint64 nowMs);
+    // Milliseconds until the breaker lets a request through (0 when it does now).
+    qint64 waitMs(qint64 nowMs);
+
+    void recordSuccess(qint64 nowMs);
+    // Returns true when this failure opened the breaker.
+    bool recordOutageFailure(qint64 nowMs);
+
+    int consecutiveFailures() const { return m_consecutiveFailures; }
+    qint64 openedAtMs() const { return m_openedAtMs; }
+    int timesOpened() const { return m_timesOpened; }
+
+private:
+    void open(qint64 nowMs);
+
+    Options m_options;
+    State m_state = State::Closed;
+    int m_consecutiveFailures = 0;
+    qint64 m_openedAtMs = 0;
+    qint64 m_openUntilMs = 0;
+    qint64 m_currentOpenMs = 0;
+    int m_probesLeft = 0;
+    int m_timesOpened = 0;
+};
+
+} // namespace bd::dispatch

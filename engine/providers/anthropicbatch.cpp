@@ -1,0 +1,255 @@
+// AnthropicProvider, second half: Message Batches, docs PROVIDERS.md.
+
+#include "anthropicprovider.h"
+#include "batchplanner.h"
+#include "errorclassification.h"
+#include "providercatalog.h"
+
+#include <QJsonDocument>
+#include <QJsonObject>
+
+namespace bd::providers {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+QJsonObject jsonObject(const QByteArray &body)
+{
+    return QJsonDocument::fromJson(body).object();
+}
+
+// The HTTP status an error type stands for, so that batch lines classify like realtime replies.
+int statusForErrorType(const QString &type)
+{
+    static const QHash<QString, int> statuses{
+        {u"invalid_request_error"_s, 400},
+        {u"authentication_error"_s, 401},
+        {u"permission_error"_s, 403},
+        {u"not_found_error"_s, 404},
+        {u"request_too_large"_s, 413},
+        {u"rate_limit_error"_s, 429},
+        {u"api_error"_s, 500},
+        {u"overloaded_error"_s, 529},
+    };
+    return statuses.value(type, 500);
+}
+
+} // namespace
+
+BatchLimits AnthropicProvider::batchLimits() const
+{
+    const ProviderCatalogEntry catalog = providerCatalogEntry(u"anthropic"_s);
+    BatchLimits limits;
+    limits.maxRequests =
+        settings().value(u"batch_max_requests"_s).toInteger(catalog.batchMaxRequests);
+    limits.maxBytes = settings().value(u"batch_max_bytes"_s).toInteger(catalog.batchMaxBytes);
+    return limits;
+}
+
+QByteArray AnthropicProvider::batchEntry(const ChatRequest &request) const
+{
+    return "{\"custom_id\":\"" + QByteArray::number(request.taskId) +
+           "\",\"params\":" + requestBody(request) + '}';
+}
+
+QList<QList<ChatRequest>> AnthropicProvider::planBatches(const QList<ChatRequest> &requests) const
+{
+    return splitIntoBatches(requests, batchLimits(), [this](const ChatRequest &request) {
+        return batchEntry(request).size() + 1;
+    });
+}
+
+QString AnthropicProvider::batchPath(const QString &batchId, const QString &suffix) const
+{
+    QString path = m_messagesPath + u"/batches"_s;
+    if (!batchId.isEmpty())
+        path += u"/"_s + QString::fromLatin1(QUrl::toPercentEncoding(batchId));
+    return path + suffix;
+}
+
+void AnthropicProvider::submitBatch(const QString &reference, const QList<ChatRequest> &requests)
+{
+    const auto refuse = [this, reference](const QString &why) {
+        QMetaObject::invokeMethod(
+            this,
+            [this, reference, why] {
+                Q_EMIT batchSubmitted(reference, QString(), ErrorClass::InvalidRequest, why);
+            },
+            Qt::QueuedConnection);
+    };
+    if (requests.isEmpty())
+        return refuse(u"an empty batch"_s);
+    QByteArray body = "{\"requests\":[";
+    for (qsizetype i = 0; i < requests.size(); ++i) {
+        if (requests.at(i).model != requests.first().model)
+            return refuse(u"one model per batch: split with planBatches() first"_s);
+        if (i > 0)
+            body += ',';
+        body += batchEntry(requests.at(i));
+    }
+    body += "]}";
+    const BatchLimits limits = batchLimits();
+    if ((limits.maxRequests > 0 && requests.size() > limits.maxRequests) ||
+        (limits.maxBytes > 0 && body.size() > limits.maxBytes))
+        return refuse(u"the batch is over the API's limits: split with planBatches() first"_s);
+    callApi("POST", apiRequest(batchPath({})), body, [this, reference](const ApiResult &created) {
+        const QString batchId = jsonObject(created.body).value(u"id"_s).toString();
+        if (created.ok() && !batchId.isEmpty()) {
+            Q_EMIT batchSubmitted(reference, batchId, ErrorClass::None, QString());
+            return;
+        }
+        Q_EMIT batchSubmitted(
+            reference, QString(), created.ok() ? ErrorClass::Malformed : created.error,
+            u"creating the batch: "_s +
+                (created.ok() ? u"no batch id in the answer"_s : created.errorMessage));
+    });
+}
+
+BatchStatus AnthropicProvider::batchStatusFrom(const QString &batchId,
+                                               const ApiResult &result) const
+{
+    BatchStatus status;
+    status.batchId = batchId;
+    if (!result.ok()) {
+        status.error = result.error;
+        status.errorMessage = result.errorMessage;
+        if (result.httpStatus == 404) { // seen right after create: poll again
+            status.error = ErrorClass::ServerError;
+            status.errorMessage = u"batch not visible (yet): "_s + result.errorMessage;
+        }
+        return status;
+    }
+    const QJsonObject batch = jsonObject(result.body);
+    status.providerStatus = batch.value(u"processing_status"_s).toString();
+    const QJsonObject counts = batch.value(u"request_counts"_s).toObject();
+    if (!counts.isEmpty()) {
+        const qint64 processing = counts.value(u"processing"_s).toInteger();
+        status.succeeded = counts.value(u"succeeded"_s).toInteger();
+        status.failed = counts.value(u"errored"_s).toInteger() +
+                        counts.value(u"canceled"_s).toInteger() +
+                        counts.value(u"expired"_s).toInteger();
+        status.total = processing + status.succeeded + status.failed;
+    }
+    if (status.providerStatus == u"ended"_s) {
+        status.phase = BatchPhase::Ended;
+    } else if (status.providerStatus.isEmpty()) {
+        status.error = ErrorClass::Malformed;
+        status.errorMessage = u"batch answer without a processing_status"_s;
+    }
+    return status;
+}
+
+void AnthropicProvider::pollBatch(const QString &batchId)
+{
+    callApi("GET", apiRequest(batchPath(batchId)), {}, [this, batchId](const ApiResult &result) {
+        Q_EMIT batchPolled(batchStatusFrom(batchId, result));
+    });
+}
+
+void AnthropicProvider::fetchBatchResults(const QString &batchId, const QList<qint64> &taskIds)
+{
+    callApi("GET", apiRequest(batchPath(batchId)), {},
+            [this, batchId, taskIds](const ApiResult &result) {
+                const BatchStatus status = batchStatusFrom(batchId, result);
+                if (status.error != ErrorClass::None) {
+                    Q_EMIT batchResultsFetched(batchId, {}, status.error, status.errorMessage);
+                    return;
+                }
+                if (status.phase != BatchPhase::Ended) {
+                    Q_EMIT batchResultsFetched(batchId, {}, ErrorClass::ServerError,
+                                               u"the batch is still "_s + status.providerStatus);
+                    return;
+                }
+                // The documented path on our own base URL, so the key never goes to another host.
+                callApi("GET", apiRequest(batchPath(batchId, u"/results"_s)), {},
+                        [this, batchId, taskIds](const ApiResult &results) {
+                            if (!results.ok()) {
+                                Q_EMIT batchResultsFetched(batchId, {}, results.error,
+                                                           u"downloading the results: "_s +
+                                                               results.errorMessage);
+                                return;
+                            }
+                            joinResults(batchId, results.body, taskIds);
+                        });
+            });
+}
+
+void AnthropicProvider::joinResults(const QString &batchId, const QByteArray &results,
+                                    const QList<qint64> &taskIds)
+{
+    QHash<qint64, ChatReply> byTask;
+    for (const QByteArray &rawLine : results.split('\n')) {
+        const QByteArray line = rawLine.trimmed();
+        if (line.isEmpty())
+            continue;
+        const QJsonObject object = jsonObject(line);
+        bool ok = false;
+        const qint64 taskId = object.value(u"custom_id"_s).toString().toLongLong(&ok);
+        if (!ok)
+            continue;
+        const QJsonObject result = object.value(u"result"_s).toObject();
+        const QString type = result.value(u"type"_s).toString();
+        ChatReply reply;
+        reply.taskId = taskId;
+        if (type == u"succeeded"_s) {
+            reply.httpStatus = 200;
+            QString problem;
+            const QByteArray message =
+                QJsonDocument(result.value(u"message"_s).toObject()).toJson(QJsonDocument::Compact);
+            if (!parseAnswer(message, &reply, &problem)) {
+                reply.error = ErrorClass::Malformed;
+                reply.errorMessage = safeMessage(u"unreadable batch answer: "_s + problem);
+                reply.text.clear();
+            } else {
+                reply.text = redactSecret(reply.text, apiKey());
+            }
+        } else if (type == u"errored"_s) {
+            // {"type":"error","error":{"type":"invalid_request_error","message":"..."}}
+            QJsonObject error = result.value(u"error"_s).toObject();
+            if (error.value(u"error"_s).isObject())
+                error = error.value(u"error"_s).toObject();
+            ApiError apiError;
+            apiError.present = true;
+            apiError.type = error.value(u"type"_s).toString();
+            apiError.message = error.value(u"message"_s).toString();
+            reply.error = classifyHttpStatus(statusForErrorType(apiError.type), apiError);
+            reply.errorMessage = safeMessage(apiError.type + u": "_s + apiError.message);
+        } else if (type == u"canceled"_s) {
+            reply.error = ErrorClass::Cancelled;
+            reply.errorMessage = u"batch line canceled"_s;
+        } else if (type == u"expired"_s) {
+            reply.error = ErrorClass::Timeout;
+            reply.errorMessage = u"batch line expired before it was processed"_s;
+        } else {
+            reply.error = ErrorClass::Malformed;
+            reply.errorMessage = safeMessage(u"unknown batch result type '%1'"_s.arg(type));
+        }
+        byTask.insert(taskId, reply);
+    }
+    QList<ChatReply> replies;
+    replies.reserve(taskIds.size());
+    for (qint64 taskId : taskIds) {
+        auto it = byTask.find(taskId);
+        if (it != byTask.end()) {
+            replies.append(it.value());
+            continue;
+        }
+        ChatReply missing;
+        missing.taskId = taskId;
+        missing.error = ErrorClass::Timeout;
+        missing.errorMessage = u"no result for this line in the ended batch"_s;
+        replies.append(missing);
+    }
+    Q_EMIT batchResultsFetched(batchId, replies, ErrorClass::None, QString());
+}
+
+void AnthropicProvider::cancelBatch(const QString &batchId)
+{
+    callApi("POST", apiRequest(batchPath(batchId, u"/cancel"_s)), {},
+            [this, batchId](const ApiResult &result) {
+                Q_EMIT batchCancelRequested(batchId, result.error, result.errorMessage);
+            });
+}
+
+} // namespace bd::providers

@@ -1,0 +1,222 @@
+#include "httpchatprovider.h"
+
+#include "core/clock.h"
+#include "errorclassification.h"
+#include "networkpool.h"
+
+#include <QNetworkReply>
+
+namespace bd::providers {
+
+using namespace Qt::StringLiterals;
+
+HttpChatProvider::HttpChatProvider(const ProviderConfig &config, const QUrl &baseUrl, Clock *clock,
+                                   QObject *parent)
+    : Provider(parent)
+    , m_baseUrl(baseUrl)
+    , m_apiKey(config.apiKey.trimmed()) // a key pasted with its newline must not break the header
+    , m_settings(config.settings)
+    , m_clock(clock)
+    , m_timeoutMs(qMax(1, config.settings.value(u"request_timeout_ms"_s).toInt(300'000)))
+    , m_pool(new NetworkPool(
+          baseUrl, qMax(1, config.settings.value(u"max_network_managers"_s).toInt(64)), this))
+{
+}
+
+HttpChatProvider::~HttpChatProvider()
+{
+    // The pool (a child) deletes the replies later; none may call back into a half-gone object.
+    for (auto it = m_pending.cbegin(); it != m_pending.cend(); ++it)
+        disconnect(it.key(), nullptr, this, nullptr);
+    for (QNetworkReply *reply : std::as_const(m_apiCalls))
+        disconnect(reply, nullptr, this, nullptr);
+}
+
+int HttpChatProvider::networkManagerCount() const
+{
+    return m_pool->managerCount();
+}
+
+bool HttpChatProvider::resolveBaseUrl(const QString &configured, const QString &fallback, QUrl *url,
+                                      QString *error)
+{
+    const QString text = configured.trimmed().isEmpty() ? fallback : configured.trimmed();
+    if (text.isEmpty()) {
+        *error = u"a base URL is required (--base-url or the provider's *_BASE_URL variable)"_s;
+        return false;
+    }
+    QUrl parsed(text, QUrl::StrictMode);
+    const QString scheme = parsed.scheme().toLower();
+    if (!parsed.isValid() || (scheme != u"http"_s && scheme != u"https"_s) ||
+        parsed.host().isEmpty()) {
+        // Never echo credentials someone put into the URL.
+        const QString shown = parsed.isValid()      ? parsed.toDisplayString(QUrl::RemoveUserInfo)
+                              : text.contains(u'@') ? u"(not shown)"_s
+                                                    : text;
+        *error = u"base URL '%1' is not an http:// or https:// URL"_s.arg(shown);
+        return false;
+    }
+    if (!parsed.userInfo().isEmpty() || parsed.hasQuery() || parsed.hasFragment()) {
+        *error = u"base URL '%1' must not carry credentials, a query or a fragment"_s.arg(
+            parsed.toDisplayString(QUrl::RemoveUserInfo));
+        return false;
+    }
+    QString path = parsed.path();
+    while (path.endsWith(u'/'))
+        path.chop(1);
+    parsed.setPath(path);
+    *url = parsed;
+    return true;
+}
+
+QNetworkRequest HttpChatProvider::makeRequest(const QString &path) const
+{
+    QUrl url = m_baseUrl;
+    url.setPath(m_baseUrl.path() + path);
+    QNetworkRequest request(url);
+    request.setHeader(QNetworkRequest::ContentTypeHeader, u"application/json"_s);
+    request.setHeader(QNetworkRequest::UserAgentHeader, u"BatchDesk/" BATCHDESK_VERSION ""_s);
+    request.setAttribute(QNetworkRequest::Http2AllowedAttribute, true);
+    request.setAttribute(QNetworkRequest::RedirectPolicyAttribute,
+                         QNetworkRequest::ManualRedirectPolicy);
+    request.setTransferTimeout(m_timeoutMs);
+    return request;
+}
+
+QString HttpChatProvider::safeMessage(const QString &text) const
+{
+    return tidyMessage(text, m_apiKey);
+}
+
+void HttpChatProvider::send(const ChatRequest &request)
+{
+    QByteArray body;
+    const QNetworkRequest networkRequest = buildRequest(request, &body);
+    QNetworkReply *reply = m_pool->send("POST", networkRequest, body);
+    Pending pending;
+    pending.taskId = request.taskId;
+    pending.model = request.model;
+    pending.timer.start();
+    m_pending.insert(reply, pending);
+    // Qt never finishes a reply from inside post(): the answer always comes later.
+    connect(reply, &QNetworkReply::finished, this, [this, reply] { handleFinished(reply); });
+}
+
+void HttpChatProvider::handleFinished(QNetworkReply *reply)
+{
+    const auto it = m_pending.constFind(reply);
+    if (it == m_pending.constEnd())
+        return; // cancelled
+    const Pending pending = it.value();
+    m_pending.erase(it);
+    const ChatReply answer = classify(reply, pending);
+    reply->deleteLater();
+    Q_EMIT replied(answer);
+}
+
+ChatReply HttpChatProvider::classify(QNetworkReply *reply, const Pending &pending) const
+{
+    ChatReply answer;
+    answer.taskId = pending.taskId;
+    answer.model = pending.model;
+    answer.latencyMs = pending.timer.elapsed();
+    const qint64 now = m_clock->nowMs();
+    const QVariant statusAttribute = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
+    const int status = statusAttribute.isValid() ? statusAttribute.toInt() : 0;
+    const QNetworkReply::NetworkError transportError = reply->error();
+    const QByteArray body = reply->isOpen() ? reply->readAll() : QByteArray();
+    const ratelimit::RawHeaders headers = reply->rawHeaderPairs();
+    answer.httpStatus = status;
+    answer.rateLimits = ratelimit::parseRateLimits(headers, now);
+
+    const bool success = status >= 200 && status < 300;
+    if (status == 0 || (success && transportError != QNetworkReply::NoError)) {
+        // No (complete) HTTP answer: the connection failed, was cut, or timed out.
+        answer.error = classifyNetworkError(transportError, false);
+        if (answer.error == ErrorClass::None)
+            answer.error = ErrorClass::Network;
+        answer.errorMessage = answer.error == ErrorClass::Timeout
+                                  ? u"no answer within %1 s"_s.arg(m_timeoutMs / 1000.0)
+                                  : safeMessage(reply->errorString());
+        return answer;
+    }
+    if (success) {
+        QString problem;
+        if (!parseAnswer(body, &answer, &problem)) {
+            answer.error = ErrorClass::Malformed;
+            answer.errorMessage =
+                safeMessage(u"HTTP %1 with an unreadable answer: %2"_s.arg(status).arg(problem));
+            answer.text.clear();
+            return answer;
+        }
+        answer.text = redactSecret(answer.text, m_apiKey);
+        answer.errorMessage = safeMessage(answer.errorMessage);
+        return answer;
+    }
+    const Classification classification = classifyHttpError(status, body);
+    answer.error = classification.errorClass;
+    answer.errorMessage = safeMessage(classification.message);
+    answer.retryAfterMs = ratelimit::parseRetryAfterMs(headers, now);
+    if (answer.error == ErrorClass::RateLimited && answer.retryAfterMs < 0)
+        answer.retryAfterMs = ratelimit::waitFromRateLimits(answer.rateLimits);
+    return answer;
+}
+
+void HttpChatProvider::callApi(const QByteArray &verb, const QNetworkRequest &request,
+                               const QByteArray &body, std::function<void(const ApiResult &)> done)
+{
+    QNetworkReply *reply = m_pool->send(verb, request, body);
+    m_apiCalls.insert(reply);
+    connect(reply, &QNetworkReply::finished, this, [this, reply, done = std::move(done)] {
+        m_apiCalls.remove(reply);
+        const ApiResult result = classifyApiReply(reply);
+        reply->deleteLater();
+        done(result);
+    });
+}
+
+HttpChatProvider::ApiResult HttpChatProvider::classifyApiReply(QNetworkReply *reply) const
+{
+    ApiResult result;
+    const QVariant statusAttribute = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
+    result.httpStatus = statusAttribute.isValid() ? statusAttribute.toInt() : 0;
+    result.body = reply->isOpen() ? reply->readAll() : QByteArray();
+    const QNetworkReply::NetworkError transportError = reply->error();
+    const bool success = result.httpStatus >= 200 && result.httpStatus < 300;
+    if (result.httpStatus == 0 || (success && transportError != QNetworkReply::NoError)) {
+        result.error = classifyNetworkError(transportError, false);
+        if (result.error == ErrorClass::None)
+            result.error = ErrorClass::Network;
+        result.errorMessage = safeMessage(reply->errorString());
+        return result;
+    }
+    if (success)
+        return result;
+    const Classification classification = classifyHttpError(result.httpStatus, result.body);
+    result.error = classification.errorClass;
+    result.errorMessage = safeMessage(classification.message);
+    result.retryAfterMs = ratelimit::parseRetryAfterMs(reply->rawHeaderPairs(), m_clock->nowMs());
+    return result;
+}
+
+void HttpChatProvider::cancelAll()
+{
+    const QHash<QNetworkReply *, Pending> pending = std::exchange(m_pending, {});
+    for (auto it = pending.cbegin(); it != pending.cend(); ++it) {
+        QNetworkReply *reply = it.key();
+        disconnect(reply, nullptr, this, nullptr);
+        reply->abort();
+        reply->deleteLater();
+    }
+    for (const Pending &request : pending) {
+        ChatReply answer;
+        answer.taskId = request.taskId;
+        answer.model = request.model;
+        answer.error = ErrorClass::Cancelled;
+        answer.errorMessage = u"cancelled before the answer arrived"_s;
+        answer.latencyMs = request.timer.elapsed();
+        Q_EMIT replied(answer);
+    }
+}
+
+} // namespace bd::providers

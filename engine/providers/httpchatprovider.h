@@ -1,0 +1,109 @@
+#pragma once
+
+#include "provider.h"
+#include "ratelimitheaders.h"
+
+#include <functional>
+#include <QElapsedTimer>
+#include <QHash>
+#include <QNetworkRequest>
+#include <QSet>
+#include <QUrl>
+
+class QNetworkReply;
+
+namespace bd::providers {
+
+class NetworkPool;
+
+// The plumbing every HTTP chat client shares: a NetworkPool so that the concurrency
+// dispatch asks for is really reached, per-request transfer timeouts, exactly one
+// classified ChatReply per send(), cancelAll(), and keeping the API key out of every
+// message. Subclasses say how a request looks and how an answer parses.
+//
+// Threads: lives on the engine thread like every Provider; send() returns at once and
+// replies arrive later on that thread (cancelAll() answers synchronously with Cancelled).
+//
+// ProviderConfig::settings read here:
+//   request_timeout_ms  give up when nothing arrives for this long (default 300000)
+//   temperature         sent when present
+//   max_network_managers  cap of the NetworkPool (default 64 managers, 384 HTTP/1.1 connections)
+class HttpChatProvider : public Provider
+{
+    Q_OBJECT
+
+public:
+    ~HttpChatProvider() override;
+
+    void send(const ChatRequest &request) final;
+    void cancelAll() final;
+    int inFlight() const final { return int(m_pending.size()); }
+
+    QUrl baseUrl() const { return m_baseUrl; }
+    // How many QNetworkAccessManagers the pool has opened so far (tests, benchmarks).
+    int networkManagerCount() const;
+
+    // `configured` (or `fallback` when empty) as an http(s) URL without a trailing slash;
+    // false and a message when it is not one.
+    static bool resolveBaseUrl(const QString &configured, const QString &fallback, QUrl *url,
+                               QString *error);
+
+protected:
+    HttpChatProvider(const ProviderConfig &config, const QUrl &baseUrl, Clock *clock,
+                     QObject *parent);
+
+    // The outcome of one API call outside the chat path (files, batches).
+    struct ApiResult
+    {
+        int httpStatus = 0;
+        QByteArray body;
+        ErrorClass error = ErrorClass::None; // None: a 2xx answer arrived whole
+        QString errorMessage;                // safe to show (no key)
+        qint64 retryAfterMs = -1;
+        bool ok() const { return error == ErrorClass::None; }
+    };
+    // Sends one API call; `done` runs exactly once on this thread when it finishes (never
+    // from inside callApi(), never after the provider is gone). cancelAll() leaves these be.
+    void callApi(const QByteArray &verb, const QNetworkRequest &request, const QByteArray &body,
+                 std::function<void(const ApiResult &)> done);
+
+    // The HTTP request (URL, headers) and JSON body for one chat request.
+    virtual QNetworkRequest buildRequest(const ChatRequest &request, QByteArray *body) const = 0;
+    // Fills text, model, usage and finish reason from a 2xx body. False and a short reason
+    // when the body is not what the API promises (the reply becomes Malformed), or set
+    // reply->error yourself for a well-formed refusal.
+    virtual bool parseAnswer(const QByteArray &body, ChatReply *reply, QString *problem) const = 0;
+
+    // A request to baseUrl() + path with the headers every call carries.
+    QNetworkRequest makeRequest(const QString &path) const;
+    const QString &apiKey() const { return m_apiKey; }
+    Clock *clock() const { return m_clock; }
+    NetworkPool *pool() const { return m_pool; }
+    const QJsonObject &settings() const { return m_settings; }
+    int timeoutMs() const { return m_timeoutMs; }
+    // Provider text made safe to show: the key removed, whitespace tidied, length capped.
+    QString safeMessage(const QString &text) const;
+
+private:
+    struct Pending
+    {
+        qint64 taskId = 0;
+        QString model;
+        QElapsedTimer timer;
+    };
+
+    void handleFinished(QNetworkReply *reply);
+    ChatReply classify(QNetworkReply *reply, const Pending &pending) const;
+    ApiResult classifyApiReply(QNetworkReply *reply) const;
+
+    QUrl m_baseUrl;
+    QString m_apiKey;
+    QJsonObject m_settings;
+    Clock *m_clock;
+    int m_timeoutMs;
+    NetworkPool *m_pool;
+    QHash<QNetworkReply *, Pending> m_pending;
+    QSet<QNetworkReply *> m_apiCalls;
+};
+
+} // namespace bd::providers

@@ -1,0 +1,356 @@
+// OpenAiChatProvider, second half: the OpenAI Batch API (Files + Batches), docs PROVIDERS.md.
+
+#include "batchplanner.h"
+#include "errorclassification.h"
+#include "openaichatprovider.h"
+#include "providercatalog.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QRandomGenerator>
+
+namespace bd::providers {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+QJsonObject jsonObject(const QByteArray &body)
+{
+    return QJsonDocument::fromJson(body).object();
+}
+
+QString batchStatusOf(const QJsonObject &batch)
+{
+    return batch.value(u"status"_s).toString();
+}
+
+} // namespace
+
+BatchLimits OpenAiChatProvider::batchLimits() const
+{
+    if (m_flavour != Flavour::OpenAi)
+        return {};
+    const ProviderCatalogEntry catalog = providerCatalogEntry(u"openai"_s);
+    BatchLimits limits;
+    limits.maxRequests =
+        settings().value(u"batch_max_requests"_s).toInteger(catalog.batchMaxRequests);
+    limits.maxBytes = settings().value(u"batch_max_bytes"_s).toInteger(catalog.batchMaxBytes);
+    return limits;
+}
+
+QByteArray OpenAiChatProvider::batchLine(const ChatRequest &request) const
+{
+    // Key order fixed by hand: custom_id first makes the files easy to read.
+    return "{\"custom_id\":\"" + QByteArray::number(request.taskId) +
+           "\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":" +
+           requestBody(request) + '}';
+}
+
+QList<QList<ChatRequest>> OpenAiChatProvider::planBatches(const QList<ChatRequest> &requests) const
+{
+    if (!hasBatchApi())
+        return {};
+    return splitIntoBatches(requests, batchLimits(), [this](const ChatRequest &request) {
+        return batchLine(request).size() + 1;
+    });
+}
+
+void OpenAiChatProvider::submitBatch(const QString &reference, const QList<ChatRequest> &requests)
+{
+    if (!hasBatchApi()) {
+        Provider::submitBatch(reference, requests);
+        return;
+    }
+    const auto refuse = [this, reference](const QString &why) {
+        QMetaObject::invokeMethod(
+            this,
+            [this, reference, why] {
+                Q_EMIT batchSubmitted(reference, QString(), ErrorClass::InvalidRequest, why);
+            },
+            Qt::QueuedConnection);
+    };
+    if (requests.isEmpty())
+        return refuse(u"an empty batch"_s);
+    QByteArray jsonl;
+    for (const ChatRequest &request : requests) {
+        if (request.model != requests.first().model)
+            return refuse(u"one model per batch file: split with planBatches() first"_s);
+        jsonl += batchLine(request) + '\n';
+    }
+    const BatchLimits limits = batchLimits();
+    if ((limits.maxRequests > 0 && requests.size() > limits.maxRequests) ||
+        (limits.maxBytes > 0 && jsonl.size() > limits.maxBytes))
+        return refuse(u"the batch is over the API's limits: split with planBatches() first"_s);
+
+    // 1. The file, as multipart/form-data (purpose=batch).
+    const QByteArray boundary =
+        "batchdesk-" + QByteArray::number(QRandomGenerator::global()->generate64(), 16);
+    QByteArray multipart;
+    multipart +=
+        "--" + boundary + "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n";
+    multipart += "--" + boundary +
+                 "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"batchdesk-" +
+                 QUrl::toPercentEncoding(reference) +
+                 ".jsonl\"\r\nContent-Type: application/jsonl\r\n\r\n";
+    multipart += jsonl;
+    multipart += "\r\n--" + boundary + "--\r\n";
+    QNetworkRequest upload = apiRequest(u"/files"_s);
+    upload.setHeader(QNetworkRequest::ContentTypeHeader,
+                     QString::fromLatin1("multipart/form-data; boundary=" + boundary));
+    callApi("POST", upload, multipart, [this, reference](const ApiResult &uploaded) {
+        const QString fileId = jsonObject(uploaded.body).value(u"id"_s).toString();
+        if (!uploaded.ok() || fileId.isEmpty()) {
+            Q_EMIT batchSubmitted(
+                reference, QString(), uploaded.ok() ? ErrorClass::Malformed : uploaded.error,
+                u"uploading the batch file: "_s +
+                    (uploaded.ok() ? u"no file id in the answer"_s : uploaded.errorMessage));
+            return;
+        }
+        // 2. The batch over that file.
+        const QJsonObject create{
+            {u"input_file_id"_s, fileId},
+            {u"endpoint"_s, u"/v1/chat/completions"_s},
+            {u"completion_window"_s, u"24h"_s},
+            {u"metadata"_s, QJsonObject{{u"batchdesk_reference"_s, reference}}},
+        };
+        callApi(
+            "POST", apiRequest(u"/batches"_s), QJsonDocument(create).toJson(QJsonDocument::Compact),
+            [this, reference, fileId](const ApiResult &created) {
+                const QString batchId = jsonObject(created.body).value(u"id"_s).toString();
+                if (created.ok() && !batchId.isEmpty()) {
+                    Q_EMIT batchSubmitted(reference, batchId, ErrorClass::None, QString());
+                    return;
+                }
+                // Do not leave the uploaded file behind (best effort).
+                callApi("DELETE", apiRequest(u"/files/"_s + fileId), {}, [](const ApiResult &) {});
+                Q_EMIT batchSubmitted(
+                    reference, QString(), created.ok() ? ErrorClass::Malformed : created.error,
+                    u"creating the batch: "_s +
+                        (created.ok() ? u"no batch id in the answer"_s : created.errorMessage));
+            });
+    });
+}
+
+BatchStatus OpenAiChatProvider::batchStatusFrom(const QString &batchId,
+                                                const ApiResult &result) const
+{
+    BatchStatus status;
+    status.batchId = batchId;
+    if (!result.ok()) {
+        status.error = result.error;
+        status.errorMessage = result.errorMessage;
+        // A batch can be invisible for a moment right after it was created.
+        if (result.httpStatus == 404) {
+            status.error = ErrorClass::ServerError;
+            status.errorMessage = u"batch not visible (yet): "_s + result.errorMessage;
+        }
+        return status;
+    }
+    const QJsonObject batch = jsonObject(result.body);
+    status.providerStatus = batchStatusOf(batch);
+    const QJsonObject counts = batch.value(u"request_counts"_s).toObject();
+    if (!counts.isEmpty()) {
+        status.total = counts.value(u"total"_s).toInteger();
+        status.succeeded = counts.value(u"completed"_s).toInteger();
+        status.failed = counts.value(u"failed"_s).toInteger();
+    }
+    const QString &word = status.providerStatus;
+    if (word == u"completed"_s || word == u"expired"_s || word == u"cancelled"_s) {
+        status.phase = BatchPhase::Ended;
+    } else if (word == u"failed"_s) {
+        status.phase = BatchPhase::Failed;
+        const QJsonArray errors = batch.value(u"errors"_s).toObject().value(u"data"_s).toArray();
+        QStringList messages;
+        bool tokenLimit = false;
+        for (const QJsonValue &value : errors) {
+            const QJsonObject error = value.toObject();
+            const QString code = error.value(u"code"_s).toString();
+            tokenLimit = tokenLimit || code == u"token_limit_exceeded"_s ||
+                         error.value(u"message"_s)
+                             .toString()
+                             .contains(u"enqueued token limit"_s, Qt::CaseInsensitive);
+            QString line = error.value(u"message"_s).toString();
+            if (error.value(u"line"_s).isDouble())
+                line = u"line %1: "_s.arg(error.value(u"line"_s).toInteger()) + line;
+            messages.append(code.isEmpty() ? line : code + u": "_s + line);
+        }
+        // Over the enqueued-token limit the same batch will pass later; anything else is the
+        // file's fault.
+        status.error = tokenLimit ? ErrorClass::RateLimited : ErrorClass::InvalidRequest;
+        status.errorMessage =
+            safeMessage(u"batch failed: "_s +
+                        (messages.isEmpty() ? u"no reason given"_s : messages.join(u"; "_s)));
+    } else if (word.isEmpty()) {
+        status.error = ErrorClass::Malformed;
+        status.errorMessage = u"batch answer without a status"_s;
+    }
+    return status;
+}
+
+void OpenAiChatProvider::pollBatch(const QString &batchId)
+{
+    if (!hasBatchApi()) {
+        Provider::pollBatch(batchId);
+        return;
+    }
+    callApi("GET",
+            apiRequest(u"/batches/"_s + QString::fromLatin1(QUrl::toPercentEncoding(batchId))), {},
+            [this, batchId](const ApiResult &result) {
+                Q_EMIT batchPolled(batchStatusFrom(batchId, result));
+            });
+}
+
+void OpenAiChatProvider::fetchBatchResults(const QString &batchId, const QList<qint64> &taskIds)
+{
+    if (!hasBatchApi()) {
+        Provider::fetchBatchResults(batchId, taskIds);
+        return;
+    }
+    // The batch first: it names the output and error files (either may be null).
+    callApi("GET",
+            apiRequest(u"/batches/"_s + QString::fromLatin1(QUrl::toPercentEncoding(batchId))), {},
+            [this, batchId, taskIds](const ApiResult &result) {
+                const BatchStatus status = batchStatusFrom(batchId, result);
+                if (status.error != ErrorClass::None && status.phase != BatchPhase::Failed) {
+                    Q_EMIT batchResultsFetched(batchId, {}, status.error, status.errorMessage);
+                    return;
+                }
+                if (status.phase == BatchPhase::Pending) {
+                    Q_EMIT batchResultsFetched(batchId, {}, ErrorClass::ServerError,
+                                               u"the batch is still "_s + status.providerStatus);
+                    return;
+                }
+                const QJsonObject batch = jsonObject(result.body);
+                QStringList fileIds;
+                for (const QString &key : {u"output_file_id"_s, u"error_file_id"_s}) {
+                    const QString fileId = batch.value(key).toString();
+                    if (!fileId.isEmpty())
+                        fileIds.append(fileId);
+                }
+                // Lines without a result: an expired batch's unfinished lines (retry them),
+                // a cancelled batch's, or every line of a batch that failed as a whole.
+                MissingLines missing;
+                missing.error = status.phase == BatchPhase::Failed        ? status.error
+                                : status.providerStatus == u"cancelled"_s ? ErrorClass::Cancelled
+                                                                          : ErrorClass::Timeout;
+                missing.message =
+                    status.phase == BatchPhase::Failed
+                        ? status.errorMessage
+                        : u"no result for this line in the %1 batch"_s.arg(status.providerStatus);
+                downloadResultFiles(batchId, fileIds, {}, taskIds, missing);
+            });
+}
+
+void OpenAiChatProvider::downloadResultFiles(const QString &batchId, QStringList fileIds,
+                                             QList<QByteArray> files, const QList<qint64> &taskIds,
+                                             const MissingLines &missing)
+{
+    if (fileIds.isEmpty()) {
+        joinResults(batchId, files, taskIds, missing);
+        return;
+    }
+    const QString fileId = fileIds.takeFirst();
+    callApi("GET",
+            apiRequest(u"/files/"_s + QString::fromLatin1(QUrl::toPercentEncoding(fileId)) +
+                       u"/content"_s),
+            {}, [this, batchId, fileIds, files, taskIds, missing](const ApiResult &result) mutable {
+                if (!result.ok()) {
+                    Q_EMIT batchResultsFetched(batchId, {}, result.error,
+                                               u"downloading the results: "_s +
+                                                   result.errorMessage);
+                    return;
+                }
+                files.append(result.body);
+                downloadResultFiles(batchId, fileIds, files, taskIds, missing);
+            });
+}
+
+void OpenAiChatProvider::joinResults(const QString &batchId, const QList<QByteArray> &files,
+                                     const QList<qint64> &taskIds, const MissingLines &missing)
+{
+    QHash<qint64, ChatReply> byTask;
+    for (const QByteArray &file : files) {
+        for (const QByteArray &rawLine : file.split('\n')) {
+            const QByteArray line = rawLine.trimmed();
+            if (line.isEmpty())
+                continue;
+            const QJsonObject object = jsonObject(line);
+            bool ok = false;
+            const qint64 taskId = object.value(u"custom_id"_s).toString().toLongLong(&ok);
+            if (!ok)
+                continue; // not one of ours
+            ChatReply reply;
+            reply.taskId = taskId;
+            const QJsonValue response = object.value(u"response"_s);
+            const QJsonObject error = object.value(u"error"_s).toObject();
+            if (response.isObject()) {
+                const QJsonObject answer = response.toObject();
+                reply.httpStatus = answer.value(u"status_code"_s).toInt();
+                const QJsonValue bodyValue = answer.value(u"body"_s);
+                const QByteArray body =
+                    bodyValue.isObject()
+                        ? QJsonDocument(bodyValue.toObject()).toJson(QJsonDocument::Compact)
+                        : bodyValue.toString().toUtf8();
+                if (reply.httpStatus >= 200 && reply.httpStatus < 300) {
+                    QString problem;
+                    if (!parseAnswer(body, &reply, &problem)) {
+                        reply.error = ErrorClass::Malformed;
+                        reply.errorMessage = safeMessage(u"unreadable batch answer: "_s + problem);
+                        reply.text.clear();
+                    } else {
+                        reply.text = redactSecret(reply.text, apiKey());
+                    }
+                } else {
+                    const Classification classification = classifyHttpError(reply.httpStatus, body);
+                    reply.error = classification.errorClass;
+                    reply.errorMessage = safeMessage(classification.message);
+                }
+            } else {
+                const QString code = error.value(u"code"_s).toString();
+                const QString message = error.value(u"message"_s).toString();
+                if (code == u"batch_expired"_s)
+                    reply.error = ErrorClass::Timeout;
+                else if (code == u"batch_cancelled"_s)
+                    reply.error = ErrorClass::Cancelled;
+                else
+                    reply.error = ErrorClass::ServerError;
+                reply.errorMessage =
+                    safeMessage(code + (message.isEmpty() ? QString() : u": "_s + message));
+            }
+            byTask.insert(taskId, reply);
+        }
+    }
+    QList<ChatReply> replies;
+    replies.reserve(taskIds.size());
+    for (qint64 taskId : taskIds) {
+        auto it = byTask.find(taskId);
+        if (it != byTask.end()) {
+            replies.append(it.value());
+            continue;
+        }
+        ChatReply reply;
+        reply.taskId = taskId;
+        reply.error = missing.error;
+        reply.errorMessage = missing.message;
+        replies.append(reply);
+    }
+    Q_EMIT batchResultsFetched(batchId, replies, ErrorClass::None, QString());
+}
+
+void OpenAiChatProvider::cancelBatch(const QString &batchId)
+{
+    if (!hasBatchApi()) {
+        Provider::cancelBatch(batchId);
+        return;
+    }
+    callApi("POST",
+            apiRequest(u"/batches/"_s + QString::fromLatin1(QUrl::toPercentEncoding(batchId)) +
+                       u"/cancel"_s),
+            {}, [this, batchId](const ApiResult &result) {
+                Q_EMIT batchCancelRequested(batchId, result.error, result.errorMessage);
+            });
+}
+
+} // namespace bd::providers

@@ -1,0 +1,203 @@
+#include "openaichatprovider.h"
+
+#include "errorclassification.h"
+#include "networkpool.h"
+#include "providercatalog.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QNetworkReply>
+
+namespace bd::providers {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+// content is a string, or a list of parts of which the text ones count.
+QString contentText(const QJsonValue &content, bool *present)
+{
+    *present = true;
+    if (content.isString())
+        return content.toString();
+    if (content.isArray()) {
+        QString text;
+        for (const QJsonValue &part : content.toArray()) {
+            const QJsonObject object = part.toObject();
+            if (object.value(u"type"_s).toString() == u"text"_s)
+                text += object.value(u"text"_s).toString();
+        }
+        return text;
+    }
+    *present = false;
+    return {};
+}
+
+} // namespace
+
+std::unique_ptr<OpenAiChatProvider> OpenAiChatProvider::create(Flavour flavour,
+                                                               const ProviderConfig &config,
+                                                               Clock *clock, QString *error)
+{
+    QUrl baseUrl;
+    const QString fallback =
+        flavour == Flavour::OpenAi ? u"https://api.openai.com/v1"_s : QString();
+    if (!resolveBaseUrl(config.baseUrl, fallback, &baseUrl, error)) {
+        *error = config.id + u": "_s + *error;
+        return nullptr;
+    }
+    return std::unique_ptr<OpenAiChatProvider>(
+        new OpenAiChatProvider(flavour, config, baseUrl, clock));
+}
+
+OpenAiChatProvider::OpenAiChatProvider(Flavour flavour, const ProviderConfig &config,
+                                       const QUrl &baseUrl, Clock *clock)
+    : HttpChatProvider(config, baseUrl, clock, nullptr)
+    , m_flavour(flavour)
+{
+}
+
+QString OpenAiChatProvider::id() const
+{
+    return m_flavour == Flavour::OpenAi ? u"openai"_s : u"openai-compatible"_s;
+}
+
+QString OpenAiChatProvider::displayName() const
+{
+    if (m_flavour == Flavour::OpenAi)
+        return u"OpenAI"_s;
+    return u"OpenAI-compatible server at "_s + baseUrl().toDisplayString();
+}
+
+QString OpenAiChatProvider::defaultModel() const
+{
+    if (m_flavour == Flavour::OpenAi)
+        return providerCatalogEntry(u"openai"_s).defaultModel;
+    // Local servers name their models freely; one that serves a single model ignores this.
+    const QString configured = settings().value(u"model"_s).toString();
+    return configured.isEmpty() ? u"default"_s : configured;
+}
+
+QStringList OpenAiChatProvider::knownModels() const
+{
+    if (m_flavour == Flavour::OpenAi)
+        return providerCatalogEntry(u"openai"_s).models;
+    return {};
+}
+
+QByteArray OpenAiChatProvider::requestBody(const ChatRequest &request) const
+{
+    QJsonArray messages;
+    if (!request.systemPrompt.isEmpty())
+        messages.append(
+            QJsonObject{{u"role"_s, u"system"_s}, {u"content"_s, request.systemPrompt}});
+    messages.append(QJsonObject{{u"role"_s, u"user"_s}, {u"content"_s, request.prompt}});
+    QJsonObject body{
+        {u"model"_s, request.model},
+        {u"messages"_s, messages},
+    };
+    if (m_flavour == Flavour::OpenAi) {
+        body.insert(u"max_completion_tokens"_s, request.maxOutputTokens);
+        if (!request.cacheKey.isEmpty())
+            body.insert(u"prompt_cache_key"_s, request.cacheKey);
+    } else {
+        body.insert(u"max_tokens"_s, request.maxOutputTokens);
+    }
+    const QJsonValue temperature = settings().value(u"temperature"_s);
+    if (temperature.isDouble())
+        body.insert(u"temperature"_s, temperature);
+    return QJsonDocument(body).toJson(QJsonDocument::Compact);
+}
+
+QNetworkRequest OpenAiChatProvider::apiRequest(const QString &path) const
+{
+    QNetworkRequest request = makeRequest(path);
+    if (!apiKey().isEmpty())
+        request.setRawHeader("Authorization", "Bearer " + apiKey().toUtf8());
+    return request;
+}
+
+QNetworkRequest OpenAiChatProvider::buildRequest(const ChatRequest &request, QByteArray *body) const
+{
+    *body = requestBody(request);
+    return apiRequest(u"/chat/completions"_s);
+}
+
+bool OpenAiChatProvider::parseAnswer(const QByteArray &body, ChatReply *reply,
+                                     QString *problem) const
+{
+    QJsonParseError parseError;
+    const QJsonDocument document = QJsonDocument::fromJson(body, &parseError);
+    if (parseError.error != QJsonParseError::NoError || !document.isObject()) {
+        *problem = parseError.error != QJsonParseError::NoError ? parseError.errorString()
+                                                                : u"not a JSON object"_s;
+        return false;
+    }
+    const QJsonObject root = document.object();
+    if (root.value(u"error"_s).isObject() || root.value(u"error"_s).isString()) {
+        *problem = u"an error inside a success: "_s + parseApiError(body).message;
+        return false;
+    }
+    const QJsonArray choices = root.value(u"choices"_s).toArray();
+    if (choices.isEmpty() || !choices.at(0).toObject().value(u"message"_s).isObject()) {
+        *problem = u"no choices[0].message"_s;
+        return false;
+    }
+    const QJsonObject choice = choices.at(0).toObject();
+    const QJsonObject message = choice.value(u"message"_s).toObject();
+    const QString model = root.value(u"model"_s).toString();
+    if (!model.isEmpty())
+        reply->model = model;
+    reply->finishReason = choice.value(u"finish_reason"_s).toString();
+
+    const QJsonObject usage = root.value(u"usage"_s).toObject();
+    const qint64 prompt = qMax<qint64>(0, usage.value(u"prompt_tokens"_s).toInteger());
+    const qint64 cached = qBound<qint64>(
+        0, usage.value(u"prompt_tokens_details"_s).toObject().value(u"cached_tokens"_s).toInteger(),
+        prompt);
+    reply->usage.inputTokens = prompt - cached;
+    reply->usage.cachedTokens = cached;
+    reply->usage.outputTokens = qMax<qint64>(0, usage.value(u"completion_tokens"_s).toInteger());
+
+    bool present = false;
+    reply->text = contentText(message.value(u"content"_s), &present);
+    if (!present) {
+        const QString refusal = message.value(u"refusal"_s).toString();
+        if (!refusal.isEmpty()) {
+            // A well-formed answer that will not change on a retry.
+            reply->error = ErrorClass::InvalidRequest;
+            reply->errorMessage = u"the model refused: "_s + refusal;
+            return true;
+        }
+        *problem = u"choices[0].message.content is missing"_s;
+        return false;
+    }
+    return true;
+}
+
+void OpenAiChatProvider::listModels()
+{
+    QNetworkReply *reply = pool()->send("GET", apiRequest(u"/models"_s));
+    connect(reply, &QNetworkReply::finished, this, [this, reply] {
+        reply->deleteLater();
+        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        const QByteArray body = reply->isOpen() ? reply->readAll() : QByteArray();
+        if (status < 200 || status >= 300) {
+            const QString message =
+                status == 0 ? reply->errorString() : classifyHttpError(status, body).message;
+            Q_EMIT modelsListed({}, safeMessage(message));
+            return;
+        }
+        QStringList models;
+        const QJsonArray data = QJsonDocument::fromJson(body).object().value(u"data"_s).toArray();
+        for (const QJsonValue &entry : data) {
+            const QString id = entry.toObject().value(u"id"_s).toString();
+            if (!id.isEmpty())
+                models.append(id);
+        }
+        Q_EMIT modelsListed(models, QString());
+    });
+}
+
+} // namespace bd::providers

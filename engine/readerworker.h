@@ -1,0 +1,59 @@
+#pragma once
+
+#include "core/types.h"
+#include "store/taskquery.h"
+
+#include <QObject>
+
+#include <atomic>
+#include <memory>
+
+namespace bd {
+
+namespace store {
+class SqliteStore;
+}
+
+// Lives on the engine's reader thread and owns its read connections: the paged task
+// queries views need and the long reads (exports) that must not stall dispatch on the
+// engine thread. Opens lazily on the first call. Only Engine talks to it, by queued calls.
+class ReaderWorker final : public QObject
+{
+    Q_OBJECT
+
+public:
+    ReaderWorker(const QString &databasePath, std::shared_ptr<std::atomic<quint64>> ticketFloor);
+    ~ReaderWorker() override;
+
+    void countTasks(quint64 ticket, const bd::store::TaskFilter &filter);
+    void fetchTaskPage(quint64 ticket, const bd::store::TaskFilter &filter, qint64 offset,
+                       qint64 afterId, int limit);
+    void fetchTaskDetail(qint64 taskId);
+    void fetchDeadSummary(qint64 jobId);
+    void listAlerts(bool includeCleared);
+    void collectIds(int action, const bd::store::TaskFilter &filter, int argument);
+    void exportJob(qint64 jobId, const QString &path);
+    void shutdown();
+
+Q_SIGNALS:
+    void taskCountReady(quint64 ticket, qint64 count);
+    void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::store::TaskRow> &rows);
+    void taskDetailReady(const bd::store::TaskDetail &detail);
+    void deadSummaryReady(qint64 jobId, const QList<bd::store::DeadClassCount> &classes);
+    void alertsListed(const QList<bd::AlertRecord> &alerts);
+    void idsCollected(int action, const QList<qint64> &ids, int argument);
+    void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
+    void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);
+    void readFailed(const QString &error);
+
+private:
+    bool ensureOpen();
+    bool stale(quint64 ticket) const { return ticket < m_ticketFloor->load(); }
+
+    QString m_databasePath;
+    std::shared_ptr<std::atomic<quint64>> m_ticketFloor;
+    std::unique_ptr<store::TaskQuery> m_query;
+    std::unique_ptr<store::SqliteStore> m_store;
+};
+
+} // namespace bd

@@ -1,0 +1,38 @@
+#pragma once
+
+#include "core/types.h"
+
+#include <QList>
+#include <QMetaType>
+
+// What the engine tells its front ends about every job, about once a second: one value,
+// batched, never a signal per task. Built on the engine thread, copied to the GUI thread.
+namespace bd {
+
+struct JobSnapshot
+{
+    qint64 jobId = 0;
+    JobState state = JobState::Paused;
+    int priority = 2;
+    bool runningHere = false; // dispatched by this process (else: idle, or another worker)
+    TaskCounts counts;
+    Usage usage;
+    double costUsd = 0.0;
+};
+
+struct EngineSnapshot
+{
+    qint64 atMs = 0; // wall clock
+    QList<JobSnapshot> jobs;
+
+    TaskCounts totals() const;
+    double costUsd() const;
+    // Tasks waiting (pending, not leased) in jobs of the given priority (1..3).
+    qint64 pendingAtPriority(int priority) const;
+    // Completed + dead + cancelled: what has left the queue for good.
+    qint64 finishedTasks() const;
+};
+
+} // namespace bd
+
+Q_DECLARE_METATYPE(bd::EngineSnapshot)

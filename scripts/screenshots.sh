@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Screenshots of every BatchDesk screen with a realistic job running on the simulator.
+# Builds nothing: uses the binaries in $BUILD_DIR/bin (default: build). Needs Xvfb
+# (xvfb-run or Xvfb) and ImageMagick's `import`. Writes docs/screenshots/*.png.
+#
+#   scripts/screenshots.sh [BUILD_DIR]
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+build="${1:-${BUILD_DIR:-$here/build}}"
+[[ "$build" = /* ]] || build="$here/$build"
+out="$here/docs/screenshots"
+batchctl="$build/bin/batchctl"
+batchdesk="$build/bin/batchdesk"
+for tool in "$batchctl" "$batchdesk"; do
+    [[ -x "$tool" ]] || { echo "missing $tool: build it first" >&2; exit 1; }
+done
+command -v import >/dev/null || { echo "ImageMagick 'import' is needed" >&2; exit 1; }
+command -v Xvfb >/dev/null || { echo "Xvfb is needed" >&2; exit 1; }
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+db="$work/batchdesk.sqlite"
+export XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data" XDG_RUNTIME_DIR="$work/runtime"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+mkdir -p "$out"
+
+display=":$((90 + RANDOM % 9))"
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+pids+=($!)
+export DISPLAY="$display"
+for _ in $(seq 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done 2>/dev/null || sleep 1
+export QT_QPA_PLATFORM=xcb
+
+samples="$here/resources/samples/reviews.csv"
+# A bigger input so the job is still running while the screens are taken.
+big="$work/reviews-large.csv"
+head -1 "$samples" > "$big"
+for i in $(seq 12); do tail -n +2 "$samples" | sed "s/^R/R${i}-/" >> "$big"; done
+
+# A finished job with dead letters (some prompts the simulator refuses or always fails).
+flaky="$work/support-tickets.csv"
+{
+    echo "ticket,channel,text"
+    for i in $(seq 1 400); do
+        case $((i % 23)) in
+            0) echo "T$i,email,\"Please refund order $i [[sim:invalid]]\"" ;;
+            7) echo "T$i,chat,\"App crashes at start, build $i [[sim:fail]]\"" ;;
+            *) echo "T$i,phone,\"Customer $i asks about delivery times and invoices\"" ;;
+        esac
+    done
+} > "$flaky"
+"$batchctl" run "$flaky" --db "$db" --priority 1 --max-retries 1 \
+    --template 'Route this support ticket to a team: {{text}} (channel {{channel}})' \
+    --sim-latency-ms 5 >/dev/null 2>&1 || true
+
+# A job that hits its budget (alerts at 80 % and at the cap, then pauses) and one the
+# provider refuses for quota (the job pauses with an alert).
+"$batchctl" run "$samples" --db "$db" --priority 2 --budget 0.03 --max-output-tokens 512 \
+    --template 'Translate this review to French: {{review}}' --sim-latency-ms 2 >/dev/null 2>&1 || true
+quota="$work/quota-check.csv"
+{ echo "id,text"; for i in $(seq 1 120); do
+    if [[ $i == 90 ]]; then echo "Q$i,\"over quota [[sim:quota]]\""; else echo "Q$i,question $i"; fi
+  done; } > "$quota"
+"$batchctl" run "$quota" --db "$db" --priority 1 --template 'Answer briefly: {{text}}' \
+    --sim-latency-ms 2 >/dev/null 2>&1 || true
+
+# The running job: a batch lane job and a standard one, slowed down to look live.
+"$batchctl" run "$big" --db "$db" --priority 2 --concurrency 8 \
+    --template 'Classify the sentiment of this review of a {{product}} as positive, neutral or negative: {{review}}' \
+    --system 'You are a careful analyst. Answer in one short sentence.' \
+    --sim-latency-ms 250 --sim-failure-rate 0.03 >/dev/null 2>&1 &
+pids+=($!)
+"$batchctl" run "$samples" --db "$db" --priority 3 --concurrency 4 \
+    --template 'Write a one-line reply to {{customer}} about their {{product}}: {{review}}' \
+    --sim-latency-ms 400 >/dev/null 2>&1 &
+pids+=($!)
+sleep 3
+# Pull the plug on batchctl: the jobs stay "running" with leases of a dead worker, and the
+# console takes them over when it opens (the crash-recovery path), so every screen shows
+# jobs that this process is running.
+for pid in "${pids[@]:1}"; do kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+sleep 0.5
+
+shoot() { # name page [extra args...]
+    local name="$1" page="$2"; shift 2
+    "$batchdesk" --db "$db" --page "$page" "$@" >/dev/null 2>&1 &
+    local pid=$!
+    sleep "${SHOT_WAIT:-9}"
+    import -window root "$out/$name.png"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    echo "wrote docs/screenshots/$name.png"
+}
+
+# The dashboard first and longest, so its charts have a few minutes of history.
+SHOT_WAIT=${DASHBOARD_WAIT:-150} shoot dashboard dashboard
+shoot jobs jobs
+shoot tasks tasks
+shoot dead-letters dead-letters
+shoot alerts alerts
+SHOT_WAIT=5 shoot import-wizard jobs "$samples"

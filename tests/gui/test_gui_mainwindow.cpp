@@ -1,0 +1,320 @@
+// The console end to end on the offscreen platform: a dropped CSV goes through the import
+// wizard into the store, the wizard refuses what it must refuse, and each job action
+// changes the store as it says.
+#include "deadletterspage.h"
+#include "engine.h"
+#include "importwizard.h"
+#include "jobsmodel.h"
+#include "mainwindow.h"
+#include "store/sqlitestore.h"
+#include "tasktablemodel.h"
+#include "templateeditor.h"
+
+#include <QApplication>
+#include <QMimeData>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QUrl>
+
+#include <memory>
+
+using namespace Qt::StringLiterals;
+using bd::ui::ImportWizard;
+using bd::ui::MainWindow;
+
+class TestGuiMainWindow final : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    int m_dbCounter = 0;
+
+    QString writeFile(const QString &name, const QByteArray &bytes)
+    {
+        const QString path = m_dir.filePath(name);
+        QFile file(path);
+        if (!file.open(QIODevice::WriteOnly))
+            qFatal("cannot write %s", qPrintable(path));
+        file.write(bytes);
+        return path;
+    }
+
+    QString reviewsCsv(const QString &name, int rows, const QString &marker = {})
+    {
+        QByteArray csv = "id,product,text\n";
+        for (int i = 1; i <= rows; ++i) {
+            csv += "R" + QByteArray::number(i) + ",kettle,\"Review number " + QByteArray::number(i)
+                   + ", it boils water" + (marker.isEmpty() || i % 2 ? QByteArray() : marker.toUtf8())
+                   + "\"\n";
+        }
+        return writeFile(name, csv);
+    }
+
+    std::unique_ptr<MainWindow> makeWindow(QString *dbPath, int latencyMs = 0)
+    {
+        MainWindow::Options options;
+        options.databasePath = m_dir.filePath(u"db%1.sqlite"_s.arg(++m_dbCounter));
+        options.restoreWindowState = false;
+        options.trayNotifications = false;
+        options.resumeInterruptedJobs = false;
+        options.snapshotIntervalMs = 100;
+        Q_UNUSED(latencyMs);
+        *dbPath = options.databasePath;
+        auto window = std::make_unique<MainWindow>(options);
+        QObject::connect(window->engine(), &bd::Engine::opened, window.get(), [](bool ok, const QString &error) {
+            if (!ok)
+                qWarning("the engine did not open: %s", qPrintable(error));
+        });
+        window->show();
+        if (!QTest::qWaitFor([&] { return window->isEngineOpen(); }, 10000))
+            qFatal("the engine did not open");
+        return window;
+    }
+
+    static std::optional<bd::JobInfo> storedJob(const QString &dbPath, qint64 jobId)
+    {
+        bd::store::SqliteStore store(dbPath, u"test-reader"_s);
+        return store.isOpen() ? store.job(jobId) : std::nullopt;
+    }
+
+    static QList<bd::JobInfo> storedJobs(const QString &dbPath)
+    {
+        bd::store::SqliteStore store(dbPath, u"test-reader"_s);
+        return store.isOpen() ? store.jobs() : QList<bd::JobInfo>();
+    }
+
+    static ImportWizard *waitForWizard(MainWindow &window)
+    {
+        ImportWizard *wizard = nullptr;
+        if (!QTest::qWaitFor([&] {
+                wizard = window.findChild<ImportWizard *>();
+                return wizard && !wizard->isPreviewLoading() && !wizard->isHidden();
+            }, 10000))
+            return nullptr;
+        // The full scan of the file follows the preview.
+        QTest::qWait(50);
+        return wizard;
+    }
+
+    // Imports through the wizard and returns the new job's id.
+    qint64 importThroughWizard(MainWindow &window, const QString &dbPath, const QString &csv,
+                               const QString &templateText, int latencyMs)
+    {
+        const int before = int(storedJobs(dbPath).size());
+        window.openCsv(csv);
+        ImportWizard *wizard = waitForWizard(window);
+        if (!wizard)
+            return 0;
+        wizard->templateEditor()->setPlainText(templateText);
+        wizard->setSimulatorLatency(latencyMs);
+        if (!wizard->startImport())
+            return 0;
+        qint64 jobId = 0;
+        const bool imported = QTest::qWaitFor([&] {
+            const auto jobs = storedJobs(dbPath);
+            if (jobs.size() > before && jobs.constLast().state != bd::JobState::Importing)
+                jobId = jobs.constLast().id;
+            return jobId != 0;
+        }, 20000);
+        Q_UNUSED(imported);
+        return jobId;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QVERIFY(m_dir.isValid());
+    }
+
+    void dropImportsCsv()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"dropped.csv"_s, 25);
+
+        QSignalSpy opened(window.get(), &MainWindow::importWizardOpened);
+        auto *mime = new QMimeData;
+        mime->setUrls({QUrl::fromLocalFile(csv)});
+        const QPoint at(window->width() / 2, window->height() / 2);
+        QDragEnterEvent enter(at, Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(window.get(), &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop(QPointF(at), Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(window.get(), &drop);
+        QVERIFY(drop.isAccepted());
+        QCOMPARE(opened.count(), 1);
+
+        ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard);
+        QVERIFY(wizard->isPreviewReady());
+        QVERIFY(wizard->errorText().isEmpty());
+        QCOMPARE(wizard->templateEditor()->columns(), QStringList({u"id"_s, u"product"_s, u"text"_s}));
+        wizard->templateEditor()->setPlainText(u"Summarise the review of the {{product}}: {{text}}"_s);
+        QVERIFY(wizard->templateProblem().isEmpty());
+        QVERIFY(wizard->importButton()->isEnabled());
+        QTRY_VERIFY(wizard->estimateText().contains(u"realtime"_s));
+        wizard->setSimulatorLatency(0);
+        QTest::mouseClick(wizard->importButton(), Qt::LeftButton);
+
+        // Imported, started, and run to the end on the simulator.
+        QTRY_VERIFY_WITH_TIMEOUT(storedJobs(db).size() == 1, 20000);
+        const qint64 jobId = storedJobs(db).constFirst().id;
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished, 20000);
+        const auto job = storedJob(db, jobId);
+        QCOMPARE(job->counts.total(), 25);
+        QCOMPARE(job->counts.completed, 25);
+        QCOMPARE(job->spec.templateText, u"Summarise the review of the {{product}}: {{text}}"_s);
+        // The window shows it too.
+        QTRY_VERIFY(window->jobsModel()->rowOf(jobId) >= 0);
+    }
+
+    void wizardRejectsUnknownPlaceholders()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"placeholders.csv"_s, 5);
+        window->openCsv(csv);
+        ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard && wizard->isPreviewReady());
+
+        wizard->templateEditor()->setPlainText(u"Summarise {{txet}} for {{product}}"_s);
+        QVERIFY(wizard->templateProblem().contains(u"txet"_s));
+        QVERIFY(!wizard->importButton()->isEnabled());
+        QVERIFY(!wizard->startImport());
+
+        wizard->templateEditor()->setPlainText(u"Summarise {{text"_s); // not closed
+        QVERIFY(!wizard->templateProblem().isEmpty());
+        QVERIFY(!wizard->startImport());
+
+        // Fixed: accepted.
+        wizard->templateEditor()->setPlainText(u"Summarise {{text}} for {{product}}"_s);
+        QVERIFY(wizard->templateProblem().isEmpty());
+        QVERIFY(wizard->importButton()->isEnabled());
+        wizard->reject();
+        QTest::qWait(200);
+        QCOMPARE(storedJobs(db).size(), 0);
+    }
+
+    void unreadableFilesAreRefused_data()
+    {
+        QTest::addColumn<QByteArray>("bytes");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("empty") << QByteArray() << u"empty"_s;
+        QByteArray binary("\x89PNG\r\n\x1a\n", 8);
+        binary += QByteArray(512, '\0');
+        QTest::newRow("binary") << binary << u"binary"_s;
+        QTest::newRow("broken quoting")
+            << QByteArray("id,text\n1,\"fine\"\n2,\"not closed\n3,more\n") << u":3"_s;
+        QTest::newRow("header only") << QByteArray("id,text\n") << u"no data rows"_s;
+    }
+
+    void unreadableFilesAreRefused()
+    {
+        QFETCH(QByteArray, bytes);
+        QFETCH(QString, expected);
+        QString db;
+        auto window = makeWindow(&db);
+        const QString path = writeFile(u"bad-%1.csv"_s.arg(QString::fromLatin1(QTest::currentDataTag()).replace(u' ', u'-')), bytes);
+        window->openCsv(path);
+        ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard);
+        QTRY_VERIFY(!wizard->errorText().isEmpty());
+        QVERIFY2(wizard->errorText().contains(expected, Qt::CaseInsensitive), qPrintable(wizard->errorText()));
+        QVERIFY(!wizard->isPreviewReady());
+        QVERIFY(!wizard->importButton()->isEnabled());
+        wizard->templateEditor()->setPlainText(u"{{text}}"_s);
+        QVERIFY(!wizard->startImport());
+        QTest::qWait(100);
+        QCOMPARE(storedJobs(db).size(), 0);
+        wizard->reject();
+    }
+
+    void jobActionsChangeTheStore()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"actions.csv"_s, 3000);
+        const qint64 jobId = importThroughWizard(*window, db, csv, u"Say something about {{text}}"_s, 200);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Running, 10000);
+        QTRY_VERIFY(window->jobsModel()->rowOf(jobId) >= 0);
+
+        // Pause: the store says paused and nothing is leased any more.
+        window->selectJob(jobId);
+        QCOMPARE(window->currentJobId(), jobId);
+        QTRY_VERIFY(window->findChild<QAction *>(u"actionPause"_s)->isEnabled());
+        window->findChild<QAction *>(u"actionPause"_s)->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Paused, 10000);
+        QCOMPARE(storedJob(db, jobId)->counts.leased, 0);
+        const qint64 doneWhenPaused = storedJob(db, jobId)->counts.completed;
+        QVERIFY(doneWhenPaused < 3000);
+
+        // Resume: running again and making progress.
+        QTRY_VERIFY(window->findChild<QAction *>(u"actionResume"_s)->isEnabled());
+        window->findChild<QAction *>(u"actionResume"_s)->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Running, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->counts.completed > doneWhenPaused, 10000);
+
+        // Reprioritise: pending tasks and the job take the new priority.
+        QSignalSpy reprioritised(window->engine(), &bd::Engine::jobReprioritised);
+        window->reprioritiseJob(jobId, 1);
+        QTRY_COMPARE(reprioritised.count(), 1);
+        QVERIFY(reprioritised.constFirst().at(2).toInt() > 0);
+        QCOMPARE(storedJob(db, jobId)->spec.priority, 1);
+
+        // Cancel: stopped, and what was pending is cancelled.
+        window->cancelJob(jobId, false);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Cancelled, 10000);
+        // The job stops first, then what is still pending is cancelled.
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->counts.pending == 0, 10000);
+        const auto cancelled = storedJob(db, jobId);
+        QVERIFY2(cancelled->counts.cancelled > 0,
+                 qPrintable(u"pending %1 leased %2 completed %3 cancelled %4"_s.arg(cancelled->counts.pending)
+                                .arg(cancelled->counts.leased).arg(cancelled->counts.completed)
+                                .arg(cancelled->counts.cancelled)));
+        QCOMPARE(cancelled->counts.pending, 0);
+        QCOMPARE(cancelled->counts.leased, 0);
+    }
+
+    void deadLettersReplay()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        // Every second row is refused by the simulator as an invalid request: dead at once.
+        const QString csv = reviewsCsv(u"dead.csv"_s, 40, u" [[sim:invalid]]"_s);
+        const qint64 jobId = importThroughWizard(*window, db, csv, u"{{text}}"_s, 0);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished, 20000);
+        QCOMPARE(storedJob(db, jobId)->counts.dead, 20);
+
+        window->showPage(MainWindow::DeadLettersScreen);
+        bd::ui::DeadLettersPage *page = window->deadLettersPage();
+        QTRY_COMPARE(page->model()->rowCount(), 20);
+        page->setConfirmBulkActions(false);
+        const auto attemptsOfFirstDead = [&] {
+            bd::store::SqliteStore store(db, u"test-reader"_s);
+            const auto dead = store.deadTasks(jobId, 1, 0);
+            return dead.isEmpty() ? qsizetype(-1) : store.attempts(dead.constFirst().id).size();
+        };
+        const qsizetype attemptsBefore = attemptsOfFirstDead();
+        QVERIFY(attemptsBefore >= 1);
+        QSignalSpy acted(window->engine(), &bd::Engine::tasksActedOn);
+        page->replayJob();
+        QTRY_COMPARE(acted.count(), 1);
+        QCOMPARE(acted.constFirst().at(1).toInt(), 20);
+        // Replayed tasks run again (the window resumes the job) and, still invalid, come
+        // back dead with one more attempt on record.
+        QTRY_VERIFY_WITH_TIMEOUT(attemptsOfFirstDead() > attemptsBefore, 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished
+                                     && storedJob(db, jobId)->counts.dead == 20,
+                                 20000);
+    }
+};
+
+QTEST_MAIN(TestGuiMainWindow)
+#include "test_gui_mainwindow.moc"

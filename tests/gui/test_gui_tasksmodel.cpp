@@ -1,0 +1,160 @@
+// The tasks model over a million tasks: the count comes first, rows are read a page at a
+// time as they are looked at, and the memory held stays bounded however far one scrolls.
+#include "engine.h"
+#include "store/sqlitestore.h"
+#include "tasktablemodel.h"
+
+#include <QElapsedTimer>
+#include <QHeaderView>
+#include <QScrollBar>
+#include <QSignalSpy>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace Qt::StringLiterals;
+using bd::ui::TaskTableModel;
+
+namespace {
+constexpr qint64 kRows = 1'000'000;
+}
+
+class TestGuiTasksModel final : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_db;
+    qint64 m_jobId = 0;
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_db = m_dir.filePath(u"million.sqlite"_s);
+        QElapsedTimer timer;
+        timer.start();
+        bd::store::SqliteStore store(m_db, u"fixture"_s);
+        QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
+        bd::JobSpec spec;
+        spec.sourcePath = u"/data/million.csv"_s;
+        spec.sourceSha256 = "00";
+        spec.templateText = u"Classify {{text}}"_s;
+        spec.model = u"sim-1"_s;
+        m_jobId = store.createJob(spec, {u"id"_s, u"text"_s}, 1);
+        QVERIFY(m_jobId > 0);
+        constexpr int kChunk = 50'000;
+        QList<QStringList> rows;
+        rows.reserve(kChunk);
+        for (qint64 first = 1; first <= kRows; first += kChunk) {
+            rows.clear();
+            for (qint64 r = first; r < first + kChunk; ++r)
+                rows.append({u"T%1"_s.arg(r), u"row %1 says something"_s.arg(r)});
+            QVERIFY(store.appendTasks(m_jobId, first, rows, first <= kRows / 2 ? 2 : 3, 1));
+        }
+        QVERIFY(store.setJobState(m_jobId, bd::JobState::Paused, u"imported"_s, 2));
+        qInfo("fixture: %lld tasks written in %lld ms", kRows, timer.elapsed());
+    }
+
+
+    void pagesLazily()
+    {
+        bd::Engine::Options options;
+        options.databasePath = m_db;
+        bd::Engine engine(options);
+        QSignalSpy opened(&engine, &bd::Engine::opened);
+        engine.open();
+        QVERIFY(opened.wait(20000));
+
+        TaskTableModel model(&engine);
+        QTableView view;
+        view.verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+        view.verticalHeader()->setDefaultSectionSize(20);
+        view.resize(900, 600);
+        view.setModel(&model);
+        view.show();
+
+        QElapsedTimer timer;
+        timer.start();
+        bd::store::TaskFilter filter;
+        filter.jobId = m_jobId;
+        model.setFilter(filter);
+        QTRY_COMPARE_WITH_TIMEOUT(model.rowCount(), int(kRows), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(model.data(model.index(0, 0), TaskTableModel::LoadedRole).toBool(), 10000);
+        const qint64 firstRowsMs = timer.elapsed();
+        qInfo("count and first page in %lld ms", firstRowsMs);
+        QVERIFY2(firstRowsMs < 5000, "the first page took too long");
+        QCOMPARE(model.data(model.index(0, TaskTableModel::RowColumn), Qt::DisplayRole).toLongLong(), 1);
+        // Only what the viewport needs was read.
+        QVERIFY(model.pageRequests() <= 3);
+        QVERIFY(model.cachedRows() <= 3 * TaskTableModel::kPageSize);
+
+        // Scroll page by page: each step reads at most the pages it shows (keyset reads).
+        for (int step = 0; step < 20; ++step) {
+            view.verticalScrollBar()->setValue(view.verticalScrollBar()->value() + 150);
+            const int top = view.rowAt(0);
+            QTRY_VERIFY_WITH_TIMEOUT(model.data(model.index(top, 0), TaskTableModel::LoadedRole).toBool(), 5000);
+        }
+        QVERIFY(model.pageRequests() <= 30);
+
+        // Jump to the middle and to the end: a couple of pages, not the rows before them.
+        timer.restart();
+        view.scrollTo(model.index(int(kRows / 2), 0), QAbstractItemView::PositionAtTop);
+        QTRY_VERIFY_WITH_TIMEOUT(model.data(model.index(int(kRows / 2), 0), TaskTableModel::LoadedRole).toBool(), 5000);
+        QCOMPARE(model.data(model.index(int(kRows / 2), TaskTableModel::RowColumn), Qt::DisplayRole).toLongLong(),
+                 kRows / 2 + 1);
+        view.scrollToBottom();
+        QTRY_VERIFY_WITH_TIMEOUT(model.data(model.index(int(kRows - 1), 0), TaskTableModel::LoadedRole).toBool(), 5000);
+        QCOMPARE(model.data(model.index(int(kRows - 1), TaskTableModel::RowColumn), Qt::DisplayRole).toLongLong(), kRows);
+        qInfo("jumps to the middle and the end in %lld ms; %d page reads in all, %lld rows held",
+              timer.elapsed(), model.pageRequests(), model.cachedRows());
+        QVERIFY(model.pageRequests() <= 40);
+        QVERIFY(model.cachedRows() <= 64 * TaskTableModel::kPageSize);
+
+        // Many jumps: memory stays bounded by the page cache.
+        model.setMaxCachedPages(16);
+        for (int i = 1; i <= 40; ++i) {
+            const int row = int((kRows - 1) * i / 41);
+            view.scrollTo(model.index(row, 0), QAbstractItemView::PositionAtTop);
+            QTRY_VERIFY_WITH_TIMEOUT(model.data(model.index(row, 0), TaskTableModel::LoadedRole).toBool(), 5000);
+        }
+        QVERIFY(model.cachedPages() <= 16);
+    }
+
+    void filters()
+    {
+        bd::Engine::Options options;
+        options.databasePath = m_db;
+        bd::Engine engine(options);
+        QSignalSpy opened(&engine, &bd::Engine::opened);
+        engine.open();
+        QVERIFY(opened.wait(20000));
+        TaskTableModel model(&engine);
+
+        bd::store::TaskFilter filter;
+        filter.jobId = m_jobId;
+        filter.priority = 3;
+        model.setFilter(filter);
+        QTRY_COMPARE_WITH_TIMEOUT(model.rowCount(), int(kRows / 2), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(model.data(model.index(0, 0), TaskTableModel::LoadedRole).toBool(), 20000);
+        QCOMPARE(model.data(model.index(0, TaskTableModel::RowColumn), Qt::DisplayRole).toLongLong(), kRows / 2 + 1);
+
+        filter.priority = 0;
+        filter.text = u"row 777777 says"_s;
+        model.setFilter(filter);
+        QTRY_VERIFY_WITH_TIMEOUT(model.hasCount(), 30000);
+        QCOMPARE(model.rowCount(), 1);
+        QTRY_VERIFY_WITH_TIMEOUT(model.data(model.index(0, 0), TaskTableModel::LoadedRole).toBool(), 30000);
+        QCOMPARE(model.data(model.index(0, TaskTableModel::RowColumn), Qt::DisplayRole).toLongLong(), 777777);
+
+        filter.text.clear();
+        filter.state = int(bd::TaskState::Dead);
+        model.setFilter(filter);
+        QTRY_VERIFY_WITH_TIMEOUT(model.hasCount(), 10000);
+        QCOMPARE(model.rowCount(), 0);
+    }
+};
+
+QTEST_MAIN(TestGuiTasksModel)
+#include "test_gui_tasksmodel.moc"

@@ -1,0 +1,233 @@
+#pragma once
+
+#include <QByteArray>
+#include <QElapsedTimer>
+#include <QHash>
+#include <QHostAddress>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QList>
+#include <QObject>
+#include <QPointer>
+#include <QString>
+#include <utility>
+
+class QSslConfiguration;
+class QTcpServer;
+class QTcpSocket;
+class QTimer;
+
+namespace bd::testing {
+
+// A small HTTP/1.1 server on 127.0.0.1 that speaks enough of the OpenAI and Anthropic APIs
+// for the providers' tests and benchmarks (docs PROVIDERS.md):
+//   POST /v1/chat/completions   OpenAI chat
+//   GET  /v1/models             model list
+//   POST /v1/messages           Anthropic Messages
+//   POST /v1/files, GET /v1/files/{id}/content, DELETE /v1/files/{id}    OpenAI Files
+//   POST /v1/batches, GET /v1/batches/{id}, POST /v1/batches/{id}/cancel  OpenAI Batch API
+//   POST /v1/messages/batches, GET .../{id}, GET .../{id}/results, POST .../{id}/cancel
+//                               Anthropic Message Batches
+//   GET  /fake/stats            counters as JSON; POST /fake/reset clears them
+// Batches move one step per poll (OpenAI validating -> in_progress -> finalizing ->
+// completed; Anthropic in_progress -> ended), each line answered as the chat endpoint would
+// answer it (markers work per line), results in shuffled order; Options::batchOutcome makes
+// a batch fail, fail on the enqueued-token limit, or expire half done.
+// Keep-alive connections, answers derived from the prompt (answerFor), rate-limit headers
+// of the API's own family, and faults chosen for the whole server (Options::fault) or per
+// request by a marker in the prompt:
+//   [[fake:429]] [[fake:quota]] [[fake:400]] [[fake:401]] [[fake:500]] [[fake:503]]
+//   [[fake:529]] [[fake:malformed]] [[fake:close]] (drop the connection, no answer)
+//   [[fake:hang]] (never answer)   — add *N ([[fake:500*2]]) to fail only the first N tries
+//   of that prompt, then answer normally
+//   [[fake:latency=MS]] [[fake:cached=N]] [[fake:cachewrite=N]]
+// Single-threaded: lives on the thread that created it and needs its event loop.
+class FakeProvider final : public QObject
+{
+    Q_OBJECT
+
+public:
+    enum class Fault
+    {
+        None,
+        RateLimited,  // 429 rate_limit_exceeded / rate_limit_error with retry headers
+        Quota,        // OpenAI 429 insufficient_quota; Anthropic 400 "credit balance is too low"
+        BadRequest,   // 400 invalid_request_error
+        Unauthorized, // 401
+        ServerError,  // 500
+        Unavailable,  // 503 (server_is_overloaded)
+        Overloaded,   // 529 overloaded_error
+        Malformed,    // 200 with a body that is not JSON
+        Close,        // close the connection instead of answering
+        Hang,         // never answer
+    };
+
+    enum class BatchOutcome
+    {
+        Complete,
+        FailValidation, // OpenAI "failed" with errors.data (Anthropic: 400 at create)
+        TokenLimit,     // OpenAI "failed": enqueued token limit reached
+        Expire,         // half the lines done, the rest expired
+    };
+
+    struct Options
+    {
+        int latencyMs = 0;
+        Fault fault = Fault::None;
+        QString requiredKey; // non-empty: 401 unless the request carries this key
+        bool echoCredentialsInErrors =
+            false; // error bodies quote the credentials (redaction tests)
+        bool sendRateLimitHeaders = true;
+        qint64 requestsPerMinute = 10'000; // figures for the headers (not enforced)
+        qint64 tokensPerMinute = 2'000'000;
+        int retryAfterMs = 250;     // what a 429 asks for
+        bool sendRetryAfter = true; // false: a 429 says when only through the rate-limit headers
+        BatchOutcome batchOutcome = BatchOutcome::Complete;
+        int batchNotFoundPolls = 0; // the first N polls of a new batch answer 404
+    };
+
+    struct ReceivedRequest
+    {
+        QByteArray method;
+        QByteArray path;
+        QList<std::pair<QByteArray, QByteArray>> headers;
+        QByteArray body;
+        QByteArray header(const QByteArray &name) const;
+    };
+
+    explicit FakeProvider(QObject *parent = nullptr);
+    ~FakeProvider() override;
+
+    // Listens on 127.0.0.1 only; port 0 picks a free one.
+    bool listen(quint16 port = 0);
+    // The same over TLS with this certificate and key (QSslServer); base URLs become https.
+    bool listenTls(const QSslConfiguration &configuration, quint16 port = 0);
+    quint16 port() const { return m_port; }
+    QString openAiBaseUrl() const;    // http://127.0.0.1:PORT/v1
+    QString anthropicBaseUrl() const; // http://127.0.0.1:PORT
+
+    Options &options() { return m_options; }
+    void setOptions(const Options &options) { m_options = options; }
+
+    // Outage: stop accepting (connections are refused) and drop every open connection, for
+    // durationMs (0: until endOutage()).
+    void startOutage(int durationMs = 0);
+    void endOutage();
+    bool inOutage() const { return m_outage; }
+
+    // Counters since the start or the last resetCounters().
+    int requestCount() const { return m_requestCount; }
+    int requestCount(const QByteArray &path) const { return m_requestsByPath.value(path); }
+    int inFlight() const { return m_inFlight; }
+    int maxInFlight() const { return m_maxInFlight; }
+    double meanInFlight() const; // time-weighted since the reset
+    int connectionsAccepted() const { return m_connectionsAccepted; }
+    int attemptsFor(const QString &prompt) const { return m_attempts.value(prompt); }
+    int batchesCreated() const { return m_batchesCreated; }
+    int filesStored() const { return int(m_files.size()); }
+    // Lines of every batch created so far, by custom_id (a resubmitted line counts twice).
+    int batchLinesFor(const QString &customId) const
+    {
+        return m_batchLinesByCustomId.value(customId);
+    }
+    // The last (up to 2000) requests, oldest first.
+    const QList<ReceivedRequest> &received() const { return m_received; }
+    void resetCounters();
+
+    // The answer text for a prompt: tests check each row's output against it.
+    static QString answerFor(const QString &systemPrompt, const QString &prompt);
+    // Token figure the server reports for a text (about four characters a token).
+    static qint64 tokensFor(const QString &text);
+
+private:
+    struct Connection;
+    struct Response
+    {
+        int status = 200;
+        QByteArray body;
+        QList<std::pair<QByteArray, QByteArray>> headers;
+        bool close = false; // close instead of answering
+        bool hang = false;  // never answer
+        int latencyMs = 0;
+    };
+
+    struct StoredFile
+    {
+        QByteArray content;
+        QString purpose;
+        QString filename;
+    };
+    struct Batch
+    {
+        QString id;
+        bool anthropic = false;
+        QString status;                                   // the API's own word
+        QList<std::pair<QString, QByteArray>> lines;      // custom_id, request body
+        QList<std::pair<QByteArray, QByteArray>> headers; // of the create request
+        QString inputFileId;
+        QJsonObject metadata;
+        QJsonArray errors; // OpenAI errors.data of a failed batch
+        int notFoundLeft = 0;
+        bool cancelRequested = false;
+        QString outputFileId; // OpenAI
+        QString errorFileId;  // OpenAI
+        QByteArray results;   // Anthropic JSONL
+        qint64 succeeded = 0;
+        qint64 errored = 0;
+        qint64 expired = 0;
+        qint64 canceled = 0;
+        qint64 createdAt = 0;
+    };
+
+    void handleNewConnection();
+    void handleReadyRead(QTcpSocket *socket);
+    void handleDisconnected(QTcpSocket *socket);
+    void processBuffered(QTcpSocket *socket);
+    Response route(const ReceivedRequest &request);
+    Response chat(const ReceivedRequest &request, bool anthropic);
+    Response failure(Fault fault, bool anthropic, const ReceivedRequest &request);
+    void addRateLimitHeaders(Response *response, bool anthropic, bool exhausted) const;
+    void finishRequest(QTcpSocket *socket, const Response &response, bool keepAlive);
+    void writeResponse(QTcpSocket *socket, const Response &response, bool keepAlive);
+    void setInFlight(int value);
+    bool authorized(const ReceivedRequest &request, bool anthropic) const;
+    Response jsonResponse(int status, const QJsonObject &body) const;
+    Response apiError(int status, bool anthropic, const QString &type,
+                      const QString &message) const;
+    Response routeFiles(const ReceivedRequest &request, const QList<QByteArray> &parts);
+    Response routeOpenAiBatches(const ReceivedRequest &request, const QList<QByteArray> &parts);
+    Response routeAnthropicBatches(const ReceivedRequest &request, const QList<QByteArray> &parts);
+    void advance(Batch *batch);
+    void finishBatch(Batch *batch, const QString &finalStatus, qsizetype linesToRun);
+    QJsonObject openAiBatchJson(const Batch &batch) const;
+    QJsonObject anthropicBatchJson(const Batch &batch) const;
+
+    QTcpServer *m_server;
+    quint16 m_port = 0;
+    bool m_tls = false;
+    Options m_options;
+    bool m_outage = false;
+    QTimer *m_outageTimer;
+    QHash<QTcpSocket *, Connection *> m_connections;
+
+    int m_requestCount = 0;
+    QHash<QByteArray, int> m_requestsByPath;
+    int m_inFlight = 0;
+    int m_maxInFlight = 0;
+    int m_connectionsAccepted = 0;
+    QHash<QString, int> m_attempts;
+    QList<ReceivedRequest> m_received;
+    QHash<QString, StoredFile> m_files;
+    QHash<QString, Batch *> m_batches;
+    int m_nextId = 1;
+    int m_batchesCreated = 0;
+    QHash<QString, int> m_batchLinesByCustomId;
+    QElapsedTimer m_since;         // for the time-weighted mean
+    double m_inFlightIntegral = 0; // sum of in-flight x ms
+    qint64 m_lastChangeMs = 0;
+    qint64 m_windowStartMs = 0; // one-minute window of the rate-limit headers
+    qint64 m_windowRequests = 0;
+    qint64 m_windowTokens = 0;
+};
+
+} // namespace bd::testing

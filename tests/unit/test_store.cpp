@@ -1,0 +1,1329 @@
+// SqliteStore, the durable queue, on a real database file: schema and migrations, jobs,
+// import, claims with leases, transitions, lease recovery, dead letters, export rows and
+// alerts. Time is always passed explicitly (a fake "now"), never read from the system.
+
+#include "ingest/exportwriter.h"
+#include "store/migrations.h"
+#include "store/sqlitestore.h"
+
+#include <QJsonObject>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <algorithm>
+#include <memory>
+
+using namespace Qt::StringLiterals;
+using bd::ClaimedTask;
+using bd::ErrorClass;
+using bd::JobState;
+using bd::OutcomeAction;
+using bd::TaskTransition;
+using bd::store::SqliteStore;
+
+namespace {
+
+constexpr qint64 kT0 = 1'700'000'000'000;
+constexpr qint64 kLease = 60'000;
+const QString kOwnerA = u"host:1:aaaaaa"_s;
+const QString kOwnerB = u"host:2:bbbbbb"_s;
+
+bd::JobSpec makeSpec(const QString &name = u"a"_s)
+{
+    bd::JobSpec spec;
+    spec.sourcePath = u"/data/"_s + name + u".csv"_s;
+    spec.sourceSha256 = QByteArray("ab12").repeated(16);
+    spec.templateText = u"Classify: {{review}}"_s;
+    spec.systemPrompt = u"You are terse."_s;
+    spec.provider = u"simulator"_s;
+    spec.model = u"sim-1"_s;
+    spec.baseUrl = u"http://127.0.0.1:9/v1"_s;
+    spec.priority = 2;
+    spec.mode = u"grouped"_s;
+    spec.maxRetries = 4;
+    spec.maxOutputTokens = 321;
+    spec.settings = QJsonObject{{u"concurrency"_s, 8}, {u"latency_ms"_s, 0}};
+    return spec;
+}
+
+QList<QStringList> makeRows(int n, int firstNo = 1)
+{
+    QList<QStringList> rows;
+    for (int i = 0; i < n; ++i) {
+        const int no = firstNo + i;
+        rows.append({u"R%1"_s.arg(no), u"review number %1, \"quoted\"\nnewline ü"_s.arg(no)});
+    }
+    return rows;
+}
+
+TaskTransition transition(qint64 taskId, OutcomeAction action, ErrorClass error = ErrorClass::None,
+                          bool charge = true, qint64 notBefore = 0)
+{
+    TaskTransition t;
+    t.outcome.taskId = taskId;
+    t.outcome.error = error;
+    t.action = action;
+    t.chargeAttempt = charge;
+    t.notBeforeMs = notBefore;
+    if (error == ErrorClass::None) {
+        t.outcome.output = u"answer %1"_s.arg(taskId);
+        t.outcome.httpStatus = 200;
+        t.outcome.model = u"sim-1"_s;
+        t.outcome.usage.inputTokens = 10;
+        t.outcome.usage.outputTokens = 5;
+        t.outcome.usage.cachedTokens = 2;
+        t.outcome.usage.cacheWriteTokens = 1;
+        t.outcome.costUsd = 0.25;
+    } else {
+        t.outcome.errorMessage = u"message for %1"_s.arg(taskId);
+        t.outcome.httpStatus = error == ErrorClass::InvalidRequest ? 400
+                               : error == ErrorClass::RateLimited ? 429
+                                                                  : 500;
+    }
+    return t;
+}
+
+QList<qint64> idsOf(const QList<ClaimedTask> &tasks)
+{
+    QList<qint64> ids;
+    for (const ClaimedTask &task : tasks)
+        ids.append(task.id);
+    return ids;
+}
+
+QList<bd::ingest::ExportRow> exportRows(SqliteStore &store, qint64 jobId)
+{
+    QList<bd::ingest::ExportRow> rows;
+    const bool ok = store.forEachExportRow(jobId, [&](const bd::ingest::ExportRow &row) {
+        rows.append(row);
+        return true;
+    });
+    if (!ok)
+        qWarning("forEachExportRow failed: %s", qPrintable(store.errorString()));
+    return rows;
+}
+
+} // namespace
+
+class TestStore : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void cleanup();
+
+    void freshDatabaseIsMigrated();
+    void reopeningDoesNotMigrateAgain();
+    void databaseFromTheFutureIsRefused();
+    void failedMigrationStepRollsBack();
+    void olderSchemaIsBackedUpBeforeUpgrade();
+    void walAndForeignKeysAreOn();
+
+    void createJobRoundTrips();
+    void jobsListsAllWithCounts();
+    void findJobByFingerprint();
+    void setJobStateAndDiscard();
+    void appendTasksAndCounts();
+    void appendTasksForMissingJobFails();
+
+    void claimOrdersByPriorityThenInput();
+    void claimLeasesAndRespectsLimit();
+    void claimRespectsNotBefore();
+    void claimIsPerJob();
+
+    void completeChargesAndStores();
+    void cacheHitCompletesWithoutCharge();
+    void retryChargesAndRecordsAttempt();
+    void releaseDoesNotCharge();
+    void deadLetterRecordsReason();
+    void transitionsOfNonOwnersAreSkipped();
+    void nothingIsCompletedTwice();
+
+    void releaseExpiredLeases();
+    void renewLeasesKeepsTasks();
+    void leaseOwnersAndReleaseLeasesOf();
+    void nextPendingAtMs();
+
+    void replayDead();
+    void exportRowsOrderAndFields();
+    void exportPagesThroughLargeJobs();
+    void jobTotals();
+    void alertsRaiseRefreshClear();
+    void deleteJobCascades();
+
+private:
+    std::unique_ptr<SqliteStore> openStore(const QString &connection = u"test-store"_s);
+    qint64 makeJob(SqliteStore &store, int rows, const QString &name = u"a"_s);
+    QSqlDatabase sideConnection();
+
+    std::unique_ptr<QTemporaryDir> m_dir;
+    QString m_path;
+    int m_sideConnections = 0;
+};
+
+void TestStore::init()
+{
+    m_dir = std::make_unique<QTemporaryDir>();
+    QVERIFY(m_dir->isValid());
+    m_path = m_dir->filePath(u"queue.sqlite"_s);
+}
+
+void TestStore::cleanup()
+{
+    for (const QString &name : QSqlDatabase::connectionNames()) {
+        if (name.startsWith(u"side-"_s))
+            QSqlDatabase::removeDatabase(name);
+    }
+    m_dir.reset();
+}
+
+std::unique_ptr<SqliteStore> TestStore::openStore(const QString &connection)
+{
+    auto store = std::make_unique<SqliteStore>(m_path, connection);
+    if (!store->isOpen())
+        qWarning("cannot open the store: %s", qPrintable(store->errorString()));
+    return store;
+}
+
+qint64 TestStore::makeJob(SqliteStore &store, int rows, const QString &name)
+{
+    const qint64 id = store.createJob(makeSpec(name), {u"id"_s, u"review"_s}, kT0);
+    if (id <= 0)
+        return 0;
+    if (rows > 0 && !store.appendTasks(id, 1, makeRows(rows), 2, kT0))
+        return 0;
+    return id;
+}
+
+// A second, independent connection to the same file (like a reader in another thread).
+QSqlDatabase TestStore::sideConnection()
+{
+    const QString name = u"side-%1"_s.arg(++m_sideConnections);
+    QSqlDatabase db = QSqlDatabase::addDatabase(u"QSQLITE"_s, name);
+    db.setDatabaseName(m_path);
+    db.open();
+    return db;
+}
+
+static QVariant scalar(QSqlDatabase db, const QString &sql)
+{
+    QSqlQuery query(db);
+    if (!query.exec(sql) || !query.next()) {
+        qWarning("%s: %s", qPrintable(sql), qPrintable(query.lastError().text()));
+        return {};
+    }
+    return query.value(0);
+}
+
+// ---- schema -----------------------------------------------------------------------------
+
+void TestStore::freshDatabaseIsMigrated()
+{
+    QVERIFY(bd::store::latestSchemaVersion() >= 1);
+    auto store = openStore();
+    QVERIFY2(store->isOpen(), qPrintable(store->errorString()));
+    QVERIFY(store->migrationBackupPath().isEmpty()); // nothing to back up in a new file
+    QCOMPARE(store->databasePath(), m_path);
+
+    QSqlDatabase side = sideConnection();
+    QVERIFY(side.isOpen());
+    QCOMPARE(scalar(side, u"PRAGMA user_version"_s).toInt(), bd::store::latestSchemaVersion());
+    const QStringList tables = side.tables();
+    for (const QString &table : {u"jobs"_s, u"tasks"_s, u"attempts"_s, u"alerts"_s,
+                                 u"provider_batches"_s})
+        QVERIFY2(tables.contains(table), qPrintable(table));
+    // The claim index is partial over pending tasks: claims never walk finished work.
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' "
+                          "AND name = 'tasks_claim' AND sql LIKE '%WHERE state = 0%'"_s)
+                 .toInt(),
+             1);
+}
+
+void TestStore::reopeningDoesNotMigrateAgain()
+{
+    qint64 jobId = 0;
+    {
+        auto store = openStore();
+        QVERIFY(store->isOpen());
+        jobId = makeJob(*store, 3);
+        QVERIFY(jobId > 0);
+    }
+    {
+        auto store = openStore();
+        QVERIFY2(store->isOpen(), qPrintable(store->errorString()));
+        QVERIFY(store->migrationBackupPath().isEmpty());
+        QCOMPARE(store->taskCounts(jobId).pending, 3); // data survived, tables not recreated
+        QVERIFY(store->job(jobId).has_value());
+    }
+    QDir dir(m_dir->path());
+    QCOMPARE(dir.entryList({u"*.bak"_s}, QDir::Files), QStringList());
+
+    // Running the migration on an up-to-date database is a no-op that succeeds.
+    QSqlDatabase side = sideConnection();
+    QString error;
+    QString backup;
+    QVERIFY2(bd::store::migrateSqlite(side, m_path, &error, &backup), qPrintable(error));
+    QVERIFY(backup.isEmpty());
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM tasks"_s).toInt(), 3);
+}
+
+void TestStore::databaseFromTheFutureIsRefused()
+{
+    {
+        auto store = openStore();
+        QVERIFY(store->isOpen());
+        QVERIFY(makeJob(*store, 2) > 0);
+    }
+    const int future = bd::store::latestSchemaVersion() + 1;
+    {
+        QSqlDatabase side = sideConnection();
+        QSqlQuery query(side);
+        QVERIFY(query.exec(u"PRAGMA user_version = %1"_s.arg(future)));
+    }
+    auto store = openStore(u"future"_s);
+    QVERIFY(!store->isOpen());
+    const QString error = store->errorString();
+    QVERIFY2(error.contains(u"newer BatchDesk"_s), qPrintable(error));
+    QVERIFY2(error.contains(u"schema %1"_s.arg(future)), qPrintable(error));
+    QVERIFY2(error.contains(u"knows %1"_s.arg(bd::store::latestSchemaVersion())), qPrintable(error));
+    QVERIFY2(error.contains(m_path), qPrintable(error));
+    store.reset();
+
+    // Refusing changed nothing: the data and the version are as they were.
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"PRAGMA user_version"_s).toInt(), future);
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM tasks"_s).toInt(), 2);
+}
+
+void TestStore::failedMigrationStepRollsBack()
+{
+    // A file at version 0 that already holds an unrelated "tasks" table: the first step
+    // fails part-way and must leave no half-made schema behind.
+    {
+        QSqlDatabase side = sideConnection();
+        QSqlQuery query(side);
+        QVERIFY(query.exec(u"CREATE TABLE tasks (x INTEGER)"_s));
+        QVERIFY(query.exec(u"INSERT INTO tasks VALUES (42)"_s));
+    }
+    auto store = openStore(u"conflict"_s);
+    QVERIFY(!store->isOpen());
+    QVERIFY2(store->errorString().contains(u"schema migration 1"_s), qPrintable(store->errorString()));
+    QVERIFY2(store->errorString().contains(u"tasks"_s), qPrintable(store->errorString()));
+    store.reset();
+
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"PRAGMA user_version"_s).toInt(), 0);
+    const QStringList tables = side.tables();
+    QVERIFY2(!tables.contains(u"jobs"_s), qPrintable(tables.join(u", "_s)));
+    QVERIFY(!tables.contains(u"provider_batches"_s));
+    QCOMPARE(scalar(side, u"SELECT x FROM tasks"_s).toInt(), 42);
+}
+
+void TestStore::olderSchemaIsBackedUpBeforeUpgrade()
+{
+    // Build the database of the previous schema version by running the public migration
+    // steps up to it, with a marker row, then let the store upgrade it.
+    const int previous = bd::store::latestSchemaVersion() - 1;
+    {
+        QSqlDatabase side = sideConnection();
+        QSqlQuery query(side);
+        for (const bd::store::Migration &migration : bd::store::sqliteMigrations()) {
+            if (migration.version > previous)
+                break;
+            for (const QString &statement : migration.statements)
+                QVERIFY2(query.exec(statement), qPrintable(query.lastError().text()));
+        }
+        QVERIFY(query.exec(u"PRAGMA user_version = %1"_s.arg(previous)));
+        QVERIFY(query.exec(u"CREATE TABLE marker (note TEXT)"_s));
+        QVERIFY(query.exec(u"INSERT INTO marker VALUES ('before upgrade')"_s));
+    }
+    auto store = openStore(u"upgrade"_s);
+    QVERIFY2(store->isOpen(), qPrintable(store->errorString()));
+    {
+        QSqlDatabase side = sideConnection();
+        QCOMPARE(scalar(side, u"PRAGMA user_version"_s).toInt(), bd::store::latestSchemaVersion());
+        QCOMPARE(scalar(side, u"SELECT note FROM marker"_s).toString(), u"before upgrade"_s);
+    }
+    const QString backup = store->migrationBackupPath();
+    if (previous == 0) {
+        // Version 0 is an empty (or foreign) file: there is no earlier schema to go back to.
+        QVERIFY(backup.isEmpty());
+        QCOMPARE(QDir(m_dir->path()).entryList({u"*.bak"_s}, QDir::Files), QStringList());
+        return;
+    }
+    QCOMPARE(backup, m_path + u".pre-v%1.bak"_s.arg(previous + 1));
+    QVERIFY(QFileInfo(backup).isFile());
+    QSqlDatabase copy = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"side-backup"_s);
+    copy.setDatabaseName(backup);
+    QVERIFY(copy.open());
+    QCOMPARE(scalar(copy, u"PRAGMA user_version"_s).toInt(), previous);
+    QCOMPARE(scalar(copy, u"SELECT note FROM marker"_s).toString(), u"before upgrade"_s);
+}
+
+void TestStore::walAndForeignKeysAreOn()
+{
+    auto store = openStore(u"pragmas"_s);
+    QVERIFY(store->isOpen());
+    // journal_mode is a property of the file: any connection sees it.
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"PRAGMA journal_mode"_s).toString().toLower(), u"wal"_s);
+    QVERIFY(QFileInfo::exists(m_path + u"-wal"_s));
+
+    // foreign_keys and synchronous are per connection: ask the store's own connection.
+    QSqlDatabase own = QSqlDatabase::database(u"pragmas"_s, false);
+    QVERIFY(own.isValid() && own.isOpen());
+    QCOMPARE(scalar(own, u"PRAGMA foreign_keys"_s).toInt(), 1);
+    QCOMPARE(scalar(own, u"PRAGMA synchronous"_s).toInt(), 1); // NORMAL
+    // A fresh connection has them off, so the store must set them itself.
+    QCOMPARE(scalar(side, u"PRAGMA foreign_keys"_s).toInt(), 0);
+}
+
+// ---- jobs -------------------------------------------------------------------------------
+
+void TestStore::createJobRoundTrips()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const bd::JobSpec spec = makeSpec(u"round"_s);
+    const QStringList columns = {u"id"_s, u"review"_s, u"with, comma"_s, u"ünï"_s};
+    const qint64 id = store->createJob(spec, columns, kT0 + 5);
+    QVERIFY(id > 0);
+
+    const auto job = store->job(id);
+    QVERIFY(job.has_value());
+    QCOMPARE(job->id, id);
+    QCOMPARE(job->spec.sourcePath, spec.sourcePath);
+    QCOMPARE(job->spec.sourceSha256, spec.sourceSha256);
+    QCOMPARE(job->spec.templateText, spec.templateText);
+    QCOMPARE(job->spec.systemPrompt, spec.systemPrompt);
+    QCOMPARE(job->spec.provider, spec.provider);
+    QCOMPARE(job->spec.model, spec.model);
+    QCOMPARE(job->spec.baseUrl, spec.baseUrl);
+    QCOMPARE(job->spec.priority, 2);
+    QCOMPARE(job->spec.mode, u"grouped"_s);
+    QCOMPARE(job->spec.maxRetries, 4);
+    QCOMPARE(job->spec.maxOutputTokens, 321);
+    QCOMPARE(job->spec.settings, spec.settings);
+    QCOMPARE(job->spec.fingerprint(), spec.fingerprint());
+    QCOMPARE(job->columns, columns);
+    QCOMPARE(job->state, JobState::Importing);
+    QVERIFY(job->stateReason.isEmpty());
+    QCOMPARE(job->createdAt.toMSecsSinceEpoch(), kT0 + 5);
+    QCOMPARE(job->updatedAt.toMSecsSinceEpoch(), kT0 + 5);
+    QCOMPARE(job->counts.total(), 0);
+    QCOMPARE(job->costUsd, 0.0);
+
+    QVERIFY(!store->job(id + 1000).has_value());
+
+    // Null strings in the spec are stored as empty, not refused by NOT NULL columns.
+    bd::JobSpec sparse;
+    sparse.sourcePath = u"/x.csv"_s;
+    sparse.sourceSha256 = "00";
+    sparse.templateText = u"{{a}}"_s;
+    const qint64 sparseId = store->createJob(sparse, {u"a"_s}, kT0);
+    QVERIFY2(sparseId > 0, qPrintable(store->errorString()));
+    QCOMPARE(store->job(sparseId)->spec.systemPrompt, QString());
+}
+
+void TestStore::jobsListsAllWithCounts()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    QVERIFY(store->jobs().isEmpty());
+    const qint64 a = makeJob(*store, 3, u"a"_s);
+    const qint64 b = makeJob(*store, 5, u"b"_s);
+    QVERIFY(a > 0 && b > 0);
+    const QList<bd::JobInfo> jobs = store->jobs();
+    QCOMPARE(jobs.size(), 2);
+    QCOMPARE(jobs.at(0).id, a);
+    QCOMPARE(jobs.at(1).id, b);
+    QCOMPARE(jobs.at(0).counts.pending, 3);
+    QCOMPARE(jobs.at(1).counts.pending, 5);
+    QCOMPARE(jobs.at(1).spec.sourcePath, u"/data/b.csv"_s);
+}
+
+void TestStore::findJobByFingerprint()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const bd::JobSpec spec = makeSpec();
+    QVERIFY(!store->findJobByFingerprint(spec.fingerprint()).has_value());
+    const qint64 first = store->createJob(spec, {u"review"_s}, kT0);
+    QCOMPARE(store->findJobByFingerprint(spec.fingerprint()), std::optional<qint64>(first));
+
+    bd::JobSpec other = spec;
+    other.templateText += u"!"_s;
+    QVERIFY(other.fingerprint() != spec.fingerprint());
+    QVERIFY(!store->findJobByFingerprint(other.fingerprint()).has_value());
+
+    // Settings that do not change the answers (priority, concurrency) do not change it.
+    bd::JobSpec samework = spec;
+    samework.priority = 1;
+    samework.settings = QJsonObject{{u"concurrency"_s, 64}};
+    QCOMPARE(samework.fingerprint(), spec.fingerprint());
+
+    // The newest live job wins; a cancelled one is never continued.
+    const qint64 second = store->createJob(spec, {u"review"_s}, kT0 + 1);
+    QCOMPARE(store->findJobByFingerprint(spec.fingerprint()), std::optional<qint64>(second));
+    QVERIFY(store->setJobState(second, JobState::Cancelled, u"user"_s, kT0 + 2));
+    QCOMPARE(store->findJobByFingerprint(spec.fingerprint()), std::optional<qint64>(first));
+    QVERIFY(store->setJobState(first, JobState::Cancelled, u"user"_s, kT0 + 2));
+    QVERIFY(!store->findJobByFingerprint(spec.fingerprint()).has_value());
+}
+
+void TestStore::setJobStateAndDiscard()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 4);
+    QVERIFY(store->setJobState(id, JobState::Paused, u"quota exhausted"_s, kT0 + 100));
+    auto job = store->job(id);
+    QCOMPARE(job->state, JobState::Paused);
+    QCOMPARE(job->stateReason, u"quota exhausted"_s);
+    QCOMPARE(job->updatedAt.toMSecsSinceEpoch(), kT0 + 100);
+    QCOMPARE(job->createdAt.toMSecsSinceEpoch(), kT0);
+    QVERIFY(!store->setJobState(id + 99, JobState::Running, QString(), kT0));
+    QVERIFY(!store->errorString().isEmpty());
+
+    QVERIFY(store->discardTasks(id));
+    QCOMPARE(store->taskCounts(id).total(), 0);
+    QVERIFY(store->job(id).has_value()); // the job itself stays
+}
+
+void TestStore::appendTasksAndCounts()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = store->createJob(makeSpec(), {u"id"_s, u"review"_s}, kT0);
+    QVERIFY(store->appendTasks(id, 1, makeRows(3), 2, kT0));
+    QVERIFY(store->appendTasks(id, 4, makeRows(2, 4), 2, kT0));
+    QVERIFY(store->appendTasks(id, 6, {}, 2, kT0)); // an empty chunk is fine
+    const bd::TaskCounts counts = store->taskCounts(id);
+    QCOMPARE(counts.pending, 5);
+    QCOMPARE(counts.leased, 0);
+    QCOMPARE(counts.completed, 0);
+    QCOMPARE(counts.dead, 0);
+    QCOMPARE(counts.cancelled, 0);
+    QCOMPARE(counts.total(), 5);
+    QCOMPARE(counts.unfinished(), 5);
+    QCOMPARE(store->taskCounts(id + 1).total(), 0);
+
+    // Values survive exactly, quotes, newlines and non-ASCII included, in row order.
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 10, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 5);
+    const QList<QStringList> expected = makeRows(5);
+    for (int i = 0; i < 5; ++i) {
+        QCOMPARE(claimed.at(i).rowNumber, qint64(i + 1));
+        QCOMPARE(claimed.at(i).values, expected.at(i));
+        QCOMPARE(claimed.at(i).jobId, id);
+        QCOMPARE(claimed.at(i).attempts, 0);
+        QCOMPARE(claimed.at(i).priority, 2);
+    }
+}
+
+void TestStore::appendTasksForMissingJobFails()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 1);
+    // Foreign keys on: tasks of a job that does not exist are refused, all of the chunk.
+    QVERIFY(!store->appendTasks(id + 1000, 1, makeRows(3), 2, kT0));
+    QVERIFY(!store->errorString().isEmpty());
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM tasks"_s).toInt(), 1);
+    // The connection is usable afterwards (the failed transaction was rolled back).
+    QVERIFY2(store->appendTasks(id, 2, makeRows(2, 2), 2, kT0), qPrintable(store->errorString()));
+    QCOMPARE(store->taskCounts(id).pending, 3);
+}
+
+// ---- claims -----------------------------------------------------------------------------
+
+void TestStore::claimOrdersByPriorityThenInput()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = store->createJob(makeSpec(), {u"id"_s, u"review"_s}, kT0);
+    QVERIFY(store->appendTasks(id, 1, makeRows(3, 1), 3, kT0)); // ids 1..3, bulk
+    QVERIFY(store->appendTasks(id, 4, makeRows(3, 4), 1, kT0)); // ids 4..6, premium
+    QVERIFY(store->appendTasks(id, 7, makeRows(3, 7), 2, kT0)); // ids 7..9, standard
+
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 4, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 4);
+    QList<qint64> rows;
+    QList<int> priorities;
+    for (const ClaimedTask &task : claimed) {
+        rows.append(task.rowNumber);
+        priorities.append(task.priority);
+    }
+    QCOMPARE(rows, (QList<qint64>{4, 5, 6, 7}));
+    QCOMPARE(priorities, (QList<int>{1, 1, 1, 2}));
+
+    QVERIFY(store->claimTasks(id, kOwnerA, 10, kT0, kT0 + kLease, &claimed));
+    rows.clear();
+    for (const ClaimedTask &task : claimed)
+        rows.append(task.rowNumber);
+    QCOMPARE(rows, (QList<qint64>{8, 9, 1, 2, 3}));
+}
+
+void TestStore::claimLeasesAndRespectsLimit()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 10);
+
+    QList<ClaimedTask> first;
+    QVERIFY(store->claimTasks(id, kOwnerA, 4, kT0, kT0 + kLease, &first));
+    QCOMPARE(first.size(), 4);
+    bd::TaskCounts counts = store->taskCounts(id);
+    QCOMPARE(counts.leased, 4);
+    QCOMPARE(counts.pending, 6);
+
+    // Leased tasks are nobody else's: a second claim (any owner) gets only the rest.
+    QList<ClaimedTask> second;
+    QVERIFY(store->claimTasks(id, kOwnerB, 4, kT0, kT0 + kLease, &second));
+    QCOMPARE(second.size(), 4);
+    QList<ClaimedTask> third;
+    QVERIFY(store->claimTasks(id, kOwnerA, 100, kT0, kT0 + kLease, &third));
+    QCOMPARE(third.size(), 2);
+    QList<qint64> all = idsOf(first) + idsOf(second) + idsOf(third);
+    std::sort(all.begin(), all.end());
+    QCOMPARE(std::unique(all.begin(), all.end()) - all.begin(), qsizetype(10));
+
+    QList<ClaimedTask> none;
+    QVERIFY(store->claimTasks(id, kOwnerB, 100, kT0, kT0 + kLease, &none));
+    QVERIFY(none.isEmpty());
+    counts = store->taskCounts(id);
+    QCOMPARE(counts.leased, 10);
+    QCOMPARE(counts.pending, 0);
+
+    // The lease is recorded as asked.
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM tasks WHERE state = 1 AND lease_owner = '%1' "
+                          "AND lease_expires = %2"_s.arg(kOwnerA).arg(kT0 + kLease))
+                 .toInt(),
+             6);
+
+    // An output list with stale content is replaced, not appended to.
+    QList<ClaimedTask> reused = first;
+    QVERIFY(store->claimTasks(id, kOwnerA, 5, kT0, kT0 + kLease, &reused));
+    QVERIFY(reused.isEmpty());
+}
+
+void TestStore::claimRespectsNotBefore()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 2);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 1, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 1);
+    const qint64 waiting = claimed.at(0).id;
+    QVERIFY(store->applyTransitions(kOwnerA,
+                                    {transition(waiting, OutcomeAction::Retry,
+                                                ErrorClass::ServerError, true, kT0 + 10'000)},
+                                    kT0));
+
+    // Before its time only the other task is claimable.
+    QVERIFY(store->claimTasks(id, kOwnerA, 10, kT0 + 9'999, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 1);
+    QVERIFY(claimed.at(0).id != waiting);
+    QVERIFY(store->claimTasks(id, kOwnerA, 10, kT0 + 9'999, kT0 + kLease, &claimed));
+    QVERIFY(claimed.isEmpty());
+    // At exactly not_before it is due.
+    QVERIFY(store->claimTasks(id, kOwnerA, 10, kT0 + 10'000, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 1);
+    QCOMPARE(claimed.at(0).id, waiting);
+    QCOMPARE(claimed.at(0).attempts, 1);
+}
+
+void TestStore::claimIsPerJob()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 a = makeJob(*store, 3, u"a"_s);
+    const qint64 b = makeJob(*store, 3, u"b"_s);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(b, kOwnerA, 10, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 3);
+    for (const ClaimedTask &task : claimed)
+        QCOMPARE(task.jobId, b);
+    QCOMPARE(store->taskCounts(a).pending, 3);
+}
+
+// ---- transitions ------------------------------------------------------------------------
+
+void TestStore::completeChargesAndStores()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 2);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 2, kT0, kT0 + kLease, &claimed));
+    const qint64 task = claimed.at(0).id;
+    TaskTransition done = transition(task, OutcomeAction::Complete);
+    done.outcome.startedAtMs = kT0;
+    done.outcome.finishedAtMs = kT0 + 40;
+    int skipped = -1;
+    QVERIFY(store->applyTransitions(kOwnerA, {done}, kT0 + 50, &skipped));
+    QCOMPARE(skipped, 0);
+
+    const bd::TaskCounts counts = store->taskCounts(id);
+    QCOMPARE(counts.completed, 1);
+    QCOMPARE(counts.leased, 1);
+    const auto rows = exportRows(*store, id);
+    QCOMPARE(rows.size(), 2);
+    const bd::ingest::ExportRow &row = rows.at(0);
+    QCOMPARE(row.taskId, task);
+    QCOMPARE(row.status, u"completed"_s);
+    QCOMPARE(row.output, u"answer %1"_s.arg(task));
+    QCOMPARE(row.model, u"sim-1"_s);
+    QCOMPARE(row.inputTokens, 10);
+    QCOMPARE(row.outputTokens, 5);
+    QCOMPARE(row.cachedTokens, 2);
+    QCOMPARE(row.costUsd, std::optional<double>(0.25));
+    QCOMPARE(row.attempts, 1);
+    QVERIFY(row.error.isEmpty());
+    // A success leaves no failure history, and the lease is gone.
+    QVERIFY(store->attempts(task).isEmpty());
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"SELECT lease_owner IS NULL AND lease_expires IS NULL AND "
+                          "finished_at = %1 AND http_status = 200 FROM tasks WHERE id = %2"_s
+                          .arg(kT0 + 50)
+                          .arg(task))
+                 .toInt(),
+             1);
+}
+
+void TestStore::cacheHitCompletesWithoutCharge()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 1);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 1, kT0, kT0 + kLease, &claimed));
+    TaskTransition hit = transition(claimed.at(0).id, OutcomeAction::Complete);
+    hit.chargeAttempt = false;
+    hit.outcome.cacheHit = true;
+    hit.outcome.usage = {};
+    hit.outcome.costUsd = 0.0;
+    QVERIFY(store->applyTransitions(kOwnerA, {hit}, kT0));
+    const auto rows = exportRows(*store, id);
+    QCOMPARE(rows.at(0).status, u"completed"_s);
+    QCOMPARE(rows.at(0).attempts, 0);
+    QCOMPARE(rows.at(0).costUsd, std::optional<double>(0.0));
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"SELECT cache_hit FROM tasks"_s).toInt(), 1);
+}
+
+void TestStore::retryChargesAndRecordsAttempt()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 1);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 1, kT0, kT0 + kLease, &claimed));
+    const qint64 task = claimed.at(0).id;
+
+    TaskTransition retry = transition(task, OutcomeAction::Retry, ErrorClass::ServerError, true,
+                                      kT0 + 700);
+    retry.outcome.finishedAtMs = kT0 + 30;
+    QVERIFY(store->applyTransitions(kOwnerA, {retry}, kT0 + 40));
+    QCOMPARE(store->taskCounts(id).pending, 1);
+    QCOMPARE(store->nextPendingAtMs(id), std::optional<qint64>(kT0 + 700));
+
+    QVERIFY(store->claimTasks(id, kOwnerA, 1, kT0 + 700, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 1);
+    QCOMPARE(claimed.at(0).attempts, 1);
+    TaskTransition timeout = transition(task, OutcomeAction::Retry, ErrorClass::Timeout, true,
+                                        kT0 + 3'000);
+    timeout.outcome.httpStatus = 0;
+    timeout.outcome.errorMessage = u"timed out after 60 s"_s;
+    QVERIFY(store->applyTransitions(kOwnerA, {timeout}, kT0 + 900));
+
+    const QList<bd::AttemptRecord> history = store->attempts(task);
+    QCOMPARE(history.size(), 2);
+    QCOMPARE(history.at(0).taskId, task);
+    QCOMPARE(history.at(0).attemptNo, 1);
+    QCOMPARE(history.at(0).outcome, u"server_error"_s);
+    QCOMPARE(history.at(0).httpStatus, 500);
+    QCOMPARE(history.at(0).message, u"message for %1"_s.arg(task));
+    QCOMPARE(history.at(0).at.toMSecsSinceEpoch(), kT0 + 30); // when the answer came
+    QCOMPARE(history.at(1).attemptNo, 2);
+    QCOMPARE(history.at(1).outcome, u"timeout"_s);
+    QCOMPARE(history.at(1).httpStatus, 0);
+    QCOMPARE(history.at(1).message, u"timed out after 60 s"_s);
+    QCOMPARE(history.at(1).at.toMSecsSinceEpoch(), kT0 + 900); // no finish time: now
+
+    const auto rows = exportRows(*store, id);
+    QCOMPARE(rows.at(0).status, u"pending"_s);
+    QCOMPARE(rows.at(0).attempts, 2);
+    QCOMPARE(rows.at(0).error, u"timeout: timed out after 60 s"_s);
+    QVERIFY(rows.at(0).output.isEmpty());
+    QCOMPARE(rows.at(0).costUsd, std::optional<double>(0.0));
+}
+
+void TestStore::releaseDoesNotCharge()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 2);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 2, kT0, kT0 + kLease, &claimed));
+    const qint64 limited = claimed.at(0).id;
+    const qint64 cancelled = claimed.at(1).id;
+    QVERIFY(store->applyTransitions(
+        kOwnerA,
+        {transition(limited, OutcomeAction::Release, ErrorClass::RateLimited, false, kT0 + 5'000),
+         transition(cancelled, OutcomeAction::Release, ErrorClass::Cancelled, false, kT0)},
+        kT0));
+    const bd::TaskCounts counts = store->taskCounts(id);
+    QCOMPARE(counts.pending, 2);
+    QCOMPARE(counts.leased, 0);
+    const auto rows = exportRows(*store, id);
+    QCOMPARE(rows.at(0).attempts, 0);
+    QCOMPARE(rows.at(1).attempts, 0);
+
+    // A 429 is history worth keeping (uncharged); a cancellation is not.
+    const QList<bd::AttemptRecord> history = store->attempts(limited);
+    QCOMPARE(history.size(), 1);
+    QCOMPARE(history.at(0).outcome, u"rate_limited"_s);
+    QCOMPARE(history.at(0).httpStatus, 429);
+    QCOMPARE(history.at(0).attemptNo, 0);
+    QVERIFY(store->attempts(cancelled).isEmpty());
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"SELECT charged FROM attempts WHERE task_id = %1"_s.arg(limited)).toInt(), 0);
+
+    // The rate-limited one waits; the released one is due at once.
+    QVERIFY(store->claimTasks(id, kOwnerB, 10, kT0 + 1, kT0 + kLease, &claimed));
+    QCOMPARE(idsOf(claimed), QList<qint64>{cancelled});
+}
+
+void TestStore::deadLetterRecordsReason()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 3);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 3, kT0, kT0 + kLease, &claimed));
+    const qint64 task = claimed.at(1).id;
+    TaskTransition dead = transition(task, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest);
+    dead.outcome.errorMessage = u"prompt is too long"_s;
+    QVERIFY(store->applyTransitions(kOwnerA, {dead}, kT0 + 10));
+    QCOMPARE(store->taskCounts(id).dead, 1);
+
+    const QList<bd::DeadTask> deadTasks = store->deadTasks(id, 100, 0);
+    QCOMPARE(deadTasks.size(), 1);
+    QCOMPARE(deadTasks.at(0).id, task);
+    QCOMPARE(deadTasks.at(0).jobId, id);
+    QCOMPARE(deadTasks.at(0).rowNumber, 2);
+    QCOMPARE(deadTasks.at(0).attempts, 1);
+    QCOMPARE(deadTasks.at(0).errorClass, u"invalid_request"_s);
+    QCOMPARE(deadTasks.at(0).errorMessage, u"prompt is too long"_s);
+    QCOMPARE(deadTasks.at(0).updatedAt.toMSecsSinceEpoch(), kT0 + 10);
+    QVERIFY(store->deadTasks(id, 100, task).isEmpty()); // paging after the last id
+    QCOMPARE(store->deadTasks(0, 100, 0).size(), 1);    // 0: every job
+
+    const QList<bd::AttemptRecord> history = store->attempts(task);
+    QCOMPARE(history.size(), 1);
+    QCOMPARE(history.at(0).attemptNo, 1);
+    QCOMPARE(history.at(0).outcome, u"invalid_request"_s);
+    QCOMPARE(history.at(0).httpStatus, 400);
+
+    const auto rows = exportRows(*store, id);
+    QCOMPARE(rows.at(1).status, u"dead"_s);
+    QCOMPARE(rows.at(1).error, u"invalid_request: prompt is too long"_s);
+    QCOMPARE(rows.at(1).attempts, 1);
+}
+
+void TestStore::transitionsOfNonOwnersAreSkipped()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 3);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 2, kT0, kT0 + kLease, &claimed));
+    const qint64 mine = claimed.at(0).id;
+    const qint64 mineToo = claimed.at(1).id;
+    const qint64 pendingTask = mineToo + 1; // never claimed
+
+    int skipped = -1;
+    QVERIFY(store->applyTransitions(
+        kOwnerB,
+        {transition(mine, OutcomeAction::Complete),
+         transition(mineToo, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0, &skipped));
+    QCOMPARE(skipped, 2);
+    bd::TaskCounts counts = store->taskCounts(id);
+    QCOMPARE(counts.leased, 2);
+    QCOMPARE(counts.completed, 0);
+    QCOMPARE(counts.dead, 0);
+    QVERIFY(store->attempts(mineToo).isEmpty());
+
+    // A transition for a task that is merely pending is skipped as well.
+    QVERIFY(store->applyTransitions(
+        kOwnerA, {transition(pendingTask, OutcomeAction::Retry, ErrorClass::ServerError)}, kT0,
+        &skipped));
+    QCOMPARE(skipped, 1);
+    QVERIFY(store->attempts(pendingTask).isEmpty());
+    QCOMPARE(exportRows(*store, id).at(2).attempts, 0);
+
+    // Mixed group: the owner's own transitions apply, the others are counted.
+    QVERIFY(store->applyTransitions(kOwnerA,
+                                    {transition(mine, OutcomeAction::Complete),
+                                     transition(pendingTask, OutcomeAction::Complete),
+                                     transition(mineToo, OutcomeAction::Complete)},
+                                    kT0, &skipped));
+    QCOMPARE(skipped, 1);
+    counts = store->taskCounts(id);
+    QCOMPARE(counts.completed, 2);
+    QCOMPARE(counts.pending, 1);
+    QVERIFY(store->applyTransitions(kOwnerA, {}, kT0, &skipped));
+    QCOMPARE(skipped, 0);
+}
+
+void TestStore::nothingIsCompletedTwice()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 1);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 1, kT0, kT0 + kLease, &claimed));
+    const qint64 task = claimed.at(0).id;
+
+    // The same answer twice in one group, then again in a later group.
+    TaskTransition first = transition(task, OutcomeAction::Complete);
+    TaskTransition again = first;
+    again.outcome.output = u"second answer"_s;
+    int skipped = -1;
+    QVERIFY(store->applyTransitions(kOwnerA, {first, again}, kT0, &skipped));
+    QCOMPARE(skipped, 1);
+    QVERIFY(store->applyTransitions(kOwnerA, {again}, kT0 + 1, &skipped));
+    QCOMPARE(skipped, 1);
+    // A late failure cannot turn a completed task back into pending or dead either.
+    QVERIFY(store->applyTransitions(
+        kOwnerA, {transition(task, OutcomeAction::DeadLetter, ErrorClass::ServerError)}, kT0 + 2,
+        &skipped));
+    QCOMPARE(skipped, 1);
+
+    const auto rows = exportRows(*store, id);
+    QCOMPARE(rows.size(), 1);
+    QCOMPARE(rows.at(0).status, u"completed"_s);
+    QCOMPARE(rows.at(0).output, u"answer %1"_s.arg(task));
+    QCOMPARE(rows.at(0).attempts, 1);
+    QVERIFY(store->attempts(task).isEmpty());
+
+    // An answer that comes back after its lease was handed over to another worker.
+    const qint64 job2 = makeJob(*store, 1, u"b"_s);
+    QVERIFY(store->claimTasks(job2, kOwnerA, 1, kT0, kT0 + 100, &claimed));
+    const qint64 slow = claimed.at(0).id;
+    QCOMPARE(store->releaseExpiredLeases(kT0 + 101), 1);
+    QVERIFY(store->claimTasks(job2, kOwnerB, 1, kT0 + 102, kT0 + kLease, &claimed));
+    QCOMPARE(idsOf(claimed), QList<qint64>{slow});
+    QVERIFY(store->applyTransitions(kOwnerB, {transition(slow, OutcomeAction::Complete)},
+                                    kT0 + 150, &skipped));
+    QCOMPARE(skipped, 0);
+    TaskTransition late = transition(slow, OutcomeAction::Complete);
+    late.outcome.output = u"late answer"_s;
+    QVERIFY(store->applyTransitions(kOwnerA, {late}, kT0 + 200, &skipped));
+    QCOMPARE(skipped, 1);
+    QCOMPARE(exportRows(*store, job2).at(0).output, u"answer %1"_s.arg(slow));
+    QCOMPARE(exportRows(*store, job2).at(0).attempts, 1);
+}
+
+// ---- leases -----------------------------------------------------------------------------
+
+void TestStore::releaseExpiredLeases()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 5);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 3, kT0, kT0 + 1'000, &claimed));
+    QVERIFY(store->claimTasks(id, kOwnerB, 2, kT0, kT0 + 5'000, &claimed));
+    QCOMPARE(store->releaseExpiredLeases(kT0 + 999), 0);
+    QCOMPARE(store->releaseExpiredLeases(kT0 + 1'000), 0); // expires strictly after
+    QCOMPARE(store->releaseExpiredLeases(kT0 + 1'001), 3);
+    bd::TaskCounts counts = store->taskCounts(id);
+    QCOMPARE(counts.pending, 3);
+    QCOMPARE(counts.leased, 2);
+    QCOMPARE(store->leaseOwners(), QStringList{kOwnerB});
+    QCOMPARE(store->releaseExpiredLeases(kT0 + 1'002), 0); // idempotent
+    QCOMPARE(store->releaseExpiredLeases(kT0 + 5'001), 2);
+    counts = store->taskCounts(id);
+    QCOMPARE(counts.pending, 5);
+    QCOMPARE(counts.leased, 0);
+    QVERIFY(store->leaseOwners().isEmpty());
+    for (const auto &row : exportRows(*store, id))
+        QCOMPARE(row.attempts, 0);
+    // Released tasks are claimable again, by anyone.
+    QVERIFY(store->claimTasks(id, kOwnerB, 10, kT0 + 5'002, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 5);
+}
+
+void TestStore::renewLeasesKeepsTasks()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 4);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 2, kT0, kT0 + 1'000, &claimed));
+    QVERIFY(store->claimTasks(id, kOwnerB, 2, kT0, kT0 + 1'000, &claimed));
+    QVERIFY(store->renewLeases(kOwnerA, kT0 + 10'000));
+    QCOMPARE(store->releaseExpiredLeases(kT0 + 2'000), 2); // only B's
+    QCOMPARE(store->leaseOwners(), QStringList{kOwnerA});
+    QCOMPARE(store->releaseExpiredLeases(kT0 + 10'001), 2);
+}
+
+void TestStore::leaseOwnersAndReleaseLeasesOf()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 a = makeJob(*store, 6, u"a"_s);
+    const qint64 b = makeJob(*store, 2, u"b"_s);
+    QVERIFY(store->leaseOwners().isEmpty());
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(a, kOwnerA, 3, kT0, kT0 + kLease, &claimed));
+    QVERIFY(store->claimTasks(b, kOwnerA, 1, kT0, kT0 + kLease, &claimed));
+    QVERIFY(store->claimTasks(a, kOwnerB, 2, kT0, kT0 + kLease, &claimed));
+    const qint64 bTask = claimed.at(0).id;
+    // A charged retry makes attempts non-zero; the release below must keep them.
+    QVERIFY(store->applyTransitions(
+        kOwnerB, {transition(bTask, OutcomeAction::Retry, ErrorClass::ServerError, true, kT0)},
+        kT0));
+    QVERIFY(store->claimTasks(a, kOwnerB, 1, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 1);
+
+    QStringList owners = store->leaseOwners();
+    owners.sort();
+    QCOMPARE(owners, (QStringList{kOwnerA, kOwnerB}));
+
+    QCOMPARE(store->releaseLeasesOf(kOwnerA), 4); // across jobs
+    QCOMPARE(store->leaseOwners(), QStringList{kOwnerB});
+    QCOMPARE(store->taskCounts(a).leased, 2);
+    QCOMPARE(store->taskCounts(b).pending, 2);
+    QCOMPARE(store->releaseLeasesOf(kOwnerA), 0);
+    QCOMPARE(store->releaseLeasesOf(u"nobody"_s), 0);
+    QCOMPARE(store->releaseLeasesOf(kOwnerB), 2);
+    QCOMPARE(store->taskCounts(a).pending, 6);
+    QVERIFY(store->leaseOwners().isEmpty());
+
+    int charged = 0;
+    for (const auto &row : exportRows(*store, a))
+        charged += row.attempts;
+    QCOMPARE(charged, 1);
+    // Handed-back tasks come back to a new owner with their attempts.
+    QVERIFY(store->claimTasks(a, kOwnerA, 10, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 6);
+    for (const ClaimedTask &task : claimed)
+        QCOMPARE(task.attempts, task.id == bTask ? 1 : 0);
+}
+
+void TestStore::nextPendingAtMs()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 3);
+    QCOMPARE(store->nextPendingAtMs(id), std::optional<qint64>(0)); // due since import
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 3, kT0, kT0 + kLease, &claimed));
+    QVERIFY(!store->nextPendingAtMs(id).has_value()); // nothing pending
+    QVERIFY(store->applyTransitions(
+        kOwnerA,
+        {transition(claimed.at(0).id, OutcomeAction::Retry, ErrorClass::Timeout, true, kT0 + 900),
+         transition(claimed.at(1).id, OutcomeAction::Retry, ErrorClass::Timeout, true, kT0 + 400),
+         transition(claimed.at(2).id, OutcomeAction::Complete)},
+        kT0));
+    QCOMPARE(store->nextPendingAtMs(id), std::optional<qint64>(kT0 + 400));
+    QVERIFY(!store->nextPendingAtMs(id + 1).has_value());
+}
+
+// ---- dead letters -----------------------------------------------------------------------
+
+void TestStore::replayDead()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 a = makeJob(*store, 5, u"a"_s);
+    const qint64 b = makeJob(*store, 2, u"b"_s);
+    // Job a: tasks 1..3 die after two charged tries, 4 completes, 5 stays pending.
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(a, kOwnerA, 4, kT0, kT0 + kLease, &claimed));
+    QList<TaskTransition> first;
+    for (int i = 0; i < 3; ++i)
+        first.append(transition(claimed.at(i).id, OutcomeAction::Retry, ErrorClass::ServerError,
+                                true, kT0));
+    first.append(transition(claimed.at(3).id, OutcomeAction::Complete));
+    QVERIFY(store->applyTransitions(kOwnerA, first, kT0));
+    QVERIFY(store->claimTasks(a, kOwnerA, 3, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 3);
+    QList<TaskTransition> second;
+    for (const ClaimedTask &task : claimed) {
+        QCOMPARE(task.attempts, 1);
+        second.append(transition(task.id, OutcomeAction::DeadLetter, ErrorClass::ServerError));
+    }
+    QVERIFY(store->applyTransitions(kOwnerA, second, kT0));
+    const QList<qint64> deadIds = idsOf(claimed);
+    // Job b: one dead task.
+    QVERIFY(store->claimTasks(b, kOwnerA, 1, kT0, kT0 + kLease, &claimed));
+    const qint64 bDead = claimed.at(0).id;
+    QVERIFY(store->applyTransitions(
+        kOwnerA, {transition(bDead, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)}, kT0));
+
+    QCOMPARE(store->taskCounts(a).dead, 3);
+    for (const bd::DeadTask &task : store->deadTasks(a, 10, 0))
+        QCOMPARE(task.attempts, 2);
+
+    // Selected ids only; ids that are not dead (completed, pending, unknown) do not count.
+    const qint64 completedId = first.at(3).outcome.taskId;
+    QCOMPARE(store->replayDead(a, {deadIds.at(0), completedId, 999'999}, kT0 + 5'000), 1);
+    bd::TaskCounts counts = store->taskCounts(a);
+    QCOMPARE(counts.dead, 2);
+    QCOMPARE(counts.pending, 2);
+    QCOMPARE(counts.completed, 1);
+    // A task id of another job does not move when a job is named.
+    QCOMPARE(store->replayDead(a, {bDead}, kT0 + 5'000), 0);
+    QCOMPARE(store->taskCounts(b).dead, 1);
+
+    // The replayed task starts afresh: attempts 0, due from the replay time.
+    QVERIFY(store->claimTasks(a, kOwnerB, 10, kT0 + 5'000, kT0 + kLease, &claimed));
+    QList<qint64> claimedIds = idsOf(claimed);
+    QVERIFY(claimedIds.contains(deadIds.at(0)));
+    for (const ClaimedTask &task : claimed)
+        QCOMPARE(task.attempts, 0);
+    QVERIFY(store->releaseLeasesOf(kOwnerB) == 2);
+
+    // All of the job's remaining dead tasks.
+    QCOMPARE(store->replayDead(a, {}, kT0 + 6'000), 2);
+    counts = store->taskCounts(a);
+    QCOMPARE(counts.dead, 0);
+    QCOMPARE(counts.pending, 4);
+    QCOMPARE(store->taskCounts(b).dead, 1);
+    for (const auto &row : exportRows(*store, a)) {
+        if (row.status == u"pending"_s)
+            QCOMPARE(row.attempts, 0);
+    }
+    QVERIFY(store->claimTasks(a, kOwnerA, 10, kT0 + 5'999, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 2); // the two replayed at 5 000 and pending task 5, not the two at 6 000
+    QVERIFY(store->releaseLeasesOf(kOwnerA) == 2);
+
+    // Job 0: every job's dead tasks.
+    QCOMPARE(store->replayDead(0, {}, kT0 + 7'000), 1);
+    QCOMPARE(store->taskCounts(b).dead, 0);
+    QCOMPARE(store->replayDead(0, {}, kT0 + 7'000), 0);
+
+    // The history of the old tries stays.
+    QCOMPARE(store->attempts(deadIds.at(1)).size(), 2);
+}
+
+// ---- export -----------------------------------------------------------------------------
+
+void TestStore::exportRowsOrderAndFields()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 6);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 5, kT0, kT0 + kLease, &claimed));
+    // 1 completed, 2 dead, 3 completed without a price, 4 back to pending, 5 leased, 6 pending.
+    TaskTransition unpriced = transition(claimed.at(2).id, OutcomeAction::Complete);
+    unpriced.outcome.costUsd = std::nullopt;
+    unpriced.outcome.model = u"local-model"_s;
+    TaskTransition dead = transition(claimed.at(1).id, OutcomeAction::DeadLetter,
+                                     ErrorClass::Malformed);
+    dead.outcome.errorMessage = QString(); // no message: just the class
+    QVERIFY(store->applyTransitions(
+        kOwnerA,
+        {transition(claimed.at(0).id, OutcomeAction::Complete), dead, unpriced,
+         transition(claimed.at(3).id, OutcomeAction::Retry, ErrorClass::Overloaded, true, kT0)},
+        kT0));
+
+    const auto rows = exportRows(*store, id);
+    QCOMPARE(rows.size(), 6);
+    const QList<QStringList> input = makeRows(6);
+    for (int i = 0; i < 6; ++i) {
+        QCOMPARE(rows.at(i).inputValues, input.at(i));
+        if (i > 0)
+            QVERIFY(rows.at(i).taskId > rows.at(i - 1).taskId);
+    }
+    QCOMPARE(rows.at(0).status, u"completed"_s);
+    QCOMPARE(rows.at(0).costUsd, std::optional<double>(0.25));
+    QCOMPARE(rows.at(0).attempts, 1);
+
+    QCOMPARE(rows.at(1).status, u"dead"_s);
+    QCOMPARE(rows.at(1).error, u"malformed_reply"_s);
+    QVERIFY(rows.at(1).output.isEmpty());
+    QCOMPARE(rows.at(1).costUsd, std::optional<double>(0.0));
+
+    QCOMPARE(rows.at(2).status, u"completed"_s);
+    QCOMPARE(rows.at(2).model, u"local-model"_s);
+    QVERIFY(!rows.at(2).costUsd.has_value()); // unknown cost stays unknown
+    QCOMPARE(rows.at(2).outputTokens, 5);
+
+    QCOMPARE(rows.at(3).status, u"pending"_s);
+    QCOMPARE(rows.at(3).error, u"overloaded: message for %1"_s.arg(claimed.at(3).id));
+    QCOMPARE(rows.at(3).attempts, 1);
+
+    QCOMPARE(rows.at(4).status, u"pending"_s); // leased shows as pending
+    QVERIFY(rows.at(4).error.isEmpty());
+    QCOMPARE(rows.at(4).attempts, 0);
+    QCOMPARE(rows.at(5).status, u"pending"_s);
+    QCOMPARE(rows.at(5).inputTokens, 0);
+
+    // The sink can stop early.
+    int seen = 0;
+    QVERIFY(store->forEachExportRow(id, [&](const bd::ingest::ExportRow &) { return ++seen < 2; }));
+    QCOMPARE(seen, 2);
+    // Another job's rows never mix in.
+    const qint64 other = makeJob(*store, 2, u"b"_s);
+    QCOMPARE(exportRows(*store, other).size(), 2);
+    QCOMPARE(exportRows(*store, id).size(), 6);
+}
+
+void TestStore::exportPagesThroughLargeJobs()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 first = makeJob(*store, 0, u"a"_s);
+    const qint64 second = makeJob(*store, 0, u"b"_s);
+    // Interleave the two jobs' task ids so that paging must skip foreign rows.
+    for (int chunk = 0; chunk < 5; ++chunk) {
+        QVERIFY(store->appendTasks(first, chunk * 1'000 + 1, makeRows(1'000, chunk * 1'000 + 1), 2, kT0));
+        QVERIFY(store->appendTasks(second, chunk * 10 + 1, makeRows(10, chunk * 10 + 1), 2, kT0));
+    }
+    QList<QString> ids;
+    qint64 lastTask = 0;
+    bool ordered = true;
+    QVERIFY(store->forEachExportRow(first, [&](const bd::ingest::ExportRow &row) {
+        ids.append(row.inputValues.at(0));
+        ordered = ordered && row.taskId > lastTask;
+        lastTask = row.taskId;
+        return true;
+    }));
+    QCOMPARE(ids.size(), 5'000);
+    QVERIFY(ordered);
+    for (int i = 0; i < 5'000; ++i) {
+        if (ids.at(i) != u"R%1"_s.arg(i + 1))
+            QFAIL(qPrintable(u"row %1 is %2"_s.arg(i + 1).arg(ids.at(i))));
+    }
+    QCOMPARE(exportRows(*store, second).size(), 50);
+}
+
+void TestStore::jobTotals()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 4);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 4, kT0, kT0 + kLease, &claimed));
+    TaskTransition unpriced = transition(claimed.at(1).id, OutcomeAction::Complete);
+    unpriced.outcome.costUsd = std::nullopt;
+    QVERIFY(store->applyTransitions(
+        kOwnerA,
+        {transition(claimed.at(0).id, OutcomeAction::Complete), unpriced,
+         transition(claimed.at(2).id, OutcomeAction::Complete),
+         transition(claimed.at(3).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0));
+    bd::Usage usage;
+    double cost = -1;
+    qint64 billed = -1;
+    QVERIFY(store->jobTotals(id, &usage, &cost, &billed));
+    QCOMPARE(usage.inputTokens, 30);
+    QCOMPARE(usage.outputTokens, 15);
+    QCOMPARE(usage.cachedTokens, 6);
+    QCOMPARE(usage.cacheWriteTokens, 3);
+    QCOMPARE(cost, 0.5);
+    QCOMPARE(billed, 2);
+    const auto job = store->job(id);
+    QCOMPARE(job->costUsd, 0.5);
+    QCOMPARE(job->usage.outputTokens, 15);
+    QCOMPARE(job->counts.completed, 3);
+    QCOMPARE(job->counts.dead, 1);
+}
+
+// ---- alerts -----------------------------------------------------------------------------
+
+void TestStore::alertsRaiseRefreshClear()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 job = makeJob(*store, 1);
+    QVERIFY(store->alerts(true).isEmpty());
+
+    const qint64 quota = store->raiseAlert(job, u"quota_exhausted"_s, u"out of credit"_s, kT0);
+    QVERIFY(quota > 0);
+    // Raising the same kind for the same job again refreshes the one open alert.
+    QCOMPARE(store->raiseAlert(job, u"quota_exhausted"_s, u"still out of credit"_s, kT0 + 10), quota);
+    const qint64 global = store->raiseAlert(0, u"circuit_open"_s, u"provider down"_s, kT0 + 20);
+    QVERIFY(global > 0 && global != quota);
+    const qint64 auth = store->raiseAlert(job, u"auth"_s, u"bad key"_s, kT0 + 30);
+    QVERIFY(auth != quota && auth != global);
+
+    QList<bd::AlertRecord> open = store->alerts(false);
+    QCOMPARE(open.size(), 3);
+    QCOMPARE(open.at(0).id, quota);
+    QCOMPARE(open.at(0).jobId, job);
+    QCOMPARE(open.at(0).kind, u"quota_exhausted"_s);
+    QCOMPARE(open.at(0).message, u"still out of credit"_s);
+    QCOMPARE(open.at(0).raisedAt.toMSecsSinceEpoch(), kT0); // first raised, not refreshed
+    QVERIFY(!open.at(0).clearedAt.isValid());
+    QCOMPARE(open.at(1).jobId, 0);
+
+    // Clearing one kind of one job.
+    QVERIFY(store->clearAlerts(job, u"quota_exhausted"_s, kT0 + 100));
+    open = store->alerts(false);
+    QCOMPARE(open.size(), 2);
+    QCOMPARE(open.at(0).id, global);
+    QCOMPARE(open.at(1).id, auth);
+    const QList<bd::AlertRecord> all = store->alerts(true);
+    QCOMPARE(all.size(), 3);
+    QCOMPARE(all.at(0).clearedAt.toMSecsSinceEpoch(), kT0 + 100);
+
+    // A new raise after clearing opens a new alert.
+    const qint64 again = store->raiseAlert(job, u"quota_exhausted"_s, u"out again"_s, kT0 + 200);
+    QVERIFY(again != quota);
+    QCOMPARE(store->alerts(false).size(), 3);
+
+    // Empty kind: every kind of that job; the global alert is untouched.
+    QVERIFY(store->clearAlerts(job, QString(), kT0 + 300));
+    open = store->alerts(false);
+    QCOMPARE(open.size(), 1);
+    QCOMPARE(open.at(0).id, global);
+    QVERIFY(store->clearAlerts(0, u"circuit_open"_s, kT0 + 400));
+    QVERIFY(store->alerts(false).isEmpty());
+    QCOMPARE(store->alerts(true).size(), 4);
+}
+
+void TestStore::deleteJobCascades()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 doomed = makeJob(*store, 4, u"a"_s);
+    const qint64 kept = makeJob(*store, 2, u"b"_s);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(doomed, kOwnerA, 2, kT0, kT0 + kLease, &claimed));
+    QVERIFY(store->applyTransitions(
+        kOwnerA,
+        {transition(claimed.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, true, kT0),
+         transition(claimed.at(1).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0));
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM attempts"_s).toInt(), 2);
+
+    QVERIFY(store->deleteJob(doomed));
+    QVERIFY(!store->job(doomed).has_value());
+    QCOMPARE(store->taskCounts(doomed).total(), 0);
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM tasks WHERE job_id = %1"_s.arg(doomed)).toInt(), 0);
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM attempts"_s).toInt(), 0);
+    QCOMPARE(store->taskCounts(kept).pending, 2);
+    QCOMPARE(store->jobs().size(), 1);
+    QVERIFY(store->deadTasks(0, 10, 0).isEmpty());
+}
+
+QTEST_GUILESS_MAIN(TestStore)
+#include "test_store.moc"

@@ -1,0 +1,168 @@
+#include "dashboardpage.h"
+
+#include "format.h"
+#include "livemetrics.h"
+#include "metricchart.h"
+
+#include <QComboBox>
+#include <QElapsedTimer>
+#include <QFrame>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineSeries>
+#include <QVBoxLayout>
+
+namespace bd::ui {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+const QList<std::pair<QString, qint64>> &ranges()
+{
+    static const QList<std::pair<QString, qint64>> list = {
+        {u"5 min"_s, 300},     {u"15 min"_s, 900},     {u"1 h"_s, 3600},
+        {u"6 h"_s, 6 * 3600}, {u"24 h"_s, 24 * 3600}, {u"7 days"_s, 7 * 24 * 3600}};
+    return list;
+}
+} // namespace
+
+DashboardPage::DashboardPage(QWidget *parent)
+    : QWidget(parent)
+    , m_live(new LiveMetrics(this))
+    , m_source(m_live)
+{
+    auto *layout = new QVBoxLayout(this);
+
+    auto *counters = new QFrame(this);
+    counters->setFrameShape(QFrame::StyledPanel);
+    m_counterGrid = new QGridLayout(counters);
+    m_counterGrid->setHorizontalSpacing(24);
+    int column = 0;
+    addCounter(u"pending"_s, tr("Pending"), column++);
+    addCounter(u"inflight"_s, tr("Leased"), column++);
+    addCounter(u"completed"_s, tr("Completed"), column++);
+    addCounter(u"dead"_s, tr("Dead"), column++);
+    addCounter(u"rate"_s, tr("Rate"), column++);
+    addCounter(u"spend"_s, tr("Spend"), column++);
+    addCounter(u"eta"_s, tr("ETA"), column++);
+    layout->addWidget(counters);
+
+    auto *rangeRow = new QHBoxLayout;
+    rangeRow->addStretch(1);
+    rangeRow->addWidget(new QLabel(tr("Range:"), this));
+    m_range = new QComboBox(this);
+    for (const auto &range : ranges())
+        m_range->addItem(range.first, range.second);
+    rangeRow->addWidget(m_range);
+    layout->addLayout(rangeRow);
+
+    auto *grid = new QGridLayout;
+    auto *queue = new MetricChart(tr("Queue depth by priority"), tr("tasks"), this);
+    queue->addMetric(Metric::QueuePriority1, tr("P1 pending"), QColor(0xd6, 0x3a, 0x3a));
+    queue->addMetric(Metric::QueuePriority2, tr("P2 pending"), QColor(0x2f, 0x7e, 0xd8));
+    queue->addMetric(Metric::QueuePriority3, tr("P3 pending"), QColor(0x8a, 0x63, 0xd2));
+    queue->addMetric(Metric::InFlight, tr("leased (in flight)"), QColor(0x2e, 0xa0, 0x43));
+    auto *rate = new MetricChart(tr("Processing rate"), tr("tasks/min"), this);
+    rate->addMetric(Metric::RatePerMinute, tr("finished per minute"), QColor(0x2e, 0xa0, 0x43));
+    auto *spend = new MetricChart(tr("Cumulative spend"), tr("USD"), this);
+    spend->addMetric(Metric::SpendUsd, tr("spend"), QColor(0xe0, 0x8a, 0x1e));
+    spend->setValueDecimals(2);
+    auto *perTask = new MetricChart(tr("Cost per task"), tr("USD"), this);
+    perTask->addMetric(Metric::CostPerTask, tr("cost per completed task"), QColor(0xb0, 0x5a, 0x10));
+    perTask->setValueDecimals(5);
+    m_charts = {queue, rate, spend, perTask};
+    grid->addWidget(queue, 0, 0);
+    grid->addWidget(rate, 0, 1);
+    grid->addWidget(spend, 1, 0);
+    grid->addWidget(perTask, 1, 1);
+    layout->addLayout(grid, 1);
+
+    for (MetricChart *chart : std::as_const(m_charts))
+        chart->setSource(m_source);
+    connect(m_range, &QComboBox::currentIndexChanged, this, &DashboardPage::setRange);
+    setRange(0);
+}
+
+QLabel *DashboardPage::addCounter(const QString &name, const QString &title, int column)
+{
+    auto *caption = new QLabel(title, this);
+    QFont small = caption->font();
+    small.setPointSizeF(small.pointSizeF() * 0.9);
+    caption->setFont(small);
+    caption->setForegroundRole(QPalette::PlaceholderText);
+    auto *value = new QLabel(u"–"_s, this);
+    value->setObjectName(u"counter_"_s + name);
+    QFont big = value->font();
+    big.setPointSizeF(big.pointSizeF() * 1.6);
+    big.setBold(true);
+    value->setFont(big);
+    value->setMinimumWidth(value->fontMetrics().horizontalAdvance(u"0,000,000"_s));
+    m_counterGrid->addWidget(caption, 0, column);
+    m_counterGrid->addWidget(value, 1, column);
+    m_counters.insert(name, value);
+    return value;
+}
+
+QString DashboardPage::counterText(const QString &name) const
+{
+    const QLabel *label = m_counters.value(name);
+    return label ? label->text() : QString();
+}
+
+void DashboardPage::setSource(const MetricSource *source)
+{
+    m_source = source ? source : m_live;
+    for (MetricChart *chart : std::as_const(m_charts))
+        chart->setSource(m_source);
+    refreshNow();
+}
+
+void DashboardPage::setRange(int index)
+{
+    const qint64 seconds = m_range->itemData(index).toLongLong();
+    for (MetricChart *chart : std::as_const(m_charts))
+        chart->setRangeSeconds(seconds);
+    refreshNow();
+}
+
+void DashboardPage::applySnapshot(const EngineSnapshot &snapshot)
+{
+    m_lastSnapshot = snapshot;
+    m_live->addSnapshot(snapshot);
+    if (isVisible())
+        refreshNow();
+}
+
+qint64 DashboardPage::refreshNow()
+{
+    QElapsedTimer timer;
+    timer.start();
+    const TaskCounts totals = m_lastSnapshot.totals();
+    const double rate = m_live->currentRate();
+    m_counters.value(u"pending"_s)->setText(formatCount(totals.pending));
+    m_counters.value(u"inflight"_s)->setText(formatCount(totals.leased));
+    m_counters.value(u"completed"_s)->setText(formatCount(totals.completed));
+    m_counters.value(u"dead"_s)->setText(formatCount(totals.dead));
+    m_counters.value(u"dead"_s)->setStyleSheet(totals.dead > 0 ? u"color: %1;"_s.arg(stateColor(TaskState::Dead).name())
+                                                               : QString());
+    m_counters.value(u"rate"_s)->setText(rate > 0 ? formatRate(rate) : u"–"_s);
+    m_counters.value(u"spend"_s)->setText(formatUsd(m_lastSnapshot.costUsd()));
+    const qint64 left = totals.unfinished();
+    m_counters.value(u"eta"_s)->setText(left == 0 ? u"–"_s
+                                        : rate > 0 ? formatDuration(qint64(double(left) / rate * 60.0))
+                                                   : u"∞"_s);
+    const qint64 now = m_lastSnapshot.atMs > 0 ? m_lastSnapshot.atMs : 0;
+    for (MetricChart *chart : std::as_const(m_charts))
+        chart->refresh(now);
+    m_lastRefreshNs = timer.nsecsElapsed();
+    return m_lastRefreshNs;
+}
+
+void DashboardPage::showEvent(QShowEvent *event)
+{
+    QWidget::showEvent(event);
+    refreshNow();
+}
+
+} // namespace bd::ui

@@ -1,0 +1,54 @@
+#pragma once
+
+#include "snapshot.h"
+
+#include <QHash>
+#include <QWidget>
+
+class QComboBox;
+class QGridLayout;
+class QLabel;
+
+namespace bd::ui {
+
+class LiveMetrics;
+class MetricChart;
+class MetricSource;
+
+// Counters and live charts from engine snapshots. Charts redraw only while the page is
+// visible (the OBS stats-panel way); samples are kept either way.
+class DashboardPage final : public QWidget
+{
+    Q_OBJECT
+
+public:
+    explicit DashboardPage(QWidget *parent = nullptr);
+
+    void applySnapshot(const bd::EngineSnapshot &snapshot);
+    // A stored-history source (metrics tables) can replace the live one.
+    void setSource(const MetricSource *source);
+    LiveMetrics *liveMetrics() const { return m_live; }
+    QList<MetricChart *> charts() const { return m_charts; }
+    // Redraws counters and charts now; returns the GUI-thread time it took in ns.
+    qint64 refreshNow();
+    qint64 lastRefreshNs() const { return m_lastRefreshNs; }
+    QString counterText(const QString &name) const;
+
+protected:
+    void showEvent(QShowEvent *event) override;
+
+private:
+    QLabel *addCounter(const QString &name, const QString &title, int column);
+    void setRange(int index);
+
+    LiveMetrics *m_live = nullptr;
+    const MetricSource *m_source = nullptr;
+    QComboBox *m_range = nullptr;
+    QList<MetricChart *> m_charts;
+    QHash<QString, QLabel *> m_counters;
+    QGridLayout *m_counterGrid = nullptr;
+    qint64 m_lastRefreshNs = 0;
+    bd::EngineSnapshot m_lastSnapshot;
+};
+
+} // namespace bd::ui

@@ -1,0 +1,255 @@
+#include "deadletterspage.h"
+
+#include "engine.h"
+#include "format.h"
+#include "jobcombo.h"
+#include "taskdetailview.h"
+#include "tasktablemodel.h"
+
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSet>
+#include <QSplitter>
+#include <QTableView>
+#include <QTimer>
+#include <QTreeWidget>
+#include <QVBoxLayout>
+
+namespace bd::ui {
+
+using namespace Qt::StringLiterals;
+
+DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
+    : QWidget(parent)
+    , m_engine(engine)
+{
+    auto *layout = new QVBoxLayout(this);
+    auto *top = new QHBoxLayout;
+    m_job = new JobCombo(this);
+    top->addWidget(m_job);
+    m_summary = new QLabel(this);
+    top->addWidget(m_summary, 1);
+    m_replaySelection = new QPushButton(tr("Replay selected"), this);
+    m_replayClass = new QPushButton(tr("Replay class…"), this);
+    m_replayJob = new QPushButton(tr("Replay all…"), this);
+    top->addWidget(m_replaySelection);
+    top->addWidget(m_replayClass);
+    top->addWidget(m_replayJob);
+    layout->addLayout(top);
+
+    auto *splitter = new QSplitter(Qt::Horizontal, this);
+    m_classes = new QTreeWidget(splitter);
+    m_classes->setObjectName(u"deadClasses"_s);
+    m_classes->setRootIsDecorated(false);
+    m_classes->setHeaderLabels({tr("Error class"), tr("Tasks"), tr("Example message")});
+    m_classes->header()->setStretchLastSection(true);
+    m_classes->setColumnWidth(0, m_classes->fontMetrics().horizontalAdvance(u"invalid_request__"_s));
+    m_classes->setColumnWidth(1, m_classes->fontMetrics().horizontalAdvance(u"0000000__"_s));
+
+    auto *right = new QSplitter(Qt::Vertical, splitter);
+    m_model = new TaskTableModel(engine, this);
+    m_view = new QTableView(right);
+    m_view->setModel(m_model);
+    m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_view->setAlternatingRowColors(true);
+    m_view->setWordWrap(false);
+    m_view->verticalHeader()->hide();
+    m_view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    m_view->verticalHeader()->setDefaultSectionSize(m_view->fontMetrics().height() + 8);
+    m_view->horizontalHeader()->setStretchLastSection(true);
+    for (int column : {TaskTableModel::TokensColumn, TaskTableModel::CostColumn,
+                       TaskTableModel::StateColumn, TaskTableModel::PriorityColumn})
+        m_view->hideColumn(column);
+    const int digit = m_view->fontMetrics().horizontalAdvance(u'0');
+    m_view->setColumnWidth(TaskTableModel::IdColumn, digit * 9);
+    m_view->setColumnWidth(TaskTableModel::JobColumn, digit * 5);
+    m_view->setColumnWidth(TaskTableModel::RowColumn, digit * 8);
+    m_view->setColumnWidth(TaskTableModel::AttemptsColumn, digit * 10);
+    m_view->setColumnWidth(TaskTableModel::ErrorColumn, digit * 16);
+    m_view->setColumnWidth(TaskTableModel::InputColumn, digit * 36);
+    m_detail = new TaskDetailView(right);
+    right->addWidget(m_view);
+    right->addWidget(m_detail);
+    right->setStretchFactor(0, 3);
+    right->setStretchFactor(1, 2);
+    splitter->addWidget(m_classes);
+    splitter->addWidget(right);
+    splitter->setStretchFactor(0, 2);
+    splitter->setStretchFactor(1, 5);
+    layout->addWidget(splitter, 1);
+
+    m_refresh = new QTimer(this);
+    m_refresh->setInterval(3000);
+    connect(m_refresh, &QTimer::timeout, this, &DeadLettersPage::refresh);
+    connect(m_job, &JobCombo::jobChanged, this, [this] {
+        applyFilter();
+        refresh();
+    });
+    connect(m_classes, &QTreeWidget::currentItemChanged, this, &DeadLettersPage::applyFilter);
+    connect(m_engine, &Engine::deadSummaryReady, this, &DeadLettersPage::handleSummary);
+    connect(m_engine, &Engine::tasksActedOn, this, &DeadLettersPage::refresh);
+    connect(m_model, &TaskTableModel::pageLoaded, this, [this](qint64 firstRow) {
+        if (firstRow == 0 && !m_view->currentIndex().isValid() && m_model->rowCount() > 0)
+            m_view->setCurrentIndex(m_model->index(0, 0));
+    });
+    connect(m_replaySelection, &QPushButton::clicked, this, &DeadLettersPage::replaySelection);
+    connect(m_replayClass, &QPushButton::clicked, this, &DeadLettersPage::replayClass);
+    connect(m_replayJob, &QPushButton::clicked, this, &DeadLettersPage::replayJob);
+    connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this] {
+        const QModelIndex current = m_view->currentIndex();
+        const QVariant id = m_model->data(m_model->index(current.row(), 0), TaskTableModel::TaskIdRole);
+        if (!id.isValid())
+            return;
+        m_detail->setTaskId(id.toLongLong());
+        m_engine->requestTaskDetail(id.toLongLong());
+    });
+    connect(m_engine, &Engine::taskDetailReady, this, [this](const store::TaskDetail &detail) {
+        if (detail.id == m_detail->taskId())
+            m_detail->showDetail(detail);
+    });
+    applyFilter();
+}
+
+void DeadLettersPage::setJobs(const QList<JobInfo> &jobs)
+{
+    m_allJobIds.clear();
+    for (const JobInfo &job : jobs)
+        m_allJobIds.append(job.id);
+    m_job->setJobs(jobs);
+}
+
+QString DeadLettersPage::currentClass() const
+{
+    const QTreeWidgetItem *item = m_classes->currentItem();
+    return item ? item->data(0, Qt::UserRole).toString() : QString();
+}
+
+void DeadLettersPage::applyFilter()
+{
+    store::TaskFilter filter;
+    filter.jobId = m_job->currentJobId();
+    filter.state = int(TaskState::Dead);
+    filter.errorClass = currentClass();
+    if (!(m_model->hasCount() && filter == m_model->filter()))
+        m_model->setFilter(filter);
+    m_replayClass->setEnabled(!filter.errorClass.isEmpty());
+    m_replayJob->setText(filter.jobId ? tr("Replay all of job %1…").arg(filter.jobId)
+                                      : tr("Replay all…"));
+}
+
+void DeadLettersPage::refresh()
+{
+    m_engine->requestDeadSummary(m_job->currentJobId());
+    m_model->refresh();
+}
+
+void DeadLettersPage::handleSummary(qint64 jobId, const QList<store::DeadClassCount> &classes)
+{
+    if (jobId != m_job->currentJobId())
+        return;
+    const QString current = currentClass();
+    const QSignalBlocker blocker(m_classes);
+    m_classes->clear();
+    qint64 total = 0;
+    for (const store::DeadClassCount &entry : classes)
+        total += entry.count;
+    auto *all = new QTreeWidgetItem(m_classes, {tr("All classes"), formatCount(total), QString()});
+    all->setData(0, Qt::UserRole, QString());
+    all->setTextAlignment(1, Qt::AlignRight | Qt::AlignVCenter);
+    QTreeWidgetItem *select = all;
+    for (const store::DeadClassCount &entry : classes) {
+        auto *item = new QTreeWidgetItem(m_classes, {entry.errorClass.isEmpty() ? tr("(none)") : entry.errorClass,
+                                                     formatCount(entry.count),
+                                                     entry.sampleMessage.simplified().left(200)});
+        item->setData(0, Qt::UserRole, entry.errorClass);
+        item->setTextAlignment(1, Qt::AlignRight | Qt::AlignVCenter);
+        item->setForeground(0, stateColor(TaskState::Dead));
+        item->setToolTip(2, entry.sampleMessage.left(1000));
+        if (entry.errorClass == current)
+            select = item;
+    }
+    m_classes->setCurrentItem(select);
+    m_summary->setText(total ? tr("%1 dead tasks in %n classes", nullptr, int(classes.size())).arg(formatCount(total))
+                             : tr("No dead letters."));
+    m_replayJob->setEnabled(total > 0);
+}
+
+bool DeadLettersPage::confirm(const QString &text)
+{
+    if (!m_confirm)
+        return true;
+    return QMessageBox::question(this, tr("Replay dead letters"), text,
+                                 QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel)
+           == QMessageBox::Yes;
+}
+
+QList<qint64> DeadLettersPage::affectedJobs() const
+{
+    const qint64 job = m_job->currentJobId();
+    return job ? QList<qint64>{job} : m_allJobIds;
+}
+
+void DeadLettersPage::replaySelection()
+{
+    QList<int> rows;
+    for (const QModelIndex &index : m_view->selectionModel()->selectedRows())
+        rows.append(index.row());
+    const QList<qint64> ids = m_model->taskIds(rows);
+    if (ids.isEmpty())
+        return;
+    if (ids.size() > 1 && !confirm(tr("Put the %n selected tasks back in the queue?", nullptr, int(ids.size()))))
+        return;
+    QSet<qint64> jobs;
+    for (int row : rows) {
+        if (const auto task = m_model->rowAt(row))
+            jobs.insert(task->jobId);
+    }
+    m_engine->actOnTasks(Engine::TaskAction::Replay, ids);
+    Q_EMIT replayed(jobs.values());
+}
+
+void DeadLettersPage::replayClass()
+{
+    const QString errorClass = currentClass();
+    if (errorClass.isEmpty())
+        return;
+    store::TaskFilter filter;
+    filter.jobId = m_job->currentJobId();
+    filter.state = int(TaskState::Dead);
+    filter.errorClass = errorClass;
+    if (!confirm(tr("Put every dead task of class %1 (%2) back in the queue?")
+                     .arg(errorClass, filter.jobId ? tr("job %1").arg(filter.jobId) : tr("all jobs"))))
+        return;
+    m_engine->actOnMatching(Engine::TaskAction::Replay, filter);
+    Q_EMIT replayed(affectedJobs());
+}
+
+void DeadLettersPage::replayJob()
+{
+    store::TaskFilter filter;
+    filter.jobId = m_job->currentJobId();
+    filter.state = int(TaskState::Dead);
+    if (!confirm(filter.jobId ? tr("Put every dead task of job %1 back in the queue?").arg(filter.jobId)
+                              : tr("Put every dead task of every job back in the queue?")))
+        return;
+    m_engine->actOnMatching(Engine::TaskAction::Replay, filter);
+    Q_EMIT replayed(affectedJobs());
+}
+
+void DeadLettersPage::showEvent(QShowEvent *event)
+{
+    QWidget::showEvent(event);
+    refresh();
+    m_refresh->start();
+}
+
+void DeadLettersPage::hideEvent(QHideEvent *event)
+{
+    QWidget::hideEvent(event);
+    m_refresh->stop();
+}
+
+} // namespace bd::ui

@@ -1,0 +1,129 @@
+#include "exportdialog.h"
+
+#include "engine.h"
+#include "format.h"
+
+#include <QComboBox>
+#include <QDialogButtonBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QVBoxLayout>
+
+namespace bd::ui {
+
+using namespace Qt::StringLiterals;
+
+ExportDialog::ExportDialog(Engine *engine, qint64 jobId, const QString &suggestedPath, QWidget *parent)
+    : QDialog(parent)
+    , m_engine(engine)
+    , m_jobId(jobId)
+{
+    setWindowTitle(tr("Export job %1").arg(jobId));
+    setAttribute(Qt::WA_DeleteOnClose);
+    resize(620, 200);
+    auto *layout = new QVBoxLayout(this);
+    auto *form = new QFormLayout;
+    auto *pathRow = new QHBoxLayout;
+    m_path = new QLineEdit(this);
+    auto *browse = new QPushButton(tr("Browse…"), this);
+    pathRow->addWidget(m_path, 1);
+    pathRow->addWidget(browse);
+    form->addRow(tr("File:"), pathRow);
+    m_format = new QComboBox(this);
+    m_format->addItem(tr("CSV (.csv)"), u"csv"_s);
+    m_format->addItem(tr("JSON Lines (.jsonl)"), u"jsonl"_s);
+    m_format->addItem(tr("Excel (.xlsx)"), u"xlsx"_s);
+    form->addRow(tr("Format:"), m_format);
+    layout->addLayout(form);
+    m_progress = new QProgressBar(this);
+    m_progress->setRange(0, 1000);
+    m_progress->setValue(0);
+    layout->addWidget(m_progress);
+    m_status = new QLabel(tr("Every input column, then status, output, error, model, tokens, cost and attempts."), this);
+    m_status->setWordWrap(true);
+    layout->addWidget(m_status);
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Close, this);
+    m_exportButton = buttons->addButton(tr("&Export"), QDialogButtonBox::AcceptRole);
+    layout->addWidget(buttons);
+
+    connect(browse, &QPushButton::clicked, this, &ExportDialog::browse);
+    connect(m_format, &QComboBox::currentIndexChanged, this, [this] {
+        const QFileInfo info(m_path->text());
+        const QString ext = m_format->currentData().toString();
+        if (!m_path->text().isEmpty() && info.suffix() != ext)
+            m_path->setText(info.path() + u"/"_s + info.completeBaseName() + u"."_s + ext);
+    });
+    connect(m_path, &QLineEdit::textChanged, this, &ExportDialog::syncFormat);
+    connect(m_exportButton, &QPushButton::clicked, this, &ExportDialog::startExport);
+    connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    connect(m_engine, &Engine::exportProgressed, this, [this](qint64 id, qint64 rows, qint64 total) {
+        if (id != m_jobId || !m_exporting)
+            return;
+        m_progress->setValue(total > 0 ? int(1000.0 * double(rows) / double(total)) : 0);
+        m_status->setText(tr("%1 of %2 rows written…").arg(formatCount(rows), formatCount(total)));
+    });
+    connect(m_engine, &Engine::exportFinished, this,
+            [this](qint64 id, const QString &path, bool ok, const QString &error) {
+                if (id != m_jobId || !m_exporting)
+                    return;
+                m_exporting = false;
+                m_exportButton->setEnabled(true);
+                m_progress->setValue(ok ? 1000 : 0);
+                m_status->setText(ok ? tr("Exported to %1").arg(path) : tr("Export failed: %1").arg(error));
+                Q_EMIT exported(id, path, ok, error);
+            });
+    setPath(suggestedPath);
+}
+
+void ExportDialog::setPath(const QString &path)
+{
+    m_path->setText(path);
+}
+
+QString ExportDialog::path() const
+{
+    return m_path->text();
+}
+
+void ExportDialog::syncFormat()
+{
+    const QString suffix = QFileInfo(m_path->text()).suffix().toLower();
+    const int index = m_format->findData(suffix);
+    if (index >= 0 && index != m_format->currentIndex()) {
+        const QSignalBlocker blocker(m_format);
+        m_format->setCurrentIndex(index);
+    }
+}
+
+void ExportDialog::browse()
+{
+    const QString path = QFileDialog::getSaveFileName(
+        this, tr("Export job %1").arg(m_jobId), m_path->text(),
+        tr("CSV (*.csv);;JSON Lines (*.jsonl);;Excel workbook (*.xlsx)"));
+    if (!path.isEmpty())
+        m_path->setText(path);
+}
+
+void ExportDialog::startExport()
+{
+    if (m_exporting || m_path->text().isEmpty())
+        return;
+    const QString suffix = QFileInfo(m_path->text()).suffix().toLower();
+    if (suffix != u"csv"_s && suffix != u"jsonl"_s && suffix != u"xlsx"_s) {
+        m_status->setText(tr("The file name must end in .csv, .jsonl or .xlsx."));
+        return;
+    }
+    m_exporting = true;
+    m_exportButton->setEnabled(false);
+    m_progress->setValue(0);
+    m_status->setText(tr("Exporting…"));
+    m_engine->exportJob(m_jobId, QFileInfo(m_path->text()).absoluteFilePath());
+}
+
+} // namespace bd::ui

@@ -1,0 +1,600 @@
+#include "importwizard.h"
+
+#include "costestimate.h"
+#include "engine.h"
+#include "format.h"
+#include "ingest/prompttemplate.h"
+#include "providerconfig.h"
+#include "templateeditor.h"
+
+#include <QCheckBox>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QDialogButtonBox>
+#include <QDoubleSpinBox>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <QtConcurrent>
+
+namespace bd::ui {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+constexpr int kPreviewRows = 50;
+
+QString delimiterName(QChar delimiter)
+{
+    if (delimiter == u',')
+        return ImportWizard::tr("comma");
+    if (delimiter == u';')
+        return ImportWizard::tr("semicolon");
+    if (delimiter == u'\t')
+        return ImportWizard::tr("tab");
+    if (delimiter == u'|')
+        return ImportWizard::tr("pipe");
+    return QString(delimiter);
+}
+
+} // namespace
+
+ImportWizard::ImportWizard(Engine *engine, const QString &path, QWidget *parent)
+    : QDialog(parent)
+    , m_engine(engine)
+    , m_path(QFileInfo(path).absoluteFilePath())
+    , m_prices(cost::PriceTable::builtIn())
+    , m_cancelScan(std::make_shared<std::atomic<bool>>(false))
+{
+    setObjectName(u"importWizard"_s);
+    setWindowTitle(tr("Import %1").arg(QFileInfo(path).fileName()));
+    setAttribute(Qt::WA_DeleteOnClose);
+    buildUi();
+    connect(&m_previewWatcher, &QFutureWatcher<CsvPreview>::finished, this,
+            &ImportWizard::handlePreviewLoaded);
+    connect(&m_scanWatcher, &QFutureWatcher<CsvScan>::finished, this,
+            &ImportWizard::handleScanFinished);
+    loadPreview();
+}
+
+ImportWizard::~ImportWizard()
+{
+    m_cancelScan->store(true);
+    // The futures only read the file; waiting for them here bounds the wait to one chunk.
+    m_previewWatcher.waitForFinished();
+    m_scanWatcher.waitForFinished();
+    for (const auto &connection : std::as_const(m_importConnections))
+        disconnect(connection);
+}
+
+void ImportWizard::buildUi()
+{
+    resize(1080, 760);
+    auto *layout = new QVBoxLayout(this);
+
+    // --- the file as parsed
+    auto *fileRow = new QHBoxLayout;
+    m_fileLabel = new QLabel(this);
+    m_fileLabel->setText(u"<b>%1</b>"_s.arg(QFileInfo(m_path).fileName().toHtmlEscaped()));
+    m_fileLabel->setToolTip(m_path);
+    fileRow->addWidget(m_fileLabel);
+    fileRow->addSpacing(12);
+    fileRow->addWidget(new QLabel(tr("Encoding:"), this));
+    m_encoding = new QComboBox(this);
+    m_encoding->addItem(tr("Detect"), QString());
+    for (const QString &name : {u"UTF-8"_s, u"UTF-16LE"_s, u"UTF-16BE"_s, u"Windows-1252"_s})
+        m_encoding->addItem(name, name);
+    fileRow->addWidget(m_encoding);
+    fileRow->addWidget(new QLabel(tr("Delimiter:"), this));
+    m_delimiter = new QComboBox(this);
+    m_delimiter->addItem(tr("Detect"), QString());
+    for (const QChar c : {u',', u';', u'\t', u'|'})
+        m_delimiter->addItem(delimiterName(c), QString(c));
+    fileRow->addWidget(m_delimiter);
+    fileRow->addStretch(1);
+    m_rowsLabel = new QLabel(this);
+    fileRow->addWidget(m_rowsLabel);
+    layout->addLayout(fileRow);
+
+    m_errorLabel = new QLabel(this);
+    m_errorLabel->setObjectName(u"fileError"_s);
+    m_errorLabel->setWordWrap(true);
+    m_errorLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_errorLabel->setStyleSheet(u"QLabel { color: #b00020; font-weight: bold; padding: 6px; "
+                                "border: 1px solid #b00020; border-radius: 4px; }"_s);
+    m_errorLabel->hide();
+    layout->addWidget(m_errorLabel);
+
+    auto *splitter = new QSplitter(Qt::Vertical, this);
+    m_previewTable = new QTableWidget(this);
+    m_previewTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_previewTable->setAlternatingRowColors(true);
+    m_previewTable->setWordWrap(false);
+    m_previewTable->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+    m_previewTable->horizontalHeader()->setStretchLastSection(true);
+    m_previewTable->setMinimumHeight(160);
+    m_previewTable->verticalHeader()->setDefaultSectionSize(
+        m_previewTable->fontMetrics().height() + 6);
+    splitter->addWidget(m_previewTable);
+
+    // --- the prompt and the job's settings
+    auto *lower = new QWidget(this);
+    auto *lowerLayout = new QHBoxLayout(lower);
+    lowerLayout->setContentsMargins(0, 0, 0, 0);
+
+    auto *promptBox = new QGroupBox(tr("Prompt"), lower);
+    auto *promptLayout = new QVBoxLayout(promptBox);
+    promptLayout->addWidget(new QLabel(tr("Template (type {{ to insert a column):"), promptBox));
+    m_template = new TemplateEditor(promptBox);
+    m_template->setObjectName(u"templateEditor"_s);
+    m_template->setPlaceholderText(tr("Summarise this review in one sentence: {{review}}"));
+    promptLayout->addWidget(m_template, 3);
+    m_templateStatus = new QLabel(promptBox);
+    m_templateStatus->setWordWrap(true);
+    promptLayout->addWidget(m_templateStatus);
+    promptLayout->addWidget(new QLabel(tr("System prompt (optional, sent first and cached):"), promptBox));
+    m_system = new QPlainTextEdit(promptBox);
+    m_system->setTabChangesFocus(true);
+    m_system->setPlaceholderText(tr("You are a careful analyst. Answer briefly."));
+    m_system->setMaximumHeight(m_system->fontMetrics().height() * 5);
+    promptLayout->addWidget(m_system, 1);
+    lowerLayout->addWidget(promptBox, 3);
+
+    auto *settingsBox = new QGroupBox(tr("Job"), lower);
+    auto *form = new QFormLayout(settingsBox);
+    m_provider = new QComboBox(settingsBox);
+    for (const Engine::ProviderInfo &info : Engine::availableProviders())
+        m_provider->addItem(info.displayName, info.id);
+    form->addRow(tr("Provider:"), m_provider);
+    m_model = new QComboBox(settingsBox);
+    m_model->setEditable(true);
+    form->addRow(tr("Model:"), m_model);
+    m_priority = new QComboBox(settingsBox);
+    m_priority->addItem(tr("1 · premium, at once"), 1);
+    m_priority->addItem(tr("2 · standard, within the hour"), 2);
+    m_priority->addItem(tr("3 · bulk, within 24 h"), 3);
+    m_priority->setCurrentIndex(1);
+    form->addRow(tr("Priority:"), m_priority);
+    m_mode = new QComboBox(settingsBox);
+    m_mode->addItem(tr("Auto (from priority)"), u"auto"_s);
+    m_mode->addItem(tr("Realtime"), u"realtime"_s);
+    m_mode->addItem(tr("Grouped"), u"grouped"_s);
+    m_mode->addItem(tr("Batch API (half price)"), u"batch-api"_s);
+    form->addRow(tr("Mode:"), m_mode);
+    m_maxTokens = new QSpinBox(settingsBox);
+    m_maxTokens->setRange(1, 200'000);
+    m_maxTokens->setValue(256);
+    form->addRow(tr("Max output tokens:"), m_maxTokens);
+    m_maxRetries = new QSpinBox(settingsBox);
+    m_maxRetries->setRange(0, 50);
+    m_maxRetries->setValue(3);
+    form->addRow(tr("Max retries:"), m_maxRetries);
+    m_budget = new QDoubleSpinBox(settingsBox);
+    m_budget->setRange(0, 1e7);
+    m_budget->setDecimals(2);
+    m_budget->setPrefix(u"$"_s);
+    m_budget->setSpecialValueText(tr("no budget"));
+    form->addRow(tr("Budget:"), m_budget);
+    m_simulatorBox = new QGroupBox(tr("Simulator"), settingsBox);
+    auto *simForm = new QFormLayout(m_simulatorBox);
+    m_simLatency = new QSpinBox(m_simulatorBox);
+    m_simLatency->setRange(0, 60'000);
+    m_simLatency->setValue(50);
+    m_simLatency->setSuffix(tr(" ms"));
+    simForm->addRow(tr("Latency:"), m_simLatency);
+    m_simFailure = new QDoubleSpinBox(m_simulatorBox);
+    m_simFailure->setRange(0, 1);
+    m_simFailure->setSingleStep(0.01);
+    m_simFailure->setDecimals(2);
+    simForm->addRow(tr("Failure rate:"), m_simFailure);
+    form->addRow(m_simulatorBox);
+    m_startAfter = new QCheckBox(tr("Start the job after the import"), settingsBox);
+    m_startAfter->setChecked(true);
+    form->addRow(m_startAfter);
+    lowerLayout->addWidget(settingsBox, 2);
+    splitter->addWidget(lower);
+    splitter->setStretchFactor(0, 1);
+    splitter->setStretchFactor(1, 1);
+    splitter->setSizes({300, 380});
+    layout->addWidget(splitter, 1);
+
+    m_estimate = new QLabel(this);
+    m_estimate->setObjectName(u"costEstimate"_s);
+    m_estimate->setWordWrap(true);
+    layout->addWidget(m_estimate);
+
+    auto *bottom = new QHBoxLayout;
+    m_progress = new QProgressBar(this);
+    m_progress->setRange(0, 1000);
+    m_progress->setFormat(QString());
+    m_progress->hide();
+    bottom->addWidget(m_progress, 1);
+    auto *buttons = new QDialogButtonBox(this);
+    m_importButton = buttons->addButton(tr("&Import"), QDialogButtonBox::AcceptRole);
+    m_importButton->setObjectName(u"importButton"_s);
+    m_importButton->setDefault(true);
+    m_cancelButton = buttons->addButton(QDialogButtonBox::Cancel);
+    bottom->addWidget(buttons);
+    layout->addLayout(bottom);
+
+    connect(m_importButton, &QPushButton::clicked, this, [this] { startImport(); });
+    connect(m_cancelButton, &QPushButton::clicked, this, &ImportWizard::reject);
+    connect(m_encoding, &QComboBox::currentIndexChanged, this, &ImportWizard::loadPreview);
+    connect(m_delimiter, &QComboBox::currentIndexChanged, this, &ImportWizard::loadPreview);
+    connect(m_template, &QPlainTextEdit::textChanged, this, &ImportWizard::validate);
+    connect(m_system, &QPlainTextEdit::textChanged, this, &ImportWizard::updateEstimate);
+    connect(m_provider, &QComboBox::currentIndexChanged, this, &ImportWizard::updateProviderModels);
+    connect(m_model, &QComboBox::currentTextChanged, this, &ImportWizard::updateEstimate);
+    connect(m_mode, &QComboBox::currentIndexChanged, this, &ImportWizard::updateEstimate);
+    connect(m_priority, &QComboBox::currentIndexChanged, this, &ImportWizard::updateEstimate);
+    connect(m_maxTokens, &QSpinBox::valueChanged, this, &ImportWizard::updateEstimate);
+    updateProviderModels();
+    validate();
+}
+
+bool ImportWizard::isPreviewLoading() const
+{
+    return m_previewWatcher.isRunning();
+}
+
+QString ImportWizard::errorText() const
+{
+    return m_errorLabel->isVisible() || !m_errorLabel->isHidden() ? m_errorLabel->text() : QString();
+}
+
+QString ImportWizard::templateProblem() const
+{
+    return m_templateProblem;
+}
+
+QString ImportWizard::estimateText() const
+{
+    return m_estimate->text();
+}
+
+void ImportWizard::setSimulatorLatency(int ms)
+{
+    m_simLatency->setValue(ms);
+}
+
+void ImportWizard::loadPreview()
+{
+    m_cancelScan->store(true);
+    m_cancelScan = std::make_shared<std::atomic<bool>>(false);
+    m_exactRows = -1;
+    ++m_previewGeneration;
+    const QString encoding = m_encoding->currentData().toString();
+    const QString delimiterText = m_delimiter->currentData().toString();
+    const QChar delimiter = delimiterText.isEmpty() ? QChar() : delimiterText.at(0);
+    m_rowsLabel->setText(tr("Reading…"));
+    m_importButton->setEnabled(false);
+    m_previewWatcher.setFuture(
+        QtConcurrent::run(readCsvPreview, m_path, encoding, delimiter, kPreviewRows));
+}
+
+void ImportWizard::handlePreviewLoaded()
+{
+    if (m_previewWatcher.isCanceled())
+        return;
+    m_preview = m_previewWatcher.result();
+    showPreview();
+    if (m_preview.ok && !m_preview.complete) {
+        const QString encoding = m_encoding->currentData().toString();
+        const QString delimiterText = m_delimiter->currentData().toString();
+        const QChar delimiter = delimiterText.isEmpty() ? QChar() : delimiterText.at(0);
+        m_scanWatcher.setFuture(
+            QtConcurrent::run(scanCsv, m_path, encoding, delimiter, m_cancelScan.get()));
+    } else if (m_preview.ok) {
+        m_exactRows = m_preview.rows.size();
+    }
+    validate();
+}
+
+void ImportWizard::handleScanFinished()
+{
+    const CsvScan scan = m_scanWatcher.result();
+    if (scan.cancelled)
+        return;
+    if (!scan.ok) {
+        m_preview.ok = false;
+        m_preview.error = scan.error;
+        showPreview();
+    } else {
+        m_exactRows = scan.rows;
+    }
+    validate();
+}
+
+void ImportWizard::showPreview()
+{
+    m_previewTable->clear();
+    if (!m_preview.ok) {
+        m_errorLabel->setText(tr("This file cannot be imported: %1").arg(m_preview.error));
+        m_errorLabel->show();
+        m_rowsLabel->setText(QString());
+        m_template->setColumns(m_preview.header);
+        if (m_preview.header.isEmpty()) {
+            m_previewTable->setRowCount(0);
+            m_previewTable->setColumnCount(0);
+            return;
+        }
+    } else {
+        m_errorLabel->hide();
+        m_errorLabel->clear();
+    }
+    m_previewTable->setColumnCount(int(m_preview.header.size()));
+    m_previewTable->setHorizontalHeaderLabels(m_preview.header);
+    m_previewTable->setRowCount(int(m_preview.rows.size()));
+    for (int r = 0; r < m_preview.rows.size(); ++r) {
+        const QStringList &row = m_preview.rows.at(r);
+        for (int c = 0; c < row.size() && c < m_preview.header.size(); ++c) {
+            QString text = row.at(c);
+            text.replace(u'\n', u" ⏎ "_s);
+            auto *item = new QTableWidgetItem(text);
+            item->setToolTip(row.at(c).left(2000));
+            m_previewTable->setItem(r, c, item);
+        }
+    }
+    for (int c = 0; c < m_previewTable->columnCount(); ++c) {
+        m_previewTable->resizeColumnToContents(c);
+        m_previewTable->setColumnWidth(c, qMin(m_previewTable->columnWidth(c), 360));
+    }
+    m_template->setColumns(m_preview.header);
+    // Show what was detected in the combos' tooltips and the label.
+    if (m_preview.ok) {
+        const QString detected = tr("%1, %2-separated").arg(m_preview.encoding, delimiterName(m_preview.delimiter));
+        m_encoding->setToolTip(tr("Detected: %1").arg(m_preview.encoding));
+        m_delimiter->setToolTip(tr("Detected: %1").arg(delimiterName(m_preview.delimiter)));
+        const QString rows = m_exactRows >= 0 ? tr("%1 rows").arg(formatCount(m_exactRows))
+                                              : tr("≈ %1 rows (counting…)").arg(formatCount(m_preview.estimatedRows));
+        m_rowsLabel->setText(u"%1 · %2 columns · %3"_s.arg(detected).arg(m_preview.header.size()).arg(rows));
+        if (!m_preview.warnings.isEmpty())
+            m_rowsLabel->setToolTip(m_preview.warnings.join(u'\n'));
+    }
+    if (m_template->toPlainText().isEmpty() && !m_preview.header.isEmpty()) {
+        // A useful start: the longest-looking text column.
+        QString column = m_preview.header.constLast();
+        qsizetype longest = -1;
+        for (int c = 0; c < m_preview.header.size(); ++c) {
+            qsizetype total = 0;
+            for (const QStringList &row : std::as_const(m_preview.rows))
+                total += c < row.size() ? row.at(c).size() : 0;
+            if (total > longest) {
+                longest = total;
+                column = m_preview.header.at(c);
+            }
+        }
+        m_template->setPlainText(tr("Classify the sentiment of this text as positive, neutral or "
+                                    "negative, with one sentence of reasons:\n\n{{%1}}\n").arg(column));
+    }
+}
+
+void ImportWizard::updateProviderModels()
+{
+    const QString id = m_provider->currentData().toString();
+    const QString current = m_model->currentText();
+    m_model->blockSignals(true);
+    m_model->clear();
+    for (const Engine::ProviderInfo &info : Engine::availableProviders()) {
+        if (info.id != id)
+            continue;
+        m_model->addItems(info.knownModels);
+        if (!info.knownModels.contains(info.defaultModel))
+            m_model->insertItem(0, info.defaultModel);
+        m_model->setCurrentText(info.defaultModel);
+    }
+    m_model->blockSignals(false);
+    m_simulatorBox->setVisible(id == u"simulator"_s);
+    Q_UNUSED(current);
+    updateEstimate();
+}
+
+void ImportWizard::validate()
+{
+    QString problem;
+    const QString text = m_template->toPlainText();
+    ingest::PromptTemplate prompt(text);
+    if (text.trimmed().isEmpty()) {
+        problem = tr("The template is empty.");
+    } else if (!prompt.syntaxError().isEmpty()) {
+        problem = prompt.syntaxError();
+    } else if (!m_preview.header.isEmpty()) {
+        QString error;
+        if (!prompt.bind(m_preview.header, &error))
+            problem = error;
+    }
+    m_templateProblem = problem;
+    if (problem.isEmpty()) {
+        const QStringList used = prompt.placeholders();
+        m_templateStatus->setStyleSheet(QString());
+        m_templateStatus->setText(used.isEmpty() ? tr("No placeholders: every row gets the same prompt.")
+                                                 : tr("Uses %1.").arg(used.join(u", "_s)));
+    } else {
+        m_templateStatus->setStyleSheet(u"color: #b00020;"_s);
+        m_templateStatus->setText(problem);
+    }
+    m_importButton->setEnabled(!m_importing && m_preview.ok && problem.isEmpty());
+    updateEstimate();
+}
+
+void ImportWizard::updateEstimate()
+{
+    if (!m_preview.ok || !m_templateProblem.isEmpty()) {
+        m_estimate->setText(tr("Cost estimate: – (needs a readable file and a valid template)"));
+        return;
+    }
+    ingest::PromptTemplate prompt(m_template->toPlainText());
+    QString error;
+    if (!prompt.bind(m_preview.header, &error))
+        return;
+    QStringList rendered;
+    for (const QStringList &row : std::as_const(m_preview.rows))
+        rendered << prompt.render(row);
+    const qint64 rows = m_exactRows >= 0 ? m_exactRows : m_preview.estimatedRows;
+    const CostEstimate estimate = estimateCost(m_prices, m_model->currentText(),
+                                               m_system->toPlainText(), rendered, rows,
+                                               m_maxTokens->value());
+    m_estimate->setText(tr("Cost estimate (%1, prices of %2): %3")
+                            .arg(m_model->currentText(), m_prices.effectiveDate(), estimate.summary()));
+    if (m_preview.ok) {
+        const QString detected = tr("%1, %2-separated").arg(m_preview.encoding, delimiterName(m_preview.delimiter));
+        const QString rowsText = m_exactRows >= 0 ? tr("%1 rows").arg(formatCount(m_exactRows))
+                                                  : tr("≈ %1 rows (counting…)").arg(formatCount(m_preview.estimatedRows));
+        m_rowsLabel->setText(u"%1 · %2 columns · %3"_s.arg(detected).arg(m_preview.header.size()).arg(rowsText));
+    }
+}
+
+JobSpec ImportWizard::buildSpec() const
+{
+    JobSpec spec;
+    spec.sourcePath = m_path;
+    spec.templateText = m_template->toPlainText();
+    spec.systemPrompt = m_system->toPlainText();
+    spec.provider = m_provider->currentData().toString();
+    spec.model = m_model->currentText().trimmed();
+    spec.priority = m_priority->currentData().toInt();
+    spec.maxRetries = m_maxRetries->value();
+    spec.maxOutputTokens = m_maxTokens->value();
+    QString mode = m_mode->currentData().toString();
+    if (mode == u"auto"_s) {
+        bool batchApi = false;
+        for (const Engine::ProviderInfo &info : Engine::availableProviders()) {
+            if (info.id == spec.provider)
+                batchApi = info.hasBatchApi;
+        }
+        mode = spec.priority == 3 && batchApi ? u"batch-api"_s
+               : spec.priority == 1           ? u"realtime"_s
+                                              : u"grouped"_s;
+    }
+    spec.mode = mode;
+    QJsonObject settings;
+    if (m_budget->value() > 0)
+        settings.insert(u"budget_usd"_s, m_budget->value());
+    if (spec.provider == u"simulator"_s) {
+        settings.insert(u"latency_ms"_s, m_simLatency->value());
+        if (m_simFailure->value() > 0)
+            settings.insert(u"failure_rate"_s, m_simFailure->value());
+    }
+    // What the preview was read with, when the user chose it (the engine's import sniffs
+    // the same way unless it honours these).
+    if (!m_encoding->currentData().toString().isEmpty())
+        settings.insert(u"csv_encoding"_s, m_encoding->currentData().toString());
+    if (!m_delimiter->currentData().toString().isEmpty())
+        settings.insert(u"csv_delimiter"_s, m_delimiter->currentData().toString());
+    spec.settings = settings;
+    return spec;
+}
+
+void ImportWizard::setFromJob(const JobInfo &job)
+{
+    m_template->setPlainText(job.spec.templateText);
+    m_system->setPlainText(job.spec.systemPrompt);
+    const int provider = m_provider->findData(job.spec.provider);
+    if (provider >= 0)
+        m_provider->setCurrentIndex(provider);
+    m_model->setCurrentText(job.spec.model);
+    const int priority = m_priority->findData(job.spec.priority);
+    if (priority >= 0)
+        m_priority->setCurrentIndex(priority);
+    const int mode = m_mode->findData(job.spec.mode);
+    if (mode >= 0)
+        m_mode->setCurrentIndex(mode);
+    m_maxTokens->setValue(job.spec.maxOutputTokens);
+    m_maxRetries->setValue(job.spec.maxRetries);
+    m_budget->setValue(job.spec.settings.value(u"budget_usd"_s).toDouble());
+    if (job.spec.settings.contains(u"latency_ms"_s))
+        m_simLatency->setValue(job.spec.settings.value(u"latency_ms"_s).toInt());
+    m_simFailure->setValue(job.spec.settings.value(u"failure_rate"_s).toDouble());
+}
+
+bool ImportWizard::startImport()
+{
+    validate();
+    if (m_importing || !m_preview.ok || !m_templateProblem.isEmpty() || !m_engine)
+        return false;
+    const QString explicitEncoding = m_encoding->currentData().toString();
+    const QString explicitDelimiter = m_delimiter->currentData().toString();
+    const JobSpec spec = buildSpec();
+    setImporting(true);
+    m_importConnections << connect(m_engine, &Engine::importProgressed, this,
+                                   &ImportWizard::handleImportProgressed);
+    m_importConnections << connect(m_engine, &Engine::importFinished, this,
+                                   &ImportWizard::handleImportFinished);
+    Q_UNUSED(explicitEncoding);
+    Q_UNUSED(explicitDelimiter);
+    m_engine->importJob(spec);
+    return true;
+}
+
+void ImportWizard::setImporting(bool importing)
+{
+    m_importing = importing;
+    m_progress->setVisible(importing);
+    m_progress->setValue(0);
+    m_progress->setFormat(importing ? tr("Importing…") : QString());
+    m_cancelButton->setText(importing ? tr("Cancel import") : tr("Cancel"));
+    for (QWidget *widget : std::initializer_list<QWidget *>{m_template, m_system, m_provider, m_model,
+                                                            m_priority, m_mode, m_maxTokens,
+                                                            m_budget, m_encoding, m_delimiter})
+        widget->setEnabled(!importing);
+    m_importButton->setEnabled(!importing && m_preview.ok && m_templateProblem.isEmpty());
+}
+
+void ImportWizard::handleImportProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes)
+{
+    if (totalBytes > 0)
+        m_progress->setValue(int(1000.0 * double(bytesRead) / double(totalBytes)));
+    m_progress->setFormat(tr("Importing… %1 rows").arg(formatCount(rows)));
+}
+
+void ImportWizard::handleImportFinished(const ImportResult &result)
+{
+    for (const auto &connection : std::as_const(m_importConnections))
+        disconnect(connection);
+    m_importConnections.clear();
+    setImporting(false);
+    if (!result.ok) {
+        m_errorLabel->setText(tr("Nothing was imported: %1").arg(result.error));
+        m_errorLabel->show();
+        return;
+    }
+    const bool start = m_startAfter->isChecked();
+    if (start)
+        m_engine->startJob(result.jobId, providerConfigFor(buildSpec()));
+    Q_EMIT jobImported(result.jobId, result.continued, start);
+    accept();
+}
+
+void ImportWizard::reject()
+{
+    if (m_importing) {
+        m_engine->cancelImport();
+        m_progress->setFormat(tr("Cancelling…"));
+        return; // importFinished() follows and reports the cancellation
+    }
+    QDialog::reject();
+}
+
+void ImportWizard::closeEvent(QCloseEvent *event)
+{
+    if (m_importing) {
+        reject();
+        event->ignore();
+        return;
+    }
+    QDialog::closeEvent(event);
+}
+
+} // namespace bd::ui

@@ -1,0 +1,48 @@
+#pragma once
+
+#include "metricsource.h"
+#include "snapshot.h"
+
+#include <deque>
+
+namespace bd::ui {
+
+// Engine snapshots turned into series: one sample per snapshot for the last hour and one
+// per minute for seven days, so the longest range stays bounded (about 14,000 samples).
+class LiveMetrics final : public MetricSource
+{
+    Q_OBJECT
+
+public:
+    struct Sample
+    {
+        qint64 atMs = 0;
+        qint64 pending[3] = {0, 0, 0}; // by priority 1..3
+        qint64 inFlight = 0;
+        qint64 finished = 0;  // completed + dead + cancelled
+        qint64 completed = 0;
+        qint64 dead = 0;
+        double spendUsd = 0;
+    };
+
+    explicit LiveMetrics(QObject *parent = nullptr);
+
+    void addSnapshot(const bd::EngineSnapshot &snapshot);
+    void addSample(const Sample &sample);
+
+    QList<QPointF> points(Metric metric, qint64 fromMs, qint64 toMs, int maxPoints) const override;
+    qint64 earliestMs() const override;
+
+    const Sample *latest() const { return m_fine.empty() ? nullptr : &m_fine.back(); }
+    // Tasks per minute over the last window (30 s), from the fine samples.
+    double currentRate() const;
+    qint64 sampleCount() const { return qint64(m_fine.size() + m_coarse.size()); }
+
+private:
+    double value(Metric metric, const Sample &sample, const Sample *previous) const;
+
+    std::deque<Sample> m_fine;   // last hour
+    std::deque<Sample> m_coarse; // one a minute, seven days
+};
+
+} // namespace bd::ui

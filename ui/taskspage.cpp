@@ -1,0 +1,251 @@
+#include "taskspage.h"
+
+#include "engine.h"
+#include "format.h"
+#include "jobcombo.h"
+#include "taskdetailview.h"
+#include "tasktablemodel.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QInputDialog>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTableView>
+#include <QTimer>
+#include <QVBoxLayout>
+
+namespace bd::ui {
+
+using namespace Qt::StringLiterals;
+
+TasksPage::TasksPage(Engine *engine, QWidget *parent)
+    : QWidget(parent)
+    , m_engine(engine)
+{
+    auto *layout = new QVBoxLayout(this);
+    auto *filters = new QHBoxLayout;
+    m_job = new JobCombo(this);
+    filters->addWidget(m_job);
+    m_state = new QComboBox(this);
+    m_state->addItem(tr("Any state"), -1);
+    for (const TaskState state : {TaskState::Pending, TaskState::Leased, TaskState::Completed,
+                                  TaskState::Dead, TaskState::Cancelled})
+        m_state->addItem(taskStateLabel(state), int(state));
+    filters->addWidget(m_state);
+    m_priority = new QComboBox(this);
+    m_priority->addItem(tr("Any priority"), 0);
+    for (int p = 1; p <= 3; ++p)
+        m_priority->addItem(tr("Priority %1").arg(p), p);
+    filters->addWidget(m_priority);
+    m_errorClass = new QComboBox(this);
+    m_errorClass->addItem(tr("Any error"), QString());
+    for (int e = int(ErrorClass::RateLimited); e <= int(ErrorClass::Cancelled); ++e) {
+        const QString name = errorClassName(static_cast<ErrorClass>(e));
+        m_errorClass->addItem(name, name);
+    }
+    filters->addWidget(m_errorClass);
+    m_text = new QLineEdit(this);
+    m_text->setPlaceholderText(tr("Search input, output and errors…"));
+    m_text->setClearButtonEnabled(true);
+    filters->addWidget(m_text, 1);
+    m_count = new QLabel(this);
+    filters->addWidget(m_count);
+    layout->addLayout(filters);
+
+    auto *actions = new QHBoxLayout;
+    auto *replay = new QPushButton(tr("Replay…"), this);
+    replay->setToolTip(tr("Dead tasks back to pending (selection or all matching)"));
+    auto *reprioritise = new QPushButton(tr("Reprioritise…"), this);
+    auto *cancel = new QPushButton(tr("Cancel tasks…"), this);
+    actions->addWidget(replay);
+    actions->addWidget(reprioritise);
+    actions->addWidget(cancel);
+    actions->addStretch(1);
+    layout->addLayout(actions);
+
+    auto *splitter = new QSplitter(Qt::Horizontal, this);
+    m_model = new TaskTableModel(engine, this);
+    m_view = new QTableView(splitter);
+    m_view->setObjectName(u"tasksView"_s);
+    m_view->setModel(m_model);
+    m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_view->setAlternatingRowColors(true);
+    m_view->setWordWrap(false);
+    m_view->setTextElideMode(Qt::ElideRight);
+    m_view->verticalHeader()->hide();
+    // Uniform rows: the view never measures a million rows.
+    m_view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    m_view->verticalHeader()->setDefaultSectionSize(m_view->fontMetrics().height() + 8);
+    auto *header = m_view->horizontalHeader();
+    header->setSectionResizeMode(QHeaderView::Interactive);
+    header->setStretchLastSection(true);
+    const int digit = m_view->fontMetrics().horizontalAdvance(u'0');
+    m_view->setColumnWidth(TaskTableModel::IdColumn, digit * 8);
+    m_view->setColumnWidth(TaskTableModel::JobColumn, digit * 5);
+    m_view->setColumnWidth(TaskTableModel::RowColumn, digit * 7);
+    m_view->setColumnWidth(TaskTableModel::StateColumn, digit * 11);
+    m_view->setColumnWidth(TaskTableModel::PriorityColumn, digit * 8);
+    m_view->setColumnWidth(TaskTableModel::AttemptsColumn, digit * 9);
+    m_view->setColumnWidth(TaskTableModel::ErrorColumn, digit * 14);
+    m_view->setColumnWidth(TaskTableModel::TokensColumn, digit * 13);
+    m_view->setColumnWidth(TaskTableModel::CostColumn, digit * 10);
+    m_view->setColumnWidth(TaskTableModel::InputColumn, digit * 28);
+    m_detail = new TaskDetailView(splitter);
+    splitter->addWidget(m_view);
+    splitter->addWidget(m_detail);
+    splitter->setStretchFactor(0, 3);
+    splitter->setStretchFactor(1, 1);
+    splitter->setSizes({800, 300});
+    layout->addWidget(splitter, 1);
+
+    m_textDebounce = new QTimer(this);
+    m_textDebounce->setSingleShot(true);
+    m_textDebounce->setInterval(300);
+    m_refresh = new QTimer(this);
+    m_refresh->setInterval(2000);
+
+    connect(m_job, &JobCombo::jobChanged, this, &TasksPage::applyFilter);
+    connect(m_state, &QComboBox::currentIndexChanged, this, &TasksPage::applyFilter);
+    connect(m_priority, &QComboBox::currentIndexChanged, this, &TasksPage::applyFilter);
+    connect(m_errorClass, &QComboBox::currentIndexChanged, this, &TasksPage::applyFilter);
+    connect(m_text, &QLineEdit::textChanged, m_textDebounce, qOverload<>(&QTimer::start));
+    connect(m_textDebounce, &QTimer::timeout, this, &TasksPage::applyFilter);
+    connect(m_refresh, &QTimer::timeout, m_model, &TaskTableModel::refresh);
+    connect(m_model, &TaskTableModel::countChanged, this, &TasksPage::updateCountLabel);
+    // The first loaded row is shown in the detail pane until the user picks another.
+    connect(m_model, &TaskTableModel::pageLoaded, this, [this](qint64 firstRow) {
+        if (firstRow == 0 && !m_view->currentIndex().isValid() && m_model->rowCount() > 0)
+            m_view->setCurrentIndex(m_model->index(0, 0));
+    });
+    connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            &TasksPage::handleCurrentChanged);
+    connect(m_engine, &Engine::taskDetailReady, this, [this](const store::TaskDetail &detail) {
+        if (detail.id == m_detail->taskId())
+            m_detail->showDetail(detail);
+    });
+    connect(m_engine, &Engine::tasksActedOn, this, [this] { m_model->refresh(); });
+    connect(replay, &QPushButton::clicked, this, [this] { act(int(Engine::TaskAction::Replay)); });
+    connect(reprioritise, &QPushButton::clicked, this,
+            [this] { act(int(Engine::TaskAction::Reprioritise)); });
+    connect(cancel, &QPushButton::clicked, this, [this] { act(int(Engine::TaskAction::Cancel)); });
+    updateCountLabel();
+}
+
+void TasksPage::setJobs(const QList<JobInfo> &jobs)
+{
+    m_job->setJobs(jobs);
+}
+
+void TasksPage::showJob(qint64 jobId, int state)
+{
+    {
+        const QSignalBlocker a(m_job), b(m_state);
+        m_job->setCurrentJobId(jobId);
+        m_state->setCurrentIndex(qMax(0, m_state->findData(state)));
+    }
+    applyFilter();
+}
+
+store::TaskFilter TasksPage::currentFilter() const
+{
+    store::TaskFilter filter;
+    filter.jobId = m_job->currentJobId();
+    filter.state = m_state->currentData().toInt();
+    filter.priority = m_priority->currentData().toInt();
+    filter.errorClass = m_errorClass->currentData().toString();
+    filter.text = m_text->text().trimmed();
+    return filter;
+}
+
+void TasksPage::applyFilter()
+{
+    const store::TaskFilter filter = currentFilter();
+    if (m_model->hasCount() && filter == m_model->filter())
+        return;
+    m_model->setFilter(filter);
+    m_detail->setTaskId(0);
+    m_detail->showPlaceholder(tr("Select a task to see its prompt, answer and attempts."));
+    updateCountLabel();
+}
+
+void TasksPage::updateCountLabel()
+{
+    m_count->setText(m_model->hasCount() ? tr("%1 tasks").arg(formatCount(m_model->rowCount()))
+                                         : tr("counting…"));
+}
+
+void TasksPage::handleCurrentChanged()
+{
+    const QModelIndex current = m_view->currentIndex();
+    if (!current.isValid())
+        return;
+    const QVariant id = m_model->data(m_model->index(current.row(), 0), TaskTableModel::TaskIdRole);
+    if (!id.isValid()) {
+        m_detail->showPlaceholder(tr("Loading…"));
+        return;
+    }
+    m_detail->setTaskId(id.toLongLong());
+    m_engine->requestTaskDetail(id.toLongLong());
+}
+
+void TasksPage::act(int actionValue)
+{
+    const auto action = static_cast<Engine::TaskAction>(actionValue);
+    QList<int> rows;
+    for (const QModelIndex &index : m_view->selectionModel()->selectedRows())
+        rows.append(index.row());
+    int missing = 0;
+    const QList<qint64> ids = m_model->taskIds(rows, &missing);
+    const QString verb = action == Engine::TaskAction::Replay         ? tr("Replay")
+                         : action == Engine::TaskAction::Reprioritise ? tr("Reprioritise")
+                                                                      : tr("Cancel");
+    QMessageBox box(QMessageBox::Question, verb,
+                    tr("%1 which tasks? Replay acts on dead tasks, reprioritise and cancel on "
+                       "pending ones; others are left as they are.").arg(verb),
+                    QMessageBox::NoButton, this);
+    QPushButton *selection = ids.isEmpty() || missing > 0
+                                 ? nullptr
+                                 : box.addButton(tr("The %n selected", nullptr, int(ids.size())),
+                                                 QMessageBox::AcceptRole);
+    QPushButton *matching = box.addButton(
+        tr("All %1 matching the filter").arg(formatCount(m_model->rowCount())), QMessageBox::AcceptRole);
+    box.addButton(QMessageBox::Cancel);
+    box.exec();
+    if (box.clickedButton() != selection && box.clickedButton() != matching)
+        return;
+    int argument = 0;
+    if (action == Engine::TaskAction::Reprioritise) {
+        bool ok = false;
+        argument = QInputDialog::getInt(this, verb, tr("New priority (1 premium, 2 standard, 3 bulk):"),
+                                        2, 1, 3, 1, &ok);
+        if (!ok)
+            return;
+    }
+    if (box.clickedButton() == selection && selection)
+        m_engine->actOnTasks(action, ids, argument);
+    else
+        m_engine->actOnMatching(action, currentFilter(), argument);
+}
+
+void TasksPage::showEvent(QShowEvent *event)
+{
+    QWidget::showEvent(event);
+    if (!m_model->hasCount())
+        applyFilter();
+    else
+        m_model->refresh();
+    m_refresh->start();
+}
+
+void TasksPage::hideEvent(QHideEvent *event)
+{
+    QWidget::hideEvent(event);
+    m_refresh->stop();
+}
+
+} // namespace bd::ui

@@ -1,0 +1,265 @@
+#include "tasktablemodel.h"
+
+#include "engine.h"
+#include "format.h"
+
+#include <QTimer>
+
+#include <algorithm>
+
+namespace bd::ui {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+constexpr int kMaxInFlight = 4;
+constexpr int kMaxWanted = 8;
+} // namespace
+
+TaskTableModel::TaskTableModel(Engine *engine, QObject *parent)
+    : QAbstractTableModel(parent)
+    , m_engine(engine)
+{
+    connect(m_engine, &Engine::taskCountReady, this, &TaskTableModel::handleCount);
+    connect(m_engine, &Engine::taskPageReady, this, &TaskTableModel::handlePage);
+}
+
+int TaskTableModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_count);
+}
+
+int TaskTableModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+qint64 TaskTableModel::cachedRows() const
+{
+    qint64 n = 0;
+    for (const Page &page : std::as_const(m_pages))
+        n += page.rows.size();
+    return n;
+}
+
+std::optional<store::TaskRow> TaskTableModel::rowAt(int row) const
+{
+    const auto it = m_pages.constFind(row / kPageSize);
+    if (it == m_pages.constEnd() || row % kPageSize >= it->rows.size())
+        return std::nullopt;
+    return it->rows.at(row % kPageSize);
+}
+
+QList<qint64> TaskTableModel::taskIds(const QList<int> &rows, int *missing) const
+{
+    QList<qint64> ids;
+    int notLoaded = 0;
+    for (int row : rows) {
+        if (const auto task = rowAt(row))
+            ids.append(task->id);
+        else
+            ++notLoaded;
+    }
+    if (missing)
+        *missing = notLoaded;
+    return ids;
+}
+
+QVariant TaskTableModel::data(const QModelIndex &index, int role) const
+{
+    if (!index.isValid() || index.row() >= m_count)
+        return {};
+    const qint64 pageNo = index.row() / kPageSize;
+    const auto it = m_pages.constFind(pageNo);
+    const bool loaded = it != m_pages.constEnd() && index.row() % kPageSize < it->rows.size();
+    if (role == LoadedRole)
+        return loaded;
+    if (!loaded || it->generation < m_generation)
+        want(pageNo);
+    if (!loaded) {
+        if (role == Qt::DisplayRole && index.column() == IdColumn)
+            return u"…"_s;
+        return {};
+    }
+    it->lastUse = ++m_useClock;
+    const store::TaskRow &task = it->rows.at(index.row() % kPageSize);
+    switch (role) {
+    case TaskIdRole: return task.id;
+    case JobIdRole: return task.jobId;
+    case Qt::DisplayRole:
+        switch (index.column()) {
+        case IdColumn: return task.id;
+        case JobColumn: return task.jobId;
+        case RowColumn: return task.rowNumber;
+        case StateColumn: return taskStateLabel(task.state);
+        case PriorityColumn: return task.priority;
+        case AttemptsColumn: return task.attempts;
+        case ErrorColumn: return task.errorClass;
+        case TokensColumn:
+            return task.inputTokens || task.outputTokens
+                       ? u"%1 / %2"_s.arg(formatCount(task.inputTokens), formatCount(task.outputTokens))
+                       : QString();
+        case CostColumn:
+            return task.state == TaskState::Completed ? formatUsd(task.costUsd) : QString();
+        case InputColumn: return task.inputPreview;
+        case OutputColumn: return task.outputPreview;
+        }
+        break;
+    case Qt::ForegroundRole:
+        if (index.column() == StateColumn)
+            return stateColor(task.state);
+        if (index.column() == ErrorColumn || (index.column() == OutputColumn && task.state == TaskState::Dead))
+            return stateColor(TaskState::Dead);
+        break;
+    case Qt::TextAlignmentRole:
+        switch (index.column()) {
+        case IdColumn:
+        case JobColumn:
+        case RowColumn:
+        case AttemptsColumn:
+        case TokensColumn:
+        case CostColumn: return int(Qt::AlignRight | Qt::AlignVCenter);
+        case PriorityColumn: return int(Qt::AlignCenter);
+        default: return int(Qt::AlignLeft | Qt::AlignVCenter);
+        }
+    case Qt::ToolTipRole:
+        if (index.column() == InputColumn)
+            return task.inputPreview;
+        if (index.column() == OutputColumn)
+            return task.outputPreview;
+        break;
+    }
+    return {};
+}
+
+QVariant TaskTableModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole || section >= ColumnCount)
+        return {};
+    static const char *const titles[] = {"Task", "Job", "Row", "State", "Priority", "Attempts",
+                                         "Error", "Tokens in / out", "Cost", "Input", "Output / error"};
+    return tr(titles[section]);
+}
+
+void TaskTableModel::setFilter(const store::TaskFilter &filter)
+{
+    // Everything asked for under the old filter is of no use now: the reader drops it.
+    m_floor = m_nextTicket;
+    m_engine->discardTaskRequestsBefore(m_floor);
+    beginResetModel();
+    m_filter = filter;
+    m_count = 0;
+    m_hasCount = false;
+    m_pages.clear();
+    m_inFlight.clear();
+    m_wanted.clear();
+    endResetModel();
+    m_engine->requestTaskCount(m_nextTicket++, m_filter);
+    // The first page travels with the count, so the first paint needs one round trip.
+    want(0);
+}
+
+void TaskTableModel::refresh()
+{
+    ++m_generation;
+    m_engine->requestTaskCount(m_nextTicket++, m_filter);
+}
+
+void TaskTableModel::handleCount(quint64 ticket, qint64 count)
+{
+    if (ticket < m_floor)
+        return;
+    count = qMin<qint64>(count, std::numeric_limits<int>::max());
+    m_hasCount = true;
+    if (count > m_count) {
+        beginInsertRows({}, int(m_count), int(count - 1));
+        m_count = count;
+        endInsertRows();
+    } else if (count < m_count) {
+        beginRemoveRows({}, int(count), int(m_count - 1));
+        m_count = count;
+        const qint64 lastPage = count > 0 ? (count - 1) / kPageSize : -1;
+        for (auto it = m_pages.begin(); it != m_pages.end();) {
+            if (it.key() > lastPage)
+                it = m_pages.erase(it);
+            else
+                ++it;
+        }
+        endRemoveRows();
+    }
+    Q_EMIT countChanged(m_count);
+}
+
+void TaskTableModel::want(qint64 page) const
+{
+    if (m_inFlight.contains(page) && m_inFlight.value(page) >= m_generation)
+        return;
+    m_wanted.removeOne(page);
+    m_wanted.append(page);
+    while (m_wanted.size() > kMaxWanted)
+        m_wanted.removeFirst();
+    if (!m_flushScheduled) {
+        m_flushScheduled = true;
+        // Coalesce everything one paint asks for into one round of requests.
+        QTimer::singleShot(0, const_cast<TaskTableModel *>(this), &TaskTableModel::flushRequests);
+    }
+}
+
+void TaskTableModel::flushRequests()
+{
+    m_flushScheduled = false;
+    // Newest first: what the user looks at now beats what they scrolled past.
+    while (!m_wanted.isEmpty() && m_inFlight.size() < kMaxInFlight) {
+        const qint64 page = m_wanted.takeLast();
+        if (m_inFlight.contains(page) && m_inFlight.value(page) >= m_generation)
+            continue;
+        const auto cached = m_pages.constFind(page);
+        if (cached != m_pages.constEnd() && cached->generation >= m_generation
+            && (cached->rows.size() == kPageSize || (page + 1) * kPageSize >= m_count))
+            continue;
+        qint64 afterId = -1;
+        const auto previous = m_pages.constFind(page - 1);
+        if (page > 0 && previous != m_pages.constEnd() && previous->rows.size() == kPageSize
+            && previous->generation >= m_generation)
+            afterId = previous->rows.constLast().id;
+        m_inFlight.insert(page, m_generation);
+        ++m_pageRequests;
+        m_engine->requestTaskPage(m_nextTicket++, m_filter, page * kPageSize, afterId, kPageSize);
+    }
+}
+
+void TaskTableModel::handlePage(quint64 ticket, qint64 offset, const QList<store::TaskRow> &rows)
+{
+    if (ticket < m_floor)
+        return;
+    const qint64 pageNo = offset / kPageSize;
+    const quint64 generation = m_inFlight.value(pageNo, m_generation);
+    m_inFlight.remove(pageNo);
+    Page &page = m_pages[pageNo];
+    page.rows = rows;
+    page.generation = generation;
+    page.lastUse = ++m_useClock;
+    evict();
+    const qint64 first = offset;
+    const qint64 last = qMin<qint64>(offset + rows.size(), m_count) - 1;
+    if (last >= first)
+        Q_EMIT dataChanged(index(int(first), 0), index(int(last), ColumnCount - 1));
+    Q_EMIT pageLoaded(offset, int(rows.size()));
+    if (!m_wanted.isEmpty())
+        flushRequests();
+}
+
+void TaskTableModel::evict()
+{
+    if (m_pages.size() <= m_maxPages)
+        return;
+    QList<std::pair<quint64, qint64>> byUse;
+    byUse.reserve(m_pages.size());
+    for (auto it = m_pages.cbegin(); it != m_pages.cend(); ++it)
+        byUse.append({it->lastUse, it.key()});
+    std::sort(byUse.begin(), byUse.end());
+    for (qsizetype i = 0; i < byUse.size() - m_maxPages; ++i)
+        m_pages.remove(byUse.at(i).second);
+}
+
+} // namespace bd::ui

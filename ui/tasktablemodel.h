@@ -1,0 +1,107 @@
+#pragma once
+
+#include "store/taskquery.h"
+
+#include <QAbstractTableModel>
+#include <QHash>
+#include <QList>
+
+#include <optional>
+
+namespace bd {
+class Engine;
+}
+
+namespace bd::ui {
+
+// Tasks matching a filter, as a table that is as long as the result (the count comes
+// first) but holds only the pages that were looked at: data() for a row whose page is not
+// loaded answers a placeholder and asks the engine's reader thread for that page; the page
+// arrives by a queued signal and repaints its rows. Pages are keyed by row index; a page
+// after a loaded one is asked for by keyset (the id of the row before it), so scrolling a
+// million rows reads page by page and never the whole table. At most maxCachedPages pages
+// stay in memory (least recently used go first). refresh() recounts and marks pages stale:
+// a stale page keeps showing until its rows are painted again, then it is read anew.
+class TaskTableModel final : public QAbstractTableModel
+{
+    Q_OBJECT
+
+public:
+    enum Column
+    {
+        IdColumn,
+        JobColumn,
+        RowColumn,
+        StateColumn,
+        PriorityColumn,
+        AttemptsColumn,
+        ErrorColumn,
+        TokensColumn,
+        CostColumn,
+        InputColumn,
+        OutputColumn,
+        ColumnCount
+    };
+    enum Role
+    {
+        TaskIdRole = Qt::UserRole + 1,
+        JobIdRole,
+        LoadedRole,
+    };
+    static constexpr int kPageSize = 200;
+
+    explicit TaskTableModel(Engine *engine, QObject *parent = nullptr);
+
+    int rowCount(const QModelIndex &parent = {}) const override;
+    int columnCount(const QModelIndex &parent = {}) const override;
+    QVariant data(const QModelIndex &index, int role) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+    void setFilter(const bd::store::TaskFilter &filter);
+    const bd::store::TaskFilter &filter() const { return m_filter; }
+    void refresh();
+    bool hasCount() const { return m_hasCount; }
+    std::optional<bd::store::TaskRow> rowAt(int row) const;
+    // Ids of the given rows that are loaded; rows not loaded are counted in *missing.
+    QList<qint64> taskIds(const QList<int> &rows, int *missing = nullptr) const;
+
+    void setMaxCachedPages(int pages) { m_maxPages = qMax(4, pages); }
+    // Figures for tests and the benchmark.
+    int pageRequests() const { return m_pageRequests; }
+    int cachedPages() const { return int(m_pages.size()); }
+    qint64 cachedRows() const;
+
+Q_SIGNALS:
+    void countChanged(qint64 count);
+    void pageLoaded(qint64 firstRow, int rows);
+
+private:
+    struct Page
+    {
+        QList<bd::store::TaskRow> rows;
+        quint64 generation = 0;
+        mutable quint64 lastUse = 0;
+    };
+    void handleCount(quint64 ticket, qint64 count);
+    void handlePage(quint64 ticket, qint64 offset, const QList<bd::store::TaskRow> &rows);
+    void want(qint64 page) const;
+    void flushRequests();
+    void evict();
+
+    Engine *m_engine;
+    bd::store::TaskFilter m_filter;
+    qint64 m_count = 0;
+    bool m_hasCount = false;
+    quint64 m_nextTicket = 1;
+    quint64 m_floor = 1;
+    quint64 m_generation = 0;
+    int m_maxPages = 64;
+    int m_pageRequests = 0;
+    mutable QHash<qint64, Page> m_pages;
+    mutable QHash<qint64, quint64> m_inFlight; // page -> generation asked for
+    mutable QList<qint64> m_wanted;            // newest last
+    mutable bool m_flushScheduled = false;
+    mutable quint64 m_useClock = 0;
+};
+
+} // namespace bd::ui
