@@ -235,9 +235,9 @@ void MainWindow::buildPages()
     header->setStretchLastSection(true);
     const int digit = m_jobsView->fontMetrics().horizontalAdvance(u'0');
     m_jobsView->setColumnWidth(JobsModel::IdColumn, digit * 6);
-    m_jobsView->setColumnWidth(JobsModel::SourceColumn, digit * 19);
-    m_jobsView->setColumnWidth(JobsModel::StateColumn, digit * 27);
-    m_jobsView->setColumnWidth(JobsModel::ProgressColumn, digit * 16);
+    m_jobsView->setColumnWidth(JobsModel::SourceColumn, digit * 18);
+    m_jobsView->setColumnWidth(JobsModel::StateColumn, digit * 24);
+    m_jobsView->setColumnWidth(JobsModel::ProgressColumn, digit * 14);
     m_jobsView->setColumnWidth(JobsModel::DoneColumn, digit * 15);
     m_jobsView->setColumnWidth(JobsModel::DeadColumn, digit * 7);
     m_jobsView->setColumnWidth(JobsModel::RateColumn, digit * 11);

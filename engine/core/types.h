@@ -186,6 +186,22 @@ struct AttemptRecord
     QString message;
 };
 
+// A group of tasks sent together: a provider batch job (lane "batch-api") or a group of
+// sync calls assembled by dispatch. size / maxSize is the batch's fill rate.
+struct ProviderBatchRecord
+{
+    qint64 id = 0;
+    qint64 jobId = 0;
+    QString provider;
+    QString providerBatchId; // the provider's id once submitted; empty before
+    QString lane;
+    int size = 0;
+    int maxSize = 0;
+    QString state; // assembling | submitted | ended | failed | dispatched
+    qint64 createdAtMs = 0;
+    qint64 updatedAtMs = 0;
+};
+
 struct AlertRecord
 {
     qint64 id = 0;

@@ -47,11 +47,22 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     m_limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
                                                  .configuredTpm = settings.value(u"tpm"_s).toInteger()});
     m_budgetUsd = settings.value(u"budget_usd"_s).toDouble(0.0);
-    // Batch-lane prices apply only to work that really went through a provider's batch API;
-    // until that lane dispatches batches, every task is a sync call at the list price.
-    m_batchLane = false;
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
+    m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
+    if (m_batchMode) {
+        const qint64 apiLimit = m_provider->batchLimits().maxRequests;
+        int size = settings.value(u"batch_size"_s).toInt(m_options.maxBatchSize);
+        if (size <= 0 || (apiLimit > 0 && size > apiLimit))
+            size = apiLimit > 0 ? int(apiLimit) : 10'000;
+        m_options.maxBatchSize = size;
+        connect(m_provider.get(), &providers::Provider::batchSubmitted, this,
+                &JobRunner::handleBatchSubmitted);
+        connect(m_provider.get(), &providers::Provider::batchPolled, this,
+                &JobRunner::handleBatchPolled);
+        connect(m_provider.get(), &providers::Provider::batchResultsFetched, this,
+                &JobRunner::handleBatchResults);
+    }
 
     connect(m_provider.get(), &providers::Provider::replied, this, &JobRunner::handleReply);
     m_flushTimer.setSingleShot(true);
@@ -90,6 +101,8 @@ void JobRunner::start()
     }
     m_leaseTimer.start(int(qMax<qint64>(1'000, m_options.leaseMs / 3)));
     m_sinceProgress.start();
+    if (m_batchMode)
+        recoverBatches();
     emitProgress(true);
     pump();
 }
@@ -98,6 +111,10 @@ void JobRunner::pump()
 {
     if (!m_running || m_stopping)
         return;
+    if (m_batchMode) {
+        pumpBatches();
+        return;
+    }
     const qint64 now = m_clock->nowMs();
     while (m_inFlight.size() < m_options.concurrency) {
         if (m_ready.isEmpty()) {
@@ -169,8 +186,26 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         return;
     const ClaimedTask task = it.value();
     m_inFlight.erase(it);
-    const qint64 now = m_clock->nowMs();
+    const Sent sent = m_sent.take(task.id);
+    m_reservedUsd = qMax(0.0, m_reservedUsd - sent.reservedUsd);
+    m_toWrite.append(settle(task, reply, sent.atMs, false));
 
+    if (m_toWrite.size() >= m_options.flushMaxTransitions)
+        flush();
+    else
+        scheduleFlush();
+    if (m_stopping) {
+        if (m_inFlight.isEmpty() && m_liveBatches.isEmpty())
+            finishIfDrained();
+        return;
+    }
+    pump();
+}
+
+TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatReply &reply,
+                                 qint64 sentAtMs, bool viaBatchApi)
+{
+    const qint64 now = m_clock->nowMs();
     TaskOutcome outcome;
     outcome.taskId = task.id;
     outcome.error = reply.error;
@@ -179,31 +214,32 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     outcome.httpStatus = reply.httpStatus;
     outcome.usage = reply.usage;
     outcome.model = reply.model.isEmpty() ? m_job.spec.model : reply.model;
-    const Sent sent = m_sent.take(task.id);
-    m_reservedUsd = qMax(0.0, m_reservedUsd - sent.reservedUsd);
-    outcome.startedAtMs = sent.atMs;
+    outcome.startedAtMs = sentAtMs;
     outcome.finishedAtMs = now;
     if (reply.ok())
-        outcome.costUsd = m_prices.cost(outcome.model, reply.usage, m_batchLane);
+        outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi);
 
-    m_limiter.observe(reply.rateLimits, now);
     bool providerDown = false;
-    if (reply.ok()) {
-        m_limiter.handleSuccess(now);
-        if (m_breaker.state(now) != CircuitBreaker::State::Closed)
-            Q_EMIT alertCleared(m_job.id, u"circuit_open"_s);
-        m_breaker.recordSuccess(now);
-    } else if (isOutageError(reply.error)) {
-        const bool wasOpen = m_breaker.state(now) == CircuitBreaker::State::Open;
-        if (m_breaker.recordOutageFailure(now) && !wasOpen) {
-            Q_EMIT alertRaised(m_job.id, u"circuit_open"_s,
-                               u"%1 looks down (%2 failures in a row, last: %3); holding all "
-                               "requests"_s.arg(m_provider->displayName())
-                                   .arg(m_breaker.consecutiveFailures())
-                                   .arg(reply.errorMessage));
+    if (!viaBatchApi) {
+        // Lines of a provider batch say nothing about the sync endpoint's health or limits.
+        m_limiter.observe(reply.rateLimits, now);
+        if (reply.ok()) {
+            m_limiter.handleSuccess(now);
+            if (m_breaker.state(now) != CircuitBreaker::State::Closed)
+                Q_EMIT alertCleared(m_job.id, u"circuit_open"_s);
+            m_breaker.recordSuccess(now);
+        } else if (isOutageError(reply.error)) {
+            const bool wasOpen = m_breaker.state(now) == CircuitBreaker::State::Open;
+            if (m_breaker.recordOutageFailure(now) && !wasOpen) {
+                Q_EMIT alertRaised(m_job.id, u"circuit_open"_s,
+                                   u"%1 looks down (%2 failures in a row, last: %3); holding all "
+                                   "requests"_s.arg(m_provider->displayName())
+                                       .arg(m_breaker.consecutiveFailures())
+                                       .arg(reply.errorMessage));
+            }
+            // Failures while the provider is down are not the task's fault.
+            providerDown = m_breaker.state(now) != CircuitBreaker::State::Closed;
         }
-        // Failures while the provider is down are not the task's fault.
-        providerDown = m_breaker.state(now) != CircuitBreaker::State::Closed;
     }
 
     TaskTransition transition = m_retry.decide(outcome, task.attempts, now, reply.retryAfterMs);
@@ -212,7 +248,6 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         transition.chargeAttempt = false;
         transition.notBeforeMs = now;
     }
-    m_toWrite.append(transition);
     m_counts.leased -= 1;
     switch (transition.action) {
     case OutcomeAction::Complete:
@@ -235,9 +270,9 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         Q_EMIT alertRaised(m_job.id, u"budget_80"_s,
                            u"80% of the $%1 budget spent"_s.arg(QString::number(m_budgetUsd, 'f', 2)));
     }
-    if (reply.error == ErrorClass::RateLimited) {
+    if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
         // Hold the whole job back until the window the provider named has passed.
-        m_limiter.handleRateLimited(reply.retryAfterMs, now, sent.atMs);
+        m_limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
         const QString why = reply.error == ErrorClass::Auth
                                 ? u"authentication failed: "_s + reply.errorMessage
@@ -245,17 +280,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         Q_EMIT alertRaised(m_job.id, reply.error == ErrorClass::Auth ? u"auth"_s : u"quota_exhausted"_s, why);
         stop(JobState::Paused, why, false);
     }
-
-    if (m_toWrite.size() >= m_options.flushMaxTransitions)
-        flush();
-    else
-        scheduleFlush();
-    if (m_stopping) {
-        if (m_inFlight.isEmpty())
-            finishIfDrained();
-        return;
-    }
-    pump();
+    return transition;
 }
 
 void JobRunner::scheduleFlush()
@@ -376,7 +401,7 @@ double JobRunner::maxCostUsd(qint64 promptTokens) const
     Usage worst;
     worst.inputTokens = promptTokens;
     worst.outputTokens = m_job.spec.maxOutputTokens;
-    return m_prices.cost(m_job.spec.model, worst, m_batchLane).value_or(0.0);
+    return m_prices.cost(m_job.spec.model, worst, m_batchMode).value_or(0.0);
 }
 
 void JobRunner::fatal(const QString &error)

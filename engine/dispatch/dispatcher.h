@@ -43,6 +43,10 @@ public:
         int flushIntervalMs = 100;
         int progressIntervalMs = 250;
         qint64 idlePollMs = 1'000; // when only other workers' leases or waits remain
+        int maxBatchSize = 0;           // batch lane: lines per provider batch (0: the API's limit)
+        int maxConcurrentBatches = 4;   // batch lane: provider batches open at once
+        qint64 batchPollFirstMs = 5'000; // batch lane: first poll; later ones back off
+        qint64 batchLeaseMs = 26LL * 3600 * 1000; // batch lane: covers the 24 h window
     };
 
     JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
@@ -70,6 +74,20 @@ Q_SIGNALS:
 private:
     void pump();
     void handleReply(const providers::ChatReply &reply);
+    // Turns one answer into the task's transition and keeps counts, limits and alerts.
+    TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
+                          qint64 sentAtMs, bool viaBatchApi);
+
+    // The batch-API lane (batchlane.cpp): tasks go out as provider batch jobs.
+    void recoverBatches();
+    void pumpBatches();
+    void handleBatchSubmitted(const QString &reference, const QString &batchId, ErrorClass error,
+                              const QString &errorMessage);
+    void handleBatchPolled(const providers::BatchStatus &status);
+    void handleBatchResults(const QString &batchId, const QList<providers::ChatReply> &replies,
+                            ErrorClass error, const QString &errorMessage);
+    void settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies);
+    void schedulePoll(qint64 batchRowId);
     void flush();
     void scheduleFlush();
     void checkIdle();
@@ -87,7 +105,21 @@ private:
     Options m_options;
     RetryPolicy m_retry;
     ingest::PromptTemplate m_template;
-    bool m_batchLane = false;
+    bool m_batchMode = false; // this job's lane is the provider's batch API
+
+    struct LiveBatch
+    {
+        qint64 rowId = 0;
+        QString providerBatchId;
+        QString owner; // lease owner of its tasks while the provider holds them
+        QHash<qint64, ClaimedTask> tasks;
+        qint64 submittedAtMs = 0;
+        double reservedUsd = 0.0;
+        int polls = 0;
+        bool fetching = false;
+    };
+    QHash<qint64, LiveBatch> m_liveBatches;        // by batch row id
+    QHash<QString, qint64> m_batchRowByProviderId;
 
     QQueue<ClaimedTask> m_ready;            // leased, not yet sent
     QHash<qint64, ClaimedTask> m_inFlight;  // by task id

@@ -369,10 +369,13 @@ void AlertRules::checkQueueDepth(QList<AlertEvent> &out, const QList<MetricSampl
         QJsonObject f = figures;
         f.insert(u"since"_s, iso(*m_depthExceedSince));
         f.insert(u"duration_s"_s, double(lasting) / 1000.0);
+        const QString times = *m_baseline > 0
+                                  ? QString::number(depth / *m_baseline, 'f', 1) + u"x"_s
+                                  : u"far above"_s;
         raise(out, kind, 0,
-              u"queue depth %1 is %2x its baseline of %3 and has been above %4x for %5"_s.arg(
-                  count(depth), QString::number(*m_baseline > 0 ? depth / *m_baseline : 0.0, 'f', 1),
-                  count(*m_baseline), QString::number(t.factor, 'g', 3), duration(lasting)),
+              u"queue depth %1 is %2 its baseline of %3 and has been above %4x for %5"_s.arg(
+                  count(depth), times, count(*m_baseline), QString::number(t.factor, 'g', 3),
+                  duration(lasting)),
               f);
     }
 }

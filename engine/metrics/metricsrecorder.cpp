@@ -144,16 +144,23 @@ void MetricsRecorder::ensureOpen(qint64 nowMs)
         return;
     m_fineStart = alignDown(nowMs, m_options.intervalMs);
     m_rollupStart = alignDown(m_fineStart, m_options.rollupMs);
-    prune(nowMs);
 }
 
 void MetricsRecorder::rollIfDue()
 {
     const qint64 now = m_clock->nowMs();
-    if (m_fineStart < 0)
+    if (m_fineStart < 0) {
         ensureOpen(now);
-    else if (now >= m_fineStart + m_options.intervalMs)
-        tick();
+    } else if (now >= m_fineStart + m_options.intervalMs && !m_tickQueued) {
+        // Close the interval as soon as the event loop is back, not inside the caller (a
+        // dispatcher handling a reply): the closing writes and emits intervalClosed(), whose
+        // receivers raise alerts. Until then events still count in the ending interval.
+        m_tickQueued = true;
+        QMetaObject::invokeMethod(this, [this] {
+            m_tickQueued = false;
+            tick();
+        }, Qt::QueuedConnection);
+    }
 }
 
 void MetricsRecorder::addCounter(const char *metric, const QString &labels, double amount)
@@ -311,9 +318,9 @@ void MetricsRecorder::forgetJob(qint64 jobId)
 {
     m_reports.remove(jobId);
     // Its per-job counters stop being written once this interval is out.
-    const QString jl = labelString({{u"job"_s, QString::number(jobId)}});
+    const QString job = QString::number(jobId);
     for (auto it = m_knownCounters.begin(); it != m_knownCounters.end();) {
-        if (it->second == jl || labelValue(it->second, u"job"_s) == QString::number(jobId))
+        if (labelValue(it->second, u"job"_s) == job)
             it = m_knownCounters.erase(it);
         else
             ++it;

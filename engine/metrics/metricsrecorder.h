@@ -71,7 +71,8 @@ struct JobQueueReport
 // priority 1, "sync" otherwise.
 QString laneName(int priority, const QString &mode);
 
-// Receives engine events one by one on the engine thread and keeps per-interval aggregates
+// Receives engine events one by one on the engine thread (construct it there: its timer
+// belongs to the thread that creates it) and keeps per-interval aggregates
 // in bounded memory: counters and sums per label set, and a LogHistogram per priority for
 // wait and run latency. Nothing here reads the task table.
 //
@@ -132,8 +133,9 @@ public:
     void reportQueue(const JobQueueReport &report);
     void forgetJob(qint64 jobId);
 
-    // Closes every interval that has ended by clock->nowMs(); called by the timer (and by
-    // the record calls, so an event never lands in an interval that is already over).
+    // Closes the interval if it has ended by clock->nowMs() (a gap of several intervals
+    // leaves no samples for them). Called by the timer; a record call that finds the
+    // interval over queues a call, so events land at most one event-loop turn late.
     void tick();
     // Writes the open fine interval and the open rollup as they are (before shutdown);
     // the rest of those intervals, recorded later, merges with them in the sink.
@@ -223,6 +225,7 @@ private:
 
     QList<MetricSample> m_lastInterval;
     bool m_closing = false;
+    bool m_tickQueued = false;
 };
 
 } // namespace bd::metrics

@@ -140,19 +140,30 @@ void OpenMetricsServer::fail(QTcpSocket *socket, int status, const QByteArray &r
 
 void OpenMetricsServer::readFrom(QTcpSocket *socket)
 {
-    const auto found = m_connections.find(socket);
-    if (found == m_connections.end())
-        return;
-    Connection &connection = *found;
-    if (connection.closing) {
-        socket->readAll(); // answered and closing: ignore the rest
-        return;
+    {
+        const auto found = m_connections.find(socket);
+        if (found == m_connections.end())
+            return;
+        if (found->closing) {
+            socket->readAll(); // answered and closing: ignore the rest
+            return;
+        }
+        found->buffer += socket->readAll();
     }
-    connection.buffer += socket->readAll();
     if (auto *idle = socket->findChild<QTimer *>(u"idle"_s, Qt::FindDirectChildrenOnly))
         idle->start(m_options.idleTimeoutMs);
 
-    while (!connection.closing) {
+    // Answering may close the socket and drop its entry: look it up again every round and
+    // never touch it after reply() / fail().
+    for (;;) {
+        const auto found = m_connections.find(socket);
+        if (found == m_connections.end() || found->closing)
+            return;
+        if (socket->bytesToWrite() > 8 * 1024 * 1024) {
+            socket->abort(); // pipelining without reading the answers
+            return;
+        }
+        Connection &connection = *found;
         const qsizetype headerEnd = connection.buffer.indexOf("\r\n\r\n");
         if (headerEnd < 0) {
             if (connection.buffer.size() > m_options.maxRequestBytes)

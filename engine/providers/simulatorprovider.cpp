@@ -2,7 +2,9 @@
 
 #include "core/clock.h"
 
+#include <QCoreApplication>
 #include <QCryptographicHash>
+#include <QMutex>
 #include <QTimer>
 
 namespace bd::providers {
@@ -27,7 +29,34 @@ qint64 approximateTokens(const QString &text)
     return (text.size() + 3) / 4;
 }
 
+// The simulated provider side of batch jobs, shared by all instances in the process.
+struct SimulatedBatch
+{
+    qint64 submittedAtMs = 0;
+    bool cancelled = false;
+    QHash<qint64, ChatRequest> requests; // by task id
+};
+
+struct BatchRegistry
+{
+    QMutex mutex;
+    QHash<QString, SimulatedBatch> batches;
+    int submitted = 0;
+};
+
+BatchRegistry &batchRegistry()
+{
+    static BatchRegistry registry;
+    return registry;
+}
+
 } // namespace
+
+int SimulatorProvider::batchesSubmitted()
+{
+    QMutexLocker lock(&batchRegistry().mutex);
+    return batchRegistry().submitted;
+}
 
 SimulatorProvider::SimulatorProvider(const ProviderConfig &config, Clock *clock, QObject *parent)
     : Provider(parent)
@@ -35,6 +64,7 @@ SimulatorProvider::SimulatorProvider(const ProviderConfig &config, Clock *clock,
     , m_latencyMs(qMax(0, config.settings.value(u"latency_ms"_s).toInt(0)))
     , m_failureRate(qBound(0.0, config.settings.value(u"failure_rate"_s).toDouble(0.0), 1.0))
     , m_rpm(qMax(0, config.settings.value(u"sim_rpm"_s).toInt(0)))
+    , m_batchTurnaroundMs(qMax<qint64>(0, config.settings.value(u"sim_batch_ms"_s).toInteger(2'000)))
 {
 }
 
@@ -52,7 +82,7 @@ QString SimulatorProvider::answerFor(const QString &systemPrompt, const QString 
         .arg(prompt.left(120));
 }
 
-ChatReply SimulatorProvider::answer(const ChatRequest &request)
+ChatReply SimulatorProvider::answer(const ChatRequest &request, bool rateLimited)
 {
     ChatReply reply;
     reply.taskId = request.taskId;
@@ -60,7 +90,7 @@ ChatReply SimulatorProvider::answer(const ChatRequest &request)
     reply.latencyMs = m_latencyMs;
     const qint64 now = m_clock->nowMs();
 
-    if (m_rpm > 0) {
+    if (rateLimited && m_rpm > 0) {
         while (!m_recentRequestsMs.isEmpty() && m_recentRequestsMs.constFirst() <= now - 60'000)
             m_recentRequestsMs.removeFirst();
         reply.rateLimits.limitRequests = m_rpm;
@@ -123,6 +153,111 @@ void SimulatorProvider::deliver(quint64 ticket)
     const ChatReply reply = it.value();
     m_pending.erase(it);
     Q_EMIT replied(reply);
+}
+
+QList<QList<ChatRequest>> SimulatorProvider::planBatches(const QList<ChatRequest> &requests) const
+{
+    QList<QList<ChatRequest>> batches;
+    const qsizetype limit = batchLimits().maxRequests;
+    for (qsizetype i = 0; i < requests.size(); i += limit)
+        batches.append(requests.mid(i, limit));
+    return batches;
+}
+
+void SimulatorProvider::submitBatch(const QString &reference, const QList<ChatRequest> &requests)
+{
+    SimulatedBatch batch;
+    batch.submittedAtMs = m_clock->nowMs();
+    for (const ChatRequest &request : requests)
+        batch.requests.insert(request.taskId, request);
+    QString batchId;
+    {
+        BatchRegistry &registry = batchRegistry();
+        QMutexLocker lock(&registry.mutex);
+        batchId = u"simbatch_%1_%2"_s.arg(QCoreApplication::applicationPid()).arg(++registry.submitted);
+        registry.batches.insert(batchId, batch);
+    }
+    QMetaObject::invokeMethod(
+        this,
+        [this, reference, batchId] {
+            Q_EMIT batchSubmitted(reference, batchId, ErrorClass::None, QString());
+        },
+        Qt::QueuedConnection);
+}
+
+void SimulatorProvider::pollBatch(const QString &batchId)
+{
+    BatchStatus status;
+    status.batchId = batchId;
+    BatchRegistry &registry = batchRegistry();
+    QMutexLocker lock(&registry.mutex);
+    const auto it = registry.batches.constFind(batchId);
+    if (it == registry.batches.constEnd()) {
+        // Unknown here (submitted before a restart): ended, every line expired.
+        status.phase = BatchPhase::Ended;
+        status.providerStatus = u"expired"_s;
+    } else if (it->cancelled) {
+        status.phase = BatchPhase::Ended;
+        status.providerStatus = u"cancelled"_s;
+    } else {
+        const bool done = m_clock->nowMs() - it->submittedAtMs >= m_batchTurnaroundMs;
+        status.phase = done ? BatchPhase::Ended : BatchPhase::Pending;
+        status.providerStatus = done ? u"completed"_s : u"in_progress"_s;
+        status.total = it->requests.size();
+    }
+    QMetaObject::invokeMethod(
+        this, [this, status] { Q_EMIT batchPolled(status); }, Qt::QueuedConnection);
+}
+
+void SimulatorProvider::fetchBatchResults(const QString &batchId, const QList<qint64> &taskIds)
+{
+    QList<ChatReply> replies;
+    replies.reserve(taskIds.size());
+    SimulatedBatch batch;
+    bool batchKnown = false;
+    {
+        BatchRegistry &registry = batchRegistry();
+        QMutexLocker lock(&registry.mutex);
+        batchKnown = registry.batches.contains(batchId);
+        batch = registry.batches.take(batchId);
+    }
+    const auto *it = batchKnown ? &batch : nullptr;
+    for (qint64 taskId : taskIds) {
+        ChatReply reply;
+        reply.taskId = taskId;
+        const bool known = it && it->requests.contains(taskId);
+        if (!known) {
+            reply.error = ErrorClass::Timeout;
+            reply.errorMessage = u"batch_expired: the simulated batch is not known (it was "
+                                 "submitted before a restart)"_s;
+        } else if (it->cancelled) {
+            reply.error = ErrorClass::Cancelled;
+            reply.errorMessage = u"batch_cancelled"_s;
+        } else {
+            reply = answer(it->requests.value(taskId), false);
+        }
+        replies.append(reply);
+    }
+    QMetaObject::invokeMethod(
+        this,
+        [this, batchId, replies] {
+            Q_EMIT batchResultsFetched(batchId, replies, ErrorClass::None, QString());
+        },
+        Qt::QueuedConnection);
+}
+
+void SimulatorProvider::cancelBatch(const QString &batchId)
+{
+    {
+        BatchRegistry &registry = batchRegistry();
+        QMutexLocker lock(&registry.mutex);
+        if (auto it = registry.batches.find(batchId); it != registry.batches.end())
+            it->cancelled = true;
+    }
+    QMetaObject::invokeMethod(
+        this,
+        [this, batchId] { Q_EMIT batchCancelRequested(batchId, ErrorClass::None, QString()); },
+        Qt::QueuedConnection);
 }
 
 void SimulatorProvider::cancelAll()

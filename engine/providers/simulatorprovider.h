@@ -14,8 +14,14 @@ namespace bd::providers {
 //   failure_rate  share of tries that fail with a 500, chosen by hashing prompt and attempt
 //   sim_rpm       requests per rolling minute before answering 429 with a retry-after
 //                 (the provider-side limit; the client-side ceiling is the job's "rpm")
+//   sim_batch_ms  time a simulated provider batch takes from submit to results (default 2000)
 // Prompts containing "[[sim:invalid]]" are refused as invalid (400); "[[sim:fail]]" always
 // fails with a 500; "[[sim:quota]]" answers 429 insufficient_quota.
+//
+// It also has a batch API in the providers' manner (submit, poll, fetch). Its batches live
+// in this process, shared by every simulator instance as a provider's servers are by every
+// client: a restarted engine in the same process finds them again, while a batch id from
+// another process is unknown and its lines come back expired, as after 24 h.
 class SimulatorProvider final : public Provider
 {
     Q_OBJECT
@@ -26,8 +32,16 @@ public:
     QString id() const override { return QStringLiteral("simulator"); }
     QString displayName() const override { return QStringLiteral("Simulator (offline)"); }
     bool isSimulated() const override { return true; }
+    bool hasBatchApi() const override { return true; }
     QString defaultModel() const override { return QStringLiteral("sim-1"); }
     QStringList knownModels() const override;
+
+    BatchLimits batchLimits() const override { return {50'000, 200 * 1024 * 1024}; }
+    QList<QList<ChatRequest>> planBatches(const QList<ChatRequest> &requests) const override;
+    void submitBatch(const QString &reference, const QList<ChatRequest> &requests) override;
+    void pollBatch(const QString &batchId) override;
+    void fetchBatchResults(const QString &batchId, const QList<qint64> &taskIds) override;
+    void cancelBatch(const QString &batchId) override;
 
     void send(const ChatRequest &request) override;
     void cancelAll() override;
@@ -35,9 +49,12 @@ public:
 
     // The answer the simulator gives for a prompt (used by tests to check outputs).
     static QString answerFor(const QString &systemPrompt, const QString &prompt);
+    // How many batches this process's simulator has accepted so far (for tests).
+    static int batchesSubmitted();
 
 private:
-    ChatReply answer(const ChatRequest &request);
+    // Batch lines skip the per-minute limit: batch APIs have their own queue.
+    ChatReply answer(const ChatRequest &request, bool rateLimited = true);
     void deliver(quint64 ticket);
 
     Clock *m_clock;
@@ -47,6 +64,8 @@ private:
     QList<qint64> m_recentRequestsMs; // sliding one-minute window for the rpm limit
     QHash<quint64, ChatReply> m_pending;
     quint64 m_nextTicket = 1;
+
+    qint64 m_batchTurnaroundMs = 2'000;
 };
 
 } // namespace bd::providers

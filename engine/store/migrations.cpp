@@ -125,6 +125,12 @@ const QList<Migration> &sqliteMigrations()
              // Retention deletes and time-range reads across series walk this.
              u"CREATE INDEX metric_samples_age ON metric_samples (resolution_ms, at_ms)"_s,
          }},
+        {3,
+         "tasks by provider batch",
+         {
+             // Results of a provider batch are joined back to its tasks by this.
+             u"CREATE INDEX tasks_batch ON tasks (batch_id) WHERE batch_id IS NOT NULL"_s,
+         }},
     };
     return migrations;
 }

@@ -574,6 +574,130 @@ std::optional<qint64> SqliteStore::nextPendingAtMs(qint64 jobId)
     return query.value(0).toLongLong();
 }
 
+qint64 SqliteStore::createBatch(qint64 jobId, const QString &provider, const QString &lane,
+                               int size, int maxSize, const QString &state, qint64 nowMs)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"INSERT INTO provider_batches (job_id, provider, lane, size, max_size, state, "
+                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"_s);
+    query.addBindValue(jobId);
+    query.addBindValue(text(provider));
+    query.addBindValue(text(lane));
+    query.addBindValue(size);
+    query.addBindValue(maxSize);
+    query.addBindValue(text(state));
+    query.addBindValue(nowMs);
+    query.addBindValue(nowMs);
+    if (!query.exec()) {
+        fail(u"cannot record a batch: "_s + query.lastError().text());
+        return 0;
+    }
+    return query.lastInsertId().toLongLong();
+}
+
+int SqliteStore::assignTasksToBatch(qint64 batchId, const QString &fromOwner,
+                                    const QList<qint64> &taskIds, const QString &batchOwner,
+                                    qint64 leaseUntilMs)
+{
+    if (!m_db.transaction()) {
+        fail(m_db.lastError().text());
+        return -1;
+    }
+    QSqlQuery query(m_db);
+    query.prepare(u"UPDATE tasks SET batch_id = ?, lease_owner = ?, lease_expires = ? "
+                  "WHERE id = ? AND state = 1 AND lease_owner = ?"_s);
+    int moved = 0;
+    for (qint64 id : taskIds) {
+        query.addBindValue(batchId);
+        query.addBindValue(batchOwner);
+        query.addBindValue(leaseUntilMs);
+        query.addBindValue(id);
+        query.addBindValue(fromOwner);
+        if (!query.exec()) {
+            fail(query.lastError().text());
+            m_db.rollback();
+            return -1;
+        }
+        moved += query.numRowsAffected();
+    }
+    query.prepare(u"UPDATE provider_batches SET size = ? WHERE id = ?"_s);
+    query.addBindValue(moved);
+    query.addBindValue(batchId);
+    if (!query.exec() || !m_db.commit()) {
+        fail(query.lastError().text());
+        m_db.rollback();
+        return -1;
+    }
+    return moved;
+}
+
+bool SqliteStore::updateBatch(qint64 batchId, const QString &state, const QString &providerBatchId,
+                              qint64 nowMs)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"UPDATE provider_batches SET state = ?, "
+                  "provider_batch_id = COALESCE(?, provider_batch_id), updated_at = ? WHERE id = ?"_s);
+    query.addBindValue(text(state));
+    query.addBindValue(providerBatchId.isEmpty() ? QVariant() : QVariant(providerBatchId));
+    query.addBindValue(nowMs);
+    query.addBindValue(batchId);
+    return query.exec() || fail(query.lastError().text());
+}
+
+QList<ProviderBatchRecord> SqliteStore::batches(qint64 jobId, const QStringList &states)
+{
+    QList<ProviderBatchRecord> result;
+    QSqlQuery query(m_db);
+    query.prepare(u"SELECT id, job_id, provider, provider_batch_id, lane, size, max_size, state, "
+                  "created_at, updated_at FROM provider_batches WHERE job_id = ? ORDER BY id"_s);
+    query.addBindValue(jobId);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return result;
+    }
+    while (query.next()) {
+        ProviderBatchRecord batch;
+        batch.id = query.value(0).toLongLong();
+        batch.jobId = query.value(1).toLongLong();
+        batch.provider = query.value(2).toString();
+        batch.providerBatchId = query.value(3).toString();
+        batch.lane = query.value(4).toString();
+        batch.size = query.value(5).toInt();
+        batch.maxSize = query.value(6).toInt();
+        batch.state = query.value(7).toString();
+        batch.createdAtMs = query.value(8).toLongLong();
+        batch.updatedAtMs = query.value(9).toLongLong();
+        if (states.isEmpty() || states.contains(batch.state))
+            result.append(batch);
+    }
+    return result;
+}
+
+QList<ClaimedTask> SqliteStore::leasedTasksOfBatch(qint64 batchId)
+{
+    QList<ClaimedTask> tasks;
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(u"SELECT id, job_id, row_no, priority, attempts, vals FROM tasks "
+                  "WHERE batch_id = ? AND state = 1 ORDER BY id"_s);
+    query.addBindValue(batchId);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return tasks;
+    }
+    while (query.next()) {
+        ClaimedTask task;
+        task.id = query.value(0).toLongLong();
+        task.jobId = query.value(1).toLongLong();
+        task.rowNumber = query.value(2).toLongLong();
+        task.priority = query.value(3).toInt();
+        task.attempts = query.value(4).toInt();
+        task.values = json::decodeStringArray(query.value(5).toString().toUtf8()).value_or(QStringList());
+        tasks.append(task);
+    }
+    return tasks;
+}
+
 TaskCounts SqliteStore::taskCounts(qint64 jobId)
 {
     TaskCounts counts;

@@ -51,6 +51,15 @@ public:
                           qint64 nowMs, int *skipped = nullptr) override;
     std::optional<qint64> nextPendingAtMs(qint64 jobId) override;
 
+    qint64 createBatch(qint64 jobId, const QString &provider, const QString &lane, int size,
+                       int maxSize, const QString &state, qint64 nowMs) override;
+    int assignTasksToBatch(qint64 batchId, const QString &fromOwner, const QList<qint64> &taskIds,
+                           const QString &batchOwner, qint64 leaseUntilMs) override;
+    bool updateBatch(qint64 batchId, const QString &state, const QString &providerBatchId,
+                     qint64 nowMs) override;
+    QList<ProviderBatchRecord> batches(qint64 jobId, const QStringList &states) override;
+    QList<ClaimedTask> leasedTasksOfBatch(qint64 batchId) override;
+
     TaskCounts taskCounts(qint64 jobId) override;
     bool jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks) override;
     QList<DeadTask> deadTasks(qint64 jobId, int limit, qint64 afterTaskId) override;

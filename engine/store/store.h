@@ -67,6 +67,22 @@ public:
     // Earliest not-before time among the job's pending tasks, or nullopt when none wait.
     virtual std::optional<qint64> nextPendingAtMs(qint64 jobId) = 0;
 
+    // --- batches
+    // Records a batch of `size` tasks (fill rate size/maxSize). Returns its id, 0 on failure.
+    virtual qint64 createBatch(qint64 jobId, const QString &provider, const QString &lane,
+                               int size, int maxSize, const QString &state, qint64 nowMs) = 0;
+    // Hands leased tasks over to a provider batch: they stay leased under the batch's own
+    // owner name until lease end, so neither a crash nor a rescuer resubmits them while
+    // the provider holds them. Returns how many moved.
+    virtual int assignTasksToBatch(qint64 batchId, const QString &fromOwner,
+                                   const QList<qint64> &taskIds, const QString &batchOwner,
+                                   qint64 leaseUntilMs) = 0;
+    virtual bool updateBatch(qint64 batchId, const QString &state, const QString &providerBatchId,
+                             qint64 nowMs) = 0;
+    virtual QList<ProviderBatchRecord> batches(qint64 jobId, const QStringList &states) = 0;
+    // Tasks still leased by the batch (its results not yet recorded).
+    virtual QList<ClaimedTask> leasedTasksOfBatch(qint64 batchId) = 0;
+
     // --- reading
     virtual TaskCounts taskCounts(qint64 jobId) = 0;
     virtual bool jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks) = 0;

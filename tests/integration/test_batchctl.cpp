@@ -420,7 +420,11 @@ void TestBatchctl::usageErrorsImportNothing()
         {u"run"_s, csv, u"--template"_s, u"Say {{nosuch}} and {{text}}"_s},
         {u"run"_s, m_dir.filePath(u"missing.csv"_s), u"--template"_s, u"Say {{text}}"_s},
         {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s, u"bogus"_s},
-        {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--mode"_s, u"batch-api"_s},
+        // A local OpenAI-compatible server has no batch API (nothing listens there: the
+        // check comes before anything is sent).
+        {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--mode"_s, u"batch-api"_s,
+         u"--provider"_s, u"openai-compatible"_s, u"--base-url"_s, u"http://127.0.0.1:9/v1"_s,
+         u"--model"_s, u"llama3"_s},
         {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--model"_s, u"gpt-99"_s},
         {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--priority"_s, u"7"_s},
         {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--max-retries"_s, u"-1"_s},

@@ -112,6 +112,7 @@ private Q_SLOTS:
     void intervalAggregates();
     void idleCountersWriteZeros();
     void rollupsAreExact();
+    void lateEventClosesOnTheNextTurn();
     void transitionsMapToEvents();
     void optionsFromJson();
 
@@ -441,6 +442,28 @@ void TestMetricsRecorder::rollupsAreExact()
     // Retention was applied after the rollup.
     QVERIFY(sink.prunes.contains(std::pair<qint64, qint64>(5 * kMinute, clock.nowMs() - 30 * kDay)));
     QVERIFY(sink.prunes.contains(std::pair<qint64, qint64>(10 * kSecond, clock.nowMs() - kDay)));
+}
+
+void TestMetricsRecorder::lateEventClosesOnTheNextTurn()
+{
+    qRegisterMetaType<QList<MetricSample>>();
+    bd::FakeClock clock(kT0);
+    MetricsRecorder::Options options;
+    options.autoTick = false;
+    MetricsRecorder recorder(&clock, nullptr, options);
+    QSignalSpy closed(&recorder, &MetricsRecorder::intervalClosed);
+    recorder.tick();
+    clock.advance(10 * kSecond);
+    // The interval is over but nobody ticked: the event still counts in it, and the close
+    // comes from the event loop, not from inside the record call.
+    recorder.recordCompletion(TaskCompletion{1, 2, {}, 10, 10, 0.0, {}, false});
+    recorder.recordCompletion(TaskCompletion{1, 2, {}, 10, 10, 0.0, {}, false});
+    QCOMPARE(closed.size(), 0);
+    QVERIFY(closed.wait(1000));
+    QCOMPARE(closed.size(), 1);
+    const auto rows = closed.at(0).at(0).value<QList<MetricSample>>();
+    QCOMPARE(get(rows, names::tasksCompleted, u"lane=sync,priority=2"_s).sum, 2.0);
+    QCOMPARE(recorder.openIntervalStartMs(), kT0 + 10 * kSecond);
 }
 
 void TestMetricsRecorder::transitionsMapToEvents()

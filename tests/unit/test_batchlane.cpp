@@ -1,0 +1,204 @@
+// The batch-API lane of JobRunner, on a real SQLite store and the simulator's batch API,
+// with a fake clock for the provider's turnaround.
+
+#include "core/clock.h"
+#include "cost/pricetable.h"
+#include "dispatch/dispatcher.h"
+#include "ingest/exportwriter.h"
+#include "ingest/prompttemplate.h"
+#include "providers/simulatorprovider.h"
+#include "store/sqlitestore.h"
+
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace Qt::StringLiterals;
+using bd::JobState;
+using bd::dispatch::JobRunner;
+
+namespace {
+
+const QString kTemplate = u"Label this: {{text}}"_s;
+
+class Harness
+{
+public:
+    explicit Harness(int rows, const QJsonObject &settings = {})
+    {
+        m_store = std::make_unique<bd::store::SqliteStore>(m_dir.filePath(u"lane.sqlite"_s),
+                                                           u"batchlane-%1"_s.arg(++s_instance));
+        bd::JobSpec spec;
+        spec.sourcePath = u"rows.csv"_s;
+        spec.sourceSha256 = "00";
+        spec.templateText = kTemplate;
+        spec.model = u"sim-1"_s;
+        spec.priority = 3;
+        spec.mode = u"batch-api"_s;
+        spec.maxRetries = 2;
+        spec.settings = settings;
+        m_jobId = m_store->createJob(spec, {u"text"_s}, clock.nowMs());
+        QList<QStringList> values;
+        for (int i = 0; i < rows; ++i) {
+            const QString text = i % 50 == 7 ? u"row %1 [[sim:invalid]]"_s.arg(i) : u"row %1"_s.arg(i);
+            values.append({text});
+            m_texts.append(text);
+        }
+        m_store->appendTasks(m_jobId, 1, values, 3, clock.nowMs());
+        m_store->setJobState(m_jobId, JobState::Paused, QString(), clock.nowMs());
+    }
+
+    std::unique_ptr<JobRunner> makeRunner(int maxBatchSize)
+    {
+        JobRunner::Options options;
+        options.maxBatchSize = maxBatchSize;
+        options.maxConcurrentBatches = 2;
+        options.batchPollFirstMs = 5;
+        options.idlePollMs = 5;
+        options.flushIntervalMs = 5;
+        bd::providers::ProviderConfig config;
+        config.settings = QJsonObject{{u"sim_batch_ms"_s, 60'000}};
+        auto provider = std::make_unique<bd::providers::SimulatorProvider>(config, &clock);
+        return std::make_unique<JobRunner>(m_store.get(), std::move(provider), *m_store->job(m_jobId),
+                                           bd::cost::PriceTable::builtIn(), &clock,
+                                           u"lanehost:1:%1"_s.arg(++s_instance), options);
+    }
+
+    QString expected(int row) const
+    {
+        bd::ingest::PromptTemplate prompt(kTemplate);
+        QString error;
+        prompt.bind({u"text"_s}, &error);
+        return bd::providers::SimulatorProvider::answerFor(QString(), prompt.render({m_texts.at(row)}));
+    }
+
+    bd::store::SqliteStore &store() { return *m_store; }
+    qint64 jobId() const { return m_jobId; }
+    bd::FakeClock clock;
+
+private:
+    static inline int s_instance = 0;
+    QTemporaryDir m_dir;
+    std::unique_ptr<bd::store::SqliteStore> m_store;
+    qint64 m_jobId = 0;
+    QStringList m_texts;
+};
+
+} // namespace
+
+class TestBatchLane : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void everyRowOnceAtTheBatchPrice();
+    void restartPollsInsteadOfResubmitting();
+};
+
+void TestBatchLane::everyRowOnceAtTheBatchPrice()
+{
+    constexpr int kRows = 450;
+    Harness h(kRows);
+    auto runner = h.makeRunner(200);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    const int submittedBefore = bd::providers::SimulatorProvider::batchesSubmitted();
+    runner->start();
+
+    // Two batches open at once (the limit), the third waits for a slot.
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2);
+    QCOMPARE(h.store().taskCounts(h.jobId()).leased, 400);
+    QTest::qWait(20);
+    QCOMPARE(finished.count(), 0); // the provider has not finished them: nothing settles
+    for (int i = 0; i < 200 && finished.isEmpty(); ++i) {
+        h.clock.advance(30'000);
+        QTest::qWait(5);
+    }
+    QTRY_COMPARE(finished.count(), 1);
+    QCOMPARE(finished.at(0).at(1).value<JobState>(), JobState::Finished);
+    QCOMPARE(bd::providers::SimulatorProvider::batchesSubmitted() - submittedBefore, 3);
+
+    const QList<bd::ProviderBatchRecord> batches = h.store().batches(h.jobId(), {});
+    QCOMPARE(batches.size(), 3);
+    QList<int> sizes;
+    for (const bd::ProviderBatchRecord &batch : batches) {
+        QCOMPARE(batch.state, u"ended"_s);
+        QCOMPARE(batch.lane, u"batch-api"_s);
+        QCOMPARE(batch.maxSize, 200);
+        QVERIFY(batch.providerBatchId.startsWith(u"simbatch_"_s));
+        sizes.append(batch.size);
+    }
+    QCOMPARE(sizes, (QList<int>{200, 200, 50}));
+
+    const bd::cost::PriceTable prices = bd::cost::PriceTable::builtIn();
+    int row = 0;
+    int dead = 0;
+    h.store().forEachExportRow(h.jobId(), [&](const bd::ingest::ExportRow &r) {
+        if (row % 50 == 7) {
+            ++dead;
+            [&] {
+                QCOMPARE(r.status, u"dead"_s);
+                QVERIFY(r.error.startsWith(u"invalid_request"_s));
+                QCOMPARE(r.attempts, 1);
+            }();
+        } else {
+            [&] {
+                QCOMPARE(r.status, u"completed"_s);
+                QCOMPARE(r.output, h.expected(row));
+                QCOMPARE(r.attempts, 1);
+                // Half the list price of the same usage.
+                bd::Usage usage;
+                usage.inputTokens = r.inputTokens;
+                usage.outputTokens = r.outputTokens;
+                QVERIFY(r.costUsd.has_value());
+                QVERIFY(qAbs(*r.costUsd - 0.5 * *prices.cost(u"sim-1"_s, usage, false)) < 1e-12);
+            }();
+        }
+        ++row;
+        return true;
+    });
+    QCOMPARE(row, kRows);
+    QCOMPARE(dead, 9);
+}
+
+void TestBatchLane::restartPollsInsteadOfResubmitting()
+{
+    constexpr int kRows = 120;
+    Harness h(kRows);
+    const int submittedBefore = bd::providers::SimulatorProvider::batchesSubmitted();
+    {
+        auto first = h.makeRunner(100);
+        first->start();
+        QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2);
+        // The engine dies here: no stop, no hand-back. The provider keeps the batches.
+    }
+    QCOMPARE(h.store().taskCounts(h.jobId()).leased, kRows);
+    QCOMPARE(bd::providers::SimulatorProvider::batchesSubmitted() - submittedBefore, 2);
+
+    auto second = h.makeRunner(100);
+    QSignalSpy finished(second.get(), &JobRunner::finished);
+    second->start();
+    for (int i = 0; i < 200 && finished.isEmpty(); ++i) {
+        h.clock.advance(30'000);
+        QTest::qWait(5);
+    }
+    QTRY_COMPARE(finished.count(), 1);
+    // The stored batch ids were polled; nothing was sent a second time.
+    QCOMPARE(bd::providers::SimulatorProvider::batchesSubmitted() - submittedBefore, 2);
+    const bd::TaskCounts counts = h.store().taskCounts(h.jobId());
+    QCOMPARE(counts.completed + counts.dead, qint64(kRows));
+    QCOMPARE(counts.dead, qint64(3));
+    int row = 0;
+    h.store().forEachExportRow(h.jobId(), [&](const bd::ingest::ExportRow &r) {
+        if (r.status == u"completed"_s) {
+            [&] {
+                QCOMPARE(r.output, h.expected(row));
+                QCOMPARE(r.attempts, 1);
+            }();
+        }
+        ++row;
+        return true;
+    });
+}
+
+QTEST_GUILESS_MAIN(TestBatchLane)
+#include "test_batchlane.moc"
