@@ -132,8 +132,14 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
         Q_EMIT jobFailed(jobId, error);
         return;
     }
+    const QString guardKey = providerConfig.id + u'|' + providerConfig.baseUrl + u'|'
+                             + (job->spec.model.isEmpty() ? provider->defaultModel() : job->spec.model);
     auto *runner = new dispatch::JobRunner(m_store.get(), std::move(provider), *job, m_prices,
                                            m_clock, m_workerId, m_runnerOptions, this);
+    if (auto guard = m_guards.value(guardKey).lock())
+        runner->setProviderGuard(guard);
+    else
+        m_guards.insert(guardKey, runner->providerGuard());
     m_runners.insert(jobId, runner);
     connect(runner, &dispatch::JobRunner::progressed, this, &EngineWorker::jobProgressed);
     connect(runner, &dispatch::JobRunner::progressed, this,
@@ -163,7 +169,42 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
         Q_EMIT jobFailed(id, message);
     });
     m_snapshots[jobId].runningHere = true;
+    if (!m_preemptionTimer) {
+        m_preemptionTimer = new QTimer(this);
+        m_preemptionTimer->setInterval(200);
+        connect(m_preemptionTimer, &QTimer::timeout, this, &EngineWorker::updatePreemption);
+    }
+    m_preemptionTimer->start();
+    // Hold lower lanes before the urgent job claims, so it gets the provider at once.
+    updatePreemption();
     runner->start();
+    updatePreemption();
+}
+
+void EngineWorker::updatePreemption()
+{
+    bool urgentWaiting = false;
+    for (const dispatch::JobRunner *runner : std::as_const(m_runners)) {
+        if (runner->priority() == 1 && (runner->hasDispatchableWork() || !runner->isRunning()))
+            urgentWaiting = true;
+    }
+    const qint64 now = m_clock->nowMs();
+    for (auto it = m_runners.cbegin(); it != m_runners.cend(); ++it) {
+        dispatch::JobRunner *runner = it.value();
+        if (runner->priority() == 1 || runner->isBatchLane())
+            continue; // provider batches use their own capacity
+        if (!urgentWaiting) {
+            m_heldSinceMs.remove(it.key());
+            runner->setHeld(false);
+            continue;
+        }
+        const qint64 since = m_heldSinceMs.value(it.key(), now);
+        m_heldSinceMs.insert(it.key(), since);
+        // Aging: work held past agingMs gets one request in flight so it cannot starve.
+        runner->setHeld(true, now - since >= m_agingMs ? 1 : 0);
+    }
+    if (m_runners.isEmpty() && m_preemptionTimer)
+        m_preemptionTimer->stop();
 }
 
 void EngineWorker::pauseJob(qint64 jobId, const QString &reason, bool cancelInFlight)
@@ -211,6 +252,8 @@ void EngineWorker::removeRunner(qint64 jobId)
 {
     if (auto *runner = m_runners.take(jobId))
         runner->deleteLater();
+    m_heldSinceMs.remove(jobId);
+    updatePreemption(); // an urgent job that ended lets the others go on
 }
 
 void EngineWorker::listJobs()

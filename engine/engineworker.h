@@ -84,6 +84,15 @@ private:
     std::unique_ptr<store::SqliteStore> m_store;
     QHash<qint64, dispatch::JobRunner *> m_runners;
     bool m_stoppingAll = false;
+
+    // Preemption across jobs: sync work of lower priorities is held while priority-1 work
+    // is waiting, and let through a trickle once it has waited longer than agingMs.
+    void updatePreemption();
+    QTimer *m_preemptionTimer = nullptr;
+    QHash<qint64, qint64> m_heldSinceMs; // job -> when it was held
+    qint64 m_agingMs = 10 * 60 * 1000;
+    // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
+    QHash<QString, std::weak_ptr<dispatch::ProviderGuard>> m_guards;
     QMap<qint64, JobSnapshot> m_snapshots;
     QSet<qint64> m_cancelWhenStopped;
     QTimer *m_snapshotTimer = nullptr;

@@ -57,19 +57,19 @@ flaky="$work/support-tickets.csv"
         esac
     done
 } > "$flaky"
-"$batchctl" run "$flaky" --db "$db" --priority 1 --max-retries 1 \
+timeout 25 "$batchctl" run "$flaky" --db "$db" --priority 1 --max-retries 1 \
     --template 'Route this support ticket to a team: {{text}} (channel {{channel}})' \
     --sim-latency-ms 5 >/dev/null 2>&1 || true
 
 # A job that hits its budget (alerts at 80 % and at the cap, then pauses) and one the
 # provider refuses for quota (the job pauses with an alert).
-"$batchctl" run "$samples" --db "$db" --priority 2 --budget 0.03 --max-output-tokens 512 \
+timeout 60 "$batchctl" run "$samples" --db "$db" --priority 2 --budget 0.03 --max-output-tokens 512 \
     --template 'Translate this review to French: {{review}}' --sim-latency-ms 2 >/dev/null 2>&1 || true
 quota="$work/quota-check.csv"
 { echo "id,text"; for i in $(seq 1 120); do
     if [[ $i == 90 ]]; then echo "Q$i,\"over quota [[sim:quota]]\""; else echo "Q$i,question $i"; fi
   done; } > "$quota"
-"$batchctl" run "$quota" --db "$db" --priority 1 --template 'Answer briefly: {{text}}' \
+timeout 60 "$batchctl" run "$quota" --db "$db" --priority 1 --template 'Answer briefly: {{text}}' \
     --sim-latency-ms 2 >/dev/null 2>&1 || true
 
 # The running job: a batch lane job and a standard one, slowed down to look live.

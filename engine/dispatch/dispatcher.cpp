@@ -44,8 +44,9 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     const QJsonObject &settings = job.spec.settings;
     if (settings.value(u"concurrency"_s).toInt() > 0)
         m_options.concurrency = settings.value(u"concurrency"_s).toInt();
-    m_limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
-                                                 .configuredTpm = settings.value(u"tpm"_s).toInteger()});
+    m_guard = std::make_shared<ProviderGuard>();
+    m_guard->limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
+                                                        .configuredTpm = settings.value(u"tpm"_s).toInteger()});
     m_budgetUsd = settings.value(u"budget_usd"_s).toDouble(0.0);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
@@ -116,11 +117,12 @@ void JobRunner::pump()
         return;
     }
     const qint64 now = m_clock->nowMs();
-    while (m_inFlight.size() < m_options.concurrency) {
+    const int concurrency = m_held ? m_heldConcurrency : m_options.concurrency;
+    while (m_inFlight.size() < concurrency) {
         if (m_ready.isEmpty()) {
             if (m_claimedEverything)
                 break;
-            const int want = qMax(m_options.claimBatch, m_options.concurrency);
+            const int want = qMax(m_options.claimBatch, concurrency);
             QList<ClaimedTask> claimed;
             if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
                                      &claimed)) {
@@ -136,8 +138,8 @@ void JobRunner::pump()
             if (m_ready.isEmpty())
                 break;
         }
-        if (!m_breaker.allowRequest(now)) {
-            m_wakeTimer.start(int(qBound<qint64>(1, m_breaker.waitMs(now), m_options.idlePollMs)));
+        if (!m_guard->breaker.allowRequest(now)) {
+            m_wakeTimer.start(int(qBound<qint64>(1, m_guard->breaker.waitMs(now), m_options.idlePollMs)));
             return;
         }
         // Pacing and budget are checked against the task about to go, which stays first in
@@ -145,7 +147,7 @@ void JobRunner::pump()
         ClaimedTask &next = m_ready.head();
         const QString prompt = m_template.render(next.values);
         const qint64 promptTokens = (m_job.spec.systemPrompt.size() + prompt.size() + 3) / 4;
-        const qint64 paceDelay = m_limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
+        const qint64 paceDelay = m_guard->limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
         if (paceDelay > 0) {
             m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
             return;
@@ -160,7 +162,7 @@ void JobRunner::pump()
             }
             return; // answers in flight will settle the reservation and pump again
         }
-        m_limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
+        m_guard->limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
         m_reservedUsd += reservation;
         ClaimedTask task = m_ready.dequeue();
         providers::ChatRequest request;
@@ -175,8 +177,52 @@ void JobRunner::pump()
         m_inFlight.insert(task.id, std::move(task));
         m_provider->send(request);
     }
-    if (m_inFlight.isEmpty() && m_ready.isEmpty())
+    if (m_inFlight.isEmpty() && m_ready.isEmpty() && !m_held)
         checkIdle();
+}
+
+bool JobRunner::hasDispatchableWork() const
+{
+    return m_running && !m_stopping
+           && (m_counts.pending > 0 || !m_ready.isEmpty() || !m_inFlight.isEmpty());
+}
+
+void JobRunner::setConcurrency(int concurrency)
+{
+    m_options.concurrency = qMax(1, concurrency);
+    pump();
+}
+
+void JobRunner::setHeld(bool held, int trickle)
+{
+    const bool changed = held != m_held || trickle != m_heldConcurrency;
+    m_held = held;
+    m_heldConcurrency = held ? qMax(0, trickle) : 0;
+    if (!changed || !m_running)
+        return;
+    if (held) {
+        releaseReady(); // the checkpoint: what was claimed but not sent waits unharmed
+        flush();
+    }
+    pump();
+}
+
+void JobRunner::releaseReady()
+{
+    const qint64 now = m_clock->nowMs();
+    while (!m_ready.isEmpty()) {
+        const ClaimedTask task = m_ready.dequeue();
+        TaskTransition release;
+        release.outcome.taskId = task.id;
+        release.outcome.error = ErrorClass::Cancelled;
+        release.action = OutcomeAction::Release;
+        release.chargeAttempt = false;
+        release.notBeforeMs = now;
+        m_toWrite.append(release);
+        m_counts.leased -= 1;
+        m_counts.pending += 1;
+    }
+    m_claimedEverything = false;
 }
 
 void JobRunner::handleReply(const providers::ChatReply &reply)
@@ -222,23 +268,23 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     bool providerDown = false;
     if (!viaBatchApi) {
         // Lines of a provider batch say nothing about the sync endpoint's health or limits.
-        m_limiter.observe(reply.rateLimits, now);
+        m_guard->limiter.observe(reply.rateLimits, now);
         if (reply.ok()) {
-            m_limiter.handleSuccess(now);
-            if (m_breaker.state(now) != CircuitBreaker::State::Closed)
+            m_guard->limiter.handleSuccess(now);
+            if (m_guard->breaker.state(now) != CircuitBreaker::State::Closed)
                 Q_EMIT alertCleared(m_job.id, u"circuit_open"_s);
-            m_breaker.recordSuccess(now);
+            m_guard->breaker.recordSuccess(now);
         } else if (isOutageError(reply.error)) {
-            const bool wasOpen = m_breaker.state(now) == CircuitBreaker::State::Open;
-            if (m_breaker.recordOutageFailure(now) && !wasOpen) {
+            const bool wasOpen = m_guard->breaker.state(now) == CircuitBreaker::State::Open;
+            if (m_guard->breaker.recordOutageFailure(now) && !wasOpen) {
                 Q_EMIT alertRaised(m_job.id, u"circuit_open"_s,
                                    u"%1 looks down (%2 failures in a row, last: %3); holding all "
                                    "requests"_s.arg(m_provider->displayName())
-                                       .arg(m_breaker.consecutiveFailures())
+                                       .arg(m_guard->breaker.consecutiveFailures())
                                        .arg(reply.errorMessage));
             }
             // Failures while the provider is down are not the task's fault.
-            providerDown = m_breaker.state(now) != CircuitBreaker::State::Closed;
+            providerDown = m_guard->breaker.state(now) != CircuitBreaker::State::Closed;
         }
     }
 
@@ -272,7 +318,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
         // Hold the whole job back until the window the provider named has passed.
-        m_limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs);
+        m_guard->limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
         const QString why = reply.error == ErrorClass::Auth
                                 ? u"authentication failed: "_s + reply.errorMessage
@@ -359,19 +405,7 @@ void JobRunner::finishIfDrained()
     if (!m_running)
         return;
     // Leased but never sent: back to pending without charging an attempt.
-    const qint64 now = m_clock->nowMs();
-    while (!m_ready.isEmpty()) {
-        const ClaimedTask task = m_ready.dequeue();
-        TaskTransition release;
-        release.outcome.taskId = task.id;
-        release.outcome.error = ErrorClass::Cancelled;
-        release.action = OutcomeAction::Release;
-        release.chargeAttempt = false;
-        release.notBeforeMs = now;
-        m_toWrite.append(release);
-        m_counts.leased -= 1;
-        m_counts.pending += 1;
-    }
+    releaseReady();
     flush();
     if (!m_running)
         return;

@@ -2,8 +2,7 @@
 
 #include "core/types.h"
 #include "cost/pricetable.h"
-#include "dispatch/circuitbreaker.h"
-#include "dispatch/ratelimiter.h"
+#include "dispatch/providerguard.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/prompttemplate.h"
 #include "providers/provider.h"
@@ -59,6 +58,19 @@ public:
     const TaskCounts &counts() const { return m_counts; }
 
     void start();
+
+    int priority() const { return m_job.spec.priority; }
+    bool isBatchLane() const { return m_batchMode; }
+    // Work that would go out now if nothing held it back.
+    bool hasDispatchableWork() const;
+    // Shares rate limits and outage state with other jobs on the same endpoint and model.
+    void setProviderGuard(std::shared_ptr<ProviderGuard> guard) { m_guard = std::move(guard); }
+    std::shared_ptr<ProviderGuard> providerGuard() const { return m_guard; }
+    // Preemption: a held runner sends nothing new beyond `trickle` requests in flight and
+    // hands its claimed-but-unsent tasks back (no attempt charged); releasing resumes.
+    void setHeld(bool held, int trickle = 0);
+    bool isHeld() const { return m_held; }
+    void setConcurrency(int concurrency);
     // Stops dispatching, lets in-flight requests come back (or cancels them) and leaves
     // the job in `state` with the reason. finished() follows.
     void stop(JobState state, const QString &reason, bool cancelInFlight);
@@ -90,6 +102,7 @@ private:
     void schedulePoll(qint64 batchRowId);
     void flush();
     void scheduleFlush();
+    void releaseReady();
     void checkIdle();
     void finishIfDrained();
     void emitProgress(bool force);
@@ -138,8 +151,9 @@ private:
     QTimer m_wakeTimer;
     QTimer m_leaseTimer;
     QElapsedTimer m_sinceProgress;
-    RateLimiter m_limiter;
-    CircuitBreaker m_breaker;
+    std::shared_ptr<ProviderGuard> m_guard;
+    bool m_held = false;        // preempted by more urgent work
+    int m_heldConcurrency = 0;  // requests allowed in flight while held (aging)
     double m_budgetUsd = 0.0;   // 0: no cap
     double m_reservedUsd = 0.0; // the most the requests in flight can still cost
     bool m_budgetWarned = false;
