@@ -36,7 +36,7 @@ Engine::Engine(const Options &options, QObject *parent)
     m_thread.setObjectName(u"batchdesk-engine"_s);
     m_worker = new EngineWorker(options.databasePath, m_workerId,
                                 options.clock ? options.clock : SystemClock::instance(),
-                                options.runner, options.priceOverridePath);
+                                options.runner, options.priceOverridePath, options.monitoring);
     m_worker->moveToThread(&m_thread);
     connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
 
@@ -48,6 +48,7 @@ Engine::Engine(const Options &options, QObject *parent)
     connect(m_worker, &EngineWorker::jobFailed, this, &Engine::jobFailed);
     connect(m_worker, &EngineWorker::alertRaised, this, &Engine::alertRaised);
     connect(m_worker, &EngineWorker::stoppedAll, this, &Engine::stoppedAll);
+    connect(m_worker, &EngineWorker::metricsEndpointChanged, this, &Engine::metricsEndpointChanged);
     connect(m_worker, &EngineWorker::jobsListed, this, &Engine::jobsListed);
     connect(m_worker, &EngineWorker::snapshotTaken, this, &Engine::snapshotTaken);
     connect(m_worker, &EngineWorker::jobReprioritised, this, &Engine::jobReprioritised);

@@ -36,6 +36,9 @@ public:
         Clock *clock = nullptr; // null: system clock
         dispatch::JobRunner::Options runner;
         QString priceOverridePath; // user prices.json merged over the built-in table
+        // Metrics, alert rules, notifications and the /metrics endpoint; see
+        // metrics::MonitoringConfig for the keys. Empty: the guide's defaults, no endpoint.
+        QJsonObject monitoring;
     };
 
     explicit Engine(const Options &options, QObject *parent = nullptr);
@@ -117,6 +120,8 @@ Q_SIGNALS:
     void jobFailed(qint64 jobId, const QString &error);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
+    // The /metrics endpoint listens on 127.0.0.1:port (0 when it is off or failed).
+    void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);
 
     void snapshotTaken(const bd::EngineSnapshot &snapshot);

@@ -1,6 +1,7 @@
 #include "engineworker.h"
 
 #include "core/clock.h"
+#include "metrics/monitoring.h"
 #include "store/sqlitestore.h"
 #include "store/taskactions.h"
 
@@ -41,12 +42,13 @@ bool isLocalWorkerDead(const QString &workerId)
 
 EngineWorker::EngineWorker(const QString &databasePath, const QString &workerId, Clock *clock,
                            const dispatch::JobRunner::Options &runnerOptions,
-                           const QString &priceOverridePath)
+                           const QString &priceOverridePath, const QJsonObject &monitoring)
     : m_databasePath(databasePath)
     , m_workerId(workerId)
     , m_clock(clock)
     , m_runnerOptions(runnerOptions)
     , m_priceOverridePath(priceOverridePath)
+    , m_monitoringJson(monitoring)
 {
 }
 
@@ -79,7 +81,66 @@ void EngineWorker::open()
         connect(m_snapshotTimer, &QTimer::timeout, this, &EngineWorker::emitSnapshot);
     }
     m_snapshotTimer->start(m_snapshotInterval);
+    startMonitoring();
     Q_EMIT opened(true, QString());
+}
+
+void EngineWorker::startMonitoring()
+{
+    m_monitoring = std::make_unique<metrics::Monitoring>(
+        metrics::MonitoringConfig::fromJson(m_monitoringJson), m_clock, u"engine-writer"_s,
+        m_workerId);
+    // Every alert, from the runners or the rules, goes through the alert center: it keeps one
+    // raise and one clear per alert, and the store and the front ends hear of each once.
+    connect(m_monitoring.get(), &metrics::Monitoring::alertRaised, this,
+            [this](const metrics::AlertEvent &event) {
+                m_store->raiseAlert(event.jobId, event.kind, event.message, event.atMs);
+                Q_EMIT alertRaised(event.jobId, event.kind, event.message);
+                Q_EMIT alertsChanged();
+            });
+    connect(m_monitoring.get(), &metrics::Monitoring::alertUpdated, this,
+            [this](const metrics::AlertEvent &event) {
+                m_store->raiseAlert(event.jobId, event.kind, event.message, event.atMs);
+                Q_EMIT alertsChanged();
+            });
+    connect(m_monitoring.get(), &metrics::Monitoring::alertCleared, this,
+            [this](const metrics::AlertEvent &event) {
+                m_store->clearAlerts(event.jobId, event.kind, event.atMs);
+                Q_EMIT alertsChanged();
+            });
+    m_monitoring->alerts()->setInputsProvider([this] { return ruleInputs(); });
+    QString error;
+    const bool listening = m_monitoring->start(m_store->alerts(false), &error);
+    if (m_monitoring->config().openMetricsEnabled || !listening)
+        Q_EMIT metricsEndpointChanged(m_monitoring->endpointPort(), error);
+}
+
+metrics::RuleInputs EngineWorker::ruleInputs() const
+{
+    metrics::RuleInputs inputs;
+    for (const dispatch::JobRunner *runner : std::as_const(m_runners)) {
+        const double budget = runner->budgetUsd();
+        if (budget > 0)
+            inputs.budgets.append({runner->jobId(), budget, runner->spentUsd()});
+    }
+    return inputs;
+}
+
+void EngineWorker::reportQueues()
+{
+    if (!m_monitoring)
+        return;
+    for (const JobSnapshot &job : std::as_const(m_snapshots)) {
+        metrics::JobQueueReport report;
+        report.jobId = job.jobId;
+        report.running = job.runningHere;
+        const auto *runner = m_runners.value(job.jobId);
+        const int priority = runner ? runner->priority() : 2;
+        const QString mode = runner && runner->isBatchLane() ? u"batch-api"_s : u"grouped"_s;
+        report.levels.append(metrics::QueueLevel{priority, metrics::laneName(priority, mode),
+                                                 job.counts.pending, job.counts.leased, 0});
+        m_monitoring->recorder()->reportQueue(report);
+    }
 }
 
 void EngineWorker::releaseLeasesOfDeadWorkers()
@@ -155,14 +216,12 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
             });
     connect(runner, &dispatch::JobRunner::alertRaised, this,
             [this](qint64 id, const QString &kind, const QString &message) {
-                m_store->raiseAlert(id, kind, message, m_clock->nowMs());
-                Q_EMIT alertRaised(id, kind, message);
-                Q_EMIT alertsChanged();
+                m_monitoring->alerts()->raise(id, kind, message);
             });
     connect(runner, &dispatch::JobRunner::alertCleared, this, [this](qint64 id, const QString &kind) {
-        m_store->clearAlerts(id, kind, m_clock->nowMs());
-        Q_EMIT alertsChanged();
+        m_monitoring->alerts()->clear(id, kind);
     });
+    runner->setMetrics(m_monitoring->recorder());
     connect(runner, &dispatch::JobRunner::finished, this, &EngineWorker::handleRunnerFinished);
     connect(runner, &dispatch::JobRunner::failed, this, [this](qint64 id, const QString &message) {
         removeRunner(id);
@@ -285,6 +344,10 @@ void EngineWorker::shutdown()
     m_runners.clear();
     if (m_snapshotTimer)
         m_snapshotTimer->stop();
+    if (m_monitoring) {
+        m_monitoring->shutdown(); // writes the open interval while the store is still there
+        m_monitoring.reset();
+    }
     if (m_store)
         m_store->releaseLeasesOf(m_workerId);
     m_store.reset();
@@ -333,6 +396,7 @@ void EngineWorker::emitSnapshot()
                 refreshSnapshot(it.key());
         }
     }
+    reportQueues();
     EngineSnapshot snapshot;
     snapshot.atMs = QDateTime::currentMSecsSinceEpoch();
     snapshot.jobs.reserve(m_snapshots.size());
@@ -421,6 +485,8 @@ void EngineWorker::actOnTasks(int action, const QList<qint64> &taskIds, int argu
 
 void EngineWorker::clearAlerts(qint64 jobId, const QString &kind)
 {
+    if (m_monitoring)
+        m_monitoring->alerts()->clear(jobId, kind); // an acknowledgement: not raised again at once
     if (m_store && m_store->clearAlerts(jobId, kind, m_clock->nowMs()))
         Q_EMIT alertsChanged();
 }

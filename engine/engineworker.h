@@ -7,6 +7,7 @@
 #include "snapshot.h"
 
 #include <QHash>
+#include <QJsonObject>
 #include <QMap>
 #include <QObject>
 #include <QSet>
@@ -18,6 +19,10 @@
 namespace bd {
 
 class Clock;
+namespace metrics {
+class Monitoring;
+struct RuleInputs;
+}
 namespace store {
 class SqliteStore;
 }
@@ -31,7 +36,7 @@ class EngineWorker final : public QObject
 public:
     EngineWorker(const QString &databasePath, const QString &workerId, Clock *clock,
                  const dispatch::JobRunner::Options &runnerOptions,
-                 const QString &priceOverridePath);
+                 const QString &priceOverridePath, const QJsonObject &monitoring = {});
     ~EngineWorker() override;
 
     void open();
@@ -60,6 +65,7 @@ Q_SIGNALS:
     void jobFailed(qint64 jobId, const QString &error);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
+    void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
@@ -84,6 +90,12 @@ private:
     std::unique_ptr<store::SqliteStore> m_store;
     QHash<qint64, dispatch::JobRunner *> m_runners;
     bool m_stoppingAll = false;
+
+    void startMonitoring();
+    void reportQueues();
+    metrics::RuleInputs ruleInputs() const;
+    QJsonObject m_monitoringJson;
+    std::unique_ptr<metrics::Monitoring> m_monitoring;
 
     // Preemption across jobs: sync work of lower priorities is held while priority-1 work
     // is waiting, and let through a trickle once it has waited longer than agingMs.

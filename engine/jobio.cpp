@@ -78,6 +78,19 @@ private:
 
 } // namespace
 
+// The encoding and delimiter the user chose (the import wizard stores them), else sniffing.
+static ingest::CsvReader::Options readerOptions(const JobSpec &spec)
+{
+    ingest::CsvReader::Options options;
+    const QString delimiter = spec.settings.value(u"csv_delimiter"_s).toString();
+    if (delimiter.size() == 1)
+        options.delimiter = delimiter.at(0);
+    else if (delimiter == u"\\t"_s || delimiter == u"tab"_s)
+        options.delimiter = u'\t';
+    options.encoding = spec.settings.value(u"csv_encoding"_s).toString();
+    return options;
+}
+
 QByteArray fileSha256(const QString &path, QString *error)
 {
     QFile file(path);
@@ -100,7 +113,7 @@ bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error)
         return false;
     }
     ingest::CsvReader reader;
-    if (!reader.open(spec.sourcePath)) {
+    if (!reader.open(spec.sourcePath, readerOptions(spec))) {
         *error = reader.errorString();
         return false;
     }
@@ -147,7 +160,7 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
     }
 
     ingest::CsvReader reader;
-    if (!reader.open(spec.sourcePath)) {
+    if (!reader.open(spec.sourcePath, readerOptions(spec))) {
         result.error = reader.errorString();
         return result;
     }

@@ -429,6 +429,9 @@ QJsonObject runtimeSettings(const QCommandLineParser &parser)
     putInt(u"concurrency"_s, u"concurrency"_s);
     putInt(u"rpm"_s, u"rpm"_s);
     putInt(u"tpm"_s, u"tpm"_s);
+    // Batch-API lane tuning (hidden from --help): lines per provider batch, first poll.
+    putInt(u"batch-size"_s, u"batch_size"_s);
+    putInt(u"batch-poll-ms"_s, u"batch_poll_ms"_s);
     if (parser.isSet(u"budget"_s)) {
         bool ok = false;
         const double budget = parser.value(u"budget"_s).toDouble(&ok);
@@ -741,6 +744,14 @@ void addOptions(QCommandLineParser &parser)
         {u"sim-failure-rate"_s, u"Simulator: share of tries that fail (0..1)."_s, u"RATE"_s},
         {u"sim-rpm"_s, u"Simulator: requests per minute it accepts before answering 429."_s, u"N"_s},
     });
+    // Batch-API lane tuning for tests and demos; kept out of --help.
+    for (const auto &[name, description] :
+         {std::pair{u"batch-size"_s, u"Batch API: most lines per provider batch."_s},
+          std::pair{u"batch-poll-ms"_s, u"Batch API: first poll after submitting (default 5000)."_s}}) {
+        QCommandLineOption option(name, description, u"N"_s);
+        option.setFlags(QCommandLineOption::HiddenFromHelp);
+        parser.addOption(option);
+    }
 }
 
 const char kUsage[] =

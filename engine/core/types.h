@@ -129,6 +129,7 @@ struct ClaimedTask
     qint64 rowNumber = 0;
     int priority = 2;
     int attempts = 0;
+    qint64 queuedAtMs = 0; // since when it could have gone: created, or its retry came due
     QStringList values;
 };
 

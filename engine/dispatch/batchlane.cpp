@@ -6,6 +6,7 @@
 #include "dispatcher.h"
 
 #include "core/clock.h"
+#include "metrics/metricsrecorder.h"
 #include "store/store.h"
 
 namespace bd::dispatch {
@@ -158,6 +159,8 @@ void JobRunner::pumpBatches()
             return;
         }
         m_reservedUsd += reservation;
+        if (m_metrics)
+            m_metrics->recordBatch(m_laneName, int(requests.size()), m_options.maxBatchSize);
         m_liveBatches.insert(rowId, batch);
         m_provider->submitBatch(QString::number(rowId), requests);
         emitProgress(false);

@@ -1,6 +1,7 @@
 #include "dispatcher.h"
 
 #include "core/clock.h"
+#include "metrics/metricsrecorder.h"
 #include "store/store.h"
 
 namespace bd::dispatch {
@@ -51,12 +52,16 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
     m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
+    m_laneName = metrics::laneName(job.spec.priority, m_batchMode ? u"batch-api"_s : job.spec.mode);
     if (m_batchMode) {
         const qint64 apiLimit = m_provider->batchLimits().maxRequests;
         int size = settings.value(u"batch_size"_s).toInt(m_options.maxBatchSize);
         if (size <= 0 || (apiLimit > 0 && size > apiLimit))
             size = apiLimit > 0 ? int(apiLimit) : 10'000;
         m_options.maxBatchSize = size;
+        // First poll of a provider batch (later ones back off); tests and demos shorten it.
+        if (settings.value(u"batch_poll_ms"_s).toInteger() > 0)
+            m_options.batchPollFirstMs = settings.value(u"batch_poll_ms"_s).toInteger();
         connect(m_provider.get(), &providers::Provider::batchSubmitted, this,
                 &JobRunner::handleBatchSubmitted);
         connect(m_provider.get(), &providers::Provider::batchPolled, this,
@@ -315,6 +320,12 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         m_budgetWarned = true;
         Q_EMIT alertRaised(m_job.id, u"budget_80"_s,
                            u"80% of the $%1 budget spent"_s.arg(QString::number(m_budgetUsd, 'f', 2)));
+    }
+    if (m_metrics) {
+        const qint64 waitMs = task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
+        m_metrics->recordTransition(m_job.id, task.priority, m_laneName, transition, waitMs);
+        if (reply.error == ErrorClass::RateLimited)
+            m_metrics->recordRateLimited(m_job.id, m_laneName);
     }
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
         // Hold the whole job back until the window the provider named has passed.

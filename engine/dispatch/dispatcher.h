@@ -21,6 +21,9 @@ class Clock;
 namespace bd::store {
 class Store;
 }
+namespace bd::metrics {
+class MetricsRecorder;
+}
 
 namespace bd::dispatch {
 
@@ -71,6 +74,10 @@ public:
     void setHeld(bool held, int trickle = 0);
     bool isHeld() const { return m_held; }
     void setConcurrency(int concurrency);
+    // Every settled task, 429 and batch is recorded here (not owned; may be null).
+    void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
+    double budgetUsd() const { return m_budgetUsd; }
+    double spentUsd() const { return m_costUsd; }
     // Stops dispatching, lets in-flight requests come back (or cancels them) and leaves
     // the job in `state` with the reason. finished() follows.
     void stop(JobState state, const QString &reason, bool cancelInFlight);
@@ -152,6 +159,8 @@ private:
     QTimer m_leaseTimer;
     QElapsedTimer m_sinceProgress;
     std::shared_ptr<ProviderGuard> m_guard;
+    metrics::MetricsRecorder *m_metrics = nullptr;
+    QString m_laneName;         // as metrics label it
     bool m_held = false;        // preempted by more urgent work
     int m_heldConcurrency = 0;  // requests allowed in flight while held (aging)
     double m_budgetUsd = 0.0;   // 0: no cap

@@ -156,7 +156,8 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
                            "UPDATE tasks SET state = 1, lease_owner = ?1, lease_expires = ?2, "
                            "started_at = ?3 WHERE id IN (SELECT id FROM tasks WHERE job_id = ?4 "
                            "AND state = 0 AND not_before <= ?3 ORDER BY priority, id LIMIT ?5) "
-                           "RETURNING id, job_id, row_no, priority, attempts, vals")
+                           "RETURNING id, job_id, row_no, priority, attempts, vals, "
+                           "MAX(created_at, not_before)")
         && s.complete.prepare(
             m_handle,
             "UPDATE tasks SET state = 2, output = ?1, model = ?2, input_tokens = ?3, "
@@ -402,6 +403,7 @@ bool SqliteStore::claimTasks(qint64 jobId, const QString &owner, int limit, qint
         task.priority = int(claim.int64(3));
         task.attempts = int(claim.int64(4));
         task.values = json::decodeStringArray(claim.bytes(5)).value_or(QStringList());
+        task.queuedAtMs = claim.int64(6);
         claimed.append(std::move(task));
     }
     if (rc != SQLITE_DONE) {

@@ -213,6 +213,12 @@ void FakeProvider::resetCounters()
     m_since.start();
     m_inFlightIntegral = 0;
     m_lastChangeMs = 0;
+    m_enforcedRefusals = 0;
+    m_chatRequests = 0;
+    m_rateLimitedSent = 0;
+    m_chatSuccessSent = 0;
+    m_successes.clear();
+    m_batchLineRuns.clear();
 }
 
 double FakeProvider::meanInFlight() const
@@ -356,6 +362,12 @@ void FakeProvider::finishRequest(QTcpSocket *socket, const Response &response, b
         socket->abort();
         return;
     }
+    if (response.chat && response.answered) {
+        ++m_chatSuccessSent;
+        ++m_successes[response.prompt];
+    } else if (response.chat && response.status == 429) {
+        ++m_rateLimitedSent;
+    }
     writeResponse(socket, response, keepAlive);
 }
 
@@ -393,6 +405,10 @@ FakeProvider::Response FakeProvider::route(const ReceivedRequest &request)
             {u"max_in_flight"_s, m_maxInFlight},
             {u"mean_in_flight"_s, meanInFlight()},
             {u"connections"_s, m_connectionsAccepted},
+            {u"chat_successes"_s, m_chatSuccessSent},
+            {u"rate_limited"_s, m_rateLimitedSent},
+            {u"enforced_refusals"_s, m_enforcedRefusals},
+            {u"batches_created"_s, m_batchesCreated},
         });
         return response;
     }
@@ -430,21 +446,29 @@ FakeProvider::Response FakeProvider::route(const ReceivedRequest &request)
     return response;
 }
 
-void FakeProvider::addRateLimitHeaders(Response *response, bool anthropic, bool exhausted) const
+void FakeProvider::addRateLimitHeaders(Response *response, bool anthropic, bool exhausted)
 {
     if (!m_options.sendRateLimitHeaders)
         return;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     const qint64 resetInMs = qMax<qint64>(1, m_windowStartMs + 60'000 - now);
-    const qint64 requestsLeft =
+    qint64 requestLimit = m_options.requestsPerMinute;
+    qint64 requestsLeft =
         exhausted ? 0 : qMax<qint64>(0, m_options.requestsPerMinute - m_windowRequests);
     const qint64 tokensLeft = qMax<qint64>(0, m_options.tokensPerMinute - m_windowTokens);
-    const QByteArray retryReset =
-        exhausted ? goDuration(m_options.retryAfterMs) : goDuration(resetInMs);
+    qint64 requestsResetMs = exhausted ? m_options.retryAfterMs : resetInMs;
+    if (m_options.enforceRequests > 0) {
+        // The window the server really enforces, in the API's per-minute terms.
+        const qint64 windowMs = qMax(1, m_options.enforceWindowMs);
+        requestLimit = qMax<qint64>(1, qint64(m_options.enforceRequests) * 60'000 / windowMs);
+        enforcedWindowFigures(now, &requestsLeft, &requestsResetMs);
+        if (exhausted)
+            requestsLeft = 0;
+    }
+    const QByteArray retryReset = goDuration(requestsResetMs);
     auto &headers = response->headers;
     if (!anthropic) {
-        headers.append(
-            {"x-ratelimit-limit-requests", QByteArray::number(m_options.requestsPerMinute)});
+        headers.append({"x-ratelimit-limit-requests", QByteArray::number(requestLimit)});
         headers.append({"x-ratelimit-remaining-requests", QByteArray::number(requestsLeft)});
         headers.append({"x-ratelimit-reset-requests", retryReset});
         headers.append({"x-ratelimit-limit-tokens", QByteArray::number(m_options.tokensPerMinute)});
@@ -452,11 +476,9 @@ void FakeProvider::addRateLimitHeaders(Response *response, bool anthropic, bool 
         headers.append({"x-ratelimit-reset-tokens", goDuration(resetInMs)});
         return;
     }
-    const QByteArray requestsReset =
-        rfc3339(now + (exhausted ? m_options.retryAfterMs : resetInMs));
+    const QByteArray requestsReset = rfc3339(now + requestsResetMs);
     const QByteArray tokensReset = rfc3339(now + resetInMs);
-    headers.append(
-        {"anthropic-ratelimit-requests-limit", QByteArray::number(m_options.requestsPerMinute)});
+    headers.append({"anthropic-ratelimit-requests-limit", QByteArray::number(requestLimit)});
     headers.append({"anthropic-ratelimit-requests-remaining", QByteArray::number(requestsLeft)});
     headers.append({"anthropic-ratelimit-requests-reset", requestsReset});
     for (const char *kind : {"tokens", "input-tokens", "output-tokens"}) {
@@ -465,6 +487,53 @@ void FakeProvider::addRateLimitHeaders(Response *response, bool anthropic, bool 
         headers.append({prefix + "-remaining", QByteArray::number(tokensLeft)});
         headers.append({prefix + "-reset", tokensReset});
     }
+}
+
+void FakeProvider::enforcedWindowFigures(qint64 nowMs, qint64 *remaining, qint64 *resetMs)
+{
+    const qint64 windowMs = qMax(1, m_options.enforceWindowMs);
+    const int limit = m_options.enforceRequests;
+    if (!m_options.slidingWindow) {
+        if (m_enforcedWindowStartMs < 0 || nowMs - m_enforcedWindowStartMs >= windowMs) {
+            *remaining = limit;
+            *resetMs = windowMs;
+            return;
+        }
+        *remaining = qMax(0, limit - m_enforcedInWindow);
+        *resetMs = qMax<qint64>(1, m_enforcedWindowStartMs + windowMs - nowMs);
+        return;
+    }
+    while (!m_enforcedAccepted.isEmpty() && m_enforcedAccepted.first() <= nowMs - windowMs)
+        m_enforcedAccepted.removeFirst();
+    *remaining = qMax<qint64>(0, limit - m_enforcedAccepted.size());
+    *resetMs = m_enforcedAccepted.isEmpty()
+                   ? windowMs
+                   : qMax<qint64>(1, m_enforcedAccepted.first() + windowMs - nowMs);
+}
+
+bool FakeProvider::admitEnforced(qint64 nowMs, qint64 *retryAfterMs)
+{
+    const qint64 windowMs = qMax(1, m_options.enforceWindowMs);
+    if (!m_options.slidingWindow) {
+        if (m_enforcedWindowStartMs < 0 || nowMs - m_enforcedWindowStartMs >= windowMs) {
+            m_enforcedWindowStartMs = nowMs;
+            m_enforcedInWindow = 0;
+        }
+        if (m_enforcedInWindow >= m_options.enforceRequests) {
+            *retryAfterMs = qMax<qint64>(1, m_enforcedWindowStartMs + windowMs - nowMs);
+            return false;
+        }
+        ++m_enforcedInWindow;
+        return true;
+    }
+    while (!m_enforcedAccepted.isEmpty() && m_enforcedAccepted.first() <= nowMs - windowMs)
+        m_enforcedAccepted.removeFirst();
+    if (m_enforcedAccepted.size() >= m_options.enforceRequests) {
+        *retryAfterMs = qMax<qint64>(1, m_enforcedAccepted.first() + windowMs - nowMs);
+        return false;
+    }
+    m_enforcedAccepted.append(nowMs);
+    return true;
 }
 
 FakeProvider::Response FakeProvider::failure(Fault fault, bool anthropic,
@@ -553,6 +622,25 @@ FakeProvider::Response FakeProvider::failure(Fault fault, bool anthropic,
 FakeProvider::Response FakeProvider::chat(const ReceivedRequest &request, bool anthropic)
 {
     Response response;
+    if (m_options.rateLimitStorm && !m_answeringBatchLine) {
+        ++m_enforcedRefusals;
+        response = failure(Fault::RateLimited, anthropic, request);
+        response.chat = true;
+        return response;
+    }
+    if (m_options.enforceRequests > 0 && !m_answeringBatchLine) {
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        qint64 waitMs = 0;
+        if (!admitEnforced(now, &waitMs)) {
+            ++m_enforcedRefusals;
+            const int savedRetryAfter = m_options.retryAfterMs;
+            m_options.retryAfterMs = int(waitMs);
+            response = failure(Fault::RateLimited, anthropic, request);
+            m_options.retryAfterMs = savedRetryAfter;
+            response.chat = !m_answeringBatchLine; // counted as a 429 of the chat endpoint
+            return response;
+        }
+    }
     QJsonParseError parseError;
     const QJsonObject body = QJsonDocument::fromJson(request.body, &parseError).object();
     if (parseError.error != QJsonParseError::NoError)
@@ -589,6 +677,10 @@ FakeProvider::Response FakeProvider::chat(const ReceivedRequest &request, bool a
         }
     }
     const int attempt = ++m_attempts[prompt];
+    if (!m_answeringBatchLine) {
+        ++m_chatRequests;
+        Q_EMIT chatReceived(prompt);
+    }
 
     // Markers in the prompt.
     static const QRegularExpression marker(uR"(\[\[fake:([a-z0-9]+)(?:\*(\d+)|=(\d+))?\]\])"_s);
@@ -626,9 +718,15 @@ FakeProvider::Response FakeProvider::chat(const ReceivedRequest &request, bool a
     const qint64 promptTokens = tokensFor(system) + tokensFor(prompt);
     m_windowTokens += promptTokens;
 
+    if (m_options.quotaAfterRequests >= 0 && !m_answeringBatchLine &&
+        m_chatRequests > m_options.quotaAfterRequests)
+        fault = Fault::Quota;
+
     if (fault != Fault::None) {
         response = failure(fault, anthropic, request);
         response.latencyMs = latencyMs;
+        response.prompt = prompt;
+        response.chat = !m_answeringBatchLine;
         return response;
     }
 
@@ -682,6 +780,9 @@ FakeProvider::Response FakeProvider::chat(const ReceivedRequest &request, bool a
     }
     addRateLimitHeaders(&response, anthropic, false);
     response.latencyMs = latencyMs;
+    response.prompt = prompt;
+    response.chat = !m_answeringBatchLine;
+    response.answered = true;
     return response;
 }
 

@@ -41,6 +41,14 @@ namespace bd::testing {
 //   [[fake:hang]] (never answer)   — add *N ([[fake:500*2]]) to fail only the first N tries
 //   of that prompt, then answer normally
 //   [[fake:latency=MS]] [[fake:cached=N]] [[fake:cachewrite=N]]
+// Markers for the lines of a provider batch (ignored by the chat endpoints):
+//   [[fake:expire]] (the line comes back expired; the batch ends "expired")
+//   [[fake:cancel]] (the line comes back cancelled; the batch ends "cancelled")
+//   — with *N only the first N batch runs of that prompt.
+// Further switches (Options): a rate limit the server enforces (fixed or sliding window,
+// 429 with retry-after and x-ratelimit headers that describe that window), quota
+// exhaustion after N chat requests, holding batches where they are (polls do not advance
+// them). Counters: successful answers per prompt, 429s sent, chat arrivals as a signal.
 // Single-threaded: lives on the thread that created it and needs its event loop.
 class FakeProvider final : public QObject
 {
@@ -84,6 +92,26 @@ public:
         bool sendRetryAfter = true; // false: a 429 says when only through the rate-limit headers
         BatchOutcome batchOutcome = BatchOutcome::Complete;
         int batchNotFoundPolls = 0; // the first N polls of a new batch answer 404
+        // Enforced rate limit on the chat endpoints: at most enforceRequests accepted per
+        // enforceWindowMs (0: not enforced). Fixed windows start with the first request
+        // after the last one ended; sliding windows count the accepted requests of the last
+        // enforceWindowMs. Refused requests get 429 rate_limit_exceeded with retry-after(-ms)
+        // naming the time until a request is accepted again, do not count against the
+        // window and never reach the model (no attempt of the prompt is counted). While it
+        // is on, the rate-limit headers describe this window: limit = its per-minute
+        // equivalent, remaining = left in the window, reset = time until the window ends
+        // (fixed) or until its oldest request leaves it (sliding).
+        int enforceRequests = 0;
+        int enforceWindowMs = 60'000;
+        bool slidingWindow = false;
+        // After this many chat requests (since the last reset), answer every further one
+        // with the quota error, markers or not (-1: never). Set it back to -1 to "top up".
+        int quotaAfterRequests = -1;
+        // A 429 storm: every chat request is refused with 429 rate_limit_exceeded (retry
+        // after retryAfterMs, headers saying nothing remains) before it reaches the model.
+        bool rateLimitStorm = false;
+        // Provider batches stay where they are: polls answer without advancing them.
+        bool holdBatches = false;
     };
 
     struct ReceivedRequest
@@ -130,10 +158,23 @@ public:
     {
         return m_batchLinesByCustomId.value(customId);
     }
+    // Successful answers that went out for this prompt: 200s of the chat endpoints actually
+    // written to a connection, plus succeeded lines of provider batches.
+    int successesFor(const QString &prompt) const { return m_successes.value(prompt); }
+    // 429 answers written by the chat endpoints (enforced limit or fault, not quota).
+    int rateLimitedCount() const { return m_rateLimitedSent; }
+    // Chat requests answered with 200 / refused by the enforced limit.
+    int chatSuccessCount() const { return m_chatSuccessSent; }
+    int enforcedRefusals() const { return m_enforcedRefusals; }
     // The last (up to 2000) requests, oldest first.
     const QList<ReceivedRequest> &received() const { return m_received; }
     void resetCounters();
 
+Q_SIGNALS:
+    // A chat request (not a batch line) arrived with this user prompt.
+    void chatReceived(const QString &prompt);
+
+public:
     // The answer text for a prompt: tests check each row's output against it.
     static QString answerFor(const QString &systemPrompt, const QString &prompt);
     // Token figure the server reports for a text (about four characters a token).
@@ -149,6 +190,9 @@ private:
         bool close = false; // close instead of answering
         bool hang = false;  // never answer
         int latencyMs = 0;
+        bool chat = false;  // an answer of a chat endpoint (not a batch line)
+        bool answered = false; // chat: a real answer (not a fault)
+        QString prompt;     // chat answers: the user prompt they answer
     };
 
     struct StoredFile
@@ -186,7 +230,10 @@ private:
     Response route(const ReceivedRequest &request);
     Response chat(const ReceivedRequest &request, bool anthropic);
     Response failure(Fault fault, bool anthropic, const ReceivedRequest &request);
-    void addRateLimitHeaders(Response *response, bool anthropic, bool exhausted) const;
+    // The enforced limit: true when a chat request may go on now (and counts it).
+    bool admitEnforced(qint64 nowMs, qint64 *retryAfterMs);
+    void enforcedWindowFigures(qint64 nowMs, qint64 *remaining, qint64 *resetMs);
+    void addRateLimitHeaders(Response *response, bool anthropic, bool exhausted);
     void finishRequest(QTcpSocket *socket, const Response &response, bool keepAlive);
     void writeResponse(QTcpSocket *socket, const Response &response, bool keepAlive);
     void setInFlight(int value);
@@ -228,6 +275,17 @@ private:
     qint64 m_windowStartMs = 0; // one-minute window of the rate-limit headers
     qint64 m_windowRequests = 0;
     qint64 m_windowTokens = 0;
+    // The enforced limit.
+    qint64 m_enforcedWindowStartMs = -1; // fixed window
+    int m_enforcedInWindow = 0;          // fixed window
+    QList<qint64> m_enforcedAccepted;    // sliding window: accepted times, oldest first
+    int m_enforcedRefusals = 0;
+    int m_chatRequests = 0;
+    int m_rateLimitedSent = 0;
+    int m_chatSuccessSent = 0;
+    QHash<QString, int> m_successes;
+    QHash<QString, int> m_batchLineRuns; // per prompt: lines of batches that ran it
+    bool m_answeringBatchLine = false;
 };
 
 } // namespace bd::testing

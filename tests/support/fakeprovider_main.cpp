@@ -2,7 +2,7 @@
 // and manual runs. Listens on 127.0.0.1 only.
 //
 //   batchdesk-fakeprovider [--port N] [--latency-ms MS] [--fault NAME] [--key KEY]
-//                          [--no-rate-limit-headers]
+//                          [--no-rate-limit-headers] [--rate-limit N [--window-ms MS] [--sliding]]
 //
 // Prints "listening on PORT" once ready. GET /fake/stats gives the counters, POST
 // /fake/reset clears them.
@@ -32,6 +32,10 @@ int main(int argc, char **argv)
          u"NAME"_s, u"none"_s},
         {u"key"_s, u"Require this API key."_s, u"KEY"_s},
         {u"no-rate-limit-headers"_s, u"Send no rate-limit headers (like local servers)."_s},
+        {u"rate-limit"_s, u"Enforce at most N chat requests per window (429 beyond)."_s, u"N"_s,
+         u"0"_s},
+        {u"window-ms"_s, u"Window of --rate-limit (default 60000)."_s, u"MS"_s, u"60000"_s},
+        {u"sliding"_s, u"--rate-limit counts over a sliding window (default: fixed windows)."_s},
     });
     parser.process(app);
 
@@ -60,6 +64,9 @@ int main(int argc, char **argv)
     options.fault = faults.value(faultName);
     options.requiredKey = parser.value(u"key"_s);
     options.sendRateLimitHeaders = !parser.isSet(u"no-rate-limit-headers"_s);
+    options.enforceRequests = parser.value(u"rate-limit"_s).toInt();
+    options.enforceWindowMs = qMax(1, parser.value(u"window-ms"_s).toInt());
+    options.slidingWindow = parser.isSet(u"sliding"_s);
     if (!server.listen(quint16(parser.value(u"port"_s).toUInt()))) {
         std::fprintf(stderr, "cannot listen on 127.0.0.1:%s\n",
                      qPrintable(parser.value(u"port"_s)));

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <QDateTime>
+#include <QJsonArray>
 #include <QJsonDocument>
+#include <QRegularExpression>
 #include <QSet>
 #include <random>
 
@@ -61,6 +63,41 @@ QHash<QString, std::pair<QString, QByteArray>> parseMultipart(const QByteArray &
         position = next;
     }
     return parts;
+}
+
+// The user prompt of a chat request body (OpenAI line body or Anthropic params).
+QString userPromptOf(const QByteArray &body)
+{
+    QString prompt;
+    const QJsonArray messages = QJsonDocument::fromJson(body).object().value(u"messages"_s).toArray();
+    for (const QJsonValue &value : messages) {
+        const QJsonObject message = value.toObject();
+        if (message.value(u"role"_s).toString() != u"user"_s)
+            continue;
+        const QJsonValue content = message.value(u"content"_s);
+        if (content.isString()) {
+            prompt = content.toString();
+        } else {
+            prompt.clear();
+            for (const QJsonValue &part : content.toArray())
+                prompt += part.toObject().value(u"text"_s).toString();
+        }
+    }
+    return prompt;
+}
+
+// [[fake:expire]] / [[fake:cancel]] (optionally *N: only the first N runs) in a batch line.
+bool lineMarker(const QString &prompt, const QString &name, int run)
+{
+    static const QRegularExpression marker(uR"(\[\[fake:(expire|cancel)(?:\*(\d+))?\]\])"_s);
+    for (auto it = marker.globalMatch(prompt); it.hasNext();) {
+        const QRegularExpressionMatch match = it.next();
+        if (match.captured(1) != name)
+            continue;
+        if (!match.hasCaptured(2) || run <= match.captured(2).toInt())
+            return true;
+    }
+    return false;
 }
 
 template <typename T> void shuffle(QList<T> &list, const QString &seed)
@@ -264,7 +301,8 @@ FakeProvider::Response FakeProvider::routeOpenAiBatches(const ReceivedRequest &r
             return apiError(404, false, u"invalid_request_error"_s,
                             u"No batch found with id "_s + batch->id);
         }
-        advance(batch);
+        if (!m_options.holdBatches)
+            advance(batch);
         return jsonResponse(200, openAiBatchJson(*batch));
     }
     if (parts.size() == 5 && parts.at(4) == "cancel" && request.method == "POST") {
@@ -329,7 +367,8 @@ FakeProvider::Response FakeProvider::routeAnthropicBatches(const ReceivedRequest
             return apiError(404, true, u"not_found_error"_s,
                             u"No batch found with id "_s + batch->id);
         }
-        advance(batch);
+        if (!m_options.holdBatches)
+            advance(batch);
         return jsonResponse(200, anthropicBatchJson(*batch));
     }
     if (parts.size() == 6 && parts.at(5) == "results" && request.method == "GET") {
@@ -386,10 +425,18 @@ void FakeProvider::finishBatch(Batch *batch, const QString &finalStatus, qsizety
     const bool anthropic = batch->anthropic;
     QList<QByteArray> output;
     QList<QByteArray> errors;
+    bool markedExpired = false;
+    bool markedCancelled = false;
     for (qsizetype i = 0; i < batch->lines.size(); ++i) {
         const auto &[customId, body] = batch->lines.at(i);
-        if (i >= linesToRun) {
-            const bool cancelled = batch->cancelRequested;
+        const QString prompt = userPromptOf(body);
+        const int run = ++m_batchLineRuns[prompt];
+        const bool cancelLine = lineMarker(prompt, u"cancel"_s, run);
+        const bool expireLine = !cancelLine && lineMarker(prompt, u"expire"_s, run);
+        markedCancelled = markedCancelled || cancelLine;
+        markedExpired = markedExpired || expireLine;
+        if (i >= linesToRun || cancelLine || expireLine) {
+            const bool cancelled = cancelLine || (!expireLine && batch->cancelRequested);
             if (cancelled)
                 ++batch->canceled;
             else
@@ -419,17 +466,21 @@ void FakeProvider::finishBatch(Batch *batch, const QString &finalStatus, qsizety
         line.path = anthropic ? "/v1/messages" : "/v1/chat/completions";
         line.headers = batch->headers;
         line.body = body;
+        m_answeringBatchLine = true;
         Response answer = chat(line, anthropic);
+        m_answeringBatchLine = false;
         if (answer.close || answer.hang) {
             answer =
                 apiError(500, anthropic, anthropic ? u"api_error"_s : u"server_error"_s, u"fake"_s);
         }
         const QJsonDocument answerJson = QJsonDocument::fromJson(answer.body);
         const bool succeeded = answer.status == 200 && answerJson.isObject();
-        if (succeeded)
+        if (succeeded) {
             ++batch->succeeded;
-        else
+            ++m_successes[prompt];
+        } else {
             ++batch->errored;
+        }
         if (anthropic) {
             QJsonObject result;
             if (succeeded) {
@@ -459,6 +510,11 @@ void FakeProvider::finishBatch(Batch *batch, const QString &finalStatus, qsizety
                      {u"error"_s, QJsonValue()}}));
         }
     }
+    // A batch with lines that expired or were cancelled ended that way as a whole.
+    if (!anthropic && finalStatus == u"completed"_s)
+        batch->status = markedCancelled ? u"cancelled"_s
+                        : markedExpired ? u"expired"_s
+                                        : finalStatus;
     // Results come in any order.
     shuffle(output, batch->id);
     shuffle(errors, batch->id + u"e"_s);

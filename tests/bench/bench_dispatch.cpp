@@ -1,0 +1,600 @@
+// bench_dispatch: the dispatch engine's figures against the loopback test server (which
+// runs in this process; the engine runs in batchctl child processes, or on the Engine's own
+// thread for the preemption figures).
+//
+//   (a) rate-limit utilisation: the server enforces R requests per window (fixed and
+//       sliding windows) and answers 429 + retry-after + x-ratelimit headers beyond it;
+//       batchctl sends >= 2,000 requests once told --rpm R and once learning from the
+//       headers alone. Prints the accepted rate as % of R and the share of 429s
+//       (goal: >= 95 % and <= 1 %).
+//   (b) preemption latency: priority-1 jobs submitted while a 10,000-task priority-3 sync
+//       job runs, in one engine (one EngineWorker, as the console and one batchctl run it)
+//       and across two batchctl processes on the same database. Prints the time from
+//       submitting each priority-1 job to its first request reaching the server (goal
+//       <= 1 s).
+//   (c) 10,000 tasks through batch assembly (the batch-API lane), 10,000 tasks through the
+//       sync lane with no provider limit, and a load test offering 3x the nominal rate (the
+//       server enforces R, the client is told 3R). Prints throughput, p50/p95 task latency
+//       (created -> finished, and claimed -> finished) and batchctl's peak RSS.
+//
+//   bench_dispatch [--part a|b|c|all] [--rpm R] [--window-ms MS] [--requests N]
+//                  [--tasks N] [--load-tasks N] [--keep]
+
+#include "core/types.h"
+#include "engine.h"
+#include "fakeprovider.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+#include <vector>
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QSet>
+#include <QSqlDatabase>
+#include <QSqlQuery>
+#include <QTemporaryDir>
+#include <QTimer>
+
+#ifndef BATCHCTL_PATH
+#error "BATCHCTL_PATH must name the batchctl binary"
+#endif
+
+using namespace Qt::StringLiterals;
+using bd::testing::FakeProvider;
+
+namespace {
+
+void print(const QString &text)
+{
+    std::printf("%s\n", qPrintable(text));
+    std::fflush(stdout);
+}
+
+void waitMs(int ms)
+{
+    QEventLoop loop;
+    QTimer::singleShot(ms, &loop, &QEventLoop::quit);
+    loop.exec();
+}
+
+// Waits with the event loop running (the server lives on this thread) until done() or
+// timeout; returns done().
+template<typename F> bool waitUntil(F done, int timeoutMs, int stepMs = 10)
+{
+    QElapsedTimer timer;
+    timer.start();
+    while (!done() && timer.elapsed() < timeoutMs)
+        waitMs(stepMs);
+    return done();
+}
+
+qint64 peakRssKb(qint64 pid)
+{
+    QFile status(u"/proc/%1/status"_s.arg(pid));
+    if (!status.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : status.readAll().split('\n')) {
+        if (line.startsWith("VmHWM:"))
+            return line.mid(6).trimmed().split(' ').value(0).toLongLong();
+    }
+    return -1;
+}
+
+QString writeCsv(const QString &path, int rows, const QString &tag)
+{
+    QFile csv(path);
+    if (!csv.open(QIODevice::WriteOnly))
+        qFatal("cannot write %s", qPrintable(path));
+    QByteArray data = "id,text\n";
+    for (int row = 1; row <= rows; ++row)
+        data += QByteArray::number(row) + ',' + tag.toUtf8() + " row " +
+                QByteArray::number(row) + " about order " + QByteArray::number(7000 + row) + '\n';
+    csv.write(data);
+    return path;
+}
+
+// A batchctl child process: waited for with the event loop running, its peak RSS sampled.
+struct Child
+{
+    int exitCode = -1;
+    QProcess::ExitStatus status = QProcess::CrashExit;
+    QByteArray out;
+    QByteArray err;
+    qint64 peakRssKb = -1;
+    double seconds = 0;
+    QJsonObject json() const { return QJsonDocument::fromJson(out).object(); }
+};
+
+QProcessEnvironment childEnvironment(const QString &home)
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(u"XDG_CONFIG_HOME"_s, home + u"/config"_s);
+    env.insert(u"XDG_DATA_HOME"_s, home + u"/data"_s);
+    env.insert(u"HOME"_s, home);
+    env.insert(u"OPENAI_API_KEY"_s, u"sk-bench-0000000000000000"_s);
+    env.remove(u"OPENAI_BASE_URL"_s);
+    return env;
+}
+
+Child runBatchctl(const QStringList &arguments, const QString &home, int timeoutMs = 600'000)
+{
+    Child child;
+    QProcess process;
+    process.setProcessEnvironment(childEnvironment(home));
+    process.setWorkingDirectory(home);
+    QElapsedTimer timer;
+    timer.start();
+    process.start(QStringLiteral(BATCHCTL_PATH), arguments);
+    if (!process.waitForStarted(10'000))
+        qFatal("cannot start batchctl");
+    const qint64 pid = process.processId();
+    QEventLoop loop;
+    QObject::connect(&process, &QProcess::finished, &loop, &QEventLoop::quit);
+    QTimer sampler;
+    QObject::connect(&sampler, &QTimer::timeout, &loop,
+                     [&] { child.peakRssKb = std::max(child.peakRssKb, peakRssKb(pid)); });
+    sampler.start(20);
+    QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
+    if (process.state() == QProcess::Running)
+        loop.exec();
+    if (process.state() == QProcess::Running) {
+        process.kill();
+        process.waitForFinished(5'000);
+    }
+    child.seconds = double(timer.elapsed()) / 1000.0;
+    child.exitCode = process.exitCode();
+    child.status = process.exitStatus();
+    child.out = process.readAllStandardOutput();
+    child.err = process.readAllStandardError();
+    return child;
+}
+
+double percentile(std::vector<double> values, double p)
+{
+    if (values.empty())
+        return 0;
+    std::sort(values.begin(), values.end());
+    const size_t index = size_t(std::clamp(p * double(values.size() - 1), 0.0,
+                                           double(values.size() - 1)));
+    return values[index];
+}
+
+struct Latencies
+{
+    int completed = 0;
+    double p50Total = 0, p95Total = 0; // created -> finished, ms
+    double p50Claim = 0, p95Claim = 0; // last claim -> finished, ms
+    double spanSeconds = 0;            // first claim -> last finish
+};
+
+Latencies latencies(const QString &db)
+{
+    Latencies result;
+    static int connection = 0;
+    const QString name = u"bench-%1"_s.arg(++connection);
+    {
+        QSqlDatabase database = QSqlDatabase::addDatabase(u"QSQLITE"_s, name);
+        database.setDatabaseName(db);
+        if (database.open()) {
+            QSqlQuery query(database);
+            query.setForwardOnly(true);
+            query.exec(u"SELECT created_at, started_at, finished_at FROM tasks WHERE state = 2"_s);
+            std::vector<double> total;
+            std::vector<double> claimed;
+            qint64 first = std::numeric_limits<qint64>::max();
+            qint64 last = 0;
+            while (query.next()) {
+                const qint64 created = query.value(0).toLongLong();
+                const qint64 started = query.value(1).toLongLong();
+                const qint64 finished = query.value(2).toLongLong();
+                total.push_back(double(finished - created));
+                claimed.push_back(double(finished - started));
+                first = std::min(first, started);
+                last = std::max(last, finished);
+            }
+            result.completed = int(total.size());
+            result.p50Total = percentile(total, 0.5);
+            result.p95Total = percentile(total, 0.95);
+            result.p50Claim = percentile(claimed, 0.5);
+            result.p95Claim = percentile(claimed, 0.95);
+            result.spanSeconds = result.completed ? double(last - first) / 1000.0 : 0;
+        }
+        database.close();
+    }
+    QSqlDatabase::removeDatabase(name);
+    return result;
+}
+
+QStringList syncArguments(const QString &csv, const QString &db, const QString &baseUrl,
+                          int priority, int concurrency)
+{
+    return {u"run"_s,           csv,
+            u"--template"_s,    u"Classify: {{text}}"_s,
+            u"--provider"_s,    u"openai-compatible"_s,
+            u"--base-url"_s,    baseUrl,
+            u"--model"_s,       u"fake-model-1"_s,
+            u"--priority"_s,    QString::number(priority),
+            u"--mode"_s,        priority == 1 ? u"realtime"_s : u"auto"_s,
+            u"--concurrency"_s, QString::number(concurrency),
+            u"--db"_s,          db,
+            u"--json"_s};
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) rate-limit utilisation
+
+void rateLimitUtilisation(const QString &home, int rpm, int windowMs, int requests)
+{
+    print(u"\n(a) rate-limit utilisation: server enforces %1 requests per %2 ms (= %3 rpm), "
+          "%4 requests per run, concurrency 16, server latency 20 ms"_s
+              .arg(qint64(rpm) * windowMs / 60'000)
+              .arg(windowMs)
+              .arg(rpm)
+              .arg(requests));
+    print(u"    %1 %2 %3 %4 %5 %6 %7"_s.arg(u"window"_s, -8)
+              .arg(u"client"_s, -14)
+              .arg(u"accepted"_s, 9)
+              .arg(u"429s"_s, 6)
+              .arg(u"429 share"_s, 10)
+              .arg(u"rate/R"_s, 8)
+              .arg(u"wall s"_s, 7));
+    int runNo = 0;
+    for (bool sliding : {false, true}) {
+        for (bool configured : {true, false}) {
+            FakeProvider server;
+            if (!server.listen())
+                qFatal("cannot listen");
+            server.options().latencyMs = 20;
+            server.options().enforceRequests = int(qint64(rpm) * windowMs / 60'000);
+            server.options().enforceWindowMs = windowMs;
+            server.options().slidingWindow = sliding;
+            QList<qint64> accepted;
+            QElapsedTimer clock;
+            clock.start();
+            QObject::connect(&server, &FakeProvider::chatReceived, &server,
+                             [&](const QString &) { accepted.append(clock.elapsed()); });
+            const QString dir = home + u"/a%1"_s.arg(++runNo);
+            QDir().mkpath(dir);
+            const QString csv = writeCsv(dir + u"/rows.csv"_s, requests, u"rate"_s);
+            QStringList arguments = syncArguments(csv, dir + u"/jobs.sqlite"_s,
+                                                  server.openAiBaseUrl(), 2, 16);
+            if (configured)
+                arguments << u"--rpm"_s << QString::number(rpm);
+            const Child child = runBatchctl(arguments, dir);
+            const int refused = server.enforcedRefusals();
+            const int total = int(accepted.size()) + refused;
+            double rate = 0;
+            if (accepted.size() > 1)
+                rate = double(accepted.size() - 1) * 60'000.0 /
+                       double(accepted.last() - accepted.first());
+            print(u"    %1 %2 %3 %4 %5 %6 %7%8"_s.arg(sliding ? u"sliding"_s : u"fixed"_s, -8)
+                      .arg(configured ? u"--rpm %1"_s.arg(rpm) : u"headers only"_s, -14)
+                      .arg(accepted.size(), 9)
+                      .arg(refused, 6)
+                      .arg(u"%1 %"_s.arg(total ? 100.0 * refused / total : 0.0, 0, 'f', 2), 10)
+                      .arg(u"%1 %"_s.arg(100.0 * rate / rpm, 0, 'f', 1), 8)
+                      .arg(child.seconds, 7, 'f', 1)
+                      .arg(child.exitCode == 0 ? QString()
+                                               : u"  (batchctl exit %1)"_s.arg(child.exitCode)));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) preemption latency
+
+void preemptionInOneEngine(const QString &home, int bulkTasks, int probes)
+{
+    print(u"\n(b1) preemption in one engine: a %1-task priority-3 sync job (concurrency 64, "
+          "server latency 100 ms) runs; %2 priority-1 jobs of one task are submitted 1 s apart"_s
+              .arg(bulkTasks)
+              .arg(probes));
+    FakeProvider server;
+    if (!server.listen())
+        qFatal("cannot listen");
+    server.options().latencyMs = 100;
+    const QString dir = home + u"/b1"_s;
+    QDir().mkpath(dir);
+    QElapsedTimer clock;
+    clock.start();
+    QHash<QString, qint64> firstArrival; // tag -> ms
+    int bulkArrivals = 0;
+    QObject::connect(&server, &FakeProvider::chatReceived, &server, [&](const QString &prompt) {
+        if (prompt.contains(u"URGENT-"_s)) {
+            const QString tag = prompt.section(u"URGENT-"_s, 1).section(u' ', 0, 0);
+            if (!firstArrival.contains(tag))
+                firstArrival.insert(tag, clock.elapsed());
+        } else {
+            ++bulkArrivals;
+        }
+    });
+
+    bd::Engine::Options options;
+    options.databasePath = dir + u"/jobs.sqlite"_s;
+    bd::Engine engine(options);
+    bool opened = false;
+    QObject::connect(&engine, &bd::Engine::opened, &engine, [&](bool ok, const QString &error) {
+        if (!ok)
+            qFatal("engine: %s", qPrintable(error));
+        opened = true;
+    });
+    engine.open();
+    waitUntil([&] { return opened; }, 30'000);
+
+    QList<bd::ImportResult> imports;
+    QObject::connect(&engine, &bd::Engine::importFinished, &engine,
+                     [&](const bd::ImportResult &result) { imports.append(result); });
+    const auto import = [&](const QString &csv, int priority, const QString &mode) {
+        bd::JobSpec spec;
+        spec.sourcePath = csv;
+        spec.templateText = u"Classify: {{text}}"_s;
+        spec.provider = u"openai-compatible"_s;
+        spec.model = u"fake-model-1"_s;
+        spec.baseUrl = server.openAiBaseUrl();
+        spec.priority = priority;
+        spec.mode = mode;
+        spec.settings = QJsonObject{{u"concurrency"_s, 64}};
+        const qsizetype before = imports.size();
+        engine.importJob(spec);
+        waitUntil([&] { return imports.size() > before; }, 120'000, 1);
+        if (imports.size() == before || !imports.last().ok)
+            qFatal("import failed");
+        return imports.last().jobId;
+    };
+    const auto config = [&] {
+        bd::providers::ProviderConfig provider;
+        provider.id = u"openai-compatible"_s;
+        provider.baseUrl = server.openAiBaseUrl();
+        provider.settings = QJsonObject{{u"concurrency"_s, 64}};
+        return provider;
+    };
+    QSet<qint64> stopped;
+    QObject::connect(&engine, &bd::Engine::jobStopped, &engine,
+                     [&](qint64 id, bd::JobState, const QString &) { stopped.insert(id); });
+
+    const qint64 bulk = import(writeCsv(dir + u"/bulk.csv"_s, bulkTasks, u"bulk"_s), 3,
+                               u"grouped"_s);
+    engine.startJob(bulk, config());
+    waitUntil([&] { return bulkArrivals >= 500; }, 60'000);
+
+    std::vector<double> fromSubmit;
+    std::vector<double> fromStart;
+    for (int i = 1; i <= probes; ++i) {
+        const QString tag = QString::number(i);
+        const QString csv = dir + u"/urgent%1.csv"_s.arg(i);
+        {
+            QFile file(csv);
+            file.open(QIODevice::WriteOnly);
+            file.write("id,text\n1,URGENT-" + tag.toUtf8() + " customer waiting\n");
+        }
+        const int inFlightBefore = server.inFlight();
+        const qint64 submitted = clock.elapsed();
+        const qint64 job = import(csv, 1, u"realtime"_s);
+        const qint64 started = clock.elapsed();
+        engine.startJob(job, config());
+        waitUntil([&] { return firstArrival.contains(tag); }, 30'000, 1);
+        const qint64 arrived = firstArrival.value(tag, -1);
+        fromSubmit.push_back(double(arrived - submitted));
+        fromStart.push_back(double(arrived - started));
+        print(u"    p1 job %1: first request at the server %2 ms after submitting (import "
+              "%3 ms, %4 ms after startJob); %5 bulk requests were in flight"_s.arg(i)
+                  .arg(arrived - submitted)
+                  .arg(started - submitted)
+                  .arg(arrived - started)
+                  .arg(inFlightBefore));
+        waitUntil([&] { return stopped.contains(job); }, 30'000);
+        waitMs(1'000);
+    }
+    print(u"    => submit -> first dispatch: p50 %1 ms, max %2 ms (goal <= 1000 ms); "
+          "bulk requests sent meanwhile: %3"_s.arg(percentile(fromSubmit, 0.5))
+              .arg(*std::max_element(fromSubmit.begin(), fromSubmit.end()))
+              .arg(bulkArrivals));
+    bool all = false;
+    QObject::connect(&engine, &bd::Engine::stoppedAll, &engine, [&] { all = true; });
+    engine.stopAll(u"benchmark over"_s);
+    waitUntil([&] { return all; }, 60'000);
+}
+
+void preemptionAcrossProcesses(const QString &home, int bulkTasks)
+{
+    print(u"\n(b2) across two batchctl processes on one database: the same %1-task priority-3 "
+          "job in one, `batchctl run --priority 1` (one task) started in another"_s
+              .arg(bulkTasks));
+    FakeProvider server;
+    if (!server.listen())
+        qFatal("cannot listen");
+    server.options().latencyMs = 100;
+    const QString dir = home + u"/b2"_s;
+    QDir().mkpath(dir);
+    const QString db = dir + u"/jobs.sqlite"_s;
+    QElapsedTimer clock;
+    clock.start();
+    qint64 urgentAt = -1;
+    int bulkArrivals = 0;
+    QObject::connect(&server, &FakeProvider::chatReceived, &server, [&](const QString &prompt) {
+        if (prompt.contains(u"URGENT"_s)) {
+            if (urgentAt < 0)
+                urgentAt = clock.elapsed();
+        } else {
+            ++bulkArrivals;
+        }
+    });
+    QProcess bulk;
+    bulk.setProcessEnvironment(childEnvironment(dir));
+    bulk.start(QStringLiteral(BATCHCTL_PATH),
+               syncArguments(writeCsv(dir + u"/bulk.csv"_s, bulkTasks, u"bulk"_s), db,
+                             server.openAiBaseUrl(), 3, 64));
+    bulk.waitForStarted();
+    waitUntil([&] { return bulkArrivals >= 500; }, 60'000);
+    const QString csv = dir + u"/urgent.csv"_s;
+    {
+        QFile file(csv);
+        file.open(QIODevice::WriteOnly);
+        file.write("id,text\n1,URGENT customer waiting\n");
+    }
+    const qint64 submitted = clock.elapsed();
+    const Child urgent =
+        runBatchctl(syncArguments(csv, db, server.openAiBaseUrl(), 1, 4), dir, 60'000);
+    print(u"    p1 run: first request at the server %1 ms after `batchctl run` started; the run "
+          "took %2 s (exit %3)"_s.arg(urgentAt >= 0 ? urgentAt - submitted : -1)
+              .arg(urgent.seconds, 0, 'f', 2)
+              .arg(urgent.exitCode));
+    bulk.terminate(); // SIGTERM: batchctl pauses the job and exits
+    waitUntil([&] { return bulk.state() != QProcess::Running; }, 30'000);
+}
+
+// ---------------------------------------------------------------------------------------
+// (c) assembly and load
+
+void printRun(const QString &label, const Child &child, const Latencies &l)
+{
+    print(u"    %1: %2 tasks in %3 s wall (%4 tasks/s), span first claim -> last answer "
+          "%5 s (%6 tasks/s)"_s.arg(label)
+              .arg(l.completed)
+              .arg(child.seconds, 0, 'f', 1)
+              .arg(child.seconds > 0 ? l.completed / child.seconds : 0, 0, 'f', 0)
+              .arg(l.spanSeconds, 0, 'f', 1)
+              .arg(l.spanSeconds > 0 ? l.completed / l.spanSeconds : 0, 0, 'f', 0));
+    print(u"        task latency created -> finished: p50 %1 ms, p95 %2 ms; claimed -> "
+          "finished: p50 %3 ms, p95 %4 ms; batchctl peak RSS %5 MiB; exit %6"_s
+              .arg(l.p50Total, 0, 'f', 0)
+              .arg(l.p95Total, 0, 'f', 0)
+              .arg(l.p50Claim, 0, 'f', 0)
+              .arg(l.p95Claim, 0, 'f', 0)
+              .arg(double(child.peakRssKb) / 1024.0, 0, 'f', 1)
+              .arg(child.exitCode));
+}
+
+void assemblyAndLoad(const QString &home, int tasks, int loadTasks, int rpm, int windowMs)
+{
+    print(u"\n(c) throughput, latency and memory"_s);
+    {
+        FakeProvider server;
+        if (!server.listen())
+            qFatal("cannot listen");
+        const QString dir = home + u"/c1"_s;
+        QDir().mkpath(dir);
+        const QString db = dir + u"/jobs.sqlite"_s;
+        const Child child = runBatchctl(
+            {u"run"_s, writeCsv(dir + u"/rows.csv"_s, tasks, u"batch"_s), u"--template"_s,
+             u"Classify: {{text}}"_s, u"--provider"_s, u"openai"_s, u"--base-url"_s,
+             server.openAiBaseUrl(), u"--model"_s, u"gpt-4.1-mini"_s, u"--priority"_s, u"3"_s,
+             u"--mode"_s, u"batch-api"_s, u"--batch-size"_s, u"1000"_s, u"--batch-poll-ms"_s,
+             u"250"_s, u"--db"_s, db, u"--json"_s},
+            dir);
+        printRun(u"c1 batch-API lane, %1 tasks, batches of <= 1000 (4 open at once), first "
+                 "poll 250 ms"_s.arg(tasks),
+                 child, latencies(db));
+        print(u"        provider batches created: %1; cost $%2 (batch price)"_s
+                  .arg(server.batchesCreated())
+                  .arg(child.json().value(u"cost_usd"_s).toDouble(), 0, 'f', 4));
+    }
+    {
+        FakeProvider server;
+        if (!server.listen())
+            qFatal("cannot listen");
+        server.options().latencyMs = 20;
+        server.options().sendRateLimitHeaders = false; // a local server: no limit known
+        const QString dir = home + u"/c2"_s;
+        QDir().mkpath(dir);
+        const QString db = dir + u"/jobs.sqlite"_s;
+        const Child child = runBatchctl(
+            syncArguments(writeCsv(dir + u"/rows.csv"_s, tasks, u"sync"_s), db,
+                          server.openAiBaseUrl(), 2, 64),
+            dir);
+        printRun(u"c2 sync lane, %1 tasks, concurrency 64, server latency 20 ms, no limit"_s
+                     .arg(tasks),
+                 child, latencies(db));
+        print(u"        server: mean %1 / max %2 requests in flight"_s
+                  .arg(server.meanInFlight(), 0, 'f', 1)
+                  .arg(server.maxInFlight()));
+    }
+    {
+        FakeProvider server;
+        if (!server.listen())
+            qFatal("cannot listen");
+        server.options().latencyMs = 20;
+        server.options().enforceRequests = int(qint64(rpm) * windowMs / 60'000);
+        server.options().enforceWindowMs = windowMs;
+        QList<qint64> accepted;
+        QElapsedTimer clock;
+        clock.start();
+        QObject::connect(&server, &FakeProvider::chatReceived, &server,
+                         [&](const QString &) { accepted.append(clock.elapsed()); });
+        const QString dir = home + u"/c3"_s;
+        QDir().mkpath(dir);
+        const QString db = dir + u"/jobs.sqlite"_s;
+        QStringList arguments = syncArguments(writeCsv(dir + u"/rows.csv"_s, loadTasks, u"load"_s),
+                                              db, server.openAiBaseUrl(), 2, 64);
+        arguments << u"--rpm"_s << QString::number(3 * rpm);
+        const Child child = runBatchctl(arguments, dir);
+        const int refused = server.enforcedRefusals();
+        const double rate = accepted.size() > 1 ? double(accepted.size() - 1) * 60'000.0 /
+                                                      double(accepted.last() - accepted.first())
+                                                : 0;
+        printRun(u"c3 load at 3x nominal: server enforces %1 rpm (fixed %2 ms windows), client "
+                 "told --rpm %3, %4 tasks, concurrency 64"_s.arg(rpm)
+                     .arg(windowMs)
+                     .arg(3 * rpm)
+                     .arg(loadTasks),
+                 child, latencies(db));
+        print(u"        accepted rate %1 rpm (%2 % of the server's limit); %3 of %4 requests "
+              "answered 429 (%5 %)"_s.arg(rate, 0, 'f', 0)
+                  .arg(100.0 * rate / rpm, 0, 'f', 1)
+                  .arg(refused)
+                  .arg(refused + accepted.size())
+                  .arg(100.0 * refused / std::max<qsizetype>(1, refused + accepted.size()), 0,
+                       'f', 2));
+    }
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    QCommandLineParser parser;
+    parser.setApplicationDescription(u"Dispatch benchmarks against the loopback server."_s);
+    parser.addHelpOption();
+    parser.addOptions({
+        {u"part"_s, u"a, b, c or all (default)."_s, u"PART"_s, u"all"_s},
+        {u"rpm"_s, u"R: the limit the server enforces, per minute (default 6000)."_s, u"R"_s,
+         u"6000"_s},
+        {u"window-ms"_s, u"The server's rate-limit window (default 10000)."_s, u"MS"_s,
+         u"10000"_s},
+        {u"requests"_s, u"(a) requests per run (default 2400)."_s, u"N"_s, u"2400"_s},
+        {u"tasks"_s, u"(b) bulk job and (c) assembly/sync size (default 10000)."_s, u"N"_s,
+         u"10000"_s},
+        {u"load-tasks"_s, u"(c) tasks of the 3x load test (default 3000)."_s, u"N"_s, u"3000"_s},
+        {u"keep"_s, u"Keep the temporary folder (databases, CSVs)."_s},
+    });
+    parser.process(app);
+    const QString part = parser.value(u"part"_s);
+    const int rpm = parser.value(u"rpm"_s).toInt();
+    const int windowMs = parser.value(u"window-ms"_s).toInt();
+    QTemporaryDir dir;
+    dir.setAutoRemove(!parser.isSet(u"keep"_s));
+    if (parser.isSet(u"keep"_s))
+        print(u"working folder: "_s + dir.path());
+    print(u"bench_dispatch: batchctl %1; server in this process; %2"_s.arg(
+        QStringLiteral(BATCHCTL_PATH), QDateTime::currentDateTime().toString(Qt::ISODate)));
+    if (part == u"a"_s || part == u"all"_s)
+        rateLimitUtilisation(dir.path(), rpm, windowMs, parser.value(u"requests"_s).toInt());
+    if (part == u"b"_s || part == u"all"_s) {
+        preemptionInOneEngine(dir.path(), parser.value(u"tasks"_s).toInt(), 5);
+        preemptionAcrossProcesses(dir.path(), parser.value(u"tasks"_s).toInt());
+    }
+    if (part == u"c"_s || part == u"all"_s)
+        assemblyAndLoad(dir.path(), parser.value(u"tasks"_s).toInt(),
+                        parser.value(u"load-tasks"_s).toInt(), rpm, windowMs);
+    return 0;
+}
