@@ -1,5 +1,7 @@
 #include "dispatcher.h"
 
+#include <QJsonArray>
+
 #include "core/clock.h"
 #include "metrics/metricsrecorder.h"
 #include "store/store.h"
@@ -127,12 +129,19 @@ void JobRunner::pump()
         if (m_ready.isEmpty()) {
             if (m_claimedEverything)
                 break;
-            const int want = qMax(m_options.claimBatch, concurrency);
+            const int want = groupSize(concurrency);
             QList<ClaimedTask> claimed;
             if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
                                      &claimed)) {
                 fatal(m_store->errorString());
                 return;
+            }
+            if (!claimed.isEmpty() && m_job.spec.mode != u"realtime"_s) {
+                // A group of sync calls is a batch too: its fill rate is recorded.
+                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, int(claimed.size()),
+                                     want, u"dispatched"_s, now);
+                if (m_metrics)
+                    m_metrics->recordBatch(m_laneName, int(claimed.size()), want);
             }
             m_counts.pending -= claimed.size();
             m_counts.leased += claimed.size();
@@ -184,6 +193,30 @@ void JobRunner::pump()
     }
     if (m_inFlight.isEmpty() && m_ready.isEmpty() && !m_held)
         checkIdle();
+}
+
+int JobRunner::groupSize(int concurrency) const
+{
+    if (m_options.claimBatch > 0)
+        return qMax(m_options.claimBatch, concurrency);
+    if (m_job.spec.mode == u"realtime"_s)
+        return qMax(1, concurrency); // single calls: claim only what can go out now
+    // The guide's starting points: 50-100 per group for hosted APIs, 100-500 for servers
+    // of one's own (and the simulator); larger groups when the queue is deep.
+    const bool hosted = m_provider->id() == u"openai"_s || m_provider->id() == u"anthropic"_s;
+    const int defaults[3] = {hosted ? 50 : 100, hosted ? 75 : 250, hosted ? 100 : 500};
+    const QJsonArray configured = m_job.spec.settings.value(u"group_sizes"_s).toArray();
+    int sizes[3];
+    for (int i = 0; i < 3; ++i) {
+        sizes[i] = m_options.groupSizes[i] > 0 ? m_options.groupSizes[i] : defaults[i];
+        if (configured.size() == 3 && configured.at(i).toInt() > 0)
+            sizes[i] = configured.at(i).toInt();
+    }
+    const qint64 depth = m_counts.pending;
+    const int size = depth > m_options.largeDepth ? sizes[2]
+                     : depth > m_options.mediumDepth ? sizes[1]
+                                                     : sizes[0];
+    return qMax(size, concurrency);
 }
 
 bool JobRunner::hasDispatchableWork() const

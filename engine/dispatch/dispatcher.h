@@ -39,7 +39,12 @@ public:
     struct Options
     {
         int concurrency = 16;
-        int claimBatch = 256;      // tasks leased per claim statement
+        // Tasks leased per claim (one group of sync calls). 0: adaptive, from the queue depth
+        // and the provider's profile (groupSizes, switched at the depth thresholds).
+        int claimBatch = 0;
+        int groupSizes[3] = {0, 0, 0}; // small, medium, large; 0: the provider's defaults
+        qint64 mediumDepth = 1'000;    // pending tasks above which groups are medium
+        qint64 largeDepth = 10'000;    // ... and large
         qint64 leaseMs = 120'000;  // a crashed worker's tasks come back after this
         int flushMaxTransitions = 2'000;
         int flushIntervalMs = 100;
@@ -110,6 +115,7 @@ private:
     void flush();
     void scheduleFlush();
     void releaseReady();
+    int groupSize(int concurrency) const;
     void checkIdle();
     void finishIfDrained();
     void emitProgress(bool force);

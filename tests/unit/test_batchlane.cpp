@@ -24,7 +24,7 @@ const QString kTemplate = u"Label this: {{text}}"_s;
 class Harness
 {
 public:
-    explicit Harness(int rows, const QJsonObject &settings = {})
+    explicit Harness(int rows, const QJsonObject &settings = {}, const QString &mode = u"batch-api"_s)
     {
         m_store = std::make_unique<bd::store::SqliteStore>(m_dir.filePath(u"lane.sqlite"_s),
                                                            u"batchlane-%1"_s.arg(++s_instance));
@@ -34,7 +34,7 @@ public:
         spec.templateText = kTemplate;
         spec.model = u"sim-1"_s;
         spec.priority = 3;
-        spec.mode = u"batch-api"_s;
+        spec.mode = mode;
         spec.maxRetries = 2;
         spec.settings = settings;
         m_jobId = m_store->createJob(spec, {u"text"_s}, clock.nowMs());
@@ -48,9 +48,10 @@ public:
         m_store->setJobState(m_jobId, JobState::Paused, QString(), clock.nowMs());
     }
 
-    std::unique_ptr<JobRunner> makeRunner(int maxBatchSize)
+    std::unique_ptr<JobRunner> makeRunner(int maxBatchSize, int concurrency = 16)
     {
         JobRunner::Options options;
+        options.concurrency = concurrency;
         options.maxBatchSize = maxBatchSize;
         options.maxConcurrentBatches = 2;
         options.batchPollFirstMs = 5;
@@ -93,7 +94,36 @@ class TestBatchLane : public QObject
 private Q_SLOTS:
     void everyRowOnceAtTheBatchPrice();
     void restartPollsInsteadOfResubmitting();
+    void groupedLaneAdaptsGroupSize();
 };
+
+void TestBatchLane::groupedLaneAdaptsGroupSize()
+{
+    // Sync calls grouped by queue depth: the simulator's profile is 100 / 250 / 500 above
+    // 1,000 and 10,000 pending tasks.
+    constexpr int kRows = 12'000;
+    Harness h(kRows, {}, u"grouped"_s);
+    auto runner = h.makeRunner(0, 8);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 60'000);
+    const QList<bd::ProviderBatchRecord> groups = h.store().batches(h.jobId(), {});
+    QVERIFY(groups.size() > 10);
+    QCOMPARE(groups.first().maxSize, 500);
+    QCOMPARE(groups.first().size, 500);
+    QCOMPARE(groups.first().lane, u"sync"_s);
+    QCOMPARE(groups.last().maxSize, 100);
+    qint64 total = 0;
+    QSet<int> seenMaxima;
+    for (const bd::ProviderBatchRecord &group : groups) {
+        total += group.size;
+        seenMaxima.insert(group.maxSize);
+        QVERIFY(group.size <= group.maxSize);
+    }
+    QCOMPARE(seenMaxima, (QSet<int>{100, 250, 500}));
+    // Each task went out in exactly one group (no failures here, so no second claims).
+    QCOMPARE(total, qint64(kRows));
+}
 
 void TestBatchLane::everyRowOnceAtTheBatchPrice()
 {
