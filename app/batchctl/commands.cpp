@@ -17,6 +17,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QProcess>
 #include <QSocketNotifier>
 #include <QStandardPaths>
 
@@ -198,9 +199,10 @@ bd::providers::ProviderConfig providerConfigFor(const QString &provider, const Q
 class Session
 {
 public:
-    Session(const QString &databasePath, bool json)
+    Session(const QString &databasePath, bool json, const QJsonObject &monitoring = {})
         : m_databasePath(databasePath)
         , m_json(json)
+        , m_monitoring(monitoring)
     {
         m_timer.start();
     }
@@ -211,7 +213,15 @@ public:
         options.databasePath = m_databasePath;
         options.priceOverridePath =
             QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation) + u"/prices.json"_s;
+        options.monitoring = m_monitoring;
         m_engine = std::make_unique<bd::Engine>(options);
+        QObject::connect(m_engine.get(), &bd::Engine::metricsEndpointChanged, m_engine.get(),
+                         [](quint16 port, const QString &message) {
+                             if (port)
+                                 printErr(u"metrics: http://127.0.0.1:%1/metrics"_s.arg(port));
+                             else
+                                 printErr(u"metrics endpoint not started: "_s + message);
+                         });
         bool ok = false;
         QEventLoop loop;
         QObject::connect(m_engine.get(), &bd::Engine::opened, &loop,
@@ -373,6 +383,7 @@ private:
     QString m_databasePath;
     bool m_json;
     QElapsedTimer m_timer;
+    QJsonObject m_monitoring;
     std::unique_ptr<bd::Engine> m_engine;
     std::unique_ptr<bd::store::SqliteStore> m_reader;
     TerminalProgress m_progress;
@@ -449,6 +460,37 @@ QJsonObject runtimeSettings(const QCommandLineParser &parser)
     return settings;
 }
 
+// --monitoring FILE, then --metrics-port, --alert-webhook and --alert-command over it.
+QJsonObject monitoringSettings(const QCommandLineParser &parser)
+{
+    QJsonObject root;
+    if (parser.isSet(u"monitoring"_s)) {
+        QFile file(parser.value(u"monitoring"_s));
+        if (!file.open(QIODevice::ReadOnly))
+            throw UsageError{u"--monitoring %1: %2"_s.arg(file.fileName(), file.errorString())};
+        QJsonParseError error;
+        root = QJsonDocument::fromJson(file.readAll(), &error).object();
+        if (error.error != QJsonParseError::NoError)
+            throw UsageError{u"--monitoring %1: %2 at byte %3"_s.arg(file.fileName(), error.errorString())
+                                 .arg(error.offset)};
+    }
+    if (parser.isSet(u"metrics-port"_s)) {
+        bool ok = false;
+        const int port = parser.value(u"metrics-port"_s).toInt(&ok);
+        if (!ok || port < 0 || port > 65535)
+            throw UsageError{u"--metrics-port needs a port number (0: any free one)"_s};
+        root.insert(u"openmetrics"_s, QJsonObject{{u"enabled"_s, true}, {u"port"_s, port}});
+    }
+    QJsonObject notify = root.value(u"notify"_s).toObject();
+    if (parser.isSet(u"alert-webhook"_s))
+        notify.insert(u"webhook_url"_s, parser.value(u"alert-webhook"_s));
+    if (parser.isSet(u"alert-command"_s))
+        notify.insert(u"command"_s, QJsonArray::fromStringList(QProcess::splitCommand(parser.value(u"alert-command"_s))));
+    if (!notify.isEmpty())
+        root.insert(u"notify"_s, notify);
+    return root;
+}
+
 int commandRun(const QCommandLineParser &parser, const QStringList &positional, const QString &db)
 {
     if (positional.size() != 2)
@@ -516,7 +558,7 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
     if (!exportPath.isEmpty() && !bd::ingest::ExportWriter::formatForPath(exportPath))
         throw UsageError{u"--export: %1 must end in .csv, .jsonl or .xlsx"_s.arg(exportPath)};
 
-    Session session(db, parser.isSet(u"json"_s));
+    Session session(db, parser.isSet(u"json"_s), monitoringSettings(parser));
     if (!session.openEngine(&error)) {
         printErr(error);
         return ExitFatal;
@@ -572,7 +614,7 @@ int resumeJobs(Session &session, qint64 onlyJob, bool forceList)
 
 int commandResume(const QCommandLineParser &parser, const QString &db)
 {
-    Session session(db, parser.isSet(u"json"_s));
+    Session session(db, parser.isSet(u"json"_s), monitoringSettings(parser));
     QString error;
     if (!session.openEngine(&error)) {
         printErr(error);
@@ -742,6 +784,10 @@ void addOptions(QCommandLineParser &parser)
         {u"json"_s, u"Print one JSON object on stdout."_s},
         {u"sim-latency-ms"_s, u"Simulator: delay of each answer."_s, u"MS"_s},
         {u"sim-failure-rate"_s, u"Simulator: share of tries that fail (0..1)."_s, u"RATE"_s},
+        {u"metrics-port"_s, u"Serve /metrics (Prometheus text) on 127.0.0.1:PORT while running; 0: any free port."_s, u"PORT"_s},
+        {u"alert-webhook"_s, u"POST each raised alert as JSON to URL."_s, u"URL"_s},
+        {u"alert-command"_s, u"Run CMD for each raised alert (the alert as JSON on stdin)."_s, u"CMD"_s},
+        {u"monitoring"_s, u"Monitoring settings (metrics, alert thresholds, notifications) from a JSON FILE."_s, u"FILE"_s},
         {u"sim-rpm"_s, u"Simulator: requests per minute it accepts before answering 429."_s, u"N"_s},
     });
     // Batch-API lane tuning for tests and demos; kept out of --help.
