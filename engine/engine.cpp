@@ -136,6 +136,13 @@ void Engine::stopAll(const QString &reason)
         m_worker, [worker = m_worker, reason] { worker->stopAll(reason); }, Qt::QueuedConnection);
 }
 
+void Engine::setJobConcurrency(qint64 jobId, int concurrency)
+{
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, jobId, concurrency] { worker->setJobConcurrency(jobId, concurrency); },
+        Qt::QueuedConnection);
+}
+
 void Engine::requestJobs()
 {
     QMetaObject::invokeMethod(m_worker, &EngineWorker::listJobs, Qt::QueuedConnection);

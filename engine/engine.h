@@ -54,6 +54,8 @@ public:
     void pauseJob(qint64 jobId, const QString &reason, bool cancelInFlight = true);
     // Pauses every running job; stoppedAll() follows when all have come to rest.
     void stopAll(const QString &reason);
+    // Requests in flight for a running job, changed while it runs.
+    void setJobConcurrency(qint64 jobId, int concurrency);
     // Reads every job with its counts and spend; jobsListed() follows.
     void requestJobs();
 

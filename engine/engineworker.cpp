@@ -315,6 +315,12 @@ void EngineWorker::removeRunner(qint64 jobId)
     updatePreemption(); // an urgent job that ended lets the others go on
 }
 
+void EngineWorker::setJobConcurrency(qint64 jobId, int concurrency)
+{
+    if (auto *runner = m_runners.value(jobId))
+        runner->setConcurrency(concurrency);
+}
+
 void EngineWorker::listJobs()
 {
     if (!m_store)

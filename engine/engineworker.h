@@ -45,6 +45,7 @@ public:
     void pauseJob(qint64 jobId, const QString &reason, bool cancelInFlight);
     void stopAll(const QString &reason);
     void listJobs();
+    void setJobConcurrency(qint64 jobId, int concurrency);
     void shutdown(); // synchronous, on the engine thread, before it quits
 
     // --- console verbs (added for the desktop console)

@@ -1,6 +1,8 @@
 #include "commands.h"
 
 #include "core/clock.h"
+#include "cost/estimator.h"
+#include "cost/pricetable.h"
 #include "engine.h"
 #include "ingest/exportwriter.h"
 #include "jobio.h"
@@ -194,6 +196,134 @@ bd::providers::ProviderConfig providerConfigFor(const QString &provider, const Q
             config.baseUrl = env("ANTHROPIC_BASE_URL");
     }
     return config;
+}
+
+// The price table the engine uses: built in, with the user's override merged over it.
+bd::cost::PriceTable loadPrices()
+{
+    bd::cost::PriceTable prices = bd::cost::PriceTable::builtIn();
+    const QString override =
+        QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation) + u"/prices.json"_s;
+    if (QFileInfo::exists(override)) {
+        QString error;
+        if (!prices.mergeFile(override, &error))
+            printErr(u"warning: price override ignored: "_s + error);
+    }
+    return prices;
+}
+
+double roundUsd(double usd)
+{
+    return std::round(usd * 1e9) / 1e9;
+}
+
+// Where a job's money went: by lane, model, token kind and day, cache hits, and what a
+// naive run would have cost (every row realtime on the job's model at list price, no
+// prompt caching, no response cache). Breakdowns use the current price table; cost_usd
+// is what was recorded per task when it completed.
+QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
+                       const bd::cost::PriceTable &prices)
+{
+    const QList<bd::store::CostLine> lines = store.costLines(job.id);
+    QJsonObject byLane;
+    QJsonObject byModel;
+    QJsonObject byDay;
+    bd::cost::CostBreakdown kinds;
+    qint64 unpriced = 0;
+    qint64 cacheHits = 0;
+    qint64 sentTasks = 0;
+    bd::Usage total;
+    std::optional<double> naive = 0.0;
+    QHash<QString, std::pair<qint64, double>> naivePerModel; // sent tasks, naive cost
+    const auto add = [](QJsonObject &map, const QString &key, qint64 tasks, double cost) {
+        QJsonObject entry = map.value(key).toObject();
+        entry.insert(u"tasks"_s, entry.value(u"tasks"_s).toInteger() + tasks);
+        entry.insert(u"cost_usd"_s, roundUsd(entry.value(u"cost_usd"_s).toDouble() + cost));
+        map.insert(key, entry);
+    };
+    for (const bd::store::CostLine &line : lines) {
+        const QString lane = line.lane == u"sync"_s ? job.spec.mode : line.lane;
+        add(byLane, lane, line.tasks, line.costUsd);
+        add(byModel, line.model, line.tasks, line.costUsd);
+        add(byDay, line.day, line.tasks, line.costUsd);
+        unpriced += line.unpricedTasks;
+        total += line.usage;
+        if (line.lane == u"response-cache"_s) {
+            cacheHits += line.tasks;
+            continue;
+        }
+        sentTasks += line.tasks;
+        if (const auto parts = prices.breakdown(line.model, line.usage, line.lane == u"batch-api"_s))
+            kinds += *parts;
+        const auto lineNaive = prices.naiveCost(line.model, line.usage);
+        if (lineNaive && naive) {
+            *naive += *lineNaive;
+            auto &perModel = naivePerModel[line.model];
+            perModel.first += line.tasks;
+            perModel.second += *lineNaive;
+        } else {
+            naive.reset();
+        }
+    }
+    // Cache hits cost nothing now; a naive run would have paid for them like for the
+    // job's other answers (their mean), or like earlier jobs of the same template.
+    if (naive && cacheHits > 0) {
+        for (const bd::store::CostLine &line : lines) {
+            if (line.lane != u"response-cache"_s)
+                continue;
+            const auto perModel = naivePerModel.value(line.model);
+            if (perModel.first > 0) {
+                *naive += perModel.second / double(perModel.first) * double(line.tasks);
+                continue;
+            }
+            const bd::store::UsageCalibration calibration =
+                store.usageCalibration(job.spec.templateText, job.spec.systemPrompt, line.model);
+            bd::Usage typical;
+            typical.inputTokens = qint64(std::llround(calibration.meanPromptTokens * double(line.tasks)));
+            typical.outputTokens = qint64(std::llround(calibration.meanOutputTokens * double(line.tasks)));
+            const auto hitNaive = prices.naiveCost(line.model, typical);
+            if (calibration.tasks > 0 && hitNaive)
+                *naive += *hitNaive;
+            else
+                naive.reset();
+            if (!naive)
+                break;
+        }
+    }
+    const qint64 promptTokens = total.inputTokens + total.cachedTokens + total.cacheWriteTokens;
+    QJsonObject report{
+        {u"cost_usd"_s, roundUsd(job.costUsd)},
+        {u"cost_known"_s, unpriced == 0},
+        {u"unpriced_tasks"_s, unpriced},
+        {u"by_lane"_s, byLane},
+        {u"by_model"_s, byModel},
+        {u"by_day"_s, byDay},
+        {u"by_token_kind"_s,
+         QJsonObject{{u"input"_s, roundUsd(kinds.input)},
+                     {u"cached_input"_s, roundUsd(kinds.cachedInput)},
+                     {u"cache_write"_s, roundUsd(kinds.cacheWrite)},
+                     {u"output"_s, roundUsd(kinds.output)}}},
+        {u"tokens"_s,
+         QJsonObject{{u"input"_s, total.inputTokens},
+                     {u"cached_input"_s, total.cachedTokens},
+                     {u"cache_write"_s, total.cacheWriteTokens},
+                     {u"output"_s, total.outputTokens}}},
+        {u"prompt_cache_hit_rate"_s,
+         promptTokens > 0 ? std::round(double(total.cachedTokens) / double(promptTokens) * 1e4) / 1e4 : 0.0},
+        {u"response_cache_hits"_s, cacheHits},
+        {u"sent_tasks"_s, sentTasks},
+        {u"price_date"_s, prices.effectiveDate()},
+    };
+    if (naive && unpriced == 0) {
+        report.insert(u"naive_cost_usd"_s, roundUsd(*naive));
+        report.insert(u"savings_usd"_s, roundUsd(*naive - job.costUsd));
+        report.insert(u"cost_vs_naive"_s,
+                      *naive > 0 ? std::round(job.costUsd / *naive * 1e4) / 1e4 : QJsonValue());
+    } else {
+        report.insert(u"naive_cost_usd"_s, QJsonValue());
+        report.insert(u"savings_usd"_s, QJsonValue());
+    }
+    return report;
 }
 
 class Session
@@ -491,8 +621,123 @@ QJsonObject monitoringSettings(const QCommandLineParser &parser)
     return root;
 }
 
+// `estimate INPUT.csv ...` (also `run --dry-run`): what the job would cost, before anything
+// is imported or sent. Takes run's options; reads the database (when it exists) only to
+// find requests the response cache already answered and to calibrate output lengths.
+int commandEstimate(const QCommandLineParser &parser, const QStringList &positional,
+                    const QString &db, bool explicitDb)
+{
+    if (positional.size() != 2)
+        throw UsageError{u"%1 needs exactly one INPUT.csv"_s.arg(positional.at(0))};
+    bd::JobSpec spec;
+    spec.sourcePath = QFileInfo(positional.at(1)).absoluteFilePath();
+    if (parser.isSet(u"template"_s) == parser.isSet(u"template-file"_s))
+        throw UsageError{u"%1 needs one of --template TEXT or --template-file FILE"_s.arg(positional.at(0))};
+    spec.templateText = parser.isSet(u"template"_s)
+                            ? parser.value(u"template"_s)
+                            : readTextFile(parser.value(u"template-file"_s), u"template file"_s);
+    if (parser.isSet(u"system"_s) && parser.isSet(u"system-file"_s))
+        throw UsageError{u"give --system or --system-file, not both"_s};
+    if (parser.isSet(u"system"_s))
+        spec.systemPrompt = parser.value(u"system"_s);
+    else if (parser.isSet(u"system-file"_s))
+        spec.systemPrompt = readTextFile(parser.value(u"system-file"_s), u"system prompt file"_s);
+    spec.provider = parser.isSet(u"provider"_s) ? parser.value(u"provider"_s) : u"simulator"_s;
+    spec.baseUrl = parser.value(u"base-url"_s);
+    if (parser.isSet(u"max-output-tokens"_s)) {
+        bool ok = false;
+        spec.maxOutputTokens = parser.value(u"max-output-tokens"_s).toInt(&ok);
+        if (!ok || spec.maxOutputTokens <= 0)
+            throw UsageError{u"--max-output-tokens needs a positive whole number"_s};
+    }
+    spec.settings = runtimeSettings(parser);
+    if (parser.isSet(u"no-response-cache"_s))
+        spec.settings.insert(u"response_cache"_s, false);
+    // The provider decides the default model and which models exist; no key is needed to
+    // estimate, and nothing is sent.
+    QString error;
+    auto provider = bd::providers::createProvider(
+        providerConfigFor(spec.provider, spec.baseUrl, spec.settings), bd::SystemClock::instance(), &error);
+    if (!provider)
+        throw UsageError{error};
+    spec.model = parser.isSet(u"model"_s) ? parser.value(u"model"_s) : provider->defaultModel();
+    if (!provider->knownModels().isEmpty() && !provider->knownModels().contains(spec.model))
+        throw UsageError{u"unknown model '%1' for %2 (known: %3)"_s.arg(
+            spec.model, spec.provider, provider->knownModels().join(u", "_s))};
+    const bool hasBatchApi = provider->hasBatchApi();
+    provider.reset();
+    QStringList columns;
+    if (!bd::validateJobSpec(spec, &columns, &error))
+        throw UsageError{error};
+
+    std::unique_ptr<bd::store::SqliteStore> store;
+    if (QFileInfo::exists(db)) {
+        store = std::make_unique<bd::store::SqliteStore>(db, u"cli-estimate"_s);
+        if (!store->isOpen()) {
+            printErr(store->errorString());
+            return ExitFatal;
+        }
+    } else if (explicitDb) {
+        printErr(u"note: %1 does not exist yet: no cached answers or calibration"_s.arg(db));
+    }
+    const bd::cost::PriceTable prices = loadPrices();
+    bd::cost::JobEstimate estimate;
+    if (!bd::cost::estimateJob(spec, prices, store.get(), &estimate, &error))
+        throw UsageError{error};
+
+    QJsonObject json = estimate.toJson();
+    json.insert(u"provider"_s, spec.provider);
+    json.insert(u"model"_s, spec.model);
+    json.insert(u"batch_api_available"_s, hasBatchApi);
+    if (spec.provider == u"simulator"_s)
+        json.insert(u"simulated"_s, true);
+    if (parser.isSet(u"json"_s)) {
+        printOut(QString::fromUtf8(QJsonDocument(json).toJson(QJsonDocument::Compact)));
+        return ExitFinished;
+    }
+    const auto usd = [](const std::optional<double> &v) {
+        return v ? u"$"_s + QString::number(*v, 'f', 4) : u"cost unknown"_s;
+    };
+    printOut(u"%1 rows, %2 distinct prompts, %3 duplicate rows, %4 already in the response cache: %5 to send%6"_s
+                 .arg(estimate.rows).arg(estimate.distinctPrompts).arg(estimate.duplicateRows)
+                 .arg(estimate.cachedRows).arg(estimate.rowsToSend)
+                 .arg(estimate.responseCache ? QString() : u" (response cache off: every row is sent)"_s));
+    printOut(u"input tokens ~%1 (chars/4, +/-%2%: %3..%4); output at most %5 per row%6"_s
+                 .arg(estimate.inputTokens)
+                 .arg(qRound(estimate.inputTokenError * 100))
+                 .arg(qint64(double(estimate.inputTokens) * (1 - estimate.inputTokenError)))
+                 .arg(qint64(double(estimate.inputTokens) * (1 + estimate.inputTokenError)))
+                 .arg(estimate.maxOutputTokensPerRow)
+                 .arg(estimate.typicalOutputTokensPerRow
+                          ? u", typically %1 (from %2 completed tasks)"_s
+                                .arg(QString::number(*estimate.typicalOutputTokensPerRow, 'f', 1))
+                                .arg(estimate.calibrationTasks)
+                          : QString()));
+    if (!estimate.priced) {
+        printOut(u"cost unknown: model %1 has no price in the price table"_s.arg(spec.model));
+        return ExitFinished;
+    }
+    printOut(u"%1 on %2 (prices of %3):"_s.arg(spec.provider, spec.model, estimate.priceDate));
+    const auto lane = [&](const QString &name, const bd::cost::LaneCost &cost) {
+        QString line = u"  %1 at most %2"_s.arg(name, -9).arg(usd(cost.maxUsd));
+        if (cost.typicalUsd)
+            line += u", typically "_s + usd(cost.typicalUsd);
+        if (cost.withPromptCacheMaxUsd)
+            line += u", at most "_s + usd(cost.withPromptCacheMaxUsd) + u" with prompt caching"_s;
+        printOut(line);
+    };
+    lane(u"realtime"_s, estimate.realtime);
+    lane(u"batch-api"_s, estimate.batchApi);
+    if (!hasBatchApi)
+        printOut(u"  (%1 has no batch API)"_s.arg(spec.provider));
+    lane(u"naive"_s, estimate.naive);
+    return ExitFinished;
+}
+
 int commandRun(const QCommandLineParser &parser, const QStringList &positional, const QString &db)
 {
+    if (parser.isSet(u"dry-run"_s))
+        return commandEstimate(parser, positional, db, parser.isSet(u"db"_s));
     if (positional.size() != 2)
         throw UsageError{u"run needs exactly one INPUT.csv"_s};
     bd::JobSpec spec;
@@ -525,7 +770,9 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
         if (!ok || spec.maxOutputTokens <= 0)
             throw UsageError{u"--max-output-tokens needs a positive whole number"_s};
     }
-    const QJsonObject settings = runtimeSettings(parser);
+    QJsonObject settings = runtimeSettings(parser);
+    if (parser.isSet(u"no-response-cache"_s))
+        settings.insert(u"response_cache"_s, false);
     spec.settings = settings;
 
     // Provider checks come before anything is imported or sent.
@@ -643,9 +890,20 @@ int commandStatus(const QCommandLineParser &parser, const QString &db)
     const QList<bd::JobInfo> jobs = store->jobs();
     const QList<bd::AlertRecord> alerts = store->alerts(true);
     if (parser.isSet(u"json"_s)) {
+        const bd::cost::PriceTable prices = loadPrices();
         QJsonArray jobArray;
-        for (const bd::JobInfo &job : jobs)
-            jobArray.append(jobSummary(job, -1));
+        for (const bd::JobInfo &job : jobs) {
+            QJsonObject summary = jobSummary(job, -1);
+            const QJsonObject cost = costReport(*store, job, prices);
+            summary.insert(u"cost"_s, cost);
+            if (!cost.value(u"cost_known"_s).toBool()) {
+                // Never a silent zero: the total covers only the tasks with a price.
+                summary.insert(u"cost_known"_s, false);
+                summary.insert(u"cost_note"_s, u"cost unknown for %1 task(s): model has no price"_s
+                                                   .arg(cost.value(u"unpriced_tasks"_s).toInteger()));
+            }
+            jobArray.append(summary);
+        }
         QJsonArray alertArray;
         for (const bd::AlertRecord &alert : alerts)
             alertArray.append(alertJson(alert));
@@ -655,8 +913,36 @@ int commandStatus(const QCommandLineParser &parser, const QString &db)
     }
     if (jobs.isEmpty())
         printOut(u"no jobs in %1"_s.arg(db));
-    for (const bd::JobInfo &job : jobs)
+    const bd::cost::PriceTable prices = loadPrices();
+    for (const bd::JobInfo &job : jobs) {
         printOut(jobLine(job));
+        const QJsonObject cost = costReport(*store, job, prices);
+        const qint64 unpriced = cost.value(u"unpriced_tasks"_s).toInteger();
+        if (unpriced > 0)
+            printOut(u"    cost unknown for %1 task(s): model %2 has no price (the total above "
+                     "leaves them out)"_s.arg(unpriced).arg(job.spec.model));
+        QStringList lanes;
+        const QJsonObject byLane = cost.value(u"by_lane"_s).toObject();
+        for (auto it = byLane.begin(); it != byLane.end(); ++it)
+            lanes.append(u"%1 %2 tasks $%3"_s.arg(it.key()).arg(it.value()[u"tasks"_s].toInteger())
+                             .arg(QString::number(it.value()[u"cost_usd"_s].toDouble(), 'f', 4)));
+        if (!lanes.isEmpty())
+            printOut(u"    lanes: "_s + lanes.join(u", "_s));
+        const QJsonObject kinds = cost.value(u"by_token_kind"_s).toObject();
+        if (!lanes.isEmpty())
+            printOut(u"    tokens: input $%1, cached $%2, cache writes $%3, output $%4; prompt cache hit rate %5%"_s
+                         .arg(QString::number(kinds[u"input"_s].toDouble(), 'f', 4),
+                              QString::number(kinds[u"cached_input"_s].toDouble(), 'f', 4),
+                              QString::number(kinds[u"cache_write"_s].toDouble(), 'f', 4),
+                              QString::number(kinds[u"output"_s].toDouble(), 'f', 4),
+                              QString::number(cost[u"prompt_cache_hit_rate"_s].toDouble() * 100, 'f', 1)));
+        if (cost.value(u"naive_cost_usd"_s).isDouble())
+            printOut(u"    response cache hits %1; naive run $%2, saved $%3 (%4% of naive)"_s
+                         .arg(cost[u"response_cache_hits"_s].toInteger())
+                         .arg(QString::number(cost[u"naive_cost_usd"_s].toDouble(), 'f', 4),
+                              QString::number(cost[u"savings_usd"_s].toDouble(), 'f', 4),
+                              QString::number(cost[u"cost_vs_naive"_s].toDouble() * 100, 'f', 1)));
+    }
     for (const bd::AlertRecord &alert : alerts) {
         if (!alert.clearedAt.isValid())
             printOut(u"ALERT %1 (job %2): %3"_s.arg(alert.kind).arg(alert.jobId).arg(alert.message));
@@ -782,6 +1068,8 @@ void addOptions(QCommandLineParser &parser)
         {u"job"_s, u"Limit to one job."_s, u"JOB"_s},
         {u"task"_s, u"Task id(s) to replay."_s, u"ID"_s},
         {u"json"_s, u"Print one JSON object on stdout."_s},
+        {u"dry-run"_s, u"run: estimate tokens and cost in each lane instead of running (same as estimate)."_s},
+        {u"no-response-cache"_s, u"Send every row even when an identical request was answered before."_s},
         {u"sim-latency-ms"_s, u"Simulator: delay of each answer."_s, u"MS"_s},
         {u"sim-failure-rate"_s, u"Simulator: share of tries that fail (0..1)."_s, u"RATE"_s},
         {u"metrics-port"_s, u"Serve /metrics (Prometheus text) on 127.0.0.1:PORT while running; 0: any free port."_s, u"PORT"_s},
@@ -803,6 +1091,7 @@ void addOptions(QCommandLineParser &parser)
 const char kUsage[] =
     "commands:\n"
     "  run INPUT.csv (--template TEXT | --template-file FILE) [options]\n"
+    "  estimate INPUT.csv (--template TEXT | --template-file FILE) [options]   (= run --dry-run)\n"
     "  resume  [--db PATH] [--json]\n"
     "  status  [--db PATH] [--json]\n"
     "  export  JOB --out FILE [--db PATH]\n"
@@ -843,6 +1132,8 @@ int main(const QStringList &arguments)
     try {
         if (command == u"run"_s)
             return commandRun(parser, positional, db);
+        if (command == u"estimate"_s)
+            return commandEstimate(parser, positional, db, parser.isSet(u"db"_s));
         if (command == u"resume"_s)
             return commandResume(parser, db);
         if (command == u"status"_s)

@@ -4,6 +4,9 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 
+#include <algorithm>
+#include <cmath>
+
 static void initEngineResources()
 {
     Q_INIT_RESOURCE(engine);
@@ -43,24 +46,60 @@ bool PriceTable::mergeJson(const QByteArray &json, const QString &sourceName, QS
         return false;
     }
     const QJsonObject root = doc.object();
-    if (root.contains(u"date"_s))
-        m_date = root.value(u"date"_s).toString();
+    const QString fileDate = root.value(u"date"_s).toString();
     const QJsonObject models = root.value(u"models"_s).toObject();
+    // Validate everything first: a bad override changes nothing.
+    QHash<QString, ModelPrice> merged;
+    const auto number = [](const QJsonObject &entry, const QString &key, double fallback,
+                           bool *ok) {
+        const QJsonValue value = entry.value(key);
+        if (value.isUndefined() || value.isNull())
+            return fallback;
+        if (!value.isDouble() || !std::isfinite(value.toDouble()) || value.toDouble() < 0) {
+            *ok = false;
+            return fallback;
+        }
+        return value.toDouble();
+    };
     for (auto it = models.begin(); it != models.end(); ++it) {
+        if (!it.value().isObject()) {
+            *error = u"%1: model %2: not an object"_s.arg(sourceName, it.key());
+            return false;
+        }
         const QJsonObject entry = it.value().toObject();
-        if (!entry.contains(u"input"_s) || !entry.contains(u"output"_s)) {
+        const bool mergeOver = entry.value(u"merge"_s).toBool(false) && m_prices.contains(it.key());
+        if (!mergeOver && (!entry.contains(u"input"_s) || !entry.contains(u"output"_s))) {
             *error = u"%1: model %2 needs at least input and output prices"_s.arg(sourceName, it.key());
             return false;
         }
+        const ModelPrice base = mergeOver ? m_prices.value(it.key()) : ModelPrice{};
+        bool ok = true;
         ModelPrice price;
-        price.input = entry.value(u"input"_s).toDouble();
-        price.output = entry.value(u"output"_s).toDouble();
-        price.cachedInput = entry.value(u"cached_input"_s).toDouble(price.input);
-        price.cacheWrite = entry.value(u"cache_write"_s).toDouble(price.input);
-        price.batchDiscount = entry.value(u"batch_discount"_s).toDouble(0.5);
-        price.simulated = entry.value(u"simulated"_s).toBool(false);
-        m_prices.insert(it.key(), price);
+        price.input = number(entry, u"input"_s, base.input, &ok);
+        price.output = number(entry, u"output"_s, base.output, &ok);
+        // Without a cached price, cached input costs as much as input (no saving assumed).
+        price.cachedInput = number(entry, u"cached_input"_s, mergeOver ? base.cachedInput : price.input, &ok);
+        price.cacheWrite = number(entry, u"cache_write"_s, mergeOver ? base.cacheWrite : price.input, &ok);
+        price.cacheWrite1h = number(entry, u"cache_write_1h"_s,
+                                    mergeOver ? base.cacheWrite1h : price.cacheWrite, &ok);
+        price.batchDiscount = number(entry, u"batch_discount"_s, mergeOver ? base.batchDiscount : 0.5, &ok);
+        if (!ok) {
+            *error = u"%1: model %2: prices must be numbers >= 0"_s.arg(sourceName, it.key());
+            return false;
+        }
+        if (price.batchDiscount > 1.0) {
+            *error = u"%1: model %2: batch_discount is the share paid (0..1)"_s.arg(sourceName, it.key());
+            return false;
+        }
+        price.simulated = entry.value(u"simulated"_s).toBool(mergeOver && base.simulated);
+        price.date = entry.value(u"date"_s).toString(fileDate.isEmpty() ? base.date : fileDate);
+        price.source = sourceName;
+        merged.insert(it.key(), price);
     }
+    for (auto it = merged.cbegin(); it != merged.cend(); ++it)
+        m_prices.insert(it.key(), it.value());
+    if (!fileDate.isEmpty())
+        m_date = fileDate;
     return true;
 }
 
@@ -72,19 +111,66 @@ std::optional<ModelPrice> PriceTable::price(const QString &model) const
     return it.value();
 }
 
-std::optional<double> PriceTable::cost(const QString &model, const Usage &usage,
-                                       bool batchLane) const
+QStringList PriceTable::models() const
+{
+    QStringList names = m_prices.keys();
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+std::optional<CostBreakdown> PriceTable::breakdown(const QString &model, const Usage &usage,
+                                                   bool batchLane, CacheTtl writeTtl) const
 {
     const auto found = price(model);
     if (!found)
         return std::nullopt;
     const ModelPrice &p = *found;
-    const double listCost = (double(usage.inputTokens) * p.input
-                             + double(usage.cachedTokens) * p.cachedInput
-                             + double(usage.cacheWriteTokens) * p.cacheWrite
-                             + double(usage.outputTokens) * p.output)
-                            / 1'000'000.0;
-    return batchLane ? listCost * p.batchDiscount : listCost;
+    const double share = (batchLane ? p.batchDiscount : 1.0) / 1'000'000.0;
+    CostBreakdown b;
+    b.input = double(usage.inputTokens) * p.input * share;
+    b.cachedInput = double(usage.cachedTokens) * p.cachedInput * share;
+    b.cacheWrite = double(usage.cacheWriteTokens)
+                   * (writeTtl == CacheTtl::OneHour ? p.cacheWrite1h : p.cacheWrite) * share;
+    b.output = double(usage.outputTokens) * p.output * share;
+    return b;
+}
+
+std::optional<double> PriceTable::cost(const QString &model, const Usage &usage,
+                                       bool batchLane) const
+{
+    return cost(model, usage, batchLane, CacheTtl::FiveMinutes);
+}
+
+std::optional<double> PriceTable::cost(const QString &model, const Usage &usage, bool batchLane,
+                                       CacheTtl writeTtl) const
+{
+    const auto b = breakdown(model, usage, batchLane, writeTtl);
+    if (!b)
+        return std::nullopt;
+    return b->total();
+}
+
+std::optional<double> PriceTable::naiveCost(const QString &model, const Usage &usage) const
+{
+    const auto found = price(model);
+    if (!found)
+        return std::nullopt;
+    const qint64 allInput = usage.inputTokens + usage.cachedTokens + usage.cacheWriteTokens;
+    return (double(allInput) * found->input + double(usage.outputTokens) * found->output)
+           / 1'000'000.0;
+}
+
+std::optional<double> PriceTable::maxCost(const QString &model, qint64 promptTokens,
+                                          qint64 maxOutputTokens, bool batchLane) const
+{
+    const auto found = price(model);
+    if (!found)
+        return std::nullopt;
+    const ModelPrice &p = *found;
+    const double dearestInput = std::max({p.input, p.cachedInput, p.cacheWrite, p.cacheWrite1h});
+    const double list = (double(promptTokens) * dearestInput + double(maxOutputTokens) * p.output)
+                        / 1'000'000.0;
+    return batchLane ? list * p.batchDiscount : list;
 }
 
 } // namespace bd::cost

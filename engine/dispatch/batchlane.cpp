@@ -93,6 +93,9 @@ void JobRunner::pumpBatches()
         requests.reserve(tasks.size());
         double reservation = 0.0;
         QList<TaskTransition> over; // tasks the budget cannot cover yet
+        QHash<qint64, QByteArray> keys; // leaders of this batch -> response cache key
+        int hits = 0;                   // answered from the response cache
+        int followers = 0;              // duplicates waiting for their leader's answer
         for (const ClaimedTask &task : std::as_const(tasks)) {
             providers::ChatRequest request;
             request.taskId = task.id;
@@ -100,6 +103,22 @@ void JobRunner::pumpBatches()
             request.model = m_job.spec.model;
             request.systemPrompt = m_job.spec.systemPrompt;
             request.prompt = m_template.render(task.values);
+            QByteArray cacheKey;
+            if (m_responseCache) {
+                cacheKey = cacheKeyFor(request.prompt);
+                if (m_leaderOfKey.contains(cacheKey)) {
+                    m_followersOfKey[cacheKey].append(task);
+                    ++followers;
+                    continue;
+                }
+                if (const auto hit = lookupCache(cacheKey)) {
+                    m_counts.pending -= 1;
+                    m_counts.leased += 1; // settleFromCache moves it on to completed
+                    settleFromCache(task, hit->output, hit->model);
+                    ++hits;
+                    continue;
+                }
+            }
             request.maxOutputTokens = m_job.spec.maxOutputTokens;
             request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
             const double cost = maxCostUsd((m_job.spec.systemPrompt.size() + request.prompt.size() + 3) / 4);
@@ -114,14 +133,25 @@ void JobRunner::pumpBatches()
                 continue;
             }
             reservation += cost;
+            if (!cacheKey.isEmpty()) {
+                m_leaderOfKey.insert(cacheKey, task.id);
+                m_keyOfTask.insert(task.id, cacheKey);
+            }
             requests.append(std::move(request));
         }
         if (!over.isEmpty()) {
             m_store->applyTransitions(m_workerId, over, now);
             m_counts.pending += over.size();
         }
-        m_counts.pending -= tasks.size();
-        m_counts.leased += requests.size();
+        m_counts.pending -= tasks.size() - hits;
+        m_counts.leased += requests.size() + followers;
+        if (requests.isEmpty() && over.isEmpty()) {
+            // Everything claimed was answered from the cache or waits for a leader.
+            flush();
+            if (exhausted)
+                break;
+            continue;
+        }
         if (requests.isEmpty()) {
             if (m_liveBatches.isEmpty()) {
                 const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
@@ -286,6 +316,7 @@ void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply>
             continue; // not ours, or a duplicate line: the first answer counts
         answered.insert(reply.taskId);
         transitions.append(settle(*task, reply, batch.submittedAtMs, true));
+        resolveFollowers(task->id, transitions.constLast());
     }
     // A line the provider never returned is treated like an expired one.
     for (const ClaimedTask &task : batch.tasks) {
@@ -296,6 +327,7 @@ void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply>
         missing.error = ErrorClass::Timeout;
         missing.errorMessage = u"no result line for this task in batch %1"_s.arg(batch.providerBatchId);
         transitions.append(settle(task, missing, batch.submittedAtMs, true));
+        resolveFollowers(task.id, transitions.constLast());
     }
     if (!m_store->applyTransitions(batch.owner, transitions, m_clock->nowMs())) {
         fatal(m_store->errorString());

@@ -3,6 +3,7 @@
 #include <QJsonArray>
 
 #include "core/clock.h"
+#include "cost/responsecache.h"
 #include "metrics/metricsrecorder.h"
 #include "store/store.h"
 
@@ -51,6 +52,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     m_guard->limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
                                                         .configuredTpm = settings.value(u"tpm"_s).toInteger()});
     m_budgetUsd = settings.value(u"budget_usd"_s).toDouble(0.0);
+    m_responseCache = cost::responseCacheEnabled(settings);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
     m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
@@ -152,14 +154,28 @@ void JobRunner::pump()
             if (m_ready.isEmpty())
                 break;
         }
-        if (!m_guard->breaker.allowRequest(now)) {
-            m_wakeTimer.start(int(qBound<qint64>(1, m_guard->breaker.waitMs(now), m_options.idlePollMs)));
-            return;
-        }
         // Pacing and budget are checked against the task about to go, which stays first in
         // the queue when it has to wait.
         ClaimedTask &next = m_ready.head();
         const QString prompt = m_template.render(next.values);
+        QByteArray cacheKey;
+        if (m_responseCache) {
+            // Identical requests go out once: answered from the cache, or waiting for the
+            // same request already in flight. Neither uses a request slot or the budget.
+            cacheKey = cacheKeyFor(prompt);
+            if (m_leaderOfKey.contains(cacheKey)) {
+                m_followersOfKey[cacheKey].append(m_ready.dequeue());
+                continue;
+            }
+            if (const auto hit = lookupCache(cacheKey)) {
+                settleFromCache(m_ready.dequeue(), hit->output, hit->model);
+                continue;
+            }
+        }
+        if (!m_guard->breaker.allowRequest(now)) {
+            m_wakeTimer.start(int(qBound<qint64>(1, m_guard->breaker.waitMs(now), m_options.idlePollMs)));
+            return;
+        }
         const qint64 promptTokens = (m_job.spec.systemPrompt.size() + prompt.size() + 3) / 4;
         const qint64 paceDelay = m_guard->limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
         if (paceDelay > 0) {
@@ -188,9 +204,15 @@ void JobRunner::pump()
         request.maxOutputTokens = m_job.spec.maxOutputTokens;
         request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
         m_sent.insert(task.id, Sent{now, reservation});
+        if (!cacheKey.isEmpty()) {
+            m_leaderOfKey.insert(cacheKey, task.id);
+            m_keyOfTask.insert(task.id, cacheKey);
+        }
         m_inFlight.insert(task.id, std::move(task));
         m_provider->send(request);
     }
+    if (!m_toWrite.isEmpty())
+        scheduleFlush(); // cache hits
     if (m_inFlight.isEmpty() && m_ready.isEmpty() && !m_held)
         checkIdle();
 }
@@ -261,6 +283,7 @@ void JobRunner::releaseReady()
         m_counts.pending += 1;
     }
     m_claimedEverything = false;
+    releaseFollowers();
 }
 
 void JobRunner::handleReply(const providers::ChatReply &reply)
@@ -272,7 +295,9 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     m_inFlight.erase(it);
     const Sent sent = m_sent.take(task.id);
     m_reservedUsd = qMax(0.0, m_reservedUsd - sent.reservedUsd);
-    m_toWrite.append(settle(task, reply, sent.atMs, false));
+    const TaskTransition transition = settle(task, reply, sent.atMs, false);
+    m_toWrite.append(transition);
+    resolveFollowers(task.id, transition);
 
     if (m_toWrite.size() >= m_options.flushMaxTransitions)
         flush();
@@ -338,6 +363,19 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         m_counts.completed += 1;
         m_usage += reply.usage;
         m_costUsd += outcome.costUsd.value_or(0.0);
+        if (m_responseCache) {
+            // Only answers are kept, never failures; the first answer for a key wins.
+            const QByteArray key = m_keyOfTask.value(task.id);
+            if (!key.isEmpty() && !m_unflushedCache.contains(key)) {
+                store::CachedResponse entry;
+                entry.key = key;
+                entry.output = outcome.output;
+                entry.model = outcome.model;
+                entry.usage = reply.usage;
+                entry.createdAtMs = now;
+                m_unflushedCache.insert(key, entry);
+            }
+        }
         break;
     case OutcomeAction::DeadLetter:
         m_counts.dead += 1;
@@ -382,6 +420,14 @@ void JobRunner::scheduleFlush()
 void JobRunner::flush()
 {
     m_flushTimer.stop();
+    if (!m_unflushedCache.isEmpty()) {
+        // Before the transitions: a crash in between leaves an answer cached, never a
+        // completed task whose answer the cache lost (which would only cost a resend).
+        if (!m_store->storeCachedResponses(m_unflushedCache.values()))
+            qWarning("job %lld: response cache not updated: %s", m_job.id,
+                     qPrintable(m_store->errorString()));
+        m_unflushedCache.clear();
+    }
     if (m_toWrite.isEmpty())
         return;
     int skipped = 0;
@@ -476,10 +522,105 @@ void JobRunner::emitProgress(bool force)
 
 double JobRunner::maxCostUsd(qint64 promptTokens) const
 {
-    Usage worst;
-    worst.inputTokens = promptTokens;
-    worst.outputTokens = m_job.spec.maxOutputTokens;
-    return m_prices.cost(m_job.spec.model, worst, m_batchMode).value_or(0.0);
+    // Every input token at the dearest input kind (a cache write costs more than input).
+    return m_prices.maxCost(m_job.spec.model, promptTokens, m_job.spec.maxOutputTokens, m_batchMode)
+        .value_or(0.0);
+}
+
+QByteArray JobRunner::cacheKeyFor(const QString &prompt) const
+{
+    return cost::responseCacheKey(cost::requestIdentity(m_job.spec, m_job.spec.model, prompt));
+}
+
+std::optional<store::CachedResponse> JobRunner::lookupCache(const QByteArray &key)
+{
+    const auto unflushed = m_unflushedCache.constFind(key);
+    if (unflushed != m_unflushedCache.constEnd())
+        return unflushed.value();
+    return m_store->cachedResponse(key);
+}
+
+void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, const QString &model)
+{
+    const qint64 now = m_clock->nowMs();
+    TaskOutcome outcome;
+    outcome.taskId = task.id;
+    outcome.output = output;
+    outcome.model = model.isEmpty() ? m_job.spec.model : model;
+    outcome.costUsd = 0.0; // nothing was billed
+    outcome.cacheHit = true;
+    outcome.startedAtMs = now;
+    outcome.finishedAtMs = now;
+    TaskTransition transition = m_retry.decide(outcome, task.attempts, now, -1);
+    transition.chargeAttempt = false; // not sent: not an attempt
+    m_counts.leased -= 1;
+    m_counts.completed += 1;
+    if (m_metrics) {
+        const qint64 waitMs = task.queuedAtMs > 0 ? qMax<qint64>(0, now - task.queuedAtMs) : -1;
+        m_metrics->recordTransition(m_job.id, task.priority, m_laneName, transition, waitMs);
+    }
+    m_toWrite.append(transition);
+    if (m_toWrite.size() >= m_options.flushMaxTransitions)
+        flush();
+}
+
+void JobRunner::resolveFollowers(qint64 leaderTaskId, const TaskTransition &leader)
+{
+    const QByteArray key = m_keyOfTask.take(leaderTaskId);
+    if (key.isEmpty())
+        return;
+    if (m_leaderOfKey.value(key) == leaderTaskId)
+        m_leaderOfKey.remove(key);
+    const QList<ClaimedTask> followers = m_followersOfKey.take(key);
+    if (followers.isEmpty())
+        return;
+    if (leader.action == OutcomeAction::Complete) {
+        for (const ClaimedTask &follower : followers)
+            settleFromCache(follower, leader.outcome.output, leader.outcome.model);
+        scheduleFlush();
+        return;
+    }
+    // The leader failed: its duplicates are tried on their own (one leads, the rest wait).
+    if (!m_batchMode) {
+        for (auto it = followers.crbegin(); it != followers.crend(); ++it)
+            m_ready.prepend(*it);
+        return;
+    }
+    const qint64 now = m_clock->nowMs();
+    for (const ClaimedTask &follower : followers) {
+        TaskTransition release;
+        release.outcome.taskId = follower.id;
+        release.outcome.error = ErrorClass::Cancelled;
+        release.action = OutcomeAction::Release;
+        release.chargeAttempt = false;
+        release.notBeforeMs = now;
+        m_toWrite.append(release);
+        m_counts.leased -= 1;
+        m_counts.pending += 1;
+    }
+    m_claimedEverything = false;
+    scheduleFlush();
+}
+
+void JobRunner::releaseFollowers()
+{
+    // Duplicates waiting for an answer go back unharmed; their leader's answer, once it
+    // arrives, is in the cache for them.
+    const qint64 now = m_clock->nowMs();
+    for (const QList<ClaimedTask> &followers : std::as_const(m_followersOfKey)) {
+        for (const ClaimedTask &follower : followers) {
+            TaskTransition release;
+            release.outcome.taskId = follower.id;
+            release.outcome.error = ErrorClass::Cancelled;
+            release.action = OutcomeAction::Release;
+            release.chargeAttempt = false;
+            release.notBeforeMs = now;
+            m_toWrite.append(release);
+            m_counts.leased -= 1;
+            m_counts.pending += 1;
+        }
+    }
+    m_followersOfKey.clear();
 }
 
 void JobRunner::fatal(const QString &error)

@@ -6,6 +6,7 @@
 #include "dispatch/retrypolicy.h"
 #include "ingest/prompttemplate.h"
 #include "providers/provider.h"
+#include "store/store.h"
 
 #include <QElapsedTimer>
 #include <QHash>
@@ -122,6 +123,16 @@ private:
     void fatal(const QString &error);
     double maxCostUsd(qint64 promptTokens) const;
 
+    // Response cache (cost/responsecache.h): identical requests go out once.
+    QByteArray cacheKeyFor(const QString &prompt) const;
+    std::optional<store::CachedResponse> lookupCache(const QByteArray &key);
+    // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
+    void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
+    // The leader of a key has settled: its followers take its answer, or go back to be
+    // sent themselves when it failed.
+    void resolveFollowers(qint64 leaderTaskId, const TaskTransition &leader);
+    void releaseFollowers();
+
     store::Store *m_store;
     std::unique_ptr<providers::Provider> m_provider;
     JobInfo m_job;
@@ -172,6 +183,11 @@ private:
     double m_budgetUsd = 0.0;   // 0: no cap
     double m_reservedUsd = 0.0; // the most the requests in flight can still cost
     bool m_budgetWarned = false;
+    bool m_responseCache = true;
+    QHash<QByteArray, qint64> m_leaderOfKey;                 // key -> task in flight for it
+    QHash<qint64, QByteArray> m_keyOfTask;                   // leader task -> its key
+    QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey;  // duplicates waiting for it
+    QHash<QByteArray, store::CachedResponse> m_unflushedCache; // answers not yet stored
     bool m_running = false;
     bool m_stopping = false;
     bool m_claimedEverything = false;

@@ -129,7 +129,20 @@ ChatReply SimulatorProvider::answer(const ChatRequest &request, bool rateLimited
 
     reply.httpStatus = 200;
     reply.text = answerFor(request.systemPrompt, request.prompt);
-    reply.usage.inputTokens = approximateTokens(request.systemPrompt) + approximateTokens(request.prompt);
+    // Prompt caching as OpenAI does it: a static prefix (the system prompt) of 1024 tokens
+    // or more that was seen within the last 5 minutes is read from the cache, in 128-token
+    // steps. Reported like the OpenAI parser reports it: inputTokens is the uncached part.
+    const qint64 systemTokens = approximateTokens(request.systemPrompt);
+    qint64 cached = 0;
+    if (systemTokens >= 1024) {
+        const quint64 prefix = fnv1a(request.systemPrompt, fnv1a(request.model));
+        const auto seen = m_prefixSeenMs.constFind(prefix);
+        if (seen != m_prefixSeenMs.constEnd() && now - seen.value() <= 5 * 60'000)
+            cached = systemTokens / 128 * 128;
+        m_prefixSeenMs.insert(prefix, now);
+    }
+    reply.usage.inputTokens = systemTokens + approximateTokens(request.prompt) - cached;
+    reply.usage.cachedTokens = cached;
     reply.usage.outputTokens = qMin<qint64>(request.maxOutputTokens, approximateTokens(reply.text));
     return reply;
 }

@@ -18,6 +18,12 @@ namespace bd::providers {
 // Prompts containing "[[sim:invalid]]" are refused as invalid (400); "[[sim:fail]]" always
 // fails with a 500; "[[sim:quota]]" answers 429 insufficient_quota.
 //
+// Prompt caching (deterministic, per instance): a system prompt of 1024+ tokens (chars/4)
+// that this instance answered within the last 5 minutes of its clock counts as cached,
+// rounded down to 128-token steps, like OpenAI's automatic caching; the cached tokens are
+// reported apart from Usage::inputTokens (which stays the uncached input). Shorter system
+// prompts are never cached.
+//
 // It also has a batch API in the providers' manner (submit, poll, fetch). Its batches live
 // in this process, shared by every simulator instance as a provider's servers are by every
 // client: a restarted engine in the same process finds them again, while a batch id from
@@ -66,6 +72,7 @@ private:
     quint64 m_nextTicket = 1;
 
     qint64 m_batchTurnaroundMs = 2'000;
+    QHash<quint64, qint64> m_prefixSeenMs; // system prompt (and model) -> last answered at
 };
 
 } // namespace bd::providers

@@ -131,6 +131,22 @@ const QList<Migration> &sqliteMigrations()
              // Results of a provider batch are joined back to its tasks by this.
              u"CREATE INDEX tasks_batch ON tasks (batch_id) WHERE batch_id IS NOT NULL"_s,
          }},
+        {4,
+         "response cache (engine/cost)",
+         {
+             // One answer per distinct request: key is the SHA-256 (hex) of the canonical
+             // request (cost/responsecache.h); usage is what the provider billed when it
+             // was first answered (a hit itself costs nothing).
+             uR"(CREATE TABLE response_cache (
+                key TEXT PRIMARY KEY,
+                output TEXT NOT NULL,
+                model TEXT NOT NULL,
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                cached_tokens INTEGER NOT NULL DEFAULT 0,
+                cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+                created_at INTEGER NOT NULL) WITHOUT ROWID)"_s,
+         }},
     };
     return migrations;
 }

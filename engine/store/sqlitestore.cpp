@@ -101,6 +101,9 @@ public:
     Statement dead;
     Statement insertAttempt;
     Statement exportPage;
+    // Response cache (prepared on first use).
+    Statement cacheLookup;
+    Statement cacheInsert;
 };
 
 SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionName)
@@ -952,6 +955,139 @@ QList<AlertRecord> SqliteStore::alerts(bool includeCleared)
         result.append(alert);
     }
     return result;
+}
+
+// --- cost: response cache, cost lines, calibration
+
+std::optional<CachedResponse> SqliteStore::cachedResponse(const QByteArray &key)
+{
+    Statement &lookup = m_statements->cacheLookup;
+    if (!lookup.get()
+        && !lookup.prepare(m_handle, "SELECT output, model, input_tokens, output_tokens, "
+                                     "cached_tokens, cache_write_tokens, created_at "
+                                     "FROM response_cache WHERE key = ?1")) {
+        failSql(u"cannot prepare the response cache lookup"_s);
+        return std::nullopt;
+    }
+    ResetGuard guard(lookup);
+    lookup.bind(1, key);
+    const int rc = lookup.step();
+    if (rc != SQLITE_ROW) {
+        if (rc != SQLITE_DONE)
+            failSql(u"response cache lookup failed"_s);
+        return std::nullopt;
+    }
+    CachedResponse entry;
+    entry.key = key;
+    entry.output = lookup.text(0);
+    entry.model = lookup.text(1);
+    entry.usage.inputTokens = lookup.int64(2);
+    entry.usage.outputTokens = lookup.int64(3);
+    entry.usage.cachedTokens = lookup.int64(4);
+    entry.usage.cacheWriteTokens = lookup.int64(5);
+    entry.createdAtMs = lookup.int64(6);
+    return entry;
+}
+
+bool SqliteStore::storeCachedResponses(const QList<CachedResponse> &entries)
+{
+    if (entries.isEmpty())
+        return true;
+    Statement &insert = m_statements->cacheInsert;
+    if (!insert.get()
+        && !insert.prepare(m_handle, "INSERT OR IGNORE INTO response_cache (key, output, model, "
+                                     "input_tokens, output_tokens, cached_tokens, "
+                                     "cache_write_tokens, created_at) "
+                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"))
+        return failSql(u"cannot prepare the response cache insert"_s);
+    if (!exec(u"BEGIN IMMEDIATE"_s))
+        return false;
+    for (const CachedResponse &entry : entries) {
+        ResetGuard guard(insert);
+        insert.bind(1, entry.key);
+        insert.bind(2, entry.output);
+        insert.bind(3, entry.model);
+        insert.bind(4, entry.usage.inputTokens);
+        insert.bind(5, entry.usage.outputTokens);
+        insert.bind(6, entry.usage.cachedTokens);
+        insert.bind(7, entry.usage.cacheWriteTokens);
+        insert.bind(8, entry.createdAtMs);
+        if (insert.step() != SQLITE_DONE) {
+            failSql(u"cannot store a response in the cache"_s);
+            exec(u"ROLLBACK"_s);
+            return false;
+        }
+    }
+    return exec(u"COMMIT"_s);
+}
+
+qint64 SqliteStore::cachedResponseCount()
+{
+    QSqlQuery query(m_db);
+    if (!query.exec(u"SELECT COUNT(*) FROM response_cache"_s) || !query.next()) {
+        fail(query.lastError().text());
+        return -1;
+    }
+    return query.value(0).toLongLong();
+}
+
+QList<CostLine> SqliteStore::costLines(qint64 jobId)
+{
+    QList<CostLine> lines;
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(u"SELECT COALESCE(t.model, ''), "
+                  "CASE WHEN t.cache_hit = 1 THEN 'response-cache' "
+                  "WHEN b.lane = 'batch-api' THEN 'batch-api' ELSE 'sync' END AS lane, "
+                  "COALESCE(strftime('%Y-%m-%d', t.finished_at / 1000, 'unixepoch'), '') AS day, "
+                  "COUNT(*), SUM(t.cost_usd IS NULL), TOTAL(t.input_tokens), "
+                  "TOTAL(t.output_tokens), TOTAL(t.cached_tokens), TOTAL(t.cache_write_tokens), "
+                  "TOTAL(t.cost_usd) FROM tasks t "
+                  "LEFT JOIN provider_batches b ON b.id = t.batch_id "
+                  "WHERE t.job_id = ? AND t.state = 2 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"_s);
+    query.addBindValue(jobId);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return lines;
+    }
+    while (query.next()) {
+        CostLine line;
+        line.model = query.value(0).toString();
+        line.lane = query.value(1).toString();
+        line.day = query.value(2).toString();
+        line.tasks = query.value(3).toLongLong();
+        line.unpricedTasks = query.value(4).toLongLong();
+        line.usage.inputTokens = qint64(query.value(5).toDouble());
+        line.usage.outputTokens = qint64(query.value(6).toDouble());
+        line.usage.cachedTokens = qint64(query.value(7).toDouble());
+        line.usage.cacheWriteTokens = qint64(query.value(8).toDouble());
+        line.costUsd = query.value(9).toDouble();
+        lines.append(line);
+    }
+    return lines;
+}
+
+UsageCalibration SqliteStore::usageCalibration(const QString &templateText,
+                                               const QString &systemPrompt, const QString &model)
+{
+    UsageCalibration calibration;
+    QSqlQuery query(m_db);
+    query.prepare(u"SELECT COUNT(*), AVG(t.input_tokens + t.cached_tokens + t.cache_write_tokens), "
+                  "AVG(t.output_tokens), MAX(t.output_tokens) FROM tasks t "
+                  "JOIN jobs j ON j.id = t.job_id WHERE j.template = ? AND j.system_prompt = ? "
+                  "AND j.model = ? AND t.state = 2 AND t.cache_hit = 0"_s);
+    query.addBindValue(templateText);
+    query.addBindValue(text(systemPrompt));
+    query.addBindValue(model);
+    if (!query.exec() || !query.next()) {
+        fail(query.lastError().text());
+        return calibration;
+    }
+    calibration.tasks = query.value(0).toLongLong();
+    calibration.meanPromptTokens = query.value(1).toDouble();
+    calibration.meanOutputTokens = query.value(2).toDouble();
+    calibration.maxOutputTokens = query.value(3).toLongLong();
+    return calibration;
 }
 
 } // namespace bd::store

@@ -74,6 +74,13 @@ public:
     bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs) override;
     QList<AlertRecord> alerts(bool includeCleared) override;
 
+    std::optional<CachedResponse> cachedResponse(const QByteArray &key) override;
+    bool storeCachedResponses(const QList<CachedResponse> &entries) override;
+    qint64 cachedResponseCount() override;
+    QList<CostLine> costLines(qint64 jobId) override;
+    UsageCalibration usageCalibration(const QString &templateText, const QString &systemPrompt,
+                                      const QString &model) override;
+
 private:
     class Statements;
     bool fail(const QString &what);

@@ -14,6 +14,41 @@ struct ExportRow;
 
 namespace bd::store {
 
+// An answer kept by the response cache (cost/responsecache.h), with what it cost to get.
+struct CachedResponse
+{
+    QByteArray key; // hex SHA-256 of the canonical request
+    QString output;
+    QString model;
+    Usage usage;
+    qint64 createdAtMs = 0;
+};
+
+// Completed tasks of a job summed by model, lane and day (UTC) of completion. lane is
+// "batch-api" (settled through a provider batch), "response-cache" (answered from the
+// cache, free) or "sync" (single or grouped sync calls). costUsd sums the known costs;
+// unpricedTasks had no price (cost unknown).
+struct CostLine
+{
+    QString model;
+    QString lane;
+    QString day; // YYYY-MM-DD
+    qint64 tasks = 0;
+    qint64 unpricedTasks = 0;
+    Usage usage;
+    double costUsd = 0.0;
+};
+
+// What completed tasks of earlier jobs with the same template, system prompt and model
+// used, for calibrating estimates. Cache hits are left out.
+struct UsageCalibration
+{
+    qint64 tasks = 0;
+    double meanPromptTokens = 0; // input + cached + cache writes
+    double meanOutputTokens = 0;
+    qint64 maxOutputTokens = 0;
+};
+
 // The durable queue. One instance is one database connection and belongs to the thread
 // that created it; the engine thread holds the one that writes, readers (views, status,
 // metrics) open their own. Every call is synchronous. Every state change of a task is
@@ -102,6 +137,34 @@ public:
                               qint64 nowMs) = 0;
     virtual bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs) = 0;
     virtual QList<AlertRecord> alerts(bool includeCleared) = 0;
+
+    // --- cost (engine/cost). Defaults: no cache, no breakdown.
+    // The cached answer for a request key, if any.
+    virtual std::optional<CachedResponse> cachedResponse(const QByteArray &key)
+    {
+        Q_UNUSED(key);
+        return std::nullopt;
+    }
+    // Keeps answers (first one per key wins), in one transaction.
+    virtual bool storeCachedResponses(const QList<CachedResponse> &entries)
+    {
+        Q_UNUSED(entries);
+        return true;
+    }
+    virtual qint64 cachedResponseCount() { return 0; }
+    virtual QList<CostLine> costLines(qint64 jobId)
+    {
+        Q_UNUSED(jobId);
+        return {};
+    }
+    virtual UsageCalibration usageCalibration(const QString &templateText,
+                                              const QString &systemPrompt, const QString &model)
+    {
+        Q_UNUSED(templateText);
+        Q_UNUSED(systemPrompt);
+        Q_UNUSED(model);
+        return {};
+    }
 };
 
 } // namespace bd::store

@@ -9,9 +9,10 @@
 //       (goal: >= 95 % and <= 1 %).
 //   (b) preemption latency: priority-1 jobs submitted while a 10,000-task priority-3 sync
 //       job runs, in one engine (one EngineWorker, as the console and one batchctl run it)
-//       and across two batchctl processes on the same database. Prints the time from
-//       submitting each priority-1 job to its first request reaching the server (goal
-//       <= 1 s).
+//       and across two batchctl processes on the same database; first with no rate limit
+//       (the bulk job keeps 64 requests in flight), then with the server enforcing R and
+//       both jobs told --rpm R. Prints the time from submitting each priority-1 job to its
+//       first request reaching the server (accepted, when limited; goal <= 1 s).
 //   (c) 10,000 tasks through batch assembly (the batch-API lane), 10,000 tasks through the
 //       sync lane with no provider limit, and a load test offering 3x the nominal rate (the
 //       server enforces R, the client is told 3R). Prints throughput, p50/p95 task latency
@@ -292,18 +293,29 @@ void rateLimitUtilisation(const QString &home, int rpm, int windowMs, int reques
 // ---------------------------------------------------------------------------------------
 // (b) preemption latency
 
-void preemptionInOneEngine(const QString &home, int bulkTasks, int probes)
+// limitRpm > 0: the server enforces it (fixed 10 s windows, headers on) and both jobs are
+// told --rpm limitRpm; the time measured is then to the first *accepted* request (refused
+// ones never reach chatReceived).
+void preemptionInOneEngine(const QString &home, int bulkTasks, int probes, int limitRpm)
 {
-    print(u"\n(b1) preemption in one engine: a %1-task priority-3 sync job (concurrency 64, "
-          "server latency 100 ms) runs; %2 priority-1 jobs of one task are submitted 1 s apart"_s
+    print(u"\n(b1%1) preemption in one engine: a %2-task priority-3 sync job (concurrency 64, "
+          "server latency 100 ms%3) runs; %4 priority-1 jobs of one task are submitted 1 s apart"_s
+              .arg(limitRpm ? u"'"_s : QString())
               .arg(bulkTasks)
+              .arg(limitRpm ? u", server enforces %1 rpm, both jobs told --rpm %1"_s.arg(limitRpm)
+                            : u", no rate limit"_s)
               .arg(probes));
     FakeProvider server;
     if (!server.listen())
         qFatal("cannot listen");
     server.options().latencyMs = 100;
-    server.options().sendRateLimitHeaders = false; // no pacing: the bulk job fills its 64 slots
-    const QString dir = home + u"/b1"_s;
+    // Without a limit no pacing either: the bulk job fills its 64 slots.
+    server.options().sendRateLimitHeaders = limitRpm > 0;
+    if (limitRpm > 0) {
+        server.options().enforceRequests = limitRpm / 6;
+        server.options().enforceWindowMs = 10'000;
+    }
+    const QString dir = home + (limitRpm ? u"/b1r"_s : u"/b1"_s);
     QDir().mkpath(dir);
     QElapsedTimer clock;
     clock.start();
@@ -344,6 +356,8 @@ void preemptionInOneEngine(const QString &home, int bulkTasks, int probes)
         spec.priority = priority;
         spec.mode = mode;
         spec.settings = QJsonObject{{u"concurrency"_s, 64}};
+        if (limitRpm > 0)
+            spec.settings.insert(u"rpm"_s, limitRpm);
         const qsizetype before = imports.size();
         engine.importJob(spec);
         waitUntil([&] { return imports.size() > before; }, 120'000, 1);
@@ -356,6 +370,8 @@ void preemptionInOneEngine(const QString &home, int bulkTasks, int probes)
         provider.id = u"openai-compatible"_s;
         provider.baseUrl = server.openAiBaseUrl();
         provider.settings = QJsonObject{{u"concurrency"_s, 64}};
+        if (limitRpm > 0)
+            provider.settings.insert(u"rpm"_s, limitRpm);
         return provider;
     };
     QSet<qint64> stopped;
@@ -365,7 +381,7 @@ void preemptionInOneEngine(const QString &home, int bulkTasks, int probes)
     const qint64 bulk = import(writeCsv(dir + u"/bulk.csv"_s, bulkTasks, u"bulk"_s), 3,
                                u"grouped"_s);
     engine.startJob(bulk, config());
-    waitUntil([&] { return bulkArrivals >= 500; }, 60'000);
+    waitUntil([&] { return bulkArrivals >= (limitRpm ? 300 : 500); }, 60'000);
 
     std::vector<double> fromSubmit;
     std::vector<double> fromStart;
@@ -378,6 +394,7 @@ void preemptionInOneEngine(const QString &home, int bulkTasks, int probes)
             file.write("id,text\n1,URGENT-" + tag.toUtf8() + " customer waiting\n");
         }
         const int inFlightBefore = server.inFlight();
+        const int bulkBefore = bulkArrivals;
         const qint64 submitted = clock.elapsed();
         const qint64 job = import(csv, 1, u"realtime"_s);
         const qint64 started = clock.elapsed();
@@ -386,36 +403,51 @@ void preemptionInOneEngine(const QString &home, int bulkTasks, int probes)
         const qint64 arrived = firstArrival.value(tag, -1);
         fromSubmit.push_back(double(arrived - submitted));
         fromStart.push_back(double(arrived - started));
-        print(u"    p1 job %1: first request at the server %2 ms after submitting (import "
+        const int bulkUntilDispatch = bulkArrivals - bulkBefore;
+        print(u"    p1 job %1: first %6request at the server %2 ms after submitting (import "
               "%3 ms, %4 ms after startJob); %5 bulk requests were in flight"_s.arg(i)
                   .arg(arrived - submitted)
                   .arg(started - submitted)
                   .arg(arrived - started)
-                  .arg(inFlightBefore));
+                  .arg(inFlightBefore)
+                  .arg(limitRpm ? u"accepted "_s : QString()));
         waitUntil([&] { return stopped.contains(job); }, 30'000);
+        print(u"        bulk requests sent meanwhile: %1 before the p1 request, %2 until the p1 "
+              "job finished (%3 ms after submitting)"_s.arg(bulkUntilDispatch)
+                  .arg(bulkArrivals - bulkBefore)
+                  .arg(clock.elapsed() - submitted));
         waitMs(1'000);
     }
-    print(u"    => submit -> first dispatch: p50 %1 ms, max %2 ms (goal <= 1000 ms); "
-          "bulk requests sent meanwhile: %3"_s.arg(percentile(fromSubmit, 0.5))
+    print(u"    => submit -> first %4dispatch: p50 %1 ms, max %2 ms (goal <= 1000 ms); "
+          "bulk requests sent meanwhile: %3%5"_s.arg(percentile(fromSubmit, 0.5))
               .arg(*std::max_element(fromSubmit.begin(), fromSubmit.end()))
-              .arg(bulkArrivals));
+              .arg(bulkArrivals)
+              .arg(limitRpm ? u"accepted "_s : QString())
+              .arg(limitRpm ? u"; 429s: %1"_s.arg(server.enforcedRefusals()) : QString()));
     bool all = false;
     QObject::connect(&engine, &bd::Engine::stoppedAll, &engine, [&] { all = true; });
     engine.stopAll(u"benchmark over"_s);
     waitUntil([&] { return all; }, 60'000);
 }
 
-void preemptionAcrossProcesses(const QString &home, int bulkTasks)
+void preemptionAcrossProcesses(const QString &home, int bulkTasks, int limitRpm)
 {
-    print(u"\n(b2) across two batchctl processes on one database: the same %1-task priority-3 "
-          "job in one, `batchctl run --priority 1` (one task) started in another"_s
-              .arg(bulkTasks));
+    print(u"\n(b2%1) across two batchctl processes on one database: the same %2-task "
+          "priority-3 job in one%3, `batchctl run --priority 1` (one task) started in another"_s
+              .arg(limitRpm ? u"'"_s : QString())
+              .arg(bulkTasks)
+              .arg(limitRpm ? u" (server enforces %1 rpm, both told --rpm %1)"_s.arg(limitRpm)
+                            : QString()));
     FakeProvider server;
     if (!server.listen())
         qFatal("cannot listen");
     server.options().latencyMs = 100;
-    server.options().sendRateLimitHeaders = false;
-    const QString dir = home + u"/b2"_s;
+    server.options().sendRateLimitHeaders = limitRpm > 0;
+    if (limitRpm > 0) {
+        server.options().enforceRequests = limitRpm / 6;
+        server.options().enforceWindowMs = 10'000;
+    }
+    const QString dir = home + (limitRpm ? u"/b2r"_s : u"/b2"_s);
     QDir().mkpath(dir);
     const QString db = dir + u"/jobs.sqlite"_s;
     QElapsedTimer clock;
@@ -430,13 +462,17 @@ void preemptionAcrossProcesses(const QString &home, int bulkTasks)
             ++bulkArrivals;
         }
     });
+    QStringList limit;
+    if (limitRpm > 0)
+        limit << u"--rpm"_s << QString::number(limitRpm);
     QProcess bulk;
     bulk.setProcessEnvironment(childEnvironment(dir));
     bulk.start(QStringLiteral(BATCHCTL_PATH),
                syncArguments(writeCsv(dir + u"/bulk.csv"_s, bulkTasks, u"bulk"_s), db,
-                             server.openAiBaseUrl(), 3, 64));
+                             server.openAiBaseUrl(), 3, 64) +
+                   limit);
     bulk.waitForStarted();
-    waitUntil([&] { return bulkArrivals >= 500; }, 60'000);
+    waitUntil([&] { return bulkArrivals >= (limitRpm ? 300 : 500); }, 60'000);
     const QString csv = dir + u"/urgent.csv"_s;
     {
         QFile file(csv);
@@ -444,12 +480,17 @@ void preemptionAcrossProcesses(const QString &home, int bulkTasks)
         file.write("id,text\n1,URGENT customer waiting\n");
     }
     const qint64 submitted = clock.elapsed();
+    const int refusedBefore = server.enforcedRefusals();
     const Child urgent =
-        runBatchctl(syncArguments(csv, db, server.openAiBaseUrl(), 1, 4), dir, 60'000);
-    print(u"    p1 run: first request at the server %1 ms after `batchctl run` started; the run "
-          "took %2 s (exit %3)"_s.arg(urgentAt >= 0 ? urgentAt - submitted : -1)
+        runBatchctl(syncArguments(csv, db, server.openAiBaseUrl(), 1, 4) + limit, dir, 60'000);
+    print(u"    p1 run: first %4request at the server %1 ms after `batchctl run` started; the "
+          "run took %2 s (exit %3)%5"_s.arg(urgentAt >= 0 ? urgentAt - submitted : -1)
               .arg(urgent.seconds, 0, 'f', 2)
-              .arg(urgent.exitCode));
+              .arg(urgent.exitCode)
+              .arg(limitRpm ? u"accepted "_s : QString())
+              .arg(limitRpm ? u"; 429s meanwhile (both processes): %1"_s.arg(
+                                  server.enforcedRefusals() - refusedBefore)
+                            : QString()));
     bulk.terminate(); // SIGTERM: batchctl pauses the job and exits
     waitUntil([&] { return bulk.state() != QProcess::Running; }, 30'000);
 }
@@ -474,6 +515,11 @@ void printRun(const QString &label, const Child &child, const Latencies &l)
               .arg(l.p95Claim, 0, 'f', 0)
               .arg(double(child.peakRssKb) / 1024.0, 0, 'f', 1)
               .arg(child.exitCode));
+    if (child.exitCode != 0 || child.status != QProcess::NormalExit)
+        print(u"        batchctl %1 exit %2; stderr: %3"_s
+                  .arg(child.status == QProcess::NormalExit ? u"normal"_s : u"crash"_s)
+                  .arg(child.exitCode)
+                  .arg(QString::fromUtf8(child.err.right(1500))));
 }
 
 void assemblyAndLoad(const QString &home, int tasks, int loadTasks, int rpm, int windowMs)
@@ -520,19 +566,20 @@ void assemblyAndLoad(const QString &home, int tasks, int loadTasks, int rpm, int
                   .arg(server.meanInFlight(), 0, 'f', 1)
                   .arg(server.maxInFlight()));
     }
-    {
+    for (bool headers : {true, false}) {
         FakeProvider server;
         if (!server.listen())
             qFatal("cannot listen");
         server.options().latencyMs = 20;
         server.options().enforceRequests = int(qint64(rpm) * windowMs / 60'000);
         server.options().enforceWindowMs = windowMs;
+        server.options().sendRateLimitHeaders = headers; // without: 429 + retry-after only
         QList<qint64> accepted;
         QElapsedTimer clock;
         clock.start();
         QObject::connect(&server, &FakeProvider::chatReceived, &server,
                          [&](const QString &) { accepted.append(clock.elapsed()); });
-        const QString dir = home + u"/c3"_s;
+        const QString dir = home + (headers ? u"/c3"_s : u"/c4"_s);
         QDir().mkpath(dir);
         const QString db = dir + u"/jobs.sqlite"_s;
         QStringList arguments = syncArguments(writeCsv(dir + u"/rows.csv"_s, loadTasks, u"load"_s),
@@ -543,9 +590,13 @@ void assemblyAndLoad(const QString &home, int tasks, int loadTasks, int rpm, int
         const double rate = accepted.size() > 1 ? double(accepted.size() - 1) * 60'000.0 /
                                                       double(accepted.last() - accepted.first())
                                                 : 0;
-        printRun(u"c3 load at 3x nominal: server enforces %1 rpm (fixed %2 ms windows), client "
-                 "told --rpm %3, %4 tasks, concurrency 64"_s.arg(rpm)
+        printRun(u"%1 load at 3x nominal: server enforces %2 rpm (fixed %3 ms windows, %4), "
+                 "client told --rpm %5, %6 tasks, concurrency 64"_s
+                     .arg(headers ? u"c3"_s : u"c4"_s)
+                     .arg(rpm)
                      .arg(windowMs)
+                     .arg(headers ? u"x-ratelimit headers on every answer"_s
+                                  : u"no rate-limit headers: 429 + retry-after only"_s)
                      .arg(3 * rpm)
                      .arg(loadTasks),
                  child, latencies(db));
@@ -592,8 +643,10 @@ int main(int argc, char **argv)
     if (part == u"a"_s || part == u"all"_s)
         rateLimitUtilisation(dir.path(), rpm, windowMs, parser.value(u"requests"_s).toInt());
     if (part == u"b"_s || part == u"all"_s) {
-        preemptionInOneEngine(dir.path(), parser.value(u"tasks"_s).toInt(), 5);
-        preemptionAcrossProcesses(dir.path(), parser.value(u"tasks"_s).toInt());
+        for (int limit : {0, rpm}) {
+            preemptionInOneEngine(dir.path(), parser.value(u"tasks"_s).toInt(), 5, limit);
+            preemptionAcrossProcesses(dir.path(), parser.value(u"tasks"_s).toInt(), limit);
+        }
     }
     if (part == u"c"_s || part == u"all"_s)
         assemblyAndLoad(dir.path(), parser.value(u"tasks"_s).toInt(),

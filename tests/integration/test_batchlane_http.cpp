@@ -98,7 +98,9 @@ struct Run
     QJsonObject json() const { return QJsonDocument::fromJson(out).object(); }
     QString describe() const
     {
-        return u"exit %1\nstdout: %2\nstderr: %3"_s.arg(exitCode).arg(
+        return u"exit %1%2\nstdout: %3\nstderr: %4"_s.arg(exitCode)
+            .arg(status == QProcess::NormalExit ? QString() : u" (crashed/killed)"_s)
+            .arg(
             QString::fromUtf8(out.left(3000)), QString::fromUtf8(err.right(3000)));
     }
 };
@@ -236,7 +238,9 @@ Run TestBatchLaneHttp::batchctl(const QStringList &arguments, const QProcessEnvi
     if (!process.waitForStarted(10'000))
         return run;
     // The server lives in this process: wait with the event loop running.
-    if (!finished.wait(timeoutMs)) {
+    bool timedOut = false;
+    if (finished.isEmpty() && !finished.wait(timeoutMs) && process.state() != QProcess::NotRunning) {
+        timedOut = true;
         process.kill();
         process.waitForFinished(5'000);
     }
@@ -244,6 +248,9 @@ Run TestBatchLaneHttp::batchctl(const QStringList &arguments, const QProcessEnvi
     run.status = process.exitStatus();
     run.out = process.readAllStandardOutput();
     run.err = process.readAllStandardError();
+    if (timedOut)
+        run.err += "\n[test: batchctl " + arguments.value(0).toUtf8() + " did not finish within " +
+                   QByteArray::number(timeoutMs) + " ms and was killed]";
     return run;
 }
 

@@ -132,7 +132,9 @@ struct Run
     QJsonObject json() const { return QJsonDocument::fromJson(out).object(); }
     QString describe() const
     {
-        return u"exit %1\nstdout: %2\nstderr: %3"_s.arg(exitCode).arg(
+        return u"exit %1%2\nstdout: %3\nstderr: %4"_s.arg(exitCode)
+            .arg(status == QProcess::NormalExit ? QString() : u" (crashed/killed)"_s)
+            .arg(
             QString::fromUtf8(out.left(3000)), QString::fromUtf8(err.right(3000)));
     }
 };
@@ -255,7 +257,9 @@ Run TestDispatchFaults::batchctl(const QStringList &arguments, int timeoutMs)
     if (!process.waitForStarted(10'000))
         return run;
     // The server lives in this process: wait with the event loop running.
-    if (!finished.wait(timeoutMs)) {
+    bool timedOut = false;
+    if (finished.isEmpty() && !finished.wait(timeoutMs) && process.state() != QProcess::NotRunning) {
+        timedOut = true;
         process.kill();
         process.waitForFinished(5'000);
     }
@@ -263,6 +267,9 @@ Run TestDispatchFaults::batchctl(const QStringList &arguments, int timeoutMs)
     run.status = process.exitStatus();
     run.out = process.readAllStandardOutput();
     run.err = process.readAllStandardError();
+    if (timedOut)
+        run.err += "\n[test: batchctl " + arguments.value(0).toUtf8() + " did not finish within " +
+                   QByteArray::number(timeoutMs) + " ms and was killed]";
     return run;
 }
 

@@ -1,0 +1,189 @@
+#include "estimator.h"
+
+#include "cost/responsecache.h"
+#include "ingest/csvreader.h"
+#include "ingest/prompttemplate.h"
+#include "store/store.h"
+
+#include <QJsonArray>
+#include <QSet>
+
+#include <cmath>
+
+namespace bd::cost {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+// Same rule as dispatch uses for pacing and budgets.
+qint64 tokensOf(qsizetype chars)
+{
+    return (qint64(chars) + 3) / 4;
+}
+
+// The encoding and delimiter the user chose (as jobio reads them), else sniffing.
+ingest::CsvReader::Options readerOptions(const JobSpec &spec)
+{
+    ingest::CsvReader::Options options;
+    const QString delimiter = spec.settings.value(u"csv_delimiter"_s).toString();
+    if (delimiter.size() == 1)
+        options.delimiter = delimiter.at(0);
+    else if (delimiter == u"\\t"_s || delimiter == u"tab"_s)
+        options.delimiter = u'\t';
+    options.encoding = spec.settings.value(u"csv_encoding"_s).toString();
+    return options;
+}
+
+QJsonValue money(const std::optional<double> &usd)
+{
+    if (!usd)
+        return QJsonValue(); // null: cost unknown
+    return std::round(*usd * 1e6) / 1e6;
+}
+
+QJsonObject laneJson(const LaneCost &lane)
+{
+    QJsonObject object{{u"max"_s, money(lane.maxUsd)}, {u"typical"_s, money(lane.typicalUsd)}};
+    if (lane.withPromptCacheMaxUsd)
+        object.insert(u"max_with_prompt_cache"_s, money(lane.withPromptCacheMaxUsd));
+    return object;
+}
+
+} // namespace
+
+bool estimateJob(const JobSpec &spec, const PriceTable &prices, store::Store *store,
+                 JobEstimate *estimate, QString *error)
+{
+    JobEstimate e;
+    ingest::CsvReader reader;
+    if (!reader.open(spec.sourcePath, readerOptions(spec))) {
+        *error = reader.errorString();
+        return false;
+    }
+    ingest::PromptTemplate prompt(spec.templateText);
+    if (!prompt.syntaxError().isEmpty()) {
+        *error = u"template: "_s + prompt.syntaxError();
+        return false;
+    }
+    if (!prompt.bind(reader.header(), error)) {
+        *error = u"template: "_s + *error;
+        return false;
+    }
+    e.responseCache = responseCacheEnabled(spec.settings);
+    e.systemPromptTokens = tokensOf(spec.systemPrompt.size());
+    // Automatic prompt caching serves prefixes of 1024+ tokens in 128-token steps
+    // (OpenAI; Anthropic's minimum is the same for most models).
+    e.cacheablePrefixTokens = e.systemPromptTokens >= 1024 ? e.systemPromptTokens / 128 * 128 : 0;
+    e.maxOutputTokensPerRow = spec.maxOutputTokens;
+
+    QSet<QByteArray> seen;
+    QStringList fields;
+    while (reader.readRow(fields)) {
+        const QString rendered = prompt.render(fields);
+        const qint64 tokens = tokensOf(spec.systemPrompt.size() + rendered.size());
+        ++e.rows;
+        e.inputTokensAllRows += tokens;
+        const QByteArray key = responseCacheKey(requestIdentity(spec, spec.model, rendered));
+        if (seen.contains(key)) {
+            ++e.duplicateRows;
+            if (e.responseCache)
+                continue;
+        } else {
+            seen.insert(key);
+            ++e.distinctPrompts;
+            if (e.responseCache && store && store->cachedResponse(key)) {
+                ++e.cachedRows;
+                continue;
+            }
+        }
+        ++e.rowsToSend;
+        e.inputTokens += tokens;
+    }
+    if (reader.hasError()) {
+        *error = reader.errorString();
+        return false;
+    }
+
+    if (store) {
+        const store::UsageCalibration calibration =
+            store->usageCalibration(spec.templateText, spec.systemPrompt, spec.model);
+        if (calibration.tasks > 0) {
+            e.calibrationTasks = calibration.tasks;
+            e.typicalOutputTokensPerRow = qMin<double>(calibration.meanOutputTokens, spec.maxOutputTokens);
+        }
+    }
+
+    const auto price = prices.price(spec.model);
+    e.priced = price.has_value();
+    e.priceDate = price ? price->date : QString();
+    if (price) {
+        const auto laneCost = [&](bool batch, double outputPerRow, bool promptCache) {
+            Usage usage;
+            usage.inputTokens = e.inputTokens;
+            usage.outputTokens = qint64(std::llround(outputPerRow * double(e.rowsToSend)));
+            if (promptCache && e.cacheablePrefixTokens > 0 && e.rowsToSend > 1) {
+                // Best case: every request but the first reads the prefix from the cache.
+                usage.cachedTokens = e.cacheablePrefixTokens * (e.rowsToSend - 1);
+                usage.inputTokens -= usage.cachedTokens;
+            }
+            return *prices.cost(spec.model, usage, batch);
+        };
+        const double maxOut = double(spec.maxOutputTokens);
+        e.realtime.maxUsd = laneCost(false, maxOut, false);
+        e.batchApi.maxUsd = laneCost(true, maxOut, false);
+        if (e.cacheablePrefixTokens > 0) {
+            e.realtime.withPromptCacheMaxUsd = laneCost(false, maxOut, true);
+            e.batchApi.withPromptCacheMaxUsd = laneCost(true, maxOut, true);
+        }
+        Usage naive;
+        naive.inputTokens = e.inputTokensAllRows;
+        naive.outputTokens = spec.maxOutputTokens * e.rows;
+        e.naive.maxUsd = prices.naiveCost(spec.model, naive);
+        if (e.typicalOutputTokensPerRow) {
+            e.realtime.typicalUsd = laneCost(false, *e.typicalOutputTokensPerRow, false);
+            e.batchApi.typicalUsd = laneCost(true, *e.typicalOutputTokensPerRow, false);
+            naive.outputTokens = qint64(std::llround(*e.typicalOutputTokensPerRow * double(e.rows)));
+            e.naive.typicalUsd = prices.naiveCost(spec.model, naive);
+        }
+    }
+    *estimate = e;
+    return true;
+}
+
+QJsonObject JobEstimate::toJson() const
+{
+    const auto low = [this](qint64 n) { return qint64(std::floor(double(n) * (1.0 - inputTokenError))); };
+    const auto high = [this](qint64 n) { return qint64(std::ceil(double(n) * (1.0 + inputTokenError))); };
+    return QJsonObject{
+        {u"rows"_s, rows},
+        {u"distinct_prompts"_s, distinctPrompts},
+        {u"duplicate_rows"_s, duplicateRows},
+        {u"cached_rows"_s, cachedRows},
+        {u"rows_to_send"_s, rowsToSend},
+        {u"response_cache"_s, responseCache},
+        {u"input_tokens"_s,
+         QJsonObject{{u"estimate"_s, inputTokens},
+                     {u"low"_s, low(inputTokens)},
+                     {u"high"_s, high(inputTokens)},
+                     {u"all_rows"_s, inputTokensAllRows},
+                     {u"system_prompt_per_row"_s, systemPromptTokens},
+                     {u"cacheable_prefix_per_row"_s, cacheablePrefixTokens},
+                     {u"method"_s, u"chars/4"_s},
+                     {u"error"_s, inputTokenError}}},
+        {u"output_tokens"_s,
+         QJsonObject{{u"max_per_row"_s, maxOutputTokensPerRow},
+                     {u"typical_per_row"_s, typicalOutputTokensPerRow
+                                                ? QJsonValue(std::round(*typicalOutputTokensPerRow * 10) / 10)
+                                                : QJsonValue()},
+                     {u"calibrated_from_tasks"_s, calibrationTasks}}},
+        {u"cost_usd"_s,
+         QJsonObject{{u"realtime"_s, laneJson(realtime)},
+                     {u"batch_api"_s, laneJson(batchApi)},
+                     {u"naive"_s, laneJson(naive)},
+                     {u"priced"_s, priced},
+                     {u"price_date"_s, priceDate.isEmpty() ? QJsonValue() : QJsonValue(priceDate)}}},
+    };
+}
+
+} // namespace bd::cost

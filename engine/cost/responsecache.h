@@ -1,0 +1,38 @@
+#pragma once
+
+#include <QByteArray>
+#include <QJsonObject>
+#include <QString>
+
+namespace bd {
+struct JobSpec;
+}
+
+namespace bd::cost {
+
+// What makes two requests the same request: an answer to one is an answer to the other.
+struct RequestIdentity
+{
+    QString family;  // provider family: "openai" (also openai-compatible + its base URL), "anthropic", "simulator"
+    QString model;
+    QString systemPrompt;
+    QString prompt;  // the rendered row
+    int maxOutputTokens = 0;
+    QJsonObject params; // sampling and format knobs that change the answer (temperature, ...)
+};
+
+// Job settings keys that change an answer and therefore belong to the cache key.
+QJsonObject answerAffectingParams(const QJsonObject &settings);
+
+// The identity of a job's request for one rendered prompt.
+RequestIdentity requestIdentity(const JobSpec &spec, const QString &model, const QString &prompt);
+
+// SHA-256 (hex) of a canonical encoding: a versioned compact JSON array of the fields in a
+// fixed order, params with sorted keys. Texts are compared exactly (no trimming or case
+// folding): a changed space is a different prompt.
+QByteArray responseCacheKey(const RequestIdentity &identity);
+
+// Whether the job uses the response cache (job setting "response_cache", default true).
+bool responseCacheEnabled(const QJsonObject &settings);
+
+} // namespace bd::cost

@@ -1,0 +1,141 @@
+// Reference workload for the cost engine (issue 5): 10,000 rows at priority 3 with a
+// 1,200-token shared system prompt and 10% duplicate rows, run through the simulator's
+// batch API (job mode batch-api) with the response cache on. Prints the job's cost, the
+// naive cost (every row realtime on the same model at list price, no prompt caching, no
+// dedupe; from the same price table) and the breakdown. Goal: total <= 0.35 x naive.
+//
+//   bench_cost [ROWS] [MODEL]     defaults: 10000 sim-1 (any priced model name works: the
+//                                 simulator answers under the name it is given)
+
+#include "core/clock.h"
+#include "cost/pricetable.h"
+#include "dispatch/dispatcher.h"
+#include "providers/simulatorprovider.h"
+#include "store/sqlitestore.h"
+
+#include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QTemporaryDir>
+
+#include <cstdio>
+
+using namespace Qt::StringLiterals;
+
+int main(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    const int rows = argc > 1 ? QString::fromLocal8Bit(argv[1]).toInt() : 10'000;
+    const QString model = argc > 2 ? QString::fromLocal8Bit(argv[2]) : u"sim-1"_s;
+    const int maxOutputTokens = 256;
+
+    QTemporaryDir dir;
+    bd::store::SqliteStore store(dir.filePath(u"bench.sqlite"_s), u"bench-cost"_s);
+    if (!store.isOpen()) {
+        std::fprintf(stderr, "%s\n", qPrintable(store.errorString()));
+        return 1;
+    }
+    // A 1,200-token system prompt (4 characters a token).
+    QString system = u"You are a careful analyst. Classify the customer message into one of: "
+                     "billing, shipping, product, account, other. Answer with the label only. "_s;
+    while (system.size() < 4'800)
+        system += u"Guideline %1: read the whole message and weigh the customer's main request. "_s
+                      .arg(system.size());
+    system.truncate(4'800);
+
+    bd::JobSpec spec;
+    spec.sourcePath = u"reference.csv"_s;
+    spec.sourceSha256 = "bench";
+    spec.templateText = u"Message {{id}}: {{text}}"_s;
+    spec.systemPrompt = system;
+    spec.model = model;
+    spec.priority = 3;
+    spec.mode = u"batch-api"_s;
+    spec.maxOutputTokens = maxOutputTokens;
+    bd::SystemClock *clock = bd::SystemClock::instance();
+    const qint64 jobId = store.createJob(spec, {u"id"_s, u"text"_s}, clock->nowMs());
+    QList<QStringList> values;
+    for (int i = 0; i < rows; ++i) {
+        if (i % 10 == 9) { // 10% duplicates: the same row again
+            values.append(values.at(i / 2));
+            continue;
+        }
+        values.append({u"C%1"_s.arg(i, 6, 10, QLatin1Char('0')),
+                       u"Hello, order %1 arrived %2 days late and the box was %3. What now?"_s
+                           .arg(100000 + i * 7).arg(i % 9 + 1)
+                           .arg(i % 3 == 0 ? u"damaged"_s : u"fine"_s)});
+    }
+    store.appendTasks(jobId, 1, values, 3, clock->nowMs());
+    store.setJobState(jobId, bd::JobState::Paused, QString(), clock->nowMs());
+
+    const bd::cost::PriceTable prices = bd::cost::PriceTable::builtIn();
+    if (!prices.price(model)) {
+        std::fprintf(stderr, "model %s has no price\n", qPrintable(model));
+        return 1;
+    }
+    // Naive: every row sent realtime at list price, no prompt cache, no response cache.
+    // Token counts as the simulator bills them (4 characters a token).
+    double naive = 0.0;
+    {
+        const auto tokens = [](qsizetype chars) { return (qint64(chars) + 3) / 4; };
+        for (const QStringList &row : std::as_const(values)) {
+            const QString prompt = u"Message %1: %2"_s.arg(row.at(0), row.at(1));
+            bd::Usage usage;
+            usage.inputTokens = tokens(system.size()) + tokens(prompt.size());
+            usage.outputTokens = qMin<qint64>(
+                maxOutputTokens, tokens(bd::providers::SimulatorProvider::answerFor(system, prompt).size()));
+            naive += *prices.naiveCost(model, usage);
+        }
+    }
+
+    bd::dispatch::JobRunner::Options options;
+    options.batchPollFirstMs = 20;
+    options.idlePollMs = 20;
+    options.maxBatchSize = 2'500;
+    bd::providers::ProviderConfig config;
+    config.settings = QJsonObject{{u"sim_batch_ms"_s, 0}};
+    auto provider = std::make_unique<bd::providers::SimulatorProvider>(config, clock);
+    bd::dispatch::JobRunner runner(&store, std::move(provider), *store.job(jobId), prices, clock,
+                                   u"bench:1:cost"_s, options);
+    QEventLoop loop;
+    QObject::connect(&runner, &bd::dispatch::JobRunner::finished, &loop, &QEventLoop::quit);
+    QObject::connect(&runner, &bd::dispatch::JobRunner::failed, &loop,
+                     [&](qint64, const QString &error) {
+                         std::fprintf(stderr, "failed: %s\n", qPrintable(error));
+                         loop.quit();
+                     });
+    QElapsedTimer timer;
+    timer.start();
+    runner.start();
+    loop.exec();
+    const double seconds = double(timer.elapsed()) / 1000.0;
+
+    const auto job = store.job(jobId);
+    const bd::TaskCounts counts = store.taskCounts(jobId);
+    std::printf("reference workload: %d rows, priority 3, batch-api lane, model %s (price table %s)\n",
+                rows, qPrintable(model), qPrintable(prices.effectiveDate()));
+    std::printf("  system prompt %lld tokens, 10%% duplicate rows, max_output_tokens %d\n",
+                qint64((system.size() + 3) / 4), maxOutputTokens);
+    std::printf("  completed %lld / %lld, dead %lld, wall %.2f s\n", counts.completed, counts.total(),
+                counts.dead, seconds);
+    bd::cost::CostBreakdown kinds;
+    qint64 hits = 0;
+    for (const bd::store::CostLine &line : store.costLines(jobId)) {
+        std::printf("  lane %-15s %6lld tasks  $%.6f  (input %lld, cached %lld, cache writes %lld, output %lld tokens)\n",
+                    qPrintable(line.lane), line.tasks, line.costUsd, line.usage.inputTokens,
+                    line.usage.cachedTokens, line.usage.cacheWriteTokens, line.usage.outputTokens);
+        if (line.lane == u"response-cache"_s)
+            hits += line.tasks;
+        else if (const auto parts = prices.breakdown(line.model, line.usage, line.lane == u"batch-api"_s))
+            kinds += *parts;
+    }
+    std::printf("  by token kind: input $%.6f, cached input $%.6f, cache writes $%.6f, output $%.6f\n",
+                kinds.input, kinds.cachedInput, kinds.cacheWrite, kinds.output);
+    const qint64 prompt = job->usage.inputTokens + job->usage.cachedTokens + job->usage.cacheWriteTokens;
+    std::printf("  response cache hits %lld; prompt cache hit rate %.1f%%\n", hits,
+                prompt > 0 ? 100.0 * double(job->usage.cachedTokens) / double(prompt) : 0.0);
+    const double ratio = naive > 0 ? job->costUsd / naive : 0.0;
+    std::printf("total $%.6f vs naive $%.6f: %.3f x naive (goal <= 0.35) %s\n", job->costUsd, naive,
+                ratio, ratio <= 0.35 ? "PASS" : "MISS");
+    return counts.completed == rows && ratio <= 0.35 ? 0 : 2;
+}
