@@ -369,6 +369,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
             if (!key.isEmpty() && !m_unflushedCache.contains(key)) {
                 store::CachedResponse entry;
                 entry.key = key;
+                entry.taskId = task.id;
                 entry.output = outcome.output;
                 entry.model = outcome.model;
                 entry.usage = reply.usage;
@@ -417,16 +418,29 @@ void JobRunner::scheduleFlush()
         m_flushTimer.start(m_options.flushIntervalMs);
 }
 
+void JobRunner::flushCache()
+{
+    m_lastCacheFlushMs = m_clock->nowMs();
+    if (m_unflushedCache.isEmpty())
+        return;
+    if (!m_store->storeCachedResponses(m_unflushedCache.values()))
+        qWarning("job %lld: response cache not updated: %s", m_job.id,
+                 qPrintable(m_store->errorString()));
+    m_unflushedCache.clear();
+}
+
 void JobRunner::flush()
 {
     m_flushTimer.stop();
-    if (!m_unflushedCache.isEmpty()) {
-        // Before the transitions: a crash in between leaves an answer cached, never a
-        // completed task whose answer the cache lost (which would only cost a resend).
-        if (!m_store->storeCachedResponses(m_unflushedCache.values()))
-            qWarning("job %lld: response cache not updated: %s", m_job.id,
-                     qPrintable(m_store->errorString()));
-        m_unflushedCache.clear();
+    // Cache entries point at completed tasks and go to disk in large groups: their keys are
+    // random, so each write group dirties pages all over the index, and fewer, larger
+    // groups write far less. Until then lookups find them in memory; a crash only loses
+    // hits. A lookup joins on the task's completion, so writing before it is harmless.
+    const qint64 now = m_clock->nowMs();
+    if (!m_unflushedCache.isEmpty()
+        && (m_unflushedCache.size() >= kCacheFlushEntries || !m_running || m_stopping
+            || now - m_lastCacheFlushMs >= kCacheFlushIntervalMs)) {
+        flushCache();
     }
     if (m_toWrite.isEmpty())
         return;

@@ -116,6 +116,10 @@ private:
     void flush();
     void scheduleFlush();
     void releaseReady();
+    void flushCache();
+    static constexpr int kCacheFlushEntries = 50'000;
+    static constexpr qint64 kCacheFlushIntervalMs = 30'000;
+    qint64 m_lastCacheFlushMs = 0;
     int groupSize(int concurrency) const;
     void checkIdle();
     void finishIfDrained();

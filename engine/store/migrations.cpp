@@ -147,6 +147,18 @@ const QList<Migration> &sqliteMigrations()
                 cache_write_tokens INTEGER NOT NULL DEFAULT 0,
                 created_at INTEGER NOT NULL) WITHOUT ROWID)"_s,
          }},
+        {5,
+         "slim response cache: request key to the task that holds the answer",
+         {
+             // A copy of every answer keyed by a random hash made each write group dirty
+             // most of a large tree; 16 key bytes and a task id keep it a tenth the size.
+             // The cache is disposable, so the old table is simply replaced.
+             u"DROP TABLE response_cache"_s,
+             uR"(CREATE TABLE response_cache (
+                key BLOB PRIMARY KEY,
+                task_id INTEGER NOT NULL,
+                created_at INTEGER NOT NULL) WITHOUT ROWID)"_s,
+         }},
     };
     return migrations;
 }

@@ -140,7 +140,7 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
     // last commits, never the file).
     for (const char *pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
                                "PRAGMA foreign_keys = ON", "PRAGMA temp_store = MEMORY",
-                               "PRAGMA cache_size = -32768"}) {
+                               "PRAGMA cache_size = -65536"}) {
         if (!exec(QString::fromLatin1(pragma)))
             return;
     }
@@ -963,14 +963,16 @@ std::optional<CachedResponse> SqliteStore::cachedResponse(const QByteArray &key)
 {
     Statement &lookup = m_statements->cacheLookup;
     if (!lookup.get()
-        && !lookup.prepare(m_handle, "SELECT output, model, input_tokens, output_tokens, "
-                                     "cached_tokens, cache_write_tokens, created_at "
-                                     "FROM response_cache WHERE key = ?1")) {
+        && !lookup.prepare(m_handle, "SELECT t.output, t.model, t.input_tokens, t.output_tokens, "
+                                     "t.cached_tokens, t.cache_write_tokens, c.created_at "
+                                     "FROM response_cache c JOIN tasks t ON t.id = c.task_id "
+                                     "WHERE c.key = ?1 AND t.state = 2")) {
         failSql(u"cannot prepare the response cache lookup"_s);
         return std::nullopt;
     }
     ResetGuard guard(lookup);
-    lookup.bind(1, key);
+    const QByteArray packed = QByteArray::fromHex(key).left(16);
+    sqlite3_bind_blob(lookup.get(), 1, packed.constData(), int(packed.size()), SQLITE_TRANSIENT);
     const int rc = lookup.step();
     if (rc != SQLITE_ROW) {
         if (rc != SQLITE_DONE)
@@ -995,23 +997,18 @@ bool SqliteStore::storeCachedResponses(const QList<CachedResponse> &entries)
         return true;
     Statement &insert = m_statements->cacheInsert;
     if (!insert.get()
-        && !insert.prepare(m_handle, "INSERT OR IGNORE INTO response_cache (key, output, model, "
-                                     "input_tokens, output_tokens, cached_tokens, "
-                                     "cache_write_tokens, created_at) "
-                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"))
+        && !insert.prepare(m_handle, "INSERT OR IGNORE INTO response_cache (key, task_id, "
+                                     "created_at) VALUES (?1, ?2, ?3)"))
         return failSql(u"cannot prepare the response cache insert"_s);
     if (!exec(u"BEGIN IMMEDIATE"_s))
         return false;
     for (const CachedResponse &entry : entries) {
         ResetGuard guard(insert);
-        insert.bind(1, entry.key);
-        insert.bind(2, entry.output);
-        insert.bind(3, entry.model);
-        insert.bind(4, entry.usage.inputTokens);
-        insert.bind(5, entry.usage.outputTokens);
-        insert.bind(6, entry.usage.cachedTokens);
-        insert.bind(7, entry.usage.cacheWriteTokens);
-        insert.bind(8, entry.createdAtMs);
+        // 128 bits of the SHA-256 are plenty to tell requests apart and keep the tree small.
+        const QByteArray packed = QByteArray::fromHex(entry.key).left(16);
+        sqlite3_bind_blob(insert.get(), 1, packed.constData(), int(packed.size()), SQLITE_TRANSIENT);
+        insert.bind(2, entry.taskId);
+        insert.bind(3, entry.createdAtMs);
         if (insert.step() != SQLITE_DONE) {
             failSql(u"cannot store a response in the cache"_s);
             exec(u"ROLLBACK"_s);

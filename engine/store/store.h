@@ -18,6 +18,7 @@ namespace bd::store {
 struct CachedResponse
 {
     QByteArray key; // hex SHA-256 of the canonical request
+    qint64 taskId = 0; // the completed task whose answer this is
     QString output;
     QString model;
     Usage usage;
