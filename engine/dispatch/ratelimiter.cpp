@@ -42,8 +42,10 @@ void RateLimiter::consume(qint64 tokens, qint64 nowMs)
         spacing = 60'000.0 / effectiveRpm();
     if (m_windowResetAtMs > nowMs)
         spacing = std::max(spacing, m_windowSpacingMs);
+    // A timer that fired late may catch up by one request, never more: even pacing holds,
+    // and the lane does not lose rate to the event loop's lateness.
     if (spacing > 0)
-        m_nextRequestAtMs = std::max(m_nextRequestAtMs, now) + spacing;
+        m_nextRequestAtMs = std::max(m_nextRequestAtMs, now - spacing) + spacing;
     if (effectiveTpm() > 0)
         m_tokensFreeAtMs = std::max(m_tokensFreeAtMs, now) + double(tokens) * 60'000.0 / effectiveTpm();
 }
@@ -70,15 +72,20 @@ void RateLimiter::handleRateLimited(qint64 retryAfterMs, qint64 nowMs, qint64 se
 {
     const qint64 wait = retryAfterMs >= 0 ? retryAfterMs : m_options.defaultRetryAfterMs;
     m_pausedUntilMs = std::max(m_pausedUntilMs, nowMs + wait);
-    if (sentAtMs <= m_lastDecreaseMs)
+    // Refusals of requests sent before the last slowdown, or with no success since it (the
+    // probes of one long storm), only extend the wait: halving again would leave the lane
+    // crawling long after the storm.
+    if (sentAtMs <= m_lastDecreaseMs || !m_succeededSinceDecrease)
         return;
     m_lastDecreaseMs = nowMs;
+    m_succeededSinceDecrease = false;
     m_factor = std::max(m_options.minimumFactor, m_factor * m_options.decreaseFactor);
     m_lastRecoveryMs = nowMs + wait;
 }
 
 void RateLimiter::handleSuccess(qint64 nowMs)
 {
+    m_succeededSinceDecrease = true;
     if (m_factor >= 1.0 || nowMs - m_lastRecoveryMs < m_options.recoveryIntervalMs)
         return;
     m_factor = std::min(1.0, m_factor + m_options.recoveryStep);

@@ -56,6 +56,7 @@ private:
     double m_factor = 1.0;
     qint64 m_lastRecoveryMs = 0;
     qint64 m_lastDecreaseMs = -1;
+    bool m_succeededSinceDecrease = true; // a storm of refusals slows down only once
     qint64 m_pausedUntilMs = 0;
     double m_nextRequestAtMs = 0;
     double m_tokensFreeAtMs = 0;

@@ -21,6 +21,8 @@ private Q_SLOTS:
     void limiterTokensPerMinute();
     void limiterSlowsOnRateLimitAndRecovers();
     void limiterLearnsFromHeaders();
+    void limiterStormSlowsOnlyOnce();
+    void limiterCatchesUpOneLateRequest();
     void limiterWithoutLimitsNeverWaits();
 };
 
@@ -152,6 +154,37 @@ void TestResilience::limiterLearnsFromHeaders()
     info.remainingRequests = 0;
     limiter.observe(info, 1'000);
     QCOMPARE(limiter.delayMs(1, 1'000), 5'000);
+}
+
+void TestResilience::limiterStormSlowsOnlyOnce()
+{
+    RateLimiter limiter(RateLimiter::Options{.configuredRpm = 600, .decreaseFactor = 0.5});
+    limiter.handleRateLimited(1'000, 0, 0);
+    QCOMPARE(limiter.effectiveRpm(), 300.0);
+    // The probe after the pause is refused again: the storm goes on, the rate stays.
+    limiter.handleRateLimited(1'000, 1'200, 1'100);
+    limiter.handleRateLimited(1'000, 2'400, 2'300);
+    QCOMPARE(limiter.effectiveRpm(), 300.0);
+    QCOMPARE(limiter.delayMs(1, 2'400), 1'000);
+    // After a success, a new refusal is a new burst.
+    limiter.handleSuccess(3'500);
+    limiter.handleRateLimited(1'000, 3'700, 3'600);
+    QCOMPARE(limiter.effectiveRpm(), 150.0);
+}
+
+void TestResilience::limiterCatchesUpOneLateRequest()
+{
+    RateLimiter limiter(RateLimiter::Options{.configuredRpm = 600}); // 100 ms apart
+    limiter.consume(1, 0);
+    QCOMPARE(limiter.delayMs(1, 100), 0);
+    // The timer fired 80 ms late: the next one may go 20 ms after, not 100.
+    limiter.consume(1, 180);
+    QCOMPARE(limiter.delayMs(1, 180), 20);
+    // Very late (a stall): only one request of catch-up, no burst.
+    limiter.consume(1, 1'000);
+    QCOMPARE(limiter.delayMs(1, 1'000), 0);
+    limiter.consume(1, 1'000);
+    QCOMPARE(limiter.delayMs(1, 1'000), 100);
 }
 
 void TestResilience::limiterWithoutLimitsNeverWaits()
