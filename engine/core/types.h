@@ -166,6 +166,19 @@ struct TaskTransition
     qint64 notBeforeMs = 0;
 };
 
+// A task handed back unsent (preemption, stop, a batch that never reached the provider):
+// pending again at once, no attempt charged, its earlier error kept.
+inline TaskTransition releaseUnsent(qint64 taskId, qint64 nowMs)
+{
+    TaskTransition release;
+    release.outcome.taskId = taskId;
+    release.outcome.error = ErrorClass::Cancelled;
+    release.action = OutcomeAction::Release;
+    release.chargeAttempt = false;
+    release.notBeforeMs = nowMs;
+    return release;
+}
+
 struct DeadTask
 {
     qint64 id = 0;

@@ -42,12 +42,7 @@ void JobRunner::recoverBatches()
             // may not have it. Without an id there is nothing to poll, so the tasks go back.
             QList<TaskTransition> releases;
             for (const ClaimedTask &task : std::as_const(batch.tasks)) {
-                TaskTransition release;
-                release.outcome.taskId = task.id;
-                release.outcome.error = ErrorClass::Cancelled;
-                release.action = OutcomeAction::Release;
-                release.chargeAttempt = false;
-                release.notBeforeMs = now;
+                const TaskTransition release = releaseUnsent(task.id, now);
                 releases.append(release);
             }
             m_store->applyTransitions(batch.owner, releases, now);
@@ -123,12 +118,7 @@ void JobRunner::pumpBatches()
             request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
             const double cost = maxCostUsd((m_job.spec.systemPrompt.size() + request.prompt.size() + 3) / 4);
             if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + reservation + cost > m_budgetUsd) {
-                TaskTransition release;
-                release.outcome.taskId = task.id;
-                release.outcome.error = ErrorClass::Cancelled;
-                release.action = OutcomeAction::Release;
-                release.chargeAttempt = false;
-                release.notBeforeMs = now;
+                const TaskTransition release = releaseUnsent(task.id, now);
                 over.append(release);
                 continue;
             }

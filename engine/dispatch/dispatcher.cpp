@@ -272,12 +272,7 @@ void JobRunner::releaseReady()
     const qint64 now = m_clock->nowMs();
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
-        TaskTransition release;
-        release.outcome.taskId = task.id;
-        release.outcome.error = ErrorClass::Cancelled;
-        release.action = OutcomeAction::Release;
-        release.chargeAttempt = false;
-        release.notBeforeMs = now;
+        const TaskTransition release = releaseUnsent(task.id, now);
         m_toWrite.append(release);
         m_counts.leased -= 1;
         m_counts.pending += 1;
@@ -602,12 +597,7 @@ void JobRunner::resolveFollowers(qint64 leaderTaskId, const TaskTransition &lead
     }
     const qint64 now = m_clock->nowMs();
     for (const ClaimedTask &follower : followers) {
-        TaskTransition release;
-        release.outcome.taskId = follower.id;
-        release.outcome.error = ErrorClass::Cancelled;
-        release.action = OutcomeAction::Release;
-        release.chargeAttempt = false;
-        release.notBeforeMs = now;
+        const TaskTransition release = releaseUnsent(follower.id, now);
         m_toWrite.append(release);
         m_counts.leased -= 1;
         m_counts.pending += 1;
@@ -623,12 +613,7 @@ void JobRunner::releaseFollowers()
     const qint64 now = m_clock->nowMs();
     for (const QList<ClaimedTask> &followers : std::as_const(m_followersOfKey)) {
         for (const ClaimedTask &follower : followers) {
-            TaskTransition release;
-            release.outcome.taskId = follower.id;
-            release.outcome.error = ErrorClass::Cancelled;
-            release.action = OutcomeAction::Release;
-            release.chargeAttempt = false;
-            release.notBeforeMs = now;
+            const TaskTransition release = releaseUnsent(follower.id, now);
             m_toWrite.append(release);
             m_counts.leased -= 1;
             m_counts.pending += 1;
