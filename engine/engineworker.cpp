@@ -2,6 +2,7 @@
 
 #include "core/clock.h"
 #include "metrics/monitoring.h"
+#include "metrics/queueprobe.h"
 #include "store/sqlitestore.h"
 #include "store/taskactions.h"
 
@@ -130,6 +131,10 @@ void EngineWorker::reportQueues()
 {
     if (!m_monitoring)
         return;
+    // The age of the oldest waiting task is one index lookup per job, refreshed every
+    // fifth tick and only for jobs with work waiting.
+    const bool probe = m_snapshotTicks % 5 == 0;
+    metrics::QueueProbe queueProbe(u"engine-writer"_s);
     for (const JobSnapshot &job : std::as_const(m_snapshots)) {
         metrics::JobQueueReport report;
         report.jobId = job.jobId;
@@ -137,8 +142,13 @@ void EngineWorker::reportQueues()
         const auto *runner = m_runners.value(job.jobId);
         const int priority = runner ? runner->priority() : 2;
         const QString mode = runner && runner->isBatchLane() ? u"batch-api"_s : u"grouped"_s;
+        if (probe && job.counts.pending > 0)
+            m_oldestPendingSince.insert(job.jobId, queueProbe.oldestPendingSince(job.jobId, {priority}).value(priority));
+        else if (job.counts.pending == 0)
+            m_oldestPendingSince.remove(job.jobId);
         report.levels.append(metrics::QueueLevel{priority, metrics::laneName(priority, mode),
-                                                 job.counts.pending, job.counts.leased, 0});
+                                                 job.counts.pending, job.counts.leased,
+                                                 m_oldestPendingSince.value(job.jobId)});
         m_monitoring->recorder()->reportQueue(report);
     }
 }

@@ -97,6 +97,7 @@ private:
     metrics::RuleInputs ruleInputs() const;
     QJsonObject m_monitoringJson;
     std::unique_ptr<metrics::Monitoring> m_monitoring;
+    QHash<qint64, qint64> m_oldestPendingSince; // job -> since when its oldest task waits
 
     // Preemption across jobs: sync work of lower priorities is held while priority-1 work
     // is waiting, and let through a trickle once it has waited longer than agingMs.
