@@ -291,6 +291,31 @@ void JobRunner::handleBatchResults(const QString &batchId, const QList<providers
     settleBatch(rowId, replies);
 }
 
+void JobRunner::cancelBatches()
+{
+    const qint64 now = m_clock->nowMs();
+    const QList<LiveBatch> batches = m_liveBatches.values();
+    m_liveBatches.clear();
+    m_batchRowByProviderId.clear();
+    for (const LiveBatch &batch : batches) {
+        // Lines the provider already finished are still billed (as with expiry); what it
+        // has not started is not. The answers are not fetched: the user cancelled the job.
+        if (!batch.providerBatchId.isEmpty())
+            m_provider->cancelBatch(batch.providerBatchId);
+        QList<TaskTransition> releases;
+        releases.reserve(batch.tasks.size());
+        for (const ClaimedTask &task : batch.tasks)
+            releases.append(releaseUnsent(task.id, now));
+        if (!m_store->applyTransitions(batch.owner, releases, now))
+            qWarning("job %lld: tasks of batch %lld not handed back: %s", m_job.id, batch.rowId,
+                     qPrintable(m_store->errorString()));
+        m_store->updateBatch(batch.rowId, u"cancelled"_s, QString(), now);
+        m_reservedUsd = qMax(0.0, m_reservedUsd - batch.reservedUsd);
+        m_counts.leased -= batch.tasks.size();
+        m_counts.pending += batch.tasks.size();
+    }
+}
+
 void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies)
 {
     const LiveBatch batch = m_liveBatches.take(batchRowId);

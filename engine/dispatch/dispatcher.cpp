@@ -495,6 +495,8 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
     }
     if (cancelInFlight && !m_inFlight.isEmpty())
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
+    if (state == JobState::Cancelled && !m_liveBatches.isEmpty())
+        cancelBatches(); // a paused job's batches go on at the provider; a cancelled one's stop
     if (m_inFlight.isEmpty())
         finishIfDrained();
 }

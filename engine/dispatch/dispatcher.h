@@ -113,6 +113,8 @@ private:
                             ErrorClass error, const QString &errorMessage);
     void settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies);
     void schedulePoll(qint64 batchRowId);
+    // Asks the provider to stop the open batches and hands their tasks back, uncharged.
+    void cancelBatches();
     void flush();
     void scheduleFlush();
     void releaseReady();

@@ -95,7 +95,41 @@ private Q_SLOTS:
     void everyRowOnceAtTheBatchPrice();
     void restartPollsInsteadOfResubmitting();
     void groupedLaneAdaptsGroupSize();
+    void cancellingTheJobCancelsItsBatches();
 };
+
+void TestBatchLane::cancellingTheJobCancelsItsBatches()
+{
+    constexpr int kRows = 150;
+    Harness h(kRows);
+    auto runner = h.makeRunner(100);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2);
+    QCOMPARE(h.store().taskCounts(h.jobId()).leased, qint64(kRows));
+    runner->stop(JobState::Cancelled, u"cancelled by the user"_s, true);
+    QTRY_COMPARE(finished.count(), 1);
+    QCOMPARE(finished.at(0).at(1).value<JobState>(), JobState::Cancelled);
+    // The provider was told, and no task stays leased to a batch for a day.
+    const QList<bd::ProviderBatchRecord> batches = h.store().batches(h.jobId(), {});
+    QCOMPARE(batches.size(), 2);
+    for (const bd::ProviderBatchRecord &batch : batches)
+        QCOMPARE(batch.state, u"cancelled"_s);
+    const bd::TaskCounts counts = h.store().taskCounts(h.jobId());
+    QCOMPARE(counts.leased, qint64(0));
+    QCOMPARE(counts.pending, qint64(kRows));
+    QCOMPARE(counts.completed, qint64(0));
+    h.store().forEachExportRow(h.jobId(), [](const bd::ingest::ExportRow &row) {
+        [&] { QCOMPARE(row.attempts, 0); }();
+        return true;
+    });
+    // The simulator's side: polling a cancelled batch reports it cancelled.
+    bd::providers::SimulatorProvider probe(bd::providers::ProviderConfig{}, &h.clock);
+    QSignalSpy polled(&probe, &bd::providers::Provider::batchPolled);
+    probe.pollBatch(batches.first().providerBatchId);
+    QTRY_COMPARE(polled.count(), 1);
+    QCOMPARE(polled.at(0).at(0).value<bd::providers::BatchStatus>().providerStatus, u"cancelled"_s);
+}
 
 void TestBatchLane::groupedLaneAdaptsGroupSize()
 {
