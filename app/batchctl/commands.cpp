@@ -787,6 +787,10 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
             spec.provider, spec.provider == u"anthropic"_s ? u"ANTHROPIC_API_KEY"_s : u"OPENAI_API_KEY"_s)};
     if (spec.mode == u"batch-api"_s && !provider->hasBatchApi())
         throw UsageError{u"provider %1 has no batch API; use --mode auto or realtime"_s.arg(spec.provider)};
+    // A local server serves whatever it has loaded: there is no sensible default name.
+    if (spec.provider == u"openai-compatible"_s && !parser.isSet(u"model"_s))
+        throw UsageError{u"--provider openai-compatible needs --model: the name the server "
+                         "serves (e.g. llama3 for Ollama; see its /v1/models)"_s};
     if (spec.model.isEmpty())
         spec.model = parser.isSet(u"model"_s) ? parser.value(u"model"_s) : provider->defaultModel();
     if (!provider->knownModels().isEmpty() && !provider->knownModels().contains(spec.model))

@@ -445,6 +445,9 @@ void TestBatchctl::usageErrorsImportNothing()
          u"--provider"_s, u"openai-compatible"_s, u"--base-url"_s, u"http://127.0.0.1:9/v1"_s,
          u"--model"_s, u"llama3"_s},
         {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--model"_s, u"gpt-99"_s},
+        // A local server has no default model name.
+        {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s,
+         u"openai-compatible"_s, u"--base-url"_s, u"http://127.0.0.1:9/v1"_s},
         {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--priority"_s, u"7"_s},
         {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--max-retries"_s, u"-1"_s},
         {u"run"_s, csv},
