@@ -109,17 +109,10 @@ void AnthropicProvider::submitBatch(const QString &reference, const QList<ChatRe
 BatchStatus AnthropicProvider::batchStatusFrom(const QString &batchId,
                                                const ApiResult &result) const
 {
+    if (!result.ok())
+        return failedPoll(batchId, result);
     BatchStatus status;
     status.batchId = batchId;
-    if (!result.ok()) {
-        status.error = result.error;
-        status.errorMessage = result.errorMessage;
-        if (result.httpStatus == 404) { // seen right after create: poll again
-            status.error = ErrorClass::ServerError;
-            status.errorMessage = u"batch not visible (yet): "_s + result.errorMessage;
-        }
-        return status;
-    }
     const QJsonObject batch = jsonObject(result.body);
     status.providerStatus = batch.value(u"processing_status"_s).toString();
     const QJsonObject counts = batch.value(u"request_counts"_s).toObject();

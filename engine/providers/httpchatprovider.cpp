@@ -219,4 +219,17 @@ void HttpChatProvider::cancelAll()
     }
 }
 
+BatchStatus HttpChatProvider::failedPoll(const QString &batchId, const ApiResult &result)
+{
+    BatchStatus status;
+    status.batchId = batchId;
+    status.error = result.error;
+    status.errorMessage = result.errorMessage;
+    if (result.httpStatus == 404) {
+        status.error = ErrorClass::ServerError;
+        status.errorMessage = u"batch not visible (yet): "_s + result.errorMessage;
+    }
+    return status;
+}
+
 } // namespace bd::providers

@@ -74,6 +74,10 @@ protected:
     // reply->error yourself for a well-formed refusal.
     virtual bool parseAnswer(const QByteArray &body, ChatReply *reply, QString *problem) const = 0;
 
+    // A poll that failed: pending, to be polled again. A 404 is normal for a moment right
+    // after a batch was created, so it is reported as a passing server error.
+    static BatchStatus failedPoll(const QString &batchId, const ApiResult &result);
+
     // A request to baseUrl() + path with the headers every call carries.
     QNetworkRequest makeRequest(const QString &path) const;
     const QString &apiKey() const { return m_apiKey; }

@@ -136,18 +136,10 @@ void OpenAiChatProvider::submitBatch(const QString &reference, const QList<ChatR
 BatchStatus OpenAiChatProvider::batchStatusFrom(const QString &batchId,
                                                 const ApiResult &result) const
 {
+    if (!result.ok())
+        return failedPoll(batchId, result);
     BatchStatus status;
     status.batchId = batchId;
-    if (!result.ok()) {
-        status.error = result.error;
-        status.errorMessage = result.errorMessage;
-        // A batch can be invisible for a moment right after it was created.
-        if (result.httpStatus == 404) {
-            status.error = ErrorClass::ServerError;
-            status.errorMessage = u"batch not visible (yet): "_s + result.errorMessage;
-        }
-        return status;
-    }
     const QJsonObject batch = jsonObject(result.body);
     status.providerStatus = batchStatusOf(batch);
     const QJsonObject counts = batch.value(u"request_counts"_s).toObject();

@@ -8,6 +8,7 @@
 // batchctl killed with SIGKILL after its batch ids are stored polls them on `resume`
 // instead of submitting the same custom_ids again.
 
+#include "batchctlrun.h"
 #include "cost/pricetable.h"
 #include "fakeprovider.h"
 
@@ -89,21 +90,7 @@ QString textOf(int row, Kind kind)
     return text;
 }
 
-struct Run
-{
-    int exitCode = -1;
-    QProcess::ExitStatus status = QProcess::CrashExit;
-    QByteArray out;
-    QByteArray err;
-    QJsonObject json() const { return QJsonDocument::fromJson(out).object(); }
-    QString describe() const
-    {
-        return u"exit %1%2\nstdout: %3\nstderr: %4"_s.arg(exitCode)
-            .arg(status == QProcess::NormalExit ? QString() : u" (crashed/killed)"_s)
-            .arg(
-            QString::fromUtf8(out.left(3000)), QString::fromUtf8(err.right(3000)));
-    }
-};
+using Run = BatchctlRun;
 
 struct Provider
 {
@@ -229,29 +216,7 @@ QStringList TestBatchLaneHttp::runArguments(const Provider &p, const QString &cs
 Run TestBatchLaneHttp::batchctl(const QStringList &arguments, const QProcessEnvironment &env,
                                 int timeoutMs)
 {
-    Run run;
-    QProcess process;
-    process.setProcessEnvironment(env);
-    process.setWorkingDirectory(m_dir->path());
-    QSignalSpy finished(&process, &QProcess::finished);
-    process.start(QStringLiteral(BATCHCTL_PATH), arguments);
-    if (!process.waitForStarted(10'000))
-        return run;
-    // The server lives in this process: wait with the event loop running.
-    bool timedOut = false;
-    if (finished.isEmpty() && !finished.wait(timeoutMs) && process.state() != QProcess::NotRunning) {
-        timedOut = true;
-        process.kill();
-        process.waitForFinished(5'000);
-    }
-    run.exitCode = process.exitCode();
-    run.status = process.exitStatus();
-    run.out = process.readAllStandardOutput();
-    run.err = process.readAllStandardError();
-    if (timedOut)
-        run.err += "\n[test: batchctl " + arguments.value(0).toUtf8() + " did not finish within " +
-                   QByteArray::number(timeoutMs) + " ms and was killed]";
-    return run;
+    return runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, env, m_dir->path(), timeoutMs);
 }
 
 template<typename F> void TestBatchLaneHttp::withDatabase(const QString &db, F body)

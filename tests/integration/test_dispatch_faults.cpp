@@ -11,6 +11,7 @@
 // invalid row is dead-lettered with the provider's message after one attempt, 429s are
 // never charged, and no task has more than 1 + --max-retries attempts.
 
+#include "batchctlrun.h"
 #include "fakeprovider.h"
 
 #include <QDateTime>
@@ -123,21 +124,7 @@ QString textOf(int row, Kind kind)
     return text;
 }
 
-struct Run
-{
-    int exitCode = -1;
-    QProcess::ExitStatus status = QProcess::CrashExit;
-    QByteArray out;
-    QByteArray err;
-    QJsonObject json() const { return QJsonDocument::fromJson(out).object(); }
-    QString describe() const
-    {
-        return u"exit %1%2\nstdout: %3\nstderr: %4"_s.arg(exitCode)
-            .arg(status == QProcess::NormalExit ? QString() : u" (crashed/killed)"_s)
-            .arg(
-            QString::fromUtf8(out.left(3000)), QString::fromUtf8(err.right(3000)));
-    }
-};
+using Run = BatchctlRun;
 
 // One task as the database has it, with its attempt history.
 struct TaskRow
@@ -248,29 +235,7 @@ QStringList TestDispatchFaults::runArguments(const QString &csv, const QStringLi
 
 Run TestDispatchFaults::batchctl(const QStringList &arguments, int timeoutMs)
 {
-    Run run;
-    QProcess process;
-    process.setProcessEnvironment(environment());
-    process.setWorkingDirectory(m_dir->path());
-    QSignalSpy finished(&process, &QProcess::finished);
-    process.start(QStringLiteral(BATCHCTL_PATH), arguments);
-    if (!process.waitForStarted(10'000))
-        return run;
-    // The server lives in this process: wait with the event loop running.
-    bool timedOut = false;
-    if (finished.isEmpty() && !finished.wait(timeoutMs) && process.state() != QProcess::NotRunning) {
-        timedOut = true;
-        process.kill();
-        process.waitForFinished(5'000);
-    }
-    run.exitCode = process.exitCode();
-    run.status = process.exitStatus();
-    run.out = process.readAllStandardOutput();
-    run.err = process.readAllStandardError();
-    if (timedOut)
-        run.err += "\n[test: batchctl " + arguments.value(0).toUtf8() + " did not finish within " +
-                   QByteArray::number(timeoutMs) + " ms and was killed]";
-    return run;
+    return runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, environment(), m_dir->path(), timeoutMs);
 }
 
 QJsonObject TestDispatchFaults::status()
