@@ -9,6 +9,8 @@ packages=(
     # Qt 6 (Charts needs the OpenGL dev package on Debian; HttpServer needs WebSockets)
     qt6-base-dev qt6-charts-dev libqt6opengl6-dev qt6-httpserver-dev qt6-websockets-dev
     libqt6sql6-sqlite libqt6sql6-psql
+    # provider keys in the OS keychain; the keychain tests run a private GNOME Keyring
+    qtkeychain-qt6-dev gnome-keyring dbus libsecret-tools
     # storage and export
     libsqlite3-dev libxlsxwriter-dev zlib1g-dev
     # GUI tests and screenshots without a display

@@ -1,17 +1,10 @@
 #include "providerconfig.h"
 
+#include "keystore.h"
+
 namespace bd::ui {
 
 using namespace Qt::StringLiterals;
-
-QString apiKeyVariable(const QString &provider)
-{
-    if (provider == u"openai"_s || provider == u"openai-compatible"_s || provider == u"openai-batch"_s)
-        return u"OPENAI_API_KEY"_s;
-    if (provider.startsWith(u"anthropic"_s))
-        return u"ANTHROPIC_API_KEY"_s;
-    return {};
-}
 
 providers::ProviderConfig providerConfigFor(const JobSpec &spec)
 {
@@ -19,7 +12,7 @@ providers::ProviderConfig providerConfigFor(const JobSpec &spec)
     config.id = spec.provider;
     config.baseUrl = spec.baseUrl;
     config.settings = spec.settings;
-    const QString keyVariable = apiKeyVariable(spec.provider);
+    const QString keyVariable = secrets::apiKeyVariable(spec.provider);
     if (!keyVariable.isEmpty()) {
         config.apiKey = qEnvironmentVariable(keyVariable.toLatin1().constData());
         if (config.baseUrl.isEmpty()) {

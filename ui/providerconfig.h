@@ -9,7 +9,5 @@ namespace bd::ui {
 // the key and base URL from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...) until
 // the settings dialog keeps keys in the OS keychain. Keys stay in memory.
 providers::ProviderConfig providerConfigFor(const JobSpec &spec);
-// The environment variable that holds the provider's key, or empty.
-QString apiKeyVariable(const QString &provider);
 
 } // namespace bd::ui
