@@ -1,6 +1,11 @@
 #include "keystore.h"
 
+#include <QFileInfo>
+#include <QTimer>
+
+#include <memory>
 #include <qt6keychain/keychain.h>
+#include <utility>
 
 namespace bd::secrets {
 
@@ -8,21 +13,38 @@ using namespace Qt::StringLiterals;
 
 namespace {
 
-// Runs one keychain job; qtkeychain deletes it after finished() (autoDelete).
+QString describe(QKeychain::Job *job)
+{
+    return u"OS keychain: %1"_s.arg(job->errorString());
+}
+
+// Runs one keychain job; qtkeychain deletes it after finished() (autoDelete). Exactly one
+// of finish(job) and fail(message) runs: whichever comes first of the job's answer and the
+// timeout.
 template<typename JobType, typename Finish>
-void runJob(JobType *job, QObject *context, Finish finish)
+void runJob(JobType *job, QObject *context, int timeoutMs, Finish finish,
+            std::function<void(const QString &)> fail)
 {
     job->setAutoDelete(true);
     // Never fall back to a plain-text settings file: a key stays in the keychain or nowhere.
     job->setInsecureFallback(false);
+    auto answered = std::make_shared<bool>(false);
+    const QString unavailable = KeyStore::unavailableReason();
+    if (!unavailable.isEmpty()) {
+        delete job; // never started, so never deletes itself
+        QTimer::singleShot(0, context, [fail, unavailable] { fail(unavailable); });
+        return;
+    }
     QObject::connect(job, &QKeychain::Job::finished, context,
-                     [job, finish = std::move(finish)](QKeychain::Job *) { finish(job); });
+                     [job, answered, finish = std::move(finish)](QKeychain::Job *) {
+                         if (!std::exchange(*answered, true))
+                             finish(job);
+                     });
+    QTimer::singleShot(timeoutMs, context, [answered, fail, timeoutMs] {
+        if (!std::exchange(*answered, true))
+            fail(u"OS keychain: no answer within %1 s"_s.arg(double(timeoutMs) / 1000.0));
+    });
     job->start();
-}
-
-QString describe(QKeychain::Job *job)
-{
-    return u"OS keychain: %1"_s.arg(job->errorString());
 }
 
 } // namespace
@@ -37,6 +59,19 @@ QString KeyStore::serviceName()
     return u"BatchDesk"_s;
 }
 
+QString KeyStore::unavailableReason()
+{
+    // Without a session bus the Secret Service cannot exist; asking would only try D-Bus
+    // autolaunch. $XDG_RUNTIME_DIR/bus is where systemd puts the bus when the variable is
+    // not exported.
+    if (!qEnvironmentVariableIsEmpty("DBUS_SESSION_BUS_ADDRESS"))
+        return {};
+    const QString runtimeDir = qEnvironmentVariable("XDG_RUNTIME_DIR");
+    if (!runtimeDir.isEmpty() && QFileInfo(runtimeDir + u"/bus"_s).exists())
+        return {};
+    return u"OS keychain unavailable: no D-Bus session bus"_s;
+}
+
 QString apiKeyVariable(const QString &provider)
 {
     if (provider == u"openai"_s || provider == u"openai-compatible"_s || provider == u"openai-batch"_s)
@@ -44,6 +79,14 @@ QString apiKeyVariable(const QString &provider)
     if (provider.startsWith(u"anthropic"_s))
         return u"ANTHROPIC_API_KEY"_s;
     return {};
+}
+
+QString baseUrlVariable(const QString &provider)
+{
+    const QString variable = apiKeyVariable(provider);
+    if (variable.isEmpty())
+        return {};
+    return variable.left(variable.indexOf(u'_')) + u"_BASE_URL"_s;
 }
 
 QString keyAccount(const QString &provider)
@@ -54,18 +97,30 @@ QString keyAccount(const QString &provider)
     return variable.left(variable.indexOf(u'_')).toLower();
 }
 
+QString missingKeyMessage(const QString &provider, const QString &keychainError)
+{
+    QString message = u"provider %1 needs an API key: set %2 or store one with `batchctl key set %3`"_s
+                          .arg(provider, apiKeyVariable(provider), keyAccount(provider));
+    if (!keychainError.isEmpty())
+        message += u" (%1)"_s.arg(keychainError);
+    return message;
+}
+
 void KeyStore::readKey(const QString &provider, ReadDone done)
 {
     auto *job = new QKeychain::ReadPasswordJob(serviceName());
     job->setKey(keyAccount(provider));
-    runJob(job, this, [done = std::move(done)](QKeychain::ReadPasswordJob *finished) {
-        if (finished->error() == QKeychain::EntryNotFound)
-            done({}, {});
-        else if (finished->error() != QKeychain::NoError)
-            done({}, describe(finished));
-        else
-            done(finished->textData(), {});
-    });
+    runJob(
+        job, this, m_timeoutMs,
+        [done](QKeychain::ReadPasswordJob *finished) {
+            if (finished->error() == QKeychain::EntryNotFound)
+                done({}, {});
+            else if (finished->error() != QKeychain::NoError)
+                done({}, describe(finished));
+            else
+                done(finished->textData(), {});
+        },
+        [done](const QString &error) { done({}, error); });
 }
 
 void KeyStore::writeKey(const QString &provider, const QString &key, Done done)
@@ -73,19 +128,47 @@ void KeyStore::writeKey(const QString &provider, const QString &key, Done done)
     auto *job = new QKeychain::WritePasswordJob(serviceName());
     job->setKey(keyAccount(provider));
     job->setTextData(key);
-    runJob(job, this, [done = std::move(done)](QKeychain::WritePasswordJob *finished) {
-        done(finished->error() == QKeychain::NoError ? QString() : describe(finished));
-    });
+    runJob(
+        job, this, m_timeoutMs,
+        [done](QKeychain::WritePasswordJob *finished) {
+            done(finished->error() == QKeychain::NoError ? QString() : describe(finished));
+        },
+        done);
 }
 
 void KeyStore::deleteKey(const QString &provider, Done done)
 {
     auto *job = new QKeychain::DeletePasswordJob(serviceName());
     job->setKey(keyAccount(provider));
-    runJob(job, this, [done = std::move(done)](QKeychain::DeletePasswordJob *finished) {
-        const bool ok = finished->error() == QKeychain::NoError
-                        || finished->error() == QKeychain::EntryNotFound;
-        done(ok ? QString() : describe(finished));
+    runJob(
+        job, this, m_timeoutMs,
+        [done](QKeychain::DeletePasswordJob *finished) {
+            const bool ok = finished->error() == QKeychain::NoError
+                            || finished->error() == QKeychain::EntryNotFound;
+            done(ok ? QString() : describe(finished));
+        },
+        done);
+}
+
+void KeyStore::resolveKey(const QString &provider, ResolveDone done)
+{
+    const QString variable = apiKeyVariable(provider);
+    const QString fromEnvironment =
+        variable.isEmpty() ? QString() : qEnvironmentVariable(variable.toLatin1().constData());
+    if (variable.isEmpty() || !fromEnvironment.isEmpty()) {
+        ResolvedKey resolved;
+        resolved.key = fromEnvironment;
+        resolved.source = fromEnvironment.isEmpty() ? ResolvedKey::Source::None
+                                                    : ResolvedKey::Source::Environment;
+        QTimer::singleShot(0, this, [done, resolved] { done(resolved); });
+        return;
+    }
+    readKey(provider, [done](const QString &key, const QString &error) {
+        ResolvedKey resolved;
+        resolved.key = key;
+        resolved.source = key.isEmpty() ? ResolvedKey::Source::None : ResolvedKey::Source::Keychain;
+        resolved.keychainError = error;
+        done(resolved);
     });
 }
 

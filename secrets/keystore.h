@@ -9,9 +9,10 @@ namespace bd::secrets {
 
 // Provider API keys in the OS keychain (the freedesktop Secret Service through qtkeychain:
 // GNOME Keyring, KWallet, KeePassXC ...). Every call returns at once; its callback runs
-// later on the calling thread. Keys are never written anywhere else: no settings file, no
-// database, no log. A machine without a keychain answers with an error, and callers fall
-// back to the environment.
+// later, exactly once, on the calling thread. Keys are never written anywhere else: no
+// settings file, no database, no log. A machine without a keychain answers with an error
+// (at once when there is no session bus, else within timeoutMs()), and callers fall back
+// to the environment.
 class KeyStore final : public QObject
 {
     Q_OBJECT
@@ -19,7 +20,7 @@ class KeyStore final : public QObject
 public:
     explicit KeyStore(QObject *parent = nullptr);
 
-    // The keychain entry is (service, account) = ("BatchDesk", provider id).
+    // The keychain entry is (service, account) = ("BatchDesk", keyAccount(provider)).
     static QString serviceName();
 
     using ReadDone = std::function<void(const QString &key, const QString &error)>;
@@ -30,13 +31,45 @@ public:
     void writeKey(const QString &provider, const QString &key, Done done);
     // Deleting an entry that does not exist is not an error.
     void deleteKey(const QString &provider, Done done);
+
+    // How long a keychain call may take before it is answered with an error: a Secret
+    // Service that is registered but never answers must not hold a run for D-Bus's 25 s.
+    int timeoutMs() const { return m_timeoutMs; }
+    void setTimeoutMs(int ms) { m_timeoutMs = ms; }
+
+    // Why there is certainly no keychain to ask (no D-Bus session bus), or empty.
+    static QString unavailableReason();
+
+    // Where a provider's key came from.
+    struct ResolvedKey
+    {
+        enum class Source
+        {
+            None,        // neither place has one (or the provider needs none)
+            Environment, // OPENAI_API_KEY ...: set, so the keychain was not asked
+            Keychain,
+        };
+        QString key;
+        Source source = Source::None;
+        QString keychainError; // the keychain was asked and could not answer
+    };
+    using ResolveDone = std::function<void(const ResolvedKey &resolved)>;
+    // The key a run uses: the environment variable when set, else the keychain entry.
+    void resolveKey(const QString &provider, ResolveDone done);
+
+private:
+    int m_timeoutMs = 5'000;
 };
 
 // Where a provider's key is looked up first: OPENAI_API_KEY, ANTHROPIC_API_KEY ... (empty
 // for providers without a key). The variable, when set, wins over the keychain.
 QString apiKeyVariable(const QString &provider);
+// OPENAI_BASE_URL, ANTHROPIC_BASE_URL ... (empty for providers without a key).
+QString baseUrlVariable(const QString &provider);
 // The keychain account a provider's key is stored under: providers that share a key share
 // the account (openai, openai-batch and openai-compatible use "openai").
 QString keyAccount(const QString &provider);
+// One line for a missing key, naming both places it can come from.
+QString missingKeyMessage(const QString &provider, const QString &keychainError = {});
 
 } // namespace bd::secrets

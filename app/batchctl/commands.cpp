@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "ingest/exportwriter.h"
 #include "jobio.h"
+#include "keystore.h"
 #include "providers/provider.h"
 #include "store/sqlitestore.h"
 #include "terminalprogress.h"
@@ -27,6 +28,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 using namespace Qt::StringLiterals;
@@ -177,7 +179,7 @@ int exitCodeFor(const bd::JobInfo &job)
     return ExitFinished;
 }
 
-// Where a job's provider lives and how to reach it. Keys come from the environment only.
+// Where a job's provider lives and how to reach it, without its key (apiKeyFor() adds it).
 bd::providers::ProviderConfig providerConfigFor(const QString &provider, const QString &baseUrl,
                                                 const QJsonObject &settings)
 {
@@ -185,17 +187,36 @@ bd::providers::ProviderConfig providerConfigFor(const QString &provider, const Q
     config.id = provider;
     config.settings = settings;
     config.baseUrl = baseUrl;
-    const auto env = [](const char *name) { return qEnvironmentVariable(name); };
-    if (provider == u"openai"_s || provider == u"openai-compatible"_s) {
-        config.apiKey = env("OPENAI_API_KEY");
-        if (config.baseUrl.isEmpty())
-            config.baseUrl = env("OPENAI_BASE_URL");
-    } else if (provider == u"anthropic"_s) {
-        config.apiKey = env("ANTHROPIC_API_KEY");
-        if (config.baseUrl.isEmpty())
-            config.baseUrl = env("ANTHROPIC_BASE_URL");
-    }
+    const QString urlVariable = bd::secrets::baseUrlVariable(provider);
+    if (config.baseUrl.isEmpty() && !urlVariable.isEmpty())
+        config.baseUrl = qEnvironmentVariable(urlVariable.toLatin1().constData());
     return config;
+}
+
+// The key a run sends: the environment variable when set, else (for providers that cannot
+// work without one) the OS keychain entry, waited for here. A provider whose key is
+// optional (a local OpenAI-compatible server) gets only the variable: a key kept for
+// OpenAI is not handed to any server a base URL names. A required key that is in neither
+// place is a usage error naming both.
+QString apiKeyFor(const QString &provider, bool required)
+{
+    const QString variable = bd::secrets::apiKeyVariable(provider);
+    if (variable.isEmpty())
+        return {};
+    const QString fromEnvironment = qEnvironmentVariable(variable.toLatin1().constData());
+    if (!fromEnvironment.isEmpty() || !required)
+        return fromEnvironment;
+    bd::secrets::KeyStore keyStore;
+    bd::secrets::KeyStore::ResolvedKey resolved;
+    QEventLoop loop;
+    keyStore.resolveKey(provider, [&](const bd::secrets::KeyStore::ResolvedKey &answer) {
+        resolved = answer;
+        loop.quit();
+    });
+    loop.exec();
+    if (resolved.key.isEmpty())
+        throw UsageError{bd::secrets::missingKeyMessage(provider, resolved.keychainError)};
+    return resolved.key;
 }
 
 // The price table the engine uses: built in, with the user's override merged over it.
@@ -326,6 +347,25 @@ QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
     return report;
 }
 
+// The key of each provider these jobs use, settled before any job starts (a required key
+// that is missing is a usage error); providers in known are skipped.
+QHash<QString, QString> apiKeysFor(const QList<bd::JobInfo> &jobs, const QStringList &known = {})
+{
+    QHash<QString, QString> keys;
+    for (const bd::JobInfo &job : jobs) {
+        if (keys.contains(job.spec.provider) || known.contains(job.spec.provider))
+            continue;
+        QString error;
+        const auto provider = bd::providers::createProvider(
+            providerConfigFor(job.spec.provider, job.spec.baseUrl, job.spec.settings),
+            bd::SystemClock::instance(), &error);
+        if (!provider)
+            throw UsageError{u"job %1: %2"_s.arg(job.id).arg(error)};
+        keys.insert(job.spec.provider, apiKeyFor(job.spec.provider, provider->requiresKey()));
+    }
+    return keys;
+}
+
 class Session
 {
 public:
@@ -444,12 +484,20 @@ public:
             QJsonObject settings = job.spec.settings;
             for (auto it = runtimeSettings.begin(); it != runtimeSettings.end(); ++it)
                 settings.insert(it.key(), it.value());
-            m_engine->startJob(job.id, providerConfigFor(job.spec.provider, job.spec.baseUrl, settings));
+            bd::providers::ProviderConfig config =
+                providerConfigFor(job.spec.provider, job.spec.baseUrl, settings);
+            config.apiKey = m_apiKeys.value(job.spec.provider);
+            m_engine->startJob(job.id, config);
         }
         loop.exec();
         m_progress.finish();
         return outcomes;
     }
+
+    // The key runJobs() hands to each job of this provider (kept in memory only).
+    void setApiKey(const QString &provider, const QString &key) { m_apiKeys.insert(provider, key); }
+    void addApiKeys(const QHash<QString, QString> &keys) { m_apiKeys.insert(keys); }
+    QStringList apiKeyProviders() const { return m_apiKeys.keys(); }
 
     double elapsedSeconds() const { return double(m_timer.elapsed()) / 1000.0; }
     bool json() const { return m_json; }
@@ -516,6 +564,7 @@ private:
     QJsonObject m_monitoring;
     std::unique_ptr<bd::Engine> m_engine;
     std::unique_ptr<bd::store::SqliteStore> m_reader;
+    QHash<QString, QString> m_apiKeys; // provider -> key
     TerminalProgress m_progress;
 };
 
@@ -776,15 +825,12 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
     spec.settings = settings;
 
     // Provider checks come before anything is imported or sent.
-    const bd::providers::ProviderConfig providerConfig =
-        providerConfigFor(spec.provider, spec.baseUrl, settings);
     QString error;
-    auto provider = bd::providers::createProvider(providerConfig, bd::SystemClock::instance(), &error);
+    auto provider = bd::providers::createProvider(providerConfigFor(spec.provider, spec.baseUrl, settings),
+                                                  bd::SystemClock::instance(), &error);
     if (!provider)
         throw UsageError{error};
-    if (provider->requiresKey() && providerConfig.apiKey.isEmpty())
-        throw UsageError{u"provider %1 needs an API key in %2"_s.arg(
-            spec.provider, spec.provider == u"anthropic"_s ? u"ANTHROPIC_API_KEY"_s : u"OPENAI_API_KEY"_s)};
+    const QString apiKey = apiKeyFor(spec.provider, provider->requiresKey());
     if (spec.mode == u"batch-api"_s && !provider->hasBatchApi())
         throw UsageError{u"provider %1 has no batch API; use --mode auto or realtime"_s.arg(spec.provider)};
     // A local server serves whatever it has loaded: there is no sensible default name.
@@ -810,6 +856,7 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
         throw UsageError{u"--export: %1 must end in .csv, .jsonl or .xlsx"_s.arg(exportPath)};
 
     Session session(db, parser.isSet(u"json"_s), monitoringSettings(parser));
+    session.setApiKey(spec.provider, apiKey);
     if (!session.openEngine(&error)) {
         printErr(error);
         return ExitFatal;
@@ -859,6 +906,7 @@ int resumeJobs(Session &session, qint64 onlyJob, bool forceList)
     QList<qint64> ids;
     for (const bd::JobInfo &job : jobs)
         ids.append(job.id);
+    session.addApiKeys(apiKeysFor(jobs, session.apiKeyProviders()));
     const QList<JobOutcome> outcomes = session.runJobs(jobs, {});
     return session.report(outcomes, ids, forceList || ids.size() > 1);
 }
@@ -1030,6 +1078,13 @@ int commandDlq(const QCommandLineParser &parser, const QStringList &positional, 
                 throw UsageError{u"--task: '%1' is not a task id"_s.arg(part)};
         }
     }
+    // Keys first: a replay that cannot be sent leaves the dead letters where they are.
+    QList<bd::JobInfo> replayed;
+    for (const bd::JobInfo &job : store->jobs()) {
+        if ((!jobId || job.id == jobId) && job.counts.dead > 0)
+            replayed.append(job);
+    }
+    const QHash<QString, QString> apiKeys = apiKeysFor(replayed);
     const int changed = store->replayDead(jobId, taskIds, QDateTime::currentMSecsSinceEpoch());
     if (changed < 0) {
         printErr(store->errorString());
@@ -1040,12 +1095,130 @@ int commandDlq(const QCommandLineParser &parser, const QStringList &positional, 
         skipped > 0 ? u", %1 skipped (not dead-lettered)"_s.arg(skipped) : QString()));
     store.reset();
     Session session(db, parser.isSet(u"json"_s));
+    session.addApiKeys(apiKeys);
     QString error;
     if (!session.openEngine(&error)) {
         printErr(error);
         return ExitFatal;
     }
     return resumeJobs(session, jobId, false);
+}
+
+// `key set|delete|status`: provider keys in the OS keychain. A key is read from stdin
+// (without echo on a terminal), never from the command line, and never printed.
+QString keyProviderArgument(const QString &name)
+{
+    if (bd::secrets::apiKeyVariable(name).isEmpty())
+        throw UsageError{u"'%1' takes no API key (key providers: openai, anthropic)"_s.arg(name)};
+    return bd::secrets::keyAccount(name);
+}
+
+QString readKeyFromStdin(const QString &account)
+{
+    const bool terminal = ::isatty(STDIN_FILENO);
+    termios saved = {};
+    if (terminal) {
+        std::fputs(qPrintable(u"API key for %1 (not shown): "_s.arg(account)), stderr);
+        std::fflush(stderr);
+        ::tcgetattr(STDIN_FILENO, &saved);
+        termios silent = saved;
+        silent.c_lflag &= ~tcflag_t(ECHO);
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent);
+    }
+    QByteArray line;
+    for (int c = std::getchar(); c != EOF && c != '\n'; c = std::getchar())
+        line.append(char(c));
+    if (terminal) {
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        std::fputs("\n", stderr);
+    }
+    return QString::fromUtf8(line).trimmed();
+}
+
+int commandKey(const QCommandLineParser &parser, const QStringList &positional)
+{
+    const QString action = positional.value(1);
+    if (action != u"set"_s && action != u"delete"_s && action != u"status"_s)
+        throw UsageError{u"key needs set, delete or status"_s};
+    if (action == u"set"_s && positional.size() > 3)
+        throw UsageError{u"key set reads the key from stdin, never from the command line"_s};
+    if (action != u"status"_s && positional.size() != 3)
+        throw UsageError{u"key %1 needs one PROVIDER (openai or anthropic)"_s.arg(action)};
+    if (positional.size() > 3)
+        throw UsageError{u"key status takes at most one PROVIDER"_s};
+
+    bd::secrets::KeyStore keyStore;
+    QEventLoop loop;
+    QString error;
+    const auto finish = [&](const QString &message) {
+        error = message;
+        loop.quit();
+    };
+    if (action == u"set"_s) {
+        const QString account = keyProviderArgument(positional.at(2));
+        const QString key = readKeyFromStdin(account);
+        if (key.isEmpty())
+            throw UsageError{u"key set: no key on stdin"_s};
+        keyStore.writeKey(account, key, finish);
+        loop.exec();
+        if (!error.isEmpty()) {
+            printErr(u"key set %1: %2"_s.arg(account, error));
+            return ExitFatal;
+        }
+        printErr(u"stored the %1 key in the OS keychain"_s.arg(account));
+        const QString variable = bd::secrets::apiKeyVariable(account);
+        if (!qEnvironmentVariableIsEmpty(variable.toLatin1().constData()))
+            printErr(u"note: %1 is set in this environment and wins over the keychain"_s.arg(variable));
+        return ExitFinished;
+    }
+    if (action == u"delete"_s) {
+        const QString account = keyProviderArgument(positional.at(2));
+        keyStore.deleteKey(account, finish);
+        loop.exec();
+        if (!error.isEmpty()) {
+            printErr(u"key delete %1: %2"_s.arg(account, error));
+            return ExitFatal;
+        }
+        printErr(u"the OS keychain holds no %1 key now"_s.arg(account));
+        return ExitFinished;
+    }
+
+    const QStringList accounts = positional.size() == 3 ? QStringList{keyProviderArgument(positional.at(2))}
+                                                        : QStringList{u"openai"_s, u"anthropic"_s};
+    QJsonArray entries;
+    for (const QString &account : accounts) {
+        bool inKeychain = false;
+        keyStore.readKey(account, [&](const QString &key, const QString &readError) {
+            inKeychain = !key.isEmpty();
+            finish(readError);
+        });
+        loop.exec();
+        const QString variable = bd::secrets::apiKeyVariable(account);
+        const bool inEnvironment = !qEnvironmentVariableIsEmpty(variable.toLatin1().constData());
+        const QString uses = inEnvironment ? u"environment"_s : inKeychain ? u"keychain"_s : u"none"_s;
+        if (parser.isSet(u"json"_s)) {
+            QJsonObject entry{{u"provider"_s, account},
+                              {u"variable"_s, variable},
+                              {u"environment"_s, inEnvironment},
+                              {u"keychain"_s, error.isEmpty() ? QJsonValue(inKeychain) : QJsonValue()},
+                              {u"uses"_s, uses}};
+            if (!error.isEmpty())
+                entry.insert(u"keychain_error"_s, error);
+            entries.append(entry);
+            continue;
+        }
+        const QString keychain = !error.isEmpty() ? error
+                                 : inKeychain     ? u"OS keychain has a key"_s
+                                                  : u"OS keychain has no key"_s;
+        const QString environment = u"%1 %2"_s.arg(variable, inEnvironment ? u"set"_s : u"not set"_s);
+        const QString used = inEnvironment ? u"runs use %1"_s.arg(variable)
+                             : inKeychain  ? u"runs use the keychain entry"_s
+                                           : u"no key: `batchctl key set %1` or set %2"_s.arg(account, variable);
+        printOut(u"%1: %2; %3; %4"_s.arg(account, keychain, environment, used));
+    }
+    if (parser.isSet(u"json"_s))
+        printOut(QString::fromUtf8(QJsonDocument(QJsonObject{{u"keys"_s, entries}}).toJson(QJsonDocument::Compact)));
+    return ExitFinished;
 }
 
 void addOptions(QCommandLineParser &parser)
@@ -1100,7 +1273,12 @@ const char kUsage[] =
     "  status  [--db PATH] [--json]\n"
     "  export  JOB --out FILE [--db PATH]\n"
     "  dlq list   [--job JOB] [--db PATH] [--json]\n"
-    "  dlq replay [--job JOB] [--task ID ...] [--db PATH]\n";
+    "  dlq replay [--job JOB] [--task ID ...] [--db PATH]\n"
+    "  key set PROVIDER      store PROVIDER's API key (read from stdin) in the OS keychain\n"
+    "  key delete PROVIDER   remove it\n"
+    "  key status [PROVIDER] [--json]   where each key would come from (never prints one)\n"
+    "PROVIDER is openai or anthropic. run, resume and dlq replay take the key from\n"
+    "OPENAI_API_KEY / ANTHROPIC_API_KEY when set, else from the OS keychain.\n";
 
 } // namespace
 
@@ -1146,6 +1324,8 @@ int main(const QStringList &arguments)
             return commandExport(parser, positional, db);
         if (command == u"dlq"_s)
             return commandDlq(parser, positional, db);
+        if (command == u"key"_s)
+            return commandKey(parser, positional);
         throw UsageError{u"unknown command '%1'"_s.arg(command)};
     } catch (const UsageError &error) {
         printErr(u"batchctl: "_s + error.message);
