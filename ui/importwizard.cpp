@@ -571,8 +571,15 @@ void ImportWizard::handleImportFinished(const ImportResult &result)
         return;
     }
     const bool start = m_startAfter->isChecked();
-    if (start)
-        m_engine->startJob(result.jobId, providerConfigFor(buildSpec()));
+    if (start) {
+        // Asynchronous (the OS keychain); the engine outlives this dialog. Without a key the
+        // job still starts and stops at the provider's 401 with the reason in the jobs list.
+        resolveProviderConfig(buildSpec(), m_engine,
+                              [engine = m_engine, jobId = result.jobId](
+                                  const providers::ProviderConfig &config, const QString &) {
+                                  engine->startJob(jobId, config);
+                              });
+    }
     Q_EMIT jobImported(result.jobId, result.continued, start);
     accept();
 }

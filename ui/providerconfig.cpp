@@ -1,26 +1,64 @@
 #include "providerconfig.h"
 
+#include "engine.h"
 #include "keystore.h"
+
+#include <QSettings>
+#include <QTimer>
 
 namespace bd::ui {
 
 using namespace Qt::StringLiterals;
 
-providers::ProviderConfig providerConfigFor(const JobSpec &spec)
+namespace {
+
+bool keyRequired(const QString &provider)
+{
+    const QList<Engine::ProviderInfo> providers = Engine::availableProviders();
+    return std::any_of(providers.cbegin(), providers.cend(), [&](const Engine::ProviderInfo &info) {
+        return info.id == provider && info.requiresKey;
+    });
+}
+
+} // namespace
+
+QString providerBaseUrl(const JobSpec &spec)
+{
+    if (!spec.baseUrl.isEmpty())
+        return spec.baseUrl;
+    const QString variable = secrets::baseUrlVariable(spec.provider);
+    if (variable.isEmpty())
+        return {};
+    const QString fromEnvironment = qEnvironmentVariable(variable.toLatin1().constData());
+    if (!fromEnvironment.isEmpty())
+        return fromEnvironment;
+    return QSettings()
+        .value(u"providers/%1/base_url"_s.arg(secrets::keyAccount(spec.provider)))
+        .toString()
+        .trimmed();
+}
+
+void resolveProviderConfig(const JobSpec &spec, QObject *context, ProviderConfigReady ready)
 {
     providers::ProviderConfig config;
     config.id = spec.provider;
-    config.baseUrl = spec.baseUrl;
+    config.baseUrl = providerBaseUrl(spec);
     config.settings = spec.settings;
-    const QString keyVariable = secrets::apiKeyVariable(spec.provider);
-    if (!keyVariable.isEmpty()) {
-        config.apiKey = qEnvironmentVariable(keyVariable.toLatin1().constData());
-        if (config.baseUrl.isEmpty()) {
-            const QString urlVariable = keyVariable.left(keyVariable.indexOf(u'_')) + u"_BASE_URL"_s;
-            config.baseUrl = qEnvironmentVariable(urlVariable.toLatin1().constData());
-        }
+    const QString variable = secrets::apiKeyVariable(spec.provider);
+    if (variable.isEmpty() || !keyRequired(spec.provider)) {
+        if (!variable.isEmpty())
+            config.apiKey = qEnvironmentVariable(variable.toLatin1().constData());
+        QTimer::singleShot(0, context, [config, ready] { ready(config, {}); });
+        return;
     }
-    return config;
+    auto *keyStore = new secrets::KeyStore(context);
+    keyStore->resolveKey(spec.provider, [keyStore, config, ready](const secrets::KeyStore::ResolvedKey &resolved) mutable {
+        keyStore->deleteLater();
+        config.apiKey = resolved.key;
+        ready(config, resolved.key.isEmpty()
+                          ? secrets::missingKeyMessage(config.id, resolved.keychainError)
+                          : QString());
+    });
 }
 
 } // namespace bd::ui

@@ -1,15 +1,18 @@
 // API keys in the OS keychain, against a real GNOME Keyring on a private session bus that
 // this test starts (and stops) itself: the KeyStore round trip, batchctl's `key` commands,
-// and `batchctl run` taking its key from the keychain to the loopback fake provider.
+// `batchctl run` taking its key from the keychain to the loopback fake provider, and the
+// console's asynchronous key and base URL resolution.
 
 #include "batchctlrun.h"
 #include "fakeprovider.h"
 #include "keystore.h"
+#include "providerconfig.h"
 
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QProcess>
+#include <QSettings>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -56,6 +59,8 @@ private Q_SLOTS:
     void missingKeyIsAUsageErrorNamingBothPlaces();
     void keyIsNeverAnArgument();
     void noKeychainStillRunsWithTheEnvironment();
+    void consoleResolvesKeysWithoutWaiting();
+    void consoleBaseUrlOrder();
 
 private:
     // Writes and waits; empty on success.
@@ -78,12 +83,18 @@ private:
 
 void TestKeychain::initTestCase()
 {
+    QVERIFY(m_dir.isValid());
+    // The console's settings (QSettings) go to this test's own folder.
+    qputenv("XDG_CONFIG_HOME", m_dir.filePath(u"config"_s).toUtf8());
+    QCoreApplication::setOrganizationName(u"BatchDeskKeychainTest"_s);
+    QCoreApplication::setApplicationName(u"BatchDeskKeychainTest"_s);
+    qunsetenv("OPENAI_BASE_URL");
+    qunsetenv("ANTHROPIC_API_KEY");
     QVERIFY(m_server.listen());
     const QString dbusDaemon = QStandardPaths::findExecutable(u"dbus-daemon"_s);
     const QString keyringDaemon = QStandardPaths::findExecutable(u"gnome-keyring-daemon"_s);
     if (dbusDaemon.isEmpty() || keyringDaemon.isEmpty())
         QSKIP("needs dbus-daemon and gnome-keyring-daemon (scripts/setup-debian.sh installs them)");
-    QVERIFY(m_dir.isValid());
     QDir(m_dir.path()).mkpath(u"home/.local/share"_s);
     QDir(m_dir.path()).mkpath(u"run"_s);
     QFile::setPermissions(m_dir.filePath(u"run"_s), QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
@@ -432,6 +443,86 @@ void TestKeychain::noKeychainStillRunsWithTheEnvironment()
     QVERIFY2(status.exitCode == 0, qPrintable(status.describe()));
     QVERIFY2(status.out.contains("no D-Bus session bus") && status.out.contains("runs use OPENAI_API_KEY"),
              qPrintable(status.describe()));
+}
+
+void TestKeychain::consoleResolvesKeysWithoutWaiting()
+{
+    QCOMPARE(writeKey(u"openai"_s, kKeychainKey), QString());
+    bd::JobSpec spec;
+    spec.provider = u"openai"_s;
+    QObject context;
+    std::optional<std::pair<bd::providers::ProviderConfig, QString>> answer;
+    const auto resolve = [&] {
+        answer.reset();
+        QElapsedTimer timer;
+        timer.start();
+        bd::ui::resolveProviderConfig(spec, &context, [&](const bd::providers::ProviderConfig &config,
+                                                          const QString &problem) {
+            answer = {config, problem};
+        });
+        // The call only starts the lookup: the answer comes from the event loop.
+        QVERIFY(!answer.has_value());
+        QVERIFY(timer.elapsed() < 200);
+        QVERIFY(QTest::qWaitFor([&] { return answer.has_value(); }, 10'000));
+    };
+
+    resolve();
+    QCOMPARE(answer->first.apiKey, kKeychainKey);
+    QCOMPARE(answer->first.id, u"openai"_s);
+    QCOMPARE(answer->second, QString());
+
+    qputenv("OPENAI_API_KEY", kEnvironmentKey.toUtf8());
+    resolve();
+    QCOMPARE(answer->first.apiKey, kEnvironmentKey);
+    qunsetenv("OPENAI_API_KEY");
+
+    // A local server's key is optional: a key kept for OpenAI is not handed to it.
+    spec.provider = u"openai-compatible"_s;
+    resolve();
+    QCOMPARE(answer->first.apiKey, QString());
+    QCOMPARE(answer->second, QString());
+
+    spec.provider = u"anthropic"_s;
+    resolve();
+    QCOMPARE(answer->first.apiKey, QString());
+    QVERIFY2(answer->second.contains(u"ANTHROPIC_API_KEY"_s)
+                 && answer->second.contains(u"batchctl key set anthropic"_s),
+             qPrintable(answer->second));
+
+    // The context goes away before the keychain answers: nothing runs.
+    spec.provider = u"openai"_s;
+    bool called = false;
+    {
+        QObject shortLived;
+        bd::ui::resolveProviderConfig(spec, &shortLived,
+                                      [&](const bd::providers::ProviderConfig &, const QString &) {
+                                          called = true;
+                                      });
+    }
+    resolve(); // a later lookup has come and gone: the first would have too
+    QVERIFY(!called);
+    QCOMPARE(deleteKey(u"openai"_s), QString());
+}
+
+void TestKeychain::consoleBaseUrlOrder()
+{
+    bd::JobSpec spec;
+    spec.provider = u"anthropic"_s;
+    QCOMPARE(bd::ui::providerBaseUrl(spec), QString()); // the provider's default
+    QSettings().setValue(u"providers/anthropic/base_url"_s, u"http://127.0.0.1:1/from-settings"_s);
+    QCOMPARE(bd::ui::providerBaseUrl(spec), u"http://127.0.0.1:1/from-settings"_s);
+    qputenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:2/from-environment");
+    QCOMPARE(bd::ui::providerBaseUrl(spec), u"http://127.0.0.1:2/from-environment"_s);
+    spec.baseUrl = u"http://127.0.0.1:3/from-the-job"_s;
+    QCOMPARE(bd::ui::providerBaseUrl(spec), u"http://127.0.0.1:3/from-the-job"_s);
+    qunsetenv("ANTHROPIC_BASE_URL");
+    // openai-compatible shares the openai account's settings.
+    spec = bd::JobSpec();
+    spec.provider = u"openai-compatible"_s;
+    QSettings().setValue(u"providers/openai/base_url"_s, u"http://127.0.0.1:4/v1"_s);
+    QCOMPARE(bd::ui::providerBaseUrl(spec), u"http://127.0.0.1:4/v1"_s);
+    spec.provider = u"simulator"_s;
+    QCOMPARE(bd::ui::providerBaseUrl(spec), QString());
 }
 
 QTEST_GUILESS_MAIN(TestKeychain)
