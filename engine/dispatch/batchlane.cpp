@@ -39,7 +39,29 @@ void JobRunner::recoverBatches()
             batch.tasks.insert(task.id, task);
         if (record.state == u"assembling"_s || record.providerBatchId.isEmpty()) {
             // Interrupted between hand-over and the provider's answer: the provider may or
-            // may not have it. Without an id there is nothing to poll, so the tasks go back.
+            // may not have it. Where the API can tell, look for the batch created with this
+            // row's reference and exactly these lines, and adopt it (handleBatchFound).
+            if (!batch.tasks.isEmpty() && m_provider->canFindBatches()) {
+                // Built as pumpBatches() builds them: another body means another
+                // fingerprint, so a drift here resubmits (safe) rather than adopts.
+                for (const ClaimedTask &task : std::as_const(batch.tasks)) {
+                    providers::ChatRequest request;
+                    request.taskId = task.id;
+                    request.attempt = task.attempts + 1;
+                    request.model = m_job.spec.model;
+                    request.systemPrompt = m_job.spec.systemPrompt;
+                    request.prompt = m_template.render(task.values);
+                    request.maxOutputTokens = m_job.spec.maxOutputTokens;
+                    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
+                    batch.lookup.append(request);
+                }
+                batch.createdAtMs = record.createdAtMs;
+                batch.submittedAtMs = record.createdAtMs;
+                m_liveBatches.insert(batch.rowId, batch);
+                m_provider->findBatch(QString::number(batch.rowId), batch.lookup, batch.createdAtMs);
+                continue;
+            }
+            // Without an id there is nothing to poll, so the tasks go back.
             QList<TaskTransition> releases;
             for (const ClaimedTask &task : std::as_const(batch.tasks)) {
                 const TaskTransition release = releaseUnsent(task.id, now);
@@ -224,6 +246,60 @@ void JobRunner::handleBatchSubmitted(const QString &reference, const QString &ba
         return;
     }
     schedulePoll(rowId);
+}
+
+void JobRunner::handleBatchFound(const QString &reference, const QString &batchId,
+                                 ErrorClass error, const QString &errorMessage)
+{
+    const qint64 rowId = reference.toLongLong();
+    auto it = m_liveBatches.find(rowId);
+    if (it == m_liveBatches.end() || !it->providerBatchId.isEmpty())
+        return;
+    if (error != ErrorClass::None) {
+        // The list could not be read (outage, 429): ask again a few times; after that the
+        // lines are sent again, as they were before lookups existed.
+        if (++it->lookups < 4) {
+            const qint64 delay = providers::batchPollDelayMs(it->lookups - 1, m_options.batchPollFirstMs);
+            QTimer::singleShot(int(delay), this, [this, rowId] {
+                const auto again = m_liveBatches.constFind(rowId);
+                if (m_running && again != m_liveBatches.cend() && again->providerBatchId.isEmpty())
+                    m_provider->findBatch(QString::number(rowId), again->lookup, again->createdAtMs);
+            });
+            return;
+        }
+        qWarning("job %lld: batch %lld not found at the provider (%s); submitting its tasks again",
+                 m_job.id, rowId, qPrintable(errorMessage));
+    }
+    if (batchId.isEmpty() || error != ErrorClass::None) {
+        handBackUnsubmitted(rowId);
+        return;
+    }
+    it->providerBatchId = batchId;
+    it->lookup.clear();
+    m_batchRowByProviderId.insert(batchId, rowId);
+    if (!m_store->updateBatch(rowId, u"submitted"_s, batchId, m_clock->nowMs())) {
+        fatal(m_store->errorString());
+        return;
+    }
+    schedulePoll(rowId);
+}
+
+void JobRunner::handBackUnsubmitted(qint64 batchRowId)
+{
+    const LiveBatch batch = m_liveBatches.take(batchRowId);
+    const qint64 now = m_clock->nowMs();
+    QList<TaskTransition> releases;
+    releases.reserve(batch.tasks.size());
+    for (const ClaimedTask &task : batch.tasks)
+        releases.append(releaseUnsent(task.id, now));
+    if (!m_store->applyTransitions(batch.owner, releases, now)) {
+        fatal(m_store->errorString());
+        return;
+    }
+    m_store->updateBatch(batchRowId, u"failed"_s, QString(), now);
+    m_counts.leased -= batch.tasks.size();
+    m_counts.pending += batch.tasks.size();
+    pump();
 }
 
 void JobRunner::schedulePoll(qint64 batchRowId)

@@ -70,6 +70,8 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
                 &JobRunner::handleBatchSubmitted);
         connect(m_provider.get(), &providers::Provider::batchPolled, this,
                 &JobRunner::handleBatchPolled);
+        connect(m_provider.get(), &providers::Provider::batchFound, this,
+                &JobRunner::handleBatchFound);
         connect(m_provider.get(), &providers::Provider::batchResultsFetched, this,
                 &JobRunner::handleBatchResults);
     }

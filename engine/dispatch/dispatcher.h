@@ -109,6 +109,10 @@ private:
     void handleBatchSubmitted(const QString &reference, const QString &batchId, ErrorClass error,
                               const QString &errorMessage);
     void handleBatchPolled(const providers::BatchStatus &status);
+    void handleBatchFound(const QString &reference, const QString &batchId, ErrorClass error,
+                          const QString &errorMessage);
+    // A recovered batch the provider does not have: its tasks go back to pending.
+    void handBackUnsubmitted(qint64 batchRowId);
     void handleBatchResults(const QString &batchId, const QList<providers::ChatReply> &replies,
                             ErrorClass error, const QString &errorMessage);
     void settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies);
@@ -160,6 +164,10 @@ private:
         double reservedUsd = 0.0;
         int polls = 0;
         bool fetching = false;
+        // Recovered without a provider id: the requests the lookup matches on (findBatch).
+        QList<providers::ChatRequest> lookup;
+        qint64 createdAtMs = 0;
+        int lookups = 0;
     };
     QHash<qint64, LiveBatch> m_liveBatches;        // by batch row id
     QHash<QString, qint64> m_batchRowByProviderId;

@@ -7,8 +7,12 @@
 
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QCryptographicHash>
 #include <QJsonObject>
 #include <QRandomGenerator>
+#include <QUrlQuery>
+
+#include <algorithm>
 
 namespace bd::providers {
 
@@ -99,7 +103,8 @@ void OpenAiChatProvider::submitBatch(const QString &reference, const QList<ChatR
     QNetworkRequest upload = apiRequest(u"/files"_s);
     upload.setHeader(QNetworkRequest::ContentTypeHeader,
                      QString::fromLatin1("multipart/form-data; boundary=" + boundary));
-    callApi("POST", upload, multipart, [this, reference](const ApiResult &uploaded) {
+    const QString fingerprint = batchFingerprint(requests);
+    callApi("POST", upload, multipart, [this, reference, fingerprint](const ApiResult &uploaded) {
         const QString fileId = jsonObject(uploaded.body).value(u"id"_s).toString();
         if (!uploaded.ok() || fileId.isEmpty()) {
             Q_EMIT batchSubmitted(
@@ -113,7 +118,8 @@ void OpenAiChatProvider::submitBatch(const QString &reference, const QList<ChatR
             {u"input_file_id"_s, fileId},
             {u"endpoint"_s, u"/v1/chat/completions"_s},
             {u"completion_window"_s, u"24h"_s},
-            {u"metadata"_s, QJsonObject{{u"batchdesk_reference"_s, reference}}},
+            {u"metadata"_s, QJsonObject{{u"batchdesk_reference"_s, reference},
+                                        {u"batchdesk_lines"_s, fingerprint}}},
         };
         callApi(
             "POST", apiRequest(u"/batches"_s), QJsonDocument(create).toJson(QJsonDocument::Compact),
@@ -130,6 +136,83 @@ void OpenAiChatProvider::submitBatch(const QString &reference, const QList<ChatR
                     u"creating the batch: "_s +
                         (created.ok() ? u"no batch id in the answer"_s : created.errorMessage));
             });
+    });
+}
+
+QString OpenAiChatProvider::batchFingerprint(const QList<ChatRequest> &requests) const
+{
+    QList<std::pair<qint64, QByteArray>> lines;
+    lines.reserve(requests.size());
+    for (const ChatRequest &request : requests)
+        lines.append({request.taskId, batchLine(request)});
+    std::sort(lines.begin(), lines.end());
+    QCryptographicHash hash(QCryptographicHash::Sha256);
+    for (const auto &line : std::as_const(lines)) {
+        hash.addData(line.second);
+        hash.addData("\n");
+    }
+    return QString::fromLatin1(hash.result().toHex());
+}
+
+void OpenAiChatProvider::findBatch(const QString &reference, const QList<ChatRequest> &requests,
+                                   qint64 createdSinceMs)
+{
+    if (!hasBatchApi()) {
+        Provider::findBatch(reference, requests, createdSinceMs);
+        return;
+    }
+    // The row is written before the create is sent, but the two clocks differ: look ten
+    // minutes further back than the row's own time.
+    const qint64 oldestSeconds = (createdSinceMs - 10 * 60'000) / 1000;
+    findBatchPage(reference, batchFingerprint(requests), oldestSeconds, QString(), 0);
+}
+
+void OpenAiChatProvider::findBatchPage(const QString &reference, const QString &fingerprint,
+                                       qint64 oldestSeconds, const QString &after, int page)
+{
+    // Far more batches than one account creates in the window; past it, submit again.
+    constexpr int kMaxPages = 50;
+    QNetworkRequest request = apiRequest(u"/batches"_s);
+    QUrl url = request.url();
+    QUrlQuery query;
+    query.addQueryItem(u"limit"_s, u"100"_s);
+    if (!after.isEmpty())
+        query.addQueryItem(u"after"_s, after);
+    url.setQuery(query);
+    request.setUrl(url);
+    callApi("GET", request, {}, [=, this](const ApiResult &listed) {
+        const QJsonObject root = jsonObject(listed.body);
+        if (!listed.ok() || !root.value(u"data"_s).isArray()) {
+            Q_EMIT batchFound(reference, QString(), listed.ok() ? ErrorClass::Malformed : listed.error,
+                              u"listing batches: "_s +
+                                  (listed.ok() ? u"no data in the answer"_s : listed.errorMessage));
+            return;
+        }
+        const QJsonArray data = root.value(u"data"_s).toArray();
+        bool pastTheWindow = false;
+        for (const QJsonValue &value : data) {
+            const QJsonObject batch = value.toObject();
+            if (batch.value(u"created_at"_s).toInteger() < oldestSeconds) {
+                pastTheWindow = true; // newest first: the rest are older still
+                break;
+            }
+            const QJsonObject metadata = batch.value(u"metadata"_s).toObject();
+            if (metadata.value(u"batchdesk_reference"_s).toString() == reference
+                && metadata.value(u"batchdesk_lines"_s).toString() == fingerprint
+                && !batch.value(u"id"_s).toString().isEmpty()) {
+                Q_EMIT batchFound(reference, batch.value(u"id"_s).toString(), ErrorClass::None, QString());
+                return;
+            }
+        }
+        QString last = root.value(u"last_id"_s).toString();
+        if (last.isEmpty() && !data.isEmpty())
+            last = data.last().toObject().value(u"id"_s).toString();
+        if (pastTheWindow || !root.value(u"has_more"_s).toBool() || last.isEmpty()
+            || page + 1 >= kMaxPages) {
+            Q_EMIT batchFound(reference, QString(), ErrorClass::None, QString());
+            return;
+        }
+        findBatchPage(reference, fingerprint, oldestSeconds, last, page + 1);
     });
 }
 

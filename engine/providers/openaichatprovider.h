@@ -50,8 +50,14 @@ public:
     void pollBatch(const QString &batchId) override;
     void fetchBatchResults(const QString &batchId, const QList<qint64> &taskIds) override;
     void cancelBatch(const QString &batchId) override;
+    bool canFindBatches() const override { return hasBatchApi(); }
+    void findBatch(const QString &reference, const QList<ChatRequest> &requests,
+                   qint64 createdSinceMs) override;
     // One line of the batch input file (without the newline).
     QByteArray batchLine(const ChatRequest &request) const;
+    // What a batch's metadata says of its lines (batchdesk_lines): SHA-256 of the lines in
+    // custom_id order, so that findBatch() adopts only a batch of exactly these requests.
+    QString batchFingerprint(const QList<ChatRequest> &requests) const;
 
     // GET {base}/models; modelsListed() follows (ids, or an empty list and the error).
     void listModels();
@@ -78,6 +84,9 @@ private:
     };
 
     QNetworkRequest apiRequest(const QString &path) const; // makeRequest + Authorization
+    // One page of GET /batches (newest first) in findBatch(), after the batch id `after`.
+    void findBatchPage(const QString &reference, const QString &fingerprint, qint64 oldestSeconds,
+                       const QString &after, int page);
     BatchStatus batchStatusFrom(const QString &batchId, const ApiResult &result) const;
     void downloadResultFiles(const QString &batchId, QStringList fileIds, QList<QByteArray> files,
                              const QList<qint64> &taskIds, const MissingLines &missing);

@@ -24,6 +24,17 @@ void Provider::submitBatch(const QString &reference, const QList<ChatRequest> &)
         Qt::QueuedConnection);
 }
 
+void Provider::findBatch(const QString &reference, const QList<ChatRequest> &, qint64)
+{
+    QMetaObject::invokeMethod(
+        this,
+        [this, reference] {
+            Q_EMIT batchFound(reference, QString(), ErrorClass::InvalidRequest,
+                              id() + u" cannot find batches"_s);
+        },
+        Qt::QueuedConnection);
+}
+
 void Provider::pollBatch(const QString &batchId)
 {
     QMetaObject::invokeMethod(

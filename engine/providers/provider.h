@@ -112,6 +112,12 @@ struct BatchStatus
 //                             Expired or missing lines come back as Timeout, cancelled ones
 //                             as Cancelled, errored ones classified like a realtime reply.
 //   cancelBatch(id)        -> batchCancelRequested(id, error, message); poll until Ended.
+//   findBatch(ref, rs, sinceMs)
+//                          -> batchFound(ref, batchId, error, message): after a crash between
+//                             a create and storing its id, the batch created since sinceMs
+//                             whose reference and lines are these (empty id: there is none,
+//                             submit again). Only where canFindBatches(): Anthropic batches
+//                             carry nothing of the caller's to match on.
 class Provider : public QObject
 {
     Q_OBJECT
@@ -141,6 +147,9 @@ public:
     virtual void pollBatch(const QString &batchId);
     virtual void fetchBatchResults(const QString &batchId, const QList<qint64> &taskIds);
     virtual void cancelBatch(const QString &batchId);
+    virtual bool canFindBatches() const { return false; }
+    virtual void findBatch(const QString &reference, const QList<ChatRequest> &requests,
+                           qint64 createdSinceMs);
 
 Q_SIGNALS:
     void replied(const bd::providers::ChatReply &reply);
@@ -151,6 +160,8 @@ Q_SIGNALS:
                              bd::ErrorClass error, const QString &errorMessage);
     void batchCancelRequested(const QString &batchId, bd::ErrorClass error,
                               const QString &errorMessage);
+    void batchFound(const QString &reference, const QString &batchId, bd::ErrorClass error,
+                    const QString &errorMessage);
 };
 
 // A poll schedule with backoff: 0-based poll number -> wait before it. Starts at firstMs,

@@ -305,8 +305,10 @@ void FakeProvider::processBuffered(QTcpSocket *socket)
     request.method = requestLine.at(0);
     request.path = requestLine.at(1);
     const qsizetype query = request.path.indexOf('?');
-    if (query >= 0)
+    if (query >= 0) {
+        request.query = request.path.mid(query + 1);
         request.path.truncate(query);
+    }
     for (qsizetype i = 1; i < lines.size(); ++i) {
         const QByteArray line = lines.at(i).trimmed();
         const qsizetype colon = line.indexOf(':');

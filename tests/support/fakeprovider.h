@@ -26,6 +26,7 @@ namespace bd::testing {
 //   POST /v1/messages           Anthropic Messages
 //   POST /v1/files, GET /v1/files/{id}/content, DELETE /v1/files/{id}    OpenAI Files
 //   POST /v1/batches, GET /v1/batches/{id}, POST /v1/batches/{id}/cancel  OpenAI Batch API
+//   GET  /v1/batches?limit=N&after=ID   OpenAI batch list, newest first, paged
 //   POST /v1/messages/batches, GET .../{id}, GET .../{id}/results, POST .../{id}/cancel
 //                               Anthropic Message Batches
 //   GET  /fake/stats            counters as JSON; POST /fake/reset clears them
@@ -118,6 +119,7 @@ public:
     {
         QByteArray method;
         QByteArray path;
+        QByteArray query; // after the '?', undecoded
         QList<std::pair<QByteArray, QByteArray>> headers;
         QByteArray body;
         QByteArray header(const QByteArray &name) const;
@@ -152,6 +154,8 @@ public:
     int connectionsAccepted() const { return m_connectionsAccepted; }
     int attemptsFor(const QString &prompt) const { return m_attempts.value(prompt); }
     int batchesCreated() const { return m_batchesCreated; }
+    // An OpenAI batch someone else created (completed, no lines) for the batch list: its id.
+    QString addForeignOpenAiBatch(const QJsonObject &metadata, qint64 createdAtSeconds);
     int filesStored() const { return int(m_files.size()); }
     // Lines of every batch created so far, by custom_id (a resubmitted line counts twice).
     int batchLinesFor(const QString &customId) const
@@ -243,6 +247,7 @@ private:
                       const QString &message) const;
     Response routeFiles(const ReceivedRequest &request, const QList<QByteArray> &parts);
     Response routeOpenAiBatches(const ReceivedRequest &request, const QList<QByteArray> &parts);
+    Response listOpenAiBatches(const ReceivedRequest &request);
     Response routeAnthropicBatches(const ReceivedRequest &request, const QList<QByteArray> &parts);
     void advance(Batch *batch);
     void finishBatch(Batch *batch, const QString &finalStatus, qsizetype linesToRun);

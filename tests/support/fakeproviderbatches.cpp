@@ -8,6 +8,7 @@
 #include <QJsonDocument>
 #include <QRegularExpression>
 #include <QSet>
+#include <QUrlQuery>
 #include <random>
 
 namespace bd::testing {
@@ -231,6 +232,8 @@ FakeProvider::Response FakeProvider::routeOpenAiBatches(const ReceivedRequest &r
     if (!authorized(request, false))
         return apiError(401, false, u"invalid_request_error"_s, u"Invalid API key"_s);
     // /v1/batches, /v1/batches/{id}, /v1/batches/{id}/cancel
+    if (parts.size() == 3 && request.method == "GET")
+        return listOpenAiBatches(request);
     if (parts.size() == 3 && request.method == "POST") {
         const QJsonObject body = QJsonDocument::fromJson(request.body).object();
         const QString fileId = body.value(u"input_file_id"_s).toString();
@@ -314,6 +317,56 @@ FakeProvider::Response FakeProvider::routeOpenAiBatches(const ReceivedRequest &r
         return jsonResponse(200, openAiBatchJson(*batch));
     }
     return apiError(404, false, u"invalid_request_error"_s, u"no route"_s);
+}
+
+FakeProvider::Response FakeProvider::listOpenAiBatches(const ReceivedRequest &request)
+{
+    const QUrlQuery query(QString::fromUtf8(request.query));
+    bool ok = true;
+    const int limit = query.hasQueryItem(u"limit"_s) ? query.queryItemValue(u"limit"_s).toInt(&ok) : 20;
+    if (!ok || limit < 1 || limit > 100)
+        return apiError(400, false, u"invalid_request_error"_s, u"limit must be 1..100"_s);
+    // Newest first; ids number the batches in the order they were made.
+    QList<const Batch *> batches;
+    for (const Batch *batch : std::as_const(m_batches)) {
+        if (!batch->anthropic)
+            batches.append(batch);
+    }
+    const auto sequence = [](const Batch *batch) { return batch->id.mid(10).toLongLong(); };
+    std::sort(batches.begin(), batches.end(), [&](const Batch *a, const Batch *b) {
+        return a->createdAt != b->createdAt ? a->createdAt > b->createdAt : sequence(a) > sequence(b);
+    });
+    qsizetype start = 0;
+    if (query.hasQueryItem(u"after"_s)) {
+        const QString after = query.queryItemValue(u"after"_s);
+        const auto it = std::find_if(batches.cbegin(), batches.cend(),
+                                     [&](const Batch *batch) { return batch->id == after; });
+        if (it == batches.cend())
+            return apiError(400, false, u"invalid_request_error"_s, u"No such batch: "_s + after);
+        start = (it - batches.cbegin()) + 1;
+    }
+    QJsonArray data;
+    for (qsizetype i = start; i < batches.size() && data.size() < limit; ++i)
+        data.append(openAiBatchJson(*batches.at(i)));
+    const bool hasMore = start + data.size() < batches.size();
+    return jsonResponse(200, QJsonObject{
+        {u"object"_s, u"list"_s},
+        {u"data"_s, data},
+        {u"first_id"_s, data.isEmpty() ? QJsonValue() : data.first()[u"id"_s]},
+        {u"last_id"_s, data.isEmpty() ? QJsonValue() : data.last()[u"id"_s]},
+        {u"has_more"_s, hasMore},
+    });
+}
+
+QString FakeProvider::addForeignOpenAiBatch(const QJsonObject &metadata, qint64 createdAtSeconds)
+{
+    auto *batch = new Batch;
+    batch->id = u"batch_fake%1"_s.arg(m_nextId++);
+    batch->status = u"completed"_s;
+    batch->metadata = metadata;
+    batch->createdAt = createdAtSeconds;
+    m_batches.insert(batch->id, batch);
+    return batch->id;
 }
 
 FakeProvider::Response FakeProvider::routeAnthropicBatches(const ReceivedRequest &request,
