@@ -534,14 +534,16 @@ void MainWindow::resumeJob(qint64 jobId)
     if (!job)
         return;
     // The key may come from the OS keychain: the job starts when it has answered.
-    resolveProviderConfig(job->spec, this, [this, jobId](const providers::ProviderConfig &config,
-                                                         const QString &problem) {
-        if (!problem.isEmpty()) {
-            statusBar()->showMessage(tr("Job %1 not started: %2").arg(jobId).arg(problem), 15000);
-            return;
-        }
-        m_engine->startJob(jobId, config);
-    });
+    resolveProviderConfig(
+        job->spec, this,
+        [this, jobId](const providers::ProviderConfig &config, const QString &problem) {
+            if (!problem.isEmpty()) {
+                statusBar()->showMessage(tr("Job %1 not started: %2").arg(jobId).arg(problem),
+                                         15000);
+                return;
+            }
+            m_engine->startJob(jobId, config);
+        });
     statusBar()->showMessage(tr("Starting job %1 …").arg(jobId), 5000);
 }
 

@@ -52,13 +52,15 @@ void resolveProviderConfig(const JobSpec &spec, QObject *context, ProviderConfig
         return;
     }
     auto *keyStore = new secrets::KeyStore(context);
-    keyStore->resolveKey(spec.provider, [keyStore, config, ready](const secrets::KeyStore::ResolvedKey &resolved) mutable {
-        keyStore->deleteLater();
-        config.apiKey = resolved.key;
-        ready(config, resolved.key.isEmpty()
-                          ? secrets::missingKeyMessage(config.id, resolved.keychainError)
-                          : QString());
-    });
+    keyStore->resolveKey(
+        spec.provider,
+        [keyStore, config, ready](const secrets::KeyStore::ResolvedKey &resolved) mutable {
+            keyStore->deleteLater();
+            config.apiKey = resolved.key;
+            ready(config, resolved.key.isEmpty()
+                              ? secrets::missingKeyMessage(config.id, resolved.keychainError)
+                              : QString());
+        });
 }
 
 } // namespace bd::ui

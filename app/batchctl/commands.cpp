@@ -360,7 +360,7 @@ QHash<QString, QString> apiKeysFor(const QList<bd::JobInfo> &jobs, const QString
             providerConfigFor(job.spec.provider, job.spec.baseUrl, job.spec.settings),
             bd::SystemClock::instance(), &error);
         if (!provider)
-            throw UsageError{u"job %1: %2"_s.arg(job.id).arg(error)};
+            continue; // the engine reports it when the job starts, as for any other job
         keys.insert(job.spec.provider, apiKeyFor(job.spec.provider, provider->requiresKey()));
     }
     return keys;
@@ -826,8 +826,9 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
 
     // Provider checks come before anything is imported or sent.
     QString error;
-    auto provider = bd::providers::createProvider(providerConfigFor(spec.provider, spec.baseUrl, settings),
-                                                  bd::SystemClock::instance(), &error);
+    auto provider =
+        bd::providers::createProvider(providerConfigFor(spec.provider, spec.baseUrl, settings),
+                                      bd::SystemClock::instance(), &error);
     if (!provider)
         throw UsageError{error};
     const QString apiKey = apiKeyFor(spec.provider, provider->requiresKey());
@@ -1168,7 +1169,8 @@ int commandKey(const QCommandLineParser &parser, const QStringList &positional)
         printErr(u"stored the %1 key in the OS keychain"_s.arg(account));
         const QString variable = bd::secrets::apiKeyVariable(account);
         if (!qEnvironmentVariableIsEmpty(variable.toLatin1().constData()))
-            printErr(u"note: %1 is set in this environment and wins over the keychain"_s.arg(variable));
+            printErr(
+                u"note: %1 is set in this environment and wins over the keychain"_s.arg(variable));
         return ExitFinished;
     }
     if (action == u"delete"_s) {
@@ -1183,8 +1185,9 @@ int commandKey(const QCommandLineParser &parser, const QStringList &positional)
         return ExitFinished;
     }
 
-    const QStringList accounts = positional.size() == 3 ? QStringList{keyProviderArgument(positional.at(2))}
-                                                        : QStringList{u"openai"_s, u"anthropic"_s};
+    const QStringList accounts = positional.size() == 3
+                                     ? QStringList{keyProviderArgument(positional.at(2))}
+                                     : QStringList{u"openai"_s, u"anthropic"_s};
     QJsonArray entries;
     for (const QString &account : accounts) {
         bool inKeychain = false;
@@ -1195,13 +1198,16 @@ int commandKey(const QCommandLineParser &parser, const QStringList &positional)
         loop.exec();
         const QString variable = bd::secrets::apiKeyVariable(account);
         const bool inEnvironment = !qEnvironmentVariableIsEmpty(variable.toLatin1().constData());
-        const QString uses = inEnvironment ? u"environment"_s : inKeychain ? u"keychain"_s : u"none"_s;
+        const QString uses = inEnvironment ? u"environment"_s
+                             : inKeychain  ? u"keychain"_s
+                                           : u"none"_s;
         if (parser.isSet(u"json"_s)) {
-            QJsonObject entry{{u"provider"_s, account},
-                              {u"variable"_s, variable},
-                              {u"environment"_s, inEnvironment},
-                              {u"keychain"_s, error.isEmpty() ? QJsonValue(inKeychain) : QJsonValue()},
-                              {u"uses"_s, uses}};
+            QJsonObject entry{
+                {u"provider"_s, account},
+                {u"variable"_s, variable},
+                {u"environment"_s, inEnvironment},
+                {u"keychain"_s, error.isEmpty() ? QJsonValue(inKeychain) : QJsonValue()},
+                {u"uses"_s, uses}};
             if (!error.isEmpty())
                 entry.insert(u"keychain_error"_s, error);
             entries.append(entry);
@@ -1210,14 +1216,17 @@ int commandKey(const QCommandLineParser &parser, const QStringList &positional)
         const QString keychain = !error.isEmpty() ? error
                                  : inKeychain     ? u"OS keychain has a key"_s
                                                   : u"OS keychain has no key"_s;
-        const QString environment = u"%1 %2"_s.arg(variable, inEnvironment ? u"set"_s : u"not set"_s);
-        const QString used = inEnvironment ? u"runs use %1"_s.arg(variable)
-                             : inKeychain  ? u"runs use the keychain entry"_s
-                                           : u"no key: `batchctl key set %1` or set %2"_s.arg(account, variable);
+        const QString environment =
+            u"%1 %2"_s.arg(variable, inEnvironment ? u"set"_s : u"not set"_s);
+        const QString used =
+            inEnvironment ? u"runs use %1"_s.arg(variable)
+            : inKeychain  ? u"runs use the keychain entry"_s
+                          : u"no key: `batchctl key set %1` or set %2"_s.arg(account, variable);
         printOut(u"%1: %2; %3; %4"_s.arg(account, keychain, environment, used));
     }
     if (parser.isSet(u"json"_s))
-        printOut(QString::fromUtf8(QJsonDocument(QJsonObject{{u"keys"_s, entries}}).toJson(QJsonDocument::Compact)));
+        printOut(QString::fromUtf8(
+            QJsonDocument(QJsonObject{{u"keys"_s, entries}}).toJson(QJsonDocument::Compact)));
     return ExitFinished;
 }
 

@@ -58,7 +58,8 @@ void JobRunner::recoverBatches()
                 batch.createdAtMs = record.createdAtMs;
                 batch.submittedAtMs = record.createdAtMs;
                 m_liveBatches.insert(batch.rowId, batch);
-                m_provider->findBatch(QString::number(batch.rowId), batch.lookup, batch.createdAtMs);
+                m_provider->findBatch(QString::number(batch.rowId), batch.lookup,
+                                      batch.createdAtMs);
                 continue;
             }
             // Without an id there is nothing to poll, so the tasks go back.
@@ -248,8 +249,8 @@ void JobRunner::handleBatchSubmitted(const QString &reference, const QString &ba
     schedulePoll(rowId);
 }
 
-void JobRunner::handleBatchFound(const QString &reference, const QString &batchId,
-                                 ErrorClass error, const QString &errorMessage)
+void JobRunner::handleBatchFound(const QString &reference, const QString &batchId, ErrorClass error,
+                                 const QString &errorMessage)
 {
     const qint64 rowId = reference.toLongLong();
     auto it = m_liveBatches.find(rowId);
@@ -259,11 +260,13 @@ void JobRunner::handleBatchFound(const QString &reference, const QString &batchI
         // The list could not be read (outage, 429): ask again a few times; after that the
         // lines are sent again, as they were before lookups existed.
         if (++it->lookups < 4) {
-            const qint64 delay = providers::batchPollDelayMs(it->lookups - 1, m_options.batchPollFirstMs);
+            const qint64 delay =
+                providers::batchPollDelayMs(it->lookups - 1, m_options.batchPollFirstMs);
             QTimer::singleShot(int(delay), this, [this, rowId] {
                 const auto again = m_liveBatches.constFind(rowId);
                 if (m_running && again != m_liveBatches.cend() && again->providerBatchId.isEmpty())
-                    m_provider->findBatch(QString::number(rowId), again->lookup, again->createdAtMs);
+                    m_provider->findBatch(QString::number(rowId), again->lookup,
+                                          again->createdAtMs);
             });
             return;
         }

@@ -5,14 +5,13 @@
 #include "openaichatprovider.h"
 #include "providercatalog.h"
 
+#include <algorithm>
+#include <QCryptographicHash>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QCryptographicHash>
 #include <QJsonObject>
 #include <QRandomGenerator>
 #include <QUrlQuery>
-
-#include <algorithm>
 
 namespace bd::providers {
 
@@ -183,7 +182,8 @@ void OpenAiChatProvider::findBatchPage(const QString &reference, const QString &
     callApi("GET", request, {}, [=, this](const ApiResult &listed) {
         const QJsonObject root = jsonObject(listed.body);
         if (!listed.ok() || !root.value(u"data"_s).isArray()) {
-            Q_EMIT batchFound(reference, QString(), listed.ok() ? ErrorClass::Malformed : listed.error,
+            Q_EMIT batchFound(reference, QString(),
+                              listed.ok() ? ErrorClass::Malformed : listed.error,
                               u"listing batches: "_s +
                                   (listed.ok() ? u"no data in the answer"_s : listed.errorMessage));
             return;
@@ -197,18 +197,19 @@ void OpenAiChatProvider::findBatchPage(const QString &reference, const QString &
                 break;
             }
             const QJsonObject metadata = batch.value(u"metadata"_s).toObject();
-            if (metadata.value(u"batchdesk_reference"_s).toString() == reference
-                && metadata.value(u"batchdesk_lines"_s).toString() == fingerprint
-                && !batch.value(u"id"_s).toString().isEmpty()) {
-                Q_EMIT batchFound(reference, batch.value(u"id"_s).toString(), ErrorClass::None, QString());
+            if (metadata.value(u"batchdesk_reference"_s).toString() == reference &&
+                metadata.value(u"batchdesk_lines"_s).toString() == fingerprint &&
+                !batch.value(u"id"_s).toString().isEmpty()) {
+                Q_EMIT batchFound(reference, batch.value(u"id"_s).toString(), ErrorClass::None,
+                                  QString());
                 return;
             }
         }
         QString last = root.value(u"last_id"_s).toString();
         if (last.isEmpty() && !data.isEmpty())
             last = data.last().toObject().value(u"id"_s).toString();
-        if (pastTheWindow || !root.value(u"has_more"_s).toBool() || last.isEmpty()
-            || page + 1 >= kMaxPages) {
+        if (pastTheWindow || !root.value(u"has_more"_s).toBool() || last.isEmpty() ||
+            page + 1 >= kMaxPages) {
             Q_EMIT batchFound(reference, QString(), ErrorClass::None, QString());
             return;
         }

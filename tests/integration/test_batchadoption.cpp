@@ -6,6 +6,7 @@
 #include "batchctlrun.h"
 #include "fakeprovider.h"
 
+#include <memory>
 #include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
@@ -14,10 +15,8 @@
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QTemporaryDir>
-#include <QUrlQuery>
 #include <QtTest>
-
-#include <memory>
+#include <QUrlQuery>
 
 using namespace Qt::StringLiterals;
 using bd::testing::FakeProvider;
@@ -48,7 +47,7 @@ private:
     QStringList runArguments(const QString &csv) const;
     // Runs until every batch id is stored, then SIGKILL.
     void runAndCrash();
-    template<typename F> void withDatabase(F body);
+    template <typename F> void withDatabase(F body);
     QStringList storedBatchIds();
     int listRequests(bool withAfter) const;
     void expectEveryRowAnsweredOnce(int linesPerTask);
@@ -85,7 +84,8 @@ QString TestBatchAdoption::writeCsv()
         return {};
     csv.write("id,text\r\n");
     for (int row = 1; row <= kRows; ++row) {
-        const QString text = u"review %1: the parcel came %2"_s.arg(row).arg(row % 2 ? u"late"_s : u"early"_s);
+        const QString text =
+            u"review %1: the parcel came %2"_s.arg(row).arg(row % 2 ? u"late"_s : u"early"_s);
         m_texts.append(text);
         csv.write(QByteArray::number(row) + ",\"" + text.toUtf8() + "\"\r\n");
     }
@@ -105,20 +105,30 @@ QProcessEnvironment TestBatchAdoption::environment() const
 
 QStringList TestBatchAdoption::runArguments(const QString &csv) const
 {
-    return {u"run"_s,          csv,
-            u"--template"_s,   u"Classify: {{text}}"_s,
-            u"--system"_s,     kSystem,
-            u"--provider"_s,   u"openai"_s,
-            u"--model"_s,      u"gpt-4.1-mini"_s,
-            u"--mode"_s,       u"batch-api"_s,
-            u"--base-url"_s,   m_server->openAiBaseUrl(),
-            u"--db"_s,         m_db,
-            u"--batch-size"_s, QString::number(kBatchSize),
-            u"--batch-poll-ms"_s, u"100"_s,
+    return {u"run"_s,
+            csv,
+            u"--template"_s,
+            u"Classify: {{text}}"_s,
+            u"--system"_s,
+            kSystem,
+            u"--provider"_s,
+            u"openai"_s,
+            u"--model"_s,
+            u"gpt-4.1-mini"_s,
+            u"--mode"_s,
+            u"batch-api"_s,
+            u"--base-url"_s,
+            m_server->openAiBaseUrl(),
+            u"--db"_s,
+            m_db,
+            u"--batch-size"_s,
+            QString::number(kBatchSize),
+            u"--batch-poll-ms"_s,
+            u"100"_s,
             u"--json"_s};
 }
 
-template<typename F> void TestBatchAdoption::withDatabase(F body)
+template <typename F> void TestBatchAdoption::withDatabase(F body)
 {
     const QString name = u"adoption-%1"_s.arg(++m_connections);
     {
@@ -161,11 +171,12 @@ void TestBatchAdoption::runAndCrash()
     QVERIFY(process.waitForStarted(10'000));
     QElapsedTimer waited;
     waited.start();
-    while (waited.elapsed() < 30'000 && process.state() == QProcess::Running
-           && storedBatchIds().size() < kBatches)
+    while (waited.elapsed() < 30'000 && process.state() == QProcess::Running &&
+           storedBatchIds().size() < kBatches)
         QTest::qWait(25);
     QVERIFY2(process.state() == QProcess::Running,
-             qPrintable(u"batchctl ended early: "_s + QString::fromUtf8(process.readAllStandardError())));
+             qPrintable(u"batchctl ended early: "_s +
+                        QString::fromUtf8(process.readAllStandardError())));
     QCOMPARE(storedBatchIds().size(), kBatches);
     process.kill(); // SIGKILL: nothing handed back
     QVERIFY(process.waitForFinished(10'000));
@@ -177,8 +188,8 @@ int TestBatchAdoption::listRequests(bool withAfter) const
 {
     int count = 0;
     for (const FakeProvider::ReceivedRequest &request : m_server->received()) {
-        if (request.method == "GET" && request.path == "/v1/batches"
-            && (!withAfter || QUrlQuery(QString::fromUtf8(request.query)).hasQueryItem(u"after"_s)))
+        if (request.method == "GET" && request.path == "/v1/batches" &&
+            (!withAfter || QUrlQuery(QString::fromUtf8(request.query)).hasQueryItem(u"after"_s)))
             ++count;
     }
     return count;
@@ -234,13 +245,14 @@ void TestBatchAdoption::idLostInTheCrashIsFoundAndAdopted()
                     {u"batchdesk_lines"_s, QString(64, u'0')}},
         now + 5);
     for (int i = 0; i < 150; ++i)
-        m_server->addForeignOpenAiBatch(QJsonObject{{u"batchdesk_reference"_s, u"elsewhere"_s}}, now + 5);
+        m_server->addForeignOpenAiBatch(QJsonObject{{u"batchdesk_reference"_s, u"elsewhere"_s}},
+                                        now + 5);
     m_server->resetCounters();
     const int createdBefore = m_server->batchesCreated();
 
-    const BatchctlRun resumed = runBatchctl(QStringLiteral(BATCHCTL_PATH),
-                                            {u"resume"_s, u"--db"_s, m_db, u"--json"_s},
-                                            environment(), m_dir->path(), 60'000);
+    const BatchctlRun resumed =
+        runBatchctl(QStringLiteral(BATCHCTL_PATH), {u"resume"_s, u"--db"_s, m_db, u"--json"_s},
+                    environment(), m_dir->path(), 60'000);
     QVERIFY2(resumed.status == QProcess::NormalExit && resumed.exitCode == 0,
              qPrintable(resumed.describe()));
     QCOMPARE(resumed.json().value(u"completed"_s).toInt(), kRows);
@@ -257,7 +269,8 @@ void TestBatchAdoption::idLostInTheCrashIsFoundAndAdopted()
     QVERIFY(!storedBatchIds().contains(impostor));
     withDatabase([&](QSqlDatabase &database) {
         QSqlQuery query(database);
-        QVERIFY(query.exec(u"SELECT COUNT(*) FROM provider_batches WHERE state = 'ended'"_s) && query.next());
+        QVERIFY(query.exec(u"SELECT COUNT(*) FROM provider_batches WHERE state = 'ended'"_s) &&
+                query.next());
         QCOMPARE(query.value(0).toInt(), kBatches);
     });
 }
@@ -275,9 +288,9 @@ void TestBatchAdoption::batchOutsideTheWindowIsSubmittedAgain()
     });
     m_server->resetCounters();
     const int createdBefore = m_server->batchesCreated();
-    const BatchctlRun resumed = runBatchctl(QStringLiteral(BATCHCTL_PATH),
-                                            {u"resume"_s, u"--db"_s, m_db, u"--json"_s},
-                                            environment(), m_dir->path(), 60'000);
+    const BatchctlRun resumed =
+        runBatchctl(QStringLiteral(BATCHCTL_PATH), {u"resume"_s, u"--db"_s, m_db, u"--json"_s},
+                    environment(), m_dir->path(), 60'000);
     QVERIFY2(resumed.status == QProcess::NormalExit && resumed.exitCode == 0,
              qPrintable(resumed.describe()));
     QCOMPARE(resumed.json().value(u"completed"_s).toInt(), kRows);

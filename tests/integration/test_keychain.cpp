@@ -97,7 +97,8 @@ void TestKeychain::initTestCase()
         QSKIP("needs dbus-daemon and gnome-keyring-daemon (scripts/setup-debian.sh installs them)");
     QDir(m_dir.path()).mkpath(u"home/.local/share"_s);
     QDir(m_dir.path()).mkpath(u"run"_s);
-    QFile::setPermissions(m_dir.filePath(u"run"_s), QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+    QFile::setPermissions(m_dir.filePath(u"run"_s),
+                          QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
 
     QFile config(m_dir.filePath(u"bus.conf"_s));
     QVERIFY(config.open(QIODevice::WriteOnly));
@@ -317,7 +318,8 @@ void TestKeychain::runTakesTheKeyFromTheKeychain()
     QVERIFY(dir.isValid());
     const QProcessEnvironment env = batchctlEnvironment(dir.path());
 
-    const BatchctlRun set = batchctl({u"key"_s, u"set"_s, u"openai"_s}, env, kKeychainKey.toUtf8() + "\n");
+    const BatchctlRun set =
+        batchctl({u"key"_s, u"set"_s, u"openai"_s}, env, kKeychainKey.toUtf8() + "\n");
     QVERIFY2(set.exitCode == 0, qPrintable(set.describe()));
     QCOMPARE(readKey(u"openai"_s).first, kKeychainKey);
 
@@ -331,7 +333,8 @@ void TestKeychain::runTakesTheKeyFromTheKeychain()
     QCOMPARE(entries.at(0)[u"uses"_s].toString(), u"keychain"_s);
     QCOMPARE(entries.at(1)[u"keychain"_s].toBool(), false);
     QCOMPARE(entries.at(1)[u"uses"_s].toString(), u"none"_s);
-    QVERIFY(!status.out.contains(kKeychainKey.toUtf8()) && !status.err.contains(kKeychainKey.toUtf8()));
+    QVERIFY(!status.out.contains(kKeychainKey.toUtf8()) &&
+            !status.err.contains(kKeychainKey.toUtf8()));
 
     m_server.options().requiredKey = kKeychainKey;
     m_server.options().echoCredentialsInErrors = true; // a leak would show in any error body
@@ -394,7 +397,8 @@ void TestKeychain::missingKeyIsAUsageErrorNamingBothPlaces()
     const BatchctlRun resume =
         batchctl({u"resume"_s, u"--db"_s, dir.filePath(u"jobs.sqlite"_s)}, env);
     QVERIFY2(resume.exitCode == 2, qPrintable(resume.describe()));
-    QVERIFY2(resume.err.contains("OPENAI_API_KEY") && resume.err.contains("batchctl key set openai"),
+    QVERIFY2(resume.err.contains("OPENAI_API_KEY") &&
+                 resume.err.contains("batchctl key set openai"),
              qPrintable(resume.describe()));
 }
 
@@ -441,7 +445,8 @@ void TestKeychain::noKeychainStillRunsWithTheEnvironment()
 
     const BatchctlRun status = batchctl({u"key"_s, u"status"_s, u"openai"_s}, env);
     QVERIFY2(status.exitCode == 0, qPrintable(status.describe()));
-    QVERIFY2(status.out.contains("no D-Bus session bus") && status.out.contains("runs use OPENAI_API_KEY"),
+    QVERIFY2(status.out.contains("no D-Bus session bus") &&
+                 status.out.contains("runs use OPENAI_API_KEY"),
              qPrintable(status.describe()));
 }
 
@@ -456,10 +461,11 @@ void TestKeychain::consoleResolvesKeysWithoutWaiting()
         answer.reset();
         QElapsedTimer timer;
         timer.start();
-        bd::ui::resolveProviderConfig(spec, &context, [&](const bd::providers::ProviderConfig &config,
-                                                          const QString &problem) {
-            answer = {config, problem};
-        });
+        bd::ui::resolveProviderConfig(
+            spec, &context,
+            [&](const bd::providers::ProviderConfig &config, const QString &problem) {
+                answer = {config, problem};
+            });
         // The call only starts the lookup: the answer comes from the event loop.
         QVERIFY(!answer.has_value());
         QVERIFY(timer.elapsed() < 200);
@@ -485,8 +491,8 @@ void TestKeychain::consoleResolvesKeysWithoutWaiting()
     spec.provider = u"anthropic"_s;
     resolve();
     QCOMPARE(answer->first.apiKey, QString());
-    QVERIFY2(answer->second.contains(u"ANTHROPIC_API_KEY"_s)
-                 && answer->second.contains(u"batchctl key set anthropic"_s),
+    QVERIFY2(answer->second.contains(u"ANTHROPIC_API_KEY"_s) &&
+                 answer->second.contains(u"batchctl key set anthropic"_s),
              qPrintable(answer->second));
 
     // The context goes away before the keychain answers: nothing runs.
@@ -494,10 +500,9 @@ void TestKeychain::consoleResolvesKeysWithoutWaiting()
     bool called = false;
     {
         QObject shortLived;
-        bd::ui::resolveProviderConfig(spec, &shortLived,
-                                      [&](const bd::providers::ProviderConfig &, const QString &) {
-                                          called = true;
-                                      });
+        bd::ui::resolveProviderConfig(
+            spec, &shortLived,
+            [&](const bd::providers::ProviderConfig &, const QString &) { called = true; });
     }
     resolve(); // a later lookup has come and gone: the first would have too
     QVERIFY(!called);

@@ -323,7 +323,8 @@ FakeProvider::Response FakeProvider::listOpenAiBatches(const ReceivedRequest &re
 {
     const QUrlQuery query(QString::fromUtf8(request.query));
     bool ok = true;
-    const int limit = query.hasQueryItem(u"limit"_s) ? query.queryItemValue(u"limit"_s).toInt(&ok) : 20;
+    const int limit =
+        query.hasQueryItem(u"limit"_s) ? query.queryItemValue(u"limit"_s).toInt(&ok) : 20;
     if (!ok || limit < 1 || limit > 100)
         return apiError(400, false, u"invalid_request_error"_s, u"limit must be 1..100"_s);
     // Newest first; ids number the batches in the order they were made.
@@ -334,7 +335,8 @@ FakeProvider::Response FakeProvider::listOpenAiBatches(const ReceivedRequest &re
     }
     const auto sequence = [](const Batch *batch) { return batch->id.mid(10).toLongLong(); };
     std::sort(batches.begin(), batches.end(), [&](const Batch *a, const Batch *b) {
-        return a->createdAt != b->createdAt ? a->createdAt > b->createdAt : sequence(a) > sequence(b);
+        return a->createdAt != b->createdAt ? a->createdAt > b->createdAt
+                                            : sequence(a) > sequence(b);
     });
     qsizetype start = 0;
     if (query.hasQueryItem(u"after"_s)) {
@@ -349,13 +351,14 @@ FakeProvider::Response FakeProvider::listOpenAiBatches(const ReceivedRequest &re
     for (qsizetype i = start; i < batches.size() && data.size() < limit; ++i)
         data.append(openAiBatchJson(*batches.at(i)));
     const bool hasMore = start + data.size() < batches.size();
-    return jsonResponse(200, QJsonObject{
-        {u"object"_s, u"list"_s},
-        {u"data"_s, data},
-        {u"first_id"_s, data.isEmpty() ? QJsonValue() : data.first()[u"id"_s]},
-        {u"last_id"_s, data.isEmpty() ? QJsonValue() : data.last()[u"id"_s]},
-        {u"has_more"_s, hasMore},
-    });
+    return jsonResponse(200,
+                        QJsonObject{
+                            {u"object"_s, u"list"_s},
+                            {u"data"_s, data},
+                            {u"first_id"_s, data.isEmpty() ? QJsonValue() : data.first()[u"id"_s]},
+                            {u"last_id"_s, data.isEmpty() ? QJsonValue() : data.last()[u"id"_s]},
+                            {u"has_more"_s, hasMore},
+                        });
 }
 
 QString FakeProvider::addForeignOpenAiBatch(const QJsonObject &metadata, qint64 createdAtSeconds)
