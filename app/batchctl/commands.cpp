@@ -1149,6 +1149,9 @@ int commandKey(const QCommandLineParser &parser, const QStringList &positional)
         throw UsageError{u"key status takes at most one PROVIDER"_s};
 
     bd::secrets::KeyStore keyStore;
+    // Asked for on purpose: a locked keyring may first show its unlock prompt.
+    if (action != u"status"_s)
+        keyStore.setTimeoutMs(60'000);
     QEventLoop loop;
     QString error;
     const auto finish = [&](const QString &message) {
