@@ -1114,15 +1114,26 @@ QString keyProviderArgument(const QString &name)
     return bd::secrets::keyAccount(name);
 }
 
+// The terminal as it was before echo went off; Ctrl-C during the prompt restores it.
+termios s_echoingTerminal = {};
+
 QString readKeyFromStdin(const QString &account)
 {
     const bool terminal = ::isatty(STDIN_FILENO);
-    termios saved = {};
+    struct sigaction previous = {};
     if (terminal) {
         std::fputs(qPrintable(u"API key for %1 (not shown): "_s.arg(account)), stderr);
         std::fflush(stderr);
-        ::tcgetattr(STDIN_FILENO, &saved);
-        termios silent = saved;
+        ::tcgetattr(STDIN_FILENO, &s_echoingTerminal);
+        struct sigaction restore = {};
+        restore.sa_handler = [](int signal) {
+            ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &s_echoingTerminal);
+            ::signal(signal, SIG_DFL);
+            ::raise(signal);
+        };
+        sigemptyset(&restore.sa_mask);
+        ::sigaction(SIGINT, &restore, &previous);
+        termios silent = s_echoingTerminal;
         silent.c_lflag &= ~tcflag_t(ECHO);
         ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent);
     }
@@ -1130,7 +1141,8 @@ QString readKeyFromStdin(const QString &account)
     for (int c = std::getchar(); c != EOF && c != '\n'; c = std::getchar())
         line.append(char(c));
     if (terminal) {
-        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &s_echoingTerminal);
+        ::sigaction(SIGINT, &previous, nullptr);
         std::fputs("\n", stderr);
     }
     return QString::fromUtf8(line).trimmed();
