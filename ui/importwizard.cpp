@@ -210,6 +210,7 @@ void ImportWizard::buildUi()
     simForm->addRow(tr("Failure rate:"), m_simFailure);
     form->addRow(m_simulatorBox);
     m_startAfter = new QCheckBox(tr("Start the job after the import"), settingsBox);
+    m_startAfter->setObjectName(u"startAfterImport"_s);
     m_startAfter->setChecked(true);
     form->addRow(m_startAfter);
     lowerLayout->addWidget(settingsBox, 2);

@@ -281,7 +281,8 @@ void ProvidersPage::handleConnectionTested(const QString &providerId, const QStr
     QStringList shown = models.mid(0, 4);
     if (models.size() > shown.size())
         shown.append(tr("…"));
-    row->result->setText(tr("Connected: %n model(s) (%1)", nullptr, int(models.size())).arg(shown.join(u", "_s)));
+    const QString count = models.size() == 1 ? tr("1 model") : tr("%1 models").arg(models.size());
+    row->result->setText(tr("Connected: %1 (%2)").arg(count, shown.join(u", "_s)));
     row->result->setToolTip(models.join(u'\n'));
     Q_EMIT connectionTestFinished(providerId, true);
 }
