@@ -141,8 +141,9 @@ public:
     void testConnection(const bd::providers::ProviderConfig &provider);
     // A stored metric series (engine/metrics, names::*) read on the reader thread. labels
     // selects: every stored label set that has these key=value pairs is merged (gauges and
-    // counters summed per point, ratios averaged by weight, quantiles the largest); "" merges
-    // all. seriesReady() follows with the ticket.
+    // counters summed per point, ratios averaged by weight, quantiles the largest); ""
+    // takes the unlabelled series (the total) where one is stored, else merges all.
+    // seriesReady() follows with the ticket.
     void requestSeries(quint64 ticket, const QString &metric, const QString &labels,
                        qint64 fromMs, qint64 toMs, int maxPoints);
 

@@ -150,7 +150,11 @@ void ReaderWorker::readSeries(quint64 ticket, const QString &metric, const QStri
         qint64 count = 0;
     };
     std::map<qint64, Sum> byTime;
-    for (const QString &set : m_metrics->labelSets(metric)) {
+    QStringList sets = m_metrics->labelSets(metric);
+    // Asked for no labels where an unlabelled series (the total) is stored: that one alone.
+    if (wanted.isEmpty() && sets.contains(QString()))
+        sets = {QString()};
+    for (const QString &set : std::as_const(sets)) {
         const QMap<QString, QString> have = metrics::parseLabels(set);
         bool matches = true;
         for (auto it = wanted.cbegin(); it != wanted.cend() && matches; ++it)

@@ -135,7 +135,9 @@ double globalBudgetUsd(const QSettings &settings)
 
 QString priceOverridePath()
 {
-    return QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation) + u"/prices.json"_s;
+    // The folder batchctl uses too (it has no organisation name, so its AppConfigLocation is
+    // ~/.config/BatchDesk): one override for both front ends.
+    return QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation) + u"/BatchDesk/prices.json"_s;
 }
 
 QStringList configurableProviders()

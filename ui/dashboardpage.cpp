@@ -61,11 +61,11 @@ DashboardPage::DashboardPage(QWidget *parent)
     layout->addLayout(rangeRow);
 
     auto *grid = new QGridLayout;
-    auto *queue = new MetricChart(tr("Queue depth by priority"), tr("tasks"), this);
-    queue->addMetric(Metric::QueuePriority1, tr("P1 pending"), QColor(0xd6, 0x3a, 0x3a));
-    queue->addMetric(Metric::QueuePriority2, tr("P2 pending"), QColor(0x2f, 0x7e, 0xd8));
-    queue->addMetric(Metric::QueuePriority3, tr("P3 pending"), QColor(0x8a, 0x63, 0xd2));
-    queue->addMetric(Metric::InFlight, tr("leased (in flight)"), QColor(0x2e, 0xa0, 0x43));
+    auto *queue = new MetricChart(tr("Queue depth by priority"), tr("pending tasks"), this);
+    queue->addMetric(Metric::QueuePriority1, tr("P1"), QColor(0xd6, 0x3a, 0x3a));
+    queue->addMetric(Metric::QueuePriority2, tr("P2"), QColor(0x2f, 0x7e, 0xd8));
+    queue->addMetric(Metric::QueuePriority3, tr("P3"), QColor(0x8a, 0x63, 0xd2));
+    queue->addMetric(Metric::InFlight, tr("in flight"), QColor(0x2e, 0xa0, 0x43));
     auto *rate = new MetricChart(tr("Processing rate"), tr("tasks/min"), this);
     rate->addMetric(Metric::RatePerMinute, tr("finished per minute"), QColor(0x2e, 0xa0, 0x43));
     auto *spend = new MetricChart(tr("Cumulative spend"), tr("USD"), this);
@@ -76,6 +76,7 @@ DashboardPage::DashboardPage(QWidget *parent)
     perTask->setValueDecimals(5);
     auto *fill = new MetricChart(tr("Batch fill rate"), tr("%"), this);
     fill->addMetric(Metric::BatchFillRate, tr("filled"), QColor(0x1f, 0x9e, 0x9e));
+    fill->setFixedMaximum(100);
     auto *latency = new MetricChart(tr("Latency"), tr("s"), this);
     latency->addMetric(Metric::WaitP50, tr("wait p50"), QColor(0x7f, 0xa8, 0xe0));
     latency->addMetric(Metric::WaitP95, tr("wait p95"), QColor(0x2f, 0x5e, 0xa8));

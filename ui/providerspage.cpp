@@ -30,13 +30,14 @@ QString defaultBaseUrl(const QString &provider)
 
 QString displayName(const QString &provider)
 {
-    for (const Engine::ProviderInfo &info : Engine::availableProviders()) {
-        if (info.id == provider)
-            return info.displayName;
-    }
+    if (provider == u"openai"_s)
+        return u"OpenAI"_s;
+    if (provider == u"anthropic"_s)
+        return u"Anthropic"_s;
+    if (provider == u"openai-compatible"_s)
+        return ProvidersPage::tr("OpenAI-compatible server");
     return provider;
 }
-
 } // namespace
 
 ProvidersPage::ProvidersPage(Engine *engine, secrets::KeyStore *keyStore, QWidget *parent)
@@ -198,8 +199,11 @@ void ProvidersPage::updateKeyStatus(Row &row)
         status = tr("reading the keychain…");
     else if (!row.storedKey.isEmpty())
         status = tr("stored in keychain");
-    else
+    else if (row.keychainError.isEmpty() || !m_keyStore)
         status = row.keychainError.isEmpty() ? tr("none") : tr("none (%1)").arg(row.keychainError);
+    else
+        status = tr("none (keychain unavailable)");
+    row.keyStatus->setToolTip(row.keychainError);
     if (!row.key->text().isEmpty())
         status += tr(" — a new key is typed, not stored yet");
     row.keyStatus->setText(status);

@@ -20,6 +20,7 @@
 #include <QDoubleSpinBox>
 #include <QDir>
 #include <QFile>
+#include <QHostAddress>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -30,6 +31,7 @@
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTableWidget>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimeEdit>
@@ -213,6 +215,36 @@ private Q_SLOTS:
         QVERIFY(!error->isHidden());
         QVERIFY2(error->text().contains(u"Webhook URL"_s), qPrintable(error->text()));
         QCOMPARE(QSettings().value(u"limits/concurrency"_s).toInt(), 7);
+    }
+
+    void monitoringAppliesAtRunTime()
+    {
+        auto window = makeWindow();
+        SettingsDialog *dialog = window->openSettings();
+        QSignalSpy endpoint(window->engine(), &bd::Engine::metricsEndpointChanged);
+        dialog->findChild<QCheckBox *>(u"metricsEnabled"_s)->setChecked(true);
+        dialog->findChild<QSpinBox *>(u"metricsPort"_s)->setValue(0); // any free port
+        dialog->apply();
+        QVERIFY(endpoint.wait(5000));
+        const quint16 port = quint16(endpoint.constLast().at(0).toUInt());
+        QVERIFY(port > 0);
+        QTRY_VERIFY(dialog->findChild<QLabel *>(u"metricsStatus"_s)->text().contains(QString::number(port)));
+        QTcpSocket socket;
+        socket.connectToHost(QHostAddress::LocalHost, port);
+        QVERIFY(socket.waitForConnected(5000));
+        socket.write("GET /metrics HTTP/1.0\r\n\r\n");
+        QByteArray answer;
+        QTRY_VERIFY_WITH_TIMEOUT((answer += socket.readAll()).contains("batchdesk_"), 5000);
+        socket.close();
+
+        // Switched off: the endpoint goes away while the engine runs on.
+        dialog->findChild<QCheckBox *>(u"metricsEnabled"_s)->setChecked(false);
+        dialog->apply();
+        QVERIFY(endpoint.wait(5000));
+        QCOMPARE(endpoint.constLast().at(0).toUInt(), 0u);
+        QTcpSocket again;
+        again.connectToHost(QHostAddress::LocalHost, port);
+        QVERIFY(!again.waitForConnected(2000));
     }
 
     void concurrencyReachesJobs()
