@@ -96,7 +96,22 @@ private Q_SLOTS:
     void restartPollsInsteadOfResubmitting();
     void groupedLaneAdaptsGroupSize();
     void cancellingTheJobCancelsItsBatches();
+    void jobSettingsSetBatchesOpenAtOnce();
 };
+
+void TestBatchLane::jobSettingsSetBatchesOpenAtOnce()
+{
+    // The runner's option says 2; the job's settings (or the console's defaults merged into
+    // them) say 3, and the job wins.
+    Harness h(300, QJsonObject{{u"max_concurrent_batches"_s, 3}});
+    auto runner = h.makeRunner(100);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 3);
+    QCOMPARE(h.store().taskCounts(h.jobId()).leased, qint64(300));
+    runner->stop(JobState::Paused, u"test over"_s, true);
+    QTRY_COMPARE(finished.count(), 1);
+}
 
 void TestBatchLane::cancellingTheJobCancelsItsBatches()
 {
