@@ -248,8 +248,11 @@ void MainWindow::buildPages()
     m_jobsView->setItemDelegateForColumn(JobsModel::ProgressColumn,
                                          new ProgressDelegate(JobsModel::ProgressRole, m_jobsView));
     auto *header = m_jobsView->horizontalHeader();
-    header->setStretchLastSection(true);
+    // The state column takes the spare width: pause reasons are long ("quota exhausted: ...").
+    header->setStretchLastSection(false);
+    header->setSectionResizeMode(JobsModel::StateColumn, QHeaderView::Stretch);
     const int digit = m_jobsView->fontMetrics().horizontalAdvance(u'0');
+    m_jobsView->setColumnWidth(JobsModel::ModelColumn, digit * 20);
     m_jobsView->setColumnWidth(JobsModel::IdColumn, digit * 6);
     m_jobsView->setColumnWidth(JobsModel::SourceColumn, digit * 18);
     m_jobsView->setColumnWidth(JobsModel::StateColumn, digit * 24);
@@ -496,8 +499,9 @@ void MainWindow::updateStatusTotals()
         spend += job.costUsd;
         running += job.state == JobState::Running;
     }
-    m_statusTotals->setText(tr("%n jobs running · %1 pending · %2 in flight · %3 done · %4 dead · %5", nullptr, running)
-                                .arg(formatCount(totals.pending), formatCount(totals.leased),
+    const QString runningText = running == 1 ? tr("1 job running") : tr("%1 jobs running").arg(running);
+    m_statusTotals->setText(tr("%1 · %2 pending · %3 in flight · %4 done · %5 dead · %6")
+                                .arg(runningText, formatCount(totals.pending), formatCount(totals.leased),
                                      formatCount(totals.completed), formatCount(totals.dead), formatUsd(spend)));
 }
 
