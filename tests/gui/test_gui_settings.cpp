@@ -371,6 +371,23 @@ private Q_SLOTS:
         QCOMPARE(listed.first().at(0).toJsonObject().value(u"gpt-4o"_s).toObject().value(u"output"_s).toDouble(), 12.5);
     }
 
+    void unpricedModelsShowCostUnknown()
+    {
+        auto window = makeWindow();
+        SettingsDialog *dialog = window->openSettings();
+        bd::ui::PricesPage *prices = dialog->pricesPage();
+        QTRY_VERIFY(prices->rowOf(u"gpt-4o"_s) >= 0);
+        // A table without gpt-4o (say, an override that dropped it): the model the OpenAI
+        // provider names is still listed, priced as unknown, never as zero.
+        QJsonObject table{{u"sim-1"_s, QJsonObject{{u"input"_s, 0.15}, {u"output"_s, 0.6}, {u"source"_s, u"built in"_s}}}};
+        Q_EMIT window->engine()->pricesListed(table);
+        const int row = prices->rowOf(u"gpt-4o"_s);
+        QVERIFY(row >= 0);
+        QCOMPARE(prices->table()->item(row, bd::ui::PricesPage::InputColumn)->text(), u"cost unknown"_s);
+        QCOMPARE(prices->table()->item(row, bd::ui::PricesPage::OutputColumn)->text(), QString());
+        QCOMPARE(prices->table()->item(row, bd::ui::PricesPage::SourceColumn)->text(), u"cost unknown"_s);
+    }
+
     void exportCanBeStopped()
     {
         QString db;
