@@ -79,7 +79,8 @@ QJsonObject defaultJobSettings(const QSettings &settings)
     positive(kConcurrency, u"concurrency"_s);
     positive(kRpm, u"rpm"_s);
     positive(kTpm, u"tpm"_s);
-    const int groups[3] = {value(settings, kGroupSmall).toInt(), value(settings, kGroupMedium).toInt(),
+    const int groups[3] = {value(settings, kGroupSmall).toInt(),
+                           value(settings, kGroupMedium).toInt(),
                            value(settings, kGroupLarge).toInt()};
     if (groups[0] > 0 || groups[1] > 0 || groups[2] > 0)
         json.insert(u"group_sizes"_s, QJsonArray{groups[0], groups[1], groups[2]});
@@ -112,7 +113,8 @@ QJsonObject monitoring(const QSettings &settings)
          QJsonObject{{u"threshold"_s, value(settings, kErrorRatePercent).toDouble() / 100.0}}},
         {u"priority_wait"_s,
          QJsonObject{{u"max_wait_s"_s, value(settings, kPriorityWaitMinutes).toInt() * 60}}},
-        {u"queue_depth"_s, QJsonObject{{u"factor"_s, value(settings, kQueueDepthFactor).toDouble()}}},
+        {u"queue_depth"_s,
+         QJsonObject{{u"factor"_s, value(settings, kQueueDepthFactor).toDouble()}}},
         {u"cost_per_task"_s,
          QJsonObject{{u"increase"_s, value(settings, kCostIncreasePercent).toDouble() / 100.0}}},
         {u"no_progress"_s,
@@ -137,7 +139,8 @@ QString priceOverridePath()
 {
     // The folder batchctl uses too (it has no organisation name, so its AppConfigLocation is
     // ~/.config/BatchDesk): one override for both front ends.
-    return QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation) + u"/BatchDesk/prices.json"_s;
+    return QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation) +
+           u"/BatchDesk/prices.json"_s;
 }
 
 QStringList configurableProviders()

@@ -60,8 +60,8 @@ void HistoryMetrics::load(qint64 fromMs, qint64 toMs, int maxPoints)
     for (const StoredSeries &series : kStored) {
         const quint64 ticket = m_nextTicket++;
         m_requests.insert(ticket, series.metric);
-        m_engine->requestSeries(ticket, QString::fromLatin1(series.name), QString::fromLatin1(series.labels),
-                                fromMs, toMs, maxPoints);
+        m_engine->requestSeries(ticket, QString::fromLatin1(series.name),
+                                QString::fromLatin1(series.labels), fromMs, toMs, maxPoints);
     }
 }
 
@@ -89,7 +89,8 @@ void HistoryMetrics::handleSeries(quint64 ticket, const metrics::SeriesData &ser
     Q_EMIT changed();
 }
 
-QList<QPointF> HistoryMetrics::points(Metric metric, qint64 fromMs, qint64 toMs, int maxPoints) const
+QList<QPointF> HistoryMetrics::points(Metric metric, qint64 fromMs, qint64 toMs,
+                                      int maxPoints) const
 {
     const bool live = m_live && LiveMetrics::isLive(metric) && m_live->sampleCount() > 0;
     const qint64 liveFrom = live ? m_live->earliestMs() : std::numeric_limits<qint64>::max();

@@ -41,8 +41,8 @@ private:
 
     Engine *m_engine;
     const LiveMetrics *m_live;
-    QHash<int, QList<QPointF>> m_stored;   // by Metric, in display units
-    QHash<quint64, Metric> m_requests;     // ticket -> metric asked for
+    QHash<int, QList<QPointF>> m_stored; // by Metric, in display units
+    QHash<quint64, Metric> m_requests;   // ticket -> metric asked for
     quint64 m_nextTicket = 1;
 };
 

@@ -48,16 +48,18 @@ PricesPage::PricesPage(Engine *engine, const QString &overridePath, QWidget *par
     , m_overridePath(overridePath)
 {
     auto *layout = new QVBoxLayout(this);
-    auto *intro = new QLabel(tr("USD per 1M tokens. Edited rows are written to %1 and used by jobs "
-                                "started afterwards. Batch share: what the batch lanes pay of the list price.")
-                                 .arg(QDir::toNativeSeparators(overridePath)),
-                             this);
+    auto *intro = new QLabel(
+        tr("USD per 1M tokens. Edited rows are written to %1 and used by jobs "
+           "started afterwards. Batch share: what the batch lanes pay of the list price.")
+            .arg(QDir::toNativeSeparators(overridePath)),
+        this);
     intro->setWordWrap(true);
     layout->addWidget(intro);
     m_table = new QTableWidget(0, ColumnCount, this);
     m_table->setObjectName(u"pricesTable"_s);
-    m_table->setHorizontalHeaderLabels({tr("Model"), tr("Input"), tr("Cached input"), tr("Cache write"),
-                                        tr("Cache write 1 h"), tr("Output"), tr("Batch share"), tr("Source")});
+    m_table->setHorizontalHeaderLabels({tr("Model"), tr("Input"), tr("Cached input"),
+                                        tr("Cache write"), tr("Cache write 1 h"), tr("Output"),
+                                        tr("Batch share"), tr("Source")});
     m_table->verticalHeader()->hide();
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_table->horizontalHeader()->setStretchLastSection(true);
@@ -67,7 +69,8 @@ PricesPage::PricesPage(Engine *engine, const QString &overridePath, QWidget *par
     auto *buttons = new QHBoxLayout;
     auto *add = new QPushButton(tr("Add model…"), this);
     auto *remove = new QPushButton(tr("Remove override"), this);
-    remove->setToolTip(tr("Drop the selected rows from the override file (the built-in price returns)"));
+    remove->setToolTip(
+        tr("Drop the selected rows from the override file (the built-in price returns)"));
     auto *reload = new QPushButton(tr("Reload"), this);
     reload->setToolTip(tr("Read the override file again"));
     auto *saveButton = new QPushButton(tr("Save prices"), this);
@@ -118,7 +121,8 @@ int PricesPage::rowOf(const QString &model) const
     return -1;
 }
 
-void PricesPage::setRow(int row, const QString &model, const QJsonObject &price, const QString &source)
+void PricesPage::setRow(int row, const QString &model, const QJsonObject &price,
+                        const QString &source)
 {
     auto *name = new QTableWidgetItem(model);
     name->setFlags(name->flags() & ~Qt::ItemIsEditable);
@@ -142,7 +146,8 @@ void PricesPage::setRow(int row, const QString &model, const QJsonObject &price,
     m_table->setItem(row, SourceColumn, sourceItem);
     if (price.isEmpty()) {
         for (int column = InputColumn; column < SourceColumn; ++column)
-            m_table->item(row, column)->setData(Qt::ToolTipRole, tr("cost unknown: enter prices to price this model"));
+            m_table->item(row, column)
+                ->setData(Qt::ToolTipRole, tr("cost unknown: enter prices to price this model"));
         m_table->item(row, InputColumn)->setData(Qt::DisplayRole, tr("cost unknown"));
     }
 }
@@ -177,9 +182,10 @@ void PricesPage::showPrices(const QJsonObject &models)
 void PricesPage::addModel()
 {
     bool ok = false;
-    const QString model = QInputDialog::getText(this, tr("Add a model"), tr("Model name as the API spells it:"),
-                                                QLineEdit::Normal, QString(), &ok)
-                              .trimmed();
+    const QString model =
+        QInputDialog::getText(this, tr("Add a model"), tr("Model name as the API spells it:"),
+                              QLineEdit::Normal, QString(), &ok)
+            .trimmed();
     if (!ok || model.isEmpty())
         return;
     int row = rowOf(model);
@@ -225,8 +231,10 @@ bool PricesPage::save()
             bool ok = false;
             const double value = text.toDouble(&ok);
             if (!ok || value < 0) {
-                const QString problem = tr("%1, %2: \"%3\" is not a price (a number, 0 or more)")
-                                            .arg(name->text(), m_table->horizontalHeaderItem(field.column)->text(), text);
+                const QString problem =
+                    tr("%1, %2: \"%3\" is not a price (a number, 0 or more)")
+                        .arg(name->text(), m_table->horizontalHeaderItem(field.column)->text(),
+                             text);
                 m_status->setText(problem);
                 Q_EMIT saved(false, problem);
                 return false;

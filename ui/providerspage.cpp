@@ -96,15 +96,20 @@ ProvidersPage::ProvidersPage(Engine *engine, secrets::KeyStore *keyStore, QWidge
         form->addRow(QString(), testRow);
         layout->addWidget(box);
 
-        connect(row.storeKey, &QPushButton::clicked, this, [this, provider] { storeKey(*rowFor(provider)); });
-        connect(row.removeKey, &QPushButton::clicked, this, [this, provider] { removeKey(*rowFor(provider)); });
-        connect(row.test, &QPushButton::clicked, this, [this, provider] { testConnection(provider); });
-        connect(row.key, &QLineEdit::textChanged, this, [this, provider] { updateKeyStatus(*rowFor(provider)); });
+        connect(row.storeKey, &QPushButton::clicked, this,
+                [this, provider] { storeKey(*rowFor(provider)); });
+        connect(row.removeKey, &QPushButton::clicked, this,
+                [this, provider] { removeKey(*rowFor(provider)); });
+        connect(row.test, &QPushButton::clicked, this,
+                [this, provider] { testConnection(provider); });
+        connect(row.key, &QLineEdit::textChanged, this,
+                [this, provider] { updateKeyStatus(*rowFor(provider)); });
         m_rows.insert(provider, row);
     }
-    auto *note = new QLabel(tr("Keys are kept in the OS keychain (Secret Service), never in a file. "
-                               "An environment variable, when set, is used instead."),
-                            this);
+    auto *note =
+        new QLabel(tr("Keys are kept in the OS keychain (Secret Service), never in a file. "
+                      "An environment variable, when set, is used instead."),
+                   this);
     note->setWordWrap(true);
     note->setForegroundRole(QPalette::PlaceholderText);
     layout->addWidget(note);
@@ -177,21 +182,23 @@ void ProvidersPage::readStoredKey(Row &row)
         return;
     }
     row.keyStatus->setText(tr("reading the keychain…"));
-    m_keyStore->readKey(row.provider, [this, provider = row.provider](const QString &key, const QString &error) {
-        Row *current = rowFor(provider);
-        if (!current)
-            return;
-        current->storedKey = key;
-        current->keychainError = error;
-        current->keychainRead = true;
-        updateKeyStatus(*current);
-    });
+    m_keyStore->readKey(row.provider,
+                        [this, provider = row.provider](const QString &key, const QString &error) {
+                            Row *current = rowFor(provider);
+                            if (!current)
+                                return;
+                            current->storedKey = key;
+                            current->keychainError = error;
+                            current->keychainRead = true;
+                            updateKeyStatus(*current);
+                        });
 }
 
 void ProvidersPage::updateKeyStatus(Row &row)
 {
     const QString variable = secrets::apiKeyVariable(row.provider);
-    const bool fromEnvironment = !variable.isEmpty() && qEnvironmentVariableIsSet(variable.toLatin1().constData());
+    const bool fromEnvironment =
+        !variable.isEmpty() && qEnvironmentVariableIsSet(variable.toLatin1().constData());
     QString status;
     if (fromEnvironment)
         status = tr("from %1").arg(variable);
@@ -217,19 +224,20 @@ void ProvidersPage::storeKey(Row &row)
     if (!m_keyStore || key.isEmpty())
         return;
     row.storeKey->setEnabled(false);
-    m_keyStore->writeKey(row.provider, key, [this, provider = row.provider, key](const QString &error) {
-        Row *current = rowFor(provider);
-        if (!current)
-            return;
-        if (error.isEmpty()) {
-            current->storedKey = key;
-            current->keychainError.clear();
-            current->key->clear();
-        } else {
-            current->result->setText(tr("Not stored: %1").arg(error));
-        }
-        updateKeyStatus(*current);
-    });
+    m_keyStore->writeKey(row.provider, key,
+                         [this, provider = row.provider, key](const QString &error) {
+                             Row *current = rowFor(provider);
+                             if (!current)
+                                 return;
+                             if (error.isEmpty()) {
+                                 current->storedKey = key;
+                                 current->keychainError.clear();
+                                 current->key->clear();
+                             } else {
+                                 current->result->setText(tr("Not stored: %1").arg(error));
+                             }
+                             updateKeyStatus(*current);
+                         });
 }
 
 void ProvidersPage::removeKey(Row &row)

@@ -91,18 +91,21 @@ SettingsDialog::SettingsDialog(Engine *engine, secrets::KeyStore *keyStore,
     auto *buttons = new QDialogButtonBox(
         QDialogButtonBox::Ok | QDialogButtonBox::Apply | QDialogButtonBox::Cancel, this);
     layout->addWidget(buttons);
-    connect(buttons->button(QDialogButtonBox::Apply), &QPushButton::clicked, this, &SettingsDialog::apply);
+    connect(buttons->button(QDialogButtonBox::Apply), &QPushButton::clicked, this,
+            &SettingsDialog::apply);
     connect(buttons, &QDialogButtonBox::accepted, this, [this] {
         apply();
         if (m_error->isHidden())
             accept();
     });
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
-    connect(m_engine, &Engine::metricsEndpointChanged, this, [this](quint16 port, const QString &error) {
-        m_metricsStatus->setText(port > 0 ? tr("serving http://127.0.0.1:%1/metrics").arg(port)
-                                 : error.isEmpty() ? tr("off")
-                                                   : tr("not serving: %1").arg(error));
-    });
+    connect(m_engine, &Engine::metricsEndpointChanged, this,
+            [this](quint16 port, const QString &error) {
+                m_metricsStatus->setText(port > 0
+                                             ? tr("serving http://127.0.0.1:%1/metrics").arg(port)
+                                         : error.isEmpty() ? tr("off")
+                                                           : tr("not serving: %1").arg(error));
+            });
     load();
 }
 
@@ -146,9 +149,10 @@ QWidget *SettingsDialog::buildLanesTab()
     groupForm->addRow(tr("Medium above:"), m_mediumDepth);
     m_largeDepth = spinBox(groups, 1, 2'000'000'000, {}, tr(" pending"));
     groupForm->addRow(tr("Large above:"), m_largeDepth);
-    groupForm->addRow(QString(), note(tr("Hosted APIs default to 50 / 75 / 100, local servers and the "
-                                         "simulator to 100 / 250 / 500."),
-                                      groups));
+    groupForm->addRow(QString(),
+                      note(tr("Hosted APIs default to 50 / 75 / 100, local servers and the "
+                              "simulator to 100 / 250 / 500."),
+                           groups));
     layout->addWidget(groups);
     auto *batches = new QGroupBox(tr("Provider batches (priority 3)"), widget);
     auto *batchForm = new QFormLayout(batches);
@@ -186,8 +190,9 @@ QWidget *SettingsDialog::buildOffPeakTab()
     form->addRow(QString(), note(tr("A window that ends before it starts runs over midnight "
                                     "(22:00 – 06:00)."),
                                  widget));
-    for (QWidget *field : {static_cast<QWidget *>(m_offpeakStart), static_cast<QWidget *>(m_offpeakEnd),
-                           static_cast<QWidget *>(m_offpeakZone)})
+    for (QWidget *field :
+         {static_cast<QWidget *>(m_offpeakStart), static_cast<QWidget *>(m_offpeakEnd),
+          static_cast<QWidget *>(m_offpeakZone)})
         connect(m_offpeakEnabled, &QCheckBox::toggled, field, &QWidget::setEnabled);
     return widget;
 }
@@ -218,7 +223,8 @@ QWidget *SettingsDialog::buildMonitoringTab()
     m_webhook->setPlaceholderText(u"https://hooks.example.com/batchdesk"_s);
     notifyForm->addRow(tr("Webhook URL:"), m_webhook);
     m_command = new QLineEdit(notify);
-    m_command->setPlaceholderText(tr("a program and its arguments; the alert arrives as JSON on stdin"));
+    m_command->setPlaceholderText(
+        tr("a program and its arguments; the alert arrives as JSON on stdin"));
     notifyForm->addRow(tr("Alert command:"), m_command);
     layout->addWidget(notify);
 
@@ -272,11 +278,14 @@ void SettingsDialog::load()
     m_maxConcurrentBatches->setValue(cs::value(settings, cs::kMaxConcurrentBatches).toInt());
     m_batchMaxWait->setValue(cs::value(settings, cs::kBatchMaxWaitMs).toInt());
     m_offpeakEnabled->setChecked(cs::value(settings, cs::kOffpeakEnabled).toBool());
-    m_offpeakStart->setTime(QTime::fromString(cs::value(settings, cs::kOffpeakStart).toString(), u"HH:mm"_s));
-    m_offpeakEnd->setTime(QTime::fromString(cs::value(settings, cs::kOffpeakEnd).toString(), u"HH:mm"_s));
+    m_offpeakStart->setTime(
+        QTime::fromString(cs::value(settings, cs::kOffpeakStart).toString(), u"HH:mm"_s));
+    m_offpeakEnd->setTime(
+        QTime::fromString(cs::value(settings, cs::kOffpeakEnd).toString(), u"HH:mm"_s));
     m_offpeakZone->setCurrentText(cs::value(settings, cs::kOffpeakTimeZone).toString());
-    for (QWidget *field : {static_cast<QWidget *>(m_offpeakStart), static_cast<QWidget *>(m_offpeakEnd),
-                           static_cast<QWidget *>(m_offpeakZone)})
+    for (QWidget *field :
+         {static_cast<QWidget *>(m_offpeakStart), static_cast<QWidget *>(m_offpeakEnd),
+          static_cast<QWidget *>(m_offpeakZone)})
         field->setEnabled(m_offpeakEnabled->isChecked());
     m_metricsEnabled->setChecked(cs::value(settings, cs::kMetricsEnabled).toBool());
     m_metricsPort->setValue(cs::value(settings, cs::kMetricsPort).toInt());
@@ -296,10 +305,12 @@ void SettingsDialog::apply()
     QStringList problems;
     const QString webhook = m_webhook->text().trimmed();
     const QUrl webhookUrl(webhook, QUrl::StrictMode);
-    if (!webhook.isEmpty()
-        && (!webhookUrl.isValid() || (webhookUrl.scheme() != u"http"_s && webhookUrl.scheme() != u"https"_s)
-            || webhookUrl.host().isEmpty()))
-        problems.append(tr("Monitoring › Webhook URL: \"%1\" is not an http or https URL").arg(webhook));
+    if (!webhook.isEmpty() &&
+        (!webhookUrl.isValid() ||
+         (webhookUrl.scheme() != u"http"_s && webhookUrl.scheme() != u"https"_s) ||
+         webhookUrl.host().isEmpty()))
+        problems.append(
+            tr("Monitoring › Webhook URL: \"%1\" is not an http or https URL").arg(webhook));
     const QString zone = m_offpeakZone->currentText().trimmed();
     if (m_offpeakEnabled->isChecked() && !QTimeZone(zone.toUtf8()).isValid())
         problems.append(tr("Off-peak › Time zone: \"%1\" is not a known time zone").arg(zone));
@@ -310,8 +321,10 @@ void SettingsDialog::apply()
     for (ProvidersPage *providers = m_providers; const QString &provider : providers->accounts()) {
         const QString url = providers->baseUrlEdit(provider)->text().trimmed();
         const QUrl parsed(url, QUrl::StrictMode);
-        if (!url.isEmpty() && (!parsed.isValid() || (parsed.scheme() != u"http"_s && parsed.scheme() != u"https"_s)))
-            problems.append(tr("Providers › %1 base URL: \"%2\" is not an http or https URL").arg(provider, url));
+        if (!url.isEmpty() &&
+            (!parsed.isValid() || (parsed.scheme() != u"http"_s && parsed.scheme() != u"https"_s)))
+            problems.append(tr("Providers › %1 base URL: \"%2\" is not an http or https URL")
+                                .arg(provider, url));
     }
     if (!problems.isEmpty()) {
         m_error->setText(problems.join(u'\n'));
@@ -323,7 +336,9 @@ void SettingsDialog::apply()
     QSettings settings;
     const int concurrencyBefore = cs::value(settings, cs::kConcurrency).toInt();
     m_providers->save(settings);
-    auto set = [&settings](const char *name, const QVariant &value) { settings.setValue(cs::key(name), value); };
+    auto set = [&settings](const char *name, const QVariant &value) {
+        settings.setValue(cs::key(name), value);
+    };
     set(cs::kConcurrency, m_concurrency->value());
     set(cs::kRpm, m_rpm->value());
     set(cs::kTpm, m_tpm->value());

@@ -15,10 +15,11 @@
 #include "store/sqlitestore.h"
 #include "templateeditor.h"
 
+#include <memory>
 #include <QCheckBox>
 #include <QComboBox>
-#include <QDoubleSpinBox>
 #include <QDir>
+#include <QDoubleSpinBox>
 #include <QFile>
 #include <QHostAddress>
 #include <QJsonArray>
@@ -35,8 +36,6 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimeEdit>
-
-#include <memory>
 
 using namespace Qt::StringLiterals;
 using bd::ui::MainWindow;
@@ -94,10 +93,12 @@ private:
     {
         window.openCsv(csv);
         bd::ui::ImportWizard *wizard = nullptr;
-        if (!QTest::qWaitFor([&] {
-                wizard = window.findChild<bd::ui::ImportWizard *>();
-                return wizard && !wizard->isPreviewLoading() && !wizard->isHidden();
-            }, 10000))
+        if (!QTest::qWaitFor(
+                [&] {
+                    wizard = window.findChild<bd::ui::ImportWizard *>();
+                    return wizard && !wizard->isPreviewLoading() && !wizard->isHidden();
+                },
+                10000))
             return 0;
         QTest::qWait(50);
         wizard->templateEditor()->setPlainText(u"Echo {{text}}"_s);
@@ -107,12 +108,14 @@ private:
         if (!wizard->startImport())
             return 0;
         qint64 jobId = 0;
-        (void)QTest::qWaitFor([&] {
-            const auto jobs = storedJobs(dbPath);
-            if (!jobs.isEmpty() && jobs.constLast().state != bd::JobState::Importing)
-                jobId = jobs.constLast().id;
-            return jobId != 0;
-        }, 20000);
+        (void)QTest::qWaitFor(
+            [&] {
+                const auto jobs = storedJobs(dbPath);
+                if (!jobs.isEmpty() && jobs.constLast().state != bd::JobState::Importing)
+                    jobId = jobs.constLast().id;
+                return jobId != 0;
+            },
+            20000);
         return jobId;
     }
 
@@ -139,17 +142,15 @@ private Q_SLOTS:
         qunsetenv("ANTHROPIC_API_KEY");
     }
 
-    void init()
-    {
-        QSettings().clear();
-    }
+    void init() { QSettings().clear(); }
 
     void settingsPersistAndReload()
     {
         auto window = makeWindow();
         SettingsDialog *dialog = window->openSettings();
         QVERIFY(dialog);
-        QCOMPARE(dialog->concurrencyBox()->value(), 16); // the engine's default before anything is set
+        QCOMPARE(dialog->concurrencyBox()->value(),
+                 16); // the engine's default before anything is set
         dialog->providersPage()->baseUrlEdit(u"openai"_s)->setText(u"http://127.0.0.1:8080/v1"_s);
         dialog->concurrencyBox()->setValue(7);
         const auto spins = [&](const QString &suffix) {
@@ -185,13 +186,16 @@ private Q_SLOTS:
 
         // Stored under the documented keys ...
         const QSettings settings;
-        QCOMPARE(settings.value(u"providers/openai/base_url"_s).toString(), u"http://127.0.0.1:8080/v1"_s);
+        QCOMPARE(settings.value(u"providers/openai/base_url"_s).toString(),
+                 u"http://127.0.0.1:8080/v1"_s);
         QCOMPARE(settings.value(u"limits/global_budget_usd"_s).toDouble(), 250.0);
         const QJsonObject defaults = cs::defaultJobSettings(settings);
         QCOMPARE(defaults.value(u"concurrency"_s).toInt(), 7);
         QCOMPARE(defaults.value(u"group_sizes"_s).toArray(), (QJsonArray{40, 80, 160}));
         QCOMPARE(defaults.value(u"offpeak"_s).toObject(),
-                 (QJsonObject{{u"start"_s, u"23:00"_s}, {u"end"_s, u"05:30"_s}, {u"timezone"_s, u"Europe/Berlin"_s}}));
+                 (QJsonObject{{u"start"_s, u"23:00"_s},
+                              {u"end"_s, u"05:30"_s},
+                              {u"timezone"_s, u"Europe/Berlin"_s}}));
         const QJsonObject monitoring = cs::monitoring(settings);
         QCOMPARE(monitoring.value(u"notify"_s).toObject().value(u"webhook_url"_s).toString(),
                  u"https://hooks.example.com/bd"_s);
@@ -201,10 +205,12 @@ private Q_SLOTS:
         window = makeWindow();
         dialog = window->openSettings();
         QCOMPARE(dialog->concurrencyBox()->value(), 7);
-        QCOMPARE(dialog->providersPage()->baseUrlEdit(u"openai"_s)->text(), u"http://127.0.0.1:8080/v1"_s);
+        QCOMPARE(dialog->providersPage()->baseUrlEdit(u"openai"_s)->text(),
+                 u"http://127.0.0.1:8080/v1"_s);
         QCOMPARE(dialog->findChild<QCheckBox *>(u"offpeakEnabled"_s)->isChecked(), true);
         QCOMPARE(dialog->findChildren<QTimeEdit *>().at(1)->time(), QTime(5, 30));
-        QCOMPARE(dialog->findChild<QComboBox *>(u"offpeakZone"_s)->currentText(), u"Europe/Berlin"_s);
+        QCOMPARE(dialog->findChild<QComboBox *>(u"offpeakZone"_s)->currentText(),
+                 u"Europe/Berlin"_s);
         QCOMPARE(dialog->findChild<QDoubleSpinBox *>(u"globalBudget"_s)->value(), 250.0);
 
         // A wrong field is named and nothing is written.
@@ -228,7 +234,9 @@ private Q_SLOTS:
         QVERIFY(endpoint.wait(5000));
         const quint16 port = quint16(endpoint.constLast().at(0).toUInt());
         QVERIFY(port > 0);
-        QTRY_VERIFY(dialog->findChild<QLabel *>(u"metricsStatus"_s)->text().contains(QString::number(port)));
+        QTRY_VERIFY(dialog->findChild<QLabel *>(u"metricsStatus"_s)
+                        ->text()
+                        .contains(QString::number(port)));
         QTcpSocket socket;
         socket.connectToHost(QHostAddress::LocalHost, port);
         QVERIFY(socket.waitForConnected(5000));
@@ -261,10 +269,12 @@ private Q_SLOTS:
         const qint64 jobId = importJob(*window, db, writeCsv(u"slow.csv"_s, 2000), 300);
         QVERIFY(jobId > 0);
         QTRY_VERIFY_WITH_TIMEOUT(runningConcurrency(*window, jobId) == 5, 10000);
-        QVERIFY(!storedJobs(db).constLast().spec.settings.contains(u"concurrency"_s)); // follows the default
+        QVERIFY(!storedJobs(db).constLast().spec.settings.contains(
+            u"concurrency"_s)); // follows the default
 
         // Changing it in the dialog reaches the running job at once.
-        QTRY_VERIFY(window->jobsModel()->job(jobId) && window->jobsModel()->job(jobId)->state == bd::JobState::Running);
+        QTRY_VERIFY(window->jobsModel()->job(jobId) &&
+                    window->jobsModel()->job(jobId)->state == bd::JobState::Running);
         SettingsDialog *dialog = window->openSettings();
         dialog->concurrencyBox()->setValue(3);
         dialog->apply();
@@ -295,7 +305,7 @@ private Q_SLOTS:
         bd::ui::ProvidersPage *page = dialog->providersPage();
         QCOMPARE(page->keyStatus(provider), u"none (no keychain)"_s);
         page->baseUrlEdit(provider)->setText(provider == u"anthropic"_s ? server.anthropicBaseUrl()
-                                                                         : server.openAiBaseUrl());
+                                                                        : server.openAiBaseUrl());
         QSignalSpy finished(page, &bd::ui::ProvidersPage::connectionTestFinished);
 
         page->keyEdit(provider)->setText(goodKey);
@@ -303,7 +313,8 @@ private Q_SLOTS:
         page->testConnection(provider);
         QVERIFY(finished.wait(10000));
         QCOMPARE(finished.constLast().at(1).toBool(), true);
-        QVERIFY2(page->testResult(provider).startsWith(u"Connected: 2 models"_s), qPrintable(page->testResult(provider)));
+        QVERIFY2(page->testResult(provider).startsWith(u"Connected: 2 models"_s),
+                 qPrintable(page->testResult(provider)));
         QVERIFY(page->testResult(provider).contains(firstModel));
 
         const QString badKey = u"sk-bad-SECRET-42424242"_s;
@@ -312,7 +323,8 @@ private Q_SLOTS:
         QVERIFY(finished.wait(10000));
         QCOMPARE(finished.constLast().at(1).toBool(), false);
         const QString result = page->testResult(provider);
-        QVERIFY2(result.startsWith(u"Failed: "_s) && result.contains(u"Invalid API key"_s), qPrintable(result));
+        QVERIFY2(result.startsWith(u"Failed: "_s) && result.contains(u"Invalid API key"_s),
+                 qPrintable(result));
         QVERIFY2(!result.contains(badKey), qPrintable(result));
         // The key is never shown in clear.
         QCOMPARE(page->keyEdit(provider)->echoMode(), QLineEdit::Password);
@@ -330,7 +342,8 @@ private Q_SLOTS:
         QTableWidget *table = prices->table();
         const int row = prices->rowOf(u"gpt-4o"_s);
         QCOMPARE(table->item(row, bd::ui::PricesPage::OutputColumn)->text(), u"10"_s);
-        QVERIFY(table->item(row, bd::ui::PricesPage::SourceColumn)->text().startsWith(u"built in"_s));
+        QVERIFY(
+            table->item(row, bd::ui::PricesPage::SourceColumn)->text().startsWith(u"built in"_s));
 
         // A cell that is not a number is named, and nothing is written.
         table->item(row, bd::ui::PricesPage::OutputColumn)->setText(u"ten"_s);
@@ -350,7 +363,8 @@ private Q_SLOTS:
         // The override file holds the edited row, whole; the other models stay built in.
         QFile file(overridePath);
         QVERIFY(file.open(QIODevice::ReadOnly));
-        const QJsonObject models = QJsonDocument::fromJson(file.readAll()).object().value(u"models"_s).toObject();
+        const QJsonObject models =
+            QJsonDocument::fromJson(file.readAll()).object().value(u"models"_s).toObject();
         QCOMPARE(models.keys(), QStringList{u"gpt-4o"_s});
         QCOMPARE(models.value(u"gpt-4o"_s).toObject().value(u"output"_s).toDouble(), 12.5);
         QCOMPARE(models.value(u"gpt-4o"_s).toObject().value(u"input"_s).toDouble(), 2.5);
@@ -358,8 +372,12 @@ private Q_SLOTS:
         // What the engine now lists is the reloaded table.
         const int reloaded = prices->rowOf(u"gpt-4o"_s);
         QCOMPARE(table->item(reloaded, bd::ui::PricesPage::OutputColumn)->text(), u"12.5"_s);
-        QVERIFY(table->item(reloaded, bd::ui::PricesPage::SourceColumn)->text().startsWith(u"your override"_s));
-        QVERIFY(table->item(prices->rowOf(u"gpt-4o-mini"_s), bd::ui::PricesPage::SourceColumn)->text().startsWith(u"built in"_s));
+        QVERIFY(table->item(reloaded, bd::ui::PricesPage::SourceColumn)
+                    ->text()
+                    .startsWith(u"your override"_s));
+        QVERIFY(table->item(prices->rowOf(u"gpt-4o-mini"_s), bd::ui::PricesPage::SourceColumn)
+                    ->text()
+                    .startsWith(u"built in"_s));
 
         // A second engine on the same override reads the same price.
         window.reset();
@@ -368,7 +386,14 @@ private Q_SLOTS:
         QSignalSpy listed(window->engine(), &bd::Engine::pricesListed);
         window->engine()->requestPrices();
         QVERIFY(listed.wait(5000));
-        QCOMPARE(listed.first().at(0).toJsonObject().value(u"gpt-4o"_s).toObject().value(u"output"_s).toDouble(), 12.5);
+        QCOMPARE(listed.first()
+                     .at(0)
+                     .toJsonObject()
+                     .value(u"gpt-4o"_s)
+                     .toObject()
+                     .value(u"output"_s)
+                     .toDouble(),
+                 12.5);
     }
 
     void unpricedModelsShowCostUnknown()
@@ -379,13 +404,17 @@ private Q_SLOTS:
         QTRY_VERIFY(prices->rowOf(u"gpt-4o"_s) >= 0);
         // A table without gpt-4o (say, an override that dropped it): the model the OpenAI
         // provider names is still listed, priced as unknown, never as zero.
-        QJsonObject table{{u"sim-1"_s, QJsonObject{{u"input"_s, 0.15}, {u"output"_s, 0.6}, {u"source"_s, u"built in"_s}}}};
+        QJsonObject table{
+            {u"sim-1"_s,
+             QJsonObject{{u"input"_s, 0.15}, {u"output"_s, 0.6}, {u"source"_s, u"built in"_s}}}};
         Q_EMIT window->engine()->pricesListed(table);
         const int row = prices->rowOf(u"gpt-4o"_s);
         QVERIFY(row >= 0);
-        QCOMPARE(prices->table()->item(row, bd::ui::PricesPage::InputColumn)->text(), u"cost unknown"_s);
+        QCOMPARE(prices->table()->item(row, bd::ui::PricesPage::InputColumn)->text(),
+                 u"cost unknown"_s);
         QCOMPARE(prices->table()->item(row, bd::ui::PricesPage::OutputColumn)->text(), QString());
-        QCOMPARE(prices->table()->item(row, bd::ui::PricesPage::SourceColumn)->text(), u"cost unknown"_s);
+        QCOMPARE(prices->table()->item(row, bd::ui::PricesPage::SourceColumn)->text(),
+                 u"cost unknown"_s);
     }
 
     void exportCanBeStopped()
@@ -406,10 +435,12 @@ private Q_SLOTS:
         QVERIFY(exported.wait(20000));
         QCOMPARE(exported.first().at(2).toBool(), false);
         QCOMPARE(exported.first().at(3).toString(), u"export cancelled"_s);
-        QVERIFY2(dialog->statusText().contains(u"nothing was written"_s), qPrintable(dialog->statusText()));
+        QVERIFY2(dialog->statusText().contains(u"nothing was written"_s),
+                 qPrintable(dialog->statusText()));
         QVERIFY(!QFile::exists(path));
         // Nothing half-written beside it either (the writer's temporary file is gone).
-        const QStringList leftovers = QDir(m_dir.path()).entryList({u"*stopped*"_s}, QDir::Files | QDir::Hidden);
+        const QStringList leftovers =
+            QDir(m_dir.path()).entryList({u"*stopped*"_s}, QDir::Files | QDir::Hidden);
         QVERIFY2(leftovers.isEmpty(), qPrintable(leftovers.join(u", "_s)));
 
         // The same dialog then exports in full.
