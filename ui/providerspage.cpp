@@ -79,6 +79,8 @@ ProvidersPage::ProvidersPage(Engine *engine, secrets::KeyStore *keyStore, QWidge
         row.key->setPlaceholderText(tr("paste a new key to store or test"));
         row.storeKey = new QPushButton(tr("Store in keychain"), box);
         row.removeKey = new QPushButton(tr("Remove"), box);
+        row.storeKey->setObjectName(u"storeKey_"_s + provider);
+        row.removeKey->setObjectName(u"removeKey_"_s + provider);
         keyRow->addWidget(row.key, 1);
         keyRow->addWidget(row.storeKey);
         keyRow->addWidget(row.removeKey);

@@ -27,6 +27,7 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
+#include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -50,7 +51,7 @@ private:
     QTemporaryDir m_dir;
     int m_dbCounter = 0;
 
-    std::unique_ptr<MainWindow> makeWindow(QString *dbPath = nullptr)
+    std::unique_ptr<MainWindow> makeWindow(QString *dbPath = nullptr, bool keychain = false)
     {
         MainWindow::Options options;
         options.databasePath = m_dir.filePath(u"db%1.sqlite"_s.arg(++m_dbCounter));
@@ -58,7 +59,7 @@ private:
         options.trayNotifications = false;
         options.resumeInterruptedJobs = false;
         options.snapshotIntervalMs = 100;
-        options.useKeychain = false; // no Secret Service on the test machine
+        options.useKeychain = keychain; // most tests: keys from the field or the environment
         options.priceOverridePath = m_dir.filePath(u"config%1/prices.json"_s.arg(m_dbCounter));
         if (dbPath)
             *dbPath = options.databasePath;
@@ -328,6 +329,53 @@ private Q_SLOTS:
         QVERIFY2(!result.contains(badKey), qPrintable(result));
         // The key is never shown in clear.
         QCOMPARE(page->keyEdit(provider)->echoMode(), QLineEdit::Password);
+    }
+
+    void keysLiveInTheKeychain()
+    {
+        // Needs a Secret Service (GNOME Keyring, KWallet ...) on the session bus; the
+        // machines running ctest have none, so this runs where one is (see the README).
+        if (qEnvironmentVariableIsEmpty("DBUS_SESSION_BUS_ADDRESS"))
+            QSKIP("no D-Bus session bus, so no keychain");
+        bd::testing::FakeProvider server;
+        QVERIFY(server.listen());
+        const QString key = u"sk-keychain-test-0123456789"_s;
+        server.options().requiredKey = key;
+        auto window = makeWindow(nullptr, true);
+        SettingsDialog *dialog = window->openSettings();
+        bd::ui::ProvidersPage *page = dialog->providersPage();
+        const QString provider = u"anthropic"_s;
+        QTRY_VERIFY(!page->keyStatus(provider).startsWith(u"reading"_s));
+        if (page->keyStatus(provider).contains(u"unavailable"_s))
+            QSKIP("the session bus has no Secret Service");
+        if (page->keyStatus(provider) == u"stored in keychain"_s) { // left by an earlier run
+            dialog->findChild<QPushButton *>(u"removeKey_"_s + provider)->click();
+            QTRY_COMPARE(page->keyStatus(provider), u"none"_s);
+        }
+
+        page->keyEdit(provider)->setText(key);
+        dialog->findChild<QPushButton *>(u"storeKey_"_s + provider)->click();
+        QTRY_COMPARE(page->keyStatus(provider), u"stored in keychain"_s);
+        QVERIFY(page->keyEdit(provider)->text().isEmpty()); // never shown again
+
+        // Another dialog reads it back and tests with it; the settings file never saw it.
+        dialog->close();
+        QTRY_VERIFY(window->findChild<SettingsDialog *>() == nullptr);
+        dialog = window->openSettings();
+        page = dialog->providersPage();
+        QTRY_COMPARE(page->keyStatus(provider), u"stored in keychain"_s);
+        page->baseUrlEdit(provider)->setText(server.anthropicBaseUrl());
+        QSignalSpy finished(page, &bd::ui::ProvidersPage::connectionTestFinished);
+        page->testConnection(provider);
+        QVERIFY(finished.wait(10000));
+        QVERIFY2(finished.constLast().at(1).toBool(), qPrintable(page->testResult(provider)));
+        dialog->apply();
+        QFile settingsFile(QSettings().fileName());
+        QVERIFY(settingsFile.open(QIODevice::ReadOnly));
+        QVERIFY(!settingsFile.readAll().contains(key.toUtf8()));
+
+        dialog->findChild<QPushButton *>(u"removeKey_"_s + provider)->click();
+        QTRY_COMPARE(page->keyStatus(provider), u"none"_s);
     }
 
     void pricesAreWrittenAndReloaded()
