@@ -10,7 +10,7 @@ if [[ "${1:-}" == "--inside" ]]; then
     trap 'rm -rf "$home"' EXIT
     export HOME="$home" XDG_DATA_HOME="$home/data" XDG_CONFIG_HOME="$home/config"
     printf 'throwaway' | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    QT_QPA_PLATFORM=offscreen "$2" keysLiveInTheKeychain
+    BATCHDESK_KEYCHAIN_TEST=throwaway QT_QPA_PLATFORM=offscreen "$2" keysLiveInTheKeychain
     exit
 fi
 here="$(cd "$(dirname "$0")/.." && pwd)"
