@@ -24,6 +24,7 @@ Engine::Engine(const Options &options, QObject *parent)
     , m_workerId(options.workerId.isEmpty() ? defaultWorkerId() : options.workerId)
     , m_cancelImport(std::make_shared<std::atomic<bool>>(false))
     , m_ticketFloor(std::make_shared<std::atomic<quint64>>(0))
+    , m_cancelledExport(std::make_shared<std::atomic<qint64>>(0))
 {
     qRegisterMetaType<bd::EngineSnapshot>();
     qRegisterMetaType<bd::store::TaskFilter>();
@@ -33,6 +34,7 @@ Engine::Engine(const Options &options, QObject *parent)
     qRegisterMetaType<QList<bd::store::DeadClassCount>>();
     qRegisterMetaType<QList<bd::AlertRecord>>();
     qRegisterMetaType<bd::Engine::TaskAction>();
+    qRegisterMetaType<bd::metrics::SeriesData>();
     m_thread.setObjectName(u"batchdesk-engine"_s);
     m_worker = new EngineWorker(options.databasePath, m_workerId,
                                 options.clock ? options.clock : SystemClock::instance(),
@@ -57,10 +59,13 @@ Engine::Engine(const Options &options, QObject *parent)
                 Q_EMIT tasksActedOn(static_cast<TaskAction>(action), changed, error);
             });
     connect(m_worker, &EngineWorker::alertsChanged, this, &Engine::alertsChanged);
+    connect(m_worker, &EngineWorker::connectionTested, this, &Engine::connectionTested);
+    connect(m_worker, &EngineWorker::pricesListed, this, &Engine::pricesListed);
+    connect(m_worker, &EngineWorker::pricesReloaded, this, &Engine::pricesReloaded);
     m_thread.start();
 
     m_readerThread.setObjectName(u"batchdesk-reader"_s);
-    m_reader = new ReaderWorker(options.databasePath, m_ticketFloor);
+    m_reader = new ReaderWorker(options.databasePath, m_ticketFloor, m_cancelledExport);
     m_reader->moveToThread(&m_readerThread);
     connect(&m_readerThread, &QThread::finished, m_reader, &QObject::deleteLater);
     connect(m_reader, &ReaderWorker::taskCountReady, this, &Engine::taskCountReady);
@@ -71,6 +76,7 @@ Engine::Engine(const Options &options, QObject *parent)
     connect(m_reader, &ReaderWorker::exportProgressed, this, &Engine::exportProgressed);
     connect(m_reader, &ReaderWorker::exportFinished, this, &Engine::exportFinished);
     connect(m_reader, &ReaderWorker::readFailed, this, &Engine::readFailed);
+    connect(m_reader, &ReaderWorker::seriesReady, this, &Engine::seriesReady);
     // Ids gathered by the reader go straight to the writer on the engine thread.
     connect(m_reader, &ReaderWorker::idsCollected, m_worker, &EngineWorker::actOnTasks);
     connect(m_worker, &EngineWorker::opened, this, [this](bool ok) {
@@ -212,7 +218,14 @@ void Engine::actOnMatching(TaskAction action, const store::TaskFilter &filter, i
 
 void Engine::exportJob(qint64 jobId, const QString &path)
 {
+    qint64 cancelled = jobId;
+    m_cancelledExport->compare_exchange_strong(cancelled, 0); // a new export is not cancelled
     callReader([reader = m_reader, jobId, path] { reader->exportJob(jobId, path); });
+}
+
+void Engine::cancelExport(qint64 jobId)
+{
+    m_cancelledExport->store(jobId);
 }
 
 void Engine::setSnapshotInterval(int ms)
@@ -261,6 +274,52 @@ void Engine::clearAlerts(qint64 jobId, const QString &kind)
     QMetaObject::invokeMethod(
         m_worker, [worker = m_worker, jobId, kind] { worker->clearAlerts(jobId, kind); },
         Qt::QueuedConnection);
+}
+
+void Engine::setDefaultJobSettings(const QJsonObject &defaults)
+{
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, defaults] { worker->setDefaultJobSettings(defaults); },
+        Qt::QueuedConnection);
+}
+
+void Engine::setMonitoring(const QJsonObject &monitoring)
+{
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, monitoring] { worker->setMonitoring(monitoring); },
+        Qt::QueuedConnection);
+}
+
+void Engine::requestPrices()
+{
+    QMetaObject::invokeMethod(m_worker, &EngineWorker::listPrices, Qt::QueuedConnection);
+}
+
+void Engine::reloadPrices()
+{
+    QMetaObject::invokeMethod(m_worker, &EngineWorker::reloadPrices, Qt::QueuedConnection);
+}
+
+void Engine::savePriceOverrides(const QJsonObject &entries)
+{
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, entries] { worker->savePriceOverrides(entries); },
+        Qt::QueuedConnection);
+}
+
+void Engine::testConnection(const providers::ProviderConfig &provider)
+{
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, provider] { worker->testConnection(provider); },
+        Qt::QueuedConnection);
+}
+
+void Engine::requestSeries(quint64 ticket, const QString &metric, const QString &labels,
+                           qint64 fromMs, qint64 toMs, int maxPoints)
+{
+    callReader([reader = m_reader, ticket, metric, labels, fromMs, toMs, maxPoints] {
+        reader->readSeries(ticket, metric, labels, fromMs, toMs, maxPoints);
+    });
 }
 
 } // namespace bd

@@ -3,6 +3,7 @@
 #include "core/types.h"
 #include "dispatch/dispatcher.h"
 #include "jobio.h"
+#include "metrics/metrictypes.h"
 #include "providers/provider.h"
 #include "snapshot.h"
 #include "store/taskquery.h"
@@ -96,6 +97,9 @@ public:
     // Writes the job's rows (.csv, .jsonl, .xlsx) on the reader thread; exportProgressed()
     // then exportFinished().
     void exportJob(qint64 jobId, const QString &path);
+    // Stops the job's export under way (or queued): exportFinished() follows with ok false
+    // and nothing is left at the path (a file already there stays as it was).
+    void cancelExport(qint64 jobId);
 
     // Snapshots: one snapshotTaken() per interval (default 1000 ms) once opened.
     void setSnapshotInterval(int ms);
@@ -111,6 +115,37 @@ public:
     void requestDeadSummary(qint64 jobId);
     void requestAlerts(bool includeCleared);
     void clearAlerts(qint64 jobId, const QString &kind);
+
+    // ---- settings (the console's settings dialog). Same contract.
+
+    // Keys a job's own settings lack are taken from these when its runner starts:
+    // concurrency, rpm, tpm, group_sizes, medium_depth, large_depth, batch_size,
+    // max_concurrent_batches, batch_max_wait_ms, offpeak. Running jobs keep theirs.
+    void setDefaultJobSettings(const QJsonObject &defaults);
+    // Monitoring keys as metrics::MonitoringConfig reads them, applied at run time: alert
+    // thresholds and notifications at once, the /metrics endpoint started or stopped
+    // (metricsEndpointChanged() follows). Recorder intervals keep their start-up values.
+    void setMonitoring(const QJsonObject &monitoring);
+    // The price table as the engine uses it (built in, merged with the user's override):
+    // pricesListed() with {model: {input, cached_input, cache_write, cache_write_1h, output,
+    // batch_discount, simulated, date, source}}.
+    void requestPrices();
+    // Reads the override file again; pricesReloaded() follows. Runners started later use
+    // the new prices.
+    void reloadPrices();
+    // Writes the user's override file ({"models": entries}, each entry whole) off the GUI
+    // thread and reloads; pricesReloaded() follows.
+    void savePriceOverrides(const QJsonObject &entries);
+    // GET {base}/v1/models with the provider's credentials, on the engine thread;
+    // connectionTested() follows with the model ids or an error (never containing the key).
+    void testConnection(const bd::providers::ProviderConfig &provider);
+    // A stored metric series (engine/metrics, names::*) read on the reader thread. labels
+    // selects: every stored label set that has these key=value pairs is merged (gauges and
+    // counters summed per point, ratios averaged by weight, quantiles the largest); ""
+    // takes the unlabelled series (the total) where one is stored, else merges all.
+    // seriesReady() follows with the ticket.
+    void requestSeries(quint64 ticket, const QString &metric, const QString &labels,
+                       qint64 fromMs, qint64 toMs, int maxPoints);
 
 Q_SIGNALS:
     void opened(bool ok, const QString &error);
@@ -139,6 +174,11 @@ Q_SIGNALS:
     // Raised or cleared: a panel showing alerts should ask again.
     void alertsChanged();
     void readFailed(const QString &error);
+    void connectionTested(const QString &providerId, const QStringList &models,
+                          const QString &error);
+    void pricesListed(const QJsonObject &models);
+    void pricesReloaded(bool ok, const QString &error);
+    void seriesReady(quint64 ticket, const bd::metrics::SeriesData &series);
 
 private:
     QString m_workerId;
@@ -152,6 +192,7 @@ private:
     QThread m_readerThread;
     ReaderWorker *m_reader = nullptr; // lives on m_readerThread
     std::shared_ptr<std::atomic<quint64>> m_ticketFloor;
+    std::shared_ptr<std::atomic<qint64>> m_cancelledExport; // job id, 0: none
 };
 
 } // namespace bd

@@ -6,8 +6,12 @@
 #include "store/sqlitestore.h"
 #include "store/taskactions.h"
 
+#include <QDate>
 #include <QDateTime>
+#include <QDir>
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QSaveFile>
 #include <QHostInfo>
 
 #ifdef Q_OS_UNIX
@@ -61,12 +65,9 @@ void EngineWorker::open()
         Q_EMIT opened(true, QString());
         return;
     }
-    m_prices = cost::PriceTable::builtIn();
-    if (!m_priceOverridePath.isEmpty() && QFileInfo::exists(m_priceOverridePath)) {
-        QString error;
-        if (!m_prices.mergeFile(m_priceOverridePath, &error))
-            qWarning("%s", qPrintable(error));
-    }
+    QString priceError;
+    if (!loadPrices(&priceError))
+        qWarning("%s", qPrintable(priceError));
     auto store = std::make_unique<store::SqliteStore>(m_databasePath, u"engine-writer"_s);
     if (!store->isOpen()) {
         Q_EMIT opened(false, store->errorString());
@@ -188,7 +189,7 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
     }
     if (m_runners.contains(jobId))
         return;
-    const auto job = m_store->job(jobId);
+    auto job = m_store->job(jobId);
     if (!job) {
         Q_EMIT jobFailed(jobId, u"no job %1 in the database"_s.arg(jobId));
         return;
@@ -196,6 +197,11 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
     if (job->state == JobState::Importing || job->state == JobState::Cancelled) {
         Q_EMIT jobFailed(jobId, u"job %1 is %2 and cannot run"_s.arg(jobId).arg(jobStateName(job->state)));
         return;
+    }
+    // The console's defaults fill what the job itself does not say.
+    for (auto it = m_defaultJobSettings.constBegin(); it != m_defaultJobSettings.constEnd(); ++it) {
+        if (!job->spec.settings.contains(it.key()))
+            job->spec.settings.insert(it.key(), it.value());
     }
     QString error;
     auto provider = providers::createProvider(providerConfig, m_clock, &error);
@@ -416,8 +422,11 @@ void EngineWorker::emitSnapshot()
     EngineSnapshot snapshot;
     snapshot.atMs = QDateTime::currentMSecsSinceEpoch();
     snapshot.jobs.reserve(m_snapshots.size());
-    for (const JobSnapshot &job : std::as_const(m_snapshots))
+    for (const JobSnapshot &job : std::as_const(m_snapshots)) {
         snapshot.jobs.append(job);
+        const dispatch::JobRunner *runner = m_runners.value(job.jobId);
+        snapshot.jobs.last().concurrency = runner ? runner->concurrency() : 0;
+    }
     Q_EMIT snapshotTaken(snapshot);
 }
 
@@ -505,6 +514,116 @@ void EngineWorker::clearAlerts(qint64 jobId, const QString &kind)
         m_monitoring->alerts()->clear(jobId, kind); // an acknowledgement: not raised again at once
     if (m_store && m_store->clearAlerts(jobId, kind, m_clock->nowMs()))
         Q_EMIT alertsChanged();
+}
+
+bool EngineWorker::loadPrices(QString *error)
+{
+    cost::PriceTable prices = cost::PriceTable::builtIn();
+    if (!m_priceOverridePath.isEmpty() && QFileInfo::exists(m_priceOverridePath)
+        && !prices.mergeFile(m_priceOverridePath, error)) {
+        m_prices = cost::PriceTable::builtIn(); // a broken override is ignored, not half used
+        return false;
+    }
+    m_prices = prices;
+    return true;
+}
+
+void EngineWorker::setDefaultJobSettings(const QJsonObject &defaults)
+{
+    m_defaultJobSettings = defaults;
+}
+
+void EngineWorker::setMonitoring(const QJsonObject &monitoring)
+{
+    m_monitoringJson = monitoring;
+    if (!m_monitoring)
+        return; // applied when the store opens
+    const metrics::MonitoringConfig config = metrics::MonitoringConfig::fromJson(monitoring);
+    const quint16 portBefore = m_monitoring->endpointPort();
+    QString error;
+    const bool ok = m_monitoring->reconfigure(config, &error);
+    if (!ok || m_monitoring->endpointPort() != portBefore)
+        Q_EMIT metricsEndpointChanged(m_monitoring->endpointPort(), error);
+}
+
+void EngineWorker::listPrices()
+{
+    QJsonObject models;
+    for (const QString &model : m_prices.models()) {
+        const auto price = m_prices.price(model);
+        if (!price)
+            continue;
+        models.insert(model, QJsonObject{
+                                 {u"input"_s, price->input},
+                                 {u"cached_input"_s, price->cachedInput},
+                                 {u"cache_write"_s, price->cacheWrite},
+                                 {u"cache_write_1h"_s, price->cacheWrite1h},
+                                 {u"output"_s, price->output},
+                                 {u"batch_discount"_s, price->batchDiscount},
+                                 {u"simulated"_s, price->simulated},
+                                 {u"date"_s, price->date},
+                                 {u"source"_s, price->source},
+                             });
+    }
+    Q_EMIT pricesListed(models);
+}
+
+void EngineWorker::reloadPrices()
+{
+    QString error;
+    const bool ok = loadPrices(&error);
+    Q_EMIT pricesReloaded(ok, error);
+    listPrices();
+}
+
+void EngineWorker::savePriceOverrides(const QJsonObject &entries)
+{
+    if (m_priceOverridePath.isEmpty()) {
+        Q_EMIT pricesReloaded(false, u"no price override file is configured"_s);
+        return;
+    }
+    // Checked before anything is written: a table the engine cannot read never replaces
+    // the one it can.
+    const QJsonObject document{{u"date"_s, QDate::currentDate().toString(Qt::ISODate)},
+                               {u"models"_s, entries}};
+    const QByteArray json = QJsonDocument(document).toJson(QJsonDocument::Indented);
+    cost::PriceTable check = cost::PriceTable::builtIn();
+    QString error;
+    if (!check.mergeJson(json, m_priceOverridePath, &error)) {
+        Q_EMIT pricesReloaded(false, error);
+        return;
+    }
+    QDir().mkpath(QFileInfo(m_priceOverridePath).absolutePath());
+    QSaveFile file(m_priceOverridePath);
+    if (!file.open(QIODevice::WriteOnly) || file.write(json) != json.size() || !file.commit()) {
+        Q_EMIT pricesReloaded(false, u"cannot write %1: %2"_s.arg(m_priceOverridePath, file.errorString()));
+        return;
+    }
+    reloadPrices();
+}
+
+void EngineWorker::testConnection(const providers::ProviderConfig &config)
+{
+    QString error;
+    std::unique_ptr<providers::Provider> created = providers::createProvider(config, m_clock, &error);
+    if (!created) {
+        Q_EMIT connectionTested(config.id, {}, error);
+        return;
+    }
+    if (created->requiresKey() && config.apiKey.isEmpty()) {
+        Q_EMIT connectionTested(config.id, {}, u"no API key: store one or set %1"_s.arg(
+                                                   config.id == u"anthropic"_s ? u"ANTHROPIC_API_KEY"_s
+                                                                              : u"OPENAI_API_KEY"_s));
+        return;
+    }
+    providers::Provider *provider = created.release();
+    provider->setParent(this);
+    connect(provider, &providers::Provider::modelsListed, this,
+            [this, provider, id = config.id](const QStringList &models, const QString &message) {
+                Q_EMIT connectionTested(id, models, message);
+                provider->deleteLater();
+            });
+    provider->listModels();
 }
 
 } // namespace bd

@@ -56,6 +56,14 @@ public:
     void clearAlerts(qint64 jobId, const QString &kind);
     void setSnapshotInterval(int ms);
 
+    // --- settings (see the Engine facade)
+    void setDefaultJobSettings(const QJsonObject &defaults);
+    void setMonitoring(const QJsonObject &monitoring);
+    void listPrices();
+    void reloadPrices();
+    void savePriceOverrides(const QJsonObject &entries);
+    void testConnection(const bd::providers::ProviderConfig &config);
+
 Q_SIGNALS:
     void opened(bool ok, const QString &error);
     void importProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
@@ -72,8 +80,13 @@ Q_SIGNALS:
     void jobReprioritised(qint64 jobId, int priority, int changed);
     void tasksActedOn(int action, int changed, const QString &error);
     void alertsChanged();
+    void connectionTested(const QString &providerId, const QStringList &models,
+                          const QString &error);
+    void pricesListed(const QJsonObject &models);
+    void pricesReloaded(bool ok, const QString &error);
 
 private:
+    bool loadPrices(QString *error);
     void refreshSnapshot(qint64 jobId);
     void updateSnapshot(const bd::JobInfo &job);
     void emitSnapshot();
@@ -88,6 +101,7 @@ private:
     dispatch::JobRunner::Options m_runnerOptions;
     QString m_priceOverridePath;
     cost::PriceTable m_prices;
+    QJsonObject m_defaultJobSettings;
     std::unique_ptr<store::SqliteStore> m_store;
     QHash<qint64, dispatch::JobRunner *> m_runners;
     bool m_stoppingAll = false;

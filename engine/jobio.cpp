@@ -233,7 +233,8 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
 }
 
 bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
-               const std::function<void(qint64 rows)> &progress)
+               const std::function<void(qint64 rows)> &progress,
+               const std::function<bool()> &cancelled)
 {
     const auto info = store.job(jobId);
     if (!info) {
@@ -249,15 +250,25 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
     }
     qint64 rows = 0;
     bool writeOk = true;
-    const bool readOk = store.forEachExportRow(jobId, [&](const ingest::ExportRow &row) {
+    bool stopped = cancelled && cancelled();
+    const bool readOk = stopped || store.forEachExportRow(jobId, [&](const ingest::ExportRow &row) {
+        if (cancelled && rows % 1'000 == 0 && cancelled()) {
+            stopped = true;
+            return false;
+        }
         if (!writer->writeRow(row)) {
             writeOk = false;
             return false;
         }
-        if (progress && (++rows % 10'000) == 0)
+        if (++rows % 10'000 == 0 && progress)
             progress(rows);
         return true;
     });
+    if (stopped) {
+        // The writer goes without finish(): its temporary file is discarded.
+        *error = u"export cancelled"_s;
+        return false;
+    }
     if (!readOk) {
         *error = store.errorString();
         return false;

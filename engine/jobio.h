@@ -42,7 +42,10 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
                        const std::atomic<bool> *cancel = nullptr);
 
 // Writes the job's rows to path (.csv, .jsonl, .xlsx) in input order.
+// cancelled, asked every thousand rows, stops the export: false with "export cancelled",
+// and nothing is written at path.
 bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
-               const std::function<void(qint64 rows)> &progress = {});
+               const std::function<void(qint64 rows)> &progress = {},
+               const std::function<bool()> &cancelled = {});
 
 } // namespace bd

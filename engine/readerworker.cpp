@@ -1,18 +1,25 @@
 #include "readerworker.h"
 
+#include "core/clock.h"
 #include "jobio.h"
+#include "metrics/sqlitemetricsstore.h"
 #include "store/sqlitestore.h"
 
 #include <QElapsedTimer>
+
+#include <map>
 
 namespace bd {
 
 using namespace Qt::StringLiterals;
 
 ReaderWorker::ReaderWorker(const QString &databasePath,
-                           std::shared_ptr<std::atomic<quint64>> ticketFloor)
+                           std::shared_ptr<std::atomic<quint64>> ticketFloor,
+                           std::shared_ptr<std::atomic<qint64>> cancelledExport)
     : m_databasePath(databasePath)
     , m_ticketFloor(std::move(ticketFloor))
+    , m_cancelledExport(cancelledExport ? std::move(cancelledExport)
+                                        : std::make_shared<std::atomic<qint64>>(0))
 {
 }
 
@@ -107,19 +114,88 @@ void ReaderWorker::exportJob(qint64 jobId, const QString &path)
     QElapsedTimer sinceProgress;
     sinceProgress.start();
     QString error;
-    const bool ok = bd::exportJob(*m_store, jobId, path, &error, [&](qint64 rows) {
-        if (sinceProgress.elapsed() >= 100 || rows == total) {
-            sinceProgress.restart();
-            Q_EMIT exportProgressed(jobId, rows, total);
-        }
-    });
+    const bool ok = bd::exportJob(
+        *m_store, jobId, path, &error,
+        [&](qint64 rows) {
+            if (sinceProgress.elapsed() >= 100 || rows == total) {
+                sinceProgress.restart();
+                Q_EMIT exportProgressed(jobId, rows, total);
+            }
+        },
+        [&] { return m_cancelledExport->load() == jobId; });
     if (ok)
         Q_EMIT exportProgressed(jobId, total, total);
     Q_EMIT exportFinished(jobId, path, ok, error);
 }
 
+void ReaderWorker::readSeries(quint64 ticket, const QString &metric, const QString &labels,
+                              qint64 fromMs, qint64 toMs, int maxPoints)
+{
+    if (!ensureOpen())
+        return;
+    if (!m_metrics)
+        m_metrics = std::make_unique<metrics::SqliteMetricsStore>(u"engine-reader-store"_s,
+                                                                  SystemClock::instance());
+    const metrics::MetricKind kind = metrics::metricKind(metric);
+    const QMap<QString, QString> wanted = metrics::parseLabels(labels);
+    metrics::SeriesData merged;
+    merged.metric = metric;
+    merged.labels = labels;
+    merged.kind = kind;
+    // Points of every matching label set, merged by time as the kind says.
+    struct Sum
+    {
+        double value = 0;
+        double weighted = 0;
+        qint64 count = 0;
+    };
+    std::map<qint64, Sum> byTime;
+    QStringList sets = m_metrics->labelSets(metric);
+    // Asked for no labels where an unlabelled series (the total) is stored: that one alone.
+    if (wanted.isEmpty() && sets.contains(QString()))
+        sets = {QString()};
+    for (const QString &set : std::as_const(sets)) {
+        const QMap<QString, QString> have = metrics::parseLabels(set);
+        bool matches = true;
+        for (auto it = wanted.cbegin(); it != wanted.cend() && matches; ++it)
+            matches = have.value(it.key()) == it.value();
+        if (!matches)
+            continue;
+        const metrics::SeriesData data = m_metrics->series(metric, set, fromMs, toMs, maxPoints);
+        merged.resolutionMs = qMax(merged.resolutionMs, data.resolutionMs);
+        merged.bucketMs = qMax(merged.bucketMs, data.bucketMs);
+        for (const metrics::MetricPoint &point : data.points) {
+            Sum &sum = byTime[point.atMs];
+            switch (kind) {
+            case metrics::MetricKind::Counter:
+            case metrics::MetricKind::Gauge:
+                sum.value += point.value;
+                break;
+            case metrics::MetricKind::Ratio:
+                sum.weighted += point.value * double(qMax<qint64>(1, point.count));
+                break;
+            case metrics::MetricKind::Quantile:
+                sum.value = qMax(sum.value, point.value);
+                break;
+            }
+            sum.count += qMax<qint64>(1, point.count);
+        }
+    }
+    merged.points.reserve(qsizetype(byTime.size()));
+    for (const auto &[atMs, sum] : byTime) {
+        metrics::MetricPoint point;
+        point.atMs = atMs;
+        point.count = sum.count;
+        point.value = kind == metrics::MetricKind::Ratio ? sum.weighted / double(sum.count) : sum.value;
+        point.min = point.max = point.value;
+        merged.points.append(point);
+    }
+    Q_EMIT seriesReady(ticket, merged);
+}
+
 void ReaderWorker::shutdown()
 {
+    m_metrics.reset();
     m_query.reset();
     m_store.reset();
 }

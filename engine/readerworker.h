@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/types.h"
+#include "metrics/metrictypes.h"
 #include "store/taskquery.h"
 
 #include <QObject>
@@ -13,6 +14,9 @@ namespace bd {
 namespace store {
 class SqliteStore;
 }
+namespace metrics {
+class SqliteMetricsStore;
+}
 
 // Lives on the engine's reader thread and owns its read connections: the paged task
 // queries views need and the long reads (exports) that must not stall dispatch on the
@@ -22,7 +26,9 @@ class ReaderWorker final : public QObject
     Q_OBJECT
 
 public:
-    ReaderWorker(const QString &databasePath, std::shared_ptr<std::atomic<quint64>> ticketFloor);
+    // cancelledExport: the job whose export should stop (0: none), set from any thread.
+    ReaderWorker(const QString &databasePath, std::shared_ptr<std::atomic<quint64>> ticketFloor,
+                 std::shared_ptr<std::atomic<qint64>> cancelledExport = {});
     ~ReaderWorker() override;
 
     void countTasks(quint64 ticket, const bd::store::TaskFilter &filter);
@@ -33,6 +39,9 @@ public:
     void listAlerts(bool includeCleared);
     void collectIds(int action, const bd::store::TaskFilter &filter, int argument);
     void exportJob(qint64 jobId, const QString &path);
+    // See Engine::requestSeries.
+    void readSeries(quint64 ticket, const QString &metric, const QString &labels, qint64 fromMs,
+                    qint64 toMs, int maxPoints);
     void shutdown();
 
 Q_SIGNALS:
@@ -45,6 +54,7 @@ Q_SIGNALS:
     void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
     void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);
     void readFailed(const QString &error);
+    void seriesReady(quint64 ticket, const bd::metrics::SeriesData &series);
 
 private:
     bool ensureOpen();
@@ -52,6 +62,8 @@ private:
 
     QString m_databasePath;
     std::shared_ptr<std::atomic<quint64>> m_ticketFloor;
+    std::shared_ptr<std::atomic<qint64>> m_cancelledExport;
+    std::unique_ptr<metrics::SqliteMetricsStore> m_metrics; // over the reader store's connection
     std::unique_ptr<store::TaskQuery> m_query;
     std::unique_ptr<store::SqliteStore> m_store;
 };

@@ -18,6 +18,7 @@ struct JobSnapshot
     TaskCounts counts;
     Usage usage;
     double costUsd = 0.0;
+    int concurrency = 0; // requests allowed in flight while it runs here (0: not running here)
 };
 
 struct EngineSnapshot

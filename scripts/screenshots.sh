@@ -40,7 +40,8 @@ for _ in $(seq 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done 2>/dev
 export QT_QPA_PLATFORM=xcb
 
 samples="$here/resources/samples/reviews.csv"
-# A bigger input so the job is still running while the screens are taken.
+# A bigger input so the job is still running while the screens are taken (its template
+# names the row id, so the copies are distinct prompts, not response-cache hits).
 big="$work/reviews-large.csv"
 head -1 "$samples" > "$big"
 for i in $(seq 12); do tail -n +2 "$samples" | sed "s/^R/R${i}-/" >> "$big"; done
@@ -74,7 +75,7 @@ timeout 60 "$batchctl" run "$quota" --db "$db" --priority 1 --template 'Answer b
 
 # The running job: a batch lane job and a standard one, slowed down to look live.
 "$batchctl" run "$big" --db "$db" --priority 2 --concurrency 8 \
-    --template 'Classify the sentiment of this review of a {{product}} as positive, neutral or negative: {{review}}' \
+    --template 'Classify the sentiment of review {{review_id}} of a {{product}} as positive, neutral or negative: {{review}}' \
     --system 'You are a careful analyst. Answer in one short sentence.' \
     --sim-latency-ms 250 --sim-failure-rate 0.03 >/dev/null 2>&1 &
 pids+=($!)
@@ -107,3 +108,7 @@ shoot tasks tasks
 shoot dead-letters dead-letters
 shoot alerts alerts
 SHOT_WAIT=5 shoot import-wizard jobs "$samples"
+# Settings: a key from the environment for OpenAI (a placeholder, never a real one); the
+# keychain has no Secret Service under Xvfb, which the Anthropic row says.
+SHOT_WAIT=6 OPENAI_API_KEY=sk-placeholder-for-screenshots shoot settings dashboard --settings providers
+SHOT_WAIT=6 shoot settings-prices dashboard --settings prices

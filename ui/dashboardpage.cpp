@@ -1,16 +1,19 @@
 #include "dashboardpage.h"
 
 #include "format.h"
+#include "historymetrics.h"
 #include "livemetrics.h"
 #include "metricchart.h"
 
 #include <QComboBox>
+#include <QDateTime>
 #include <QElapsedTimer>
 #include <QFrame>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineSeries>
+#include <QTimer>
 #include <QVBoxLayout>
 
 namespace bd::ui {
@@ -58,11 +61,11 @@ DashboardPage::DashboardPage(QWidget *parent)
     layout->addLayout(rangeRow);
 
     auto *grid = new QGridLayout;
-    auto *queue = new MetricChart(tr("Queue depth by priority"), tr("tasks"), this);
-    queue->addMetric(Metric::QueuePriority1, tr("P1 pending"), QColor(0xd6, 0x3a, 0x3a));
-    queue->addMetric(Metric::QueuePriority2, tr("P2 pending"), QColor(0x2f, 0x7e, 0xd8));
-    queue->addMetric(Metric::QueuePriority3, tr("P3 pending"), QColor(0x8a, 0x63, 0xd2));
-    queue->addMetric(Metric::InFlight, tr("leased (in flight)"), QColor(0x2e, 0xa0, 0x43));
+    auto *queue = new MetricChart(tr("Queue depth by priority"), tr("pending tasks"), this);
+    queue->addMetric(Metric::QueuePriority1, tr("P1"), QColor(0xd6, 0x3a, 0x3a));
+    queue->addMetric(Metric::QueuePriority2, tr("P2"), QColor(0x2f, 0x7e, 0xd8));
+    queue->addMetric(Metric::QueuePriority3, tr("P3"), QColor(0x8a, 0x63, 0xd2));
+    queue->addMetric(Metric::InFlight, tr("in flight"), QColor(0x2e, 0xa0, 0x43));
     auto *rate = new MetricChart(tr("Processing rate"), tr("tasks/min"), this);
     rate->addMetric(Metric::RatePerMinute, tr("finished per minute"), QColor(0x2e, 0xa0, 0x43));
     auto *spend = new MetricChart(tr("Cumulative spend"), tr("USD"), this);
@@ -71,11 +74,22 @@ DashboardPage::DashboardPage(QWidget *parent)
     auto *perTask = new MetricChart(tr("Cost per task"), tr("USD"), this);
     perTask->addMetric(Metric::CostPerTask, tr("cost per completed task"), QColor(0xb0, 0x5a, 0x10));
     perTask->setValueDecimals(5);
-    m_charts = {queue, rate, spend, perTask};
+    auto *fill = new MetricChart(tr("Batch fill rate"), tr("%"), this);
+    fill->addMetric(Metric::BatchFillRate, tr("filled"), QColor(0x1f, 0x9e, 0x9e));
+    fill->setFixedMaximum(100);
+    auto *latency = new MetricChart(tr("Latency"), tr("s"), this);
+    latency->addMetric(Metric::WaitP50, tr("wait p50"), QColor(0x7f, 0xa8, 0xe0));
+    latency->addMetric(Metric::WaitP95, tr("wait p95"), QColor(0x2f, 0x5e, 0xa8));
+    latency->addMetric(Metric::RunP50, tr("run p50"), QColor(0xf0, 0xa8, 0x6a));
+    latency->addMetric(Metric::RunP95, tr("run p95"), QColor(0xc0, 0x5a, 0x10));
+    latency->setValueDecimals(2);
+    m_charts = {queue, rate, spend, perTask, fill, latency};
     grid->addWidget(queue, 0, 0);
     grid->addWidget(rate, 0, 1);
+    grid->addWidget(fill, 0, 2);
     grid->addWidget(spend, 1, 0);
     grid->addWidget(perTask, 1, 1);
+    grid->addWidget(latency, 1, 2);
     layout->addLayout(grid, 1);
 
     for (MetricChart *chart : std::as_const(m_charts))
@@ -123,7 +137,52 @@ void DashboardPage::setRange(int index)
     const qint64 seconds = m_range->itemData(index).toLongLong();
     for (MetricChart *chart : std::as_const(m_charts))
         chart->setRangeSeconds(seconds);
+    loadHistory();
     refreshNow();
+}
+
+void DashboardPage::setRangeIndex(int index)
+{
+    m_range->setCurrentIndex(index);
+}
+
+qint64 DashboardPage::rangeSeconds() const
+{
+    return m_range->currentData().toLongLong();
+}
+
+void DashboardPage::showHistory(Engine *engine)
+{
+    if (m_history || !engine)
+        return;
+    m_history = new HistoryMetrics(engine, m_live, this);
+    // Stored series arrive one by one: redraw once for the lot.
+    connect(m_history, &MetricSource::changed, this, [this] {
+        if (m_refreshQueued)
+            return;
+        m_refreshQueued = true;
+        QTimer::singleShot(0, this, [this] {
+            m_refreshQueued = false;
+            if (isVisible())
+                refreshNow();
+        });
+    });
+    // The recorder closes an interval every 10 s: fill rate and latency follow at that pace.
+    m_historyTimer = new QTimer(this);
+    m_historyTimer->setInterval(10'000);
+    connect(m_historyTimer, &QTimer::timeout, this, &DashboardPage::loadHistory);
+    if (isVisible())
+        m_historyTimer->start();
+    setSource(m_history);
+    loadHistory();
+}
+
+void DashboardPage::loadHistory()
+{
+    if (!m_history)
+        return;
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    m_history->load(now - rangeSeconds() * 1000, now);
 }
 
 void DashboardPage::applySnapshot(const EngineSnapshot &snapshot)
@@ -162,7 +221,18 @@ qint64 DashboardPage::refreshNow()
 void DashboardPage::showEvent(QShowEvent *event)
 {
     QWidget::showEvent(event);
+    if (m_historyTimer) {
+        loadHistory();
+        m_historyTimer->start();
+    }
     refreshNow();
+}
+
+void DashboardPage::hideEvent(QHideEvent *event)
+{
+    QWidget::hideEvent(event);
+    if (m_historyTimer)
+        m_historyTimer->stop();
 }
 
 } // namespace bd::ui

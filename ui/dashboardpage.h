@@ -6,11 +6,17 @@
 #include <QWidget>
 
 class QComboBox;
+class QTimer;
 class QGridLayout;
 class QLabel;
 
+namespace bd {
+class Engine;
+}
+
 namespace bd::ui {
 
+class HistoryMetrics;
 class LiveMetrics;
 class MetricChart;
 class MetricSource;
@@ -27,6 +33,11 @@ public:
     void applySnapshot(const bd::EngineSnapshot &snapshot);
     // A stored-history source (metrics tables) can replace the live one.
     void setSource(const MetricSource *source);
+    // Draws from the stored metrics (with the live samples appended) from now on: loads the
+    // chosen range at once, again when it changes, and every few seconds while visible.
+    void showHistory(Engine *engine);
+    HistoryMetrics *history() const { return m_history; }
+    void setRangeIndex(int index);
     LiveMetrics *liveMetrics() const { return m_live; }
     QList<MetricChart *> charts() const { return m_charts; }
     // Redraws counters and charts now; returns the GUI-thread time it took in ns.
@@ -36,12 +47,18 @@ public:
 
 protected:
     void showEvent(QShowEvent *event) override;
+    void hideEvent(QHideEvent *event) override;
 
 private:
     QLabel *addCounter(const QString &name, const QString &title, int column);
     void setRange(int index);
+    void loadHistory();
+    qint64 rangeSeconds() const;
 
     LiveMetrics *m_live = nullptr;
+    HistoryMetrics *m_history = nullptr;
+    QTimer *m_historyTimer = nullptr;
+    bool m_refreshQueued = false;
     const MetricSource *m_source = nullptr;
     QComboBox *m_range = nullptr;
     QList<MetricChart *> m_charts;

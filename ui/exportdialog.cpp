@@ -50,7 +50,11 @@ ExportDialog::ExportDialog(Engine *engine, qint64 jobId, const QString &suggeste
     layout->addWidget(m_status);
     auto *buttons = new QDialogButtonBox(QDialogButtonBox::Close, this);
     m_exportButton = buttons->addButton(tr("&Export"), QDialogButtonBox::AcceptRole);
+    m_cancelButton = buttons->addButton(tr("&Stop export"), QDialogButtonBox::ActionRole);
+    m_cancelButton->setObjectName(u"cancelExport"_s);
+    m_cancelButton->setEnabled(false);
     layout->addWidget(buttons);
+    connect(m_cancelButton, &QPushButton::clicked, this, &ExportDialog::cancelExport);
 
     connect(browse, &QPushButton::clicked, this, &ExportDialog::browse);
     connect(m_format, &QComboBox::currentIndexChanged, this, [this] {
@@ -74,8 +78,15 @@ ExportDialog::ExportDialog(Engine *engine, qint64 jobId, const QString &suggeste
                     return;
                 m_exporting = false;
                 m_exportButton->setEnabled(true);
+                m_cancelButton->setEnabled(false);
                 m_progress->setValue(ok ? 1000 : 0);
-                m_status->setText(ok ? tr("Exported to %1").arg(path) : tr("Export failed: %1").arg(error));
+                if (ok)
+                    m_status->setText(tr("Exported to %1").arg(path));
+                else if (m_cancelling)
+                    m_status->setText(tr("Export stopped; nothing was written to %1.").arg(path));
+                else
+                    m_status->setText(tr("Export failed: %1").arg(error));
+                m_cancelling = false;
                 Q_EMIT exported(id, path, ok, error);
             });
     setPath(suggestedPath);
@@ -120,10 +131,33 @@ void ExportDialog::startExport()
         return;
     }
     m_exporting = true;
+    m_cancelling = false;
     m_exportButton->setEnabled(false);
+    m_cancelButton->setEnabled(true);
     m_progress->setValue(0);
     m_status->setText(tr("Exporting…"));
     m_engine->exportJob(m_jobId, QFileInfo(m_path->text()).absoluteFilePath());
+}
+
+void ExportDialog::cancelExport()
+{
+    if (!m_exporting || m_cancelling)
+        return;
+    m_cancelling = true;
+    m_cancelButton->setEnabled(false);
+    m_status->setText(tr("Stopping…"));
+    m_engine->cancelExport(m_jobId);
+}
+
+QString ExportDialog::statusText() const
+{
+    return m_status->text();
+}
+
+void ExportDialog::reject()
+{
+    cancelExport();
+    QDialog::reject();
 }
 
 } // namespace bd::ui

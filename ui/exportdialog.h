@@ -26,7 +26,13 @@ public:
     void setPath(const QString &path);
     QString path() const;
     void startExport();
+    // Stops the export under way; the file is not written (exported() follows with ok false).
+    void cancelExport();
     bool isExporting() const { return m_exporting; }
+    QString statusText() const;
+
+protected:
+    void reject() override; // closing while exporting cancels the export
 
 Q_SIGNALS:
     void exported(qint64 jobId, const QString &path, bool ok, const QString &error);
@@ -42,7 +48,9 @@ private:
     QProgressBar *m_progress = nullptr;
     QLabel *m_status = nullptr;
     QPushButton *m_exportButton = nullptr;
+    QPushButton *m_cancelButton = nullptr;
     bool m_exporting = false;
+    bool m_cancelling = false;
 };
 
 } // namespace bd::ui

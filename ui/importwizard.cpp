@@ -1,5 +1,7 @@
 #include "importwizard.h"
 
+#include "consolesettings.h"
+
 #include "costestimate.h"
 #include "engine.h"
 #include "format.h"
@@ -22,6 +24,7 @@
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QSettings>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTableWidget>
@@ -181,6 +184,12 @@ void ImportWizard::buildUi()
     m_maxRetries->setRange(0, 50);
     m_maxRetries->setValue(3);
     form->addRow(tr("Max retries:"), m_maxRetries);
+    m_concurrency = new QSpinBox(settingsBox);
+    m_concurrency->setObjectName(u"wizardConcurrency"_s);
+    m_concurrency->setRange(1, 4096);
+    m_concurrency->setValue(consolesettings::value(QSettings(), consolesettings::kConcurrency).toInt());
+    m_concurrency->setToolTip(tr("Requests in flight; the default comes from Settings › Limits"));
+    form->addRow(tr("Concurrency:"), m_concurrency);
     m_budget = new QDoubleSpinBox(settingsBox);
     m_budget->setRange(0, 1e7);
     m_budget->setDecimals(2);
@@ -201,6 +210,7 @@ void ImportWizard::buildUi()
     simForm->addRow(tr("Failure rate:"), m_simFailure);
     form->addRow(m_simulatorBox);
     m_startAfter = new QCheckBox(tr("Start the job after the import"), settingsBox);
+    m_startAfter->setObjectName(u"startAfterImport"_s);
     m_startAfter->setChecked(true);
     form->addRow(m_startAfter);
     lowerLayout->addWidget(settingsBox, 2);
@@ -480,6 +490,10 @@ JobSpec ImportWizard::buildSpec() const
     }
     spec.mode = mode;
     QJsonObject settings;
+    // Only a concurrency other than the console's default is the job's own; otherwise the
+    // job follows the default (Settings › Limits) whenever it starts.
+    if (m_concurrency->value() != consolesettings::value(QSettings(), consolesettings::kConcurrency).toInt())
+        settings.insert(u"concurrency"_s, m_concurrency->value());
     if (m_budget->value() > 0)
         settings.insert(u"budget_usd"_s, m_budget->value());
     if (spec.provider == u"simulator"_s) {
@@ -514,6 +528,8 @@ void ImportWizard::setFromJob(const JobInfo &job)
     m_maxTokens->setValue(job.spec.maxOutputTokens);
     m_maxRetries->setValue(job.spec.maxRetries);
     m_budget->setValue(job.spec.settings.value(u"budget_usd"_s).toDouble());
+    if (job.spec.settings.value(u"concurrency"_s).toInt() > 0)
+        m_concurrency->setValue(job.spec.settings.value(u"concurrency"_s).toInt());
     if (job.spec.settings.contains(u"latency_ms"_s))
         m_simLatency->setValue(job.spec.settings.value(u"latency_ms"_s).toInt());
     m_simFailure->setValue(job.spec.settings.value(u"failure_rate"_s).toDouble());
@@ -547,7 +563,7 @@ void ImportWizard::setImporting(bool importing)
     m_cancelButton->setText(importing ? tr("Cancel import") : tr("Cancel"));
     for (QWidget *widget : std::initializer_list<QWidget *>{m_template, m_system, m_provider, m_model,
                                                             m_priority, m_mode, m_maxTokens,
-                                                            m_budget, m_encoding, m_delimiter})
+                                                            m_concurrency, m_budget, m_encoding, m_delimiter})
         widget->setEnabled(!importing);
     m_importButton->setEnabled(!importing && m_preview.ok && m_templateProblem.isEmpty());
 }

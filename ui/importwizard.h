@@ -108,6 +108,7 @@ private:
     QComboBox *m_mode = nullptr;
     QSpinBox *m_maxTokens = nullptr;
     QSpinBox *m_maxRetries = nullptr;
+    QSpinBox *m_concurrency = nullptr; // pre-filled from Settings › Limits
     QDoubleSpinBox *m_budget = nullptr;
     QGroupBox *m_simulatorBox = nullptr;
     QSpinBox *m_simLatency = nullptr;

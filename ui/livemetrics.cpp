@@ -66,6 +66,11 @@ double LiveMetrics::currentRate() const
     return double(last.finished - first->finished) * 60'000.0 / double(last.atMs - first->atMs);
 }
 
+bool LiveMetrics::isLive(Metric metric)
+{
+    return metric < Metric::BatchFillRate;
+}
+
 double LiveMetrics::value(Metric metric, const Sample &s, const Sample *previous) const
 {
     switch (metric) {
@@ -84,6 +89,12 @@ double LiveMetrics::value(Metric metric, const Sample &s, const Sample *previous
         if (!previous || s.completed <= previous->completed)
             return 0;
         return (s.spendUsd - previous->spendUsd) / double(s.completed - previous->completed);
+    case Metric::BatchFillRate:
+    case Metric::WaitP50:
+    case Metric::WaitP95:
+    case Metric::RunP50:
+    case Metric::RunP95:
+        break; // not in snapshots
     }
     return 0;
 }
@@ -94,7 +105,7 @@ QList<QPointF> LiveMetrics::points(Metric metric, qint64 fromMs, qint64 toMs, in
     const bool fine = toMs - fromMs <= kFineSpanMs || m_coarse.size() < 2;
     const std::deque<Sample> &samples = fine ? m_fine : m_coarse;
     QList<QPointF> result;
-    if (samples.empty())
+    if (samples.empty() || !isLive(metric))
         return result;
     auto begin = std::lower_bound(samples.begin(), samples.end(), fromMs,
                                   [](const Sample &s, qint64 t) { return s.atMs < t; });

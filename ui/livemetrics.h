@@ -36,6 +36,8 @@ public:
     const Sample *latest() const { return m_fine.empty() ? nullptr : &m_fine.back(); }
     // Tasks per minute over the last window (30 s), from the fine samples.
     double currentRate() const;
+    // Whether snapshots carry the metric (the others come from stored history only).
+    static bool isLive(Metric metric);
     qint64 sampleCount() const { return qint64(m_fine.size() + m_coarse.size()); }
 
 private:

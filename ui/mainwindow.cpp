@@ -1,6 +1,7 @@
 #include "mainwindow.h"
 
 #include "alertspage.h"
+#include "consolesettings.h"
 #include "dashboardpage.h"
 #include "deadletterspage.h"
 #include "engine.h"
@@ -8,8 +9,10 @@
 #include "format.h"
 #include "importwizard.h"
 #include "jobsmodel.h"
+#include "keystore.h"
 #include "progressdelegate.h"
 #include "providerconfig.h"
+#include "settingsdialog.h"
 #include "taskspage.h"
 
 #include <QAction>
@@ -69,11 +72,18 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     setAcceptDrops(true);
     resize(1280, 800);
 
+    if (m_options.priceOverridePath.isEmpty())
+        m_options.priceOverridePath = consolesettings::priceOverridePath();
     Engine::Options engineOptions;
     engineOptions.databasePath = options.databasePath;
     engineOptions.runner = options.runner;
+    engineOptions.priceOverridePath = m_options.priceOverridePath;
+    engineOptions.monitoring = consolesettings::monitoring(QSettings());
     m_engine = std::make_unique<Engine>(engineOptions);
     m_engine->setSnapshotInterval(options.snapshotIntervalMs);
+    m_engine->setDefaultJobSettings(consolesettings::defaultJobSettings(QSettings()));
+    if (options.useKeychain)
+        m_keyStore = new secrets::KeyStore(this);
     m_jobsModel = new JobsModel(this);
 
     buildActions();
@@ -162,6 +172,12 @@ void MainWindow::buildActions()
         }
     });
 
+    m_settingsAction = new QAction(themedIcon("preferences-system", QStyle::SP_FileDialogInfoView), tr("&Settings…"), this);
+    m_settingsAction->setObjectName(u"actionSettings"_s);
+    m_settingsAction->setShortcut(QKeySequence(tr("Ctrl+,")));
+    m_settingsAction->setMenuRole(QAction::PreferencesRole);
+    connect(m_settingsAction, &QAction::triggered, this, &MainWindow::openSettings);
+
     m_refreshAction = new QAction(themedIcon("view-refresh", QStyle::SP_BrowserReload), tr("Re&fresh"), this);
     m_refreshAction->setShortcut(QKeySequence::Refresh);
     connect(m_refreshAction, &QAction::triggered, this, [this] {
@@ -232,8 +248,11 @@ void MainWindow::buildPages()
     m_jobsView->setItemDelegateForColumn(JobsModel::ProgressColumn,
                                          new ProgressDelegate(JobsModel::ProgressRole, m_jobsView));
     auto *header = m_jobsView->horizontalHeader();
-    header->setStretchLastSection(true);
+    // The state column takes the spare width: pause reasons are long ("quota exhausted: ...").
+    header->setStretchLastSection(false);
+    header->setSectionResizeMode(JobsModel::StateColumn, QHeaderView::Stretch);
     const int digit = m_jobsView->fontMetrics().horizontalAdvance(u'0');
+    m_jobsView->setColumnWidth(JobsModel::ModelColumn, digit * 20);
     m_jobsView->setColumnWidth(JobsModel::IdColumn, digit * 6);
     m_jobsView->setColumnWidth(JobsModel::SourceColumn, digit * 18);
     m_jobsView->setColumnWidth(JobsModel::StateColumn, digit * 24);
@@ -289,6 +308,9 @@ void MainWindow::buildMenus()
     file->addAction(m_exportAction);
     file->addSeparator();
     file->addAction(m_quitAction);
+
+    QMenu *edit = menuBar()->addMenu(tr("&Edit"));
+    edit->addAction(m_settingsAction);
 
     QMenu *job = menuBar()->addMenu(tr("&Job"));
     job->addActions({m_pauseAction, m_resumeAction, m_cancelAction, m_reprioritiseAction});
@@ -412,6 +434,29 @@ void MainWindow::handleOpened(bool ok, const QString &error)
     m_statusDb->setText(tr("Database: %1").arg(QDir::toNativeSeparators(m_options.databasePath)));
     m_engine->requestJobs();
     m_alerts->reload();
+    m_dashboard->showHistory(m_engine.get());
+    Q_EMIT globalBudgetChanged(consolesettings::globalBudgetUsd(QSettings()));
+}
+
+SettingsDialog *MainWindow::openSettings()
+{
+    if (m_settingsDialog) {
+        m_settingsDialog->raise();
+        m_settingsDialog->activateWindow();
+        return m_settingsDialog;
+    }
+    m_settingsDialog = new SettingsDialog(m_engine.get(), m_keyStore, m_options.priceOverridePath, this);
+    m_settingsDialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(m_settingsDialog, &SettingsDialog::concurrencyChanged, this, [this](int concurrency) {
+        // Jobs running here follow the new default at once (the engine ignores the others).
+        for (const JobInfo &job : m_jobsModel->jobs()) {
+            if (job.state == JobState::Running)
+                m_engine->setJobConcurrency(job.id, concurrency);
+        }
+    });
+    connect(m_settingsDialog, &SettingsDialog::globalBudgetChanged, this, &MainWindow::globalBudgetChanged);
+    m_settingsDialog->show();
+    return m_settingsDialog;
 }
 
 void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
@@ -454,8 +499,9 @@ void MainWindow::updateStatusTotals()
         spend += job.costUsd;
         running += job.state == JobState::Running;
     }
-    m_statusTotals->setText(tr("%n jobs running · %1 pending · %2 in flight · %3 done · %4 dead · %5", nullptr, running)
-                                .arg(formatCount(totals.pending), formatCount(totals.leased),
+    const QString runningText = running == 1 ? tr("1 job running") : tr("%1 jobs running").arg(running);
+    m_statusTotals->setText(tr("%1 · %2 pending · %3 in flight · %4 done · %5 dead · %6")
+                                .arg(runningText, formatCount(totals.pending), formatCount(totals.leased),
                                      formatCount(totals.completed), formatCount(totals.dead), formatUsd(spend)));
 }
 

@@ -4,6 +4,7 @@
 #include "dispatch/dispatcher.h"
 
 #include <QMainWindow>
+#include <QPointer>
 #include <QSet>
 
 #include <memory>
@@ -19,10 +20,14 @@ class QTableView;
 namespace bd {
 class Engine;
 }
+namespace bd::secrets {
+class KeyStore;
+}
 
 namespace bd::ui {
 
 class AlertsPage;
+class SettingsDialog;
 class DashboardPage;
 class DeadLettersPage;
 class ImportWizard;
@@ -55,6 +60,9 @@ public:
         bool resumeInterruptedJobs = true; // jobs the last session left running continue
         bool restoreWindowState = true;
         bool trayNotifications = true;
+        // The user's price override; empty: ~/.config/BatchDesk/prices.json.
+        QString priceOverridePath;
+        bool useKeychain = true; // false: API keys from the environment only (tests)
     };
 
     explicit MainWindow(const QString &databasePath, QWidget *parent = nullptr);
@@ -85,9 +93,14 @@ public:
     void reprioritiseJob(qint64 jobId, int priority);
     void exportJob(qint64 jobId);
     void runAgain(qint64 jobId);
+    // Edit › Settings (Ctrl+,): one dialog at a time; returns it.
+    SettingsDialog *openSettings();
 
 Q_SIGNALS:
     void importWizardOpened(bd::ui::ImportWizard *wizard);
+    // limits/global_budget_usd: once the engine is open and whenever settings are applied
+    // (0: none). The hook for the engine's global budget.
+    void globalBudgetChanged(double usd);
 
 protected:
     void dragEnterEvent(QDragEnterEvent *event) override;
@@ -126,6 +139,8 @@ private:
     DeadLettersPage *m_deadLetters = nullptr;
     AlertsPage *m_alerts = nullptr;
     QSystemTrayIcon *m_tray = nullptr;
+    secrets::KeyStore *m_keyStore = nullptr;
+    QPointer<SettingsDialog> m_settingsDialog;
 
     QLabel *m_statusDb = nullptr;
     QLabel *m_statusTotals = nullptr;
@@ -140,6 +155,7 @@ private:
     QAction *m_runAgainAction = nullptr;
     QAction *m_showTasksAction = nullptr;
     QAction *m_refreshAction = nullptr;
+    QAction *m_settingsAction = nullptr;
     QList<QAction *> m_pageActions;
 };
 

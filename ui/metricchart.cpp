@@ -79,6 +79,11 @@ void MetricChart::setRangeSeconds(qint64 seconds)
     m_timeAxis->setFormat(seconds <= 3600 ? u"HH:mm:ss"_s : seconds <= 86400 ? u"HH:mm"_s : u"ddd HH:mm"_s);
 }
 
+void MetricChart::setFixedMaximum(double maximum)
+{
+    m_fixedMaximum = maximum;
+}
+
 void MetricChart::setValueDecimals(int decimals)
 {
     m_decimals = decimals;
@@ -100,12 +105,16 @@ void MetricChart::refresh(qint64 nowMs)
         m_series.at(i)->replace(points);
     }
     m_timeAxis->setRange(QDateTime::fromMSecsSinceEpoch(from), QDateTime::fromMSecsSinceEpoch(nowMs));
-    const double top = niceCeiling(maxValue * 1.1);
-    // Enough decimals for the tick step (top / 4), none for whole numbers.
+    // Whole-number charts keep at least one unit per tick, so labels never repeat; a chart
+    // with a natural ceiling (percent) keeps it unless a value goes above.
+    double top = qMax(niceCeiling(maxValue * 1.1), m_decimals == 0 ? 4.0 : 0.0);
+    if (m_fixedMaximum > 0 && maxValue <= m_fixedMaximum)
+        top = m_fixedMaximum;
+    // As many decimals as the tick step (top / 4) needs to read exactly: 12.5, 0.0125.
     const double step = top / 4.0;
     int decimals = 0;
-    if (m_decimals > 0 && step < 10)
-        decimals = qBound(0, int(std::ceil(-std::log10(step))) + 1, 8);
+    while (decimals < 8 && std::abs(step * std::pow(10.0, decimals) - std::round(step * std::pow(10.0, decimals))) > 1e-6)
+        ++decimals;
     m_valueAxis->setLabelFormat(u"%.%1f"_s.arg(decimals));
     m_valueAxis->setRange(0, top);
 }

@@ -26,6 +26,8 @@ public:
     void setSource(const MetricSource *source);
     void setRangeSeconds(qint64 seconds);
     void setValueDecimals(int decimals);
+    // The top of the value axis while every value is below it (100 for percentages).
+    void setFixedMaximum(double maximum);
     // Redraws from the source for the window ending at nowMs (0: the source's latest time).
     void refresh(qint64 nowMs = 0);
 
@@ -45,6 +47,7 @@ private:
     QValueAxis *m_valueAxis = nullptr;
     qint64 m_rangeMs = 5 * 60'000;
     int m_decimals = 0;
+    double m_fixedMaximum = 0;
 };
 
 } // namespace bd::ui

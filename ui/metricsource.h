@@ -19,6 +19,12 @@ enum class Metric
     CostPerTask,    // USD per completed task over the interval
     Completed,
     Dead,
+    // From the stored metrics only (engine/metrics), refreshed as the recorder writes them:
+    BatchFillRate, // percent of the group or batch capacity filled
+    WaitP50,       // seconds a task waited before it was sent
+    WaitP95,
+    RunP50,        // seconds a request took
+    RunP95,
 };
 
 // Where chart points come from. The live source keeps what engine snapshots said since

@@ -1,5 +1,6 @@
 #include "importwizard.h"
 #include "mainwindow.h"
+#include "settingsdialog.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -29,14 +30,21 @@ int main(int argc, char *argv[])
     const QCommandLineOption noResumeOption(
         u"no-resume"_s, u"Do not continue the jobs the last session left running."_s);
     parser.addOption(noResumeOption);
+    const QCommandLineOption settingsOption(
+        u"settings"_s,
+        u"Open Edit › Settings on a tab: providers, limits, lanes, off-peak, prices or monitoring."_s,
+        u"TAB"_s);
+    parser.addOption(settingsOption);
     parser.addPositionalArgument(u"csv"_s, u"A CSV file to import (opens the import wizard)."_s, u"[FILE.csv]"_s);
     parser.process(app);
 
     bd::ui::MainWindow::Options options;
     options.databasePath = parser.isSet(dbOption)
                                ? parser.value(dbOption)
-                               : QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)
-                                     + u"/batchdesk.sqlite"_s;
+                               // batchctl's default database (~/.local/share/BatchDesk): the
+                               // organisation name would otherwise add a second BatchDesk/.
+                               : QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation)
+                                     + u"/BatchDesk/batchdesk.sqlite"_s;
     options.resumeInterruptedJobs = !parser.isSet(noResumeOption);
     bd::ui::MainWindow window(options);
     if (parser.isSet(pageOption)) {
@@ -48,6 +56,17 @@ int main(int argc, char *argv[])
         window.showPage(*page);
     }
     window.show();
+    if (parser.isSet(settingsOption)) {
+        const QStringList tabs = {u"providers"_s, u"limits"_s, u"lanes"_s, u"off-peak"_s, u"prices"_s, u"monitoring"_s};
+        const qsizetype tab = tabs.indexOf(parser.value(settingsOption));
+        if (tab < 0) {
+            fprintf(stderr, "unknown settings tab '%s'\n", qPrintable(parser.value(settingsOption)));
+            return 2;
+        }
+        QTimer::singleShot(0, &window, [&window, tab] {
+            window.openSettings()->showTab(static_cast<bd::ui::SettingsDialog::Tab>(tab));
+        });
+    }
     const QStringList positional = parser.positionalArguments();
     if (!positional.isEmpty()) {
         const QString path = QFileInfo(positional.constFirst()).absoluteFilePath();

@@ -48,6 +48,13 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     const QJsonObject &settings = job.spec.settings;
     if (settings.value(u"concurrency"_s).toInt() > 0)
         m_options.concurrency = settings.value(u"concurrency"_s).toInt();
+    // Queue depths at which groups grow (group_sizes itself is read per claim).
+    if (settings.value(u"medium_depth"_s).toInteger() > 0)
+        m_options.mediumDepth = settings.value(u"medium_depth"_s).toInteger();
+    if (settings.value(u"large_depth"_s).toInteger() > 0)
+        m_options.largeDepth = settings.value(u"large_depth"_s).toInteger();
+    if (settings.value(u"max_concurrent_batches"_s).toInt() > 0)
+        m_options.maxConcurrentBatches = settings.value(u"max_concurrent_batches"_s).toInt();
     m_guard = std::make_shared<ProviderGuard>();
     m_guard->limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
                                                         .configuredTpm = settings.value(u"tpm"_s).toInteger()});

@@ -80,6 +80,7 @@ public:
     void setHeld(bool held, int trickle = 0);
     bool isHeld() const { return m_held; }
     void setConcurrency(int concurrency);
+    int concurrency() const { return m_options.concurrency; }
     // Every settled task, 429 and batch is recorded here (not owned; may be null).
     void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
     double budgetUsd() const { return m_budgetUsd; }

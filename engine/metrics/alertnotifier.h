@@ -57,6 +57,12 @@ public:
     ~AlertNotifier() override;
 
     const Options &options() const { return m_options; }
+    // New destinations for the next events; deliveries under way finish as they began.
+    void setOptions(const Options &options)
+    {
+        m_options = options;
+        m_options.maxProcesses = qMax(1, m_options.maxProcesses);
+    }
     bool isActive() const { return m_options.webhookUrl.isValid() || !m_options.command.isEmpty(); }
     // Deliveries still under way (for shutdown and tests).
     int pending() const;

@@ -90,6 +90,25 @@ bool Monitoring::start(const QList<AlertRecord> &openAlerts, QString *error)
     return true;
 }
 
+bool Monitoring::reconfigure(const MonitoringConfig &config, QString *error)
+{
+    m_config.thresholds = config.thresholds;
+    m_alerts->rules().setThresholds(config.thresholds);
+    m_config.notifier = config.notifier;
+    m_config.notifier.worker = m_notifier->options().worker;
+    m_notifier->setOptions(m_config.notifier);
+    const bool portChanged = config.openMetricsPort != m_config.openMetricsPort;
+    m_config.openMetricsEnabled = config.openMetricsEnabled;
+    m_config.openMetricsPort = config.openMetricsPort;
+    if (!config.openMetricsEnabled) {
+        disableEndpoint();
+        return true;
+    }
+    if (m_server && !portChanged)
+        return true;
+    return enableEndpoint(config.openMetricsPort, error);
+}
+
 bool Monitoring::enableEndpoint(quint16 port, QString *error)
 {
     disableEndpoint();

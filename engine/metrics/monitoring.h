@@ -77,6 +77,10 @@ public:
     // Starts or stops the endpoint at run time (the console's toggle).
     bool enableEndpoint(quint16 port, QString *error = nullptr);
     void disableEndpoint();
+    // Applies thresholds, notifications and the endpoint switch at run time (the console's
+    // settings). The recorder's intervals and retentions keep their start-up values. False
+    // (with the reason) only when the endpoint cannot listen.
+    bool reconfigure(const MonitoringConfig &config, QString *error = nullptr);
 
 Q_SIGNALS:
     void alertRaised(const bd::metrics::AlertEvent &event);

@@ -60,6 +60,34 @@ QByteArray AnthropicProvider::requestBody(const ChatRequest &request) const
     return QJsonDocument(body).toJson(QJsonDocument::Compact);
 }
 
+void AnthropicProvider::listModels()
+{
+    // The models list sits beside messages: /v1/models.
+    QString path = m_messagesPath;
+    path.chop(int(qstrlen("messages")));
+    path += u"models?limit=1000"_s;
+    QNetworkRequest request = apiRequest(u"/"_s);
+    QUrl url = baseUrl();
+    const int query = path.indexOf(u'?');
+    url.setPath(url.path() + path.left(query));
+    url.setQuery(path.mid(query + 1));
+    request.setUrl(url);
+    callApi("GET", request, {}, [this](const ApiResult &result) {
+        if (!result.ok()) {
+            Q_EMIT modelsListed({}, result.errorMessage);
+            return;
+        }
+        QStringList models;
+        const QJsonArray data = QJsonDocument::fromJson(result.body).object().value(u"data"_s).toArray();
+        for (const QJsonValue &entry : data) {
+            const QString id = entry.toObject().value(u"id"_s).toString();
+            if (!id.isEmpty())
+                models.append(id);
+        }
+        Q_EMIT modelsListed(models, QString());
+    });
+}
+
 QNetworkRequest AnthropicProvider::apiRequest(const QString &path) const
 {
     QNetworkRequest request = makeRequest(path);

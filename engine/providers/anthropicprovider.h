@@ -39,6 +39,8 @@ public:
     void pollBatch(const QString &batchId) override;
     void fetchBatchResults(const QString &batchId, const QList<qint64> &taskIds) override;
     void cancelBatch(const QString &batchId) override;
+    // GET {base}/v1/models (first page, up to 1000 ids); modelsListed() follows.
+    void listModels() override;
     // One entry of the batch's request list.
     QByteArray batchEntry(const ChatRequest &request) const;
 

@@ -60,13 +60,10 @@ public:
     QString batchFingerprint(const QList<ChatRequest> &requests) const;
 
     // GET {base}/models; modelsListed() follows (ids, or an empty list and the error).
-    void listModels();
+    void listModels() override;
 
     // The JSON body sent for a request (tests check it).
     QByteArray requestBody(const ChatRequest &request) const;
-
-Q_SIGNALS:
-    void modelsListed(const QStringList &models, const QString &error);
 
 protected:
     QNetworkRequest buildRequest(const ChatRequest &request, QByteArray *body) const override;

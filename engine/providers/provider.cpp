@@ -72,6 +72,12 @@ void Provider::cancelBatch(const QString &batchId)
         Qt::QueuedConnection);
 }
 
+void Provider::listModels()
+{
+    QMetaObject::invokeMethod(
+        this, [this] { Q_EMIT modelsListed(knownModels(), QString()); }, Qt::QueuedConnection);
+}
+
 qint64 batchPollDelayMs(int pollNumber, qint64 firstMs, qint64 maxMs)
 {
     double delay = double(qMax<qint64>(1, firstMs));

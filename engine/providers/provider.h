@@ -151,7 +151,14 @@ public:
     virtual void findBatch(const QString &reference, const QList<ChatRequest> &requests,
                            qint64 createdSinceMs);
 
+    // The models the endpoint serves (HTTP providers: GET {base}/v1/models with the
+    // credentials, which also proves they work); modelsListed() follows, never from inside
+    // the call. The default answers with knownModels().
+    virtual void listModels();
+
 Q_SIGNALS:
+    // Model ids, or an empty list and an error safe to show (no key).
+    void modelsListed(const QStringList &models, const QString &error);
     void replied(const bd::providers::ChatReply &reply);
     void batchSubmitted(const QString &reference, const QString &batchId, bd::ErrorClass error,
                         const QString &errorMessage);

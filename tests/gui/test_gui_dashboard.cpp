@@ -1,10 +1,19 @@
 // Dashboard charts and counters follow engine snapshots, replacing each series on a fixed
 // window rather than growing it.
+#include "core/clock.h"
 #include "dashboardpage.h"
+#include "engine.h"
+#include "historymetrics.h"
 #include "livemetrics.h"
 #include "metricchart.h"
+#include "metrics/sqlitemetricsstore.h"
+#include "store/sqlitestore.h"
 
+#include <QComboBox>
+#include <QDateTime>
 #include <QLineSeries>
+#include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace Qt::StringLiterals;
@@ -50,7 +59,7 @@ private Q_SLOTS:
         page.show();
         QVERIFY(QTest::qWaitForWindowExposed(&page));
         const QList<bd::ui::MetricChart *> charts = page.charts();
-        QCOMPARE(charts.size(), 4);
+        QCOMPARE(charts.size(), 6); // queue, rate, spend, cost per task, fill rate, latency
         for (bd::ui::MetricChart *chart : charts) {
             for (int i = 0; i < chart->seriesCount(); ++i)
                 QCOMPARE(chart->series(i)->count(), 0);
@@ -109,6 +118,99 @@ private Q_SLOTS:
         page.setSource(&history);
         QVERIFY(page.charts().at(0)->series(0)->count() >= 5);
         QCOMPARE(page.charts().at(0)->series(0)->points().constLast().y(), 90.0);
+    }
+
+    void chartsDrawStoredHistory()
+    {
+        // Samples as the engine's recorder stores them, written to a real database before
+        // the console opens it: three days of 5-minute rollups and the last hour in 10 s.
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QString dbPath = dir.filePath(u"history.sqlite"_s);
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        const qint64 rollup = 300'000;
+        const qint64 fine = 10'000;
+        {
+            bd::store::SqliteStore store(dbPath, u"seed"_s);
+            QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
+            bd::metrics::SqliteMetricsStore metricsStore(u"seed"_s, bd::SystemClock::instance());
+            QList<bd::metrics::MetricSample> samples;
+            auto add = [&](const char *metric, const QString &labels, qint64 atMs, qint64 resolution,
+                           double value) {
+                bd::metrics::MetricSample sample;
+                sample.metric = QString::fromLatin1(metric);
+                sample.labels = labels;
+                sample.atMs = atMs - atMs % resolution;
+                sample.resolutionMs = resolution;
+                sample.value = value;
+                sample.count = 10;
+                sample.sum = value * 10;
+                sample.min = sample.max = value;
+                samples.append(sample);
+            };
+            for (qint64 t = now - 3 * 24 * 3'600'000LL; t < now; t += rollup) {
+                add("queue_pending", u"lane=grouped,priority=2"_s, t, rollup, 4000);
+                add("queue_pending", u"lane=batch-api,priority=3"_s, t, rollup, 900);
+                add("batch_fill_rate", u"lane=grouped"_s, t, rollup, 0.8);
+                add("batch_fill_rate", u"lane=batch-api"_s, t, rollup, 0.4);
+                add("wait_ms_p95", u"priority=2"_s, t, rollup, 1500);
+                add("run_ms_p50", u"priority=2"_s, t, rollup, 800);
+            }
+            for (qint64 t = now - 3'600'000; t < now; t += fine) {
+                add("queue_pending", u"lane=grouped,priority=2"_s, t, fine, 4000);
+                add("batch_fill_rate", u"lane=grouped"_s, t, fine, 0.8);
+                add("batch_fill_rate", u"lane=batch-api"_s, t, fine, 0.4);
+                add("wait_ms_p95", u"priority=2"_s, t, fine, 1500);
+            }
+            QVERIFY2(metricsStore.writeSamples(samples), qPrintable(metricsStore.errorString()));
+        }
+
+        bd::Engine::Options options;
+        options.databasePath = dbPath;
+        bd::Engine engine(options);
+        QSignalSpy opened(&engine, &bd::Engine::opened);
+        engine.open();
+        QVERIFY(opened.wait(10'000));
+        QVERIFY(opened.first().at(0).toBool());
+
+        DashboardPage page;
+        page.resize(1400, 900);
+        page.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&page));
+        page.showHistory(&engine);
+        page.setRangeIndex(5); // 7 days
+        bd::ui::HistoryMetrics *history = page.history();
+        QVERIFY(history);
+        QVERIFY(QTest::qWaitFor([&] {
+            return history->storedPointCount(bd::ui::Metric::QueuePriority2) > 0
+                   && history->storedPointCount(bd::ui::Metric::WaitP95) > 0
+                   && history->storedPointCount(bd::ui::Metric::BatchFillRate) > 0;
+        }, 10'000));
+        QTest::qWait(50); // the coalesced redraw
+
+        const QList<bd::ui::MetricChart *> charts = page.charts();
+        // Queue depth: three days back, the two P2 lanes' level as stored.
+        QLineSeries *p2 = charts.at(0)->series(1);
+        QVERIFY2(p2->count() > 100, qPrintable(QString::number(p2->count())));
+        QVERIFY(p2->points().constFirst().x() < double(now - 2 * 24 * 3'600'000LL));
+        QCOMPARE(p2->points().constFirst().y(), 4000.0);
+        QCOMPARE(charts.at(0)->series(2)->points().constFirst().y(), 900.0);
+        // Fill rate: the lanes weighted together, in percent.
+        QLineSeries *fill = charts.at(4)->series(0);
+        QVERIFY(fill->count() > 100);
+        QVERIFY2(qAbs(fill->points().constFirst().y() - 60.0) < 1e-6,
+                 qPrintable(QString::number(fill->points().constFirst().y())));
+        // Latency in seconds: wait p95 and run p50 drawn, nothing invented for the rest.
+        bd::ui::MetricChart *latency = charts.at(5);
+        QCOMPARE(latency->seriesCount(), 4);
+        QCOMPARE(latency->series(1)->points().constFirst().y(), 1.5);
+        QCOMPARE(latency->series(2)->points().constFirst().y(), 0.8);
+        QCOMPARE(latency->series(0)->count(), 0);
+
+        // Live snapshots are appended after the stored past.
+        page.applySnapshot(snapshotAt(now + 1000, 0, 0));
+        QCOMPARE(p2->points().constLast().x(), double(now + 1000));
+        QVERIFY(p2->points().constFirst().x() < double(now - 2 * 24 * 3'600'000LL));
     }
 };
 

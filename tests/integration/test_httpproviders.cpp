@@ -155,6 +155,8 @@ private Q_SLOTS:
     void keyNeverReachesMessages_data();
     void keyNeverReachesMessages();
     void modelsAreListed();
+    void modelsListedPerApiAndRefusedWithoutTheKey_data();
+    void modelsListedPerApiAndRefusedWithoutTheKey();
     void batchctlRunsAgainstTheServer();
     void batchctlAuthFailureKeepsTheKeyOut();
 
@@ -778,6 +780,41 @@ void TestHttpProviders::modelsAreListed()
     QVERIFY(spy.wait(5'000));
     QCOMPARE(spy.first().at(0).toStringList(), (QStringList{u"fake-model-1"_s, u"fake-model-2"_s}));
     QVERIFY(spy.first().at(1).toString().isEmpty());
+}
+
+void TestHttpProviders::modelsListedPerApiAndRefusedWithoutTheKey_data()
+{
+    QTest::addColumn<QString>("id");
+    QTest::addColumn<QStringList>("models");
+    QTest::newRow("openai") << u"openai"_s << QStringList{u"fake-model-1"_s, u"fake-model-2"_s};
+    QTest::newRow("anthropic") << u"anthropic"_s << QStringList{u"claude-fake-1"_s, u"claude-fake-2"_s};
+}
+
+void TestHttpProviders::modelsListedPerApiAndRefusedWithoutTheKey()
+{
+    QFETCH(QString, id);
+    QFETCH(QStringList, models);
+    m_server->options().requiredKey = kKey;
+    auto good = make(id, kKey);
+    QVERIFY(good);
+    QSignalSpy listed(good.get(), &Provider::modelsListed);
+    good->listModels();
+    QVERIFY(listed.wait(5'000));
+    QCOMPARE(listed.first().at(0).toStringList(), models);
+    QVERIFY(listed.first().at(1).toString().isEmpty());
+
+    // A wrong key: a 401 in the API's own words, and the key the server echoes is cut out.
+    m_server->options().echoCredentialsInErrors = true;
+    const QString wrongKey = u"sk-wrong-KEY-9876543210"_s;
+    auto bad = make(id, wrongKey);
+    QVERIFY(bad);
+    QSignalSpy refused(bad.get(), &Provider::modelsListed);
+    bad->listModels();
+    QVERIFY(refused.wait(5'000));
+    QVERIFY(refused.first().at(0).toStringList().isEmpty());
+    const QString error = refused.first().at(1).toString();
+    QVERIFY2(error.contains(u"Invalid API key"_s), qPrintable(error));
+    QVERIFY2(!error.contains(wrongKey), qPrintable(error));
 }
 
 void TestHttpProviders::batchctlRunsAgainstTheServer()

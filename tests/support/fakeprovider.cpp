@@ -430,7 +430,27 @@ FakeProvider::Response FakeProvider::route(const ReceivedRequest &request)
         return routeOpenAiBatches(request, parts);
     if (path.startsWith("/v1/messages/batches"))
         return routeAnthropicBatches(request, parts);
-    if (request.method == "GET" && path == "/v1/models") {
+    if (request.method == "GET" && (path == "/v1/models" || path.startsWith("/v1/models?"))) {
+        // Anthropic clients are told apart by their version header; each family gets its
+        // own list shape and its own 401 (Options::requiredKey, or Fault::Unauthorized).
+        const bool anthropic = !request.header("anthropic-version").isEmpty();
+        if (!authorized(request, anthropic) || m_options.fault == Fault::Unauthorized)
+            return failure(Fault::Unauthorized, anthropic, request);
+        if (anthropic) {
+            response.body = json({
+                {u"data"_s,
+                 QJsonArray{
+                     QJsonObject{{u"type"_s, u"model"_s}, {u"id"_s, u"claude-fake-1"_s},
+                                 {u"display_name"_s, u"Claude Fake 1"_s}},
+                     QJsonObject{{u"type"_s, u"model"_s}, {u"id"_s, u"claude-fake-2"_s},
+                                 {u"display_name"_s, u"Claude Fake 2"_s}},
+                 }},
+                {u"has_more"_s, false},
+                {u"first_id"_s, u"claude-fake-1"_s},
+                {u"last_id"_s, u"claude-fake-2"_s},
+            });
+            return response;
+        }
         response.body = json({
             {u"object"_s, u"list"_s},
             {u"data"_s,

@@ -9,6 +9,7 @@
 #include "providers/simulatorprovider.h"
 #include "store/sqlitestore.h"
 
+#include <QJsonArray>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -96,7 +97,49 @@ private Q_SLOTS:
     void restartPollsInsteadOfResubmitting();
     void groupedLaneAdaptsGroupSize();
     void cancellingTheJobCancelsItsBatches();
+    void jobSettingsSetBatchesOpenAtOnce();
+    void jobSettingsSetGroupSizesAndDepths();
 };
+
+void TestBatchLane::jobSettingsSetGroupSizesAndDepths()
+{
+    // Group sizes and the depths that switch them, from the job's settings (as the console's
+    // Lanes defaults arrive): 60 above 1,000 pending, 40 above 200, else 20.
+    constexpr int kRows = 1'200;
+    Harness h(kRows,
+              QJsonObject{{u"group_sizes"_s, QJsonArray{20, 40, 60}}, {u"medium_depth"_s, 200},
+                          {u"large_depth"_s, 1'000}},
+              u"grouped"_s);
+    auto runner = h.makeRunner(0, 8);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 60'000);
+    const QList<bd::ProviderBatchRecord> groups = h.store().batches(h.jobId(), {});
+    QCOMPARE(groups.first().maxSize, 60);
+    QCOMPARE(groups.last().maxSize, 20);
+    QSet<int> seenMaxima;
+    qint64 total = 0;
+    for (const bd::ProviderBatchRecord &group : groups) {
+        seenMaxima.insert(group.maxSize);
+        total += group.size;
+    }
+    QCOMPARE(seenMaxima, (QSet<int>{20, 40, 60}));
+    QCOMPARE(total, qint64(kRows));
+}
+
+void TestBatchLane::jobSettingsSetBatchesOpenAtOnce()
+{
+    // The runner's option says 2; the job's settings (or the console's defaults merged into
+    // them) say 3, and the job wins.
+    Harness h(300, QJsonObject{{u"max_concurrent_batches"_s, 3}});
+    auto runner = h.makeRunner(100);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 3);
+    QCOMPARE(h.store().taskCounts(h.jobId()).leased, qint64(300));
+    runner->stop(JobState::Paused, u"test over"_s, true);
+    QTRY_COMPARE(finished.count(), 1);
+}
 
 void TestBatchLane::cancellingTheJobCancelsItsBatches()
 {

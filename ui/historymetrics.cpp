@@ -1,0 +1,134 @@
+#include "historymetrics.h"
+
+#include "engine.h"
+#include "livemetrics.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace bd::ui {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+// Where each chart metric is stored and how its values become the chart's units.
+struct StoredSeries
+{
+    Metric metric;
+    const char *name;
+    const char *labels;
+    double scale; // stored value -> chart unit
+};
+
+constexpr StoredSeries kStored[] = {
+    {Metric::QueuePriority1, "queue_pending", "priority=1", 1.0},
+    {Metric::QueuePriority2, "queue_pending", "priority=2", 1.0},
+    {Metric::QueuePriority3, "queue_pending", "priority=3", 1.0},
+    {Metric::InFlight, "queue_leased", "", 1.0},
+    {Metric::RatePerMinute, "tasks_completed", "", 60.0}, // counters store events per second
+    {Metric::SpendUsd, "cost_usd", "", 1.0},              // per second; summed up below
+    {Metric::CostPerTask, "cost_per_task", "", 1.0},
+    {Metric::BatchFillRate, "batch_fill_rate", "", 100.0},
+    {Metric::WaitP50, "wait_ms_p50", "", 0.001},
+    {Metric::WaitP95, "wait_ms_p95", "", 0.001},
+    {Metric::RunP50, "run_ms_p50", "", 0.001},
+    {Metric::RunP95, "run_ms_p95", "", 0.001},
+};
+
+const StoredSeries *storedFor(Metric metric)
+{
+    for (const StoredSeries &series : kStored) {
+        if (series.metric == metric)
+            return &series;
+    }
+    return nullptr;
+}
+
+} // namespace
+
+HistoryMetrics::HistoryMetrics(Engine *engine, const LiveMetrics *live, QObject *parent)
+    : MetricSource(parent)
+    , m_engine(engine)
+    , m_live(live)
+{
+    connect(m_engine, &Engine::seriesReady, this, &HistoryMetrics::handleSeries);
+}
+
+void HistoryMetrics::load(qint64 fromMs, qint64 toMs, int maxPoints)
+{
+    for (const StoredSeries &series : kStored) {
+        const quint64 ticket = m_nextTicket++;
+        m_requests.insert(ticket, series.metric);
+        m_engine->requestSeries(ticket, QString::fromLatin1(series.name),
+                                QString::fromLatin1(series.labels), fromMs, toMs, maxPoints);
+    }
+}
+
+void HistoryMetrics::handleSeries(quint64 ticket, const metrics::SeriesData &series)
+{
+    const auto request = m_requests.constFind(ticket);
+    if (request == m_requests.cend())
+        return; // another source's request
+    const Metric metric = request.value();
+    m_requests.erase(request);
+    const StoredSeries *stored = storedFor(metric);
+    QList<QPointF> points;
+    points.reserve(series.points.size());
+    double cumulative = 0;
+    for (const metrics::MetricPoint &point : series.points) {
+        double value = point.value * stored->scale;
+        if (metric == Metric::SpendUsd) {
+            // Dollars per second over each bucket, summed to the spend so far in the range.
+            cumulative += value * double(qMax<qint64>(series.bucketMs, 1)) / 1000.0;
+            value = cumulative;
+        }
+        points.append(QPointF(double(point.atMs), value));
+    }
+    m_stored.insert(int(metric), points);
+    Q_EMIT changed();
+}
+
+QList<QPointF> HistoryMetrics::points(Metric metric, qint64 fromMs, qint64 toMs,
+                                      int maxPoints) const
+{
+    const bool live = m_live && LiveMetrics::isLive(metric) && m_live->sampleCount() > 0;
+    const qint64 liveFrom = live ? m_live->earliestMs() : std::numeric_limits<qint64>::max();
+    QList<QPointF> result;
+    const QList<QPointF> stored = m_stored.value(int(metric));
+    double offset = 0;
+    if (metric == Metric::SpendUsd && live && !stored.isEmpty()) {
+        // The stored sum starts at zero with the range; the snapshots know the true total.
+        // Shift the past so that it meets the first live point.
+        const QList<QPointF> first = m_live->points(metric, liveFrom, liveFrom, 1);
+        auto before = std::lower_bound(stored.cbegin(), stored.cend(), double(liveFrom),
+                                       [](const QPointF &p, double t) { return p.x() < t; });
+        if (!first.isEmpty() && before != stored.cbegin())
+            offset = first.first().y() - std::prev(before)->y();
+    }
+    for (const QPointF &point : stored) {
+        if (point.x() < double(fromMs) || point.x() > double(toMs) || point.x() >= double(liveFrom))
+            continue;
+        result.append(QPointF(point.x(), qMax(0.0, point.y() + offset)));
+    }
+    if (live)
+        result += m_live->points(metric, qMax(fromMs, liveFrom), toMs, maxPoints);
+    return result;
+}
+
+qint64 HistoryMetrics::earliestMs() const
+{
+    qint64 earliest = m_live ? m_live->earliestMs() : 0;
+    for (const QList<QPointF> &points : m_stored) {
+        if (!points.isEmpty() && (earliest == 0 || qint64(points.first().x()) < earliest))
+            earliest = qint64(points.first().x());
+    }
+    return earliest;
+}
+
+int HistoryMetrics::storedPointCount(Metric metric) const
+{
+    return int(m_stored.value(int(metric)).size());
+}
+
+} // namespace bd::ui
