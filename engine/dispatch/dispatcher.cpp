@@ -315,6 +315,16 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     outcome.error = reply.error;
     outcome.output = reply.text;
     outcome.errorMessage = reply.errorMessage;
+    // Our own cancellations never come back as batch results, so a cancelled line is the
+    // provider's doing: requeued uncharged a few times, then charged like any failure so
+    // that a provider that keeps cancelling ends in the dead-letter queue.
+    const bool providerCancelled = viaBatchApi && reply.error == ErrorClass::Cancelled;
+    if (providerCancelled) {
+        outcome.error = ErrorClass::ProviderCancelled;
+        outcome.errorMessage = u"the provider cancelled this line (%1 times so far): %2"_s
+                                   .arg(task.providerCancels + 1)
+                                   .arg(reply.errorMessage);
+    }
     outcome.httpStatus = reply.httpStatus;
     outcome.usage = reply.usage;
     outcome.model = reply.model.isEmpty() ? m_job.spec.model : reply.model;
@@ -347,6 +357,11 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
 
     TaskTransition transition = m_retry.decide(outcome, task.attempts, now, reply.retryAfterMs);
+    if (providerCancelled && task.providerCancels < kFreeProviderCancels) {
+        transition.action = OutcomeAction::Release;
+        transition.chargeAttempt = false;
+        transition.notBeforeMs = now;
+    }
     if (providerDown && transition.action != OutcomeAction::Complete) {
         transition.action = OutcomeAction::Release;
         transition.chargeAttempt = false;

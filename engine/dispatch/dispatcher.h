@@ -120,6 +120,8 @@ private:
     void releaseReady();
     void flushCache();
     static constexpr int kCacheFlushEntries = 50'000;
+    // Provider cancellations of one task requeued without charge; later ones are attempts.
+    static constexpr int kFreeProviderCancels = 3;
     static constexpr qint64 kCacheFlushIntervalMs = 30'000;
     qint64 m_lastCacheFlushMs = 0;
     int groupSize(int concurrency) const;

@@ -159,6 +159,13 @@ const QList<Migration> &sqliteMigrations()
                 task_id INTEGER NOT NULL,
                 created_at INTEGER NOT NULL) WITHOUT ROWID)"_s,
          }},
+        {6,
+         "provider cancellations per task",
+         {
+             // A provider that cancels the same line again and again must not keep it
+             // pending forever: the first few cancellations are free, later ones count.
+             u"ALTER TABLE tasks ADD COLUMN provider_cancels INTEGER NOT NULL DEFAULT 0"_s,
+         }},
     };
     return migrations;
 }

@@ -160,7 +160,7 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
                            "started_at = ?3 WHERE id IN (SELECT id FROM tasks WHERE job_id = ?4 "
                            "AND state = 0 AND not_before <= ?3 ORDER BY priority, id LIMIT ?5) "
                            "RETURNING id, job_id, row_no, priority, attempts, vals, "
-                           "MAX(created_at, not_before)")
+                           "MAX(created_at, not_before), provider_cancels")
         && s.complete.prepare(
             m_handle,
             "UPDATE tasks SET state = 2, output = ?1, model = ?2, input_tokens = ?3, "
@@ -171,6 +171,7 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
         && s.retry.prepare(m_handle,
                            "UPDATE tasks SET state = 0, attempts = attempts + ?1, not_before = ?2, "
                            "error_class = ?3, error_message = ?4, http_status = ?5, "
+                           "provider_cancels = provider_cancels + ?8, "
                            "lease_owner = NULL, lease_expires = NULL "
                            "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.release.prepare(m_handle,
@@ -407,6 +408,7 @@ bool SqliteStore::claimTasks(qint64 jobId, const QString &owner, int limit, qint
         task.attempts = int(claim.int64(4));
         task.values = json::decodeStringArray(claim.bytes(5)).value_or(QStringList());
         task.queuedAtMs = claim.int64(6);
+        task.providerCancels = int(claim.int64(7));
         claimed.append(std::move(task));
     }
     if (rc != SQLITE_DONE) {
@@ -522,6 +524,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(5, qint64(o.httpStatus));
             statement->bind(6, o.taskId);
             statement->bind(7, ownerUtf8);
+            statement->bind(8, qint64(o.error == ErrorClass::ProviderCancelled ? 1 : 0));
             break;
         case OutcomeAction::DeadLetter:
             statement = &s.dead;
@@ -683,8 +686,8 @@ QList<ClaimedTask> SqliteStore::leasedTasksOfBatch(qint64 batchId)
     QList<ClaimedTask> tasks;
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT id, job_id, row_no, priority, attempts, vals FROM tasks "
-                  "WHERE batch_id = ? AND state = 1 ORDER BY id"_s);
+    query.prepare(u"SELECT id, job_id, row_no, priority, attempts, vals, provider_cancels "
+                  "FROM tasks WHERE batch_id = ? AND state = 1 ORDER BY id"_s);
     query.addBindValue(batchId);
     if (!query.exec()) {
         fail(query.lastError().text());
@@ -698,6 +701,7 @@ QList<ClaimedTask> SqliteStore::leasedTasksOfBatch(qint64 batchId)
         task.priority = query.value(3).toInt();
         task.attempts = query.value(4).toInt();
         task.values = json::decodeStringArray(query.value(5).toString().toUtf8()).value_or(QStringList());
+        task.providerCancels = query.value(6).toInt();
         tasks.append(task);
     }
     return tasks;

@@ -96,7 +96,45 @@ private Q_SLOTS:
     void restartPollsInsteadOfResubmitting();
     void groupedLaneAdaptsGroupSize();
     void cancellingTheJobCancelsItsBatches();
+    void providerThatKeepsCancellingEndsInTheDeadLetterQueue();
 };
+
+void TestBatchLane::providerThatKeepsCancellingEndsInTheDeadLetterQueue()
+{
+    // Every batch the runner submits is cancelled by the provider before it ends. The first
+    // three cancellations of a task are free; after that each one is an attempt, so with two
+    // retries a task dies on its sixth cancellation instead of circling forever.
+    constexpr int kRows = 5;
+    Harness h(kRows);
+    auto runner = h.makeRunner(100);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    bd::providers::SimulatorProvider provider(bd::providers::ProviderConfig{}, &h.clock);
+    QSet<QString> cancelled;
+    runner->start();
+    for (int i = 0; i < 2'000 && finished.isEmpty(); ++i) {
+        for (const bd::ProviderBatchRecord &batch : h.store().batches(h.jobId(), {u"submitted"_s})) {
+            if (!cancelled.contains(batch.providerBatchId)) {
+                cancelled.insert(batch.providerBatchId);
+                provider.cancelBatch(batch.providerBatchId);
+            }
+        }
+        h.clock.advance(5'000); // past the retry backoff, short of the simulated turnaround
+        QTest::qWait(2);
+    }
+    QTRY_COMPARE(finished.count(), 1);
+    QCOMPARE(finished.at(0).at(1).value<JobState>(), JobState::Finished);
+    QCOMPARE(cancelled.size(), 6);
+    const QList<bd::DeadTask> dead = h.store().deadTasks(h.jobId(), 100, 0);
+    QCOMPARE(dead.size(), kRows);
+    for (const bd::DeadTask &task : dead) {
+        QCOMPARE(task.errorClass, u"provider_cancelled"_s);
+        QCOMPARE(task.attempts, 3); // 1 + max retries, all charged after the free three
+        QVERIFY2(task.errorMessage.contains(u"cancelled this line (6 times"_s),
+                 qPrintable(task.errorMessage));
+        const QList<bd::AttemptRecord> history = h.store().attempts(task.id);
+        QCOMPARE(history.size(), 6);
+    }
+}
 
 void TestBatchLane::cancellingTheJobCancelsItsBatches()
 {
