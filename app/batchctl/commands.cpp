@@ -573,6 +573,13 @@ QJsonObject runtimeSettings(const QCommandLineParser &parser)
     // Batch-API lane tuning (hidden from --help): lines per provider batch, first poll.
     putInt(u"batch-size"_s, u"batch_size"_s);
     putInt(u"batch-poll-ms"_s, u"batch_poll_ms"_s);
+    if (parser.isSet(u"batch-max-wait-ms"_s)) {
+        bool ok = false;
+        const qint64 wait = parser.value(u"batch-max-wait-ms"_s).toLongLong(&ok);
+        if (!ok || wait < 0)
+            throw UsageError{u"--batch-max-wait-ms needs a whole number of milliseconds (0 or more)"_s};
+        settings.insert(u"batch_max_wait_ms"_s, wait);
+    }
     if (parser.isSet(u"budget"_s)) {
         bool ok = false;
         const double budget = parser.value(u"budget"_s).toDouble(&ok);
@@ -1081,6 +1088,7 @@ void addOptions(QCommandLineParser &parser)
         {u"alert-command"_s, u"Run CMD for each raised alert (the alert as JSON on stdin)."_s, u"CMD"_s},
         {u"monitoring"_s, u"Monitoring settings (metrics, alert thresholds, notifications) from a JSON FILE."_s, u"FILE"_s},
         {u"sim-rpm"_s, u"Simulator: requests per minute it accepts before answering 429."_s, u"N"_s},
+        {u"batch-max-wait-ms"_s, u"Longest a batch waits to fill before it goes anyway (default: 500 for groups of sync calls, 60000 for provider batches)."_s, u"MS"_s},
     });
     // Batch-API lane tuning for tests and demos; kept out of --help.
     for (const auto &[name, description] :

@@ -56,6 +56,9 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
     m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
+    m_batchMaxWaitMs = settings.value(u"batch_max_wait_ms"_s)
+                           .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs
+                                                  : m_options.groupMaxWaitMs);
     m_laneName = metrics::laneName(job.spec.priority, m_batchMode ? u"batch-api"_s : job.spec.mode);
     if (m_batchMode) {
         const qint64 apiLimit = m_provider->batchLimits().maxRequests;
@@ -129,28 +132,23 @@ void JobRunner::pump()
     const int concurrency = m_held ? m_heldConcurrency : m_options.concurrency;
     while (m_inFlight.size() < concurrency) {
         if (m_ready.isEmpty()) {
-            if (m_claimedEverything)
+            if (m_claimedEverything && m_assembly.isEmpty())
                 break;
-            const int want = groupSize(concurrency);
-            QList<ClaimedTask> claimed;
-            if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
-                                     &claimed)) {
-                fatal(m_store->errorString());
-                return;
+            if (!assemble(groupSize(concurrency), now)) {
+                if (!m_running)
+                    return;
+                break; // still filling: the wake timer comes back for it
             }
-            if (!claimed.isEmpty() && m_job.spec.mode != u"realtime"_s) {
+            if (m_job.spec.mode != u"realtime"_s) {
                 // A group of sync calls is a batch too: its fill rate is recorded.
-                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, int(claimed.size()),
-                                     want, u"dispatched"_s, now);
+                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, int(m_assembly.size()),
+                                     m_assemblyMax, u"dispatched"_s, now);
                 if (m_metrics)
-                    m_metrics->recordBatch(m_laneName, int(claimed.size()), want);
+                    m_metrics->recordBatch(m_laneName, int(m_assembly.size()), m_assemblyMax);
             }
-            m_counts.pending -= claimed.size();
-            m_counts.leased += claimed.size();
-            for (const ClaimedTask &task : claimed)
+            for (const ClaimedTask &task : std::as_const(m_assembly))
                 m_ready.enqueue(task);
-            if (claimed.size() < want)
-                m_claimedEverything = true;
+            m_assembly.clear();
             if (m_ready.isEmpty())
                 break;
         }
@@ -213,8 +211,42 @@ void JobRunner::pump()
     }
     if (!m_toWrite.isEmpty())
         scheduleFlush(); // cache hits
-    if (m_inFlight.isEmpty() && m_ready.isEmpty() && !m_held)
+    if (m_inFlight.isEmpty() && m_ready.isEmpty() && m_assembly.isEmpty() && !m_held)
         checkIdle();
+}
+
+bool JobRunner::assemble(int maxSize, qint64 now)
+{
+    if (m_assembly.isEmpty()) {
+        m_assemblyMax = maxSize;
+        m_assemblyOpenedAtMs = now;
+    }
+    const int want = m_assemblyMax - int(m_assembly.size());
+    if (want > 0 && !m_claimedEverything) {
+        QList<ClaimedTask> claimed;
+        if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
+                                 &claimed)) {
+            fatal(m_store->errorString());
+            return false;
+        }
+        m_counts.pending -= claimed.size();
+        m_counts.leased += claimed.size();
+        m_assembly += claimed;
+        // Nothing more is due now; a retry or a release that comes due clears this.
+        if (claimed.size() < want)
+            m_claimedEverything = true;
+    }
+    if (m_assembly.isEmpty())
+        return false;
+    // Realtime calls are single: nothing to wait for. Otherwise a batch waits to fill up to
+    // its maximum wait, unless no other task of the job could still join it.
+    const qint64 waited = now - m_assemblyOpenedAtMs;
+    if (m_job.spec.mode == u"realtime"_s || m_assembly.size() >= m_assemblyMax
+        || waited >= m_batchMaxWaitMs || m_counts.pending <= 0)
+        return true;
+    m_claimedEverything = false; // look again when the timer fires
+    m_wakeTimer.start(int(qBound<qint64>(1, m_batchMaxWaitMs - waited, m_options.idlePollMs)));
+    return false;
 }
 
 int JobRunner::groupSize(int concurrency) const
@@ -244,7 +276,8 @@ int JobRunner::groupSize(int concurrency) const
 bool JobRunner::hasDispatchableWork() const
 {
     return m_running && !m_stopping
-           && (m_counts.pending > 0 || !m_ready.isEmpty() || !m_inFlight.isEmpty());
+           && (m_counts.pending > 0 || !m_ready.isEmpty() || !m_inFlight.isEmpty()
+               || !m_assembly.isEmpty());
 }
 
 void JobRunner::setConcurrency(int concurrency)
@@ -270,6 +303,8 @@ void JobRunner::setHeld(bool held, int trickle)
 void JobRunner::releaseReady()
 {
     const qint64 now = m_clock->nowMs();
+    while (!m_assembly.isEmpty())
+        m_ready.enqueue(m_assembly.takeFirst());
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
         const TaskTransition release = releaseUnsent(task.id, now);

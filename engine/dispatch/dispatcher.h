@@ -55,6 +55,10 @@ public:
         int maxConcurrentBatches = 4;   // batch lane: provider batches open at once
         qint64 batchPollFirstMs = 5'000; // batch lane: first poll; later ones back off
         qint64 batchLeaseMs = 26LL * 3600 * 1000; // batch lane: covers the 24 h window
+        // How long a batch may wait to fill before it closes anyway (job setting
+        // batch_max_wait_ms overrides): a group of sync calls, a provider batch.
+        qint64 groupMaxWaitMs = 500;
+        qint64 batchApiMaxWaitMs = 60'000;
     };
 
     JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
@@ -98,6 +102,9 @@ Q_SIGNALS:
 
 private:
     void pump();
+    // Batch assembly: claims into m_assembly until the batch is full, its maximum wait has
+    // passed or nothing else of the job is pending. True when the batch closed.
+    bool assemble(int maxSize, qint64 now);
     void handleReply(const providers::ChatReply &reply);
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
@@ -166,6 +173,10 @@ private:
     QHash<qint64, LiveBatch> m_liveBatches;        // by batch row id
     QHash<QString, qint64> m_batchRowByProviderId;
 
+    QList<ClaimedTask> m_assembly;          // leased into the batch being assembled
+    int m_assemblyMax = 0;                  // its maximum size
+    qint64 m_assemblyOpenedAtMs = 0;
+    qint64 m_batchMaxWaitMs = 0;
     QQueue<ClaimedTask> m_ready;            // leased, not yet sent
     QHash<qint64, ClaimedTask> m_inFlight;  // by task id
     struct Sent

@@ -6,9 +6,12 @@
 #include "dispatch/dispatcher.h"
 #include "ingest/exportwriter.h"
 #include "ingest/prompttemplate.h"
+#include "metrics/metricsrecorder.h"
+#include "metrics/metrictypes.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlitestore.h"
 
+#include <QJsonArray>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -73,6 +76,21 @@ public:
         return bd::providers::SimulatorProvider::answerFor(QString(), prompt.render({m_texts.at(row)}));
     }
 
+    // Puts the first n tasks out of reach for an hour (a retry waiting in the store), so the
+    // job has work pending that cannot join a batch now.
+    void parkFirst(int n)
+    {
+        QList<bd::ClaimedTask> claimed;
+        const qint64 now = clock.nowMs();
+        QVERIFY(m_store->claimTasks(m_jobId, u"parker"_s, n, now, now + 60'000, &claimed));
+        QList<bd::TaskTransition> retries;
+        for (const bd::ClaimedTask &task : std::as_const(claimed)) {
+            bd::TaskTransition retry = bd::releaseUnsent(task.id, now + 3'600'000);
+            retries.append(retry);
+        }
+        QVERIFY(m_store->applyTransitions(u"parker"_s, retries, now));
+    }
+
     bd::store::SqliteStore &store() { return *m_store; }
     qint64 jobId() const { return m_jobId; }
     bd::FakeClock clock;
@@ -97,7 +115,92 @@ private Q_SLOTS:
     void groupedLaneAdaptsGroupSize();
     void cancellingTheJobCancelsItsBatches();
     void providerThatKeepsCancellingEndsInTheDeadLetterQueue();
+    void groupClosesWhenFull();
+    void groupClosesAtItsMaximumWait();
+    void providerBatchClosesAtItsMaximumWait();
 };
+
+void TestBatchLane::groupClosesWhenFull()
+{
+    // A wait of an hour never comes into it: full groups close at once, and the last, partial
+    // one closes as soon as no other task of the job could still join it.
+    Harness h(250, {{u"group_sizes"_s, QJsonArray{100, 100, 100}}, {u"batch_max_wait_ms"_s, 3'600'000}},
+              u"grouped"_s);
+    auto runner = h.makeRunner(0, 8);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE(finished.count(), 1);
+    QList<int> sizes;
+    for (const bd::ProviderBatchRecord &group : h.store().batches(h.jobId(), {})) {
+        QCOMPARE(group.maxSize, 100);
+        sizes.append(group.size);
+    }
+    QCOMPARE(sizes, (QList<int>{100, 100, 50}));
+}
+
+void TestBatchLane::groupClosesAtItsMaximumWait()
+{
+    // 30 tasks are due, 10 wait in the store for a retry an hour away: the group of up to 100
+    // waits 10 s (on the fake clock) to fill, then goes with 30 and records a fill of 0.3.
+    Harness h(40, {{u"group_sizes"_s, QJsonArray{100, 100, 100}}, {u"batch_max_wait_ms"_s, 10'000}},
+              u"grouped"_s);
+    h.parkFirst(10);
+    bd::metrics::MetricsRecorder::Options metricsOptions;
+    metricsOptions.autoTick = false;
+    bd::metrics::MetricsRecorder recorder(&h.clock, nullptr, metricsOptions);
+    auto runner = h.makeRunner(0, 8);
+    runner->setMetrics(&recorder);
+    runner->start();
+    QTest::qWait(100); // many wake-ups, no time passes
+    QCOMPARE(h.store().batches(h.jobId(), {}).size(), 0);
+    bd::TaskCounts counts = h.store().taskCounts(h.jobId());
+    QCOMPARE(counts.leased, qint64(30));
+    QCOMPARE(counts.completed, qint64(0));
+
+    h.clock.advance(9'999);
+    QTest::qWait(50);
+    QCOMPARE(h.store().batches(h.jobId(), {}).size(), 0);
+    h.clock.advance(1);
+    QTRY_COMPARE(h.store().batches(h.jobId(), {}).size(), 1);
+    const bd::ProviderBatchRecord group = h.store().batches(h.jobId(), {}).constFirst();
+    QCOMPARE(group.size, 30);
+    QCOMPARE(group.maxSize, 100);
+    QTRY_COMPARE(h.store().taskCounts(h.jobId()).completed, qint64(30));
+
+    h.clock.advance(metricsOptions.intervalMs);
+    recorder.tick();
+    bool sawFill = false;
+    for (const bd::metrics::MetricSample &sample : recorder.lastInterval()) {
+        if (sample.metric == QLatin1StringView(bd::metrics::names::batchFillRate)) {
+            QCOMPARE(sample.value, 0.3);
+            sawFill = true;
+        }
+    }
+    QVERIFY(sawFill);
+    runner->stop(JobState::Paused, u"test over"_s, true);
+}
+
+void TestBatchLane::providerBatchClosesAtItsMaximumWait()
+{
+    // The batch-API lane: a provider batch of up to 100 lines waits its maximum (60 s by
+    // default) with the 20 due tasks, then is submitted as it is.
+    Harness h(30);
+    h.parkFirst(10);
+    auto runner = h.makeRunner(100);
+    runner->start();
+    QTest::qWait(100);
+    QCOMPARE(h.store().batches(h.jobId(), {}).size(), 0);
+    QCOMPARE(h.store().taskCounts(h.jobId()).leased, qint64(20));
+    h.clock.advance(59'999);
+    QTest::qWait(50);
+    QCOMPARE(h.store().batches(h.jobId(), {}).size(), 0);
+    h.clock.advance(1);
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 1);
+    const bd::ProviderBatchRecord batch = h.store().batches(h.jobId(), {}).constFirst();
+    QCOMPARE(batch.size, 20);
+    QCOMPARE(batch.maxSize, 100);
+    runner->stop(JobState::Paused, u"test over"_s, false);
+}
 
 void TestBatchLane::providerThatKeepsCancellingEndsInTheDeadLetterQueue()
 {
