@@ -46,6 +46,8 @@ public:
     void stopAll(const QString &reason);
     void listJobs();
     void setJobConcurrency(qint64 jobId, int concurrency);
+    void setLanePaused(int priority, bool paused);
+    void runNow(qint64 jobId);
     void shutdown(); // synchronous, on the engine thread, before it quits
 
     // --- console verbs (added for the desktop console)
@@ -54,6 +56,7 @@ public:
     // action: see Engine::TaskAction. argument: the priority for Reprioritise.
     void actOnTasks(int action, const QList<qint64> &taskIds, int argument);
     void clearAlerts(qint64 jobId, const QString &kind);
+    void replayDead(const bd::ReplayRequest &request);
     void setSnapshotInterval(int ms);
 
 Q_SIGNALS:
@@ -64,13 +67,15 @@ Q_SIGNALS:
                        double costUsd);
     void jobStopped(qint64 jobId, bd::JobState state, const QString &reason);
     void jobFailed(qint64 jobId, const QString &error);
+    void jobWaiting(qint64 jobId, const QString &reason);
+    void laneStateChanged(int priority, bool paused);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
     void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
-    void tasksActedOn(int action, int changed, const QString &error);
+    void tasksActedOn(int action, int changed, const QString &error, int skipped);
     void alertsChanged();
 
 private:
@@ -104,6 +109,8 @@ private:
     void updatePreemption();
     QTimer *m_preemptionTimer = nullptr;
     QHash<qint64, qint64> m_heldSinceMs; // job -> when it was held
+    // Lanes (by priority) the user paused: held regardless of preemption, until resumed.
+    QSet<int> m_pausedLanes;
     qint64 m_agingMs = 10 * 60 * 1000;
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
     QHash<QString, std::weak_ptr<dispatch::ProviderGuard>> m_guards;

@@ -131,6 +131,7 @@ struct ClaimedTask
     int priority = 2;
     int attempts = 0;
     int providerCancels = 0; // batch lines of it the provider cancelled so far
+    int templateRevision = 0; // 0: the job's template; else a replay's edited one
     qint64 queuedAtMs = 0; // since when it could have gone: created, or its retry came due
     QStringList values;
 };

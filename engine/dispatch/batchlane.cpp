@@ -110,11 +110,14 @@ void JobRunner::pumpBatches()
             request.taskId = task.id;
             request.attempt = task.attempts + 1;
             request.model = m_job.spec.model;
-            request.systemPrompt = m_job.spec.systemPrompt;
-            request.prompt = m_template.render(task.values);
+            const TemplateRevision *revision = templateFor(task.templateRevision);
+            if (!revision)
+                return;
+            request.systemPrompt = revision->systemPrompt;
+            request.prompt = revision->prompt.render(task.values);
             QByteArray cacheKey;
             if (m_responseCache) {
-                cacheKey = cacheKeyFor(request.prompt);
+                cacheKey = cacheKeyFor(request.prompt, request.systemPrompt);
                 if (m_leaderOfKey.contains(cacheKey)) {
                     m_followersOfKey[cacheKey].append(task);
                     continue;
@@ -126,7 +129,7 @@ void JobRunner::pumpBatches()
             }
             request.maxOutputTokens = m_job.spec.maxOutputTokens;
             request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-            const double cost = maxCostUsd((m_job.spec.systemPrompt.size() + request.prompt.size() + 3) / 4);
+            const double cost = maxCostUsd((request.systemPrompt.size() + request.prompt.size() + 3) / 4);
             if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + reservation + cost > m_budgetUsd) {
                 const TaskTransition release = releaseUnsent(task.id, now);
                 over.append(release);

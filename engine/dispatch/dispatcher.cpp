@@ -41,10 +41,11 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_workerId(workerId)
     , m_options(options)
     , m_retry(RetryPolicy::Options{.maxRetries = job.spec.maxRetries})
-    , m_template(job.spec.templateText)
 {
     QString error;
-    m_template.bind(job.columns, &error); // validated at import; a stored job binds
+    TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
+    original.prompt.bind(job.columns, &error); // validated at import; a stored job binds
+    m_templates.insert(0, original);
     const QJsonObject &settings = job.spec.settings;
     if (settings.value(u"concurrency"_s).toInt() > 0)
         m_options.concurrency = settings.value(u"concurrency"_s).toInt();
@@ -52,6 +53,11 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     m_guard->limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
                                                         .configuredTpm = settings.value(u"tpm"_s).toInteger()});
     m_budgetUsd = settings.value(u"budget_usd"_s).toDouble(0.0);
+    if (job.spec.priority == 3)
+        m_offPeak = OffPeakWindow::fromJson(settings.value(u"offpeak"_s).toObject(), &m_offPeakError);
+    m_runNow = settings.value(u"offpeak_run_now"_s).toBool();
+    m_offPeakTimer.setSingleShot(true);
+    connect(&m_offPeakTimer, &QTimer::timeout, this, &JobRunner::pump);
     m_responseCache = cost::responseCacheEnabled(settings);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
@@ -96,8 +102,13 @@ void JobRunner::start()
     m_running = true;
     m_stopping = false;
     m_claimedEverything = false;
+    m_waitingForOffPeak = false;
     m_counts = m_store->taskCounts(m_job.id);
     m_store->jobTotals(m_job.id, &m_usage, &m_costUsd, nullptr);
+    if (!m_offPeakError.isEmpty()) {
+        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
+        return;
+    }
     if (m_budgetUsd > 0 && !m_prices.price(m_job.spec.model)) {
         fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(m_job.spec.model));
         return;
@@ -124,11 +135,13 @@ void JobRunner::pump()
 {
     if (!m_running || m_stopping)
         return;
+    const qint64 now = m_clock->nowMs();
+    if (waitForOffPeak(now))
+        return;
     if (m_batchMode) {
         pumpBatches();
         return;
     }
-    const qint64 now = m_clock->nowMs();
     const int concurrency = m_held ? m_heldConcurrency : m_options.concurrency;
     while (m_inFlight.size() < concurrency) {
         if (m_ready.isEmpty()) {
@@ -155,12 +168,15 @@ void JobRunner::pump()
         // Pacing and budget are checked against the task about to go, which stays first in
         // the queue when it has to wait.
         ClaimedTask &next = m_ready.head();
-        const QString prompt = m_template.render(next.values);
+        const TemplateRevision *revision = templateFor(next.templateRevision);
+        if (!revision)
+            return;
+        const QString prompt = revision->prompt.render(next.values);
         QByteArray cacheKey;
         if (m_responseCache) {
             // Identical requests go out once: answered from the cache, or waiting for the
             // same request already in flight. Neither uses a request slot or the budget.
-            cacheKey = cacheKeyFor(prompt);
+            cacheKey = cacheKeyFor(prompt, revision->systemPrompt);
             if (m_leaderOfKey.contains(cacheKey)) {
                 m_followersOfKey[cacheKey].append(m_ready.dequeue());
                 continue;
@@ -174,7 +190,7 @@ void JobRunner::pump()
             m_wakeTimer.start(int(qBound<qint64>(1, m_guard->breaker.waitMs(now), m_options.idlePollMs)));
             return;
         }
-        const qint64 promptTokens = (m_job.spec.systemPrompt.size() + prompt.size() + 3) / 4;
+        const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
         const qint64 paceDelay = m_guard->limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
         if (paceDelay > 0) {
             m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
@@ -197,7 +213,7 @@ void JobRunner::pump()
         request.taskId = task.id;
         request.attempt = task.attempts + 1;
         request.model = m_job.spec.model;
-        request.systemPrompt = m_job.spec.systemPrompt;
+        request.systemPrompt = revision->systemPrompt;
         request.prompt = prompt;
         request.maxOutputTokens = m_job.spec.maxOutputTokens;
         request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
@@ -284,6 +300,49 @@ void JobRunner::setConcurrency(int concurrency)
 {
     m_options.concurrency = qMax(1, concurrency);
     pump();
+}
+
+bool JobRunner::waitForOffPeak(qint64 now)
+{
+    const qint64 untilOpen = m_offPeak && !m_runNow ? m_offPeak->msUntilOpen(now) : 0;
+    if (untilOpen <= 0 || m_counts.unfinished() == 0) { // nothing left: let it finish
+        m_offPeakTimer.stop();
+        setWaiting(false);
+        return false;
+    }
+    // Answers already in flight still settle; nothing new goes out.
+    if (!m_ready.isEmpty() || !m_assembly.isEmpty()) {
+        releaseReady();
+        flush();
+    }
+    setWaiting(true);
+    // One timer for the opening, not a poll. Re-armed at least hourly so that a machine
+    // that slept through the opening notices soon after it wakes.
+    m_offPeakTimer.start(int(qBound(qint64(1), untilOpen, qint64(3'600'000))));
+    return true;
+}
+
+void JobRunner::setWaiting(bool waiting)
+{
+    if (waiting == m_waitingForOffPeak)
+        return;
+    m_waitingForOffPeak = waiting;
+    const QString reason = waitingFor();
+    m_store->setJobState(m_job.id, JobState::Running, reason, m_clock->nowMs());
+    Q_EMIT waitingChanged(m_job.id, reason);
+}
+
+QString JobRunner::waitingFor() const
+{
+    return m_waitingForOffPeak && m_offPeak ? m_offPeak->waitingReason(m_clock->nowMs()) : QString();
+}
+
+void JobRunner::runNow()
+{
+    m_runNow = true;
+    m_job.spec.settings.insert(u"offpeak_run_now"_s, true);
+    if (m_running && !m_stopping)
+        pump();
 }
 
 void JobRunner::setHeld(bool held, int trickle)
@@ -542,6 +601,7 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
         m_stopState = state;
         m_stopReason = reason;
         m_wakeTimer.stop();
+        m_offPeakTimer.stop();
     }
     if (cancelInFlight && !m_inFlight.isEmpty())
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
@@ -588,9 +648,31 @@ double JobRunner::maxCostUsd(qint64 promptTokens) const
         .value_or(0.0);
 }
 
-QByteArray JobRunner::cacheKeyFor(const QString &prompt) const
+QByteArray JobRunner::cacheKeyFor(const QString &prompt, const QString &systemPrompt) const
 {
-    return cost::responseCacheKey(cost::requestIdentity(m_job.spec, m_job.spec.model, prompt));
+    // A replay with an edited system prompt asks something else than the job's original.
+    cost::RequestIdentity identity = cost::requestIdentity(m_job.spec, m_job.spec.model, prompt);
+    identity.systemPrompt = systemPrompt;
+    return cost::responseCacheKey(identity);
+}
+
+const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)
+{
+    auto it = m_templates.constFind(revision);
+    if (it != m_templates.constEnd())
+        return &it.value();
+    const auto stored = m_store->templateRevision(m_job.id, revision);
+    if (!stored) {
+        fatal(m_store->errorString());
+        return nullptr;
+    }
+    TemplateRevision parsed{ingest::PromptTemplate(stored->first), stored->second};
+    QString error;
+    if (!parsed.prompt.bind(m_job.columns, &error)) {
+        fatal(u"job %1, template revision %2: %3"_s.arg(m_job.id).arg(revision).arg(error));
+        return nullptr;
+    }
+    return &m_templates.insert(revision, parsed).value();
 }
 
 std::optional<store::CachedResponse> JobRunner::lookupCache(const QByteArray &key)
@@ -681,6 +763,7 @@ void JobRunner::fatal(const QString &error)
     m_wakeTimer.stop();
     m_leaseTimer.stop();
     m_flushTimer.stop();
+    m_offPeakTimer.stop();
     if (m_provider->inFlight() > 0)
         m_provider->cancelAll();
     Q_EMIT failed(m_job.id, error);

@@ -2,6 +2,7 @@
 
 #include "core/types.h"
 #include "cost/pricetable.h"
+#include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/prompttemplate.h"
@@ -84,6 +85,11 @@ public:
     void setHeld(bool held, int trickle = 0);
     bool isHeld() const { return m_held; }
     void setConcurrency(int concurrency);
+    // What holds the job back by its own settings (a closed off-peak window), with the time
+    // left; empty when nothing does.
+    QString waitingFor() const;
+    // Off-peak override: dispatch now, outside the window (the caller persists it).
+    void runNow();
     // Every settled task, 429 and batch is recorded here (not owned; may be null).
     void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
     double budgetUsd() const { return m_budgetUsd; }
@@ -99,12 +105,18 @@ Q_SIGNALS:
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void alertCleared(qint64 jobId, const QString &kind);
     void failed(qint64 jobId, const QString &error);
+    // The job started or stopped waiting for its off-peak window (reason empty: it goes).
+    void waitingChanged(qint64 jobId, const QString &reason);
 
 private:
     void pump();
     // Batch assembly: claims into m_assembly until the batch is full, its maximum wait has
     // passed or nothing else of the job is pending. True when the batch closed.
     bool assemble(int maxSize, qint64 now);
+    // True while an off-peak window keeps priority-3 work back; hands back unsent tasks and
+    // sets the timer that wakes the runner when the window opens.
+    bool waitForOffPeak(qint64 now);
+    void setWaiting(bool waiting);
     void handleReply(const providers::ChatReply &reply);
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
@@ -139,7 +151,7 @@ private:
     double maxCostUsd(qint64 promptTokens) const;
 
     // Response cache (cost/responsecache.h): identical requests go out once.
-    QByteArray cacheKeyFor(const QString &prompt) const;
+    QByteArray cacheKeyFor(const QString &prompt, const QString &systemPrompt) const;
     std::optional<store::CachedResponse> lookupCache(const QByteArray &key);
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
@@ -156,7 +168,15 @@ private:
     QString m_workerId;
     Options m_options;
     RetryPolicy m_retry;
-    ingest::PromptTemplate m_template;
+    // The job's template is revision 0; replays with an edited template add revisions,
+    // parsed once here when their first task comes by. Null when it cannot be read.
+    struct TemplateRevision
+    {
+        ingest::PromptTemplate prompt;
+        QString systemPrompt;
+    };
+    const TemplateRevision *templateFor(int revision);
+    QHash<int, TemplateRevision> m_templates;
     bool m_batchMode = false; // this job's lane is the provider's batch API
 
     struct LiveBatch
@@ -193,6 +213,11 @@ private:
     QTimer m_flushTimer;
     QTimer m_wakeTimer;
     QTimer m_leaseTimer;
+    std::optional<OffPeakWindow> m_offPeak; // priority-3 jobs with a window only
+    QString m_offPeakError;                 // a window in the settings that does not parse
+    bool m_runNow = false;
+    bool m_waitingForOffPeak = false;
+    QTimer m_offPeakTimer;
     QElapsedTimer m_sinceProgress;
     std::shared_ptr<ProviderGuard> m_guard;
     metrics::MetricsRecorder *m_metrics = nullptr;
