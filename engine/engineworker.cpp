@@ -10,6 +10,8 @@
 #include <QFileInfo>
 #include <QHostInfo>
 
+#include <algorithm>
+
 #ifdef Q_OS_UNIX
 #include <cerrno>
 #include <csignal>
@@ -262,6 +264,14 @@ void EngineWorker::updatePreemption()
         }
     }
     const qint64 now = m_clock->nowMs();
+    if (!urgentWaiting && m_store) {
+        const bool anyPreemptable = std::any_of(m_runners.cbegin(), m_runners.cend(), [](const auto *runner) {
+            return runner->priority() != 1 && !runner->isBatchLane() && runner->isRunning();
+        });
+        if (anyPreemptable && m_store->urgentWorkElsewhere(m_workerId, now))
+            m_urgentElsewhereUntilMs = now + kUrgentElsewhereGraceMs;
+        urgentWaiting = now < m_urgentElsewhereUntilMs;
+    }
     for (auto it = m_runners.cbegin(); it != m_runners.cend(); ++it) {
         dispatch::JobRunner *runner = it.value();
         // A lane the user paused stays held whatever preemption does; preemption only ever

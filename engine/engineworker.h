@@ -109,6 +109,11 @@ private:
     void updatePreemption();
     QTimer *m_preemptionTimer = nullptr;
     QHash<qint64, qint64> m_heldSinceMs; // job -> when it was held
+    // Another process's priority-1 job in flight on the same database (checked each tick
+    // while this engine has sync work that could yield; held a moment past the last sight
+    // so the gaps between its claims do not release us).
+    qint64 m_urgentElsewhereUntilMs = 0;
+    static constexpr qint64 kUrgentElsewhereGraceMs = 1'000;
     // Lanes (by priority) the user paused: held regardless of preemption, until resumed.
     QSet<int> m_pausedLanes;
     qint64 m_agingMs = 10 * 60 * 1000;

@@ -357,6 +357,23 @@ bool SqliteStore::setJobSettings(qint64 jobId, const QJsonObject &settings)
     return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
 }
 
+bool SqliteStore::urgentWorkElsewhere(const QString &workerId, qint64 nowMs)
+{
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
+                  "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 "
+                  "AND t.lease_owner <> ? AND t.lease_expires > ?) LIMIT 1"_s);
+    query.addBindValue(int(JobState::Running));
+    query.addBindValue(workerId);
+    query.addBindValue(nowMs);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return false;
+    }
+    return query.next();
+}
+
 bool SqliteStore::discardTasks(qint64 jobId)
 {
     QSqlQuery query(m_db);

@@ -36,6 +36,7 @@ public:
     QList<JobInfo> jobs() override;
     bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) override;
     bool setJobSettings(qint64 jobId, const QJsonObject &settings) override;
+    bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) override;
     bool discardTasks(qint64 jobId) override;
     bool deleteJob(qint64 jobId) override;
 
