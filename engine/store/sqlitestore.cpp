@@ -363,7 +363,8 @@ bool SqliteStore::urgentWorkElsewhere(const QString &workerId, qint64 nowMs)
     query.setForwardOnly(true);
     query.prepare(u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
                   "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 "
-                  "AND t.lease_owner <> ? AND t.lease_expires > ?) LIMIT 1"_s);
+                  "AND t.lease_owner <> ? AND t.lease_owner NOT LIKE 'batch:%' "
+                  "AND t.lease_expires > ?) LIMIT 1"_s);
     query.addBindValue(int(JobState::Running));
     query.addBindValue(workerId);
     query.addBindValue(nowMs);

@@ -75,8 +75,9 @@ public:
     virtual QList<JobInfo> jobs() = 0;
     virtual bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) = 0;
     // True while a priority-1 job is being worked on by another worker (one of its tasks
-    // has a live lease not owned by workerId): preemption across processes. Cheap: the
-    // running priority-1 jobs, then an index seek into each one's leased tasks.
+    // has a live lease not owned by workerId, and not by a provider batch, which needs no
+    // sync capacity): preemption across processes. Cheap: the running priority-1 jobs,
+    // then an index seek into each one's leased tasks.
     virtual bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) = 0;
     // Replaces the job's settings (say, an off-peak "run now" kept across restarts).
     virtual bool setJobSettings(qint64 jobId, const QJsonObject &settings) = 0;
