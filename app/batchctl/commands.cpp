@@ -858,6 +858,11 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
 
     QList<JobOutcome> outcomes;
     if (const auto job = session.reader() ? session.reader()->job(imported.jobId) : std::nullopt) {
+        // A continued job keeps the window it was imported with (--run-now still applies).
+        if (imported.continued && settings.contains(u"offpeak"_s)
+            && settings.value(u"offpeak"_s) != job->spec.settings.value(u"offpeak"_s))
+            printErr(u"note: job %1 keeps the off-peak window it was started with; --offpeak "
+                     "applies to new jobs"_s.arg(imported.jobId));
         if (job->counts.unfinished() > 0 || job->state != bd::JobState::Finished)
             outcomes = session.runJobs({*job}, settings);
     }
