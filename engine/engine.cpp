@@ -54,9 +54,11 @@ Engine::Engine(const Options &options, QObject *parent)
     connect(m_worker, &EngineWorker::jobsListed, this, &Engine::jobsListed);
     connect(m_worker, &EngineWorker::snapshotTaken, this, &Engine::snapshotTaken);
     connect(m_worker, &EngineWorker::jobReprioritised, this, &Engine::jobReprioritised);
+    connect(m_worker, &EngineWorker::jobWaiting, this, &Engine::jobWaiting);
+    connect(m_worker, &EngineWorker::laneStateChanged, this, &Engine::laneStateChanged);
     connect(m_worker, &EngineWorker::tasksActedOn, this,
-            [this](int action, int changed, const QString &error) {
-                Q_EMIT tasksActedOn(static_cast<TaskAction>(action), changed, error);
+            [this](int action, int changed, const QString &error, int skipped) {
+                Q_EMIT tasksActedOn(static_cast<TaskAction>(action), changed, error, skipped);
             });
     connect(m_worker, &EngineWorker::alertsChanged, this, &Engine::alertsChanged);
     connect(m_worker, &EngineWorker::connectionTested, this, &Engine::connectionTested);
@@ -149,6 +151,26 @@ void Engine::setJobConcurrency(qint64 jobId, int concurrency)
         Qt::QueuedConnection);
 }
 
+void Engine::pauseLane(int priority)
+{
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, priority] { worker->setLanePaused(priority, true); },
+        Qt::QueuedConnection);
+}
+
+void Engine::resumeLane(int priority)
+{
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, priority] { worker->setLanePaused(priority, false); },
+        Qt::QueuedConnection);
+}
+
+void Engine::runNow(qint64 jobId)
+{
+    QMetaObject::invokeMethod(m_worker, [worker = m_worker, jobId] { worker->runNow(jobId); },
+                              Qt::QueuedConnection);
+}
+
 void Engine::requestJobs()
 {
     QMetaObject::invokeMethod(m_worker, &EngineWorker::listJobs, Qt::QueuedConnection);
@@ -214,6 +236,12 @@ void Engine::actOnMatching(TaskAction action, const store::TaskFilter &filter, i
     callReader([reader = m_reader, action, filter, argument] {
             reader->collectIds(int(action), filter, argument);
         });
+}
+
+void Engine::replayDead(const ReplayRequest &request)
+{
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, request] { worker->replayDead(request); }, Qt::QueuedConnection);
 }
 
 void Engine::exportJob(qint64 jobId, const QString &path)

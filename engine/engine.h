@@ -57,6 +57,15 @@ public:
     void stopAll(const QString &reason);
     // Requests in flight for a running job, changed while it runs.
     void setJobConcurrency(qint64 jobId, int concurrency);
+    // Lanes by priority (1 realtime, 2 grouped sync calls, 3 batch): a paused lane's jobs
+    // send nothing new (answers in flight are kept, claimed-but-unsent tasks go back
+    // uncharged) until it is resumed; preemption ending does not resume it. Per engine,
+    // not stored. laneStateChanged() follows a change; snapshots carry the paused lanes.
+    void pauseLane(int priority);
+    void resumeLane(int priority);
+    // Off-peak override: the job's priority-3 work goes now, outside its window. Kept in
+    // the job's settings ("offpeak_run_now"), so a restart keeps it.
+    void runNow(qint64 jobId);
     // Reads every job with its counts and spend; jobsListed() follows.
     void requestJobs();
 
@@ -94,6 +103,12 @@ public:
     // how many changed.
     void actOnTasks(TaskAction action, const QList<qint64> &taskIds, int argument = 0);
     void actOnMatching(TaskAction action, const bd::store::TaskFilter &filter, int argument = 0);
+    // Dead-lettered tasks back to pending with attempts and timers reset: by ids, by error
+    // class or all of a job, optionally with an edited template and/or system prompt
+    // (checked against the job's columns; a bad placeholder is the error). Replayed tasks
+    // render with the new revision, the job's other tasks keep theirs. tasksActedOn(Replay)
+    // follows with the changed and skipped counts.
+    void replayDead(const bd::ReplayRequest &request);
     // Writes the job's rows (.csv, .jsonl, .xlsx) on the reader thread; exportProgressed()
     // then exportFinished().
     void exportJob(qint64 jobId, const QString &path);
@@ -155,6 +170,9 @@ Q_SIGNALS:
                        double costUsd);
     void jobStopped(qint64 jobId, bd::JobState state, const QString &reason);
     void jobFailed(qint64 jobId, const QString &error);
+    // A running job started waiting (reason) or stopped waiting (empty) for its off-peak window.
+    void jobWaiting(qint64 jobId, const QString &reason);
+    void laneStateChanged(int priority, bool paused);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
     // The /metrics endpoint listens on 127.0.0.1:port (0 when it is off or failed).
@@ -163,7 +181,8 @@ Q_SIGNALS:
 
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
-    void tasksActedOn(bd::Engine::TaskAction action, int changed, const QString &error);
+    // skipped: given tasks the action did not apply to (not dead, not pending, ...).
+    void tasksActedOn(bd::Engine::TaskAction action, int changed, const QString &error, int skipped);
     void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
     void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);
     void taskCountReady(quint64 ticket, qint64 count);

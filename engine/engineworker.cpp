@@ -14,6 +14,8 @@
 #include <QSaveFile>
 #include <QHostInfo>
 
+#include <algorithm>
+
 #ifdef Q_OS_UNIX
 #include <cerrno>
 #include <csignal>
@@ -238,6 +240,7 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
         m_monitoring->alerts()->clear(id, kind);
     });
     runner->setMetrics(m_monitoring->recorder());
+    connect(runner, &dispatch::JobRunner::waitingChanged, this, &EngineWorker::jobWaiting);
     connect(runner, &dispatch::JobRunner::finished, this, &EngineWorker::handleRunnerFinished);
     connect(runner, &dispatch::JobRunner::failed, this, [this](qint64 id, const QString &message) {
         removeRunner(id);
@@ -258,25 +261,38 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
 
 void EngineWorker::updatePreemption()
 {
+    // A paused realtime lane sends nothing, so it holds nobody back either.
     bool urgentWaiting = false;
-    for (const dispatch::JobRunner *runner : std::as_const(m_runners)) {
-        if (runner->priority() == 1 && (runner->hasDispatchableWork() || !runner->isRunning()))
-            urgentWaiting = true;
+    if (!m_pausedLanes.contains(1)) {
+        for (const dispatch::JobRunner *runner : std::as_const(m_runners)) {
+            if (runner->priority() == 1 && (runner->hasDispatchableWork() || !runner->isRunning()))
+                urgentWaiting = true;
+        }
     }
     const qint64 now = m_clock->nowMs();
+    if (!urgentWaiting && m_store) {
+        const bool anyPreemptable = std::any_of(m_runners.cbegin(), m_runners.cend(), [](const auto *runner) {
+            return runner->priority() != 1 && !runner->isBatchLane() && runner->isRunning();
+        });
+        if (anyPreemptable && m_store->urgentWorkElsewhere(m_workerId, now))
+            m_urgentElsewhereUntilMs = now + kUrgentElsewhereGraceMs;
+        urgentWaiting = now < m_urgentElsewhereUntilMs;
+    }
     for (auto it = m_runners.cbegin(); it != m_runners.cend(); ++it) {
         dispatch::JobRunner *runner = it.value();
-        if (runner->priority() == 1 || runner->isBatchLane())
-            continue; // provider batches use their own capacity
-        if (!urgentWaiting) {
+        // A lane the user paused stays held whatever preemption does; preemption only ever
+        // decides for the lanes that are not paused.
+        const bool paused = m_pausedLanes.contains(qBound(1, runner->priority(), 3));
+        const bool preemptable = runner->priority() != 1 && !runner->isBatchLane(); // provider batches use their own capacity
+        if (!preemptable || !urgentWaiting) {
             m_heldSinceMs.remove(it.key());
-            runner->setHeld(false);
+            runner->setHeld(paused);
             continue;
         }
         const qint64 since = m_heldSinceMs.value(it.key(), now);
         m_heldSinceMs.insert(it.key(), since);
         // Aging: work held past agingMs gets one request in flight so it cannot starve.
-        runner->setHeld(true, now - since >= m_agingMs ? 1 : 0);
+        runner->setHeld(true, !paused && now - since >= m_agingMs ? 1 : 0);
     }
     if (m_runners.isEmpty() && m_preemptionTimer)
         m_preemptionTimer->stop();
@@ -335,6 +351,41 @@ void EngineWorker::setJobConcurrency(qint64 jobId, int concurrency)
 {
     if (auto *runner = m_runners.value(jobId))
         runner->setConcurrency(concurrency);
+}
+
+void EngineWorker::setLanePaused(int priority, bool paused)
+{
+    if (priority < 1 || priority > 3)
+        return;
+    const bool changed = paused ? !m_pausedLanes.contains(priority) : m_pausedLanes.contains(priority);
+    if (paused)
+        m_pausedLanes.insert(priority);
+    else
+        m_pausedLanes.remove(priority);
+    if (!changed)
+        return;
+    updatePreemption();
+    Q_EMIT laneStateChanged(priority, paused);
+}
+
+void EngineWorker::runNow(qint64 jobId)
+{
+    if (!m_store)
+        return;
+    const auto job = m_store->job(jobId);
+    if (!job) {
+        Q_EMIT jobFailed(jobId, u"no job %1 in the database"_s.arg(jobId));
+        return;
+    }
+    // Stored with the job, so a restarted engine (or batchctl resume) keeps the override.
+    QJsonObject settings = job->spec.settings;
+    settings.insert(u"offpeak_run_now"_s, true);
+    if (!m_store->setJobSettings(jobId, settings)) {
+        Q_EMIT jobFailed(jobId, m_store->errorString());
+        return;
+    }
+    if (auto *runner = m_runners.value(jobId))
+        runner->runNow();
 }
 
 void EngineWorker::listJobs()
@@ -422,11 +473,15 @@ void EngineWorker::emitSnapshot()
     EngineSnapshot snapshot;
     snapshot.atMs = QDateTime::currentMSecsSinceEpoch();
     snapshot.jobs.reserve(m_snapshots.size());
-    for (const JobSnapshot &job : std::as_const(m_snapshots)) {
+    for (JobSnapshot job : std::as_const(m_snapshots)) {
+        if (const auto *runner = m_runners.value(job.jobId)) {
+            job.waitingFor = runner->waitingFor();
+            job.concurrency = runner->concurrency();
+        }
         snapshot.jobs.append(job);
-        const dispatch::JobRunner *runner = m_runners.value(job.jobId);
-        snapshot.jobs.last().concurrency = runner ? runner->concurrency() : 0;
     }
+    snapshot.pausedLanes = m_pausedLanes.values();
+    std::sort(snapshot.pausedLanes.begin(), snapshot.pausedLanes.end());
     Q_EMIT snapshotTaken(snapshot);
 }
 
@@ -472,7 +527,7 @@ void EngineWorker::reprioritiseJob(qint64 jobId, int priority)
 void EngineWorker::actOnTasks(int action, const QList<qint64> &taskIds, int argument)
 {
     if (!m_store) {
-        Q_EMIT tasksActedOn(action, -1, u"the database is not open"_s);
+        Q_EMIT tasksActedOn(action, -1, u"the database is not open"_s, 0);
         return;
     }
     const qint64 now = m_clock->nowMs();
@@ -480,11 +535,14 @@ void EngineWorker::actOnTasks(int action, const QList<qint64> &taskIds, int argu
     int changed = 0;
     QString error;
     switch (action) {
-    case 0: // Replay
-        changed = taskIds.isEmpty() ? 0 : m_store->replayDead(0, taskIds, now);
-        if (changed < 0)
-            error = m_store->errorString();
+    case 0: { // Replay
+        ReplayRequest request;
+        request.taskIds = taskIds;
+        const ReplayResult replayed = taskIds.isEmpty() ? ReplayResult{} : replayDeadTasks(*m_store, request, now);
+        changed = replayed.error.isEmpty() ? replayed.changed : -1;
+        error = replayed.error;
         break;
+    }
     case 1: // Reprioritise
         changed = actions.reprioritiseTasks(taskIds, argument);
         break;
@@ -505,7 +563,21 @@ void EngineWorker::actOnTasks(int action, const QList<qint64> &taskIds, int argu
         if (!m_runners.contains(jobId))
             refreshSnapshot(jobId);
     }
-    Q_EMIT tasksActedOn(action, changed, error);
+    Q_EMIT tasksActedOn(action, changed, error, changed < 0 ? 0 : int(taskIds.size()) - changed);
+}
+
+void EngineWorker::replayDead(const ReplayRequest &request)
+{
+    if (!m_store) {
+        Q_EMIT tasksActedOn(0, -1, u"the database is not open"_s, 0);
+        return;
+    }
+    const ReplayResult result = replayDeadTasks(*m_store, request, m_clock->nowMs());
+    if (request.jobId > 0 && !m_runners.contains(request.jobId))
+        refreshSnapshot(request.jobId);
+    // A running job claims the replayed tasks with its next group; a stopped one needs
+    // startJob (the console's resume, batchctl dlq replay).
+    Q_EMIT tasksActedOn(0, result.error.isEmpty() ? result.changed : -1, result.error, result.skipped);
 }
 
 void EngineWorker::clearAlerts(qint64 jobId, const QString &kind)

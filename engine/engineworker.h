@@ -46,6 +46,8 @@ public:
     void stopAll(const QString &reason);
     void listJobs();
     void setJobConcurrency(qint64 jobId, int concurrency);
+    void setLanePaused(int priority, bool paused);
+    void runNow(qint64 jobId);
     void shutdown(); // synchronous, on the engine thread, before it quits
 
     // --- console verbs (added for the desktop console)
@@ -54,6 +56,7 @@ public:
     // action: see Engine::TaskAction. argument: the priority for Reprioritise.
     void actOnTasks(int action, const QList<qint64> &taskIds, int argument);
     void clearAlerts(qint64 jobId, const QString &kind);
+    void replayDead(const bd::ReplayRequest &request);
     void setSnapshotInterval(int ms);
 
     // --- settings (see the Engine facade)
@@ -72,13 +75,15 @@ Q_SIGNALS:
                        double costUsd);
     void jobStopped(qint64 jobId, bd::JobState state, const QString &reason);
     void jobFailed(qint64 jobId, const QString &error);
+    void jobWaiting(qint64 jobId, const QString &reason);
+    void laneStateChanged(int priority, bool paused);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
     void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
-    void tasksActedOn(int action, int changed, const QString &error);
+    void tasksActedOn(int action, int changed, const QString &error, int skipped);
     void alertsChanged();
     void connectionTested(const QString &providerId, const QStringList &models,
                           const QString &error);
@@ -118,6 +123,13 @@ private:
     void updatePreemption();
     QTimer *m_preemptionTimer = nullptr;
     QHash<qint64, qint64> m_heldSinceMs; // job -> when it was held
+    // Another process's priority-1 job in flight on the same database (checked each tick
+    // while this engine has sync work that could yield; held a moment past the last sight
+    // so the gaps between its claims do not release us).
+    qint64 m_urgentElsewhereUntilMs = 0;
+    static constexpr qint64 kUrgentElsewhereGraceMs = 1'000;
+    // Lanes (by priority) the user paused: held regardless of preemption, until resumed.
+    QSet<int> m_pausedLanes;
     qint64 m_agingMs = 10 * 60 * 1000;
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
     QHash<QString, std::weak_ptr<dispatch::ProviderGuard>> m_guards;

@@ -281,3 +281,59 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
 }
 
 } // namespace bd
+
+namespace bd {
+
+ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, qint64 nowMs)
+{
+    ReplayResult result;
+    if (!request.errorClass.isEmpty() && errorClassFromName(request.errorClass) == ErrorClass::None) {
+        QStringList known;
+        for (int e = int(ErrorClass::RateLimited); e <= int(ErrorClass::ProviderCancelled); ++e)
+            known.append(errorClassName(static_cast<ErrorClass>(e)));
+        result.error = u"unknown error class '%1' (one of: %2)"_s.arg(request.errorClass,
+                                                                     known.join(u", "_s));
+        result.invalid = true;
+        return result;
+    }
+    int revision = -1;
+    if (request.templateText || request.systemPrompt) {
+        if (request.jobId <= 0) {
+            result.error = u"replaying with an edited template needs the job it belongs to"_s;
+            result.invalid = true;
+            return result;
+        }
+        const auto job = store.job(request.jobId);
+        if (!job) {
+            result.error = u"no job %1 in the database"_s.arg(request.jobId);
+            result.invalid = true;
+            return result;
+        }
+        const QString templateText = request.templateText.value_or(job->spec.templateText);
+        const QString systemPrompt = request.systemPrompt.value_or(job->spec.systemPrompt);
+        ingest::PromptTemplate prompt(templateText);
+        QString error;
+        if (!prompt.bind(job->columns, &error)) {
+            result.error = u"edited template for job %1: %2"_s.arg(request.jobId).arg(error);
+            result.invalid = true;
+            return result;
+        }
+        revision = store.addTemplateRevision(request.jobId, templateText, systemPrompt, nowMs);
+        if (revision < 0) {
+            result.error = store.errorString();
+            return result;
+        }
+        result.templateRevision = revision;
+    }
+    result.changed = store.replayDead(request.jobId, request.taskIds, nowMs, request.errorClass,
+                                      revision);
+    if (result.changed < 0) {
+        result.error = store.errorString();
+        result.changed = 0;
+        return result;
+    }
+    result.skipped = request.taskIds.isEmpty() ? 0 : int(request.taskIds.size()) - result.changed;
+    return result;
+}
+
+} // namespace bd

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 
 namespace bd::store {
 class Store;
@@ -40,6 +41,32 @@ bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error);
 ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
                        const ImportProgress &progress = {},
                        const std::atomic<bool> *cancel = nullptr);
+
+// Dead-lettered tasks to run again: the given ids, or every dead task of the job (of all
+// jobs when jobId is 0), narrowed to one error class when errorClass is set. With a
+// template or system prompt, the replayed tasks move to a new template revision of the job
+// (what is not given stays the job's original); the template must name only the job's
+// columns.
+struct ReplayRequest
+{
+    qint64 jobId = 0;
+    QList<qint64> taskIds;
+    QString errorClass; // e.g. "server_error"; empty: any
+    std::optional<QString> templateText;
+    std::optional<QString> systemPrompt;
+};
+
+struct ReplayResult
+{
+    int changed = 0;  // back to pending, attempts reset
+    int skipped = 0;  // given ids that were not dead-lettered (or not of that class/job)
+    int templateRevision = -1; // the new revision, or -1
+    QString error;
+    bool invalid = false; // the request itself is wrong (error class, template, job): nothing changed
+};
+
+// Validates, stores the template revision and requeues, on the calling thread.
+ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, qint64 nowMs);
 
 // Writes the job's rows to path (.csv, .jsonl, .xlsx) in input order.
 // cancelled, asked every thousand rows, stops the export: false with "export cancelled",

@@ -19,12 +19,18 @@ struct JobSnapshot
     Usage usage;
     double costUsd = 0.0;
     int concurrency = 0; // requests allowed in flight while it runs here (0: not running here)
+    // Why a running job sends nothing by its own settings ("waiting for off-peak window
+    // 22:00–06:00 Europe/Berlin (opens in 3 h 12 min)"); empty otherwise.
+    QString waitingFor;
 };
 
 struct EngineSnapshot
 {
     qint64 atMs = 0; // wall clock
     QList<JobSnapshot> jobs;
+    QList<int> pausedLanes; // priorities (1 realtime, 2 grouped, 3 batch) paused by the user
+
+    bool isLanePaused(int priority) const { return pausedLanes.contains(priority); }
 
     TaskCounts totals() const;
     double costUsd() const;

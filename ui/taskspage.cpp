@@ -44,7 +44,7 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     filters->addWidget(m_priority);
     m_errorClass = new QComboBox(this);
     m_errorClass->addItem(tr("Any error"), QString());
-    for (int e = int(ErrorClass::RateLimited); e <= int(ErrorClass::Cancelled); ++e) {
+    for (int e = int(ErrorClass::RateLimited); e <= int(ErrorClass::ProviderCancelled); ++e) {
         const QString name = errorClassName(static_cast<ErrorClass>(e));
         m_errorClass->addItem(name, name);
     }

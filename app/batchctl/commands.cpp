@@ -3,6 +3,7 @@
 #include "core/clock.h"
 #include "cost/estimator.h"
 #include "cost/pricetable.h"
+#include "dispatch/offpeakwindow.h"
 #include "engine.h"
 #include "ingest/exportwriter.h"
 #include "jobio.h"
@@ -475,6 +476,13 @@ public:
                          [&](qint64 jobId, bd::JobState, const QString &) { settle(jobId, false, {}); });
         QObject::connect(m_engine.get(), &bd::Engine::jobFailed, &loop,
                          [&](qint64 jobId, const QString &error) { settle(jobId, true, error); });
+        QObject::connect(m_engine.get(), &bd::Engine::jobWaiting, &loop,
+                         [this](qint64 jobId, const QString &reason) {
+                             m_progress.finish();
+                             printErr(reason.isEmpty()
+                                          ? u"job %1: off-peak window open, sending"_s.arg(jobId)
+                                          : u"job %1: %2 (`--run-now` sends at once)"_s.arg(jobId).arg(reason));
+                         });
         QObject::connect(m_engine.get(), &bd::Engine::alertRaised, &loop,
                          [this](qint64 jobId, const QString &kind, const QString &message) {
                              m_progress.finish();
@@ -488,6 +496,11 @@ public:
                 providerConfigFor(job.spec.provider, job.spec.baseUrl, settings);
             config.apiKey = m_apiKeys.value(job.spec.provider);
             m_engine->startJob(job.id, config);
+            // A job continued from an earlier run keeps its stored settings: "run now" is
+            // stored with it here so that this and later runs skip the window.
+            if (runtimeSettings.value(u"offpeak_run_now"_s).toBool()
+                && !job.spec.settings.value(u"offpeak_run_now"_s).toBool())
+                m_engine->runNow(job.id);
         }
         loop.exec();
         m_progress.finish();
@@ -622,6 +635,22 @@ QJsonObject runtimeSettings(const QCommandLineParser &parser)
     // Batch-API lane tuning (hidden from --help): lines per provider batch, first poll.
     putInt(u"batch-size"_s, u"batch_size"_s);
     putInt(u"batch-poll-ms"_s, u"batch_poll_ms"_s);
+    if (parser.isSet(u"batch-max-wait-ms"_s)) {
+        bool ok = false;
+        const qint64 wait = parser.value(u"batch-max-wait-ms"_s).toLongLong(&ok);
+        if (!ok || wait < 0)
+            throw UsageError{u"--batch-max-wait-ms needs a whole number of milliseconds (0 or more)"_s};
+        settings.insert(u"batch_max_wait_ms"_s, wait);
+    }
+    if (parser.isSet(u"offpeak"_s)) {
+        QString error;
+        const auto window = bd::dispatch::OffPeakWindow::parse(parser.value(u"offpeak"_s), &error);
+        if (!window)
+            throw UsageError{u"--offpeak: "_s + error};
+        settings.insert(u"offpeak"_s, window->toJson());
+    }
+    if (parser.isSet(u"run-now"_s))
+        settings.insert(u"offpeak_run_now"_s, true);
     if (parser.isSet(u"budget"_s)) {
         bool ok = false;
         const double budget = parser.value(u"budget"_s).toDouble(&ok);
@@ -822,6 +851,8 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
     QJsonObject settings = runtimeSettings(parser);
     if (parser.isSet(u"no-response-cache"_s))
         settings.insert(u"response_cache"_s, false);
+    if (settings.contains(u"offpeak"_s) && spec.priority != 3)
+        throw UsageError{u"--offpeak holds priority-3 work only; add --priority 3"_s};
     spec.settings = settings;
 
     // Provider checks come before anything is imported or sent.
@@ -875,6 +906,11 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
 
     QList<JobOutcome> outcomes;
     if (const auto job = session.reader() ? session.reader()->job(imported.jobId) : std::nullopt) {
+        // A continued job keeps the window it was imported with (--run-now still applies).
+        if (imported.continued && settings.contains(u"offpeak"_s)
+            && settings.value(u"offpeak"_s) != job->spec.settings.value(u"offpeak"_s))
+            printErr(u"note: job %1 keeps the off-peak window it was started with; --offpeak "
+                     "applies to new jobs"_s.arg(imported.jobId));
         if (job->counts.unfinished() > 0 || job->state != bd::JobState::Finished)
             outcomes = session.runJobs({*job}, settings);
     }
@@ -1079,21 +1115,43 @@ int commandDlq(const QCommandLineParser &parser, const QStringList &positional, 
                 throw UsageError{u"--task: '%1' is not a task id"_s.arg(part)};
         }
     }
+    bd::ReplayRequest request;
+    request.jobId = jobId;
+    request.taskIds = taskIds;
+    request.errorClass = parser.value(u"class"_s);
+    if (parser.isSet(u"template"_s) && parser.isSet(u"template-file"_s))
+        throw UsageError{u"give --template or --template-file, not both"_s};
+    if (parser.isSet(u"template"_s))
+        request.templateText = parser.value(u"template"_s);
+    else if (parser.isSet(u"template-file"_s))
+        request.templateText = readTextFile(parser.value(u"template-file"_s), u"template file"_s);
+    if (parser.isSet(u"system"_s) && parser.isSet(u"system-file"_s))
+        throw UsageError{u"give --system or --system-file, not both"_s};
+    if (parser.isSet(u"system"_s))
+        request.systemPrompt = parser.value(u"system"_s);
+    else if (parser.isSet(u"system-file"_s))
+        request.systemPrompt = readTextFile(parser.value(u"system-file"_s), u"system prompt file"_s);
+    if ((request.templateText || request.systemPrompt) && jobId == 0)
+        throw UsageError{u"dlq replay with --template or --system needs --job JOB"_s};
     // Keys first: a replay that cannot be sent leaves the dead letters where they are.
-    QList<bd::JobInfo> replayed;
+    QList<bd::JobInfo> jobsToReplay;
     for (const bd::JobInfo &job : store->jobs()) {
         if ((!jobId || job.id == jobId) && job.counts.dead > 0)
-            replayed.append(job);
+            jobsToReplay.append(job);
     }
-    const QHash<QString, QString> apiKeys = apiKeysFor(replayed);
-    const int changed = store->replayDead(jobId, taskIds, QDateTime::currentMSecsSinceEpoch());
-    if (changed < 0) {
-        printErr(store->errorString());
-        return ExitFatal;
+    const QHash<QString, QString> apiKeys = apiKeysFor(jobsToReplay);
+    const bd::ReplayResult replayed =
+        bd::replayDeadTasks(*store, request, QDateTime::currentMSecsSinceEpoch());
+    if (!replayed.error.isEmpty()) {
+        // A bad template or error class is the caller's mistake; nothing was changed.
+        printErr(replayed.error);
+        return replayed.invalid ? ExitUsage : ExitFatal;
     }
-    const int skipped = taskIds.isEmpty() ? 0 : int(taskIds.size()) - changed;
-    printErr(u"replaying %1 dead-lettered task(s)%2"_s.arg(changed).arg(
-        skipped > 0 ? u", %1 skipped (not dead-lettered)"_s.arg(skipped) : QString()));
+    printErr(u"replaying %1 dead-lettered task(s)%2%3"_s.arg(replayed.changed)
+                 .arg(replayed.skipped > 0 ? u", %1 skipped (not dead-lettered)"_s.arg(replayed.skipped) : QString())
+                 .arg(replayed.templateRevision > 0
+                          ? u" with template revision %1"_s.arg(replayed.templateRevision)
+                          : QString()));
     store.reset();
     Session session(db, parser.isSet(u"json"_s));
     session.addApiKeys(apiKeys);
@@ -1266,8 +1324,11 @@ void addOptions(QCommandLineParser &parser)
         {u"rpm"_s, u"Most requests per minute."_s, u"N"_s},
         {u"tpm"_s, u"Most tokens per minute."_s, u"N"_s},
         {u"budget"_s, u"Spending cap for the job in USD."_s, u"USD"_s},
+        {u"offpeak"_s, u"Priority 3: send only between HH:MM-HH:MM, in time zone TZ (e.g. 22:00-06:00@Europe/Berlin; default local time)."_s, u"WINDOW"_s},
+        {u"run-now"_s, u"Send priority-3 work now, outside its off-peak window (kept for the job)."_s},
         {u"job"_s, u"Limit to one job."_s, u"JOB"_s},
         {u"task"_s, u"Task id(s) to replay."_s, u"ID"_s},
+        {u"class"_s, u"dlq replay: only dead tasks of this error class (e.g. server_error)."_s, u"ERROR_CLASS"_s},
         {u"json"_s, u"Print one JSON object on stdout."_s},
         {u"dry-run"_s, u"run: estimate tokens and cost in each lane instead of running (same as estimate)."_s},
         {u"no-response-cache"_s, u"Send every row even when an identical request was answered before."_s},
@@ -1278,6 +1339,7 @@ void addOptions(QCommandLineParser &parser)
         {u"alert-command"_s, u"Run CMD for each raised alert (the alert as JSON on stdin)."_s, u"CMD"_s},
         {u"monitoring"_s, u"Monitoring settings (metrics, alert thresholds, notifications) from a JSON FILE."_s, u"FILE"_s},
         {u"sim-rpm"_s, u"Simulator: requests per minute it accepts before answering 429."_s, u"N"_s},
+        {u"batch-max-wait-ms"_s, u"Longest a batch waits to fill before it goes anyway (default: 500 for groups of sync calls, 60000 for provider batches)."_s, u"MS"_s},
     });
     // Batch-API lane tuning for tests and demos; kept out of --help.
     for (const auto &[name, description] :
@@ -1297,7 +1359,9 @@ const char kUsage[] =
     "  status  [--db PATH] [--json]\n"
     "  export  JOB --out FILE [--db PATH]\n"
     "  dlq list   [--job JOB] [--db PATH] [--json]\n"
-    "  dlq replay [--job JOB] [--task ID ...] [--db PATH]\n"
+    "  dlq replay [--job JOB] [--task ID ...] [--class ERROR_CLASS] [--db PATH]\n"
+    "             [--template TEXT | --template-file FILE] [--system TEXT | --system-file FILE]\n"
+    "             (an edited template or system prompt needs --job; it applies to the replayed tasks only)\n"
     "  key set PROVIDER      store PROVIDER's API key (read from stdin) in the OS keychain\n"
     "  key delete PROVIDER   remove it\n"
     "  key status [PROVIDER] [--json]   where each key would come from (never prints one)\n"

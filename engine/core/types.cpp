@@ -24,6 +24,7 @@ constexpr ErrorClassName kErrorClassNames[] = {
     {ErrorClass::Network, "network"},
     {ErrorClass::Malformed, "malformed_reply"},
     {ErrorClass::Cancelled, "cancelled"},
+    {ErrorClass::ProviderCancelled, "provider_cancelled"},
 };
 
 const char *const kTaskStateNames[] = {"pending", "leased", "completed", "dead", "cancelled"};
@@ -100,6 +101,7 @@ bool errorIsRetryable(ErrorClass errorClass)
     case ErrorClass::Network:
     case ErrorClass::Malformed:
     case ErrorClass::Cancelled:
+    case ErrorClass::ProviderCancelled:
         return true;
     default:
         return false;

@@ -44,6 +44,7 @@ enum class ErrorClass : int
     Network,        // connection refused/reset: retry, feeds the circuit breaker
     Malformed,      // reply did not parse: retry with backoff
     Cancelled,      // cancelled by the user or by preemption: not an attempt
+    ProviderCancelled, // a batch line the provider cancelled: free a few times, then charged
 };
 
 QString taskStateName(TaskState state);
@@ -129,6 +130,8 @@ struct ClaimedTask
     qint64 rowNumber = 0;
     int priority = 2;
     int attempts = 0;
+    int providerCancels = 0; // batch lines of it the provider cancelled so far
+    int templateRevision = 0; // 0: the job's template; else a replay's edited one
     qint64 queuedAtMs = 0; // since when it could have gone: created, or its retry came due
     QStringList values;
 };

@@ -86,60 +86,73 @@ void JobRunner::recoverBatches()
 void JobRunner::pumpBatches()
 {
     const qint64 now = m_clock->nowMs();
+    if (m_held)
+        return; // the lane is paused: open batches go on at the provider, no new ones
     while (m_liveBatches.size() < m_options.maxConcurrentBatches) {
-        // Assemble one batch: it closes when it is full or when nothing more is pending.
-        QList<ClaimedTask> tasks;
+        // Assemble one batch: it closes when it is full, when it has waited its maximum, or
+        // when nothing else of the job is pending. Claims go in slices of at most 4,096.
         bool exhausted = false;
-        while (tasks.size() < m_options.maxBatchSize) {
-            const int want = qMin(m_options.maxBatchSize - int(tasks.size()), 4'096);
+        if (m_assembly.isEmpty()) {
+            m_assemblyMax = m_options.maxBatchSize;
+            m_assemblyOpenedAtMs = now;
+        }
+        while (m_assembly.size() < m_assemblyMax) {
+            const int want = qMin(m_assemblyMax - int(m_assembly.size()), 4'096);
             QList<ClaimedTask> claimed;
             if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
                                      &claimed)) {
                 fatal(m_store->errorString());
                 return;
             }
-            tasks += claimed;
+            m_counts.pending -= claimed.size();
+            m_counts.leased += claimed.size();
+            m_assembly += claimed;
             if (claimed.size() < want) {
                 exhausted = true;
                 break;
             }
         }
-        if (tasks.isEmpty())
+        if (m_assembly.isEmpty())
             break;
+        const qint64 waited = now - m_assemblyOpenedAtMs;
+        if (m_assembly.size() < m_assemblyMax && waited < m_batchMaxWaitMs && m_counts.pending > 0) {
+            // Still filling: come back when the wait is over (or sooner, for new arrivals).
+            m_wakeTimer.start(int(qBound<qint64>(1, m_batchMaxWaitMs - waited, m_options.idlePollMs)));
+            emitProgress(false);
+            return;
+        }
+        const QList<ClaimedTask> tasks = std::exchange(m_assembly, {});
 
         QList<providers::ChatRequest> requests;
         requests.reserve(tasks.size());
         double reservation = 0.0;
         QList<TaskTransition> over; // tasks the budget cannot cover yet
         QHash<qint64, QByteArray> keys; // leaders of this batch -> response cache key
-        int hits = 0;                   // answered from the response cache
-        int followers = 0;              // duplicates waiting for their leader's answer
         for (const ClaimedTask &task : std::as_const(tasks)) {
             providers::ChatRequest request;
             request.taskId = task.id;
             request.attempt = task.attempts + 1;
             request.model = m_job.spec.model;
-            request.systemPrompt = m_job.spec.systemPrompt;
-            request.prompt = m_template.render(task.values);
+            const TemplateRevision *revision = templateFor(task.templateRevision);
+            if (!revision)
+                return;
+            request.systemPrompt = revision->systemPrompt;
+            request.prompt = revision->prompt.render(task.values);
             QByteArray cacheKey;
             if (m_responseCache) {
-                cacheKey = cacheKeyFor(request.prompt);
+                cacheKey = cacheKeyFor(request.prompt, request.systemPrompt);
                 if (m_leaderOfKey.contains(cacheKey)) {
                     m_followersOfKey[cacheKey].append(task);
-                    ++followers;
                     continue;
                 }
                 if (const auto hit = lookupCache(cacheKey)) {
-                    m_counts.pending -= 1;
-                    m_counts.leased += 1; // settleFromCache moves it on to completed
-                    settleFromCache(task, hit->output, hit->model);
-                    ++hits;
+                    settleFromCache(task, hit->output, hit->model); // leased -> completed
                     continue;
                 }
             }
             request.maxOutputTokens = m_job.spec.maxOutputTokens;
             request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-            const double cost = maxCostUsd((m_job.spec.systemPrompt.size() + request.prompt.size() + 3) / 4);
+            const double cost = maxCostUsd((request.systemPrompt.size() + request.prompt.size() + 3) / 4);
             if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + reservation + cost > m_budgetUsd) {
                 const TaskTransition release = releaseUnsent(task.id, now);
                 over.append(release);
@@ -155,9 +168,8 @@ void JobRunner::pumpBatches()
         if (!over.isEmpty()) {
             m_store->applyTransitions(m_workerId, over, now);
             m_counts.pending += over.size();
+            m_counts.leased -= over.size();
         }
-        m_counts.pending -= tasks.size() - hits;
-        m_counts.leased += requests.size() + followers;
         if (requests.isEmpty() && over.isEmpty()) {
             // Everything claimed was answered from the cache or waits for a leader.
             flush();
@@ -210,7 +222,7 @@ void JobRunner::pumpBatches()
         if (exhausted)
             break;
     }
-    if (m_liveBatches.isEmpty())
+    if (m_liveBatches.isEmpty() && m_assembly.isEmpty())
         checkIdle();
     else if (m_counts.pending > 0)
         m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due

@@ -41,10 +41,11 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_workerId(workerId)
     , m_options(options)
     , m_retry(RetryPolicy::Options{.maxRetries = job.spec.maxRetries})
-    , m_template(job.spec.templateText)
 {
     QString error;
-    m_template.bind(job.columns, &error); // validated at import; a stored job binds
+    TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
+    original.prompt.bind(job.columns, &error); // validated at import; a stored job binds
+    m_templates.insert(0, original);
     const QJsonObject &settings = job.spec.settings;
     if (settings.value(u"concurrency"_s).toInt() > 0)
         m_options.concurrency = settings.value(u"concurrency"_s).toInt();
@@ -59,10 +60,18 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     m_guard->limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
                                                         .configuredTpm = settings.value(u"tpm"_s).toInteger()});
     m_budgetUsd = settings.value(u"budget_usd"_s).toDouble(0.0);
+    if (job.spec.priority == 3)
+        m_offPeak = OffPeakWindow::fromJson(settings.value(u"offpeak"_s).toObject(), &m_offPeakError);
+    m_runNow = settings.value(u"offpeak_run_now"_s).toBool();
+    m_offPeakTimer.setSingleShot(true);
+    connect(&m_offPeakTimer, &QTimer::timeout, this, &JobRunner::pump);
     m_responseCache = cost::responseCacheEnabled(settings);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
     m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
+    m_batchMaxWaitMs = settings.value(u"batch_max_wait_ms"_s)
+                           .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs
+                                                  : m_options.groupMaxWaitMs);
     m_laneName = metrics::laneName(job.spec.priority, m_batchMode ? u"batch-api"_s : job.spec.mode);
     if (m_batchMode) {
         const qint64 apiLimit = m_provider->batchLimits().maxRequests;
@@ -102,8 +111,13 @@ void JobRunner::start()
     m_running = true;
     m_stopping = false;
     m_claimedEverything = false;
+    m_waitingForOffPeak = false;
     m_counts = m_store->taskCounts(m_job.id);
     m_store->jobTotals(m_job.id, &m_usage, &m_costUsd, nullptr);
+    if (!m_offPeakError.isEmpty()) {
+        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
+        return;
+    }
     if (m_budgetUsd > 0 && !m_prices.price(m_job.spec.model)) {
         fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(m_job.spec.model));
         return;
@@ -130,48 +144,48 @@ void JobRunner::pump()
 {
     if (!m_running || m_stopping)
         return;
+    const qint64 now = m_clock->nowMs();
+    if (waitForOffPeak(now))
+        return;
     if (m_batchMode) {
         pumpBatches();
         return;
     }
-    const qint64 now = m_clock->nowMs();
     const int concurrency = m_held ? m_heldConcurrency : m_options.concurrency;
     while (m_inFlight.size() < concurrency) {
         if (m_ready.isEmpty()) {
-            if (m_claimedEverything)
+            if (m_claimedEverything && m_assembly.isEmpty())
                 break;
-            const int want = groupSize(concurrency);
-            QList<ClaimedTask> claimed;
-            if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
-                                     &claimed)) {
-                fatal(m_store->errorString());
-                return;
+            if (!assemble(groupSize(concurrency), now)) {
+                if (!m_running)
+                    return;
+                break; // still filling: the wake timer comes back for it
             }
-            if (!claimed.isEmpty() && m_job.spec.mode != u"realtime"_s) {
+            if (m_job.spec.mode != u"realtime"_s) {
                 // A group of sync calls is a batch too: its fill rate is recorded.
-                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, int(claimed.size()),
-                                     want, u"dispatched"_s, now);
+                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, int(m_assembly.size()),
+                                     m_assemblyMax, u"dispatched"_s, now);
                 if (m_metrics)
-                    m_metrics->recordBatch(m_laneName, int(claimed.size()), want);
+                    m_metrics->recordBatch(m_laneName, int(m_assembly.size()), m_assemblyMax);
             }
-            m_counts.pending -= claimed.size();
-            m_counts.leased += claimed.size();
-            for (const ClaimedTask &task : claimed)
+            for (const ClaimedTask &task : std::as_const(m_assembly))
                 m_ready.enqueue(task);
-            if (claimed.size() < want)
-                m_claimedEverything = true;
+            m_assembly.clear();
             if (m_ready.isEmpty())
                 break;
         }
         // Pacing and budget are checked against the task about to go, which stays first in
         // the queue when it has to wait.
         ClaimedTask &next = m_ready.head();
-        const QString prompt = m_template.render(next.values);
+        const TemplateRevision *revision = templateFor(next.templateRevision);
+        if (!revision)
+            return;
+        const QString prompt = revision->prompt.render(next.values);
         QByteArray cacheKey;
         if (m_responseCache) {
             // Identical requests go out once: answered from the cache, or waiting for the
             // same request already in flight. Neither uses a request slot or the budget.
-            cacheKey = cacheKeyFor(prompt);
+            cacheKey = cacheKeyFor(prompt, revision->systemPrompt);
             if (m_leaderOfKey.contains(cacheKey)) {
                 m_followersOfKey[cacheKey].append(m_ready.dequeue());
                 continue;
@@ -185,7 +199,7 @@ void JobRunner::pump()
             m_wakeTimer.start(int(qBound<qint64>(1, m_guard->breaker.waitMs(now), m_options.idlePollMs)));
             return;
         }
-        const qint64 promptTokens = (m_job.spec.systemPrompt.size() + prompt.size() + 3) / 4;
+        const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
         const qint64 paceDelay = m_guard->limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
         if (paceDelay > 0) {
             m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
@@ -208,7 +222,7 @@ void JobRunner::pump()
         request.taskId = task.id;
         request.attempt = task.attempts + 1;
         request.model = m_job.spec.model;
-        request.systemPrompt = m_job.spec.systemPrompt;
+        request.systemPrompt = revision->systemPrompt;
         request.prompt = prompt;
         request.maxOutputTokens = m_job.spec.maxOutputTokens;
         request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
@@ -222,8 +236,42 @@ void JobRunner::pump()
     }
     if (!m_toWrite.isEmpty())
         scheduleFlush(); // cache hits
-    if (m_inFlight.isEmpty() && m_ready.isEmpty() && !m_held)
+    if (m_inFlight.isEmpty() && m_ready.isEmpty() && m_assembly.isEmpty() && !m_held)
         checkIdle();
+}
+
+bool JobRunner::assemble(int maxSize, qint64 now)
+{
+    if (m_assembly.isEmpty()) {
+        m_assemblyMax = maxSize;
+        m_assemblyOpenedAtMs = now;
+    }
+    const int want = m_assemblyMax - int(m_assembly.size());
+    if (want > 0 && !m_claimedEverything) {
+        QList<ClaimedTask> claimed;
+        if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
+                                 &claimed)) {
+            fatal(m_store->errorString());
+            return false;
+        }
+        m_counts.pending -= claimed.size();
+        m_counts.leased += claimed.size();
+        m_assembly += claimed;
+        // Nothing more is due now; a retry or a release that comes due clears this.
+        if (claimed.size() < want)
+            m_claimedEverything = true;
+    }
+    if (m_assembly.isEmpty())
+        return false;
+    // Realtime calls are single: nothing to wait for. Otherwise a batch waits to fill up to
+    // its maximum wait, unless no other task of the job could still join it.
+    const qint64 waited = now - m_assemblyOpenedAtMs;
+    if (m_job.spec.mode == u"realtime"_s || m_assembly.size() >= m_assemblyMax
+        || waited >= m_batchMaxWaitMs || m_counts.pending <= 0)
+        return true;
+    m_claimedEverything = false; // look again when the timer fires
+    m_wakeTimer.start(int(qBound<qint64>(1, m_batchMaxWaitMs - waited, m_options.idlePollMs)));
+    return false;
 }
 
 int JobRunner::groupSize(int concurrency) const
@@ -253,13 +301,57 @@ int JobRunner::groupSize(int concurrency) const
 bool JobRunner::hasDispatchableWork() const
 {
     return m_running && !m_stopping
-           && (m_counts.pending > 0 || !m_ready.isEmpty() || !m_inFlight.isEmpty());
+           && (m_counts.pending > 0 || !m_ready.isEmpty() || !m_inFlight.isEmpty()
+               || !m_assembly.isEmpty());
 }
 
 void JobRunner::setConcurrency(int concurrency)
 {
     m_options.concurrency = qMax(1, concurrency);
     pump();
+}
+
+bool JobRunner::waitForOffPeak(qint64 now)
+{
+    const qint64 untilOpen = m_offPeak && !m_runNow ? m_offPeak->msUntilOpen(now) : 0;
+    if (untilOpen <= 0 || m_counts.unfinished() == 0) { // nothing left: let it finish
+        m_offPeakTimer.stop();
+        setWaiting(false);
+        return false;
+    }
+    // Answers already in flight still settle; nothing new goes out.
+    if (!m_ready.isEmpty() || !m_assembly.isEmpty()) {
+        releaseReady();
+        flush();
+    }
+    setWaiting(true);
+    // One timer for the opening, not a poll. Re-armed at least hourly so that a machine
+    // that slept through the opening notices soon after it wakes.
+    m_offPeakTimer.start(int(qBound(qint64(1), untilOpen, qint64(3'600'000))));
+    return true;
+}
+
+void JobRunner::setWaiting(bool waiting)
+{
+    if (waiting == m_waitingForOffPeak)
+        return;
+    m_waitingForOffPeak = waiting;
+    const QString reason = waitingFor();
+    m_store->setJobState(m_job.id, JobState::Running, reason, m_clock->nowMs());
+    Q_EMIT waitingChanged(m_job.id, reason);
+}
+
+QString JobRunner::waitingFor() const
+{
+    return m_waitingForOffPeak && m_offPeak ? m_offPeak->waitingReason(m_clock->nowMs()) : QString();
+}
+
+void JobRunner::runNow()
+{
+    m_runNow = true;
+    m_job.spec.settings.insert(u"offpeak_run_now"_s, true);
+    if (m_running && !m_stopping)
+        pump();
 }
 
 void JobRunner::setHeld(bool held, int trickle)
@@ -279,6 +371,8 @@ void JobRunner::setHeld(bool held, int trickle)
 void JobRunner::releaseReady()
 {
     const qint64 now = m_clock->nowMs();
+    while (!m_assembly.isEmpty())
+        m_ready.enqueue(m_assembly.takeFirst());
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
         const TaskTransition release = releaseUnsent(task.id, now);
@@ -324,6 +418,16 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     outcome.error = reply.error;
     outcome.output = reply.text;
     outcome.errorMessage = reply.errorMessage;
+    // Our own cancellations never come back as batch results, so a cancelled line is the
+    // provider's doing: requeued uncharged a few times, then charged like any failure so
+    // that a provider that keeps cancelling ends in the dead-letter queue.
+    const bool providerCancelled = viaBatchApi && reply.error == ErrorClass::Cancelled;
+    if (providerCancelled) {
+        outcome.error = ErrorClass::ProviderCancelled;
+        outcome.errorMessage = u"the provider cancelled this line (%1 times so far): %2"_s
+                                   .arg(task.providerCancels + 1)
+                                   .arg(reply.errorMessage);
+    }
     outcome.httpStatus = reply.httpStatus;
     outcome.usage = reply.usage;
     outcome.model = reply.model.isEmpty() ? m_job.spec.model : reply.model;
@@ -356,6 +460,11 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
 
     TaskTransition transition = m_retry.decide(outcome, task.attempts, now, reply.retryAfterMs);
+    if (providerCancelled && task.providerCancels < kFreeProviderCancels) {
+        transition.action = OutcomeAction::Release;
+        transition.chargeAttempt = false;
+        transition.notBeforeMs = now;
+    }
     if (providerDown && transition.action != OutcomeAction::Complete) {
         transition.action = OutcomeAction::Release;
         transition.chargeAttempt = false;
@@ -501,6 +610,7 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
         m_stopState = state;
         m_stopReason = reason;
         m_wakeTimer.stop();
+        m_offPeakTimer.stop();
     }
     if (cancelInFlight && !m_inFlight.isEmpty())
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
@@ -547,9 +657,31 @@ double JobRunner::maxCostUsd(qint64 promptTokens) const
         .value_or(0.0);
 }
 
-QByteArray JobRunner::cacheKeyFor(const QString &prompt) const
+QByteArray JobRunner::cacheKeyFor(const QString &prompt, const QString &systemPrompt) const
 {
-    return cost::responseCacheKey(cost::requestIdentity(m_job.spec, m_job.spec.model, prompt));
+    // A replay with an edited system prompt asks something else than the job's original.
+    cost::RequestIdentity identity = cost::requestIdentity(m_job.spec, m_job.spec.model, prompt);
+    identity.systemPrompt = systemPrompt;
+    return cost::responseCacheKey(identity);
+}
+
+const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)
+{
+    auto it = m_templates.constFind(revision);
+    if (it != m_templates.constEnd())
+        return &it.value();
+    const auto stored = m_store->templateRevision(m_job.id, revision);
+    if (!stored) {
+        fatal(m_store->errorString());
+        return nullptr;
+    }
+    TemplateRevision parsed{ingest::PromptTemplate(stored->first), stored->second};
+    QString error;
+    if (!parsed.prompt.bind(m_job.columns, &error)) {
+        fatal(u"job %1, template revision %2: %3"_s.arg(m_job.id).arg(revision).arg(error));
+        return nullptr;
+    }
+    return &m_templates.insert(revision, parsed).value();
 }
 
 std::optional<store::CachedResponse> JobRunner::lookupCache(const QByteArray &key)
@@ -640,6 +772,7 @@ void JobRunner::fatal(const QString &error)
     m_wakeTimer.stop();
     m_leaseTimer.stop();
     m_flushTimer.stop();
+    m_offPeakTimer.stop();
     if (m_provider->inFlight() > 0)
         m_provider->cancelAll();
     Q_EMIT failed(m_job.id, error);

@@ -2,6 +2,7 @@
 
 #include "core/types.h"
 #include "cost/pricetable.h"
+#include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/prompttemplate.h"
@@ -55,6 +56,10 @@ public:
         int maxConcurrentBatches = 4;   // batch lane: provider batches open at once
         qint64 batchPollFirstMs = 5'000; // batch lane: first poll; later ones back off
         qint64 batchLeaseMs = 26LL * 3600 * 1000; // batch lane: covers the 24 h window
+        // How long a batch may wait to fill before it closes anyway (job setting
+        // batch_max_wait_ms overrides): a group of sync calls, a provider batch.
+        qint64 groupMaxWaitMs = 500;
+        qint64 batchApiMaxWaitMs = 60'000;
     };
 
     JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
@@ -81,6 +86,11 @@ public:
     bool isHeld() const { return m_held; }
     void setConcurrency(int concurrency);
     int concurrency() const { return m_options.concurrency; }
+    // What holds the job back by its own settings (a closed off-peak window), with the time
+    // left; empty when nothing does.
+    QString waitingFor() const;
+    // Off-peak override: dispatch now, outside the window (the caller persists it).
+    void runNow();
     // Every settled task, 429 and batch is recorded here (not owned; may be null).
     void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
     double budgetUsd() const { return m_budgetUsd; }
@@ -96,9 +106,18 @@ Q_SIGNALS:
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void alertCleared(qint64 jobId, const QString &kind);
     void failed(qint64 jobId, const QString &error);
+    // The job started or stopped waiting for its off-peak window (reason empty: it goes).
+    void waitingChanged(qint64 jobId, const QString &reason);
 
 private:
     void pump();
+    // Batch assembly: claims into m_assembly until the batch is full, its maximum wait has
+    // passed or nothing else of the job is pending. True when the batch closed.
+    bool assemble(int maxSize, qint64 now);
+    // True while an off-peak window keeps priority-3 work back; hands back unsent tasks and
+    // sets the timer that wakes the runner when the window opens.
+    bool waitForOffPeak(qint64 now);
+    void setWaiting(bool waiting);
     void handleReply(const providers::ChatReply &reply);
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
@@ -125,6 +144,8 @@ private:
     void releaseReady();
     void flushCache();
     static constexpr int kCacheFlushEntries = 50'000;
+    // Provider cancellations of one task requeued without charge; later ones are attempts.
+    static constexpr int kFreeProviderCancels = 3;
     static constexpr qint64 kCacheFlushIntervalMs = 30'000;
     qint64 m_lastCacheFlushMs = 0;
     int groupSize(int concurrency) const;
@@ -135,7 +156,7 @@ private:
     double maxCostUsd(qint64 promptTokens) const;
 
     // Response cache (cost/responsecache.h): identical requests go out once.
-    QByteArray cacheKeyFor(const QString &prompt) const;
+    QByteArray cacheKeyFor(const QString &prompt, const QString &systemPrompt) const;
     std::optional<store::CachedResponse> lookupCache(const QByteArray &key);
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
@@ -152,7 +173,15 @@ private:
     QString m_workerId;
     Options m_options;
     RetryPolicy m_retry;
-    ingest::PromptTemplate m_template;
+    // The job's template is revision 0; replays with an edited template add revisions,
+    // parsed once here when their first task comes by. Null when it cannot be read.
+    struct TemplateRevision
+    {
+        ingest::PromptTemplate prompt;
+        QString systemPrompt;
+    };
+    const TemplateRevision *templateFor(int revision);
+    QHash<int, TemplateRevision> m_templates;
     bool m_batchMode = false; // this job's lane is the provider's batch API
 
     struct LiveBatch
@@ -173,6 +202,10 @@ private:
     QHash<qint64, LiveBatch> m_liveBatches;        // by batch row id
     QHash<QString, qint64> m_batchRowByProviderId;
 
+    QList<ClaimedTask> m_assembly;          // leased into the batch being assembled
+    int m_assemblyMax = 0;                  // its maximum size
+    qint64 m_assemblyOpenedAtMs = 0;
+    qint64 m_batchMaxWaitMs = 0;
     QQueue<ClaimedTask> m_ready;            // leased, not yet sent
     QHash<qint64, ClaimedTask> m_inFlight;  // by task id
     struct Sent
@@ -189,6 +222,11 @@ private:
     QTimer m_flushTimer;
     QTimer m_wakeTimer;
     QTimer m_leaseTimer;
+    std::optional<OffPeakWindow> m_offPeak; // priority-3 jobs with a window only
+    QString m_offPeakError;                 // a window in the settings that does not parse
+    bool m_runNow = false;
+    bool m_waitingForOffPeak = false;
+    QTimer m_offPeakTimer;
     QElapsedTimer m_sinceProgress;
     std::shared_ptr<ProviderGuard> m_guard;
     metrics::MetricsRecorder *m_metrics = nullptr;

@@ -159,6 +159,24 @@ const QList<Migration> &sqliteMigrations()
                 task_id INTEGER NOT NULL,
                 created_at INTEGER NOT NULL) WITHOUT ROWID)"_s,
          }},
+        {6,
+         "template revisions for replays; provider cancellations per task",
+         {
+             // Dead-lettered tasks can be replayed with an edited template: each edit is a
+             // revision of the job's template, and a task renders with its own revision
+             // (0 is the job's original in jobs.template / jobs.system_prompt).
+             uR"(CREATE TABLE job_templates (
+                job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                revision INTEGER NOT NULL,
+                template TEXT NOT NULL,
+                system_prompt TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (job_id, revision)) WITHOUT ROWID)"_s,
+             u"ALTER TABLE tasks ADD COLUMN template_rev INTEGER NOT NULL DEFAULT 0"_s,
+             // A provider that cancels the same line again and again must not keep it
+             // pending forever: the first few cancellations are free, later ones count.
+             u"ALTER TABLE tasks ADD COLUMN provider_cancels INTEGER NOT NULL DEFAULT 0"_s,
+         }},
     };
     return migrations;
 }

@@ -160,7 +160,7 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
                            "started_at = ?3 WHERE id IN (SELECT id FROM tasks WHERE job_id = ?4 "
                            "AND state = 0 AND not_before <= ?3 ORDER BY priority, id LIMIT ?5) "
                            "RETURNING id, job_id, row_no, priority, attempts, vals, "
-                           "MAX(created_at, not_before)")
+                           "MAX(created_at, not_before), provider_cancels, template_rev")
         && s.complete.prepare(
             m_handle,
             "UPDATE tasks SET state = 2, output = ?1, model = ?2, input_tokens = ?3, "
@@ -171,6 +171,7 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
         && s.retry.prepare(m_handle,
                            "UPDATE tasks SET state = 0, attempts = attempts + ?1, not_before = ?2, "
                            "error_class = ?3, error_message = ?4, http_status = ?5, "
+                           "provider_cancels = provider_cancels + ?8, "
                            "lease_owner = NULL, lease_expires = NULL "
                            "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.release.prepare(m_handle,
@@ -345,6 +346,35 @@ bool SqliteStore::setJobState(qint64 jobId, JobState state, const QString &reaso
     return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
 }
 
+bool SqliteStore::setJobSettings(qint64 jobId, const QJsonObject &settings)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"UPDATE jobs SET settings = ? WHERE id = ?"_s);
+    query.addBindValue(QString::fromUtf8(QJsonDocument(settings).toJson(QJsonDocument::Compact)));
+    query.addBindValue(jobId);
+    if (!query.exec())
+        return fail(query.lastError().text());
+    return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
+}
+
+bool SqliteStore::urgentWorkElsewhere(const QString &workerId, qint64 nowMs)
+{
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
+                  "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 "
+                  "AND t.lease_owner <> ? AND t.lease_owner NOT LIKE 'batch:%' "
+                  "AND t.lease_expires > ?) LIMIT 1"_s);
+    query.addBindValue(int(JobState::Running));
+    query.addBindValue(workerId);
+    query.addBindValue(nowMs);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return false;
+    }
+    return query.next();
+}
+
 bool SqliteStore::discardTasks(qint64 jobId)
 {
     QSqlQuery query(m_db);
@@ -407,6 +437,8 @@ bool SqliteStore::claimTasks(qint64 jobId, const QString &owner, int limit, qint
         task.attempts = int(claim.int64(4));
         task.values = json::decodeStringArray(claim.bytes(5)).value_or(QStringList());
         task.queuedAtMs = claim.int64(6);
+        task.providerCancels = int(claim.int64(7));
+        task.templateRevision = int(claim.int64(8));
         claimed.append(std::move(task));
     }
     if (rc != SQLITE_DONE) {
@@ -522,6 +554,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(5, qint64(o.httpStatus));
             statement->bind(6, o.taskId);
             statement->bind(7, ownerUtf8);
+            statement->bind(8, qint64(o.error == ErrorClass::ProviderCancelled ? 1 : 0));
             break;
         case OutcomeAction::DeadLetter:
             statement = &s.dead;
@@ -683,8 +716,8 @@ QList<ClaimedTask> SqliteStore::leasedTasksOfBatch(qint64 batchId)
     QList<ClaimedTask> tasks;
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT id, job_id, row_no, priority, attempts, vals FROM tasks "
-                  "WHERE batch_id = ? AND state = 1 ORDER BY id"_s);
+    query.prepare(u"SELECT id, job_id, row_no, priority, attempts, vals, provider_cancels, "
+                  "template_rev FROM tasks WHERE batch_id = ? AND state = 1 ORDER BY id"_s);
     query.addBindValue(batchId);
     if (!query.exec()) {
         fail(query.lastError().text());
@@ -698,6 +731,8 @@ QList<ClaimedTask> SqliteStore::leasedTasksOfBatch(qint64 batchId)
         task.priority = query.value(3).toInt();
         task.attempts = query.value(4).toInt();
         task.values = json::decodeStringArray(query.value(5).toString().toUtf8()).value_or(QStringList());
+        task.providerCancels = query.value(6).toInt();
+        task.templateRevision = query.value(7).toInt();
         tasks.append(task);
     }
     return tasks;
@@ -855,14 +890,33 @@ bool SqliteStore::forEachExportRow(qint64 jobId,
 
 int SqliteStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs)
 {
+    return replayDead(jobId, taskIds, nowMs, QString(), -1);
+}
+
+int SqliteStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs,
+                            const QString &errorClass, int templateRevision)
+{
+    // One statement for both selections: every dead task of the job (or of all jobs), or
+    // the given ids; either narrowed to an error class.
+    const QString sql =
+        u"UPDATE tasks SET state = 0, attempts = 0, provider_cancels = 0, not_before = ?, "
+        "finished_at = NULL, error_class = NULL, error_message = NULL, http_status = NULL, "
+        "template_rev = CASE WHEN ? < 0 THEN template_rev ELSE ? END "
+        "WHERE state = 3 AND (? = 0 OR job_id = ?) AND (? = '' OR error_class = ?)"_s
+        + (taskIds.isEmpty() ? QString() : u" AND id = ?"_s);
     QSqlQuery query(m_db);
-    if (taskIds.isEmpty()) {
-        query.prepare(u"UPDATE tasks SET state = 0, attempts = 0, not_before = ?, "
-                      "finished_at = NULL, error_class = NULL, error_message = NULL, "
-                      "http_status = NULL WHERE state = 3 AND (? = 0 OR job_id = ?)"_s);
+    query.prepare(sql);
+    const auto bindCommon = [&] {
         query.addBindValue(nowMs);
+        query.addBindValue(templateRevision);
+        query.addBindValue(templateRevision);
         query.addBindValue(jobId);
         query.addBindValue(jobId);
+        query.addBindValue(errorClass.isNull() ? u""_s : errorClass);
+        query.addBindValue(errorClass.isNull() ? u""_s : errorClass);
+    };
+    if (taskIds.isEmpty()) {
+        bindCommon();
         if (!query.exec()) {
             fail(query.lastError().text());
             return -1;
@@ -873,15 +927,10 @@ int SqliteStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 n
         fail(m_db.lastError().text());
         return -1;
     }
-    query.prepare(u"UPDATE tasks SET state = 0, attempts = 0, not_before = ?, finished_at = NULL, "
-                  "error_class = NULL, error_message = NULL, http_status = NULL "
-                  "WHERE state = 3 AND id = ? AND (? = 0 OR job_id = ?)"_s);
     int changed = 0;
     for (qint64 id : taskIds) {
-        query.addBindValue(nowMs);
+        bindCommon();
         query.addBindValue(id);
-        query.addBindValue(jobId);
-        query.addBindValue(jobId);
         if (!query.exec()) {
             fail(query.lastError().text());
             m_db.rollback();
@@ -894,6 +943,44 @@ int SqliteStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 n
         return -1;
     }
     return changed;
+}
+
+int SqliteStore::addTemplateRevision(qint64 jobId, const QString &templateText,
+                                     const QString &systemPrompt, qint64 nowMs)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"INSERT INTO job_templates (job_id, revision, template, system_prompt, created_at) "
+                  "SELECT ?, COALESCE(MAX(revision), 0) + 1, ?, ?, ? FROM job_templates "
+                  "WHERE job_id = ? RETURNING revision"_s);
+    query.addBindValue(jobId);
+    query.addBindValue(text(templateText));
+    query.addBindValue(text(systemPrompt));
+    query.addBindValue(nowMs);
+    query.addBindValue(jobId);
+    if (!query.exec() || !query.next()) {
+        fail(u"cannot store a template revision of job %1: %2"_s.arg(jobId).arg(query.lastError().text()));
+        return -1;
+    }
+    const int revision = query.value(0).toInt();
+    query.finish();
+    return revision;
+}
+
+std::optional<std::pair<QString, QString>> SqliteStore::templateRevision(qint64 jobId, int revision)
+{
+    QSqlQuery query(m_db);
+    if (revision == 0)
+        query.prepare(u"SELECT template, system_prompt FROM jobs WHERE id = ?"_s);
+    else
+        query.prepare(u"SELECT template, system_prompt FROM job_templates WHERE job_id = ? AND revision = ?"_s);
+    query.addBindValue(jobId);
+    if (revision != 0)
+        query.addBindValue(revision);
+    if (!query.exec() || !query.next()) {
+        fail(u"job %1 has no template revision %2"_s.arg(jobId).arg(revision));
+        return std::nullopt;
+    }
+    return std::pair{query.value(0).toString(), query.value(1).toString()};
 }
 
 qint64 SqliteStore::raiseAlert(qint64 jobId, const QString &kind, const QString &message,

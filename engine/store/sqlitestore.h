@@ -35,6 +35,8 @@ public:
     std::optional<JobInfo> job(qint64 jobId) override;
     QList<JobInfo> jobs() override;
     bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) override;
+    bool setJobSettings(qint64 jobId, const QJsonObject &settings) override;
+    bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) override;
     bool discardTasks(qint64 jobId) override;
     bool deleteJob(qint64 jobId) override;
 
@@ -68,6 +70,11 @@ public:
                           const std::function<bool(const ingest::ExportRow &)> &sink) override;
 
     int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs) override;
+    int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs,
+                   const QString &errorClass, int templateRevision) override;
+    int addTemplateRevision(qint64 jobId, const QString &templateText,
+                            const QString &systemPrompt, qint64 nowMs) override;
+    std::optional<std::pair<QString, QString>> templateRevision(qint64 jobId, int revision) override;
 
     qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message,
                       qint64 nowMs) override;

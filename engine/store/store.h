@@ -74,6 +74,13 @@ public:
     virtual std::optional<JobInfo> job(qint64 jobId) = 0;
     virtual QList<JobInfo> jobs() = 0;
     virtual bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) = 0;
+    // True while a priority-1 job is being worked on by another worker (one of its tasks
+    // has a live lease not owned by workerId, and not by a provider batch, which needs no
+    // sync capacity): preemption across processes. Cheap: the running priority-1 jobs,
+    // then an index seek into each one's leased tasks.
+    virtual bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) = 0;
+    // Replaces the job's settings (say, an off-peak "run now" kept across restarts).
+    virtual bool setJobSettings(qint64 jobId, const QJsonObject &settings) = 0;
     // Drops the tasks of an import that did not finish so it can start again.
     virtual bool discardTasks(qint64 jobId) = 0;
     virtual bool deleteJob(qint64 jobId) = 0;
@@ -132,6 +139,17 @@ public:
     // --- dead letters: pending again with attempts and wait reset. Empty taskIds: all of
     // the job's (jobId 0: of every job). Returns how many tasks changed.
     virtual int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs) = 0;
+    // The same, narrowed to one error class (empty: any), and moving the replayed tasks to
+    // a template revision (-1: they keep theirs). Attempts, provider cancellations and
+    // retry times are reset.
+    virtual int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs,
+                           const QString &errorClass, int templateRevision) = 0;
+    // A new revision of the job's template (1, 2, ...); -1 on failure.
+    virtual int addTemplateRevision(qint64 jobId, const QString &templateText,
+                                    const QString &systemPrompt, qint64 nowMs) = 0;
+    // Template and system prompt of a revision (0: the job's own); nullopt if unknown.
+    virtual std::optional<std::pair<QString, QString>> templateRevision(qint64 jobId,
+                                                                        int revision) = 0;
 
     // --- alerts
     virtual qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message,

@@ -3,8 +3,10 @@
 // against a crash: SIGKILL in the middle of a run, then `resume` finishes every row once.
 
 #include "ingest/csvreader.h"
+#include "ingest/exportwriter.h"
 #include "ingest/prompttemplate.h"
 #include "providers/simulatorprovider.h"
+#include "store/sqlitestore.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
@@ -102,6 +104,8 @@ private Q_SLOTS:
     void deadLettersExitFourAndReplay();
     void quotaPausesWithExitThreeAndAlert();
     void crashThenResumeCompletesEveryRowOnce();
+    void offPeakRunWaitsThenRunsNow();
+    void dlqReplayWithEditedTemplate();
 
 private:
     Result batchctl(const QStringList &arguments, int timeoutMs = 60'000);
@@ -734,6 +738,99 @@ void TestBatchctl::crashThenResumeCompletesEveryRowOnce()
     job = status.json().value(u"jobs"_s).toArray().at(0).toObject();
     QCOMPARE(job.value(u"state"_s).toString(), u"finished"_s);
     QCOMPARE(status.json().value(u"jobs"_s).toArray().size(), 1);
+}
+
+
+void TestBatchctl::offPeakRunWaitsThenRunsNow()
+{
+    // A window that opens in two hours: the run says what it waits for and sends nothing;
+    // a second run with --run-now sends at once and the override is kept with the job.
+    QList<QStringList> rows;
+    for (int i = 1; i <= 20; ++i)
+        rows.append({u"%1"_s.arg(i), u"night %1"_s.arg(i)});
+    const QString csv = writeCsv(u"offpeak.csv"_s, {u"id"_s, u"text"_s}, rows);
+    const QString db = m_dir.filePath(u"offpeak.sqlite"_s);
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    const QString window = u"%1-%2@UTC"_s.arg(now.addSecs(2 * 3600).toString(u"HH:mm"_s),
+                                               now.addSecs(3 * 3600).toString(u"HH:mm"_s));
+    const QStringList arguments = {u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db,
+                                   u"--priority"_s, u"3"_s, u"--offpeak"_s, window, u"--json"_s};
+
+    QProcess waiting;
+    waiting.setProcessEnvironment(m_env);
+    waiting.setWorkingDirectory(m_dir.path());
+    waiting.start(QStringLiteral(BATCHCTL_PATH), arguments);
+    QVERIFY(waiting.waitForStarted(10'000));
+    QByteArray err;
+    QVERIFY(QTest::qWaitFor([&] {
+        waiting.waitForReadyRead(100);
+        err += waiting.readAllStandardError();
+        return err.contains("waiting for off-peak window");
+    }, 20'000));
+    QVERIFY2(err.contains("(opens in 1 h 5") || err.contains("(opens in 2 h 0 min"), err.constData());
+    QVERIFY2(err.contains("--run-now"), err.constData());
+    QTest::qWait(300);
+    waiting.terminate(); // like Ctrl-C: the job pauses, resumable
+    QVERIFY(waiting.waitForFinished(20'000));
+    QCOMPARE(waiting.exitCode(), 3);
+    const QJsonObject paused = QJsonDocument::fromJson(waiting.readAllStandardOutput()).object();
+    QCOMPARE(paused.value(u"completed"_s).toInteger(), 0);
+    QCOMPARE(paused.value(u"pending"_s).toInteger(), 20);
+
+    const Result now2 = batchctl(arguments + QStringList{u"--run-now"_s});
+    QVERIFY2(now2.exitCode == 0, qPrintable(now2.describe()));
+    QCOMPARE(now2.json().value(u"completed"_s).toInteger(), 20);
+    bd::store::SqliteStore store(db, u"offpeak-check"_s);
+    QCOMPARE(store.job(now2.json().value(u"job"_s).toInteger())->spec.settings.value(u"offpeak_run_now"_s).toBool(),
+             true);
+
+    const Result badWindow = batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db,
+                                       u"--priority"_s, u"3"_s, u"--offpeak"_s, u"22:00-06:00@Nowhere/City"_s});
+    QCOMPARE(badWindow.exitCode, 2);
+    QVERIFY2(badWindow.err.contains("Nowhere/City"), badWindow.err.constData());
+    const Result notBulk = batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db,
+                                     u"--offpeak"_s, u"22:00-06:00"_s});
+    QCOMPARE(notBulk.exitCode, 2);
+    QVERIFY2(notBulk.err.contains("--priority 3"), notBulk.err.constData());
+}
+void TestBatchctl::dlqReplayWithEditedTemplate()
+{
+    QList<QStringList> rows;
+    for (int i = 1; i <= 6; ++i)
+        rows.append({u"%1"_s.arg(i), i % 3 == 0 ? u"bad %1 [[sim:invalid]]"_s.arg(i) : u"good %1"_s.arg(i)});
+    const QString csv = writeCsv(u"dlqedit.csv"_s, {u"id"_s, u"text"_s}, rows);
+    const QString db = m_dir.filePath(u"dlqedit.sqlite"_s);
+    const Result run = batchctl({u"run"_s, csv, u"--template"_s, u"Echo {{text}}"_s, u"--db"_s, db,
+                                 u"--json"_s});
+    QVERIFY2(run.exitCode == 4, qPrintable(run.describe()));
+    const QString job = QString::number(run.json().value(u"job"_s).toInteger());
+
+    const Result badPlaceholder = batchctl({u"dlq"_s, u"replay"_s, u"--job"_s, job, u"--db"_s, db,
+                                            u"--template"_s, u"Echo {{nope}}"_s});
+    QCOMPARE(badPlaceholder.exitCode, 2);
+    QVERIFY2(badPlaceholder.err.contains("unknown placeholder {{nope}}"), badPlaceholder.err.constData());
+    const Result badClass = batchctl({u"dlq"_s, u"replay"_s, u"--job"_s, job, u"--db"_s, db,
+                                      u"--class"_s, u"gremlins"_s});
+    QCOMPARE(badClass.exitCode, 2);
+    QVERIFY2(badClass.err.contains("gremlins"), badClass.err.constData());
+
+    const Result replay = batchctl({u"dlq"_s, u"replay"_s, u"--job"_s, job, u"--db"_s, db,
+                                    u"--class"_s, u"invalid_request"_s, u"--template"_s,
+                                    u"Echo row {{id}}"_s, u"--json"_s});
+    QVERIFY2(replay.exitCode == 0, qPrintable(replay.describe()));
+    QVERIFY2(replay.err.contains("replaying 2 dead-lettered task(s) with template revision 1"),
+             replay.err.constData());
+    QCOMPARE(replay.json().value(u"completed"_s).toInteger(), 6);
+    QCOMPARE(replay.json().value(u"dead"_s).toInteger(), 0);
+    bd::store::SqliteStore store(db, u"dlqedit-check"_s);
+    int row = 0;
+    store.forEachExportRow(job.toLongLong(), [&](const bd::ingest::ExportRow &r) {
+        ++row;
+        const QString prompt = row % 3 == 0 ? u"Echo row %1"_s.arg(row) : u"Echo good %1"_s.arg(row);
+        [&] { QCOMPARE(r.output, bd::providers::SimulatorProvider::answerFor(QString(), prompt)); }();
+        return true;
+    });
+    QCOMPARE(row, 6);
 }
 
 QTEST_GUILESS_MAIN(TestBatchctl)

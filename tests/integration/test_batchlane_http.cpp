@@ -258,7 +258,7 @@ void TestBatchLaneHttp::batchRunWithFaults()
     const Run run = batchctl(runArguments(p, csv, db,
                                           {u"--export"_s, exportPath, u"--batch-size"_s,
                                            QString::number(kBatchSize), u"--batch-poll-ms"_s,
-                                           u"100"_s}),
+                                           u"100"_s, u"--batch-max-wait-ms"_s, u"200"_s}),
                              environment(p));
     qInfo("%s: batchctl run took %lld ms, %d batches created", qPrintable(p.id),
           timer.elapsed(), m_server->batchesCreated());
@@ -465,7 +465,8 @@ void TestBatchLaneHttp::killedAfterBatchIdsStoredResumesWithoutResubmitting()
     process.start(QStringLiteral(BATCHCTL_PATH),
                   runArguments(p, csv, db,
                                {u"--batch-size"_s, QString::number(kBatchSize),
-                                u"--batch-poll-ms"_s, u"100"_s}));
+                                u"--batch-poll-ms"_s, u"100"_s, u"--batch-max-wait-ms"_s,
+                                u"200"_s}));
     QVERIFY(process.waitForStarted(10'000));
 
     // Watch the database until every batch id is stored, then pull the plug.

@@ -6,6 +6,8 @@
 #include "dispatch/dispatcher.h"
 #include "ingest/exportwriter.h"
 #include "ingest/prompttemplate.h"
+#include "metrics/metricsrecorder.h"
+#include "metrics/metrictypes.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlitestore.h"
 
@@ -74,6 +76,21 @@ public:
         return bd::providers::SimulatorProvider::answerFor(QString(), prompt.render({m_texts.at(row)}));
     }
 
+    // Puts the first n tasks out of reach for an hour (a retry waiting in the store), so the
+    // job has work pending that cannot join a batch now.
+    void parkFirst(int n)
+    {
+        QList<bd::ClaimedTask> claimed;
+        const qint64 now = clock.nowMs();
+        QVERIFY(m_store->claimTasks(m_jobId, u"parker"_s, n, now, now + 60'000, &claimed));
+        QList<bd::TaskTransition> retries;
+        for (const bd::ClaimedTask &task : std::as_const(claimed)) {
+            bd::TaskTransition retry = bd::releaseUnsent(task.id, now + 3'600'000);
+            retries.append(retry);
+        }
+        QVERIFY(m_store->applyTransitions(u"parker"_s, retries, now));
+    }
+
     bd::store::SqliteStore &store() { return *m_store; }
     qint64 jobId() const { return m_jobId; }
     bd::FakeClock clock;
@@ -99,6 +116,10 @@ private Q_SLOTS:
     void cancellingTheJobCancelsItsBatches();
     void jobSettingsSetBatchesOpenAtOnce();
     void jobSettingsSetGroupSizesAndDepths();
+    void providerThatKeepsCancellingEndsInTheDeadLetterQueue();
+    void groupClosesWhenFull();
+    void groupClosesAtItsMaximumWait();
+    void providerBatchClosesAtItsMaximumWait();
 };
 
 void TestBatchLane::jobSettingsSetGroupSizesAndDepths()
@@ -139,6 +160,125 @@ void TestBatchLane::jobSettingsSetBatchesOpenAtOnce()
     QCOMPARE(h.store().taskCounts(h.jobId()).leased, qint64(300));
     runner->stop(JobState::Paused, u"test over"_s, true);
     QTRY_COMPARE(finished.count(), 1);
+}
+
+void TestBatchLane::groupClosesWhenFull()
+{
+    // A wait of an hour never comes into it: full groups close at once, and the last, partial
+    // one closes as soon as no other task of the job could still join it.
+    Harness h(250, {{u"group_sizes"_s, QJsonArray{100, 100, 100}}, {u"batch_max_wait_ms"_s, 3'600'000}},
+              u"grouped"_s);
+    auto runner = h.makeRunner(0, 8);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE(finished.count(), 1);
+    QList<int> sizes;
+    for (const bd::ProviderBatchRecord &group : h.store().batches(h.jobId(), {})) {
+        QCOMPARE(group.maxSize, 100);
+        sizes.append(group.size);
+    }
+    QCOMPARE(sizes, (QList<int>{100, 100, 50}));
+}
+
+void TestBatchLane::groupClosesAtItsMaximumWait()
+{
+    // 30 tasks are due, 10 wait in the store for a retry an hour away: the group of up to 100
+    // waits 10 s (on the fake clock) to fill, then goes with 30 and records a fill of 0.3.
+    Harness h(40, {{u"group_sizes"_s, QJsonArray{100, 100, 100}}, {u"batch_max_wait_ms"_s, 10'000}},
+              u"grouped"_s);
+    h.parkFirst(10);
+    bd::metrics::MetricsRecorder::Options metricsOptions;
+    metricsOptions.autoTick = false;
+    bd::metrics::MetricsRecorder recorder(&h.clock, nullptr, metricsOptions);
+    auto runner = h.makeRunner(0, 8);
+    runner->setMetrics(&recorder);
+    runner->start();
+    QTest::qWait(100); // many wake-ups, no time passes
+    QCOMPARE(h.store().batches(h.jobId(), {}).size(), 0);
+    bd::TaskCounts counts = h.store().taskCounts(h.jobId());
+    QCOMPARE(counts.leased, qint64(30));
+    QCOMPARE(counts.completed, qint64(0));
+
+    h.clock.advance(9'999);
+    QTest::qWait(50);
+    QCOMPARE(h.store().batches(h.jobId(), {}).size(), 0);
+    h.clock.advance(1);
+    QTRY_COMPARE(h.store().batches(h.jobId(), {}).size(), 1);
+    const bd::ProviderBatchRecord group = h.store().batches(h.jobId(), {}).constFirst();
+    QCOMPARE(group.size, 30);
+    QCOMPARE(group.maxSize, 100);
+    QTRY_COMPARE(h.store().taskCounts(h.jobId()).completed, qint64(30));
+
+    h.clock.advance(metricsOptions.intervalMs);
+    recorder.tick();
+    bool sawFill = false;
+    for (const bd::metrics::MetricSample &sample : recorder.lastInterval()) {
+        if (sample.metric == QLatin1StringView(bd::metrics::names::batchFillRate)) {
+            QCOMPARE(sample.value, 0.3);
+            sawFill = true;
+        }
+    }
+    QVERIFY(sawFill);
+    runner->stop(JobState::Paused, u"test over"_s, true);
+}
+
+void TestBatchLane::providerBatchClosesAtItsMaximumWait()
+{
+    // The batch-API lane: a provider batch of up to 100 lines waits its maximum (60 s by
+    // default) with the 20 due tasks, then is submitted as it is.
+    Harness h(30);
+    h.parkFirst(10);
+    auto runner = h.makeRunner(100);
+    runner->start();
+    QTest::qWait(100);
+    QCOMPARE(h.store().batches(h.jobId(), {}).size(), 0);
+    QCOMPARE(h.store().taskCounts(h.jobId()).leased, qint64(20));
+    h.clock.advance(59'999);
+    QTest::qWait(50);
+    QCOMPARE(h.store().batches(h.jobId(), {}).size(), 0);
+    h.clock.advance(1);
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 1);
+    const bd::ProviderBatchRecord batch = h.store().batches(h.jobId(), {}).constFirst();
+    QCOMPARE(batch.size, 20);
+    QCOMPARE(batch.maxSize, 100);
+    runner->stop(JobState::Paused, u"test over"_s, false);
+}
+
+void TestBatchLane::providerThatKeepsCancellingEndsInTheDeadLetterQueue()
+{
+    // Every batch the runner submits is cancelled by the provider before it ends. The first
+    // three cancellations of a task are free; after that each one is an attempt, so with two
+    // retries a task dies on its sixth cancellation instead of circling forever.
+    constexpr int kRows = 5;
+    Harness h(kRows);
+    auto runner = h.makeRunner(100);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    bd::providers::SimulatorProvider provider(bd::providers::ProviderConfig{}, &h.clock);
+    QSet<QString> cancelled;
+    runner->start();
+    for (int i = 0; i < 2'000 && finished.isEmpty(); ++i) {
+        for (const bd::ProviderBatchRecord &batch : h.store().batches(h.jobId(), {u"submitted"_s})) {
+            if (!cancelled.contains(batch.providerBatchId)) {
+                cancelled.insert(batch.providerBatchId);
+                provider.cancelBatch(batch.providerBatchId);
+            }
+        }
+        h.clock.advance(5'000); // past the retry backoff, short of the simulated turnaround
+        QTest::qWait(2);
+    }
+    QTRY_COMPARE(finished.count(), 1);
+    QCOMPARE(finished.at(0).at(1).value<JobState>(), JobState::Finished);
+    QCOMPARE(cancelled.size(), 6);
+    const QList<bd::DeadTask> dead = h.store().deadTasks(h.jobId(), 100, 0);
+    QCOMPARE(dead.size(), kRows);
+    for (const bd::DeadTask &task : dead) {
+        QCOMPARE(task.errorClass, u"provider_cancelled"_s);
+        QCOMPARE(task.attempts, 3); // 1 + max retries, all charged after the free three
+        QVERIFY2(task.errorMessage.contains(u"cancelled this line (6 times"_s),
+                 qPrintable(task.errorMessage));
+        const QList<bd::AttemptRecord> history = h.store().attempts(task.id);
+        QCOMPARE(history.size(), 6);
+    }
 }
 
 void TestBatchLane::cancellingTheJobCancelsItsBatches()

@@ -5,7 +5,9 @@
 #include "ingest/exportwriter.h"
 #include "store/sqlitestore.h"
 
+#include <QElapsedTimer>
 #include <QFile>
+#include <QProcess>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -18,6 +20,9 @@ class TestPreemption : public QObject
 
 private Q_SLOTS:
     void urgentJobOvertakesBulkJob();
+    void pausedLaneSendsNothingUntilResumed();
+    void pausedLaneStaysPausedWhenPreemptionEnds();
+    void urgentJobOfAnotherProcessHoldsBulkJob();
 
 private:
     static QString writeCsv(const QTemporaryDir &dir, const QString &name, int rows)
@@ -99,6 +104,182 @@ void TestPreemption::urgentJobOvertakesBulkJob()
         return true;
     });
     QCOMPARE(maxAttempts, 1);
+}
+
+namespace {
+
+// An engine on a fresh database with jobs of the simulator (10 ms per answer, 8 in flight).
+struct LaneRig
+{
+    QTemporaryDir dir;
+    bd::Engine::Options options;
+    std::unique_ptr<bd::Engine> engine;
+    std::unique_ptr<bd::store::SqliteStore> reader;
+    bd::providers::ProviderConfig simulator;
+
+    LaneRig()
+    {
+        options.databasePath = dir.filePath(u"lanes.sqlite"_s);
+        options.runner.concurrency = 8;
+        engine = std::make_unique<bd::Engine>(options);
+        QSignalSpy opened(engine.get(), &bd::Engine::opened);
+        engine->open();
+        QTRY_COMPARE(opened.count(), 1);
+        reader = std::make_unique<bd::store::SqliteStore>(options.databasePath, u"lanes-reader"_s);
+        simulator.settings = QJsonObject{{u"latency_ms"_s, 10}};
+    }
+
+    qint64 importJob(const QString &name, int rows, int priority)
+    {
+        const QString path = dir.filePath(name);
+        QFile file(path);
+        if (!file.open(QIODevice::WriteOnly))
+            return 0;
+        file.write("id,text\n");
+        for (int i = 0; i < rows; ++i)
+            file.write(QByteArray::number(i) + ",row " + QByteArray::number(i) + " of " + name.toUtf8() + '\n');
+        file.close();
+        bd::JobSpec spec;
+        spec.sourcePath = path;
+        spec.templateText = u"Echo {{text}}"_s;
+        spec.model = u"sim-1"_s;
+        spec.priority = priority;
+        spec.mode = u"grouped"_s;
+        QSignalSpy imported(engine.get(), &bd::Engine::importFinished);
+        engine->importJob(spec);
+        if (!imported.wait(20'000))
+            return 0;
+        return imported.at(0).at(0).value<bd::ImportResult>().jobId;
+    }
+
+    int maxAttempts(qint64 jobId)
+    {
+        int most = 0;
+        reader->forEachExportRow(jobId, [&](const bd::ingest::ExportRow &row) {
+            most = qMax(most, row.attempts);
+            return true;
+        });
+        return most;
+    }
+};
+
+} // namespace
+
+void TestPreemption::pausedLaneSendsNothingUntilResumed()
+{
+    LaneRig rig;
+    const qint64 job = rig.importJob(u"lane2.csv"_s, 3'000, 2);
+    QVERIFY(job > 0);
+    QSignalSpy laneState(rig.engine.get(), &bd::Engine::laneStateChanged);
+    QSignalSpy stopped(rig.engine.get(), &bd::Engine::jobStopped);
+    QSignalSpy snapshots(rig.engine.get(), &bd::Engine::snapshotTaken);
+    rig.engine->setSnapshotInterval(20);
+    rig.engine->startJob(job, rig.simulator);
+    QTRY_VERIFY_WITH_TIMEOUT(rig.reader->taskCounts(job).completed >= 100, 20'000);
+
+    rig.engine->pauseLane(2);
+    QTRY_COMPARE(laneState.count(), 1);
+    QCOMPARE(laneState.at(0).at(0).toInt(), 2);
+    QCOMPARE(laneState.at(0).at(1).toBool(), true);
+    // In-flight answers come back and are stored; what was claimed but not sent goes back.
+    QTRY_COMPARE(rig.reader->taskCounts(job).leased, qint64(0));
+    const qint64 atPause = rig.reader->taskCounts(job).completed;
+    QTest::qWait(500); // unpaused, ~400 more would have been answered by now
+    QCOMPARE(rig.reader->taskCounts(job).completed, atPause);
+    QVERIFY(atPause < 3'000);
+    QVERIFY(stopped.isEmpty()); // the job is held, not stopped
+    snapshots.clear();
+    QTRY_VERIFY(!snapshots.isEmpty());
+    const bd::EngineSnapshot snapshot = snapshots.last().at(0).value<bd::EngineSnapshot>();
+    QVERIFY(snapshot.isLanePaused(2));
+    QVERIFY(!snapshot.isLanePaused(1));
+    QVERIFY(!snapshot.isLanePaused(3));
+
+    rig.engine->resumeLane(2);
+    QTRY_COMPARE(laneState.count(), 2);
+    QCOMPARE(laneState.at(1).at(1).toBool(), false);
+    QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 1, 60'000);
+    QCOMPARE(stopped.at(0).at(1).value<bd::JobState>(), bd::JobState::Finished);
+    QCOMPARE(rig.reader->taskCounts(job).completed, qint64(3'000));
+    QCOMPARE(rig.maxAttempts(job), 1); // handed back uncharged
+}
+
+void TestPreemption::pausedLaneStaysPausedWhenPreemptionEnds()
+{
+    // Lane 3 is paused by the user, then an urgent job preempts it and ends: the end of the
+    // preemption must not release what the user paused.
+    LaneRig rig;
+    const qint64 bulk = rig.importJob(u"bulk3.csv"_s, 2'000, 3);
+    QVERIFY(bulk > 0);
+    QSignalSpy stopped(rig.engine.get(), &bd::Engine::jobStopped);
+    rig.engine->startJob(bulk, rig.simulator);
+    QTRY_VERIFY_WITH_TIMEOUT(rig.reader->taskCounts(bulk).completed >= 50, 20'000);
+    rig.engine->pauseLane(3);
+    QTRY_COMPARE(rig.reader->taskCounts(bulk).leased, qint64(0));
+    const qint64 atPause = rig.reader->taskCounts(bulk).completed;
+
+    const qint64 urgent = rig.importJob(u"urgent1.csv"_s, 200, 1);
+    QVERIFY(urgent > 0);
+    rig.engine->startJob(urgent, rig.simulator);
+    QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 1, 30'000);
+    QCOMPARE(stopped.at(0).at(0).toLongLong(), urgent);
+    QTest::qWait(500);
+    QCOMPARE(rig.reader->taskCounts(bulk).completed, atPause);
+    QCOMPARE(rig.reader->taskCounts(bulk).leased, qint64(0));
+
+    rig.engine->resumeLane(3);
+    QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 2, 60'000);
+    QCOMPARE(stopped.at(1).at(0).toLongLong(), bulk);
+    QCOMPARE(rig.reader->taskCounts(bulk).completed, qint64(2'000));
+    QCOMPARE(rig.maxAttempts(bulk), 1);
+}
+
+void TestPreemption::urgentJobOfAnotherProcessHoldsBulkJob()
+{
+    // A batchctl process runs a priority-1 job on the same database: the engine here sees
+    // its tasks in flight (live leases of another worker) and holds its own bulk job.
+    LaneRig rig;
+    const qint64 bulk = rig.importJob(u"bulk-a.csv"_s, 4'000, 2);
+    QVERIFY(bulk > 0);
+    QSignalSpy bulkStopped(rig.engine.get(), &bd::Engine::jobStopped);
+    rig.engine->startJob(bulk, rig.simulator);
+    QTRY_VERIFY_WITH_TIMEOUT(rig.reader->taskCounts(bulk).completed >= 100, 20'000);
+
+    const QString urgentCsv = rig.dir.filePath(u"urgent-b.csv"_s);
+    {
+        QFile file(urgentCsv);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("id,text\n");
+        for (int i = 0; i < 2'000; ++i)
+            file.write(QByteArray::number(i) + ",urgent " + QByteArray::number(i) + '\n');
+    }
+    QProcess other;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(u"XDG_CONFIG_HOME"_s, rig.dir.filePath(u"config"_s));
+    other.setProcessEnvironment(env);
+    QSignalSpy otherFinished(&other, &QProcess::finished);
+    const qint64 bulkBeforeUrgent = rig.reader->taskCounts(bulk).completed;
+    QElapsedTimer urgentTime;
+    urgentTime.start();
+    other.start(QStringLiteral(BATCHCTL_PATH),
+                {u"run"_s, urgentCsv, u"--template"_s, u"Echo {{text}}"_s, u"--priority"_s, u"1"_s,
+                 u"--db"_s, rig.options.databasePath, u"--concurrency"_s, u"8"_s,
+                 u"--sim-latency-ms"_s, u"10"_s, u"--json"_s});
+    QVERIFY(other.waitForStarted(10'000));
+    QVERIFY(otherFinished.wait(60'000));
+    QVERIFY2(other.exitCode() == 0, other.readAllStandardError().constData());
+    const qint64 bulkDuringUrgent = rig.reader->taskCounts(bulk).completed - bulkBeforeUrgent;
+    qInfo("bulk job answered %lld tasks while the other process ran 2,000 urgent ones (%lld ms)",
+          bulkDuringUrgent, urgentTime.elapsed());
+    // Both at 8 in flight and 10 ms an answer: unheld, the bulk job would have kept pace
+    // with the urgent one (~2,000 while it ran). Held after a check interval, it did little.
+    QVERIFY2(bulkDuringUrgent < 700,
+             qPrintable(u"%1 bulk tasks in %2 ms"_s.arg(bulkDuringUrgent).arg(urgentTime.elapsed())));
+    QVERIFY(bulkStopped.isEmpty());
+
+    QTRY_COMPARE_WITH_TIMEOUT(bulkStopped.count(), 1, 60'000);
+    QCOMPARE(rig.reader->taskCounts(bulk).completed, qint64(4'000));
+    QCOMPARE(rig.maxAttempts(bulk), 1);
 }
 
 QTEST_GUILESS_MAIN(TestPreemption)

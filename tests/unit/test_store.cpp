@@ -149,6 +149,7 @@ private Q_SLOTS:
     void nextPendingAtMs();
 
     void replayDead();
+    void replayByClassWithTemplateRevision();
     void exportRowsOrderAndFields();
     void exportPagesThroughLargeJobs();
     void jobTotals();
@@ -1044,6 +1045,57 @@ void TestStore::nextPendingAtMs()
 }
 
 // ---- dead letters -----------------------------------------------------------------------
+
+void TestStore::replayByClassWithTemplateRevision()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 job = makeJob(*store, 4);
+    // Tasks 1 and 2 die as server errors, 3 as an invalid request; 4 completes.
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(job, kOwnerA, 4, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.at(0).templateRevision, 0);
+    QVERIFY(store->applyTransitions(
+        kOwnerA,
+        {transition(claimed.at(0).id, OutcomeAction::DeadLetter, ErrorClass::ServerError),
+         transition(claimed.at(1).id, OutcomeAction::DeadLetter, ErrorClass::ServerError),
+         transition(claimed.at(2).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest),
+         transition(claimed.at(3).id, OutcomeAction::Complete)},
+        kT0));
+
+    // Revisions count from 1 per job; 0 is the job's own template.
+    const auto original = store->templateRevision(job, 0);
+    QVERIFY(original);
+    QCOMPARE(original->first, makeSpec(u"a"_s).templateText);
+    QCOMPARE(store->addTemplateRevision(job, u"Say {{id}}"_s, u"Be brief"_s, kT0), 1);
+    QCOMPARE(store->addTemplateRevision(job, u"Say {{review}}"_s, QString(), kT0), 2);
+    const auto first = store->templateRevision(job, 1);
+    QVERIFY(first);
+    QCOMPARE(first->first, u"Say {{id}}"_s);
+    QCOMPARE(first->second, u"Be brief"_s);
+    QVERIFY(!store->templateRevision(job, 3));
+
+    // Only the server errors move, onto revision 1, with attempts and timers reset.
+    QCOMPARE(store->replayDead(job, {}, kT0 + 7'000, u"server_error"_s, 1), 2);
+    QCOMPARE(store->taskCounts(job).dead, 1);
+    QVERIFY(store->claimTasks(job, kOwnerA, 10, kT0 + 7'000, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 2);
+    for (const ClaimedTask &task : claimed) {
+        QCOMPARE(task.templateRevision, 1);
+        QCOMPARE(task.attempts, 0);
+        QCOMPARE(task.providerCancels, 0);
+        QCOMPARE(task.queuedAtMs, kT0 + 7'000);
+    }
+    // Without a revision a replayed task keeps the one it had.
+    QCOMPARE(store->replayDead(job, {}, kT0 + 8'000, u"invalid_request"_s, -1), 1);
+    QVERIFY(store->claimTasks(job, kOwnerA, 10, kT0 + 8'000, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 1);
+    QCOMPARE(claimed.at(0).templateRevision, 0);
+
+    // Deleting the job takes its revisions along.
+    QVERIFY(store->deleteJob(job));
+    QVERIFY(!store->templateRevision(job, 1));
+}
 
 void TestStore::replayDead()
 {
