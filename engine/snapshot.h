@@ -24,6 +24,12 @@ struct EngineSnapshot
 {
     qint64 atMs = 0; // wall clock
     QList<JobSnapshot> jobs;
+    // The cap across every job of the database (0: none) over its period (month, day,
+    // all), what every process has spent in that period, and whether jobs wait for it.
+    double globalBudgetUsd = 0.0;
+    QString globalBudgetPeriod;
+    double globalSpentUsd = 0.0;
+    bool globalBudgetReached = false;
 
     TaskCounts totals() const;
     double costUsd() const;

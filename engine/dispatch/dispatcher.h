@@ -2,6 +2,7 @@
 
 #include "core/types.h"
 #include "cost/pricetable.h"
+#include "dispatch/globalbudget.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/prompttemplate.h"
@@ -10,6 +11,7 @@
 
 #include <QElapsedTimer>
 #include <QHash>
+#include <QJsonObject>
 #include <QObject>
 #include <QQueue>
 #include <QTimer>
@@ -82,6 +84,8 @@ public:
     void setConcurrency(int concurrency);
     // Every settled task, 429 and batch is recorded here (not owned; may be null).
     void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
+    // The cap across every job of the database, shared by the engine's runners (may be null).
+    void setGlobalBudget(std::shared_ptr<GlobalBudget> budget) { m_globalBudget = std::move(budget); }
     double budgetUsd() const { return m_budgetUsd; }
     double spentUsd() const { return m_costUsd; }
     // Stops dispatching, lets in-flight requests come back (or cancels them) and leaves
@@ -92,7 +96,8 @@ Q_SIGNALS:
     void progressed(qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &usage,
                     double costUsd);
     void finished(qint64 jobId, bd::JobState state, const QString &reason);
-    void alertRaised(qint64 jobId, const QString &kind, const QString &message);
+    void alertRaised(qint64 jobId, const QString &kind, const QString &message,
+                     const QJsonObject &figures);
     void alertCleared(qint64 jobId, const QString &kind);
     void failed(qint64 jobId, const QString &error);
 
@@ -128,6 +133,13 @@ private:
     void emitProgress(bool force);
     void fatal(const QString &error);
     double maxCostUsd(qint64 promptTokens) const;
+    // Budgets, the job's and the global one: whether `extraUsd` more may be reserved now,
+    // reserving and releasing in both, and pausing the job when neither lets anything go.
+    bool budgetAllows(double extraUsd) const;
+    void reserve(double usd);
+    void unreserve(double usd);
+    void stopForBudget();
+    QJsonObject budgetFigures() const;
 
     // Response cache (cost/responsecache.h): identical requests go out once.
     QByteArray cacheKeyFor(const QString &prompt) const;
@@ -188,6 +200,8 @@ private:
     int m_heldConcurrency = 0;  // requests allowed in flight while held (aging)
     double m_budgetUsd = 0.0;   // 0: no cap
     double m_reservedUsd = 0.0; // the most the requests in flight can still cost
+    std::shared_ptr<GlobalBudget> m_globalBudget;
+    mutable bool m_refusedByGlobal = false; // which cap budgetAllows() last refused under
     bool m_budgetWarned = false;
     bool m_responseCache = true;
     QHash<QByteArray, qint64> m_leaderOfKey;                 // key -> task in flight for it

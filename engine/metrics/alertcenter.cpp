@@ -25,6 +25,7 @@ void AlertCenter::adoptOpen(const QList<AlertRecord> &open)
         event.kind = record.kind;
         event.jobId = record.jobId;
         event.message = record.message;
+        event.figures = record.figures;
         event.atMs = record.raisedAt.toMSecsSinceEpoch();
         m_open.insert({record.kind, record.jobId}, event);
         m_rules.adoptOpen(record.kind, record.jobId, record.message);
@@ -44,7 +45,8 @@ void AlertCenter::raise(qint64 jobId, const QString &kind, const QString &messag
     submit(AlertEvent{AlertEvent::Type::Raised, kind, jobId, message, figures, m_clock->nowMs()});
 }
 
-void AlertCenter::clear(qint64 jobId, const QString &kind, const QString &message)
+void AlertCenter::clear(qint64 jobId, const QString &kind, const QString &message,
+                        const QJsonObject &figures)
 {
     QList<std::pair<QString, qint64>> keys;
     for (auto it = m_open.cbegin(); it != m_open.cend(); ++it) {
@@ -54,7 +56,8 @@ void AlertCenter::clear(qint64 jobId, const QString &kind, const QString &messag
     std::sort(keys.begin(), keys.end());
     for (const auto &key : std::as_const(keys))
         submit(AlertEvent{AlertEvent::Type::Cleared, key.first, key.second,
-                          message.isEmpty() ? u"cleared by the user"_s : message, {}, m_clock->nowMs()});
+                          message.isEmpty() ? u"cleared by the user"_s : message, figures,
+                          m_clock->nowMs()});
 }
 
 void AlertCenter::submit(const AlertEvent &event)
@@ -70,11 +73,17 @@ void AlertCenter::submit(const AlertEvent &event)
             return;
         }
         m_open.insert(key, event);
+        if (m_ledger && !m_ledger(event)) {
+            Q_EMIT updated(event); // open already, raised by another worker
+            return;
+        }
         Q_EMIT raised(event);
         return;
     }
     if (m_open.remove(key) == 0)
         return;
+    if (m_ledger && !m_ledger(event))
+        return; // another worker cleared it already
     Q_EMIT cleared(event);
 }
 

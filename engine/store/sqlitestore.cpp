@@ -897,47 +897,74 @@ int SqliteStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 n
 }
 
 qint64 SqliteStore::raiseAlert(qint64 jobId, const QString &kind, const QString &message,
-                               qint64 nowMs)
+                               qint64 nowMs, const QJsonObject &figures, bool *created)
 {
-    // One open alert per kind and job: raising it again only refreshes the message.
+    if (created)
+        *created = false;
+    const QString figuresText = QString::fromUtf8(QJsonDocument(figures).toJson(QJsonDocument::Compact));
+    // The unique index on open alerts makes this atomic across processes: the insert
+    // either opens the alert or does nothing, and then the open one is refreshed.
     QSqlQuery query(m_db);
-    query.prepare(u"UPDATE alerts SET message = ? WHERE kind = ? AND job_id IS ? "
-                  "AND cleared_at IS NULL RETURNING id"_s);
-    query.addBindValue(message);
-    query.addBindValue(kind);
-    query.addBindValue(jobId ? QVariant(jobId) : QVariant());
-    if (query.exec() && query.next())
-        return query.value(0).toLongLong();
-    query.prepare(u"INSERT INTO alerts (job_id, kind, message, raised_at) VALUES (?, ?, ?, ?)"_s);
+    query.prepare(u"INSERT INTO alerts (job_id, kind, message, raised_at, figures) "
+                  "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"_s);
     query.addBindValue(jobId ? QVariant(jobId) : QVariant());
     query.addBindValue(kind);
     query.addBindValue(message);
     query.addBindValue(nowMs);
+    query.addBindValue(figuresText);
     if (!query.exec()) {
         fail(query.lastError().text());
         return 0;
     }
-    return query.lastInsertId().toLongLong();
+    if (query.next()) {
+        if (created)
+            *created = true;
+        return query.value(0).toLongLong();
+    }
+    query.finish();
+    query.prepare(u"UPDATE alerts SET message = ?, figures = ? WHERE kind = ? "
+                  "AND IFNULL(job_id, 0) = ? AND cleared_at IS NULL RETURNING id"_s);
+    query.addBindValue(message);
+    query.addBindValue(figuresText);
+    query.addBindValue(kind);
+    query.addBindValue(jobId);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return 0;
+    }
+    return query.next() ? query.value(0).toLongLong() : 0;
 }
 
-bool SqliteStore::clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs)
+bool SqliteStore::clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs,
+                              const QJsonObject &figures, int *cleared)
 {
+    if (cleared)
+        *cleared = 0;
     QSqlQuery query(m_db);
-    query.prepare(u"UPDATE alerts SET cleared_at = ? WHERE cleared_at IS NULL AND job_id IS ? "
-                  "AND (? = '' OR kind = ?)"_s);
+    // The raised figures stay; the ones at clearing go under "cleared".
+    query.prepare(u"UPDATE alerts SET cleared_at = ?, figures = CASE WHEN ? = '{}' THEN figures "
+                  "ELSE json_set(IFNULL(json(figures), '{}'), '$.cleared', json(?)) END "
+                  "WHERE cleared_at IS NULL AND IFNULL(job_id, 0) = ? AND (? = '' OR kind = ?)"_s);
+    const QString figuresText = QString::fromUtf8(QJsonDocument(figures).toJson(QJsonDocument::Compact));
     query.addBindValue(nowMs);
-    query.addBindValue(jobId ? QVariant(jobId) : QVariant());
+    query.addBindValue(figuresText);
+    query.addBindValue(figuresText);
+    query.addBindValue(jobId);
     // A null kind (QString()) means every kind too; Qt would bind it as NULL, never ''.
     query.addBindValue(text(kind));
     query.addBindValue(text(kind));
-    return query.exec() || fail(query.lastError().text());
+    if (!query.exec())
+        return fail(query.lastError().text());
+    if (cleared)
+        *cleared = query.numRowsAffected();
+    return true;
 }
 
 QList<AlertRecord> SqliteStore::alerts(bool includeCleared)
 {
     QList<AlertRecord> result;
     QSqlQuery query(m_db);
-    if (!query.exec(u"SELECT id, job_id, kind, message, raised_at, cleared_at FROM alerts "_s
+    if (!query.exec(u"SELECT id, job_id, kind, message, raised_at, cleared_at, figures FROM alerts "_s
                     + (includeCleared ? QString() : u"WHERE cleared_at IS NULL "_s)
                     + u"ORDER BY id"_s)) {
         fail(query.lastError().text());
@@ -952,9 +979,48 @@ QList<AlertRecord> SqliteStore::alerts(bool includeCleared)
         alert.raisedAt = QDateTime::fromMSecsSinceEpoch(query.value(4).toLongLong());
         if (!query.isNull(5))
             alert.clearedAt = QDateTime::fromMSecsSinceEpoch(query.value(5).toLongLong());
+        alert.figures = QJsonDocument::fromJson(query.value(6).toString().toUtf8()).object();
         result.append(alert);
     }
     return result;
+}
+
+// --- settings and the spend ledger
+
+std::optional<QString> SqliteStore::setting(const QString &key)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"SELECT value FROM settings WHERE key = ?"_s);
+    query.addBindValue(key);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return std::nullopt;
+    }
+    if (!query.next())
+        return std::nullopt;
+    return query.value(0).toString();
+}
+
+bool SqliteStore::setSetting(const QString &key, const QString &value)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"INSERT INTO settings (key, value) VALUES (?, ?) "
+                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value"_s);
+    query.addBindValue(key);
+    query.addBindValue(value);
+    return query.exec() || fail(query.lastError().text());
+}
+
+double SqliteStore::spendSince(qint64 fromMs)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"SELECT TOTAL(usd) FROM spend_days WHERE day >= ?"_s);
+    query.addBindValue(qMax<qint64>(0, fromMs) / 86'400'000);
+    if (!query.exec() || !query.next()) {
+        fail(query.lastError().text());
+        return 0.0;
+    }
+    return query.value(0).toDouble();
 }
 
 // --- cost: response cache, cost lines, calibration

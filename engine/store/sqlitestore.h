@@ -69,10 +69,15 @@ public:
 
     int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs) override;
 
-    qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message,
-                      qint64 nowMs) override;
-    bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs) override;
+    qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message, qint64 nowMs,
+                      const QJsonObject &figures = {}, bool *created = nullptr) override;
+    bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs,
+                     const QJsonObject &figures = {}, int *cleared = nullptr) override;
     QList<AlertRecord> alerts(bool includeCleared) override;
+
+    std::optional<QString> setting(const QString &key) override;
+    bool setSetting(const QString &key, const QString &value) override;
+    double spendSince(qint64 fromMs) override;
 
     std::optional<CachedResponse> cachedResponse(const QByteArray &key) override;
     bool storeCachedResponses(const QList<CachedResponse> &entries) override;
