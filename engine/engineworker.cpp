@@ -97,17 +97,7 @@ void EngineWorker::startMonitoring()
     // raise and one clear per alert, and the store and the front ends hear of each once.
     // The store is the ledger shared with other workers on the database: a transition one
     // of them made already is not made (nor notified) again here.
-    m_monitoring->alerts()->setLedger([this](const metrics::AlertEvent &event) {
-        if (event.raised()) {
-            bool created = false;
-            const qint64 id = m_store->raiseAlert(event.jobId, event.kind, event.message,
-                                                  event.atMs, event.figures, &created);
-            return created || id == 0; // a database error: rather notify twice than never
-        }
-        int cleared = 0;
-        const bool ok = m_store->clearAlerts(event.jobId, event.kind, event.atMs, event.figures, &cleared);
-        return cleared > 0 || !ok;
-    });
+    m_monitoring->alerts()->setLedger(metrics::AlertCenter::storeLedger(m_store.get()));
     connect(m_monitoring.get(), &metrics::Monitoring::alertRaised, this,
             [this](const metrics::AlertEvent &event) {
                 Q_EMIT alertRaised(event.jobId, event.kind, event.message);
@@ -158,17 +148,8 @@ void EngineWorker::reportQueues()
             m_oldestPendingSince.insert(job.jobId, queueProbe.oldestPendingSince(job.jobId));
         else if (job.counts.pending == 0)
             m_oldestPendingSince.remove(job.jobId);
-        const QMap<int, qint64> oldest = m_oldestPendingSince.value(job.jobId);
-        // The counts are the job's; its own priority carries them, and any other priority
-        // with waiting tasks reports its age (the counts by priority would need a scan).
-        report.levels.append(metrics::QueueLevel{priority, metrics::laneName(priority, mode),
-                                                 job.counts.pending, job.counts.leased,
-                                                 oldest.value(priority)});
-        for (auto it = oldest.cbegin(); it != oldest.cend(); ++it) {
-            if (it.key() != priority)
-                report.levels.append(metrics::QueueLevel{it.key(), metrics::laneName(it.key(), mode),
-                                                         0, 0, it.value()});
-        }
+        report.levels = metrics::QueueProbe::levels(priority, mode, job.counts.pending, job.counts.leased,
+                                                    m_oldestPendingSince.value(job.jobId));
         m_monitoring->recorder()->reportQueue(report);
     }
 }

@@ -972,10 +972,11 @@ int commandStatus(const QCommandLineParser &parser, const QString &db)
         QJsonArray alertArray;
         for (const bd::AlertRecord &alert : alerts)
             alertArray.append(alertJson(alert));
-        printOut(QString::fromUtf8(QJsonDocument(QJsonObject{{u"jobs"_s, jobArray},
-                                                             {u"alerts"_s, alertArray},
-                                                             {u"global_budget"_s, globalBudgetJson(*store)}})
-                                       .toJson(QJsonDocument::Compact)));
+        QJsonObject status{{u"jobs"_s, jobArray}, {u"alerts"_s, alertArray}};
+        const QJsonObject globalBudget = globalBudgetJson(*store);
+        if (globalBudget.value(u"cap_usd"_s).toDouble() > 0)
+            status.insert(u"global_budget"_s, globalBudget);
+        printOut(QString::fromUtf8(QJsonDocument(status).toJson(QJsonDocument::Compact)));
         return ExitFinished;
     }
     if (jobs.isEmpty())

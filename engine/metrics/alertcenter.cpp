@@ -2,6 +2,7 @@
 
 #include "core/clock.h"
 #include "metrics/exposition.h"
+#include "store/store.h"
 
 #include <algorithm>
 
@@ -14,6 +15,21 @@ AlertCenter::AlertCenter(const Clock *clock, const AlertThresholds &thresholds, 
     , m_clock(clock)
     , m_rules(thresholds, clock)
 {
+}
+
+AlertCenter::Ledger AlertCenter::storeLedger(store::Store *store)
+{
+    return [store](const AlertEvent &event) {
+        if (event.raised()) {
+            bool created = false;
+            const qint64 id = store->raiseAlert(event.jobId, event.kind, event.message, event.atMs,
+                                                event.figures, &created);
+            return created || id == 0;
+        }
+        int cleared = 0;
+        const bool ok = store->clearAlerts(event.jobId, event.kind, event.atMs, event.figures, &cleared);
+        return cleared > 0 || !ok;
+    };
 }
 
 void AlertCenter::adoptOpen(const QList<AlertRecord> &open)

@@ -11,7 +11,10 @@
 
 namespace bd {
 class Clock;
+namespace store {
+class Store;
 }
+} // namespace bd
 
 namespace bd::metrics {
 
@@ -44,6 +47,9 @@ public:
     // workers on one database notify once. Without a ledger every transition is new.
     using Ledger = std::function<bool(const AlertEvent &event)>;
     void setLedger(Ledger ledger) { m_ledger = std::move(ledger); }
+    // The ledger over the store's alerts table (one open alert per kind and job there);
+    // a database error counts as "made here", so an alert is rather notified twice than never.
+    static Ledger storeLedger(store::Store *store);
 
     // Alerts open in the store at start: known as open (no second notification) and, for
     // the rules' kinds, cleared by the rules when their condition is found false.

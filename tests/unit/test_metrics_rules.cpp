@@ -340,6 +340,9 @@ void TestMetricsRules::rule()
         QVERIFY2(raisedEvent.message.contains(part), qPrintable(raisedEvent.message + u" lacks "_s + part));
     for (const QString &key : scenario.figureKeys)
         QVERIFY2(raisedEvent.figures.contains(key), qPrintable(u"figures lack "_s + key));
+    // Every rule fills the shared keys a front end writes in words.
+    for (const QString &key : {u"value"_s, u"threshold"_s})
+        QVERIFY2(raisedEvent.figures.contains(key), qPrintable(u"figures lack "_s + key));
     if (scenario.clearFrom < 0) {
         QCOMPARE(clears, 0);
         return;
