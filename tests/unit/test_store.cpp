@@ -155,6 +155,7 @@ private Q_SLOTS:
     void alertsRaiseRefreshClear();
     void alertFiguresAndOneOpenAlertAcrossWorkers();
     void settingsAndSpendLedger();
+    void alertFiguresMigrationUpgradesAnOlderDatabase();
     void deleteJobCascades();
 
 private:
@@ -1388,6 +1389,58 @@ void TestStore::settingsAndSpendLedger()
     QVERIFY(first->applyTransitions(kOwnerA, {transition(ca.at(0).id, OutcomeAction::Complete)}, kT0, &skipped));
     QCOMPARE(skipped, 1);
     QCOMPARE(first->spendSince(0), 1.0);
+}
+
+// A database from before the alert-figures step: duplicate open alerts (two workers raised
+// the same one) are closed but the first, figures start empty, and the spend ledger is
+// filled from the tasks already completed.
+void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
+{
+    const QList<bd::store::Migration> &steps = bd::store::sqliteMigrations();
+    const auto step = std::find_if(steps.cbegin(), steps.cend(), [](const bd::store::Migration &m) {
+        return QByteArray(m.description).startsWith("alert figures");
+    });
+    QVERIFY(step != steps.cend() && step != steps.cbegin());
+    const int before = std::prev(step)->version;
+    qint64 job = 0;
+    {
+        auto store = openStore();
+        job = makeJob(*store, 3);
+        QList<ClaimedTask> claimed;
+        QVERIFY(store->claimTasks(job, kOwnerA, 3, kT0, kT0 + kLease, &claimed));
+        QVERIFY(store->applyTransitions(kOwnerA,
+                                        {transition(claimed.at(0).id, OutcomeAction::Complete),
+                                         transition(claimed.at(1).id, OutcomeAction::Complete)},
+                                        kT0));
+    }
+    {
+        // Back to the older schema, with what older versions could leave behind.
+        QSqlDatabase side = sideConnection();
+        QSqlQuery query(side);
+        for (const QString &sql : {u"DROP TRIGGER tasks_spend"_s, u"DROP TABLE spend_days"_s,
+                                   u"DROP TABLE settings"_s, u"DROP INDEX alerts_open"_s,
+                                   u"ALTER TABLE alerts DROP COLUMN figures"_s,
+                                   u"CREATE INDEX alerts_open ON alerts (kind, job_id) WHERE cleared_at IS NULL"_s,
+                                   u"INSERT INTO alerts (job_id, kind, message, raised_at) VALUES "
+                                   "(NULL, 'circuit_open', 'first', 10), (NULL, 'circuit_open', 'second', 20), "
+                                   "(%1, 'circuit_open', 'job', 30)"_s.arg(job),
+                                   u"PRAGMA user_version = %1"_s.arg(before)}) {
+            QVERIFY2(query.exec(sql), qPrintable(sql + u": "_s + query.lastError().text()));
+        }
+    }
+    auto store = openStore(u"upgraded"_s);
+    QVERIFY2(store->isOpen(), qPrintable(store->errorString()));
+    QVERIFY(!store->migrationBackupPath().isEmpty());
+    const QList<bd::AlertRecord> open = store->alerts(false);
+    QCOMPARE(open.size(), 2);
+    QCOMPARE(open.at(0).message, u"first"_s);
+    QCOMPARE(open.at(1).jobId, job);
+    QVERIFY(open.at(0).figures.isEmpty());
+    QCOMPARE(store->alerts(true).size(), 3);
+    QCOMPARE(store->spendSince(0), 0.5);
+    bool created = true;
+    store->raiseAlert(0, u"circuit_open"_s, u"again"_s, kT0, {}, &created);
+    QVERIFY(!created);
 }
 
 void TestStore::deleteJobCascades()
