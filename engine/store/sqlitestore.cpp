@@ -100,6 +100,7 @@ public:
     Statement release;
     Statement dead;
     Statement insertAttempt;
+    Statement addSpend;
     Statement exportPage;
     // Response cache (prepared on first use).
     Statement cacheLookup;
@@ -185,6 +186,8 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
             m_handle, "INSERT INTO attempts (task_id, attempt_no, at, outcome, http_status, "
                       "message, charged) SELECT ?1, attempts, ?2, ?3, ?4, ?5, ?6 FROM tasks "
                       "WHERE id = ?1")
+        && s.addSpend.prepare(m_handle, "INSERT INTO spend_days (day, usd) VALUES (?1, ?2) "
+                                        "ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd")
         && s.exportPage.prepare(
             m_handle, "SELECT id, vals, state, output, error_class, error_message, model, "
                       "input_tokens, output_tokens, cached_tokens, cost_usd, attempts "
@@ -479,6 +482,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
         return false;
     Statements &s = *m_statements;
     const QByteArray ownerUtf8 = owner.toUtf8();
+    double spentUsd = 0.0; // what the completions stored here cost, for the spend ledger
     for (const TaskTransition &t : transitions) {
         const TaskOutcome &o = t.outcome;
         const qint64 charge = t.chargeAttempt ? 1 : 0;
@@ -549,6 +553,8 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
                 ++*skipped;
             continue;
         }
+        if (t.action == OutcomeAction::Complete)
+            spentUsd += o.costUsd.value_or(0.0);
         // The history keeps every failure; a success is on the task row itself.
         if (o.error != ErrorClass::None && o.error != ErrorClass::Cancelled) {
             Statement &attempt = s.insertAttempt;
@@ -564,6 +570,19 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
                 exec(u"ROLLBACK"_s);
                 return false;
             }
+        }
+    }
+    if (spentUsd > 0) {
+        // One row per UTC day across every job: a global budget reads a few rows, never
+        // the task table, and the sum commits with the completions it counts.
+        Statement &spend = s.addSpend;
+        ResetGuard guard(spend);
+        spend.bind(1, nowMs / 86'400'000);
+        spend.bind(2, spentUsd);
+        if (spend.step() != SQLITE_DONE) {
+            failSql(u"cannot record the spend"_s);
+            exec(u"ROLLBACK"_s);
+            return false;
         }
     }
     return exec(u"COMMIT"_s);

@@ -149,7 +149,7 @@ public:
     virtual std::optional<QString> setting(const QString &key) = 0;
     virtual bool setSetting(const QString &key, const QString &value) = 0;
     // What completed tasks of every job cost from fromMs on (UTC days, from the spend
-    // ledger the schema keeps by trigger; fromMs is rounded down to its day).
+    // ledger applyTransitions keeps; fromMs is rounded down to its day).
     virtual double spendSince(qint64 fromMs) = 0;
 
     // --- cost (engine/cost). Defaults: no cache, no breakdown.

@@ -632,13 +632,14 @@ void TestMetricsAlerts::oldestPendingAgePerPriorityFromTheDatabase()
         urgent.append(ids.value(0).toLongLong());
     QCOMPARE(actions.reprioritiseTasks(urgent, 1), 3);
 
+    // The engine starts when the urgent tasks have waited six minutes.
+    clock.set(kT0 + 60'000 + 6 * 60'000);
     MonitoringConfig config;
     config.recorder.autoTick = false;
     Monitoring monitoring(config, &clock, connection, u"host:1:probe"_s);
     QSignalSpy raised(&monitoring, &Monitoring::alertRaised);
     QVERIFY(monitoring.start({}));
 
-    clock.set(kT0 + 60'000 + 6 * 60'000); // the urgent tasks have waited six minutes
     QueueProbe probe(connection);
     const QMap<int, qint64> oldest = probe.oldestPendingSince(job);
     QVERIFY2(probe.errorString().isEmpty(), qPrintable(probe.errorString()));
