@@ -283,6 +283,7 @@ void EngineWorker::updatePreemption()
 
 void EngineWorker::pauseJob(qint64 jobId, const QString &reason, bool cancelInFlight)
 {
+    m_pausedByGlobalBudget.remove(jobId); // paused by hand: a higher cap does not start it
     if (auto *runner = m_runners.value(jobId))
         runner->stop(JobState::Paused, reason, cancelInFlight);
     else if (m_store) {
@@ -448,6 +449,7 @@ void EngineWorker::cancelJob(qint64 jobId, const QString &reason)
 {
     if (!m_store)
         return;
+    m_pausedByGlobalBudget.remove(jobId);
     if (auto *runner = m_runners.value(jobId)) {
         m_cancelWhenStopped.insert(jobId);
         runner->stop(JobState::Cancelled, reason, true);
