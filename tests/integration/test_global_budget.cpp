@@ -2,7 +2,8 @@
 // arithmetic and periods on their own; then the real engine on the simulator with many
 // requests in flight from two jobs at once: the spend never passes the cap, the 80 % and
 // 100 % alerts are stored with their figures, every job pauses, and raising the cap
-// resumes them to the end.
+// resumes them to the end. Last, another worker's spend and cap on the same database
+// reach a running engine.
 
 #include "dispatch/globalbudget.h"
 #include "engine.h"
@@ -25,6 +26,7 @@ private Q_SLOTS:
     void periodsAreUtcCalendarRanges();
     void reservationsSettlementsAndReads();
     void concurrentJobsStopAtTheCapAndResumeWhenRaised();
+    void anotherProcessesSpendAndCapAreReadBack();
 
 private:
     static QString writeCsv(const QTemporaryDir &dir, const QString &name, int rows)
@@ -175,6 +177,74 @@ void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
     QTRY_VERIFY(reader.alerts(false).isEmpty());
     const double total = reader.spendSince(0);
     QVERIFY(qAbs(total - (reader.job(a)->costUsd + reader.job(b)->costUsd)) < 1e-9);
+}
+
+// What another worker does on the same database reaches a running engine within a tick:
+// its spend (completions it stores) and a cap it sets (`batchctl budget --set`).
+void TestGlobalBudget::anotherProcessesSpendAndCapAreReadBack()
+{
+    QTemporaryDir dir;
+    bd::Engine::Options options;
+    options.databasePath = dir.filePath(u"shared.sqlite"_s);
+    options.runner.concurrency = 2;
+    bd::Engine engine(options);
+    QSignalSpy opened(&engine, &bd::Engine::opened);
+    engine.open();
+    QTRY_COMPARE(opened.count(), 1);
+    engine.setSnapshotInterval(50);
+    QSignalSpy imported(&engine, &bd::Engine::importFinished);
+    QSignalSpy stopped(&engine, &bd::Engine::jobStopped);
+    QSignalSpy snapshots(&engine, &bd::Engine::snapshotTaken);
+    bd::JobSpec spec;
+    spec.sourcePath = writeCsv(dir, u"slow.csv"_s, 400);
+    spec.templateText = u"Echo {{text}}"_s;
+    spec.model = u"sim-1"_s;
+    spec.mode = u"grouped"_s;
+    engine.importJob(spec);
+    QTRY_COMPARE_WITH_TIMEOUT(imported.count(), 1, 20'000);
+    const qint64 job = imported.at(0).at(0).value<bd::ImportResult>().jobId;
+
+    // The other worker: its own connection, its own job, its own completions.
+    bd::store::SqliteStore other(options.databasePath, u"other-worker"_s);
+    QVERIFY(other.isOpen());
+    const qint64 otherJob = other.createJob(spec, {u"id"_s, u"text"_s}, QDateTime::currentMSecsSinceEpoch());
+    QVERIFY(other.appendTasks(otherJob, 1, {{u"1"_s, u"x"_s}, {u"2"_s, u"y"_s}}, 2,
+                              QDateTime::currentMSecsSinceEpoch()));
+
+    // A cap set by the other worker reaches this engine.
+    QVERIFY(other.setSetting(u"global_budget_usd"_s, u"0.5"_s));
+    snapshots.clear();
+    QTRY_VERIFY(!snapshots.isEmpty() && snapshots.last().at(0).value<bd::EngineSnapshot>().globalBudgetUsd == 0.5);
+
+    bd::providers::ProviderConfig slow;
+    slow.settings = QJsonObject{{u"latency_ms"_s, 40}};
+    engine.startJob(job, slow);
+    bd::store::SqliteStore reader(options.databasePath, u"reader"_s);
+    QTRY_VERIFY_WITH_TIMEOUT(reader.taskCounts(job).completed >= 10, 20'000);
+
+    // The other worker completes two tasks at $0.25 each: the cap is spent.
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    QList<bd::ClaimedTask> claimed;
+    QVERIFY(other.claimTasks(otherJob, u"other:1:aaaaaa"_s, 2, now, now + 60'000, &claimed));
+    QList<bd::TaskTransition> answers;
+    for (const bd::ClaimedTask &task : std::as_const(claimed)) {
+        bd::TaskTransition t;
+        t.outcome.taskId = task.id;
+        t.outcome.output = u"answer"_s;
+        t.outcome.costUsd = 0.25;
+        answers.append(t);
+    }
+    QVERIFY(other.applyTransitions(u"other:1:aaaaaa"_s, answers, now));
+    QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 1, 10'000);
+    QCOMPARE(stopped.at(0).at(1).value<bd::JobState>(), bd::JobState::Paused);
+    QCOMPARE(stopped.at(0).at(2).toString(), u"global budget reached"_s);
+    QVERIFY(reader.taskCounts(job).pending > 0);
+
+    // The other worker raises the cap: the job here goes on to the end.
+    QVERIFY(other.setSetting(u"global_budget_usd"_s, u"0"_s));
+    QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 2, 120'000);
+    QCOMPARE(stopped.at(1).at(1).value<bd::JobState>(), bd::JobState::Finished);
+    QCOMPARE(reader.taskCounts(job).completed, qint64(400));
 }
 
 QTEST_GUILESS_MAIN(TestGlobalBudget)
