@@ -1,9 +1,8 @@
 #include "alertfigures.h"
 
+#include <cmath>
 #include <QJsonArray>
 #include <QStringList>
-
-#include <cmath>
 
 namespace bd {
 
@@ -24,7 +23,8 @@ QString seconds(double s)
     if (whole < 60)
         return u"%1 s"_s.arg(whole);
     if (whole < 3600)
-        return whole % 60 ? u"%1 min %2 s"_s.arg(whole / 60).arg(whole % 60) : u"%1 min"_s.arg(whole / 60);
+        return whole % 60 ? u"%1 min %2 s"_s.arg(whole / 60).arg(whole % 60)
+                          : u"%1 min"_s.arg(whole / 60);
     if (whole < 2 * 86400)
         return (whole % 3600) / 60 ? u"%1 h %2 min"_s.arg(whole / 3600).arg((whole % 3600) / 60)
                                    : u"%1 h"_s.arg(whole / 3600);
@@ -79,7 +79,7 @@ QString describeAlertFigures(const QString &kind, const QJsonObject &figures)
         text = u"error rate %1 > %2 over %3"_s.arg(percent(v), percent(t), seconds(window));
         if (figures.contains(u"attempts"_s))
             text += u" (%1 of %2 calls)"_s.arg(number(figures.value(u"failures"_s).toDouble()),
-                                                number(figures.value(u"attempts"_s).toDouble()));
+                                               number(figures.value(u"attempts"_s).toDouble()));
     } else if (kind == u"queue_depth_high"_s) {
         const QJsonValue baseline = figures.value(u"baseline"_s);
         text = baseline.isDouble()
@@ -94,8 +94,8 @@ QString describeAlertFigures(const QString &kind, const QJsonObject &figures)
     } else if (kind == u"priority1_wait"_s) {
         text = u"oldest priority-%1 task waiting %2 > %3"_s.arg(
             number(figures.value(u"priority"_s).toDouble(1)), seconds(v), seconds(t));
-    } else if (kind == u"budget_80"_s || kind == u"budget_exhausted"_s
-               || kind == u"global_budget_80"_s || kind == u"global_budget_exhausted"_s) {
+    } else if (kind == u"budget_80"_s || kind == u"budget_exhausted"_s ||
+               kind == u"global_budget_80"_s || kind == u"global_budget_exhausted"_s) {
         text = u"spent %1 of %2 (%3)"_s.arg(usd(v), usd(t), percent(t > 0 ? v / t : 0.0));
         if (kind.startsWith(u"global"_s))
             text += u" "_s + periodText(figures.value(u"period"_s).toString());
@@ -110,7 +110,8 @@ QString describeAlertFigures(const QString &kind, const QJsonObject &figures)
             names.append(figures.value(u"provider"_s).toString());
         text = u"circuit open: %1"_s.arg(names.isEmpty() ? number(v) : names.join(u", "_s));
         if (figures.contains(u"failures"_s))
-            text += u" after %1 failures in a row"_s.arg(number(figures.value(u"failures"_s).toDouble()));
+            text += u" after %1 failures in a row"_s.arg(
+                number(figures.value(u"failures"_s).toDouble()));
     } else if (kind == u"quota_exhausted"_s || kind == u"auth"_s) {
         text = u"%1 call(s) refused"_s.arg(number(qMax(1.0, v)));
         if (figures.contains(u"http_status"_s))

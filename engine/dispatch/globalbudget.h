@@ -1,8 +1,7 @@
 #pragma once
 
-#include <QString>
-
 #include <optional>
+#include <QString>
 
 namespace bd::dispatch {
 
@@ -20,7 +19,12 @@ namespace bd::dispatch {
 class GlobalBudget
 {
 public:
-    enum class Period { Month, Day, All };
+    enum class Period
+    {
+        Month,
+        Day,
+        All
+    };
     static QString periodName(Period period);
     static std::optional<Period> periodFromName(const QString &name);
     // Start (ms since the epoch, UTC) of the period that contains nowMs; 0 for All.

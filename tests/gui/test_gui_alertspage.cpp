@@ -27,12 +27,14 @@ private Q_SLOTS:
             bd::store::SqliteStore store(db, u"seed"_s);
             QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
             QVERIFY(store.raiseAlert(0, u"error_rate_high"_s, u"error rate 7.4%"_s, t0,
-                                     QJsonObject{{u"value"_s, 0.074}, {u"threshold"_s, 0.05},
-                                                 {u"window_s"_s, 600.0}, {u"failures"_s, 37.0},
+                                     QJsonObject{{u"value"_s, 0.074},
+                                                 {u"threshold"_s, 0.05},
+                                                 {u"window_s"_s, 600.0},
+                                                 {u"failures"_s, 37.0},
                                                  {u"attempts"_s, 500.0}}));
-            QVERIFY(store.raiseAlert(0, u"priority1_wait"_s, u"a priority-1 task waits"_s, t0 + 1000,
-                                     QJsonObject{{u"value"_s, 420.0}, {u"threshold"_s, 300.0},
-                                                 {u"priority"_s, 1}}));
+            QVERIFY(store.raiseAlert(
+                0, u"priority1_wait"_s, u"a priority-1 task waits"_s, t0 + 1000,
+                QJsonObject{{u"value"_s, 420.0}, {u"threshold"_s, 300.0}, {u"priority"_s, 1}}));
             QVERIFY(store.clearAlerts(0, u"priority1_wait"_s, t0 + 2000,
                                       QJsonObject{{u"value"_s, 12.0}, {u"threshold"_s, 300.0}}));
         }

@@ -37,7 +37,8 @@ private:
             return {};
         file.write("id,text\n");
         for (int i = 0; i < rows; ++i)
-            file.write(QByteArray::number(i) + ",row " + QByteArray::number(i) + " of " + name.toUtf8() + '\n');
+            file.write(QByteArray::number(i) + ",row " + QByteArray::number(i) + " of " +
+                       name.toUtf8() + '\n');
         return path;
     }
 };
@@ -207,14 +208,16 @@ void TestGlobalBudget::anotherProcessesSpendAndCapAreReadBack()
     // The other worker: its own connection, its own job, its own completions.
     bd::store::SqliteStore other(options.databasePath, u"other-worker"_s);
     QVERIFY(other.isOpen());
-    const qint64 otherJob = other.createJob(spec, {u"id"_s, u"text"_s}, QDateTime::currentMSecsSinceEpoch());
+    const qint64 otherJob =
+        other.createJob(spec, {u"id"_s, u"text"_s}, QDateTime::currentMSecsSinceEpoch());
     QVERIFY(other.appendTasks(otherJob, 1, {{u"1"_s, u"x"_s}, {u"2"_s, u"y"_s}}, 2,
                               QDateTime::currentMSecsSinceEpoch()));
 
     // A cap set by the other worker reaches this engine.
     QVERIFY(other.setSetting(u"global_budget_usd"_s, u"0.5"_s));
     snapshots.clear();
-    QTRY_VERIFY(!snapshots.isEmpty() && snapshots.last().at(0).value<bd::EngineSnapshot>().globalBudgetUsd == 0.5);
+    QTRY_VERIFY(!snapshots.isEmpty() &&
+                snapshots.last().at(0).value<bd::EngineSnapshot>().globalBudgetUsd == 0.5);
 
     bd::providers::ProviderConfig slow;
     slow.settings = QJsonObject{{u"latency_ms"_s, 40}};
