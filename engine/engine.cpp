@@ -64,6 +64,7 @@ Engine::Engine(const Options &options, QObject *parent)
     connect(m_worker, &EngineWorker::connectionTested, this, &Engine::connectionTested);
     connect(m_worker, &EngineWorker::pricesListed, this, &Engine::pricesListed);
     connect(m_worker, &EngineWorker::pricesReloaded, this, &Engine::pricesReloaded);
+    connect(m_worker, &EngineWorker::globalBudgetChanged, this, &Engine::globalBudgetChanged);
     m_thread.start();
 
     m_readerThread.setObjectName(u"batchdesk-reader"_s);
@@ -295,6 +296,13 @@ void Engine::requestDeadSummary(qint64 jobId)
 void Engine::requestAlerts(bool includeCleared)
 {
     callReader([reader = m_reader, includeCleared] { reader->listAlerts(includeCleared); });
+}
+
+void Engine::setGlobalBudget(double usd, const QString &period)
+{
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, usd, period] { worker->setGlobalBudget(usd, period); },
+        Qt::QueuedConnection);
 }
 
 void Engine::clearAlerts(qint64 jobId, const QString &kind)

@@ -129,6 +129,13 @@ public:
     void requestTaskDetail(qint64 taskId);
     void requestDeadSummary(qint64 jobId);
     void requestAlerts(bool includeCleared);
+    // The USD cap across every job of the database over a period: "month" (UTC calendar
+    // month, the default), "day" (UTC) or "all". 0: no cap. Stored in the database, so
+    // other workers and later runs keep to it. At 80 % an alert; at 100 % every job pauses
+    // ("global budget reached"); a higher cap starts the jobs paused by it again.
+    // An empty period keeps the stored one. globalBudgetChanged() follows; snapshots carry
+    // the cap and the spend.
+    void setGlobalBudget(double usd, const QString &period = QStringLiteral("month"));
     void clearAlerts(qint64 jobId, const QString &kind);
 
     // ---- settings (the console's settings dialog). Same contract.
@@ -192,6 +199,7 @@ Q_SIGNALS:
     void alertsListed(const QList<bd::AlertRecord> &alerts);
     // Raised or cleared: a panel showing alerts should ask again.
     void alertsChanged();
+    void globalBudgetChanged(double capUsd, const QString &period, double spentUsd);
     void readFailed(const QString &error);
     void connectionTested(const QString &providerId, const QStringList &models,
                           const QString &error);

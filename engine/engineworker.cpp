@@ -86,6 +86,8 @@ void EngineWorker::open()
     }
     m_snapshotTimer->start(m_snapshotInterval);
     startMonitoring();
+    loadGlobalBudget();
+    checkGlobalBudget();
     Q_EMIT opened(true, QString());
 }
 
@@ -96,22 +98,21 @@ void EngineWorker::startMonitoring()
         m_workerId);
     // Every alert, from the runners or the rules, goes through the alert center: it keeps one
     // raise and one clear per alert, and the store and the front ends hear of each once.
+    // The store is the ledger shared with other workers on the database: a transition one
+    // of them made already is not made (nor notified) again here.
+    m_monitoring->alerts()->setLedger(metrics::AlertCenter::storeLedger(m_store.get()));
     connect(m_monitoring.get(), &metrics::Monitoring::alertRaised, this,
             [this](const metrics::AlertEvent &event) {
-                m_store->raiseAlert(event.jobId, event.kind, event.message, event.atMs);
                 Q_EMIT alertRaised(event.jobId, event.kind, event.message);
                 Q_EMIT alertsChanged();
             });
     connect(m_monitoring.get(), &metrics::Monitoring::alertUpdated, this,
             [this](const metrics::AlertEvent &event) {
-                m_store->raiseAlert(event.jobId, event.kind, event.message, event.atMs);
+                m_store->raiseAlert(event.jobId, event.kind, event.message, event.atMs, event.figures);
                 Q_EMIT alertsChanged();
             });
     connect(m_monitoring.get(), &metrics::Monitoring::alertCleared, this,
-            [this](const metrics::AlertEvent &event) {
-                m_store->clearAlerts(event.jobId, event.kind, event.atMs);
-                Q_EMIT alertsChanged();
-            });
+            [this](const metrics::AlertEvent &) { Q_EMIT alertsChanged(); });
     m_monitoring->alerts()->setInputsProvider([this] { return ruleInputs(); });
     QString error;
     const bool listening = m_monitoring->start(m_store->alerts(false), &error);
@@ -134,8 +135,9 @@ void EngineWorker::reportQueues()
 {
     if (!m_monitoring)
         return;
-    // The age of the oldest waiting task is one index lookup per job, refreshed every
-    // fifth tick and only for jobs with work waiting.
+    // The age of the oldest waiting task, per priority: one index seek per job and priority
+    // (tasks of a job can be reprioritised one by one), refreshed every fifth tick and only
+    // for jobs with work waiting, whichever worker runs them.
     const bool probe = m_snapshotTicks % 5 == 0;
     metrics::QueueProbe queueProbe(u"engine-writer"_s);
     for (const JobSnapshot &job : std::as_const(m_snapshots)) {
@@ -143,15 +145,14 @@ void EngineWorker::reportQueues()
         report.jobId = job.jobId;
         report.running = job.runningHere;
         const auto *runner = m_runners.value(job.jobId);
-        const int priority = runner ? runner->priority() : 2;
+        const int priority = runner ? runner->priority() : job.priority;
         const QString mode = runner && runner->isBatchLane() ? u"batch-api"_s : u"grouped"_s;
         if (probe && job.counts.pending > 0)
-            m_oldestPendingSince.insert(job.jobId, queueProbe.oldestPendingSince(job.jobId, {priority}).value(priority));
+            m_oldestPendingSince.insert(job.jobId, queueProbe.oldestPendingSince(job.jobId));
         else if (job.counts.pending == 0)
             m_oldestPendingSince.remove(job.jobId);
-        report.levels.append(metrics::QueueLevel{priority, metrics::laneName(priority, mode),
-                                                 job.counts.pending, job.counts.leased,
-                                                 m_oldestPendingSince.value(job.jobId)});
+        report.levels = metrics::QueueProbe::levels(priority, mode, job.counts.pending, job.counts.leased,
+                                                    m_oldestPendingSince.value(job.jobId));
         m_monitoring->recorder()->reportQueue(report);
     }
 }
@@ -215,6 +216,9 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
                              + (job->spec.model.isEmpty() ? provider->defaultModel() : job->spec.model);
     auto *runner = new dispatch::JobRunner(m_store.get(), std::move(provider), *job, m_prices,
                                            m_clock, m_workerId, m_runnerOptions, this);
+    runner->setGlobalBudget(m_globalBudget);
+    m_providerConfigs.insert(jobId, providerConfig);
+    m_pausedByGlobalBudget.remove(jobId);
     if (auto guard = m_guards.value(guardKey).lock())
         runner->setProviderGuard(guard);
     else
@@ -231,10 +235,11 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
                 snapshot.runningHere = m_runners.contains(id);
                 if (snapshot.runningHere)
                     snapshot.state = JobState::Running;
+                checkGlobalBudget(); // in memory: the 80 % alert need not wait for a tick
             });
     connect(runner, &dispatch::JobRunner::alertRaised, this,
-            [this](qint64 id, const QString &kind, const QString &message) {
-                m_monitoring->alerts()->raise(id, kind, message);
+            [this](qint64 id, const QString &kind, const QString &message, const QJsonObject &figures) {
+                m_monitoring->alerts()->raise(id, kind, message, figures);
             });
     connect(runner, &dispatch::JobRunner::alertCleared, this, [this](qint64 id, const QString &kind) {
         m_monitoring->alerts()->clear(id, kind);
@@ -300,6 +305,7 @@ void EngineWorker::updatePreemption()
 
 void EngineWorker::pauseJob(qint64 jobId, const QString &reason, bool cancelInFlight)
 {
+    m_pausedByGlobalBudget.remove(jobId); // paused by hand: a higher cap does not start it
     if (auto *runner = m_runners.value(jobId))
         runner->stop(JobState::Paused, reason, cancelInFlight);
     else if (m_store) {
@@ -326,6 +332,11 @@ void EngineWorker::stopAll(const QString &reason)
 void EngineWorker::handleRunnerFinished(qint64 jobId, JobState state, const QString &reason)
 {
     removeRunner(jobId);
+    if (state == JobState::Paused && reason == QLatin1StringView(dispatch::GlobalBudget::kReason)) {
+        // Nothing more fits under the cap: every job here waits for a higher one.
+        m_pausedByGlobalBudget.insert(jobId);
+        pauseForGlobalBudget();
+    }
     if (m_cancelWhenStopped.remove(jobId) && m_store) {
         store::TaskActions actions(u"engine-writer"_s);
         if (actions.cancelPending(jobId, m_clock->nowMs()) < 0)
@@ -470,8 +481,14 @@ void EngineWorker::emitSnapshot()
         }
     }
     reportQueues();
+    loadGlobalBudget();
+    checkGlobalBudget();
     EngineSnapshot snapshot;
     snapshot.atMs = QDateTime::currentMSecsSinceEpoch();
+    snapshot.globalBudgetUsd = m_globalBudget->capUsd();
+    snapshot.globalBudgetPeriod = dispatch::GlobalBudget::periodName(m_globalBudget->period());
+    snapshot.globalSpentUsd = m_globalBudget->spentUsd();
+    snapshot.globalBudgetReached = m_globalPause.has_value();
     snapshot.jobs.reserve(m_snapshots.size());
     for (JobSnapshot job : std::as_const(m_snapshots)) {
         if (const auto *runner = m_runners.value(job.jobId)) {
@@ -496,6 +513,7 @@ void EngineWorker::cancelJob(qint64 jobId, const QString &reason)
 {
     if (!m_store)
         return;
+    m_pausedByGlobalBudget.remove(jobId);
     if (auto *runner = m_runners.value(jobId)) {
         m_cancelWhenStopped.insert(jobId);
         runner->stop(JobState::Cancelled, reason, true);
@@ -696,6 +714,111 @@ void EngineWorker::testConnection(const providers::ProviderConfig &config)
                 provider->deleteLater();
             });
     provider->listModels();
+}
+
+namespace {
+constexpr char kGlobalBudgetKey[] = "global_budget_usd";
+constexpr char kGlobalPeriodKey[] = "global_budget_period";
+} // namespace
+
+void EngineWorker::setGlobalBudget(double usd, const QString &period)
+{
+    if (!m_store)
+        return;
+    // No period given: keep the stored one.
+    const auto parsed = period.isEmpty() ? std::optional(m_globalBudget->period())
+                                         : dispatch::GlobalBudget::periodFromName(period);
+    if (!parsed || usd < 0) {
+        qWarning("global budget: ignored %f per %s (a period is month, day or all)", usd, qPrintable(period));
+        return;
+    }
+    m_store->setSetting(QString::fromLatin1(kGlobalBudgetKey), QString::number(usd, 'g', 15));
+    m_store->setSetting(QString::fromLatin1(kGlobalPeriodKey), dispatch::GlobalBudget::periodName(*parsed));
+    loadGlobalBudget();
+    checkGlobalBudget();
+    Q_EMIT globalBudgetChanged(m_globalBudget->capUsd(),
+                               dispatch::GlobalBudget::periodName(m_globalBudget->period()),
+                               m_globalBudget->spentUsd());
+}
+
+void EngineWorker::loadGlobalBudget()
+{
+    if (!m_store)
+        return;
+    // Another process (`batchctl budget --set`, a second console) may have changed it.
+    const double cap = m_store->setting(QString::fromLatin1(kGlobalBudgetKey)).value_or(QString()).toDouble();
+    const auto period = dispatch::GlobalBudget::periodFromName(
+        m_store->setting(QString::fromLatin1(kGlobalPeriodKey)).value_or(QString()));
+    m_globalBudget->setCap(cap, period.value_or(dispatch::GlobalBudget::Period::Month));
+    const qint64 start = dispatch::GlobalBudget::periodStartMs(m_globalBudget->period(), m_clock->nowMs());
+    m_globalBudget->setStoredSpend(m_store->spendSince(start));
+}
+
+void EngineWorker::checkGlobalBudget()
+{
+    if (!m_monitoring)
+        return;
+    metrics::AlertCenter *alerts = m_monitoring->alerts();
+    const QString warnKind = u"global_budget_80"_s;
+    const QString fullKind = u"global_budget_exhausted"_s;
+    const dispatch::GlobalBudget &budget = *m_globalBudget;
+    const double cap = budget.capUsd();
+    const double spent = budget.spentUsd();
+    const QString period = dispatch::GlobalBudget::periodName(budget.period());
+    const QJsonObject figures{{u"value"_s, spent}, {u"threshold"_s, cap}, {u"budget_usd"_s, cap},
+                              {u"spent_usd"_s, spent}, {u"fraction"_s, cap > 0 ? spent / cap : 0.0},
+                              {u"period"_s, period}};
+    const QString money = u"$%1 of the $%2 global budget (per %3)"_s.arg(
+        QString::number(spent, 'f', 4), QString::number(cap, 'f', cap < 1 ? 4 : 2), period);
+
+    if (m_globalPause) {
+        // Paused at the cap: a higher cap, no cap, or a new period (less spent) resumes.
+        const bool resume = !budget.isActive() || cap > m_globalPause->capUsd
+                            || spent < m_globalPause->spentUsd - 1e-9;
+        if (!resume)
+            return;
+        m_globalPause.reset();
+        alerts->clear(0, fullKind, u"global budget raised: "_s + money);
+        const QSet<qint64> paused = std::exchange(m_pausedByGlobalBudget, {});
+        for (const qint64 jobId : paused) {
+            if (m_providerConfigs.contains(jobId))
+                startJob(jobId, m_providerConfigs.value(jobId));
+        }
+    }
+    if (budget.isActive() && spent >= budget.capUsd()) {
+        pauseForGlobalBudget();
+        return;
+    }
+    if (budget.isActive() && spent >= 0.8 * cap)
+        alerts->raise(0, warnKind, money + u" spent"_s, figures);
+    else if (alerts->isOpen(warnKind))
+        alerts->clear(0, warnKind, money + u" spent"_s, figures);
+    if (alerts->isOpen(fullKind))
+        alerts->clear(0, fullKind, money + u" spent"_s, figures);
+}
+
+void EngineWorker::pauseForGlobalBudget()
+{
+    const dispatch::GlobalBudget &budget = *m_globalBudget;
+    if (!m_globalPause) {
+        m_globalPause = GlobalPause{budget.capUsd(), budget.spentUsd()};
+        const QString period = dispatch::GlobalBudget::periodName(budget.period());
+        const QJsonObject figures{{u"value"_s, budget.spentUsd()}, {u"threshold"_s, budget.capUsd()},
+                                  {u"budget_usd"_s, budget.capUsd()}, {u"spent_usd"_s, budget.spentUsd()},
+                                  {u"period"_s, period}};
+        if (m_monitoring) {
+            m_monitoring->alerts()->raise(
+                0, u"global_budget_exhausted"_s,
+                u"global budget of $%1 (per %2) reached: $%3 spent; every job is paused until it is raised"_s.arg(
+                    QString::number(budget.capUsd(), 'f', budget.capUsd() < 1 ? 4 : 2), period,
+                    QString::number(budget.spentUsd(), 'f', 4)),
+                figures);
+        }
+    }
+    // Requests in flight were reserved under the cap: they may come back.
+    const QList<dispatch::JobRunner *> runners = m_runners.values();
+    for (dispatch::JobRunner *runner : runners)
+        runner->stop(JobState::Paused, QString::fromLatin1(dispatch::GlobalBudget::kReason), false);
 }
 
 } // namespace bd

@@ -3,6 +3,7 @@
 #include "core/types.h"
 #include "cost/pricetable.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/globalbudget.h"
 #include "jobio.h"
 #include "snapshot.h"
 
@@ -58,6 +59,8 @@ public:
     void clearAlerts(qint64 jobId, const QString &kind);
     void replayDead(const bd::ReplayRequest &request);
     void setSnapshotInterval(int ms);
+    // The cap across every job of the database (0: none), stored for every process.
+    void setGlobalBudget(double usd, const QString &period);
 
     // --- settings (see the Engine facade)
     void setDefaultJobSettings(const QJsonObject &defaults);
@@ -89,6 +92,7 @@ Q_SIGNALS:
                           const QString &error);
     void pricesListed(const QJsonObject &models);
     void pricesReloaded(bool ok, const QString &error);
+    void globalBudgetChanged(double capUsd, const QString &period, double spentUsd);
 
 private:
     bool loadPrices(QString *error);
@@ -116,7 +120,25 @@ private:
     metrics::RuleInputs ruleInputs() const;
     QJsonObject m_monitoringJson;
     std::unique_ptr<metrics::Monitoring> m_monitoring;
-    QHash<qint64, qint64> m_oldestPendingSince; // job -> since when its oldest task waits
+    // job -> priority -> since when its oldest pending task of that priority waits
+    QHash<qint64, QMap<int, qint64>> m_oldestPendingSince;
+
+    // Global budget: one per engine, shared by its runners; cap, period and the spend of
+    // every process re-read from the database each snapshot tick. At the cap every job
+    // here pauses; a higher cap (or a new period) starts them again.
+    void loadGlobalBudget();
+    void checkGlobalBudget();
+    void pauseForGlobalBudget();
+    std::shared_ptr<dispatch::GlobalBudget> m_globalBudget = std::make_shared<dispatch::GlobalBudget>();
+    struct GlobalPause
+    {
+        double capUsd = 0.0;
+        double spentUsd = 0.0;
+    };
+    std::optional<GlobalPause> m_globalPause;
+    QSet<qint64> m_pausedByGlobalBudget;
+    // How each job was last started here, to start it again when the cap is raised.
+    QHash<qint64, providers::ProviderConfig> m_providerConfigs;
 
     // Preemption across jobs: sync work of lower priorities is held while priority-1 work
     // is waiting, and let through a trickle once it has waited longer than agingMs.

@@ -32,6 +32,13 @@ struct EngineSnapshot
 
     bool isLanePaused(int priority) const { return pausedLanes.contains(priority); }
 
+    // The cap across every job of the database (0: none) over its period (month, day,
+    // all), what every process has spent in that period, and whether jobs wait for it.
+    double globalBudgetUsd = 0.0;
+    QString globalBudgetPeriod;
+    double globalSpentUsd = 0.0;
+    bool globalBudgetReached = false;
+
     TaskCounts totals() const;
     double costUsd() const;
     // Tasks waiting (pending, not leased) in jobs of the given priority (1..3).

@@ -1,5 +1,6 @@
 #include "alertspage.h"
 
+#include "core/alertfigures.h"
 #include "engine.h"
 #include "format.h"
 
@@ -31,19 +32,21 @@ AlertsPage::AlertsPage(Engine *engine, QWidget *parent)
     layout->addLayout(top);
 
     m_table = new QTableWidget(this);
-    m_table->setColumnCount(5);
-    m_table->setHorizontalHeaderLabels({tr("Raised"), tr("Job"), tr("Kind"), tr("Message"), tr("Cleared")});
+    m_table->setColumnCount(ColumnCount);
+    m_table->setHorizontalHeaderLabels(
+        {tr("Raised"), tr("Job"), tr("Kind"), tr("Figures"), tr("Message"), tr("Cleared")});
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->setAlternatingRowColors(true);
     m_table->setWordWrap(false);
     m_table->verticalHeader()->hide();
-    m_table->horizontalHeader()->setSectionResizeMode(3, QHeaderView::Stretch);
+    m_table->horizontalHeader()->setSectionResizeMode(MessageColumn, QHeaderView::Stretch);
     const int digit = m_table->fontMetrics().horizontalAdvance(u'0');
-    m_table->setColumnWidth(0, digit * 21);
-    m_table->setColumnWidth(1, digit * 6);
-    m_table->setColumnWidth(2, digit * 18);
-    m_table->setColumnWidth(4, digit * 21);
+    m_table->setColumnWidth(RaisedColumn, digit * 21);
+    m_table->setColumnWidth(JobColumn, digit * 6);
+    m_table->setColumnWidth(KindColumn, digit * 18);
+    m_table->setColumnWidth(FiguresColumn, digit * 44);
+    m_table->setColumnWidth(ClearedColumn, digit * 21);
     layout->addWidget(m_table, 1);
 
     connect(m_showCleared, &QCheckBox::toggled, this, &AlertsPage::reload);
@@ -68,16 +71,17 @@ void AlertsPage::handleAlerts(const QList<AlertRecord> &alerts)
         const bool isOpen = !alert.clearedAt.isValid();
         open += isOpen;
         const QString format = u"yyyy-MM-dd HH:mm:ss"_s;
+        const QString figures = describeAlertFigures(alert.kind, alert.figures);
         const QStringList cells = {alert.raisedAt.toString(format),
                                    alert.jobId ? QString::number(alert.jobId) : tr("all"),
-                                   alert.kind, alert.message,
+                                   alert.kind, figures, alert.message,
                                    isOpen ? tr("open") : alert.clearedAt.toString(format)};
         for (int c = 0; c < cells.size(); ++c) {
             auto *item = new QTableWidgetItem(cells.at(c));
             item->setData(Qt::UserRole, qint64(alerts.size() - 1 - i));
-            if (c == 3)
-                item->setToolTip(alert.message);
-            if (isOpen && (c == 2 || c == 4))
+            if (c == MessageColumn || c == FiguresColumn)
+                item->setToolTip(cells.at(c));
+            if (isOpen && (c == KindColumn || c == ClearedColumn))
                 item->setForeground(stateColor(TaskState::Dead));
             m_table->setItem(i, c, item);
         }

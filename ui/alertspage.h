@@ -24,6 +24,8 @@ class AlertsPage final : public QWidget
 public:
     explicit AlertsPage(Engine *engine, QWidget *parent = nullptr);
 
+    enum Column { RaisedColumn, JobColumn, KindColumn, FiguresColumn, MessageColumn, ClearedColumn, ColumnCount };
+
     void reload();
     int openAlerts() const { return m_open; }
     QTableWidget *table() const { return m_table; }

@@ -1,9 +1,11 @@
 #include "commands.h"
 
+#include "core/alertfigures.h"
 #include "core/clock.h"
 #include "cost/estimator.h"
 #include "cost/pricetable.h"
 #include "dispatch/offpeakwindow.h"
+#include "dispatch/globalbudget.h"
 #include "engine.h"
 #include "ingest/exportwriter.h"
 #include "jobio.h"
@@ -168,7 +170,60 @@ QJsonObject alertJson(const bd::AlertRecord &alert)
         {u"cleared_at"_s, alert.clearedAt.isValid()
                               ? QJsonValue(alert.clearedAt.toUTC().toString(Qt::ISODateWithMs))
                               : QJsonValue()},
+        {u"figures"_s, alert.figures},
     };
+}
+
+// The cap across every job of the database as stored (batchctl budget, status).
+QJsonObject globalBudgetJson(bd::store::Store &store)
+{
+    using bd::dispatch::GlobalBudget;
+    const double cap = store.setting(u"global_budget_usd"_s).value_or(QString()).toDouble();
+    const GlobalBudget::Period period =
+        GlobalBudget::periodFromName(store.setting(u"global_budget_period"_s).value_or(QString()))
+            .value_or(GlobalBudget::Period::Month);
+    const qint64 start = GlobalBudget::periodStartMs(period, bd::SystemClock::instance()->nowMs());
+    const double spent = store.spendSince(start);
+    return QJsonObject{
+        {u"cap_usd"_s, cap},
+        {u"period"_s, GlobalBudget::periodName(period)},
+        {u"period_start"_s, QDateTime::fromMSecsSinceEpoch(start, Qt::UTC).toString(Qt::ISODate)},
+        {u"spent_usd"_s, spent},
+        {u"fraction"_s, cap > 0 ? QJsonValue(spent / cap) : QJsonValue()},
+        {u"reached"_s, cap > 0 && spent >= cap},
+    };
+}
+
+QString globalBudgetLine(const QJsonObject &budget)
+{
+    const double cap = budget.value(u"cap_usd"_s).toDouble();
+    const QString period = budget.value(u"period"_s).toString();
+    const QString spent = QString::number(budget.value(u"spent_usd"_s).toDouble(), 'f', 4);
+    const QString over = period == u"all"_s ? u"in all"_s
+                         : period == u"day"_s ? u"today (UTC)"_s
+                                              : u"this month (UTC)"_s;
+    if (cap <= 0)
+        return u"global budget: none; spent $%1 %2"_s.arg(spent, over);
+    return u"global budget: $%1 per %2; spent $%3 %4 (%5%)%6"_s.arg(
+        QString::number(cap, 'f', cap < 1 ? 4 : 2), period, spent, over,
+        QString::number(budget.value(u"fraction"_s).toDouble() * 100, 'f', 1),
+        budget.value(u"reached"_s).toBool() ? u" - reached: jobs pause until it is raised"_s : QString());
+}
+
+// --global-budget USD [--period P] on run and resume: nullopt when not given.
+std::optional<std::pair<double, QString>> globalBudgetOption(const QCommandLineParser &parser,
+                                                             const QString &flag)
+{
+    if (parser.isSet(u"period"_s)
+        && !bd::dispatch::GlobalBudget::periodFromName(parser.value(u"period"_s)))
+        throw UsageError{u"--period must be month, day or all"_s};
+    if (!parser.isSet(flag))
+        return std::nullopt;
+    bool ok = false;
+    const double usd = parser.value(flag).toDouble(&ok);
+    if (!ok || usd < 0 || !std::isfinite(usd))
+        throw UsageError{u"--%1 needs an amount in USD >= 0 (0: no cap)"_s.arg(flag)};
+    return std::pair{usd, parser.value(u"period"_s)};
 }
 
 int exitCodeFor(const bd::JobInfo &job)
@@ -887,12 +942,15 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
     if (!exportPath.isEmpty() && !bd::ingest::ExportWriter::formatForPath(exportPath))
         throw UsageError{u"--export: %1 must end in .csv, .jsonl or .xlsx"_s.arg(exportPath)};
 
+    const auto globalBudget = globalBudgetOption(parser, u"global-budget"_s);
     Session session(db, parser.isSet(u"json"_s), monitoringSettings(parser));
     session.setApiKey(spec.provider, apiKey);
     if (!session.openEngine(&error)) {
         printErr(error);
         return ExitFatal;
     }
+    if (globalBudget)
+        session.engine()->setGlobalBudget(globalBudget->first, globalBudget->second);
     const bd::ImportResult imported = session.import(spec);
     if (!imported.ok) {
         printErr(imported.error);
@@ -950,12 +1008,15 @@ int resumeJobs(Session &session, qint64 onlyJob, bool forceList)
 
 int commandResume(const QCommandLineParser &parser, const QString &db)
 {
+    const auto globalBudget = globalBudgetOption(parser, u"global-budget"_s);
     Session session(db, parser.isSet(u"json"_s), monitoringSettings(parser));
     QString error;
     if (!session.openEngine(&error)) {
         printErr(error);
         return ExitFatal;
     }
+    if (globalBudget)
+        session.engine()->setGlobalBudget(globalBudget->first, globalBudget->second);
     return resumeJobs(session, 0, false);
 }
 
@@ -996,8 +1057,11 @@ int commandStatus(const QCommandLineParser &parser, const QString &db)
         QJsonArray alertArray;
         for (const bd::AlertRecord &alert : alerts)
             alertArray.append(alertJson(alert));
-        printOut(QString::fromUtf8(QJsonDocument(QJsonObject{{u"jobs"_s, jobArray}, {u"alerts"_s, alertArray}})
-                                       .toJson(QJsonDocument::Compact)));
+        QJsonObject status{{u"jobs"_s, jobArray}, {u"alerts"_s, alertArray}};
+        const QJsonObject globalBudget = globalBudgetJson(*store);
+        if (globalBudget.value(u"cap_usd"_s).toDouble() > 0)
+            status.insert(u"global_budget"_s, globalBudget);
+        printOut(QString::fromUtf8(QJsonDocument(status).toJson(QJsonDocument::Compact)));
         return ExitFinished;
     }
     if (jobs.isEmpty())
@@ -1032,10 +1096,56 @@ int commandStatus(const QCommandLineParser &parser, const QString &db)
                               QString::number(cost[u"savings_usd"_s].toDouble(), 'f', 4),
                               QString::number(cost[u"cost_vs_naive"_s].toDouble() * 100, 'f', 1)));
     }
+    const QJsonObject globalBudget = globalBudgetJson(*store);
+    if (globalBudget.value(u"cap_usd"_s).toDouble() > 0)
+        printOut(globalBudgetLine(globalBudget));
     for (const bd::AlertRecord &alert : alerts) {
-        if (!alert.clearedAt.isValid())
-            printOut(u"ALERT %1 (job %2): %3"_s.arg(alert.kind).arg(alert.jobId).arg(alert.message));
+        if (alert.clearedAt.isValid())
+            continue;
+        printOut(u"ALERT %1 (%2): %3"_s.arg(alert.kind,
+                                            alert.jobId ? u"job %1"_s.arg(alert.jobId) : u"all jobs"_s,
+                                            alert.message));
+        const QString figures = bd::describeAlertFigures(alert.kind, alert.figures);
+        if (!figures.isEmpty())
+            printOut(u"    "_s + figures);
     }
+    return ExitFinished;
+}
+
+// batchctl budget [--set USD] [--period month|day|all]: the cap across every job of the
+// database, stored in it, so every worker and later run keeps to it.
+int commandBudget(const QCommandLineParser &parser, const QString &db)
+{
+    const auto newCap = globalBudgetOption(parser, u"set"_s);
+    if (!newCap && parser.isSet(u"period"_s))
+        throw UsageError{u"--period goes with --set USD"_s};
+    std::unique_ptr<bd::store::SqliteStore> store;
+    if (newCap) {
+        store = std::make_unique<bd::store::SqliteStore>(db, u"cli"_s);
+        if (!store->isOpen()) {
+            printErr(store->errorString());
+            return ExitFatal;
+        }
+        const bool stored =
+            store->setSetting(u"global_budget_usd"_s, QString::number(newCap->first, 'g', 15))
+            && (newCap->second.isEmpty() || store->setSetting(u"global_budget_period"_s, newCap->second));
+        if (!stored) {
+            printErr(store->errorString());
+            return ExitFatal;
+        }
+    } else {
+        store = openExisting(db);
+        if (!store)
+            return ExitFatal;
+    }
+    const QJsonObject budget = globalBudgetJson(*store);
+    if (parser.isSet(u"json"_s))
+        printOut(QString::fromUtf8(QJsonDocument(budget).toJson(QJsonDocument::Compact)));
+    else
+        printOut(globalBudgetLine(budget));
+    if (newCap)
+        printErr(u"running workers pick the new cap up within seconds; jobs it paused resume "
+                 "there, or with `batchctl resume`"_s);
     return ExitFinished;
 }
 
@@ -1326,6 +1436,11 @@ void addOptions(QCommandLineParser &parser)
         {u"budget"_s, u"Spending cap for the job in USD."_s, u"USD"_s},
         {u"offpeak"_s, u"Priority 3: send only between HH:MM-HH:MM, in time zone TZ (e.g. 22:00-06:00@Europe/Berlin; default local time)."_s, u"WINDOW"_s},
         {u"run-now"_s, u"Send priority-3 work now, outside its off-peak window (kept for the job)."_s},
+        {u"global-budget"_s, u"run, resume: cap in USD across every job of the database over --period "
+                             "(stored in it; 0 removes the cap)."_s, u"USD"_s},
+        {u"set"_s, u"budget: set the global cap in USD (0 removes it)."_s, u"USD"_s},
+        {u"period"_s, u"Global budget period: month (UTC calendar month, default), day (UTC) or all."_s,
+         u"P"_s},
         {u"job"_s, u"Limit to one job."_s, u"JOB"_s},
         {u"task"_s, u"Task id(s) to replay."_s, u"ID"_s},
         {u"class"_s, u"dlq replay: only dead tasks of this error class (e.g. server_error)."_s, u"ERROR_CLASS"_s},
@@ -1355,8 +1470,9 @@ const char kUsage[] =
     "commands:\n"
     "  run INPUT.csv (--template TEXT | --template-file FILE) [options]\n"
     "  estimate INPUT.csv (--template TEXT | --template-file FILE) [options]   (= run --dry-run)\n"
-    "  resume  [--db PATH] [--json]\n"
+    "  resume  [--db PATH] [--json] [--global-budget USD [--period P]]\n"
     "  status  [--db PATH] [--json]\n"
+    "  budget  [--set USD] [--period month|day|all] [--db PATH] [--json]\n"
     "  export  JOB --out FILE [--db PATH]\n"
     "  dlq list   [--job JOB] [--db PATH] [--json]\n"
     "  dlq replay [--job JOB] [--task ID ...] [--class ERROR_CLASS] [--db PATH]\n"
@@ -1408,6 +1524,8 @@ int main(const QStringList &arguments)
             return commandResume(parser, db);
         if (command == u"status"_s)
             return commandStatus(parser, db);
+        if (command == u"budget"_s)
+            return commandBudget(parser, db);
         if (command == u"export"_s)
             return commandExport(parser, positional, db);
         if (command == u"dlq"_s)

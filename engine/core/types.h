@@ -227,6 +227,9 @@ struct AlertRecord
     QString message;
     QDateTime raisedAt;
     QDateTime clearedAt;
+    // What the rule measured: "value", "threshold", "window_s", "baseline" where the rule
+    // has them, its own keys besides, and "cleared" with the figures at clearing.
+    QJsonObject figures;
 };
 
 } // namespace bd

@@ -153,7 +153,7 @@ void JobRunner::pumpBatches()
             request.maxOutputTokens = m_job.spec.maxOutputTokens;
             request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
             const double cost = maxCostUsd((request.systemPrompt.size() + request.prompt.size() + 3) / 4);
-            if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + reservation + cost > m_budgetUsd) {
+            if (!budgetAllows(reservation + cost)) {
                 const TaskTransition release = releaseUnsent(task.id, now);
                 over.append(release);
                 continue;
@@ -178,12 +178,8 @@ void JobRunner::pumpBatches()
             continue;
         }
         if (requests.isEmpty()) {
-            if (m_liveBatches.isEmpty()) {
-                const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
-                    QString::number(m_budgetUsd, 'f', 2), QString::number(m_costUsd, 'f', 4));
-                Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why);
-                stop(JobState::Paused, why, false);
-            }
+            if (m_liveBatches.isEmpty())
+                stopForBudget();
             return;
         }
 
@@ -213,7 +209,7 @@ void JobRunner::pumpBatches()
             fatal(m_store->errorString());
             return;
         }
-        m_reservedUsd += reservation;
+        reserve(reservation);
         if (m_metrics)
             m_metrics->recordBatch(m_laneName, int(requests.size()), m_options.maxBatchSize);
         m_liveBatches.insert(rowId, batch);
@@ -401,7 +397,7 @@ void JobRunner::cancelBatches()
             qWarning("job %lld: tasks of batch %lld not handed back: %s", m_job.id, batch.rowId,
                      qPrintable(m_store->errorString()));
         m_store->updateBatch(batch.rowId, u"cancelled"_s, QString(), now);
-        m_reservedUsd = qMax(0.0, m_reservedUsd - batch.reservedUsd);
+        unreserve(batch.reservedUsd);
         m_counts.leased -= batch.tasks.size();
         m_counts.pending += batch.tasks.size();
     }
@@ -411,7 +407,7 @@ void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply>
 {
     const LiveBatch batch = m_liveBatches.take(batchRowId);
     m_batchRowByProviderId.remove(batch.providerBatchId);
-    m_reservedUsd = qMax(0.0, m_reservedUsd - batch.reservedUsd);
+    unreserve(batch.reservedUsd);
 
     QList<TaskTransition> transitions;
     transitions.reserve(batch.tasks.size());

@@ -102,7 +102,12 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     });
 }
 
-JobRunner::~JobRunner() = default;
+JobRunner::~JobRunner()
+{
+    // Requests that never came back (a runner removed mid-flight) free the shared cap.
+    if (m_globalBudget)
+        m_globalBudget->release(m_reservedUsd);
+}
 
 void JobRunner::start()
 {
@@ -126,6 +131,13 @@ void JobRunner::start()
         m_running = false;
         m_store->setJobState(m_job.id, JobState::Paused, u"budget reached"_s, m_clock->nowMs());
         Q_EMIT finished(m_job.id, JobState::Paused, u"budget reached"_s);
+        return;
+    }
+    if (m_globalBudget && m_globalBudget->isReached()) {
+        m_running = false;
+        const QString why = QString::fromLatin1(GlobalBudget::kReason);
+        m_store->setJobState(m_job.id, JobState::Paused, why, m_clock->nowMs());
+        Q_EMIT finished(m_job.id, JobState::Paused, why);
         return;
     }
     if (!m_store->setJobState(m_job.id, JobState::Running, QString(), m_clock->nowMs())) {
@@ -206,17 +218,20 @@ void JobRunner::pump()
             return;
         }
         const double reservation = maxCostUsd(promptTokens);
-        if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + reservation > m_budgetUsd) {
+        if (!budgetAllows(reservation)) {
             if (m_inFlight.isEmpty()) {
-                const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
-                    QString::number(m_budgetUsd, 'f', 2), QString::number(m_costUsd, 'f', 4));
-                Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why);
-                stop(JobState::Paused, why, false);
+                // Other jobs' answers may still free room under the global cap; with none
+                // in flight anywhere nothing will, and the job pauses.
+                if (m_refusedByGlobal && m_globalBudget->reservedUsd() > m_reservedUsd + 1e-12) {
+                    m_wakeTimer.start(int(m_options.idlePollMs));
+                    return;
+                }
+                stopForBudget();
             }
             return; // answers in flight will settle the reservation and pump again
         }
         m_guard->limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
-        m_reservedUsd += reservation;
+        reserve(reservation);
         ClaimedTask task = m_ready.dequeue();
         providers::ChatRequest request;
         request.taskId = task.id;
@@ -392,7 +407,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     const ClaimedTask task = it.value();
     m_inFlight.erase(it);
     const Sent sent = m_sent.take(task.id);
-    m_reservedUsd = qMax(0.0, m_reservedUsd - sent.reservedUsd);
+    unreserve(sent.reservedUsd);
     const TaskTransition transition = settle(task, reply, sent.atMs, false);
     m_toWrite.append(transition);
     resolveFollowers(task.id, transition);
@@ -452,7 +467,11 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
                                    u"%1 looks down (%2 failures in a row, last: %3); holding all "
                                    "requests"_s.arg(m_provider->displayName())
                                        .arg(m_guard->breaker.consecutiveFailures())
-                                       .arg(reply.errorMessage));
+                                       .arg(reply.errorMessage),
+                                   QJsonObject{{u"value"_s, m_guard->breaker.consecutiveFailures()},
+                                               {u"threshold"_s, 0},
+                                               {u"failures"_s, m_guard->breaker.consecutiveFailures()},
+                                               {u"provider"_s, m_provider->displayName()}});
             }
             // Failures while the provider is down are not the task's fault.
             providerDown = m_guard->breaker.state(now) != CircuitBreaker::State::Closed;
@@ -476,6 +495,8 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         m_counts.completed += 1;
         m_usage += reply.usage;
         m_costUsd += outcome.costUsd.value_or(0.0);
+        if (m_globalBudget)
+            m_globalBudget->settled(outcome.costUsd.value_or(0.0));
         if (m_responseCache) {
             // Only answers are kept, never failures; the first answer for a key wins.
             const QByteArray key = m_keyOfTask.value(task.id);
@@ -504,7 +525,8 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     if (m_budgetUsd > 0 && !m_budgetWarned && m_costUsd >= 0.8 * m_budgetUsd) {
         m_budgetWarned = true;
         Q_EMIT alertRaised(m_job.id, u"budget_80"_s,
-                           u"80% of the $%1 budget spent"_s.arg(QString::number(m_budgetUsd, 'f', 2)));
+                           u"80% of the $%1 budget spent"_s.arg(QString::number(m_budgetUsd, 'f', 2)),
+                           budgetFigures());
     }
     if (m_metrics) {
         const qint64 waitMs = task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
@@ -519,7 +541,10 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         const QString why = reply.error == ErrorClass::Auth
                                 ? u"authentication failed: "_s + reply.errorMessage
                                 : u"quota exhausted: "_s + reply.errorMessage;
-        Q_EMIT alertRaised(m_job.id, reply.error == ErrorClass::Auth ? u"auth"_s : u"quota_exhausted"_s, why);
+        Q_EMIT alertRaised(m_job.id, reply.error == ErrorClass::Auth ? u"auth"_s : u"quota_exhausted"_s, why,
+                           QJsonObject{{u"value"_s, 1}, {u"threshold"_s, 0},
+                                       {u"http_status"_s, reply.httpStatus},
+                                       {u"provider"_s, m_provider->displayName()}});
         stop(JobState::Paused, why, false);
     }
     return transition;
@@ -561,6 +586,14 @@ void JobRunner::flush()
     if (!m_store->applyTransitions(m_workerId, m_toWrite, m_clock->nowMs(), &skipped)) {
         fatal(m_store->errorString());
         return;
+    }
+    if (m_globalBudget) {
+        double written = 0.0;
+        for (const TaskTransition &transition : std::as_const(m_toWrite)) {
+            if (transition.action == OutcomeAction::Complete)
+                written += transition.outcome.costUsd.value_or(0.0);
+        }
+        m_globalBudget->written(written);
     }
     if (skipped > 0)
         qWarning("job %lld: %d answers arrived after their lease had ended and were dropped",
@@ -648,6 +681,49 @@ void JobRunner::emitProgress(bool force)
         return;
     m_sinceProgress.restart();
     Q_EMIT progressed(m_job.id, m_counts, m_usage, m_costUsd);
+}
+
+bool JobRunner::budgetAllows(double extraUsd) const
+{
+    m_refusedByGlobal = false;
+    if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + extraUsd > m_budgetUsd)
+        return false;
+    m_refusedByGlobal = m_globalBudget && !m_globalBudget->fits(extraUsd);
+    return !m_refusedByGlobal;
+}
+
+void JobRunner::reserve(double usd)
+{
+    m_reservedUsd += usd;
+    if (m_globalBudget)
+        m_globalBudget->reserve(usd);
+}
+
+void JobRunner::unreserve(double usd)
+{
+    m_reservedUsd = qMax(0.0, m_reservedUsd - usd);
+    if (m_globalBudget)
+        m_globalBudget->release(usd);
+}
+
+QJsonObject JobRunner::budgetFigures() const
+{
+    return QJsonObject{{u"value"_s, m_costUsd}, {u"threshold"_s, m_budgetUsd},
+                       {u"budget_usd"_s, m_budgetUsd}, {u"spent_usd"_s, m_costUsd}};
+}
+
+void JobRunner::stopForBudget()
+{
+    // The job's own cap first: it names the job's figures; else the global one stopped it
+    // (its alert is the engine's, raised for every job at once).
+    if (!m_refusedByGlobal) {
+        const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
+            QString::number(m_budgetUsd, 'f', 2), QString::number(m_costUsd, 'f', 4));
+        Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why, budgetFigures());
+        stop(JobState::Paused, why, false);
+        return;
+    }
+    stop(JobState::Paused, QString::fromLatin1(GlobalBudget::kReason), false);
 }
 
 double JobRunner::maxCostUsd(qint64 promptTokens) const

@@ -3,6 +3,7 @@
 #include "core/types.h"
 #include "cost/pricetable.h"
 #include "dispatch/offpeakwindow.h"
+#include "dispatch/globalbudget.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/prompttemplate.h"
@@ -11,6 +12,7 @@
 
 #include <QElapsedTimer>
 #include <QHash>
+#include <QJsonObject>
 #include <QObject>
 #include <QQueue>
 #include <QTimer>
@@ -93,6 +95,8 @@ public:
     void runNow();
     // Every settled task, 429 and batch is recorded here (not owned; may be null).
     void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
+    // The cap across every job of the database, shared by the engine's runners (may be null).
+    void setGlobalBudget(std::shared_ptr<GlobalBudget> budget) { m_globalBudget = std::move(budget); }
     double budgetUsd() const { return m_budgetUsd; }
     double spentUsd() const { return m_costUsd; }
     // Stops dispatching, lets in-flight requests come back (or cancels them) and leaves
@@ -103,7 +107,8 @@ Q_SIGNALS:
     void progressed(qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &usage,
                     double costUsd);
     void finished(qint64 jobId, bd::JobState state, const QString &reason);
-    void alertRaised(qint64 jobId, const QString &kind, const QString &message);
+    void alertRaised(qint64 jobId, const QString &kind, const QString &message,
+                     const QJsonObject &figures);
     void alertCleared(qint64 jobId, const QString &kind);
     void failed(qint64 jobId, const QString &error);
     // The job started or stopped waiting for its off-peak window (reason empty: it goes).
@@ -154,6 +159,13 @@ private:
     void emitProgress(bool force);
     void fatal(const QString &error);
     double maxCostUsd(qint64 promptTokens) const;
+    // Budgets, the job's and the global one: whether `extraUsd` more may be reserved now,
+    // reserving and releasing in both, and pausing the job when neither lets anything go.
+    bool budgetAllows(double extraUsd) const;
+    void reserve(double usd);
+    void unreserve(double usd);
+    void stopForBudget();
+    QJsonObject budgetFigures() const;
 
     // Response cache (cost/responsecache.h): identical requests go out once.
     QByteArray cacheKeyFor(const QString &prompt, const QString &systemPrompt) const;
@@ -235,6 +247,8 @@ private:
     int m_heldConcurrency = 0;  // requests allowed in flight while held (aging)
     double m_budgetUsd = 0.0;   // 0: no cap
     double m_reservedUsd = 0.0; // the most the requests in flight can still cost
+    std::shared_ptr<GlobalBudget> m_globalBudget;
+    mutable bool m_refusedByGlobal = false; // which cap budgetAllows() last refused under
     bool m_budgetWarned = false;
     bool m_responseCache = true;
     QHash<QByteArray, qint64> m_leaderOfKey;                 // key -> task in flight for it

@@ -2,6 +2,7 @@
 
 #include "core/clock.h"
 #include "metrics/exposition.h"
+#include "store/store.h"
 
 #include <algorithm>
 
@@ -16,6 +17,21 @@ AlertCenter::AlertCenter(const Clock *clock, const AlertThresholds &thresholds, 
 {
 }
 
+AlertCenter::Ledger AlertCenter::storeLedger(store::Store *store)
+{
+    return [store](const AlertEvent &event) {
+        if (event.raised()) {
+            bool created = false;
+            const qint64 id = store->raiseAlert(event.jobId, event.kind, event.message, event.atMs,
+                                                event.figures, &created);
+            return created || id == 0;
+        }
+        int cleared = 0;
+        const bool ok = store->clearAlerts(event.jobId, event.kind, event.atMs, event.figures, &cleared);
+        return cleared > 0 || !ok;
+    };
+}
+
 void AlertCenter::adoptOpen(const QList<AlertRecord> &open)
 {
     for (const AlertRecord &record : open) {
@@ -25,6 +41,7 @@ void AlertCenter::adoptOpen(const QList<AlertRecord> &open)
         event.kind = record.kind;
         event.jobId = record.jobId;
         event.message = record.message;
+        event.figures = record.figures;
         event.atMs = record.raisedAt.toMSecsSinceEpoch();
         m_open.insert({record.kind, record.jobId}, event);
         m_rules.adoptOpen(record.kind, record.jobId, record.message);
@@ -44,7 +61,8 @@ void AlertCenter::raise(qint64 jobId, const QString &kind, const QString &messag
     submit(AlertEvent{AlertEvent::Type::Raised, kind, jobId, message, figures, m_clock->nowMs()});
 }
 
-void AlertCenter::clear(qint64 jobId, const QString &kind, const QString &message)
+void AlertCenter::clear(qint64 jobId, const QString &kind, const QString &message,
+                        const QJsonObject &figures)
 {
     QList<std::pair<QString, qint64>> keys;
     for (auto it = m_open.cbegin(); it != m_open.cend(); ++it) {
@@ -54,7 +72,8 @@ void AlertCenter::clear(qint64 jobId, const QString &kind, const QString &messag
     std::sort(keys.begin(), keys.end());
     for (const auto &key : std::as_const(keys))
         submit(AlertEvent{AlertEvent::Type::Cleared, key.first, key.second,
-                          message.isEmpty() ? u"cleared by the user"_s : message, {}, m_clock->nowMs()});
+                          message.isEmpty() ? u"cleared by the user"_s : message, figures,
+                          m_clock->nowMs()});
 }
 
 void AlertCenter::submit(const AlertEvent &event)
@@ -70,11 +89,17 @@ void AlertCenter::submit(const AlertEvent &event)
             return;
         }
         m_open.insert(key, event);
+        if (m_ledger && !m_ledger(event)) {
+            Q_EMIT updated(event); // open already, raised by another worker
+            return;
+        }
         Q_EMIT raised(event);
         return;
     }
     if (m_open.remove(key) == 0)
         return;
+    if (m_ledger && !m_ledger(event))
+        return; // another worker cleared it already
     Q_EMIT cleared(event);
 }
 

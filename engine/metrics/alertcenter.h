@@ -11,7 +11,10 @@
 
 namespace bd {
 class Clock;
+namespace store {
+class Store;
 }
+} // namespace bd
 
 namespace bd::metrics {
 
@@ -37,6 +40,17 @@ public:
     // Called at each evaluation for the state the samples do not carry (budgets, circuits).
     void setInputsProvider(std::function<RuleInputs()> provider) { m_inputs = std::move(provider); }
 
+    // The record shared by every process on the database (the store's alerts table). It is
+    // told each transition this process sees and answers whether this process made it:
+    // a raise another worker has open already, or a clear another worker has made, is
+    // then no new transition here (updated() for a raise, nothing for a clear), so two
+    // workers on one database notify once. Without a ledger every transition is new.
+    using Ledger = std::function<bool(const AlertEvent &event)>;
+    void setLedger(Ledger ledger) { m_ledger = std::move(ledger); }
+    // The ledger over the store's alerts table (one open alert per kind and job there);
+    // a database error counts as "made here", so an alert is rather notified twice than never.
+    static Ledger storeLedger(store::Store *store);
+
     // Alerts open in the store at start: known as open (no second notification) and, for
     // the rules' kinds, cleared by the rules when their condition is found false.
     void adoptOpen(const QList<AlertRecord> &open);
@@ -47,7 +61,8 @@ public:
     void raise(qint64 jobId, const QString &kind, const QString &message,
                const QJsonObject &figures = {});
     // kind empty: every open alert of the job (jobId 0: every global one), as Store::clearAlerts.
-    void clear(qint64 jobId, const QString &kind, const QString &message = QString());
+    void clear(qint64 jobId, const QString &kind, const QString &message = QString(),
+               const QJsonObject &figures = {});
     void submit(const AlertEvent &event);
 
     bool isOpen(const QString &kind, qint64 jobId = 0) const;
@@ -65,6 +80,7 @@ private:
     const Clock *m_clock;
     AlertRules m_rules;
     std::function<RuleInputs()> m_inputs;
+    Ledger m_ledger;
     QHash<std::pair<QString, qint64>, AlertEvent> m_open;
 };
 

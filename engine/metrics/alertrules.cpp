@@ -54,6 +54,22 @@ QString money(double usd)
     return u"$"_s + QString::number(usd, 'f', usd < 1.0 ? 4 : 2);
 }
 
+// The keys every alert's figures share, so a front end can say "value > threshold over
+// window" without knowing each rule: value and threshold in the rule's own unit (a
+// fraction for rates, seconds for waits, USD for spend, tasks for depths).
+QJsonObject reading(QJsonObject figures, const QJsonValue &value, const QJsonValue &threshold,
+                    const QJsonValue &windowS = QJsonValue::Undefined,
+                    const QJsonValue &baseline = QJsonValue::Undefined)
+{
+    figures.insert(u"value"_s, value);
+    figures.insert(u"threshold"_s, threshold);
+    if (!windowS.isUndefined())
+        figures.insert(u"window_s"_s, windowS);
+    if (!baseline.isUndefined())
+        figures.insert(u"baseline"_s, baseline);
+    return figures;
+}
+
 QString iso(qint64 ms)
 {
     return QDateTime::fromMSecsSinceEpoch(ms).toUTC().toString(Qt::ISODate);
@@ -339,13 +355,15 @@ void AlertRules::checkQueueDepth(QList<AlertEvent> &out, const QList<MetricSampl
     }
     if (!known)
         return; // no reading this interval: keep the state as it is
-    const QJsonObject figures{
-        {u"depth"_s, depth},
-        {u"baseline"_s, m_baseline ? QJsonValue(*m_baseline) : QJsonValue()},
-        {u"ratio"_s, m_baseline && *m_baseline > 0 ? QJsonValue(depth / *m_baseline) : QJsonValue()},
-        {u"factor"_s, t.factor},
-        {u"sustain_s"_s, double(t.sustainMs) / 1000.0},
-    };
+    const QJsonObject figures = reading(
+        QJsonObject{
+            {u"depth"_s, depth},
+            {u"ratio"_s, m_baseline && *m_baseline > 0 ? QJsonValue(depth / *m_baseline) : QJsonValue()},
+            {u"factor"_s, t.factor},
+            {u"sustain_s"_s, double(t.sustainMs) / 1000.0},
+        },
+        depth, m_baseline ? QJsonValue(t.factor * *m_baseline) : QJsonValue(),
+        double(t.sustainMs) / 1000.0, m_baseline ? QJsonValue(*m_baseline) : QJsonValue());
     if (isRaised(kind, 0)) {
         const bool stillHigh = m_baseline && depth >= double(t.minDepth) && depth > t.clearFactor * *m_baseline;
         if (!stillHigh) {
@@ -405,14 +423,14 @@ void AlertRules::checkErrorRate(QList<AlertEvent> &out, qint64 now)
         classes.insert(it.key(), it.value());
         parts.append(it.key() + u' ' + count(it.value()));
     }
-    const QJsonObject figures{
-        {u"rate"_s, rate},
-        {u"failures"_s, failures},
-        {u"attempts"_s, attempts},
-        {u"threshold"_s, t.threshold},
-        {u"window_s"_s, double(t.windowMs) / 1000.0},
-        {u"by_class"_s, classes},
-    };
+    const QJsonObject figures = reading(
+        QJsonObject{
+            {u"rate"_s, rate},
+            {u"failures"_s, failures},
+            {u"attempts"_s, attempts},
+            {u"by_class"_s, classes},
+        },
+        rate, t.threshold, double(t.windowMs) / 1000.0);
     const bool enough = attempts >= double(qMax<qint64>(1, t.minAttempts));
     if (isRaised(kind, 0)) {
         if (attempts == 0 || (enough && rate <= t.clearThreshold))
@@ -454,15 +472,16 @@ void AlertRules::checkCostPerTask(QList<AlertEvent> &out, qint64 now)
     const double current = curTasks > 0 ? curCost / curTasks : 0.0;
     const double previous = prevTasks > 0 ? prevCost / prevTasks : 0.0;
     const double increase = enough ? current / previous - 1.0 : 0.0;
-    const QJsonObject figures{
-        {u"cost_per_task"_s, current},
-        {u"previous_cost_per_task"_s, previous},
-        {u"increase"_s, increase},
-        {u"tasks"_s, curTasks},
-        {u"previous_tasks"_s, prevTasks},
-        {u"threshold"_s, t.increase},
-        {u"period_s"_s, double(t.periodMs) / 1000.0},
-    };
+    const QJsonObject figures = reading(
+        QJsonObject{
+            {u"cost_per_task"_s, current},
+            {u"previous_cost_per_task"_s, previous},
+            {u"increase"_s, increase},
+            {u"tasks"_s, curTasks},
+            {u"previous_tasks"_s, prevTasks},
+            {u"period_s"_s, double(t.periodMs) / 1000.0},
+        },
+        increase, t.increase, double(t.periodMs) / 1000.0, previous);
     if (isRaised(kind, 0)) {
         if (!enough || increase <= t.clearIncrease)
             clear(out, kind, 0,
@@ -505,12 +524,14 @@ void AlertRules::checkPriorityWait(QList<AlertEvent> &out, const QList<MetricSam
     }
     if (!known && !isRaised(kind, 0))
         return;
-    const QJsonObject figures{
-        {u"priority"_s, t.priority},
-        {u"oldest_wait_s"_s, age / 1000.0},
-        {u"max_wait_s"_s, double(t.maxWaitMs) / 1000.0},
-        {u"pending"_s, pending},
-    };
+    const QJsonObject figures = reading(
+        QJsonObject{
+            {u"priority"_s, t.priority},
+            {u"oldest_wait_s"_s, age / 1000.0},
+            {u"max_wait_s"_s, double(t.maxWaitMs) / 1000.0},
+            {u"pending"_s, pending},
+        },
+        age / 1000.0, double(t.maxWaitMs) / 1000.0);
     if (age > double(t.maxWaitMs)) {
         raise(out, kind, 0,
               u"a priority-%1 task has waited %2 (limit %3); %4 priority-%1 tasks pending"_s.arg(
@@ -529,11 +550,13 @@ void AlertRules::checkBudgets(QList<AlertEvent> &out, const RuleInputs &inputs)
     const QString fullKind = QString::fromLatin1(kinds::budgetExhausted);
     for (const RuleInputs::Budget &b : inputs.budgets) {
         const double fraction = b.budgetUsd > 0 ? b.spentUsd / b.budgetUsd : 0.0;
-        const QJsonObject figures{
-            {u"budget_usd"_s, b.budgetUsd},
-            {u"spent_usd"_s, b.spentUsd},
-            {u"fraction"_s, fraction},
-        };
+        const QJsonObject figures = reading(
+            QJsonObject{
+                {u"budget_usd"_s, b.budgetUsd},
+                {u"spent_usd"_s, b.spentUsd},
+                {u"fraction"_s, fraction},
+            },
+            b.spentUsd, b.budgetUsd);
         if (!t.enabled || b.budgetUsd <= 0) {
             clear(out, fullKind, b.jobId, u"no budget"_s, figures);
             clear(out, warnKind, b.jobId, u"no budget"_s, figures);
@@ -580,7 +603,8 @@ void AlertRules::checkCircuits(QList<AlertEvent> &out, const RuleInputs &inputs)
         QString message = u"circuit open for %1"_s.arg(names.join(u", "_s));
         if (!details.isEmpty())
             message += u" ("_s + details.join(u"; "_s) + u')';
-        raise(out, kind, it.key(), message, QJsonObject{{u"circuits"_s, circuits}});
+        raise(out, kind, it.key(), message,
+              reading(QJsonObject{{u"circuits"_s, circuits}}, double(circuits.size()), 0.0));
     }
     QList<qint64> closed;
     for (auto it = m_open.cbegin(); it != m_open.cend(); ++it) {
@@ -638,7 +662,7 @@ void AlertRules::checkJobs(QList<AlertEvent> &out, const QList<MetricSample> &al
             raise(out, quotaKind, it.key(),
                   u"quota exhausted: the provider refused %1 call(s) with insufficient_quota; the job is paused until the quota is raised"_s
                       .arg(count(job.quotaFailures)),
-                  QJsonObject{{u"failures"_s, job.quotaFailures}});
+                  reading(QJsonObject{{u"failures"_s, job.quotaFailures}}, job.quotaFailures, 0.0));
         } else if (job.completed > 0) {
             clear(out, quotaKind, it.key(), u"the job completes tasks again"_s,
                   QJsonObject{{u"completed"_s, job.completed}});
@@ -669,7 +693,7 @@ void AlertRules::checkJobs(QList<AlertEvent> &out, const QList<MetricSample> &al
         }
         const qint64 idle = now - m_lastProgress.value(jobId);
         if (idle >= t.afterMs) {
-            QJsonObject figures = base;
+            QJsonObject figures = reading(base, double(idle) / 1000.0, double(t.afterMs) / 1000.0);
             figures.insert(u"idle_s"_s, double(idle) / 1000.0);
             figures.insert(u"after_s"_s, double(t.afterMs) / 1000.0);
             raise(out, idleKind, jobId,

@@ -450,7 +450,7 @@ QList<MetricSample> MetricsRecorder::closeFine(bool partial)
             m_knownLevels.insert(pl);
             m_knownPriorities.insert(level.priority);
             qint64 &age = ages[level.priority];
-            if (level.pending > 0 && level.oldestPendingSinceMs > 0)
+            if (level.oldestPendingSinceMs > 0)
                 age = qMax(age, at - level.oldestPendingSinceMs);
             pending += level.pending;
             leased += level.leased;
@@ -626,7 +626,7 @@ void MetricsRecorder::addTo(Exposition &out) const
                             {u"priority"_s, priorityText(level.priority)}, {u"lane"_s, lane}},
                            double(level.pending));
                 qint64 &age = ages[level.priority];
-                if (level.pending > 0 && level.oldestPendingSinceMs > 0)
+                if (level.oldestPendingSinceMs > 0)
                     age = qMax(age, now - level.oldestPendingSinceMs);
             }
         }

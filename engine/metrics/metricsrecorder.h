@@ -50,7 +50,8 @@ struct TaskFailure
 
 // What one job has waiting, per priority, as the caller already knows it (runner counts,
 // snapshot counts). oldestPendingSinceMs: when the longest-waiting pending task of that
-// priority was queued (0: unknown); see QueueProbe for an index-only way to find it.
+// priority was queued (0: none or unknown; a level may carry only that, with no counts);
+// see QueueProbe for an index-only way to find it.
 struct QueueLevel
 {
     int priority = 2;

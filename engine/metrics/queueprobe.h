@@ -1,5 +1,7 @@
 #pragma once
 
+#include "metrics/metricsrecorder.h"
+
 #include <QList>
 #include <QMap>
 #include <QString>
@@ -20,6 +22,13 @@ public:
     // tasks are absent.
     QMap<int, qint64> oldestPendingSince(qint64 jobId, const QList<int> &priorities = {1, 2, 3});
     QString errorString() const { return m_error; }
+
+    // A job's queue levels for the recorder: the job's counts under its own priority (and
+    // lane, from its mode), and the age of every priority that has tasks waiting (tasks are
+    // reprioritised one by one, so a job can wait at several; counts by priority would
+    // need a scan, ages need one seek).
+    static QList<QueueLevel> levels(int jobPriority, const QString &mode, qint64 pending,
+                                    qint64 leased, const QMap<int, qint64> &oldestByPriority);
 
     // The statement, for tests that check its query plan.
     static const char *statement();

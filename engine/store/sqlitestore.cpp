@@ -100,6 +100,7 @@ public:
     Statement release;
     Statement dead;
     Statement insertAttempt;
+    Statement addSpend;
     Statement exportPage;
     // Response cache (prepared on first use).
     Statement cacheLookup;
@@ -186,6 +187,8 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
             m_handle, "INSERT INTO attempts (task_id, attempt_no, at, outcome, http_status, "
                       "message, charged) SELECT ?1, attempts, ?2, ?3, ?4, ?5, ?6 FROM tasks "
                       "WHERE id = ?1")
+        && s.addSpend.prepare(m_handle, "INSERT INTO spend_days (day, usd) VALUES (?1, ?2) "
+                                        "ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd")
         && s.exportPage.prepare(
             m_handle, "SELECT id, vals, state, output, error_class, error_message, model, "
                       "input_tokens, output_tokens, cached_tokens, cost_usd, attempts "
@@ -511,6 +514,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
         return false;
     Statements &s = *m_statements;
     const QByteArray ownerUtf8 = owner.toUtf8();
+    double spentUsd = 0.0; // what the completions stored here cost, for the spend ledger
     for (const TaskTransition &t : transitions) {
         const TaskOutcome &o = t.outcome;
         const qint64 charge = t.chargeAttempt ? 1 : 0;
@@ -582,6 +586,8 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
                 ++*skipped;
             continue;
         }
+        if (t.action == OutcomeAction::Complete)
+            spentUsd += o.costUsd.value_or(0.0);
         // The history keeps every failure; a success is on the task row itself.
         if (o.error != ErrorClass::None && o.error != ErrorClass::Cancelled) {
             Statement &attempt = s.insertAttempt;
@@ -597,6 +603,19 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
                 exec(u"ROLLBACK"_s);
                 return false;
             }
+        }
+    }
+    if (spentUsd > 0) {
+        // One row per UTC day across every job: a global budget reads a few rows, never
+        // the task table, and the sum commits with the completions it counts.
+        Statement &spend = s.addSpend;
+        ResetGuard guard(spend);
+        spend.bind(1, nowMs / 86'400'000);
+        spend.bind(2, spentUsd);
+        if (spend.step() != SQLITE_DONE) {
+            failSql(u"cannot record the spend"_s);
+            exec(u"ROLLBACK"_s);
+            return false;
         }
     }
     return exec(u"COMMIT"_s);
@@ -984,47 +1003,74 @@ std::optional<std::pair<QString, QString>> SqliteStore::templateRevision(qint64 
 }
 
 qint64 SqliteStore::raiseAlert(qint64 jobId, const QString &kind, const QString &message,
-                               qint64 nowMs)
+                               qint64 nowMs, const QJsonObject &figures, bool *created)
 {
-    // One open alert per kind and job: raising it again only refreshes the message.
+    if (created)
+        *created = false;
+    const QString figuresText = QString::fromUtf8(QJsonDocument(figures).toJson(QJsonDocument::Compact));
+    // The unique index on open alerts makes this atomic across processes: the insert
+    // either opens the alert or does nothing, and then the open one is refreshed.
     QSqlQuery query(m_db);
-    query.prepare(u"UPDATE alerts SET message = ? WHERE kind = ? AND job_id IS ? "
-                  "AND cleared_at IS NULL RETURNING id"_s);
-    query.addBindValue(message);
-    query.addBindValue(kind);
-    query.addBindValue(jobId ? QVariant(jobId) : QVariant());
-    if (query.exec() && query.next())
-        return query.value(0).toLongLong();
-    query.prepare(u"INSERT INTO alerts (job_id, kind, message, raised_at) VALUES (?, ?, ?, ?)"_s);
+    query.prepare(u"INSERT INTO alerts (job_id, kind, message, raised_at, figures) "
+                  "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"_s);
     query.addBindValue(jobId ? QVariant(jobId) : QVariant());
     query.addBindValue(kind);
     query.addBindValue(message);
     query.addBindValue(nowMs);
+    query.addBindValue(figuresText);
     if (!query.exec()) {
         fail(query.lastError().text());
         return 0;
     }
-    return query.lastInsertId().toLongLong();
+    if (query.next()) {
+        if (created)
+            *created = true;
+        return query.value(0).toLongLong();
+    }
+    query.finish();
+    query.prepare(u"UPDATE alerts SET message = ?, figures = ? WHERE kind = ? "
+                  "AND IFNULL(job_id, 0) = ? AND cleared_at IS NULL RETURNING id"_s);
+    query.addBindValue(message);
+    query.addBindValue(figuresText);
+    query.addBindValue(kind);
+    query.addBindValue(jobId);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return 0;
+    }
+    return query.next() ? query.value(0).toLongLong() : 0;
 }
 
-bool SqliteStore::clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs)
+bool SqliteStore::clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs,
+                              const QJsonObject &figures, int *cleared)
 {
+    if (cleared)
+        *cleared = 0;
     QSqlQuery query(m_db);
-    query.prepare(u"UPDATE alerts SET cleared_at = ? WHERE cleared_at IS NULL AND job_id IS ? "
-                  "AND (? = '' OR kind = ?)"_s);
+    // The raised figures stay; the ones at clearing go under "cleared".
+    query.prepare(u"UPDATE alerts SET cleared_at = ?, figures = CASE WHEN ? = '{}' THEN figures "
+                  "ELSE json_set(IFNULL(json(figures), '{}'), '$.cleared', json(?)) END "
+                  "WHERE cleared_at IS NULL AND IFNULL(job_id, 0) = ? AND (? = '' OR kind = ?)"_s);
+    const QString figuresText = QString::fromUtf8(QJsonDocument(figures).toJson(QJsonDocument::Compact));
     query.addBindValue(nowMs);
-    query.addBindValue(jobId ? QVariant(jobId) : QVariant());
+    query.addBindValue(figuresText);
+    query.addBindValue(figuresText);
+    query.addBindValue(jobId);
     // A null kind (QString()) means every kind too; Qt would bind it as NULL, never ''.
     query.addBindValue(text(kind));
     query.addBindValue(text(kind));
-    return query.exec() || fail(query.lastError().text());
+    if (!query.exec())
+        return fail(query.lastError().text());
+    if (cleared)
+        *cleared = query.numRowsAffected();
+    return true;
 }
 
 QList<AlertRecord> SqliteStore::alerts(bool includeCleared)
 {
     QList<AlertRecord> result;
     QSqlQuery query(m_db);
-    if (!query.exec(u"SELECT id, job_id, kind, message, raised_at, cleared_at FROM alerts "_s
+    if (!query.exec(u"SELECT id, job_id, kind, message, raised_at, cleared_at, figures FROM alerts "_s
                     + (includeCleared ? QString() : u"WHERE cleared_at IS NULL "_s)
                     + u"ORDER BY id"_s)) {
         fail(query.lastError().text());
@@ -1039,9 +1085,48 @@ QList<AlertRecord> SqliteStore::alerts(bool includeCleared)
         alert.raisedAt = QDateTime::fromMSecsSinceEpoch(query.value(4).toLongLong());
         if (!query.isNull(5))
             alert.clearedAt = QDateTime::fromMSecsSinceEpoch(query.value(5).toLongLong());
+        alert.figures = QJsonDocument::fromJson(query.value(6).toString().toUtf8()).object();
         result.append(alert);
     }
     return result;
+}
+
+// --- settings and the spend ledger
+
+std::optional<QString> SqliteStore::setting(const QString &key)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"SELECT value FROM settings WHERE key = ?"_s);
+    query.addBindValue(key);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return std::nullopt;
+    }
+    if (!query.next())
+        return std::nullopt;
+    return query.value(0).toString();
+}
+
+bool SqliteStore::setSetting(const QString &key, const QString &value)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"INSERT INTO settings (key, value) VALUES (?, ?) "
+                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value"_s);
+    query.addBindValue(key);
+    query.addBindValue(value);
+    return query.exec() || fail(query.lastError().text());
+}
+
+double SqliteStore::spendSince(qint64 fromMs)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"SELECT TOTAL(usd) FROM spend_days WHERE day >= ?"_s);
+    query.addBindValue(qMax<qint64>(0, fromMs) / 86'400'000);
+    if (!query.exec() || !query.next()) {
+        fail(query.lastError().text());
+        return 0.0;
+    }
+    return query.value(0).toDouble();
 }
 
 // --- cost: response cache, cost lines, calibration

@@ -76,10 +76,15 @@ public:
                             const QString &systemPrompt, qint64 nowMs) override;
     std::optional<std::pair<QString, QString>> templateRevision(qint64 jobId, int revision) override;
 
-    qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message,
-                      qint64 nowMs) override;
-    bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs) override;
+    qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message, qint64 nowMs,
+                      const QJsonObject &figures = {}, bool *created = nullptr) override;
+    bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs,
+                     const QJsonObject &figures = {}, int *cleared = nullptr) override;
     QList<AlertRecord> alerts(bool includeCleared) override;
+
+    std::optional<QString> setting(const QString &key) override;
+    bool setSetting(const QString &key, const QString &value) override;
+    double spendSince(qint64 fromMs) override;
 
     std::optional<CachedResponse> cachedResponse(const QByteArray &key) override;
     bool storeCachedResponses(const QList<CachedResponse> &entries) override;

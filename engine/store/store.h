@@ -2,6 +2,7 @@
 
 #include "core/types.h"
 
+#include <QJsonObject>
 #include <QList>
 #include <QString>
 
@@ -151,11 +152,23 @@ public:
     virtual std::optional<std::pair<QString, QString>> templateRevision(qint64 jobId,
                                                                         int revision) = 0;
 
-    // --- alerts
+    // --- alerts: at most one open alert per kind and job in the database, whichever process
+    // raises it. Raising an open one refreshes its message and figures; *created says
+    // whether this call opened it (so only that process notifies). Clearing stores the
+    // figures at clearing under "cleared"; *cleared counts the alerts it closed.
     virtual qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message,
-                              qint64 nowMs) = 0;
-    virtual bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs) = 0;
+                              qint64 nowMs, const QJsonObject &figures = {},
+                              bool *created = nullptr) = 0;
+    virtual bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs,
+                             const QJsonObject &figures = {}, int *cleared = nullptr) = 0;
     virtual QList<AlertRecord> alerts(bool includeCleared) = 0;
+
+    // --- settings shared by every process on the database (key -> text)
+    virtual std::optional<QString> setting(const QString &key) = 0;
+    virtual bool setSetting(const QString &key, const QString &value) = 0;
+    // What completed tasks of every job cost from fromMs on (UTC days, from the spend
+    // ledger applyTransitions keeps; fromMs is rounded down to its day).
+    virtual double spendSince(qint64 fromMs) = 0;
 
     // --- cost (engine/cost). Defaults: no cache, no breakdown.
     // The cached answer for a request key, if any.

@@ -103,6 +103,7 @@ private Q_SLOTS:
     void usageErrorsImportNothing();
     void deadLettersExitFourAndReplay();
     void quotaPausesWithExitThreeAndAlert();
+    void globalBudgetPausesWithExitThreeAndRaisingResumes();
     void crashThenResumeCompletesEveryRowOnce();
     void offPeakRunWaitsThenRunsNow();
     void dlqReplayWithEditedTemplate();
@@ -600,6 +601,66 @@ void TestBatchctl::quotaPausesWithExitThreeAndAlert()
     QVERIFY(qAbs(raised.secsTo(QDateTime::currentDateTimeUtc())) < 600);
     QVERIFY(alert.contains(u"cleared_at"_s));
     QVERIFY(alert.value(u"cleared_at"_s).isNull());
+    QVERIFY2(alert.value(u"figures"_s).toObject().contains(u"value"_s),
+             qPrintable(QString::fromUtf8(QJsonDocument(alert).toJson())));
+}
+
+// A cap across every job of the database: the run stops short of it with exit 3 and the
+// alerts say so with their figures; `budget --set` raises it and `resume` finishes.
+void TestBatchctl::globalBudgetPausesWithExitThreeAndRaisingResumes()
+{
+    QList<QStringList> rows;
+    for (int i = 1; i <= 400; ++i)
+        rows.append({u"%1"_s.arg(i), u"global budget row %1"_s.arg(i)});
+    const QString csv = writeCsv(u"global.csv"_s, {u"id"_s, u"text"_s}, rows);
+    const QString db = m_dir.filePath(u"global.sqlite"_s);
+    const Result r = batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db, u"--json"_s,
+                               u"--concurrency"_s, u"32"_s, u"--global-budget"_s, u"0.002"_s});
+    QVERIFY2(r.exitCode == 3, qPrintable(r.describe()));
+    const QJsonObject run = r.json();
+    QCOMPARE(run.value(u"state"_s).toString(), u"paused"_s);
+    QCOMPARE(run.value(u"reason"_s).toString(), u"global budget reached"_s);
+    QVERIFY(run.value(u"completed"_s).toInteger() > 0);
+    QVERIFY(run.value(u"pending"_s).toInteger() > 0);
+    QVERIFY2(run.value(u"cost_usd"_s).toDouble() <= 0.002, qPrintable(r.describe()));
+
+    const Result status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
+    QVERIFY2(status.exitCode == 0, qPrintable(status.describe()));
+    const QJsonObject budget = status.json().value(u"global_budget"_s).toObject();
+    QCOMPARE(budget.value(u"cap_usd"_s).toDouble(), 0.002);
+    QCOMPARE(budget.value(u"period"_s).toString(), u"month"_s);
+    QVERIFY(budget.value(u"spent_usd"_s).toDouble() <= 0.002);
+    QMap<QString, QJsonObject> alerts;
+    for (const QJsonValue &alert : status.json().value(u"alerts"_s).toArray())
+        alerts.insert(alert.toObject().value(u"kind"_s).toString(), alert.toObject());
+    QVERIFY2(alerts.contains(u"global_budget_80"_s) && alerts.contains(u"global_budget_exhausted"_s),
+             qPrintable(status.describe()));
+    const QJsonObject figures = alerts.value(u"global_budget_exhausted"_s).value(u"figures"_s).toObject();
+    QCOMPARE(figures.value(u"threshold"_s).toDouble(), 0.002);
+    QVERIFY(figures.value(u"value"_s).toDouble() <= 0.002);
+    QCOMPARE(figures.value(u"period"_s).toString(), u"month"_s);
+    const Result human = batchctl({u"status"_s, u"--db"_s, db});
+    QVERIFY2(human.out.contains("global budget: $0.0020 per month"), qPrintable(human.describe()));
+    QVERIFY2(human.out.contains("    spent $0.00"), qPrintable(human.describe()));
+
+    // Bad input is a usage error; a raised cap is stored and honoured by resume.
+    QCOMPARE(batchctl({u"budget"_s, u"--db"_s, db, u"--set"_s, u"-1"_s}).exitCode, 2);
+    QCOMPARE(batchctl({u"budget"_s, u"--db"_s, db, u"--set"_s, u"5"_s, u"--period"_s, u"week"_s}).exitCode, 2);
+    const Result raised = batchctl({u"budget"_s, u"--db"_s, db, u"--set"_s, u"5"_s, u"--period"_s, u"day"_s,
+                                    u"--json"_s});
+    QVERIFY2(raised.exitCode == 0, qPrintable(raised.describe()));
+    QCOMPARE(raised.json().value(u"cap_usd"_s).toDouble(), 5.0);
+    QCOMPARE(raised.json().value(u"period"_s).toString(), u"day"_s);
+    const Result resumed = batchctl({u"resume"_s, u"--db"_s, db, u"--json"_s});
+    QVERIFY2(resumed.exitCode == 0, qPrintable(resumed.describe()));
+    const Result after = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
+    const QJsonObject job = after.json().value(u"jobs"_s).toArray().at(0).toObject();
+    QCOMPARE(job.value(u"completed"_s).toInteger(), 400);
+    for (const QJsonValue &alert : after.json().value(u"alerts"_s).toArray()) {
+        // The budget alerts ended when the cap went up.
+        QVERIFY2(!alert.toObject().value(u"cleared_at"_s).isNull(),
+                 qPrintable(QString::fromUtf8(QJsonDocument(alert.toObject()).toJson())));
+    }
 }
 
 void TestBatchctl::crashThenResumeCompletesEveryRowOnce()

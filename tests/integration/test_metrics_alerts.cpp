@@ -6,8 +6,11 @@
 
 #include "core/clock.h"
 #include "metrics/alertnotifier.h"
+#include "metrics/exposition.h"
 #include "metrics/monitoring.h"
+#include "metrics/queueprobe.h"
 #include "store/sqlitestore.h"
+#include "store/taskactions.h"
 
 #include <QDir>
 #include <QElapsedTimer>
@@ -18,6 +21,8 @@
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
 #include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlQuery>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTemporaryDir>
@@ -152,6 +157,8 @@ private Q_SLOTS:
     void commandsRunBoundedAndInOrder();
     void optionsFromJson();
     void monitoringEndToEnd();
+    void twoWorkersOnOneDatabaseNotifyOnce();
+    void oldestPendingAgePerPriorityFromTheDatabase();
 };
 
 void TestMetricsAlerts::initTestCase()
@@ -514,6 +521,155 @@ void TestMetricsAlerts::monitoringEndToEnd()
     monitoring->shutdown();
     monitoring.reset();
     store.reset();
+}
+
+// Two engines (two Store connections, two Monitoring bundles) on one SQLite file see the
+// same priority-1 wait: the alert is stored once, raised (and delivered) once; one worker
+// clearing it clears the stored alert, and the other's later clear is no second event.
+void TestMetricsAlerts::twoWorkersOnOneDatabaseNotifyOnce()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(u"shared.db"_s);
+    HookServer hook({200});
+    QVERIFY(hook.listen());
+    MonitoringConfig config = MonitoringConfig::fromJson(QJsonObject{
+        {u"notify"_s, QJsonObject{{u"webhook_url"_s, hook.url(u"/alerts"_s).toString()}}}});
+    config.recorder.autoTick = false;
+    bd::FakeClock clock(kT0);
+
+    struct Worker
+    {
+        std::unique_ptr<bd::store::SqliteStore> store;
+        std::unique_ptr<Monitoring> monitoring;
+    };
+    QList<std::shared_ptr<Worker>> workers;
+    for (const QString &name : {u"w1"_s, u"w2"_s}) {
+        auto worker = std::make_shared<Worker>();
+        worker->store = std::make_unique<bd::store::SqliteStore>(path, name);
+        QVERIFY2(worker->store->isOpen(), qPrintable(worker->store->errorString()));
+        worker->monitoring = std::make_unique<Monitoring>(config, &clock, name, u"host:1:"_s + name);
+        worker->monitoring->alerts()->setLedger(AlertCenter::storeLedger(worker->store.get()));
+        QVERIFY(worker->monitoring->start(worker->store->alerts(false)));
+        workers.append(worker);
+    }
+    QSignalSpy raised1(workers.at(0)->monitoring.get(), &Monitoring::alertRaised);
+    QSignalSpy raised2(workers.at(1)->monitoring.get(), &Monitoring::alertRaised);
+    QSignalSpy updated2(workers.at(1)->monitoring.get(), &Monitoring::alertUpdated);
+    QSignalSpy cleared1(workers.at(0)->monitoring.get(), &Monitoring::alertCleared);
+    QSignalSpy cleared2(workers.at(1)->monitoring.get(), &Monitoring::alertCleared);
+
+    // Both see a priority-1 task queued six minutes ago.
+    const qint64 queuedAt = kT0 - 6 * 60'000;
+    for (const auto &worker : std::as_const(workers)) {
+        worker->monitoring->recorder()->reportQueue(JobQueueReport{3, true, {{1, u"realtime"_s, 4, 0, queuedAt}}});
+    }
+    clock.advance(10'000);
+    workers.at(0)->monitoring->recorder()->tick();
+    workers.at(1)->monitoring->recorder()->tick();
+    QCOMPARE(raised1.size(), 1);
+    QCOMPARE(raised2.size(), 0);
+    QCOMPARE(updated2.size(), 1); // known as open there, not notified again
+    QList<bd::AlertRecord> stored = workers.at(0)->store->alerts(true);
+    QCOMPARE(stored.size(), 1);
+    QCOMPARE(stored.at(0).kind, u"priority1_wait"_s);
+    QVERIFY(stored.at(0).figures.value(u"value"_s).toDouble() >= 360.0);
+    QCOMPARE(stored.at(0).figures.value(u"threshold"_s).toDouble(), 300.0);
+    QSignalSpy received(&hook, &HookServer::received);
+    QVERIFY(!hook.requests.isEmpty() || received.wait(5000));
+    QTest::qWait(200); // a second delivery would have arrived by now
+    QCOMPARE(hook.requests.size(), 1);
+
+    // Worker 2's priority-1 queue drains first: it clears the stored alert for both.
+    workers.at(1)->monitoring->recorder()->reportQueue(JobQueueReport{3, true, {{1, u"realtime"_s, 0, 0, 0}}});
+    clock.advance(10'000);
+    workers.at(1)->monitoring->recorder()->tick();
+    QCOMPARE(cleared2.size(), 1);
+    stored = workers.at(0)->store->alerts(true);
+    QCOMPARE(stored.size(), 1);
+    QVERIFY(stored.at(0).clearedAt.isValid());
+    QVERIFY(stored.at(0).figures.value(u"cleared"_s).toObject().contains(u"value"_s));
+    workers.at(0)->monitoring->recorder()->reportQueue(JobQueueReport{3, true, {{1, u"realtime"_s, 0, 0, 0}}});
+    clock.advance(10'000);
+    workers.at(0)->monitoring->recorder()->tick();
+    QCOMPARE(cleared1.size(), 0); // cleared already by worker 2
+    QCOMPARE(workers.at(0)->store->alerts(true).size(), 1);
+    for (const auto &worker : std::as_const(workers))
+        worker->monitoring->shutdown();
+}
+
+// The age of the oldest pending task per priority comes from the task table (one seek per
+// priority), reaches the recorder for every priority a job waits at, feeds the priority-1
+// rule and shows on /metrics. Real SQLite, fake clock.
+void TestMetricsAlerts::oldestPendingAgePerPriorityFromTheDatabase()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString connection = u"probe-writer"_s;
+    bd::store::SqliteStore store(dir.filePath(u"queue.db"_s), connection);
+    QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
+    bd::FakeClock clock(kT0);
+    bd::JobSpec spec;
+    spec.sourcePath = u"in.csv"_s;
+    spec.templateText = u"{{text}}"_s;
+    spec.provider = u"simulator"_s;
+    spec.model = u"sim-1"_s;
+    spec.priority = 2;
+    spec.mode = u"grouped"_s;
+    const qint64 job = store.createJob(spec, {u"text"_s}, kT0);
+    QVERIFY(job > 0);
+    QList<QStringList> rows;
+    for (int i = 0; i < 20; ++i)
+        rows.append({u"row %1"_s.arg(i)});
+    QVERIFY(store.appendTasks(job, 1, rows.mid(0, 10), 2, kT0));
+    QVERIFY(store.appendTasks(job, 11, rows.mid(10), 2, kT0 + 60'000));
+    // Three of the later tasks become urgent one by one.
+    bd::store::TaskActions actions(connection);
+    QSqlQuery ids(QSqlDatabase::database(connection));
+    QVERIFY(ids.exec(u"SELECT id FROM tasks WHERE job_id = %1 AND row_no > 10 ORDER BY id LIMIT 3"_s.arg(job)));
+    QList<qint64> urgent;
+    while (ids.next())
+        urgent.append(ids.value(0).toLongLong());
+    QCOMPARE(actions.reprioritiseTasks(urgent, 1), 3);
+
+    // The engine starts when the urgent tasks have waited six minutes.
+    clock.set(kT0 + 60'000 + 6 * 60'000);
+    MonitoringConfig config;
+    config.recorder.autoTick = false;
+    Monitoring monitoring(config, &clock, connection, u"host:1:probe"_s);
+    QSignalSpy raised(&monitoring, &Monitoring::alertRaised);
+    QVERIFY(monitoring.start({}));
+
+    QueueProbe probe(connection);
+    const QMap<int, qint64> oldest = probe.oldestPendingSince(job);
+    QVERIFY2(probe.errorString().isEmpty(), qPrintable(probe.errorString()));
+    QCOMPARE(oldest, (QMap<int, qint64>{{1, kT0 + 60'000}, {2, kT0}}));
+    const QList<QueueLevel> levels = QueueProbe::levels(2, u"grouped"_s, 20, 0, oldest);
+    QCOMPARE(levels.size(), 2);
+    monitoring.recorder()->reportQueue(JobQueueReport{job, true, levels});
+    clock.advance(10'000);
+    monitoring.recorder()->tick();
+
+    QCOMPARE(raised.size(), 1);
+    const auto event = raised.at(0).at(0).value<AlertEvent>();
+    QCOMPARE(event.kind, u"priority1_wait"_s);
+    QCOMPARE(event.figures.value(u"value"_s).toDouble(), 370.0);
+    const QList<MetricSample> samples = monitoring.store()->samples(
+        {QString::fromLatin1(names::oldestPendingAgeMs)}, 10'000, 0, clock.nowMs());
+    QMap<QString, double> ages;
+    for (const MetricSample &sample : samples) {
+        if (sample.metric == QLatin1StringView(names::oldestPendingAgeMs))
+            ages.insert(sample.labels, sample.value);
+    }
+    QCOMPARE(ages.value(u"priority=1"_s), 370'000.0);
+    QCOMPARE(ages.value(u"priority=2"_s), 430'000.0);
+
+    Exposition exposition;
+    monitoring.recorder()->addTo(exposition);
+    const QByteArray text = exposition.text();
+    QVERIFY2(text.contains("batchdesk_oldest_pending_age_seconds{priority=\"1\"} 370\n"), text.constData());
+    QVERIFY2(text.contains("batchdesk_oldest_pending_age_seconds{priority=\"2\"} 430\n"), text.constData());
+    monitoring.shutdown();
 }
 
 QTEST_GUILESS_MAIN(TestMetricsAlerts)

@@ -4,6 +4,7 @@
 // rule has a clear level). Then the alert center: one notification per transition, user
 // acknowledgement, alerts adopted from the store, thresholds from JSON.
 
+#include "core/alertfigures.h"
 #include "core/clock.h"
 #include "metrics/alertcenter.h"
 #include "metrics/alertrules.h"
@@ -340,6 +341,15 @@ void TestMetricsRules::rule()
         QVERIFY2(raisedEvent.message.contains(part), qPrintable(raisedEvent.message + u" lacks "_s + part));
     for (const QString &key : scenario.figureKeys)
         QVERIFY2(raisedEvent.figures.contains(key), qPrintable(u"figures lack "_s + key));
+    // Every rule fills the shared keys a front end writes in words.
+    for (const QString &key : {u"value"_s, u"threshold"_s})
+        QVERIFY2(raisedEvent.figures.contains(key), qPrintable(u"figures lack "_s + key));
+    const QString words = bd::describeAlertFigures(raisedEvent.kind, raisedEvent.figures);
+    qInfo("in words: %s", qPrintable(words));
+    // "value > threshold", "spent X of Y", or what the kind has instead of a threshold.
+    QVERIFY2(words.contains(u" > "_s) || words.contains(u"spent $"_s)
+                 || words.startsWith(u"circuit open: "_s) || words.endsWith(u"refused"_s),
+             qPrintable(raisedEvent.kind + u": "_s + words));
     if (scenario.clearFrom < 0) {
         QCOMPARE(clears, 0);
         return;

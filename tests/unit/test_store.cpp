@@ -154,6 +154,9 @@ private Q_SLOTS:
     void exportPagesThroughLargeJobs();
     void jobTotals();
     void alertsRaiseRefreshClear();
+    void alertFiguresAndOneOpenAlertAcrossWorkers();
+    void settingsAndSpendLedger();
+    void alertFiguresMigrationUpgradesAnOlderDatabase();
     void deleteJobCascades();
 
 private:
@@ -1349,6 +1352,147 @@ void TestStore::alertsRaiseRefreshClear()
     QVERIFY(store->clearAlerts(0, u"circuit_open"_s, kT0 + 400));
     QVERIFY(store->alerts(false).isEmpty());
     QCOMPARE(store->alerts(true).size(), 4);
+}
+
+// Two workers (two connections to one file) raise the same alert: one row, opened by the
+// first; the figures are kept, refreshed, and the ones at clearing stored beside them.
+void TestStore::alertFiguresAndOneOpenAlertAcrossWorkers()
+{
+    auto first = openStore(u"worker-1"_s);
+    auto second = openStore(u"worker-2"_s);
+    QVERIFY(first->isOpen() && second->isOpen());
+    const QJsonObject raisedFigures{{u"value"_s, 0.074}, {u"threshold"_s, 0.05}, {u"window_s"_s, 600}};
+    bool created = false;
+    const qint64 id = first->raiseAlert(0, u"error_rate_high"_s, u"7.4%"_s, kT0, raisedFigures, &created);
+    QVERIFY(id > 0);
+    QVERIFY(created);
+    const QJsonObject fresher{{u"value"_s, 0.081}, {u"threshold"_s, 0.05}, {u"window_s"_s, 600}};
+    QCOMPARE(second->raiseAlert(0, u"error_rate_high"_s, u"8.1%"_s, kT0 + 5, fresher, &created), id);
+    QVERIFY(!created); // open already: the second worker does not notify
+    QList<bd::AlertRecord> open = first->alerts(false);
+    QCOMPARE(open.size(), 1);
+    QCOMPARE(open.at(0).message, u"8.1%"_s);
+    QCOMPARE(open.at(0).figures, fresher);
+    QCOMPARE(open.at(0).raisedAt.toMSecsSinceEpoch(), kT0);
+
+    // The second worker clears it for both; the first one's clear finds nothing left.
+    int cleared = -1;
+    QVERIFY(second->clearAlerts(0, u"error_rate_high"_s, kT0 + 60, QJsonObject{{u"value"_s, 0.03}}, &cleared));
+    QCOMPARE(cleared, 1);
+    QVERIFY(first->clearAlerts(0, u"error_rate_high"_s, kT0 + 61, QJsonObject{{u"value"_s, 0.02}}, &cleared));
+    QCOMPARE(cleared, 0);
+    const QList<bd::AlertRecord> all = first->alerts(true);
+    QCOMPARE(all.size(), 1);
+    QCOMPARE(all.at(0).clearedAt.toMSecsSinceEpoch(), kT0 + 60);
+    QCOMPARE(all.at(0).figures.value(u"value"_s).toDouble(), 0.081);
+    QCOMPARE(all.at(0).figures.value(u"cleared"_s).toObject().value(u"value"_s).toDouble(), 0.03);
+
+    // A clear without figures keeps what was stored; job alerts are keyed apart from global ones.
+    const qint64 job = makeJob(*first, 1);
+    QVERIFY(first->raiseAlert(job, u"error_rate_high"_s, u"job"_s, kT0 + 100, raisedFigures, &created) > 0);
+    QVERIFY(created);
+    QVERIFY(second->raiseAlert(0, u"error_rate_high"_s, u"global again"_s, kT0 + 100, {}, &created) > 0);
+    QVERIFY(created);
+    QVERIFY(first->clearAlerts(job, u"error_rate_high"_s, kT0 + 200));
+    const QList<bd::AlertRecord> after = first->alerts(true);
+    QCOMPARE(after.size(), 3);
+    QCOMPARE(after.at(1).figures, raisedFigures);
+    QVERIFY(after.at(1).clearedAt.isValid());
+    QVERIFY(!after.at(2).clearedAt.isValid());
+}
+
+// Settings are shared by every connection; the spend ledger sums completed tasks' cost by
+// UTC day, whichever connection wrote them, and never counts a failure.
+void TestStore::settingsAndSpendLedger()
+{
+    auto first = openStore(u"worker-1"_s);
+    auto second = openStore(u"worker-2"_s);
+    QVERIFY(!first->setting(u"global_budget_usd"_s).has_value());
+    QVERIFY(first->setSetting(u"global_budget_usd"_s, u"5"_s));
+    QVERIFY(first->setSetting(u"global_budget_usd"_s, u"12.5"_s));
+    QCOMPARE(second->setting(u"global_budget_usd"_s).value_or(QString()), u"12.5"_s);
+
+    constexpr qint64 kDay = 86'400'000;
+    const qint64 dayStart = kT0 / kDay * kDay;
+    QCOMPARE(first->spendSince(0), 0.0);
+    const qint64 a = makeJob(*first, 4, u"a"_s);
+    const qint64 b = makeJob(*second, 2, u"b"_s);
+    QList<ClaimedTask> ca, cb;
+    QVERIFY(first->claimTasks(a, kOwnerA, 4, kT0, kT0 + kLease, &ca));
+    QVERIFY(second->claimTasks(b, kOwnerB, 2, kT0, kT0 + kLease, &cb));
+    QVERIFY(first->applyTransitions(kOwnerA,
+                                    {transition(ca.at(0).id, OutcomeAction::Complete),
+                                     transition(ca.at(1).id, OutcomeAction::Complete),
+                                     transition(ca.at(2).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest),
+                                     transition(ca.at(3).id, OutcomeAction::Retry, ErrorClass::ServerError)},
+                                    kT0));
+    // The next UTC day, from the other worker.
+    QVERIFY(second->applyTransitions(kOwnerB,
+                                     {transition(cb.at(0).id, OutcomeAction::Complete),
+                                      transition(cb.at(1).id, OutcomeAction::Complete)},
+                                     dayStart + kDay + 1000));
+    QCOMPARE(first->spendSince(0), 1.0);
+    QCOMPARE(second->spendSince(dayStart), 1.0);
+    QCOMPARE(first->spendSince(dayStart + kDay), 0.5);
+    QCOMPARE(first->spendSince(dayStart + kDay + 5000), 0.5); // rounded down to its day
+    QCOMPARE(first->spendSince(dayStart + 2 * kDay), 0.0);
+    // A task completes once: the same answer again is skipped and not counted twice.
+    int skipped = 0;
+    QVERIFY(first->applyTransitions(kOwnerA, {transition(ca.at(0).id, OutcomeAction::Complete)}, kT0, &skipped));
+    QCOMPARE(skipped, 1);
+    QCOMPARE(first->spendSince(0), 1.0);
+}
+
+// A database from before the alert-figures step: duplicate open alerts (two workers raised
+// the same one) are closed but the first, figures start empty, and the spend ledger is
+// filled from the tasks already completed.
+void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
+{
+    const QList<bd::store::Migration> &steps = bd::store::sqliteMigrations();
+    const auto step = std::find_if(steps.cbegin(), steps.cend(), [](const bd::store::Migration &m) {
+        return QByteArray(m.description).startsWith("alert figures");
+    });
+    QVERIFY(step != steps.cend() && step != steps.cbegin());
+    const int before = std::prev(step)->version;
+    qint64 job = 0;
+    {
+        auto store = openStore();
+        job = makeJob(*store, 3);
+        QList<ClaimedTask> claimed;
+        QVERIFY(store->claimTasks(job, kOwnerA, 3, kT0, kT0 + kLease, &claimed));
+        QVERIFY(store->applyTransitions(kOwnerA,
+                                        {transition(claimed.at(0).id, OutcomeAction::Complete),
+                                         transition(claimed.at(1).id, OutcomeAction::Complete)},
+                                        kT0));
+    }
+    {
+        // Back to the older schema, with what older versions could leave behind.
+        QSqlDatabase side = sideConnection();
+        QSqlQuery query(side);
+        for (const QString &sql : {u"DROP TABLE spend_days"_s,
+                                   u"DROP TABLE settings"_s, u"DROP INDEX alerts_open"_s,
+                                   u"ALTER TABLE alerts DROP COLUMN figures"_s,
+                                   u"CREATE INDEX alerts_open ON alerts (kind, job_id) WHERE cleared_at IS NULL"_s,
+                                   u"INSERT INTO alerts (job_id, kind, message, raised_at) VALUES "
+                                   "(NULL, 'circuit_open', 'first', 10), (NULL, 'circuit_open', 'second', 20), "
+                                   "(%1, 'circuit_open', 'job', 30)"_s.arg(job),
+                                   u"PRAGMA user_version = %1"_s.arg(before)}) {
+            QVERIFY2(query.exec(sql), qPrintable(sql + u": "_s + query.lastError().text()));
+        }
+    }
+    auto store = openStore(u"upgraded"_s);
+    QVERIFY2(store->isOpen(), qPrintable(store->errorString()));
+    QVERIFY(!store->migrationBackupPath().isEmpty());
+    const QList<bd::AlertRecord> open = store->alerts(false);
+    QCOMPARE(open.size(), 2);
+    QCOMPARE(open.at(0).message, u"first"_s);
+    QCOMPARE(open.at(1).jobId, job);
+    QVERIFY(open.at(0).figures.isEmpty());
+    QCOMPARE(store->alerts(true).size(), 3);
+    QCOMPARE(store->spendSince(0), 0.5);
+    bool created = true;
+    store->raiseAlert(0, u"circuit_open"_s, u"again"_s, kT0, {}, &created);
+    QVERIFY(!created);
 }
 
 void TestStore::deleteJobCascades()
