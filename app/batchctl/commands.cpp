@@ -253,7 +253,9 @@ QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
             continue;
         }
         sentTasks += line.tasks;
-        if (const auto parts = prices.breakdown(line.model, line.usage, line.lane == u"batch-api"_s))
+        const bool batchLane = line.lane == u"batch-api"_s;
+        if (const auto parts = prices.breakdown(line.model, line.usage, batchLane,
+                                                bd::cost::cacheTtlForLane(batchLane)))
             kinds += *parts;
         const auto lineNaive = prices.naiveCost(line.model, line.usage);
         if (lineNaive && naive) {

@@ -321,7 +321,8 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     outcome.startedAtMs = sentAtMs;
     outcome.finishedAtMs = now;
     if (reply.ok())
-        outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi);
+        outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi,
+                                        cost::cacheTtlForLane(viaBatchApi));
 
     bool providerDown = false;
     if (!viaBatchApi) {

@@ -126,7 +126,8 @@ int main(int argc, char **argv)
                     line.usage.cachedTokens, line.usage.cacheWriteTokens, line.usage.outputTokens);
         if (line.lane == u"response-cache"_s)
             hits += line.tasks;
-        else if (const auto parts = prices.breakdown(line.model, line.usage, line.lane == u"batch-api"_s))
+        else if (const auto parts = prices.breakdown(line.model, line.usage, line.lane == u"batch-api"_s,
+                                                     bd::cost::cacheTtlForLane(line.lane == u"batch-api"_s)))
             kinds += *parts;
     }
     std::printf("  by token kind: input $%.6f, cached input $%.6f, cache writes $%.6f, output $%.6f\n",
