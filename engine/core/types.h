@@ -145,6 +145,8 @@ struct TaskOutcome
     std::optional<double> costUsd; // nullopt: the model has no price
     QString model;
     bool cacheHit = false;     // answered from the response cache
+    QString tier;              // model tiering: the task's tier and the model it was routed to
+    QString routedModel;       // (empty when the job has one model)
     qint64 startedAtMs = 0;
     qint64 finishedAtMs = 0;
 };

@@ -6,6 +6,7 @@
 #include "dispatcher.h"
 
 #include "core/clock.h"
+#include "providers/batchplanner.h"
 #include "metrics/metricsrecorder.h"
 #include "store/store.h"
 
@@ -35,8 +36,14 @@ void JobRunner::recoverBatches()
         batch.providerBatchId = record.providerBatchId;
         batch.owner = batchOwner(record.id);
         batch.submittedAtMs = record.updatedAtMs;
-        for (const ClaimedTask &task : m_store->leasedTasksOfBatch(record.id))
+        for (const ClaimedTask &task : m_store->leasedTasksOfBatch(record.id)) {
             batch.tasks.insert(task.id, task);
+            if (m_tiering) {
+                // The rules decide the same way again: the route is known after a restart.
+                const QString prompt = m_template.render(task.values);
+                routeFor(task, prompt, (m_job.spec.systemPrompt.size() + prompt.size() + 3) / 4);
+            }
+        }
         if (record.state == u"assembling"_s || record.providerBatchId.isEmpty()) {
             // Interrupted between hand-over and the provider's answer: the provider may or
             // may not have it. Without an id there is nothing to poll, so the tasks go back.
@@ -87,6 +94,7 @@ void JobRunner::pumpBatches()
         QList<providers::ChatRequest> requests;
         requests.reserve(tasks.size());
         double reservation = 0.0;
+        QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
         QList<TaskTransition> over; // tasks the budget cannot cover yet
         QHash<qint64, QByteArray> keys; // leaders of this batch -> response cache key
         int hits = 0;                   // answered from the response cache
@@ -95,12 +103,13 @@ void JobRunner::pumpBatches()
             providers::ChatRequest request;
             request.taskId = task.id;
             request.attempt = task.attempts + 1;
-            request.model = m_job.spec.model;
             request.systemPrompt = m_job.spec.systemPrompt;
             request.prompt = m_template.render(task.values);
+            const qint64 promptTokens = (m_job.spec.systemPrompt.size() + request.prompt.size() + 3) / 4;
+            request.model = routeFor(task, request.prompt, promptTokens); // the job's, or its tier's
             QByteArray cacheKey;
             if (m_responseCache) {
-                cacheKey = cacheKeyFor(request.prompt);
+                cacheKey = cacheKeyFor(request.prompt, request.model);
                 if (m_leaderOfKey.contains(cacheKey)) {
                     m_followersOfKey[cacheKey].append(task);
                     ++followers;
@@ -116,13 +125,15 @@ void JobRunner::pumpBatches()
             }
             request.maxOutputTokens = m_job.spec.maxOutputTokens;
             request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-            const double cost = maxCostUsd((m_job.spec.systemPrompt.size() + request.prompt.size() + 3) / 4);
+            const double cost = maxCostUsd(request.model, promptTokens);
             if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + reservation + cost > m_budgetUsd) {
                 const TaskTransition release = releaseUnsent(task.id, now);
                 over.append(release);
+                m_routeOfTask.remove(task.id);
                 continue;
             }
             reservation += cost;
+            reservationOf.insert(task.id, cost);
             if (!cacheKey.isEmpty()) {
                 m_leaderOfKey.insert(cacheKey, task.id);
                 m_keyOfTask.insert(task.id, cacheKey);
@@ -152,37 +163,19 @@ void JobRunner::pumpBatches()
             return;
         }
 
-        // Record the batch and hand its tasks over before the provider hears of it.
-        const qint64 rowId = m_store->createBatch(m_job.id, m_provider->id(), kLane,
-                                                  int(requests.size()), m_options.maxBatchSize,
-                                                  u"assembling"_s, now);
-        if (!rowId) {
-            fatal(m_store->errorString());
-            return;
+        // One model per provider batch: a tiered job's lines go out as a batch per model.
+        QHash<qint64, ClaimedTask> taskById;
+        for (const ClaimedTask &task : std::as_const(tasks))
+            taskById.insert(task.id, task);
+        const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
+            requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
+        for (const QList<providers::ChatRequest> &part : perModel) {
+            double partReservation = 0.0;
+            for (const providers::ChatRequest &request : part)
+                partReservation += reservationOf.value(request.taskId);
+            if (!openBatch(part, taskById, partReservation, now))
+                return;
         }
-        LiveBatch batch;
-        batch.rowId = rowId;
-        batch.owner = batchOwner(rowId);
-        batch.submittedAtMs = now;
-        batch.reservedUsd = reservation;
-        QList<qint64> ids;
-        for (const ClaimedTask &task : std::as_const(tasks)) {
-            if (std::any_of(requests.cbegin(), requests.cend(),
-                            [&](const providers::ChatRequest &r) { return r.taskId == task.id; })) {
-                batch.tasks.insert(task.id, task);
-                ids.append(task.id);
-            }
-        }
-        if (m_store->assignTasksToBatch(rowId, m_workerId, ids, batch.owner,
-                                        now + m_options.batchLeaseMs) < 0) {
-            fatal(m_store->errorString());
-            return;
-        }
-        m_reservedUsd += reservation;
-        if (m_metrics)
-            m_metrics->recordBatch(m_laneName, int(requests.size()), m_options.maxBatchSize);
-        m_liveBatches.insert(rowId, batch);
-        m_provider->submitBatch(QString::number(rowId), requests);
         emitProgress(false);
         if (exhausted)
             break;
@@ -191,6 +184,40 @@ void JobRunner::pumpBatches()
         checkIdle();
     else if (m_counts.pending > 0)
         m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due
+}
+
+bool JobRunner::openBatch(const QList<providers::ChatRequest> &requests,
+                          const QHash<qint64, ClaimedTask> &tasks, double reservation, qint64 now)
+{
+    // Record the batch and hand its tasks over before the provider hears of it.
+    const qint64 rowId = m_store->createBatch(m_job.id, m_provider->id(), kLane,
+                                              int(requests.size()), m_options.maxBatchSize,
+                                              u"assembling"_s, now);
+    if (!rowId) {
+        fatal(m_store->errorString());
+        return false;
+    }
+    LiveBatch batch;
+    batch.rowId = rowId;
+    batch.owner = batchOwner(rowId);
+    batch.submittedAtMs = now;
+    batch.reservedUsd = reservation;
+    QList<qint64> ids;
+    for (const providers::ChatRequest &request : requests) {
+        batch.tasks.insert(request.taskId, tasks.value(request.taskId));
+        ids.append(request.taskId);
+    }
+    if (m_store->assignTasksToBatch(rowId, m_workerId, ids, batch.owner,
+                                    now + m_options.batchLeaseMs) < 0) {
+        fatal(m_store->errorString());
+        return false;
+    }
+    m_reservedUsd += reservation;
+    if (m_metrics)
+        m_metrics->recordBatch(m_laneName, int(requests.size()), m_options.maxBatchSize);
+    m_liveBatches.insert(rowId, batch);
+    m_provider->submitBatch(QString::number(rowId), requests);
+    return true;
 }
 
 void JobRunner::handleBatchSubmitted(const QString &reference, const QString &batchId,

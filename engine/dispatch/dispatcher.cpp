@@ -48,13 +48,21 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     const QJsonObject &settings = job.spec.settings;
     if (settings.value(u"concurrency"_s).toInt() > 0)
         m_options.concurrency = settings.value(u"concurrency"_s).toInt();
-    m_guard = std::make_shared<ProviderGuard>();
-    m_guard->limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
-                                                        .configuredTpm = settings.value(u"tpm"_s).toInteger()});
+    m_guard = makeGuard(settings);
     m_budgetUsd = settings.value(u"budget_usd"_s).toDouble(0.0);
     m_responseCache = cost::responseCacheEnabled(settings);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
+    if (m_job.spec.model == cost::kAutoModel) {
+        // Model tiering: checked at import; a stored job binds again (start() reports errors).
+        QString tieringError;
+        m_tiering = cost::TieringConfig::fromJson(settings.value(u"tiering"_s).toObject(),
+                                                  u"job settings"_s, &tieringError);
+        if (m_tiering && !m_tiering->bind(job.columns, {}, &tieringError))
+            m_tiering.reset();
+        if (!m_tiering)
+            m_tieringError = u"model tiering: "_s + tieringError;
+    }
     m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
     m_laneName = metrics::laneName(job.spec.priority, m_batchMode ? u"batch-api"_s : job.spec.mode);
     if (m_batchMode) {
@@ -95,9 +103,15 @@ void JobRunner::start()
     m_claimedEverything = false;
     m_counts = m_store->taskCounts(m_job.id);
     m_store->jobTotals(m_job.id, &m_usage, &m_costUsd, nullptr);
-    if (m_budgetUsd > 0 && !m_prices.price(m_job.spec.model)) {
-        fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(m_job.spec.model));
+    if (!m_tieringError.isEmpty()) {
+        fatal(m_tieringError);
         return;
+    }
+    for (const QString &model : jobModels()) {
+        if (m_budgetUsd > 0 && !m_prices.price(model)) {
+            fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(model));
+            return;
+        }
     }
     if (m_budgetUsd > 0 && m_costUsd >= m_budgetUsd) {
         m_running = false;
@@ -158,11 +172,14 @@ void JobRunner::pump()
         // the queue when it has to wait.
         ClaimedTask &next = m_ready.head();
         const QString prompt = m_template.render(next.values);
+        const qint64 promptTokens = (m_job.spec.systemPrompt.size() + prompt.size() + 3) / 4;
+        const QString model = routeFor(next, prompt, promptTokens); // the job's, or its tier's
+        ProviderGuard &guard = guardFor(model);
         QByteArray cacheKey;
         if (m_responseCache) {
             // Identical requests go out once: answered from the cache, or waiting for the
             // same request already in flight. Neither uses a request slot or the budget.
-            cacheKey = cacheKeyFor(prompt);
+            cacheKey = cacheKeyFor(prompt, model);
             if (m_leaderOfKey.contains(cacheKey)) {
                 m_followersOfKey[cacheKey].append(m_ready.dequeue());
                 continue;
@@ -172,17 +189,16 @@ void JobRunner::pump()
                 continue;
             }
         }
-        if (!m_guard->breaker.allowRequest(now)) {
-            m_wakeTimer.start(int(qBound<qint64>(1, m_guard->breaker.waitMs(now), m_options.idlePollMs)));
+        if (!guard.breaker.allowRequest(now)) {
+            m_wakeTimer.start(int(qBound<qint64>(1, guard.breaker.waitMs(now), m_options.idlePollMs)));
             return;
         }
-        const qint64 promptTokens = (m_job.spec.systemPrompt.size() + prompt.size() + 3) / 4;
-        const qint64 paceDelay = m_guard->limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
+        const qint64 paceDelay = guard.limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
         if (paceDelay > 0) {
             m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
             return;
         }
-        const double reservation = maxCostUsd(promptTokens);
+        const double reservation = maxCostUsd(model, promptTokens);
         if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + reservation > m_budgetUsd) {
             if (m_inFlight.isEmpty()) {
                 const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
@@ -192,13 +208,13 @@ void JobRunner::pump()
             }
             return; // answers in flight will settle the reservation and pump again
         }
-        m_guard->limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
+        guard.limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
         m_reservedUsd += reservation;
         ClaimedTask task = m_ready.dequeue();
         providers::ChatRequest request;
         request.taskId = task.id;
         request.attempt = task.attempts + 1;
-        request.model = m_job.spec.model;
+        request.model = model;
         request.systemPrompt = m_job.spec.systemPrompt;
         request.prompt = prompt;
         request.maxOutputTokens = m_job.spec.maxOutputTokens;
@@ -273,6 +289,7 @@ void JobRunner::releaseReady()
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
         const TaskTransition release = releaseUnsent(task.id, now);
+        m_routeOfTask.remove(task.id);
         m_toWrite.append(release);
         m_counts.leased -= 1;
         m_counts.pending += 1;
@@ -317,7 +334,9 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     outcome.errorMessage = reply.errorMessage;
     outcome.httpStatus = reply.httpStatus;
     outcome.usage = reply.usage;
-    outcome.model = reply.model.isEmpty() ? m_job.spec.model : reply.model;
+    outcome.model = reply.model.isEmpty() ? modelOf(task.id) : reply.model;
+    ProviderGuard &guard = guardFor(modelOf(task.id));
+    takeRoute(task.id, &outcome);
     outcome.startedAtMs = sentAtMs;
     outcome.finishedAtMs = now;
     if (reply.ok())
@@ -327,23 +346,23 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     bool providerDown = false;
     if (!viaBatchApi) {
         // Lines of a provider batch say nothing about the sync endpoint's health or limits.
-        m_guard->limiter.observe(reply.rateLimits, now);
+        guard.limiter.observe(reply.rateLimits, now);
         if (reply.ok()) {
-            m_guard->limiter.handleSuccess(now);
-            if (m_guard->breaker.state(now) != CircuitBreaker::State::Closed)
+            guard.limiter.handleSuccess(now);
+            if (guard.breaker.state(now) != CircuitBreaker::State::Closed)
                 Q_EMIT alertCleared(m_job.id, u"circuit_open"_s);
-            m_guard->breaker.recordSuccess(now);
+            guard.breaker.recordSuccess(now);
         } else if (isOutageError(reply.error)) {
-            const bool wasOpen = m_guard->breaker.state(now) == CircuitBreaker::State::Open;
-            if (m_guard->breaker.recordOutageFailure(now) && !wasOpen) {
+            const bool wasOpen = guard.breaker.state(now) == CircuitBreaker::State::Open;
+            if (guard.breaker.recordOutageFailure(now) && !wasOpen) {
                 Q_EMIT alertRaised(m_job.id, u"circuit_open"_s,
                                    u"%1 looks down (%2 failures in a row, last: %3); holding all "
                                    "requests"_s.arg(m_provider->displayName())
-                                       .arg(m_guard->breaker.consecutiveFailures())
+                                       .arg(guard.breaker.consecutiveFailures())
                                        .arg(reply.errorMessage));
             }
             // Failures while the provider is down are not the task's fault.
-            providerDown = m_guard->breaker.state(now) != CircuitBreaker::State::Closed;
+            providerDown = guard.breaker.state(now) != CircuitBreaker::State::Closed;
         }
     }
 
@@ -397,7 +416,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
         // Hold the whole job back until the window the provider named has passed.
-        m_guard->limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs);
+        guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
         const QString why = reply.error == ErrorClass::Auth
                                 ? u"authentication failed: "_s + reply.errorMessage
@@ -532,16 +551,16 @@ void JobRunner::emitProgress(bool force)
     Q_EMIT progressed(m_job.id, m_counts, m_usage, m_costUsd);
 }
 
-double JobRunner::maxCostUsd(qint64 promptTokens) const
+double JobRunner::maxCostUsd(const QString &model, qint64 promptTokens) const
 {
     // Every input token at the dearest input kind (a cache write costs more than input).
-    return m_prices.maxCost(m_job.spec.model, promptTokens, m_job.spec.maxOutputTokens, m_batchMode)
+    return m_prices.maxCost(model, promptTokens, m_job.spec.maxOutputTokens, m_batchMode)
         .value_or(0.0);
 }
 
-QByteArray JobRunner::cacheKeyFor(const QString &prompt) const
+QByteArray JobRunner::cacheKeyFor(const QString &prompt, const QString &model) const
 {
-    return cost::responseCacheKey(cost::requestIdentity(m_job.spec, m_job.spec.model, prompt));
+    return cost::responseCacheKey(cost::requestIdentity(m_job.spec, model, prompt));
 }
 
 std::optional<store::CachedResponse> JobRunner::lookupCache(const QByteArray &key)
@@ -558,7 +577,8 @@ void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, 
     TaskOutcome outcome;
     outcome.taskId = task.id;
     outcome.output = output;
-    outcome.model = model.isEmpty() ? m_job.spec.model : model;
+    outcome.model = model.isEmpty() ? modelOf(task.id) : model;
+    takeRoute(task.id, &outcome);
     outcome.costUsd = 0.0; // nothing was billed
     outcome.cacheHit = true;
     outcome.startedAtMs = now;
@@ -618,6 +638,7 @@ void JobRunner::releaseFollowers()
         for (const ClaimedTask &follower : followers) {
             const TaskTransition release = releaseUnsent(follower.id, now);
             m_toWrite.append(release);
+            m_routeOfTask.remove(follower.id);
             m_counts.leased -= 1;
             m_counts.pending += 1;
         }

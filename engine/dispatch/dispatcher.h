@@ -2,6 +2,7 @@
 
 #include "core/types.h"
 #include "cost/pricetable.h"
+#include "cost/tiering.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/prompttemplate.h"
@@ -14,6 +15,7 @@
 #include <QQueue>
 #include <QTimer>
 
+#include <functional>
 #include <memory>
 
 namespace bd {
@@ -75,6 +77,13 @@ public:
     // Shares rate limits and outage state with other jobs on the same endpoint and model.
     void setProviderGuard(std::shared_ptr<ProviderGuard> guard) { m_guard = std::move(guard); }
     std::shared_ptr<ProviderGuard> providerGuard() const { return m_guard; }
+    // A job on model "auto" (tiering) talks to several models: the guard of each comes from
+    // here so that it is shared with other jobs on that endpoint and model. Without it the
+    // runner keeps a guard per model of its own.
+    using GuardLookup = std::function<std::shared_ptr<ProviderGuard>(const QString &model)>;
+    void setGuardLookup(GuardLookup lookup) { m_guardLookup = std::move(lookup); }
+    // A fresh guard with the job's configured limits (settings rpm / tpm).
+    static std::shared_ptr<ProviderGuard> makeGuard(const QJsonObject &settings);
     // Preemption: a held runner sends nothing new beyond `trickle` requests in flight and
     // hands its claimed-but-unsent tasks back (no attempt charged); releasing resumes.
     void setHeld(bool held, int trickle = 0);
@@ -127,10 +136,26 @@ private:
     void finishIfDrained();
     void emitProgress(bool force);
     void fatal(const QString &error);
-    double maxCostUsd(qint64 promptTokens) const;
+    double maxCostUsd(const QString &model, qint64 promptTokens) const;
+    // Opens one provider batch for requests of one model (batchlane.cpp).
+    bool openBatch(const QList<providers::ChatRequest> &requests,
+                   const QHash<qint64, ClaimedTask> &tasks, double reservation, qint64 now);
+
+    // Model tiering (routing.cpp, cost/tiering.h): on model "auto" each task goes to the
+    // model of its tier; the decision is kept until the task settles and stored with it.
+    struct Route
+    {
+        cost::Tier tier = cost::Tier::Standard;
+        QString model;
+    };
+    QString routeFor(const ClaimedTask &task, const QString &prompt, qint64 promptTokens);
+    QString modelOf(qint64 taskId) const;          // routed model, or the job's
+    void takeRoute(qint64 taskId, TaskOutcome *outcome); // records it on the outcome
+    ProviderGuard &guardFor(const QString &model);
+    QStringList jobModels() const;                 // every model the job may send to
 
     // Response cache (cost/responsecache.h): identical requests go out once.
-    QByteArray cacheKeyFor(const QString &prompt) const;
+    QByteArray cacheKeyFor(const QString &prompt, const QString &model) const;
     std::optional<store::CachedResponse> lookupCache(const QByteArray &key);
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
@@ -190,6 +215,11 @@ private:
     double m_reservedUsd = 0.0; // the most the requests in flight can still cost
     bool m_budgetWarned = false;
     bool m_responseCache = true;
+    std::optional<cost::TieringConfig> m_tiering;
+    QString m_tieringError;
+    QHash<qint64, Route> m_routeOfTask;
+    QHash<QString, std::shared_ptr<ProviderGuard>> m_modelGuards;
+    GuardLookup m_guardLookup;
     QHash<QByteArray, qint64> m_leaderOfKey;                 // key -> task in flight for it
     QHash<qint64, QByteArray> m_keyOfTask;                   // leader task -> its key
     QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey;  // duplicates waiting for it

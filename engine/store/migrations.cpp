@@ -159,6 +159,13 @@ const QList<Migration> &sqliteMigrations()
                 task_id INTEGER NOT NULL,
                 created_at INTEGER NOT NULL) WITHOUT ROWID)"_s,
          }},
+        {7,
+         "model tiering: each task's tier and the model it was routed to",
+         {
+             // NULL for jobs on one model; cost reports group by them.
+             u"ALTER TABLE tasks ADD COLUMN tier TEXT"_s,
+             u"ALTER TABLE tasks ADD COLUMN routed_model TEXT"_s,
+         }},
     };
     return migrations;
 }

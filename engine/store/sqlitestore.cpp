@@ -88,6 +88,15 @@ private:
     Statement &m_statement;
 };
 
+// A tiered task's route; a job on one model leaves both NULL (COALESCE keeps what is there).
+void bindRoute(Statement *statement, int firstIndex, const TaskOutcome &outcome)
+{
+    if (!outcome.tier.isEmpty())
+        statement->bind(firstIndex, outcome.tier);
+    if (!outcome.routedModel.isEmpty())
+        statement->bind(firstIndex + 1, outcome.routedModel);
+}
+
 } // namespace
 
 class SqliteStore::Statements
@@ -166,12 +175,14 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
             "UPDATE tasks SET state = 2, output = ?1, model = ?2, input_tokens = ?3, "
             "output_tokens = ?4, cached_tokens = ?5, cache_write_tokens = ?6, cost_usd = ?7, "
             "cache_hit = ?8, http_status = ?9, attempts = attempts + ?10, finished_at = ?11, "
-            "error_class = NULL, error_message = NULL, lease_owner = NULL, lease_expires = NULL "
+            "error_class = NULL, error_message = NULL, lease_owner = NULL, lease_expires = NULL, "
+            "tier = COALESCE(?14, tier), routed_model = COALESCE(?15, routed_model) "
             "WHERE id = ?12 AND state = 1 AND lease_owner = ?13")
         && s.retry.prepare(m_handle,
                            "UPDATE tasks SET state = 0, attempts = attempts + ?1, not_before = ?2, "
                            "error_class = ?3, error_message = ?4, http_status = ?5, "
-                           "lease_owner = NULL, lease_expires = NULL "
+                           "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?8, tier), "
+                           "routed_model = COALESCE(?9, routed_model) "
                            "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.release.prepare(m_handle,
                              "UPDATE tasks SET state = 0, not_before = ?1, lease_owner = NULL, "
@@ -179,7 +190,8 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
         && s.dead.prepare(m_handle,
                           "UPDATE tasks SET state = 3, attempts = attempts + ?1, error_class = ?2, "
                           "error_message = ?3, http_status = ?4, finished_at = ?5, "
-                          "lease_owner = NULL, lease_expires = NULL "
+                          "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?8, tier), "
+                          "routed_model = COALESCE(?9, routed_model) "
                           "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.insertAttempt.prepare(
             m_handle, "INSERT INTO attempts (task_id, attempt_no, at, outcome, http_status, "
@@ -502,6 +514,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(11, nowMs);
             statement->bind(12, o.taskId);
             statement->bind(13, ownerUtf8);
+            bindRoute(statement, 14, o);
             break;
         case OutcomeAction::Release:
             if (o.error == ErrorClass::Cancelled) {
@@ -522,6 +535,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(5, qint64(o.httpStatus));
             statement->bind(6, o.taskId);
             statement->bind(7, ownerUtf8);
+            bindRoute(statement, 8, o);
             break;
         case OutcomeAction::DeadLetter:
             statement = &s.dead;
@@ -532,6 +546,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(5, nowMs);
             statement->bind(6, o.taskId);
             statement->bind(7, ownerUtf8);
+            bindRoute(statement, 8, o);
             break;
         }
         int rc;
@@ -1039,9 +1054,9 @@ QList<CostLine> SqliteStore::costLines(qint64 jobId)
                   "COALESCE(strftime('%Y-%m-%d', t.finished_at / 1000, 'unixepoch'), '') AS day, "
                   "COUNT(*), SUM(t.cost_usd IS NULL), TOTAL(t.input_tokens), "
                   "TOTAL(t.output_tokens), TOTAL(t.cached_tokens), TOTAL(t.cache_write_tokens), "
-                  "TOTAL(t.cost_usd) FROM tasks t "
+                  "TOTAL(t.cost_usd), COALESCE(t.tier, '') FROM tasks t "
                   "LEFT JOIN provider_batches b ON b.id = t.batch_id "
-                  "WHERE t.job_id = ? AND t.state = 2 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"_s);
+                  "WHERE t.job_id = ? AND t.state = 2 GROUP BY 1, 2, 3, 11 ORDER BY 1, 2, 3, 11"_s);
     query.addBindValue(jobId);
     if (!query.exec()) {
         fail(query.lastError().text());
@@ -1059,6 +1074,7 @@ QList<CostLine> SqliteStore::costLines(qint64 jobId)
         line.usage.cachedTokens = qint64(query.value(7).toDouble());
         line.usage.cacheWriteTokens = qint64(query.value(8).toDouble());
         line.costUsd = query.value(9).toDouble();
+        line.tier = query.value(10).toString();
         lines.append(line);
     }
     return lines;

@@ -25,7 +25,8 @@ struct CachedResponse
     qint64 createdAtMs = 0;
 };
 
-// Completed tasks of a job summed by model, lane and day (UTC) of completion. lane is
+// Completed tasks of a job summed by model, lane, day (UTC) of completion and tier (model
+// tiering; empty for a job on one model). lane is
 // "batch-api" (settled through a provider batch), "response-cache" (answered from the
 // cache, free) or "sync" (single or grouped sync calls). costUsd sums the known costs;
 // unpricedTasks had no price (cost unknown).
@@ -34,6 +35,7 @@ struct CostLine
     QString model;
     QString lane;
     QString day; // YYYY-MM-DD
+    QString tier;
     qint64 tasks = 0;
     qint64 unpricedTasks = 0;
     Usage usage;
