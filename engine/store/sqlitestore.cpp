@@ -199,7 +199,7 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
                       "WHERE id = ?1")
         && s.exportPage.prepare(
             m_handle, "SELECT id, vals, state, output, error_class, error_message, model, "
-                      "input_tokens, output_tokens, cached_tokens, cost_usd, attempts "
+                      "input_tokens, output_tokens, cached_tokens, cost_usd, attempts, tier "
                       "FROM tasks WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
     if (!prepared) {
         fail(u"cannot prepare statements: %1"_s.arg(QString::fromUtf8(sqlite3_errmsg(m_handle))));
@@ -853,6 +853,7 @@ bool SqliteStore::forEachExportRow(qint64 jobId,
                 if (state != TaskState::Completed)
                     row.costUsd = 0.0;
                 row.attempts = int(page.int64(11));
+                row.tier = page.text(12);
                 lastId = row.taskId;
                 rows.append(row);
             }

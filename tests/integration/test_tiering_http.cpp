@@ -1,6 +1,7 @@
 // Model tiering end to end: `batchctl run --model auto --tiering FILE` against the loopback
 // OpenAI-style server. Checked: every row's request reached the server with its tier's
-// model and was answered by it, the route is stored per task, `status` (JSON and human)
+// model and was answered by it, the route is stored per task and exported (a "tier"
+// column after the contract's columns), `status` (JSON and human)
 // shows tasks and spend per tier and what tiering saved against the top tier's model, and
 // a bad tiering file is a usage error (exit 2) naming the file and field before anything
 // is imported or sent.
@@ -129,7 +130,7 @@ void TestTieringHttp::rowsGoToTheirTiersModels()
     const BatchctlRun run = batchctl({u"run"_s, m_dir->filePath(u"rows.csv"_s), u"--template"_s, kTemplate,
                                       u"--provider"_s, u"openai"_s, u"--base-url"_s, m_server->openAiBaseUrl(),
                                       u"--model"_s, u"auto"_s, u"--tiering"_s, m_dir->filePath(u"tiers.json"_s),
-                                      u"--db"_s, db, u"--json"_s});
+                                      u"--db"_s, db, u"--json"_s, u"--export"_s, m_dir->filePath(u"out.csv"_s)});
     QVERIFY2(run.status == QProcess::NormalExit && run.exitCode == 0, qPrintable(run.describe()));
     QCOMPARE(run.json().value(u"completed"_s).toInt(), 45);
     QCOMPARE(run.json().value(u"model"_s).toString(), u"auto"_s);
@@ -190,6 +191,19 @@ void TestTieringHttp::rowsGoToTheirTiersModels()
         database.close();
     }
     QSqlDatabase::removeDatabase(u"tiering-http"_s);
+
+    // The export adds the tier after the contract's columns.
+    QFile exported(m_dir->filePath(u"out.csv"_s));
+    QVERIFY(exported.open(QIODevice::ReadOnly));
+    const QList<QByteArray> lines = exported.readAll().split('\n');
+    QVERIFY2(lines.at(0).endsWith(",cost_usd,attempts,task_id,tier\r"), lines.at(0).constData());
+    for (int i = 0; i < m_rows.size(); ++i) {
+        const QString model = expectedModel(m_rows.at(i).at(0), m_rows.at(i).at(1));
+        const QByteArray tier = model == u"gpt-4.1"_s        ? "complex"
+                                : model == u"gpt-4.1-nano"_s ? "simple"
+                                                             : "standard";
+        QVERIFY2(lines.at(i + 1).endsWith(QByteArray(',' + tier + '\r')), lines.at(i + 1).constData());
+    }
 
     const BatchctlRun status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
     QVERIFY2(status.exitCode == 0, qPrintable(status.describe()));
