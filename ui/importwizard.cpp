@@ -271,8 +271,8 @@ void ImportWizard::buildUi()
     connect(m_system, &QPlainTextEdit::textChanged, this, &ImportWizard::updateEstimate);
     connect(m_provider, &QComboBox::currentIndexChanged, this, &ImportWizard::updateProviderModels);
     connect(m_model, &QComboBox::currentTextChanged, this, &ImportWizard::validate);
-    connect(m_mode, &QComboBox::currentIndexChanged, this, &ImportWizard::updateEstimate);
-    connect(m_priority, &QComboBox::currentIndexChanged, this, &ImportWizard::updateEstimate);
+    connect(m_mode, &QComboBox::currentIndexChanged, this, &ImportWizard::validate);
+    connect(m_priority, &QComboBox::currentIndexChanged, this, &ImportWizard::validate);
     connect(m_maxTokens, &QSpinBox::valueChanged, this, &ImportWizard::updateEstimate);
     updateProviderModels();
     validate();
@@ -507,6 +507,8 @@ void ImportWizard::checkTiering()
             QString error;
             if (!m_tiering->bind(m_preview.header, knownModels, &error))
                 problem = error;
+            else if (m_tiering->usesClassifier() && buildSpec().mode == u"batch-api"_s)
+                problem = tr("A classifier needs a sync lane: use rules with the batch API.");
         }
     }
     m_tieringProblem = problem;

@@ -243,6 +243,8 @@ QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
     }
     QJsonObject byTier;
     std::optional<double> onTopTier = 0.0; // the same tokens and lanes on the top tier's model
+    bd::Usage classifyUsage;               // a tiering classifier's calls (completed tasks)
+    double classifyCost = 0.0;
     QJsonObject byLane;
     QJsonObject byModel;
     QJsonObject byDay;
@@ -266,6 +268,8 @@ QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
         add(byDay, line.day, line.tasks, line.costUsd);
         if (tiering)
             add(byTier, line.tier.isEmpty() ? u"none"_s : line.tier, line.tasks, line.costUsd);
+        classifyUsage += line.classifyUsage;
+        classifyCost += line.classifyCostUsd;
         unpriced += line.unpricedTasks;
         total += line.usage;
         if (line.lane == u"response-cache"_s) {
@@ -362,6 +366,14 @@ QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
             }
         }
         report.insert(u"by_tier"_s, byTier);
+        if (tiering->usesClassifier()) {
+            // Part of the tiers' spend above (a task's cost includes its classification).
+            report.insert(u"classification"_s,
+                          QJsonObject{{u"model"_s, tiering->classifierModel()},
+                                      {u"input_tokens"_s, classifyUsage.inputTokens},
+                                      {u"output_tokens"_s, classifyUsage.outputTokens},
+                                      {u"cost_usd"_s, roundUsd(classifyCost)}});
+        }
         const bool known = onTopTier && unpriced == 0;
         report.insert(u"tiering"_s,
                       QJsonObject{{u"top_model"_s, topModel},
@@ -888,6 +900,10 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
     if (!bd::validateJobSpec(spec, &columns, &error))
         throw UsageError{error};
     if (const auto tiering = tieringFor(parser, spec.model, knownModels, columns)) {
+        if (tiering->usesClassifier() && spec.mode == u"batch-api"_s)
+            throw UsageError{u"%1: classifier: a classifier needs a sync lane; use rules with the "
+                             "batch API (priority 3 or --mode batch-api)"_s
+                                 .arg(QFileInfo(parser.value(u"tiering"_s)).fileName())};
         settings.insert(u"tiering"_s, tiering->toJson());
         spec.settings = settings;
     }
@@ -1038,6 +1054,13 @@ int commandStatus(const QCommandLineParser &parser, const QString &db)
             }
             const QJsonObject saved = cost.value(u"tiering"_s).toObject();
             printOut(u"    tiers: "_s + tiers.join(u", "_s));
+            const QJsonObject classification = cost.value(u"classification"_s).toObject();
+            if (!classification.isEmpty())
+                printOut(u"    classification on %1: %2 input, %3 output tokens, $%4 (in the tiers' spend)"_s
+                             .arg(classification[u"model"_s].toString())
+                             .arg(classification[u"input_tokens"_s].toInteger())
+                             .arg(classification[u"output_tokens"_s].toInteger())
+                             .arg(QString::number(classification[u"cost_usd"_s].toDouble(), 'f', 4)));
             if (saved.value(u"savings_usd"_s).isDouble())
                 printOut(u"    tiering saved $%1 against $%2 on the top tier's model %3 (same lanes and tokens)"_s
                              .arg(QString::number(saved[u"savings_usd"_s].toDouble(), 'f', 4),

@@ -39,6 +39,20 @@ bool allHold(double value, const QList<TierRule::Comparison> &comparisons)
 
 } // namespace
 
+const QString kClassifierInstruction =
+    u"Rate how demanding the task below is for a language model. Answer with one word: "
+    "simple, standard or complex."_s;
+
+std::optional<Tier> parseTierLabel(const QString &answer)
+{
+    static const QRegularExpression label(u"(?<![A-Za-z])(simple|standard|complex)(?![A-Za-z])"_s,
+                                          QRegularExpression::CaseInsensitiveOption);
+    const QRegularExpressionMatch match = label.match(answer);
+    if (!match.hasMatch())
+        return std::nullopt;
+    return tierFromName(match.captured(1).toLower());
+}
+
 QString tierName(Tier tier)
 {
     switch (tier) {
@@ -92,8 +106,26 @@ std::optional<TieringConfig> TieringConfig::fromJson(const QJsonObject &json, co
         return std::nullopt;
     };
     for (auto it = json.begin(); it != json.end(); ++it) {
-        if (!QStringList{u"tiers"_s, u"default"_s, u"rules"_s}.contains(it.key()))
-            return fail(it.key(), u"unknown field (known: tiers, default, rules)"_s);
+        if (!QStringList{u"tiers"_s, u"default"_s, u"rules"_s, u"classifier"_s}.contains(it.key()))
+            return fail(it.key(), u"unknown field (known: tiers, default, rules, classifier)"_s);
+    }
+    if (json.contains(u"classifier"_s)) {
+        if (json.contains(u"rules"_s))
+            return fail(u"classifier"_s, u"give rules or a classifier, not both"_s);
+        const QJsonObject classifier = json.value(u"classifier"_s).toObject();
+        for (auto it = classifier.begin(); it != classifier.end(); ++it) {
+            if (it.key() != u"model"_s && it.key() != u"max_tokens"_s)
+                return fail(u"classifier."_s + it.key(), u"unknown field (known: model, max_tokens)"_s);
+        }
+        config.m_classifierModel = classifier.value(u"model"_s).toString();
+        if (config.m_classifierModel.trimmed().isEmpty() || config.m_classifierModel == kAutoModel)
+            return fail(u"classifier.model"_s, u"needs a model name"_s);
+        if (classifier.contains(u"max_tokens"_s)) {
+            const int maxTokens = classifier.value(u"max_tokens"_s).toInt(0);
+            if (maxTokens < 1 || maxTokens > 64)
+                return fail(u"classifier.max_tokens"_s, u"needs a whole number from 1 to 64"_s);
+            config.m_classifierMaxTokens = maxTokens;
+        }
     }
 
     const QJsonObject tiers = json.value(u"tiers"_s).toObject();
@@ -243,6 +275,11 @@ bool TieringConfig::bind(const QStringList &columns, const QStringList &knownMod
             return false;
         }
     }
+    if (usesClassifier() && !knownModels.isEmpty() && !knownModels.contains(m_classifierModel)) {
+        *error = u"%1: classifier.model: unknown model '%2' (known: %3)"_s.arg(
+            m_source, m_classifierModel, knownModels.join(u", "_s));
+        return false;
+    }
     for (qsizetype i = 0; i < m_rules.size(); ++i) {
         TierRule &rule = m_rules[i];
         if (rule.subject != TierRule::Subject::Column)
@@ -264,6 +301,8 @@ QStringList TieringConfig::models() const
         if (!names.contains(model))
             names.append(model);
     }
+    if (usesClassifier() && !names.contains(m_classifierModel))
+        names.append(m_classifierModel);
     return names;
 }
 

@@ -29,6 +29,13 @@ namespace bd::cost {
 //     ]
 //   }
 //
+// Instead of rules, a classifier: {"classifier": {"model": "gpt-4.1-nano", "max_tokens": 5}}
+// sends each row's rendered prompt, after a short fixed instruction, to that (cheap) model
+// first; its answer is parsed for the label (parseTierLabel), and an answer without one, or
+// a failed call, means the default tier. The classification is billed to the task and the
+// job. Sync lanes only: a provider batch would need every row classified before it is
+// assembled.
+//
 // Rules are tried in order and the first that matches decides; no match is the default
 // tier. Numeric comparisons ("<", "<=", ">", ">=", "==", "!=") all have to hold (a range is
 // two of them); a column value that is not a number never matches them. prompt_tokens is
@@ -44,6 +51,14 @@ enum class Tier : int
 
 QString tierName(Tier tier);
 std::optional<Tier> tierFromName(const QString &name);
+
+// The label in a classifier's answer: the first of simple / standard / complex that stands
+// as a word, in any case, wherever it is ("Complex.", "**simple**", {"label":"standard"}).
+// nullopt when there is none.
+std::optional<Tier> parseTierLabel(const QString &answer);
+
+// What a classification call sends before the row's prompt.
+extern const QString kClassifierInstruction;
 
 // The model name that switches a job to tiering.
 inline constexpr QLatin1StringView kAutoModel{"auto"};
@@ -90,7 +105,10 @@ public:
     QString modelFor(Tier tier) const { return m_models[int(tier)]; }
     Tier defaultTier() const { return m_default; }
     const QList<TierRule> &rules() const { return m_rules; }
-    QStringList models() const; // distinct, in tier order
+    QStringList models() const; // distinct, in tier order (and the classifier's model last)
+    bool usesClassifier() const { return !m_classifierModel.isEmpty(); }
+    QString classifierModel() const { return m_classifierModel; }
+    int classifierMaxTokens() const { return m_classifierMaxTokens; }
     // The tier everything would run on without tiering: the dearest model's.
     Tier topTier(const std::function<std::optional<double>(const QString &model)> &outputPrice) const;
 
@@ -107,6 +125,8 @@ private:
     std::array<QString, 3> m_models;
     Tier m_default = Tier::Standard;
     QList<TierRule> m_rules;
+    QString m_classifierModel;
+    int m_classifierMaxTokens = 5;
 };
 
 } // namespace bd::cost

@@ -64,6 +64,8 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
             m_tieringError = u"model tiering: "_s + tieringError;
     }
     m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
+    if (m_batchMode && m_tiering && m_tiering->usesClassifier())
+        m_tieringError = u"model tiering: a classifier needs a sync lane (use rules for the batch API)"_s;
     m_laneName = metrics::laneName(job.spec.priority, m_batchMode ? u"batch-api"_s : job.spec.mode);
     if (m_batchMode) {
         const qint64 apiLimit = m_provider->batchLimits().maxRequests;
@@ -141,7 +143,7 @@ void JobRunner::pump()
     }
     const qint64 now = m_clock->nowMs();
     const int concurrency = m_held ? m_heldConcurrency : m_options.concurrency;
-    while (m_inFlight.size() < concurrency) {
+    while (m_inFlight.size() + m_classifying.size() < concurrency) {
         if (m_ready.isEmpty()) {
             if (m_claimedEverything)
                 break;
@@ -173,6 +175,11 @@ void JobRunner::pump()
         ClaimedTask &next = m_ready.head();
         const QString prompt = m_template.render(next.values);
         const qint64 promptTokens = (m_job.spec.systemPrompt.size() + prompt.size() + 3) / 4;
+        if (needsClassification(next.id)) { // classifier tiering: the label comes first
+            if (!sendClassification(prompt, promptTokens, now))
+                return;
+            continue;
+        }
         const QString model = routeFor(next, prompt, promptTokens); // the job's, or its tier's
         ProviderGuard &guard = guardFor(model);
         QByteArray cacheKey;
@@ -229,7 +236,7 @@ void JobRunner::pump()
     }
     if (!m_toWrite.isEmpty())
         scheduleFlush(); // cache hits
-    if (m_inFlight.isEmpty() && m_ready.isEmpty() && !m_held)
+    if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_ready.isEmpty() && !m_held)
         checkIdle();
 }
 
@@ -288,8 +295,8 @@ void JobRunner::releaseReady()
     const qint64 now = m_clock->nowMs();
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
-        const TaskTransition release = releaseUnsent(task.id, now);
-        m_routeOfTask.remove(task.id);
+        TaskTransition release = releaseUnsent(task.id, now);
+        takeRoute(task.id, &release.outcome); // a classification it had is billed now
         m_toWrite.append(release);
         m_counts.leased -= 1;
         m_counts.pending += 1;
@@ -300,6 +307,8 @@ void JobRunner::releaseReady()
 
 void JobRunner::handleReply(const providers::ChatReply &reply)
 {
+    if (handleClassified(reply))
+        return;
     const auto it = m_inFlight.find(reply.taskId);
     if (it == m_inFlight.end())
         return;
@@ -316,7 +325,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     else
         scheduleFlush();
     if (m_stopping) {
-        if (m_inFlight.isEmpty() && m_liveBatches.isEmpty())
+        if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_liveBatches.isEmpty())
             finishIfDrained();
         return;
     }
@@ -513,11 +522,11 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
         m_stopReason = reason;
         m_wakeTimer.stop();
     }
-    if (cancelInFlight && !m_inFlight.isEmpty())
+    if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifying.isEmpty()))
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
     if (state == JobState::Cancelled && !m_liveBatches.isEmpty())
         cancelBatches(); // a paused job's batches go on at the provider; a cancelled one's stop
-    if (m_inFlight.isEmpty())
+    if (m_inFlight.isEmpty() && m_classifying.isEmpty())
         finishIfDrained();
 }
 

@@ -149,6 +149,12 @@ private:
         QString model;
     };
     QString routeFor(const ClaimedTask &task, const QString &prompt, qint64 promptTokens);
+    // Classifier tiering: a task without a route is first sent to the classifier model.
+    bool needsClassification(qint64 taskId) const;
+    // Sends the head of m_ready for classification; false when it has to wait (pacing,
+    // outage, budget), with the wake timer set.
+    bool sendClassification(const QString &prompt, qint64 promptTokens, qint64 now);
+    bool handleClassified(const providers::ChatReply &reply); // false: not a classification
     QString modelOf(qint64 taskId) const;          // routed model, or the job's
     void takeRoute(qint64 taskId, TaskOutcome *outcome); // records it on the outcome
     ProviderGuard &guardFor(const QString &model);
@@ -218,6 +224,18 @@ private:
     std::optional<cost::TieringConfig> m_tiering;
     QString m_tieringError;
     QHash<qint64, Route> m_routeOfTask;
+    struct Classifying
+    {
+        ClaimedTask task;
+        double reservedUsd = 0.0;
+    };
+    QHash<qint64, Classifying> m_classifying; // by task id: classification calls in flight
+    struct Classified
+    {
+        Usage usage;
+        double costUsd = 0.0;
+    };
+    QHash<qint64, Classified> m_classifiedCost; // until the task's next transition
     QHash<QString, std::shared_ptr<ProviderGuard>> m_modelGuards;
     GuardLookup m_guardLookup;
     QHash<QByteArray, qint64> m_leaderOfKey;                 // key -> task in flight for it

@@ -4,6 +4,8 @@
 
 #include "dispatcher.h"
 
+#include "core/clock.h"
+
 namespace bd::dispatch {
 
 using namespace Qt::StringLiterals;
@@ -20,11 +22,103 @@ QString JobRunner::routeFor(const ClaimedTask &task, const QString &prompt, qint
 {
     if (!m_tiering)
         return m_job.spec.model;
+    if (m_tiering->usesClassifier())
+        return modelOf(task.id); // decided by the classifier's answer
     Route route;
     route.tier = m_tiering->route(task.values, prompt, promptTokens);
     route.model = m_tiering->modelFor(route.tier);
     m_routeOfTask.insert(task.id, route);
     return route.model;
+}
+
+bool JobRunner::needsClassification(qint64 taskId) const
+{
+    return m_tiering && m_tiering->usesClassifier() && !m_routeOfTask.contains(taskId);
+}
+
+bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, qint64 now)
+{
+    const QString model = m_tiering->classifierModel();
+    const int maxTokens = m_tiering->classifierMaxTokens();
+    ProviderGuard &guard = guardFor(model);
+    if (!guard.breaker.allowRequest(now)) {
+        m_wakeTimer.start(int(qBound<qint64>(1, guard.breaker.waitMs(now), m_options.idlePollMs)));
+        return false;
+    }
+    const qint64 tokens = promptTokens + (cost::kClassifierInstruction.size() + 3) / 4;
+    const qint64 paceDelay = guard.limiter.delayMs(tokens + maxTokens, now);
+    if (paceDelay > 0) {
+        m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
+        return false;
+    }
+    const double reservation =
+        m_prices.maxCost(model, tokens, maxTokens, false).value_or(0.0);
+    if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + reservation > m_budgetUsd) {
+        if (m_inFlight.isEmpty() && m_classifying.isEmpty()) {
+            const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
+                QString::number(m_budgetUsd, 'f', 2), QString::number(m_costUsd, 'f', 4));
+            Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why);
+            stop(JobState::Paused, why, false);
+        }
+        return false;
+    }
+    guard.limiter.consume(tokens + maxTokens, now);
+    m_reservedUsd += reservation;
+    const ClaimedTask task = m_ready.dequeue();
+    providers::ChatRequest request;
+    request.taskId = task.id;
+    request.attempt = task.attempts + 1;
+    request.model = model;
+    request.systemPrompt = cost::kClassifierInstruction;
+    request.prompt = prompt;
+    request.maxOutputTokens = maxTokens;
+    request.cacheKey = u"batchdesk-classify-"_s + QString::number(m_job.id);
+    m_classifying.insert(task.id, Classifying{task, reservation});
+    m_provider->send(request);
+    return true;
+}
+
+bool JobRunner::handleClassified(const providers::ChatReply &reply)
+{
+    const auto it = m_classifying.find(reply.taskId);
+    if (it == m_classifying.end())
+        return false;
+    const Classifying entry = it.value();
+    m_classifying.erase(it);
+    m_reservedUsd = qMax(0.0, m_reservedUsd - entry.reservedUsd);
+    const qint64 now = m_clock->nowMs();
+    const QString model = m_tiering->classifierModel();
+    ProviderGuard &guard = guardFor(model);
+    guard.limiter.observe(reply.rateLimits, now);
+    // Billed whenever the provider reports usage, whatever the label.
+    const double cost = m_prices.cost(model, reply.usage, false).value_or(0.0);
+    Classified &billed = m_classifiedCost[entry.task.id];
+    billed.usage += reply.usage;
+    billed.costUsd += cost;
+    m_costUsd += cost;
+    if (reply.error == ErrorClass::RateLimited || reply.error == ErrorClass::Cancelled) {
+        // Not an answer: classify it again later (or hand it back when stopping).
+        if (reply.error == ErrorClass::RateLimited)
+            guard.limiter.handleRateLimited(reply.retryAfterMs, now, now);
+        m_ready.prepend(entry.task);
+    } else {
+        if (reply.ok())
+            guard.limiter.handleSuccess(now);
+        // No label, or no answer at all: the default tier.
+        const auto tier = reply.ok() ? cost::parseTierLabel(reply.text) : std::nullopt;
+        Route route;
+        route.tier = tier.value_or(m_tiering->defaultTier());
+        route.model = m_tiering->modelFor(route.tier);
+        m_routeOfTask.insert(entry.task.id, route);
+        m_ready.prepend(entry.task);
+    }
+    if (m_stopping) {
+        if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_liveBatches.isEmpty())
+            finishIfDrained();
+        return true;
+    }
+    pump();
+    return true;
 }
 
 QString JobRunner::modelOf(qint64 taskId) const
@@ -39,6 +133,12 @@ void JobRunner::takeRoute(qint64 taskId, TaskOutcome *outcome)
 {
     if (!m_tiering)
         return;
+    const auto billed = m_classifiedCost.constFind(taskId);
+    if (billed != m_classifiedCost.constEnd()) {
+        outcome->classifyUsage = billed->usage;
+        outcome->classifyCostUsd = billed->costUsd;
+        m_classifiedCost.erase(billed);
+    }
     const auto it = m_routeOfTask.constFind(taskId);
     if (it == m_routeOfTask.constEnd())
         return;

@@ -165,6 +165,12 @@ const QList<Migration> &sqliteMigrations()
              // NULL for jobs on one model; cost reports group by them.
              u"ALTER TABLE tasks ADD COLUMN tier TEXT"_s,
              u"ALTER TABLE tasks ADD COLUMN routed_model TEXT"_s,
+             // A tiering classifier's calls for the task, summed over its attempts; a
+             // completed task's cost_usd includes them, and the job's cost counts them for
+             // every task.
+             u"ALTER TABLE tasks ADD COLUMN classify_input_tokens INTEGER NOT NULL DEFAULT 0"_s,
+             u"ALTER TABLE tasks ADD COLUMN classify_output_tokens INTEGER NOT NULL DEFAULT 0"_s,
+             u"ALTER TABLE tasks ADD COLUMN classify_cost_usd REAL NOT NULL DEFAULT 0"_s,
          }},
     };
     return migrations;

@@ -97,6 +97,14 @@ void bindRoute(Statement *statement, int firstIndex, const TaskOutcome &outcome)
         statement->bind(firstIndex + 1, outcome.routedModel);
 }
 
+// A tiering classifier's tokens and cost, added to the task's (zero without one).
+void bindClassification(Statement *statement, int firstIndex, const TaskOutcome &outcome)
+{
+    statement->bind(firstIndex, outcome.classifyUsage.inputTokens);
+    statement->bind(firstIndex + 1, outcome.classifyUsage.outputTokens);
+    statement->bind(firstIndex + 2, outcome.classifyCostUsd);
+}
+
 } // namespace
 
 class SqliteStore::Statements
@@ -173,7 +181,11 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
         && s.complete.prepare(
             m_handle,
             "UPDATE tasks SET state = 2, output = ?1, model = ?2, input_tokens = ?3, "
-            "output_tokens = ?4, cached_tokens = ?5, cache_write_tokens = ?6, cost_usd = ?7, "
+            "output_tokens = ?4, cached_tokens = ?5, cache_write_tokens = ?6, "
+            "cost_usd = ?7 + classify_cost_usd + ?18, " // the task's classifications included
+            "classify_input_tokens = classify_input_tokens + ?16, "
+            "classify_output_tokens = classify_output_tokens + ?17, "
+            "classify_cost_usd = classify_cost_usd + ?18, "
             "cache_hit = ?8, http_status = ?9, attempts = attempts + ?10, finished_at = ?11, "
             "error_class = NULL, error_message = NULL, lease_owner = NULL, lease_expires = NULL, "
             "tier = COALESCE(?14, tier), routed_model = COALESCE(?15, routed_model) "
@@ -182,16 +194,26 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
                            "UPDATE tasks SET state = 0, attempts = attempts + ?1, not_before = ?2, "
                            "error_class = ?3, error_message = ?4, http_status = ?5, "
                            "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?8, tier), "
-                           "routed_model = COALESCE(?9, routed_model) "
+                           "routed_model = COALESCE(?9, routed_model), "
+                           "classify_input_tokens = classify_input_tokens + ?10, "
+                           "classify_output_tokens = classify_output_tokens + ?11, "
+                           "classify_cost_usd = classify_cost_usd + ?12 "
                            "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.release.prepare(m_handle,
                              "UPDATE tasks SET state = 0, not_before = ?1, lease_owner = NULL, "
-                             "lease_expires = NULL WHERE id = ?2 AND state = 1 AND lease_owner = ?3")
+                             "lease_expires = NULL, "
+                             "classify_input_tokens = classify_input_tokens + ?4, "
+                             "classify_output_tokens = classify_output_tokens + ?5, "
+                             "classify_cost_usd = classify_cost_usd + ?6 "
+                             "WHERE id = ?2 AND state = 1 AND lease_owner = ?3")
         && s.dead.prepare(m_handle,
                           "UPDATE tasks SET state = 3, attempts = attempts + ?1, error_class = ?2, "
                           "error_message = ?3, http_status = ?4, finished_at = ?5, "
                           "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?8, tier), "
-                          "routed_model = COALESCE(?9, routed_model) "
+                          "routed_model = COALESCE(?9, routed_model), "
+                          "classify_input_tokens = classify_input_tokens + ?10, "
+                          "classify_output_tokens = classify_output_tokens + ?11, "
+                          "classify_cost_usd = classify_cost_usd + ?12 "
                           "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.insertAttempt.prepare(
             m_handle, "INSERT INTO attempts (task_id, attempt_no, at, outcome, http_status, "
@@ -515,6 +537,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(12, o.taskId);
             statement->bind(13, ownerUtf8);
             bindRoute(statement, 14, o);
+            bindClassification(statement, 16, o);
             break;
         case OutcomeAction::Release:
             if (o.error == ErrorClass::Cancelled) {
@@ -523,6 +546,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
                 statement->bind(1, t.notBeforeMs);
                 statement->bind(2, o.taskId);
                 statement->bind(3, ownerUtf8);
+                bindClassification(statement, 4, o);
                 break;
             }
             [[fallthrough]];
@@ -536,6 +560,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(6, o.taskId);
             statement->bind(7, ownerUtf8);
             bindRoute(statement, 8, o);
+            bindClassification(statement, 10, o);
             break;
         case OutcomeAction::DeadLetter:
             statement = &s.dead;
@@ -547,6 +572,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(6, o.taskId);
             statement->bind(7, ownerUtf8);
             bindRoute(statement, 8, o);
+            bindClassification(statement, 10, o);
             break;
         }
         int rc;
@@ -744,9 +770,14 @@ TaskCounts SqliteStore::taskCounts(qint64 jobId)
 bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks)
 {
     QSqlQuery query(m_db);
-    query.prepare(u"SELECT TOTAL(input_tokens), TOTAL(output_tokens), TOTAL(cached_tokens), "
-                  "TOTAL(cache_write_tokens), TOTAL(cost_usd), COUNT(cost_usd) FROM tasks "
-                  "WHERE job_id = ? AND state = 2"_s);
+    // Answers are billed when they complete; a tiering classifier's calls whatever became
+    // of the task (a completed task's cost_usd already holds them).
+    query.prepare(u"SELECT TOTAL(CASE WHEN state = 2 THEN input_tokens END), "
+                  "TOTAL(CASE WHEN state = 2 THEN output_tokens END), "
+                  "TOTAL(CASE WHEN state = 2 THEN cached_tokens END), "
+                  "TOTAL(CASE WHEN state = 2 THEN cache_write_tokens END), "
+                  "TOTAL(CASE WHEN state = 2 THEN cost_usd ELSE classify_cost_usd END), "
+                  "COUNT(CASE WHEN state = 2 THEN cost_usd END) FROM tasks WHERE job_id = ?"_s);
     query.addBindValue(jobId);
     if (!query.exec() || !query.next())
         return fail(query.lastError().text());
@@ -1055,7 +1086,8 @@ QList<CostLine> SqliteStore::costLines(qint64 jobId)
                   "COALESCE(strftime('%Y-%m-%d', t.finished_at / 1000, 'unixepoch'), '') AS day, "
                   "COUNT(*), SUM(t.cost_usd IS NULL), TOTAL(t.input_tokens), "
                   "TOTAL(t.output_tokens), TOTAL(t.cached_tokens), TOTAL(t.cache_write_tokens), "
-                  "TOTAL(t.cost_usd), COALESCE(t.tier, '') FROM tasks t "
+                  "TOTAL(t.cost_usd), COALESCE(t.tier, ''), TOTAL(t.classify_input_tokens), "
+                  "TOTAL(t.classify_output_tokens), TOTAL(t.classify_cost_usd) FROM tasks t "
                   "LEFT JOIN provider_batches b ON b.id = t.batch_id "
                   "WHERE t.job_id = ? AND t.state = 2 GROUP BY 1, 2, 3, 11 ORDER BY 1, 2, 3, 11"_s);
     query.addBindValue(jobId);
@@ -1076,6 +1108,9 @@ QList<CostLine> SqliteStore::costLines(qint64 jobId)
         line.usage.cacheWriteTokens = qint64(query.value(8).toDouble());
         line.costUsd = query.value(9).toDouble();
         line.tier = query.value(10).toString();
+        line.classifyUsage.inputTokens = qint64(query.value(11).toDouble());
+        line.classifyUsage.outputTokens = qint64(query.value(12).toDouble());
+        line.classifyCostUsd = query.value(13).toDouble();
         lines.append(line);
     }
     return lines;

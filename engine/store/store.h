@@ -39,7 +39,9 @@ struct CostLine
     qint64 tasks = 0;
     qint64 unpricedTasks = 0;
     Usage usage;
-    double costUsd = 0.0;
+    double costUsd = 0.0;       // includes classifyCostUsd
+    Usage classifyUsage;        // a tiering classifier's calls for these tasks
+    double classifyCostUsd = 0.0;
 };
 
 // What completed tasks of earlier jobs with the same template, system prompt and model

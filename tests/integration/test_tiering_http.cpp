@@ -61,6 +61,7 @@ private Q_SLOTS:
     void init();
     void cleanup();
     void rowsGoToTheirTiersModels();
+    void classifierRoutesByItsLabel();
     void badTieringFileIsAUsageError_data();
     void badTieringFileIsAUsageError();
 
@@ -227,6 +228,66 @@ void TestTieringHttp::rowsGoToTheirTiersModels()
     QVERIFY2(human.out.contains("tiers: simple (gpt-4.1-nano)"), qPrintable(human.describe()));
     QVERIFY2(human.out.contains("tiering saved $"), qPrintable(human.describe()));
     QVERIFY(!human.out.contains(kKey.toUtf8()) && !run.err.contains(kKey.toUtf8()));
+}
+
+// The server echoes the prompt in its answer (after a 19-character prefix, hence room for
+// 16 tokens), so a row that says "simple" or "complex" gets that label from the classifier
+// call; the rest get the default tier.
+void TestTieringHttp::classifierRoutesByItsLabel()
+{
+    write(u"classify.json"_s, R"({"tiers": {"simple": "gpt-4.1-nano", "standard": "gpt-4.1-mini", "complex": "gpt-4.1"},
+                                 "default": "standard",
+                                 "classifier": {"model": "gpt-4.1-nano", "max_tokens": 16}})");
+    write(u"labels.csv"_s, "id,text\r\n1,a simple one\r\n2,a complex one\r\n3,unsure\r\n4,Simple too\r\n");
+    const QString db = m_dir->filePath(u"classify.sqlite"_s);
+    const BatchctlRun run = batchctl({u"run"_s, m_dir->filePath(u"labels.csv"_s), u"--template"_s, kTemplate,
+                                      u"--provider"_s, u"openai"_s, u"--base-url"_s, m_server->openAiBaseUrl(),
+                                      u"--model"_s, u"auto"_s, u"--tiering"_s, m_dir->filePath(u"classify.json"_s),
+                                      u"--db"_s, db, u"--json"_s});
+    QVERIFY2(run.exitCode == 0, qPrintable(run.describe()));
+    const QHash<QString, QString> expected{{u"Q: a simple one"_s, u"gpt-4.1-nano"_s},
+                                           {u"Q: a complex one"_s, u"gpt-4.1"_s},
+                                           {u"Q: unsure"_s, u"gpt-4.1-mini"_s},
+                                           {u"Q: Simple too"_s, u"gpt-4.1-nano"_s}};
+    int classifications = 0;
+    int answers = 0;
+    for (const FakeProvider::ReceivedRequest &request : m_server->received()) {
+        if (request.path != "/v1/chat/completions")
+            continue;
+        const QJsonObject body = QJsonDocument::fromJson(request.body).object();
+        const QJsonArray messages = body.value(u"messages"_s).toArray();
+        const QString prompt = messages.last()[u"content"_s].toString();
+        QVERIFY2(expected.contains(prompt), qPrintable(prompt));
+        if (messages.size() == 2) { // the instruction, then the row
+            ++classifications;
+            QCOMPARE(body.value(u"model"_s).toString(), u"gpt-4.1-nano"_s);
+            QCOMPARE(body.value(u"max_completion_tokens"_s).toInt(), 16);
+            QVERIFY(messages.first()[u"content"_s].toString().contains(u"simple, standard or complex"_s));
+        } else {
+            ++answers;
+            QCOMPARE(body.value(u"model"_s).toString(), expected.value(prompt));
+        }
+    }
+    QCOMPARE(classifications, 4);
+    QCOMPARE(answers, 4);
+
+    // The job's cost includes the classifications; status shows them apart.
+    const BatchctlRun status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
+    const QJsonObject job = status.json().value(u"jobs"_s).toArray().at(0).toObject();
+    const QJsonObject classification = job[u"cost"_s][u"classification"_s].toObject();
+    QCOMPARE(classification.value(u"model"_s).toString(), u"gpt-4.1-nano"_s);
+    QVERIFY(classification.value(u"input_tokens"_s).toInt() > 0);
+    QVERIFY(classification.value(u"cost_usd"_s).toDouble() > 0);
+    QVERIFY(job.value(u"cost_usd"_s).toDouble() > classification.value(u"cost_usd"_s).toDouble());
+    QCOMPARE(job[u"cost"_s][u"by_tier"_s][u"simple"_s][u"tasks"_s].toInt(), 2);
+
+    // The batch API cannot wait for a classification per row: refused before anything runs.
+    const BatchctlRun batch = batchctl({u"run"_s, m_dir->filePath(u"labels.csv"_s), u"--template"_s, kTemplate,
+                                        u"--provider"_s, u"openai"_s, u"--base-url"_s, m_server->openAiBaseUrl(),
+                                        u"--model"_s, u"auto"_s, u"--tiering"_s, m_dir->filePath(u"classify.json"_s),
+                                        u"--priority"_s, u"3"_s, u"--db"_s, m_dir->filePath(u"batch.sqlite"_s)});
+    QCOMPARE(batch.exitCode, 2);
+    QVERIFY2(batch.err.contains("classify.json: classifier: a classifier needs a sync lane"), qPrintable(batch.describe()));
 }
 
 void TestTieringHttp::badTieringFileIsAUsageError_data()

@@ -78,8 +78,11 @@ public:
     void send(const ChatRequest &request) override
     {
         m_sentModels->append(request.model);
+        if (m_requests)
+            m_requests->append(request);
         m_inner.send(request);
     }
+    void recordRequests(QList<ChatRequest> *requests) { m_requests = requests; }
     void submitBatch(const QString &reference, const QList<ChatRequest> &requests) override
     {
         QSet<QString> models;
@@ -98,6 +101,7 @@ private:
     bd::providers::SimulatorProvider m_inner;
     QStringList *m_sentModels;
     QList<QSet<QString>> *m_batchModels;
+    QList<ChatRequest> *m_requests = nullptr;
 };
 
 struct StoredTask
@@ -124,9 +128,12 @@ private Q_SLOTS:
     void regexRules();
     void firstMatchWinsElseDefault();
     void topTierIsTheDearestModel();
+    void labelParsing_data();
+    void labelParsing();
     void runsEachRowOnItsTiersModel_data();
     void runsEachRowOnItsTiersModel();
     void brokenStoredConfigFailsTheJob();
+    void classifierLabelsEachRow();
 };
 
 void TestTiering::configErrorsNameTheField_data()
@@ -170,6 +177,17 @@ void TestTiering::configErrorsNameTheField_data()
     QTest::newRow("empty in")
         << u"{%1,\"rules\":[{\"tier\":\"complex\",\"column\":\"text\",\"in\":[]}]}"_s.arg(tiers)
         << u"tiers.json: rules[0].in: needs a non-empty list"_s;
+    QTest::newRow("rules and a classifier")
+        << u"{%1,\"rules\":[],\"classifier\":{\"model\":\"a\"}}"_s.arg(tiers)
+        << u"tiers.json: classifier: give rules or a classifier, not both"_s;
+    QTest::newRow("classifier without model") << u"{%1,\"classifier\":{}}"_s.arg(tiers)
+                                              << u"tiers.json: classifier.model: needs a model name"_s;
+    QTest::newRow("classifier max_tokens")
+        << u"{%1,\"classifier\":{\"model\":\"a\",\"max_tokens\":0}}"_s.arg(tiers)
+        << u"tiers.json: classifier.max_tokens: needs a whole number from 1 to 64"_s;
+    QTest::newRow("classifier field")
+        << u"{%1,\"classifier\":{\"model\":\"a\",\"prompt\":\"x\"}}"_s.arg(tiers)
+        << u"tiers.json: classifier.prompt: unknown field"_s;
     QTest::newRow("unknown rule field")
         << u"{%1,\"rules\":[{\"tier\":\"complex\",\"column\":\"text\",\"equals\":\"a\",\"colour\":1}]}"_s.arg(tiers)
         << u"tiers.json: rules[0].colour: unknown field"_s;
@@ -196,6 +214,8 @@ void TestTiering::unknownModelOrColumnAtBind()
     QVERIFY(problemWith(wrongModel, known).startsWith(u"tiers.json: tiers.standard: unknown model 'gpt-9'"_s));
     // An open model list (a local server) takes any name.
     QCOMPARE(problemWith(wrongModel, {}), QString());
+    QJsonObject wrongClassifier{{u"tiers"_s, kTiers}, {u"classifier"_s, QJsonObject{{u"model"_s, u"gpt-9"_s}}}};
+    QVERIFY(problemWith(wrongClassifier, known).startsWith(u"tiers.json: classifier.model: unknown model 'gpt-9'"_s));
     const QJsonObject wrongColumn = config(
         {QJsonObject{{u"tier"_s, u"simple"_s}, {u"column"_s, u"colour"_s}, {u"equals"_s, u"red"_s}}});
     QVERIFY(problemWith(wrongColumn, known).startsWith(u"tiers.json: rules[0].column: no column 'colour'"_s));
@@ -300,6 +320,32 @@ void TestTiering::topTierIsTheDearestModel()
     QCOMPARE(tiering->models(), (QStringList{u"gpt-4.1"_s, u"gpt-4.1-mini"_s, u"gpt-4.1-nano"_s}));
     // Without prices it is the complex tier.
     QCOMPARE(tiering->topTier([](const QString &) { return std::optional<double>(); }), Tier::Complex);
+}
+
+void TestTiering::labelParsing_data()
+{
+    QTest::addColumn<QString>("answer");
+    QTest::addColumn<QString>("tier"); // empty: no label
+    QTest::newRow("bare") << u"simple"_s << u"simple"_s;
+    QTest::newRow("capitalised, full stop") << u"Complex."_s << u"complex"_s;
+    QTest::newRow("upper case") << u"STANDARD"_s << u"standard"_s;
+    QTest::newRow("markdown") << u"**simple**"_s << u"simple"_s;
+    QTest::newRow("json") << u"{\"label\": \"complex\"}"_s << u"complex"_s;
+    QTest::newRow("sentence") << u"I would say this is standard difficulty."_s << u"standard"_s;
+    QTest::newRow("first one wins") << u"complex, not simple"_s << u"complex"_s;
+    QTest::newRow("leading whitespace") << u"\n  simple\n"_s << u"simple"_s;
+    QTest::newRow("part of a word") << u"simpler"_s << QString();
+    QTest::newRow("inside a word") << u"nonstandard"_s << QString();
+    QTest::newRow("other words") << u"easy"_s << QString();
+    QTest::newRow("empty") << QString() << QString();
+}
+
+void TestTiering::labelParsing()
+{
+    QFETCH(QString, answer);
+    QFETCH(QString, tier);
+    const auto parsed = bd::cost::parseTierLabel(answer);
+    QCOMPARE(parsed ? bd::cost::tierName(*parsed) : QString(), tier);
 }
 
 void TestTiering::runsEachRowOnItsTiersModel_data()
@@ -444,6 +490,122 @@ void TestTiering::brokenStoredConfigFailsTheJob()
     QVERIFY2(failed.first().at(1).toString().contains(u"rules[0].column: no column 'gone'"_s),
              qPrintable(failed.first().at(1).toString()));
     QVERIFY(sent.isEmpty());
+}
+
+// Classifier tiering on the simulator, which echoes the prompt: a row that says "simple" or
+// "complex" is labelled so, one that says neither gets the default tier, and one the
+// classifier refuses too. Each classification is billed to its task and the job.
+void TestTiering::classifierLabelsEachRow()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(u"classify.sqlite"_s);
+    bd::store::SqliteStore store(path, u"tiering-classify"_s);
+    QVERIFY(store.isOpen());
+    bd::FakeClock clock;
+    bd::JobSpec spec;
+    spec.sourcePath = u"rows.csv"_s;
+    spec.sourceSha256 = "00";
+    spec.templateText = u"Task: {{text}}"_s;
+    spec.systemPrompt = u"Be brief."_s;
+    spec.model = u"auto"_s;
+    spec.mode = u"grouped"_s;
+    spec.settings = QJsonObject{
+        {u"tiering"_s, QJsonObject{{u"tiers"_s, kTiers},
+                                   {u"default"_s, u"complex"_s},
+                                   {u"classifier"_s, QJsonObject{{u"model"_s, u"sim-1-mini"_s},
+                                                                 {u"max_tokens"_s, 4}}}}}};
+    const QStringList texts{u"a simple one"_s, u"a COMPLEX one"_s, u"no label here"_s,
+                            u"simple, but [[sim:invalid]]"_s};
+    const QStringList expectedTier{u"simple"_s, u"complex"_s, u"complex"_s, u"complex"_s};
+    const qint64 jobId = store.createJob(spec, {u"text"_s}, clock.nowMs());
+    QList<QStringList> rows;
+    for (const QString &text : texts)
+        rows.append({text});
+    store.appendTasks(jobId, 1, rows, 2, clock.nowMs());
+    store.setJobState(jobId, JobState::Paused, QString(), clock.nowMs());
+
+    QStringList sentModels;
+    QList<QSet<QString>> batchModels;
+    QList<ChatRequest> requests;
+    auto provider = std::make_unique<RecordingProvider>(&clock, &sentModels, &batchModels);
+    provider->recordRequests(&requests);
+    JobRunner::Options options;
+    options.flushIntervalMs = 5;
+    options.idlePollMs = 5;
+    JobRunner runner(&store, std::move(provider), *store.job(jobId), bd::cost::PriceTable::builtIn(),
+                     &clock, u"tierhost:1:classify"_s, options);
+    QSignalSpy finished(&runner, &JobRunner::finished);
+    runner.start();
+    QVERIFY(QTest::qWaitFor([&] { return !finished.isEmpty(); }, 30'000));
+    QCOMPARE(store.taskCounts(jobId).completed, 3);
+    QCOMPARE(store.taskCounts(jobId).dead, 1); // the answer was refused as well
+
+    // Each row: one classification (classifier model, fixed instruction, row prompt, small
+    // max_tokens), then the answer request on its tier's model with the job's system prompt.
+    // The invalid row's classification failed (default tier), its answer was refused.
+    const bd::cost::PriceTable prices = bd::cost::PriceTable::builtIn();
+    QHash<QString, double> classifyCost;
+    QHash<QString, double> answerCost;
+    for (const ChatRequest &request : std::as_const(requests)) {
+        const QString text = request.prompt.mid(u"Task: "_s.size());
+        const int row = int(texts.indexOf(text));
+        QVERIFY2(row >= 0, qPrintable(request.prompt));
+        if (request.systemPrompt == bd::cost::kClassifierInstruction) {
+            QCOMPARE(request.model, u"sim-1-mini"_s);
+            QCOMPARE(request.maxOutputTokens, 4);
+        } else {
+            QCOMPARE(request.systemPrompt, u"Be brief."_s);
+            QCOMPARE(request.model, expectedTier.at(row) == u"complex"_s ? u"sim-1"_s : u"sim-1-mini"_s);
+        }
+    }
+    QCOMPARE(requests.size(), 8);
+
+    double taskSum = 0;
+    double classifySum = 0;
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"classify-check"_s);
+        db.setDatabaseName(path);
+        QVERIFY(db.open());
+        QSqlQuery query(db);
+        QVERIFY(query.exec(u"SELECT row_no, state, tier, routed_model, cost_usd, classify_input_tokens, "
+                           "classify_output_tokens, classify_cost_usd, input_tokens, output_tokens "
+                           "FROM tasks ORDER BY row_no"_s));
+        while (query.next()) {
+            const int row = query.value(0).toInt() - 1;
+            QCOMPARE(query.value(2).toString(), expectedTier.at(row));
+            const QString prompt = u"Task: "_s + texts.at(row);
+            bd::Usage classify;
+            classify.inputTokens = (bd::cost::kClassifierInstruction.size() + 3) / 4 + (prompt.size() + 3) / 4;
+            if (row < 3) {
+                classify.outputTokens = qMin<qint64>(4, (bd::providers::SimulatorProvider::answerFor(
+                                                             bd::cost::kClassifierInstruction, prompt)
+                                                             .size() + 3) / 4);
+                QCOMPARE(query.value(5).toLongLong(), classify.inputTokens);
+                QCOMPARE(query.value(6).toLongLong(), classify.outputTokens);
+                const double classifyUsd = *prices.cost(u"sim-1-mini"_s, classify, false);
+                QVERIFY(qAbs(query.value(7).toDouble() - classifyUsd) < 1e-15);
+                bd::Usage answer;
+                answer.inputTokens = query.value(8).toLongLong();
+                answer.outputTokens = query.value(9).toLongLong();
+                const double answerUsd = *prices.cost(query.value(3).toString(), answer, false);
+                // A completed task's cost includes its classification.
+                QVERIFY(qAbs(query.value(4).toDouble() - (answerUsd + classifyUsd)) < 1e-15);
+                taskSum += query.value(4).toDouble();
+            } else {
+                QCOMPARE(query.value(1).toInt(), int(bd::TaskState::Dead));
+                QCOMPARE(query.value(7).toDouble(), 0.0); // refused: nothing billed
+            }
+            classifySum += query.value(7).toDouble();
+        }
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(u"classify-check"_s);
+    QVERIFY(classifySum > 0);
+    QVERIFY(qAbs(store.job(jobId)->costUsd - taskSum) < 1e-15);
+    double lineClassify = 0;
+    for (const bd::store::CostLine &line : store.costLines(jobId))
+        lineClassify += line.classifyCostUsd;
+    QVERIFY(qAbs(lineClassify - classifySum) < 1e-15);
 }
 
 QTEST_GUILESS_MAIN(TestTiering)
