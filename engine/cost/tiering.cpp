@@ -88,7 +88,8 @@ std::optional<TieringConfig> TieringConfig::fromFile(const QString &path, QStrin
     if (parseError.error != QJsonParseError::NoError || !document.isObject()) {
         *error = parseError.error != QJsonParseError::NoError
                      ? u"%1: not valid JSON at offset %2: %3"_s.arg(source)
-                           .arg(parseError.offset).arg(parseError.errorString())
+                           .arg(parseError.offset)
+                           .arg(parseError.errorString())
                      : u"%1: the tiering config must be a JSON object"_s.arg(source);
         return std::nullopt;
     }
@@ -115,7 +116,8 @@ std::optional<TieringConfig> TieringConfig::fromJson(const QJsonObject &json, co
         const QJsonObject classifier = json.value(u"classifier"_s).toObject();
         for (auto it = classifier.begin(); it != classifier.end(); ++it) {
             if (it.key() != u"model"_s && it.key() != u"max_tokens"_s)
-                return fail(u"classifier."_s + it.key(), u"unknown field (known: model, max_tokens)"_s);
+                return fail(u"classifier."_s + it.key(),
+                            u"unknown field (known: model, max_tokens)"_s);
         }
         config.m_classifierModel = classifier.value(u"model"_s).toString();
         if (config.m_classifierModel.trimmed().isEmpty() || config.m_classifierModel == kAutoModel)
@@ -130,11 +132,13 @@ std::optional<TieringConfig> TieringConfig::fromJson(const QJsonObject &json, co
 
     const QJsonObject tiers = json.value(u"tiers"_s).toObject();
     if (tiers.isEmpty())
-        return fail(u"tiers"_s, u"needs an object mapping simple, standard and complex to models"_s);
+        return fail(u"tiers"_s,
+                    u"needs an object mapping simple, standard and complex to models"_s);
     for (auto it = tiers.begin(); it != tiers.end(); ++it) {
         const auto tier = tierFromName(it.key());
         if (!tier)
-            return fail(u"tiers."_s + it.key(), u"unknown tier (tiers are simple, standard, complex)"_s);
+            return fail(u"tiers."_s + it.key(),
+                        u"unknown tier (tiers are simple, standard, complex)"_s);
         if (!it.value().isString() || it.value().toString().trimmed().isEmpty())
             return fail(u"tiers."_s + it.key(), u"needs a model name"_s);
         if (it.value().toString() == kAutoModel)
@@ -169,17 +173,20 @@ std::optional<TieringConfig> TieringConfig::fromJson(const QJsonObject &json, co
         rule.tier = *tier;
 
         int subjects = 0;
-        for (const QString &key : {u"prompt_chars"_s, u"prompt_tokens"_s, u"prompt_regex"_s, u"column"_s})
+        for (const QString &key :
+             {u"prompt_chars"_s, u"prompt_tokens"_s, u"prompt_regex"_s, u"column"_s})
             subjects += object.contains(key) ? 1 : 0;
         if (subjects != 1)
-            return fail(at, u"needs exactly one of prompt_chars, prompt_tokens, prompt_regex, column"_s);
+            return fail(
+                at, u"needs exactly one of prompt_chars, prompt_tokens, prompt_regex, column"_s);
 
         const auto readComparisons = [&](const QJsonObject &ops, const QString &field,
                                          bool onlyOps) -> bool {
             for (auto it = ops.begin(); it != ops.end(); ++it) {
                 if (!kComparisonOps.contains(it.key())) {
                     if (onlyOps) {
-                        fail(field + u'.' + it.key(), u"unknown comparison (use < <= > >= == !=)"_s);
+                        fail(field + u'.' + it.key(),
+                             u"unknown comparison (use < <= > >= == !=)"_s);
                         return false;
                     }
                     continue;
@@ -238,7 +245,8 @@ std::optional<TieringConfig> TieringConfig::fromJson(const QJsonObject &json, co
                 if (!list.isArray() || list.toArray().isEmpty())
                     return fail(at + u".in"_s, u"needs a non-empty list of values"_s);
                 for (const QJsonValue &value : list.toArray())
-                    rule.in.append(value.isString() ? value.toString() : value.toVariant().toString());
+                    rule.in.append(value.isString() ? value.toString()
+                                                    : value.toVariant().toString());
             }
             if (object.contains(u"regex"_s)) {
                 ++tests;
@@ -254,9 +262,9 @@ std::optional<TieringConfig> TieringConfig::fromJson(const QJsonObject &json, co
                                 "comparisons (< <= > >= == !=)"_s);
         }
         for (auto it = object.begin(); it != object.end(); ++it) {
-            static const QStringList known{u"tier"_s, u"prompt_chars"_s, u"prompt_tokens"_s,
-                                           u"prompt_regex"_s, u"column"_s, u"equals"_s,
-                                           u"in"_s, u"regex"_s};
+            static const QStringList known{u"tier"_s,         u"prompt_chars"_s, u"prompt_tokens"_s,
+                                           u"prompt_regex"_s, u"column"_s,       u"equals"_s,
+                                           u"in"_s,           u"regex"_s};
             if (!known.contains(it.key()) && !kComparisonOps.contains(it.key()))
                 return fail(at + u'.' + it.key(), u"unknown field"_s);
         }
@@ -321,7 +329,8 @@ Tier TieringConfig::topTier(
     return top;
 }
 
-Tier TieringConfig::route(const QStringList &values, const QString &prompt, qint64 promptTokens) const
+Tier TieringConfig::route(const QStringList &values, const QString &prompt,
+                          qint64 promptTokens) const
 {
     for (const TierRule &rule : m_rules) {
         bool match = false;

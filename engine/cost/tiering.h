@@ -1,14 +1,13 @@
 #pragma once
 
+#include <array>
+#include <functional>
+#include <optional>
 #include <QJsonObject>
 #include <QList>
 #include <QRegularExpression>
 #include <QString>
 #include <QStringList>
-
-#include <array>
-#include <functional>
-#include <optional>
 
 namespace bd::cost {
 
@@ -80,7 +79,7 @@ struct TierRule
 
     Tier tier = Tier::Standard;
     Subject subject = Subject::PromptText;
-    QString column;      // Subject::Column
+    QString column;       // Subject::Column
     int columnIndex = -1; // bound by TieringConfig::bind
     std::optional<QString> equals;
     QStringList in;
@@ -110,7 +109,8 @@ public:
     QString classifierModel() const { return m_classifierModel; }
     int classifierMaxTokens() const { return m_classifierMaxTokens; }
     // The tier everything would run on without tiering: the dearest model's.
-    Tier topTier(const std::function<std::optional<double>(const QString &model)> &outputPrice) const;
+    Tier
+    topTier(const std::function<std::optional<double>(const QString &model)> &outputPrice) const;
 
     // The tier of one row: values as the CSV has them, the rendered prompt, and its
     // token estimate.

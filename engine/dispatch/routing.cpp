@@ -2,9 +2,8 @@
 // its tier (cost/tiering.h decides the tier). Rate limits and outage state are per
 // endpoint and model, so each routed model has its own ProviderGuard.
 
-#include "dispatcher.h"
-
 #include "core/clock.h"
+#include "dispatcher.h"
 
 namespace bd::dispatch {
 
@@ -13,8 +12,9 @@ using namespace Qt::StringLiterals;
 std::shared_ptr<ProviderGuard> JobRunner::makeGuard(const QJsonObject &settings)
 {
     auto guard = std::make_shared<ProviderGuard>();
-    guard->limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
-                                                      .configuredTpm = settings.value(u"tpm"_s).toInteger()});
+    guard->limiter =
+        RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
+                                         .configuredTpm = settings.value(u"tpm"_s).toInteger()});
     return guard;
 }
 
@@ -51,8 +51,7 @@ bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, q
         m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
         return false;
     }
-    const double reservation =
-        m_prices.maxCost(model, tokens, maxTokens, false).value_or(0.0);
+    const double reservation = m_prices.maxCost(model, tokens, maxTokens, false).value_or(0.0);
     if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + reservation > m_budgetUsd) {
         if (m_inFlight.isEmpty() && m_classifying.isEmpty()) {
             const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(

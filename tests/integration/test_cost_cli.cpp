@@ -6,14 +6,13 @@
 #include "../support/batchctlrun.h"
 #include "cost/pricetable.h"
 
+#include <cmath>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QTemporaryDir>
 #include <QtTest>
-
-#include <cmath>
 
 #ifndef BATCHCTL_PATH
 #error "BATCHCTL_PATH must name the batchctl binary"
@@ -83,8 +82,17 @@ BatchctlRun TestCostCli::batchctl(const QStringList &arguments)
 
 QStringList TestCostCli::jobArguments(const QString &command, const QString &db) const
 {
-    return {command, m_csv, u"--template"_s, kTemplate, u"--system"_s, kSystem,
-            u"--max-output-tokens"_s, u"64"_s, u"--db"_s, db, u"--json"_s};
+    return {command,
+            m_csv,
+            u"--template"_s,
+            kTemplate,
+            u"--system"_s,
+            kSystem,
+            u"--max-output-tokens"_s,
+            u"64"_s,
+            u"--db"_s,
+            db,
+            u"--json"_s};
 }
 
 void TestCostCli::estimateBeforeAnythingRuns()
@@ -181,8 +189,8 @@ void TestCostCli::statusReportsWhereTheMoneyWent()
     QCOMPARE(cost[u"by_lane"_s][u"response-cache"_s][u"cost_usd"_s].toDouble(), 0.0);
     QCOMPARE(cost[u"by_model"_s][u"sim-1"_s][u"tasks"_s].toInt(), kRows);
     const QJsonObject kinds = cost.value(u"by_token_kind"_s).toObject();
-    QVERIFY(near(kinds[u"input"_s].toDouble() + kinds[u"cached_input"_s].toDouble()
-                     + kinds[u"cache_write"_s].toDouble() + kinds[u"output"_s].toDouble(),
+    QVERIFY(near(kinds[u"input"_s].toDouble() + kinds[u"cached_input"_s].toDouble() +
+                     kinds[u"cache_write"_s].toDouble() + kinds[u"output"_s].toDouble(),
                  spent));
 
     // Naive: every row realtime at list price, the cache hits paid like the mean answer.
@@ -210,7 +218,8 @@ void TestCostCli::statusReportsWhereTheMoneyWent()
     QVERIFY2(again.exitCode == 0, qPrintable(again.describe()));
     QCOMPARE(again.json().value(u"cached_rows"_s).toInt(), kRows - duplicates);
     QCOMPARE(again.json().value(u"rows_to_send"_s).toInt(), 0);
-    QCOMPARE(again.json()[u"output_tokens"_s][u"calibrated_from_tasks"_s].toInt(), kRows - duplicates);
+    QCOMPARE(again.json()[u"output_tokens"_s][u"calibrated_from_tasks"_s].toInt(),
+             kRows - duplicates);
 }
 
 QTEST_GUILESS_MAIN(TestCostCli)

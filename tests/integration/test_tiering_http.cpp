@@ -10,6 +10,8 @@
 #include "cost/pricetable.h"
 #include "fakeprovider.h"
 
+#include <cmath>
+#include <memory>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
@@ -19,9 +21,6 @@
 #include <QSqlQuery>
 #include <QTemporaryDir>
 #include <QtTest>
-
-#include <cmath>
-#include <memory>
 
 #ifndef BATCHCTL_PATH
 #error "BATCHCTL_PATH must name the batchctl binary"
@@ -86,7 +85,8 @@ void TestTieringHttp::init()
     QByteArray csv = "id,category,text\r\n";
     for (int i = 1; i <= 45; ++i) {
         const QString category = i % 3 == 0 ? (i % 2 ? u"legal"_s : u"medical"_s) : u"chat"_s;
-        const QString text = i % 2 ? u"hi %1"_s.arg(i) : u"please explain item %1 in detail"_s.arg(i);
+        const QString text =
+            i % 2 ? u"hi %1"_s.arg(i) : u"please explain item %1 in detail"_s.arg(i);
         m_rows.append({category, text});
         csv += QByteArray::number(i) + ',' + category.toUtf8() + ',' + text.toUtf8() + "\r\n";
     }
@@ -122,16 +122,18 @@ QProcessEnvironment TestTieringHttp::environment() const
 
 BatchctlRun TestTieringHttp::batchctl(const QStringList &arguments)
 {
-    return runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, environment(), m_dir->path(), 60'000);
+    return runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, environment(), m_dir->path(),
+                       60'000);
 }
 
 void TestTieringHttp::rowsGoToTheirTiersModels()
 {
     const QString db = m_dir->filePath(u"jobs.sqlite"_s);
-    const BatchctlRun run = batchctl({u"run"_s, m_dir->filePath(u"rows.csv"_s), u"--template"_s, kTemplate,
-                                      u"--provider"_s, u"openai"_s, u"--base-url"_s, m_server->openAiBaseUrl(),
-                                      u"--model"_s, u"auto"_s, u"--tiering"_s, m_dir->filePath(u"tiers.json"_s),
-                                      u"--db"_s, db, u"--json"_s, u"--export"_s, m_dir->filePath(u"out.csv"_s)});
+    const BatchctlRun run =
+        batchctl({u"run"_s, m_dir->filePath(u"rows.csv"_s), u"--template"_s, kTemplate,
+                  u"--provider"_s, u"openai"_s, u"--base-url"_s, m_server->openAiBaseUrl(),
+                  u"--model"_s, u"auto"_s, u"--tiering"_s, m_dir->filePath(u"tiers.json"_s),
+                  u"--db"_s, db, u"--json"_s, u"--export"_s, m_dir->filePath(u"out.csv"_s)});
     QVERIFY2(run.status == QProcess::NormalExit && run.exitCode == 0, qPrintable(run.describe()));
     QCOMPARE(run.json().value(u"completed"_s).toInt(), 45);
     QCOMPARE(run.json().value(u"model"_s).toString(), u"auto"_s);
@@ -166,8 +168,9 @@ void TestTieringHttp::rowsGoToTheirTiersModels()
         database.setDatabaseName(db);
         QVERIFY(database.open());
         QSqlQuery query(database);
-        QVERIFY(query.exec(u"SELECT row_no, tier, routed_model, model, input_tokens, output_tokens, "
-                           "cached_tokens, cost_usd, output FROM tasks ORDER BY row_no"_s));
+        QVERIFY(
+            query.exec(u"SELECT row_no, tier, routed_model, model, input_tokens, output_tokens, "
+                       "cached_tokens, cost_usd, output FROM tasks ORDER BY row_no"_s));
         int rows = 0;
         while (query.next()) {
             const QStringList &row = m_rows.at(query.value(0).toInt() - 1);
@@ -178,12 +181,14 @@ void TestTieringHttp::rowsGoToTheirTiersModels()
             QCOMPARE(query.value(1).toString(), tier);
             QCOMPARE(query.value(2).toString(), expected);
             QCOMPARE(query.value(3).toString(), expected); // the server answered as that model
-            QCOMPARE(query.value(8).toString(), FakeProvider::answerFor(QString(), u"Q: "_s + row.at(1)));
+            QCOMPARE(query.value(8).toString(),
+                     FakeProvider::answerFor(QString(), u"Q: "_s + row.at(1)));
             bd::Usage usage;
             usage.inputTokens = query.value(4).toLongLong();
             usage.outputTokens = query.value(5).toLongLong();
             usage.cachedTokens = query.value(6).toLongLong();
-            QVERIFY(std::fabs(query.value(7).toDouble() - *prices.cost(expected, usage, false)) < 1e-12);
+            QVERIFY(std::fabs(query.value(7).toDouble() - *prices.cost(expected, usage, false)) <
+                    1e-12);
             onTop += *prices.cost(u"gpt-4.1"_s, usage, false);
             spent += query.value(7).toDouble();
             ++rows;
@@ -203,7 +208,8 @@ void TestTieringHttp::rowsGoToTheirTiersModels()
         const QByteArray tier = model == u"gpt-4.1"_s        ? "complex"
                                 : model == u"gpt-4.1-nano"_s ? "simple"
                                                              : "standard";
-        QVERIFY2(lines.at(i + 1).endsWith(QByteArray(',' + tier + '\r')), lines.at(i + 1).constData());
+        QVERIFY2(lines.at(i + 1).endsWith(QByteArray(',' + tier + '\r')),
+                 lines.at(i + 1).constData());
     }
 
     const BatchctlRun status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
@@ -213,7 +219,8 @@ void TestTieringHttp::rowsGoToTheirTiersModels()
     QCOMPARE(byTier.value(u"complex"_s)[u"model"_s].toString(), u"gpt-4.1"_s);
     QCOMPARE(byTier.value(u"complex"_s)[u"tasks"_s].toInt(), rowsPerModel.value(u"gpt-4.1"_s));
     QCOMPARE(byTier.value(u"simple"_s)[u"tasks"_s].toInt(), rowsPerModel.value(u"gpt-4.1-nano"_s));
-    QCOMPARE(byTier.value(u"standard"_s)[u"tasks"_s].toInt(), rowsPerModel.value(u"gpt-4.1-mini"_s));
+    QCOMPARE(byTier.value(u"standard"_s)[u"tasks"_s].toInt(),
+             rowsPerModel.value(u"gpt-4.1-mini"_s));
     const QJsonObject byModel = cost.value(u"by_model"_s).toObject();
     QCOMPARE(byModel.size(), 3);
     const QJsonObject tiering = cost.value(u"tiering"_s).toObject();
@@ -235,15 +242,17 @@ void TestTieringHttp::rowsGoToTheirTiersModels()
 // call; the rest get the default tier.
 void TestTieringHttp::classifierRoutesByItsLabel()
 {
-    write(u"classify.json"_s, R"({"tiers": {"simple": "gpt-4.1-nano", "standard": "gpt-4.1-mini", "complex": "gpt-4.1"},
+    write(u"classify.json"_s,
+          R"({"tiers": {"simple": "gpt-4.1-nano", "standard": "gpt-4.1-mini", "complex": "gpt-4.1"},
                                  "default": "standard",
                                  "classifier": {"model": "gpt-4.1-nano", "max_tokens": 16}})");
-    write(u"labels.csv"_s, "id,text\r\n1,a simple one\r\n2,a complex one\r\n3,unsure\r\n4,Simple too\r\n");
+    write(u"labels.csv"_s,
+          "id,text\r\n1,a simple one\r\n2,a complex one\r\n3,unsure\r\n4,Simple too\r\n");
     const QString db = m_dir->filePath(u"classify.sqlite"_s);
-    const BatchctlRun run = batchctl({u"run"_s, m_dir->filePath(u"labels.csv"_s), u"--template"_s, kTemplate,
-                                      u"--provider"_s, u"openai"_s, u"--base-url"_s, m_server->openAiBaseUrl(),
-                                      u"--model"_s, u"auto"_s, u"--tiering"_s, m_dir->filePath(u"classify.json"_s),
-                                      u"--db"_s, db, u"--json"_s});
+    const BatchctlRun run = batchctl(
+        {u"run"_s, m_dir->filePath(u"labels.csv"_s), u"--template"_s, kTemplate, u"--provider"_s,
+         u"openai"_s, u"--base-url"_s, m_server->openAiBaseUrl(), u"--model"_s, u"auto"_s,
+         u"--tiering"_s, m_dir->filePath(u"classify.json"_s), u"--db"_s, db, u"--json"_s});
     QVERIFY2(run.exitCode == 0, qPrintable(run.describe()));
     const QHash<QString, QString> expected{{u"Q: a simple one"_s, u"gpt-4.1-nano"_s},
                                            {u"Q: a complex one"_s, u"gpt-4.1"_s},
@@ -262,7 +271,8 @@ void TestTieringHttp::classifierRoutesByItsLabel()
             ++classifications;
             QCOMPARE(body.value(u"model"_s).toString(), u"gpt-4.1-nano"_s);
             QCOMPARE(body.value(u"max_completion_tokens"_s).toInt(), 16);
-            QVERIFY(messages.first()[u"content"_s].toString().contains(u"simple, standard or complex"_s));
+            QVERIFY(messages.first()[u"content"_s].toString().contains(
+                u"simple, standard or complex"_s));
         } else {
             ++answers;
             QCOMPARE(body.value(u"model"_s).toString(), expected.value(prompt));
@@ -282,12 +292,14 @@ void TestTieringHttp::classifierRoutesByItsLabel()
     QCOMPARE(job[u"cost"_s][u"by_tier"_s][u"simple"_s][u"tasks"_s].toInt(), 2);
 
     // The batch API cannot wait for a classification per row: refused before anything runs.
-    const BatchctlRun batch = batchctl({u"run"_s, m_dir->filePath(u"labels.csv"_s), u"--template"_s, kTemplate,
-                                        u"--provider"_s, u"openai"_s, u"--base-url"_s, m_server->openAiBaseUrl(),
-                                        u"--model"_s, u"auto"_s, u"--tiering"_s, m_dir->filePath(u"classify.json"_s),
-                                        u"--priority"_s, u"3"_s, u"--db"_s, m_dir->filePath(u"batch.sqlite"_s)});
+    const BatchctlRun batch =
+        batchctl({u"run"_s, m_dir->filePath(u"labels.csv"_s), u"--template"_s, kTemplate,
+                  u"--provider"_s, u"openai"_s, u"--base-url"_s, m_server->openAiBaseUrl(),
+                  u"--model"_s, u"auto"_s, u"--tiering"_s, m_dir->filePath(u"classify.json"_s),
+                  u"--priority"_s, u"3"_s, u"--db"_s, m_dir->filePath(u"batch.sqlite"_s)});
     QCOMPARE(batch.exitCode, 2);
-    QVERIFY2(batch.err.contains("classify.json: classifier: a classifier needs a sync lane"), qPrintable(batch.describe()));
+    QVERIFY2(batch.err.contains("classify.json: classifier: a classifier needs a sync lane"),
+             qPrintable(batch.describe()));
 }
 
 void TestTieringHttp::badTieringFileIsAUsageError_data()
@@ -298,20 +310,24 @@ void TestTieringHttp::badTieringFileIsAUsageError_data()
     const QStringList autoModel{u"--model"_s, u"auto"_s, u"--tiering"_s, u"@"_s};
     QTest::newRow("unknown model in a tier")
         << autoModel
-        << QByteArray(R"({"tiers": {"simple": "gpt-4.1-nano", "standard": "gpt-5-turbo", "complex": "gpt-4.1"}})")
+        << QByteArray(
+               R"({"tiers": {"simple": "gpt-4.1-nano", "standard": "gpt-5-turbo", "complex": "gpt-4.1"}})")
         << u"bad.json: tiers.standard: unknown model 'gpt-5-turbo'"_s;
     QTest::newRow("unknown column")
         << autoModel
-        << QByteArray(R"({"tiers": {"simple": "gpt-4.1-nano", "standard": "gpt-4.1-mini", "complex": "gpt-4.1"},
+        << QByteArray(
+               R"({"tiers": {"simple": "gpt-4.1-nano", "standard": "gpt-4.1-mini", "complex": "gpt-4.1"},
                           "rules": [{"tier": "simple", "column": "colour", "equals": "red"}]})")
         << u"bad.json: rules[0].column: no column 'colour'"_s;
     QTest::newRow("bad regex")
         << autoModel
-        << QByteArray(R"({"tiers": {"simple": "gpt-4.1-nano", "standard": "gpt-4.1-mini", "complex": "gpt-4.1"},
+        << QByteArray(
+               R"({"tiers": {"simple": "gpt-4.1-nano", "standard": "gpt-4.1-mini", "complex": "gpt-4.1"},
                           "rules": [{"tier": "simple", "prompt_chars": {"<": 5}},
                                     {"tier": "complex", "column": "text", "regex": "(unclosed"}]})")
         << u"bad.json: rules[1].regex: bad regular expression"_s;
-    QTest::newRow("not JSON") << autoModel << QByteArray("{tiers:") << u"bad.json: not valid JSON"_s;
+    QTest::newRow("not JSON") << autoModel << QByteArray("{tiers:")
+                              << u"bad.json: not valid JSON"_s;
     QTest::newRow("auto without a file") << QStringList{u"--model"_s, u"auto"_s} << QByteArray()
                                          << u"--model auto needs --tiering"_s;
     QTest::newRow("a file without auto")
@@ -327,10 +343,11 @@ void TestTieringHttp::badTieringFileIsAUsageError()
     const QString path = write(u"bad.json"_s, file);
     flags.replaceInStrings(u"@"_s, path);
     const QString db = m_dir->filePath(u"never.sqlite"_s);
-    const BatchctlRun run = batchctl(QStringList{u"run"_s, m_dir->filePath(u"rows.csv"_s), u"--template"_s,
-                                                 kTemplate, u"--provider"_s, u"openai"_s, u"--base-url"_s,
-                                                 m_server->openAiBaseUrl(), u"--db"_s, db}
-                                     + flags);
+    const BatchctlRun run =
+        batchctl(QStringList{u"run"_s, m_dir->filePath(u"rows.csv"_s), u"--template"_s, kTemplate,
+                             u"--provider"_s, u"openai"_s, u"--base-url"_s,
+                             m_server->openAiBaseUrl(), u"--db"_s, db} +
+                 flags);
     QVERIFY2(run.exitCode == 2, qPrintable(run.describe()));
     QVERIFY2(QString::fromUtf8(run.err).contains(message), qPrintable(run.describe()));
     // Reported before anything was imported or sent.

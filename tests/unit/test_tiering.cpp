@@ -27,9 +27,8 @@ using bd::providers::ChatRequest;
 
 namespace {
 
-const QJsonObject kTiers{{u"simple"_s, u"sim-1-mini"_s},
-                         {u"standard"_s, u"sim-1-mini"_s},
-                         {u"complex"_s, u"sim-1"_s}};
+const QJsonObject kTiers{
+    {u"simple"_s, u"sim-1-mini"_s}, {u"standard"_s, u"sim-1-mini"_s}, {u"complex"_s, u"sim-1"_s}};
 
 QJsonObject config(const QJsonArray &rules, const QString &defaultTier = u"standard"_s)
 {
@@ -46,7 +45,8 @@ QString problemWith(const QJsonObject &json, const QStringList &knownModels = {}
 {
     QString error;
     auto tiering = TieringConfig::fromJson(json, u"tiers.json"_s, &error);
-    if (tiering && tiering->bind({u"id"_s, u"category"_s, u"amount"_s, u"text"_s}, knownModels, &error))
+    if (tiering &&
+        tiering->bind({u"id"_s, u"category"_s, u"amount"_s, u"text"_s}, knownModels, &error))
         return QString();
     return error;
 }
@@ -56,7 +56,8 @@ class RecordingProvider final : public bd::providers::Provider
 {
 public:
     RecordingProvider(bd::Clock *clock, QStringList *sentModels, QList<QSet<QString>> *batchModels)
-        : m_inner(bd::providers::ProviderConfig{.settings = QJsonObject{{u"sim_batch_ms"_s, 0}}}, clock)
+        : m_inner(bd::providers::ProviderConfig{.settings = QJsonObject{{u"sim_batch_ms"_s, 0}}},
+                  clock)
         , m_sentModels(sentModels)
         , m_batchModels(batchModels)
     {
@@ -144,17 +145,22 @@ void TestTiering::configErrorsNameTheField_data()
     QTest::newRow("no tiers") << u"{}"_s << u"tiers.json: tiers: needs an object"_s;
     QTest::newRow("missing tier") << u"{\"tiers\":{\"simple\":\"a\",\"standard\":\"b\"}}"_s
                                   << u"tiers.json: tiers.complex: missing"_s;
-    QTest::newRow("unknown tier") << u"{\"tiers\":{\"simple\":\"a\",\"standard\":\"b\",\"complex\":\"c\",\"huge\":\"d\"}}"_s
-                                  << u"tiers.json: tiers.huge: unknown tier"_s;
-    QTest::newRow("auto as a tier model") << u"{\"tiers\":{\"simple\":\"auto\",\"standard\":\"b\",\"complex\":\"c\"}}"_s
-                                          << u"tiers.json: tiers.simple: a tier needs a real model"_s;
+    QTest::newRow("unknown tier")
+        << u"{\"tiers\":{\"simple\":\"a\",\"standard\":\"b\",\"complex\":\"c\",\"huge\":\"d\"}}"_s
+        << u"tiers.json: tiers.huge: unknown tier"_s;
+    QTest::newRow("auto as a tier model")
+        << u"{\"tiers\":{\"simple\":\"auto\",\"standard\":\"b\",\"complex\":\"c\"}}"_s
+        << u"tiers.json: tiers.simple: a tier needs a real model"_s;
     QTest::newRow("bad default") << u"{%1,\"default\":\"medium\"}"_s.arg(tiers)
                                  << u"tiers.json: default: needs simple"_s;
-    QTest::newRow("unknown field") << u"{%1,\"rulez\":[]}"_s.arg(tiers) << u"tiers.json: rulez: unknown field"_s;
-    QTest::newRow("rule without tier") << u"{%1,\"rules\":[{\"prompt_chars\":{\"<\":5}}]}"_s.arg(tiers)
-                                       << u"tiers.json: rules[0].tier: needs simple"_s;
+    QTest::newRow("unknown field")
+        << u"{%1,\"rulez\":[]}"_s.arg(tiers) << u"tiers.json: rulez: unknown field"_s;
+    QTest::newRow("rule without tier")
+        << u"{%1,\"rules\":[{\"prompt_chars\":{\"<\":5}}]}"_s.arg(tiers)
+        << u"tiers.json: rules[0].tier: needs simple"_s;
     QTest::newRow("two subjects")
-        << u"{%1,\"rules\":[{\"tier\":\"simple\",\"prompt_chars\":{\"<\":5},\"column\":\"id\",\"equals\":\"1\"}]}"_s.arg(tiers)
+        << u"{%1,\"rules\":[{\"tier\":\"simple\",\"prompt_chars\":{\"<\":5},\"column\":\"id\",\"equals\":\"1\"}]}"_s
+               .arg(tiers)
         << u"tiers.json: rules[0]: needs exactly one of"_s;
     QTest::newRow("bad comparison")
         << u"{%1,\"rules\":[{\"tier\":\"simple\",\"prompt_tokens\":{\"~\":5}}]}"_s.arg(tiers)
@@ -163,16 +169,19 @@ void TestTiering::configErrorsNameTheField_data()
         << u"{%1,\"rules\":[{\"tier\":\"simple\",\"column\":\"amount\",\">\":\"5\"}]}"_s.arg(tiers)
         << u"tiers.json: rules[0].>: needs a number"_s;
     QTest::newRow("rule without subject")
-        << u"{%1,\"rules\":[{\"tier\":\"simple\"},{\"tier\":\"complex\",\"column\":\"text\",\"regex\":\"a(b\"}]}"_s.arg(tiers)
+        << u"{%1,\"rules\":[{\"tier\":\"simple\"},{\"tier\":\"complex\",\"column\":\"text\",\"regex\":\"a(b\"}]}"_s
+               .arg(tiers)
         << u"tiers.json: rules[0]: needs exactly one of"_s;
     QTest::newRow("bad prompt regex")
         << u"{%1,\"rules\":[{\"tier\":\"complex\",\"prompt_regex\":\"[x\"}]}"_s.arg(tiers)
         << u"tiers.json: rules[0].prompt_regex: bad regular expression"_s;
     QTest::newRow("bad column regex")
-        << u"{%1,\"rules\":[{\"tier\":\"complex\",\"column\":\"text\",\"regex\":\"a(b\"}]}"_s.arg(tiers)
+        << u"{%1,\"rules\":[{\"tier\":\"complex\",\"column\":\"text\",\"regex\":\"a(b\"}]}"_s.arg(
+               tiers)
         << u"tiers.json: rules[0].regex: bad regular expression"_s;
     QTest::newRow("two tests on a column")
-        << u"{%1,\"rules\":[{\"tier\":\"complex\",\"column\":\"text\",\"equals\":\"a\",\"in\":[\"b\"]}]}"_s.arg(tiers)
+        << u"{%1,\"rules\":[{\"tier\":\"complex\",\"column\":\"text\",\"equals\":\"a\",\"in\":[\"b\"]}]}"_s
+               .arg(tiers)
         << u"tiers.json: rules[0]: a column rule needs exactly one test"_s;
     QTest::newRow("empty in")
         << u"{%1,\"rules\":[{\"tier\":\"complex\",\"column\":\"text\",\"in\":[]}]}"_s.arg(tiers)
@@ -180,8 +189,9 @@ void TestTiering::configErrorsNameTheField_data()
     QTest::newRow("rules and a classifier")
         << u"{%1,\"rules\":[],\"classifier\":{\"model\":\"a\"}}"_s.arg(tiers)
         << u"tiers.json: classifier: give rules or a classifier, not both"_s;
-    QTest::newRow("classifier without model") << u"{%1,\"classifier\":{}}"_s.arg(tiers)
-                                              << u"tiers.json: classifier.model: needs a model name"_s;
+    QTest::newRow("classifier without model")
+        << u"{%1,\"classifier\":{}}"_s.arg(tiers)
+        << u"tiers.json: classifier.model: needs a model name"_s;
     QTest::newRow("classifier max_tokens")
         << u"{%1,\"classifier\":{\"model\":\"a\",\"max_tokens\":0}}"_s.arg(tiers)
         << u"tiers.json: classifier.max_tokens: needs a whole number from 1 to 64"_s;
@@ -189,7 +199,8 @@ void TestTiering::configErrorsNameTheField_data()
         << u"{%1,\"classifier\":{\"model\":\"a\",\"prompt\":\"x\"}}"_s.arg(tiers)
         << u"tiers.json: classifier.prompt: unknown field"_s;
     QTest::newRow("unknown rule field")
-        << u"{%1,\"rules\":[{\"tier\":\"complex\",\"column\":\"text\",\"equals\":\"a\",\"colour\":1}]}"_s.arg(tiers)
+        << u"{%1,\"rules\":[{\"tier\":\"complex\",\"column\":\"text\",\"equals\":\"a\",\"colour\":1}]}"_s
+               .arg(tiers)
         << u"tiers.json: rules[0].colour: unknown field"_s;
 }
 
@@ -208,29 +219,33 @@ void TestTiering::unknownModelOrColumnAtBind()
     const QStringList known{u"sim-1"_s, u"sim-1-mini"_s};
     QCOMPARE(problemWith(config({}), known), QString());
     QJsonObject wrongModel = config({});
-    wrongModel[u"tiers"_s] = QJsonObject{{u"simple"_s, u"sim-1-mini"_s},
-                                         {u"standard"_s, u"gpt-9"_s},
-                                         {u"complex"_s, u"sim-1"_s}};
-    QVERIFY(problemWith(wrongModel, known).startsWith(u"tiers.json: tiers.standard: unknown model 'gpt-9'"_s));
+    wrongModel[u"tiers"_s] = QJsonObject{
+        {u"simple"_s, u"sim-1-mini"_s}, {u"standard"_s, u"gpt-9"_s}, {u"complex"_s, u"sim-1"_s}};
+    QVERIFY(problemWith(wrongModel, known)
+                .startsWith(u"tiers.json: tiers.standard: unknown model 'gpt-9'"_s));
     // An open model list (a local server) takes any name.
     QCOMPARE(problemWith(wrongModel, {}), QString());
-    QJsonObject wrongClassifier{{u"tiers"_s, kTiers}, {u"classifier"_s, QJsonObject{{u"model"_s, u"gpt-9"_s}}}};
-    QVERIFY(problemWith(wrongClassifier, known).startsWith(u"tiers.json: classifier.model: unknown model 'gpt-9'"_s));
-    const QJsonObject wrongColumn = config(
-        {QJsonObject{{u"tier"_s, u"simple"_s}, {u"column"_s, u"colour"_s}, {u"equals"_s, u"red"_s}}});
-    QVERIFY(problemWith(wrongColumn, known).startsWith(u"tiers.json: rules[0].column: no column 'colour'"_s));
+    QJsonObject wrongClassifier{{u"tiers"_s, kTiers},
+                                {u"classifier"_s, QJsonObject{{u"model"_s, u"gpt-9"_s}}}};
+    QVERIFY(problemWith(wrongClassifier, known)
+                .startsWith(u"tiers.json: classifier.model: unknown model 'gpt-9'"_s));
+    const QJsonObject wrongColumn = config({QJsonObject{
+        {u"tier"_s, u"simple"_s}, {u"column"_s, u"colour"_s}, {u"equals"_s, u"red"_s}}});
+    QVERIFY(problemWith(wrongColumn, known)
+                .startsWith(u"tiers.json: rules[0].column: no column 'colour'"_s));
 }
 
 void TestTiering::promptLengthRules()
 {
     QString error;
     auto tiering = TieringConfig::fromJson(
-        config({QJsonObject{{u"tier"_s, u"simple"_s}, {u"prompt_chars"_s, QJsonObject{{u"<"_s, 10}}}},
-                QJsonObject{{u"tier"_s, u"complex"_s},
-                            {u"prompt_tokens"_s, QJsonObject{{u">="_s, 100}, {u"<"_s, 200}}}}}),
+        config(
+            {QJsonObject{{u"tier"_s, u"simple"_s}, {u"prompt_chars"_s, QJsonObject{{u"<"_s, 10}}}},
+             QJsonObject{{u"tier"_s, u"complex"_s},
+                         {u"prompt_tokens"_s, QJsonObject{{u">="_s, 100}, {u"<"_s, 200}}}}}),
         u"t"_s, &error);
     QVERIFY2(tiering && tiering->bind({u"text"_s}, {}, &error), qPrintable(error));
-    QCOMPARE(tiering->route({}, u"short"_s, 50), Tier::Simple);       // 5 chars
+    QCOMPARE(tiering->route({}, u"short"_s, 50), Tier::Simple);        // 5 chars
     QCOMPARE(tiering->route({}, u"0123456789"_s, 50), Tier::Standard); // 10 chars: not < 10
     QCOMPARE(tiering->route({}, u"0123456789"_s, 100), Tier::Complex); // in [100, 200)
     QCOMPARE(tiering->route({}, u"0123456789"_s, 199), Tier::Complex);
@@ -241,9 +256,12 @@ void TestTiering::columnRules()
 {
     QString error;
     auto tiering = TieringConfig::fromJson(
-        config({QJsonObject{{u"tier"_s, u"complex"_s}, {u"column"_s, u"category"_s},
+        config({QJsonObject{{u"tier"_s, u"complex"_s},
+                            {u"column"_s, u"category"_s},
                             {u"in"_s, QJsonArray{u"legal"_s, u"medical"_s}}},
-                QJsonObject{{u"tier"_s, u"simple"_s}, {u"column"_s, u"category"_s}, {u"equals"_s, u"chat"_s}},
+                QJsonObject{{u"tier"_s, u"simple"_s},
+                            {u"column"_s, u"category"_s},
+                            {u"equals"_s, u"chat"_s}},
                 QJsonObject{{u"tier"_s, u"complex"_s}, {u"column"_s, u"amount"_s}, {u">"_s, 1000}},
                 QJsonObject{{u"tier"_s, u"simple"_s}, {u"column"_s, u"amount"_s}, {u"=="_s, 0}}}),
         u"t"_s, &error);
@@ -251,7 +269,7 @@ void TestTiering::columnRules()
     QCOMPARE(tiering->route({u"legal"_s, u"5"_s}, {}, 1), Tier::Complex);
     QCOMPARE(tiering->route({u"medical"_s, u"5"_s}, {}, 1), Tier::Complex);
     QCOMPARE(tiering->route({u"Legal"_s, u"5"_s}, {}, 1), Tier::Standard); // exact, case and all
-    QCOMPARE(tiering->route({u"chat"_s, u"5000"_s}, {}, 1), Tier::Simple);  // earlier rule wins
+    QCOMPARE(tiering->route({u"chat"_s, u"5000"_s}, {}, 1), Tier::Simple); // earlier rule wins
     QCOMPARE(tiering->route({u"misc"_s, u" 1000.5 "_s}, {}, 1), Tier::Complex);
     QCOMPARE(tiering->route({u"misc"_s, u"1000"_s}, {}, 1), Tier::Standard);
     QCOMPARE(tiering->route({u"misc"_s, u"0"_s}, {}, 1), Tier::Simple);
@@ -260,7 +278,8 @@ void TestTiering::columnRules()
     QCOMPARE(tiering->route({u"misc"_s, QString()}, {}, 1), Tier::Standard);
     // A number in equals compares with the column's text.
     auto numeric = TieringConfig::fromJson(
-        config({QJsonObject{{u"tier"_s, u"simple"_s}, {u"column"_s, u"amount"_s}, {u"equals"_s, 3}}}),
+        config(
+            {QJsonObject{{u"tier"_s, u"simple"_s}, {u"column"_s, u"amount"_s}, {u"equals"_s, 3}}}),
         u"t"_s, &error);
     QVERIFY(numeric && numeric->bind({u"category"_s, u"amount"_s}, {}, &error));
     QCOMPARE(numeric->route({u"x"_s, u"3"_s}, {}, 1), Tier::Simple);
@@ -270,7 +289,8 @@ void TestTiering::regexRules()
 {
     QString error;
     auto tiering = TieringConfig::fromJson(
-        config({QJsonObject{{u"tier"_s, u"complex"_s}, {u"column"_s, u"text"_s},
+        config({QJsonObject{{u"tier"_s, u"complex"_s},
+                            {u"column"_s, u"text"_s},
                             {u"regex"_s, u"(?i)\\bcontract\\b"_s}},
                 QJsonObject{{u"tier"_s, u"simple"_s}, {u"prompt_regex"_s, u"^Say hi"_s}}}),
         u"t"_s, &error);
@@ -284,9 +304,11 @@ void TestTiering::firstMatchWinsElseDefault()
 {
     QString error;
     auto tiering = TieringConfig::fromJson(
-        config({QJsonObject{{u"tier"_s, u"simple"_s}, {u"prompt_chars"_s, QJsonObject{{u"<"_s, 100}}}},
-                QJsonObject{{u"tier"_s, u"complex"_s}, {u"prompt_chars"_s, QJsonObject{{u"<"_s, 1000}}}}},
-               u"complex"_s),
+        config(
+            {QJsonObject{{u"tier"_s, u"simple"_s}, {u"prompt_chars"_s, QJsonObject{{u"<"_s, 100}}}},
+             QJsonObject{{u"tier"_s, u"complex"_s},
+                         {u"prompt_chars"_s, QJsonObject{{u"<"_s, 1000}}}}},
+            u"complex"_s),
         u"t"_s, &error);
     QVERIFY(tiering && tiering->bind({}, {}, &error));
     QCOMPARE(tiering->route({}, QString(50, u'x'), 1), Tier::Simple);
@@ -313,13 +335,15 @@ void TestTiering::topTierIsTheDearestModel()
     QString error;
     // Listed "backwards": the dearest model sits in the simple tier.
     auto tiering = TieringConfig::fromJson(
-        parse(u"{\"tiers\":{\"simple\":\"gpt-4.1\",\"standard\":\"gpt-4.1-mini\",\"complex\":\"gpt-4.1-nano\"}}"_s),
+        parse(
+            u"{\"tiers\":{\"simple\":\"gpt-4.1\",\"standard\":\"gpt-4.1-mini\",\"complex\":\"gpt-4.1-nano\"}}"_s),
         u"t"_s, &error);
     QVERIFY(tiering);
     QCOMPARE(tiering->topTier(output), Tier::Simple);
     QCOMPARE(tiering->models(), (QStringList{u"gpt-4.1"_s, u"gpt-4.1-mini"_s, u"gpt-4.1-nano"_s}));
     // Without prices it is the complex tier.
-    QCOMPARE(tiering->topTier([](const QString &) { return std::optional<double>(); }), Tier::Complex);
+    QCOMPARE(tiering->topTier([](const QString &) { return std::optional<double>(); }),
+             Tier::Complex);
 }
 
 void TestTiering::labelParsing_data()
@@ -372,9 +396,11 @@ void TestTiering::runsEachRowOnItsTiersModel()
     spec.priority = mode == u"batch-api"_s ? 3 : 2;
     spec.mode = mode;
     spec.settings = QJsonObject{
-        {u"tiering"_s,
-         config({QJsonObject{{u"tier"_s, u"complex"_s}, {u"column"_s, u"category"_s}, {u"equals"_s, u"legal"_s}},
-                 QJsonObject{{u"tier"_s, u"simple"_s}, {u"prompt_chars"_s, QJsonObject{{u"<"_s, 20}}}}})},
+        {u"tiering"_s, config({QJsonObject{{u"tier"_s, u"complex"_s},
+                                           {u"column"_s, u"category"_s},
+                                           {u"equals"_s, u"legal"_s}},
+                               QJsonObject{{u"tier"_s, u"simple"_s},
+                                           {u"prompt_chars"_s, QJsonObject{{u"<"_s, 20}}}}})},
     };
     const qint64 jobId = store.createJob(spec, {u"category"_s, u"text"_s}, clock.nowMs());
     QList<QStringList> rows;
@@ -415,7 +441,7 @@ void TestTiering::runsEachRowOnItsTiersModel()
         QVERIFY(sentModels.isEmpty());
         QVERIFY(batchModels.size() >= 2); // a batch per model at least
         for (const QSet<QString> &models : std::as_const(batchModels))
-            QCOMPARE(models.size(), 1);   // never two models in one provider batch
+            QCOMPARE(models.size(), 1); // never two models in one provider batch
     } else {
         QCOMPARE(sentModels.size(), 60);
         QCOMPARE(QSet<QString>(sentModels.cbegin(), sentModels.cend()),
@@ -431,13 +457,14 @@ void TestTiering::runsEachRowOnItsTiersModel()
         db.setDatabaseName(path);
         QVERIFY(db.open());
         QSqlQuery query(db);
-        QVERIFY(query.exec(u"SELECT row_no, tier, routed_model, model, cost_usd FROM tasks ORDER BY row_no"_s));
+        QVERIFY(query.exec(
+            u"SELECT row_no, tier, routed_model, model, cost_usd FROM tasks ORDER BY row_no"_s));
         while (query.next()) {
             const QStringList &row = rows.at(query.value(0).toInt() - 1);
-            const QString expected = row.at(0) == u"legal"_s
-                                         ? u"complex"_s
-                                         : QString(u"Answer: "_s + row.at(1)).size() < 20 ? u"simple"_s
-                                                                                     : u"standard"_s;
+            const QString expected = row.at(0) == u"legal"_s ? u"complex"_s
+                                     : QString(u"Answer: "_s + row.at(1)).size() < 20
+                                         ? u"simple"_s
+                                         : u"standard"_s;
             QCOMPARE(query.value(1).toString(), expected);
             const QString model = expected == u"complex"_s ? u"sim-1"_s : u"sim-1-mini"_s;
             QCOMPARE(query.value(2).toString(), model);
@@ -475,8 +502,8 @@ void TestTiering::brokenStoredConfigFailsTheJob()
     spec.model = u"auto"_s;
     spec.mode = u"grouped"_s;
     spec.settings = QJsonObject{{u"tiering"_s, config({QJsonObject{{u"tier"_s, u"simple"_s},
-                                                                    {u"column"_s, u"gone"_s},
-                                                                    {u"equals"_s, u"x"_s}}})}};
+                                                                   {u"column"_s, u"gone"_s},
+                                                                   {u"equals"_s, u"x"_s}}})}};
     const qint64 jobId = store.createJob(spec, {u"text"_s}, clock.nowMs());
     store.appendTasks(jobId, 1, {{u"a"_s}}, 2, clock.nowMs());
     store.setJobState(jobId, JobState::Paused, QString(), clock.nowMs());
@@ -532,8 +559,8 @@ void TestTiering::classifierLabelsEachRow()
     JobRunner::Options options;
     options.flushIntervalMs = 5;
     options.idlePollMs = 5;
-    JobRunner runner(&store, std::move(provider), *store.job(jobId), bd::cost::PriceTable::builtIn(),
-                     &clock, u"tierhost:1:classify"_s, options);
+    JobRunner runner(&store, std::move(provider), *store.job(jobId),
+                     bd::cost::PriceTable::builtIn(), &clock, u"tierhost:1:classify"_s, options);
     QSignalSpy finished(&runner, &JobRunner::finished);
     runner.start();
     QVERIFY(QTest::qWaitFor([&] { return !finished.isEmpty(); }, 30'000));
@@ -555,7 +582,8 @@ void TestTiering::classifierLabelsEachRow()
             QCOMPARE(request.maxOutputTokens, 4);
         } else {
             QCOMPARE(request.systemPrompt, u"Be brief."_s);
-            QCOMPARE(request.model, expectedTier.at(row) == u"complex"_s ? u"sim-1"_s : u"sim-1-mini"_s);
+            QCOMPARE(request.model,
+                     expectedTier.at(row) == u"complex"_s ? u"sim-1"_s : u"sim-1-mini"_s);
         }
     }
     QCOMPARE(requests.size(), 8);
@@ -567,19 +595,24 @@ void TestTiering::classifierLabelsEachRow()
         db.setDatabaseName(path);
         QVERIFY(db.open());
         QSqlQuery query(db);
-        QVERIFY(query.exec(u"SELECT row_no, state, tier, routed_model, cost_usd, classify_input_tokens, "
-                           "classify_output_tokens, classify_cost_usd, input_tokens, output_tokens "
-                           "FROM tasks ORDER BY row_no"_s));
+        QVERIFY(query.exec(
+            u"SELECT row_no, state, tier, routed_model, cost_usd, classify_input_tokens, "
+            "classify_output_tokens, classify_cost_usd, input_tokens, output_tokens "
+            "FROM tasks ORDER BY row_no"_s));
         while (query.next()) {
             const int row = query.value(0).toInt() - 1;
             QCOMPARE(query.value(2).toString(), expectedTier.at(row));
             const QString prompt = u"Task: "_s + texts.at(row);
             bd::Usage classify;
-            classify.inputTokens = (bd::cost::kClassifierInstruction.size() + 3) / 4 + (prompt.size() + 3) / 4;
+            classify.inputTokens =
+                (bd::cost::kClassifierInstruction.size() + 3) / 4 + (prompt.size() + 3) / 4;
             if (row < 3) {
-                classify.outputTokens = qMin<qint64>(4, (bd::providers::SimulatorProvider::answerFor(
-                                                             bd::cost::kClassifierInstruction, prompt)
-                                                             .size() + 3) / 4);
+                classify.outputTokens =
+                    qMin<qint64>(4, (bd::providers::SimulatorProvider::answerFor(
+                                         bd::cost::kClassifierInstruction, prompt)
+                                         .size() +
+                                     3) /
+                                        4);
                 QCOMPARE(query.value(5).toLongLong(), classify.inputTokens);
                 QCOMPARE(query.value(6).toLongLong(), classify.outputTokens);
                 const double classifyUsd = *prices.cost(u"sim-1-mini"_s, classify, false);
