@@ -223,6 +223,16 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
         runner->setProviderGuard(guard);
     else
         m_guards.insert(guardKey, runner->providerGuard());
+    // A tiered job (model "auto") shares the guard of each model it routes to.
+    const QString endpoint = providerConfig.id + u'|' + providerConfig.baseUrl + u'|';
+    runner->setGuardLookup([this, endpoint, settings = job->spec.settings](const QString &model) {
+        auto guard = m_guards.value(endpoint + model).lock();
+        if (!guard) {
+            guard = dispatch::JobRunner::makeGuard(settings);
+            m_guards.insert(endpoint + model, guard);
+        }
+        return guard;
+    });
     m_runners.insert(jobId, runner);
     connect(runner, &dispatch::JobRunner::progressed, this, &EngineWorker::jobProgressed);
     connect(runner, &dispatch::JobRunner::progressed, this,

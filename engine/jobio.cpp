@@ -1,5 +1,6 @@
 #include "jobio.h"
 
+#include "cost/tiering.h"
 #include "ingest/csvreader.h"
 #include "ingest/exportwriter.h"
 #include "ingest/prompttemplate.h"
@@ -244,19 +245,28 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
     auto writer = ingest::ExportWriter::create(path, error);
     if (!writer)
         return false;
-    if (!writer->begin(info->columns)) {
+    // A tiered job's export says each row's tier, after the contract's columns.
+    const bool tiered = info->spec.model == cost::kAutoModel;
+    if (!writer->begin(info->columns, tiered ? QStringList{u"tier"_s} : QStringList())) {
         *error = writer->errorString();
         return false;
     }
     qint64 rows = 0;
     bool writeOk = true;
     bool stopped = cancelled && cancelled();
-    const bool readOk = stopped || store.forEachExportRow(jobId, [&](const ingest::ExportRow &row) {
+    const bool readOk = stopped || store.forEachExportRow(jobId, [&](const ingest::ExportRow &stored) {
         if (cancelled && rows % 1'000 == 0 && cancelled()) {
             stopped = true;
             return false;
         }
-        if (!writer->writeRow(row)) {
+        const ingest::ExportRow *row = &stored;
+        ingest::ExportRow withTier;
+        if (tiered) {
+            withTier = stored;
+            withTier.extraValues = {stored.tier};
+            row = &withTier;
+        }
+        if (!writer->writeRow(*row)) {
             writeOk = false;
             return false;
         }

@@ -14,12 +14,14 @@
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDoubleSpinBox>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProgressBar>
@@ -38,6 +40,8 @@ using namespace Qt::StringLiterals;
 namespace {
 
 constexpr int kPreviewRows = 50;
+// The model list's entry for model tiering (model "auto").
+const QString kAutoTieringItem = u"auto (tiering)"_s;
 
 QString delimiterName(QChar delimiter)
 {
@@ -164,6 +168,36 @@ void ImportWizard::buildUi()
     m_model = new QComboBox(settingsBox);
     m_model->setEditable(true);
     form->addRow(tr("Model:"), m_model);
+    // Model tiering: each row goes to the model of its tier, by the rules of a config file.
+    m_tieringRow = new QWidget(settingsBox);
+    auto *tieringLayout = new QVBoxLayout(m_tieringRow);
+    tieringLayout->setContentsMargins(0, 0, 0, 0);
+    auto *tieringPick = new QHBoxLayout;
+    m_tieringPath = new QLineEdit(m_tieringRow);
+    m_tieringPath->setObjectName(u"tieringPath"_s);
+    m_tieringPath->setReadOnly(true);
+    m_tieringPath->setPlaceholderText(tr("tiering.json: tiers, models and rules"));
+    tieringPick->addWidget(m_tieringPath, 1);
+    auto *choose = new QPushButton(tr("Choose…"), m_tieringRow);
+    tieringPick->addWidget(choose);
+    tieringLayout->addLayout(tieringPick);
+    m_tieringStatus = new QLabel(m_tieringRow);
+    m_tieringStatus->setWordWrap(true);
+    tieringLayout->addWidget(m_tieringStatus);
+    form->addRow(tr("Tiering:"), m_tieringRow);
+    connect(choose, &QPushButton::clicked, this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Tiering config"), QString(),
+                                                          tr("JSON (*.json);;All files (*)"));
+        if (!path.isEmpty())
+            setTieringFile(path);
+    });
+    connect(&m_tieringWatcher, &QFutureWatcher<TieringFile>::finished, this, [this] {
+        const TieringFile loaded = m_tieringWatcher.result();
+        m_tieringLoading = false;
+        m_tiering = loaded.config;
+        m_tieringLoadError = loaded.error;
+        validate();
+    });
     m_priority = new QComboBox(settingsBox);
     m_priority->addItem(tr("1 · premium, at once"), 1);
     m_priority->addItem(tr("2 · standard, within the hour"), 2);
@@ -246,9 +280,9 @@ void ImportWizard::buildUi()
     connect(m_template, &QPlainTextEdit::textChanged, this, &ImportWizard::validate);
     connect(m_system, &QPlainTextEdit::textChanged, this, &ImportWizard::updateEstimate);
     connect(m_provider, &QComboBox::currentIndexChanged, this, &ImportWizard::updateProviderModels);
-    connect(m_model, &QComboBox::currentTextChanged, this, &ImportWizard::updateEstimate);
-    connect(m_mode, &QComboBox::currentIndexChanged, this, &ImportWizard::updateEstimate);
-    connect(m_priority, &QComboBox::currentIndexChanged, this, &ImportWizard::updateEstimate);
+    connect(m_model, &QComboBox::currentTextChanged, this, &ImportWizard::validate);
+    connect(m_mode, &QComboBox::currentIndexChanged, this, &ImportWizard::validate);
+    connect(m_priority, &QComboBox::currentIndexChanged, this, &ImportWizard::validate);
     connect(m_maxTokens, &QSpinBox::valueChanged, this, &ImportWizard::updateEstimate);
     updateProviderModels();
     validate();
@@ -405,10 +439,11 @@ void ImportWizard::updateProviderModels()
             m_model->insertItem(0, info.defaultModel);
         m_model->setCurrentText(info.defaultModel);
     }
+    m_model->addItem(kAutoTieringItem);
     m_model->blockSignals(false);
     m_simulatorBox->setVisible(id == u"simulator"_s);
     Q_UNUSED(current);
-    updateEstimate();
+    validate(); // a tiering file's models are checked against the provider's
 }
 
 void ImportWizard::validate()
@@ -435,8 +470,65 @@ void ImportWizard::validate()
         m_templateStatus->setStyleSheet(u"color: #b00020;"_s);
         m_templateStatus->setText(problem);
     }
-    m_importButton->setEnabled(!m_importing && m_preview.ok && problem.isEmpty());
+    checkTiering();
+    m_importButton->setEnabled(!m_importing && m_preview.ok && problem.isEmpty()
+                               && m_tieringProblem.isEmpty());
     updateEstimate();
+}
+
+bool ImportWizard::isTiering() const
+{
+    const QString model = m_model->currentText().trimmed();
+    return model == kAutoTieringItem || model == cost::kAutoModel;
+}
+
+void ImportWizard::setTieringFile(const QString &path)
+{
+    m_tieringPath->setText(path);
+    m_tiering.reset();
+    m_tieringLoadError.clear();
+    m_tieringLoading = true;
+    m_tieringWatcher.setFuture(QtConcurrent::run([path] {
+        TieringFile loaded;
+        loaded.config = cost::TieringConfig::fromFile(path, &loaded.error);
+        return loaded;
+    }));
+    validate();
+}
+
+// The same checks as batchctl --tiering: the provider's models and the file's columns.
+void ImportWizard::checkTiering()
+{
+    m_tieringRow->setVisible(isTiering());
+    QString problem;
+    if (isTiering()) {
+        if (m_tieringLoading)
+            problem = tr("Reading the tiering file…");
+        else if (!m_tieringLoadError.isEmpty())
+            problem = m_tieringLoadError;
+        else if (!m_tiering)
+            problem = tr("Model tiering needs a tiering file.");
+        else if (m_preview.ok) {
+            QStringList knownModels;
+            for (const Engine::ProviderInfo &info : Engine::availableProviders()) {
+                if (info.id == m_provider->currentData().toString())
+                    knownModels = info.knownModels;
+            }
+            QString error;
+            if (!m_tiering->bind(m_preview.header, knownModels, &error))
+                problem = error;
+            else if (m_tiering->usesClassifier() && buildSpec().mode == u"batch-api"_s)
+                problem = tr("A classifier needs a sync lane: use rules with the batch API.");
+        }
+    }
+    m_tieringProblem = problem;
+    m_tieringStatus->setStyleSheet(problem.isEmpty() ? QString() : u"color: #b00020;"_s);
+    m_tieringStatus->setText(!problem.isEmpty() ? problem
+                             : m_tiering      ? tr("simple → %1, standard → %2, complex → %3")
+                                               .arg(m_tiering->modelFor(cost::Tier::Simple),
+                                                    m_tiering->modelFor(cost::Tier::Standard),
+                                                    m_tiering->modelFor(cost::Tier::Complex))
+                                              : QString());
 }
 
 void ImportWizard::updateEstimate()
@@ -453,11 +545,23 @@ void ImportWizard::updateEstimate()
     for (const QStringList &row : std::as_const(m_preview.rows))
         rendered << prompt.render(row);
     const qint64 rows = m_exactRows >= 0 ? m_exactRows : m_preview.estimatedRows;
-    const CostEstimate estimate = estimateCost(m_prices, m_model->currentText(),
-                                               m_system->toPlainText(), rendered, rows,
-                                               m_maxTokens->value());
+    QString model = m_model->currentText();
+    if (isTiering()) {
+        if (!m_tiering || !m_tieringProblem.isEmpty()) {
+            m_estimate->setText(tr("Cost estimate: – (needs a valid tiering file)"));
+            return;
+        }
+        // An upper bound: every row on the top tier's model.
+        model = m_tiering->modelFor(m_tiering->topTier([this](const QString &name) {
+            const auto price = m_prices.price(name);
+            return price ? std::optional<double>(price->output) : std::nullopt;
+        }));
+    }
+    const CostEstimate estimate = estimateCost(m_prices, model, m_system->toPlainText(), rendered,
+                                               rows, m_maxTokens->value());
     m_estimate->setText(tr("Cost estimate (%1, prices of %2): %3")
-                            .arg(m_model->currentText(), m_prices.effectiveDate(), estimate.summary()));
+                            .arg(isTiering() ? tr("tiering, at most %1 for every row").arg(model) : model,
+                                 m_prices.effectiveDate(), estimate.summary()));
     if (m_preview.ok) {
         const QString detected = tr("%1, %2-separated").arg(m_preview.encoding, delimiterName(m_preview.delimiter));
         const QString rowsText = m_exactRows >= 0 ? tr("%1 rows").arg(formatCount(m_exactRows))
@@ -473,7 +577,7 @@ JobSpec ImportWizard::buildSpec() const
     spec.templateText = m_template->toPlainText();
     spec.systemPrompt = m_system->toPlainText();
     spec.provider = m_provider->currentData().toString();
-    spec.model = m_model->currentText().trimmed();
+    spec.model = isTiering() ? QString(cost::kAutoModel) : m_model->currentText().trimmed();
     spec.priority = m_priority->currentData().toInt();
     spec.maxRetries = m_maxRetries->value();
     spec.maxOutputTokens = m_maxTokens->value();
@@ -496,6 +600,8 @@ JobSpec ImportWizard::buildSpec() const
         settings.insert(u"concurrency"_s, m_concurrency->value());
     if (m_budget->value() > 0)
         settings.insert(u"budget_usd"_s, m_budget->value());
+    if (isTiering() && m_tiering)
+        settings.insert(u"tiering"_s, m_tiering->toJson());
     if (spec.provider == u"simulator"_s) {
         settings.insert(u"latency_ms"_s, m_simLatency->value());
         if (m_simFailure->value() > 0)
@@ -518,7 +624,15 @@ void ImportWizard::setFromJob(const JobInfo &job)
     const int provider = m_provider->findData(job.spec.provider);
     if (provider >= 0)
         m_provider->setCurrentIndex(provider);
-    m_model->setCurrentText(job.spec.model);
+    m_model->setCurrentText(job.spec.model == cost::kAutoModel ? kAutoTieringItem : job.spec.model);
+    if (job.spec.model == cost::kAutoModel) {
+        QString error;
+        m_tiering = cost::TieringConfig::fromJson(job.spec.settings.value(u"tiering"_s).toObject(),
+                                                  tr("job %1").arg(job.id), &error);
+        m_tieringLoadError = error;
+        m_tieringPath->setText(tr("(the tiering of job %1)").arg(job.id));
+        validate();
+    }
     const int priority = m_priority->findData(job.spec.priority);
     if (priority >= 0)
         m_priority->setCurrentIndex(priority);
@@ -538,7 +652,8 @@ void ImportWizard::setFromJob(const JobInfo &job)
 bool ImportWizard::startImport()
 {
     validate();
-    if (m_importing || !m_preview.ok || !m_templateProblem.isEmpty() || !m_engine)
+    if (m_importing || !m_preview.ok || !m_templateProblem.isEmpty() || !m_tieringProblem.isEmpty()
+        || !m_engine)
         return false;
     const QString explicitEncoding = m_encoding->currentData().toString();
     const QString explicitDelimiter = m_delimiter->currentData().toString();

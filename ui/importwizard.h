@@ -2,6 +2,7 @@
 
 #include "core/types.h"
 #include "cost/pricetable.h"
+#include "cost/tiering.h"
 #include "csvpreview.h"
 
 #include <QDialog>
@@ -15,6 +16,7 @@ class QComboBox;
 class QDoubleSpinBox;
 class QGroupBox;
 class QLabel;
+class QLineEdit;
 class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
@@ -49,6 +51,7 @@ public:
     TemplateEditor *templateEditor() const { return m_template; }
     QPlainTextEdit *systemPromptEdit() const { return m_system; }
     QPushButton *importButton() const { return m_importButton; }
+    QComboBox *modelBox() const { return m_model; }
     bool isPreviewReady() const { return m_preview.ok; }
     bool isPreviewLoading() const;
     QString errorText() const;       // the file problem shown, or empty
@@ -56,6 +59,11 @@ public:
     QString estimateText() const;
     bool isImporting() const { return m_importing; }
     void setSimulatorLatency(int ms);
+    // Model tiering: "auto (tiering)" in the model list, with this config file (read off
+    // the GUI thread, then checked like batchctl --tiering). Empty when it is fine.
+    void setTieringFile(const QString &path);
+    bool isTieringFileLoading() const { return m_tieringLoading; }
+    QString tieringProblem() const { return m_tieringProblem; }
     // Starts the import if everything checks; false (and the reason shown) otherwise.
     bool startImport();
     // Cancels a running import first; closes otherwise.
@@ -76,6 +84,8 @@ private:
     void updateProviderModels();
     void validate();
     void updateEstimate();
+    bool isTiering() const;
+    void checkTiering();
     void handleImportProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
     void handleImportFinished(const bd::ImportResult &result);
     void setImporting(bool importing);
@@ -119,6 +129,20 @@ private:
     QPushButton *m_importButton = nullptr;
     QPushButton *m_cancelButton = nullptr;
     QString m_templateProblem;
+
+    struct TieringFile
+    {
+        std::optional<cost::TieringConfig> config;
+        QString error;
+    };
+    QFutureWatcher<TieringFile> m_tieringWatcher;
+    bool m_tieringLoading = false; // until the watcher's result is taken
+    std::optional<cost::TieringConfig> m_tiering; // read from the file, not yet bound
+    QString m_tieringLoadError;
+    QString m_tieringProblem;
+    QWidget *m_tieringRow = nullptr;
+    QLineEdit *m_tieringPath = nullptr;
+    QLabel *m_tieringStatus = nullptr;
 };
 
 } // namespace bd::ui

@@ -6,6 +6,7 @@
 #include "cost/pricetable.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/globalbudget.h"
+#include "cost/tiering.h"
 #include "engine.h"
 #include "ingest/exportwriter.h"
 #include "jobio.h"
@@ -302,6 +303,25 @@ QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
                        const bd::cost::PriceTable &prices)
 {
     const QList<bd::store::CostLine> lines = store.costLines(job.id);
+    // Model tiering: savings are measured against the top tier's model; a naive run would
+    // have sent every row there too.
+    std::optional<bd::cost::TieringConfig> tiering;
+    if (job.spec.model == bd::cost::kAutoModel) {
+        QString ignored;
+        tiering = bd::cost::TieringConfig::fromJson(job.spec.settings.value(u"tiering"_s).toObject(),
+                                                    u"job settings"_s, &ignored);
+    }
+    QString topModel;
+    if (tiering) {
+        topModel = tiering->modelFor(tiering->topTier([&](const QString &model) {
+            const auto price = prices.price(model);
+            return price ? std::optional<double>(price->output) : std::nullopt;
+        }));
+    }
+    QJsonObject byTier;
+    std::optional<double> onTopTier = 0.0; // the same tokens and lanes on the top tier's model
+    bd::Usage classifyUsage;               // a tiering classifier's calls (completed tasks)
+    double classifyCost = 0.0;
     QJsonObject byLane;
     QJsonObject byModel;
     QJsonObject byDay;
@@ -323,6 +343,10 @@ QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
         add(byLane, lane, line.tasks, line.costUsd);
         add(byModel, line.model, line.tasks, line.costUsd);
         add(byDay, line.day, line.tasks, line.costUsd);
+        if (tiering)
+            add(byTier, line.tier.isEmpty() ? u"none"_s : line.tier, line.tasks, line.costUsd);
+        classifyUsage += line.classifyUsage;
+        classifyCost += line.classifyCostUsd;
         unpriced += line.unpricedTasks;
         total += line.usage;
         if (line.lane == u"response-cache"_s) {
@@ -330,12 +354,20 @@ QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
             continue;
         }
         sentTasks += line.tasks;
-        if (const auto parts = prices.breakdown(line.model, line.usage, line.lane == u"batch-api"_s))
+        const bool batchLane = line.lane == u"batch-api"_s;
+        if (const auto parts = prices.breakdown(line.model, line.usage, batchLane,
+                                                bd::cost::cacheTtlForLane(batchLane)))
             kinds += *parts;
-        const auto lineNaive = prices.naiveCost(line.model, line.usage);
+        if (tiering && onTopTier) {
+            const auto top = prices.cost(topModel, line.usage, batchLane,
+                                         bd::cost::cacheTtlForLane(batchLane));
+            onTopTier = top ? std::optional<double>(*onTopTier + *top) : std::nullopt;
+        }
+        const QString naiveModel = tiering ? topModel : line.model;
+        const auto lineNaive = prices.naiveCost(naiveModel, line.usage);
         if (lineNaive && naive) {
             *naive += *lineNaive;
-            auto &perModel = naivePerModel[line.model];
+            auto &perModel = naivePerModel[naiveModel];
             perModel.first += line.tasks;
             perModel.second += *lineNaive;
         } else {
@@ -348,17 +380,19 @@ QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
         for (const bd::store::CostLine &line : lines) {
             if (line.lane != u"response-cache"_s)
                 continue;
-            const auto perModel = naivePerModel.value(line.model);
+            const QString naiveModel = tiering ? topModel : line.model;
+            const auto perModel = naivePerModel.value(naiveModel);
             if (perModel.first > 0) {
                 *naive += perModel.second / double(perModel.first) * double(line.tasks);
                 continue;
             }
             const bd::store::UsageCalibration calibration =
-                store.usageCalibration(job.spec.templateText, job.spec.systemPrompt, line.model);
+                store.usageCalibration(job.spec.templateText, job.spec.systemPrompt,
+                                       tiering ? job.spec.model : line.model);
             bd::Usage typical;
             typical.inputTokens = qint64(std::llround(calibration.meanPromptTokens * double(line.tasks)));
             typical.outputTokens = qint64(std::llround(calibration.meanOutputTokens * double(line.tasks)));
-            const auto hitNaive = prices.naiveCost(line.model, typical);
+            const auto hitNaive = prices.naiveCost(naiveModel, typical);
             if (calibration.tasks > 0 && hitNaive)
                 *naive += *hitNaive;
             else
@@ -399,6 +433,29 @@ QJsonObject costReport(bd::store::Store &store, const bd::JobInfo &job,
     } else {
         report.insert(u"naive_cost_usd"_s, QJsonValue());
         report.insert(u"savings_usd"_s, QJsonValue());
+    }
+    if (tiering) {
+        for (auto it = byTier.begin(); it != byTier.end(); ++it) {
+            if (const auto tier = bd::cost::tierFromName(it.key())) {
+                QJsonObject entry = it.value().toObject();
+                entry.insert(u"model"_s, tiering->modelFor(*tier));
+                it.value() = entry;
+            }
+        }
+        report.insert(u"by_tier"_s, byTier);
+        if (tiering->usesClassifier()) {
+            // Part of the tiers' spend above (a task's cost includes its classification).
+            report.insert(u"classification"_s,
+                          QJsonObject{{u"model"_s, tiering->classifierModel()},
+                                      {u"input_tokens"_s, classifyUsage.inputTokens},
+                                      {u"output_tokens"_s, classifyUsage.outputTokens},
+                                      {u"cost_usd"_s, roundUsd(classifyCost)}});
+        }
+        const bool known = onTopTier && unpriced == 0;
+        report.insert(u"tiering"_s,
+                      QJsonObject{{u"top_model"_s, topModel},
+                                  {u"top_model_cost_usd"_s, known ? QJsonValue(roundUsd(*onTopTier)) : QJsonValue()},
+                                  {u"savings_usd"_s, known ? QJsonValue(roundUsd(*onTopTier - job.costUsd)) : QJsonValue()}});
     }
     return report;
 }
@@ -754,6 +811,27 @@ QJsonObject monitoringSettings(const QCommandLineParser &parser)
     return root;
 }
 
+// --model auto: the tiering config of --tiering FILE, checked against the provider's
+// models and the input's columns (errors name the file and the field). Empty without auto.
+std::optional<bd::cost::TieringConfig> tieringFor(const QCommandLineParser &parser,
+                                                  const QString &model,
+                                                  const QStringList &knownModels,
+                                                  const QStringList &columns)
+{
+    const bool tiered = model == bd::cost::kAutoModel;
+    if (!tiered && parser.isSet(u"tiering"_s))
+        throw UsageError{u"--tiering needs --model auto"_s};
+    if (!tiered)
+        return std::nullopt;
+    if (!parser.isSet(u"tiering"_s))
+        throw UsageError{u"--model auto needs --tiering FILE.json (tiers, models and rules)"_s};
+    QString error;
+    auto config = bd::cost::TieringConfig::fromFile(parser.value(u"tiering"_s), &error);
+    if (!config || !config->bind(columns, knownModels, &error))
+        throw UsageError{error};
+    return config;
+}
+
 // `estimate INPUT.csv ...` (also `run --dry-run`): what the job would cost, before anything
 // is imported or sent. Takes run's options; reads the database (when it exists) only to
 // find requests the response cache already answered and to calibrate output lengths.
@@ -794,14 +872,26 @@ int commandEstimate(const QCommandLineParser &parser, const QStringList &positio
     if (!provider)
         throw UsageError{error};
     spec.model = parser.isSet(u"model"_s) ? parser.value(u"model"_s) : provider->defaultModel();
-    if (!provider->knownModels().isEmpty() && !provider->knownModels().contains(spec.model))
+    const QStringList knownModels = provider->knownModels();
+    if (spec.model != bd::cost::kAutoModel && !knownModels.isEmpty() && !knownModels.contains(spec.model))
         throw UsageError{u"unknown model '%1' for %2 (known: %3)"_s.arg(
-            spec.model, spec.provider, provider->knownModels().join(u", "_s))};
+            spec.model, spec.provider, knownModels.join(u", "_s))};
     const bool hasBatchApi = provider->hasBatchApi();
     provider.reset();
     QStringList columns;
     if (!bd::validateJobSpec(spec, &columns, &error))
         throw UsageError{error};
+    const bd::cost::PriceTable prices = loadPrices();
+    QString tieringNote;
+    if (const auto tiering = tieringFor(parser, spec.model, knownModels, columns)) {
+        // Every row on the top tier's model: what tiering can only lower.
+        spec.model = tiering->modelFor(tiering->topTier([&](const QString &model) {
+            const auto price = prices.price(model);
+            return price ? std::optional<double>(price->output) : std::nullopt;
+        }));
+        tieringNote = u"model tiering: estimated with every row on the top tier's model %1 "
+                      "(an upper bound)"_s.arg(spec.model);
+    }
 
     std::unique_ptr<bd::store::SqliteStore> store;
     if (QFileInfo::exists(db)) {
@@ -813,7 +903,6 @@ int commandEstimate(const QCommandLineParser &parser, const QStringList &positio
     } else if (explicitDb) {
         printErr(u"note: %1 does not exist yet: no cached answers or calibration"_s.arg(db));
     }
-    const bd::cost::PriceTable prices = loadPrices();
     bd::cost::JobEstimate estimate;
     if (!bd::cost::estimateJob(spec, prices, store.get(), &estimate, &error))
         throw UsageError{error};
@@ -822,6 +911,8 @@ int commandEstimate(const QCommandLineParser &parser, const QStringList &positio
     json.insert(u"provider"_s, spec.provider);
     json.insert(u"model"_s, spec.model);
     json.insert(u"batch_api_available"_s, hasBatchApi);
+    if (!tieringNote.isEmpty())
+        json.insert(u"tiering_note"_s, tieringNote);
     if (spec.provider == u"simulator"_s)
         json.insert(u"simulated"_s, true);
     if (parser.isSet(u"json"_s)) {
@@ -850,6 +941,8 @@ int commandEstimate(const QCommandLineParser &parser, const QStringList &positio
         printOut(u"cost unknown: model %1 has no price in the price table"_s.arg(spec.model));
         return ExitFinished;
     }
+    if (!tieringNote.isEmpty())
+        printOut(tieringNote);
     printOut(u"%1 on %2 (prices of %3):"_s.arg(spec.provider, spec.model, estimate.priceDate));
     const auto lane = [&](const QString &name, const bd::cost::LaneCost &cost) {
         QString line = u"  %1 at most %2"_s.arg(name, -9).arg(usd(cost.maxUsd));
@@ -926,9 +1019,10 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
                          "serves (e.g. llama3 for Ollama; see its /v1/models)"_s};
     if (spec.model.isEmpty())
         spec.model = parser.isSet(u"model"_s) ? parser.value(u"model"_s) : provider->defaultModel();
-    if (!provider->knownModels().isEmpty() && !provider->knownModels().contains(spec.model))
+    const QStringList knownModels = provider->knownModels();
+    if (spec.model != bd::cost::kAutoModel && !knownModels.isEmpty() && !knownModels.contains(spec.model))
         throw UsageError{u"unknown model '%1' for %2 (known: %3)"_s.arg(
-            spec.model, spec.provider, provider->knownModels().join(u", "_s))};
+            spec.model, spec.provider, knownModels.join(u", "_s))};
     if (spec.mode == u"auto"_s)
         spec.mode = spec.priority == 3 && provider->hasBatchApi() ? u"batch-api"_s
                     : spec.priority == 1                          ? u"realtime"_s
@@ -938,6 +1032,14 @@ int commandRun(const QCommandLineParser &parser, const QStringList &positional, 
     QStringList columns;
     if (!bd::validateJobSpec(spec, &columns, &error))
         throw UsageError{error};
+    if (const auto tiering = tieringFor(parser, spec.model, knownModels, columns)) {
+        if (tiering->usesClassifier() && spec.mode == u"batch-api"_s)
+            throw UsageError{u"%1: classifier: a classifier needs a sync lane; use rules with the "
+                             "batch API (priority 3 or --mode batch-api)"_s
+                                 .arg(QFileInfo(parser.value(u"tiering"_s)).fileName())};
+        settings.insert(u"tiering"_s, tiering->toJson());
+        spec.settings = settings;
+    }
     const QString exportPath = parser.value(u"export"_s);
     if (!exportPath.isEmpty() && !bd::ingest::ExportWriter::formatForPath(exportPath))
         throw UsageError{u"--export: %1 must end in .csv, .jsonl or .xlsx"_s.arg(exportPath)};
@@ -1089,6 +1191,31 @@ int commandStatus(const QCommandLineParser &parser, const QString &db)
                               QString::number(kinds[u"cache_write"_s].toDouble(), 'f', 4),
                               QString::number(kinds[u"output"_s].toDouble(), 'f', 4),
                               QString::number(cost[u"prompt_cache_hit_rate"_s].toDouble() * 100, 'f', 1)));
+        if (cost.contains(u"by_tier"_s)) {
+            QStringList tiers;
+            const QJsonObject byTier = cost.value(u"by_tier"_s).toObject();
+            for (const QString &name : {u"simple"_s, u"standard"_s, u"complex"_s}) {
+                const QJsonObject entry = byTier.value(name).toObject();
+                if (!entry.isEmpty())
+                    tiers.append(u"%1 (%2) %3 tasks $%4"_s.arg(name, entry[u"model"_s].toString())
+                                     .arg(entry[u"tasks"_s].toInteger())
+                                     .arg(QString::number(entry[u"cost_usd"_s].toDouble(), 'f', 4)));
+            }
+            const QJsonObject saved = cost.value(u"tiering"_s).toObject();
+            printOut(u"    tiers: "_s + tiers.join(u", "_s));
+            const QJsonObject classification = cost.value(u"classification"_s).toObject();
+            if (!classification.isEmpty())
+                printOut(u"    classification on %1: %2 input, %3 output tokens, $%4 (in the tiers' spend)"_s
+                             .arg(classification[u"model"_s].toString())
+                             .arg(classification[u"input_tokens"_s].toInteger())
+                             .arg(classification[u"output_tokens"_s].toInteger())
+                             .arg(QString::number(classification[u"cost_usd"_s].toDouble(), 'f', 4)));
+            if (saved.value(u"savings_usd"_s).isDouble())
+                printOut(u"    tiering saved $%1 against $%2 on the top tier's model %3 (same lanes and tokens)"_s
+                             .arg(QString::number(saved[u"savings_usd"_s].toDouble(), 'f', 4),
+                                  QString::number(saved[u"top_model_cost_usd"_s].toDouble(), 'f', 4),
+                                  saved[u"top_model"_s].toString()));
+        }
         if (cost.value(u"naive_cost_usd"_s).isDouble())
             printOut(u"    response cache hits %1; naive run $%2, saved $%3 (%4% of naive)"_s
                          .arg(cost[u"response_cache_hits"_s].toInteger())
@@ -1421,7 +1548,8 @@ void addOptions(QCommandLineParser &parser)
         {u"system"_s, u"System prompt."_s, u"TEXT"_s},
         {u"system-file"_s, u"Read the system prompt from FILE."_s, u"FILE"_s},
         {u"provider"_s, u"simulator (default), openai, anthropic or openai-compatible."_s, u"NAME"_s},
-        {u"model"_s, u"Model name as the provider spells it."_s, u"NAME"_s},
+        {u"model"_s, u"Model name as the provider spells it; auto: model tiering (needs --tiering)."_s, u"NAME"_s},
+        {u"tiering"_s, u"With --model auto: tiers, models and routing rules from a JSON FILE."_s, u"FILE"_s},
         {u"base-url"_s, u"Provider endpoint; overrides OPENAI_BASE_URL / ANTHROPIC_BASE_URL."_s, u"URL"_s},
         {u"priority"_s, u"1 now, 2 within the hour (default), 3 within a day."_s, u"1|2|3"_s},
         {u"mode"_s, u"auto (default), realtime or batch-api."_s, u"MODE"_s},

@@ -122,6 +122,10 @@ QByteArray JobSpec::fingerprint() const
     add(systemPrompt);
     add(provider);
     add(model);
+    // A tiered job ("auto") is the same job only with the same tiering config.
+    if (model == QLatin1StringView("auto"))
+        add(QString::fromUtf8(QJsonDocument(settings.value(QLatin1StringView("tiering")).toObject())
+                                  .toJson(QJsonDocument::Compact)));
     return hash.result().toHex();
 }
 

@@ -148,6 +148,10 @@ struct TaskOutcome
     std::optional<double> costUsd; // nullopt: the model has no price
     QString model;
     bool cacheHit = false;     // answered from the response cache
+    QString tier;              // model tiering: the task's tier and the model it was routed to
+    QString routedModel;       // (empty when the job has one model)
+    Usage classifyUsage;       // a tiering classifier's call for this task, when there was one
+    double classifyCostUsd = 0; // ... and its cost (added to the task's and the job's cost)
     qint64 startedAtMs = 0;
     qint64 finishedAtMs = 0;
 };

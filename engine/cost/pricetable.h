@@ -31,6 +31,13 @@ enum class CacheTtl : int
     OneHour,
 };
 
+// The TTL dispatch asks for on a lane: batch lines can sit longer than 5 minutes between
+// one another, so they write with the 1 h TTL; sync calls keep 5 minutes.
+inline CacheTtl cacheTtlForLane(bool batchLane)
+{
+    return batchLane ? CacheTtl::OneHour : CacheTtl::FiveMinutes;
+}
+
 // A task's cost split by token kind, in USD, after the lane's discount.
 struct CostBreakdown
 {

@@ -6,6 +6,7 @@
 #include "dispatcher.h"
 
 #include "core/clock.h"
+#include "providers/batchplanner.h"
 #include "metrics/metricsrecorder.h"
 #include "store/store.h"
 
@@ -35,26 +36,21 @@ void JobRunner::recoverBatches()
         batch.providerBatchId = record.providerBatchId;
         batch.owner = batchOwner(record.id);
         batch.submittedAtMs = record.updatedAtMs;
-        for (const ClaimedTask &task : m_store->leasedTasksOfBatch(record.id))
+        for (const ClaimedTask &task : m_store->leasedTasksOfBatch(record.id)) {
             batch.tasks.insert(task.id, task);
+            // The line as it was sent; for a tiered job the rules decide the same way again,
+            // so the route is known after a restart.
+            qint64 promptTokens = 0;
+            std::optional<providers::ChatRequest> line = batchRequestFor(task, &promptTokens);
+            if (!line)
+                return;
+            batch.lookup.append(std::move(*line));
+        }
         if (record.state == u"assembling"_s || record.providerBatchId.isEmpty()) {
             // Interrupted between hand-over and the provider's answer: the provider may or
             // may not have it. Where the API can tell, look for the batch created with this
             // row's reference and exactly these lines, and adopt it (handleBatchFound).
             if (!batch.tasks.isEmpty() && m_provider->canFindBatches()) {
-                // Built as pumpBatches() builds them: another body means another
-                // fingerprint, so a drift here resubmits (safe) rather than adopts.
-                for (const ClaimedTask &task : std::as_const(batch.tasks)) {
-                    providers::ChatRequest request;
-                    request.taskId = task.id;
-                    request.attempt = task.attempts + 1;
-                    request.model = m_job.spec.model;
-                    request.systemPrompt = m_job.spec.systemPrompt;
-                    request.prompt = m_template.render(task.values);
-                    request.maxOutputTokens = m_job.spec.maxOutputTokens;
-                    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-                    batch.lookup.append(request);
-                }
                 batch.createdAtMs = record.createdAtMs;
                 batch.submittedAtMs = record.createdAtMs;
                 m_liveBatches.insert(batch.rowId, batch);
@@ -72,6 +68,7 @@ void JobRunner::recoverBatches()
             m_store->updateBatch(record.id, u"failed"_s, QString(), now);
             continue;
         }
+        batch.lookup = {}; // only a batch whose id was lost is looked up by its lines
         if (batch.tasks.isEmpty()) {
             m_store->updateBatch(record.id, u"ended"_s, QString(), now);
             continue;
@@ -126,21 +123,18 @@ void JobRunner::pumpBatches()
         QList<providers::ChatRequest> requests;
         requests.reserve(tasks.size());
         double reservation = 0.0;
+        QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
         QList<TaskTransition> over; // tasks the budget cannot cover yet
         QHash<qint64, QByteArray> keys; // leaders of this batch -> response cache key
         for (const ClaimedTask &task : std::as_const(tasks)) {
-            providers::ChatRequest request;
-            request.taskId = task.id;
-            request.attempt = task.attempts + 1;
-            request.model = m_job.spec.model;
-            const TemplateRevision *revision = templateFor(task.templateRevision);
-            if (!revision)
+            qint64 promptTokens = 0;
+            std::optional<providers::ChatRequest> line = batchRequestFor(task, &promptTokens);
+            if (!line)
                 return;
-            request.systemPrompt = revision->systemPrompt;
-            request.prompt = revision->prompt.render(task.values);
+            providers::ChatRequest request = std::move(*line);
             QByteArray cacheKey;
             if (m_responseCache) {
-                cacheKey = cacheKeyFor(request.prompt, request.systemPrompt);
+                cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
                 if (m_leaderOfKey.contains(cacheKey)) {
                     m_followersOfKey[cacheKey].append(task);
                     continue;
@@ -150,15 +144,15 @@ void JobRunner::pumpBatches()
                     continue;
                 }
             }
-            request.maxOutputTokens = m_job.spec.maxOutputTokens;
-            request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-            const double cost = maxCostUsd((request.systemPrompt.size() + request.prompt.size() + 3) / 4);
+            const double cost = maxCostUsd(request.model, promptTokens);
             if (!budgetAllows(reservation + cost)) {
                 const TaskTransition release = releaseUnsent(task.id, now);
                 over.append(release);
+                m_routeOfTask.remove(task.id);
                 continue;
             }
             reservation += cost;
+            reservationOf.insert(task.id, cost);
             if (!cacheKey.isEmpty()) {
                 m_leaderOfKey.insert(cacheKey, task.id);
                 m_keyOfTask.insert(task.id, cacheKey);
@@ -183,37 +177,19 @@ void JobRunner::pumpBatches()
             return;
         }
 
-        // Record the batch and hand its tasks over before the provider hears of it.
-        const qint64 rowId = m_store->createBatch(m_job.id, m_provider->id(), kLane,
-                                                  int(requests.size()), m_options.maxBatchSize,
-                                                  u"assembling"_s, now);
-        if (!rowId) {
-            fatal(m_store->errorString());
-            return;
+        // One model per provider batch: a tiered job's lines go out as a batch per model.
+        QHash<qint64, ClaimedTask> taskById;
+        for (const ClaimedTask &task : std::as_const(tasks))
+            taskById.insert(task.id, task);
+        const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
+            requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
+        for (const QList<providers::ChatRequest> &part : perModel) {
+            double partReservation = 0.0;
+            for (const providers::ChatRequest &request : part)
+                partReservation += reservationOf.value(request.taskId);
+            if (!openBatch(part, taskById, partReservation, now))
+                return;
         }
-        LiveBatch batch;
-        batch.rowId = rowId;
-        batch.owner = batchOwner(rowId);
-        batch.submittedAtMs = now;
-        batch.reservedUsd = reservation;
-        QList<qint64> ids;
-        for (const ClaimedTask &task : std::as_const(tasks)) {
-            if (std::any_of(requests.cbegin(), requests.cend(),
-                            [&](const providers::ChatRequest &r) { return r.taskId == task.id; })) {
-                batch.tasks.insert(task.id, task);
-                ids.append(task.id);
-            }
-        }
-        if (m_store->assignTasksToBatch(rowId, m_workerId, ids, batch.owner,
-                                        now + m_options.batchLeaseMs) < 0) {
-            fatal(m_store->errorString());
-            return;
-        }
-        reserve(reservation);
-        if (m_metrics)
-            m_metrics->recordBatch(m_laneName, int(requests.size()), m_options.maxBatchSize);
-        m_liveBatches.insert(rowId, batch);
-        m_provider->submitBatch(QString::number(rowId), requests);
         emitProgress(false);
         if (exhausted)
             break;
@@ -222,6 +198,58 @@ void JobRunner::pumpBatches()
         checkIdle();
     else if (m_counts.pending > 0)
         m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due
+}
+
+std::optional<providers::ChatRequest> JobRunner::batchRequestFor(const ClaimedTask &task,
+                                                                 qint64 *promptTokens)
+{
+    const TemplateRevision *revision = templateFor(task.templateRevision);
+    if (!revision)
+        return std::nullopt;
+    providers::ChatRequest request;
+    request.taskId = task.id;
+    request.attempt = task.attempts + 1;
+    request.systemPrompt = revision->systemPrompt;
+    request.prompt = revision->prompt.render(task.values);
+    *promptTokens = (request.systemPrompt.size() + request.prompt.size() + 3) / 4;
+    request.model = routeFor(task, request.prompt, *promptTokens); // the job's, or its tier's
+    request.maxOutputTokens = m_job.spec.maxOutputTokens;
+    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
+    return request;
+}
+
+bool JobRunner::openBatch(const QList<providers::ChatRequest> &requests,
+                          const QHash<qint64, ClaimedTask> &tasks, double reservation, qint64 now)
+{
+    // Record the batch and hand its tasks over before the provider hears of it.
+    const qint64 rowId = m_store->createBatch(m_job.id, m_provider->id(), kLane,
+                                              int(requests.size()), m_options.maxBatchSize,
+                                              u"assembling"_s, now);
+    if (!rowId) {
+        fatal(m_store->errorString());
+        return false;
+    }
+    LiveBatch batch;
+    batch.rowId = rowId;
+    batch.owner = batchOwner(rowId);
+    batch.submittedAtMs = now;
+    batch.reservedUsd = reservation;
+    QList<qint64> ids;
+    for (const providers::ChatRequest &request : requests) {
+        batch.tasks.insert(request.taskId, tasks.value(request.taskId));
+        ids.append(request.taskId);
+    }
+    if (m_store->assignTasksToBatch(rowId, m_workerId, ids, batch.owner,
+                                    now + m_options.batchLeaseMs) < 0) {
+        fatal(m_store->errorString());
+        return false;
+    }
+    reserve(reservation);
+    if (m_metrics)
+        m_metrics->recordBatch(m_laneName, int(requests.size()), m_options.maxBatchSize);
+    m_liveBatches.insert(rowId, batch);
+    m_provider->submitBatch(QString::number(rowId), requests);
+    return true;
 }
 
 void JobRunner::handleBatchSubmitted(const QString &reference, const QString &batchId,

@@ -56,9 +56,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
         m_options.largeDepth = settings.value(u"large_depth"_s).toInteger();
     if (settings.value(u"max_concurrent_batches"_s).toInt() > 0)
         m_options.maxConcurrentBatches = settings.value(u"max_concurrent_batches"_s).toInt();
-    m_guard = std::make_shared<ProviderGuard>();
-    m_guard->limiter = RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
-                                                        .configuredTpm = settings.value(u"tpm"_s).toInteger()});
+    m_guard = makeGuard(settings);
     m_budgetUsd = settings.value(u"budget_usd"_s).toDouble(0.0);
     if (job.spec.priority == 3)
         m_offPeak = OffPeakWindow::fromJson(settings.value(u"offpeak"_s).toObject(), &m_offPeakError);
@@ -68,10 +66,22 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     m_responseCache = cost::responseCacheEnabled(settings);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
+    if (m_job.spec.model == cost::kAutoModel) {
+        // Model tiering: checked at import; a stored job binds again (start() reports errors).
+        QString tieringError;
+        m_tiering = cost::TieringConfig::fromJson(settings.value(u"tiering"_s).toObject(),
+                                                  u"job settings"_s, &tieringError);
+        if (m_tiering && !m_tiering->bind(job.columns, {}, &tieringError))
+            m_tiering.reset();
+        if (!m_tiering)
+            m_tieringError = u"model tiering: "_s + tieringError;
+    }
     m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
     m_batchMaxWaitMs = settings.value(u"batch_max_wait_ms"_s)
                            .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs
                                                   : m_options.groupMaxWaitMs);
+    if (m_batchMode && m_tiering && m_tiering->usesClassifier())
+        m_tieringError = u"model tiering: a classifier needs a sync lane (use rules for the batch API)"_s;
     m_laneName = metrics::laneName(job.spec.priority, m_batchMode ? u"batch-api"_s : job.spec.mode);
     if (m_batchMode) {
         const qint64 apiLimit = m_provider->batchLimits().maxRequests;
@@ -123,9 +133,15 @@ void JobRunner::start()
         fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
         return;
     }
-    if (m_budgetUsd > 0 && !m_prices.price(m_job.spec.model)) {
-        fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(m_job.spec.model));
+    if (!m_tieringError.isEmpty()) {
+        fatal(m_tieringError);
         return;
+    }
+    for (const QString &model : jobModels()) {
+        if (m_budgetUsd > 0 && !m_prices.price(model)) {
+            fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(model));
+            return;
+        }
     }
     if (m_budgetUsd > 0 && m_costUsd >= m_budgetUsd) {
         m_running = false;
@@ -164,7 +180,7 @@ void JobRunner::pump()
         return;
     }
     const int concurrency = m_held ? m_heldConcurrency : m_options.concurrency;
-    while (m_inFlight.size() < concurrency) {
+    while (m_inFlight.size() + m_classifying.size() < concurrency) {
         if (m_ready.isEmpty()) {
             if (m_claimedEverything && m_assembly.isEmpty())
                 break;
@@ -193,11 +209,19 @@ void JobRunner::pump()
         if (!revision)
             return;
         const QString prompt = revision->prompt.render(next.values);
+        const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
+        if (needsClassification(next.id)) { // classifier tiering: the label comes first
+            if (!sendClassification(prompt, promptTokens, now))
+                return;
+            continue;
+        }
+        const QString model = routeFor(next, prompt, promptTokens); // the job's, or its tier's
+        ProviderGuard &guard = guardFor(model);
         QByteArray cacheKey;
         if (m_responseCache) {
             // Identical requests go out once: answered from the cache, or waiting for the
             // same request already in flight. Neither uses a request slot or the budget.
-            cacheKey = cacheKeyFor(prompt, revision->systemPrompt);
+            cacheKey = cacheKeyFor(prompt, model, revision->systemPrompt);
             if (m_leaderOfKey.contains(cacheKey)) {
                 m_followersOfKey[cacheKey].append(m_ready.dequeue());
                 continue;
@@ -207,17 +231,16 @@ void JobRunner::pump()
                 continue;
             }
         }
-        if (!m_guard->breaker.allowRequest(now)) {
-            m_wakeTimer.start(int(qBound<qint64>(1, m_guard->breaker.waitMs(now), m_options.idlePollMs)));
+        if (!guard.breaker.allowRequest(now)) {
+            m_wakeTimer.start(int(qBound<qint64>(1, guard.breaker.waitMs(now), m_options.idlePollMs)));
             return;
         }
-        const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
-        const qint64 paceDelay = m_guard->limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
+        const qint64 paceDelay = guard.limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
         if (paceDelay > 0) {
             m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
             return;
         }
-        const double reservation = maxCostUsd(promptTokens);
+        const double reservation = maxCostUsd(model, promptTokens);
         if (!budgetAllows(reservation)) {
             if (m_inFlight.isEmpty()) {
                 // Other jobs' answers may still free room under the global cap; with none
@@ -230,13 +253,13 @@ void JobRunner::pump()
             }
             return; // answers in flight will settle the reservation and pump again
         }
-        m_guard->limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
+        guard.limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
         reserve(reservation);
         ClaimedTask task = m_ready.dequeue();
         providers::ChatRequest request;
         request.taskId = task.id;
         request.attempt = task.attempts + 1;
-        request.model = m_job.spec.model;
+        request.model = model;
         request.systemPrompt = revision->systemPrompt;
         request.prompt = prompt;
         request.maxOutputTokens = m_job.spec.maxOutputTokens;
@@ -251,7 +274,8 @@ void JobRunner::pump()
     }
     if (!m_toWrite.isEmpty())
         scheduleFlush(); // cache hits
-    if (m_inFlight.isEmpty() && m_ready.isEmpty() && m_assembly.isEmpty() && !m_held)
+    if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_ready.isEmpty() && m_assembly.isEmpty()
+        && !m_held)
         checkIdle();
 }
 
@@ -390,7 +414,8 @@ void JobRunner::releaseReady()
         m_ready.enqueue(m_assembly.takeFirst());
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
-        const TaskTransition release = releaseUnsent(task.id, now);
+        TaskTransition release = releaseUnsent(task.id, now);
+        takeRoute(task.id, &release.outcome); // a classification it had is billed now
         m_toWrite.append(release);
         m_counts.leased -= 1;
         m_counts.pending += 1;
@@ -401,6 +426,8 @@ void JobRunner::releaseReady()
 
 void JobRunner::handleReply(const providers::ChatReply &reply)
 {
+    if (handleClassified(reply))
+        return;
     const auto it = m_inFlight.find(reply.taskId);
     if (it == m_inFlight.end())
         return;
@@ -417,7 +444,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     else
         scheduleFlush();
     if (m_stopping) {
-        if (m_inFlight.isEmpty() && m_liveBatches.isEmpty())
+        if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_liveBatches.isEmpty())
             finishIfDrained();
         return;
     }
@@ -445,36 +472,39 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
     outcome.httpStatus = reply.httpStatus;
     outcome.usage = reply.usage;
-    outcome.model = reply.model.isEmpty() ? m_job.spec.model : reply.model;
+    outcome.model = reply.model.isEmpty() ? modelOf(task.id) : reply.model;
+    ProviderGuard &guard = guardFor(modelOf(task.id));
+    takeRoute(task.id, &outcome);
     outcome.startedAtMs = sentAtMs;
     outcome.finishedAtMs = now;
     if (reply.ok())
-        outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi);
+        outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi,
+                                        cost::cacheTtlForLane(viaBatchApi));
 
     bool providerDown = false;
     if (!viaBatchApi) {
         // Lines of a provider batch say nothing about the sync endpoint's health or limits.
-        m_guard->limiter.observe(reply.rateLimits, now);
+        guard.limiter.observe(reply.rateLimits, now);
         if (reply.ok()) {
-            m_guard->limiter.handleSuccess(now);
-            if (m_guard->breaker.state(now) != CircuitBreaker::State::Closed)
+            guard.limiter.handleSuccess(now);
+            if (guard.breaker.state(now) != CircuitBreaker::State::Closed)
                 Q_EMIT alertCleared(m_job.id, u"circuit_open"_s);
-            m_guard->breaker.recordSuccess(now);
+            guard.breaker.recordSuccess(now);
         } else if (isOutageError(reply.error)) {
-            const bool wasOpen = m_guard->breaker.state(now) == CircuitBreaker::State::Open;
-            if (m_guard->breaker.recordOutageFailure(now) && !wasOpen) {
+            const bool wasOpen = guard.breaker.state(now) == CircuitBreaker::State::Open;
+            if (guard.breaker.recordOutageFailure(now) && !wasOpen) {
                 Q_EMIT alertRaised(m_job.id, u"circuit_open"_s,
                                    u"%1 looks down (%2 failures in a row, last: %3); holding all "
                                    "requests"_s.arg(m_provider->displayName())
-                                       .arg(m_guard->breaker.consecutiveFailures())
+                                       .arg(guard.breaker.consecutiveFailures())
                                        .arg(reply.errorMessage),
-                                   QJsonObject{{u"value"_s, m_guard->breaker.consecutiveFailures()},
+                                   QJsonObject{{u"value"_s, guard.breaker.consecutiveFailures()},
                                                {u"threshold"_s, 0},
-                                               {u"failures"_s, m_guard->breaker.consecutiveFailures()},
+                                               {u"failures"_s, guard.breaker.consecutiveFailures()},
                                                {u"provider"_s, m_provider->displayName()}});
             }
             // Failures while the provider is down are not the task's fault.
-            providerDown = m_guard->breaker.state(now) != CircuitBreaker::State::Closed;
+            providerDown = guard.breaker.state(now) != CircuitBreaker::State::Closed;
         }
     }
 
@@ -536,7 +566,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
         // Hold the whole job back until the window the provider named has passed.
-        m_guard->limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs);
+        guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
         const QString why = reply.error == ErrorClass::Auth
                                 ? u"authentication failed: "_s + reply.errorMessage
@@ -645,11 +675,11 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
         m_wakeTimer.stop();
         m_offPeakTimer.stop();
     }
-    if (cancelInFlight && !m_inFlight.isEmpty())
+    if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifying.isEmpty()))
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
     if (state == JobState::Cancelled && !m_liveBatches.isEmpty())
         cancelBatches(); // a paused job's batches go on at the provider; a cancelled one's stop
-    if (m_inFlight.isEmpty())
+    if (m_inFlight.isEmpty() && m_classifying.isEmpty())
         finishIfDrained();
 }
 
@@ -726,17 +756,18 @@ void JobRunner::stopForBudget()
     stop(JobState::Paused, QString::fromLatin1(GlobalBudget::kReason), false);
 }
 
-double JobRunner::maxCostUsd(qint64 promptTokens) const
+double JobRunner::maxCostUsd(const QString &model, qint64 promptTokens) const
 {
     // Every input token at the dearest input kind (a cache write costs more than input).
-    return m_prices.maxCost(m_job.spec.model, promptTokens, m_job.spec.maxOutputTokens, m_batchMode)
+    return m_prices.maxCost(model, promptTokens, m_job.spec.maxOutputTokens, m_batchMode)
         .value_or(0.0);
 }
 
-QByteArray JobRunner::cacheKeyFor(const QString &prompt, const QString &systemPrompt) const
+QByteArray JobRunner::cacheKeyFor(const QString &prompt, const QString &model,
+                                  const QString &systemPrompt) const
 {
     // A replay with an edited system prompt asks something else than the job's original.
-    cost::RequestIdentity identity = cost::requestIdentity(m_job.spec, m_job.spec.model, prompt);
+    cost::RequestIdentity identity = cost::requestIdentity(m_job.spec, model, prompt);
     identity.systemPrompt = systemPrompt;
     return cost::responseCacheKey(identity);
 }
@@ -774,7 +805,8 @@ void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, 
     TaskOutcome outcome;
     outcome.taskId = task.id;
     outcome.output = output;
-    outcome.model = model.isEmpty() ? m_job.spec.model : model;
+    outcome.model = model.isEmpty() ? modelOf(task.id) : model;
+    takeRoute(task.id, &outcome);
     outcome.costUsd = 0.0; // nothing was billed
     outcome.cacheHit = true;
     outcome.startedAtMs = now;
@@ -834,6 +866,7 @@ void JobRunner::releaseFollowers()
         for (const ClaimedTask &follower : followers) {
             const TaskTransition release = releaseUnsent(follower.id, now);
             m_toWrite.append(release);
+            m_routeOfTask.remove(follower.id);
             m_counts.leased -= 1;
             m_counts.pending += 1;
         }

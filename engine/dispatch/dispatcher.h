@@ -4,6 +4,7 @@
 #include "cost/pricetable.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/globalbudget.h"
+#include "cost/tiering.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/prompttemplate.h"
@@ -17,6 +18,7 @@
 #include <QQueue>
 #include <QTimer>
 
+#include <functional>
 #include <memory>
 
 namespace bd {
@@ -82,6 +84,13 @@ public:
     // Shares rate limits and outage state with other jobs on the same endpoint and model.
     void setProviderGuard(std::shared_ptr<ProviderGuard> guard) { m_guard = std::move(guard); }
     std::shared_ptr<ProviderGuard> providerGuard() const { return m_guard; }
+    // A job on model "auto" (tiering) talks to several models: the guard of each comes from
+    // here so that it is shared with other jobs on that endpoint and model. Without it the
+    // runner keeps a guard per model of its own.
+    using GuardLookup = std::function<std::shared_ptr<ProviderGuard>(const QString &model)>;
+    void setGuardLookup(GuardLookup lookup) { m_guardLookup = std::move(lookup); }
+    // A fresh guard with the job's configured limits (settings rpm / tpm).
+    static std::shared_ptr<ProviderGuard> makeGuard(const QJsonObject &settings);
     // Preemption: a held runner sends nothing new beyond `trickle` requests in flight and
     // hands its claimed-but-unsent tasks back (no attempt charged); releasing resumes.
     void setHeld(bool held, int trickle = 0);
@@ -158,7 +167,7 @@ private:
     void finishIfDrained();
     void emitProgress(bool force);
     void fatal(const QString &error);
-    double maxCostUsd(qint64 promptTokens) const;
+    double maxCostUsd(const QString &model, qint64 promptTokens) const;
     // Budgets, the job's and the global one: whether `extraUsd` more may be reserved now,
     // reserving and releasing in both, and pausing the job when neither lets anything go.
     bool budgetAllows(double extraUsd) const;
@@ -167,8 +176,36 @@ private:
     void stopForBudget();
     QJsonObject budgetFigures() const;
 
+    // A task's provider-batch line as pumpBatches() sends it; recovery rebuilds the same
+    // lines to recognise a batch whose id was lost. Empty when its template cannot be read.
+    std::optional<providers::ChatRequest> batchRequestFor(const ClaimedTask &task,
+                                                          qint64 *promptTokens);
+    // Opens one provider batch for requests of one model (batchlane.cpp).
+    bool openBatch(const QList<providers::ChatRequest> &requests,
+                   const QHash<qint64, ClaimedTask> &tasks, double reservation, qint64 now);
+
+    // Model tiering (routing.cpp, cost/tiering.h): on model "auto" each task goes to the
+    // model of its tier; the decision is kept until the task settles and stored with it.
+    struct Route
+    {
+        cost::Tier tier = cost::Tier::Standard;
+        QString model;
+    };
+    QString routeFor(const ClaimedTask &task, const QString &prompt, qint64 promptTokens);
+    // Classifier tiering: a task without a route is first sent to the classifier model.
+    bool needsClassification(qint64 taskId) const;
+    // Sends the head of m_ready for classification; false when it has to wait (pacing,
+    // outage, budget), with the wake timer set.
+    bool sendClassification(const QString &prompt, qint64 promptTokens, qint64 now);
+    bool handleClassified(const providers::ChatReply &reply); // false: not a classification
+    QString modelOf(qint64 taskId) const;          // routed model, or the job's
+    void takeRoute(qint64 taskId, TaskOutcome *outcome); // records it on the outcome
+    ProviderGuard &guardFor(const QString &model);
+    QStringList jobModels() const;                 // every model the job may send to
+
     // Response cache (cost/responsecache.h): identical requests go out once.
-    QByteArray cacheKeyFor(const QString &prompt, const QString &systemPrompt) const;
+    QByteArray cacheKeyFor(const QString &prompt, const QString &model,
+                           const QString &systemPrompt) const;
     std::optional<store::CachedResponse> lookupCache(const QByteArray &key);
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
@@ -251,6 +288,23 @@ private:
     mutable bool m_refusedByGlobal = false; // which cap budgetAllows() last refused under
     bool m_budgetWarned = false;
     bool m_responseCache = true;
+    std::optional<cost::TieringConfig> m_tiering;
+    QString m_tieringError;
+    QHash<qint64, Route> m_routeOfTask;
+    struct Classifying
+    {
+        ClaimedTask task;
+        double reservedUsd = 0.0;
+    };
+    QHash<qint64, Classifying> m_classifying; // by task id: classification calls in flight
+    struct Classified
+    {
+        Usage usage;
+        double costUsd = 0.0;
+    };
+    QHash<qint64, Classified> m_classifiedCost; // until the task's next transition
+    QHash<QString, std::shared_ptr<ProviderGuard>> m_modelGuards;
+    GuardLookup m_guardLookup;
     QHash<QByteArray, qint64> m_leaderOfKey;                 // key -> task in flight for it
     QHash<qint64, QByteArray> m_keyOfTask;                   // leader task -> its key
     QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey;  // duplicates waiting for it

@@ -224,12 +224,18 @@ public:
     {
     }
 
-    bool begin(const QStringList &inputColumns) final
+    bool begin(const QStringList &inputColumns, const QStringList &extraColumns) final
     {
         if (m_state != State::New)
             return misuse(QStringLiteral("begin() called twice"));
         m_inputCount = inputColumns.size();
+        m_extraCount = extraColumns.size();
         m_columns = inputColumns + ExportWriter::resultColumnNames(inputColumns);
+        for (QString name : extraColumns) {
+            while (inputColumns.contains(name))
+                name += u'_'; // like the result columns
+            m_columns.append(name);
+        }
         if (!doBegin()) {
             m_state = State::Failed;
             doAbort();
@@ -248,6 +254,12 @@ public:
                             .arg(m_rowsWritten + 1)
                             .arg(row.inputValues.size())
                             .arg(m_inputCount));
+        }
+        if (row.extraValues.size() != m_extraCount) {
+            return fail(QStringLiteral("row %1 has %2 extra values, expected %3")
+                            .arg(m_rowsWritten + 1)
+                            .arg(row.extraValues.size())
+                            .arg(m_extraCount));
         }
         if (!doWriteRow(row)) {
             m_state = State::Failed;
@@ -297,6 +309,7 @@ protected:
     const QString m_path;
     QStringList m_columns; // input columns, then the (renamed) result columns
     qsizetype m_inputCount = 0;
+    qsizetype m_extraCount = 0;
     qint64 m_rowsWritten = 0;
     QString m_error;
 
@@ -420,6 +433,10 @@ protected:
         out.append(QByteArray::number(row.attempts));
         out.append(',');
         out.append(QByteArray::number(row.taskId));
+        for (const QString &value : row.extraValues) {
+            out.append(',');
+            appendCsvField(out, value, true);
+        }
         out.append("\r\n", 2);
     }
 };
@@ -473,6 +490,10 @@ protected:
         out.append(QByteArray::number(row.attempts));
         out.append(m_keys.at(column++));
         out.append(QByteArray::number(row.taskId));
+        for (const QString &value : row.extraValues) {
+            out.append(m_keys.at(column++));
+            appendJsonString(out, value);
+        }
         // An object with no columns at all cannot happen: there are always result columns.
         out.append("}\n", 2);
     }
@@ -564,6 +585,10 @@ protected:
         ++col;
         if (!writeNumber(col++, double(row.attempts)) || !writeNumber(col++, double(row.taskId)))
             return false;
+        for (const QString &value : row.extraValues) {
+            if (!writeText(col++, value))
+                return false;
+        }
         ++m_row;
         return true;
     }

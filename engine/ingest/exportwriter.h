@@ -22,6 +22,8 @@ struct ExportRow
     std::optional<double> costUsd; // nullopt: cost unknown (unpriced model)
     int attempts = 0;
     qint64 taskId = 0;
+    QString tier;            // model tiering: the task's tier (empty for a job on one model)
+    QStringList extraValues; // texts of begin()'s extra columns, in their order
 };
 
 // Streams rows to CSV, JSONL or XLSX as CLI.md defines the columns: every input column
@@ -49,7 +51,9 @@ public:
     // its name and the result column gets a trailing underscore ("status_").
     static QStringList resultColumnNames(const QStringList &inputColumns);
 
-    virtual bool begin(const QStringList &inputColumns) = 0;
+    // extraColumns come after the result columns (CLI.md allows columns after the listed
+    // ones); each row brings their values in ExportRow::extraValues.
+    virtual bool begin(const QStringList &inputColumns, const QStringList &extraColumns = {}) = 0;
     virtual bool writeRow(const ExportRow &row) = 0;
     // Flushes and closes; the file is complete only after this returns true.
     virtual bool finish() = 0;

@@ -50,7 +50,7 @@ BatchLimits AnthropicProvider::batchLimits() const
 QByteArray AnthropicProvider::batchEntry(const ChatRequest &request) const
 {
     return "{\"custom_id\":\"" + QByteArray::number(request.taskId) +
-           "\",\"params\":" + requestBody(request) + '}';
+           "\",\"params\":" + requestBody(request, CacheLife::OneHour) + '}';
 }
 
 QList<QList<ChatRequest>> AnthropicProvider::planBatches(const QList<ChatRequest> &requests) const
@@ -93,7 +93,11 @@ void AnthropicProvider::submitBatch(const QString &reference, const QList<ChatRe
     if ((limits.maxRequests > 0 && requests.size() > limits.maxRequests) ||
         (limits.maxBytes > 0 && body.size() > limits.maxBytes))
         return refuse(u"the batch is over the API's limits: split with planBatches() first"_s);
-    callApi("POST", apiRequest(batchPath({})), body, [this, reference](const ApiResult &created) {
+    QNetworkRequest create = apiRequest(batchPath({}));
+    // The 1 h cache TTL of the lines; the API has taken it without this since it became
+    // generally available, and a known beta name does no harm to an API that needs none.
+    create.setRawHeader("anthropic-beta", kExtendedCacheTtlBeta);
+    callApi("POST", create, body, [this, reference](const ApiResult &created) {
         const QString batchId = jsonObject(created.body).value(u"id"_s).toString();
         if (created.ok() && !batchId.isEmpty()) {
             Q_EMIT batchSubmitted(reference, batchId, ErrorClass::None, QString());

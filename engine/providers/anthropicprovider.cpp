@@ -39,7 +39,7 @@ QStringList AnthropicProvider::knownModels() const
     return providerCatalogEntry(u"anthropic"_s).models;
 }
 
-QByteArray AnthropicProvider::requestBody(const ChatRequest &request) const
+QByteArray AnthropicProvider::requestBody(const ChatRequest &request, CacheLife cacheLife) const
 {
     QJsonObject body{
         {u"model"_s, request.model},
@@ -48,10 +48,13 @@ QByteArray AnthropicProvider::requestBody(const ChatRequest &request) const
          QJsonArray{QJsonObject{{u"role"_s, u"user"_s}, {u"content"_s, request.prompt}}}},
     };
     if (!request.systemPrompt.isEmpty()) {
+        QJsonObject cacheControl{{u"type"_s, u"ephemeral"_s}};
+        if (cacheLife == CacheLife::OneHour)
+            cacheControl.insert(u"ttl"_s, u"1h"_s);
         body.insert(u"system"_s, QJsonArray{QJsonObject{
                                      {u"type"_s, u"text"_s},
                                      {u"text"_s, request.systemPrompt},
-                                     {u"cache_control"_s, QJsonObject{{u"type"_s, u"ephemeral"_s}}},
+                                     {u"cache_control"_s, cacheControl},
                                  }});
     }
     const QJsonValue temperature = settings().value(u"temperature"_s);

@@ -7,7 +7,9 @@ namespace bd::providers {
 // Anthropic Messages (POST {base}/v1/messages; base URL https://api.anthropic.com unless
 // configured, with or without a trailing /v1). Headers x-api-key and anthropic-version:
 // 2023-06-01. The system prompt goes top level as one text block marked
-// cache_control:{type:"ephemeral"} so that repeated prefixes are cached; max_tokens is
+// cache_control:{type:"ephemeral"} so that repeated prefixes are cached (5 minutes; lines of
+// a Message Batch add "ttl":"1h", as a batch can take longer than 5 minutes to get from
+// one line to the next and the 1 h write price is still far below re-reading); max_tokens is
 // always sent. The answer is the text blocks of content[] joined. Usage keeps the cache
 // figures apart as the API does: input_tokens -> Usage::inputTokens,
 // cache_read_input_tokens -> cachedTokens, cache_creation_input_tokens -> cacheWriteTokens.
@@ -22,6 +24,7 @@ class AnthropicProvider final : public HttpChatProvider
 
 public:
     static constexpr const char *kApiVersion = "2023-06-01";
+    static constexpr const char *kExtendedCacheTtlBeta = "extended-cache-ttl-2025-04-11";
 
     static std::unique_ptr<AnthropicProvider> create(const ProviderConfig &config, Clock *clock,
                                                      QString *error);
@@ -44,8 +47,15 @@ public:
     // One entry of the batch's request list.
     QByteArray batchEntry(const ChatRequest &request) const;
 
+    // How long the system prompt stays in Anthropic's prompt cache.
+    enum class CacheLife
+    {
+        FiveMinutes,
+        OneHour,
+    };
     // The JSON body sent for a request (tests check it).
-    QByteArray requestBody(const ChatRequest &request) const;
+    QByteArray requestBody(const ChatRequest &request,
+                           CacheLife cacheLife = CacheLife::FiveMinutes) const;
 
 protected:
     QNetworkRequest buildRequest(const ChatRequest &request, QByteArray *body) const override;

@@ -177,6 +177,19 @@ const QList<Migration> &sqliteMigrations()
              // pending forever: the first few cancellations are free, later ones count.
              u"ALTER TABLE tasks ADD COLUMN provider_cancels INTEGER NOT NULL DEFAULT 0"_s,
          }},
+        {7,
+         "model tiering: each task's tier and the model it was routed to",
+         {
+             // NULL for jobs on one model; cost reports group by them.
+             u"ALTER TABLE tasks ADD COLUMN tier TEXT"_s,
+             u"ALTER TABLE tasks ADD COLUMN routed_model TEXT"_s,
+             // A tiering classifier's calls for the task, summed over its attempts; a
+             // completed task's cost_usd includes them, and the job's cost counts them for
+             // every task.
+             u"ALTER TABLE tasks ADD COLUMN classify_input_tokens INTEGER NOT NULL DEFAULT 0"_s,
+             u"ALTER TABLE tasks ADD COLUMN classify_output_tokens INTEGER NOT NULL DEFAULT 0"_s,
+             u"ALTER TABLE tasks ADD COLUMN classify_cost_usd REAL NOT NULL DEFAULT 0"_s,
+         }},
         {8,
          "alert figures, one open alert per kind and job, settings, spend ledger",
          {

@@ -88,6 +88,23 @@ private:
     Statement &m_statement;
 };
 
+// A tiered task's route; a job on one model leaves both NULL (COALESCE keeps what is there).
+void bindRoute(Statement *statement, int firstIndex, const TaskOutcome &outcome)
+{
+    if (!outcome.tier.isEmpty())
+        statement->bind(firstIndex, outcome.tier);
+    if (!outcome.routedModel.isEmpty())
+        statement->bind(firstIndex + 1, outcome.routedModel);
+}
+
+// A tiering classifier's tokens and cost, added to the task's (zero without one).
+void bindClassification(Statement *statement, int firstIndex, const TaskOutcome &outcome)
+{
+    statement->bind(firstIndex, outcome.classifyUsage.inputTokens);
+    statement->bind(firstIndex + 1, outcome.classifyUsage.outputTokens);
+    statement->bind(firstIndex + 2, outcome.classifyCostUsd);
+}
+
 } // namespace
 
 class SqliteStore::Statements
@@ -165,23 +182,40 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
         && s.complete.prepare(
             m_handle,
             "UPDATE tasks SET state = 2, output = ?1, model = ?2, input_tokens = ?3, "
-            "output_tokens = ?4, cached_tokens = ?5, cache_write_tokens = ?6, cost_usd = ?7, "
+            "output_tokens = ?4, cached_tokens = ?5, cache_write_tokens = ?6, "
+            "cost_usd = ?7 + classify_cost_usd + ?18, " // the task's classifications included
+            "classify_input_tokens = classify_input_tokens + ?16, "
+            "classify_output_tokens = classify_output_tokens + ?17, "
+            "classify_cost_usd = classify_cost_usd + ?18, "
             "cache_hit = ?8, http_status = ?9, attempts = attempts + ?10, finished_at = ?11, "
-            "error_class = NULL, error_message = NULL, lease_owner = NULL, lease_expires = NULL "
+            "error_class = NULL, error_message = NULL, lease_owner = NULL, lease_expires = NULL, "
+            "tier = COALESCE(?14, tier), routed_model = COALESCE(?15, routed_model) "
             "WHERE id = ?12 AND state = 1 AND lease_owner = ?13")
         && s.retry.prepare(m_handle,
                            "UPDATE tasks SET state = 0, attempts = attempts + ?1, not_before = ?2, "
                            "error_class = ?3, error_message = ?4, http_status = ?5, "
                            "provider_cancels = provider_cancels + ?8, "
-                           "lease_owner = NULL, lease_expires = NULL "
+                           "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?9, tier), "
+                           "routed_model = COALESCE(?10, routed_model), "
+                           "classify_input_tokens = classify_input_tokens + ?11, "
+                           "classify_output_tokens = classify_output_tokens + ?12, "
+                           "classify_cost_usd = classify_cost_usd + ?13 "
                            "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.release.prepare(m_handle,
                              "UPDATE tasks SET state = 0, not_before = ?1, lease_owner = NULL, "
-                             "lease_expires = NULL WHERE id = ?2 AND state = 1 AND lease_owner = ?3")
+                             "lease_expires = NULL, "
+                             "classify_input_tokens = classify_input_tokens + ?4, "
+                             "classify_output_tokens = classify_output_tokens + ?5, "
+                             "classify_cost_usd = classify_cost_usd + ?6 "
+                             "WHERE id = ?2 AND state = 1 AND lease_owner = ?3")
         && s.dead.prepare(m_handle,
                           "UPDATE tasks SET state = 3, attempts = attempts + ?1, error_class = ?2, "
                           "error_message = ?3, http_status = ?4, finished_at = ?5, "
-                          "lease_owner = NULL, lease_expires = NULL "
+                          "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?8, tier), "
+                          "routed_model = COALESCE(?9, routed_model), "
+                          "classify_input_tokens = classify_input_tokens + ?10, "
+                          "classify_output_tokens = classify_output_tokens + ?11, "
+                          "classify_cost_usd = classify_cost_usd + ?12 "
                           "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.insertAttempt.prepare(
             m_handle, "INSERT INTO attempts (task_id, attempt_no, at, outcome, http_status, "
@@ -191,7 +225,7 @@ SqliteStore::SqliteStore(const QString &databasePath, const QString &connectionN
                                         "ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd")
         && s.exportPage.prepare(
             m_handle, "SELECT id, vals, state, output, error_class, error_message, model, "
-                      "input_tokens, output_tokens, cached_tokens, cost_usd, attempts "
+                      "input_tokens, output_tokens, cached_tokens, cost_usd, attempts, tier "
                       "FROM tasks WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
     if (!prepared) {
         fail(u"cannot prepare statements: %1"_s.arg(QString::fromUtf8(sqlite3_errmsg(m_handle))));
@@ -538,6 +572,8 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(11, nowMs);
             statement->bind(12, o.taskId);
             statement->bind(13, ownerUtf8);
+            bindRoute(statement, 14, o);
+            bindClassification(statement, 16, o);
             break;
         case OutcomeAction::Release:
             if (o.error == ErrorClass::Cancelled) {
@@ -546,6 +582,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
                 statement->bind(1, t.notBeforeMs);
                 statement->bind(2, o.taskId);
                 statement->bind(3, ownerUtf8);
+                bindClassification(statement, 4, o);
                 break;
             }
             [[fallthrough]];
@@ -559,6 +596,8 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(6, o.taskId);
             statement->bind(7, ownerUtf8);
             statement->bind(8, qint64(o.error == ErrorClass::ProviderCancelled ? 1 : 0));
+            bindRoute(statement, 9, o);
+            bindClassification(statement, 11, o);
             break;
         case OutcomeAction::DeadLetter:
             statement = &s.dead;
@@ -569,6 +608,8 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(5, nowMs);
             statement->bind(6, o.taskId);
             statement->bind(7, ownerUtf8);
+            bindRoute(statement, 8, o);
+            bindClassification(statement, 10, o);
             break;
         }
         int rc;
@@ -783,9 +824,14 @@ TaskCounts SqliteStore::taskCounts(qint64 jobId)
 bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks)
 {
     QSqlQuery query(m_db);
-    query.prepare(u"SELECT TOTAL(input_tokens), TOTAL(output_tokens), TOTAL(cached_tokens), "
-                  "TOTAL(cache_write_tokens), TOTAL(cost_usd), COUNT(cost_usd) FROM tasks "
-                  "WHERE job_id = ? AND state = 2"_s);
+    // Answers are billed when they complete; a tiering classifier's calls whatever became
+    // of the task (a completed task's cost_usd already holds them).
+    query.prepare(u"SELECT TOTAL(CASE WHEN state = 2 THEN input_tokens END), "
+                  "TOTAL(CASE WHEN state = 2 THEN output_tokens END), "
+                  "TOTAL(CASE WHEN state = 2 THEN cached_tokens END), "
+                  "TOTAL(CASE WHEN state = 2 THEN cache_write_tokens END), "
+                  "TOTAL(CASE WHEN state = 2 THEN cost_usd ELSE classify_cost_usd END), "
+                  "COUNT(CASE WHEN state = 2 THEN cost_usd END) FROM tasks WHERE job_id = ?"_s);
     query.addBindValue(jobId);
     if (!query.exec() || !query.next())
         return fail(query.lastError().text());
@@ -892,6 +938,7 @@ bool SqliteStore::forEachExportRow(qint64 jobId,
                 if (state != TaskState::Completed)
                     row.costUsd = 0.0;
                 row.attempts = int(page.int64(11));
+                row.tier = page.text(12);
                 lastId = row.taskId;
                 rows.append(row);
             }
@@ -1211,9 +1258,10 @@ QList<CostLine> SqliteStore::costLines(qint64 jobId)
                   "COALESCE(strftime('%Y-%m-%d', t.finished_at / 1000, 'unixepoch'), '') AS day, "
                   "COUNT(*), SUM(t.cost_usd IS NULL), TOTAL(t.input_tokens), "
                   "TOTAL(t.output_tokens), TOTAL(t.cached_tokens), TOTAL(t.cache_write_tokens), "
-                  "TOTAL(t.cost_usd) FROM tasks t "
+                  "TOTAL(t.cost_usd), COALESCE(t.tier, ''), TOTAL(t.classify_input_tokens), "
+                  "TOTAL(t.classify_output_tokens), TOTAL(t.classify_cost_usd) FROM tasks t "
                   "LEFT JOIN provider_batches b ON b.id = t.batch_id "
-                  "WHERE t.job_id = ? AND t.state = 2 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"_s);
+                  "WHERE t.job_id = ? AND t.state = 2 GROUP BY 1, 2, 3, 11 ORDER BY 1, 2, 3, 11"_s);
     query.addBindValue(jobId);
     if (!query.exec()) {
         fail(query.lastError().text());
@@ -1231,6 +1279,10 @@ QList<CostLine> SqliteStore::costLines(qint64 jobId)
         line.usage.cachedTokens = qint64(query.value(7).toDouble());
         line.usage.cacheWriteTokens = qint64(query.value(8).toDouble());
         line.costUsd = query.value(9).toDouble();
+        line.tier = query.value(10).toString();
+        line.classifyUsage.inputTokens = qint64(query.value(11).toDouble());
+        line.classifyUsage.outputTokens = qint64(query.value(12).toDouble());
+        line.classifyCostUsd = query.value(13).toDouble();
         lines.append(line);
     }
     return lines;

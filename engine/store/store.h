@@ -26,7 +26,8 @@ struct CachedResponse
     qint64 createdAtMs = 0;
 };
 
-// Completed tasks of a job summed by model, lane and day (UTC) of completion. lane is
+// Completed tasks of a job summed by model, lane, day (UTC) of completion and tier (model
+// tiering; empty for a job on one model). lane is
 // "batch-api" (settled through a provider batch), "response-cache" (answered from the
 // cache, free) or "sync" (single or grouped sync calls). costUsd sums the known costs;
 // unpricedTasks had no price (cost unknown).
@@ -35,10 +36,13 @@ struct CostLine
     QString model;
     QString lane;
     QString day; // YYYY-MM-DD
+    QString tier;
     qint64 tasks = 0;
     qint64 unpricedTasks = 0;
     Usage usage;
-    double costUsd = 0.0;
+    double costUsd = 0.0;       // includes classifyCostUsd
+    Usage classifyUsage;        // a tiering classifier's calls for these tasks
+    double classifyCostUsd = 0.0;
 };
 
 // What completed tasks of earlier jobs with the same template, system prompt and model

@@ -6,9 +6,12 @@
 //
 //   bench_cost [ROWS] [MODEL]     defaults: 10000 sim-1 (any priced model name works: the
 //                                 simulator answers under the name it is given)
+//   bench_cost [ROWS] auto        model tiering: rows about a damaged box (a third) go to
+//                                 sim-1, the rest to sim-1-mini; naive is all on sim-1
 
 #include "core/clock.h"
 #include "cost/pricetable.h"
+#include "cost/tiering.h"
 #include "dispatch/dispatcher.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlitestore.h"
@@ -16,6 +19,7 @@
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QEventLoop>
+#include <QJsonArray>
 #include <QTemporaryDir>
 
 #include <cstdio>
@@ -52,6 +56,19 @@ int main(int argc, char **argv)
     spec.priority = 3;
     spec.mode = u"batch-api"_s;
     spec.maxOutputTokens = maxOutputTokens;
+    // The model a naive run would use: the job's, or with tiering the top tier's.
+    QString naiveModel = model;
+    if (model == bd::cost::kAutoModel) {
+        spec.settings.insert(u"tiering"_s,
+                             QJsonObject{{u"tiers"_s, QJsonObject{{u"simple"_s, u"sim-1-mini"_s},
+                                                                  {u"standard"_s, u"sim-1-mini"_s},
+                                                                  {u"complex"_s, u"sim-1"_s}}},
+                                         {u"default"_s, u"simple"_s},
+                                         {u"rules"_s, QJsonArray{QJsonObject{{u"tier"_s, u"complex"_s},
+                                                                             {u"column"_s, u"text"_s},
+                                                                             {u"regex"_s, u"damaged"_s}}}}});
+        naiveModel = u"sim-1"_s;
+    }
     bd::SystemClock *clock = bd::SystemClock::instance();
     const qint64 jobId = store.createJob(spec, {u"id"_s, u"text"_s}, clock->nowMs());
     QList<QStringList> values;
@@ -69,7 +86,7 @@ int main(int argc, char **argv)
     store.setJobState(jobId, bd::JobState::Paused, QString(), clock->nowMs());
 
     const bd::cost::PriceTable prices = bd::cost::PriceTable::builtIn();
-    if (!prices.price(model)) {
+    if (!prices.price(naiveModel)) {
         std::fprintf(stderr, "model %s has no price\n", qPrintable(model));
         return 1;
     }
@@ -84,7 +101,7 @@ int main(int argc, char **argv)
             usage.inputTokens = tokens(system.size()) + tokens(prompt.size());
             usage.outputTokens = qMin<qint64>(
                 maxOutputTokens, tokens(bd::providers::SimulatorProvider::answerFor(system, prompt).size()));
-            naive += *prices.naiveCost(model, usage);
+            naive += *prices.naiveCost(naiveModel, usage);
         }
     }
 
@@ -121,12 +138,14 @@ int main(int argc, char **argv)
     bd::cost::CostBreakdown kinds;
     qint64 hits = 0;
     for (const bd::store::CostLine &line : store.costLines(jobId)) {
-        std::printf("  lane %-15s %6lld tasks  $%.6f  (input %lld, cached %lld, cache writes %lld, output %lld tokens)\n",
-                    qPrintable(line.lane), line.tasks, line.costUsd, line.usage.inputTokens,
+        std::printf("  lane %-15s %-10s %-9s %6lld tasks  $%.6f  (input %lld, cached %lld, cache writes %lld, output %lld tokens)\n",
+                    qPrintable(line.lane), qPrintable(line.model), qPrintable(line.tier), line.tasks,
+                    line.costUsd, line.usage.inputTokens,
                     line.usage.cachedTokens, line.usage.cacheWriteTokens, line.usage.outputTokens);
         if (line.lane == u"response-cache"_s)
             hits += line.tasks;
-        else if (const auto parts = prices.breakdown(line.model, line.usage, line.lane == u"batch-api"_s))
+        else if (const auto parts = prices.breakdown(line.model, line.usage, line.lane == u"batch-api"_s,
+                                                     bd::cost::cacheTtlForLane(line.lane == u"batch-api"_s)))
             kinds += *parts;
     }
     std::printf("  by token kind: input $%.6f, cached input $%.6f, cache writes $%.6f, output $%.6f\n",

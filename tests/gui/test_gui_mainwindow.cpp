@@ -11,6 +11,7 @@
 #include "templateeditor.h"
 
 #include <QApplication>
+#include <QComboBox>
 #include <QMimeData>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -313,6 +314,51 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished
                                      && storedJob(db, jobId)->counts.dead == 20,
                                  20000);
+    }
+
+    // "auto (tiering)" needs a tiering file that passes batchctl's checks; the job then
+    // runs each row on its tier's model.
+    void wizardModelTiering()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"tiered.csv"_s, 12);
+        window->openCsv(csv);
+        ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard && wizard->isPreviewReady());
+        wizard->templateEditor()->setPlainText(u"{{text}}"_s);
+        wizard->setSimulatorLatency(0);
+        wizard->modelBox()->setCurrentText(u"auto (tiering)"_s);
+        QVERIFY(wizard->tieringProblem().contains(u"needs a tiering file"_s));
+        QVERIFY(!wizard->importButton()->isEnabled());
+
+        const QString tiers = uR"({"tiers": {"simple": "sim-1-mini", "standard": "sim-1-mini", "complex": "sim-1"},
+                                   "rules": [{"tier": "complex", "column": "%1", "regex": "number [13579]\\b"}]})"_s;
+        wizard->setTieringFile(writeFile(u"badtiers.json"_s, tiers.arg(u"colour"_s).toUtf8()));
+        QTRY_VERIFY(!wizard->isTieringFileLoading());
+        QVERIFY2(wizard->tieringProblem().contains(u"badtiers.json: rules[0].column: no column 'colour'"_s),
+                 qPrintable(wizard->tieringProblem()));
+        QVERIFY(!wizard->startImport());
+
+        wizard->setTieringFile(writeFile(u"tiers.json"_s, tiers.arg(u"text"_s).toUtf8()));
+        QTRY_VERIFY(!wizard->isTieringFileLoading());
+        QVERIFY2(wizard->tieringProblem().isEmpty(), qPrintable(wizard->tieringProblem()));
+        QVERIFY(wizard->estimateText().contains(u"sim-1"_s));
+        QVERIFY(wizard->startImport());
+        qint64 jobId = 0;
+        QTRY_VERIFY_WITH_TIMEOUT(!storedJobs(db).isEmpty() && (jobId = storedJobs(db).constLast().id) > 0
+                                     && storedJob(db, jobId)->state == bd::JobState::Finished,
+                                 20000);
+        const bd::JobInfo job = *storedJob(db, jobId);
+        QCOMPARE(job.spec.model, u"auto"_s);
+        QCOMPARE(job.counts.completed, 12);
+        bd::store::SqliteStore store(db, u"test-reader"_s);
+        QHash<QString, qint64> perTier;
+        for (const bd::store::CostLine &line : store.costLines(jobId))
+            perTier[line.tier + u'/' + line.model] += line.tasks;
+        // Reviews 1 3 5 7 9 match the complex rule (11 does not: no word boundary after "1").
+        QCOMPARE(perTier.value(u"complex/sim-1"_s), 5);
+        QCOMPARE(perTier.value(u"standard/sim-1-mini"_s), 7);
     }
 };
 

@@ -113,6 +113,7 @@ private Q_SLOTS:
     void batchRunWithFaults();
     void killedAfterBatchIdsStoredResumesWithoutResubmitting_data();
     void killedAfterBatchIdsStoredResumesWithoutResubmitting();
+    void anthropicBatchLinesCacheForAnHour();
 
 private:
     void providers();
@@ -236,6 +237,73 @@ template<typename F> void TestBatchLaneHttp::withDatabase(const QString &db, F b
 }
 
 // --------------------------------------------------------------------------------------
+
+// Batch lines mark the system prompt with the 1 h TTL (a batch can take longer than five
+// minutes from one line to the next), and the cache writes they report are priced at the
+// 1 h write price of the table, at the batch discount.
+void TestBatchLaneHttp::anthropicBatchLinesCacheForAnHour()
+{
+    const Provider p{u"anthropic"_s, u"claude-haiku-4-5"_s, false};
+    constexpr qint64 kWrites = 2'000;
+    QStringList texts;
+    const QString csv = m_dir->filePath(u"cachewrites.csv"_s);
+    {
+        QFile file(csv);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("id,text\r\n");
+        for (int row = 1; row <= 6; ++row) {
+            texts.append(u"review %1 [[fake:cachewrite=%2]]"_s.arg(row).arg(kWrites));
+            file.write(QByteArray::number(row) + ",\"" + texts.constLast().toUtf8() + "\"\r\n");
+        }
+    }
+    const QString db = m_dir->filePath(u"cachewrites.sqlite"_s);
+    const Run run = batchctl(runArguments(p, csv, db, {u"--batch-poll-ms"_s, u"100"_s}),
+                             environment(p));
+    QVERIFY2(run.status == QProcess::NormalExit && run.exitCode == 0, qPrintable(run.describe()));
+
+    bool sawCreate = false;
+    for (const FakeProvider::ReceivedRequest &request : m_server->received()) {
+        if (request.method != "POST" || request.path != "/v1/messages/batches")
+            continue;
+        sawCreate = true;
+        QCOMPARE(request.header("anthropic-beta"), "extended-cache-ttl-2025-04-11"_ba);
+        const QJsonArray lines =
+            QJsonDocument::fromJson(request.body).object().value(u"requests"_s).toArray();
+        QVERIFY(!lines.isEmpty());
+        for (const QJsonValue &line : lines) {
+            const QJsonObject cacheControl = line[u"params"_s][u"system"_s][0][u"cache_control"_s].toObject();
+            QCOMPARE(cacheControl, (QJsonObject{{u"type"_s, u"ephemeral"_s}, {u"ttl"_s, u"1h"_s}}));
+        }
+    }
+    QVERIFY(sawCreate);
+
+    const bd::cost::PriceTable prices = bd::cost::PriceTable::builtIn();
+    int checked = 0;
+    withDatabase(db, [&](QSqlDatabase &database) {
+        QSqlQuery query(database);
+        QVERIFY(query.exec(u"SELECT row_no, input_tokens, output_tokens, cache_write_tokens, "
+                           "cost_usd FROM tasks ORDER BY row_no"_s));
+        while (query.next()) {
+            const QString prompt = u"Classify: "_s + texts.at(query.value(0).toInt() - 1);
+            bd::Usage usage;
+            usage.inputTokens = FakeProvider::tokensFor(kSystem) + FakeProvider::tokensFor(prompt);
+            usage.outputTokens = FakeProvider::tokensFor(FakeProvider::answerFor(kSystem, prompt));
+            usage.cacheWriteTokens = kWrites;
+            QCOMPARE(query.value(1).toLongLong(), usage.inputTokens);
+            QCOMPARE(query.value(3).toLongLong(), kWrites);
+            // haiku: input 1.00, 1 h write 2.00, output 5.00 per 1M; batch half of that.
+            const double expected = (double(usage.inputTokens) * 1.00 + double(kWrites) * 2.00
+                                     + double(usage.outputTokens) * 5.00) / 1e6 * 0.5;
+            QVERIFY(std::fabs(*prices.cost(p.model, usage, true, bd::cost::CacheTtl::OneHour)
+                              - expected) < 1e-12);
+            QVERIFY2(std::fabs(query.value(4).toDouble() - expected) < 1e-12,
+                     qPrintable(u"row %1: cost %2, expected %3"_s.arg(query.value(0).toInt())
+                                    .arg(query.value(4).toDouble()).arg(expected)));
+            ++checked;
+        }
+    });
+    QCOMPARE(checked, 6);
+}
 
 void TestBatchLaneHttp::batchRunWithFaults_data()
 {

@@ -354,9 +354,10 @@ void TestHttpProviders::anthropicSuccessRequestAndUsage()
     const QJsonArray system = body.value(u"system"_s).toArray();
     QCOMPARE(system.size(), 1);
     QCOMPARE(system.at(0).toObject().value(u"text"_s).toString(), u"You are terse."_s);
-    QCOMPARE(
-        system.at(0).toObject().value(u"cache_control"_s).toObject().value(u"type"_s).toString(),
-        u"ephemeral"_s);
+    // Realtime calls keep the default 5-minute cache: no ttl, no beta header.
+    QCOMPARE(system.at(0).toObject().value(u"cache_control"_s).toObject(),
+             (QJsonObject{{u"type"_s, u"ephemeral"_s}}));
+    QVERIFY(sent.header("anthropic-beta").isNull());
     const QJsonArray messages = body.value(u"messages"_s).toArray();
     QCOMPARE(messages.size(), 1);
     QCOMPARE(messages.at(0).toObject().value(u"role"_s).toString(), u"user"_s);

@@ -219,6 +219,8 @@ private Q_SLOTS:
     void failuresAreNeverCached();
     void unknownModelCostStaysUnknown();
     void costLinesSplitByLane();
+    // budget
+    void budgetReservationHoldsUnderConcurrency();
     // simulator prompt caching
     void simulatorReportsCachedSystemPrompt();
 };
@@ -583,6 +585,68 @@ void TestCost::costLinesSplitByLane()
     QCOMPARE(byLane.value(u"response-cache"_s).tasks, 50 - distinct(texts));
     QCOMPARE(byLane.value(u"response-cache"_s).costUsd, 0.0);
     QVERIFY(near(byLane.value(u"batch-api"_s).costUsd, h.store().job(job)->costUsd));
+}
+
+// Eight requests go out at once; each reserves the most it can cost before it is sent, so
+// the job stops short of the cap instead of overshooting it, raises the 80% alert, pauses
+// with budget_exhausted, and a raised cap lets it finish.
+void TestCost::budgetReservationHoldsUnderConcurrency()
+{
+    Harness h;
+    QVERIFY(h.ok());
+    QStringList texts;
+    for (int i = 0; i < 200; ++i)
+        texts.append(u"item %1"_s.arg(i));
+    constexpr double kBudget = 0.0015;
+    const qint64 job = h.addJob(texts, QJsonObject{{u"budget_usd"_s, kBudget}});
+    // The worst case of one request: ~10 prompt tokens at the dearest input kind, 256 out.
+    const double worst = *h.prices.maxCost(u"sim-1"_s, 10, 256, false);
+    QVERIFY(worst * 8 < kBudget); // room for all eight in flight at first
+
+    const auto runOnce = [&](const bd::JobInfo &info, QStringList *alerts, int *maxInFlight) {
+        JobRunner::Options options;
+        options.concurrency = 8;
+        options.claimBatch = 16;
+        options.flushIntervalMs = 5;
+        options.idlePollMs = 5;
+        auto provider = std::make_unique<CountingProvider>(bd::providers::ProviderConfig{}, &h.clock,
+                                                           &h.sends, &h.batchLines);
+        CountingProvider *raw = provider.get();
+        JobRunner runner(&h.store(), std::move(provider), info, h.prices, &h.clock,
+                         u"localhost:1:budget"_s, options);
+        // Seen after the runner has handled the answer (and sent the next request, if any).
+        connect(raw, &bd::providers::Provider::replied, this,
+                [&, raw] { *maxInFlight = qMax(*maxInFlight, raw->inFlight()); });
+        connect(&runner, &JobRunner::alertRaised, this,
+                [&](qint64, const QString &kind) { alerts->append(kind); });
+        QSignalSpy finished(&runner, &JobRunner::finished);
+        runner.start();
+        if (!QTest::qWaitFor([&] { return !finished.isEmpty(); }, 30'000))
+            return JobState::Importing;
+        return finished.first().at(1).value<JobState>();
+    };
+
+    QStringList alerts;
+    int maxInFlight = 0;
+    QCOMPARE(runOnce(*h.store().job(job), &alerts, &maxInFlight), JobState::Paused);
+    const bd::JobInfo paused = *h.store().job(job);
+    QVERIFY2(paused.costUsd <= kBudget, qPrintable(QString::number(paused.costUsd)));
+    // It went up to the cap, less the reservation of what could not go any more.
+    QVERIFY2(paused.costUsd > kBudget - 2 * worst, qPrintable(QString::number(paused.costUsd)));
+    QVERIFY(paused.counts.completed > 8 && paused.counts.completed < 200);
+    QCOMPARE(h.sends, int(paused.counts.completed));
+    QCOMPARE(maxInFlight, 8); // the requests really were concurrent
+    QVERIFY(alerts.contains(u"budget_80"_s));
+    QVERIFY(alerts.contains(u"budget_exhausted"_s));
+    QCOMPARE(paused.state, JobState::Paused);
+
+    // A raised cap: the job resumes and finishes.
+    bd::JobInfo raised = paused;
+    raised.spec.settings.insert(u"budget_usd"_s, 1.0);
+    alerts.clear();
+    QCOMPARE(runOnce(raised, &alerts, &maxInFlight), JobState::Finished);
+    QCOMPARE(h.store().taskCounts(job).completed, 200);
+    QCOMPARE(h.sends, 200);
 }
 
 void TestCost::simulatorReportsCachedSystemPrompt()

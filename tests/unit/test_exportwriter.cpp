@@ -360,6 +360,7 @@ private slots:
     void successReplacesExistingFile_data();
     void successReplacesExistingFile();
     void misuse();
+    void extraColumnsComeLast();
 
     void benchmark();
 
@@ -512,6 +513,37 @@ void TestExportWriter::resultColumnNames()
 }
 
 // ---- CSV ----------------------------------------------------------------------------------
+
+// Extra columns (a tiered job's "tier") follow task_id in every format, renamed like the
+// result columns when an input column has the name, and each row must bring their values.
+void TestExportWriter::extraColumnsComeLast()
+{
+    const QStringList columns{QStringLiteral("id"), QStringLiteral("tier")};
+    ExportRow row = makeRow({QStringLiteral("1"), QStringLiteral("input tier")});
+    row.taskId = 7;
+    row.extraValues = {QStringLiteral("=complex")};
+    for (const QString &name : {QStringLiteral("extra.csv"), QStringLiteral("extra.jsonl"),
+                                QStringLiteral("extra.xlsx")}) {
+        auto writer = ExportWriter::create(pathFor(name), nullptr);
+        QVERIFY(writer);
+        QVERIFY(writer->begin(columns, {QStringLiteral("tier")}));
+        QVERIFY2(writer->writeRow(row), qPrintable(writer->errorString()));
+        ExportRow missing = row;
+        missing.extraValues.clear();
+        QVERIFY(!writer->writeRow(missing));
+        QVERIFY(writer->errorString().contains(QStringLiteral("extra values")));
+    }
+    auto csv = ExportWriter::create(pathFor(QStringLiteral("extra2.csv")), nullptr);
+    QVERIFY(csv->begin(columns, {QStringLiteral("tier")}) && csv->writeRow(row) && csv->finish());
+    const QList<QByteArray> lines = readAll(pathFor(QStringLiteral("extra2.csv"))).split('\n');
+    QVERIFY(lines.at(0).endsWith("attempts,task_id,tier_\r"));
+    QVERIFY(lines.at(0).startsWith("id,tier,status,"));
+    QVERIFY(lines.at(1).endsWith(",7,'=complex\r")); // neutralised like every text cell
+    auto jsonl = ExportWriter::create(pathFor(QStringLiteral("extra2.jsonl")), nullptr);
+    QVERIFY(jsonl->begin(columns, {QStringLiteral("tier")}) && jsonl->writeRow(row) && jsonl->finish());
+    QVERIFY(readAll(pathFor(QStringLiteral("extra2.jsonl")))
+                .endsWith("\"task_id\":7,\"tier_\":\"=complex\"}\n"));
+}
 
 void TestExportWriter::csvHeader()
 {
