@@ -23,7 +23,6 @@ const QHash<QString, QVariant> &defaults()
         {key(kConcurrency), 16},
         {key(kRpm), 0},
         {key(kTpm), 0},
-        {key(kGlobalBudget), 0.0},
         {key(kGroupSmall), 0},
         {key(kGroupMedium), 0},
         {key(kGroupLarge), 0},
@@ -130,10 +129,6 @@ QJsonObject monitoring(const QSettings &settings)
     };
 }
 
-double globalBudgetUsd(const QSettings &settings)
-{
-    return qMax(0.0, value(settings, kGlobalBudget).toDouble());
-}
 
 QString priceOverridePath()
 {

@@ -20,7 +20,6 @@ QString baseUrlKey(const QString &provider); // providers/<account>/base_url
 inline constexpr char kConcurrency[] = "limits/concurrency";
 inline constexpr char kRpm[] = "limits/rpm";
 inline constexpr char kTpm[] = "limits/tpm";
-inline constexpr char kGlobalBudget[] = "limits/global_budget_usd";
 inline constexpr char kGroupSmall[] = "lanes/group_small";
 inline constexpr char kGroupMedium[] = "lanes/group_medium";
 inline constexpr char kGroupLarge[] = "lanes/group_large";
@@ -53,8 +52,6 @@ QVariant value(const QSettings &settings, const char *name);
 QJsonObject defaultJobSettings(const QSettings &settings);
 // The monitoring object for Engine::setMonitoring.
 QJsonObject monitoring(const QSettings &settings);
-// 0: no global budget.
-double globalBudgetUsd(const QSettings &settings);
 
 // The user's price override (merged over the built-in table): ~/.config/BatchDesk/prices.json.
 QString priceOverridePath();

@@ -359,6 +359,7 @@ void MainWindow::connectEngine()
     connect(engine, &Engine::snapshotTaken, this, [this](const EngineSnapshot &snapshot) {
         m_jobsModel->applySnapshot(snapshot);
         m_dashboard->applySnapshot(snapshot);
+        m_globalBudgetUsd = snapshot.globalBudgetUsd;
         updateStatusTotals();
         // A job the snapshot knows and the list does not (imported by another worker).
         for (const JobSnapshot &job : snapshot.jobs) {
@@ -435,7 +436,6 @@ void MainWindow::handleOpened(bool ok, const QString &error)
     m_engine->requestJobs();
     m_alerts->reload();
     m_dashboard->showHistory(m_engine.get());
-    Q_EMIT globalBudgetChanged(consolesettings::globalBudgetUsd(QSettings()));
 }
 
 SettingsDialog *MainWindow::openSettings()
@@ -454,7 +454,11 @@ SettingsDialog *MainWindow::openSettings()
                 m_engine->setJobConcurrency(job.id, concurrency);
         }
     });
-    connect(m_settingsDialog, &SettingsDialog::globalBudgetChanged, this, &MainWindow::globalBudgetChanged);
+    m_settingsDialog->showGlobalBudget(m_globalBudgetUsd);
+    connect(m_settingsDialog, &SettingsDialog::globalBudgetChanged, this, [this](double usd) {
+        m_engine->setGlobalBudget(usd, QString()); // stored in the database; the period stays
+        Q_EMIT globalBudgetChanged(usd);
+    });
     m_settingsDialog->show();
     return m_settingsDialog;
 }

@@ -98,8 +98,7 @@ public:
 
 Q_SIGNALS:
     void importWizardOpened(bd::ui::ImportWizard *wizard);
-    // limits/global_budget_usd: once the engine is open and whenever settings are applied
-    // (0: none). The hook for the engine's global budget.
+    // The user set the global budget in the settings (0: none); the engine has it.
     void globalBudgetChanged(double usd);
 
 protected:
@@ -125,6 +124,7 @@ private:
     Options m_options;
     std::unique_ptr<Engine> m_engine;
     bool m_opened = false;
+    double m_globalBudgetUsd = 0.0; // the engine's, from its snapshots
     bool m_resumedOnce = false;
     QSet<qint64> m_resumeAfterReplay;
     qint64 m_pendingSelect = 0;

@@ -128,6 +128,15 @@ QWidget *SettingsDialog::buildLimitsTab()
     m_globalBudget->setPrefix(u"$"_s);
     m_globalBudget->setSpecialValueText(tr("no global budget"));
     form->addRow(tr("Global budget (USD):"), m_globalBudget);
+    // The cap is kept in the database (every worker on it honours it), so the field shows
+    // what the engine reports until the user edits it.
+    connect(m_globalBudget, &QDoubleSpinBox::valueChanged, this, [this] {
+        if (!m_showingEngineBudget)
+            m_globalBudgetEdited = true;
+    });
+    connect(m_engine, &Engine::snapshotTaken, this, [this](const EngineSnapshot &snapshot) {
+        showGlobalBudget(snapshot.globalBudgetUsd);
+    });
     form->addRow(QString(), note(tr("Limits for new jobs where the job does not set its own. The "
                                     "global budget caps the spend of all jobs together."),
                                  widget));
@@ -256,6 +265,16 @@ QWidget *SettingsDialog::buildMonitoringTab()
     return widget;
 }
 
+void SettingsDialog::showGlobalBudget(double usd)
+{
+    if (m_globalBudgetEdited)
+        return;
+    m_engineGlobalBudget = usd;
+    m_showingEngineBudget = true;
+    m_globalBudget->setValue(usd);
+    m_showingEngineBudget = false;
+}
+
 void SettingsDialog::showTab(Tab tab)
 {
     m_tabs->setCurrentIndex(int(tab));
@@ -268,7 +287,6 @@ void SettingsDialog::load()
     m_concurrency->setValue(cs::value(settings, cs::kConcurrency).toInt());
     m_rpm->setValue(cs::value(settings, cs::kRpm).toInt());
     m_tpm->setValue(cs::value(settings, cs::kTpm).toInt());
-    m_globalBudget->setValue(cs::globalBudgetUsd(settings));
     const char *groups[3] = {cs::kGroupSmall, cs::kGroupMedium, cs::kGroupLarge};
     for (int i = 0; i < 3; ++i)
         m_groupSizes[i]->setValue(cs::value(settings, groups[i]).toInt());
@@ -342,7 +360,6 @@ void SettingsDialog::apply()
     set(cs::kConcurrency, m_concurrency->value());
     set(cs::kRpm, m_rpm->value());
     set(cs::kTpm, m_tpm->value());
-    set(cs::kGlobalBudget, m_globalBudget->value());
     set(cs::kGroupSmall, m_groupSizes[0]->value());
     set(cs::kGroupMedium, m_groupSizes[1]->value());
     set(cs::kGroupLarge, m_groupSizes[2]->value());
@@ -372,7 +389,11 @@ void SettingsDialog::apply()
         m_prices->save();
     if (m_concurrency->value() != concurrencyBefore)
         Q_EMIT concurrencyChanged(m_concurrency->value());
-    Q_EMIT globalBudgetChanged(m_globalBudget->value());
+    if (m_globalBudgetEdited && !qFuzzyCompare(1.0 + m_globalBudget->value(), 1.0 + m_engineGlobalBudget)) {
+        m_engineGlobalBudget = m_globalBudget->value();
+        Q_EMIT globalBudgetChanged(m_globalBudget->value());
+    }
+    m_globalBudgetEdited = false;
     Q_EMIT applied();
 }
 

@@ -49,6 +49,8 @@ public:
                    QWidget *parent = nullptr);
 
     void showTab(Tab tab);
+    // The engine's global budget (from the database); shown unless the user is editing it.
+    void showGlobalBudget(double usd);
     // Writes the settings, hands them to the engine and emits what changed.
     void apply();
 
@@ -63,7 +65,7 @@ Q_SIGNALS:
     void applied();
     // The default concurrency changed: running jobs should take it too.
     void concurrencyChanged(int concurrency);
-    // limits/global_budget_usd, whenever settings are applied (0: none).
+    // The user changed the global budget (0: none) and applied it.
     void globalBudgetChanged(double usd);
 
 private:
@@ -82,6 +84,9 @@ private:
     QSpinBox *m_rpm = nullptr;
     QSpinBox *m_tpm = nullptr;
     QDoubleSpinBox *m_globalBudget = nullptr;
+    double m_engineGlobalBudget = 0.0;
+    bool m_globalBudgetEdited = false;
+    bool m_showingEngineBudget = false;
 
     QSpinBox *m_groupSizes[3] = {nullptr, nullptr, nullptr};
     QSpinBox *m_mediumDepth = nullptr;

@@ -30,6 +30,8 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlQuery>
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTableWidget>
@@ -68,6 +70,22 @@ private:
         if (!QTest::qWaitFor([&] { return window->isEngineOpen(); }, 10000))
             qFatal("the engine did not open");
         return window;
+    }
+
+    static double storedGlobalBudget(const QString &dbPath)
+    {
+        double usd = -1;
+        {
+            QSqlDatabase db = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"budget-check"_s);
+            db.setDatabaseName(dbPath);
+            if (db.open()) {
+                QSqlQuery query(db);
+                if (query.exec(u"SELECT value FROM settings WHERE key = 'global_budget_usd'"_s) && query.next())
+                    usd = query.value(0).toDouble();
+            }
+        }
+        QSqlDatabase::removeDatabase(u"budget-check"_s);
+        return usd;
     }
 
     QString writeCsv(const QString &name, int rows)
@@ -147,7 +165,8 @@ private Q_SLOTS:
 
     void settingsPersistAndReload()
     {
-        auto window = makeWindow();
+        QString firstDb;
+        auto window = makeWindow(&firstDb);
         SettingsDialog *dialog = window->openSettings();
         QVERIFY(dialog);
         QCOMPARE(dialog->concurrencyBox()->value(),
@@ -182,6 +201,10 @@ private Q_SLOTS:
         QCOMPARE(applied.count(), 1);
         QCOMPARE(budget.count(), 1);
         QCOMPARE(budget.first().at(0).toDouble(), 250.0);
+        {
+            // Kept in the database, where every worker (and batchctl budget) reads it.
+            QTRY_VERIFY_WITH_TIMEOUT(storedGlobalBudget(firstDb) == 250.0, 5000);
+        }
         dialog->close();
         QTRY_VERIFY(window->findChild<SettingsDialog *>() == nullptr);
 
@@ -189,7 +212,6 @@ private Q_SLOTS:
         const QSettings settings;
         QCOMPARE(settings.value(u"providers/openai/base_url"_s).toString(),
                  u"http://127.0.0.1:8080/v1"_s);
-        QCOMPARE(settings.value(u"limits/global_budget_usd"_s).toDouble(), 250.0);
         const QJsonObject defaults = cs::defaultJobSettings(settings);
         QCOMPARE(defaults.value(u"concurrency"_s).toInt(), 7);
         QCOMPARE(defaults.value(u"group_sizes"_s).toArray(), (QJsonArray{40, 80, 160}));
@@ -212,7 +234,8 @@ private Q_SLOTS:
         QCOMPARE(dialog->findChildren<QTimeEdit *>().at(1)->time(), QTime(5, 30));
         QCOMPARE(dialog->findChild<QComboBox *>(u"offpeakZone"_s)->currentText(),
                  u"Europe/Berlin"_s);
-        QCOMPARE(dialog->findChild<QDoubleSpinBox *>(u"globalBudget"_s)->value(), 250.0);
+        // The global budget is the database's: a window on another database has none.
+        QCOMPARE(dialog->findChild<QDoubleSpinBox *>(u"globalBudget"_s)->value(), 0.0);
 
         // A wrong field is named and nothing is written.
         dialog->findChild<QLineEdit *>(u"webhookUrl"_s)->setText(u"ftp://nowhere"_s);
