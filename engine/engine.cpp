@@ -152,6 +152,16 @@ void Engine::setJobConcurrency(qint64 jobId, int concurrency)
         Qt::QueuedConnection);
 }
 
+void Engine::setLaneLimits(int priority, int concurrency, int maxConcurrentBatches)
+{
+    QMetaObject::invokeMethod(
+        m_worker,
+        [worker = m_worker, priority, concurrency, maxConcurrentBatches] {
+            worker->setLaneLimits(priority, concurrency, maxConcurrentBatches);
+        },
+        Qt::QueuedConnection);
+}
+
 void Engine::pauseLane(int priority)
 {
     QMetaObject::invokeMethod(

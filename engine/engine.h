@@ -57,6 +57,10 @@ public:
     void stopAll(const QString &reason);
     // Requests in flight for a running job, changed while it runs.
     void setJobConcurrency(qint64 jobId, int concurrency);
+    // Limits of a lane (1 realtime, 2 grouped, 3 batch), changed while it runs: requests in
+    // flight per job, and provider batches open at once per job. They apply to the lane's
+    // running jobs at once and to jobs started later in this engine; 0 leaves a job's own.
+    void setLaneLimits(int priority, int concurrency, int maxConcurrentBatches);
     // Lanes by priority (1 realtime, 2 grouped sync calls, 3 batch): a paused lane's jobs
     // send nothing new (answers in flight are kept, claimed-but-unsent tasks go back
     // uncharged) until it is resumed; preemption ending does not resume it. Per engine,

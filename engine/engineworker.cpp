@@ -234,6 +234,7 @@ void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &provi
         return guard;
     });
     m_runners.insert(jobId, runner);
+    applyLaneLimits(runner);
     connect(runner, &dispatch::JobRunner::progressed, this, &EngineWorker::jobProgressed);
     connect(runner, &dispatch::JobRunner::progressed, this,
             [this](qint64 id, const TaskCounts &counts, const Usage &usage, double costUsd) {
@@ -372,6 +373,26 @@ void EngineWorker::setJobConcurrency(qint64 jobId, int concurrency)
 {
     if (auto *runner = m_runners.value(jobId))
         runner->setConcurrency(concurrency);
+}
+
+void EngineWorker::setLaneLimits(int priority, int concurrency, int maxConcurrentBatches)
+{
+    if (priority < 1 || priority > 3)
+        return;
+    m_laneLimits.insert(priority, LaneLimits{qMax(0, concurrency), qMax(0, maxConcurrentBatches)});
+    for (dispatch::JobRunner *runner : std::as_const(m_runners)) {
+        if (runner->priority() == priority)
+            applyLaneLimits(runner);
+    }
+}
+
+void EngineWorker::applyLaneLimits(dispatch::JobRunner *runner) const
+{
+    const LaneLimits limits = m_laneLimits.value(runner->priority());
+    if (limits.concurrency > 0 && limits.concurrency != runner->concurrency())
+        runner->setConcurrency(limits.concurrency);
+    if (limits.maxConcurrentBatches > 0 && limits.maxConcurrentBatches != runner->maxConcurrentBatches())
+        runner->setMaxConcurrentBatches(limits.maxConcurrentBatches);
 }
 
 void EngineWorker::setLanePaused(int priority, bool paused)

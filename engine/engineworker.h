@@ -48,6 +48,7 @@ public:
     void listJobs();
     void setJobConcurrency(qint64 jobId, int concurrency);
     void setLanePaused(int priority, bool paused);
+    void setLaneLimits(int priority, int concurrency, int maxConcurrentBatches);
     void runNow(qint64 jobId);
     void shutdown(); // synchronous, on the engine thread, before it quits
 
@@ -152,6 +153,15 @@ private:
     static constexpr qint64 kUrgentElsewhereGraceMs = 1'000;
     // Lanes (by priority) the user paused: held regardless of preemption, until resumed.
     QSet<int> m_pausedLanes;
+    // Per lane (priority): requests in flight per job and provider batches open at once,
+    // set while running; 0 leaves the job's own setting.
+    struct LaneLimits
+    {
+        int concurrency = 0;
+        int maxConcurrentBatches = 0;
+    };
+    QHash<int, LaneLimits> m_laneLimits;
+    void applyLaneLimits(dispatch::JobRunner *runner) const;
     qint64 m_agingMs = 10 * 60 * 1000;
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
     QHash<QString, std::weak_ptr<dispatch::ProviderGuard>> m_guards;

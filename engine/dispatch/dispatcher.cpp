@@ -350,6 +350,12 @@ void JobRunner::setConcurrency(int concurrency)
     pump();
 }
 
+void JobRunner::setMaxConcurrentBatches(int batches)
+{
+    m_options.maxConcurrentBatches = qMax(1, batches);
+    pump();
+}
+
 bool JobRunner::waitForOffPeak(qint64 now)
 {
     const qint64 untilOpen = m_offPeak && !m_runNow ? m_offPeak->msUntilOpen(now) : 0;

@@ -96,6 +96,9 @@ public:
     void setHeld(bool held, int trickle = 0);
     bool isHeld() const { return m_held; }
     void setConcurrency(int concurrency);
+    int maxConcurrentBatches() const { return m_options.maxConcurrentBatches; }
+    // Batch lane: provider batches open at once, changed while it runs (open ones stay).
+    void setMaxConcurrentBatches(int batches);
     int concurrency() const { return m_options.concurrency; }
     // What holds the job back by its own settings (a closed off-peak window), with the time
     // left; empty when nothing does.

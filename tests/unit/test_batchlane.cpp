@@ -115,12 +115,31 @@ private Q_SLOTS:
     void groupedLaneAdaptsGroupSize();
     void cancellingTheJobCancelsItsBatches();
     void jobSettingsSetBatchesOpenAtOnce();
+    void batchesOpenAtOnceChangeWhileRunning();
     void jobSettingsSetGroupSizesAndDepths();
     void providerThatKeepsCancellingEndsInTheDeadLetterQueue();
     void groupClosesWhenFull();
     void groupClosesAtItsMaximumWait();
     void providerBatchClosesAtItsMaximumWait();
 };
+
+void TestBatchLane::batchesOpenAtOnceChangeWhileRunning()
+{
+    // Two provider batches open at once (the runner's option); raised to four while the job
+    // runs, two more go out without waiting for the first ones to end.
+    Harness h(600);
+    auto runner = h.makeRunner(100);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2);
+    QTest::qWait(50);
+    QCOMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2);
+    runner->setMaxConcurrentBatches(4);
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 4);
+    QCOMPARE(runner->maxConcurrentBatches(), 4);
+    runner->stop(JobState::Paused, u"test over"_s, true);
+    QTRY_COMPARE(finished.count(), 1);
+}
 
 void TestBatchLane::jobSettingsSetGroupSizesAndDepths()
 {

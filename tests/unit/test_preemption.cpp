@@ -21,6 +21,7 @@ class TestPreemption : public QObject
 private Q_SLOTS:
     void urgentJobOvertakesBulkJob();
     void pausedLaneSendsNothingUntilResumed();
+    void laneLimitsApplyWhileRunning();
     void pausedLaneStaysPausedWhenPreemptionEnds();
     void urgentJobOfAnotherProcessHoldsBulkJob();
 
@@ -202,6 +203,47 @@ void TestPreemption::pausedLaneSendsNothingUntilResumed()
     QCOMPARE(stopped.at(0).at(1).value<bd::JobState>(), bd::JobState::Finished);
     QCOMPARE(rig.reader->taskCounts(job).completed, qint64(3'000));
     QCOMPARE(rig.maxAttempts(job), 1); // handed back uncharged
+}
+
+void TestPreemption::laneLimitsApplyWhileRunning()
+{
+    // A lane's concurrency changed while its job runs reaches the job at once; another
+    // lane's job keeps its own, and a job started later in the lane takes the lane's.
+    LaneRig rig;
+    const qint64 grouped = rig.importJob(u"limits2.csv"_s, 3'000, 2);
+    const qint64 realtime = rig.importJob(u"limits1.csv"_s, 3'000, 1);
+    QVERIFY(grouped > 0 && realtime > 0);
+    QSignalSpy snapshots(rig.engine.get(), &bd::Engine::snapshotTaken);
+    rig.engine->setSnapshotInterval(20);
+    auto concurrencyOf = [&snapshots](qint64 jobId) {
+        if (snapshots.isEmpty())
+            return -1;
+        const auto snapshot = snapshots.last().at(0).value<bd::EngineSnapshot>();
+        for (const bd::JobSnapshot &job : snapshot.jobs) {
+            if (job.jobId == jobId)
+                return job.concurrency;
+        }
+        return -1;
+    };
+    rig.engine->startJob(grouped, rig.simulator);
+    QTRY_VERIFY_WITH_TIMEOUT(concurrencyOf(grouped) > 0, 10'000);
+    const int before = concurrencyOf(grouped);
+    QVERIFY(before != 3);
+
+    rig.engine->setLaneLimits(2, 3, 0);
+    QTRY_COMPARE_WITH_TIMEOUT(concurrencyOf(grouped), 3, 10'000);
+    rig.engine->setLaneLimits(1, 0, 0); // nothing set for lane 1
+    rig.engine->startJob(realtime, rig.simulator);
+    QTRY_VERIFY_WITH_TIMEOUT(concurrencyOf(realtime) > 0, 10'000);
+    QCOMPARE(concurrencyOf(realtime), before); // the lane-1 job keeps the default
+
+    rig.engine->stopAll(u"test over"_s);
+    QSignalSpy stoppedAll(rig.engine.get(), &bd::Engine::stoppedAll);
+    QTRY_VERIFY_WITH_TIMEOUT(!stoppedAll.isEmpty(), 20'000);
+    const qint64 later = rig.importJob(u"limits2b.csv"_s, 500, 2);
+    QVERIFY(later > 0);
+    rig.engine->startJob(later, rig.simulator);
+    QTRY_COMPARE_WITH_TIMEOUT(concurrencyOf(later), 3, 10'000); // the lane's limit, at start
 }
 
 void TestPreemption::pausedLaneStaysPausedWhenPreemptionEnds()
