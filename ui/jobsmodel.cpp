@@ -5,6 +5,7 @@
 #include <QDateTime>
 #include <QFileInfo>
 #include <QLocale>
+#include <QRegularExpression>
 
 namespace bd::ui {
 
@@ -91,8 +92,8 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
     case Qt::ToolTipRole:
         if (index.column() == SourceColumn)
             return job.spec.sourcePath;
-        if (index.column() == StateColumn && stateText(job) != jobStateLabel(job.state))
-            return stateText(job);
+        if (index.column() == StateColumn && !stateToolTip(job).isEmpty())
+            return stateToolTip(job);
         if (index.column() == CostColumn)
             return tr("%1 input, %2 output, %3 cached tokens")
                 .arg(formatCount(job.usage.inputTokens), formatCount(job.usage.outputTokens),
@@ -125,9 +126,27 @@ QString JobsModel::stateText(const JobInfo &job) const
     // Here the runner's own word; a job another worker runs stores only that reason with
     // its running state.
     const QString waiting = m_runningHere.contains(job.id) ? m_waiting.value(job.id) : job.stateReason;
-    if (!waiting.isEmpty())
-        why.append(waiting);
+    if (!waiting.isEmpty()) {
+        // The column is narrow: "off-peak, opens in 1 h 40 min"; the tooltip has it all.
+        static const QRegularExpression opens(u"^waiting for off-peak window .*\\((opens in [^)]*)\\)$"_s);
+        const QRegularExpressionMatch match = opens.match(waiting);
+        why.append(match.hasMatch() ? tr("off-peak, %1").arg(match.captured(1)) : waiting);
+    }
     return why.isEmpty() ? label : u"%1 (%2)"_s.arg(label, why.join(u"; "_s));
+}
+
+QString JobsModel::stateToolTip(const JobInfo &job) const
+{
+    if (job.state != JobState::Running)
+        return job.stateReason;
+    QStringList why;
+    const int lane = qBound(1, job.spec.priority, 3);
+    if (m_runningHere.contains(job.id) && m_pausedLanes.contains(lane))
+        why.append(tr("Lane P%1 is paused in this window: the job sends nothing new until it is resumed.").arg(lane));
+    const QString waiting = m_runningHere.contains(job.id) ? m_waiting.value(job.id) : job.stateReason;
+    if (!waiting.isEmpty())
+        why.append(waiting + u"; "_s + tr("Job › Run now sends it at once."));
+    return why.join(u'\n');
 }
 
 void JobsModel::setWaiting(qint64 jobId, const QString &reason)
