@@ -30,6 +30,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QToolButton>
+#include <QTreeWidget>
 
 using namespace Qt::StringLiterals;
 using bd::ui::ImportWizard;
@@ -242,6 +243,44 @@ private Q_SLOTS:
         // The five replayed with the job's own template are refused again.
         QCOMPARE(storedJob(db, jobId)->counts.completed, 35);
         QCOMPARE(storedJob(db, jobId)->counts.dead, 5);
+
+        // A class, template left as it is: replayed on the job's own template, no revision.
+        QTreeWidgetItem *invalid = nullptr;
+        QTRY_VERIFY([&] {
+            const auto found = page->classList()->findItems(u"invalid_request"_s, Qt::MatchExactly);
+            invalid = found.isEmpty() ? nullptr : found.constFirst();
+            return invalid && invalid->text(1) == u"5"_s;
+        }());
+        page->classList()->setCurrentItem(invalid);
+        dialog = page->openReplayDialog();
+        QVERIFY(dialog);
+        QVERIFY(dialog->isScopeAvailable(ReplayDialog::ErrorClass));
+        dialog->setScope(ReplayDialog::ErrorClass);
+        QCOMPARE(dialog->scope(), ReplayDialog::ErrorClass);
+        QCOMPARE(dialog->templateEditor()->toPlainText(),
+                 u"{{text}}"_s); // the job's, not the revision
+        QVERIFY(dialog->replay());
+        QTRY_COMPARE(acted.count(), 3);
+        QCOMPARE(acted.at(2).at(1).toInt(), 5);
+        QCOMPARE(acted.at(2).at(3).toInt(), 0);
+        QTRY_VERIFY(dialog.isNull());
+        QCOMPARE(page->lastResultText(), u"Replayed 5 tasks of job %1."_s.arg(jobId));
+        {
+            bd::store::SqliteStore store(db, u"test-reader"_s);
+            QVERIFY(!store.templateRevision(jobId, 2));
+        }
+        QCOMPARE(tasksPerRevision(db, jobId).value(0), 25);
+        // Run again and refused again: dead once more, a third attempt on record.
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished &&
+                                     storedJob(db, jobId)->counts.dead == 5,
+                                 20000);
+        {
+            bd::store::SqliteStore store(db, u"test-reader"_s);
+            const auto dead = store.deadTasks(jobId, 5, 0);
+            QCOMPARE(dead.size(), 5);
+            for (const auto &task : dead)
+                QVERIFY(store.attempts(task.id).size() >= 3);
+        }
     }
 
     void lanePauseHoldsItsJobs()
