@@ -41,8 +41,10 @@ ReplayDialog::ReplayDialog(Engine *engine, const JobInfo &job, const Options &op
     m_scopeClass =
         new QRadioButton(options.errorClass.isEmpty()
                              ? tr("Every dead task of the class chosen on the page (none chosen)")
-                             : tr("Every dead task of class %1%2")
-                                   .arg(options.errorClass, counted(options.classCount)),
+                             : tr("Every dead task of class %1 in job %2%3")
+                                   .arg(options.errorClass)
+                                   .arg(job.id)
+                                   .arg(counted(options.classCount)),
                          scopeBox);
     m_scopeJob = new QRadioButton(
         tr("Every dead task of job %1%2").arg(job.id).arg(counted(options.deadCount)), scopeBox);
