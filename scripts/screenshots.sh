@@ -73,13 +73,19 @@ quota="$work/quota-check.csv"
 timeout 60 "$batchctl" run "$quota" --db "$db" --priority 1 --template 'Answer briefly: {{text}}' \
     --sim-latency-ms 2 >/dev/null 2>&1 || true
 
-# The running job: a batch lane job and a standard one, slowed down to look live.
+# A global budget across every job of the database (the dashboard's "Global budget").
+"$batchctl" budget --set 50 --db "$db" >/dev/null 2>&1
+
+# The running jobs: a standard one, slowed down to look live, and a batch lane job whose
+# off-peak window opens in two hours (UTC), so the Jobs screen shows what it waits for.
+h=$((10#$(date -u +%H)))
+offpeak="$(printf '%02d:00-%02d:00@UTC' $(((h + 2) % 24)) $(((h + 4) % 24)))"
 "$batchctl" run "$big" --db "$db" --priority 2 --concurrency 8 \
     --template 'Classify the sentiment of review {{review_id}} of a {{product}} as positive, neutral or negative: {{review}}' \
     --system 'You are a careful analyst. Answer in one short sentence.' \
     --sim-latency-ms 250 --sim-failure-rate 0.03 >/dev/null 2>&1 &
 pids+=($!)
-"$batchctl" run "$samples" --db "$db" --priority 3 --concurrency 4 \
+"$batchctl" run "$samples" --db "$db" --priority 3 --concurrency 4 --offpeak "$offpeak" \
     --template 'Write a one-line reply to {{customer}} about their {{product}}: {{review}}' \
     --sim-latency-ms 400 >/dev/null 2>&1 &
 pids+=($!)

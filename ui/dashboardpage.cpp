@@ -49,6 +49,7 @@ DashboardPage::DashboardPage(QWidget *parent)
     addCounter(u"rate"_s, tr("Rate"), column++);
     addCounter(u"spend"_s, tr("Spend"), column++);
     addCounter(u"eta"_s, tr("ETA"), column++);
+    addCounter(u"budget"_s, tr("Global budget"), column++);
     layout->addWidget(counters);
 
     auto *rangeRow = new QHBoxLayout;
@@ -115,6 +116,7 @@ QLabel *DashboardPage::addCounter(const QString &name, const QString &title, int
     m_counterGrid->addWidget(caption, 0, column);
     m_counterGrid->addWidget(value, 1, column);
     m_counters.insert(name, value);
+    m_captions.insert(name, caption);
     return value;
 }
 
@@ -122,6 +124,43 @@ QString DashboardPage::counterText(const QString &name) const
 {
     const QLabel *label = m_counters.value(name);
     return label ? label->text() : QString();
+}
+
+QString DashboardPage::counterCaption(const QString &name) const
+{
+    const QLabel *label = m_captions.value(name);
+    return label ? label->text() : QString();
+}
+
+bool DashboardPage::isGlobalBudgetHighlighted() const
+{
+    return !m_counters.value(u"budget"_s)->styleSheet().isEmpty();
+}
+
+void DashboardPage::showGlobalBudget()
+{
+    QLabel *value = m_counters.value(u"budget"_s);
+    QLabel *caption = m_captions.value(u"budget"_s);
+    const EngineSnapshot &s = m_lastSnapshot;
+    const QString period = s.globalBudgetPeriod == u"day"_s   ? tr("today, UTC")
+                           : s.globalBudgetPeriod == u"all"_s ? tr("all time")
+                                                              : tr("this month, UTC");
+    if (s.globalBudgetUsd <= 0) {
+        value->setText(tr("none"));
+        caption->setText(tr("Global budget"));
+        value->setToolTip(tr("No cap across the jobs of this database (Edit › Settings › Limits)"));
+        value->setStyleSheet(QString());
+        return;
+    }
+    value->setText(u"%1 / %2"_s.arg(formatUsd(s.globalSpentUsd), formatUsd(s.globalBudgetUsd)));
+    caption->setText(s.globalBudgetReached ? tr("Global budget (%1) · reached").arg(period)
+                                           : tr("Global budget (%1)").arg(period));
+    value->setToolTip(tr("Spent %1 of %2 across every job of this database (%3); when nothing more "
+                         "fits, every job pauses until the cap is raised")
+                          .arg(formatUsd(s.globalSpentUsd), formatUsd(s.globalBudgetUsd), period));
+    const QString red = stateColor(TaskState::Dead).name();
+    value->setStyleSheet(s.globalBudgetReached ? u"color: %1;"_s.arg(red) : QString());
+    caption->setStyleSheet(s.globalBudgetReached ? u"color: %1; font-weight: bold;"_s.arg(red) : QString());
 }
 
 void DashboardPage::setSource(const MetricSource *source)
@@ -211,6 +250,7 @@ qint64 DashboardPage::refreshNow()
     m_counters.value(u"eta"_s)->setText(left == 0 ? u"–"_s
                                         : rate > 0 ? formatDuration(qint64(double(left) / rate * 60.0))
                                                    : u"∞"_s);
+    showGlobalBudget();
     const qint64 now = m_lastSnapshot.atMs > 0 ? m_lastSnapshot.atMs : 0;
     for (MetricChart *chart : std::as_const(m_charts))
         chart->refresh(now);

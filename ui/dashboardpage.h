@@ -44,6 +44,9 @@ public:
     qint64 refreshNow();
     qint64 lastRefreshNs() const { return m_lastRefreshNs; }
     QString counterText(const QString &name) const;
+    QString counterCaption(const QString &name) const;
+    // The global budget counter is highlighted (the dead-letter red) when the cap is reached.
+    bool isGlobalBudgetHighlighted() const;
 
 protected:
     void showEvent(QShowEvent *event) override;
@@ -51,6 +54,7 @@ protected:
 
 private:
     QLabel *addCounter(const QString &name, const QString &title, int column);
+    void showGlobalBudget();
     void setRange(int index);
     void loadHistory();
     qint64 rangeSeconds() const;
@@ -63,6 +67,7 @@ private:
     QComboBox *m_range = nullptr;
     QList<MetricChart *> m_charts;
     QHash<QString, QLabel *> m_counters;
+    QHash<QString, QLabel *> m_captions;
     QGridLayout *m_counterGrid = nullptr;
     qint64 m_lastRefreshNs = 0;
     bd::EngineSnapshot m_lastSnapshot;

@@ -3,6 +3,7 @@
 #include "engine.h"
 #include "format.h"
 #include "jobcombo.h"
+#include "replaydialog.h"
 #include "taskdetailview.h"
 #include "tasktablemodel.h"
 
@@ -38,7 +39,15 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
     top->addWidget(m_replaySelection);
     top->addWidget(m_replayClass);
     top->addWidget(m_replayJob);
+    m_replayEdited = new QPushButton(tr("Replay with edited template…"), this);
+    m_replayEdited->setObjectName(u"replayEdited"_s);
+    top->addWidget(m_replayEdited);
     layout->addLayout(top);
+    m_result = new QLabel(this);
+    m_result->setObjectName(u"replayResult"_s);
+    m_result->setWordWrap(true);
+    m_result->hide();
+    layout->addWidget(m_result);
 
     auto *splitter = new QSplitter(Qt::Horizontal, this);
     m_classes = new QTreeWidget(splitter);
@@ -98,6 +107,10 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
     connect(m_replaySelection, &QPushButton::clicked, this, &DeadLettersPage::replaySelection);
     connect(m_replayClass, &QPushButton::clicked, this, &DeadLettersPage::replayClass);
     connect(m_replayJob, &QPushButton::clicked, this, &DeadLettersPage::replayJob);
+    connect(m_replayEdited, &QPushButton::clicked, this, &DeadLettersPage::openReplayDialog);
+    connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            &DeadLettersPage::updateReplayEdited);
+    connect(m_model, &QAbstractItemModel::modelReset, this, &DeadLettersPage::updateReplayEdited);
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this] {
         const QModelIndex current = m_view->currentIndex();
         const QVariant id = m_model->data(m_model->index(current.row(), 0), TaskTableModel::TaskIdRole);
@@ -118,7 +131,9 @@ void DeadLettersPage::setJobs(const QList<JobInfo> &jobs)
     m_allJobIds.clear();
     for (const JobInfo &job : jobs)
         m_allJobIds.append(job.id);
+    m_jobs = jobs;
     m_job->setJobs(jobs);
+    updateReplayEdited();
 }
 
 QString DeadLettersPage::currentClass() const
@@ -138,6 +153,7 @@ void DeadLettersPage::applyFilter()
     m_replayClass->setEnabled(!filter.errorClass.isEmpty());
     m_replayJob->setText(filter.jobId ? tr("Replay all of job %1…").arg(filter.jobId)
                                       : tr("Replay all…"));
+    updateReplayEdited();
 }
 
 void DeadLettersPage::refresh()
@@ -165,6 +181,7 @@ void DeadLettersPage::handleSummary(qint64 jobId, const QList<store::DeadClassCo
                                                      formatCount(entry.count),
                                                      entry.sampleMessage.simplified().left(200)});
         item->setData(0, Qt::UserRole, entry.errorClass);
+        item->setData(1, Qt::UserRole, entry.count);
         item->setTextAlignment(1, Qt::AlignRight | Qt::AlignVCenter);
         item->setForeground(0, stateColor(TaskState::Dead));
         item->setToolTip(2, entry.sampleMessage.left(1000));
@@ -175,6 +192,8 @@ void DeadLettersPage::handleSummary(qint64 jobId, const QList<store::DeadClassCo
     m_summary->setText(total ? tr("%1 dead tasks in %n classes", nullptr, int(classes.size())).arg(formatCount(total))
                              : tr("No dead letters."));
     m_replayJob->setEnabled(total > 0);
+    m_deadTotal = total;
+    updateReplayEdited();
 }
 
 bool DeadLettersPage::confirm(const QString &text)
@@ -237,6 +256,63 @@ void DeadLettersPage::replayJob()
         return;
     m_engine->actOnMatching(Engine::TaskAction::Replay, filter);
     Q_EMIT replayed(affectedJobs());
+}
+
+qint64 DeadLettersPage::replayJobId() const
+{
+    if (const qint64 job = m_job->currentJobId())
+        return job;
+    const QModelIndex current = m_view->currentIndex();
+    const auto task = current.isValid() ? m_model->rowAt(current.row()) : std::nullopt;
+    return task ? task->jobId : 0;
+}
+
+void DeadLettersPage::updateReplayEdited()
+{
+    const qint64 jobId = replayJobId();
+    m_replayEdited->setEnabled(jobId > 0 && m_model->rowCount() > 0);
+    m_replayEdited->setToolTip(jobId > 0 ? tr("Replay dead tasks of job %1 with an edited template or system prompt").arg(jobId)
+                                         : tr("Choose a job (or a task of one): an edited template belongs to one job"));
+}
+
+QString DeadLettersPage::lastResultText() const
+{
+    return m_result->text();
+}
+
+ReplayDialog *DeadLettersPage::openReplayDialog()
+{
+    const qint64 jobId = replayJobId();
+    const auto job = std::find_if(m_jobs.cbegin(), m_jobs.cend(), [jobId](const JobInfo &j) { return j.id == jobId; });
+    if (job == m_jobs.cend())
+        return nullptr;
+    ReplayDialog::Options options;
+    options.confirmBulk = m_confirm;
+    for (const QModelIndex &index : m_view->selectionModel()->selectedRows()) {
+        const auto task = m_model->rowAt(index.row());
+        if (task && task->jobId == jobId)
+            options.selectedTaskIds.append(task->id);
+    }
+    // Counts are the page's when it shows this job; across all jobs they would mislead.
+    const bool sameJob = m_job->currentJobId() == jobId;
+    options.errorClass = currentClass();
+    if (sameJob && m_classes->currentItem())
+        options.classCount = m_classes->currentItem()->data(1, Qt::UserRole).toLongLong();
+    options.deadCount = sameJob ? m_deadTotal : -1;
+    auto *dialog = new ReplayDialog(m_engine, *job, options, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &ReplayDialog::replayRequested, this, [this](qint64 id) { Q_EMIT replayed({id}); });
+    connect(dialog, &ReplayDialog::replayed, this, [this](qint64 id, int changed, int skipped, bool edited) {
+        QString text = edited ? tr("Replayed %n tasks of job %1 with the edited template.", nullptr, changed).arg(id)
+                              : tr("Replayed %n tasks of job %1.", nullptr, changed).arg(id);
+        if (skipped > 0)
+            text += u' ' + tr("%n skipped: no longer dead-lettered.", nullptr, skipped);
+        m_result->setText(text);
+        m_result->show();
+        refresh();
+    });
+    dialog->open();
+    return dialog;
 }
 
 void DeadLettersPage::showEvent(QShowEvent *event)

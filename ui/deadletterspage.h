@@ -18,11 +18,12 @@ class Engine;
 namespace bd::ui {
 
 class JobCombo;
+class ReplayDialog;
 class TaskDetailView;
 class TaskTableModel;
 
 // Dead-lettered tasks grouped by error class with counts; replay the selection, a class or
-// all of a job, each after a confirmation.
+// all of a job, each after a confirmation, as they were or with an edited template.
 class DeadLettersPage final : public QWidget
 {
     Q_OBJECT
@@ -37,6 +38,12 @@ public:
     void replaySelection();
     void replayClass();
     void replayJob();
+    // "Replay with edited template…": the dialog for the chosen job (or the job of the
+    // current row when all jobs are shown); null when there is no job to replay.
+    ReplayDialog *openReplayDialog();
+    qint64 replayJobId() const;
+    // What the last replay changed ("Replayed 20 tasks of job 3 …"), shown above the table.
+    QString lastResultText() const;
     QTreeWidget *classList() const { return m_classes; }
 
 Q_SIGNALS:
@@ -54,6 +61,7 @@ private:
     QString currentClass() const;
     bool confirm(const QString &text);
     QList<qint64> affectedJobs() const;
+    void updateReplayEdited();
 
     Engine *m_engine;
     JobCombo *m_job = nullptr;
@@ -65,6 +73,10 @@ private:
     QPushButton *m_replaySelection = nullptr;
     QPushButton *m_replayClass = nullptr;
     QPushButton *m_replayJob = nullptr;
+    QPushButton *m_replayEdited = nullptr;
+    QLabel *m_result = nullptr;
+    QList<bd::JobInfo> m_jobs;
+    qint64 m_deadTotal = -1; // of the chosen job, from the last summary
     QTimer *m_refresh = nullptr;
     QList<qint64> m_allJobIds;
     bool m_confirm = true;

@@ -5,6 +5,7 @@
 #include <QDateTime>
 #include <QFileInfo>
 #include <QLocale>
+#include <QRegularExpression>
 
 namespace bd::ui {
 
@@ -46,11 +47,7 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
         switch (index.column()) {
         case IdColumn: return job.id;
         case SourceColumn: return QFileInfo(job.spec.sourcePath).fileName();
-        case StateColumn:
-            if (job.stateReason.isEmpty() || job.state == JobState::Finished
-                || job.state == JobState::Running)
-                return jobStateLabel(job.state);
-            return u"%1 (%2)"_s.arg(jobStateLabel(job.state), job.stateReason);
+        case StateColumn: return stateText(job);
         case ProgressColumn:
             return total ? u"%1%"_s.arg(QLocale().toString(100.0 * double(done) / double(total), 'f', 1))
                          : u"–"_s;
@@ -75,8 +72,12 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
         }
         break;
     case Qt::ForegroundRole:
-        if (index.column() == StateColumn)
+        if (index.column() == StateColumn) {
+            // Running but held (off-peak, paused lane): the colour of waiting work.
+            if (job.state == JobState::Running && stateText(job) != jobStateLabel(job.state))
+                return jobStateColor(JobState::Paused);
             return jobStateColor(job.state);
+        }
         if (index.column() == DeadColumn && job.counts.dead > 0)
             return stateColor(TaskState::Dead);
         break;
@@ -91,8 +92,8 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
     case Qt::ToolTipRole:
         if (index.column() == SourceColumn)
             return job.spec.sourcePath;
-        if (index.column() == StateColumn && !job.stateReason.isEmpty())
-            return job.stateReason;
+        if (index.column() == StateColumn && !stateToolTip(job).isEmpty())
+            return stateToolTip(job);
         if (index.column() == CostColumn)
             return tr("%1 input, %2 output, %3 cached tokens")
                 .arg(formatCount(job.usage.inputTokens), formatCount(job.usage.outputTokens),
@@ -109,6 +110,67 @@ QVariant JobsModel::headerData(int section, Qt::Orientation orientation, int rol
     static const char *const titles[] = {"Job", "Source", "State", "Progress", "Done / total",
                                          "Dead", "Rate", "ETA", "Spend", "Priority", "Model"};
     return tr(titles[section]);
+}
+
+QString JobsModel::stateText(const JobInfo &job) const
+{
+    const QString label = jobStateLabel(job.state);
+    if (job.state == JobState::Finished)
+        return label;
+    if (job.state != JobState::Running)
+        return job.stateReason.isEmpty() ? label : u"%1 (%2)"_s.arg(label, job.stateReason);
+    QStringList why;
+    const int lane = qBound(1, job.spec.priority, 3);
+    if (m_runningHere.contains(job.id) && m_pausedLanes.contains(lane))
+        why.append(tr("lane P%1 paused").arg(lane));
+    // Here the runner's own word; a job another worker runs stores only that reason with
+    // its running state.
+    const QString waiting = m_runningHere.contains(job.id) ? m_waiting.value(job.id) : job.stateReason;
+    if (!waiting.isEmpty()) {
+        // The column is narrow: "off-peak, opens in 1 h 40 min"; the tooltip has it all.
+        static const QRegularExpression opens(u"^waiting for off-peak window .*\\((opens in [^)]*)\\)$"_s);
+        const QRegularExpressionMatch match = opens.match(waiting);
+        why.append(match.hasMatch() ? tr("off-peak, %1").arg(match.captured(1)) : waiting);
+    }
+    return why.isEmpty() ? label : u"%1 (%2)"_s.arg(label, why.join(u"; "_s));
+}
+
+QString JobsModel::stateToolTip(const JobInfo &job) const
+{
+    if (job.state != JobState::Running)
+        return job.stateReason;
+    QStringList why;
+    const int lane = qBound(1, job.spec.priority, 3);
+    if (m_runningHere.contains(job.id) && m_pausedLanes.contains(lane))
+        why.append(tr("Lane P%1 is paused in this window: the job sends nothing new until it is resumed.").arg(lane));
+    const QString waiting = m_runningHere.contains(job.id) ? m_waiting.value(job.id) : job.stateReason;
+    if (!waiting.isEmpty())
+        why.append(waiting + u"; "_s + tr("Job › Run now sends it at once."));
+    return why.join(u'\n');
+}
+
+void JobsModel::setWaiting(qint64 jobId, const QString &reason)
+{
+    if (reason.isEmpty())
+        m_waiting.remove(jobId);
+    else
+        m_waiting.insert(jobId, reason);
+    m_runningHere.insert(jobId);
+    const int row = rowOf(jobId);
+    if (row >= 0)
+        Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
+}
+
+void JobsModel::setLanePaused(int priority, bool paused)
+{
+    if (paused == m_pausedLanes.contains(priority))
+        return;
+    if (paused)
+        m_pausedLanes.insert(priority);
+    else
+        m_pausedLanes.remove(priority);
+    if (!m_jobs.isEmpty())
+        Q_EMIT dataChanged(index(0, 0), index(int(m_jobs.size()) - 1, ColumnCount - 1));
 }
 
 std::optional<JobInfo> JobsModel::job(qint64 jobId) const
@@ -184,7 +246,23 @@ void JobsModel::applySnapshot(const EngineSnapshot &snapshot)
 {
     int first = -1;
     int last = -1;
+    const QSet<int> lanes(snapshot.pausedLanes.cbegin(), snapshot.pausedLanes.cend());
+    if (lanes != m_pausedLanes) {
+        m_pausedLanes = lanes;
+        if (!m_jobs.isEmpty()) {
+            first = 0;
+            last = int(m_jobs.size()) - 1;
+        }
+    }
     for (const JobSnapshot &js : snapshot.jobs) {
+        if (js.runningHere)
+            m_runningHere.insert(js.jobId);
+        else
+            m_runningHere.remove(js.jobId);
+        if (js.runningHere && !js.waitingFor.isEmpty())
+            m_waiting.insert(js.jobId, js.waitingFor);
+        else
+            m_waiting.remove(js.jobId);
         const int row = rowOf(js.jobId);
         if (row < 0)
             continue;

@@ -6,6 +6,7 @@
 #include <QAbstractTableModel>
 #include <QHash>
 #include <QList>
+#include <QSet>
 
 #include <deque>
 
@@ -13,7 +14,8 @@ namespace bd::ui {
 
 // The jobs in the database: their settings from Engine::jobsListed (asked for when jobs
 // come and go), their counts, spend, rate and ETA from engine snapshots (about once a
-// second). Never reads the disk.
+// second). Never reads the disk. The state column also says why a running job sends
+// nothing: its off-peak window (JobSnapshot::waitingFor) or a lane paused in this engine.
 class JobsModel final : public QAbstractTableModel
 {
     Q_OBJECT
@@ -53,6 +55,10 @@ public:
     void updateProgress(qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &usage,
                         double costUsd);
     void setJobState(qint64 jobId, bd::JobState state, const QString &reason);
+    // Engine::jobWaiting: a job running here waits for its off-peak window (empty: no more).
+    void setWaiting(qint64 jobId, const QString &reason);
+    // Engine::laneStateChanged: jobs of that priority running here are held.
+    void setLanePaused(int priority, bool paused);
 
     const QList<bd::JobInfo> &jobs() const { return m_jobs; }
     std::optional<bd::JobInfo> job(qint64 jobId) const;
@@ -60,6 +66,13 @@ public:
     // Tasks per minute over the last half minute, and the seconds left at that pace (-1: unknown).
     double ratePerMinute(qint64 jobId) const;
     qint64 etaSeconds(qint64 jobId) const;
+    // Why a job running in this engine waits for its off-peak window; empty otherwise.
+    QString waitingFor(qint64 jobId) const { return m_waiting.value(jobId); }
+    bool isLanePaused(int priority) const { return m_pausedLanes.contains(priority); }
+    // The state column's text: "Running (lane P2 paused)", "Paused (quota exhausted …)".
+    QString stateText(const bd::JobInfo &job) const;
+    // The whole reason: the off-peak window, the paused lane, a pause's cause.
+    QString stateToolTip(const bd::JobInfo &job) const;
 
 private:
     struct Sample
@@ -71,6 +84,9 @@ private:
 
     QList<bd::JobInfo> m_jobs;
     QHash<qint64, std::deque<Sample>> m_samples;
+    QHash<qint64, QString> m_waiting; // jobs running here that wait for their window
+    QSet<qint64> m_runningHere;
+    QSet<int> m_pausedLanes;
 };
 
 } // namespace bd::ui

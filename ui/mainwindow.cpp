@@ -10,6 +10,7 @@
 #include "importwizard.h"
 #include "jobsmodel.h"
 #include "keystore.h"
+#include "lanecontrols.h"
 #include "progressdelegate.h"
 #include "providerconfig.h"
 #include "settingsdialog.h"
@@ -163,6 +164,12 @@ void MainWindow::buildActions()
     m_runAgainAction = new QAction(themedIcon("view-refresh", QStyle::SP_BrowserReload), tr("Run &again…"), this);
     connect(m_runAgainAction, &QAction::triggered, this, [this] { runAgain(currentJobId()); });
 
+    m_runNowAction = new QAction(themedIcon("media-seek-forward", QStyle::SP_MediaSeekForward), tr("Run &now"), this);
+    m_runNowAction->setObjectName(u"actionRunNow"_s);
+    m_runNowAction->setToolTip(tr("Send the job's work now instead of waiting for its off-peak window "
+                                  "(kept with the job)"));
+    connect(m_runNowAction, &QAction::triggered, this, [this] { runNow(currentJobId()); });
+
     m_showTasksAction = new QAction(themedIcon("view-list-details", QStyle::SP_FileDialogDetailedView), tr("Show &tasks"), this);
     m_showTasksAction->setShortcut(QKeySequence(tr("Ctrl+T")));
     connect(m_showTasksAction, &QAction::triggered, this, [this] {
@@ -233,9 +240,14 @@ void MainWindow::buildPages()
     auto *jobsLayout = new QVBoxLayout(m_jobsPage);
     auto *jobsBar = new QToolBar(m_jobsPage);
     jobsBar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-    jobsBar->addActions({m_pauseAction, m_resumeAction, m_cancelAction, m_reprioritiseAction,
-                         m_exportAction, m_runAgainAction, m_showTasksAction});
+    jobsBar->addActions({m_pauseAction, m_resumeAction, m_runNowAction, m_cancelAction,
+                         m_reprioritiseAction, m_exportAction, m_runAgainAction, m_showTasksAction});
     jobsLayout->addWidget(jobsBar);
+    m_lanes = new LaneControls(m_engine.get(), m_jobsPage);
+    auto *lanesRow = new QHBoxLayout;
+    lanesRow->addWidget(m_lanes);
+    lanesRow->addStretch(1);
+    jobsLayout->addLayout(lanesRow);
     m_jobsView = new QTableView(m_jobsPage);
     m_jobsView->setObjectName(u"jobsView"_s);
     m_jobsView->setModel(m_jobsModel);
@@ -252,20 +264,20 @@ void MainWindow::buildPages()
     header->setStretchLastSection(false);
     header->setSectionResizeMode(JobsModel::StateColumn, QHeaderView::Stretch);
     const int digit = m_jobsView->fontMetrics().horizontalAdvance(u'0');
-    m_jobsView->setColumnWidth(JobsModel::ModelColumn, digit * 20);
-    m_jobsView->setColumnWidth(JobsModel::IdColumn, digit * 6);
-    m_jobsView->setColumnWidth(JobsModel::SourceColumn, digit * 18);
+    m_jobsView->setColumnWidth(JobsModel::ModelColumn, digit * 17);
+    m_jobsView->setColumnWidth(JobsModel::IdColumn, digit * 5);
+    m_jobsView->setColumnWidth(JobsModel::SourceColumn, digit * 17);
     m_jobsView->setColumnWidth(JobsModel::StateColumn, digit * 24);
     m_jobsView->setColumnWidth(JobsModel::ProgressColumn, digit * 14);
-    m_jobsView->setColumnWidth(JobsModel::DoneColumn, digit * 15);
-    m_jobsView->setColumnWidth(JobsModel::DeadColumn, digit * 7);
-    m_jobsView->setColumnWidth(JobsModel::RateColumn, digit * 11);
-    m_jobsView->setColumnWidth(JobsModel::EtaColumn, digit * 10);
+    m_jobsView->setColumnWidth(JobsModel::DoneColumn, digit * 14);
+    m_jobsView->setColumnWidth(JobsModel::DeadColumn, digit * 6);
+    m_jobsView->setColumnWidth(JobsModel::RateColumn, digit * 10);
+    m_jobsView->setColumnWidth(JobsModel::EtaColumn, digit * 8);
     m_jobsView->setColumnWidth(JobsModel::CostColumn, digit * 10);
     m_jobsView->setColumnWidth(JobsModel::PriorityColumn, digit * 8);
     m_jobsView->setContextMenuPolicy(Qt::ActionsContextMenu);
-    m_jobsView->addActions({m_pauseAction, m_resumeAction, m_cancelAction, m_reprioritiseAction,
-                            m_exportAction, m_runAgainAction, m_showTasksAction});
+    m_jobsView->addActions({m_pauseAction, m_resumeAction, m_runNowAction, m_cancelAction,
+                            m_reprioritiseAction, m_exportAction, m_runAgainAction, m_showTasksAction});
     jobsLayout->addWidget(m_jobsView, 1);
     auto *hint = new QLabel(tr("Drop a CSV file anywhere on this window to import it as a job."), m_jobsPage);
     hint->setForegroundRole(QPalette::PlaceholderText);
@@ -313,7 +325,7 @@ void MainWindow::buildMenus()
     edit->addAction(m_settingsAction);
 
     QMenu *job = menuBar()->addMenu(tr("&Job"));
-    job->addActions({m_pauseAction, m_resumeAction, m_cancelAction, m_reprioritiseAction});
+    job->addActions({m_pauseAction, m_resumeAction, m_runNowAction, m_cancelAction, m_reprioritiseAction});
     job->addSeparator();
     job->addActions({m_runAgainAction, m_showTasksAction});
 
@@ -359,6 +371,7 @@ void MainWindow::connectEngine()
     connect(engine, &Engine::snapshotTaken, this, [this](const EngineSnapshot &snapshot) {
         m_jobsModel->applySnapshot(snapshot);
         m_dashboard->applySnapshot(snapshot);
+        m_lanes->applySnapshot(snapshot);
         m_globalBudgetUsd = snapshot.globalBudgetUsd;
         updateStatusTotals();
         // A job the snapshot knows and the list does not (imported by another worker).
@@ -384,6 +397,15 @@ void MainWindow::connectEngine()
             statusBar()->showMessage(tr("Job %1 finished").arg(jobId), 8000);
         m_engine->requestJobs();
     });
+    connect(engine, &Engine::jobWaiting, this, [this](qint64 jobId, const QString &reason) {
+        m_jobsModel->setWaiting(jobId, reason);
+    });
+    connect(engine, &Engine::laneStateChanged, this, [this](int priority, bool paused) {
+        m_jobsModel->setLanePaused(priority, paused);
+        statusBar()->showMessage(paused ? tr("Lane P%1 paused: its jobs send nothing new").arg(priority)
+                                        : tr("Lane P%1 resumed").arg(priority),
+                                 8000);
+    });
     connect(engine, &Engine::jobFailed, this, [this](qint64 jobId, const QString &error) {
         statusBar()->showMessage(tr("Job %1: %2").arg(jobId).arg(error), 15000);
         m_engine->requestJobs();
@@ -397,15 +419,21 @@ void MainWindow::connectEngine()
                                      .arg(jobId).arg(priority), 8000);
         m_engine->requestJobs();
     });
-    connect(engine, &Engine::tasksActedOn, this, [this](Engine::TaskAction action, int changed, const QString &error) {
+    connect(engine, &Engine::tasksActedOn, this, [this](Engine::TaskAction action, int changed, const QString &error,
+                                                        int skipped) {
         if (changed < 0) {
+            if (action == Engine::TaskAction::Replay)
+                m_resumeAfterReplay.clear(); // nothing came back to run
             statusBar()->showMessage(tr("The action failed: %1").arg(error), 15000);
             return;
         }
         const QString what = action == Engine::TaskAction::Replay         ? tr("replayed")
                              : action == Engine::TaskAction::Reprioritise ? tr("reprioritised")
                                                                           : tr("cancelled");
-        statusBar()->showMessage(tr("%n tasks %1", nullptr, changed).arg(what), 8000);
+        QString message = tr("%n tasks %1", nullptr, changed).arg(what);
+        if (skipped > 0)
+            message += tr(", %n skipped (not in a state the action applies to)", nullptr, skipped);
+        statusBar()->showMessage(message, 8000);
         if (action == Engine::TaskAction::Replay && changed > 0) {
             const QSet<qint64> jobs = std::exchange(m_resumeAfterReplay, {});
             for (qint64 job : jobs) {
@@ -521,6 +549,7 @@ void MainWindow::updateActions()
     m_reprioritiseAction->setEnabled(has && state != JobState::Cancelled && state != JobState::Importing);
     m_exportAction->setEnabled(has && state != JobState::Importing);
     m_runAgainAction->setEnabled(has);
+    m_runNowAction->setEnabled(has && state == JobState::Running && !m_jobsModel->waitingFor(jobId).isEmpty());
     m_showTasksAction->setEnabled(has);
     const int page = m_stack ? m_stack->currentIndex() : 0;
     for (int i = 0; i < m_pageActions.size(); ++i)
@@ -648,6 +677,14 @@ void MainWindow::exportJob(qint64 jobId)
                                     : tr("Export of job %1 failed: %2").arg(id).arg(error), 10000);
     });
     dialog->open();
+}
+
+void MainWindow::runNow(qint64 jobId)
+{
+    if (!jobId || m_jobsModel->waitingFor(jobId).isEmpty())
+        return;
+    m_engine->runNow(jobId);
+    statusBar()->showMessage(tr("Job %1 sends its off-peak work now").arg(jobId), 8000);
 }
 
 void MainWindow::runAgain(qint64 jobId)

@@ -32,6 +32,7 @@ class DashboardPage;
 class DeadLettersPage;
 class ImportWizard;
 class JobsModel;
+class LaneControls;
 class TasksPage;
 
 // The console's main window: a sidebar of screens (dashboard, jobs, tasks, dead letters,
@@ -76,6 +77,7 @@ public:
     TasksPage *tasksPage() const { return m_tasks; }
     DeadLettersPage *deadLettersPage() const { return m_deadLetters; }
     AlertsPage *alertsPage() const { return m_alerts; }
+    LaneControls *laneControls() const { return m_lanes; }
     bool isEngineOpen() const { return m_opened; }
 
     void showPage(Page page);
@@ -93,6 +95,8 @@ public:
     void reprioritiseJob(qint64 jobId, int priority);
     void exportJob(qint64 jobId);
     void runAgain(qint64 jobId);
+    // A job waiting for its off-peak window sends its work now (kept with the job).
+    void runNow(qint64 jobId);
     // Edit › Settings (Ctrl+,): one dialog at a time; returns it.
     SettingsDialog *openSettings();
 
@@ -138,6 +142,7 @@ private:
     TasksPage *m_tasks = nullptr;
     DeadLettersPage *m_deadLetters = nullptr;
     AlertsPage *m_alerts = nullptr;
+    LaneControls *m_lanes = nullptr;
     QSystemTrayIcon *m_tray = nullptr;
     secrets::KeyStore *m_keyStore = nullptr;
     QPointer<SettingsDialog> m_settingsDialog;
@@ -153,6 +158,7 @@ private:
     QAction *m_cancelAction = nullptr;
     QAction *m_reprioritiseAction = nullptr;
     QAction *m_runAgainAction = nullptr;
+    QAction *m_runNowAction = nullptr;
     QAction *m_showTasksAction = nullptr;
     QAction *m_refreshAction = nullptr;
     QAction *m_settingsAction = nullptr;

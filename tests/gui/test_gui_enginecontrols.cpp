@@ -1,0 +1,436 @@
+// Console controls for engine verbs, on the offscreen platform against a real SQLite
+// database and the simulator: replay with an edited template, lane pause and resume,
+// off-peak "Run now", and the dashboard's global budget counter. Each checks what the
+// store (or the engine) says afterwards, not only what the widgets show.
+#include "dashboardpage.h"
+#include "deadletterspage.h"
+#include "engine.h"
+#include "importwizard.h"
+#include "jobcombo.h"
+#include "jobsmodel.h"
+#include "lanecontrols.h"
+#include "mainwindow.h"
+#include "replaydialog.h"
+#include "store/sqlitestore.h"
+#include "tasktablemodel.h"
+#include "templateeditor.h"
+
+#include <memory>
+#include <QAction>
+#include <QApplication>
+#include <QDateTime>
+#include <QPlainTextEdit>
+#include <QPointer>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlQuery>
+#include <QStandardPaths>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QToolButton>
+#include <QTreeWidget>
+
+using namespace Qt::StringLiterals;
+using bd::ui::ImportWizard;
+using bd::ui::MainWindow;
+using bd::ui::ReplayDialog;
+
+class TestGuiEngineControls final : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    int m_dbCounter = 0;
+
+    QString writeFile(const QString &name, const QByteArray &bytes)
+    {
+        const QString path = m_dir.filePath(name);
+        QFile file(path);
+        if (!file.open(QIODevice::WriteOnly))
+            qFatal("cannot write %s", qPrintable(path));
+        file.write(bytes);
+        return path;
+    }
+
+    // Every second row carries the marker (the simulator refuses "[[sim:invalid]]").
+    QString reviewsCsv(const QString &name, int rows, const QByteArray &marker = {})
+    {
+        QByteArray csv = "id,product,text\n";
+        for (int i = 1; i <= rows; ++i)
+            csv += "R" + QByteArray::number(i) + ",kettle,\"Review number " +
+                   QByteArray::number(i) + ", it boils water" + (i % 2 ? QByteArray() : marker) +
+                   "\"\n";
+        return writeFile(name, csv);
+    }
+
+    std::unique_ptr<MainWindow> makeWindow(QString *dbPath)
+    {
+        MainWindow::Options options;
+        options.databasePath = m_dir.filePath(u"controls%1.sqlite"_s.arg(++m_dbCounter));
+        options.restoreWindowState = false;
+        options.trayNotifications = false;
+        options.resumeInterruptedJobs = false;
+        options.useKeychain = false;
+        options.snapshotIntervalMs = 100;
+        *dbPath = options.databasePath;
+        auto window = std::make_unique<MainWindow>(options);
+        window->show();
+        if (!QTest::qWaitFor([&] { return window->isEngineOpen(); }, 10000))
+            qFatal("the engine did not open");
+        return window;
+    }
+
+    static std::optional<bd::JobInfo> storedJob(const QString &dbPath, qint64 jobId)
+    {
+        bd::store::SqliteStore store(dbPath, u"test-reader"_s);
+        return store.isOpen() ? store.job(jobId) : std::nullopt;
+    }
+
+    static QList<bd::JobInfo> storedJobs(const QString &dbPath)
+    {
+        bd::store::SqliteStore store(dbPath, u"test-reader"_s);
+        return store.isOpen() ? store.jobs() : QList<bd::JobInfo>();
+    }
+
+    // Tasks of the job per stored template revision (0: the job's own template).
+    static QHash<int, int> tasksPerRevision(const QString &dbPath, qint64 jobId)
+    {
+        QHash<int, int> counts;
+        {
+            QSqlDatabase db = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"revision-check"_s);
+            db.setDatabaseName(dbPath);
+            if (db.open()) {
+                QSqlQuery query(db);
+                query.prepare(
+                    u"SELECT template_rev, COUNT(*) FROM tasks WHERE job_id = ? GROUP BY 1"_s);
+                query.addBindValue(jobId);
+                if (query.exec()) {
+                    while (query.next())
+                        counts.insert(query.value(0).toInt(), query.value(1).toInt());
+                }
+            }
+        }
+        QSqlDatabase::removeDatabase(u"revision-check"_s);
+        return counts;
+    }
+
+    qint64 importThroughWizard(MainWindow &window, const QString &dbPath, const QString &csv,
+                               const QString &templateText, int latencyMs)
+    {
+        const int before = int(storedJobs(dbPath).size());
+        window.openCsv(csv);
+        ImportWizard *wizard = nullptr;
+        if (!QTest::qWaitFor(
+                [&] {
+                    wizard = window.findChild<ImportWizard *>();
+                    return wizard && !wizard->isPreviewLoading() && !wizard->isHidden();
+                },
+                10000))
+            return 0;
+        QTest::qWait(50); // the full scan of the file follows the preview
+        wizard->templateEditor()->setPlainText(templateText);
+        wizard->setSimulatorLatency(latencyMs);
+        if (!wizard->startImport())
+            return 0;
+        qint64 jobId = 0;
+        const bool imported = QTest::qWaitFor(
+            [&] {
+                const auto jobs = storedJobs(dbPath);
+                if (jobs.size() > before && jobs.constLast().state != bd::JobState::Importing)
+                    jobId = jobs.constLast().id;
+                return jobId != 0;
+            },
+            20000);
+        return imported ? jobId : 0;
+    }
+
+    static QString stateText(MainWindow &window, qint64 jobId)
+    {
+        bd::ui::JobsModel *model = window.jobsModel();
+        return model->index(model->rowOf(jobId), bd::ui::JobsModel::StateColumn).data().toString();
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QVERIFY(m_dir.isValid());
+    }
+
+    void replayWithEditedTemplate()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"dead.csv"_s, 40, " [[sim:invalid]]");
+        const qint64 jobId = importThroughWizard(*window, db, csv, u"{{text}}"_s, 0);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished, 20000);
+        QCOMPARE(storedJob(db, jobId)->counts.dead, 20);
+
+        window->showPage(MainWindow::DeadLettersScreen);
+        bd::ui::DeadLettersPage *page = window->deadLettersPage();
+        page->setConfirmBulkActions(false);
+        QTRY_VERIFY(page->findChild<bd::ui::JobCombo *>()->findData(jobId) >= 0);
+        page->findChild<bd::ui::JobCombo *>()->setCurrentJobId(jobId);
+        QTRY_COMPARE(page->model()->rowCount(), 20);
+        QTRY_VERIFY(page->model()->rowAt(19).has_value()); // the page of rows is loaded
+        QTRY_VERIFY(page->findChild<QPushButton *>(u"replayEdited"_s)->isEnabled());
+        auto *view = page->findChild<QTableView *>();
+        view->selectAll();
+        QCOMPARE(view->selectionModel()->selectedRows().size(), 20);
+
+        QPointer<ReplayDialog> dialog = page->openReplayDialog();
+        QVERIFY(dialog);
+        QCOMPARE(dialog->jobId(), jobId);
+        // Pre-filled with the job's template; placeholders complete from its columns.
+        QCOMPARE(dialog->templateEditor()->toPlainText(), u"{{text}}"_s);
+        QCOMPARE(dialog->templateEditor()->columns(),
+                 QStringList({u"id"_s, u"product"_s, u"text"_s}));
+        QCOMPARE(dialog->scope(), ReplayDialog::SelectedTasks);
+        QVERIFY(dialog->isScopeAvailable(ReplayDialog::WholeJob));
+
+        // An unknown placeholder is named, the button is off, and nothing is sent.
+        QSignalSpy acted(window->engine(), &bd::Engine::tasksActedOn);
+        dialog->templateEditor()->setPlainText(u"Say something about the {{prodcut}}"_s);
+        QVERIFY2(dialog->problem().contains(u"prodcut"_s), qPrintable(dialog->problem()));
+        QVERIFY(dialog->statusText().contains(u"prodcut"_s));
+        QVERIFY(!dialog->replayButton()->isEnabled());
+        QVERIFY(!dialog->replay());
+        QTest::qWait(200);
+        QCOMPARE(acted.count(), 0);
+        QCOMPARE(storedJob(db, jobId)->counts.dead, 20);
+        QCOMPARE(tasksPerRevision(db, jobId).value(1), 0);
+
+        // Five of the selected tasks are replayed elsewhere meanwhile: those are skipped.
+        QList<qint64> elsewhere;
+        for (int row = 0; row < 5; ++row)
+            elsewhere.append(page->model()->rowAt(row)->id);
+        window->engine()->actOnTasks(bd::Engine::TaskAction::Replay, elsewhere);
+        QTRY_COMPARE(acted.count(), 1);
+        QCOMPARE(acted.at(0).at(1).toInt(), 5);
+
+        // Fixed: the selected tasks go back with the edited template and system prompt.
+        dialog->templateEditor()->setPlainText(u"Say something nice about the {{product}}"_s);
+        dialog->systemPromptEdit()->setPlainText(u"Be brief."_s);
+        QVERIFY(dialog->problem().isEmpty());
+        QVERIFY(dialog->replayButton()->isEnabled());
+        QVERIFY(dialog->replay());
+        QTRY_COMPARE(acted.count(), 2);
+        QCOMPARE(acted.at(1).at(1).toInt(), 15); // changed
+        QCOMPARE(acted.at(1).at(3).toInt(), 5);  // skipped
+        QTRY_VERIFY(dialog.isNull());            // closes on success
+        QVERIFY2(page->lastResultText().contains(
+                     u"Replayed 15 tasks of job %1 with the edited template"_s.arg(jobId)),
+                 qPrintable(page->lastResultText()));
+        QVERIFY(page->lastResultText().contains(u"5 skipped"_s));
+
+        // The store has the revision and the tasks on it; the window resumed the job, the
+        // edited prompts no longer carry the marker and complete.
+        {
+            bd::store::SqliteStore store(db, u"test-reader"_s);
+            const auto revision = store.templateRevision(jobId, 1);
+            QVERIFY(revision);
+            QCOMPARE(revision->first, u"Say something nice about the {{product}}"_s);
+            QCOMPARE(revision->second, u"Be brief."_s);
+        }
+        QCOMPARE(tasksPerRevision(db, jobId).value(1), 15);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished &&
+                                     storedJob(db, jobId)->counts.unfinished() == 0,
+                                 20000);
+        // The five replayed with the job's own template are refused again.
+        QCOMPARE(storedJob(db, jobId)->counts.completed, 35);
+        QCOMPARE(storedJob(db, jobId)->counts.dead, 5);
+
+        // A class, template left as it is: replayed on the job's own template, no revision.
+        QTreeWidgetItem *invalid = nullptr;
+        QTRY_VERIFY([&] {
+            const auto found = page->classList()->findItems(u"invalid_request"_s, Qt::MatchExactly);
+            invalid = found.isEmpty() ? nullptr : found.constFirst();
+            return invalid && invalid->text(1) == u"5"_s;
+        }());
+        page->classList()->setCurrentItem(invalid);
+        dialog = page->openReplayDialog();
+        QVERIFY(dialog);
+        QVERIFY(dialog->isScopeAvailable(ReplayDialog::ErrorClass));
+        dialog->setScope(ReplayDialog::ErrorClass);
+        QCOMPARE(dialog->scope(), ReplayDialog::ErrorClass);
+        QCOMPARE(dialog->templateEditor()->toPlainText(),
+                 u"{{text}}"_s); // the job's, not the revision
+        QVERIFY(dialog->replay());
+        QTRY_COMPARE(acted.count(), 3);
+        QCOMPARE(acted.at(2).at(1).toInt(), 5);
+        QCOMPARE(acted.at(2).at(3).toInt(), 0);
+        QTRY_VERIFY(dialog.isNull());
+        QCOMPARE(page->lastResultText(), u"Replayed 5 tasks of job %1."_s.arg(jobId));
+        {
+            bd::store::SqliteStore store(db, u"test-reader"_s);
+            QVERIFY(!store.templateRevision(jobId, 2));
+        }
+        QCOMPARE(tasksPerRevision(db, jobId).value(0), 25);
+        // Run again and refused again: dead once more, a third attempt on record.
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished &&
+                                     storedJob(db, jobId)->counts.dead == 5,
+                                 20000);
+        {
+            bd::store::SqliteStore store(db, u"test-reader"_s);
+            const auto dead = store.deadTasks(jobId, 5, 0);
+            QCOMPARE(dead.size(), 5);
+            for (const auto &task : dead)
+                QVERIFY(store.attempts(task.id).size() >= 3);
+        }
+    }
+
+    void lanePauseHoldsItsJobs()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"lanes.csv"_s, 3000);
+        const qint64 jobId =
+            importThroughWizard(*window, db, csv, u"Say something about {{text}}"_s, 200);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->counts.completed > 0, 10000);
+        QCOMPARE(storedJob(db, jobId)->spec.priority, 2);
+        window->showPage(MainWindow::JobsScreen);
+        bd::ui::LaneControls *lanes = window->laneControls();
+        QToolButton *grouped = lanes->button(2);
+        QVERIFY(grouped->isChecked());
+        QCOMPARE(grouped->text(), u"Grouped (P2)"_s);
+
+        QSignalSpy laneState(window->engine(), &bd::Engine::laneStateChanged);
+        QTest::mouseClick(grouped, Qt::LeftButton);
+        QTRY_COMPARE(laneState.count(), 1);
+        QCOMPARE(laneState.at(0).at(0).toInt(), 2);
+        QCOMPARE(laneState.at(0).at(1).toBool(), true);
+        QVERIFY(lanes->isLanePaused(2));
+        QVERIFY(!grouped->isChecked());
+        QVERIFY(grouped->text().contains(u"paused"_s));
+        QVERIFY(!lanes->isLanePaused(1) && !lanes->isLanePaused(3));
+        // Held, not stopped: nothing in flight, nothing more completes, still running.
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->counts.leased == 0, 10000);
+        const qint64 atPause = storedJob(db, jobId)->counts.completed;
+        QVERIFY(atPause < 3000);
+        QTest::qWait(600);
+        QCOMPARE(storedJob(db, jobId)->counts.completed, atPause);
+        QCOMPARE(storedJob(db, jobId)->state, bd::JobState::Running);
+        QTRY_VERIFY2(stateText(*window, jobId).contains(u"lane P2 paused"_s),
+                     qPrintable(stateText(*window, jobId)));
+
+        QTest::mouseClick(grouped, Qt::LeftButton);
+        QTRY_COMPARE(laneState.count(), 2);
+        QCOMPARE(laneState.at(1).at(1).toBool(), false);
+        QVERIFY(grouped->isChecked());
+        QCOMPARE(grouped->text(), u"Grouped (P2)"_s);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->counts.completed > atPause, 10000);
+        QTRY_VERIFY(!stateText(*window, jobId).contains(u"paused"_s));
+        window->cancelJob(jobId, false);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Cancelled, 10000);
+    }
+
+    void offPeakJobRunsNow()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        QByteArray csv = "text\n";
+        for (int i = 0; i < 30; ++i)
+            csv += "row " + QByteArray::number(i) + '\n';
+        // A window that opens in two hours (UTC), so the job waits whenever the test runs.
+        const int hour = QDateTime::currentDateTimeUtc().time().hour();
+        const auto at = [](int h) { return u"%1:00"_s.arg((h + 24) % 24, 2, 10, QChar(u'0')); };
+        bd::JobSpec spec;
+        spec.sourcePath = writeFile(u"offpeak.csv"_s, csv);
+        spec.templateText = u"Echo {{text}}"_s;
+        spec.model = u"sim-1"_s;
+        spec.priority = 3;
+        spec.mode = u"grouped"_s;
+        spec.settings = {{u"latency_ms"_s, 0},
+                         {u"offpeak"_s, QJsonObject{{u"start"_s, at(hour + 2)},
+                                                    {u"end"_s, at(hour + 3)},
+                                                    {u"timezone"_s, u"UTC"_s}}}};
+        QSignalSpy imported(window->engine(), &bd::Engine::importFinished);
+        window->engine()->importJob(spec);
+        QTRY_COMPARE(imported.count(), 1);
+        const qint64 jobId = imported.at(0).at(0).value<bd::ImportResult>().jobId;
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY(window->jobsModel()->rowOf(jobId) >= 0);
+        window->showPage(MainWindow::JobsScreen);
+        window->selectJob(jobId);
+        QAction *runNow = window->findChild<QAction *>(u"actionRunNow"_s);
+        QVERIFY(!runNow->isEnabled()); // not started: nothing waits
+
+        window->resumeJob(jobId);
+        QTRY_VERIFY_WITH_TIMEOUT(!window->jobsModel()->waitingFor(jobId).isEmpty(), 10000);
+        QVERIFY(
+            window->jobsModel()->waitingFor(jobId).startsWith(u"waiting for off-peak window"_s));
+        // The column says it briefly, the tooltip whole.
+        QTRY_VERIFY2(stateText(*window, jobId).contains(u"off-peak, opens in "_s),
+                     qPrintable(stateText(*window, jobId)));
+        const QString whole =
+            window->jobsModel()
+                ->index(window->jobsModel()->rowOf(jobId), bd::ui::JobsModel::StateColumn)
+                .data(Qt::ToolTipRole)
+                .toString();
+        QVERIFY2(whole.contains(
+                     u"waiting for off-peak window %1–%2 UTC"_s.arg(at(hour + 2), at(hour + 3))),
+                 qPrintable(whole));
+        QTRY_VERIFY(runNow->isEnabled());
+        QCOMPARE(window->jobsView()->actions().count(runNow), 1); // in the context menu too
+        QTest::qWait(300);
+        QCOMPARE(storedJob(db, jobId)->state, bd::JobState::Running);
+        QCOMPARE(storedJob(db, jobId)->counts.completed, 0);
+
+        runNow->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished, 20000);
+        const auto job = storedJob(db, jobId);
+        QCOMPARE(job->counts.completed, 30);
+        QCOMPARE(job->spec.settings.value(u"offpeak_run_now"_s).toBool(),
+                 true); // kept with the job
+        QTRY_VERIFY(window->jobsModel()->waitingFor(jobId).isEmpty());
+        QTRY_VERIFY(!runNow->isEnabled());
+        QVERIFY(!stateText(*window, jobId).contains(u"off-peak"_s));
+    }
+
+    void globalBudgetCounter()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        bd::ui::DashboardPage *dashboard = window->dashboardPage();
+        window->showPage(MainWindow::DashboardScreen);
+        QTRY_COMPARE(dashboard->counterText(u"budget"_s), u"none"_s);
+        QVERIFY(!dashboard->isGlobalBudgetHighlighted());
+
+        QSignalSpy changed(window->engine(), &bd::Engine::globalBudgetChanged);
+        window->engine()->setGlobalBudget(0.001, u"day"_s);
+        QTRY_COMPARE(changed.count(), 1);
+        QTRY_COMPARE(dashboard->counterText(u"budget"_s), u"$0.00 / $0.001000"_s);
+        QVERIFY(dashboard->counterCaption(u"budget"_s).contains(u"today"_s));
+        QVERIFY(!dashboard->isGlobalBudgetHighlighted());
+
+        // A job spends past the cap: it pauses and the counter turns red.
+        const QString csv = reviewsCsv(u"budget.csv"_s, 200);
+        const qint64 jobId =
+            importThroughWizard(*window, db, csv, u"Say something about {{text}}"_s, 0);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->stateReason == u"global budget reached"_s,
+                                 20000);
+        QCOMPARE(storedJob(db, jobId)->state, bd::JobState::Paused);
+        QVERIFY(storedJob(db, jobId)->counts.completed < 200);
+        window->showPage(MainWindow::DashboardScreen); // the import showed the jobs
+        QTRY_VERIFY(dashboard->isGlobalBudgetHighlighted());
+        QVERIFY(dashboard->counterCaption(u"budget"_s).contains(u"reached"_s));
+        QVERIFY(dashboard->counterText(u"budget"_s).endsWith(u" / $0.001000"_s));
+        QVERIFY2(!dashboard->counterText(u"budget"_s).startsWith(u"$0.00 "_s),
+                 qPrintable(dashboard->counterText(u"budget"_s)));
+
+        // No cap: "none" again, and the paused job goes on.
+        window->engine()->setGlobalBudget(0, QString());
+        QTRY_COMPARE(dashboard->counterText(u"budget"_s), u"none"_s);
+        QVERIFY(!dashboard->isGlobalBudgetHighlighted());
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished, 20000);
+    }
+};
+
+QTEST_MAIN(TestGuiEngineControls)
+#include "test_gui_enginecontrols.moc"
