@@ -24,7 +24,14 @@ void LiveMetrics::addSnapshot(const EngineSnapshot &snapshot)
         sample.pending[p - 1] = snapshot.pendingAtPriority(p);
     const TaskCounts totals = snapshot.totals();
     sample.inFlight = totals.leased;
-    sample.finished = totals.completed + totals.dead + totals.cancelled;
+    for (const JobSnapshot &job : snapshot.jobs) {
+        const qint64 finished = job.counts.completed + job.counts.dead + job.counts.cancelled;
+        const qint64 before = m_finishedOfJob.value(job.jobId, -1);
+        if (before >= 0 && finished > before) // a replay lowers it: no negative progress
+            m_finishedWhileWatched += finished - before;
+        m_finishedOfJob.insert(job.jobId, finished);
+    }
+    sample.finished = m_finishedWhileWatched;
     sample.completed = totals.completed;
     sample.dead = totals.dead;
     sample.spendUsd = snapshot.costUsd();

@@ -3,6 +3,8 @@
 #include "metricsource.h"
 #include "snapshot.h"
 
+#include <QHash>
+
 #include <deque>
 
 namespace bd::ui {
@@ -19,7 +21,10 @@ public:
         qint64 atMs = 0;
         qint64 pending[3] = {0, 0, 0}; // by priority 1..3
         qint64 inFlight = 0;
-        qint64 finished = 0;  // completed + dead + cancelled
+        // Tasks that finished (completed, dead or cancelled) while watched: a running sum of
+        // each job's progress between snapshots, so a job that appears (opened, imported
+        // elsewhere) with work already done is not counted as a burst of progress.
+        qint64 finished = 0;
         qint64 completed = 0;
         qint64 dead = 0;
         double spendUsd = 0;
@@ -45,6 +50,8 @@ private:
 
     std::deque<Sample> m_fine;   // last hour
     std::deque<Sample> m_coarse; // one a minute, seven days
+    QHash<qint64, qint64> m_finishedOfJob; // as the last snapshot said
+    qint64 m_finishedWhileWatched = 0;
 };
 
 } // namespace bd::ui

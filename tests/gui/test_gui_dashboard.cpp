@@ -102,6 +102,32 @@ private Q_SLOTS:
         qInfo("dashboard refresh: %.2f ms of GUI-thread time", page.lastRefreshNs() / 1e6);
     }
 
+    void jobAppearingWithWorkDoneIsNoBurst()
+    {
+        // A job the engine starts reporting (opened, or imported by another worker) with
+        // 50,000 tasks already finished is not 50,000 tasks of progress in one second.
+        bd::ui::LiveMetrics live;
+        const qint64 t0 = 1'800'000'000'000;
+        for (int s = 0; s <= 10; ++s) {
+            bd::EngineSnapshot snapshot = snapshotAt(t0 + s * 1000, s * 60, 0);
+            if (s >= 5) {
+                bd::JobSnapshot old = snapshot.jobs.constFirst();
+                old.jobId = 7;
+                old.counts = {};
+                old.counts.completed = 50'000 + (s - 5) * 10; // 10 a second once it runs
+                snapshot.jobs.append(old);
+            }
+            live.addSnapshot(snapshot);
+        }
+        const QList<QPointF> rate = live.points(bd::ui::Metric::RatePerMinute, t0, t0 + 10'000, 100);
+        QVERIFY(!rate.isEmpty());
+        for (const QPointF &point : rate)
+            QVERIFY2(point.y() <= (60 + 0.6 + 10) * 60 + 1, qPrintable(QString::number(point.y())));
+        QVERIFY(qAbs(rate.constLast().y() - (60 + 0.6 + 10) * 60) < 60);
+        // Over the 10 s seen: 606 of the first job and 50 of the second, not its 50,000.
+        QVERIFY2(qAbs(live.currentRate() - (606 + 50) * 6.0) < 1, qPrintable(QString::number(live.currentRate())));
+    }
+
     void historySourcePlugsIn()
     {
         // Any MetricSource can feed the charts: here a second live source stands in for
