@@ -4,6 +4,7 @@
 // store (or the engine) says afterwards, not only what the widgets show.
 #include "dashboardpage.h"
 #include "deadletterspage.h"
+#include "guitestfixture.h"
 #include "engine.h"
 #include "importwizard.h"
 #include "jobcombo.h"
@@ -37,64 +38,11 @@ using bd::ui::ImportWizard;
 using bd::ui::MainWindow;
 using bd::ui::ReplayDialog;
 
-class TestGuiEngineControls final : public QObject
+class TestGuiEngineControls final : public QObject, private bd::testing::GuiTestFixture
 {
     Q_OBJECT
 
 private:
-    QTemporaryDir m_dir;
-    int m_dbCounter = 0;
-
-    QString writeFile(const QString &name, const QByteArray &bytes)
-    {
-        const QString path = m_dir.filePath(name);
-        QFile file(path);
-        if (!file.open(QIODevice::WriteOnly))
-            qFatal("cannot write %s", qPrintable(path));
-        file.write(bytes);
-        return path;
-    }
-
-    // Every second row carries the marker (the simulator refuses "[[sim:invalid]]").
-    QString reviewsCsv(const QString &name, int rows, const QByteArray &marker = {})
-    {
-        QByteArray csv = "id,product,text\n";
-        for (int i = 1; i <= rows; ++i)
-            csv += "R" + QByteArray::number(i) + ",kettle,\"Review number " +
-                   QByteArray::number(i) + ", it boils water" + (i % 2 ? QByteArray() : marker) +
-                   "\"\n";
-        return writeFile(name, csv);
-    }
-
-    std::unique_ptr<MainWindow> makeWindow(QString *dbPath)
-    {
-        MainWindow::Options options;
-        options.databasePath = m_dir.filePath(u"controls%1.sqlite"_s.arg(++m_dbCounter));
-        options.restoreWindowState = false;
-        options.trayNotifications = false;
-        options.resumeInterruptedJobs = false;
-        options.useKeychain = false;
-        options.snapshotIntervalMs = 100;
-        *dbPath = options.databasePath;
-        auto window = std::make_unique<MainWindow>(options);
-        window->show();
-        if (!QTest::qWaitFor([&] { return window->isEngineOpen(); }, 10000))
-            qFatal("the engine did not open");
-        return window;
-    }
-
-    static std::optional<bd::JobInfo> storedJob(const QString &dbPath, qint64 jobId)
-    {
-        bd::store::SqliteStore store(dbPath, u"test-reader"_s);
-        return store.isOpen() ? store.job(jobId) : std::nullopt;
-    }
-
-    static QList<bd::JobInfo> storedJobs(const QString &dbPath)
-    {
-        bd::store::SqliteStore store(dbPath, u"test-reader"_s);
-        return store.isOpen() ? store.jobs() : QList<bd::JobInfo>();
-    }
-
     // Tasks of the job per stored template revision (0: the job's own template).
     static QHash<int, int> tasksPerRevision(const QString &dbPath, qint64 jobId)
     {
@@ -115,36 +63,6 @@ private:
         }
         QSqlDatabase::removeDatabase(u"revision-check"_s);
         return counts;
-    }
-
-    qint64 importThroughWizard(MainWindow &window, const QString &dbPath, const QString &csv,
-                               const QString &templateText, int latencyMs)
-    {
-        const int before = int(storedJobs(dbPath).size());
-        window.openCsv(csv);
-        ImportWizard *wizard = nullptr;
-        if (!QTest::qWaitFor(
-                [&] {
-                    wizard = window.findChild<ImportWizard *>();
-                    return wizard && !wizard->isPreviewLoading() && !wizard->isHidden();
-                },
-                10000))
-            return 0;
-        QTest::qWait(50); // the full scan of the file follows the preview
-        wizard->templateEditor()->setPlainText(templateText);
-        wizard->setSimulatorLatency(latencyMs);
-        if (!wizard->startImport())
-            return 0;
-        qint64 jobId = 0;
-        const bool imported = QTest::qWaitFor(
-            [&] {
-                const auto jobs = storedJobs(dbPath);
-                if (jobs.size() > before && jobs.constLast().state != bd::JobState::Importing)
-                    jobId = jobs.constLast().id;
-                return jobId != 0;
-            },
-            20000);
-        return imported ? jobId : 0;
     }
 
     static QString stateText(MainWindow &window, qint64 jobId)

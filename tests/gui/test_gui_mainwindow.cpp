@@ -2,6 +2,7 @@
 // wizard into the store, the wizard refuses what it must refuse, and each job action
 // changes the store as it says.
 #include "deadletterspage.h"
+#include "guitestfixture.h"
 #include "engine.h"
 #include "importwizard.h"
 #include "jobsmodel.h"
@@ -26,104 +27,9 @@ using namespace Qt::StringLiterals;
 using bd::ui::ImportWizard;
 using bd::ui::MainWindow;
 
-class TestGuiMainWindow final : public QObject
+class TestGuiMainWindow final : public QObject, private bd::testing::GuiTestFixture
 {
     Q_OBJECT
-
-private:
-    QTemporaryDir m_dir;
-    int m_dbCounter = 0;
-
-    QString writeFile(const QString &name, const QByteArray &bytes)
-    {
-        const QString path = m_dir.filePath(name);
-        QFile file(path);
-        if (!file.open(QIODevice::WriteOnly))
-            qFatal("cannot write %s", qPrintable(path));
-        file.write(bytes);
-        return path;
-    }
-
-    QString reviewsCsv(const QString &name, int rows, const QString &marker = {})
-    {
-        QByteArray csv = "id,product,text\n";
-        for (int i = 1; i <= rows; ++i) {
-            csv += "R" + QByteArray::number(i) + ",kettle,\"Review number " + QByteArray::number(i)
-                   + ", it boils water" + (marker.isEmpty() || i % 2 ? QByteArray() : marker.toUtf8())
-                   + "\"\n";
-        }
-        return writeFile(name, csv);
-    }
-
-    std::unique_ptr<MainWindow> makeWindow(QString *dbPath, int latencyMs = 0)
-    {
-        MainWindow::Options options;
-        options.databasePath = m_dir.filePath(u"db%1.sqlite"_s.arg(++m_dbCounter));
-        options.restoreWindowState = false;
-        options.trayNotifications = false;
-        options.resumeInterruptedJobs = false;
-        options.snapshotIntervalMs = 100;
-        Q_UNUSED(latencyMs);
-        *dbPath = options.databasePath;
-        auto window = std::make_unique<MainWindow>(options);
-        QObject::connect(window->engine(), &bd::Engine::opened, window.get(), [](bool ok, const QString &error) {
-            if (!ok)
-                qWarning("the engine did not open: %s", qPrintable(error));
-        });
-        window->show();
-        if (!QTest::qWaitFor([&] { return window->isEngineOpen(); }, 10000))
-            qFatal("the engine did not open");
-        return window;
-    }
-
-    static std::optional<bd::JobInfo> storedJob(const QString &dbPath, qint64 jobId)
-    {
-        bd::store::SqliteStore store(dbPath, u"test-reader"_s);
-        return store.isOpen() ? store.job(jobId) : std::nullopt;
-    }
-
-    static QList<bd::JobInfo> storedJobs(const QString &dbPath)
-    {
-        bd::store::SqliteStore store(dbPath, u"test-reader"_s);
-        return store.isOpen() ? store.jobs() : QList<bd::JobInfo>();
-    }
-
-    static ImportWizard *waitForWizard(MainWindow &window)
-    {
-        ImportWizard *wizard = nullptr;
-        if (!QTest::qWaitFor([&] {
-                wizard = window.findChild<ImportWizard *>();
-                return wizard && !wizard->isPreviewLoading() && !wizard->isHidden();
-            }, 10000))
-            return nullptr;
-        // The full scan of the file follows the preview.
-        QTest::qWait(50);
-        return wizard;
-    }
-
-    // Imports through the wizard and returns the new job's id.
-    qint64 importThroughWizard(MainWindow &window, const QString &dbPath, const QString &csv,
-                               const QString &templateText, int latencyMs)
-    {
-        const int before = int(storedJobs(dbPath).size());
-        window.openCsv(csv);
-        ImportWizard *wizard = waitForWizard(window);
-        if (!wizard)
-            return 0;
-        wizard->templateEditor()->setPlainText(templateText);
-        wizard->setSimulatorLatency(latencyMs);
-        if (!wizard->startImport())
-            return 0;
-        qint64 jobId = 0;
-        const bool imported = QTest::qWaitFor([&] {
-            const auto jobs = storedJobs(dbPath);
-            if (jobs.size() > before && jobs.constLast().state != bd::JobState::Importing)
-                jobId = jobs.constLast().id;
-            return jobId != 0;
-        }, 20000);
-        Q_UNUSED(imported);
-        return jobId;
-    }
 
 private Q_SLOTS:
     void initTestCase()
@@ -287,7 +193,7 @@ private Q_SLOTS:
         QString db;
         auto window = makeWindow(&db);
         // Every second row is refused by the simulator as an invalid request: dead at once.
-        const QString csv = reviewsCsv(u"dead.csv"_s, 40, u" [[sim:invalid]]"_s);
+        const QString csv = reviewsCsv(u"dead.csv"_s, 40, " [[sim:invalid]]");
         const qint64 jobId = importThroughWizard(*window, db, csv, u"{{text}}"_s, 0);
         QVERIFY(jobId > 0);
         QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished, 20000);
