@@ -71,7 +71,10 @@ void TaskDetailView::showDetail(const store::TaskDetail &d)
             + tr("created %1 · started %2 · finished %3")
                   .arg(timeText(d.createdAtMs), timeText(d.startedAtMs), timeText(d.finishedAtMs))
             + u"</p>"_s;
-    html += u"<h4>"_s + tr("Prompt") + u"</h4>"_s;
+    html += u"<h4>"_s
+            + (d.templateRevision > 0 ? tr("Prompt (replayed with template edit %1)").arg(d.templateRevision)
+                                      : tr("Prompt"))
+            + u"</h4>"_s;
     if (!d.systemPrompt.isEmpty())
         html += u"<p><i>"_s + tr("System:") + u"</i></p>"_s + pre(d.systemPrompt);
     html += pre(renderedPrompt(d));

@@ -237,8 +237,12 @@ std::optional<TaskDetail> TaskQuery::detail(qint64 taskId)
                   "t.output, t.error_class, t.error_message, t.http_status, t.model, "
                   "t.input_tokens, t.output_tokens, t.cached_tokens, t.cache_write_tokens, "
                   "t.cost_usd, t.cache_hit, t.created_at, t.started_at, t.finished_at, "
-                  "j.columns, j.template, j.system_prompt "
-                  "FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.id = ?"_s);
+                  "j.columns, COALESCE(r.template, j.template), "
+                  "COALESCE(r.system_prompt, j.system_prompt), t.template_rev "
+                  // A replayed task renders with the template revision it was replayed with.
+                  "FROM tasks t JOIN jobs j ON j.id = t.job_id "
+                  "LEFT JOIN job_templates r ON r.job_id = t.job_id AND r.revision = t.template_rev "
+                  "WHERE t.id = ?"_s);
     query.addBindValue(taskId);
     if (!query.exec()) {
         fail(query.lastError().text());
@@ -274,6 +278,7 @@ std::optional<TaskDetail> TaskQuery::detail(qint64 taskId)
     d.columns = json::decodeStringArray(query.value(21).toString().toUtf8()).value_or(QStringList());
     d.templateText = query.value(22).toString();
     d.systemPrompt = query.value(23).toString();
+    d.templateRevision = query.value(24).toInt();
 
     QSqlQuery attempts(m_db);
     attempts.setForwardOnly(true);

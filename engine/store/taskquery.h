@@ -63,6 +63,7 @@ struct TaskDetail
     QStringList values;  // the row, in header order
     QString templateText;
     QString systemPrompt;
+    int templateRevision = 0; // 0: the job's own template; else a replay's edit
     QString output;
     QString errorClass;
     QString errorMessage;

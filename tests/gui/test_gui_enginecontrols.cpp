@@ -158,6 +158,28 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished &&
                                      storedJob(db, jobId)->counts.unfinished() == 0,
                                  20000);
+        // The detail of a replayed task shows the prompt it was sent with.
+        {
+            qint64 replayedTask = 0;
+            {
+                QSqlDatabase check = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"replayed-task"_s);
+                check.setDatabaseName(db);
+                QVERIFY(check.open());
+                QSqlQuery query(check);
+                query.prepare(u"SELECT id FROM tasks WHERE job_id = ? AND template_rev = 1 LIMIT 1"_s);
+                query.addBindValue(jobId);
+                QVERIFY(query.exec() && query.next());
+                replayedTask = query.value(0).toLongLong();
+            }
+            QSqlDatabase::removeDatabase(u"replayed-task"_s);
+            QSignalSpy detailReady(window->engine(), &bd::Engine::taskDetailReady);
+            window->engine()->requestTaskDetail(replayedTask);
+            QTRY_COMPARE(detailReady.count(), 1);
+            const auto detail = detailReady.at(0).at(0).value<bd::store::TaskDetail>();
+            QCOMPARE(detail.templateRevision, 1);
+            QCOMPARE(detail.templateText, u"Say something nice about the {{product}}"_s);
+            QCOMPARE(detail.systemPrompt, u"Be brief."_s);
+        }
         // The five replayed with the job's own template are refused again.
         QCOMPARE(storedJob(db, jobId)->counts.completed, 35);
         QCOMPARE(storedJob(db, jobId)->counts.dead, 5);
