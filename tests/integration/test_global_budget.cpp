@@ -5,6 +5,7 @@
 // resumes them to the end. Last, another worker's spend and cap on the same database
 // reach a running engine.
 
+#include "../support/testcsv.h"
 #include "dispatch/globalbudget.h"
 #include "engine.h"
 #include "store/sqlitestore.h"
@@ -31,15 +32,7 @@ private Q_SLOTS:
 private:
     static QString writeCsv(const QTemporaryDir &dir, const QString &name, int rows)
     {
-        const QString path = dir.filePath(name);
-        QFile file(path);
-        if (!file.open(QIODevice::WriteOnly))
-            return {};
-        file.write("id,text\n");
-        for (int i = 0; i < rows; ++i)
-            file.write(QByteArray::number(i) + ",row " + QByteArray::number(i) + " of " +
-                       name.toUtf8() + '\n');
-        return path;
+        return bd::testing::writeNumberedCsv(dir, name, rows);
     }
 };
 

@@ -1,6 +1,7 @@
 // Preemption across jobs: urgent (priority 1) work holds lower-priority sync work back,
 // which resumes where it stopped, unharmed. Runs the real engine facade on the simulator.
 
+#include "../support/testcsv.h"
 #include "engine.h"
 #include "ingest/exportwriter.h"
 #include "store/sqlitestore.h"
@@ -28,14 +29,7 @@ private Q_SLOTS:
 private:
     static QString writeCsv(const QTemporaryDir &dir, const QString &name, int rows)
     {
-        const QString path = dir.filePath(name);
-        QFile file(path);
-        if (!file.open(QIODevice::WriteOnly))
-            return {};
-        file.write("id,text\n");
-        for (int i = 0; i < rows; ++i)
-            file.write(QByteArray::number(i) + ",row " + QByteArray::number(i) + " of " + name.toUtf8() + '\n');
-        return path;
+        return bd::testing::writeNumberedCsv(dir, name, rows);
     }
 };
 
