@@ -1,3 +1,4 @@
+#include "api/jobsettings.h"
 #include "engineworker.h"
 
 #include "core/clock.h"
@@ -184,7 +185,7 @@ void EngineWorker::importJob(const JobSpec &spec, std::shared_ptr<std::atomic<bo
     Q_EMIT importFinished(result);
 }
 
-void EngineWorker::startJob(qint64 jobId, const providers::ProviderConfig &providerConfig)
+void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
 {
     if (!m_store) {
         Q_EMIT jobFailed(jobId, u"the database is not open"_s);
@@ -343,7 +344,7 @@ void EngineWorker::stopAll(const QString &reason)
 void EngineWorker::handleRunnerFinished(qint64 jobId, JobState state, const QString &reason)
 {
     removeRunner(jobId);
-    if (state == JobState::Paused && reason == QLatin1StringView(dispatch::GlobalBudget::kReason)) {
+    if (state == JobState::Paused && stopCauseOf(reason) == StopCause::GlobalBudget) {
         // Nothing more fits under the cap: every job here waits for a higher one.
         m_pausedByGlobalBudget.insert(jobId);
         pauseForGlobalBudget();
@@ -375,8 +376,9 @@ void EngineWorker::setJobConcurrency(qint64 jobId, int concurrency)
         runner->setConcurrency(concurrency);
 }
 
-void EngineWorker::setLaneLimits(int priority, int concurrency, int maxConcurrentBatches)
+void EngineWorker::setLaneLimits(Lane lane, int concurrency, int maxConcurrentBatches)
 {
+    const int priority = int(lane);
     if (priority < 1 || priority > 3)
         return;
     m_laneLimits.insert(priority, LaneLimits{qMax(0, concurrency), qMax(0, maxConcurrentBatches)});
@@ -395,8 +397,9 @@ void EngineWorker::applyLaneLimits(dispatch::JobRunner *runner) const
         runner->setMaxConcurrentBatches(limits.maxConcurrentBatches);
 }
 
-void EngineWorker::setLanePaused(int priority, bool paused)
+void EngineWorker::setLanePaused(Lane lane, bool paused)
 {
+    const int priority = int(lane);
     if (priority < 1 || priority > 3)
         return;
     const bool changed = paused ? !m_pausedLanes.contains(priority) : m_pausedLanes.contains(priority);
@@ -407,7 +410,7 @@ void EngineWorker::setLanePaused(int priority, bool paused)
     if (!changed)
         return;
     updatePreemption();
-    Q_EMIT laneStateChanged(priority, paused);
+    Q_EMIT laneStateChanged(lane, paused);
 }
 
 void EngineWorker::runNow(qint64 jobId)
@@ -454,7 +457,7 @@ void EngineWorker::shutdown()
     // Hand back whatever this worker still holds so another process can go on at once.
     const QList<dispatch::JobRunner *> runners = m_runners.values();
     for (dispatch::JobRunner *runner : runners)
-        runner->stop(JobState::Paused, u"engine shut down"_s, true);
+        runner->stop(JobState::Paused, stopCauseReason(StopCause::EngineShutdown), true);
     qDeleteAll(m_runners);
     m_runners.clear();
     if (m_snapshotTimer)
@@ -573,7 +576,7 @@ void EngineWorker::reprioritiseJob(qint64 jobId, int priority)
     Q_EMIT jobReprioritised(jobId, priority, changed);
 }
 
-void EngineWorker::actOnTasks(int action, const QList<qint64> &taskIds, int argument)
+void EngineWorker::actOnTasks(TaskAction action, const QList<qint64> &taskIds, int argument)
 {
     if (!m_store) {
         Q_EMIT tasksActedOn(action, -1, u"the database is not open"_s, 0);
@@ -584,7 +587,7 @@ void EngineWorker::actOnTasks(int action, const QList<qint64> &taskIds, int argu
     int changed = 0;
     QString error;
     switch (action) {
-    case 0: { // Replay
+    case TaskAction::Replay: {
         ReplayRequest request;
         request.taskIds = taskIds;
         const ReplayResult replayed = taskIds.isEmpty() ? ReplayResult{} : replayDeadTasks(*m_store, request, now);
@@ -592,15 +595,12 @@ void EngineWorker::actOnTasks(int action, const QList<qint64> &taskIds, int argu
         error = replayed.error;
         break;
     }
-    case 1: // Reprioritise
+    case TaskAction::Reprioritise:
         changed = actions.reprioritiseTasks(taskIds, argument);
         break;
-    case 2: // Cancel
+    case TaskAction::Cancel:
         changed = actions.cancelTasks(taskIds, now);
         break;
-    default:
-        error = u"unknown action %1"_s.arg(action);
-        changed = -1;
     }
     if (changed < 0 && error.isEmpty())
         error = actions.errorString();
@@ -618,7 +618,7 @@ void EngineWorker::actOnTasks(int action, const QList<qint64> &taskIds, int argu
 void EngineWorker::replayDead(const ReplayRequest &request)
 {
     if (!m_store) {
-        Q_EMIT tasksActedOn(0, -1, u"the database is not open"_s, 0);
+        Q_EMIT tasksActedOn(TaskAction::Replay, -1, u"the database is not open"_s, 0);
         return;
     }
     const ReplayResult result = replayDeadTasks(*m_store, request, m_clock->nowMs());
@@ -626,7 +626,7 @@ void EngineWorker::replayDead(const ReplayRequest &request)
         refreshSnapshot(request.jobId);
     // A running job claims the replayed tasks with its next group; a stopped one needs
     // startJob (the console's resume, batchctl dlq replay).
-    Q_EMIT tasksActedOn(0, result.error.isEmpty() ? result.changed : -1, result.error, result.skipped);
+    Q_EMIT tasksActedOn(TaskAction::Replay, result.error.isEmpty() ? result.changed : -1, result.error, result.skipped);
 }
 
 void EngineWorker::clearAlerts(qint64 jobId, const QString &kind)
@@ -723,7 +723,7 @@ void EngineWorker::savePriceOverrides(const QJsonObject &entries)
     reloadPrices();
 }
 
-void EngineWorker::testConnection(const providers::ProviderConfig &config)
+void EngineWorker::testConnection(const ProviderConfig &config)
 {
     QString error;
     std::unique_ptr<providers::Provider> created = providers::createProvider(config, m_clock, &error);
@@ -849,7 +849,7 @@ void EngineWorker::pauseForGlobalBudget()
     // Requests in flight were reserved under the cap: they may come back.
     const QList<dispatch::JobRunner *> runners = m_runners.values();
     for (dispatch::JobRunner *runner : runners)
-        runner->stop(JobState::Paused, QString::fromLatin1(dispatch::GlobalBudget::kReason), false);
+        runner->stop(JobState::Paused, stopCauseReason(StopCause::GlobalBudget), false);
 }
 
 } // namespace bd

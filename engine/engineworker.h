@@ -1,11 +1,12 @@
 #pragma once
 
-#include "core/types.h"
+#include "api/engine.h"
+#include "core/tasktypes.h"
 #include "cost/pricetable.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/globalbudget.h"
 #include "jobio.h"
-#include "snapshot.h"
+#include "api/snapshot.h"
 
 #include <QHash>
 #include <QJsonObject>
@@ -42,21 +43,21 @@ public:
 
     void open();
     void importJob(const bd::JobSpec &spec, std::shared_ptr<std::atomic<bool>> cancel);
-    void startJob(qint64 jobId, const bd::providers::ProviderConfig &provider);
+    void startJob(qint64 jobId, const bd::ProviderConfig &provider);
     void pauseJob(qint64 jobId, const QString &reason, bool cancelInFlight);
     void stopAll(const QString &reason);
     void listJobs();
     void setJobConcurrency(qint64 jobId, int concurrency);
-    void setLanePaused(int priority, bool paused);
-    void setLaneLimits(int priority, int concurrency, int maxConcurrentBatches);
+    void setLanePaused(bd::Lane lane, bool paused);
+    void setLaneLimits(bd::Lane lane, int concurrency, int maxConcurrentBatches);
     void runNow(qint64 jobId);
     void shutdown(); // synchronous, on the engine thread, before it quits
 
     // --- console verbs (added for the desktop console)
     void cancelJob(qint64 jobId, const QString &reason);
     void reprioritiseJob(qint64 jobId, int priority);
-    // action: see Engine::TaskAction. argument: the priority for Reprioritise.
-    void actOnTasks(int action, const QList<qint64> &taskIds, int argument);
+    // argument: the priority for Reprioritise.
+    void actOnTasks(bd::TaskAction action, const QList<qint64> &taskIds, int argument);
     void clearAlerts(qint64 jobId, const QString &kind);
     void replayDead(const bd::ReplayRequest &request);
     void setSnapshotInterval(int ms);
@@ -69,7 +70,7 @@ public:
     void listPrices();
     void reloadPrices();
     void savePriceOverrides(const QJsonObject &entries);
-    void testConnection(const bd::providers::ProviderConfig &config);
+    void testConnection(const bd::ProviderConfig &config);
 
 Q_SIGNALS:
     void opened(bool ok, const QString &error);
@@ -80,14 +81,14 @@ Q_SIGNALS:
     void jobStopped(qint64 jobId, bd::JobState state, const QString &reason);
     void jobFailed(qint64 jobId, const QString &error);
     void jobWaiting(qint64 jobId, const QString &reason);
-    void laneStateChanged(int priority, bool paused);
+    void laneStateChanged(bd::Lane lane, bool paused);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
     void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
-    void tasksActedOn(int action, int changed, const QString &error, int skipped);
+    void tasksActedOn(bd::TaskAction action, int changed, const QString &error, int skipped);
     void alertsChanged();
     void connectionTested(const QString &providerId, const QStringList &models,
                           const QString &error);
@@ -139,7 +140,7 @@ private:
     std::optional<GlobalPause> m_globalPause;
     QSet<qint64> m_pausedByGlobalBudget;
     // How each job was last started here, to start it again when the cap is raised.
-    QHash<qint64, providers::ProviderConfig> m_providerConfigs;
+    QHash<qint64, ProviderConfig> m_providerConfigs;
 
     // Preemption across jobs: sync work of lower priorities is held while priority-1 work
     // is waiting, and let through a trickle once it has waited longer than agingMs.

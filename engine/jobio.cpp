@@ -1,5 +1,6 @@
 #include "jobio.h"
 
+#include "api/jobsettings.h"
 #include "cost/tiering.h"
 #include "ingest/csvreader.h"
 #include "ingest/exportwriter.h"
@@ -226,7 +227,7 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
     }
     if (result.rows == 0)
         return abandon(u"%1: no data rows after the header"_s.arg(spec.sourcePath));
-    if (!store.setJobState(jobId, JobState::Paused, u"imported"_s, nowMs))
+    if (!store.setJobState(jobId, JobState::Paused, stopCauseReason(StopCause::Imported), nowMs))
         return abandon(store.errorString());
     result.ok = true;
     result.jobId = jobId;

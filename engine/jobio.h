@@ -1,6 +1,7 @@
 #pragma once
 
-#include "core/types.h"
+#include "api/jobs.h"
+#include "core/tasktypes.h"
 
 #include <QString>
 
@@ -15,16 +16,6 @@ class Store;
 // Moving whole jobs in and out of the store: streaming, page by page, on the calling
 // thread (the engine thread for the console, the main thread for batchctl's exports).
 namespace bd {
-
-struct ImportResult
-{
-    bool ok = false;
-    qint64 jobId = 0;
-    qint64 rows = 0;
-    bool continued = false; // an identical job existed and was continued, nothing imported
-    QString error;          // names the file, line and field
-    QStringList warnings;   // renamed header columns and the like
-};
 
 using ImportProgress = std::function<void(qint64 rows, qint64 bytesRead, qint64 totalBytes)>;
 
@@ -41,29 +32,6 @@ bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error);
 ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
                        const ImportProgress &progress = {},
                        const std::atomic<bool> *cancel = nullptr);
-
-// Dead-lettered tasks to run again: the given ids, or every dead task of the job (of all
-// jobs when jobId is 0), narrowed to one error class when errorClass is set. With a
-// template or system prompt, the replayed tasks move to a new template revision of the job
-// (what is not given stays the job's original); the template must name only the job's
-// columns.
-struct ReplayRequest
-{
-    qint64 jobId = 0;
-    QList<qint64> taskIds;
-    QString errorClass; // e.g. "server_error"; empty: any
-    std::optional<QString> templateText;
-    std::optional<QString> systemPrompt;
-};
-
-struct ReplayResult
-{
-    int changed = 0;  // back to pending, attempts reset
-    int skipped = 0;  // given ids that were not dead-lettered (or not of that class/job)
-    int templateRevision = -1; // the new revision, or -1
-    QString error;
-    bool invalid = false; // the request itself is wrong (error class, template, job): nothing changed
-};
 
 // Validates, stores the template revision and requeues, on the calling thread.
 ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, qint64 nowMs);

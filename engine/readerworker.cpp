@@ -3,7 +3,14 @@
 #include "core/clock.h"
 #include "jobio.h"
 #include "metrics/sqlitemetricsstore.h"
+#include "cost/costreport.h"
+#include "cost/estimator.h"
+#include "dispatch/globalbudget.h"
+#include "api/jobsettings.h"
+#include "jobcheck.h"
 #include "store/sqlitestore.h"
+
+#include <QFileInfo>
 
 #include <QElapsedTimer>
 
@@ -13,10 +20,11 @@ namespace bd {
 
 using namespace Qt::StringLiterals;
 
-ReaderWorker::ReaderWorker(const QString &databasePath,
+ReaderWorker::ReaderWorker(const QString &databasePath, const QString &priceOverridePath,
                            std::shared_ptr<std::atomic<quint64>> ticketFloor,
                            std::shared_ptr<std::atomic<qint64>> cancelledExport)
     : m_databasePath(databasePath)
+    , m_priceOverridePath(priceOverridePath)
     , m_ticketFloor(std::move(ticketFloor))
     , m_cancelledExport(cancelledExport ? std::move(cancelledExport)
                                         : std::make_shared<std::atomic<qint64>>(0))
@@ -46,7 +54,7 @@ bool ReaderWorker::ensureOpen()
     return true;
 }
 
-void ReaderWorker::countTasks(quint64 ticket, const store::TaskFilter &filter)
+void ReaderWorker::countTasks(quint64 ticket, const bd::TaskFilter &filter)
 {
     if (stale(ticket) || !ensureOpen())
         return;
@@ -58,7 +66,7 @@ void ReaderWorker::countTasks(quint64 ticket, const store::TaskFilter &filter)
     Q_EMIT taskCountReady(ticket, *n);
 }
 
-void ReaderWorker::fetchTaskPage(quint64 ticket, const store::TaskFilter &filter, qint64 offset,
+void ReaderWorker::fetchTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
                                  qint64 afterId, int limit)
 {
     if (stale(ticket) || !ensureOpen())
@@ -95,7 +103,7 @@ void ReaderWorker::listAlerts(bool includeCleared)
     Q_EMIT alertsListed(m_store->alerts(includeCleared));
 }
 
-void ReaderWorker::collectIds(int action, const store::TaskFilter &filter, int argument)
+void ReaderWorker::collectIds(TaskAction action, const bd::TaskFilter &filter, int argument)
 {
     if (!ensureOpen())
         return;
@@ -191,6 +199,81 @@ void ReaderWorker::readSeries(quint64 ticket, const QString &metric, const QStri
         merged.points.append(point);
     }
     Q_EMIT seriesReady(ticket, merged);
+}
+
+const cost::PriceTable &ReaderWorker::prices()
+{
+    if (!m_prices) {
+        m_prices = cost::PriceTable::builtIn();
+        QString error;
+        if (!m_priceOverridePath.isEmpty() && QFileInfo::exists(m_priceOverridePath)
+            && !m_prices->mergeFile(m_priceOverridePath, &error))
+            qWarning("price override ignored: %s", qPrintable(error));
+    }
+    return *m_prices;
+}
+
+void ReaderWorker::reloadPrices()
+{
+    m_prices.reset();
+}
+
+void ReaderWorker::checkJob(quint64 ticket, const JobDraft &draft)
+{
+    Q_EMIT jobChecked(ticket, checkJobDraft(draft));
+}
+
+void ReaderWorker::estimateJob(quint64 ticket, const JobSpec &spec)
+{
+    // An estimate never creates a database: without one there is no cache to consult.
+    store::Store *store = nullptr;
+    if (QFileInfo::exists(m_databasePath) && ensureOpen())
+        store = m_store.get();
+    JobSpec priced = spec;
+    QString note;
+    if (const QString top = topTierModel(spec, prices()); !top.isEmpty()) {
+        priced.model = top;
+        note = u"model tiering: estimated with every row on the top tier's model %1 (an upper bound)"_s.arg(top);
+    }
+    JobEstimate estimate;
+    QString error;
+    if (!cost::estimateJob(priced, prices(), store, &estimate, &error)) {
+        Q_EMIT jobEstimated(ticket, JobEstimate{}, error);
+        return;
+    }
+    estimate.model = priced.model;
+    estimate.note = note;
+    Q_EMIT jobEstimated(ticket, estimate, QString());
+}
+
+void ReaderWorker::listDeadTasks(qint64 jobId, qint64 afterTaskId, int limit)
+{
+    if (!ensureOpen()) {
+        Q_EMIT deadTasksListed(jobId, {}, u"cannot open the database"_s);
+        return;
+    }
+    Q_EMIT deadTasksListed(jobId, m_store->deadTasks(jobId, limit, afterTaskId), QString());
+}
+
+void ReaderWorker::reportCost(qint64 jobId)
+{
+    if (!ensureOpen())
+        return;
+    const auto job = m_store->job(jobId);
+    Q_EMIT costReportReady(jobId, job ? cost::costReport(*m_store, *job, prices()) : QJsonObject());
+}
+
+void ReaderWorker::readGlobalBudget()
+{
+    if (!ensureOpen())
+        return;
+    using dispatch::GlobalBudget;
+    const double cap = m_store->setting(databasekeys::globalBudgetUsd).value_or(QString()).toDouble();
+    const GlobalBudget::Period period =
+        GlobalBudget::periodFromName(m_store->setting(databasekeys::globalBudgetPeriod).value_or(QString()))
+            .value_or(GlobalBudget::Period::Month);
+    const qint64 start = GlobalBudget::periodStartMs(period, SystemClock::instance()->nowMs());
+    Q_EMIT globalBudgetRead(cap, GlobalBudget::periodName(period), m_store->spendSince(start));
 }
 
 void ReaderWorker::shutdown()

@@ -1,7 +1,9 @@
 #pragma once
 
-#include "core/types.h"
-#include "metrics/metrictypes.h"
+#include "core/tasktypes.h"
+#include "api/metrictypes.h"
+#include "api/engine.h"
+#include "cost/pricetable.h"
 #include "store/taskquery.h"
 
 #include <QObject>
@@ -27,17 +29,27 @@ class ReaderWorker final : public QObject
 
 public:
     // cancelledExport: the job whose export should stop (0: none), set from any thread.
-    ReaderWorker(const QString &databasePath, std::shared_ptr<std::atomic<quint64>> ticketFloor,
+    ReaderWorker(const QString &databasePath, const QString &priceOverridePath,
+                 std::shared_ptr<std::atomic<quint64>> ticketFloor,
                  std::shared_ptr<std::atomic<qint64>> cancelledExport = {});
     ~ReaderWorker() override;
 
-    void countTasks(quint64 ticket, const bd::store::TaskFilter &filter);
-    void fetchTaskPage(quint64 ticket, const bd::store::TaskFilter &filter, qint64 offset,
+    void countTasks(quint64 ticket, const bd::TaskFilter &filter);
+    void fetchTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
                        qint64 afterId, int limit);
     void fetchTaskDetail(qint64 taskId);
     void fetchDeadSummary(qint64 jobId);
     void listAlerts(bool includeCleared);
-    void collectIds(int action, const bd::store::TaskFilter &filter, int argument);
+    void collectIds(bd::TaskAction action, const bd::TaskFilter &filter, int argument);
+    // Needs no database (reads the input and the tiering file).
+    void checkJob(quint64 ticket, const bd::JobDraft &draft);
+    // Uses the database when it exists (response cache, calibration), else estimates alone.
+    void estimateJob(quint64 ticket, const bd::JobSpec &spec);
+    void listDeadTasks(qint64 jobId, qint64 afterTaskId, int limit);
+    void reportCost(qint64 jobId);
+    void readGlobalBudget();
+    // The price file changed: read it again before the next estimate or report.
+    void reloadPrices();
     void exportJob(qint64 jobId, const QString &path);
     // See Engine::requestSeries.
     void readSeries(quint64 ticket, const QString &metric, const QString &labels, qint64 fromMs,
@@ -46,11 +58,16 @@ public:
 
 Q_SIGNALS:
     void taskCountReady(quint64 ticket, qint64 count);
-    void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::store::TaskRow> &rows);
-    void taskDetailReady(const bd::store::TaskDetail &detail);
-    void deadSummaryReady(qint64 jobId, const QList<bd::store::DeadClassCount> &classes);
+    void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
+    void taskDetailReady(const bd::TaskDetail &detail);
+    void deadSummaryReady(qint64 jobId, const QList<bd::DeadClassCount> &classes);
     void alertsListed(const QList<bd::AlertRecord> &alerts);
-    void idsCollected(int action, const QList<qint64> &ids, int argument);
+    void idsCollected(bd::TaskAction action, const QList<qint64> &ids, int argument);
+    void jobChecked(quint64 ticket, const bd::JobCheck &check);
+    void jobEstimated(quint64 ticket, const bd::JobEstimate &estimate, const QString &error);
+    void deadTasksListed(qint64 jobId, const QList<bd::DeadTask> &tasks, const QString &error);
+    void costReportReady(qint64 jobId, const QJsonObject &report);
+    void globalBudgetRead(double capUsd, const QString &period, double spentUsd);
     void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
     void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);
     void readFailed(const QString &error);
@@ -60,7 +77,11 @@ private:
     bool ensureOpen();
     bool stale(quint64 ticket) const { return ticket < m_ticketFloor->load(); }
 
+    const cost::PriceTable &prices();
+
     QString m_databasePath;
+    QString m_priceOverridePath;
+    std::optional<cost::PriceTable> m_prices;
     std::shared_ptr<std::atomic<quint64>> m_ticketFloor;
     std::shared_ptr<std::atomic<qint64>> m_cancelledExport;
     std::unique_ptr<metrics::SqliteMetricsStore> m_metrics; // over the reader store's connection

@@ -1,6 +1,6 @@
 #include "responsecache.h"
 
-#include "core/types.h"
+#include "core/tasktypes.h"
 
 #include <QCryptographicHash>
 #include <QJsonArray>

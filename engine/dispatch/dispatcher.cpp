@@ -145,13 +145,13 @@ void JobRunner::start()
     }
     if (m_budgetUsd > 0 && m_costUsd >= m_budgetUsd) {
         m_running = false;
-        m_store->setJobState(m_job.id, JobState::Paused, u"budget reached"_s, m_clock->nowMs());
-        Q_EMIT finished(m_job.id, JobState::Paused, u"budget reached"_s);
+        m_store->setJobState(m_job.id, JobState::Paused, stopCauseReason(StopCause::Budget), m_clock->nowMs());
+        Q_EMIT finished(m_job.id, JobState::Paused, stopCauseReason(StopCause::Budget));
         return;
     }
     if (m_globalBudget && m_globalBudget->isReached()) {
         m_running = false;
-        const QString why = QString::fromLatin1(GlobalBudget::kReason);
+        const QString why = stopCauseReason(StopCause::GlobalBudget);
         m_store->setJobState(m_job.id, JobState::Paused, why, m_clock->nowMs());
         Q_EMIT finished(m_job.id, JobState::Paused, why);
         return;
@@ -575,8 +575,8 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
         const QString why = reply.error == ErrorClass::Auth
-                                ? u"authentication failed: "_s + reply.errorMessage
-                                : u"quota exhausted: "_s + reply.errorMessage;
+                                ? stopCauseReason(StopCause::Auth) + u": "_s + reply.errorMessage
+                                : stopCauseReason(StopCause::Quota) + u": "_s + reply.errorMessage;
         Q_EMIT alertRaised(m_job.id, reply.error == ErrorClass::Auth ? u"auth"_s : u"quota_exhausted"_s, why,
                            QJsonObject{{u"value"_s, 1}, {u"threshold"_s, 0},
                                        {u"http_status"_s, reply.httpStatus},
@@ -759,7 +759,7 @@ void JobRunner::stopForBudget()
         stop(JobState::Paused, why, false);
         return;
     }
-    stop(JobState::Paused, QString::fromLatin1(GlobalBudget::kReason), false);
+    stop(JobState::Paused, stopCauseReason(StopCause::GlobalBudget), false);
 }
 
 double JobRunner::maxCostUsd(const QString &model, qint64 promptTokens) const

@@ -1,6 +1,7 @@
 #pragma once
 
-#include "core/types.h"
+#include "api/jobsettings.h"
+#include "core/tasktypes.h"
 #include "cost/pricetable.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/globalbudget.h"

@@ -30,7 +30,6 @@ public:
     // Start (ms since the epoch, UTC) of the period that contains nowMs; 0 for All.
     static qint64 periodStartMs(Period period, qint64 nowMs);
 
-    static constexpr const char *kReason = "global budget reached";
 
     void setCap(double usd, Period period);
     double capUsd() const { return m_capUsd; }

@@ -1,8 +1,8 @@
 #pragma once
 
-#include "core/types.h"
+#include "core/tasktypes.h"
 #include "metrics/alertrules.h"
-#include "metrics/metrictypes.h"
+#include "api/metrictypes.h"
 
 #include <QHash>
 #include <QObject>

@@ -1,7 +1,7 @@
 #include "alertrules.h"
 
 #include "core/clock.h"
-#include "core/types.h"
+#include "core/tasktypes.h"
 
 #include <QDateTime>
 #include <QJsonArray>

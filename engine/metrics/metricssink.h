@@ -1,6 +1,6 @@
 #pragma once
 
-#include "metrics/metrictypes.h"
+#include "api/metrictypes.h"
 
 #include <QList>
 #include <QString>

@@ -2,7 +2,7 @@
 
 #include "metrics/metricsrecorder.h"
 #include "metrics/metricssink.h"
-#include "metrics/metrictypes.h"
+#include "api/metrictypes.h"
 
 #include <QHash>
 #include <QString>

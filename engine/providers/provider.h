@@ -1,6 +1,7 @@
 #pragma once
 
-#include "core/types.h"
+#include "api/providers.h"
+#include "core/tasktypes.h"
 
 #include <memory>
 #include <QJsonObject>
@@ -55,14 +56,6 @@ struct ChatReply
     qint64 latencyMs = 0;
 
     bool ok() const { return error == ErrorClass::None; }
-};
-
-struct ProviderConfig
-{
-    QString id = QStringLiteral("simulator"); // simulator | openai | anthropic | openai-compatible
-    QString baseUrl;
-    QString apiKey;       // held in memory only: never stored, logged or exported
-    QJsonObject settings; // provider-specific knobs (simulator: latency_ms, failure_rate, rpm)
 };
 
 // Limits of a provider's batch API (one model per batch in every API).

@@ -1,0 +1,267 @@
+#pragma once
+
+#include "api/estimate.h"
+#include "api/jobs.h"
+#include "api/jobsettings.h"
+#include "api/metrictypes.h"
+#include "api/providers.h"
+#include "api/snapshot.h"
+#include "api/tasks.h"
+#include "api/types.h"
+
+#include <QJsonObject>
+#include <QObject>
+
+#include <memory>
+
+namespace bd {
+
+class Clock;
+
+// Lanes by priority, as the guide names them.
+enum class Lane : int
+{
+    Realtime = 1, // single sync calls, preempts the others
+    Grouped = 2,  // sync calls in groups sized by queue depth
+    Batch = 3,    // the provider's batch API at half price, where it has one
+};
+
+// What a task action does (Engine::actOnTasks).
+enum class TaskAction : int
+{
+    Replay,       // dead -> pending, attempts reset
+    Reprioritise, // pending tasks get the argument as priority
+    Cancel,       // pending -> cancelled
+};
+
+// Tuning of the runners an engine starts; a job's own settings win. Tests shorten the
+// intervals; the front ends keep the defaults.
+struct RunnerDefaults
+{
+    int concurrency = 16;
+    qint64 leaseMs = 120'000;        // a crashed worker's tasks come back after this
+    int flushMaxTransitions = 2'000; // answers stored per transaction at most
+    int flushIntervalMs = 100;
+    int progressIntervalMs = 250;
+    qint64 idlePollMs = 1'000;
+    int maxBatchSize = 0;            // batch lane: lines per provider batch (0: the API's limit)
+    int maxConcurrentBatches = 4;    // batch lane: provider batches open at once
+    qint64 batchPollFirstMs = 5'000; // batch lane: first poll; later ones back off
+    qint64 groupMaxWaitMs = 500;     // a group of sync calls waits this long to fill
+    qint64 batchApiMaxWaitMs = 60'000; // a provider batch waits this long to fill
+};
+
+struct EngineOptions
+{
+    // Where the database is: a file path (SQLite). Empty: defaultDatabasePath().
+    QString database;
+    QString workerId;       // empty: defaultWorkerId()
+    Clock *clock = nullptr; // null: the system clock; outlives the engine
+    RunnerDefaults runner;
+    // The user's prices.json merged over the built-in table; empty: none.
+    QString priceOverridePath;
+    // Metrics, alert rules, notifications and the /metrics endpoint (the keys of
+    // engine/metrics/README.md). Empty: the guide's defaults, no endpoint.
+    QJsonObject monitoring;
+};
+
+// Where each program keeps its data when not told otherwise (QStandardPaths, application
+// name BatchDesk): the database, and the user's price override.
+QString defaultDatabasePath();
+QString defaultPriceOverridePath();
+// host:pid:random, unique per engine.
+QString defaultWorkerId();
+
+// The global budget's periods: "month" (UTC calendar month), "day" (UTC), "all".
+bool isGlobalBudgetPeriod(const QString &name);
+// When the period that holds nowMs began (UTC), in ms since the epoch.
+qint64 globalBudgetPeriodStartMs(const QString &period, qint64 nowMs);
+
+// The providers an engine can run (no network; cheap), for pickers and checks.
+QList<ProviderInfo> availableProviders();
+std::optional<ProviderInfo> providerInfo(const QString &providerId);
+
+// A job as a front end describes it before it is checked: the spec as the user gave it
+// (model may be empty: the provider's default; mode "auto" picks the lane from the
+// priority) and a tiering file for model "auto".
+struct JobDraft
+{
+    JobSpec spec;
+    QString tieringFile;
+    bool modelGiven = false; // the user named a model (a local server needs one)
+};
+
+// The draft checked against the provider, the input file and the template: the resolved
+// spec (model, lane, tiering bound to the columns), or the usage error naming the file,
+// line and field.
+struct JobCheck
+{
+    bool ok = false;
+    QString error;
+    JobSpec spec;
+    QStringList columns;
+    ProviderInfo provider;
+    QStringList notes; // e.g. how a tiered job is estimated
+};
+
+// The engine as its front ends (the console, batchctl) hold it. Every call returns at once;
+// its answer comes back as a signal on the thread that created the engine. Nothing here
+// touches the disk or the network on the caller's thread: writes run on the engine thread
+// (one writer with grouped transactions), reads on a reader thread with its own connection.
+// Calls made before opened() wait behind open(). API keys are passed per job start and kept
+// in memory only. createEngine() makes one; any number may run in one process, each on its
+// own database connections.
+class Engine : public QObject
+{
+    Q_OBJECT
+
+public:
+    using QObject::QObject;
+    ~Engine() override = default; // pauses running jobs and joins the engine's threads
+
+    virtual QString workerId() const = 0;
+    virtual QString database() const = 0;
+
+    // ---- jobs
+    virtual void open() = 0;
+    // Checks a draft; jobChecked() follows with the ticket. Reads the CSV header and the
+    // tiering file off the caller's thread.
+    virtual void checkJob(quint64 ticket, const bd::JobDraft &draft) = 0;
+    // What a checked job would cost, per lane, with the price table this engine uses (the
+    // user's overrides included), the response cache and calibration from the database.
+    // jobEstimated() follows with the ticket.
+    virtual void estimateJob(quint64 ticket, const bd::JobSpec &spec) = 0;
+    // Imports a checked spec (or continues the job with the same fingerprint):
+    // importProgressed() then importFinished().
+    virtual void importJob(const bd::JobSpec &spec) = 0;
+    virtual void cancelImport() = 0;
+    virtual void startJob(qint64 jobId, const bd::ProviderConfig &provider) = 0;
+    // Stops dispatching; in-flight answers are awaited (or cancelled) and stored.
+    virtual void pauseJob(qint64 jobId, bd::StopCause cause, const QString &detail = {},
+                          bool cancelInFlight = true) = 0;
+    // Pauses every running job; stoppedAll() follows when all have come to rest.
+    virtual void stopAll(bd::StopCause cause) = 0;
+    // Stops the job if it runs and cancels its pending tasks; jobStopped() follows.
+    virtual void cancelJob(qint64 jobId, const QString &reason) = 0;
+    // Pending tasks and the job itself get the priority; jobReprioritised() follows.
+    virtual void reprioritiseJob(qint64 jobId, int priority) = 0;
+    // Requests in flight for a running job, changed while it runs.
+    virtual void setJobConcurrency(qint64 jobId, int concurrency) = 0;
+    // Off-peak override: the job's priority-3 work goes now, outside its window; kept with
+    // the job, so a restart keeps it.
+    virtual void runNow(qint64 jobId) = 0;
+    // Every job with its counts and spend; jobsListed() follows.
+    virtual void requestJobs() = 0;
+
+    // ---- lanes (per engine, not stored)
+    // A paused lane's jobs send nothing new (answers in flight are kept, claimed-but-unsent
+    // tasks go back uncharged) until resumed; laneStateChanged() follows.
+    virtual void pauseLane(bd::Lane lane) = 0;
+    virtual void resumeLane(bd::Lane lane) = 0;
+    // Requests in flight per job and provider batches open at once, for the lane's running
+    // jobs and those started later; 0 leaves a job's own.
+    virtual void setLaneLimits(bd::Lane lane, int concurrency, int maxConcurrentBatches) = 0;
+
+    // ---- tasks
+    // On the given tasks, or on every task matching a filter; tasksActedOn() follows.
+    virtual void actOnTasks(bd::TaskAction action, const QList<qint64> &taskIds, int argument = 0) = 0;
+    virtual void actOnMatching(bd::TaskAction action, const bd::TaskFilter &filter, int argument = 0) = 0;
+    // Dead-lettered tasks back to pending (by ids, error class or all of a job), optionally
+    // with an edited template; tasksActedOn(Replay) follows with changed and skipped counts.
+    virtual void replayDead(const bd::ReplayRequest &request) = 0;
+    // The job's rows (.csv, .jsonl, .xlsx) written on the reader thread;
+    // exportProgressed() then exportFinished(). cancelExport leaves nothing at the path.
+    virtual void exportJob(qint64 jobId, const QString &path) = 0;
+    virtual void cancelExport(qint64 jobId) = 0;
+
+    // ---- reads. A ticket is the caller's number for a request, echoed in the answer;
+    // requests below the floor are dropped unread.
+    virtual void requestTaskCount(quint64 ticket, const bd::TaskFilter &filter) = 0;
+    virtual void requestTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
+                                 qint64 afterId, int limit) = 0;
+    virtual void discardTaskRequestsBefore(quint64 ticket) = 0;
+    virtual void requestTaskDetail(qint64 taskId) = 0;
+    virtual void requestDeadSummary(qint64 jobId) = 0;
+    // Dead-lettered tasks of a job (0: every job) after a task id, a page at a time;
+    // deadTasksListed() follows.
+    virtual void requestDeadTasks(qint64 jobId, qint64 afterTaskId, int limit) = 0;
+    virtual void requestAlerts(bool includeCleared) = 0;
+    virtual void clearAlerts(qint64 jobId, const QString &kind) = 0;
+    // Where a job's money went: by lane, model, tier and day, cache hits, and what a naive
+    // run would have cost; costReportReady() follows (keys as `batchctl status --json`).
+    virtual void requestCostReport(qint64 jobId) = 0;
+    // A stored metric series read on the reader thread; seriesReady() follows.
+    virtual void requestSeries(quint64 ticket, const QString &metric, const QString &labels,
+                               qint64 fromMs, qint64 toMs, int maxPoints) = 0;
+
+    // ---- the global budget: one USD cap across every job of the database over a period
+    // ("month" UTC calendar month, "day" UTC, "all"); 0: no cap. Stored in the database.
+    // globalBudgetChanged() follows either call; snapshots carry it too.
+    virtual void setGlobalBudget(double usd, const QString &period = QStringLiteral("month")) = 0;
+    virtual void requestGlobalBudget() = 0;
+
+    // ---- settings
+    // Keys a job's own settings lack are taken from these when its runner starts.
+    virtual void setDefaultJobSettings(const QJsonObject &defaults) = 0;
+    // Alert thresholds and notifications at once, the /metrics endpoint started or stopped.
+    virtual void setMonitoring(const QJsonObject &monitoring) = 0;
+    // The price table as the engine uses it; pricesListed() follows.
+    virtual void requestPrices() = 0;
+    virtual void reloadPrices() = 0;
+    // Writes the user's override file and reloads; pricesReloaded() follows.
+    virtual void savePriceOverrides(const QJsonObject &entries) = 0;
+    // GET {base}/v1/models with the provider's credentials; connectionTested() follows.
+    virtual void testConnection(const bd::ProviderConfig &provider) = 0;
+    // Snapshots: one snapshotTaken() per interval (default 1000 ms) once opened.
+    virtual void setSnapshotInterval(int ms) = 0;
+
+Q_SIGNALS:
+    void opened(bool ok, const QString &error);
+    void jobChecked(quint64 ticket, const bd::JobCheck &check);
+    void jobEstimated(quint64 ticket, const bd::JobEstimate &estimate, const QString &error);
+    void importProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
+    void importFinished(const bd::ImportResult &result);
+    void jobProgressed(qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &usage,
+                       double costUsd);
+    void jobStopped(qint64 jobId, bd::JobState state, const QString &reason);
+    void jobFailed(qint64 jobId, const QString &error);
+    // A running job started waiting (reason) or stopped waiting (empty) for its off-peak window.
+    void jobWaiting(qint64 jobId, const QString &reason);
+    void laneStateChanged(bd::Lane lane, bool paused);
+    void alertRaised(qint64 jobId, const QString &kind, const QString &message);
+    void stoppedAll();
+    // The /metrics endpoint listens on 127.0.0.1:port (0 when it is off or failed).
+    void metricsEndpointChanged(quint16 port, const QString &error);
+    void jobsListed(const QList<bd::JobInfo> &jobs);
+    void snapshotTaken(const bd::EngineSnapshot &snapshot);
+    void jobReprioritised(qint64 jobId, int priority, int changed);
+    // skipped: given tasks the action did not apply to (not dead, not pending, ...).
+    void tasksActedOn(bd::TaskAction action, int changed, const QString &error, int skipped);
+    void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
+    void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);
+    void taskCountReady(quint64 ticket, qint64 count);
+    void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
+    void taskDetailReady(const bd::TaskDetail &detail);
+    void deadSummaryReady(qint64 jobId, const QList<bd::DeadClassCount> &classes);
+    void deadTasksListed(qint64 jobId, const QList<bd::DeadTask> &tasks, const QString &error);
+    void alertsListed(const QList<bd::AlertRecord> &alerts);
+    // Raised or cleared: a panel showing alerts should ask again.
+    void alertsChanged();
+    void costReportReady(qint64 jobId, const QJsonObject &report);
+    void globalBudgetChanged(double capUsd, const QString &period, double spentUsd);
+    void readFailed(const QString &error);
+    void connectionTested(const QString &providerId, const QStringList &models,
+                          const QString &error);
+    void pricesListed(const QJsonObject &models);
+    void pricesReloaded(bool ok, const QString &error);
+    void seriesReady(quint64 ticket, const bd::metrics::SeriesData &series);
+};
+
+// Makes an engine over options.database; open() starts it.
+std::unique_ptr<Engine> createEngine(const EngineOptions &options, QObject *parent = nullptr);
+
+} // namespace bd
+
+Q_DECLARE_METATYPE(bd::JobCheck)
+Q_DECLARE_METATYPE(bd::TaskAction)
+Q_DECLARE_METATYPE(bd::Lane)

@@ -1,0 +1,49 @@
+#pragma once
+
+#include "api/types.h"
+
+#include <QList>
+#include <QMetaType>
+#include <QString>
+#include <QStringList>
+
+#include <optional>
+
+namespace bd {
+
+struct ImportResult
+{
+    bool ok = false;
+    qint64 jobId = 0;
+    qint64 rows = 0;
+    bool continued = false; // an identical job existed and was continued, nothing imported
+    QString error;          // names the file, line and field
+    QStringList warnings;   // renamed header columns and the like
+};
+
+// Dead-lettered tasks to run again: the given ids, or every dead task of the job (of all
+// jobs when jobId is 0), narrowed to one error class when errorClass is set. With a
+// template or system prompt, the replayed tasks move to a new template revision of the job
+// (what is not given stays the job's original); the template must name only the job's
+// columns.
+struct ReplayRequest
+{
+    qint64 jobId = 0;
+    QList<qint64> taskIds;
+    QString errorClass; // e.g. "server_error"; empty: any
+    std::optional<QString> templateText;
+    std::optional<QString> systemPrompt;
+};
+
+struct ReplayResult
+{
+    int changed = 0;  // back to pending, attempts reset
+    int skipped = 0;  // given ids that were not dead-lettered (or not of that class/job)
+    int templateRevision = -1; // the new revision, or -1
+    QString error;
+    bool invalid = false; // the request itself is wrong (error class, template, job): nothing changed
+};
+
+} // namespace bd
+
+Q_DECLARE_METATYPE(bd::ImportResult)

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <QJsonObject>
+#include <QLatin1String>
+#include <QString>
+
+#include <optional>
+
+// A job's settings: what a front end may set, by name, in one place. They are stored with
+// the job as JSON (JobSpec::settings) under these keys; JobSettings reads and writes that
+// object so that no layer spells a key itself.
+namespace bd {
+
+namespace settingkeys {
+inline constexpr QLatin1String concurrency{"concurrency"};     // requests in flight
+inline constexpr QLatin1String rpm{"rpm"};                     // requests per minute, paced
+inline constexpr QLatin1String tpm{"tpm"};                     // tokens per minute
+inline constexpr QLatin1String budgetUsd{"budget_usd"};        // the job's own cap
+inline constexpr QLatin1String batchSize{"batch_size"};        // lines per provider batch
+inline constexpr QLatin1String batchPollMs{"batch_poll_ms"};   // first poll of a provider batch
+inline constexpr QLatin1String batchMaxWaitMs{"batch_max_wait_ms"};
+inline constexpr QLatin1String maxConcurrentBatches{"max_concurrent_batches"};
+inline constexpr QLatin1String groupSizes{"group_sizes"};      // [small, medium, large]
+inline constexpr QLatin1String mediumDepth{"medium_depth"};
+inline constexpr QLatin1String largeDepth{"large_depth"};
+inline constexpr QLatin1String offpeak{"offpeak"};             // {start, end, timezone}
+inline constexpr QLatin1String offpeakRunNow{"offpeak_run_now"};
+inline constexpr QLatin1String responseCache{"response_cache"}; // false: off for the job
+inline constexpr QLatin1String tiering{"tiering"};             // the bound tiering config
+inline constexpr QLatin1String csvDelimiter{"csv_delimiter"};
+inline constexpr QLatin1String csvEncoding{"csv_encoding"};
+// Simulator knobs, for demos and tests.
+inline constexpr QLatin1String simLatencyMs{"latency_ms"};
+inline constexpr QLatin1String simFailureRate{"failure_rate"};
+inline constexpr QLatin1String simRpm{"sim_rpm"};
+} // namespace settingkeys
+
+// Keys of the settings every process on a database shares (Store::setting).
+namespace databasekeys {
+inline constexpr QLatin1String globalBudgetUsd{"global_budget_usd"};
+inline constexpr QLatin1String globalBudgetPeriod{"global_budget_period"};
+} // namespace databasekeys
+
+// The typed view of a job's settings. Unset fields are absent from the JSON, so a job's own
+// settings can be merged over defaults key by key (defaults fill only what a job lacks).
+struct JobSettings
+{
+    std::optional<int> concurrency;
+    std::optional<int> rpm;
+    std::optional<int> tpm;
+    std::optional<double> budgetUsd;
+    std::optional<int> batchSize;
+    std::optional<int> batchPollMs;
+    std::optional<qint64> batchMaxWaitMs;
+    std::optional<int> maxConcurrentBatches;
+    std::optional<QJsonObject> offpeak;
+    bool offpeakRunNow = false;
+    std::optional<bool> responseCache;
+    std::optional<QJsonObject> tiering;
+    QString csvDelimiter;
+    QString csvEncoding;
+    std::optional<int> simLatencyMs;
+    std::optional<double> simFailureRate;
+    std::optional<int> simRpm;
+    // Keys this struct does not model (group sizes, depths ...) are carried through.
+    QJsonObject other;
+
+    static JobSettings fromJson(const QJsonObject &json);
+    QJsonObject toJson() const;
+};
+
+// Why a job stopped, for front ends that must tell the causes apart. Stored as the job's
+// state reason text; stopCauseOf() reads it back.
+enum class StopCause : int
+{
+    Other = 0,      // a reason without a cause of its own (the text says it)
+    User,           // paused by the user
+    EngineShutdown, // the process that ran it closed: resumable as it was
+    Imported,       // imported, not started yet
+    Budget,         // the job's own budget is spent
+    GlobalBudget,   // the database's global budget is reached
+    Quota,          // the provider's quota is exhausted
+    Auth,           // the provider refused the key
+    MissingKey,     // no key for a provider that needs one
+};
+
+// The state reason text a cause is stored as.
+QString stopCauseReason(StopCause cause);
+StopCause stopCauseOf(const QString &stateReason);
+
+} // namespace bd

@@ -1,0 +1,86 @@
+#pragma once
+
+#include "api/types.h"
+
+#include <QList>
+#include <QMetaType>
+#include <QString>
+#include <QStringList>
+
+#include <optional>
+
+// What views read about tasks through the facade: a filter, one line of the tasks table,
+// one task's whole story, dead letters by class.
+namespace bd {
+
+struct TaskFilter
+{
+    qint64 jobId = 0;   // 0: every job
+    int state = -1;     // -1: any, else a TaskState
+    int priority = 0;   // 0: any, else 1..3
+    QString errorClass; // empty: any (an ErrorClass name)
+    QString text;       // substring of the row's values, output or error message
+
+    bool isJobOnly() const { return state < 0 && priority == 0 && errorClass.isEmpty() && text.isEmpty(); }
+    bool operator==(const TaskFilter &other) const = default;
+};
+
+// One line of the tasks table: short texts only (the detail has the rest).
+struct TaskRow
+{
+    qint64 id = 0;
+    qint64 jobId = 0;
+    qint64 rowNumber = 0;
+    TaskState state = TaskState::Pending;
+    int priority = 2;
+    int attempts = 0;
+    QString errorClass;
+    QString model;
+    qint64 inputTokens = 0;
+    qint64 outputTokens = 0;
+    std::optional<double> costUsd;
+    QString inputPreview;  // the row's values, cut short
+    QString outputPreview; // the answer or the error message, cut short
+    qint64 finishedAtMs = 0;
+};
+
+struct TaskDetail
+{
+    qint64 id = 0;
+    qint64 jobId = 0;
+    qint64 rowNumber = 0;
+    TaskState state = TaskState::Pending;
+    int priority = 2;
+    int attempts = 0;
+    QStringList columns; // the job's header
+    QStringList values;  // the row, in header order
+    QString templateText;
+    QString systemPrompt;
+    int templateRevision = 0; // 0: the job's own template; else a replay's edit
+    QString output;
+    QString errorClass;
+    QString errorMessage;
+    int httpStatus = 0;
+    QString model;
+    Usage usage;
+    std::optional<double> costUsd;
+    bool cacheHit = false;
+    qint64 createdAtMs = 0;
+    qint64 startedAtMs = 0;
+    qint64 finishedAtMs = 0;
+    QList<AttemptRecord> attemptHistory;
+};
+
+struct DeadClassCount
+{
+    QString errorClass;
+    qint64 count = 0;
+    QString sampleMessage;
+};
+
+} // namespace bd
+
+Q_DECLARE_METATYPE(bd::TaskFilter)
+Q_DECLARE_METATYPE(bd::TaskRow)
+Q_DECLARE_METATYPE(bd::TaskDetail)
+Q_DECLARE_METATYPE(bd::DeadClassCount)

@@ -1,0 +1,448 @@
+#include "engineimpl.h"
+
+#include "core/clock.h"
+#include "dispatch/dispatcher.h"
+#include "engineworker.h"
+#include "providers/provider.h"
+#include "readerworker.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QHostInfo>
+#include <QRandomGenerator>
+#include <QStandardPaths>
+
+namespace bd {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+dispatch::JobRunner::Options runnerOptionsFrom(const RunnerDefaults &defaults)
+{
+    dispatch::JobRunner::Options options;
+    options.concurrency = defaults.concurrency;
+    options.leaseMs = defaults.leaseMs;
+    options.flushMaxTransitions = defaults.flushMaxTransitions;
+    options.flushIntervalMs = defaults.flushIntervalMs;
+    options.progressIntervalMs = defaults.progressIntervalMs;
+    options.idlePollMs = defaults.idlePollMs;
+    options.maxBatchSize = defaults.maxBatchSize;
+    options.maxConcurrentBatches = defaults.maxConcurrentBatches;
+    options.batchPollFirstMs = defaults.batchPollFirstMs;
+    options.groupMaxWaitMs = defaults.groupMaxWaitMs;
+    options.batchApiMaxWaitMs = defaults.batchApiMaxWaitMs;
+    return options;
+}
+
+void registerMetaTypes()
+{
+    qRegisterMetaType<bd::EngineSnapshot>();
+    qRegisterMetaType<bd::TaskFilter>();
+    qRegisterMetaType<bd::TaskRow>();
+    qRegisterMetaType<QList<bd::TaskRow>>();
+    qRegisterMetaType<bd::TaskDetail>();
+    qRegisterMetaType<QList<bd::DeadClassCount>>();
+    qRegisterMetaType<QList<bd::DeadTask>>();
+    qRegisterMetaType<QList<bd::AlertRecord>>();
+    qRegisterMetaType<bd::TaskAction>();
+    qRegisterMetaType<bd::Lane>();
+    qRegisterMetaType<bd::JobCheck>();
+    qRegisterMetaType<bd::JobEstimate>();
+    qRegisterMetaType<bd::ImportResult>();
+    qRegisterMetaType<bd::metrics::SeriesData>();
+}
+
+} // namespace
+
+QString defaultDatabasePath()
+{
+    const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    return QDir(dir).filePath(u"batchdesk.sqlite"_s);
+}
+
+QString defaultPriceOverridePath()
+{
+    return QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation) + u"/prices.json"_s;
+}
+
+QString defaultWorkerId()
+{
+    return u"%1:%2:%3"_s.arg(QHostInfo::localHostName())
+        .arg(QCoreApplication::applicationPid())
+        .arg(QRandomGenerator::global()->generate() & 0xFFFFFF, 6, 16, QLatin1Char('0'));
+}
+
+bool isGlobalBudgetPeriod(const QString &name)
+{
+    return dispatch::GlobalBudget::periodFromName(name).has_value();
+}
+
+qint64 globalBudgetPeriodStartMs(const QString &period, qint64 nowMs)
+{
+    using dispatch::GlobalBudget;
+    return GlobalBudget::periodStartMs(
+        GlobalBudget::periodFromName(period).value_or(GlobalBudget::Period::Month), nowMs);
+}
+
+QList<ProviderInfo> availableProviders()
+{
+    QList<ProviderInfo> result;
+    for (const QString &id : providers::providerIds()) {
+        if (auto info = providerInfo(id))
+            result.append(*info);
+    }
+    return result;
+}
+
+std::optional<ProviderInfo> providerInfo(const QString &providerId)
+{
+    ProviderConfig config;
+    config.id = providerId;
+    QString error;
+    const auto provider = providers::createProvider(config, SystemClock::instance(), &error);
+    if (!provider)
+        return std::nullopt;
+    ProviderInfo info;
+    info.id = providerId;
+    info.displayName = provider->displayName();
+    info.defaultModel = provider->defaultModel();
+    info.knownModels = provider->knownModels();
+    info.hasBatchApi = provider->hasBatchApi();
+    info.requiresKey = provider->requiresKey();
+    info.simulated = provider->isSimulated();
+    info.needsModelName = providerId == u"openai-compatible"_s;
+    return info;
+}
+
+std::unique_ptr<Engine> createEngine(const EngineOptions &options, QObject *parent)
+{
+    return std::make_unique<EngineImpl>(options, parent);
+}
+
+EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
+    : Engine(parent)
+    , m_workerId(options.workerId.isEmpty() ? defaultWorkerId() : options.workerId)
+    , m_database(options.database.isEmpty() ? defaultDatabasePath() : options.database)
+    , m_cancelImport(std::make_shared<std::atomic<bool>>(false))
+    , m_ticketFloor(std::make_shared<std::atomic<quint64>>(0))
+    , m_cancelledExport(std::make_shared<std::atomic<qint64>>(0))
+{
+    registerMetaTypes();
+    Clock *clock = options.clock ? options.clock : SystemClock::instance();
+    m_thread.setObjectName(u"batchdesk-engine"_s);
+    m_worker = new EngineWorker(m_database, m_workerId, clock, runnerOptionsFrom(options.runner),
+                                options.priceOverridePath, options.monitoring);
+    m_worker->moveToThread(&m_thread);
+    connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
+
+    // Worker signals carry the facade's own types: each is relayed as it is.
+    connect(m_worker, &EngineWorker::opened, this, &Engine::opened);
+    connect(m_worker, &EngineWorker::importProgressed, this, &Engine::importProgressed);
+    connect(m_worker, &EngineWorker::importFinished, this, &Engine::importFinished);
+    connect(m_worker, &EngineWorker::jobProgressed, this, &Engine::jobProgressed);
+    connect(m_worker, &EngineWorker::jobStopped, this, &Engine::jobStopped);
+    connect(m_worker, &EngineWorker::jobFailed, this, &Engine::jobFailed);
+    connect(m_worker, &EngineWorker::alertRaised, this, &Engine::alertRaised);
+    connect(m_worker, &EngineWorker::stoppedAll, this, &Engine::stoppedAll);
+    connect(m_worker, &EngineWorker::metricsEndpointChanged, this, &Engine::metricsEndpointChanged);
+    connect(m_worker, &EngineWorker::jobsListed, this, &Engine::jobsListed);
+    connect(m_worker, &EngineWorker::snapshotTaken, this, &Engine::snapshotTaken);
+    connect(m_worker, &EngineWorker::jobReprioritised, this, &Engine::jobReprioritised);
+    connect(m_worker, &EngineWorker::jobWaiting, this, &Engine::jobWaiting);
+    connect(m_worker, &EngineWorker::laneStateChanged, this, &Engine::laneStateChanged);
+    connect(m_worker, &EngineWorker::tasksActedOn, this, &Engine::tasksActedOn);
+    connect(m_worker, &EngineWorker::alertsChanged, this, &Engine::alertsChanged);
+    connect(m_worker, &EngineWorker::connectionTested, this, &Engine::connectionTested);
+    connect(m_worker, &EngineWorker::pricesListed, this, &Engine::pricesListed);
+    connect(m_worker, &EngineWorker::pricesReloaded, this, &Engine::pricesReloaded);
+    connect(m_worker, &EngineWorker::globalBudgetChanged, this, &Engine::globalBudgetChanged);
+    m_thread.start();
+
+    m_readerThread.setObjectName(u"batchdesk-reader"_s);
+    m_reader = new ReaderWorker(m_database, options.priceOverridePath, m_ticketFloor,
+                                m_cancelledExport);
+    m_reader->moveToThread(&m_readerThread);
+    connect(&m_readerThread, &QThread::finished, m_reader, &QObject::deleteLater);
+    connect(m_reader, &ReaderWorker::jobChecked, this, &Engine::jobChecked);
+    connect(m_reader, &ReaderWorker::jobEstimated, this, &Engine::jobEstimated);
+    connect(m_reader, &ReaderWorker::taskCountReady, this, &Engine::taskCountReady);
+    connect(m_reader, &ReaderWorker::taskPageReady, this, &Engine::taskPageReady);
+    connect(m_reader, &ReaderWorker::taskDetailReady, this, &Engine::taskDetailReady);
+    connect(m_reader, &ReaderWorker::deadSummaryReady, this, &Engine::deadSummaryReady);
+    connect(m_reader, &ReaderWorker::deadTasksListed, this, &Engine::deadTasksListed);
+    connect(m_reader, &ReaderWorker::alertsListed, this, &Engine::alertsListed);
+    connect(m_reader, &ReaderWorker::costReportReady, this, &Engine::costReportReady);
+    connect(m_reader, &ReaderWorker::globalBudgetRead, this, &Engine::globalBudgetChanged);
+    connect(m_reader, &ReaderWorker::exportProgressed, this, &Engine::exportProgressed);
+    connect(m_reader, &ReaderWorker::exportFinished, this, &Engine::exportFinished);
+    connect(m_reader, &ReaderWorker::readFailed, this, &Engine::readFailed);
+    connect(m_reader, &ReaderWorker::seriesReady, this, &Engine::seriesReady);
+    // Ids gathered by the reader go straight to the writer on the engine thread.
+    connect(m_reader, &ReaderWorker::idsCollected, m_worker, &EngineWorker::actOnTasks);
+    // Prices changed by the worker are the ones the reader estimates with.
+    connect(m_worker, &EngineWorker::pricesReloaded, m_reader, &ReaderWorker::reloadPrices);
+    connect(m_worker, &EngineWorker::opened, this, [this](bool ok) {
+        if (!ok || m_readerReady)
+            return;
+        m_readerReady = true;
+        for (const auto &call : std::exchange(m_readerQueue, {}))
+            QMetaObject::invokeMethod(m_reader, call, Qt::QueuedConnection);
+    });
+    m_readerThread.start();
+}
+
+EngineImpl::~EngineImpl()
+{
+    // Each worker's shutdown runs on its own thread, waited for: running jobs are paused
+    // and their leases handed back before the database closes.
+    QMetaObject::invokeMethod(m_reader, &ReaderWorker::shutdown, Qt::BlockingQueuedConnection);
+    m_readerThread.quit();
+    m_readerThread.wait();
+    QMetaObject::invokeMethod(m_worker, &EngineWorker::shutdown, Qt::BlockingQueuedConnection);
+    m_thread.quit();
+    m_thread.wait();
+}
+
+template<typename Call>
+void EngineImpl::onWorker(Call &&call)
+{
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, call = std::forward<Call>(call)] { call(*worker); },
+        Qt::QueuedConnection);
+}
+
+void EngineImpl::onReader(std::function<void()> call)
+{
+    if (m_readerReady)
+        QMetaObject::invokeMethod(m_reader, std::move(call), Qt::QueuedConnection);
+    else
+        m_readerQueue.append(std::move(call));
+}
+
+void EngineImpl::open()
+{
+    onWorker([](EngineWorker &w) { w.open(); });
+}
+
+void EngineImpl::checkJob(quint64 ticket, const JobDraft &draft)
+{
+    // Needs no database: it runs at once, before open() if need be.
+    QMetaObject::invokeMethod(
+        m_reader, [reader = m_reader, ticket, draft] { reader->checkJob(ticket, draft); },
+        Qt::QueuedConnection);
+}
+
+void EngineImpl::estimateJob(quint64 ticket, const JobSpec &spec)
+{
+    // Before open() (batchctl estimate never opens a database it would create), at once.
+    if (m_readerReady)
+        onReader([reader = m_reader, ticket, spec] { reader->estimateJob(ticket, spec); });
+    else
+        QMetaObject::invokeMethod(
+            m_reader, [reader = m_reader, ticket, spec] { reader->estimateJob(ticket, spec); },
+            Qt::QueuedConnection);
+}
+
+void EngineImpl::importJob(const JobSpec &spec)
+{
+    m_cancelImport->store(false);
+    onWorker([spec, cancel = m_cancelImport](EngineWorker &w) { w.importJob(spec, cancel); });
+}
+
+void EngineImpl::cancelImport()
+{
+    m_cancelImport->store(true);
+}
+
+void EngineImpl::startJob(qint64 jobId, const ProviderConfig &provider)
+{
+    onWorker([=](EngineWorker &w) { w.startJob(jobId, provider); });
+}
+
+void EngineImpl::pauseJob(qint64 jobId, StopCause cause, const QString &detail, bool cancelInFlight)
+{
+    const QString reason = detail.isEmpty() ? stopCauseReason(cause) : detail;
+    onWorker([=](EngineWorker &w) { w.pauseJob(jobId, reason, cancelInFlight); });
+}
+
+void EngineImpl::stopAll(StopCause cause)
+{
+    onWorker([reason = stopCauseReason(cause)](EngineWorker &w) { w.stopAll(reason); });
+}
+
+void EngineImpl::cancelJob(qint64 jobId, const QString &reason)
+{
+    onWorker([=](EngineWorker &w) { w.cancelJob(jobId, reason); });
+}
+
+void EngineImpl::reprioritiseJob(qint64 jobId, int priority)
+{
+    onWorker([=](EngineWorker &w) { w.reprioritiseJob(jobId, priority); });
+}
+
+void EngineImpl::setJobConcurrency(qint64 jobId, int concurrency)
+{
+    onWorker([=](EngineWorker &w) { w.setJobConcurrency(jobId, concurrency); });
+}
+
+void EngineImpl::runNow(qint64 jobId)
+{
+    onWorker([=](EngineWorker &w) { w.runNow(jobId); });
+}
+
+void EngineImpl::requestJobs()
+{
+    onWorker([](EngineWorker &w) { w.listJobs(); });
+}
+
+void EngineImpl::pauseLane(Lane lane)
+{
+    onWorker([=](EngineWorker &w) { w.setLanePaused(lane, true); });
+}
+
+void EngineImpl::resumeLane(Lane lane)
+{
+    onWorker([=](EngineWorker &w) { w.setLanePaused(lane, false); });
+}
+
+void EngineImpl::setLaneLimits(Lane lane, int concurrency, int maxConcurrentBatches)
+{
+    onWorker([=](EngineWorker &w) { w.setLaneLimits(lane, concurrency, maxConcurrentBatches); });
+}
+
+void EngineImpl::actOnTasks(TaskAction action, const QList<qint64> &taskIds, int argument)
+{
+    onWorker([=](EngineWorker &w) { w.actOnTasks(action, taskIds, argument); });
+}
+
+void EngineImpl::actOnMatching(TaskAction action, const TaskFilter &filter, int argument)
+{
+    onReader([reader = m_reader, action, filter, argument] {
+        reader->collectIds(action, filter, argument);
+    });
+}
+
+void EngineImpl::replayDead(const ReplayRequest &request)
+{
+    onWorker([=](EngineWorker &w) { w.replayDead(request); });
+}
+
+void EngineImpl::exportJob(qint64 jobId, const QString &path)
+{
+    qint64 cancelled = jobId;
+    m_cancelledExport->compare_exchange_strong(cancelled, 0); // a new export is not cancelled
+    onReader([reader = m_reader, jobId, path] { reader->exportJob(jobId, path); });
+}
+
+void EngineImpl::cancelExport(qint64 jobId)
+{
+    m_cancelledExport->store(jobId);
+}
+
+void EngineImpl::requestTaskCount(quint64 ticket, const TaskFilter &filter)
+{
+    onReader([reader = m_reader, ticket, filter] { reader->countTasks(ticket, filter); });
+}
+
+void EngineImpl::requestTaskPage(quint64 ticket, const TaskFilter &filter, qint64 offset,
+                                 qint64 afterId, int limit)
+{
+    onReader([reader = m_reader, ticket, filter, offset, afterId, limit] {
+        reader->fetchTaskPage(ticket, filter, offset, afterId, limit);
+    });
+}
+
+void EngineImpl::discardTaskRequestsBefore(quint64 ticket)
+{
+    quint64 current = m_ticketFloor->load();
+    while (ticket > current && !m_ticketFloor->compare_exchange_weak(current, ticket)) {
+    }
+}
+
+void EngineImpl::requestTaskDetail(qint64 taskId)
+{
+    onReader([reader = m_reader, taskId] { reader->fetchTaskDetail(taskId); });
+}
+
+void EngineImpl::requestDeadSummary(qint64 jobId)
+{
+    onReader([reader = m_reader, jobId] { reader->fetchDeadSummary(jobId); });
+}
+
+void EngineImpl::requestDeadTasks(qint64 jobId, qint64 afterTaskId, int limit)
+{
+    onReader([reader = m_reader, jobId, afterTaskId, limit] {
+        reader->listDeadTasks(jobId, afterTaskId, limit);
+    });
+}
+
+void EngineImpl::requestAlerts(bool includeCleared)
+{
+    onReader([reader = m_reader, includeCleared] { reader->listAlerts(includeCleared); });
+}
+
+void EngineImpl::clearAlerts(qint64 jobId, const QString &kind)
+{
+    onWorker([=](EngineWorker &w) { w.clearAlerts(jobId, kind); });
+}
+
+void EngineImpl::requestCostReport(qint64 jobId)
+{
+    onReader([reader = m_reader, jobId] { reader->reportCost(jobId); });
+}
+
+void EngineImpl::requestSeries(quint64 ticket, const QString &metric, const QString &labels,
+                               qint64 fromMs, qint64 toMs, int maxPoints)
+{
+    onReader([reader = m_reader, ticket, metric, labels, fromMs, toMs, maxPoints] {
+        reader->readSeries(ticket, metric, labels, fromMs, toMs, maxPoints);
+    });
+}
+
+void EngineImpl::setGlobalBudget(double usd, const QString &period)
+{
+    onWorker([=](EngineWorker &w) { w.setGlobalBudget(usd, period); });
+}
+
+void EngineImpl::requestGlobalBudget()
+{
+    onReader([reader = m_reader] { reader->readGlobalBudget(); });
+}
+
+void EngineImpl::setDefaultJobSettings(const QJsonObject &defaults)
+{
+    onWorker([=](EngineWorker &w) { w.setDefaultJobSettings(defaults); });
+}
+
+void EngineImpl::setMonitoring(const QJsonObject &monitoring)
+{
+    onWorker([=](EngineWorker &w) { w.setMonitoring(monitoring); });
+}
+
+void EngineImpl::requestPrices()
+{
+    onWorker([](EngineWorker &w) { w.listPrices(); });
+}
+
+void EngineImpl::reloadPrices()
+{
+    onWorker([](EngineWorker &w) { w.reloadPrices(); });
+}
+
+void EngineImpl::savePriceOverrides(const QJsonObject &entries)
+{
+    onWorker([=](EngineWorker &w) { w.savePriceOverrides(entries); });
+}
+
+void EngineImpl::testConnection(const ProviderConfig &provider)
+{
+    onWorker([=](EngineWorker &w) { w.testConnection(provider); });
+}
+
+void EngineImpl::setSnapshotInterval(int ms)
+{
+    onWorker([=](EngineWorker &w) { w.setSnapshotInterval(ms); });
+}
+
+} // namespace bd

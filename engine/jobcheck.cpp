@@ -1,0 +1,108 @@
+#include "jobcheck.h"
+
+#include "api/jobsettings.h"
+#include "cost/pricetable.h"
+#include "cost/tiering.h"
+#include "jobio.h"
+
+#include <QFileInfo>
+
+namespace bd {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+JobCheck refused(JobCheck check, const QString &error)
+{
+    check.ok = false;
+    check.error = error;
+    return check;
+}
+
+// The lane "auto" stands for: realtime for priority 1, the batch API for priority 3 where
+// the provider has one, grouped sync calls otherwise.
+QString laneForPriority(int priority, bool hasBatchApi)
+{
+    if (priority == 3 && hasBatchApi)
+        return u"batch-api"_s;
+    return priority == 1 ? u"realtime"_s : u"grouped"_s;
+}
+
+} // namespace
+
+JobCheck checkJobDraft(const JobDraft &draft)
+{
+    JobCheck check;
+    check.spec = draft.spec;
+    JobSpec &spec = check.spec;
+    const auto provider = providerInfo(spec.provider);
+    if (!provider) {
+        QStringList known;
+        for (const ProviderInfo &info : availableProviders())
+            known.append(info.id);
+        return refused(check, u"unknown provider '%1' (known: %2)"_s.arg(spec.provider, known.join(u", "_s)));
+    }
+    check.provider = *provider;
+    if (spec.priority < 1 || spec.priority > 3)
+        return refused(check, u"the priority must be 1, 2 or 3"_s);
+    const QStringList modes{u"auto"_s, u"realtime"_s, u"grouped"_s, u"batch-api"_s};
+    if (!modes.contains(spec.mode))
+        return refused(check, u"the mode must be auto, realtime or batch-api"_s);
+    if (spec.mode == u"batch-api"_s && !provider->hasBatchApi)
+        return refused(check, u"provider %1 has no batch API; use --mode auto or realtime"_s.arg(spec.provider));
+    if (provider->needsModelName && !draft.modelGiven)
+        return refused(check, u"--provider %1 needs --model: the name the server serves (e.g. llama3 "
+                              "for Ollama; see its /v1/models)"_s.arg(spec.provider));
+    if (spec.model.isEmpty())
+        spec.model = provider->defaultModel;
+    const bool tiered = spec.model == cost::kAutoModel;
+    if (!tiered && !provider->knownModels.isEmpty() && !provider->knownModels.contains(spec.model))
+        return refused(check, u"unknown model '%1' for %2 (known: %3)"_s.arg(
+                                  spec.model, spec.provider, provider->knownModels.join(u", "_s)));
+    if (spec.mode == u"auto"_s)
+        spec.mode = laneForPriority(spec.priority, provider->hasBatchApi);
+    if (spec.settings.contains(settingkeys::offpeak) && spec.priority != 3)
+        return refused(check, u"--offpeak holds priority-3 work only; add --priority 3"_s);
+
+    QString error;
+    if (!validateJobSpec(spec, &check.columns, &error))
+        return refused(check, error);
+
+    if (!tiered && !draft.tieringFile.isEmpty())
+        return refused(check, u"--tiering needs --model auto"_s);
+    if (tiered) {
+        if (draft.tieringFile.isEmpty() && !spec.settings.value(settingkeys::tiering).isObject())
+            return refused(check, u"--model auto needs --tiering FILE.json (tiers, models and rules)"_s);
+        auto config = draft.tieringFile.isEmpty()
+                          ? cost::TieringConfig::fromJson(spec.settings.value(settingkeys::tiering).toObject(),
+                                                          u"job settings"_s, &error)
+                          : cost::TieringConfig::fromFile(draft.tieringFile, &error);
+        if (!config || !config->bind(check.columns, provider->knownModels, &error))
+            return refused(check, error);
+        if (config->usesClassifier() && spec.mode == u"batch-api"_s)
+            return refused(check, u"%1: classifier: a classifier needs a sync lane; use rules with the "
+                                  "batch API (priority 3 or --mode batch-api)"_s
+                                      .arg(QFileInfo(draft.tieringFile).fileName()));
+        spec.settings.insert(settingkeys::tiering, config->toJson());
+    }
+    check.ok = true;
+    return check;
+}
+
+QString topTierModel(const JobSpec &spec, const cost::PriceTable &prices)
+{
+    if (spec.model != cost::kAutoModel)
+        return {};
+    QString error;
+    const auto tiering = cost::TieringConfig::fromJson(spec.settings.value(settingkeys::tiering).toObject(),
+                                                       u"job settings"_s, &error);
+    if (!tiering)
+        return {};
+    return tiering->modelFor(tiering->topTier([&](const QString &model) {
+        const auto price = prices.price(model);
+        return price ? std::optional<double>(price->output) : std::nullopt;
+    }));
+}
+
+} // namespace bd
