@@ -55,15 +55,18 @@ void registerMetaTypes()
 
 } // namespace
 
+// Generic locations plus our own folder: the console sets an organisation name and batchctl
+// does not, so their App* locations differ; both must find the same files.
 QString defaultDatabasePath()
 {
-    const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-    return QDir(dir).filePath(u"batchdesk.sqlite"_s);
+    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation)
+           + u"/BatchDesk/batchdesk.sqlite"_s;
 }
 
 QString defaultPriceOverridePath()
 {
-    return QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation) + u"/prices.json"_s;
+    return QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation)
+           + u"/BatchDesk/prices.json"_s;
 }
 
 QString defaultWorkerId()
@@ -124,6 +127,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     : Engine(parent)
     , m_workerId(options.workerId.isEmpty() ? defaultWorkerId() : options.workerId)
     , m_database(options.database.isEmpty() ? defaultDatabasePath() : options.database)
+    , m_priceOverridePath(options.priceOverridePath)
     , m_cancelImport(std::make_shared<std::atomic<bool>>(false))
     , m_ticketFloor(std::make_shared<std::atomic<quint64>>(0))
     , m_cancelledExport(std::make_shared<std::atomic<qint64>>(0))

@@ -28,6 +28,7 @@ public:
 
     QString workerId() const override { return m_workerId; }
     QString database() const override { return m_database; }
+    QString priceOverridePath() const override { return m_priceOverridePath; }
 
     void open() override;
     void checkJob(quint64 ticket, const JobDraft &draft) override;
@@ -86,6 +87,7 @@ private:
 
     QString m_workerId;
     QString m_database;
+    QString m_priceOverridePath;
     QThread m_thread;
     EngineWorker *m_worker = nullptr; // lives on m_thread
     std::shared_ptr<std::atomic<bool>> m_cancelImport;

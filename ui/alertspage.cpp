@@ -1,7 +1,7 @@
 #include "alertspage.h"
 
-#include "core/alertfigures.h"
-#include "engine.h"
+#include "api/alertfigures.h"
+#include "api/engine.h"
 #include "format.h"
 
 #include <QCheckBox>

@@ -1,5 +1,7 @@
 #include "consolesettings.h"
 
+#include "api/engine.h"
+
 #include "keystore.h"
 
 #include <QHash>
@@ -132,10 +134,7 @@ QJsonObject monitoring(const QSettings &settings)
 
 QString priceOverridePath()
 {
-    // The folder batchctl uses too (it has no organisation name, so its AppConfigLocation is
-    // ~/.config/BatchDesk): one override for both front ends.
-    return QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation) +
-           u"/BatchDesk/prices.json"_s;
+    return defaultPriceOverridePath();
 }
 
 QStringList configurableProviders()

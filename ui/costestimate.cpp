@@ -6,39 +6,40 @@
 
 namespace bd::ui {
 
-CostEstimate estimateCost(const cost::PriceTable &prices, const QString &model,
-                          const QString &systemPrompt, const QStringList &renderedPrompts,
-                          qint64 rows, int maxOutputTokens)
+using namespace Qt::StringLiterals;
+
+namespace {
+
+QString tr(const char *text)
 {
-    CostEstimate estimate;
-    estimate.rows = rows;
-    estimate.outputTokensPerRow = maxOutputTokens;
-    if (!renderedPrompts.isEmpty()) {
-        qint64 chars = 0;
-        for (const QString &prompt : renderedPrompts)
-            chars += prompt.size();
-        estimate.inputTokensPerRow =
-            (double(chars) / double(renderedPrompts.size()) + double(systemPrompt.size())) / 4.0;
-    }
-    const auto price = prices.price(model);
-    if (!price)
-        return estimate;
-    const double perRow = (estimate.inputTokensPerRow * price->input
-                           + double(estimate.outputTokensPerRow) * price->output)
-                          / 1e6;
-    estimate.realtimeUsd = perRow * double(rows);
-    estimate.batchUsd = *estimate.realtimeUsd * price->batchDiscount;
-    return estimate;
+    return QCoreApplication::translate("bd::ui::CostEstimate", text);
 }
 
-QString CostEstimate::summary() const
+QString usd(const std::optional<double> &value)
 {
-    const auto tr = [](const char *text) { return QCoreApplication::translate("bd::ui::CostEstimate", text); };
-    if (!realtimeUsd)
-        return tr("No price for this model: the cost will show as unknown.");
-    return tr("≈ %1 rows × %2 input tokens + up to %3 output tokens: realtime ≤ %4, batch ≤ %5")
-        .arg(formatCount(rows), formatCount(qint64(inputTokensPerRow + 0.5)),
-             formatCount(outputTokensPerRow), formatUsd(*realtimeUsd), formatUsd(*batchUsd));
+    return value ? formatUsd(*value) : tr("unknown");
+}
+
+} // namespace
+
+QString describeEstimate(const JobEstimate &estimate, const QString &lane)
+{
+    QString text = tr("%1 rows (%2 to send) × ≈ %3 input tokens + up to %4 output tokens")
+                       .arg(formatCount(estimate.rows), formatCount(estimate.rowsToSend),
+                            formatCount(estimate.rows > 0 ? estimate.inputTokensAllRows / estimate.rows : 0),
+                            formatCount(estimate.maxOutputTokensPerRow));
+    if (!estimate.priced)
+        return text + u"\n"_s + tr("No price for %1: the cost will show as unknown.").arg(estimate.model);
+    const LaneCost &chosen = lane == u"batch-api"_s ? estimate.batchApi : estimate.realtime;
+    text += u"\n"_s
+            + tr("%1 (prices of %2): this lane ≤ %3%4 · realtime ≤ %5 · batch API ≤ %6 · naive %7")
+                  .arg(estimate.model, estimate.priceDate, usd(chosen.maxUsd),
+                       chosen.typicalUsd ? tr(", typically %1").arg(usd(chosen.typicalUsd)) : QString(),
+                       usd(estimate.realtime.maxUsd), usd(estimate.batchApi.maxUsd),
+                       usd(estimate.naive.maxUsd));
+    if (!estimate.note.isEmpty())
+        text += u"\n"_s + estimate.note;
+    return text;
 }
 
 } // namespace bd::ui

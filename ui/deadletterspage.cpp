@@ -1,6 +1,6 @@
 #include "deadletterspage.h"
 
-#include "engine.h"
+#include "api/engine.h"
 #include "format.h"
 #include "jobcombo.h"
 #include "replaydialog.h"
@@ -119,7 +119,7 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
         m_detail->setTaskId(id.toLongLong());
         m_engine->requestTaskDetail(id.toLongLong());
     });
-    connect(m_engine, &Engine::taskDetailReady, this, [this](const store::TaskDetail &detail) {
+    connect(m_engine, &Engine::taskDetailReady, this, [this](const bd::TaskDetail &detail) {
         if (detail.id == m_detail->taskId())
             m_detail->showDetail(detail);
     });
@@ -144,7 +144,7 @@ QString DeadLettersPage::currentClass() const
 
 void DeadLettersPage::applyFilter()
 {
-    store::TaskFilter filter;
+    bd::TaskFilter filter;
     filter.jobId = m_job->currentJobId();
     filter.state = int(TaskState::Dead);
     filter.errorClass = currentClass();
@@ -162,7 +162,7 @@ void DeadLettersPage::refresh()
     m_model->refresh();
 }
 
-void DeadLettersPage::handleSummary(qint64 jobId, const QList<store::DeadClassCount> &classes)
+void DeadLettersPage::handleSummary(qint64 jobId, const QList<bd::DeadClassCount> &classes)
 {
     if (jobId != m_job->currentJobId())
         return;
@@ -170,13 +170,13 @@ void DeadLettersPage::handleSummary(qint64 jobId, const QList<store::DeadClassCo
     const QSignalBlocker blocker(m_classes);
     m_classes->clear();
     qint64 total = 0;
-    for (const store::DeadClassCount &entry : classes)
+    for (const bd::DeadClassCount &entry : classes)
         total += entry.count;
     auto *all = new QTreeWidgetItem(m_classes, {tr("All classes"), formatCount(total), QString()});
     all->setData(0, Qt::UserRole, QString());
     all->setTextAlignment(1, Qt::AlignRight | Qt::AlignVCenter);
     QTreeWidgetItem *select = all;
-    for (const store::DeadClassCount &entry : classes) {
+    for (const bd::DeadClassCount &entry : classes) {
         auto *item = new QTreeWidgetItem(m_classes, {entry.errorClass.isEmpty() ? tr("(none)") : entry.errorClass,
                                                      formatCount(entry.count),
                                                      entry.sampleMessage.simplified().left(200)});
@@ -226,7 +226,7 @@ void DeadLettersPage::replaySelection()
         if (const auto task = m_model->rowAt(row))
             jobs.insert(task->jobId);
     }
-    m_engine->actOnTasks(Engine::TaskAction::Replay, ids);
+    m_engine->actOnTasks(TaskAction::Replay, ids);
     Q_EMIT replayed(jobs.values());
 }
 
@@ -235,26 +235,26 @@ void DeadLettersPage::replayClass()
     const QString errorClass = currentClass();
     if (errorClass.isEmpty())
         return;
-    store::TaskFilter filter;
+    bd::TaskFilter filter;
     filter.jobId = m_job->currentJobId();
     filter.state = int(TaskState::Dead);
     filter.errorClass = errorClass;
     if (!confirm(tr("Put every dead task of class %1 (%2) back in the queue?")
                      .arg(errorClass, filter.jobId ? tr("job %1").arg(filter.jobId) : tr("all jobs"))))
         return;
-    m_engine->actOnMatching(Engine::TaskAction::Replay, filter);
+    m_engine->actOnMatching(TaskAction::Replay, filter);
     Q_EMIT replayed(affectedJobs());
 }
 
 void DeadLettersPage::replayJob()
 {
-    store::TaskFilter filter;
+    bd::TaskFilter filter;
     filter.jobId = m_job->currentJobId();
     filter.state = int(TaskState::Dead);
     if (!confirm(filter.jobId ? tr("Put every dead task of job %1 back in the queue?").arg(filter.jobId)
                               : tr("Put every dead task of every job back in the queue?")))
         return;
-    m_engine->actOnMatching(Engine::TaskAction::Replay, filter);
+    m_engine->actOnMatching(TaskAction::Replay, filter);
     Q_EMIT replayed(affectedJobs());
 }
 

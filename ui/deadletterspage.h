@@ -1,7 +1,6 @@
 #pragma once
 
-#include "core/types.h"
-#include "store/taskquery.h"
+#include "api/tasks.h"
 
 #include <QWidget>
 
@@ -57,7 +56,7 @@ protected:
 private:
     void refresh();
     void applyFilter();
-    void handleSummary(qint64 jobId, const QList<bd::store::DeadClassCount> &classes);
+    void handleSummary(qint64 jobId, const QList<bd::DeadClassCount> &classes);
     QString currentClass() const;
     bool confirm(const QString &text);
     QList<qint64> affectedJobs() const;

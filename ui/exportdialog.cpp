@@ -1,6 +1,6 @@
 #include "exportdialog.h"
 
-#include "engine.h"
+#include "api/engine.h"
 #include "format.h"
 
 #include <QComboBox>

@@ -1,6 +1,6 @@
 #include "historymetrics.h"
 
-#include "engine.h"
+#include "api/engine.h"
 #include "livemetrics.h"
 
 #include <algorithm>

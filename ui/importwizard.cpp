@@ -2,8 +2,9 @@
 
 #include "consolesettings.h"
 
+#include "api/engine.h"
+#include "api/jobsettings.h"
 #include "costestimate.h"
-#include "engine.h"
 #include "format.h"
 #include "ingest/prompttemplate.h"
 #include "providerconfig.h"
@@ -31,6 +32,7 @@
 #include <QSplitter>
 #include <QTableWidget>
 #include <QVBoxLayout>
+#include <QTimer>
 #include <QtConcurrent>
 
 namespace bd::ui {
@@ -62,7 +64,6 @@ ImportWizard::ImportWizard(Engine *engine, const QString &path, QWidget *parent)
     : QDialog(parent)
     , m_engine(engine)
     , m_path(QFileInfo(path).absoluteFilePath())
-    , m_prices(cost::PriceTable::builtIn())
     , m_cancelScan(std::make_shared<std::atomic<bool>>(false))
 {
     setObjectName(u"importWizard"_s);
@@ -73,6 +74,10 @@ ImportWizard::ImportWizard(Engine *engine, const QString &path, QWidget *parent)
             &ImportWizard::handlePreviewLoaded);
     connect(&m_scanWatcher, &QFutureWatcher<CsvScan>::finished, this,
             &ImportWizard::handleScanFinished);
+    if (m_engine) {
+        connect(m_engine, &Engine::jobChecked, this, &ImportWizard::handleJobChecked);
+        connect(m_engine, &Engine::jobEstimated, this, &ImportWizard::handleJobEstimated);
+    }
     loadPreview();
 }
 
@@ -162,7 +167,7 @@ void ImportWizard::buildUi()
     auto *settingsBox = new QGroupBox(tr("Job"), lower);
     auto *form = new QFormLayout(settingsBox);
     m_provider = new QComboBox(settingsBox);
-    for (const Engine::ProviderInfo &info : Engine::availableProviders())
+    for (const ProviderInfo &info : availableProviders())
         m_provider->addItem(info.displayName, info.id);
     form->addRow(tr("Provider:"), m_provider);
     m_model = new QComboBox(settingsBox);
@@ -190,13 +195,6 @@ void ImportWizard::buildUi()
                                                           tr("JSON (*.json);;All files (*)"));
         if (!path.isEmpty())
             setTieringFile(path);
-    });
-    connect(&m_tieringWatcher, &QFutureWatcher<TieringFile>::finished, this, [this] {
-        const TieringFile loaded = m_tieringWatcher.result();
-        m_tieringLoading = false;
-        m_tiering = loaded.config;
-        m_tieringLoadError = loaded.error;
-        validate();
     });
     m_priority = new QComboBox(settingsBox);
     m_priority->addItem(tr("1 · premium, at once"), 1);
@@ -284,6 +282,11 @@ void ImportWizard::buildUi()
     connect(m_mode, &QComboBox::currentIndexChanged, this, &ImportWizard::validate);
     connect(m_priority, &QComboBox::currentIndexChanged, this, &ImportWizard::validate);
     connect(m_maxTokens, &QSpinBox::valueChanged, this, &ImportWizard::updateEstimate);
+    connect(m_budget, &QDoubleSpinBox::valueChanged, this, &ImportWizard::updateEstimate);
+    m_checkTimer = new QTimer(this);
+    m_checkTimer->setSingleShot(true);
+    m_checkTimer->setInterval(250);
+    connect(m_checkTimer, &QTimer::timeout, this, &ImportWizard::requestCheck);
     updateProviderModels();
     validate();
 }
@@ -431,7 +434,7 @@ void ImportWizard::updateProviderModels()
     const QString current = m_model->currentText();
     m_model->blockSignals(true);
     m_model->clear();
-    for (const Engine::ProviderInfo &info : Engine::availableProviders()) {
+    for (const ProviderInfo &info : availableProviders()) {
         if (info.id != id)
             continue;
         m_model->addItems(info.knownModels);
@@ -470,104 +473,113 @@ void ImportWizard::validate()
         m_templateStatus->setStyleSheet(u"color: #b00020;"_s);
         m_templateStatus->setText(problem);
     }
-    checkTiering();
-    m_importButton->setEnabled(!m_importing && m_preview.ok && problem.isEmpty()
-                               && m_tieringProblem.isEmpty());
-    updateEstimate();
+    m_tieringRow->setVisible(isTiering());
+    scheduleCheck();
 }
 
 bool ImportWizard::isTiering() const
 {
     const QString model = m_model->currentText().trimmed();
-    return model == kAutoTieringItem || model == cost::kAutoModel;
+    return model == kAutoTieringItem || model == u"auto"_s;
 }
 
 void ImportWizard::setTieringFile(const QString &path)
 {
     m_tieringPath->setText(path);
-    m_tiering.reset();
-    m_tieringLoadError.clear();
-    m_tieringLoading = true;
-    m_tieringWatcher.setFuture(QtConcurrent::run([path] {
-        TieringFile loaded;
-        loaded.config = cost::TieringConfig::fromFile(path, &loaded.error);
-        return loaded;
-    }));
+    m_tieringFile = path;
+    m_jobTiering = {};
     validate();
-}
-
-// The same checks as batchctl --tiering: the provider's models and the file's columns.
-void ImportWizard::checkTiering()
-{
-    m_tieringRow->setVisible(isTiering());
-    QString problem;
-    if (isTiering()) {
-        if (m_tieringLoading)
-            problem = tr("Reading the tiering file…");
-        else if (!m_tieringLoadError.isEmpty())
-            problem = m_tieringLoadError;
-        else if (!m_tiering)
-            problem = tr("Model tiering needs a tiering file.");
-        else if (m_preview.ok) {
-            QStringList knownModels;
-            for (const Engine::ProviderInfo &info : Engine::availableProviders()) {
-                if (info.id == m_provider->currentData().toString())
-                    knownModels = info.knownModels;
-            }
-            QString error;
-            if (!m_tiering->bind(m_preview.header, knownModels, &error))
-                problem = error;
-            else if (m_tiering->usesClassifier() && buildSpec().mode == u"batch-api"_s)
-                problem = tr("A classifier needs a sync lane: use rules with the batch API.");
-        }
-    }
-    m_tieringProblem = problem;
-    m_tieringStatus->setStyleSheet(problem.isEmpty() ? QString() : u"color: #b00020;"_s);
-    m_tieringStatus->setText(!problem.isEmpty() ? problem
-                             : m_tiering      ? tr("simple → %1, standard → %2, complex → %3")
-                                               .arg(m_tiering->modelFor(cost::Tier::Simple),
-                                                    m_tiering->modelFor(cost::Tier::Standard),
-                                                    m_tiering->modelFor(cost::Tier::Complex))
-                                              : QString());
 }
 
 void ImportWizard::updateEstimate()
 {
+    scheduleCheck();
+}
+
+void ImportWizard::scheduleCheck()
+{
+    // Nothing can be imported until the engine has checked what is on screen now.
+    m_checkPending = true;
+    ++m_checkTicket; // an answer to an older draft is stale from here on
+    m_importButton->setEnabled(false);
     if (!m_preview.ok || !m_templateProblem.isEmpty()) {
+        m_checkPending = false;
         m_estimate->setText(tr("Cost estimate: – (needs a readable file and a valid template)"));
+        m_tieringProblem = isTiering() && m_tieringFile.isEmpty() && m_jobTiering.isEmpty()
+                               ? tr("Model tiering needs a tiering file.")
+                               : QString();
+        showTieringStatus();
         return;
     }
-    ingest::PromptTemplate prompt(m_template->toPlainText());
-    QString error;
-    if (!prompt.bind(m_preview.header, &error))
+    m_checkTimer->start();
+}
+
+void ImportWizard::requestCheck()
+{
+    if (!m_engine) {
+        m_checkPending = false;
         return;
-    QStringList rendered;
-    for (const QStringList &row : std::as_const(m_preview.rows))
-        rendered << prompt.render(row);
-    const qint64 rows = m_exactRows >= 0 ? m_exactRows : m_preview.estimatedRows;
-    QString model = m_model->currentText();
-    if (isTiering()) {
-        if (!m_tiering || !m_tieringProblem.isEmpty()) {
-            m_estimate->setText(tr("Cost estimate: – (needs a valid tiering file)"));
-            return;
-        }
-        // An upper bound: every row on the top tier's model.
-        model = m_tiering->modelFor(m_tiering->topTier([this](const QString &name) {
-            const auto price = m_prices.price(name);
-            return price ? std::optional<double>(price->output) : std::nullopt;
-        }));
     }
-    const CostEstimate estimate = estimateCost(m_prices, model, m_system->toPlainText(), rendered,
-                                               rows, m_maxTokens->value());
-    m_estimate->setText(tr("Cost estimate (%1, prices of %2): %3")
-                            .arg(isTiering() ? tr("tiering, at most %1 for every row").arg(model) : model,
-                                 m_prices.effectiveDate(), estimate.summary()));
-    if (m_preview.ok) {
-        const QString detected = tr("%1, %2-separated").arg(m_preview.encoding, delimiterName(m_preview.delimiter));
-        const QString rowsText = m_exactRows >= 0 ? tr("%1 rows").arg(formatCount(m_exactRows))
-                                                  : tr("≈ %1 rows (counting…)").arg(formatCount(m_preview.estimatedRows));
-        m_rowsLabel->setText(u"%1 · %2 columns · %3"_s.arg(detected).arg(m_preview.header.size()).arg(rowsText));
+    m_estimatePending = false;
+    m_engine->checkJob(m_checkTicket, buildDraft());
+}
+
+void ImportWizard::handleJobChecked(quint64 ticket, const JobCheck &check)
+{
+    if (ticket != m_checkTicket)
+        return; // asked by another window, or an older draft
+    m_checkPending = false;
+    m_check = check;
+    m_tieringProblem = isTiering() ? check.error : QString();
+    showTieringStatus();
+    if (!check.ok) {
+        m_estimate->setText(tr("Cost estimate: – (%1)").arg(check.error));
+        m_importButton->setEnabled(false);
+        return;
     }
+    m_importButton->setEnabled(!m_importing && m_preview.ok && m_templateProblem.isEmpty());
+    m_estimateTicket = ticket;
+    m_estimatePending = true;
+    m_estimate->setText(tr("Cost estimate: working it out…"));
+    m_engine->estimateJob(ticket, check.spec);
+}
+
+void ImportWizard::handleJobEstimated(quint64 ticket, const JobEstimate &estimate, const QString &error)
+{
+    if (ticket != m_estimateTicket || !m_estimatePending || ticket != m_checkTicket)
+        return;
+    m_estimatePending = false;
+    if (!error.isEmpty()) {
+        m_estimate->setText(tr("Cost estimate: – (%1)").arg(error));
+        return;
+    }
+    m_estimate->setText(tr("Cost estimate: %1").arg(describeEstimate(estimate, m_check.spec.mode)));
+}
+
+void ImportWizard::showTieringStatus()
+{
+    QString text = m_tieringProblem;
+    if (text.isEmpty() && isTiering() && m_check.ok) {
+        const QJsonObject tiers = m_check.spec.settings.value(settingkeys::tiering).toObject()
+                                      .value(u"tiers"_s).toObject();
+        text = tr("simple → %1, standard → %2, complex → %3")
+                   .arg(tiers.value(u"simple"_s).toString(), tiers.value(u"standard"_s).toString(),
+                        tiers.value(u"complex"_s).toString());
+    } else if (text.isEmpty() && isTiering() && m_checkPending) {
+        text = tr("Checking the tiering file…");
+    }
+    m_tieringStatus->setStyleSheet(m_tieringProblem.isEmpty() ? QString() : u"color: #b00020;"_s);
+    m_tieringStatus->setText(text);
+}
+
+JobDraft ImportWizard::buildDraft() const
+{
+    JobDraft draft;
+    draft.spec = buildSpec();
+    draft.modelGiven = !m_model->currentText().trimmed().isEmpty();
+    if (isTiering())
+        draft.tieringFile = m_tieringFile;
+    return draft;
 }
 
 JobSpec ImportWizard::buildSpec() const
@@ -577,42 +589,31 @@ JobSpec ImportWizard::buildSpec() const
     spec.templateText = m_template->toPlainText();
     spec.systemPrompt = m_system->toPlainText();
     spec.provider = m_provider->currentData().toString();
-    spec.model = isTiering() ? QString(cost::kAutoModel) : m_model->currentText().trimmed();
+    spec.model = isTiering() ? u"auto"_s : m_model->currentText().trimmed();
     spec.priority = m_priority->currentData().toInt();
     spec.maxRetries = m_maxRetries->value();
     spec.maxOutputTokens = m_maxTokens->value();
-    QString mode = m_mode->currentData().toString();
-    if (mode == u"auto"_s) {
-        bool batchApi = false;
-        for (const Engine::ProviderInfo &info : Engine::availableProviders()) {
-            if (info.id == spec.provider)
-                batchApi = info.hasBatchApi;
-        }
-        mode = spec.priority == 3 && batchApi ? u"batch-api"_s
-               : spec.priority == 1           ? u"realtime"_s
-                                              : u"grouped"_s;
-    }
-    spec.mode = mode;
+    spec.mode = m_mode->currentData().toString(); // "auto": the engine picks the lane
     QJsonObject settings;
     // Only a concurrency other than the console's default is the job's own; otherwise the
     // job follows the default (Settings › Limits) whenever it starts.
     if (m_concurrency->value() != consolesettings::value(QSettings(), consolesettings::kConcurrency).toInt())
-        settings.insert(u"concurrency"_s, m_concurrency->value());
+        settings.insert(settingkeys::concurrency, m_concurrency->value());
     if (m_budget->value() > 0)
-        settings.insert(u"budget_usd"_s, m_budget->value());
-    if (isTiering() && m_tiering)
-        settings.insert(u"tiering"_s, m_tiering->toJson());
+        settings.insert(settingkeys::budgetUsd, m_budget->value());
+    if (isTiering() && m_tieringFile.isEmpty() && !m_jobTiering.isEmpty())
+        settings.insert(settingkeys::tiering, m_jobTiering);
     if (spec.provider == u"simulator"_s) {
-        settings.insert(u"latency_ms"_s, m_simLatency->value());
+        settings.insert(settingkeys::simLatencyMs, m_simLatency->value());
         if (m_simFailure->value() > 0)
-            settings.insert(u"failure_rate"_s, m_simFailure->value());
+            settings.insert(settingkeys::simFailureRate, m_simFailure->value());
     }
     // What the preview was read with, when the user chose it (the engine's import sniffs
     // the same way unless it honours these).
     if (!m_encoding->currentData().toString().isEmpty())
-        settings.insert(u"csv_encoding"_s, m_encoding->currentData().toString());
+        settings.insert(settingkeys::csvEncoding, m_encoding->currentData().toString());
     if (!m_delimiter->currentData().toString().isEmpty())
-        settings.insert(u"csv_delimiter"_s, m_delimiter->currentData().toString());
+        settings.insert(settingkeys::csvDelimiter, m_delimiter->currentData().toString());
     spec.settings = settings;
     return spec;
 }
@@ -624,12 +625,11 @@ void ImportWizard::setFromJob(const JobInfo &job)
     const int provider = m_provider->findData(job.spec.provider);
     if (provider >= 0)
         m_provider->setCurrentIndex(provider);
-    m_model->setCurrentText(job.spec.model == cost::kAutoModel ? kAutoTieringItem : job.spec.model);
-    if (job.spec.model == cost::kAutoModel) {
-        QString error;
-        m_tiering = cost::TieringConfig::fromJson(job.spec.settings.value(u"tiering"_s).toObject(),
-                                                  tr("job %1").arg(job.id), &error);
-        m_tieringLoadError = error;
+    const bool tiered = job.spec.model == u"auto"_s;
+    m_model->setCurrentText(tiered ? kAutoTieringItem : job.spec.model);
+    if (tiered) {
+        m_tieringFile.clear();
+        m_jobTiering = job.spec.settings.value(settingkeys::tiering).toObject();
         m_tieringPath->setText(tr("(the tiering of job %1)").arg(job.id));
         validate();
     }
@@ -641,30 +641,26 @@ void ImportWizard::setFromJob(const JobInfo &job)
         m_mode->setCurrentIndex(mode);
     m_maxTokens->setValue(job.spec.maxOutputTokens);
     m_maxRetries->setValue(job.spec.maxRetries);
-    m_budget->setValue(job.spec.settings.value(u"budget_usd"_s).toDouble());
-    if (job.spec.settings.value(u"concurrency"_s).toInt() > 0)
-        m_concurrency->setValue(job.spec.settings.value(u"concurrency"_s).toInt());
-    if (job.spec.settings.contains(u"latency_ms"_s))
-        m_simLatency->setValue(job.spec.settings.value(u"latency_ms"_s).toInt());
-    m_simFailure->setValue(job.spec.settings.value(u"failure_rate"_s).toDouble());
+    m_budget->setValue(job.spec.settings.value(settingkeys::budgetUsd).toDouble());
+    if (job.spec.settings.value(settingkeys::concurrency).toInt() > 0)
+        m_concurrency->setValue(job.spec.settings.value(settingkeys::concurrency).toInt());
+    if (job.spec.settings.contains(settingkeys::simLatencyMs))
+        m_simLatency->setValue(job.spec.settings.value(settingkeys::simLatencyMs).toInt());
+    m_simFailure->setValue(job.spec.settings.value(settingkeys::simFailureRate).toDouble());
 }
 
 bool ImportWizard::startImport()
 {
-    validate();
-    if (m_importing || !m_preview.ok || !m_templateProblem.isEmpty() || !m_tieringProblem.isEmpty()
-        || !m_engine)
+    // Only what the engine checked for the draft on screen is imported.
+    if (m_importing || !m_preview.ok || !m_templateProblem.isEmpty() || !m_engine || m_checkPending
+        || !m_check.ok)
         return false;
-    const QString explicitEncoding = m_encoding->currentData().toString();
-    const QString explicitDelimiter = m_delimiter->currentData().toString();
-    const JobSpec spec = buildSpec();
+    const JobSpec spec = m_check.spec;
     setImporting(true);
     m_importConnections << connect(m_engine, &Engine::importProgressed, this,
                                    &ImportWizard::handleImportProgressed);
     m_importConnections << connect(m_engine, &Engine::importFinished, this,
                                    &ImportWizard::handleImportFinished);
-    Q_UNUSED(explicitEncoding);
-    Q_UNUSED(explicitDelimiter);
     m_engine->importJob(spec);
     return true;
 }
@@ -680,7 +676,8 @@ void ImportWizard::setImporting(bool importing)
                                                             m_priority, m_mode, m_maxTokens,
                                                             m_concurrency, m_budget, m_encoding, m_delimiter})
         widget->setEnabled(!importing);
-    m_importButton->setEnabled(!importing && m_preview.ok && m_templateProblem.isEmpty());
+    m_importButton->setEnabled(!importing && m_preview.ok && m_templateProblem.isEmpty() && m_check.ok
+                               && !m_checkPending);
 }
 
 void ImportWizard::handleImportProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes)
@@ -705,9 +702,9 @@ void ImportWizard::handleImportFinished(const ImportResult &result)
     if (start) {
         // Asynchronous (the OS keychain); the engine outlives this dialog. Without a key the
         // job still starts and stops at the provider's 401 with the reason in the jobs list.
-        resolveProviderConfig(buildSpec(), m_engine,
+        resolveProviderConfig(m_check.spec, m_engine,
                               [engine = m_engine, jobId = result.jobId](
-                                  const providers::ProviderConfig &config, const QString &) {
+                                  const ProviderConfig &config, const QString &) {
                                   engine->startJob(jobId, config);
                               });
     }

@@ -1,8 +1,6 @@
 #pragma once
 
-#include "core/types.h"
-#include "cost/pricetable.h"
-#include "cost/tiering.h"
+#include "api/engine.h"
 #include "csvpreview.h"
 
 #include <QDialog>
@@ -22,11 +20,7 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTableWidget;
-
-namespace bd {
-class Engine;
-struct ImportResult;
-}
+class QTimer;
 
 namespace bd::ui {
 
@@ -59,11 +53,15 @@ public:
     QString estimateText() const;
     bool isImporting() const { return m_importing; }
     void setSimulatorLatency(int ms);
-    // Model tiering: "auto (tiering)" in the model list, with this config file (read off
-    // the GUI thread, then checked like batchctl --tiering). Empty when it is fine.
+    // Model tiering: "auto (tiering)" in the model list, with this config file (checked by
+    // the engine off the GUI thread, as batchctl --tiering is). Empty when it is fine.
     void setTieringFile(const QString &path);
-    bool isTieringFileLoading() const { return m_tieringLoading; }
+    // The engine is still checking the job (tiering file, columns, lane) or estimating it.
+    bool isTieringFileLoading() const { return m_checkPending; }
+    bool isEstimating() const { return m_estimatePending || m_checkPending; }
     QString tieringProblem() const { return m_tieringProblem; }
+    // The job as the engine last checked it (resolved model, lane, tiering).
+    const bd::JobCheck &lastCheck() const { return m_check; }
     // Starts the import if everything checks; false (and the reason shown) otherwise.
     bool startImport();
     // Cancels a running import first; closes otherwise.
@@ -85,7 +83,14 @@ private:
     void validate();
     void updateEstimate();
     bool isTiering() const;
-    void checkTiering();
+    // The engine checks the draft (and then estimates it); answers come back by ticket and
+    // only the newest is taken.
+    void scheduleCheck();
+    void requestCheck();
+    void handleJobChecked(quint64 ticket, const bd::JobCheck &check);
+    void handleJobEstimated(quint64 ticket, const bd::JobEstimate &estimate, const QString &error);
+    void showTieringStatus();
+    bd::JobDraft buildDraft() const;
     void handleImportProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
     void handleImportFinished(const bd::ImportResult &result);
     void setImporting(bool importing);
@@ -93,7 +98,6 @@ private:
 
     Engine *m_engine;
     QString m_path;
-    cost::PriceTable m_prices;
     CsvPreview m_preview;
     quint64 m_previewGeneration = 0;
     QFutureWatcher<CsvPreview> m_previewWatcher;
@@ -130,15 +134,14 @@ private:
     QPushButton *m_cancelButton = nullptr;
     QString m_templateProblem;
 
-    struct TieringFile
-    {
-        std::optional<cost::TieringConfig> config;
-        QString error;
-    };
-    QFutureWatcher<TieringFile> m_tieringWatcher;
-    bool m_tieringLoading = false; // until the watcher's result is taken
-    std::optional<cost::TieringConfig> m_tiering; // read from the file, not yet bound
-    QString m_tieringLoadError;
+    QTimer *m_checkTimer = nullptr; // typing settles before the engine is asked
+    quint64 m_checkTicket = 0;
+    quint64 m_estimateTicket = 0;
+    bool m_checkPending = false;
+    bool m_estimatePending = false;
+    bd::JobCheck m_check;
+    QString m_tieringFile;      // chosen by the user
+    QJsonObject m_jobTiering;   // a "run again" job's bound tiering, when no file is chosen
     QString m_tieringProblem;
     QWidget *m_tieringRow = nullptr;
     QLineEdit *m_tieringPath = nullptr;

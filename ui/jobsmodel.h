@@ -1,7 +1,7 @@
 #pragma once
 
-#include "core/types.h"
-#include "snapshot.h"
+#include "api/types.h"
+#include "api/snapshot.h"
 
 #include <QAbstractTableModel>
 #include <QHash>

@@ -1,6 +1,6 @@
 #include "lanecontrols.h"
 
-#include "engine.h"
+#include "api/engine.h"
 
 #include <QApplication>
 #include <QHBoxLayout>
@@ -51,13 +51,14 @@ LaneControls::LaneControls(Engine *engine, QWidget *parent)
             // to resume is still paused) until laneStateChanged arrives.
             setLanePaused(priority, resume);
             if (resume)
-                m_engine->resumeLane(priority);
+                m_engine->resumeLane(Lane(priority));
             else
-                m_engine->pauseLane(priority);
+                m_engine->pauseLane(Lane(priority));
         });
         setLanePaused(priority, false);
     }
-    connect(m_engine, &Engine::laneStateChanged, this, &LaneControls::setLanePaused);
+    connect(m_engine, &Engine::laneStateChanged, this,
+            [this](Lane lane, bool paused) { setLanePaused(int(lane), paused); });
 }
 
 QToolButton *LaneControls::button(int priority) const

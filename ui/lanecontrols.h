@@ -1,6 +1,6 @@
 #pragma once
 
-#include "snapshot.h"
+#include "api/snapshot.h"
 
 #include <array>
 #include <QWidget>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "metricsource.h"
-#include "snapshot.h"
+#include "api/snapshot.h"
 
 #include <QHash>
 

@@ -4,7 +4,7 @@
 #include "consolesettings.h"
 #include "dashboardpage.h"
 #include "deadletterspage.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "exportdialog.h"
 #include "format.h"
 #include "importwizard.h"
@@ -48,8 +48,6 @@ using namespace Qt::StringLiterals;
 
 namespace {
 
-const QString kShutdownReason = u"engine shut down"_s;
-
 QIcon themedIcon(const char *themeName, QStyle::StandardPixmap fallback)
 {
     return QIcon::fromTheme(QString::fromLatin1(themeName), QApplication::style()->standardIcon(fallback));
@@ -57,14 +55,10 @@ QIcon themedIcon(const char *themeName, QStyle::StandardPixmap fallback)
 
 } // namespace
 
-MainWindow::MainWindow(const QString &databasePath, QWidget *parent)
-    : MainWindow(Options{.databasePath = databasePath}, parent)
-{
-}
-
-MainWindow::MainWindow(const Options &options, QWidget *parent)
+MainWindow::MainWindow(std::unique_ptr<Engine> engine, const Options &options, QWidget *parent)
     : QMainWindow(parent)
     , m_options(options)
+    , m_engine(std::move(engine))
 {
     setObjectName(u"mainWindow"_s);
     setWindowTitle(tr("BatchDesk"));
@@ -73,14 +67,6 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     setAcceptDrops(true);
     resize(1280, 800);
 
-    if (m_options.priceOverridePath.isEmpty())
-        m_options.priceOverridePath = consolesettings::priceOverridePath();
-    Engine::Options engineOptions;
-    engineOptions.databasePath = options.databasePath;
-    engineOptions.runner = options.runner;
-    engineOptions.priceOverridePath = m_options.priceOverridePath;
-    engineOptions.monitoring = consolesettings::monitoring(QSettings());
-    m_engine = std::make_unique<Engine>(engineOptions);
     m_engine->setSnapshotInterval(options.snapshotIntervalMs);
     m_engine->setDefaultJobSettings(consolesettings::defaultJobSettings(QSettings()));
     if (options.useKeychain)
@@ -91,7 +77,7 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     buildPages();
     buildMenus();
 
-    m_statusDb = new QLabel(tr("Opening %1 …").arg(QDir::toNativeSeparators(options.databasePath)), this);
+    m_statusDb = new QLabel(tr("Opening %1 …").arg(QDir::toNativeSeparators(m_engine->database())), this);
     m_statusTotals = new QLabel(this);
     statusBar()->addWidget(m_statusDb, 1);
     statusBar()->addPermanentWidget(m_statusTotals);
@@ -349,7 +335,7 @@ void MainWindow::buildMenus()
                            tr("<b>BatchDesk %1</b><p>Operations console and batch engine for "
                               "high-volume LLM jobs.</p><p>Database: %2</p>")
                                .arg(QApplication::applicationVersion(),
-                                    QDir::toNativeSeparators(m_options.databasePath).toHtmlEscaped()));
+                                    QDir::toNativeSeparators(m_engine->database()).toHtmlEscaped()));
     });
 
     QToolBar *toolbar = addToolBar(tr("Main"));
@@ -400,7 +386,8 @@ void MainWindow::connectEngine()
     connect(engine, &Engine::jobWaiting, this, [this](qint64 jobId, const QString &reason) {
         m_jobsModel->setWaiting(jobId, reason);
     });
-    connect(engine, &Engine::laneStateChanged, this, [this](int priority, bool paused) {
+    connect(engine, &Engine::laneStateChanged, this, [this](Lane lane, bool paused) {
+        const int priority = int(lane);
         m_jobsModel->setLanePaused(priority, paused);
         statusBar()->showMessage(paused ? tr("Lane P%1 paused: its jobs send nothing new").arg(priority)
                                         : tr("Lane P%1 resumed").arg(priority),
@@ -419,22 +406,22 @@ void MainWindow::connectEngine()
                                      .arg(jobId).arg(priority), 8000);
         m_engine->requestJobs();
     });
-    connect(engine, &Engine::tasksActedOn, this, [this](Engine::TaskAction action, int changed, const QString &error,
+    connect(engine, &Engine::tasksActedOn, this, [this](TaskAction action, int changed, const QString &error,
                                                         int skipped) {
         if (changed < 0) {
-            if (action == Engine::TaskAction::Replay)
+            if (action == TaskAction::Replay)
                 m_resumeAfterReplay.clear(); // nothing came back to run
             statusBar()->showMessage(tr("The action failed: %1").arg(error), 15000);
             return;
         }
-        const QString what = action == Engine::TaskAction::Replay         ? tr("replayed")
-                             : action == Engine::TaskAction::Reprioritise ? tr("reprioritised")
+        const QString what = action == TaskAction::Replay         ? tr("replayed")
+                             : action == TaskAction::Reprioritise ? tr("reprioritised")
                                                                           : tr("cancelled");
         QString message = tr("%n tasks %1", nullptr, changed).arg(what);
         if (skipped > 0)
             message += tr(", %n skipped (not in a state the action applies to)", nullptr, skipped);
         statusBar()->showMessage(message, 8000);
-        if (action == Engine::TaskAction::Replay && changed > 0) {
+        if (action == TaskAction::Replay && changed > 0) {
             const QSet<qint64> jobs = std::exchange(m_resumeAfterReplay, {});
             for (qint64 job : jobs) {
                 const auto info = m_jobsModel->job(job);
@@ -460,7 +447,7 @@ void MainWindow::handleOpened(bool ok, const QString &error)
         return;
     }
     m_opened = true;
-    m_statusDb->setText(tr("Database: %1").arg(QDir::toNativeSeparators(m_options.databasePath)));
+    m_statusDb->setText(tr("Database: %1").arg(QDir::toNativeSeparators(m_engine->database())));
     m_engine->requestJobs();
     m_alerts->reload();
     m_dashboard->showHistory(m_engine.get());
@@ -473,7 +460,7 @@ SettingsDialog *MainWindow::openSettings()
         m_settingsDialog->activateWindow();
         return m_settingsDialog;
     }
-    m_settingsDialog = new SettingsDialog(m_engine.get(), m_keyStore, m_options.priceOverridePath, this);
+    m_settingsDialog = new SettingsDialog(m_engine.get(), m_keyStore, m_engine->priceOverridePath(), this);
     m_settingsDialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(m_settingsDialog, &SettingsDialog::concurrencyChanged, this, [this](int concurrency) {
         // Jobs running here follow the new default at once (the engine ignores the others).
@@ -508,7 +495,7 @@ void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
         if (m_options.resumeInterruptedJobs) {
             for (const JobInfo &job : jobs) {
                 const bool interrupted = job.state == JobState::Running
-                                         || (job.state == JobState::Paused && job.stateReason == kShutdownReason);
+                                         || (job.state == JobState::Paused && stopCauseOf(job.stateReason) == StopCause::EngineShutdown);
                 if (interrupted && job.counts.unfinished() > 0)
                     resumeJob(job.id);
             }
@@ -603,7 +590,7 @@ void MainWindow::pauseJob(qint64 jobId)
 {
     if (!jobId)
         return;
-    m_engine->pauseJob(jobId, tr("paused by the user"));
+    m_engine->pauseJob(jobId, StopCause::User);
     statusBar()->showMessage(tr("Pausing job %1 …").arg(jobId), 5000);
 }
 
@@ -615,7 +602,7 @@ void MainWindow::resumeJob(qint64 jobId)
     // The key may come from the OS keychain: the job starts when it has answered.
     resolveProviderConfig(
         job->spec, this,
-        [this, jobId](const providers::ProviderConfig &config, const QString &problem) {
+        [this, jobId](const ProviderConfig &config, const QString &problem) {
             if (!problem.isEmpty()) {
                 statusBar()->showMessage(tr("Job %1 not started: %2").arg(jobId).arg(problem),
                                          15000);

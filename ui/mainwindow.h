@@ -1,7 +1,7 @@
 #pragma once
 
-#include "core/types.h"
-#include "dispatch/dispatcher.h"
+#include "api/types.h"
+#include "api/engine.h"
 
 #include <QMainWindow>
 #include <QPointer>
@@ -55,19 +55,16 @@ public:
 
     struct Options
     {
-        QString databasePath;
-        dispatch::JobRunner::Options runner;
         int snapshotIntervalMs = 1000;
         bool resumeInterruptedJobs = true; // jobs the last session left running continue
         bool restoreWindowState = true;
         bool trayNotifications = true;
-        // The user's price override; empty: ~/.config/BatchDesk/prices.json.
-        QString priceOverridePath;
         bool useKeychain = true; // false: API keys from the environment only (tests)
     };
 
-    explicit MainWindow(const QString &databasePath, QWidget *parent = nullptr);
-    explicit MainWindow(const Options &options, QWidget *parent = nullptr);
+    // The window holds the engine it is given (made by the composition root with
+    // createEngine) and opens it.
+    MainWindow(std::unique_ptr<Engine> engine, const Options &options, QWidget *parent = nullptr);
     ~MainWindow() override;
 
     Engine *engine() const { return m_engine.get(); }

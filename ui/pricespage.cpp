@@ -1,6 +1,6 @@
 #include "pricespage.h"
 
-#include "engine.h"
+#include "api/engine.h"
 
 #include <QDir>
 #include <QHBoxLayout>
@@ -160,7 +160,7 @@ void PricesPage::showPrices(const QJsonObject &models)
     // Models the providers name without a price: shown so that they can be priced.
     QSet<QString> priced(names.cbegin(), names.cend());
     QStringList unknown;
-    for (const Engine::ProviderInfo &info : Engine::availableProviders()) {
+    for (const ProviderInfo &info : availableProviders()) {
         for (const QString &model : info.knownModels) {
             if (!priced.contains(model) && !unknown.contains(model))
                 unknown.append(model);

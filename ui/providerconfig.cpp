@@ -1,6 +1,6 @@
 #include "providerconfig.h"
 
-#include "engine.h"
+#include "api/engine.h"
 #include "keystore.h"
 
 #include <QSettings>
@@ -14,8 +14,8 @@ namespace {
 
 bool keyRequired(const QString &provider)
 {
-    const QList<Engine::ProviderInfo> providers = Engine::availableProviders();
-    return std::any_of(providers.cbegin(), providers.cend(), [&](const Engine::ProviderInfo &info) {
+    const QList<ProviderInfo> providers = availableProviders();
+    return std::any_of(providers.cbegin(), providers.cend(), [&](const ProviderInfo &info) {
         return info.id == provider && info.requiresKey;
     });
 }
@@ -40,7 +40,7 @@ QString providerBaseUrl(const JobSpec &spec)
 
 void resolveProviderConfig(const JobSpec &spec, QObject *context, ProviderConfigReady ready)
 {
-    providers::ProviderConfig config;
+    ProviderConfig config;
     config.id = spec.provider;
     config.baseUrl = providerBaseUrl(spec);
     config.settings = spec.settings;

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "core/types.h"
-#include "providers/provider.h"
+#include "api/types.h"
+#include "api/providers.h"
 
 #include <functional>
 
@@ -18,7 +18,7 @@ namespace bd::ui {
 // nowhere, a one-line problem naming both places (the config then has no key). Nothing
 // runs if context is destroyed first.
 using ProviderConfigReady =
-    std::function<void(const providers::ProviderConfig &config, const QString &problem)>;
+    std::function<void(const ProviderConfig &config, const QString &problem)>;
 void resolveProviderConfig(const JobSpec &spec, QObject *context, ProviderConfigReady ready);
 
 // The endpoint: the job's own base URL, else OPENAI_BASE_URL / ANTHROPIC_BASE_URL, else the

@@ -1,7 +1,7 @@
 #include "providerspage.h"
 
 #include "consolesettings.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "keystore.h"
 
 #include <QFormLayout>
@@ -264,7 +264,7 @@ void ProvidersPage::testConnection(const QString &provider)
     if (!row)
         return;
     // The key that would be used: one typed here, else the environment, else the keychain.
-    providers::ProviderConfig config;
+    ProviderConfig config;
     config.id = provider;
     config.baseUrl = row->baseUrl->text().trimmed();
     config.apiKey = row->key->text().trimmed();

@@ -1,6 +1,6 @@
 #include "replaydialog.h"
 
-#include "engine.h"
+#include "api/engine.h"
 #include "format.h"
 #include "ingest/prompttemplate.h"
 #include "templateeditor.h"
@@ -92,8 +92,8 @@ ReplayDialog::ReplayDialog(Engine *engine, const JobInfo &job, const Options &op
     connect(m_template, &QPlainTextEdit::textChanged, this, &ReplayDialog::validate);
     connect(m_system, &QPlainTextEdit::textChanged, this, &ReplayDialog::validate);
     connect(m_engine, &Engine::tasksActedOn, this,
-            [this](Engine::TaskAction action, int changed, const QString &error, int skipped) {
-                if (action == Engine::TaskAction::Replay)
+            [this](TaskAction action, int changed, const QString &error, int skipped) {
+                if (action == TaskAction::Replay)
                     handleActedOn(changed, error, skipped);
             });
 

@@ -1,7 +1,7 @@
 #include "settingsdialog.h"
 
 #include "consolesettings.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "pricespage.h"
 #include "providerspage.h"
 

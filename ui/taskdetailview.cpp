@@ -35,7 +35,7 @@ void TaskDetailView::showPlaceholder(const QString &text)
     setHtml(u"<p style=\"color: gray;\">%1</p>"_s.arg(text.toHtmlEscaped()));
 }
 
-QString TaskDetailView::renderedPrompt(const store::TaskDetail &detail)
+QString TaskDetailView::renderedPrompt(const bd::TaskDetail &detail)
 {
     ingest::PromptTemplate prompt(detail.templateText);
     QString error;
@@ -44,7 +44,7 @@ QString TaskDetailView::renderedPrompt(const store::TaskDetail &detail)
     return prompt.render(detail.values);
 }
 
-void TaskDetailView::showDetail(const store::TaskDetail &d)
+void TaskDetailView::showDetail(const bd::TaskDetail &d)
 {
     m_taskId = d.id;
     QString html;

@@ -1,6 +1,7 @@
 #pragma once
 
-#include "store/taskquery.h"
+
+#include "api/tasks.h"
 
 #include <QTextBrowser>
 
@@ -15,12 +16,12 @@ class TaskDetailView final : public QTextBrowser
 public:
     explicit TaskDetailView(QWidget *parent = nullptr);
 
-    void showDetail(const bd::store::TaskDetail &detail);
+    void showDetail(const bd::TaskDetail &detail);
     void showPlaceholder(const QString &text);
     qint64 taskId() const { return m_taskId; }
     void setTaskId(qint64 taskId) { m_taskId = taskId; }
 
-    static QString renderedPrompt(const bd::store::TaskDetail &detail);
+    static QString renderedPrompt(const bd::TaskDetail &detail);
 
 private:
     qint64 m_taskId = 0;

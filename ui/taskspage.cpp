@@ -1,6 +1,6 @@
 #include "taskspage.h"
 
-#include "engine.h"
+#include "api/engine.h"
 #include "format.h"
 #include "jobcombo.h"
 #include "taskdetailview.h"
@@ -124,15 +124,15 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     });
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &TasksPage::handleCurrentChanged);
-    connect(m_engine, &Engine::taskDetailReady, this, [this](const store::TaskDetail &detail) {
+    connect(m_engine, &Engine::taskDetailReady, this, [this](const bd::TaskDetail &detail) {
         if (detail.id == m_detail->taskId())
             m_detail->showDetail(detail);
     });
     connect(m_engine, &Engine::tasksActedOn, this, [this] { m_model->refresh(); });
-    connect(replay, &QPushButton::clicked, this, [this] { act(int(Engine::TaskAction::Replay)); });
+    connect(replay, &QPushButton::clicked, this, [this] { act(int(TaskAction::Replay)); });
     connect(reprioritise, &QPushButton::clicked, this,
-            [this] { act(int(Engine::TaskAction::Reprioritise)); });
-    connect(cancel, &QPushButton::clicked, this, [this] { act(int(Engine::TaskAction::Cancel)); });
+            [this] { act(int(TaskAction::Reprioritise)); });
+    connect(cancel, &QPushButton::clicked, this, [this] { act(int(TaskAction::Cancel)); });
     updateCountLabel();
 }
 
@@ -151,9 +151,9 @@ void TasksPage::showJob(qint64 jobId, int state)
     applyFilter();
 }
 
-store::TaskFilter TasksPage::currentFilter() const
+bd::TaskFilter TasksPage::currentFilter() const
 {
-    store::TaskFilter filter;
+    bd::TaskFilter filter;
     filter.jobId = m_job->currentJobId();
     filter.state = m_state->currentData().toInt();
     filter.priority = m_priority->currentData().toInt();
@@ -164,7 +164,7 @@ store::TaskFilter TasksPage::currentFilter() const
 
 void TasksPage::applyFilter()
 {
-    const store::TaskFilter filter = currentFilter();
+    const bd::TaskFilter filter = currentFilter();
     if (m_model->hasCount() && filter == m_model->filter())
         return;
     m_model->setFilter(filter);
@@ -195,14 +195,14 @@ void TasksPage::handleCurrentChanged()
 
 void TasksPage::act(int actionValue)
 {
-    const auto action = static_cast<Engine::TaskAction>(actionValue);
+    const auto action = static_cast<TaskAction>(actionValue);
     QList<int> rows;
     for (const QModelIndex &index : m_view->selectionModel()->selectedRows())
         rows.append(index.row());
     int missing = 0;
     const QList<qint64> ids = m_model->taskIds(rows, &missing);
-    const QString verb = action == Engine::TaskAction::Replay         ? tr("Replay")
-                         : action == Engine::TaskAction::Reprioritise ? tr("Reprioritise")
+    const QString verb = action == TaskAction::Replay         ? tr("Replay")
+                         : action == TaskAction::Reprioritise ? tr("Reprioritise")
                                                                       : tr("Cancel");
     QMessageBox box(QMessageBox::Question, verb,
                     tr("%1 which tasks? Replay acts on dead tasks, reprioritise and cancel on "
@@ -219,7 +219,7 @@ void TasksPage::act(int actionValue)
     if (box.clickedButton() != selection && box.clickedButton() != matching)
         return;
     int argument = 0;
-    if (action == Engine::TaskAction::Reprioritise) {
+    if (action == TaskAction::Reprioritise) {
         bool ok = false;
         argument = QInputDialog::getInt(this, verb, tr("New priority (1 premium, 2 standard, 3 bulk):"),
                                         2, 1, 3, 1, &ok);

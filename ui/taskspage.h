@@ -1,7 +1,6 @@
 #pragma once
 
-#include "core/types.h"
-#include "store/taskquery.h"
+#include "api/tasks.h"
 
 #include <QWidget>
 
@@ -35,7 +34,7 @@ public:
     void showJob(qint64 jobId, int state = -1);
     TaskTableModel *model() const { return m_model; }
     QTableView *view() const { return m_view; }
-    bd::store::TaskFilter currentFilter() const;
+    bd::TaskFilter currentFilter() const;
 
 protected:
     void showEvent(QShowEvent *event) override;

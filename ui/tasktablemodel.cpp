@@ -1,6 +1,6 @@
 #include "tasktablemodel.h"
 
-#include "engine.h"
+#include "api/engine.h"
 #include "format.h"
 
 #include <QTimer>
@@ -42,7 +42,7 @@ qint64 TaskTableModel::cachedRows() const
     return n;
 }
 
-std::optional<store::TaskRow> TaskTableModel::rowAt(int row) const
+std::optional<bd::TaskRow> TaskTableModel::rowAt(int row) const
 {
     const auto it = m_pages.constFind(row / kPageSize);
     if (it == m_pages.constEnd() || row % kPageSize >= it->rows.size())
@@ -82,7 +82,7 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
         return {};
     }
     it->lastUse = ++m_useClock;
-    const store::TaskRow &task = it->rows.at(index.row() % kPageSize);
+    const bd::TaskRow &task = it->rows.at(index.row() % kPageSize);
     switch (role) {
     case TaskIdRole: return task.id;
     case JobIdRole: return task.jobId;
@@ -141,7 +141,7 @@ QVariant TaskTableModel::headerData(int section, Qt::Orientation orientation, in
     return tr(titles[section]);
 }
 
-void TaskTableModel::setFilter(const store::TaskFilter &filter)
+void TaskTableModel::setFilter(const bd::TaskFilter &filter)
 {
     // Everything asked for under the old filter is of no use now: the reader drops it.
     m_floor = m_nextTicket;
@@ -228,7 +228,7 @@ void TaskTableModel::flushRequests()
     }
 }
 
-void TaskTableModel::handlePage(quint64 ticket, qint64 offset, const QList<store::TaskRow> &rows)
+void TaskTableModel::handlePage(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows)
 {
     if (ticket < m_floor)
         return;

@@ -1,6 +1,7 @@
 #pragma once
 
-#include "store/taskquery.h"
+
+#include "api/tasks.h"
 
 #include <QAbstractTableModel>
 #include <QHash>
@@ -57,11 +58,11 @@ public:
     QVariant data(const QModelIndex &index, int role) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
-    void setFilter(const bd::store::TaskFilter &filter);
-    const bd::store::TaskFilter &filter() const { return m_filter; }
+    void setFilter(const bd::TaskFilter &filter);
+    const bd::TaskFilter &filter() const { return m_filter; }
     void refresh();
     bool hasCount() const { return m_hasCount; }
-    std::optional<bd::store::TaskRow> rowAt(int row) const;
+    std::optional<bd::TaskRow> rowAt(int row) const;
     // Ids of the given rows that are loaded; rows not loaded are counted in *missing.
     QList<qint64> taskIds(const QList<int> &rows, int *missing = nullptr) const;
 
@@ -78,18 +79,18 @@ Q_SIGNALS:
 private:
     struct Page
     {
-        QList<bd::store::TaskRow> rows;
+        QList<bd::TaskRow> rows;
         quint64 generation = 0;
         mutable quint64 lastUse = 0;
     };
     void handleCount(quint64 ticket, qint64 count);
-    void handlePage(quint64 ticket, qint64 offset, const QList<bd::store::TaskRow> &rows);
+    void handlePage(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
     void want(qint64 page) const;
     void flushRequests();
     void evict();
 
     Engine *m_engine;
-    bd::store::TaskFilter m_filter;
+    bd::TaskFilter m_filter;
     qint64 m_count = 0;
     bool m_hasCount = false;
     quint64 m_nextTicket = 1;

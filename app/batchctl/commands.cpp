@@ -1,13 +1,13 @@
 #include "commands.h"
 
-#include "core/alertfigures.h"
+#include "api/alertfigures.h"
 #include "core/clock.h"
 #include "cost/estimator.h"
 #include "cost/pricetable.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/globalbudget.h"
 #include "cost/tiering.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "ingest/exportwriter.h"
 #include "jobio.h"
 #include "keystore.h"
@@ -237,10 +237,10 @@ int exitCodeFor(const bd::JobInfo &job)
 }
 
 // Where a job's provider lives and how to reach it, without its key (apiKeyFor() adds it).
-bd::providers::ProviderConfig providerConfigFor(const QString &provider, const QString &baseUrl,
+bd::ProviderConfig providerConfigFor(const QString &provider, const QString &baseUrl,
                                                 const QJsonObject &settings)
 {
-    bd::providers::ProviderConfig config;
+    bd::ProviderConfig config;
     config.id = provider;
     config.settings = settings;
     config.baseUrl = baseUrl;
@@ -492,12 +492,12 @@ public:
 
     bool openEngine(QString *error)
     {
-        bd::Engine::Options options;
-        options.databasePath = m_databasePath;
+        bd::EngineOptions options;
+        options.database = m_databasePath;
         options.priceOverridePath =
             QStandardPaths::writableLocation(QStandardPaths::AppConfigLocation) + u"/prices.json"_s;
         options.monitoring = m_monitoring;
-        m_engine = std::make_unique<bd::Engine>(options);
+        m_engine = bd::createEngine(options);
         QObject::connect(m_engine.get(), &bd::Engine::metricsEndpointChanged, m_engine.get(),
                          [](quint16 port, const QString &message) {
                              if (port)
@@ -567,7 +567,7 @@ public:
             interrupted = true;
             m_progress.finish();
             printErr(u"interrupted: pausing (in-flight answers are kept); `batchctl resume` continues"_s);
-            m_engine->stopAll(u"interrupted"_s);
+            m_engine->stopAll(bd::StopCause::User);
         });
         const auto settle = [&](qint64 jobId, bool failed, const QString &error) {
             if (!remaining.remove(jobId))
@@ -604,7 +604,7 @@ public:
             QJsonObject settings = job.spec.settings;
             for (auto it = runtimeSettings.begin(); it != runtimeSettings.end(); ++it)
                 settings.insert(it.key(), it.value());
-            bd::providers::ProviderConfig config =
+            bd::ProviderConfig config =
                 providerConfigFor(job.spec.provider, job.spec.baseUrl, settings);
             config.apiKey = m_apiKeys.value(job.spec.provider);
             m_engine->startJob(job.id, config);
@@ -903,7 +903,7 @@ int commandEstimate(const QCommandLineParser &parser, const QStringList &positio
     } else if (explicitDb) {
         printErr(u"note: %1 does not exist yet: no cached answers or calibration"_s.arg(db));
     }
-    bd::cost::JobEstimate estimate;
+    bd::JobEstimate estimate;
     if (!bd::cost::estimateJob(spec, prices, store.get(), &estimate, &error))
         throw UsageError{error};
 
@@ -944,7 +944,7 @@ int commandEstimate(const QCommandLineParser &parser, const QStringList &positio
     if (!tieringNote.isEmpty())
         printOut(tieringNote);
     printOut(u"%1 on %2 (prices of %3):"_s.arg(spec.provider, spec.model, estimate.priceDate));
-    const auto lane = [&](const QString &name, const bd::cost::LaneCost &cost) {
+    const auto lane = [&](const QString &name, const bd::LaneCost &cost) {
         QString line = u"  %1 at most %2"_s.arg(name, -9).arg(usd(cost.maxUsd));
         if (cost.typicalUsd)
             line += u", typically "_s + usd(cost.typicalUsd);

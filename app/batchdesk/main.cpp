@@ -1,3 +1,5 @@
+#include "api/engine.h"
+#include "consolesettings.h"
 #include "importwizard.h"
 #include "mainwindow.h"
 #include "settingsdialog.h"
@@ -5,7 +7,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
-#include <QStandardPaths>
+#include <QSettings>
 #include <QTimer>
 
 using namespace Qt::StringLiterals;
@@ -38,15 +40,15 @@ int main(int argc, char *argv[])
     parser.addPositionalArgument(u"csv"_s, u"A CSV file to import (opens the import wizard)."_s, u"[FILE.csv]"_s);
     parser.process(app);
 
+    // The composition root: the engine over the chosen (or the shared default) database,
+    // with the user's prices and monitoring settings, handed to the window.
+    bd::EngineOptions engineOptions;
+    engineOptions.database = parser.isSet(dbOption) ? parser.value(dbOption) : bd::defaultDatabasePath();
+    engineOptions.priceOverridePath = bd::defaultPriceOverridePath();
+    engineOptions.monitoring = bd::ui::consolesettings::monitoring(QSettings());
     bd::ui::MainWindow::Options options;
-    options.databasePath = parser.isSet(dbOption)
-                               ? parser.value(dbOption)
-                               // batchctl's default database (~/.local/share/BatchDesk): the
-                               // organisation name would otherwise add a second BatchDesk/.
-                               : QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation)
-                                     + u"/BatchDesk/batchdesk.sqlite"_s;
     options.resumeInterruptedJobs = !parser.isSet(noResumeOption);
-    bd::ui::MainWindow window(options);
+    bd::ui::MainWindow window(bd::createEngine(engineOptions), options);
     if (parser.isSet(pageOption)) {
         const auto page = bd::ui::MainWindow::pageFromName(parser.value(pageOption));
         if (!page) {

@@ -121,6 +121,8 @@ public:
 
     virtual QString workerId() const = 0;
     virtual QString database() const = 0;
+    // The user's price file merged over the built-in table (empty: none).
+    virtual QString priceOverridePath() const = 0;
 
     // ---- jobs
     virtual void open() = 0;

@@ -109,7 +109,7 @@ int main(int argc, char **argv)
     options.batchPollFirstMs = 20;
     options.idlePollMs = 20;
     options.maxBatchSize = 2'500;
-    bd::providers::ProviderConfig config;
+    bd::ProviderConfig config;
     config.settings = QJsonObject{{u"sim_batch_ms"_s, 0}};
     auto provider = std::make_unique<bd::providers::SimulatorProvider>(config, clock);
     bd::dispatch::JobRunner runner(&store, std::move(provider), *store.job(jobId), prices, clock,

@@ -21,8 +21,8 @@
 //   bench_dispatch [--part a|b|c|all] [--rpm R] [--window-ms MS] [--requests N]
 //                  [--tasks N] [--load-tasks N] [--keep]
 
-#include "core/types.h"
-#include "engine.h"
+#include "core/tasktypes.h"
+#include "api/engine.h"
 #include "fakeprovider.h"
 
 #include <algorithm>
@@ -331,9 +331,10 @@ void preemptionInOneEngine(const QString &home, int bulkTasks, int probes, int l
         }
     });
 
-    bd::Engine::Options options;
-    options.databasePath = dir + u"/jobs.sqlite"_s;
-    bd::Engine engine(options);
+    bd::EngineOptions options;
+    options.database = dir + u"/jobs.sqlite"_s;
+    auto engineOwner = bd::createEngine(options);
+    bd::Engine &engine = *engineOwner;
     bool opened = false;
     QObject::connect(&engine, &bd::Engine::opened, &engine, [&](bool ok, const QString &error) {
         if (!ok)
@@ -366,7 +367,7 @@ void preemptionInOneEngine(const QString &home, int bulkTasks, int probes, int l
         return imports.last().jobId;
     };
     const auto config = [&] {
-        bd::providers::ProviderConfig provider;
+        bd::ProviderConfig provider;
         provider.id = u"openai-compatible"_s;
         provider.baseUrl = server.openAiBaseUrl();
         provider.settings = QJsonObject{{u"concurrency"_s, 64}};
@@ -426,7 +427,7 @@ void preemptionInOneEngine(const QString &home, int bulkTasks, int probes, int l
               .arg(limitRpm ? u"; 429s: %1"_s.arg(server.enforcedRefusals()) : QString()));
     bool all = false;
     QObject::connect(&engine, &bd::Engine::stoppedAll, &engine, [&] { all = true; });
-    engine.stopAll(u"benchmark over"_s);
+    engine.stopAll(bd::StopCause::User);
     waitUntil([&] { return all; }, 60'000);
 }
 

@@ -187,7 +187,7 @@ int main(int argc, char *argv[])
     options.concurrency = parser.value(u"concurrency"_s).toInt();
     options.claimBatch = 2048;
     options.flushMaxTransitions = 4096;
-    bd::providers::ProviderConfig simulator;
+    bd::ProviderConfig simulator;
     const auto job = store.job(imported.jobId);
     bd::dispatch::JobRunner runner(
         &store, std::make_unique<bd::providers::SimulatorProvider>(simulator, bd::SystemClock::instance()),

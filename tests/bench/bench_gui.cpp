@@ -5,7 +5,7 @@
 //   QT_QPA_PLATFORM=offscreen build/bin/bench_gui [--rows N]
 #include "dashboardpage.h"
 #include "metricchart.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "livemetrics.h"
 #include "store/sqlitestore.h"
 #include "tasktablemodel.h"
@@ -110,9 +110,10 @@ int main(int argc, char *argv[])
     }
     const qint64 rssBefore = statusKb("VmRSS:");
 
-    bd::Engine::Options options;
-    options.databasePath = db;
-    bd::Engine engine(options);
+    bd::EngineOptions options;
+    options.database = db;
+    auto engineOwner = bd::createEngine(options);
+    bd::Engine &engine = *engineOwner;
     bool opened = false;
     QObject::connect(&engine, &bd::Engine::opened, &app, [&](bool ok) { opened = ok; });
     engine.open();
@@ -134,7 +135,7 @@ int main(int argc, char *argv[])
     PaintProbe probe(&model, 0);
     probe.clock = &clock;
     view.viewport()->installEventFilter(&probe);
-    bd::store::TaskFilter filter;
+    bd::TaskFilter filter;
     filter.jobId = jobId;
     model.setFilter(filter);
     view.show();

@@ -31,6 +31,7 @@
 
 using namespace Qt::StringLiterals;
 using namespace bd::providers;
+using bd::ProviderConfig;
 
 namespace {
 

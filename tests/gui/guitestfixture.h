@@ -1,7 +1,7 @@
 #pragma once
 
-#include "core/types.h"
-#include "engine.h"
+#include "core/tasktypes.h"
+#include "api/engine.h"
 #include "importwizard.h"
 #include "mainwindow.h"
 #include "store/sqlitestore.h"
@@ -50,15 +50,16 @@ protected:
     // A shown window whose engine has opened a new database; keys only from the environment.
     std::unique_ptr<ui::MainWindow> makeWindow(QString *dbPath)
     {
+        EngineOptions engineOptions;
+        engineOptions.database = m_dir.filePath(QStringLiteral("db%1.sqlite").arg(++m_dbCounter));
         ui::MainWindow::Options options;
-        options.databasePath = m_dir.filePath(QStringLiteral("db%1.sqlite").arg(++m_dbCounter));
         options.restoreWindowState = false;
         options.trayNotifications = false;
         options.resumeInterruptedJobs = false;
         options.useKeychain = false;
         options.snapshotIntervalMs = 100;
-        *dbPath = options.databasePath;
-        auto window = std::make_unique<ui::MainWindow>(options);
+        *dbPath = engineOptions.database;
+        auto window = std::make_unique<ui::MainWindow>(createEngine(engineOptions), options);
         QObject::connect(window->engine(), &Engine::opened, window.get(), [](bool ok, const QString &error) {
             if (!ok)
                 qWarning("the engine did not open: %s", qPrintable(error));

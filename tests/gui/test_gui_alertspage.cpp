@@ -1,7 +1,7 @@
 // The alerts page shows each alert's stored figures in words, raised and cleared, from a
 // real database through the engine facade.
 #include "alertspage.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "store/sqlitestore.h"
 
 #include <QSignalSpy>
@@ -39,9 +39,10 @@ private Q_SLOTS:
                                       QJsonObject{{u"value"_s, 12.0}, {u"threshold"_s, 300.0}}));
         }
 
-        bd::Engine::Options options;
-        options.databasePath = db;
-        bd::Engine engine(options);
+        bd::EngineOptions options;
+        options.database = db;
+        auto engineOwner = bd::createEngine(options);
+        bd::Engine &engine = *engineOwner;
         QSignalSpy opened(&engine, &bd::Engine::opened);
         engine.open();
         QVERIFY(opened.wait(10'000));

@@ -2,7 +2,7 @@
 // window rather than growing it.
 #include "core/clock.h"
 #include "dashboardpage.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "historymetrics.h"
 #include "livemetrics.h"
 #include "metricchart.h"
@@ -191,9 +191,10 @@ private Q_SLOTS:
             QVERIFY2(metricsStore.writeSamples(samples), qPrintable(metricsStore.errorString()));
         }
 
-        bd::Engine::Options options;
-        options.databasePath = dbPath;
-        bd::Engine engine(options);
+        bd::EngineOptions options;
+        options.database = dbPath;
+        auto engineOwner = bd::createEngine(options);
+        bd::Engine &engine = *engineOwner;
         QSignalSpy opened(&engine, &bd::Engine::opened);
         engine.open();
         QVERIFY(opened.wait(10'000));

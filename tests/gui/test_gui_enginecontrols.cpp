@@ -5,7 +5,7 @@
 #include "dashboardpage.h"
 #include "deadletterspage.h"
 #include "guitestfixture.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "importwizard.h"
 #include "jobcombo.h"
 #include "jobsmodel.h"
@@ -126,7 +126,7 @@ private Q_SLOTS:
         QList<qint64> elsewhere;
         for (int row = 0; row < 5; ++row)
             elsewhere.append(page->model()->rowAt(row)->id);
-        window->engine()->actOnTasks(bd::Engine::TaskAction::Replay, elsewhere);
+        window->engine()->actOnTasks(bd::TaskAction::Replay, elsewhere);
         QTRY_COMPARE(acted.count(), 1);
         QCOMPARE(acted.at(0).at(1).toInt(), 5);
 
@@ -175,7 +175,7 @@ private Q_SLOTS:
             QSignalSpy detailReady(window->engine(), &bd::Engine::taskDetailReady);
             window->engine()->requestTaskDetail(replayedTask);
             QTRY_COMPARE(detailReady.count(), 1);
-            const auto detail = detailReady.at(0).at(0).value<bd::store::TaskDetail>();
+            const auto detail = detailReady.at(0).at(0).value<bd::TaskDetail>();
             QCOMPARE(detail.templateRevision, 1);
             QCOMPARE(detail.templateText, u"Say something nice about the {{product}}"_s);
             QCOMPARE(detail.systemPrompt, u"Be brief."_s);

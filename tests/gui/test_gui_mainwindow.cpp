@@ -3,7 +3,7 @@
 // changes the store as it says.
 #include "deadletterspage.h"
 #include "guitestfixture.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "importwizard.h"
 #include "jobsmodel.h"
 #include "mainwindow.h"

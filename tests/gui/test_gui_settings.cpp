@@ -3,7 +3,7 @@
 // connection" goes through the engine to the loopback fake provider, and edited prices are
 // written to the override file and reloaded. Also: stopping an export leaves no file.
 #include "consolesettings.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "exportdialog.h"
 #include "fakeprovider.h"
 #include "importwizard.h"
@@ -55,17 +55,18 @@ private:
 
     std::unique_ptr<MainWindow> makeWindow(QString *dbPath = nullptr, bool keychain = false)
     {
+        bd::EngineOptions engineOptions;
+        engineOptions.database = m_dir.filePath(u"db%1.sqlite"_s.arg(++m_dbCounter));
+        engineOptions.priceOverridePath = m_dir.filePath(u"config%1/prices.json"_s.arg(m_dbCounter));
         MainWindow::Options options;
-        options.databasePath = m_dir.filePath(u"db%1.sqlite"_s.arg(++m_dbCounter));
         options.restoreWindowState = false;
         options.trayNotifications = false;
         options.resumeInterruptedJobs = false;
         options.snapshotIntervalMs = 100;
         options.useKeychain = keychain; // most tests: keys from the field or the environment
-        options.priceOverridePath = m_dir.filePath(u"config%1/prices.json"_s.arg(m_dbCounter));
         if (dbPath)
-            *dbPath = options.databasePath;
-        auto window = std::make_unique<MainWindow>(options);
+            *dbPath = engineOptions.database;
+        auto window = std::make_unique<MainWindow>(bd::createEngine(engineOptions), options);
         window->show();
         if (!QTest::qWaitFor([&] { return window->isEngineOpen(); }, 10000))
             qFatal("the engine did not open");

@@ -1,6 +1,6 @@
 // The tasks model over a million tasks: the count comes first, rows are read a page at a
 // time as they are looked at, and the memory held stays bounded however far one scrolls.
-#include "engine.h"
+#include "api/engine.h"
 #include "store/sqlitestore.h"
 #include "tasktablemodel.h"
 
@@ -60,9 +60,10 @@ private Q_SLOTS:
 
     void pagesLazily()
     {
-        bd::Engine::Options options;
-        options.databasePath = m_db;
-        bd::Engine engine(options);
+        bd::EngineOptions options;
+        options.database = m_db;
+        auto engineOwner = bd::createEngine(options);
+        bd::Engine &engine = *engineOwner;
         QSignalSpy opened(&engine, &bd::Engine::opened);
         engine.open();
         QVERIFY(opened.wait(20000));
@@ -77,7 +78,7 @@ private Q_SLOTS:
 
         QElapsedTimer timer;
         timer.start();
-        bd::store::TaskFilter filter;
+        bd::TaskFilter filter;
         filter.jobId = m_jobId;
         model.setFilter(filter);
         QTRY_COMPARE_WITH_TIMEOUT(model.rowCount(), int(kRows), 10000);
@@ -124,15 +125,16 @@ private Q_SLOTS:
 
     void filters()
     {
-        bd::Engine::Options options;
-        options.databasePath = m_db;
-        bd::Engine engine(options);
+        bd::EngineOptions options;
+        options.database = m_db;
+        auto engineOwner = bd::createEngine(options);
+        bd::Engine &engine = *engineOwner;
         QSignalSpy opened(&engine, &bd::Engine::opened);
         engine.open();
         QVERIFY(opened.wait(20000));
         TaskTableModel model(&engine);
 
-        bd::store::TaskFilter filter;
+        bd::TaskFilter filter;
         filter.jobId = m_jobId;
         filter.priority = 3;
         model.setFilter(filter);

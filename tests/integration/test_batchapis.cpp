@@ -20,6 +20,7 @@
 using namespace Qt::StringLiterals;
 using bd::ErrorClass;
 using namespace bd::providers;
+using bd::ProviderConfig;
 using bd::testing::FakeProvider;
 
 Q_DECLARE_METATYPE(bd::ErrorClass)

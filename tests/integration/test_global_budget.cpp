@@ -7,7 +7,7 @@
 
 #include "../support/testcsv.h"
 #include "dispatch/globalbudget.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "store/sqlitestore.h"
 
 #include <QDateTime>
@@ -82,10 +82,11 @@ void TestGlobalBudget::reservationsSettlementsAndReads()
 void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
 {
     QTemporaryDir dir;
-    bd::Engine::Options options;
-    options.databasePath = dir.filePath(u"budget.sqlite"_s);
+    bd::EngineOptions options;
+    options.database = dir.filePath(u"budget.sqlite"_s);
     options.runner.concurrency = 48;
-    bd::Engine engine(options);
+    auto engineOwner = bd::createEngine(options);
+    bd::Engine &engine = *engineOwner;
     QSignalSpy opened(&engine, &bd::Engine::opened);
     engine.open();
     QTRY_COMPARE(opened.count(), 1);
@@ -119,7 +120,7 @@ void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
     engine.setGlobalBudget(kCap, u"month"_s);
     QTRY_COMPARE(budgetChanged.count(), 1);
     QCOMPARE(budgetChanged.at(0).at(0).toDouble(), kCap);
-    bd::providers::ProviderConfig simulator;
+    bd::ProviderConfig simulator;
     simulator.settings = QJsonObject{{u"latency_ms"_s, 15}};
     engine.startJob(a, simulator);
     engine.startJob(b, simulator);
@@ -129,7 +130,7 @@ void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
         QCOMPARE(stop.at(2).toString(), u"global budget reached"_s);
     }
 
-    bd::store::SqliteStore reader(options.databasePath, u"budget-reader"_s);
+    bd::store::SqliteStore reader(options.database, u"budget-reader"_s);
     const double spent = reader.spendSince(0);
     const double jobsCost = reader.job(a)->costUsd + reader.job(b)->costUsd;
     QVERIFY2(spent <= kCap, qPrintable(QString::number(spent, 'g', 10)));
@@ -178,10 +179,11 @@ void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
 void TestGlobalBudget::anotherProcessesSpendAndCapAreReadBack()
 {
     QTemporaryDir dir;
-    bd::Engine::Options options;
-    options.databasePath = dir.filePath(u"shared.sqlite"_s);
+    bd::EngineOptions options;
+    options.database = dir.filePath(u"shared.sqlite"_s);
     options.runner.concurrency = 2;
-    bd::Engine engine(options);
+    auto engineOwner = bd::createEngine(options);
+    bd::Engine &engine = *engineOwner;
     QSignalSpy opened(&engine, &bd::Engine::opened);
     engine.open();
     QTRY_COMPARE(opened.count(), 1);
@@ -199,7 +201,7 @@ void TestGlobalBudget::anotherProcessesSpendAndCapAreReadBack()
     const qint64 job = imported.at(0).at(0).value<bd::ImportResult>().jobId;
 
     // The other worker: its own connection, its own job, its own completions.
-    bd::store::SqliteStore other(options.databasePath, u"other-worker"_s);
+    bd::store::SqliteStore other(options.database, u"other-worker"_s);
     QVERIFY(other.isOpen());
     const qint64 otherJob =
         other.createJob(spec, {u"id"_s, u"text"_s}, QDateTime::currentMSecsSinceEpoch());
@@ -212,10 +214,10 @@ void TestGlobalBudget::anotherProcessesSpendAndCapAreReadBack()
     QTRY_VERIFY(!snapshots.isEmpty() &&
                 snapshots.last().at(0).value<bd::EngineSnapshot>().globalBudgetUsd == 0.5);
 
-    bd::providers::ProviderConfig slow;
+    bd::ProviderConfig slow;
     slow.settings = QJsonObject{{u"latency_ms"_s, 40}};
     engine.startJob(job, slow);
-    bd::store::SqliteStore reader(options.databasePath, u"reader"_s);
+    bd::store::SqliteStore reader(options.database, u"reader"_s);
     QTRY_VERIFY_WITH_TIMEOUT(reader.taskCounts(job).completed >= 10, 20'000);
 
     // The other worker completes two tasks at $0.25 each: the cap is spent.

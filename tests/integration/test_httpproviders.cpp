@@ -34,7 +34,7 @@ using bd::ErrorClass;
 using bd::providers::ChatReply;
 using bd::providers::ChatRequest;
 using bd::providers::Provider;
-using bd::providers::ProviderConfig;
+using bd::ProviderConfig;
 using bd::testing::FakeProvider;
 
 Q_DECLARE_METATYPE(bd::ErrorClass)

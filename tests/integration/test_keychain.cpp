@@ -456,14 +456,14 @@ void TestKeychain::consoleResolvesKeysWithoutWaiting()
     bd::JobSpec spec;
     spec.provider = u"openai"_s;
     QObject context;
-    std::optional<std::pair<bd::providers::ProviderConfig, QString>> answer;
+    std::optional<std::pair<bd::ProviderConfig, QString>> answer;
     const auto resolve = [&] {
         answer.reset();
         QElapsedTimer timer;
         timer.start();
         bd::ui::resolveProviderConfig(
             spec, &context,
-            [&](const bd::providers::ProviderConfig &config, const QString &problem) {
+            [&](const bd::ProviderConfig &config, const QString &problem) {
                 answer = {config, problem};
             });
         // The call only starts the lookup: the answer comes from the event loop.
@@ -502,7 +502,7 @@ void TestKeychain::consoleResolvesKeysWithoutWaiting()
         QObject shortLived;
         bd::ui::resolveProviderConfig(
             spec, &shortLived,
-            [&](const bd::providers::ProviderConfig &, const QString &) { called = true; });
+            [&](const bd::ProviderConfig &, const QString &) { called = true; });
     }
     resolve(); // a later lookup has come and gone: the first would have too
     QVERIFY(!called);

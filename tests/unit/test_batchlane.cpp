@@ -7,7 +7,7 @@
 #include "ingest/exportwriter.h"
 #include "ingest/prompttemplate.h"
 #include "metrics/metricsrecorder.h"
-#include "metrics/metrictypes.h"
+#include "api/metrictypes.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlitestore.h"
 
@@ -60,7 +60,7 @@ public:
         options.batchPollFirstMs = 5;
         options.idlePollMs = 5;
         options.flushIntervalMs = 5;
-        bd::providers::ProviderConfig config;
+        bd::ProviderConfig config;
         config.settings = QJsonObject{{u"sim_batch_ms"_s, 60'000}};
         auto provider = std::make_unique<bd::providers::SimulatorProvider>(config, &clock);
         return std::make_unique<JobRunner>(m_store.get(), std::move(provider), *m_store->job(m_jobId),
@@ -272,7 +272,7 @@ void TestBatchLane::providerThatKeepsCancellingEndsInTheDeadLetterQueue()
     Harness h(kRows);
     auto runner = h.makeRunner(100);
     QSignalSpy finished(runner.get(), &JobRunner::finished);
-    bd::providers::SimulatorProvider provider(bd::providers::ProviderConfig{}, &h.clock);
+    bd::providers::SimulatorProvider provider(bd::ProviderConfig{}, &h.clock);
     QSet<QString> cancelled;
     runner->start();
     for (int i = 0; i < 2'000 && finished.isEmpty(); ++i) {
@@ -326,7 +326,7 @@ void TestBatchLane::cancellingTheJobCancelsItsBatches()
         return true;
     });
     // The simulator's side: polling a cancelled batch reports it cancelled.
-    bd::providers::SimulatorProvider probe(bd::providers::ProviderConfig{}, &h.clock);
+    bd::providers::SimulatorProvider probe(bd::ProviderConfig{}, &h.clock);
     QSignalSpy polled(&probe, &bd::providers::Provider::batchPolled);
     probe.pollBatch(batches.first().providerBatchId);
     QTRY_COMPARE(polled.count(), 1);

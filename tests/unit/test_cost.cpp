@@ -51,7 +51,7 @@ Usage usage(qint64 input, qint64 output, qint64 cached = 0, qint64 writes = 0)
 class CountingProvider final : public bd::providers::Provider
 {
 public:
-    CountingProvider(const bd::providers::ProviderConfig &config, bd::Clock *clock, int *sends,
+    CountingProvider(const bd::ProviderConfig &config, bd::Clock *clock, int *sends,
                      int *batchLines)
         : m_inner(config, clock)
         , m_sends(sends)
@@ -157,7 +157,7 @@ public:
         options.idlePollMs = 5;
         options.batchPollFirstMs = 5;
         options.maxBatchSize = 40;
-        bd::providers::ProviderConfig config;
+        bd::ProviderConfig config;
         config.settings = QJsonObject{{u"sim_batch_ms"_s, 0}};
         auto provider = std::make_unique<CountingProvider>(config, &clock, &sends, &batchLines);
         JobRunner runner(m_store.get(), std::move(provider), *m_store->job(jobId), prices, &clock,
@@ -609,7 +609,7 @@ void TestCost::budgetReservationHoldsUnderConcurrency()
         options.claimBatch = 16;
         options.flushIntervalMs = 5;
         options.idlePollMs = 5;
-        auto provider = std::make_unique<CountingProvider>(bd::providers::ProviderConfig{}, &h.clock,
+        auto provider = std::make_unique<CountingProvider>(bd::ProviderConfig{}, &h.clock,
                                                            &h.sends, &h.batchLines);
         CountingProvider *raw = provider.get();
         JobRunner runner(&h.store(), std::move(provider), info, h.prices, &h.clock,

@@ -79,7 +79,7 @@ struct WireLog
 class TappedProvider final : public bd::providers::Provider
 {
 public:
-    TappedProvider(const bd::providers::ProviderConfig &config, bd::Clock *clock, WireLog *log,
+    TappedProvider(const bd::ProviderConfig &config, bd::Clock *clock, WireLog *log,
                    const QString &databasePath)
         : m_inner(config, clock)
         , m_clock(clock)
@@ -208,7 +208,7 @@ public:
         options.idlePollMs = 5;
         if (tweak)
             tweak(options);
-        bd::providers::ProviderConfig config;
+        bd::ProviderConfig config;
         config.settings = providerSettings;
         auto provider = std::make_unique<TappedProvider>(config, &clock, &log, m_path);
         const auto job = m_store->job(m_jobId);

@@ -4,11 +4,11 @@
 // rule has a clear level). Then the alert center: one notification per transition, user
 // acknowledgement, alerts adopted from the store, thresholds from JSON.
 
-#include "core/alertfigures.h"
+#include "api/alertfigures.h"
 #include "core/clock.h"
 #include "metrics/alertcenter.h"
 #include "metrics/alertrules.h"
-#include "metrics/metrictypes.h"
+#include "api/metrictypes.h"
 
 #include <QJsonArray>
 #include <QSignalSpy>

@@ -3,7 +3,7 @@
 // revision, the rest keep the job's template, and the response cache never answers a
 // replayed task with an answer to the old template. Real SQLite, the simulator.
 
-#include "engine.h"
+#include "api/engine.h"
 #include "ingest/exportwriter.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlitestore.h"
@@ -36,9 +36,10 @@ void TestReplay::replayWithEditedTemplate()
         // Rows 1 and 2 ask the same; 3 and 5 are refused as invalid requests.
         csv.write("id,text\n1,alpha\n2,alpha\n3,beta [[sim:invalid]]\n4,gamma\n5,delta [[sim:invalid]]\n");
     }
-    bd::Engine::Options options;
-    options.databasePath = dir.filePath(u"replay.sqlite"_s);
-    bd::Engine engine(options);
+    bd::EngineOptions options;
+    options.database = dir.filePath(u"replay.sqlite"_s);
+    auto engineOwner = bd::createEngine(options);
+    bd::Engine &engine = *engineOwner;
     QSignalSpy opened(&engine, &bd::Engine::opened);
     engine.open();
     QTRY_COMPARE(opened.count(), 1);
@@ -54,10 +55,10 @@ void TestReplay::replayWithEditedTemplate()
     QTRY_COMPARE(imported.count(), 1);
     const qint64 jobId = imported.at(0).at(0).value<bd::ImportResult>().jobId;
     QSignalSpy stopped(&engine, &bd::Engine::jobStopped);
-    engine.startJob(jobId, bd::providers::ProviderConfig{});
+    engine.startJob(jobId, bd::ProviderConfig{});
     QTRY_COMPARE(stopped.count(), 1);
 
-    bd::store::SqliteStore reader(options.databasePath, u"replay-reader"_s);
+    bd::store::SqliteStore reader(options.database, u"replay-reader"_s);
     QCOMPARE(reader.taskCounts(jobId).dead, 2);
     QList<qint64> taskIds; // by row
     reader.forEachExportRow(jobId, [&](const bd::ingest::ExportRow &row) {
@@ -95,7 +96,7 @@ void TestReplay::replayWithEditedTemplate()
     // must not hand it the answer given under the old system prompt.
     {
         QSqlDatabase side = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"replay-side"_s);
-        side.setDatabaseName(options.databasePath);
+        side.setDatabaseName(options.database);
         QVERIFY(side.open());
         QSqlQuery query(side);
         QVERIFY(query.exec(u"UPDATE tasks SET state = 3, output = NULL, error_class = 'server_error', "
@@ -112,7 +113,7 @@ void TestReplay::replayWithEditedTemplate()
     QCOMPARE(acted.at(2).at(1).toInt(), 1);
     QCOMPARE(acted.at(2).at(3).toInt(), 1);
 
-    engine.startJob(jobId, bd::providers::ProviderConfig{});
+    engine.startJob(jobId, bd::ProviderConfig{});
     QTRY_COMPARE(stopped.count(), 2);
     QCOMPARE(stopped.at(1).at(1).value<bd::JobState>(), bd::JobState::Finished);
 

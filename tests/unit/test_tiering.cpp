@@ -56,7 +56,7 @@ class RecordingProvider final : public bd::providers::Provider
 {
 public:
     RecordingProvider(bd::Clock *clock, QStringList *sentModels, QList<QSet<QString>> *batchModels)
-        : m_inner(bd::providers::ProviderConfig{.settings = QJsonObject{{u"sim_batch_ms"_s, 0}}},
+        : m_inner(bd::ProviderConfig{.settings = QJsonObject{{u"sim_batch_ms"_s, 0}}},
                   clock)
         , m_sentModels(sentModels)
         , m_batchModels(batchModels)
