@@ -3,11 +3,11 @@
 // requests in flight from two jobs at once: the spend never passes the cap, the 80 % and
 // 100 % alerts are stored with their figures, every job pauses, and raising the cap
 // resumes them to the end. Last, another worker's spend and cap on the same database
-// reach a running engine.
+// reach a running engine->
 
 #include "../support/testcsv.h"
 #include "dispatch/globalbudget.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "store/sqlitestore.h"
 
 #include <QDateTime>
@@ -82,20 +82,20 @@ void TestGlobalBudget::reservationsSettlementsAndReads()
 void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
 {
     QTemporaryDir dir;
-    bd::Engine::Options options;
-    options.databasePath = dir.filePath(u"budget.sqlite"_s);
+    bd::EngineOptions options;
+    options.database = dir.filePath(u"budget.sqlite"_s);
     options.runner.concurrency = 48;
-    bd::Engine engine(options);
-    QSignalSpy opened(&engine, &bd::Engine::opened);
-    engine.open();
+    auto engine = bd::createEngine(options);
+    QSignalSpy opened(engine.get(), &bd::Engine::opened);
+    engine->open();
     QTRY_COMPARE(opened.count(), 1);
     QVERIFY(opened.at(0).at(0).toBool());
-    engine.setSnapshotInterval(50);
+    engine->setSnapshotInterval(50);
 
-    QSignalSpy imported(&engine, &bd::Engine::importFinished);
-    QSignalSpy stopped(&engine, &bd::Engine::jobStopped);
-    QSignalSpy snapshots(&engine, &bd::Engine::snapshotTaken);
-    QSignalSpy budgetChanged(&engine, &bd::Engine::globalBudgetChanged);
+    QSignalSpy imported(engine.get(), &bd::Engine::importFinished);
+    QSignalSpy stopped(engine.get(), &bd::Engine::jobStopped);
+    QSignalSpy snapshots(engine.get(), &bd::Engine::snapshotTaken);
+    QSignalSpy budgetChanged(engine.get(), &bd::Engine::globalBudgetChanged);
     const auto importJob = [&](const QString &csv) -> qint64 {
         bd::JobSpec spec;
         spec.sourcePath = csv;
@@ -105,7 +105,7 @@ void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
         spec.mode = u"grouped"_s;
         spec.settings = QJsonObject{{u"response_cache"_s, false}};
         const int before = int(imported.count());
-        engine.importJob(spec);
+        engine->importJob(spec);
         if (!QTest::qWaitFor([&] { return imported.count() > before; }, 20'000))
             return 0;
         return imported.last().at(0).value<bd::ImportResult>().jobId;
@@ -116,20 +116,20 @@ void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
 
     // About 1,000 of the 3,000 tasks fit.
     constexpr double kCap = 0.015;
-    engine.setGlobalBudget(kCap, u"month"_s);
+    engine->setGlobalBudget(kCap, u"month"_s);
     QTRY_COMPARE(budgetChanged.count(), 1);
     QCOMPARE(budgetChanged.at(0).at(0).toDouble(), kCap);
-    bd::providers::ProviderConfig simulator;
+    bd::ProviderConfig simulator;
     simulator.settings = QJsonObject{{u"latency_ms"_s, 15}};
-    engine.startJob(a, simulator);
-    engine.startJob(b, simulator);
+    engine->startJob(a, simulator);
+    engine->startJob(b, simulator);
     QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 2, 60'000);
     for (const QList<QVariant> &stop : std::as_const(stopped)) {
         QCOMPARE(stop.at(1).value<bd::JobState>(), bd::JobState::Paused);
         QCOMPARE(stop.at(2).toString(), u"global budget reached"_s);
     }
 
-    bd::store::SqliteStore reader(options.databasePath, u"budget-reader"_s);
+    bd::store::SqliteStore reader(options.database, u"budget-reader"_s);
     const double spent = reader.spendSince(0);
     const double jobsCost = reader.job(a)->costUsd + reader.job(b)->costUsd;
     QVERIFY2(spent <= kCap, qPrintable(QString::number(spent, 'g', 10)));
@@ -161,7 +161,7 @@ void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
     QVERIFY(snapshot.globalBudgetReached);
 
     // A higher cap resumes both jobs where they stopped; each row is answered once.
-    engine.setGlobalBudget(1.0, QString());
+    engine->setGlobalBudget(1.0, QString());
     QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 4, 60'000);
     for (int i = 2; i < 4; ++i)
         QCOMPARE(stopped.at(i).at(1).value<bd::JobState>(), bd::JobState::Finished);
@@ -178,44 +178,44 @@ void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
 void TestGlobalBudget::anotherProcessesSpendAndCapAreReadBack()
 {
     QTemporaryDir dir;
-    bd::Engine::Options options;
-    options.databasePath = dir.filePath(u"shared.sqlite"_s);
+    bd::EngineOptions options;
+    options.database = dir.filePath(u"shared.sqlite"_s);
     options.runner.concurrency = 2;
-    bd::Engine engine(options);
-    QSignalSpy opened(&engine, &bd::Engine::opened);
-    engine.open();
+    auto engine = bd::createEngine(options);
+    QSignalSpy opened(engine.get(), &bd::Engine::opened);
+    engine->open();
     QTRY_COMPARE(opened.count(), 1);
-    engine.setSnapshotInterval(50);
-    QSignalSpy imported(&engine, &bd::Engine::importFinished);
-    QSignalSpy stopped(&engine, &bd::Engine::jobStopped);
-    QSignalSpy snapshots(&engine, &bd::Engine::snapshotTaken);
+    engine->setSnapshotInterval(50);
+    QSignalSpy imported(engine.get(), &bd::Engine::importFinished);
+    QSignalSpy stopped(engine.get(), &bd::Engine::jobStopped);
+    QSignalSpy snapshots(engine.get(), &bd::Engine::snapshotTaken);
     bd::JobSpec spec;
     spec.sourcePath = writeCsv(dir, u"slow.csv"_s, 400);
     spec.templateText = u"Echo {{text}}"_s;
     spec.model = u"sim-1"_s;
     spec.mode = u"grouped"_s;
-    engine.importJob(spec);
+    engine->importJob(spec);
     QTRY_COMPARE_WITH_TIMEOUT(imported.count(), 1, 20'000);
     const qint64 job = imported.at(0).at(0).value<bd::ImportResult>().jobId;
 
     // The other worker: its own connection, its own job, its own completions.
-    bd::store::SqliteStore other(options.databasePath, u"other-worker"_s);
+    bd::store::SqliteStore other(options.database, u"other-worker"_s);
     QVERIFY(other.isOpen());
     const qint64 otherJob =
         other.createJob(spec, {u"id"_s, u"text"_s}, QDateTime::currentMSecsSinceEpoch());
     QVERIFY(other.appendTasks(otherJob, 1, {{u"1"_s, u"x"_s}, {u"2"_s, u"y"_s}}, 2,
                               QDateTime::currentMSecsSinceEpoch()));
 
-    // A cap set by the other worker reaches this engine.
+    // A cap set by the other worker reaches this engine->
     QVERIFY(other.setSetting(u"global_budget_usd"_s, u"0.5"_s));
     snapshots.clear();
     QTRY_VERIFY(!snapshots.isEmpty() &&
                 snapshots.last().at(0).value<bd::EngineSnapshot>().globalBudgetUsd == 0.5);
 
-    bd::providers::ProviderConfig slow;
+    bd::ProviderConfig slow;
     slow.settings = QJsonObject{{u"latency_ms"_s, 40}};
-    engine.startJob(job, slow);
-    bd::store::SqliteStore reader(options.databasePath, u"reader"_s);
+    engine->startJob(job, slow);
+    bd::store::SqliteStore reader(options.database, u"reader"_s);
     QTRY_VERIFY_WITH_TIMEOUT(reader.taskCounts(job).completed >= 10, 20'000);
 
     // The other worker completes two tasks at $0.25 each: the cap is spent.
