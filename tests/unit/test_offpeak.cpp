@@ -6,7 +6,7 @@
 #include "cost/pricetable.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/offpeakwindow.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlitestore.h"
 
@@ -148,7 +148,7 @@ struct OffPeakJob
         JobRunner::Options options;
         options.idlePollMs = 5;
         options.flushIntervalMs = 5;
-        auto provider = std::make_unique<bd::providers::SimulatorProvider>(bd::providers::ProviderConfig{}, clock);
+        auto provider = std::make_unique<bd::providers::SimulatorProvider>(bd::ProviderConfig{}, clock);
         return std::make_unique<JobRunner>(store.get(), std::move(provider), *store->job(jobId),
                                            bd::cost::PriceTable::builtIn(), clock,
                                            u"offpeakhost:1:1"_s, options);
@@ -195,14 +195,14 @@ void TestOffPeak::runNowIsKeptAcrossARestart()
         csv.write("row " + QByteArray::number(i) + '\n');
     csv.close();
     bd::FakeClock clock(utc(u"2026-01-15T12:00:00Z"_s)); // ten hours before the window
-    bd::Engine::Options options;
-    options.databasePath = dir.filePath(u"runnow.sqlite"_s);
+    bd::EngineOptions options;
+    options.database = dir.filePath(u"runnow.sqlite"_s);
     options.clock = &clock;
     qint64 jobId = 0;
     {
-        bd::Engine engine(options);
-        QSignalSpy opened(&engine, &bd::Engine::opened);
-        engine.open();
+        auto engine = bd::createEngine(options);
+        QSignalSpy opened(engine.get(), &bd::Engine::opened);
+        engine->open();
         QTRY_COMPARE(opened.count(), 1);
         bd::JobSpec spec;
         spec.sourcePath = csv.fileName();
@@ -212,16 +212,16 @@ void TestOffPeak::runNowIsKeptAcrossARestart()
         spec.mode = u"grouped"_s;
         spec.settings = {{u"offpeak"_s, QJsonObject{{u"start"_s, u"22:00"_s}, {u"end"_s, u"06:00"_s},
                                                      {u"timezone"_s, u"UTC"_s}}}};
-        QSignalSpy imported(&engine, &bd::Engine::importFinished);
-        engine.importJob(spec);
+        QSignalSpy imported(engine.get(), &bd::Engine::importFinished);
+        engine->importJob(spec);
         QTRY_COMPARE(imported.count(), 1);
         jobId = imported.at(0).at(0).value<bd::ImportResult>().jobId;
         QVERIFY(jobId > 0);
-        QSignalSpy waiting(&engine, &bd::Engine::jobWaiting);
-        QSignalSpy stopped(&engine, &bd::Engine::jobStopped);
-        QSignalSpy snapshots(&engine, &bd::Engine::snapshotTaken);
-        engine.setSnapshotInterval(20);
-        engine.startJob(jobId, bd::providers::ProviderConfig{});
+        QSignalSpy waiting(engine.get(), &bd::Engine::jobWaiting);
+        QSignalSpy stopped(engine.get(), &bd::Engine::jobStopped);
+        QSignalSpy snapshots(engine.get(), &bd::Engine::snapshotTaken);
+        engine->setSnapshotInterval(20);
+        engine->startJob(jobId, bd::ProviderConfig{});
         QTRY_COMPARE(waiting.count(), 1);
         QCOMPARE(waiting.at(0).at(1).toString(),
                  u"waiting for off-peak window 22:00–06:00 UTC (opens in 10 h 0 min)"_s);
@@ -231,13 +231,13 @@ void TestOffPeak::runNowIsKeptAcrossARestart()
         QCOMPARE(snapshot.jobs.size(), 1);
         QCOMPARE(snapshot.jobs.first().waitingFor, waiting.at(0).at(1).toString());
 
-        engine.runNow(jobId);
+        engine->runNow(jobId);
         QTRY_COMPARE(stopped.count(), 1);
         QCOMPARE(stopped.at(0).at(1).value<JobState>(), JobState::Finished);
         QCOMPARE(waiting.count(), 2);
         QVERIFY(waiting.at(1).at(1).toString().isEmpty());
     }
-    bd::store::SqliteStore reader(options.databasePath, u"runnow-reader"_s);
+    bd::store::SqliteStore reader(options.database, u"runnow-reader"_s);
     const auto job = reader.job(jobId);
     QVERIFY(job);
     QCOMPARE(job->spec.settings.value(u"offpeak_run_now"_s).toBool(), true);

@@ -3,7 +3,7 @@
 // revision, the rest keep the job's template, and the response cache never answers a
 // replayed task with an answer to the old template. Real SQLite, the simulator.
 
-#include "engine.h"
+#include "api/engine.h"
 #include "ingest/exportwriter.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlitestore.h"
@@ -36,11 +36,11 @@ void TestReplay::replayWithEditedTemplate()
         // Rows 1 and 2 ask the same; 3 and 5 are refused as invalid requests.
         csv.write("id,text\n1,alpha\n2,alpha\n3,beta [[sim:invalid]]\n4,gamma\n5,delta [[sim:invalid]]\n");
     }
-    bd::Engine::Options options;
-    options.databasePath = dir.filePath(u"replay.sqlite"_s);
-    bd::Engine engine(options);
-    QSignalSpy opened(&engine, &bd::Engine::opened);
-    engine.open();
+    bd::EngineOptions options;
+    options.database = dir.filePath(u"replay.sqlite"_s);
+    auto engine = bd::createEngine(options);
+    QSignalSpy opened(engine.get(), &bd::Engine::opened);
+    engine->open();
     QTRY_COMPARE(opened.count(), 1);
     bd::JobSpec spec;
     spec.sourcePath = csvPath;
@@ -49,15 +49,15 @@ void TestReplay::replayWithEditedTemplate()
     spec.priority = 2;
     spec.mode = u"grouped"_s;
     spec.settings = {{u"batch_max_wait_ms"_s, 0}};
-    QSignalSpy imported(&engine, &bd::Engine::importFinished);
-    engine.importJob(spec);
+    QSignalSpy imported(engine.get(), &bd::Engine::importFinished);
+    engine->importJob(spec);
     QTRY_COMPARE(imported.count(), 1);
     const qint64 jobId = imported.at(0).at(0).value<bd::ImportResult>().jobId;
-    QSignalSpy stopped(&engine, &bd::Engine::jobStopped);
-    engine.startJob(jobId, bd::providers::ProviderConfig{});
+    QSignalSpy stopped(engine.get(), &bd::Engine::jobStopped);
+    engine->startJob(jobId, bd::ProviderConfig{});
     QTRY_COMPARE(stopped.count(), 1);
 
-    bd::store::SqliteStore reader(options.databasePath, u"replay-reader"_s);
+    bd::store::SqliteStore reader(options.database, u"replay-reader"_s);
     QCOMPARE(reader.taskCounts(jobId).dead, 2);
     QList<qint64> taskIds; // by row
     reader.forEachExportRow(jobId, [&](const bd::ingest::ExportRow &row) {
@@ -67,12 +67,12 @@ void TestReplay::replayWithEditedTemplate()
     QCOMPARE(taskIds.size(), 5);
 
     // A placeholder the job does not have is refused, and nothing moves.
-    QSignalSpy acted(&engine, &bd::Engine::tasksActedOn);
+    QSignalSpy acted(engine.get(), &bd::Engine::tasksActedOn);
     bd::ReplayRequest bad;
     bad.jobId = jobId;
     bad.errorClass = u"invalid_request"_s;
     bad.templateText = u"Echo {{nope}}"_s;
-    engine.replayDead(bad);
+    engine->replayDead(bad);
     QTRY_COMPARE(acted.count(), 1);
     QCOMPARE(acted.at(0).at(1).toInt(), -1);
     QVERIFY2(acted.at(0).at(2).toString().contains(u"unknown placeholder {{nope}}"_s),
@@ -85,7 +85,7 @@ void TestReplay::replayWithEditedTemplate()
     byClass.jobId = jobId;
     byClass.errorClass = u"invalid_request"_s;
     byClass.templateText = u"Echo row {{id}}"_s;
-    engine.replayDead(byClass);
+    engine->replayDead(byClass);
     QTRY_COMPARE(acted.count(), 2);
     QCOMPARE(acted.at(1).at(1).toInt(), 2); // changed
     QCOMPARE(acted.at(1).at(3).toInt(), 0); // skipped
@@ -95,7 +95,7 @@ void TestReplay::replayWithEditedTemplate()
     // must not hand it the answer given under the old system prompt.
     {
         QSqlDatabase side = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"replay-side"_s);
-        side.setDatabaseName(options.databasePath);
+        side.setDatabaseName(options.database);
         QVERIFY(side.open());
         QSqlQuery query(side);
         QVERIFY(query.exec(u"UPDATE tasks SET state = 3, output = NULL, error_class = 'server_error', "
@@ -107,12 +107,12 @@ void TestReplay::replayWithEditedTemplate()
     byIds.jobId = jobId;
     byIds.taskIds = {taskIds.at(1), taskIds.at(3)}; // row 4 completed: skipped
     byIds.systemPrompt = u"Answer in French"_s;
-    engine.replayDead(byIds);
+    engine->replayDead(byIds);
     QTRY_COMPARE(acted.count(), 3);
     QCOMPARE(acted.at(2).at(1).toInt(), 1);
     QCOMPARE(acted.at(2).at(3).toInt(), 1);
 
-    engine.startJob(jobId, bd::providers::ProviderConfig{});
+    engine->startJob(jobId, bd::ProviderConfig{});
     QTRY_COMPARE(stopped.count(), 2);
     QCOMPARE(stopped.at(1).at(1).value<bd::JobState>(), bd::JobState::Finished);
 
