@@ -2,7 +2,7 @@
 // which resumes where it stopped, unharmed. Runs the real engine facade on the simulator.
 
 #include "../support/testcsv.h"
-#include "engine.h"
+#include "api/engine.h"
 #include "ingest/exportwriter.h"
 #include "store/sqlitestore.h"
 
@@ -36,17 +36,17 @@ private:
 void TestPreemption::urgentJobOvertakesBulkJob()
 {
     QTemporaryDir dir;
-    bd::Engine::Options options;
-    options.databasePath = dir.filePath(u"preempt.sqlite"_s);
+    bd::EngineOptions options;
+    options.database = dir.filePath(u"preempt.sqlite"_s);
     options.runner.concurrency = 8;
-    bd::Engine engine(options);
-    QSignalSpy opened(&engine, &bd::Engine::opened);
-    engine.open();
+    auto engine = bd::createEngine(options);
+    QSignalSpy opened(engine.get(), &bd::Engine::opened);
+    engine->open();
     QTRY_COMPARE(opened.count(), 1);
     QVERIFY(opened.at(0).at(0).toBool());
 
-    QSignalSpy imported(&engine, &bd::Engine::importFinished);
-    QSignalSpy stopped(&engine, &bd::Engine::jobStopped);
+    QSignalSpy imported(engine.get(), &bd::Engine::importFinished);
+    QSignalSpy stopped(engine.get(), &bd::Engine::jobStopped);
     const auto importJob = [&](const QString &csv, int priority) -> qint64 {
         bd::JobSpec spec;
         spec.sourcePath = csv;
@@ -55,24 +55,24 @@ void TestPreemption::urgentJobOvertakesBulkJob()
         spec.priority = priority;
         spec.mode = u"grouped"_s; // bulk work on the sync lane: the one preemption applies to
         const int before = int(imported.count());
-        engine.importJob(spec);
+        engine->importJob(spec);
         if (!QTest::qWaitFor([&] { return imported.count() > before; }, 20'000))
             return 0;
         return imported.last().at(0).value<bd::ImportResult>().jobId;
     };
-    bd::providers::ProviderConfig simulator;
+    bd::ProviderConfig simulator;
     simulator.settings = QJsonObject{{u"latency_ms"_s, 10}};
 
     const qint64 bulk = importJob(writeCsv(dir, u"bulk.csv"_s, 3'000), 3);
     QVERIFY(bulk > 0);
-    engine.startJob(bulk, simulator);
-    bd::store::SqliteStore reader(options.databasePath, u"preempt-reader"_s);
+    engine->startJob(bulk, simulator);
+    bd::store::SqliteStore reader(options.database, u"preempt-reader"_s);
     QTRY_VERIFY_WITH_TIMEOUT(reader.taskCounts(bulk).completed >= 100, 20'000);
 
     const qint64 urgent = importJob(writeCsv(dir, u"urgent.csv"_s, 1'000), 1);
     QVERIFY(urgent > 0);
     const qint64 bulkBeforeUrgent = reader.taskCounts(bulk).completed;
-    engine.startJob(urgent, simulator);
+    engine->startJob(urgent, simulator);
     QTRY_VERIFY_WITH_TIMEOUT(!stopped.isEmpty(), 30'000);
     // The urgent job ended first, while most of the bulk job was still waiting.
     QCOMPARE(stopped.at(0).at(0).toLongLong(), urgent);
@@ -107,20 +107,20 @@ namespace {
 struct LaneRig
 {
     QTemporaryDir dir;
-    bd::Engine::Options options;
+    bd::EngineOptions options;
     std::unique_ptr<bd::Engine> engine;
     std::unique_ptr<bd::store::SqliteStore> reader;
-    bd::providers::ProviderConfig simulator;
+    bd::ProviderConfig simulator;
 
     LaneRig()
     {
-        options.databasePath = dir.filePath(u"lanes.sqlite"_s);
+        options.database = dir.filePath(u"lanes.sqlite"_s);
         options.runner.concurrency = 8;
-        engine = std::make_unique<bd::Engine>(options);
+        engine = bd::createEngine(options);
         QSignalSpy opened(engine.get(), &bd::Engine::opened);
         engine->open();
         QTRY_COMPARE(opened.count(), 1);
-        reader = std::make_unique<bd::store::SqliteStore>(options.databasePath, u"lanes-reader"_s);
+        reader = std::make_unique<bd::store::SqliteStore>(options.database, u"lanes-reader"_s);
         simulator.settings = QJsonObject{{u"latency_ms"_s, 10}};
     }
 
@@ -172,7 +172,7 @@ void TestPreemption::pausedLaneSendsNothingUntilResumed()
     rig.engine->startJob(job, rig.simulator);
     QTRY_VERIFY_WITH_TIMEOUT(rig.reader->taskCounts(job).completed >= 100, 20'000);
 
-    rig.engine->pauseLane(2);
+    rig.engine->pauseLane(bd::Lane::Grouped);
     QTRY_COMPARE(laneState.count(), 1);
     QCOMPARE(laneState.at(0).at(0).toInt(), 2);
     QCOMPARE(laneState.at(0).at(1).toBool(), true);
@@ -190,7 +190,7 @@ void TestPreemption::pausedLaneSendsNothingUntilResumed()
     QVERIFY(!snapshot.isLanePaused(1));
     QVERIFY(!snapshot.isLanePaused(3));
 
-    rig.engine->resumeLane(2);
+    rig.engine->resumeLane(bd::Lane::Grouped);
     QTRY_COMPARE(laneState.count(), 2);
     QCOMPARE(laneState.at(1).at(1).toBool(), false);
     QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 1, 60'000);
@@ -224,14 +224,14 @@ void TestPreemption::laneLimitsApplyWhileRunning()
     const int before = concurrencyOf(grouped);
     QVERIFY(before != 3);
 
-    rig.engine->setLaneLimits(2, 3, 0);
+    rig.engine->setLaneLimits(bd::Lane::Grouped, 3, 0);
     QTRY_COMPARE_WITH_TIMEOUT(concurrencyOf(grouped), 3, 10'000);
-    rig.engine->setLaneLimits(1, 0, 0); // nothing set for lane 1
+    rig.engine->setLaneLimits(bd::Lane::Realtime, 0, 0); // nothing set for lane 1
     rig.engine->startJob(realtime, rig.simulator);
     QTRY_VERIFY_WITH_TIMEOUT(concurrencyOf(realtime) > 0, 10'000);
     QCOMPARE(concurrencyOf(realtime), before); // the lane-1 job keeps the default
 
-    rig.engine->stopAll(u"test over"_s);
+    rig.engine->stopAll(bd::StopCause::User);
     QSignalSpy stoppedAll(rig.engine.get(), &bd::Engine::stoppedAll);
     QTRY_VERIFY_WITH_TIMEOUT(!stoppedAll.isEmpty(), 20'000);
     const qint64 later = rig.importJob(u"limits2b.csv"_s, 500, 2);
@@ -250,7 +250,7 @@ void TestPreemption::pausedLaneStaysPausedWhenPreemptionEnds()
     QSignalSpy stopped(rig.engine.get(), &bd::Engine::jobStopped);
     rig.engine->startJob(bulk, rig.simulator);
     QTRY_VERIFY_WITH_TIMEOUT(rig.reader->taskCounts(bulk).completed >= 50, 20'000);
-    rig.engine->pauseLane(3);
+    rig.engine->pauseLane(bd::Lane::Batch);
     QTRY_COMPARE(rig.reader->taskCounts(bulk).leased, qint64(0));
     const qint64 atPause = rig.reader->taskCounts(bulk).completed;
 
@@ -263,7 +263,7 @@ void TestPreemption::pausedLaneStaysPausedWhenPreemptionEnds()
     QCOMPARE(rig.reader->taskCounts(bulk).completed, atPause);
     QCOMPARE(rig.reader->taskCounts(bulk).leased, qint64(0));
 
-    rig.engine->resumeLane(3);
+    rig.engine->resumeLane(bd::Lane::Batch);
     QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 2, 60'000);
     QCOMPARE(stopped.at(1).at(0).toLongLong(), bulk);
     QCOMPARE(rig.reader->taskCounts(bulk).completed, qint64(2'000));
@@ -299,7 +299,7 @@ void TestPreemption::urgentJobOfAnotherProcessHoldsBulkJob()
     urgentTime.start();
     other.start(QStringLiteral(BATCHCTL_PATH),
                 {u"run"_s, urgentCsv, u"--template"_s, u"Echo {{text}}"_s, u"--priority"_s, u"1"_s,
-                 u"--db"_s, rig.options.databasePath, u"--concurrency"_s, u"8"_s,
+                 u"--db"_s, rig.options.database, u"--concurrency"_s, u"8"_s,
                  u"--sim-latency-ms"_s, u"10"_s, u"--json"_s});
     QVERIFY(other.waitForStarted(10'000));
     QVERIFY(otherFinished.wait(60'000));
