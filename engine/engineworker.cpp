@@ -286,8 +286,9 @@ void EngineWorker::updatePreemption()
     QList<dispatch::PreemptionPolicy::Runner> states;
     states.reserve(m_runners.size());
     for (const dispatch::JobRunner *runner : std::as_const(m_runners)) {
+        // Only urgent work's backlog matters: lower lanes are not asked (as before the split).
         states.append({runner->jobId(), runner->priority(), runner->isBatchLane(), runner->isRunning(),
-                       runner->hasDispatchableWork()});
+                       runner->priority() == 1 && runner->hasDispatchableWork()});
     }
     const qint64 now = m_clock->nowMs();
     dispatch::PreemptionPolicy::UrgentElsewhere urgentElsewhere;
