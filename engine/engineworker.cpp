@@ -9,13 +9,7 @@
 
 #include <QDate>
 #include <QDateTime>
-#include <QDir>
-#include <QFileInfo>
-#include <QJsonDocument>
-#include <QSaveFile>
 #include <QHostInfo>
-
-#include <algorithm>
 
 #ifdef Q_OS_UNIX
 #include <cerrno>
@@ -55,7 +49,7 @@ EngineWorker::EngineWorker(const QString &databasePath, const QString &workerId,
     , m_workerId(workerId)
     , m_clock(clock)
     , m_runnerOptions(runnerOptions)
-    , m_priceOverridePath(priceOverridePath)
+    , m_prices(priceOverridePath)
     , m_monitoringJson(monitoring)
 {
 }
@@ -69,7 +63,7 @@ void EngineWorker::open()
         return;
     }
     QString priceError;
-    if (!loadPrices(&priceError))
+    if (!m_prices.load(&priceError))
         qWarning("%s", qPrintable(priceError));
     auto store = std::make_unique<store::SqliteStore>(m_databasePath, u"engine-writer"_s);
     if (!store->isOpen()) {
@@ -80,7 +74,7 @@ void EngineWorker::open()
     m_store->releaseExpiredLeases(m_clock->nowMs());
     releaseLeasesOfDeadWorkers();
     for (const JobInfo &job : m_store->jobs())
-        updateSnapshot(job);
+        m_snapshots.update(job, m_runners.contains(job.id));
     if (!m_snapshotTimer) {
         m_snapshotTimer = new QTimer(this);
         connect(m_snapshotTimer, &QTimer::timeout, this, &EngineWorker::emitSnapshot);
@@ -115,6 +109,16 @@ void EngineWorker::startMonitoring()
     connect(m_monitoring.get(), &metrics::Monitoring::alertCleared, this,
             [this](const metrics::AlertEvent &) { Q_EMIT alertsChanged(); });
     m_monitoring->alerts()->setInputsProvider([this] { return ruleInputs(); });
+    metrics::AlertCenter *alerts = m_monitoring->alerts(); // global alerts: job 0
+    m_globalBudget.setAlerts({
+        [alerts](const QString &kind, const QString &message, const QJsonObject &figures) {
+            alerts->raise(0, kind, message, figures);
+        },
+        [alerts](const QString &kind, const QString &message, const QJsonObject &figures) {
+            alerts->clear(0, kind, message, figures);
+        },
+        [alerts](const QString &kind) { return alerts->isOpen(kind); },
+    });
     QString error;
     const bool listening = m_monitoring->start(m_store->alerts(false), &error);
     if (m_monitoring->config().openMetricsEnabled || !listening)
@@ -137,23 +141,20 @@ void EngineWorker::reportQueues()
     if (!m_monitoring)
         return;
     // The age of the oldest waiting task, per priority: one index seek per job and priority
-    // (tasks of a job can be reprioritised one by one), refreshed every fifth tick and only
+    // (tasks of a job can be reprioritised one by one), refreshed on slow ticks and only
     // for jobs with work waiting, whichever worker runs them.
-    const bool probe = m_snapshotTicks % 5 == 0;
+    const bool probe = m_snapshots.isSlowTick();
     metrics::QueueProbe queueProbe(u"engine-writer"_s);
-    for (const JobSnapshot &job : std::as_const(m_snapshots)) {
+    const auto oldest = [&queueProbe](qint64 jobId) { return queueProbe.oldestPendingSince(jobId); };
+    for (const JobSnapshot &job : m_snapshots.jobs()) {
         metrics::JobQueueReport report;
         report.jobId = job.jobId;
         report.running = job.runningHere;
         const auto *runner = m_runners.value(job.jobId);
         const int priority = runner ? runner->priority() : job.priority;
         const QString mode = runner && runner->isBatchLane() ? u"batch-api"_s : u"grouped"_s;
-        if (probe && job.counts.pending > 0)
-            m_oldestPendingSince.insert(job.jobId, queueProbe.oldestPendingSince(job.jobId));
-        else if (job.counts.pending == 0)
-            m_oldestPendingSince.remove(job.jobId);
         report.levels = metrics::QueueProbe::levels(priority, mode, job.counts.pending, job.counts.leased,
-                                                    m_oldestPendingSince.value(job.jobId));
+                                                    m_snapshots.oldestPendingSince(job, probe, oldest));
         m_monitoring->recorder()->reportQueue(report);
     }
 }
@@ -213,40 +214,55 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
         Q_EMIT jobFailed(jobId, error);
         return;
     }
-    const QString guardKey = providerConfig.id + u'|' + providerConfig.baseUrl + u'|'
-                             + (job->spec.model.isEmpty() ? provider->defaultModel() : job->spec.model);
-    auto *runner = new dispatch::JobRunner(m_store.get(), std::move(provider), *job, m_prices,
+    const QString model = job->spec.model.isEmpty() ? provider->defaultModel() : job->spec.model;
+    auto *runner = new dispatch::JobRunner(m_store.get(), std::move(provider), *job, m_prices.table(),
                                            m_clock, m_workerId, m_runnerOptions, this);
-    runner->setGlobalBudget(m_globalBudget);
+    runner->setGlobalBudget(m_globalBudget.budget());
     m_providerConfigs.insert(jobId, providerConfig);
-    m_pausedByGlobalBudget.remove(jobId);
+    m_globalBudget.forget(jobId);
+    shareProviderGuards(runner, providerConfig.id + u'|' + providerConfig.baseUrl + u'|', model,
+                        job->spec.settings);
+    m_runners.insert(jobId, runner);
+    m_lanes.apply(runner);
+    connectRunner(runner);
+    m_snapshots.setRunningHere(jobId, true);
+    if (!m_preemptionTimer) {
+        m_preemptionTimer = new QTimer(this);
+        m_preemptionTimer->setInterval(200);
+        connect(m_preemptionTimer, &QTimer::timeout, this, &EngineWorker::updatePreemption);
+    }
+    m_preemptionTimer->start();
+    // Hold lower lanes before the urgent job claims, so it gets the provider at once.
+    updatePreemption();
+    runner->start();
+    updatePreemption();
+}
+
+void EngineWorker::shareProviderGuards(dispatch::JobRunner *runner, const QString &endpoint,
+                                       const QString &model, const QJsonObject &settings)
+{
+    const QString guardKey = endpoint + model;
     if (auto guard = m_guards.value(guardKey).lock())
         runner->setProviderGuard(guard);
     else
         m_guards.insert(guardKey, runner->providerGuard());
     // A tiered job (model "auto") shares the guard of each model it routes to.
-    const QString endpoint = providerConfig.id + u'|' + providerConfig.baseUrl + u'|';
-    runner->setGuardLookup([this, endpoint, settings = job->spec.settings](const QString &model) {
-        auto guard = m_guards.value(endpoint + model).lock();
+    runner->setGuardLookup([this, endpoint, settings](const QString &routed) {
+        auto guard = m_guards.value(endpoint + routed).lock();
         if (!guard) {
             guard = dispatch::JobRunner::makeGuard(settings);
-            m_guards.insert(endpoint + model, guard);
+            m_guards.insert(endpoint + routed, guard);
         }
         return guard;
     });
-    m_runners.insert(jobId, runner);
-    applyLaneLimits(runner);
+}
+
+void EngineWorker::connectRunner(dispatch::JobRunner *runner)
+{
     connect(runner, &dispatch::JobRunner::progressed, this, &EngineWorker::jobProgressed);
     connect(runner, &dispatch::JobRunner::progressed, this,
             [this](qint64 id, const TaskCounts &counts, const Usage &usage, double costUsd) {
-                JobSnapshot &snapshot = m_snapshots[id];
-                snapshot.jobId = id;
-                snapshot.counts = counts;
-                snapshot.usage = usage;
-                snapshot.costUsd = costUsd;
-                snapshot.runningHere = m_runners.contains(id);
-                if (snapshot.runningHere)
-                    snapshot.state = JobState::Running;
+                m_snapshots.progressed(id, counts, usage, costUsd, m_runners.contains(id));
                 checkGlobalBudget(); // in memory: the 80 % alert need not wait for a tick
             });
     connect(runner, &dispatch::JobRunner::alertRaised, this,
@@ -263,53 +279,24 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
         removeRunner(id);
         Q_EMIT jobFailed(id, message);
     });
-    m_snapshots[jobId].runningHere = true;
-    if (!m_preemptionTimer) {
-        m_preemptionTimer = new QTimer(this);
-        m_preemptionTimer->setInterval(200);
-        connect(m_preemptionTimer, &QTimer::timeout, this, &EngineWorker::updatePreemption);
-    }
-    m_preemptionTimer->start();
-    // Hold lower lanes before the urgent job claims, so it gets the provider at once.
-    updatePreemption();
-    runner->start();
-    updatePreemption();
 }
 
 void EngineWorker::updatePreemption()
 {
-    // A paused realtime lane sends nothing, so it holds nobody back either.
-    bool urgentWaiting = false;
-    if (!m_pausedLanes.contains(1)) {
-        for (const dispatch::JobRunner *runner : std::as_const(m_runners)) {
-            if (runner->priority() == 1 && (runner->hasDispatchableWork() || !runner->isRunning()))
-                urgentWaiting = true;
-        }
+    QList<dispatch::PreemptionPolicy::Runner> states;
+    states.reserve(m_runners.size());
+    for (const dispatch::JobRunner *runner : std::as_const(m_runners)) {
+        // Only urgent work's backlog matters: lower lanes are not asked (as before the split).
+        states.append({runner->jobId(), runner->priority(), runner->isBatchLane(), runner->isRunning(),
+                       runner->priority() == 1 && runner->hasDispatchableWork()});
     }
     const qint64 now = m_clock->nowMs();
-    if (!urgentWaiting && m_store) {
-        const bool anyPreemptable = std::any_of(m_runners.cbegin(), m_runners.cend(), [](const auto *runner) {
-            return runner->priority() != 1 && !runner->isBatchLane() && runner->isRunning();
-        });
-        if (anyPreemptable && m_store->urgentWorkElsewhere(m_workerId, now))
-            m_urgentElsewhereUntilMs = now + kUrgentElsewhereGraceMs;
-        urgentWaiting = now < m_urgentElsewhereUntilMs;
-    }
-    for (auto it = m_runners.cbegin(); it != m_runners.cend(); ++it) {
-        dispatch::JobRunner *runner = it.value();
-        // A lane the user paused stays held whatever preemption does; preemption only ever
-        // decides for the lanes that are not paused.
-        const bool paused = m_pausedLanes.contains(qBound(1, runner->priority(), 3));
-        const bool preemptable = runner->priority() != 1 && !runner->isBatchLane(); // provider batches use their own capacity
-        if (!preemptable || !urgentWaiting) {
-            m_heldSinceMs.remove(it.key());
-            runner->setHeld(paused);
-            continue;
-        }
-        const qint64 since = m_heldSinceMs.value(it.key(), now);
-        m_heldSinceMs.insert(it.key(), since);
-        // Aging: work held past agingMs gets one request in flight so it cannot starve.
-        runner->setHeld(true, !paused && now - since >= m_agingMs ? 1 : 0);
+    dispatch::PreemptionPolicy::UrgentElsewhere urgentElsewhere;
+    if (m_store)
+        urgentElsewhere = [this, now] { return m_store->urgentWorkElsewhere(m_workerId, now); };
+    for (const auto &decision : m_preemption.decide(states, m_lanes, now, urgentElsewhere)) {
+        if (auto *runner = m_runners.value(decision.jobId))
+            runner->setHeld(decision.held, decision.trickle);
     }
     if (m_runners.isEmpty() && m_preemptionTimer)
         m_preemptionTimer->stop();
@@ -317,7 +304,7 @@ void EngineWorker::updatePreemption()
 
 void EngineWorker::pauseJob(qint64 jobId, const QString &reason, bool cancelInFlight)
 {
-    m_pausedByGlobalBudget.remove(jobId); // paused by hand: a higher cap does not start it
+    m_globalBudget.forget(jobId); // paused by hand: a higher cap does not start it
     if (auto *runner = m_runners.value(jobId))
         runner->stop(JobState::Paused, reason, cancelInFlight);
     else if (m_store) {
@@ -344,11 +331,8 @@ void EngineWorker::stopAll(const QString &reason)
 void EngineWorker::handleRunnerFinished(qint64 jobId, JobState state, const QString &reason)
 {
     removeRunner(jobId);
-    if (state == JobState::Paused && stopCauseOf(reason) == StopCause::GlobalBudget) {
-        // Nothing more fits under the cap: every job here waits for a higher one.
-        m_pausedByGlobalBudget.insert(jobId);
-        pauseForGlobalBudget();
-    }
+    if (state == JobState::Paused && stopCauseOf(reason) == StopCause::GlobalBudget)
+        apply(m_globalBudget.jobStoppedAtCap(jobId)); // every job here waits for a higher cap
     if (m_cancelWhenStopped.remove(jobId) && m_store) {
         store::TaskActions actions(u"engine-writer"_s);
         if (actions.cancelPending(jobId, m_clock->nowMs()) < 0)
@@ -366,7 +350,7 @@ void EngineWorker::removeRunner(qint64 jobId)
 {
     if (auto *runner = m_runners.take(jobId))
         runner->deleteLater();
-    m_heldSinceMs.remove(jobId);
+    m_preemption.forget(jobId);
     updatePreemption(); // an urgent job that ended lets the others go on
 }
 
@@ -378,36 +362,17 @@ void EngineWorker::setJobConcurrency(qint64 jobId, int concurrency)
 
 void EngineWorker::setLaneLimits(Lane lane, int concurrency, int maxConcurrentBatches)
 {
-    const int priority = int(lane);
-    if (priority < 1 || priority > 3)
+    if (!m_lanes.setLimits(lane, concurrency, maxConcurrentBatches))
         return;
-    m_laneLimits.insert(priority, LaneLimits{qMax(0, concurrency), qMax(0, maxConcurrentBatches)});
     for (dispatch::JobRunner *runner : std::as_const(m_runners)) {
-        if (runner->priority() == priority)
-            applyLaneLimits(runner);
+        if (runner->priority() == int(lane))
+            m_lanes.apply(runner);
     }
-}
-
-void EngineWorker::applyLaneLimits(dispatch::JobRunner *runner) const
-{
-    const LaneLimits limits = m_laneLimits.value(runner->priority());
-    if (limits.concurrency > 0 && limits.concurrency != runner->concurrency())
-        runner->setConcurrency(limits.concurrency);
-    if (limits.maxConcurrentBatches > 0 && limits.maxConcurrentBatches != runner->maxConcurrentBatches())
-        runner->setMaxConcurrentBatches(limits.maxConcurrentBatches);
 }
 
 void EngineWorker::setLanePaused(Lane lane, bool paused)
 {
-    const int priority = int(lane);
-    if (priority < 1 || priority > 3)
-        return;
-    const bool changed = paused ? !m_pausedLanes.contains(priority) : m_pausedLanes.contains(priority);
-    if (paused)
-        m_pausedLanes.insert(priority);
-    else
-        m_pausedLanes.remove(priority);
-    if (!changed)
+    if (!m_lanes.setPaused(lane, paused))
         return;
     updatePreemption();
     Q_EMIT laneStateChanged(lane, paused);
@@ -440,15 +405,10 @@ void EngineWorker::listJobs()
     const QList<JobInfo> jobs = m_store->jobs();
     QSet<qint64> present;
     for (const JobInfo &job : jobs) {
-        updateSnapshot(job);
+        m_snapshots.update(job, m_runners.contains(job.id));
         present.insert(job.id);
     }
-    for (auto it = m_snapshots.begin(); it != m_snapshots.end();) {
-        if (!present.contains(it.key()))
-            it = m_snapshots.erase(it);
-        else
-            ++it;
-    }
+    m_snapshots.retain(present);
     Q_EMIT jobsListed(jobs);
 }
 
@@ -471,33 +431,10 @@ void EngineWorker::shutdown()
     m_store.reset();
 }
 
-void EngineWorker::updateSnapshot(const JobInfo &job)
-{
-    JobSnapshot &snapshot = m_snapshots[job.id];
-    snapshot.jobId = job.id;
-    snapshot.priority = job.spec.priority;
-    snapshot.runningHere = m_runners.contains(job.id);
-    // A running job's own runner knows its counts better than a read from a moment ago.
-    if (!snapshot.runningHere) {
-        snapshot.state = job.state;
-        snapshot.counts = job.counts;
-        snapshot.usage = job.usage;
-        snapshot.costUsd = job.costUsd;
-    }
-}
-
 void EngineWorker::refreshSnapshot(qint64 jobId)
 {
-    if (!m_store)
-        return;
-    if (const auto job = m_store->job(jobId)) {
-        JobSnapshot &snapshot = m_snapshots[jobId];
-        snapshot.runningHere = false; // take the stored figures
-        updateSnapshot(*job);
-        snapshot.runningHere = m_runners.contains(jobId);
-    } else {
-        m_snapshots.remove(jobId);
-    }
+    if (m_store)
+        m_snapshots.refresh(jobId, m_store->job(jobId), m_runners.contains(jobId));
 }
 
 void EngineWorker::emitSnapshot()
@@ -506,33 +443,25 @@ void EngineWorker::emitSnapshot()
         return;
     // Jobs another worker (batchctl, a second desktop) runs: read their figures now and
     // then, never per tick, so a big job costs a count every few seconds at most.
-    if (++m_snapshotTicks % 5 == 0) {
-        for (auto it = m_snapshots.begin(); it != m_snapshots.end(); ++it) {
-            if (it->runningHere)
-                continue;
-            if (it->state == JobState::Running || it->counts.leased > 0)
-                refreshSnapshot(it.key());
-        }
+    if (m_snapshots.nextTick()) {
+        for (const qint64 jobId : m_snapshots.runningElsewhere())
+            refreshSnapshot(jobId);
     }
     reportQueues();
     loadGlobalBudget();
     checkGlobalBudget();
-    EngineSnapshot snapshot;
-    snapshot.atMs = QDateTime::currentMSecsSinceEpoch();
-    snapshot.globalBudgetUsd = m_globalBudget->capUsd();
-    snapshot.globalBudgetPeriod = dispatch::GlobalBudget::periodName(m_globalBudget->period());
-    snapshot.globalSpentUsd = m_globalBudget->spentUsd();
-    snapshot.globalBudgetReached = m_globalPause.has_value();
-    snapshot.jobs.reserve(m_snapshots.size());
-    for (JobSnapshot job : std::as_const(m_snapshots)) {
+    EngineSnapshot snapshot = m_snapshots.build(QDateTime::currentMSecsSinceEpoch(), [this](JobSnapshot &job) {
         if (const auto *runner = m_runners.value(job.jobId)) {
             job.waitingFor = runner->waitingFor();
             job.concurrency = runner->concurrency();
         }
-        snapshot.jobs.append(job);
-    }
-    snapshot.pausedLanes = m_pausedLanes.values();
-    std::sort(snapshot.pausedLanes.begin(), snapshot.pausedLanes.end());
+    });
+    const dispatch::GlobalBudget &budget = *m_globalBudget.budget();
+    snapshot.globalBudgetUsd = budget.capUsd();
+    snapshot.globalBudgetPeriod = dispatch::GlobalBudget::periodName(budget.period());
+    snapshot.globalSpentUsd = budget.spentUsd();
+    snapshot.globalBudgetReached = m_globalBudget.isPausedAtCap();
+    snapshot.pausedLanes = m_lanes.pausedLanes();
     Q_EMIT snapshotTaken(snapshot);
 }
 
@@ -547,7 +476,7 @@ void EngineWorker::cancelJob(qint64 jobId, const QString &reason)
 {
     if (!m_store)
         return;
-    m_pausedByGlobalBudget.remove(jobId);
+    m_globalBudget.forget(jobId);
     if (auto *runner = m_runners.value(jobId)) {
         m_cancelWhenStopped.insert(jobId);
         runner->stop(JobState::Cancelled, reason, true);
@@ -572,7 +501,7 @@ void EngineWorker::reprioritiseJob(qint64 jobId, int priority)
         Q_EMIT jobFailed(jobId, actions.errorString());
         return;
     }
-    m_snapshots[jobId].priority = priority;
+    m_snapshots.setPriority(jobId, priority);
     Q_EMIT jobReprioritised(jobId, priority, changed);
 }
 
@@ -605,10 +534,7 @@ void EngineWorker::actOnTasks(TaskAction action, const QList<qint64> &taskIds, i
     if (changed < 0 && error.isEmpty())
         error = actions.errorString();
     // Replayed tasks of a finished job need a runner again; the console decides (resume).
-    QSet<qint64> jobs;
-    for (auto it = m_snapshots.cbegin(); it != m_snapshots.cend(); ++it)
-        jobs.insert(it.key());
-    for (qint64 jobId : std::as_const(jobs)) {
+    for (const qint64 jobId : m_snapshots.jobIds()) {
         if (!m_runners.contains(jobId))
             refreshSnapshot(jobId);
     }
@@ -637,18 +563,6 @@ void EngineWorker::clearAlerts(qint64 jobId, const QString &kind)
         Q_EMIT alertsChanged();
 }
 
-bool EngineWorker::loadPrices(QString *error)
-{
-    cost::PriceTable prices = cost::PriceTable::builtIn();
-    if (!m_priceOverridePath.isEmpty() && QFileInfo::exists(m_priceOverridePath)
-        && !prices.mergeFile(m_priceOverridePath, error)) {
-        m_prices = cost::PriceTable::builtIn(); // a broken override is ignored, not half used
-        return false;
-    }
-    m_prices = prices;
-    return true;
-}
-
 void EngineWorker::setDefaultJobSettings(const QJsonObject &defaults)
 {
     m_defaultJobSettings = defaults;
@@ -669,55 +583,22 @@ void EngineWorker::setMonitoring(const QJsonObject &monitoring)
 
 void EngineWorker::listPrices()
 {
-    QJsonObject models;
-    for (const QString &model : m_prices.models()) {
-        const auto price = m_prices.price(model);
-        if (!price)
-            continue;
-        models.insert(model, QJsonObject{
-                                 {u"input"_s, price->input},
-                                 {u"cached_input"_s, price->cachedInput},
-                                 {u"cache_write"_s, price->cacheWrite},
-                                 {u"cache_write_1h"_s, price->cacheWrite1h},
-                                 {u"output"_s, price->output},
-                                 {u"batch_discount"_s, price->batchDiscount},
-                                 {u"simulated"_s, price->simulated},
-                                 {u"date"_s, price->date},
-                                 {u"source"_s, price->source},
-                             });
-    }
-    Q_EMIT pricesListed(models);
+    Q_EMIT pricesListed(m_prices.list());
 }
 
 void EngineWorker::reloadPrices()
 {
     QString error;
-    const bool ok = loadPrices(&error);
+    const bool ok = m_prices.load(&error);
     Q_EMIT pricesReloaded(ok, error);
     listPrices();
 }
 
 void EngineWorker::savePriceOverrides(const QJsonObject &entries)
 {
-    if (m_priceOverridePath.isEmpty()) {
-        Q_EMIT pricesReloaded(false, u"no price override file is configured"_s);
-        return;
-    }
-    // Checked before anything is written: a table the engine cannot read never replaces
-    // the one it can.
-    const QJsonObject document{{u"date"_s, QDate::currentDate().toString(Qt::ISODate)},
-                               {u"models"_s, entries}};
-    const QByteArray json = QJsonDocument(document).toJson(QJsonDocument::Indented);
-    cost::PriceTable check = cost::PriceTable::builtIn();
     QString error;
-    if (!check.mergeJson(json, m_priceOverridePath, &error)) {
+    if (!m_prices.saveOverrides(entries, QDate::currentDate(), &error)) {
         Q_EMIT pricesReloaded(false, error);
-        return;
-    }
-    QDir().mkpath(QFileInfo(m_priceOverridePath).absolutePath());
-    QSaveFile file(m_priceOverridePath);
-    if (!file.open(QIODevice::WriteOnly) || file.write(json) != json.size() || !file.commit()) {
-        Q_EMIT pricesReloaded(false, u"cannot write %1: %2"_s.arg(m_priceOverridePath, file.errorString()));
         return;
     }
     reloadPrices();
@@ -747,29 +628,22 @@ void EngineWorker::testConnection(const ProviderConfig &config)
     provider->listModels();
 }
 
-namespace {
-constexpr char kGlobalBudgetKey[] = "global_budget_usd";
-constexpr char kGlobalPeriodKey[] = "global_budget_period";
-} // namespace
-
 void EngineWorker::setGlobalBudget(double usd, const QString &period)
 {
     if (!m_store)
         return;
-    // No period given: keep the stored one.
-    const auto parsed = period.isEmpty() ? std::optional(m_globalBudget->period())
-                                         : dispatch::GlobalBudget::periodFromName(period);
-    if (!parsed || usd < 0) {
+    const auto stored = m_globalBudget.toStore(usd, period); // no period given: the stored one
+    if (!stored) {
         qWarning("global budget: ignored %f per %s (a period is month, day or all)", usd, qPrintable(period));
         return;
     }
-    m_store->setSetting(QString::fromLatin1(kGlobalBudgetKey), QString::number(usd, 'g', 15));
-    m_store->setSetting(QString::fromLatin1(kGlobalPeriodKey), dispatch::GlobalBudget::periodName(*parsed));
+    m_store->setSetting(dispatch::GlobalBudgetController::capKey(), stored->cap);
+    m_store->setSetting(dispatch::GlobalBudgetController::periodKey(), stored->period);
     loadGlobalBudget();
     checkGlobalBudget();
-    Q_EMIT globalBudgetChanged(m_globalBudget->capUsd(),
-                               dispatch::GlobalBudget::periodName(m_globalBudget->period()),
-                               m_globalBudget->spentUsd());
+    const dispatch::GlobalBudget &budget = *m_globalBudget.budget();
+    Q_EMIT globalBudgetChanged(budget.capUsd(), dispatch::GlobalBudget::periodName(budget.period()),
+                               budget.spentUsd());
 }
 
 void EngineWorker::loadGlobalBudget()
@@ -777,75 +651,25 @@ void EngineWorker::loadGlobalBudget()
     if (!m_store)
         return;
     // Another process (`batchctl budget --set`, a second console) may have changed it.
-    const double cap = m_store->setting(QString::fromLatin1(kGlobalBudgetKey)).value_or(QString()).toDouble();
-    const auto period = dispatch::GlobalBudget::periodFromName(
-        m_store->setting(QString::fromLatin1(kGlobalPeriodKey)).value_or(QString()));
-    m_globalBudget->setCap(cap, period.value_or(dispatch::GlobalBudget::Period::Month));
-    const qint64 start = dispatch::GlobalBudget::periodStartMs(m_globalBudget->period(), m_clock->nowMs());
-    m_globalBudget->setStoredSpend(m_store->spendSince(start));
+    m_globalBudget.load(m_store->setting(dispatch::GlobalBudgetController::capKey()).value_or(QString()),
+                        m_store->setting(dispatch::GlobalBudgetController::periodKey()).value_or(QString()),
+                        m_clock->nowMs(), [this](qint64 sinceMs) { return m_store->spendSince(sinceMs); });
 }
 
 void EngineWorker::checkGlobalBudget()
 {
-    if (!m_monitoring)
-        return;
-    metrics::AlertCenter *alerts = m_monitoring->alerts();
-    const QString warnKind = u"global_budget_80"_s;
-    const QString fullKind = u"global_budget_exhausted"_s;
-    const dispatch::GlobalBudget &budget = *m_globalBudget;
-    const double cap = budget.capUsd();
-    const double spent = budget.spentUsd();
-    const QString period = dispatch::GlobalBudget::periodName(budget.period());
-    const QJsonObject figures{{u"value"_s, spent}, {u"threshold"_s, cap}, {u"budget_usd"_s, cap},
-                              {u"spent_usd"_s, spent}, {u"fraction"_s, cap > 0 ? spent / cap : 0.0},
-                              {u"period"_s, period}};
-    const QString money = u"$%1 of the $%2 global budget (per %3)"_s.arg(
-        QString::number(spent, 'f', 4), QString::number(cap, 'f', cap < 1 ? 4 : 2), period);
-
-    if (m_globalPause) {
-        // Paused at the cap: a higher cap, no cap, or a new period (less spent) resumes.
-        const bool resume = !budget.isActive() || cap > m_globalPause->capUsd
-                            || spent < m_globalPause->spentUsd - 1e-9;
-        if (!resume)
-            return;
-        m_globalPause.reset();
-        alerts->clear(0, fullKind, u"global budget raised: "_s + money);
-        const QSet<qint64> paused = std::exchange(m_pausedByGlobalBudget, {});
-        for (const qint64 jobId : paused) {
-            if (m_providerConfigs.contains(jobId))
-                startJob(jobId, m_providerConfigs.value(jobId));
-        }
-    }
-    if (budget.isActive() && spent >= budget.capUsd()) {
-        pauseForGlobalBudget();
-        return;
-    }
-    if (budget.isActive() && spent >= 0.8 * cap)
-        alerts->raise(0, warnKind, money + u" spent"_s, figures);
-    else if (alerts->isOpen(warnKind))
-        alerts->clear(0, warnKind, money + u" spent"_s, figures);
-    if (alerts->isOpen(fullKind))
-        alerts->clear(0, fullKind, money + u" spent"_s, figures);
+    if (m_monitoring) // the alerts go through it; before the store opens nothing runs
+        apply(m_globalBudget.check());
 }
 
-void EngineWorker::pauseForGlobalBudget()
+void EngineWorker::apply(const dispatch::GlobalBudgetController::Decision &decision)
 {
-    const dispatch::GlobalBudget &budget = *m_globalBudget;
-    if (!m_globalPause) {
-        m_globalPause = GlobalPause{budget.capUsd(), budget.spentUsd()};
-        const QString period = dispatch::GlobalBudget::periodName(budget.period());
-        const QJsonObject figures{{u"value"_s, budget.spentUsd()}, {u"threshold"_s, budget.capUsd()},
-                                  {u"budget_usd"_s, budget.capUsd()}, {u"spent_usd"_s, budget.spentUsd()},
-                                  {u"period"_s, period}};
-        if (m_monitoring) {
-            m_monitoring->alerts()->raise(
-                0, u"global_budget_exhausted"_s,
-                u"global budget of $%1 (per %2) reached: $%3 spent; every job is paused until it is raised"_s.arg(
-                    QString::number(budget.capUsd(), 'f', budget.capUsd() < 1 ? 4 : 2), period,
-                    QString::number(budget.spentUsd(), 'f', 4)),
-                figures);
-        }
+    for (const qint64 jobId : decision.resume) {
+        if (m_providerConfigs.contains(jobId))
+            startJob(jobId, m_providerConfigs.value(jobId));
     }
+    if (!decision.pauseAll)
+        return;
     // Requests in flight were reserved under the cap: they may come back.
     const QList<dispatch::JobRunner *> runners = m_runners.values();
     for (dispatch::JobRunner *runner : runners)

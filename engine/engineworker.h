@@ -2,15 +2,16 @@
 
 #include "api/engine.h"
 #include "core/tasktypes.h"
-#include "cost/pricetable.h"
+#include "cost/pricefile.h"
 #include "dispatch/dispatcher.h"
-#include "dispatch/globalbudget.h"
+#include "dispatch/globalbudgetcontroller.h"
+#include "dispatch/lanecontrols.h"
+#include "dispatch/preemptionpolicy.h"
 #include "jobio.h"
-#include "api/snapshot.h"
+#include "snapshotbuilder.h"
 
 #include <QHash>
 #include <QJsonObject>
-#include <QMap>
 #include <QObject>
 #include <QSet>
 #include <QTimer>
@@ -30,7 +31,9 @@ class SqliteStore;
 }
 
 // Lives on the engine thread and owns what runs there: the writing store connection and
-// one runner per running job. Only Engine talks to it, by queued calls.
+// one runner per running job. Only Engine talks to it, by queued calls. It routes: what to
+// decide (global budget, preemption, lane controls, prices, snapshots) is asked of plain
+// policy objects it holds, and their decisions are applied to the runners here.
 class EngineWorker final : public QObject
 {
     Q_OBJECT
@@ -97,12 +100,14 @@ Q_SIGNALS:
     void globalBudgetChanged(double capUsd, const QString &period, double spentUsd);
 
 private:
-    bool loadPrices(QString *error);
     void refreshSnapshot(qint64 jobId);
-    void updateSnapshot(const bd::JobInfo &job);
     void emitSnapshot();
 
     void releaseLeasesOfDeadWorkers();
+    void connectRunner(dispatch::JobRunner *runner);
+    // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
+    void shareProviderGuards(dispatch::JobRunner *runner, const QString &endpoint,
+                             const QString &model, const QJsonObject &settings);
     void handleRunnerFinished(qint64 jobId, bd::JobState state, const QString &reason);
     void removeRunner(qint64 jobId);
 
@@ -110,8 +115,7 @@ private:
     QString m_workerId;
     Clock *m_clock;
     dispatch::JobRunner::Options m_runnerOptions;
-    QString m_priceOverridePath;
-    cost::PriceTable m_prices;
+    cost::PriceFile m_prices;
     QJsonObject m_defaultJobSettings;
     std::unique_ptr<store::SqliteStore> m_store;
     QHash<qint64, dispatch::JobRunner *> m_runners;
@@ -122,55 +126,27 @@ private:
     metrics::RuleInputs ruleInputs() const;
     QJsonObject m_monitoringJson;
     std::unique_ptr<metrics::Monitoring> m_monitoring;
-    // job -> priority -> since when its oldest pending task of that priority waits
-    QHash<qint64, QMap<int, qint64>> m_oldestPendingSince;
 
-    // Global budget: one per engine, shared by its runners; cap, period and the spend of
-    // every process re-read from the database each snapshot tick. At the cap every job
-    // here pauses; a higher cap (or a new period) starts them again.
+    // Global budget: cap, period and the spend of every process re-read from the database
+    // each snapshot tick; the controller says which jobs to stop or start again.
     void loadGlobalBudget();
     void checkGlobalBudget();
-    void pauseForGlobalBudget();
-    std::shared_ptr<dispatch::GlobalBudget> m_globalBudget = std::make_shared<dispatch::GlobalBudget>();
-    struct GlobalPause
-    {
-        double capUsd = 0.0;
-        double spentUsd = 0.0;
-    };
-    std::optional<GlobalPause> m_globalPause;
-    QSet<qint64> m_pausedByGlobalBudget;
+    void apply(const dispatch::GlobalBudgetController::Decision &decision);
+    dispatch::GlobalBudgetController m_globalBudget;
     // How each job was last started here, to start it again when the cap is raised.
     QHash<qint64, ProviderConfig> m_providerConfigs;
 
-    // Preemption across jobs: sync work of lower priorities is held while priority-1 work
-    // is waiting, and let through a trickle once it has waited longer than agingMs.
+    // Preemption across jobs, re-decided on a short timer while runners exist.
     void updatePreemption();
+    dispatch::PreemptionPolicy m_preemption;
     QTimer *m_preemptionTimer = nullptr;
-    QHash<qint64, qint64> m_heldSinceMs; // job -> when it was held
-    // Another process's priority-1 job in flight on the same database (checked each tick
-    // while this engine has sync work that could yield; held a moment past the last sight
-    // so the gaps between its claims do not release us).
-    qint64 m_urgentElsewhereUntilMs = 0;
-    static constexpr qint64 kUrgentElsewhereGraceMs = 1'000;
-    // Lanes (by priority) the user paused: held regardless of preemption, until resumed.
-    QSet<int> m_pausedLanes;
-    // Per lane (priority): requests in flight per job and provider batches open at once,
-    // set while running; 0 leaves the job's own setting.
-    struct LaneLimits
-    {
-        int concurrency = 0;
-        int maxConcurrentBatches = 0;
-    };
-    QHash<int, LaneLimits> m_laneLimits;
-    void applyLaneLimits(dispatch::JobRunner *runner) const;
-    qint64 m_agingMs = 10 * 60 * 1000;
+    dispatch::LaneControls m_lanes;
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
     QHash<QString, std::weak_ptr<dispatch::ProviderGuard>> m_guards;
-    QMap<qint64, JobSnapshot> m_snapshots;
+    SnapshotBuilder m_snapshots;
     QSet<qint64> m_cancelWhenStopped;
     QTimer *m_snapshotTimer = nullptr;
     int m_snapshotInterval = 1000;
-    int m_snapshotTicks = 0;
 };
 
 } // namespace bd

@@ -1,0 +1,137 @@
+#include "globalbudgetcontroller.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace bd::dispatch {
+
+using namespace Qt::StringLiterals;
+
+QString GlobalBudgetController::capKey()
+{
+    return u"global_budget_usd"_s;
+}
+
+QString GlobalBudgetController::periodKey()
+{
+    return u"global_budget_period"_s;
+}
+
+GlobalBudgetController::GlobalBudgetController()
+    : m_budget(std::make_shared<GlobalBudget>())
+{
+}
+
+std::optional<GlobalBudgetController::Stored>
+GlobalBudgetController::toStore(double usd, const QString &period) const
+{
+    const auto parsed = period.isEmpty() ? std::optional(m_budget->period())
+                                         : GlobalBudget::periodFromName(period);
+    if (!parsed || usd < 0)
+        return std::nullopt;
+    return Stored{QString::number(usd, 'g', 15), GlobalBudget::periodName(*parsed)};
+}
+
+void GlobalBudgetController::load(const QString &capSetting, const QString &periodSetting,
+                                  qint64 nowMs,
+                                  const std::function<double(qint64 sinceMs)> &spendSince)
+{
+    const auto period = GlobalBudget::periodFromName(periodSetting);
+    m_budget->setCap(capSetting.toDouble(), period.value_or(GlobalBudget::Period::Month));
+    const qint64 start = GlobalBudget::periodStartMs(m_budget->period(), nowMs);
+    m_budget->setStoredSpend(spendSince ? spendSince(start) : 0.0);
+}
+
+QJsonObject GlobalBudgetController::figures(bool withFraction) const
+{
+    const double cap = m_budget->capUsd();
+    const double spent = m_budget->spentUsd();
+    QJsonObject figures{{u"value"_s, spent},      {u"threshold"_s, cap},
+                        {u"budget_usd"_s, cap},   {u"spent_usd"_s, spent},
+                        {u"period"_s, GlobalBudget::periodName(m_budget->period())}};
+    if (withFraction)
+        figures.insert(u"fraction"_s, cap > 0 ? spent / cap : 0.0);
+    return figures;
+}
+
+GlobalBudgetController::Decision GlobalBudgetController::check()
+{
+    const GlobalBudget &budget = *m_budget;
+    const double cap = budget.capUsd();
+    const double spent = budget.spentUsd();
+    const QString period = GlobalBudget::periodName(budget.period());
+    const QJsonObject figures = this->figures(true);
+    const QString money = u"$%1 of the $%2 global budget (per %3)"_s.arg(
+        QString::number(spent, 'f', 4), QString::number(cap, 'f', cap < 1 ? 4 : 2), period);
+
+    Decision decision;
+    if (m_pause) {
+        // Paused at the cap: a higher cap, no cap, or a new period (less spent) resumes.
+        const bool resume = !budget.isActive() || cap > m_pause->capUsd
+                            || spent < m_pause->spentUsd - 1e-9;
+        if (!resume)
+            return decision;
+        m_pause.reset();
+        clear(kExhaustedKind, u"global budget raised: "_s + money, {});
+        const QSet<qint64> paused = std::exchange(m_pausedJobs, {});
+        decision.resume = paused.values();
+        std::sort(decision.resume.begin(), decision.resume.end());
+    }
+    if (budget.isActive() && spent >= cap) {
+        decision.pauseAll = pause().pauseAll;
+        return decision;
+    }
+    if (budget.isActive() && spent >= 0.8 * cap)
+        raise(kWarnKind, money + u" spent"_s, figures);
+    else if (isOpen(kWarnKind))
+        clear(kWarnKind, money + u" spent"_s, figures);
+    if (isOpen(kExhaustedKind))
+        clear(kExhaustedKind, money + u" spent"_s, figures);
+    return decision;
+}
+
+GlobalBudgetController::Decision GlobalBudgetController::jobStoppedAtCap(qint64 jobId)
+{
+    m_pausedJobs.insert(jobId);
+    return pause();
+}
+
+GlobalBudgetController::Decision GlobalBudgetController::pause()
+{
+    const GlobalBudget &budget = *m_budget;
+    if (!m_pause) {
+        m_pause = Pause{budget.capUsd(), budget.spentUsd()};
+        raise(kExhaustedKind,
+              u"global budget of $%1 (per %2) reached: $%3 spent; every job is paused until it is raised"_s.arg(
+                  QString::number(budget.capUsd(), 'f', budget.capUsd() < 1 ? 4 : 2),
+                  GlobalBudget::periodName(budget.period()),
+                  QString::number(budget.spentUsd(), 'f', 4)),
+              figures(false));
+    }
+    // Requests in flight were reserved under the cap: they may come back. Runners already
+    // stopping are stopped again harmlessly.
+    Decision decision;
+    decision.pauseAll = true;
+    return decision;
+}
+
+void GlobalBudgetController::raise(const QString &kind, const QString &message,
+                                   const QJsonObject &figures) const
+{
+    if (m_alerts.raise)
+        m_alerts.raise(kind, message, figures);
+}
+
+void GlobalBudgetController::clear(const QString &kind, const QString &message,
+                                   const QJsonObject &figures) const
+{
+    if (m_alerts.clear)
+        m_alerts.clear(kind, message, figures);
+}
+
+bool GlobalBudgetController::isOpen(const QString &kind) const
+{
+    return m_alerts.isOpen && m_alerts.isOpen(kind);
+}
+
+} // namespace bd::dispatch
