@@ -1,10 +1,10 @@
-// SqliteStore, the durable queue, on a real database file: schema and migrations, jobs,
+// SqliteStore, the SQLite backend of the durable queue, on a real database file: schema and migrations, jobs,
 // import, claims with leases, transitions, lease recovery, dead letters, export rows and
 // alerts. Time is always passed explicitly (a fake "now"), never read from the system.
 
 #include "ingest/exportwriter.h"
-#include "store/migrations.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/migrations.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QJsonObject>
 #include <QSqlDatabase>
@@ -160,7 +160,7 @@ private Q_SLOTS:
     void deleteJobCascades();
 
 private:
-    std::unique_ptr<SqliteStore> openStore(const QString &connection = u"test-store"_s);
+    std::unique_ptr<SqliteStore> openStore(const QString &label = u"test-store"_s);
     qint64 makeJob(SqliteStore &store, int rows, const QString &name = u"a"_s);
     QSqlDatabase sideConnection();
 
@@ -185,9 +185,11 @@ void TestStore::cleanup()
     m_dir.reset();
 }
 
-std::unique_ptr<SqliteStore> TestStore::openStore(const QString &connection)
+std::unique_ptr<SqliteStore> TestStore::openStore(const QString &label)
 {
-    auto store = std::make_unique<SqliteStore>(m_path, connection);
+    Q_UNUSED(label); // each store names its own connection
+    auto store = std::make_unique<SqliteStore>(std::make_shared<bd::store::SqliteConnection>(
+        m_path, bd::store::Database::Access::ReadWrite));
     if (!store->isOpen())
         qWarning("cannot open the store: %s", qPrintable(store->errorString()));
     return store;
@@ -378,7 +380,7 @@ void TestStore::walAndForeignKeysAreOn()
     QVERIFY(QFileInfo::exists(m_path + u"-wal"_s));
 
     // foreign_keys and synchronous are per connection: ask the store's own connection.
-    QSqlDatabase own = QSqlDatabase::database(u"pragmas"_s, false);
+    QSqlDatabase own = QSqlDatabase::database(store->connectionName(), false);
     QVERIFY(own.isValid() && own.isOpen());
     QCOMPARE(scalar(own, u"PRAGMA foreign_keys"_s).toInt(), 1);
     QCOMPARE(scalar(own, u"PRAGMA synchronous"_s).toInt(), 1); // NORMAL
