@@ -6,7 +6,7 @@
 #include "engine.h"
 #include "ingest/exportwriter.h"
 #include "providers/simulatorprovider.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QFile>
 #include <QSignalSpy>
@@ -57,7 +57,7 @@ void TestReplay::replayWithEditedTemplate()
     engine.startJob(jobId, bd::providers::ProviderConfig{});
     QTRY_COMPARE(stopped.count(), 1);
 
-    bd::store::SqliteStore reader(options.databasePath, u"replay-reader"_s);
+    bd::store::SqliteStore reader(options.databasePath);
     QCOMPARE(reader.taskCounts(jobId).dead, 2);
     QList<qint64> taskIds; // by row
     reader.forEachExportRow(jobId, [&](const bd::ingest::ExportRow &row) {

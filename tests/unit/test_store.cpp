@@ -188,8 +188,7 @@ void TestStore::cleanup()
 std::unique_ptr<SqliteStore> TestStore::openStore(const QString &label)
 {
     Q_UNUSED(label); // each store names its own connection
-    auto store = std::make_unique<SqliteStore>(std::make_shared<bd::store::SqliteConnection>(
-        m_path, bd::store::Database::Access::ReadWrite));
+    auto store = std::make_unique<SqliteStore>(m_path);
     if (!store->isOpen())
         qWarning("cannot open the store: %s", qPrintable(store->errorString()));
     return store;

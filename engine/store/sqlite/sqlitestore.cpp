@@ -90,6 +90,11 @@ SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
     m_open = true;
 }
 
+SqliteStore::SqliteStore(const QString &databasePath)
+    : SqliteStore(std::make_shared<SqliteConnection>(databasePath, Database::Access::ReadWrite))
+{
+}
+
 SqliteStore::~SqliteStore() = default;
 
 QString SqliteStore::databasePath() const

@@ -25,6 +25,9 @@ class SqliteStore final : public Store
 public:
     // Prepares its statements on the connection; check isOpen() / errorString().
     explicit SqliteStore(std::shared_ptr<SqliteConnection> connection);
+    // Opens a read-write connection of its own (creating and migrating the database): for
+    // the backend's own tests and tools; everything else opens a Database.
+    explicit SqliteStore(const QString &databasePath);
     ~SqliteStore() override;
     Q_DISABLE_COPY_MOVE(SqliteStore)
 
@@ -33,7 +36,8 @@ public:
     QString errorString() const override { return m_error; }
     // Set when opening upgraded an older schema.
     QString migrationBackupPath() const;
-    // The Qt connection's name, for the backend's own tests (pragmas).
+    // The connection, for the backend's own tests (pragmas, side roles on it).
+    std::shared_ptr<SqliteConnection> connection() const { return m_connection; }
     QString connectionName() const;
 
     std::optional<qint64> findJobByFingerprint(const QByteArray &fingerprint) override;
