@@ -8,8 +8,8 @@ using namespace Qt::StringLiterals;
 
 bool Database::isServerLocation(const QString &location)
 {
-    return location.startsWith(u"postgresql://"_s, Qt::CaseInsensitive)
-           || location.startsWith(u"postgres://"_s, Qt::CaseInsensitive);
+    return location.startsWith(u"postgresql://"_s, Qt::CaseInsensitive) ||
+           location.startsWith(u"postgres://"_s, Qt::CaseInsensitive);
 }
 
 std::unique_ptr<Database> Database::open(const QString &location, Access access, QString *error)

@@ -13,7 +13,7 @@ class Clock;
 namespace bd::metrics {
 class MetricsStore;
 class QueueProbe;
-}
+} // namespace bd::metrics
 
 namespace bd::store {
 
@@ -49,8 +49,7 @@ public:
     };
 
     // nullptr with *error on failure.
-    static std::unique_ptr<Database> open(const QString &location, Access access,
-                                          QString *error);
+    static std::unique_ptr<Database> open(const QString &location, Access access, QString *error);
     // Whether a location names a PostgreSQL database rather than an SQLite file.
     static bool isServerLocation(const QString &location);
 

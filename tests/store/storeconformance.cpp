@@ -321,12 +321,13 @@ void StoreConformance::batchesAndAssignment()
     const qint64 job = makeJob(store, 3);
     QList<ClaimedTask> c;
     QVERIFY(store.claimTasks(job, kOwnerA, 3, kT0, kT0 + kLease, &c));
-    const qint64 batch = store.createBatch(job, u"openai"_s, u"batch-api"_s, 2, 10,
-                                           u"assembling"_s, kT0);
+    const qint64 batch =
+        store.createBatch(job, u"openai"_s, u"batch-api"_s, 2, 10, u"assembling"_s, kT0);
     QVERIFY2(batch > 0, qPrintable(store.errorString()));
     const QString batchOwner = u"batch:%1"_s.arg(batch);
     // Only tasks leased by fromOwner move.
-    QCOMPARE(store.assignTasksToBatch(batch, kOwnerB, {c.at(0).id}, batchOwner, kT0 + 10 * kLease), 0);
+    QCOMPARE(store.assignTasksToBatch(batch, kOwnerB, {c.at(0).id}, batchOwner, kT0 + 10 * kLease),
+             0);
     QCOMPARE(store.assignTasksToBatch(batch, kOwnerA, {c.at(0).id, c.at(1).id}, batchOwner,
                                       kT0 + 10 * kLease),
              2);
@@ -415,8 +416,8 @@ void StoreConformance::alertsRaiseRefreshAndClearOnce()
 
     // Cleared once: the second clear closes nothing.
     int cleared = -1;
-    QVERIFY(b.clearAlerts(job, u"quota_exhausted"_s, kT0 + 20, QJsonObject{{u"value"_s, 0}},
-                          &cleared));
+    QVERIFY(
+        b.clearAlerts(job, u"quota_exhausted"_s, kT0 + 20, QJsonObject{{u"value"_s, 0}}, &cleared));
     QCOMPARE(cleared, 1);
     QVERIFY(a.clearAlerts(job, u"quota_exhausted"_s, kT0 + 30, {}, &cleared));
     QCOMPARE(cleared, 0);
@@ -443,11 +444,11 @@ void StoreConformance::settingsAndSpendLedger()
     const qint64 job = makeJob(store, 3);
     QList<ClaimedTask> c;
     QVERIFY(store.claimTasks(job, kOwnerA, 3, kT0, kT0 + kLease, &c));
-    QVERIFY(store.applyTransitions(kOwnerA,
-                                   {transition(c.at(0).id, OutcomeAction::Complete),
-                                    transition(c.at(1).id, OutcomeAction::DeadLetter,
-                                               ErrorClass::InvalidRequest)},
-                                   kT0));
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(c.at(0).id, OutcomeAction::Complete),
+         transition(c.at(1).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0));
     QVERIFY(store.applyTransitions(kOwnerA, {transition(c.at(2).id, OutcomeAction::Complete)},
                                    dayStart + kDay + 5));
     QCOMPARE(store.spendSince(0), 0.5);
@@ -543,11 +544,11 @@ void StoreConformance::exportRowsInInputOrder()
     const qint64 job = makeJob(store, 3);
     QList<ClaimedTask> c;
     QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0, kT0 + kLease, &c));
-    QVERIFY(store.applyTransitions(kOwnerA,
-                                   {transition(c.at(0).id, OutcomeAction::Complete),
-                                    transition(c.at(1).id, OutcomeAction::DeadLetter,
-                                               ErrorClass::InvalidRequest)},
-                                   kT0));
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(c.at(0).id, OutcomeAction::Complete),
+         transition(c.at(1).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0));
     QList<ExportRow> rows;
     QVERIFY(store.forEachExportRow(job, [&](const ExportRow &row) {
         rows.append(row);
@@ -576,7 +577,8 @@ void StoreConformance::readerCountsPagesAndDetail()
     QList<ClaimedTask> c;
     QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0, kT0 + kLease, &c));
     QVERIFY(store.applyTransitions(
-        kOwnerA, {transition(c.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, kT0)}, kT0));
+        kOwnerA, {transition(c.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, kT0)},
+        kT0));
 
     const auto reader = open(m_location, true);
     QVERIFY(reader);
@@ -722,8 +724,8 @@ void StoreConformance::metricsWriteAndRead()
         return s;
     };
     const QString lane = u"lane=sync,priority=2"_s;
-    QVERIFY2(metricsStore->writeSamples({sample(QString(), t, 20), sample(QString(), t + interval, 40),
-                                         sample(lane, t, 5)}),
+    QVERIFY2(metricsStore->writeSamples({sample(QString(), t, 20),
+                                         sample(QString(), t + interval, 40), sample(lane, t, 5)}),
              qPrintable(metricsStore->errorString()));
     QCOMPARE(metricsStore->sampleCount(interval), 3);
     QCOMPARE(metricsStore->sampleCount(interval, completed), 3);
@@ -744,9 +746,10 @@ void StoreConformance::metricsWriteAndRead()
     QCOMPARE(series.resolutionMs, interval);
     QCOMPARE(series.points.size(), 2);
     QCOMPARE(series.points.at(0).atMs, t);
-    QCOMPARE(series.points.at(0).value, 3.0);  // 30 per 10 s
+    QCOMPARE(series.points.at(0).value, 3.0); // 30 per 10 s
     QCOMPARE(series.points.at(1).value, 4.0);
-    QVERIFY(metricsStore->series(u"no_such_metric"_s, QString(), t, t + interval, 10).points.isEmpty());
+    QVERIFY(
+        metricsStore->series(u"no_such_metric"_s, QString(), t, t + interval, 10).points.isEmpty());
 
     QVERIFY(metricsStore->prune(interval, t + interval));
     QCOMPARE(metricsStore->sampleCount(interval), 1);

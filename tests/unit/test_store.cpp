@@ -7,6 +7,7 @@
 #include "store/sqlite/sqlitestore.h"
 
 #include <QJsonObject>
+#include <QSet>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
@@ -158,6 +159,7 @@ private Q_SLOTS:
     void settingsAndSpendLedger();
     void alertFiguresMigrationUpgradesAnOlderDatabase();
     void deleteJobCascades();
+    void storesSideBySideHaveTheirOwnConnections();
 
 private:
     std::unique_ptr<SqliteStore> openStore(const QString &label = u"test-store"_s);
@@ -1522,5 +1524,31 @@ void TestStore::deleteJobCascades()
     QVERIFY(store->deadTasks(0, 10, 0).isEmpty());
 }
 
+// Two stores on one file and one on another, open at once (two engines in one process):
+// each names its own connection, so closing one never takes another's away.
+void TestStore::storesSideBySideHaveTheirOwnConnections()
+{
+    auto first = openStore();
+    auto second = openStore();
+    auto elsewhere = std::make_unique<SqliteStore>(m_dir->filePath(u"other.sqlite"_s));
+    QVERIFY(first->isOpen() && second->isOpen() && elsewhere->isOpen());
+    const QStringList names{first->connectionName(), second->connectionName(),
+                            elsewhere->connectionName()};
+    QCOMPARE(QSet<QString>(names.cbegin(), names.cend()).size(), 3);
+    for (const QString &name : names)
+        QVERIFY(QSqlDatabase::contains(name));
+
+    const qint64 job = makeJob(*first, 2);
+    QCOMPARE(second->taskCounts(job).pending, 2);
+    QVERIFY(elsewhere->jobs().isEmpty());
+    const QString firstName = first->connectionName();
+    first.reset();
+    QVERIFY(!QSqlDatabase::contains(firstName));
+    QCOMPARE(second->taskCounts(job).pending, 2);
+    QVERIFY(makeJob(*elsewhere, 1) > 0);
+    QCOMPARE(elsewhere->jobs().size(), 1);
+}
+
 QTEST_GUILESS_MAIN(TestStore)
+
 #include "test_store.moc"

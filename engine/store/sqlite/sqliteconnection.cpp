@@ -75,9 +75,9 @@ SqliteConnection::SqliteConnection(const QString &databasePath, Database::Access
     // WAL lets readers (views, status) run while the engine writes; NORMAL syncs at
     // checkpoints only, which WAL makes safe against corruption (a power cut can lose the
     // last commits, never the file).
-    for (const char *pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
-                               "PRAGMA foreign_keys = ON", "PRAGMA temp_store = MEMORY",
-                               "PRAGMA cache_size = -65536"}) {
+    for (const char *pragma :
+         {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
+          "PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -65536"}) {
         if (!exec(pragma))
             return;
     }
