@@ -4,7 +4,8 @@
 #include "core/clock.h"
 #include "metrics/monitoring.h"
 #include "metrics/queueprobe.h"
-#include "store/sqlitestore.h"
+#include "store/database.h"
+#include "store/store.h"
 #include "store/taskactions.h"
 
 #include <QDate>
@@ -65,12 +66,14 @@ void EngineWorker::open()
     QString priceError;
     if (!m_prices.load(&priceError))
         qWarning("%s", qPrintable(priceError));
-    auto store = std::make_unique<store::SqliteStore>(m_databasePath, u"engine-writer"_s);
-    if (!store->isOpen()) {
-        Q_EMIT opened(false, store->errorString());
+    QString openError;
+    auto database = store::Database::open(m_databasePath, store::Database::Access::ReadWrite, &openError);
+    if (!database) {
+        Q_EMIT opened(false, openError);
         return;
     }
-    m_store = std::move(store);
+    m_database = std::move(database);
+    m_store = &m_database->queue();
     m_store->releaseExpiredLeases(m_clock->nowMs());
     releaseLeasesOfDeadWorkers();
     for (const JobInfo &job : m_store->jobs())
@@ -89,13 +92,13 @@ void EngineWorker::open()
 void EngineWorker::startMonitoring()
 {
     m_monitoring = std::make_unique<metrics::Monitoring>(
-        metrics::MonitoringConfig::fromJson(m_monitoringJson), m_clock, u"engine-writer"_s,
+        metrics::MonitoringConfig::fromJson(m_monitoringJson), m_clock, *m_database,
         m_workerId);
     // Every alert, from the runners or the rules, goes through the alert center: it keeps one
     // raise and one clear per alert, and the store and the front ends hear of each once.
     // The store is the ledger shared with other workers on the database: a transition one
     // of them made already is not made (nor notified) again here.
-    m_monitoring->alerts()->setLedger(metrics::AlertCenter::storeLedger(m_store.get()));
+    m_monitoring->alerts()->setLedger(metrics::AlertCenter::storeLedger(m_store));
     connect(m_monitoring.get(), &metrics::Monitoring::alertRaised, this,
             [this](const metrics::AlertEvent &event) {
                 Q_EMIT alertRaised(event.jobId, event.kind, event.message);
@@ -144,7 +147,7 @@ void EngineWorker::reportQueues()
     // (tasks of a job can be reprioritised one by one), refreshed on slow ticks and only
     // for jobs with work waiting, whichever worker runs them.
     const bool probe = m_snapshots.isSlowTick();
-    metrics::QueueProbe queueProbe(u"engine-writer"_s);
+    metrics::QueueProbe &queueProbe = m_database->queueProbe();
     const auto oldest = [&queueProbe](qint64 jobId) { return queueProbe.oldestPendingSince(jobId); };
     for (const JobSnapshot &job : m_snapshots.jobs()) {
         metrics::JobQueueReport report;
@@ -215,7 +218,7 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
         return;
     }
     const QString model = job->spec.model.isEmpty() ? provider->defaultModel() : job->spec.model;
-    auto *runner = new dispatch::JobRunner(m_store.get(), std::move(provider), *job, m_prices.table(),
+    auto *runner = new dispatch::JobRunner(m_store, std::move(provider), *job, m_prices.table(),
                                            m_clock, m_workerId, m_runnerOptions, this);
     runner->setGlobalBudget(m_globalBudget.budget());
     m_providerConfigs.insert(jobId, providerConfig);
@@ -334,7 +337,7 @@ void EngineWorker::handleRunnerFinished(qint64 jobId, JobState state, const QStr
     if (state == JobState::Paused && stopCauseOf(reason) == StopCause::GlobalBudget)
         apply(m_globalBudget.jobStoppedAtCap(jobId)); // every job here waits for a higher cap
     if (m_cancelWhenStopped.remove(jobId) && m_store) {
-        store::TaskActions actions(u"engine-writer"_s);
+        store::TaskActions &actions = m_database->taskActions();
         if (actions.cancelPending(jobId, m_clock->nowMs()) < 0)
             qWarning("job %lld: cannot cancel its pending tasks: %s", jobId, qPrintable(actions.errorString()));
     }
@@ -428,7 +431,8 @@ void EngineWorker::shutdown()
     }
     if (m_store)
         m_store->releaseLeasesOf(m_workerId);
-    m_store.reset();
+    m_store = nullptr;
+    m_database.reset();
 }
 
 void EngineWorker::refreshSnapshot(qint64 jobId)
@@ -483,7 +487,7 @@ void EngineWorker::cancelJob(qint64 jobId, const QString &reason)
         return;
     }
     const qint64 now = m_clock->nowMs();
-    store::TaskActions actions(u"engine-writer"_s);
+    store::TaskActions &actions = m_database->taskActions();
     if (actions.cancelPending(jobId, now) < 0)
         qWarning("job %lld: cannot cancel its pending tasks: %s", jobId, qPrintable(actions.errorString()));
     m_store->setJobState(jobId, JobState::Cancelled, reason, now);
@@ -495,7 +499,7 @@ void EngineWorker::reprioritiseJob(qint64 jobId, int priority)
 {
     if (!m_store)
         return;
-    store::TaskActions actions(u"engine-writer"_s);
+    store::TaskActions &actions = m_database->taskActions();
     const int changed = actions.reprioritiseJob(jobId, priority, m_clock->nowMs());
     if (changed < 0) {
         Q_EMIT jobFailed(jobId, actions.errorString());
@@ -512,7 +516,7 @@ void EngineWorker::actOnTasks(TaskAction action, const QList<qint64> &taskIds, i
         return;
     }
     const qint64 now = m_clock->nowMs();
-    store::TaskActions actions(u"engine-writer"_s);
+    store::TaskActions &actions = m_database->taskActions();
     int changed = 0;
     QString error;
     switch (action) {

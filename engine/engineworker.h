@@ -27,7 +27,8 @@ class Monitoring;
 struct RuleInputs;
 }
 namespace store {
-class SqliteStore;
+class Database;
+class Store;
 }
 
 // Lives on the engine thread and owns what runs there: the writing store connection and
@@ -117,7 +118,8 @@ private:
     dispatch::JobRunner::Options m_runnerOptions;
     cost::PriceFile m_prices;
     QJsonObject m_defaultJobSettings;
-    std::unique_ptr<store::SqliteStore> m_store;
+    std::unique_ptr<store::Database> m_database; // the writer's connection and its roles
+    store::Store *m_store = nullptr;             // m_database's queue writer
     QHash<qint64, dispatch::JobRunner *> m_runners;
     bool m_stoppingAll = false;
 

@@ -2,13 +2,15 @@
 
 #include "core/clock.h"
 #include "jobio.h"
-#include "metrics/sqlitemetricsstore.h"
+#include "metrics/metricsstore.h"
 #include "cost/costreport.h"
 #include "cost/estimator.h"
 #include "dispatch/globalbudget.h"
 #include "api/jobsettings.h"
 #include "jobcheck.h"
-#include "store/sqlitestore.h"
+#include "store/database.h"
+#include "store/store.h"
+#include "store/taskreader.h"
 
 #include <QFileInfo>
 
@@ -38,19 +40,21 @@ bool ReaderWorker::ensureOpen()
     if (m_query && m_store)
         return true;
     if (!m_store) {
-        auto storeConnection = std::make_unique<store::SqliteStore>(m_databasePath, u"engine-reader-store"_s);
-        if (!storeConnection->isOpen()) {
-            Q_EMIT readFailed(storeConnection->errorString());
+        QString error;
+        m_database = store::Database::open(m_databasePath, store::Database::Access::ReadWrite, &error);
+        if (!m_database) {
+            Q_EMIT readFailed(error);
             return false;
         }
-        m_store = std::move(storeConnection);
+        m_store = &m_database->queue();
     }
-    auto query = std::make_unique<store::TaskQuery>(m_databasePath, u"engine-reader-tasks"_s);
-    if (!query->isOpen()) {
-        Q_EMIT readFailed(query->errorString());
+    QString error;
+    m_tasksDatabase = store::Database::open(m_databasePath, store::Database::Access::ReadOnly, &error);
+    if (!m_tasksDatabase) {
+        Q_EMIT readFailed(error);
         return false;
     }
-    m_query = std::move(query);
+    m_query = &m_tasksDatabase->tasks();
     return true;
 }
 
@@ -142,8 +146,7 @@ void ReaderWorker::readSeries(quint64 ticket, const QString &metric, const QStri
     if (!ensureOpen())
         return;
     if (!m_metrics)
-        m_metrics = std::make_unique<metrics::SqliteMetricsStore>(u"engine-reader-store"_s,
-                                                                  SystemClock::instance());
+        m_metrics = m_database->metricsStore(SystemClock::instance());
     const metrics::MetricKind kind = metrics::metricKind(metric);
     const QMap<QString, QString> wanted = metrics::parseLabels(labels);
     metrics::SeriesData merged;
@@ -228,7 +231,7 @@ void ReaderWorker::estimateJob(quint64 ticket, const JobSpec &spec)
     // An estimate never creates a database: without one there is no cache to consult.
     store::Store *store = nullptr;
     if (QFileInfo::exists(m_databasePath) && ensureOpen())
-        store = m_store.get();
+        store = m_store;
     JobSpec priced = spec;
     QString note;
     if (const QString top = topTierModel(spec, prices()); !top.isEmpty()) {
@@ -279,8 +282,10 @@ void ReaderWorker::readGlobalBudget()
 void ReaderWorker::shutdown()
 {
     m_metrics.reset();
-    m_query.reset();
-    m_store.reset();
+    m_query = nullptr;
+    m_store = nullptr;
+    m_tasksDatabase.reset();
+    m_database.reset();
 }
 
 } // namespace bd

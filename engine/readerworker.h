@@ -4,7 +4,7 @@
 #include "api/metrictypes.h"
 #include "api/engine.h"
 #include "cost/pricetable.h"
-#include "store/taskquery.h"
+#include "api/tasks.h"
 
 #include <QObject>
 
@@ -14,10 +14,12 @@
 namespace bd {
 
 namespace store {
-class SqliteStore;
+class Database;
+class Store;
+class TaskReader;
 }
 namespace metrics {
-class SqliteMetricsStore;
+class MetricsStore;
 }
 
 // Lives on the engine's reader thread and owns its read connections: the paged task
@@ -84,9 +86,11 @@ private:
     std::optional<cost::PriceTable> m_prices;
     std::shared_ptr<std::atomic<quint64>> m_ticketFloor;
     std::shared_ptr<std::atomic<qint64>> m_cancelledExport;
-    std::unique_ptr<metrics::SqliteMetricsStore> m_metrics; // over the reader store's connection
-    std::unique_ptr<store::TaskQuery> m_query;
-    std::unique_ptr<store::SqliteStore> m_store;
+    std::unique_ptr<store::Database> m_database;      // the reader's store connection
+    std::unique_ptr<store::Database> m_tasksDatabase; // read only, for task pages
+    std::unique_ptr<metrics::MetricsStore> m_metrics; // over m_database's connection
+    store::TaskReader *m_query = nullptr;             // m_tasksDatabase's
+    store::Store *m_store = nullptr;                  // m_database's
 };
 
 } // namespace bd

@@ -12,7 +12,7 @@
 #include "jobio.h"
 #include "keystore.h"
 #include "providers/provider.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 #include "terminalprogress.h"
 
 #include <QCommandLineParser>
@@ -521,7 +521,7 @@ public:
     bd::store::SqliteStore *reader()
     {
         if (!m_reader)
-            m_reader = std::make_unique<bd::store::SqliteStore>(m_databasePath, u"cli-reader"_s);
+            m_reader = std::make_unique<bd::store::SqliteStore>(m_databasePath);
         return m_reader->isOpen() ? m_reader.get() : nullptr;
     }
 
@@ -895,7 +895,7 @@ int commandEstimate(const QCommandLineParser &parser, const QStringList &positio
 
     std::unique_ptr<bd::store::SqliteStore> store;
     if (QFileInfo::exists(db)) {
-        store = std::make_unique<bd::store::SqliteStore>(db, u"cli-estimate"_s);
+        store = std::make_unique<bd::store::SqliteStore>(db);
         if (!store->isOpen()) {
             printErr(store->errorString());
             return ExitFatal;
@@ -1126,7 +1126,7 @@ std::unique_ptr<bd::store::SqliteStore> openExisting(const QString &db)
 {
     if (!QFileInfo::exists(db))
         throw UsageError{u"%1: no such database"_s.arg(db)};
-    auto store = std::make_unique<bd::store::SqliteStore>(db, u"cli"_s);
+    auto store = std::make_unique<bd::store::SqliteStore>(db);
     if (!store->isOpen()) {
         printErr(store->errorString());
         return nullptr;
@@ -1248,7 +1248,7 @@ int commandBudget(const QCommandLineParser &parser, const QString &db)
         throw UsageError{u"--period goes with --set USD"_s};
     std::unique_ptr<bd::store::SqliteStore> store;
     if (newCap) {
-        store = std::make_unique<bd::store::SqliteStore>(db, u"cli"_s);
+        store = std::make_unique<bd::store::SqliteStore>(db);
         if (!store->isOpen()) {
             printErr(store->errorString());
             return ExitFatal;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "core/exportrow.h"
+
 #include <QString>
 #include <QStringList>
 
@@ -8,23 +10,9 @@
 
 namespace bd::ingest {
 
-// One row of an export: the input row as imported and what became of its task.
-struct ExportRow
-{
-    QStringList inputValues;
-    QString status; // completed | dead | pending | cancelled
-    QString output;
-    QString error;
-    QString model;
-    qint64 inputTokens = 0;
-    qint64 outputTokens = 0;
-    qint64 cachedTokens = 0;
-    std::optional<double> costUsd; // nullopt: cost unknown (unpriced model)
-    int attempts = 0;
-    qint64 taskId = 0;
-    QString tier;            // model tiering: the task's tier (empty for a job on one model)
-    QStringList extraValues; // texts of begin()'s extra columns, in their order
-};
+// One row of an export: the input row as imported and what became of its task (the
+// type is the store's, core/exportrow.h).
+using ExportRow = bd::ExportRow;
 
 // Streams rows to CSV, JSONL or XLSX as CLI.md defines the columns: every input column
 // in its original order, then the result columns. Rows are written as they come, so the

@@ -1,6 +1,7 @@
 #include "monitoring.h"
 
 #include "core/clock.h"
+#include "store/database.h"
 
 #include <QFile>
 #include <QJsonDocument>
@@ -43,14 +44,14 @@ MonitoringConfig MonitoringConfig::load(const QString &path, QString *error)
 }
 
 Monitoring::Monitoring(const MonitoringConfig &config, const Clock *clock,
-                       const QString &writerConnectionName, const QString &workerId, QObject *parent)
+                       store::Database &database, const QString &workerId, QObject *parent)
     : QObject(parent)
     , m_config(config)
     , m_clock(clock)
 {
     m_config.recorder = m_config.recorder.normalized();
     m_config.notifier.worker = workerId;
-    m_store = std::make_unique<SqliteMetricsStore>(writerConnectionName, clock, m_config.recorder);
+    m_store = database.metricsStore(clock, m_config.recorder);
     m_recorder = std::make_unique<MetricsRecorder>(clock, m_store.get(), m_config.recorder);
     m_alerts = std::make_unique<AlertCenter>(clock, m_config.thresholds);
     m_notifier = std::make_unique<AlertNotifier>(m_config.notifier);

@@ -6,7 +6,7 @@
 #include "metrics/alertrules.h"
 #include "metrics/metricsrecorder.h"
 #include "metrics/openmetricsserver.h"
-#include "metrics/sqlitemetricsstore.h"
+#include "metrics/metricsstore.h"
 
 #include <QObject>
 
@@ -14,6 +14,10 @@
 
 namespace bd {
 class Clock;
+}
+
+namespace bd::store {
+class Database;
 }
 
 namespace bd::metrics {
@@ -54,9 +58,9 @@ class Monitoring final : public QObject
     Q_OBJECT
 
 public:
-    Monitoring(const MonitoringConfig &config, const Clock *clock,
-               const QString &writerConnectionName, const QString &workerId,
-               QObject *parent = nullptr);
+    // database: the writer's; the metrics store is made over its connection.
+    Monitoring(const MonitoringConfig &config, const Clock *clock, store::Database &database,
+               const QString &workerId, QObject *parent = nullptr);
     ~Monitoring() override;
 
     // After the store is open (schema 2 present): primes the rules from the stored rollups,
@@ -70,7 +74,7 @@ public:
     MetricsRecorder *recorder() { return m_recorder.get(); }
     AlertCenter *alerts() { return m_alerts.get(); }
     AlertNotifier *notifier() { return m_notifier.get(); }
-    SqliteMetricsStore *store() { return m_store.get(); }
+    MetricsStore *store() { return m_store.get(); }
     OpenMetricsServer *server() { return m_server.get(); } // null unless enabled
     quint16 endpointPort() const { return m_server ? m_server->port() : 0; }
 
@@ -91,7 +95,7 @@ Q_SIGNALS:
 private:
     MonitoringConfig m_config;
     const Clock *m_clock;
-    std::unique_ptr<SqliteMetricsStore> m_store;
+    std::unique_ptr<MetricsStore> m_store;
     std::unique_ptr<MetricsRecorder> m_recorder;
     std::unique_ptr<AlertCenter> m_alerts;
     std::unique_ptr<AlertNotifier> m_notifier;

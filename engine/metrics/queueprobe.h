@@ -9,19 +9,20 @@
 namespace bd::metrics {
 
 // Age of the longest-waiting pending task of a job, per priority, for the recorder's
-// QueueLevel::oldestPendingSinceMs. One seek per priority on the claim index
-// (tasks_claim: job_id, priority, id WHERE state = 0): the lowest pending id is the one
-// queued first, so this costs the same on ten tasks as on ten million. Uses an open Qt
-// SQLite connection by name (reader or writer), on the thread that owns it.
+// QueueLevel::oldestPendingSinceMs. Handed out by a database (store::Database::queueProbe)
+// and used on the thread that opened it. A backend answers with one index seek per
+// priority (the lowest pending id of a job and priority is the one queued first), so this
+// costs the same on ten tasks as on ten million.
 class QueueProbe
 {
 public:
-    explicit QueueProbe(const QString &connectionName);
+    virtual ~QueueProbe() = default;
 
     // priority -> created_at (ms) of the oldest pending task; priorities without pending
     // tasks are absent.
-    QMap<int, qint64> oldestPendingSince(qint64 jobId, const QList<int> &priorities = {1, 2, 3});
-    QString errorString() const { return m_error; }
+    virtual QMap<int, qint64> oldestPendingSince(qint64 jobId,
+                                                 const QList<int> &priorities = {1, 2, 3}) = 0;
+    virtual QString errorString() const = 0;
 
     // A job's queue levels for the recorder: the job's counts under its own priority (and
     // lane, from its mode), and the age of every priority that has tasks waiting (tasks are
@@ -29,13 +30,6 @@ public:
     // need a scan, ages need one seek).
     static QList<QueueLevel> levels(int jobPriority, const QString &mode, qint64 pending,
                                     qint64 leased, const QMap<int, qint64> &oldestByPriority);
-
-    // The statement, for tests that check its query plan.
-    static const char *statement();
-
-private:
-    QString m_connectionName;
-    QString m_error;
 };
 
 } // namespace bd::metrics

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/exportrow.h"
 #include "core/tasktypes.h"
 
 #include <QJsonObject>
@@ -8,10 +9,6 @@
 
 #include <functional>
 #include <optional>
-
-namespace bd::ingest {
-struct ExportRow;
-}
 
 namespace bd::store {
 
@@ -55,9 +52,10 @@ struct UsageCalibration
     qint64 maxOutputTokens = 0;
 };
 
-// The durable queue. One instance is one database connection and belongs to the thread
-// that created it; the engine thread holds the one that writes, readers (views, status,
-// metrics) open their own. Every call is synchronous. Every state change of a task is
+// The durable queue: the queue-writer role of a Database (database.h). An instance works
+// over its database's one connection and belongs to the thread that opened that database;
+// the engine thread holds the one that writes, readers (views, status, exports) open
+// databases of their own. Every call is synchronous. Every state change of a task is
 // made by exactly one statement or one transaction, so a crash at any point leaves each
 // task in exactly one state; leases that outlive their owner are handed back by
 // releaseExpiredLeases().
@@ -139,7 +137,7 @@ public:
     // Streams the job's rows in input order, a page at a time; the callback returns false
     // to stop early. Returns false on a database error.
     virtual bool forEachExportRow(qint64 jobId,
-                                  const std::function<bool(const ingest::ExportRow &)> &sink) = 0;
+                                  const std::function<bool(const ExportRow &)> &sink) = 0;
 
     // --- dead letters: pending again with attempts and wait reset. Empty taskIds: all of
     // the job's (jobId 0: of every job). Returns how many tasks changed.
@@ -174,33 +172,17 @@ public:
     // ledger applyTransitions keeps; fromMs is rounded down to its day).
     virtual double spendSince(qint64 fromMs) = 0;
 
-    // --- cost (engine/cost). Defaults: no cache, no breakdown.
+    // --- cost (engine/cost). Every backend answers these; there are no defaults.
     // The cached answer for a request key, if any.
-    virtual std::optional<CachedResponse> cachedResponse(const QByteArray &key)
-    {
-        Q_UNUSED(key);
-        return std::nullopt;
-    }
+    virtual std::optional<CachedResponse> cachedResponse(const QByteArray &key) = 0;
     // Keeps answers (first one per key wins), in one transaction.
-    virtual bool storeCachedResponses(const QList<CachedResponse> &entries)
-    {
-        Q_UNUSED(entries);
-        return true;
-    }
-    virtual qint64 cachedResponseCount() { return 0; }
-    virtual QList<CostLine> costLines(qint64 jobId)
-    {
-        Q_UNUSED(jobId);
-        return {};
-    }
+    virtual bool storeCachedResponses(const QList<CachedResponse> &entries) = 0;
+    // Entries in the response cache; -1 on a database error.
+    virtual qint64 cachedResponseCount() = 0;
+    virtual QList<CostLine> costLines(qint64 jobId) = 0;
     virtual UsageCalibration usageCalibration(const QString &templateText,
-                                              const QString &systemPrompt, const QString &model)
-    {
-        Q_UNUSED(templateText);
-        Q_UNUSED(systemPrompt);
-        Q_UNUSED(model);
-        return {};
-    }
+                                              const QString &systemPrompt,
+                                              const QString &model) = 0;
 };
 
 } // namespace bd::store

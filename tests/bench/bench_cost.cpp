@@ -14,7 +14,7 @@
 #include "cost/tiering.h"
 #include "dispatch/dispatcher.h"
 #include "providers/simulatorprovider.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
@@ -34,7 +34,7 @@ int main(int argc, char **argv)
     const int maxOutputTokens = 256;
 
     QTemporaryDir dir;
-    bd::store::SqliteStore store(dir.filePath(u"bench.sqlite"_s), u"bench-cost"_s);
+    bd::store::SqliteStore store(dir.filePath(u"bench.sqlite"_s));
     if (!store.isOpen()) {
         std::fprintf(stderr, "%s\n", qPrintable(store.errorString()));
         return 1;

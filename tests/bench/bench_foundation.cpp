@@ -10,8 +10,8 @@
 #include "dispatch/dispatcher.h"
 #include "jobio.h"
 #include "providers/simulatorprovider.h"
-#include "store/migrations.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/migrations.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
@@ -92,7 +92,7 @@ void generateCsv(const QString &path, qint64 rows)
 double plainInsertRowsPerSecond(const QString &path, qint64 rows)
 {
     {
-        bd::store::SqliteStore schemaOnly(path, u"baseline-schema"_s); // same tables and indexes
+        bd::store::SqliteStore schemaOnly(path); // same tables and indexes
         if (!schemaOnly.createJob(bd::JobSpec{}, {u"a"_s}, 0))
             qFatal("baseline schema: %s", qPrintable(schemaOnly.errorString()));
     }
@@ -166,7 +166,7 @@ int main(int argc, char *argv[])
     std::printf("input: %lld rows, %.1f MB (%.0f bytes/row)\n", rows, csvBytes / 1e6,
                 double(csvBytes) / double(rows));
 
-    bd::store::SqliteStore store(dbPath, u"bench"_s);
+    bd::store::SqliteStore store(dbPath);
     if (!store.isOpen())
         qFatal("%s", qPrintable(store.errorString()));
     bd::JobSpec spec;

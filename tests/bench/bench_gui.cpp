@@ -7,7 +7,7 @@
 #include "metricchart.h"
 #include "api/engine.h"
 #include "livemetrics.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 #include "tasktablemodel.h"
 
 #include <QApplication>
@@ -89,7 +89,7 @@ int main(int argc, char *argv[])
     {
         QElapsedTimer timer;
         timer.start();
-        bd::store::SqliteStore store(db, u"fixture"_s);
+        bd::store::SqliteStore store(db);
         bd::JobSpec spec;
         spec.sourcePath = u"/data/reviews-1m.csv"_s;
         spec.sourceSha256 = "00";

@@ -4,7 +4,7 @@
 #include "api/engine.h"
 #include "importwizard.h"
 #include "mainwindow.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 #include "templateeditor.h"
 
 #include <QFile>
@@ -72,13 +72,13 @@ protected:
 
     static std::optional<JobInfo> storedJob(const QString &dbPath, qint64 jobId)
     {
-        store::SqliteStore store(dbPath, QStringLiteral("test-reader"));
+        store::SqliteStore store(dbPath);
         return store.isOpen() ? store.job(jobId) : std::nullopt;
     }
 
     static QList<JobInfo> storedJobs(const QString &dbPath)
     {
-        store::SqliteStore store(dbPath, QStringLiteral("test-reader"));
+        store::SqliteStore store(dbPath);
         return store.isOpen() ? store.jobs() : QList<JobInfo>();
     }
 

@@ -2,7 +2,7 @@
 // real database through the engine facade.
 #include "alertspage.h"
 #include "api/engine.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -24,7 +24,7 @@ private Q_SLOTS:
         const QString db = dir.filePath(u"alerts.db"_s);
         const qint64 t0 = 1'800'000'000'000;
         {
-            bd::store::SqliteStore store(db, u"seed"_s);
+            bd::store::SqliteStore store(db);
             QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
             QVERIFY(store.raiseAlert(0, u"error_rate_high"_s, u"error rate 7.4%"_s, t0,
                                      QJsonObject{{u"value"_s, 0.074},

@@ -6,8 +6,8 @@
 #include "historymetrics.h"
 #include "livemetrics.h"
 #include "metricchart.h"
-#include "metrics/sqlitemetricsstore.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitemetricsstore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QComboBox>
 #include <QDateTime>
@@ -157,9 +157,9 @@ private Q_SLOTS:
         const qint64 rollup = 300'000;
         const qint64 fine = 10'000;
         {
-            bd::store::SqliteStore store(dbPath, u"seed"_s);
+            bd::store::SqliteStore store(dbPath);
             QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
-            bd::metrics::SqliteMetricsStore metricsStore(u"seed"_s, bd::SystemClock::instance());
+            bd::store::SqliteMetricsStore metricsStore(store.connection(), bd::SystemClock::instance());
             QList<bd::metrics::MetricSample> samples;
             auto add = [&](const char *metric, const QString &labels, qint64 atMs, qint64 resolution,
                            double value) {

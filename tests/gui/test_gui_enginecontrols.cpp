@@ -12,7 +12,7 @@
 #include "lanecontrols.h"
 #include "mainwindow.h"
 #include "replaydialog.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 #include "tasktablemodel.h"
 #include "templateeditor.h"
 
@@ -148,7 +148,7 @@ private Q_SLOTS:
         // The store has the revision and the tasks on it; the window resumed the job, the
         // edited prompts no longer carry the marker and complete.
         {
-            bd::store::SqliteStore store(db, u"test-reader"_s);
+            bd::store::SqliteStore store(db);
             const auto revision = store.templateRevision(jobId, 1);
             QVERIFY(revision);
             QCOMPARE(revision->first, u"Say something nice about the {{product}}"_s);
@@ -206,7 +206,7 @@ private Q_SLOTS:
         QTRY_VERIFY(dialog.isNull());
         QCOMPARE(page->lastResultText(), u"Replayed 5 tasks of job %1."_s.arg(jobId));
         {
-            bd::store::SqliteStore store(db, u"test-reader"_s);
+            bd::store::SqliteStore store(db);
             QVERIFY(!store.templateRevision(jobId, 2));
         }
         QCOMPARE(tasksPerRevision(db, jobId).value(0), 25);
@@ -215,7 +215,7 @@ private Q_SLOTS:
                                      storedJob(db, jobId)->counts.dead == 5,
                                  20000);
         {
-            bd::store::SqliteStore store(db, u"test-reader"_s);
+            bd::store::SqliteStore store(db);
             const auto dead = store.deadTasks(jobId, 5, 0);
             QCOMPARE(dead.size(), 5);
             for (const auto &task : dead)

@@ -7,7 +7,7 @@
 #include "importwizard.h"
 #include "jobsmodel.h"
 #include "mainwindow.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 #include "tasktablemodel.h"
 #include "templateeditor.h"
 
@@ -204,7 +204,7 @@ private Q_SLOTS:
         QTRY_COMPARE(page->model()->rowCount(), 20);
         page->setConfirmBulkActions(false);
         const auto attemptsOfFirstDead = [&] {
-            bd::store::SqliteStore store(db, u"test-reader"_s);
+            bd::store::SqliteStore store(db);
             const auto dead = store.deadTasks(jobId, 1, 0);
             return dead.isEmpty() ? qsizetype(-1) : store.attempts(dead.constFirst().id).size();
         };
@@ -258,7 +258,7 @@ private Q_SLOTS:
         const bd::JobInfo job = *storedJob(db, jobId);
         QCOMPARE(job.spec.model, u"auto"_s);
         QCOMPARE(job.counts.completed, 12);
-        bd::store::SqliteStore store(db, u"test-reader"_s);
+        bd::store::SqliteStore store(db);
         QHash<QString, qint64> perTier;
         for (const bd::store::CostLine &line : store.costLines(jobId))
             perTier[line.tier + u'/' + line.model] += line.tasks;

@@ -12,7 +12,7 @@
 #include "pricespage.h"
 #include "providerspage.h"
 #include "settingsdialog.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 #include "templateeditor.h"
 
 #include <memory>
@@ -103,7 +103,7 @@ private:
 
     static QList<bd::JobInfo> storedJobs(const QString &dbPath)
     {
-        bd::store::SqliteStore store(dbPath, u"test-reader"_s);
+        bd::store::SqliteStore store(dbPath);
         return store.isOpen() ? store.jobs() : QList<bd::JobInfo>();
     }
 

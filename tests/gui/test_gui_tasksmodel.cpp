@@ -1,7 +1,7 @@
 // The tasks model over a million tasks: the count comes first, rows are read a page at a
 // time as they are looked at, and the memory held stays bounded however far one scrolls.
 #include "api/engine.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 #include "tasktablemodel.h"
 
 #include <QElapsedTimer>
@@ -35,7 +35,7 @@ private Q_SLOTS:
         m_db = m_dir.filePath(u"million.sqlite"_s);
         QElapsedTimer timer;
         timer.start();
-        bd::store::SqliteStore store(m_db, u"fixture"_s);
+        bd::store::SqliteStore store(m_db);
         QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
         bd::JobSpec spec;
         spec.sourcePath = u"/data/million.csv"_s;

@@ -6,7 +6,7 @@
 #include "ingest/exportwriter.h"
 #include "ingest/prompttemplate.h"
 #include "providers/simulatorprovider.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
@@ -841,7 +841,7 @@ void TestBatchctl::offPeakRunWaitsThenRunsNow()
     const Result now2 = batchctl(arguments + QStringList{u"--run-now"_s});
     QVERIFY2(now2.exitCode == 0, qPrintable(now2.describe()));
     QCOMPARE(now2.json().value(u"completed"_s).toInteger(), 20);
-    bd::store::SqliteStore store(db, u"offpeak-check"_s);
+    bd::store::SqliteStore store(db);
     QCOMPARE(store.job(now2.json().value(u"job"_s).toInteger())->spec.settings.value(u"offpeak_run_now"_s).toBool(),
              true);
 
@@ -883,7 +883,7 @@ void TestBatchctl::dlqReplayWithEditedTemplate()
              replay.err.constData());
     QCOMPARE(replay.json().value(u"completed"_s).toInteger(), 6);
     QCOMPARE(replay.json().value(u"dead"_s).toInteger(), 0);
-    bd::store::SqliteStore store(db, u"dlqedit-check"_s);
+    bd::store::SqliteStore store(db);
     int row = 0;
     store.forEachExportRow(job.toLongLong(), [&](const bd::ingest::ExportRow &r) {
         ++row;

@@ -8,7 +8,7 @@
 #include "../support/testcsv.h"
 #include "dispatch/globalbudget.h"
 #include "api/engine.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QDateTime>
 #include <QFile>
@@ -130,7 +130,7 @@ void TestGlobalBudget::concurrentJobsStopAtTheCapAndResumeWhenRaised()
         QCOMPARE(stop.at(2).toString(), u"global budget reached"_s);
     }
 
-    bd::store::SqliteStore reader(options.database, u"budget-reader"_s);
+    bd::store::SqliteStore reader(options.database);
     const double spent = reader.spendSince(0);
     const double jobsCost = reader.job(a)->costUsd + reader.job(b)->costUsd;
     QVERIFY2(spent <= kCap, qPrintable(QString::number(spent, 'g', 10)));
@@ -201,7 +201,7 @@ void TestGlobalBudget::anotherProcessesSpendAndCapAreReadBack()
     const qint64 job = imported.at(0).at(0).value<bd::ImportResult>().jobId;
 
     // The other worker: its own connection, its own job, its own completions.
-    bd::store::SqliteStore other(options.database, u"other-worker"_s);
+    bd::store::SqliteStore other(options.database);
     QVERIFY(other.isOpen());
     const qint64 otherJob =
         other.createJob(spec, {u"id"_s, u"text"_s}, QDateTime::currentMSecsSinceEpoch());
@@ -217,7 +217,7 @@ void TestGlobalBudget::anotherProcessesSpendAndCapAreReadBack()
     bd::ProviderConfig slow;
     slow.settings = QJsonObject{{u"latency_ms"_s, 40}};
     engine.startJob(job, slow);
-    bd::store::SqliteStore reader(options.database, u"reader"_s);
+    bd::store::SqliteStore reader(options.database);
     QTRY_VERIFY_WITH_TIMEOUT(reader.taskCounts(job).completed >= 10, 20'000);
 
     // The other worker completes two tasks at $0.25 each: the cap is spent.

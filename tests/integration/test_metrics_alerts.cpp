@@ -9,8 +9,10 @@
 #include "metrics/exposition.h"
 #include "metrics/monitoring.h"
 #include "metrics/queueprobe.h"
-#include "store/sqlitestore.h"
+#include "store/database.h"
+#include "store/store.h"
 #include "store/taskactions.h"
+#include "store/taskreader.h"
 
 #include <QDir>
 #include <QElapsedTimer>
@@ -425,9 +427,11 @@ void TestMetricsAlerts::monitoringEndToEnd()
 {
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
-    const QString connection = u"e2e-writer"_s;
-    auto store = std::make_unique<bd::store::SqliteStore>(dir.filePath(u"queue.db"_s), connection);
-    QVERIFY2(store->isOpen(), qPrintable(store->errorString()));
+    QString openError;
+    auto database = bd::store::Database::open(dir.filePath(u"queue.db"_s),
+                                              bd::store::Database::Access::ReadWrite, &openError);
+    QVERIFY2(database, qPrintable(openError));
+    bd::store::Store *store = &database->queue();
     HookServer hook({200});
     QVERIFY(hook.listen());
 
@@ -441,7 +445,7 @@ void TestMetricsAlerts::monitoringEndToEnd()
     QCOMPARE(config.thresholds.noProgress.afterMs, 60'000);
     config.recorder.autoTick = false; // the test moves time
     bd::FakeClock clock(kT0);
-    auto monitoring = std::make_unique<Monitoring>(config, &clock, connection, u"host:1:e2e"_s);
+    auto monitoring = std::make_unique<Monitoring>(config, &clock, *database, u"host:1:e2e"_s);
     // The owner's wiring: transitions go to the store.
     connect(monitoring.get(), &Monitoring::alertRaised, this, [&](const AlertEvent &e) {
         store->raiseAlert(e.jobId, e.kind, e.message, e.atMs);
@@ -508,7 +512,7 @@ void TestMetricsAlerts::monitoringEndToEnd()
     // A restart adopts what is open instead of notifying it again.
     store->raiseAlert(0, u"priority1_wait"_s, u"from before"_s, clock.nowMs());
     monitoring->shutdown();
-    monitoring = std::make_unique<Monitoring>(config, &clock, connection, u"host:1:e2e"_s);
+    monitoring = std::make_unique<Monitoring>(config, &clock, *database, u"host:1:e2e"_s);
     QSignalSpy raisedAgain(monitoring.get(), &Monitoring::alertRaised);
     QSignalSpy clearedAgain(monitoring.get(), &Monitoring::alertCleared);
     QVERIFY(monitoring->start(store->alerts(false), &error));
@@ -520,7 +524,8 @@ void TestMetricsAlerts::monitoringEndToEnd()
     QCOMPARE(clearedAgain.size(), 1); // no priority-1 task waits: the adopted alert ends
     monitoring->shutdown();
     monitoring.reset();
-    store.reset();
+    store = nullptr;
+    database.reset();
 }
 
 // Two engines (two Store connections, two Monitoring bundles) on one SQLite file see the
@@ -540,16 +545,19 @@ void TestMetricsAlerts::twoWorkersOnOneDatabaseNotifyOnce()
 
     struct Worker
     {
-        std::unique_ptr<bd::store::SqliteStore> store;
+        std::unique_ptr<bd::store::Database> database;
+        bd::store::Store *store = nullptr;
         std::unique_ptr<Monitoring> monitoring;
     };
     QList<std::shared_ptr<Worker>> workers;
     for (const QString &name : {u"w1"_s, u"w2"_s}) {
         auto worker = std::make_shared<Worker>();
-        worker->store = std::make_unique<bd::store::SqliteStore>(path, name);
-        QVERIFY2(worker->store->isOpen(), qPrintable(worker->store->errorString()));
-        worker->monitoring = std::make_unique<Monitoring>(config, &clock, name, u"host:1:"_s + name);
-        worker->monitoring->alerts()->setLedger(AlertCenter::storeLedger(worker->store.get()));
+        QString openError;
+        worker->database = bd::store::Database::open(path, bd::store::Database::Access::ReadWrite, &openError);
+        QVERIFY2(worker->database, qPrintable(openError));
+        worker->store = &worker->database->queue();
+        worker->monitoring = std::make_unique<Monitoring>(config, &clock, *worker->database, u"host:1:"_s + name);
+        worker->monitoring->alerts()->setLedger(AlertCenter::storeLedger(worker->store));
         QVERIFY(worker->monitoring->start(worker->store->alerts(false)));
         workers.append(worker);
     }
@@ -605,9 +613,11 @@ void TestMetricsAlerts::oldestPendingAgePerPriorityFromTheDatabase()
 {
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
-    const QString connection = u"probe-writer"_s;
-    bd::store::SqliteStore store(dir.filePath(u"queue.db"_s), connection);
-    QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
+    QString openError;
+    const auto database = bd::store::Database::open(
+        dir.filePath(u"queue.db"_s), bd::store::Database::Access::ReadWrite, &openError);
+    QVERIFY2(database, qPrintable(openError));
+    bd::store::Store &store = database->queue();
     bd::FakeClock clock(kT0);
     bd::JobSpec spec;
     spec.sourcePath = u"in.csv"_s;
@@ -624,23 +634,21 @@ void TestMetricsAlerts::oldestPendingAgePerPriorityFromTheDatabase()
     QVERIFY(store.appendTasks(job, 1, rows.mid(0, 10), 2, kT0));
     QVERIFY(store.appendTasks(job, 11, rows.mid(10), 2, kT0 + 60'000));
     // Three of the later tasks become urgent one by one.
-    bd::store::TaskActions actions(connection);
-    QSqlQuery ids(QSqlDatabase::database(connection));
-    QVERIFY(ids.exec(u"SELECT id FROM tasks WHERE job_id = %1 AND row_no > 10 ORDER BY id LIMIT 3"_s.arg(job)));
-    QList<qint64> urgent;
-    while (ids.next())
-        urgent.append(ids.value(0).toLongLong());
+    bd::store::TaskActions &actions = database->taskActions();
+    bd::TaskFilter ofJob;
+    ofJob.jobId = job;
+    const QList<qint64> urgent = database->tasks().ids(ofJob, 13).mid(10); // rows 11 to 13
     QCOMPARE(actions.reprioritiseTasks(urgent, 1), 3);
 
     // The engine starts when the urgent tasks have waited six minutes.
     clock.set(kT0 + 60'000 + 6 * 60'000);
     MonitoringConfig config;
     config.recorder.autoTick = false;
-    Monitoring monitoring(config, &clock, connection, u"host:1:probe"_s);
+    Monitoring monitoring(config, &clock, *database, u"host:1:probe"_s);
     QSignalSpy raised(&monitoring, &Monitoring::alertRaised);
     QVERIFY(monitoring.start({}));
 
-    QueueProbe probe(connection);
+    QueueProbe &probe = database->queueProbe();
     const QMap<int, qint64> oldest = probe.oldestPendingSince(job);
     QVERIFY2(probe.errorString().isEmpty(), qPrintable(probe.errorString()));
     QCOMPARE(oldest, (QMap<int, qint64>{{1, kT0 + 60'000}, {2, kT0}}));

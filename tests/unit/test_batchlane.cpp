@@ -9,7 +9,7 @@
 #include "metrics/metricsrecorder.h"
 #include "api/metrictypes.h"
 #include "providers/simulatorprovider.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QJsonArray>
 #include <QSignalSpy>
@@ -29,8 +29,7 @@ class Harness
 public:
     explicit Harness(int rows, const QJsonObject &settings = {}, const QString &mode = u"batch-api"_s)
     {
-        m_store = std::make_unique<bd::store::SqliteStore>(m_dir.filePath(u"lane.sqlite"_s),
-                                                           u"batchlane-%1"_s.arg(++s_instance));
+        m_store = std::make_unique<bd::store::SqliteStore>(m_dir.filePath(u"lane.sqlite"_s));
         bd::JobSpec spec;
         spec.sourcePath = u"rows.csv"_s;
         spec.sourceSha256 = "00";

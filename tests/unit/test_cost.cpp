@@ -10,7 +10,7 @@
 #include "dispatch/dispatcher.h"
 #include "ingest/exportwriter.h"
 #include "providers/simulatorprovider.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -118,8 +118,7 @@ class Harness
 public:
     Harness()
     {
-        m_store = std::make_unique<bd::store::SqliteStore>(m_dir.filePath(u"cost.sqlite"_s),
-                                                           u"cost-%1"_s.arg(++s_instance));
+        m_store = std::make_unique<bd::store::SqliteStore>(m_dir.filePath(u"cost.sqlite"_s));
         prices = PriceTable::builtIn();
     }
     bool ok() const { return m_store->isOpen(); }

@@ -11,7 +11,7 @@
 #include "ingest/prompttemplate.h"
 #include "jobio.h"
 #include "providers/simulatorprovider.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QFile>
 #include <QHash>
@@ -145,7 +145,7 @@ public:
     explicit Harness(const QList<QStringList> &rows, int maxRetries = 3)
     {
         m_path = m_dir.filePath(u"queue.sqlite"_s);
-        m_store = std::make_unique<bd::store::SqliteStore>(m_path, u"harness"_s);
+        m_store = std::make_unique<bd::store::SqliteStore>(m_path);
         if (!m_store->isOpen()) {
             m_error = m_store->errorString();
             return;

@@ -9,9 +9,9 @@
 #include "metrics/loghistogram.h"
 #include "metrics/metricsrecorder.h"
 #include "metrics/metricssink.h"
-#include "metrics/queueprobe.h"
-#include "metrics/sqlitemetricsstore.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitemetricsstore.h"
+#include "store/sqlite/sqlitequeueprobe.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QRandomGenerator>
 #include <QSignalSpy>
@@ -125,7 +125,7 @@ private Q_SLOTS:
 private:
     std::unique_ptr<QTemporaryDir> m_dir;
     std::unique_ptr<bd::store::SqliteStore> m_store;
-    QString connection() const { return u"metrics-test-writer"_s; }
+    QString connection() const { return m_store->connectionName(); }
     void openStore();
 };
 
@@ -143,7 +143,7 @@ void TestMetricsRecorder::cleanup()
 
 void TestMetricsRecorder::openStore()
 {
-    m_store = std::make_unique<bd::store::SqliteStore>(m_dir->filePath(u"queue.db"_s), connection());
+    m_store = std::make_unique<bd::store::SqliteStore>(m_dir->filePath(u"queue.db"_s));
     QVERIFY2(m_store->isOpen(), qPrintable(m_store->errorString()));
 }
 
@@ -533,7 +533,7 @@ void TestMetricsRecorder::retentionKeepsTheRightRowsOverDays()
     options.autoTick = false;
     options.fineRetentionMs = 6 * kHour;
     options.coarseRetentionMs = 7 * kDay;
-    SqliteMetricsStore store(connection(), &clock, options);
+    bd::store::SqliteMetricsStore store(m_store->connection(), &clock, options);
     MetricsRecorder recorder(&clock, &store, options);
     QSignalSpy failures(&recorder, &MetricsRecorder::writeFailed);
     recorder.tick();
@@ -577,7 +577,7 @@ void TestMetricsRecorder::seriesPicksResolution()
     bd::FakeClock clock(kT0);
     MetricsRecorder::Options options;
     options.autoTick = false;
-    SqliteMetricsStore store(connection(), &clock, options);
+    bd::store::SqliteMetricsStore store(m_store->connection(), &clock, options);
     // Three days as the recorder leaves them: 5-minute rollups throughout, ten-second
     // samples for the last day (the fine retention). One task per 10 s the first two days,
     // two the last; the queue depth is the hour number.
@@ -643,7 +643,7 @@ void TestMetricsRecorder::rewrittenIntervalsMerge()
 {
     openStore();
     bd::FakeClock clock(kT0);
-    SqliteMetricsStore store(connection(), &clock);
+    bd::store::SqliteMetricsStore store(m_store->connection(), &clock);
     auto row = [](const char *metric, double value, qint64 n, double sum, double lo, double hi) {
         MetricSample s;
         s.metric = QString::fromLatin1(metric);
@@ -689,7 +689,7 @@ void TestMetricsRecorder::flushThenRestartMergesTheInterval()
     bd::FakeClock clock(kT0);
     MetricsRecorder::Options options;
     options.autoTick = false;
-    SqliteMetricsStore store(connection(), &clock, options);
+    bd::store::SqliteMetricsStore store(m_store->connection(), &clock, options);
     {
         MetricsRecorder first(&clock, &store, options);
         first.tick();
@@ -728,7 +728,7 @@ void TestMetricsRecorder::queueProbeSeeksTheClaimIndex()
     QVERIFY(m_store->appendTasks(job, 3, {{u"c"_s}}, 1, kT0 + 5000));
     QVERIFY(m_store->setJobState(job, bd::JobState::Running, {}, kT0));
 
-    QueueProbe probe(connection());
+    bd::store::SqliteQueueProbe probe(m_store->connection());
     const QMap<int, qint64> oldest = probe.oldestPendingSince(job);
     QVERIFY2(probe.errorString().isEmpty(), qPrintable(probe.errorString()));
     QCOMPARE(oldest.value(2), kT0 + 1000);
@@ -737,7 +737,7 @@ void TestMetricsRecorder::queueProbeSeeksTheClaimIndex()
 
     // One index seek per priority, never a scan of the task table.
     QSqlQuery plan(QSqlDatabase::database(connection()));
-    QVERIFY(plan.prepare(u"EXPLAIN QUERY PLAN "_s + QString::fromLatin1(QueueProbe::statement())));
+    QVERIFY(plan.prepare(u"EXPLAIN QUERY PLAN "_s + QString::fromLatin1(bd::store::SqliteQueueProbe::statement())));
     plan.addBindValue(job);
     plan.addBindValue(2);
     QVERIFY(plan.exec());

@@ -8,7 +8,7 @@
 #include "dispatch/offpeakwindow.h"
 #include "api/engine.h"
 #include "providers/simulatorprovider.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QDateTime>
 #include <QSignalSpy>
@@ -125,8 +125,7 @@ struct OffPeakJob
 
     OffPeakJob(bd::Clock &clock, const QJsonObject &settings, int rows)
     {
-        store = std::make_unique<bd::store::SqliteStore>(dir.filePath(u"offpeak.sqlite"_s),
-                                                         u"offpeak-store"_s);
+        store = std::make_unique<bd::store::SqliteStore>(dir.filePath(u"offpeak.sqlite"_s));
         bd::JobSpec spec;
         spec.sourcePath = u"rows.csv"_s;
         spec.sourceSha256 = "00";
@@ -238,7 +237,7 @@ void TestOffPeak::runNowIsKeptAcrossARestart()
         QCOMPARE(waiting.count(), 2);
         QVERIFY(waiting.at(1).at(1).toString().isEmpty());
     }
-    bd::store::SqliteStore reader(options.database, u"runnow-reader"_s);
+    bd::store::SqliteStore reader(options.database);
     const auto job = reader.job(jobId);
     QVERIFY(job);
     QCOMPARE(job->spec.settings.value(u"offpeak_run_now"_s).toBool(), true);

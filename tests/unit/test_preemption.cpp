@@ -4,7 +4,7 @@
 #include "../support/testcsv.h"
 #include "api/engine.h"
 #include "ingest/exportwriter.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QElapsedTimer>
 #include <QFile>
@@ -67,7 +67,7 @@ void TestPreemption::urgentJobOvertakesBulkJob()
     const qint64 bulk = importJob(writeCsv(dir, u"bulk.csv"_s, 3'000), 3);
     QVERIFY(bulk > 0);
     engine.startJob(bulk, simulator);
-    bd::store::SqliteStore reader(options.database, u"preempt-reader"_s);
+    bd::store::SqliteStore reader(options.database);
     QTRY_VERIFY_WITH_TIMEOUT(reader.taskCounts(bulk).completed >= 100, 20'000);
 
     const qint64 urgent = importJob(writeCsv(dir, u"urgent.csv"_s, 1'000), 1);
@@ -121,7 +121,7 @@ struct LaneRig
         QSignalSpy opened(engine.get(), &bd::Engine::opened);
         engine->open();
         QTRY_COMPARE(opened.count(), 1);
-        reader = std::make_unique<bd::store::SqliteStore>(options.database, u"lanes-reader"_s);
+        reader = std::make_unique<bd::store::SqliteStore>(options.database);
         simulator.settings = QJsonObject{{u"latency_ms"_s, 10}};
     }
 

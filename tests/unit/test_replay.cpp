@@ -6,7 +6,7 @@
 #include "api/engine.h"
 #include "ingest/exportwriter.h"
 #include "providers/simulatorprovider.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QFile>
 #include <QSignalSpy>
@@ -58,7 +58,7 @@ void TestReplay::replayWithEditedTemplate()
     engine.startJob(jobId, bd::ProviderConfig{});
     QTRY_COMPARE(stopped.count(), 1);
 
-    bd::store::SqliteStore reader(options.database, u"replay-reader"_s);
+    bd::store::SqliteStore reader(options.database);
     QCOMPARE(reader.taskCounts(jobId).dead, 2);
     QList<qint64> taskIds; // by row
     reader.forEachExportRow(jobId, [&](const bd::ingest::ExportRow &row) {

@@ -1,12 +1,13 @@
-// SqliteStore, the durable queue, on a real database file: schema and migrations, jobs,
+// SqliteStore, the SQLite backend of the durable queue, on a real database file: schema and migrations, jobs,
 // import, claims with leases, transitions, lease recovery, dead letters, export rows and
 // alerts. Time is always passed explicitly (a fake "now"), never read from the system.
 
 #include "ingest/exportwriter.h"
-#include "store/migrations.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/migrations.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QJsonObject>
+#include <QSet>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
@@ -158,9 +159,10 @@ private Q_SLOTS:
     void settingsAndSpendLedger();
     void alertFiguresMigrationUpgradesAnOlderDatabase();
     void deleteJobCascades();
+    void storesSideBySideHaveTheirOwnConnections();
 
 private:
-    std::unique_ptr<SqliteStore> openStore(const QString &connection = u"test-store"_s);
+    std::unique_ptr<SqliteStore> openStore(const QString &label = u"test-store"_s);
     qint64 makeJob(SqliteStore &store, int rows, const QString &name = u"a"_s);
     QSqlDatabase sideConnection();
 
@@ -185,9 +187,10 @@ void TestStore::cleanup()
     m_dir.reset();
 }
 
-std::unique_ptr<SqliteStore> TestStore::openStore(const QString &connection)
+std::unique_ptr<SqliteStore> TestStore::openStore(const QString &label)
 {
-    auto store = std::make_unique<SqliteStore>(m_path, connection);
+    Q_UNUSED(label); // each store names its own connection
+    auto store = std::make_unique<SqliteStore>(m_path);
     if (!store->isOpen())
         qWarning("cannot open the store: %s", qPrintable(store->errorString()));
     return store;
@@ -378,7 +381,7 @@ void TestStore::walAndForeignKeysAreOn()
     QVERIFY(QFileInfo::exists(m_path + u"-wal"_s));
 
     // foreign_keys and synchronous are per connection: ask the store's own connection.
-    QSqlDatabase own = QSqlDatabase::database(u"pragmas"_s, false);
+    QSqlDatabase own = QSqlDatabase::database(store->connectionName(), false);
     QVERIFY(own.isValid() && own.isOpen());
     QCOMPARE(scalar(own, u"PRAGMA foreign_keys"_s).toInt(), 1);
     QCOMPARE(scalar(own, u"PRAGMA synchronous"_s).toInt(), 1); // NORMAL
@@ -1521,5 +1524,31 @@ void TestStore::deleteJobCascades()
     QVERIFY(store->deadTasks(0, 10, 0).isEmpty());
 }
 
+// Two stores on one file and one on another, open at once (two engines in one process):
+// each names its own connection, so closing one never takes another's away.
+void TestStore::storesSideBySideHaveTheirOwnConnections()
+{
+    auto first = openStore();
+    auto second = openStore();
+    auto elsewhere = std::make_unique<SqliteStore>(m_dir->filePath(u"other.sqlite"_s));
+    QVERIFY(first->isOpen() && second->isOpen() && elsewhere->isOpen());
+    const QStringList names{first->connectionName(), second->connectionName(),
+                            elsewhere->connectionName()};
+    QCOMPARE(QSet<QString>(names.cbegin(), names.cend()).size(), 3);
+    for (const QString &name : names)
+        QVERIFY(QSqlDatabase::contains(name));
+
+    const qint64 job = makeJob(*first, 2);
+    QCOMPARE(second->taskCounts(job).pending, 2);
+    QVERIFY(elsewhere->jobs().isEmpty());
+    const QString firstName = first->connectionName();
+    first.reset();
+    QVERIFY(!QSqlDatabase::contains(firstName));
+    QCOMPARE(second->taskCounts(job).pending, 2);
+    QVERIFY(makeJob(*elsewhere, 1) > 0);
+    QCOMPARE(elsewhere->jobs().size(), 1);
+}
+
 QTEST_GUILESS_MAIN(TestStore)
+
 #include "test_store.moc"

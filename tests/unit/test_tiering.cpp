@@ -8,7 +8,7 @@
 #include "cost/tiering.h"
 #include "dispatch/dispatcher.h"
 #include "providers/simulatorprovider.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -384,7 +384,7 @@ void TestTiering::runsEachRowOnItsTiersModel()
     QFETCH(QString, mode);
     QTemporaryDir dir;
     const QString path = dir.filePath(u"tiering.sqlite"_s);
-    bd::store::SqliteStore store(path, u"tiering-"_s + mode);
+    bd::store::SqliteStore store(path);
     QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
     bd::FakeClock clock;
 
@@ -493,7 +493,7 @@ void TestTiering::runsEachRowOnItsTiersModel()
 void TestTiering::brokenStoredConfigFailsTheJob()
 {
     QTemporaryDir dir;
-    bd::store::SqliteStore store(dir.filePath(u"broken.sqlite"_s), u"tiering-broken"_s);
+    bd::store::SqliteStore store(dir.filePath(u"broken.sqlite"_s));
     bd::FakeClock clock;
     bd::JobSpec spec;
     spec.sourcePath = u"rows.csv"_s;
@@ -526,7 +526,7 @@ void TestTiering::classifierLabelsEachRow()
 {
     QTemporaryDir dir;
     const QString path = dir.filePath(u"classify.sqlite"_s);
-    bd::store::SqliteStore store(path, u"tiering-classify"_s);
+    bd::store::SqliteStore store(path);
     QVERIFY(store.isOpen());
     bd::FakeClock clock;
     bd::JobSpec spec;

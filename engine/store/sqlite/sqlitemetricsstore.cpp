@@ -6,7 +6,9 @@
 #include <QSqlError>
 #include <QSqlQuery>
 
-namespace bd::metrics {
+namespace bd::store {
+
+using namespace bd::metrics;
 
 using namespace Qt::StringLiterals;
 
@@ -22,9 +24,9 @@ qint64 alignDown(qint64 t, qint64 step)
 
 } // namespace
 
-SqliteMetricsStore::SqliteMetricsStore(const QString &connectionName, const Clock *clock,
-                                       const MetricsRecorder::Options &options)
-    : m_connectionName(connectionName)
+SqliteMetricsStore::SqliteMetricsStore(std::shared_ptr<SqliteConnection> connection,
+                                       const Clock *clock, const MetricsRecorder::Options &options)
+    : m_connection(std::move(connection))
     , m_clock(clock)
     , m_options(options.normalized())
 {
@@ -41,7 +43,7 @@ qint64 SqliteMetricsStore::seriesId(const QString &metric, const QString &labels
     const std::pair<QString, QString> key{metric, labels};
     if (const auto it = m_seriesIds.constFind(key); it != m_seriesIds.cend())
         return it.value();
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlDatabase &db = this->db();
     QSqlQuery query(db);
     if (create) {
         query.prepare(u"INSERT INTO metric_series (metric, labels, kind) VALUES (?, ?, ?) "
@@ -69,9 +71,9 @@ bool SqliteMetricsStore::writeSamples(const QList<MetricSample> &samples)
 {
     if (samples.isEmpty())
         return true;
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlDatabase &db = this->db();
     if (!db.isOpen())
-        return fail(u"metrics: connection %1 is not open"_s.arg(m_connectionName));
+        return fail(u"metrics: the database is not open"_s);
     if (!db.transaction())
         return fail(db.lastError().text());
     {
@@ -129,7 +131,7 @@ bool SqliteMetricsStore::writeSamples(const QList<MetricSample> &samples)
 
 bool SqliteMetricsStore::prune(qint64 resolutionMs, qint64 beforeMs)
 {
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlDatabase &db = this->db();
     QSqlQuery query(db);
     query.prepare(u"DELETE FROM metric_samples WHERE resolution_ms = ? AND at_ms < ?"_s);
     query.addBindValue(resolutionMs);
@@ -162,7 +164,7 @@ SeriesData SqliteMetricsStore::series(const QString &metric, const QString &labe
     if (id <= 0)
         return data;
     const qint64 origin = alignDown(fromMs, resolution);
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    QSqlQuery query(db());
     query.prepare(u"SELECT (at_ms - ?) / ? AS b, AVG(value), SUM(n), SUM(total), MIN(lo), MAX(hi), "
                   "MAX(value) FROM metric_samples WHERE series_id = ? AND resolution_ms = ? "
                   "AND at_ms >= ? AND at_ms < ? GROUP BY b ORDER BY b"_s);
@@ -203,7 +205,7 @@ SeriesData SqliteMetricsStore::series(const QString &metric, const QString &labe
 QStringList SqliteMetricsStore::labelSets(const QString &metric)
 {
     QStringList result;
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    QSqlQuery query(db());
     query.prepare(u"SELECT labels FROM metric_series WHERE metric = ? ORDER BY labels"_s);
     query.addBindValue(metric);
     if (!query.exec()) {
@@ -224,7 +226,7 @@ QList<MetricSample> SqliteMetricsStore::samples(const QStringList &metrics, qint
     QString placeholders;
     for (qsizetype i = 0; i < metrics.size(); ++i)
         placeholders += i ? u", ?"_s : u"?"_s;
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    QSqlQuery query(db());
     query.prepare(u"SELECT s.metric, s.labels, m.at_ms, m.value, m.n, m.total, m.lo, m.hi "
                   "FROM metric_samples m JOIN metric_series s ON s.id = m.series_id "
                   "WHERE m.resolution_ms = ? AND m.at_ms >= ? AND m.at_ms < ? AND s.metric IN ("_s
@@ -256,7 +258,7 @@ QList<MetricSample> SqliteMetricsStore::samples(const QStringList &metrics, qint
 
 qint64 SqliteMetricsStore::sampleCount(qint64 resolutionMs, const QString &metric)
 {
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    QSqlQuery query(db());
     if (metric.isEmpty()) {
         query.prepare(u"SELECT COUNT(*) FROM metric_samples WHERE resolution_ms = ?"_s);
         query.addBindValue(resolutionMs);
@@ -273,4 +275,4 @@ qint64 SqliteMetricsStore::sampleCount(qint64 resolutionMs, const QString &metri
     return query.value(0).toLongLong();
 }
 
-} // namespace bd::metrics
+} // namespace bd::store

@@ -1,4 +1,4 @@
-#include "taskactions.h"
+#include "sqlitetaskactions.h"
 
 #include <QSqlDatabase>
 #include <QSqlError>
@@ -9,14 +9,14 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-TaskActions::TaskActions(const QString &writerConnectionName)
-    : m_connectionName(writerConnectionName)
+SqliteTaskActions::SqliteTaskActions(std::shared_ptr<SqliteConnection> connection)
+    : m_connection(std::move(connection))
 {
 }
 
-int TaskActions::reprioritiseJob(qint64 jobId, int priority, qint64 nowMs)
+int SqliteTaskActions::reprioritiseJob(qint64 jobId, int priority, qint64 nowMs)
 {
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlDatabase &db = m_connection->db();
     if (!db.isOpen() || !db.transaction()) {
         m_error = u"the database is not open"_s;
         return -1;
@@ -43,9 +43,9 @@ int TaskActions::reprioritiseJob(qint64 jobId, int priority, qint64 nowMs)
     return changed;
 }
 
-int TaskActions::cancelPending(qint64 jobId, qint64 nowMs)
+int SqliteTaskActions::cancelPending(qint64 jobId, qint64 nowMs)
 {
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlDatabase &db = m_connection->db();
     if (!db.isOpen()) {
         m_error = u"the database is not open"_s;
         return -1;
@@ -61,10 +61,10 @@ int TaskActions::cancelPending(qint64 jobId, qint64 nowMs)
     return query.numRowsAffected();
 }
 
-int TaskActions::updateIds(const QString &sql, const QList<qint64> &taskIds,
+int SqliteTaskActions::updateIds(const QString &sql, const QList<qint64> &taskIds,
                            const QVariantList &leading)
 {
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlDatabase &db = m_connection->db();
     if (!db.isOpen() || !db.transaction()) {
         m_error = u"the database is not open"_s;
         return -1;
@@ -90,13 +90,13 @@ int TaskActions::updateIds(const QString &sql, const QList<qint64> &taskIds,
     return changed;
 }
 
-int TaskActions::reprioritiseTasks(const QList<qint64> &taskIds, int priority)
+int SqliteTaskActions::reprioritiseTasks(const QList<qint64> &taskIds, int priority)
 {
     return updateIds(u"UPDATE tasks SET priority = ? WHERE id = ? AND state = 0"_s, taskIds,
                      {priority});
 }
 
-int TaskActions::cancelTasks(const QList<qint64> &taskIds, qint64 nowMs)
+int SqliteTaskActions::cancelTasks(const QList<qint64> &taskIds, qint64 nowMs)
 {
     return updateIds(u"UPDATE tasks SET state = 4, finished_at = ? WHERE id = ? AND state = 0"_s,
                      taskIds, {nowMs});

@@ -1,6 +1,7 @@
 #pragma once
 
-#include "store.h"
+#include "sqliteconnection.h"
+#include "store/store.h"
 
 #include <QSqlDatabase>
 
@@ -10,25 +11,34 @@ struct sqlite3;
 
 namespace bd::store {
 
-// SQLite backend: WAL, synchronous=NORMAL, a busy timeout and foreign keys on.
-// Connections are opened through Qt Sql; the few statements that run once per row
-// (import, claim, transitions) go through the driver's native handle with prepared
-// statements that live as long as the connection, because QSqlQuery's per-row variant
-// conversions cost more than the insert itself.
+// The queue writer of the SQLite backend, over a SqliteDatabase's connection (see
+// SqliteConnection for its pragmas). Connections are opened through Qt Sql; the few
+// statements that run once per row (import, claim, transitions) go through the driver's
+// native handle with prepared statements that live as long as this object, because
+// QSqlQuery's per-row variant conversions cost more than the insert itself.
+//
+// The source is split by concern: sqlitestore.cpp (jobs, import), sqlitestoreclaims.cpp
+// (claims, leases, transitions, batches), sqlitestorereads.cpp (reads, export, replay),
+// sqlitestorealerts.cpp (alerts, settings, spend, cost).
 class SqliteStore final : public Store
 {
 public:
-    // Opens (creating if needed) and migrates the database. connectionName must be unique
-    // per thread; check isOpen() / errorString().
-    SqliteStore(const QString &databasePath, const QString &connectionName);
+    // Prepares its statements on the connection; check isOpen() / errorString().
+    explicit SqliteStore(std::shared_ptr<SqliteConnection> connection);
+    // Opens a read-write connection of its own (creating and migrating the database): for
+    // the backend's own tests and tools; everything else opens a Database.
+    explicit SqliteStore(const QString &databasePath);
     ~SqliteStore() override;
     Q_DISABLE_COPY_MOVE(SqliteStore)
 
     bool isOpen() const { return m_open; }
-    QString databasePath() const { return m_path; }
+    QString databasePath() const;
     QString errorString() const override { return m_error; }
     // Set when opening upgraded an older schema.
-    QString migrationBackupPath() const { return m_backupPath; }
+    QString migrationBackupPath() const;
+    // The connection, for the backend's own tests (pragmas, side roles on it).
+    std::shared_ptr<SqliteConnection> connection() const { return m_connection; }
+    QString connectionName() const;
 
     std::optional<qint64> findJobByFingerprint(const QByteArray &fingerprint) override;
     qint64 createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs) override;
@@ -67,7 +77,7 @@ public:
     QList<DeadTask> deadTasks(qint64 jobId, int limit, qint64 afterTaskId) override;
     QList<AttemptRecord> attempts(qint64 taskId) override;
     bool forEachExportRow(qint64 jobId,
-                          const std::function<bool(const ingest::ExportRow &)> &sink) override;
+                          const std::function<bool(const ExportRow &)> &sink) override;
 
     int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs) override;
     int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs,
@@ -100,13 +110,12 @@ private:
     bool exec(const QString &sql);
     JobInfo jobFromQuery(const class QSqlQuery &query) const;
 
-    QString m_path;
-    QString m_connectionName;
+    // Declared first so that it closes last, after every statement on it is finalised.
+    std::shared_ptr<SqliteConnection> m_connection;
     QSqlDatabase m_db;
     sqlite3 *m_handle = nullptr;
     std::unique_ptr<Statements> m_statements;
     QString m_error;
-    QString m_backupPath;
     bool m_open = false;
 };
 

@@ -1,4 +1,4 @@
-#include "taskquery.h"
+#include "sqlitetaskreader.h"
 
 #include "core/jsonutil.h"
 
@@ -64,36 +64,15 @@ TaskRow rowFromQuery(const QSqlQuery &query)
 
 } // namespace
 
-TaskQuery::TaskQuery(const QString &databasePath, const QString &connectionName)
-    : m_connectionName(connectionName)
+SqliteTaskReader::SqliteTaskReader(std::shared_ptr<SqliteConnection> connection)
+    : m_connection(std::move(connection))
+    , m_db(m_connection->db())
 {
-    m_db = QSqlDatabase::addDatabase(u"QSQLITE"_s, connectionName);
-    m_db.setDatabaseName(databasePath);
-    m_db.setConnectOptions(u"QSQLITE_BUSY_TIMEOUT=5000"_s);
-    if (!m_db.open()) {
-        fail(u"cannot open %1: %2"_s.arg(databasePath, m_db.lastError().text()));
-        return;
-    }
-    QSqlQuery query(m_db);
-    // A reader never writes; WAL lets it read while the engine commits.
-    for (const auto pragma : {"PRAGMA query_only = 1", "PRAGMA cache_size = -16384",
-                              "PRAGMA temp_store = MEMORY"}) {
-        if (!query.exec(QString::fromLatin1(pragma))) {
-            fail(query.lastError().text());
-            return;
-        }
-    }
-    m_open = true;
 }
 
-TaskQuery::~TaskQuery()
-{
-    m_db.close();
-    m_db = QSqlDatabase();
-    QSqlDatabase::removeDatabase(m_connectionName);
-}
+SqliteTaskReader::~SqliteTaskReader() = default;
 
-bool TaskQuery::fail(const QString &what)
+bool SqliteTaskReader::fail(const QString &what)
 {
     m_error = what;
     return false;
@@ -102,7 +81,7 @@ bool TaskQuery::fail(const QString &what)
 // The WHERE clause of a filter. With a job and a state the (job_id, state) index yields
 // rows in id order; otherwise the unary + keeps SQLite on the id order of the table
 // instead of sorting a whole job after an index lookup.
-QString TaskQuery::where(const TaskFilter &filter, QVariantList *binds) const
+QString SqliteTaskReader::where(const TaskFilter &filter, QVariantList *binds) const
 {
     QStringList terms;
     if (filter.jobId > 0) {
@@ -132,7 +111,7 @@ QString TaskQuery::where(const TaskFilter &filter, QVariantList *binds) const
     return terms.isEmpty() ? QString() : u" WHERE "_s + terms.join(u" AND "_s);
 }
 
-std::optional<qint64> TaskQuery::count(const TaskFilter &filter)
+std::optional<qint64> SqliteTaskReader::count(const TaskFilter &filter)
 {
     QVariantList binds;
     QString sql = u"SELECT COUNT(*) FROM tasks"_s + where(filter, &binds);
@@ -156,7 +135,7 @@ std::optional<qint64> TaskQuery::count(const TaskFilter &filter)
     return n;
 }
 
-std::optional<TaskQuery::Dense> TaskQuery::denseRange(qint64 jobId)
+std::optional<SqliteTaskReader::Dense> SqliteTaskReader::denseRange(qint64 jobId)
 {
     auto it = m_dense.constFind(jobId);
     if (it == m_dense.constEnd()) {
@@ -179,7 +158,7 @@ std::optional<TaskQuery::Dense> TaskQuery::denseRange(qint64 jobId)
     return *it;
 }
 
-std::optional<QList<TaskRow>> TaskQuery::page(const TaskFilter &filter, qint64 offset,
+std::optional<QList<TaskRow>> SqliteTaskReader::page(const TaskFilter &filter, qint64 offset,
                                               qint64 afterId, int limit)
 {
     QVariantList binds;
@@ -229,7 +208,7 @@ std::optional<QList<TaskRow>> TaskQuery::page(const TaskFilter &filter, qint64 o
     return rows;
 }
 
-std::optional<TaskDetail> TaskQuery::detail(qint64 taskId)
+std::optional<TaskDetail> SqliteTaskReader::detail(qint64 taskId)
 {
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
@@ -300,7 +279,7 @@ std::optional<TaskDetail> TaskQuery::detail(qint64 taskId)
     return d;
 }
 
-QList<DeadClassCount> TaskQuery::deadByClass(qint64 jobId)
+QList<DeadClassCount> SqliteTaskReader::deadByClass(qint64 jobId)
 {
     QList<DeadClassCount> result;
     QSqlQuery query(m_db);
@@ -326,7 +305,7 @@ QList<DeadClassCount> TaskQuery::deadByClass(qint64 jobId)
     return result;
 }
 
-QList<qint64> TaskQuery::ids(const TaskFilter &filter, qint64 limit)
+QList<qint64> SqliteTaskReader::ids(const TaskFilter &filter, qint64 limit)
 {
     QVariantList binds;
     QString sql = u"SELECT id FROM tasks"_s + where(filter, &binds) + u" ORDER BY id LIMIT ?"_s;

@@ -1,0 +1,74 @@
+#pragma once
+
+#include "metrics/metricsrecorder.h"
+
+#include <QString>
+
+#include <memory>
+
+namespace bd {
+class Clock;
+}
+
+namespace bd::metrics {
+class MetricsStore;
+class QueueProbe;
+} // namespace bd::metrics
+
+namespace bd::store {
+
+class Store;
+class TaskActions;
+class TaskReader;
+
+// One open database and the roles it hands out: the queue writer (Store), the task reader,
+// the task actions, the metrics store and the queue probe. A location names the database:
+// a file path opens SQLite (the default backend, engine/store/sqlite/); a
+// "postgresql://" URL is meant for the PostgreSQL backend, which this build does not have
+// yet, so open() refuses it with a reason.
+//
+// Threads: a Database is one connection to the database and belongs to the thread that
+// opened it; so do the roles it hands out, which all share that connection. Another thread
+// opens a Database of its own. Every call is synchronous. Each instance names its
+// connection itself (unique in the process), so any number of databases, on the same
+// location or on different ones, can be open side by side: the engine's writer and reader
+// threads, two engines in one process, tests, batchctl.
+//
+// The roles returned by reference live as long as the Database; metricsStore() hands out
+// an object the caller owns, which keeps the connection open while it lives.
+class Database
+{
+public:
+    enum class Access
+    {
+        // Creates the database (and its folder) when missing and brings the schema up to
+        // date. The engine thread's writer, batchctl and tests open this way.
+        ReadWrite,
+        // An existing, migrated database, read only (views' task pages); writes fail.
+        ReadOnly,
+    };
+
+    // nullptr with *error on failure.
+    static std::unique_ptr<Database> open(const QString &location, Access access, QString *error);
+    // Whether a location names a PostgreSQL database rather than an SQLite file.
+    static bool isServerLocation(const QString &location);
+
+    virtual ~Database() = default;
+
+    virtual QString location() const = 0;
+    virtual Access access() const = 0;
+    // Where opening put a copy of the database before upgrading its schema; empty when it
+    // did not upgrade (or the backend keeps no such copy).
+    virtual QString migrationBackupPath() const = 0;
+
+    virtual Store &queue() = 0;
+    virtual TaskReader &tasks() = 0;
+    virtual TaskActions &taskActions() = 0;
+    virtual metrics::QueueProbe &queueProbe() = 0;
+    // A metrics store over this connection; options: the recorder's resolutions and
+    // retentions (where series() reads), clock: its "now".
+    virtual std::unique_ptr<metrics::MetricsStore>
+    metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options = {}) = 0;
+};
+
+} // namespace bd::store

@@ -1,0 +1,49 @@
+#pragma once
+
+#include "sqliteconnection.h"
+#include "store/database.h"
+
+#include <memory>
+
+namespace bd::store {
+
+class SqliteQueueProbe;
+class SqliteStore;
+class SqliteTaskActions;
+class SqliteTaskReader;
+
+// The SQLite backend's database: one connection (SqliteConnection) and the roles over it,
+// made when it opens. Database::open() is the way in; the backend's own tests may build
+// one directly to look at isOpen() / errorString().
+class SqliteDatabase final : public Database
+{
+public:
+    SqliteDatabase(const QString &databasePath, Access access);
+    ~SqliteDatabase() override;
+    Q_DISABLE_COPY_MOVE(SqliteDatabase)
+
+    bool isOpen() const { return m_open; }
+    QString errorString() const { return m_error; }
+
+    QString location() const override;
+    Access access() const override;
+    QString migrationBackupPath() const override;
+
+    Store &queue() override;
+    TaskReader &tasks() override;
+    TaskActions &taskActions() override;
+    metrics::QueueProbe &queueProbe() override;
+    std::unique_ptr<metrics::MetricsStore>
+    metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options) override;
+
+private:
+    std::shared_ptr<SqliteConnection> m_connection;
+    std::unique_ptr<SqliteStore> m_store;
+    std::unique_ptr<SqliteTaskReader> m_tasks;
+    std::unique_ptr<SqliteTaskActions> m_actions;
+    std::unique_ptr<SqliteQueueProbe> m_probe;
+    QString m_error;
+    bool m_open = false;
+};
+
+} // namespace bd::store

@@ -1,0 +1,826 @@
+#include "storeconformance.h"
+
+#include "core/clock.h"
+#include "metrics/metricsstore.h"
+#include "metrics/queueprobe.h"
+#include "store/database.h"
+#include "store/store.h"
+#include "store/taskactions.h"
+#include "store/taskreader.h"
+
+#include <QCryptographicHash>
+#include <QTest>
+
+namespace bd::storetest {
+
+using namespace Qt::StringLiterals;
+using store::Database;
+
+namespace {
+
+constexpr qint64 kT0 = 1'700'000'000'000;
+constexpr qint64 kLease = 60'000;
+const QString kOwnerA = u"host-a:1:aaaaaa"_s;
+const QString kOwnerB = u"host-b:2:bbbbbb"_s;
+
+JobSpec makeSpec(const QString &name = u"a"_s)
+{
+    JobSpec spec;
+    spec.sourcePath = u"/data/"_s + name + u".csv"_s;
+    spec.sourceSha256 = QByteArray("cd34").repeated(16);
+    spec.templateText = u"Classify: {{review}}"_s;
+    spec.systemPrompt = u"You are terse."_s;
+    spec.provider = u"simulator"_s;
+    spec.model = u"sim-1"_s;
+    spec.baseUrl = u"http://127.0.0.1:9/v1"_s;
+    spec.priority = 2;
+    spec.mode = u"grouped"_s;
+    spec.maxRetries = 3;
+    spec.maxOutputTokens = 200;
+    spec.settings = QJsonObject{{u"concurrency"_s, 4}};
+    return spec;
+}
+
+QList<QStringList> makeRows(int n, int firstNo = 1)
+{
+    QList<QStringList> rows;
+    for (int i = 0; i < n; ++i)
+        rows.append({u"R%1"_s.arg(firstNo + i), u"review %1 ü"_s.arg(firstNo + i)});
+    return rows;
+}
+
+qint64 makeJob(store::Store &store, int rows, const QString &name = u"a"_s, int priority = 2)
+{
+    const qint64 id = store.createJob(makeSpec(name), {u"id"_s, u"review"_s}, kT0);
+    if (id <= 0 || (rows > 0 && !store.appendTasks(id, 1, makeRows(rows), priority, kT0)))
+        return 0;
+    return id;
+}
+
+TaskTransition transition(qint64 taskId, OutcomeAction action, ErrorClass error = ErrorClass::None,
+                          qint64 notBeforeMs = 0)
+{
+    TaskTransition t;
+    t.outcome.taskId = taskId;
+    t.outcome.error = error;
+    t.action = action;
+    t.notBeforeMs = notBeforeMs;
+    t.chargeAttempt = action != OutcomeAction::Release;
+    if (error == ErrorClass::None) {
+        t.outcome.output = u"answer %1"_s.arg(taskId);
+        t.outcome.httpStatus = 200;
+        t.outcome.model = u"sim-1"_s;
+        t.outcome.usage.inputTokens = 10;
+        t.outcome.usage.outputTokens = 4;
+        t.outcome.costUsd = 0.25;
+    } else {
+        t.outcome.errorMessage = u"failed %1"_s.arg(taskId);
+        t.outcome.httpStatus = error == ErrorClass::InvalidRequest ? 400 : 500;
+    }
+    return t;
+}
+
+QList<qint64> idsOf(const QList<ClaimedTask> &tasks)
+{
+    QList<qint64> ids;
+    for (const ClaimedTask &task : tasks)
+        ids.append(task.id);
+    return ids;
+}
+
+QByteArray cacheKey(const QString &request)
+{
+    return QCryptographicHash::hash(request.toUtf8(), QCryptographicHash::Sha256).toHex();
+}
+
+} // namespace
+
+StoreConformance::StoreConformance(Backend backend, QObject *parent)
+    : QObject(parent)
+    , m_backend(std::move(backend))
+{
+}
+
+StoreConformance::~StoreConformance() = default;
+
+std::unique_ptr<Database> StoreConformance::open(const QString &location, bool readOnly)
+{
+    QString error;
+    auto database = Database::open(
+        location, readOnly ? Database::Access::ReadOnly : Database::Access::ReadWrite, &error);
+    if (!database)
+        qWarning("%s: cannot open %s: %s", qPrintable(m_backend.name), qPrintable(location),
+                 qPrintable(error));
+    return database;
+}
+
+void StoreConformance::init()
+{
+    m_location = m_backend.newLocation();
+}
+
+// ---- jobs -------------------------------------------------------------------------------
+
+void StoreConformance::jobsRoundTripAndFingerprintContinue()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    QCOMPARE(db->access(), Database::Access::ReadWrite);
+    store::Store &store = db->queue();
+    const JobSpec spec = makeSpec();
+    const qint64 job = store.createJob(spec, {u"id"_s, u"review"_s}, kT0);
+    QVERIFY2(job > 0, qPrintable(store.errorString()));
+    const auto info = store.job(job);
+    QVERIFY(info);
+    QCOMPARE(info->state, JobState::Importing);
+    QCOMPARE(info->spec.templateText, spec.templateText);
+    QCOMPARE(info->spec.settings, spec.settings);
+    QCOMPARE(info->columns, (QStringList{u"id"_s, u"review"_s}));
+
+    // An import that stopped half-way is found again by its fingerprint and continued.
+    QVERIFY(store.appendTasks(job, 1, makeRows(3), 2, kT0));
+    QCOMPARE(store.findJobByFingerprint(spec.fingerprint()).value_or(0), job);
+    QVERIFY(store.appendTasks(job, 4, makeRows(2, 4), 2, kT0));
+    QCOMPARE(store.taskCounts(job).pending, 5);
+    QVERIFY(store.discardTasks(job));
+    QCOMPARE(store.taskCounts(job).total(), 0);
+
+    QVERIFY(store.setJobState(job, JobState::Running, QString(), kT0 + 1));
+    QVERIFY(store.setJobSettings(job, QJsonObject{{u"run_now"_s, true}}));
+    QCOMPARE(store.job(job)->state, JobState::Running);
+    QCOMPARE(store.job(job)->spec.settings.value(u"run_now"_s).toBool(), true);
+    const qint64 other = makeJob(store, 1, u"b"_s);
+    QCOMPARE(store.jobs().size(), 2);
+    QVERIFY(store.deleteJob(other)); // the same source and settings: the same fingerprint
+    QVERIFY(!store.job(other).has_value());
+    QCOMPARE(store.jobs().size(), 1);
+    // A cancelled job is not continued.
+    QVERIFY(store.setJobState(job, JobState::Cancelled, u"by hand"_s, kT0 + 2));
+    QVERIFY(!store.findJobByFingerprint(spec.fingerprint()).has_value());
+}
+
+// ---- claims and leases ------------------------------------------------------------------
+
+void StoreConformance::appendAndClaimByPriorityWithLimitsAndLeases()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 3, u"a"_s, 3);
+    QVERIFY(job > 0);
+    QVERIFY(store.appendTasks(job, 4, makeRows(2, 4), 1, kT0)); // urgent rows come later
+    const qint64 otherJob = makeJob(store, 2, u"b"_s);
+
+    QList<ClaimedTask> claimed;
+    QVERIFY(store.claimTasks(job, kOwnerA, 3, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 3); // the limit
+    QCOMPARE(claimed.at(0).priority, 1);
+    QCOMPARE(claimed.at(1).priority, 1);
+    QCOMPARE(claimed.at(2).priority, 3);
+    QCOMPARE(claimed.at(0).rowNumber, 4); // priority first, then input order
+    QCOMPARE(claimed.at(2).rowNumber, 1);
+    QCOMPARE(claimed.at(0).jobId, job);
+    QCOMPARE(claimed.at(0).values, (QStringList{u"R4"_s, u"review 4 ü"_s}));
+    QCOMPARE(claimed.at(0).attempts, 0);
+    TaskCounts counts = store.taskCounts(job);
+    QCOMPARE(counts.leased, 3);
+    QCOMPARE(counts.pending, 2);
+    QCOMPARE(store.taskCounts(otherJob).pending, 2); // claims are per job
+
+    // Leased tasks are not handed out again; the rest are.
+    QList<ClaimedTask> rest;
+    QVERIFY(store.claimTasks(job, kOwnerB, 10, kT0, kT0 + kLease, &rest));
+    QCOMPARE(rest.size(), 2);
+    for (qint64 id : idsOf(rest))
+        QVERIFY(!idsOf(claimed).contains(id));
+    QVERIFY(store.claimTasks(job, kOwnerB, 10, kT0, kT0 + kLease, &rest));
+    QVERIFY(rest.isEmpty());
+    QVERIFY(store.leaseOwners().contains(kOwnerA));
+    QVERIFY(store.leaseOwners().contains(kOwnerB));
+}
+
+void StoreConformance::leasesRenewExpireAndRelease()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 4);
+    QList<ClaimedTask> a, b;
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0, kT0 + kLease, &a));
+    QVERIFY(store.claimTasks(job, kOwnerB, 2, kT0, kT0 + kLease, &b));
+
+    // A renewed lease outlives the old end; the other owner's does not.
+    QVERIFY(store.renewLeases(kOwnerA, kT0 + 3 * kLease));
+    QCOMPARE(store.releaseExpiredLeases(kT0 + 2 * kLease), 2);
+    TaskCounts counts = store.taskCounts(job);
+    QCOMPARE(counts.leased, 2);
+    QCOMPARE(counts.pending, 2);
+    QCOMPARE(store.leaseOwners(), QStringList{kOwnerA});
+
+    // A dead worker's tasks come back at once.
+    QCOMPARE(store.releaseLeasesOf(kOwnerA), 2);
+    QCOMPARE(store.taskCounts(job).pending, 4);
+    QVERIFY(store.leaseOwners().isEmpty());
+    QCOMPARE(store.releaseExpiredLeases(kT0 + 10 * kLease), 0);
+    // Released tasks wait for nothing; with none pending there is no next time.
+    QVERIFY(store.nextPendingAtMs(job).value_or(kT0 + 1) <= kT0);
+    QList<ClaimedTask> all;
+    QVERIFY(store.claimTasks(job, kOwnerA, 10, kT0, kT0 + kLease, &all));
+    QCOMPARE(all.size(), 4);
+    QVERIFY(!store.nextPendingAtMs(job).has_value());
+}
+
+void StoreConformance::groupedTransitionsCheckTheLeaseOwner()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 4);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store.claimTasks(job, kOwnerA, 4, kT0, kT0 + kLease, &claimed));
+    const QList<qint64> ids = idsOf(claimed);
+
+    // One group: two answers of ours and one for a task whose lease moved to another
+    // owner (it expired and was claimed again): that one is skipped, never stored twice.
+    QCOMPARE(store.releaseExpiredLeases(kT0 + 2 * kLease), 4);
+    QList<ClaimedTask> again;
+    QVERIFY(store.claimTasks(job, kOwnerB, 1, kT0 + 2 * kLease, kT0 + 3 * kLease, &again));
+    QCOMPARE(again.size(), 1);
+    QList<ClaimedTask> mine;
+    QVERIFY(store.claimTasks(job, kOwnerA, 3, kT0 + 2 * kLease, kT0 + 3 * kLease, &mine));
+    int skipped = -1;
+    QVERIFY(store.applyTransitions(kOwnerA,
+                                   {transition(mine.at(0).id, OutcomeAction::Complete),
+                                    transition(mine.at(1).id, OutcomeAction::Complete),
+                                    transition(again.at(0).id, OutcomeAction::Complete)},
+                                   kT0 + 2 * kLease, &skipped));
+    QCOMPARE(skipped, 1);
+    TaskCounts counts = store.taskCounts(job);
+    QCOMPARE(counts.completed, 2);
+    QCOMPARE(counts.leased, 2);
+    // The same answers again are skipped too: a completed task is not leased any more.
+    QVERIFY(store.applyTransitions(kOwnerA, {transition(mine.at(0).id, OutcomeAction::Complete)},
+                                   kT0 + 2 * kLease, &skipped));
+    QCOMPARE(skipped, 1);
+    Usage usage;
+    double cost = 0;
+    qint64 billed = 0;
+    QVERIFY(store.jobTotals(job, &usage, &cost, &billed));
+    QCOMPARE(cost, 0.5);
+    QCOMPARE(usage.inputTokens, 20);
+    QCOMPARE(billed, 2);
+    QVERIFY(ids.size() == 4);
+}
+
+void StoreConformance::retryDeadLetterAndReleaseActions()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 3);
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 3, kT0, kT0 + kLease, &c));
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(c.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, kT0 + 5'000),
+         transition(c.at(1).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest),
+         transition(c.at(2).id, OutcomeAction::Release, ErrorClass::RateLimited, kT0)},
+        kT0));
+    TaskCounts counts = store.taskCounts(job);
+    QCOMPARE(counts.pending, 2);
+    QCOMPARE(counts.dead, 1);
+    // The retried task waits for its time; the released one goes again at once, uncharged.
+    QCOMPARE(store.nextPendingAtMs(job).value_or(-1), kT0);
+    QList<ClaimedTask> now;
+    QVERIFY(store.claimTasks(job, kOwnerA, 10, kT0 + 1, kT0 + kLease, &now));
+    QCOMPARE(idsOf(now), QList<qint64>{c.at(2).id});
+    QCOMPARE(now.at(0).attempts, 0);
+    QCOMPARE(store.nextPendingAtMs(job).value_or(-1), kT0 + 5'000);
+    QVERIFY(store.claimTasks(job, kOwnerA, 10, kT0 + 5'000, kT0 + kLease, &now));
+    QCOMPARE(idsOf(now), QList<qint64>{c.at(0).id});
+    QCOMPARE(now.at(0).attempts, 1);
+
+    const QList<DeadTask> dead = store.deadTasks(job, 10, 0);
+    QCOMPARE(dead.size(), 1);
+    QCOMPARE(dead.at(0).id, c.at(1).id);
+    QCOMPARE(dead.at(0).errorClass, errorClassName(ErrorClass::InvalidRequest));
+    QCOMPARE(dead.at(0).errorMessage, u"failed %1"_s.arg(c.at(1).id));
+    QVERIFY(store.deadTasks(job, 10, c.at(1).id).isEmpty()); // paged after that id
+    const QList<AttemptRecord> attempts = store.attempts(c.at(0).id);
+    QCOMPARE(attempts.size(), 1);
+    QCOMPARE(attempts.at(0).httpStatus, 500);
+}
+
+// ---- batches ----------------------------------------------------------------------------
+
+void StoreConformance::batchesAndAssignment()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 3);
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 3, kT0, kT0 + kLease, &c));
+    const qint64 batch =
+        store.createBatch(job, u"openai"_s, u"batch-api"_s, 2, 10, u"assembling"_s, kT0);
+    QVERIFY2(batch > 0, qPrintable(store.errorString()));
+    const QString batchOwner = u"batch:%1"_s.arg(batch);
+    // Only tasks leased by fromOwner move.
+    QCOMPARE(store.assignTasksToBatch(batch, kOwnerB, {c.at(0).id}, batchOwner, kT0 + 10 * kLease),
+             0);
+    QCOMPARE(store.assignTasksToBatch(batch, kOwnerA, {c.at(0).id, c.at(1).id}, batchOwner,
+                                      kT0 + 10 * kLease),
+             2);
+    QCOMPARE(idsOf(store.leasedTasksOfBatch(batch)), (QList<qint64>{c.at(0).id, c.at(1).id}));
+    // The provider holds them: an ordinary lease expiry does not hand them back.
+    QCOMPARE(store.releaseExpiredLeases(kT0 + 2 * kLease), 1);
+    QVERIFY(store.updateBatch(batch, u"submitted"_s, u"batch_abc"_s, kT0 + 1));
+    const QList<ProviderBatchRecord> submitted = store.batches(job, {u"submitted"_s});
+    QCOMPARE(submitted.size(), 1);
+    QCOMPARE(submitted.at(0).providerBatchId, u"batch_abc"_s);
+    QCOMPARE(submitted.at(0).lane, u"batch-api"_s);
+    QCOMPARE(submitted.at(0).size, 2);
+    QCOMPARE(submitted.at(0).maxSize, 10);
+    QVERIFY(store.batches(job, {u"ended"_s}).isEmpty());
+    QVERIFY(store.applyTransitions(batchOwner, {transition(c.at(0).id, OutcomeAction::Complete)},
+                                   kT0 + 2));
+    QCOMPARE(idsOf(store.leasedTasksOfBatch(batch)), QList<qint64>{c.at(1).id});
+}
+
+// ---- replay -----------------------------------------------------------------------------
+
+void StoreConformance::replayByIdsClassAndRevision()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 4);
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 4, kT0, kT0 + kLease, &c));
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(c.at(0).id, OutcomeAction::DeadLetter, ErrorClass::ServerError),
+         transition(c.at(1).id, OutcomeAction::DeadLetter, ErrorClass::ServerError),
+         transition(c.at(2).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest),
+         transition(c.at(3).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0));
+
+    // By ids: only dead tasks among them change.
+    QCOMPARE(store.replayDead(job, {c.at(0).id}, kT0 + 1), 1);
+    QCOMPARE(store.replayDead(job, {c.at(0).id}, kT0 + 1), 0);
+    QCOMPARE(store.taskCounts(job).dead, 3);
+
+    // By class, onto a new template revision.
+    QCOMPARE(store.templateRevision(job, 0)->first, makeSpec().templateText);
+    QCOMPARE(store.addTemplateRevision(job, u"Say {{id}}"_s, u"Be brief"_s, kT0), 1);
+    QCOMPARE(store.templateRevision(job, 1)->second, u"Be brief"_s);
+    QVERIFY(!store.templateRevision(job, 2).has_value());
+    QCOMPARE(store.replayDead(job, {}, kT0 + 2, errorClassName(ErrorClass::ServerError), 1), 1);
+    QList<ClaimedTask> replayed;
+    QVERIFY(store.claimTasks(job, kOwnerA, 10, kT0 + 2, kT0 + kLease, &replayed));
+    QCOMPARE(replayed.size(), 2);
+    QCOMPARE(replayed.at(0).templateRevision, 0); // replayed by id, keeps its revision
+    QCOMPARE(replayed.at(1).templateRevision, 1);
+    QCOMPARE(replayed.at(1).attempts, 0);
+
+    // Everything left, of every job.
+    QCOMPARE(store.replayDead(0, {}, kT0 + 3), 2);
+    QCOMPARE(store.taskCounts(job).dead, 0);
+}
+
+// ---- alerts, settings, spend ------------------------------------------------------------
+
+void StoreConformance::alertsRaiseRefreshAndClearOnce()
+{
+    const auto first = open(m_location);
+    const auto second = open(m_location); // another worker on the same database
+    QVERIFY(first && second);
+    store::Store &a = first->queue();
+    store::Store &b = second->queue();
+    const qint64 job = makeJob(a, 1);
+    bool created = false;
+    const qint64 id = a.raiseAlert(job, u"quota_exhausted"_s, u"out of credit"_s, kT0,
+                                   QJsonObject{{u"value"_s, 1}}, &created);
+    QVERIFY(id > 0);
+    QVERIFY(created);
+    // Raised again elsewhere: the same open alert, refreshed, not created.
+    QCOMPARE(b.raiseAlert(job, u"quota_exhausted"_s, u"still out"_s, kT0 + 10,
+                          QJsonObject{{u"value"_s, 2}}, &created),
+             id);
+    QVERIFY(!created);
+    QList<AlertRecord> open = a.alerts(false);
+    QCOMPARE(open.size(), 1);
+    QCOMPARE(open.at(0).message, u"still out"_s);
+    QCOMPARE(open.at(0).raisedAt.toMSecsSinceEpoch(), kT0);
+    QCOMPARE(open.at(0).figures.value(u"value"_s).toInt(), 2);
+
+    // Cleared once: the second clear closes nothing.
+    int cleared = -1;
+    QVERIFY(
+        b.clearAlerts(job, u"quota_exhausted"_s, kT0 + 20, QJsonObject{{u"value"_s, 0}}, &cleared));
+    QCOMPARE(cleared, 1);
+    QVERIFY(a.clearAlerts(job, u"quota_exhausted"_s, kT0 + 30, {}, &cleared));
+    QCOMPARE(cleared, 0);
+    QVERIFY(a.alerts(false).isEmpty());
+    const QList<AlertRecord> all = a.alerts(true);
+    QCOMPARE(all.size(), 1);
+    QCOMPARE(all.at(0).clearedAt.toMSecsSinceEpoch(), kT0 + 20);
+    QVERIFY(all.at(0).figures.contains(u"cleared"_s));
+}
+
+void StoreConformance::settingsAndSpendLedger()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    QVERIFY(!store.setting(u"some_key"_s).has_value());
+    QVERIFY(store.setSetting(u"some_key"_s, u"1"_s));
+    QVERIFY(store.setSetting(u"some_key"_s, u"2.5"_s));
+    QCOMPARE(store.setting(u"some_key"_s).value_or(QString()), u"2.5"_s);
+
+    constexpr qint64 kDay = 86'400'000;
+    const qint64 dayStart = kT0 / kDay * kDay;
+    QCOMPARE(store.spendSince(0), 0.0);
+    const qint64 job = makeJob(store, 3);
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 3, kT0, kT0 + kLease, &c));
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(c.at(0).id, OutcomeAction::Complete),
+         transition(c.at(1).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0));
+    QVERIFY(store.applyTransitions(kOwnerA, {transition(c.at(2).id, OutcomeAction::Complete)},
+                                   dayStart + kDay + 5));
+    QCOMPARE(store.spendSince(0), 0.5);
+    QCOMPARE(store.spendSince(dayStart + kDay + 1000), 0.25); // rounded down to its day
+    QCOMPARE(store.spendSince(dayStart + 2 * kDay), 0.0);
+}
+
+// ---- cost -------------------------------------------------------------------------------
+
+void StoreConformance::responseCache()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    QCOMPARE(store.cachedResponseCount(), 0);
+    const qint64 job = makeJob(store, 2);
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0, kT0 + kLease, &c));
+    QVERIFY(store.applyTransitions(kOwnerA,
+                                   {transition(c.at(0).id, OutcomeAction::Complete),
+                                    transition(c.at(1).id, OutcomeAction::Complete)},
+                                   kT0));
+    const QByteArray key = cacheKey(u"request one"_s);
+    QVERIFY(!store.cachedResponse(key).has_value());
+    store::CachedResponse first;
+    first.key = key;
+    first.taskId = c.at(0).id;
+    first.createdAtMs = kT0;
+    store::CachedResponse second = first;
+    second.taskId = c.at(1).id; // same key: the first one stays
+    QVERIFY(store.storeCachedResponses({first}));
+    QVERIFY(store.storeCachedResponses({second}));
+    QVERIFY(store.storeCachedResponses({}));
+    QCOMPARE(store.cachedResponseCount(), 1);
+    const auto hit = store.cachedResponse(key);
+    QVERIFY(hit);
+    QCOMPARE(hit->output, u"answer %1"_s.arg(c.at(0).id));
+    QCOMPARE(hit->model, u"sim-1"_s);
+    QCOMPARE(hit->usage.inputTokens, 10);
+    QCOMPARE(hit->createdAtMs, kT0);
+    QVERIFY(!store.cachedResponse(cacheKey(u"request two"_s)).has_value());
+}
+
+void StoreConformance::costLinesAndCalibration()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 3);
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 3, kT0, kT0 + kLease, &c));
+    TaskTransition cached = transition(c.at(2).id, OutcomeAction::Complete);
+    cached.outcome.cacheHit = true;
+    cached.outcome.costUsd = 0.0;
+    cached.chargeAttempt = false;
+    QVERIFY(store.applyTransitions(kOwnerA,
+                                   {transition(c.at(0).id, OutcomeAction::Complete),
+                                    transition(c.at(1).id, OutcomeAction::Complete), cached},
+                                   kT0));
+    const QList<store::CostLine> lines = store.costLines(job);
+    QCOMPARE(lines.size(), 2);
+    qint64 tasks = 0;
+    double cost = 0;
+    for (const store::CostLine &line : lines) {
+        QCOMPARE(line.model, u"sim-1"_s);
+        QVERIFY(line.lane == u"sync"_s || line.lane == u"response-cache"_s);
+        QCOMPARE(line.day.size(), 10); // YYYY-MM-DD
+        tasks += line.tasks;
+        cost += line.costUsd;
+        if (line.lane == u"sync"_s)
+            QCOMPARE(line.usage.outputTokens, 8);
+    }
+    QCOMPARE(tasks, 3);
+    QCOMPARE(cost, 0.5);
+    QVERIFY(store.costLines(job + 1000).isEmpty());
+
+    // Calibration: the completed tasks of jobs with the same template, prompt and model,
+    // cache hits left out.
+    const JobSpec spec = makeSpec();
+    const store::UsageCalibration calibration =
+        store.usageCalibration(spec.templateText, spec.systemPrompt, spec.model);
+    QCOMPARE(calibration.tasks, 2);
+    QCOMPARE(calibration.meanOutputTokens, 4.0);
+    QCOMPARE(calibration.maxOutputTokens, 4);
+    QCOMPARE(store.usageCalibration(u"other"_s, spec.systemPrompt, spec.model).tasks, 0);
+}
+
+void StoreConformance::exportRowsInInputOrder()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 3);
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0, kT0 + kLease, &c));
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(c.at(0).id, OutcomeAction::Complete),
+         transition(c.at(1).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0));
+    QList<ExportRow> rows;
+    QVERIFY(store.forEachExportRow(job, [&](const ExportRow &row) {
+        rows.append(row);
+        return true;
+    }));
+    QCOMPARE(rows.size(), 3);
+    QCOMPARE(rows.at(0).inputValues, (QStringList{u"R1"_s, u"review 1 ü"_s}));
+    QCOMPARE(rows.at(0).status, u"completed"_s);
+    QCOMPARE(rows.at(0).output, u"answer %1"_s.arg(c.at(0).id));
+    QCOMPARE(rows.at(0).costUsd.value_or(-1), 0.25);
+    QCOMPARE(rows.at(1).status, u"dead"_s);
+    QCOMPARE(rows.at(2).status, u"pending"_s);
+    int seen = 0;
+    QVERIFY(store.forEachExportRow(job, [&](const ExportRow &) { return ++seen < 2; }));
+    QCOMPARE(seen, 2); // the sink stops it early
+}
+
+// ---- the task reader --------------------------------------------------------------------
+
+void StoreConformance::readerCountsPagesAndDetail()
+{
+    const auto writer = open(m_location);
+    QVERIFY(writer);
+    store::Store &store = writer->queue();
+    const qint64 job = makeJob(store, 50);
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0, kT0 + kLease, &c));
+    QVERIFY(store.applyTransitions(
+        kOwnerA, {transition(c.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, kT0)},
+        kT0));
+
+    const auto reader = open(m_location, true);
+    QVERIFY(reader);
+    QCOMPARE(reader->access(), Database::Access::ReadOnly);
+    store::TaskReader &tasks = reader->tasks();
+    TaskFilter all;
+    all.jobId = job;
+    QCOMPARE(tasks.count(all).value_or(-1), 50);
+    TaskFilter text = all;
+    text.text = u"review 4"_s; // 4, 40..49
+    QCOMPARE(tasks.count(text).value_or(-1), 11);
+
+    const auto first = tasks.page(all, 0, -1, 10);
+    QVERIFY(first);
+    QCOMPARE(first->size(), 10);
+    QCOMPARE(first->at(0).rowNumber, 1);
+    QCOMPARE(first->at(0).attempts, 1);
+    QVERIFY(first->at(0).inputPreview.contains(u"R1"_s));
+    const auto keyset = tasks.page(all, 10, first->last().id, 10);
+    QVERIFY(keyset);
+    QCOMPARE(keyset->at(0).rowNumber, 11);
+    const auto dense = tasks.page(all, 20, -1, 10); // a jump: the ids are dense
+    QVERIFY(dense);
+    QCOMPARE(dense->at(0).rowNumber, 21);
+    const auto offset = tasks.page(text, 5, -1, 10); // filtered: counted through
+    QVERIFY(offset);
+    QCOMPARE(offset->size(), 6);
+    QCOMPARE(offset->at(0).rowNumber, 44);
+    const store::TaskReader::Stats stats = tasks.stats();
+    QCOMPARE(stats.pages, 4);
+    QCOMPARE(stats.keysetPages, 1);
+    QCOMPARE(stats.densePages + stats.offsetPages, 2);
+    QCOMPARE(stats.offsetPages >= 1, true);
+
+    const auto detail = tasks.detail(c.at(0).id);
+    QVERIFY(detail);
+    QCOMPARE(detail->jobId, job);
+    QCOMPARE(detail->values, (QStringList{u"R1"_s, u"review 1 ü"_s}));
+    QCOMPARE(detail->columns, (QStringList{u"id"_s, u"review"_s}));
+    QCOMPARE(detail->templateText, makeSpec().templateText);
+    QCOMPARE(detail->attemptHistory.size(), 1);
+    QCOMPARE(detail->errorClass, errorClassName(ErrorClass::ServerError));
+    QVERIFY(!tasks.detail(999'999).has_value());
+    QVERIFY(!tasks.errorString().isEmpty());
+    // A read-only database does not write.
+    QVERIFY(!reader->queue().setSetting(u"k"_s, u"v"_s));
+}
+
+void StoreConformance::readerDeadByClassAndIds()
+{
+    const auto writer = open(m_location);
+    QVERIFY(writer);
+    store::Store &store = writer->queue();
+    const qint64 job = makeJob(store, 5);
+    const qint64 other = makeJob(store, 1, u"b"_s);
+    QList<ClaimedTask> c, o;
+    QVERIFY(store.claimTasks(job, kOwnerA, 3, kT0, kT0 + kLease, &c));
+    QVERIFY(store.claimTasks(other, kOwnerA, 1, kT0, kT0 + kLease, &o));
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(c.at(0).id, OutcomeAction::DeadLetter, ErrorClass::ServerError),
+         transition(c.at(1).id, OutcomeAction::DeadLetter, ErrorClass::ServerError),
+         transition(c.at(2).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest),
+         transition(o.at(0).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0));
+    const auto reader = open(m_location, true);
+    QVERIFY(reader);
+    store::TaskReader &tasks = reader->tasks();
+    const QList<DeadClassCount> byClass = tasks.deadByClass(job);
+    QCOMPARE(byClass.size(), 2);
+    QCOMPARE(byClass.at(0).errorClass, errorClassName(ErrorClass::ServerError));
+    QCOMPARE(byClass.at(0).count, 2);
+    QVERIFY(!byClass.at(0).sampleMessage.isEmpty());
+    const QList<DeadClassCount> everywhere = tasks.deadByClass(0);
+    QCOMPARE(everywhere.size(), 2);
+    QCOMPARE(everywhere.at(0).count, 2);
+    QCOMPARE(everywhere.at(1).count, 2);
+
+    TaskFilter dead;
+    dead.state = int(TaskState::Dead);
+    QCOMPARE(tasks.ids(dead, 100), (QList<qint64>{c.at(0).id, c.at(1).id, c.at(2).id, o.at(0).id}));
+    QCOMPARE(tasks.ids(dead, 2).size(), 2);
+    dead.jobId = job;
+    dead.errorClass = errorClassName(ErrorClass::InvalidRequest);
+    QCOMPARE(tasks.ids(dead, 100), QList<qint64>{c.at(2).id});
+}
+
+// ---- task actions -----------------------------------------------------------------------
+
+void StoreConformance::taskActions()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    store::TaskActions &actions = db->taskActions();
+    const qint64 job = makeJob(store, 6);
+    QList<ClaimedTask> leased;
+    QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0, kT0 + kLease, &leased));
+
+    // Leased tasks are left alone.
+    QCOMPARE(actions.reprioritiseJob(job, 1, kT0 + 1), 5);
+    QCOMPARE(store.job(job)->spec.priority, 1);
+    QCOMPARE(actions.reprioritiseTasks({leased.at(0).id}, 3), 0);
+    QList<ClaimedTask> pending;
+    QVERIFY(store.claimTasks(job, kOwnerB, 1, kT0, kT0 + kLease, &pending));
+    QCOMPARE(pending.at(0).priority, 1);
+    QCOMPARE(actions.reprioritiseTasks({pending.at(0).id + 1, pending.at(0).id + 2}, 3), 2);
+    QCOMPARE(actions.cancelTasks({pending.at(0).id + 1, leased.at(0).id}, kT0 + 2), 1);
+    QCOMPARE(actions.cancelPending(job, kT0 + 3), 3);
+    const TaskCounts counts = store.taskCounts(job);
+    QCOMPARE(counts.cancelled, 4);
+    QCOMPARE(counts.leased, 2);
+    QCOMPARE(counts.pending, 0);
+    QVERIFY(actions.errorString().isEmpty());
+}
+
+// ---- metrics ----------------------------------------------------------------------------
+
+void StoreConformance::metricsWriteAndRead()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    const qint64 interval = 10'000;
+    const qint64 t = kT0 / interval * interval;
+    FakeClock clock(t + 10 * interval);
+    metrics::MetricsRecorder::Options options;
+    options.intervalMs = interval;
+    options.autoTick = false;
+    const auto metricsStore = db->metricsStore(&clock, options);
+    QVERIFY(metricsStore);
+
+    const QString completed = QString::fromLatin1(metrics::names::tasksCompleted);
+    const auto sample = [&](const QString &labels, qint64 at, double amount) {
+        metrics::MetricSample s;
+        s.metric = completed;
+        s.labels = labels;
+        s.atMs = at;
+        s.resolutionMs = interval;
+        s.count = qint64(amount);
+        s.sum = amount;
+        s.value = amount * 1000.0 / double(interval);
+        s.min = s.max = amount;
+        return s;
+    };
+    const QString lane = u"lane=sync,priority=2"_s;
+    QVERIFY2(metricsStore->writeSamples({sample(QString(), t, 20),
+                                         sample(QString(), t + interval, 40), sample(lane, t, 5)}),
+             qPrintable(metricsStore->errorString()));
+    QCOMPARE(metricsStore->sampleCount(interval), 3);
+    QCOMPARE(metricsStore->sampleCount(interval, completed), 3);
+    QCOMPARE(metricsStore->labelSets(completed), (QStringList{QString(), lane}));
+
+    // The same interval written again (a restarted engine, a second worker) merges.
+    QVERIFY(metricsStore->writeSamples({sample(QString(), t, 10)}));
+    QCOMPARE(metricsStore->sampleCount(interval), 3);
+    const QList<metrics::MetricSample> rows =
+        metricsStore->samples({completed}, interval, t, t + 2 * interval);
+    QCOMPARE(rows.size(), 3);
+    QCOMPARE(rows.at(0).labels, QString());
+    QCOMPARE(rows.at(0).count, 30);
+    QCOMPARE(rows.at(0).sum, 30.0);
+
+    const metrics::SeriesData series =
+        metricsStore->series(completed, QString(), t, t + 2 * interval, 100);
+    QCOMPARE(series.resolutionMs, interval);
+    QCOMPARE(series.points.size(), 2);
+    QCOMPARE(series.points.at(0).atMs, t);
+    QCOMPARE(series.points.at(0).value, 3.0); // 30 per 10 s
+    QCOMPARE(series.points.at(1).value, 4.0);
+    QVERIFY(
+        metricsStore->series(u"no_such_metric"_s, QString(), t, t + interval, 10).points.isEmpty());
+
+    QVERIFY(metricsStore->prune(interval, t + interval));
+    QCOMPARE(metricsStore->sampleCount(interval), 1);
+}
+
+void StoreConformance::queueProbe()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = store.createJob(makeSpec(), {u"id"_s, u"review"_s}, kT0);
+    QVERIFY(store.appendTasks(job, 1, makeRows(2), 2, kT0 + 100));
+    QVERIFY(store.appendTasks(job, 3, makeRows(2, 3), 1, kT0 + 200));
+    metrics::QueueProbe &probe = db->queueProbe();
+    QMap<int, qint64> oldest = probe.oldestPendingSince(job);
+    QCOMPARE(oldest.value(1), kT0 + 200);
+    QCOMPARE(oldest.value(2), kT0 + 100);
+    QVERIFY(!oldest.contains(3));
+    // Claimed tasks no longer wait.
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0 + 300, kT0 + kLease, &c));
+    oldest = probe.oldestPendingSince(job);
+    QVERIFY(!oldest.contains(1));
+    QCOMPARE(oldest.value(2), kT0 + 100);
+    QVERIFY(probe.errorString().isEmpty());
+}
+
+// ---- several databases in one process -------------------------------------------------
+
+void StoreConformance::databasesSideBySide()
+{
+    // Two databases on two locations and two on one, all open at once, as two engines in
+    // one process (each with a writer and a reader) have them.
+    const QString otherLocation = m_backend.newLocation();
+    auto one = open(m_location);
+    auto two = open(otherLocation);
+    auto oneAgain = open(m_location);
+    auto twoReader = open(otherLocation, true);
+    QVERIFY(one && two && oneAgain && twoReader);
+
+    const qint64 a = makeJob(one->queue(), 3, u"one"_s);
+    const qint64 b = makeJob(two->queue(), 5, u"two"_s);
+    QVERIFY(a > 0 && b > 0);
+    QCOMPARE(one->queue().jobs().size(), 1);
+    QCOMPARE(two->queue().jobs().size(), 1);
+    QCOMPARE(two->queue().job(b)->spec.sourcePath, makeSpec(u"two"_s).sourcePath);
+    // The same location: one database's writes are the other's reads.
+    QCOMPARE(oneAgain->queue().taskCounts(a).pending, 3);
+    TaskFilter filter;
+    filter.jobId = b;
+    QCOMPARE(twoReader->tasks().count(filter).value_or(-1), 5);
+    QCOMPARE(one->tasks().count(TaskFilter{}).value_or(-1), 3);
+
+    // Closing one leaves the others working on their own connections.
+    oneAgain.reset();
+    QCOMPARE(one->queue().taskCounts(a).pending, 3);
+    QVERIFY(one->queue().setSetting(u"who"_s, u"one"_s));
+    QVERIFY(two->queue().setSetting(u"who"_s, u"two"_s));
+    one.reset();
+    QCOMPARE(two->queue().setting(u"who"_s).value_or(QString()), u"two"_s);
+    QCOMPARE(twoReader->tasks().count(filter).value_or(-1), 5);
+    auto reopened = open(m_location);
+    QVERIFY(reopened);
+    QCOMPARE(reopened->queue().setting(u"who"_s).value_or(QString()), u"one"_s);
+    QCOMPARE(reopened->location(), m_location);
+}
+
+int runStoreConformance(const Backend &backend, int argc, char **argv)
+{
+    StoreConformance suite(backend);
+    return QTest::qExec(&suite, argc, argv);
+}
+
+} // namespace bd::storetest
