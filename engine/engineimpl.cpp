@@ -2,6 +2,7 @@
 
 #include "core/clock.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/offpeakwindow.h"
 #include "engineworker.h"
 #include "providers/provider.h"
 #include "readerworker.h"
@@ -50,6 +51,7 @@ void registerMetaTypes()
     qRegisterMetaType<bd::JobCheck>();
     qRegisterMetaType<bd::JobEstimate>();
     qRegisterMetaType<bd::ImportResult>();
+    qRegisterMetaType<bd::ReplayResult>();
     qRegisterMetaType<bd::metrics::SeriesData>();
 }
 
@@ -83,6 +85,12 @@ qint64 globalBudgetPeriodStartMs(const QString &period, qint64 nowMs)
     using dispatch::GlobalBudget;
     return GlobalBudget::periodStartMs(
         GlobalBudget::periodFromName(period).value_or(GlobalBudget::Period::Month), nowMs);
+}
+
+std::optional<QJsonObject> parseOffPeakWindow(const QString &text, QString *error)
+{
+    const auto window = dispatch::OffPeakWindow::parse(text, error);
+    return window ? std::optional(window->toJson()) : std::nullopt;
 }
 
 QList<ProviderInfo> availableProviders()
@@ -152,6 +160,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_worker, &EngineWorker::jobWaiting, this, &Engine::jobWaiting);
     connect(m_worker, &EngineWorker::laneStateChanged, this, &Engine::laneStateChanged);
     connect(m_worker, &EngineWorker::tasksActedOn, this, &Engine::tasksActedOn);
+    connect(m_worker, &EngineWorker::deadReplayed, this, &Engine::deadReplayed);
     connect(m_worker, &EngineWorker::alertsChanged, this, &Engine::alertsChanged);
     connect(m_worker, &EngineWorker::connectionTested, this, &Engine::connectionTested);
     connect(m_worker, &EngineWorker::pricesListed, this, &Engine::pricesListed);

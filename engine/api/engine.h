@@ -77,6 +77,11 @@ bool isGlobalBudgetPeriod(const QString &name);
 // When the period that holds nowMs began (UTC), in ms since the epoch.
 qint64 globalBudgetPeriodStartMs(const QString &period, qint64 nowMs);
 
+// An off-peak window as the user writes it ("22:00-06:00@Europe/Berlin", local time without
+// the zone) in the form a job's settings keep it (settingkeys::offpeak); nullopt and the
+// reason when it does not parse.
+std::optional<QJsonObject> parseOffPeakWindow(const QString &text, QString *error);
+
 // The providers an engine can run (no network; cheap), for pickers and checks.
 QList<ProviderInfo> availableProviders();
 std::optional<ProviderInfo> providerInfo(const QString &providerId);
@@ -235,6 +240,9 @@ Q_SIGNALS:
     void jobsListed(const QList<bd::JobInfo> &jobs);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
+    // What replayDead() did, in full (follows its tasksActedOn): the new template revision,
+    // and whether the request itself was wrong (invalid: nothing changed).
+    void deadReplayed(const bd::ReplayResult &result);
     // skipped: given tasks the action did not apply to (not dead, not pending, ...).
     void tasksActedOn(bd::TaskAction action, int changed, const QString &error, int skipped);
     void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
@@ -265,3 +273,4 @@ std::unique_ptr<Engine> createEngine(const EngineOptions &options, QObject *pare
 Q_DECLARE_METATYPE(bd::JobCheck)
 Q_DECLARE_METATYPE(bd::TaskAction)
 Q_DECLARE_METATYPE(bd::Lane)
+Q_DECLARE_METATYPE(bd::ReplayResult)
