@@ -132,6 +132,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     : Engine(parent)
     , m_workerId(options.workerId.isEmpty() ? defaultWorkerId() : options.workerId)
     , m_database(options.database.isEmpty() ? defaultDatabasePath() : options.database)
+    , m_readOnly(options.readOnly)
     , m_cancelImport(std::make_shared<std::atomic<bool>>(false))
     , m_ticketFloor(std::make_shared<std::atomic<quint64>>(0))
     , m_cancelledExport(std::make_shared<std::atomic<qint64>>(0))
@@ -182,6 +183,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_reader, &ReaderWorker::deadTasksListed, this, &Engine::deadTasksListed);
     connect(m_reader, &ReaderWorker::alertsListed, this, &Engine::alertsListed);
     connect(m_reader, &ReaderWorker::costReportReady, this, &Engine::costReportReady);
+    connect(m_reader, &ReaderWorker::jobsListed, this, &Engine::jobsListed);
     connect(m_reader, &ReaderWorker::globalBudgetRead, this, &Engine::globalBudgetChanged);
     connect(m_reader, &ReaderWorker::exportProgressed, this, &Engine::exportProgressed);
     connect(m_reader, &ReaderWorker::exportFinished, this, &Engine::exportFinished);
@@ -231,6 +233,15 @@ void EngineImpl::onReader(std::function<void()> call)
 
 void EngineImpl::open()
 {
+    if (m_readOnly) {
+        // The reader opens its own connection on its first read (readFailed if it cannot).
+        if (!std::exchange(m_readerReady, true)) {
+            for (const auto &call : std::exchange(m_readerQueue, {}))
+                QMetaObject::invokeMethod(m_reader, call, Qt::QueuedConnection);
+        }
+        QMetaObject::invokeMethod(this, [this] { Q_EMIT opened(true, QString()); }, Qt::QueuedConnection);
+        return;
+    }
     onWorker([](EngineWorker &w) { w.open(); });
 }
 
@@ -302,6 +313,10 @@ void EngineImpl::runNow(qint64 jobId)
 
 void EngineImpl::requestJobs()
 {
+    if (m_readOnly) {
+        onReader([reader = m_reader] { reader->listJobs(); });
+        return;
+    }
     onWorker([](EngineWorker &w) { w.listJobs(); });
 }
 

@@ -17,7 +17,8 @@ int commandBudget(const Invocation &in)
         throw UsageError{u"--period goes with --set USD"_s};
     if (!newCap)
         requireDatabase(in); // reading creates nothing
-    Session session(in.database, in.json);
+    Session session(in.database, in.json, {},
+                    newCap ? Session::Access::ReadWrite : Session::Access::ReadOnly);
     if (!session.open())
         return ExitFatal;
     const auto answer = session.ask(&bd::Engine::globalBudgetChanged, [&] {

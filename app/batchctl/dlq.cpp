@@ -125,7 +125,8 @@ int commandDlq(const Invocation &in)
     const qint64 jobId = in.parser.isSet(u"job"_s) ? parseJobId(in.parser.value(u"job"_s), u"job"_s) : 0;
     const bd::ReplayRequest request = action == u"replay"_s ? replayRequest(in, jobId) : bd::ReplayRequest{};
     requireDatabase(in);
-    Session session(in.database, in.json);
+    Session session(in.database, in.json, {},
+                    action == u"list"_s ? Session::Access::ReadOnly : Session::Access::ReadWrite);
     if (!session.open())
         return ExitFatal;
     return action == u"list"_s ? listDead(session, jobId, in.json) : replayDead(session, request);

@@ -18,7 +18,7 @@ int commandExport(const Invocation &in)
         throw UsageError{u"export needs --out FILE"_s};
     checkExportPath(out, u"out"_s);
     requireDatabase(in);
-    Session session(in.database, in.json);
+    Session session(in.database, in.json, {}, Session::Access::ReadOnly);
     if (!session.open())
         return ExitFatal;
     if (!session.job(jobId))

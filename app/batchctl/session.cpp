@@ -9,7 +9,7 @@ using namespace Qt::StringLiterals;
 
 namespace batchctl {
 
-Session::Session(const QString &database, bool json, const QJsonObject &monitoring)
+Session::Session(const QString &database, bool json, const QJsonObject &monitoring, Access access)
     : m_json(json)
     , m_credentials(m_keyStore.keychainLookup())
 {
@@ -18,6 +18,7 @@ Session::Session(const QString &database, bool json, const QJsonObject &monitori
     options.database = database;
     options.priceOverridePath = bd::defaultPriceOverridePath();
     options.monitoring = monitoring;
+    options.readOnly = access == Access::ReadOnly;
     m_engine = bd::createEngine(options);
     QObject::connect(m_engine.get(), &bd::Engine::metricsEndpointChanged, m_engine.get(),
                      [](quint16 port, const QString &message) {

@@ -31,7 +31,15 @@ struct JobOutcome
 class Session final
 {
 public:
-    Session(const QString &database, bool json, const QJsonObject &monitoring = {});
+    // ReadOnly: status, export, listings: the engine only reads (nothing written, no
+    // leases released), so a look at a database changes nothing in it.
+    enum class Access
+    {
+        ReadWrite,
+        ReadOnly,
+    };
+    Session(const QString &database, bool json, const QJsonObject &monitoring = {},
+            Access access = Access::ReadWrite);
     ~Session();
     Q_DISABLE_COPY_MOVE(Session)
 

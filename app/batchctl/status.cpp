@@ -88,7 +88,7 @@ void printAlerts(const QList<bd::AlertRecord> &alerts)
 int commandStatus(const Invocation &in)
 {
     requireDatabase(in);
-    Session session(in.database, in.json);
+    Session session(in.database, in.json, {}, Session::Access::ReadOnly);
     if (!session.open())
         return ExitFatal;
     const auto jobs = session.jobs();

@@ -63,6 +63,11 @@ struct EngineOptions
     // Metrics, alert rules, notifications and the /metrics endpoint (the keys of
     // engine/metrics/README.md). Empty: the guide's defaults, no endpoint.
     QJsonObject monitoring;
+    // A front end that only reads (batchctl status, export, dlq list): open() starts the
+    // reader alone. Nothing is written, no leases are released (another process may hold
+    // them, or a crashed one left them for `resume`), no monitoring starts; the verbs that
+    // write are not for such an engine.
+    bool readOnly = false;
 };
 
 // Where each program keeps its data when not told otherwise (QStandardPaths, application
