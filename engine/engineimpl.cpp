@@ -87,6 +87,14 @@ qint64 globalBudgetPeriodStartMs(const QString &period, qint64 nowMs)
         GlobalBudget::periodFromName(period).value_or(GlobalBudget::Period::Month), nowMs);
 }
 
+QString providerConfigProblem(const ProviderConfig &config)
+{
+    QString error;
+    if (providers::createProvider(config, SystemClock::instance(), &error))
+        return {};
+    return error.isEmpty() ? u"provider %1 cannot be used"_s.arg(config.id) : error;
+}
+
 std::optional<QJsonObject> parseOffPeakWindow(const QString &text, QString *error)
 {
     const auto window = dispatch::OffPeakWindow::parse(text, error);
@@ -105,10 +113,18 @@ QList<ProviderInfo> availableProviders()
 
 std::optional<ProviderInfo> providerInfo(const QString &providerId)
 {
+    if (!providers::providerIds().contains(providerId))
+        return std::nullopt;
     ProviderConfig config;
     config.id = providerId;
     QString error;
-    const auto provider = providers::createProvider(config, SystemClock::instance(), &error);
+    auto provider = providers::createProvider(config, SystemClock::instance(), &error);
+    if (!provider) {
+        // A provider that cannot exist without an endpoint (a local server) is described
+        // with a stand-in one: nothing is sent.
+        config.baseUrl = u"http://127.0.0.1/"_s;
+        provider = providers::createProvider(config, SystemClock::instance(), &error);
+    }
     if (!provider)
         return std::nullopt;
     ProviderInfo info;

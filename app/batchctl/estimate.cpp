@@ -36,6 +36,7 @@ int commandEstimate(const Invocation &in)
 {
     const bd::JobDraft draft = jobDraft(in.parser, in.positional);
     Session session(in.database, in.json);
+    session.checkEndpoint(draft.spec);
     const bd::JobCheck check = session.check(draft);
     if (!QFileInfo::exists(in.database) && in.databaseGiven)
         printErr(u"note: %1 does not exist yet: no cached answers or calibration"_s.arg(in.database));

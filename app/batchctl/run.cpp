@@ -21,6 +21,7 @@ int commandRun(const Invocation &in)
 
     Session session(in.database, in.json, monitoringSettings(in.parser));
     // The key first (as a missing key is the likelier mistake), then the engine's rules.
+    session.checkEndpoint(draft.spec);
     if (bd::providerInfo(draft.spec.provider))
         session.resolveKeys({draft.spec.provider});
     const bd::JobCheck check = session.check(draft);

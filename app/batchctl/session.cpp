@@ -107,6 +107,18 @@ bd::ImportResult Session::import(const bd::JobSpec &spec)
     return std::get<0>(*answer);
 }
 
+void Session::checkEndpoint(const bd::JobSpec &spec)
+{
+    if (!bd::providerInfo(spec.provider))
+        return;
+    bd::ProviderConfig config;
+    config.id = spec.provider;
+    config.baseUrl = m_credentials.baseUrl(spec.provider, spec.baseUrl);
+    config.settings = spec.settings;
+    if (const QString problem = bd::providerConfigProblem(config); !problem.isEmpty())
+        throw UsageError{problem};
+}
+
 void Session::resolveKeys(const QStringList &providers)
 {
     for (const QString &provider : providers) {

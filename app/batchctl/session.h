@@ -96,6 +96,10 @@ public:
     std::optional<bd::JobInfo> job(qint64 jobId);
     bd::ImportResult import(const bd::JobSpec &spec);
 
+    // The endpoint the job would be started with (its base URL, else the variable) is one
+    // its provider accepts; else a UsageError. Unknown providers are left to check().
+    void checkEndpoint(const bd::JobSpec &spec);
+
     // The key each of these providers needs, settled before any job starts: a required key
     // found nowhere is a UsageError naming both places. Keys stay in memory.
     void resolveKeys(const QStringList &providers);

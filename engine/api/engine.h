@@ -90,6 +90,9 @@ std::optional<QJsonObject> parseOffPeakWindow(const QString &text, QString *erro
 // The providers an engine can run (no network; cheap), for pickers and checks.
 QList<ProviderInfo> availableProviders();
 std::optional<ProviderInfo> providerInfo(const QString &providerId);
+// Why a job could not start with this config (no base URL where one is required, a URL that
+// is not http(s) or carries credentials ...), or empty. No network; the key is not checked.
+QString providerConfigProblem(const ProviderConfig &config);
 
 // A job as a front end describes it before it is checked: the spec as the user gave it
 // (model may be empty: the provider's default; mode "auto" picks the lane from the
