@@ -2,6 +2,7 @@
 
 #include "core/clock.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/offpeakwindow.h"
 #include "engineworker.h"
 #include "providers/provider.h"
 #include "readerworker.h"
@@ -50,6 +51,7 @@ void registerMetaTypes()
     qRegisterMetaType<bd::JobCheck>();
     qRegisterMetaType<bd::JobEstimate>();
     qRegisterMetaType<bd::ImportResult>();
+    qRegisterMetaType<bd::ReplayResult>();
     qRegisterMetaType<bd::metrics::SeriesData>();
 }
 
@@ -88,6 +90,20 @@ qint64 globalBudgetPeriodStartMs(const QString &period, qint64 nowMs)
         GlobalBudget::periodFromName(period).value_or(GlobalBudget::Period::Month), nowMs);
 }
 
+QString providerConfigProblem(const ProviderConfig &config)
+{
+    QString error;
+    if (providers::createProvider(config, SystemClock::instance(), &error))
+        return {};
+    return error.isEmpty() ? u"provider %1 cannot be used"_s.arg(config.id) : error;
+}
+
+std::optional<QJsonObject> parseOffPeakWindow(const QString &text, QString *error)
+{
+    const auto window = dispatch::OffPeakWindow::parse(text, error);
+    return window ? std::optional(window->toJson()) : std::nullopt;
+}
+
 QList<ProviderInfo> availableProviders()
 {
     QList<ProviderInfo> result;
@@ -100,10 +116,18 @@ QList<ProviderInfo> availableProviders()
 
 std::optional<ProviderInfo> providerInfo(const QString &providerId)
 {
+    if (!providers::providerIds().contains(providerId))
+        return std::nullopt;
     ProviderConfig config;
     config.id = providerId;
     QString error;
-    const auto provider = providers::createProvider(config, SystemClock::instance(), &error);
+    auto provider = providers::createProvider(config, SystemClock::instance(), &error);
+    if (!provider) {
+        // A provider that cannot exist without an endpoint (a local server) is described
+        // with a stand-in one: nothing is sent.
+        config.baseUrl = u"http://127.0.0.1/"_s;
+        provider = providers::createProvider(config, SystemClock::instance(), &error);
+    }
     if (!provider)
         return std::nullopt;
     ProviderInfo info;
@@ -128,6 +152,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     , m_workerId(options.workerId.isEmpty() ? defaultWorkerId() : options.workerId)
     , m_database(options.database.isEmpty() ? defaultDatabasePath() : options.database)
     , m_priceOverridePath(options.priceOverridePath)
+    , m_readOnly(options.readOnly)
     , m_cancelImport(std::make_shared<std::atomic<bool>>(false))
     , m_ticketFloor(std::make_shared<std::atomic<quint64>>(0))
     , m_cancelledExport(std::make_shared<std::atomic<qint64>>(0))
@@ -156,6 +181,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_worker, &EngineWorker::jobWaiting, this, &Engine::jobWaiting);
     connect(m_worker, &EngineWorker::laneStateChanged, this, &Engine::laneStateChanged);
     connect(m_worker, &EngineWorker::tasksActedOn, this, &Engine::tasksActedOn);
+    connect(m_worker, &EngineWorker::deadReplayed, this, &Engine::deadReplayed);
     connect(m_worker, &EngineWorker::alertsChanged, this, &Engine::alertsChanged);
     connect(m_worker, &EngineWorker::connectionTested, this, &Engine::connectionTested);
     connect(m_worker, &EngineWorker::pricesListed, this, &Engine::pricesListed);
@@ -177,6 +203,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_reader, &ReaderWorker::deadTasksListed, this, &Engine::deadTasksListed);
     connect(m_reader, &ReaderWorker::alertsListed, this, &Engine::alertsListed);
     connect(m_reader, &ReaderWorker::costReportReady, this, &Engine::costReportReady);
+    connect(m_reader, &ReaderWorker::jobsListed, this, &Engine::jobsListed);
     connect(m_reader, &ReaderWorker::globalBudgetRead, this, &Engine::globalBudgetChanged);
     connect(m_reader, &ReaderWorker::exportProgressed, this, &Engine::exportProgressed);
     connect(m_reader, &ReaderWorker::exportFinished, this, &Engine::exportFinished);
@@ -226,6 +253,15 @@ void EngineImpl::onReader(std::function<void()> call)
 
 void EngineImpl::open()
 {
+    if (m_readOnly) {
+        // The reader opens its own connection on its first read (readFailed if it cannot).
+        if (!std::exchange(m_readerReady, true)) {
+            for (const auto &call : std::exchange(m_readerQueue, {}))
+                QMetaObject::invokeMethod(m_reader, call, Qt::QueuedConnection);
+        }
+        QMetaObject::invokeMethod(this, [this] { Q_EMIT opened(true, QString()); }, Qt::QueuedConnection);
+        return;
+    }
     onWorker([](EngineWorker &w) { w.open(); });
 }
 
@@ -297,6 +333,10 @@ void EngineImpl::runNow(qint64 jobId)
 
 void EngineImpl::requestJobs()
 {
+    if (m_readOnly) {
+        onReader([reader = m_reader] { reader->listJobs(); });
+        return;
+    }
     onWorker([](EngineWorker &w) { w.listJobs(); });
 }
 

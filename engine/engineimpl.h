@@ -91,6 +91,7 @@ private:
     QThread m_thread;
     EngineWorker *m_worker = nullptr; // lives on m_thread
     std::shared_ptr<std::atomic<bool>> m_cancelImport;
+    bool m_readOnly = false;
     bool m_readerReady = false;
     QList<std::function<void()>> m_readerQueue;
     QThread m_readerThread;

@@ -549,6 +549,9 @@ void EngineWorker::replayDead(const ReplayRequest &request)
 {
     if (!m_store) {
         Q_EMIT tasksActedOn(TaskAction::Replay, -1, u"the database is not open"_s, 0);
+        ReplayResult failed;
+        failed.error = u"the database is not open"_s;
+        Q_EMIT deadReplayed(failed);
         return;
     }
     const ReplayResult result = replayDeadTasks(*m_store, request, m_clock->nowMs());
@@ -557,6 +560,7 @@ void EngineWorker::replayDead(const ReplayRequest &request)
     // A running job claims the replayed tasks with its next group; a stopped one needs
     // startJob (the console's resume, batchctl dlq replay).
     Q_EMIT tasksActedOn(TaskAction::Replay, result.error.isEmpty() ? result.changed : -1, result.error, result.skipped);
+    Q_EMIT deadReplayed(result);
 }
 
 void EngineWorker::clearAlerts(qint64 jobId, const QString &kind)

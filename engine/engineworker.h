@@ -93,6 +93,7 @@ Q_SIGNALS:
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
     void tasksActedOn(bd::TaskAction action, int changed, const QString &error, int skipped);
+    void deadReplayed(const bd::ReplayResult &result);
     void alertsChanged();
     void connectionTested(const QString &providerId, const QStringList &models,
                           const QString &error);

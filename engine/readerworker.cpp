@@ -258,6 +258,13 @@ void ReaderWorker::listDeadTasks(qint64 jobId, qint64 afterTaskId, int limit)
     Q_EMIT deadTasksListed(jobId, m_store->deadTasks(jobId, limit, afterTaskId), QString());
 }
 
+void ReaderWorker::listJobs()
+{
+    if (!ensureOpen())
+        return;
+    Q_EMIT jobsListed(m_store->jobs());
+}
+
 void ReaderWorker::reportCost(qint64 jobId)
 {
     if (!ensureOpen())

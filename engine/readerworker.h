@@ -48,6 +48,8 @@ public:
     // Uses the database when it exists (response cache, calibration), else estimates alone.
     void estimateJob(quint64 ticket, const bd::JobSpec &spec);
     void listDeadTasks(qint64 jobId, qint64 afterTaskId, int limit);
+    // Every job with its counts (a read-only engine's requestJobs).
+    void listJobs();
     void reportCost(qint64 jobId);
     void readGlobalBudget();
     // The price file changed: read it again before the next estimate or report.
@@ -69,6 +71,7 @@ Q_SIGNALS:
     void jobEstimated(quint64 ticket, const bd::JobEstimate &estimate, const QString &error);
     void deadTasksListed(qint64 jobId, const QList<bd::DeadTask> &tasks, const QString &error);
     void costReportReady(qint64 jobId, const QJsonObject &report);
+    void jobsListed(const QList<bd::JobInfo> &jobs);
     void globalBudgetRead(double capUsd, const QString &period, double spentUsd);
     void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
     void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);

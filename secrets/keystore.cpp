@@ -72,40 +72,6 @@ QString KeyStore::unavailableReason()
     return u"OS keychain unavailable: no D-Bus session bus"_s;
 }
 
-QString apiKeyVariable(const QString &provider)
-{
-    if (provider == u"openai"_s || provider == u"openai-compatible"_s || provider == u"openai-batch"_s)
-        return u"OPENAI_API_KEY"_s;
-    if (provider.startsWith(u"anthropic"_s))
-        return u"ANTHROPIC_API_KEY"_s;
-    return {};
-}
-
-QString baseUrlVariable(const QString &provider)
-{
-    const QString variable = apiKeyVariable(provider);
-    if (variable.isEmpty())
-        return {};
-    return variable.left(variable.indexOf(u'_')) + u"_BASE_URL"_s;
-}
-
-QString keyAccount(const QString &provider)
-{
-    const QString variable = apiKeyVariable(provider);
-    if (variable.isEmpty())
-        return provider;
-    return variable.left(variable.indexOf(u'_')).toLower();
-}
-
-QString missingKeyMessage(const QString &provider, const QString &keychainError)
-{
-    QString message = u"provider %1 needs an API key: set %2 or store one with `batchctl key set %3`"_s
-                          .arg(provider, apiKeyVariable(provider), keyAccount(provider));
-    if (!keychainError.isEmpty())
-        message += u" (%1)"_s.arg(keychainError);
-    return message;
-}
-
 void KeyStore::readKey(const QString &provider, ReadDone done)
 {
     auto *job = new QKeychain::ReadPasswordJob(serviceName());
@@ -152,24 +118,18 @@ void KeyStore::deleteKey(const QString &provider, Done done)
 
 void KeyStore::resolveKey(const QString &provider, ResolveDone done)
 {
-    const QString variable = apiKeyVariable(provider);
-    const QString fromEnvironment =
-        variable.isEmpty() ? QString() : qEnvironmentVariable(variable.toLatin1().constData());
-    if (variable.isEmpty() || !fromEnvironment.isEmpty()) {
-        ResolvedKey resolved;
-        resolved.key = fromEnvironment;
-        resolved.source = fromEnvironment.isEmpty() ? ResolvedKey::Source::None
-                                                    : ResolvedKey::Source::Environment;
-        QTimer::singleShot(0, this, [done, resolved] { done(resolved); });
-        return;
-    }
-    readKey(provider, [done](const QString &key, const QString &error) {
-        ResolvedKey resolved;
-        resolved.key = key;
-        resolved.source = key.isEmpty() ? ResolvedKey::Source::None : ResolvedKey::Source::Keychain;
-        resolved.keychainError = error;
-        done(resolved);
-    });
+    // Answered later, never inside the call, as every other KeyStore call.
+    CredentialResolver(keychainLookup())
+        .resolveKey(provider, true, [this, done](const ResolvedKey &resolved) {
+            QTimer::singleShot(0, this, [done, resolved] { done(resolved); });
+        });
+}
+
+CredentialResolver::KeychainLookup KeyStore::keychainLookup()
+{
+    return [this](const QString &account, CredentialResolver::KeyAnswer answer) {
+        readKey(account, std::move(answer));
+    };
 }
 
 } // namespace bd::secrets

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "api/credentials.h"
+
 #include <QObject>
 #include <QString>
 
@@ -40,36 +42,18 @@ public:
     // Why there is certainly no keychain to ask (no D-Bus session bus), or empty.
     static QString unavailableReason();
 
-    // Where a provider's key came from.
-    struct ResolvedKey
-    {
-        enum class Source
-        {
-            None,        // neither place has one (or the provider needs none)
-            Environment, // OPENAI_API_KEY ...: set, so the keychain was not asked
-            Keychain,
-        };
-        QString key;
-        Source source = Source::None;
-        QString keychainError; // the keychain was asked and could not answer
-    };
+    using ResolvedKey = bd::ResolvedKey;
     using ResolveDone = std::function<void(const ResolvedKey &resolved)>;
-    // The key a run uses: the environment variable when set, else the keychain entry.
+    // The key a run uses: the environment variable when set, else the keychain entry
+    // (bd::CredentialResolver over this key store).
     void resolveKey(const QString &provider, ResolveDone done);
+
+    // This key store as the keychain a bd::CredentialResolver asks. The lookup must not
+    // outlive the key store.
+    CredentialResolver::KeychainLookup keychainLookup();
 
 private:
     int m_timeoutMs = 5'000;
 };
-
-// Where a provider's key is looked up first: OPENAI_API_KEY, ANTHROPIC_API_KEY ... (empty
-// for providers without a key). The variable, when set, wins over the keychain.
-QString apiKeyVariable(const QString &provider);
-// OPENAI_BASE_URL, ANTHROPIC_BASE_URL ... (empty for providers without a key).
-QString baseUrlVariable(const QString &provider);
-// The keychain account a provider's key is stored under: providers that share a key share
-// the account (openai, openai-batch and openai-compatible use "openai").
-QString keyAccount(const QString &provider);
-// One line for a missing key, naming both places it can come from.
-QString missingKeyMessage(const QString &provider, const QString &keychainError = {});
 
 } // namespace bd::secrets

@@ -60,7 +60,7 @@ QString key(const char *name)
 
 QString baseUrlKey(const QString &provider)
 {
-    return u"providers/%1/base_url"_s.arg(secrets::keyAccount(provider));
+    return u"providers/%1/base_url"_s.arg(keyAccount(provider));
 }
 
 QVariant value(const QSettings &settings, const char *name)

@@ -26,14 +26,14 @@ QString providerBaseUrl(const JobSpec &spec)
 {
     if (!spec.baseUrl.isEmpty())
         return spec.baseUrl;
-    const QString variable = secrets::baseUrlVariable(spec.provider);
+    const QString variable = baseUrlVariable(spec.provider);
     if (variable.isEmpty())
         return {};
     const QString fromEnvironment = qEnvironmentVariable(variable.toLatin1().constData());
     if (!fromEnvironment.isEmpty())
         return fromEnvironment;
     return QSettings()
-        .value(u"providers/%1/base_url"_s.arg(secrets::keyAccount(spec.provider)))
+        .value(u"providers/%1/base_url"_s.arg(keyAccount(spec.provider)))
         .toString()
         .trimmed();
 }
@@ -44,7 +44,7 @@ void resolveProviderConfig(const JobSpec &spec, QObject *context, ProviderConfig
     config.id = spec.provider;
     config.baseUrl = providerBaseUrl(spec);
     config.settings = spec.settings;
-    const QString variable = secrets::apiKeyVariable(spec.provider);
+    const QString variable = apiKeyVariable(spec.provider);
     if (variable.isEmpty() || !keyRequired(spec.provider)) {
         if (!variable.isEmpty())
             config.apiKey = qEnvironmentVariable(variable.toLatin1().constData());
@@ -58,7 +58,7 @@ void resolveProviderConfig(const JobSpec &spec, QObject *context, ProviderConfig
             keyStore->deleteLater();
             config.apiKey = resolved.key;
             ready(config, resolved.key.isEmpty()
-                              ? secrets::missingKeyMessage(config.id, resolved.keychainError)
+                              ? missingKeyMessage(config.id, resolved.keychainError)
                               : QString());
         });
 }

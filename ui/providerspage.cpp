@@ -49,13 +49,13 @@ ProvidersPage::ProvidersPage(Engine *engine, secrets::KeyStore *keyStore, QWidge
     // One box per keychain account: providers that share a key share the box.
     QHash<QString, QStringList> byAccount;
     for (const QString &provider : consolesettings::configurableProviders()) {
-        const QString account = secrets::keyAccount(provider);
+        const QString account = keyAccount(provider);
         if (!byAccount.contains(account))
             m_order.append(provider);
         byAccount[account].append(provider);
     }
     for (const QString &provider : std::as_const(m_order)) {
-        const QStringList sharing = byAccount.value(secrets::keyAccount(provider));
+        const QStringList sharing = byAccount.value(keyAccount(provider));
         QStringList names;
         for (const QString &id : sharing)
             names.append(displayName(id));
@@ -198,7 +198,7 @@ void ProvidersPage::readStoredKey(Row &row)
 
 void ProvidersPage::updateKeyStatus(Row &row)
 {
-    const QString variable = secrets::apiKeyVariable(row.provider);
+    const QString variable = apiKeyVariable(row.provider);
     const bool fromEnvironment =
         !variable.isEmpty() && qEnvironmentVariableIsSet(variable.toLatin1().constData());
     QString status;
@@ -268,7 +268,7 @@ void ProvidersPage::testConnection(const QString &provider)
     config.id = provider;
     config.baseUrl = row->baseUrl->text().trimmed();
     config.apiKey = row->key->text().trimmed();
-    const QString variable = secrets::apiKeyVariable(provider);
+    const QString variable = apiKeyVariable(provider);
     if (config.apiKey.isEmpty() && !variable.isEmpty())
         config.apiKey = qEnvironmentVariable(variable.toLatin1().constData());
     if (config.apiKey.isEmpty())

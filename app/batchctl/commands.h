@@ -1,18 +1,41 @@
 #pragma once
 
+#include <QCommandLineParser>
+#include <QString>
 #include <QStringList>
 
-// batchctl's subcommands as CLI.md defines them. Each returns the process exit code.
+// batchctl's subcommands as CLI.md defines them, one file each. Each returns the process
+// exit code (cli.h) and throws UsageError for a usage error found before anything ran.
 namespace batchctl {
 
-enum ExitCode
+// What every command gets: the parsed options, the positional arguments (the command
+// first) and the database (--db or the default).
+struct Invocation
 {
-    ExitFinished = 0,
-    ExitFatal = 1,
-    ExitUsage = 2,
-    ExitPaused = 3,
-    ExitDeadLetters = 4,
+    const QCommandLineParser &parser;
+    QStringList positional;
+    QString database;
+    bool databaseGiven = false;
+    bool json = false;
 };
+
+int commandRun(const Invocation &in);
+int commandEstimate(const Invocation &in);
+int commandResume(const Invocation &in);
+int commandStatus(const Invocation &in);
+int commandBudget(const Invocation &in);
+int commandExport(const Invocation &in);
+int commandDlq(const Invocation &in);
+int commandKey(const Invocation &in);
+
+// Resumes the unfinished jobs (one job when onlyJob is set) in an open session: resume and
+// dlq replay.
+class Session;
+int resumeJobs(Session &session, qint64 onlyJob, bool forceList);
+
+// A command that reads an existing database: a missing one is a usage error, and is not
+// created.
+void requireDatabase(const Invocation &in);
 
 int main(const QStringList &arguments);
 

@@ -63,6 +63,11 @@ struct EngineOptions
     // Metrics, alert rules, notifications and the /metrics endpoint (the keys of
     // engine/metrics/README.md). Empty: the guide's defaults, no endpoint.
     QJsonObject monitoring;
+    // A front end that only reads (batchctl status, export, dlq list): open() starts the
+    // reader alone. Nothing is written, no leases are released (another process may hold
+    // them, or a crashed one left them for `resume`), no monitoring starts; the verbs that
+    // write are not for such an engine.
+    bool readOnly = false;
 };
 
 // Where each program keeps its data when not told otherwise (QStandardPaths, application
@@ -77,9 +82,17 @@ bool isGlobalBudgetPeriod(const QString &name);
 // When the period that holds nowMs began (UTC), in ms since the epoch.
 qint64 globalBudgetPeriodStartMs(const QString &period, qint64 nowMs);
 
+// An off-peak window as the user writes it ("22:00-06:00@Europe/Berlin", local time without
+// the zone) in the form a job's settings keep it (settingkeys::offpeak); nullopt and the
+// reason when it does not parse.
+std::optional<QJsonObject> parseOffPeakWindow(const QString &text, QString *error);
+
 // The providers an engine can run (no network; cheap), for pickers and checks.
 QList<ProviderInfo> availableProviders();
 std::optional<ProviderInfo> providerInfo(const QString &providerId);
+// Why a job could not start with this config (no base URL where one is required, a URL that
+// is not http(s) or carries credentials ...), or empty. No network; the key is not checked.
+QString providerConfigProblem(const ProviderConfig &config);
 
 // A job as a front end describes it before it is checked: the spec as the user gave it
 // (model may be empty: the provider's default; mode "auto" picks the lane from the
@@ -237,6 +250,9 @@ Q_SIGNALS:
     void jobsListed(const QList<bd::JobInfo> &jobs);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
+    // What replayDead() did, in full (follows its tasksActedOn): the new template revision,
+    // and whether the request itself was wrong (invalid: nothing changed).
+    void deadReplayed(const bd::ReplayResult &result);
     // skipped: given tasks the action did not apply to (not dead, not pending, ...).
     void tasksActedOn(bd::TaskAction action, int changed, const QString &error, int skipped);
     void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
@@ -267,3 +283,4 @@ std::unique_ptr<Engine> createEngine(const EngineOptions &options, QObject *pare
 Q_DECLARE_METATYPE(bd::JobCheck)
 Q_DECLARE_METATYPE(bd::TaskAction)
 Q_DECLARE_METATYPE(bd::Lane)
+Q_DECLARE_METATYPE(bd::ReplayResult)

@@ -23,6 +23,7 @@
 #include <QTest>
 
 #include <memory>
+#include <sys/stat.h>
 
 #ifndef BATCHCTL_PATH
 #error "BATCHCTL_PATH must name the batchctl binary"
@@ -107,6 +108,7 @@ private Q_SLOTS:
     void crashThenResumeCompletesEveryRowOnce();
     void offPeakRunWaitsThenRunsNow();
     void dlqReplayWithEditedTemplate();
+    void strictNumbersAndFilesAreUsageErrors();
 
 private:
     Result batchctl(const QStringList &arguments, int timeoutMs = 60'000);
@@ -892,6 +894,84 @@ void TestBatchctl::dlqReplayWithEditedTemplate()
         return true;
     });
     QCOMPARE(row, 6);
+}
+
+void TestBatchctl::strictNumbersAndFilesAreUsageErrors()
+{
+    // Every numeric option is a finite number in range (whole where it must be): "nan" or
+    // "inf" never mean "no cap". Bad files and export folders are found before anything runs.
+    const QString csv = writeCsv(u"strict.csv"_s, {u"id"_s, u"text"_s}, {{u"1"_s, u"alpha"_s}});
+    const QString db = m_dir.filePath(u"strict.sqlite"_s);
+    const QStringList run = {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db};
+    const QList<QStringList> badNumbers = {
+        {u"--budget"_s, u"nan"_s},           {u"--budget"_s, u"inf"_s},
+        {u"--budget"_s, u"-inf"_s},          {u"--budget"_s, u"0"_s},
+        {u"--budget"_s, u"1e400"_s},         {u"--budget"_s, u"5usd"_s},
+        {u"--concurrency"_s, u"2.5"_s},      {u"--concurrency"_s, u"0"_s},
+        {u"--concurrency"_s, u"1e10"_s},     {u"--rpm"_s, u"abc"_s},
+        {u"--tpm"_s, u"nan"_s},              {u"--priority"_s, u"2.5"_s},
+        {u"--max-retries"_s, u"1.5"_s},      {u"--max-output-tokens"_s, u"inf"_s},
+        {u"--sim-failure-rate"_s, u"1.5"_s}, {u"--sim-latency-ms"_s, u"-5"_s},
+        {u"--metrics-port"_s, u"70000"_s},   {u"--global-budget"_s, u"nan"_s},
+        {u"--batch-max-wait-ms"_s, u"-1"_s}, {u"--sim-rpm"_s, u"0x10"_s},
+    };
+    for (const QStringList &option : badNumbers) {
+        const Result r = batchctl(run + option);
+        QVERIFY2(r.exitCode == 2, qPrintable(option.join(u' ') + u"\n"_s + r.describe()));
+        QVERIFY2(r.err.contains(option.at(0).toUtf8()), qPrintable(option.join(u' ') + u"\n"_s + r.describe()));
+    }
+    QVERIFY(!QFileInfo::exists(db));
+
+    // Template and system files: regular files of at most 1 MiB, named in the error.
+    const QString fifo = m_dir.filePath(u"template.fifo"_s);
+    QCOMPARE(::mkfifo(QFile::encodeName(fifo).constData(), 0600), 0);
+    const QString large = m_dir.filePath(u"large-template.txt"_s);
+    {
+        QFile file(large);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write(QByteArray(1024 * 1024 + 1, 'x'));
+    }
+    const QList<QStringList> badFiles = {
+        {u"--template-file"_s, u"/dev/zero"_s},
+        {u"--template-file"_s, fifo},
+        {u"--template-file"_s, m_dir.path()},
+        {u"--template-file"_s, large},
+        {u"--template-file"_s, m_dir.filePath(u"no-such-template.txt"_s)},
+    };
+    const QStringList runFromFile = {u"run"_s, csv, u"--db"_s, db};
+    for (const QStringList &option : badFiles) {
+        const Result r = batchctl(runFromFile + option);
+        QVERIFY2(r.exitCode == 2, qPrintable(option.join(u' ') + u"\n"_s + r.describe()));
+        QVERIFY2(r.err.contains(option.at(1).toUtf8()), qPrintable(r.describe()));
+    }
+    Result r = batchctl(run + QStringList{u"--system-file"_s, u"/dev/zero"_s});
+    QVERIFY2(r.exitCode == 2 && r.err.contains("/dev/zero"), qPrintable(r.describe()));
+    r = batchctl({u"estimate"_s, csv, u"--template-file"_s, fifo});
+    QVERIFY2(r.exitCode == 2 && r.err.contains(fifo.toUtf8()), qPrintable(r.describe()));
+
+    // An export into a folder that does not exist is refused before the run.
+    const QString missingFolder = m_dir.filePath(u"no-such-folder/out.csv"_s);
+    r = batchctl(run + QStringList{u"--export"_s, missingFolder});
+    QVERIFY2(r.exitCode == 2 && r.err.contains("--export"), qPrintable(r.describe()));
+    QVERIFY(!QFileInfo::exists(db));
+
+    // The global budget: nan and inf are no amounts; nothing is created or stored.
+    for (const QString &amount : {u"nan"_s, u"inf"_s, u"-1e-9"_s}) {
+        r = batchctl({u"budget"_s, u"--db"_s, db, u"--set"_s, amount});
+        QVERIFY2(r.exitCode == 2 && r.err.contains("--set"), qPrintable(r.describe()));
+    }
+    QVERIFY(!QFileInfo::exists(db));
+
+    // On a database that exists: an unknown job is a usage error for replay and export.
+    QVERIFY(QFileInfo::exists(m_sampleDb));
+    r = batchctl({u"dlq"_s, u"replay"_s, u"--job"_s, u"999"_s, u"--db"_s, m_sampleDb});
+    QVERIFY2(r.exitCode == 2 && r.err.contains("999"), qPrintable(r.describe()));
+    r = batchctl({u"dlq"_s, u"replay"_s, u"--job"_s, u"1.5"_s, u"--db"_s, m_sampleDb});
+    QCOMPARE(r.exitCode, 2);
+    r = batchctl({u"export"_s, QString::number(m_sampleJob), u"--out"_s, missingFolder, u"--db"_s,
+                  m_sampleDb});
+    QVERIFY2(r.exitCode == 2 && r.err.contains("--out"), qPrintable(r.describe()));
+    QVERIFY(!QFileInfo::exists(missingFolder));
 }
 
 QTEST_GUILESS_MAIN(TestBatchctl)

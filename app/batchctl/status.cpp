@@ -1,0 +1,142 @@
+#include "api/alertfigures.h"
+#include "cli.h"
+#include "commands.h"
+#include "output.h"
+#include "session.h"
+
+#include <QJsonArray>
+
+using namespace Qt::StringLiterals;
+
+namespace batchctl {
+
+namespace {
+
+// The human lines under a job: where its money went (lanes, token kinds, tiers, savings).
+void printCost(const bd::JobInfo &job, const QJsonObject &cost)
+{
+    const qint64 unpriced = cost.value(u"unpriced_tasks"_s).toInteger();
+    if (unpriced > 0)
+        printOut(u"    cost unknown for %1 task(s): model %2 has no price (the total above "
+                 "leaves them out)"_s.arg(unpriced).arg(job.spec.model));
+    QStringList lanes;
+    const QJsonObject byLane = cost.value(u"by_lane"_s).toObject();
+    for (auto it = byLane.begin(); it != byLane.end(); ++it)
+        lanes.append(u"%1 %2 tasks $%3"_s.arg(it.key()).arg(it.value()[u"tasks"_s].toInteger())
+                         .arg(QString::number(it.value()[u"cost_usd"_s].toDouble(), 'f', 4)));
+    if (!lanes.isEmpty())
+        printOut(u"    lanes: "_s + lanes.join(u", "_s));
+    const QJsonObject kinds = cost.value(u"by_token_kind"_s).toObject();
+    if (!lanes.isEmpty())
+        printOut(u"    tokens: input $%1, cached $%2, cache writes $%3, output $%4; prompt cache hit rate %5%"_s
+                     .arg(QString::number(kinds[u"input"_s].toDouble(), 'f', 4),
+                          QString::number(kinds[u"cached_input"_s].toDouble(), 'f', 4),
+                          QString::number(kinds[u"cache_write"_s].toDouble(), 'f', 4),
+                          QString::number(kinds[u"output"_s].toDouble(), 'f', 4),
+                          QString::number(cost[u"prompt_cache_hit_rate"_s].toDouble() * 100, 'f', 1)));
+    if (cost.contains(u"by_tier"_s)) {
+        QStringList tiers;
+        const QJsonObject byTier = cost.value(u"by_tier"_s).toObject();
+        for (const QString &name : {u"simple"_s, u"standard"_s, u"complex"_s}) {
+            const QJsonObject entry = byTier.value(name).toObject();
+            if (!entry.isEmpty())
+                tiers.append(u"%1 (%2) %3 tasks $%4"_s.arg(name, entry[u"model"_s].toString())
+                                 .arg(entry[u"tasks"_s].toInteger())
+                                 .arg(QString::number(entry[u"cost_usd"_s].toDouble(), 'f', 4)));
+        }
+        const QJsonObject saved = cost.value(u"tiering"_s).toObject();
+        printOut(u"    tiers: "_s + tiers.join(u", "_s));
+        const QJsonObject classification = cost.value(u"classification"_s).toObject();
+        if (!classification.isEmpty())
+            printOut(u"    classification on %1: %2 input, %3 output tokens, $%4 (in the tiers' spend)"_s
+                         .arg(classification[u"model"_s].toString())
+                         .arg(classification[u"input_tokens"_s].toInteger())
+                         .arg(classification[u"output_tokens"_s].toInteger())
+                         .arg(QString::number(classification[u"cost_usd"_s].toDouble(), 'f', 4)));
+        if (saved.value(u"savings_usd"_s).isDouble())
+            printOut(u"    tiering saved $%1 against $%2 on the top tier's model %3 (same lanes and tokens)"_s
+                         .arg(QString::number(saved[u"savings_usd"_s].toDouble(), 'f', 4),
+                              QString::number(saved[u"top_model_cost_usd"_s].toDouble(), 'f', 4),
+                              saved[u"top_model"_s].toString()));
+    }
+    if (cost.value(u"naive_cost_usd"_s).isDouble())
+        printOut(u"    response cache hits %1; naive run $%2, saved $%3 (%4% of naive)"_s
+                     .arg(cost[u"response_cache_hits"_s].toInteger())
+                     .arg(QString::number(cost[u"naive_cost_usd"_s].toDouble(), 'f', 4),
+                          QString::number(cost[u"savings_usd"_s].toDouble(), 'f', 4),
+                          QString::number(cost[u"cost_vs_naive"_s].toDouble() * 100, 'f', 1)));
+}
+
+void printAlerts(const QList<bd::AlertRecord> &alerts)
+{
+    for (const bd::AlertRecord &alert : alerts) {
+        if (alert.clearedAt.isValid())
+            continue;
+        printOut(u"ALERT %1 (%2): %3"_s.arg(alert.kind,
+                                            alert.jobId ? u"job %1"_s.arg(alert.jobId) : u"all jobs"_s,
+                                            alert.message));
+        const QString figures = bd::describeAlertFigures(alert.kind, alert.figures);
+        if (!figures.isEmpty())
+            printOut(u"    "_s + figures);
+    }
+}
+
+} // namespace
+
+// `status`: every job with its counts, spend and cost report, the global budget and the
+// alerts, read through the engine (a database that does not exist is not created).
+int commandStatus(const Invocation &in)
+{
+    requireDatabase(in);
+    Session session(in.database, in.json, {}, Session::Access::ReadOnly);
+    if (!session.open())
+        return ExitFatal;
+    const auto jobs = session.jobs();
+    const auto alerts = session.ask(&bd::Engine::alertsListed,
+                                    [&] { session.engine().requestAlerts(true); });
+    const auto budget = session.ask(&bd::Engine::globalBudgetChanged,
+                                    [&] { session.engine().requestGlobalBudget(); });
+    if (!jobs || !alerts || !budget)
+        return ExitFatal;
+    const auto &[capUsd, period, spentUsd] = *budget;
+    const QJsonObject globalBudget = globalBudgetJson(GlobalBudget{capUsd, period, spentUsd});
+    QJsonArray jobArray;
+    for (const bd::JobInfo &job : *jobs) {
+        const auto report = session.ask(
+            &bd::Engine::costReportReady, [&] { session.engine().requestCostReport(job.id); },
+            [&](qint64 jobId, const QJsonObject &) { return jobId == job.id; });
+        const QJsonObject cost = report ? std::get<1>(*report) : QJsonObject();
+        if (!in.json) {
+            printOut(jobLine(job));
+            printCost(job, cost);
+            continue;
+        }
+        QJsonObject summary = jobSummary(job, -1);
+        summary.insert(u"cost"_s, cost);
+        if (!cost.value(u"cost_known"_s).toBool()) {
+            // Never a silent zero: the total covers only the tasks with a price.
+            summary.insert(u"cost_known"_s, false);
+            summary.insert(u"cost_note"_s, u"cost unknown for %1 task(s): model has no price"_s
+                                               .arg(cost.value(u"unpriced_tasks"_s).toInteger()));
+        }
+        jobArray.append(summary);
+    }
+    if (in.json) {
+        QJsonArray alertArray;
+        for (const bd::AlertRecord &alert : std::get<0>(*alerts))
+            alertArray.append(alertJson(alert));
+        QJsonObject status{{u"jobs"_s, jobArray}, {u"alerts"_s, alertArray}};
+        if (capUsd > 0)
+            status.insert(u"global_budget"_s, globalBudget);
+        printJson(status);
+        return ExitFinished;
+    }
+    if (jobs->isEmpty())
+        printOut(u"no jobs in %1"_s.arg(in.database));
+    if (capUsd > 0)
+        printOut(globalBudgetLine(globalBudget));
+    printAlerts(std::get<0>(*alerts));
+    return ExitFinished;
+}
+
+} // namespace batchctl
