@@ -502,12 +502,14 @@ void ImportWizard::scheduleCheck()
     m_checkPending = true;
     ++m_checkTicket; // an answer to an older draft is stale from here on
     m_importButton->setEnabled(false);
-    if (!m_preview.ok || !m_templateProblem.isEmpty()) {
+    const bool tieringWithoutFile = isTiering() && m_tieringFile.isEmpty() && m_jobTiering.isEmpty();
+    if (!m_preview.ok || !m_templateProblem.isEmpty() || tieringWithoutFile) {
         m_checkPending = false;
-        m_estimate->setText(tr("Cost estimate: – (needs a readable file and a valid template)"));
-        m_tieringProblem = isTiering() && m_tieringFile.isEmpty() && m_jobTiering.isEmpty()
-                               ? tr("Model tiering needs a tiering file.")
-                               : QString();
+        m_check = JobCheck{};
+        m_estimate->setText(tieringWithoutFile
+                                ? tr("Cost estimate: – (needs a tiering file)")
+                                : tr("Cost estimate: – (needs a readable file and a valid template)"));
+        m_tieringProblem = tieringWithoutFile ? tr("Model tiering needs a tiering file.") : QString();
         showTieringStatus();
         return;
     }
@@ -532,11 +534,18 @@ void ImportWizard::handleJobChecked(quint64 ticket, const JobCheck &check)
     m_check = check;
     m_tieringProblem = isTiering() ? check.error : QString();
     showTieringStatus();
+    const bool importNow = std::exchange(m_importWhenChecked, false);
     if (!check.ok) {
         m_estimate->setText(tr("Cost estimate: – (%1)").arg(check.error));
         m_importButton->setEnabled(false);
+        if (importNow) {
+            m_errorLabel->setText(tr("Nothing was imported: %1").arg(check.error));
+            m_errorLabel->show();
+        }
         return;
     }
+    if (importNow)
+        startImport();
     m_importButton->setEnabled(!m_importing && m_preview.ok && m_templateProblem.isEmpty());
     m_estimateTicket = ticket;
     m_estimatePending = true;
@@ -553,6 +562,7 @@ void ImportWizard::handleJobEstimated(quint64 ticket, const JobEstimate &estimat
         m_estimate->setText(tr("Cost estimate: – (%1)").arg(error));
         return;
     }
+    m_estimateFigures = estimate;
     m_estimate->setText(tr("Cost estimate: %1").arg(describeEstimate(estimate, m_check.spec.mode)));
 }
 
@@ -651,9 +661,19 @@ void ImportWizard::setFromJob(const JobInfo &job)
 
 bool ImportWizard::startImport()
 {
-    // Only what the engine checked for the draft on screen is imported.
-    if (m_importing || !m_preview.ok || !m_templateProblem.isEmpty() || !m_engine || m_checkPending
-        || !m_check.ok)
+    // Only what the engine checked for the draft on screen is imported; while the check is
+    // under way the import waits for it (and is dropped if the check refuses the draft).
+    if (m_importing || !m_preview.ok || !m_templateProblem.isEmpty() || !m_engine)
+        return false;
+    if (m_checkPending) {
+        m_importWhenChecked = true;
+        if (m_checkTimer->isActive()) {
+            m_checkTimer->stop();
+            requestCheck();
+        }
+        return true;
+    }
+    if (!m_check.ok)
         return false;
     const JobSpec spec = m_check.spec;
     setImporting(true);

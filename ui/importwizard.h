@@ -57,11 +57,13 @@ public:
     // the engine off the GUI thread, as batchctl --tiering is). Empty when it is fine.
     void setTieringFile(const QString &path);
     // The engine is still checking the job (tiering file, columns, lane) or estimating it.
-    bool isTieringFileLoading() const { return m_checkPending; }
+    bool isTieringFileLoading() const { return isEstimating(); }
     bool isEstimating() const { return m_estimatePending || m_checkPending; }
     QString tieringProblem() const { return m_tieringProblem; }
     // The job as the engine last checked it (resolved model, lane, tiering).
     const bd::JobCheck &lastCheck() const { return m_check; }
+    // The engine's last estimate of it (rows 0 before the first).
+    const bd::JobEstimate &lastEstimate() const { return m_estimateFigures; }
     // Starts the import if everything checks; false (and the reason shown) otherwise.
     bool startImport();
     // Cancels a running import first; closes otherwise.
@@ -138,8 +140,10 @@ private:
     quint64 m_checkTicket = 0;
     quint64 m_estimateTicket = 0;
     bool m_checkPending = false;
+    bool m_importWhenChecked = false; // Import asked while the check was under way
     bool m_estimatePending = false;
     bd::JobCheck m_check;
+    bd::JobEstimate m_estimateFigures;
     QString m_tieringFile;      // chosen by the user
     QJsonObject m_jobTiering;   // a "run again" job's bound tiering, when no file is chosen
     QString m_tieringProblem;

@@ -63,7 +63,7 @@ private Q_SLOTS:
         QCOMPARE(wizard->templateEditor()->columns(), QStringList({u"id"_s, u"product"_s, u"text"_s}));
         wizard->templateEditor()->setPlainText(u"Summarise the review of the {{product}}: {{text}}"_s);
         QVERIFY(wizard->templateProblem().isEmpty());
-        QVERIFY(wizard->importButton()->isEnabled());
+        QTRY_VERIFY(wizard->importButton()->isEnabled());
         QTRY_VERIFY(wizard->estimateText().contains(u"realtime"_s));
         wizard->setSimulatorLatency(0);
         QTest::mouseClick(wizard->importButton(), Qt::LeftButton);
@@ -101,7 +101,7 @@ private Q_SLOTS:
         // Fixed: accepted.
         wizard->templateEditor()->setPlainText(u"Summarise {{text}} for {{product}}"_s);
         QVERIFY(wizard->templateProblem().isEmpty());
-        QVERIFY(wizard->importButton()->isEnabled());
+        QTRY_VERIFY(wizard->importButton()->isEnabled());
         wizard->reject();
         QTest::qWait(200);
         QCOMPARE(storedJobs(db).size(), 0);

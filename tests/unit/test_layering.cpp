@@ -1,5 +1,8 @@
-// The engine never sees the GUI: no file under engine/ includes a Widgets, Gui or Charts
-// header or anything from ui/, and engine/CMakeLists.txt links none of those modules.
+// Both directions of the engine boundary. The engine never sees the GUI: no file under
+// engine/ includes a Widgets, Gui or Charts header or anything from ui/, and
+// engine/CMakeLists.txt links none of those modules. The front ends never see the engine's
+// insides: ui/ and app/ include only the public API (engine/api/), the pure ingest library,
+// secrets/ and their own files, and no QtSql; the API itself includes nothing but the API.
 // Runs over the source tree (BATCHDESK_SOURCE_DIR), so it needs no build of the engine.
 
 #include <QDir>
@@ -7,6 +10,8 @@
 #include <QFile>
 #include <QRegularExpression>
 #include <QTest>
+
+#include <functional>
 
 using namespace Qt::StringLiterals;
 
@@ -154,6 +159,74 @@ QList<Violation> scanFile(const QString &root, const QString &filePath)
     return found;
 }
 
+// Why a front-end file (ui/, app/) may not include this, or empty. sameFolder: the names of
+// the files beside it, which it may include bare.
+QString frontEndViolationFor(const QString &included, const QStringList &sameFolder,
+                             const QStringList &secrets, bool angled = false)
+{
+    const QString path = QDir::cleanPath(included);
+    if (path.startsWith(u"QtSql"_s) || path.startsWith(u"QSql"_s))
+        return u"a front end never touches the database (QtSql)"_s;
+    if (angled)
+        return {}; // a system or Qt header
+    if (path.startsWith(u"api/"_s) || path.startsWith(u"ingest/"_s))
+        return {};
+    if (!path.contains(u'/') && (sameFolder.contains(path) || secrets.contains(path)))
+        return {};
+    if (!path.contains(u'/') && !path.endsWith(u".h"_s))
+        return {}; // <QWidget>, <optional>: a library header, not one of ours
+    if (path.contains(u'/') && !path.startsWith(u"../"_s) && path.section(u'/', 0, 0).startsWith(u'Q'))
+        return {}; // <QtWidgets/QWidget>
+    return u"reaches past the engine facade (only api/, ingest/, secrets/ and its own folder)"_s;
+}
+
+// Why an api/ header or source may not include this, or empty.
+QString apiViolationFor(const QString &included, const QStringList &apiFiles)
+{
+    const QString path = QDir::cleanPath(included);
+    if (path.startsWith(u"QtSql"_s) || path.startsWith(u"QSql"_s))
+        return u"the public API must compile without QtSql"_s;
+    if (path.startsWith(u"api/"_s) || (!path.contains(u'/') && apiFiles.contains(path)))
+        return {};
+    if (!path.contains(u'/') && !path.endsWith(u".h"_s))
+        return {};
+    return u"the public API includes only the public API"_s;
+}
+
+QList<Violation> scanIncludes(const QString &root, const QString &filePath,
+                              const std::function<QString(const QString &, bool angled)> &check)
+{
+    QList<Violation> found;
+    QFile file(filePath);
+    if (!file.open(QIODevice::ReadOnly | QIODevice::Text)) {
+        found.append({QDir(root).relativeFilePath(filePath), 0, QString(),
+                      u"cannot be read: "_s + file.errorString()});
+        return found;
+    }
+    int lineNo = 0;
+    while (!file.atEnd()) {
+        ++lineNo;
+        const QString line = QString::fromUtf8(file.readLine());
+        const QString name = includedName(line);
+        if (name.isEmpty())
+            continue;
+        const QString why = check(name, line.contains(u'<'));
+        if (!why.isEmpty())
+            found.append({QDir(root).relativeFilePath(filePath), lineNo, line.trimmed(), why});
+    }
+    return found;
+}
+
+QStringList sourceFiles(const QString &dir, bool recursive)
+{
+    QStringList files;
+    QDirIterator it(dir, {u"*.h"_s, u"*.cpp"_s}, QDir::Files | QDir::NoSymLinks,
+                    recursive ? QDirIterator::Subdirectories : QDirIterator::NoIteratorFlags);
+    while (it.hasNext())
+        files.append(it.next());
+    return files;
+}
+
 QString describe(const QList<Violation> &violations)
 {
     QStringList lines;
@@ -174,6 +247,10 @@ private Q_SLOTS:
     void classifierCatchesGuiIncludes();
     void engineSourcesIncludeNoGui();
     void engineCMakeLinksNoGui();
+    void frontEndClassifier_data();
+    void frontEndClassifier();
+    void frontEndsIncludeOnlyTheApi();
+    void apiIncludesOnlyTheApi();
 
 private:
     QString m_root;
@@ -271,6 +348,84 @@ void TestLayering::engineCMakeLinksNoGui()
                 match.captured(0), line.trimmed()));
     }
     QVERIFY2(problems.isEmpty(), qPrintable(u"\n"_s + problems.join(u'\n')));
+}
+
+void TestLayering::frontEndClassifier_data()
+{
+    QTest::addColumn<QString>("line");
+    QTest::addColumn<bool>("forbidden");
+    QTest::newRow("api") << u"#include \"api/engine.h\""_s << false;
+    QTest::newRow("ingest") << u"#include \"ingest/csvreader.h\""_s << false;
+    QTest::newRow("own folder") << u"#include \"mainwindow.h\""_s << false;
+    QTest::newRow("secrets") << u"#include \"keystore.h\""_s << false;
+    QTest::newRow("Qt class") << u"#include <QTableView>"_s << false;
+    QTest::newRow("std") << u"#include <optional>"_s << false;
+    QTest::newRow("store") << u"#include \"store/store.h\""_s << true;
+    QTest::newRow("sqlite backend") << u"#include \"store/sqlite/sqlitestore.h\""_s << true;
+    QTest::newRow("dispatch") << u"#include \"dispatch/dispatcher.h\""_s << true;
+    QTest::newRow("providers") << u"#include \"providers/provider.h\""_s << true;
+    QTest::newRow("cost") << u"#include \"cost/pricetable.h\""_s << true;
+    QTest::newRow("core") << u"#include \"core/tasktypes.h\""_s << true;
+    QTest::newRow("engine impl") << u"#include \"engineimpl.h\""_s << true;
+    QTest::newRow("QtSql") << u"#include <QSqlDatabase>"_s << true;
+    QTest::newRow("QtSql module") << u"#include <QtSql/QSqlQuery>"_s << true;
+}
+
+void TestLayering::frontEndClassifier()
+{
+    QFETCH(QString, line);
+    QFETCH(bool, forbidden);
+    const QString name = includedName(line);
+    QCOMPARE(!frontEndViolationFor(name, {u"mainwindow.h"_s}, {u"keystore.h"_s}, line.contains(u'<')).isEmpty(),
+             forbidden);
+}
+
+void TestLayering::frontEndsIncludeOnlyTheApi()
+{
+    const QStringList secrets = [this] {
+        QStringList names;
+        for (const QString &file : sourceFiles(m_root + u"/secrets"_s, false))
+            names.append(QFileInfo(file).fileName());
+        return names;
+    }();
+    QList<Violation> violations;
+    int scanned = 0;
+    QStringList uiFiles;
+    for (const QString &file : sourceFiles(m_root + u"/ui"_s, false))
+        uiFiles.append(QFileInfo(file).fileName());
+    for (const QString &folder : {u"/ui"_s, u"/app/batchctl"_s, u"/app/batchdesk"_s}) {
+        QStringList sameFolder;
+        const QStringList files = sourceFiles(m_root + folder, false);
+        for (const QString &file : files)
+            sameFolder.append(QFileInfo(file).fileName());
+        if (folder == u"/app/batchdesk"_s)
+            sameFolder += uiFiles; // the console's composition root builds the window
+        for (const QString &file : files) {
+            ++scanned;
+            violations += scanIncludes(m_root, file, [&](const QString &name, bool angled) {
+                return frontEndViolationFor(name, sameFolder, secrets, angled);
+            });
+        }
+    }
+    QVERIFY2(scanned >= 20, qPrintable(u"only %1 front-end files"_s.arg(scanned)));
+    QVERIFY2(violations.isEmpty(), qPrintable(u"\n"_s + describe(violations)));
+}
+
+void TestLayering::apiIncludesOnlyTheApi()
+{
+    const QStringList files = sourceFiles(m_root + u"/engine/api"_s, false);
+    QStringList names;
+    for (const QString &file : files)
+        names.append(QFileInfo(file).fileName());
+    QList<Violation> violations;
+    for (const QString &file : files)
+        violations += scanIncludes(m_root, file, [&](const QString &name, bool angled) {
+            return angled && !name.startsWith(u"QSql"_s) && !name.startsWith(u"QtSql"_s)
+                       ? QString()
+                       : apiViolationFor(name, names);
+        });
+    QVERIFY2(files.size() >= 8, qPrintable(u"only %1 files in engine/api"_s.arg(files.size())));
+    QVERIFY2(violations.isEmpty(), qPrintable(u"\n"_s + describe(violations)));
 }
 
 QTEST_GUILESS_MAIN(TestLayering)
