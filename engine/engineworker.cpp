@@ -392,7 +392,7 @@ void EngineWorker::runNow(qint64 jobId)
     }
     // Stored with the job, so a restarted engine (or batchctl resume) keeps the override.
     QJsonObject settings = job->spec.settings;
-    settings.insert(u"offpeak_run_now"_s, true);
+    settings.insert(settingkeys::offpeakRunNow, true);
     if (!m_store->setJobSettings(jobId, settings)) {
         Q_EMIT jobFailed(jobId, m_store->errorString());
         return;

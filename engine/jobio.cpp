@@ -84,12 +84,12 @@ private:
 static ingest::CsvReader::Options readerOptions(const JobSpec &spec)
 {
     ingest::CsvReader::Options options;
-    const QString delimiter = spec.settings.value(u"csv_delimiter"_s).toString();
+    const QString delimiter = spec.settings.value(settingkeys::csvDelimiter).toString();
     if (delimiter.size() == 1)
         options.delimiter = delimiter.at(0);
     else if (delimiter == u"\\t"_s || delimiter == u"tab"_s)
         options.delimiter = u'\t';
-    options.encoding = spec.settings.value(u"csv_encoding"_s).toString();
+    options.encoding = spec.settings.value(settingkeys::csvEncoding).toString();
     return options;
 }
 

@@ -1,6 +1,7 @@
 #include "consolesettings.h"
 
 #include "api/engine.h"
+#include "api/jobsettings.h"
 
 #include "keystore.h"
 
@@ -77,21 +78,21 @@ QJsonObject defaultJobSettings(const QSettings &settings)
         if (v > 0)
             json.insert(jsonKey, v);
     };
-    positive(kConcurrency, u"concurrency"_s);
-    positive(kRpm, u"rpm"_s);
-    positive(kTpm, u"tpm"_s);
+    positive(kConcurrency, settingkeys::concurrency);
+    positive(kRpm, settingkeys::rpm);
+    positive(kTpm, settingkeys::tpm);
     const int groups[3] = {value(settings, kGroupSmall).toInt(),
                            value(settings, kGroupMedium).toInt(),
                            value(settings, kGroupLarge).toInt()};
     if (groups[0] > 0 || groups[1] > 0 || groups[2] > 0)
-        json.insert(u"group_sizes"_s, QJsonArray{groups[0], groups[1], groups[2]});
-    positive(kMediumDepth, u"medium_depth"_s);
-    positive(kLargeDepth, u"large_depth"_s);
-    positive(kBatchSize, u"batch_size"_s);
-    positive(kMaxConcurrentBatches, u"max_concurrent_batches"_s);
-    positive(kBatchMaxWaitMs, u"batch_max_wait_ms"_s);
+        json.insert(settingkeys::groupSizes, QJsonArray{groups[0], groups[1], groups[2]});
+    positive(kMediumDepth, settingkeys::mediumDepth);
+    positive(kLargeDepth, settingkeys::largeDepth);
+    positive(kBatchSize, settingkeys::batchSize);
+    positive(kMaxConcurrentBatches, settingkeys::maxConcurrentBatches);
+    positive(kBatchMaxWaitMs, settingkeys::batchMaxWaitMs);
     if (value(settings, kOffpeakEnabled).toBool()) {
-        json.insert(u"offpeak"_s, QJsonObject{
+        json.insert(settingkeys::offpeak, QJsonObject{
                                       {u"start"_s, value(settings, kOffpeakStart).toString()},
                                       {u"end"_s, value(settings, kOffpeakEnd).toString()},
                                       {u"timezone"_s, value(settings, kOffpeakTimeZone).toString()},

@@ -1,9 +1,11 @@
 #include "providerconfig.h"
 
+#include "api/credentials.h"
 #include "api/engine.h"
 #include "keystore.h"
 
 #include <QSettings>
+#include <QPointer>
 #include <QTimer>
 
 namespace bd::ui {
@@ -12,55 +14,37 @@ using namespace Qt::StringLiterals;
 
 namespace {
 
-bool keyRequired(const QString &provider)
+// The console's saved endpoint for an account (Settings › Providers).
+QString savedBaseUrl(const QString &account)
 {
-    const QList<ProviderInfo> providers = availableProviders();
-    return std::any_of(providers.cbegin(), providers.cend(), [&](const ProviderInfo &info) {
-        return info.id == provider && info.requiresKey;
-    });
+    return QSettings().value(u"providers/%1/base_url"_s.arg(account)).toString().trimmed();
 }
 
 } // namespace
 
 QString providerBaseUrl(const JobSpec &spec)
 {
-    if (!spec.baseUrl.isEmpty())
-        return spec.baseUrl;
-    const QString variable = baseUrlVariable(spec.provider);
-    if (variable.isEmpty())
-        return {};
-    const QString fromEnvironment = qEnvironmentVariable(variable.toLatin1().constData());
-    if (!fromEnvironment.isEmpty())
-        return fromEnvironment;
-    return QSettings()
-        .value(u"providers/%1/base_url"_s.arg(keyAccount(spec.provider)))
-        .toString()
-        .trimmed();
+    return CredentialResolver({}, savedBaseUrl).baseUrl(spec.provider, spec.baseUrl);
 }
 
 void resolveProviderConfig(const JobSpec &spec, QObject *context, ProviderConfigReady ready)
 {
-    ProviderConfig config;
-    config.id = spec.provider;
-    config.baseUrl = providerBaseUrl(spec);
-    config.settings = spec.settings;
-    const QString variable = apiKeyVariable(spec.provider);
-    if (variable.isEmpty() || !keyRequired(spec.provider)) {
-        if (!variable.isEmpty())
-            config.apiKey = qEnvironmentVariable(variable.toLatin1().constData());
-        QTimer::singleShot(0, context, [config, ready] { ready(config, {}); });
-        return;
-    }
+    const auto info = providerInfo(spec.provider);
+    // The key store answers later on this thread; it lives until it has answered (or the
+    // context goes), and ready never runs after the context is gone.
     auto *keyStore = new secrets::KeyStore(context);
-    keyStore->resolveKey(
-        spec.provider,
-        [keyStore, config, ready](const secrets::KeyStore::ResolvedKey &resolved) mutable {
-            keyStore->deleteLater();
-            config.apiKey = resolved.key;
-            ready(config, resolved.key.isEmpty()
-                              ? missingKeyMessage(config.id, resolved.keychainError)
-                              : QString());
-        });
+    QPointer<QObject> guard(context);
+    CredentialResolver(keyStore->keychainLookup(), savedBaseUrl)
+        .resolve(spec.provider, spec.baseUrl, spec.settings, info && info->requiresKey,
+                 [keyStore, guard, ready](const ProviderConfig &config, const QString &problem) {
+                     // The resolver may answer at once: hand the answer to the event loop so
+                     // that callers always hear back later, as documented.
+                     QTimer::singleShot(0, keyStore, [keyStore, guard, ready, config, problem] {
+                         keyStore->deleteLater();
+                         if (guard)
+                             ready(config, problem);
+                     });
+                 });
 }
 
 } // namespace bd::ui

@@ -1,4 +1,5 @@
 #include "estimator.h"
+#include "api/jobsettings.h"
 
 #include "cost/responsecache.h"
 #include "ingest/csvreader.h"
@@ -26,12 +27,12 @@ qint64 tokensOf(qsizetype chars)
 ingest::CsvReader::Options readerOptions(const JobSpec &spec)
 {
     ingest::CsvReader::Options options;
-    const QString delimiter = spec.settings.value(u"csv_delimiter"_s).toString();
+    const QString delimiter = spec.settings.value(settingkeys::csvDelimiter).toString();
     if (delimiter.size() == 1)
         options.delimiter = delimiter.at(0);
     else if (delimiter == u"\\t"_s || delimiter == u"tab"_s)
         options.delimiter = u'\t';
-    options.encoding = spec.settings.value(u"csv_encoding"_s).toString();
+    options.encoding = spec.settings.value(settingkeys::csvEncoding).toString();
     return options;
 }
 

@@ -1,4 +1,5 @@
 #include "responsecache.h"
+#include "api/jobsettings.h"
 
 #include "core/tasktypes.h"
 
@@ -52,7 +53,7 @@ QByteArray responseCacheKey(const RequestIdentity &identity)
 
 bool responseCacheEnabled(const QJsonObject &settings)
 {
-    const QJsonValue value = settings.value(u"response_cache"_s);
+    const QJsonValue value = settings.value(settingkeys::responseCache);
     return value.isBool() ? value.toBool() : true;
 }
 

@@ -1,4 +1,5 @@
 #include "dispatcher.h"
+#include "api/jobsettings.h"
 
 #include <QJsonArray>
 
@@ -47,20 +48,20 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     original.prompt.bind(job.columns, &error); // validated at import; a stored job binds
     m_templates.insert(0, original);
     const QJsonObject &settings = job.spec.settings;
-    if (settings.value(u"concurrency"_s).toInt() > 0)
-        m_options.concurrency = settings.value(u"concurrency"_s).toInt();
+    if (settings.value(settingkeys::concurrency).toInt() > 0)
+        m_options.concurrency = settings.value(settingkeys::concurrency).toInt();
     // Queue depths at which groups grow (group_sizes itself is read per claim).
-    if (settings.value(u"medium_depth"_s).toInteger() > 0)
-        m_options.mediumDepth = settings.value(u"medium_depth"_s).toInteger();
-    if (settings.value(u"large_depth"_s).toInteger() > 0)
-        m_options.largeDepth = settings.value(u"large_depth"_s).toInteger();
-    if (settings.value(u"max_concurrent_batches"_s).toInt() > 0)
-        m_options.maxConcurrentBatches = settings.value(u"max_concurrent_batches"_s).toInt();
+    if (settings.value(settingkeys::mediumDepth).toInteger() > 0)
+        m_options.mediumDepth = settings.value(settingkeys::mediumDepth).toInteger();
+    if (settings.value(settingkeys::largeDepth).toInteger() > 0)
+        m_options.largeDepth = settings.value(settingkeys::largeDepth).toInteger();
+    if (settings.value(settingkeys::maxConcurrentBatches).toInt() > 0)
+        m_options.maxConcurrentBatches = settings.value(settingkeys::maxConcurrentBatches).toInt();
     m_guard = makeGuard(settings);
-    m_budgetUsd = settings.value(u"budget_usd"_s).toDouble(0.0);
+    m_budgetUsd = settings.value(settingkeys::budgetUsd).toDouble(0.0);
     if (job.spec.priority == 3)
-        m_offPeak = OffPeakWindow::fromJson(settings.value(u"offpeak"_s).toObject(), &m_offPeakError);
-    m_runNow = settings.value(u"offpeak_run_now"_s).toBool();
+        m_offPeak = OffPeakWindow::fromJson(settings.value(settingkeys::offpeak).toObject(), &m_offPeakError);
+    m_runNow = settings.value(settingkeys::offpeakRunNow).toBool();
     m_offPeakTimer.setSingleShot(true);
     connect(&m_offPeakTimer, &QTimer::timeout, this, &JobRunner::pump);
     m_responseCache = cost::responseCacheEnabled(settings);
@@ -69,7 +70,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     if (m_job.spec.model == cost::kAutoModel) {
         // Model tiering: checked at import; a stored job binds again (start() reports errors).
         QString tieringError;
-        m_tiering = cost::TieringConfig::fromJson(settings.value(u"tiering"_s).toObject(),
+        m_tiering = cost::TieringConfig::fromJson(settings.value(settingkeys::tiering).toObject(),
                                                   u"job settings"_s, &tieringError);
         if (m_tiering && !m_tiering->bind(job.columns, {}, &tieringError))
             m_tiering.reset();
@@ -77,7 +78,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
             m_tieringError = u"model tiering: "_s + tieringError;
     }
     m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
-    m_batchMaxWaitMs = settings.value(u"batch_max_wait_ms"_s)
+    m_batchMaxWaitMs = settings.value(settingkeys::batchMaxWaitMs)
                            .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs
                                                   : m_options.groupMaxWaitMs);
     if (m_batchMode && m_tiering && m_tiering->usesClassifier())
@@ -85,13 +86,13 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     m_laneName = metrics::laneName(job.spec.priority, m_batchMode ? u"batch-api"_s : job.spec.mode);
     if (m_batchMode) {
         const qint64 apiLimit = m_provider->batchLimits().maxRequests;
-        int size = settings.value(u"batch_size"_s).toInt(m_options.maxBatchSize);
+        int size = settings.value(settingkeys::batchSize).toInt(m_options.maxBatchSize);
         if (size <= 0 || (apiLimit > 0 && size > apiLimit))
             size = apiLimit > 0 ? int(apiLimit) : 10'000;
         m_options.maxBatchSize = size;
         // First poll of a provider batch (later ones back off); tests and demos shorten it.
-        if (settings.value(u"batch_poll_ms"_s).toInteger() > 0)
-            m_options.batchPollFirstMs = settings.value(u"batch_poll_ms"_s).toInteger();
+        if (settings.value(settingkeys::batchPollMs).toInteger() > 0)
+            m_options.batchPollFirstMs = settings.value(settingkeys::batchPollMs).toInteger();
         connect(m_provider.get(), &providers::Provider::batchSubmitted, this,
                 &JobRunner::handleBatchSubmitted);
         connect(m_provider.get(), &providers::Provider::batchPolled, this,
@@ -323,7 +324,7 @@ int JobRunner::groupSize(int concurrency) const
     // of one's own (and the simulator); larger groups when the queue is deep.
     const bool hosted = m_provider->id() == u"openai"_s || m_provider->id() == u"anthropic"_s;
     const int defaults[3] = {hosted ? 50 : 100, hosted ? 75 : 250, hosted ? 100 : 500};
-    const QJsonArray configured = m_job.spec.settings.value(u"group_sizes"_s).toArray();
+    const QJsonArray configured = m_job.spec.settings.value(settingkeys::groupSizes).toArray();
     int sizes[3];
     for (int i = 0; i < 3; ++i) {
         sizes[i] = m_options.groupSizes[i] > 0 ? m_options.groupSizes[i] : defaults[i];
@@ -394,7 +395,7 @@ QString JobRunner::waitingFor() const
 void JobRunner::runNow()
 {
     m_runNow = true;
-    m_job.spec.settings.insert(u"offpeak_run_now"_s, true);
+    m_job.spec.settings.insert(settingkeys::offpeakRunNow, true);
     if (m_running && !m_stopping)
         pump();
 }

@@ -1,5 +1,7 @@
 #include "globalbudgetcontroller.h"
 
+#include "api/jobsettings.h"
+
 #include <algorithm>
 #include <utility>
 
@@ -9,12 +11,12 @@ using namespace Qt::StringLiterals;
 
 QString GlobalBudgetController::capKey()
 {
-    return u"global_budget_usd"_s;
+    return databasekeys::globalBudgetUsd;
 }
 
 QString GlobalBudgetController::periodKey()
 {
-    return u"global_budget_period"_s;
+    return databasekeys::globalBudgetPeriod;
 }
 
 GlobalBudgetController::GlobalBudgetController()

@@ -3,6 +3,7 @@
 // endpoint and model, so each routed model has its own ProviderGuard.
 
 #include "core/clock.h"
+#include "api/jobsettings.h"
 #include "dispatcher.h"
 
 namespace bd::dispatch {
@@ -13,8 +14,8 @@ std::shared_ptr<ProviderGuard> JobRunner::makeGuard(const QJsonObject &settings)
 {
     auto guard = std::make_shared<ProviderGuard>();
     guard->limiter =
-        RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(u"rpm"_s).toInteger(),
-                                         .configuredTpm = settings.value(u"tpm"_s).toInteger()});
+        RateLimiter(RateLimiter::Options{.configuredRpm = settings.value(settingkeys::rpm).toInteger(),
+                                         .configuredTpm = settings.value(settingkeys::tpm).toInteger()});
     return guard;
 }
 

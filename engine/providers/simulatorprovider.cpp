@@ -1,4 +1,5 @@
 #include "simulatorprovider.h"
+#include "api/jobsettings.h"
 
 #include "core/clock.h"
 
@@ -61,9 +62,9 @@ int SimulatorProvider::batchesSubmitted()
 SimulatorProvider::SimulatorProvider(const ProviderConfig &config, Clock *clock, QObject *parent)
     : Provider(parent)
     , m_clock(clock)
-    , m_latencyMs(qMax(0, config.settings.value(u"latency_ms"_s).toInt(0)))
-    , m_failureRate(qBound(0.0, config.settings.value(u"failure_rate"_s).toDouble(0.0), 1.0))
-    , m_rpm(qMax(0, config.settings.value(u"sim_rpm"_s).toInt(0)))
+    , m_latencyMs(qMax(0, config.settings.value(settingkeys::simLatencyMs).toInt(0)))
+    , m_failureRate(qBound(0.0, config.settings.value(settingkeys::simFailureRate).toDouble(0.0), 1.0))
+    , m_rpm(qMax(0, config.settings.value(settingkeys::simRpm).toInt(0)))
     , m_batchTurnaroundMs(qMax<qint64>(0, config.settings.value(u"sim_batch_ms"_s).toInteger(2'000)))
 {
 }
