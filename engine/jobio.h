@@ -23,7 +23,9 @@ struct ImportResult
     qint64 rows = 0;
     bool continued = false; // an identical job existed and was continued, nothing imported
     QString error;          // names the file, line and field
-    QStringList warnings;   // renamed header columns and the like
+    QStringList warnings;   // renamed header columns, an encoding guessed from invalid UTF-8
+    QString encoding;       // as the file was read: "UTF-8", "Windows-1252" ...
+    QString encodingNote;   // why, when Windows-1252 was a fallback (CsvReader::encodingNote())
 };
 
 using ImportProgress = std::function<void(qint64 rows, qint64 bytesRead, qint64 totalBytes)>;
@@ -70,9 +72,11 @@ ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, 
 
 // Writes the job's rows to path (.csv, .jsonl, .xlsx) in input order.
 // cancelled, asked every thousand rows, stops the export: false with "export cancelled",
-// and nothing is written at path.
+// and nothing is written at path. warnings (when given) receives what the user should be
+// told about a successful export, e.g. "3 cell(s) longer than ... were truncated" (XLSX).
+// Any failure (a full disk included) returns false and leaves nothing at path.
 bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
                const std::function<void(qint64 rows)> &progress = {},
-               const std::function<bool()> &cancelled = {});
+               const std::function<bool()> &cancelled = {}, QStringList *warnings = nullptr);
 
 } // namespace bd
