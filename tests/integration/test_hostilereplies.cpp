@@ -9,9 +9,16 @@
 
 #include <QElapsedTimer>
 #include <QJsonDocument>
+#include <QJsonArray>
 #include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
 #include <QSignalSpy>
 #include <QtTest>
+
+#ifndef BATCHCTL_PATH
+#error "BATCHCTL_PATH must name the batchctl binary"
+#endif
 
 using namespace Qt::StringLiterals;
 using bd::ErrorClass;
@@ -71,6 +78,7 @@ private Q_SLOTS:
     void drippingServerMeetsTheDeadline_data();
     void drippingServerMeetsTheDeadline();
     void apiCallsAreCappedToo();
+    void batchctlNeverBooksAbsurdUsage();
 
 private:
     std::unique_ptr<Provider> make(const QString &id, const QJsonObject &settings = {});
@@ -291,6 +299,46 @@ void TestHostileReplies::apiCallsAreCappedToo()
     QVERIFY2(slowListed.first().at(1).toString().contains(u"deadline"_s),
              qPrintable(slowListed.first().at(1).toString()));
     QVERIFY(timer.elapsed() < 6'000);
+}
+
+void TestHostileReplies::batchctlNeverBooksAbsurdUsage()
+{
+    // 2^63-1 prompt tokens wrapped the totals negative and status showed negative dollars.
+    m_server->body = openAiAnswer(R"({"prompt_tokens":9223372036854775807,"completion_tokens":5})");
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    QFile csv(dir.filePath(u"in.csv"_s));
+    QVERIFY(csv.open(QIODevice::WriteOnly));
+    csv.write("id,text\n1,one\n2,two\n3,three\n");
+    csv.close();
+    const QString db = dir.filePath(u"db.sqlite"_s);
+
+    QProcess run;
+    run.start(QStringLiteral(BATCHCTL_PATH),
+              {u"run"_s, csv.fileName(), u"--template"_s, u"Say {{text}}"_s, u"--provider"_s,
+               u"openai-compatible"_s, u"--base-url"_s, m_server->baseUrl(), u"--model"_s,
+               u"gpt-4.1-mini"_s, u"--max-retries"_s, u"0"_s, u"--db"_s, db});
+    // The server lives on this thread: wait with the event loop running.
+    QTRY_VERIFY_WITH_TIMEOUT(run.state() == QProcess::NotRunning, 60'000);
+    const QString output = QString::fromUtf8(run.readAllStandardOutput() + run.readAllStandardError());
+    QVERIFY2(run.exitCode() == 4, qPrintable(output)); // finished, with dead-lettered tasks
+
+    QProcess status;
+    status.start(QStringLiteral(BATCHCTL_PATH), {u"status"_s, u"--json"_s, u"--db"_s, db});
+    QVERIFY(status.waitForFinished(30'000));
+    QCOMPARE(status.exitCode(), 0);
+    const QJsonObject job =
+        QJsonDocument::fromJson(status.readAllStandardOutput()).object().value(u"jobs"_s).toArray().at(0).toObject();
+    QCOMPARE(job.value(u"dead"_s).toInt(), 3);
+    QCOMPARE(job.value(u"input_tokens"_s).toInteger(), 0);
+    QCOMPARE(job.value(u"output_tokens"_s).toInteger(), 0);
+    QVERIFY2(job.value(u"cost_usd"_s).toDouble() == 0.0, qPrintable(QString::number(job.value(u"cost_usd"_s).toDouble())));
+
+    QProcess dlq;
+    dlq.start(QStringLiteral(BATCHCTL_PATH), {u"dlq"_s, u"list"_s, u"--json"_s, u"--db"_s, db});
+    QVERIFY(dlq.waitForFinished(30'000));
+    const QByteArray dead = dlq.readAllStandardOutput();
+    QVERIFY2(dead.contains("usage.prompt_tokens claims more than 100000000 tokens"), dead.constData());
 }
 
 QTEST_GUILESS_MAIN(TestHostileReplies)
