@@ -53,6 +53,18 @@ int statusForErrorType(const QString &type)
     return statuses.value(type, 500);
 }
 
+// The trimmed line starting at *at; *at moves past its newline. One line at a time, so a
+// result file of hundreds of MiB is not copied whole into a list of lines.
+QByteArray nextLine(const QByteArray &text, qsizetype *at)
+{
+    qsizetype end = text.indexOf('\n', *at);
+    if (end < 0)
+        end = text.size();
+    const QByteArray line = QByteArrayView(text).sliced(*at, end - *at).trimmed().toByteArray();
+    *at = end + 1;
+    return line;
+}
+
 } // namespace
 
 bool parseOpenAiChatAnswer(const QByteArray &body, ChatReply *reply, QString *problem)
@@ -168,8 +180,8 @@ QHash<qint64, ChatReply> parseOpenAiBatchResults(const QList<QByteArray> &files,
 {
     QHash<qint64, ChatReply> byTask;
     for (const QByteArray &file : files) {
-        for (const QByteArray &rawLine : file.split('\n')) {
-            const QByteArray line = rawLine.trimmed();
+        for (qsizetype at = 0; at < file.size();) {
+            const QByteArray line = nextLine(file, &at);
             if (line.isEmpty())
                 continue;
             const QJsonObject object = jsonObject(line);
@@ -225,8 +237,8 @@ QHash<qint64, ChatReply> parseAnthropicBatchResults(const QByteArray &results,
                                                     const QString &apiKey)
 {
     QHash<qint64, ChatReply> byTask;
-    for (const QByteArray &rawLine : results.split('\n')) {
-        const QByteArray line = rawLine.trimmed();
+    for (qsizetype at = 0; at < results.size();) {
+        const QByteArray line = nextLine(results, &at);
         if (line.isEmpty())
             continue;
         const QJsonObject object = jsonObject(line);
