@@ -146,8 +146,7 @@ Utf8Scan scanUtf8(const char *data, qsizetype size)
 }
 
 // Line breaks as the parser counts them (CRLF, LF or a lone CR each end one line).
-template <typename Char>
-qint64 lineBreaks(const Char *s, qsizetype n)
+template <typename Char> qint64 lineBreaks(const Char *s, qsizetype n)
 {
     qint64 breaks = 0;
     for (qsizetype i = 0; i < n; ++i) {

@@ -699,8 +699,8 @@ private:
     static void removeStaleTempFiles(const QString &dir, const QString &targetName)
     {
         const QString prefix = u'.' + targetName + u'.';
-        const QStringList names = QDir(dir).entryList(
-            {prefix + QStringLiteral("*.tmp")}, QDir::Files | QDir::Hidden | QDir::System);
+        const QStringList names = QDir(dir).entryList({prefix + QStringLiteral("*.tmp")},
+                                                      QDir::Files | QDir::Hidden | QDir::System);
         for (const QString &name : names) {
             const QStringView middle =
                 QStringView(name).mid(prefix.size(), name.size() - prefix.size() - 4);

@@ -20,7 +20,6 @@ QJsonObject jsonObject(const QByteArray &body)
     return QJsonDocument::fromJson(body).object();
 }
 
-
 } // namespace
 
 BatchLimits AnthropicProvider::batchLimits() const

@@ -4,10 +4,9 @@
 #include "errorclassification.h"
 #include "networkpool.h"
 
+#include <chrono>
 #include <QNetworkReply>
 #include <QTimer>
-
-#include <chrono>
 
 namespace bd::providers {
 
@@ -44,8 +43,7 @@ HttpChatProvider::HttpChatProvider(const ProviderConfig &config, const QUrl &bas
     , m_maxDownloadBytes(
           positiveSetting(config.settings, u"max_download_bytes", kDefaultMaxDownloadBytes))
     , m_deadlineMs(positiveSetting(config.settings, u"request_deadline_ms", kDefaultDeadlineMs))
-    , m_apiDeadlineMs(
-          positiveSetting(config.settings, u"api_deadline_ms", kDefaultApiDeadlineMs))
+    , m_apiDeadlineMs(positiveSetting(config.settings, u"api_deadline_ms", kDefaultApiDeadlineMs))
     , m_pool(new NetworkPool(
           baseUrl, qMax(1, config.settings.value(u"max_network_managers"_s).toInt(64)), this))
 {
@@ -76,7 +74,8 @@ void HttpChatProvider::track(QNetworkReply *reply, qint64 maxBytes, qint64 deadl
             [this, reply] { stopTransfer(reply, Stop::Deadline); });
     transfer.deadline->start(std::chrono::milliseconds(deadlineMs));
     m_transfers.insert(reply, transfer);
-    connect(reply, &QNetworkReply::metaDataChanged, this, [this, reply] { checkDeclaredSize(reply); });
+    connect(reply, &QNetworkReply::metaDataChanged, this,
+            [this, reply] { checkDeclaredSize(reply); });
     connect(reply, &QNetworkReply::readyRead, this, [this, reply] { drain(reply); });
 }
 
@@ -156,8 +155,8 @@ QString HttpChatProvider::stopMessage(const Transfer &transfer)
         return u"reply too large: more than %1 (max_reply_bytes / max_download_bytes)"_s.arg(
             byteSize(transfer.maxBytes));
     case Stop::Deadline:
-        return u"no complete answer within the %1 s deadline"_s.arg(
-            double(transfer.deadlineMs) / 1000.0);
+        return u"no complete answer within the %1 s deadline"_s.arg(double(transfer.deadlineMs) /
+                                                                    1000.0);
     }
     return {};
 }

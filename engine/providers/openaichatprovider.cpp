@@ -14,7 +14,6 @@ namespace bd::providers {
 
 using namespace Qt::StringLiterals;
 
-
 std::unique_ptr<OpenAiChatProvider> OpenAiChatProvider::create(Flavour flavour,
                                                                const ProviderConfig &config,
                                                                Clock *clock, QString *error)

@@ -205,7 +205,8 @@ QHash<qint64, ChatReply> parseOpenAiBatchResults(const QList<QByteArray> &files,
                     QString problem;
                     if (!parseOpenAiChatAnswer(body, &reply, &problem)) {
                         reply.error = ErrorClass::Malformed;
-                        reply.errorMessage = tidyMessage(u"unreadable batch answer: "_s + problem, apiKey);
+                        reply.errorMessage =
+                            tidyMessage(u"unreadable batch answer: "_s + problem, apiKey);
                         reply.text.clear();
                     } else {
                         reply.text = redactSecret(reply.text, apiKey);

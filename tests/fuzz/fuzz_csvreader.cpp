@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const QByteArray input = bd::fuzz::bytes(data + 1, size - 1);
 
     bd::ingest::CsvReader::Options options;
-    static const char *const kEncodings[] = {nullptr,    "UTF-8", "UTF-16LE",
+    static const char *const kEncodings[] = {nullptr,    "UTF-8",  "UTF-16LE",
                                              "UTF-16BE", "cp1252", "bogus"};
     options.encoding = QString::fromLatin1(kEncodings[mode % 6]);
     if (mode & 0x40)

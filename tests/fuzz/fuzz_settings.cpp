@@ -7,10 +7,9 @@
 #include "dispatch/offpeakwindow.h"
 #include "fuzzsupport.h"
 
+#include <cmath>
 #include <QJsonDocument>
 #include <QJsonObject>
-
-#include <cmath>
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***)
 {
@@ -24,14 +23,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     QString error;
 
     const QJsonObject object = QJsonDocument::fromJson(input).object();
-    if (auto tiering = bd::cost::TieringConfig::fromJson(object, QStringLiteral("fuzz.json"),
-                                                        &error)) {
+    if (auto tiering =
+            bd::cost::TieringConfig::fromJson(object, QStringLiteral("fuzz.json"), &error)) {
         const QStringList columns{QStringLiteral("id"), QStringLiteral("text"),
                                   QStringLiteral("lang")};
         if (tiering->bind(columns, {}, &error)) {
-            (void)tiering->route({QStringLiteral("1"), QString::fromUtf8(input.left(64)),
-                                  QStringLiteral("en")},
-                                 QStringLiteral("prompt"), 12);
+            (void)tiering->route(
+                {QStringLiteral("1"), QString::fromUtf8(input.left(64)), QStringLiteral("en")},
+                QStringLiteral("prompt"), 12);
         }
         (void)tiering->models();
     }

@@ -3,12 +3,11 @@
 // Shared bits of the libFuzzer targets: bytes as Qt types, a device that hands its bytes
 // out a few at a time (the reader's sequential path), and a quiet Qt.
 
+#include <cstddef>
+#include <cstdint>
 #include <QByteArray>
 #include <QIODevice>
 #include <QtGlobal>
-
-#include <cstddef>
-#include <cstdint>
 
 namespace bd::fuzz {
 

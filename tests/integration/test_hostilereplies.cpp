@@ -8,12 +8,12 @@
 #include "providers/provider.h"
 
 #include <QElapsedTimer>
-#include <QJsonDocument>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
-#include <QTemporaryDir>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QtTest>
 
 #ifndef BATCHCTL_PATH
@@ -170,9 +170,8 @@ void TestHostileReplies::implausibleUsageIsMalformed_data()
         QTest::addRow("openai-compatible %s", row.name)
             << u"openai-compatible"_s << openAiAnswer(row.openAi) << row.accepted
             << QString::fromLatin1(row.problem);
-        QTest::addRow("anthropic %s", row.name)
-            << u"anthropic"_s << anthropicAnswer(row.anthropic) << row.accepted
-            << QString::fromLatin1(row.problem);
+        QTest::addRow("anthropic %s", row.name) << u"anthropic"_s << anthropicAnswer(row.anthropic)
+                                                << row.accepted << QString::fromLatin1(row.problem);
     }
 }
 
@@ -262,8 +261,8 @@ void TestHostileReplies::drippingServerMeetsTheDeadline()
     m_server->mode = HostileServer::Mode(mode);
     m_server->dripMs = 50;
     // Something arrives every 50 ms, so the 300 s inactivity timeout never fires.
-    auto provider = make(u"openai-compatible"_s, {{u"request_timeout_ms"_s, 300'000},
-                                                  {u"request_deadline_ms"_s, 1'500}});
+    auto provider = make(u"openai-compatible"_s,
+                         {{u"request_timeout_ms"_s, 300'000}, {u"request_deadline_ms"_s, 1'500}});
     QElapsedTimer timer;
     timer.start();
     const ChatReply reply = sendOne(provider.get(), 30'000);
@@ -320,25 +319,32 @@ void TestHostileReplies::batchctlNeverBooksAbsurdUsage()
                u"gpt-4.1-mini"_s, u"--max-retries"_s, u"0"_s, u"--db"_s, db});
     // The server lives on this thread: wait with the event loop running.
     QTRY_VERIFY_WITH_TIMEOUT(run.state() == QProcess::NotRunning, 60'000);
-    const QString output = QString::fromUtf8(run.readAllStandardOutput() + run.readAllStandardError());
+    const QString output =
+        QString::fromUtf8(run.readAllStandardOutput() + run.readAllStandardError());
     QVERIFY2(run.exitCode() == 4, qPrintable(output)); // finished, with dead-lettered tasks
 
     QProcess status;
     status.start(QStringLiteral(BATCHCTL_PATH), {u"status"_s, u"--json"_s, u"--db"_s, db});
     QVERIFY(status.waitForFinished(30'000));
     QCOMPARE(status.exitCode(), 0);
-    const QJsonObject job =
-        QJsonDocument::fromJson(status.readAllStandardOutput()).object().value(u"jobs"_s).toArray().at(0).toObject();
+    const QJsonObject job = QJsonDocument::fromJson(status.readAllStandardOutput())
+                                .object()
+                                .value(u"jobs"_s)
+                                .toArray()
+                                .at(0)
+                                .toObject();
     QCOMPARE(job.value(u"dead"_s).toInt(), 3);
     QCOMPARE(job.value(u"input_tokens"_s).toInteger(), 0);
     QCOMPARE(job.value(u"output_tokens"_s).toInteger(), 0);
-    QVERIFY2(job.value(u"cost_usd"_s).toDouble() == 0.0, qPrintable(QString::number(job.value(u"cost_usd"_s).toDouble())));
+    QVERIFY2(job.value(u"cost_usd"_s).toDouble() == 0.0,
+             qPrintable(QString::number(job.value(u"cost_usd"_s).toDouble())));
 
     QProcess dlq;
     dlq.start(QStringLiteral(BATCHCTL_PATH), {u"dlq"_s, u"list"_s, u"--json"_s, u"--db"_s, db});
     QVERIFY(dlq.waitForFinished(30'000));
     const QByteArray dead = dlq.readAllStandardOutput();
-    QVERIFY2(dead.contains("usage.prompt_tokens claims more than 100000000 tokens"), dead.constData());
+    QVERIFY2(dead.contains("usage.prompt_tokens claims more than 100000000 tokens"),
+             dead.constData());
 }
 
 QTEST_GUILESS_MAIN(TestHostileReplies)

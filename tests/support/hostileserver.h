@@ -5,6 +5,7 @@
 // figures), a flood of a body, a body or a header block dripped a byte at a time.
 // Header-only and without Q_OBJECT, so any test can include it.
 
+#include <memory>
 #include <QByteArray>
 #include <QHash>
 #include <QHostAddress>
@@ -14,8 +15,6 @@
 #include <QTcpSocket>
 #include <QTimer>
 
-#include <memory>
-
 namespace bd::test {
 
 class HostileServer
@@ -23,17 +22,17 @@ class HostileServer
 public:
     enum class Mode
     {
-        Body,         // 200 with `body` (Content-Length, or chunked when chunked is set)
-        Flood,        // 200 with floodBytes of JSON-ish filler, written as the socket drains
-        DripBody,     // headers at once, then one byte of the body every dripMs, for ever
-        DripHeaders,  // one header line every dripMs, for ever; the header block never ends
+        Body,        // 200 with `body` (Content-Length, or chunked when chunked is set)
+        Flood,       // 200 with floodBytes of JSON-ish filler, written as the socket drains
+        DripBody,    // headers at once, then one byte of the body every dripMs, for ever
+        DripHeaders, // one header line every dripMs, for ever; the header block never ends
     };
 
     Mode mode = Mode::Body;
     int status = 200;
     QByteArray body;
-    bool chunked = false;            // Body/Flood: Transfer-Encoding: chunked, no length
-    bool declareFloodLength = true;  // Flood: send its Content-Length up front
+    bool chunked = false;           // Body/Flood: Transfer-Encoding: chunked, no length
+    bool declareFloodLength = true; // Flood: send its Content-Length up front
     qint64 floodBytes = 64 * 1024 * 1024;
     int dripMs = 50;
 
@@ -68,7 +67,8 @@ public:
     {
         int open = 0;
         for (const auto &connection : m_connections) {
-            if (connection->socket && connection->socket->state() == QAbstractSocket::ConnectedState)
+            if (connection->socket &&
+                connection->socket->state() == QAbstractSocket::ConnectedState)
                 ++open;
         }
         return open;
@@ -138,7 +138,8 @@ private:
         case Mode::Body:
             if (chunked) {
                 socket->write(statusLine(status) + "Transfer-Encoding: chunked\r\n\r\n");
-                socket->write(QByteArray::number(body.size(), 16) + "\r\n" + body + "\r\n0\r\n\r\n");
+                socket->write(QByteArray::number(body.size(), 16) + "\r\n" + body +
+                              "\r\n0\r\n\r\n");
             } else {
                 socket->write(statusLine(status) + "Content-Length: " +
                               QByteArray::number(body.size()) + "\r\n\r\n" + body);
@@ -150,8 +151,8 @@ private:
             if (chunked)
                 socket->write(statusLine(status) + "Transfer-Encoding: chunked\r\n\r\n");
             else if (declareFloodLength)
-                socket->write(statusLine(status) + "Content-Length: " +
-                              QByteArray::number(floodBytes) + "\r\n\r\n");
+                socket->write(statusLine(status) +
+                              "Content-Length: " + QByteArray::number(floodBytes) + "\r\n\r\n");
             else
                 socket->write(statusLine(status) + "\r\n"); // ends when the connection closes
             connection.floodLeft = floodBytes;
@@ -197,17 +198,15 @@ private:
         }
     }
 
-    template <typename Step>
-    void startDrip(Connection &connection, Step step)
+    template <typename Step> void startDrip(Connection &connection, Step step)
     {
         connection.drip = std::make_unique<QTimer>();
         Connection *raw = &connection;
-        QObject::connect(connection.drip.get(), &QTimer::timeout, connection.drip.get(),
-                         [raw, step] {
-                             if (raw->socket &&
-                                 raw->socket->state() == QAbstractSocket::ConnectedState)
-                                 step(*raw);
-                         });
+        QObject::connect(
+            connection.drip.get(), &QTimer::timeout, connection.drip.get(), [raw, step] {
+                if (raw->socket && raw->socket->state() == QAbstractSocket::ConnectedState)
+                    step(*raw);
+            });
         connection.drip->start(dripMs);
     }
 

@@ -10,7 +10,6 @@
 #include <QProcess>
 #include <QString>
 #include <QStringList>
-
 #include <unistd.h>
 
 namespace bd::test {

@@ -9,7 +9,6 @@
 #include <QStringEncoder>
 #include <QTemporaryDir>
 #include <QtTest>
-
 #include <sys/stat.h>
 
 using namespace Qt::StringLiterals;
@@ -390,8 +389,9 @@ void TestCsvReader::lateWindows1252Switch()
     QCOMPARE(reader.encoding(), u"Windows-1252"_s);
     // The header is line 1, the ASCII rows lines 2..rows+1.
     QCOMPARE(reader.encodingFallbackLine(), rows + 2);
-    QVERIFY2(reader.encodingNote().contains(u"line "_s + QString::number(rows + 2) + u" (byte 0xE9)"_s),
-             qPrintable(reader.encodingNote()));
+    QVERIFY2(
+        reader.encodingNote().contains(u"line "_s + QString::number(rows + 2) + u" (byte 0xE9)"_s),
+        qPrintable(reader.encodingNote()));
     QVERIFY(!reader.readRow(fields));
     QVERIFY(!reader.hasError());
 }

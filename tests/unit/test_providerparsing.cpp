@@ -2,12 +2,11 @@
 #include "providers/ratelimitheaders.h"
 #include "providers/usageparsing.h"
 
+#include <limits>
 #include <QDateTime>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QtTest>
-
-#include <limits>
 
 using namespace Qt::StringLiterals;
 using bd::ErrorClass;
@@ -491,9 +490,11 @@ void TestProviderParsing::tidyTruncates()
 void TestProviderParsing::tokenCounts()
 {
     using bd::providers::readTokenCount;
-    const QJsonObject usage = QJsonDocument::fromJson(
-        R"({"ok":42,"zero":0,"null":null,"max":100000000,"big":9223372036854775807,)"
-        R"("huge":1e300,"neg":-1,"frac":2.5,"text":"7","list":[1]})").object();
+    const QJsonObject usage =
+        QJsonDocument::fromJson(
+            R"({"ok":42,"zero":0,"null":null,"max":100000000,"big":9223372036854775807,)"
+            R"("huge":1e300,"neg":-1,"frac":2.5,"text":"7","list":[1]})")
+            .object();
     qint64 count = -1;
     QString problem;
     QVERIFY(readTokenCount(usage, u"ok", &count, &problem));

@@ -4,7 +4,6 @@
 #include <QFile>
 #include <QTemporaryDir>
 #include <QtTest>
-
 #include <sys/stat.h>
 
 using namespace Qt::StringLiterals;
@@ -40,7 +39,9 @@ private:
 void TestTextFile::readsUtf8()
 {
     QString error;
-    const auto text = readTextFile(write(u"t.txt"_s, "\xEF\xBB\xBFSummarise: {{text}}\nCaf\xC3\xA9 \xF0\x9F\x98\x80\n"), &error);
+    const auto text = readTextFile(
+        write(u"t.txt"_s, "\xEF\xBB\xBFSummarise: {{text}}\nCaf\xC3\xA9 \xF0\x9F\x98\x80\n"),
+        &error);
     QVERIFY2(text, qPrintable(error));
     QCOMPARE(*text, u"Summarise: {{text}}\nCafé 😀\n"_s);
 
