@@ -110,19 +110,15 @@ bool OpenAiChatProvider::parseAnswer(const QByteArray &body, ChatReply *reply,
 
 void OpenAiChatProvider::listModels()
 {
-    QNetworkReply *reply = pool()->send("GET", apiRequest(u"/models"_s));
-    connect(reply, &QNetworkReply::finished, this, [this, reply] {
-        reply->deleteLater();
-        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-        const QByteArray body = reply->isOpen() ? reply->readAll() : QByteArray();
-        if (status < 200 || status >= 300) {
-            const QString message =
-                status == 0 ? reply->errorString() : classifyHttpError(status, body).message;
-            Q_EMIT modelsListed({}, safeMessage(message));
+    // Through callApi(): the list is capped and has a deadline like every other call.
+    callApi("GET", apiRequest(u"/models"_s), {}, [this](const ApiResult &result) {
+        if (!result.ok()) {
+            Q_EMIT modelsListed({}, result.errorMessage);
             return;
         }
         QStringList models;
-        const QJsonArray data = QJsonDocument::fromJson(body).object().value(u"data"_s).toArray();
+        const QJsonArray data =
+            QJsonDocument::fromJson(result.body).object().value(u"data"_s).toArray();
         for (const QJsonValue &entry : data) {
             const QString id = entry.toObject().value(u"id"_s).toString();
             if (!id.isEmpty())

@@ -275,18 +275,20 @@ void TestHostileReplies::drippingServerMeetsTheDeadline()
 
 void TestHostileReplies::apiCallsAreCappedToo()
 {
-    // listModels() of the Anthropic client goes through callApi(), as the batch calls and
-    // result downloads do.
+    // listModels() goes through callApi(), as the batch calls and result downloads do.
     m_server->mode = HostileServer::Mode::Flood;
     m_server->floodBytes = 100 * 1024 * 1024;
-    auto provider = make(u"anthropic"_s, {{u"max_download_bytes"_s, 512 * 1024}});
-    QSignalSpy listed(provider.get(), &Provider::modelsListed);
-    provider->listModels();
-    QVERIFY(listed.wait(10'000));
-    QVERIFY(listed.first().at(0).toStringList().isEmpty());
-    QVERIFY2(listed.first().at(1).toString().contains(u"reply too large: more than 512 KiB"_s),
-             qPrintable(listed.first().at(1).toString()));
-    QVERIFY(m_server->bodyBytesSent() < 32 * 1024 * 1024);
+    for (const QString &id : {u"anthropic"_s, u"openai"_s}) {
+        const qint64 sentBefore = m_server->bodyBytesSent();
+        auto provider = make(id, {{u"max_download_bytes"_s, 512 * 1024}});
+        QSignalSpy listed(provider.get(), &Provider::modelsListed);
+        provider->listModels();
+        QVERIFY(listed.wait(10'000));
+        QVERIFY(listed.first().at(0).toStringList().isEmpty());
+        QVERIFY2(listed.first().at(1).toString().contains(u"reply too large: more than 512 KiB"_s),
+                 qPrintable(id + u": "_s + listed.first().at(1).toString()));
+        QVERIFY(m_server->bodyBytesSent() - sentBefore < 32 * 1024 * 1024);
+    }
 
     m_server->mode = HostileServer::Mode::DripHeaders;
     auto slow = make(u"anthropic"_s, {{u"api_deadline_ms"_s, 1'000}});
