@@ -5,6 +5,7 @@
 #include "ingest/csvreader.h"
 #include "ingest/exportwriter.h"
 #include "ingest/prompttemplate.h"
+#include "ingest/textfile.h"
 #include "store/store.h"
 
 #include <QCryptographicHash>
@@ -110,10 +111,9 @@ QByteArray fileSha256(const QString &path, QString *error)
 
 bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error)
 {
-    if (!QFileInfo(spec.sourcePath).isFile()) {
-        *error = u"%1: no such file"_s.arg(spec.sourcePath);
+    // A directory, FIFO or device is named as such, not as a missing file.
+    if (!ingest::checkRegularFile(spec.sourcePath, error))
         return false;
-    }
     ingest::CsvReader reader;
     if (!reader.open(spec.sourcePath, readerOptions(spec))) {
         *error = reader.errorString();
@@ -227,6 +227,11 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
     }
     if (result.rows == 0)
         return abandon(u"%1: no data rows after the header"_s.arg(spec.sourcePath));
+    // Known only now: a fallback to Windows-1252 may come late in the file.
+    result.encoding = reader.encoding();
+    result.encodingNote = reader.encodingNote();
+    if (!result.encodingNote.isEmpty())
+        result.warnings.append(spec.sourcePath + u": "_s + result.encodingNote);
     if (!store.setJobState(jobId, JobState::Paused, stopCauseReason(StopCause::Imported), nowMs))
         return abandon(store.errorString());
     result.ok = true;
@@ -236,8 +241,10 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
 
 bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
                const std::function<void(qint64 rows)> &progress,
-               const std::function<bool()> &cancelled)
+               const std::function<bool()> &cancelled, QStringList *warnings)
 {
+    if (warnings)
+        warnings->clear();
     const auto info = store.job(jobId);
     if (!info) {
         *error = u"no job %1 in the database"_s.arg(jobId);
@@ -288,6 +295,8 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
         *error = writer->errorString();
         return false;
     }
+    if (warnings)
+        *warnings = writer->warnings();
     return true;
 }
 

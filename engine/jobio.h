@@ -38,9 +38,11 @@ ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, 
 
 // Writes the job's rows to path (.csv, .jsonl, .xlsx) in input order.
 // cancelled, asked every thousand rows, stops the export: false with "export cancelled",
-// and nothing is written at path.
+// and nothing is written at path. warnings (when given) receives what the user should be
+// told about a successful export, e.g. "3 cell(s) longer than ... were truncated" (XLSX).
+// Any failure (a full disk included) returns false and leaves nothing at path.
 bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
                const std::function<void(qint64 rows)> &progress = {},
-               const std::function<bool()> &cancelled = {});
+               const std::function<bool()> &cancelled = {}, QStringList *warnings = nullptr);
 
 } // namespace bd

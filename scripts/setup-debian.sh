@@ -17,6 +17,8 @@ packages=(
     xvfb xauth imagemagick
     # package checks
     desktop-file-utils appstream
+    # fuzzing (scripts/fuzz.sh: libFuzzer, ASan, UBSan)
+    clang libclang-rt-14-dev
 )
 
 missing=()

@@ -18,7 +18,9 @@ struct ImportResult
     qint64 rows = 0;
     bool continued = false; // an identical job existed and was continued, nothing imported
     QString error;          // names the file, line and field
-    QStringList warnings;   // renamed header columns and the like
+    QStringList warnings;   // renamed header columns, an encoding guessed from invalid UTF-8
+    QString encoding;       // as the file was read: "UTF-8", "Windows-1252" ...
+    QString encodingNote;   // why, when Windows-1252 was a fallback
 };
 
 // Dead-lettered tasks to run again: the given ids, or every dead task of the job (of all

@@ -4,9 +4,11 @@
 #include <QJsonObject>
 #include <QList>
 #include <QMetaType>
+#include <QtNumeric>
 #include <QString>
 #include <QStringList>
 
+#include <limits>
 #include <optional>
 
 // Value types of the public engine API: jobs, tasks, usage, alerts. They cross threads
@@ -67,13 +69,23 @@ struct Usage
     qint64 cachedTokens = 0;     // input tokens read from the provider's prompt cache
     qint64 cacheWriteTokens = 0; // input tokens written to the provider's prompt cache
 
+    // Saturating: a total never wraps negative, whatever was added (the providers refuse
+    // implausible figures, but a total must hold even if one slipped through).
     Usage &operator+=(const Usage &other)
     {
-        inputTokens += other.inputTokens;
-        outputTokens += other.outputTokens;
-        cachedTokens += other.cachedTokens;
-        cacheWriteTokens += other.cacheWriteTokens;
+        inputTokens = saturatingAdd(inputTokens, other.inputTokens);
+        outputTokens = saturatingAdd(outputTokens, other.outputTokens);
+        cachedTokens = saturatingAdd(cachedTokens, other.cachedTokens);
+        cacheWriteTokens = saturatingAdd(cacheWriteTokens, other.cacheWriteTokens);
         return *this;
+    }
+
+    static qint64 saturatingAdd(qint64 a, qint64 b)
+    {
+        qint64 sum = 0;
+        if (!qAddOverflow(a, b, &sum))
+            return sum;
+        return b > 0 ? std::numeric_limits<qint64>::max() : std::numeric_limits<qint64>::min();
     }
 };
 

@@ -1,5 +1,7 @@
 #include "csvreader.h"
 
+#include "textfile.h"
+
 #include <algorithm>
 #include <cstring>
 #include <QFile>
@@ -141,6 +143,19 @@ Utf8Scan scanUtf8(const char *data, qsizetype size)
     }
     result.validLength = size;
     return result;
+}
+
+// Line breaks as the parser counts them (CRLF, LF or a lone CR each end one line).
+template <typename Char> qint64 lineBreaks(const Char *s, qsizetype n)
+{
+    qint64 breaks = 0;
+    for (qsizetype i = 0; i < n; ++i) {
+        if (s[i] == Char('\n'))
+            ++breaks;
+        else if (s[i] == Char('\r') && (i + 1 == n || s[i + 1] != Char('\n')))
+            ++breaks;
+    }
+    return breaks;
 }
 
 // Counts records per candidate delimiter over a sample, honouring quotes.
@@ -286,6 +301,9 @@ public:
     // UTF-8 and Windows-1252 (switching is lossless while everything so far was ASCII).
     bool m_utf8Tentative = false;
     bool m_decodeFailed = false; // invalid UTF-8 in a UTF-8 file; text stops before it
+    // Set when Windows-1252 was chosen because of invalid UTF-8: where and which byte.
+    qint64 m_fallbackLine = 0;
+    uchar m_fallbackByte = 0;
     QStringDecoder m_utf8Decoder{QStringDecoder::Utf8};
     QStringDecoder m_utf16Decoder;
     QByteArray m_raw;
@@ -398,7 +416,15 @@ public:
             return;
         }
         if (m_utf8Tentative && !scan.sawNonAscii) {
-            // Everything so far was ASCII, which reads the same in Windows-1252.
+            // Everything so far was ASCII, which reads the same in Windows-1252. The
+            // offending byte's line: the line at pos, the breaks in the text not parsed yet,
+            // then those in this chunk before the byte (a CR ending the text and the LF
+            // starting the chunk are one break).
+            qint64 line = m_line + lineBreaks(m_text.get() + m_pos, m_length - m_pos) +
+                          lineBreaks(data, scan.validLength);
+            if (m_length > m_pos && m_text[m_length - 1] == u'\r' && n > 0 && data[0] == '\n')
+                --line;
+            noteFallback(line, uchar(data[scan.validLength]));
             m_encoding = Encoding::Windows1252;
             m_utf8Tentative = false;
             decodeWindows1252(data, n);
@@ -407,6 +433,12 @@ public:
         decodeUtf8(data, scan.validLength);
         m_decodeFailed = true;
         m_deviceAtEnd = true;
+    }
+
+    void noteFallback(qint64 line, uchar byte)
+    {
+        m_fallbackLine = line;
+        m_fallbackByte = byte;
     }
 
     // Reads up to max bytes; 0 at the end, -1 on a read error (reported).
@@ -720,6 +752,8 @@ public:
                 m_utf8Tentative = !scan.sawNonAscii;
             } else {
                 m_encoding = Encoding::Windows1252;
+                noteFallback(1 + lineBreaks(head.constData(), scan.validLength),
+                             uchar(head.at(scan.validLength)));
             }
         }
         if (m_encoding == Encoding::Utf16LE)
@@ -783,6 +817,12 @@ bool CsvReader::open(const QString &path, const Options &options)
 {
     d = std::make_unique<Private>();
     d->m_source = path;
+    QString notAFile;
+    if (!checkRegularFile(path, &notAFile)) {
+        d->m_error = true;
+        d->m_errorString = notAFile;
+        return false;
+    }
     d->m_file = std::make_unique<QFile>(path);
     if (!d->m_file->open(QIODevice::ReadOnly | QIODevice::Unbuffered)) {
         d->fail(0, u"cannot open: "_s + d->m_file->errorString());
@@ -822,6 +862,20 @@ QChar CsvReader::delimiter() const
 QString CsvReader::encoding() const
 {
     return d->m_open ? encodingName(d->m_encoding) : QString();
+}
+
+QString CsvReader::encodingNote() const
+{
+    if (d->m_fallbackLine <= 0)
+        return {};
+    return u"not valid UTF-8 at line "_s + QString::number(d->m_fallbackLine) + u" (byte 0x"_s +
+           QString::number(d->m_fallbackByte, 16).toUpper() +
+           u"), read as Windows-1252; set the encoding if that is wrong"_s;
+}
+
+qint64 CsvReader::encodingFallbackLine() const
+{
+    return d->m_fallbackLine;
 }
 
 bool CsvReader::readRow(QStringList &fields)

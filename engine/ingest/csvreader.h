@@ -28,7 +28,7 @@ namespace bd::ingest {
 // - A record longer than 64 MiB of text, a NUL character, a field count that differs from
 //   the header's and an unclosed quote at the end of the input are errors naming the line.
 //
-// Encoding: a BOM decides. Without one, the first 64 KiB are checked: not valid UTF-8 means
+// Encoding: an explicit Options::encoding decides, then a BOM. Without either, the first 64 KiB are checked: not valid UTF-8 means
 // Windows-1252. If they are pure ASCII the guess stays open: the first non-ASCII sequence
 // later in the file decides (an invalid one switches to Windows-1252, which reads all the
 // ASCII before it the same; encoding() then reports the switch). Invalid UTF-8 after real
@@ -48,7 +48,8 @@ public:
     CsvReader(const CsvReader &) = delete;
     CsvReader &operator=(const CsvReader &) = delete;
 
-    // Opens the file, detects encoding and delimiter and reads the header row.
+    // Opens the file, detects encoding and delimiter and reads the header row. A path that
+    // is a directory, FIFO or device is refused as such (never opened: a FIFO would block).
     // On failure errorString() names the file and the line.
     bool open(const QString &path, const Options &options = {});
     // Same over an already open device (not owned); sourceName is used in messages.
@@ -60,6 +61,13 @@ public:
     const QStringList &headerWarnings() const;
     QChar delimiter() const;
     QString encoding() const;
+    // Why encoding() is Windows-1252 when that was guessed, not known: "not valid UTF-8 at
+    // line 3 (byte 0xE9), read as Windows-1252; set the encoding if that is wrong". Empty
+    // for a BOM, a given encoding and valid UTF-8. A switch later in the file (after an
+    // all-ASCII start) shows here once readRow() has read that far.
+    QString encodingNote() const;
+    // The line of the first byte that was not UTF-8 when the reader fell back; 0 otherwise.
+    qint64 encodingFallbackLine() const;
 
     // Reads the next record into fields. Returns false at the end of the input or on an
     // error; tell them apart with hasError(). A record whose field count differs from the

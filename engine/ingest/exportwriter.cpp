@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
+#include <QCoreApplication>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -10,6 +11,11 @@
 #include <QSaveFile>
 #include <system_error>
 #include <xlsxwriter.h>
+
+#ifdef Q_OS_UNIX
+#include <cerrno>
+#include <csignal>
+#endif
 
 // Three writers behind one interface. CSV and JSONL are encoded by hand straight from
 // UTF-16 into a byte buffer (no per-cell QByteArray, no QJsonDocument) and written through
@@ -26,7 +32,8 @@
 //    trailing zeros and never in exponent notation ("0.000075"); unknown (or non-finite) cost is
 //    empty in CSV, null in JSONL and a blank cell in XLSX.
 //  - XLSX: a text longer than the 32,767 characters a cell holds is truncated and the export
-//    goes on; errorString() then reports the truncation even though finish() succeeds.
+//    goes on; warnings() (and errorString()) then report how many cells were cut even though
+//    finish() succeeds.
 //    More rows than a sheet holds (1,048,576 including the header) fail the export.
 //  - Any failure is final: later calls return false, finish() discards the partial file and
 //    an existing file at the target path is left untouched.
@@ -345,7 +352,11 @@ protected:
     bool doBegin() override
     {
         m_file.setFileName(m_path);
-        if (!m_file.open(QIODevice::WriteOnly))
+        // Unbuffered: our own buffer is the only one, so every write reaches the disk (and
+        // its error reaches us) here; QFileDevice's buffer would flush inside commit(), and
+        // a failure of that flush is not reported by commit() (a full disk then yields an
+        // empty file and success).
+        if (!m_file.open(QIODevice::WriteOnly | QIODevice::Unbuffered))
             return fail(QStringLiteral("cannot create the file: ") + m_file.errorString());
         m_buffer.reserve(kBufferFlushBytes + (kBufferFlushBytes >> 2));
         appendHeader(m_buffer);
@@ -362,6 +373,8 @@ protected:
     {
         if (!flush(true))
             return false;
+        if (!m_file.flush() || m_file.error() != QFileDevice::NoError)
+            return fail(QStringLiteral("cannot write the file: ") + m_file.errorString());
         if (!m_file.commit())
             return fail(QStringLiteral("cannot write the file: ") + m_file.errorString());
         return true;
@@ -514,14 +527,17 @@ public:
     {
         if (!m_error.isEmpty() || m_truncatedCells == 0)
             return m_error;
-        return displayPath(m_path) +
-               QStringLiteral(": %1 cell(s) longer than the %2 characters an XLSX cell holds "
-                              "were truncated (first: sheet row %3, column '%4')")
-                   .arg(m_truncatedCells)
-                   .arg(kXlsxMaxCellChars)
-                   .arg(m_firstTruncatedRow)
-                   .arg(m_firstTruncatedColumn);
+        return truncationWarning();
     }
+
+    QStringList warnings() const override
+    {
+        if (m_truncatedCells == 0)
+            return {};
+        return {truncationWarning()};
+    }
+
+    qint64 truncatedCells() const override { return m_truncatedCells; }
 
 protected:
     bool doBegin() override
@@ -531,7 +547,7 @@ protected:
                             .arg(m_columns.size())
                             .arg(LXW_COL_MAX));
         }
-        if (!createTempFile())
+        if (!chooseTempPath())
             return false;
 
         m_tmpDir = QFile::encodeName(QDir::tempPath());
@@ -637,20 +653,38 @@ protected:
     }
 
 private:
-    // A hidden, unique file next to the target. Creating it here (instead of letting
-    // libxlsxwriter create it in workbook_close) reports a missing or read-only directory
-    // at begin() instead of after the last row.
-    bool createTempFile()
+    QString truncationWarning() const
+    {
+        return displayPath(m_path) +
+               QStringLiteral(": %1 cell(s) longer than the %2 characters an XLSX cell holds "
+                              "were truncated (first: sheet row %3, column '%4')")
+                   .arg(m_truncatedCells)
+                   .arg(kXlsxMaxCellChars)
+                   .arg(m_firstTruncatedRow)
+                   .arg(m_firstTruncatedColumn);
+    }
+
+    // A hidden, unique name next to the target for libxlsxwriter to write at
+    // workbook_close(), which is then renamed over the target. Only the name is chosen
+    // here: a probe file proves now (not after the last row) that the directory takes new
+    // files, and is removed at once, so an export killed while writing rows leaves nothing
+    // behind. The name carries our pid so that a later export to the same target can
+    // remove what a killed one left during its short close.
+    bool chooseTempPath()
     {
         const QFileInfo target(m_path);
         const QString dir = target.absolutePath();
+        removeStaleTempFiles(dir, target.fileName());
         QString lastError;
         for (int attempt = 0; attempt < 16; ++attempt) {
             const QString name = dir + QStringLiteral("/.") + target.fileName() + u'.' +
+                                 QString::number(QCoreApplication::applicationPid()) + u'-' +
                                  QString::number(QRandomGenerator::global()->generate(), 16) +
                                  QStringLiteral(".tmp");
             QFile file(name);
             if (file.open(QIODevice::WriteOnly | QIODevice::NewOnly)) {
+                file.close();
+                file.remove();
                 m_tempPath = name;
                 return true;
             }
@@ -659,6 +693,33 @@ private:
                 break;
         }
         return fail(QStringLiteral("cannot create the file: ") + lastError);
+    }
+
+    // ".<target>.<pid>-<hex>.tmp" files whose process is gone (same host: the name is ours).
+    static void removeStaleTempFiles(const QString &dir, const QString &targetName)
+    {
+        const QString prefix = u'.' + targetName + u'.';
+        const QStringList names = QDir(dir).entryList({prefix + QStringLiteral("*.tmp")},
+                                                      QDir::Files | QDir::Hidden | QDir::System);
+        for (const QString &name : names) {
+            const QStringView middle =
+                QStringView(name).mid(prefix.size(), name.size() - prefix.size() - 4);
+            const qsizetype dash = middle.indexOf(u'-');
+            bool ok = false;
+            const qint64 pid = dash > 0 ? middle.left(dash).toLongLong(&ok) : 0;
+            if (ok && pid > 0 && !processAlive(pid))
+                QFile::remove(dir + u'/' + name);
+        }
+    }
+
+    static bool processAlive(qint64 pid)
+    {
+#ifdef Q_OS_UNIX
+        return ::kill(pid_t(pid), 0) == 0 || errno != ESRCH;
+#else
+        Q_UNUSED(pid);
+        return true; // cannot tell: keep the file
+#endif
     }
 
     // Text cell: always a string cell. OOXML reads "_xHHHH_" in text as an escaped

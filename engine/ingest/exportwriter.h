@@ -46,6 +46,11 @@ public:
     // Flushes and closes; the file is complete only after this returns true.
     virtual bool finish() = 0;
     virtual QString errorString() const = 0;
+    // What the user should be told although the export succeeded (XLSX: cells cut to the
+    // 32,767 characters a cell holds, with how many). Complete after finish().
+    virtual QStringList warnings() const { return {}; }
+    // XLSX: cells cut to fit so far; 0 for the other formats.
+    virtual qint64 truncatedCells() const { return 0; }
 };
 
 } // namespace bd::ingest

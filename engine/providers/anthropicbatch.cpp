@@ -4,6 +4,7 @@
 #include "batchplanner.h"
 #include "errorclassification.h"
 #include "providercatalog.h"
+#include "replyparsing.h"
 
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -17,22 +18,6 @@ namespace {
 QJsonObject jsonObject(const QByteArray &body)
 {
     return QJsonDocument::fromJson(body).object();
-}
-
-// The HTTP status an error type stands for, so that batch lines classify like realtime replies.
-int statusForErrorType(const QString &type)
-{
-    static const QHash<QString, int> statuses{
-        {u"invalid_request_error"_s, 400},
-        {u"authentication_error"_s, 401},
-        {u"permission_error"_s, 403},
-        {u"not_found_error"_s, 404},
-        {u"request_too_large"_s, 413},
-        {u"rate_limit_error"_s, 429},
-        {u"api_error"_s, 500},
-        {u"overloaded_error"_s, 529},
-    };
-    return statuses.value(type, 500);
 }
 
 } // namespace
@@ -175,60 +160,12 @@ void AnthropicProvider::fetchBatchResults(const QString &batchId, const QList<qi
 void AnthropicProvider::joinResults(const QString &batchId, const QByteArray &results,
                                     const QList<qint64> &taskIds)
 {
-    QHash<qint64, ChatReply> byTask;
-    for (const QByteArray &rawLine : results.split('\n')) {
-        const QByteArray line = rawLine.trimmed();
-        if (line.isEmpty())
-            continue;
-        const QJsonObject object = jsonObject(line);
-        bool ok = false;
-        const qint64 taskId = object.value(u"custom_id"_s).toString().toLongLong(&ok);
-        if (!ok)
-            continue;
-        const QJsonObject result = object.value(u"result"_s).toObject();
-        const QString type = result.value(u"type"_s).toString();
-        ChatReply reply;
-        reply.taskId = taskId;
-        if (type == u"succeeded"_s) {
-            reply.httpStatus = 200;
-            QString problem;
-            const QByteArray message =
-                QJsonDocument(result.value(u"message"_s).toObject()).toJson(QJsonDocument::Compact);
-            if (!parseAnswer(message, &reply, &problem)) {
-                reply.error = ErrorClass::Malformed;
-                reply.errorMessage = safeMessage(u"unreadable batch answer: "_s + problem);
-                reply.text.clear();
-            } else {
-                reply.text = redactSecret(reply.text, apiKey());
-            }
-        } else if (type == u"errored"_s) {
-            // {"type":"error","error":{"type":"invalid_request_error","message":"..."}}
-            QJsonObject error = result.value(u"error"_s).toObject();
-            if (error.value(u"error"_s).isObject())
-                error = error.value(u"error"_s).toObject();
-            ApiError apiError;
-            apiError.present = true;
-            apiError.type = error.value(u"type"_s).toString();
-            apiError.message = error.value(u"message"_s).toString();
-            reply.error = classifyHttpStatus(statusForErrorType(apiError.type), apiError);
-            reply.errorMessage = safeMessage(apiError.type + u": "_s + apiError.message);
-        } else if (type == u"canceled"_s) {
-            reply.error = ErrorClass::Cancelled;
-            reply.errorMessage = u"batch line canceled"_s;
-        } else if (type == u"expired"_s) {
-            reply.error = ErrorClass::Timeout;
-            reply.errorMessage = u"batch line expired before it was processed"_s;
-        } else {
-            reply.error = ErrorClass::Malformed;
-            reply.errorMessage = safeMessage(u"unknown batch result type '%1'"_s.arg(type));
-        }
-        byTask.insert(taskId, reply);
-    }
+    const QHash<qint64, ChatReply> byTask = parseAnthropicBatchResults(results, apiKey());
     QList<ChatReply> replies;
     replies.reserve(taskIds.size());
     for (qint64 taskId : taskIds) {
-        auto it = byTask.find(taskId);
-        if (it != byTask.end()) {
+        const auto it = byTask.constFind(taskId);
+        if (it != byTask.cend()) {
             replies.append(it.value());
             continue;
         }

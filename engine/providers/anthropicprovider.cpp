@@ -1,6 +1,7 @@
 #include "anthropicprovider.h"
 
 #include "providercatalog.h"
+#include "replyparsing.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -108,47 +109,7 @@ QNetworkRequest AnthropicProvider::buildRequest(const ChatRequest &request, QByt
 bool AnthropicProvider::parseAnswer(const QByteArray &body, ChatReply *reply,
                                     QString *problem) const
 {
-    QJsonParseError parseError;
-    const QJsonDocument document = QJsonDocument::fromJson(body, &parseError);
-    if (parseError.error != QJsonParseError::NoError || !document.isObject()) {
-        *problem = parseError.error != QJsonParseError::NoError ? parseError.errorString()
-                                                                : u"not a JSON object"_s;
-        return false;
-    }
-    const QJsonObject root = document.object();
-    if (root.value(u"type"_s).toString() == u"error"_s) {
-        *problem = u"an error inside a success: "_s +
-                   root.value(u"error"_s).toObject().value(u"message"_s).toString();
-        return false;
-    }
-    const QJsonValue content = root.value(u"content"_s);
-    if (!content.isArray()) {
-        *problem = u"no content[]"_s;
-        return false;
-    }
-    QString text;
-    for (const QJsonValue &block : content.toArray()) {
-        const QJsonObject object = block.toObject();
-        if (object.value(u"type"_s).toString() == u"text"_s)
-            text += object.value(u"text"_s).toString();
-    }
-    reply->text = text;
-    const QString model = root.value(u"model"_s).toString();
-    if (!model.isEmpty())
-        reply->model = model;
-    reply->finishReason = root.value(u"stop_reason"_s).toString();
-    const QJsonObject usage = root.value(u"usage"_s).toObject();
-    reply->usage.inputTokens = qMax<qint64>(0, usage.value(u"input_tokens"_s).toInteger());
-    reply->usage.outputTokens = qMax<qint64>(0, usage.value(u"output_tokens"_s).toInteger());
-    reply->usage.cachedTokens =
-        qMax<qint64>(0, usage.value(u"cache_read_input_tokens"_s).toInteger());
-    reply->usage.cacheWriteTokens =
-        qMax<qint64>(0, usage.value(u"cache_creation_input_tokens"_s).toInteger());
-    if (reply->finishReason == u"refusal"_s && text.isEmpty()) {
-        reply->error = ErrorClass::InvalidRequest;
-        reply->errorMessage = u"the model refused to answer"_s;
-    }
-    return true;
+    return parseAnthropicMessage(body, reply, problem);
 }
 
 } // namespace bd::providers

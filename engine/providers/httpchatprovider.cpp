@@ -4,11 +4,32 @@
 #include "errorclassification.h"
 #include "networkpool.h"
 
+#include <chrono>
 #include <QNetworkReply>
+#include <QTimer>
 
 namespace bd::providers {
 
 using namespace Qt::StringLiterals;
+
+namespace {
+
+qint64 positiveSetting(const QJsonObject &settings, QStringView key, qint64 fallback)
+{
+    const qint64 value = settings.value(key).toInteger(fallback);
+    return value > 0 ? value : fallback;
+}
+
+QString byteSize(qint64 bytes)
+{
+    if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0)
+        return u"%1 MiB"_s.arg(bytes / (1024 * 1024));
+    if (bytes >= 1024 && bytes % 1024 == 0)
+        return u"%1 KiB"_s.arg(bytes / 1024);
+    return u"%1 bytes"_s.arg(bytes);
+}
+
+} // namespace
 
 HttpChatProvider::HttpChatProvider(const ProviderConfig &config, const QUrl &baseUrl, Clock *clock,
                                    QObject *parent)
@@ -18,6 +39,11 @@ HttpChatProvider::HttpChatProvider(const ProviderConfig &config, const QUrl &bas
     , m_settings(config.settings)
     , m_clock(clock)
     , m_timeoutMs(qMax(1, config.settings.value(u"request_timeout_ms"_s).toInt(300'000)))
+    , m_maxReplyBytes(positiveSetting(config.settings, u"max_reply_bytes", kDefaultMaxReplyBytes))
+    , m_maxDownloadBytes(
+          positiveSetting(config.settings, u"max_download_bytes", kDefaultMaxDownloadBytes))
+    , m_deadlineMs(positiveSetting(config.settings, u"request_deadline_ms", kDefaultDeadlineMs))
+    , m_apiDeadlineMs(positiveSetting(config.settings, u"api_deadline_ms", kDefaultApiDeadlineMs))
     , m_pool(new NetworkPool(
           baseUrl, qMax(1, config.settings.value(u"max_network_managers"_s).toInt(64)), this))
 {
@@ -30,6 +56,109 @@ HttpChatProvider::~HttpChatProvider()
         disconnect(it.key(), nullptr, this, nullptr);
     for (QNetworkReply *reply : std::as_const(m_apiCalls))
         disconnect(reply, nullptr, this, nullptr);
+    for (auto it = m_transfers.cbegin(); it != m_transfers.cend(); ++it) {
+        disconnect(it.key(), nullptr, this, nullptr);
+        disconnect(it->deadline, nullptr, this, nullptr);
+    }
+}
+
+void HttpChatProvider::track(QNetworkReply *reply, qint64 maxBytes, qint64 deadlineMs)
+{
+    Transfer transfer;
+    transfer.maxBytes = maxBytes;
+    transfer.deadlineMs = deadlineMs;
+    // The inactivity timeout does not stop a server that sends a byte now and then; this does.
+    transfer.deadline = new QTimer(reply);
+    transfer.deadline->setSingleShot(true);
+    connect(transfer.deadline, &QTimer::timeout, this,
+            [this, reply] { stopTransfer(reply, Stop::Deadline); });
+    transfer.deadline->start(std::chrono::milliseconds(deadlineMs));
+    m_transfers.insert(reply, transfer);
+    connect(reply, &QNetworkReply::metaDataChanged, this,
+            [this, reply] { checkDeclaredSize(reply); });
+    connect(reply, &QNetworkReply::readyRead, this, [this, reply] { drain(reply); });
+}
+
+void HttpChatProvider::checkDeclaredSize(QNetworkReply *reply)
+{
+    const auto it = m_transfers.find(reply);
+    if (it == m_transfers.end() || it->stop != Stop::None)
+        return;
+    bool known = false;
+    const qint64 declared = reply->header(QNetworkRequest::ContentLengthHeader).toLongLong(&known);
+    if (!known || declared < 0)
+        return;
+    if (declared > it->maxBytes) {
+        stopTransfer(reply, Stop::TooLarge); // refused before a byte of it is read
+        return;
+    }
+    if (it->body.isEmpty())
+        it->body.reserve(qsizetype(declared));
+}
+
+void HttpChatProvider::drain(QNetworkReply *reply)
+{
+    const auto it = m_transfers.find(reply);
+    if (it == m_transfers.end() || it->stop != Stop::None)
+        return;
+    // Moved out of Qt's buffer as it arrives, so the body is never held twice.
+    const qint64 available = reply->bytesAvailable();
+    if (available <= 0)
+        return;
+    if (it->body.size() + available > it->maxBytes) {
+        stopTransfer(reply, Stop::TooLarge);
+        return;
+    }
+    const qsizetype at = it->body.size();
+    it->body.resize(at + qsizetype(available));
+    const qint64 got = reply->read(it->body.data() + at, available);
+    it->body.resize(at + qsizetype(qMax<qint64>(0, got)));
+}
+
+void HttpChatProvider::stopTransfer(QNetworkReply *reply, Stop why)
+{
+    const auto it = m_transfers.find(reply);
+    if (it == m_transfers.end() || it->stop != Stop::None || reply->isFinished())
+        return;
+    it->stop = why;
+    it->body = QByteArray(); // give the memory back now
+    reply->abort();          // finished() follows, and classification reads `stop`
+}
+
+HttpChatProvider::Transfer HttpChatProvider::takeTransfer(QNetworkReply *reply)
+{
+    drain(reply);
+    Transfer transfer = m_transfers.take(reply);
+    if (transfer.deadline) {
+        transfer.deadline->stop();
+        disconnect(transfer.deadline, nullptr, this, nullptr);
+        transfer.deadline = nullptr;
+    }
+    return transfer;
+}
+
+void HttpChatProvider::forgetTransfer(QNetworkReply *reply)
+{
+    const Transfer transfer = m_transfers.take(reply);
+    if (transfer.deadline) {
+        transfer.deadline->stop();
+        disconnect(transfer.deadline, nullptr, this, nullptr);
+    }
+}
+
+QString HttpChatProvider::stopMessage(const Transfer &transfer)
+{
+    switch (transfer.stop) {
+    case Stop::None:
+        break;
+    case Stop::TooLarge:
+        return u"reply too large: more than %1 (max_reply_bytes / max_download_bytes)"_s.arg(
+            byteSize(transfer.maxBytes));
+    case Stop::Deadline:
+        return u"no complete answer within the %1 s deadline"_s.arg(double(transfer.deadlineMs) /
+                                                                    1000.0);
+    }
+    return {};
 }
 
 int HttpChatProvider::networkManagerCount() const
@@ -93,6 +222,7 @@ void HttpChatProvider::send(const ChatRequest &request)
     QByteArray body;
     const QNetworkRequest networkRequest = buildRequest(request, &body);
     QNetworkReply *reply = m_pool->send("POST", networkRequest, body);
+    track(reply, m_maxReplyBytes, m_deadlineMs);
     Pending pending;
     pending.taskId = request.taskId;
     pending.model = request.model;
@@ -109,12 +239,14 @@ void HttpChatProvider::handleFinished(QNetworkReply *reply)
         return; // cancelled
     const Pending pending = it.value();
     m_pending.erase(it);
-    const ChatReply answer = classify(reply, pending);
+    const Transfer transfer = takeTransfer(reply);
+    const ChatReply answer = classify(reply, pending, transfer);
     reply->deleteLater();
     Q_EMIT replied(answer);
 }
 
-ChatReply HttpChatProvider::classify(QNetworkReply *reply, const Pending &pending) const
+ChatReply HttpChatProvider::classify(QNetworkReply *reply, const Pending &pending,
+                                     const Transfer &transfer) const
 {
     ChatReply answer;
     answer.taskId = pending.taskId;
@@ -124,10 +256,22 @@ ChatReply HttpChatProvider::classify(QNetworkReply *reply, const Pending &pendin
     const QVariant statusAttribute = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
     const int status = statusAttribute.isValid() ? statusAttribute.toInt() : 0;
     const QNetworkReply::NetworkError transportError = reply->error();
-    const QByteArray body = reply->isOpen() ? reply->readAll() : QByteArray();
+    const QByteArray &body = transfer.body;
     const ratelimit::RawHeaders headers = reply->rawHeaderPairs();
     answer.httpStatus = status;
     answer.rateLimits = ratelimit::parseRateLimits(headers, now);
+
+    if (transfer.stop == Stop::TooLarge) {
+        // The same prompt would bring the same flood: not worth another try.
+        answer.error = ErrorClass::InvalidRequest;
+        answer.errorMessage = stopMessage(transfer);
+        return answer;
+    }
+    if (transfer.stop == Stop::Deadline) {
+        answer.error = ErrorClass::Timeout;
+        answer.errorMessage = stopMessage(transfer);
+        return answer;
+    }
 
     const bool success = status >= 200 && status < 300;
     if (status == 0 || (success && transportError != QNetworkReply::NoError)) {
@@ -166,21 +310,31 @@ void HttpChatProvider::callApi(const QByteArray &verb, const QNetworkRequest &re
                                const QByteArray &body, std::function<void(const ApiResult &)> done)
 {
     QNetworkReply *reply = m_pool->send(verb, request, body);
+    track(reply, m_maxDownloadBytes, m_apiDeadlineMs);
     m_apiCalls.insert(reply);
     connect(reply, &QNetworkReply::finished, this, [this, reply, done = std::move(done)] {
         m_apiCalls.remove(reply);
-        const ApiResult result = classifyApiReply(reply);
+        const Transfer transfer = takeTransfer(reply);
+        const ApiResult result = classifyApiReply(reply, transfer);
         reply->deleteLater();
         done(result);
     });
 }
 
-HttpChatProvider::ApiResult HttpChatProvider::classifyApiReply(QNetworkReply *reply) const
+HttpChatProvider::ApiResult HttpChatProvider::classifyApiReply(QNetworkReply *reply,
+                                                               const Transfer &transfer) const
 {
     ApiResult result;
     const QVariant statusAttribute = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
     result.httpStatus = statusAttribute.isValid() ? statusAttribute.toInt() : 0;
-    result.body = reply->isOpen() ? reply->readAll() : QByteArray();
+    if (transfer.stop != Stop::None) {
+        // Too large stays too large; a deadline may pass on a calmer try.
+        result.error =
+            transfer.stop == Stop::TooLarge ? ErrorClass::InvalidRequest : ErrorClass::Timeout;
+        result.errorMessage = stopMessage(transfer);
+        return result;
+    }
+    result.body = transfer.body;
     const QNetworkReply::NetworkError transportError = reply->error();
     const bool success = result.httpStatus >= 200 && result.httpStatus < 300;
     if (result.httpStatus == 0 || (success && transportError != QNetworkReply::NoError)) {
@@ -205,6 +359,7 @@ void HttpChatProvider::cancelAll()
     for (auto it = pending.cbegin(); it != pending.cend(); ++it) {
         QNetworkReply *reply = it.key();
         disconnect(reply, nullptr, this, nullptr);
+        forgetTransfer(reply);
         reply->abort();
         reply->deleteLater();
     }

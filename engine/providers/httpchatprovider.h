@@ -11,6 +11,7 @@
 #include <QUrl>
 
 class QNetworkReply;
+class QTimer;
 
 namespace bd::providers {
 
@@ -26,8 +27,19 @@ class NetworkPool;
 //
 // ProviderConfig::settings read here:
 //   request_timeout_ms  give up when nothing arrives for this long (default 300000)
+//   request_deadline_ms give up on a chat request after this long in all (default 600000):
+//                       a server dripping a byte at a time, or endless headers, cannot hold
+//                       it longer (Timeout, retried)
+//   max_reply_bytes     largest chat answer accepted (default 32 MiB); a larger one is
+//                       stopped as soon as it is known to be larger and answered with
+//                       InvalidRequest "reply too large" (dead-lettered, not retried)
+//   max_download_bytes  the same for other API calls: batch result files (default 1 GiB)
+//   api_deadline_ms     the deadline of those calls (default 1800000)
 //   temperature         sent when present
 //   max_network_managers  cap of the NetworkPool (default 64 managers, 384 HTTP/1.1 connections)
+//
+// Bodies are read as they arrive into one buffer (sized from Content-Length when that is
+// within the cap), so an answer is held once, not once by Qt and once more by us.
 class HttpChatProvider : public Provider
 {
     Q_OBJECT
@@ -85,6 +97,11 @@ protected:
     NetworkPool *pool() const { return m_pool; }
     const QJsonObject &settings() const { return m_settings; }
     int timeoutMs() const { return m_timeoutMs; }
+
+    static constexpr qint64 kDefaultMaxReplyBytes = 32 * 1024 * 1024;
+    static constexpr qint64 kDefaultMaxDownloadBytes = 1024 * 1024 * 1024;
+    static constexpr qint64 kDefaultDeadlineMs = 600'000;
+    static constexpr qint64 kDefaultApiDeadlineMs = 1'800'000;
     // Provider text made safe to show: the key removed, whitespace tidied, length capped.
     QString safeMessage(const QString &text) const;
 
@@ -96,18 +113,51 @@ private:
         QElapsedTimer timer;
     };
 
+    // Why we stopped a transfer ourselves.
+    enum class Stop
+    {
+        None,
+        TooLarge,
+        Deadline,
+    };
+    // The body of one reply as it arrives, and its limits.
+    struct Transfer
+    {
+        QByteArray body;
+        qint64 maxBytes = 0;
+        qint64 deadlineMs = 0;
+        QTimer *deadline = nullptr; // a child of the reply
+        Stop stop = Stop::None;
+    };
+
+    void track(QNetworkReply *reply, qint64 maxBytes, qint64 deadlineMs);
+    void checkDeclaredSize(QNetworkReply *reply);
+    void drain(QNetworkReply *reply);
+    void stopTransfer(QNetworkReply *reply, Stop why);
+    // The whole body (what is left is read now) and how the transfer went; forgets it.
+    Transfer takeTransfer(QNetworkReply *reply);
+    void forgetTransfer(QNetworkReply *reply);
+    // The message for a transfer we stopped; empty when we did not.
+    static QString stopMessage(const Transfer &transfer);
+
     void handleFinished(QNetworkReply *reply);
-    ChatReply classify(QNetworkReply *reply, const Pending &pending) const;
-    ApiResult classifyApiReply(QNetworkReply *reply) const;
+    ChatReply classify(QNetworkReply *reply, const Pending &pending,
+                       const Transfer &transfer) const;
+    ApiResult classifyApiReply(QNetworkReply *reply, const Transfer &transfer) const;
 
     QUrl m_baseUrl;
     QString m_apiKey;
     QJsonObject m_settings;
     Clock *m_clock;
     int m_timeoutMs;
+    qint64 m_maxReplyBytes;
+    qint64 m_maxDownloadBytes;
+    qint64 m_deadlineMs;
+    qint64 m_apiDeadlineMs;
     NetworkPool *m_pool;
     QHash<QNetworkReply *, Pending> m_pending;
     QSet<QNetworkReply *> m_apiCalls;
+    QHash<QNetworkReply *, Transfer> m_transfers;
 };
 
 } // namespace bd::providers

@@ -4,6 +4,7 @@
 #include "errorclassification.h"
 #include "openaichatprovider.h"
 #include "providercatalog.h"
+#include "replyparsing.h"
 
 #include <algorithm>
 #include <QCryptographicHash>
@@ -346,63 +347,12 @@ void OpenAiChatProvider::downloadResultFiles(const QString &batchId, QStringList
 void OpenAiChatProvider::joinResults(const QString &batchId, const QList<QByteArray> &files,
                                      const QList<qint64> &taskIds, const MissingLines &missing)
 {
-    QHash<qint64, ChatReply> byTask;
-    for (const QByteArray &file : files) {
-        for (const QByteArray &rawLine : file.split('\n')) {
-            const QByteArray line = rawLine.trimmed();
-            if (line.isEmpty())
-                continue;
-            const QJsonObject object = jsonObject(line);
-            bool ok = false;
-            const qint64 taskId = object.value(u"custom_id"_s).toString().toLongLong(&ok);
-            if (!ok)
-                continue; // not one of ours
-            ChatReply reply;
-            reply.taskId = taskId;
-            const QJsonValue response = object.value(u"response"_s);
-            const QJsonObject error = object.value(u"error"_s).toObject();
-            if (response.isObject()) {
-                const QJsonObject answer = response.toObject();
-                reply.httpStatus = answer.value(u"status_code"_s).toInt();
-                const QJsonValue bodyValue = answer.value(u"body"_s);
-                const QByteArray body =
-                    bodyValue.isObject()
-                        ? QJsonDocument(bodyValue.toObject()).toJson(QJsonDocument::Compact)
-                        : bodyValue.toString().toUtf8();
-                if (reply.httpStatus >= 200 && reply.httpStatus < 300) {
-                    QString problem;
-                    if (!parseAnswer(body, &reply, &problem)) {
-                        reply.error = ErrorClass::Malformed;
-                        reply.errorMessage = safeMessage(u"unreadable batch answer: "_s + problem);
-                        reply.text.clear();
-                    } else {
-                        reply.text = redactSecret(reply.text, apiKey());
-                    }
-                } else {
-                    const Classification classification = classifyHttpError(reply.httpStatus, body);
-                    reply.error = classification.errorClass;
-                    reply.errorMessage = safeMessage(classification.message);
-                }
-            } else {
-                const QString code = error.value(u"code"_s).toString();
-                const QString message = error.value(u"message"_s).toString();
-                if (code == u"batch_expired"_s)
-                    reply.error = ErrorClass::Timeout;
-                else if (code == u"batch_cancelled"_s)
-                    reply.error = ErrorClass::Cancelled;
-                else
-                    reply.error = ErrorClass::ServerError;
-                reply.errorMessage =
-                    safeMessage(code + (message.isEmpty() ? QString() : u": "_s + message));
-            }
-            byTask.insert(taskId, reply);
-        }
-    }
+    const QHash<qint64, ChatReply> byTask = parseOpenAiBatchResults(files, apiKey());
     QList<ChatReply> replies;
     replies.reserve(taskIds.size());
     for (qint64 taskId : taskIds) {
-        auto it = byTask.find(taskId);
-        if (it != byTask.end()) {
+        const auto it = byTask.constFind(taskId);
+        if (it != byTask.cend()) {
             replies.append(it.value());
             continue;
         }

@@ -3,6 +3,7 @@
 #include "errorclassification.h"
 #include "networkpool.h"
 #include "providercatalog.h"
+#include "replyparsing.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -12,29 +13,6 @@
 namespace bd::providers {
 
 using namespace Qt::StringLiterals;
-
-namespace {
-
-// content is a string, or a list of parts of which the text ones count.
-QString contentText(const QJsonValue &content, bool *present)
-{
-    *present = true;
-    if (content.isString())
-        return content.toString();
-    if (content.isArray()) {
-        QString text;
-        for (const QJsonValue &part : content.toArray()) {
-            const QJsonObject object = part.toObject();
-            if (object.value(u"type"_s).toString() == u"text"_s)
-                text += object.value(u"text"_s).toString();
-        }
-        return text;
-    }
-    *present = false;
-    return {};
-}
-
-} // namespace
 
 std::unique_ptr<OpenAiChatProvider> OpenAiChatProvider::create(Flavour flavour,
                                                                const ProviderConfig &config,
@@ -127,70 +105,20 @@ QNetworkRequest OpenAiChatProvider::buildRequest(const ChatRequest &request, QBy
 bool OpenAiChatProvider::parseAnswer(const QByteArray &body, ChatReply *reply,
                                      QString *problem) const
 {
-    QJsonParseError parseError;
-    const QJsonDocument document = QJsonDocument::fromJson(body, &parseError);
-    if (parseError.error != QJsonParseError::NoError || !document.isObject()) {
-        *problem = parseError.error != QJsonParseError::NoError ? parseError.errorString()
-                                                                : u"not a JSON object"_s;
-        return false;
-    }
-    const QJsonObject root = document.object();
-    if (root.value(u"error"_s).isObject() || root.value(u"error"_s).isString()) {
-        *problem = u"an error inside a success: "_s + parseApiError(body).message;
-        return false;
-    }
-    const QJsonArray choices = root.value(u"choices"_s).toArray();
-    if (choices.isEmpty() || !choices.at(0).toObject().value(u"message"_s).isObject()) {
-        *problem = u"no choices[0].message"_s;
-        return false;
-    }
-    const QJsonObject choice = choices.at(0).toObject();
-    const QJsonObject message = choice.value(u"message"_s).toObject();
-    const QString model = root.value(u"model"_s).toString();
-    if (!model.isEmpty())
-        reply->model = model;
-    reply->finishReason = choice.value(u"finish_reason"_s).toString();
-
-    const QJsonObject usage = root.value(u"usage"_s).toObject();
-    const qint64 prompt = qMax<qint64>(0, usage.value(u"prompt_tokens"_s).toInteger());
-    const qint64 cached = qBound<qint64>(
-        0, usage.value(u"prompt_tokens_details"_s).toObject().value(u"cached_tokens"_s).toInteger(),
-        prompt);
-    reply->usage.inputTokens = prompt - cached;
-    reply->usage.cachedTokens = cached;
-    reply->usage.outputTokens = qMax<qint64>(0, usage.value(u"completion_tokens"_s).toInteger());
-
-    bool present = false;
-    reply->text = contentText(message.value(u"content"_s), &present);
-    if (!present) {
-        const QString refusal = message.value(u"refusal"_s).toString();
-        if (!refusal.isEmpty()) {
-            // A well-formed answer that will not change on a retry.
-            reply->error = ErrorClass::InvalidRequest;
-            reply->errorMessage = u"the model refused: "_s + refusal;
-            return true;
-        }
-        *problem = u"choices[0].message.content is missing"_s;
-        return false;
-    }
-    return true;
+    return parseOpenAiChatAnswer(body, reply, problem);
 }
 
 void OpenAiChatProvider::listModels()
 {
-    QNetworkReply *reply = pool()->send("GET", apiRequest(u"/models"_s));
-    connect(reply, &QNetworkReply::finished, this, [this, reply] {
-        reply->deleteLater();
-        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-        const QByteArray body = reply->isOpen() ? reply->readAll() : QByteArray();
-        if (status < 200 || status >= 300) {
-            const QString message =
-                status == 0 ? reply->errorString() : classifyHttpError(status, body).message;
-            Q_EMIT modelsListed({}, safeMessage(message));
+    // Through callApi(): the list is capped and has a deadline like every other call.
+    callApi("GET", apiRequest(u"/models"_s), {}, [this](const ApiResult &result) {
+        if (!result.ok()) {
+            Q_EMIT modelsListed({}, result.errorMessage);
             return;
         }
         QStringList models;
-        const QJsonArray data = QJsonDocument::fromJson(body).object().value(u"data"_s).toArray();
+        const QJsonArray data =
+            QJsonDocument::fromJson(result.body).object().value(u"data"_s).toArray();
         for (const QJsonValue &entry : data) {
             const QString id = entry.toObject().value(u"id"_s).toString();
             if (!id.isEmpty())

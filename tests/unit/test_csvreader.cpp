@@ -9,6 +9,7 @@
 #include <QStringEncoder>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <sys/stat.h>
 
 using namespace Qt::StringLiterals;
 using bd::ingest::CsvReader;
@@ -202,6 +203,9 @@ private slots:
     void emptyFieldsAreNotNull();
     void progress();
     void openPath();
+    void encodingFallbackIsExplained_data();
+    void encodingFallbackIsExplained();
+    void nonRegularInputs();
     void benchmark();
 };
 
@@ -383,6 +387,11 @@ void TestCsvReader::lateWindows1252Switch()
     QVERIFY(reader.readRow(fields));
     QCOMPARE(fields, (QStringList{u"999999"_s, u"René “R”"_s}));
     QCOMPARE(reader.encoding(), u"Windows-1252"_s);
+    // The header is line 1, the ASCII rows lines 2..rows+1.
+    QCOMPARE(reader.encodingFallbackLine(), rows + 2);
+    QVERIFY2(
+        reader.encodingNote().contains(u"line "_s + QString::number(rows + 2) + u" (byte 0xE9)"_s),
+        qPrintable(reader.encodingNote()));
     QVERIFY(!reader.readRow(fields));
     QVERIFY(!reader.hasError());
 }
@@ -981,8 +990,7 @@ void TestCsvReader::openPath()
     CsvReader reader;
     QVERIFY(!reader.open(missing));
     QVERIFY(reader.hasError());
-    QVERIFY2(reader.errorString().startsWith(missing + u": cannot open: "_s),
-             qPrintable(reader.errorString()));
+    QCOMPARE(reader.errorString(), missing + u": no such file"_s);
 
     const QString empty = dir.filePath(u"empty.csv"_s);
     QFile file(empty);
@@ -1009,6 +1017,89 @@ void TestCsvReader::openPath()
     QVERIFY(!reader.readRow(fields));
     QVERIFY(!reader.hasError());
     QCOMPARE(reader.bytesRead(), reader.totalBytes());
+}
+
+void TestCsvReader::encodingFallbackIsExplained_data()
+{
+    QTest::addColumn<QByteArray>("input");
+    QTest::addColumn<QString>("forced");
+    QTest::addColumn<QString>("encoding");
+    QTest::addColumn<qint64>("line");
+    QTest::addColumn<QString>("byte");
+
+    // Valid UTF-8 on line 2, one Windows-1252 byte on line 4 (CRLF and lone CR count once).
+    QTest::newRow("mixed file")
+        << QByteArray("name,note\r\ncaf\xC3\xA9,utf8\rplain,ascii\nRen\xE9,cp1252\n") << QString()
+        << u"Windows-1252"_s << qint64(4) << u"0xE9"_s;
+    QTest::newRow("header") << QByteArray("caf\xE9,x\n1,2\n") << QString() << u"Windows-1252"_s
+                            << qint64(1) << u"0xE9"_s;
+    QTest::newRow("valid utf-8") << QByteArray("a,b\ncaf\xC3\xA9,x\n") << QString() << u"UTF-8"_s
+                                 << qint64(0) << QString();
+    QTest::newRow("given encoding") << QByteArray("a,b\nRen\xE9,x\n") << u"Windows-1252"_s
+                                    << u"Windows-1252"_s << qint64(0) << QString();
+}
+
+void TestCsvReader::encodingFallbackIsExplained()
+{
+    QFETCH(QByteArray, input);
+    QFETCH(QString, forced);
+    QFETCH(QString, encoding);
+    QFETCH(qint64, line);
+    QFETCH(QString, byte);
+
+    QBuffer buffer;
+    buffer.setData(input);
+    buffer.open(QIODevice::ReadOnly);
+    CsvReader reader;
+    QVERIFY2(reader.open(&buffer, u"data.csv"_s, withEncoding(forced)),
+             qPrintable(reader.errorString()));
+    QStringList fields;
+    while (reader.readRow(fields)) {
+    }
+    QVERIFY2(!reader.hasError(), qPrintable(reader.errorString()));
+    QCOMPARE(reader.encoding(), encoding);
+    QCOMPARE(reader.encodingFallbackLine(), line);
+    if (line == 0) {
+        QCOMPARE(reader.encodingNote(), QString());
+        return;
+    }
+    const QString note = reader.encodingNote();
+    QVERIFY2(note.contains(u"not valid UTF-8 at line "_s + QString::number(line) + u" (byte "_s +
+                           byte + u')'),
+             qPrintable(note));
+    QVERIFY2(note.contains(u"read as Windows-1252"_s), qPrintable(note));
+}
+
+void TestCsvReader::nonRegularInputs()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    CsvReader reader;
+
+    QVERIFY(!reader.open(dir.path()));
+    QCOMPARE(reader.errorString(), dir.path() + u": is a directory, not a file"_s);
+
+    // Opening a FIFO without a writer would block for ever; it must be refused at once.
+    const QString fifo = dir.filePath(u"pipe.csv"_s);
+    QCOMPARE(::mkfifo(QFile::encodeName(fifo).constData(), 0600), 0);
+    QElapsedTimer timer;
+    timer.start();
+    QVERIFY(!reader.open(fifo));
+    QCOMPARE(reader.errorString(), fifo + u": not a regular file (a FIFO)"_s);
+    QVERIFY(timer.elapsed() < 5'000);
+
+    QVERIFY(!reader.open(u"/dev/zero"_s));
+    QCOMPARE(reader.errorString(), u"/dev/zero: not a regular file (a character device)"_s);
+
+    // A symlink to a regular file is fine.
+    const QString target = dir.filePath(u"real.csv"_s);
+    QFile real(target);
+    QVERIFY(real.open(QIODevice::WriteOnly));
+    real.write("a\n1\n");
+    real.close();
+    const QString link = dir.filePath(u"link.csv"_s);
+    QVERIFY(QFile::link(target, link));
+    QVERIFY2(reader.open(link), qPrintable(reader.errorString()));
 }
 
 void TestCsvReader::benchmark()

@@ -1,5 +1,7 @@
 #include "ingest/exportwriter.h"
 
+#include "../support/tinytmpfs.h"
+
 #include <optional>
 #include <QDir>
 #include <QElapsedTimer>
@@ -9,6 +11,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QMap>
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QtEndian>
 #include <QTest>
@@ -361,6 +364,12 @@ private slots:
     void successReplacesExistingFile();
     void misuse();
     void extraColumnsComeLast();
+
+    void fullDisk_data();
+    void fullDisk();
+    void xlsxWarningsCountTruncatedCells();
+    void xlsxNoTempFileWhileWritingRows();
+    void xlsxRemovesTempFileOfKilledExport();
 
     void benchmark();
 
@@ -1205,6 +1214,135 @@ void TestExportWriter::benchmark()
               double(timer.elapsed()) / 1000.0, double(QFileInfo(path).size()) / 1e6);
         QFile::remove(path);
     }
+}
+
+// ---- full disk, warnings, leftovers ---------------------------------------------------------
+
+void TestExportWriter::fullDisk_data()
+{
+    QTest::addColumn<QString>("extension");
+    QTest::addColumn<int>("rows");
+    // One row stays inside every buffer until finish(): only the final flush/commit can fail.
+    QTest::newRow("csv small") << QStringLiteral("csv") << 1;
+    QTest::newRow("jsonl small") << QStringLiteral("jsonl") << 1;
+    QTest::newRow("xlsx small") << QStringLiteral("xlsx") << 1;
+    QTest::newRow("csv large") << QStringLiteral("csv") << 3000;
+    QTest::newRow("jsonl large") << QStringLiteral("jsonl") << 3000;
+    QTest::newRow("xlsx large") << QStringLiteral("xlsx") << 3000;
+}
+
+void TestExportWriter::fullDisk()
+{
+    QFETCH(QString, extension);
+    QFETCH(int, rows);
+    bd::test::TinyTmpfs disk(pathFor(QStringLiteral("tmpfs-") + QString::fromLatin1(QTest::currentDataTag()).replace(u' ', u'-')), 64 * 1024);
+    if (!disk.isMounted())
+        QSKIP(qPrintable(disk.skipReason()));
+    const QString path = disk.path() + QStringLiteral("/out.") + extension;
+    const QString text = QStringLiteral("a fairly long answer from the model, repeated ").repeated(4);
+
+    const auto exportTo = [&](QString *error) {
+        auto writer = ExportWriter::create(path, nullptr);
+        bool ok = writer->begin({QStringLiteral("id"), QStringLiteral("text")});
+        for (int i = 0; ok && i < rows; ++i)
+            ok = writer->writeRow(makeRow({QString::number(i), text}));
+        ok = ok && writer->finish();
+        *error = writer->errorString();
+        return ok;
+    };
+
+    // Full: the export fails, says so, and leaves nothing (no empty file, no temp file).
+    QVERIFY(disk.fill(QStringLiteral("filler")) > 0);
+    QString error;
+    QVERIFY2(!exportTo(&error), "an export onto a full disk reported success");
+    QVERIFY2(error.contains(QDir::toNativeSeparators(path)), qPrintable(error));
+    QVERIFY2(error.contains(QStringLiteral("cannot")), qPrintable(error));
+    QCOMPARE(filesIn(disk.path()), QStringList{QStringLiteral("filler")});
+
+    // With room again the same export succeeds (the small one) or still fails cleanly (the
+    // large one does not fit in 64 KiB at all).
+    QVERIFY(QFile::remove(disk.path() + QStringLiteral("/filler")));
+    const bool ok = exportTo(&error);
+    if (rows == 1) {
+        QVERIFY2(ok, qPrintable(error));
+        QVERIFY(QFileInfo(path).size() > 0);
+        QCOMPARE(filesIn(disk.path()), QStringList{QStringLiteral("out.") + extension});
+    } else {
+        QVERIFY(!ok);
+        QVERIFY2(error.contains(QStringLiteral("cannot")), qPrintable(error));
+        QVERIFY(filesIn(disk.path()).isEmpty());
+    }
+}
+
+void TestExportWriter::xlsxWarningsCountTruncatedCells()
+{
+    const QString path = pathFor(QStringLiteral("warned.xlsx"));
+    auto writer = ExportWriter::create(path, nullptr);
+    QVERIFY(writer->begin({QStringLiteral("text")}));
+    ExportRow row = makeRow({QString(40000, u'x')});
+    row.output = QString(33000, u'y');
+    QVERIFY(writer->writeRow(row));
+    QVERIFY(writer->writeRow(makeRow({QStringLiteral("short")})));
+    QVERIFY(writer->finish());
+    QCOMPARE(writer->truncatedCells(), 2);
+    const QStringList warnings = writer->warnings();
+    QCOMPARE(warnings.size(), 1);
+    QVERIFY2(warnings.first().contains(QStringLiteral("2 cell(s)")), qPrintable(warnings.first()));
+    QVERIFY2(warnings.first().contains(QStringLiteral("column 'text'")),
+             qPrintable(warnings.first()));
+
+    // Nothing cut, nothing to say; CSV never cuts.
+    auto plain = ExportWriter::create(pathFor(QStringLiteral("unwarned.xlsx")), nullptr);
+    QVERIFY(plain->begin({QStringLiteral("text")}));
+    QVERIFY(plain->writeRow(makeRow({QStringLiteral("short")})));
+    QVERIFY(plain->finish());
+    QCOMPARE(plain->truncatedCells(), 0);
+    QVERIFY(plain->warnings().isEmpty());
+    auto csv = ExportWriter::create(pathFor(QStringLiteral("uncut.csv")), nullptr);
+    QVERIFY(csv->begin({QStringLiteral("text")}));
+    QVERIFY(csv->writeRow(makeRow({QString(40000, u'x')})));
+    QVERIFY(csv->finish());
+    QVERIFY(csv->warnings().isEmpty());
+}
+
+void TestExportWriter::xlsxNoTempFileWhileWritingRows()
+{
+    // A process killed while rows are being written (the long part) must leave nothing.
+    const QString dir = pathFor(QStringLiteral("xlsx-writing"));
+    QVERIFY(QDir().mkpath(dir));
+    const QString path = dir + QStringLiteral("/out.xlsx");
+    auto writer = ExportWriter::create(path, nullptr);
+    QVERIFY(writer->begin({QStringLiteral("a")}));
+    for (int i = 0; i < 100; ++i)
+        QVERIFY(writer->writeRow(makeRow({QString::number(i)})));
+    QCOMPARE(filesIn(dir), QStringList());
+    QVERIFY(writer->finish());
+    QCOMPARE(filesIn(dir), QStringList{QStringLiteral("out.xlsx")});
+}
+
+void TestExportWriter::xlsxRemovesTempFileOfKilledExport()
+{
+    const QString dir = pathFor(QStringLiteral("xlsx-stale"));
+    QVERIFY(QDir().mkpath(dir));
+    // A pid that is certainly gone: a child that has exited and been reaped.
+    QProcess child;
+    child.start(QStringLiteral("true"), {});
+    QVERIFY(child.waitForFinished(10'000));
+    const qint64 deadPid = child.processId() > 0 ? child.processId() : 0x7ffffff0;
+    const QString stale = dir + QStringLiteral("/.out.xlsx.%1-1a2b.tmp").arg(deadPid);
+    const QString live =
+        dir + QStringLiteral("/.out.xlsx.%1-3c4d.tmp").arg(QCoreApplication::applicationPid());
+    const QString other = dir + QStringLiteral("/.other.xlsx.%1-5e6f.tmp").arg(deadPid);
+    for (const QString &name : {stale, live, other}) {
+        QFile file(name);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+    }
+    auto writer = ExportWriter::create(dir + QStringLiteral("/out.xlsx"), nullptr);
+    QVERIFY(writer->begin({QStringLiteral("a")}));
+    QVERIFY(!QFileInfo::exists(stale));
+    QVERIFY(QFileInfo::exists(live));  // a running export's file is not ours to take
+    QVERIFY(QFileInfo::exists(other)); // another target's
+    QVERIFY(writer->finish());
 }
 
 QTEST_GUILESS_MAIN(TestExportWriter)

@@ -1,7 +1,11 @@
 #include "providers/errorclassification.h"
 #include "providers/ratelimitheaders.h"
+#include "providers/usageparsing.h"
 
+#include <limits>
 #include <QDateTime>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QtTest>
 
 using namespace Qt::StringLiterals;
@@ -58,6 +62,8 @@ private slots:
     void redaction_data();
     void redaction();
     void tidyTruncates();
+    void tokenCounts();
+    void usageTotalsSaturate();
 };
 
 void TestProviderParsing::nowConstantIsRight()
@@ -479,6 +485,53 @@ void TestProviderParsing::tidyTruncates()
     QCOMPARE(tidy.size(), 50);
     QVERIFY(tidy.startsWith(u"a b [redacted] x"_s));
     QVERIFY(!tidy.contains(secret.left(8)));
+}
+
+void TestProviderParsing::tokenCounts()
+{
+    using bd::providers::readTokenCount;
+    const QJsonObject usage =
+        QJsonDocument::fromJson(
+            R"({"ok":42,"zero":0,"null":null,"max":100000000,"big":9223372036854775807,)"
+            R"("huge":1e300,"neg":-1,"frac":2.5,"text":"7","list":[1]})")
+            .object();
+    qint64 count = -1;
+    QString problem;
+    QVERIFY(readTokenCount(usage, u"ok", &count, &problem));
+    QCOMPARE(count, 42);
+    QVERIFY(readTokenCount(usage, u"zero", &count, &problem));
+    QCOMPARE(count, 0);
+    QVERIFY(readTokenCount(usage, u"absent", &count, &problem));
+    QCOMPARE(count, 0);
+    QVERIFY(readTokenCount(usage, u"null", &count, &problem));
+    QCOMPARE(count, 0);
+    QVERIFY(readTokenCount(usage, u"max", &count, &problem));
+    QCOMPARE(count, bd::providers::kMaxUsageTokens);
+    for (const char *key : {"big", "huge", "neg", "frac", "text", "list"}) {
+        problem.clear();
+        QVERIFY2(!readTokenCount(usage, QString::fromLatin1(key), &count, &problem), key);
+        QVERIFY2(problem.startsWith(u"usage."_s + QString::fromLatin1(key)), qPrintable(problem));
+        QCOMPARE(count, 0);
+    }
+}
+
+void TestProviderParsing::usageTotalsSaturate()
+{
+    constexpr qint64 kMax = std::numeric_limits<qint64>::max();
+    bd::Usage total;
+    total.inputTokens = kMax - 10;
+    total.outputTokens = 5;
+    bd::Usage more;
+    more.inputTokens = 100; // wrapped to a negative total before
+    more.outputTokens = kMax;
+    more.cachedTokens = 3;
+    total += more;
+    QCOMPARE(total.inputTokens, kMax);
+    QCOMPARE(total.outputTokens, kMax);
+    QCOMPARE(total.cachedTokens, 3);
+    total += more;
+    QCOMPARE(total.inputTokens, kMax);
+    QCOMPARE(total.cachedTokens, 6);
 }
 
 QTEST_GUILESS_MAIN(TestProviderParsing)

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Sanitizer runs, each in a build directory of its own (a full rebuild each: minutes).
+#
+#   scripts/sanitizers.sh [asan|tsan|all]     default all
+#
+# asan: ASan + UBSan over the whole build and every test ctest runs (build-asan/).
+# tsan: TSan over the engine's threading tests: the engine thread, the store writer, the
+#       import parser thread and the reader worker (build-tsan/).
+# SAN_JOBS=1 build jobs (the machine is shared); exit 1 when a sanitizer or a test failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=${1:-all}
+jobs=${SAN_JOBS:-1}
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=1
+export QT_QPA_PLATFORM=offscreen
+status=0
+
+# Tests whose engine runs threads (QThread workers, QtConcurrent import, store writer).
+tsan_tests=(test_dispatcher test_preemption test_replay test_global_budget test_offpeak
+            test_store test_resilience)
+
+run_asan() {
+    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DBATCHDESK_SANITIZE=address,undefined >/dev/null
+    cmake --build build-asan -j "$jobs"
+    # Leaks inside system libraries Qt loads (fontconfig, D-Bus, GLib) are not ours.
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+    export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    # The keychain test needs a private D-Bus session (scripts/keychain-test.sh); a
+    # sanitizer build is slower, so the timeouts are scaled.
+    ctest --test-dir build-asan -E 'test_gui_keychain' --timeout 900 \
+        --output-on-failure -j "$jobs" || status=1
+}
+
+run_tsan() {
+    cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DBATCHDESK_SANITIZE=thread >/dev/null
+    cmake --build build-tsan -j "$jobs" --target "${tsan_tests[@]}" batchctl
+    # Qt itself is not built with TSan: see scripts/tsan.supp before suppressing anything.
+    export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:report_signal_unsafe=0:suppressions=$PWD/scripts/tsan.supp"
+    local regex
+    regex="^($(IFS='|'; echo "${tsan_tests[*]}"))\$"
+    ctest --test-dir build-tsan -R "$regex" --timeout 900 --output-on-failure -j 1 || status=1
+}
+
+case "$what" in
+asan) run_asan ;;
+tsan) run_tsan ;;
+all)
+    run_asan
+    run_tsan
+    ;;
+*)
+    echo "usage: $0 [asan|tsan|all]" >&2
+    exit 2
+    ;;
+esac
+exit $status
