@@ -621,9 +621,11 @@ void EngineWorker::testConnection(const ProviderConfig &config)
         return;
     }
     if (created->requiresKey() && config.apiKey.isEmpty()) {
-        Q_EMIT connectionTested(config.id, {}, u"no API key: store one or set %1"_s.arg(
-                                                   config.id == u"anthropic"_s ? u"ANTHROPIC_API_KEY"_s
-                                                                              : u"OPENAI_API_KEY"_s));
+        Q_EMIT connectionTested(config.id, {},
+                                u"no API key: store one or set %1"_s.arg(
+                                    config.id == u"anthropic"_s ? u"ANTHROPIC_API_KEY"_s
+                                    : config.id == u"gemini"_s  ? u"GEMINI_API_KEY"_s
+                                                                : u"OPENAI_API_KEY"_s));
         return;
     }
     providers::Provider *provider = created.release();

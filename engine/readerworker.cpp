@@ -87,9 +87,11 @@ void ReaderWorker::fetchTaskDetail(qint64 taskId)
 {
     if (!ensureOpen())
         return;
-    if (const auto detail = m_query->detail(taskId))
+    if (auto detail = m_query->detail(taskId)) {
+        if (const auto price = prices().price(detail->model))
+            detail->pricedAs = price->family;
         Q_EMIT taskDetailReady(*detail);
-    else
+    } else
         Q_EMIT readFailed(m_query->errorString());
 }
 

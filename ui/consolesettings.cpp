@@ -140,7 +140,7 @@ QString priceOverridePath()
 
 QStringList configurableProviders()
 {
-    return {u"openai"_s, u"anthropic"_s, u"openai-compatible"_s};
+    return {u"openai"_s, u"anthropic"_s, u"gemini"_s, u"openai-compatible"_s};
 }
 
 } // namespace bd::ui::consolesettings

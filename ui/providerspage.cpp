@@ -25,6 +25,8 @@ QString defaultBaseUrl(const QString &provider)
         return u"https://api.openai.com/v1"_s;
     if (provider == u"anthropic"_s)
         return u"https://api.anthropic.com"_s;
+    if (provider == u"gemini"_s)
+        return u"https://generativelanguage.googleapis.com"_s;
     return u"http://127.0.0.1:11434/v1"_s;
 }
 
@@ -34,6 +36,8 @@ QString displayName(const QString &provider)
         return u"OpenAI"_s;
     if (provider == u"anthropic"_s)
         return u"Anthropic"_s;
+    if (provider == u"gemini"_s)
+        return u"Google Gemini"_s;
     if (provider == u"openai-compatible"_s)
         return ProvidersPage::tr("OpenAI-compatible server");
     return provider;
@@ -198,7 +202,14 @@ void ProvidersPage::readStoredKey(Row &row)
 
 void ProvidersPage::updateKeyStatus(Row &row)
 {
-    const QString variable = apiKeyVariable(row.provider);
+    QString variable = apiKeyVariable(row.provider);
+    for (const QString &candidate : apiKeyVariables(row.provider)) {
+        if (!qEnvironmentVariableIsEmpty(candidate.toLatin1().constData())) {
+            // The one a run would take (gemini: GOOGLE_API_KEY after GEMINI_API_KEY).
+            variable = candidate;
+            break;
+        }
+    }
     const bool fromEnvironment =
         !variable.isEmpty() && qEnvironmentVariableIsSet(variable.toLatin1().constData());
     QString status;
@@ -270,7 +281,7 @@ void ProvidersPage::testConnection(const QString &provider)
     config.apiKey = row->key->text().trimmed();
     const QString variable = apiKeyVariable(provider);
     if (config.apiKey.isEmpty() && !variable.isEmpty())
-        config.apiKey = qEnvironmentVariable(variable.toLatin1().constData());
+        config.apiKey = apiKeyFromEnvironment(provider);
     if (config.apiKey.isEmpty())
         config.apiKey = row->storedKey;
     m_testing = provider;

@@ -63,6 +63,9 @@ void TaskDetailView::showDetail(const bd::TaskDetail &d)
                      .arg(formatCount(d.usage.inputTokens), formatCount(d.usage.outputTokens),
                           formatCount(d.usage.cachedTokens));
         facts << tr("cost %1").arg(formatUsd(d.costUsd));
+        // A dated id (claude-sonnet-4-5-20250929) is priced at its family's entry: say so.
+        if (!d.pricedAs.isEmpty())
+            facts << tr("priced as %1 (no entry for this dated id)").arg(d.pricedAs.toHtmlEscaped());
         if (d.cacheHit)
             facts << tr("answered from the cache");
     }

@@ -22,7 +22,7 @@ namespace {
 QString keyProviderArgument(const QString &name)
 {
     if (bd::apiKeyVariable(name).isEmpty())
-        throw UsageError{u"'%1' takes no API key (key providers: openai, anthropic)"_s.arg(name)};
+        throw UsageError{u"'%1' takes no API key (key providers: openai, anthropic, gemini)"_s.arg(name)};
     return bd::keyAccount(name);
 }
 
@@ -72,7 +72,7 @@ int commandKey(const Invocation &in)
     if (action == u"set"_s && positional.size() > 3)
         throw UsageError{u"key set reads the key from stdin, never from the command line"_s};
     if (action != u"status"_s && positional.size() != 3)
-        throw UsageError{u"key %1 needs one PROVIDER (openai or anthropic)"_s.arg(action)};
+        throw UsageError{u"key %1 needs one PROVIDER (openai, anthropic or gemini)"_s.arg(action)};
     if (positional.size() > 3)
         throw UsageError{u"key status takes at most one PROVIDER"_s};
 
@@ -118,7 +118,7 @@ int commandKey(const Invocation &in)
 
     const QStringList accounts = positional.size() == 3
                                      ? QStringList{keyProviderArgument(positional.at(2))}
-                                     : QStringList{u"openai"_s, u"anthropic"_s};
+                                     : QStringList{u"openai"_s, u"anthropic"_s, u"gemini"_s};
     QJsonArray entries;
     for (const QString &account : accounts) {
         bool inKeychain = false;
@@ -128,7 +128,7 @@ int commandKey(const Invocation &in)
         });
         loop.exec();
         const QString variable = bd::apiKeyVariable(account);
-        const bool inEnvironment = !qEnvironmentVariableIsEmpty(variable.toLatin1().constData());
+        const bool inEnvironment = !bd::apiKeyFromEnvironment(account).isEmpty();
         const QString uses = inEnvironment ? u"environment"_s
                              : inKeychain  ? u"keychain"_s
                                            : u"none"_s;

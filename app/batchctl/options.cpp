@@ -22,8 +22,9 @@ const char kUsage[] =
     "  key set PROVIDER      store PROVIDER's API key (read from stdin) in the OS keychain\n"
     "  key delete PROVIDER   remove it\n"
     "  key status [PROVIDER] [--json]   where each key would come from (never prints one)\n"
-    "PROVIDER is openai or anthropic. run, resume and dlq replay take the key from\n"
-    "OPENAI_API_KEY / ANTHROPIC_API_KEY when set, else from the OS keychain.\n";
+    "PROVIDER is openai, anthropic or gemini. run, resume and dlq replay take the key from\n"
+    "OPENAI_API_KEY / ANTHROPIC_API_KEY / GEMINI_API_KEY (then GOOGLE_API_KEY) when set,\n"
+    "else from the OS keychain.\n";
 } // namespace
 
 void addOptions(QCommandLineParser &parser)
@@ -33,10 +34,10 @@ void addOptions(QCommandLineParser &parser)
         {u"template-file"_s, u"Read the prompt template from FILE."_s, u"FILE"_s},
         {u"system"_s, u"System prompt."_s, u"TEXT"_s},
         {u"system-file"_s, u"Read the system prompt from FILE."_s, u"FILE"_s},
-        {u"provider"_s, u"simulator (default), openai, anthropic or openai-compatible."_s, u"NAME"_s},
+        {u"provider"_s, u"simulator (default), openai, anthropic, gemini or openai-compatible."_s, u"NAME"_s},
         {u"model"_s, u"Model name as the provider spells it; auto: model tiering (needs --tiering)."_s, u"NAME"_s},
         {u"tiering"_s, u"With --model auto: tiers, models and routing rules from a JSON FILE."_s, u"FILE"_s},
-        {u"base-url"_s, u"Provider endpoint; overrides OPENAI_BASE_URL / ANTHROPIC_BASE_URL."_s, u"URL"_s},
+        {u"base-url"_s, u"Provider endpoint; overrides OPENAI_BASE_URL / ANTHROPIC_BASE_URL / GEMINI_BASE_URL."_s, u"URL"_s},
         {u"priority"_s, u"1 now, 2 within the hour (default), 3 within a day."_s, u"1|2|3"_s},
         {u"mode"_s, u"auto (default), realtime or batch-api."_s, u"MODE"_s},
         {u"db"_s, u"Database file (default: %1)."_s.arg(bd::defaultDatabasePath()), u"PATH"_s},

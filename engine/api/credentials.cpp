@@ -19,6 +19,28 @@ QString apiKeyVariable(const QString &provider)
         return u"OPENAI_API_KEY"_s;
     if (provider.startsWith(u"anthropic"_s))
         return u"ANTHROPIC_API_KEY"_s;
+    if (provider == u"gemini"_s)
+        return u"GEMINI_API_KEY"_s;
+    return {};
+}
+
+QStringList apiKeyVariables(const QString &provider)
+{
+    const QString variable = apiKeyVariable(provider);
+    if (variable.isEmpty())
+        return {};
+    // Google's own tools read GOOGLE_API_KEY as well; GEMINI_API_KEY wins when both are set.
+    if (provider == u"gemini"_s)
+        return {variable, u"GOOGLE_API_KEY"_s};
+    return {variable};
+}
+
+QString apiKeyFromEnvironment(const QString &provider)
+{
+    for (const QString &variable : apiKeyVariables(provider)) {
+        if (const QString value = environment(variable); !value.isEmpty())
+            return value;
+    }
     return {};
 }
 
@@ -68,7 +90,7 @@ QString CredentialResolver::baseUrl(const QString &provider, const QString &jobB
 void CredentialResolver::resolveKey(const QString &provider, bool keyRequired, KeyReady done) const
 {
     ResolvedKey resolved;
-    resolved.key = environment(apiKeyVariable(provider));
+    resolved.key = apiKeyFromEnvironment(provider);
     if (!resolved.key.isEmpty())
         resolved.source = ResolvedKey::Source::Environment;
     if (!resolved.key.isEmpty() || !keyRequired || apiKeyVariable(provider).isEmpty()) {

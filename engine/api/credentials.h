@@ -4,11 +4,12 @@
 
 #include <QJsonObject>
 #include <QString>
+#include <QStringList>
 
 #include <functional>
 
 // How a job reaches its provider, worked out in one place for every front end: the base
-// URL (the job's own, else OPENAI_BASE_URL / ANTHROPIC_BASE_URL, else the front end's saved
+// URL (the job's own, else OPENAI_BASE_URL / ANTHROPIC_BASE_URL / GEMINI_BASE_URL, else the front end's saved
 // setting) and the key (the environment variable, else the OS keychain). The keychain itself
 // is not here: a front end injects the lookup (secrets::KeyStore supplies one), so the engine
 // API stays free of qtkeychain and D-Bus. Keys stay in memory: never stored, logged or printed.
@@ -17,6 +18,11 @@ namespace bd {
 // Where a provider's key is looked up first: OPENAI_API_KEY, ANTHROPIC_API_KEY ... (empty
 // for providers without a key). The variable, when set, wins over the keychain.
 QString apiKeyVariable(const QString &provider);
+// Every variable a provider's key may come from, in the order they are tried (gemini:
+// GEMINI_API_KEY, then GOOGLE_API_KEY).
+QStringList apiKeyVariables(const QString &provider);
+// The key from the first of those variables that is set; empty when none is.
+QString apiKeyFromEnvironment(const QString &provider);
 // OPENAI_BASE_URL, ANTHROPIC_BASE_URL ... (empty for providers without a key).
 QString baseUrlVariable(const QString &provider);
 // The keychain account a provider's key is stored under: providers that share a key share

@@ -12,7 +12,8 @@ namespace bd {
 // exported.
 struct ProviderConfig
 {
-    QString id = QStringLiteral("simulator"); // simulator | openai | anthropic | openai-compatible
+    // simulator | openai | anthropic | openai-compatible | gemini
+    QString id = QStringLiteral("simulator");
     QString baseUrl;
     QString apiKey;
     QJsonObject settings; // provider-specific knobs (simulator: latency_ms, failure_rate, rpm)

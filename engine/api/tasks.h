@@ -64,6 +64,9 @@ struct TaskDetail
     QString model;
     Usage usage;
     std::optional<double> costUsd;
+    // The price table entry a dated model id was priced at (claude-sonnet-4-5 for
+    // claude-sonnet-4-5-20250929); empty when the model has an entry of its own or none.
+    QString pricedAs;
     bool cacheHit = false;
     qint64 createdAtMs = 0;
     qint64 startedAtMs = 0;

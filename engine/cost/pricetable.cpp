@@ -3,6 +3,7 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QRegularExpression>
 
 #include <algorithm>
 #include <cmath>
@@ -83,6 +84,8 @@ bool PriceTable::mergeJson(const QByteArray &json, const QString &sourceName, QS
         price.cacheWrite1h = number(entry, u"cache_write_1h"_s,
                                     mergeOver ? base.cacheWrite1h : price.cacheWrite, &ok);
         price.batchDiscount = number(entry, u"batch_discount"_s, mergeOver ? base.batchDiscount : 0.5, &ok);
+        price.cacheStoragePerHour = number(entry, u"cache_storage_per_hour"_s,
+                                           mergeOver ? base.cacheStoragePerHour : 0.0, &ok);
         if (!ok) {
             *error = u"%1: model %2: prices must be numbers >= 0"_s.arg(sourceName, it.key());
             return false;
@@ -103,12 +106,57 @@ bool PriceTable::mergeJson(const QByteArray &json, const QString &sourceName, QS
     return true;
 }
 
+QStringList PriceTable::familyCandidates(const QString &model)
+{
+    // Providers answer with the dated snapshot of an alias; the alias is what price lists
+    // name. One suffix at a time, so that the most specific entry a table has wins.
+    static const QList<QRegularExpression> suffixes{
+        QRegularExpression(u"-\\d{8}$"_s),               // claude-sonnet-4-5-20250929
+        QRegularExpression(u"-\\d{4}-\\d{2}-\\d{2}$"_s), // gpt-4o-mini-2024-07-18
+        QRegularExpression(u"-\\d{3}$"_s),               // gemini-2.0-flash-001
+        QRegularExpression(u"-latest$"_s),
+        QRegularExpression(u"-preview(-\\d{2}-\\d{2,4})?$"_s), // gemini-2.5-flash-preview-09-2025
+    };
+    QStringList candidates{model};
+    QString name = model.trimmed();
+    if (name.startsWith(u"models/"_s))
+        name = name.mid(7);
+    if (name != model)
+        candidates.append(name);
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (const QRegularExpression &suffix : suffixes) {
+            const QRegularExpressionMatch match = suffix.match(name);
+            if (match.hasMatch() && match.capturedStart() > 0) {
+                name.truncate(match.capturedStart());
+                candidates.append(name);
+                changed = true;
+            }
+        }
+    }
+    return candidates;
+}
+
+QString PriceTable::pricedModel(const QString &model) const
+{
+    for (const QString &candidate : familyCandidates(model)) {
+        if (m_prices.contains(candidate))
+            return candidate;
+    }
+    return {};
+}
+
 std::optional<ModelPrice> PriceTable::price(const QString &model) const
 {
     const auto it = m_prices.constFind(model);
-    if (it == m_prices.constEnd())
+    if (it != m_prices.constEnd())
+        return it.value();
+    const QString family = pricedModel(model);
+    if (family.isEmpty())
         return std::nullopt;
-    return it.value();
+    ModelPrice found = m_prices.value(family);
+    found.family = family;
+    return found;
 }
 
 QStringList PriceTable::models() const

@@ -18,10 +18,14 @@ struct ModelPrice
     double cacheWrite = 0;     // input written to the prompt cache, 5-minute TTL (Anthropic 1.25x)
     double cacheWrite1h = 0;   // ... with the 1-hour TTL (Anthropic 2x)
     double output = 0;
+    double cacheStoragePerHour = 0; // explicit cache (Gemini cachedContents), per 1M tokens an hour
     double batchDiscount = 0.5; // batch lanes pay this share of the list price (every kind)
     bool simulated = false;
     QString date;   // when these prices were taken from the provider (entry's own, else the file's)
     QString source; // file the entry came from (the built-in table or the user's override)
+    // Set when the model asked for is not in the table itself but a dated or versioned id
+    // of this family entry (claude-sonnet-4-5-20250929 -> claude-sonnet-4-5).
+    QString family;
 };
 
 // How long a prompt-cache write is kept: it decides the cache-write price.
@@ -77,7 +81,15 @@ public:
     bool mergeFile(const QString &path, QString *error);
     bool mergeJson(const QByteArray &json, const QString &sourceName, QString *error);
 
+    // The model's price: its own entry, else the entry of the family a dated or versioned
+    // id belongs to (ModelPrice::family says which). nullopt only when neither exists.
     std::optional<ModelPrice> price(const QString &model) const;
+    // The entry that prices model (itself or its family); empty when none does.
+    QString pricedModel(const QString &model) const;
+    // The ids a model name may be priced under, most specific first: the name, then with
+    // a "models/" prefix or a date or version suffix taken off (-20250929, -2024-07-18,
+    // -001, -latest, -preview-09-2025).
+    static QStringList familyCandidates(const QString &model);
     QStringList models() const;
     // Cost of one task's usage; nullopt when the model has no price.
     std::optional<double> cost(const QString &model, const Usage &usage, bool batchLane) const;

@@ -322,7 +322,8 @@ int JobRunner::groupSize(int concurrency) const
         return qMax(1, concurrency); // single calls: claim only what can go out now
     // The guide's starting points: 50-100 per group for hosted APIs, 100-500 for servers
     // of one's own (and the simulator); larger groups when the queue is deep.
-    const bool hosted = m_provider->id() == u"openai"_s || m_provider->id() == u"anthropic"_s;
+    const bool hosted = m_provider->id() == u"openai"_s || m_provider->id() == u"anthropic"_s ||
+                        m_provider->id() == u"gemini"_s;
     const int defaults[3] = {hosted ? 50 : 100, hosted ? 75 : 250, hosted ? 100 : 500};
     const QJsonArray configured = m_job.spec.settings.value(settingkeys::groupSizes).toArray();
     int sizes[3];
@@ -484,9 +485,18 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     takeRoute(task.id, &outcome);
     outcome.startedAtMs = sentAtMs;
     outcome.finishedAtMs = now;
-    if (reply.ok())
+    if (reply.ok()) {
         outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi,
                                         cost::cacheTtlForLane(viaBatchApi));
+        // Budgets cannot hold without prices: say so the first time a model has none.
+        if (!outcome.costUsd && !m_unpricedModels.contains(outcome.model)) {
+            m_unpricedModels.append(outcome.model);
+            Q_EMIT alertRaised(m_job.id, u"model_unpriced"_s,
+                               u"cost unknown: model %1 has no price in the price table (add it "
+                               "under Settings › Prices or in prices.json)"_s.arg(outcome.model),
+                               QJsonObject{{u"model"_s, outcome.model}});
+        }
+    }
 
     bool providerDown = false;
     if (!viaBatchApi) {

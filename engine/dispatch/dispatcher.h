@@ -313,6 +313,7 @@ private:
     QHash<qint64, QByteArray> m_keyOfTask;                   // leader task -> its key
     QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey;  // duplicates waiting for it
     QHash<QByteArray, store::CachedResponse> m_unflushedCache; // answers not yet stored
+    QStringList m_unpricedModels; // models met without a price: alerted once per job each
     bool m_running = false;
     bool m_stopping = false;
     bool m_claimedEverything = false;

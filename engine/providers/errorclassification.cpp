@@ -1,5 +1,6 @@
 #include "errorclassification.h"
 
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QUrl>
@@ -48,6 +49,23 @@ ApiError parseApiError(QByteArrayView body)
         result.type = stringOf(object.value(u"type"_s));
         result.code = stringOf(object.value(u"code"_s));
         result.message = stringOf(object.value(u"message"_s));
+        // Google APIs: a numeric code repeating the HTTP status and the canonical status
+        // word ("RESOURCE_EXHAUSTED"), which says more.
+        const QJsonValue status = object.value(u"status"_s);
+        if (status.isString() && !status.toString().isEmpty()) {
+            if (result.type.isEmpty())
+                result.type = status.toString();
+            if (object.value(u"code"_s).isDouble())
+                result.code = status.toString();
+            // A daily quota spent: waiting a retryDelay will not help before tomorrow.
+            for (const QJsonValue &detail : object.value(u"details"_s).toArray()) {
+                for (const QJsonValue &violation :
+                     detail.toObject().value(u"violations"_s).toArray()) {
+                    if (violation.toObject().value(u"quotaId"_s).toString().contains(u"PerDay"_s))
+                        result.code = u"quota_exceeded"_s;
+                }
+            }
+        }
         return result;
     }
     if (error.isString()) { // Ollama, llama.cpp and friends

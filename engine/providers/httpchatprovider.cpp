@@ -301,6 +301,8 @@ ChatReply HttpChatProvider::classify(QNetworkReply *reply, const Pending &pendin
     answer.error = classification.errorClass;
     answer.errorMessage = safeMessage(classification.message);
     answer.retryAfterMs = ratelimit::parseRetryAfterMs(headers, now);
+    if (answer.retryAfterMs < 0)
+        answer.retryAfterMs = retryAfterFromBody(body);
     if (answer.error == ErrorClass::RateLimited && answer.retryAfterMs < 0)
         answer.retryAfterMs = ratelimit::waitFromRateLimits(answer.rateLimits);
     return answer;
@@ -350,6 +352,8 @@ HttpChatProvider::ApiResult HttpChatProvider::classifyApiReply(QNetworkReply *re
     result.error = classification.errorClass;
     result.errorMessage = safeMessage(classification.message);
     result.retryAfterMs = ratelimit::parseRetryAfterMs(reply->rawHeaderPairs(), m_clock->nowMs());
+    if (result.retryAfterMs < 0)
+        result.retryAfterMs = retryAfterFromBody(result.body);
     return result;
 }
 

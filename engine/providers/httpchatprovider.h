@@ -85,6 +85,9 @@ protected:
     // when the body is not what the API promises (the reply becomes Malformed), or set
     // reply->error yourself for a well-formed refusal.
     virtual bool parseAnswer(const QByteArray &body, ChatReply *reply, QString *problem) const = 0;
+    // A wait the error body asks for (Gemini's RetryInfo.retryDelay), used when no header
+    // names one; -1: none.
+    virtual qint64 retryAfterFromBody(const QByteArray &) const { return -1; }
 
     // A poll that failed: pending, to be polled again. A 404 is normal for a moment right
     // after a batch was created, so it is reported as a passing server error.

@@ -1,6 +1,7 @@
 #include "provider.h"
 
 #include "anthropicprovider.h"
+#include "geminiprovider.h"
 #include "openaichatprovider.h"
 #include "simulatorprovider.h"
 
@@ -88,7 +89,7 @@ qint64 batchPollDelayMs(int pollNumber, qint64 firstMs, qint64 maxMs)
 
 QStringList providerIds()
 {
-    return {u"simulator"_s, u"openai"_s, u"openai-compatible"_s, u"anthropic"_s};
+    return {u"simulator"_s, u"openai"_s, u"openai-compatible"_s, u"anthropic"_s, u"gemini"_s};
 }
 
 std::unique_ptr<Provider> createProvider(const ProviderConfig &config, Clock *clock, QString *error)
@@ -103,6 +104,8 @@ std::unique_ptr<Provider> createProvider(const ProviderConfig &config, Clock *cl
                                           error);
     if (config.id == u"anthropic"_s)
         return AnthropicProvider::create(config, clock, error);
+    if (config.id == u"gemini"_s)
+        return GeminiProvider::create(config, clock, error);
     *error = u"unknown provider '%1' (known: %2)"_s.arg(config.id, providerIds().join(u", "_s));
     return nullptr;
 }

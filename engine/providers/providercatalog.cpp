@@ -41,6 +41,7 @@ QHash<QString, ProviderCatalogEntry> loadCatalog()
         const QJsonObject batch = object.value(u"batch"_s).toObject();
         entry.batchMaxRequests = batch.value(u"max_requests"_s).toInteger();
         entry.batchMaxBytes = batch.value(u"max_bytes"_s).toInteger();
+        entry.inlineMaxBytes = batch.value(u"inline_max_bytes"_s).toInteger();
         catalog.insert(it.key(), entry);
     }
     return catalog;

@@ -13,9 +13,10 @@ struct ProviderCatalogEntry
     QStringList models;
     qint64 batchMaxRequests = 0;
     qint64 batchMaxBytes = 0;
+    qint64 inlineMaxBytes = 0; // Gemini: the largest batch sent inline (bigger ones go as a file)
 };
 
-// family: "openai" or "anthropic"; an empty entry for anything else. Thread-safe.
+// family: "openai", "anthropic" or "gemini"; an empty entry for anything else. Thread-safe.
 ProviderCatalogEntry providerCatalogEntry(const QString &family);
 
 } // namespace bd::providers

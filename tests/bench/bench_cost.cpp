@@ -8,11 +8,16 @@
 //                                 simulator answers under the name it is given)
 //   bench_cost [ROWS] auto        model tiering: rows about a damaged box (a third) go to
 //                                 sim-1, the rest to sim-1-mini; naive is all on sim-1
+//   bench_cost [ROWS] MODEL gemini  the same through GeminiProvider's Batch API against the
+//                                 loopback fake Gemini (in this process): inline batches, an
+//                                 explicit context cache for the shared system prompt
 
 #include "core/clock.h"
 #include "cost/pricetable.h"
 #include "cost/tiering.h"
 #include "dispatch/dispatcher.h"
+#include "fakegemini.h"
+#include "providers/provider.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlite/sqlitestore.h"
 
@@ -31,6 +36,12 @@ int main(int argc, char **argv)
     QCoreApplication app(argc, argv);
     const int rows = argc > 1 ? QString::fromLocal8Bit(argv[1]).toInt() : 10'000;
     const QString model = argc > 2 ? QString::fromLocal8Bit(argv[2]) : u"sim-1"_s;
+    const bool gemini = argc > 3 && QString::fromLocal8Bit(argv[3]) == u"gemini"_s;
+    bd::testing::FakeGemini fakeGemini;
+    if (gemini && !fakeGemini.listen()) {
+        std::fprintf(stderr, "cannot listen on 127.0.0.1\n");
+        return 1;
+    }
     const int maxOutputTokens = 256;
 
     QTemporaryDir dir;
@@ -99,8 +110,10 @@ int main(int argc, char **argv)
             const QString prompt = u"Message %1: %2"_s.arg(row.at(0), row.at(1));
             bd::Usage usage;
             usage.inputTokens = tokens(system.size()) + tokens(prompt.size());
-            usage.outputTokens = qMin<qint64>(
-                maxOutputTokens, tokens(bd::providers::SimulatorProvider::answerFor(system, prompt).size()));
+            const QString answer =
+                gemini ? bd::testing::FakeGemini::answerFor(system, prompt)
+                       : bd::providers::SimulatorProvider::answerFor(system, prompt);
+            usage.outputTokens = qMin<qint64>(maxOutputTokens, tokens(answer.size()));
             naive += *prices.naiveCost(naiveModel, usage);
         }
     }
@@ -111,7 +124,22 @@ int main(int argc, char **argv)
     options.maxBatchSize = 2'500;
     bd::ProviderConfig config;
     config.settings = QJsonObject{{u"sim_batch_ms"_s, 0}};
-    auto provider = std::make_unique<bd::providers::SimulatorProvider>(config, clock);
+    std::unique_ptr<bd::providers::Provider> provider;
+    if (gemini) {
+        config.id = u"gemini"_s;
+        config.baseUrl = fakeGemini.baseUrl();
+        config.apiKey = u"bench-not-a-real-key"_s;
+        // Gemini 2.5 Flash caches from 1,024 tokens; the reference prompt has 1,200.
+        config.settings = QJsonObject{{u"explicit_cache_min_tokens"_s, 1024}};
+        QString error;
+        provider = bd::providers::createProvider(config, clock, &error);
+        if (!provider) {
+            std::fprintf(stderr, "%s\n", qPrintable(error));
+            return 1;
+        }
+    } else {
+        provider = std::make_unique<bd::providers::SimulatorProvider>(config, clock);
+    }
     bd::dispatch::JobRunner runner(&store, std::move(provider), *store.job(jobId), prices, clock,
                                    u"bench:1:cost"_s, options);
     QEventLoop loop;
@@ -129,8 +157,22 @@ int main(int argc, char **argv)
 
     const auto job = store.job(jobId);
     const bd::TaskCounts counts = store.taskCounts(jobId);
-    std::printf("reference workload: %d rows, priority 3, batch-api lane, model %s (price table %s)\n",
-                rows, qPrintable(model), qPrintable(prices.effectiveDate()));
+    std::printf("reference workload: %d rows, priority 3, batch-api lane, model %s via %s (price "
+                "table %s)\n",
+                rows, qPrintable(model), gemini ? "gemini (loopback fake)" : "the simulator",
+                qPrintable(prices.effectiveDate()));
+    double cacheOverhead = 0.0;
+    if (gemini) {
+        // Creating and keeping an explicit cache is billed apart from the lines: created
+        // at the input price, stored for its TTL (24 h by default).
+        const auto price = *prices.price(model);
+        cacheOverhead = fakeGemini.cachesCreated() * double((system.size() + 3) / 4) *
+                        (price.input + price.cacheStoragePerHour * 24.0) / 1e6;
+        std::printf("  gemini: %d batches, %d explicit caches ($%.6f to create and keep 24 h, "
+                    "not in the job's cost), %d files uploaded\n",
+                    fakeGemini.batchesCreated(), fakeGemini.cachesCreated(), cacheOverhead,
+                    fakeGemini.filesUploaded());
+    }
     std::printf("  system prompt %lld tokens, 10%% duplicate rows, max_output_tokens %d\n",
                 qint64((system.size() + 3) / 4), maxOutputTokens);
     std::printf("  completed %lld / %lld, dead %lld, wall %.2f s\n", counts.completed, counts.total(),
@@ -153,8 +195,8 @@ int main(int argc, char **argv)
     const qint64 prompt = job->usage.inputTokens + job->usage.cachedTokens + job->usage.cacheWriteTokens;
     std::printf("  response cache hits %lld; prompt cache hit rate %.1f%%\n", hits,
                 prompt > 0 ? 100.0 * double(job->usage.cachedTokens) / double(prompt) : 0.0);
-    const double ratio = naive > 0 ? job->costUsd / naive : 0.0;
-    std::printf("total $%.6f vs naive $%.6f: %.3f x naive (goal <= 0.35) %s\n", job->costUsd, naive,
-                ratio, ratio <= 0.35 ? "PASS" : "MISS");
+    const double ratio = naive > 0 ? (job->costUsd + cacheOverhead) / naive : 0.0;
+    std::printf("total $%.6f vs naive $%.6f: %.3f x naive (goal <= 0.35) %s\n",
+                job->costUsd + cacheOverhead, naive, ratio, ratio <= 0.35 ? "PASS" : "MISS");
     return counts.completed == rows && ratio <= 0.35 ? 0 : 2;
 }

@@ -5,7 +5,9 @@
 // requests.
 //
 //   bench_http [--requests N] [--concurrency N] [--latency-ms MS ...] [--managers N]
+//              [--provider openai-compatible|gemini ...]
 //
+// gemini runs GeminiProvider (generateContent, x-goog-api-key) against batchdesk-fakegemini.
 // --managers 1 shows what a single QNetworkAccessManager gets (6 connections per host).
 
 #include "core/clock.h"
@@ -27,6 +29,9 @@
 
 #ifndef FAKEPROVIDER_PATH
 #error "FAKEPROVIDER_PATH must name the batchdesk-fakeprovider binary"
+#endif
+#ifndef FAKEGEMINI_PATH
+#error "FAKEGEMINI_PATH must name the batchdesk-fakegemini binary"
 #endif
 
 using namespace Qt::StringLiterals;
@@ -71,15 +76,16 @@ struct Figures
     int managers = 0;
 };
 
-Figures run(int latencyMs, int total, int concurrency, int maxManagers)
+Figures run(const QString &providerId, int latencyMs, int total, int concurrency, int maxManagers)
 {
+    const bool gemini = providerId == u"gemini"_s;
     Figures figures;
     figures.latencyMs = latencyMs;
     figures.requests = total;
 
     QProcess server;
     server.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-    server.start(QStringLiteral(FAKEPROVIDER_PATH),
+    server.start(gemini ? QStringLiteral(FAKEGEMINI_PATH) : QStringLiteral(FAKEPROVIDER_PATH),
                  {u"--latency-ms"_s, QString::number(latencyMs)});
     if (!server.waitForStarted() || !server.waitForReadyRead(10'000)) {
         std::fprintf(stderr, "cannot start %s\n", FAKEPROVIDER_PATH);
@@ -89,8 +95,11 @@ Figures run(int latencyMs, int total, int concurrency, int maxManagers)
     const quint16 port = quint16(line.mid(line.lastIndexOf(' ') + 1).toUInt());
 
     ProviderConfig config;
-    config.id = u"openai-compatible"_s;
-    config.baseUrl = u"http://127.0.0.1:%1/v1"_s.arg(port);
+    config.id = providerId;
+    config.baseUrl =
+        gemini ? u"http://127.0.0.1:%1"_s.arg(port) : u"http://127.0.0.1:%1/v1"_s.arg(port);
+    if (gemini)
+        config.apiKey = u"bench-not-a-real-key"_s;
     config.settings.insert(u"max_network_managers"_s, maxManagers);
     QString error;
     auto provider = createProvider(config, bd::SystemClock::instance(), &error);
@@ -113,7 +122,7 @@ Figures run(int latencyMs, int total, int concurrency, int maxManagers)
     const auto sendOne = [&] {
         ChatRequest request;
         request.taskId = ++sent;
-        request.model = u"fake-model-1"_s;
+        request.model = gemini ? u"gemini-2.5-flash"_s : u"fake-model-1"_s;
         request.systemPrompt = u"Classify the sentiment in one word."_s;
         request.prompt =
             u"Review %1: the battery lasts two days and the screen is bright."_s.arg(sent);
@@ -171,6 +180,8 @@ int main(int argc, char **argv)
         {u"latency-ms"_s, u"Server latency; repeat for several runs (default 0 and 200)."_s,
          u"MS"_s},
         {u"managers"_s, u"Cap on QNetworkAccessManagers (default 64)."_s, u"N"_s, u"64"_s},
+        {u"provider"_s, u"openai-compatible or gemini; repeat for both (default both)."_s,
+         u"NAME"_s},
     });
     parser.process(app);
     QList<int> latencies;
@@ -181,20 +192,25 @@ int main(int argc, char **argv)
     const int concurrency = qMax(1, parser.value(u"concurrency"_s).toInt());
     const int managers = qMax(1, parser.value(u"managers"_s).toInt());
 
-    std::printf("concurrency %d, openai-compatible over plain HTTP/1.1 to 127.0.0.1\n",
-                concurrency);
-    std::printf("%10s %9s %9s %12s %14s %14s %14s %14s %9s\n", "latency_ms", "requests", "failures",
-                "requests/s", "in_flight_cli", "in_flight_srv", "max_inflight", "cpu_ms/1000",
-                "managers");
-    for (int latency : latencies) {
-        const int total = parser.isSet(u"requests"_s) ? parser.value(u"requests"_s).toInt()
-                          : latency == 0              ? 6400
-                                                      : 1280;
-        const Figures f = run(latency, total, concurrency, managers);
-        std::printf("%10d %9d %9d %12.1f %14.1f %14.1f %14d %14.1f %9d\n", f.latencyMs, f.requests,
-                    f.failures, f.requests / f.seconds, f.clientMeanInFlight, f.serverMeanInFlight,
-                    f.serverMaxInFlight, f.cpuMsPer1000, f.managers);
-        std::fflush(stdout);
+    QStringList providers = parser.values(u"provider"_s);
+    if (providers.isEmpty())
+        providers = {u"openai-compatible"_s, u"gemini"_s};
+    std::printf("concurrency %d, plain HTTP/1.1 to 127.0.0.1\n", concurrency);
+    std::printf("%18s %10s %9s %9s %12s %14s %14s %14s %14s %9s\n", "provider", "latency_ms",
+                "requests", "failures", "requests/s", "in_flight_cli", "in_flight_srv",
+                "max_inflight", "cpu_ms/1000", "managers");
+    for (const QString &providerId : std::as_const(providers)) {
+        for (int latency : latencies) {
+            const int total = parser.isSet(u"requests"_s) ? parser.value(u"requests"_s).toInt()
+                              : latency == 0              ? 6400
+                                                          : 1280;
+            const Figures f = run(providerId, latency, total, concurrency, managers);
+            std::printf("%18s %10d %9d %9d %12.1f %14.1f %14.1f %14d %14.1f %9d\n",
+                        qPrintable(providerId), f.latencyMs, f.requests, f.failures,
+                        f.requests / f.seconds, f.clientMeanInFlight, f.serverMeanInFlight,
+                        f.serverMaxInFlight, f.cpuMsPer1000, f.managers);
+            std::fflush(stdout);
+        }
     }
     std::printf("in_flight_cli: requests sent and not yet answered, time-weighted, as the client keeps them\n"
                 "in_flight_srv: requests the server held at once, time-weighted (near 0 when it answers at once)\n"
