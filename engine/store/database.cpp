@@ -1,5 +1,6 @@
 #include "database.h"
 
+#include "postgres/postgresdatabase.h"
 #include "sqlite/sqlitedatabase.h"
 
 namespace bd::store {
@@ -15,9 +16,13 @@ bool Database::isServerLocation(const QString &location)
 std::unique_ptr<Database> Database::open(const QString &location, Access access, QString *error)
 {
     if (isServerLocation(location)) {
-        if (error)
-            *error = u"this build has no PostgreSQL backend (postgresql:// locations) yet"_s;
-        return nullptr;
+        auto database = std::make_unique<PostgresDatabase>(location, access);
+        if (!database->isOpen()) {
+            if (error)
+                *error = database->errorString();
+            return nullptr;
+        }
+        return database;
     }
     auto database = std::make_unique<SqliteDatabase>(location, access);
     if (!database->isOpen()) {

@@ -24,8 +24,9 @@ class TaskReader;
 // One open database and the roles it hands out: the queue writer (Store), the task reader,
 // the task actions, the metrics store and the queue probe. A location names the database:
 // a file path opens SQLite (the default backend, engine/store/sqlite/); a
-// "postgresql://" URL is meant for the PostgreSQL backend, which this build does not have
-// yet, so open() refuses it with a reason.
+// "postgresql://user@host:port/dbname" (or "postgres://") URL opens PostgreSQL
+// (engine/store/postgres/). A password is never part of what a Database keeps or says:
+// libpq takes it from PGPASSWORD or ~/.pgpass, and location() and errors leave it out.
 //
 // Threads: a Database is one connection to the database and belongs to the thread that
 // opened it; so do the roles it hands out, which all share that connection. Another thread
