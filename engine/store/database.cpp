@@ -3,6 +3,8 @@
 #include "postgres/postgresdatabase.h"
 #include "sqlite/sqlitedatabase.h"
 
+#include <QFileInfo>
+
 namespace bd::store {
 
 using namespace Qt::StringLiterals;
@@ -11,6 +13,19 @@ bool Database::isServerLocation(const QString &location)
 {
     return location.startsWith(u"postgresql://"_s, Qt::CaseInsensitive) ||
            location.startsWith(u"postgres://"_s, Qt::CaseInsensitive);
+}
+
+bool Database::exists(const QString &location)
+{
+    if (!isServerLocation(location))
+        return QFileInfo::exists(location);
+    // Read-only opening neither creates the database nor migrates it.
+    return PostgresDatabase(location, Access::ReadOnly).isOpen();
+}
+
+QString Database::displayLocation(const QString &location)
+{
+    return isServerLocation(location) ? PostgresConnection::redacted(location) : location;
 }
 
 std::unique_ptr<Database> Database::open(const QString &location, Access access, QString *error)

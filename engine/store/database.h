@@ -53,6 +53,10 @@ public:
     static std::unique_ptr<Database> open(const QString &location, Access access, QString *error);
     // Whether a location names a PostgreSQL database rather than an SQLite file.
     static bool isServerLocation(const QString &location);
+    // Whether the database exists (with our schema, for a server); never creates it.
+    static bool exists(const QString &location);
+    // A server URL without its password, for messages.
+    static QString displayLocation(const QString &location);
 
     virtual ~Database() = default;
 

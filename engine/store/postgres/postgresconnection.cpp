@@ -37,6 +37,8 @@ QString PostgresConnection::redacted(const QString &location)
     QUrl url(location);
     if (!url.isValid())
         return u"(an invalid PostgreSQL URL)"_s;
+    if (url.password().isEmpty())
+        return location; // as the user wrote it
     url.setPassword(QString());
     return url.toString(QUrl::RemovePassword);
 }
