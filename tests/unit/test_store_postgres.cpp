@@ -1,16 +1,90 @@
 // The store conformance suite (tests/store/storeconformance.h) on the PostgreSQL backend,
 // against a private server this program starts (tests/store/privatepostgres.h): every
-// test gets a new database, which opening read-write creates. Skipped (exit 77) when the
-// PostgreSQL server is not installed.
+// test gets a new database, which opening read-write creates. Then what only PostgreSQL
+// has: opening a new database from several threads at once, passwords kept out of
+// messages. Skipped (exit 77) when the PostgreSQL server is not installed.
 
 #include "../store/privatepostgres.h"
 #include "../store/storeconformance.h"
+#include "store/database.h"
+#include "store/store.h"
 
 #include <QCoreApplication>
+#include <QTest>
+#include <QThread>
 
 #include <cstdio>
 
 using namespace Qt::StringLiterals;
+
+namespace {
+
+class PostgresOnly : public QObject
+{
+    Q_OBJECT
+
+public:
+    explicit PostgresOnly(bd::storetest::PrivatePostgres *server) : m_server(server) {}
+
+private Q_SLOTS:
+    void concurrentOpenersMigrateOnce()
+    {
+        // Four threads open the same new database at once: it is created and migrated
+        // once (advisory lock), and every opener gets a working queue.
+        const QString url = m_server->url(u"race"_s);
+        QList<QThread *> threads;
+        QList<QString> errors(4);
+        QList<qint64> jobs(4, 0);
+        for (int i = 0; i < 4; ++i) {
+            threads.append(QThread::create([&, i] {
+                QString error;
+                auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadWrite,
+                                                    &error);
+                if (!db) {
+                    errors[i] = error;
+                    return;
+                }
+                bd::JobSpec spec;
+                spec.sourcePath = u"/race-%1.csv"_s.arg(i);
+                spec.templateText = u"{{a}}"_s;
+                jobs[i] = db->queue().createJob(spec, {u"a"_s}, 1);
+            }));
+        }
+        for (QThread *thread : std::as_const(threads))
+            thread->start();
+        for (QThread *thread : std::as_const(threads)) {
+            thread->wait();
+            delete thread;
+        }
+        for (int i = 0; i < 4; ++i) {
+            QVERIFY2(errors.at(i).isEmpty(), qPrintable(errors.at(i)));
+            QVERIFY(jobs.at(i) > 0);
+        }
+        QString error;
+        auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadOnly, &error);
+        QVERIFY2(db, qPrintable(error));
+        QCOMPARE(db->queue().jobs().size(), 4);
+    }
+
+    void passwordsStayOutOfMessages()
+    {
+        QString error;
+        const QString url = u"postgresql://someone:s3cretpw@127.0.0.1:%1/none"_s.arg(m_server->port());
+        auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadOnly, &error);
+        QVERIFY(!db);
+        QVERIFY2(!error.isEmpty() && !error.contains(u"s3cretpw"_s), qPrintable(error));
+        QVERIFY(!bd::store::Database::displayLocation(url).contains(u"s3cretpw"_s));
+        QVERIFY(!bd::store::Database::exists(url));
+        // Read-only opening never creates a database.
+        QVERIFY(!bd::store::Database::exists(m_server->url(u"never_made"_s)));
+        QVERIFY(!bd::store::Database::exists(m_server->url(u"never_made"_s)));
+    }
+
+private:
+    bd::storetest::PrivatePostgres *m_server;
+};
+
+} // namespace
 
 int main(int argc, char **argv)
 {
@@ -30,5 +104,10 @@ int main(int argc, char **argv)
     bd::storetest::Backend backend;
     backend.name = u"postgresql"_s;
     backend.newLocation = [&] { return server.url(u"conformance_%1"_s.arg(++databases)); };
-    return bd::storetest::runStoreConformance(backend, argc, argv);
+    int failures = bd::storetest::runStoreConformance(backend, argc, argv);
+    PostgresOnly only(&server);
+    failures += QTest::qExec(&only, argc, argv);
+    return failures;
 }
+
+#include "test_store_postgres.moc"

@@ -154,8 +154,11 @@ bool PostgresConnection::createDatabase()
             QSqlQuery query(admin);
             QString quoted = m_database;
             quoted.replace(u"\""_s, u"\"\""_s);
+            // duplicate_database, or, when both creations run at once, the catalog's
+            // unique index (unique_violation).
             ok = query.exec(u"CREATE DATABASE \"%1\" ENCODING 'UTF8' TEMPLATE template0"_s.arg(quoted))
-                 || query.lastError().nativeErrorCode() == u"42P04"_s; // duplicate_database
+                 || query.lastError().nativeErrorCode() == u"42P04"_s
+                 || query.lastError().nativeErrorCode() == u"23505"_s;
             if (!ok)
                 fail(u"cannot create %1: %2"_s.arg(m_location, query.lastError().text()));
             admin.close();
