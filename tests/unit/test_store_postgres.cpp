@@ -10,6 +10,7 @@
 #include "store/store.h"
 
 #include <QCoreApplication>
+#include <QSet>
 #include <QTest>
 #include <QThread>
 
@@ -64,6 +65,76 @@ private Q_SLOTS:
         auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadOnly, &error);
         QVERIFY2(db, qPrintable(error));
         QCOMPARE(db->queue().jobs().size(), 4);
+    }
+
+    void concurrentClaimsNeverOverlap()
+    {
+        // Four connections drain one job at once (SKIP LOCKED): every task is claimed and
+        // completed exactly once.
+        const QString url = m_server->url(u"drain"_s);
+        constexpr int kTasks = 2000;
+        qint64 jobId = 0;
+        {
+            QString error;
+            auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadWrite, &error);
+            QVERIFY2(db, qPrintable(error));
+            bd::JobSpec spec;
+            spec.sourcePath = u"/drain.csv"_s;
+            spec.templateText = u"{{a}}"_s;
+            jobId = db->queue().createJob(spec, {u"a"_s}, 1);
+            QList<QStringList> rows;
+            for (int i = 0; i < kTasks; ++i)
+                rows.append({QString::number(i)});
+            QVERIFY(db->queue().appendTasks(jobId, 1, rows, 2, 1));
+        }
+        QList<QList<qint64>> claimedBy(4);
+        QList<int> skippedBy(4, 0);
+        QList<QThread *> threads;
+        for (int w = 0; w < 4; ++w) {
+            threads.append(QThread::create([&, w] {
+                QString error;
+                auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadWrite,
+                                                    &error);
+                if (!db)
+                    return;
+                const QString owner = u"test:%1:1"_s.arg(w);
+                QList<bd::ClaimedTask> claimed;
+                while (db->queue().claimTasks(jobId, owner, 37, 10, 1'000'000, &claimed)
+                       && !claimed.isEmpty()) {
+                    QList<bd::TaskTransition> done;
+                    for (const bd::ClaimedTask &task : std::as_const(claimed)) {
+                        claimedBy[w].append(task.id);
+                        bd::TaskTransition t;
+                        t.outcome.taskId = task.id;
+                        t.outcome.output = u"ok"_s;
+                        done.append(t);
+                    }
+                    int skipped = 0;
+                    db->queue().applyTransitions(owner, done, 20, &skipped);
+                    skippedBy[w] += skipped;
+                }
+            }));
+        }
+        for (QThread *thread : std::as_const(threads))
+            thread->start();
+        for (QThread *thread : std::as_const(threads)) {
+            thread->wait();
+            delete thread;
+        }
+        QSet<qint64> all;
+        qint64 total = 0;
+        for (int w = 0; w < 4; ++w) {
+            total += claimedBy.at(w).size();
+            for (qint64 id : claimedBy.at(w))
+                all.insert(id);
+            QCOMPARE(skippedBy.at(w), 0);
+        }
+        QCOMPARE(total, qint64(kTasks));
+        QCOMPARE(all.size(), kTasks);
+        QString error;
+        auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadOnly, &error);
+        QVERIFY2(db, qPrintable(error));
+        QCOMPARE(db->queue().taskCounts(jobId).completed, qint64(kTasks));
     }
 
     void passwordsStayOutOfMessages()
