@@ -1,17 +1,16 @@
 // The claim/complete hot path on PostgreSQL through the store (QPSQL), on a private server
-// (tests/store/privatepostgres.h) or BD_BENCH_PG_URL: import N tasks, then claim groups of G and complete
-// each group in one transaction until none is left. Prints tasks/s for the import and
-// the claim+complete loop. Usage: bench_store_postgres [N=20000] [G=100]
+// (tests/store/privatepostgres.h) or BD_BENCH_PG_URL: import N tasks, then claim groups of G and
+// complete each group in one transaction until none is left. Prints tasks/s for the import and the
+// claim+complete loop. Usage: bench_store_postgres [N=20000] [G=100]
 
 #include "../store/privatepostgres.h"
 #include "core/tasktypes.h"
 #include "store/database.h"
 #include "store/store.h"
 
+#include <cstdio>
 #include <QCoreApplication>
 #include <QElapsedTimer>
-
-#include <cstdio>
 
 using namespace Qt::StringLiterals;
 
@@ -32,8 +31,7 @@ int main(int argc, char **argv)
         url = server.url(u"bench"_s);
     }
     QString error;
-    auto db = bd::store::Database::open(url,
-                                        bd::store::Database::Access::ReadWrite, &error);
+    auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadWrite, &error);
     if (!db) {
         std::fprintf(stderr, "%s\n", qPrintable(error));
         return 1;

@@ -29,7 +29,8 @@ private Q_SLOTS:
 private:
     BatchctlRun batchctl(const QStringList &arguments, int timeoutMs = 120'000)
     {
-        return runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, m_env, m_dir.path(), timeoutMs);
+        return runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, m_env, m_dir.path(),
+                           timeoutMs);
     }
 
     QTemporaryDir m_dir;
@@ -84,9 +85,9 @@ void TestBatchctlPostgres::runThenStatusOnPostgres()
     QCOMPARE(first.value(u"pending"_s).toInteger(), 0);
 
     // The same input again continues the job instead of importing it twice.
-    const BatchctlRun again = batchctl({u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s,
-                                        u"--provider"_s, u"simulator"_s, u"--db"_s, db,
-                                        u"--json"_s});
+    const BatchctlRun again =
+        batchctl({u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s,
+                  u"simulator"_s, u"--db"_s, db, u"--json"_s});
     QVERIFY2(again.exitCode == 0, qPrintable(again.describe()));
     QCOMPARE(again.json().value(u"job"_s).toInteger(), job);
 }

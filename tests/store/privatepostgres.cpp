@@ -5,7 +5,6 @@
 #include <QFileInfo>
 #include <QProcess>
 #include <QTcpServer>
-
 #include <unistd.h>
 
 namespace bd::storetest {
@@ -66,7 +65,8 @@ bool PrivatePostgres::run(const QString &program, const QStringList &arguments, 
     process.setProcessChannelMode(QProcess::MergedChannels);
     process.setWorkingDirectory(m_dir->path());
     if (asRoot())
-        process.start(u"runuser"_s, QStringList{u"-u"_s, u"postgres"_s, u"--"_s, program} + arguments);
+        process.start(u"runuser"_s,
+                      QStringList{u"-u"_s, u"postgres"_s, u"--"_s, program} + arguments);
     else
         process.start(program, arguments);
     if (!process.waitForStarted(10'000) || !process.waitForFinished(timeoutMs)) {

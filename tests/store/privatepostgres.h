@@ -5,10 +5,9 @@
 // at a free port of its own, its socket in that folder, trust authentication; stopped and
 // removed when the object goes. Never a system-wide service.
 
+#include <memory>
 #include <QString>
 #include <QTemporaryDir>
-
-#include <memory>
 
 namespace bd::storetest {
 

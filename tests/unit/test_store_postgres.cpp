@@ -9,12 +9,11 @@
 #include "store/database.h"
 #include "store/store.h"
 
+#include <cstdio>
 #include <QCoreApplication>
 #include <QSet>
 #include <QTest>
 #include <QThread>
-
-#include <cstdio>
 
 using namespace Qt::StringLiterals;
 
@@ -25,7 +24,10 @@ class PostgresOnly : public QObject
     Q_OBJECT
 
 public:
-    explicit PostgresOnly(bd::storetest::PrivatePostgres *server) : m_server(server) {}
+    explicit PostgresOnly(bd::storetest::PrivatePostgres *server)
+        : m_server(server)
+    {
+    }
 
 private Q_SLOTS:
     void concurrentOpenersMigrateOnce()
@@ -39,8 +41,8 @@ private Q_SLOTS:
         for (int i = 0; i < 4; ++i) {
             threads.append(QThread::create([&, i] {
                 QString error;
-                auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadWrite,
-                                                    &error);
+                auto db =
+                    bd::store::Database::open(url, bd::store::Database::Access::ReadWrite, &error);
                 if (!db) {
                     errors[i] = error;
                     return;
@@ -76,7 +78,8 @@ private Q_SLOTS:
         qint64 jobId = 0;
         {
             QString error;
-            auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadWrite, &error);
+            auto db =
+                bd::store::Database::open(url, bd::store::Database::Access::ReadWrite, &error);
             QVERIFY2(db, qPrintable(error));
             bd::JobSpec spec;
             spec.sourcePath = u"/drain.csv"_s;
@@ -93,14 +96,14 @@ private Q_SLOTS:
         for (int w = 0; w < 4; ++w) {
             threads.append(QThread::create([&, w] {
                 QString error;
-                auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadWrite,
-                                                    &error);
+                auto db =
+                    bd::store::Database::open(url, bd::store::Database::Access::ReadWrite, &error);
                 if (!db)
                     return;
                 const QString owner = u"test:%1:1"_s.arg(w);
                 QList<bd::ClaimedTask> claimed;
-                while (db->queue().claimTasks(jobId, owner, 37, 10, 1'000'000, &claimed)
-                       && !claimed.isEmpty()) {
+                while (db->queue().claimTasks(jobId, owner, 37, 10, 1'000'000, &claimed) &&
+                       !claimed.isEmpty()) {
                     QList<bd::TaskTransition> done;
                     for (const bd::ClaimedTask &task : std::as_const(claimed)) {
                         claimedBy[w].append(task.id);
@@ -140,7 +143,8 @@ private Q_SLOTS:
     void passwordsStayOutOfMessages()
     {
         QString error;
-        const QString url = u"postgresql://someone:s3cretpw@127.0.0.1:%1/none"_s.arg(m_server->port());
+        const QString url =
+            u"postgresql://someone:s3cretpw@127.0.0.1:%1/none"_s.arg(m_server->port());
         auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadOnly, &error);
         QVERIFY(!db);
         QVERIFY2(!error.isEmpty() && !error.contains(u"s3cretpw"_s), qPrintable(error));

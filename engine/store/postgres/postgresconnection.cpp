@@ -2,12 +2,11 @@
 
 #include "postgresmigrations.h"
 
+#include <atomic>
 #include <QSqlError>
 #include <QSqlQuery>
 #include <QUrl>
 #include <QUrlQuery>
-
-#include <atomic>
 
 namespace bd::store {
 
@@ -26,8 +25,8 @@ QString uniqueConnectionName(const QString &kind)
 // SQLSTATE 3D000: invalid_catalog_name (the database does not exist).
 bool isMissingDatabase(const QSqlError &error)
 {
-    return error.nativeErrorCode() == u"3D000"_s
-           || error.text().contains(u"does not exist"_s, Qt::CaseInsensitive);
+    return error.nativeErrorCode() == u"3D000"_s ||
+           error.text().contains(u"does not exist"_s, Qt::CaseInsensitive);
 }
 
 } // namespace
@@ -156,9 +155,10 @@ bool PostgresConnection::createDatabase()
             quoted.replace(u"\""_s, u"\"\""_s);
             // duplicate_database, or, when both creations run at once, the catalog's
             // unique index (unique_violation).
-            ok = query.exec(u"CREATE DATABASE \"%1\" ENCODING 'UTF8' TEMPLATE template0"_s.arg(quoted))
-                 || query.lastError().nativeErrorCode() == u"42P04"_s
-                 || query.lastError().nativeErrorCode() == u"23505"_s;
+            ok = query.exec(
+                     u"CREATE DATABASE \"%1\" ENCODING 'UTF8' TEMPLATE template0"_s.arg(quoted)) ||
+                 query.lastError().nativeErrorCode() == u"42P04"_s ||
+                 query.lastError().nativeErrorCode() == u"23505"_s;
             if (!ok)
                 fail(u"cannot create %1: %2"_s.arg(m_location, query.lastError().text()));
             admin.close();

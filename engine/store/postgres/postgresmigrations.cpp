@@ -178,8 +178,8 @@ bool migratePostgres(QSqlDatabase &db, const QString &location, QString *error)
     // Session lock, held across the per-version transactions below; a second process
     // waits here and then finds the schema up to date.
     if (!lock.exec(u"SELECT pg_advisory_lock(%1)"_s.arg(kMigrationLock))) {
-        *error = u"cannot lock %1 for its schema migration: %2"_s.arg(location,
-                                                                       lock.lastError().text());
+        *error =
+            u"cannot lock %1 for its schema migration: %2"_s.arg(location, lock.lastError().text());
         return false;
     }
     const auto unlock = [&] { lock.exec(u"SELECT pg_advisory_unlock(%1)"_s.arg(kMigrationLock)); };
@@ -193,13 +193,13 @@ bool migratePostgres(QSqlDatabase &db, const QString &location, QString *error)
     }
     const int current = postgresSchemaVersion(db);
     if (current < 0 || current > latestPostgresSchemaVersion()) {
-        *error = current < 0
-                     ? u"cannot read the schema version of %1: %2"_s.arg(location,
-                                                                         db.lastError().text())
-                     : u"%1 was written by a newer BatchDesk (schema %2, this build knows %3)"_s
-                           .arg(location)
-                           .arg(current)
-                           .arg(latestPostgresSchemaVersion());
+        *error =
+            current < 0
+                ? u"cannot read the schema version of %1: %2"_s.arg(location, db.lastError().text())
+                : u"%1 was written by a newer BatchDesk (schema %2, this build knows %3)"_s
+                      .arg(location)
+                      .arg(current)
+                      .arg(latestPostgresSchemaVersion());
         unlock();
         return false;
     }
@@ -212,7 +212,8 @@ bool migratePostgres(QSqlDatabase &db, const QString &location, QString *error)
             return false;
         }
         QStringList statements = migration.statements;
-        statements << u"INSERT INTO bd_schema_version (version) VALUES (%1)"_s.arg(migration.version);
+        statements << u"INSERT INTO bd_schema_version (version) VALUES (%1)"_s.arg(
+            migration.version);
         for (const QString &statement : std::as_const(statements)) {
             if (!query.exec(statement)) {
                 *error = u"schema migration %1 (%2) of %3 failed: %4"_s.arg(migration.version)
