@@ -6,6 +6,7 @@
 #include "engineworker.h"
 #include "providers/provider.h"
 #include "readerworker.h"
+#include "store/database.h"
 
 #include <QCoreApplication>
 #include <QDir>
@@ -59,6 +60,22 @@ void registerMetaTypes()
 
 // Generic locations plus our own folder: the console sets an organisation name and batchctl
 // does not, so their App* locations differ; both must find the same files.
+bool isServerDatabase(const QString &location)
+{
+    return store::Database::isServerLocation(location);
+}
+
+bool databaseExists(const QString &location)
+{
+    return store::Database::exists(location);
+}
+
+QString databaseWithoutPassword(const QString &location)
+{
+    return store::Database::isServerLocation(location) ? store::Database::displayLocation(location)
+                                                       : location;
+}
+
 QString defaultDatabasePath()
 {
     return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation)
@@ -150,7 +167,8 @@ std::unique_ptr<Engine> createEngine(const EngineOptions &options, QObject *pare
 EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     : Engine(parent)
     , m_workerId(options.workerId.isEmpty() ? defaultWorkerId() : options.workerId)
-    , m_database(options.database.isEmpty() ? defaultDatabasePath() : options.database)
+    , m_database(options.database.isEmpty() ? defaultDatabasePath()
+                                            : databaseWithoutPassword(options.database))
     , m_priceOverridePath(options.priceOverridePath)
     , m_readOnly(options.readOnly)
     , m_cancelImport(std::make_shared<std::atomic<bool>>(false))

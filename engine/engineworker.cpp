@@ -164,6 +164,11 @@ void EngineWorker::reportQueues()
 
 void EngineWorker::releaseLeasesOfDeadWorkers()
 {
+    // On a server database "same host name, no such pid" proves nothing: containers share
+    // host names and have pid namespaces of their own, so a live worker's tasks could be
+    // handed out twice. There the leases run out instead (heartbeats and a rescuer: #14).
+    if (store::Database::isServerLocation(m_databasePath))
+        return;
     for (const QString &owner : m_store->leaseOwners()) {
         if (owner != m_workerId && isLocalWorkerDead(owner))
             m_store->releaseLeasesOf(owner);

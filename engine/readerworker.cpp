@@ -232,7 +232,7 @@ void ReaderWorker::estimateJob(quint64 ticket, const JobSpec &spec)
 {
     // An estimate never creates a database: without one there is no cache to consult.
     store::Store *store = nullptr;
-    if (QFileInfo::exists(m_databasePath) && ensureOpen())
+    if (store::Database::exists(m_databasePath) && ensureOpen())
         store = m_store;
     JobSpec priced = spec;
     QString note;

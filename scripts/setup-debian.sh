@@ -13,6 +13,9 @@ packages=(
     qtkeychain-qt6-dev gnome-keyring dbus libsecret-tools
     # storage and export
     libsqlite3-dev libxlsxwriter-dev zlib1g-dev
+    # the PostgreSQL backend's tests start a private server of their own (initdb, pg_ctl
+    # from /usr/lib/postgresql/<v>/bin); the cluster the package may start is never used
+    postgresql
     # GUI tests and screenshots without a display
     xvfb xauth imagemagick
     # package checks

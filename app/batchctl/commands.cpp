@@ -5,15 +5,28 @@
 #include "options.h"
 
 #include <QCoreApplication>
-#include <QFileInfo>
 
 using namespace Qt::StringLiterals;
 
 namespace batchctl {
 
+namespace {
+
+// A password written into a --db URL is dropped here, before anything can print or keep it;
+// the connection takes it from PGPASSWORD or ~/.pgpass.
+QString databaseOption(const QString &value)
+{
+    const QString safe = bd::databaseWithoutPassword(value);
+    if (safe != value)
+        printErr(u"note: the password in --db is ignored; give it in PGPASSWORD or ~/.pgpass"_s);
+    return safe;
+}
+
+} // namespace
+
 void requireDatabase(const Invocation &in)
 {
-    if (!QFileInfo::exists(in.database))
+    if (!bd::databaseExists(in.database))
         throw UsageError{u"%1: no such database"_s.arg(in.database)};
 }
 
@@ -40,7 +53,8 @@ int main(const QStringList &arguments)
         return ExitFinished;
     }
     const Invocation in{parser, parser.positionalArguments(),
-                        parser.isSet(u"db"_s) ? parser.value(u"db"_s) : bd::defaultDatabasePath(),
+                        parser.isSet(u"db"_s) ? databaseOption(parser.value(u"db"_s))
+                                              : bd::defaultDatabasePath(),
                         parser.isSet(u"db"_s), parser.isSet(u"json"_s)};
     if (in.positional.isEmpty()) {
         printErr(u"batchctl: no command given\n"_s + usageText());

@@ -3,7 +3,6 @@
 #include "parsing.h"
 #include "session.h"
 
-#include <QFileInfo>
 
 using namespace Qt::StringLiterals;
 
@@ -38,7 +37,7 @@ int commandEstimate(const Invocation &in)
     Session session(in.database, in.json);
     session.checkEndpoint(draft.spec);
     const bd::JobCheck check = session.check(draft);
-    if (!QFileInfo::exists(in.database) && in.databaseGiven)
+    if (in.databaseGiven && !bd::databaseExists(in.database))
         printErr(u"note: %1 does not exist yet: no cached answers or calibration"_s.arg(in.database));
     const bd::JobEstimate estimate = session.estimate(check.spec);
     const QString model = estimate.model.isEmpty() ? check.spec.model : estimate.model;

@@ -40,7 +40,10 @@ void addOptions(QCommandLineParser &parser)
         {u"base-url"_s, u"Provider endpoint; overrides OPENAI_BASE_URL / ANTHROPIC_BASE_URL / GEMINI_BASE_URL."_s, u"URL"_s},
         {u"priority"_s, u"1 now, 2 within the hour (default), 3 within a day."_s, u"1|2|3"_s},
         {u"mode"_s, u"auto (default), realtime or batch-api."_s, u"MODE"_s},
-        {u"db"_s, u"Database file (default: %1)."_s.arg(bd::defaultDatabasePath()), u"PATH"_s},
+        {u"db"_s,
+         u"Database: an SQLite file, or postgresql://user@host:port/dbname (password from "
+         "PGPASSWORD or ~/.pgpass) (default: %1)."_s.arg(bd::defaultDatabasePath()),
+         u"PATH|URL"_s},
         {u"export"_s, u"Write the results to OUT.csv, OUT.jsonl or OUT.xlsx when the job stops."_s, u"FILE"_s},
         {u"out"_s, u"Export destination."_s, u"FILE"_s},
         {u"max-retries"_s, u"Retries per task before it is dead-lettered (default 3)."_s, u"N"_s},

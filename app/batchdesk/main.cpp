@@ -24,7 +24,8 @@ int main(int argc, char *argv[])
     parser.setApplicationDescription(u"BatchDesk: operations console for LLM batch jobs"_s);
     parser.addHelpOption();
     parser.addVersionOption();
-    const QCommandLineOption dbOption(u"db"_s, u"Database file."_s, u"PATH"_s);
+    const QCommandLineOption dbOption(u"db"_s, u"Database: an SQLite file or a postgresql:// URL."_s,
+                                      u"PATH|URL"_s);
     parser.addOption(dbOption);
     const QCommandLineOption pageOption(
         u"page"_s, u"Screen to show first: dashboard, jobs, tasks, dead-letters or alerts."_s, u"NAME"_s);

@@ -53,7 +53,9 @@ struct RunnerDefaults
 
 struct EngineOptions
 {
-    // Where the database is: a file path (SQLite). Empty: defaultDatabasePath().
+    // Where the database is: a file path (SQLite) or a PostgreSQL URL
+    // ("postgresql://user@host:port/dbname"; the password from PGPASSWORD or ~/.pgpass).
+    // Empty: defaultDatabasePath().
     QString database;
     QString workerId;       // empty: defaultWorkerId()
     Clock *clock = nullptr; // null: the system clock; outlives the engine
@@ -74,6 +76,15 @@ struct EngineOptions
 // name BatchDesk): the database, and the user's price override.
 QString defaultDatabasePath();
 QString defaultPriceOverridePath();
+// Whether a database location names a PostgreSQL server ("postgresql://…", "postgres://…")
+// rather than an SQLite file.
+bool isServerDatabase(const QString &location);
+// Whether a database is there: the file exists, or the server database exists with
+// BatchDesk's schema. Never creates one.
+bool databaseExists(const QString &location);
+// The location without a password (a server URL's "user:secret@" becomes "user@"); a file
+// path as it is. Connections never use a password from the URL (PGPASSWORD, ~/.pgpass).
+QString databaseWithoutPassword(const QString &location);
 // host:pid:random, unique per engine.
 QString defaultWorkerId();
 

@@ -24,8 +24,9 @@ class TaskReader;
 // One open database and the roles it hands out: the queue writer (Store), the task reader,
 // the task actions, the metrics store and the queue probe. A location names the database:
 // a file path opens SQLite (the default backend, engine/store/sqlite/); a
-// "postgresql://" URL is meant for the PostgreSQL backend, which this build does not have
-// yet, so open() refuses it with a reason.
+// "postgresql://user@host:port/dbname" (or "postgres://") URL opens PostgreSQL
+// (engine/store/postgres/). A password is never part of what a Database keeps or says:
+// libpq takes it from PGPASSWORD or ~/.pgpass, and location() and errors leave it out.
 //
 // Threads: a Database is one connection to the database and belongs to the thread that
 // opened it; so do the roles it hands out, which all share that connection. Another thread
@@ -52,6 +53,10 @@ public:
     static std::unique_ptr<Database> open(const QString &location, Access access, QString *error);
     // Whether a location names a PostgreSQL database rather than an SQLite file.
     static bool isServerLocation(const QString &location);
+    // Whether the database exists (with our schema, for a server); never creates it.
+    static bool exists(const QString &location);
+    // A server URL without its password, for messages.
+    static QString displayLocation(const QString &location);
 
     virtual ~Database() = default;
 

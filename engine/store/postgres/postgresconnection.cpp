@@ -1,0 +1,177 @@
+#include "postgresconnection.h"
+
+#include "postgresmigrations.h"
+
+#include <atomic>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QUrl>
+#include <QUrlQuery>
+
+namespace bd::store {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+// Qt keeps connections in one process-wide registry by name; a name taken twice replaces
+// the first connection. A counter makes every instance's name its own.
+QString uniqueConnectionName(const QString &kind)
+{
+    static std::atomic<quint64> counter{0};
+    return u"bd-pg-%1-%2"_s.arg(kind).arg(++counter);
+}
+
+// SQLSTATE 3D000: invalid_catalog_name (the database does not exist).
+bool isMissingDatabase(const QSqlError &error)
+{
+    return error.nativeErrorCode() == u"3D000"_s ||
+           error.text().contains(u"does not exist"_s, Qt::CaseInsensitive);
+}
+
+} // namespace
+
+QString PostgresConnection::redacted(const QString &location)
+{
+    QUrl url(location);
+    if (!url.isValid())
+        return u"(an invalid PostgreSQL URL)"_s;
+    if (url.password().isEmpty())
+        return location; // as the user wrote it
+    url.setPassword(QString());
+    return url.toString(QUrl::RemovePassword);
+}
+
+PostgresConnection::PostgresConnection(const QString &location, Database::Access access)
+    : m_location(redacted(location))
+    , m_access(access)
+    , m_name(uniqueConnectionName(access == Database::Access::ReadOnly ? u"ro"_s : u"rw"_s))
+{
+    const QUrl url(location);
+    if (!url.isValid() || url.host().isEmpty()) {
+        fail(u"%1 is not a PostgreSQL URL (postgresql://user@host:port/dbname)"_s.arg(m_location));
+        return;
+    }
+    m_user = url.userName();
+    m_host = url.host();
+    m_port = url.port(5432);
+    m_database = url.path().mid(1);
+    if (m_database.isEmpty())
+        m_database = m_user.isEmpty() ? u"postgres"_s : m_user;
+    // Options libpq understands (sslmode=…, connect_timeout=…) pass through; a password in
+    // the URL is ignored on purpose: it would end up in logs and process lists.
+    QStringList options;
+    for (const auto &[key, value] : QUrlQuery(url).queryItems(QUrl::FullyDecoded)) {
+        if (key != u"password"_s)
+            options << key + u'=' + value;
+    }
+    if (!options.contains(u"connect_timeout"_s, Qt::CaseInsensitive))
+        options << u"connect_timeout=10"_s;
+    m_options = options.join(u';');
+
+    m_db = QSqlDatabase::addDatabase(u"QPSQL"_s, m_name);
+    if (!m_db.isValid()) {
+        fail(u"the Qt PostgreSQL driver (QPSQL, Debian package libqt6sql6-psql) is not "
+             "installed"_s);
+        return;
+    }
+    configure(m_db, m_database);
+    if (!m_db.open()) {
+        const QSqlError error = m_db.lastError();
+        if (access == Database::Access::ReadWrite && isMissingDatabase(error)) {
+            if (!createDatabase())
+                return;
+            if (!m_db.open()) {
+                fail(u"cannot open %1: %2"_s.arg(m_location, m_db.lastError().text()));
+                return;
+            }
+        } else {
+            fail(u"cannot open %1: %2"_s.arg(m_location, error.text()));
+            return;
+        }
+    }
+    QSqlQuery query(m_db);
+    // UTC and quiet notices; a reader never writes.
+    if (!query.exec(u"SET TIME ZONE 'UTC'; SET client_min_messages = warning"_s)) {
+        fail(u"cannot set up the session on %1: %2"_s.arg(m_location, query.lastError().text()));
+        return;
+    }
+    if (access == Database::Access::ReadOnly) {
+        if (!query.exec(u"SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"_s)) {
+            fail(query.lastError().text());
+            return;
+        }
+        const int version = postgresSchemaVersion(m_db);
+        if (version < latestPostgresSchemaVersion()) {
+            fail(u"%1 has no BatchDesk schema (or an older one); open it read-write first"_s.arg(
+                m_location));
+            return;
+        }
+        m_open = true;
+        return;
+    }
+    QString error;
+    if (!migratePostgres(m_db, m_location, &error)) {
+        fail(error);
+        return;
+    }
+    m_open = true;
+}
+
+PostgresConnection::~PostgresConnection()
+{
+    m_db.close();
+    m_db = QSqlDatabase();
+    QSqlDatabase::removeDatabase(m_name);
+}
+
+bool PostgresConnection::configure(QSqlDatabase &db, const QString &databaseName) const
+{
+    db.setHostName(m_host);
+    db.setPort(m_port);
+    db.setDatabaseName(databaseName);
+    if (!m_user.isEmpty())
+        db.setUserName(m_user);
+    db.setConnectOptions(m_options);
+    return true;
+}
+
+// Read-write opening of a database that is not there yet creates it (like a new SQLite
+// file), over the server's maintenance database. Another process doing the same at the same
+// time makes CREATE DATABASE fail with "already exists", which is fine.
+bool PostgresConnection::createDatabase()
+{
+    const QString adminName = m_name + u"-admin"_s;
+    bool ok = false;
+    {
+        QSqlDatabase admin = QSqlDatabase::addDatabase(u"QPSQL"_s, adminName);
+        configure(admin, u"postgres"_s);
+        if (!admin.open()) {
+            fail(u"%1 does not exist and the server's postgres database cannot be opened to "
+                 "create it: %2"_s.arg(m_location, admin.lastError().text()));
+        } else {
+            QSqlQuery query(admin);
+            QString quoted = m_database;
+            quoted.replace(u"\""_s, u"\"\""_s);
+            // duplicate_database, or, when both creations run at once, the catalog's
+            // unique index (unique_violation).
+            ok = query.exec(
+                     u"CREATE DATABASE \"%1\" ENCODING 'UTF8' TEMPLATE template0"_s.arg(quoted)) ||
+                 query.lastError().nativeErrorCode() == u"42P04"_s ||
+                 query.lastError().nativeErrorCode() == u"23505"_s;
+            if (!ok)
+                fail(u"cannot create %1: %2"_s.arg(m_location, query.lastError().text()));
+            admin.close();
+        }
+    }
+    QSqlDatabase::removeDatabase(adminName);
+    return ok;
+}
+
+bool PostgresConnection::fail(const QString &what)
+{
+    m_error = what;
+    return false;
+}
+
+} // namespace bd::store

@@ -1,0 +1,74 @@
+#include "postgresdatabase.h"
+
+#include "postgresmetricsstore.h"
+#include "postgresqueueprobe.h"
+#include "postgresstore.h"
+#include "postgrestaskactions.h"
+#include "postgrestaskreader.h"
+
+namespace bd::store {
+
+PostgresDatabase::PostgresDatabase(const QString &location, Access access)
+    : m_connection(std::make_shared<PostgresConnection>(location, access))
+{
+    if (!m_connection->isOpen()) {
+        m_error = m_connection->errorString();
+        return;
+    }
+    // The store prepares its statements now, so a schema it cannot work with fails here
+    // and not at the first claim.
+    m_store = std::make_unique<PostgresStore>(m_connection);
+    if (!m_store->isOpen()) {
+        m_error = m_store->errorString();
+        return;
+    }
+    m_tasks = std::make_unique<PostgresTaskReader>(m_connection);
+    m_actions = std::make_unique<PostgresTaskActions>(m_connection);
+    m_probe = std::make_unique<PostgresQueueProbe>(m_connection);
+    m_open = true;
+}
+
+PostgresDatabase::~PostgresDatabase() = default;
+
+QString PostgresDatabase::location() const
+{
+    return m_connection->databasePath();
+}
+
+Database::Access PostgresDatabase::access() const
+{
+    return m_connection->access();
+}
+
+QString PostgresDatabase::migrationBackupPath() const
+{
+    return m_connection->migrationBackupPath();
+}
+
+Store &PostgresDatabase::queue()
+{
+    return *m_store;
+}
+
+TaskReader &PostgresDatabase::tasks()
+{
+    return *m_tasks;
+}
+
+TaskActions &PostgresDatabase::taskActions()
+{
+    return *m_actions;
+}
+
+metrics::QueueProbe &PostgresDatabase::queueProbe()
+{
+    return *m_probe;
+}
+
+std::unique_ptr<metrics::MetricsStore>
+PostgresDatabase::metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options)
+{
+    return std::make_unique<PostgresMetricsStore>(m_connection, clock, options);
+}
+
+} // namespace bd::store

@@ -1,0 +1,49 @@
+#pragma once
+
+#include "postgresconnection.h"
+#include "store/database.h"
+
+#include <memory>
+
+namespace bd::store {
+
+class PostgresQueueProbe;
+class PostgresStore;
+class PostgresTaskActions;
+class PostgresTaskReader;
+
+// The PostgreSQL backend's database: one connection (PostgresConnection) and the roles over it,
+// made when it opens. Database::open() is the way in; the backend's own tests may build
+// one directly to look at isOpen() / errorString().
+class PostgresDatabase final : public Database
+{
+public:
+    PostgresDatabase(const QString &location, Access access);
+    ~PostgresDatabase() override;
+    Q_DISABLE_COPY_MOVE(PostgresDatabase)
+
+    bool isOpen() const { return m_open; }
+    QString errorString() const { return m_error; }
+
+    QString location() const override;
+    Access access() const override;
+    QString migrationBackupPath() const override;
+
+    Store &queue() override;
+    TaskReader &tasks() override;
+    TaskActions &taskActions() override;
+    metrics::QueueProbe &queueProbe() override;
+    std::unique_ptr<metrics::MetricsStore>
+    metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options) override;
+
+private:
+    std::shared_ptr<PostgresConnection> m_connection;
+    std::unique_ptr<PostgresStore> m_store;
+    std::unique_ptr<PostgresTaskReader> m_tasks;
+    std::unique_ptr<PostgresTaskActions> m_actions;
+    std::unique_ptr<PostgresQueueProbe> m_probe;
+    QString m_error;
+    bool m_open = false;
+};
+
+} // namespace bd::store

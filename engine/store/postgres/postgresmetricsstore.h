@@ -1,0 +1,50 @@
+#pragma once
+
+#include "metrics/metricsrecorder.h"
+#include "metrics/metricsstore.h"
+#include "postgresconnection.h"
+
+#include <QHash>
+#include <QSqlDatabase>
+
+#include <memory>
+
+namespace bd {
+class Clock;
+}
+
+namespace bd::store {
+
+// The metric tables of schema version 2 over a PostgresDatabase's connection. Holds no
+// QSqlQuery between calls, so it never keeps the connection busy; buckets series() in SQL.
+class PostgresMetricsStore final : public metrics::MetricsStore
+{
+public:
+    // options: the recorder's resolutions and retentions, to pick where series() reads.
+    PostgresMetricsStore(std::shared_ptr<PostgresConnection> connection, const Clock *clock,
+                       const metrics::MetricsRecorder::Options &options = {});
+
+    bool writeSamples(const QList<metrics::MetricSample> &samples) override;
+    bool prune(qint64 resolutionMs, qint64 beforeMs) override;
+    QString errorString() const override { return m_error; }
+
+    metrics::SeriesData series(const QString &metric, const QString &labels, qint64 fromMs,
+                               qint64 toMs, int maxPoints) override;
+    QStringList labelSets(const QString &metric) override;
+    QList<metrics::MetricSample> samples(const QStringList &metrics, qint64 resolutionMs,
+                                         qint64 fromMs, qint64 toMs) override;
+    qint64 sampleCount(qint64 resolutionMs, const QString &metric = QString()) override;
+
+private:
+    bool fail(const QString &what);
+    qint64 seriesId(const QString &metric, const QString &labels, bool create);
+    QSqlDatabase &db() { return m_connection->db(); }
+
+    std::shared_ptr<PostgresConnection> m_connection;
+    const Clock *m_clock;
+    metrics::MetricsRecorder::Options m_options;
+    QHash<std::pair<QString, QString>, qint64> m_seriesIds;
+    QString m_error;
+};
+
+} // namespace bd::store

@@ -1,0 +1,117 @@
+#pragma once
+
+#include "postgresconnection.h"
+#include "store/store.h"
+
+#include <QSqlDatabase>
+
+#include <memory>
+
+namespace bd::store {
+
+// The queue writer of the PostgreSQL backend, over a PostgresDatabase's connection (QPSQL).
+// The per-row statements (import, claim, transitions) are prepared once on the server and
+// kept as long as this object. Claims take a group of tasks in one UPDATE … WHERE id IN
+// (SELECT … FOR UPDATE SKIP LOCKED) RETURNING, so workers on other machines never wait on
+// each other's rows; a group of outcomes is one transaction, each row checked against the
+// lease owner.
+//
+// The source is split by concern: postgresstore.cpp (jobs, import), postgresstoreclaims.cpp
+// (claims, leases, transitions, batches), postgresstorereads.cpp (reads, export, replay),
+// postgresstorealerts.cpp (alerts, settings, spend, cost).
+class PostgresStore final : public Store
+{
+public:
+    // Prepares its statements on the connection; check isOpen() / errorString().
+    explicit PostgresStore(std::shared_ptr<PostgresConnection> connection);
+    ~PostgresStore() override;
+    Q_DISABLE_COPY_MOVE(PostgresStore)
+
+    bool isOpen() const { return m_open; }
+    QString databasePath() const;
+    QString errorString() const override { return m_error; }
+    // Set when opening upgraded an older schema.
+    QString migrationBackupPath() const;
+    // The connection, for the backend's own tests (pragmas, side roles on it).
+    std::shared_ptr<PostgresConnection> connection() const { return m_connection; }
+    QString connectionName() const;
+
+    std::optional<qint64> findJobByFingerprint(const QByteArray &fingerprint) override;
+    qint64 createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs) override;
+    std::optional<JobInfo> job(qint64 jobId) override;
+    QList<JobInfo> jobs() override;
+    bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) override;
+    bool setJobSettings(qint64 jobId, const QJsonObject &settings) override;
+    bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) override;
+    bool discardTasks(qint64 jobId) override;
+    bool deleteJob(qint64 jobId) override;
+
+    bool appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,
+                     int priority, qint64 nowMs) override;
+
+    bool claimTasks(qint64 jobId, const QString &owner, int limit, qint64 nowMs,
+                    qint64 leaseUntilMs, QList<ClaimedTask> *claimed) override;
+    bool renewLeases(const QString &owner, qint64 leaseUntilMs) override;
+    int releaseExpiredLeases(qint64 nowMs) override;
+    QStringList leaseOwners() override;
+    int releaseLeasesOf(const QString &owner) override;
+    bool applyTransitions(const QString &owner, const QList<TaskTransition> &transitions,
+                          qint64 nowMs, int *skipped = nullptr) override;
+    std::optional<qint64> nextPendingAtMs(qint64 jobId) override;
+
+    qint64 createBatch(qint64 jobId, const QString &provider, const QString &lane, int size,
+                       int maxSize, const QString &state, qint64 nowMs) override;
+    int assignTasksToBatch(qint64 batchId, const QString &fromOwner, const QList<qint64> &taskIds,
+                           const QString &batchOwner, qint64 leaseUntilMs) override;
+    bool updateBatch(qint64 batchId, const QString &state, const QString &providerBatchId,
+                     qint64 nowMs) override;
+    QList<ProviderBatchRecord> batches(qint64 jobId, const QStringList &states) override;
+    QList<ClaimedTask> leasedTasksOfBatch(qint64 batchId) override;
+
+    TaskCounts taskCounts(qint64 jobId) override;
+    bool jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks) override;
+    QList<DeadTask> deadTasks(qint64 jobId, int limit, qint64 afterTaskId) override;
+    QList<AttemptRecord> attempts(qint64 taskId) override;
+    bool forEachExportRow(qint64 jobId,
+                          const std::function<bool(const ExportRow &)> &sink) override;
+
+    int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs) override;
+    int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs,
+                   const QString &errorClass, int templateRevision) override;
+    int addTemplateRevision(qint64 jobId, const QString &templateText,
+                            const QString &systemPrompt, qint64 nowMs) override;
+    std::optional<std::pair<QString, QString>> templateRevision(qint64 jobId, int revision) override;
+
+    qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message, qint64 nowMs,
+                      const QJsonObject &figures = {}, bool *created = nullptr) override;
+    bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs,
+                     const QJsonObject &figures = {}, int *cleared = nullptr) override;
+    QList<AlertRecord> alerts(bool includeCleared) override;
+
+    std::optional<QString> setting(const QString &key) override;
+    bool setSetting(const QString &key, const QString &value) override;
+    double spendSince(qint64 fromMs) override;
+
+    std::optional<CachedResponse> cachedResponse(const QByteArray &key) override;
+    bool storeCachedResponses(const QList<CachedResponse> &entries) override;
+    qint64 cachedResponseCount() override;
+    QList<CostLine> costLines(qint64 jobId) override;
+    UsageCalibration usageCalibration(const QString &templateText, const QString &systemPrompt,
+                                      const QString &model) override;
+
+private:
+    class Statements;
+    bool fail(const QString &what);
+    bool failSql(const QString &what);
+    bool exec(const QString &sql);
+    JobInfo jobFromQuery(const class QSqlQuery &query) const;
+
+    // Declared first so that it closes last, after every statement on it is finalised.
+    std::shared_ptr<PostgresConnection> m_connection;
+    QSqlDatabase m_db;
+    std::unique_ptr<Statements> m_statements;
+    QString m_error;
+    bool m_open = false;
+};
+
+} // namespace bd::store

@@ -1,0 +1,105 @@
+#include "postgrestaskactions.h"
+
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QVariant>
+
+namespace bd::store {
+
+using namespace Qt::StringLiterals;
+
+PostgresTaskActions::PostgresTaskActions(std::shared_ptr<PostgresConnection> connection)
+    : m_connection(std::move(connection))
+{
+}
+
+int PostgresTaskActions::reprioritiseJob(qint64 jobId, int priority, qint64 nowMs)
+{
+    QSqlDatabase &db = m_connection->db();
+    if (!db.isOpen() || !db.transaction()) {
+        m_error = u"the database is not open"_s;
+        return -1;
+    }
+    QSqlQuery query(db);
+    query.prepare(u"UPDATE tasks SET priority = ? WHERE job_id = ? AND state = 0"_s);
+    query.addBindValue(priority);
+    query.addBindValue(jobId);
+    if (!query.exec()) {
+        m_error = query.lastError().text();
+        db.rollback();
+        return -1;
+    }
+    const int changed = query.numRowsAffected();
+    query.prepare(u"UPDATE jobs SET priority = ?, updated_at = ? WHERE id = ?"_s);
+    query.addBindValue(priority);
+    query.addBindValue(nowMs);
+    query.addBindValue(jobId);
+    if (!query.exec() || !db.commit()) {
+        m_error = query.lastError().text();
+        db.rollback();
+        return -1;
+    }
+    return changed;
+}
+
+int PostgresTaskActions::cancelPending(qint64 jobId, qint64 nowMs)
+{
+    QSqlDatabase &db = m_connection->db();
+    if (!db.isOpen()) {
+        m_error = u"the database is not open"_s;
+        return -1;
+    }
+    QSqlQuery query(db);
+    query.prepare(u"UPDATE tasks SET state = 4, finished_at = ? WHERE job_id = ? AND state = 0"_s);
+    query.addBindValue(nowMs);
+    query.addBindValue(jobId);
+    if (!query.exec()) {
+        m_error = query.lastError().text();
+        return -1;
+    }
+    return query.numRowsAffected();
+}
+
+int PostgresTaskActions::updateIds(const QString &sql, const QList<qint64> &taskIds,
+                           const QVariantList &leading)
+{
+    QSqlDatabase &db = m_connection->db();
+    if (!db.isOpen() || !db.transaction()) {
+        m_error = u"the database is not open"_s;
+        return -1;
+    }
+    QSqlQuery query(db);
+    query.prepare(sql);
+    int changed = 0;
+    for (qint64 id : taskIds) {
+        for (const QVariant &value : leading)
+            query.addBindValue(value);
+        query.addBindValue(id);
+        if (!query.exec()) {
+            m_error = query.lastError().text();
+            db.rollback();
+            return -1;
+        }
+        changed += query.numRowsAffected();
+    }
+    if (!db.commit()) {
+        m_error = db.lastError().text();
+        return -1;
+    }
+    return changed;
+}
+
+int PostgresTaskActions::reprioritiseTasks(const QList<qint64> &taskIds, int priority)
+{
+    return updateIds(u"UPDATE tasks SET priority = ? WHERE id = ? AND state = 0"_s, taskIds,
+                     {priority});
+}
+
+int PostgresTaskActions::cancelTasks(const QList<qint64> &taskIds, qint64 nowMs)
+{
+    return updateIds(u"UPDATE tasks SET state = 4, finished_at = ? WHERE id = ? AND state = 0"_s,
+                     taskIds, {nowMs});
+}
+
+} // namespace bd::store

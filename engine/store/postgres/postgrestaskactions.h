@@ -1,0 +1,32 @@
+#pragma once
+
+#include "postgresconnection.h"
+#include "store/taskactions.h"
+
+#include <QVariantList>
+
+#include <memory>
+
+namespace bd::store {
+
+// The task actions of the PostgreSQL backend, over the writer's connection.
+class PostgresTaskActions final : public TaskActions
+{
+public:
+    explicit PostgresTaskActions(std::shared_ptr<PostgresConnection> connection);
+
+    int reprioritiseJob(qint64 jobId, int priority, qint64 nowMs) override;
+    int reprioritiseTasks(const QList<qint64> &taskIds, int priority) override;
+    int cancelPending(qint64 jobId, qint64 nowMs) override;
+    int cancelTasks(const QList<qint64> &taskIds, qint64 nowMs) override;
+
+    QString errorString() const override { return m_error; }
+
+private:
+    int updateIds(const QString &sql, const QList<qint64> &taskIds, const QVariantList &leading);
+
+    std::shared_ptr<PostgresConnection> m_connection;
+    QString m_error;
+};
+
+} // namespace bd::store

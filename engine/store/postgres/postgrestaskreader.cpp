@@ -1,0 +1,326 @@
+#include "postgrestaskreader.h"
+
+#include "core/jsonutil.h"
+
+#include <QJsonDocument>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QVariant>
+
+namespace bd::store {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+// The start of a JSON string array, made readable: ["a","b"] -> a · b. Cut texts may
+// end in the middle of an escape; that only shows as a stray backslash.
+QString previewOfValues(const QString &json)
+{
+    if (const auto values = json::decodeStringArray(json.toUtf8()))
+        return values->join(u" · "_s).simplified();
+    QString text = json;
+    if (text.startsWith(u"[\""_s))
+        text.remove(0, 2);
+    text.replace(u"\",\""_s, u" · "_s);
+    text.replace(u"\\\""_s, u"\""_s);
+    text.replace(u"\\n"_s, u" "_s);
+    return text.simplified();
+}
+
+QString likePattern(const QString &text)
+{
+    QString escaped = text;
+    escaped.replace(u"\\"_s, u"\\\\"_s).replace(u"%"_s, u"\\%"_s).replace(u"_"_s, u"\\_"_s);
+    return u"%"_s + escaped + u"%"_s;
+}
+
+constexpr auto kRowColumns =
+    "id, job_id, row_no, state, priority, attempts, error_class, model, input_tokens, "
+    "output_tokens, cost_usd, substr(vals, 1, 400), "
+    "CASE WHEN state = 2 THEN substr(output, 1, 300) ELSE substr(error_message, 1, 300) END, "
+    "finished_at";
+
+TaskRow rowFromQuery(const QSqlQuery &query)
+{
+    TaskRow row;
+    row.id = query.value(0).toLongLong();
+    row.jobId = query.value(1).toLongLong();
+    row.rowNumber = query.value(2).toLongLong();
+    row.state = static_cast<TaskState>(query.value(3).toInt());
+    row.priority = query.value(4).toInt();
+    row.attempts = query.value(5).toInt();
+    row.errorClass = query.value(6).toString();
+    row.model = query.value(7).toString();
+    row.inputTokens = query.value(8).toLongLong();
+    row.outputTokens = query.value(9).toLongLong();
+    if (!query.isNull(10))
+        row.costUsd = query.value(10).toDouble();
+    row.inputPreview = previewOfValues(query.value(11).toString());
+    row.outputPreview = query.value(12).toString().simplified();
+    row.finishedAtMs = query.value(13).toLongLong();
+    return row;
+}
+
+} // namespace
+
+PostgresTaskReader::PostgresTaskReader(std::shared_ptr<PostgresConnection> connection)
+    : m_connection(std::move(connection))
+    , m_db(m_connection->db())
+{
+}
+
+PostgresTaskReader::~PostgresTaskReader() = default;
+
+bool PostgresTaskReader::fail(const QString &what)
+{
+    m_error = what;
+    return false;
+}
+
+// The WHERE clause of a filter.
+QString PostgresTaskReader::where(const TaskFilter &filter, QVariantList *binds) const
+{
+    QStringList terms;
+    if (filter.jobId > 0) {
+        terms << u"job_id = ?"_s;
+        binds->append(filter.jobId);
+    }
+    if (filter.state >= 0) {
+        terms << u"state = ?"_s;
+        binds->append(filter.state);
+    }
+    if (filter.priority > 0) {
+        terms << u"priority = ?"_s;
+        binds->append(filter.priority);
+    }
+    if (!filter.errorClass.isEmpty()) {
+        terms << u"error_class = ?"_s;
+        binds->append(filter.errorClass);
+    }
+    if (!filter.text.isEmpty()) {
+        terms << u"(vals LIKE ? ESCAPE '\\' OR output LIKE ? ESCAPE '\\' "
+                 "OR error_message LIKE ? ESCAPE '\\')"_s;
+        const QString pattern = likePattern(filter.text);
+        binds->append(pattern);
+        binds->append(pattern);
+        binds->append(pattern);
+    }
+    return terms.isEmpty() ? QString() : u" WHERE "_s + terms.join(u" AND "_s);
+}
+
+std::optional<qint64> PostgresTaskReader::count(const TaskFilter &filter)
+{
+    QVariantList binds;
+    QString sql = u"SELECT COUNT(*) FROM tasks"_s + where(filter, &binds);
+    // Counting a job uses its index whatever the filter says.
+    sql.replace(u"+job_id"_s, u"job_id"_s);
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(sql);
+    for (const QVariant &value : std::as_const(binds))
+        query.addBindValue(value);
+    if (!query.exec() || !query.next()) {
+        fail(query.lastError().text());
+        return std::nullopt;
+    }
+    const qint64 n = query.value(0).toLongLong();
+    if (filter.jobId > 0 && filter.isJobOnly()) {
+        const auto it = m_dense.constFind(filter.jobId);
+        if (it != m_dense.constEnd() && it->count != n)
+            m_dense.remove(filter.jobId);
+    }
+    return n;
+}
+
+std::optional<PostgresTaskReader::Dense> PostgresTaskReader::denseRange(qint64 jobId)
+{
+    auto it = m_dense.constFind(jobId);
+    if (it == m_dense.constEnd()) {
+        QSqlQuery query(m_db);
+        query.setForwardOnly(true);
+        query.prepare(u"SELECT MIN(id), MAX(id), COUNT(*) FROM tasks WHERE job_id = ?"_s);
+        query.addBindValue(jobId);
+        if (!query.exec() || !query.next()) {
+            fail(query.lastError().text());
+            return std::nullopt;
+        }
+        Dense dense;
+        dense.minId = query.value(0).toLongLong();
+        dense.maxId = query.value(1).toLongLong();
+        dense.count = query.value(2).toLongLong();
+        it = m_dense.insert(jobId, dense);
+    }
+    if (it->count <= 0 || it->maxId - it->minId + 1 != it->count)
+        return std::nullopt;
+    return *it;
+}
+
+std::optional<QList<TaskRow>> PostgresTaskReader::page(const TaskFilter &filter, qint64 offset,
+                                              qint64 afterId, int limit)
+{
+    QVariantList binds;
+    QString sql = u"SELECT "_s + QLatin1StringView(kRowColumns) + u" FROM tasks"_s
+                  + where(filter, &binds);
+    const QString conj = binds.isEmpty() ? u" WHERE "_s : u" AND "_s;
+    bool useOffset = false;
+    if (offset == 0) {
+        // the first page: nothing to skip
+    } else if (afterId >= 0) {
+        sql += conj + u"id > ?"_s;
+        binds.append(afterId);
+        ++m_stats.keysetPages;
+    } else if (filter.jobId > 0 && filter.isJobOnly()) {
+        if (const auto dense = denseRange(filter.jobId)) {
+            sql += conj + u"id >= ?"_s;
+            binds.append(dense->minId + offset);
+            ++m_stats.densePages;
+        } else {
+            useOffset = true;
+        }
+    } else {
+        useOffset = true;
+    }
+    sql += u" ORDER BY id LIMIT ?"_s;
+    binds.append(limit);
+    if (useOffset) {
+        sql += u" OFFSET ?"_s;
+        binds.append(offset);
+        ++m_stats.offsetPages;
+    }
+    ++m_stats.pages;
+
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(sql);
+    for (const QVariant &value : std::as_const(binds))
+        query.addBindValue(value);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return std::nullopt;
+    }
+    QList<TaskRow> rows;
+    rows.reserve(limit);
+    while (query.next())
+        rows.append(rowFromQuery(query));
+    return rows;
+}
+
+std::optional<TaskDetail> PostgresTaskReader::detail(qint64 taskId)
+{
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(u"SELECT t.id, t.job_id, t.row_no, t.state, t.priority, t.attempts, t.vals, "
+                  "t.output, t.error_class, t.error_message, t.http_status, t.model, "
+                  "t.input_tokens, t.output_tokens, t.cached_tokens, t.cache_write_tokens, "
+                  "t.cost_usd, t.cache_hit, t.created_at, t.started_at, t.finished_at, "
+                  "j.columns, COALESCE(r.template, j.template), "
+                  "COALESCE(r.system_prompt, j.system_prompt), t.template_rev "
+                  // A replayed task renders with the template revision it was replayed with.
+                  "FROM tasks t JOIN jobs j ON j.id = t.job_id "
+                  "LEFT JOIN job_templates r ON r.job_id = t.job_id AND r.revision = t.template_rev "
+                  "WHERE t.id = ?"_s);
+    query.addBindValue(taskId);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return std::nullopt;
+    }
+    if (!query.next()) {
+        fail(u"no task %1"_s.arg(taskId));
+        return std::nullopt;
+    }
+    TaskDetail d;
+    d.id = query.value(0).toLongLong();
+    d.jobId = query.value(1).toLongLong();
+    d.rowNumber = query.value(2).toLongLong();
+    d.state = static_cast<TaskState>(query.value(3).toInt());
+    d.priority = query.value(4).toInt();
+    d.attempts = query.value(5).toInt();
+    d.values = json::decodeStringArray(query.value(6).toString().toUtf8()).value_or(QStringList());
+    d.output = query.value(7).toString();
+    d.errorClass = query.value(8).toString();
+    d.errorMessage = query.value(9).toString();
+    d.httpStatus = query.value(10).toInt();
+    d.model = query.value(11).toString();
+    d.usage.inputTokens = query.value(12).toLongLong();
+    d.usage.outputTokens = query.value(13).toLongLong();
+    d.usage.cachedTokens = query.value(14).toLongLong();
+    d.usage.cacheWriteTokens = query.value(15).toLongLong();
+    if (!query.isNull(16))
+        d.costUsd = query.value(16).toDouble();
+    d.cacheHit = query.value(17).toInt() != 0;
+    d.createdAtMs = query.value(18).toLongLong();
+    d.startedAtMs = query.value(19).toLongLong();
+    d.finishedAtMs = query.value(20).toLongLong();
+    d.columns = json::decodeStringArray(query.value(21).toString().toUtf8()).value_or(QStringList());
+    d.templateText = query.value(22).toString();
+    d.systemPrompt = query.value(23).toString();
+    d.templateRevision = query.value(24).toInt();
+
+    QSqlQuery attempts(m_db);
+    attempts.setForwardOnly(true);
+    attempts.prepare(u"SELECT attempt_no, at, outcome, http_status, message FROM attempts "
+                     "WHERE task_id = ? ORDER BY id"_s);
+    attempts.addBindValue(taskId);
+    if (attempts.exec()) {
+        while (attempts.next()) {
+            AttemptRecord record;
+            record.taskId = taskId;
+            record.attemptNo = attempts.value(0).toInt();
+            record.at = QDateTime::fromMSecsSinceEpoch(attempts.value(1).toLongLong());
+            record.outcome = attempts.value(2).toString();
+            record.httpStatus = attempts.value(3).toInt();
+            record.message = attempts.value(4).toString();
+            d.attemptHistory.append(record);
+        }
+    }
+    return d;
+}
+
+QList<DeadClassCount> PostgresTaskReader::deadByClass(qint64 jobId)
+{
+    QList<DeadClassCount> result;
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(jobId > 0 ? u"SELECT error_class, COUNT(*), MAX(error_message) FROM tasks "
+                              "WHERE job_id = ? AND state = 3 GROUP BY error_class "
+                              "ORDER BY COUNT(*) DESC"_s
+                            : u"SELECT error_class, COUNT(*), MAX(error_message) FROM tasks "
+                              "WHERE state = 3 GROUP BY error_class ORDER BY COUNT(*) DESC"_s);
+    if (jobId > 0)
+        query.addBindValue(jobId);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return result;
+    }
+    while (query.next()) {
+        DeadClassCount entry;
+        entry.errorClass = query.value(0).toString();
+        entry.count = query.value(1).toLongLong();
+        entry.sampleMessage = query.value(2).toString();
+        result.append(entry);
+    }
+    return result;
+}
+
+QList<qint64> PostgresTaskReader::ids(const TaskFilter &filter, qint64 limit)
+{
+    QVariantList binds;
+    QString sql = u"SELECT id FROM tasks"_s + where(filter, &binds) + u" ORDER BY id LIMIT ?"_s;
+    binds.append(limit);
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(sql);
+    for (const QVariant &value : std::as_const(binds))
+        query.addBindValue(value);
+    QList<qint64> result;
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return result;
+    }
+    while (query.next())
+        result.append(query.value(0).toLongLong());
+    return result;
+}
+
+} // namespace bd::store

@@ -1,0 +1,134 @@
+#include "privatepostgres.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QProcess>
+#include <QTcpServer>
+#include <unistd.h>
+
+namespace bd::storetest {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+bool asRoot()
+{
+    return ::geteuid() == 0;
+}
+
+int freeLoopbackPort()
+{
+    QTcpServer probe;
+    if (!probe.listen(QHostAddress::LocalHost, 0))
+        return 0;
+    return probe.serverPort();
+}
+
+} // namespace
+
+QString PrivatePostgres::binDir()
+{
+    const QString fromEnv = qEnvironmentVariable("BD_PG_BINDIR");
+    if (!fromEnv.isEmpty())
+        return QFileInfo::exists(fromEnv + u"/initdb"_s) ? fromEnv : QString();
+    QDir versions(u"/usr/lib/postgresql"_s);
+    QStringList found = versions.entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    std::sort(found.begin(), found.end(),
+              [](const QString &a, const QString &b) { return a.toInt() > b.toInt(); });
+    for (const QString &version : std::as_const(found)) {
+        const QString bin = versions.filePath(version + u"/bin"_s);
+        if (QFileInfo::exists(bin + u"/initdb"_s) && QFileInfo::exists(bin + u"/pg_ctl"_s))
+            return bin;
+    }
+    return {};
+}
+
+PrivatePostgres::PrivatePostgres()
+    : m_bin(binDir())
+{
+}
+
+PrivatePostgres::~PrivatePostgres()
+{
+    if (m_started)
+        run(m_bin + u"/pg_ctl"_s,
+            {u"-D"_s, m_dir->filePath(u"data"_s), u"-m"_s, u"immediate"_s, u"-w"_s, u"stop"_s},
+            30'000);
+    // QTemporaryDir removes the folder (we own it, or are root).
+}
+
+bool PrivatePostgres::run(const QString &program, const QStringList &arguments, int timeoutMs)
+{
+    QProcess process;
+    process.setProcessChannelMode(QProcess::MergedChannels);
+    process.setWorkingDirectory(m_dir->path());
+    if (asRoot())
+        process.start(u"runuser"_s,
+                      QStringList{u"-u"_s, u"postgres"_s, u"--"_s, program} + arguments);
+    else
+        process.start(program, arguments);
+    if (!process.waitForStarted(10'000) || !process.waitForFinished(timeoutMs)) {
+        m_error = u"%1 did not run: %2"_s.arg(program, process.errorString());
+        process.kill();
+        process.waitForFinished(5'000);
+        return false;
+    }
+    if (process.exitStatus() != QProcess::NormalExit || process.exitCode() != 0) {
+        m_error = u"%1 failed: %2"_s.arg(program, QString::fromLocal8Bit(process.readAll()));
+        return false;
+    }
+    return true;
+}
+
+bool PrivatePostgres::start()
+{
+    if (m_bin.isEmpty()) {
+        m_error = u"PostgreSQL's server binaries (initdb, pg_ctl) are not installed"_s;
+        return false;
+    }
+    m_dir = std::make_unique<QTemporaryDir>(QDir::tempPath() + u"/bd-pg-XXXXXX"_s);
+    if (!m_dir->isValid()) {
+        m_error = u"cannot make a temporary folder"_s;
+        return false;
+    }
+    // The server runs as postgres and must own its folder.
+    if (asRoot() && QProcess::execute(u"chown"_s, {u"postgres:postgres"_s, m_dir->path()}) != 0) {
+        m_error = u"cannot hand %1 to the postgres user"_s.arg(m_dir->path());
+        return false;
+    }
+    const QString data = m_dir->filePath(u"data"_s);
+    if (!run(m_bin + u"/initdb"_s,
+             {u"-D"_s, data, u"-U"_s, u"postgres"_s, u"-A"_s, u"trust"_s, u"-E"_s, u"UTF8"_s,
+              u"--no-sync"_s, u"--no-instructions"_s},
+             120'000))
+        return false;
+    // A port can be taken between the probe and the start; try a few.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        m_port = freeLoopbackPort();
+        const QString options =
+            u"-c listen_addresses=127.0.0.1 -c port=%1 -c unix_socket_directories=%2 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=100"_s.arg(m_port)
+                .arg(m_dir->path());
+        if (run(m_bin + u"/pg_ctl"_s,
+                {u"-D"_s, data, u"-o"_s, options, u"-l"_s, m_dir->filePath(u"server.log"_s),
+                 u"-w"_s, u"-t"_s, u"60"_s, u"start"_s},
+                90'000)) {
+            m_started = true;
+            return true;
+        }
+    }
+    QFile log(m_dir->filePath(u"server.log"_s));
+    if (log.open(QIODevice::ReadOnly))
+        m_error += u"\nserver log: "_s + QString::fromLocal8Bit(log.readAll().right(2000));
+    return false;
+}
+
+QString PrivatePostgres::url(const QString &database) const
+{
+    return u"postgresql://postgres@127.0.0.1:%1/%2"_s.arg(m_port).arg(database);
+}
+
+} // namespace bd::storetest

@@ -1,0 +1,188 @@
+// The store conformance suite (tests/store/storeconformance.h) on the PostgreSQL backend,
+// against a private server this program starts (tests/store/privatepostgres.h): every
+// test gets a new database, which opening read-write creates. Then what only PostgreSQL
+// has: opening a new database from several threads at once, passwords kept out of
+// messages. Skipped (exit 77) when the PostgreSQL server is not installed.
+
+#include "../store/privatepostgres.h"
+#include "../store/storeconformance.h"
+#include "store/database.h"
+#include "store/store.h"
+
+#include <cstdio>
+#include <QCoreApplication>
+#include <QSet>
+#include <QTest>
+#include <QThread>
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+class PostgresOnly : public QObject
+{
+    Q_OBJECT
+
+public:
+    explicit PostgresOnly(bd::storetest::PrivatePostgres *server)
+        : m_server(server)
+    {
+    }
+
+private Q_SLOTS:
+    void concurrentOpenersMigrateOnce()
+    {
+        // Four threads open the same new database at once: it is created and migrated
+        // once (advisory lock), and every opener gets a working queue.
+        const QString url = m_server->url(u"race"_s);
+        QList<QThread *> threads;
+        QList<QString> errors(4);
+        QList<qint64> jobs(4, 0);
+        for (int i = 0; i < 4; ++i) {
+            threads.append(QThread::create([&, i] {
+                QString error;
+                auto db =
+                    bd::store::Database::open(url, bd::store::Database::Access::ReadWrite, &error);
+                if (!db) {
+                    errors[i] = error;
+                    return;
+                }
+                bd::JobSpec spec;
+                spec.sourcePath = u"/race-%1.csv"_s.arg(i);
+                spec.templateText = u"{{a}}"_s;
+                jobs[i] = db->queue().createJob(spec, {u"a"_s}, 1);
+            }));
+        }
+        for (QThread *thread : std::as_const(threads))
+            thread->start();
+        for (QThread *thread : std::as_const(threads)) {
+            thread->wait();
+            delete thread;
+        }
+        for (int i = 0; i < 4; ++i) {
+            QVERIFY2(errors.at(i).isEmpty(), qPrintable(errors.at(i)));
+            QVERIFY(jobs.at(i) > 0);
+        }
+        QString error;
+        auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadOnly, &error);
+        QVERIFY2(db, qPrintable(error));
+        QCOMPARE(db->queue().jobs().size(), 4);
+    }
+
+    void concurrentClaimsNeverOverlap()
+    {
+        // Four connections drain one job at once (SKIP LOCKED): every task is claimed and
+        // completed exactly once.
+        const QString url = m_server->url(u"drain"_s);
+        constexpr int kTasks = 2000;
+        qint64 jobId = 0;
+        {
+            QString error;
+            auto db =
+                bd::store::Database::open(url, bd::store::Database::Access::ReadWrite, &error);
+            QVERIFY2(db, qPrintable(error));
+            bd::JobSpec spec;
+            spec.sourcePath = u"/drain.csv"_s;
+            spec.templateText = u"{{a}}"_s;
+            jobId = db->queue().createJob(spec, {u"a"_s}, 1);
+            QList<QStringList> rows;
+            for (int i = 0; i < kTasks; ++i)
+                rows.append({QString::number(i)});
+            QVERIFY(db->queue().appendTasks(jobId, 1, rows, 2, 1));
+        }
+        QList<QList<qint64>> claimedBy(4);
+        QList<int> skippedBy(4, 0);
+        QList<QThread *> threads;
+        for (int w = 0; w < 4; ++w) {
+            threads.append(QThread::create([&, w] {
+                QString error;
+                auto db =
+                    bd::store::Database::open(url, bd::store::Database::Access::ReadWrite, &error);
+                if (!db)
+                    return;
+                const QString owner = u"test:%1:1"_s.arg(w);
+                QList<bd::ClaimedTask> claimed;
+                while (db->queue().claimTasks(jobId, owner, 37, 10, 1'000'000, &claimed) &&
+                       !claimed.isEmpty()) {
+                    QList<bd::TaskTransition> done;
+                    for (const bd::ClaimedTask &task : std::as_const(claimed)) {
+                        claimedBy[w].append(task.id);
+                        bd::TaskTransition t;
+                        t.outcome.taskId = task.id;
+                        t.outcome.output = u"ok"_s;
+                        done.append(t);
+                    }
+                    int skipped = 0;
+                    db->queue().applyTransitions(owner, done, 20, &skipped);
+                    skippedBy[w] += skipped;
+                }
+            }));
+        }
+        for (QThread *thread : std::as_const(threads))
+            thread->start();
+        for (QThread *thread : std::as_const(threads)) {
+            thread->wait();
+            delete thread;
+        }
+        QSet<qint64> all;
+        qint64 total = 0;
+        for (int w = 0; w < 4; ++w) {
+            total += claimedBy.at(w).size();
+            for (qint64 id : claimedBy.at(w))
+                all.insert(id);
+            QCOMPARE(skippedBy.at(w), 0);
+        }
+        QCOMPARE(total, qint64(kTasks));
+        QCOMPARE(all.size(), kTasks);
+        QString error;
+        auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadOnly, &error);
+        QVERIFY2(db, qPrintable(error));
+        QCOMPARE(db->queue().taskCounts(jobId).completed, qint64(kTasks));
+    }
+
+    void passwordsStayOutOfMessages()
+    {
+        QString error;
+        const QString url =
+            u"postgresql://someone:s3cretpw@127.0.0.1:%1/none"_s.arg(m_server->port());
+        auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadOnly, &error);
+        QVERIFY(!db);
+        QVERIFY2(!error.isEmpty() && !error.contains(u"s3cretpw"_s), qPrintable(error));
+        QVERIFY(!bd::store::Database::displayLocation(url).contains(u"s3cretpw"_s));
+        QVERIFY(!bd::store::Database::exists(url));
+        // Read-only opening never creates a database.
+        QVERIFY(!bd::store::Database::exists(m_server->url(u"never_made"_s)));
+        QVERIFY(!bd::store::Database::exists(m_server->url(u"never_made"_s)));
+    }
+
+private:
+    bd::storetest::PrivatePostgres *m_server;
+};
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    if (bd::storetest::PrivatePostgres::binDir().isEmpty()) {
+        std::fprintf(stderr, "SKIP: PostgreSQL's server (initdb, pg_ctl) is not installed; "
+                             "install Debian's postgresql package (scripts/setup-debian.sh)\n");
+        return 77;
+    }
+    bd::storetest::PrivatePostgres server;
+    if (!server.start()) {
+        std::fprintf(stderr, "cannot start a private PostgreSQL: %s\n",
+                     qPrintable(server.errorString()));
+        return 1;
+    }
+    int databases = 0;
+    bd::storetest::Backend backend;
+    backend.name = u"postgresql"_s;
+    backend.newLocation = [&] { return server.url(u"conformance_%1"_s.arg(++databases)); };
+    int failures = bd::storetest::runStoreConformance(backend, argc, argv);
+    PostgresOnly only(&server);
+    failures += QTest::qExec(&only, argc, argv);
+    return failures;
+}
+
+#include "test_store_postgres.moc"
