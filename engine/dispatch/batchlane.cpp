@@ -405,8 +405,8 @@ void JobRunner::handleBatchPolled(const providers::BatchStatus &status)
     case providers::BatchPhase::Failed: {
         if (isOutageError(status.error)) {
             // Failed without a word about its lines: the provider's trouble, not theirs.
-            batchEndpointFailed(rowId, u"batch %1 failed: %2"_s.arg(status.batchId,
-                                                                   status.errorMessage));
+            batchEndpointFailed(rowId,
+                                u"batch %1 failed: %2"_s.arg(status.batchId, status.errorMessage));
             return;
         }
         QList<providers::ChatReply> replies;

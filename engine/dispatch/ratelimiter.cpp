@@ -79,18 +79,18 @@ void RateLimiter::observe(const providers::RateLimitInfo &info, qint64 nowMs)
     const bool requestsOut = info.remainingRequests == 0 && info.resetRequestsMs >= 0;
     const bool tokensOut = info.remainingTokens == 0 && info.resetTokensMs >= 0;
     if (requestsOut) {
-        const qint64 capacity = m_requestCapacity > 0 ? m_requestCapacity
-                                                      : std::max<qint64>(1, info.limitRequests);
+        const qint64 capacity =
+            m_requestCapacity > 0 ? m_requestCapacity : std::max<qint64>(1, info.limitRequests);
         m_pausedUntilMs = std::max(m_pausedUntilMs,
                                    nowMs + slotWait(info.resetRequestsMs, 1.0 / double(capacity)));
     }
     if (tokensOut) {
         const qint64 capacity =
             m_tokenCapacity > 0 ? m_tokenCapacity : std::max<qint64>(1, info.limitTokens);
-        m_pausedUntilMs = std::max(
-            m_pausedUntilMs,
-            nowMs + slotWait(info.resetTokensMs,
-                             double(std::max<qint64>(1, m_lastTokens)) / double(capacity)));
+        m_pausedUntilMs =
+            std::max(m_pausedUntilMs, nowMs + slotWait(info.resetTokensMs,
+                                                       double(std::max<qint64>(1, m_lastTokens)) /
+                                                           double(capacity)));
     }
 
     const bool requestsTight = info.remainingRequests >= 0 && info.remainingRequests <= 2;

@@ -8,13 +8,12 @@
 #include "batchctlrun.h"
 #include "fakeprovider.h"
 
+#include <memory>
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <QtTest>
-
-#include <memory>
 
 using namespace Qt::StringLiterals;
 using bd::testing::FakeProvider;
@@ -54,10 +53,12 @@ void TestBatchLaneOutage::outageHarmsNothing_data()
     for (const auto &[id, model] : {std::pair{u"openai"_s, u"gpt-4.1-mini"_s},
                                     std::pair{u"anthropic"_s, u"claude-haiku-4-5"_s}}) {
         const QByteArray p = id.toUtf8();
-        QTest::newRow(QByteArray(p + " 503 on submit").constData()) << id << model << int(Scenario::Unavailable) << true;
+        QTest::newRow(QByteArray(p + " 503 on submit").constData())
+            << id << model << int(Scenario::Unavailable) << true;
         QTest::newRow(QByteArray(p + " connection refused").constData())
             << id << model << int(Scenario::ConnectionRefused) << true;
-        QTest::newRow(QByteArray(p + " batch expired").constData()) << id << model << int(Scenario::Expired) << false;
+        QTest::newRow(QByteArray(p + " batch expired").constData())
+            << id << model << int(Scenario::Expired) << false;
     }
     // Anthropic batches have no "failed" state: a refused create is a 400 (the lines' fault).
     QTest::newRow("openai batch failed without line errors")
@@ -95,23 +96,33 @@ void TestBatchLaneOutage::outageHarmsNothing()
     env.insert(u"HOME"_s, dir.path());
     env.insert(u"XDG_CONFIG_HOME"_s, dir.filePath(u"config"_s));
     env.insert(u"XDG_DATA_HOME"_s, dir.filePath(u"data"_s));
-    for (const QString &name : {u"OPENAI_BASE_URL"_s, u"ANTHROPIC_BASE_URL"_s,
-                                u"OPENAI_API_KEY"_s, u"ANTHROPIC_API_KEY"_s})
+    for (const QString &name : {u"OPENAI_BASE_URL"_s, u"ANTHROPIC_BASE_URL"_s, u"OPENAI_API_KEY"_s,
+                                u"ANTHROPIC_API_KEY"_s})
         env.remove(name);
     env.insert(anthropic ? u"ANTHROPIC_API_KEY"_s : u"OPENAI_API_KEY"_s, kKey);
-    const QStringList arguments{
-        u"run"_s,          csv,
-        u"--template"_s,   kTemplate,
-        u"--provider"_s,   providerId,
-        u"--model"_s,      model,
-        u"--base-url"_s,   anthropic ? server.anthropicBaseUrl() : server.openAiBaseUrl(),
-        u"--priority"_s,   u"3"_s,
-        u"--mode"_s,       u"batch-api"_s,
-        u"--max-retries"_s, u"1"_s,
-        u"--batch-poll-ms"_s, u"100"_s,
-        u"--batch-max-wait-ms"_s, u"200"_s,
-        u"--db"_s,         db,
-        u"--json"_s};
+    const QStringList arguments{u"run"_s,
+                                csv,
+                                u"--template"_s,
+                                kTemplate,
+                                u"--provider"_s,
+                                providerId,
+                                u"--model"_s,
+                                model,
+                                u"--base-url"_s,
+                                anthropic ? server.anthropicBaseUrl() : server.openAiBaseUrl(),
+                                u"--priority"_s,
+                                u"3"_s,
+                                u"--mode"_s,
+                                u"batch-api"_s,
+                                u"--max-retries"_s,
+                                u"1"_s,
+                                u"--batch-poll-ms"_s,
+                                u"100"_s,
+                                u"--batch-max-wait-ms"_s,
+                                u"200"_s,
+                                u"--db"_s,
+                                db,
+                                u"--json"_s};
 
     switch (Scenario(scenario)) {
     case Scenario::Unavailable:
@@ -132,8 +143,8 @@ void TestBatchLaneOutage::outageHarmsNothing()
         break;
     }
 
-    const BatchctlRun run = runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, env,
-                                        dir.path(), 60'000);
+    const BatchctlRun run =
+        runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, env, dir.path(), 60'000);
     QVERIFY2(run.exitCode == 0, run.err.constData());
 
     int completed = 0;
@@ -151,7 +162,8 @@ void TestBatchLaneOutage::outageHarmsNothing()
             // The one charged attempt is the one that answered.
             charged += query.value(1).toInt() > 1;
         }
-        QVERIFY(query.exec(u"SELECT cleared_at IS NOT NULL FROM alerts WHERE kind = 'circuit_open'"_s));
+        QVERIFY(
+            query.exec(u"SELECT cleared_at IS NOT NULL FROM alerts WHERE kind = 'circuit_open'"_s));
         while (query.next()) {
             ++circuitAlerts;
             circuitCleared += query.value(0).toBool();

@@ -539,11 +539,11 @@ void FakeProvider::enforcedWindowFigures(qint64 nowMs, qint64 *remaining, qint64
     while (!m_enforcedAccepted.isEmpty() && m_enforcedAccepted.first() <= nowMs - windowMs)
         m_enforcedAccepted.removeFirst();
     *remaining = qMax<qint64>(0, limit - m_enforcedAccepted.size());
-    const qint64 leaving = m_options.resetUntilFull ? m_enforcedAccepted.value(
-                                                          m_enforcedAccepted.size() - 1)
-                                                    : m_enforcedAccepted.value(0);
-    *resetMs = m_enforcedAccepted.isEmpty() ? windowMs
-                                            : qMax<qint64>(1, leaving + windowMs - nowMs);
+    const qint64 leaving = m_options.resetUntilFull
+                               ? m_enforcedAccepted.value(m_enforcedAccepted.size() - 1)
+                               : m_enforcedAccepted.value(0);
+    *resetMs =
+        m_enforcedAccepted.isEmpty() ? windowMs : qMax<qint64>(1, leaving + windowMs - nowMs);
 }
 
 void FakeProvider::tokenWindowFigures(qint64 nowMs, qint64 *remaining, qint64 *resetMs)

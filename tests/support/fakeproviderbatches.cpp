@@ -466,8 +466,7 @@ void FakeProvider::advance(Batch *batch)
             finishBatch(batch, u"ended"_s, half);
         else if (batch->status == u"in_progress"_s)
             finishBatch(batch, u"ended"_s,
-                        batch->outcome == BatchOutcome::Expire ? half
-                                                                       : batch->lines.size());
+                        batch->outcome == BatchOutcome::Expire ? half : batch->lines.size());
         return;
     }
     const QString &status = batch->status;

@@ -6,11 +6,10 @@
 #include "core/clock.h"
 #include "dispatch/ratelimiter.h"
 
-#include <QList>
-#include <QTest>
-
 #include <algorithm>
 #include <deque>
+#include <QList>
+#include <QTest>
 
 using bd::FakeClock;
 using bd::dispatch::RateLimiter;
@@ -29,8 +28,10 @@ class SimulatedProvider
 {
 public:
     SimulatedProvider(qint64 windowMs, qint64 maxRequests, qint64 maxTokens, ResetMeaning meaning)
-        : m_windowMs(windowMs), m_maxRequests(maxRequests), m_maxTokens(maxTokens),
-          m_meaning(meaning)
+        : m_windowMs(windowMs)
+        , m_maxRequests(maxRequests)
+        , m_maxTokens(maxTokens)
+        , m_meaning(meaning)
     {
     }
 
@@ -38,8 +39,8 @@ public:
     bool admit(qint64 tokens, qint64 nowMs, RateLimitInfo *info, qint64 *retryAfterMs)
     {
         purge(nowMs);
-        const bool ok = qint64(m_accepted.size()) < m_maxRequests &&
-                        usedTokens() + tokens <= m_maxTokens;
+        const bool ok =
+            qint64(m_accepted.size()) < m_maxRequests && usedTokens() + tokens <= m_maxTokens;
         if (ok)
             m_accepted.push_back({nowMs, tokens});
         else
@@ -221,9 +222,11 @@ void TestRateLimiter::usesTheWholeLimit()
     QCOMPARE(figures.completed, kRows); // no row lost
     const double minutes = double(figures.lastMs - figures.firstMs) / 60'000.0;
     const double utilisation = double(figures.accepted - 1) / minutes / 1'800.0;
-    const double refusedShare = double(figures.refused) / double(figures.accepted + figures.refused);
-    const QByteArray what = QByteArray("utilisation ") + QByteArray::number(100 * utilisation, 'f', 1) +
-                            " %, 429 share " + QByteArray::number(100 * refusedShare, 'f', 2) + " %";
+    const double refusedShare =
+        double(figures.refused) / double(figures.accepted + figures.refused);
+    const QByteArray what = QByteArray("utilisation ") +
+                            QByteArray::number(100 * utilisation, 'f', 1) + " %, 429 share " +
+                            QByteArray::number(100 * refusedShare, 'f', 2) + " %";
     qInfo("%s", what.constData());
     QVERIFY2(utilisation >= 0.97, what.constData());
     QVERIFY2(refusedShare <= 0.01, what.constData());
