@@ -118,6 +118,14 @@ void JobRunner::pumpBatches()
             emitProgress(false);
             return;
         }
+        // The batch endpoints are down: the closed batch waits, claimed, for the breaker's
+        // next probe (a half-open breaker lets one batch through).
+        CircuitBreaker &breaker = guardFor(m_job.spec.model).batchBreaker;
+        if (!breaker.allowRequest(now)) {
+            m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
+            emitProgress(false);
+            return;
+        }
         const QList<ClaimedTask> tasks = std::exchange(m_assembly, {});
 
         QList<providers::ChatRequest> requests;
@@ -260,9 +268,13 @@ void JobRunner::handleBatchSubmitted(const QString &reference, const QString &ba
     if (it == m_liveBatches.end())
         return;
     const qint64 now = m_clock->nowMs();
+    if (isOutageError(error)) {
+        batchEndpointFailed(rowId, u"batch not accepted: "_s + errorMessage);
+        return;
+    }
     if (error != ErrorClass::None) {
-        // Refused as a whole (enqueued-token limit, validation, outage): every line gets
-        // the batch's answer as its own.
+        // Refused as a whole for the batch's own reasons (validation, enqueued-token
+        // limit): every line gets the batch's answer as its own.
         QList<providers::ChatReply> replies;
         for (const ClaimedTask &task : std::as_const(it->tasks)) {
             providers::ChatReply reply;
@@ -275,6 +287,7 @@ void JobRunner::handleBatchSubmitted(const QString &reference, const QString &ba
         settleBatch(rowId, replies);
         return;
     }
+    recordRecovery(guardFor(m_job.spec.model).batchBreaker, now);
     it->providerBatchId = batchId;
     it->submittedAtMs = now;
     m_batchRowByProviderId.insert(batchId, rowId);
@@ -329,8 +342,12 @@ void JobRunner::handBackUnsubmitted(qint64 batchRowId)
     const qint64 now = m_clock->nowMs();
     QList<TaskTransition> releases;
     releases.reserve(batch.tasks.size());
-    for (const ClaimedTask &task : batch.tasks)
+    for (const ClaimedTask &task : batch.tasks) {
         releases.append(releaseUnsent(task.id, now));
+        // No longer the leader of its response-cache key: sent again, it must lead again
+        // rather than wait for itself; its duplicates go back with it.
+        resolveFollowers(task.id, releases.constLast());
+    }
     if (!m_store->applyTransitions(batch.owner, releases, now)) {
         fatal(m_store->errorString());
         return;
@@ -339,6 +356,20 @@ void JobRunner::handBackUnsubmitted(qint64 batchRowId)
     m_counts.leased -= batch.tasks.size();
     m_counts.pending += batch.tasks.size();
     pump();
+}
+
+void JobRunner::batchEndpointFailed(qint64 batchRowId, const QString &why)
+{
+    const qint64 now = m_clock->nowMs();
+    recordOutage(guardFor(m_job.spec.model).batchBreaker, why, now);
+    const auto it = m_liveBatches.constFind(batchRowId);
+    if (it == m_liveBatches.cend())
+        return;
+    qWarning("job %lld: batch %lld handed back uncharged (%s)", m_job.id, batchRowId,
+             qPrintable(why));
+    m_batchRowByProviderId.remove(it->providerBatchId);
+    unreserve(it->reservedUsd);
+    handBackUnsubmitted(batchRowId);
 }
 
 void JobRunner::schedulePoll(qint64 batchRowId)
@@ -372,6 +403,12 @@ void JobRunner::handleBatchPolled(const providers::BatchStatus &status)
         }
         return;
     case providers::BatchPhase::Failed: {
+        if (isOutageError(status.error)) {
+            // Failed without a word about its lines: the provider's trouble, not theirs.
+            batchEndpointFailed(rowId,
+                                u"batch %1 failed: %2"_s.arg(status.batchId, status.errorMessage));
+            return;
+        }
         QList<providers::ChatReply> replies;
         for (const ClaimedTask &task : std::as_const(it->tasks)) {
             providers::ChatReply reply;

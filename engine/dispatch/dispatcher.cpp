@@ -12,9 +12,6 @@ namespace bd::dispatch {
 
 using namespace Qt::StringLiterals;
 
-namespace {
-
-// Failures that say more about the provider than about the task.
 bool isOutageError(ErrorClass error)
 {
     switch (error) {
@@ -27,8 +24,6 @@ bool isOutageError(ErrorClass error)
         return false;
     }
 }
-
-} // namespace
 
 JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
                      const JobInfo &job, const cost::PriceTable &prices, Clock *clock,
@@ -504,22 +499,9 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         guard.limiter.observe(reply.rateLimits, now);
         if (reply.ok()) {
             guard.limiter.handleSuccess(now);
-            if (guard.breaker.state(now) != CircuitBreaker::State::Closed)
-                Q_EMIT alertCleared(m_job.id, u"circuit_open"_s);
-            guard.breaker.recordSuccess(now);
+            recordRecovery(guard.breaker, now);
         } else if (isOutageError(reply.error)) {
-            const bool wasOpen = guard.breaker.state(now) == CircuitBreaker::State::Open;
-            if (guard.breaker.recordOutageFailure(now) && !wasOpen) {
-                Q_EMIT alertRaised(m_job.id, u"circuit_open"_s,
-                                   u"%1 looks down (%2 failures in a row, last: %3); holding all "
-                                   "requests"_s.arg(m_provider->displayName())
-                                       .arg(guard.breaker.consecutiveFailures())
-                                       .arg(reply.errorMessage),
-                                   QJsonObject{{u"value"_s, guard.breaker.consecutiveFailures()},
-                                               {u"threshold"_s, 0},
-                                               {u"failures"_s, guard.breaker.consecutiveFailures()},
-                                               {u"provider"_s, m_provider->displayName()}});
-            }
+            recordOutage(guard.breaker, reply.errorMessage, now);
             // Failures while the provider is down are not the task's fault.
             providerDown = guard.breaker.state(now) != CircuitBreaker::State::Closed;
         }
@@ -531,7 +513,10 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         transition.chargeAttempt = false;
         transition.notBeforeMs = now;
     }
-    if (providerDown && transition.action != OutcomeAction::Complete) {
+    // A line the provider let expire (or never returned) failed for the provider's reasons,
+    // not its own: back to the queue uncharged.
+    const bool providerExpired = viaBatchApi && reply.error == ErrorClass::Timeout;
+    if ((providerDown || providerExpired) && transition.action != OutcomeAction::Complete) {
         transition.action = OutcomeAction::Release;
         transition.chargeAttempt = false;
         transition.notBeforeMs = now;
@@ -595,6 +580,29 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         stop(JobState::Paused, why, false);
     }
     return transition;
+}
+
+void JobRunner::recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now)
+{
+    const bool wasClosed = breaker.state(now) == CircuitBreaker::State::Closed;
+    if (!breaker.recordOutageFailure(now) || !wasClosed)
+        return; // a failed half-open probe only reopens it: the alert still stands
+    Q_EMIT alertRaised(m_job.id, u"circuit_open"_s,
+                       u"%1 looks down (%2 failures in a row, last: %3); holding all "
+                       "requests"_s.arg(m_provider->displayName())
+                           .arg(breaker.consecutiveFailures())
+                           .arg(why),
+                       QJsonObject{{u"value"_s, breaker.consecutiveFailures()},
+                                   {u"threshold"_s, 0},
+                                   {u"failures"_s, breaker.consecutiveFailures()},
+                                   {u"provider"_s, m_provider->displayName()}});
+}
+
+void JobRunner::recordRecovery(CircuitBreaker &breaker, qint64 now)
+{
+    if (breaker.state(now) != CircuitBreaker::State::Closed)
+        Q_EMIT alertCleared(m_job.id, u"circuit_open"_s);
+    breaker.recordSuccess(now);
 }
 
 void JobRunner::scheduleFlush()

@@ -34,6 +34,10 @@ class MetricsRecorder;
 
 namespace bd::dispatch {
 
+// Failures that say more about the provider than about the task (or, for a provider batch
+// failed as a whole, than about its lines).
+bool isOutageError(ErrorClass error);
+
 // Runs one job to its end on the engine thread: claims tasks with a lease, renders their
 // prompts, keeps up to `concurrency` requests in flight, turns each answer into a task
 // transition and writes them in groups (one transaction per flush). It never blocks:
@@ -151,6 +155,13 @@ private:
                           const QString &errorMessage);
     // A recovered batch the provider does not have: its tasks go back to pending.
     void handBackUnsubmitted(qint64 batchRowId);
+    // A provider batch refused or failed as a whole for the provider's reasons: its lines go
+    // back uncharged and the batch endpoints' breaker counts the failure.
+    void batchEndpointFailed(qint64 batchRowId, const QString &why);
+    // The one path for circuit alerts of both lanes: raised when a breaker opens from
+    // closed, cleared when it closes again.
+    void recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now);
+    void recordRecovery(CircuitBreaker &breaker, qint64 now);
     void handleBatchResults(const QString &batchId, const QList<providers::ChatReply> &replies,
                             ErrorClass error, const QString &errorMessage);
     void settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies);

@@ -11,6 +11,9 @@ struct ProviderGuard
 {
     RateLimiter limiter;
     CircuitBreaker breaker;
+    // The provider's batch endpoints (files, batches): a refused or failed batch is one
+    // request for the whole batch, so one outage failure opens it.
+    CircuitBreaker batchBreaker{CircuitBreaker::Options{.failureThreshold = 1, .openMs = 2'000}};
 };
 
 } // namespace bd::dispatch

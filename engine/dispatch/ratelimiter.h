@@ -10,9 +10,16 @@ namespace bd::dispatch {
 // bursts: a provider's per-second sub-limits are not tripped by a minute's worth at once).
 //
 // The nominal rate is the configured one (--rpm/--tpm), else the limit the provider's
-// headers announce. The effective rate drops by `decreaseFactor` on every 429 and climbs
-// back towards the nominal in steps while requests succeed. Headers that say few requests
-// remain before a reset stretch the spacing so the remainder lasts until the reset.
+// headers announce; requests are spaced at `headroom` of it. The effective rate drops by
+// `decreaseFactor` on a 429 the limiter did not expect and climbs back towards the nominal
+// in steps while requests succeed.
+//
+// A reset header is read as "the next slot frees within it", never as "wait all of it":
+// OpenAI's reset is the time until the limit is fully replenished and Anthropic's the
+// moment its continuously refilling bucket is full, while other servers name the next
+// free slot. With `remaining` 0 the limiter waits one slot's share of the reset (reset ÷
+// the window's capacity, at most the reset); if the slot was not free yet, the 429's
+// retry-after says exactly when it is, and such an expected refusal does not slow the lane.
 // Pure arithmetic over the caller's clock; 0 means "no ceiling".
 class RateLimiter
 {
@@ -21,7 +28,10 @@ public:
     {
         qint64 configuredRpm = 0;
         qint64 configuredTpm = 0;
-        double decreaseFactor = 0.5;   // effective *= this on a 429
+        // Arrivals at the server jitter (network, event loop); a window counting them must
+        // never see more than its limit, so requests are spaced a little wider.
+        double headroom = 0.985;
+        double decreaseFactor = 0.5;   // effective *= this on an unexpected 429
         double minimumFactor = 0.05;   // never below this share of the nominal rate
         double recoveryStep = 0.05;    // share of the nominal regained per recovery interval
         qint64 recoveryIntervalMs = 5'000;
@@ -50,6 +60,9 @@ public:
     qint64 pausedUntilMs() const { return m_pausedUntilMs; }
 
 private:
+    double requestSpacingMs() const;
+    double tokenMsFor(qint64 tokens) const;
+
     Options m_options;
     qint64 m_headerRpm = 0;
     qint64 m_headerTpm = 0;
@@ -60,9 +73,16 @@ private:
     qint64 m_pausedUntilMs = 0;
     double m_nextRequestAtMs = 0;
     double m_tokensFreeAtMs = 0;
-    // Spacing that makes the remaining requests of the window last until its reset.
-    double m_windowSpacingMs = 0;
-    qint64 m_windowResetAtMs = 0;
+    qint64 m_lastTokens = 0; // size of the last request, for a token slot's share
+    // Largest `remaining` seen: the server's window or bucket capacity (the limit headers
+    // may state it per minute for a shorter window).
+    qint64 m_requestCapacity = 0;
+    qint64 m_tokenCapacity = 0;
+    // Since when the provider has said (almost) nothing remains (-1: it has not): a 429 for
+    // a request sent after that is expected (a probe for the next slot, or a window filled
+    // to the brim) and only waits; one sent while plenty remained means the limit is shared
+    // or misconfigured, and slows the lane.
+    qint64 m_tightSinceMs = -1;
 };
 
 } // namespace bd::dispatch

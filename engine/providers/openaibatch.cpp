@@ -241,6 +241,7 @@ BatchStatus OpenAiChatProvider::batchStatusFrom(const QString &batchId,
         const QJsonArray errors = batch.value(u"errors"_s).toObject().value(u"data"_s).toArray();
         QStringList messages;
         bool tokenLimit = false;
+        bool lineErrors = false;
         for (const QJsonValue &value : errors) {
             const QJsonObject error = value.toObject();
             const QString code = error.value(u"code"_s).toString();
@@ -249,13 +250,16 @@ BatchStatus OpenAiChatProvider::batchStatusFrom(const QString &batchId,
                              .toString()
                              .contains(u"enqueued token limit"_s, Qt::CaseInsensitive);
             QString line = error.value(u"message"_s).toString();
+            lineErrors = lineErrors || error.value(u"line"_s).isDouble();
             if (error.value(u"line"_s).isDouble())
                 line = u"line %1: "_s.arg(error.value(u"line"_s).toInteger()) + line;
             messages.append(code.isEmpty() ? line : code + u": "_s + line);
         }
-        // Over the enqueued-token limit the same batch will pass later; anything else is the
-        // file's fault.
-        status.error = tokenLimit ? ErrorClass::RateLimited : ErrorClass::InvalidRequest;
+        // Over the enqueued-token limit the same batch will pass later; errors naming lines
+        // are the file's fault; a failure that names no line is the provider's.
+        status.error = tokenLimit   ? ErrorClass::RateLimited
+                       : lineErrors ? ErrorClass::InvalidRequest
+                                    : ErrorClass::ServerError;
         status.errorMessage =
             safeMessage(u"batch failed: "_s +
                         (messages.isEmpty() ? u"no reason given"_s : messages.join(u"; "_s)));

@@ -2,11 +2,13 @@
 // runs in this process; the engine runs in batchctl child processes, or on the Engine's own
 // thread for the preemption figures).
 //
-//   (a) rate-limit utilisation: the server enforces R requests per window (fixed and
-//       sliding windows) and answers 429 + retry-after + x-ratelimit headers beyond it;
-//       batchctl sends >= 2,000 requests once told --rpm R and once learning from the
-//       headers alone. Prints the accepted rate as % of R and the share of 429s
-//       (goal: >= 95 % and <= 1 %).
+//   (a) rate-limit utilisation: the server enforces R requests per window (a fixed window;
+//       a sliding one whose reset headers name the next free slot; a sliding one whose
+//       resets name when it is full again, as OpenAI and Anthropic do; and a token-bound
+//       server with either meaning) and answers 429 + retry-after + x-ratelimit headers
+//       (per minute) beyond it; batchctl runs the rows once told --rpm / --tpm and once
+//       learning from the headers alone. Prints the used share of the limit, the share of
+//       429s and the rows not completed (goal: >= 97 %, <= 1 %, 0).
 //   (b) preemption latency: priority-1 jobs submitted while a 10,000-task priority-3 sync
 //       job runs, in one engine (one EngineWorker, as the console and one batchctl run it)
 //       and across two batchctl processes on the same database; first with no rate limit
@@ -18,7 +20,7 @@
 //       server enforces R, the client is told 3R). Prints throughput, p50/p95 task latency
 //       (created -> finished, and claimed -> finished) and batchctl's peak RSS.
 //
-//   bench_dispatch [--part a|b|c|all] [--rpm R] [--window-ms MS] [--requests N]
+//   bench_dispatch [--part a|b|c|all] [--rpm R] [--window-ms MS] [--requests N] [--concurrency N]
 //                  [--tasks N] [--load-tasks N] [--keep]
 
 #include "core/tasktypes.h"
@@ -233,56 +235,111 @@ QStringList syncArguments(const QString &csv, const QString &db, const QString &
 // ---------------------------------------------------------------------------------------
 // (a) rate-limit utilisation
 
-void rateLimitUtilisation(const QString &home, int rpm, int windowMs, int requests)
+// One kind of enforced limit for (a).
+struct ServerMode
 {
-    print(u"\n(a) rate-limit utilisation: server enforces %1 requests per %2 ms (= %3 rpm), "
-          "%4 requests per run, concurrency 16, server latency 20 ms"_s
-              .arg(qint64(rpm) * windowMs / 60'000)
+    QString name;
+    bool sliding = true;
+    bool untilFull = false; // reset headers: until fully replenished, else until the next slot
+    bool tokenBound = false;
+};
+
+void rateLimitUtilisation(const QString &home, int rpm, int windowMs, int requests,
+                          int concurrency)
+{
+    constexpr int kMaxOutputTokens = 64;
+    const int perWindow = int(qint64(rpm) * windowMs / 60'000);
+    print(u"\n(a) rate-limit utilisation: server enforces %1 requests per %2 ms (= %3 rpm; the "
+          "token-bound server the same rate in tokens, %4 max output tokens a row, requests "
+          "unlimited), headers per minute; %5 rows per run, concurrency %6, server latency 20 ms"_s
+              .arg(perWindow)
               .arg(windowMs)
               .arg(rpm)
-              .arg(requests));
-    print(u"    %1 %2 %3 %4 %5 %6 %7"_s.arg(u"window"_s, -8)
-              .arg(u"client"_s, -14)
+              .arg(kMaxOutputTokens)
+              .arg(requests)
+              .arg(concurrency));
+    print(u"    %1 %2 %3 %4 %5 %6 %7 %8"_s.arg(u"server"_s, -22)
+              .arg(u"client"_s, -16)
               .arg(u"accepted"_s, 9)
               .arg(u"429s"_s, 6)
               .arg(u"429 share"_s, 10)
-              .arg(u"rate/R"_s, 8)
+              .arg(u"used"_s, 8)
+              .arg(u"lost"_s, 5)
               .arg(u"wall s"_s, 7));
+    const QList<ServerMode> modes = {
+        {u"fixed window"_s, false, false, false},
+        {u"sliding, next slot"_s, true, false, false},
+        {u"sliding, until full"_s, true, true, false},
+        {u"tokens, next slot"_s, true, false, true},
+        {u"tokens, until full"_s, true, true, true},
+    };
     int runNo = 0;
-    for (bool sliding : {false, true}) {
+    for (const ServerMode &mode : modes) {
         for (bool configured : {true, false}) {
             FakeProvider server;
             if (!server.listen())
                 qFatal("cannot listen");
             server.options().latencyMs = 20;
-            server.options().enforceRequests = int(qint64(rpm) * windowMs / 60'000);
             server.options().enforceWindowMs = windowMs;
-            server.options().slidingWindow = sliding;
-            QList<qint64> accepted;
+            server.options().slidingWindow = mode.sliding;
+            server.options().resetUntilFull = mode.untilFull;
+            // The token-bound server admits perWindow requests' worth of tokens, sized by
+            // the first row's charge (prompt + max output, as the server counts it).
+            const QString firstPrompt = u"Classify: rate row 1 about order 7001"_s;
+            const qint64 tokensPerRequest = FakeProvider::tokensFor(firstPrompt) + kMaxOutputTokens;
+            const qint64 tokensPerWindow = qint64(perWindow) * tokensPerRequest;
+            const qint64 tpm = tokensPerWindow * 60'000 / windowMs;
+            if (mode.tokenBound)
+                server.options().enforceTokens = tokensPerWindow;
+            else
+                server.options().enforceRequests = perWindow;
+            QList<std::pair<qint64, qint64>> accepted; // time, tokens charged
             QElapsedTimer clock;
             clock.start();
             QObject::connect(&server, &FakeProvider::chatReceived, &server,
-                             [&](const QString &) { accepted.append(clock.elapsed()); });
+                             [&](const QString &prompt) {
+                                 accepted.append({clock.elapsed(), FakeProvider::tokensFor(prompt) +
+                                                                       kMaxOutputTokens});
+                             });
             const QString dir = home + u"/a%1"_s.arg(++runNo);
             QDir().mkpath(dir);
             const QString csv = writeCsv(dir + u"/rows.csv"_s, requests, u"rate"_s);
             QStringList arguments = syncArguments(csv, dir + u"/jobs.sqlite"_s,
-                                                  server.openAiBaseUrl(), 2, 16);
-            if (configured)
+                                                  server.openAiBaseUrl(), 2, concurrency);
+            arguments << u"--max-output-tokens"_s << QString::number(kMaxOutputTokens);
+            QString client = u"headers only"_s;
+            if (configured && mode.tokenBound) {
+                arguments << u"--tpm"_s << QString::number(tpm);
+                client = u"--tpm %1"_s.arg(tpm);
+            } else if (configured) {
                 arguments << u"--rpm"_s << QString::number(rpm);
+                client = u"--rpm %1"_s.arg(rpm);
+            }
             const Child child = runBatchctl(arguments, dir);
             const int refused = server.enforcedRefusals();
             const int total = int(accepted.size()) + refused;
-            double rate = 0;
-            if (accepted.size() > 1)
-                rate = double(accepted.size() - 1) * 60'000.0 /
-                       double(accepted.last() - accepted.first());
-            print(u"    %1 %2 %3 %4 %5 %6 %7%8"_s.arg(sliding ? u"sliding"_s : u"fixed"_s, -8)
-                      .arg(configured ? u"--rpm %1"_s.arg(rpm) : u"headers only"_s, -14)
+            // Used share of the limit between the first and the last accepted request.
+            double used = 0;
+            if (accepted.size() > 1) {
+                const double minutes =
+                    double(accepted.last().first - accepted.first().first) / 60'000.0;
+                if (mode.tokenBound) {
+                    qint64 tokens = 0;
+                    for (qsizetype i = 1; i < accepted.size(); ++i)
+                        tokens += accepted.at(i).second;
+                    used = double(tokens) / minutes / double(tpm);
+                } else {
+                    used = double(accepted.size() - 1) / minutes / double(rpm);
+                }
+            }
+            const int lost = requests - child.json().value(u"completed"_s).toInt();
+            print(u"    %1 %2 %3 %4 %5 %6 %7 %8%9"_s.arg(mode.name, -22)
+                      .arg(client, -16)
                       .arg(accepted.size(), 9)
                       .arg(refused, 6)
                       .arg(u"%1 %"_s.arg(total ? 100.0 * refused / total : 0.0, 0, 'f', 2), 10)
-                      .arg(u"%1 %"_s.arg(100.0 * rate / rpm, 0, 'f', 1), 8)
+                      .arg(u"%1 %"_s.arg(100.0 * used, 0, 'f', 1), 8)
+                      .arg(lost, 5)
                       .arg(child.seconds, 7, 'f', 1)
                       .arg(child.exitCode == 0 ? QString()
                                                : u"  (batchctl exit %1)"_s.arg(child.exitCode)));
@@ -626,6 +683,7 @@ int main(int argc, char **argv)
         {u"window-ms"_s, u"The server's rate-limit window (default 10000)."_s, u"MS"_s,
          u"10000"_s},
         {u"requests"_s, u"(a) requests per run (default 2400)."_s, u"N"_s, u"2400"_s},
+        {u"concurrency"_s, u"(a) --concurrency of the runs (default 32)."_s, u"N"_s, u"32"_s},
         {u"tasks"_s, u"(b) bulk job and (c) assembly/sync size (default 10000)."_s, u"N"_s,
          u"10000"_s},
         {u"load-tasks"_s, u"(c) tasks of the 3x load test (default 3000)."_s, u"N"_s, u"3000"_s},
@@ -642,7 +700,8 @@ int main(int argc, char **argv)
     print(u"bench_dispatch: batchctl %1; server in this process; %2"_s.arg(
         QStringLiteral(BATCHCTL_PATH), QDateTime::currentDateTime().toString(Qt::ISODate)));
     if (part == u"a"_s || part == u"all"_s)
-        rateLimitUtilisation(dir.path(), rpm, windowMs, parser.value(u"requests"_s).toInt());
+        rateLimitUtilisation(dir.path(), rpm, windowMs, parser.value(u"requests"_s).toInt(),
+                             parser.value(u"concurrency"_s).toInt());
     if (part == u"b"_s || part == u"all"_s) {
         for (int limit : {0, rpm}) {
             preemptionInOneEngine(dir.path(), parser.value(u"tasks"_s).toInt(), 5, limit);

@@ -48,7 +48,7 @@ enum class Kind
     Plain,      // answered at once
     Invalid,    // 400: dead-lettered with the provider's message after one attempt
     ErrorOnce,  // 500 the first time: a charged retry, then answered
-    ExpireOnce, // expired the first time: a charged retry (batch_expired), then answered
+    ExpireOnce, // expired the first time: the provider's doing, sent again uncharged
     CancelOnce, // cancelled the first time: back to the queue without a charge, then answered
 };
 
@@ -448,13 +448,14 @@ void TestBatchLaneHttp::batchRunWithFaults()
             QVERIFY2(attempts == 1 && submissions == 1, qPrintable(where));
             break;
         case Kind::ErrorOnce:
-        case Kind::ExpireOnce:
             // One charged failure, then the answer: sent twice, two attempts.
             QVERIFY2(attempts == 2 && submissions == 2 && s.chargedFailures == 1,
                      qPrintable(where));
             break;
+        case Kind::ExpireOnce:
         case Kind::CancelOnce:
-            // Cancelled by the provider: not the task's fault, sent again without a charge.
+            // Expired or cancelled by the provider: not the task's fault, sent again
+            // without a charge.
             QVERIFY2(attempts == 1 && submissions == 2 && s.chargedFailures == 0,
                      qPrintable(where));
             break;

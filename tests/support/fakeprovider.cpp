@@ -424,6 +424,10 @@ FakeProvider::Response FakeProvider::route(const ReceivedRequest &request)
     if (request.method == "POST" && path == "/v1/messages")
         return chat(request, true);
     const QList<QByteArray> parts = path.split('/'); // "", "v1", ...
+    const bool batchEndpoint = path.startsWith("/v1/files") || path.startsWith("/v1/batches") ||
+                               path.startsWith("/v1/messages/batches");
+    if (batchEndpoint && m_options.batchFault != Fault::None)
+        return failure(m_options.batchFault, path.startsWith("/v1/messages"), request);
     if (path.startsWith("/v1/files"))
         return routeFiles(request, parts);
     if (path.startsWith("/v1/batches"))
@@ -477,7 +481,6 @@ void FakeProvider::addRateLimitHeaders(Response *response, bool anthropic, bool 
     qint64 requestLimit = m_options.requestsPerMinute;
     qint64 requestsLeft =
         exhausted ? 0 : qMax<qint64>(0, m_options.requestsPerMinute - m_windowRequests);
-    const qint64 tokensLeft = qMax<qint64>(0, m_options.tokensPerMinute - m_windowTokens);
     qint64 requestsResetMs = exhausted ? m_options.retryAfterMs : resetInMs;
     if (m_options.enforceRequests > 0) {
         // The window the server really enforces, in the API's per-minute terms.
@@ -487,25 +490,33 @@ void FakeProvider::addRateLimitHeaders(Response *response, bool anthropic, bool 
         if (exhausted)
             requestsLeft = 0;
     }
+    qint64 tokenLimit = m_options.tokensPerMinute;
+    qint64 tokensLeft = qMax<qint64>(0, m_options.tokensPerMinute - m_windowTokens);
+    qint64 tokensResetMs = resetInMs;
+    if (m_options.enforceTokens > 0) {
+        const qint64 windowMs = qMax(1, m_options.enforceWindowMs);
+        tokenLimit = qMax<qint64>(1, m_options.enforceTokens * 60'000 / windowMs);
+        tokenWindowFigures(now, &tokensLeft, &tokensResetMs);
+    }
     const QByteArray retryReset = goDuration(requestsResetMs);
     auto &headers = response->headers;
     if (!anthropic) {
         headers.append({"x-ratelimit-limit-requests", QByteArray::number(requestLimit)});
         headers.append({"x-ratelimit-remaining-requests", QByteArray::number(requestsLeft)});
         headers.append({"x-ratelimit-reset-requests", retryReset});
-        headers.append({"x-ratelimit-limit-tokens", QByteArray::number(m_options.tokensPerMinute)});
+        headers.append({"x-ratelimit-limit-tokens", QByteArray::number(tokenLimit)});
         headers.append({"x-ratelimit-remaining-tokens", QByteArray::number(tokensLeft)});
-        headers.append({"x-ratelimit-reset-tokens", goDuration(resetInMs)});
+        headers.append({"x-ratelimit-reset-tokens", goDuration(tokensResetMs)});
         return;
     }
     const QByteArray requestsReset = rfc3339(now + requestsResetMs);
-    const QByteArray tokensReset = rfc3339(now + resetInMs);
+    const QByteArray tokensReset = rfc3339(now + tokensResetMs);
     headers.append({"anthropic-ratelimit-requests-limit", QByteArray::number(requestLimit)});
     headers.append({"anthropic-ratelimit-requests-remaining", QByteArray::number(requestsLeft)});
     headers.append({"anthropic-ratelimit-requests-reset", requestsReset});
     for (const char *kind : {"tokens", "input-tokens", "output-tokens"}) {
         const QByteArray prefix = QByteArray("anthropic-ratelimit-") + kind;
-        headers.append({prefix + "-limit", QByteArray::number(m_options.tokensPerMinute)});
+        headers.append({prefix + "-limit", QByteArray::number(tokenLimit)});
         headers.append({prefix + "-remaining", QByteArray::number(tokensLeft)});
         headers.append({prefix + "-reset", tokensReset});
     }
@@ -528,9 +539,52 @@ void FakeProvider::enforcedWindowFigures(qint64 nowMs, qint64 *remaining, qint64
     while (!m_enforcedAccepted.isEmpty() && m_enforcedAccepted.first() <= nowMs - windowMs)
         m_enforcedAccepted.removeFirst();
     *remaining = qMax<qint64>(0, limit - m_enforcedAccepted.size());
-    *resetMs = m_enforcedAccepted.isEmpty()
-                   ? windowMs
-                   : qMax<qint64>(1, m_enforcedAccepted.first() + windowMs - nowMs);
+    const qint64 leaving = m_options.resetUntilFull
+                               ? m_enforcedAccepted.value(m_enforcedAccepted.size() - 1)
+                               : m_enforcedAccepted.value(0);
+    *resetMs =
+        m_enforcedAccepted.isEmpty() ? windowMs : qMax<qint64>(1, leaving + windowMs - nowMs);
+}
+
+void FakeProvider::tokenWindowFigures(qint64 nowMs, qint64 *remaining, qint64 *resetMs)
+{
+    const qint64 windowMs = qMax(1, m_options.enforceWindowMs);
+    while (!m_tokenWindow.isEmpty() && m_tokenWindow.first().first <= nowMs - windowMs)
+        m_tokenWindow.removeFirst();
+    qint64 used = 0;
+    for (const auto &[at, tokens] : std::as_const(m_tokenWindow))
+        used += tokens;
+    *remaining = qMax<qint64>(0, m_options.enforceTokens - used);
+    if (m_tokenWindow.isEmpty()) {
+        *resetMs = 0;
+        return;
+    }
+    const qint64 leaving =
+        m_options.resetUntilFull ? m_tokenWindow.last().first : m_tokenWindow.first().first;
+    *resetMs = qMax<qint64>(1, leaving + windowMs - nowMs);
+}
+
+bool FakeProvider::admitTokens(qint64 tokens, qint64 nowMs, qint64 *retryAfterMs)
+{
+    const qint64 windowMs = qMax(1, m_options.enforceWindowMs);
+    qint64 remaining = 0;
+    qint64 resetMs = 0;
+    tokenWindowFigures(nowMs, &remaining, &resetMs);
+    if (tokens <= remaining) {
+        m_tokenWindow.append({nowMs, tokens});
+        return true;
+    }
+    // Until enough of the oldest have left the window.
+    qint64 freed = remaining;
+    for (const auto &[at, used] : std::as_const(m_tokenWindow)) {
+        freed += used;
+        if (freed >= tokens) {
+            *retryAfterMs = qMax<qint64>(1, at + windowMs - nowMs);
+            return false;
+        }
+    }
+    *retryAfterMs = windowMs; // larger than the whole window: refused for good
+    return false;
 }
 
 bool FakeProvider::admitEnforced(qint64 nowMs, qint64 *retryAfterMs)
@@ -696,6 +750,22 @@ FakeProvider::Response FakeProvider::chat(const ReceivedRequest &request, bool a
             system = textOf(message.value(u"content"_s));
         } else if (role == u"user"_s) {
             prompt = textOf(message.value(u"content"_s));
+        }
+    }
+    if (m_options.enforceTokens > 0 && !m_answeringBatchLine) {
+        const qint64 maxTokens = body.contains(u"max_completion_tokens"_s)
+                                     ? body.value(u"max_completion_tokens"_s).toInteger()
+                                     : body.value(u"max_tokens"_s).toInteger();
+        const qint64 charged = tokensFor(system) + tokensFor(prompt) + maxTokens;
+        qint64 waitMs = 0;
+        if (!admitTokens(charged, QDateTime::currentMSecsSinceEpoch(), &waitMs)) {
+            ++m_enforcedRefusals;
+            const int savedRetryAfter = m_options.retryAfterMs;
+            m_options.retryAfterMs = int(waitMs);
+            Response refused = failure(Fault::RateLimited, anthropic, request);
+            m_options.retryAfterMs = savedRetryAfter;
+            refused.chat = true;
+            return refused;
         }
     }
     const int attempt = ++m_attempts[prompt];

@@ -77,6 +77,7 @@ public:
         FailValidation, // OpenAI "failed" with errors.data (Anthropic: 400 at create)
         TokenLimit,     // OpenAI "failed": enqueued token limit reached
         Expire,         // half the lines done, the rest expired
+        FailServer,     // OpenAI "failed" with an error that names no line (provider trouble)
     };
 
     struct Options
@@ -93,6 +94,11 @@ public:
         bool sendRetryAfter = true; // false: a 429 says when only through the rate-limit headers
         BatchOutcome batchOutcome = BatchOutcome::Complete;
         int batchNotFoundPolls = 0; // the first N polls of a new batch answer 404
+        // batchOutcome applies to the first N batches created, later ones complete (-1: all).
+        int batchOutcomeBatches = -1;
+        // Every request to the Files and batch endpoints gets this fault (None: served);
+        // the chat endpoints are not affected.
+        Fault batchFault = Fault::None;
         // Enforced rate limit on the chat endpoints: at most enforceRequests accepted per
         // enforceWindowMs (0: not enforced). Fixed windows start with the first request
         // after the last one ended; sliding windows count the accepted requests of the last
@@ -105,6 +111,15 @@ public:
         int enforceRequests = 0;
         int enforceWindowMs = 60'000;
         bool slidingWindow = false;
+        // The reset headers of the enforced window: false names when the next request is
+        // accepted again, true when the window is fully replenished (OpenAI's and
+        // Anthropic's meaning; sliding: when the newest request leaves it).
+        bool resetUntilFull = false;
+        // Enforced token limit (0: not enforced): at most this many tokens per sliding
+        // enforceWindowMs, a request charged its prompt's tokens plus
+        // its max_tokens / max_completion_tokens as OpenAI counts them. The token headers
+        // then describe this window like the request ones.
+        qint64 enforceTokens = 0;
         // After this many chat requests (since the last reset), answer every further one
         // with the quota error, markers or not (-1: never). Set it back to -1 to "top up".
         int quotaAfterRequests = -1;
@@ -225,7 +240,10 @@ private:
         qint64 expired = 0;
         qint64 canceled = 0;
         qint64 createdAt = 0;
+        BatchOutcome outcome = BatchOutcome::Complete;
     };
+    // The outcome a batch created now gets (Options::batchOutcome, batchOutcomeBatches).
+    BatchOutcome nextBatchOutcome() const;
 
     void handleNewConnection();
     void handleReadyRead(QTcpSocket *socket);
@@ -237,6 +255,9 @@ private:
     // The enforced limit: true when a chat request may go on now (and counts it).
     bool admitEnforced(qint64 nowMs, qint64 *retryAfterMs);
     void enforcedWindowFigures(qint64 nowMs, qint64 *remaining, qint64 *resetMs);
+    // The enforced token limit: true when `tokens` fit now (and counts them).
+    bool admitTokens(qint64 tokens, qint64 nowMs, qint64 *retryAfterMs);
+    void tokenWindowFigures(qint64 nowMs, qint64 *remaining, qint64 *resetMs);
     void addRateLimitHeaders(Response *response, bool anthropic, bool exhausted);
     void finishRequest(QTcpSocket *socket, const Response &response, bool keepAlive);
     void writeResponse(QTcpSocket *socket, const Response &response, bool keepAlive);
@@ -284,6 +305,7 @@ private:
     qint64 m_enforcedWindowStartMs = -1; // fixed window
     int m_enforcedInWindow = 0;          // fixed window
     QList<qint64> m_enforcedAccepted;    // sliding window: accepted times, oldest first
+    QList<std::pair<qint64, qint64>> m_tokenWindow; // enforced tokens: (time, tokens), oldest first
     int m_enforcedRefusals = 0;
     int m_chatRequests = 0;
     int m_rateLimitedSent = 0;

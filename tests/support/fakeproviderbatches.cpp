@@ -245,6 +245,7 @@ FakeProvider::Response FakeProvider::routeOpenAiBatches(const ReceivedRequest &r
             return apiError(400, false, u"invalid_request_error"_s,
                             u"bad endpoint or completion_window"_s);
         auto *batch = new Batch;
+        batch->outcome = nextBatchOutcome();
         batch->id = u"batch_fake%1"_s.arg(m_nextId++);
         batch->status = u"validating"_s;
         batch->inputFileId = fileId;
@@ -283,11 +284,14 @@ FakeProvider::Response FakeProvider::routeOpenAiBatches(const ReceivedRequest &r
             batch->lines.append({customId, compact(lineBody)});
             m_batchLinesByCustomId[customId] += 1;
         }
-        if (m_options.batchOutcome == BatchOutcome::FailValidation && batch->errors.isEmpty())
+        if (batch->outcome == BatchOutcome::FailValidation && batch->errors.isEmpty())
             batch->errors.append(QJsonObject{{u"code"_s, u"invalid_request"_s},
                                              {u"message"_s, u"fake validation failure"_s},
                                              {u"line"_s, 1}});
-        if (m_options.batchOutcome == BatchOutcome::TokenLimit)
+        if (batch->outcome == BatchOutcome::FailServer)
+            batch->errors.append(QJsonObject{{u"code"_s, u"server_error"_s},
+                                             {u"message"_s, u"The batch failed (fake)."_s}});
+        if (batch->outcome == BatchOutcome::TokenLimit)
             batch->errors.append(
                 QJsonObject{{u"code"_s, u"token_limit_exceeded"_s},
                             {u"message"_s, u"Enqueued token limit reached for fake-model."_s}});
@@ -387,9 +391,11 @@ FakeProvider::Response FakeProvider::routeAnthropicBatches(const ReceivedRequest
         if (requests.isEmpty())
             return apiError(400, true, u"invalid_request_error"_s,
                             u"requests: at least one is required"_s);
-        if (m_options.batchOutcome == BatchOutcome::FailValidation)
+        const BatchOutcome outcome = nextBatchOutcome();
+        if (outcome == BatchOutcome::FailValidation)
             return apiError(400, true, u"invalid_request_error"_s, u"fake validation failure"_s);
         auto *batch = new Batch;
+        batch->outcome = outcome;
         batch->anthropic = true;
         batch->id = u"msgbatch_fake%1"_s.arg(m_nextId++);
         batch->status = u"in_progress"_s;
@@ -445,6 +451,13 @@ FakeProvider::Response FakeProvider::routeAnthropicBatches(const ReceivedRequest
     return apiError(404, true, u"not_found_error"_s, u"no route"_s);
 }
 
+FakeProvider::BatchOutcome FakeProvider::nextBatchOutcome() const
+{
+    if (m_options.batchOutcomeBatches >= 0 && m_batchesCreated >= m_options.batchOutcomeBatches)
+        return BatchOutcome::Complete;
+    return m_options.batchOutcome;
+}
+
 void FakeProvider::advance(Batch *batch)
 {
     const qsizetype half = batch->lines.size() / 2;
@@ -453,8 +466,7 @@ void FakeProvider::advance(Batch *batch)
             finishBatch(batch, u"ended"_s, half);
         else if (batch->status == u"in_progress"_s)
             finishBatch(batch, u"ended"_s,
-                        m_options.batchOutcome == BatchOutcome::Expire ? half
-                                                                       : batch->lines.size());
+                        batch->outcome == BatchOutcome::Expire ? half : batch->lines.size());
         return;
     }
     const QString &status = batch->status;
@@ -466,7 +478,7 @@ void FakeProvider::advance(Batch *batch)
     } else if (status == u"in_progress"_s) {
         batch->status = u"finalizing"_s;
     } else if (status == u"finalizing"_s) {
-        if (m_options.batchOutcome == BatchOutcome::Expire)
+        if (batch->outcome == BatchOutcome::Expire)
             finishBatch(batch, u"expired"_s, half);
         else
             finishBatch(batch, u"completed"_s, batch->lines.size());

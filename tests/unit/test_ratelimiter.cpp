@@ -1,0 +1,295 @@
+// The rate limiter against a simulated provider on the fake clock: a sliding window that
+// enforces a request or token limit, reports it in per-minute headers and names its reset
+// either as "until full" (OpenAI, Anthropic) or as "until the next slot". The client keeps
+// up to 32 requests in flight, 20 ms each, and retries every refused request.
+
+#include "core/clock.h"
+#include "dispatch/ratelimiter.h"
+
+#include <algorithm>
+#include <deque>
+#include <QList>
+#include <QTest>
+
+using bd::FakeClock;
+using bd::dispatch::RateLimiter;
+using bd::providers::RateLimitInfo;
+
+namespace {
+
+enum class ResetMeaning
+{
+    UntilFull,
+    UntilNextSlot
+};
+
+// Sliding window of windowMs holding at most maxRequests requests and maxTokens tokens.
+class SimulatedProvider
+{
+public:
+    SimulatedProvider(qint64 windowMs, qint64 maxRequests, qint64 maxTokens, ResetMeaning meaning)
+        : m_windowMs(windowMs)
+        , m_maxRequests(maxRequests)
+        , m_maxTokens(maxTokens)
+        , m_meaning(meaning)
+    {
+    }
+
+    // Admits or refuses a request of `tokens` at nowMs; fills the headers and retry-after.
+    bool admit(qint64 tokens, qint64 nowMs, RateLimitInfo *info, qint64 *retryAfterMs)
+    {
+        purge(nowMs);
+        const bool ok =
+            qint64(m_accepted.size()) < m_maxRequests && usedTokens() + tokens <= m_maxTokens;
+        if (ok)
+            m_accepted.push_back({nowMs, tokens});
+        else
+            *retryAfterMs = waitFor(tokens, nowMs);
+        info->limitRequests = m_maxRequests * 60'000 / m_windowMs;
+        info->limitTokens = m_maxTokens * 60'000 / m_windowMs;
+        info->remainingRequests = m_maxRequests - qint64(m_accepted.size());
+        info->remainingTokens = std::max<qint64>(0, m_maxTokens - usedTokens());
+        info->resetRequestsMs = reset(nowMs, 1);
+        info->resetTokensMs = reset(nowMs, tokens);
+        return ok;
+    }
+
+private:
+    struct Entry
+    {
+        qint64 atMs;
+        qint64 tokens;
+    };
+    void purge(qint64 nowMs)
+    {
+        while (!m_accepted.empty() && m_accepted.front().atMs <= nowMs - m_windowMs)
+            m_accepted.pop_front();
+    }
+    qint64 usedTokens() const
+    {
+        qint64 sum = 0;
+        for (const Entry &entry : m_accepted)
+            sum += entry.tokens;
+        return sum;
+    }
+    // Time until a request of `tokens` would be admitted.
+    qint64 waitFor(qint64 tokens, qint64 nowMs) const
+    {
+        qint64 requests = qint64(m_accepted.size());
+        qint64 used = usedTokens();
+        for (const Entry &entry : m_accepted) {
+            if (requests < m_maxRequests && used + tokens <= m_maxTokens)
+                break;
+            requests -= 1;
+            used -= entry.tokens;
+            if (requests < m_maxRequests && used + tokens <= m_maxTokens)
+                return std::max<qint64>(1, entry.atMs + m_windowMs - nowMs);
+        }
+        return 1;
+    }
+    qint64 reset(qint64 nowMs, qint64 tokens) const
+    {
+        if (m_accepted.empty())
+            return 0;
+        if (m_meaning == ResetMeaning::UntilFull)
+            return std::max<qint64>(1, m_accepted.back().atMs + m_windowMs - nowMs);
+        return waitFor(tokens, nowMs);
+    }
+
+    qint64 m_windowMs;
+    qint64 m_maxRequests;
+    qint64 m_maxTokens;
+    ResetMeaning m_meaning;
+    std::deque<Entry> m_accepted;
+};
+
+struct RunFigures
+{
+    int accepted = 0;
+    int refused = 0;
+    int completed = 0;
+    qint64 firstMs = -1;
+    qint64 lastMs = -1;
+};
+
+// Sends `rows` requests of `tokens` each through the limiter, millisecond by millisecond.
+RunFigures runJob(RateLimiter &limiter, SimulatedProvider &server, int rows, qint64 tokens)
+{
+    constexpr int kConcurrency = 32;
+    constexpr qint64 kLatencyMs = 20;
+    struct InFlight
+    {
+        qint64 sentAtMs;
+        bool ok;
+        RateLimitInfo info;
+        qint64 retryAfterMs;
+    };
+    FakeClock clock(0);
+    RunFigures figures;
+    int pending = rows;
+    QList<InFlight> inFlight;
+    while (figures.completed < rows && clock.nowMs() < 3'600'000) {
+        const qint64 now = clock.nowMs();
+        for (qsizetype i = 0; i < inFlight.size();) {
+            const InFlight request = inFlight.at(i);
+            if (request.sentAtMs + kLatencyMs > now) {
+                ++i;
+                continue;
+            }
+            inFlight.removeAt(i);
+            limiter.observe(request.info, now);
+            if (request.ok) {
+                limiter.handleSuccess(now);
+                figures.completed += 1;
+            } else {
+                limiter.handleRateLimited(request.retryAfterMs, now, request.sentAtMs);
+                pending += 1; // released uncharged, sent again
+            }
+        }
+        while (pending > 0 && inFlight.size() < kConcurrency && limiter.delayMs(tokens, now) == 0) {
+            limiter.consume(tokens, now);
+            InFlight request{now, false, {}, -1};
+            request.ok = server.admit(tokens, now, &request.info, &request.retryAfterMs);
+            if (request.ok) {
+                figures.accepted += 1;
+                if (figures.firstMs < 0)
+                    figures.firstMs = now;
+                figures.lastMs = now;
+            } else {
+                figures.refused += 1;
+            }
+            pending -= 1;
+            inFlight.append(request);
+        }
+        clock.advance(1);
+    }
+    return figures;
+}
+
+} // namespace
+
+class TestRateLimiter : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void usesTheWholeLimit_data();
+    void usesTheWholeLimit();
+    void emptyBucketWaitsOneSlotNotTheWholeReset();
+    void emptyTokenBucketWaitsForOneRequestsTokens();
+    void expectedRefusalDoesNotSlowDown();
+    void refusalWhilePlentyRemainedSlowsDown();
+};
+
+void TestRateLimiter::usesTheWholeLimit_data()
+{
+    QTest::addColumn<int>("meaning");
+    QTest::addColumn<bool>("configured");
+    QTest::addColumn<bool>("tokenBound");
+    for (const bool tokenBound : {false, true}) {
+        for (const int meaning : {int(ResetMeaning::UntilFull), int(ResetMeaning::UntilNextSlot)}) {
+            for (const bool configured : {true, false}) {
+                const QByteArray name =
+                    QByteArray(tokenBound ? "tokens" : "requests") +
+                    (meaning == int(ResetMeaning::UntilFull) ? " until-full" : " next-slot") +
+                    (configured ? " configured" : " headers-only");
+                QTest::newRow(name.constData()) << meaning << configured << tokenBound;
+            }
+        }
+    }
+}
+
+// 60 requests per 2 s (1,800 rpm), or 6,000 tokens per 2 s with 100-token requests (the
+// same 1,800 requests a minute, the request limit then far away): 3,000 rows.
+void TestRateLimiter::usesTheWholeLimit()
+{
+    QFETCH(int, meaning);
+    QFETCH(bool, configured);
+    QFETCH(bool, tokenBound);
+    constexpr int kRows = 3'000;
+    constexpr qint64 kTokens = 100;
+    SimulatedProvider server(2'000, tokenBound ? 10'000 : 60, tokenBound ? 6'000 : 10'000'000,
+                             ResetMeaning(meaning));
+    RateLimiter::Options options;
+    if (configured) {
+        if (tokenBound)
+            options.configuredTpm = 180'000;
+        else
+            options.configuredRpm = 1'800;
+    }
+    RateLimiter limiter(options);
+    const RunFigures figures = runJob(limiter, server, kRows, kTokens);
+    QCOMPARE(figures.completed, kRows); // no row lost
+    const double minutes = double(figures.lastMs - figures.firstMs) / 60'000.0;
+    const double utilisation = double(figures.accepted - 1) / minutes / 1'800.0;
+    const double refusedShare =
+        double(figures.refused) / double(figures.accepted + figures.refused);
+    const QByteArray what = QByteArray("utilisation ") +
+                            QByteArray::number(100 * utilisation, 'f', 1) + " %, 429 share " +
+                            QByteArray::number(100 * refusedShare, 'f', 2) + " %";
+    qInfo("%s", what.constData());
+    QVERIFY2(utilisation >= 0.97, what.constData());
+    QVERIFY2(refusedShare <= 0.01, what.constData());
+}
+
+void TestRateLimiter::emptyBucketWaitsOneSlotNotTheWholeReset()
+{
+    RateLimiter limiter(RateLimiter::Options{.headroom = 1.0});
+    RateLimitInfo info;
+    info.limitRequests = 60;
+    info.remainingRequests = 59;
+    info.resetRequestsMs = 1'000;
+    limiter.observe(info, 0); // capacity learnt: 60
+    info.remainingRequests = 0;
+    info.resetRequestsMs = 60'000; // full again in a minute: one slot per second
+    limiter.observe(info, 10'000);
+    QCOMPARE(limiter.delayMs(1, 10'000), 1'000);
+    // A window whose next slot is nearer than a share of the reset: at most the reset.
+    info.resetRequestsMs = 300;
+    limiter.observe(info, 20'000);
+    QCOMPARE(limiter.delayMs(1, 20'000), 5); // 300 / 60
+}
+
+void TestRateLimiter::emptyTokenBucketWaitsForOneRequestsTokens()
+{
+    RateLimiter limiter(RateLimiter::Options{.headroom = 1.0});
+    limiter.consume(1'000, 0);
+    RateLimitInfo info;
+    info.limitTokens = 100'000;
+    info.remainingTokens = 0;
+    info.resetTokensMs = 60'000; // full in a minute: 1,000 tokens come back in 600 ms
+    limiter.observe(info, 0);
+    QCOMPARE(limiter.delayMs(1'000, 0), 600);
+}
+
+void TestRateLimiter::expectedRefusalDoesNotSlowDown()
+{
+    RateLimiter limiter(RateLimiter::Options{.configuredRpm = 600});
+    RateLimitInfo info;
+    info.limitRequests = 600;
+    info.remainingRequests = 0;
+    info.resetRequestsMs = 2'000;
+    limiter.observe(info, 1'000);
+    // The probe sent after the provider said nothing remained is refused: wait, no slowdown.
+    limiter.handleRateLimited(400, 1'500, 1'200);
+    QCOMPARE(limiter.effectiveRpm(), 600.0);
+    QCOMPARE(limiter.delayMs(1, 1'500), 400);
+}
+
+void TestRateLimiter::refusalWhilePlentyRemainedSlowsDown()
+{
+    RateLimiter limiter(RateLimiter::Options{.configuredRpm = 600, .decreaseFactor = 0.5});
+    RateLimitInfo info;
+    info.limitRequests = 600;
+    info.remainingRequests = 400;
+    info.resetRequestsMs = 2'000;
+    limiter.observe(info, 1'000);
+    // Someone else shares the limit: the provider refuses while it had said 400 remained.
+    info.remainingRequests = 0;
+    limiter.observe(info, 1'500);
+    limiter.handleRateLimited(400, 1'500, 1'200);
+    QCOMPARE(limiter.effectiveRpm(), 300.0);
+}
+
+QTEST_GUILESS_MAIN(TestRateLimiter)
+#include "test_ratelimiter.moc"
