@@ -225,6 +225,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_reader, &ReaderWorker::globalBudgetRead, this, &Engine::globalBudgetChanged);
     connect(m_reader, &ReaderWorker::exportProgressed, this, &Engine::exportProgressed);
     connect(m_reader, &ReaderWorker::exportFinished, this, &Engine::exportFinished);
+    connect(m_reader, &ReaderWorker::exportWarned, this, &Engine::exportWarned);
     connect(m_reader, &ReaderWorker::readFailed, this, &Engine::readFailed);
     connect(m_reader, &ReaderWorker::seriesReady, this, &Engine::seriesReady);
     // Ids gathered by the reader go straight to the writer on the engine thread.

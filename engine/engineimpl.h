@@ -88,10 +88,10 @@ private:
     QString m_workerId;
     QString m_database;
     QString m_priceOverridePath;
+    bool m_readOnly = false; // a look at the database: the reader only, no writer
     QThread m_thread;
     EngineWorker *m_worker = nullptr; // lives on m_thread
     std::shared_ptr<std::atomic<bool>> m_cancelImport;
-    bool m_readOnly = false;
     bool m_readerReady = false;
     QList<std::function<void()>> m_readerQueue;
     QThread m_readerThread;

@@ -128,6 +128,7 @@ void ReaderWorker::exportJob(qint64 jobId, const QString &path)
     QElapsedTimer sinceProgress;
     sinceProgress.start();
     QString error;
+    QStringList warnings;
     const bool ok = bd::exportJob(
         *m_store, jobId, path, &error,
         [&](qint64 rows) {
@@ -136,9 +137,11 @@ void ReaderWorker::exportJob(qint64 jobId, const QString &path)
                 Q_EMIT exportProgressed(jobId, rows, total);
             }
         },
-        [&] { return m_cancelledExport->load() == jobId; });
+        [&] { return m_cancelledExport->load() == jobId; }, &warnings);
     if (ok)
         Q_EMIT exportProgressed(jobId, total, total);
+    if (ok && !warnings.isEmpty())
+        Q_EMIT exportWarned(jobId, warnings);
     Q_EMIT exportFinished(jobId, path, ok, error);
 }
 

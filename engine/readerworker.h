@@ -75,6 +75,7 @@ Q_SIGNALS:
     void globalBudgetRead(double capUsd, const QString &period, double spentUsd);
     void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
     void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);
+    void exportWarned(qint64 jobId, const QStringList &warnings);
     void readFailed(const QString &error);
     void seriesReady(quint64 ticket, const bd::metrics::SeriesData &series);
 

@@ -64,6 +64,7 @@ void addOptions(QCommandLineParser &parser)
         {u"class"_s, u"dlq replay: only dead tasks of this error class (e.g. server_error)."_s, u"ERROR_CLASS"_s},
         {u"json"_s, u"Print one JSON object on stdout."_s},
         {u"dry-run"_s, u"run: estimate tokens and cost in each lane instead of running (same as estimate)."_s},
+        {u"encoding"_s, u"The input's encoding when it is not detected right: UTF-8, UTF-16LE, UTF-16BE or Windows-1252."_s, u"NAME"_s},
         {u"no-response-cache"_s, u"Send every row even when an identical request was answered before."_s},
         {u"sim-latency-ms"_s, u"Simulator: delay of each answer."_s, u"MS"_s},
         {u"sim-failure-rate"_s, u"Simulator: share of tries that fail (0..1)."_s, u"RATE"_s},

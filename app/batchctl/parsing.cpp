@@ -1,5 +1,7 @@
 #include "parsing.h"
 
+#include "ingest/textfile.h"
+
 #include "cli.h"
 #include "ingest/exportwriter.h"
 
@@ -15,12 +17,6 @@
 using namespace Qt::StringLiterals;
 
 namespace batchctl {
-
-namespace {
-
-constexpr qint64 kMaxTextFileBytes = 1024 * 1024;
-
-} // namespace
 
 double parseNumber(const QString &option, const QString &text, NumberKind kind,
                    const NumberRange &range)
@@ -53,22 +49,13 @@ std::optional<int> intOption(const QCommandLineParser &parser, const QString &op
 
 QString readTextFile(const QString &path, const QString &what)
 {
-    const QFileInfo info(path);
-    if (!info.exists())
-        throw UsageError{u"%1 %2: no such file"_s.arg(what, path)};
-    // QFileInfo follows symlinks: a link to /dev/zero is not a regular file either.
-    if (!info.isFile() || info.isDir())
-        throw UsageError{u"%1 %2: not a regular file"_s.arg(what, path)};
-    if (info.size() > kMaxTextFileBytes)
-        throw UsageError{u"%1 %2: larger than 1 MiB (%3 bytes)"_s.arg(what, path).arg(info.size())};
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly))
-        throw UsageError{u"%1 %2: %3"_s.arg(what, path, file.errorString())};
-    // Read no more than the limit even if the file grew since the check.
-    const QByteArray bytes = file.read(kMaxTextFileBytes + 1);
-    if (bytes.size() > kMaxTextFileBytes)
-        throw UsageError{u"%1 %2: larger than 1 MiB"_s.arg(what, path)};
-    return QString::fromUtf8(bytes);
+    // One rule for every front end: a regular file of at most 1 MiB of UTF-8 text (never
+    // /dev/zero, a FIFO or a directory); the error names the file and, for bad text, the line.
+    QString error;
+    const auto text = bd::ingest::readTextFile(path, &error);
+    if (!text)
+        throw UsageError{u"%1 %2"_s.arg(what, error)};
+    return *text;
 }
 
 qint64 parseJobId(const QString &text, const QString &option)
@@ -205,6 +192,14 @@ bd::JobDraft jobDraft(const QCommandLineParser &parser, const QStringList &posit
     spec.settings = runtimeSettings(parser);
     if (parser.isSet(u"no-response-cache"_s))
         spec.settings.insert(bd::settingkeys::responseCache, false);
+    if (parser.isSet(u"encoding"_s)) {
+        const QString encoding = parser.value(u"encoding"_s);
+        const QStringList known{u"UTF-8"_s, u"UTF-16LE"_s, u"UTF-16BE"_s, u"Windows-1252"_s,
+                                u"cp1252"_s, u"latin1"_s, u"iso-8859-1"_s};
+        if (!known.contains(encoding, Qt::CaseInsensitive))
+            throw UsageError{u"--encoding needs one of %1, not '%2'"_s.arg(known.join(u", "_s), encoding)};
+        spec.settings.insert(bd::settingkeys::csvEncoding, encoding);
+    }
     return draft;
 }
 

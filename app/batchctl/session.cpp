@@ -262,10 +262,18 @@ bool Session::exportJob(qint64 jobId, const QString &path, QString *error)
                          if (job == jobId)
                              m_progress.update(u"export"_s, rows, totalRows, u"rows"_s);
                      });
+    QStringList warnings;
+    QObject::connect(m_engine.get(), &bd::Engine::exportWarned, &progressScope,
+                     [&warnings, jobId](qint64 job, const QStringList &said) {
+                         if (job == jobId)
+                             warnings += said;
+                     });
     const auto answer = ask(
         &bd::Engine::exportFinished, [&] { m_engine->exportJob(jobId, path); },
         [jobId](qint64 job, const QString &, bool, const QString &) { return job == jobId; });
     m_progress.finish();
+    for (const QString &warning : std::as_const(warnings))
+        printErr(u"warning: "_s + warning);
     if (!answer) {
         *error = u"cannot read the database"_s;
         return false;

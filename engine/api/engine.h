@@ -268,6 +268,9 @@ Q_SIGNALS:
     void tasksActedOn(bd::TaskAction action, int changed, const QString &error, int skipped);
     void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
     void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);
+    // Before exportFinished: what the file could not hold as it was (cells cut to the XLSX
+    // limit, with how many).
+    void exportWarned(qint64 jobId, const QStringList &warnings);
     void taskCountReady(quint64 ticket, qint64 count);
     void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
     void taskDetailReady(const bd::TaskDetail &detail);
