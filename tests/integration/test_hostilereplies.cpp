@@ -25,7 +25,7 @@ using bd::ErrorClass;
 using bd::providers::ChatReply;
 using bd::providers::ChatRequest;
 using bd::providers::Provider;
-using bd::providers::ProviderConfig;
+using bd::ProviderConfig;
 using bd::test::HostileServer;
 
 namespace {

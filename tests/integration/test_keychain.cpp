@@ -326,7 +326,7 @@ void TestKeychain::runTakesTheKeyFromTheKeychain()
     const BatchctlRun status = batchctl({u"key"_s, u"status"_s, u"--json"_s}, env);
     QVERIFY2(status.exitCode == 0, qPrintable(status.describe()));
     const QJsonArray entries = status.json().value(u"keys"_s).toArray();
-    QCOMPARE(entries.size(), 2);
+    QCOMPARE(entries.size(), 3); // openai, anthropic, gemini
     QCOMPARE(entries.at(0)[u"provider"_s].toString(), u"openai"_s);
     QCOMPARE(entries.at(0)[u"keychain"_s].toBool(), true);
     QCOMPARE(entries.at(0)[u"environment"_s].toBool(), false);

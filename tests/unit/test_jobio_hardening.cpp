@@ -4,7 +4,7 @@
 
 #include "ingest/csvreader.h"
 #include "jobio.h"
-#include "store/sqlitestore.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <QDateTime>
 #include <QFile>
@@ -69,7 +69,7 @@ void TestJobIoHardening::inputThatIsNotAFileSaysWhat()
 
 void TestJobIoHardening::encodingFallbackIsReported()
 {
-    bd::store::SqliteStore store(m_dir.filePath(u"encoding.sqlite"_s), u"jobio-encoding"_s);
+    bd::store::SqliteStore store(m_dir.filePath(u"encoding.sqlite"_s));
     QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
     // Valid UTF-8 on line 2, a Windows-1252 byte on line 3: the file is read as Windows-1252.
     const QString path = write(u"mixed.csv"_s, "name,note\ncaf\xC3\xA9,x\nRen\xE9,y\n");
@@ -101,7 +101,7 @@ void TestJobIoHardening::encodingFallbackIsReported()
 
 void TestJobIoHardening::xlsxExportReportsCutCells()
 {
-    bd::store::SqliteStore store(m_dir.filePath(u"export.sqlite"_s), u"jobio-export"_s);
+    bd::store::SqliteStore store(m_dir.filePath(u"export.sqlite"_s));
     QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
     const QByteArray longText(40'000, 'a');
     const QString path =
