@@ -121,44 +121,6 @@ QString violationFor(const QString &included)
     return {};
 }
 
-QList<Violation> scanFile(const QString &root, const QString &filePath)
-{
-    QList<Violation> found;
-    QFile file(filePath);
-    if (!file.open(QIODevice::ReadOnly | QIODevice::Text)) {
-        found.append({QDir(root).relativeFilePath(filePath), 0, QString(),
-                      u"cannot be read: "_s + file.errorString()});
-        return found;
-    }
-    int lineNo = 0;
-    bool inBlockComment = false;
-    while (!file.atEnd()) {
-        ++lineNo;
-        QString line = QString::fromUtf8(file.readLine());
-        // Good enough comment handling for include lines: skip block comments that start
-        // a line and the rest of a line after //.
-        if (inBlockComment) {
-            const qsizetype end = line.indexOf(u"*/"_s);
-            if (end < 0)
-                continue;
-            line = line.mid(end + 2);
-            inBlockComment = false;
-        }
-        const QString trimmed = line.trimmed();
-        if (trimmed.startsWith(u"/*"_s) && !trimmed.contains(u"*/"_s)) {
-            inBlockComment = true;
-            continue;
-        }
-        const QString name = includedName(line);
-        if (name.isEmpty())
-            continue;
-        const QString why = violationFor(name);
-        if (!why.isEmpty())
-            found.append({QDir(root).relativeFilePath(filePath), lineNo, trimmed, why});
-    }
-    return found;
-}
-
 // Why a front-end file (ui/, app/) may not include this, or empty. sameFolder: the names of
 // the files beside it, which it may include bare.
 QString frontEndViolationFor(const QString &included, const QStringList &sameFolder,
@@ -204,17 +166,38 @@ QList<Violation> scanIncludes(const QString &root, const QString &filePath,
         return found;
     }
     int lineNo = 0;
+    bool inBlockComment = false;
     while (!file.atEnd()) {
         ++lineNo;
-        const QString line = QString::fromUtf8(file.readLine());
+        QString line = QString::fromUtf8(file.readLine());
+        // Good enough comment handling for include lines: skip block comments that start
+        // a line and the rest of a line after //.
+        if (inBlockComment) {
+            const qsizetype end = line.indexOf(u"*/"_s);
+            if (end < 0)
+                continue;
+            line = line.mid(end + 2);
+            inBlockComment = false;
+        }
+        const QString trimmed = line.trimmed();
+        if (trimmed.startsWith(u"/*"_s) && !trimmed.contains(u"*/"_s)) {
+            inBlockComment = true;
+            continue;
+        }
         const QString name = includedName(line);
         if (name.isEmpty())
             continue;
         const QString why = check(name, line.contains(u'<'));
         if (!why.isEmpty())
-            found.append({QDir(root).relativeFilePath(filePath), lineNo, line.trimmed(), why});
+            found.append({QDir(root).relativeFilePath(filePath), lineNo, trimmed, why});
     }
     return found;
+}
+
+// An engine file: no GUI include.
+QList<Violation> scanFile(const QString &root, const QString &filePath)
+{
+    return scanIncludes(root, filePath, [](const QString &name, bool) { return violationFor(name); });
 }
 
 QStringList sourceFiles(const QString &dir, bool recursive)
