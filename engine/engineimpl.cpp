@@ -227,6 +227,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_reader, &ReaderWorker::exportFinished, this, &Engine::exportFinished);
     connect(m_reader, &ReaderWorker::exportWarned, this, &Engine::exportWarned);
     connect(m_reader, &ReaderWorker::readFailed, this, &Engine::readFailed);
+    connect(m_reader, &ReaderWorker::databaseChecked, this, &Engine::databaseChecked);
     connect(m_reader, &ReaderWorker::seriesReady, this, &Engine::seriesReady);
     // Ids gathered by the reader go straight to the writer on the engine thread.
     connect(m_reader, &ReaderWorker::idsCollected, m_worker, &EngineWorker::actOnTasks);
@@ -307,6 +308,14 @@ void EngineImpl::importJob(const JobSpec &spec)
 {
     m_cancelImport->store(false);
     onWorker([spec, cancel = m_cancelImport](EngineWorker &w) { w.importJob(spec, cancel); });
+}
+
+void EngineImpl::finishInterruptedImport(qint64 jobId)
+{
+    m_cancelImport->store(false);
+    onWorker([jobId, cancel = m_cancelImport](EngineWorker &w) {
+        w.finishInterruptedImport(jobId, cancel);
+    });
 }
 
 void EngineImpl::cancelImport()
@@ -471,6 +480,11 @@ void EngineImpl::setGlobalBudget(double usd, const QString &period)
 void EngineImpl::requestGlobalBudget()
 {
     onReader([reader = m_reader] { reader->readGlobalBudget(); });
+}
+
+void EngineImpl::checkDatabase()
+{
+    onReader([reader = m_reader] { reader->checkDatabase(); });
 }
 
 void EngineImpl::setDefaultJobSettings(const QJsonObject &defaults)

@@ -34,6 +34,7 @@ public:
     void checkJob(quint64 ticket, const JobDraft &draft) override;
     void estimateJob(quint64 ticket, const JobSpec &spec) override;
     void importJob(const JobSpec &spec) override;
+    void finishInterruptedImport(qint64 jobId) override;
     void cancelImport() override;
     void startJob(qint64 jobId, const ProviderConfig &provider) override;
     void pauseJob(qint64 jobId, StopCause cause, const QString &detail, bool cancelInFlight) override;
@@ -69,6 +70,7 @@ public:
 
     void setGlobalBudget(double usd, const QString &period) override;
     void requestGlobalBudget() override;
+    void checkDatabase() override;
 
     void setDefaultJobSettings(const QJsonObject &defaults) override;
     void setMonitoring(const QJsonObject &monitoring) override;

@@ -177,18 +177,30 @@ void EngineWorker::releaseLeasesOfDeadWorkers()
 
 void EngineWorker::importJob(const JobSpec &spec, std::shared_ptr<std::atomic<bool>> cancel)
 {
+    runImport([&](const ImportProgress &progress) {
+        return bd::importJob(*m_store, spec, m_clock->nowMs(), progress, cancel.get());
+    });
+}
+
+void EngineWorker::finishInterruptedImport(qint64 jobId, std::shared_ptr<std::atomic<bool>> cancel)
+{
+    runImport([&](const ImportProgress &progress) {
+        return bd::finishInterruptedImport(*m_store, jobId, m_clock->nowMs(), progress,
+                                           cancel.get());
+    });
+}
+
+void EngineWorker::runImport(const std::function<ImportResult(const ImportProgress &)> &import)
+{
     if (!m_store) {
         ImportResult result;
         result.error = u"the database is not open"_s;
         Q_EMIT importFinished(result);
         return;
     }
-    const ImportResult result = bd::importJob(
-        *m_store, spec, m_clock->nowMs(),
-        [this](qint64 rows, qint64 bytesRead, qint64 totalBytes) {
-            Q_EMIT importProgressed(rows, bytesRead, totalBytes);
-        },
-        cancel.get());
+    const ImportResult result = import([this](qint64 rows, qint64 bytesRead, qint64 totalBytes) {
+        Q_EMIT importProgressed(rows, bytesRead, totalBytes);
+    });
     if (result.ok)
         refreshSnapshot(result.jobId);
     Q_EMIT importFinished(result);
@@ -284,6 +296,10 @@ void EngineWorker::connectRunner(dispatch::JobRunner *runner)
     connect(runner, &dispatch::JobRunner::waitingChanged, this, &EngineWorker::jobWaiting);
     connect(runner, &dispatch::JobRunner::finished, this, &EngineWorker::handleRunnerFinished);
     connect(runner, &dispatch::JobRunner::failed, this, [this](qint64 id, const QString &message) {
+        if (m_database->takeDiskFull()) {
+            pauseForFullDisk(id, message);
+            return;
+        }
         removeRunner(id);
         Q_EMIT jobFailed(id, message);
     });
@@ -352,6 +368,24 @@ void EngineWorker::handleRunnerFinished(qint64 jobId, JobState state, const QStr
         m_stoppingAll = false;
         Q_EMIT stoppedAll();
     }
+}
+
+void EngineWorker::pauseForFullDisk(qint64 jobId, const QString &error)
+{
+    // The runner stopped at the write that did not fit. What it had not written is lost
+    // from memory only: those tasks are still leased in the database and go back to pending
+    // when the lease is released (at once for a dead local worker), so nothing is lost and
+    // nothing is stored twice; the answers are asked for again.
+    const QString why = stopCauseReason(StopCause::DiskFull) + u": "_s + error;
+    m_monitoring->alerts()->raise(
+        jobId, u"disk_full"_s,
+        u"job %1 paused: the disk holding %2 is full; free space there, then resume the job"_s
+            .arg(jobId)
+            .arg(m_databasePath));
+    // Likely refused as well while the disk stays full; the job is resumable either way.
+    m_store->setJobState(jobId, JobState::Paused, why, m_clock->nowMs());
+    m_database->takeDiskFull();
+    handleRunnerFinished(jobId, JobState::Paused, why);
 }
 
 void EngineWorker::removeRunner(qint64 jobId)

@@ -47,6 +47,7 @@ public:
 
     void open();
     void importJob(const bd::JobSpec &spec, std::shared_ptr<std::atomic<bool>> cancel);
+    void finishInterruptedImport(qint64 jobId, std::shared_ptr<std::atomic<bool>> cancel);
     void startJob(qint64 jobId, const bd::ProviderConfig &provider);
     void pauseJob(qint64 jobId, const QString &reason, bool cancelInFlight);
     void stopAll(const QString &reason);
@@ -102,6 +103,11 @@ Q_SIGNALS:
     void globalBudgetChanged(double capUsd, const QString &period, double spentUsd);
 
 private:
+    // A runner stopped by a write the disk refused: the job pauses (alert disk_full) rather
+    // than failing.
+    void pauseForFullDisk(qint64 jobId, const QString &error);
+    // Runs one import on this thread with progress signals, then importFinished().
+    void runImport(const std::function<ImportResult(const ImportProgress &)> &import);
     void refreshSnapshot(qint64 jobId);
     void emitSnapshot();
 

@@ -1,6 +1,7 @@
 #include "jobio.h"
 
 #include "api/jobsettings.h"
+#include "core/crashpoint.h"
 #include "cost/tiering.h"
 #include "ingest/csvreader.h"
 #include "ingest/exportwriter.h"
@@ -139,43 +140,81 @@ bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error)
     return !spec.sourceSha256.isEmpty();
 }
 
-ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
-                       const ImportProgress &progress, const std::atomic<bool> *cancel)
-{
-    ImportResult result;
-    QStringList columns;
-    if (!validateJobSpec(spec, &columns, &result.error))
-        return result;
+namespace {
 
-    // Same file, template, system prompt, provider and model: continue, never import twice.
-    if (const auto existing = store.findJobByFingerprint(spec.fingerprint())) {
-        const auto info = store.job(*existing);
-        if (info && info->state != JobState::Importing) {
-            result.ok = true;
-            result.jobId = *existing;
-            result.continued = true;
-            result.rows = info->counts.total();
-            return result;
-        }
-        // An import that was interrupted: start it again from scratch.
-        store.deleteJob(*existing);
+// Rows whose prompt renders to nothing but white space: providers refuse an empty message
+// (Anthropic with a 400), so the import says how many and where the first one is.
+class EmptyPromptCounter
+{
+public:
+    EmptyPromptCounter(const QString &templateText, const QStringList &header)
+        : m_prompt(templateText)
+    {
+        QString error;
+        // Only a template that is blank without its values can render blank at all.
+        m_possible = m_prompt.bind(header, &error)
+                     && m_prompt.render(QStringList(header.size(), QString())).trimmed().isEmpty();
     }
 
+    void count(const QList<QStringList> &rows, qint64 firstRowNumber)
+    {
+        if (!m_possible)
+            return;
+        for (qsizetype i = 0; i < rows.size(); ++i) {
+            if (!m_prompt.render(rows.at(i)).trimmed().isEmpty())
+                continue;
+            if (m_count++ == 0)
+                m_firstRow = firstRowNumber + i;
+        }
+    }
+
+    QString warning(const QString &path) const
+    {
+        if (m_count == 0)
+            return {};
+        return u"%1: %2 row(s) render an empty prompt (first: data row %3); providers refuse "
+               "an empty message, so those rows will be dead-lettered"_s.arg(path)
+            .arg(m_count)
+            .arg(m_firstRow);
+    }
+
+private:
+    ingest::PromptTemplate m_prompt;
+    bool m_possible = false;
+    qint64 m_count = 0;
+    qint64 m_firstRow = 0;
+};
+
+// Reads the validated spec's file into a job, all rows or none: a new job (jobId 0), or the
+// job of an interrupted import, whose rows so far are dropped first. On failure the job is
+// deleted.
+ImportResult importRows(store::Store &store, const JobSpec &spec, qint64 jobId, qint64 nowMs,
+                        const ImportProgress &progress, const std::atomic<bool> *cancel)
+{
+    ImportResult result;
     ingest::CsvReader reader;
     if (!reader.open(spec.sourcePath, readerOptions(spec))) {
         result.error = reader.errorString();
         return result;
     }
     result.warnings = reader.headerWarnings();
-    const qint64 jobId = store.createJob(spec, reader.header(), nowMs);
-    if (!jobId) {
+    if (jobId == 0)
+        jobId = store.createJob(spec, reader.header(), nowMs);
+    else if (!store.discardTasks(jobId))
+        jobId = 0;
+    if (jobId == 0) {
         result.error = store.errorString();
+        result.databaseFailed = true;
         return result;
     }
     const auto abandon = [&](const QString &error) {
         result.error = error;
         store.deleteJob(jobId);
         return result;
+    };
+    const auto databaseRefused = [&] {
+        result.databaseFailed = true;
+        return abandon(store.errorString());
     };
 
     // Parsing runs on a pool thread while this thread writes, so an import costs about
@@ -205,6 +244,7 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
         parser.waitForFinished();
     });
 
+    EmptyPromptCounter emptyPrompts(spec.templateText, reader.header());
     qint64 firstRowOfChunk = 1;
     for (;;) {
         std::optional<ParsedChunk> chunk = queue.pop();
@@ -216,7 +256,9 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
             return abandon(u"import of %1 cancelled"_s.arg(spec.sourcePath));
         if (!chunk->rows.isEmpty()) {
             if (!store.appendTasks(jobId, firstRowOfChunk, chunk->rows, spec.priority, nowMs))
-                return abandon(store.errorString());
+                return databaseRefused();
+            crashPoint("import.chunk-stored");
+            emptyPrompts.count(chunk->rows, firstRowOfChunk);
             firstRowOfChunk += chunk->rows.size();
             result.rows += chunk->rows.size();
             if (progress)
@@ -227,16 +269,76 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
     }
     if (result.rows == 0)
         return abandon(u"%1: no data rows after the header"_s.arg(spec.sourcePath));
+    if (const QString warning = emptyPrompts.warning(spec.sourcePath); !warning.isEmpty())
+        result.warnings.append(warning);
+    crashPoint("import.rows-stored");
     // Known only now: a fallback to Windows-1252 may come late in the file.
     result.encoding = reader.encoding();
     result.encodingNote = reader.encodingNote();
     if (!result.encodingNote.isEmpty())
         result.warnings.append(spec.sourcePath + u": "_s + result.encodingNote);
     if (!store.setJobState(jobId, JobState::Paused, stopCauseReason(StopCause::Imported), nowMs))
-        return abandon(store.errorString());
+        return databaseRefused();
     result.ok = true;
     result.jobId = jobId;
     return result;
+}
+
+} // namespace
+
+ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
+                       const ImportProgress &progress, const std::atomic<bool> *cancel)
+{
+    ImportResult result;
+    QStringList columns;
+    if (!validateJobSpec(spec, &columns, &result.error))
+        return result;
+
+    // Same file, template, system prompt, provider and model: continue, never import twice.
+    qint64 interrupted = 0;
+    if (const auto existing = store.findJobByFingerprint(spec.fingerprint())) {
+        const auto info = store.job(*existing);
+        if (info && info->state != JobState::Importing) {
+            result.ok = true;
+            result.jobId = *existing;
+            result.continued = true;
+            result.rows = info->counts.total();
+            return result;
+        }
+        // An import that was interrupted: start it again from scratch under its own id.
+        interrupted = *existing;
+    }
+    return importRows(store, spec, interrupted, nowMs, progress, cancel);
+}
+
+ImportResult finishInterruptedImport(store::Store &store, qint64 jobId, qint64 nowMs,
+                                     const ImportProgress &progress,
+                                     const std::atomic<bool> *cancel)
+{
+    ImportResult result;
+    const auto info = store.job(jobId);
+    if (!info || info->state != JobState::Importing) {
+        result.error = info ? u"job %1 is not importing"_s.arg(jobId)
+                            : u"no job %1 in the database"_s.arg(jobId);
+        return result;
+    }
+    // Its input as it is now: gone, unreadable or changed, the rows cannot be made whole.
+    JobSpec spec = info->spec;
+    spec.sourceSha256.clear();
+    QString problem;
+    if (!validateJobSpec(spec, nullptr, &problem) || spec.sourceSha256 != info->spec.sourceSha256) {
+        if (problem.isEmpty())
+            problem = u"%1 changed since"_s.arg(spec.sourcePath);
+        if (!store.deleteJob(jobId)) {
+            result.error = store.errorString();
+            result.databaseFailed = true;
+            return result;
+        }
+        result.error = u"job %1: its import was interrupted and cannot be finished (%2); the "
+                       "half-imported job was removed, run the file again"_s.arg(jobId).arg(problem);
+        return result;
+    }
+    return importRows(store, spec, jobId, nowMs, progress, cancel);
 }
 
 bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
@@ -278,6 +380,7 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
             writeOk = false;
             return false;
         }
+        crashPoint("export.row-written");
         if (++rows % 10'000 == 0 && progress)
             progress(rows);
         return true;
@@ -291,6 +394,8 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
         *error = store.errorString();
         return false;
     }
+    if (writeOk)
+        crashPoint("export.rows-written");
     if (!writeOk || !writer->finish()) {
         *error = writer->errorString();
         return false;
@@ -344,9 +449,11 @@ ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, 
             return result;
         }
         result.templateRevision = revision;
+        crashPoint("replay.revision-stored");
     }
     result.changed = store.replayDead(request.jobId, request.taskIds, nowMs, request.errorClass,
                                       revision);
+    crashPoint("replay.requeued");
     if (result.changed < 0) {
         result.error = store.errorString();
         result.changed = 0;

@@ -33,6 +33,13 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
                        const ImportProgress &progress = {},
                        const std::atomic<bool> *cancel = nullptr);
 
+// Finishes a job whose import was interrupted (a crash, a kill): its rows so far are
+// dropped and its input read again under the same job id, when the file is still there
+// unchanged; otherwise the job is deleted and the error says why.
+ImportResult finishInterruptedImport(store::Store &store, qint64 jobId, qint64 nowMs,
+                                     const ImportProgress &progress = {},
+                                     const std::atomic<bool> *cancel = nullptr);
+
 // Validates, stores the template revision and requeues, on the calling thread.
 ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, qint64 nowMs);
 

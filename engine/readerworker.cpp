@@ -58,6 +58,17 @@ bool ReaderWorker::ensureOpen()
     return true;
 }
 
+bool ReaderWorker::damaged()
+{
+    for (const auto *database : {m_database.get(), m_tasksDatabase.get()}) {
+        if (database && !database->damage().isEmpty()) {
+            Q_EMIT readFailed(database->damage());
+            return true;
+        }
+    }
+    return false;
+}
+
 void ReaderWorker::countTasks(quint64 ticket, const bd::TaskFilter &filter)
 {
     if (stale(ticket) || !ensureOpen())
@@ -106,7 +117,9 @@ void ReaderWorker::listAlerts(bool includeCleared)
 {
     if (!ensureOpen())
         return;
-    Q_EMIT alertsListed(m_store->alerts(includeCleared));
+    const QList<AlertRecord> alerts = m_store->alerts(includeCleared);
+    if (!damaged())
+        Q_EMIT alertsListed(alerts);
 }
 
 void ReaderWorker::collectIds(TaskAction action, const bd::TaskFilter &filter, int argument)
@@ -138,6 +151,8 @@ void ReaderWorker::exportJob(qint64 jobId, const QString &path)
             }
         },
         [&] { return m_cancelledExport->load() == jobId; }, &warnings);
+    if (!ok && !m_database->damage().isEmpty())
+        error = m_database->damage();
     if (ok)
         Q_EMIT exportProgressed(jobId, total, total);
     if (ok && !warnings.isEmpty())
@@ -260,14 +275,17 @@ void ReaderWorker::listDeadTasks(qint64 jobId, qint64 afterTaskId, int limit)
         Q_EMIT deadTasksListed(jobId, {}, u"cannot open the database"_s);
         return;
     }
-    Q_EMIT deadTasksListed(jobId, m_store->deadTasks(jobId, limit, afterTaskId), QString());
+    const QList<DeadTask> tasks = m_store->deadTasks(jobId, limit, afterTaskId);
+    Q_EMIT deadTasksListed(jobId, tasks, m_database->damage());
 }
 
 void ReaderWorker::listJobs()
 {
     if (!ensureOpen())
         return;
-    Q_EMIT jobsListed(m_store->jobs());
+    const QList<JobInfo> jobs = m_store->jobs();
+    if (!damaged())
+        Q_EMIT jobsListed(jobs);
 }
 
 void ReaderWorker::reportCost(qint64 jobId)
@@ -275,7 +293,9 @@ void ReaderWorker::reportCost(qint64 jobId)
     if (!ensureOpen())
         return;
     const auto job = m_store->job(jobId);
-    Q_EMIT costReportReady(jobId, job ? cost::costReport(*m_store, *job, prices()) : QJsonObject());
+    const QJsonObject report = job ? cost::costReport(*m_store, *job, prices()) : QJsonObject();
+    if (!damaged())
+        Q_EMIT costReportReady(jobId, report);
 }
 
 void ReaderWorker::readGlobalBudget()
@@ -288,7 +308,16 @@ void ReaderWorker::readGlobalBudget()
         GlobalBudget::periodFromName(m_store->setting(databasekeys::globalBudgetPeriod).value_or(QString()))
             .value_or(GlobalBudget::Period::Month);
     const qint64 start = GlobalBudget::periodStartMs(period, SystemClock::instance()->nowMs());
-    Q_EMIT globalBudgetRead(cap, GlobalBudget::periodName(period), m_store->spendSince(start));
+    const double spent = m_store->spendSince(start);
+    if (!damaged())
+        Q_EMIT globalBudgetRead(cap, GlobalBudget::periodName(period), spent);
+}
+
+void ReaderWorker::checkDatabase()
+{
+    QString error;
+    const auto problems = store::Database::integrityProblems(m_databasePath, &error);
+    Q_EMIT databaseChecked(problems.value_or(QStringList()), error);
 }
 
 void ReaderWorker::shutdown()

@@ -52,6 +52,8 @@ public:
     void listJobs();
     void reportCost(qint64 jobId);
     void readGlobalBudget();
+    // The full integrity check (Engine::checkDatabase).
+    void checkDatabase();
     // The price file changed: read it again before the next estimate or report.
     void reloadPrices();
     void exportJob(qint64 jobId, const QString &path);
@@ -77,10 +79,14 @@ Q_SIGNALS:
     void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);
     void exportWarned(qint64 jobId, const QStringList &warnings);
     void readFailed(const QString &error);
+    void databaseChecked(const QStringList &problems, const QString &message);
     void seriesReady(quint64 ticket, const bd::metrics::SeriesData &series);
 
 private:
     bool ensureOpen();
+    // True (and readFailed said why) once either connection met a damaged file: what was
+    // just read may be wrong and is not handed out.
+    bool damaged();
     bool stale(quint64 ticket) const { return ticket < m_ticketFloor->load(); }
 
     const cost::PriceTable &prices();

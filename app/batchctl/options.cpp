@@ -15,6 +15,7 @@ const char kUsage[] =
     "  status  [--db PATH] [--json]\n"
     "  budget  [--set USD] [--period month|day|all] [--db PATH] [--json]\n"
     "  export  JOB --out FILE [--db PATH]\n"
+    "  check   [--db PATH] [--json]   full integrity check of the database (reads all of it)\n"
     "  dlq list   [--job JOB] [--db PATH] [--json]\n"
     "  dlq replay [--job JOB] [--task ID ...] [--class ERROR_CLASS] [--db PATH]\n"
     "             [--template TEXT | --template-file FILE] [--system TEXT | --system-file FILE]\n"

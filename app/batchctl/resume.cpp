@@ -20,12 +20,38 @@ bool hasWorkLeft(const bd::JobInfo &job)
 
 } // namespace
 
+// Jobs a crash or kill left importing are imported again from their unchanged input (or
+// removed, with why); false when the user interrupted that.
+bool finishInterruptedImports(Session &session, const QList<bd::JobInfo> &jobs, qint64 onlyJob)
+{
+    for (const bd::JobInfo &job : jobs) {
+        if (job.state != bd::JobState::Importing || (onlyJob && job.id != onlyJob))
+            continue;
+        printErr(u"job %1: its import of %2 was interrupted; importing it again"_s.arg(job.id).arg(
+            job.spec.sourcePath));
+        const bd::ImportResult imported = session.finishInterruptedImport(job.id);
+        if (session.importInterrupted())
+            return false;
+        printErr(imported.ok ? u"imported %1 rows as job %2"_s.arg(imported.rows).arg(job.id)
+                             : imported.error);
+    }
+    return true;
+}
+
 int resumeJobs(Session &session, qint64 onlyJob, bool forceList)
 {
-    const auto all = session.jobs();
+    auto all = session.jobs();
     if (!all) {
         printErr(u"cannot open the database"_s);
         return ExitFatal;
+    }
+    if (std::any_of(all->cbegin(), all->cend(),
+                    [](const bd::JobInfo &job) { return job.state == bd::JobState::Importing; })) {
+        if (!finishInterruptedImports(session, *all, onlyJob))
+            return ExitFatal;
+        all = session.jobs();
+        if (!all)
+            return ExitFatal;
     }
     QList<bd::JobInfo> jobs;
     QList<qint64> ids;

@@ -35,7 +35,7 @@ int commandRun(const Invocation &in)
     const bd::ImportResult imported = session.import(check.spec);
     if (!imported.ok) {
         printErr(imported.error);
-        return ExitUsage;
+        return imported.databaseFailed || session.importInterrupted() ? ExitFatal : ExitUsage;
     }
     for (const QString &warning : imported.warnings)
         printErr(u"warning: "_s + warning);

@@ -91,13 +91,31 @@ std::optional<bd::JobInfo> Session::job(qint64 jobId)
 
 bd::ImportResult Session::import(const bd::JobSpec &spec)
 {
-    QObject progressScope; // the progress connection lives as long as this call
+    return runImport([&] { m_engine->importJob(spec); });
+}
+
+bd::ImportResult Session::finishInterruptedImport(qint64 jobId)
+{
+    return runImport([&] { m_engine->finishInterruptedImport(jobId); });
+}
+
+bd::ImportResult Session::runImport(const std::function<void()> &start)
+{
+    QObject progressScope; // the progress and signal connections live as long as this call
+    SignalWatcher signalWatcher;
+    signalWatcher.onSignal(&progressScope, [this] {
+        if (std::exchange(m_importInterrupted, true))
+            return;
+        m_progress.finish();
+        printErr(u"interrupted: stopping the import; nothing of it is kept"_s);
+        m_engine->cancelImport();
+    });
     QObject::connect(m_engine.get(), &bd::Engine::importProgressed, &progressScope,
                      [this](qint64, qint64 bytesRead, qint64 totalBytes) {
                          m_progress.update(u"import"_s, bytesRead / 1024, totalBytes / 1024,
                                            u"KiB"_s);
                      });
-    const auto answer = ask(&bd::Engine::importFinished, [&] { m_engine->importJob(spec); });
+    const auto answer = ask(&bd::Engine::importFinished, start);
     m_progress.finish();
     if (!answer) {
         bd::ImportResult failed;

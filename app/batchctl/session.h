@@ -10,6 +10,7 @@
 #include <QEventLoop>
 #include <QHash>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -94,7 +95,12 @@ public:
     // Every job of the database, or nullopt when they cannot be read (printed).
     std::optional<QList<bd::JobInfo>> jobs();
     std::optional<bd::JobInfo> job(qint64 jobId);
+    // Imports with a progress line; Ctrl-C, SIGTERM or SIGHUP stop it (nothing is kept)
+    // and importInterrupted() says so.
     bd::ImportResult import(const bd::JobSpec &spec);
+    // The same for a job a crash left importing (Engine::finishInterruptedImport).
+    bd::ImportResult finishInterruptedImport(qint64 jobId);
+    bool importInterrupted() const { return m_importInterrupted; }
 
     // The endpoint the job would be started with (its base URL, else the variable) is one
     // its provider accepts; else a UsageError. Unknown providers are left to check().
@@ -114,6 +120,8 @@ public:
     bool exportJob(qint64 jobId, const QString &path, QString *error);
 
 private:
+    bd::ImportResult runImport(const std::function<void()> &start);
+
     std::unique_ptr<bd::Engine> m_engine;
     bool m_json;
     QElapsedTimer m_timer;
@@ -122,6 +130,7 @@ private:
     bd::CredentialResolver m_credentials;
     QHash<QString, QString> m_apiKeys; // provider -> key, in memory only
     TerminalProgress m_progress;
+    bool m_importInterrupted = false;
 };
 
 } // namespace batchctl

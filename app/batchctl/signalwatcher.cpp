@@ -10,6 +10,9 @@ namespace {
 
 int s_fds[2] = {-1, -1};
 
+// Ctrl-C, a polite kill, and a closed terminal (SIGHUP) all pause rather than kill.
+constexpr int kWatched[] = {SIGINT, SIGTERM, SIGHUP};
+
 void writeByte(int)
 {
     const char byte = 1;
@@ -27,14 +30,14 @@ SignalWatcher::SignalWatcher()
     struct sigaction action = {};
     action.sa_handler = writeByte;
     sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, nullptr);
-    ::sigaction(SIGTERM, &action, nullptr);
+    for (int signal : kWatched)
+        ::sigaction(signal, &action, nullptr);
 }
 
 SignalWatcher::~SignalWatcher()
 {
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
+    for (int signal : kWatched)
+        ::signal(signal, SIG_DFL);
     m_notifier.reset();
     ::close(s_fds[0]);
     ::close(s_fds[1]);

@@ -8,7 +8,7 @@
 
 namespace batchctl {
 
-// SIGINT and SIGTERM as an event-loop callback while it exists, through a self-pipe: the
+// SIGINT, SIGTERM and SIGHUP as an event-loop callback while it exists, through a self-pipe: the
 // handler itself only writes one byte. The default dispositions come back when it goes.
 class SignalWatcher final
 {

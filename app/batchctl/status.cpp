@@ -59,12 +59,16 @@ void printCost(const bd::JobInfo &job, const QJsonObject &cost)
                               QString::number(saved[u"top_model_cost_usd"_s].toDouble(), 'f', 4),
                               saved[u"top_model"_s].toString()));
     }
-    if (cost.value(u"naive_cost_usd"_s).isDouble())
-        printOut(u"    response cache hits %1; naive run $%2, saved $%3 (%4% of naive)"_s
+    if (cost.value(u"naive_cost_usd"_s).isDouble()) {
+        // The share saved, not the share spent (cost_vs_naive in the JSON).
+        const double naive = cost[u"naive_cost_usd"_s].toDouble();
+        const double saved = cost[u"savings_usd"_s].toDouble();
+        const QString share = naive > 0 ? u" (%1% of naive)"_s.arg(QString::number(saved / naive * 100, 'f', 1))
+                                        : QString();
+        printOut(u"    response cache hits %1; naive run $%2, saved $%3%4"_s
                      .arg(cost[u"response_cache_hits"_s].toInteger())
-                     .arg(QString::number(cost[u"naive_cost_usd"_s].toDouble(), 'f', 4),
-                          QString::number(cost[u"savings_usd"_s].toDouble(), 'f', 4),
-                          QString::number(cost[u"cost_vs_naive"_s].toDouble() * 100, 'f', 1)));
+                     .arg(QString::number(naive, 'f', 4), QString::number(saved, 'f', 4), share));
+    }
 }
 
 void printAlerts(const QList<bd::AlertRecord> &alerts)

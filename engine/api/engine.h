@@ -160,6 +160,10 @@ public:
     // Imports a checked spec (or continues the job with the same fingerprint):
     // importProgressed() then importFinished().
     virtual void importJob(const bd::JobSpec &spec) = 0;
+    // A job left "importing" by a crash or kill: its input is read again from the start
+    // under the same id when the file is unchanged, else the job is removed (the error says
+    // why); importProgressed() then importFinished(). cancelImport() stops it too.
+    virtual void finishInterruptedImport(qint64 jobId) = 0;
     virtual void cancelImport() = 0;
     virtual void startJob(qint64 jobId, const bd::ProviderConfig &provider) = 0;
     // Stops dispatching; in-flight answers are awaited (or cancelled) and stored.
@@ -226,6 +230,10 @@ public:
     virtual void setGlobalBudget(double usd, const QString &period = QStringLiteral("month")) = 0;
     virtual void requestGlobalBudget() = 0;
 
+    // ---- the database's health: a full page-by-page check (SQLite's integrity_check; it
+    // reads the whole file, so only on demand); databaseChecked() follows.
+    virtual void checkDatabase() = 0;
+
     // ---- settings
     // Keys a job's own settings lack are taken from these when its runner starts.
     virtual void setDefaultJobSettings(const QJsonObject &defaults) = 0;
@@ -282,6 +290,9 @@ Q_SIGNALS:
     void costReportReady(qint64 jobId, const QJsonObject &report);
     void globalBudgetChanged(double capUsd, const QString &period, double spentUsd);
     void readFailed(const QString &error);
+    // problems: what the check found wrong (empty: sound); message: with problems, what the
+    // user can do; without, why the check could not run (empty: it ran).
+    void databaseChecked(const QStringList &problems, const QString &message);
     void connectionTested(const QString &providerId, const QStringList &models,
                           const QString &error);
     void pricesListed(const QJsonObject &models);

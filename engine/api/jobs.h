@@ -18,6 +18,8 @@ struct ImportResult
     qint64 rows = 0;
     bool continued = false; // an identical job existed and was continued, nothing imported
     QString error;          // names the file, line and field
+    // The database refused the import (full disk, read only, damaged): not the input's fault.
+    bool databaseFailed = false;
     QStringList warnings;   // renamed header columns, an encoding guessed from invalid UTF-8
     QString encoding;       // as the file was read: "UTF-8", "Windows-1252" ...
     QString encodingNote;   // why, when Windows-1252 was a fallback

@@ -25,6 +25,7 @@ constexpr CauseText kCauseTexts[] = {
     {StopCause::Quota, "quota exhausted"},
     {StopCause::Auth, "authentication failed"},
     {StopCause::MissingKey, "no API key"},
+    {StopCause::DiskFull, "disk full"},
 };
 
 template<typename T>

@@ -82,6 +82,7 @@ enum class StopCause : int
     Quota,          // the provider's quota is exhausted
     Auth,           // the provider refused the key
     MissingKey,     // no key for a provider that needs one
+    DiskFull,       // the database's disk refused a write: resumable once there is room
 };
 
 // The state reason text a cause is stored as.

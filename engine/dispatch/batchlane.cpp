@@ -6,6 +6,7 @@
 #include "dispatcher.h"
 
 #include "core/clock.h"
+#include "core/crashpoint.h"
 #include "providers/batchplanner.h"
 #include "metrics/metricsrecorder.h"
 #include "store/store.h"
@@ -237,6 +238,7 @@ bool JobRunner::openBatch(const QList<providers::ChatRequest> &requests,
         fatal(m_store->errorString());
         return false;
     }
+    crashPoint("batch.row-created");
     LiveBatch batch;
     batch.rowId = rowId;
     batch.owner = batchOwner(rowId);
@@ -252,6 +254,7 @@ bool JobRunner::openBatch(const QList<providers::ChatRequest> &requests,
         fatal(m_store->errorString());
         return false;
     }
+    crashPoint("batch.tasks-handed-over");
     reserve(reservation);
     if (m_metrics)
         m_metrics->recordBatch(m_laneName, int(requests.size()), m_options.maxBatchSize);
@@ -267,6 +270,7 @@ void JobRunner::handleBatchSubmitted(const QString &reference, const QString &ba
     auto it = m_liveBatches.find(rowId);
     if (it == m_liveBatches.end())
         return;
+    crashPoint("batch.created-id-unstored");
     const qint64 now = m_clock->nowMs();
     if (isOutageError(error)) {
         batchEndpointFailed(rowId, u"batch not accepted: "_s + errorMessage);
@@ -283,8 +287,7 @@ void JobRunner::handleBatchSubmitted(const QString &reference, const QString &ba
             reply.errorMessage = u"batch not accepted: "_s + errorMessage;
             replies.append(reply);
         }
-        m_store->updateBatch(rowId, u"failed"_s, QString(), now);
-        settleBatch(rowId, replies);
+        settleBatch(rowId, replies, u"failed"_s);
         return;
     }
     recordRecovery(guardFor(m_job.spec.model).batchBreaker, now);
@@ -295,6 +298,7 @@ void JobRunner::handleBatchSubmitted(const QString &reference, const QString &ba
         fatal(m_store->errorString());
         return;
     }
+    crashPoint("batch.id-stored");
     schedulePoll(rowId);
 }
 
@@ -397,6 +401,7 @@ void JobRunner::handleBatchPolled(const providers::BatchStatus &status)
         schedulePoll(rowId); // also after a failed poll (a 404 right after create)
         return;
     case providers::BatchPhase::Ended:
+        crashPoint("batch.polled-ended");
         if (!it->fetching) {
             it->fetching = true;
             m_provider->fetchBatchResults(status.batchId, it->tasks.keys());
@@ -417,8 +422,7 @@ void JobRunner::handleBatchPolled(const providers::BatchStatus &status)
             reply.errorMessage = u"batch %1 failed: %2"_s.arg(status.batchId, status.errorMessage);
             replies.append(reply);
         }
-        m_store->updateBatch(rowId, u"failed"_s, QString(), m_clock->nowMs());
-        settleBatch(rowId, replies);
+        settleBatch(rowId, replies, u"failed"_s);
         return;
     }
     }
@@ -439,8 +443,8 @@ void JobRunner::handleBatchResults(const QString &batchId, const QList<providers
         schedulePoll(rowId);
         return;
     }
-    m_store->updateBatch(rowId, u"ended"_s, QString(), m_clock->nowMs());
-    settleBatch(rowId, replies);
+    crashPoint("batch.results-fetched");
+    settleBatch(rowId, replies, u"ended"_s);
 }
 
 void JobRunner::cancelBatches()
@@ -468,7 +472,8 @@ void JobRunner::cancelBatches()
     }
 }
 
-void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies)
+void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies,
+                            const QString &endState)
 {
     const LiveBatch batch = m_liveBatches.take(batchRowId);
     m_batchRowByProviderId.remove(batch.providerBatchId);
@@ -500,6 +505,11 @@ void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply>
         fatal(m_store->errorString());
         return;
     }
+    crashPoint("batch.results-stored");
+    // Only now: a batch marked ended with its results unstored would leave its tasks
+    // leased to it, which no restart looks at again. The other way round, a restart finds
+    // the batch open with none of its tasks left and closes it.
+    m_store->updateBatch(batchRowId, endState, QString(), m_clock->nowMs());
     emitProgress(true);
     if (m_stopping) {
         if (m_inFlight.isEmpty())

@@ -4,6 +4,7 @@
 #include <QJsonArray>
 
 #include "core/clock.h"
+#include "core/crashpoint.h"
 #include "cost/responsecache.h"
 #include "metrics/metricsrecorder.h"
 #include "store/store.h"
@@ -266,7 +267,9 @@ void JobRunner::pump()
             m_keyOfTask.insert(task.id, cacheKey);
         }
         m_inFlight.insert(task.id, std::move(task));
+        crashPoint("dispatch.claimed-unsent");
         m_provider->send(request);
+        crashPoint("dispatch.sent");
     }
     if (!m_toWrite.isEmpty())
         scheduleFlush(); // cache hits
@@ -441,6 +444,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     const TaskTransition transition = settle(task, reply, sent.atMs, false);
     m_toWrite.append(transition);
     resolveFollowers(task.id, transition);
+    crashPoint("dispatch.answered-unstored");
 
     if (m_toWrite.size() >= m_options.flushMaxTransitions)
         flush();
@@ -642,6 +646,7 @@ void JobRunner::flush()
         fatal(m_store->errorString());
         return;
     }
+    crashPoint("dispatch.answers-stored");
     if (m_globalBudget) {
         double written = 0.0;
         for (const TaskTransition &transition : std::as_const(m_toWrite)) {

@@ -164,7 +164,9 @@ private:
     void recordRecovery(CircuitBreaker &breaker, qint64 now);
     void handleBatchResults(const QString &batchId, const QList<providers::ChatReply> &replies,
                             ErrorClass error, const QString &errorMessage);
-    void settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies);
+    // Stores the replies as the tasks' outcomes, then marks the batch endState.
+    void settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies,
+                     const QString &endState);
     void schedulePoll(qint64 batchRowId);
     // Asks the provider to stop the open batches and hands their tasks back, uncharged.
     void cancelBatches();

@@ -148,7 +148,17 @@ void AlertNotifier::startCommand(const QByteArray &body, const AlertEvent &event
 {
     ++m_processes;
     auto *process = new QProcess(this);
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    // A clean environment: what a notifier needs to find programs, a locale and the
+    // desktop session, never the provider keys (OPENAI_API_KEY ...) the engine was given.
+    const QProcessEnvironment inherited = QProcessEnvironment::systemEnvironment();
+    QProcessEnvironment env;
+    for (const char *name : {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE",
+                             "LC_MESSAGES", "TZ", "TMPDIR", "DISPLAY", "WAYLAND_DISPLAY",
+                             "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"}) {
+        const QString key = QString::fromLatin1(name);
+        if (inherited.contains(key))
+            env.insert(key, inherited.value(key));
+    }
     env.insert(u"BATCHDESK_ALERT_EVENT"_s, event.raised() ? u"raised"_s : u"cleared"_s);
     env.insert(u"BATCHDESK_ALERT_KIND"_s, event.kind);
     env.insert(u"BATCHDESK_ALERT_JOB"_s, QString::number(event.jobId));

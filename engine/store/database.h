@@ -3,8 +3,10 @@
 #include "metrics/metricsrecorder.h"
 
 #include <QString>
+#include <QStringList>
 
 #include <memory>
+#include <optional>
 
 namespace bd {
 class Clock;
@@ -55,6 +57,10 @@ public:
     static bool isServerLocation(const QString &location);
     // Whether the database exists (with our schema, for a server); never creates it.
     static bool exists(const QString &location);
+    // The full check on demand (`batchctl check`), on a connection of its own that opens
+    // even a damaged file: what is wrong, empty when the database is sound (with problems,
+    // *error says what the user can do); nullopt with *error when the check cannot run.
+    static std::optional<QStringList> integrityProblems(const QString &location, QString *error);
     // A server URL without its password, for messages.
     static QString displayLocation(const QString &location);
 
@@ -65,6 +71,14 @@ public:
     // Where opening put a copy of the database before upgrading its schema; empty when it
     // did not upgrade (or the backend keeps no such copy).
     virtual QString migrationBackupPath() const = 0;
+    // Why the database cannot be trusted, once this connection met a damaged file (SQLite:
+    // SQLITE_CORRUPT or SQLITE_NOTADB, at open or in any query); empty otherwise. Reads
+    // that answered empty or zero after that may be wrong: callers stop and say this.
+    virtual QString damage() const = 0;
+    // Whether a write on this connection failed for want of disk space since the last call
+    // (which clears it): a job pauses on it, and can go on once there is room, instead of
+    // failing.
+    virtual bool takeDiskFull() = 0;
 
     virtual Store &queue() = 0;
     virtual TaskReader &tasks() = 0;

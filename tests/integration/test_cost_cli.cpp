@@ -211,6 +211,9 @@ void TestCostCli::statusReportsWhereTheMoneyWent()
     QVERIFY2(text.exitCode == 0, qPrintable(text.describe()));
     QVERIFY(text.out.contains("lanes: grouped 32 tasks $"));
     QVERIFY(text.out.contains("response cache hits 8; naive run $"));
+    // The share saved, not the share spent.
+    const QString savedShare = QString::number((naive - spent) / naive * 100, 'f', 1);
+    QVERIFY2(text.out.contains(u"(%1% of naive)"_s.arg(savedShare).toUtf8()), text.out.constData());
     QVERIFY(text.out.contains("tokens: input $"));
 
     // Once answered, an estimate of the same input sends nothing and knows typical output.

@@ -22,6 +22,7 @@
 #include <QJsonDocument>
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
+#include <QScopeGuard>
 #include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlQuery>
@@ -155,6 +156,7 @@ private Q_SLOTS:
     void clearedOnlyWhenAskedFor();
     void commandGetsJsonOnStdinWithoutShell();
     void commandGetsEnvironment();
+    void commandGetsNoProviderKeys();
     void commandFailuresAreReported();
     void commandsRunBoundedAndInOrder();
     void optionsFromJson();
@@ -337,6 +339,35 @@ void TestMetricsAlerts::commandGetsEnvironment()
     QVERIFY2(delivered.at(0).at(2).toBool(), qPrintable(delivered.at(0).at(3).toString()));
     QCOMPARE(QString::fromUtf8(readFile(out)),
              u"raised|no_progress|42|"_s + sampleEvent().message);
+}
+
+void TestMetricsAlerts::commandGetsNoProviderKeys()
+{
+    // The engine's own environment holds keys; the command sees none of them, only what it
+    // needs to run (PATH) and its BATCHDESK_ALERT_* values.
+    const QStringList keys = {u"OPENAI_API_KEY"_s, u"ANTHROPIC_API_KEY"_s, u"GEMINI_API_KEY"_s,
+                              u"GOOGLE_API_KEY"_s, u"SOME_OTHER_SECRET"_s};
+    for (const QString &key : keys)
+        qputenv(key.toLatin1(), "sk-must-not-leak");
+    const auto unset = qScopeGuard([&] {
+        for (const QString &key : keys)
+            qunsetenv(key.toLatin1());
+    });
+    QTemporaryDir dir;
+    const QString out = dir.filePath(u"env.txt"_s);
+    AlertNotifier::Options options;
+    options.command = u"/usr/bin/awk"_s;
+    options.commandArgs = {u"-v"_s, u"out="_s + out,
+                           uR"(BEGIN { for (k in ENVIRON) print k "=" ENVIRON[k] > out })"_s};
+    AlertNotifier notifier(options);
+    QSignalSpy delivered(&notifier, &AlertNotifier::delivered);
+    notifier.notify(sampleEvent(u"no_progress"_s, 7));
+    QVERIFY(delivered.wait(5000));
+    QVERIFY2(delivered.at(0).at(2).toBool(), qPrintable(delivered.at(0).at(3).toString()));
+    const QString seen = QString::fromUtf8(readFile(out));
+    QVERIFY2(!seen.contains(u"sk-must-not-leak"_s), qPrintable(seen));
+    QVERIFY2(seen.contains(u"BATCHDESK_ALERT_KIND=no_progress"_s), qPrintable(seen));
+    QVERIFY2(seen.contains(u"\nPATH="_s) || seen.startsWith(u"PATH="_s), qPrintable(seen));
 }
 
 void TestMetricsAlerts::commandFailuresAreReported()

@@ -23,6 +23,7 @@ private slots:
     void inputThatIsNotAFileSaysWhat();
     void encodingFallbackIsReported();
     void xlsxExportReportsCutCells();
+    void emptyPromptsAreCounted();
 
 private:
     QString write(const QString &name, const QByteArray &bytes)
@@ -65,6 +66,26 @@ void TestJobIoHardening::inputThatIsNotAFileSaysWhat()
     bd::JobSpec missing = spec(m_dir.filePath(u"missing.csv"_s), u"x"_s);
     QVERIFY(!bd::validateJobSpec(missing, nullptr, &error));
     QVERIFY2(error.endsWith(u": no such file"_s), qPrintable(error));
+}
+
+void TestJobIoHardening::emptyPromptsAreCounted()
+{
+    bd::store::SqliteStore store(m_dir.filePath(u"empty.sqlite"_s));
+    QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
+    // Rows 2 and 4 render to nothing but white space; a template with text of its own never.
+    const QString path = write(u"blanks.csv"_s, "id,text\n1,hello\n2,  \n3,world\n4,\n");
+    const bd::ImportResult blank =
+        bd::importJob(store, spec(path, u" {{text}}\n"_s), QDateTime::currentMSecsSinceEpoch());
+    QVERIFY2(blank.ok, qPrintable(blank.error));
+    QCOMPARE(blank.rows, 4);
+    const QStringList said = blank.warnings.filter(u"render an empty prompt"_s);
+    QCOMPARE(said.size(), 1);
+    QVERIFY2(said.constFirst().contains(u"2 row(s) render an empty prompt (first: data row 2)"_s),
+             qPrintable(said.constFirst()));
+    const bd::ImportResult worded =
+        bd::importJob(store, spec(path, u"Say {{text}}"_s), QDateTime::currentMSecsSinceEpoch());
+    QVERIFY2(worded.ok, qPrintable(worded.error));
+    QVERIFY(worded.warnings.filter(u"render an empty prompt"_s).isEmpty());
 }
 
 void TestJobIoHardening::encodingFallbackIsReported()

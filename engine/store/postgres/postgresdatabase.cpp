@@ -45,6 +45,20 @@ QString PostgresDatabase::migrationBackupPath() const
     return m_connection->migrationBackupPath();
 }
 
+QString PostgresDatabase::damage() const
+{
+    // The server answers a damaged page with an error of its own (SQLSTATE XX001/XX002) on
+    // the query that met it, and those errors reach the caller as they are.
+    return {};
+}
+
+bool PostgresDatabase::takeDiskFull()
+{
+    // A full disk on a server is its administrator's to solve; the job fails with the
+    // server's own error (SQLSTATE 53100) rather than waiting for room it cannot see.
+    return false;
+}
+
 Store &PostgresDatabase::queue()
 {
     return *m_store;

@@ -1,9 +1,11 @@
 #include "migrations.h"
 
 #include <QFile>
+#include <QScopeGuard>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QTemporaryFile>
 
 namespace bd::store {
 
@@ -242,61 +244,111 @@ QString backupFileName(const QString &databasePath, int fromVersion)
 
 } // namespace
 
+namespace {
+
+// A consistent copy of the database as it is before an upgrade, made under a name of its
+// own so that two processes upgrading at once never write one file together.
+bool backUpBeforeUpgrade(QSqlDatabase &db, const QString &databasePath, QString *copyPath,
+                         QString *error)
+{
+    QTemporaryFile reserved(databasePath + u".upgrade-XXXXXX"_s);
+    if (!reserved.open()) {
+        *error = u"cannot back up %1 before upgrading it: %2"_s.arg(databasePath,
+                                                                     reserved.errorString());
+        return false;
+    }
+    *copyPath = reserved.fileName();
+    reserved.close();
+    QFile::remove(*copyPath); // VACUUM INTO wants to create the file itself
+    // VACUUM INTO writes a consistent copy even while WAL frames are outstanding; it cannot
+    // run inside a transaction, so it comes before the migration lock.
+    QSqlQuery query(db);
+    const QString escaped = QString(*copyPath).replace(u"'"_s, u"''"_s);
+    if (!query.exec(u"VACUUM INTO '"_s + escaped + u"'"_s)) {
+        *error = u"cannot back up %1 before upgrading it: %2"_s.arg(databasePath,
+                                                                     query.lastError().text());
+        QFile::remove(*copyPath);
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
 bool migrateSqlite(QSqlDatabase &db, const QString &databasePath, QString *error,
                    QString *backupPath)
 {
-    const int current = storedVersion(db);
-    if (current < 0) {
+    const auto tooNew = [&](int version) {
+        *error = u"%1 was written by a newer BatchDesk (schema %2, this build knows %3); "
+                 "use that version or restore its .bak copy"_s.arg(databasePath)
+                     .arg(version)
+                     .arg(latestSchemaVersion());
+        return false;
+    };
+    const int seen = storedVersion(db);
+    if (seen < 0) {
         *error = u"cannot read the schema version of %1: %2"_s.arg(databasePath,
                                                                   db.lastError().text());
         return false;
     }
-    if (current > latestSchemaVersion()) {
-        *error = u"%1 was written by a newer BatchDesk (schema %2, this build knows %3); "
-                 "use that version or restore its .bak copy"_s.arg(databasePath)
-                     .arg(current)
-                     .arg(latestSchemaVersion());
-        return false;
-    }
-    if (current == latestSchemaVersion())
+    if (seen > latestSchemaVersion())
+        return tooNew(seen);
+    if (seen == latestSchemaVersion())
         return true;
 
-    QSqlQuery query(db);
-    if (current > 0 && databasePath != u":memory:"_s) {
-        const QString backup = backupFileName(databasePath, current);
-        QFile::remove(backup);
-        // VACUUM INTO writes a consistent copy even while WAL frames are outstanding.
-        const QString escaped = QString(backup).replace(u"'"_s, u"''"_s);
-        if (!query.exec(u"VACUUM INTO '"_s + escaped + u"'"_s)) {
-            *error = u"cannot back up %1 before upgrading it: %2"_s.arg(databasePath,
-                                                                         query.lastError().text());
-            return false;
-        }
-        if (backupPath)
-            *backupPath = backup;
-    }
+    QString copy;
+    if (seen > 0 && databasePath != u":memory:"_s && !backUpBeforeUpgrade(db, databasePath, &copy, error))
+        return false;
+    const auto dropCopy = qScopeGuard([&] {
+        if (!copy.isEmpty())
+            QFile::remove(copy);
+    });
 
+    // Every step in one write transaction: a second process opening the same new database
+    // waits here (busy timeout) and then finds the schema already up to date, instead of
+    // creating the same tables again. The version is read again once the lock is held.
+    QSqlQuery query(db);
+    if (!query.exec(u"BEGIN IMMEDIATE"_s)) {
+        *error = u"cannot lock %1 for its schema migration: %2"_s.arg(databasePath,
+                                                                     query.lastError().text());
+        return false;
+    }
+    const auto fail = [&](const QString &what) {
+        *error = what;
+        query.exec(u"ROLLBACK"_s);
+        return false;
+    };
+    const int current = storedVersion(db);
+    if (current < 0)
+        return fail(u"cannot read the schema version of %1: %2"_s.arg(databasePath,
+                                                                     db.lastError().text()));
+    if (current > latestSchemaVersion()) {
+        query.exec(u"ROLLBACK"_s);
+        return tooNew(current);
+    }
     for (const Migration &migration : sqliteMigrations()) {
         if (migration.version <= current)
             continue;
-        if (!db.transaction()) {
-            *error = db.lastError().text();
-            return false;
-        }
         for (const QString &statement : migration.statements) {
-            if (!query.exec(statement)) {
-                *error = u"schema migration %1 (%2) failed: %3"_s.arg(migration.version)
-                             .arg(QString::fromLatin1(migration.description),
-                                  query.lastError().text());
-                db.rollback();
-                return false;
-            }
+            if (!query.exec(statement))
+                return fail(u"schema migration %1 (%2) of %3 failed: %4"_s.arg(migration.version)
+                                .arg(QString::fromLatin1(migration.description), databasePath,
+                                     query.lastError().text()));
         }
-        if (!query.exec(u"PRAGMA user_version = "_s + QString::number(migration.version))
-            || !db.commit()) {
-            *error = db.lastError().text();
-            db.rollback();
-            return false;
+        if (!query.exec(u"PRAGMA user_version = "_s + QString::number(migration.version)))
+            return fail(query.lastError().text());
+    }
+    if (!query.exec(u"COMMIT"_s))
+        return fail(u"cannot commit the schema migration of %1: %2"_s.arg(
+            databasePath, query.lastError().text()));
+    // The copy is kept only when this process did the upgrade it was made for.
+    if (!copy.isEmpty() && current == seen) {
+        const QString backup = backupFileName(databasePath, current);
+        QFile::remove(backup);
+        if (QFile::rename(copy, backup)) {
+            copy.clear();
+            if (backupPath)
+                *backupPath = backup;
         }
     }
     return true;

@@ -8,7 +8,8 @@ class QSqlDatabase;
 namespace bd::store {
 
 // Forward-only schema migrations. Version N is reached by running every step above the
-// stored version in order, each in its own transaction.
+// stored version in order, all in one write transaction (BEGIN IMMEDIATE) that also rereads
+// the version: processes opening one new database at once migrate it once.
 struct Migration
 {
     int version;

@@ -4,6 +4,10 @@
 
 #include <QSqlDatabase>
 #include <QString>
+#include <QStringList>
+
+#include <optional>
+#include <utility>
 
 struct sqlite3;
 
@@ -16,7 +20,14 @@ namespace bd::store {
 class SqliteConnection
 {
 public:
-    SqliteConnection(const QString &databasePath, Database::Access access);
+    // Bounded: the check every open makes (see checkAtOpen); None: for the full check only.
+    enum class OpenCheck
+    {
+        Bounded,
+        None,
+    };
+    SqliteConnection(const QString &databasePath, Database::Access access,
+                     OpenCheck openCheck = OpenCheck::Bounded);
     ~SqliteConnection();
     Q_DISABLE_COPY_MOVE(SqliteConnection)
 
@@ -31,9 +42,27 @@ public:
     QSqlDatabase &db() { return m_db; }
     sqlite3 *handle() const { return m_handle; }
 
+    // Why the file cannot be trusted, once SQLite reported it damaged (SQLITE_CORRUPT,
+    // SQLITE_NOTADB) on this connection; empty otherwise. Reads that answered empty or zero
+    // after that may be wrong, so the store's users stop on it.
+    QString damage() const { return m_damage; }
+    // Looks at the code of a call that just failed on this connection (sqlite3_errcode
+    // when code is -1); a damaged file latches damage(). Returns damage().
+    QString noteFailure(int code = -1);
+    // Whether a failure noted since the last call was the disk refusing a write
+    // (SQLITE_FULL, or an I/O error that says no space is left); clears it.
+    bool takeDiskFull() { return std::exchange(m_diskFull, false); }
+    // Latches damage() for a problem a check found; returns damage().
+    QString noteDamage(const QString &problem);
+    // PRAGMA integrity_check (full) or quick_check: the problems SQLite lists, empty when
+    // the file is sound; nullopt with errorString() when the check itself could not run.
+    std::optional<QStringList> integrityProblems(bool full);
+
 private:
     bool fail(const QString &what);
     bool exec(const char *sql);
+    // The check made at every open, bounded in time (see the .cpp for the measured sizes).
+    bool checkAtOpen();
 
     QString m_path;
     Database::Access m_access;
@@ -42,6 +71,8 @@ private:
     sqlite3 *m_handle = nullptr;
     QString m_error;
     QString m_backupPath;
+    QString m_damage;
+    bool m_diskFull = false;
     bool m_open = false;
 };
 

@@ -45,6 +45,16 @@ QString SqliteDatabase::migrationBackupPath() const
     return m_connection->migrationBackupPath();
 }
 
+QString SqliteDatabase::damage() const
+{
+    return m_connection->damage();
+}
+
+bool SqliteDatabase::takeDiskFull()
+{
+    return m_connection->takeDiskFull();
+}
+
 Store &SqliteDatabase::queue()
 {
     return *m_store;

@@ -28,6 +28,8 @@ public:
     QString location() const override;
     Access access() const override;
     QString migrationBackupPath() const override;
+    QString damage() const override;
+    bool takeDiskFull() override;
 
     Store &queue() override;
     TaskReader &tasks() override;

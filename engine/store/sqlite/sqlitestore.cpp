@@ -114,7 +114,9 @@ QString SqliteStore::connectionName() const
 
 bool SqliteStore::fail(const QString &what)
 {
-    m_error = what;
+    // Called right after the failing call, so the connection's error code is still its.
+    const QString damage = m_connection->noteFailure();
+    m_error = damage.isEmpty() ? what : damage;
     return false;
 }
 
@@ -227,6 +229,8 @@ QList<JobInfo> SqliteStore::jobs()
     }
     while (query.next())
         result.append(jobFromQuery(query));
+    if (query.lastError().isValid())
+        fail(query.lastError().text());
     for (JobInfo &info : result) {
         info.counts = taskCounts(info.id);
         jobTotals(info.id, &info.usage, &info.costUsd, nullptr);

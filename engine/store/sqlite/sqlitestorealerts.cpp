@@ -101,6 +101,8 @@ QList<AlertRecord> SqliteStore::alerts(bool includeCleared)
         alert.figures = QJsonDocument::fromJson(query.value(6).toString().toUtf8()).object();
         result.append(alert);
     }
+    if (query.lastError().isValid())
+        fail(query.lastError().text());
     return result;
 }
 
@@ -251,6 +253,8 @@ QList<CostLine> SqliteStore::costLines(qint64 jobId)
         line.classifyCostUsd = query.value(13).toDouble();
         lines.append(line);
     }
+    if (query.lastError().isValid())
+        fail(query.lastError().text());
     return lines;
 }
 

@@ -35,6 +35,8 @@ TaskCounts SqliteStore::taskCounts(qint64 jobId)
         case TaskState::Cancelled: counts.cancelled = n; break;
         }
     }
+    if (query.lastError().isValid())
+        fail(query.lastError().text());
     return counts;
 }
 
@@ -92,6 +94,8 @@ QList<DeadTask> SqliteStore::deadTasks(qint64 jobId, int limit, qint64 afterTask
         task.updatedAt = QDateTime::fromMSecsSinceEpoch(query.value(6).toLongLong());
         result.append(task);
     }
+    if (query.lastError().isValid())
+        fail(query.lastError().text());
     return result;
 }
 
@@ -116,6 +120,8 @@ QList<AttemptRecord> SqliteStore::attempts(qint64 taskId)
         record.message = query.value(4).toString();
         result.append(record);
     }
+    if (query.lastError().isValid())
+        fail(query.lastError().text());
     return result;
 }
 
