@@ -227,6 +227,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_reader, &ReaderWorker::exportFinished, this, &Engine::exportFinished);
     connect(m_reader, &ReaderWorker::exportWarned, this, &Engine::exportWarned);
     connect(m_reader, &ReaderWorker::readFailed, this, &Engine::readFailed);
+    connect(m_worker, &EngineWorker::readFailed, this, &Engine::readFailed);
     connect(m_reader, &ReaderWorker::databaseChecked, this, &Engine::databaseChecked);
     connect(m_reader, &ReaderWorker::seriesReady, this, &Engine::seriesReady);
     // Ids gathered by the reader go straight to the writer on the engine thread.

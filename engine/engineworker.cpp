@@ -76,7 +76,15 @@ void EngineWorker::open()
     m_store = &m_database->queue();
     m_store->releaseExpiredLeases(m_clock->nowMs());
     releaseLeasesOfDeadWorkers();
-    for (const JobInfo &job : m_store->jobs())
+    const QList<JobInfo> jobs = m_store->jobs();
+    // A large file is checked at open only in part; the first reads may meet the rest.
+    if (const QString damage = m_database->damage(); !damage.isEmpty()) {
+        m_store = nullptr;
+        m_database.reset();
+        Q_EMIT opened(false, damage);
+        return;
+    }
+    for (const JobInfo &job : jobs)
         m_snapshots.update(job, m_runners.contains(job.id));
     if (!m_snapshotTimer) {
         m_snapshotTimer = new QTimer(this);
@@ -445,6 +453,10 @@ void EngineWorker::listJobs()
     if (!m_store)
         return;
     const QList<JobInfo> jobs = m_store->jobs();
+    if (const QString damage = m_database->damage(); !damage.isEmpty()) {
+        Q_EMIT readFailed(damage); // the counts and totals just read may be zeros
+        return;
+    }
     QSet<qint64> present;
     for (const JobInfo &job : jobs) {
         m_snapshots.update(job, m_runners.contains(job.id));

@@ -91,6 +91,8 @@ Q_SIGNALS:
     void stoppedAll();
     void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);
+    // A read found the database damaged (Database::damage()).
+    void readFailed(const QString &error);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
     void tasksActedOn(bd::TaskAction action, int changed, const QString &error, int skipped);

@@ -21,7 +21,10 @@ int commandExport(const Invocation &in)
     Session session(in.database, in.json, {}, Session::Access::ReadOnly);
     if (!session.open())
         return ExitFatal;
-    if (!session.job(jobId))
+    const auto jobs = session.jobs();
+    if (!jobs)
+        return ExitFatal; // unreadable (said why): not the caller's mistake
+    if (std::none_of(jobs->cbegin(), jobs->cend(), [&](const bd::JobInfo &job) { return job.id == jobId; }))
         throw UsageError{u"no job %1 in %2"_s.arg(jobId).arg(in.database)};
     QString error;
     if (!session.exportJob(jobId, out, &error)) {

@@ -166,8 +166,16 @@ QString SqliteConnection::noteFailure(int code)
 
 QString SqliteConnection::noteDamage(const QString &problem)
 {
-    if (m_damage.isEmpty())
-        m_damage = damagedMessage(m_path, problem);
+    if (m_damage.isEmpty()) {
+        // A check lists one problem a line under a "*** in database main ***" heading: the
+        // first says enough here, `batchctl check` lists them all.
+        QStringList lines = problem.split(u'\n', Qt::SkipEmptyParts);
+        lines.removeIf([](const QString &line) { return line.startsWith(u"***"_s); });
+        QString detail = lines.value(0, problem);
+        if (lines.size() > 1)
+            detail += u" and %1 more problem(s)"_s.arg(lines.size() - 1);
+        m_damage = damagedMessage(m_path, detail);
+    }
     return m_damage;
 }
 
