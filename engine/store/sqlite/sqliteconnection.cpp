@@ -141,8 +141,8 @@ bool SqliteConnection::exec(const char *sql)
 {
     QSqlQuery query(m_db);
     if (!query.exec(QString::fromLatin1(sql))) {
-        if (!noteFailure().isEmpty())
-            return fail(m_damage);
+        if (const QString instead = noteFailure(); !instead.isEmpty())
+            return fail(instead);
         return fail(u"%1: %2"_s.arg(QString::fromLatin1(sql), query.lastError().text()));
     }
     return true;
@@ -154,13 +154,16 @@ QString SqliteConnection::noteFailure(int code)
         return m_damage;
     if (code == -1)
         code = sqlite3_extended_errcode(m_handle);
-    // Kept until taken: the ROLLBACK after a failed write may fail in turn (SQLite already
-    // rolled back) and must not hide why.
-    if ((code & 0xff) == SQLITE_FULL
-        || ((code & 0xff) == SQLITE_IOERR && sqlite3_system_errno(m_handle) == ENOSPC))
-        m_diskFull = true;
     if (isDamageCode(code))
-        noteDamage(QString::fromUtf8(sqlite3_errstr(code)));
+        return noteDamage(QString::fromUtf8(sqlite3_errstr(code)));
+    if ((code & 0xff) == SQLITE_FULL
+        || ((code & 0xff) == SQLITE_IOERR && sqlite3_system_errno(m_handle) == ENOSPC)) {
+        // Kept until taken: the ROLLBACK after a failed write may fail in turn (SQLite
+        // already rolled back) and must not hide why.
+        m_diskFull = true;
+        return u"%1: the disk is full (%2); nothing of the refused write was kept; free space "
+               "there, then resume"_s.arg(m_path, QString::fromUtf8(sqlite3_errstr(code)));
+    }
     return m_damage;
 }
 
@@ -218,8 +221,8 @@ bool SqliteConnection::checkAtOpen()
     const auto readable = [&](const QString &sql) {
         if (query.exec(sql) && query.next())
             return true;
-        return noteFailure().isEmpty() ? fail(u"%1: %2"_s.arg(m_path, query.lastError().text()))
-                                       : fail(m_damage);
+        const QString instead = noteFailure();
+        return fail(instead.isEmpty() ? u"%1: %2"_s.arg(m_path, query.lastError().text()) : instead);
     };
     if (!readable(u"SELECT COUNT(*), TOTAL(LENGTH(sql)) FROM sqlite_schema"_s))
         return false;

@@ -47,7 +47,9 @@ public:
     // after that may be wrong, so the store's users stop on it.
     QString damage() const { return m_damage; }
     // Looks at the code of a call that just failed on this connection (sqlite3_errcode
-    // when code is -1); a damaged file latches damage(). Returns damage().
+    // when code is -1): a damaged file latches damage(), a full disk takeDiskFull(). Returns
+    // what to tell the user instead of SQLite's words (damage(), or that the disk is full),
+    // else empty.
     QString noteFailure(int code = -1);
     // Whether a failure noted since the last call was the disk refusing a write
     // (SQLITE_FULL, or an I/O error that says no space is left); clears it.

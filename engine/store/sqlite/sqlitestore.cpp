@@ -115,8 +115,8 @@ QString SqliteStore::connectionName() const
 bool SqliteStore::fail(const QString &what)
 {
     // Called right after the failing call, so the connection's error code is still its.
-    const QString damage = m_connection->noteFailure();
-    m_error = damage.isEmpty() ? what : damage;
+    const QString instead = m_connection->noteFailure();
+    m_error = instead.isEmpty() ? what : instead;
     return false;
 }
 
