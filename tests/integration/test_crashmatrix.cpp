@@ -88,10 +88,7 @@ void TestCrashMatrix::cleanup()
 
 QProcessEnvironment TestCrashMatrix::environment(const QString &crashAt) const
 {
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.insert(u"XDG_CONFIG_HOME"_s, m_dir->filePath(u"config"_s));
-    env.insert(u"XDG_DATA_HOME"_s, m_dir->filePath(u"data"_s));
-    env.insert(u"HOME"_s, m_dir->path());
+    QProcessEnvironment env = isolatedEnvironment(m_dir->path());
     env.insert(u"TMPDIR"_s, m_dir->path());
     env.remove(u"OPENAI_BASE_URL"_s);
     env.insert(u"OPENAI_API_KEY"_s, kKey);

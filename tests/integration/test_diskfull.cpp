@@ -42,10 +42,7 @@ private:
 void TestDiskFull::initTestCase()
 {
     QVERIFY(m_dir.isValid());
-    m_env = QProcessEnvironment::systemEnvironment();
-    m_env.insert(u"XDG_CONFIG_HOME"_s, m_dir.filePath(u"config"_s));
-    m_env.insert(u"XDG_DATA_HOME"_s, m_dir.filePath(u"data"_s));
-    m_env.insert(u"HOME"_s, m_dir.path());
+    m_env = isolatedEnvironment(m_dir.path());
 }
 
 BatchctlRun TestDiskFull::batchctl(const QStringList &arguments, int timeoutMs)

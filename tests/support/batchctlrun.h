@@ -25,6 +25,17 @@ struct BatchctlRun
     }
 };
 
+// The caller's environment with the user's own config, data and home (a price file, the
+// default database, a keychain) replaced by folders under dir.
+inline QProcessEnvironment isolatedEnvironment(const QString &dir)
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("XDG_CONFIG_HOME"), dir + QStringLiteral("/config"));
+    env.insert(QStringLiteral("XDG_DATA_HOME"), dir + QStringLiteral("/data"));
+    env.insert(QStringLiteral("HOME"), dir);
+    return env;
+}
+
 inline BatchctlRun runBatchctl(const QString &program, const QStringList &arguments,
                                const QProcessEnvironment &env, const QString &workingDirectory,
                                int timeoutMs)
