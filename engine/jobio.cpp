@@ -152,8 +152,8 @@ public:
     {
         QString error;
         // Only a template that is blank without its values can render blank at all.
-        m_possible = m_prompt.bind(header, &error)
-                     && m_prompt.render(QStringList(header.size(), QString())).trimmed().isEmpty();
+        m_possible = m_prompt.bind(header, &error) &&
+                     m_prompt.render(QStringList(header.size(), QString())).trimmed().isEmpty();
     }
 
     void count(const QList<QStringList> &rows, qint64 firstRowNumber)
@@ -174,8 +174,8 @@ public:
             return {};
         return u"%1: %2 row(s) render an empty prompt (first: data row %3); providers refuse "
                "an empty message, so those rows will be dead-lettered"_s.arg(path)
-            .arg(m_count)
-            .arg(m_firstRow);
+                   .arg(m_count)
+                   .arg(m_firstRow);
     }
 
 private:
@@ -335,7 +335,8 @@ ImportResult finishInterruptedImport(store::Store &store, qint64 jobId, qint64 n
             return result;
         }
         result.error = u"job %1: its import was interrupted and cannot be finished (%2); the "
-                       "half-imported job was removed, run the file again"_s.arg(jobId).arg(problem);
+                       "half-imported job was removed, run the file again"_s.arg(jobId)
+                           .arg(problem);
         return result;
     }
     return importRows(store, spec, jobId, nowMs, progress, cancel);

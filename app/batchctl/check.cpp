@@ -18,8 +18,8 @@ int commandCheck(const Invocation &in)
     Session session(in.database, in.json, {}, Session::Access::ReadOnly);
     if (!session.open())
         return ExitFatal;
-    const auto answer = session.ask(&bd::Engine::databaseChecked,
-                                    [&] { session.engine().checkDatabase(); });
+    const auto answer =
+        session.ask(&bd::Engine::databaseChecked, [&] { session.engine().checkDatabase(); });
     if (!answer)
         return ExitFatal;
     const auto &[problems, message] = *answer;

@@ -24,7 +24,8 @@ int commandExport(const Invocation &in)
     const auto jobs = session.jobs();
     if (!jobs)
         return ExitFatal; // unreadable (said why): not the caller's mistake
-    if (std::none_of(jobs->cbegin(), jobs->cend(), [&](const bd::JobInfo &job) { return job.id == jobId; }))
+    if (std::none_of(jobs->cbegin(), jobs->cend(),
+                     [&](const bd::JobInfo &job) { return job.id == jobId; }))
         throw UsageError{u"no job %1 in %2"_s.arg(jobId).arg(in.database)};
     QString error;
     if (!session.exportJob(jobId, out, &error)) {

@@ -63,8 +63,9 @@ void printCost(const bd::JobInfo &job, const QJsonObject &cost)
         // The share saved, not the share spent (cost_vs_naive in the JSON).
         const double naive = cost[u"naive_cost_usd"_s].toDouble();
         const double saved = cost[u"savings_usd"_s].toDouble();
-        const QString share = naive > 0 ? u" (%1% of naive)"_s.arg(QString::number(saved / naive * 100, 'f', 1))
-                                        : QString();
+        const QString share =
+            naive > 0 ? u" (%1% of naive)"_s.arg(QString::number(saved / naive * 100, 'f', 1))
+                      : QString();
         printOut(u"    response cache hits %1; naive run $%2, saved $%3%4"_s
                      .arg(cost[u"response_cache_hits"_s].toInteger())
                      .arg(QString::number(naive, 'f', 4), QString::number(saved, 'f', 4), share));

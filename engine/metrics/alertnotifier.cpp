@@ -152,9 +152,9 @@ void AlertNotifier::startCommand(const QByteArray &body, const AlertEvent &event
     // desktop session, never the provider keys (OPENAI_API_KEY ...) the engine was given.
     const QProcessEnvironment inherited = QProcessEnvironment::systemEnvironment();
     QProcessEnvironment env;
-    for (const char *name : {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE",
-                             "LC_MESSAGES", "TZ", "TMPDIR", "DISPLAY", "WAYLAND_DISPLAY",
-                             "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"}) {
+    for (const char *name :
+         {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
+          "TMPDIR", "DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"}) {
         const QString key = QString::fromLatin1(name);
         if (inherited.contains(key))
             env.insert(key, inherited.value(key));

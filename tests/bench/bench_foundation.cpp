@@ -155,8 +155,8 @@ void printIntegrityFigures(const QString &dbPath, qint64 tasks)
         const auto problems = connection.integrityProblems(full);
         const double seconds = double(timer.nsecsElapsed()) / 1e9;
         std::printf("integrity: %s over %lld tasks, %.0f MiB: %.3f s (%.0f MiB/s)%s\n",
-                    full ? "integrity_check" : "quick_check    ", tasks, mib, seconds, mib / seconds,
-                    problems && problems->isEmpty() ? "" : " NOT OK");
+                    full ? "integrity_check" : "quick_check    ", tasks, mib, seconds,
+                    mib / seconds, problems && problems->isEmpty() ? "" : " NOT OK");
     }
     timer.start();
     const SqliteConnection opened(dbPath, bd::store::Database::Access::ReadOnly);

@@ -33,11 +33,11 @@ const QString kSystem = u"Label the row in one word."_s;
 
 enum class Scenario
 {
-    Import,  // 20,000 rows on the simulator: the import is long enough to cut
-    Sync,    // 300 rows, realtime, against the loopback OpenAI-style server
-    Batch,   // 250 rows in provider batches of 100 against the same server
-    Replay,  // 40 dead-lettered rows replayed with an edited template (simulator)
-    Export,  // 3,000 finished rows exported to XLSX
+    Import, // 20,000 rows on the simulator: the import is long enough to cut
+    Sync,   // 300 rows, realtime, against the loopback OpenAI-style server
+    Batch,  // 250 rows in provider batches of 100 against the same server
+    Replay, // 40 dead-lettered rows replayed with an edited template (simulator)
+    Export, // 3,000 finished rows exported to XLSX
 };
 
 } // namespace
@@ -113,7 +113,8 @@ QString TestCrashMatrix::writeCsv(int rows, bool withDeadRows)
         return {};
     csv.write("id,text,flag\n");
     for (int row = 1; row <= rows; ++row) {
-        const QString text = u"row %1: the parcel came %2"_s.arg(row).arg(row % 2 ? u"late"_s : u"early"_s);
+        const QString text =
+            u"row %1: the parcel came %2"_s.arg(row).arg(row % 2 ? u"late"_s : u"early"_s);
         m_texts.append(text);
         // Every tenth row is refused by the simulator until a replay leaves the flag out.
         const QByteArray flag = withDeadRows && row % 10 == 0 ? "[[sim:invalid]]" : "";
@@ -124,8 +125,9 @@ QString TestCrashMatrix::writeCsv(int rows, bool withDeadRows)
 
 QStringList TestCrashMatrix::runArguments(Scenario scenario, const QString &csv) const
 {
-    QStringList arguments = {u"run"_s, csv, u"--template"_s, u"Classify: {{text}}{{flag}}"_s,
-                             u"--system"_s, kSystem, u"--db"_s, m_db, u"--json"_s};
+    QStringList arguments = {
+        u"run"_s,  csv,  u"--template"_s, u"Classify: {{text}}{{flag}}"_s, u"--system"_s, kSystem,
+        u"--db"_s, m_db, u"--json"_s};
     if (scenario == Scenario::Sync || scenario == Scenario::Batch) {
         arguments << u"--provider"_s << u"openai"_s << u"--model"_s << u"gpt-4.1-mini"_s
                   << u"--base-url"_s << m_server->openAiBaseUrl() << u"--concurrency"_s << u"8"_s;
@@ -151,7 +153,8 @@ void TestCrashMatrix::expectEveryRowCompletedOnce(Scenario scenario, int rows)
     QCOMPARE(scalar(u"SELECT COUNT(*) FROM jobs WHERE state = 0"_s), 0); // none importing
     QCOMPARE(scalar(u"SELECT COUNT(*) FROM tasks"_s), rows);
     QCOMPARE(scalar(u"SELECT COUNT(DISTINCT row_no) FROM tasks WHERE state = 2"_s), rows);
-    QCOMPARE(scalar(u"SELECT COUNT(*) FROM tasks WHERE state <> 2 OR lease_owner IS NOT NULL"_s), 0);
+    QCOMPARE(scalar(u"SELECT COUNT(*) FROM tasks WHERE state <> 2 OR lease_owner IS NOT NULL"_s),
+             0);
     if (scenario != Scenario::Sync && scenario != Scenario::Batch)
         return;
     QVERIFY(bd::test::withSqlite(m_db, [&](QSqlDatabase &db) {
@@ -165,7 +168,8 @@ void TestCrashMatrix::expectEveryRowCompletedOnce(Scenario scenario, int rows)
                      qPrintable(u"row %1"_s.arg(row)));
             if (scenario == Scenario::Batch) // never submitted in two batches
                 QVERIFY2(m_server->batchLinesFor(taskId) == 1,
-                         qPrintable(u"row %1 in %2 batches"_s.arg(row).arg(m_server->batchLinesFor(taskId))));
+                         qPrintable(u"row %1 in %2 batches"_s.arg(row).arg(
+                             m_server->batchLinesFor(taskId))));
             else
                 QVERIFY2(m_server->successesFor(prompt) >= 1, qPrintable(u"row %1"_s.arg(row)));
         }
@@ -230,8 +234,9 @@ void TestCrashMatrix::crashThenRecover()
     if (scenario == Scenario::Replay) {
         QVERIFY2(first.exitCode == 4, qPrintable(first.describe()));
         QCOMPARE(scalar(u"SELECT COUNT(*) FROM tasks WHERE state = 3"_s), rows / 10);
-        const QStringList replay = {u"dlq"_s,        u"replay"_s, u"--job"_s, u"1"_s,
-                                    u"--template"_s, u"Classify: {{text}}"_s,  u"--db"_s, m_db};
+        const QStringList replay = {
+            u"dlq"_s,  u"replay"_s, u"--job"_s, u"1"_s, u"--template"_s, u"Classify: {{text}}"_s,
+            u"--db"_s, m_db};
         const BatchctlRun crashed = batchctl(replay, crashAt);
         QVERIFY2(crashed.status == QProcess::CrashExit, qPrintable(crashed.describe()));
         // The user runs the same command again; whatever the crash left, it ends the job.
@@ -257,9 +262,9 @@ void TestCrashMatrix::crashThenRecover()
     const BatchctlRun again = batchctl(exportArguments);
     QVERIFY2(again.exitCode == 0, qPrintable(again.describe()));
     QVERIFY(QFileInfo(out).size() > 0);
-    QCOMPARE(QDir(QFileInfo(out).absolutePath())
-                 .entryList(QDir::Files | QDir::Hidden | QDir::System),
-             QStringList{u"answers.xlsx"_s});
+    QCOMPARE(
+        QDir(QFileInfo(out).absolutePath()).entryList(QDir::Files | QDir::Hidden | QDir::System),
+        QStringList{u"answers.xlsx"_s});
     expectEveryRowCompletedOnce(scenario, rows);
 }
 

@@ -76,8 +76,8 @@ QString TestDatabaseFaults::writeCsv(const QString &name, int rows)
     file.write("id,text\n");
     QByteArray chunk;
     for (int i = 1; i <= rows; ++i) {
-        chunk += "R" + QByteArray::number(i) + ",row number " + QByteArray::number(i)
-                 + " of a file long enough to take a while to import\n";
+        chunk += "R" + QByteArray::number(i) + ",row number " + QByteArray::number(i) +
+                 " of a file long enough to take a while to import\n";
         if (chunk.size() > (1 << 20)) {
             file.write(chunk);
             chunk.clear();
@@ -101,8 +101,8 @@ void TestDatabaseFaults::damagedPageStopsEveryCommand()
     QFETCH(int, fillerMiB);
     const QString db = m_dir.filePath(u"damaged-%1.sqlite"_s.arg(fillerMiB));
     const QString csv = writeCsv(u"small-%1.csv"_s.arg(fillerMiB), 400);
-    const BatchctlRun first = batchctl({u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s,
-                                        u"--db"_s, db, u"--json"_s});
+    const BatchctlRun first =
+        batchctl({u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db, u"--json"_s});
     QVERIFY2(first.exitCode == 0, qPrintable(first.describe()));
     const double spent = first.json().value(u"cost_usd"_s).toDouble();
     QVERIFY(spent > 0);
@@ -117,12 +117,12 @@ void TestDatabaseFaults::damagedPageStopsEveryCommand()
                                "base_url, priority, mode, max_retries, max_output_tokens, "
                                "settings, columns, 3, state_reason, created_at, updated_at "
                                "FROM jobs WHERE id = 1"_s));
-            QVERIFY2(query.exec(u"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-                                "WHERE i < %1) INSERT INTO tasks (job_id, row_no, vals, priority, "
-                                "state, output, cost_usd, created_at) SELECT 2, i, '[\"x\"]', 2, 2, "
-                                "hex(randomblob(500)), 0.0001, 0 FROM n"_s
-                                    .arg(fillerMiB * 1024)),
-                     qPrintable(query.lastError().text()));
+            QVERIFY2(
+                query.exec(u"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                           "WHERE i < %1) INSERT INTO tasks (job_id, row_no, vals, priority, "
+                           "state, output, cost_usd, created_at) SELECT 2, i, '[\"x\"]', 2, 2, "
+                           "hex(randomblob(500)), 0.0001, 0 FROM n"_s.arg(fillerMiB * 1024)),
+                qPrintable(query.lastError().text()));
         }
         QVERIFY(query.exec(u"PRAGMA wal_checkpoint(TRUNCATE)"_s));
         // A leaf page of the tasks table in the middle of the file.
@@ -146,8 +146,8 @@ void TestDatabaseFaults::damagedPageStopsEveryCommand()
     const auto expectDamaged = [&](const BatchctlRun &run) {
         QVERIFY2(run.exitCode == 1, qPrintable(run.describe()));
         const QString err = QString::fromUtf8(run.err);
-        QVERIFY2(err.contains(db) && err.contains(u"the database is damaged"_s)
-                     && err.contains(u".recover"_s) && err.contains(u"pre-v"_s),
+        QVERIFY2(err.contains(db) && err.contains(u"the database is damaged"_s) &&
+                     err.contains(u".recover"_s) && err.contains(u"pre-v"_s),
                  qPrintable(run.describe()));
     };
     const BatchctlRun status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
@@ -172,7 +172,8 @@ void TestDatabaseFaults::fullCheckOnDemand()
 {
     const QString db = m_dir.filePath(u"sound.sqlite"_s);
     const QString csv = writeCsv(u"sound.csv"_s, 100);
-    QCOMPARE(batchctl({u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db}).exitCode, 0);
+    QCOMPARE(batchctl({u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db}).exitCode,
+             0);
     const BatchctlRun check = batchctl({u"check"_s, u"--db"_s, db, u"--json"_s});
     QVERIFY2(check.exitCode == 0, qPrintable(check.describe()));
     QCOMPARE(check.json().value(u"ok"_s).toBool(), true);
@@ -213,7 +214,7 @@ bool TestDatabaseFaults::waitUntilImporting(QProcess &process, const QString &db
         if (!QFileInfo::exists(db))
             continue;
         const bool importing = sqliteScalar(db, u"SELECT COUNT(*) FROM tasks WHERE job_id IN "
-                                                 "(SELECT id FROM jobs WHERE state = 0)"_s) > 0;
+                                                "(SELECT id FROM jobs WHERE state = 0)"_s) > 0;
         if (importing)
             return true;
     }
@@ -224,9 +225,8 @@ void TestDatabaseFaults::killDuringImport(const QString &csv, const QString &db)
 {
     QProcess process;
     process.setProcessEnvironment(m_env);
-    process.start(QStringLiteral(BATCHCTL_PATH),
-                  {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db,
-                   u"--budget"_s, u"0.000001"_s});
+    process.start(QStringLiteral(BATCHCTL_PATH), {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s,
+                                                  u"--db"_s, db, u"--budget"_s, u"0.000001"_s});
     QVERIFY(process.waitForStarted());
     const bool caught = waitUntilImporting(process, db);
     if (caught)
@@ -252,7 +252,7 @@ void TestDatabaseFaults::killedImportIsFinishedByResume()
     QVERIFY2(resumed.err.contains("import of") && resumed.err.contains("was interrupted"),
              qPrintable(resumed.describe()));
     QCOMPARE(sqliteScalar(db, u"SELECT COUNT(*) FROM jobs"_s), 1);
-    QCOMPARE(sqliteScalar(db, u"SELECT id FROM jobs"_s), 1); // the same job, finished in place
+    QCOMPARE(sqliteScalar(db, u"SELECT id FROM jobs"_s), 1);    // the same job, finished in place
     QCOMPARE(sqliteScalar(db, u"SELECT state FROM jobs"_s), 2); // paused (budget), not importing
     QCOMPARE(sqliteScalar(db, u"SELECT COUNT(*) FROM tasks"_s), kRows);
     QCOMPARE(sqliteScalar(db, u"SELECT COUNT(DISTINCT row_no) FROM tasks"_s), kRows);

@@ -58,8 +58,8 @@ QString TestDiskFull::writeCsv(const QString &name, int rows)
         return {};
     file.write("id,text\n");
     for (int i = 1; i <= rows; ++i)
-        file.write("R" + QByteArray::number(i) + ",row " + QByteArray::number(i)
-                   + " with enough words in it to make an answer of a hundred bytes or so\n");
+        file.write("R" + QByteArray::number(i) + ",row " + QByteArray::number(i) +
+                   " with enough words in it to make an answer of a hundred bytes or so\n");
     return path;
 }
 
@@ -81,25 +81,29 @@ void TestDiskFull::importThatDoesNotFitExitsOne()
     const QString db = disk.path() + u"/jobs.sqlite"_s;
     // The database exists (schema, a first job), then the disk fills up.
     const QString small = writeCsv(u"import-small.csv"_s, 10);
-    QCOMPARE(batchctl({u"run"_s, small, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db}).exitCode, 0);
+    QCOMPARE(
+        batchctl({u"run"_s, small, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db}).exitCode, 0);
     leaveRoom(disk, 256 * 1024);
 
     const QString big = writeCsv(u"import-big.csv"_s, 60'000); // ~6 MB of rows
-    const BatchctlRun full = batchctl({u"run"_s, big, u"--template"_s, u"Say {{text}}"_s,
-                                       u"--db"_s, db});
+    const BatchctlRun full =
+        batchctl({u"run"_s, big, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db});
     QVERIFY2(full.exitCode == 1, qPrintable(full.describe()));
-    QVERIFY2(full.err.contains(QByteArray(db.toUtf8() + ": the disk is full")), qPrintable(full.describe()));
+    QVERIFY2(full.err.contains(QByteArray(db.toUtf8() + ": the disk is full")),
+             qPrintable(full.describe()));
 
     // Room again: resume settles whatever the refused import left (nothing, or a job still
     // importing, which it finishes), and running the file again imports it whole once.
     QFile::remove(disk.path() + u"/filler"_s);
     const BatchctlRun resumed = batchctl({u"resume"_s, u"--db"_s, db});
     QVERIFY2(resumed.exitCode == 0, qPrintable(resumed.describe()));
-    const BatchctlRun again = batchctl({u"run"_s, big, u"--template"_s, u"Say {{text}}"_s,
-                                        u"--db"_s, db});
+    const BatchctlRun again =
+        batchctl({u"run"_s, big, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db});
     QVERIFY2(again.exitCode == 0, qPrintable(again.describe()));
     QCOMPARE(bd::test::sqliteScalar(db, u"SELECT COUNT(*) FROM jobs"_s), 2);
-    QCOMPARE(bd::test::sqliteScalar(db, u"SELECT COUNT(*) FROM tasks WHERE job_id = 2 AND state = 2"_s), 60'000);
+    QCOMPARE(
+        bd::test::sqliteScalar(db, u"SELECT COUNT(*) FROM tasks WHERE job_id = 2 AND state = 2"_s),
+        60'000);
     const BatchctlRun check = batchctl({u"check"_s, u"--db"_s, db});
     QVERIFY2(check.exitCode == 0, qPrintable(check.describe()));
 }
@@ -119,7 +123,8 @@ void TestDiskFull::drainThatDoesNotFitPausesAndResumes()
     QCOMPARE(bd::test::sqliteScalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 0"_s), kRows);
 
     leaveRoom(disk, 384 * 1024);
-    const BatchctlRun full = batchctl({u"resume"_s, u"--db"_s, db, u"--global-budget"_s, u"1000"_s});
+    const BatchctlRun full =
+        batchctl({u"resume"_s, u"--db"_s, db, u"--global-budget"_s, u"1000"_s});
     QVERIFY2(full.exitCode == 3, qPrintable(full.describe()));
     QVERIFY2(full.err.contains("disk_full") && full.err.contains("is full"),
              qPrintable(full.describe()));
@@ -129,7 +134,9 @@ void TestDiskFull::drainThatDoesNotFitPausesAndResumes()
     QVERIFY2(resumed.exitCode == 0, qPrintable(resumed.describe()));
     QCOMPARE(resumed.json().value(u"completed"_s).toInt(), kRows);
     QCOMPARE(bd::test::sqliteScalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 2"_s), kRows);
-    QCOMPARE(bd::test::sqliteScalar(db, u"SELECT COUNT(DISTINCT row_no) FROM tasks WHERE state = 2"_s), kRows);
+    QCOMPARE(
+        bd::test::sqliteScalar(db, u"SELECT COUNT(DISTINCT row_no) FROM tasks WHERE state = 2"_s),
+        kRows);
     const BatchctlRun check = batchctl({u"check"_s, u"--db"_s, db});
     QVERIFY2(check.exitCode == 0, qPrintable(check.describe()));
 }

@@ -254,7 +254,7 @@ bool backUpBeforeUpgrade(QSqlDatabase &db, const QString &databasePath, QString 
     QTemporaryFile reserved(databasePath + u".upgrade-XXXXXX"_s);
     if (!reserved.open()) {
         *error = u"cannot back up %1 before upgrading it: %2"_s.arg(databasePath,
-                                                                     reserved.errorString());
+                                                                    reserved.errorString());
         return false;
     }
     *copyPath = reserved.fileName();
@@ -266,7 +266,7 @@ bool backUpBeforeUpgrade(QSqlDatabase &db, const QString &databasePath, QString 
     const QString escaped = QString(*copyPath).replace(u"'"_s, u"''"_s);
     if (!query.exec(u"VACUUM INTO '"_s + escaped + u"'"_s)) {
         *error = u"cannot back up %1 before upgrading it: %2"_s.arg(databasePath,
-                                                                     query.lastError().text());
+                                                                    query.lastError().text());
         QFile::remove(*copyPath);
         return false;
     }
@@ -287,8 +287,8 @@ bool migrateSqlite(QSqlDatabase &db, const QString &databasePath, QString *error
     };
     const int seen = storedVersion(db);
     if (seen < 0) {
-        *error = u"cannot read the schema version of %1: %2"_s.arg(databasePath,
-                                                                  db.lastError().text());
+        *error =
+            u"cannot read the schema version of %1: %2"_s.arg(databasePath, db.lastError().text());
         return false;
     }
     if (seen > latestSchemaVersion())
@@ -297,7 +297,8 @@ bool migrateSqlite(QSqlDatabase &db, const QString &databasePath, QString *error
         return true;
 
     QString copy;
-    if (seen > 0 && databasePath != u":memory:"_s && !backUpBeforeUpgrade(db, databasePath, &copy, error))
+    if (seen > 0 && databasePath != u":memory:"_s &&
+        !backUpBeforeUpgrade(db, databasePath, &copy, error))
         return false;
     const auto dropCopy = qScopeGuard([&] {
         if (!copy.isEmpty())
@@ -310,7 +311,7 @@ bool migrateSqlite(QSqlDatabase &db, const QString &databasePath, QString *error
     QSqlQuery query(db);
     if (!query.exec(u"BEGIN IMMEDIATE"_s)) {
         *error = u"cannot lock %1 for its schema migration: %2"_s.arg(databasePath,
-                                                                     query.lastError().text());
+                                                                      query.lastError().text());
         return false;
     }
     const auto fail = [&](const QString &what) {
@@ -320,8 +321,8 @@ bool migrateSqlite(QSqlDatabase &db, const QString &databasePath, QString *error
     };
     const int current = storedVersion(db);
     if (current < 0)
-        return fail(u"cannot read the schema version of %1: %2"_s.arg(databasePath,
-                                                                     db.lastError().text()));
+        return fail(
+            u"cannot read the schema version of %1: %2"_s.arg(databasePath, db.lastError().text()));
     if (current > latestSchemaVersion()) {
         query.exec(u"ROLLBACK"_s);
         return tooNew(current);

@@ -47,8 +47,8 @@ bool isDamageCode(int code)
 QString damagedMessage(const QString &path, const QString &detail)
 {
     const QFileInfo info(path);
-    QStringList backups = info.dir().entryList({info.fileName() + u".pre-v*.bak"_s}, QDir::Files,
-                                               QDir::Time);
+    QStringList backups =
+        info.dir().entryList({info.fileName() + u".pre-v*.bak"_s}, QDir::Files, QDir::Time);
     const QString restore =
         backups.isEmpty()
             ? u"no copy from before an upgrade (%1.pre-vN.bak) is next to it"_s.arg(path)
@@ -56,8 +56,8 @@ QString damagedMessage(const QString &path, const QString &detail)
                   info.dir().filePath(backups.constFirst()));
     return u"%1: the database is damaged (%2); nothing more was read from it or written to it. "
            "To go on: %3, or rescue what is readable with `sqlite3 %1 .recover | sqlite3 "
-           "%1.recovered` and use that file; `batchctl check --db %1` lists the damage"_s
-        .arg(path, detail, restore);
+           "%1.recovered` and use that file; `batchctl check --db %1` lists the damage"_s.arg(
+               path, detail, restore);
 }
 
 } // namespace
@@ -156,8 +156,8 @@ QString SqliteConnection::noteFailure(int code)
         code = sqlite3_extended_errcode(m_handle);
     if (isDamageCode(code))
         return noteDamage(QString::fromUtf8(sqlite3_errstr(code)));
-    if ((code & 0xff) == SQLITE_FULL
-        || ((code & 0xff) == SQLITE_IOERR && sqlite3_system_errno(m_handle) == ENOSPC)) {
+    if ((code & 0xff) == SQLITE_FULL ||
+        ((code & 0xff) == SQLITE_IOERR && sqlite3_system_errno(m_handle) == ENOSPC)) {
         // Kept until taken: the ROLLBACK after a failed write may fail in turn (SQLite
         // already rolled back) and must not hide why.
         m_diskFull = true;
@@ -222,23 +222,25 @@ bool SqliteConnection::checkAtOpen()
         if (query.exec(sql) && query.next())
             return true;
         const QString instead = noteFailure();
-        return fail(instead.isEmpty() ? u"%1: %2"_s.arg(m_path, query.lastError().text()) : instead);
+        return fail(instead.isEmpty() ? u"%1: %2"_s.arg(m_path, query.lastError().text())
+                                      : instead);
     };
     if (!readable(u"SELECT COUNT(*), TOTAL(LENGTH(sql)) FROM sqlite_schema"_s))
         return false;
-    const bool hasTasks = query.exec(u"SELECT 1 FROM sqlite_schema WHERE name = 'tasks'"_s)
-                          && query.next();
+    const bool hasTasks =
+        query.exec(u"SELECT 1 FROM sqlite_schema WHERE name = 'tasks'"_s) && query.next();
     if (!hasTasks)
         return true;
-    if (!readable(u"SELECT COUNT(*), TOTAL(LENGTH(settings)) FROM jobs"_s)
-        || !readable(u"SELECT MIN(id), MAX(id) FROM tasks"_s))
+    if (!readable(u"SELECT COUNT(*), TOTAL(LENGTH(settings)) FROM jobs"_s) ||
+        !readable(u"SELECT MIN(id), MAX(id) FROM tasks"_s))
         return false;
     const qint64 first = query.value(0).toLongLong();
     const qint64 last = query.value(1).toLongLong();
     const qint64 step = qMax<qint64>(1, (last - first) / kSampledTasks);
     for (qint64 id = first; id <= last; id += step) {
         if (!readable(u"SELECT COUNT(*), TOTAL(LENGTH(vals) + LENGTH(output)) FROM tasks "
-                      "WHERE id BETWEEN %1 AND %2"_s.arg(id).arg(id + 16)))
+                      "WHERE id BETWEEN %1 AND %2"_s.arg(id)
+                          .arg(id + 16)))
             return false;
     }
     return true;
