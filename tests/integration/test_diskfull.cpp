@@ -28,6 +28,7 @@ private Q_SLOTS:
     void initTestCase();
     void importThatDoesNotFitExitsOne();
     void drainThatDoesNotFitPausesAndResumes();
+    void readOnlyDatabaseExitsOne();
 
 private:
     BatchctlRun batchctl(const QStringList &arguments, int timeoutMs = 120'000);
@@ -139,6 +140,28 @@ void TestDiskFull::drainThatDoesNotFitPausesAndResumes()
         kRows);
     const BatchctlRun check = batchctl({u"check"_s, u"--db"_s, db});
     QVERIFY2(check.exitCode == 0, qPrintable(check.describe()));
+}
+
+void TestDiskFull::readOnlyDatabaseExitsOne()
+{
+    bd::test::TinyTmpfs disk(m_dir.filePath(u"readonly-disk"_s), 8 * 1024 * 1024);
+    if (!disk.isMounted())
+        QSKIP(qPrintable(disk.skipReason()));
+    const QString db = disk.path() + u"/jobs.sqlite"_s;
+    const QString csv = writeCsv(u"readonly.csv"_s, 20);
+    QCOMPARE(batchctl({u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db}).exitCode, 0);
+    // Read-only for everyone, root included (file modes do not stop root).
+    QCOMPARE(QProcess::execute(u"mount"_s, {u"-o"_s, u"remount,ro"_s, disk.path()}), 0);
+    const QString other = writeCsv(u"readonly-more.csv"_s, 5);
+    for (const QStringList &arguments :
+         {QStringList{u"run"_s, other, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db},
+          QStringList{u"status"_s, u"--db"_s, db}, QStringList{u"resume"_s, u"--db"_s, db}}) {
+        const BatchctlRun refused = batchctl(arguments);
+        QVERIFY2(refused.exitCode == 1, qPrintable(refused.describe())); // not 2: no usage error
+        QVERIFY2(refused.err.contains(QByteArray(db.toUtf8() + ": cannot use the database: the "
+                                                               "file or its folder is read-only")),
+                 qPrintable(refused.describe()));
+    }
 }
 
 QTEST_GUILESS_MAIN(TestDiskFull)

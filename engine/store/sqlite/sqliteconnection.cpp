@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <unistd.h>
 #include <cerrno>
 
 namespace bd::store {
@@ -143,9 +144,23 @@ bool SqliteConnection::exec(const char *sql)
     if (!query.exec(QString::fromLatin1(sql))) {
         if (const QString instead = noteFailure(); !instead.isEmpty())
             return fail(instead);
-        return fail(u"%1: %2"_s.arg(QString::fromLatin1(sql), query.lastError().text()));
+        return fail(openFailure(u"%1: %2"_s.arg(QString::fromLatin1(sql), query.lastError().text())));
     }
     return true;
+}
+
+QString SqliteConnection::openFailure(const QString &sqliteText) const
+{
+    // SQLite's "unable to open database file" says neither which file nor why; a file or
+    // folder it may not write is the usual why (WAL needs <db>-wal and <db>-shm beside it).
+    const QFileInfo info(m_path);
+    const bool writable = ::access(QFile::encodeName(info.absolutePath()).constData(), W_OK) == 0
+                          && (!info.exists()
+                              || ::access(QFile::encodeName(m_path).constData(), W_OK) == 0);
+    if (!writable)
+        return u"%1: cannot use the database: the file or its folder is read-only (%2); it needs "
+               "to write %3-wal and %3-shm beside it"_s.arg(m_path, sqliteText, info.fileName());
+    return u"%1: %2"_s.arg(m_path, sqliteText);
 }
 
 QString SqliteConnection::noteFailure(int code)
@@ -190,7 +205,7 @@ std::optional<QStringList> SqliteConnection::integrityProblems(bool full)
         // A file SQLite cannot even walk is damaged; say so as a problem, not a failure.
         if (isDamageCode(sqlite3_extended_errcode(m_handle)))
             return QStringList{query.lastError().databaseText()};
-        fail(query.lastError().text());
+        fail(openFailure(query.lastError().text()));
         return std::nullopt;
     }
     QStringList problems;

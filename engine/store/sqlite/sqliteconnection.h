@@ -63,6 +63,8 @@ public:
 private:
     bool fail(const QString &what);
     bool exec(const char *sql);
+    // An open that failed, said with the file and, when it is read-only, that it is.
+    QString openFailure(const QString &sqliteText) const;
     // The check made at every open, bounded in time (see the .cpp for the measured sizes).
     bool checkAtOpen();
 
