@@ -90,10 +90,10 @@ QString TestDatabaseFaults::writeCsv(const QString &name, int rows)
 void TestDatabaseFaults::damagedPageStopsEveryCommand_data()
 {
     QTest::addColumn<int>("fillerMiB");
-    // Small: caught by the quick_check at open. Large (over the 64 MiB quick-check limit):
+    // Small: caught by the quick_check at open. Large (over the 16 MiB quick-check limit):
     // the bounded check at open or the query that meets the page.
     QTest::newRow("small database") << 0;
-    QTest::newRow("large database") << 72;
+    QTest::newRow("large database") << 24;
 }
 
 void TestDatabaseFaults::damagedPageStopsEveryCommand()
