@@ -43,6 +43,7 @@ private Q_SLOTS:
     void killedImportIsFinishedByResume();
     void killedImportIsFinishedByRunningAgain();
     void sigtermDuringImportKeepsNothing();
+    void signalsPauseARun();
 
 private:
     BatchctlRun batchctl(const QStringList &arguments, int timeoutMs = 120'000);
@@ -303,6 +304,36 @@ void TestDatabaseFaults::sigtermDuringImportKeepsNothing()
                  err.constData());
         QCOMPARE(sqliteScalar(db, u"SELECT COUNT(*) FROM jobs"_s), 0);
         QCOMPARE(sqliteScalar(db, u"SELECT COUNT(*) FROM tasks"_s), 0);
+    }
+}
+
+void TestDatabaseFaults::signalsPauseARun()
+{
+    // Ctrl-C, a polite kill and a closed terminal all pause (exit 3, resumable), and
+    // resume finishes every row once.
+    const QString csv = writeCsv(u"signals.csv"_s, 400);
+    for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
+        const QString db = m_dir.filePath(u"signal-%1.sqlite"_s.arg(signal));
+        QProcess process;
+        process.setProcessEnvironment(m_env);
+        process.start(QStringLiteral(BATCHCTL_PATH),
+                      {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db,
+                       u"--sim-latency-ms"_s, u"50"_s, u"--concurrency"_s, u"4"_s});
+        QVERIFY(process.waitForStarted());
+        // Once some answers are stored, the job is running.
+        QTRY_VERIFY_WITH_TIMEOUT(sqliteScalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 2"_s) > 0,
+                                 30'000);
+        ::kill(pid_t(process.processId()), signal);
+        QVERIFY(process.waitForFinished(30'000));
+        const QByteArray err = process.readAllStandardError();
+        QVERIFY2(process.exitStatus() == QProcess::NormalExit && process.exitCode() == 3,
+                 err.constData());
+        QVERIFY2(err.contains("interrupted: pausing"), err.constData());
+        QCOMPARE(sqliteScalar(db, u"SELECT state FROM jobs"_s), 2); // paused
+        QCOMPARE(sqliteScalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 1"_s), 0);
+        const BatchctlRun resumed = batchctl({u"resume"_s, u"--db"_s, db, u"--json"_s});
+        QVERIFY2(resumed.exitCode == 0, qPrintable(resumed.describe()));
+        QCOMPARE(sqliteScalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 2"_s), 400);
     }
 }
 
