@@ -258,6 +258,7 @@ bool backUpBeforeUpgrade(QSqlDatabase &db, const QString &databasePath, QString 
         return false;
     }
     *copyPath = reserved.fileName();
+    reserved.setAutoRemove(false); // the copy must outlive the reservation
     reserved.close();
     QFile::remove(*copyPath); // VACUUM INTO wants to create the file itself
     // VACUUM INTO writes a consistent copy even while WAL frames are outstanding; it cannot
