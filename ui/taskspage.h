@@ -1,5 +1,7 @@
 #pragma once
 
+#include <QHash>
+
 #include "api/tasks.h"
 
 #include <QWidget>
@@ -58,6 +60,9 @@ private:
     QLabel *m_count = nullptr;
     QTimer *m_textDebounce = nullptr;
     QTimer *m_refresh = nullptr;
+    // Structured answers: each job's output fields (shown as columns, filtered with
+    // "field = value" in the search box).
+    QHash<qint64, QStringList> m_fieldsOfJob;
 };
 
 } // namespace bd::ui

@@ -48,7 +48,9 @@ enum class ErrorClass : int
     Malformed,      // reply did not parse: retry with backoff
     Cancelled,      // cancelled by the user or by preemption: not an attempt
     ProviderCancelled, // a batch line the provider cancelled: free a few times, then charged
+    InvalidOutput,  // a structured answer that is not JSON or does not match the job's schema
 };
+inline constexpr ErrorClass kLastErrorClass = ErrorClass::InvalidOutput;
 
 QString taskStateName(TaskState state);
 std::optional<TaskState> taskStateFromName(const QString &name);

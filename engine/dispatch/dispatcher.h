@@ -8,6 +8,7 @@
 #include "cost/tiering.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/retrypolicy.h"
+#include "ingest/outputschema.h"
 #include "ingest/prompttemplate.h"
 #include "providers/provider.h"
 #include "store/store.h"
@@ -305,6 +306,12 @@ private:
     bool m_responseCache = true;
     std::optional<cost::TieringConfig> m_tiering;
     QString m_tieringError;
+    // Structured answers (job setting output_schema): asked of the provider with every
+    // request, each answer checked against it before it completes a task.
+    std::optional<ingest::OutputSchema> m_outputSchema;
+    QString m_outputSchemaError;
+    // A structured answer that does not match turns the outcome into InvalidOutput.
+    void checkStructuredAnswer(TaskOutcome *outcome) const;
     QHash<qint64, Route> m_routeOfTask;
     struct Classifying
     {

@@ -1,4 +1,5 @@
 #include "fakegemini.h"
+#include "fakestructured.h"
 
 #include <algorithm>
 #include <QDateTime>
@@ -399,7 +400,13 @@ FakeGemini::Reply FakeGemini::generate(const QJsonObject &request, bool batchLin
         return {200, compact(QJsonObject{
                          {u"promptFeedback"_s, QJsonObject{{u"blockReason"_s, u"SAFETY"_s}}},
                          {u"usageMetadata"_s, usage}})};
-    QString text = answerFor(system, prompt);
+    // Structured answers: JSON of the responseSchema (fakestructured.h).
+    const QJsonObject generation = request.value(u"generationConfig"_s).toObject();
+    const bool structured =
+        generation.value(u"responseMimeType"_s).toString() == u"application/json"_s;
+    QString text = structured ? structuredAnswerText(generation.value(u"responseSchema"_s).toObject(),
+                                                     prompt, attempt)
+                              : answerFor(system, prompt);
     QString finish = u"STOP"_s;
     if (marker(prompt, u"safety"_s, attempt)) {
         finish = u"SAFETY"_s;
