@@ -192,7 +192,7 @@ void TestStructured::openAiAsksForJsonSchema()
     QVERIFY(body.indexOf("\"sentiment\"") < body.indexOf("\"score\""));
     QVERIFY(body.indexOf("\"urgent\"") < body.indexOf("\"topics\""));
     // A batch line carries the same body.
-    QVERIFY(openAi->batchLine(request).endsWith(",\"body\":" + body + '}'));
+    QVERIFY(openAi->batchLine(request).endsWith(QByteArray(",\"body\":" + body + '}')));
     // Without a schema, no response format.
     ChatRequest plain = request;
     plain.outputSchema.reset();

@@ -45,7 +45,7 @@ QJsonValue valueFor(const QJsonObject &schema, const QString &prompt)
     }
     if (type == u"object"_s)
         return structuredAnswer(schema, prompt);
-    return u"about: "_s + prompt.left(40);
+    return QString(u"about: "_s + prompt.left(40));
 }
 
 } // namespace
