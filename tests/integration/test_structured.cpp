@@ -378,6 +378,16 @@ void TestStructured::batchctlRuns()
         const QString message = query.value(4).toString();
         QVERIFY2(message.contains(u"does not match the schema"_s) && message.contains(u"sentiment"_s),
                  qPrintable(message));
+        // A server on a loopback address bills nothing: its unpriced model costs 0 and
+        // raises no "cost unknown" alert; a hosted provider's models are priced.
+        QVERIFY(query.exec(u"SELECT COUNT(*), COUNT(cost_usd), MAX(cost_usd) FROM tasks "
+                           "WHERE state = 2"_s) &&
+                query.next());
+        QCOMPARE(query.value(1).toInt(), query.value(0).toInt());
+        QCOMPARE(query.value(2).toDouble() == 0.0, provider == u"openai-compatible"_s);
+        QVERIFY(query.exec(u"SELECT COUNT(*) FROM alerts WHERE kind = 'model_unpriced'"_s) &&
+                query.next());
+        QCOMPARE(query.value(0).toInt(), 0);
         QVERIFY(query.exec(u"SELECT outcome FROM attempts a JOIN tasks t ON t.id = a.task_id "
                            "WHERE t.row_no = %1"_s.arg(kNotJsonOnceRow)) &&
                 query.next());
