@@ -45,8 +45,9 @@ std::optional<ingest::OutputSchema> schemaFromFile(const QString &path, QString 
 // A schema a front end put into the settings itself (the console's Fields step).
 std::optional<ingest::OutputSchema> checkedSchema(const JobSpec &spec, QString *error)
 {
-    return ingest::OutputSchema::parse(spec.settings.value(settingkeys::outputSchema).toString().toUtf8(),
-                                       u"output fields"_s, error);
+    return ingest::OutputSchema::parse(
+        spec.settings.value(settingkeys::outputSchema).toString().toUtf8(), u"output fields"_s,
+        error);
 }
 
 } // namespace
@@ -108,7 +109,9 @@ JobCheck checkJobDraft(const JobDraft &draft)
     }
     if (!draft.schemaFile.isEmpty() || spec.settings.contains(settingkeys::outputSchema)) {
         if (spec.provider == u"simulator"_s)
-            return refused(check, u"structured answers (--schema, Fields) need a real provider: the simulator answers free text"_s);
+            return refused(
+                check,
+                u"structured answers (--schema, Fields) need a real provider: the simulator answers free text"_s);
         const auto schema = draft.schemaFile.isEmpty() ? checkedSchema(spec, &error)
                                                        : schemaFromFile(draft.schemaFile, &error);
         if (!schema)

@@ -1,5 +1,6 @@
 #include "fieldsstep.h"
 
+#include <algorithm>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QHBoxLayout>
@@ -10,8 +11,6 @@
 #include <QStackedWidget>
 #include <QTableWidget>
 #include <QVBoxLayout>
-
-#include <algorithm>
 
 namespace bd::ui {
 
@@ -204,8 +203,9 @@ void FieldsStep::updateRowHints()
         QTableWidgetItem *choices = m_table->item(row, Choices);
         const bool isChoice = kind && FieldKind(kind->currentData().toInt()) == FieldKind::Choice;
         if (choices)
-            choices->setFlags(isChoice ? choices->flags() | Qt::ItemIsEditable | Qt::ItemIsEnabled
-                                       : choices->flags() & ~(Qt::ItemIsEditable | Qt::ItemIsEnabled));
+            choices->setFlags(isChoice
+                                  ? choices->flags() | Qt::ItemIsEditable | Qt::ItemIsEnabled
+                                  : choices->flags() & ~(Qt::ItemIsEditable | Qt::ItemIsEnabled));
     }
 }
 
@@ -237,8 +237,8 @@ void FieldsStep::updateSchema()
         QStringList columns;
         for (const OutputField &field : m_schema->fields())
             columns.append(u"%1 (%2)"_s.arg(field.name, ingest::fieldKindName(field.kind)));
-        m_status->setText(tr("The export gets a column per field after output: %1")
-                              .arg(columns.join(u", "_s)));
+        m_status->setText(
+            tr("The export gets a column per field after output: %1").arg(columns.join(u", "_s)));
     }
     Q_EMIT changed();
 }

@@ -2,9 +2,8 @@
 
 #include "ingest/outputschema.h"
 
-#include <QGroupBox>
-
 #include <optional>
+#include <QGroupBox>
 
 class QCheckBox;
 class QLabel;

@@ -1,12 +1,11 @@
 #include "importwizard.h"
 
-#include "fieldsstep.h"
-
 #include "consolesettings.h"
 
 #include "api/engine.h"
 #include "api/jobsettings.h"
 #include "costestimate.h"
+#include "fieldsstep.h"
 #include "format.h"
 #include "ingest/prompttemplate.h"
 #include "providerconfig.h"

@@ -1,9 +1,8 @@
 #pragma once
 
-#include <QHash>
-
 #include "api/tasks.h"
 
+#include <QHash>
 #include <QWidget>
 
 class QComboBox;

@@ -4,11 +4,10 @@
 #include "format.h"
 #include "ingest/outputschema.h"
 
+#include <algorithm>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTimer>
-
-#include <algorithm>
 
 namespace bd::ui {
 

@@ -27,7 +27,8 @@ struct TaskFilter
 
     bool isJobOnly() const
     {
-        return state < 0 && priority == 0 && errorClass.isEmpty() && text.isEmpty() && field.isEmpty();
+        return state < 0 && priority == 0 && errorClass.isEmpty() && text.isEmpty() &&
+               field.isEmpty();
     }
     bool operator==(const TaskFilter &other) const = default;
 };

@@ -1,11 +1,10 @@
 #pragma once
 
+#include <optional>
 #include <QJsonValue>
 #include <QList>
 #include <QString>
 #include <QStringList>
-
-#include <optional>
 
 namespace bd {
 

@@ -76,8 +76,8 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     const QString schemaText = settings.value(settingkeys::outputSchema).toString();
     if (!schemaText.isEmpty()) {
         QString schemaError;
-        m_outputSchema = ingest::OutputSchema::parse(schemaText.toUtf8(), u"the job's output schema"_s,
-                                                     &schemaError);
+        m_outputSchema = ingest::OutputSchema::parse(schemaText.toUtf8(),
+                                                     u"the job's output schema"_s, &schemaError);
         if (!m_outputSchema)
             m_outputSchemaError = schemaError; // checked at import; a stored job parses again
     }

@@ -3,9 +3,9 @@
 #include "api/jobsettings.h"
 #include "core/tasktypes.h"
 #include "cost/pricetable.h"
-#include "dispatch/offpeakwindow.h"
-#include "dispatch/globalbudget.h"
 #include "cost/tiering.h"
+#include "dispatch/globalbudget.h"
+#include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/outputschema.h"
@@ -13,15 +13,14 @@
 #include "providers/provider.h"
 #include "store/store.h"
 
+#include <functional>
+#include <memory>
 #include <QElapsedTimer>
 #include <QHash>
 #include <QJsonObject>
 #include <QObject>
 #include <QQueue>
 #include <QTimer>
-
-#include <functional>
-#include <memory>
 
 namespace bd {
 class Clock;

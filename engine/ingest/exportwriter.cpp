@@ -1,4 +1,5 @@
 #include "exportwriter.h"
+
 #include "outputschema.h"
 
 #include <array>
@@ -450,8 +451,8 @@ protected:
         out.append(',');
         for (const QJsonValue &value : row.fieldValues) {
             // Numbers and yes/no as they are: "-3" is a number, not a formula.
-            appendCsvField(out, fieldValueText(value), value.isString() || value.isArray() ||
-                                                      value.isObject());
+            appendCsvField(out, fieldValueText(value),
+                           value.isString() || value.isArray() || value.isObject());
             out.append(',');
         }
         appendCsvField(out, row.error, true);

@@ -1,17 +1,15 @@
 #include "outputschema.h"
 
+#include <exception>
+#include <nlohmann/json.hpp>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLocale>
-
-#include <nlohmann/json.hpp>
 #include <valijson/adapters/qtjson_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
-
-#include <exception>
 
 // Qt's JSON types sort object keys, so the order of the fields (the export's columns, and
 // the order a model writes them in) is read with nlohmann's order-keeping json once, at
@@ -72,8 +70,7 @@ OutputField fieldOf(const QString &name, const QJsonObject &property)
         field.kind = FieldKind::Integer;
     } else if (type == u"boolean"_s) {
         field.kind = FieldKind::YesNo;
-    } else if (type == u"array"_s &&
-               typeOf(property.value(u"items"_s).toObject()) == u"string"_s) {
+    } else if (type == u"array"_s && typeOf(property.value(u"items"_s).toObject()) == u"string"_s) {
         field.kind = FieldKind::TextList;
     } else {
         field.kind = FieldKind::Other;
@@ -238,8 +235,8 @@ std::optional<OutputSchema> OutputSchema::parse(const QByteArray &text, const QS
         const valijson::adapters::QtJsonAdapter adapter{QJsonValue(root)};
         parser.populateSchema(adapter, compiled->schema);
     } catch (const std::exception &exception) {
-        *error = u"%1: not a usable JSON Schema: %2"_s.arg(origin,
-                                                          QString::fromUtf8(exception.what()));
+        *error =
+            u"%1: not a usable JSON Schema: %2"_s.arg(origin, QString::fromUtf8(exception.what()));
         return std::nullopt;
     }
     OutputSchema schema;

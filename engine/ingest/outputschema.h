@@ -1,14 +1,13 @@
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <QByteArray>
 #include <QJsonObject>
 #include <QJsonValue>
 #include <QList>
 #include <QString>
 #include <QStringList>
-
-#include <memory>
-#include <optional>
 
 // Structured answers (CLI.md `--schema`): a JSON Schema whose top level is an object. Each
 // top-level property is an output field that becomes a column of the export. Answers are
@@ -54,8 +53,7 @@ public:
                                              QString *error);
     // The schema of these fields in this order: each one required, nothing else allowed
     // (what OpenAI's strict mode asks for). Errors name the field.
-    static std::optional<OutputSchema> fromFields(const QList<OutputField> &fields,
-                                                  QString *error);
+    static std::optional<OutputSchema> fromFields(const QList<OutputField> &fields, QString *error);
 
     // The fields in the schema's own order (Qt's JSON objects sort their keys; the
     // schema's order is kept because columns follow it and models write fields in it).

@@ -68,8 +68,7 @@ QByteArray AnthropicProvider::requestBody(const ChatRequest &request, CacheLife 
     const QString name = kStructuredAnswerName.toString();
     body.insert(u"tool_choice"_s, QJsonObject{{u"type"_s, u"tool"_s}, {u"name"_s, name}});
     const QByteArray tool = json::withRawMember(
-        QJsonDocument(QJsonObject{{u"name"_s, name},
-                                  {u"description"_s, u"Record the answer."_s}})
+        QJsonDocument(QJsonObject{{u"name"_s, name}, {u"description"_s, u"Record the answer."_s}})
             .toJson(QJsonDocument::Compact),
         "input_schema", request.outputSchema->text());
     return json::withRawMember(QJsonDocument(body).toJson(QJsonDocument::Compact), "tools",

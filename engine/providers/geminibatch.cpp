@@ -2,11 +2,10 @@
 // explicit context caches for a batch's shared system prompt, docs PROVIDERS.md.
 
 #include "batchplanner.h"
+#include "core/clock.h"
 #include "cost/pricetable.h"
 #include "errorclassification.h"
 #include "geminiprovider.h"
-
-#include "core/clock.h"
 #include "providercatalog.h"
 
 #include <algorithm>

@@ -27,10 +27,9 @@ bool isBlockingFinish(const QString &reason)
 // (additionalProperties, $schema ...: the answer is validated against the full schema).
 QJsonObject geminiSchema(const QJsonObject &schema)
 {
-    static const QStringList kept{u"format"_s,   u"description"_s, u"nullable"_s,
-                                  u"enum"_s,     u"maxItems"_s,    u"minItems"_s,
-                                  u"required"_s, u"minimum"_s,     u"maximum"_s,
-                                  u"title"_s,    u"minLength"_s,   u"maxLength"_s,
+    static const QStringList kept{u"format"_s,   u"description"_s, u"nullable"_s,  u"enum"_s,
+                                  u"maxItems"_s, u"minItems"_s,    u"required"_s,  u"minimum"_s,
+                                  u"maximum"_s,  u"title"_s,       u"minLength"_s, u"maxLength"_s,
                                   u"pattern"_s};
     QJsonObject converted;
     for (const QString &key : kept) {

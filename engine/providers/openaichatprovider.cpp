@@ -115,9 +115,9 @@ QByteArray OpenAiChatProvider::requestBody(const ChatRequest &request) const
     // validates every answer either way.
     const QByteArray responseFormat =
         R"({"type":"json_schema","json_schema":{"name":")" +
-        QByteArray(kStructuredAnswerName.data(), kStructuredAnswerName.size()) +
-        R"(","strict":)" + (request.outputSchema->isStrict() ? "true" : "false") +
-        R"(,"schema":)" + request.outputSchema->text() + "}}";
+        QByteArray(kStructuredAnswerName.data(), kStructuredAnswerName.size()) + R"(","strict":)" +
+        (request.outputSchema->isStrict() ? "true" : "false") + R"(,"schema":)" +
+        request.outputSchema->text() + "}}";
     return json::withRawMember(compact, "response_format", responseFormat);
 }
 

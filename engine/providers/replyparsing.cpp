@@ -154,8 +154,8 @@ bool parseAnthropicMessage(const QByteArray &body, ChatReply *reply, QString *pr
             text += object.value(u"text"_s).toString();
         } else if (type == u"tool_use"_s && object.value(u"input"_s).isObject()) {
             // A structured answer (a forced tool): the tool call's input is the answer.
-            text = QString::fromUtf8(QJsonDocument(object.value(u"input"_s).toObject())
-                                         .toJson(QJsonDocument::Compact));
+            text = QString::fromUtf8(
+                QJsonDocument(object.value(u"input"_s).toObject()).toJson(QJsonDocument::Compact));
             break;
         }
     }

@@ -1,10 +1,9 @@
 // The import wizard's Fields step (ui/fieldsstep.h): fields named by the user become a
 // strict JSON Schema, a pasted schema is checked as one types, problems show inline and
 // hold the import back, and a stored job's schema comes back as fields ("run again").
-#include "guitestfixture.h"
-
 #include "api/jobsettings.h"
 #include "fieldsstep.h"
+#include "guitestfixture.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -49,7 +48,8 @@ void TestGuiFieldsStep::fieldsBuildTheSchema()
              (QJsonArray{u"label"_s, u"score"_s, u"urgent"_s}));
     QCOMPARE(schema.value(u"properties"_s).toObject().value(u"label"_s).toObject().value(u"enum"_s),
              QJsonValue(QJsonArray{u"positive"_s, u"negative"_s}));
-    QVERIFY(step.statusLabel()->text().contains(u"label (one of a list), score (number), urgent (yes/no)"_s));
+    QVERIFY(step.statusLabel()->text().contains(
+        u"label (one of a list), score (number), urgent (yes/no)"_s));
 
     // Renaming a field to a taken name shows the problem at once.
     step.fieldTable()->item(2, 0)->setText(u"score"_s);
@@ -105,7 +105,8 @@ void TestGuiFieldsStep::wizardHoldsBackABadStep()
     QVERIFY(wizard);
     QVERIFY(QTest::qWaitFor([&] { return wizard->isPreviewReady(); }, 10'000));
     wizard->templateEditor()->setPlainText(u"Label: {{text}}"_s);
-    QVERIFY(QTest::qWaitFor([&] { return !wizard->isEstimating() && wizard->lastCheck().ok; }, 20'000));
+    QVERIFY(
+        QTest::qWaitFor([&] { return !wizard->isEstimating() && wizard->lastCheck().ok; }, 20'000));
     FieldsStep *step = wizard->fieldsStep();
     step->setAsking(true); // no fields yet: a problem
     QVERIFY(wizard->templateProblem().startsWith(u"Fields: "_s));

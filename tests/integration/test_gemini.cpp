@@ -4,6 +4,7 @@
 // failed batches, finding a batch again by its display name) and whole batchctl runs on
 // both lanes, including a crash between a batch's create and storing its id.
 
+#include "api/engine.h"
 #include "batchctlrun.h"
 #include "core/clock.h"
 #include "cost/pricetable.h"
@@ -706,10 +707,11 @@ void TestGemini::explicitCacheForLongSharedSystemPrompt()
     // (the user's override), the same batch goes without a cache.
     bd::cost::PriceTable dearStorage = bd::cost::PriceTable::builtIn();
     QString priceError;
-    QVERIFY2(dearStorage.mergeJson(
-                 R"({"models": {"gemini-2.5-flash": {"merge": true, "cache_storage_per_hour": 500}}})",
-                 u"override"_s, &priceError),
-             qPrintable(priceError));
+    QVERIFY2(
+        dearStorage.mergeJson(
+            R"({"models": {"gemini-2.5-flash": {"merge": true, "cache_storage_per_hour": 500}}})",
+            u"override"_s, &priceError),
+        qPrintable(priceError));
     auto overridden = makeProvider(QJsonObject{{u"explicit_cache_min_tokens"_s, 1024}});
     overridden->setPriceTable(dearStorage);
     runBatch(overridden.get(), requests);
@@ -910,6 +912,20 @@ void TestGemini::datedIdPricedUnknownModelAlertedOnce()
                 query.next());
         QCOMPARE(query.value(0).toInt(), 0);
     });
+    {
+        // The task's cost detail says which family entry priced it.
+        bd::EngineOptions options;
+        options.database = m_db;
+        options.readOnly = true;
+        const std::unique_ptr<bd::Engine> engine = bd::createEngine(options);
+        QSignalSpy opened(engine.get(), &bd::Engine::opened);
+        engine->open();
+        QVERIFY(opened.wait(10'000) && opened.at(0).at(0).toBool());
+        QSignalSpy detail(engine.get(), &bd::Engine::taskDetailReady);
+        engine->requestTaskDetail(1);
+        QVERIFY(detail.wait(10'000));
+        QCOMPARE(detail.at(0).at(0).value<bd::TaskDetail>().pricedAs, u"gemini-2.5-flash"_s);
+    }
     // A model the table truly lacks: cost unknown, and one alert for the job, not one a task.
     m_db = m_dir->filePath(u"unpriced.sqlite"_s);
     m_server->options().modelVersion = u"gemini-9-ultra"_s;

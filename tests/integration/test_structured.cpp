@@ -15,6 +15,7 @@
 #include "providers/openaichatprovider.h"
 #include "providers/provider.h"
 
+#include <memory>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -23,8 +24,6 @@
 #include <QSqlQuery>
 #include <QTemporaryDir>
 #include <QtTest>
-
-#include <memory>
 
 using namespace Qt::StringLiterals;
 using bd::ProviderConfig;
@@ -219,20 +218,20 @@ void TestStructured::compatibleServerJsonSchemaOrJsonObject()
 {
     const ChatRequest request = structuredRequest(u"llama3"_s, u"review 1"_s);
     auto byDefault = makeProvider(u"openai-compatible"_s, m_server->openAiBaseUrl());
-    const QJsonObject schemaBody = QJsonDocument::fromJson(
-                                       qobject_cast<OpenAiChatProvider *>(byDefault.get())
-                                           ->requestBody(request))
-                                       .object();
+    const QJsonObject schemaBody =
+        QJsonDocument::fromJson(
+            qobject_cast<OpenAiChatProvider *>(byDefault.get())->requestBody(request))
+            .object();
     QCOMPARE(schemaBody.value(u"response_format"_s).toObject().value(u"type"_s).toString(),
              u"json_schema"_s);
 
     // A server without json_schema: JSON mode, and the schema told in the system message.
     auto jsonMode = makeProvider(u"openai-compatible"_s, m_server->openAiBaseUrl(),
                                  {{u"structured_output"_s, u"json_object"_s}});
-    const QJsonObject body = QJsonDocument::fromJson(
-                                 qobject_cast<OpenAiChatProvider *>(jsonMode.get())
-                                     ->requestBody(request))
-                                 .object();
+    const QJsonObject body =
+        QJsonDocument::fromJson(
+            qobject_cast<OpenAiChatProvider *>(jsonMode.get())->requestBody(request))
+            .object();
     QCOMPARE(body.value(u"response_format"_s).toObject(),
              (QJsonObject{{u"type"_s, u"json_object"_s}}));
     const QJsonObject system = body.value(u"messages"_s).toArray().at(0).toObject();
@@ -339,19 +338,33 @@ void TestStructured::batchctlRuns()
     const QString schemaFile = writeFile(u"schema.json"_s, kSchema);
     const QString db = m_dir->filePath(u"jobs.sqlite"_s);
     const QString csvOut = m_dir->filePath(u"out.csv"_s);
-    QStringList arguments{u"run"_s,          input,         u"--template"_s,
-                          u"Classify: {{text}}"_s,          u"--schema"_s,
-                          schemaFile,       u"--provider"_s, provider,
-                          u"--model"_s,     model,          u"--priority"_s,
-                          QString::number(priority),        u"--max-retries"_s,
-                          u"1"_s,           u"--db"_s,      db,
-                          u"--export"_s,    csvOut,         u"--batch-size"_s,
-                          u"5"_s,           u"--batch-poll-ms"_s, u"50"_s,
+    QStringList arguments{u"run"_s,
+                          input,
+                          u"--template"_s,
+                          u"Classify: {{text}}"_s,
+                          u"--schema"_s,
+                          schemaFile,
+                          u"--provider"_s,
+                          provider,
+                          u"--model"_s,
+                          model,
+                          u"--priority"_s,
+                          QString::number(priority),
+                          u"--max-retries"_s,
+                          u"1"_s,
+                          u"--db"_s,
+                          db,
+                          u"--export"_s,
+                          csvOut,
+                          u"--batch-size"_s,
+                          u"5"_s,
+                          u"--batch-poll-ms"_s,
+                          u"50"_s,
                           u"--json"_s};
     if (provider == u"openai-compatible"_s)
         arguments << u"--base-url"_s << m_server->openAiBaseUrl();
-    const BatchctlRun run = runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, environment(),
-                                        m_dir->path(), 90'000);
+    const BatchctlRun run =
+        runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, environment(), m_dir->path(), 90'000);
     // A dead-lettered task makes the run exit 4 (CLI.md).
     QVERIFY2(run.status == QProcess::NormalExit && run.exitCode == 4, qPrintable(run.describe()));
     QCOMPARE(run.json().value(u"completed"_s).toInt(), kRows - 1);
@@ -376,7 +389,8 @@ void TestStructured::batchctlRuns()
         QCOMPARE(query.value(2).toInt(), 2);
         QCOMPARE(query.value(3).toString(), u"invalid_output"_s);
         const QString message = query.value(4).toString();
-        QVERIFY2(message.contains(u"does not match the schema"_s) && message.contains(u"sentiment"_s),
+        QVERIFY2(message.contains(u"does not match the schema"_s) &&
+                     message.contains(u"sentiment"_s),
                  qPrintable(message));
         // A server on a loopback address bills nothing: its unpriced model costs 0 and
         // raises no "cost unknown" alert; a hosted provider's models are priced.
@@ -414,10 +428,9 @@ void TestStructured::batchctlRuns()
 
     // JSONL through `export`: typed values.
     const QString jsonlOut = m_dir->filePath(u"out.jsonl"_s);
-    const BatchctlRun exportRun =
-        runBatchctl(QStringLiteral(BATCHCTL_PATH),
-                    {u"export"_s, u"1"_s, u"--out"_s, jsonlOut, u"--db"_s, db}, environment(),
-                    m_dir->path(), 30'000);
+    const BatchctlRun exportRun = runBatchctl(
+        QStringLiteral(BATCHCTL_PATH), {u"export"_s, u"1"_s, u"--out"_s, jsonlOut, u"--db"_s, db},
+        environment(), m_dir->path(), 30'000);
     QVERIFY2(exportRun.exitCode == 0, qPrintable(exportRun.describe()));
     QFile jsonl(jsonlOut);
     QVERIFY(jsonl.open(QIODevice::ReadOnly));
@@ -438,8 +451,7 @@ void TestStructured::batchctlRuns()
             QVERIFY2(line.value(field) == expected.value(field),
                      qPrintable(u"row %1 field %2: %3"_s.arg(row).arg(field).arg(
                          QString::fromUtf8(QJsonDocument(line).toJson(QJsonDocument::Compact)))));
-        QCOMPARE(line.value(u"sentiment"_s).toString(),
-                 row % 2 ? u"positive"_s : u"negative"_s);
+        QCOMPARE(line.value(u"sentiment"_s).toString(), row % 2 ? u"positive"_s : u"negative"_s);
         QVERIFY(line.value(u"score"_s).isDouble());
         QVERIFY(line.value(u"urgent"_s).isBool());
         // The output column keeps the whole JSON answer.
@@ -453,11 +465,11 @@ void TestStructured::simulatorRefusesSchema()
 {
     const QString input = writeFile(u"in.csv"_s, "id,text\r\n1,a\r\n");
     const QString schemaFile = writeFile(u"schema.json"_s, kSchema);
-    const BatchctlRun run = runBatchctl(
-        QStringLiteral(BATCHCTL_PATH),
-        {u"run"_s, input, u"--template"_s, u"{{text}}"_s, u"--schema"_s, schemaFile, u"--db"_s,
-         m_dir->filePath(u"jobs.sqlite"_s)},
-        environment(), m_dir->path(), 30'000);
+    const BatchctlRun run =
+        runBatchctl(QStringLiteral(BATCHCTL_PATH),
+                    {u"run"_s, input, u"--template"_s, u"{{text}}"_s, u"--schema"_s, schemaFile,
+                     u"--db"_s, m_dir->filePath(u"jobs.sqlite"_s)},
+                    environment(), m_dir->path(), 30'000);
     QCOMPARE(run.exitCode, 2); // a usage error
     QVERIFY2(run.err.contains("need a real provider"), qPrintable(run.describe()));
 }
@@ -465,13 +477,13 @@ void TestStructured::simulatorRefusesSchema()
 void TestStructured::badSchemaFileNamesTheLine()
 {
     const QString input = writeFile(u"in.csv"_s, "id,text\r\n1,a\r\n");
-    const QString schemaFile =
-        writeFile(u"broken.json"_s, "{\n  \"type\": \"object\",\n  \"properties\": {\n    \"a\": }\n}");
-    const BatchctlRun run = runBatchctl(
-        QStringLiteral(BATCHCTL_PATH),
-        {u"estimate"_s, input, u"--template"_s, u"{{text}}"_s, u"--schema"_s, schemaFile,
-         u"--provider"_s, u"openai"_s, u"--db"_s, m_dir->filePath(u"jobs.sqlite"_s)},
-        environment(), m_dir->path(), 30'000);
+    const QString schemaFile = writeFile(
+        u"broken.json"_s, "{\n  \"type\": \"object\",\n  \"properties\": {\n    \"a\": }\n}");
+    const BatchctlRun run = runBatchctl(QStringLiteral(BATCHCTL_PATH),
+                                        {u"estimate"_s, input, u"--template"_s, u"{{text}}"_s,
+                                         u"--schema"_s, schemaFile, u"--provider"_s, u"openai"_s,
+                                         u"--db"_s, m_dir->filePath(u"jobs.sqlite"_s)},
+                                        environment(), m_dir->path(), 30'000);
     QCOMPARE(run.exitCode, 2); // a usage error
     QVERIFY2(run.err.contains("broken.json line 4: not JSON"), qPrintable(run.describe()));
 }

@@ -1,4 +1,5 @@
 #include "fakegemini.h"
+
 #include "fakestructured.h"
 
 #include <algorithm>
@@ -404,9 +405,10 @@ FakeGemini::Reply FakeGemini::generate(const QJsonObject &request, bool batchLin
     const QJsonObject generation = request.value(u"generationConfig"_s).toObject();
     const bool structured =
         generation.value(u"responseMimeType"_s).toString() == u"application/json"_s;
-    QString text = structured ? structuredAnswerText(generation.value(u"responseSchema"_s).toObject(),
-                                                     prompt, attempt)
-                              : answerFor(system, prompt);
+    QString text = structured
+                       ? structuredAnswerText(generation.value(u"responseSchema"_s).toObject(),
+                                              prompt, attempt)
+                       : answerFor(system, prompt);
     QString finish = u"STOP"_s;
     if (marker(prompt, u"safety"_s, attempt)) {
         finish = u"SAFETY"_s;

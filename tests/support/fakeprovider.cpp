@@ -1,4 +1,5 @@
 #include "fakeprovider.h"
+
 #include "fakestructured.h"
 
 #include <cmath>

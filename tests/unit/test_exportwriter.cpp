@@ -566,13 +566,13 @@ void TestExportWriter::fieldColumnsFollowOutput()
     ExportRow row = makeRow({QStringLiteral("1"), QStringLiteral("in")});
     row.output = QStringLiteral(R"({"label":"=neg"})");
     row.fieldValues = {QJsonValue(QStringLiteral("=neg")), QJsonValue(-0.25), QJsonValue(true),
-                       QJsonValue(), QJsonValue(QJsonArray{QStringLiteral("a"), QStringLiteral("b")})};
-    const QStringList header{QStringLiteral("id"),     QStringLiteral("label"),
-                             QStringLiteral("status"), QStringLiteral("output"),
-                             QStringLiteral("label_"), QStringLiteral("score"),
-                             QStringLiteral("urgent"), QStringLiteral("model_"),
-                             QStringLiteral("tags"),   QStringLiteral("error"),
-                             QStringLiteral("model")};
+                       QJsonValue(),
+                       QJsonValue(QJsonArray{QStringLiteral("a"), QStringLiteral("b")})};
+    const QStringList header{
+        QStringLiteral("id"),     QStringLiteral("label"),  QStringLiteral("status"),
+        QStringLiteral("output"), QStringLiteral("label_"), QStringLiteral("score"),
+        QStringLiteral("urgent"), QStringLiteral("model_"), QStringLiteral("tags"),
+        QStringLiteral("error"),  QStringLiteral("model")};
     for (const QString &name : {QStringLiteral("fields.csv"), QStringLiteral("fields.jsonl"),
                                 QStringLiteral("fields.xlsx")}) {
         auto writer = ExportWriter::create(pathFor(name), nullptr);
@@ -590,8 +590,10 @@ void TestExportWriter::fieldColumnsFollowOutput()
     };
     QVERIFY(write(QStringLiteral("fields2.csv")));
     const QList<QByteArray> lines = readAll(pathFor(QStringLiteral("fields2.csv"))).split('\n');
-    QVERIFY2(lines.at(0).startsWith(QByteArray(header.join(u',').toUtf8() + ',')), lines.at(0).constData());
-    QVERIFY2(lines.at(1).contains(R"(,'=neg,-0.25,true,,"[""a"",""b""]",)"), lines.at(1).constData());
+    QVERIFY2(lines.at(0).startsWith(QByteArray(header.join(u',').toUtf8() + ',')),
+             lines.at(0).constData());
+    QVERIFY2(lines.at(1).contains(R"(,'=neg,-0.25,true,,"[""a"",""b""]",)"),
+             lines.at(1).constData());
 
     QVERIFY(write(QStringLiteral("fields2.jsonl")));
     const QByteArray line = readAll(pathFor(QStringLiteral("fields2.jsonl"))).trimmed();

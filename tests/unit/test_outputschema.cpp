@@ -60,11 +60,11 @@ private Q_SLOTS:
 void TestOutputSchema::fieldsKeepTheSchemasOrder()
 {
     const OutputSchema schema = reviewSchema();
-    QCOMPARE(schema.fieldNames(), (QStringList{u"sentiment"_s, u"confidence"_s, u"stars"_s,
-                                               u"refund"_s, u"topics"_s, u"summary"_s,
-                                               u"extra"_s}));
-    const QList<FieldKind> kinds{FieldKind::Choice,   FieldKind::Number, FieldKind::Integer,
-                                 FieldKind::YesNo,    FieldKind::TextList, FieldKind::Text,
+    QCOMPARE(schema.fieldNames(),
+             (QStringList{u"sentiment"_s, u"confidence"_s, u"stars"_s, u"refund"_s, u"topics"_s,
+                          u"summary"_s, u"extra"_s}));
+    const QList<FieldKind> kinds{FieldKind::Choice, FieldKind::Number,   FieldKind::Integer,
+                                 FieldKind::YesNo,  FieldKind::TextList, FieldKind::Text,
                                  FieldKind::Other};
     for (qsizetype i = 0; i < kinds.size(); ++i)
         QCOMPARE(schema.fields().at(i).kind, kinds.at(i));
@@ -84,7 +84,8 @@ void TestOutputSchema::badSchemasNameFileLineAndField_data()
                               << u"s.json line 4: not JSON"_s;
     QTest::newRow("missing comma") << QByteArray("{\n\"type\": \"object\"\n\"properties\": {}}")
                                    << u"s.json line 3: not JSON"_s;
-    QTest::newRow("an array") << QByteArray("[]") << u"s.json: a JSON Schema must be a JSON object"_s;
+    QTest::newRow("an array") << QByteArray("[]")
+                              << u"s.json: a JSON Schema must be a JSON object"_s;
     QTest::newRow("not an object schema")
         << QByteArray(R"({"type": "string"})") << u"s.json: the top level must be"_s;
     QTest::newRow("no properties")
@@ -119,8 +120,8 @@ void TestOutputSchema::fieldsBuildAStrictSchema()
         &error);
     QVERIFY2(schema, qPrintable(error));
     QVERIFY(schema->isStrict());
-    QCOMPARE(schema->fieldNames(), (QStringList{u"label"_s, u"score"_s, u"count"_s, u"urgent"_s,
-                                                u"tags"_s, u"note"_s}));
+    QCOMPARE(schema->fieldNames(),
+             (QStringList{u"label"_s, u"score"_s, u"count"_s, u"urgent"_s, u"tags"_s, u"note"_s}));
     const QJsonObject json = schema->json();
     QCOMPARE(json.value(u"required"_s).toArray().size(), 6);
     QCOMPARE(json.value(u"additionalProperties"_s), QJsonValue(false));
@@ -128,7 +129,7 @@ void TestOutputSchema::fieldsBuildAStrictSchema()
     QCOMPARE(label.value(u"enum"_s).toArray(), (QJsonArray{u"positive"_s, u"negative"_s}));
     QCOMPARE(label.value(u"description"_s).toString(), u"The mood"_s);
     // Read back, each field is of the kind it was made as.
-    const QList<FieldKind> kinds{FieldKind::Choice, FieldKind::Number, FieldKind::Integer,
+    const QList<FieldKind> kinds{FieldKind::Choice, FieldKind::Number,   FieldKind::Integer,
                                  FieldKind::YesNo,  FieldKind::TextList, FieldKind::Text};
     for (qsizetype i = 0; i < kinds.size(); ++i)
         QCOMPARE(schema->fields().at(i).kind, kinds.at(i));
@@ -139,11 +140,11 @@ void TestOutputSchema::badFieldsAreNamed()
     QString error;
     QVERIFY(!OutputSchema::fromFields({}, &error));
     QVERIFY(error.contains(u"at least one"_s));
-    QVERIFY(!OutputSchema::fromFields({{u"a"_s, FieldKind::Text, {}, {}}, {u" "_s, FieldKind::Text, {}, {}}},
-                                      &error));
+    QVERIFY(!OutputSchema::fromFields(
+        {{u"a"_s, FieldKind::Text, {}, {}}, {u" "_s, FieldKind::Text, {}, {}}}, &error));
     QCOMPARE(error, u"field 2 has no name"_s);
-    QVERIFY(!OutputSchema::fromFields({{u"a"_s, FieldKind::Text, {}, {}}, {u"a"_s, FieldKind::Number, {}, {}}},
-                                      &error));
+    QVERIFY(!OutputSchema::fromFields(
+        {{u"a"_s, FieldKind::Text, {}, {}}, {u"a"_s, FieldKind::Number, {}, {}}}, &error));
     QCOMPARE(error, u"field 'a' is named twice"_s);
     QVERIFY(!OutputSchema::fromFields({{u"mood"_s, FieldKind::Choice, {u" "_s}, {}}}, &error));
     QCOMPARE(error, u"field 'mood': list the values it may take"_s);
@@ -186,12 +187,12 @@ void TestOutputSchema::invalidAnswersSayWhy_data()
     QTest::newRow("not in the list")
         << u"{\"sentiment\":\"angry\",\"confidence\":0.5}"_s << u"field 'sentiment'"_s;
     QTest::newRow("missing required") << u"{\"sentiment\":\"positive\"}"_s << u"confidence"_s;
-    QTest::newRow("wrong type")
-        << u"{\"sentiment\":\"positive\",\"confidence\":\"high\"}"_s << u"field 'confidence'"_s;
-    QTest::newRow("out of range")
-        << u"{\"sentiment\":\"positive\",\"confidence\":7}"_s << u"field 'confidence'"_s;
-    QTest::newRow("not whole")
-        << u"{\"sentiment\":\"positive\",\"confidence\":1,\"stars\":2.5}"_s << u"field 'stars'"_s;
+    QTest::newRow("wrong type") << u"{\"sentiment\":\"positive\",\"confidence\":\"high\"}"_s
+                                << u"field 'confidence'"_s;
+    QTest::newRow("out of range") << u"{\"sentiment\":\"positive\",\"confidence\":7}"_s
+                                  << u"field 'confidence'"_s;
+    QTest::newRow("not whole") << u"{\"sentiment\":\"positive\",\"confidence\":1,\"stars\":2.5}"_s
+                               << u"field 'stars'"_s;
 }
 
 void TestOutputSchema::invalidAnswersSayWhy()

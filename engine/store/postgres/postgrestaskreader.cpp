@@ -110,7 +110,8 @@ QString PostgresTaskReader::where(const TaskFilter &filter, QVariantList *binds)
     if (!filter.field.isEmpty()) {
         // The answers of a job with output fields are JSON objects (validated before they
         // completed a task); CASE keeps the cast off every other row.
-        terms << u"(CASE WHEN state = 2 AND output LIKE '{%' THEN (output::jsonb ->> CAST(? AS text)) END) = CAST(? AS text)"_s;
+        terms
+            << u"(CASE WHEN state = 2 AND output LIKE '{%' THEN (output::jsonb ->> CAST(? AS text)) END) = CAST(? AS text)"_s;
         binds->append(filter.field);
         binds->append(filter.fieldValue);
     }
