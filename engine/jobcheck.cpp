@@ -3,6 +3,8 @@
 #include "api/jobsettings.h"
 #include "cost/pricetable.h"
 #include "cost/tiering.h"
+#include "ingest/outputschema.h"
+#include "ingest/textfile.h"
 #include "jobio.h"
 
 #include <QFileInfo>
@@ -27,6 +29,25 @@ QString laneForPriority(int priority, bool hasBatchApi)
     if (priority == 3 && hasBatchApi)
         return u"batch-api"_s;
     return priority == 1 ? u"realtime"_s : u"grouped"_s;
+}
+
+// A --schema file: bounded UTF-8 text, then a schema (errors name the file and the line).
+std::optional<ingest::OutputSchema> schemaFromFile(const QString &path, QString *error)
+{
+    const auto text = ingest::readTextFile(path, error);
+    if (!text) {
+        *error = u"--schema "_s + *error;
+        return std::nullopt;
+    }
+    return ingest::OutputSchema::parse(text->toUtf8(), QFileInfo(path).fileName(), error);
+}
+
+// A schema a front end put into the settings itself (the console's Fields step).
+std::optional<ingest::OutputSchema> checkedSchema(const JobSpec &spec, QString *error)
+{
+    return ingest::OutputSchema::parse(
+        spec.settings.value(settingkeys::outputSchema).toString().toUtf8(), u"output fields"_s,
+        error);
 }
 
 } // namespace
@@ -85,6 +106,17 @@ JobCheck checkJobDraft(const JobDraft &draft)
                                   "batch API (priority 3 or --mode batch-api)"_s
                                       .arg(QFileInfo(draft.tieringFile).fileName()));
         spec.settings.insert(settingkeys::tiering, config->toJson());
+    }
+    if (!draft.schemaFile.isEmpty() || spec.settings.contains(settingkeys::outputSchema)) {
+        if (spec.provider == u"simulator"_s)
+            return refused(
+                check,
+                u"structured answers (--schema, Fields) need a real provider: the simulator answers free text"_s);
+        const auto schema = draft.schemaFile.isEmpty() ? checkedSchema(spec, &error)
+                                                       : schemaFromFile(draft.schemaFile, &error);
+        if (!schema)
+            return refused(check, error);
+        spec.settings.insert(settingkeys::outputSchema, QString::fromUtf8(schema->text()));
     }
     check.ok = true;
     return check;

@@ -5,6 +5,7 @@
 #include "cost/tiering.h"
 #include "ingest/csvreader.h"
 #include "ingest/exportwriter.h"
+#include "ingest/outputschema.h"
 #include "ingest/prompttemplate.h"
 #include "ingest/textfile.h"
 #include "store/store.h"
@@ -358,7 +359,17 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
         return false;
     // A tiered job's export says each row's tier, after the contract's columns.
     const bool tiered = info->spec.model == cost::kAutoModel;
-    if (!writer->begin(info->columns, tiered ? QStringList{u"tier"_s} : QStringList())) {
+    // Structured answers: one column per field, right after output.
+    std::optional<ingest::OutputSchema> schema;
+    const QString schemaText = info->spec.settings.value(settingkeys::outputSchema).toString();
+    if (!schemaText.isEmpty()) {
+        schema = ingest::OutputSchema::parse(schemaText.toUtf8(), u"the job's output schema"_s,
+                                             error);
+        if (!schema)
+            return false;
+    }
+    if (!writer->begin(info->columns, tiered ? QStringList{u"tier"_s} : QStringList(),
+                       schema ? schema->fieldNames() : QStringList())) {
         *error = writer->errorString();
         return false;
     }
@@ -371,11 +382,14 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
             return false;
         }
         const ingest::ExportRow *row = &stored;
-        ingest::ExportRow withTier;
-        if (tiered) {
-            withTier = stored;
-            withTier.extraValues = {stored.tier};
-            row = &withTier;
+        ingest::ExportRow completed;
+        if (tiered || schema) {
+            completed = stored;
+            if (tiered)
+                completed.extraValues = {stored.tier};
+            if (schema) // an unfinished task's empty output gives empty fields
+                completed.fieldValues = schema->fieldValues(stored.output);
+            row = &completed;
         }
         if (!writer->writeRow(*row)) {
             writeOk = false;
@@ -415,7 +429,7 @@ ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, 
     ReplayResult result;
     if (!request.errorClass.isEmpty() && errorClassFromName(request.errorClass) == ErrorClass::None) {
         QStringList known;
-        for (int e = int(ErrorClass::RateLimited); e <= int(ErrorClass::ProviderCancelled); ++e)
+        for (int e = int(ErrorClass::RateLimited); e <= int(kLastErrorClass); ++e)
             known.append(errorClassName(static_cast<ErrorClass>(e)));
         result.error = u"unknown error class '%1' (one of: %2)"_s.arg(request.errorClass,
                                                                      known.join(u", "_s));

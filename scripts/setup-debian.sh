@@ -13,6 +13,8 @@ packages=(
     qtkeychain-qt6-dev gnome-keyring dbus libsecret-tools
     # storage and export
     libsqlite3-dev libxlsxwriter-dev zlib1g-dev
+    # structured answers: JSON Schema validation, and reading a schema's field order
+    libvalijson-dev nlohmann-json3-dev
     # the PostgreSQL backend's tests start a private server of their own (initdb, pg_ctl
     # from /usr/lib/postgresql/<v>/bin); the cluster the package may start is never used
     postgresql

@@ -5,6 +5,7 @@
 #include "api/engine.h"
 #include "api/jobsettings.h"
 #include "costestimate.h"
+#include "fieldsstep.h"
 #include "format.h"
 #include "ingest/prompttemplate.h"
 #include "providerconfig.h"
@@ -163,6 +164,8 @@ void ImportWizard::buildUi()
     m_system->setMaximumHeight(m_system->fontMetrics().height() * 5);
     promptLayout->addWidget(m_system, 1);
     lowerLayout->addWidget(promptBox, 3);
+    m_fields = new FieldsStep(lower);
+    lowerLayout->addWidget(m_fields, 3);
 
     auto *settingsBox = new QGroupBox(tr("Job"), lower);
     auto *form = new QFormLayout(settingsBox);
@@ -277,6 +280,7 @@ void ImportWizard::buildUi()
     connect(m_delimiter, &QComboBox::currentIndexChanged, this, &ImportWizard::loadPreview);
     connect(m_template, &QPlainTextEdit::textChanged, this, &ImportWizard::validate);
     connect(m_system, &QPlainTextEdit::textChanged, this, &ImportWizard::updateEstimate);
+    connect(m_fields, &FieldsStep::changed, this, &ImportWizard::validate);
     connect(m_provider, &QComboBox::currentIndexChanged, this, &ImportWizard::updateProviderModels);
     connect(m_model, &QComboBox::currentTextChanged, this, &ImportWizard::validate);
     connect(m_mode, &QComboBox::currentIndexChanged, this, &ImportWizard::validate);
@@ -473,6 +477,9 @@ void ImportWizard::validate()
         m_templateStatus->setStyleSheet(u"color: #b00020;"_s);
         m_templateStatus->setText(problem);
     }
+    // The Fields step shows its own problem; it holds the import back like the template's.
+    if (m_templateProblem.isEmpty() && !m_fields->problem().isEmpty())
+        m_templateProblem = tr("Fields: %1").arg(m_fields->problem());
     m_tieringRow->setVisible(isTiering());
     scheduleCheck();
 }
@@ -613,6 +620,8 @@ JobSpec ImportWizard::buildSpec() const
         settings.insert(settingkeys::budgetUsd, m_budget->value());
     if (isTiering() && m_tieringFile.isEmpty() && !m_jobTiering.isEmpty())
         settings.insert(settingkeys::tiering, m_jobTiering);
+    if (const QString schema = m_fields->schemaText(); !schema.isEmpty())
+        settings.insert(settingkeys::outputSchema, schema);
     if (spec.provider == u"simulator"_s) {
         settings.insert(settingkeys::simLatencyMs, m_simLatency->value());
         if (m_simFailure->value() > 0)
@@ -632,6 +641,7 @@ void ImportWizard::setFromJob(const JobInfo &job)
 {
     m_template->setPlainText(job.spec.templateText);
     m_system->setPlainText(job.spec.systemPrompt);
+    m_fields->setSchemaText(job.spec.settings.value(settingkeys::outputSchema).toString());
     const int provider = m_provider->findData(job.spec.provider);
     if (provider >= 0)
         m_provider->setCurrentIndex(provider);

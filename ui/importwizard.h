@@ -24,6 +24,7 @@ class QTimer;
 
 namespace bd::ui {
 
+class FieldsStep;
 class TemplateEditor;
 
 // Import of one CSV as a job: shows the first rows as parsed (encoding and delimiter
@@ -44,6 +45,7 @@ public:
     // For tests and automation.
     TemplateEditor *templateEditor() const { return m_template; }
     QPlainTextEdit *systemPromptEdit() const { return m_system; }
+    FieldsStep *fieldsStep() const { return m_fields; }
     QPushButton *importButton() const { return m_importButton; }
     QComboBox *modelBox() const { return m_model; }
     bool isPreviewReady() const { return m_preview.ok; }
@@ -118,6 +120,7 @@ private:
     TemplateEditor *m_template = nullptr;
     QLabel *m_templateStatus = nullptr;
     QPlainTextEdit *m_system = nullptr;
+    FieldsStep *m_fields = nullptr; // structured answers
     QComboBox *m_provider = nullptr;
     QComboBox *m_model = nullptr;
     QComboBox *m_priority = nullptr;

@@ -1,7 +1,9 @@
 #include "taskspage.h"
 
 #include "api/engine.h"
+#include "api/jobsettings.h"
 #include "format.h"
+#include "ingest/outputschema.h"
 #include "jobcombo.h"
 #include "taskdetailview.h"
 #include "tasktablemodel.h"
@@ -44,13 +46,13 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     filters->addWidget(m_priority);
     m_errorClass = new QComboBox(this);
     m_errorClass->addItem(tr("Any error"), QString());
-    for (int e = int(ErrorClass::RateLimited); e <= int(ErrorClass::ProviderCancelled); ++e) {
+    for (int e = int(ErrorClass::RateLimited); e <= int(kLastErrorClass); ++e) {
         const QString name = errorClassName(static_cast<ErrorClass>(e));
         m_errorClass->addItem(name, name);
     }
     filters->addWidget(m_errorClass);
     m_text = new QLineEdit(this);
-    m_text->setPlaceholderText(tr("Search input, output and errors…"));
+    m_text->setPlaceholderText(tr("Search input, output and errors… (or field = value)"));
     m_text->setClearButtonEnabled(true);
     filters->addWidget(m_text, 1);
     m_count = new QLabel(this);
@@ -139,6 +141,16 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
 void TasksPage::setJobs(const QList<JobInfo> &jobs)
 {
     m_job->setJobs(jobs);
+    for (const bd::JobInfo &job : jobs) {
+        if (m_fieldsOfJob.contains(job.id))
+            continue;
+        QStringList fields;
+        const QString schema = job.spec.settings.value(settingkeys::outputSchema).toString();
+        QString error;
+        if (const auto parsed = ingest::OutputSchema::parse(schema.toUtf8(), {}, &error))
+            fields = parsed->fieldNames();
+        m_fieldsOfJob.insert(job.id, fields);
+    }
 }
 
 void TasksPage::showJob(qint64 jobId, int state)
@@ -159,15 +171,25 @@ bd::TaskFilter TasksPage::currentFilter() const
     filter.priority = m_priority->currentData().toInt();
     filter.errorClass = m_errorClass->currentData().toString();
     filter.text = m_text->text().trimmed();
+    // "label = negative" on a job with output fields filters on that field.
+    const QString text = filter.text;
+    const qsizetype equals = text.indexOf(u'=');
+    const QStringList fields = m_fieldsOfJob.value(filter.jobId);
+    if (equals > 0 && fields.contains(text.left(equals).trimmed())) {
+        filter.field = text.left(equals).trimmed();
+        filter.fieldValue = text.mid(equals + 1).trimmed();
+        filter.text.clear();
+    }
     return filter;
 }
 
 void TasksPage::applyFilter()
 {
     const bd::TaskFilter filter = currentFilter();
-    if (m_model->hasCount() && filter == m_model->filter())
+    if (m_model->hasCount() && filter == m_model->filter() &&
+        m_model->fieldColumns() == m_fieldsOfJob.value(filter.jobId))
         return;
-    m_model->setFilter(filter);
+    m_model->setFilter(filter, m_fieldsOfJob.value(filter.jobId));
     m_detail->setTaskId(0);
     m_detail->showPlaceholder(tr("Select a task to see its prompt, answer and attempts."));
     updateCountLabel();

@@ -2,6 +2,7 @@
 
 #include "api/tasks.h"
 
+#include <QHash>
 #include <QWidget>
 
 class QComboBox;
@@ -58,6 +59,9 @@ private:
     QLabel *m_count = nullptr;
     QTimer *m_textDebounce = nullptr;
     QTimer *m_refresh = nullptr;
+    // Structured answers: each job's output fields (shown as columns, filtered with
+    // "field = value" in the search box).
+    QHash<qint64, QStringList> m_fieldsOfJob;
 };
 
 } // namespace bd::ui

@@ -2,10 +2,12 @@
 
 #include "api/engine.h"
 #include "format.h"
-
-#include <QTimer>
+#include "ingest/outputschema.h"
 
 #include <algorithm>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTimer>
 
 namespace bd::ui {
 
@@ -31,7 +33,7 @@ int TaskTableModel::rowCount(const QModelIndex &parent) const
 
 int TaskTableModel::columnCount(const QModelIndex &parent) const
 {
-    return parent.isValid() ? 0 : ColumnCount;
+    return parent.isValid() ? 0 : ColumnCount + int(m_fieldColumns.size());
 }
 
 qint64 TaskTableModel::cachedRows() const
@@ -83,6 +85,11 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
     }
     it->lastUse = ++m_useClock;
     const bd::TaskRow &task = it->rows.at(index.row() % kPageSize);
+    if (index.column() >= ColumnCount) { // a structured answer's field
+        if (role == Qt::DisplayRole || role == Qt::ToolTipRole)
+            return it->fields.at(index.row() % kPageSize).value(index.column() - ColumnCount);
+        return {};
+    }
     switch (role) {
     case TaskIdRole: return task.id;
     case JobIdRole: return task.jobId;
@@ -134,20 +141,23 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
 
 QVariant TaskTableModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
-    if (orientation != Qt::Horizontal || role != Qt::DisplayRole || section >= ColumnCount)
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
         return {};
+    if (section >= ColumnCount)
+        return m_fieldColumns.value(section - ColumnCount);
     static const char *const titles[] = {"Task", "Job", "Row", "State", "Priority", "Attempts",
                                          "Error", "Tokens in / out", "Cost", "Input", "Output / error"};
     return tr(titles[section]);
 }
 
-void TaskTableModel::setFilter(const bd::TaskFilter &filter)
+void TaskTableModel::setFilter(const bd::TaskFilter &filter, const QStringList &fieldColumns)
 {
     // Everything asked for under the old filter is of no use now: the reader drops it.
     m_floor = m_nextTicket;
     m_engine->discardTaskRequestsBefore(m_floor);
     beginResetModel();
     m_filter = filter;
+    m_fieldColumns = fieldColumns;
     m_count = 0;
     m_hasCount = false;
     m_pages.clear();
@@ -237,13 +247,24 @@ void TaskTableModel::handlePage(quint64 ticket, qint64 offset, const QList<bd::T
     m_inFlight.remove(pageNo);
     Page &page = m_pages[pageNo];
     page.rows = rows;
+    page.fields.clear();
+    page.fields.reserve(rows.size());
+    for (const bd::TaskRow &row : rows) {
+        QStringList texts;
+        if (!m_fieldColumns.isEmpty() && !row.answerJson.isEmpty()) {
+            const QJsonObject answer = QJsonDocument::fromJson(row.answerJson.toUtf8()).object();
+            for (const QString &field : std::as_const(m_fieldColumns))
+                texts.append(ingest::fieldValueText(answer.value(field)));
+        }
+        page.fields.append(texts);
+    }
     page.generation = generation;
     page.lastUse = ++m_useClock;
     evict();
     const qint64 first = offset;
     const qint64 last = qMin<qint64>(offset + rows.size(), m_count) - 1;
     if (last >= first)
-        Q_EMIT dataChanged(index(int(first), 0), index(int(last), ColumnCount - 1));
+        Q_EMIT dataChanged(index(int(first), 0), index(int(last), columnCount() - 1));
     Q_EMIT pageLoaded(offset, int(rows.size()));
     if (!m_wanted.isEmpty())
         flushRequests();

@@ -58,7 +58,10 @@ public:
     QVariant data(const QModelIndex &index, int role) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
-    void setFilter(const bd::TaskFilter &filter);
+    // Structured answers: one column per output field after the fixed ones (set with the
+    // filter of a job that has fields; empty for none).
+    void setFilter(const bd::TaskFilter &filter, const QStringList &fieldColumns = {});
+    const QStringList &fieldColumns() const { return m_fieldColumns; }
     const bd::TaskFilter &filter() const { return m_filter; }
     void refresh();
     bool hasCount() const { return m_hasCount; }
@@ -80,6 +83,7 @@ private:
     struct Page
     {
         QList<bd::TaskRow> rows;
+        QList<QStringList> fields; // per row: the field columns' texts (parsed once)
         quint64 generation = 0;
         mutable quint64 lastUse = 0;
     };
@@ -91,6 +95,7 @@ private:
 
     Engine *m_engine;
     bd::TaskFilter m_filter;
+    QStringList m_fieldColumns;
     qint64 m_count = 0;
     bool m_hasCount = false;
     quint64 m_nextTicket = 1;

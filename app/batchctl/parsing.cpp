@@ -181,6 +181,7 @@ bd::JobDraft jobDraft(const QCommandLineParser &parser, const QStringList &posit
     spec.model = parser.value(u"model"_s);
     draft.modelGiven = parser.isSet(u"model"_s);
     draft.tieringFile = parser.value(u"tiering"_s);
+    draft.schemaFile = parser.value(u"schema"_s);
     spec.priority = intOption(parser, u"priority"_s, {1, 3, u"1, 2 or 3"_s}).value_or(2);
     spec.mode = parser.isSet(u"mode"_s) ? parser.value(u"mode"_s) : u"auto"_s;
     if (spec.mode != u"auto"_s && spec.mode != u"realtime"_s && spec.mode != u"batch-api"_s)

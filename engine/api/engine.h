@@ -112,6 +112,9 @@ struct JobDraft
 {
     JobSpec spec;
     QString tieringFile;
+    // Structured answers: a JSON Schema file (CLI.md --schema). A schema already in
+    // spec.settings (the wizard's Fields step) is checked the same way.
+    QString schemaFile;
     bool modelGiven = false; // the user named a model (a local server needs one)
 };
 

@@ -90,11 +90,12 @@ JobSettings JobSettings::fromJson(const QJsonObject &json)
         settings.tiering = json.value(k::tiering).toObject();
     settings.csvDelimiter = json.value(k::csvDelimiter).toString();
     settings.csvEncoding = json.value(k::csvEncoding).toString();
+    settings.outputSchema = json.value(k::outputSchema).toString();
     for (QLatin1String key : {k::concurrency, k::rpm, k::tpm, k::budgetUsd, k::batchSize,
                               k::batchPollMs, k::batchMaxWaitMs, k::maxConcurrentBatches,
                               k::simLatencyMs, k::simFailureRate, k::simRpm, k::offpeak,
                               k::offpeakRunNow, k::responseCache, k::tiering, k::csvDelimiter,
-                              k::csvEncoding})
+                              k::csvEncoding, k::outputSchema})
         settings.other.remove(key);
     return settings;
 }
@@ -126,6 +127,8 @@ QJsonObject JobSettings::toJson() const
         json.insert(k::csvDelimiter, csvDelimiter);
     if (!csvEncoding.isEmpty())
         json.insert(k::csvEncoding, csvEncoding);
+    if (!outputSchema.isEmpty())
+        json.insert(k::outputSchema, outputSchema);
     return json;
 }
 

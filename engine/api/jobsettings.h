@@ -29,6 +29,9 @@ inline constexpr QLatin1String responseCache{"response_cache"}; // false: off fo
 inline constexpr QLatin1String tiering{"tiering"};             // the bound tiering config
 inline constexpr QLatin1String csvDelimiter{"csv_delimiter"};
 inline constexpr QLatin1String csvEncoding{"csv_encoding"};
+// Structured answers: the JSON Schema as compact text in its own key order (Qt's objects
+// would sort the fields), checked at import (ingest/outputschema.h).
+inline constexpr QLatin1String outputSchema{"output_schema"};
 // Simulator knobs, for demos and tests.
 inline constexpr QLatin1String simLatencyMs{"latency_ms"};
 inline constexpr QLatin1String simFailureRate{"failure_rate"};
@@ -59,6 +62,7 @@ struct JobSettings
     std::optional<QJsonObject> tiering;
     QString csvDelimiter;
     QString csvEncoding;
+    QString outputSchema; // empty: free-text answers
     std::optional<int> simLatencyMs;
     std::optional<double> simFailureRate;
     std::optional<int> simRpm;

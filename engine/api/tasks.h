@@ -20,8 +20,16 @@ struct TaskFilter
     int priority = 0;   // 0: any, else 1..3
     QString errorClass; // empty: any (an ErrorClass name)
     QString text;       // substring of the row's values, output or error message
+    // Structured answers: completed tasks whose answer's field `field` reads `fieldValue`
+    // (numbers as written, yes/no as true/false). Only for a job with output fields.
+    QString field;
+    QString fieldValue;
 
-    bool isJobOnly() const { return state < 0 && priority == 0 && errorClass.isEmpty() && text.isEmpty(); }
+    bool isJobOnly() const
+    {
+        return state < 0 && priority == 0 && errorClass.isEmpty() && text.isEmpty() &&
+               field.isEmpty();
+    }
     bool operator==(const TaskFilter &other) const = default;
 };
 
@@ -41,6 +49,7 @@ struct TaskRow
     std::optional<double> costUsd;
     QString inputPreview;  // the row's values, cut short
     QString outputPreview; // the answer or the error message, cut short
+    QString answerJson;    // a completed structured answer (a JSON object) whole, else empty
     qint64 finishedAtMs = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "types.h"
 
+#include "jobsettings.h"
+
 #include <QCryptographicHash>
 #include <QJsonDocument>
 
@@ -25,6 +27,7 @@ constexpr ErrorClassName kErrorClassNames[] = {
     {ErrorClass::Malformed, "malformed_reply"},
     {ErrorClass::Cancelled, "cancelled"},
     {ErrorClass::ProviderCancelled, "provider_cancelled"},
+    {ErrorClass::InvalidOutput, "invalid_output"},
 };
 
 const char *const kTaskStateNames[] = {"pending", "leased", "completed", "dead", "cancelled"};
@@ -102,6 +105,7 @@ bool errorIsRetryable(ErrorClass errorClass)
     case ErrorClass::Malformed:
     case ErrorClass::Cancelled:
     case ErrorClass::ProviderCancelled:
+    case ErrorClass::InvalidOutput: // models vary: another try often matches
         return true;
     default:
         return false;
@@ -126,6 +130,9 @@ QByteArray JobSpec::fingerprint() const
     if (model == QLatin1StringView("auto"))
         add(QString::fromUtf8(QJsonDocument(settings.value(QLatin1StringView("tiering")).toObject())
                                   .toJson(QJsonDocument::Compact)));
+    // Structured answers: another schema asks for other answers.
+    if (settings.contains(settingkeys::outputSchema))
+        add(settings.value(settingkeys::outputSchema).toString());
     return hash.result().toHex();
 }
 

@@ -37,18 +37,20 @@ enum class JobState : int
 enum class ErrorClass : int
 {
     None = 0,
-    RateLimited,    // 429 rate_limit: wait and retry, not charged as an attempt
-    QuotaExhausted, // 429 insufficient_quota: pause the job
-    InvalidRequest, // 400/404/413/422: dead-letter at once
-    Auth,           // 401/403: pause the job
-    Overloaded,     // 503/529: retry with backoff
-    ServerError,    // 5xx: retry with backoff
-    Timeout,        // request timeout: retry with backoff
-    Network,        // connection refused/reset: retry, feeds the circuit breaker
-    Malformed,      // reply did not parse: retry with backoff
-    Cancelled,      // cancelled by the user or by preemption: not an attempt
+    RateLimited,       // 429 rate_limit: wait and retry, not charged as an attempt
+    QuotaExhausted,    // 429 insufficient_quota: pause the job
+    InvalidRequest,    // 400/404/413/422: dead-letter at once
+    Auth,              // 401/403: pause the job
+    Overloaded,        // 503/529: retry with backoff
+    ServerError,       // 5xx: retry with backoff
+    Timeout,           // request timeout: retry with backoff
+    Network,           // connection refused/reset: retry, feeds the circuit breaker
+    Malformed,         // reply did not parse: retry with backoff
+    Cancelled,         // cancelled by the user or by preemption: not an attempt
     ProviderCancelled, // a batch line the provider cancelled: free a few times, then charged
+    InvalidOutput,     // a structured answer that is not JSON or does not match the job's schema
 };
+inline constexpr ErrorClass kLastErrorClass = ErrorClass::InvalidOutput;
 
 QString taskStateName(TaskState state);
 std::optional<TaskState> taskStateFromName(const QString &name);

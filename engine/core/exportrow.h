@@ -1,9 +1,10 @@
 #pragma once
 
+#include <optional>
+#include <QJsonValue>
+#include <QList>
 #include <QString>
 #include <QStringList>
-
-#include <optional>
 
 namespace bd {
 
@@ -24,6 +25,9 @@ struct ExportRow
     qint64 taskId = 0;
     QString tier;            // model tiering: the task's tier (empty for a job on one model)
     QStringList extraValues; // texts of the export's extra columns, in their order
+    // Structured answers: each output field's value (after `output`), Undefined where the
+    // answer lacks it; numbers and yes/no stay typed for JSONL and XLSX.
+    QList<QJsonValue> fieldValues;
 };
 
 } // namespace bd

@@ -118,4 +118,17 @@ std::optional<QStringList> decodeStringArray(QByteArrayView json)
     return values;
 }
 
+QByteArray withRawMember(QByteArray object, QByteArrayView key, QByteArrayView rawValue)
+{
+    Q_ASSERT(object.endsWith('}'));
+    object.chop(1);
+    if (object.size() > 1) // not "{"
+        object += ',';
+    appendString(object, QString::fromUtf8(key));
+    object += ':';
+    object.append(rawValue);
+    object += '}';
+    return object;
+}
+
 } // namespace bd::json

@@ -17,5 +17,9 @@ void appendString(QByteArray &out, QStringView s);
 QByteArray encodeStringArray(const QStringList &values);
 // Inverse of encodeStringArray for any JSON array of strings; nullopt when malformed.
 std::optional<QStringList> decodeStringArray(QByteArrayView json);
+// Adds "key":rawValue as the last member of a compact JSON object's text. For values whose
+// key order matters (a JSON Schema: models write fields in its order), which a QJsonObject
+// would sort.
+QByteArray withRawMember(QByteArray object, QByteArrayView key, QByteArrayView rawValue);
 
 } // namespace bd::json

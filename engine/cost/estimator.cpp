@@ -57,7 +57,11 @@ bool estimateJob(const JobSpec &spec, const PriceTable &prices, store::Store *st
         return false;
     }
     e.responseCache = responseCacheEnabled(spec.settings);
-    e.systemPromptTokens = tokensOf(spec.systemPrompt.size());
+    // A structured answer's schema goes with every request (a response format, a tool
+    // definition) and is billed as input, ahead of the row like the system prompt.
+    const qsizetype staticChars =
+        spec.systemPrompt.size() + spec.settings.value(settingkeys::outputSchema).toString().size();
+    e.systemPromptTokens = tokensOf(staticChars);
     // Automatic prompt caching serves prefixes of 1024+ tokens in 128-token steps
     // (OpenAI; Anthropic's minimum is the same for most models).
     e.cacheablePrefixTokens = e.systemPromptTokens >= 1024 ? e.systemPromptTokens / 128 * 128 : 0;
@@ -67,7 +71,7 @@ bool estimateJob(const JobSpec &spec, const PriceTable &prices, store::Store *st
     QStringList fields;
     while (reader.readRow(fields)) {
         const QString rendered = prompt.render(fields);
-        const qint64 tokens = tokensOf(spec.systemPrompt.size() + rendered.size());
+        const qint64 tokens = tokensOf(staticChars + rendered.size());
         ++e.rows;
         e.inputTokensAllRows += tokens;
         const QByteArray key = responseCacheKey(requestIdentity(spec, spec.model, rendered));

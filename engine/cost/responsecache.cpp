@@ -13,8 +13,9 @@ using namespace Qt::StringLiterals;
 
 QJsonObject answerAffectingParams(const QJsonObject &settings)
 {
-    static const char *const keys[] = {"temperature", "top_p", "seed", "response_format",
-                                       "stop", "frequency_penalty", "presence_penalty"};
+    static const char *const keys[] = {"temperature",      "top_p",        "seed",
+                                       "response_format",  "stop",         "frequency_penalty",
+                                       "presence_penalty", "output_schema"};
     QJsonObject params;
     for (const char *key : keys) {
         const QString name = QString::fromLatin1(key);

@@ -224,6 +224,7 @@ std::optional<providers::ChatRequest> JobRunner::batchRequestFor(const ClaimedTa
     request.model = routeFor(task, request.prompt, *promptTokens); // the job's, or its tier's
     request.maxOutputTokens = m_job.spec.maxOutputTokens;
     request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
+    request.outputSchema = m_outputSchema;
     return request;
 }
 

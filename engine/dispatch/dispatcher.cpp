@@ -61,6 +61,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     m_offPeakTimer.setSingleShot(true);
     connect(&m_offPeakTimer, &QTimer::timeout, this, &JobRunner::pump);
     m_responseCache = cost::responseCacheEnabled(settings);
+    m_provider->setPriceTable(m_prices);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
     if (m_job.spec.model == cost::kAutoModel) {
@@ -72,6 +73,14 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
             m_tiering.reset();
         if (!m_tiering)
             m_tieringError = u"model tiering: "_s + tieringError;
+    }
+    const QString schemaText = settings.value(settingkeys::outputSchema).toString();
+    if (!schemaText.isEmpty()) {
+        QString schemaError;
+        m_outputSchema = ingest::OutputSchema::parse(schemaText.toUtf8(),
+                                                     u"the job's output schema"_s, &schemaError);
+        if (!m_outputSchema)
+            m_outputSchemaError = schemaError; // checked at import; a stored job parses again
     }
     m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
     m_batchMaxWaitMs = settings.value(settingkeys::batchMaxWaitMs)
@@ -134,8 +143,12 @@ void JobRunner::start()
         fatal(m_tieringError);
         return;
     }
+    if (!m_outputSchemaError.isEmpty()) {
+        fatal(m_outputSchemaError);
+        return;
+    }
     for (const QString &model : jobModels()) {
-        if (m_budgetUsd > 0 && !m_prices.price(model)) {
+        if (m_budgetUsd > 0 && !m_prices.price(model) && !m_provider->isLocalServer()) {
             fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(model));
             return;
         }
@@ -261,6 +274,7 @@ void JobRunner::pump()
         request.prompt = prompt;
         request.maxOutputTokens = m_job.spec.maxOutputTokens;
         request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
+        request.outputSchema = m_outputSchema;
         m_sent.insert(task.id, Sent{now, reservation});
         if (!cacheKey.isEmpty()) {
             m_leaderOfKey.insert(cacheKey, task.id);
@@ -485,8 +499,13 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     outcome.startedAtMs = sentAtMs;
     outcome.finishedAtMs = now;
     if (reply.ok()) {
+        checkStructuredAnswer(&outcome);
         outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi,
                                         cost::cacheTtlForLane(viaBatchApi));
+        if (outcome.costUsd)
+            *outcome.costUsd += reply.surchargeUsd; // a share of an explicit cache
+        else if (m_provider->isLocalServer())
+            outcome.costUsd = 0.0; // a server of one's own bills nothing
         // Budgets cannot hold without prices: say so the first time a model has none.
         if (!outcome.costUsd && !m_unpricedModels.contains(outcome.model)) {
             m_unpricedModels.append(outcome.model);
@@ -584,6 +603,23 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         stop(JobState::Paused, why, false);
     }
     return transition;
+}
+
+void JobRunner::checkStructuredAnswer(TaskOutcome *outcome) const
+{
+    if (!m_outputSchema)
+        return;
+    QString why;
+    if (m_outputSchema->validate(outcome->output, nullptr, &why))
+        return;
+    // The dead-letter page shows why, and the start of what came back.
+    constexpr qsizetype kShownAnswer = 300;
+    const QString shown = outcome->output.size() > kShownAnswer
+                              ? QString(outcome->output.left(kShownAnswer) + u"…"_s)
+                              : outcome->output;
+    outcome->error = ErrorClass::InvalidOutput;
+    outcome->errorMessage = why + u"; the answer was: "_s + shown;
+    outcome->output.clear();
 }
 
 void JobRunner::recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now)

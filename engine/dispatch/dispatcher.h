@@ -3,24 +3,24 @@
 #include "api/jobsettings.h"
 #include "core/tasktypes.h"
 #include "cost/pricetable.h"
-#include "dispatch/offpeakwindow.h"
-#include "dispatch/globalbudget.h"
 #include "cost/tiering.h"
+#include "dispatch/globalbudget.h"
+#include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/retrypolicy.h"
+#include "ingest/outputschema.h"
 #include "ingest/prompttemplate.h"
 #include "providers/provider.h"
 #include "store/store.h"
 
+#include <functional>
+#include <memory>
 #include <QElapsedTimer>
 #include <QHash>
 #include <QJsonObject>
 #include <QObject>
 #include <QQueue>
 #include <QTimer>
-
-#include <functional>
-#include <memory>
 
 namespace bd {
 class Clock;
@@ -307,6 +307,12 @@ private:
     bool m_responseCache = true;
     std::optional<cost::TieringConfig> m_tiering;
     QString m_tieringError;
+    // Structured answers (job setting output_schema): asked of the provider with every
+    // request, each answer checked against it before it completes a task.
+    std::optional<ingest::OutputSchema> m_outputSchema;
+    QString m_outputSchemaError;
+    // A structured answer that does not match turns the outcome into InvalidOutput.
+    void checkStructuredAnswer(TaskOutcome *outcome) const;
     QHash<qint64, Route> m_routeOfTask;
     struct Classifying
     {

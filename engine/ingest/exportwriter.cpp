@@ -1,5 +1,7 @@
 #include "exportwriter.h"
 
+#include "outputschema.h"
+
 #include <array>
 #include <cmath>
 #include <filesystem>
@@ -7,6 +9,7 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonValue>
 #include <QRandomGenerator>
 #include <QSaveFile>
 #include <system_error>
@@ -231,17 +234,26 @@ public:
     {
     }
 
-    bool begin(const QStringList &inputColumns, const QStringList &extraColumns) final
+    bool begin(const QStringList &inputColumns, const QStringList &extraColumns,
+               const QStringList &fieldColumns) final
     {
         if (m_state != State::New)
             return misuse(QStringLiteral("begin() called twice"));
         m_inputCount = inputColumns.size();
         m_extraCount = extraColumns.size();
+        m_fieldCount = fieldColumns.size();
         m_columns = inputColumns + ExportWriter::resultColumnNames(inputColumns);
         for (QString name : extraColumns) {
             while (inputColumns.contains(name))
                 name += u'_'; // like the result columns
             m_columns.append(name);
+        }
+        const qsizetype afterOutput = m_inputCount + 2; // status, output
+        for (qsizetype i = 0; i < fieldColumns.size(); ++i) {
+            QString name = fieldColumns.at(i);
+            while (m_columns.contains(name))
+                name += u'_';
+            m_columns.insert(afterOutput + i, name);
         }
         if (!doBegin()) {
             m_state = State::Failed;
@@ -261,6 +273,12 @@ public:
                             .arg(m_rowsWritten + 1)
                             .arg(row.inputValues.size())
                             .arg(m_inputCount));
+        }
+        if (row.fieldValues.size() != m_fieldCount) {
+            return fail(QStringLiteral("row %1 has %2 field values, expected %3")
+                            .arg(m_rowsWritten + 1)
+                            .arg(row.fieldValues.size())
+                            .arg(m_fieldCount));
         }
         if (row.extraValues.size() != m_extraCount) {
             return fail(QStringLiteral("row %1 has %2 extra values, expected %3")
@@ -316,6 +334,7 @@ protected:
     const QString m_path;
     QStringList m_columns; // input columns, then the (renamed) result columns
     qsizetype m_inputCount = 0;
+    qsizetype m_fieldCount = 0;
     qsizetype m_extraCount = 0;
     qint64 m_rowsWritten = 0;
     QString m_error;
@@ -430,6 +449,12 @@ protected:
         out.append(',');
         appendCsvField(out, row.output, true);
         out.append(',');
+        for (const QJsonValue &value : row.fieldValues) {
+            // Numbers and yes/no as they are: "-3" is a number, not a formula.
+            appendCsvField(out, fieldValueText(value),
+                           value.isString() || value.isArray() || value.isObject());
+            out.append(',');
+        }
         appendCsvField(out, row.error, true);
         out.append(',');
         appendCsvField(out, row.model, true);
@@ -484,6 +509,15 @@ protected:
         appendJsonString(out, row.status);
         out.append(m_keys.at(column++));
         appendJsonString(out, row.output);
+        for (const QJsonValue &value : row.fieldValues) {
+            out.append(m_keys.at(column++));
+            if (value.isString())
+                appendJsonString(out, value.toString());
+            else if (value.isUndefined() || value.isNull())
+                out.append("null", 4);
+            else
+                out.append(fieldValueText(value).toUtf8()); // a number, true/false, or JSON
+        }
         out.append(m_keys.at(column++));
         appendJsonString(out, row.error);
         out.append(m_keys.at(column++));
@@ -587,8 +621,13 @@ protected:
             if (!writeText(col++, value))
                 return false;
         }
-        if (!writeText(col++, row.status) || !writeText(col++, row.output) ||
-            !writeText(col++, row.error) || !writeText(col++, row.model) ||
+        if (!writeText(col++, row.status) || !writeText(col++, row.output))
+            return false;
+        for (const QJsonValue &value : row.fieldValues) {
+            if (!writeField(col++, value))
+                return false;
+        }
+        if (!writeText(col++, row.error) || !writeText(col++, row.model) ||
             !writeNumber(col++, double(row.inputTokens)) ||
             !writeNumber(col++, double(row.outputTokens)) ||
             !writeNumber(col++, double(row.cachedTokens))) {
@@ -743,6 +782,19 @@ private:
         if (result != LXW_NO_ERROR)
             return cellError(col, result);
         return true;
+    }
+
+    // A structured answer's field: numbers and yes/no as Excel's own types.
+    bool writeField(lxw_col_t col, const QJsonValue &value)
+    {
+        if (value.isDouble())
+            return writeNumber(col, value.toDouble());
+        if (value.isBool()) {
+            const lxw_error result =
+                worksheet_write_boolean(m_sheet, m_row, col, value.toBool() ? 1 : 0, nullptr);
+            return result == LXW_NO_ERROR || cellError(col, result);
+        }
+        return writeText(col, fieldValueText(value));
     }
 
     bool writeNumber(lxw_col_t col, double value)

@@ -40,8 +40,11 @@ public:
     static QStringList resultColumnNames(const QStringList &inputColumns);
 
     // extraColumns come after the result columns (CLI.md allows columns after the listed
-    // ones); each row brings their values in ExportRow::extraValues.
-    virtual bool begin(const QStringList &inputColumns, const QStringList &extraColumns = {}) = 0;
+    // ones); each row brings their values in ExportRow::extraValues. fieldColumns (a
+    // structured answer's fields) come right after `output`, renamed like the result columns
+    // when a name is taken; each row brings ExportRow::fieldValues.
+    virtual bool begin(const QStringList &inputColumns, const QStringList &extraColumns = {},
+                       const QStringList &fieldColumns = {}) = 0;
     virtual bool writeRow(const ExportRow &row) = 0;
     // Flushes and closes; the file is complete only after this returns true.
     virtual bool finish() = 0;

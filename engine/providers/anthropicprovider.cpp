@@ -1,5 +1,6 @@
 #include "anthropicprovider.h"
 
+#include "core/jsonutil.h"
 #include "providercatalog.h"
 #include "replyparsing.h"
 
@@ -61,7 +62,17 @@ QByteArray AnthropicProvider::requestBody(const ChatRequest &request, CacheLife 
     const QJsonValue temperature = settings().value(u"temperature"_s);
     if (temperature.isDouble())
         body.insert(u"temperature"_s, temperature);
-    return QJsonDocument(body).toJson(QJsonDocument::Compact);
+    if (!request.outputSchema)
+        return QJsonDocument(body).toJson(QJsonDocument::Compact);
+    // A forced tool whose input schema is the answer's: the answer is the tool call's input.
+    const QString name = kStructuredAnswerName.toString();
+    body.insert(u"tool_choice"_s, QJsonObject{{u"type"_s, u"tool"_s}, {u"name"_s, name}});
+    const QByteArray tool = json::withRawMember(
+        QJsonDocument(QJsonObject{{u"name"_s, name}, {u"description"_s, u"Record the answer."_s}})
+            .toJson(QJsonDocument::Compact),
+        "input_schema", request.outputSchema->text());
+    return json::withRawMember(QJsonDocument(body).toJson(QJsonDocument::Compact), "tools",
+                               QByteArray('[' + tool + ']'));
 }
 
 void AnthropicProvider::listModels()

@@ -10,7 +10,9 @@ namespace bd::providers {
 // cache_control:{type:"ephemeral"} so that repeated prefixes are cached (5 minutes; lines of
 // a Message Batch add "ttl":"1h", as a batch can take longer than 5 minutes to get from
 // one line to the next and the 1 h write price is still far below re-reading); max_tokens is
-// always sent. The answer is the text blocks of content[] joined. Usage keeps the cache
+// always sent. The answer is the text blocks of content[] joined. Structured answers: a
+// forced tool (tools [{name: "answer", input_schema}], tool_choice {type: "tool", name}),
+// and the answer is the tool_use block's input as compact JSON. Usage keeps the cache
 // figures apart as the API does: input_tokens -> Usage::inputTokens,
 // cache_read_input_tokens -> cachedTokens, cache_creation_input_tokens -> cacheWriteTokens.
 //

@@ -2,6 +2,7 @@
 // explicit context caches for a batch's shared system prompt, docs PROVIDERS.md.
 
 #include "batchplanner.h"
+#include "core/clock.h"
 #include "cost/pricetable.h"
 #include "errorclassification.h"
 #include "geminiprovider.h"
@@ -127,8 +128,7 @@ bool GeminiProvider::explicitCachePays(const QList<ChatRequest> &requests, qint6
         if (request.systemPrompt != system)
             return false;
     }
-    static const cost::PriceTable prices = cost::PriceTable::builtIn();
-    const std::optional<cost::ModelPrice> price = prices.price(requests.first().model);
+    const std::optional<cost::ModelPrice> price = m_prices.price(requests.first().model);
     if (!price || price->cacheStoragePerHour <= 0 || price->cachedInput >= price->input)
         return false;
     const double hours = settings().value(u"explicit_cache_ttl_hours"_s).toDouble(24.0);
@@ -174,13 +174,23 @@ void GeminiProvider::submitBatch(const QString &reference, const QList<ChatReque
         {u"ttl"_s, u"%1s"_s.arg(ttlSeconds)},
     };
     callApi("POST", apiRequest(u"/v1beta/cachedContents"_s), compact(cache),
-            [this, reference, requests](const ApiResult &created) {
+            [this, reference, requests, tokens](const ApiResult &created) {
                 // Without the cache the batch still works, at the plain input price.
-                const QString name =
-                    created.ok() ? jsonObject(created.body).value(u"name"_s).toString() : QString();
-                if (name.isEmpty())
+                const QJsonObject answer = created.ok() ? jsonObject(created.body) : QJsonObject();
+                const QString name = answer.value(u"name"_s).toString();
+                if (name.isEmpty()) {
                     qWarning("gemini: context cache not created (%s); batch sent without it",
                              qPrintable(created.errorMessage));
+                } else {
+                    // The API counts the cache's tokens; the estimate stands in without it.
+                    const qint64 counted = answer.value(u"usageMetadata"_s)
+                                               .toObject()
+                                               .value(u"totalTokenCount"_s)
+                                               .toInteger();
+                    m_caches.insert(name, ExplicitCache{name, requests.first().model,
+                                                        counted > 0 ? counted : tokens,
+                                                        clock()->nowMs()});
+                }
                 createBatch(reference, requests, name);
             });
 }
@@ -267,9 +277,11 @@ void GeminiProvider::createBatchOver(const QString &reference, const QString &mo
                     Q_EMIT batchSubmitted(reference, idOfName(name), ErrorClass::None, QString());
                     return;
                 }
-                if (!cachedContent.isEmpty()) // best effort: nothing will read it
+                if (!cachedContent.isEmpty()) { // best effort: nothing will read it
+                    m_caches.remove(cachedContent);
                     callApi("DELETE", apiRequest(u"/v1beta/"_s + cachedContent), {},
                             [](const ApiResult &) {});
+                }
                 Q_EMIT batchSubmitted(
                     reference, QString(), created.ok() ? ErrorClass::Malformed : created.error,
                     u"creating the batch: "_s +
@@ -468,7 +480,7 @@ void GeminiProvider::joinInline(const QString &batchId, const QJsonArray &respon
     for (qint64 taskId : taskIds)
         replies.append(byTask.contains(taskId) ? byTask.value(taskId)
                                                : missingLine(taskId, status, why));
-    releaseCache(batchId);
+    chargeCache(batchId, &replies);
     Q_EMIT batchResultsFetched(batchId, replies, ErrorClass::None, QString());
 }
 
@@ -495,15 +507,42 @@ void GeminiProvider::joinFile(const QString &batchId, const QByteArray &file,
     for (qint64 taskId : taskIds)
         replies.append(byTask.contains(taskId) ? byTask.value(taskId)
                                                : missingLine(taskId, status, why));
-    releaseCache(batchId);
+    chargeCache(batchId, &replies);
     Q_EMIT batchResultsFetched(batchId, replies, ErrorClass::None, QString());
 }
 
 void GeminiProvider::releaseCache(const QString &batchId)
 {
-    const QString cache = m_batchCaches.take(batchId);
-    if (!cache.isEmpty())
-        callApi("DELETE", apiRequest(u"/v1beta/"_s + cache), {}, [](const ApiResult &) {});
+    const auto cache = m_caches.find(m_batchCaches.value(batchId));
+    if (cache == m_caches.end() || cache->deletedAtMs > 0)
+        return;
+    cache->deletedAtMs = clock()->nowMs();
+    callApi("DELETE", apiRequest(u"/v1beta/"_s + cache->name), {}, [](const ApiResult &) {});
+}
+
+void GeminiProvider::chargeCache(const QString &batchId, QList<ChatReply> *replies)
+{
+    releaseCache(batchId);
+    const ExplicitCache cache = m_caches.take(m_batchCaches.take(batchId));
+    const std::optional<cost::ModelPrice> price = m_prices.price(cache.model);
+    if (cache.name.isEmpty() || !price)
+        return;
+    // Its tokens once at the input price when it was made, then storage by the hour.
+    const double hours = double(qMax<qint64>(0, cache.deletedAtMs - cache.createdAtMs)) / 3.6e6;
+    const double usd =
+        double(cache.tokens) * (price->input + price->cacheStoragePerHour * hours) / 1e6;
+    qsizetype answered = 0;
+    for (const ChatReply &reply : std::as_const(*replies))
+        answered += reply.ok() ? 1 : 0;
+    if (answered == 0) {
+        qWarning("gemini: explicit cache of batch %s cost $%.6f that no answered line carries",
+                 qPrintable(batchId), usd);
+        return;
+    }
+    for (ChatReply &reply : *replies) {
+        if (reply.ok())
+            reply.surchargeUsd += usd / double(answered);
+    }
 }
 
 void GeminiProvider::cancelBatch(const QString &batchId)

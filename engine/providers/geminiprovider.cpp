@@ -22,7 +22,58 @@ bool isBlockingFinish(const QString &reason)
            reason == u"IMAGE_SAFETY"_s || reason == u"LANGUAGE"_s;
 }
 
+// A JSON Schema as Gemini's responseSchema (an OpenAPI 3.0 subset): the keywords it
+// knows, types in its upper-case spelling, ["x", "null"] as nullable, the rest dropped
+// (additionalProperties, $schema ...: the answer is validated against the full schema).
+QJsonObject geminiSchema(const QJsonObject &schema)
+{
+    static const QStringList kept{u"format"_s,   u"description"_s, u"nullable"_s,  u"enum"_s,
+                                  u"maxItems"_s, u"minItems"_s,    u"required"_s,  u"minimum"_s,
+                                  u"maximum"_s,  u"title"_s,       u"minLength"_s, u"maxLength"_s,
+                                  u"pattern"_s};
+    QJsonObject converted;
+    for (const QString &key : kept) {
+        if (schema.contains(key))
+            converted.insert(key, schema.value(key));
+    }
+    const QJsonValue type = schema.value(u"type"_s);
+    if (type.isString()) {
+        converted.insert(u"type"_s, type.toString().toUpper());
+    } else if (type.isArray()) {
+        for (const QJsonValue &entry : type.toArray()) {
+            if (entry.toString() == u"null"_s)
+                converted.insert(u"nullable"_s, true);
+            else
+                converted.insert(u"type"_s, entry.toString().toUpper());
+        }
+    }
+    if (schema.value(u"properties"_s).isObject()) {
+        QJsonObject properties;
+        const QJsonObject source = schema.value(u"properties"_s).toObject();
+        for (auto it = source.begin(); it != source.end(); ++it)
+            properties.insert(it.key(), geminiSchema(it.value().toObject()));
+        converted.insert(u"properties"_s, properties);
+    }
+    if (schema.value(u"items"_s).isObject())
+        converted.insert(u"items"_s, geminiSchema(schema.value(u"items"_s).toObject()));
+    if (schema.value(u"anyOf"_s).isArray()) {
+        QJsonArray options;
+        for (const QJsonValue &option : schema.value(u"anyOf"_s).toArray())
+            options.append(geminiSchema(option.toObject()));
+        converted.insert(u"anyOf"_s, options);
+    }
+    return converted;
+}
+
 } // namespace
+
+QJsonObject GeminiProvider::responseSchema(const ingest::OutputSchema &schema)
+{
+    QJsonObject converted = geminiSchema(schema.json());
+    // Gemini writes properties in alphabetical order unless told otherwise.
+    converted.insert(u"propertyOrdering"_s, QJsonArray::fromStringList(schema.fieldNames()));
+    return converted;
+}
 
 std::unique_ptr<GeminiProvider> GeminiProvider::create(const ProviderConfig &config, Clock *clock,
                                                        QString *error)
@@ -39,10 +90,16 @@ std::unique_ptr<GeminiProvider> GeminiProvider::create(const ProviderConfig &con
 GeminiProvider::GeminiProvider(const ProviderConfig &config, const QUrl &baseUrl, Clock *clock)
     : HttpChatProvider(config, baseUrl, clock, nullptr)
     , m_rootPath(baseUrl.path())
+    , m_prices(cost::PriceTable::builtIn()) // until the engine hands over its own
 {
     // GEMINI_BASE_URL is conventionally the host; accept one that names the version too.
     if (m_rootPath.endsWith(u"/v1beta"_s))
         m_rootPath.chop(int(qstrlen("/v1beta")));
+}
+
+void GeminiProvider::setPriceTable(const cost::PriceTable &prices)
+{
+    m_prices = prices;
 }
 
 QString GeminiProvider::defaultModel() const
@@ -83,6 +140,10 @@ QJsonObject GeminiProvider::requestJson(const ChatRequest &request,
     const QJsonValue temperature = settings().value(u"temperature"_s);
     if (temperature.isDouble())
         generation.insert(u"temperature"_s, temperature);
+    if (request.outputSchema) {
+        generation.insert(u"responseMimeType"_s, u"application/json"_s);
+        generation.insert(u"responseSchema"_s, responseSchema(*request.outputSchema));
+    }
     QJsonObject body{
         {u"contents"_s, QJsonArray{QJsonObject{
                             {u"role"_s, u"user"_s},

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "cost/pricetable.h"
 #include "httpchatprovider.h"
 
 namespace bd::providers {
@@ -7,7 +8,9 @@ namespace bd::providers {
 // Google Gemini (docs PROVIDERS.md). Sync: POST {base}/v1beta/models/{model}:generateContent
 // with the key in x-goog-api-key; base URL https://generativelanguage.googleapis.com unless
 // configured (with or without a trailing /v1beta). The system prompt goes as
-// systemInstruction, the output cap as generationConfig.maxOutputTokens.
+// systemInstruction, the output cap as generationConfig.maxOutputTokens. Structured answers:
+// generationConfig.responseMimeType "application/json" and responseSchema (the schema in
+// Gemini's OpenAPI subset, propertyOrdering in the schema's field order).
 //
 // Usage: promptTokenCount includes the cached tokens (implicit or explicit caching), so
 // Usage::inputTokens = promptTokenCount - cachedContentTokenCount and Usage::cachedTokens =
@@ -29,8 +32,11 @@ namespace bd::providers {
 // by listing GET /v1beta/batches. Inline results are joined by metadata.key when it comes
 // back, else by position after checking the count (inline lines are sent in task-id order);
 // file results by key. Explicit cachedContents for a long shared system prompt of a batch
-// when the cache's storage costs less than the input it saves (prices from the built-in
-// price table; settings explicit_cache: "auto" (default) or "off").
+// when the cache's creation and storage cost less than the input it saves (prices from the
+// engine's price table, setPriceTable(); settings explicit_cache: "auto" (default) or
+// "off"). What the cache cost (its tokens at the input price once, storage for as long as it
+// lived) is spread over the batch's answered lines as ChatReply::surchargeUsd, so the job's
+// cost and budgets count it.
 class GeminiProvider final : public HttpChatProvider
 {
     Q_OBJECT
@@ -44,6 +50,7 @@ public:
     bool requiresKey() const override { return true; }
     QString defaultModel() const override;
     QStringList knownModels() const override;
+    void setPriceTable(const cost::PriceTable &prices) override;
 
     bool hasBatchApi() const override { return true; }
     BatchLimits batchLimits() const override;
@@ -61,6 +68,8 @@ public:
     // The generateContent body for a request (tests check it). With cachedContent, the
     // system prompt lives in that cache and is left out.
     QJsonObject requestJson(const ChatRequest &request, const QString &cachedContent = {}) const;
+    // A JSON Schema as responseSchema.
+    static QJsonObject responseSchema(const ingest::OutputSchema &schema);
     // One line of the JSONL input file: {"key": taskId, "request": {...}}.
     QByteArray fileLine(const ChatRequest &request, const QString &cachedContent = {}) const;
     // The batch's display name: carries the reference and a digest of the lines.
@@ -90,7 +99,10 @@ private:
     void createBatchOver(const QString &reference, const QString &model,
                          const QJsonObject &inputConfig, const QString &displayName,
                          const QString &cachedContent);
+    // Deletes a batch's explicit cache (cancel, results in); its cost is charged later.
     void releaseCache(const QString &batchId);
+    // Charges the batch's explicit cache to its answered lines and forgets it.
+    void chargeCache(const QString &batchId, QList<ChatReply> *replies);
     // Whether an explicit cache of the requests' shared system prompt costs less than
     // the input it saves; its estimated size in tokens through *tokens.
     bool explicitCachePays(const QList<ChatRequest> &requests, qint64 *tokens) const;
@@ -104,8 +116,19 @@ private:
 
     QString m_rootPath; // the base URL's path without a trailing /v1beta
     // Explicit caches of batches in flight, deleted once their results are in (storage is
-    // billed by the hour). Lost in a crash: then the cache's TTL ends it.
-    QHash<QString, QString> m_batchCaches; // batch id -> cachedContents/...
+    // billed by the hour). Lost in a crash: then the cache's TTL ends it (and its cost is
+    // not counted).
+    struct ExplicitCache
+    {
+        QString name; // cachedContents/...
+        QString model;
+        qint64 tokens = 0;
+        qint64 createdAtMs = 0;
+        qint64 deletedAtMs = 0; // 0: still there
+    };
+    QHash<QString, ExplicitCache> m_caches; // by name, from creation on
+    QHash<QString, QString> m_batchCaches;  // batch id -> cache name
+    cost::PriceTable m_prices;
 };
 
 } // namespace bd::providers

@@ -1,10 +1,12 @@
 #include "openaichatprovider.h"
 
+#include "core/jsonutil.h"
 #include "errorclassification.h"
 #include "networkpool.h"
 #include "providercatalog.h"
 #include "replyparsing.h"
 
+#include <QHostAddress>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -48,6 +50,15 @@ QString OpenAiChatProvider::displayName() const
     return u"OpenAI-compatible server at "_s + baseUrl().toDisplayString();
 }
 
+bool OpenAiChatProvider::isLocalServer() const
+{
+    if (m_flavour != Flavour::Compatible)
+        return false;
+    const QString host = baseUrl().host();
+    return host.compare(u"localhost"_s, Qt::CaseInsensitive) == 0 ||
+           QHostAddress(host).isLoopback();
+}
+
 QString OpenAiChatProvider::defaultModel() const
 {
     if (m_flavour == Flavour::OpenAi)
@@ -64,12 +75,22 @@ QStringList OpenAiChatProvider::knownModels() const
     return {};
 }
 
+bool OpenAiChatProvider::usesJsonObjectMode() const
+{
+    return m_flavour == Flavour::Compatible &&
+           settings().value(u"structured_output"_s).toString() == u"json_object"_s;
+}
+
 QByteArray OpenAiChatProvider::requestBody(const ChatRequest &request) const
 {
+    const bool jsonObjectMode = request.outputSchema && usesJsonObjectMode();
+    QString systemPrompt = request.systemPrompt;
+    if (jsonObjectMode) // the API promises JSON, not this schema: the model is told it
+        systemPrompt += (systemPrompt.isEmpty() ? u""_s : u"\n\n"_s) +
+                        structuredAnswerInstruction(*request.outputSchema);
     QJsonArray messages;
-    if (!request.systemPrompt.isEmpty())
-        messages.append(
-            QJsonObject{{u"role"_s, u"system"_s}, {u"content"_s, request.systemPrompt}});
+    if (!systemPrompt.isEmpty())
+        messages.append(QJsonObject{{u"role"_s, u"system"_s}, {u"content"_s, systemPrompt}});
     messages.append(QJsonObject{{u"role"_s, u"user"_s}, {u"content"_s, request.prompt}});
     QJsonObject body{
         {u"model"_s, request.model},
@@ -85,7 +106,19 @@ QByteArray OpenAiChatProvider::requestBody(const ChatRequest &request) const
     const QJsonValue temperature = settings().value(u"temperature"_s);
     if (temperature.isDouble())
         body.insert(u"temperature"_s, temperature);
-    return QJsonDocument(body).toJson(QJsonDocument::Compact);
+    if (jsonObjectMode)
+        body.insert(u"response_format"_s, QJsonObject{{u"type"_s, u"json_object"_s}});
+    const QByteArray compact = QJsonDocument(body).toJson(QJsonDocument::Compact);
+    if (!request.outputSchema || jsonObjectMode)
+        return compact;
+    // Strict only for a schema strict mode accepts (the API refuses the others); dispatch
+    // validates every answer either way.
+    const QByteArray responseFormat =
+        R"({"type":"json_schema","json_schema":{"name":")" +
+        QByteArray(kStructuredAnswerName.data(), kStructuredAnswerName.size()) + R"(","strict":)" +
+        (request.outputSchema->isStrict() ? "true" : "false") + R"(,"schema":)" +
+        request.outputSchema->text() + "}}";
+    return json::withRawMember(compact, "response_format", responseFormat);
 }
 
 QNetworkRequest OpenAiChatProvider::apiRequest(const QString &path) const

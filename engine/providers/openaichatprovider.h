@@ -14,6 +14,11 @@ namespace bd::providers {
 // Request: the system prompt as the first message, the prompt as the user message, the
 // output cap as max_completion_tokens (OpenAI) or max_tokens (compatible servers, which
 // mostly know only that name), prompt_cache_key = ChatRequest::cacheKey for OpenAI.
+// Structured answers: response_format {type: json_schema, json_schema: {name: "answer",
+// schema, strict}} with the schema in its own key order (strict: true when the schema meets
+// strict mode's rules). A compatible server whose settings say structured_output:
+// "json_object" (for servers without json_schema support) gets response_format {type:
+// json_object} and the schema in an instruction after the system prompt instead.
 // Usage: Usage::inputTokens = prompt_tokens - cached_tokens, Usage::cachedTokens =
 // prompt_tokens_details.cached_tokens.
 //
@@ -40,6 +45,7 @@ public:
     QString id() const override;
     QString displayName() const override;
     bool requiresKey() const override { return m_flavour == Flavour::OpenAi; }
+    bool isLocalServer() const override;
     QString defaultModel() const override;
     QStringList knownModels() const override;
 
@@ -72,6 +78,7 @@ protected:
 private:
     OpenAiChatProvider(Flavour flavour, const ProviderConfig &config, const QUrl &baseUrl,
                        Clock *clock);
+    bool usesJsonObjectMode() const;
 
     // What a task whose line has no result in the files gets.
     struct MissingLines

@@ -79,6 +79,14 @@ void Provider::listModels()
         this, [this] { Q_EMIT modelsListed(knownModels(), QString()); }, Qt::QueuedConnection);
 }
 
+QString structuredAnswerInstruction(const ingest::OutputSchema &schema)
+{
+    // The schema on a line of its own, last: the loopback fakes read it from there.
+    return QStringLiteral("Answer with one JSON object, and nothing else, that matches this "
+                          "JSON Schema:\n") +
+           QString::fromUtf8(schema.text());
+}
+
 qint64 batchPollDelayMs(int pollNumber, qint64 firstMs, qint64 maxMs)
 {
     double delay = double(qMax<qint64>(1, firstMs));

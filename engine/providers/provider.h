@@ -2,6 +2,7 @@
 
 #include "api/providers.h"
 #include "core/tasktypes.h"
+#include "ingest/outputschema.h"
 
 #include <memory>
 #include <QJsonObject>
@@ -10,6 +11,9 @@
 
 namespace bd {
 class Clock;
+}
+namespace bd::cost {
+class PriceTable;
 }
 
 namespace bd::providers {
@@ -25,7 +29,17 @@ struct ChatRequest
     QString prompt;
     int maxOutputTokens = 256;
     QString cacheKey; // stable per job: OpenAI prompt_cache_key
+    // Structured answers: the provider is asked for one JSON object that matches it (the
+    // mapping per API is the provider's); dispatch validates the answer. None: free text.
+    std::optional<ingest::OutputSchema> outputSchema;
 };
+
+// The name under which a structured answer is asked for (OpenAI's json_schema name,
+// Anthropic's forced tool).
+inline constexpr QLatin1StringView kStructuredAnswerName{"answer"};
+// For APIs that only promise some JSON object (json_object mode): the instruction, with the
+// schema, that goes after the system prompt.
+QString structuredAnswerInstruction(const ingest::OutputSchema &schema);
 
 // Figures from rate-limit headers; -1 where the provider did not say.
 struct RateLimitInfo
@@ -50,6 +64,9 @@ struct ChatReply
     QString finishReason; // "stop", "length", "end_turn", "max_tokens" ... when the API says
     Usage usage;
     int httpStatus = 0;
+    // What the provider bills for this answer beyond its tokens, in USD: a share of a Gemini
+    // explicit cache's creation and storage (spread over the batch lines that read it).
+    double surchargeUsd = 0.0;
     QString errorMessage; // the provider's own words; never contains the key
     qint64 retryAfterMs = -1;
     RateLimitInfo rateLimits;
@@ -128,6 +145,12 @@ public:
     virtual QString defaultModel() const = 0;
     // Models this provider is known to serve; empty when the list is open (local servers).
     virtual QStringList knownModels() const { return {}; }
+    // A server of one's own on this machine (an OpenAI-compatible server on a loopback
+    // address): it bills nothing, so a model without a price costs nothing there.
+    virtual bool isLocalServer() const { return false; }
+    // The prices the engine uses (the user's overrides included), for providers that weigh
+    // costs themselves (Gemini: whether an explicit cache pays). Set before the first send.
+    virtual void setPriceTable(const cost::PriceTable &) {}
 
     virtual void send(const ChatRequest &request) = 0;
     virtual void cancelAll() = 0;

@@ -149,8 +149,15 @@ bool parseAnthropicMessage(const QByteArray &body, ChatReply *reply, QString *pr
     QString text;
     for (const QJsonValue &block : content.toArray()) {
         const QJsonObject object = block.toObject();
-        if (object.value(u"type"_s).toString() == u"text"_s)
+        const QString type = object.value(u"type"_s).toString();
+        if (type == u"text"_s) {
             text += object.value(u"text"_s).toString();
+        } else if (type == u"tool_use"_s && object.value(u"input"_s).isObject()) {
+            // A structured answer (a forced tool): the tool call's input is the answer.
+            text = QString::fromUtf8(
+                QJsonDocument(object.value(u"input"_s).toObject()).toJson(QJsonDocument::Compact));
+            break;
+        }
     }
     reply->text = text;
     const QString model = root.value(u"model"_s).toString();

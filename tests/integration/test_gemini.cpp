@@ -4,8 +4,10 @@
 // failed batches, finding a batch again by its display name) and whole batchctl runs on
 // both lanes, including a crash between a batch's create and storing its id.
 
+#include "api/engine.h"
 #include "batchctlrun.h"
 #include "core/clock.h"
+#include "cost/pricetable.h"
 #include "fakegemini.h"
 #include "providers/errorclassification.h"
 #include "providers/geminiprovider.h"
@@ -688,10 +690,32 @@ void TestGemini::explicitCacheForLongSharedSystemPrompt()
     QCOMPARE(m_server->cachesCreated(), 1);
     QCOMPARE(replies.size(), 400);
     QTRY_COMPARE(m_server->cachesDeleted(), 1); // once the results are in
+    double cacheCharged = 0;
     for (const ChatReply &reply : replies) {
         QVERIFY2(reply.ok(), qPrintable(describe(reply)));
         QCOMPARE(reply.usage.cachedTokens, FakeGemini::tokensFor(longSystem));
+        QCOMPARE(reply.surchargeUsd, replies.first().surchargeUsd); // shared evenly
+        cacheCharged += reply.surchargeUsd;
     }
+    // The cache's cost is counted: its tokens once at the input price (storage for the
+    // moment it lived adds next to nothing here).
+    const double creation = double((longSystem.size() + 3) / 4) *
+                            bd::cost::PriceTable::builtIn().price(kModel)->input / 1e6;
+    QVERIFY2(cacheCharged >= creation && cacheCharged < creation * 1.01,
+             qPrintable(u"charged %1, creation %2"_s.arg(cacheCharged).arg(creation)));
+    // The decision uses the engine's price table: with storage priced far higher there
+    // (the user's override), the same batch goes without a cache.
+    bd::cost::PriceTable dearStorage = bd::cost::PriceTable::builtIn();
+    QString priceError;
+    QVERIFY2(
+        dearStorage.mergeJson(
+            R"({"models": {"gemini-2.5-flash": {"merge": true, "cache_storage_per_hour": 500}}})",
+            u"override"_s, &priceError),
+        qPrintable(priceError));
+    auto overridden = makeProvider(QJsonObject{{u"explicit_cache_min_tokens"_s, 1024}});
+    overridden->setPriceTable(dearStorage);
+    runBatch(overridden.get(), requests);
+    QCOMPARE(m_server->cachesCreated(), 1); // still only the first batch's
     // A few lines do not pay for a day of storage: no cache.
     m_server->resetCounters();
     auto few = makeProvider(QJsonObject{{u"explicit_cache_min_tokens"_s, 1024}});
@@ -888,6 +912,20 @@ void TestGemini::datedIdPricedUnknownModelAlertedOnce()
                 query.next());
         QCOMPARE(query.value(0).toInt(), 0);
     });
+    {
+        // The task's cost detail says which family entry priced it.
+        bd::EngineOptions options;
+        options.database = m_db;
+        options.readOnly = true;
+        const std::unique_ptr<bd::Engine> engine = bd::createEngine(options);
+        QSignalSpy opened(engine.get(), &bd::Engine::opened);
+        engine->open();
+        QVERIFY(opened.wait(10'000) && opened.at(0).at(0).toBool());
+        QSignalSpy detail(engine.get(), &bd::Engine::taskDetailReady);
+        engine->requestTaskDetail(1);
+        QVERIFY(detail.wait(10'000));
+        QCOMPARE(detail.at(0).at(0).value<bd::TaskDetail>().pricedAs, u"gemini-2.5-flash"_s);
+    }
     // A model the table truly lacks: cost unknown, and one alert for the job, not one a task.
     m_db = m_dir->filePath(u"unpriced.sqlite"_s);
     m_server->options().modelVersion = u"gemini-9-ultra"_s;

@@ -1,5 +1,7 @@
 #include "fakegemini.h"
 
+#include "fakestructured.h"
+
 #include <algorithm>
 #include <QDateTime>
 #include <QJsonDocument>
@@ -399,7 +401,14 @@ FakeGemini::Reply FakeGemini::generate(const QJsonObject &request, bool batchLin
         return {200, compact(QJsonObject{
                          {u"promptFeedback"_s, QJsonObject{{u"blockReason"_s, u"SAFETY"_s}}},
                          {u"usageMetadata"_s, usage}})};
-    QString text = answerFor(system, prompt);
+    // Structured answers: JSON of the responseSchema (fakestructured.h).
+    const QJsonObject generation = request.value(u"generationConfig"_s).toObject();
+    const bool structured =
+        generation.value(u"responseMimeType"_s).toString() == u"application/json"_s;
+    QString text = structured
+                       ? structuredAnswerText(generation.value(u"responseSchema"_s).toObject(),
+                                              prompt, attempt)
+                       : answerFor(system, prompt);
     QString finish = u"STOP"_s;
     if (marker(prompt, u"safety"_s, attempt)) {
         finish = u"SAFETY"_s;

@@ -1,5 +1,7 @@
 #include "fakeprovider.h"
 
+#include "fakestructured.h"
+
 #include <cmath>
 #include <QDateTime>
 #include <QJsonArray>
@@ -236,6 +238,35 @@ void FakeProvider::setInFlight(int value)
     m_inFlight = value;
     m_maxInFlight = qMax(m_maxInFlight, value);
 }
+
+namespace {
+
+// The input schema of a forced tool (Anthropic's way of asking for structured answers).
+QJsonObject anthropicToolSchema(const QJsonObject &body)
+{
+    const QString forced = body.value(u"tool_choice"_s).toObject().value(u"name"_s).toString();
+    for (const QJsonValue &tool : body.value(u"tools"_s).toArray()) {
+        if (tool.toObject().value(u"name"_s).toString() == forced)
+            return tool.toObject().value(u"input_schema"_s).toObject();
+    }
+    return {};
+}
+
+// Two text blocks (the client joins them), or for a forced tool a tool_use block with the
+// answer as its input (a model that ignored the tool: the text as it is).
+QJsonArray anthropicContent(const QJsonObject &schema, const QString &answer, qsizetype half)
+{
+    const QJsonDocument structured = QJsonDocument::fromJson(answer.toUtf8());
+    if (!schema.isEmpty() && structured.isObject())
+        return QJsonArray{QJsonObject{{u"type"_s, u"tool_use"_s},
+                                      {u"id"_s, u"toolu_fake"_s},
+                                      {u"name"_s, u"answer"_s},
+                                      {u"input"_s, structured.object()}}};
+    return QJsonArray{QJsonObject{{u"type"_s, u"text"_s}, {u"text"_s, answer.left(half)}},
+                      QJsonObject{{u"type"_s, u"text"_s}, {u"text"_s, answer.mid(half)}}};
+}
+
+} // namespace
 
 QString FakeProvider::answerFor(const QString &systemPrompt, const QString &prompt)
 {
@@ -825,7 +856,10 @@ FakeProvider::Response FakeProvider::chat(const ReceivedRequest &request, bool a
     const QString model = body.value(u"model"_s).toString();
     const int maxTokens = body.value(anthropic ? u"max_tokens"_s : u"max_completion_tokens"_s)
                               .toInt(body.value(u"max_tokens"_s).toInt(1 << 30));
-    QString answer = answerFor(system, prompt);
+    // Structured answers: JSON of the schema the request asks for (fakestructured.h).
+    const QJsonObject schema = anthropic ? anthropicToolSchema(body) : openAiRequestedSchema(body);
+    QString answer = schema.isEmpty() ? answerFor(system, prompt)
+                                      : structuredAnswerText(schema, prompt, attempt);
     bool truncated = false;
     if (tokensFor(answer) > maxTokens) {
         answer = answer.left(maxTokens * 4);
@@ -833,16 +867,18 @@ FakeProvider::Response FakeProvider::chat(const ReceivedRequest &request, bool a
     }
     const qint64 outputTokens = tokensFor(answer);
     if (anthropic) {
-        const qsizetype half = answer.size() / 2; // two text blocks: the client joins them
+        const QJsonArray content = anthropicContent(schema, answer, answer.size() / 2);
+        const bool toolUse = content.at(0).toObject().value(u"type"_s) == u"tool_use"_s;
+        const QString stopReason = truncated ? u"max_tokens"_s
+                                   : toolUse ? u"tool_use"_s
+                                             : u"end_turn"_s;
         response.body = json({
             {u"id"_s, u"msg_fake_%1"_s.arg(m_requestCount)},
             {u"type"_s, u"message"_s},
             {u"role"_s, u"assistant"_s},
             {u"model"_s, model},
-            {u"content"_s,
-             QJsonArray{QJsonObject{{u"type"_s, u"text"_s}, {u"text"_s, answer.left(half)}},
-                        QJsonObject{{u"type"_s, u"text"_s}, {u"text"_s, answer.mid(half)}}}},
-            {u"stop_reason"_s, truncated ? u"max_tokens"_s : u"end_turn"_s},
+            {u"content"_s, content},
+            {u"stop_reason"_s, stopReason},
             {u"stop_sequence"_s, QJsonValue()},
             {u"usage"_s, QJsonObject{{u"input_tokens"_s, promptTokens},
                                      {u"output_tokens"_s, outputTokens},

@@ -364,6 +364,7 @@ private slots:
     void successReplacesExistingFile();
     void misuse();
     void extraColumnsComeLast();
+    void fieldColumnsFollowOutput();
 
     void fullDisk_data();
     void fullDisk();
@@ -552,6 +553,82 @@ void TestExportWriter::extraColumnsComeLast()
     QVERIFY(jsonl->begin(columns, {QStringLiteral("tier")}) && jsonl->writeRow(row) && jsonl->finish());
     QVERIFY(readAll(pathFor(QStringLiteral("extra2.jsonl")))
                 .endsWith("\"task_id\":7,\"tier_\":\"=complex\"}\n"));
+}
+
+void TestExportWriter::fieldColumnsFollowOutput()
+{
+    // A structured answer's fields right after output, renamed when taken ("model" is a
+    // result column); typed in JSONL and XLSX, plain numbers and true/false in CSV.
+    const QStringList columns{QStringLiteral("id"), QStringLiteral("label")};
+    const QStringList fields{QStringLiteral("label"), QStringLiteral("score"),
+                             QStringLiteral("urgent"), QStringLiteral("model"),
+                             QStringLiteral("tags")};
+    ExportRow row = makeRow({QStringLiteral("1"), QStringLiteral("in")});
+    row.output = QStringLiteral(R"({"label":"=neg"})");
+    row.fieldValues = {QJsonValue(QStringLiteral("=neg")), QJsonValue(-0.25), QJsonValue(true),
+                       QJsonValue(),
+                       QJsonValue(QJsonArray{QStringLiteral("a"), QStringLiteral("b")})};
+    const QStringList header{
+        QStringLiteral("id"),     QStringLiteral("label"),  QStringLiteral("status"),
+        QStringLiteral("output"), QStringLiteral("label_"), QStringLiteral("score"),
+        QStringLiteral("urgent"), QStringLiteral("model_"), QStringLiteral("tags"),
+        QStringLiteral("error"),  QStringLiteral("model")};
+    for (const QString &name : {QStringLiteral("fields.csv"), QStringLiteral("fields.jsonl"),
+                                QStringLiteral("fields.xlsx")}) {
+        auto writer = ExportWriter::create(pathFor(name), nullptr);
+        QVERIFY(writer);
+        QVERIFY(writer->begin(columns, {}, fields));
+        QVERIFY2(writer->writeRow(row), qPrintable(writer->errorString()));
+        ExportRow missing = row;
+        missing.fieldValues.removeLast();
+        QVERIFY(!writer->writeRow(missing));
+        QVERIFY(writer->errorString().contains(QStringLiteral("field values")));
+    }
+    const auto write = [&](const QString &name) {
+        auto writer = ExportWriter::create(pathFor(name), nullptr);
+        return writer->begin(columns, {}, fields) && writer->writeRow(row) && writer->finish();
+    };
+    QVERIFY(write(QStringLiteral("fields2.csv")));
+    const QList<QByteArray> lines = readAll(pathFor(QStringLiteral("fields2.csv"))).split('\n');
+    QVERIFY2(lines.at(0).startsWith(QByteArray(header.join(u',').toUtf8() + ',')),
+             lines.at(0).constData());
+    QVERIFY2(lines.at(1).contains(R"(,'=neg,-0.25,true,,"[""a"",""b""]",)"),
+             lines.at(1).constData());
+
+    QVERIFY(write(QStringLiteral("fields2.jsonl")));
+    const QByteArray line = readAll(pathFor(QStringLiteral("fields2.jsonl"))).trimmed();
+    // The key reader here knows no arrays: read the keys up to the list-valued "tags".
+    const QByteArray beforeTags = line.left(line.indexOf(",\"tags\":")) + '}';
+    QCOMPARE(jsonKeysInOrder(beforeTags), header.mid(0, header.indexOf(QStringLiteral("tags"))));
+    QCOMPARE(jsonKeysInOrder(line.mid(line.indexOf(",\"error\":") + 1).prepend('{')).value(0),
+             QStringLiteral("error"));
+    const QJsonObject object = QJsonDocument::fromJson(line).object();
+    QCOMPARE(object.value(u"label_").toString(), QStringLiteral("=neg"));
+    QCOMPARE(object.value(u"score").toDouble(), -0.25);
+    QCOMPARE(object.value(u"urgent"), QJsonValue(true));
+    QVERIFY(object.value(u"model_").isNull());
+    QCOMPARE(object.value(u"tags").toArray().size(), 2);
+
+    QVERIFY(write(QStringLiteral("fields2.xlsx")));
+    QString error;
+    const auto zip = readZip(readAll(pathFor(QStringLiteral("fields2.xlsx"))), &error);
+    QVERIFY2(!zip.isEmpty(), qPrintable(error));
+    const Sheet sheet =
+        parseSheet(zip.value(QStringLiteral("xl/worksheets/sheet1.xml")),
+                   parseSharedStrings(zip.value(QStringLiteral("xl/sharedStrings.xml"))));
+    for (int c = 0; c < header.size(); ++c)
+        QCOMPARE(sheet.cells.value(cellRef(c, 1)).text, header.at(c));
+    const Cell label = sheet.cells.value(QStringLiteral("E2"));
+    QVERIFY(label.type == u"inlineStr" || label.type == u"s");
+    QCOMPARE(label.text, QStringLiteral("=neg"));
+    const Cell score = sheet.cells.value(QStringLiteral("F2"));
+    QVERIFY2(score.type.isEmpty() || score.type == u"n", qPrintable(score.type));
+    QCOMPARE(score.text.toDouble(), -0.25);
+    const Cell urgent = sheet.cells.value(QStringLiteral("G2"));
+    QCOMPARE(urgent.type, QStringLiteral("b")); // Excel's own yes/no
+    QCOMPARE(urgent.text, QStringLiteral("1"));
+    QVERIFY(!sheet.cells.contains(QStringLiteral("H2"))); // missing: a blank cell
+    QCOMPARE(sheet.cells.value(QStringLiteral("I2")).text, QStringLiteral(R"(["a","b"])"));
 }
 
 void TestExportWriter::csvHeader()

@@ -39,7 +39,7 @@ constexpr auto kRowColumns =
     "id, job_id, row_no, state, priority, attempts, error_class, model, input_tokens, "
     "output_tokens, cost_usd, substr(vals, 1, 400), "
     "CASE WHEN state = 2 THEN substr(output, 1, 300) ELSE substr(error_message, 1, 300) END, "
-    "finished_at";
+    "finished_at, CASE WHEN state = 2 AND output LIKE '{%' THEN output END";
 
 TaskRow rowFromQuery(const QSqlQuery &query)
 {
@@ -59,6 +59,7 @@ TaskRow rowFromQuery(const QSqlQuery &query)
     row.inputPreview = previewOfValues(query.value(11).toString());
     row.outputPreview = query.value(12).toString().simplified();
     row.finishedAtMs = query.value(13).toLongLong();
+    row.answerJson = query.value(14).toString();
     return row;
 }
 
@@ -105,6 +106,14 @@ QString PostgresTaskReader::where(const TaskFilter &filter, QVariantList *binds)
         binds->append(pattern);
         binds->append(pattern);
         binds->append(pattern);
+    }
+    if (!filter.field.isEmpty()) {
+        // The answers of a job with output fields are JSON objects (validated before they
+        // completed a task); CASE keeps the cast off every other row.
+        terms
+            << u"(CASE WHEN state = 2 AND output LIKE '{%' THEN (output::jsonb ->> CAST(? AS text)) END) = CAST(? AS text)"_s;
+        binds->append(filter.field);
+        binds->append(filter.fieldValue);
     }
     return terms.isEmpty() ? QString() : u" WHERE "_s + terms.join(u" AND "_s);
 }

@@ -39,7 +39,7 @@ constexpr auto kRowColumns =
     "id, job_id, row_no, state, priority, attempts, error_class, model, input_tokens, "
     "output_tokens, cost_usd, substr(vals, 1, 400), "
     "CASE WHEN state = 2 THEN substr(output, 1, 300) ELSE substr(error_message, 1, 300) END, "
-    "finished_at";
+    "finished_at, CASE WHEN state = 2 AND output LIKE '{%' THEN output END";
 
 TaskRow rowFromQuery(const QSqlQuery &query)
 {
@@ -59,6 +59,7 @@ TaskRow rowFromQuery(const QSqlQuery &query)
     row.inputPreview = previewOfValues(query.value(11).toString());
     row.outputPreview = query.value(12).toString().simplified();
     row.finishedAtMs = query.value(13).toLongLong();
+    row.answerJson = query.value(14).toString();
     return row;
 }
 
@@ -107,6 +108,17 @@ QString SqliteTaskReader::where(const TaskFilter &filter, QVariantList *binds) c
         binds->append(pattern);
         binds->append(pattern);
         binds->append(pattern);
+    }
+    if (!filter.field.isEmpty()) {
+        // CASE keeps the JSON functions off answers that are not JSON (SQLite may order the
+        // terms of a WHERE as it likes); a true/false field reads as the word, not as 1/0.
+        terms << u"(CASE WHEN state = 2 AND json_valid(output) THEN CASE json_type(output, ?) "
+                 "WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+                 "ELSE CAST(json_extract(output, ?) AS TEXT) END END) = ?"_s;
+        const QString path = u"$.\""_s + QString(filter.field).replace(u"\""_s, u"\\\""_s) + u'"';
+        binds->append(path);
+        binds->append(path);
+        binds->append(filter.fieldValue);
     }
     return terms.isEmpty() ? QString() : u" WHERE "_s + terms.join(u" AND "_s);
 }
