@@ -166,6 +166,10 @@ void EngineWorker::reportQueues()
         const QString mode = runner && runner->isBatchLane() ? u"batch-api"_s : u"grouped"_s;
         report.levels = metrics::QueueProbe::levels(priority, mode, job.counts.pending, job.counts.leased,
                                                     m_snapshots.oldestPendingSince(job, probe, oldest));
+        if (runner && !runner->isBatchLane()) {
+            report.concurrencyLimit = runner->concurrencyLimit();
+            report.concurrencyCeiling = runner->concurrency();
+        }
         m_monitoring->recorder()->reportQueue(report);
     }
 }
@@ -508,7 +512,8 @@ void EngineWorker::emitSnapshot()
     EngineSnapshot snapshot = m_snapshots.build(QDateTime::currentMSecsSinceEpoch(), [this](JobSnapshot &job) {
         if (const auto *runner = m_runners.value(job.jobId)) {
             job.waitingFor = runner->waitingFor();
-            job.concurrency = runner->concurrency();
+            job.concurrency = runner->concurrencyLimit();
+            job.concurrencyCeiling = runner->concurrency();
         }
     });
     const dispatch::GlobalBudget &budget = *m_globalBudget.budget();

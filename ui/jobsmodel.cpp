@@ -94,6 +94,15 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
             return job.spec.sourcePath;
         if (index.column() == StateColumn && !stateToolTip(job).isEmpty())
             return stateToolTip(job);
+        if (index.column() == RateColumn && m_concurrency.contains(job.id)) {
+            const auto [limit, ceiling] = m_concurrency.value(job.id);
+            return limit < ceiling
+                       ? tr("%1 of at most %2 requests in flight: fewer while the provider answers "
+                            "429, is overloaded or slows down")
+                             .arg(limit)
+                             .arg(ceiling)
+                       : tr("%1 requests in flight (the job's concurrency)").arg(limit);
+        }
         if (index.column() == CostColumn)
             return tr("%1 input, %2 output, %3 cached tokens")
                 .arg(formatCount(job.usage.inputTokens), formatCount(job.usage.outputTokens),
@@ -259,6 +268,10 @@ void JobsModel::applySnapshot(const EngineSnapshot &snapshot)
             m_runningHere.insert(js.jobId);
         else
             m_runningHere.remove(js.jobId);
+        if (js.runningHere && js.concurrencyCeiling > 0)
+            m_concurrency.insert(js.jobId, {js.concurrency, js.concurrencyCeiling});
+        else
+            m_concurrency.remove(js.jobId);
         if (js.runningHere && !js.waitingFor.isEmpty())
             m_waiting.insert(js.jobId, js.waitingFor);
         else

@@ -85,6 +85,8 @@ private:
     QList<bd::JobInfo> m_jobs;
     QHash<qint64, std::deque<Sample>> m_samples;
     QHash<qint64, QString> m_waiting; // jobs running here that wait for their window
+    // Jobs running here: requests allowed in flight now (adapted) and the configured ceiling.
+    QHash<qint64, std::pair<int, int>> m_concurrency;
     QSet<qint64> m_runningHere;
     QSet<int> m_pausedLanes;
 };

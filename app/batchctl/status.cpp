@@ -4,6 +4,7 @@
 #include "output.h"
 #include "session.h"
 
+#include <QDateTime>
 #include <QJsonArray>
 
 using namespace Qt::StringLiterals;
@@ -86,6 +87,26 @@ void printAlerts(const QList<bd::AlertRecord> &alerts)
     }
 }
 
+// Requests the job may have in flight now, as the engine running it (this process or
+// another) last recorded: its adapted concurrency. Empty when no recent reading exists.
+std::optional<int> concurrencyLimit(Session &session, qint64 jobId)
+{
+    constexpr quint64 kTicket = 1;
+    constexpr qint64 kRecentMs = 60'000; // a few metric intervals: the job runs now
+    const QString labels = bd::metrics::labelString({{u"job"_s, QString::number(jobId)}});
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const auto series = session.ask(
+        &bd::Engine::seriesReady,
+        [&] {
+            session.engine().requestSeries(kTicket, QString::fromLatin1(bd::metrics::names::jobConcurrencyLimit),
+                                           labels, now - kRecentMs, now, 1000);
+        },
+        [&](quint64 ticket, const bd::metrics::SeriesData &) { return ticket == kTicket; });
+    if (!series || std::get<1>(*series).points.isEmpty())
+        return std::nullopt;
+    return int(std::get<1>(*series).points.constLast().value + 0.5);
+}
+
 } // namespace
 
 // `status`: every job with its counts, spend and cost report, the global budget and the
@@ -118,6 +139,10 @@ int commandStatus(const Invocation &in)
         }
         QJsonObject summary = jobSummary(job, -1);
         summary.insert(u"cost"_s, cost);
+        if (job.state == bd::JobState::Running) {
+            if (const auto limit = concurrencyLimit(session, job.id))
+                summary.insert(u"concurrency_limit"_s, *limit);
+        }
         if (!cost.value(u"cost_known"_s).toBool()) {
             // Never a silent zero: the total covers only the tasks with a price.
             summary.insert(u"cost_known"_s, false);

@@ -34,6 +34,7 @@ const QHash<QString, MetricKind> &kindTable()
         {QString::fromLatin1(names::jobQueuePending), MetricKind::Gauge},
         {QString::fromLatin1(names::jobQueueLeased), MetricKind::Gauge},
         {QString::fromLatin1(names::jobRunning), MetricKind::Gauge},
+        {QString::fromLatin1(names::jobConcurrencyLimit), MetricKind::Gauge},
         {QString::fromLatin1(names::errorRate), MetricKind::Ratio},
         {QString::fromLatin1(names::rate429), MetricKind::Ratio},
         {QString::fromLatin1(names::costPerTask), MetricKind::Ratio},

@@ -52,6 +52,8 @@ inline constexpr char oldestPendingAgeMs[] = "oldest_pending_age_ms"; // {priori
 inline constexpr char jobQueuePending[] = "job_queue_pending";    // {job}
 inline constexpr char jobQueueLeased[] = "job_queue_leased";      // {job}
 inline constexpr char jobRunning[] = "job_running";               // {job}: 1 while dispatched
+// {job}: requests the job may have in flight now (adapted to 429s, overloads, latency)
+inline constexpr char jobConcurrencyLimit[] = "job_concurrency_limit";
 // ratios
 inline constexpr char errorRate[] = "error_rate";         // {} and {error_class}: failures / attempts
 inline constexpr char rate429[] = "rate_429";             // {}: 429 answers / attempts

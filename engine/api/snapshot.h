@@ -18,7 +18,10 @@ struct JobSnapshot
     TaskCounts counts;
     Usage usage;
     double costUsd = 0.0;
-    int concurrency = 0; // requests allowed in flight while it runs here (0: not running here)
+    // Requests allowed in flight now while it runs here, adapted to the provider's 429s,
+    // overloads and latency, up to the configured ceiling (both 0: not running here).
+    int concurrency = 0;
+    int concurrencyCeiling = 0;
     // Why a running job sends nothing by its own settings ("waiting for off-peak window
     // 22:00–06:00 Europe/Berlin (opens in 3 h 12 min)"); empty otherwise.
     QString waitingFor;

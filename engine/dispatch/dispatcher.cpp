@@ -38,6 +38,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_workerId(workerId)
     , m_options(options)
     , m_retry(RetryPolicy::Options{.maxRetries = job.spec.maxRetries})
+    , m_concurrencyLimiter(options.concurrency)
 {
     QString error;
     TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
@@ -53,6 +54,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
         m_options.largeDepth = settings.value(settingkeys::largeDepth).toInteger();
     if (settings.value(settingkeys::maxConcurrentBatches).toInt() > 0)
         m_options.maxConcurrentBatches = settings.value(settingkeys::maxConcurrentBatches).toInt();
+    m_concurrencyLimiter.setCeiling(m_options.concurrency);
     m_guard = makeGuard(settings);
     m_budgetUsd = settings.value(settingkeys::budgetUsd).toDouble(0.0);
     if (job.spec.priority == 3)
@@ -189,7 +191,9 @@ void JobRunner::pump()
         pumpBatches();
         return;
     }
-    const int concurrency = m_held ? m_heldConcurrency : m_options.concurrency;
+    // Held: only the trickle that ages it; else what the provider has shown it takes.
+    const int concurrency = m_held ? qMin(m_heldConcurrency, m_concurrencyLimiter.limit())
+                                   : m_concurrencyLimiter.limit();
     while (m_inFlight.size() + m_classifying.size() < concurrency) {
         if (m_ready.isEmpty()) {
             if (m_claimedEverything && m_assembly.isEmpty())
@@ -361,6 +365,7 @@ bool JobRunner::hasDispatchableWork() const
 void JobRunner::setConcurrency(int concurrency)
 {
     m_options.concurrency = qMax(1, concurrency);
+    m_concurrencyLimiter.setCeiling(m_options.concurrency);
     pump();
 }
 
@@ -455,6 +460,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     m_inFlight.erase(it);
     const Sent sent = m_sent.take(task.id);
     unreserve(sent.reservedUsd);
+    adaptConcurrency(reply, sent.atMs);
     const TaskTransition transition = settle(task, reply, sent.atMs, false);
     m_toWrite.append(transition);
     resolveFollowers(task.id, transition);
@@ -470,6 +476,23 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         return;
     }
     pump();
+}
+
+void JobRunner::adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs)
+{
+    const qint64 now = m_clock->nowMs();
+    switch (reply.error) {
+    case ErrorClass::RateLimited:
+    case ErrorClass::Overloaded:
+    case ErrorClass::Timeout:
+        m_concurrencyLimiter.recordOverload(now);
+        break;
+    case ErrorClass::Cancelled: // ours: says nothing about the provider
+        break;
+    default:
+        m_concurrencyLimiter.recordAnswer(now - sentAtMs, int(m_inFlight.size()), now);
+        break;
+    }
 }
 
 TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatReply &reply,

@@ -3,6 +3,7 @@
 #include "api/jobsettings.h"
 #include "core/tasktypes.h"
 #include "cost/pricetable.h"
+#include "dispatch/concurrencylimiter.h"
 #include "cost/tiering.h"
 #include "dispatch/globalbudget.h"
 #include "dispatch/offpeakwindow.h"
@@ -104,7 +105,10 @@ public:
     int maxConcurrentBatches() const { return m_options.maxConcurrentBatches; }
     // Batch lane: provider batches open at once, changed while it runs (open ones stay).
     void setMaxConcurrentBatches(int batches);
+    // The configured concurrency: the ceiling of what adapts (concurrencyLimit()).
     int concurrency() const { return m_options.concurrency; }
+    // Requests allowed in flight now, adapted to the provider's 429s, overloads and latency.
+    int concurrencyLimit() const { return m_concurrencyLimiter.limit(); }
     // What holds the job back by its own settings (a closed off-peak window), with the time
     // left; empty when nothing does.
     QString waitingFor() const;
@@ -141,6 +145,7 @@ private:
     bool waitForOffPeak(qint64 now);
     void setWaiting(bool waiting);
     void handleReply(const providers::ChatReply &reply);
+    void adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs);
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
                           qint64 sentAtMs, bool viaBatchApi);
@@ -239,6 +244,7 @@ private:
     QString m_workerId;
     Options m_options;
     RetryPolicy m_retry;
+    ConcurrencyLimiter m_concurrencyLimiter;
     // The job's template is revision 0; replays with an edited template add revisions,
     // parsed once here when their first task comes by. Null when it cannot be read.
     struct TemplateRevision

@@ -459,6 +459,8 @@ QList<MetricSample> MetricsRecorder::closeFine(bool partial)
         gauge(names::jobQueuePending, jl, double(pending));
         gauge(names::jobQueueLeased, jl, double(leased));
         gauge(names::jobRunning, jl, report.running ? 1.0 : 0.0);
+        if (report.running && report.concurrencyLimit > 0)
+            gauge(names::jobConcurrencyLimit, jl, double(report.concurrencyLimit));
     }
     for (const QString &pl : std::as_const(m_knownLevels)) {
         const auto level = levels.value(pl);
@@ -644,6 +646,19 @@ void MetricsRecorder::addTo(Exposition &out) const
                    u"1 while this engine dispatches the job."_s);
         for (const JobQueueReport &report : m_reports)
             out.sample({{u"job"_s, QString::number(report.jobId)}}, report.running ? 1 : 0);
+        auto concurrency = [&](const QString &name, const QString &help, int JobQueueReport::*figure) {
+            out.family(name, Exposition::Type::Gauge, help);
+            for (const JobQueueReport &report : m_reports) {
+                if (report.running && report.*figure > 0)
+                    out.sample({{u"job"_s, QString::number(report.jobId)}}, double(report.*figure));
+            }
+        };
+        concurrency(u"batchdesk_job_concurrency_limit"_s,
+                    u"Requests the job may have in flight now, adapted to 429s, overloads and latency."_s,
+                    &JobQueueReport::concurrencyLimit);
+        concurrency(u"batchdesk_job_concurrency_ceiling"_s,
+                    u"The job's configured concurrency: the most the adapted limit reaches."_s,
+                    &JobQueueReport::concurrencyCeiling);
         out.family(u"batchdesk_oldest_pending_age_seconds"_s, Exposition::Type::Gauge,
                    u"Age of the longest-waiting pending task."_s);
         for (auto it = ages.cbegin(); it != ages.cend(); ++it)

@@ -66,6 +66,9 @@ struct JobQueueReport
     qint64 jobId = 0;
     bool running = false; // dispatched by this engine now
     QList<QueueLevel> levels;
+    // While running: requests allowed in flight now, and the configured ceiling of that.
+    int concurrencyLimit = 0;
+    int concurrencyCeiling = 0;
 };
 
 // The lane a job's tasks travel in: "batch" for the provider batch API, "realtime" for

@@ -20,7 +20,13 @@
 //       server enforces R, the client is told 3R). Prints throughput, p50/p95 task latency
 //       (created -> finished, and claimed -> finished) and batchctl's peak RSS.
 //
-//   bench_dispatch [--part a|b|c|all] [--rpm R] [--window-ms MS] [--requests N] [--concurrency N]
+//   (d) adaptive concurrency: the server takes at most K requests at once (a gateway's or a
+//       self-hosted server's parallel limit) and refuses the rest with 429, 100 ms each;
+//       batchctl runs with its default concurrency (no --concurrency) and with a generous
+//       --concurrency 64. Prints the mean requests in flight (Little's law over the run),
+//       the share answered 429, throughput and rows lost: the limit should settle near K.
+//
+//   bench_dispatch [--part a|b|c|d|all] [--rpm R] [--window-ms MS] [--requests N] [--concurrency N]
 //                  [--tasks N] [--load-tasks N] [--keep]
 
 #include "core/tasktypes.h"
@@ -668,6 +674,66 @@ void assemblyAndLoad(const QString &home, int tasks, int loadTasks, int rpm, int
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// (d) adaptive concurrency
+
+void adaptiveConcurrency(const QString &home, int requests)
+{
+    constexpr int kLatencyMs = 100;
+    print(u"\n(d) adaptive concurrency: the server takes K requests at once and answers 429 "
+          "beyond (no rate-limit headers, retry after 100 ms); %1 ms a request; %2 rows a run"_s
+              .arg(kLatencyMs)
+              .arg(requests));
+    print(u"    %1 %2 %3 %4 %5 %6 %7"_s.arg(u"server K"_s, -9)
+              .arg(u"client"_s, -18)
+              .arg(u"in flight"_s, 10)
+              .arg(u"429s"_s, 6)
+              .arg(u"429 share"_s, 10)
+              .arg(u"tasks/s"_s, 8)
+              .arg(u"lost"_s, 5));
+    struct Case
+    {
+        int serverLimit;
+        int ceiling; // 0: batchctl's default
+    };
+    int runNo = 0;
+    for (const Case &run : {Case{4, 0}, Case{12, 0}, Case{4, 64}, Case{24, 64}, Case{0, 64}}) {
+        FakeProvider server;
+        if (!server.listen())
+            qFatal("cannot listen");
+        server.options().latencyMs = kLatencyMs;
+        server.options().maxConcurrent = run.serverLimit;
+        server.options().retryAfterMs = 100;
+        QList<qint64> accepted;
+        QElapsedTimer clock;
+        clock.start();
+        QObject::connect(&server, &FakeProvider::chatReceived, &server,
+                         [&](const QString &) { accepted.append(clock.elapsed()); });
+        const QString dir = home + u"/d%1"_s.arg(++runNo);
+        QDir().mkpath(dir);
+        const QString csv = writeCsv(dir + u"/rows.csv"_s, requests, u"adaptive"_s);
+        QStringList arguments = syncArguments(csv, dir + u"/jobs.sqlite"_s, server.openAiBaseUrl(), 2,
+                                              qMax(1, run.ceiling));
+        if (run.ceiling == 0)
+            arguments.remove(arguments.indexOf(u"--concurrency"_s), 2);
+        const Child child = runBatchctl(arguments, dir);
+        const int refused = server.concurrencyRefusals();
+        const int total = int(accepted.size()) + refused;
+        const double span = accepted.size() > 1 ? double(accepted.last() - accepted.first()) / 1000.0 : 0;
+        const double rate = span > 0 ? double(accepted.size() - 1) / span : 0;
+        const int lost = requests - child.json().value(u"completed"_s).toInt();
+        print(u"    %1 %2 %3 %4 %5 %6 %7%8"_s
+                  .arg(run.serverLimit ? QString::number(run.serverLimit) : u"none"_s, -9)
+                  .arg(run.ceiling ? u"--concurrency %1"_s.arg(run.ceiling) : u"default"_s, -18)
+                  .arg(rate * kLatencyMs / 1000.0, 10, 'f', 1)
+                  .arg(refused, 6)
+                  .arg(u"%1 %"_s.arg(total ? 100.0 * refused / total : 0.0, 0, 'f', 2), 10)
+                  .arg(rate, 8, 'f', 1)
+                  .arg(lost, 5)
+                  .arg(child.exitCode == 0 ? QString() : u"  (batchctl exit %1)"_s.arg(child.exitCode)));
+    }
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -677,12 +743,13 @@ int main(int argc, char **argv)
     parser.setApplicationDescription(u"Dispatch benchmarks against the loopback server."_s);
     parser.addHelpOption();
     parser.addOptions({
-        {u"part"_s, u"a, b, c or all (default)."_s, u"PART"_s, u"all"_s},
+        {u"part"_s, u"a, b, c, d or all (default)."_s, u"PART"_s, u"all"_s},
         {u"rpm"_s, u"R: the limit the server enforces, per minute (default 6000)."_s, u"R"_s,
          u"6000"_s},
         {u"window-ms"_s, u"The server's rate-limit window (default 10000)."_s, u"MS"_s,
          u"10000"_s},
         {u"requests"_s, u"(a) requests per run (default 2400)."_s, u"N"_s, u"2400"_s},
+        {u"adaptive-requests"_s, u"(d) requests per run (default 1500)."_s, u"N"_s, u"1500"_s},
         {u"concurrency"_s, u"(a) --concurrency of the runs (default 32)."_s, u"N"_s, u"32"_s},
         {u"tasks"_s, u"(b) bulk job and (c) assembly/sync size (default 10000)."_s, u"N"_s,
          u"10000"_s},
@@ -711,5 +778,7 @@ int main(int argc, char **argv)
     if (part == u"c"_s || part == u"all"_s)
         assemblyAndLoad(dir.path(), parser.value(u"tasks"_s).toInt(),
                         parser.value(u"load-tasks"_s).toInt(), rpm, windowMs);
+    if (part == u"d"_s || part == u"all"_s)
+        adaptiveConcurrency(dir.path(), parser.value(u"adaptive-requests"_s).toInt());
     return 0;
 }

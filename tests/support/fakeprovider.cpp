@@ -216,6 +216,7 @@ void FakeProvider::resetCounters()
     m_inFlightIntegral = 0;
     m_lastChangeMs = 0;
     m_enforcedRefusals = 0;
+    m_concurrencyRefusals = 0;
     m_chatRequests = 0;
     m_rateLimitedSent = 0;
     m_chatSuccessSent = 0;
@@ -732,6 +733,15 @@ FakeProvider::Response FakeProvider::chat(const ReceivedRequest &request, bool a
     if (m_options.rateLimitStorm && !m_answeringBatchLine) {
         ++m_enforcedRefusals;
         response = failure(Fault::RateLimited, anthropic, request);
+        response.chat = true;
+        return response;
+    }
+    // m_inFlight counts this request already.
+    if (m_options.maxConcurrent > 0 && !m_answeringBatchLine && m_inFlight > m_options.maxConcurrent) {
+        ++m_concurrencyRefusals;
+        response = failure(Fault::RateLimited, anthropic, request);
+        // About concurrency, not the rate: the window's headers would say nothing of it.
+        response.headers.removeIf([](const auto &header) { return header.first.contains("ratelimit"); });
         response.chat = true;
         return response;
     }

@@ -128,6 +128,10 @@ public:
         bool rateLimitStorm = false;
         // Provider batches stay where they are: polls answer without advancing them.
         bool holdBatches = false;
+        // Requests the chat endpoints take at once (a gateway's or a self-hosted server's
+        // parallel limit; 0: no limit): one more is refused at once with 429
+        // rate_limit_exceeded "too many concurrent requests" and never reaches the model.
+        int maxConcurrent = 0;
     };
 
     struct ReceivedRequest
@@ -185,6 +189,7 @@ public:
     // Chat requests answered with 200 / refused by the enforced limit.
     int chatSuccessCount() const { return m_chatSuccessSent; }
     int enforcedRefusals() const { return m_enforcedRefusals; }
+    int concurrencyRefusals() const { return m_concurrencyRefusals; }
     // The last (up to 2000) requests, oldest first.
     const QList<ReceivedRequest> &received() const { return m_received; }
     void resetCounters();
@@ -307,6 +312,7 @@ private:
     QList<qint64> m_enforcedAccepted;    // sliding window: accepted times, oldest first
     QList<std::pair<qint64, qint64>> m_tokenWindow; // enforced tokens: (time, tokens), oldest first
     int m_enforcedRefusals = 0;
+    int m_concurrencyRefusals = 0;
     int m_chatRequests = 0;
     int m_rateLimitedSent = 0;
     int m_chatSuccessSent = 0;

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <QtGlobal>
+
+namespace bd::dispatch {
+
+// How many requests a job keeps in flight, adapted to what the provider shows (AIMD, as
+// TCP does with its window): a 429, an overload (503/529) or a timeout cuts the limit by a
+// factor, at most once per round trip, so a burst of refusals from one moment counts once;
+// a sudden climb of latency well above its long-run level (a server that queues) cuts it
+// gently; every round of answers while the limit is in use adds one, except near the level
+// where the provider last pushed back, which is probed only now and then (a small limit
+// would otherwise meet a refusal every few rounds). The configured
+// concurrency is the ceiling, never passed, so a user gives an upper bound instead of a
+// guess. Pure state over the caller's clock.
+class ConcurrencyLimiter
+{
+public:
+    struct Options
+    {
+        double overloadBackoff = 0.75; // limit × this on a 429 / overload / timeout
+        double latencyBackoff = 0.9;   // limit × this when latency climbs
+        double latencyTolerance = 3.0; // recent latency above this × the long-run level climbs
+        int latencySamples = 20;       // answers seen before latency is trusted
+        qint64 minRoundTripMs = 100;   // the shortest cool-down between two cuts
+        int probeRounds = 20;          // rounds between two steps past the last pushback level
+        int forgetRounds = 200;        // rounds without pushback after which that level is forgotten
+    };
+
+    explicit ConcurrencyLimiter(int ceiling);
+    ConcurrencyLimiter(int ceiling, const Options &options);
+
+    int limit() const { return int(m_limit); }
+    int ceiling() const { return m_ceiling; }
+    // A new ceiling (the user's concurrency); the limit follows it down at once and may
+    // grow up to it.
+    void setCeiling(int ceiling);
+
+    // An answer came back normally (success or a failure of the task's own making).
+    // inFlight: requests still out when it came, to tell a limit in use from an idle one.
+    void recordAnswer(qint64 latencyMs, int inFlight, qint64 nowMs);
+    // The provider refused or could not take the request: 429, 503/529, a timeout.
+    void recordOverload(qint64 nowMs);
+
+private:
+    void cut(double factor, qint64 nowMs);
+
+    Options m_options;
+    int m_ceiling;
+    double m_limit;
+    double m_recentLatencyMs = 0.0;  // fast average (about the last 10 answers)
+    double m_longRunLatencyMs = 0.0; // slow average (about the last 200 answers)
+    int m_samples = 0;
+    qint64 m_lastCutMs = -1;
+    double m_pushbackLimit = 0.0; // the limit at the last overload (0: none known)
+    double m_roundsSincePushback = 0.0;
+};
+
+} // namespace bd::dispatch
