@@ -2,8 +2,10 @@
 
 #include "format.h"
 #include "historymetrics.h"
+#include "jobcombo.h"
 #include "livemetrics.h"
 #include "metricchart.h"
+#include "savingspanel.h"
 
 #include <QComboBox>
 #include <QDateTime>
@@ -54,6 +56,10 @@ DashboardPage::DashboardPage(QWidget *parent)
 
     auto *rangeRow = new QHBoxLayout;
     rangeRow->addStretch(1);
+    rangeRow->addWidget(new QLabel(tr("Charts for:"), this));
+    m_jobFilter = new JobCombo(this);
+    m_jobFilter->setObjectName(u"dashboardJobFilter"_s);
+    rangeRow->addWidget(m_jobFilter);
     rangeRow->addWidget(new QLabel(tr("Range:"), this));
     m_range = new QComboBox(this);
     for (const auto &range : ranges())
@@ -62,39 +68,45 @@ DashboardPage::DashboardPage(QWidget *parent)
     layout->addLayout(rangeRow);
 
     auto *grid = new QGridLayout;
-    auto *queue = new MetricChart(tr("Queue depth by priority"), tr("pending tasks"), this);
-    queue->addMetric(Metric::QueuePriority1, tr("P1"), QColor(0xd6, 0x3a, 0x3a));
-    queue->addMetric(Metric::QueuePriority2, tr("P2"), QColor(0x2f, 0x7e, 0xd8));
-    queue->addMetric(Metric::QueuePriority3, tr("P3"), QColor(0x8a, 0x63, 0xd2));
-    queue->addMetric(Metric::InFlight, tr("in flight"), QColor(0x2e, 0xa0, 0x43));
-    auto *rate = new MetricChart(tr("Processing rate"), tr("tasks/min"), this);
-    rate->addMetric(Metric::RatePerMinute, tr("finished per minute"), QColor(0x2e, 0xa0, 0x43));
-    auto *spend = new MetricChart(tr("Cumulative spend"), tr("USD"), this);
-    spend->addMetric(Metric::SpendUsd, tr("spend"), QColor(0xe0, 0x8a, 0x1e));
-    spend->setValueDecimals(2);
-    auto *perTask = new MetricChart(tr("Cost per task"), tr("USD"), this);
-    perTask->addMetric(Metric::CostPerTask, tr("cost per completed task"), QColor(0xb0, 0x5a, 0x10));
-    perTask->setValueDecimals(5);
-    auto *fill = new MetricChart(tr("Batch fill rate"), tr("%"), this);
-    fill->addMetric(Metric::BatchFillRate, tr("filled"), QColor(0x1f, 0x9e, 0x9e));
-    fill->setFixedMaximum(100);
-    auto *latency = new MetricChart(tr("Latency"), tr("s"), this);
-    latency->addMetric(Metric::WaitP50, tr("wait p50"), QColor(0x7f, 0xa8, 0xe0));
-    latency->addMetric(Metric::WaitP95, tr("wait p95"), QColor(0x2f, 0x5e, 0xa8));
-    latency->addMetric(Metric::RunP50, tr("run p50"), QColor(0xf0, 0xa8, 0x6a));
-    latency->addMetric(Metric::RunP95, tr("run p95"), QColor(0xc0, 0x5a, 0x10));
-    latency->setValueDecimals(2);
-    m_charts = {queue, rate, spend, perTask, fill, latency};
+    const QColor green(0x2e, 0xa0, 0x43);
+    auto *queue = new MetricChart(tr("Queue depth by priority"), tr("pending tasks"),
+                                  {{Metric::QueuePriority1, priorityShortLabel(1), QColor(0xd6, 0x3a, 0x3a)},
+                                   {Metric::QueuePriority2, priorityShortLabel(2), QColor(0x2f, 0x7e, 0xd8)},
+                                   {Metric::QueuePriority3, priorityShortLabel(3), QColor(0x8a, 0x63, 0xd2)},
+                                   {Metric::InFlight, tr("in flight"), green}},
+                                  this);
+    auto *rate = new MetricChart(tr("Processing rate"), tr("tasks/min"),
+                                 {{Metric::RatePerMinute, tr("finished per minute"), green}}, this);
+    auto *spend = new MetricChart(tr("Cumulative spend"), tr("USD"),
+                                  {{Metric::SpendUsd, tr("spend"), QColor(0xe0, 0x8a, 0x1e)}}, this);
+    spend->setFractional(true);
+    auto *perTask = new MetricChart(tr("Cost per 1,000 tasks"), tr("USD"),
+                                    {{Metric::CostPerTask, tr("per 1,000 completed"),
+                                      QColor(0xb0, 0x5a, 0x10), 1000.0}},
+                                    this);
+    perTask->setFractional(true);
+    auto *latency = new MetricChart(tr("Latency"), tr("s"),
+                                    {{Metric::WaitP50, tr("wait p50"), QColor(0x7f, 0xa8, 0xe0)},
+                                     {Metric::WaitP95, tr("wait p95"), QColor(0x2f, 0x5e, 0xa8)},
+                                     {Metric::RunP50, tr("run p50"), QColor(0xf0, 0xa8, 0x6a)},
+                                     {Metric::RunP95, tr("run p95"), QColor(0xc0, 0x5a, 0x10)}},
+                                    this);
+    latency->setFractional(true);
+    m_savings = new SavingsPanel(this);
+    m_charts = {queue, rate, spend, perTask, latency};
     grid->addWidget(queue, 0, 0);
     grid->addWidget(rate, 0, 1);
-    grid->addWidget(fill, 0, 2);
+    grid->addWidget(m_savings, 0, 2);
     grid->addWidget(spend, 1, 0);
     grid->addWidget(perTask, 1, 1);
     grid->addWidget(latency, 1, 2);
+    for (int column = 0; column < 3; ++column)
+        grid->setColumnStretch(column, 1);
     layout->addLayout(grid, 1);
 
     for (MetricChart *chart : std::as_const(m_charts))
         chart->setSource(m_source);
+    connect(m_jobFilter, &JobCombo::jobChanged, this, &DashboardPage::filterJob);
     connect(m_range, &QComboBox::currentIndexChanged, this, &DashboardPage::setRange);
     setRange(0);
 }
@@ -194,6 +206,7 @@ void DashboardPage::showHistory(Engine *engine)
 {
     if (m_history || !engine)
         return;
+    m_engine = engine;
     m_history = new HistoryMetrics(engine, m_live, this);
     // Stored series arrive one by one: redraw once for the lot.
     connect(m_history, &MetricSource::changed, this, [this] {
@@ -206,7 +219,7 @@ void DashboardPage::showHistory(Engine *engine)
                 refreshNow();
         });
     });
-    // The recorder closes an interval every 10 s: fill rate and latency follow at that pace.
+    // The recorder closes an interval every 10 s: latency and savings follow at that pace.
     m_historyTimer = new QTimer(this);
     m_historyTimer->setInterval(10'000);
     connect(m_historyTimer, &QTimer::timeout, this, &DashboardPage::loadHistory);
@@ -221,6 +234,7 @@ void DashboardPage::loadHistory()
     if (!m_history)
         return;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    m_savings->load(m_engine, now - rangeSeconds() * 1000, now);
     m_history->load(now - rangeSeconds() * 1000, now);
 }
 
@@ -228,6 +242,8 @@ void DashboardPage::applySnapshot(const EngineSnapshot &snapshot)
 {
     m_lastSnapshot = snapshot;
     m_live->addSnapshot(snapshot);
+    if (m_jobLive)
+        m_jobLive->addSnapshot(snapshot);
     if (isVisible())
         refreshNow();
 }
@@ -273,6 +289,41 @@ void DashboardPage::hideEvent(QHideEvent *event)
     QWidget::hideEvent(event);
     if (m_historyTimer)
         m_historyTimer->stop();
+}
+
+void DashboardPage::setJobs(const QList<JobInfo> &jobs)
+{
+    m_jobPriorities.clear();
+    for (const JobInfo &job : jobs)
+        m_jobPriorities.insert(job.id, job.spec.priority);
+    m_jobFilter->setJobs(jobs);
+}
+
+qint64 DashboardPage::filteredJobId() const
+{
+    return m_jobLive ? m_jobLive->jobId() : 0;
+}
+
+void DashboardPage::filterJob(qint64 jobId)
+{
+    if (m_jobFilter->currentJobId() != jobId) {
+        const QSignalBlocker quiet(m_jobFilter);
+        m_jobFilter->setCurrentJobId(jobId);
+    }
+    delete m_jobLive;
+    m_jobLive = jobId > 0 ? new LiveMetrics(this, jobId) : nullptr;
+    const LiveMetrics *live = m_jobLive ? m_jobLive : m_live;
+    if (m_history) {
+        m_history->setJob(jobId, m_jobPriorities.value(jobId, 2), live);
+        loadHistory();
+    } else {
+        m_source = live;
+    }
+    for (MetricChart *chart : std::as_const(m_charts))
+        chart->setEmptyText(jobId > 0 ? tr("No data for this job yet") : QString());
+    // The recorder keeps latency for the whole database only.
+    m_charts.constLast()->setEmptyText(jobId > 0 ? tr("Latency is recorded for all jobs together") : QString());
+    setSource(m_history ? static_cast<const MetricSource *>(m_history) : live);
 }
 
 } // namespace bd::ui

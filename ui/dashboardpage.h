@@ -17,6 +17,8 @@ class Engine;
 namespace bd::ui {
 
 class HistoryMetrics;
+class JobCombo;
+class SavingsPanel;
 class LiveMetrics;
 class MetricChart;
 class MetricSource;
@@ -31,6 +33,12 @@ public:
     explicit DashboardPage(QWidget *parent = nullptr);
 
     void applySnapshot(const bd::EngineSnapshot &snapshot);
+    // The jobs the chart filter offers ("All jobs" first).
+    void setJobs(const QList<bd::JobInfo> &jobs);
+    // Draws one job's charts (0: every job); counters stay for the whole database.
+    void filterJob(qint64 jobId);
+    qint64 filteredJobId() const;
+    SavingsPanel *savingsPanel() const { return m_savings; }
     // A stored-history source (metrics tables) can replace the live one.
     void setSource(const MetricSource *source);
     // Draws from the stored metrics (with the live samples appended) from now on: loads the
@@ -60,6 +68,11 @@ private:
     qint64 rangeSeconds() const;
 
     LiveMetrics *m_live = nullptr;
+    LiveMetrics *m_jobLive = nullptr; // the filtered job's samples, while one is chosen
+    Engine *m_engine = nullptr;
+    JobCombo *m_jobFilter = nullptr;
+    SavingsPanel *m_savings = nullptr;
+    QHash<qint64, int> m_jobPriorities;
     HistoryMetrics *m_history = nullptr;
     QTimer *m_historyTimer = nullptr;
     bool m_refreshQueued = false;

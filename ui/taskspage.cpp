@@ -40,7 +40,7 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     m_priority = new QComboBox(this);
     m_priority->addItem(tr("Any priority"), 0);
     for (int p = 1; p <= 3; ++p)
-        m_priority->addItem(tr("Priority %1").arg(p), p);
+        m_priority->addItem(priorityLabel(p), p);
     filters->addWidget(m_priority);
     m_errorClass = new QComboBox(this);
     m_errorClass->addItem(tr("Any error"), QString());
@@ -175,7 +175,7 @@ void TasksPage::applyFilter()
 
 void TasksPage::updateCountLabel()
 {
-    m_count->setText(m_model->hasCount() ? tr("%1 tasks").arg(formatCount(m_model->rowCount()))
+    m_count->setText(m_model->hasCount() ? countOf(m_model->rowCount(), "task", "tasks")
                                          : tr("counting…"));
 }
 
@@ -210,7 +210,7 @@ void TasksPage::act(int actionValue)
                     QMessageBox::NoButton, this);
     QPushButton *selection = ids.isEmpty() || missing > 0
                                  ? nullptr
-                                 : box.addButton(tr("The %n selected", nullptr, int(ids.size())),
+                                 : box.addButton(tr("The %1 selected").arg(formatCount(ids.size())),
                                                  QMessageBox::AcceptRole);
     QPushButton *matching = box.addButton(
         tr("All %1 matching the filter").arg(formatCount(m_model->rowCount())), QMessageBox::AcceptRole);
@@ -221,10 +221,11 @@ void TasksPage::act(int actionValue)
     int argument = 0;
     if (action == TaskAction::Reprioritise) {
         bool ok = false;
-        argument = QInputDialog::getInt(this, verb, tr("New priority (1 premium, 2 standard, 3 bulk):"),
-                                        2, 1, 3, 1, &ok);
+        const QStringList items = priorityLabels();
+        const QString choice = QInputDialog::getItem(this, verb, tr("New priority:"), items, 1, false, &ok);
         if (!ok)
             return;
+        argument = int(items.indexOf(choice)) + 1;
     }
     if (box.clickedButton() == selection && selection)
         m_engine->actOnTasks(action, ids, argument);

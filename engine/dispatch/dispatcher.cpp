@@ -483,6 +483,9 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     if (reply.ok()) {
         outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi,
                                         cost::cacheTtlForLane(viaBatchApi));
+        if (viaBatchApi && outcome.costUsd)
+            outcome.realtimeCostUsd = m_prices.cost(outcome.model, reply.usage, false,
+                                                    cost::cacheTtlForLane(false));
         // Budgets cannot hold without prices: say so the first time a model has none.
         if (!outcome.costUsd && !m_unpricedModels.contains(outcome.model)) {
             m_unpricedModels.append(outcome.model);

@@ -1,0 +1,129 @@
+// The habits users expect of the console: a welcome panel on an empty database whose
+// sample runs a real simulator job, a window that fits 1024×700 whatever its labels say,
+// one vocabulary for priorities, right plurals and a list of the keyboard shortcuts.
+#include "dashboardpage.h"
+#include "format.h"
+#include "guitestfixture.h"
+#include "homepage.h"
+#include "importwizard.h"
+#include "mainwindow.h"
+#include "shortcutsdialog.h"
+#include "welcomepanel.h"
+
+#include <QApplication>
+#include <QComboBox>
+#include <QLabel>
+#include <QPushButton>
+#include <QStandardPaths>
+#include <QTableWidget>
+#include <QTest>
+
+using namespace Qt::StringLiterals;
+using bd::ui::MainWindow;
+
+class TestGuiConsole final : public QObject, private bd::testing::GuiTestFixture
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QLocale::setDefault(QLocale(QLocale::English, QLocale::UnitedStates));
+        QVERIFY(m_dir.isValid());
+    }
+
+    void emptyDatabaseWelcomesAndTheSampleRuns()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        bd::ui::HomePage *home = window->homePage();
+        QTRY_VERIFY(home->isWelcomeShown());
+        QVERIFY(home->welcome()->isVisible());
+        QVERIFY(!window->dashboardPage()->isVisible()); // no empty charts
+
+        QTest::mouseClick(home->welcome()->sampleButton(), Qt::LeftButton);
+        // A real job: imported from the bundled reviews and run by the simulator.
+        QTRY_VERIFY_WITH_TIMEOUT(storedJobs(db).size() == 1, 30'000);
+        const bd::JobInfo job = storedJobs(db).constFirst();
+        QCOMPARE(job.spec.provider, u"simulator"_s);
+        QVERIFY(job.spec.sourcePath.endsWith(u"reviews.csv"_s));
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, job.id)->counts.total() > 1000, 30'000);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, job.id)->counts.completed > 0, 30'000);
+        // The welcome has done its work.
+        QTRY_VERIFY_WITH_TIMEOUT(!home->isWelcomeShown(), 10'000);
+        window->cancelJob(job.id, false);
+    }
+
+    void fitsTheSmallestSupportedScreen()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"fit.csv"_s, 50);
+        QVERIFY(importThroughWizard(*window, db, csv, u"Say {{text}}"_s, 0) > 0);
+        for (int page = 0; page < MainWindow::ScreenCount; ++page) {
+            window->showPage(static_cast<MainWindow::Page>(page));
+            QCoreApplication::processEvents();
+            const QSize minimum = window->minimumSizeHint().expandedTo(window->minimumSize());
+            QVERIFY2(minimum.width() <= 1024 && minimum.height() <= 700,
+                     qPrintable(u"page %1 needs %2×%3"_s.arg(page).arg(minimum.width()).arg(minimum.height())));
+        }
+        window->showPage(MainWindow::DashboardScreen);
+        window->resize(1024, 700);
+        QCoreApplication::processEvents();
+        QCOMPARE(window->width(), 1024);
+        // A long budget figure and status line do not widen the window.
+        for (QLabel *label : window->findChildren<QLabel *>()) {
+            if (label->objectName() == u"counter_budget"_s)
+                label->setText(u"$123,456.7890 spent + $1,234.5678 reserved of $200,000.0000"_s);
+        }
+        QCoreApplication::processEvents();
+        QCOMPARE(window->width(), 1024);
+        QVERIFY(window->minimumSizeHint().width() <= 1024);
+    }
+
+    void oneVocabularyForPriorities()
+    {
+        QCOMPARE(bd::ui::priorityLabel(1), u"1 · now (realtime)"_s);
+        QCOMPARE(bd::ui::priorityLabel(2), u"2 · within the hour (grouped)"_s);
+        QCOMPARE(bd::ui::priorityLabel(3), u"3 · within a day (batch price)"_s);
+        QString db;
+        auto window = makeWindow(&db);
+        window->openCsv(reviewsCsv(u"words.csv"_s, 3));
+        bd::ui::ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard);
+        QComboBox *priority = nullptr;
+        for (QComboBox *box : wizard->findChildren<QComboBox *>()) {
+            if (box->findData(3) >= 0 && box->count() == 3)
+                priority = box;
+        }
+        QVERIFY(priority);
+        QCOMPARE(priority->itemText(0), bd::ui::priorityLabel(1));
+        QCOMPARE(priority->itemText(2), bd::ui::priorityLabel(3));
+        wizard->reject();
+    }
+
+    void pluralsAreRight()
+    {
+        QCOMPARE(bd::ui::countOf(1, "task", "tasks"), u"1 task"_s);
+        QCOMPARE(bd::ui::countOf(0, "task", "tasks"), u"0 tasks"_s);
+        QCOMPARE(bd::ui::countOf(1234, "task", "tasks"), u"1,234 tasks"_s);
+    }
+
+    void helpListsTheShortcuts()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        bd::ui::ShortcutsDialog dialog(window.get());
+        QTableWidget *table = dialog.table();
+        QStringList rows;
+        for (int r = 0; r < table->rowCount(); ++r)
+            rows.append(table->item(r, 0)->text() + u'=' + table->item(r, 1)->text());
+        QVERIFY2(rows.contains(u"Dashboard=Ctrl+1"_s), qPrintable(rows.join(u"; ")));
+        QVERIFY2(rows.contains(u"Keyboard shortcuts=Ctrl+/"_s), qPrintable(rows.join(u"; ")));
+        QVERIFY(rows.size() >= 8);
+    }
+};
+
+QTEST_MAIN(TestGuiConsole)
+#include "test_gui_console.moc"
