@@ -1,10 +1,9 @@
 #include "charticks.h"
 
-#include <QDateTime>
-#include <QLocale>
-
 #include <algorithm>
 #include <cmath>
+#include <QDateTime>
+#include <QLocale>
 
 namespace bd::ui::charticks {
 
@@ -64,11 +63,11 @@ struct TimeStep
 };
 
 constexpr TimeStep kTimeSteps[] = {
-    {10'000, "HH:mm:ss"},      {15'000, "HH:mm:ss"},      {30'000, "HH:mm:ss"},
-    {60'000, "HH:mm"},         {2 * 60'000, "HH:mm"},     {5 * 60'000, "HH:mm"},
-    {10 * 60'000, "HH:mm"},    {15 * 60'000, "HH:mm"},    {30 * 60'000, "HH:mm"},
-    {3'600'000, "HH:mm"},      {2 * 3'600'000, "HH:mm"},  {3 * 3'600'000, "HH:mm"},
-    {6 * 3'600'000, "HH:mm"},  {12 * 3'600'000, "HH:mm"}, {24 * 3'600'000, "ddd d"},
+    {10'000, "HH:mm:ss"},     {15'000, "HH:mm:ss"},      {30'000, "HH:mm:ss"},
+    {60'000, "HH:mm"},        {2 * 60'000, "HH:mm"},     {5 * 60'000, "HH:mm"},
+    {10 * 60'000, "HH:mm"},   {15 * 60'000, "HH:mm"},    {30 * 60'000, "HH:mm"},
+    {3'600'000, "HH:mm"},     {2 * 3'600'000, "HH:mm"},  {3 * 3'600'000, "HH:mm"},
+    {6 * 3'600'000, "HH:mm"}, {12 * 3'600'000, "HH:mm"}, {24 * 3'600'000, "ddd d"},
 };
 
 } // namespace
@@ -92,8 +91,8 @@ QList<TimeTick> timeTicks(qint64 fromMs, qint64 toMs, int maxTicks)
     for (; at <= toMs && ticks.size() <= maxTicks; at += chosen->ms) {
         const QDateTime time = QDateTime::fromMSecsSinceEpoch(at);
         const bool midnight = time.time() == QTime(0, 0);
-        const QString format = midnight && chosen->ms >= 3'600'000 ? u"ddd d"_s
-                                                                     : QString::fromLatin1(chosen->format);
+        const QString format =
+            midnight && chosen->ms >= 3'600'000 ? u"ddd d"_s : QString::fromLatin1(chosen->format);
         ticks.append({at, locale.toString(time, format)});
     }
     return ticks;

@@ -12,8 +12,8 @@ namespace bd::ui::charticks {
 
 struct ValueScale
 {
-    double top = 1;  // the axis runs from 0 to top, a whole number of steps
-    double step = 1; // 1, 2 or 5 × 10^n
+    double top = 1;   // the axis runs from 0 to top, a whole number of steps
+    double step = 1;  // 1, 2 or 5 × 10^n
     int decimals = 0; // what the step needs to read exactly (0.25 → 2)
 };
 

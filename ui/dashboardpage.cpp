@@ -18,6 +18,8 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include <algorithm>
+
 namespace bd::ui {
 
 using namespace Qt::StringLiterals;
@@ -41,17 +43,20 @@ DashboardPage::DashboardPage(QWidget *parent)
 
     auto *counters = new QFrame(this);
     counters->setFrameShape(QFrame::StyledPanel);
+    // The strip arranges itself (arrangeCounters) instead of setting the window's minimum
+    // width: eight counters in a row once asked for 1,207 px, more as the budget grew.
+    counters->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_counterFrame = counters;
     m_counterGrid = new QGridLayout(counters);
     m_counterGrid->setHorizontalSpacing(24);
-    int column = 0;
-    addCounter(u"pending"_s, tr("Pending"), column++);
-    addCounter(u"inflight"_s, tr("Leased"), column++);
-    addCounter(u"completed"_s, tr("Completed"), column++);
-    addCounter(u"dead"_s, tr("Dead"), column++);
-    addCounter(u"rate"_s, tr("Rate"), column++);
-    addCounter(u"spend"_s, tr("Spend"), column++);
-    addCounter(u"eta"_s, tr("ETA"), column++);
-    addCounter(u"budget"_s, tr("Global budget"), column++);
+    addCounter(u"pending"_s, tr("Pending"));
+    addCounter(u"inflight"_s, tr("Leased"));
+    addCounter(u"completed"_s, tr("Completed"));
+    addCounter(u"dead"_s, tr("Dead"));
+    addCounter(u"rate"_s, tr("Rate"));
+    addCounter(u"spend"_s, tr("Spend"));
+    addCounter(u"eta"_s, tr("ETA"));
+    addCounter(u"budget"_s, tr("Global budget"));
     layout->addWidget(counters);
 
     auto *rangeRow = new QHBoxLayout;
@@ -70,9 +75,10 @@ DashboardPage::DashboardPage(QWidget *parent)
     auto *grid = new QGridLayout;
     const QColor green(0x2e, 0xa0, 0x43);
     auto *queue = new MetricChart(tr("Queue depth by priority"), tr("pending tasks"),
-                                  {{Metric::QueuePriority1, priorityShortLabel(1), QColor(0xd6, 0x3a, 0x3a)},
-                                   {Metric::QueuePriority2, priorityShortLabel(2), QColor(0x2f, 0x7e, 0xd8)},
-                                   {Metric::QueuePriority3, priorityShortLabel(3), QColor(0x8a, 0x63, 0xd2)},
+                                  // The legend's room: the priorities' first words.
+                                  {{Metric::QueuePriority1, tr("1 · now"), QColor(0xd6, 0x3a, 0x3a)},
+                                   {Metric::QueuePriority2, tr("2 · hour"), QColor(0x2f, 0x7e, 0xd8)},
+                                   {Metric::QueuePriority3, tr("3 · day"), QColor(0x8a, 0x63, 0xd2)},
                                    {Metric::InFlight, tr("in flight"), green}},
                                   this);
     auto *rate = new MetricChart(tr("Processing rate"), tr("tasks/min"),
@@ -100,8 +106,8 @@ DashboardPage::DashboardPage(QWidget *parent)
     grid->addWidget(spend, 1, 0);
     grid->addWidget(perTask, 1, 1);
     grid->addWidget(latency, 1, 2);
-    for (int column = 0; column < 3; ++column)
-        grid->setColumnStretch(column, 1);
+    for (int gridColumn = 0; gridColumn < 3; ++gridColumn)
+        grid->setColumnStretch(gridColumn, 1);
     layout->addLayout(grid, 1);
 
     for (MetricChart *chart : std::as_const(m_charts))
@@ -111,7 +117,7 @@ DashboardPage::DashboardPage(QWidget *parent)
     setRange(0);
 }
 
-QLabel *DashboardPage::addCounter(const QString &name, const QString &title, int column)
+QLabel *DashboardPage::addCounter(const QString &name, const QString &title)
 {
     auto *caption = new QLabel(title, this);
     QFont small = caption->font();
@@ -125,8 +131,7 @@ QLabel *DashboardPage::addCounter(const QString &name, const QString &title, int
     big.setBold(true);
     value->setFont(big);
     value->setMinimumWidth(value->fontMetrics().horizontalAdvance(u"0,000,000"_s));
-    m_counterGrid->addWidget(caption, 0, column);
-    m_counterGrid->addWidget(value, 1, column);
+    m_counterOrder.append(name); // placed by arrangeCounters()
     m_counters.insert(name, value);
     m_captions.insert(name, caption);
     return value;
@@ -267,6 +272,7 @@ qint64 DashboardPage::refreshNow()
                                         : rate > 0 ? formatDuration(qint64(double(left) / rate * 60.0))
                                                    : u"∞"_s);
     showGlobalBudget();
+    arrangeCounters();
     const qint64 now = m_lastSnapshot.atMs > 0 ? m_lastSnapshot.atMs : 0;
     for (MetricChart *chart : std::as_const(m_charts))
         chart->refresh(now);
@@ -324,6 +330,39 @@ void DashboardPage::filterJob(qint64 jobId)
     // The recorder keeps latency for the whole database only.
     m_charts.constLast()->setEmptyText(jobId > 0 ? tr("Latency is recorded for all jobs together") : QString());
     setSource(m_history ? static_cast<const MetricSource *>(m_history) : live);
+}
+
+void DashboardPage::arrangeCounters()
+{
+    const int spacing = m_counterGrid->horizontalSpacing();
+    const QMargins margins = m_counterGrid->contentsMargins();
+    int needed = margins.left() + margins.right() + 2 * m_counterFrame->frameWidth();
+    for (const QString &name : std::as_const(m_counterOrder)) {
+        const QLabel *value = m_counters.value(name);
+        needed += std::max({value->minimumWidth(), value->sizeHint().width(),
+                            m_captions.value(name)->sizeHint().width()})
+                  + spacing;
+    }
+    const int all = int(m_counterOrder.size());
+    // In one row where it fits, else in two.
+    const int columns = needed - spacing <= m_counterFrame->width() ? all : (all + 1) / 2;
+    if (columns == m_counterColumns)
+        return;
+    m_counterColumns = columns;
+    for (int i = 0; i < all; ++i) {
+        QLabel *caption = m_captions.value(m_counterOrder.at(i));
+        QLabel *value = m_counters.value(m_counterOrder.at(i));
+        m_counterGrid->removeWidget(caption);
+        m_counterGrid->removeWidget(value);
+        m_counterGrid->addWidget(caption, 2 * (i / columns), i % columns);
+        m_counterGrid->addWidget(value, 2 * (i / columns) + 1, i % columns);
+    }
+}
+
+void DashboardPage::resizeEvent(QResizeEvent *event)
+{
+    QWidget::resizeEvent(event);
+    arrangeCounters();
 }
 
 } // namespace bd::ui

@@ -6,6 +6,7 @@
 #include <QWidget>
 
 class QComboBox;
+class QFrame;
 class QTimer;
 class QGridLayout;
 class QLabel;
@@ -59,10 +60,12 @@ public:
 protected:
     void showEvent(QShowEvent *event) override;
     void hideEvent(QHideEvent *event) override;
+    void resizeEvent(QResizeEvent *event) override;
 
 private:
-    QLabel *addCounter(const QString &name, const QString &title, int column);
+    QLabel *addCounter(const QString &name, const QString &title);
     void showGlobalBudget();
+    void arrangeCounters();
     void setRange(int index);
     void loadHistory();
     qint64 rangeSeconds() const;
@@ -82,6 +85,9 @@ private:
     QHash<QString, QLabel *> m_counters;
     QHash<QString, QLabel *> m_captions;
     QGridLayout *m_counterGrid = nullptr;
+    QFrame *m_counterFrame = nullptr;
+    QStringList m_counterOrder;
+    int m_counterColumns = 0;
     qint64 m_lastRefreshNs = 0;
     bd::EngineSnapshot m_lastSnapshot;
 };

@@ -151,6 +151,9 @@ QList<QPointF> LiveMetrics::points(Metric metric, qint64 fromMs, qint64 toMs, in
         const Sample *previous = index >= rateSpan ? &samples[size_t(index - rateSpan)]
                                  : index > 0       ? &samples.front()
                                                    : nullptr;
+        // Cost per task is undefined while nothing completes: no point, not a false zero.
+        if (metric == Metric::CostPerTask && (!previous || s.completed <= previous->completed))
+            continue;
         result.append(QPointF(double(s.atMs), value(metric, s, previous)));
     }
     return result;

@@ -85,8 +85,14 @@ MainWindow::MainWindow(std::unique_ptr<Engine> engine, const Options &options, Q
 
     m_statusDb = new QLabel(tr("Opening %1 …").arg(QDir::toNativeSeparators(m_engine->database())), this);
     m_statusTotals = new QLabel(this);
+    // Neither label sets the window's width: a long path or totals line is cut, not obeyed.
+    for (QLabel *label : {m_statusDb, m_statusTotals}) {
+        label->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+        label->setMinimumWidth(120);
+    }
+    m_statusTotals->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
     statusBar()->addWidget(m_statusDb, 1);
-    statusBar()->addPermanentWidget(m_statusTotals);
+    statusBar()->addPermanentWidget(m_statusTotals, 2);
 
     if (options.trayNotifications && QSystemTrayIcon::isSystemTrayAvailable()) {
         m_tray = new QSystemTrayIcon(windowIcon(), this);
@@ -212,9 +218,7 @@ void MainWindow::buildPages()
         widest = qMax(widest, m_sidebar->fontMetrics().horizontalAdvance(title));
     }
     m_sidebar->setFixedWidth(widest + 20 + 48);
-    QPalette sidebarPalette = m_sidebar->palette();
-    sidebarPalette.setColor(QPalette::Base, palette().color(QPalette::Window));
-    m_sidebar->setPalette(sidebarPalette);
+    applySidebarPalette();
     layout->addWidget(m_sidebar);
 
     auto *separator = new QFrame(central);
@@ -772,6 +776,22 @@ QString MainWindow::localCsvFromMime(const QMimeData *mime)
             return url.toLocalFile();
     }
     return {};
+}
+
+void MainWindow::applySidebarPalette()
+{
+    // The sidebar reads as part of the window: its base is the window colour of the palette
+    // in force, taken again whenever the palette changes (light to dark at run time).
+    QPalette sidebarPalette = palette();
+    sidebarPalette.setColor(QPalette::Base, palette().color(QPalette::Window));
+    m_sidebar->setPalette(sidebarPalette);
+}
+
+void MainWindow::changeEvent(QEvent *event)
+{
+    QMainWindow::changeEvent(event);
+    if (m_sidebar && (event->type() == QEvent::PaletteChange || event->type() == QEvent::ThemeChange))
+        applySidebarPalette();
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent *event)

@@ -112,6 +112,7 @@ protected:
     void dragMoveEvent(QDragMoveEvent *event) override;
     void dropEvent(QDropEvent *event) override;
     void closeEvent(QCloseEvent *event) override;
+    void changeEvent(QEvent *event) override;
 
 private:
     void buildActions();
@@ -124,6 +125,7 @@ private:
     void updateStatusTotals();
     void notify(const QString &title, const QString &message);
     void chooseCsv();
+    void applySidebarPalette();
     QString csvFolder() const;
     void reprioritiseSelected();
     static QString localCsvFromMime(const QMimeData *mime);

@@ -2,6 +2,8 @@
 
 #include "charticks.h"
 
+#include <algorithm>
+#include <cmath>
 #include <QCategoryAxis>
 #include <QChart>
 #include <QDateTime>
@@ -13,9 +15,6 @@
 #include <QMouseEvent>
 #include <QScatterSeries>
 #include <QToolTip>
-
-#include <algorithm>
-#include <cmath>
 
 namespace bd::ui {
 
@@ -190,7 +189,8 @@ void MetricChart::refresh(qint64 nowMs)
     const qint64 from = nowMs - m_rangeMs;
     QList<double> all;
     for (int i = 0; i < m_lines.size(); ++i) {
-        QList<QPointF> points = m_source->points(m_lines.at(i).spec.metric, from, nowMs, kMaxPoints);
+        QList<QPointF> points =
+            m_source->points(m_lines.at(i).spec.metric, from, nowMs, kMaxPoints);
         const double scale = m_lines.at(i).spec.scale;
         for (QPointF &point : points) {
             point.setY(point.y() * scale);
@@ -239,8 +239,8 @@ void MetricChart::setTimeAxis(qint64 fromMs, qint64 toMs)
 {
     m_fromMs = fromMs;
     m_toMs = toMs;
-    const double plotWidth = chart()->plotArea().width() > 0 ? chart()->plotArea().width()
-                                                             : double(width() - 80);
+    const double plotWidth =
+        chart()->plotArea().width() > 0 ? chart()->plotArea().width() : double(width() - 80);
     const int labelWidth = fontMetrics().horizontalAdvance(u"00:00:00"_s) + 24;
     const int maxTicks = qBound(2, int(plotWidth / labelWidth), 8);
     clearCategories(m_timeAxis);
@@ -254,10 +254,11 @@ void MetricChart::setTimeAxis(qint64 fromMs, qint64 toMs)
 
 void MetricChart::setValueAxis(double maxValue)
 {
-    const double plotHeight = chart()->plotArea().height() > 0 ? chart()->plotArea().height()
-                                                               : double(height() - 80);
+    const double plotHeight =
+        chart()->plotArea().height() > 0 ? chart()->plotArea().height() : double(height() - 80);
     const int maxTicks = qBound(2, int(plotHeight / (fontMetrics().height() * 2)), 5);
-    const charticks::ValueScale scale = charticks::valueScale(maxValue, maxTicks, m_fractional ? 0 : 1);
+    const charticks::ValueScale scale =
+        charticks::valueScale(maxValue, maxTicks, m_fractional ? 0 : 1);
     m_valueDecimals = m_fractional ? scale.decimals : 0;
     clearCategories(m_valueAxis);
     const QLocale locale;
@@ -300,13 +301,14 @@ QString MetricChart::hoverText(const QPoint &viewPos) const
     if (!best || std::abs(best->x() - x) > double(m_toMs - m_fromMs) / 50)
         return {};
     const QDateTime at = QDateTime::fromMSecsSinceEpoch(qint64(best->x()));
-    QStringList rows{QLocale().toString(at, m_toMs - m_fromMs > 86'400'000 ? u"ddd HH:mm"_s : u"HH:mm:ss"_s)};
+    QStringList rows{
+        QLocale().toString(at, m_toMs - m_fromMs > 86'400'000 ? u"ddd HH:mm"_s : u"HH:mm:ss"_s)};
     const double tolerance = double(m_toMs - m_fromMs) / 100;
     for (int i = 0; i < m_lines.size(); ++i) {
         const QPointF *near = nearestInTime(m_values.at(i), best->x());
         if (near && std::abs(near->x() - best->x()) <= tolerance)
             rows.append(u"%1: %2 %3"_s.arg(m_lines.at(i).spec.name, formatValue(near->y()),
-                                          m_valueAxis->titleText()));
+                                           m_valueAxis->titleText()));
     }
     return rows.join(u'\n');
 }
@@ -354,7 +356,8 @@ void MetricChart::applyPalette()
     QFont titleFont = font();
     titleFont.setBold(true);
     c->setTitleFont(titleFont);
-    for (QAbstractAxis *axis : {static_cast<QAbstractAxis *>(m_timeAxis), static_cast<QAbstractAxis *>(m_valueAxis)}) {
+    for (QAbstractAxis *axis :
+         {static_cast<QAbstractAxis *>(m_timeAxis), static_cast<QAbstractAxis *>(m_valueAxis)}) {
         axis->setLabelsColor(pal.color(QPalette::Text));
         axis->setTitleBrush(pal.brush(QPalette::Text));
         QColor grid = pal.color(QPalette::Mid);

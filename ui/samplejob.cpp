@@ -17,8 +17,8 @@ Q_LOGGING_CATEGORY(lcSample, "batchdesk.sample")
 
 QString writeCsv()
 {
-    const QString folder = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation)
-                           + u"/samples"_s;
+    const QString folder =
+        QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + u"/samples"_s;
     const QString path = folder + u"/reviews.csv"_s;
     QFile bundled(u":/samples/reviews.csv"_s);
     if (QFileInfo(path).size() == bundled.size())
@@ -28,7 +28,8 @@ QString writeCsv()
         return {};
     }
     QFile out(path);
-    if (!out.open(QIODevice::WriteOnly | QIODevice::Truncate) || out.write(bundled.readAll()) != bundled.size()) {
+    if (!out.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
+        out.write(bundled.readAll()) != bundled.size()) {
         qCWarning(lcSample) << "cannot write" << path << out.errorString();
         return {};
     }

@@ -5,12 +5,11 @@
 #include "format.h"
 #include "requestticket.h"
 
+#include <cmath>
 #include <QGridLayout>
 #include <QLabel>
 #include <QLocale>
 #include <QVBoxLayout>
-
-#include <cmath>
 
 namespace bd::ui {
 
@@ -128,8 +127,7 @@ QString SavingsPanel::batchSizeText(Figure batches, Figure fill) const
     const double average = filled.weighted / count;
     const double maximum = filled.denominator / count;
     return tr("%1 of %2 (%3 %)")
-        .arg(locale.toString(average, 'f', average < 10 ? 1 : 0),
-             locale.toString(maximum, 'f', 0),
+        .arg(locale.toString(average, 'f', average < 10 ? 1 : 0), locale.toString(maximum, 'f', 0),
              locale.toString(100.0 * filled.weighted / filled.denominator, 'f', 0));
 }
 
@@ -137,20 +135,25 @@ void SavingsPanel::showFigures()
 {
     const auto value = [this](Figure figure) { return m_totals.value(int(figure)).amount; };
     m_values.value(u"sync_batch"_s)->setText(batchSizeText(Figure::SyncBatches, Figure::SyncFill));
-    m_values.value(u"batch_batch"_s)->setText(batchSizeText(Figure::BatchBatches, Figure::BatchFill));
+    m_values.value(u"batch_batch"_s)
+        ->setText(batchSizeText(Figure::BatchBatches, Figure::BatchFill));
     const double completed = std::round(value(Figure::Completed));
     const double atBatchPrice = std::round(value(Figure::CompletedAtBatchPrice));
     const QLocale locale;
     m_values.value(u"batch_share"_s)
-        ->setText(completed > 0 ? tr("%1 % of %2").arg(locale.toString(100.0 * atBatchPrice / completed, 'f', 0),
-                                                      formatCount(qint64(completed)))
-                                : u"–"_s);
+        ->setText(completed > 0
+                      ? tr("%1 % of %2")
+                            .arg(locale.toString(100.0 * atBatchPrice / completed, 'f', 0),
+                                 formatCount(qint64(completed)))
+                      : u"–"_s);
     const double cost = value(Figure::Cost);
     // Stored before the engine recorded realtime prices: nothing to compare against.
     const double atRealtime = value(Figure::CostAtRealtime);
     const bool comparable = completed > 0 && (atRealtime > 0 || cost <= 0);
-    m_values.value(u"saved"_s)->setText(comparable ? formatUsd(qMax(0.0, atRealtime - cost)) : u"–"_s);
-    m_values.value(u"per_1000"_s)->setText(completed > 0 ? formatUsd(cost / completed * 1000.0) : u"–"_s);
+    m_values.value(u"saved"_s)
+        ->setText(comparable ? formatUsd(qMax(0.0, atRealtime - cost)) : u"–"_s);
+    m_values.value(u"per_1000"_s)
+        ->setText(completed > 0 ? formatUsd(cost / completed * 1000.0) : u"–"_s);
 }
 
 QString SavingsPanel::figureText(const QString &name) const

@@ -35,7 +35,7 @@ public:
 private:
     struct Totals
     {
-        double amount = 0;  // counters: what the points add up to over the range
+        double amount = 0;   // counters: what the points add up to over the range
         double weighted = 0; // ratios: numerator (value × denominator)
         double denominator = 0;
         bool arrived = false;

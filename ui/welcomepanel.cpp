@@ -24,9 +24,10 @@ WelcomePanel::WelcomePanel(QWidget *parent)
     title->setFont(titleFont);
     title->setAlignment(Qt::AlignHCenter);
     outer->addWidget(title);
-    auto *intro = new QLabel(tr("Run a prompt over every row of a CSV file: now, within the hour, or "
-                                "within a day at the batch price."),
-                             this);
+    auto *intro =
+        new QLabel(tr("Run a prompt over every row of a CSV file: now, within the hour, or "
+                      "within a day at the batch price."),
+                   this);
     intro->setWordWrap(true);
     intro->setAlignment(Qt::AlignHCenter);
     outer->addWidget(intro);
@@ -50,8 +51,9 @@ WelcomePanel::WelcomePanel(QWidget *parent)
     m_open->setDefault(true);
     buttons->addWidget(m_open);
     m_sample = new QPushButton(tr("Try the sample — simulator, no key needed"), m_dropZone);
-    m_sample->setToolTip(tr("Imports the sample product reviews and classifies their sentiment with the "
-                            "built-in simulator: a real job, no API key, no cost."));
+    m_sample->setToolTip(
+        tr("Imports the sample product reviews and classifies their sentiment with the "
+           "built-in simulator: a real job, no API key, no cost."));
     buttons->addWidget(m_sample);
     buttons->addStretch(1);
     zone->addLayout(buttons);
@@ -80,7 +82,8 @@ WelcomePanel::WelcomePanel(QWidget *parent)
 void WelcomePanel::setSampleBusy(bool busy)
 {
     m_sample->setEnabled(!busy);
-    m_sample->setText(busy ? tr("Preparing the sample…") : tr("Try the sample — simulator, no key needed"));
+    m_sample->setText(busy ? tr("Preparing the sample…")
+                           : tr("Try the sample — simulator, no key needed"));
 }
 
 void WelcomePanel::changeEvent(QEvent *event)
@@ -94,8 +97,9 @@ void WelcomePanel::applyPalette()
 {
     // A dashed border in the palette's mid tone, so the zone reads in light and dark themes.
     const QPalette pal = palette();
-    m_dropZone->setStyleSheet(u"#dropZone { border: 2px dashed %1; border-radius: 10px; background: %2; }"_s.arg(
-        pal.color(QPalette::Mid).name(), pal.color(QPalette::Base).name()));
+    m_dropZone->setStyleSheet(
+        u"#dropZone { border: 2px dashed %1; border-radius: 10px; background: %2; }"_s.arg(
+            pal.color(QPalette::Mid).name(), pal.color(QPalette::Base).name()));
 }
 
 } // namespace bd::ui

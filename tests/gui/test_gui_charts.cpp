@@ -2,17 +2,18 @@
 // locale's separators, a spike clipped and marked instead of flattening the rest, breaks
 // over idle periods, hover values, "No data yet", a per-job filter and the batching and
 // savings figures from a real database.
-#include "charticks.h"
-#include "dashboardpage.h"
 #include "api/engine.h"
+#include "charticks.h"
+#include "core/clock.h"
+#include "dashboardpage.h"
+#include "format.h"
 #include "livemetrics.h"
 #include "metricchart.h"
-#include "format.h"
 #include "savingspanel.h"
 #include "store/sqlite/sqlitemetricsstore.h"
 #include "store/sqlite/sqlitestore.h"
-#include "core/clock.h"
 
+#include <cmath>
 #include <QChart>
 #include <QDateTime>
 #include <QGraphicsScene>
@@ -21,8 +22,6 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
-
-#include <cmath>
 
 using namespace Qt::StringLiterals;
 using bd::ui::ChartLine;
@@ -35,8 +34,7 @@ namespace {
 constexpr qint64 kT0 = 1'800'000'000'000;
 
 // A live source with one value per second for the given seconds (value(s) per sample).
-template<typename Value>
-void fillQueue(LiveMetrics &live, qint64 fromMs, int seconds, Value value)
+template <typename Value> void fillQueue(LiveMetrics &live, qint64 fromMs, int seconds, Value value)
 {
     for (int s = 0; s < seconds; ++s) {
         LiveMetrics::Sample sample;
@@ -61,13 +59,15 @@ bool isNiceStep(double step)
 {
     const double magnitude = std::pow(10.0, std::floor(std::log10(step) + 1e-9));
     const double factor = step / magnitude;
-    return std::abs(factor - 1) < 1e-9 || std::abs(factor - 2) < 1e-9 || std::abs(factor - 5) < 1e-9;
+    return std::abs(factor - 1) < 1e-9 || std::abs(factor - 2) < 1e-9 ||
+           std::abs(factor - 5) < 1e-9;
 }
 
 std::unique_ptr<MetricChart> queueChart(const LiveMetrics &live)
 {
-    auto chart = std::make_unique<MetricChart>(u"Queue"_s, u"pending tasks"_s,
-                                               QList<ChartLine>{{Metric::QueuePriority2, u"P2"_s, Qt::blue}});
+    auto chart = std::make_unique<MetricChart>(
+        u"Queue"_s, u"pending tasks"_s,
+        QList<ChartLine>{{Metric::QueuePriority2, u"P2"_s, Qt::blue}});
     chart->setSource(&live);
     chart->resize(420, 280);
     chart->show();
@@ -81,10 +81,7 @@ class TestGuiCharts final : public QObject
     Q_OBJECT
 
 private Q_SLOTS:
-    void initTestCase()
-    {
-        QLocale::setDefault(QLocale(QLocale::English, QLocale::UnitedStates));
-    }
+    void initTestCase() { QLocale::setDefault(QLocale(QLocale::English, QLocale::UnitedStates)); }
 
     void timeAxisLabelsAreDrawn()
     {
@@ -100,7 +97,8 @@ private Q_SLOTS:
         const QStringList drawn = drawnTexts(*chart);
         for (const QString &label : labels) {
             QVERIFY2(clock.match(label).hasMatch(), qPrintable(label));
-            QVERIFY2(drawn.contains(label), qPrintable(u"not drawn: "_s + label + u" in "_s + drawn.join(u'|')));
+            QVERIFY2(drawn.contains(label),
+                     qPrintable(u"not drawn: "_s + label + u" in "_s + drawn.join(u'|')));
         }
         // Round clock times: 5 minutes in at most a handful of ticks lands on whole minutes.
         QVERIFY2(labels.constFirst().endsWith(u"0"_s) || labels.constFirst().endsWith(u"5"_s),
@@ -128,7 +126,8 @@ private Q_SLOTS:
         QCOMPARE(ticks.constFirst(), 0.0);
         QVERIFY(isNiceStep(ticks.at(1) - ticks.at(0)));
         QVERIFY(!ticks.contains(6250.0));
-        QVERIFY2(chart->valueLabels().contains(u"10,000"_s) || chart->valueLabels().contains(u"20,000"_s),
+        QVERIFY2(chart->valueLabels().contains(u"10,000"_s) ||
+                     chart->valueLabels().contains(u"20,000"_s),
                  qPrintable(chart->valueLabels().join(u' ')));
         QVERIFY(drawnTexts(*chart).contains(chart->valueLabels().constLast()));
     }
@@ -147,7 +146,8 @@ private Q_SLOTS:
         QCOMPARE(chart->clippedCount(), 1);
         // The hover at the spike tells its real value.
         const QPointF spike(double(kT0 + 150'000), top);
-        const QPoint at = chart->mapFromScene(chart->chart()->mapToScene(chart->chart()->mapToPosition(spike)));
+        const QPoint at =
+            chart->mapFromScene(chart->chart()->mapToScene(chart->chart()->mapToPosition(spike)));
         const QString text = chart->hoverText(at + QPoint(0, 5));
         QVERIFY2(text.contains(u"250,000"_s), qPrintable(text));
     }
@@ -161,10 +161,12 @@ private Q_SLOTS:
         chart->refresh(kT0 + 59'000);
         QCoreApplication::processEvents();
         const QPointF point(double(kT0 + 30'000), 4000);
-        const QPoint at = chart->mapFromScene(chart->chart()->mapToScene(chart->chart()->mapToPosition(point)));
+        const QPoint at =
+            chart->mapFromScene(chart->chart()->mapToScene(chart->chart()->mapToPosition(point)));
         const QString text = chart->hoverText(at);
         QVERIFY2(text.contains(u"P2: 4,000"_s), qPrintable(text));
-        QVERIFY(text.startsWith(QLocale().toString(QDateTime::fromMSecsSinceEpoch(kT0 + 30'000), u"HH:mm:ss"_s)));
+        QVERIFY(text.startsWith(
+            QLocale().toString(QDateTime::fromMSecsSinceEpoch(kT0 + 30'000), u"HH:mm:ss"_s)));
         QVERIFY(chart->hoverText(QPoint(2, 2)).isEmpty()); // outside the plot
     }
 
@@ -249,7 +251,8 @@ private Q_SLOTS:
         {
             bd::store::SqliteStore store(dbPath);
             QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
-            bd::store::SqliteMetricsStore metricsStore(store.connection(), bd::SystemClock::instance());
+            bd::store::SqliteMetricsStore metricsStore(store.connection(),
+                                                       bd::SystemClock::instance());
             QList<bd::metrics::MetricSample> samples;
             auto add = [&](const char *metric, const QString &labels, qint64 atMs, double value,
                            qint64 count, double sum) {

@@ -7,6 +7,7 @@
 #include "homepage.h"
 #include "importwizard.h"
 #include "mainwindow.h"
+#include "metricchart.h"
 #include "shortcutsdialog.h"
 #include "welcomepanel.h"
 
@@ -65,8 +66,10 @@ private Q_SLOTS:
             window->showPage(static_cast<MainWindow::Page>(page));
             QCoreApplication::processEvents();
             const QSize minimum = window->minimumSizeHint().expandedTo(window->minimumSize());
-            QVERIFY2(minimum.width() <= 1024 && minimum.height() <= 700,
-                     qPrintable(u"page %1 needs %2×%3"_s.arg(page).arg(minimum.width()).arg(minimum.height())));
+            QVERIFY2(
+                minimum.width() <= 1024 && minimum.height() <= 700,
+                qPrintable(
+                    u"page %1 needs %2×%3"_s.arg(page).arg(minimum.width()).arg(minimum.height())));
         }
         window->showPage(MainWindow::DashboardScreen);
         window->resize(1024, 700);
@@ -101,6 +104,28 @@ private Q_SLOTS:
         QCOMPARE(priority->itemText(0), bd::ui::priorityLabel(1));
         QCOMPARE(priority->itemText(2), bd::ui::priorityLabel(3));
         wizard->reject();
+    }
+
+    void darkPaletteAtRunTimeRepaintsTheSidebar()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        auto *sidebar = window->findChild<QWidget *>(u"sidebar"_s);
+        QVERIFY(sidebar);
+        const QPalette light = QApplication::palette();
+        QPalette dark = light;
+        dark.setColor(QPalette::Window, QColor(0x20, 0x22, 0x25));
+        dark.setColor(QPalette::Base, QColor(0x15, 0x16, 0x18));
+        dark.setColor(QPalette::Text, Qt::white);
+        dark.setColor(QPalette::WindowText, Qt::white);
+        QApplication::setPalette(dark);
+        QCoreApplication::processEvents();
+        QCOMPARE(sidebar->palette().color(QPalette::Base), QColor(0x20, 0x22, 0x25));
+        QCOMPARE(sidebar->palette().color(QPalette::Text), QColor(Qt::white));
+        // The charts follow too.
+        const auto charts = window->dashboardPage()->charts();
+        QCOMPARE(charts.constFirst()->chart()->backgroundBrush().color(), QColor(0x15, 0x16, 0x18));
+        QApplication::setPalette(light);
     }
 
     void pluralsAreRight()
