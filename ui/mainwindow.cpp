@@ -285,6 +285,10 @@ void MainWindow::buildPages()
 
     m_tasks = new TasksPage(m_engine.get(), m_stack);
     m_stack->addWidget(m_tasks);
+    connect(m_tasks, &TasksPage::showJobRequested, this, [this](qint64 jobId) {
+        selectJob(jobId);
+        showPage(JobsScreen);
+    });
     m_deadLetters = new DeadLettersPage(m_engine.get(), m_stack);
     m_stack->addWidget(m_deadLetters);
     m_alerts = new AlertsPage(m_engine.get(), m_stack);

@@ -9,9 +9,15 @@
 #include "mainwindow.h"
 #include "metricchart.h"
 #include "shortcutsdialog.h"
+#include "taskspage.h"
+#include "tasktablemodel.h"
 #include "welcomepanel.h"
 
 #include <QApplication>
+#include <QClipboard>
+#include <QLineEdit>
+#include <QMenu>
+#include <QTableView>
 #include <QComboBox>
 #include <QLabel>
 #include <QPushButton>
@@ -126,6 +132,73 @@ private Q_SLOTS:
         const auto charts = window->dashboardPage()->charts();
         QCOMPARE(charts.constFirst()->chart()->backgroundBrush().color(), QColor(0x15, 0x16, 0x18));
         QApplication::setPalette(light);
+    }
+
+    void taskRowsHaveAMenuAndCtrlFSearches()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"menu.csv"_s, 20, " [[sim:invalid]]");
+        const qint64 jobId = importThroughWizard(*window, db, csv, u"Say {{text}}"_s, 0);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished, 20'000);
+        window->showPage(MainWindow::TasksScreen);
+        bd::ui::TasksPage *tasks = window->tasksPage();
+        QTableView *view = tasks->view();
+        QTRY_VERIFY_WITH_TIMEOUT(tasks->model()->rowCount() == 20
+                                     && tasks->model()->data(tasks->model()->index(19, 0), bd::ui::TaskTableModel::TaskIdRole).isValid(),
+                                 10'000);
+        view->resize(900, 600);
+        const auto rowOfState = [&](bd::TaskState state) {
+            for (int r = 0; r < tasks->model()->rowCount(); ++r) {
+                if (tasks->model()->index(r, bd::ui::TaskTableModel::StateColumn).data().toString()
+                    == bd::ui::taskStateLabel(state))
+                    return r;
+            }
+            return -1;
+        };
+        const auto actionsOf = [](QMenu *menu) {
+            QHash<QString, bool> enabled;
+            for (QAction *action : menu->actions()) {
+                if (!action->isSeparator())
+                    enabled.insert(action->text().section(u' ', 0, 1), action->isEnabled());
+            }
+            return enabled;
+        };
+        const int dead = rowOfState(bd::TaskState::Dead);
+        const int completed = rowOfState(bd::TaskState::Completed);
+        QVERIFY(dead >= 0 && completed >= 0);
+
+        std::unique_ptr<QMenu> menu(tasks->rowMenu(view->visualRect(tasks->model()->index(dead, 0)).center()));
+        auto enabled = actionsOf(menu.get());
+        QVERIFY(enabled.value(u"Replay…"_s));
+        QVERIFY(!enabled.value(u"Copy answer"_s));
+        QVERIFY(enabled.value(u"Copy prompt"_s));
+        QVERIFY(enabled.value(u"Show job"_s));
+
+        menu.reset(tasks->rowMenu(view->visualRect(tasks->model()->index(completed, 0)).center()));
+        enabled = actionsOf(menu.get());
+        QVERIFY(!enabled.value(u"Replay…"_s));
+        QVERIFY(enabled.value(u"Copy answer"_s));
+        // Copy prompt puts the rendered prompt of that row on the clipboard.
+        for (QAction *action : menu->actions()) {
+            if (action->text() == u"Copy prompt"_s)
+                action->trigger();
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(QGuiApplication::clipboard()->text().startsWith(u"Say Review number"_s), 10'000);
+
+        // Below the last row: nothing to act on.
+        menu.reset(tasks->rowMenu(QPoint(10, view->viewport()->height() - 2)));
+        enabled = actionsOf(menu.get());
+        for (auto it = enabled.cbegin(); it != enabled.cend(); ++it)
+            QVERIFY2(!it.value(), qPrintable(it.key()));
+
+        // Ctrl+F goes to the search field.
+        window->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(window.get()));
+        view->setFocus();
+        QTest::keyClick(view, Qt::Key_F, Qt::ControlModifier);
+        QTRY_VERIFY(tasks->searchField()->hasFocus());
     }
 
     void pluralsAreRight()
