@@ -98,7 +98,7 @@ sleep 0.5
 
 shoot() { # name page [extra args...]
     local name="$1" page="$2"; shift 2
-    "$batchdesk" --db "$db" --page "$page" "$@" >/dev/null 2>&1 &
+    "$batchdesk" --db "${db}" --page "$page" "$@" >/dev/null 2>&1 &
     local pid=$!
     sleep "${SHOT_WAIT:-9}"
     import -window root "$out/$name.png"
@@ -106,6 +106,9 @@ shoot() { # name page [extra args...]
     wait "$pid" 2>/dev/null || true
     echo "wrote docs/screenshots/$name.png"
 }
+
+# A first run: an empty database opens on the welcome panel.
+SHOT_WAIT=5 db="$work/empty.sqlite" shoot welcome dashboard
 
 # The dashboard first and longest, so its charts have a few minutes of history.
 SHOT_WAIT=${DASHBOARD_WAIT:-150} shoot dashboard dashboard

@@ -2,8 +2,10 @@
 
 #include "format.h"
 #include "historymetrics.h"
+#include "jobcombo.h"
 #include "livemetrics.h"
 #include "metricchart.h"
+#include "savingspanel.h"
 
 #include <QComboBox>
 #include <QDateTime>
@@ -15,6 +17,8 @@
 #include <QLineSeries>
 #include <QTimer>
 #include <QVBoxLayout>
+
+#include <algorithm>
 
 namespace bd::ui {
 
@@ -39,21 +43,28 @@ DashboardPage::DashboardPage(QWidget *parent)
 
     auto *counters = new QFrame(this);
     counters->setFrameShape(QFrame::StyledPanel);
+    // The strip arranges itself (arrangeCounters) instead of setting the window's minimum
+    // width: eight counters in a row once asked for 1,207 px, more as the budget grew.
+    counters->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_counterFrame = counters;
     m_counterGrid = new QGridLayout(counters);
     m_counterGrid->setHorizontalSpacing(24);
-    int column = 0;
-    addCounter(u"pending"_s, tr("Pending"), column++);
-    addCounter(u"inflight"_s, tr("Leased"), column++);
-    addCounter(u"completed"_s, tr("Completed"), column++);
-    addCounter(u"dead"_s, tr("Dead"), column++);
-    addCounter(u"rate"_s, tr("Rate"), column++);
-    addCounter(u"spend"_s, tr("Spend"), column++);
-    addCounter(u"eta"_s, tr("ETA"), column++);
-    addCounter(u"budget"_s, tr("Global budget"), column++);
+    addCounter(u"pending"_s, tr("Pending"));
+    addCounter(u"inflight"_s, tr("Leased"));
+    addCounter(u"completed"_s, tr("Completed"));
+    addCounter(u"dead"_s, tr("Dead"));
+    addCounter(u"rate"_s, tr("Rate"));
+    addCounter(u"spend"_s, tr("Spend"));
+    addCounter(u"eta"_s, tr("ETA"));
+    addCounter(u"budget"_s, tr("Global budget"));
     layout->addWidget(counters);
 
     auto *rangeRow = new QHBoxLayout;
     rangeRow->addStretch(1);
+    rangeRow->addWidget(new QLabel(tr("Charts for:"), this));
+    m_jobFilter = new JobCombo(this);
+    m_jobFilter->setObjectName(u"dashboardJobFilter"_s);
+    rangeRow->addWidget(m_jobFilter);
     rangeRow->addWidget(new QLabel(tr("Range:"), this));
     m_range = new QComboBox(this);
     for (const auto &range : ranges())
@@ -62,44 +73,51 @@ DashboardPage::DashboardPage(QWidget *parent)
     layout->addLayout(rangeRow);
 
     auto *grid = new QGridLayout;
-    auto *queue = new MetricChart(tr("Queue depth by priority"), tr("pending tasks"), this);
-    queue->addMetric(Metric::QueuePriority1, tr("P1"), QColor(0xd6, 0x3a, 0x3a));
-    queue->addMetric(Metric::QueuePriority2, tr("P2"), QColor(0x2f, 0x7e, 0xd8));
-    queue->addMetric(Metric::QueuePriority3, tr("P3"), QColor(0x8a, 0x63, 0xd2));
-    queue->addMetric(Metric::InFlight, tr("in flight"), QColor(0x2e, 0xa0, 0x43));
-    auto *rate = new MetricChart(tr("Processing rate"), tr("tasks/min"), this);
-    rate->addMetric(Metric::RatePerMinute, tr("finished per minute"), QColor(0x2e, 0xa0, 0x43));
-    auto *spend = new MetricChart(tr("Cumulative spend"), tr("USD"), this);
-    spend->addMetric(Metric::SpendUsd, tr("spend"), QColor(0xe0, 0x8a, 0x1e));
-    spend->setValueDecimals(2);
-    auto *perTask = new MetricChart(tr("Cost per task"), tr("USD"), this);
-    perTask->addMetric(Metric::CostPerTask, tr("cost per completed task"), QColor(0xb0, 0x5a, 0x10));
-    perTask->setValueDecimals(5);
-    auto *fill = new MetricChart(tr("Batch fill rate"), tr("%"), this);
-    fill->addMetric(Metric::BatchFillRate, tr("filled"), QColor(0x1f, 0x9e, 0x9e));
-    fill->setFixedMaximum(100);
-    auto *latency = new MetricChart(tr("Latency"), tr("s"), this);
-    latency->addMetric(Metric::WaitP50, tr("wait p50"), QColor(0x7f, 0xa8, 0xe0));
-    latency->addMetric(Metric::WaitP95, tr("wait p95"), QColor(0x2f, 0x5e, 0xa8));
-    latency->addMetric(Metric::RunP50, tr("run p50"), QColor(0xf0, 0xa8, 0x6a));
-    latency->addMetric(Metric::RunP95, tr("run p95"), QColor(0xc0, 0x5a, 0x10));
-    latency->setValueDecimals(2);
-    m_charts = {queue, rate, spend, perTask, fill, latency};
+    const QColor green(0x2e, 0xa0, 0x43);
+    auto *queue = new MetricChart(tr("Queue depth by priority"), tr("pending tasks"),
+                                  // The legend's room: the priorities' first words.
+                                  {{Metric::QueuePriority1, tr("1 · now"), QColor(0xd6, 0x3a, 0x3a)},
+                                   {Metric::QueuePriority2, tr("2 · hour"), QColor(0x2f, 0x7e, 0xd8)},
+                                   {Metric::QueuePriority3, tr("3 · day"), QColor(0x8a, 0x63, 0xd2)},
+                                   {Metric::InFlight, tr("in flight"), green}},
+                                  this);
+    auto *rate = new MetricChart(tr("Processing rate"), tr("tasks/min"),
+                                 {{Metric::RatePerMinute, tr("finished per minute"), green}}, this);
+    auto *spend = new MetricChart(tr("Cumulative spend"), tr("USD"),
+                                  {{Metric::SpendUsd, tr("spend"), QColor(0xe0, 0x8a, 0x1e)}}, this);
+    spend->setFractional(true);
+    auto *perTask = new MetricChart(tr("Cost per 1,000 tasks"), tr("USD"),
+                                    {{Metric::CostPerTask, tr("per 1,000 completed"),
+                                      QColor(0xb0, 0x5a, 0x10), 1000.0}},
+                                    this);
+    perTask->setFractional(true);
+    auto *latency = new MetricChart(tr("Latency"), tr("s"),
+                                    {{Metric::WaitP50, tr("wait p50"), QColor(0x7f, 0xa8, 0xe0)},
+                                     {Metric::WaitP95, tr("wait p95"), QColor(0x2f, 0x5e, 0xa8)},
+                                     {Metric::RunP50, tr("run p50"), QColor(0xf0, 0xa8, 0x6a)},
+                                     {Metric::RunP95, tr("run p95"), QColor(0xc0, 0x5a, 0x10)}},
+                                    this);
+    latency->setFractional(true);
+    m_savings = new SavingsPanel(this);
+    m_charts = {queue, rate, spend, perTask, latency};
     grid->addWidget(queue, 0, 0);
     grid->addWidget(rate, 0, 1);
-    grid->addWidget(fill, 0, 2);
+    grid->addWidget(m_savings, 0, 2);
     grid->addWidget(spend, 1, 0);
     grid->addWidget(perTask, 1, 1);
     grid->addWidget(latency, 1, 2);
+    for (int gridColumn = 0; gridColumn < 3; ++gridColumn)
+        grid->setColumnStretch(gridColumn, 1);
     layout->addLayout(grid, 1);
 
     for (MetricChart *chart : std::as_const(m_charts))
         chart->setSource(m_source);
+    connect(m_jobFilter, &JobCombo::jobChanged, this, &DashboardPage::filterJob);
     connect(m_range, &QComboBox::currentIndexChanged, this, &DashboardPage::setRange);
     setRange(0);
 }
 
-QLabel *DashboardPage::addCounter(const QString &name, const QString &title, int column)
+QLabel *DashboardPage::addCounter(const QString &name, const QString &title)
 {
     auto *caption = new QLabel(title, this);
     QFont small = caption->font();
@@ -113,8 +131,7 @@ QLabel *DashboardPage::addCounter(const QString &name, const QString &title, int
     big.setBold(true);
     value->setFont(big);
     value->setMinimumWidth(value->fontMetrics().horizontalAdvance(u"0,000,000"_s));
-    m_counterGrid->addWidget(caption, 0, column);
-    m_counterGrid->addWidget(value, 1, column);
+    m_counterOrder.append(name); // placed by arrangeCounters()
     m_counters.insert(name, value);
     m_captions.insert(name, caption);
     return value;
@@ -194,6 +211,7 @@ void DashboardPage::showHistory(Engine *engine)
 {
     if (m_history || !engine)
         return;
+    m_engine = engine;
     m_history = new HistoryMetrics(engine, m_live, this);
     // Stored series arrive one by one: redraw once for the lot.
     connect(m_history, &MetricSource::changed, this, [this] {
@@ -206,7 +224,7 @@ void DashboardPage::showHistory(Engine *engine)
                 refreshNow();
         });
     });
-    // The recorder closes an interval every 10 s: fill rate and latency follow at that pace.
+    // The recorder closes an interval every 10 s: latency and savings follow at that pace.
     m_historyTimer = new QTimer(this);
     m_historyTimer->setInterval(10'000);
     connect(m_historyTimer, &QTimer::timeout, this, &DashboardPage::loadHistory);
@@ -221,6 +239,7 @@ void DashboardPage::loadHistory()
     if (!m_history)
         return;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    m_savings->load(m_engine, now - rangeSeconds() * 1000, now);
     m_history->load(now - rangeSeconds() * 1000, now);
 }
 
@@ -228,6 +247,8 @@ void DashboardPage::applySnapshot(const EngineSnapshot &snapshot)
 {
     m_lastSnapshot = snapshot;
     m_live->addSnapshot(snapshot);
+    if (m_jobLive)
+        m_jobLive->addSnapshot(snapshot);
     if (isVisible())
         refreshNow();
 }
@@ -251,6 +272,7 @@ qint64 DashboardPage::refreshNow()
                                         : rate > 0 ? formatDuration(qint64(double(left) / rate * 60.0))
                                                    : u"∞"_s);
     showGlobalBudget();
+    arrangeCounters();
     const qint64 now = m_lastSnapshot.atMs > 0 ? m_lastSnapshot.atMs : 0;
     for (MetricChart *chart : std::as_const(m_charts))
         chart->refresh(now);
@@ -273,6 +295,74 @@ void DashboardPage::hideEvent(QHideEvent *event)
     QWidget::hideEvent(event);
     if (m_historyTimer)
         m_historyTimer->stop();
+}
+
+void DashboardPage::setJobs(const QList<JobInfo> &jobs)
+{
+    m_jobPriorities.clear();
+    for (const JobInfo &job : jobs)
+        m_jobPriorities.insert(job.id, job.spec.priority);
+    m_jobFilter->setJobs(jobs);
+}
+
+qint64 DashboardPage::filteredJobId() const
+{
+    return m_jobLive ? m_jobLive->jobId() : 0;
+}
+
+void DashboardPage::filterJob(qint64 jobId)
+{
+    if (m_jobFilter->currentJobId() != jobId) {
+        const QSignalBlocker quiet(m_jobFilter);
+        m_jobFilter->setCurrentJobId(jobId);
+    }
+    delete m_jobLive;
+    m_jobLive = jobId > 0 ? new LiveMetrics(this, jobId) : nullptr;
+    const LiveMetrics *live = m_jobLive ? m_jobLive : m_live;
+    if (m_history) {
+        m_history->setJob(jobId, m_jobPriorities.value(jobId, 2), live);
+        loadHistory();
+    } else {
+        m_source = live;
+    }
+    for (MetricChart *chart : std::as_const(m_charts))
+        chart->setEmptyText(jobId > 0 ? tr("No data for this job yet") : QString());
+    // The recorder keeps latency for the whole database only.
+    m_charts.constLast()->setEmptyText(jobId > 0 ? tr("Latency is recorded for all jobs together") : QString());
+    setSource(m_history ? static_cast<const MetricSource *>(m_history) : live);
+}
+
+void DashboardPage::arrangeCounters()
+{
+    const int spacing = m_counterGrid->horizontalSpacing();
+    const QMargins margins = m_counterGrid->contentsMargins();
+    int needed = margins.left() + margins.right() + 2 * m_counterFrame->frameWidth();
+    for (const QString &name : std::as_const(m_counterOrder)) {
+        const QLabel *value = m_counters.value(name);
+        needed += std::max({value->minimumWidth(), value->sizeHint().width(),
+                            m_captions.value(name)->sizeHint().width()})
+                  + spacing;
+    }
+    const int all = int(m_counterOrder.size());
+    // In one row where it fits, else in two.
+    const int columns = needed - spacing <= m_counterFrame->width() ? all : (all + 1) / 2;
+    if (columns == m_counterColumns)
+        return;
+    m_counterColumns = columns;
+    for (int i = 0; i < all; ++i) {
+        QLabel *caption = m_captions.value(m_counterOrder.at(i));
+        QLabel *value = m_counters.value(m_counterOrder.at(i));
+        m_counterGrid->removeWidget(caption);
+        m_counterGrid->removeWidget(value);
+        m_counterGrid->addWidget(caption, 2 * (i / columns), i % columns);
+        m_counterGrid->addWidget(value, 2 * (i / columns) + 1, i % columns);
+    }
+}
+
+void DashboardPage::resizeEvent(QResizeEvent *event)
+{
+    QWidget::resizeEvent(event);
+    arrangeCounters();
 }
 
 } // namespace bd::ui

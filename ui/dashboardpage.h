@@ -6,6 +6,7 @@
 #include <QWidget>
 
 class QComboBox;
+class QFrame;
 class QTimer;
 class QGridLayout;
 class QLabel;
@@ -17,6 +18,8 @@ class Engine;
 namespace bd::ui {
 
 class HistoryMetrics;
+class JobCombo;
+class SavingsPanel;
 class LiveMetrics;
 class MetricChart;
 class MetricSource;
@@ -31,6 +34,12 @@ public:
     explicit DashboardPage(QWidget *parent = nullptr);
 
     void applySnapshot(const bd::EngineSnapshot &snapshot);
+    // The jobs the chart filter offers ("All jobs" first).
+    void setJobs(const QList<bd::JobInfo> &jobs);
+    // Draws one job's charts (0: every job); counters stay for the whole database.
+    void filterJob(qint64 jobId);
+    qint64 filteredJobId() const;
+    SavingsPanel *savingsPanel() const { return m_savings; }
     // A stored-history source (metrics tables) can replace the live one.
     void setSource(const MetricSource *source);
     // Draws from the stored metrics (with the live samples appended) from now on: loads the
@@ -51,15 +60,22 @@ public:
 protected:
     void showEvent(QShowEvent *event) override;
     void hideEvent(QHideEvent *event) override;
+    void resizeEvent(QResizeEvent *event) override;
 
 private:
-    QLabel *addCounter(const QString &name, const QString &title, int column);
+    QLabel *addCounter(const QString &name, const QString &title);
     void showGlobalBudget();
+    void arrangeCounters();
     void setRange(int index);
     void loadHistory();
     qint64 rangeSeconds() const;
 
     LiveMetrics *m_live = nullptr;
+    LiveMetrics *m_jobLive = nullptr; // the filtered job's samples, while one is chosen
+    Engine *m_engine = nullptr;
+    JobCombo *m_jobFilter = nullptr;
+    SavingsPanel *m_savings = nullptr;
+    QHash<qint64, int> m_jobPriorities;
     HistoryMetrics *m_history = nullptr;
     QTimer *m_historyTimer = nullptr;
     bool m_refreshQueued = false;
@@ -69,6 +85,9 @@ private:
     QHash<QString, QLabel *> m_counters;
     QHash<QString, QLabel *> m_captions;
     QGridLayout *m_counterGrid = nullptr;
+    QFrame *m_counterFrame = nullptr;
+    QStringList m_counterOrder;
+    int m_counterColumns = 0;
     qint64 m_lastRefreshNs = 0;
     bd::EngineSnapshot m_lastSnapshot;
 };

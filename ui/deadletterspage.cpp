@@ -189,7 +189,8 @@ void DeadLettersPage::handleSummary(qint64 jobId, const QList<bd::DeadClassCount
             select = item;
     }
     m_classes->setCurrentItem(select);
-    m_summary->setText(total ? tr("%1 dead tasks in %n classes", nullptr, int(classes.size())).arg(formatCount(total))
+    m_summary->setText(total ? tr("%1 in %2").arg(countOf(total, "dead task", "dead tasks"),
+                                                  countOf(classes.size(), "class", "classes"))
                              : tr("No dead letters."));
     m_replayJob->setEnabled(total > 0);
     m_deadTotal = total;
@@ -219,7 +220,7 @@ void DeadLettersPage::replaySelection()
     const QList<qint64> ids = m_model->taskIds(rows);
     if (ids.isEmpty())
         return;
-    if (ids.size() > 1 && !confirm(tr("Put the %n selected tasks back in the queue?", nullptr, int(ids.size()))))
+    if (ids.size() > 1 && !confirm(tr("Put the %1 selected tasks back in the queue?").arg(formatCount(ids.size()))))
         return;
     QSet<qint64> jobs;
     for (int row : rows) {
@@ -303,10 +304,11 @@ ReplayDialog *DeadLettersPage::openReplayDialog()
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &ReplayDialog::replayRequested, this, [this](qint64 id) { Q_EMIT replayed({id}); });
     connect(dialog, &ReplayDialog::replayed, this, [this](qint64 id, int changed, int skipped, bool edited) {
-        QString text = edited ? tr("Replayed %n tasks of job %1 with the edited template.", nullptr, changed).arg(id)
-                              : tr("Replayed %n tasks of job %1.", nullptr, changed).arg(id);
+        const QString tasks = countOf(changed, "task", "tasks");
+        QString text = edited ? tr("Replayed %1 of job %2 with the edited template.").arg(tasks).arg(id)
+                              : tr("Replayed %1 of job %2.").arg(tasks).arg(id);
         if (skipped > 0)
-            text += u' ' + tr("%n skipped: no longer dead-lettered.", nullptr, skipped);
+            text += u' ' + tr("%1 skipped: no longer dead-lettered.").arg(formatCount(skipped));
         m_result->setText(text);
         m_result->show();
         refresh();

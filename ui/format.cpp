@@ -50,6 +50,34 @@ QString formatRate(double perMinute)
     return QLocale().toString(perMinute, 'f', perMinute < 10 ? 1 : 0) + u"/min"_s;
 }
 
+QString priorityLabel(int priority)
+{
+    switch (priority) {
+    case 1: return QApplication::translate("bd::ui", "1 · now (realtime)");
+    case 2: return QApplication::translate("bd::ui", "2 · within the hour (grouped)");
+    default: return QApplication::translate("bd::ui", "3 · within a day (batch price)");
+    }
+}
+
+QString priorityShortLabel(int priority)
+{
+    switch (priority) {
+    case 1: return QApplication::translate("bd::ui", "1 · now");
+    case 2: return QApplication::translate("bd::ui", "2 · within the hour");
+    default: return QApplication::translate("bd::ui", "3 · within a day");
+    }
+}
+
+QStringList priorityLabels()
+{
+    return {priorityLabel(1), priorityLabel(2), priorityLabel(3)};
+}
+
+QString countOf(qint64 n, const char *singular, const char *plural)
+{
+    return u"%1 %2"_s.arg(formatCount(n), QApplication::translate("bd::ui", n == 1 ? singular : plural));
+}
+
 QString taskStateLabel(TaskState state)
 {
     switch (state) {

@@ -1,7 +1,9 @@
 #include "historymetrics.h"
 
 #include "api/engine.h"
+#include "api/metrictypes.h"
 #include "livemetrics.h"
+#include "requestticket.h"
 
 #include <algorithm>
 #include <limits>
@@ -9,8 +11,6 @@
 namespace bd::ui {
 
 using namespace Qt::StringLiterals;
-
-namespace {
 
 // Where each chart metric is stored and how its values become the chart's units.
 struct StoredSeries
@@ -21,6 +21,8 @@ struct StoredSeries
     double scale; // stored value -> chart unit
 };
 
+namespace {
+
 constexpr StoredSeries kStored[] = {
     {Metric::QueuePriority1, "queue_pending", "priority=1", 1.0},
     {Metric::QueuePriority2, "queue_pending", "priority=2", 1.0},
@@ -29,21 +31,22 @@ constexpr StoredSeries kStored[] = {
     {Metric::RatePerMinute, "tasks_completed", "", 60.0}, // counters store events per second
     {Metric::SpendUsd, "cost_usd", "", 1.0},              // per second; summed up below
     {Metric::CostPerTask, "cost_per_task", "", 1.0},
-    {Metric::BatchFillRate, "batch_fill_rate", "", 100.0},
     {Metric::WaitP50, "wait_ms_p50", "", 0.001},
     {Metric::WaitP95, "wait_ms_p95", "", 0.001},
     {Metric::RunP50, "run_ms_p50", "", 0.001},
     {Metric::RunP95, "run_ms_p95", "", 0.001},
 };
 
-const StoredSeries *storedFor(Metric metric)
-{
-    for (const StoredSeries &series : kStored) {
-        if (series.metric == metric)
-            return &series;
-    }
-    return nullptr;
-}
+// The same charts for one job: the series the recorder keeps by {job}. Its queue goes in
+// the line of the job's priority; latency is not kept per job.
+constexpr StoredSeries kStoredForJob[] = {
+    {Metric::QueuePriority1, "job_queue_pending", "", 1.0},
+    {Metric::QueuePriority2, "job_queue_pending", "", 1.0},
+    {Metric::QueuePriority3, "job_queue_pending", "", 1.0},
+    {Metric::InFlight, "job_queue_leased", "", 1.0},
+    {Metric::RatePerMinute, "job_tasks_completed", "", 60.0},
+    {Metric::SpendUsd, "job_cost_usd", "", 1.0},
+};
 
 } // namespace
 
@@ -55,13 +58,34 @@ HistoryMetrics::HistoryMetrics(Engine *engine, const LiveMetrics *live, QObject 
     connect(m_engine, &Engine::seriesReady, this, &HistoryMetrics::handleSeries);
 }
 
+void HistoryMetrics::setJob(qint64 jobId, int priority, const LiveMetrics *live)
+{
+    m_jobId = jobId;
+    m_live = live;
+    m_jobPriority = priority;
+    m_stored.clear();
+    m_requests.clear();
+}
+
 void HistoryMetrics::load(qint64 fromMs, qint64 toMs, int maxPoints)
 {
-    for (const StoredSeries &series : kStored) {
-        const quint64 ticket = m_nextTicket++;
-        m_requests.insert(ticket, series.metric);
-        m_engine->requestSeries(ticket, QString::fromLatin1(series.name),
-                                QString::fromLatin1(series.labels), fromMs, toMs, maxPoints);
+    const auto ask = [&](const StoredSeries &series, const QString &labels) {
+        const quint64 ticket = nextRequestTicket();
+        m_requests.insert(ticket, &series);
+        m_engine->requestSeries(ticket, QString::fromLatin1(series.name), labels, fromMs, toMs,
+                                maxPoints);
+    };
+    if (m_jobId == 0) {
+        for (const StoredSeries &series : kStored)
+            ask(series, QString::fromLatin1(series.labels));
+        return;
+    }
+    const QString jobLabels = metrics::labelString({{u"job"_s, QString::number(m_jobId)}});
+    for (const StoredSeries &series : kStoredForJob) {
+        const int queuePriority = int(series.metric) - int(Metric::QueuePriority1) + 1;
+        const bool otherPriority = series.metric <= Metric::QueuePriority3 && queuePriority != m_jobPriority;
+        if (!otherPriority)
+            ask(series, jobLabels);
     }
 }
 
@@ -70,9 +94,9 @@ void HistoryMetrics::handleSeries(quint64 ticket, const metrics::SeriesData &ser
     const auto request = m_requests.constFind(ticket);
     if (request == m_requests.cend())
         return; // another source's request
-    const Metric metric = request.value();
+    const StoredSeries *stored = request.value();
+    const Metric metric = stored->metric;
     m_requests.erase(request);
-    const StoredSeries *stored = storedFor(metric);
     QList<QPointF> points;
     points.reserve(series.points.size());
     double cumulative = 0;

@@ -14,6 +14,7 @@ struct SeriesData;
 namespace bd::ui {
 
 class LiveMetrics;
+struct StoredSeries;
 
 // The dashboard's source over stored history: the metric tables the engine's recorder
 // writes (read on the engine's reader thread through Engine::requestSeries), with the
@@ -28,6 +29,9 @@ class HistoryMetrics final : public MetricSource
 public:
     HistoryMetrics(Engine *engine, const LiveMetrics *live, QObject *parent = nullptr);
 
+    // Draws one job's series (the recorder's {job} ones) from now on; 0: every job.
+    void setJob(qint64 jobId, int priority, const LiveMetrics *live);
+    qint64 jobId() const { return m_jobId; }
     // Asks for every chartable metric over [fromMs, toMs]; changed() once per arrival.
     void load(qint64 fromMs, qint64 toMs, int maxPoints = 360);
 
@@ -40,10 +44,11 @@ private:
     void handleSeries(quint64 ticket, const bd::metrics::SeriesData &series);
 
     Engine *m_engine;
-    const LiveMetrics *m_live;
+    const LiveMetrics *m_live; // appended after the stored points
     QHash<int, QList<QPointF>> m_stored; // by Metric, in display units
-    QHash<quint64, Metric> m_requests;   // ticket -> metric asked for
-    quint64 m_nextTicket = 1;
+    QHash<quint64, const StoredSeries *> m_requests; // ticket -> what was asked for
+    qint64 m_jobId = 0;
+    int m_jobPriority = 0;
 };
 
 } // namespace bd::ui

@@ -200,9 +200,8 @@ void ImportWizard::buildUi()
             setTieringFile(path);
     });
     m_priority = new QComboBox(settingsBox);
-    m_priority->addItem(tr("1 · premium, at once"), 1);
-    m_priority->addItem(tr("2 · standard, within the hour"), 2);
-    m_priority->addItem(tr("3 · bulk, within 24 h"), 3);
+    for (int priority = 1; priority <= 3; ++priority)
+        m_priority->addItem(priorityLabel(priority), priority);
     m_priority->setCurrentIndex(1);
     form->addRow(tr("Priority:"), m_priority);
     m_mode = new QComboBox(settingsBox);
@@ -351,6 +350,8 @@ void ImportWizard::handlePreviewLoaded()
         m_exactRows = m_preview.rows.size();
     }
     validate();
+    if (m_preview.ok && std::exchange(m_startWhenReady, false))
+        startImport();
 }
 
 void ImportWizard::handleScanFinished()
@@ -693,6 +694,14 @@ bool ImportWizard::startImport()
                                    &ImportWizard::handleImportFinished);
     m_engine->importJob(spec);
     return true;
+}
+
+void ImportWizard::startWhenReady()
+{
+    if (m_preview.ok)
+        startImport();
+    else
+        m_startWhenReady = true;
 }
 
 void ImportWizard::setImporting(bool importing)

@@ -68,6 +68,8 @@ public:
     const bd::JobEstimate &lastEstimate() const { return m_estimateFigures; }
     // Starts the import if everything checks; false (and the reason shown) otherwise.
     bool startImport();
+    // Starts the import as soon as the file's preview is read (the sample job).
+    void startWhenReady();
     // Cancels a running import first; closes otherwise.
     void reject() override;
 
@@ -109,6 +111,7 @@ private:
     std::shared_ptr<std::atomic<bool>> m_cancelScan;
     qint64 m_exactRows = -1;
     bool m_importing = false;
+    bool m_startWhenReady = false;
     QList<QMetaObject::Connection> m_importConnections;
 
     QLabel *m_fileLabel = nullptr;

@@ -64,7 +64,7 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
             return eta >= 0 ? formatDuration(eta) : u"–"_s;
         }
         case CostColumn: return formatUsd(job.costUsd);
-        case PriorityColumn: return job.spec.priority;
+        case PriorityColumn: return priorityShortLabel(job.spec.priority);
         case ModelColumn:
             return job.spec.provider == u"simulator"_s
                        ? tr("%1 (simulated)").arg(job.spec.model)

@@ -1,6 +1,7 @@
 #include "lanecontrols.h"
 
 #include "api/engine.h"
+#include "format.h"
 
 #include <QApplication>
 #include <QHBoxLayout>
@@ -11,22 +12,6 @@
 namespace bd::ui {
 
 using namespace Qt::StringLiterals;
-
-namespace {
-
-QString laneName(int priority)
-{
-    switch (priority) {
-    case 1:
-        return LaneControls::tr("Realtime (P1)");
-    case 2:
-        return LaneControls::tr("Grouped (P2)");
-    default:
-        return LaneControls::tr("Batch (P3)");
-    }
-}
-
-} // namespace
 
 LaneControls::LaneControls(Engine *engine, QWidget *parent)
     : QWidget(parent)
@@ -78,11 +63,11 @@ void LaneControls::setLanePaused(int priority, bool paused)
     if (!lane)
         return;
     lane->setChecked(!paused);
-    lane->setText(paused ? tr("%1 paused").arg(laneName(priority)) : laneName(priority));
+    lane->setText(paused ? tr("%1 paused").arg(priorityShortLabel(priority)) : priorityShortLabel(priority));
     lane->setIcon(
         QApplication::style()->standardIcon(paused ? QStyle::SP_MediaPause : QStyle::SP_MediaPlay));
-    lane->setToolTip(paused ? tr("%1 is paused: click to resume it").arg(laneName(priority))
-                            : tr("%1 runs: click to pause it").arg(laneName(priority)));
+    lane->setToolTip(paused ? tr("%1 is paused: click to resume it").arg(priorityLabel(priority))
+                            : tr("%1 runs: click to pause it").arg(priorityLabel(priority)));
 }
 
 void LaneControls::applySnapshot(const EngineSnapshot &snapshot)

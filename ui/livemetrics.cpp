@@ -11,13 +11,31 @@ constexpr qint64 kCoarseStepMs = 60'000;
 constexpr qint64 kRateWindowMs = 30'000;
 } // namespace
 
-LiveMetrics::LiveMetrics(QObject *parent)
+LiveMetrics::LiveMetrics(QObject *parent, qint64 jobId)
     : MetricSource(parent)
+    , m_jobId(jobId)
 {
 }
 
 void LiveMetrics::addSnapshot(const EngineSnapshot &snapshot)
 {
+    if (m_jobId == 0) {
+        addJobs(snapshot.atMs, snapshot.jobs);
+        return;
+    }
+    QList<JobSnapshot> jobs;
+    for (const JobSnapshot &job : snapshot.jobs) {
+        if (job.jobId == m_jobId)
+            jobs.append(job);
+    }
+    addJobs(snapshot.atMs, jobs);
+}
+
+void LiveMetrics::addJobs(qint64 atMs, const QList<JobSnapshot> &jobs)
+{
+    EngineSnapshot snapshot;
+    snapshot.atMs = atMs;
+    snapshot.jobs = jobs;
     Sample sample;
     sample.atMs = snapshot.atMs;
     for (int p = 1; p <= 3; ++p)
@@ -75,7 +93,7 @@ double LiveMetrics::currentRate() const
 
 bool LiveMetrics::isLive(Metric metric)
 {
-    return metric < Metric::BatchFillRate;
+    return metric < Metric::WaitP50;
 }
 
 double LiveMetrics::value(Metric metric, const Sample &s, const Sample *previous) const
@@ -96,7 +114,6 @@ double LiveMetrics::value(Metric metric, const Sample &s, const Sample *previous
         if (!previous || s.completed <= previous->completed)
             return 0;
         return (s.spendUsd - previous->spendUsd) / double(s.completed - previous->completed);
-    case Metric::BatchFillRate:
     case Metric::WaitP50:
     case Metric::WaitP95:
     case Metric::RunP50:
@@ -134,6 +151,9 @@ QList<QPointF> LiveMetrics::points(Metric metric, qint64 fromMs, qint64 toMs, in
         const Sample *previous = index >= rateSpan ? &samples[size_t(index - rateSpan)]
                                  : index > 0       ? &samples.front()
                                                    : nullptr;
+        // Cost per task is undefined while nothing completes: no point, not a false zero.
+        if (metric == Metric::CostPerTask && (!previous || s.completed <= previous->completed))
+            continue;
         result.append(QPointF(double(s.atMs), value(metric, s, previous)));
     }
     return result;

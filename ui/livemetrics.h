@@ -30,7 +30,10 @@ public:
         double spendUsd = 0;
     };
 
-    explicit LiveMetrics(QObject *parent = nullptr);
+    // jobId 0: every job; else the samples count that job alone (the dashboard's filter).
+    explicit LiveMetrics(QObject *parent = nullptr, qint64 jobId = 0);
+
+    qint64 jobId() const { return m_jobId; }
 
     void addSnapshot(const bd::EngineSnapshot &snapshot);
     void addSample(const Sample &sample);
@@ -47,6 +50,9 @@ public:
 
 private:
     double value(Metric metric, const Sample &sample, const Sample *previous) const;
+    void addJobs(qint64 atMs, const QList<bd::JobSnapshot> &jobs);
+
+    qint64 m_jobId = 0;
 
     std::deque<Sample> m_fine;   // last hour
     std::deque<Sample> m_coarse; // one a minute, seven days

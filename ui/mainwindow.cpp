@@ -7,23 +7,29 @@
 #include "api/engine.h"
 #include "exportdialog.h"
 #include "format.h"
+#include "homepage.h"
 #include "importwizard.h"
 #include "jobsmodel.h"
 #include "keystore.h"
 #include "lanecontrols.h"
 #include "progressdelegate.h"
 #include "providerconfig.h"
+#include "samplejob.h"
 #include "settingsdialog.h"
+#include "shortcutsdialog.h"
 #include "taskspage.h"
+#include "welcomepanel.h"
 
 #include <QAction>
 #include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDesktopServices>
 #include <QDir>
 #include <QDragEnterEvent>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFutureWatcher>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QInputDialog>
@@ -79,8 +85,14 @@ MainWindow::MainWindow(std::unique_ptr<Engine> engine, const Options &options, Q
 
     m_statusDb = new QLabel(tr("Opening %1 …").arg(QDir::toNativeSeparators(m_engine->database())), this);
     m_statusTotals = new QLabel(this);
+    // Neither label sets the window's width: a long path or totals line is cut, not obeyed.
+    for (QLabel *label : {m_statusDb, m_statusTotals}) {
+        label->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+        label->setMinimumWidth(120);
+    }
+    m_statusTotals->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
     statusBar()->addWidget(m_statusDb, 1);
-    statusBar()->addPermanentWidget(m_statusTotals);
+    statusBar()->addPermanentWidget(m_statusTotals, 2);
 
     if (options.trayNotifications && QSystemTrayIcon::isSystemTrayAvailable()) {
         m_tray = new QSystemTrayIcon(windowIcon(), this);
@@ -206,9 +218,7 @@ void MainWindow::buildPages()
         widest = qMax(widest, m_sidebar->fontMetrics().horizontalAdvance(title));
     }
     m_sidebar->setFixedWidth(widest + 20 + 48);
-    QPalette sidebarPalette = m_sidebar->palette();
-    sidebarPalette.setColor(QPalette::Base, palette().color(QPalette::Window));
-    m_sidebar->setPalette(sidebarPalette);
+    applySidebarPalette();
     layout->addWidget(m_sidebar);
 
     auto *separator = new QFrame(central);
@@ -219,8 +229,11 @@ void MainWindow::buildPages()
     m_stack = new QStackedWidget(central);
     layout->addWidget(m_stack, 1);
 
-    m_dashboard = new DashboardPage(m_stack);
-    m_stack->addWidget(m_dashboard);
+    m_home = new HomePage(m_stack);
+    m_dashboard = m_home->dashboard();
+    m_stack->addWidget(m_home);
+    connect(m_home->welcome(), &WelcomePanel::openCsvRequested, this, &MainWindow::chooseCsv);
+    connect(m_home->welcome(), &WelcomePanel::sampleRequested, this, &MainWindow::trySample);
 
     m_jobsPage = new QWidget(m_stack);
     auto *jobsLayout = new QVBoxLayout(m_jobsPage);
@@ -272,6 +285,10 @@ void MainWindow::buildPages()
 
     m_tasks = new TasksPage(m_engine.get(), m_stack);
     m_stack->addWidget(m_tasks);
+    connect(m_tasks, &TasksPage::showJobRequested, this, [this](qint64 jobId) {
+        selectJob(jobId);
+        showPage(JobsScreen);
+    });
     m_deadLetters = new DeadLettersPage(m_engine.get(), m_stack);
     m_stack->addWidget(m_deadLetters);
     m_alerts = new AlertsPage(m_engine.get(), m_stack);
@@ -330,6 +347,16 @@ void MainWindow::buildMenus()
     view->addAction(m_refreshAction);
 
     QMenu *help = menuBar()->addMenu(tr("&Help"));
+    QAction *shortcuts = help->addAction(tr("&Keyboard shortcuts"), this, [this] {
+        auto *dialog = new ShortcutsDialog(this);
+        dialog->setAttribute(Qt::WA_DeleteOnClose);
+        dialog->open();
+    });
+    shortcuts->setShortcut(QKeySequence(u"Ctrl+/"_s));
+    help->addAction(tr("&Documentation"), this, [] {
+        QDesktopServices::openUrl(QUrl(QStringLiteral(BATCHDESK_HOMEPAGE_URL)));
+    });
+    help->addSeparator();
     help->addAction(tr("&About BatchDesk"), this, [this] {
         QMessageBox::about(this, tr("About BatchDesk"),
                            tr("<b>BatchDesk %1</b><p>Operations console and batch engine for "
@@ -402,8 +429,10 @@ void MainWindow::connectEngine()
                jobId ? tr("Job %1: %2").arg(jobId).arg(message) : message);
     });
     connect(engine, &Engine::jobReprioritised, this, [this](qint64 jobId, int priority, int changed) {
-        statusBar()->showMessage(tr("Job %1 is now priority %2 (%n pending tasks changed)", nullptr, changed)
-                                     .arg(jobId).arg(priority), 8000);
+        statusBar()->showMessage(tr("Job %1 is now %2 (%3 changed)")
+                                     .arg(jobId)
+                                     .arg(priorityLabel(priority), countOf(changed, "pending task", "pending tasks")),
+                                 8000);
         m_engine->requestJobs();
     });
     connect(engine, &Engine::tasksActedOn, this, [this](TaskAction action, int changed, const QString &error,
@@ -417,9 +446,9 @@ void MainWindow::connectEngine()
         const QString what = action == TaskAction::Replay         ? tr("replayed")
                              : action == TaskAction::Reprioritise ? tr("reprioritised")
                                                                           : tr("cancelled");
-        QString message = tr("%n tasks %1", nullptr, changed).arg(what);
+        QString message = tr("%1 %2").arg(countOf(changed, "task", "tasks"), what);
         if (skipped > 0)
-            message += tr(", %n skipped (not in a state the action applies to)", nullptr, skipped);
+            message += tr(", %1 skipped (not in a state the action applies to)").arg(formatCount(skipped));
         statusBar()->showMessage(message, 8000);
         if (action == TaskAction::Replay && changed > 0) {
             const QSet<qint64> jobs = std::exchange(m_resumeAfterReplay, {});
@@ -484,6 +513,8 @@ void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
     m_jobsModel->setJobs(jobs);
     m_tasks->setJobs(jobs);
     m_deadLetters->setJobs(jobs);
+    m_dashboard->setJobs(jobs);
+    m_home->setJobCount(jobs.size());
     if (m_pendingSelect && m_jobsModel->rowOf(m_pendingSelect) >= 0)
         selectJob(std::exchange(m_pendingSelect, 0));
     else if (selected)
@@ -640,8 +671,7 @@ void MainWindow::reprioritiseSelected()
     const auto job = m_jobsModel->job(currentJobId());
     if (!job)
         return;
-    const QStringList items = {tr("1 · premium, at once"), tr("2 · standard, within the hour"),
-                               tr("3 · bulk, within 24 h")};
+    const QStringList items = priorityLabels();
     bool ok = false;
     const QString choice = QInputDialog::getItem(this, tr("Reprioritise job %1").arg(job->id),
                                                  tr("Priority for its pending tasks:"), items,
@@ -700,11 +730,45 @@ ImportWizard *MainWindow::openCsv(const QString &path)
 
 void MainWindow::chooseCsv()
 {
-    const QString path = QFileDialog::getOpenFileName(
-        this, tr("Open CSV"), QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation),
-        tr("CSV files (*.csv *.tsv *.txt);;All files (*)"));
-    if (!path.isEmpty())
-        openCsv(path);
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open CSV"), csvFolder(),
+                                                      tr("CSV files (*.csv *.tsv *.txt);;All files (*)"));
+    if (path.isEmpty())
+        return;
+    m_lastCsvFolder = QFileInfo(path).absolutePath();
+    openCsv(path);
+}
+
+QString MainWindow::csvFolder() const
+{
+    // The folder of the last file opened, else Documents, else home: one that exists (a
+    // dialog asked for a missing folder opens somewhere arbitrary).
+    for (const QString &folder : {m_lastCsvFolder, QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation)}) {
+        if (!folder.isEmpty() && QFileInfo(folder).isDir())
+            return folder;
+    }
+    return QDir::homePath();
+}
+
+void MainWindow::trySample()
+{
+    if (m_sampleWatcher)
+        return; // already on its way
+    m_home->welcome()->setSampleBusy(true);
+    m_sampleWatcher = new QFutureWatcher<QString>(this);
+    connect(m_sampleWatcher, &QFutureWatcher<QString>::finished, this, [this] {
+        const QString path = m_sampleWatcher->result();
+        m_sampleWatcher->deleteLater();
+        m_sampleWatcher = nullptr;
+        m_home->welcome()->setSampleBusy(false);
+        if (path.isEmpty()) {
+            QMessageBox::warning(this, tr("Sample"), tr("The sample could not be written to the data folder."));
+            return;
+        }
+        ImportWizard *wizard = openCsv(path);
+        wizard->setFromJob(samplejob::settings());
+        wizard->startWhenReady();
+    });
+    m_sampleWatcher->setFuture(samplejob::prepareCsv());
 }
 
 QString MainWindow::localCsvFromMime(const QMimeData *mime)
@@ -716,6 +780,22 @@ QString MainWindow::localCsvFromMime(const QMimeData *mime)
             return url.toLocalFile();
     }
     return {};
+}
+
+void MainWindow::applySidebarPalette()
+{
+    // The sidebar reads as part of the window: its base is the window colour of the palette
+    // in force, taken again whenever the palette changes (light to dark at run time).
+    QPalette sidebarPalette = palette();
+    sidebarPalette.setColor(QPalette::Base, palette().color(QPalette::Window));
+    m_sidebar->setPalette(sidebarPalette);
+}
+
+void MainWindow::changeEvent(QEvent *event)
+{
+    QMainWindow::changeEvent(event);
+    if (m_sidebar && (event->type() == QEvent::PaletteChange || event->type() == QEvent::ThemeChange))
+        applySidebarPalette();
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent *event)

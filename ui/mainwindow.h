@@ -3,6 +3,7 @@
 #include "api/types.h"
 #include "api/engine.h"
 
+#include <QFutureWatcher>
 #include <QMainWindow>
 #include <QPointer>
 #include <QSet>
@@ -29,6 +30,7 @@ namespace bd::ui {
 class AlertsPage;
 class SettingsDialog;
 class DashboardPage;
+class HomePage;
 class DeadLettersPage;
 class ImportWizard;
 class JobsModel;
@@ -83,6 +85,9 @@ public:
 
     // Opens the import wizard for a file (drop, File › Open, command line).
     ImportWizard *openCsv(const QString &path);
+    // The welcome panel's sample: the bundled reviews imported and run on the simulator.
+    void trySample();
+    HomePage *homePage() const { return m_home; }
     void selectJob(qint64 jobId);
     qint64 currentJobId() const;
 
@@ -107,6 +112,7 @@ protected:
     void dragMoveEvent(QDragMoveEvent *event) override;
     void dropEvent(QDropEvent *event) override;
     void closeEvent(QCloseEvent *event) override;
+    void changeEvent(QEvent *event) override;
 
 private:
     void buildActions();
@@ -119,6 +125,8 @@ private:
     void updateStatusTotals();
     void notify(const QString &title, const QString &message);
     void chooseCsv();
+    void applySidebarPalette();
+    QString csvFolder() const;
     void reprioritiseSelected();
     static QString localCsvFromMime(const QMimeData *mime);
 
@@ -133,7 +141,10 @@ private:
     JobsModel *m_jobsModel = nullptr;
     QListWidget *m_sidebar = nullptr;
     QStackedWidget *m_stack = nullptr;
+    HomePage *m_home = nullptr;
     DashboardPage *m_dashboard = nullptr;
+    QFutureWatcher<QString> *m_sampleWatcher = nullptr;
+    QString m_lastCsvFolder;
     QWidget *m_jobsPage = nullptr;
     QTableView *m_jobsView = nullptr;
     TasksPage *m_tasks = nullptr;

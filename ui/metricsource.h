@@ -20,7 +20,6 @@ enum class Metric
     Completed,
     Dead,
     // From the stored metrics only (engine/metrics), refreshed as the recorder writes them:
-    BatchFillRate, // percent of the group or batch capacity filled
     WaitP50,       // seconds a task waited before it was sent
     WaitP95,
     RunP50,        // seconds a request took

@@ -37,7 +37,7 @@ ReplayDialog::ReplayDialog(Engine *engine, const JobInfo &job, const Options &op
         return count >= 0 ? u" (%1)"_s.arg(formatCount(count)) : QString();
     };
     m_scopeSelected = new QRadioButton(
-        tr("The %n selected tasks", nullptr, int(options.selectedTaskIds.size())), scopeBox);
+        tr("The selected %1").arg(countOf(options.selectedTaskIds.size(), "task", "tasks")), scopeBox);
     m_scopeClass =
         new QRadioButton(options.errorClass.isEmpty()
                              ? tr("Every dead task of the class chosen on the page (none chosen)")
@@ -185,8 +185,8 @@ bool ReplayDialog::replay()
     case SelectedTasks:
         request.taskIds = m_options.selectedTaskIds;
         if (request.taskIds.size() > 1)
-            question = tr("Put the %n selected tasks of job %1 back in the queue?", nullptr,
-                          int(request.taskIds.size()))
+            question = tr("Put the %1 selected tasks of job %2 back in the queue?")
+                           .arg(formatCount(request.taskIds.size()))
                            .arg(m_job.id);
         break;
     case ErrorClass:

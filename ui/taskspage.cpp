@@ -20,6 +20,10 @@
 #include <QTableView>
 #include <QTimer>
 #include <QVBoxLayout>
+#include <QClipboard>
+#include <QGuiApplication>
+#include <QMenu>
+#include <QShortcut>
 
 namespace bd::ui {
 
@@ -42,7 +46,7 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     m_priority = new QComboBox(this);
     m_priority->addItem(tr("Any priority"), 0);
     for (int p = 1; p <= 3; ++p)
-        m_priority->addItem(tr("Priority %1").arg(p), p);
+        m_priority->addItem(priorityLabel(p), p);
     filters->addWidget(m_priority);
     m_errorClass = new QComboBox(this);
     m_errorClass->addItem(tr("Any error"), QString());
@@ -67,6 +71,7 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     actions->addWidget(replay);
     actions->addWidget(reprioritise);
     actions->addWidget(cancel);
+    m_actionButtons = {replay, reprioritise, cancel};
     actions->addStretch(1);
     layout->addLayout(actions);
 
@@ -127,15 +132,85 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &TasksPage::handleCurrentChanged);
     connect(m_engine, &Engine::taskDetailReady, this, [this](const bd::TaskDetail &detail) {
-        if (detail.id == m_detail->taskId())
-            m_detail->showDetail(detail);
+        if (detail.id != m_detail->taskId())
+            return;
+        m_detail->showDetail(detail);
+        m_shownDetail = detail;
+        if (m_copyWhenShown >= 0)
+            copyFromDetail(std::exchange(m_copyWhenShown, -1) == 1);
     });
+    m_view->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_view, &QWidget::customContextMenuRequested, this, [this](const QPoint &pos) {
+        QMenu *menu = rowMenu(pos);
+        menu->setAttribute(Qt::WA_DeleteOnClose);
+        menu->popup(m_view->viewport()->mapToGlobal(pos));
+    });
+    auto *find = new QShortcut(QKeySequence::Find, this);
+    find->setContext(Qt::WidgetWithChildrenShortcut);
+    connect(find, &QShortcut::activated, this, [this] {
+        m_text->setFocus(Qt::ShortcutFocusReason);
+        m_text->selectAll();
+    });
+    connect(m_model, &QAbstractItemModel::modelReset, this, &TasksPage::updateActions);
+    connect(m_model, &QAbstractItemModel::rowsInserted, this, &TasksPage::updateActions);
+    connect(m_model, &QAbstractItemModel::rowsRemoved, this, &TasksPage::updateActions);
+    connect(m_model, &TaskTableModel::countChanged, this, &TasksPage::updateActions);
     connect(m_engine, &Engine::tasksActedOn, this, [this] { m_model->refresh(); });
     connect(replay, &QPushButton::clicked, this, [this] { act(int(TaskAction::Replay)); });
     connect(reprioritise, &QPushButton::clicked, this,
             [this] { act(int(TaskAction::Reprioritise)); });
     connect(cancel, &QPushButton::clicked, this, [this] { act(int(TaskAction::Cancel)); });
     updateCountLabel();
+    updateActions();
+}
+
+void TasksPage::updateActions()
+{
+    // The buttons act on the selection or on every matching task: nothing to act on, off.
+    for (QPushButton *button : std::as_const(m_actionButtons))
+        button->setEnabled(m_model->rowCount() > 0);
+}
+
+QMenu *TasksPage::rowMenu(const QPoint &viewPos)
+{
+    const QModelIndex index = m_view->indexAt(viewPos);
+    if (index.isValid() && !m_view->selectionModel()->isRowSelected(index.row(), QModelIndex()))
+        m_view->setCurrentIndex(index); // the row under the pointer, as file managers do
+    const QVariant taskId = index.isValid() ? m_model->data(m_model->index(index.row(), 0), TaskTableModel::TaskIdRole)
+                                            : QVariant();
+    const QVariant jobId = index.isValid() ? m_model->index(index.row(), TaskTableModel::JobColumn).data()
+                                           : QVariant();
+    const QString state = index.isValid() ? m_model->index(index.row(), TaskTableModel::StateColumn).data().toString()
+                                          : QString();
+    const bool onTask = taskId.isValid();
+    auto *menu = new QMenu(this);
+    QAction *replay = menu->addAction(tr("Replay…"), this, [this] { act(int(TaskAction::Replay)); });
+    replay->setEnabled(onTask && state == taskStateLabel(TaskState::Dead));
+    QAction *reprioritise = menu->addAction(tr("Reprioritise…"), this, [this] { act(int(TaskAction::Reprioritise)); });
+    reprioritise->setEnabled(onTask && state == taskStateLabel(TaskState::Pending));
+    QAction *cancel = menu->addAction(tr("Cancel…"), this, [this] { act(int(TaskAction::Cancel)); });
+    cancel->setEnabled(onTask && state == taskStateLabel(TaskState::Pending));
+    menu->addSeparator();
+    QAction *copyPrompt = menu->addAction(tr("Copy prompt"), this, [this] { copyFromDetail(false); });
+    copyPrompt->setEnabled(onTask);
+    QAction *copyAnswer = menu->addAction(tr("Copy answer"), this, [this] { copyFromDetail(true); });
+    copyAnswer->setEnabled(onTask && state == taskStateLabel(TaskState::Completed));
+    menu->addSeparator();
+    QAction *showJob = menu->addAction(tr("Show job %1").arg(jobId.toString()), this,
+                                       [this, jobId] { Q_EMIT showJobRequested(jobId.toLongLong()); });
+    showJob->setEnabled(onTask && jobId.toLongLong() > 0);
+    return menu;
+}
+
+void TasksPage::copyFromDetail(bool answer)
+{
+    // The detail of the current row may still be on its way: copy when it comes.
+    if (m_shownDetail.id == 0 || m_shownDetail.id != m_detail->taskId()) {
+        m_copyWhenShown = answer ? 1 : 0;
+        return;
+    }
+    QGuiApplication::clipboard()->setText(answer ? m_shownDetail.output
+                                                 : TaskDetailView::renderedPrompt(m_shownDetail));
 }
 
 void TasksPage::setJobs(const QList<JobInfo> &jobs)
@@ -197,7 +272,7 @@ void TasksPage::applyFilter()
 
 void TasksPage::updateCountLabel()
 {
-    m_count->setText(m_model->hasCount() ? tr("%1 tasks").arg(formatCount(m_model->rowCount()))
+    m_count->setText(m_model->hasCount() ? countOf(m_model->rowCount(), "task", "tasks")
                                          : tr("counting…"));
 }
 
@@ -232,7 +307,7 @@ void TasksPage::act(int actionValue)
                     QMessageBox::NoButton, this);
     QPushButton *selection = ids.isEmpty() || missing > 0
                                  ? nullptr
-                                 : box.addButton(tr("The %n selected", nullptr, int(ids.size())),
+                                 : box.addButton(tr("The %1 selected").arg(formatCount(ids.size())),
                                                  QMessageBox::AcceptRole);
     QPushButton *matching = box.addButton(
         tr("All %1 matching the filter").arg(formatCount(m_model->rowCount())), QMessageBox::AcceptRole);
@@ -243,10 +318,11 @@ void TasksPage::act(int actionValue)
     int argument = 0;
     if (action == TaskAction::Reprioritise) {
         bool ok = false;
-        argument = QInputDialog::getInt(this, verb, tr("New priority (1 premium, 2 standard, 3 bulk):"),
-                                        2, 1, 3, 1, &ok);
+        const QStringList items = priorityLabels();
+        const QString choice = QInputDialog::getItem(this, verb, tr("New priority:"), items, 1, false, &ok);
         if (!ok)
             return;
+        argument = int(items.indexOf(choice)) + 1;
     }
     if (box.clickedButton() == selection && selection)
         m_engine->actOnTasks(action, ids, argument);

@@ -8,6 +8,7 @@
 class QComboBox;
 class QLabel;
 class QLineEdit;
+class QMenu;
 class QPushButton;
 class QTableView;
 class QTimer;
@@ -36,6 +37,15 @@ public:
     TaskTableModel *model() const { return m_model; }
     QTableView *view() const { return m_view; }
     bd::TaskFilter currentFilter() const;
+    // The row menu (Replay, Reprioritise, Cancel, Copy prompt / answer, Show job) for the
+    // row at a view position, its actions enabled as they apply; the caller owns it.
+    QMenu *rowMenu(const QPoint &viewPos);
+    QLineEdit *searchField() const { return m_text; }
+    // The last task detail shown (id 0 before one arrived).
+    const bd::TaskDetail &shownDetail() const { return m_shownDetail; }
+
+Q_SIGNALS:
+    void showJobRequested(qint64 jobId);
 
 protected:
     void showEvent(QShowEvent *event) override;
@@ -46,6 +56,8 @@ private:
     void handleCurrentChanged();
     void act(int action);
     void updateCountLabel();
+    void updateActions();
+    void copyFromDetail(bool answer);
 
     Engine *m_engine;
     TaskTableModel *m_model = nullptr;
@@ -62,6 +74,9 @@ private:
     // Structured answers: each job's output fields (shown as columns, filtered with
     // "field = value" in the search box).
     QHash<qint64, QStringList> m_fieldsOfJob;
+    QList<QPushButton *> m_actionButtons;
+    bd::TaskDetail m_shownDetail;
+    int m_copyWhenShown = -1; // 0: the prompt, 1: the answer, once the detail arrives
 };
 
 } // namespace bd::ui

@@ -17,6 +17,7 @@ const QHash<QString, MetricKind> &kindTable()
         {QString::fromLatin1(names::tasksCompleted), MetricKind::Counter},
         {QString::fromLatin1(names::tasksDead), MetricKind::Counter},
         {QString::fromLatin1(names::costUsd), MetricKind::Counter},
+        {QString::fromLatin1(names::costUsdAtRealtime), MetricKind::Counter},
         {QString::fromLatin1(names::tokensInput), MetricKind::Counter},
         {QString::fromLatin1(names::tokensOutput), MetricKind::Counter},
         {QString::fromLatin1(names::tokensCached), MetricKind::Counter},

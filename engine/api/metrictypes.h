@@ -31,6 +31,9 @@ namespace names {
 inline constexpr char tasksCompleted[] = "tasks_completed";
 inline constexpr char tasksDead[] = "tasks_dead";
 inline constexpr char costUsd[] = "cost_usd";
+// what the same answers would have cost sent realtime (the list price): cost_usd except
+// on the batch lane, so their difference is what batching saved
+inline constexpr char costUsdAtRealtime[] = "cost_usd_at_realtime";
 inline constexpr char tokensInput[] = "tokens_input";   // uncached input tokens
 inline constexpr char tokensOutput[] = "tokens_output";
 inline constexpr char tokensCached[] = "tokens_cached"; // input tokens read from the prompt cache

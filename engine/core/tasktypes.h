@@ -37,6 +37,8 @@ struct TaskOutcome
     int httpStatus = 0;
     Usage usage;
     std::optional<double> costUsd; // nullopt: the model has no price
+    // At the realtime (list) price, for an answer sent at the batch price; else nullopt.
+    std::optional<double> realtimeCostUsd;
     QString model;
     bool cacheHit = false;     // answered from the response cache
     QString tier;              // model tiering: the task's tier and the model it was routed to

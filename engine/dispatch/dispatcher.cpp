@@ -529,6 +529,9 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
             *outcome.costUsd += reply.surchargeUsd; // a share of an explicit cache
         else if (m_provider->isLocalServer())
             outcome.costUsd = 0.0; // a server of one's own bills nothing
+        if (viaBatchApi && outcome.costUsd)
+            outcome.realtimeCostUsd = m_prices.cost(outcome.model, reply.usage, false,
+                                                    cost::cacheTtlForLane(false));
         // Budgets cannot hold without prices: say so the first time a model has none.
         if (!outcome.costUsd && !m_unpricedModels.contains(outcome.model)) {
             m_unpricedModels.append(outcome.model);

@@ -195,6 +195,8 @@ void MetricsRecorder::recordCompletion(const TaskCompletion &c)
 
     addCounter(names::tasksCompleted, pl, 1);
     addCounter(names::costUsd, pl, cost);
+    addCounter(names::costUsdAtRealtime, pl,
+               std::isfinite(c.realtimeCostUsd) && c.realtimeCostUsd >= 0 ? c.realtimeCostUsd : cost);
     addCounter(names::tokensInput, pl, double(c.usage.inputTokens));
     addCounter(names::tokensOutput, pl, double(c.usage.outputTokens));
     addCounter(names::tokensCached, pl, double(c.usage.cachedTokens));
@@ -296,7 +298,7 @@ void MetricsRecorder::recordTransition(qint64 jobId, int priority, const QString
     case OutcomeAction::Complete:
         recordCompletion(TaskCompletion{jobId, priority, lane, waitMs, runMs,
                                         outcome.costUsd.value_or(0.0), outcome.usage,
-                                        outcome.cacheHit});
+                                        outcome.cacheHit, outcome.realtimeCostUsd.value_or(-1.0)});
         break;
     case OutcomeAction::DeadLetter:
         recordFailure(TaskFailure{jobId, priority, lane, outcome.error, outcome.httpStatus, true});

@@ -34,6 +34,8 @@ struct TaskCompletion
     double costUsd = 0.0;
     Usage usage;
     bool cacheHit = false; // answered from the response cache
+    // The same answer at the realtime (list) price; < 0: as costUsd (not sent at a discount).
+    double realtimeCostUsd = -1.0;
 };
 
 // One provider call that did not produce an answer. Cancelled and None are not failures

@@ -11,7 +11,6 @@
 
 #include <QComboBox>
 #include <QDateTime>
-#include <QLineSeries>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -59,10 +58,11 @@ private Q_SLOTS:
         page.show();
         QVERIFY(QTest::qWaitForWindowExposed(&page));
         const QList<bd::ui::MetricChart *> charts = page.charts();
-        QCOMPARE(charts.size(), 6); // queue, rate, spend, cost per task, fill rate, latency
+        QCOMPARE(charts.size(), 5); // queue, rate, spend, cost per 1,000 tasks, latency
         for (bd::ui::MetricChart *chart : charts) {
-            for (int i = 0; i < chart->seriesCount(); ++i)
-                QCOMPARE(chart->series(i)->count(), 0);
+            for (int i = 0; i < chart->lineCount(); ++i)
+                QCOMPARE(chart->values(i).size(), 0);
+            QCOMPARE(chart->emptyText(), u"No data yet"_s);
         }
 
         const qint64 t0 = 1'800'000'000'000;
@@ -71,21 +71,21 @@ private Q_SLOTS:
             page.applySnapshot(snapshotAt(t0 + s * 1000, s * 60, s * 60 * 0.001));
 
         bd::ui::MetricChart *queue = charts.at(0);
-        QCOMPARE(queue->seriesCount(), 4);
-        QCOMPARE(queue->series(0)->count(), 121);          // P1: present, all zero
-        QCOMPARE(queue->series(1)->points().constLast().y(), double(100'000 - 7200 - 16 - 72));
-        QCOMPARE(queue->series(2)->points().constLast().y(), 5000.0);
-        QCOMPARE(queue->series(3)->points().constLast().y(), 16.0);
-        QCOMPARE(queue->series(1)->points().constLast().x(), double(t0 + 120'000));
+        QCOMPARE(queue->lineCount(), 4);
+        QCOMPARE(queue->values(0).size(), 121);          // P1: present, all zero
+        QCOMPARE(queue->values(1).constLast().y(), double(100'000 - 7200 - 16 - 72));
+        QCOMPARE(queue->values(2).constLast().y(), 5000.0);
+        QCOMPARE(queue->values(3).constLast().y(), 16.0);
+        QCOMPARE(queue->values(1).constLast().x(), double(t0 + 120'000));
 
         // Finished per minute: 60 completed + 0.6 dead per second.
         bd::ui::MetricChart *rate = charts.at(1);
-        const double lastRate = rate->series(0)->points().constLast().y();
+        const double lastRate = rate->values(0).constLast().y();
         QVERIFY2(qAbs(lastRate - 3636.0) < 100.0, qPrintable(QString::number(lastRate)));
         bd::ui::MetricChart *spend = charts.at(2);
-        QCOMPARE(spend->series(0)->points().constLast().y(), 120 * 60 * 0.001);
+        QCOMPARE(spend->values(0).constLast().y(), 120 * 60 * 0.001);
         bd::ui::MetricChart *perTask = charts.at(3);
-        QVERIFY(qAbs(perTask->series(0)->points().constLast().y() - 0.001) < 1e-9);
+        QVERIFY(qAbs(perTask->values(0).constLast().y() - 1.0) < 1e-6); // $ per 1,000 tasks
 
         QCOMPARE(page.counterText(u"completed"_s), QLocale().toString(7200));
         QCOMPARE(page.counterText(u"pending"_s), QLocale().toString(100'000 - 7200 - 16 - 72 + 5000));
@@ -96,8 +96,8 @@ private Q_SLOTS:
         for (int s = 121; s <= 3600; s += 1)
             page.liveMetrics()->addSnapshot(snapshotAt(t0 + s * 1000, s * 60, s * 0.06));
         page.applySnapshot(snapshotAt(t0 + 3601 * 1000, 3601 * 60, 3601 * 0.06));
-        QVERIFY(queue->series(1)->count() <= 360);
-        QVERIFY(queue->series(1)->count() >= 250);
+        QVERIFY(queue->values(1).size() <= 360);
+        QVERIFY(queue->values(1).size() >= 250);
         QVERIFY(page.lastRefreshNs() > 0);
         qInfo("dashboard refresh: %.2f ms of GUI-thread time", page.lastRefreshNs() / 1e6);
     }
@@ -142,8 +142,8 @@ private Q_SLOTS:
         }
         page.applySnapshot(snapshotAt(1'800'000'000'000 + 9 * 60'000, 0, 0));
         page.setSource(&history);
-        QVERIFY(page.charts().at(0)->series(0)->count() >= 5);
-        QCOMPARE(page.charts().at(0)->series(0)->points().constLast().y(), 90.0);
+        QVERIFY(page.charts().at(0)->values(0).size() >= 5);
+        QCOMPARE(page.charts().at(0)->values(0).constLast().y(), 90.0);
     }
 
     void chartsDrawStoredHistory()
@@ -177,15 +177,11 @@ private Q_SLOTS:
             for (qint64 t = now - 3 * 24 * 3'600'000LL; t < now; t += rollup) {
                 add("queue_pending", u"lane=grouped,priority=2"_s, t, rollup, 4000);
                 add("queue_pending", u"lane=batch-api,priority=3"_s, t, rollup, 900);
-                add("batch_fill_rate", u"lane=grouped"_s, t, rollup, 0.8);
-                add("batch_fill_rate", u"lane=batch-api"_s, t, rollup, 0.4);
                 add("wait_ms_p95", u"priority=2"_s, t, rollup, 1500);
                 add("run_ms_p50", u"priority=2"_s, t, rollup, 800);
             }
             for (qint64 t = now - 3'600'000; t < now; t += fine) {
                 add("queue_pending", u"lane=grouped,priority=2"_s, t, fine, 4000);
-                add("batch_fill_rate", u"lane=grouped"_s, t, fine, 0.8);
-                add("batch_fill_rate", u"lane=batch-api"_s, t, fine, 0.4);
                 add("wait_ms_p95", u"priority=2"_s, t, fine, 1500);
             }
             QVERIFY2(metricsStore.writeSamples(samples), qPrintable(metricsStore.errorString()));
@@ -210,34 +206,30 @@ private Q_SLOTS:
         QVERIFY(history);
         QVERIFY(QTest::qWaitFor([&] {
             return history->storedPointCount(bd::ui::Metric::QueuePriority2) > 0
-                   && history->storedPointCount(bd::ui::Metric::WaitP95) > 0
-                   && history->storedPointCount(bd::ui::Metric::BatchFillRate) > 0;
+                   && history->storedPointCount(bd::ui::Metric::WaitP95) > 0;
         }, 10'000));
         QTest::qWait(50); // the coalesced redraw
 
         const QList<bd::ui::MetricChart *> charts = page.charts();
         // Queue depth: three days back, the two P2 lanes' level as stored.
-        QLineSeries *p2 = charts.at(0)->series(1);
-        QVERIFY2(p2->count() > 100, qPrintable(QString::number(p2->count())));
-        QVERIFY(p2->points().constFirst().x() < double(now - 2 * 24 * 3'600'000LL));
-        QCOMPARE(p2->points().constFirst().y(), 4000.0);
-        QCOMPARE(charts.at(0)->series(2)->points().constFirst().y(), 900.0);
-        // Fill rate: the lanes weighted together, in percent.
-        QLineSeries *fill = charts.at(4)->series(0);
-        QVERIFY(fill->count() > 100);
-        QVERIFY2(qAbs(fill->points().constFirst().y() - 60.0) < 1e-6,
-                 qPrintable(QString::number(fill->points().constFirst().y())));
+        bd::ui::MetricChart *queue = charts.at(0);
+        QVERIFY2(queue->values(1).size() > 100, qPrintable(QString::number(queue->values(1).size())));
+        QVERIFY(queue->values(1).constFirst().x() < double(now - 2 * 24 * 3'600'000LL));
+        QCOMPARE(queue->values(1).constFirst().y(), 4000.0);
+        QCOMPARE(charts.at(0)->values(2).constFirst().y(), 900.0);
         // Latency in seconds: wait p95 and run p50 drawn, nothing invented for the rest.
-        bd::ui::MetricChart *latency = charts.at(5);
-        QCOMPARE(latency->seriesCount(), 4);
-        QCOMPARE(latency->series(1)->points().constFirst().y(), 1.5);
-        QCOMPARE(latency->series(2)->points().constFirst().y(), 0.8);
-        QCOMPARE(latency->series(0)->count(), 0);
+        bd::ui::MetricChart *latency = charts.at(4);
+        QCOMPARE(latency->lineCount(), 4);
+        QCOMPARE(latency->values(1).constFirst().y(), 1.5);
+        QCOMPARE(latency->values(2).constFirst().y(), 0.8);
+        QCOMPARE(latency->values(0).size(), 0);
 
         // Live snapshots are appended after the stored past.
         page.applySnapshot(snapshotAt(now + 1000, 0, 0));
-        QCOMPARE(p2->points().constLast().x(), double(now + 1000));
-        QVERIFY(p2->points().constFirst().x() < double(now - 2 * 24 * 3'600'000LL));
+        QCOMPARE(queue->values(1).constLast().x(), double(now + 1000));
+        QVERIFY(queue->values(1).constFirst().x() < double(now - 2 * 24 * 3'600'000LL));
+        // Seven days of time labels, one a day at midnight or every few hours.
+        QVERIFY2(queue->timeLabels().size() >= 2, qPrintable(queue->timeLabels().join(u' ')));
     }
 };
 

@@ -237,7 +237,7 @@ private Q_SLOTS:
         bd::ui::LaneControls *lanes = window->laneControls();
         QToolButton *grouped = lanes->button(2);
         QVERIFY(grouped->isChecked());
-        QCOMPARE(grouped->text(), u"Grouped (P2)"_s);
+        QCOMPARE(grouped->text(), u"2 · within the hour"_s);
 
         QSignalSpy laneState(window->engine(), &bd::Engine::laneStateChanged);
         QTest::mouseClick(grouped, Qt::LeftButton);
@@ -262,7 +262,7 @@ private Q_SLOTS:
         QTRY_COMPARE(laneState.count(), 2);
         QCOMPARE(laneState.at(1).at(1).toBool(), false);
         QVERIFY(grouped->isChecked());
-        QCOMPARE(grouped->text(), u"Grouped (P2)"_s);
+        QCOMPARE(grouped->text(), u"2 · within the hour"_s);
         QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->counts.completed > atPause, 10000);
         QTRY_VERIFY(!stateText(*window, jobId).contains(u"paused"_s));
         window->cancelJob(jobId, false);

@@ -1,0 +1,227 @@
+// The habits users expect of the console: a welcome panel on an empty database whose
+// sample runs a real simulator job, a window that fits 1024×700 whatever its labels say,
+// one vocabulary for priorities, right plurals and a list of the keyboard shortcuts.
+#include "dashboardpage.h"
+#include "format.h"
+#include "guitestfixture.h"
+#include "homepage.h"
+#include "importwizard.h"
+#include "mainwindow.h"
+#include "metricchart.h"
+#include "shortcutsdialog.h"
+#include "taskspage.h"
+#include "tasktablemodel.h"
+#include "welcomepanel.h"
+
+#include <QApplication>
+#include <QClipboard>
+#include <QLineEdit>
+#include <QMenu>
+#include <QTableView>
+#include <QComboBox>
+#include <QLabel>
+#include <QPushButton>
+#include <QStandardPaths>
+#include <QTableWidget>
+#include <QTest>
+
+using namespace Qt::StringLiterals;
+using bd::ui::MainWindow;
+
+class TestGuiConsole final : public QObject, private bd::testing::GuiTestFixture
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QLocale::setDefault(QLocale(QLocale::English, QLocale::UnitedStates));
+        QVERIFY(m_dir.isValid());
+    }
+
+    void emptyDatabaseWelcomesAndTheSampleRuns()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        bd::ui::HomePage *home = window->homePage();
+        QTRY_VERIFY(home->isWelcomeShown());
+        QVERIFY(home->welcome()->isVisible());
+        QVERIFY(!window->dashboardPage()->isVisible()); // no empty charts
+
+        QTest::mouseClick(home->welcome()->sampleButton(), Qt::LeftButton);
+        // A real job: imported from the bundled reviews and run by the simulator.
+        QTRY_VERIFY_WITH_TIMEOUT(storedJobs(db).size() == 1, 30'000);
+        const bd::JobInfo job = storedJobs(db).constFirst();
+        QCOMPARE(job.spec.provider, u"simulator"_s);
+        QVERIFY(job.spec.sourcePath.endsWith(u"reviews.csv"_s));
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, job.id)->counts.total() > 1000, 30'000);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, job.id)->counts.completed > 0, 30'000);
+        // The welcome has done its work.
+        QTRY_VERIFY_WITH_TIMEOUT(!home->isWelcomeShown(), 10'000);
+        window->cancelJob(job.id, false);
+    }
+
+    void fitsTheSmallestSupportedScreen()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"fit.csv"_s, 50);
+        QVERIFY(importThroughWizard(*window, db, csv, u"Say {{text}}"_s, 0) > 0);
+        for (int page = 0; page < MainWindow::ScreenCount; ++page) {
+            window->showPage(static_cast<MainWindow::Page>(page));
+            QCoreApplication::processEvents();
+            const QSize minimum = window->minimumSizeHint().expandedTo(window->minimumSize());
+            QVERIFY2(
+                minimum.width() <= 1024 && minimum.height() <= 700,
+                qPrintable(
+                    u"page %1 needs %2×%3"_s.arg(page).arg(minimum.width()).arg(minimum.height())));
+        }
+        window->showPage(MainWindow::DashboardScreen);
+        window->resize(1024, 700);
+        QCoreApplication::processEvents();
+        QCOMPARE(window->width(), 1024);
+        // A long budget figure and status line do not widen the window.
+        for (QLabel *label : window->findChildren<QLabel *>()) {
+            if (label->objectName() == u"counter_budget"_s)
+                label->setText(u"$123,456.7890 spent + $1,234.5678 reserved of $200,000.0000"_s);
+        }
+        QCoreApplication::processEvents();
+        QCOMPARE(window->width(), 1024);
+        QVERIFY(window->minimumSizeHint().width() <= 1024);
+    }
+
+    void oneVocabularyForPriorities()
+    {
+        QCOMPARE(bd::ui::priorityLabel(1), u"1 · now (realtime)"_s);
+        QCOMPARE(bd::ui::priorityLabel(2), u"2 · within the hour (grouped)"_s);
+        QCOMPARE(bd::ui::priorityLabel(3), u"3 · within a day (batch price)"_s);
+        QString db;
+        auto window = makeWindow(&db);
+        window->openCsv(reviewsCsv(u"words.csv"_s, 3));
+        bd::ui::ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard);
+        QComboBox *priority = nullptr;
+        for (QComboBox *box : wizard->findChildren<QComboBox *>()) {
+            if (box->findData(3) >= 0 && box->count() == 3)
+                priority = box;
+        }
+        QVERIFY(priority);
+        QCOMPARE(priority->itemText(0), bd::ui::priorityLabel(1));
+        QCOMPARE(priority->itemText(2), bd::ui::priorityLabel(3));
+        wizard->reject();
+    }
+
+    void darkPaletteAtRunTimeRepaintsTheSidebar()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        auto *sidebar = window->findChild<QWidget *>(u"sidebar"_s);
+        QVERIFY(sidebar);
+        const QPalette light = QApplication::palette();
+        QPalette dark = light;
+        dark.setColor(QPalette::Window, QColor(0x20, 0x22, 0x25));
+        dark.setColor(QPalette::Base, QColor(0x15, 0x16, 0x18));
+        dark.setColor(QPalette::Text, Qt::white);
+        dark.setColor(QPalette::WindowText, Qt::white);
+        QApplication::setPalette(dark);
+        QCoreApplication::processEvents();
+        QCOMPARE(sidebar->palette().color(QPalette::Base), QColor(0x20, 0x22, 0x25));
+        QCOMPARE(sidebar->palette().color(QPalette::Text), QColor(Qt::white));
+        // The charts follow too.
+        const auto charts = window->dashboardPage()->charts();
+        QCOMPARE(charts.constFirst()->chart()->backgroundBrush().color(), QColor(0x15, 0x16, 0x18));
+        QApplication::setPalette(light);
+    }
+
+    void taskRowsHaveAMenuAndCtrlFSearches()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"menu.csv"_s, 20, " [[sim:invalid]]");
+        const qint64 jobId = importThroughWizard(*window, db, csv, u"Say {{text}}"_s, 0);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished, 20'000);
+        window->showPage(MainWindow::TasksScreen);
+        bd::ui::TasksPage *tasks = window->tasksPage();
+        QTableView *view = tasks->view();
+        QTRY_VERIFY_WITH_TIMEOUT(tasks->model()->rowCount() == 20
+                                     && tasks->model()->data(tasks->model()->index(19, 0), bd::ui::TaskTableModel::TaskIdRole).isValid(),
+                                 10'000);
+        view->resize(900, 600);
+        const auto rowOfState = [&](bd::TaskState state) {
+            for (int r = 0; r < tasks->model()->rowCount(); ++r) {
+                if (tasks->model()->index(r, bd::ui::TaskTableModel::StateColumn).data().toString()
+                    == bd::ui::taskStateLabel(state))
+                    return r;
+            }
+            return -1;
+        };
+        const auto actionsOf = [](QMenu *menu) {
+            QHash<QString, bool> enabled;
+            for (QAction *action : menu->actions()) {
+                if (!action->isSeparator())
+                    enabled.insert(action->text().section(u' ', 0, 1), action->isEnabled());
+            }
+            return enabled;
+        };
+        const int dead = rowOfState(bd::TaskState::Dead);
+        const int completed = rowOfState(bd::TaskState::Completed);
+        QVERIFY(dead >= 0 && completed >= 0);
+
+        std::unique_ptr<QMenu> menu(tasks->rowMenu(view->visualRect(tasks->model()->index(dead, 0)).center()));
+        auto enabled = actionsOf(menu.get());
+        QVERIFY(enabled.value(u"Replay…"_s));
+        QVERIFY(!enabled.value(u"Copy answer"_s));
+        QVERIFY(enabled.value(u"Copy prompt"_s));
+        QVERIFY(enabled.value(u"Show job"_s));
+
+        menu.reset(tasks->rowMenu(view->visualRect(tasks->model()->index(completed, 0)).center()));
+        enabled = actionsOf(menu.get());
+        QVERIFY(!enabled.value(u"Replay…"_s));
+        QVERIFY(enabled.value(u"Copy answer"_s));
+        // Copy prompt puts the rendered prompt of that row on the clipboard.
+        for (QAction *action : menu->actions()) {
+            if (action->text() == u"Copy prompt"_s)
+                action->trigger();
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(QGuiApplication::clipboard()->text().startsWith(u"Say Review number"_s), 10'000);
+
+        // Below the last row: nothing to act on.
+        menu.reset(tasks->rowMenu(QPoint(10, view->viewport()->height() - 2)));
+        enabled = actionsOf(menu.get());
+        for (auto it = enabled.cbegin(); it != enabled.cend(); ++it)
+            QVERIFY2(!it.value(), qPrintable(it.key()));
+
+        // Ctrl+F goes to the search field.
+        window->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(window.get()));
+        view->setFocus();
+        QTest::keyClick(view, Qt::Key_F, Qt::ControlModifier);
+        QTRY_VERIFY(tasks->searchField()->hasFocus());
+    }
+
+    void pluralsAreRight()
+    {
+        QCOMPARE(bd::ui::countOf(1, "task", "tasks"), u"1 task"_s);
+        QCOMPARE(bd::ui::countOf(0, "task", "tasks"), u"0 tasks"_s);
+        QCOMPARE(bd::ui::countOf(1234, "task", "tasks"), u"1,234 tasks"_s);
+    }
+
+    void helpListsTheShortcuts()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        bd::ui::ShortcutsDialog dialog(window.get());
+        QTableWidget *table = dialog.table();
+        QStringList rows;
+        for (int r = 0; r < table->rowCount(); ++r)
+            rows.append(table->item(r, 0)->text() + u'=' + table->item(r, 1)->text());
+        QVERIFY2(rows.contains(u"Dashboard=Ctrl+1"_s), qPrintable(rows.join(u"; ")));
+        QVERIFY2(rows.contains(u"Keyboard shortcuts=Ctrl+/"_s), qPrintable(rows.join(u"; ")));
+        QVERIFY(rows.size() >= 8);
+    }
+};
+
+QTEST_MAIN(TestGuiConsole)
+#include "test_gui_console.moc"
