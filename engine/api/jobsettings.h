@@ -29,6 +29,10 @@ inline constexpr QLatin1String responseCache{"response_cache"}; // false: off fo
 inline constexpr QLatin1String tiering{"tiering"};             // the bound tiering config
 inline constexpr QLatin1String csvDelimiter{"csv_delimiter"};
 inline constexpr QLatin1String csvEncoding{"csv_encoding"};
+// The standing queue (intake API) a job is: its name. Such a job never finishes by itself.
+inline constexpr QLatin1String intakeQueue{"intake_queue"};
+// A standing queue's JSON Schema for answers (API.md "schema").
+inline constexpr QLatin1String answerSchema{"schema"};
 // Simulator knobs, for demos and tests.
 inline constexpr QLatin1String simLatencyMs{"latency_ms"};
 inline constexpr QLatin1String simFailureRate{"failure_rate"};
