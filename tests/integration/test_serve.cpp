@@ -578,11 +578,22 @@ void TestServe::sigtermLosesNothing()
         QTRY_VERIFY_WITH_TIMEOUT(
             call("GET", base + u"/v1/queues/slow"_s)[u"completed"_s].toInt() > 0, 30'000);
         // Work in flight now: SIGTERM.
+        QVERIFY(call("GET", base + u"/v1/queues/slow"_s)[u"leased"_s].toInt() > 0);
         server.process().terminate();
         QVERIFY(server.process().waitForFinished(60'000));
         QCOMPARE(server.process().exitStatus(), QProcess::NormalExit);
         QCOMPARE(server.process().exitCode(), 0);
     }
+    // Stopped with work left: every accepted task is completed or pending again, none held.
+    QProcess status;
+    status.start(QStringLiteral(BATCHCTL_PATH), {u"status"_s, u"--db"_s, db, u"--json"_s});
+    QVERIFY(status.waitForFinished(30'000));
+    const QJsonObject stopped =
+        QJsonDocument::fromJson(status.readAllStandardOutput()).object().value(u"jobs"_s).toArray().at(0).toObject();
+    QCOMPARE(stopped[u"state"_s].toString(), u"paused"_s);
+    QVERIFY(stopped[u"pending"_s].toInt() > 0);
+    QCOMPARE(stopped[u"completed"_s].toInt() + stopped[u"pending"_s].toInt(), kTasks);
+    QCOMPARE(stopped[u"dead"_s].toInt(), 0);
     // A new serve finishes every accepted task, each once.
     Server again(db);
     const QString base = again.waitUntilListening();
