@@ -37,19 +37,31 @@ QJsonObject fieldsOf(const QString &output, const QJsonObject &schema)
 
 } // namespace
 
+namespace {
+
+// What a queue is and how its job stands, without its counts (which cost a scan).
+QueueInfo describe(const store::QueueRecord &record, store::Store &store)
+{
+    QueueInfo info;
+    info.name = record.name;
+    info.jobId = record.jobId;
+    info.spec = specOf(record);
+    if (const auto job = store.job(record.jobId)) {
+        info.state = job->state;
+        info.stateReason = job->stateReason;
+    }
+    return info;
+}
+
+} // namespace
+
 QueueInfo ReaderWorker::queueInfo(const QString &name)
 {
     QueueInfo info;
     const auto record = m_database->intake().queue(name);
     if (!record)
         return info;
-    info.name = record->name;
-    info.jobId = record->jobId;
-    info.spec = specOf(*record);
-    if (const auto job = m_store->job(record->jobId)) {
-        info.state = job->state;
-        info.stateReason = job->stateReason;
-    }
+    info = describe(*record, *m_store);
     info.counts = m_store->taskCounts(record->jobId);
     m_store->jobTotals(record->jobId, nullptr, &info.costUsd, nullptr);
     return info;
@@ -73,7 +85,7 @@ void ReaderWorker::listQueues()
         return;
     QList<QueueInfo> queues;
     for (const store::QueueRecord &record : m_database->intake().queues())
-        queues.append(queueInfo(record.name));
+        queues.append(describe(record, *m_store));
     Q_EMIT queuesListed(queues);
 }
 

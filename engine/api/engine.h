@@ -250,7 +250,8 @@ public:
     virtual void defineQueue(quint64 ticket, const bd::QueueSpec &spec) = 0;
     // One queue with its counts and spend (jobId 0: none); queueRead() follows.
     virtual void requestQueue(quint64 ticket, const QString &name) = 0;
-    // Every queue; queuesListed() follows.
+    // Every queue with its job's state, without counts (requestQueue has them);
+    // queuesListed() follows.
     virtual void requestQueues() = 0;
     // All or nothing, with idempotency keys and backpressure (refused whole past
     // max_pending, and an alert "queue_full" on its job); tasksSubmitted() follows. The

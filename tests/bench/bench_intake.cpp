@@ -81,11 +81,11 @@ qint64 rssKiB(qint64 pid)
 class Serve
 {
 public:
-    Serve(const QString &batchctl, const QString &database)
+    Serve(const QString &batchctl, const QString &database, const QStringList &extra = {})
     {
         m_process.setProcessChannelMode(QProcess::SeparateChannels);
-        m_process.start(batchctl,
-                        {u"serve"_s, u"--db"_s, database, u"--listen"_s, u"127.0.0.1:0"_s});
+        m_process.start(batchctl, QStringList{u"serve"_s, u"--db"_s, database, u"--listen"_s,
+                                              u"127.0.0.1:0"_s} + extra);
         static const QRegularExpression listening(u"listening on (http://[^ ]+) "_s);
         QByteArray out;
         QElapsedTimer timer;
@@ -132,6 +132,7 @@ int main(int argc, char **argv)
         {{u"seconds"_s, u"Duration of the sustained intake run."_s, u"N"_s, u"60"_s},
          {u"backlog"_s, u"Priority-3 tasks before the priority-1 probes."_s, u"N"_s, u"100000"_s},
          {u"probes"_s, u"Priority-1 tasks timed."_s, u"N"_s, u"100"_s},
+         {u"verbose"_s, u"Print each priority-1 probe."_s},
          {u"batchctl"_s, u"The batchctl to run."_s, u"PATH"_s,
           QCoreApplication::applicationDirPath() + u"/batchctl"_s}});
     parser.process(app);
@@ -190,17 +191,23 @@ int main(int argc, char **argv)
 
     // (b) priority 1 through a priority-3 backlog.
     {
-        Serve serve(batchctl, dir.filePath(u"priority.sqlite"_s));
-        const QString base = serve.base();
-        call(
-            "POST", base + u"/v1/queues"_s,
-            R"({"name": "mixed", "template": "Answer briefly: {{question}}", "priority": 3, "max_pending": 1000000})");
+        // The backlog goes in while nothing drains (--no-work); then a serve that works starts
+        // on the whole of it and the probes begin.
+        const QString database = dir.filePath(u"priority.sqlite"_s);
         const int backlog = parser.value(u"backlog"_s).toInt();
-        for (int sent = 0; sent < backlog; sent += 1000)
-            call("POST", base + u"/v1/queues/mixed/tasks"_s,
-                 tasksBody(qMin(1000, backlog - sent), 3, serial));
+        {
+            Serve filler(batchctl, database, {u"--no-work"_s});
+            call("POST", filler.base() + u"/v1/queues"_s,
+                 R"({"name": "mixed", "template": "Answer briefly: {{question}}", "priority": 3, "max_pending": 1000000})");
+            for (int sent = 0; sent < backlog; sent += 1000)
+                call("POST", filler.base() + u"/v1/queues/mixed/tasks"_s,
+                     tasksBody(qMin(1000, backlog - sent), 3, serial));
+        }
+        Serve serve(batchctl, database);
+        const QString base = serve.base();
         const int probes = parser.value(u"probes"_s).toInt();
         QList<double> latencies;
+        QList<double> submitLatencies;
         qint64 minBacklog = std::numeric_limits<qint64>::max();
         qint64 maxBacklog = 0;
         for (int i = 0; i < probes; ++i) {
@@ -208,6 +215,7 @@ int main(int argc, char **argv)
             timer.start();
             const Reply submitted =
                 call("POST", base + u"/v1/queues/mixed/tasks"_s, tasksBody(1, 1, serial));
+            submitLatencies.append(double(timer.nsecsElapsed()) / 1e6);
             const qint64 id = submitted.json.value(u"task_ids"_s).toArray().at(0).toInteger();
             const Reply answer = call("GET", base + u"/v1/tasks/%1?wait=30"_s.arg(id));
             latencies.append(double(timer.nsecsElapsed()) / 1e6);
@@ -217,6 +225,9 @@ int main(int argc, char **argv)
             const Reply queue = call("GET", base + u"/v1/queues/mixed"_s);
             const qint64 depth = queue.json.value(u"pending"_s).toInteger() +
                                  queue.json.value(u"leased"_s).toInteger();
+            if (parser.isSet(u"verbose"_s))
+                std::printf("    probe %3d: submit %.1f ms, answer %.1f ms, backlog %lld\n", i, submitLatencies.constLast(),
+                            latencies.constLast(), depth);
             minBacklog = qMin(minBacklog, depth);
             maxBacklog = qMax(maxBacklog, depth);
         }
