@@ -54,6 +54,11 @@ void registerMetaTypes()
     qRegisterMetaType<bd::ImportResult>();
     qRegisterMetaType<bd::ReplayResult>();
     qRegisterMetaType<bd::metrics::SeriesData>();
+    qRegisterMetaType<bd::QueueDefinition>();
+    qRegisterMetaType<bd::QueueInfo>();
+    qRegisterMetaType<QList<bd::QueueInfo>>();
+    qRegisterMetaType<bd::SubmitResult>();
+    qRegisterMetaType<QList<bd::QueueTaskResult>>();
 }
 
 } // namespace
@@ -205,6 +210,9 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_worker, &EngineWorker::pricesListed, this, &Engine::pricesListed);
     connect(m_worker, &EngineWorker::pricesReloaded, this, &Engine::pricesReloaded);
     connect(m_worker, &EngineWorker::globalBudgetChanged, this, &Engine::globalBudgetChanged);
+    connect(m_worker, &EngineWorker::queueDefined, this, &Engine::queueDefined);
+    connect(m_worker, &EngineWorker::tasksSubmitted, this, &Engine::tasksSubmitted);
+    connect(m_worker, &EngineWorker::queueTasksSettled, this, &Engine::queueTasksSettled);
     m_thread.start();
 
     m_readerThread.setObjectName(u"batchdesk-reader"_s);
@@ -230,6 +238,9 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_worker, &EngineWorker::readFailed, this, &Engine::readFailed);
     connect(m_reader, &ReaderWorker::databaseChecked, this, &Engine::databaseChecked);
     connect(m_reader, &ReaderWorker::seriesReady, this, &Engine::seriesReady);
+    connect(m_reader, &ReaderWorker::queueRead, this, &Engine::queueRead);
+    connect(m_reader, &ReaderWorker::queuesListed, this, &Engine::queuesListed);
+    connect(m_reader, &ReaderWorker::queueTasksRead, this, &Engine::queueTasksRead);
     // Ids gathered by the reader go straight to the writer on the engine thread.
     connect(m_reader, &ReaderWorker::idsCollected, m_worker, &EngineWorker::actOnTasks);
     // Prices changed by the worker are the ones the reader estimates with.
@@ -521,6 +532,41 @@ void EngineImpl::testConnection(const ProviderConfig &provider)
 void EngineImpl::setSnapshotInterval(int ms)
 {
     onWorker([=](EngineWorker &w) { w.setSnapshotInterval(ms); });
+}
+
+void EngineImpl::defineQueue(quint64 ticket, const QueueSpec &spec)
+{
+    onWorker([=](EngineWorker &w) { w.defineQueue(ticket, spec); });
+}
+
+void EngineImpl::requestQueue(quint64 ticket, const QString &name)
+{
+    onReader([reader = m_reader, ticket, name] { reader->readQueue(ticket, name); });
+}
+
+void EngineImpl::requestQueues()
+{
+    onReader([reader = m_reader] { reader->listQueues(); });
+}
+
+void EngineImpl::submitToQueue(quint64 ticket, const QString &queue, const QList<QueueTask> &tasks)
+{
+    onWorker([=](EngineWorker &w) { w.submitToQueue(ticket, queue, tasks); });
+}
+
+void EngineImpl::requestQueueTasks(quint64 ticket, const QList<qint64> &taskIds)
+{
+    onReader([reader = m_reader, ticket, taskIds] { reader->readQueueTasks(ticket, taskIds); });
+}
+
+void EngineImpl::requestUndelivered(quint64 ticket, qint64 jobId, int limit)
+{
+    onReader([reader = m_reader, ticket, jobId, limit] { reader->readUndelivered(ticket, jobId, limit); });
+}
+
+void EngineImpl::markDelivered(const QList<qint64> &taskIds)
+{
+    onWorker([=](EngineWorker &w) { w.markDelivered(taskIds); });
 }
 
 } // namespace bd

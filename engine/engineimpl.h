@@ -80,6 +80,14 @@ public:
     void testConnection(const ProviderConfig &provider) override;
     void setSnapshotInterval(int ms) override;
 
+    void defineQueue(quint64 ticket, const QueueSpec &spec) override;
+    void requestQueue(quint64 ticket, const QString &name) override;
+    void requestQueues() override;
+    void submitToQueue(quint64 ticket, const QString &queue, const QList<QueueTask> &tasks) override;
+    void requestQueueTasks(quint64 ticket, const QList<qint64> &taskIds) override;
+    void requestUndelivered(quint64 ticket, qint64 jobId, int limit) override;
+    void markDelivered(const QList<qint64> &taskIds) override;
+
 private:
     // One queued call on the engine thread / the reader thread. Reads wait until the engine
     // has opened (and migrated) the database.

@@ -306,6 +306,7 @@ void EngineWorker::connectRunner(dispatch::JobRunner *runner)
     });
     runner->setMetrics(m_monitoring->recorder());
     connect(runner, &dispatch::JobRunner::waitingChanged, this, &EngineWorker::jobWaiting);
+    connect(runner, &dispatch::JobRunner::settled, this, &EngineWorker::queueTasksSettled);
     connect(runner, &dispatch::JobRunner::finished, this, &EngineWorker::handleRunnerFinished);
     connect(runner, &dispatch::JobRunner::failed, this, [this](qint64 id, const QString &message) {
         if (m_database->takeDiskFull()) {
@@ -323,8 +324,8 @@ void EngineWorker::updatePreemption()
     states.reserve(m_runners.size());
     for (const dispatch::JobRunner *runner : std::as_const(m_runners)) {
         // Only urgent work's backlog matters: lower lanes are not asked (as before the split).
-        states.append({runner->jobId(), runner->priority(), runner->isBatchLane(), runner->isRunning(),
-                       runner->priority() == 1 && runner->hasDispatchableWork()});
+        states.append({runner->jobId(), runner->dispatchPriority(), runner->isBatchLane(), runner->isRunning(),
+                       runner->dispatchPriority() == 1 && runner->hasDispatchableWork()});
     }
     const qint64 now = m_clock->nowMs();
     dispatch::PreemptionPolicy::UrgentElsewhere urgentElsewhere;

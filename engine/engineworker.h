@@ -9,6 +9,7 @@
 #include "dispatch/preemptionpolicy.h"
 #include "jobio.h"
 #include "snapshotbuilder.h"
+#include "store/intake.h"
 
 #include <QHash>
 #include <QJsonObject>
@@ -77,6 +78,11 @@ public:
     void savePriceOverrides(const QJsonObject &entries);
     void testConnection(const bd::ProviderConfig &config);
 
+    // --- standing queues (engineworkerintake.cpp; see the Engine facade)
+    void defineQueue(quint64 ticket, const bd::QueueSpec &spec);
+    void submitToQueue(quint64 ticket, const QString &queue, const QList<bd::QueueTask> &tasks);
+    void markDelivered(const QList<qint64> &taskIds);
+
 Q_SIGNALS:
     void opened(bool ok, const QString &error);
     void importProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
@@ -103,8 +109,21 @@ Q_SIGNALS:
     void pricesListed(const QJsonObject &models);
     void pricesReloaded(bool ok, const QString &error);
     void globalBudgetChanged(double capUsd, const QString &period, double spentUsd);
+    void queueDefined(quint64 ticket, const bd::QueueDefinition &result);
+    void tasksSubmitted(quint64 ticket, const bd::SubmitResult &result);
+    void queueTasksSettled(qint64 jobId, const QList<qint64> &taskIds);
 
 private:
+    // A queue as submissions need it: its record and its job's columns, read once.
+    struct ServedQueue
+    {
+        store::QueueRecord record;
+        QStringList columns;
+        int priority = 2;
+    };
+    const ServedQueue *servedQueue(const QString &name);
+    QHash<QString, ServedQueue> m_queues;
+
     // A runner stopped by a write the disk refused: the job pauses (alert disk_full) rather
     // than failing.
     void pauseForFullDisk(qint64 jobId, const QString &error);

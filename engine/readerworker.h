@@ -17,6 +17,7 @@ namespace store {
 class Database;
 class Store;
 class TaskReader;
+struct QueueTaskRecord;
 }
 namespace metrics {
 class MetricsStore;
@@ -62,6 +63,12 @@ public:
                     qint64 toMs, int maxPoints);
     void shutdown();
 
+    // Standing queues (readerworkerintake.cpp).
+    void readQueue(quint64 ticket, const QString &name);
+    void listQueues();
+    void readQueueTasks(quint64 ticket, const QList<qint64> &taskIds);
+    void readUndelivered(quint64 ticket, qint64 jobId, int limit);
+
 Q_SIGNALS:
     void taskCountReady(quint64 ticket, qint64 count);
     void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
@@ -81,6 +88,9 @@ Q_SIGNALS:
     void readFailed(const QString &error);
     void databaseChecked(const QStringList &problems, const QString &message);
     void seriesReady(quint64 ticket, const bd::metrics::SeriesData &series);
+    void queueRead(quint64 ticket, const bd::QueueInfo &queue);
+    void queuesListed(const QList<bd::QueueInfo> &queues);
+    void queueTasksRead(quint64 ticket, const QList<bd::QueueTaskResult> &tasks);
 
 private:
     bool ensureOpen();
@@ -90,6 +100,8 @@ private:
     bool stale(quint64 ticket) const { return ticket < m_ticketFloor->load(); }
 
     const cost::PriceTable &prices();
+    bd::QueueInfo queueInfo(const QString &name);
+    QList<bd::QueueTaskResult> asResults(const QList<store::QueueTaskRecord> &records);
 
     QString m_databasePath;
     QString m_priceOverridePath;

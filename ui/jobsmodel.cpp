@@ -3,6 +3,7 @@
 #include "format.h"
 
 #include <QDateTime>
+#include <QCoreApplication>
 #include <QFileInfo>
 #include <QLocale>
 #include <QRegularExpression>
@@ -12,6 +13,15 @@ namespace bd::ui {
 using namespace Qt::StringLiterals;
 
 namespace {
+
+// A job's state as the list names it: a standing queue that runs is "serving" (as in
+// `batchctl status`).
+QString stateLabelOf(const JobInfo &job)
+{
+    if (job.state == JobState::Running && !queueOfJob(job.spec).isEmpty())
+        return QCoreApplication::translate("JobsModel", "serving");
+    return jobStateLabel(job.state);
+}
 
 constexpr qint64 kRateWindowMs = 30'000;
 
@@ -74,7 +84,7 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
     case Qt::ForegroundRole:
         if (index.column() == StateColumn) {
             // Running but held (off-peak, paused lane): the colour of waiting work.
-            if (job.state == JobState::Running && stateText(job) != jobStateLabel(job.state))
+            if (job.state == JobState::Running && stateText(job) != stateLabelOf(job))
                 return jobStateColor(JobState::Paused);
             return jobStateColor(job.state);
         }
@@ -123,7 +133,7 @@ QVariant JobsModel::headerData(int section, Qt::Orientation orientation, int rol
 
 QString JobsModel::stateText(const JobInfo &job) const
 {
-    const QString label = jobStateLabel(job.state);
+    const QString label = stateLabelOf(job);
     if (job.state == JobState::Finished)
         return label;
     if (job.state != JobState::Running)

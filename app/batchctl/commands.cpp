@@ -80,6 +80,8 @@ int main(const QStringList &arguments)
             return commandKey(in);
         if (command == u"check"_s)
             return commandCheck(in);
+        if (command == u"serve"_s)
+            return commandServe(in);
         throw UsageError{u"unknown command '%1'"_s.arg(command)};
     } catch (const UsageError &error) {
         printErr(u"batchctl: "_s + error.message);

@@ -24,6 +24,8 @@ const char kUsage[] =
     "  key set PROVIDER      store PROVIDER's API key (read from stdin) in the OS keychain\n"
     "  key delete PROVIDER   remove it\n"
     "  key status [PROVIDER] [--json]   where each key would come from (never prints one)\n"
+    "  serve   [--db PATH|URL] [--listen HOST:PORT] [--token-file FILE] [--no-work]\n"
+    "          the intake API (default listen 127.0.0.1:8787; token from BATCHDESK_API_TOKEN)\n"
     "PROVIDER is openai, anthropic or gemini. run, resume and dlq replay take the key from\n"
     "OPENAI_API_KEY / ANTHROPIC_API_KEY / GEMINI_API_KEY (then GOOGLE_API_KEY) when set,\n"
     "else from the OS keychain.\n";
@@ -60,6 +62,9 @@ void addOptions(QCommandLineParser &parser)
         {u"global-budget"_s, u"run, resume: cap in USD across every job of the database over --period "
                              "(stored in it; 0 removes the cap)."_s, u"USD"_s},
         {u"set"_s, u"budget: set the global cap in USD (0 removes it)."_s, u"USD"_s},
+        {u"listen"_s, u"serve: address and port to listen on (default 127.0.0.1:8787)."_s, u"HOST:PORT"_s},
+        {u"token-file"_s, u"serve: read the API token from FILE (else BATCHDESK_API_TOKEN)."_s, u"FILE"_s},
+        {u"no-work"_s, u"serve: accept tasks only; workers elsewhere run the queues."_s},
         {u"period"_s, u"Global budget period: month (UTC calendar month, default), day (UTC) or all."_s,
          u"P"_s},
         {u"job"_s, u"Limit to one job."_s, u"JOB"_s},

@@ -14,7 +14,7 @@ QJsonObject jobSummary(const bd::JobInfo &job, double elapsedSeconds)
 {
     QJsonObject object{
         {u"job"_s, job.id},
-        {u"state"_s, bd::jobStateName(job.state)},
+        {u"state"_s, bd::jobDisplayState(job)},
         {u"tasks"_s, job.counts.total()},
         {u"completed"_s, job.counts.completed},
         {u"dead"_s, job.counts.dead},
@@ -31,6 +31,8 @@ QJsonObject jobSummary(const bd::JobInfo &job, double elapsedSeconds)
     };
     if (!job.stateReason.isEmpty())
         object.insert(u"reason"_s, job.stateReason);
+    if (const QString queue = bd::queueOfJob(job.spec); !queue.isEmpty())
+        object.insert(u"queue"_s, queue);
     if (job.spec.provider == u"simulator"_s)
         object.insert(u"simulated"_s, true);
     if (elapsedSeconds >= 0)
@@ -42,7 +44,7 @@ QString jobLine(const bd::JobInfo &job)
 {
     QString line = u"job %1  %2  %3/%4 completed, %5 dead, %6 pending  $%7  %8/%9%10"_s
                        .arg(job.id)
-                       .arg(bd::jobStateName(job.state))
+                       .arg(bd::jobDisplayState(job))
                        .arg(job.counts.completed)
                        .arg(job.counts.total())
                        .arg(job.counts.dead)

@@ -233,6 +233,17 @@ QList<JobOutcome> Session::runJobs(const QList<bd::JobInfo> &jobs, const QJsonOb
     return outcomes;
 }
 
+bd::ProviderConfig Session::providerConfig(const QString &provider, const QString &baseUrl,
+                                           const QJsonObject &settings) const
+{
+    bd::ProviderConfig config;
+    config.id = provider;
+    config.baseUrl = m_credentials.baseUrl(provider, baseUrl);
+    config.settings = settings;
+    config.apiKey = m_apiKeys.value(provider);
+    return config;
+}
+
 int Session::report(const QList<JobOutcome> &outcomes, const QList<qint64> &jobIds, bool forceList)
 {
     const auto all = jobs();

@@ -110,6 +110,11 @@ public:
     // found nowhere is a UsageError naming both places. Keys stay in memory.
     void resolveKeys(const QStringList &providers);
 
+    // How a job on this provider is started: its endpoint (the job's, else the variable), the
+    // key resolved before (resolveKeys) and the settings.
+    bd::ProviderConfig providerConfig(const QString &provider, const QString &baseUrl,
+                                      const QJsonObject &settings) const;
+
     // Runs the jobs to rest (finished, paused or failed), all at once; Ctrl-C pauses them.
     QList<JobOutcome> runJobs(const QList<bd::JobInfo> &jobs, const QJsonObject &runtimeSettings);
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "api/estimate.h"
+#include "api/intake.h"
 #include "api/jobs.h"
 #include "api/jobsettings.h"
 #include "api/metrictypes.h"
@@ -252,6 +253,29 @@ public:
     // Snapshots: one snapshotTaken() per interval (default 1000 ms) once opened.
     virtual void setSnapshotInterval(int ms) = 0;
 
+    // ---- standing queues (the intake API, API.md). A queue is a job that never finishes
+    // by itself; startJob() runs it like any other, and pause, reprioritise, replay and
+    // export work on its job.
+    // Creates the queue (its job paused until started), or finds the same one;
+    // queueDefined() follows with the ticket.
+    virtual void defineQueue(quint64 ticket, const bd::QueueSpec &spec) = 0;
+    // One queue with its counts and spend (jobId 0: none); queueRead() follows.
+    virtual void requestQueue(quint64 ticket, const QString &name) = 0;
+    // Every queue with its job's state, without counts (requestQueue has them);
+    // queuesListed() follows.
+    virtual void requestQueues() = 0;
+    // All or nothing, with idempotency keys and backpressure (refused whole past
+    // max_pending, and an alert "queue_full" on its job); tasksSubmitted() follows. The
+    // queue's running job here picks the tasks up at once (priority 1 first).
+    virtual void submitToQueue(quint64 ticket, const QString &queue, const QList<bd::QueueTask> &tasks) = 0;
+    // Tasks of any queue (unknown ids left out); queueTasksRead() follows.
+    virtual void requestQueueTasks(quint64 ticket, const QList<qint64> &taskIds) = 0;
+    // Finished tasks of a queue whose webhook has not been acknowledged, oldest first;
+    // queueTasksRead() follows.
+    virtual void requestUndelivered(quint64 ticket, qint64 jobId, int limit) = 0;
+    // The webhook receiver acknowledged these tasks: they leave the outbox.
+    virtual void markDelivered(const QList<qint64> &taskIds) = 0;
+
 Q_SIGNALS:
     void opened(bool ok, const QString &error);
     void jobChecked(quint64 ticket, const bd::JobCheck &check);
@@ -301,6 +325,13 @@ Q_SIGNALS:
     void pricesListed(const QJsonObject &models);
     void pricesReloaded(bool ok, const QString &error);
     void seriesReady(quint64 ticket, const bd::metrics::SeriesData &series);
+    void queueDefined(quint64 ticket, const bd::QueueDefinition &result);
+    void queueRead(quint64 ticket, const bd::QueueInfo &queue);
+    void queuesListed(const QList<bd::QueueInfo> &queues);
+    void tasksSubmitted(quint64 ticket, const bd::SubmitResult &result);
+    void queueTasksRead(quint64 ticket, const QList<bd::QueueTaskResult> &tasks);
+    // Tasks of a queue that this engine completed or dead-lettered, once stored.
+    void queueTasksSettled(qint64 jobId, const QList<qint64> &taskIds);
 };
 
 // Makes an engine over options.database; open() starts it.

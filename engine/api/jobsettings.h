@@ -32,6 +32,10 @@ inline constexpr QLatin1String csvEncoding{"csv_encoding"};
 // Structured answers: the JSON Schema as compact text in its own key order (Qt's objects
 // would sort the fields), checked at import (ingest/outputschema.h).
 inline constexpr QLatin1String outputSchema{"output_schema"};
+// The standing queue (intake API) a job is: its name. Such a job never finishes by itself.
+inline constexpr QLatin1String intakeQueue{"intake_queue"};
+// A standing queue's JSON Schema for answers (API.md "schema").
+inline constexpr QLatin1String answerSchema{"schema"};
 // Simulator knobs, for demos and tests.
 inline constexpr QLatin1String simLatencyMs{"latency_ms"};
 inline constexpr QLatin1String simFailureRate{"failure_rate"};

@@ -3,6 +3,8 @@
 
 #include <QJsonArray>
 
+#include <algorithm>
+
 #include "core/clock.h"
 #include "core/crashpoint.h"
 #include "cost/responsecache.h"
@@ -60,6 +62,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     if (job.spec.priority == 3)
         m_offPeak = OffPeakWindow::fromJson(settings.value(settingkeys::offpeak).toObject(), &m_offPeakError);
     m_runNow = settings.value(settingkeys::offpeakRunNow).toBool();
+    m_standing = !settings.value(settingkeys::intakeQueue).toString().isEmpty();
     m_offPeakTimer.setSingleShot(true);
     connect(&m_offPeakTimer, &QTimer::timeout, this, &JobRunner::pump);
     m_responseCache = cost::responseCacheEnabled(settings);
@@ -465,8 +468,14 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     m_toWrite.append(transition);
     resolveFollowers(task.id, transition);
     crashPoint("dispatch.answered-unstored");
+    // A standing queue's priority-1 answer is waited for by its submitter: stored at once.
+    const bool urgentSettled = m_standing && task.priority == 1
+                               && (transition.action == OutcomeAction::Complete
+                                   || transition.action == OutcomeAction::DeadLetter);
+    if (urgentSettled)
+        m_urgentTasks = qMax(0, m_urgentTasks - 1);
 
-    if (m_toWrite.size() >= m_options.flushMaxTransitions)
+    if (m_toWrite.size() >= m_options.flushMaxTransitions || urgentSettled)
         flush();
     else
         scheduleFlush();
@@ -703,6 +712,13 @@ void JobRunner::flush()
     }
     if (m_toWrite.isEmpty())
         return;
+    QList<qint64> settledIds;
+    if (m_standing) {
+        for (const TaskTransition &transition : std::as_const(m_toWrite)) {
+            if (transition.action == OutcomeAction::Complete || transition.action == OutcomeAction::DeadLetter)
+                settledIds.append(transition.outcome.taskId);
+        }
+    }
     int skipped = 0;
     if (!m_store->applyTransitions(m_workerId, m_toWrite, m_clock->nowMs(), &skipped)) {
         fatal(m_store->errorString());
@@ -722,6 +738,28 @@ void JobRunner::flush()
                  m_job.id, skipped);
     m_toWrite.clear();
     emitProgress(false);
+    if (!settledIds.isEmpty())
+        Q_EMIT settled(m_job.id, settledIds);
+}
+
+void JobRunner::tasksArrived(int count, int bestPriority, int urgentCount)
+{
+    m_urgentTasks += urgentCount;
+    if (!m_running || m_stopping)
+        return;
+    m_counts.pending += count;
+    m_claimedEverything = false;
+    const bool overtaken = std::any_of(m_ready.cbegin(), m_ready.cend(),
+                                       [bestPriority](const ClaimedTask &task) { return task.priority > bestPriority; })
+                           || std::any_of(m_assembly.cbegin(), m_assembly.cend(), [bestPriority](const ClaimedTask &task) {
+                                  return task.priority > bestPriority;
+                              });
+    if (overtaken) {
+        releaseReady();
+        flush();
+    }
+    m_wakeTimer.stop();
+    pump();
 }
 
 void JobRunner::checkIdle()
@@ -734,11 +772,13 @@ void JobRunner::checkIdle()
     m_store->releaseExpiredLeases(m_clock->nowMs());
     // In-memory counts drift when another worker shares the job: ask the store.
     m_counts = m_store->taskCounts(m_job.id);
-    if (m_counts.pending == 0 && m_counts.leased == 0) {
+    if (m_counts.pending == 0 && m_counts.leased == 0 && !m_standing) {
         emitProgress(true);
         stop(JobState::Finished, QString(), false);
         return;
     }
+    if (m_counts.pending == 0 && m_counts.leased == 0)
+        m_urgentTasks = 0; // an empty queue has nothing urgent, whoever settled it
     qint64 wait = m_options.idlePollMs;
     if (m_counts.pending > 0) {
         const qint64 now = m_clock->nowMs();

@@ -84,6 +84,16 @@ public:
     void start();
 
     int priority() const { return m_job.spec.priority; }
+    // A standing queue (the intake API): it never finishes by itself, waits for tasks when
+    // none are left and says which of its tasks settled.
+    bool isStanding() const { return m_standing; }
+    // The priority preemption sees: a standing queue with priority-1 tasks waiting or in
+    // flight is urgent whatever its own priority.
+    int dispatchPriority() const { return m_urgentTasks > 0 ? 1 : priority(); }
+    // Tasks were added to the job here (a submission): claim again at once. Claimed but unsent
+    // tasks of a lower priority than the best new one go back first, so the new ones are
+    // sent next.
+    void tasksArrived(int count, int bestPriority, int urgentCount);
     bool isBatchLane() const { return m_batchMode; }
     // Work that would go out now if nothing held it back.
     bool hasDispatchableWork() const;
@@ -134,6 +144,8 @@ Q_SIGNALS:
     void failed(qint64 jobId, const QString &error);
     // The job started or stopped waiting for its off-peak window (reason empty: it goes).
     void waitingChanged(qint64 jobId, const QString &reason);
+    // Standing queues: tasks completed or dead-lettered, once stored.
+    void settled(qint64 jobId, const QList<qint64> &taskIds);
 
 private:
     void pump();
@@ -339,6 +351,8 @@ private:
     QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey;  // duplicates waiting for it
     QHash<QByteArray, store::CachedResponse> m_unflushedCache; // answers not yet stored
     QStringList m_unpricedModels; // models met without a price: alerted once per job each
+    bool m_standing = false;
+    int m_urgentTasks = 0; // standing queues: priority-1 tasks known here, not yet settled
     bool m_running = false;
     bool m_stopping = false;
     bool m_claimedEverything = false;

@@ -19,6 +19,7 @@ class QueueProbe;
 
 namespace bd::store {
 
+class Intake;
 class Store;
 class TaskActions;
 class TaskReader;
@@ -84,6 +85,8 @@ public:
     virtual TaskReader &tasks() = 0;
     virtual TaskActions &taskActions() = 0;
     virtual metrics::QueueProbe &queueProbe() = 0;
+    // Standing queues of the intake API (intake.h).
+    virtual Intake &intake() = 0;
     // A metrics store over this connection; options: the recorder's resolutions and
     // retentions (where series() reads), clock: its "now".
     virtual std::unique_ptr<metrics::MetricsStore>

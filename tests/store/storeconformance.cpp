@@ -1,5 +1,7 @@
 #include "storeconformance.h"
 
+#include "intakeconformance.h"
+
 #include "core/clock.h"
 #include "metrics/metricsstore.h"
 #include "metrics/queueprobe.h"
@@ -820,7 +822,9 @@ void StoreConformance::databasesSideBySide()
 int runStoreConformance(const Backend &backend, int argc, char **argv)
 {
     StoreConformance suite(backend);
-    return QTest::qExec(&suite, argc, argv);
+    IntakeConformance intake(backend);
+    const int failed = QTest::qExec(&suite, argc, argv);
+    return QTest::qExec(&intake, argc, argv) | failed;
 }
 
 } // namespace bd::storetest

@@ -1,5 +1,7 @@
 #include "postgresdatabase.h"
 
+#include "store/sql/sqlintake.h"
+
 #include "postgresmetricsstore.h"
 #include "postgresqueueprobe.h"
 #include "postgresstore.h"
@@ -25,6 +27,7 @@ PostgresDatabase::PostgresDatabase(const QString &location, Access access)
     m_tasks = std::make_unique<PostgresTaskReader>(m_connection);
     m_actions = std::make_unique<PostgresTaskActions>(m_connection);
     m_probe = std::make_unique<PostgresQueueProbe>(m_connection);
+    m_intake = std::make_unique<SqlIntake>(m_connection->db(), SqlIntake::Dialect::Postgres, m_connection);
     m_open = true;
 }
 
@@ -83,6 +86,15 @@ std::unique_ptr<metrics::MetricsStore>
 PostgresDatabase::metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options)
 {
     return std::make_unique<PostgresMetricsStore>(m_connection, clock, options);
+}
+
+} // namespace bd::store
+
+namespace bd::store {
+
+Intake &PostgresDatabase::intake()
+{
+    return *m_intake;
 }
 
 } // namespace bd::store

@@ -151,6 +151,26 @@ const QList<PostgresMigration> &postgresMigrations()
              // Spend per UTC day (ms / 86,400,000), added to by each group of completions.
              u"CREATE TABLE spend_days (day BIGINT PRIMARY KEY, usd DOUBLE PRECISION NOT NULL)"_s,
          }},
+        {2,
+         "standing queues of the intake API: queues, task keys, webhook outbox (SQLite 9)",
+         {
+             uR"(CREATE TABLE intake_queues (
+                name TEXT PRIMARY KEY,
+                job_id BIGINT NOT NULL UNIQUE REFERENCES jobs (id) ON DELETE CASCADE,
+                definition TEXT NOT NULL,
+                max_pending BIGINT NOT NULL,
+                webhook TEXT NOT NULL DEFAULT '',
+                schema_json TEXT NOT NULL DEFAULT '',
+                next_row BIGINT NOT NULL DEFAULT 1,
+                created_at BIGINT NOT NULL))"_s,
+             uR"(CREATE TABLE intake_tasks (
+                task_id BIGINT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+                job_id BIGINT NOT NULL,
+                key TEXT,
+                delivered INTEGER NOT NULL DEFAULT 1))"_s,
+             u"CREATE UNIQUE INDEX intake_tasks_key ON intake_tasks (job_id, key) WHERE key IS NOT NULL"_s,
+             u"CREATE INDEX intake_tasks_outbox ON intake_tasks (job_id, task_id) WHERE delivered = 0"_s,
+         }},
     };
     return migrations;
 }

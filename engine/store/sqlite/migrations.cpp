@@ -218,6 +218,28 @@ const QList<Migration> &sqliteMigrations()
                 WHERE state = 2 AND cost_usd > 0 AND finished_at IS NOT NULL
                 GROUP BY finished_at / 86400000)"_s,
          }},
+        {9,
+         "standing queues of the intake API: queues, task keys, webhook outbox",
+         {
+             // A queue is a job fed by `batchctl serve`; next_row numbers its tasks.
+             uR"(CREATE TABLE intake_queues (
+                name TEXT PRIMARY KEY,
+                job_id INTEGER NOT NULL UNIQUE REFERENCES jobs (id) ON DELETE CASCADE,
+                definition TEXT NOT NULL,
+                max_pending INTEGER NOT NULL,
+                webhook TEXT NOT NULL DEFAULT '',
+                schema_json TEXT NOT NULL DEFAULT '',
+                next_row INTEGER NOT NULL DEFAULT 1,
+                created_at INTEGER NOT NULL))"_s,
+             // Only tasks with a key or a webhook to call have a row here.
+             uR"(CREATE TABLE intake_tasks (
+                task_id INTEGER PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+                job_id INTEGER NOT NULL,
+                key TEXT,
+                delivered INTEGER NOT NULL DEFAULT 1))"_s,
+             u"CREATE UNIQUE INDEX intake_tasks_key ON intake_tasks (job_id, key) WHERE key IS NOT NULL"_s,
+             u"CREATE INDEX intake_tasks_outbox ON intake_tasks (job_id, task_id) WHERE delivered = 0"_s,
+         }},
     };
     return migrations;
 }

@@ -1,5 +1,7 @@
 #include "sqlitedatabase.h"
 
+#include "store/sql/sqlintake.h"
+
 #include "sqlitemetricsstore.h"
 #include "sqlitequeueprobe.h"
 #include "sqlitestore.h"
@@ -25,6 +27,7 @@ SqliteDatabase::SqliteDatabase(const QString &databasePath, Access access)
     m_tasks = std::make_unique<SqliteTaskReader>(m_connection);
     m_actions = std::make_unique<SqliteTaskActions>(m_connection);
     m_probe = std::make_unique<SqliteQueueProbe>(m_connection);
+    m_intake = std::make_unique<SqlIntake>(m_connection->db(), SqlIntake::Dialect::Sqlite, m_connection);
     m_open = true;
 }
 
@@ -79,6 +82,15 @@ std::unique_ptr<metrics::MetricsStore>
 SqliteDatabase::metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options)
 {
     return std::make_unique<SqliteMetricsStore>(m_connection, clock, options);
+}
+
+} // namespace bd::store
+
+namespace bd::store {
+
+Intake &SqliteDatabase::intake()
+{
+    return *m_intake;
 }
 
 } // namespace bd::store

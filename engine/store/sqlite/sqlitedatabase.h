@@ -35,6 +35,7 @@ public:
     TaskReader &tasks() override;
     TaskActions &taskActions() override;
     metrics::QueueProbe &queueProbe() override;
+    Intake &intake() override;
     std::unique_ptr<metrics::MetricsStore>
     metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options) override;
 
@@ -44,6 +45,7 @@ private:
     std::unique_ptr<SqliteTaskReader> m_tasks;
     std::unique_ptr<SqliteTaskActions> m_actions;
     std::unique_ptr<SqliteQueueProbe> m_probe;
+    std::unique_ptr<Intake> m_intake;
     QString m_error;
     bool m_open = false;
 };
