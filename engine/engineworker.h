@@ -9,6 +9,7 @@
 #include "dispatch/preemptionpolicy.h"
 #include "jobio.h"
 #include "snapshotbuilder.h"
+#include "store/store.h"
 
 #include <QHash>
 #include <QJsonObject>
@@ -102,6 +103,10 @@ Q_SIGNALS:
     void globalBudgetChanged(double capUsd, const QString &period, double spentUsd);
 
 private:
+    // Reads every job's stamp and re-reads the jobs whose stamp changed (another process
+    // created, started, stopped or deleted them); checkRunners: also clears the runner of
+    // jobs whose process on this host is gone.
+    void discoverJobs(bool checkRunners);
     void refreshSnapshot(qint64 jobId);
     void emitSnapshot();
 
@@ -147,6 +152,7 @@ private:
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
     QHash<QString, std::weak_ptr<dispatch::ProviderGuard>> m_guards;
     SnapshotBuilder m_snapshots;
+    QHash<qint64, store::JobStamp> m_jobStamps; // as of the last discoverJobs()
     QSet<qint64> m_cancelWhenStopped;
     QTimer *m_snapshotTimer = nullptr;
     int m_snapshotInterval = 1000;

@@ -1,5 +1,6 @@
 #include "taskdetailview.h"
 
+#include "api/engine.h"
 #include "format.h"
 #include "ingest/prompttemplate.h"
 
@@ -23,11 +24,34 @@ QString timeText(qint64 ms)
 
 } // namespace
 
-TaskDetailView::TaskDetailView(QWidget *parent)
+TaskDetailView::TaskDetailView(Engine *engine, QWidget *parent)
     : QTextBrowser(parent)
+    , m_engine(engine)
 {
     setOpenLinks(false);
     showPlaceholder(tr("Select a task to see its prompt, answer and attempts."));
+    connect(m_engine, &Engine::taskDetailReady, this, &TaskDetailView::handleDetail);
+}
+
+void TaskDetailView::showTask(qint64 taskId)
+{
+    if (m_ticket)
+        m_engine->discardRequests({std::exchange(m_ticket, 0)});
+    m_taskId = taskId;
+    if (taskId <= 0) {
+        showPlaceholder(tr("Select a task to see its prompt, answer and attempts."));
+        return;
+    }
+    m_ticket = m_engine->newTicket();
+    m_engine->requestTaskDetail(m_ticket, taskId);
+}
+
+void TaskDetailView::handleDetail(quint64 ticket, const bd::TaskDetail &detail)
+{
+    if (ticket != m_ticket || ticket == 0)
+        return;
+    m_ticket = 0;
+    showDetail(detail);
 }
 
 void TaskDetailView::showPlaceholder(const QString &text)

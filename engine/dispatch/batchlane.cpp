@@ -134,6 +134,7 @@ void JobRunner::pumpBatches()
         QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
         QList<TaskTransition> over; // tasks the budget cannot cover yet
         QHash<qint64, QByteArray> keys; // leaders of this batch -> response cache key
+        double refusedUsd = 0.0;        // the cheapest line the budget could not cover
         for (const ClaimedTask &task : std::as_const(tasks)) {
             qint64 promptTokens = 0;
             std::optional<providers::ChatRequest> line = batchRequestFor(task, &promptTokens);
@@ -154,6 +155,7 @@ void JobRunner::pumpBatches()
             }
             const double cost = maxCostUsd(request.model, promptTokens);
             if (!budgetAllows(reservation + cost)) {
+                refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
                 const TaskTransition release = releaseUnsent(task.id, now);
                 over.append(release);
                 m_routeOfTask.remove(task.id);
@@ -180,8 +182,7 @@ void JobRunner::pumpBatches()
             continue;
         }
         if (requests.isEmpty()) {
-            if (m_liveBatches.isEmpty())
-                stopForBudget();
+            budgetRefused(refusedUsd, !m_liveBatches.isEmpty());
             return;
         }
 
@@ -500,6 +501,7 @@ void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply>
         fatal(m_store->errorString());
         return;
     }
+    noteWritten(transitions); // settled above: stored now, not counted twice
     emitProgress(true);
     if (m_stopping) {
         if (m_inFlight.isEmpty())

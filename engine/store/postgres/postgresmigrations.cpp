@@ -17,7 +17,7 @@ constexpr qint64 kMigrationLock = 0x42444d69;
 
 const QList<PostgresMigration> &postgresMigrations()
 {
-    // Same model as the SQLite schema (engine/store/sqlite/migrations.cpp, version 8):
+    // Same model as the SQLite schema (engine/store/sqlite/migrations.cpp, version 9):
     // times are milliseconds since the epoch (BIGINT), states small integers.
     static const QList<PostgresMigration> migrations = {
         {1,
@@ -150,6 +150,12 @@ const QList<PostgresMigration> &postgresMigrations()
              u"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)"_s,
              // Spend per UTC day (ms / 86,400,000), added to by each group of completions.
              u"CREATE TABLE spend_days (day BIGINT PRIMARY KEY, usd DOUBLE PRECISION NOT NULL)"_s,
+         }},
+        {2,
+         "who runs each job",
+         {
+             // The worker id (host:pid:nonce) of the process running the job; '' for none.
+             u"ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT ''"_s,
          }},
     };
     return migrations;

@@ -216,6 +216,12 @@ const QList<Migration> &sqliteMigrations()
                 WHERE state = 2 AND cost_usd > 0 AND finished_at IS NOT NULL
                 GROUP BY finished_at / 86400000)"_s,
          }},
+        {9,
+         "who runs each job",
+         {
+             // The worker id (host:pid:nonce) of the process running the job; '' for none.
+             u"ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT ''"_s,
+         }},
     };
     return migrations;
 }
