@@ -51,7 +51,9 @@ DashboardPage::DashboardPage(QWidget *parent)
     addCounter(u"rate"_s, tr("Rate"), column++);
     addCounter(u"spend"_s, tr("Spend"), column++);
     addCounter(u"eta"_s, tr("ETA"), column++);
-    addCounter(u"budget"_s, tr("Global budget"), column++);
+    // A sentence ("spent $0.54 + $0.05 in flight / cap $0.60"): a row of its own, never cut.
+    QLabel *budget = addCounter(u"budget"_s, tr("Global budget"), 0, 2, column);
+    budget->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred); // never widens the window
     layout->addWidget(counters);
 
     auto *rangeRow = new QHBoxLayout;
@@ -101,7 +103,8 @@ DashboardPage::DashboardPage(QWidget *parent)
     setRange(0);
 }
 
-QLabel *DashboardPage::addCounter(const QString &name, const QString &title, int column)
+QLabel *DashboardPage::addCounter(const QString &name, const QString &title, int column, int row,
+                                  int columnSpan)
 {
     auto *caption = new QLabel(title, this);
     QFont small = caption->font();
@@ -115,8 +118,8 @@ QLabel *DashboardPage::addCounter(const QString &name, const QString &title, int
     big.setBold(true);
     value->setFont(big);
     value->setMinimumWidth(value->fontMetrics().horizontalAdvance(u"0,000,000"_s));
-    m_counterGrid->addWidget(caption, 0, column);
-    m_counterGrid->addWidget(value, 1, column);
+    m_counterGrid->addWidget(caption, row, column, 1, columnSpan);
+    m_counterGrid->addWidget(value, row + 1, column, 1, columnSpan);
     m_counters.insert(name, value);
     m_captions.insert(name, caption);
     return value;

@@ -53,7 +53,9 @@ protected:
     void hideEvent(QHideEvent *event) override;
 
 private:
-    QLabel *addCounter(const QString &name, const QString &title, int column);
+    // Caption at (row, column), value below it, both across columnSpan columns.
+    QLabel *addCounter(const QString &name, const QString &title, int column, int row = 0,
+                       int columnSpan = 1);
     void showGlobalBudget();
     void setRange(int index);
     void loadHistory();
