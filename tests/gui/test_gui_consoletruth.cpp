@@ -279,6 +279,7 @@ private Q_SLOTS:
         const qint64 jobId = importThroughWizard(*window, db, reviewsCsv(u"money.csv"_s, 2000),
                                                  u"Say something about {{text}}"_s, 300);
         QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Running, 20000);
         window->showPage(MainWindow::DashboardScreen);
         static const QRegularExpression inFlight(
             u"^spent \\$[0-9.]+ \\+ \\$[0-9.]+ in flight / cap \\$0\\.002000$"_s);
