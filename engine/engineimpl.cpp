@@ -177,7 +177,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     , m_priceOverridePath(options.priceOverridePath)
     , m_readOnly(options.readOnly)
     , m_cancelImport(std::make_shared<std::atomic<bool>>(false))
-    , m_ticketFloor(std::make_shared<std::atomic<quint64>>(0))
+    , m_discardedTickets(std::make_shared<DiscardedTickets>())
     , m_cancelledExport(std::make_shared<std::atomic<qint64>>(0))
 {
     registerMetaTypes();
@@ -216,7 +216,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     m_thread.start();
 
     m_readerThread.setObjectName(u"batchdesk-reader"_s);
-    m_reader = new ReaderWorker(m_database, options.priceOverridePath, m_ticketFloor,
+    m_reader = new ReaderWorker(m_database, options.priceOverridePath, m_discardedTickets,
                                 m_cancelledExport);
     m_reader->moveToThread(&m_readerThread);
     connect(&m_readerThread, &QThread::finished, m_reader, &QObject::deleteLater);
@@ -437,27 +437,25 @@ void EngineImpl::requestTaskPage(quint64 ticket, const TaskFilter &filter, qint6
     });
 }
 
-void EngineImpl::discardTaskRequestsBefore(quint64 ticket)
+void EngineImpl::discardRequests(const QList<quint64> &tickets)
 {
-    quint64 current = m_ticketFloor->load();
-    while (ticket > current && !m_ticketFloor->compare_exchange_weak(current, ticket)) {
-    }
+    m_discardedTickets->add(tickets);
 }
 
-void EngineImpl::requestTaskDetail(qint64 taskId)
+void EngineImpl::requestTaskDetail(quint64 ticket, qint64 taskId)
 {
-    onReader([reader = m_reader, taskId] { reader->fetchTaskDetail(taskId); });
+    onReader([reader = m_reader, ticket, taskId] { reader->fetchTaskDetail(ticket, taskId); });
 }
 
-void EngineImpl::requestDeadSummary(qint64 jobId)
+void EngineImpl::requestDeadSummary(quint64 ticket, qint64 jobId)
 {
-    onReader([reader = m_reader, jobId] { reader->fetchDeadSummary(jobId); });
+    onReader([reader = m_reader, ticket, jobId] { reader->fetchDeadSummary(ticket, jobId); });
 }
 
-void EngineImpl::requestDeadTasks(qint64 jobId, qint64 afterTaskId, int limit)
+void EngineImpl::requestDeadTasks(quint64 ticket, qint64 jobId, qint64 afterTaskId, int limit)
 {
-    onReader([reader = m_reader, jobId, afterTaskId, limit] {
-        reader->listDeadTasks(jobId, afterTaskId, limit);
+    onReader([reader = m_reader, ticket, jobId, afterTaskId, limit] {
+        reader->listDeadTasks(ticket, jobId, afterTaskId, limit);
     });
 }
 

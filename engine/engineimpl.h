@@ -10,6 +10,7 @@
 
 namespace bd {
 
+class DiscardedTickets;
 class EngineWorker;
 class ReaderWorker;
 
@@ -58,10 +59,10 @@ public:
     void requestTaskCount(quint64 ticket, const TaskFilter &filter) override;
     void requestTaskPage(quint64 ticket, const TaskFilter &filter, qint64 offset, qint64 afterId,
                          int limit) override;
-    void discardTaskRequestsBefore(quint64 ticket) override;
-    void requestTaskDetail(qint64 taskId) override;
-    void requestDeadSummary(qint64 jobId) override;
-    void requestDeadTasks(qint64 jobId, qint64 afterTaskId, int limit) override;
+    void discardRequests(const QList<quint64> &tickets) override;
+    void requestTaskDetail(quint64 ticket, qint64 taskId) override;
+    void requestDeadSummary(quint64 ticket, qint64 jobId) override;
+    void requestDeadTasks(quint64 ticket, qint64 jobId, qint64 afterTaskId, int limit) override;
     void requestAlerts(bool includeCleared) override;
     void clearAlerts(qint64 jobId, const QString &kind) override;
     void requestCostReport(qint64 jobId) override;
@@ -106,7 +107,7 @@ private:
     QList<std::function<void()>> m_readerQueue;
     QThread m_readerThread;
     ReaderWorker *m_reader = nullptr; // lives on m_readerThread
-    std::shared_ptr<std::atomic<quint64>> m_ticketFloor;
+    std::shared_ptr<DiscardedTickets> m_discardedTickets;
     std::shared_ptr<std::atomic<qint64>> m_cancelledExport; // job id, 0: none
 };
 

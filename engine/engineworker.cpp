@@ -76,7 +76,7 @@ void EngineWorker::open()
     m_store = &m_database->queue();
     m_store->releaseExpiredLeases(m_clock->nowMs());
     releaseLeasesOfDeadWorkers();
-    const QList<JobInfo> jobs = m_store->jobs();
+    discoverJobs(true);
     // A large file is checked at open only in part; the first reads may meet the rest.
     if (const QString damage = m_database->damage(); !damage.isEmpty()) {
         m_store = nullptr;
@@ -84,8 +84,6 @@ void EngineWorker::open()
         Q_EMIT opened(false, damage);
         return;
     }
-    for (const JobInfo &job : jobs)
-        m_snapshots.update(job, m_runners.contains(job.id));
     if (!m_snapshotTimer) {
         m_snapshotTimer = new QTimer(this);
         connect(m_snapshotTimer, &QTimer::timeout, this, &EngineWorker::emitSnapshot);
@@ -266,6 +264,9 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
     m_preemptionTimer->start();
     // Hold lower lanes before the urgent job claims, so it gets the provider at once.
     updatePreemption();
+    // The cap as stored now: another process may have changed it since the last tick, and
+    // a job must not be born paused under a cap that is gone.
+    loadGlobalBudget();
     runner->start();
     updatePreemption();
 }
@@ -459,7 +460,7 @@ void EngineWorker::listJobs()
         return;
     const QList<JobInfo> jobs = m_store->jobs();
     if (const QString damage = m_database->damage(); !damage.isEmpty()) {
-        Q_EMIT readFailed(damage); // the counts and totals just read may be zeros
+        Q_EMIT readFailed(0, damage); // the counts and totals just read may be zeros
         return;
     }
     QSet<qint64> present;
@@ -491,6 +492,32 @@ void EngineWorker::shutdown()
     m_database.reset();
 }
 
+void EngineWorker::discoverJobs(bool checkRunners)
+{
+    // One small read of the jobs table per tick: jobs other processes created, started,
+    // stopped or deleted are re-read in full, the others left alone.
+    const std::optional<QList<store::JobStamp>> stamps = m_store->jobStamps();
+    if (!stamps) // a failed read (the database busy) says nothing about the jobs
+        return;
+    QHash<qint64, store::JobStamp> seen;
+    seen.reserve(stamps->size());
+    for (const store::JobStamp &stamp : *stamps) {
+        seen.insert(stamp.id, stamp);
+        if (m_jobStamps.value(stamp.id) != stamp)
+            refreshSnapshot(stamp.id);
+        if (checkRunners && !stamp.runner.isEmpty() && stamp.runner != m_workerId &&
+            !store::Database::isServerLocation(m_databasePath) && isLocalWorkerDead(stamp.runner)) {
+            // Its process is gone (a crash, a kill): nobody runs the job now.
+            m_store->setJobRunner(stamp.id, QString(), m_clock->nowMs());
+        }
+    }
+    for (auto it = m_jobStamps.cbegin(); it != m_jobStamps.cend(); ++it) {
+        if (!seen.contains(it.key()))
+            m_snapshots.refresh(it.key(), std::nullopt, false);
+    }
+    m_jobStamps = std::move(seen);
+}
+
 void EngineWorker::refreshSnapshot(qint64 jobId)
 {
     if (m_store)
@@ -501,9 +528,11 @@ void EngineWorker::emitSnapshot()
 {
     if (!m_store)
         return;
-    // Jobs another worker (batchctl, a second desktop) runs: read their figures now and
-    // then, never per tick, so a big job costs a count every few seconds at most.
-    if (m_snapshots.nextTick()) {
+    const bool slowTick = m_snapshots.nextTick();
+    discoverJobs(slowTick);
+    // Jobs another worker (batchctl, a second desktop) runs: read their figures every
+    // other tick, never per tick, so a big job costs a count every two seconds at most.
+    if (m_snapshots.isElsewhereTick()) {
         for (const qint64 jobId : m_snapshots.runningElsewhere())
             refreshSnapshot(jobId);
     }
@@ -521,6 +550,7 @@ void EngineWorker::emitSnapshot()
     snapshot.globalBudgetUsd = budget.capUsd();
     snapshot.globalBudgetPeriod = dispatch::GlobalBudget::periodName(budget.period());
     snapshot.globalSpentUsd = budget.spentUsd();
+    snapshot.globalReservedUsd = budget.reservedUsd();
     snapshot.globalBudgetReached = m_globalBudget.isPausedAtCap();
     snapshot.pausedLanes = m_lanes.pausedLanes();
     Q_EMIT snapshotTaken(snapshot);

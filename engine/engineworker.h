@@ -10,6 +10,7 @@
 #include "jobio.h"
 #include "snapshotbuilder.h"
 #include "store/intake.h"
+#include "store/store.h"
 
 #include <QHash>
 #include <QJsonObject>
@@ -98,7 +99,7 @@ Q_SIGNALS:
     void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);
     // A read found the database damaged (Database::damage()).
-    void readFailed(const QString &error);
+    void readFailed(quint64 ticket, const QString &error);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
     void tasksActedOn(bd::TaskAction action, int changed, const QString &error, int skipped);
@@ -129,6 +130,10 @@ private:
     void pauseForFullDisk(qint64 jobId, const QString &error);
     // Runs one import on this thread with progress signals, then importFinished().
     void runImport(const std::function<ImportResult(const ImportProgress &)> &import);
+    // Reads every job's stamp and re-reads the jobs whose stamp changed (another process
+    // created, started, stopped or deleted them); checkRunners: also clears the runner of
+    // jobs whose process on this host is gone.
+    void discoverJobs(bool checkRunners);
     void refreshSnapshot(qint64 jobId);
     void emitSnapshot();
 
@@ -174,6 +179,7 @@ private:
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
     QHash<QString, std::weak_ptr<dispatch::ProviderGuard>> m_guards;
     SnapshotBuilder m_snapshots;
+    QHash<qint64, store::JobStamp> m_jobStamps; // as of the last discoverJobs()
     QSet<qint64> m_cancelWhenStopped;
     QTimer *m_snapshotTimer = nullptr;
     int m_snapshotInterval = 1000;

@@ -22,12 +22,28 @@ namespace bd {
 
 using namespace Qt::StringLiterals;
 
+void DiscardedTickets::add(const QList<quint64> &tickets)
+{
+    const QMutexLocker locker(&m_mutex);
+    for (const quint64 ticket : tickets) {
+        if (ticket > m_readUpTo)
+            m_tickets.insert(ticket);
+    }
+}
+
+bool DiscardedTickets::take(quint64 ticket)
+{
+    const QMutexLocker locker(&m_mutex);
+    m_readUpTo = qMax(m_readUpTo, ticket);
+    return m_tickets.remove(ticket);
+}
+
 ReaderWorker::ReaderWorker(const QString &databasePath, const QString &priceOverridePath,
-                           std::shared_ptr<std::atomic<quint64>> ticketFloor,
+                           std::shared_ptr<DiscardedTickets> discarded,
                            std::shared_ptr<std::atomic<qint64>> cancelledExport)
     : m_databasePath(databasePath)
     , m_priceOverridePath(priceOverridePath)
-    , m_ticketFloor(std::move(ticketFloor))
+    , m_discarded(std::move(discarded))
     , m_cancelledExport(cancelledExport ? std::move(cancelledExport)
                                         : std::make_shared<std::atomic<qint64>>(0))
 {
@@ -35,7 +51,7 @@ ReaderWorker::ReaderWorker(const QString &databasePath, const QString &priceOver
 
 ReaderWorker::~ReaderWorker() = default;
 
-bool ReaderWorker::ensureOpen()
+bool ReaderWorker::ensureOpen(quint64 ticket)
 {
     if (m_query && m_store)
         return true;
@@ -43,7 +59,7 @@ bool ReaderWorker::ensureOpen()
         QString error;
         m_database = store::Database::open(m_databasePath, store::Database::Access::ReadWrite, &error);
         if (!m_database) {
-            Q_EMIT readFailed(error);
+            Q_EMIT readFailed(ticket, error);
             return false;
         }
         m_store = &m_database->queue();
@@ -51,7 +67,7 @@ bool ReaderWorker::ensureOpen()
     QString error;
     m_tasksDatabase = store::Database::open(m_databasePath, store::Database::Access::ReadOnly, &error);
     if (!m_tasksDatabase) {
-        Q_EMIT readFailed(error);
+        Q_EMIT readFailed(ticket, error);
         return false;
     }
     m_query = &m_tasksDatabase->tasks();
@@ -62,7 +78,7 @@ bool ReaderWorker::damaged()
 {
     for (const auto *database : {m_database.get(), m_tasksDatabase.get()}) {
         if (database && !database->damage().isEmpty()) {
-            Q_EMIT readFailed(database->damage());
+            Q_EMIT readFailed(0, database->damage());
             return true;
         }
     }
@@ -71,11 +87,11 @@ bool ReaderWorker::damaged()
 
 void ReaderWorker::countTasks(quint64 ticket, const bd::TaskFilter &filter)
 {
-    if (stale(ticket) || !ensureOpen())
+    if (discarded(ticket) || !ensureOpen(ticket))
         return;
     const auto n = m_query->count(filter);
     if (!n) {
-        Q_EMIT readFailed(m_query->errorString());
+        Q_EMIT readFailed(ticket, m_query->errorString());
         return;
     }
     Q_EMIT taskCountReady(ticket, *n);
@@ -84,33 +100,33 @@ void ReaderWorker::countTasks(quint64 ticket, const bd::TaskFilter &filter)
 void ReaderWorker::fetchTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
                                  qint64 afterId, int limit)
 {
-    if (stale(ticket) || !ensureOpen())
+    if (discarded(ticket) || !ensureOpen(ticket))
         return;
     const auto rows = m_query->page(filter, offset, afterId, limit);
     if (!rows) {
-        Q_EMIT readFailed(m_query->errorString());
+        Q_EMIT readFailed(ticket, m_query->errorString());
         return;
     }
     Q_EMIT taskPageReady(ticket, offset, *rows);
 }
 
-void ReaderWorker::fetchTaskDetail(qint64 taskId)
+void ReaderWorker::fetchTaskDetail(quint64 ticket, qint64 taskId)
 {
-    if (!ensureOpen())
+    if (discarded(ticket) || !ensureOpen(ticket))
         return;
     if (auto detail = m_query->detail(taskId)) {
         if (const auto price = prices().price(detail->model))
             detail->pricedAs = price->family;
-        Q_EMIT taskDetailReady(*detail);
+        Q_EMIT taskDetailReady(ticket, *detail);
     } else
-        Q_EMIT readFailed(m_query->errorString());
+        Q_EMIT readFailed(ticket, m_query->errorString());
 }
 
-void ReaderWorker::fetchDeadSummary(qint64 jobId)
+void ReaderWorker::fetchDeadSummary(quint64 ticket, qint64 jobId)
 {
-    if (!ensureOpen())
+    if (discarded(ticket) || !ensureOpen(ticket))
         return;
-    Q_EMIT deadSummaryReady(jobId, m_query->deadByClass(jobId));
+    Q_EMIT deadSummaryReady(ticket, jobId, m_query->deadByClass(jobId));
 }
 
 void ReaderWorker::listAlerts(bool includeCleared)
@@ -163,7 +179,7 @@ void ReaderWorker::exportJob(qint64 jobId, const QString &path)
 void ReaderWorker::readSeries(quint64 ticket, const QString &metric, const QString &labels,
                               qint64 fromMs, qint64 toMs, int maxPoints)
 {
-    if (!ensureOpen())
+    if (!ensureOpen(ticket))
         return;
     if (!m_metrics)
         m_metrics = m_database->metricsStore(SystemClock::instance());
@@ -269,14 +285,16 @@ void ReaderWorker::estimateJob(quint64 ticket, const JobSpec &spec)
     Q_EMIT jobEstimated(ticket, estimate, QString());
 }
 
-void ReaderWorker::listDeadTasks(qint64 jobId, qint64 afterTaskId, int limit)
+void ReaderWorker::listDeadTasks(quint64 ticket, qint64 jobId, qint64 afterTaskId, int limit)
 {
-    if (!ensureOpen()) {
-        Q_EMIT deadTasksListed(jobId, {}, u"cannot open the database"_s);
+    if (discarded(ticket))
+        return;
+    if (!ensureOpen(ticket)) {
+        Q_EMIT deadTasksListed(ticket, jobId, {}, u"cannot open the database"_s);
         return;
     }
     const QList<DeadTask> tasks = m_store->deadTasks(jobId, limit, afterTaskId);
-    Q_EMIT deadTasksListed(jobId, tasks, m_database->damage());
+    Q_EMIT deadTasksListed(ticket, jobId, tasks, m_database->damage());
 }
 
 void ReaderWorker::listJobs()

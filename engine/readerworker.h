@@ -6,12 +6,31 @@
 #include "cost/pricetable.h"
 #include "api/tasks.h"
 
+#include <QMutex>
 #include <QObject>
+#include <QSet>
 
 #include <atomic>
 #include <memory>
 
 namespace bd {
+
+// Tickets of requests whose askers lost interest, to be dropped unread: filled by the
+// facade on the caller's thread, taken by the reader.
+class DiscardedTickets
+{
+public:
+    void add(const QList<quint64> &tickets);
+    // Whether the request with this ticket is to be dropped (each ticket answers once).
+    bool take(quint64 ticket);
+
+private:
+    QMutex m_mutex;
+    QSet<quint64> m_tickets;
+    // The highest ticket the reader has come to: asking to drop one at or below it is too
+    // late (requests are read in the order they were made), so the set stays small.
+    quint64 m_readUpTo = 0;
+};
 
 namespace store {
 class Database;
@@ -33,22 +52,22 @@ class ReaderWorker final : public QObject
 public:
     // cancelledExport: the job whose export should stop (0: none), set from any thread.
     ReaderWorker(const QString &databasePath, const QString &priceOverridePath,
-                 std::shared_ptr<std::atomic<quint64>> ticketFloor,
+                 std::shared_ptr<DiscardedTickets> discarded,
                  std::shared_ptr<std::atomic<qint64>> cancelledExport = {});
     ~ReaderWorker() override;
 
     void countTasks(quint64 ticket, const bd::TaskFilter &filter);
     void fetchTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
                        qint64 afterId, int limit);
-    void fetchTaskDetail(qint64 taskId);
-    void fetchDeadSummary(qint64 jobId);
+    void fetchTaskDetail(quint64 ticket, qint64 taskId);
+    void fetchDeadSummary(quint64 ticket, qint64 jobId);
     void listAlerts(bool includeCleared);
     void collectIds(bd::TaskAction action, const bd::TaskFilter &filter, int argument);
     // Needs no database (reads the input and the tiering file).
     void checkJob(quint64 ticket, const bd::JobDraft &draft);
     // Uses the database when it exists (response cache, calibration), else estimates alone.
     void estimateJob(quint64 ticket, const bd::JobSpec &spec);
-    void listDeadTasks(qint64 jobId, qint64 afterTaskId, int limit);
+    void listDeadTasks(quint64 ticket, qint64 jobId, qint64 afterTaskId, int limit);
     // Every job with its counts (a read-only engine's requestJobs).
     void listJobs();
     void reportCost(qint64 jobId);
@@ -72,20 +91,21 @@ public:
 Q_SIGNALS:
     void taskCountReady(quint64 ticket, qint64 count);
     void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
-    void taskDetailReady(const bd::TaskDetail &detail);
-    void deadSummaryReady(qint64 jobId, const QList<bd::DeadClassCount> &classes);
+    void taskDetailReady(quint64 ticket, const bd::TaskDetail &detail);
+    void deadSummaryReady(quint64 ticket, qint64 jobId, const QList<bd::DeadClassCount> &classes);
     void alertsListed(const QList<bd::AlertRecord> &alerts);
     void idsCollected(bd::TaskAction action, const QList<qint64> &ids, int argument);
     void jobChecked(quint64 ticket, const bd::JobCheck &check);
     void jobEstimated(quint64 ticket, const bd::JobEstimate &estimate, const QString &error);
-    void deadTasksListed(qint64 jobId, const QList<bd::DeadTask> &tasks, const QString &error);
+    void deadTasksListed(quint64 ticket, qint64 jobId, const QList<bd::DeadTask> &tasks,
+                         const QString &error);
     void costReportReady(qint64 jobId, const QJsonObject &report);
     void jobsListed(const QList<bd::JobInfo> &jobs);
     void globalBudgetRead(double capUsd, const QString &period, double spentUsd);
     void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
     void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);
     void exportWarned(qint64 jobId, const QStringList &warnings);
-    void readFailed(const QString &error);
+    void readFailed(quint64 ticket, const QString &error);
     void databaseChecked(const QStringList &problems, const QString &message);
     void seriesReady(quint64 ticket, const bd::metrics::SeriesData &series);
     void queueRead(quint64 ticket, const bd::QueueInfo &queue);
@@ -93,11 +113,12 @@ Q_SIGNALS:
     void queueTasksRead(quint64 ticket, const QList<bd::QueueTaskResult> &tasks);
 
 private:
-    bool ensureOpen();
+    // Opens the connections on first use; a failure is reported with the ticket asked.
+    bool ensureOpen(quint64 ticket = 0);
+    bool discarded(quint64 ticket) const { return m_discarded->take(ticket); }
     // True (and readFailed said why) once either connection met a damaged file: what was
     // just read may be wrong and is not handed out.
     bool damaged();
-    bool stale(quint64 ticket) const { return ticket < m_ticketFloor->load(); }
 
     const cost::PriceTable &prices();
     bd::QueueInfo queueInfo(const QString &name);
@@ -106,7 +127,7 @@ private:
     QString m_databasePath;
     QString m_priceOverridePath;
     std::optional<cost::PriceTable> m_prices;
-    std::shared_ptr<std::atomic<quint64>> m_ticketFloor;
+    std::shared_ptr<DiscardedTickets> m_discarded;
     std::shared_ptr<std::atomic<qint64>> m_cancelledExport;
     std::unique_ptr<store::Database> m_database;      // the reader's store connection
     std::unique_ptr<store::Database> m_tasksDatabase; // read only, for task pages

@@ -73,7 +73,7 @@ void ReaderWorker::readQueue(quint64 ticket, const QString &name)
         return;
     const QueueInfo info = queueInfo(name);
     if (!info.jobId && !m_database->intake().errorString().isEmpty()) {
-        Q_EMIT readFailed(m_database->intake().errorString());
+        Q_EMIT readFailed(0, m_database->intake().errorString());
         return;
     }
     Q_EMIT queueRead(ticket, info);
@@ -128,7 +128,7 @@ void ReaderWorker::readQueueTasks(quint64 ticket, const QList<qint64> &taskIds)
         return;
     const auto records = m_database->intake().results(taskIds);
     if (records.isEmpty() && !m_database->intake().errorString().isEmpty()) {
-        Q_EMIT readFailed(m_database->intake().errorString());
+        Q_EMIT readFailed(0, m_database->intake().errorString());
         return;
     }
     Q_EMIT queueTasksRead(ticket, asResults(records));

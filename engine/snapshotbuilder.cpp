@@ -8,8 +8,10 @@ void SnapshotBuilder::update(const JobInfo &job, bool runningHere)
     snapshot.jobId = job.id;
     snapshot.priority = job.spec.priority;
     snapshot.runningHere = runningHere;
+    snapshot.runner = job.runner;
     if (!runningHere) {
         snapshot.state = job.state;
+        snapshot.stateReason = job.stateReason;
         snapshot.counts = job.counts;
         snapshot.usage = job.usage;
         snapshot.costUsd = job.costUsd;
@@ -35,8 +37,10 @@ void SnapshotBuilder::progressed(qint64 jobId, const TaskCounts &counts, const U
     snapshot.usage = usage;
     snapshot.costUsd = costUsd;
     snapshot.runningHere = runningHere;
-    if (runningHere)
+    if (runningHere) {
         snapshot.state = JobState::Running;
+        snapshot.stateReason.clear();
+    }
 }
 
 void SnapshotBuilder::retain(const QSet<qint64> &present)

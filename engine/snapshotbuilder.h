@@ -19,8 +19,11 @@ namespace bd {
 class SnapshotBuilder
 {
 public:
-    // Every fifth tick is a slow one: jobs run elsewhere are re-read, queues probed.
+    // Every fifth tick is a slow one: queues are probed.
     static constexpr int kSlowTickEvery = 5;
+    // Jobs run elsewhere are re-read every second tick: their counts are never older than
+    // two seconds, and a big job costs a count every other second at most.
+    static constexpr int kElsewhereEvery = 2;
 
     // A read from the store. A job running here keeps its runner's figures, which are
     // fresher than a read from a moment ago.
@@ -44,6 +47,7 @@ public:
     // Counts a tick; true on the slow ones.
     bool nextTick() { return ++m_ticks % kSlowTickEvery == 0; }
     bool isSlowTick() const { return m_ticks % kSlowTickEvery == 0; }
+    bool isElsewhereTick() const { return m_ticks % kElsewhereEvery == 0; }
 
     // Per priority, since when the job's oldest pending task of that priority waits (empty:
     // unknown or nothing pending; tasks of a job can be reprioritised one by one). `read`

@@ -169,12 +169,21 @@ void DashboardPage::showGlobalBudget()
         value->setStyleSheet(QString());
         return;
     }
-    value->setText(u"%1 / %2"_s.arg(formatUsd(s.globalSpentUsd), formatUsd(s.globalBudgetUsd)));
+    // Spent is what answers cost; in flight is reserved for requests not answered yet (at
+    // their worst case) and is not spent.
+    const QString spent = s.globalReservedUsd > 0 ? tr("spent %1 + %2 in flight")
+                                                        .arg(formatUsd(s.globalSpentUsd),
+                                                             formatUsd(s.globalReservedUsd))
+                                                  : tr("spent %1").arg(formatUsd(s.globalSpentUsd));
+    value->setText(tr("%1 / cap %2").arg(spent, formatUsd(s.globalBudgetUsd)));
     caption->setText(s.globalBudgetReached ? tr("Global budget (%1) · reached").arg(period)
                                            : tr("Global budget (%1)").arg(period));
-    value->setToolTip(tr("Spent %1 of %2 across every job of this database (%3); when nothing more "
-                         "fits, every job pauses until the cap is raised")
-                          .arg(formatUsd(s.globalSpentUsd), formatUsd(s.globalBudgetUsd), period));
+    value->setToolTip(
+        tr("Spent %1 of %2 across every job of this database (%3); %4 more is reserved "
+           "for requests in flight. Jobs pause when what is spent leaves no room for "
+           "the next request, until the cap is raised.")
+            .arg(formatUsd(s.globalSpentUsd), formatUsd(s.globalBudgetUsd), period,
+                 formatUsd(s.globalReservedUsd)));
     const QString red = stateColor(TaskState::Dead).name();
     value->setStyleSheet(s.globalBudgetReached ? u"color: %1;"_s.arg(red) : QString());
     caption->setStyleSheet(s.globalBudgetReached ? u"color: %1; font-weight: bold;"_s.arg(red) : QString());
@@ -258,7 +267,11 @@ qint64 DashboardPage::refreshNow()
     QElapsedTimer timer;
     timer.start();
     const TaskCounts totals = m_lastSnapshot.totals();
-    const double rate = m_live->currentRate();
+    // Paused and finished work has no pace: no rate, no ETA, whatever ran a moment ago.
+    const bool running =
+        std::any_of(m_lastSnapshot.jobs.cbegin(), m_lastSnapshot.jobs.cend(),
+                    [](const JobSnapshot &job) { return job.state == JobState::Running; });
+    const double rate = running ? m_live->currentRate() : 0.0;
     m_counters.value(u"pending"_s)->setText(formatCount(totals.pending));
     m_counters.value(u"inflight"_s)->setText(formatCount(totals.leased));
     m_counters.value(u"completed"_s)->setText(formatCount(totals.completed));
@@ -268,9 +281,10 @@ qint64 DashboardPage::refreshNow()
     m_counters.value(u"rate"_s)->setText(rate > 0 ? formatRate(rate) : u"–"_s);
     m_counters.value(u"spend"_s)->setText(formatUsd(m_lastSnapshot.costUsd()));
     const qint64 left = totals.unfinished();
-    m_counters.value(u"eta"_s)->setText(left == 0 ? u"–"_s
-                                        : rate > 0 ? formatDuration(qint64(double(left) / rate * 60.0))
-                                                   : u"∞"_s);
+    m_counters.value(u"eta"_s)->setText(left == 0 || !running ? u"–"_s
+                                        : rate > 0
+                                            ? formatDuration(qint64(double(left) / rate * 60.0))
+                                            : u"∞"_s);
     showGlobalBudget();
     arrangeCounters();
     const qint64 now = m_lastSnapshot.atMs > 0 ? m_lastSnapshot.atMs : 0;

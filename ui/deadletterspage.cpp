@@ -32,6 +32,7 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
     m_job = new JobCombo(this);
     top->addWidget(m_job);
     m_summary = new QLabel(this);
+    m_summary->setObjectName(u"deadSummary"_s);
     top->addWidget(m_summary, 1);
     m_replaySelection = new QPushButton(tr("Replay selected"), this);
     m_replayClass = new QPushButton(tr("Replay class…"), this);
@@ -79,7 +80,7 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
     m_view->setColumnWidth(TaskTableModel::AttemptsColumn, digit * 10);
     m_view->setColumnWidth(TaskTableModel::ErrorColumn, digit * 16);
     m_view->setColumnWidth(TaskTableModel::InputColumn, digit * 36);
-    m_detail = new TaskDetailView(right);
+    m_detail = new TaskDetailView(engine, right);
     right->addWidget(m_view);
     right->addWidget(m_detail);
     right->setStretchFactor(0, 3);
@@ -116,12 +117,7 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
         const QVariant id = m_model->data(m_model->index(current.row(), 0), TaskTableModel::TaskIdRole);
         if (!id.isValid())
             return;
-        m_detail->setTaskId(id.toLongLong());
-        m_engine->requestTaskDetail(id.toLongLong());
-    });
-    connect(m_engine, &Engine::taskDetailReady, this, [this](const bd::TaskDetail &detail) {
-        if (detail.id == m_detail->taskId())
-            m_detail->showDetail(detail);
+        m_detail->showTask(id.toLongLong());
     });
     applyFilter();
 }
@@ -158,14 +154,19 @@ void DeadLettersPage::applyFilter()
 
 void DeadLettersPage::refresh()
 {
-    m_engine->requestDeadSummary(m_job->currentJobId());
+    if (m_summaryTicket) // a summary for another job (or an older one) is no use now
+        m_engine->discardRequests({m_summaryTicket});
+    m_summaryTicket = m_engine->newTicket();
+    m_engine->requestDeadSummary(m_summaryTicket, m_job->currentJobId());
     m_model->refresh();
 }
 
-void DeadLettersPage::handleSummary(qint64 jobId, const QList<bd::DeadClassCount> &classes)
+void DeadLettersPage::handleSummary(quint64 ticket, qint64 jobId,
+                                    const QList<bd::DeadClassCount> &classes)
 {
-    if (jobId != m_job->currentJobId())
+    if (ticket != m_summaryTicket || jobId != m_job->currentJobId())
         return;
+    m_summaryTicket = 0;
     const QString current = currentClass();
     const QSignalBlocker blocker(m_classes);
     m_classes->clear();

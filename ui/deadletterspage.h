@@ -56,7 +56,7 @@ protected:
 private:
     void refresh();
     void applyFilter();
-    void handleSummary(qint64 jobId, const QList<bd::DeadClassCount> &classes);
+    void handleSummary(quint64 ticket, qint64 jobId, const QList<bd::DeadClassCount> &classes);
     QString currentClass() const;
     bool confirm(const QString &text);
     QList<qint64> affectedJobs() const;
@@ -76,6 +76,7 @@ private:
     QLabel *m_result = nullptr;
     QList<bd::JobInfo> m_jobs;
     qint64 m_deadTotal = -1; // of the chosen job, from the last summary
+    quint64 m_summaryTicket = 0; // the summary asked for and not answered yet
     QTimer *m_refresh = nullptr;
     QList<qint64> m_allJobIds;
     bool m_confirm = true;

@@ -7,6 +7,7 @@
 #include <QFileInfo>
 #include <QLocale>
 #include <QRegularExpression>
+#include <QSysInfo>
 
 namespace bd::ui {
 
@@ -28,6 +29,18 @@ constexpr qint64 kRateWindowMs = 30'000;
 qint64 finishedOf(const TaskCounts &counts)
 {
     return counts.completed + counts.dead + counts.cancelled;
+}
+
+// Who runs a job, from its worker id (host:pid:nonce): a process on this computer by its
+// pid, one elsewhere by host and pid.
+QString workerText(const QString &workerId)
+{
+    const QStringList parts = workerId.split(u':');
+    if (parts.size() < 2)
+        return workerId;
+    if (parts.at(0) == QSysInfo::machineHostName())
+        return JobsModel::tr("pid %1").arg(parts.at(1));
+    return JobsModel::tr("%1, pid %2").arg(parts.at(0), parts.at(1));
 }
 
 } // namespace
@@ -57,18 +70,22 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
         switch (index.column()) {
         case IdColumn: return job.id;
         case SourceColumn: return QFileInfo(job.spec.sourcePath).fileName();
-        case StateColumn: return stateText(job);
+        case StateColumn: {
+            const QString runner = runnerText(job);
+            return runner.isEmpty() ? stateText(job) : u"%1 · %2"_s.arg(stateText(job), runner);
+        }
         case ProgressColumn:
             return total ? u"%1%"_s.arg(QLocale().toString(100.0 * double(done) / double(total), 'f', 1))
                          : u"–"_s;
         case DoneColumn: return u"%1 / %2"_s.arg(formatCount(done), formatCount(total));
         case DeadColumn: return formatCount(job.counts.dead);
         case RateColumn: {
-            const double rate = ratePerMinute(job.id);
+            // A job that does not run has no pace, whatever it did a moment ago.
+            const double rate = job.state == JobState::Running ? ratePerMinute(job.id) : 0.0;
             return rate > 0 ? formatRate(rate) : u"–"_s;
         }
         case EtaColumn: {
-            if (job.counts.unfinished() == 0)
+            if (job.counts.unfinished() == 0 || job.state != JobState::Running)
                 return u"–"_s;
             const qint64 eta = etaSeconds(job.id);
             return eta >= 0 ? formatDuration(eta) : u"–"_s;
@@ -102,8 +119,16 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
     case Qt::ToolTipRole:
         if (index.column() == SourceColumn)
             return job.spec.sourcePath;
-        if (index.column() == StateColumn && !stateToolTip(job).isEmpty())
-            return stateToolTip(job);
+        if (index.column() == StateColumn) {
+            QString tip = stateToolTip(job);
+            if (!job.runner.isEmpty())
+                tip += (tip.isEmpty() ? QString() : u"\n"_s) +
+                       tr("Run by worker %1%2")
+                           .arg(job.runner,
+                                m_runningHere.contains(job.id) ? tr(" (this window)") : QString());
+            if (!tip.isEmpty())
+                return tip;
+        }
         if (index.column() == RateColumn && m_concurrency.contains(job.id)) {
             const auto [limit, ceiling] = m_concurrency.value(job.id);
             return limit < ceiling
@@ -131,11 +156,23 @@ QVariant JobsModel::headerData(int section, Qt::Orientation orientation, int rol
     return tr(titles[section]);
 }
 
+QString JobsModel::runnerText(const JobInfo &job) const
+{
+    if (job.state != JobState::Running)
+        return {};
+    if (m_runningHere.contains(job.id))
+        return tr("this window");
+    return job.runner.isEmpty() ? QString() : workerText(job.runner);
+}
+
 QString JobsModel::stateText(const JobInfo &job) const
 {
     const QString label = stateLabelOf(job);
-    if (job.state == JobState::Finished)
-        return label;
+    if (job.state == JobState::Finished) {
+        // As batchctl exits 4: finished, but not every row has an answer.
+        return job.counts.dead > 0 ? tr("%1 · %2 dead").arg(label, formatCount(job.counts.dead))
+                                   : label;
+    }
     if (job.state != JobState::Running)
         return job.stateReason.isEmpty() ? label : u"%1 (%2)"_s.arg(label, job.stateReason);
     QStringList why;
@@ -293,8 +330,11 @@ void JobsModel::applySnapshot(const EngineSnapshot &snapshot)
         job.counts = js.counts;
         job.usage = js.usage;
         job.costUsd = js.costUsd;
-        if (js.runningHere || js.state != JobState::Running || job.state == JobState::Running)
-            job.state = js.state;
+        // The engine reads every job's state each second, whoever changed it.
+        job.state = js.state;
+        if (!js.runningHere)
+            job.stateReason = js.stateReason;
+        job.runner = js.runner;
         job.spec.priority = js.priority;
         addSample(js.jobId, snapshot.atMs, finishedOf(js.counts));
         first = first < 0 ? row : qMin(first, row);

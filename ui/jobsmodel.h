@@ -71,6 +71,8 @@ public:
     bool isLanePaused(int priority) const { return m_pausedLanes.contains(priority); }
     // The state column's text: "Running (lane P2 paused)", "Paused (quota exhausted …)".
     QString stateText(const bd::JobInfo &job) const;
+    // Who runs a running job: "this window", "pid 4242" (this computer) or "host, pid 4242".
+    QString runnerText(const bd::JobInfo &job) const;
     // The whole reason: the off-peak window, the paused lane, a pause's cause.
     QString stateToolTip(const bd::JobInfo &job) const;
 

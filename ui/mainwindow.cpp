@@ -91,6 +91,7 @@ MainWindow::MainWindow(std::unique_ptr<Engine> engine, const Options &options, Q
         label->setMinimumWidth(120);
     }
     m_statusTotals->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
+    m_statusTotals->setObjectName(u"statusTotals"_s);
     statusBar()->addWidget(m_statusDb, 1);
     statusBar()->addPermanentWidget(m_statusTotals, 2);
 
@@ -451,6 +452,7 @@ void MainWindow::connectEngine()
             message += tr(", %1 skipped (not in a state the action applies to)").arg(formatCount(skipped));
         statusBar()->showMessage(message, 8000);
         if (action == TaskAction::Replay && changed > 0) {
+            m_resumeFinishedWithWork = true; // from the Tasks page too: see handleJobsListed
             const QSet<qint64> jobs = std::exchange(m_resumeAfterReplay, {});
             for (qint64 job : jobs) {
                 const auto info = m_jobsModel->job(job);
@@ -460,7 +462,7 @@ void MainWindow::connectEngine()
         }
         m_engine->requestJobs();
     });
-    connect(engine, &Engine::readFailed, this, [this](const QString &error) {
+    connect(engine, &Engine::readFailed, this, [this](quint64, const QString &error) {
         statusBar()->showMessage(tr("Read failed: %1").arg(error), 15000);
     });
 }
@@ -527,9 +529,18 @@ void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
             for (const JobInfo &job : jobs) {
                 const bool interrupted = job.state == JobState::Running
                                          || (job.state == JobState::Paused && stopCauseOf(job.stateReason) == StopCause::EngineShutdown);
-                if (interrupted && job.counts.unfinished() > 0)
+                // A job another live process runs is left to it.
+                if (interrupted && job.counts.unfinished() > 0 && job.runner.isEmpty())
                     resumeJob(job.id);
             }
+        }
+    }
+    if (std::exchange(m_resumeFinishedWithWork, false)) {
+        // Tasks replayed here of a job that had finished: it runs them, no Resume needed.
+        for (const JobInfo &job : jobs) {
+            if (job.state == JobState::Finished && job.counts.unfinished() > 0 &&
+                job.runner.isEmpty())
+                resumeJob(job.id);
         }
     }
     updateActions();

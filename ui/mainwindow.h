@@ -136,6 +136,7 @@ private:
     double m_globalBudgetUsd = 0.0; // the engine's, from its snapshots
     bool m_resumedOnce = false;
     QSet<qint64> m_resumeAfterReplay;
+    bool m_resumeFinishedWithWork = false; // after a replay: finished jobs with work run it
     qint64 m_pendingSelect = 0;
 
     JobsModel *m_jobsModel = nullptr;

@@ -1,9 +1,11 @@
 #include "taskdetailview.h"
 
+#include "api/engine.h"
 #include "format.h"
 #include "ingest/prompttemplate.h"
 
 #include <QDateTime>
+#include <QScopeGuard>
 
 namespace bd::ui {
 
@@ -23,11 +25,34 @@ QString timeText(qint64 ms)
 
 } // namespace
 
-TaskDetailView::TaskDetailView(QWidget *parent)
+TaskDetailView::TaskDetailView(Engine *engine, QWidget *parent)
     : QTextBrowser(parent)
+    , m_engine(engine)
 {
     setOpenLinks(false);
     showPlaceholder(tr("Select a task to see its prompt, answer and attempts."));
+    connect(m_engine, &Engine::taskDetailReady, this, &TaskDetailView::handleDetail);
+}
+
+void TaskDetailView::showTask(qint64 taskId)
+{
+    if (m_ticket)
+        m_engine->discardRequests({std::exchange(m_ticket, 0)});
+    m_taskId = taskId;
+    if (taskId <= 0) {
+        showPlaceholder(tr("Select a task to see its prompt, answer and attempts."));
+        return;
+    }
+    m_ticket = m_engine->newTicket();
+    m_engine->requestTaskDetail(m_ticket, taskId);
+}
+
+void TaskDetailView::handleDetail(quint64 ticket, const bd::TaskDetail &detail)
+{
+    if (ticket != m_ticket || ticket == 0)
+        return;
+    m_ticket = 0;
+    showDetail(detail);
 }
 
 void TaskDetailView::showPlaceholder(const QString &text)
@@ -47,6 +72,7 @@ QString TaskDetailView::renderedPrompt(const bd::TaskDetail &detail)
 void TaskDetailView::showDetail(const bd::TaskDetail &d)
 {
     m_taskId = d.id;
+    const auto announce = qScopeGuard([this, d] { Q_EMIT detailShown(d); });
     QString html;
     html += u"<h3>"_s + tr("Task %1 · job %2 · row %3 · <span style=\"color:%5\">%4</span>")
                              .arg(d.id)

@@ -5,6 +5,10 @@
 
 #include <QTextBrowser>
 
+namespace bd {
+class Engine;
+}
+
 namespace bd::ui {
 
 // One task's whole story: the rendered prompt (the job's template over the row's values),
@@ -14,17 +18,27 @@ class TaskDetailView final : public QTextBrowser
     Q_OBJECT
 
 public:
-    explicit TaskDetailView(QWidget *parent = nullptr);
+    TaskDetailView(Engine *engine, QWidget *parent = nullptr);
 
+    // Asks the engine for the task and shows it when it comes; only the answer to the
+    // latest ask is shown (other views ask for details too). 0: none, the placeholder.
+    void showTask(qint64 taskId);
     void showDetail(const bd::TaskDetail &detail);
     void showPlaceholder(const QString &text);
     qint64 taskId() const { return m_taskId; }
-    void setTaskId(qint64 taskId) { m_taskId = taskId; }
 
     static QString renderedPrompt(const bd::TaskDetail &detail);
 
+Q_SIGNALS:
+    // A task's detail is on screen (its own ask answered, or handed in).
+    void detailShown(const bd::TaskDetail &detail);
+
 private:
+    void handleDetail(quint64 ticket, const bd::TaskDetail &detail);
+
+    Engine *m_engine;
     qint64 m_taskId = 0;
+    quint64 m_ticket = 0; // of the ask not answered yet (0: none)
 };
 
 } // namespace bd::ui

@@ -56,6 +56,7 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     }
     filters->addWidget(m_errorClass);
     m_text = new QLineEdit(this);
+    m_text->setObjectName(u"taskSearch"_s);
     m_text->setPlaceholderText(tr("Search input, output and errors… (or field = value)"));
     m_text->setClearButtonEnabled(true);
     filters->addWidget(m_text, 1);
@@ -102,7 +103,7 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     m_view->setColumnWidth(TaskTableModel::TokensColumn, digit * 13);
     m_view->setColumnWidth(TaskTableModel::CostColumn, digit * 10);
     m_view->setColumnWidth(TaskTableModel::InputColumn, digit * 28);
-    m_detail = new TaskDetailView(splitter);
+    m_detail = new TaskDetailView(m_engine, splitter);
     splitter->addWidget(m_view);
     splitter->addWidget(m_detail);
     splitter->setStretchFactor(0, 3);
@@ -131,10 +132,7 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     });
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &TasksPage::handleCurrentChanged);
-    connect(m_engine, &Engine::taskDetailReady, this, [this](const bd::TaskDetail &detail) {
-        if (detail.id != m_detail->taskId())
-            return;
-        m_detail->showDetail(detail);
+    connect(m_detail, &TaskDetailView::detailShown, this, [this](const bd::TaskDetail &detail) {
         m_shownDetail = detail;
         if (m_copyWhenShown >= 0)
             copyFromDetail(std::exchange(m_copyWhenShown, -1) == 1);
@@ -265,8 +263,7 @@ void TasksPage::applyFilter()
         m_model->fieldColumns() == m_fieldsOfJob.value(filter.jobId))
         return;
     m_model->setFilter(filter, m_fieldsOfJob.value(filter.jobId));
-    m_detail->setTaskId(0);
-    m_detail->showPlaceholder(tr("Select a task to see its prompt, answer and attempts."));
+    m_detail->showTask(0);
     updateCountLabel();
 }
 
@@ -286,8 +283,7 @@ void TasksPage::handleCurrentChanged()
         m_detail->showPlaceholder(tr("Loading…"));
         return;
     }
-    m_detail->setTaskId(id.toLongLong());
-    m_engine->requestTaskDetail(id.toLongLong());
+    m_detail->showTask(id.toLongLong());
 }
 
 void TasksPage::act(int actionValue)

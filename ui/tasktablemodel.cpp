@@ -24,6 +24,7 @@ TaskTableModel::TaskTableModel(Engine *engine, QObject *parent)
 {
     connect(m_engine, &Engine::taskCountReady, this, &TaskTableModel::handleCount);
     connect(m_engine, &Engine::taskPageReady, this, &TaskTableModel::handlePage);
+    connect(m_engine, &Engine::readFailed, this, &TaskTableModel::handleReadFailed);
 }
 
 int TaskTableModel::rowCount(const QModelIndex &parent) const
@@ -153,8 +154,11 @@ QVariant TaskTableModel::headerData(int section, Qt::Orientation orientation, in
 void TaskTableModel::setFilter(const bd::TaskFilter &filter, const QStringList &fieldColumns)
 {
     // Everything asked for under the old filter is of no use now: the reader drops it.
-    m_floor = m_nextTicket;
-    m_engine->discardTaskRequestsBefore(m_floor);
+    QList<quint64> stale = m_countTickets.values();
+    stale.append(m_pageTickets.keys());
+    m_engine->discardRequests(stale);
+    m_countTickets.clear();
+    m_pageTickets.clear();
     beginResetModel();
     m_filter = filter;
     m_fieldColumns = fieldColumns;
@@ -164,7 +168,7 @@ void TaskTableModel::setFilter(const bd::TaskFilter &filter, const QStringList &
     m_inFlight.clear();
     m_wanted.clear();
     endResetModel();
-    m_engine->requestTaskCount(m_nextTicket++, m_filter);
+    requestCount();
     // The first page travels with the count, so the first paint needs one round trip.
     want(0);
 }
@@ -172,12 +176,19 @@ void TaskTableModel::setFilter(const bd::TaskFilter &filter, const QStringList &
 void TaskTableModel::refresh()
 {
     ++m_generation;
-    m_engine->requestTaskCount(m_nextTicket++, m_filter);
+    requestCount();
+}
+
+void TaskTableModel::requestCount()
+{
+    const quint64 ticket = m_engine->newTicket();
+    m_countTickets.insert(ticket);
+    m_engine->requestTaskCount(ticket, m_filter);
 }
 
 void TaskTableModel::handleCount(quint64 ticket, qint64 count)
 {
-    if (ticket < m_floor)
+    if (!m_countTickets.remove(ticket))
         return;
     count = qMin<qint64>(count, std::numeric_limits<int>::max());
     m_hasCount = true;
@@ -234,13 +245,15 @@ void TaskTableModel::flushRequests()
             afterId = previous->rows.constLast().id;
         m_inFlight.insert(page, m_generation);
         ++m_pageRequests;
-        m_engine->requestTaskPage(m_nextTicket++, m_filter, page * kPageSize, afterId, kPageSize);
+        const quint64 ticket = m_engine->newTicket();
+        m_pageTickets.insert(ticket, page);
+        m_engine->requestTaskPage(ticket, m_filter, page * kPageSize, afterId, kPageSize);
     }
 }
 
 void TaskTableModel::handlePage(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows)
 {
-    if (ticket < m_floor)
+    if (!m_pageTickets.remove(ticket))
         return;
     const qint64 pageNo = offset / kPageSize;
     const quint64 generation = m_inFlight.value(pageNo, m_generation);
@@ -268,6 +281,16 @@ void TaskTableModel::handlePage(quint64 ticket, qint64 offset, const QList<bd::T
     Q_EMIT pageLoaded(offset, int(rows.size()));
     if (!m_wanted.isEmpty())
         flushRequests();
+}
+
+void TaskTableModel::handleReadFailed(quint64 ticket)
+{
+    // The page may be asked for again when its rows are painted next.
+    if (const auto page = m_pageTickets.constFind(ticket); page != m_pageTickets.constEnd()) {
+        m_inFlight.remove(page.value());
+        m_pageTickets.erase(page);
+    }
+    m_countTickets.remove(ticket);
 }
 
 void TaskTableModel::evict()

@@ -6,6 +6,7 @@
 #include <QAbstractTableModel>
 #include <QHash>
 #include <QList>
+#include <QSet>
 
 #include <optional>
 
@@ -87,7 +88,9 @@ private:
         quint64 generation = 0;
         mutable quint64 lastUse = 0;
     };
+    void requestCount();
     void handleCount(quint64 ticket, qint64 count);
+    void handleReadFailed(quint64 ticket);
     void handlePage(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
     void want(qint64 page) const;
     void flushRequests();
@@ -98,8 +101,10 @@ private:
     QStringList m_fieldColumns;
     qint64 m_count = 0;
     bool m_hasCount = false;
-    quint64 m_nextTicket = 1;
-    quint64 m_floor = 1;
+    // This model's requests not answered yet, by the engine-wide tickets they were asked
+    // with: another view's answers (same signals) and those to an old filter are not ours.
+    QSet<quint64> m_countTickets;
+    mutable QHash<quint64, qint64> m_pageTickets; // ticket -> page
     quint64 m_generation = 0;
     int m_maxPages = 64;
     int m_pageRequests = 0;

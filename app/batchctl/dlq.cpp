@@ -18,13 +18,16 @@ int listDead(Session &session, qint64 jobId, bool json)
     QJsonArray array;
     qint64 after = 0;
     for (;;) {
+        const quint64 ticket = session.engine().newTicket();
         const auto answer = session.ask(
             &bd::Engine::deadTasksListed,
-            [&] { session.engine().requestDeadTasks(jobId, after, kPage); },
-            [jobId](qint64 job, const QList<bd::DeadTask> &, const QString &) { return job == jobId; });
+            [&] { session.engine().requestDeadTasks(ticket, jobId, after, kPage); },
+            [ticket](quint64 asked, qint64, const QList<bd::DeadTask> &, const QString &) {
+                return asked == ticket;
+            });
         if (!answer)
             return ExitFatal;
-        const auto &[job, page, error] = *answer;
+        const auto &[asked, job, page, error] = *answer;
         if (!error.isEmpty()) {
             printErr(error);
             return ExitFatal;

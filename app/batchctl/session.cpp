@@ -44,7 +44,7 @@ bool Session::open()
 
 bd::JobCheck Session::check(const bd::JobDraft &draft)
 {
-    const quint64 ticket = m_nextTicket++;
+    const quint64 ticket = m_engine->newTicket();
     const auto answer = ask(
         &bd::Engine::jobChecked, [&] { m_engine->checkJob(ticket, draft); },
         [ticket](quint64 answered, const bd::JobCheck &) { return answered == ticket; });
@@ -58,7 +58,7 @@ bd::JobCheck Session::check(const bd::JobDraft &draft)
 
 bd::JobEstimate Session::estimate(const bd::JobSpec &spec)
 {
-    const quint64 ticket = m_nextTicket++;
+    const quint64 ticket = m_engine->newTicket();
     const auto answer = ask(
         &bd::Engine::jobEstimated, [&] { m_engine->estimateJob(ticket, spec); },
         [ticket](quint64 answered, const bd::JobEstimate &, const QString &) {

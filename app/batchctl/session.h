@@ -66,7 +66,7 @@ public:
             loop.quit();
         });
         QObject::connect(m_engine.get(), &bd::Engine::readFailed, &loop,
-                         [&](const QString &error) {
+                         [&](quint64, const QString &error) {
                              if (done)
                                  return;
                              printErr(error);
@@ -130,7 +130,6 @@ private:
     std::unique_ptr<bd::Engine> m_engine;
     bool m_json;
     QElapsedTimer m_timer;
-    quint64 m_nextTicket = 1;
     bd::secrets::KeyStore m_keyStore;
     bd::CredentialResolver m_credentials;
     QHash<QString, QString> m_apiKeys; // provider -> key, in memory only

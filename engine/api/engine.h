@@ -13,6 +13,7 @@
 #include <QJsonObject>
 #include <QObject>
 
+#include <atomic>
 #include <memory>
 
 namespace bd {
@@ -149,6 +150,10 @@ public:
 
     virtual QString workerId() const = 0;
     virtual QString database() const = 0;
+    // A number no other request to this engine carries, from any thread. Views share the
+    // engine's answer signals: each asks with tickets of its own and accepts only answers
+    // that echo one of them.
+    quint64 newTicket() { return m_nextTicket.fetch_add(1, std::memory_order_relaxed); }
     // The user's price file merged over the built-in table (empty: none).
     virtual QString priceOverridePath() const = 0;
 
@@ -208,17 +213,19 @@ public:
     virtual void exportJob(qint64 jobId, const QString &path) = 0;
     virtual void cancelExport(qint64 jobId) = 0;
 
-    // ---- reads. A ticket is the caller's number for a request, echoed in the answer;
-    // requests below the floor are dropped unread.
+    // ---- reads. A ticket (newTicket()) is the asker's number for a request, echoed in its
+    // answer and in readFailed() when the read fails.
     virtual void requestTaskCount(quint64 ticket, const bd::TaskFilter &filter) = 0;
     virtual void requestTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
                                  qint64 afterId, int limit) = 0;
-    virtual void discardTaskRequestsBefore(quint64 ticket) = 0;
-    virtual void requestTaskDetail(qint64 taskId) = 0;
-    virtual void requestDeadSummary(qint64 jobId) = 0;
+    // Requests with these tickets that have not been read yet are dropped unread (their
+    // asker lost interest: a new filter, another task).
+    virtual void discardRequests(const QList<quint64> &tickets) = 0;
+    virtual void requestTaskDetail(quint64 ticket, qint64 taskId) = 0;
+    virtual void requestDeadSummary(quint64 ticket, qint64 jobId) = 0;
     // Dead-lettered tasks of a job (0: every job) after a task id, a page at a time;
     // deadTasksListed() follows.
-    virtual void requestDeadTasks(qint64 jobId, qint64 afterTaskId, int limit) = 0;
+    virtual void requestDeadTasks(quint64 ticket, qint64 jobId, qint64 afterTaskId, int limit) = 0;
     virtual void requestAlerts(bool includeCleared) = 0;
     virtual void clearAlerts(qint64 jobId, const QString &kind) = 0;
     // Where a job's money went: by lane, model, tier and day, cache hits, and what a naive
@@ -308,15 +315,17 @@ Q_SIGNALS:
     void exportWarned(qint64 jobId, const QStringList &warnings);
     void taskCountReady(quint64 ticket, qint64 count);
     void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
-    void taskDetailReady(const bd::TaskDetail &detail);
-    void deadSummaryReady(qint64 jobId, const QList<bd::DeadClassCount> &classes);
-    void deadTasksListed(qint64 jobId, const QList<bd::DeadTask> &tasks, const QString &error);
+    void taskDetailReady(quint64 ticket, const bd::TaskDetail &detail);
+    void deadSummaryReady(quint64 ticket, qint64 jobId, const QList<bd::DeadClassCount> &classes);
+    void deadTasksListed(quint64 ticket, qint64 jobId, const QList<bd::DeadTask> &tasks,
+                         const QString &error);
     void alertsListed(const QList<bd::AlertRecord> &alerts);
     // Raised or cleared: a panel showing alerts should ask again.
     void alertsChanged();
     void costReportReady(qint64 jobId, const QJsonObject &report);
     void globalBudgetChanged(double capUsd, const QString &period, double spentUsd);
-    void readFailed(const QString &error);
+    // A read failed: the ticket of the request it answers (0: a read without one).
+    void readFailed(quint64 ticket, const QString &error);
     // problems: what the check found wrong (empty: sound); message: with problems, what the
     // user can do; without, why the check could not run (empty: it ran).
     void databaseChecked(const QStringList &problems, const QString &message);
@@ -332,6 +341,9 @@ Q_SIGNALS:
     void queueTasksRead(quint64 ticket, const QList<bd::QueueTaskResult> &tasks);
     // Tasks of a queue that this engine completed or dead-lettered, once stored.
     void queueTasksSettled(qint64 jobId, const QList<qint64> &taskIds);
+
+private:
+    std::atomic<quint64> m_nextTicket{1};
 };
 
 // Makes an engine over options.database; open() starts it.

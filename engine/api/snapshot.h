@@ -13,8 +13,10 @@ struct JobSnapshot
 {
     qint64 jobId = 0;
     JobState state = JobState::Paused;
+    QString stateReason; // why it is paused, as stored
     int priority = 2;
     bool runningHere = false; // dispatched by this process (else: idle, or another worker)
+    QString runner;           // the worker running it (JobInfo::runner); empty: none
     TaskCounts counts;
     Usage usage;
     double costUsd = 0.0;
@@ -36,10 +38,13 @@ struct EngineSnapshot
     bool isLanePaused(int priority) const { return pausedLanes.contains(priority); }
 
     // The cap across every job of the database (0: none) over its period (month, day,
-    // all), what every process has spent in that period, and whether jobs wait for it.
+    // all), what every process has really spent in that period, what this engine's
+    // requests in flight may still cost (reserved under the cap, not spent), and whether
+    // jobs wait for a higher cap.
     double globalBudgetUsd = 0.0;
     QString globalBudgetPeriod;
     double globalSpentUsd = 0.0;
+    double globalReservedUsd = 0.0;
     bool globalBudgetReached = false;
 
     TaskCounts totals() const;

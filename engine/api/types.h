@@ -135,6 +135,9 @@ struct JobInfo
     TaskCounts counts;
     Usage usage;
     double costUsd = 0.0;
+    // The worker running the job ("host:pid:nonce", as Engine::workerId()); empty when no
+    // process runs it.
+    QString runner;
 };
 
 struct DeadTask

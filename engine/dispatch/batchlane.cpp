@@ -135,6 +135,7 @@ void JobRunner::pumpBatches()
         QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
         QList<TaskTransition> over; // tasks the budget cannot cover yet
         QHash<qint64, QByteArray> keys; // leaders of this batch -> response cache key
+        double refusedUsd = 0.0;        // the cheapest line the budget could not cover
         for (const ClaimedTask &task : std::as_const(tasks)) {
             qint64 promptTokens = 0;
             std::optional<providers::ChatRequest> line = batchRequestFor(task, &promptTokens);
@@ -155,6 +156,7 @@ void JobRunner::pumpBatches()
             }
             const double cost = maxCostUsd(request.model, promptTokens);
             if (!budgetAllows(reservation + cost)) {
+                refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
                 const TaskTransition release = releaseUnsent(task.id, now);
                 over.append(release);
                 m_routeOfTask.remove(task.id);
@@ -181,8 +183,7 @@ void JobRunner::pumpBatches()
             continue;
         }
         if (requests.isEmpty()) {
-            if (m_liveBatches.isEmpty())
-                stopForBudget();
+            budgetRefused(refusedUsd, !m_liveBatches.isEmpty());
             return;
         }
 
@@ -506,6 +507,7 @@ void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply>
         fatal(m_store->errorString());
         return;
     }
+    noteWritten(transitions); // settled above: stored now, not counted twice
     crashPoint("batch.results-stored");
     // Only now: a batch marked ended with its results unstored would leave its tasks
     // leased to it, which no restart looks at again. The other way round, a restart finds

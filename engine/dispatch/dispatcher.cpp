@@ -171,7 +171,8 @@ void JobRunner::start()
         Q_EMIT finished(m_job.id, JobState::Paused, why);
         return;
     }
-    if (!m_store->setJobState(m_job.id, JobState::Running, QString(), m_clock->nowMs())) {
+    if (!m_store->setJobState(m_job.id, JobState::Running, QString(), m_clock->nowMs()) ||
+        !m_store->setJobRunner(m_job.id, m_workerId, m_clock->nowMs())) {
         fatal(m_store->errorString());
         return;
     }
@@ -259,16 +260,8 @@ void JobRunner::pump()
         }
         const double reservation = maxCostUsd(model, promptTokens);
         if (!budgetAllows(reservation)) {
-            if (m_inFlight.isEmpty()) {
-                // Other jobs' answers may still free room under the global cap; with none
-                // in flight anywhere nothing will, and the job pauses.
-                if (m_refusedByGlobal && m_globalBudget->reservedUsd() > m_reservedUsd + 1e-12) {
-                    m_wakeTimer.start(int(m_options.idlePollMs));
-                    return;
-                }
-                stopForBudget();
-            }
-            return; // answers in flight will settle the reservation and pump again
+            budgetRefused(reservation, !m_inFlight.isEmpty());
+            return;
         }
         guard.limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
         reserve(reservation);
@@ -725,14 +718,7 @@ void JobRunner::flush()
         return;
     }
     crashPoint("dispatch.answers-stored");
-    if (m_globalBudget) {
-        double written = 0.0;
-        for (const TaskTransition &transition : std::as_const(m_toWrite)) {
-            if (transition.action == OutcomeAction::Complete)
-                written += transition.outcome.costUsd.value_or(0.0);
-        }
-        m_globalBudget->written(written);
-    }
+    noteWritten(m_toWrite);
     if (skipped > 0)
         qWarning("job %lld: %d answers arrived after their lease had ended and were dropped",
                  m_job.id, skipped);
@@ -852,6 +838,29 @@ bool JobRunner::budgetAllows(double extraUsd) const
         return false;
     m_refusedByGlobal = m_globalBudget && !m_globalBudget->fits(extraUsd);
     return !m_refusedByGlobal;
+}
+
+void JobRunner::budgetRefused(double extraUsd, bool ownWorkInFlight)
+{
+    if (m_refusedByGlobal && m_globalBudget->fitsBesideSpend(extraUsd)) {
+        if (!ownWorkInFlight)
+            m_wakeTimer.start(int(m_options.idlePollMs)); // other jobs' answers free room
+        return;
+    }
+    if (!ownWorkInFlight)
+        stopForBudget();
+}
+
+void JobRunner::noteWritten(const QList<TaskTransition> &transitions)
+{
+    if (!m_globalBudget)
+        return;
+    double written = 0.0;
+    for (const TaskTransition &transition : transitions) {
+        if (transition.action == OutcomeAction::Complete)
+            written += transition.outcome.costUsd.value_or(0.0);
+    }
+    m_globalBudget->written(written);
 }
 
 void JobRunner::reserve(double usd)

@@ -208,6 +208,13 @@ private:
     void reserve(double usd);
     void unreserve(double usd);
     void stopForBudget();
+    // After budgetAllows(extraUsd) said no: while only reservations in flight (this job's
+    // or others') stand in the way the job waits for them; it pauses when what is really
+    // spent leaves no room for the request. ownWorkInFlight: answers of this job will pump
+    // again when they come, so nothing is decided now.
+    void budgetRefused(double extraUsd, bool ownWorkInFlight);
+    // The answers' costs written to the database: the global pool counts them as stored.
+    void noteWritten(const QList<TaskTransition> &transitions);
     QJsonObject budgetFigures() const;
 
     // A task's provider-batch line as pumpBatches() sends it; recovery rebuilds the same

@@ -56,6 +56,11 @@ bool GlobalBudget::fits(double usd) const
     return !isActive() || spentUsd() + m_reservedUsd + usd <= m_capUsd;
 }
 
+bool GlobalBudget::fitsBesideSpend(double usd) const
+{
+    return !isActive() || spentUsd() + usd <= m_capUsd;
+}
+
 bool GlobalBudget::tryReserve(double usd)
 {
     if (!fits(usd))

@@ -44,6 +44,9 @@ public:
 
     // Whether `usd` more can be reserved now (always, without a cap).
     bool fits(double usd) const;
+    // Whether `usd` would fit beside what is really spent, once the requests in flight
+    // are settled: when it would not, waiting for them is pointless and the job pauses.
+    bool fitsBesideSpend(double usd) const;
     bool tryReserve(double usd);
     // Reserves without checking (after fits() said yes for a whole group).
     void reserve(double usd) { m_reservedUsd += usd; }

@@ -48,12 +48,29 @@ QJsonObject GlobalBudgetController::figures(bool withFraction) const
 {
     const double cap = m_budget->capUsd();
     const double spent = m_budget->spentUsd();
-    QJsonObject figures{{u"value"_s, spent},      {u"threshold"_s, cap},
-                        {u"budget_usd"_s, cap},   {u"spent_usd"_s, spent},
+    QJsonObject figures{{u"value"_s, spent},
+                        {u"threshold"_s, cap},
+                        {u"budget_usd"_s, cap},
+                        {u"spent_usd"_s, spent},
+                        {u"in_flight_usd"_s, m_budget->reservedUsd()},
                         {u"period"_s, GlobalBudget::periodName(m_budget->period())}};
     if (withFraction)
         figures.insert(u"fraction"_s, cap > 0 ? spent / cap : 0.0);
     return figures;
+}
+
+QString GlobalBudgetController::moneyText() const
+{
+    // Real spend first; what requests in flight may still cost is reserved, not spent.
+    const GlobalBudget &budget = *m_budget;
+    const double cap = budget.capUsd();
+    const double reserved = budget.reservedUsd();
+    QString text = u"$%1 spent"_s.arg(QString::number(budget.spentUsd(), 'f', 4));
+    if (reserved > 0)
+        text += u" + $%1 in flight"_s.arg(QString::number(reserved, 'f', 4));
+    return text +
+           u" of the $%1 global budget (per %2)"_s.arg(QString::number(cap, 'f', cap < 1 ? 4 : 2),
+                                                       GlobalBudget::periodName(budget.period()));
 }
 
 GlobalBudgetController::Decision GlobalBudgetController::check()
@@ -61,10 +78,8 @@ GlobalBudgetController::Decision GlobalBudgetController::check()
     const GlobalBudget &budget = *m_budget;
     const double cap = budget.capUsd();
     const double spent = budget.spentUsd();
-    const QString period = GlobalBudget::periodName(budget.period());
     const QJsonObject figures = this->figures(true);
-    const QString money = u"$%1 of the $%2 global budget (per %3)"_s.arg(
-        QString::number(spent, 'f', 4), QString::number(cap, 'f', cap < 1 ? 4 : 2), period);
+    const QString money = moneyText();
 
     Decision decision;
     if (m_pause) {
@@ -84,11 +99,11 @@ GlobalBudgetController::Decision GlobalBudgetController::check()
         return decision;
     }
     if (budget.isActive() && spent >= 0.8 * cap)
-        raise(kWarnKind, money + u" spent"_s, figures);
+        raise(kWarnKind, money, figures);
     else if (isOpen(kWarnKind))
-        clear(kWarnKind, money + u" spent"_s, figures);
+        clear(kWarnKind, money, figures);
     if (isOpen(kExhaustedKind))
-        clear(kExhaustedKind, money + u" spent"_s, figures);
+        clear(kExhaustedKind, money, figures);
     return decision;
 }
 
@@ -103,12 +118,10 @@ GlobalBudgetController::Decision GlobalBudgetController::pause()
     const GlobalBudget &budget = *m_budget;
     if (!m_pause) {
         m_pause = Pause{budget.capUsd(), budget.spentUsd()};
-        raise(kExhaustedKind,
-              u"global budget of $%1 (per %2) reached: $%3 spent; every job is paused until it is raised"_s.arg(
-                  QString::number(budget.capUsd(), 'f', budget.capUsd() < 1 ? 4 : 2),
-                  GlobalBudget::periodName(budget.period()),
-                  QString::number(budget.spentUsd(), 'f', 4)),
-              figures(false));
+        raise(
+            kExhaustedKind,
+            u"global budget reached: %1; every job is paused until it is raised"_s.arg(moneyText()),
+            figures(false));
     }
     // Requests in flight were reserved under the cap: they may come back. Runners already
     // stopping are stopped again harmlessly.

@@ -73,6 +73,8 @@ public:
 private:
     Decision pause();
     QJsonObject figures(bool withFraction) const;
+    // "$0.5400 spent + $0.0500 in flight of the $0.6000 global budget (per month)"
+    QString moneyText() const;
     void raise(const QString &kind, const QString &message, const QJsonObject &figures) const;
     void clear(const QString &kind, const QString &message, const QJsonObject &figures) const;
     bool isOpen(const QString &kind) const;

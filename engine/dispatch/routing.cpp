@@ -54,14 +54,7 @@ bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, q
     }
     const double reservation = m_prices.maxCost(model, tokens, maxTokens, false).value_or(0.0);
     if (!budgetAllows(reservation)) {
-        if (m_inFlight.isEmpty() && m_classifying.isEmpty()) {
-            // As in pump(): other jobs' answers may still free room under the global cap.
-            if (m_refusedByGlobal && m_globalBudget->reservedUsd() > m_reservedUsd + 1e-12) {
-                m_wakeTimer.start(int(m_options.idlePollMs));
-                return false;
-            }
-            stopForBudget();
-        }
+        budgetRefused(reservation, !m_inFlight.isEmpty() || !m_classifying.isEmpty());
         return false;
     }
     guard.limiter.consume(tokens + maxTokens, now);

@@ -52,6 +52,18 @@ struct UsageCalibration
     qint64 maxOutputTokens = 0;
 };
 
+// What changes when a job is created, started, stopped or taken over by a process: read for
+// every job each second to notice what other processes did, without counting tasks.
+struct JobStamp
+{
+    qint64 id = 0;
+    JobState state = JobState::Importing;
+    QString runner;
+    qint64 updatedAtMs = 0;
+
+    bool operator==(const JobStamp &other) const = default;
+};
+
 // The durable queue: the queue-writer role of a Database (database.h). An instance works
 // over its database's one connection and belongs to the thread that opened that database;
 // the engine thread holds the one that writes, readers (views, status, exports) open
@@ -76,7 +88,14 @@ public:
     virtual qint64 createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs) = 0;
     virtual std::optional<JobInfo> job(qint64 jobId) = 0;
     virtual QList<JobInfo> jobs() = 0;
+    // Any state but Running also clears the job's runner.
     virtual bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) = 0;
+    // The worker (host:pid:nonce) that runs the job now, kept with it so every process can
+    // tell who does; empty: none.
+    virtual bool setJobRunner(qint64 jobId, const QString &workerId, qint64 nowMs) = 0;
+    // Every job's id, state, runner and last change, in id order; nullopt on a database
+    // error (not "no jobs").
+    virtual std::optional<QList<JobStamp>> jobStamps() = 0;
     // True while a priority-1 job is being worked on by another worker (one of its tasks
     // has a live lease not owned by workerId, and not by a provider batch, which needs no
     // sync capacity): preemption across processes. Cheap: the running priority-1 jobs,

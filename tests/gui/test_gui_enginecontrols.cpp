@@ -173,9 +173,17 @@ private Q_SLOTS:
             }
             QSqlDatabase::removeDatabase(u"replayed-task"_s);
             QSignalSpy detailReady(window->engine(), &bd::Engine::taskDetailReady);
-            window->engine()->requestTaskDetail(replayedTask);
-            QTRY_COMPARE(detailReady.count(), 1);
-            const auto detail = detailReady.at(0).at(0).value<bd::TaskDetail>();
+            const quint64 ticket = window->engine()->newTicket();
+            window->engine()->requestTaskDetail(ticket, replayedTask);
+            const auto answered = [&] {
+                for (const QList<QVariant> &answer : std::as_const(detailReady)) {
+                    if (answer.at(0).toULongLong() == ticket)
+                        return std::optional(answer.at(1).value<bd::TaskDetail>());
+                }
+                return std::optional<bd::TaskDetail>();
+            };
+            QTRY_VERIFY(answered().has_value());
+            const bd::TaskDetail detail = *answered();
             QCOMPARE(detail.templateRevision, 1);
             QCOMPARE(detail.templateText, u"Say something nice about the {{product}}"_s);
             QCOMPARE(detail.systemPrompt, u"Be brief."_s);
@@ -344,7 +352,7 @@ private Q_SLOTS:
         QSignalSpy changed(window->engine(), &bd::Engine::globalBudgetChanged);
         window->engine()->setGlobalBudget(0.001, u"day"_s);
         QTRY_COMPARE(changed.count(), 1);
-        QTRY_COMPARE(dashboard->counterText(u"budget"_s), u"$0.00 / $0.001000"_s);
+        QTRY_COMPARE(dashboard->counterText(u"budget"_s), u"spent $0.00 / cap $0.001000"_s);
         QVERIFY(dashboard->counterCaption(u"budget"_s).contains(u"today"_s));
         QVERIFY(!dashboard->isGlobalBudgetHighlighted());
 
@@ -360,8 +368,8 @@ private Q_SLOTS:
         window->showPage(MainWindow::DashboardScreen); // the import showed the jobs
         QTRY_VERIFY(dashboard->isGlobalBudgetHighlighted());
         QVERIFY(dashboard->counterCaption(u"budget"_s).contains(u"reached"_s));
-        QVERIFY(dashboard->counterText(u"budget"_s).endsWith(u" / $0.001000"_s));
-        QVERIFY2(!dashboard->counterText(u"budget"_s).startsWith(u"$0.00 "_s),
+        QVERIFY(dashboard->counterText(u"budget"_s).endsWith(u" / cap $0.001000"_s));
+        QVERIFY2(!dashboard->counterText(u"budget"_s).startsWith(u"spent $0.00 "_s),
                  qPrintable(dashboard->counterText(u"budget"_s)));
 
         // No cap: "none" again, and the paused job goes on.

@@ -28,6 +28,7 @@ private Q_SLOTS:
     void reservationsSettlementsAndReads();
     void concurrentJobsStopAtTheCapAndResumeWhenRaised();
     void anotherProcessesSpendAndCapAreReadBack();
+    void batchLaneSpendIsCountedOnce();
 
 private:
     static QString writeCsv(const QTemporaryDir &dir, const QString &name, int rows)
@@ -60,6 +61,10 @@ void TestGlobalBudget::reservationsSettlementsAndReads()
     QVERIFY(budget.tryReserve(0.3));
     QVERIFY(budget.tryReserve(0.2));
     QVERIFY(!budget.tryReserve(0.01)); // 0.5 spent + 0.5 reserved: full
+    // Full of reservations only: the request fits once they come back, so a job waits
+    // for them instead of pausing.
+    QVERIFY(budget.fitsBesideSpend(0.4));
+    QVERIFY(!budget.fitsBesideSpend(0.51));
     // An answer costs less than its reservation: room again.
     budget.release(0.3);
     budget.settled(0.1);
@@ -243,6 +248,53 @@ void TestGlobalBudget::anotherProcessesSpendAndCapAreReadBack()
     QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 2, 120'000);
     QCOMPARE(stopped.at(1).at(1).value<bd::JobState>(), bd::JobState::Finished);
     QCOMPARE(reader.taskCounts(job).completed, qint64(400));
+}
+
+// Answers settled through provider batches are written by the batch lane itself: the
+// pool must count them once (as stored), not also as settled-but-unwritten for ever.
+void TestGlobalBudget::batchLaneSpendIsCountedOnce()
+{
+    QTemporaryDir dir;
+    bd::EngineOptions options;
+    options.database = dir.filePath(u"batch.sqlite"_s);
+    options.runner.batchApiMaxWaitMs = 50;
+    options.runner.batchPollFirstMs = 20;
+    options.runner.maxBatchSize = 50;
+    auto engine = bd::createEngine(options);
+    QSignalSpy opened(engine.get(), &bd::Engine::opened);
+    engine->open();
+    QTRY_COMPARE(opened.count(), 1);
+    engine->setSnapshotInterval(50);
+    QSignalSpy imported(engine.get(), &bd::Engine::importFinished);
+    QSignalSpy stopped(engine.get(), &bd::Engine::jobStopped);
+    QSignalSpy snapshots(engine.get(), &bd::Engine::snapshotTaken);
+    bd::JobSpec spec;
+    spec.sourcePath = writeCsv(dir, u"batch.csv"_s, 200);
+    spec.templateText = u"Echo {{text}}"_s;
+    spec.model = u"sim-1"_s;
+    spec.priority = 3;
+    spec.mode = u"batch-api"_s;
+    spec.settings = QJsonObject{{u"response_cache"_s, false}};
+    engine->importJob(spec);
+    QTRY_COMPARE_WITH_TIMEOUT(imported.count(), 1, 20'000);
+    const qint64 job = imported.at(0).at(0).value<bd::ImportResult>().jobId;
+    engine->setGlobalBudget(10.0, u"month"_s); // a cap far away: the pool is in use
+    engine->startJob(job, bd::ProviderConfig{});
+    QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 1, 60'000);
+    QCOMPARE(stopped.at(0).at(1).value<bd::JobState>(), bd::JobState::Finished);
+
+    bd::store::SqliteStore reader(options.database);
+    const double stored = reader.spendSince(0);
+    QVERIFY(stored > 0);
+    QCOMPARE(reader.taskCounts(job).completed, qint64(200));
+    snapshots.clear();
+    QTRY_VERIFY(!snapshots.isEmpty());
+    const auto snapshot = snapshots.last().at(0).value<bd::EngineSnapshot>();
+    QVERIFY2(
+        qAbs(snapshot.globalSpentUsd - stored) < 1e-9,
+        qPrintable(
+            u"engine says %1 spent, the database %2"_s.arg(snapshot.globalSpentUsd).arg(stored)));
+    QCOMPARE(snapshot.globalReservedUsd, 0.0); // nothing in flight any more
 }
 
 QTEST_GUILESS_MAIN(TestGlobalBudget)

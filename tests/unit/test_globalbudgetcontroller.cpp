@@ -101,7 +101,14 @@ void TestGlobalBudgetController::warnsAtEightyPercentAndClearsBelow()
     load(10.0, u"month"_s, 8.0);
     QVERIFY(!m_controller->check().pauseAll);
     QCOMPARE(m_alerts.events, QStringList{u"raise:global_budget_80"_s});
-    QVERIFY(m_alerts.lastMessage.contains(u"$8.0000 of the $10.00 global budget (per month)"_s));
+    QCOMPARE(m_alerts.lastMessage, u"$8.0000 spent of the $10.00 global budget (per month)"_s);
+    // Requests in flight are named apart: reserved, not spent.
+    m_controller->budget()->reserve(0.5);
+    load(10.0, u"month"_s, 8.1);
+    m_controller->check();
+    QCOMPARE(m_alerts.lastMessage,
+             u"$8.1000 spent + $0.5000 in flight of the $10.00 global budget (per month)"_s);
+    m_controller->budget()->release(0.5);
 
     load(20.0, u"month"_s, 8.0); // a higher cap: 40 %
     m_controller->check();

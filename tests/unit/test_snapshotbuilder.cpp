@@ -87,6 +87,12 @@ void TestSnapshotBuilder::jobsRunningElsewhereAreReReadOnSlowTicks()
         }
     }
     QCOMPARE(slow, 3);
+    int elsewhere = 0;
+    for (int i = 0; i < 10 * SnapshotBuilder::kElsewhereEvery; ++i) {
+        builder.nextTick();
+        elsewhere += builder.isElsewhereTick();
+    }
+    QCOMPARE(elsewhere, 10); // jobs of other workers: re-read every other second
 }
 
 void TestSnapshotBuilder::oldestPendingIsProbedOnlyWhenAsked()

@@ -17,7 +17,7 @@ constexpr qint64 kMigrationLock = 0x42444d69;
 
 const QList<PostgresMigration> &postgresMigrations()
 {
-    // Same model as the SQLite schema (engine/store/sqlite/migrations.cpp, version 8):
+    // Same model as the SQLite schema (engine/store/sqlite/migrations.cpp, version 9):
     // times are milliseconds since the epoch (BIGINT), states small integers.
     static const QList<PostgresMigration> migrations = {
         {1,
@@ -170,6 +170,12 @@ const QList<PostgresMigration> &postgresMigrations()
                 delivered INTEGER NOT NULL DEFAULT 1))"_s,
              u"CREATE UNIQUE INDEX intake_tasks_key ON intake_tasks (job_id, key) WHERE key IS NOT NULL"_s,
              u"CREATE INDEX intake_tasks_outbox ON intake_tasks (job_id, task_id) WHERE delivered = 0"_s,
+         }},
+        {3,
+         "who runs each job",
+         {
+             // The worker id (host:pid:nonce) of the process running the job; '' for none.
+             u"ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT ''"_s,
          }},
     };
     return migrations;

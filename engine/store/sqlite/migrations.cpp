@@ -240,6 +240,12 @@ const QList<Migration> &sqliteMigrations()
              u"CREATE UNIQUE INDEX intake_tasks_key ON intake_tasks (job_id, key) WHERE key IS NOT NULL"_s,
              u"CREATE INDEX intake_tasks_outbox ON intake_tasks (job_id, task_id) WHERE delivered = 0"_s,
          }},
+        {10,
+         "who runs each job",
+         {
+             // The worker id (host:pid:nonce) of the process running the job; '' for none.
+             u"ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT ''"_s,
+         }},
     };
     return migrations;
 }

@@ -179,7 +179,7 @@ qint64 SqliteStore::createJob(const JobSpec &spec, const QStringList &columns, q
 static const QString kJobColumns =
     u"id, source_path, source_sha256, template, system_prompt, provider, model, base_url, "
     "priority, mode, max_retries, max_output_tokens, settings, columns, state, state_reason, "
-    "created_at, updated_at"_s;
+    "created_at, updated_at, runner"_s;
 
 JobInfo SqliteStore::jobFromQuery(const QSqlQuery &query) const
 {
@@ -202,6 +202,7 @@ JobInfo SqliteStore::jobFromQuery(const QSqlQuery &query) const
     info.stateReason = query.value(15).toString();
     info.createdAt = QDateTime::fromMSecsSinceEpoch(query.value(16).toLongLong());
     info.updatedAt = QDateTime::fromMSecsSinceEpoch(query.value(17).toLongLong());
+    info.runner = query.value(18).toString();
     return info;
 }
 
@@ -241,14 +242,44 @@ QList<JobInfo> SqliteStore::jobs()
 bool SqliteStore::setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs)
 {
     QSqlQuery query(m_db);
-    query.prepare(u"UPDATE jobs SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?"_s);
+    query.prepare(u"UPDATE jobs SET state = ?, state_reason = ?, updated_at = ?, "
+                  "runner = CASE WHEN ? = 1 THEN runner ELSE '' END WHERE id = ?"_s);
     query.addBindValue(int(state));
     query.addBindValue(text(reason));
+    query.addBindValue(nowMs);
+    query.addBindValue(state == JobState::Running ? 1 : 0);
+    query.addBindValue(jobId);
+    if (!query.exec())
+        return fail(query.lastError().text());
+    return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
+}
+
+bool SqliteStore::setJobRunner(qint64 jobId, const QString &workerId, qint64 nowMs)
+{
+    QSqlQuery query(m_db);
+    query.prepare(u"UPDATE jobs SET runner = ?, updated_at = ? WHERE id = ?"_s);
+    query.addBindValue(text(workerId));
     query.addBindValue(nowMs);
     query.addBindValue(jobId);
     if (!query.exec())
         return fail(query.lastError().text());
     return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
+}
+
+std::optional<QList<JobStamp>> SqliteStore::jobStamps()
+{
+    QList<JobStamp> stamps;
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    if (!query.exec(u"SELECT id, state, runner, updated_at FROM jobs ORDER BY id"_s)) {
+        fail(query.lastError().text());
+        return std::nullopt;
+    }
+    while (query.next()) {
+        stamps.append({query.value(0).toLongLong(), static_cast<JobState>(query.value(1).toInt()),
+                       query.value(2).toString(), query.value(3).toLongLong()});
+    }
+    return stamps;
 }
 
 bool SqliteStore::setJobSettings(qint64 jobId, const QJsonObject &settings)

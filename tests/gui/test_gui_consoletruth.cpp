@@ -1,0 +1,325 @@
+// The console tells the truth (issue #18, "wrong answers"), on a real SQLite database that
+// another process (the built batchctl) writes to at the same time: each view takes only
+// the answers to its own requests; money reserved for requests in flight is not shown as
+// spent; a cap set elsewhere is read back within two seconds; jobs other processes create
+// and run appear on their own with who runs them; finished jobs with dead tasks say so and
+// stopped jobs show no pace; replaying tasks of a finished job runs them.
+
+#include "guitestfixture.h"
+
+#include "api/engine.h"
+#include "dashboardpage.h"
+#include "deadletterspage.h"
+#include "format.h"
+#include "jobcombo.h"
+#include "jobsmodel.h"
+#include "mainwindow.h"
+#include "taskspage.h"
+#include "tasktablemodel.h"
+
+#include "../support/batchctlrun.h"
+
+#include <QElapsedTimer>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QSignalSpy>
+#include <QStatusBar>
+#include <QTableView>
+
+#ifndef BATCHCTL_PATH
+#error "BATCHCTL_PATH must name the batchctl binary"
+#endif
+
+using namespace Qt::StringLiterals;
+using bd::ui::MainWindow;
+
+class TestGuiConsoleTruth : public QObject, public bd::testing::GuiTestFixture
+{
+    Q_OBJECT
+
+private:
+    static QString jobsCell(MainWindow &window, qint64 jobId, int column)
+    {
+        bd::ui::JobsModel *model = window.jobsModel();
+        return model->index(model->rowOf(jobId), column).data().toString();
+    }
+
+    QProcessEnvironment batchctlEnvironment() const
+    {
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(u"HOME"_s, m_dir.path()); // no user's price file or keys
+        env.insert(u"XDG_DATA_HOME"_s, m_dir.filePath(u"data"_s));
+        env.insert(u"XDG_CONFIG_HOME"_s, m_dir.filePath(u"config"_s));
+        return env;
+    }
+
+    // `batchctl ARGS --db DB`, to its end.
+    BatchctlRun batchctl(const QStringList &arguments, const QString &db) const
+    {
+        return runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments + QStringList{u"--db"_s, db},
+                           batchctlEnvironment(), m_dir.path(), 60'000);
+    }
+
+    // `batchctl run CSV` on DB in the background: the other process writing to the database.
+    std::unique_ptr<QProcess> startBatchctlRun(const QString &csv, const QString &db,
+                                               int latencyMs) const
+    {
+        auto process = std::make_unique<QProcess>();
+        process->setProcessEnvironment(batchctlEnvironment());
+        process->setWorkingDirectory(m_dir.path());
+        process->start(QStringLiteral(BATCHCTL_PATH),
+                       {u"run"_s, csv, u"--template"_s, u"Say something about {{text}}"_s,
+                        u"--db"_s, db, u"--provider"_s, u"simulator"_s, u"--concurrency"_s, u"2"_s,
+                        u"--sim-latency-ms"_s, QString::number(latencyMs)});
+        if (!process->waitForStarted(10'000))
+            qFatal("batchctl did not start");
+        return process;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        QVERIFY(QFile::exists(QStringLiteral(BATCHCTL_PATH)));
+    }
+
+    // A search on the Tasks page and the Dead letters page ask at the same time: each
+    // model shows its own rows, the count is the dead count, and "Replay selected" acts on
+    // a dead task, which the finished job then runs without a Resume.
+    void deadLettersShowOnlyDeadRowsBesideATaskSearch()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"half-dead.csv"_s, 60, "[[sim:invalid]]");
+        const qint64 jobId = importThroughWizard(*window, db, csv, u"{{text}}"_s, 0);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished, 20000);
+        QCOMPARE(storedJob(db, jobId)->counts.dead, 30);
+
+        bd::ui::TasksPage *tasks = window->tasksPage();
+        window->showPage(MainWindow::TasksScreen);
+        tasks->findChild<QLineEdit *>(u"taskSearch"_s)->setText(u"kettle"_s); // every row matches
+        QTRY_COMPARE(tasks->model()->rowCount(), 60);
+        const bd::TaskFilter search = tasks->currentFilter();
+
+        window->showPage(MainWindow::DeadLettersScreen);
+        bd::ui::DeadLettersPage *dead = window->deadLettersPage();
+        dead->setConfirmBulkActions(false);
+        // Both models ask again and again, their answers crossing on the engine's signals.
+        bd::TaskFilter other = search;
+        other.text = u"boils"_s;
+        for (int round = 0; round < 6; ++round) {
+            tasks->model()->setFilter(round % 2 ? search : other);
+            dead->model()->refresh();
+            tasks->model()->refresh();
+            QTest::qWait(40);
+        }
+        QTRY_COMPARE(dead->model()->rowCount(), 30);
+        QTRY_VERIFY(dead->model()->rowAt(29).has_value());
+        for (int row = 0; row < 30; ++row)
+            QCOMPARE(dead->model()->rowAt(row)->state, bd::TaskState::Dead);
+        auto *summary = dead->findChild<QLabel *>(u"deadSummary"_s);
+        QTRY_VERIFY2(summary->text().startsWith(u"30 dead tasks"_s), qPrintable(summary->text()));
+        // And the Tasks page kept its own rows: completed and dead ones alike.
+        QTRY_VERIFY(tasks->model()->rowCount() == 60 && tasks->model()->rowAt(59).has_value());
+        int completed = 0;
+        for (int row = 0; row < 60; ++row)
+            completed += tasks->model()->rowAt(row)->state == bd::TaskState::Completed;
+        QCOMPARE(completed, 30);
+
+        const qint64 replayed = dead->model()->rowAt(0)->id;
+        const qsizetype attemptsBefore = bd::store::SqliteStore(db).attempts(replayed).size();
+        auto *view = dead->findChild<QTableView *>();
+        view->selectRow(0);
+        QSignalSpy acted(window->engine(), &bd::Engine::tasksActedOn);
+        dead->replaySelection();
+        QTRY_COMPARE(acted.count(), 1);
+        QCOMPARE(acted.at(0).at(1).toInt(), 1); // replayed
+        QCOMPARE(acted.at(0).at(3).toInt(), 0); // nothing skipped
+
+        // The finished job runs the replayed task itself (it is refused again: the marker).
+        QTRY_VERIFY_WITH_TIMEOUT(
+            bd::store::SqliteStore(db).attempts(replayed).size() > attemptsBefore, 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished &&
+                                     storedJob(db, jobId)->counts.unfinished() == 0,
+                                 20000);
+    }
+
+    // "finished · 10 dead", as batchctl exits 4; no rate and no ETA once it stopped.
+    void finishedJobWithDeadTasksSaysSo()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"some-dead.csv"_s, 20, "[[sim:invalid]]");
+        const qint64 jobId = importThroughWizard(*window, db, csv, u"{{text}}"_s, 20);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Finished, 20000);
+        QTRY_COMPARE(jobsCell(*window, jobId, bd::ui::JobsModel::StateColumn),
+                     u"finished · 10 dead"_s);
+        QCOMPARE(jobsCell(*window, jobId, bd::ui::JobsModel::RateColumn), u"–"_s);
+        QCOMPARE(jobsCell(*window, jobId, bd::ui::JobsModel::EtaColumn), u"–"_s);
+        window->showPage(MainWindow::DashboardScreen);
+        QTRY_COMPARE(window->dashboardPage()->counterText(u"eta"_s), u"–"_s);
+        QCOMPARE(window->dashboardPage()->counterText(u"rate"_s), u"–"_s);
+    }
+
+    // A job batchctl imports and runs on the same database appears in the console within
+    // two seconds, counted, with who runs it; the console's own jobs say "this window".
+    void otherProcessesJobsAppearOnTheirOwn()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->showPage(MainWindow::JobsScreen);
+        const QString csv = reviewsCsv(u"elsewhere.csv"_s, 400);
+        auto process = startBatchctlRun(csv, db, 100);
+        const QString pid = QString::number(process->processId());
+
+        // From the moment the database says it runs, the console has two seconds.
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                const auto jobs = storedJobs(db);
+                return !jobs.isEmpty() && jobs.constFirst().state == bd::JobState::Running &&
+                       !jobs.constFirst().runner.isEmpty();
+            },
+            20000));
+        const qint64 jobId = storedJobs(db).constFirst().id;
+        QVERIFY2(storedJob(db, jobId)->runner.contains(u':' + pid + u':'),
+                 qPrintable(storedJob(db, jobId)->runner));
+        QElapsedTimer seen;
+        seen.start();
+        QTRY_VERIFY_WITH_TIMEOUT(window->jobsModel()->rowOf(jobId) >= 0 &&
+                                     jobsCell(*window, jobId, bd::ui::JobsModel::StateColumn) ==
+                                         u"running · pid %1"_s.arg(pid),
+                                 2000);
+        QVERIFY(seen.elapsed() <= 2000);
+        window->showPage(MainWindow::DashboardScreen);
+        QTRY_VERIFY_WITH_TIMEOUT(window->dashboardPage()->counterText(u"pending"_s) != u"0"_s,
+                                 2000);
+        auto *totals = window->findChild<QLabel *>(u"statusTotals"_s);
+        QTRY_VERIFY2_WITH_TIMEOUT(totals->text().startsWith(u"1 job running"_s),
+                                  qPrintable(totals->text()), 2000);
+
+        // Its counts follow what the other process completes, every two seconds or so.
+        const qint64 firstCompleted = window->jobsModel()->job(jobId)->counts.completed;
+        QTRY_VERIFY_WITH_TIMEOUT(
+            window->jobsModel()->job(jobId)->counts.completed > firstCompleted + 5, 5000);
+
+        // It ends there; the console reads it finished, with no runner and no pace.
+        QVERIFY(process->waitForFinished(120'000));
+        QCOMPARE(process->exitCode(), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(jobsCell(*window, jobId, bd::ui::JobsModel::StateColumn),
+                                  u"finished"_s, 2000);
+        QCOMPARE(window->jobsModel()->job(jobId)->counts.completed, 400);
+        QCOMPARE(jobsCell(*window, jobId, bd::ui::JobsModel::RateColumn), u"–"_s);
+        QTRY_VERIFY2(totals->text().startsWith(u"0 jobs running"_s), qPrintable(totals->text()));
+
+        // A job of this window says so.
+        const qint64 ownJob =
+            importThroughWizard(*window, db, reviewsCsv(u"here.csv"_s, 200), u"{{text}}"_s, 200);
+        QVERIFY(ownJob > 0);
+        QTRY_COMPARE_WITH_TIMEOUT(jobsCell(*window, ownJob, bd::ui::JobsModel::StateColumn),
+                                  u"running · this window"_s, 5000);
+        QCOMPARE(storedJob(db, ownJob)->runner, window->engine()->workerId());
+    }
+
+    // A cap set or removed by `batchctl budget` reaches the console within two seconds; a
+    // new job is never born paused under a cap that is gone.
+    void capIsReadBackFromAnotherProcess()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        bd::ui::DashboardPage *dashboard = window->dashboardPage();
+        window->showPage(MainWindow::DashboardScreen);
+        QTRY_COMPARE(dashboard->counterText(u"budget"_s), u"none"_s);
+
+        QCOMPARE(
+            batchctl({u"budget"_s, u"--set"_s, u"0.0005"_s, u"--period"_s, u"day"_s}, db).exitCode,
+            0);
+        QTRY_COMPARE_WITH_TIMEOUT(dashboard->counterText(u"budget"_s),
+                                  u"spent $0.00 / cap $0.000500"_s, 2000);
+
+        const qint64 first = importThroughWizard(*window, db, reviewsCsv(u"capped.csv"_s, 300),
+                                                 u"Say something about {{text}}"_s, 0);
+        QVERIFY(first > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, first)->stateReason == u"global budget reached"_s,
+                                 20000);
+        window->showPage(MainWindow::DashboardScreen);
+        QTRY_VERIFY(dashboard->counterCaption(u"budget"_s).contains(u"reached"_s));
+
+        QCOMPARE(batchctl({u"budget"_s, u"--set"_s, u"0"_s}, db).exitCode, 0);
+        QTRY_COMPARE_WITH_TIMEOUT(dashboard->counterText(u"budget"_s), u"none"_s, 2000);
+        QVERIFY(!dashboard->counterCaption(u"budget"_s).contains(u"reached"_s));
+        QVERIFY(!dashboard->isGlobalBudgetHighlighted());
+
+        // A new job right after: it runs, it is not born "paused (global budget reached)".
+        const qint64 second =
+            importThroughWizard(*window, db, reviewsCsv(u"after.csv"_s, 20), u"{{text}}"_s, 0);
+        QVERIFY(second > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, second)->state == bd::JobState::Finished, 20000);
+        QVERIFY(storedJob(db, second)->stateReason.isEmpty());
+        // The job the cap paused goes on as well.
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, first)->state == bd::JobState::Finished, 30000);
+    }
+
+    // Money reserved for requests in flight is shown apart from money spent; the spend the
+    // console shows is the database's; jobs pause only when real spend leaves no room for
+    // the next request; the alert and `batchctl budget` say the real spend.
+    void reservedMoneyIsNotSpent()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        bd::ui::DashboardPage *dashboard = window->dashboardPage();
+        QCOMPARE(
+            batchctl({u"budget"_s, u"--set"_s, u"0.002"_s, u"--period"_s, u"day"_s}, db).exitCode,
+            0);
+        // Slow answers and a window of requests in flight: reservations stand for a while.
+        QSignalSpy snapshots(window->engine(), &bd::Engine::snapshotTaken);
+        const qint64 jobId = importThroughWizard(*window, db, reviewsCsv(u"money.csv"_s, 2000),
+                                                 u"Say something about {{text}}"_s, 300);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->state == bd::JobState::Running, 20000);
+        window->showPage(MainWindow::DashboardScreen);
+        static const QRegularExpression inFlight(
+            u"^spent \\$[0-9.]+ \\+ \\$[0-9.]+ in flight / cap \\$0\\.002000$"_s);
+        QTRY_VERIFY2_WITH_TIMEOUT(inFlight.match(dashboard->counterText(u"budget"_s)).hasMatch(),
+                                  qPrintable(dashboard->counterText(u"budget"_s)), 10000);
+        // While reservations stand, the spend shown is what the database holds.
+        bool compared = false;
+        for (int i = int(snapshots.size()) - 1; i >= 0 && !compared; --i) {
+            const auto snapshot = snapshots.at(i).at(0).value<bd::EngineSnapshot>();
+            if (snapshot.globalReservedUsd <= 0)
+                continue;
+            const double stored = bd::store::SqliteStore(db).spendSince(0);
+            QVERIFY2(
+                snapshot.globalSpentUsd <= stored + 1e-12,
+                qPrintable(u"snapshot %1, database %2"_s.arg(snapshot.globalSpentUsd).arg(stored)));
+            compared = true;
+        }
+        QVERIFY(compared);
+
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->stateReason == u"global budget reached"_s,
+                                 60000);
+        const double spent = bd::store::SqliteStore(db).spendSince(0);
+        QVERIFY2(spent <= 0.002, qPrintable(QString::number(spent, 'g', 10)));
+        // Paused for real spend: one more request's worst case would not fit, not earlier.
+        QVERIFY2(spent >= 0.002 * 0.9, qPrintable(QString::number(spent, 'g', 10)));
+
+        QString alert;
+        for (const bd::AlertRecord &record : bd::store::SqliteStore(db).alerts(false)) {
+            if (record.kind == u"global_budget_exhausted"_s)
+                alert = record.message;
+        }
+        QVERIFY2(alert.contains(u"$%1 spent"_s.arg(QString::number(spent, 'f', 4))),
+                 qPrintable(alert));
+        const BatchctlRun budget = batchctl({u"budget"_s, u"--json"_s}, db);
+        QCOMPARE(budget.exitCode, 0);
+        QVERIFY(qAbs(budget.json().value(u"fraction"_s).toDouble() - spent / 0.002) < 1e-9);
+        QTRY_COMPARE(dashboard->counterText(u"budget"_s),
+                     u"spent %1 / cap $0.002000"_s.arg(bd::ui::formatUsd(spent)));
+    }
+};
+
+QTEST_MAIN(TestGuiConsoleTruth)
+#include "test_gui_consoletruth.moc"
