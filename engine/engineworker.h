@@ -9,15 +9,15 @@
 #include "dispatch/preemptionpolicy.h"
 #include "jobio.h"
 #include "snapshotbuilder.h"
+#include "store/taskactions.h"
 
+#include <atomic>
+#include <memory>
 #include <QHash>
 #include <QJsonObject>
 #include <QObject>
 #include <QSet>
 #include <QTimer>
-
-#include <atomic>
-#include <memory>
 
 namespace bd {
 
@@ -55,6 +55,8 @@ public:
     void setLanePaused(bd::Lane lane, bool paused);
     void setLaneLimits(bd::Lane lane, int concurrency, int maxConcurrentBatches);
     void runNow(qint64 jobId);
+    // Every engine on the database that ran the job (and so holds its key) starts it again.
+    void resumeJob(qint64 jobId);
     void shutdown(); // synchronous, on the engine thread, before it quits
 
     // --- console verbs (added for the desktop console)
@@ -92,6 +94,7 @@ Q_SIGNALS:
     void jobsListed(const QList<bd::JobInfo> &jobs);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
+    void controlRecorded(qint64 jobId, const QString &control, const QString &error);
     void tasksActedOn(bd::TaskAction action, int changed, const QString &error, int skipped);
     void deadReplayed(const bd::ReplayResult &result);
     void alertsChanged();
@@ -127,6 +130,7 @@ private:
     void startMonitoring();
     void reportQueues();
     metrics::RuleInputs ruleInputs() const;
+    double budgetWarnFraction() const; // monitoring's budget.warn_fraction; 0: off
     QJsonObject m_monitoringJson;
     std::unique_ptr<metrics::Monitoring> m_monitoring;
 
@@ -148,6 +152,22 @@ private:
     QHash<QString, std::weak_ptr<dispatch::ProviderGuard>> m_guards;
     SnapshotBuilder m_snapshots;
     QSet<qint64> m_cancelWhenStopped;
+    QSet<JobImport *> m_imports; // under way, each on pool threads and a chunk per turn here
+
+    // Job controls reach every engine on the database: each verb here applies its change
+    // and records it; each snapshot tick applies the controls other engines recorded to the
+    // runners held here (their changes to the database are made already).
+    void recordControl(qint64 jobId, store::JobControl::Action action, int argument = 0,
+                       const QString &detail = {});
+    void applyControls();
+    void applyControl(const store::JobControl &control);
+    // The lane a job's priority gives it on its provider (see laneForPriority()).
+    QString laneFor(const JobInfo &job, int priority) const;
+    void moveToLane(qint64 jobId, int priority, const QString &mode);
+    // Claimed-but-unsent tasks of every runner here go back, to be claimed at their new
+    // priorities (tasks were reprioritised one by one).
+    void reclaimUnsent();
+    qint64 m_lastControlId = 0;
     QTimer *m_snapshotTimer = nullptr;
     int m_snapshotInterval = 1000;
 };

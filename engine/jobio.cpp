@@ -8,15 +8,15 @@
 #include "ingest/textfile.h"
 #include "store/store.h"
 
-#include <QCryptographicHash>
-#include <QFile>
-#include <QFileInfo>
-#include <QScopeGuard>
-#include <QtConcurrent/QtConcurrentRun>
-
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <QCryptographicHash>
+#include <QEventLoop>
+#include <QFile>
+#include <QFileInfo>
+#include <QFutureWatcher>
+#include <QtConcurrent/QtConcurrentRun>
 
 namespace bd {
 
@@ -32,7 +32,8 @@ struct ParsedChunk
     QString error;
 };
 
-// A small blocking queue between the parsing thread and the writing thread.
+// A small queue between the parsing thread (blocks while it is full) and the writing thread
+// (never blocks: each queued chunk also posts it a call to take one).
 class ChunkQueue
 {
 public:
@@ -46,14 +47,13 @@ public:
         if (m_closed)
             return false;
         m_chunks.push_back(std::move(chunk));
-        m_notEmpty.notify_one();
         return true;
     }
 
-    std::optional<ParsedChunk> pop()
+    // Never blocks: nullopt when nothing is queued.
+    std::optional<ParsedChunk> tryPop()
     {
-        std::unique_lock lock(m_mutex);
-        m_notEmpty.wait(lock, [this] { return m_closed || !m_chunks.empty(); });
+        std::lock_guard lock(m_mutex);
         if (m_chunks.empty())
             return std::nullopt;
         ParsedChunk chunk = std::move(m_chunks.front());
@@ -67,13 +67,11 @@ public:
         std::lock_guard lock(m_mutex);
         m_closed = true;
         m_notFull.notify_all();
-        m_notEmpty.notify_all();
     }
 
 private:
     std::mutex m_mutex;
     std::condition_variable m_notFull;
-    std::condition_variable m_notEmpty;
     std::deque<ParsedChunk> m_chunks;
     int m_capacity;
     bool m_closed = false;
@@ -139,103 +137,192 @@ bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error)
     return !spec.sourceSha256.isEmpty();
 }
 
-ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
-                       const ImportProgress &progress, const std::atomic<bool> *cancel)
+// What the pool thread found before anything is stored.
+struct JobImport::Checked
 {
-    ImportResult result;
-    QStringList columns;
-    if (!validateJobSpec(spec, &columns, &result.error))
-        return result;
+    JobSpec spec; // with its checksum
+    QString error;
+};
 
+// The reader and the parsing thread once the job exists. The queue holds a few chunks at
+// most: a slow disk slows the parser down instead of letting memory grow.
+struct JobImport::Pipeline
+{
+    ingest::CsvReader reader;
+    ChunkQueue queue{4};
+    QFuture<void> parser;
+};
+
+JobImport::JobImport(store::Store &store, JobSpec spec, qint64 nowMs,
+                     std::shared_ptr<std::atomic<bool>> cancel, QObject *parent)
+    : QObject(parent)
+    , m_store(store)
+    , m_spec(std::move(spec))
+    , m_nowMs(nowMs)
+    , m_cancel(std::move(cancel))
+{
+}
+
+JobImport::~JobImport()
+{
+    if (m_pipeline) {
+        m_pipeline->queue.close();
+        m_pipeline->parser.waitForFinished();
+    }
+}
+
+void JobImport::start()
+{
+    // Opening the file, checking the template against its header and hashing it (a pass
+    // over the whole file) stay off the writer's thread.
+    auto *watcher = new QFutureWatcher<Checked>(this);
+    connect(watcher, &QFutureWatcher<Checked>::finished, this, [this, watcher] {
+        watcher->deleteLater();
+        checked(watcher->result());
+    });
+    watcher->setFuture(QtConcurrent::run([spec = m_spec]() mutable {
+        Checked check;
+        QStringList columns;
+        if (validateJobSpec(spec, &columns, &check.error))
+            check.spec = std::move(spec);
+        return check;
+    }));
+}
+
+void JobImport::checked(const Checked &check)
+{
+    if (m_done)
+        return;
+    if (!check.error.isEmpty()) {
+        m_result.error = check.error;
+        finish();
+        return;
+    }
+    m_spec = check.spec;
     // Same file, template, system prompt, provider and model: continue, never import twice.
-    if (const auto existing = store.findJobByFingerprint(spec.fingerprint())) {
-        const auto info = store.job(*existing);
+    if (const auto existing = m_store.findJobByFingerprint(m_spec.fingerprint())) {
+        const auto info = m_store.job(*existing);
         if (info && info->state != JobState::Importing) {
-            result.ok = true;
-            result.jobId = *existing;
-            result.continued = true;
-            result.rows = info->counts.total();
-            return result;
+            m_result.ok = true;
+            m_result.jobId = *existing;
+            m_result.continued = true;
+            m_result.rows = info->counts.total();
+            finish();
+            return;
         }
         // An import that was interrupted: start it again from scratch.
-        store.deleteJob(*existing);
+        m_store.deleteJob(*existing);
     }
-
-    ingest::CsvReader reader;
-    if (!reader.open(spec.sourcePath, readerOptions(spec))) {
-        result.error = reader.errorString();
-        return result;
+    m_pipeline = std::make_unique<Pipeline>();
+    ingest::CsvReader &reader = m_pipeline->reader;
+    if (!reader.open(m_spec.sourcePath, readerOptions(m_spec))) {
+        m_result.error = reader.errorString();
+        finish();
+        return;
     }
-    result.warnings = reader.headerWarnings();
-    const qint64 jobId = store.createJob(spec, reader.header(), nowMs);
-    if (!jobId) {
-        result.error = store.errorString();
-        return result;
+    m_result.warnings = reader.headerWarnings();
+    m_jobId = m_store.createJob(m_spec, reader.header(), m_nowMs);
+    if (!m_jobId) {
+        m_result.error = m_store.errorString();
+        finish();
+        return;
     }
-    const auto abandon = [&](const QString &error) {
-        result.error = error;
-        store.deleteJob(jobId);
-        return result;
-    };
-
-    // Parsing runs on a pool thread while this thread writes, so an import costs about
-    // the larger of the two rather than their sum. The queue holds a few chunks at most:
-    // a slow disk slows the parser down instead of letting memory grow. The job stays in
-    // Importing (never claimable) until the last chunk is in, and is deleted on failure.
-    ChunkQueue queue(4);
-    QFuture<void> parser = QtConcurrent::run([&reader, &queue] {
+    // Each chunk the parser queues asks this thread to store one chunk: rows go in at the
+    // parser's pace, one transaction per turn of the event loop.
+    m_pipeline->parser = QtConcurrent::run([this, pipeline = m_pipeline.get()] {
         constexpr int kChunkRows = 8192;
         QStringList fields;
         for (;;) {
             ParsedChunk chunk;
             chunk.rows.reserve(kChunkRows);
             bool more = true;
-            while (chunk.rows.size() < kChunkRows && (more = reader.readRow(fields)))
+            while (chunk.rows.size() < kChunkRows && (more = pipeline->reader.readRow(fields)))
                 chunk.rows.append(fields);
-            chunk.bytesRead = reader.bytesRead();
+            chunk.bytesRead = pipeline->reader.bytesRead();
             chunk.last = !more;
-            if (reader.hasError())
-                chunk.error = reader.errorString();
-            if (!queue.push(std::move(chunk)) || !more)
+            if (pipeline->reader.hasError())
+                chunk.error = pipeline->reader.errorString();
+            if (!pipeline->queue.push(std::move(chunk)))
+                return;
+            QMetaObject::invokeMethod(this, &JobImport::storeChunk, Qt::QueuedConnection);
+            if (!more)
                 return;
         }
     });
-    const auto stopParser = qScopeGuard([&] {
-        queue.close();
-        parser.waitForFinished();
-    });
+}
 
-    qint64 firstRowOfChunk = 1;
-    for (;;) {
-        std::optional<ParsedChunk> chunk = queue.pop();
-        if (!chunk)
-            break;
-        if (!chunk->error.isEmpty())
-            return abandon(chunk->error);
-        if (cancel && cancel->load())
-            return abandon(u"import of %1 cancelled"_s.arg(spec.sourcePath));
-        if (!chunk->rows.isEmpty()) {
-            if (!store.appendTasks(jobId, firstRowOfChunk, chunk->rows, spec.priority, nowMs))
-                return abandon(store.errorString());
-            firstRowOfChunk += chunk->rows.size();
-            result.rows += chunk->rows.size();
-            if (progress)
-                progress(result.rows, chunk->bytesRead, reader.totalBytes());
-        }
-        if (chunk->last)
-            break;
+void JobImport::storeChunk()
+{
+    if (m_done || !m_pipeline)
+        return;
+    std::optional<ParsedChunk> chunk = m_pipeline->queue.tryPop();
+    if (!chunk)
+        return;
+    if (!chunk->error.isEmpty())
+        return fail(chunk->error);
+    if (m_cancel && m_cancel->load())
+        return fail(u"import of %1 cancelled"_s.arg(m_spec.sourcePath));
+    if (!chunk->rows.isEmpty()) {
+        if (!m_store.appendTasks(m_jobId, m_nextRow, chunk->rows, m_spec.priority, m_nowMs))
+            return fail(m_store.errorString());
+        m_nextRow += chunk->rows.size();
+        m_result.rows += chunk->rows.size();
+        Q_EMIT progressed(m_result.rows, chunk->bytesRead, m_pipeline->reader.totalBytes());
     }
-    if (result.rows == 0)
-        return abandon(u"%1: no data rows after the header"_s.arg(spec.sourcePath));
+    if (!chunk->last)
+        return;
+    m_pipeline->parser.waitForFinished(); // it returned after queueing the last chunk
+    if (m_result.rows == 0)
+        return fail(u"%1: no data rows after the header"_s.arg(m_spec.sourcePath));
     // Known only now: a fallback to Windows-1252 may come late in the file.
-    result.encoding = reader.encoding();
-    result.encodingNote = reader.encodingNote();
-    if (!result.encodingNote.isEmpty())
-        result.warnings.append(spec.sourcePath + u": "_s + result.encodingNote);
-    if (!store.setJobState(jobId, JobState::Paused, stopCauseReason(StopCause::Imported), nowMs))
-        return abandon(store.errorString());
-    result.ok = true;
-    result.jobId = jobId;
+    m_result.encoding = m_pipeline->reader.encoding();
+    m_result.encodingNote = m_pipeline->reader.encodingNote();
+    if (!m_result.encodingNote.isEmpty())
+        m_result.warnings.append(m_spec.sourcePath + u": "_s + m_result.encodingNote);
+    if (!m_store.setJobState(m_jobId, JobState::Paused, stopCauseReason(StopCause::Imported),
+                             m_nowMs))
+        return fail(m_store.errorString());
+    m_result.ok = true;
+    m_result.jobId = m_jobId;
+    finish();
+}
+
+void JobImport::abandon(const QString &why)
+{
+    if (!m_done)
+        fail(why);
+}
+
+void JobImport::fail(const QString &error)
+{
+    if (m_pipeline) {
+        m_pipeline->queue.close();
+        m_pipeline->parser.waitForFinished();
+    }
+    if (m_jobId)
+        m_store.deleteJob(m_jobId);
+    m_result = ImportResult{};
+    m_result.error = error;
+    finish();
+}
+
+void JobImport::finish()
+{
+    m_done = true;
+    Q_EMIT finished(m_result);
+}
+
+ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs)
+{
+    JobImport import(store, std::move(spec), nowMs, nullptr);
+    ImportResult result;
+    QEventLoop loop;
+    QObject::connect(&import, &JobImport::finished, &loop, [&](const ImportResult &finished) {
+        result = finished;
+        loop.quit();
+    });
+    import.start();
+    loop.exec();
     return result;
 }
 

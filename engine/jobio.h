@@ -3,21 +3,20 @@
 #include "api/jobs.h"
 #include "core/tasktypes.h"
 
-#include <QString>
-
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <QObject>
+#include <QString>
 
 namespace bd::store {
 class Store;
 }
 
-// Moving whole jobs in and out of the store: streaming, page by page, on the calling
-// thread (the engine thread for the console, the main thread for batchctl's exports).
+// Moving whole jobs in and out of the store: streaming, page by page (exports on the calling
+// thread: the reader thread; imports beside the engine thread, see JobImport).
 namespace bd {
-
-using ImportProgress = std::function<void(qint64 rows, qint64 bytesRead, qint64 totalBytes)>;
 
 // SHA-256 of a file's bytes as hex, streamed; empty with *error set on failure.
 QByteArray fileSha256(const QString &path, QString *error);
@@ -27,11 +26,52 @@ QByteArray fileSha256(const QString &path, QString *error);
 bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error);
 
 // Imports spec.sourcePath as a new job (all rows or none), or continues the job with the
-// same fingerprint. cancel may be set from another thread to stop an import; the job is
-// then removed.
-ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
-                       const ImportProgress &progress = {},
-                       const std::atomic<bool> *cancel = nullptr);
+// same fingerprint, without holding the thread it lives on: checking and hashing the file,
+// then parsing it, run on pool threads, and the owner's thread (the engine thread, the one
+// writer) stores one chunk of rows per event-loop turn, so dispatch goes on between chunks
+// (a chunk is one transaction of a few tens of ms). The job stays in Importing, never
+// claimable, until the last chunk is in. cancel may be set from another thread; the job is
+// then removed. finished() comes once; the owner deletes the import after it.
+class JobImport final : public QObject
+{
+    Q_OBJECT
+
+public:
+    JobImport(store::Store &store, JobSpec spec, qint64 nowMs,
+              std::shared_ptr<std::atomic<bool>> cancel, QObject *parent = nullptr);
+    ~JobImport() override; // waits for its pool threads
+    Q_DISABLE_COPY_MOVE(JobImport)
+
+    void start();
+    // Stops at once and removes the job (the engine is shutting down).
+    void abandon(const QString &why);
+
+Q_SIGNALS:
+    void progressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
+    void finished(const bd::ImportResult &result);
+
+private:
+    struct Checked;
+    struct Pipeline;
+    void checked(const Checked &check);
+    void storeChunk();
+    void finish();
+    void fail(const QString &error);
+
+    store::Store &m_store;
+    JobSpec m_spec;
+    qint64 m_nowMs;
+    std::shared_ptr<std::atomic<bool>> m_cancel;
+    ImportResult m_result;
+    qint64 m_jobId = 0;
+    qint64 m_nextRow = 1;
+    bool m_done = false;
+    std::unique_ptr<Pipeline> m_pipeline;
+};
+
+// A JobImport run to its end in a local event loop on the calling thread, for tools and
+// tests; the engine never waits like this.
+ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs);
 
 // Validates, stores the template revision and requeues, on the calling thread.
 ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, qint64 nowMs);

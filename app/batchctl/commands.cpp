@@ -78,6 +78,8 @@ int main(const QStringList &arguments)
             return commandDlq(in);
         if (command == u"key"_s)
             return commandKey(in);
+        if (command == u"job"_s)
+            return commandJob(in);
         throw UsageError{u"unknown command '%1'"_s.arg(command)};
     } catch (const UsageError &error) {
         printErr(u"batchctl: "_s + error.message);

@@ -27,6 +27,7 @@ int commandBudget(const Invocation &in);
 int commandExport(const Invocation &in);
 int commandDlq(const Invocation &in);
 int commandKey(const Invocation &in);
+int commandJob(const Invocation &in);
 
 // Resumes the unfinished jobs (one job when onlyJob is set) in an open session: resume and
 // dlq replay.

@@ -83,7 +83,7 @@ GlobalBudgetController::Decision GlobalBudgetController::check()
         decision.pauseAll = pause().pauseAll;
         return decision;
     }
-    if (budget.isActive() && spent >= 0.8 * cap)
+    if (budget.isActive() && m_warnFraction > 0 && spent >= m_warnFraction * cap)
         raise(kWarnKind, money + u" spent"_s, figures);
     else if (isOpen(kWarnKind))
         clear(kWarnKind, money + u" spent"_s, figures);

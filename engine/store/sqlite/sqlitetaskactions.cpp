@@ -14,7 +14,8 @@ SqliteTaskActions::SqliteTaskActions(std::shared_ptr<SqliteConnection> connectio
 {
 }
 
-int SqliteTaskActions::reprioritiseJob(qint64 jobId, int priority, qint64 nowMs)
+int SqliteTaskActions::reprioritiseJob(qint64 jobId, int priority, const QString &mode,
+                                       qint64 nowMs)
 {
     QSqlDatabase &db = m_connection->db();
     if (!db.isOpen() || !db.transaction()) {
@@ -22,7 +23,7 @@ int SqliteTaskActions::reprioritiseJob(qint64 jobId, int priority, qint64 nowMs)
         return -1;
     }
     QSqlQuery query(db);
-    query.prepare(u"UPDATE tasks SET priority = ? WHERE job_id = ? AND state = 0"_s);
+    query.prepare(u"UPDATE tasks SET priority = ? WHERE job_id = ? AND state IN (0, 1)"_s);
     query.addBindValue(priority);
     query.addBindValue(jobId);
     if (!query.exec()) {
@@ -31,8 +32,9 @@ int SqliteTaskActions::reprioritiseJob(qint64 jobId, int priority, qint64 nowMs)
         return -1;
     }
     const int changed = query.numRowsAffected();
-    query.prepare(u"UPDATE jobs SET priority = ?, updated_at = ? WHERE id = ?"_s);
+    query.prepare(u"UPDATE jobs SET priority = ?, mode = ?, updated_at = ? WHERE id = ?"_s);
     query.addBindValue(priority);
+    query.addBindValue(mode);
     query.addBindValue(nowMs);
     query.addBindValue(jobId);
     if (!query.exec() || !db.commit()) {
@@ -92,7 +94,7 @@ int SqliteTaskActions::updateIds(const QString &sql, const QList<qint64> &taskId
 
 int SqliteTaskActions::reprioritiseTasks(const QList<qint64> &taskIds, int priority)
 {
-    return updateIds(u"UPDATE tasks SET priority = ? WHERE id = ? AND state = 0"_s, taskIds,
+    return updateIds(u"UPDATE tasks SET priority = ? WHERE id = ? AND state IN (0, 1)"_s, taskIds,
                      {priority});
 }
 
@@ -100,6 +102,68 @@ int SqliteTaskActions::cancelTasks(const QList<qint64> &taskIds, qint64 nowMs)
 {
     return updateIds(u"UPDATE tasks SET state = 4, finished_at = ? WHERE id = ? AND state = 0"_s,
                      taskIds, {nowMs});
+}
+
+qint64 SqliteTaskActions::recordControl(const JobControl &control)
+{
+    QSqlDatabase &db = m_connection->db();
+    QSqlQuery query(db);
+    query.prepare(
+        u"INSERT INTO job_controls (job_id, action, argument, detail, issuer, requested_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"_s);
+    query.addBindValue(control.jobId);
+    query.addBindValue(int(control.action));
+    query.addBindValue(control.argument);
+    query.addBindValue(control.detail.isNull() ? u""_s : control.detail);
+    query.addBindValue(control.issuer);
+    query.addBindValue(control.atMs);
+    if (!query.exec() || !query.next()) {
+        m_error = query.lastError().text();
+        return 0;
+    }
+    const qint64 id = query.value(0).toLongLong();
+    query.finish();
+    query.prepare(u"DELETE FROM job_controls WHERE requested_at < ?"_s);
+    query.addBindValue(control.atMs - JobControl::kRetentionMs);
+    if (!query.exec())
+        qWarning("job controls not pruned: %s", qPrintable(query.lastError().text()));
+    return id;
+}
+
+QList<JobControl> SqliteTaskActions::controlsAfter(qint64 afterId)
+{
+    QList<JobControl> controls;
+    QSqlQuery query(m_connection->db());
+    query.prepare(
+        u"SELECT id, job_id, action, argument, detail, issuer, requested_at FROM job_controls "
+        "WHERE id > ? ORDER BY id"_s);
+    query.addBindValue(afterId);
+    if (!query.exec()) {
+        m_error = query.lastError().text();
+        return controls;
+    }
+    while (query.next()) {
+        JobControl control;
+        control.id = query.value(0).toLongLong();
+        control.jobId = query.value(1).toLongLong();
+        control.action = JobControl::Action(query.value(2).toInt());
+        control.argument = query.value(3).toInt();
+        control.detail = query.value(4).toString();
+        control.issuer = query.value(5).toString();
+        control.atMs = query.value(6).toLongLong();
+        controls.append(control);
+    }
+    return controls;
+}
+
+qint64 SqliteTaskActions::lastControlId()
+{
+    QSqlQuery query(m_connection->db());
+    if (!query.exec(u"SELECT COALESCE(MAX(id), 0) FROM job_controls"_s) || !query.next()) {
+        m_error = query.lastError().text();
+        return -1;
+    }
+    return query.value(0).toLongLong();
 }
 
 } // namespace bd::store
