@@ -151,6 +151,10 @@ struct JobImport::Pipeline
     ingest::CsvReader reader;
     ChunkQueue queue{4};
     QFuture<void> parser;
+    std::optional<ParsedChunk> current; // being stored, a slice per turn
+    qsizetype stored = 0;               // its rows stored so far
+    int sliceRows = 1024;               // rows per transaction, kept to about kTurnMs
+    bool sliceScheduled = false;
 };
 
 JobImport::JobImport(store::Store &store, JobSpec spec, qint64 nowMs,
@@ -227,8 +231,8 @@ void JobImport::checked(const Checked &check)
         finish();
         return;
     }
-    // Each chunk the parser queues asks this thread to store one chunk: rows go in at the
-    // parser's pace, one transaction per turn of the event loop.
+    // Each chunk the parser queues wakes this thread, which stores it a slice per turn of
+    // the event loop: other work (a priority-1 job's claims and answers) waits one slice.
     m_pipeline->parser = QtConcurrent::run([this, pipeline = m_pipeline.get()] {
         constexpr int kChunkRows = 8192;
         QStringList fields;
@@ -244,33 +248,63 @@ void JobImport::checked(const Checked &check)
                 chunk.error = pipeline->reader.errorString();
             if (!pipeline->queue.push(std::move(chunk)))
                 return;
-            QMetaObject::invokeMethod(this, &JobImport::storeChunk, Qt::QueuedConnection);
+            QMetaObject::invokeMethod(this, &JobImport::wake, Qt::QueuedConnection);
             if (!more)
                 return;
         }
     });
 }
 
-void JobImport::storeChunk()
+void JobImport::wake()
+{
+    if (m_done || !m_pipeline || m_pipeline->sliceScheduled)
+        return;
+    m_pipeline->sliceScheduled = true;
+    QMetaObject::invokeMethod(this, &JobImport::storeSlice, Qt::QueuedConnection);
+}
+
+void JobImport::storeSlice()
 {
     if (m_done || !m_pipeline)
         return;
-    std::optional<ParsedChunk> chunk = m_pipeline->queue.tryPop();
-    if (!chunk)
-        return;
-    if (!chunk->error.isEmpty())
-        return fail(chunk->error);
+    Pipeline &pipeline = *m_pipeline;
+    pipeline.sliceScheduled = false;
+    if (!pipeline.current) {
+        pipeline.current = pipeline.queue.tryPop();
+        pipeline.stored = 0;
+        if (!pipeline.current)
+            return; // the parser wakes this thread with the next chunk
+    }
+    ParsedChunk &chunk = *pipeline.current;
+    if (!chunk.error.isEmpty())
+        return fail(chunk.error);
     if (m_cancel && m_cancel->load())
         return fail(u"import of %1 cancelled"_s.arg(m_spec.sourcePath));
-    if (!chunk->rows.isEmpty()) {
-        if (!m_store.appendTasks(m_jobId, m_nextRow, chunk->rows, m_spec.priority, m_nowMs))
+    const qsizetype count = qMin<qsizetype>(pipeline.sliceRows, chunk.rows.size() - pipeline.stored);
+    if (count > 0) {
+        QElapsedTimer took;
+        took.start();
+        if (!m_store.appendTasks(m_jobId, m_nextRow, chunk.rows.mid(pipeline.stored, count),
+                                 m_spec.priority, m_nowMs))
             return fail(m_store.errorString());
-        m_nextRow += chunk->rows.size();
-        m_result.rows += chunk->rows.size();
-        Q_EMIT progressed(m_result.rows, chunk->bytesRead, m_pipeline->reader.totalBytes());
+        // A turn of about kTurnMs whatever the disk and the machine's load: halve the slice
+        // when it took longer, double it when it took less than half.
+        const qint64 ms = took.elapsed();
+        if (ms > kTurnMs)
+            pipeline.sliceRows = qMax(kMinSliceRows, pipeline.sliceRows / 2);
+        else if (ms < kTurnMs / 2)
+            pipeline.sliceRows = qMin(kMaxSliceRows, pipeline.sliceRows * 2);
+        pipeline.stored += count;
+        m_nextRow += count;
+        m_result.rows += count;
+        Q_EMIT progressed(m_result.rows, chunk.bytesRead, pipeline.reader.totalBytes());
     }
-    if (!chunk->last)
+    if (pipeline.stored < chunk.rows.size() || !chunk.last) {
+        if (pipeline.stored >= chunk.rows.size())
+            pipeline.current.reset();
+        wake(); // the next slice after whatever else waits in the event loop
         return;
+    }
     m_pipeline->parser.waitForFinished(); // it returned after queueing the last chunk
     if (m_result.rows == 0)
         return fail(u"%1: no data rows after the header"_s.arg(m_spec.sourcePath));

@@ -28,8 +28,8 @@ bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error);
 // Imports spec.sourcePath as a new job (all rows or none), or continues the job with the
 // same fingerprint, without holding the thread it lives on: checking and hashing the file,
 // then parsing it, run on pool threads, and the owner's thread (the engine thread, the one
-// writer) stores one chunk of rows per event-loop turn, so dispatch goes on between chunks
-// (a chunk is one transaction of a few tens of ms). The job stays in Importing, never
+// writer) stores a slice of rows per event-loop turn, one transaction of about kTurnMs, so
+// dispatch goes on between slices. The job stays in Importing, never
 // claimable, until the last chunk is in. cancel may be set from another thread; the job is
 // then removed. finished() comes once; the owner deletes the import after it.
 class JobImport final : public QObject
@@ -54,7 +54,11 @@ private:
     struct Checked;
     struct Pipeline;
     void checked(const Checked &check);
-    void storeChunk();
+    void wake();       // a slice is due: once in the event loop at most
+    void storeSlice(); // one transaction of rows
+    static constexpr qint64 kTurnMs = 20;
+    static constexpr int kMinSliceRows = 128;
+    static constexpr int kMaxSliceRows = 8192;
     void finish();
     void fail(const QString &error);
 
