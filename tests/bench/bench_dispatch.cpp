@@ -361,6 +361,23 @@ void rateLimitUtilisation(const QString &home, int rpm, int windowMs, int reques
 // limitRpm > 0: the server enforces it (fixed 10 s windows, headers on) and both jobs are
 // told --rpm limitRpm; the time measured is then to the first *accepted* request (refused
 // ones never reach chatReceived).
+// An engine in this process on the database, opened.
+std::unique_ptr<bd::Engine> openEngine(const QString &database)
+{
+    bd::EngineOptions options;
+    options.database = database;
+    auto engine = bd::createEngine(options);
+    bool opened = false;
+    QObject::connect(engine.get(), &bd::Engine::opened, engine.get(), [&](bool ok, const QString &error) {
+        if (!ok)
+            qFatal("engine: %s", qPrintable(error));
+        opened = true;
+    });
+    engine->open();
+    waitUntil([&] { return opened; }, 30'000);
+    return engine;
+}
+
 void preemptionInOneEngine(const QString &home, int bulkTasks, int probes, int limitRpm)
 {
     print(u"\n(b1%1) preemption in one engine: a %2-task priority-3 sync job (concurrency 64, "
@@ -396,18 +413,8 @@ void preemptionInOneEngine(const QString &home, int bulkTasks, int probes, int l
         }
     });
 
-    bd::EngineOptions options;
-    options.database = dir + u"/jobs.sqlite"_s;
-    auto engineOwner = bd::createEngine(options);
+    auto engineOwner = openEngine(dir + u"/jobs.sqlite"_s);
     bd::Engine &engine = *engineOwner;
-    bool opened = false;
-    QObject::connect(&engine, &bd::Engine::opened, &engine, [&](bool ok, const QString &error) {
-        if (!ok)
-            qFatal("engine: %s", qPrintable(error));
-        opened = true;
-    });
-    engine.open();
-    waitUntil([&] { return opened; }, 30'000);
 
     QList<bd::ImportResult> imports;
     QObject::connect(&engine, &bd::Engine::importFinished, &engine,
@@ -705,18 +712,8 @@ void dispatchDuringImport(const QString &home, int rows, int probes)
             firstArrival.insert(tag, clock.elapsed());
     });
 
-    bd::EngineOptions options;
-    options.database = dir + u"/jobs.sqlite"_s;
-    auto engineOwner = bd::createEngine(options);
+    auto engineOwner = openEngine(dir + u"/jobs.sqlite"_s);
     bd::Engine &engine = *engineOwner;
-    bool opened = false;
-    QObject::connect(&engine, &bd::Engine::opened, &engine, [&](bool ok, const QString &error) {
-        if (!ok)
-            qFatal("engine: %s", qPrintable(error));
-        opened = true;
-    });
-    engine.open();
-    waitUntil([&] { return opened; }, 30'000);
     QList<bd::ImportResult> imports;
     QObject::connect(&engine, &bd::Engine::importFinished, &engine,
                      [&](const bd::ImportResult &result) { imports.append(result); });

@@ -36,6 +36,8 @@ private Q_SLOTS:
 private:
     QString writeCsv(int rows);
     QStringList runArguments(const QString &csv, const QStringList &extra) const;
+    // batchctl run in the background, the event loop free for the server.
+    void startRun(QProcess &run, const QStringList &arguments);
     // batchctl job JOB ... on the test's database, run to its end.
     BatchctlRun job(const QStringList &arguments);
     // Counts over the tasks table of the test's database.
@@ -89,6 +91,14 @@ QStringList TestControls::runArguments(const QString &csv, const QStringList &ex
            extra;
 }
 
+void TestControls::startRun(QProcess &run, const QStringList &arguments)
+{
+    run.setProcessEnvironment(m_env);
+    run.setWorkingDirectory(m_dir->path());
+    run.start(QStringLiteral(BATCHCTL_PATH), arguments);
+    QVERIFY(run.waitForStarted(10'000));
+}
+
 BatchctlRun TestControls::job(const QStringList &arguments)
 {
     return runBatchctl(QStringLiteral(BATCHCTL_PATH),
@@ -118,12 +128,8 @@ void TestControls::pauseFromAnotherProcess()
     m_server->options().latencyMs = 300;
     const QString csv = writeCsv(200);
     QProcess run;
-    run.setProcessEnvironment(m_env);
-    run.setWorkingDirectory(m_dir->path());
     QSignalSpy finished(&run, &QProcess::finished);
-    run.start(QStringLiteral(BATCHCTL_PATH),
-              runArguments(csv, {u"--priority"_s, u"2"_s, u"--concurrency"_s, u"2"_s}));
-    QVERIFY(run.waitForStarted(10'000));
+    startRun(run, runArguments(csv, {u"--priority"_s, u"2"_s, u"--concurrency"_s, u"2"_s}));
     QTRY_VERIFY_WITH_TIMEOUT(m_server->requestCount(kChatPath) >= 6, 30'000);
 
     const BatchctlRun paused = job({u"1"_s, u"--pause"_s, u"--json"_s});
@@ -149,14 +155,10 @@ void TestControls::raisedBatchJobMovesToSyncCalls()
     m_server->options().holdBatches = true;
     const QString csv = writeCsv(300);
     QProcess run;
-    run.setProcessEnvironment(m_env);
-    run.setWorkingDirectory(m_dir->path());
     QSignalSpy finished(&run, &QProcess::finished);
-    run.start(QStringLiteral(BATCHCTL_PATH),
-              runArguments(csv, {u"--priority"_s, u"3"_s, u"--mode"_s, u"batch-api"_s,
-                                 u"--batch-size"_s, u"50"_s, u"--batch-poll-ms"_s, u"100"_s,
-                                 u"--batch-max-wait-ms"_s, u"200"_s}));
-    QVERIFY(run.waitForStarted(10'000));
+    startRun(run, runArguments(csv, {u"--priority"_s, u"3"_s, u"--mode"_s, u"batch-api"_s,
+                                     u"--batch-size"_s, u"50"_s, u"--batch-poll-ms"_s, u"100"_s,
+                                     u"--batch-max-wait-ms"_s, u"200"_s}));
     QTRY_COMPARE_WITH_TIMEOUT(m_server->batchesCreated(), 4, 30'000);
     QTest::qWait(500);
     QCOMPARE(m_server->batchesCreated(), 4);

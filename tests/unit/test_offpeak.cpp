@@ -28,6 +28,32 @@ qint64 utc(const QString &iso)
     return QDateTime::fromString(iso, Qt::ISODate).toUTC().toMSecsSinceEpoch();
 }
 
+// A CSV of rows "row 0" ... in dir; its path.
+QString writeRows(const QTemporaryDir &dir, int rows)
+{
+    QFile csv(dir.filePath(u"rows.csv"_s));
+    if (!csv.open(QIODevice::WriteOnly))
+        qFatal("cannot write %s", qPrintable(csv.fileName()));
+    csv.write("text\n");
+    for (int i = 0; i < rows; ++i)
+        csv.write("row " + QByteArray::number(i) + '\n');
+    return csv.fileName();
+}
+
+// A priority-3 job of grouped sync calls over that CSV, off-peak from 22:00 to 06:00 UTC.
+bd::JobSpec offPeakSpec(const QString &csv)
+{
+    bd::JobSpec spec;
+    spec.sourcePath = csv;
+    spec.templateText = u"Echo {{text}}"_s;
+    spec.model = u"sim-1"_s;
+    spec.priority = 3;
+    spec.mode = u"grouped"_s;
+    spec.settings = {{u"offpeak"_s, QJsonObject{{u"start"_s, u"22:00"_s}, {u"end"_s, u"06:00"_s},
+                                                 {u"timezone"_s, u"UTC"_s}}}};
+    return spec;
+}
+
 OffPeakWindow window(const QString &text)
 {
     QString error;
@@ -188,12 +214,7 @@ void TestOffPeak::runNowIsKeptAcrossARestart()
     // Through the facade: a job waiting for its window goes at once after runNow, and the
     // override lands in the job's stored settings, where a restarted engine reads it.
     QTemporaryDir dir;
-    QFile csv(dir.filePath(u"rows.csv"_s));
-    QVERIFY(csv.open(QIODevice::WriteOnly));
-    csv.write("text\n");
-    for (int i = 0; i < 30; ++i)
-        csv.write("row " + QByteArray::number(i) + '\n');
-    csv.close();
+    const QString csv = writeRows(dir, 30);
     bd::FakeClock clock(utc(u"2026-01-15T12:00:00Z"_s)); // ten hours before the window
     bd::EngineOptions options;
     options.database = dir.filePath(u"runnow.sqlite"_s);
@@ -205,16 +226,8 @@ void TestOffPeak::runNowIsKeptAcrossARestart()
         QSignalSpy opened(&engine, &bd::Engine::opened);
         engine.open();
         QTRY_COMPARE(opened.count(), 1);
-        bd::JobSpec spec;
-        spec.sourcePath = csv.fileName();
-        spec.templateText = u"Echo {{text}}"_s;
-        spec.model = u"sim-1"_s;
-        spec.priority = 3;
-        spec.mode = u"grouped"_s;
-        spec.settings = {{u"offpeak"_s, QJsonObject{{u"start"_s, u"22:00"_s}, {u"end"_s, u"06:00"_s},
-                                                     {u"timezone"_s, u"UTC"_s}}}};
         QSignalSpy imported(&engine, &bd::Engine::importFinished);
-        engine.importJob(spec);
+        engine.importJob(offPeakSpec(csv));
         QTRY_COMPARE(imported.count(), 1);
         jobId = imported.at(0).at(0).value<bd::ImportResult>().jobId;
         QVERIFY(jobId > 0);
@@ -251,12 +264,7 @@ void TestOffPeak::raisedFromAnotherEngineGoesAtOnce()
     // same database (as batchctl job or a second console would) raises it to 2: A hears of
     // it at its next poll and sends the job's tasks now, as grouped sync calls.
     QTemporaryDir dir;
-    QFile csv(dir.filePath(u"rows.csv"_s));
-    QVERIFY(csv.open(QIODevice::WriteOnly));
-    csv.write("text\n");
-    for (int i = 0; i < 40; ++i)
-        csv.write("row " + QByteArray::number(i) + '\n');
-    csv.close();
+    const QString csv = writeRows(dir, 40);
     bd::FakeClock clock(utc(u"2026-01-15T12:00:00Z"_s));
     bd::EngineOptions options;
     options.database = dir.filePath(u"raise.sqlite"_s);
@@ -271,17 +279,8 @@ void TestOffPeak::raisedFromAnotherEngineGoesAtOnce()
     QTRY_COMPARE(openedA.count(), 1);
     b.open();
     QTRY_COMPARE(openedB.count(), 1);
-    bd::JobSpec spec;
-    spec.sourcePath = csv.fileName();
-    spec.templateText = u"Echo {{text}}"_s;
-    spec.model = u"sim-1"_s;
-    spec.priority = 3;
-    spec.mode = u"grouped"_s;
-    spec.settings = {
-        {u"offpeak"_s,
-         QJsonObject{{u"start"_s, u"22:00"_s}, {u"end"_s, u"06:00"_s}, {u"timezone"_s, u"UTC"_s}}}};
     QSignalSpy imported(&a, &bd::Engine::importFinished);
-    a.importJob(spec);
+    a.importJob(offPeakSpec(csv));
     QTRY_COMPARE(imported.count(), 1);
     const qint64 jobId = imported.at(0).at(0).value<bd::ImportResult>().jobId;
     QSignalSpy waiting(&a, &bd::Engine::jobWaiting);
