@@ -201,6 +201,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_worker, &EngineWorker::jobsListed, this, &Engine::jobsListed);
     connect(m_worker, &EngineWorker::snapshotTaken, this, &Engine::snapshotTaken);
     connect(m_worker, &EngineWorker::jobReprioritised, this, &Engine::jobReprioritised);
+    connect(m_worker, &EngineWorker::controlRecorded, this, &Engine::controlRecorded);
     connect(m_worker, &EngineWorker::jobWaiting, this, &Engine::jobWaiting);
     connect(m_worker, &EngineWorker::laneStateChanged, this, &Engine::laneStateChanged);
     connect(m_worker, &EngineWorker::tasksActedOn, this, &Engine::tasksActedOn);
@@ -369,6 +370,11 @@ void EngineImpl::setJobConcurrency(qint64 jobId, int concurrency)
 void EngineImpl::runNow(qint64 jobId)
 {
     onWorker([=](EngineWorker &w) { w.runNow(jobId); });
+}
+
+void EngineImpl::resumeJob(qint64 jobId)
+{
+    onWorker([=](EngineWorker &w) { w.resumeJob(jobId); });
 }
 
 void EngineImpl::requestJobs()

@@ -44,6 +44,7 @@ public:
     void reprioritiseJob(qint64 jobId, int priority) override;
     void setJobConcurrency(qint64 jobId, int concurrency) override;
     void runNow(qint64 jobId) override;
+    void resumeJob(qint64 jobId) override;
     void requestJobs() override;
 
     void pauseLane(Lane lane) override;

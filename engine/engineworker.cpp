@@ -1,7 +1,9 @@
-#include "api/jobsettings.h"
 #include "engineworker.h"
 
+#include "api/jobsettings.h"
 #include "core/clock.h"
+#include "cost/tiering.h"
+#include "jobcheck.h"
 #include "metrics/monitoring.h"
 #include "metrics/queueprobe.h"
 #include "store/database.h"
@@ -89,6 +91,8 @@ void EngineWorker::open()
         connect(m_snapshotTimer, &QTimer::timeout, this, &EngineWorker::emitSnapshot);
     }
     m_snapshotTimer->start(m_snapshotInterval);
+    // Controls recorded before this engine opened were applied where they were meant to be.
+    m_lastControlId = qMax<qint64>(0, m_database->taskActions().lastControlId());
     startMonitoring();
     loadGlobalBudget();
     checkGlobalBudget();
@@ -118,6 +122,7 @@ void EngineWorker::startMonitoring()
     connect(m_monitoring.get(), &metrics::Monitoring::alertCleared, this,
             [this](const metrics::AlertEvent &) { Q_EMIT alertsChanged(); });
     m_monitoring->alerts()->setInputsProvider([this] { return ruleInputs(); });
+    m_globalBudget.setWarnFraction(budgetWarnFraction());
     metrics::AlertCenter *alerts = m_monitoring->alerts(); // global alerts: job 0
     m_globalBudget.setAlerts({
         [alerts](const QString &kind, const QString &message, const QJsonObject &figures) {
@@ -132,6 +137,12 @@ void EngineWorker::startMonitoring()
     const bool listening = m_monitoring->start(m_store->alerts(false), &error);
     if (m_monitoring->config().openMetricsEnabled || !listening)
         Q_EMIT metricsEndpointChanged(m_monitoring->endpointPort(), error);
+}
+
+double EngineWorker::budgetWarnFraction() const
+{
+    const auto &budget = m_monitoring->config().thresholds.budget;
+    return budget.enabled ? budget.warnFraction : 0.0;
 }
 
 metrics::RuleInputs EngineWorker::ruleInputs() const
@@ -187,33 +198,47 @@ void EngineWorker::releaseLeasesOfDeadWorkers()
 
 void EngineWorker::importJob(const JobSpec &spec, std::shared_ptr<std::atomic<bool>> cancel)
 {
-    runImport([&](const ImportProgress &progress) {
-        return bd::importJob(*m_store, spec, m_clock->nowMs(), progress, cancel.get());
-    });
+    if (!m_store)
+        return refuseImport();
+    runImport(new JobImport(*m_store, spec, m_clock->nowMs(), std::move(cancel), this));
 }
 
 void EngineWorker::finishInterruptedImport(qint64 jobId, std::shared_ptr<std::atomic<bool>> cancel)
 {
-    runImport([&](const ImportProgress &progress) {
-        return bd::finishInterruptedImport(*m_store, jobId, m_clock->nowMs(), progress,
-                                           cancel.get());
-    });
-}
-
-void EngineWorker::runImport(const std::function<ImportResult(const ImportProgress &)> &import)
-{
-    if (!m_store) {
+    if (!m_store)
+        return refuseImport();
+    QString error;
+    std::unique_ptr<JobImport> import =
+        JobImport::finishing(*m_store, jobId, m_clock->nowMs(), std::move(cancel), &error, this);
+    if (!import) {
         ImportResult result;
-        result.error = u"the database is not open"_s;
+        result.error = error;
         Q_EMIT importFinished(result);
         return;
     }
-    const ImportResult result = import([this](qint64 rows, qint64 bytesRead, qint64 totalBytes) {
-        Q_EMIT importProgressed(rows, bytesRead, totalBytes);
-    });
-    if (result.ok)
-        refreshSnapshot(result.jobId);
+    runImport(import.release());
+}
+
+void EngineWorker::refuseImport()
+{
+    ImportResult result;
+    result.error = u"the database is not open"_s;
     Q_EMIT importFinished(result);
+}
+
+void EngineWorker::runImport(JobImport *import)
+{
+    // Rows are stored a slice per event-loop turn: runners keep dispatching meanwhile.
+    m_imports.insert(import);
+    connect(import, &JobImport::progressed, this, &EngineWorker::importProgressed);
+    connect(import, &JobImport::finished, this, [this, import](const ImportResult &result) {
+        m_imports.remove(import);
+        import->deleteLater();
+        if (result.ok)
+            refreshSnapshot(result.jobId);
+        Q_EMIT importFinished(result);
+    });
+    import->start();
 }
 
 void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
@@ -298,14 +323,19 @@ void EngineWorker::connectRunner(dispatch::JobRunner *runner)
                 m_snapshots.progressed(id, counts, usage, costUsd, m_runners.contains(id));
                 checkGlobalBudget(); // in memory: the 80 % alert need not wait for a tick
             });
-    connect(runner, &dispatch::JobRunner::alertRaised, this,
-            [this](qint64 id, const QString &kind, const QString &message, const QJsonObject &figures) {
-                m_monitoring->alerts()->raise(id, kind, message, figures);
-            });
+    connect(
+        runner, &dispatch::JobRunner::alertRaised, this,
+        [this](qint64 id, const QString &kind, const QString &message, const QJsonObject &figures) {
+            if (kind == QLatin1StringView(metrics::kinds::circuitOpen) &&
+                !m_monitoring->config().thresholds.circuitOpen.enabled)
+                return; // switched off in the monitoring settings
+            m_monitoring->alerts()->raise(id, kind, message, figures);
+        });
     connect(runner, &dispatch::JobRunner::alertCleared, this, [this](qint64 id, const QString &kind) {
         m_monitoring->alerts()->clear(id, kind);
     });
     runner->setMetrics(m_monitoring->recorder());
+    runner->setBudgetWarnFraction(budgetWarnFraction());
     connect(runner, &dispatch::JobRunner::waitingChanged, this, &EngineWorker::jobWaiting);
     connect(runner, &dispatch::JobRunner::settled, this, &EngineWorker::queueTasksSettled);
     connect(runner, &dispatch::JobRunner::finished, this, &EngineWorker::handleRunnerFinished);
@@ -350,6 +380,7 @@ void EngineWorker::pauseJob(qint64 jobId, const QString &reason, bool cancelInFl
         refreshSnapshot(jobId);
         Q_EMIT jobStopped(jobId, JobState::Paused, reason);
     }
+    recordControl(jobId, store::JobControl::Action::Pause, 0, reason);
 }
 
 void EngineWorker::stopAll(const QString &reason)
@@ -452,6 +483,16 @@ void EngineWorker::runNow(qint64 jobId)
     }
     if (auto *runner = m_runners.value(jobId))
         runner->runNow();
+    recordControl(jobId, store::JobControl::Action::RunNow);
+}
+
+void EngineWorker::resumeJob(qint64 jobId)
+{
+    if (!m_store)
+        return;
+    if (!m_runners.contains(jobId) && m_providerConfigs.contains(jobId))
+        startJob(jobId, m_providerConfigs.value(jobId));
+    recordControl(jobId, store::JobControl::Action::Resume);
 }
 
 void EngineWorker::listJobs()
@@ -474,6 +515,11 @@ void EngineWorker::listJobs()
 
 void EngineWorker::shutdown()
 {
+    // An import cut short leaves nothing behind (its job is removed).
+    for (JobImport *import : std::exchange(m_imports, {})) {
+        import->abandon(u"the engine shut down"_s);
+        delete import;
+    }
     // Hand back whatever this worker still holds so another process can go on at once.
     const QList<dispatch::JobRunner *> runners = m_runners.values();
     for (dispatch::JobRunner *runner : runners)
@@ -536,6 +582,7 @@ void EngineWorker::emitSnapshot()
         for (const qint64 jobId : m_snapshots.runningElsewhere())
             refreshSnapshot(jobId);
     }
+    applyControls();
     reportQueues();
     loadGlobalBudget();
     checkGlobalBudget();
@@ -568,6 +615,7 @@ void EngineWorker::cancelJob(qint64 jobId, const QString &reason)
     if (!m_store)
         return;
     m_globalBudget.forget(jobId);
+    recordControl(jobId, store::JobControl::Action::Cancel, 0, reason);
     if (auto *runner = m_runners.value(jobId)) {
         m_cancelWhenStopped.insert(jobId);
         runner->stop(JobState::Cancelled, reason, true);
@@ -586,14 +634,137 @@ void EngineWorker::reprioritiseJob(qint64 jobId, int priority)
 {
     if (!m_store)
         return;
+    const auto job = m_store->job(jobId);
+    if (!job) {
+        Q_EMIT jobFailed(jobId, u"no job %1 in the database"_s.arg(jobId));
+        return;
+    }
+    priority = qBound(1, priority, 3);
+    const QString mode = laneFor(*job, priority);
     store::TaskActions &actions = m_database->taskActions();
-    const int changed = actions.reprioritiseJob(jobId, priority, m_clock->nowMs());
+    const int changed = actions.reprioritiseJob(jobId, priority, mode, m_clock->nowMs());
     if (changed < 0) {
         Q_EMIT jobFailed(jobId, actions.errorString());
         return;
     }
-    m_snapshots.setPriority(jobId, priority);
+    moveToLane(jobId, priority, mode);
+    recordControl(jobId, store::JobControl::Action::Reprioritise, priority);
     Q_EMIT jobReprioritised(jobId, priority, changed);
+}
+
+QString EngineWorker::laneFor(const JobInfo &job, int priority) const
+{
+    bool hasBatchApi = false;
+    if (const auto *runner = m_runners.value(job.id))
+        hasBatchApi = runner->hasBatchApi();
+    else if (const auto info = providerInfo(job.spec.provider))
+        hasBatchApi = info->hasBatchApi;
+    if (job.spec.model == cost::kAutoModel) {
+        // A tiering classifier answers first, so its job stays on sync calls.
+        QString error;
+        const auto tiering = cost::TieringConfig::fromJson(
+            job.spec.settings.value(settingkeys::tiering).toObject(), u"job settings"_s, &error);
+        if (tiering && tiering->usesClassifier())
+            hasBatchApi = false;
+    }
+    return laneForPriority(priority, hasBatchApi);
+}
+
+void EngineWorker::moveToLane(qint64 jobId, int priority, const QString &mode)
+{
+    m_snapshots.setPriority(jobId, priority);
+    auto *runner = m_runners.value(jobId);
+    if (!runner)
+        return;
+    runner->setLane(priority, mode);
+    m_lanes.apply(runner);
+    updatePreemption(); // preemption goes by the priorities the runners have now
+}
+
+void EngineWorker::reclaimUnsent()
+{
+    for (dispatch::JobRunner *runner : std::as_const(m_runners))
+        runner->handBackUnsent();
+}
+
+void EngineWorker::recordControl(qint64 jobId, store::JobControl::Action action, int argument,
+                                 const QString &detail)
+{
+    static const char *const names[] = {"pause",    "resume",  "cancel",
+                                        "priority", "run-now", "tasks"};
+    const QString name = QString::fromLatin1(names[int(action)]);
+    if (!m_store) {
+        Q_EMIT controlRecorded(jobId, name, u"the database is not open"_s);
+        return;
+    }
+    store::JobControl control;
+    control.jobId = jobId;
+    control.action = action;
+    control.argument = argument;
+    control.detail = detail;
+    control.issuer = m_workerId;
+    control.atMs = m_clock->nowMs();
+    store::TaskActions &actions = m_database->taskActions();
+    QString error;
+    if (!actions.recordControl(control)) {
+        error = u"job %1: the %2 control did not reach other processes: %3"_s.arg(jobId).arg(
+            name, actions.errorString());
+        qWarning("%s", qPrintable(error));
+    }
+    Q_EMIT controlRecorded(jobId, name, error);
+}
+
+void EngineWorker::applyControls()
+{
+    if (!m_store)
+        return;
+    for (const store::JobControl &control :
+         m_database->taskActions().controlsAfter(m_lastControlId)) {
+        m_lastControlId = control.id;
+        if (control.issuer != m_workerId)
+            applyControl(control);
+    }
+}
+
+void EngineWorker::applyControl(const store::JobControl &control)
+{
+    using Action = store::JobControl::Action;
+    const qint64 jobId = control.jobId;
+    dispatch::JobRunner *runner = m_runners.value(jobId);
+    switch (control.action) {
+    case Action::Pause:
+        m_globalBudget.forget(jobId);
+        if (runner)
+            runner->stop(JobState::Paused, control.detail, true);
+        break;
+    case Action::Cancel:
+        m_globalBudget.forget(jobId);
+        if (runner) {
+            // Tasks it hands back were pending after the requester cancelled: cancel those too.
+            m_cancelWhenStopped.insert(jobId);
+            runner->stop(JobState::Cancelled, control.detail, true);
+        }
+        break;
+    case Action::Resume:
+        if (!runner && m_providerConfigs.contains(jobId))
+            startJob(jobId, m_providerConfigs.value(jobId));
+        break;
+    case Action::Reprioritise:
+        if (runner) {
+            if (const auto job = m_store->job(jobId))
+                moveToLane(jobId, job->spec.priority, job->spec.mode);
+        }
+        break;
+    case Action::RunNow:
+        if (runner)
+            runner->runNow();
+        break;
+    case Action::TasksChanged:
+        reclaimUnsent();
+        break;
+    }
+    if (!m_runners.contains(jobId) && jobId > 0)
+        refreshSnapshot(jobId); // its state or priority as the other engine left it
 }
 
 void EngineWorker::actOnTasks(TaskAction action, const QList<qint64> &taskIds, int argument)
@@ -617,6 +788,11 @@ void EngineWorker::actOnTasks(TaskAction action, const QList<qint64> &taskIds, i
     }
     case TaskAction::Reprioritise:
         changed = actions.reprioritiseTasks(taskIds, argument);
+        if (changed > 0) {
+            // Claimed copies keep the old priority: back to be claimed into the new lane.
+            reclaimUnsent();
+            recordControl(0, store::JobControl::Action::TasksChanged, argument);
+        }
         break;
     case TaskAction::Cancel:
         changed = actions.cancelTasks(taskIds, now);
@@ -672,6 +848,10 @@ void EngineWorker::setMonitoring(const QJsonObject &monitoring)
     const quint16 portBefore = m_monitoring->endpointPort();
     QString error;
     const bool ok = m_monitoring->reconfigure(config, &error);
+    // The budget warnings the runners and the global budget raise at once go by it too.
+    m_globalBudget.setWarnFraction(budgetWarnFraction());
+    for (dispatch::JobRunner *runner : std::as_const(m_runners))
+        runner->setBudgetWarnFraction(budgetWarnFraction());
     if (!ok || m_monitoring->endpointPort() != portBefore)
         Q_EMIT metricsEndpointChanged(m_monitoring->endpointPort(), error);
 }

@@ -11,15 +11,15 @@
 #include "snapshotbuilder.h"
 #include "store/intake.h"
 #include "store/store.h"
+#include "store/taskactions.h"
 
+#include <atomic>
+#include <memory>
 #include <QHash>
 #include <QJsonObject>
 #include <QObject>
 #include <QSet>
 #include <QTimer>
-
-#include <atomic>
-#include <memory>
 
 namespace bd {
 
@@ -58,6 +58,8 @@ public:
     void setLanePaused(bd::Lane lane, bool paused);
     void setLaneLimits(bd::Lane lane, int concurrency, int maxConcurrentBatches);
     void runNow(qint64 jobId);
+    // Every engine on the database that ran the job (and so holds its key) starts it again.
+    void resumeJob(qint64 jobId);
     void shutdown(); // synchronous, on the engine thread, before it quits
 
     // --- console verbs (added for the desktop console)
@@ -102,6 +104,7 @@ Q_SIGNALS:
     void readFailed(quint64 ticket, const QString &error);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
+    void controlRecorded(qint64 jobId, const QString &control, const QString &error);
     void tasksActedOn(bd::TaskAction action, int changed, const QString &error, int skipped);
     void deadReplayed(const bd::ReplayResult &result);
     void alertsChanged();
@@ -128,8 +131,10 @@ private:
     // A runner stopped by a write the disk refused: the job pauses (alert disk_full) rather
     // than failing.
     void pauseForFullDisk(qint64 jobId, const QString &error);
-    // Runs one import on this thread with progress signals, then importFinished().
-    void runImport(const std::function<ImportResult(const ImportProgress &)> &import);
+    // Runs one import (owned by this worker from now on) beside dispatch, then
+    // importFinished().
+    void runImport(JobImport *import);
+    void refuseImport(); // importFinished() with "the database is not open"
     // Reads every job's stamp and re-reads the jobs whose stamp changed (another process
     // created, started, stopped or deleted them); checkRunners: also clears the runner of
     // jobs whose process on this host is gone.
@@ -159,6 +164,7 @@ private:
     void startMonitoring();
     void reportQueues();
     metrics::RuleInputs ruleInputs() const;
+    double budgetWarnFraction() const; // monitoring's budget.warn_fraction; 0: off
     QJsonObject m_monitoringJson;
     std::unique_ptr<metrics::Monitoring> m_monitoring;
 
@@ -181,6 +187,22 @@ private:
     SnapshotBuilder m_snapshots;
     QHash<qint64, store::JobStamp> m_jobStamps; // as of the last discoverJobs()
     QSet<qint64> m_cancelWhenStopped;
+    QSet<JobImport *> m_imports; // under way, each on pool threads and a chunk per turn here
+
+    // Job controls reach every engine on the database: each verb here applies its change
+    // and records it; each snapshot tick applies the controls other engines recorded to the
+    // runners held here (their changes to the database are made already).
+    void recordControl(qint64 jobId, store::JobControl::Action action, int argument = 0,
+                       const QString &detail = {});
+    void applyControls();
+    void applyControl(const store::JobControl &control);
+    // The lane a job's priority gives it on its provider (see laneForPriority()).
+    QString laneFor(const JobInfo &job, int priority) const;
+    void moveToLane(qint64 jobId, int priority, const QString &mode);
+    // Claimed-but-unsent tasks of every runner here go back, to be claimed at their new
+    // priorities (tasks were reprioritised one by one).
+    void reclaimUnsent();
+    qint64 m_lastControlId = 0;
     QTimer *m_snapshotTimer = nullptr;
     int m_snapshotInterval = 1000;
 };

@@ -22,14 +22,16 @@ JobCheck refused(JobCheck check, const QString &error)
     return check;
 }
 
-// The lane "auto" stands for: realtime for priority 1, the batch API for priority 3 where
-// the provider has one, grouped sync calls otherwise.
+} // namespace
+
 QString laneForPriority(int priority, bool hasBatchApi)
 {
     if (priority == 3 && hasBatchApi)
         return u"batch-api"_s;
     return priority == 1 ? u"realtime"_s : u"grouped"_s;
 }
+
+namespace {
 
 // A --schema file: bounded UTF-8 text, then a schema (errors name the file and the line).
 std::optional<ingest::OutputSchema> schemaFromFile(const QString &path, QString *error)

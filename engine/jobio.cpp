@@ -10,15 +10,15 @@
 #include "ingest/textfile.h"
 #include "store/store.h"
 
-#include <QCryptographicHash>
-#include <QFile>
-#include <QFileInfo>
-#include <QScopeGuard>
-#include <QtConcurrent/QtConcurrentRun>
-
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <QCryptographicHash>
+#include <QEventLoop>
+#include <QFile>
+#include <QFileInfo>
+#include <QFutureWatcher>
+#include <QtConcurrent/QtConcurrentRun>
 
 namespace bd {
 
@@ -34,7 +34,8 @@ struct ParsedChunk
     QString error;
 };
 
-// A small blocking queue between the parsing thread and the writing thread.
+// A small queue between the parsing thread (blocks while it is full) and the writing thread
+// (never blocks: each queued chunk also posts it a call to take one).
 class ChunkQueue
 {
 public:
@@ -48,14 +49,13 @@ public:
         if (m_closed)
             return false;
         m_chunks.push_back(std::move(chunk));
-        m_notEmpty.notify_one();
         return true;
     }
 
-    std::optional<ParsedChunk> pop()
+    // Never blocks: nullopt when nothing is queued.
+    std::optional<ParsedChunk> tryPop()
     {
-        std::unique_lock lock(m_mutex);
-        m_notEmpty.wait(lock, [this] { return m_closed || !m_chunks.empty(); });
+        std::lock_guard lock(m_mutex);
         if (m_chunks.empty())
             return std::nullopt;
         ParsedChunk chunk = std::move(m_chunks.front());
@@ -69,13 +69,11 @@ public:
         std::lock_guard lock(m_mutex);
         m_closed = true;
         m_notFull.notify_all();
-        m_notEmpty.notify_all();
     }
 
 private:
     std::mutex m_mutex;
     std::condition_variable m_notFull;
-    std::condition_variable m_notEmpty;
     std::deque<ParsedChunk> m_chunks;
     int m_capacity;
     bool m_closed = false;
@@ -141,8 +139,6 @@ bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error)
     return !spec.sourceSha256.isEmpty();
 }
 
-namespace {
-
 // Rows whose prompt renders to nothing but white space: providers refuse an empty message
 // (Anthropic with a 400), so the import says how many and where the first one is.
 class EmptyPromptCounter
@@ -186,162 +182,284 @@ private:
     qint64 m_firstRow = 0;
 };
 
-// Reads the validated spec's file into a job, all rows or none: a new job (jobId 0), or the
-// job of an interrupted import, whose rows so far are dropped first. On failure the job is
-// deleted.
-ImportResult importRows(store::Store &store, const JobSpec &spec, qint64 jobId, qint64 nowMs,
-                        const ImportProgress &progress, const std::atomic<bool> *cancel)
+// What the pool thread found before anything is stored.
+struct JobImport::Checked
 {
-    ImportResult result;
-    ingest::CsvReader reader;
-    if (!reader.open(spec.sourcePath, readerOptions(spec))) {
-        result.error = reader.errorString();
-        return result;
-    }
-    result.warnings = reader.headerWarnings();
-    if (jobId == 0)
-        jobId = store.createJob(spec, reader.header(), nowMs);
-    else if (!store.discardTasks(jobId))
-        jobId = 0;
-    if (jobId == 0) {
-        result.error = store.errorString();
-        result.databaseFailed = true;
-        return result;
-    }
-    const auto abandon = [&](const QString &error) {
-        result.error = error;
-        store.deleteJob(jobId);
-        return result;
-    };
-    const auto databaseRefused = [&] {
-        result.databaseFailed = true;
-        return abandon(store.errorString());
-    };
+    JobSpec spec; // with its checksum
+    QString error;
+};
 
-    // Parsing runs on a pool thread while this thread writes, so an import costs about
-    // the larger of the two rather than their sum. The queue holds a few chunks at most:
-    // a slow disk slows the parser down instead of letting memory grow. The job stays in
-    // Importing (never claimable) until the last chunk is in, and is deleted on failure.
-    ChunkQueue queue(4);
-    QFuture<void> parser = QtConcurrent::run([&reader, &queue] {
+// The reader and the parsing thread once the job exists. The queue holds a few chunks at
+// most: a slow disk slows the parser down instead of letting memory grow.
+struct JobImport::Pipeline
+{
+    ingest::CsvReader reader;
+    ChunkQueue queue{4};
+    QFuture<void> parser;
+    std::optional<ParsedChunk> current; // being stored, a slice per turn
+    qsizetype stored = 0;               // its rows stored so far
+    int sliceRows = 1024;               // rows per transaction, kept to about kTurnMs
+    bool sliceScheduled = false;
+};
+
+JobImport::JobImport(store::Store &store, JobSpec spec, qint64 nowMs,
+                     std::shared_ptr<std::atomic<bool>> cancel, QObject *parent)
+    : QObject(parent)
+    , m_store(store)
+    , m_spec(std::move(spec))
+    , m_nowMs(nowMs)
+    , m_cancel(std::move(cancel))
+{
+}
+
+std::unique_ptr<JobImport> JobImport::finishing(store::Store &store, qint64 jobId, qint64 nowMs,
+                                                std::shared_ptr<std::atomic<bool>> cancel,
+                                                QString *error, QObject *parent)
+{
+    const auto info = store.job(jobId);
+    if (!info || info->state != JobState::Importing) {
+        *error = info ? u"job %1 is not importing"_s.arg(jobId) : u"no job %1 in the database"_s.arg(jobId);
+        return nullptr;
+    }
+    // Its input as it is now: gone, unreadable or changed, the rows cannot be made whole.
+    JobSpec spec = info->spec;
+    spec.sourceSha256.clear();
+    auto import = std::make_unique<JobImport>(store, spec, nowMs, std::move(cancel), parent);
+    import->m_interruptedJobId = jobId;
+    import->m_interruptedSha256 = info->spec.sourceSha256;
+    return import;
+}
+
+JobImport::~JobImport()
+{
+    if (m_pipeline) {
+        m_pipeline->queue.close();
+        m_pipeline->parser.waitForFinished();
+    }
+}
+
+void JobImport::start()
+{
+    // Opening the file, checking the template against its header and hashing it (a pass
+    // over the whole file) stay off the writer's thread.
+    auto *watcher = new QFutureWatcher<Checked>(this);
+    connect(watcher, &QFutureWatcher<Checked>::finished, this, [this, watcher] {
+        watcher->deleteLater();
+        checked(watcher->result());
+    });
+    watcher->setFuture(QtConcurrent::run([spec = m_spec]() mutable {
+        Checked check;
+        QStringList columns;
+        if (validateJobSpec(spec, &columns, &check.error))
+            check.spec = std::move(spec);
+        return check;
+    }));
+}
+
+void JobImport::checked(const Checked &check)
+{
+    if (m_done)
+        return;
+    if (m_interruptedJobId) {
+        // Finishing a job whose import was cut short: only from the very same file.
+        QString problem = check.error;
+        if (problem.isEmpty() && check.spec.sourceSha256 != m_interruptedSha256)
+            problem = u"%1 changed since"_s.arg(m_spec.sourcePath);
+        if (!problem.isEmpty()) {
+            if (!m_store.deleteJob(m_interruptedJobId)) {
+                m_result.databaseFailed = true;
+                m_result.error = m_store.errorString();
+            } else {
+                m_result.error = u"job %1: its import was interrupted and cannot be finished (%2); "
+                                 "the half-imported job was removed, run the file again"_s
+                                     .arg(m_interruptedJobId)
+                                     .arg(problem);
+            }
+            finish();
+            return;
+        }
+    }
+    if (!check.error.isEmpty()) {
+        m_result.error = check.error;
+        finish();
+        return;
+    }
+    m_spec = check.spec;
+    // Same file, template, system prompt, provider and model: continue, never import twice.
+    if (m_interruptedJobId) {
+        // Handled above.
+    } else if (const auto existing = m_store.findJobByFingerprint(m_spec.fingerprint())) {
+        const auto info = m_store.job(*existing);
+        if (info && info->state != JobState::Importing) {
+            m_result.ok = true;
+            m_result.jobId = *existing;
+            m_result.continued = true;
+            m_result.rows = info->counts.total();
+            finish();
+            return;
+        }
+        // An import that was interrupted: start it again from scratch under its own id.
+        m_interruptedJobId = *existing;
+    }
+    m_pipeline = std::make_unique<Pipeline>();
+    ingest::CsvReader &reader = m_pipeline->reader;
+    if (!reader.open(m_spec.sourcePath, readerOptions(m_spec))) {
+        m_result.error = reader.errorString();
+        finish();
+        return;
+    }
+    m_result.warnings = reader.headerWarnings();
+    if (m_interruptedJobId)
+        m_jobId = m_store.discardTasks(m_interruptedJobId) ? m_interruptedJobId : 0;
+    else
+        m_jobId = m_store.createJob(m_spec, reader.header(), m_nowMs);
+    if (!m_jobId) {
+        m_result.error = m_store.errorString();
+        m_result.databaseFailed = true;
+        finish();
+        return;
+    }
+    m_emptyPrompts = std::make_unique<EmptyPromptCounter>(m_spec.templateText, reader.header());
+    // Each chunk the parser queues wakes this thread, which stores it a slice per turn of
+    // the event loop: other work (a priority-1 job's claims and answers) waits one slice.
+    m_pipeline->parser = QtConcurrent::run([this, pipeline = m_pipeline.get()] {
         constexpr int kChunkRows = 8192;
         QStringList fields;
         for (;;) {
             ParsedChunk chunk;
             chunk.rows.reserve(kChunkRows);
             bool more = true;
-            while (chunk.rows.size() < kChunkRows && (more = reader.readRow(fields)))
+            while (chunk.rows.size() < kChunkRows && (more = pipeline->reader.readRow(fields)))
                 chunk.rows.append(fields);
-            chunk.bytesRead = reader.bytesRead();
+            chunk.bytesRead = pipeline->reader.bytesRead();
             chunk.last = !more;
-            if (reader.hasError())
-                chunk.error = reader.errorString();
-            if (!queue.push(std::move(chunk)) || !more)
+            if (pipeline->reader.hasError())
+                chunk.error = pipeline->reader.errorString();
+            if (!pipeline->queue.push(std::move(chunk)))
+                return;
+            QMetaObject::invokeMethod(this, &JobImport::wake, Qt::QueuedConnection);
+            if (!more)
                 return;
         }
     });
-    const auto stopParser = qScopeGuard([&] {
-        queue.close();
-        parser.waitForFinished();
-    });
+}
 
-    EmptyPromptCounter emptyPrompts(spec.templateText, reader.header());
-    qint64 firstRowOfChunk = 1;
-    for (;;) {
-        std::optional<ParsedChunk> chunk = queue.pop();
-        if (!chunk)
-            break;
-        if (!chunk->error.isEmpty())
-            return abandon(chunk->error);
-        if (cancel && cancel->load())
-            return abandon(u"import of %1 cancelled"_s.arg(spec.sourcePath));
-        if (!chunk->rows.isEmpty()) {
-            if (!store.appendTasks(jobId, firstRowOfChunk, chunk->rows, spec.priority, nowMs))
-                return databaseRefused();
-            crashPoint("import.chunk-stored");
-            emptyPrompts.count(chunk->rows, firstRowOfChunk);
-            firstRowOfChunk += chunk->rows.size();
-            result.rows += chunk->rows.size();
-            if (progress)
-                progress(result.rows, chunk->bytesRead, reader.totalBytes());
-        }
-        if (chunk->last)
-            break;
+void JobImport::wake()
+{
+    if (m_done || !m_pipeline || m_pipeline->sliceScheduled)
+        return;
+    m_pipeline->sliceScheduled = true;
+    QMetaObject::invokeMethod(this, &JobImport::storeSlice, Qt::QueuedConnection);
+}
+
+void JobImport::storeSlice()
+{
+    if (m_done || !m_pipeline)
+        return;
+    Pipeline &pipeline = *m_pipeline;
+    pipeline.sliceScheduled = false;
+    if (!pipeline.current) {
+        pipeline.current = pipeline.queue.tryPop();
+        pipeline.stored = 0;
+        if (!pipeline.current)
+            return; // the parser wakes this thread with the next chunk
     }
-    if (result.rows == 0)
-        return abandon(u"%1: no data rows after the header"_s.arg(spec.sourcePath));
-    if (const QString warning = emptyPrompts.warning(spec.sourcePath); !warning.isEmpty())
-        result.warnings.append(warning);
+    ParsedChunk &chunk = *pipeline.current;
+    if (!chunk.error.isEmpty())
+        return fail(chunk.error);
+    if (m_cancel && m_cancel->load())
+        return fail(u"import of %1 cancelled"_s.arg(m_spec.sourcePath));
+    const qsizetype count = qMin<qsizetype>(pipeline.sliceRows, chunk.rows.size() - pipeline.stored);
+    if (count > 0) {
+        QElapsedTimer took;
+        took.start();
+        const QList<QStringList> slice = chunk.rows.mid(pipeline.stored, count);
+        if (!m_store.appendTasks(m_jobId, m_nextRow, slice, m_spec.priority, m_nowMs))
+            return failInDatabase();
+        crashPoint("import.chunk-stored");
+        m_emptyPrompts->count(slice, m_nextRow);
+        // A turn of about kTurnMs whatever the disk and the machine's load: halve the slice
+        // when it took longer, double it when it took less than half.
+        const qint64 ms = took.elapsed();
+        if (ms > kTurnMs)
+            pipeline.sliceRows = qMax(kMinSliceRows, pipeline.sliceRows / 2);
+        else if (ms < kTurnMs / 2)
+            pipeline.sliceRows = qMin(kMaxSliceRows, pipeline.sliceRows * 2);
+        pipeline.stored += count;
+        m_nextRow += count;
+        m_result.rows += count;
+        Q_EMIT progressed(m_result.rows, chunk.bytesRead, pipeline.reader.totalBytes());
+    }
+    if (pipeline.stored < chunk.rows.size() || !chunk.last) {
+        if (pipeline.stored >= chunk.rows.size())
+            pipeline.current.reset();
+        wake(); // the next slice after whatever else waits in the event loop
+        return;
+    }
+    m_pipeline->parser.waitForFinished(); // it returned after queueing the last chunk
+    if (m_result.rows == 0)
+        return fail(u"%1: no data rows after the header"_s.arg(m_spec.sourcePath));
+    if (const QString warning = m_emptyPrompts->warning(m_spec.sourcePath); !warning.isEmpty())
+        m_result.warnings.append(warning);
     crashPoint("import.rows-stored");
     // Known only now: a fallback to Windows-1252 may come late in the file.
-    result.encoding = reader.encoding();
-    result.encodingNote = reader.encodingNote();
-    if (!result.encodingNote.isEmpty())
-        result.warnings.append(spec.sourcePath + u": "_s + result.encodingNote);
-    if (!store.setJobState(jobId, JobState::Paused, stopCauseReason(StopCause::Imported), nowMs))
-        return databaseRefused();
-    result.ok = true;
-    result.jobId = jobId;
+    m_result.encoding = m_pipeline->reader.encoding();
+    m_result.encodingNote = m_pipeline->reader.encodingNote();
+    if (!m_result.encodingNote.isEmpty())
+        m_result.warnings.append(m_spec.sourcePath + u": "_s + m_result.encodingNote);
+    if (!m_store.setJobState(m_jobId, JobState::Paused, stopCauseReason(StopCause::Imported),
+                             m_nowMs))
+        return failInDatabase();
+    m_result.ok = true;
+    m_result.jobId = m_jobId;
+    finish();
+}
+
+void JobImport::abandon(const QString &why)
+{
+    if (!m_done)
+        fail(why);
+}
+
+void JobImport::failInDatabase()
+{
+    fail(m_store.errorString(), true);
+}
+
+void JobImport::fail(const QString &error, bool databaseFailed)
+{
+    if (m_pipeline) {
+        m_pipeline->queue.close();
+        m_pipeline->parser.waitForFinished();
+    }
+    if (m_jobId)
+        m_store.deleteJob(m_jobId);
+    m_result = ImportResult{};
+    m_result.error = error;
+    m_result.databaseFailed = databaseFailed;
+    finish();
+}
+
+void JobImport::finish()
+{
+    m_done = true;
+    Q_EMIT finished(m_result);
+}
+
+ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs)
+{
+    JobImport import(store, std::move(spec), nowMs, nullptr);
+    ImportResult result;
+    QEventLoop loop;
+    QObject::connect(&import, &JobImport::finished, &loop, [&](const ImportResult &finished) {
+        result = finished;
+        loop.quit();
+    });
+    import.start();
+    loop.exec();
     return result;
 }
 
-} // namespace
-
-ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs,
-                       const ImportProgress &progress, const std::atomic<bool> *cancel)
-{
-    ImportResult result;
-    QStringList columns;
-    if (!validateJobSpec(spec, &columns, &result.error))
-        return result;
-
-    // Same file, template, system prompt, provider and model: continue, never import twice.
-    qint64 interrupted = 0;
-    if (const auto existing = store.findJobByFingerprint(spec.fingerprint())) {
-        const auto info = store.job(*existing);
-        if (info && info->state != JobState::Importing) {
-            result.ok = true;
-            result.jobId = *existing;
-            result.continued = true;
-            result.rows = info->counts.total();
-            return result;
-        }
-        // An import that was interrupted: start it again from scratch under its own id.
-        interrupted = *existing;
-    }
-    return importRows(store, spec, interrupted, nowMs, progress, cancel);
-}
-
-ImportResult finishInterruptedImport(store::Store &store, qint64 jobId, qint64 nowMs,
-                                     const ImportProgress &progress,
-                                     const std::atomic<bool> *cancel)
-{
-    ImportResult result;
-    const auto info = store.job(jobId);
-    if (!info || info->state != JobState::Importing) {
-        result.error = info ? u"job %1 is not importing"_s.arg(jobId)
-                            : u"no job %1 in the database"_s.arg(jobId);
-        return result;
-    }
-    // Its input as it is now: gone, unreadable or changed, the rows cannot be made whole.
-    JobSpec spec = info->spec;
-    spec.sourceSha256.clear();
-    QString problem;
-    if (!validateJobSpec(spec, nullptr, &problem) || spec.sourceSha256 != info->spec.sourceSha256) {
-        if (problem.isEmpty())
-            problem = u"%1 changed since"_s.arg(spec.sourcePath);
-        if (!store.deleteJob(jobId)) {
-            result.error = store.errorString();
-            result.databaseFailed = true;
-            return result;
-        }
-        result.error = u"job %1: its import was interrupted and cannot be finished (%2); the "
-                       "half-imported job was removed, run the file again"_s.arg(jobId)
-                           .arg(problem);
-        return result;
-    }
-    return importRows(store, spec, jobId, nowMs, progress, cancel);
-}
 
 bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
                const std::function<void(qint64 rows)> &progress,

@@ -246,6 +246,10 @@ QWidget *SettingsDialog::buildMonitoringTab()
     thresholdForm->addRow(tr("Error rate above:"), m_errorRate);
     m_priorityWait = spinBox(thresholds, 1, 24 * 60, {}, tr(" min"));
     thresholdForm->addRow(tr("Priority 1 waits longer than:"), m_priorityWait);
+    m_priority2Wait = spinBox(thresholds, 1, 7 * 24 * 60, {}, tr(" min"));
+    thresholdForm->addRow(tr("Priority 2 waits longer than:"), m_priority2Wait);
+    m_priority3Wait = spinBox(thresholds, 1, 30 * 24, {}, tr(" h"));
+    thresholdForm->addRow(tr("Priority 3 waits longer than:"), m_priority3Wait);
     m_queueFactor = new QDoubleSpinBox(thresholds);
     m_queueFactor->setRange(1.1, 100);
     m_queueFactor->setDecimals(1);
@@ -311,6 +315,8 @@ void SettingsDialog::load()
     m_command->setText(cs::value(settings, cs::kAlertCommand).toString());
     m_errorRate->setValue(cs::value(settings, cs::kErrorRatePercent).toDouble());
     m_priorityWait->setValue(cs::value(settings, cs::kPriorityWaitMinutes).toInt());
+    m_priority2Wait->setValue(cs::value(settings, cs::kPriority2WaitMinutes).toInt());
+    m_priority3Wait->setValue(cs::value(settings, cs::kPriority3WaitHours).toInt());
     m_queueFactor->setValue(cs::value(settings, cs::kQueueDepthFactor).toDouble());
     m_costIncrease->setValue(cs::value(settings, cs::kCostIncreasePercent).toDouble());
     m_noProgress->setValue(cs::value(settings, cs::kNoProgressMinutes).toInt());
@@ -378,6 +384,8 @@ void SettingsDialog::apply()
     set(cs::kAlertCommand, m_command->text().trimmed());
     set(cs::kErrorRatePercent, m_errorRate->value());
     set(cs::kPriorityWaitMinutes, m_priorityWait->value());
+    set(cs::kPriority2WaitMinutes, m_priority2Wait->value());
+    set(cs::kPriority3WaitHours, m_priority3Wait->value());
     set(cs::kQueueDepthFactor, m_queueFactor->value());
     set(cs::kCostIncreasePercent, m_costIncrease->value());
     set(cs::kNoProgressMinutes, m_noProgress->value());

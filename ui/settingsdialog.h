@@ -107,6 +107,8 @@ private:
     QLineEdit *m_command = nullptr;
     QDoubleSpinBox *m_errorRate = nullptr;
     QSpinBox *m_priorityWait = nullptr;
+    QSpinBox *m_priority2Wait = nullptr;
+    QSpinBox *m_priority3Wait = nullptr;
     QDoubleSpinBox *m_queueFactor = nullptr;
     QDoubleSpinBox *m_costIncrease = nullptr;
     QSpinBox *m_noProgress = nullptr;

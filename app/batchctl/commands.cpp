@@ -82,6 +82,8 @@ int main(const QStringList &arguments)
             return commandCheck(in);
         if (command == u"serve"_s)
             return commandServe(in);
+        if (command == u"job"_s)
+            return commandJob(in);
         throw UsageError{u"unknown command '%1'"_s.arg(command)};
     } catch (const UsageError &error) {
         printErr(u"batchctl: "_s + error.message);

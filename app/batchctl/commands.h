@@ -29,6 +29,7 @@ int commandDlq(const Invocation &in);
 int commandKey(const Invocation &in);
 int commandCheck(const Invocation &in);
 int commandServe(const Invocation &in);
+int commandJob(const Invocation &in);
 
 // Resumes the unfinished jobs (one job when onlyJob is set) in an open session: resume and
 // dlq replay.

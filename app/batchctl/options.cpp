@@ -21,6 +21,9 @@ const char kUsage[] =
     "             [--template TEXT | --template-file FILE] [--system TEXT | --system-file FILE]\n"
     "             (an edited template or system prompt needs --job; it applies to the replayed "
     "tasks only)\n"
+    "  job JOB [--priority 1|2|3] [--pause | --resume | --cancel | --run-now] [--db PATH] "
+    "[--json]\n"
+    "          change a job wherever it runs: every engine on the database applies it within 2 s\n"
     "  key set PROVIDER      store PROVIDER's API key (read from stdin) in the OS keychain\n"
     "  key delete PROVIDER   remove it\n"
     "  key status [PROVIDER] [--json]   where each key would come from (never prints one)\n"
@@ -49,7 +52,8 @@ void addOptions(QCommandLineParser &parser)
          u"Database: an SQLite file, or postgresql://user@host:port/dbname (password from "
          "PGPASSWORD or ~/.pgpass) (default: %1)."_s.arg(bd::defaultDatabasePath()),
          u"PATH|URL"_s},
-        {u"export"_s, u"Write the results to OUT.csv, OUT.jsonl or OUT.xlsx when the job stops."_s, u"FILE"_s},
+        {u"export"_s, u"Write the results to OUT.csv, OUT.jsonl or OUT.xlsx when the job stops."_s,
+         u"FILE"_s},
         {u"out"_s, u"Export destination."_s, u"FILE"_s},
         {u"max-retries"_s, u"Retries per task before it is dead-lettered (default 3)."_s, u"N"_s},
         {u"max-output-tokens"_s, u"Most tokens an answer may have (default 256)."_s, u"N"_s},
@@ -57,10 +61,18 @@ void addOptions(QCommandLineParser &parser)
         {u"rpm"_s, u"Most requests per minute."_s, u"N"_s},
         {u"tpm"_s, u"Most tokens per minute."_s, u"N"_s},
         {u"budget"_s, u"Spending cap for the job in USD."_s, u"USD"_s},
-        {u"offpeak"_s, u"Priority 3: send only between HH:MM-HH:MM, in time zone TZ (e.g. 22:00-06:00@Europe/Berlin; default local time)."_s, u"WINDOW"_s},
-        {u"run-now"_s, u"Send priority-3 work now, outside its off-peak window (kept for the job)."_s},
-        {u"global-budget"_s, u"run, resume: cap in USD across every job of the database over --period "
-                             "(stored in it; 0 removes the cap)."_s, u"USD"_s},
+        {u"offpeak"_s,
+         u"Priority 3: send only between HH:MM-HH:MM, in time zone TZ (e.g. 22:00-06:00@Europe/Berlin; default local time)."_s,
+         u"WINDOW"_s},
+        {u"pause"_s, u"job: pause the job wherever it runs (resumable)."_s},
+        {u"resume"_s, u"job: start the job again in the engines that ran it."_s},
+        {u"cancel"_s, u"job: stop the job and cancel its unfinished tasks."_s},
+        {u"run-now"_s,
+         u"Send priority-3 work now, outside its off-peak window (kept for the job)."_s},
+        {u"global-budget"_s,
+         u"run, resume: cap in USD across every job of the database over --period "
+         "(stored in it; 0 removes the cap)."_s,
+         u"USD"_s},
         {u"set"_s, u"budget: set the global cap in USD (0 removes it)."_s, u"USD"_s},
         {u"listen"_s, u"serve: address and port to listen on (default 127.0.0.1:8787)."_s, u"HOST:PORT"_s},
         {u"token-file"_s, u"serve: read the API token from FILE (else BATCHDESK_API_TOKEN)."_s, u"FILE"_s},
@@ -69,19 +81,32 @@ void addOptions(QCommandLineParser &parser)
          u"P"_s},
         {u"job"_s, u"Limit to one job."_s, u"JOB"_s},
         {u"task"_s, u"Task id(s) to replay."_s, u"ID"_s},
-        {u"class"_s, u"dlq replay: only dead tasks of this error class (e.g. server_error)."_s, u"ERROR_CLASS"_s},
+        {u"class"_s, u"dlq replay: only dead tasks of this error class (e.g. server_error)."_s,
+         u"ERROR_CLASS"_s},
         {u"json"_s, u"Print one JSON object on stdout."_s},
-        {u"dry-run"_s, u"run: estimate tokens and cost in each lane instead of running (same as estimate)."_s},
-        {u"encoding"_s, u"The input's encoding when it is not detected right: UTF-8, UTF-16LE, UTF-16BE or Windows-1252."_s, u"NAME"_s},
-        {u"no-response-cache"_s, u"Send every row even when an identical request was answered before."_s},
+        {u"dry-run"_s,
+         u"run: estimate tokens and cost in each lane instead of running (same as estimate)."_s},
+        {u"encoding"_s,
+         u"The input's encoding when it is not detected right: UTF-8, UTF-16LE, UTF-16BE or Windows-1252."_s,
+         u"NAME"_s},
+        {u"no-response-cache"_s,
+         u"Send every row even when an identical request was answered before."_s},
         {u"sim-latency-ms"_s, u"Simulator: delay of each answer."_s, u"MS"_s},
         {u"sim-failure-rate"_s, u"Simulator: share of tries that fail (0..1)."_s, u"RATE"_s},
-        {u"metrics-port"_s, u"Serve /metrics (Prometheus text) on 127.0.0.1:PORT while running; 0: any free port."_s, u"PORT"_s},
+        {u"metrics-port"_s,
+         u"Serve /metrics (Prometheus text) on 127.0.0.1:PORT while running; 0: any free port."_s,
+         u"PORT"_s},
         {u"alert-webhook"_s, u"POST each raised alert as JSON to URL."_s, u"URL"_s},
-        {u"alert-command"_s, u"Run CMD for each raised alert (the alert as JSON on stdin)."_s, u"CMD"_s},
-        {u"monitoring"_s, u"Monitoring settings (metrics, alert thresholds, notifications) from a JSON FILE."_s, u"FILE"_s},
-        {u"sim-rpm"_s, u"Simulator: requests per minute it accepts before answering 429."_s, u"N"_s},
-        {u"batch-max-wait-ms"_s, u"Longest a batch waits to fill before it goes anyway (default: 500 for groups of sync calls, 60000 for provider batches)."_s, u"MS"_s},
+        {u"alert-command"_s, u"Run CMD for each raised alert (the alert as JSON on stdin)."_s,
+         u"CMD"_s},
+        {u"monitoring"_s,
+         u"Monitoring settings (metrics, alert thresholds, notifications) from a JSON FILE."_s,
+         u"FILE"_s},
+        {u"sim-rpm"_s, u"Simulator: requests per minute it accepts before answering 429."_s,
+         u"N"_s},
+        {u"batch-max-wait-ms"_s,
+         u"Longest a batch waits to fill before it goes anyway (default: 500 for groups of sync calls, 60000 for provider batches)."_s,
+         u"MS"_s},
     });
     // Batch-API lane tuning for tests and demos; kept out of --help.
     for (const auto &[name, description] :

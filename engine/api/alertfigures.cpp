@@ -42,12 +42,18 @@ QString number(double value)
                                                       : QString::number(value, 'g', 4);
 }
 
+bool isPriorityWait(const QString &kind)
+{
+    return kind == u"priority1_wait"_s || kind == u"priority2_wait"_s ||
+           kind == u"priority3_wait"_s;
+}
+
 // The value alone, in the kind's unit (for the figure at clearing).
 QString valueText(const QString &kind, double value)
 {
     if (kind == u"error_rate_high"_s || kind == u"cost_per_task_up"_s)
         return percent(value);
-    if (kind == u"priority1_wait"_s || kind == u"no_progress"_s)
+    if (isPriorityWait(kind) || kind == u"no_progress"_s)
         return seconds(value);
     if (kind.startsWith(u"budget"_s) || kind.startsWith(u"global_budget"_s))
         return usd(value);
@@ -91,7 +97,7 @@ QString describeAlertFigures(const QString &kind, const QJsonObject &figures)
         text = u"cost per task up %1 > %2 over %3 (%4 → %5)"_s.arg(
             percent(v), percent(t), seconds(window), usd(figures.value(u"baseline"_s).toDouble()),
             usd(figures.value(u"cost_per_task"_s).toDouble()));
-    } else if (kind == u"priority1_wait"_s) {
+    } else if (isPriorityWait(kind)) {
         text = u"oldest priority-%1 task waiting %2 > %3"_s.arg(
             number(figures.value(u"priority"_s).toDouble(1)), seconds(v), seconds(t));
     } else if (kind == u"budget_80"_s || kind == u"budget_exhausted"_s ||
@@ -103,12 +109,8 @@ QString describeAlertFigures(const QString &kind, const QJsonObject &figures)
         text = u"no progress for %1 > %2 with %3 pending"_s.arg(
             seconds(v), seconds(t), number(figures.value(u"pending"_s).toDouble()));
     } else if (kind == u"circuit_open"_s) {
-        QStringList names;
-        for (const QJsonValue &circuit : figures.value(u"circuits"_s).toArray())
-            names.append(circuit.toObject().value(u"name"_s).toString());
-        if (names.isEmpty() && figures.contains(u"provider"_s))
-            names.append(figures.value(u"provider"_s).toString());
-        text = u"circuit open: %1"_s.arg(names.isEmpty() ? number(v) : names.join(u", "_s));
+        const QString provider = figures.value(u"provider"_s).toString();
+        text = u"circuit open: %1"_s.arg(provider.isEmpty() ? number(v) : provider);
         if (figures.contains(u"failures"_s))
             text += u" after %1 failures in a row"_s.arg(
                 number(figures.value(u"failures"_s).toDouble()));

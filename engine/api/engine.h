@@ -182,13 +182,24 @@ public:
     virtual void stopAll(bd::StopCause cause) = 0;
     // Stops the job if it runs and cancels its pending tasks; jobStopped() follows.
     virtual void cancelJob(qint64 jobId, const QString &reason) = 0;
-    // Pending tasks and the job itself get the priority; jobReprioritised() follows.
+    // Unfinished tasks and the job itself get the priority, and the job the lane that priority
+    // gives it: pending tasks move to that lane at once (a priority-3 job on the batch API
+    // raised to 1 or 2 sends them as sync calls; lowered to 3 they join the batch lane);
+    // requests in flight and provider batches already submitted finish where they are.
+    // jobReprioritised() follows.
     virtual void reprioritiseJob(qint64 jobId, int priority) = 0;
     // Requests in flight for a running job, changed while it runs.
     virtual void setJobConcurrency(qint64 jobId, int concurrency) = 0;
     // Off-peak override: the job's priority-3 work goes now, outside its window; kept with
     // the job, so a restart keeps it.
     virtual void runNow(qint64 jobId) = 0;
+    // Starts the job again in every engine on the database that ran it before (each holds
+    // the job's key in memory); a job no engine ran waits for `batchctl resume` or a console.
+    virtual void resumeJob(qint64 jobId) = 0;
+    // pauseJob, cancelJob, reprioritiseJob, runNow, resumeJob and the Reprioritise task action
+    // reach every engine on the database, in this process or another: each is recorded in
+    // the database (controlRecorded() follows) and the engines running the job apply it
+    // within a poll (about a second; 2 s at most).
     // Every job with its counts and spend; jobsListed() follows.
     virtual void requestJobs() = 0;
 
@@ -303,6 +314,10 @@ Q_SIGNALS:
     void jobsListed(const QList<bd::JobInfo> &jobs);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
+    // A job control was applied here and recorded for the other engines ("pause", "resume",
+    // "cancel", "priority", "run-now"; "tasks" with job 0 for tasks reprioritised one by
+    // one); error: why it could not be recorded (the other engines do not hear of it).
+    void controlRecorded(qint64 jobId, const QString &control, const QString &error);
     // What replayDead() did, in full (follows its tasksActedOn): the new template revision,
     // and whether the request itself was wrong (invalid: nothing changed).
     void deadReplayed(const bd::ReplayResult &result);

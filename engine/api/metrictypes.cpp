@@ -67,6 +67,12 @@ MetricKind metricKind(const QString &metric)
     return kindTable().value(metric, MetricKind::Gauge);
 }
 
+QStringList laneLabels()
+{
+    return {QString::fromLatin1(lanes::realtime), QString::fromLatin1(lanes::sync),
+            QString::fromLatin1(lanes::batch)};
+}
+
 QStringList knownMetrics()
 {
     QStringList list = kindTable().keys();

@@ -62,7 +62,10 @@ inline constexpr char errorRate[] = "error_rate";         // {} and {error_class
 inline constexpr char rate429[] = "rate_429";             // {}: 429 answers / attempts
 inline constexpr char costPerTask[] = "cost_per_task";    // {} and {priority, lane}: dollars / completed
 inline constexpr char cacheHitRate[] = "cache_hit_rate";  // {}: cached / (cached + uncached input tokens)
-inline constexpr char batchFillRate[] = "batch_fill_rate"; // {lane}: tasks sent / batch capacity
+// {lane}: tasks sent / batch capacity, one series per lane (see lanes below). Read it a lane
+// at a time: merged, the lanes weigh by capacity, and one 50,000-line provider batch drowns
+// every group of sync calls.
+inline constexpr char batchFillRate[] = "batch_fill_rate";
 inline constexpr char waitMsMean[] = "wait_ms_mean";      // {priority}
 inline constexpr char runMsMean[] = "run_ms_mean";        // {priority}
 // quantiles by {priority}
@@ -71,6 +74,15 @@ inline constexpr char waitMsP95[] = "wait_ms_p95";
 inline constexpr char runMsP50[] = "run_ms_p50";
 inline constexpr char runMsP95[] = "run_ms_p95";
 } // namespace names
+
+// The values of the {lane} label: single sync calls of priority 1, groups of sync calls,
+// the provider's batch API.
+namespace lanes {
+inline constexpr char realtime[] = "realtime";
+inline constexpr char sync[] = "sync";
+inline constexpr char batch[] = "batch";
+} // namespace lanes
+QStringList laneLabels(); // realtime, sync, batch
 
 // The kind of a known series name; unknown names are gauges.
 MetricKind metricKind(const QString &metric);
@@ -145,7 +157,9 @@ namespace kinds {
 inline constexpr char queueDepthHigh[] = "queue_depth_high";
 inline constexpr char errorRateHigh[] = "error_rate_high";
 inline constexpr char costPerTaskUp[] = "cost_per_task_up";
-inline constexpr char priorityWait[] = "priority1_wait";
+inline constexpr char priorityWait[] = "priority1_wait"; // the guide's service levels, per priority
+inline constexpr char priority2Wait[] = "priority2_wait";
+inline constexpr char priority3Wait[] = "priority3_wait";
 inline constexpr char budget80[] = "budget_80";
 inline constexpr char budgetExhausted[] = "budget_exhausted";
 inline constexpr char circuitOpen[] = "circuit_open";

@@ -86,6 +86,11 @@ void JobRunner::pumpBatches()
     const qint64 now = m_clock->nowMs();
     if (m_held)
         return; // the lane is paused: open batches go on at the provider, no new ones
+    if (m_claimRaised) {
+        claimRaised(now);
+        if (!m_running)
+            return;
+    }
     while (m_liveBatches.size() < m_options.maxConcurrentBatches) {
         // Assemble one batch: it closes when it is full, when it has waited its maximum, or
         // when nothing else of the job is pending. Claims go in slices of at most 4,096.
@@ -104,7 +109,13 @@ void JobRunner::pumpBatches()
             }
             m_counts.pending -= claimed.size();
             m_counts.leased += claimed.size();
-            m_assembly += claimed;
+            for (ClaimedTask &task : claimed) {
+                // Raised to priority 1 or 2 on their own: sync calls now, not 24 h away.
+                if (task.priority < 3)
+                    m_ready.enqueue(std::move(task));
+                else
+                    m_assembly.append(std::move(task));
+            }
             if (claimed.size() < want) {
                 exhausted = true;
                 break;
@@ -154,7 +165,7 @@ void JobRunner::pumpBatches()
                     continue;
                 }
             }
-            const double cost = maxCostUsd(request.model, promptTokens);
+            const double cost = maxCostUsd(request.model, promptTokens, true);
             if (!budgetAllows(reservation + cost)) {
                 refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
                 const TaskTransition release = releaseUnsent(task.id, now);
@@ -208,6 +219,49 @@ void JobRunner::pumpBatches()
         checkIdle();
     else if (m_counts.pending > 0)
         m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due
+}
+
+void JobRunner::claimRaised(qint64 now)
+{
+    // Claims come best priority first, so raised tasks are at the head: slices are taken
+    // until one holds a priority-3 task. Those join the batch being assembled when a batch
+    // slot is free, else go back uncharged.
+    m_claimRaised = false;
+    constexpr int kSlice = 64;
+    const bool batchSlotFree = m_liveBatches.size() < m_options.maxConcurrentBatches;
+    for (;;) {
+        QList<ClaimedTask> claimed;
+        if (!m_store->claimTasks(m_job.id, m_workerId, kSlice, now, now + m_options.leaseMs,
+                                 &claimed)) {
+            fatal(m_store->errorString());
+            return;
+        }
+        m_counts.pending -= claimed.size();
+        m_counts.leased += claimed.size();
+        bool reachedBulk = false;
+        for (ClaimedTask &task : claimed) {
+            if (task.priority < 3) {
+                m_ready.enqueue(std::move(task));
+                continue;
+            }
+            reachedBulk = true;
+            if (m_assembly.isEmpty()) {
+                m_assemblyMax = m_options.maxBatchSize;
+                m_assemblyOpenedAtMs = now;
+            }
+            if (batchSlotFree && m_assembly.size() < m_assemblyMax) {
+                m_assembly.append(std::move(task));
+                continue;
+            }
+            m_toWrite.append(releaseUnsent(task.id, now));
+            m_counts.leased -= 1;
+            m_counts.pending += 1;
+        }
+        if (reachedBulk || claimed.size() < kSlice)
+            break;
+    }
+    if (!m_toWrite.isEmpty())
+        flush();
 }
 
 std::optional<providers::ChatRequest> JobRunner::batchRequestFor(const ClaimedTask &task,

@@ -59,8 +59,6 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     m_concurrencyLimiter.setCeiling(m_options.concurrency);
     m_guard = makeGuard(settings);
     m_budgetUsd = settings.value(settingkeys::budgetUsd).toDouble(0.0);
-    if (job.spec.priority == 3)
-        m_offPeak = OffPeakWindow::fromJson(settings.value(settingkeys::offpeak).toObject(), &m_offPeakError);
     m_runNow = settings.value(settingkeys::offpeakRunNow).toBool();
     m_standing = !settings.value(settingkeys::intakeQueue).toString().isEmpty();
     m_offPeakTimer.setSingleShot(true);
@@ -87,14 +85,12 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
         if (!m_outputSchema)
             m_outputSchemaError = schemaError; // checked at import; a stored job parses again
     }
-    m_batchMode = job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
-    m_batchMaxWaitMs = settings.value(settingkeys::batchMaxWaitMs)
-                           .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs
-                                                  : m_options.groupMaxWaitMs);
+    configureLane();
     if (m_batchMode && m_tiering && m_tiering->usesClassifier())
         m_tieringError = u"model tiering: a classifier needs a sync lane (use rules for the batch API)"_s;
-    m_laneName = metrics::laneName(job.spec.priority, m_batchMode ? u"batch-api"_s : job.spec.mode);
-    if (m_batchMode) {
+    if (m_provider->hasBatchApi()) {
+        // Whatever the job's lane now: a job reprioritised away from the batch API still has
+        // its submitted batches to finish, and one reprioritised onto it needs them.
         const qint64 apiLimit = m_provider->batchLimits().maxRequests;
         int size = settings.value(settingkeys::batchSize).toInt(m_options.maxBatchSize);
         if (size <= 0 || (apiLimit > 0 && size > apiLimit))
@@ -128,6 +124,54 @@ JobRunner::~JobRunner()
     // Requests that never came back (a runner removed mid-flight) free the shared cap.
     if (m_globalBudget)
         m_globalBudget->release(m_reservedUsd);
+}
+
+void JobRunner::configureLane()
+{
+    const QJsonObject &settings = m_job.spec.settings;
+    m_batchMode = m_job.spec.mode == u"batch-api"_s && m_provider->hasBatchApi();
+    m_batchMaxWaitMs =
+        settings.value(settingkeys::batchMaxWaitMs)
+            .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs : m_options.groupMaxWaitMs);
+    m_laneName =
+        metrics::laneName(m_job.spec.priority, m_batchMode ? u"batch-api"_s : m_job.spec.mode);
+    m_offPeak.reset();
+    m_offPeakError.clear();
+    if (m_job.spec.priority == 3)
+        m_offPeak = OffPeakWindow::fromJson(settings.value(settingkeys::offpeak).toObject(),
+                                            &m_offPeakError);
+}
+
+void JobRunner::handBackUnsent()
+{
+    if (!m_running)
+        return;
+    releaseReady();
+    flush();
+    m_claimRaised = true;
+    // Claimed again after the caller's change to the store (a new priority) has been made.
+    QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
+}
+
+void JobRunner::setLane(int priority, const QString &mode)
+{
+    if (priority == m_job.spec.priority && mode == m_job.spec.mode)
+        return;
+    handBackUnsent();
+    m_job.spec.priority = priority;
+    m_job.spec.mode = mode;
+    configureLane();
+    if (!m_running)
+        return;
+    if (!m_offPeakError.isEmpty()) {
+        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
+        return;
+    }
+    m_wakeTimer.stop();
+    m_offPeakTimer.stop();
+    if (m_stopping)
+        return;
+    pump(); // off the window, the waiting state clears here
 }
 
 void JobRunner::start()
@@ -178,8 +222,8 @@ void JobRunner::start()
     }
     m_leaseTimer.start(int(qMax<qint64>(1'000, m_options.leaseMs / 3)));
     m_sinceProgress.start();
-    if (m_batchMode)
-        recoverBatches();
+    if (m_provider->hasBatchApi())
+        recoverBatches(); // submitted batches finish whatever the job's lane is now
     emitProgress(true);
     pump();
 }
@@ -193,14 +237,20 @@ void JobRunner::pump()
         return;
     if (m_batchMode) {
         pumpBatches();
-        return;
+        if (m_ready.isEmpty() || !m_running || m_stopping)
+            return;
     }
+    pumpSync(now);
+}
+
+void JobRunner::pumpSync(qint64 now)
+{
     // Held: only the trickle that ages it; else what the provider has shown it takes.
     const int concurrency = m_held ? qMin(m_heldConcurrency, m_concurrencyLimiter.limit())
                                    : m_concurrencyLimiter.limit();
     while (m_inFlight.size() + m_classifying.size() < concurrency) {
         if (m_ready.isEmpty()) {
-            if (m_claimedEverything && m_assembly.isEmpty())
+            if (m_batchMode || (m_claimedEverything && m_assembly.isEmpty()))
                 break;
             if (!assemble(groupSize(concurrency), now)) {
                 if (!m_running)
@@ -258,7 +308,7 @@ void JobRunner::pump()
             m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
             return;
         }
-        const double reservation = maxCostUsd(model, promptTokens);
+        const double reservation = maxCostUsd(model, promptTokens, false);
         if (!budgetAllows(reservation)) {
             budgetRefused(reservation, !m_inFlight.isEmpty());
             return;
@@ -287,8 +337,8 @@ void JobRunner::pump()
     }
     if (!m_toWrite.isEmpty())
         scheduleFlush(); // cache hits
-    if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_ready.isEmpty() && m_assembly.isEmpty()
-        && !m_held)
+    if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_ready.isEmpty() &&
+        m_assembly.isEmpty() && !m_held && !m_batchMode) // the batch lane looks for idleness itself
         checkIdle();
 }
 
@@ -473,7 +523,8 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     else
         scheduleFlush();
     if (m_stopping) {
-        if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_liveBatches.isEmpty())
+        // Provider batches go on at the provider (a cancelled job's were cancelled at once).
+        if (m_inFlight.isEmpty() && m_classifying.isEmpty())
             finishIfDrained();
         return;
     }
@@ -605,17 +656,24 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         break;
     }
 
-    if (m_budgetUsd > 0 && !m_budgetWarned && m_costUsd >= 0.8 * m_budgetUsd) {
+    if (m_budgetUsd > 0 && m_budgetWarnFraction > 0 && !m_budgetWarned &&
+        m_costUsd >= m_budgetWarnFraction * m_budgetUsd) {
         m_budgetWarned = true;
         Q_EMIT alertRaised(m_job.id, u"budget_80"_s,
-                           u"80% of the $%1 budget spent"_s.arg(QString::number(m_budgetUsd, 'f', 2)),
+                           u"%1% of the $%2 budget spent ($%3)"_s.arg(
+                               QString::number(m_costUsd / m_budgetUsd * 100.0, 'f', 1),
+                               QString::number(m_budgetUsd, 'f', 2),
+                               QString::number(m_costUsd, 'f', 4)),
                            budgetFigures());
     }
     if (m_metrics) {
         const qint64 waitMs = task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
-        m_metrics->recordTransition(m_job.id, task.priority, m_laneName, transition, waitMs);
+        // A batch-API job's tasks raised on their own went as sync calls.
+        const QString lane =
+            viaBatchApi || !m_batchMode ? m_laneName : metrics::laneName(task.priority, QString());
+        m_metrics->recordTransition(m_job.id, task.priority, lane, transition, waitMs);
         if (reply.error == ErrorClass::RateLimited)
-            m_metrics->recordRateLimited(m_job.id, m_laneName);
+            m_metrics->recordRateLimited(m_job.id, lane);
     }
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
         // Hold the whole job back until the window the provider named has passed.
@@ -897,10 +955,10 @@ void JobRunner::stopForBudget()
     stop(JobState::Paused, stopCauseReason(StopCause::GlobalBudget), false);
 }
 
-double JobRunner::maxCostUsd(const QString &model, qint64 promptTokens) const
+double JobRunner::maxCostUsd(const QString &model, qint64 promptTokens, bool viaBatchApi) const
 {
     // Every input token at the dearest input kind (a cache write costs more than input).
-    return m_prices.maxCost(model, promptTokens, m_job.spec.maxOutputTokens, m_batchMode)
+    return m_prices.maxCost(model, promptTokens, m_job.spec.maxOutputTokens, viaBatchApi)
         .value_or(0.0);
 }
 

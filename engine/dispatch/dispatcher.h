@@ -95,6 +95,14 @@ public:
     // sent next.
     void tasksArrived(int count, int bestPriority, int urgentCount);
     bool isBatchLane() const { return m_batchMode; }
+    bool hasBatchApi() const { return m_provider->hasBatchApi(); }
+    // Claimed tasks not yet sent (a group or provider batch being assembled, a queue of
+    // sync calls) go back to pending uncharged, so that a store action reaches them too.
+    void handBackUnsent();
+    // The job was reprioritised: its lane follows at once (mode as the priority's lane,
+    // see laneForPriority()). Pending work is claimed into the new lane; requests in flight
+    // and provider batches already submitted finish where they are.
+    void setLane(int priority, const QString &mode);
     // Work that would go out now if nothing held it back.
     bool hasDispatchableWork() const;
     // Shares rate limits and outage state with other jobs on the same endpoint and model.
@@ -129,6 +137,9 @@ public:
     // The cap across every job of the database, shared by the engine's runners (may be null).
     void setGlobalBudget(std::shared_ptr<GlobalBudget> budget) { m_globalBudget = std::move(budget); }
     double budgetUsd() const { return m_budgetUsd; }
+    // The share of the job's budget spent that raises budget_80 at once (monitoring's
+    // budget.warn_fraction); 0 or less: no warning.
+    void setBudgetWarnFraction(double fraction) { m_budgetWarnFraction = fraction; }
     double spentUsd() const { return m_costUsd; }
     // Stops dispatching, lets in-flight requests come back (or cancels them) and leaves
     // the job in `state` with the reason. finished() follows.
@@ -148,7 +159,13 @@ Q_SIGNALS:
     void settled(qint64 jobId, const QList<qint64> &taskIds);
 
 private:
+    // The lane's state from m_job.spec (priority, mode, settings): batch API or sync calls,
+    // how long a batch waits to fill, the off-peak window (priority 3 only).
+    void configureLane();
     void pump();
+    // Sends the queue of claimed sync calls; claims groups unless the job is on the batch
+    // API (whose claims put tasks raised to priority 1 or 2 in that queue).
+    void pumpSync(qint64 now);
     // Batch assembly: claims into m_assembly until the batch is full, its maximum wait has
     // passed or nothing else of the job is pending. True when the batch closed.
     bool assemble(int maxSize, qint64 now);
@@ -165,6 +182,9 @@ private:
     // The batch-API lane (batchlane.cpp): tasks go out as provider batch jobs.
     void recoverBatches();
     void pumpBatches();
+    // Tasks of the job raised to priority 1 or 2 on their own, claimed into the queue of
+    // sync calls even while every provider batch slot is taken.
+    void claimRaised(qint64 now);
     void handleBatchSubmitted(const QString &reference, const QString &batchId, ErrorClass error,
                               const QString &errorMessage);
     void handleBatchPolled(const providers::BatchStatus &status);
@@ -201,7 +221,7 @@ private:
     void finishIfDrained();
     void emitProgress(bool force);
     void fatal(const QString &error);
-    double maxCostUsd(const QString &model, qint64 promptTokens) const;
+    double maxCostUsd(const QString &model, qint64 promptTokens, bool viaBatchApi) const;
     // Budgets, the job's and the global one: whether `extraUsd` more may be reserved now,
     // reserving and releasing in both, and pausing the job when neither lets anything go.
     bool budgetAllows(double extraUsd) const;
@@ -329,6 +349,7 @@ private:
     std::shared_ptr<GlobalBudget> m_globalBudget;
     mutable bool m_refusedByGlobal = false; // which cap budgetAllows() last refused under
     bool m_budgetWarned = false;
+    double m_budgetWarnFraction = 0.8;
     bool m_responseCache = true;
     std::optional<cost::TieringConfig> m_tiering;
     QString m_tieringError;
@@ -363,6 +384,7 @@ private:
     bool m_running = false;
     bool m_stopping = false;
     bool m_claimedEverything = false;
+    bool m_claimRaised = true; // batch lane: look for tasks raised on their own (claimRaised)
     JobState m_stopState = JobState::Paused;
     QString m_stopReason;
 };

@@ -98,8 +98,8 @@ GlobalBudgetController::Decision GlobalBudgetController::check()
         decision.pauseAll = pause().pauseAll;
         return decision;
     }
-    if (budget.isActive() && spent >= 0.8 * cap)
-        raise(kWarnKind, money, figures);
+    if (budget.isActive() && m_warnFraction > 0 && spent >= m_warnFraction * cap)
+        raise(kWarnKind, money + u" spent"_s, figures);
     else if (isOpen(kWarnKind))
         clear(kWarnKind, money, figures);
     if (isOpen(kExhaustedKind))

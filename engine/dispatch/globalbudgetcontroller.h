@@ -52,6 +52,9 @@ public:
 
     std::shared_ptr<GlobalBudget> budget() const { return m_budget; }
     void setAlerts(Alerts alerts) { m_alerts = std::move(alerts); }
+    // The share of the cap spent that raises the warning (monitoring's budget.warn_fraction);
+    // 0 or less: no warning.
+    void setWarnFraction(double fraction) { m_warnFraction = fraction; }
 
     std::optional<Stored> toStore(double usd, const QString &period) const;
     // Reads what the settings rows hold now (another process may have changed them) and the
@@ -81,6 +84,7 @@ private:
 
     std::shared_ptr<GlobalBudget> m_budget;
     Alerts m_alerts;
+    double m_warnFraction = 0.8;
     // The cap and spend when the jobs were paused: resuming needs more room than that.
     struct Pause
     {

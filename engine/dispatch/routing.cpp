@@ -108,7 +108,7 @@ bool JobRunner::handleClassified(const providers::ChatReply &reply)
         m_ready.prepend(entry.task);
     }
     if (m_stopping) {
-        if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_liveBatches.isEmpty())
+        if (m_inFlight.isEmpty() && m_classifying.isEmpty())
             finishIfDrained();
         return true;
     }

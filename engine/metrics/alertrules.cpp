@@ -130,8 +130,14 @@ AlertThresholds AlertThresholds::fromJson(const QJsonObject &json)
 
     const QJsonObject w = json.value(u"priority_wait"_s).toObject();
     t.priorityWait.enabled = enabled(w, t.priorityWait.enabled);
-    t.priorityWait.priority = int(number(w, "priority", t.priorityWait.priority));
-    t.priorityWait.maxWaitMs = secondsMs(w, "max_wait_s", t.priorityWait.maxWaitMs);
+    const int legacyPriority = qBound(1, int(number(w, "priority", 1)), 3);
+    qint64 &legacy = t.priorityWait.maxWaitMs[legacyPriority - 1];
+    legacy = secondsMs(w, "max_wait_s", legacy);
+    for (int priority = 1; priority <= 3; ++priority) {
+        qint64 &maxWait = t.priorityWait.maxWaitMs[priority - 1];
+        const QByteArray key = "priority" + QByteArray::number(priority) + "_max_wait_s";
+        maxWait = qMax<qint64>(1000, secondsMs(w, key.constData(), maxWait));
+    }
 
     const QJsonObject b = json.value(u"budget"_s).toObject();
     t.budget.enabled = enabled(b, t.budget.enabled);
@@ -157,24 +163,28 @@ QJsonObject AlertThresholds::toJson() const
                                        {u"baseline_window_s"_s, s(queueDepth.baselineWindowMs)},
                                        {u"min_history_s"_s, s(queueDepth.minHistoryMs)},
                                        {u"min_depth"_s, double(queueDepth.minDepth)}}},
-        {u"error_rate"_s, QJsonObject{{u"enabled"_s, errorRate.enabled},
-                                      {u"threshold"_s, errorRate.threshold},
-                                      {u"clear_threshold"_s, errorRate.clearThreshold},
-                                      {u"window_s"_s, s(errorRate.windowMs)},
-                                      {u"min_attempts"_s, double(errorRate.minAttempts)},
-                                      {u"ignored_classes"_s, QJsonArray::fromStringList(errorRate.ignoredClasses)}}},
+        {u"error_rate"_s,
+         QJsonObject{{u"enabled"_s, errorRate.enabled},
+                     {u"threshold"_s, errorRate.threshold},
+                     {u"clear_threshold"_s, errorRate.clearThreshold},
+                     {u"window_s"_s, s(errorRate.windowMs)},
+                     {u"min_attempts"_s, double(errorRate.minAttempts)},
+                     {u"ignored_classes"_s, QJsonArray::fromStringList(errorRate.ignoredClasses)}}},
         {u"cost_per_task"_s, QJsonObject{{u"enabled"_s, costPerTask.enabled},
                                          {u"increase"_s, costPerTask.increase},
                                          {u"clear_increase"_s, costPerTask.clearIncrease},
                                          {u"period_s"_s, s(costPerTask.periodMs)},
                                          {u"min_tasks"_s, double(costPerTask.minTasks)}}},
         {u"priority_wait"_s, QJsonObject{{u"enabled"_s, priorityWait.enabled},
-                                         {u"priority"_s, priorityWait.priority},
-                                         {u"max_wait_s"_s, s(priorityWait.maxWaitMs)}}},
-        {u"budget"_s, QJsonObject{{u"enabled"_s, budget.enabled}, {u"warn_fraction"_s, budget.warnFraction}}},
+                                         {u"max_wait_s"_s, s(priorityWait.maxWait(1))},
+                                         {u"priority2_max_wait_s"_s, s(priorityWait.maxWait(2))},
+                                         {u"priority3_max_wait_s"_s, s(priorityWait.maxWait(3))}}},
+        {u"budget"_s,
+         QJsonObject{{u"enabled"_s, budget.enabled}, {u"warn_fraction"_s, budget.warnFraction}}},
         {u"circuit_open"_s, QJsonObject{{u"enabled"_s, circuitOpen.enabled}}},
         {u"quota_exhausted"_s, QJsonObject{{u"enabled"_s, quotaExhausted.enabled}}},
-        {u"no_progress"_s, QJsonObject{{u"enabled"_s, noProgress.enabled}, {u"after_s"_s, s(noProgress.afterMs)}}},
+        {u"no_progress"_s,
+         QJsonObject{{u"enabled"_s, noProgress.enabled}, {u"after_s"_s, s(noProgress.afterMs)}}},
     };
 }
 
@@ -190,9 +200,9 @@ QStringList AlertRules::ruleKinds()
 {
     return {QString::fromLatin1(kinds::queueDepthHigh), QString::fromLatin1(kinds::errorRateHigh),
             QString::fromLatin1(kinds::costPerTaskUp),  QString::fromLatin1(kinds::priorityWait),
+            QString::fromLatin1(kinds::priority2Wait),  QString::fromLatin1(kinds::priority3Wait),
             QString::fromLatin1(kinds::budget80),       QString::fromLatin1(kinds::budgetExhausted),
-            QString::fromLatin1(kinds::circuitOpen),    QString::fromLatin1(kinds::quotaExhausted),
-            QString::fromLatin1(kinds::noProgress)};
+            QString::fromLatin1(kinds::quotaExhausted), QString::fromLatin1(kinds::noProgress)};
 }
 
 void AlertRules::adoptOpen(const QString &kind, qint64 jobId, const QString &message)
@@ -329,7 +339,6 @@ QList<AlertEvent> AlertRules::evaluate(const QList<MetricSample> &samples, const
     checkCostPerTask(out, now);
     checkPriorityWait(out, latest);
     checkBudgets(out, inputs);
-    checkCircuits(out, inputs);
     checkJobs(out, samples, latest, now);
     return out;
 }
@@ -503,43 +512,50 @@ void AlertRules::checkCostPerTask(QList<AlertEvent> &out, qint64 now)
 void AlertRules::checkPriorityWait(QList<AlertEvent> &out, const QList<MetricSample> &latest)
 {
     const auto &t = m_thresholds.priorityWait;
-    const QString kind = QString::fromLatin1(kinds::priorityWait);
-    if (!t.enabled) {
-        clear(out, kind, 0, u"priority wait rule disabled"_s);
-        return;
-    }
-    const QString priority = QString::number(t.priority);
-    bool known = false;
-    double age = 0, pending = 0;
-    for (const MetricSample &s : latest) {
-        if (s.metric == QLatin1StringView(names::oldestPendingAgeMs)
-            && labelValue(s.labels, u"priority"_s) == priority) {
-            age = qMax(age, s.max);
-            known = true;
-        } else if (s.metric == QLatin1StringView(names::queuePending)
-                   && labelValue(s.labels, u"priority"_s) == priority) {
-            pending += s.value;
-            known = true;
+    static const char *const kinds[3] = {kinds::priorityWait, kinds::priority2Wait,
+                                         kinds::priority3Wait};
+    for (int level = 1; level <= 3; ++level) {
+        const QString kind = QString::fromLatin1(kinds[level - 1]);
+        if (!t.enabled) {
+            clear(out, kind, 0, u"priority wait rule disabled"_s);
+            continue;
         }
-    }
-    if (!known && !isRaised(kind, 0))
-        return;
-    const QJsonObject figures = reading(
-        QJsonObject{
-            {u"priority"_s, t.priority},
-            {u"oldest_wait_s"_s, age / 1000.0},
-            {u"max_wait_s"_s, double(t.maxWaitMs) / 1000.0},
-            {u"pending"_s, pending},
-        },
-        age / 1000.0, double(t.maxWaitMs) / 1000.0);
-    if (age > double(t.maxWaitMs)) {
-        raise(out, kind, 0,
-              u"a priority-%1 task has waited %2 (limit %3); %4 priority-%1 tasks pending"_s.arg(
-                  priority, duration(qint64(age)), duration(t.maxWaitMs), count(pending)),
-              figures);
-    } else {
-        clear(out, kind, 0,
-              u"priority-%1 tasks wait %2 at most now"_s.arg(priority, duration(qint64(age))), figures);
+        const QString priority = QString::number(level);
+        const qint64 maxWaitMs = t.maxWait(level);
+        bool known = false;
+        double age = 0, pending = 0;
+        for (const MetricSample &s : latest) {
+            if (s.metric == QLatin1StringView(names::oldestPendingAgeMs) &&
+                labelValue(s.labels, u"priority"_s) == priority) {
+                age = qMax(age, s.max);
+                known = true;
+            } else if (s.metric == QLatin1StringView(names::queuePending) &&
+                       labelValue(s.labels, u"priority"_s) == priority) {
+                pending += s.value;
+                known = true;
+            }
+        }
+        if (!known && !isRaised(kind, 0))
+            continue;
+        const QJsonObject figures = reading(
+            QJsonObject{
+                {u"priority"_s, level},
+                {u"oldest_wait_s"_s, age / 1000.0},
+                {u"max_wait_s"_s, double(maxWaitMs) / 1000.0},
+                {u"pending"_s, pending},
+            },
+            age / 1000.0, double(maxWaitMs) / 1000.0);
+        if (age > double(maxWaitMs)) {
+            raise(
+                out, kind, 0,
+                u"a priority-%1 task has waited %2 (limit %3); %4 priority-%1 tasks pending"_s.arg(
+                    priority, duration(qint64(age)), duration(maxWaitMs), count(pending)),
+                figures);
+        } else {
+            clear(out, kind, 0,
+                  u"priority-%1 tasks wait %2 at most now"_s.arg(priority, duration(qint64(age))),
+                  figures);
+        }
     }
 }
 
@@ -576,43 +592,6 @@ void AlertRules::checkBudgets(QList<AlertEvent> &out, const RuleInputs &inputs)
             clear(out, fullKind, b.jobId,
                   u"spend %1 of the %2 budget"_s.arg(percent(fraction), money(b.budgetUsd)), figures);
     }
-}
-
-void AlertRules::checkCircuits(QList<AlertEvent> &out, const RuleInputs &inputs)
-{
-    const QString kind = QString::fromLatin1(kinds::circuitOpen);
-    QMap<qint64, QList<const RuleInputs::Circuit *>> openByJob;
-    if (m_thresholds.circuitOpen.enabled) {
-        for (const RuleInputs::Circuit &c : inputs.circuits) {
-            if (c.open)
-                openByJob[c.jobId].append(&c);
-        }
-    }
-    for (auto it = openByJob.cbegin(); it != openByJob.cend(); ++it) {
-        QStringList names;
-        QStringList details;
-        QJsonArray circuits;
-        for (const RuleInputs::Circuit *c : it.value()) {
-            names.append(c->name);
-            if (!c->detail.isEmpty())
-                details.append(c->name + u": "_s + c->detail);
-            circuits.append(QJsonObject{{u"name"_s, c->name},
-                                        {u"detail"_s, c->detail},
-                                        {u"opened_at"_s, c->openedAtMs ? QJsonValue(iso(c->openedAtMs)) : QJsonValue()}});
-        }
-        QString message = u"circuit open for %1"_s.arg(names.join(u", "_s));
-        if (!details.isEmpty())
-            message += u" ("_s + details.join(u"; "_s) + u')';
-        raise(out, kind, it.key(), message,
-              reading(QJsonObject{{u"circuits"_s, circuits}}, double(circuits.size()), 0.0));
-    }
-    QList<qint64> closed;
-    for (auto it = m_open.cbegin(); it != m_open.cend(); ++it) {
-        if (it.key().first == kind && !openByJob.contains(it.key().second))
-            closed.append(it.key().second);
-    }
-    for (const qint64 jobId : std::as_const(closed))
-        clear(out, kind, jobId, u"circuit closed"_s);
 }
 
 void AlertRules::checkJobs(QList<AlertEvent> &out, const QList<MetricSample> &all,

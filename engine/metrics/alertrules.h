@@ -25,9 +25,11 @@ namespace bd::metrics {
 //                      "window_s": 600, "min_attempts": 20, "ignored_classes": ["rate_limited"]},
 //   "cost_per_task":  {"enabled": true, "increase": 0.20, "clear_increase": 0.15,
 //                      "period_s": 604800, "min_tasks": 50},
-//   "priority_wait":  {"enabled": true, "priority": 1, "max_wait_s": 300},
+//   "priority_wait":  {"enabled": true, "max_wait_s": 300, "priority2_max_wait_s": 3600,
+//                      "priority3_max_wait_s": 86400},   (max_wait_s: priority 1's, or that
+//                      of "priority" when given, as older settings have it)
 //   "budget":         {"enabled": true, "warn_fraction": 0.8},
-//   "circuit_open":   {"enabled": true},
+//   "circuit_open":   {"enabled": true},   (raised by the runners when a breaker opens)
 //   "quota_exhausted":{"enabled": true},
 //   "no_progress":    {"enabled": true, "after_s": 900} }
 struct AlertThresholds
@@ -60,11 +62,13 @@ struct AlertThresholds
         qint64 periodMs = 7LL * 24 * 3600 * 1000; // week over week
         qint64 minTasks = 50;        // in each period
     } costPerTask;
+    // The guide's service levels: priority 1 at once (5 min), 2 within the hour, 3 within a
+    // day. A task waits from when it last became pending (metrics/queueprobe.h).
     struct PriorityWait
     {
         bool enabled = true;
-        int priority = 1;
-        qint64 maxWaitMs = 5LL * 60 * 1000;
+        qint64 maxWaitMs[3] = {5LL * 60 * 1000, 3600LL * 1000, 24LL * 3600 * 1000};
+        qint64 maxWait(int priority) const { return maxWaitMs[qBound(1, priority, 3) - 1]; }
     } priorityWait;
     struct Budget
     {
@@ -87,9 +91,8 @@ struct AlertThresholds
     QJsonObject toJson() const;
 };
 
-// State the samples do not carry, supplied by the caller at each evaluation. The lists
-// are complete: a circuit not listed is closed. A job without a Budget entry keeps its
-// budget alerts as they are.
+// State the samples do not carry, supplied by the caller at each evaluation. A job without
+// a Budget entry keeps its budget alerts as they are.
 struct RuleInputs
 {
     struct Budget
@@ -98,16 +101,7 @@ struct RuleInputs
         double budgetUsd = 0.0; // <= 0: no budget (clears budget alerts)
         double spentUsd = 0.0;
     };
-    struct Circuit
-    {
-        QString name;      // provider / host
-        qint64 jobId = 0;  // 0: shared by every job
-        bool open = false;
-        QString detail;    // why it opened (last error)
-        qint64 openedAtMs = 0;
-    };
     QList<Budget> budgets;
-    QList<Circuit> circuits;
 };
 
 // The guide's alert rules as a pure function of the closed metric samples and a Clock:
@@ -124,9 +118,9 @@ struct RuleInputs
 //                     tasks_completed, ignored classes left out of both)
 //   cost_per_task_up  cost_usd / tasks_completed this period vs. the period before (hourly
 //                     buckets, primed from the rollups at start)
-//   priority1_wait    oldest_pending_age_ms{priority=1} > max wait
+//   priority1_wait, priority2_wait, priority3_wait
+//                     oldest_pending_age_ms{priority=N} > that priority's max wait
 //   budget_80 / budget_exhausted   RuleInputs::budgets
-//   circuit_open      RuleInputs::circuits (one alert per job, global for jobId 0)
 //   quota_exhausted   job_tasks_failed{error_class=quota_exhausted} > 0; clears when the
 //                     job completes tasks again
 //   no_progress       job_running = 1 with job_queue_pending + job_queue_leased > 0 and no
@@ -175,7 +169,6 @@ private:
     void checkCostPerTask(QList<AlertEvent> &out, qint64 now);
     void checkPriorityWait(QList<AlertEvent> &out, const QList<MetricSample> &latest);
     void checkBudgets(QList<AlertEvent> &out, const RuleInputs &inputs);
-    void checkCircuits(QList<AlertEvent> &out, const RuleInputs &inputs);
     void checkJobs(QList<AlertEvent> &out, const QList<MetricSample> &all,
                    const QList<MetricSample> &latest, qint64 now);
 

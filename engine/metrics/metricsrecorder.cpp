@@ -66,8 +66,8 @@ constexpr FamilyInfo kCounterFamilies[] = {
 QString laneName(int priority, const QString &mode)
 {
     if (mode == u"batch-api"_s || mode == u"batch"_s)
-        return u"batch"_s;
-    return priority <= 1 ? u"realtime"_s : u"sync"_s;
+        return QString::fromLatin1(lanes::batch);
+    return QString::fromLatin1(priority <= 1 ? lanes::realtime : lanes::sync);
 }
 
 // ---------------------------------------------------------------- options

@@ -9,17 +9,18 @@
 namespace bd::metrics {
 
 // Age of the longest-waiting pending task of a job, per priority, for the recorder's
-// QueueLevel::oldestPendingSinceMs. Handed out by a database (store::Database::queueProbe)
-// and used on the thread that opened it. A backend answers with one index seek per
-// priority (the lowest pending id of a job and priority is the one queued first), so this
-// costs the same on ten tasks as on ten million.
+// QueueLevel::oldestPendingSinceMs. A task waits from when it last became pending (created,
+// or back from a retry, a hand-back or a replay), so a replayed task is not late at once.
+// Handed out by a database (store::Database::queueProbe) and used on the thread that opened
+// it. A backend answers with one index seek per priority, so this costs the same on ten
+// tasks as on ten million.
 class QueueProbe
 {
 public:
     virtual ~QueueProbe() = default;
 
-    // priority -> created_at (ms) of the oldest pending task; priorities without pending
-    // tasks are absent.
+    // priority -> since when (ms) the longest-waiting pending task waits; priorities without
+    // pending tasks are absent.
     virtual QMap<int, qint64> oldestPendingSince(qint64 jobId,
                                                  const QList<int> &priorities = {1, 2, 3}) = 0;
     virtual QString errorString() const = 0;

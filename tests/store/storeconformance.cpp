@@ -692,10 +692,11 @@ void StoreConformance::taskActions()
     QList<ClaimedTask> leased;
     QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0, kT0 + kLease, &leased));
 
-    // Leased tasks are left alone.
-    QCOMPARE(actions.reprioritiseJob(job, 1, kT0 + 1), 5);
+    // A new priority reaches leased tasks too (they come back with it); the lane follows.
+    QCOMPARE(actions.reprioritiseJob(job, 1, u"realtime"_s, kT0 + 1), 6);
     QCOMPARE(store.job(job)->spec.priority, 1);
-    QCOMPARE(actions.reprioritiseTasks({leased.at(0).id}, 3), 0);
+    QCOMPARE(store.job(job)->spec.mode, u"realtime"_s);
+    QCOMPARE(actions.reprioritiseTasks({leased.at(0).id}, 3), 1);
     QList<ClaimedTask> pending;
     QVERIFY(store.claimTasks(job, kOwnerB, 1, kT0, kT0 + kLease, &pending));
     QCOMPARE(pending.at(0).priority, 1);
@@ -788,7 +789,71 @@ void StoreConformance::queueProbe()
     oldest = probe.oldestPendingSince(job);
     QVERIFY(!oldest.contains(1));
     QCOMPARE(oldest.value(2), kT0 + 100);
+    // A task waits from when it last became pending: one back from a retry waits from its
+    // retry time, one replayed from the dead-letter queue from the replay, not from import.
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(c.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, kT0 + 5'000),
+         transition(c.at(1).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0 + 400));
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0 + 500, kT0 + kLease, &c));
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(c.at(0).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest),
+         transition(c.at(1).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest)},
+        kT0 + 600));
+    oldest = probe.oldestPendingSince(job);
+    QCOMPARE(oldest.value(1), kT0 + 5'000); // the retry's time; its neighbour is dead
+    QVERIFY(!oldest.contains(2));
+    QCOMPARE(store.replayDead(job, {c.at(0).id}, kT0 + 9'000), 1);
+    QCOMPARE(probe.oldestPendingSince(job).value(2), kT0 + 9'000);
     QVERIFY(probe.errorString().isEmpty());
+}
+
+void StoreConformance::jobControls()
+{
+    // Two engines on one database: each reads the controls recorded after the last it saw,
+    // in order; a day-old control is gone once a newer one is recorded.
+    const auto one = open(m_location);
+    const auto two = open(m_location);
+    QVERIFY(one && two);
+    store::TaskActions &writer = one->taskActions();
+    store::TaskActions &reader = two->taskActions();
+    QCOMPARE(reader.lastControlId(), 0);
+    store::JobControl pause;
+    pause.jobId = 7;
+    pause.action = store::JobControl::Action::Pause;
+    pause.detail = u"paused by the user"_s;
+    pause.issuer = u"host:1:a"_s;
+    pause.atMs = kT0;
+    const qint64 first = writer.recordControl(pause);
+    QVERIFY2(first > 0, qPrintable(writer.errorString()));
+    store::JobControl raise = pause;
+    raise.action = store::JobControl::Action::Reprioritise;
+    raise.argument = 1;
+    raise.detail.clear();
+    raise.atMs = kT0 + 10;
+    const qint64 second = writer.recordControl(raise);
+    QVERIFY(second > first);
+    QList<store::JobControl> seen = reader.controlsAfter(0);
+    QCOMPARE(seen.size(), 2);
+    QCOMPARE(seen.at(0).id, first);
+    QCOMPARE(seen.at(0).action, store::JobControl::Action::Pause);
+    QCOMPARE(seen.at(0).detail, u"paused by the user"_s);
+    QCOMPARE(seen.at(0).issuer, u"host:1:a"_s);
+    QCOMPARE(seen.at(1).action, store::JobControl::Action::Reprioritise);
+    QCOMPARE(seen.at(1).argument, 1);
+    QCOMPARE(seen.at(1).jobId, qint64(7));
+    QCOMPARE(reader.controlsAfter(second).size(), 0);
+    QCOMPARE(reader.lastControlId(), second);
+
+    store::JobControl later = pause;
+    later.atMs = kT0 + store::JobControl::kRetentionMs + 11;
+    const qint64 third = writer.recordControl(later);
+    seen = reader.controlsAfter(0);
+    QCOMPARE(seen.size(), 1);
+    QCOMPARE(seen.at(0).id, third);
+    QVERIFY(reader.errorString().isEmpty());
 }
 
 // ---- several databases in one process -------------------------------------------------

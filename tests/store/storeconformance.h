@@ -52,6 +52,7 @@ private Q_SLOTS:
     void taskActions();
     void metricsWriteAndRead();
     void queueProbe();
+    void jobControls();
     void databasesSideBySide();
 
 private:

@@ -1,18 +1,20 @@
 // The batch-API lane of JobRunner, on a real SQLite store and the simulator's batch API,
 // with a fake clock for the provider's turnaround.
 
+#include "api/metrictypes.h"
 #include "core/clock.h"
 #include "cost/pricetable.h"
 #include "dispatch/dispatcher.h"
 #include "ingest/exportwriter.h"
 #include "ingest/prompttemplate.h"
 #include "metrics/metricsrecorder.h"
-#include "api/metrictypes.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlite/sqlitestore.h"
+#include "store/sqlite/sqlitetaskactions.h"
 
 #include <QJsonArray>
 #include <QSignalSpy>
+#include <QSqlQuery>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -90,6 +92,37 @@ public:
         QVERIFY(m_store->applyTransitions(u"parker"_s, retries, now));
     }
 
+    // Moves the job as the engine does (store action, then the runner's lane).
+    int reprioritise(JobRunner &runner, int priority, const QString &mode)
+    {
+        bd::store::SqliteTaskActions actions(m_store->connection());
+        const int changed = actions.reprioritiseJob(m_jobId, priority, mode, clock.nowMs());
+        runner.setLane(priority, mode);
+        return changed;
+    }
+
+    // Settled tasks by the lane that answered them ("batch-api", "sync").
+    QMap<QString, qint64> tasksByLane()
+    {
+        QMap<QString, qint64> byLane;
+        for (const bd::store::CostLine &line : m_store->costLines(m_jobId))
+            byLane[line.lane] += line.tasks;
+        return byLane;
+    }
+
+    QList<qint64> pendingTaskIds()
+    {
+        QList<qint64> ids;
+        QSqlQuery query(m_store->connection()->db());
+        query.prepare(u"SELECT id FROM tasks WHERE job_id = ? AND state = 0 ORDER BY id"_s);
+        query.addBindValue(m_jobId);
+        if (query.exec()) {
+            while (query.next())
+                ids.append(query.value(0).toLongLong());
+        }
+        return ids;
+    }
+
     bd::store::SqliteStore &store() { return *m_store; }
     qint64 jobId() const { return m_jobId; }
     bd::FakeClock clock;
@@ -120,7 +153,88 @@ private Q_SLOTS:
     void groupClosesWhenFull();
     void groupClosesAtItsMaximumWait();
     void providerBatchClosesAtItsMaximumWait();
+    void raisedJobSendsItsPendingTasksAsSyncCalls();
+    void loweredJobJoinsTheBatchLane();
+    void tasksRaisedOnTheirOwnGoAsSyncCallsAtOnce();
 };
+
+void TestBatchLane::raisedJobSendsItsPendingTasksAsSyncCalls()
+{
+    // 200 tasks in two provider batches (the most open at once), 100 waiting for a slot.
+    // Raised to priority 1, the 100 go at once as sync calls; the two batches finish at the
+    // provider, at the batch price.
+    Harness h(300);
+    auto runner = h.makeRunner(100);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2);
+    QCOMPARE(h.store().taskCounts(h.jobId()).pending, qint64(100));
+    QVERIFY(runner->isBatchLane());
+
+    QCOMPARE(h.reprioritise(*runner, 1, u"realtime"_s), 300); // the batches' tasks too
+    QCOMPARE(runner->priority(), 1);
+    QVERIFY(!runner->isBatchLane());
+    QTRY_COMPARE(h.store().taskCounts(h.jobId()).pending, qint64(0));
+    QTRY_COMPARE(h.store().taskCounts(h.jobId()).leased, qint64(200)); // inside the batches
+    QCOMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2);
+    QCOMPARE(h.tasksByLane().value(u"sync"_s), qint64(98)); // two of the 100 are invalid: dead
+    QCOMPARE(h.store().job(h.jobId())->spec.mode, u"realtime"_s);
+
+    h.clock.advance(60'000);
+    QTRY_COMPARE(finished.count(), 1);
+    QCOMPARE(finished.at(0).at(1).value<JobState>(), JobState::Finished);
+    const QMap<QString, qint64> byLane = h.tasksByLane();
+    QCOMPARE(byLane.value(u"batch-api"_s), qint64(196));
+    QCOMPARE(byLane.value(u"sync"_s), qint64(98));
+    QCOMPARE(h.store().batches(h.jobId(), {u"ended"_s}).size(), 2);
+}
+
+void TestBatchLane::loweredJobJoinsTheBatchLane()
+{
+    // A job of grouped sync calls: 50 tasks go, 150 wait for a retry an hour away. Lowered to
+    // priority 3, the 150 go out as provider batches when they come due, not as sync calls.
+    Harness h(200, {{u"group_sizes"_s, QJsonArray{25, 25, 25}}}, u"grouped"_s);
+    h.parkFirst(150);
+    auto runner = h.makeRunner(100, 8);
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE(h.store().taskCounts(h.jobId()).completed + h.store().taskCounts(h.jobId()).dead,
+                 qint64(50));
+    QVERIFY(!runner->isBatchLane());
+
+    h.reprioritise(*runner, 3, u"batch-api"_s);
+    QVERIFY(runner->isBatchLane());
+    h.clock.advance(3'600'000);
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2);
+    QCOMPARE(h.store().taskCounts(h.jobId()).leased, qint64(150));
+    h.clock.advance(60'000);
+    QTRY_COMPARE(finished.count(), 1);
+    const QMap<QString, qint64> byLane = h.tasksByLane();
+    QCOMPARE(byLane.value(u"sync"_s), qint64(49));       // rows 150..199 but the invalid 157
+    QCOMPARE(byLane.value(u"batch-api"_s), qint64(147)); // rows 0..149 but 7, 57 and 107
+    QCOMPARE(h.store().batches(h.jobId(), {u"ended"_s}).size(), 2);
+}
+
+void TestBatchLane::tasksRaisedOnTheirOwnGoAsSyncCallsAtOnce()
+{
+    // Every provider batch slot is taken; five of the 100 waiting tasks are raised to
+    // priority 1 on their own: they go as sync calls at once, the rest keep waiting.
+    Harness h(300);
+    auto runner = h.makeRunner(100);
+    runner->start();
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2);
+    const QList<qint64> waiting = h.pendingTaskIds();
+    QCOMPARE(waiting.size(), 100);
+    const QList<qint64> raised = waiting.mid(10, 5); // rows 210..214, all valid
+    bd::store::SqliteTaskActions actions(h.store().connection());
+    QCOMPARE(actions.reprioritiseTasks(raised, 1), 5);
+    runner->handBackUnsent();
+    QTRY_COMPARE(h.store().taskCounts(h.jobId()).completed, qint64(5));
+    QCOMPARE(h.tasksByLane().value(u"sync"_s), qint64(5));
+    QCOMPARE(h.store().taskCounts(h.jobId()).pending, qint64(95));
+    QVERIFY(runner->isBatchLane());
+    runner->stop(JobState::Paused, u"test over"_s, true);
+}
 
 void TestBatchLane::batchesOpenAtOnceChangeWhileRunning()
 {

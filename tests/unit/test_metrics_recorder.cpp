@@ -120,7 +120,7 @@ private Q_SLOTS:
     void seriesPicksResolution();
     void rewrittenIntervalsMerge();
     void flushThenRestartMergesTheInterval();
-    void queueProbeSeeksTheClaimIndex();
+    void queueProbeSeeksTheWaitingIndex();
 
 private:
     std::unique_ptr<QTemporaryDir> m_dir;
@@ -714,7 +714,7 @@ void TestMetricsRecorder::flushThenRestartMergesTheInterval()
     QCOMPARE(coarse.at(0).sum, 3.0);
 }
 
-void TestMetricsRecorder::queueProbeSeeksTheClaimIndex()
+void TestMetricsRecorder::queueProbeSeeksTheWaitingIndex()
 {
     openStore();
     bd::JobSpec spec;
@@ -744,7 +744,7 @@ void TestMetricsRecorder::queueProbeSeeksTheClaimIndex()
     QString text;
     while (plan.next())
         text += plan.value(3).toString() + u'\n';
-    QVERIFY2(text.contains(u"USING INDEX tasks_claim"_s), qPrintable(text));
+    QVERIFY2(text.contains(u"USING INDEX tasks_waiting"_s), qPrintable(text));
     QVERIFY2(!text.contains(u"SCAN"_s), qPrintable(text));
     QVERIFY2(!text.contains(u"TEMP B-TREE"_s), qPrintable(text));
 }

@@ -198,6 +198,45 @@ QList<Scenario> scenarios()
         30, 30, 40, 40, {u"priority-1"_s, u"5 min"_s, u"3 priority-1 tasks"_s},
         {u"oldest_wait_s"_s, u"max_wait_s"_s, u"pending"_s}});
 
+    // Priority 2 within the hour: age 50 min at step 0, +1 min per step; > 1 h from step 11.
+    // Replayed (the wait starts again) at step 20: cleared.
+    list.append(Scenario{
+        "priority-2 task waiting > 1 h",
+        kinds::priority2Wait,
+        0,
+        30,
+        kMinute,
+        [](int step, qint64 at, qint64 res, QList<MetricSample> &out, RuleInputs &) {
+            const double age = step < 20 ? double(50 + step) * kMinute : kMinute;
+            out.append(gauge(names::oldestPendingAgeMs, u"priority=2"_s, at, res, age));
+            out.append(gauge(names::oldestPendingAgeMs, u"priority=1"_s, at, res, kMinute));
+        },
+        11,
+        11,
+        20,
+        20,
+        {u"priority-2"_s, u"1 h"_s},
+        {u"oldest_wait_s"_s, u"max_wait_s"_s}});
+
+    // Priority 3 within a day: age 23 h at step 0, +10 min per step; > 24 h from step 7.
+    list.append(Scenario{
+        "priority-3 task waiting > 24 h",
+        kinds::priority3Wait,
+        0,
+        20,
+        10 * kMinute,
+        [](int step, qint64 at, qint64 res, QList<MetricSample> &out, RuleInputs &) {
+            const double age = step < 15 ? 23 * 60 * kMinute + double(step) * 10 * kMinute : 0;
+            out.append(gauge(names::oldestPendingAgeMs, u"priority=3"_s, at, res, age));
+            out.append(gauge(names::oldestPendingAgeMs, u"priority=2"_s, at, res, 30 * kMinute));
+        },
+        7,
+        7,
+        15,
+        15,
+        {u"priority-3"_s, u"24 h"_s},
+        {u"oldest_wait_s"_s, u"max_wait_s"_s}});
+
     // Budget: $1 spent per step of a $10 budget; 80 % at step 7, 100 % at step 9. Raised
     // to $20 at step 15: 50 %, both clear.
     auto budgetFeed = [](int step, qint64, qint64, QList<MetricSample> &, RuleInputs &inputs) {
@@ -208,16 +247,6 @@ QList<Scenario> scenarios()
                          {u"80.0%"_s, u"$10.00"_s}, {u"budget_usd"_s, u"spent_usd"_s, u"fraction"_s}});
     list.append(Scenario{"budget at 100 %", kinds::budgetExhausted, 4, 20, 10 * kSecond, budgetFeed, 9, 9, 15, 15,
                          {u"budget of $10.00 reached"_s}, {u"fraction"_s}});
-
-    // Circuit breaker open from step 3 to step 6.
-    list.append(Scenario{
-        "circuit breaker open", kinds::circuitOpen, 7, 12, 10 * kSecond,
-        [](int step, qint64, qint64, QList<MetricSample> &, RuleInputs &inputs) {
-            inputs.circuits.append(RuleInputs::Circuit{u"api.example.com"_s, 7, step >= 3 && step <= 6,
-                                                       u"5 connection failures in a row"_s, kT0});
-            inputs.circuits.append(RuleInputs::Circuit{u"other.example.com"_s, 8, false, {}, 0});
-        },
-        3, 3, 7, 7, {u"api.example.com"_s, u"connection failures"_s}, {u"circuits"_s}});
 
     // Quota: a quota failure of job 5 at step 2; the job answers again at step 6.
     list.append(Scenario{
@@ -347,8 +376,8 @@ void TestMetricsRules::rule()
     const QString words = bd::describeAlertFigures(raisedEvent.kind, raisedEvent.figures);
     qInfo("in words: %s", qPrintable(words));
     // "value > threshold", "spent X of Y", or what the kind has instead of a threshold.
-    QVERIFY2(words.contains(u" > "_s) || words.contains(u"spent $"_s)
-                 || words.startsWith(u"circuit open: "_s) || words.endsWith(u"refused"_s),
+    QVERIFY2(words.contains(u" > "_s) || words.contains(u"spent $"_s) ||
+                 words.endsWith(u"refused"_s),
              qPrintable(raisedEvent.kind + u": "_s + words));
     if (scenario.clearFrom < 0) {
         QCOMPARE(clears, 0);
@@ -378,11 +407,14 @@ void TestMetricsRules::disabledRulesStayQuiet()
 void TestMetricsRules::thresholdsFromJson()
 {
     const QJsonObject json{
-        {u"queue_depth"_s, QJsonObject{{u"factor"_s, 3.0}, {u"sustain_s"_s, 600}, {u"min_depth"_s, 10}}},
-        {u"error_rate"_s, QJsonObject{{u"threshold"_s, 0.1}, {u"window_s"_s, 300},
+        {u"queue_depth"_s,
+         QJsonObject{{u"factor"_s, 3.0}, {u"sustain_s"_s, 600}, {u"min_depth"_s, 10}}},
+        {u"error_rate"_s, QJsonObject{{u"threshold"_s, 0.1},
+                                      {u"window_s"_s, 300},
                                       {u"ignored_classes"_s, QJsonArray{u"timeout"_s}}}},
         {u"cost_per_task"_s, QJsonObject{{u"increase"_s, 0.5}, {u"period_s"_s, 86400}}},
-        {u"priority_wait"_s, QJsonObject{{u"priority"_s, 2}, {u"max_wait_s"_s, 60}}},
+        {u"priority_wait"_s,
+         QJsonObject{{u"priority"_s, 2}, {u"max_wait_s"_s, 60}, {u"priority3_max_wait_s"_s, 7200}}},
         {u"budget"_s, QJsonObject{{u"warn_fraction"_s, 0.9}}},
         {u"circuit_open"_s, QJsonObject{{u"enabled"_s, false}}},
         {u"no_progress"_s, QJsonObject{{u"after_s"_s, 120}}},
@@ -397,8 +429,9 @@ void TestMetricsRules::thresholdsFromJson()
     QCOMPARE(t.errorRate.ignoredClasses, QStringList{u"timeout"_s});
     QCOMPARE(t.costPerTask.increase, 0.5);
     QCOMPARE(t.costPerTask.periodMs, kDay);
-    QCOMPARE(t.priorityWait.priority, 2);
-    QCOMPARE(t.priorityWait.maxWaitMs, kMinute);
+    QCOMPARE(t.priorityWait.maxWait(1), 5 * kMinute); // older settings named one priority
+    QCOMPARE(t.priorityWait.maxWait(2), kMinute);
+    QCOMPARE(t.priorityWait.maxWait(3), 2 * 60 * kMinute);
     QCOMPARE(t.budget.warnFraction, 0.9);
     QVERIFY(!t.circuitOpen.enabled);
     QVERIFY(t.quotaExhausted.enabled);
@@ -412,7 +445,9 @@ void TestMetricsRules::thresholdsFromJson()
     QCOMPARE(d.errorRate.windowMs, 10 * kMinute);
     QCOMPARE(d.costPerTask.increase, 0.20);
     QCOMPARE(d.costPerTask.periodMs, 7 * kDay);
-    QCOMPARE(d.priorityWait.maxWaitMs, 5 * kMinute);
+    QCOMPARE(d.priorityWait.maxWait(1), 5 * kMinute);
+    QCOMPARE(d.priorityWait.maxWait(2), 60 * kMinute);
+    QCOMPARE(d.priorityWait.maxWait(3), 24 * 60 * kMinute);
     QCOMPARE(d.budget.warnFraction, 0.8);
     QCOMPARE(AlertThresholds::fromJson(t.toJson()).toJson(), t.toJson());
     QCOMPARE(AlertThresholds::fromJson({}).toJson(), d.toJson());

@@ -28,6 +28,32 @@ qint64 utc(const QString &iso)
     return QDateTime::fromString(iso, Qt::ISODate).toUTC().toMSecsSinceEpoch();
 }
 
+// A CSV of rows "row 0" ... in dir; its path.
+QString writeRows(const QTemporaryDir &dir, int rows)
+{
+    QFile csv(dir.filePath(u"rows.csv"_s));
+    if (!csv.open(QIODevice::WriteOnly))
+        qFatal("cannot write %s", qPrintable(csv.fileName()));
+    csv.write("text\n");
+    for (int i = 0; i < rows; ++i)
+        csv.write("row " + QByteArray::number(i) + '\n');
+    return csv.fileName();
+}
+
+// A priority-3 job of grouped sync calls over that CSV, off-peak from 22:00 to 06:00 UTC.
+bd::JobSpec offPeakSpec(const QString &csv)
+{
+    bd::JobSpec spec;
+    spec.sourcePath = csv;
+    spec.templateText = u"Echo {{text}}"_s;
+    spec.model = u"sim-1"_s;
+    spec.priority = 3;
+    spec.mode = u"grouped"_s;
+    spec.settings = {{u"offpeak"_s, QJsonObject{{u"start"_s, u"22:00"_s}, {u"end"_s, u"06:00"_s},
+                                                 {u"timezone"_s, u"UTC"_s}}}};
+    return spec;
+}
+
 OffPeakWindow window(const QString &text)
 {
     QString error;
@@ -50,6 +76,7 @@ private Q_SLOTS:
     void badWindowsAreRefused();
     void runnerWaitsForTheWindowAndTheTimerOpensIt();
     void runNowIsKeptAcrossARestart();
+    void raisedFromAnotherEngineGoesAtOnce();
 };
 
 void TestOffPeak::windowWithinOneDay()
@@ -187,12 +214,7 @@ void TestOffPeak::runNowIsKeptAcrossARestart()
     // Through the facade: a job waiting for its window goes at once after runNow, and the
     // override lands in the job's stored settings, where a restarted engine reads it.
     QTemporaryDir dir;
-    QFile csv(dir.filePath(u"rows.csv"_s));
-    QVERIFY(csv.open(QIODevice::WriteOnly));
-    csv.write("text\n");
-    for (int i = 0; i < 30; ++i)
-        csv.write("row " + QByteArray::number(i) + '\n');
-    csv.close();
+    const QString csv = writeRows(dir, 30);
     bd::FakeClock clock(utc(u"2026-01-15T12:00:00Z"_s)); // ten hours before the window
     bd::EngineOptions options;
     options.database = dir.filePath(u"runnow.sqlite"_s);
@@ -204,16 +226,8 @@ void TestOffPeak::runNowIsKeptAcrossARestart()
         QSignalSpy opened(&engine, &bd::Engine::opened);
         engine.open();
         QTRY_COMPARE(opened.count(), 1);
-        bd::JobSpec spec;
-        spec.sourcePath = csv.fileName();
-        spec.templateText = u"Echo {{text}}"_s;
-        spec.model = u"sim-1"_s;
-        spec.priority = 3;
-        spec.mode = u"grouped"_s;
-        spec.settings = {{u"offpeak"_s, QJsonObject{{u"start"_s, u"22:00"_s}, {u"end"_s, u"06:00"_s},
-                                                     {u"timezone"_s, u"UTC"_s}}}};
         QSignalSpy imported(&engine, &bd::Engine::importFinished);
-        engine.importJob(spec);
+        engine.importJob(offPeakSpec(csv));
         QTRY_COMPARE(imported.count(), 1);
         jobId = imported.at(0).at(0).value<bd::ImportResult>().jobId;
         QVERIFY(jobId > 0);
@@ -242,6 +256,57 @@ void TestOffPeak::runNowIsKeptAcrossARestart()
     QVERIFY(job);
     QCOMPARE(job->spec.settings.value(u"offpeak_run_now"_s).toBool(), true);
     QCOMPARE(reader.taskCounts(jobId).completed, qint64(30));
+}
+
+void TestOffPeak::raisedFromAnotherEngineGoesAtOnce()
+{
+    // Engine A runs a priority-3 job that waits ten hours for its window. Engine B on the
+    // same database (as batchctl job or a second console would) raises it to 2: A hears of
+    // it at its next poll and sends the job's tasks now, as grouped sync calls.
+    QTemporaryDir dir;
+    const QString csv = writeRows(dir, 40);
+    bd::FakeClock clock(utc(u"2026-01-15T12:00:00Z"_s));
+    bd::EngineOptions options;
+    options.database = dir.filePath(u"raise.sqlite"_s);
+    options.clock = &clock;
+    auto runningEngine = bd::createEngine(options);
+    auto otherEngine = bd::createEngine(options);
+    bd::Engine &a = *runningEngine;
+    bd::Engine &b = *otherEngine;
+    QSignalSpy openedA(&a, &bd::Engine::opened);
+    QSignalSpy openedB(&b, &bd::Engine::opened);
+    a.open();
+    QTRY_COMPARE(openedA.count(), 1);
+    b.open();
+    QTRY_COMPARE(openedB.count(), 1);
+    QSignalSpy imported(&a, &bd::Engine::importFinished);
+    a.importJob(offPeakSpec(csv));
+    QTRY_COMPARE(imported.count(), 1);
+    const qint64 jobId = imported.at(0).at(0).value<bd::ImportResult>().jobId;
+    QSignalSpy waiting(&a, &bd::Engine::jobWaiting);
+    QSignalSpy stopped(&a, &bd::Engine::jobStopped);
+    a.setSnapshotInterval(50);
+    a.startJob(jobId, bd::ProviderConfig{});
+    QTRY_COMPARE(waiting.count(), 1);
+
+    QSignalSpy recorded(&b, &bd::Engine::controlRecorded);
+    QSignalSpy reprioritised(&b, &bd::Engine::jobReprioritised);
+    b.reprioritiseJob(jobId, 2);
+    QTRY_COMPARE(reprioritised.count(), 1);
+    QCOMPARE(reprioritised.at(0).at(2).toInt(), 40);
+    QCOMPARE(recorded.count(), 1);
+    QCOMPARE(recorded.at(0).at(1).toString(), u"priority"_s);
+    QVERIFY(recorded.at(0).at(2).toString().isEmpty());
+    QTRY_COMPARE(stopped.count(), 1);
+    QCOMPARE(stopped.at(0).at(1).value<JobState>(), JobState::Finished);
+    QCOMPARE(waiting.count(), 2);
+    QVERIFY(waiting.at(1).at(1).toString().isEmpty());
+    runningEngine.reset();
+    otherEngine.reset();
+    bd::store::SqliteStore reader(options.database);
+    QCOMPARE(reader.taskCounts(jobId).completed, qint64(40));
+    QCOMPARE(reader.job(jobId)->spec.priority, 2);
+    QCOMPARE(reader.job(jobId)->spec.mode, u"grouped"_s);
 }
 
 QTEST_GUILESS_MAIN(TestOffPeak)

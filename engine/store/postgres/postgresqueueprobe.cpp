@@ -12,8 +12,10 @@ PostgresQueueProbe::PostgresQueueProbe(std::shared_ptr<PostgresConnection> conne
 
 const char *PostgresQueueProbe::statement()
 {
-    return "SELECT created_at FROM tasks WHERE job_id = ? AND state = 0 AND priority = ? "
-           "ORDER BY id LIMIT 1";
+    // Since when the longest-waiting task has waited: it became pending then (created, or
+    // back from a retry, a hand-back or a replay), on the tasks_waiting index.
+    return "SELECT GREATEST(created_at, not_before) FROM tasks WHERE job_id = ? AND state = 0 "
+           "AND priority = ? ORDER BY GREATEST(created_at, not_before) LIMIT 1";
 }
 
 QMap<int, qint64> PostgresQueueProbe::oldestPendingSince(qint64 jobId, const QList<int> &priorities)

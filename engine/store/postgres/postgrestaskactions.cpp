@@ -1,5 +1,7 @@
 #include "postgrestaskactions.h"
 
+#include "store/jobcontrolsql.h"
+
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
@@ -14,7 +16,8 @@ PostgresTaskActions::PostgresTaskActions(std::shared_ptr<PostgresConnection> con
 {
 }
 
-int PostgresTaskActions::reprioritiseJob(qint64 jobId, int priority, qint64 nowMs)
+int PostgresTaskActions::reprioritiseJob(qint64 jobId, int priority, const QString &mode,
+                                         qint64 nowMs)
 {
     QSqlDatabase &db = m_connection->db();
     if (!db.isOpen() || !db.transaction()) {
@@ -22,7 +25,7 @@ int PostgresTaskActions::reprioritiseJob(qint64 jobId, int priority, qint64 nowM
         return -1;
     }
     QSqlQuery query(db);
-    query.prepare(u"UPDATE tasks SET priority = ? WHERE job_id = ? AND state = 0"_s);
+    query.prepare(u"UPDATE tasks SET priority = ? WHERE job_id = ? AND state IN (0, 1)"_s);
     query.addBindValue(priority);
     query.addBindValue(jobId);
     if (!query.exec()) {
@@ -31,8 +34,9 @@ int PostgresTaskActions::reprioritiseJob(qint64 jobId, int priority, qint64 nowM
         return -1;
     }
     const int changed = query.numRowsAffected();
-    query.prepare(u"UPDATE jobs SET priority = ?, updated_at = ? WHERE id = ?"_s);
+    query.prepare(u"UPDATE jobs SET priority = ?, mode = ?, updated_at = ? WHERE id = ?"_s);
     query.addBindValue(priority);
+    query.addBindValue(mode);
     query.addBindValue(nowMs);
     query.addBindValue(jobId);
     if (!query.exec() || !db.commit()) {
@@ -92,7 +96,7 @@ int PostgresTaskActions::updateIds(const QString &sql, const QList<qint64> &task
 
 int PostgresTaskActions::reprioritiseTasks(const QList<qint64> &taskIds, int priority)
 {
-    return updateIds(u"UPDATE tasks SET priority = ? WHERE id = ? AND state = 0"_s, taskIds,
+    return updateIds(u"UPDATE tasks SET priority = ? WHERE id = ? AND state IN (0, 1)"_s, taskIds,
                      {priority});
 }
 
@@ -100,6 +104,21 @@ int PostgresTaskActions::cancelTasks(const QList<qint64> &taskIds, qint64 nowMs)
 {
     return updateIds(u"UPDATE tasks SET state = 4, finished_at = ? WHERE id = ? AND state = 0"_s,
                      taskIds, {nowMs});
+}
+
+qint64 PostgresTaskActions::recordControl(const JobControl &control)
+{
+    return jobcontrolsql::record(m_connection->db(), control, &m_error);
+}
+
+QList<JobControl> PostgresTaskActions::controlsAfter(qint64 afterId)
+{
+    return jobcontrolsql::after(m_connection->db(), afterId, &m_error);
+}
+
+qint64 PostgresTaskActions::lastControlId()
+{
+    return jobcontrolsql::lastId(m_connection->db(), &m_error);
 }
 
 } // namespace bd::store

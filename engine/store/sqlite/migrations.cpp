@@ -246,6 +246,25 @@ const QList<Migration> &sqliteMigrations()
              // The worker id (host:pid:nonce) of the process running the job; '' for none.
              u"ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT ''"_s,
          }},
+        {11,
+         "job controls for every engine on the database; waiting tasks by when they became pending",
+         {
+             // batchctl job and the consoles record each control here; every engine reads
+             // those after the last id it saw (store/taskactions.h).
+             uR"(CREATE TABLE job_controls (
+                id INTEGER PRIMARY KEY,
+                job_id INTEGER NOT NULL,
+                action INTEGER NOT NULL,
+                argument INTEGER NOT NULL DEFAULT 0,
+                detail TEXT NOT NULL DEFAULT '',
+                issuer TEXT NOT NULL,
+                requested_at INTEGER NOT NULL))"_s,
+             // A pending task waits since MAX(created_at, not_before): every way back to
+             // pending (a retry, a hand-back, a replay) sets not_before to when it may go.
+             // The oldest wait per job and priority is one seek here (metrics/queueprobe.h).
+             u"CREATE INDEX tasks_waiting ON tasks (job_id, priority, MAX(created_at, not_before)) "
+             "WHERE state = 0"_s,
+         }},
     };
     return migrations;
 }

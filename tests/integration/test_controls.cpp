@@ -1,0 +1,197 @@
+// Job controls from another process, over loopback HTTP with the real batchctl: a `batchctl
+// run` drains a job while `batchctl job` (a second process on the same database) pauses it
+// or raises its priority. The running engine reads the control at its next poll of the
+// database and applies it: the run stops with exit 3 within 2 s, or the job's pending tasks
+// leave the provider's batch API for sync calls while its submitted batches finish there.
+
+#include "batchctlrun.h"
+#include "fakeprovider.h"
+
+#include <QElapsedTimer>
+#include <QSqlDatabase>
+#include <QSqlQuery>
+#include <QTemporaryDir>
+#include <QtTest>
+
+using namespace Qt::StringLiterals;
+using bd::testing::FakeProvider;
+
+namespace {
+
+const QString kKey = u"sk-controls-TEST-0123456789abcdef"_s;
+const QByteArray kChatPath = "/v1/chat/completions";
+
+} // namespace
+
+class TestControls : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void pauseFromAnotherProcess();
+    void raisedBatchJobMovesToSyncCalls();
+    void unknownJobIsAUsageError();
+
+private:
+    QString writeCsv(int rows);
+    QStringList runArguments(const QString &csv, const QStringList &extra) const;
+    // batchctl run in the background, the event loop free for the server.
+    void startRun(QProcess &run, const QStringList &arguments);
+    // batchctl job JOB ... on the test's database, run to its end.
+    BatchctlRun job(const QStringList &arguments);
+    // Counts over the tasks table of the test's database.
+    int count(const QString &where);
+
+    std::unique_ptr<QTemporaryDir> m_dir;
+    std::unique_ptr<FakeProvider> m_server;
+    QProcessEnvironment m_env;
+    QString m_db;
+};
+
+void TestControls::init()
+{
+    m_dir = std::make_unique<QTemporaryDir>();
+    QVERIFY(m_dir->isValid());
+    m_server = std::make_unique<FakeProvider>();
+    QVERIFY(m_server->listen());
+    m_server->options().requiredKey = kKey;
+    m_env = QProcessEnvironment::systemEnvironment();
+    m_env.insert(u"HOME"_s, m_dir->path());
+    m_env.insert(u"XDG_CONFIG_HOME"_s, m_dir->filePath(u"config"_s));
+    m_env.insert(u"XDG_DATA_HOME"_s, m_dir->filePath(u"data"_s));
+    for (const QString &name :
+         {u"OPENAI_BASE_URL"_s, u"ANTHROPIC_BASE_URL"_s, u"ANTHROPIC_API_KEY"_s})
+        m_env.remove(name);
+    m_env.insert(u"OPENAI_API_KEY"_s, kKey);
+    m_db = m_dir->filePath(u"jobs.sqlite"_s);
+}
+
+QString TestControls::writeCsv(int rows)
+{
+    const QString csv = m_dir->filePath(u"rows.csv"_s);
+    QFile file(csv);
+    if (!file.open(QIODevice::WriteOnly))
+        return {};
+    file.write("id,text\n");
+    for (int row = 1; row <= rows; ++row)
+        file.write(QByteArray::number(row) + ",parcel " + QByteArray::number(row) + " arrived\n");
+    return csv;
+}
+
+QStringList TestControls::runArguments(const QString &csv, const QStringList &extra) const
+{
+    return QStringList{u"run"_s,        csv,
+                       u"--template"_s, u"Classify: {{text}}"_s,
+                       u"--provider"_s, u"openai"_s,
+                       u"--model"_s,    u"gpt-4.1-mini"_s,
+                       u"--base-url"_s, m_server->openAiBaseUrl(),
+                       u"--db"_s,       m_db,
+                       u"--json"_s} +
+           extra;
+}
+
+void TestControls::startRun(QProcess &run, const QStringList &arguments)
+{
+    run.setProcessEnvironment(m_env);
+    run.setWorkingDirectory(m_dir->path());
+    run.start(QStringLiteral(BATCHCTL_PATH), arguments);
+    QVERIFY(run.waitForStarted(10'000));
+}
+
+BatchctlRun TestControls::job(const QStringList &arguments)
+{
+    return runBatchctl(QStringLiteral(BATCHCTL_PATH),
+                       QStringList{u"job"_s} + arguments + QStringList{u"--db"_s, m_db}, m_env,
+                       m_dir->path(), 30'000);
+}
+
+int TestControls::count(const QString &where)
+{
+    int n = -1;
+    {
+        QSqlDatabase database = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"controls"_s);
+        database.setDatabaseName(m_db);
+        if (database.open()) {
+            QSqlQuery query(database);
+            if (query.exec(u"SELECT COUNT(*) FROM tasks WHERE "_s + where) && query.next())
+                n = query.value(0).toInt();
+        }
+    }
+    QSqlDatabase::removeDatabase(u"controls"_s);
+    return n;
+}
+
+void TestControls::pauseFromAnotherProcess()
+{
+    // 200 rows, two requests in flight, 300 ms each: about 30 s of work.
+    m_server->options().latencyMs = 300;
+    const QString csv = writeCsv(200);
+    QProcess run;
+    QSignalSpy finished(&run, &QProcess::finished);
+    startRun(run, runArguments(csv, {u"--priority"_s, u"2"_s, u"--concurrency"_s, u"2"_s}));
+    QTRY_VERIFY_WITH_TIMEOUT(m_server->requestCount(kChatPath) >= 6, 30'000);
+
+    const BatchctlRun paused = job({u"1"_s, u"--pause"_s, u"--json"_s});
+    QVERIFY2(paused.exitCode == 0, qPrintable(paused.describe()));
+    QElapsedTimer sincePause;
+    sincePause.start();
+    QVERIFY2(finished.wait(10'000), run.readAllStandardError().constData());
+    const qint64 tookMs = sincePause.elapsed();
+    qInfo("the running batchctl stopped %lld ms after `batchctl job --pause` returned", tookMs);
+    QVERIFY2(tookMs <= 2'000, qPrintable(QString::number(tookMs)));
+    QCOMPARE(run.exitCode(), 3); // paused, resumable (CLI.md)
+    const QJsonObject summary = QJsonDocument::fromJson(run.readAllStandardOutput()).object();
+    QCOMPARE(summary.value(u"state"_s).toString(), u"paused"_s);
+    QVERIFY(summary.value(u"pending"_s).toInt() > 0);
+    QCOMPARE(count(u"state = 1"_s), 0); // nothing left leased
+}
+
+void TestControls::raisedBatchJobMovesToSyncCalls()
+{
+    // A priority-3 job on the batch API: four batches of 50 open at once (held by the
+    // provider), 100 tasks wait for a slot. Raised to 1 from another process, the 100 go as
+    // sync calls at once; the four batches finish at the provider when it lets them.
+    m_server->options().holdBatches = true;
+    const QString csv = writeCsv(300);
+    QProcess run;
+    QSignalSpy finished(&run, &QProcess::finished);
+    startRun(run, runArguments(csv, {u"--priority"_s, u"3"_s, u"--mode"_s, u"batch-api"_s,
+                                     u"--batch-size"_s, u"50"_s, u"--batch-poll-ms"_s, u"100"_s,
+                                     u"--batch-max-wait-ms"_s, u"200"_s}));
+    QTRY_COMPARE_WITH_TIMEOUT(m_server->batchesCreated(), 4, 30'000);
+    QTest::qWait(500);
+    QCOMPARE(m_server->batchesCreated(), 4);
+    QCOMPARE(m_server->requestCount(kChatPath), 0);
+
+    const BatchctlRun raised = job({u"1"_s, u"--priority"_s, u"1"_s, u"--json"_s});
+    QVERIFY2(raised.exitCode == 0, qPrintable(raised.describe()));
+    QCOMPARE(raised.json().value(u"job"_s).toInt(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(m_server->requestCount(kChatPath), 100, 10'000);
+    QCOMPARE(m_server->batchesCreated(), 4);
+    QVERIFY(finished.isEmpty());
+
+    m_server->options().holdBatches = false;
+    QVERIFY2(finished.wait(60'000), run.readAllStandardError().constData());
+    QVERIFY2(run.exitCode() == 0, run.readAllStandardError().constData());
+    QCOMPARE(count(u"state = 2 AND batch_id IS NULL"_s), 100);     // as sync calls
+    QCOMPARE(count(u"state = 2 AND batch_id IS NOT NULL"_s), 200); // in the provider's batches
+}
+
+void TestControls::unknownJobIsAUsageError()
+{
+    const QString csv = writeCsv(3);
+    const BatchctlRun imported = runBatchctl(QStringLiteral(BATCHCTL_PATH), runArguments(csv, {}),
+                                             m_env, m_dir->path(), 30'000);
+    QVERIFY2(imported.exitCode == 0, qPrintable(imported.describe()));
+    const BatchctlRun unknown = job({u"42"_s, u"--pause"_s});
+    QCOMPARE(unknown.exitCode, 2);
+    QVERIFY2(unknown.err.contains("no job 42"), unknown.err.constData());
+    const BatchctlRun nothing = job({u"1"_s});
+    QCOMPARE(nothing.exitCode, 2);
+    const BatchctlRun both = job({u"1"_s, u"--pause"_s, u"--cancel"_s});
+    QCOMPARE(both.exitCode, 2);
+}
+
+QTEST_GUILESS_MAIN(TestControls)
+#include "test_controls.moc"
