@@ -31,9 +31,9 @@ QString uniqueConnectionName(Database::Access access)
 }
 
 // Up to this size every open runs PRAGMA quick_check, which reads every page. Measured on
-// the 2-core machine (busy, load 15): 300,000 tasks in 124 MiB took 1.6-2.0 s for
-// quick_check and 2.9 s for integrity_check (bench_foundation prints both), so about 0.2 s
-// at this size, and a command opens up to three connections. A larger file gets a bounded
+// the 2-core machine while busy (load 15-16): 300,000 tasks in 124-135 MiB took 1.6-4.8 s
+// for quick_check and 2.9-7.7 s for integrity_check (bench_foundation --rows 300000 prints
+// both), so up to about 0.5 s at this size, and a command opens up to three connections. A larger file gets a bounded
 // check instead (checkAtOpen) and relies on every query reporting damage it meets.
 constexpr qint64 kQuickCheckBytes = 16 * 1024 * 1024;
 // Tasks read by id, spread over the whole table, in the bounded check of a large file.
