@@ -321,8 +321,8 @@ void TestDatabaseFaults::signalsPauseARun()
                        u"--sim-latency-ms"_s, u"50"_s, u"--concurrency"_s, u"4"_s});
         QVERIFY(process.waitForStarted());
         // Once some answers are stored, the job is running.
-        QTRY_VERIFY_WITH_TIMEOUT(sqliteScalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 2"_s) > 0,
-                                 30'000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            sqliteScalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 2"_s) > 0, 30'000);
         ::kill(pid_t(process.processId()), signal);
         QVERIFY(process.waitForFinished(30'000));
         const QByteArray err = process.readAllStandardError();

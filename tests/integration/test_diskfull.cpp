@@ -149,7 +149,8 @@ void TestDiskFull::readOnlyDatabaseExitsOne()
         QSKIP(qPrintable(disk.skipReason()));
     const QString db = disk.path() + u"/jobs.sqlite"_s;
     const QString csv = writeCsv(u"readonly.csv"_s, 20);
-    QCOMPARE(batchctl({u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db}).exitCode, 0);
+    QCOMPARE(batchctl({u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db}).exitCode,
+             0);
     // Read-only for everyone, root included (file modes do not stop root).
     QCOMPARE(QProcess::execute(u"mount"_s, {u"-o"_s, u"remount,ro"_s, disk.path()}), 0);
     const QString other = writeCsv(u"readonly-more.csv"_s, 5);

@@ -31,10 +31,11 @@ QString uniqueConnectionName(Database::Access access)
 }
 
 // Up to this size every open runs PRAGMA quick_check, which reads every page. Measured on
-// the 2-core machine (busy, load 15): 300,000 tasks in 124 MiB took 1.6-2.0 s for
-// quick_check and 2.9 s for integrity_check (bench_foundation prints both), so about 0.2 s
-// at this size, and a command opens up to three connections. A larger file gets a bounded
-// check instead (checkAtOpen) and relies on every query reporting damage it meets.
+// the 2-core machine while busy (load 15-16): 300,000 tasks in 124-135 MiB took 1.6-4.8 s
+// for quick_check and 2.9-7.7 s for integrity_check (bench_foundation --rows 300000 prints
+// both), so up to about 0.5 s at this size, and a command opens up to three connections.
+// A larger file gets a bounded check instead (checkAtOpen) and relies on every query
+// reporting the damage it meets.
 constexpr qint64 kQuickCheckBytes = 16 * 1024 * 1024;
 // Tasks read by id, spread over the whole table, in the bounded check of a large file.
 constexpr int kSampledTasks = 64;
@@ -145,7 +146,8 @@ bool SqliteConnection::exec(const char *sql)
     if (!query.exec(QString::fromLatin1(sql))) {
         if (const QString instead = noteFailure(); !instead.isEmpty())
             return fail(instead);
-        return fail(openFailure(u"%1: %2"_s.arg(QString::fromLatin1(sql), query.lastError().text())));
+        return fail(
+            openFailure(u"%1: %2"_s.arg(QString::fromLatin1(sql), query.lastError().text())));
     }
     return true;
 }
@@ -155,9 +157,9 @@ QString SqliteConnection::openFailure(const QString &sqliteText) const
     // SQLite's "unable to open database file" says neither which file nor why; a file or
     // folder it may not write is the usual why (WAL needs <db>-wal and <db>-shm beside it).
     const QFileInfo info(m_path);
-    const bool writable = ::access(QFile::encodeName(info.absolutePath()).constData(), W_OK) == 0
-                          && (!info.exists()
-                              || ::access(QFile::encodeName(m_path).constData(), W_OK) == 0);
+    const bool writable =
+        ::access(QFile::encodeName(info.absolutePath()).constData(), W_OK) == 0 &&
+        (!info.exists() || ::access(QFile::encodeName(m_path).constData(), W_OK) == 0);
     if (!writable)
         return u"%1: cannot use the database: the file or its folder is read-only (%2); it needs "
                "to write %3-wal and %3-shm beside it"_s.arg(m_path, sqliteText, info.fileName());
