@@ -103,6 +103,7 @@ private Q_SLOTS:
     void batchctlRuns_data();
     void batchctlRuns();
     void simulatorRefusesSchema();
+    void estimateCountsTheSchema();
     void badSchemaFileNamesTheLine();
 
 private:
@@ -472,6 +473,29 @@ void TestStructured::simulatorRefusesSchema()
                     environment(), m_dir->path(), 30'000);
     QCOMPARE(run.exitCode, 2); // a usage error
     QVERIFY2(run.err.contains("need a real provider"), qPrintable(run.describe()));
+}
+
+void TestStructured::estimateCountsTheSchema()
+{
+    // The schema goes with every request (a response format, a tool): billed as input.
+    const QString input = writeFile(u"in.csv"_s, "id,text\r\n1,a\r\n2,b\r\n");
+    const QString schemaFile = writeFile(u"schema.json"_s, kSchema);
+    QStringList arguments{u"estimate"_s, input,          u"--template"_s, u"{{text}}"_s,
+                          u"--provider"_s, u"openai"_s,  u"--json"_s};
+    const BatchctlRun plain = runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, environment(),
+                                          m_dir->path(), 30'000);
+    arguments << u"--schema"_s << schemaFile;
+    const BatchctlRun structured = runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments,
+                                               environment(), m_dir->path(), 30'000);
+    QVERIFY2(plain.exitCode == 0, qPrintable(plain.describe()));
+    QVERIFY2(structured.exitCode == 0, qPrintable(structured.describe()));
+    const qint64 schemaTokens = (schema().text().size() + 3) / 4;
+    const auto tokens = [](const BatchctlRun &run, const QString &key) {
+        return run.json().value(u"input_tokens"_s).toObject().value(key).toInteger();
+    };
+    QVERIFY2(tokens(structured, u"all_rows"_s) >= tokens(plain, u"all_rows"_s) + 2 * (schemaTokens - 1),
+             qPrintable(structured.describe() + u"\n"_s + plain.describe()));
+    QVERIFY(tokens(structured, u"system_prompt_per_row"_s) >= schemaTokens - 1);
 }
 
 void TestStructured::badSchemaFileNamesTheLine()
