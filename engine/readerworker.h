@@ -36,7 +36,6 @@ namespace store {
 class Database;
 class Store;
 class TaskReader;
-struct QueueTaskRecord;
 }
 namespace metrics {
 class MetricsStore;
@@ -122,7 +121,8 @@ private:
 
     const cost::PriceTable &prices();
     bd::QueueInfo queueInfo(const QString &name);
-    QList<bd::QueueTaskResult> asResults(const QList<store::QueueTaskRecord> &records);
+    // The store's records with their queue's name and the schema's fields filled in.
+    QList<bd::QueueTaskResult> asResults(QList<bd::QueueTaskResult> records);
 
     QString m_databasePath;
     QString m_priceOverridePath;

@@ -89,37 +89,21 @@ void ReaderWorker::listQueues()
     Q_EMIT queuesListed(queues);
 }
 
-QList<QueueTaskResult> ReaderWorker::asResults(const QList<store::QueueTaskRecord> &records)
+QList<QueueTaskResult> ReaderWorker::asResults(QList<QueueTaskResult> records)
 {
     QHash<qint64, store::QueueRecord> queueOfJob;
     if (!records.isEmpty()) {
         for (const store::QueueRecord &queue : m_database->intake().queues())
             queueOfJob.insert(queue.jobId, queue);
     }
-    QList<QueueTaskResult> results;
-    results.reserve(records.size());
-    for (const store::QueueTaskRecord &record : records) {
-        const store::QueueRecord queue = queueOfJob.value(record.jobId);
-        QueueTaskResult result;
-        result.taskId = record.taskId;
-        result.jobId = record.jobId;
+    for (QueueTaskResult &result : records) {
+        const store::QueueRecord queue = queueOfJob.value(result.jobId);
         result.queue = queue.name;
-        result.key = record.key;
-        result.state = record.state;
-        result.priority = record.priority;
-        result.attempts = record.attempts;
-        result.output = record.output;
-        result.errorClass = record.errorClass;
-        result.errorMessage = record.errorMessage;
-        result.model = record.model;
-        result.usage = record.usage;
-        result.costUsd = record.costUsd;
         result.hasSchema = !queue.schema.isEmpty();
-        if (result.hasSchema && record.state == TaskState::Completed)
-            result.fields = fieldsOf(record.output, queue.schema);
-        results.append(result);
+        if (result.hasSchema && result.state == TaskState::Completed)
+            result.fields = fieldsOf(result.output, queue.schema);
     }
-    return results;
+    return records;
 }
 
 void ReaderWorker::readQueueTasks(quint64 ticket, const QList<qint64> &taskIds)

@@ -1,9 +1,10 @@
 #include "jobsmodel.h"
 
+#include "api/intake.h"
 #include "format.h"
 
-#include <QDateTime>
 #include <QCoreApplication>
+#include <QDateTime>
 #include <QFileInfo>
 #include <QLocale>
 #include <QRegularExpression>

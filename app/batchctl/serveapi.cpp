@@ -376,9 +376,9 @@ void IntakeApi::getTask(qint64 taskId, const HttpRequest &request, HttpResponder
             if (tasks.constFirst().isFinal() || m_clock.elapsed() >= deadline)
                 return responder.send(200, toJson(taskResultJson(tasks.constFirst())));
             m_longPolls.append(LongPoll{responder, taskId, deadline});
-        // It may have settled between that read and now, its signal already gone: one more
-        // look, now that the poll listens.
-        recheckLongPolls({taskId}, false);
+            // It may have settled between that read and now, its signal already gone: one more
+            // look, now that the poll listens.
+            recheckLongPolls({taskId}, false);
         });
     m_engine.requestQueueTasks(ticket, {taskId});
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "api/intake.h"
 #include "api/types.h"
 
 #include <optional>
@@ -43,22 +44,9 @@ struct SubmitOutcome
     QList<qint64> taskIds; // one per task submitted, in order (a duplicate's is the earlier task's)
 };
 
-// A task of a queue as its submitter sees it.
-struct QueueTaskRecord
-{
-    qint64 taskId = 0;
-    qint64 jobId = 0;
-    QString key;
-    TaskState state = TaskState::Pending;
-    int priority = 2;
-    int attempts = 0;
-    QString output;
-    QString errorClass;
-    QString errorMessage;
-    QString model;
-    Usage usage;
-    std::optional<double> costUsd;
-};
+// A task of a queue as its submitter sees it: the store fills all but the queue's name and
+// the schema's fields.
+using QueueTaskRecord = QueueTaskResult;
 
 // The intake role of a Database (database.h): standing queues, keyed submissions with
 // backpressure, results and the webhook outbox. Every call is synchronous; a submission is

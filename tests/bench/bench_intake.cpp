@@ -84,8 +84,9 @@ public:
     Serve(const QString &batchctl, const QString &database, const QStringList &extra = {})
     {
         m_process.setProcessChannelMode(QProcess::SeparateChannels);
-        m_process.start(batchctl, QStringList{u"serve"_s, u"--db"_s, database, u"--listen"_s,
-                                              u"127.0.0.1:0"_s} + extra);
+        m_process.start(
+            batchctl,
+            QStringList{u"serve"_s, u"--db"_s, database, u"--listen"_s, u"127.0.0.1:0"_s} + extra);
         static const QRegularExpression listening(u"listening on (http://[^ ]+) "_s);
         QByteArray out;
         QElapsedTimer timer;
@@ -197,8 +198,9 @@ int main(int argc, char **argv)
         const int backlog = parser.value(u"backlog"_s).toInt();
         {
             Serve filler(batchctl, database, {u"--no-work"_s});
-            call("POST", filler.base() + u"/v1/queues"_s,
-                 R"({"name": "mixed", "template": "Answer briefly: {{question}}", "priority": 3, "max_pending": 1000000})");
+            call(
+                "POST", filler.base() + u"/v1/queues"_s,
+                R"({"name": "mixed", "template": "Answer briefly: {{question}}", "priority": 3, "max_pending": 1000000})");
             for (int sent = 0; sent < backlog; sent += 1000)
                 call("POST", filler.base() + u"/v1/queues/mixed/tasks"_s,
                      tasksBody(qMin(1000, backlog - sent), 3, serial));
@@ -226,8 +228,8 @@ int main(int argc, char **argv)
             const qint64 depth = queue.json.value(u"pending"_s).toInteger() +
                                  queue.json.value(u"leased"_s).toInteger();
             if (parser.isSet(u"verbose"_s))
-                std::printf("    probe %3d: submit %.1f ms, answer %.1f ms, backlog %lld\n", i, submitLatencies.constLast(),
-                            latencies.constLast(), depth);
+                std::printf("    probe %3d: submit %.1f ms, answer %.1f ms, backlog %lld\n", i,
+                            submitLatencies.constLast(), latencies.constLast(), depth);
             minBacklog = qMin(minBacklog, depth);
             maxBacklog = qMax(maxBacklog, depth);
         }
