@@ -447,6 +447,10 @@ void EngineWorker::discoverJobs(bool checkRunners)
     // One small read of the jobs table per tick: jobs other processes created, started,
     // stopped or deleted are re-read in full, the others left alone.
     const QList<store::JobStamp> stamps = m_store->jobStamps();
+    // Nothing read while jobs were known: a failed read (the database busy) more likely
+    // than every job deleted at once; the jobs stay (a listing drops deleted ones).
+    if (stamps.isEmpty() && !m_jobStamps.isEmpty())
+        return;
     QHash<qint64, store::JobStamp> seen;
     seen.reserve(stamps.size());
     for (const store::JobStamp &stamp : stamps) {
