@@ -542,12 +542,14 @@ void EngineWorker::discoverJobs(bool checkRunners)
 {
     // One small read of the jobs table per tick: jobs other processes created, started,
     // stopped or deleted are re-read in full, the others left alone.
-    const std::optional<QList<store::JobStamp>> stamps = m_store->jobStamps();
-    if (!stamps) // a failed read (the database busy) says nothing about the jobs
+    const QList<store::JobStamp> stamps = m_store->jobStamps();
+    // Nothing read while jobs were known: a failed read (the database busy) more likely
+    // than every job deleted at once; the jobs stay (a listing drops deleted ones).
+    if (stamps.isEmpty() && !m_jobStamps.isEmpty())
         return;
     QHash<qint64, store::JobStamp> seen;
-    seen.reserve(stamps->size());
-    for (const store::JobStamp &stamp : *stamps) {
+    seen.reserve(stamps.size());
+    for (const store::JobStamp &stamp : stamps) {
         seen.insert(stamp.id, stamp);
         if (m_jobStamps.value(stamp.id) != stamp)
             refreshSnapshot(stamp.id);

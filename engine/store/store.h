@@ -93,9 +93,8 @@ public:
     // The worker (host:pid:nonce) that runs the job now, kept with it so every process can
     // tell who does; empty: none.
     virtual bool setJobRunner(qint64 jobId, const QString &workerId, qint64 nowMs) = 0;
-    // Every job's id, state, runner and last change, in id order; nullopt on a database
-    // error (not "no jobs").
-    virtual std::optional<QList<JobStamp>> jobStamps() = 0;
+    // Every job's id, state, runner and last change, in id order.
+    virtual QList<JobStamp> jobStamps() = 0;
     // True while a priority-1 job is being worked on by another worker (one of its tasks
     // has a live lease not owned by workerId, and not by a provider batch, which needs no
     // sync capacity): preemption across processes. Cheap: the running priority-1 jobs,

@@ -151,13 +151,13 @@ void StoreConformance::jobsRoundTripAndFingerprintContinue()
     // Who runs it is kept with the job (and its stamp) until it stops running.
     QVERIFY(store.setJobRunner(job, kOwnerA, kT0 + 1));
     QCOMPARE(store.job(job)->runner, kOwnerA);
-    QCOMPARE(store.jobStamps().value_or(QList<store::JobStamp>()),
+    QCOMPARE(store.jobStamps(),
              (QList<store::JobStamp>{{job, JobState::Running, kOwnerA, kT0 + 1}}));
     QVERIFY(store.setJobState(job, JobState::Running, u"waiting for off-peak window"_s, kT0 + 1));
     QCOMPARE(store.job(job)->runner, kOwnerA);
     QVERIFY(store.setJobState(job, JobState::Paused, u"paused by the user"_s, kT0 + 2));
     QCOMPARE(store.job(job)->runner, QString());
-    QCOMPARE(store.jobStamps().value_or(QList<store::JobStamp>()),
+    QCOMPARE(store.jobStamps(),
              (QList<store::JobStamp>{{job, JobState::Paused, QString(), kT0 + 2}}));
     QVERIFY(store.setJobState(job, JobState::Running, QString(), kT0 + 1));
     QVERIFY(store.setJobSettings(job, QJsonObject{{u"run_now"_s, true}}));

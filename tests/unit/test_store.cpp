@@ -1472,7 +1472,8 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         // Back to the older schema, with what older versions could leave behind.
         QSqlDatabase side = sideConnection();
         QSqlQuery query(side);
-        for (const QString &sql : {u"DROP TABLE spend_days"_s,
+        for (const QString &sql : {u"ALTER TABLE jobs DROP COLUMN runner"_s, // schema 9
+                                   u"DROP TABLE spend_days"_s,
                                    u"DROP TABLE settings"_s, u"DROP INDEX alerts_open"_s,
                                    u"ALTER TABLE alerts DROP COLUMN figures"_s,
                                    u"CREATE INDEX alerts_open ON alerts (kind, job_id) WHERE cleared_at IS NULL"_s,

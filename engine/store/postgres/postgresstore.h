@@ -42,7 +42,7 @@ public:
     QList<JobInfo> jobs() override;
     bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) override;
     bool setJobRunner(qint64 jobId, const QString &workerId, qint64 nowMs) override;
-    std::optional<QList<JobStamp>> jobStamps() override;
+    QList<JobStamp> jobStamps() override;
     bool setJobSettings(qint64 jobId, const QJsonObject &settings) override;
     bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) override;
     bool discardTasks(qint64 jobId) override;

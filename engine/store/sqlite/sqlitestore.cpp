@@ -266,14 +266,14 @@ bool SqliteStore::setJobRunner(qint64 jobId, const QString &workerId, qint64 now
     return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
 }
 
-std::optional<QList<JobStamp>> SqliteStore::jobStamps()
+QList<JobStamp> SqliteStore::jobStamps()
 {
     QList<JobStamp> stamps;
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
     if (!query.exec(u"SELECT id, state, runner, updated_at FROM jobs ORDER BY id"_s)) {
         fail(query.lastError().text());
-        return std::nullopt;
+        return stamps;
     }
     while (query.next()) {
         stamps.append({query.value(0).toLongLong(), static_cast<JobState>(query.value(1).toInt()),
