@@ -30,6 +30,8 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QSpinBox>
+#include <QKeyEvent>
+#include <QShortcut>
 #include <QSplitter>
 #include <QTableWidget>
 #include <QVBoxLayout>
@@ -268,7 +270,14 @@ void ImportWizard::buildUi()
     auto *buttons = new QDialogButtonBox(this);
     m_importButton = buttons->addButton(tr("&Import"), QDialogButtonBox::AcceptRole);
     m_importButton->setObjectName(u"importButton"_s);
-    m_importButton->setDefault(true);
+    // Enter in a field or a combo box must not start a 20,000-row job (keyPressEvent);
+    // Ctrl+Enter does, on purpose.
+    m_importButton->setToolTip(tr("Import the file and start the job (Ctrl+Enter)"));
+    auto *importKey = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
+    connect(importKey, &QShortcut::activated, this, [this] {
+        if (m_importButton->isEnabled())
+            startImport();
+    });
     m_cancelButton = buttons->addButton(QDialogButtonBox::Cancel);
     bottom->addWidget(buttons);
     layout->addLayout(bottom);
@@ -749,6 +758,18 @@ void ImportWizard::handleImportFinished(const ImportResult &result)
     }
     Q_EMIT jobImported(result.jobId, result.continued, start);
     accept();
+}
+
+void ImportWizard::keyPressEvent(QKeyEvent *event)
+{
+    // QDialog presses the default button (QDialogButtonBox makes Import one) on an Enter
+    // that no child took: a combo box or a line edit passes it on.
+    const bool enter = event->key() == Qt::Key_Return || event->key() == Qt::Key_Enter;
+    if (enter && !(event->modifiers() & Qt::ControlModifier)) {
+        event->accept();
+        return;
+    }
+    QDialog::keyPressEvent(event);
 }
 
 void ImportWizard::reject()

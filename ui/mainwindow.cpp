@@ -274,7 +274,7 @@ void MainWindow::buildPages()
     m_jobsView->setColumnWidth(JobsModel::RateColumn, digit * 10);
     m_jobsView->setColumnWidth(JobsModel::EtaColumn, digit * 8);
     m_jobsView->setColumnWidth(JobsModel::CostColumn, digit * 10);
-    m_jobsView->setColumnWidth(JobsModel::PriorityColumn, digit * 8);
+    m_jobsView->setColumnWidth(JobsModel::PriorityColumn, m_jobsView->fontMetrics().horizontalAdvance(priorityShortLabel(2)) + 16);
     m_jobsView->setContextMenuPolicy(Qt::ActionsContextMenu);
     m_jobsView->addActions({m_pauseAction, m_resumeAction, m_runNowAction, m_cancelAction,
                             m_reprioritiseAction, m_exportAction, m_runAgainAction, m_showTasksAction});

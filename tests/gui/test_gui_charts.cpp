@@ -4,14 +4,12 @@
 // savings figures from a real database.
 #include "api/engine.h"
 #include "charticks.h"
-#include "core/clock.h"
 #include "dashboardpage.h"
 #include "format.h"
 #include "livemetrics.h"
 #include "metricchart.h"
 #include "savingspanel.h"
-#include "store/sqlite/sqlitemetricsstore.h"
-#include "store/sqlite/sqlitestore.h"
+#include "storedmetrics.h"
 
 #include <cmath>
 #include <QChart>
@@ -249,23 +247,10 @@ private Q_SLOTS:
         const qint64 now = QDateTime::currentMSecsSinceEpoch();
         const qint64 res = 10'000;
         {
-            bd::store::SqliteStore store(dbPath);
-            QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
-            bd::store::SqliteMetricsStore metricsStore(store.connection(),
-                                                       bd::SystemClock::instance());
             QList<bd::metrics::MetricSample> samples;
             auto add = [&](const char *metric, const QString &labels, qint64 atMs, double value,
                            qint64 count, double sum) {
-                bd::metrics::MetricSample sample;
-                sample.metric = QString::fromLatin1(metric);
-                sample.labels = labels;
-                sample.atMs = atMs - atMs % res;
-                sample.resolutionMs = res;
-                sample.value = value;
-                sample.count = count;
-                sample.sum = sum;
-                sample.min = sample.max = value;
-                samples.append(sample);
+                samples.append(bd::testing::metricSample(metric, labels, atMs, res, value, count, sum));
             };
             const QString sync = u"lane=sync"_s, batch = u"lane=batch"_s;
             for (qint64 t = now - 600'000; t < now - res; t += res) {
@@ -282,7 +267,8 @@ private Q_SLOTS:
                 add("cost_usd_at_realtime", u"lane=sync,priority=2"_s, t, 0.008, 80, 0.08);
                 add("cost_usd_at_realtime", u"lane=batch,priority=3"_s, t, 0.04, 400, 0.4);
             }
-            QVERIFY2(metricsStore.writeSamples(samples), qPrintable(metricsStore.errorString()));
+            const QString error = bd::testing::writeMetricSamples(dbPath, samples);
+            QVERIFY2(error.isEmpty(), qPrintable(error));
         }
         bd::EngineOptions options;
         options.database = dbPath;

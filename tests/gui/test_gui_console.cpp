@@ -109,6 +109,19 @@ private Q_SLOTS:
         QVERIFY(priority);
         QCOMPARE(priority->itemText(0), bd::ui::priorityLabel(1));
         QCOMPARE(priority->itemText(2), bd::ui::priorityLabel(3));
+
+        // Enter in a combo box chooses, it does not start the job.
+        wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
+        QTRY_VERIFY(wizard->importButton()->isEnabled());
+        wizard->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(wizard));
+        priority->setFocus();
+        QTest::keyClick(priority, Qt::Key_Return);
+        QTest::keyClick(wizard, Qt::Key_Return);
+        QTest::qWait(300);
+        QVERIFY(!wizard->isImporting());
+        QVERIFY(storedJobs(db).isEmpty());
+        QVERIFY(wizard->isVisible());
         wizard->reject();
     }
 

@@ -1,13 +1,11 @@
 // Dashboard charts and counters follow engine snapshots, replacing each series on a fixed
 // window rather than growing it.
-#include "core/clock.h"
 #include "dashboardpage.h"
 #include "api/engine.h"
 #include "historymetrics.h"
 #include "livemetrics.h"
 #include "metricchart.h"
-#include "store/sqlite/sqlitemetricsstore.h"
-#include "store/sqlite/sqlitestore.h"
+#include "storedmetrics.h"
 
 #include <QComboBox>
 #include <QDateTime>
@@ -157,22 +155,10 @@ private Q_SLOTS:
         const qint64 rollup = 300'000;
         const qint64 fine = 10'000;
         {
-            bd::store::SqliteStore store(dbPath);
-            QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
-            bd::store::SqliteMetricsStore metricsStore(store.connection(), bd::SystemClock::instance());
             QList<bd::metrics::MetricSample> samples;
             auto add = [&](const char *metric, const QString &labels, qint64 atMs, qint64 resolution,
                            double value) {
-                bd::metrics::MetricSample sample;
-                sample.metric = QString::fromLatin1(metric);
-                sample.labels = labels;
-                sample.atMs = atMs - atMs % resolution;
-                sample.resolutionMs = resolution;
-                sample.value = value;
-                sample.count = 10;
-                sample.sum = value * 10;
-                sample.min = sample.max = value;
-                samples.append(sample);
+                samples.append(bd::testing::metricSample(metric, labels, atMs, resolution, value, 10, value * 10));
             };
             for (qint64 t = now - 3 * 24 * 3'600'000LL; t < now; t += rollup) {
                 add("queue_pending", u"lane=grouped,priority=2"_s, t, rollup, 4000);
@@ -184,7 +170,8 @@ private Q_SLOTS:
                 add("queue_pending", u"lane=grouped,priority=2"_s, t, fine, 4000);
                 add("wait_ms_p95", u"priority=2"_s, t, fine, 1500);
             }
-            QVERIFY2(metricsStore.writeSamples(samples), qPrintable(metricsStore.errorString()));
+            const QString error = bd::testing::writeMetricSamples(dbPath, samples);
+            QVERIFY2(error.isEmpty(), qPrintable(error));
         }
 
         bd::EngineOptions options;
