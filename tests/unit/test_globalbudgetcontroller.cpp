@@ -49,6 +49,7 @@ private Q_SLOTS:
     void init();
     void noCapNeverPauses();
     void warnsAtEightyPercentAndClearsBelow();
+    void warnsAtTheConfiguredShare();
     void pausesAtCapAndResumesExactlyThePausedJobsWhenRaised();
     void aHigherCapStillBelowTheSpendPausesAgain();
     void removingTheCapResumes();
@@ -111,6 +112,24 @@ void TestGlobalBudgetController::warnsAtEightyPercentAndClearsBelow()
     m_controller->budget()->release(0.5);
 
     load(20.0, u"month"_s, 8.0); // a higher cap: 40 %
+    m_controller->check();
+    QCOMPARE(m_alerts.events.last(), u"clear:global_budget_80"_s);
+    QVERIFY(m_alerts.open.isEmpty());
+}
+
+void TestGlobalBudgetController::warnsAtTheConfiguredShare()
+{
+    // Monitoring's budget.warn_fraction: 0.5 warns at half the cap; 0 never warns.
+    m_controller->setWarnFraction(0.5);
+    load(10.0, u"month"_s, 4.99);
+    m_controller->check();
+    QVERIFY(m_alerts.events.isEmpty());
+    load(10.0, u"month"_s, 5.0);
+    m_controller->check();
+    QCOMPARE(m_alerts.events, QStringList{u"raise:global_budget_80"_s});
+
+    m_controller->setWarnFraction(0.0);
+    load(10.0, u"month"_s, 9.5);
     m_controller->check();
     QCOMPARE(m_alerts.events.last(), u"clear:global_budget_80"_s);
     QVERIFY(m_alerts.open.isEmpty());
