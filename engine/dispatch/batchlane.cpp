@@ -110,8 +110,8 @@ void JobRunner::pumpBatches()
             m_counts.pending -= claimed.size();
             m_counts.leased += claimed.size();
             for (ClaimedTask &task : claimed) {
-                // Raised to priority 1 or 2 on their own: sync calls now, not 24 h away.
-                if (task.priority < 3)
+                // Raised above the job on their own: sync calls now, not 24 h away.
+                if (task.priority < m_job.spec.priority)
                     m_ready.enqueue(std::move(task));
                 else
                     m_assembly.append(std::move(task));
@@ -224,7 +224,7 @@ void JobRunner::pumpBatches()
 void JobRunner::claimRaised(qint64 now)
 {
     // Claims come best priority first, so raised tasks are at the head: slices are taken
-    // until one holds a priority-3 task. Those join the batch being assembled when a batch
+    // until one holds a task at the job's own priority. Those join the batch being assembled when a batch
     // slot is free, else go back uncharged.
     m_claimRaised = false;
     constexpr int kSlice = 64;
@@ -240,7 +240,7 @@ void JobRunner::claimRaised(qint64 now)
         m_counts.leased += claimed.size();
         bool reachedBulk = false;
         for (ClaimedTask &task : claimed) {
-            if (task.priority < 3) {
+            if (task.priority < m_job.spec.priority) {
                 m_ready.enqueue(std::move(task));
                 continue;
             }

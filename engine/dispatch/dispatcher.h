@@ -164,7 +164,7 @@ private:
     void configureLane();
     void pump();
     // Sends the queue of claimed sync calls; claims groups unless the job is on the batch
-    // API (whose claims put tasks raised to priority 1 or 2 in that queue).
+    // API (whose claims put tasks raised above the job's priority in that queue).
     void pumpSync(qint64 now);
     // Batch assembly: claims into m_assembly until the batch is full, its maximum wait has
     // passed or nothing else of the job is pending. True when the batch closed.
@@ -182,7 +182,7 @@ private:
     // The batch-API lane (batchlane.cpp): tasks go out as provider batch jobs.
     void recoverBatches();
     void pumpBatches();
-    // Tasks of the job raised to priority 1 or 2 on their own, claimed into the queue of
+    // Tasks of the job raised above its priority on their own, claimed into the queue of
     // sync calls even while every provider batch slot is taken.
     void claimRaised(qint64 now);
     void handleBatchSubmitted(const QString &reference, const QString &batchId, ErrorClass error,

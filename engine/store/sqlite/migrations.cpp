@@ -251,7 +251,7 @@ const QList<Migration> &sqliteMigrations()
          {
              // batchctl job and the consoles record each control here; every engine reads
              // those after the last id it saw (store/taskactions.h).
-             uR"(CREATE TABLE job_controls (
+             uR"(CREATE TABLE IF NOT EXISTS job_controls (
                 id INTEGER PRIMARY KEY,
                 job_id INTEGER NOT NULL,
                 action INTEGER NOT NULL,
@@ -262,7 +262,7 @@ const QList<Migration> &sqliteMigrations()
              // A pending task waits since MAX(created_at, not_before): every way back to
              // pending (a retry, a hand-back, a replay) sets not_before to when it may go.
              // The oldest wait per job and priority is one seek here (metrics/queueprobe.h).
-             u"CREATE INDEX tasks_waiting ON tasks (job_id, priority, MAX(created_at, not_before)) "
+             u"CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (job_id, priority, MAX(created_at, not_before)) "
              "WHERE state = 0"_s,
          }},
     };
