@@ -233,7 +233,7 @@ int main(int argc, char *argv[])
     }
     int seriesCount = 0;
     for (const bd::ui::MetricChart *chart : dashboard.charts())
-        seriesCount += chart->seriesCount();
+        seriesCount += chart->lineCount();
     std::printf("\ndashboard refresh (%d charts, %d series, 1 h of 1 s samples, 5-min window)\n",
                 int(dashboard.charts().size()), seriesCount);
     std::printf("  GUI-thread time per refresh  %8.2f ms median, %.2f ms p95\n", median(refreshMs),
