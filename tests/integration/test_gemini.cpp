@@ -922,9 +922,9 @@ void TestGemini::datedIdPricedUnknownModelAlertedOnce()
         engine->open();
         QVERIFY(opened.wait(10'000) && opened.at(0).at(0).toBool());
         QSignalSpy detail(engine.get(), &bd::Engine::taskDetailReady);
-        engine->requestTaskDetail(1);
+        engine->requestTaskDetail(engine->newTicket(), 1);
         QVERIFY(detail.wait(10'000));
-        QCOMPARE(detail.at(0).at(0).value<bd::TaskDetail>().pricedAs, u"gemini-2.5-flash"_s);
+        QCOMPARE(detail.at(0).at(1).value<bd::TaskDetail>().pricedAs, u"gemini-2.5-flash"_s);
     }
     // A model the table truly lacks: cost unknown, and one alert for the job, not one a task.
     m_db = m_dir->filePath(u"unpriced.sqlite"_s);
