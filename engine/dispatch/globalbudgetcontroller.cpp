@@ -99,7 +99,7 @@ GlobalBudgetController::Decision GlobalBudgetController::check()
         return decision;
     }
     if (budget.isActive() && m_warnFraction > 0 && spent >= m_warnFraction * cap)
-        raise(kWarnKind, money + u" spent"_s, figures);
+        raise(kWarnKind, money, figures);
     else if (isOpen(kWarnKind))
         clear(kWarnKind, money, figures);
     if (isOpen(kExhaustedKind))

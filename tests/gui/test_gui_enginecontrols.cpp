@@ -123,13 +123,21 @@ private Q_SLOTS:
         QCOMPARE(storedJob(db, jobId)->counts.dead, 20);
         QCOMPARE(tasksPerRevision(db, jobId).value(1), 0);
 
-        // Five of the selected tasks are replayed elsewhere meanwhile: those are skipped.
+        // Five of the selected tasks are replayed elsewhere meanwhile (another engine on the
+        // database, so this window does not run them): those are skipped.
         QList<qint64> elsewhere;
         for (int row = 0; row < 5; ++row)
             elsewhere.append(page->model()->rowAt(row)->id);
-        window->engine()->actOnTasks(bd::TaskAction::Replay, elsewhere);
-        QTRY_COMPARE(acted.count(), 1);
-        QCOMPARE(acted.at(0).at(1).toInt(), 5);
+        bd::EngineOptions otherOptions;
+        otherOptions.database = db;
+        const std::unique_ptr<bd::Engine> other = bd::createEngine(otherOptions);
+        QSignalSpy otherOpened(other.get(), &bd::Engine::opened);
+        other->open();
+        QVERIFY(otherOpened.wait(10'000) && otherOpened.at(0).at(0).toBool());
+        QSignalSpy otherActed(other.get(), &bd::Engine::tasksActedOn);
+        other->actOnTasks(bd::TaskAction::Replay, elsewhere);
+        QVERIFY(otherActed.wait(10'000));
+        QCOMPARE(otherActed.at(0).at(1).toInt(), 5);
 
         // Fixed: the selected tasks go back with the edited template and system prompt.
         dialog->templateEditor()->setPlainText(u"Say something nice about the {{product}}"_s);
@@ -137,9 +145,9 @@ private Q_SLOTS:
         QVERIFY(dialog->problem().isEmpty());
         QVERIFY(dialog->replayButton()->isEnabled());
         QVERIFY(dialog->replay());
-        QTRY_COMPARE(acted.count(), 2);
-        QCOMPARE(acted.at(1).at(1).toInt(), 15); // changed
-        QCOMPARE(acted.at(1).at(3).toInt(), 5);  // skipped
+        QTRY_COMPARE(acted.count(), 1);
+        QCOMPARE(acted.at(0).at(1).toInt(), 15); // changed
+        QCOMPARE(acted.at(0).at(3).toInt(), 5);  // skipped
         QTRY_VERIFY(dialog.isNull());            // closes on success
         QVERIFY2(page->lastResultText().contains(
                      u"Replayed 15 tasks of job %1 with the edited template"_s.arg(jobId)),
@@ -209,9 +217,9 @@ private Q_SLOTS:
         QCOMPARE(dialog->templateEditor()->toPlainText(),
                  u"{{text}}"_s); // the job's, not the revision
         QVERIFY(dialog->replay());
-        QTRY_COMPARE(acted.count(), 3);
-        QCOMPARE(acted.at(2).at(1).toInt(), 5);
-        QCOMPARE(acted.at(2).at(3).toInt(), 0);
+        QTRY_COMPARE(acted.count(), 2);
+        QCOMPARE(acted.at(1).at(1).toInt(), 5);
+        QCOMPARE(acted.at(1).at(3).toInt(), 0);
         QTRY_VERIFY(dialog.isNull());
         QCOMPARE(page->lastResultText(), u"Replayed 5 tasks of job %1."_s.arg(jobId));
         {

@@ -116,7 +116,7 @@ void TestDatabaseFaults::damagedPageStopsEveryCommand()
             QVERIFY(query.exec(u"INSERT INTO jobs SELECT 2, fingerprint || 'x', source_path, "
                                "source_sha256, template, system_prompt, provider, model, "
                                "base_url, priority, mode, max_retries, max_output_tokens, "
-                               "settings, columns, 3, state_reason, created_at, updated_at "
+                               "settings, columns, 3, state_reason, created_at, updated_at, runner "
                                "FROM jobs WHERE id = 1"_s));
             QVERIFY2(
                 query.exec(u"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
@@ -202,7 +202,7 @@ void TestDatabaseFaults::newDatabaseRaceMigratesOnce()
             QVERIFY2(process->exitStatus() == QProcess::NormalExit && process->exitCode() == 0,
                      process->readAllStandardError().constData());
         }
-        QCOMPARE(sqliteScalar(db, u"PRAGMA user_version"_s), 8);
+        QCOMPARE(sqliteScalar(db, u"PRAGMA user_version"_s), 11); // the newest schema version
         QCOMPARE(sqliteScalar(db, u"SELECT COUNT(*) FROM sqlite_schema WHERE name = 'jobs'"_s), 1);
     }
 }

@@ -1472,7 +1472,10 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         // Back to the older schema, with what older versions could leave behind.
         QSqlDatabase side = sideConnection();
         QSqlQuery query(side);
-        for (const QString &sql : {u"ALTER TABLE jobs DROP COLUMN runner"_s, // schema 9
+        // The later steps' objects go too (intake queues, jobs.runner, job controls).
+        for (const QString &sql : {u"DROP TABLE job_controls"_s, u"DROP INDEX tasks_waiting"_s,
+                                   u"ALTER TABLE jobs DROP COLUMN runner"_s,
+                                   u"DROP TABLE intake_tasks"_s, u"DROP TABLE intake_queues"_s,
                                    u"DROP TABLE spend_days"_s,
                                    u"DROP TABLE settings"_s, u"DROP INDEX alerts_open"_s,
                                    u"ALTER TABLE alerts DROP COLUMN figures"_s,
