@@ -585,10 +585,15 @@ void EngineWorker::emitSnapshot()
             refreshSnapshot(jobId);
     }
     applyControls();
+    reviewDeadlines();
     reportQueues();
     loadGlobalBudget();
     checkGlobalBudget();
     EngineSnapshot snapshot = m_snapshots.build(QDateTime::currentMSecsSinceEpoch(), [this](JobSnapshot &job) {
+        if (const auto watch = m_deadlines.constFind(job.jobId); watch != m_deadlines.cend()) {
+            job.deadlineLateByMs = watch->review.lateByMs;
+            job.deadlineNote = watch->review.why;
+        }
         if (const auto *runner = m_runners.value(job.jobId)) {
             job.waitingFor = runner->waitingFor();
             job.concurrency = runner->concurrencyLimit();
@@ -603,6 +608,49 @@ void EngineWorker::emitSnapshot()
     snapshot.globalBudgetReached = m_globalBudget.isPausedAtCap();
     snapshot.pausedLanes = m_lanes.pausedLanes();
     Q_EMIT snapshotTaken(snapshot);
+}
+
+void EngineWorker::reviewDeadlines()
+{
+    const qint64 now = m_clock->nowMs();
+    for (auto it = m_deadlines.begin(); it != m_deadlines.end();) {
+        if (m_runners.contains(it.key()))
+            ++it;
+        else
+            it = m_deadlines.erase(it);
+    }
+    QList<std::pair<qint64, int>> moves;
+    for (dispatch::JobRunner *runner : std::as_const(m_runners)) {
+        const JobInfo &job = runner->job();
+        const QJsonValue deadline = job.spec.settings.value(settingkeys::deadlineMs);
+        if (deadline.isUndefined() || runner->isStanding())
+            continue;
+        DeadlineWatch &watch = m_deadlines[runner->jobId()];
+        const TaskCounts &counts = runner->counts();
+        watch.meter.record(now, counts.completed + counts.dead + counts.cancelled);
+        // On the batch API, tasks already inside a provider batch finish there: only the
+        // pending ones can still change lanes.
+        const bool onBatchApi = runner->isBatchLane();
+        const qint64 open = onBatchApi ? counts.pending : counts.unfinished();
+        const dispatch::DeadlineReview review =
+            dispatch::reviewDeadline(now, deadline.toInteger(), runner->priority(), onBatchApi,
+                                     open, watch.meter.tasksPerSecond());
+        const bool wasAtRisk = watch.review.atRisk;
+        watch.review = review;
+        const qint64 jobId = runner->jobId();
+        if (review.atRisk && !wasAtRisk && m_monitoring)
+            m_monitoring->alerts()->raise(jobId, u"deadline_at_risk"_s,
+                                          u"job %1: %2"_s.arg(jobId).arg(review.why),
+                                          QJsonObject{{u"late_by_ms"_s, review.lateByMs},
+                                                      {u"deadline_ms"_s, deadline.toInteger()}});
+        else if (!review.atRisk && wasAtRisk && m_monitoring)
+            m_monitoring->alerts()->clear(jobId, u"deadline_at_risk"_s);
+        if (review.action != dispatch::DeadlineReview::Action::Keep
+            && review.priority != runner->priority())
+            moves.append({jobId, review.priority});
+    }
+    for (const auto &[jobId, priority] : std::as_const(moves))
+        reprioritiseJob(jobId, priority); // as a user's change: stored, seen by every engine
 }
 
 void EngineWorker::setSnapshotInterval(int ms)

@@ -21,6 +21,8 @@
 #include <QSet>
 #include <QTimer>
 
+#include "dispatch/deadlineplanner.h"
+
 namespace bd {
 
 class Clock;
@@ -203,6 +205,15 @@ private:
     // priorities (tasks were reprioritised one by one).
     void reclaimUnsent();
     qint64 m_lastControlId = 0;
+    // Jobs with a deadline that run here, re-planned each snapshot tick from the rate
+    // measured here: moved off the batch API, raised to priority 1, or alerted as at risk.
+    void reviewDeadlines();
+    struct DeadlineWatch
+    {
+        dispatch::ThroughputMeter meter;
+        dispatch::DeadlineReview review;
+    };
+    QHash<qint64, DeadlineWatch> m_deadlines;
     QTimer *m_snapshotTimer = nullptr;
     int m_snapshotInterval = 1000;
 };

@@ -3,11 +3,14 @@
 #include "api/jobsettings.h"
 #include "cost/pricetable.h"
 #include "cost/tiering.h"
+#include "dispatch/deadlineplanner.h"
 #include "ingest/outputschema.h"
 #include "ingest/textfile.h"
 #include "jobio.h"
 
+#include <QDateTime>
 #include <QFileInfo>
+#include <QTimeZone>
 
 namespace bd {
 
@@ -83,6 +86,20 @@ JobCheck checkJobDraft(const JobDraft &draft)
     if (!tiered && !provider->knownModels.isEmpty() && !provider->knownModels.contains(spec.model))
         return refused(check, u"unknown model '%1' for %2 (known: %3)"_s.arg(
                                   spec.model, spec.provider, provider->knownModels.join(u", "_s)));
+    if (spec.settings.contains(settingkeys::deadlineMs)) {
+        // The lane from the time left alone; the estimate adds the rows (meets_deadline).
+        const qint64 deadline = spec.settings.value(settingkeys::deadlineMs).toInteger();
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        if (deadline <= now)
+            return refused(check, u"the deadline %1 has already passed"_s.arg(
+                                      QDateTime::fromMSecsSinceEpoch(deadline, Qt::UTC)
+                                          .toString(Qt::ISODate)));
+        const dispatch::DeadlinePlan plan =
+            dispatch::planForDeadline(now, deadline, 0, provider->hasBatchApi, 0.0);
+        spec.priority = plan.priority;
+        spec.mode = laneForPriority(plan.priority, provider->hasBatchApi);
+        check.notes.append(u"deadline: "_s + plan.why);
+    }
     if (spec.mode == u"auto"_s)
         spec.mode = laneForPriority(spec.priority, provider->hasBatchApi);
     if (spec.settings.contains(settingkeys::offpeak) && spec.priority != 3)

@@ -29,6 +29,7 @@ namespace {
 struct ParsedChunk
 {
     QList<QStringList> rows;
+    QList<qint64> rowNumbers; // a sample's rows: each one's data row number; else empty
     qint64 bytesRead = 0;
     bool last = false;
     QString error;
@@ -182,11 +183,45 @@ private:
     qint64 m_firstRow = 0;
 };
 
+// The data rows of the input: a pass of the CSV parser, as quoted fields may hold newlines.
+static qint64 countDataRows(const JobSpec &spec, QString *error)
+{
+    ingest::CsvReader reader;
+    if (!reader.open(spec.sourcePath, readerOptions(spec))) {
+        *error = reader.errorString();
+        return -1;
+    }
+    QStringList fields;
+    qint64 rows = 0;
+    while (reader.readRow(fields))
+        ++rows;
+    if (reader.hasError()) {
+        *error = reader.errorString();
+        return -1;
+    }
+    return rows;
+}
+
+QList<qint64> sampleRowNumbers(qint64 inputRows, qint64 wanted)
+{
+    QList<qint64> numbers;
+    if (inputRows <= 0 || wanted <= 0)
+        return numbers;
+    wanted = qMin(wanted, inputRows);
+    numbers.reserve(wanted);
+    // Row i of the sample stands for the i-th of `wanted` equal stretches of the input, so
+    // the first row is always in and the last stretch reaches the end of the file.
+    for (qint64 i = 0; i < wanted; ++i)
+        numbers.append(1 + qint64((long double)(i) * inputRows / wanted));
+    return numbers;
+}
+
 // What the pool thread found before anything is stored.
 struct JobImport::Checked
 {
-    JobSpec spec; // with its checksum
+    JobSpec spec; // with its checksum, and a sample's input row count
     QString error;
+    QList<qint64> sampleRows; // a sample: the data row numbers to import
 };
 
 // The reader and the parsing thread once the job exists. The queue holds a few chunks at
@@ -196,6 +231,7 @@ struct JobImport::Pipeline
     ingest::CsvReader reader;
     ChunkQueue queue{4};
     QFuture<void> parser;
+    QList<qint64> sampleRows;           // a sample: the only rows imported, ascending
     std::optional<ParsedChunk> current; // being stored, a slice per turn
     qsizetype stored = 0;               // its rows stored so far
     int sliceRows = 1024;               // rows per transaction, kept to about kTurnMs
@@ -250,8 +286,17 @@ void JobImport::start()
     watcher->setFuture(QtConcurrent::run([spec = m_spec]() mutable {
         Checked check;
         QStringList columns;
-        if (validateJobSpec(spec, &columns, &check.error))
-            check.spec = std::move(spec);
+        if (!validateJobSpec(spec, &columns, &check.error))
+            return check;
+        if (spec.settings.contains(settingkeys::sampleRows)) {
+            const qint64 inputRows = countDataRows(spec, &check.error);
+            if (inputRows < 0)
+                return check;
+            spec.settings.insert(settingkeys::sampleOfRows, inputRows);
+            check.sampleRows = sampleRowNumbers(
+                inputRows, spec.settings.value(settingkeys::sampleRows).toInteger());
+        }
+        check.spec = std::move(spec);
         return check;
     }));
 }
@@ -302,6 +347,7 @@ void JobImport::checked(const Checked &check)
         m_interruptedJobId = *existing;
     }
     m_pipeline = std::make_unique<Pipeline>();
+    m_pipeline->sampleRows = check.sampleRows;
     ingest::CsvReader &reader = m_pipeline->reader;
     if (!reader.open(m_spec.sourcePath, readerOptions(m_spec))) {
         m_result.error = reader.errorString();
@@ -325,12 +371,27 @@ void JobImport::checked(const Checked &check)
     m_pipeline->parser = QtConcurrent::run([this, pipeline = m_pipeline.get()] {
         constexpr int kChunkRows = 8192;
         QStringList fields;
+        const QList<qint64> &sample = pipeline->sampleRows;
+        qint64 rowNumber = 0;
+        qsizetype sampled = 0;
         for (;;) {
             ParsedChunk chunk;
-            chunk.rows.reserve(kChunkRows);
+            chunk.rows.reserve(sample.isEmpty() ? kChunkRows : qMin<qsizetype>(kChunkRows, sample.size()));
             bool more = true;
-            while (chunk.rows.size() < kChunkRows && (more = pipeline->reader.readRow(fields)))
+            while (chunk.rows.size() < kChunkRows && (more = pipeline->reader.readRow(fields))) {
+                ++rowNumber;
+                if (!sample.isEmpty()) {
+                    if (sample.at(sampled) != rowNumber)
+                        continue;
+                    chunk.rowNumbers.append(rowNumber);
+                    if (++sampled == sample.size()) {
+                        chunk.rows.append(fields);
+                        more = false; // the rest of the file is not needed
+                        break;
+                    }
+                }
                 chunk.rows.append(fields);
+            }
             chunk.bytesRead = pipeline->reader.bytesRead();
             chunk.last = !more;
             if (pipeline->reader.hasError())
@@ -374,10 +435,12 @@ void JobImport::storeSlice()
         QElapsedTimer took;
         took.start();
         const QList<QStringList> slice = chunk.rows.mid(pipeline.stored, count);
-        if (!m_store.appendTasks(m_jobId, m_nextRow, slice, m_spec.priority, m_nowMs))
+        const qint64 firstRowNumber =
+            chunk.rowNumbers.isEmpty() ? m_nextRow : chunk.rowNumbers.at(pipeline.stored);
+        if (!appendSlice(slice, chunk.rowNumbers.mid(pipeline.stored, count)))
             return failInDatabase();
         crashPoint("import.chunk-stored");
-        m_emptyPrompts->count(slice, m_nextRow);
+        m_emptyPrompts->count(slice, firstRowNumber);
         // A turn of about kTurnMs whatever the disk and the machine's load: halve the slice
         // when it took longer, double it when it took less than half.
         const qint64 ms = took.elapsed();
@@ -413,6 +476,24 @@ void JobImport::storeSlice()
     m_result.ok = true;
     m_result.jobId = m_jobId;
     finish();
+}
+
+bool JobImport::appendSlice(const QList<QStringList> &rows, const QList<qint64> &rowNumbers)
+{
+    if (rowNumbers.isEmpty())
+        return m_store.appendTasks(m_jobId, m_nextRow, rows, m_spec.priority, m_nowMs);
+    // A sample: each row under its number in the input, neighbours in one call.
+    for (qsizetype first = 0; first < rows.size();) {
+        qsizetype run = 1;
+        while (first + run < rows.size()
+               && rowNumbers.at(first + run) == rowNumbers.at(first) + run)
+            ++run;
+        if (!m_store.appendTasks(m_jobId, rowNumbers.at(first), rows.mid(first, run),
+                                 m_spec.priority, m_nowMs))
+            return false;
+        first += run;
+    }
+    return true;
 }
 
 void JobImport::abandon(const QString &why)

@@ -66,6 +66,8 @@ private:
     void checked(const Checked &check);
     void wake();       // a slice is due: once in the event loop at most
     void storeSlice(); // one transaction of rows
+    // Rows numbered from m_nextRow, or (a sample) each by its number in the input.
+    bool appendSlice(const QList<QStringList> &rows, const QList<qint64> &rowNumbers);
     static constexpr qint64 kTurnMs = 20;
     static constexpr int kMinSliceRows = 128;
     static constexpr int kMaxSliceRows = 8192;
@@ -90,6 +92,10 @@ private:
 // A JobImport run to its end in a local event loop on the calling thread, for tools and
 // tests; the engine never waits like this.
 ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs);
+
+// A sample of `wanted` rows spread evenly over `inputRows` data rows (CLI.md --sample):
+// their data row numbers, from 1, ascending; the first row is always among them.
+QList<qint64> sampleRowNumbers(qint64 inputRows, qint64 wanted);
 
 // Validates, stores the template revision and requeues, on the calling thread.
 ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, qint64 nowMs);

@@ -5,6 +5,7 @@
 #include "metrics/metricsstore.h"
 #include "cost/costreport.h"
 #include "cost/estimator.h"
+#include "dispatch/deadlineplanner.h"
 #include "dispatch/globalbudget.h"
 #include "api/jobsettings.h"
 #include "jobcheck.h"
@@ -282,6 +283,19 @@ void ReaderWorker::estimateJob(quint64 ticket, const JobSpec &spec)
     }
     estimate.model = priced.model;
     estimate.note = note;
+    if (spec.settings.contains(settingkeys::deadlineMs)) {
+        const qint64 deadline = spec.settings.value(settingkeys::deadlineMs).toInteger();
+        const auto provider = providerInfo(spec.provider);
+        const JobSettings settings = JobSettings::fromJson(spec.settings);
+        const dispatch::DeadlinePlan plan = dispatch::planForDeadline(
+            SystemClock::instance()->nowMs(), deadline, estimate.rowsToSend,
+            provider && provider->hasBatchApi,
+            dispatch::assumedSyncTasksPerSecond(settings.rpm.value_or(0),
+                                                settings.concurrency.value_or(16)));
+        estimate.deadline = JobEstimate::DeadlinePlan{deadline,          plan.batchApiTasks,
+                                                      plan.syncTasks,    plan.meetsDeadline,
+                                                      plan.priority,     plan.why};
+    }
     Q_EMIT jobEstimated(ticket, estimate, QString());
 }
 

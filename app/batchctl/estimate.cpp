@@ -82,6 +82,12 @@ int commandEstimate(const Invocation &in)
     if (!check.provider.hasBatchApi)
         printOut(u"  (%1 has no batch API)"_s.arg(provider));
     printLane(u"naive"_s, estimate.naive);
+    if (estimate.deadline)
+        printOut(u"deadline: %1 (%2 rows on the batch API, %3 as sync calls)%4"_s
+                     .arg(estimate.deadline->why)
+                     .arg(estimate.deadline->batchApiRows)
+                     .arg(estimate.deadline->syncRows)
+                     .arg(estimate.deadline->meetsDeadline ? QString() : u" — it would miss the deadline"_s));
     return ExitFinished;
 }
 

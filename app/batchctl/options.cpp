@@ -84,6 +84,14 @@ void addOptions(QCommandLineParser &parser)
         {u"class"_s, u"dlq replay: only dead tasks of this error class (e.g. server_error)."_s,
          u"ERROR_CLASS"_s},
         {u"json"_s, u"Print one JSON object on stdout."_s},
+        {u"sample"_s,
+         u"run: import and run only N rows spread evenly over the input, as a job of its own; "
+         "reports the projected cost of the whole input."_s,
+         u"N"_s},
+        {u"deadline"_s,
+         u"Finish by WHEN (2026-12-03T09:00Z, +36h, +90m): the engine picks the lanes "
+         "(the batch API only when WHEN is 24 h or more away) and re-plans while it runs."_s,
+         u"WHEN"_s},
         {u"dry-run"_s,
          u"run: estimate tokens and cost in each lane instead of running (same as estimate)."_s},
         {u"encoding"_s,

@@ -35,6 +35,11 @@ QJsonObject jobSummary(const bd::JobInfo &job, double elapsedSeconds)
         object.insert(u"queue"_s, queue);
     if (job.spec.provider == u"simulator"_s)
         object.insert(u"simulated"_s, true);
+    if (const auto projection = bd::sampleProjection(job)) {
+        object.insert(u"sample_of_rows"_s, projection->inputRows);
+        object.insert(u"projected_cost_usd"_s, std::round(projection->costUsd * 1e6) / 1e6);
+        object.insert(u"projected_tokens"_s, projection->tokens);
+    }
     if (elapsedSeconds >= 0)
         object.insert(u"elapsed_s"_s, std::round(elapsedSeconds * 1000.0) / 1000.0);
     return object;
@@ -54,6 +59,12 @@ QString jobLine(const bd::JobInfo &job)
                             job.spec.provider == u"simulator"_s ? u" (simulated)"_s : QString());
     if (!job.stateReason.isEmpty() && job.state != bd::JobState::Finished)
         line += u"  (%1)"_s.arg(job.stateReason);
+    if (const auto projection = bd::sampleProjection(job))
+        line += u"\n  sample of %1 rows from %2: the whole input would cost about $%3 (%4 tokens)"_s
+                    .arg(projection->sampledRows)
+                    .arg(projection->inputRows)
+                    .arg(QString::number(projection->costUsd, 'f', 4))
+                    .arg(projection->tokens);
     return line;
 }
 

@@ -5,12 +5,14 @@
 #include "cli.h"
 #include "ingest/exportwriter.h"
 
+#include <QDateTime>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
+#include <QRegularExpression>
 
 #include <cmath>
 
@@ -157,6 +159,28 @@ std::optional<std::pair<double, QString>> globalBudgetOption(const QCommandLineP
     return std::pair{*usd, parser.value(u"period"_s)};
 }
 
+namespace {
+
+// --deadline WHEN: an ISO 8601 time (2026-12-03T09:00Z; local time without a zone) or a
+// span from now (+36h, +90m, +2d).
+qint64 deadlineOption(const QString &text, qint64 nowMs)
+{
+    static const QRegularExpression span(u"^\\+(\\d{1,6})([mhd])$"_s);
+    if (const auto match = span.match(text.trimmed()); match.hasMatch()) {
+        const qint64 amount = match.captured(1).toLongLong();
+        const QChar unit = match.captured(2).at(0);
+        const qint64 unitMs = unit == u'm' ? 60'000 : unit == u'h' ? 3'600'000 : 86'400'000;
+        return nowMs + amount * unitMs;
+    }
+    const QDateTime when = QDateTime::fromString(text.trimmed(), Qt::ISODate);
+    if (!when.isValid())
+        throw UsageError{u"--deadline needs a time like 2026-12-03T09:00Z, +36h or +90m, not '%1'"_s
+                             .arg(text)};
+    return when.toMSecsSinceEpoch();
+}
+
+} // namespace
+
 bd::JobDraft jobDraft(const QCommandLineParser &parser, const QStringList &positional)
 {
     const QString command = positional.at(0);
@@ -193,6 +217,18 @@ bd::JobDraft jobDraft(const QCommandLineParser &parser, const QStringList &posit
     spec.settings = runtimeSettings(parser);
     if (parser.isSet(u"no-response-cache"_s))
         spec.settings.insert(bd::settingkeys::responseCache, false);
+    if (const auto sample = intOption(parser, u"sample"_s, {1, 1'000'000, u"a positive whole number"_s})) {
+        if (command != u"run"_s)
+            throw UsageError{u"--sample is an option of run"_s};
+        spec.settings.insert(bd::settingkeys::sampleRows, *sample);
+    }
+    if (parser.isSet(u"deadline"_s)) {
+        if (parser.isSet(u"priority"_s) || parser.isSet(u"mode"_s))
+            throw UsageError{u"--deadline picks the lanes itself: give it without --priority and --mode"_s};
+        spec.settings.insert(bd::settingkeys::deadlineMs,
+                             deadlineOption(parser.value(u"deadline"_s),
+                                            QDateTime::currentMSecsSinceEpoch()));
+    }
     if (parser.isSet(u"encoding"_s)) {
         const QString encoding = parser.value(u"encoding"_s);
         const QStringList known{u"UTF-8"_s, u"UTF-16LE"_s, u"UTF-16BE"_s, u"Windows-1252"_s,

@@ -25,6 +25,8 @@ int commandRun(const Invocation &in)
     if (bd::providerInfo(draft.spec.provider))
         session.resolveKeys({draft.spec.provider});
     const bd::JobCheck check = session.check(draft);
+    for (const QString &note : check.notes)
+        printErr(u"note: "_s + note);
     if (!session.open())
         return ExitFatal;
     if (globalBudget) {

@@ -1,6 +1,8 @@
 #include "estimate.h"
 
+#include <QDateTime>
 #include <QJsonValue>
+#include <QTimeZone>
 
 #include <cmath>
 
@@ -31,7 +33,7 @@ QJsonObject JobEstimate::toJson() const
 {
     const auto low = [this](qint64 n) { return qint64(std::floor(double(n) * (1.0 - inputTokenError))); };
     const auto high = [this](qint64 n) { return qint64(std::ceil(double(n) * (1.0 + inputTokenError))); };
-    return QJsonObject{
+    QJsonObject json{
         {u"rows"_s, rows},
         {u"distinct_prompts"_s, distinctPrompts},
         {u"duplicate_rows"_s, duplicateRows},
@@ -60,6 +62,15 @@ QJsonObject JobEstimate::toJson() const
                      {u"priced"_s, priced},
                      {u"price_date"_s, priceDate.isEmpty() ? QJsonValue() : QJsonValue(priceDate)}}},
     };
+    if (deadline) {
+        json.insert(u"deadline"_s, QDateTime::fromMSecsSinceEpoch(deadline->deadlineMs, Qt::UTC)
+                                       .toString(Qt::ISODate));
+        json.insert(u"plan"_s, QJsonObject{{u"batch-api"_s, deadline->batchApiRows},
+                                           {u"sync"_s, deadline->syncRows}});
+        json.insert(u"meets_deadline"_s, deadline->meetsDeadline);
+        json.insert(u"deadline_note"_s, deadline->why);
+    }
+    return json;
 }
 
 } // namespace bd

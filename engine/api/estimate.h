@@ -48,6 +48,19 @@ struct JobEstimate
     QString model;  // the model the figures are for (a tiered job: its top tier's)
     QString note;   // how the figures were made, when it needs saying (tiering)
 
+    // A job with a deadline (CLI.md --deadline): the lanes the engine would pick for the
+    // rows to send, and whether that finishes in time.
+    struct DeadlinePlan
+    {
+        qint64 deadlineMs = 0;
+        qint64 batchApiRows = 0;
+        qint64 syncRows = 0;
+        bool meetsDeadline = true;
+        int priority = 2;
+        QString why;
+    };
+    std::optional<DeadlinePlan> deadline;
+
     QJsonObject toJson() const;
 };
 

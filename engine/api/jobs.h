@@ -48,6 +48,19 @@ struct ReplayResult
     bool invalid = false; // the request itself is wrong (error class, template, job): nothing changed
 };
 
+// What the whole input would cost, from what a sample job (CLI.md --sample) really cost:
+// its completed rows' cost and tokens per row, times the input's rows.
+struct SampleProjection
+{
+    qint64 sampledRows = 0;   // rows of the sample job
+    qint64 inputRows = 0;     // data rows of the whole input
+    qint64 completedRows = 0; // the sample rows the projection stands on
+    double costUsd = 0.0;
+    qint64 tokens = 0;        // input (cached included) and output tokens
+};
+// Empty for a job that is not a sample or has no completed row yet.
+std::optional<SampleProjection> sampleProjection(const JobInfo &job);
+
 } // namespace bd
 
 Q_DECLARE_METATYPE(bd::ImportResult)

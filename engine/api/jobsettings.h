@@ -36,6 +36,13 @@ inline constexpr QLatin1String outputSchema{"output_schema"};
 inline constexpr QLatin1String intakeQueue{"intake_queue"};
 // A standing queue's JSON Schema for answers (API.md "schema").
 inline constexpr QLatin1String answerSchema{"schema"};
+// A sample job (CLI.md --sample N): only this many rows of the input, spread evenly over it,
+// as a job of its own; the import adds how many data rows the whole input has.
+inline constexpr QLatin1String sampleRows{"sample_rows"};
+inline constexpr QLatin1String sampleOfRows{"sample_of_rows"};
+// Finish by (CLI.md --deadline), ms since the epoch: the engine picks the lane itself and
+// re-plans while the job runs.
+inline constexpr QLatin1String deadlineMs{"deadline_ms"};
 // Simulator knobs, for demos and tests.
 inline constexpr QLatin1String simLatencyMs{"latency_ms"};
 inline constexpr QLatin1String simFailureRate{"failure_rate"};

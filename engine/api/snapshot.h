@@ -27,6 +27,10 @@ struct JobSnapshot
     // Why a running job sends nothing by its own settings ("waiting for off-peak window
     // 22:00–06:00 Europe/Berlin (opens in 3 h 12 min)"); empty otherwise.
     QString waitingFor;
+    // A job with a deadline that runs here: how late the measured rate makes it (0: on
+    // track) and the engine's last word on it ("due in 3 h: sync calls at priority 2").
+    qint64 deadlineLateByMs = 0;
+    QString deadlineNote;
 };
 
 struct EngineSnapshot

@@ -1,5 +1,6 @@
 #include "types.h"
 
+#include "jobs.h"
 #include "jobsettings.h"
 
 #include <QCryptographicHash>
@@ -133,7 +134,28 @@ QByteArray JobSpec::fingerprint() const
     // Structured answers: another schema asks for other answers.
     if (settings.contains(settingkeys::outputSchema))
         add(settings.value(settingkeys::outputSchema).toString());
+    // A sample is never the job a run of the whole input continues.
+    if (settings.contains(settingkeys::sampleRows))
+        add(QLatin1StringView("sample:") + QString::number(settings.value(settingkeys::sampleRows).toInteger()));
     return hash.result().toHex();
+}
+
+std::optional<SampleProjection> sampleProjection(const JobInfo &job)
+{
+    const qint64 inputRows = job.spec.settings.value(settingkeys::sampleOfRows).toInteger();
+    if (!job.spec.settings.contains(settingkeys::sampleRows) || inputRows <= 0
+        || job.counts.completed <= 0)
+        return std::nullopt;
+    SampleProjection projection;
+    projection.sampledRows = job.counts.total();
+    projection.inputRows = inputRows;
+    projection.completedRows = job.counts.completed;
+    const double scale = double(inputRows) / double(job.counts.completed);
+    projection.costUsd = job.costUsd * scale;
+    const qint64 tokens = job.usage.inputTokens + job.usage.cachedTokens
+                          + job.usage.cacheWriteTokens + job.usage.outputTokens;
+    projection.tokens = qint64(double(tokens) * scale + 0.5);
+    return projection;
 }
 
 } // namespace bd

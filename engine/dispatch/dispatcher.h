@@ -78,6 +78,7 @@ public:
     ~JobRunner() override;
 
     qint64 jobId() const { return m_job.id; }
+    const JobInfo &job() const { return m_job; }
     bool isRunning() const { return m_running; }
     const TaskCounts &counts() const { return m_counts; }
 
