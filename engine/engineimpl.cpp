@@ -40,6 +40,7 @@ dispatch::JobRunner::Options runnerOptionsFrom(const RunnerDefaults &defaults)
 void registerMetaTypes()
 {
     qRegisterMetaType<bd::EngineSnapshot>();
+    qRegisterMetaType<bd::SampleComparison>();
     qRegisterMetaType<bd::TaskFilter>();
     qRegisterMetaType<bd::TaskRow>();
     qRegisterMetaType<QList<bd::TaskRow>>();
@@ -223,6 +224,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(&m_readerThread, &QThread::finished, m_reader, &QObject::deleteLater);
     connect(m_reader, &ReaderWorker::jobChecked, this, &Engine::jobChecked);
     connect(m_reader, &ReaderWorker::jobEstimated, this, &Engine::jobEstimated);
+    connect(m_reader, &ReaderWorker::samplesCompared, this, &Engine::samplesCompared);
     connect(m_reader, &ReaderWorker::taskCountReady, this, &Engine::taskCountReady);
     connect(m_reader, &ReaderWorker::taskPageReady, this, &Engine::taskPageReady);
     connect(m_reader, &ReaderWorker::taskDetailReady, this, &Engine::taskDetailReady);
@@ -315,6 +317,11 @@ void EngineImpl::estimateJob(quint64 ticket, const JobSpec &spec)
         QMetaObject::invokeMethod(
             m_reader, [reader = m_reader, ticket, spec] { reader->estimateJob(ticket, spec); },
             Qt::QueuedConnection);
+}
+
+void EngineImpl::compareSamples(quint64 ticket, const QList<qint64> &jobIds)
+{
+    onReader([reader = m_reader, ticket, jobIds] { reader->compareSamples(ticket, jobIds); });
 }
 
 void EngineImpl::importJob(const JobSpec &spec)

@@ -34,6 +34,7 @@ public:
     void open() override;
     void checkJob(quint64 ticket, const JobDraft &draft) override;
     void estimateJob(quint64 ticket, const JobSpec &spec) override;
+    void compareSamples(quint64 ticket, const QList<qint64> &jobIds) override;
     void importJob(const JobSpec &spec) override;
     void finishInterruptedImport(qint64 jobId) override;
     void cancelImport() override;

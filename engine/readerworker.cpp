@@ -9,6 +9,7 @@
 #include "dispatch/globalbudget.h"
 #include "api/jobsettings.h"
 #include "jobcheck.h"
+#include "samplecompare.h"
 #include "store/database.h"
 #include "store/store.h"
 #include "store/taskreader.h"
@@ -297,6 +298,19 @@ void ReaderWorker::estimateJob(quint64 ticket, const JobSpec &spec)
                                                       plan.priority,     plan.why};
     }
     Q_EMIT jobEstimated(ticket, estimate, QString());
+}
+
+void ReaderWorker::compareSamples(quint64 ticket, const QList<qint64> &jobIds)
+{
+    if (discarded(ticket))
+        return;
+    if (!ensureOpen(ticket)) {
+        SampleComparison failed;
+        failed.error = u"cannot open the database"_s;
+        Q_EMIT samplesCompared(ticket, failed);
+        return;
+    }
+    Q_EMIT samplesCompared(ticket, bd::compareSamples(*m_store, jobIds));
 }
 
 void ReaderWorker::listDeadTasks(quint64 ticket, qint64 jobId, qint64 afterTaskId, int limit)

@@ -66,6 +66,7 @@ public:
     void checkJob(quint64 ticket, const bd::JobDraft &draft);
     // Uses the database when it exists (response cache, calibration), else estimates alone.
     void estimateJob(quint64 ticket, const bd::JobSpec &spec);
+    void compareSamples(quint64 ticket, const QList<qint64> &jobIds);
     void listDeadTasks(quint64 ticket, qint64 jobId, qint64 afterTaskId, int limit);
     // Every job with its counts (a read-only engine's requestJobs).
     void listJobs();
@@ -96,6 +97,7 @@ Q_SIGNALS:
     void idsCollected(bd::TaskAction action, const QList<qint64> &ids, int argument);
     void jobChecked(quint64 ticket, const bd::JobCheck &check);
     void jobEstimated(quint64 ticket, const bd::JobEstimate &estimate, const QString &error);
+    void samplesCompared(quint64 ticket, const bd::SampleComparison &comparison);
     void deadTasksListed(quint64 ticket, qint64 jobId, const QList<bd::DeadTask> &tasks,
                          const QString &error);
     void costReportReady(qint64 jobId, const QJsonObject &report);

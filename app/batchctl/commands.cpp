@@ -84,6 +84,8 @@ int main(const QStringList &arguments)
             return commandServe(in);
         if (command == u"job"_s)
             return commandJob(in);
+        if (command == u"compare"_s)
+            return commandCompare(in);
         throw UsageError{u"unknown command '%1'"_s.arg(command)};
     } catch (const UsageError &error) {
         printErr(u"batchctl: "_s + error.message);

@@ -30,6 +30,7 @@ int commandKey(const Invocation &in);
 int commandCheck(const Invocation &in);
 int commandServe(const Invocation &in);
 int commandJob(const Invocation &in);
+int commandCompare(const Invocation &in);
 
 // Resumes the unfinished jobs (one job when onlyJob is set) in an open session: resume and
 // dlq replay.

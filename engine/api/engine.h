@@ -166,6 +166,9 @@ public:
     // user's overrides included), the response cache and calibration from the database.
     // jobEstimated() follows with the ticket.
     virtual void estimateJob(quint64 ticket, const bd::JobSpec &spec) = 0;
+    // Two or three sample jobs of one input side by side (SampleComparison);
+    // samplesCompared() follows with the ticket.
+    virtual void compareSamples(quint64 ticket, const QList<qint64> &jobIds) = 0;
     // Imports a checked spec (or continues the job with the same fingerprint):
     // importProgressed() then importFinished().
     virtual void importJob(const bd::JobSpec &spec) = 0;
@@ -298,6 +301,7 @@ Q_SIGNALS:
     void opened(bool ok, const QString &error);
     void jobChecked(quint64 ticket, const bd::JobCheck &check);
     void jobEstimated(quint64 ticket, const bd::JobEstimate &estimate, const QString &error);
+    void samplesCompared(quint64 ticket, const bd::SampleComparison &comparison);
     void importProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
     void importFinished(const bd::ImportResult &result);
     void jobProgressed(qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &usage,

@@ -61,6 +61,34 @@ struct SampleProjection
 // Empty for a job that is not a sample or has no completed row yet.
 std::optional<SampleProjection> sampleProjection(const JobInfo &job);
 
+// Two or three sample jobs over the same rows (say one per model or template), side by
+// side: how often their answers agree, field by field for structured answers (else the
+// whole answer, trimmed and case-folded), and what each would cost for the whole input.
+struct SampleComparison
+{
+    struct Candidate
+    {
+        qint64 jobId = 0;
+        QString model;
+        QString templateText;
+        qint64 completed = 0;
+        qint64 dead = 0;
+        std::optional<SampleProjection> projection;
+    };
+    struct FieldAgreement
+    {
+        QString field;       // an output field, or "output" for free-text answers
+        qint64 agreeing = 0; // rows where every candidate gave the same value
+        qint64 compared = 0; // rows every candidate answered
+    };
+    QList<Candidate> candidates;
+    QList<FieldAgreement> fields;
+    qint64 rows = 0;          // rows of each sample
+    qint64 comparedRows = 0;  // rows every candidate answered
+    QString error;            // the jobs cannot be compared (not the same rows ...)
+};
+
 } // namespace bd
 
 Q_DECLARE_METATYPE(bd::ImportResult)
+Q_DECLARE_METATYPE(bd::SampleComparison)

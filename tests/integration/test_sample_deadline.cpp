@@ -12,6 +12,7 @@
 #include "core/clock.h"
 
 #include <QDateTime>
+#include <QJsonArray>
 #include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlQuery>
@@ -29,6 +30,7 @@ private Q_SLOTS:
     void sampleSpreadsRowsAndProjectsTheWholeInput();
     void wholeRunAnswersSampledRowsFromTheCache();
     void sampleUsageErrors();
+    void compareShowsAgreementAndCostPerCandidate();
     void estimatePlansLanesForADeadline();
     void deadlineUsageErrors();
     void deadlinePicksThePriority();
@@ -157,6 +159,58 @@ void TestSampleDeadline::wholeRunAnswersSampledRowsFromTheCache()
     const double cost = job.value(u"cost_usd"_s).toDouble();
     QVERIFY2(qAbs(cost + sampleCost - projected) <= 0.25 * projected,
              qPrintable(u"whole %1 + sample %2 vs projected %3"_s.arg(cost).arg(sampleCost).arg(projected)));
+}
+
+void TestSampleDeadline::compareShowsAgreementAndCostPerCandidate()
+{
+    // The simulator answers from the prompt and system prompt alone: two models agree on
+    // every row, another system prompt on none.
+    const auto sample = [this](const QStringList &extra) {
+        const BatchctlRun run = batchctl(runArguments(QStringList{u"--sample"_s, u"10"_s} + extra));
+        return run.exitCode == 0 ? run.json().value(u"job"_s).toInteger() : -1;
+    };
+    const qint64 big = sample({u"--model"_s, u"sim-1"_s});
+    const qint64 mini = sample({u"--model"_s, u"sim-1-mini"_s});
+    const qint64 terse = sample({u"--model"_s, u"sim-1"_s, u"--system"_s, u"Answer in one word."_s});
+    const qint64 wider = sample({u"--model"_s, u"sim-1"_s, u"--sample"_s, u"20"_s});
+    QVERIFY(big > 0 && mini > 0 && terse > 0 && wider > 0);
+
+    const auto compare = [this](const QList<qint64> &jobs) {
+        QStringList arguments{u"compare"_s};
+        for (qint64 job : jobs)
+            arguments.append(QString::number(job));
+        return batchctl(arguments + QStringList{u"--db"_s, m_db, u"--json"_s});
+    };
+    const BatchctlRun models = compare({big, mini});
+    QVERIFY2(models.exitCode == 0, qPrintable(models.describe()));
+    QJsonObject json = models.json();
+    QCOMPARE(json.value(u"rows"_s).toInteger(), 10);
+    QCOMPARE(json.value(u"compared_rows"_s).toInteger(), 10);
+    const QJsonObject agreement = json.value(u"fields"_s).toArray().at(0).toObject();
+    QCOMPARE(agreement.value(u"field"_s).toString(), u"output"_s);
+    QCOMPARE(agreement.value(u"agreeing"_s).toInteger(), 10);
+    QCOMPARE(agreement.value(u"agreement"_s).toDouble(), 1.0);
+    // Each candidate with what the whole input would cost on it: the mini model for less.
+    const QJsonArray jobs = json.value(u"jobs"_s).toArray();
+    QCOMPARE(jobs.size(), 2);
+    const double bigCost = jobs.at(0).toObject().value(u"projected_cost_usd"_s).toDouble();
+    const double miniCost = jobs.at(1).toObject().value(u"projected_cost_usd"_s).toDouble();
+    QVERIFY2(miniCost > 0 && miniCost < bigCost, qPrintable(models.describe()));
+
+    const BatchctlRun three = compare({big, mini, terse});
+    QVERIFY2(three.exitCode == 0, qPrintable(three.describe()));
+    QCOMPARE(three.json().value(u"fields"_s).toArray().at(0).toObject().value(u"agreeing"_s).toInteger(), 0);
+    QCOMPARE(three.json().value(u"jobs"_s).toArray().size(), 3);
+
+    const BatchctlRun words = batchctl({u"compare"_s, QString::number(big), QString::number(mini), u"--db"_s, m_db});
+    QVERIFY2(words.exitCode == 0 && words.out.contains("agree on 10 of 10 rows (100.0 %)"),
+             qPrintable(words.describe()));
+
+    // Different rows, one job, or an unknown job: usage errors.
+    for (const QList<qint64> &wrong : {QList<qint64>{big, wider}, QList<qint64>{big}, QList<qint64>{big, 999}}) {
+        const BatchctlRun refused = compare(wrong);
+        QVERIFY2(refused.exitCode == 2, qPrintable(refused.describe()));
+    }
 }
 
 void TestSampleDeadline::sampleUsageErrors()
