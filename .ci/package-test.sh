@@ -94,7 +94,7 @@ check "Description is set" test -n "$(field Description)"
 depends=$(field Depends)
 # Depends entries are "name", "name (>= v)" or alternatives "a | b": take the names.
 dep_names=" $(printf '%s\n' "$depends" | sed 's/[,|]/\n/g' | sed 's/(.*)//; s/[[:space:]]//g' | grep -v '^$' | tr '\n' ' ')"
-for dep in libc6 libstdc++6 libqt6core6 libqt6gui6 libqt6widgets6 libqt6sql6 libqt6network6 libqt6sql6-sqlite; do
+for dep in libc6 libstdc++6 libqt6core6 libqt6gui6 libqt6widgets6 libqt6sql6 libqt6network6 libqt6sql6-sqlite libqt6sql6-psql; do
     case "$dep_names" in
         *" $dep "*) pass "Depends includes $dep" ;;
         *) fail "Depends lacks $dep (Depends: $depends)" ;;
@@ -114,6 +114,8 @@ expected=(
     "./usr/share/icons/hicolor/scalable/apps/$app_id.svg"
     ./usr/share/batchdesk/prices.json
     ./usr/share/batchdesk/samples/reviews.csv
+    "./usr/lib/systemd/system/batchdesk-worker@.service"
+    ./usr/share/doc/batchdesk/examples/worker.env
 )
 for size in 16 24 32 48 64 128 256; do
     expected+=("./usr/share/icons/hicolor/${size}x${size}/apps/$app_id.png")
