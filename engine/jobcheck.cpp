@@ -126,7 +126,15 @@ JobCheck checkJobDraft(const JobDraft &draft)
                                       .arg(QFileInfo(draft.tieringFile).fileName()));
         spec.settings.insert(settingkeys::tiering, config->toJson());
     }
-    if (!draft.schemaFile.isEmpty() || spec.settings.contains(settingkeys::outputSchema)) {
+    const bool structured = !draft.schemaFile.isEmpty() || spec.settings.contains(settingkeys::outputSchema);
+    if (spec.settings.contains(settingkeys::structuredOutput)) {
+        const QString mode = spec.settings.value(settingkeys::structuredOutput).toString();
+        if (mode != u"json_schema"_s && mode != u"json_object"_s)
+            return refused(check, u"--structured-output must be json_schema or json_object, not '%1'"_s.arg(mode));
+        if (!structured || spec.provider != u"openai-compatible"_s)
+            return refused(check, u"--structured-output applies to --provider openai-compatible with --schema"_s);
+    }
+    if (structured) {
         if (spec.provider == u"simulator"_s)
             return refused(
                 check,

@@ -48,6 +48,11 @@ void addOptions(QCommandLineParser &parser)
         {u"model"_s, u"Model name as the provider spells it; auto: model tiering (needs --tiering)."_s, u"NAME"_s},
         {u"tiering"_s, u"With --model auto: tiers, models and routing rules from a JSON FILE."_s, u"FILE"_s},
         {u"schema"_s, u"Structured answers: a JSON Schema FILE (an object); one export column per field."_s, u"FILE"_s},
+        {u"structured-output"_s,
+         u"openai-compatible with --schema: json_schema (default) or json_object, for servers "
+         "without json_schema support (the schema goes into the system prompt; answers are "
+         "still validated)."_s,
+         u"MODE"_s},
         {u"base-url"_s, u"Provider endpoint; overrides OPENAI_BASE_URL / ANTHROPIC_BASE_URL / GEMINI_BASE_URL."_s, u"URL"_s},
         {u"priority"_s, u"1 now, 2 within the hour (default), 3 within a day."_s, u"1|2|3"_s},
         {u"mode"_s, u"auto (default), realtime or batch-api."_s, u"MODE"_s},

@@ -217,6 +217,8 @@ bd::JobDraft jobDraft(const QCommandLineParser &parser, const QStringList &posit
     spec.settings = runtimeSettings(parser);
     if (parser.isSet(u"no-response-cache"_s))
         spec.settings.insert(bd::settingkeys::responseCache, false);
+    if (parser.isSet(u"structured-output"_s))
+        spec.settings.insert(bd::settingkeys::structuredOutput, parser.value(u"structured-output"_s));
     if (const auto sample = intOption(parser, u"sample"_s, {1, 1'000'000, u"a positive whole number"_s})) {
         if (command != u"run"_s)
             throw UsageError{u"--sample is an option of run"_s};

@@ -32,6 +32,10 @@ inline constexpr QLatin1String csvEncoding{"csv_encoding"};
 // Structured answers: the JSON Schema as compact text in its own key order (Qt's objects
 // would sort the fields), checked at import (ingest/outputschema.h).
 inline constexpr QLatin1String outputSchema{"output_schema"};
+// How an OpenAI-compatible server is asked for structured answers: "json_schema" (the
+// default) or "json_object" (JSON mode, the schema told in the system prompt) for servers
+// without json_schema support.
+inline constexpr QLatin1String structuredOutput{"structured_output"};
 // The standing queue (intake API) a job is: its name. Such a job never finishes by itself.
 inline constexpr QLatin1String intakeQueue{"intake_queue"};
 // A standing queue's JSON Schema for answers (API.md "schema").

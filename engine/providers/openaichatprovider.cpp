@@ -1,5 +1,6 @@
 #include "openaichatprovider.h"
 
+#include "api/jobsettings.h"
 #include "core/jsonutil.h"
 #include "errorclassification.h"
 #include "networkpool.h"
@@ -78,7 +79,7 @@ QStringList OpenAiChatProvider::knownModels() const
 bool OpenAiChatProvider::usesJsonObjectMode() const
 {
     return m_flavour == Flavour::Compatible &&
-           settings().value(u"structured_output"_s).toString() == u"json_object"_s;
+           settings().value(settingkeys::structuredOutput).toString() == u"json_object"_s;
 }
 
 QByteArray OpenAiChatProvider::requestBody(const ChatRequest &request) const

@@ -103,6 +103,7 @@ private Q_SLOTS:
     void batchctlRuns_data();
     void batchctlRuns();
     void simulatorRefusesSchema();
+    void structuredOutputModeIsChecked();
     void estimateCountsTheSchema();
     void badSchemaFileNamesTheLine();
 
@@ -323,6 +324,7 @@ void TestStructured::batchctlRuns_data()
     QTest::newRow("anthropic sync") << u"anthropic"_s << u"claude-haiku-4-5"_s << 2;
     QTest::newRow("anthropic batch-api") << u"anthropic"_s << u"claude-haiku-4-5"_s << 3;
     QTest::newRow("openai-compatible") << u"openai-compatible"_s << u"llama3"_s << 2;
+    QTest::newRow("openai-compatible json_object") << u"openai-compatible"_s << u"llama3"_s << 2;
     QTest::newRow("gemini sync") << u"gemini"_s << u"gemini-2.5-flash"_s << 2;
     QTest::newRow("gemini batch-api") << u"gemini"_s << u"gemini-2.5-flash"_s << 3;
 }
@@ -364,8 +366,23 @@ void TestStructured::batchctlRuns()
                           u"--json"_s};
     if (provider == u"openai-compatible"_s)
         arguments << u"--base-url"_s << m_server->openAiBaseUrl();
+    const bool jsonObjectMode = QByteArray(QTest::currentDataTag()).endsWith("json_object");
+    if (jsonObjectMode)
+        arguments << u"--structured-output"_s << u"json_object"_s;
     const BatchctlRun run =
         runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, environment(), m_dir->path(), 90'000);
+    // Each request asked as the user said: JSON mode with the schema in the system prompt,
+    // or json_schema.
+    int chats = 0;
+    for (const auto &request : m_server->received()) {
+        if (!request.path.endsWith("/chat/completions"))
+            continue;
+        ++chats;
+        const QJsonObject body = QJsonDocument::fromJson(request.body).object();
+        const QString format = body.value(u"response_format"_s).toObject().value(u"type"_s).toString();
+        QCOMPARE(format, jsonObjectMode ? u"json_object"_s : u"json_schema"_s);
+    }
+    QVERIFY(chats > 0 || provider != u"openai-compatible"_s);
     // A dead-lettered task makes the run exit 4 (CLI.md).
     QVERIFY2(run.status == QProcess::NormalExit && run.exitCode == 4, qPrintable(run.describe()));
     QCOMPARE(run.json().value(u"completed"_s).toInt(), kRows - 1);
@@ -460,6 +477,30 @@ void TestStructured::batchctlRuns()
                  expected);
     }
     QCOMPARE(rowsSeen, kRows);
+}
+
+void TestStructured::structuredOutputModeIsChecked()
+{
+    const QString schemaFile = writeFile(u"modes-schema.json"_s, kSchema);
+    const QString input = writeFile(u"modes.csv"_s, "text\nhello\n");
+    for (const QStringList &extra :
+         {QStringList{u"--provider"_s, u"openai"_s, u"--schema"_s, schemaFile,
+                      u"--structured-output"_s, u"json_object"_s},
+          QStringList{u"--provider"_s, u"openai-compatible"_s, u"--model"_s, u"llama3"_s,
+                      u"--base-url"_s, m_server->openAiBaseUrl(), u"--structured-output"_s,
+                      u"json_object"_s},
+          QStringList{u"--provider"_s, u"openai-compatible"_s, u"--model"_s, u"llama3"_s,
+                      u"--base-url"_s, m_server->openAiBaseUrl(), u"--schema"_s, schemaFile,
+                      u"--structured-output"_s, u"xml"_s}}) {
+        const BatchctlRun refused =
+            runBatchctl(QStringLiteral(BATCHCTL_PATH),
+                        QStringList{u"run"_s, input, u"--template"_s, u"{{text}}"_s, u"--db"_s,
+                                    m_dir->filePath(u"refused.sqlite"_s)} +
+                            extra,
+                        environment(), m_dir->path(), 30'000);
+        QVERIFY2(refused.exitCode == 2 && refused.err.contains("--structured-output"),
+                 qPrintable(refused.describe()));
+    }
 }
 
 void TestStructured::simulatorRefusesSchema()
