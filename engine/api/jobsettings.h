@@ -34,8 +34,10 @@ inline constexpr QLatin1String csvEncoding{"csv_encoding"};
 inline constexpr QLatin1String outputSchema{"output_schema"};
 // The standing queue (intake API) a job is: its name. Such a job never finishes by itself.
 inline constexpr QLatin1String intakeQueue{"intake_queue"};
-// A standing queue's JSON Schema for answers (API.md "schema").
-inline constexpr QLatin1String answerSchema{"schema"};
+// Where queues of earlier versions kept their answer schema (an object): read as an alias of
+// outputSchema and moved there when the queue's job next runs (dispatch/dispatcher.cpp). A
+// queue's schema is its job's outputSchema now.
+inline constexpr QLatin1String legacyQueueSchema{"schema"};
 // Simulator knobs, for demos and tests.
 inline constexpr QLatin1String simLatencyMs{"latency_ms"};
 inline constexpr QLatin1String simFailureRate{"failure_rate"};
