@@ -529,18 +529,16 @@ void GeminiProvider::releaseCache(const QString &cacheName)
         return; // released already
     cache->deleting = true;
     const double lived = double(qMax<qint64>(0, clock()->nowMs() - cache->createdAtMs)) / 3.6e6;
-    const double ttlHours = cache->ttlHours;
-    // Reported before the answer: the process may end before it comes (batchctl quits once
-    // the job is done), and a delete the API takes ends the billing when it is sent.
-    reportCache(cacheName, qMin(lived, ttlHours));
+    // Billing ends when the API takes the delete: only then is the charge lowered from the
+    // whole TTL to the hours it lived (a delete that never arrives leaves it to its TTL).
     callApi("DELETE", apiRequest(u"/v1beta/"_s + cacheName), {},
-            [this, cacheName, ttlHours](const ApiResult &deleted) {
-                // Gone already (404) is as good as deleted; otherwise it stays to its TTL.
-                if (!deleted.ok() && deleted.httpStatus != 404) {
+            [this, cacheName, lived](const ApiResult &deleted) {
+                // Gone already (404) is as good as deleted.
+                if (deleted.ok() || deleted.httpStatus == 404)
+                    reportCache(cacheName, qMin(lived, m_caches.value(cacheName).ttlHours));
+                else
                     qWarning("gemini: context cache %s not deleted (%s); it stays until its TTL",
                              qPrintable(cacheName), qPrintable(deleted.errorMessage));
-                    reportCache(cacheName, ttlHours);
-                }
                 m_caches.remove(cacheName);
             });
 }
