@@ -918,14 +918,25 @@ void TestGemini::batchctlSyncRun()
                 query.next());
         QCOMPARE(query.value(0).toInt(), 1);    // the 429s were free
         QVERIFY(query.value(1).toDouble() > 0); // priced from the table
+        // Groups of sync calls sized as the guide has it for Gemini: 50 to 100.
+        QVERIFY(query.exec(u"SELECT COUNT(*), MIN(max_size), MAX(max_size) FROM provider_batches "
+                           "WHERE lane <> 'batch-api'"_s) &&
+                query.next());
+        QVERIFY(query.value(0).toInt() >= 1);
+        QVERIFY2(
+            query.value(1).toInt() >= 50 && query.value(2).toInt() <= 100,
+            qPrintable(
+                u"group sizes %1..%2"_s.arg(query.value(1).toInt()).arg(query.value(2).toInt())));
     });
 }
 
 void TestGemini::batchctlBatchRun()
 {
-    const BatchctlRun run =
-        runBatchctl(QStringLiteral(BATCHCTL_PATH), runArguments(writeCsv(50), 3), environment(),
-                    m_dir->path(), 60'000);
+    // Row 3's line expires in its first batch: back to pending uncharged, answered in a
+    // later batch.
+    const BatchctlRun run = runBatchctl(QStringLiteral(BATCHCTL_PATH),
+                                        runArguments(writeCsv(50, u"[[g:expire*1]]"_s), 3),
+                                        environment(), m_dir->path(), 60'000);
     QVERIFY2(run.status == QProcess::NormalExit && run.exitCode == 0, qPrintable(run.describe()));
     QCOMPARE(run.json().value(u"completed"_s).toInt(), 50);
     QVERIFY(m_server->batchesCreated() >= 3); // 20 + 20 + 10
@@ -936,7 +947,10 @@ void TestGemini::batchctlBatchRun()
                     u"SELECT COUNT(*) FROM tasks WHERE state = 2 AND output LIKE 'gemini(%'"_s) &&
                 query.next());
         QCOMPARE(query.value(0).toInt(), 50);
+        QVERIFY(query.exec(u"SELECT attempts FROM tasks WHERE row_no = 3"_s) && query.next());
+        QCOMPARE(query.value(0).toInt(), 1); // the expiry was not the line's fault
     });
+    QCOMPARE(m_server->attemptsFor(u"Classify: review 3 [[g:expire*1]]"_s), 2);
 }
 
 void TestGemini::batchctlDeadLettersAndPausesOnAuth()
