@@ -13,6 +13,7 @@
 #include "providers/geminiprovider.h"
 #include "providers/httpchatprovider.h"
 #include "providers/provider.h"
+#include "providers/providercatalog.h"
 
 #include <memory>
 #include <QDateTime>
@@ -120,6 +121,7 @@ private:
     QList<double> storedCharges();
     double ledgerTotal();
     double tasksCost();
+    double number(const QString &sql); // the first value of a query; -1 on failure
     template <typename F> void withDatabase(F body);
     QStringList storedBatchIds();
 
@@ -229,6 +231,8 @@ void TestGemini::registeredAndConfigured()
     QVERIFY(provider->canFindBatches());
     QCOMPARE(provider->defaultModel(), u"gemini-2.5-flash"_s);
     QVERIFY(provider->knownModels().contains(u"gemini-2.5-pro"_s));
+    // Batches go inline while the request stays under 20 MB, through the File API above.
+    QCOMPARE(providerCatalogEntry(u"gemini"_s).inlineMaxBytes, 20'000'000);
     // A base URL that names the version works the same.
     ProviderConfig config;
     config.id = u"gemini"_s;
@@ -841,26 +845,25 @@ QList<double> TestGemini::storedCharges()
     return charges;
 }
 
-double TestGemini::ledgerTotal()
+double TestGemini::number(const QString &sql)
 {
-    double total = -1;
+    double value = -1;
     withDatabase([&](QSqlDatabase &database) {
         QSqlQuery query(database);
-        if (query.exec(u"SELECT TOTAL(usd) FROM spend_days"_s) && query.next())
-            total = query.value(0).toDouble();
+        if (query.exec(sql) && query.next())
+            value = query.value(0).toDouble();
     });
-    return total;
+    return value;
+}
+
+double TestGemini::ledgerTotal()
+{
+    return number(u"SELECT TOTAL(usd) FROM spend_days"_s);
 }
 
 double TestGemini::tasksCost()
 {
-    double total = -1;
-    withDatabase([&](QSqlDatabase &database) {
-        QSqlQuery query(database);
-        if (query.exec(u"SELECT TOTAL(cost_usd) FROM tasks WHERE state = 2"_s) && query.next())
-            total = query.value(0).toDouble();
-    });
-    return total;
+    return number(u"SELECT TOTAL(cost_usd) FROM tasks WHERE state = 2"_s);
 }
 
 template <typename F> void TestGemini::withDatabase(F body)
