@@ -3,6 +3,7 @@
 #include "api/jobsettings.h"
 #include "core/clock.h"
 #include "engineworker.h"
+#include "ingest/outputschema.h"
 #include "ingest/prompttemplate.h"
 #include "metrics/alertcenter.h"
 #include "metrics/monitoring.h"
@@ -43,7 +44,9 @@ QString varText(const QJsonValue &value)
 }
 
 // The job a queue runs as: found again by nothing but its queue (never continued by `run`).
-JobSpec queueJobSpec(const QueueSpec &spec)
+// Its answer schema is the job's output schema, so its tasks get structured answers, their
+// validation and invalid_output like a job run with --schema.
+JobSpec queueJobSpec(const QueueSpec &spec, const std::optional<ingest::OutputSchema> &schema)
 {
     JobSpec job;
     job.sourcePath = u"queue:"_s + spec.name;
@@ -62,8 +65,8 @@ JobSpec queueJobSpec(const QueueSpec &spec)
     job.maxOutputTokens = spec.maxOutputTokens;
     job.settings = spec.settings;
     job.settings.insert(settingkeys::intakeQueue, spec.name);
-    if (!spec.schema.isEmpty())
-        job.settings.insert(settingkeys::answerSchema, spec.schema);
+    if (schema)
+        job.settings.insert(settingkeys::outputSchema, QString::fromUtf8(schema->text()));
     return job;
 }
 
@@ -113,6 +116,20 @@ void EngineWorker::defineQueue(quint64 ticket, const QueueSpec &asked)
     if (!prompt.syntaxError().isEmpty())
         return answer(QueueDefinition::Outcome::Invalid,
                       u"field \"template\": "_s + prompt.syntaxError());
+    // Checked as a job's --schema is (the same rules, the same refusal of the simulator).
+    std::optional<ingest::OutputSchema> schema;
+    if (!spec.schema.isEmpty()) {
+        if (spec.provider == u"simulator"_s)
+            return answer(QueueDefinition::Outcome::Invalid,
+                          u"field \"schema\": structured answers need a real provider: the "
+                          "simulator answers free text"_s);
+        QString schemaError;
+        schema =
+            ingest::OutputSchema::parse(QJsonDocument(spec.schema).toJson(QJsonDocument::Compact),
+                                        u"field \"schema\""_s, &schemaError);
+        if (!schema)
+            return answer(QueueDefinition::Outcome::Invalid, schemaError);
+    }
 
     store::Intake &intake = m_database->intake();
     const QJsonObject definition = spec.toJson();
@@ -129,7 +146,7 @@ void EngineWorker::defineQueue(quint64 ticket, const QueueSpec &asked)
         return answer(QueueDefinition::Outcome::Failed, intake.errorString());
 
     const qint64 now = m_clock->nowMs();
-    const qint64 jobId = m_store->createJob(queueJobSpec(spec), prompt.placeholders(), now);
+    const qint64 jobId = m_store->createJob(queueJobSpec(spec, schema), prompt.placeholders(), now);
     if (jobId <= 0)
         return answer(QueueDefinition::Outcome::Failed, m_store->errorString());
     store::QueueRecord record;

@@ -4,7 +4,9 @@
 #include "cost/tiering.h"
 #include "store/store.h"
 
+#include <QDateTime>
 #include <QHash>
+#include <QJsonArray>
 #include <QJsonValue>
 
 #include <cmath>
@@ -128,6 +130,22 @@ QJsonObject costReport(store::Store &store, const JobInfo &job,
                 break;
         }
     }
+    // What the job was billed beyond its answers (a Gemini explicit cache), already part of
+    // cost_usd: in the lane, model and day it belongs to, and listed on its own.
+    QJsonArray charges;
+    for (const store::JobCharge &charge : store.jobCharges(job.id)) {
+        add(byLane, u"batch-api"_s, 0, charge.usd);
+        add(byModel, charge.model, 0, charge.usd);
+        add(byDay,
+            QDateTime::fromMSecsSinceEpoch(charge.createdAtMs, Qt::UTC)
+                .toString(u"yyyy-MM-dd"_s),
+            0, charge.usd);
+        charges.append(QJsonObject{{u"kind"_s, charge.kind},
+                                   {u"key"_s, charge.key},
+                                   {u"model"_s, charge.model},
+                                   {u"cost_usd"_s, roundUsd(charge.usd)},
+                                   {u"detail"_s, charge.detail}});
+    }
     const qint64 promptTokens = total.inputTokens + total.cachedTokens + total.cacheWriteTokens;
     QJsonObject report{
         {u"cost_usd"_s, roundUsd(job.costUsd)},
@@ -151,6 +169,7 @@ QJsonObject costReport(store::Store &store, const JobInfo &job,
         {u"response_cache_hits"_s, cacheHits},
         {u"sent_tasks"_s, sentTasks},
         {u"price_date"_s, prices.effectiveDate()},
+        {u"charges"_s, charges},
     };
     if (naive && unpriced == 0) {
         report.insert(u"naive_cost_usd"_s, roundUsd(*naive));

@@ -503,6 +503,32 @@ void JobRunner::handleBatchResults(const QString &batchId, const QList<providers
     settleBatch(rowId, replies, u"ended"_s);
 }
 
+void JobRunner::handleBatchCharged(const QString &key, const QString &model, double usd,
+                                   const QString &detail)
+{
+    // Durable at once and counted once per key: the job's cost and the spend ledger hold it
+    // whatever becomes of the batch's lines, and a report repeated after a restart adds
+    // nothing.
+    store::JobCharge charge;
+    charge.key = key;
+    charge.kind = u"explicit_cache"_s;
+    charge.model = model;
+    charge.usd = usd;
+    charge.detail = detail;
+    double delta = 0.0;
+    if (!m_store->recordJobCharge(m_job.id, charge, m_clock->nowMs(), &delta)) {
+        qWarning("job %lld: charge %s ($%.6f) not recorded: %s", m_job.id, qPrintable(key), usd,
+                 qPrintable(m_store->errorString()));
+        return;
+    }
+    m_costUsd += delta;
+    if (m_globalBudget) {
+        m_globalBudget->settled(delta);
+        m_globalBudget->written(delta);
+    }
+    emitProgress(true);
+}
+
 void JobRunner::cancelBatches()
 {
     const qint64 now = m_clock->nowMs();

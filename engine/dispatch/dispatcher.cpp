@@ -2,6 +2,7 @@
 #include "api/jobsettings.h"
 
 #include <QJsonArray>
+#include <QJsonDocument>
 
 #include <algorithm>
 
@@ -77,7 +78,19 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
         if (!m_tiering)
             m_tieringError = u"model tiering: "_s + tieringError;
     }
-    const QString schemaText = settings.value(settingkeys::outputSchema).toString();
+    QString schemaText = settings.value(settingkeys::outputSchema).toString();
+    if (schemaText.isEmpty() && m_standing &&
+        settings.value(settingkeys::legacyQueueSchema).isObject()) {
+        // A queue defined by an earlier version: its schema moves to the one key.
+        schemaText = QString::fromUtf8(
+            QJsonDocument(settings.value(settingkeys::legacyQueueSchema).toObject())
+                .toJson(QJsonDocument::Compact));
+        QJsonObject moved = settings;
+        moved.remove(settingkeys::legacyQueueSchema);
+        moved.insert(settingkeys::outputSchema, schemaText);
+        if (m_store->setJobSettings(m_job.id, moved))
+            m_job.spec.settings = moved;
+    }
     if (!schemaText.isEmpty()) {
         QString schemaError;
         m_outputSchema = ingest::OutputSchema::parse(schemaText.toUtf8(),
@@ -107,6 +120,8 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
                 &JobRunner::handleBatchFound);
         connect(m_provider.get(), &providers::Provider::batchResultsFetched, this,
                 &JobRunner::handleBatchResults);
+        connect(m_provider.get(), &providers::Provider::batchCharged, this,
+                &JobRunner::handleBatchCharged);
     }
 
     connect(m_provider.get(), &providers::Provider::replied, this, &JobRunner::handleReply);
@@ -578,9 +593,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         checkStructuredAnswer(&outcome);
         outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi,
                                         cost::cacheTtlForLane(viaBatchApi));
-        if (outcome.costUsd)
-            *outcome.costUsd += reply.surchargeUsd; // a share of an explicit cache
-        else if (m_provider->isLocalServer())
+        if (!outcome.costUsd && m_provider->isLocalServer())
             outcome.costUsd = 0.0; // a server of one's own bills nothing
         if (viaBatchApi && outcome.costUsd)
             outcome.realtimeCostUsd = m_prices.cost(outcome.model, reply.usage, false,

@@ -200,6 +200,8 @@ private:
     // closed, cleared when it closes again.
     void recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now);
     void recordRecovery(CircuitBreaker &breaker, qint64 now);
+    void handleBatchCharged(const QString &key, const QString &model, double usd,
+                            const QString &detail);
     void handleBatchResults(const QString &batchId, const QList<providers::ChatReply> &replies,
                             ErrorClass error, const QString &errorMessage);
     // Stores the replies as the tasks' outcomes, then marks the batch endState.

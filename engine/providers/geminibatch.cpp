@@ -174,7 +174,7 @@ void GeminiProvider::submitBatch(const QString &reference, const QList<ChatReque
         {u"ttl"_s, u"%1s"_s.arg(ttlSeconds)},
     };
     callApi("POST", apiRequest(u"/v1beta/cachedContents"_s), compact(cache),
-            [this, reference, requests, tokens](const ApiResult &created) {
+            [this, reference, requests, tokens, ttlSeconds](const ApiResult &created) {
                 // Without the cache the batch still works, at the plain input price.
                 const QJsonObject answer = created.ok() ? jsonObject(created.body) : QJsonObject();
                 const QString name = answer.value(u"name"_s).toString();
@@ -187,9 +187,13 @@ void GeminiProvider::submitBatch(const QString &reference, const QList<ChatReque
                                                .toObject()
                                                .value(u"totalTokenCount"_s)
                                                .toInteger();
-                    m_caches.insert(name, ExplicitCache{name, requests.first().model,
-                                                        counted > 0 ? counted : tokens,
-                                                        clock()->nowMs()});
+                    m_caches.insert(name,
+                                    ExplicitCache{name, requests.first().model,
+                                                  counted > 0 ? counted : tokens, clock()->nowMs(),
+                                                  ttlSeconds / 3600.0, false});
+                    // Charged now, for its whole TTL: from here on it costs money whatever
+                    // becomes of the batch or of this process.
+                    reportCache(name, ttlSeconds / 3600.0);
                 }
                 createBatch(reference, requests, name);
             });
@@ -277,11 +281,8 @@ void GeminiProvider::createBatchOver(const QString &reference, const QString &mo
                     Q_EMIT batchSubmitted(reference, idOfName(name), ErrorClass::None, QString());
                     return;
                 }
-                if (!cachedContent.isEmpty()) { // best effort: nothing will read it
-                    m_caches.remove(cachedContent);
-                    callApi("DELETE", apiRequest(u"/v1beta/"_s + cachedContent), {},
-                            [](const ApiResult &) {});
-                }
+                if (!cachedContent.isEmpty())
+                    releaseCache(cachedContent); // nothing will read it
                 Q_EMIT batchSubmitted(
                     reference, QString(), created.ok() ? ErrorClass::Malformed : created.error,
                     u"creating the batch: "_s +
@@ -342,7 +343,10 @@ BatchStatus GeminiProvider::batchStatusFrom(const QString &batchId, const ApiRes
 void GeminiProvider::pollBatch(const QString &batchId)
 {
     callApi("GET", apiRequest(batchPath(batchId)), {}, [this, batchId](const ApiResult &result) {
-        Q_EMIT batchPolled(batchStatusFrom(batchId, result));
+        const BatchStatus status = batchStatusFrom(batchId, result);
+        if (status.phase == BatchPhase::Failed)
+            releaseBatchCache(batchId); // no results will be fetched
+        Q_EMIT batchPolled(status);
     });
 }
 
@@ -480,7 +484,7 @@ void GeminiProvider::joinInline(const QString &batchId, const QJsonArray &respon
     for (qint64 taskId : taskIds)
         replies.append(byTask.contains(taskId) ? byTask.value(taskId)
                                                : missingLine(taskId, status, why));
-    chargeCache(batchId, &replies);
+    releaseBatchCache(batchId);
     Q_EMIT batchResultsFetched(batchId, replies, ErrorClass::None, QString());
 }
 
@@ -507,47 +511,61 @@ void GeminiProvider::joinFile(const QString &batchId, const QByteArray &file,
     for (qint64 taskId : taskIds)
         replies.append(byTask.contains(taskId) ? byTask.value(taskId)
                                                : missingLine(taskId, status, why));
-    chargeCache(batchId, &replies);
+    releaseBatchCache(batchId);
     Q_EMIT batchResultsFetched(batchId, replies, ErrorClass::None, QString());
 }
 
-void GeminiProvider::releaseCache(const QString &batchId)
+void GeminiProvider::releaseBatchCache(const QString &batchId)
 {
-    const auto cache = m_caches.find(m_batchCaches.value(batchId));
-    if (cache == m_caches.end() || cache->deletedAtMs > 0)
-        return;
-    cache->deletedAtMs = clock()->nowMs();
-    callApi("DELETE", apiRequest(u"/v1beta/"_s + cache->name), {}, [](const ApiResult &) {});
+    const QString name = m_batchCaches.take(batchId);
+    if (!name.isEmpty())
+        releaseCache(name);
 }
 
-void GeminiProvider::chargeCache(const QString &batchId, QList<ChatReply> *replies)
+void GeminiProvider::releaseCache(const QString &cacheName)
 {
-    releaseCache(batchId);
-    const ExplicitCache cache = m_caches.take(m_batchCaches.take(batchId));
-    const std::optional<cost::ModelPrice> price = m_prices.price(cache.model);
-    if (cache.name.isEmpty() || !price)
+    const auto cache = m_caches.find(cacheName);
+    if (cache == m_caches.end() || cache->deleting)
+        return; // released already
+    cache->deleting = true;
+    const double lived = double(qMax<qint64>(0, clock()->nowMs() - cache->createdAtMs)) / 3.6e6;
+    // Billing ends when the API takes the delete: only then is the charge lowered from the
+    // whole TTL to the hours it lived (a delete that never arrives leaves it to its TTL).
+    callApi("DELETE", apiRequest(u"/v1beta/"_s + cacheName), {},
+            [this, cacheName, lived](const ApiResult &deleted) {
+                // Gone already (404) is as good as deleted.
+                if (deleted.ok() || deleted.httpStatus == 404)
+                    reportCache(cacheName, qMin(lived, m_caches.value(cacheName).ttlHours));
+                else
+                    qWarning("gemini: context cache %s not deleted (%s); it stays until its TTL",
+                             qPrintable(cacheName), qPrintable(deleted.errorMessage));
+                m_caches.remove(cacheName);
+            });
+}
+
+void GeminiProvider::reportCache(const QString &cacheName, double hours)
+{
+    const auto cache = m_caches.constFind(cacheName);
+    const std::optional<cost::ModelPrice> price =
+        cache == m_caches.cend() ? std::nullopt : m_prices.price(cache->model);
+    if (!price)
         return;
     // Its tokens once at the input price when it was made, then storage by the hour.
-    const double hours = double(qMax<qint64>(0, cache.deletedAtMs - cache.createdAtMs)) / 3.6e6;
     const double usd =
-        double(cache.tokens) * (price->input + price->cacheStoragePerHour * hours) / 1e6;
-    qsizetype answered = 0;
-    for (const ChatReply &reply : std::as_const(*replies))
-        answered += reply.ok() ? 1 : 0;
-    if (answered == 0) {
-        qWarning("gemini: explicit cache of batch %s cost $%.6f that no answered line carries",
-                 qPrintable(batchId), usd);
-        return;
-    }
-    for (ChatReply &reply : *replies) {
-        if (reply.ok())
-            reply.surchargeUsd += usd / double(answered);
-    }
+        double(cache->tokens) * (price->input + price->cacheStoragePerHour * hours) / 1e6;
+    const QString detail =
+        u"explicit context cache %1 (%2): %3 tokens at $%4 per 1M, stored %5 h at $%6 per 1M "
+        "an hour"_s.arg(cacheName, cache->model)
+            .arg(cache->tokens)
+            .arg(price->input)
+            .arg(hours, 0, 'f', 4)
+            .arg(price->cacheStoragePerHour);
+    Q_EMIT batchCharged(cacheName, cache->model, usd, detail);
 }
 
 void GeminiProvider::cancelBatch(const QString &batchId)
 {
-    releaseCache(batchId);
+    releaseBatchCache(batchId);
     callApi("POST", apiRequest(batchPath(batchId, u":cancel"_s)), {},
             [this, batchId](const ApiResult &result) {
                 Q_EMIT batchCancelRequested(batchId, result.error, result.errorMessage);

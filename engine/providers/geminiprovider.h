@@ -34,9 +34,12 @@ namespace bd::providers {
 // file results by key. Explicit cachedContents for a long shared system prompt of a batch
 // when the cache's creation and storage cost less than the input it saves (prices from the
 // engine's price table, setPriceTable(); settings explicit_cache: "auto" (default) or
-// "off"). What the cache cost (its tokens at the input price once, storage for as long as it
-// lived) is spread over the batch's answered lines as ChatReply::surchargeUsd, so the job's
-// cost and budgets count it.
+// "off"; explicit_cache_ttl_hours, default 24). What the cache costs (its tokens once at the
+// input price, storage by the hour) is reported with batchCharged() the moment it is created,
+// priced for its whole TTL, so the job's cost and budgets hold it whether or not a line is
+// ever answered and whatever happens to this process; once the batch ends (results in,
+// failed, cancelled) the cache is deleted and reported again at the hours it really lived.
+// A cache whose batch outlives this process is left to its TTL, which is what was charged.
 class GeminiProvider final : public HttpChatProvider
 {
     Q_OBJECT
@@ -99,10 +102,13 @@ private:
     void createBatchOver(const QString &reference, const QString &model,
                          const QJsonObject &inputConfig, const QString &displayName,
                          const QString &cachedContent);
-    // Deletes a batch's explicit cache (cancel, results in); its cost is charged later.
-    void releaseCache(const QString &batchId);
-    // Charges the batch's explicit cache to its answered lines and forgets it.
-    void chargeCache(const QString &batchId, QList<ChatReply> *replies);
+    // Deletes the batch's explicit cache, if it has one (results in, failed, cancelled).
+    void releaseBatchCache(const QString &batchId);
+    // Deletes an explicit cache and reports what it came to: the hours it lived, or its
+    // whole TTL again when the delete is refused.
+    void releaseCache(const QString &cacheName);
+    // Reports a cache's cost had it lived `hours` (batchCharged).
+    void reportCache(const QString &cacheName, double hours);
     // Whether an explicit cache of the requests' shared system prompt costs less than
     // the input it saves; its estimated size in tokens through *tokens.
     bool explicitCachePays(const QList<ChatRequest> &requests, qint64 *tokens) const;
@@ -115,16 +121,17 @@ private:
                   const BatchStatus &status);
 
     QString m_rootPath; // the base URL's path without a trailing /v1beta
-    // Explicit caches of batches in flight, deleted once their results are in (storage is
-    // billed by the hour). Lost in a crash: then the cache's TTL ends it (and its cost is
-    // not counted).
+    // Explicit caches of batches in flight, deleted once their batch ends (storage is
+    // billed by the hour). Lost in a crash: then the cache's TTL ends it, and the cost
+    // reported at its creation (for the whole TTL) stands.
     struct ExplicitCache
     {
         QString name; // cachedContents/...
         QString model;
         qint64 tokens = 0;
         qint64 createdAtMs = 0;
-        qint64 deletedAtMs = 0; // 0: still there
+        double ttlHours = 0;
+        bool deleting = false; // its DELETE is under way
     };
     QHash<QString, ExplicitCache> m_caches; // by name, from creation on
     QHash<QString, QString> m_batchCaches;  // batch id -> cache name

@@ -64,9 +64,6 @@ struct ChatReply
     QString finishReason; // "stop", "length", "end_turn", "max_tokens" ... when the API says
     Usage usage;
     int httpStatus = 0;
-    // What the provider bills for this answer beyond its tokens, in USD: a share of a Gemini
-    // explicit cache's creation and storage (spread over the batch lines that read it).
-    double surchargeUsd = 0.0;
     QString errorMessage; // the provider's own words; never contains the key
     qint64 retryAfterMs = -1;
     RateLimitInfo rateLimits;
@@ -185,6 +182,12 @@ Q_SIGNALS:
                               const QString &errorMessage);
     void batchFound(const QString &reference, const QString &batchId, bd::ErrorClass error,
                     const QString &errorMessage);
+    // What batches cost beyond their lines (a Gemini explicit cache's creation and storage),
+    // emitted the moment it is incurred, whether or not any line is ever answered: the first
+    // report of a key is the charge as it stands (a cache kept for its whole TTL), a later one
+    // what it came to (deleted sooner). The runner records each key once per job
+    // (store::Store::recordJobCharge), so a report repeated after a restart counts once.
+    void batchCharged(const QString &key, const QString &model, double usd, const QString &detail);
 };
 
 // A poll schedule with backoff: 0-based poll number -> wait before it. Starts at firstMs,

@@ -42,6 +42,19 @@ struct CostLine
     double classifyCostUsd = 0.0;
 };
 
+// What a job is billed beyond its answers: a Gemini explicit cache's creation and storage
+// (providers/geminiprovider.h). One per job and key (the cache's name).
+struct JobCharge
+{
+    QString key;
+    QString kind; // "explicit_cache"
+    QString model;
+    double usd = 0.0;
+    QString detail; // what it is made of, for people
+    qint64 createdAtMs = 0;
+    qint64 updatedAtMs = 0;
+};
+
 // What completed tasks of earlier jobs with the same template, system prompt and model
 // used, for calibrating estimates. Cache hits are left out.
 struct UsageCalibration
@@ -149,6 +162,7 @@ public:
 
     // --- reading
     virtual TaskCounts taskCounts(qint64 jobId) = 0;
+    // costUsd: the completed tasks' costs, tiering calls of the others and the job's charges.
     virtual bool jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks) = 0;
     virtual QList<DeadTask> deadTasks(qint64 jobId, int limit, qint64 afterTaskId) = 0;
     virtual QList<AttemptRecord> attempts(qint64 taskId) = 0;
@@ -189,6 +203,15 @@ public:
     // What completed tasks of every job cost from fromMs on (UTC days, from the spend
     // ledger applyTransitions keeps; fromMs is rounded down to its day).
     virtual double spendSince(qint64 fromMs) = 0;
+
+    // --- charges a job incurs beyond its answers (store/sql/sqlcharges.h). The first record
+    // of a key adds it; a later one with the same key replaces its amount (what it finally
+    // came to). The job's cost (jobTotals) and the spend ledger (on the charge's first day)
+    // move by the difference in one transaction, returned through *deltaUsd: a fact learnt
+    // twice (say, again after a restart) is counted once.
+    virtual bool recordJobCharge(qint64 jobId, const JobCharge &charge, qint64 nowMs,
+                                 double *deltaUsd = nullptr) = 0;
+    virtual QList<JobCharge> jobCharges(qint64 jobId) = 0;
 
     // --- cost (engine/cost). Every backend answers these; there are no defaults.
     // The cached answer for a request key, if any.

@@ -5,11 +5,14 @@
 #include "api/credentials.h"
 #include "api/engine.h"
 #include "fakegemini.h"
+#include "importwizard.h"
 #include "mainwindow.h"
 #include "providerspage.h"
 #include "settingsdialog.h"
 
 #include <memory>
+#include <QComboBox>
+#include <QFile>
 #include <QLineEdit>
 #include <QSettings>
 #include <QSignalSpy>
@@ -18,6 +21,7 @@
 #include <QTest>
 
 using namespace Qt::StringLiterals;
+using bd::ui::ImportWizard;
 using bd::ui::MainWindow;
 using bd::ui::SettingsDialog;
 
@@ -73,6 +77,36 @@ private Q_SLOTS:
         qunsetenv("GOOGLE_API_KEY");
         // Other providers do not borrow Google's variable.
         QCOMPARE(bd::apiKeyVariables(u"openai"_s), QStringList{u"OPENAI_API_KEY"_s});
+    }
+
+    void importWizardOffersGemini()
+    {
+        // The console's provider list: a new job can run on Gemini, its models offered.
+        const QString csv = m_dir.filePath(u"rows.csv"_s);
+        QFile file(csv);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("id,text\n1,hello\n");
+        file.close();
+        auto window = makeWindow();
+        ImportWizard *wizard = window->openCsv(csv);
+        QVERIFY(wizard);
+        QComboBox *providers = nullptr;
+        for (QComboBox *combo : wizard->findChildren<QComboBox *>()) {
+            if (combo->findData(u"openai"_s) >= 0)
+                providers = combo;
+        }
+        QVERIFY(providers);
+        const int gemini = providers->findData(u"gemini"_s);
+        QVERIFY(gemini >= 0);
+        QCOMPARE(providers->itemText(gemini), u"Google Gemini"_s);
+        providers->setCurrentIndex(gemini);
+        bool modelOffered = false;
+        for (QComboBox *combo : wizard->findChildren<QComboBox *>()) {
+            if (combo->findText(u"gemini-2.5-flash"_s) >= 0)
+                modelOffered = true;
+        }
+        QVERIFY(modelOffered);
+        wizard->close();
     }
 
     void testConnectionAgainstLoopback()

@@ -13,6 +13,7 @@
 #include "providers/geminiprovider.h"
 #include "providers/httpchatprovider.h"
 #include "providers/provider.h"
+#include "providers/providercatalog.h"
 
 #include <memory>
 #include <QDateTime>
@@ -97,7 +98,11 @@ private Q_SLOTS:
     void explicitCacheForLongSharedSystemPrompt();
     void batchctlSyncRun();
     void batchctlBatchRun();
+    void batchctlDeadLettersAndPausesOnAuth();
+    void batchctlServerErrorsOpenTheBreaker();
     void crashBetweenCreateAndStoreIsAdopted();
+    void explicitCacheChargedWhenNoLineAnswers();
+    void explicitCacheChargedOnceAcrossACrash();
     void datedIdPricedUnknownModelAlertedOnce();
 
 private:
@@ -109,6 +114,14 @@ private:
     QString writeCsv(int rows, const QString &extra = {});
     QProcessEnvironment environment() const;
     QStringList runArguments(const QString &csv, int priority) const;
+    // A priority-3 run of `rows` rows in one provider batch with a system prompt long enough
+    // for an explicit cache to pay.
+    QStringList cacheRunArguments(int rows);
+    // The job's charges (job_charges) and the spend ledger's total.
+    QList<double> storedCharges();
+    double ledgerTotal();
+    double tasksCost();
+    double number(const QString &sql); // the first value of a query; -1 on failure
     template <typename F> void withDatabase(F body);
     QStringList storedBatchIds();
 
@@ -218,6 +231,8 @@ void TestGemini::registeredAndConfigured()
     QVERIFY(provider->canFindBatches());
     QCOMPARE(provider->defaultModel(), u"gemini-2.5-flash"_s);
     QVERIFY(provider->knownModels().contains(u"gemini-2.5-pro"_s));
+    // Batches go inline while the request stays under 20 MB, through the File API above.
+    QCOMPARE(providerCatalogEntry(u"gemini"_s).inlineMaxBytes, 20'000'000);
     // A base URL that names the version works the same.
     ProviderConfig config;
     config.id = u"gemini"_s;
@@ -686,23 +701,36 @@ void TestGemini::explicitCacheForLongSharedSystemPrompt()
     QList<ChatRequest> requests;
     for (int i = 0; i < 400; ++i)
         requests.append(request(i + 1, u"cached line %1"_s.arg(i), longSystem));
+    QSignalSpy charged(provider.get(), &Provider::batchCharged);
     const QList<ChatReply> replies = runBatch(provider.get(), requests);
     QCOMPARE(m_server->cachesCreated(), 1);
+    QCOMPARE(m_server->cacheTtls(), QStringList{u"86400s"_s}); // explicit_cache_ttl_hours 24
     QCOMPARE(replies.size(), 400);
     QTRY_COMPARE(m_server->cachesDeleted(), 1); // once the results are in
-    double cacheCharged = 0;
+    QTRY_COMPARE(charged.size(), 2);
     for (const ChatReply &reply : replies) {
         QVERIFY2(reply.ok(), qPrintable(describe(reply)));
         QCOMPARE(reply.usage.cachedTokens, FakeGemini::tokensFor(longSystem));
-        QCOMPARE(reply.surchargeUsd, replies.first().surchargeUsd); // shared evenly
-        cacheCharged += reply.surchargeUsd;
     }
-    // The cache's cost is counted: its tokens once at the input price (storage for the
-    // moment it lived adds next to nothing here).
-    const double creation = double((longSystem.size() + 3) / 4) *
-                            bd::cost::PriceTable::builtIn().price(kModel)->input / 1e6;
-    QVERIFY2(cacheCharged >= creation && cacheCharged < creation * 1.01,
-             qPrintable(u"charged %1, creation %2"_s.arg(cacheCharged).arg(creation)));
+    // Charged the moment it was made, for its whole TTL (its tokens once at the input price,
+    // a day of storage); then, deleted once the results were in, at the hours it really
+    // lived. Both under the cache's name, the tokens as the API counted them.
+    const bd::cost::ModelPrice price = *bd::cost::PriceTable::builtIn().price(kModel);
+    const double tokens = double(FakeGemini::tokensFor(longSystem));
+    const double creation = tokens * price.input / 1e6;
+    const double wholeTtl = tokens * (price.input + 24.0 * price.cacheStoragePerHour) / 1e6;
+    QVERIFY(charged.at(0).at(0).toString().startsWith(u"cachedContents/"_s));
+    QCOMPARE(charged.at(1).at(0).toString(), charged.at(0).at(0).toString());
+    QCOMPARE(charged.at(0).at(1).toString(), kModel);
+    QVERIFY2(
+        qAbs(charged.at(0).at(2).toDouble() - wholeTtl) < 1e-12,
+        qPrintable(
+            u"charged %1, a day of it %2"_s.arg(charged.at(0).at(2).toDouble()).arg(wholeTtl)));
+    const double final = charged.at(1).at(2).toDouble();
+    QVERIFY2(final >= creation && final < creation * 1.01,
+             qPrintable(u"charged %1, creation %2"_s.arg(final).arg(creation)));
+    QVERIFY2(charged.at(1).at(3).toString().contains(u"%1 tokens"_s.arg(qint64(tokens))),
+             qPrintable(charged.at(1).at(3).toString()));
     // The decision uses the engine's price table: with storage priced far higher there
     // (the user's override), the same batch goes without a cache.
     bd::cost::PriceTable dearStorage = bd::cost::PriceTable::builtIn();
@@ -721,11 +749,27 @@ void TestGemini::explicitCacheForLongSharedSystemPrompt()
     auto few = makeProvider(QJsonObject{{u"explicit_cache_min_tokens"_s, 1024}});
     runBatch(few.get(), requests.mid(0, 5));
     QCOMPARE(m_server->cachesCreated(), 1);
+    // A cancelled batch's cache goes at once too.
+    m_server->options().holdBatches = true;
+    auto cancelling = makeProvider(QJsonObject{{u"explicit_cache_min_tokens"_s, 1024}});
+    QSignalSpy cancelCharged(cancelling.get(), &Provider::batchCharged);
+    QSignalSpy submitted(cancelling.get(), &Provider::batchSubmitted);
+    cancelling->submitBatch(u"8"_s, requests);
+    QVERIFY(submitted.wait(10'000));
+    QCOMPARE(m_server->cachesCreated(), 2);
+    QCOMPARE(cancelCharged.size(), 1);
+    QSignalSpy cancelled(cancelling.get(), &Provider::batchCancelRequested);
+    cancelling->cancelBatch(submitted.first().at(1).toString());
+    QVERIFY(cancelled.wait(10'000));
+    QTRY_COMPARE(m_server->cachesDeleted(), 2);
+    QTRY_COMPARE(cancelCharged.size(), 2);
+    QVERIFY(cancelCharged.at(1).at(2).toDouble() < creation * 1.01);
+    m_server->options().holdBatches = false;
     // Off by setting.
     auto off = makeProvider(
         QJsonObject{{u"explicit_cache_min_tokens"_s, 1024}, {u"explicit_cache"_s, u"off"_s}});
     runBatch(off.get(), requests);
-    QCOMPARE(m_server->cachesCreated(), 1);
+    QCOMPARE(m_server->cachesCreated(), 2);
 }
 
 QString TestGemini::writeCsv(int rows, const QString &extra)
@@ -775,6 +819,51 @@ QStringList TestGemini::runArguments(const QString &csv, int priority) const
             u"--batch-poll-ms"_s,
             u"100"_s,
             u"--json"_s};
+}
+
+QStringList TestGemini::cacheRunArguments(int rows)
+{
+    QStringList arguments = runArguments(writeCsv(rows), 3);
+    // ~5,000 tokens, over the API's minimum of 4,096 for a cache; with 200 lines a day of
+    // its storage costs less than the input it saves.
+    arguments[arguments.indexOf(u"--system"_s) + 1] =
+        QString(u"House rules for labelling reviews. "_s).repeated(600);
+    arguments[arguments.indexOf(u"--batch-size"_s) + 1] = QString::number(rows);
+    return arguments;
+}
+
+QList<double> TestGemini::storedCharges()
+{
+    QList<double> charges;
+    withDatabase([&](QSqlDatabase &database) {
+        QSqlQuery query(database);
+        if (query.exec(u"SELECT usd FROM job_charges ORDER BY id"_s)) {
+            while (query.next())
+                charges.append(query.value(0).toDouble());
+        }
+    });
+    return charges;
+}
+
+double TestGemini::number(const QString &sql)
+{
+    double value = -1;
+    withDatabase([&](QSqlDatabase &database) {
+        QSqlQuery query(database);
+        if (query.exec(sql) && query.next())
+            value = query.value(0).toDouble();
+    });
+    return value;
+}
+
+double TestGemini::ledgerTotal()
+{
+    return number(u"SELECT TOTAL(usd) FROM spend_days"_s);
+}
+
+double TestGemini::tasksCost()
+{
+    return number(u"SELECT TOTAL(cost_usd) FROM tasks WHERE state = 2"_s);
 }
 
 template <typename F> void TestGemini::withDatabase(F body)
@@ -832,14 +921,25 @@ void TestGemini::batchctlSyncRun()
                 query.next());
         QCOMPARE(query.value(0).toInt(), 1);    // the 429s were free
         QVERIFY(query.value(1).toDouble() > 0); // priced from the table
+        // Groups of sync calls sized as the guide has it for Gemini: 50 to 100.
+        QVERIFY(query.exec(u"SELECT COUNT(*), MIN(max_size), MAX(max_size) FROM provider_batches "
+                           "WHERE lane <> 'batch-api'"_s) &&
+                query.next());
+        QVERIFY(query.value(0).toInt() >= 1);
+        QVERIFY2(
+            query.value(1).toInt() >= 50 && query.value(2).toInt() <= 100,
+            qPrintable(
+                u"group sizes %1..%2"_s.arg(query.value(1).toInt()).arg(query.value(2).toInt())));
     });
 }
 
 void TestGemini::batchctlBatchRun()
 {
-    const BatchctlRun run =
-        runBatchctl(QStringLiteral(BATCHCTL_PATH), runArguments(writeCsv(50), 3), environment(),
-                    m_dir->path(), 60'000);
+    // Row 3's line expires in its first batch: back to pending uncharged, answered in a
+    // later batch.
+    const BatchctlRun run = runBatchctl(QStringLiteral(BATCHCTL_PATH),
+                                        runArguments(writeCsv(50, u"[[g:expire*1]]"_s), 3),
+                                        environment(), m_dir->path(), 60'000);
     QVERIFY2(run.status == QProcess::NormalExit && run.exitCode == 0, qPrintable(run.describe()));
     QCOMPARE(run.json().value(u"completed"_s).toInt(), 50);
     QVERIFY(m_server->batchesCreated() >= 3); // 20 + 20 + 10
@@ -850,6 +950,71 @@ void TestGemini::batchctlBatchRun()
                     u"SELECT COUNT(*) FROM tasks WHERE state = 2 AND output LIKE 'gemini(%'"_s) &&
                 query.next());
         QCOMPARE(query.value(0).toInt(), 50);
+        QVERIFY(query.exec(u"SELECT attempts FROM tasks WHERE row_no = 3"_s) && query.next());
+        QCOMPARE(query.value(0).toInt(), 1); // the expiry was not the line's fault
+    });
+    QCOMPARE(m_server->attemptsFor(u"Classify: review 3 [[g:expire*1]]"_s), 2);
+}
+
+void TestGemini::batchctlDeadLettersAndPausesOnAuth()
+{
+    // 400 INVALID_ARGUMENT: dead-lettered at once with Google's message, the rest answered.
+    BatchctlRun run =
+        runBatchctl(QStringLiteral(BATCHCTL_PATH), runArguments(writeCsv(10, u"[[g:400]]"_s), 2),
+                    environment(), m_dir->path(), 60'000);
+    QVERIFY2(run.status == QProcess::NormalExit, qPrintable(run.describe()));
+    QCOMPARE(run.json().value(u"completed"_s).toInt(), 9);
+    QCOMPARE(run.json().value(u"dead"_s).toInt(), 1);
+    withDatabase([&](QSqlDatabase &database) {
+        QSqlQuery query(database);
+        QVERIFY(query.exec(
+                    u"SELECT attempts, error_class, error_message FROM tasks WHERE row_no = 3"_s) &&
+                query.next());
+        QCOMPARE(query.value(0).toInt(), 1); // not retried
+        QCOMPARE(query.value(1).toString(), u"invalid_request"_s);
+        QVERIFY2(query.value(2).toString().contains(u"INVALID_ARGUMENT: Invalid value"_s),
+                 qPrintable(query.value(2).toString()));
+    });
+    QCOMPARE(m_server->attemptsFor(u"Classify: review 3 [[g:400]]"_s), 1);
+
+    // 403 PERMISSION_DENIED: the job pauses like on any refused key, nothing dead-lettered.
+    m_db = m_dir->filePath(u"refused.sqlite"_s);
+    QProcessEnvironment refused = environment();
+    refused.insert(u"GOOGLE_API_KEY"_s, u"AIza-refused-0000000000"_s);
+    run = runBatchctl(QStringLiteral(BATCHCTL_PATH), runArguments(writeCsv(10), 2), refused,
+                      m_dir->path(), 60'000);
+    QVERIFY2(run.status == QProcess::NormalExit, qPrintable(run.describe()));
+    QCOMPARE(run.json().value(u"state"_s).toString(), u"paused"_s);
+    QCOMPARE(run.json().value(u"dead"_s).toInt(), 0);
+    QCOMPARE(run.json().value(u"pending"_s).toInt(), 10);
+    QVERIFY2(run.json().value(u"reason"_s).toString().contains(u"PERMISSION_DENIED"_s),
+             qPrintable(run.json().value(u"reason"_s).toString()));
+    QVERIFY(!run.out.contains("AIza-refused") && !run.err.contains("AIza-refused"));
+}
+
+void TestGemini::batchctlServerErrorsOpenTheBreaker()
+{
+    // Every row's first try is a 503: five in a row open the breaker (circuit_open), the
+    // half-open probe after the cool-down succeeds, and every row is answered.
+    const QString path = m_dir->filePath(u"outage.csv"_s);
+    QFile csv(path);
+    QVERIFY(csv.open(QIODevice::WriteOnly));
+    csv.write("id,text\r\n");
+    for (int row = 1; row <= 12; ++row)
+        csv.write(QByteArray::number(row) + ",\"review " + QByteArray::number(row) +
+                  (row % 2 ? " [[g:503*1]]" : " [[g:504*1]]") + "\"\r\n");
+    csv.close();
+    QStringList arguments = runArguments(path, 2);
+    arguments << u"--max-retries"_s << u"5"_s;
+    const BatchctlRun run =
+        runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, environment(), m_dir->path(), 90'000);
+    QVERIFY2(run.status == QProcess::NormalExit && run.exitCode == 0, qPrintable(run.describe()));
+    QCOMPARE(run.json().value(u"completed"_s).toInt(), 12);
+    withDatabase([&](QSqlDatabase &database) {
+        QSqlQuery query(database);
+        QVERIFY(query.exec(u"SELECT COUNT(*) FROM alerts WHERE kind = 'circuit_open'"_s) &&
+                query.next());
+        QVERIFY(query.value(0).toInt() >= 1);
     });
 }
 
@@ -893,6 +1058,84 @@ void TestGemini::crashBetweenCreateAndStoreIsAdopted()
         while (query.next())
             QCOMPARE(m_server->batchLinesFor(query.value(0).toString()), 1);
     });
+}
+
+void TestGemini::explicitCacheChargedWhenNoLineAnswers()
+{
+    // The batch fails as a whole: no line is ever answered, yet the cache was made (and is
+    // billed). Its cost stands in the job's cost and in the spend ledger all the same.
+    m_server->options().failBatches = true;
+    const BatchctlRun run = runBatchctl(QStringLiteral(BATCHCTL_PATH), cacheRunArguments(200),
+                                        environment(), m_dir->path(), 60'000);
+    QVERIFY2(run.status == QProcess::NormalExit, qPrintable(run.describe()));
+    QCOMPARE(run.json().value(u"dead"_s).toInt(), 200);
+    QCOMPARE(m_server->cachesCreated(), 1);
+    QCOMPARE(m_server->cachesDeleted(), 1); // deleted when the batch failed
+    const bd::cost::ModelPrice price = *bd::cost::PriceTable::builtIn().price(kModel);
+    const QString system = cacheRunArguments(1).at(cacheRunArguments(1).indexOf(u"--system"_s) + 1);
+    const double creation = double(FakeGemini::tokensFor(system)) * price.input / 1e6;
+    const QList<double> charges = storedCharges();
+    QCOMPARE(charges.size(), 1);
+    // What it came to: creation, and storage for the moments it lived.
+    QVERIFY2(charges.first() >= creation && charges.first() < creation * 1.01,
+             qPrintable(u"charged %1, creation %2"_s.arg(charges.first()).arg(creation)));
+    QCOMPARE(tasksCost(), 0.0);
+    QVERIFY(qAbs(ledgerTotal() - charges.first()) < 1e-12);
+    QVERIFY(qAbs(run.json().value(u"cost_usd"_s).toDouble() - charges.first()) < 1e-8);
+}
+
+void TestGemini::explicitCacheChargedOnceAcrossACrash()
+{
+    // The process dies while its batch (and the batch's cache) is at the provider.
+    m_server->options().holdBatches = true;
+    QProcess process;
+    process.setProcessEnvironment(environment());
+    process.setWorkingDirectory(m_dir->path());
+    process.start(QStringLiteral(BATCHCTL_PATH), cacheRunArguments(200));
+    QVERIFY(process.waitForStarted(10'000));
+    QElapsedTimer waited;
+    waited.start();
+    while (waited.elapsed() < 30'000 && process.state() == QProcess::Running &&
+           storedBatchIds().isEmpty())
+        QTest::qWait(25);
+    QCOMPARE(storedBatchIds().size(), 1);
+    process.kill();
+    QVERIFY(process.waitForFinished(10'000));
+    QCOMPARE(m_server->cachesCreated(), 1);
+    // Charged when it was made, for its whole TTL: nobody is left to delete it sooner.
+    const bd::cost::ModelPrice price = *bd::cost::PriceTable::builtIn().price(kModel);
+    const QString system = cacheRunArguments(1).at(cacheRunArguments(1).indexOf(u"--system"_s) + 1);
+    const double wholeTtl = double(FakeGemini::tokensFor(system)) *
+                            (price.input + 24.0 * price.cacheStoragePerHour) / 1e6;
+    QList<double> charges = storedCharges();
+    QCOMPARE(charges.size(), 1);
+    QVERIFY2(qAbs(charges.first() - wholeTtl) < 1e-12,
+             qPrintable(u"charged %1, a day of it %2"_s.arg(charges.first()).arg(wholeTtl)));
+    QVERIFY(qAbs(ledgerTotal() - wholeTtl) < 1e-12);
+
+    // Adopted on restart: answered, and the cache counted once.
+    m_server->options().holdBatches = false;
+    const int batchesBefore = m_server->batchesCreated();
+    const BatchctlRun resumed =
+        runBatchctl(QStringLiteral(BATCHCTL_PATH), {u"resume"_s, u"--db"_s, m_db, u"--json"_s},
+                    environment(), m_dir->path(), 60'000);
+    QVERIFY2(resumed.status == QProcess::NormalExit && resumed.exitCode == 0,
+             qPrintable(resumed.describe()));
+    QCOMPARE(resumed.json().value(u"completed"_s).toInt(), 200);
+    QCOMPARE(m_server->batchesCreated(), batchesBefore);
+    QCOMPARE(m_server->cachesCreated(), 1);
+    // The new process does not know the cache: it stays to its TTL, as charged.
+    QCOMPARE(m_server->cachesDeleted(), 0);
+    charges = storedCharges();
+    QCOMPARE(charges.size(), 1);
+    QVERIFY(qAbs(charges.first() - wholeTtl) < 1e-12);
+    const double answers = tasksCost();
+    QVERIFY(answers > 0);
+    QVERIFY2(
+        qAbs(ledgerTotal() - (answers + wholeTtl)) < 1e-9,
+        qPrintable(
+            u"ledger %1, answers %2 + cache %3"_s.arg(ledgerTotal()).arg(answers).arg(wholeTtl)));
+    QVERIFY(qAbs(resumed.json().value(u"cost_usd"_s).toDouble() - (answers + wholeTtl)) < 1e-8);
 }
 
 void TestGemini::datedIdPricedUnknownModelAlertedOnce()

@@ -1,6 +1,8 @@
 // `batchctl serve` end to end: the real program on 127.0.0.1, spoken to over HTTP
 // (QNetworkAccessManager and raw sockets) as API.md describes it.
 
+#include "fakegemini.h"
+
 #include <memory>
 #include <QDir>
 #include <QEventLoop>
@@ -13,6 +15,8 @@
 #include <QProcess>
 #include <QRegularExpression>
 #include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlQuery>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTemporaryDir>
@@ -178,6 +182,7 @@ private Q_SLOTS:
     void backpressureIsAllOrNothing();
     void webhookRetriedUntilAccepted();
     void sigtermLosesNothing();
+    void queueSchemaStructuredAnswers();
 
 private:
     Reply call(const QByteArray &method, const QString &url, const QByteArray &body = {},
@@ -263,13 +268,8 @@ void TestServe::endpointsAndErrors()
     QVERIFY2(!base.isEmpty(), server.allOutput().constData());
 
     // Queues: 201, the same again 200, another definition under the name 409.
-    const QJsonObject support = queueJson(
-        u"support"_s, {},
-        {{u"priority"_s, 2},
-         {u"schema"_s,
-          QJsonObject{{u"type"_s, u"object"_s},
-                      {u"properties"_s,
-                       QJsonObject{{u"label"_s, QJsonObject{{u"type"_s, u"string"_s}}}}}}}});
+    // (The simulator answers free text: queues with a schema are queueSchemaStructuredAnswers'.)
+    const QJsonObject support = queueJson(u"support"_s, {}, {{u"priority"_s, 2}});
     Reply created = call("POST", base + u"/v1/queues"_s, toJson(support));
     QCOMPARE(created.status, 201);
     QCOMPARE(created[u"queue"_s].toString(), u"support"_s);
@@ -332,9 +332,10 @@ void TestServe::endpointsAndErrors()
     QVERIFY(!result[u"output"_s].toString().isEmpty());
     QCOMPARE(result[u"attempts"_s].toInt(), 1);
     QVERIFY(result[u"input_tokens"_s].toInteger() > 0);
-    for (const QString &key : {u"error"_s, u"model"_s, u"output_tokens"_s, u"cached_tokens"_s,
-                               u"cost_usd"_s, u"fields"_s})
+    for (const QString &key :
+         {u"error"_s, u"model"_s, u"output_tokens"_s, u"cached_tokens"_s, u"cost_usd"_s})
         QVERIFY2(result.json().contains(key), qPrintable(key));
+    QVERIFY(!result.json().contains(u"fields"_s)); // no schema, no fields
     // Without wait: at once, whatever the state.
     Reply now = call("GET", base + u"/v1/tasks/%1"_s.arg(ids.at(0).toInteger()));
     QCOMPARE(now.status, 200);
@@ -606,6 +607,163 @@ void TestServe::sigtermLosesNothing()
     Reply last = call("GET", base + u"/v1/tasks/%1"_s.arg(ids.constLast()));
     QCOMPARE(last[u"status"_s].toString(), u"completed"_s);
     QCOMPARE(last[u"attempts"_s].toInt(), 1);
+}
+
+namespace {
+
+// One statement on the served database, from the side (the server is stopped or idle).
+QVariant sqliteValue(const QString &path, const QString &sql)
+{
+    QVariant value;
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"side"_s);
+        db.setDatabaseName(path);
+        db.setConnectOptions(u"QSQLITE_BUSY_TIMEOUT=5000"_s);
+        if (db.open()) {
+            QSqlQuery query(db);
+            if (query.exec(sql) && query.next())
+                value = query.value(0);
+        }
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(u"side"_s);
+    return value;
+}
+
+} // namespace
+
+void TestServe::queueSchemaStructuredAnswers()
+{
+    // A queue's schema works as a job's --schema: the provider is asked for JSON of that
+    // schema, answers are validated, and one that does not match ends invalid_output.
+    bd::testing::FakeGemini gemini;
+    QVERIFY(gemini.listen());
+    const QString key = u"AIza-serve-TEST-0123456789"_s;
+    gemini.options().requiredKey = key;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(u"XDG_CONFIG_HOME"_s, m_dir.filePath(u"config"_s));
+    env.insert(u"XDG_DATA_HOME"_s, m_dir.filePath(u"data"_s));
+    env.remove(u"GEMINI_API_KEY"_s);
+    env.insert(u"GOOGLE_API_KEY"_s, key);
+    env.insert(u"GEMINI_BASE_URL"_s, gemini.baseUrl());
+    const QString path = database(u"schema.sqlite"_s);
+    const QJsonObject schema{
+        {u"type"_s, u"object"_s},
+        {u"properties"_s,
+         QJsonObject{{u"label"_s, QJsonObject{{u"type"_s, u"string"_s},
+                                              {u"enum"_s, QJsonArray{u"billing"_s, u"shipping"_s,
+                                                                     u"other"_s}}}},
+                     {u"urgent"_s, QJsonObject{{u"type"_s, u"boolean"_s}}}}},
+        {u"required"_s, QJsonArray{u"label"_s, u"urgent"_s}},
+        {u"additionalProperties"_s, false},
+    };
+    const QJsonObject onGemini{{u"provider"_s, u"gemini"_s},
+                               {u"model"_s, u"gemini-2.5-flash"_s},
+                               {u"max_retries"_s, 1},
+                               {u"schema"_s, schema}};
+    QList<qint64> ids;
+    {
+        Server server(path, {}, env);
+        const QString base = server.waitUntilListening();
+        QVERIFY2(!base.isEmpty(), server.allOutput().constData());
+        // Refused as a job's --schema is: on the simulator, and a schema that is no schema.
+        Reply simulated = call("POST", base + u"/v1/queues"_s,
+                               toJson(queueJson(u"sim"_s, {}, {{u"schema"_s, schema}})));
+        QCOMPARE(simulated.status, 400);
+        QVERIFY2(simulated.errorMessage().contains(u"real provider"_s), simulated.body.constData());
+        QJsonObject empty = onGemini;
+        empty.insert(u"schema"_s, QJsonObject{{u"type"_s, u"object"_s}});
+        Reply invalid =
+            call("POST", base + u"/v1/queues"_s, toJson(queueJson(u"bad"_s, {}, empty)));
+        QCOMPARE(invalid.status, 400);
+        QVERIFY2(invalid.errorMessage().contains(u"schema"_s), invalid.body.constData());
+
+        QCOMPARE(call("POST", base + u"/v1/queues"_s, toJson(queueJson(u"triage"_s, {}, onGemini)))
+                     .status,
+                 201);
+        const QJsonObject body{
+            {u"tasks"_s,
+             QJsonArray{QJsonObject{{u"vars"_s, QJsonObject{{u"question"_s,
+                                                             u"my parcel: shipping is late"_s}}}},
+                        QJsonObject{{u"vars"_s, QJsonObject{{u"question"_s,
+                                                             u"a refund [[json:mismatch]]"_s}}}}}}};
+        Reply accepted = call("POST", base + u"/v1/queues/triage/tasks"_s, toJson(body));
+        QCOMPARE(accepted.status, 202);
+        for (const QJsonValue &id : accepted[u"task_ids"_s].toArray())
+            ids.append(id.toInteger());
+        QCOMPARE(ids.size(), 2);
+        Reply answered = call("GET", base + u"/v1/tasks/%1?wait=30"_s.arg(ids.at(0)));
+        QCOMPARE(answered[u"status"_s].toString(), u"completed"_s);
+        const QJsonObject fields = answered[u"fields"_s].toObject();
+        QCOMPARE(fields.value(u"label"_s).toString(), u"shipping"_s);
+        QVERIFY(fields.value(u"urgent"_s).isBool());
+        Reply broken = call("GET", base + u"/v1/tasks/%1?wait=30"_s.arg(ids.at(1)));
+        QCOMPARE(broken[u"status"_s].toString(), u"dead"_s);
+        QCOMPARE(broken[u"error_class"_s].toString(), u"invalid_output"_s);
+        QCOMPARE(broken[u"attempts"_s].toInt(), 2); // retried once, as a job's would be
+        // Asked for as structured answers: Gemini's responseMimeType and responseSchema.
+        bool asked = false;
+        for (const auto &request : gemini.received()) {
+            if (!request.path.endsWith(":generateContent"))
+                continue;
+            const QJsonObject generation = QJsonDocument::fromJson(request.body)
+                                               .object()
+                                               .value(u"generationConfig"_s)
+                                               .toObject();
+            QCOMPARE(generation.value(u"responseMimeType"_s).toString(), u"application/json"_s);
+            QVERIFY(generation.value(u"responseSchema"_s).toObject().contains(u"properties"_s));
+            asked = true;
+        }
+        QVERIFY(asked);
+    }
+    // One settings key: the schema is the job's output_schema.
+    const QString settings =
+        sqliteValue(path, u"SELECT settings FROM jobs WHERE source_path = 'queue:triage'"_s)
+            .toString();
+    const QJsonObject stored = QJsonDocument::fromJson(settings.toUtf8()).object();
+    QVERIFY2(stored.value(u"output_schema"_s).isString(), qPrintable(settings));
+    QVERIFY2(!stored.contains(u"schema"_s), qPrintable(settings));
+
+    // A queue an earlier version defined kept its schema under "schema": read as the same,
+    // and moved to output_schema when its job runs again.
+    QJsonObject legacy = stored;
+    legacy.remove(u"output_schema"_s);
+    legacy.insert(u"schema"_s, schema);
+    const QString legacyText =
+        QString::fromUtf8(QJsonDocument(legacy).toJson(QJsonDocument::Compact));
+    sqliteValue(path, u"UPDATE jobs SET settings = '%1' WHERE source_path = 'queue:triage'"_s.arg(
+                          legacyText));
+    QCOMPARE(
+        QJsonDocument::fromJson(
+            sqliteValue(path, u"SELECT settings FROM jobs WHERE source_path = 'queue:triage'"_s)
+                .toString()
+                .toUtf8())
+            .object()
+            .value(u"schema"_s)
+            .toObject(),
+        schema);
+    {
+        Server server(path, {}, env);
+        const QString base = server.waitUntilListening();
+        QVERIFY2(!base.isEmpty(), server.allOutput().constData());
+        const QJsonObject body{
+            {u"tasks"_s, QJsonArray{QJsonObject{
+                             {u"vars"_s, QJsonObject{{u"question"_s,
+                                                      u"double billing [[json:mismatch]]"_s}}}}}}};
+        Reply accepted = call("POST", base + u"/v1/queues/triage/tasks"_s, toJson(body));
+        QCOMPARE(accepted.status, 202);
+        Reply broken = call("GET", base + u"/v1/tasks/%1?wait=30"_s.arg(
+                                              accepted[u"task_ids"_s].toArray().at(0).toInteger()));
+        QCOMPARE(broken[u"error_class"_s].toString(), u"invalid_output"_s);
+    }
+    const QJsonObject migrated =
+        QJsonDocument::fromJson(
+            sqliteValue(path, u"SELECT settings FROM jobs WHERE source_path = 'queue:triage'"_s)
+                .toString()
+                .toUtf8())
+            .object();
+    QVERIFY(migrated.value(u"output_schema"_s).isString());
+    QVERIFY(!migrated.contains(u"schema"_s));
 }
 
 QTEST_MAIN(TestServe)

@@ -470,6 +470,65 @@ void StoreConformance::settingsAndSpendLedger()
     QCOMPARE(store.spendSince(dayStart + 2 * kDay), 0.0);
 }
 
+void StoreConformance::jobChargesCountOncePerKey()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    constexpr qint64 kDay = 86'400'000;
+    const qint64 job = makeJob(store, 2);
+    const qint64 other = makeJob(store, 1, u"b"_s);
+    store::JobCharge charge;
+    charge.key = u"cachedContents/c1"_s;
+    charge.kind = u"explicit_cache"_s;
+    charge.model = u"gemini-2.5-flash"_s;
+    charge.usd = 0.12;
+    charge.detail = u"a day of storage"_s;
+    double delta = -1;
+    // Counted the moment it is recorded, with no task completed.
+    QVERIFY2(store.recordJobCharge(job, charge, kT0, &delta), qPrintable(store.errorString()));
+    QCOMPARE(delta, 0.12);
+    double cost = -1;
+    QVERIFY(store.jobTotals(job, nullptr, &cost, nullptr));
+    QCOMPARE(cost, 0.12);
+    QCOMPARE(store.spendSince(0), 0.12);
+    // The same fact again (a restart): nothing more.
+    QVERIFY(store.recordJobCharge(job, charge, kT0 + 10, &delta));
+    QCOMPARE(delta, 0.0);
+    QCOMPARE(store.spendSince(0), 0.12);
+    // What it came to, a day later: the difference moves the job's cost and the ledger's
+    // first day.
+    charge.usd = 0.02;
+    charge.detail = u"deleted after an hour"_s;
+    QVERIFY(store.recordJobCharge(job, charge, kT0 + kDay, &delta));
+    QVERIFY(qAbs(delta + 0.10) < 1e-12);
+    QVERIFY(store.jobTotals(job, nullptr, &cost, nullptr));
+    QVERIFY(qAbs(cost - 0.02) < 1e-12);
+    QVERIFY(qAbs(store.spendSince(0) - 0.02) < 1e-12);
+    QCOMPARE(store.spendSince(kT0 / kDay * kDay + kDay), 0.0);
+    // The same key in another job is another charge; tasks' costs add to charges.
+    QVERIFY(store.recordJobCharge(other, charge, kT0, &delta));
+    QCOMPARE(delta, 0.02);
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0, kT0 + kLease, &c));
+    QVERIFY(
+        store.applyTransitions(kOwnerA, {transition(c.at(0).id, OutcomeAction::Complete)}, kT0));
+    QVERIFY(store.jobTotals(job, nullptr, &cost, nullptr));
+    QVERIFY(qAbs(cost - 0.27) < 1e-12);
+    QVERIFY(qAbs(store.spendSince(0) - 0.29) < 1e-12);
+    const QList<store::JobCharge> charges = store.jobCharges(job);
+    QCOMPARE(charges.size(), 1);
+    QCOMPARE(charges.at(0).key, u"cachedContents/c1"_s);
+    QCOMPARE(charges.at(0).kind, u"explicit_cache"_s);
+    QCOMPARE(charges.at(0).model, u"gemini-2.5-flash"_s);
+    QCOMPARE(charges.at(0).detail, u"deleted after an hour"_s);
+    QCOMPARE(charges.at(0).createdAtMs, kT0);
+    QCOMPARE(charges.at(0).updatedAtMs, kT0 + kDay);
+    // Gone with its job.
+    QVERIFY(store.deleteJob(other));
+    QVERIFY(store.jobCharges(other).isEmpty());
+}
+
 // ---- cost -------------------------------------------------------------------------------
 
 void StoreConformance::responseCache()

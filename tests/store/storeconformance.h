@@ -44,6 +44,7 @@ private Q_SLOTS:
     void replayByIdsClassAndRevision();
     void alertsRaiseRefreshAndClearOnce();
     void settingsAndSpendLedger();
+    void jobChargesCountOncePerKey();
     void responseCache();
     void costLinesAndCalibration();
     void exportRowsInInputOrder();

@@ -353,8 +353,14 @@ FakeGemini::Reply FakeGemini::route(const ReceivedRequest &request)
             text += part.toObject().value(u"text"_s).toString();
         const QString name = u"cachedContents/c%1"_s.arg(m_nextId++);
         m_caches.insert(name, text);
+        m_cacheTtls.append(body.value(u"ttl"_s).toString());
         ++m_cachesCreated;
-        return {200, compact(QJsonObject{{u"name"_s, name}, {u"model"_s, body.value(u"model"_s)}})};
+        return {200, compact(QJsonObject{
+                         {u"name"_s, name},
+                         {u"model"_s, body.value(u"model"_s)},
+                         {u"ttl"_s, body.value(u"ttl"_s)},
+                         {u"usageMetadata"_s, QJsonObject{{u"totalTokenCount"_s, tokensFor(text)}}},
+                     })};
     }
     if (request.method == "DELETE" && path.startsWith(u"/v1beta/cachedContents/"_s) &&
         m_caches.remove(path.mid(8)) > 0) {

@@ -8,6 +8,7 @@
 #include <QList>
 #include <QObject>
 #include <QString>
+#include <QStringList>
 #include <utility>
 
 class QTcpServer;
@@ -88,6 +89,9 @@ public:
     int filesUploaded() const { return m_filesUploaded; }
     int cachesCreated() const { return m_cachesCreated; }
     int cachesDeleted() const { return m_cachesDeleted; }
+    int cachesAlive() const { return int(m_caches.size()); }
+    // The ttl of each cache created ("86400s"), in order.
+    const QStringList &cacheTtls() const { return m_cacheTtls; }
     int batchLinesFor(const QString &key) const { return m_linesByKey.value(key); }
     int maxInFlight() const { return m_maxInFlight; }
     const QList<ReceivedRequest> &received() const { return m_received; }
@@ -140,6 +144,7 @@ private:
     QHash<QTcpSocket *, Connection *> m_connections;
     QHash<QString, QByteArray> m_files;
     QHash<QString, QString> m_caches; // name -> system prompt
+    QStringList m_cacheTtls;
     QList<Batch> m_batches;
     QHash<QString, int> m_attempts;
     QHash<QString, QList<qint64>> m_arrivals;

@@ -1473,7 +1473,8 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         QSqlDatabase side = sideConnection();
         QSqlQuery query(side);
         // The later steps' objects go too (intake queues, jobs.runner, job controls).
-        for (const QString &sql : {u"DROP TABLE job_controls"_s, u"DROP INDEX tasks_waiting"_s,
+        for (const QString &sql : {u"DROP TABLE job_charges"_s,
+                                   u"DROP TABLE job_controls"_s, u"DROP INDEX tasks_waiting"_s,
                                    u"ALTER TABLE jobs DROP COLUMN runner"_s,
                                    u"DROP TABLE intake_tasks"_s, u"DROP TABLE intake_queues"_s,
                                    u"DROP TABLE spend_days"_s,

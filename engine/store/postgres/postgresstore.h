@@ -93,6 +93,9 @@ public:
     std::optional<QString> setting(const QString &key) override;
     bool setSetting(const QString &key, const QString &value) override;
     double spendSince(qint64 fromMs) override;
+    bool recordJobCharge(qint64 jobId, const JobCharge &charge, qint64 nowMs,
+                         double *deltaUsd = nullptr) override;
+    QList<JobCharge> jobCharges(qint64 jobId) override;
 
     std::optional<CachedResponse> cachedResponse(const QByteArray &key) override;
     bool storeCachedResponses(const QList<CachedResponse> &entries) override;

@@ -1,6 +1,7 @@
 #include "postgresstoreprivate.h"
 
 #include "core/jsonutil.h"
+#include "store/sql/sqlcharges.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -141,6 +142,22 @@ double PostgresStore::spendSince(qint64 fromMs)
         return 0.0;
     }
     return query.value(0).toDouble();
+}
+
+bool PostgresStore::recordJobCharge(qint64 jobId, const JobCharge &charge, qint64 nowMs,
+                              double *deltaUsd)
+{
+    QString error;
+    return sqlcharges::record(m_db, true, jobId, charge, nowMs, deltaUsd, &error) || fail(error);
+}
+
+QList<JobCharge> PostgresStore::jobCharges(qint64 jobId)
+{
+    QString error;
+    const QList<JobCharge> charges = sqlcharges::list(m_db, jobId, &error);
+    if (!error.isEmpty())
+        fail(error);
+    return charges;
 }
 
 // --- cost: response cache, cost lines, calibration

@@ -265,6 +265,23 @@ const QList<Migration> &sqliteMigrations()
              u"CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (job_id, priority, MAX(created_at, not_before)) "
              "WHERE state = 0"_s,
          }},
+        {12,
+         "charges of a job beyond its answers (a Gemini explicit cache)",
+         {
+             // One row per job and key (the cache's name); usd is counted in the job's cost
+             // and, on the day of created_at, in spend_days (store/sql/sqlcharges.cpp).
+             uR"(CREATE TABLE job_charges (
+                id INTEGER PRIMARY KEY,
+                job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                model TEXT NOT NULL DEFAULT '',
+                usd REAL NOT NULL,
+                detail TEXT NOT NULL DEFAULT '',
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                UNIQUE (job_id, key)))"_s,
+         }},
     };
     return migrations;
 }

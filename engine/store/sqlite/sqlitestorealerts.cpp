@@ -1,6 +1,7 @@
 #include "sqlitestoreprivate.h"
 
 #include "core/jsonutil.h"
+#include "store/sql/sqlcharges.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -142,6 +143,22 @@ double SqliteStore::spendSince(qint64 fromMs)
         return 0.0;
     }
     return query.value(0).toDouble();
+}
+
+bool SqliteStore::recordJobCharge(qint64 jobId, const JobCharge &charge, qint64 nowMs,
+                              double *deltaUsd)
+{
+    QString error;
+    return sqlcharges::record(m_db, false, jobId, charge, nowMs, deltaUsd, &error) || fail(error);
+}
+
+QList<JobCharge> SqliteStore::jobCharges(qint64 jobId)
+{
+    QString error;
+    const QList<JobCharge> charges = sqlcharges::list(m_db, jobId, &error);
+    if (!error.isEmpty())
+        fail(error);
+    return charges;
 }
 
 // --- cost: response cache, cost lines, calibration

@@ -1,6 +1,7 @@
 #include "sqlitestoreprivate.h"
 
 #include "core/jsonutil.h"
+#include "store/sql/sqlcharges.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -60,8 +61,12 @@ bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 
         usage->cachedTokens = qint64(query.value(2).toDouble());
         usage->cacheWriteTokens = qint64(query.value(3).toDouble());
     }
-    if (costUsd)
-        *costUsd = query.value(4).toDouble();
+    if (costUsd) {
+        QString error;
+        *costUsd = query.value(4).toDouble() + sqlcharges::total(m_db, jobId, &error);
+        if (!error.isEmpty())
+            return fail(error);
+    }
     if (billedTasks)
         *billedTasks = query.value(5).toLongLong();
     return true;
