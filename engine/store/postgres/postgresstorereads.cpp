@@ -124,7 +124,21 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
 {
     constexpr int kPageSize = 2000;
     Statement &page = m_statements->exportPage;
+    // As on SQLite: pages walk the primary key up to the job's last id, read again once
+    // the walk reaches it.
     qint64 lastId = 0;
+    qint64 maxId = 0;
+    const auto readMaxId = [&](qint64 *id) {
+        QSqlQuery query(m_db);
+        query.prepare(u"SELECT COALESCE(MAX(id), 0) FROM tasks WHERE job_id = ?"_s);
+        query.addBindValue(jobId);
+        if (!query.exec() || !query.next())
+            return fail(u"export query failed: "_s + query.lastError().text());
+        *id = query.value(0).toLongLong();
+        return true;
+    };
+    if (!readMaxId(&maxId))
+        return false;
     ExportRow row;
     for (;;) {
         // Read a page, then hand it out, so no statement stays open while the sink writes.
@@ -134,7 +148,8 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
             ResetGuard guard(page);
             page.bind(1, jobId);
             page.bind(2, lastId);
-            page.bind(3, qint64(kPageSize));
+            page.bind(3, maxId);
+            page.bind(4, qint64(kPageSize));
             int rc;
             while ((rc = page.step()) == Statement::Row) {
                 row.taskId = page.int64(0);
@@ -166,8 +181,14 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
             if (!sink(r))
                 return true;
         }
-        if (rows.size() < kPageSize)
-            return true;
+        if (rows.size() < kPageSize) {
+            const qint64 walked = maxId;
+            if (!readMaxId(&maxId))
+                return false;
+            if (maxId <= walked)
+                return true;
+            lastId = walked;
+        }
     }
 }
 
