@@ -4,6 +4,7 @@
 #include "xlsxsheetwriter.h"
 
 #include <array>
+#include <charconv>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -203,23 +204,31 @@ bool costKnown(const std::optional<double> &cost)
 
 // "0.000075", "12.5", "0": fixed notation, no trailing zeros, 10 decimals at most and no
 // more than 15 significant digits, so binary noise (0.1 + 0.2, 1234567.891) never shows.
-QByteArray formatCost(double value)
+void appendCost(QByteArray &out, double value)
 {
     const double magnitude = std::fabs(value);
     const int integerDigits = magnitude >= 1 ? int(std::floor(std::log10(magnitude))) + 1 : 0;
     const int decimals = qBound(0, 15 - integerDigits, 10);
-    QByteArray text = QByteArray::number(value, 'f', decimals);
-    if (text.contains('.')) {
-        qsizetype size = text.size();
-        while (text.at(size - 1) == '0')
-            --size;
-        if (text.at(size - 1) == '.')
-            --size;
-        text.truncate(size);
+    char text[400]; // 309 integer digits at most, the point and 10 decimals
+    const auto result = std::to_chars(text, text + sizeof text, value, std::chars_format::fixed,
+                                      decimals);
+    const char *end = result.ptr;
+    if (decimals > 0) {
+        while (end[-1] == '0')
+            --end;
+        if (end[-1] == '.')
+            --end;
     }
-    if (text == "-0")
-        text = "0";
-    return text;
+    if (end - text == 2 && text[0] == '-' && text[1] == '0')
+        out.append('0');
+    else
+        out.append(text, end - text);
+}
+
+void appendInteger(QByteArray &out, qint64 value)
+{
+    char text[24];
+    out.append(text, std::to_chars(text, text + sizeof text, value).ptr - text);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -459,18 +468,18 @@ protected:
         out.append(',');
         appendCsvField(out, row.model, true);
         out.append(',');
-        out.append(QByteArray::number(row.inputTokens));
+        appendInteger(out, row.inputTokens);
         out.append(',');
-        out.append(QByteArray::number(row.outputTokens));
+        appendInteger(out, row.outputTokens);
         out.append(',');
-        out.append(QByteArray::number(row.cachedTokens));
+        appendInteger(out, row.cachedTokens);
         out.append(',');
         if (costKnown(row.costUsd))
-            out.append(formatCost(*row.costUsd));
+            appendCost(out, *row.costUsd);
         out.append(',');
-        out.append(QByteArray::number(row.attempts));
+        appendInteger(out, row.attempts);
         out.append(',');
-        out.append(QByteArray::number(row.taskId));
+        appendInteger(out, row.taskId);
         for (const QString &value : row.extraValues) {
             out.append(',');
             appendCsvField(out, value, true);
@@ -523,20 +532,20 @@ protected:
         out.append(m_keys.at(column++));
         appendJsonString(out, row.model);
         out.append(m_keys.at(column++));
-        out.append(QByteArray::number(row.inputTokens));
+        appendInteger(out, row.inputTokens);
         out.append(m_keys.at(column++));
-        out.append(QByteArray::number(row.outputTokens));
+        appendInteger(out, row.outputTokens);
         out.append(m_keys.at(column++));
-        out.append(QByteArray::number(row.cachedTokens));
+        appendInteger(out, row.cachedTokens);
         out.append(m_keys.at(column++));
         if (costKnown(row.costUsd))
-            out.append(formatCost(*row.costUsd));
+            appendCost(out, *row.costUsd);
         else
             out.append("null", 4);
         out.append(m_keys.at(column++));
-        out.append(QByteArray::number(row.attempts));
+        appendInteger(out, row.attempts);
         out.append(m_keys.at(column++));
-        out.append(QByteArray::number(row.taskId));
+        appendInteger(out, row.taskId);
         for (const QString &value : row.extraValues) {
             out.append(m_keys.at(column++));
             appendJsonString(out, value);

@@ -6,12 +6,26 @@
 #include <QJsonDocument>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QStringDecoder>
 
 #include <algorithm>
 
 namespace bd::store {
 
 using namespace Qt::StringLiterals;
+
+namespace {
+
+// Decodes UTF-8 into target, in its own buffer when it has one (an export reuses its page
+// of rows, so most texts cost no allocation).
+void assignUtf8(QString &target, QByteArrayView utf8, QStringDecoder &decoder)
+{
+    target.resize(utf8.size()); // UTF-16 never takes more units than UTF-8 takes bytes
+    QChar *const begin = target.data();
+    target.resize(decoder.appendToBuffer(begin, utf8) - begin);
+}
+
+} // namespace
 
 // --- reads, export, dead letters and template revisions
 
@@ -146,11 +160,14 @@ bool SqliteStore::forEachExportRow(qint64 jobId,
     };
     if (!readMaxId(&maxId))
         return false;
-    ExportRow row;
+    // One page of rows, reused page after page (their strings keep their buffers).
+    QList<ExportRow> rows(kPageSize);
+    QStringDecoder decoder(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
+    QByteArray modelBytes; // the last row's model, usually every row's
+    QString model;
     for (;;) {
         // Read a page, then hand it out, so no statement stays open while the sink writes.
-        QList<ExportRow> rows;
-        rows.reserve(kPageSize);
+        qsizetype count = 0;
         {
             ResetGuard guard(page);
             page.bind(1, jobId);
@@ -159,17 +176,34 @@ bool SqliteStore::forEachExportRow(qint64 jobId,
             page.bind(4, qint64(kPageSize));
             int rc;
             while ((rc = page.step()) == SQLITE_ROW) {
+                ExportRow &row = rows[count++];
                 row.taskId = page.int64(0);
                 row.inputValues = json::decodeStringArray(page.bytes(1)).value_or(QStringList());
                 const auto state = static_cast<TaskState>(page.int64(2));
                 row.status = state == TaskState::Leased ? u"pending"_s : taskStateName(state);
-                row.output = state == TaskState::Completed ? page.text(3) : QString();
-                const QString errorClass = page.text(4);
-                const QString errorMessage = page.text(5);
-                row.error = errorClass.isEmpty() ? QString()
-                            : errorMessage.isEmpty() ? errorClass
-                                                     : errorClass + u": "_s + errorMessage;
-                row.model = page.text(6);
+                if (state == TaskState::Completed && !page.isNull(3))
+                    assignUtf8(row.output, page.bytes(3), decoder);
+                else
+                    row.output = QString();
+                if (page.isNull(4)) {
+                    row.error = QString();
+                } else {
+                    const QString errorClass = page.text(4);
+                    const QString errorMessage = page.text(5);
+                    row.error = errorClass.isEmpty() ? QString()
+                                : errorMessage.isEmpty() ? errorClass
+                                                         : errorClass + u": "_s + errorMessage;
+                }
+                if (page.isNull(6)) {
+                    row.model = QString();
+                } else {
+                    const QByteArrayView bytes = page.bytes(6);
+                    if (model.isNull() || bytes != modelBytes) {
+                        modelBytes = bytes.toByteArray();
+                        model = QString::fromUtf8(bytes);
+                    }
+                    row.model = model;
+                }
                 row.inputTokens = page.int64(7);
                 row.outputTokens = page.int64(8);
                 row.cachedTokens = page.int64(9);
@@ -179,16 +213,17 @@ bool SqliteStore::forEachExportRow(qint64 jobId,
                 row.attempts = int(page.int64(11));
                 row.tier = page.text(12);
                 lastId = row.taskId;
-                rows.append(row);
+                if (count == kPageSize)
+                    break;
             }
-            if (rc != SQLITE_DONE)
+            if (rc != SQLITE_DONE && rc != SQLITE_ROW)
                 return failSql(u"export query failed"_s);
         }
-        for (const ExportRow &r : std::as_const(rows)) {
-            if (!sink(r))
+        for (qsizetype i = 0; i < count; ++i) {
+            if (!sink(std::as_const(rows)[i]))
                 return true;
         }
-        if (rows.size() < kPageSize) {
+        if (count < kPageSize) {
             const qint64 walked = maxId;
             if (!readMaxId(&maxId))
                 return false;
