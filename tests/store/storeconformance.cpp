@@ -580,6 +580,41 @@ void StoreConformance::exportRowsInInputOrder()
     QCOMPARE(seen, 2); // the sink stops it early
 }
 
+// Pages of 2,000 along the primary key: a job whose tasks another job's interleave comes out
+// whole, in input order, without the other job's rows; rows appended while the export runs
+// come out too.
+void StoreConformance::exportWalksPagesOfItsJobOnly()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 2'500);
+    const qint64 other = makeJob(store, 30, u"b"_s);
+    QVERIFY(job > 0 && other > 0);
+    QVERIFY(store.appendTasks(job, 2'501, makeRows(1'600, 2'501), 2, kT0)); // after the other's
+    QVERIFY(store.appendTasks(other, 31, makeRows(5, 31), 2, kT0));
+
+    QStringList ids;
+    bool appended = false;
+    QVERIFY(store.forEachExportRow(job, [&](const ExportRow &row) {
+        ids.append(row.inputValues.value(0));
+        if (ids.size() == 4'000 && !appended) // before the last page is read
+            appended = store.appendTasks(job, 4'101, makeRows(3, 4'101), 2, kT0);
+        return true;
+    }));
+    QVERIFY(appended);
+    QCOMPARE(ids.size(), 4'103);
+    for (int i = 0; i < ids.size(); ++i)
+        QCOMPARE(ids.at(i), u"R%1"_s.arg(i + 1));
+
+    qint64 otherRows = 0;
+    QVERIFY(store.forEachExportRow(other, [&](const ExportRow &row) {
+        ++otherRows;
+        return row.inputValues.value(0) == u"R%1"_s.arg(otherRows);
+    }));
+    QCOMPARE(otherRows, 35);
+}
+
 // ---- the task reader --------------------------------------------------------------------
 
 void StoreConformance::readerCountsPagesAndDetail()

@@ -47,6 +47,7 @@ private Q_SLOTS:
     void responseCache();
     void costLinesAndCalibration();
     void exportRowsInInputOrder();
+    void exportWalksPagesOfItsJobOnly();
     void readerCountsPagesAndDetail();
     void readerDeadByClassAndIds();
     void taskActions();
