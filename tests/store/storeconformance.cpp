@@ -615,6 +615,42 @@ void StoreConformance::exportWalksPagesOfItsJobOnly()
     QCOMPARE(otherRows, 35);
 }
 
+// A store may answer the same totals again only while nothing changed: a commit on
+// another connection and a change of its own both show at once.
+void StoreConformance::jobTotalsFollowEveryChange()
+{
+    const auto db = open(m_location);
+    const auto other = open(m_location);
+    QVERIFY(db && other);
+    store::Store &writer = db->queue();
+    store::Store &reader = other->queue();
+    const qint64 job = makeJob(writer, 3);
+    const qint64 second = makeJob(writer, 2, u"b"_s);
+    const auto billedOf = [](store::Store &store, qint64 jobId, double *cost) {
+        qint64 billed = -1;
+        *cost = -1;
+        return store.jobTotals(jobId, nullptr, cost, &billed) ? billed : -1;
+    };
+    double cost = 0;
+    QCOMPARE(billedOf(reader, job, &cost), 0);
+    QCOMPARE(billedOf(reader, job, &cost), 0); // asked twice, unchanged
+    QCOMPARE(cost, 0.0);
+
+    QList<ClaimedTask> c;
+    QVERIFY(writer.claimTasks(job, kOwnerA, 1, kT0, kT0 + kLease, &c));
+    QVERIFY(writer.applyTransitions(kOwnerA, {transition(c.at(0).id, OutcomeAction::Complete)}, kT0));
+    QCOMPARE(billedOf(reader, job, &cost), 1); // another connection's commit
+    QCOMPARE(cost, 0.25);
+
+    QVERIFY(reader.claimTasks(job, kOwnerB, 1, kT0, kT0 + kLease, &c));
+    QVERIFY(reader.applyTransitions(kOwnerB, {transition(c.at(0).id, OutcomeAction::Complete)}, kT0));
+    QCOMPARE(billedOf(reader, job, &cost), 2); // its own change
+    QCOMPARE(cost, 0.5);
+    QCOMPARE(billedOf(reader, second, &cost), 0); // another job
+    QCOMPARE(billedOf(reader, job, &cost), 2);
+    QCOMPARE(billedOf(writer, job, &cost), 2);
+}
+
 // ---- the task reader --------------------------------------------------------------------
 
 void StoreConformance::readerCountsPagesAndDetail()

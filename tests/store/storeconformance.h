@@ -48,6 +48,7 @@ private Q_SLOTS:
     void costLinesAndCalibration();
     void exportRowsInInputOrder();
     void exportWalksPagesOfItsJobOnly();
+    void jobTotalsFollowEveryChange();
     void readerCountsPagesAndDetail();
     void readerDeadByClassAndIds();
     void taskActions();

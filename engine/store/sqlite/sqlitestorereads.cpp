@@ -56,6 +56,32 @@ TaskCounts SqliteStore::taskCounts(qint64 jobId)
 
 bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks)
 {
+    // The totals are a scan of the job's tasks. Asked again of a database nobody changed
+    // since (no commit of another connection, no change of this one), the last answer
+    // stands: an export, for one, asks for the job list and then for the job.
+    Statements::Totals &last = m_statements->lastTotals;
+    Statement &version = m_statements->dataVersion;
+    qint64 dataVersion = -1;
+    if (version.get() || version.prepare(m_handle, "PRAGMA data_version")) {
+        ResetGuard guard(version);
+        if (version.step() == SQLITE_ROW)
+            dataVersion = version.int64(0);
+    }
+    const qint64 changes = sqlite3_total_changes64(m_handle);
+    const auto answer = [&](const Statements::Totals &totals) {
+        if (usage)
+            *usage = totals.usage;
+        if (costUsd)
+            *costUsd = totals.costUsd;
+        if (billedTasks)
+            *billedTasks = totals.billedTasks;
+        return true;
+    };
+    if (dataVersion >= 0 && last.jobId == jobId && last.dataVersion == dataVersion
+        && last.changes == changes) {
+        return answer(last);
+    }
+
     QSqlQuery query(m_db);
     // Answers are billed when they complete; a tiering classifier's calls whatever became
     // of the task (a completed task's cost_usd already holds them).
@@ -68,17 +94,18 @@ bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 
     query.addBindValue(jobId);
     if (!query.exec() || !query.next())
         return fail(query.lastError().text());
-    if (usage) {
-        usage->inputTokens = qint64(query.value(0).toDouble());
-        usage->outputTokens = qint64(query.value(1).toDouble());
-        usage->cachedTokens = qint64(query.value(2).toDouble());
-        usage->cacheWriteTokens = qint64(query.value(3).toDouble());
-    }
-    if (costUsd)
-        *costUsd = query.value(4).toDouble();
-    if (billedTasks)
-        *billedTasks = query.value(5).toLongLong();
-    return true;
+    Statements::Totals totals;
+    totals.jobId = jobId;
+    totals.dataVersion = dataVersion;
+    totals.changes = changes;
+    totals.usage.inputTokens = qint64(query.value(0).toDouble());
+    totals.usage.outputTokens = qint64(query.value(1).toDouble());
+    totals.usage.cachedTokens = qint64(query.value(2).toDouble());
+    totals.usage.cacheWriteTokens = qint64(query.value(3).toDouble());
+    totals.costUsd = query.value(4).toDouble();
+    totals.billedTasks = query.value(5).toLongLong();
+    last = totals;
+    return answer(totals);
 }
 
 QList<DeadTask> SqliteStore::deadTasks(qint64 jobId, int limit, qint64 afterTaskId)
