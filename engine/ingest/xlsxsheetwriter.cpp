@@ -389,7 +389,9 @@ void XlsxSheetWriter::number(double value)
     p = putCellStart(p);
     std::memcpy(p, "><v>", 4);
     p += 4;
-    p = std::to_chars(p, p + 32, value).ptr; // shortest text that reads back the same
+    // 16 significant digits, as libxlsxwriter wrote them (Excel keeps 15): no binary
+    // noise such as 2.7749999999999997e-05 for 2.775e-05.
+    p = std::to_chars(p, p + 32, value, std::chars_format::general, 16).ptr;
     std::memcpy(p, "</v></c>", 8);
     setEnd(p + 8);
     ++m_column;
