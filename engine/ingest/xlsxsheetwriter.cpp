@@ -371,42 +371,42 @@ void XlsxSheetWriter::text(QStringView value)
     textCell(value, false);
 }
 
-void XlsxSheetWriter::number(qint64 value)
+// `<c r="B7"` + attributes + `><v>`: room for the value (32 bytes) follows.
+char *XlsxSheetWriter::putValueStart(const char *attributes, std::size_t size)
 {
-    char *p = room(32 + 40);
-    p = putCellStart(p);
+    char *p = putCellStart(room(32 + size + 4 + 32 + 8));
+    std::memcpy(p, attributes, size);
+    p += size;
     std::memcpy(p, "><v>", 4);
-    p += 4;
-    p = std::to_chars(p, p + 24, value).ptr;
+    return p + 4;
+}
+
+void XlsxSheetWriter::putValueEnd(char *p)
+{
     std::memcpy(p, "</v></c>", 8);
     setEnd(p + 8);
     ++m_column;
+}
+
+void XlsxSheetWriter::number(qint64 value)
+{
+    char *p = putValueStart("", 0);
+    putValueEnd(std::to_chars(p, p + 32, value).ptr);
 }
 
 void XlsxSheetWriter::number(double value)
 {
-    char *p = room(32 + 48);
-    p = putCellStart(p);
-    std::memcpy(p, "><v>", 4);
-    p += 4;
+    char *p = putValueStart("", 0);
     // 16 significant digits, as libxlsxwriter wrote them (Excel keeps 15): no binary
     // noise such as 2.7749999999999997e-05 for 2.775e-05.
-    p = std::to_chars(p, p + 32, value, std::chars_format::general, 16).ptr;
-    std::memcpy(p, "</v></c>", 8);
-    setEnd(p + 8);
-    ++m_column;
+    putValueEnd(std::to_chars(p, p + 32, value, std::chars_format::general, 16).ptr);
 }
 
 void XlsxSheetWriter::boolean(bool value)
 {
-    char *p = room(32 + 24);
-    p = putCellStart(p);
-    std::memcpy(p, " t=\"b\"><v>", 10);
-    p += 10;
+    char *p = putValueStart(" t=\"b\"", 6);
     *p++ = value ? '1' : '0';
-    std::memcpy(p, "</v></c>", 8);
-    setEnd(p + 8);
-    ++m_column;
+    putValueEnd(p);
 }
 
 void XlsxSheetWriter::blank()

@@ -61,6 +61,8 @@ private:
     void setEnd(char *end) { m_size = std::size_t(end - m_xml.data()); }
     void append(const char *data, std::size_t size);
     char *putCellStart(char *p);
+    char *putValueStart(const char *attributes, std::size_t size);
+    void putValueEnd(char *end);
     void textCell(QStringView value, bool bold);
     bool writeXml(bool force);
     bool addPart(const char *name, const QByteArray &content);
