@@ -1,9 +1,15 @@
 #include "exportwriter.h"
 
 #include "outputschema.h"
+#include "xlsxsheetwriter.h"
 
 #include <array>
+#include <charconv>
+#include <cerrno>
 #include <cmath>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <QCoreApplication>
 #include <QDir>
@@ -12,19 +18,15 @@
 #include <QJsonValue>
 #include <QRandomGenerator>
 #include <QSaveFile>
+#include <sys/stat.h>
 #include <system_error>
-#include <xlsxwriter.h>
-
-#ifdef Q_OS_UNIX
-#include <cerrno>
-#include <csignal>
-#endif
+#include <unistd.h>
 
 // Three writers behind one interface. CSV and JSONL are encoded by hand straight from
 // UTF-16 into a byte buffer (no per-cell QByteArray, no QJsonDocument) and written through
-// a QSaveFile, so the file only appears under its name once finish() succeeded. XLSX goes
-// through libxlsxwriter in constant_memory mode into a temporary file next to the target
-// that finish() renames over it.
+// a QSaveFile, so the file only appears under its name once finish() succeeded. XLSX is
+// streamed by XlsxSheetWriter (deflated as it goes) into an unnamed file in the target's
+// directory that finish() names and renames over the target.
 //
 // Decisions beyond CLI.md:
 //  - Result column renaming compares names case-sensitively ("Status" keeps the plain
@@ -54,7 +56,6 @@ const std::array<QLatin1StringView, 10> kResultColumns = {
 };
 
 constexpr qsizetype kBufferFlushBytes = 1 << 20;
-constexpr qsizetype kXlsxMaxCellChars = 32767; // LXW_STR_MAX, Excel's cell limit
 
 QString displayPath(const QString &path)
 {
@@ -203,23 +204,31 @@ bool costKnown(const std::optional<double> &cost)
 
 // "0.000075", "12.5", "0": fixed notation, no trailing zeros, 10 decimals at most and no
 // more than 15 significant digits, so binary noise (0.1 + 0.2, 1234567.891) never shows.
-QByteArray formatCost(double value)
+void appendCost(QByteArray &out, double value)
 {
     const double magnitude = std::fabs(value);
     const int integerDigits = magnitude >= 1 ? int(std::floor(std::log10(magnitude))) + 1 : 0;
     const int decimals = qBound(0, 15 - integerDigits, 10);
-    QByteArray text = QByteArray::number(value, 'f', decimals);
-    if (text.contains('.')) {
-        qsizetype size = text.size();
-        while (text.at(size - 1) == '0')
-            --size;
-        if (text.at(size - 1) == '.')
-            --size;
-        text.truncate(size);
+    char text[400]; // 309 integer digits at most, the point and 10 decimals
+    const auto result = std::to_chars(text, text + sizeof text, value, std::chars_format::fixed,
+                                      decimals);
+    const char *end = result.ptr;
+    if (decimals > 0) {
+        while (end[-1] == '0')
+            --end;
+        if (end[-1] == '.')
+            --end;
     }
-    if (text == "-0")
-        text = "0";
-    return text;
+    if (end - text == 2 && text[0] == '-' && text[1] == '0')
+        out.append('0');
+    else
+        out.append(text, end - text);
+}
+
+void appendInteger(QByteArray &out, qint64 value)
+{
+    char text[24];
+    out.append(text, std::to_chars(text, text + sizeof text, value).ptr - text);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -459,18 +468,18 @@ protected:
         out.append(',');
         appendCsvField(out, row.model, true);
         out.append(',');
-        out.append(QByteArray::number(row.inputTokens));
+        appendInteger(out, row.inputTokens);
         out.append(',');
-        out.append(QByteArray::number(row.outputTokens));
+        appendInteger(out, row.outputTokens);
         out.append(',');
-        out.append(QByteArray::number(row.cachedTokens));
+        appendInteger(out, row.cachedTokens);
         out.append(',');
         if (costKnown(row.costUsd))
-            out.append(formatCost(*row.costUsd));
+            appendCost(out, *row.costUsd);
         out.append(',');
-        out.append(QByteArray::number(row.attempts));
+        appendInteger(out, row.attempts);
         out.append(',');
-        out.append(QByteArray::number(row.taskId));
+        appendInteger(out, row.taskId);
         for (const QString &value : row.extraValues) {
             out.append(',');
             appendCsvField(out, value, true);
@@ -523,20 +532,20 @@ protected:
         out.append(m_keys.at(column++));
         appendJsonString(out, row.model);
         out.append(m_keys.at(column++));
-        out.append(QByteArray::number(row.inputTokens));
+        appendInteger(out, row.inputTokens);
         out.append(m_keys.at(column++));
-        out.append(QByteArray::number(row.outputTokens));
+        appendInteger(out, row.outputTokens);
         out.append(m_keys.at(column++));
-        out.append(QByteArray::number(row.cachedTokens));
+        appendInteger(out, row.cachedTokens);
         out.append(m_keys.at(column++));
         if (costKnown(row.costUsd))
-            out.append(formatCost(*row.costUsd));
+            appendCost(out, *row.costUsd);
         else
             out.append("null", 4);
         out.append(m_keys.at(column++));
-        out.append(QByteArray::number(row.attempts));
+        appendInteger(out, row.attempts);
         out.append(m_keys.at(column++));
-        out.append(QByteArray::number(row.taskId));
+        appendInteger(out, row.taskId);
         for (const QString &value : row.extraValues) {
             out.append(m_keys.at(column++));
             appendJsonString(out, value);
@@ -559,114 +568,86 @@ public:
 
     QString errorString() const override
     {
-        if (!m_error.isEmpty() || m_truncatedCells == 0)
+        if (!m_error.isEmpty() || truncatedCells() == 0)
             return m_error;
         return truncationWarning();
     }
 
     QStringList warnings() const override
     {
-        if (m_truncatedCells == 0)
+        if (truncatedCells() == 0)
             return {};
         return {truncationWarning()};
     }
 
-    qint64 truncatedCells() const override { return m_truncatedCells; }
+    qint64 truncatedCells() const override { return m_sheet ? m_sheet->truncatedCells() : 0; }
 
 protected:
     bool doBegin() override
     {
-        if (m_columns.size() > LXW_COL_MAX) {
+        if (m_columns.size() > XlsxSheetWriter::kMaxColumns) {
             return fail(QStringLiteral("%1 columns do not fit in an XLSX sheet (at most %2)")
                             .arg(m_columns.size())
-                            .arg(LXW_COL_MAX));
+                            .arg(XlsxSheetWriter::kMaxColumns));
         }
-        if (!chooseTempPath())
+        if (!openFile())
             return false;
-
-        m_tmpDir = QFile::encodeName(QDir::tempPath());
-        lxw_workbook_options options = {};
-        options.constant_memory = LXW_TRUE;
-        options.tmpdir = m_tmpDir.data();
-        options.use_zip64 = LXW_FALSE; // Excel is picky about ZIP64; see doFinish()
-        m_workbook = workbook_new_opt(QFile::encodeName(m_tempPath).constData(), &options);
-        if (!m_workbook)
-            return fail(QStringLiteral("cannot start the XLSX workbook"));
-        m_sheet = workbook_add_worksheet(m_workbook, "Export");
-        m_bold = workbook_add_format(m_workbook);
-        if (!m_sheet || !m_bold)
-            return fail(QStringLiteral("cannot start the XLSX worksheet"));
-        format_set_bold(m_bold);
-        worksheet_freeze_panes(m_sheet, 1, 0);
-
-        for (qsizetype i = 0; i < m_columns.size(); ++i) {
-            if (!writeText(lxw_col_t(i), m_columns.at(i), m_bold))
-                return false;
-        }
-        ++m_row;
+        m_sheet = std::make_unique<XlsxSheetWriter>(m_fd);
+        if (!m_sheet->begin(m_columns))
+            return fail(m_sheet->errorString());
         return true;
     }
 
     bool doWriteRow(const ExportRow &row) override
     {
-        if (m_row >= LXW_ROW_MAX) {
+        if (m_sheet->rowsWritten() >= XlsxSheetWriter::kMaxRows) {
             return fail(QStringLiteral("an XLSX sheet holds at most %1 rows including the "
                                        "header, so row %2 of the export does not fit; "
                                        "export to .csv or .jsonl instead")
-                            .arg(LXW_ROW_MAX)
+                            .arg(XlsxSheetWriter::kMaxRows)
                             .arg(m_rowsWritten + 1));
         }
-        lxw_col_t col = 0;
-        for (const QString &value : row.inputValues) {
-            if (!writeText(col++, value))
-                return false;
-        }
-        if (!writeText(col++, row.status) || !writeText(col++, row.output))
-            return false;
+        XlsxSheetWriter &sheet = *m_sheet;
+        sheet.beginRow();
+        for (const QString &value : row.inputValues)
+            sheet.text(value);
+        sheet.text(row.status);
+        sheet.text(row.output);
         for (const QJsonValue &value : row.fieldValues) {
-            if (!writeField(col++, value))
-                return false;
+            // A structured answer's field: numbers and yes/no as Excel's own types.
+            if (value.isDouble())
+                sheet.number(value.toDouble());
+            else if (value.isBool())
+                sheet.boolean(value.toBool());
+            else
+                sheet.text(fieldValueText(value));
         }
-        if (!writeText(col++, row.error) || !writeText(col++, row.model) ||
-            !writeNumber(col++, double(row.inputTokens)) ||
-            !writeNumber(col++, double(row.outputTokens)) ||
-            !writeNumber(col++, double(row.cachedTokens))) {
-            return false;
-        }
-        if (costKnown(row.costUsd)) {
-            if (!writeNumber(col, *row.costUsd))
-                return false;
-        }
-        ++col;
-        if (!writeNumber(col++, double(row.attempts)) || !writeNumber(col++, double(row.taskId)))
-            return false;
-        for (const QString &value : row.extraValues) {
-            if (!writeText(col++, value))
-                return false;
-        }
-        ++m_row;
+        sheet.text(row.error);
+        sheet.text(row.model);
+        sheet.number(row.inputTokens);
+        sheet.number(row.outputTokens);
+        sheet.number(row.cachedTokens);
+        if (costKnown(row.costUsd))
+            sheet.number(*row.costUsd);
+        else
+            sheet.blank();
+        sheet.number(qint64(row.attempts));
+        sheet.number(row.taskId);
+        for (const QString &value : row.extraValues)
+            sheet.text(value);
+        if (!sheet.endRow())
+            return fail(sheet.errorString());
         return true;
     }
 
     bool doFinish() override
     {
-        lxw_workbook *workbook = m_workbook;
-        m_workbook = nullptr; // workbook_close() frees it, whatever it returns
-        m_sheet = nullptr;
-        const lxw_error closed = workbook_close(workbook);
-        if (closed != LXW_NO_ERROR) {
-            QString what = QStringLiteral("cannot write the XLSX file: ") +
-                           QString::fromUtf8(lxw_strerror(closed));
-            if (closed == LXW_ERROR_ZIP_BAD_ZIP_FILE || closed == LXW_ERROR_ZIP_FILE_ADD ||
-                closed == LXW_ERROR_ZIP_CLOSE) {
-                what += QStringLiteral(" (the sheet may exceed the 4 GB an XLSX part can hold; "
-                                       "export to .csv or .jsonl instead)");
-            }
-            return fail(what);
-        }
-
-        if (QFileInfo::exists(m_path))
-            QFile::setPermissions(m_tempPath, QFile::permissions(m_path));
+        if (!m_sheet->finish())
+            return fail(m_sheet->errorString());
+        if (::fdatasync(m_fd) != 0)
+            return fail(QStringLiteral("cannot write the file: ") + errnoText());
+        if (m_tempPath.isEmpty() && !linkUnnamedFile())
+            return false;
         std::error_code ec;
         std::filesystem::rename(std::filesystem::path(m_tempPath.toStdU16String()),
                                 std::filesystem::path(m_path.toStdU16String()), ec);
@@ -675,16 +656,13 @@ protected:
                         QString::fromLocal8Bit(ec.message()));
         }
         m_tempPath.clear();
+        closeFile();
         return true;
     }
 
     void doAbort() override
     {
-        if (m_workbook) {
-            lxw_workbook_free(m_workbook);
-            m_workbook = nullptr;
-            m_sheet = nullptr;
-        }
+        closeFile();
         if (!m_tempPath.isEmpty()) {
             QFile::remove(m_tempPath);
             m_tempPath.clear();
@@ -692,46 +670,101 @@ protected:
     }
 
 private:
+    static QString errnoText() { return QString::fromLocal8Bit(std::strerror(errno)); }
+
     QString truncationWarning() const
     {
         return displayPath(m_path) +
                QStringLiteral(": %1 cell(s) longer than the %2 characters an XLSX cell holds "
                               "were truncated (first: sheet row %3, column '%4')")
-                   .arg(m_truncatedCells)
-                   .arg(kXlsxMaxCellChars)
-                   .arg(m_firstTruncatedRow)
-                   .arg(m_firstTruncatedColumn);
+                   .arg(m_sheet->truncatedCells())
+                   .arg(XlsxSheetWriter::kMaxCellChars)
+                   .arg(m_sheet->firstTruncatedRow())
+                   .arg(m_columns.value(m_sheet->firstTruncatedColumn()));
     }
 
-    // A hidden, unique name next to the target for libxlsxwriter to write at
-    // workbook_close(), which is then renamed over the target. Only the name is chosen
-    // here: a probe file proves now (not after the last row) that the directory takes new
-    // files, and is removed at once, so an export killed while writing rows leaves nothing
-    // behind. The name carries our pid so that a later export to the same target can
-    // remove what a killed one left during its short close.
-    bool chooseTempPath()
+    void closeFile()
+    {
+        if (m_fd >= 0) {
+            ::close(m_fd);
+            m_fd = -1;
+        }
+    }
+
+    // The sheet is written as it comes, into a file without a name in the target's
+    // directory (O_TMPFILE), so an export killed while writing rows leaves nothing behind;
+    // finish() gives it a hidden name and renames that over the target. Where the file
+    // system has no unnamed files, the hidden name is taken at once.
+    bool openFile()
     {
         const QFileInfo target(m_path);
         const QString dir = target.absolutePath();
         removeStaleTempFiles(dir, target.fileName());
+        const mode_t mode = targetMode();
+#ifdef O_TMPFILE
+        m_fd = ::open(QFile::encodeName(dir).constData(), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+        if (m_fd >= 0) {
+            applyTargetMode();
+            return true;
+        }
+        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+            return fail(QStringLiteral("cannot create the file: ") + errnoText());
+#endif
         QString lastError;
         for (int attempt = 0; attempt < 16; ++attempt) {
-            const QString name = dir + QStringLiteral("/.") + target.fileName() + u'.' +
-                                 QString::number(QCoreApplication::applicationPid()) + u'-' +
-                                 QString::number(QRandomGenerator::global()->generate(), 16) +
-                                 QStringLiteral(".tmp");
-            QFile file(name);
-            if (file.open(QIODevice::WriteOnly | QIODevice::NewOnly)) {
-                file.close();
-                file.remove();
+            const QString name = tempName(dir, target.fileName());
+            m_fd = ::open(QFile::encodeName(name).constData(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+            if (m_fd >= 0) {
                 m_tempPath = name;
+                applyTargetMode();
                 return true;
             }
-            lastError = file.errorString();
-            if (!QFileInfo(dir).isDir())
+            lastError = errnoText();
+            if (errno != EEXIST)
                 break;
         }
         return fail(QStringLiteral("cannot create the file: ") + lastError);
+    }
+
+    static mode_t targetMode() { return 0666; } // less the umask, like any new file
+
+    // A file replaced keeps its permissions.
+    void applyTargetMode()
+    {
+        struct stat existing;
+        if (::stat(QFile::encodeName(m_path).constData(), &existing) == 0)
+            ::fchmod(m_fd, existing.st_mode & 07777);
+    }
+
+    // Names the unnamed file (through /proc, which needs no privilege).
+    bool linkUnnamedFile()
+    {
+        const QFileInfo target(m_path);
+        const QByteArray fdPath = "/proc/self/fd/" + QByteArray::number(m_fd);
+        QString lastError;
+        for (int attempt = 0; attempt < 16; ++attempt) {
+            const QString name = tempName(target.absolutePath(), target.fileName());
+            if (::linkat(AT_FDCWD, fdPath.constData(), AT_FDCWD,
+                         QFile::encodeName(name).constData(), AT_SYMLINK_FOLLOW) == 0) {
+                m_tempPath = name;
+                return true;
+            }
+            lastError = errnoText();
+            if (errno != EEXIST)
+                break;
+        }
+        return fail(QStringLiteral("cannot move the finished file into place: ") + lastError);
+    }
+
+    // ".<target>.<pid>-<hex>.tmp": hidden, unique, and carrying our pid so that a later
+    // export to the same target can remove what a killed one left during its short close.
+    static QString tempName(const QString &dir, const QString &targetName)
+    {
+        return dir + QStringLiteral("/.") + targetName + u'.' +
+               QString::number(QCoreApplication::applicationPid()) + u'-' +
+               QString::number(QRandomGenerator::global()->generate(), 16) +
+               QStringLiteral(".tmp");
     }
 
     // ".<target>.<pid>-<hex>.tmp" files whose process is gone (same host: the name is ours).
@@ -753,151 +786,12 @@ private:
 
     static bool processAlive(qint64 pid)
     {
-#ifdef Q_OS_UNIX
         return ::kill(pid_t(pid), 0) == 0 || errno != ESRCH;
-#else
-        Q_UNUSED(pid);
-        return true; // cannot tell: keep the file
-#endif
     }
 
-    // Text cell: always a string cell. OOXML reads "_xHHHH_" in text as an escaped
-    // character, so a literal one gets its underscore escaped ("_x005F_"); NUL, U+FFFE and
-    // U+FFFF (not allowed in XML, and NUL would end the C string) are written escaped too.
-    // libxlsxwriter escapes the other control characters itself.
-    bool writeText(lxw_col_t col, const QString &value, lxw_format *format = nullptr)
-    {
-        if (value.isEmpty() && !format)
-            return true;
-        bool truncated = false;
-        const QByteArray utf8 = xlsxText(value, &truncated);
-        if (truncated) {
-            if (m_truncatedCells++ == 0) {
-                m_firstTruncatedRow = qint64(m_row) + 1;
-                m_firstTruncatedColumn = m_columns.value(col);
-            }
-        }
-        const lxw_error result =
-            worksheet_write_string(m_sheet, m_row, col, utf8.constData(), format);
-        if (result != LXW_NO_ERROR)
-            return cellError(col, result);
-        return true;
-    }
-
-    // A structured answer's field: numbers and yes/no as Excel's own types.
-    bool writeField(lxw_col_t col, const QJsonValue &value)
-    {
-        if (value.isDouble())
-            return writeNumber(col, value.toDouble());
-        if (value.isBool()) {
-            const lxw_error result =
-                worksheet_write_boolean(m_sheet, m_row, col, value.toBool() ? 1 : 0, nullptr);
-            return result == LXW_NO_ERROR || cellError(col, result);
-        }
-        return writeText(col, fieldValueText(value));
-    }
-
-    bool writeNumber(lxw_col_t col, double value)
-    {
-        const lxw_error result = worksheet_write_number(m_sheet, m_row, col, value, nullptr);
-        if (result != LXW_NO_ERROR)
-            return cellError(col, result);
-        return true;
-    }
-
-    bool cellError(lxw_col_t col, lxw_error error)
-    {
-        return fail(QStringLiteral("cannot write sheet row %1, column '%2': %3")
-                        .arg(qint64(m_row) + 1)
-                        .arg(m_columns.value(col), QString::fromUtf8(lxw_strerror(error))));
-    }
-
-    static bool isEscapePattern(QStringView text, qsizetype i)
-    {
-        // "_xHHHH_" starting at i
-        if (i + 7 > text.size() || text[i + 1] != u'x' || text[i + 6] != u'_')
-            return false;
-        for (qsizetype k = i + 2; k < i + 6; ++k) {
-            if (!isAsciiHexDigit(text[k].unicode()))
-                return false;
-        }
-        return true;
-    }
-
-    static bool isSurrogatePair(QStringView text, qsizetype i)
-    {
-        return QChar::isHighSurrogate(text[i].unicode()) && i + 1 < text.size() &&
-               QChar::isLowSurrogate(text[i + 1].unicode());
-    }
-
-    static bool isAsciiHexDigit(char16_t c)
-    {
-        return (c >= u'0' && c <= u'9') || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F');
-    }
-
-    static QByteArray xlsxText(const QString &value, bool *truncated)
-    {
-        bool plain = value.size() <= kXlsxMaxCellChars;
-        for (qsizetype i = 0; plain && i < value.size(); ++i) {
-            const char16_t c = value.at(i).unicode();
-            if (c == 0 || c == 0xFFFE || c == 0xFFFF || c == u'_')
-                plain = false;
-            else if (QChar::isSurrogate(c))
-                plain = isSurrogatePair(value, i++);
-        }
-        if (plain)
-            return value.toUtf8();
-
-        // Escape, then cut at the cell limit without splitting an escape or a surrogate
-        // pair. The limit is applied to the escaped text, which is never shorter than what
-        // Excel shows, so both libxlsxwriter (counts code points) and Excel (counts UTF-16
-        // units) accept it.
-        QString out;
-        out.reserve(qMin(value.size(), kXlsxMaxCellChars) + 16);
-        const QStringView view(value);
-        for (qsizetype i = 0; i < view.size();) {
-            const char16_t c = view[i].unicode();
-            QLatin1StringView escape;
-            if (c == 0)
-                escape = QLatin1StringView("_x0000_");
-            else if (c == 0xFFFE)
-                escape = QLatin1StringView("_xFFFE_");
-            else if (c == 0xFFFF)
-                escape = QLatin1StringView("_xFFFF_");
-            else if (c == u'_' && isEscapePattern(view, i))
-                escape = QLatin1StringView("_x005F_"); // the underscore itself, escaped
-            qsizetype units = 1;
-            if (!escape.isEmpty())
-                units = escape.size();
-            else if (QChar::isSurrogate(c) && isSurrogatePair(view, i))
-                units = 2;
-            if (out.size() + units > kXlsxMaxCellChars) {
-                *truncated = true;
-                break;
-            }
-            if (!escape.isEmpty()) {
-                out += escape;
-                ++i;
-            } else if (QChar::isSurrogate(c) && units == 1) {
-                out += QChar(QChar::ReplacementCharacter); // lone surrogate, as in CSV/JSONL
-                ++i;
-            } else {
-                out += view.mid(i, units);
-                i += units;
-            }
-        }
-        return out.toUtf8();
-    }
-
-    lxw_workbook *m_workbook = nullptr;
-    lxw_worksheet *m_sheet = nullptr;
-    lxw_format *m_bold = nullptr;
-    QByteArray m_tmpDir; // libxlsxwriter keeps the pointer
-    QString m_tempPath;
-    lxw_row_t m_row = 0;
-    qint64 m_truncatedCells = 0;
-    qint64 m_firstTruncatedRow = 0;
-    QString m_firstTruncatedColumn;
+    std::unique_ptr<XlsxSheetWriter> m_sheet;
+    int m_fd = -1;
+    QString m_tempPath; // the file's hidden name, once it has one
 };
 
 } // namespace

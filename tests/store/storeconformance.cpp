@@ -639,6 +639,77 @@ void StoreConformance::exportRowsInInputOrder()
     QCOMPARE(seen, 2); // the sink stops it early
 }
 
+// Pages of 2,000 along the primary key: a job whose tasks another job's interleave comes out
+// whole, in input order, without the other job's rows; rows appended while the export runs
+// come out too.
+void StoreConformance::exportWalksPagesOfItsJobOnly()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 2'500);
+    const qint64 other = makeJob(store, 30, u"b"_s);
+    QVERIFY(job > 0 && other > 0);
+    QVERIFY(store.appendTasks(job, 2'501, makeRows(1'600, 2'501), 2, kT0)); // after the other's
+    QVERIFY(store.appendTasks(other, 31, makeRows(5, 31), 2, kT0));
+
+    QStringList ids;
+    bool appended = false;
+    QVERIFY(store.forEachExportRow(job, [&](const ExportRow &row) {
+        ids.append(row.inputValues.value(0));
+        if (ids.size() == 4'000 && !appended) // before the last page is read
+            appended = store.appendTasks(job, 4'101, makeRows(3, 4'101), 2, kT0);
+        return true;
+    }));
+    QVERIFY(appended);
+    QCOMPARE(ids.size(), 4'103);
+    for (int i = 0; i < ids.size(); ++i)
+        QCOMPARE(ids.at(i), u"R%1"_s.arg(i + 1));
+
+    qint64 otherRows = 0;
+    QVERIFY(store.forEachExportRow(other, [&](const ExportRow &row) {
+        ++otherRows;
+        return row.inputValues.value(0) == u"R%1"_s.arg(otherRows);
+    }));
+    QCOMPARE(otherRows, 35);
+}
+
+// A store may answer the same totals again only while nothing changed: a commit on
+// another connection and a change of its own both show at once.
+void StoreConformance::jobTotalsFollowEveryChange()
+{
+    const auto db = open(m_location);
+    const auto other = open(m_location);
+    QVERIFY(db && other);
+    store::Store &writer = db->queue();
+    store::Store &reader = other->queue();
+    const qint64 job = makeJob(writer, 3);
+    const qint64 second = makeJob(writer, 2, u"b"_s);
+    const auto billedOf = [](store::Store &store, qint64 jobId, double *cost) {
+        qint64 billed = -1;
+        *cost = -1;
+        return store.jobTotals(jobId, nullptr, cost, &billed) ? billed : -1;
+    };
+    double cost = 0;
+    QCOMPARE(billedOf(reader, job, &cost), 0);
+    QCOMPARE(billedOf(reader, job, &cost), 0); // asked twice, unchanged
+    QCOMPARE(cost, 0.0);
+
+    QList<ClaimedTask> c;
+    QVERIFY(writer.claimTasks(job, kOwnerA, 1, kT0, kT0 + kLease, &c));
+    QVERIFY(writer.applyTransitions(kOwnerA, {transition(c.at(0).id, OutcomeAction::Complete)}, kT0));
+    QCOMPARE(billedOf(reader, job, &cost), 1); // another connection's commit
+    QCOMPARE(cost, 0.25);
+
+    QVERIFY(reader.claimTasks(job, kOwnerB, 1, kT0, kT0 + kLease, &c));
+    QVERIFY(reader.applyTransitions(kOwnerB, {transition(c.at(0).id, OutcomeAction::Complete)}, kT0));
+    QCOMPARE(billedOf(reader, job, &cost), 2); // its own change
+    QCOMPARE(cost, 0.5);
+    QCOMPARE(billedOf(reader, second, &cost), 0); // another job
+    QCOMPARE(billedOf(reader, job, &cost), 2);
+    QCOMPARE(billedOf(writer, job, &cost), 2);
+}
+
 // ---- the task reader --------------------------------------------------------------------
 
 void StoreConformance::readerCountsPagesAndDetail()

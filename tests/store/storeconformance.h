@@ -48,6 +48,8 @@ private Q_SLOTS:
     void responseCache();
     void costLinesAndCalibration();
     void exportRowsInInputOrder();
+    void exportWalksPagesOfItsJobOnly();
+    void jobTotalsFollowEveryChange();
     void readerCountsPagesAndDetail();
     void readerDeadByClassAndIds();
     void taskActions();

@@ -1,3 +1,4 @@
+#include "ingest/csvreader.h"
 #include "ingest/exportwriter.h"
 
 #include "../support/tinytmpfs.h"
@@ -12,6 +13,7 @@
 #include <QJsonObject>
 #include <QMap>
 #include <QProcess>
+#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QtEndian>
 #include <QTest>
@@ -353,6 +355,8 @@ private slots:
     void xlsxTruncatesLongCells();
     void xlsxRenamedHeader();
     void xlsxRowLimit();
+    void xlsxStreamsAValidPackage();
+    void xlsxOpensInLibreOffice();
 
     void missingDirectory_data();
     void missingDirectory();
@@ -1108,6 +1112,111 @@ void TestExportWriter::xlsxRowLimit()
     QVERIFY(!writer->finish());
     QVERIFY(!QFileInfo::exists(path));
     QVERIFY(filesIn(m_dir.path()).filter(QStringLiteral("limit.xlsx")).isEmpty());
+}
+
+// Many rows (the sheet is compressed and written in many pieces while rows come): the file
+// is a ZIP that Python's zipfile accepts (CRCs, data descriptors, central directory), with
+// exactly the package's parts, and every row is in the sheet.
+void TestExportWriter::xlsxStreamsAValidPackage()
+{
+    const int rowCount = 20'000;
+    const QString path = pathFor(QStringLiteral("stream.xlsx"));
+    auto writer = ExportWriter::create(path, nullptr);
+    QVERIFY(writer->begin({QStringLiteral("n"), QStringLiteral("text")}));
+    const auto textFor = [](int i) {
+        // Varied text, so that the deflated sheet spans several output buffers.
+        return QStringLiteral("row %1 %2 & <%3> \u00e9\u6771").arg(i).arg(qint64(i) * 2654435761 % 1000003).arg(QString::number(i, 36));
+    };
+    for (int i = 0; i < rowCount; ++i) {
+        ExportRow row = makeRow({QString::number(i), textFor(i)});
+        row.taskId = 100 + i;
+        QVERIFY(writer->writeRow(row));
+    }
+    QVERIFY2(writer->finish(), qPrintable(writer->errorString()));
+    QVERIFY(QFileInfo(path).size() > 1 << 20);
+
+    const QString python = QStandardPaths::findExecutable(QStringLiteral("python3"));
+    if (!python.isEmpty()) {
+        QProcess check;
+        check.start(python, {QStringLiteral("-c"),
+                             QStringLiteral("import sys, zipfile\n"
+                                            "z = zipfile.ZipFile(sys.argv[1])\n"
+                                            "bad = z.testzip()\n"
+                                            "print('BAD ' + bad if bad else 'OK')\n"
+                                            "print(' '.join(sorted(z.namelist())))\n"),
+                             path});
+        QVERIFY(check.waitForFinished(60'000));
+        const QList<QByteArray> lines = check.readAllStandardOutput().trimmed().split('\n');
+        QCOMPARE(lines.value(0), QByteArrayLiteral("OK"));
+        QCOMPARE(lines.value(1), QByteArrayLiteral("[Content_Types].xml _rels/.rels xl/_rels/workbook.xml.rels "
+                                                   "xl/styles.xml xl/workbook.xml xl/worksheets/sheet1.xml"));
+    } else {
+        qWarning("python3 not found: the ZIP is checked by this test's own reader only");
+    }
+
+    QString error;
+    const auto zip = readZip(readAll(path), &error);
+    QVERIFY2(!zip.isEmpty(), qPrintable(error));
+    const Sheet sheet = parseSheet(zip.value(QStringLiteral("xl/worksheets/sheet1.xml")), {});
+    QCOMPARE(sheet.rows, rowCount + 1);
+    for (int i : {0, 1, 4'999, 12'345, rowCount - 1}) {
+        QCOMPARE(sheet.cells.value(cellRef(0, i + 2)).text, QString::number(i));
+        QCOMPARE(sheet.cells.value(cellRef(1, i + 2)).text, textFor(i));
+        QCOMPARE(sheet.cells.value(cellRef(11, i + 2)).text, QString::number(100 + i));
+    }
+}
+
+// The file opens in a real spreadsheet: LibreOffice converts it to CSV and reads back the
+// cells as written. Skipped where LibreOffice is not installed.
+void TestExportWriter::xlsxOpensInLibreOffice()
+{
+    const QString soffice = QStandardPaths::findExecutable(QStringLiteral("soffice"));
+    if (soffice.isEmpty())
+        QSKIP("LibreOffice (soffice) is not installed");
+    const QString dir = pathFor(QStringLiteral("libreoffice"));
+    QVERIFY(QDir().mkpath(dir));
+    const QStringList values = {
+        QStringLiteral("plain"),
+        QStringLiteral("Gr\u00fc\u00dfe \u6771\u4eac \U0001F600"),
+        QStringLiteral("<tag a=\"1\">&amp;</tag>, with a comma"),
+        QStringLiteral("  leading and trailing  "),
+        QStringLiteral("=SUM(A1)"),
+        QStringLiteral("_x0041_ literal"),
+        QStringLiteral("tab\there, line\nbreak"),
+    };
+    QList<ExportRow> rows;
+    for (int i = 0; i < values.size(); ++i) {
+        ExportRow row = makeRow({QString::number(i + 1), values.at(i)});
+        row.inputTokens = 1000 + i;
+        row.taskId = 9000 + i;
+        rows.append(row);
+    }
+    const QString path = dir + QStringLiteral("/sheet.xlsx");
+    QVERIFY(!exportBytes(QStringLiteral("libreoffice/sheet.xlsx"), {QStringLiteral("id"), QStringLiteral("text")}, rows).isEmpty());
+
+    QProcess convert;
+    convert.setWorkingDirectory(dir);
+    convert.start(soffice, {QStringLiteral("-env:UserInstallation=file://") + dir + QStringLiteral("/profile"),
+                            QStringLiteral("--headless"), QStringLiteral("--convert-to"),
+                            QStringLiteral("csv:Text - txt - csv (StarCalc):44,34,76,1"), QStringLiteral("--outdir"), dir, path});
+    QVERIFY(convert.waitForFinished(240'000));
+    const QString csvPath = dir + QStringLiteral("/sheet.csv");
+    QVERIFY2(QFileInfo::exists(csvPath), convert.readAllStandardError().constData());
+
+    bd::ingest::CsvReader reader;
+    QVERIFY2(reader.open(csvPath), qPrintable(reader.errorString()));
+    QCOMPARE(reader.header(), QStringList({QStringLiteral("id"), QStringLiteral("text")}) + kResultColumns);
+    QStringList fields;
+    for (int i = 0; i < values.size(); ++i) {
+        QVERIFY2(reader.readRow(fields), qPrintable(reader.errorString()));
+        QCOMPARE(fields.value(0), QString::number(i + 1));
+        QCOMPARE(fields.value(1), values.at(i));
+        QCOMPARE(fields.value(2), QStringLiteral("completed"));
+        QCOMPARE(fields.value(6), QString::number(1000 + i));
+        QCOMPARE(fields.value(9), QStringLiteral("0.5"));
+        QCOMPARE(fields.value(11), QString::number(9000 + i));
+    }
+    QVERIFY(!reader.readRow(fields));
 }
 
 // ---- failures -----------------------------------------------------------------------------

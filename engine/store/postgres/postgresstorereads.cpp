@@ -129,7 +129,28 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
 {
     constexpr int kPageSize = 2000;
     Statement &page = m_statements->exportPage;
+    // Pages are ranges of kPageSize ids from the job's first id to its last (read again
+    // once the walk reaches it, so rows added meanwhile come out too). A bounded range
+    // keeps each page's cost to its own rows whatever plan PostgreSQL picks (with a bare
+    // LIMIT it may take a bitmap scan of the rest of the job and a sort, every page).
     qint64 lastId = 0;
+    qint64 maxId = 0;
+    const auto readRange = [&](qint64 *first, qint64 *last) {
+        QSqlQuery query(m_db);
+        query.prepare(u"SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM tasks "
+                      "WHERE job_id = ?"_s);
+        query.addBindValue(jobId);
+        if (!query.exec() || !query.next())
+            return fail(u"export query failed: "_s + query.lastError().text());
+        if (first)
+            *first = query.value(0).toLongLong();
+        *last = query.value(1).toLongLong();
+        return true;
+    };
+    qint64 firstId = 0;
+    if (!readRange(&firstId, &maxId))
+        return false;
+    lastId = qMax<qint64>(0, firstId - 1);
     ExportRow row;
     for (;;) {
         // Read a page, then hand it out, so no statement stays open while the sink writes.
@@ -139,7 +160,8 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
             ResetGuard guard(page);
             page.bind(1, jobId);
             page.bind(2, lastId);
-            page.bind(3, qint64(kPageSize));
+            page.bind(3, qMin(maxId, lastId + kPageSize));
+            page.bind(4, qint64(kPageSize));
             int rc;
             while ((rc = page.step()) == Statement::Row) {
                 row.taskId = page.int64(0);
@@ -161,7 +183,6 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
                     row.costUsd = 0.0;
                 row.attempts = int(page.int64(11));
                 row.tier = page.text(12);
-                lastId = row.taskId;
                 rows.append(row);
             }
             if (rc != Statement::Done)
@@ -171,8 +192,14 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
             if (!sink(r))
                 return true;
         }
-        if (rows.size() < kPageSize)
-            return true;
+        lastId = qMin(maxId, lastId + kPageSize);
+        if (lastId >= maxId) {
+            const qint64 walked = maxId;
+            if (!readRange(nullptr, &maxId))
+                return false;
+            if (maxId <= walked)
+                return true;
+        }
     }
 }
 

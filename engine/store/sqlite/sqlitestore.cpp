@@ -79,10 +79,13 @@ SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
                       "WHERE id = ?1")
         && s.addSpend.prepare(m_handle, "INSERT INTO spend_days (day, usd) VALUES (?1, ?2) "
                                         "ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd")
+        // A walk along the primary key through the job's id range (forEachExportRow): the
+        // unary + keeps the planner off tasks_job_state, which would re-read and sort the
+        // rest of the job at every page.
         && s.exportPage.prepare(
             m_handle, "SELECT id, vals, state, output, error_class, error_message, model, "
                       "input_tokens, output_tokens, cached_tokens, cost_usd, attempts, tier "
-                      "FROM tasks WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+                      "FROM tasks WHERE id > ?2 AND id <= ?3 AND +job_id = ?1 ORDER BY id LIMIT ?4");
     if (!prepared) {
         fail(u"cannot prepare statements: %1"_s.arg(QString::fromUtf8(sqlite3_errmsg(m_handle))));
         return;

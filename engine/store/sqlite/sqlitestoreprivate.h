@@ -110,6 +110,18 @@ public:
     // Response cache (prepared on first use).
     Statement cacheLookup;
     Statement cacheInsert;
+    // The last job totals read, and the database's state then (jobTotals).
+    Statement dataVersion; // prepared on first use
+    struct Totals
+    {
+        qint64 jobId = 0;
+        qint64 dataVersion = -1;
+        qint64 changes = -1;
+        Usage usage;
+        double costUsd = 0;
+        qint64 billedTasks = 0;
+    };
+    Totals lastTotals;
 };
 
 // Qt binds a null QString as SQL NULL; NOT NULL text columns want ''.

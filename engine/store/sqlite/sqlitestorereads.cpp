@@ -7,12 +7,26 @@
 #include <QJsonDocument>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QStringDecoder>
 
 #include <algorithm>
 
 namespace bd::store {
 
 using namespace Qt::StringLiterals;
+
+namespace {
+
+// Decodes UTF-8 into target, in its own buffer when it has one (an export reuses its page
+// of rows, so most texts cost no allocation).
+void assignUtf8(QString &target, QByteArrayView utf8, QStringDecoder &decoder)
+{
+    target.resize(utf8.size()); // UTF-16 never takes more units than UTF-8 takes bytes
+    QChar *const begin = target.data();
+    target.resize(decoder.appendToBuffer(begin, utf8) - begin);
+}
+
+} // namespace
 
 // --- reads, export, dead letters and template revisions
 
@@ -43,6 +57,32 @@ TaskCounts SqliteStore::taskCounts(qint64 jobId)
 
 bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks)
 {
+    // The totals are a scan of the job's tasks. Asked again of a database nobody changed
+    // since (no commit of another connection, no change of this one), the last answer
+    // stands: an export, for one, asks for the job list and then for the job.
+    Statements::Totals &last = m_statements->lastTotals;
+    Statement &version = m_statements->dataVersion;
+    qint64 dataVersion = -1;
+    if (version.get() || version.prepare(m_handle, "PRAGMA data_version")) {
+        ResetGuard guard(version);
+        if (version.step() == SQLITE_ROW)
+            dataVersion = version.int64(0);
+    }
+    const qint64 changes = sqlite3_total_changes64(m_handle);
+    const auto answer = [&](const Statements::Totals &totals) {
+        if (usage)
+            *usage = totals.usage;
+        if (costUsd)
+            *costUsd = totals.costUsd;
+        if (billedTasks)
+            *billedTasks = totals.billedTasks;
+        return true;
+    };
+    if (dataVersion >= 0 && last.jobId == jobId && last.dataVersion == dataVersion
+        && last.changes == changes) {
+        return answer(last);
+    }
+
     QSqlQuery query(m_db);
     // Answers are billed when they complete; a tiering classifier's calls whatever became
     // of the task (a completed task's cost_usd already holds them).
@@ -55,21 +95,21 @@ bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 
     query.addBindValue(jobId);
     if (!query.exec() || !query.next())
         return fail(query.lastError().text());
-    if (usage) {
-        usage->inputTokens = qint64(query.value(0).toDouble());
-        usage->outputTokens = qint64(query.value(1).toDouble());
-        usage->cachedTokens = qint64(query.value(2).toDouble());
-        usage->cacheWriteTokens = qint64(query.value(3).toDouble());
-    }
-    if (costUsd) {
-        QString error;
-        *costUsd = query.value(4).toDouble() + sqlcharges::total(m_db, jobId, &error);
-        if (!error.isEmpty())
-            return fail(error);
-    }
-    if (billedTasks)
-        *billedTasks = query.value(5).toLongLong();
-    return true;
+    Statements::Totals totals;
+    totals.jobId = jobId;
+    totals.dataVersion = dataVersion;
+    totals.changes = changes;
+    totals.usage.inputTokens = qint64(query.value(0).toDouble());
+    totals.usage.outputTokens = qint64(query.value(1).toDouble());
+    totals.usage.cachedTokens = qint64(query.value(2).toDouble());
+    totals.usage.cacheWriteTokens = qint64(query.value(3).toDouble());
+    QString chargesError;
+    totals.costUsd = query.value(4).toDouble() + sqlcharges::total(m_db, jobId, &chargesError);
+    if (!chargesError.isEmpty())
+        return fail(chargesError);
+    totals.billedTasks = query.value(5).toLongLong();
+    last = totals;
+    return answer(totals);
 }
 
 QList<DeadTask> SqliteStore::deadTasks(qint64 jobId, int limit, qint64 afterTaskId)
@@ -135,30 +175,66 @@ bool SqliteStore::forEachExportRow(qint64 jobId,
 {
     constexpr int kPageSize = 2000;
     Statement &page = m_statements->exportPage;
+    // Pages walk the primary key up to the job's last id (each page one range of the key,
+    // whatever the job's size); the last id is read again once the walk reaches it, so
+    // rows added meanwhile are exported too.
     qint64 lastId = 0;
-    ExportRow row;
+    qint64 maxId = 0;
+    const auto readMaxId = [&](qint64 *id) {
+        QSqlQuery query(m_db);
+        query.prepare(u"SELECT MAX(id) FROM tasks WHERE job_id = ?"_s);
+        query.addBindValue(jobId);
+        if (!query.exec() || !query.next())
+            return fail(u"export query failed: "_s + query.lastError().text());
+        *id = query.value(0).toLongLong();
+        return true;
+    };
+    if (!readMaxId(&maxId))
+        return false;
+    // One page of rows, reused page after page (their strings keep their buffers).
+    QList<ExportRow> rows(kPageSize);
+    QStringDecoder decoder(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
+    QByteArray modelBytes; // the last row's model, usually every row's
+    QString model;
     for (;;) {
         // Read a page, then hand it out, so no statement stays open while the sink writes.
-        QList<ExportRow> rows;
-        rows.reserve(kPageSize);
+        qsizetype count = 0;
         {
             ResetGuard guard(page);
             page.bind(1, jobId);
             page.bind(2, lastId);
-            page.bind(3, qint64(kPageSize));
+            page.bind(3, maxId);
+            page.bind(4, qint64(kPageSize));
             int rc;
             while ((rc = page.step()) == SQLITE_ROW) {
+                ExportRow &row = rows[count++];
                 row.taskId = page.int64(0);
                 row.inputValues = json::decodeStringArray(page.bytes(1)).value_or(QStringList());
                 const auto state = static_cast<TaskState>(page.int64(2));
                 row.status = state == TaskState::Leased ? u"pending"_s : taskStateName(state);
-                row.output = state == TaskState::Completed ? page.text(3) : QString();
-                const QString errorClass = page.text(4);
-                const QString errorMessage = page.text(5);
-                row.error = errorClass.isEmpty() ? QString()
-                            : errorMessage.isEmpty() ? errorClass
-                                                     : errorClass + u": "_s + errorMessage;
-                row.model = page.text(6);
+                if (state == TaskState::Completed && !page.isNull(3))
+                    assignUtf8(row.output, page.bytes(3), decoder);
+                else
+                    row.output = QString();
+                if (page.isNull(4)) {
+                    row.error = QString();
+                } else {
+                    const QString errorClass = page.text(4);
+                    const QString errorMessage = page.text(5);
+                    row.error = errorClass.isEmpty() ? QString()
+                                : errorMessage.isEmpty() ? errorClass
+                                                         : errorClass + u": "_s + errorMessage;
+                }
+                if (page.isNull(6)) {
+                    row.model = QString();
+                } else {
+                    const QByteArrayView bytes = page.bytes(6);
+                    if (model.isNull() || bytes != modelBytes) {
+                        modelBytes = bytes.toByteArray();
+                        model = QString::fromUtf8(bytes);
+                    }
+                    row.model = model;
+                }
                 row.inputTokens = page.int64(7);
                 row.outputTokens = page.int64(8);
                 row.cachedTokens = page.int64(9);
@@ -168,17 +244,24 @@ bool SqliteStore::forEachExportRow(qint64 jobId,
                 row.attempts = int(page.int64(11));
                 row.tier = page.text(12);
                 lastId = row.taskId;
-                rows.append(row);
+                if (count == kPageSize)
+                    break;
             }
-            if (rc != SQLITE_DONE)
+            if (rc != SQLITE_DONE && rc != SQLITE_ROW)
                 return failSql(u"export query failed"_s);
         }
-        for (const ExportRow &r : std::as_const(rows)) {
-            if (!sink(r))
+        for (qsizetype i = 0; i < count; ++i) {
+            if (!sink(std::as_const(rows)[i]))
                 return true;
         }
-        if (rows.size() < kPageSize)
-            return true;
+        if (count < kPageSize) {
+            const qint64 walked = maxId;
+            if (!readMaxId(&maxId))
+                return false;
+            if (maxId <= walked)
+                return true;
+            lastId = walked;
+        }
     }
 }
 
