@@ -79,6 +79,17 @@ void checkExportPath(const QString &path, const QString &option)
         throw UsageError{u"--%1: folder %2 does not exist"_s.arg(option, info.absolutePath())};
 }
 
+bd::RunnerDefaults runnerDefaults(const QCommandLineParser &parser)
+{
+    bd::RunnerDefaults defaults;
+    const NumberRange ms{100, 3'600'000, u"a whole number of milliseconds (100 or more)"_s};
+    if (const auto lease = intOption(parser, u"lease-ms"_s, ms))
+        defaults.leaseMs = *lease;
+    if (const auto heartbeat = intOption(parser, u"heartbeat-ms"_s, ms))
+        defaults.heartbeatMs = *heartbeat;
+    return defaults;
+}
+
 QJsonObject runtimeSettings(const QCommandLineParser &parser)
 {
     namespace keys = bd::settingkeys;

@@ -53,6 +53,8 @@ private Q_SLOTS:
     void metricsWriteAndRead();
     void queueProbe();
     void jobControls();
+    void workersHeartbeatAndList();
+    void batchOwnershipPassesFromStaleWorkers();
     void databasesSideBySide();
 
 private:
