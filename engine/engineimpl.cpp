@@ -25,6 +25,7 @@ dispatch::JobRunner::Options runnerOptionsFrom(const RunnerDefaults &defaults)
     dispatch::JobRunner::Options options;
     options.concurrency = defaults.concurrency;
     options.leaseMs = defaults.leaseMs;
+    options.heartbeatMs = defaults.heartbeatMs;
     options.flushMaxTransitions = defaults.flushMaxTransitions;
     options.flushIntervalMs = defaults.flushIntervalMs;
     options.progressIntervalMs = defaults.progressIntervalMs;
@@ -60,6 +61,7 @@ void registerMetaTypes()
     qRegisterMetaType<QList<bd::QueueInfo>>();
     qRegisterMetaType<bd::SubmitResult>();
     qRegisterMetaType<QList<bd::QueueTaskResult>>();
+    qRegisterMetaType<QList<bd::WorkerInfo>>();
 }
 
 } // namespace
@@ -233,6 +235,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_reader, &ReaderWorker::alertsListed, this, &Engine::alertsListed);
     connect(m_reader, &ReaderWorker::costReportReady, this, &Engine::costReportReady);
     connect(m_reader, &ReaderWorker::jobsListed, this, &Engine::jobsListed);
+    connect(m_reader, &ReaderWorker::workersListed, this, &Engine::workersListed);
     connect(m_reader, &ReaderWorker::globalBudgetRead, this, &Engine::globalBudgetChanged);
     connect(m_reader, &ReaderWorker::exportProgressed, this, &Engine::exportProgressed);
     connect(m_reader, &ReaderWorker::exportFinished, this, &Engine::exportFinished);
@@ -391,6 +394,11 @@ void EngineImpl::requestJobs()
         return;
     }
     onWorker([](EngineWorker &w) { w.listJobs(); });
+}
+
+void EngineImpl::requestWorkers(qint64 seenSinceMs)
+{
+    onReader([reader = m_reader, seenSinceMs] { reader->listWorkers(seenSinceMs); });
 }
 
 void EngineImpl::pauseLane(Lane lane)

@@ -47,6 +47,7 @@ public:
     void runNow(qint64 jobId) override;
     void resumeJob(qint64 jobId) override;
     void requestJobs() override;
+    void requestWorkers(qint64 seenSinceMs) override;
 
     void pauseLane(Lane lane) override;
     void resumeLane(Lane lane) override;

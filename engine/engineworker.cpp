@@ -96,6 +96,7 @@ void EngineWorker::open()
     startMonitoring();
     loadGlobalBudget();
     checkGlobalBudget();
+    startHeartbeat();
     Q_EMIT opened(true, QString());
 }
 
@@ -272,6 +273,7 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
     const QString model = job->spec.model.isEmpty() ? provider->defaultModel() : job->spec.model;
     auto *runner = new dispatch::JobRunner(m_store, std::move(provider), *job, m_prices.table(),
                                            m_clock, m_workerId, m_runnerOptions, this);
+    runner->setWorkerRegistry(&m_database->workers());
     runner->setGlobalBudget(m_globalBudget.budget());
     m_providerConfigs.insert(jobId, providerConfig);
     m_globalBudget.forget(jobId);
@@ -388,6 +390,7 @@ void EngineWorker::stopAll(const QString &reason)
     m_stoppingAll = true;
     if (m_runners.isEmpty()) {
         m_stoppingAll = false;
+        heartbeat(); // the worker list has this engine's figures as it stops
         Q_EMIT stoppedAll();
         return;
     }
@@ -411,6 +414,7 @@ void EngineWorker::handleRunnerFinished(qint64 jobId, JobState state, const QStr
     Q_EMIT jobStopped(jobId, state, reason);
     if (m_stoppingAll && m_runners.isEmpty()) {
         m_stoppingAll = false;
+        heartbeat();
         Q_EMIT stoppedAll();
     }
 }
@@ -435,8 +439,10 @@ void EngineWorker::pauseForFullDisk(qint64 jobId, const QString &error)
 
 void EngineWorker::removeRunner(qint64 jobId)
 {
-    if (auto *runner = m_runners.take(jobId))
+    if (auto *runner = m_runners.take(jobId)) {
+        m_completedByRemoved += runner->completedHere();
         runner->deleteLater();
+    }
     m_preemption.forget(jobId);
     updatePreemption(); // an urgent job that ended lets the others go on
 }
@@ -524,10 +530,13 @@ void EngineWorker::shutdown()
     const QList<dispatch::JobRunner *> runners = m_runners.values();
     for (dispatch::JobRunner *runner : runners)
         runner->stop(JobState::Paused, stopCauseReason(StopCause::EngineShutdown), true);
+    for (const dispatch::JobRunner *runner : std::as_const(m_runners))
+        m_completedByRemoved += runner->completedHere();
     qDeleteAll(m_runners);
     m_runners.clear();
     if (m_snapshotTimer)
         m_snapshotTimer->stop();
+    stopHeartbeat();
     if (m_monitoring) {
         m_monitoring->shutdown(); // writes the open interval while the store is still there
         m_monitoring.reset();

@@ -145,6 +145,20 @@ private:
     void emitSnapshot();
 
     void releaseLeasesOfDeadWorkers();
+
+    // The worker registry (engineworkerregistry.cpp): every few seconds this engine's row
+    // (completed, in flight, rate, lanes) is written, expired leases of any worker go back
+    // to pending (counted as rescued), and provider batches of workers whose heartbeat is
+    // stale are adopted by this engine's runners.
+    void startHeartbeat();
+    void heartbeat();
+    void stopHeartbeat(); // at shutdown: batches handed back, a last row written
+    QTimer *m_heartbeatTimer = nullptr;
+    qint64 m_startedAtMs = 0;
+    qint64 m_completedByRemoved = 0; // by runners that are gone
+    qint64 m_lastBeatCompleted = 0;
+    qint64 m_lastBeatMs = 0;
+    qint64 m_rescued = 0;
     void connectRunner(dispatch::JobRunner *runner);
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
     void shareProviderGuards(dispatch::JobRunner *runner, const QString &endpoint,

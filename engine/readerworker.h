@@ -70,6 +70,7 @@ public:
     void listDeadTasks(quint64 ticket, qint64 jobId, qint64 afterTaskId, int limit);
     // Every job with its counts (a read-only engine's requestJobs).
     void listJobs();
+    void listWorkers(qint64 seenSinceMs);
     void reportCost(qint64 jobId);
     void readGlobalBudget();
     // The full integrity check (Engine::checkDatabase).
@@ -102,6 +103,7 @@ Q_SIGNALS:
                          const QString &error);
     void costReportReady(qint64 jobId, const QJsonObject &report);
     void jobsListed(const QList<bd::JobInfo> &jobs);
+    void workersListed(const QList<bd::WorkerInfo> &workers);
     void globalBudgetRead(double capUsd, const QString &period, double spentUsd);
     void exportProgressed(qint64 jobId, qint64 rows, qint64 totalRows);
     void exportFinished(qint64 jobId, const QString &path, bool ok, const QString &error);

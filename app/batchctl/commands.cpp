@@ -86,6 +86,12 @@ int main(const QStringList &arguments)
             return commandJob(in);
         if (command == u"compare"_s)
             return commandCompare(in);
+        if (command == u"submit"_s)
+            return commandSubmit(in);
+        if (command == u"worker"_s)
+            return commandWorker(in);
+        if (command == u"wait"_s)
+            return commandWait(in);
         throw UsageError{u"unknown command '%1'"_s.arg(command)};
     } catch (const UsageError &error) {
         printErr(u"batchctl: "_s + error.message);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "api/engine.h"
+
 #include <QCommandLineParser>
 #include <QString>
 #include <QStringList>
@@ -31,11 +33,25 @@ int commandCheck(const Invocation &in);
 int commandServe(const Invocation &in);
 int commandJob(const Invocation &in);
 int commandCompare(const Invocation &in);
+int commandSubmit(const Invocation &in);
+int commandWorker(const Invocation &in);
+int commandWait(const Invocation &in);
 
 // Resumes the unfinished jobs (one job when onlyJob is set) in an open session: resume and
 // dlq replay.
 class Session;
 int resumeJobs(Session &session, qint64 onlyJob, bool forceList);
+
+// run and submit: the draft checked (its key resolved first), the database opened, the
+// global budget set when asked, the job imported (or the same job found) and said so.
+// nullopt with *exitCode when any of it failed (printed).
+struct CheckedImport
+{
+    bd::JobCheck check;
+    bd::ImportResult imported;
+};
+std::optional<CheckedImport> checkAndImport(Session &session, const Invocation &in,
+                                            const bd::JobDraft &draft, int *exitCode);
 
 // A command that reads an existing database: a missing one is a usage error, and is not
 // created.

@@ -30,6 +30,12 @@ const char kUsage[] =
     "  key set PROVIDER      store PROVIDER's API key (read from stdin) in the OS keychain\n"
     "  key delete PROVIDER   remove it\n"
     "  key status [PROVIDER] [--json]   where each key would come from (never prints one)\n"
+    "  submit  INPUT.csv (--template TEXT | --template-file FILE) [options]   import only; any\n"
+    "          worker, run, resume or console on the database runs it\n"
+    "  worker  [--db PATH|URL] [--lanes 1,2,3] [--concurrency N] [--json]\n"
+    "          run every runnable job of the database on these lanes until SIGTERM or SIGINT\n"
+    "  wait    JOB [--timeout S] [--db PATH|URL] [--json]   until the job stops; exits as run\n"
+    "          would (0, 4 or 3), 1 when the timeout passes first\n"
     "  serve   [--db PATH|URL] [--listen HOST:PORT] [--token-file FILE] [--no-work]\n"
     "          the intake API (default listen 127.0.0.1:8787; token from BATCHDESK_API_TOKEN)\n"
     "PROVIDER is openai, anthropic or gemini. run, resume and dlq replay take the key from\n"
@@ -85,6 +91,9 @@ void addOptions(QCommandLineParser &parser)
         {u"listen"_s, u"serve: address and port to listen on (default 127.0.0.1:8787)."_s, u"HOST:PORT"_s},
         {u"token-file"_s, u"serve: read the API token from FILE (else BATCHDESK_API_TOKEN)."_s, u"FILE"_s},
         {u"no-work"_s, u"serve: accept tasks only; workers elsewhere run the queues."_s},
+        {u"lanes"_s, u"worker: the lanes (priorities) it serves, e.g. 1,2 (default 1,2,3)."_s,
+         u"LIST"_s},
+        {u"timeout"_s, u"wait: give up after S seconds (exit 1)."_s, u"S"_s},
         {u"period"_s, u"Global budget period: month (UTC calendar month, default), day (UTC) or all."_s,
          u"P"_s},
         {u"job"_s, u"Limit to one job."_s, u"JOB"_s},
@@ -127,7 +136,9 @@ void addOptions(QCommandLineParser &parser)
     // Batch-API lane tuning for tests and demos; kept out of --help.
     for (const auto &[name, description] :
          {std::pair{u"batch-size"_s, u"Batch API: most lines per provider batch."_s},
-          std::pair{u"batch-poll-ms"_s, u"Batch API: first poll after submitting (default 5000)."_s}}) {
+          std::pair{u"batch-poll-ms"_s, u"Batch API: first poll after submitting (default 5000)."_s},
+         std::pair{u"lease-ms"_s, u"Lease of claimed tasks (default 30000)."_s},
+         std::pair{u"heartbeat-ms"_s, u"Heartbeat in the worker list (default 5000)."_s}}) {
         QCommandLineOption option(name, description, u"N"_s);
         option.setFlags(QCommandLineOption::HiddenFromHelp);
         parser.addOption(option);

@@ -81,6 +81,17 @@ void checkExportPath(const QString &path, const QString &option)
         throw UsageError{u"--%1: folder %2 does not exist"_s.arg(option, info.absolutePath())};
 }
 
+bd::RunnerDefaults runnerDefaults(const QCommandLineParser &parser)
+{
+    bd::RunnerDefaults defaults;
+    const NumberRange ms{100, 3'600'000, u"a whole number of milliseconds (100 or more)"_s};
+    if (const auto lease = intOption(parser, u"lease-ms"_s, ms))
+        defaults.leaseMs = *lease;
+    if (const auto heartbeat = intOption(parser, u"heartbeat-ms"_s, ms))
+        defaults.heartbeatMs = *heartbeat;
+    return defaults;
+}
+
 QJsonObject runtimeSettings(const QCommandLineParser &parser)
 {
     namespace keys = bd::settingkeys;
@@ -220,8 +231,8 @@ bd::JobDraft jobDraft(const QCommandLineParser &parser, const QStringList &posit
     if (parser.isSet(u"structured-output"_s))
         spec.settings.insert(bd::settingkeys::structuredOutput, parser.value(u"structured-output"_s));
     if (const auto sample = intOption(parser, u"sample"_s, {1, 1'000'000, u"a positive whole number"_s})) {
-        if (command != u"run"_s)
-            throw UsageError{u"--sample is an option of run"_s};
+        if (command != u"run"_s && command != u"submit"_s)
+            throw UsageError{u"--sample is an option of run and submit"_s};
         spec.settings.insert(bd::settingkeys::sampleRows, *sample);
     }
     if (parser.isSet(u"deadline"_s)) {

@@ -57,6 +57,10 @@ void checkExportPath(const QString &path, const QString &option);
 // off-peak window, batch tuning, simulator knobs).
 QJsonObject runtimeSettings(const QCommandLineParser &parser);
 
+// The engine's runner tuning from the hidden --lease-ms and --heartbeat-ms (tests shorten
+// them); the defaults otherwise.
+bd::RunnerDefaults runnerDefaults(const QCommandLineParser &parser);
+
 // --monitoring FILE, then --metrics-port, --alert-webhook and --alert-command over it.
 QJsonObject monitoringSettings(const QCommandLineParser &parser);
 

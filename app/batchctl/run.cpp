@@ -7,6 +7,41 @@ using namespace Qt::StringLiterals;
 
 namespace batchctl {
 
+std::optional<CheckedImport> checkAndImport(Session &session, const Invocation &in,
+                                            const bd::JobDraft &draft, int *exitCode)
+{
+    const auto globalBudget = globalBudgetOption(in.parser, u"global-budget"_s);
+    // The key first (as a missing key is the likelier mistake), then the engine's rules.
+    session.checkEndpoint(draft.spec);
+    if (bd::providerInfo(draft.spec.provider))
+        session.resolveKeys({draft.spec.provider});
+    CheckedImport result{session.check(draft), {}};
+    for (const QString &note : result.check.notes)
+        printErr(u"note: "_s + note);
+    if (!session.open()) {
+        *exitCode = ExitFatal;
+        return std::nullopt;
+    }
+    if (globalBudget) {
+        session.ask(&bd::Engine::globalBudgetChanged, [&] {
+            session.engine().setGlobalBudget(globalBudget->first, globalBudget->second);
+        });
+    }
+    result.imported = session.import(result.check.spec);
+    const bd::ImportResult &imported = result.imported;
+    if (!imported.ok) {
+        printErr(imported.error);
+        *exitCode = imported.databaseFailed || session.importInterrupted() ? ExitFatal : ExitUsage;
+        return std::nullopt;
+    }
+    for (const QString &warning : imported.warnings)
+        printErr(u"warning: "_s + warning);
+    printErr(imported.continued
+                 ? u"continuing job %1 (same input and settings already in %2)"_s.arg(imported.jobId).arg(in.database)
+                 : u"imported %1 rows as job %2"_s.arg(imported.rows).arg(imported.jobId));
+    return result;
+}
+
 // `run INPUT.csv ...`: check, import (or continue the same job), run to rest, report, and
 // export when asked. Every usage error comes before the database is opened.
 int commandRun(const Invocation &in)
@@ -17,33 +52,14 @@ int commandRun(const Invocation &in)
     const QString exportPath = in.parser.value(u"export"_s);
     if (in.parser.isSet(u"export"_s))
         checkExportPath(exportPath, u"export"_s);
-    const auto globalBudget = globalBudgetOption(in.parser, u"global-budget"_s);
 
     Session session(in.database, in.json, monitoringSettings(in.parser));
-    // The key first (as a missing key is the likelier mistake), then the engine's rules.
-    session.checkEndpoint(draft.spec);
-    if (bd::providerInfo(draft.spec.provider))
-        session.resolveKeys({draft.spec.provider});
-    const bd::JobCheck check = session.check(draft);
-    for (const QString &note : check.notes)
-        printErr(u"note: "_s + note);
-    if (!session.open())
-        return ExitFatal;
-    if (globalBudget) {
-        session.ask(&bd::Engine::globalBudgetChanged, [&] {
-            session.engine().setGlobalBudget(globalBudget->first, globalBudget->second);
-        });
-    }
-    const bd::ImportResult imported = session.import(check.spec);
-    if (!imported.ok) {
-        printErr(imported.error);
-        return imported.databaseFailed || session.importInterrupted() ? ExitFatal : ExitUsage;
-    }
-    for (const QString &warning : imported.warnings)
-        printErr(u"warning: "_s + warning);
-    printErr(imported.continued
-                 ? u"continuing job %1 (same input and settings already in %2)"_s.arg(imported.jobId).arg(in.database)
-                 : u"imported %1 rows as job %2"_s.arg(imported.rows).arg(imported.jobId));
+    int failure = ExitFatal;
+    const auto result = checkAndImport(session, in, draft, &failure);
+    if (!result)
+        return failure;
+    const bd::ImportResult &imported = result->imported;
+    const bd::JobCheck &check = result->check;
 
     QList<JobOutcome> outcomes;
     if (const auto job = session.job(imported.jobId)) {

@@ -9,7 +9,8 @@ using namespace Qt::StringLiterals;
 
 namespace batchctl {
 
-Session::Session(const QString &database, bool json, const QJsonObject &monitoring, Access access)
+Session::Session(const QString &database, bool json, const QJsonObject &monitoring, Access access,
+                 const bd::RunnerDefaults &runner)
     : m_json(json)
     , m_credentials(m_keyStore.keychainLookup())
 {
@@ -19,6 +20,7 @@ Session::Session(const QString &database, bool json, const QJsonObject &monitori
     options.priceOverridePath = bd::defaultPriceOverridePath();
     options.monitoring = monitoring;
     options.readOnly = access == Access::ReadOnly;
+    options.runner = runner;
     m_engine = bd::createEngine(options);
     QObject::connect(m_engine.get(), &bd::Engine::metricsEndpointChanged, m_engine.get(),
                      [](quint16 port, const QString &message) {

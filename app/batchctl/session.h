@@ -39,8 +39,9 @@ public:
         ReadWrite,
         ReadOnly,
     };
+    // runner: the engine's lease, heartbeat and runner tuning (worker's hidden options).
     Session(const QString &database, bool json, const QJsonObject &monitoring = {},
-            Access access = Access::ReadWrite);
+            Access access = Access::ReadWrite, const bd::RunnerDefaults &runner = {});
     ~Session();
     Q_DISABLE_COPY_MOVE(Session)
 

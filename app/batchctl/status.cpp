@@ -7,6 +7,8 @@
 #include <QDateTime>
 #include <QJsonArray>
 
+#include <cmath>
+
 using namespace Qt::StringLiterals;
 
 namespace batchctl {
@@ -107,6 +109,46 @@ std::optional<int> concurrencyLimit(Session &session, qint64 jobId)
     return int(std::get<1>(*series).points.constLast().value + 0.5);
 }
 
+// The engines seen on the database in the last 10 minutes, as `status --json` lists them.
+QJsonArray workersJson(const QList<bd::WorkerInfo> &workers)
+{
+    QJsonArray array;
+    for (const bd::WorkerInfo &worker : workers) {
+        QJsonArray lanes;
+        for (const int lane : worker.lanes)
+            lanes.append(lane);
+        array.append(QJsonObject{
+            {u"id"_s, worker.id},
+            {u"host"_s, worker.host},
+            {u"pid"_s, worker.pid},
+            {u"lanes"_s, lanes},
+            {u"started_at"_s, worker.startedAt.toString(Qt::ISODateWithMs)},
+            {u"last_seen"_s, worker.lastSeen.toString(Qt::ISODateWithMs)},
+            {u"completed"_s, worker.completed},
+            {u"in_flight"_s, worker.inFlight},
+            {u"tasks_per_s"_s, std::round(worker.tasksPerSecond * 100.0) / 100.0},
+            {u"rescued"_s, worker.rescued},
+        });
+    }
+    return array;
+}
+
+void printWorkers(const QList<bd::WorkerInfo> &workers)
+{
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    for (const bd::WorkerInfo &worker : workers) {
+        QStringList lanes;
+        for (const int lane : worker.lanes)
+            lanes.append(QString::number(lane));
+        printOut(u"worker %1  lanes %2  %3 completed, %4 in flight, %5 tasks/s  seen %6 s ago"_s
+                     .arg(worker.id, lanes.join(u','))
+                     .arg(worker.completed)
+                     .arg(worker.inFlight)
+                     .arg(QString::number(worker.tasksPerSecond, 'f', 1))
+                     .arg(qMax<qint64>(0, worker.lastSeen.secsTo(now))));
+    }
+}
+
 } // namespace
 
 // `status`: every job with its counts, spend and cost report, the global budget and the
@@ -122,7 +164,11 @@ int commandStatus(const Invocation &in)
                                     [&] { session.engine().requestAlerts(true); });
     const auto budget = session.ask(&bd::Engine::globalBudgetChanged,
                                     [&] { session.engine().requestGlobalBudget(); });
-    if (!jobs || !alerts || !budget)
+    constexpr qint64 kWorkersSeenMs = 10 * 60'000;
+    const auto workers = session.ask(&bd::Engine::workersListed, [&] {
+        session.engine().requestWorkers(QDateTime::currentMSecsSinceEpoch() - kWorkersSeenMs);
+    });
+    if (!jobs || !alerts || !budget || !workers)
         return ExitFatal;
     const auto &[capUsd, period, spentUsd] = *budget;
     const QJsonObject globalBudget = globalBudgetJson(GlobalBudget{capUsd, period, spentUsd});
@@ -155,7 +201,9 @@ int commandStatus(const Invocation &in)
         QJsonArray alertArray;
         for (const bd::AlertRecord &alert : std::get<0>(*alerts))
             alertArray.append(alertJson(alert));
-        QJsonObject status{{u"jobs"_s, jobArray}, {u"alerts"_s, alertArray}};
+        QJsonObject status{{u"jobs"_s, jobArray},
+                           {u"alerts"_s, alertArray},
+                           {u"workers"_s, workersJson(std::get<0>(*workers))}};
         if (capUsd > 0)
             status.insert(u"global_budget"_s, globalBudget);
         printJson(status);
@@ -166,6 +214,7 @@ int commandStatus(const Invocation &in)
     if (capUsd > 0)
         printOut(globalBudgetLine(globalBudget));
     printAlerts(std::get<0>(*alerts));
+    printWorkers(std::get<0>(*workers));
     return ExitFinished;
 }
 

@@ -9,6 +9,7 @@
 #include "api/snapshot.h"
 #include "api/tasks.h"
 #include "api/types.h"
+#include "api/workers.h"
 
 #include <QJsonObject>
 #include <QObject>
@@ -41,7 +42,10 @@ enum class TaskAction : int
 struct RunnerDefaults
 {
     int concurrency = 16;
-    qint64 leaseMs = 120'000;        // a crashed worker's tasks come back after this
+    // A worker killed without a word: its tasks come back to the others after this, its
+    // provider batches are adopted once its heartbeat is this old.
+    qint64 leaseMs = 30'000;
+    qint64 heartbeatMs = 5'000; // each writing engine's row in the database's worker list
     int flushMaxTransitions = 2'000; // answers stored per transaction at most
     int flushIntervalMs = 100;
     int progressIntervalMs = 250;
@@ -205,6 +209,9 @@ public:
     // within a poll (about a second; 2 s at most).
     // Every job with its counts and spend; jobsListed() follows.
     virtual void requestJobs() = 0;
+    // The engines seen on the database (their heartbeats, every few seconds) since
+    // seenSinceMs; workersListed() follows.
+    virtual void requestWorkers(qint64 seenSinceMs) = 0;
 
     // ---- lanes (per engine, not stored)
     // A paused lane's jobs send nothing new (answers in flight are kept, claimed-but-unsent
@@ -316,6 +323,7 @@ Q_SIGNALS:
     // The /metrics endpoint listens on 127.0.0.1:port (0 when it is off or failed).
     void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);
+    void workersListed(const QList<bd::WorkerInfo> &workers);
     void snapshotTaken(const bd::EngineSnapshot &snapshot);
     void jobReprioritised(qint64 jobId, int priority, int changed);
     // A job control was applied here and recorded for the other engines ("pause", "resume",

@@ -10,6 +10,7 @@
 #include "providers/batchplanner.h"
 #include "metrics/metricsrecorder.h"
 #include "store/store.h"
+#include "store/workerregistry.h"
 
 namespace bd::dispatch {
 
@@ -32,53 +33,85 @@ void JobRunner::recoverBatches()
     const QList<ProviderBatchRecord> open =
         m_store->batches(m_job.id, {u"assembling"_s, u"submitted"_s});
     for (const ProviderBatchRecord &record : open) {
-        LiveBatch batch;
-        batch.rowId = record.id;
-        batch.providerBatchId = record.providerBatchId;
-        batch.owner = batchOwner(record.id);
-        batch.submittedAtMs = record.updatedAtMs;
-        for (const ClaimedTask &task : m_store->leasedTasksOfBatch(record.id)) {
-            batch.tasks.insert(task.id, task);
-            // The line as it was sent; for a tiered job the rules decide the same way again,
-            // so the route is known after a restart.
-            qint64 promptTokens = 0;
-            std::optional<providers::ChatRequest> line = batchRequestFor(task, &promptTokens);
-            if (!line)
-                return;
-            batch.lookup.append(std::move(*line));
-        }
-        if (record.state == u"assembling"_s || record.providerBatchId.isEmpty()) {
-            // Interrupted between hand-over and the provider's answer: the provider may or
-            // may not have it. Where the API can tell, look for the batch created with this
-            // row's reference and exactly these lines, and adopt it (handleBatchFound).
-            if (!batch.tasks.isEmpty() && m_provider->canFindBatches()) {
-                batch.createdAtMs = record.createdAtMs;
-                batch.submittedAtMs = record.createdAtMs;
-                m_liveBatches.insert(batch.rowId, batch);
-                m_provider->findBatch(QString::number(batch.rowId), batch.lookup,
-                                      batch.createdAtMs);
-                continue;
-            }
-            // Without an id there is nothing to poll, so the tasks go back.
-            QList<TaskTransition> releases;
-            for (const ClaimedTask &task : std::as_const(batch.tasks)) {
-                const TaskTransition release = releaseUnsent(task.id, now);
-                releases.append(release);
-            }
-            m_store->applyTransitions(batch.owner, releases, now);
-            m_store->updateBatch(record.id, u"failed"_s, QString(), now);
+        // Another live worker polls it: not ours to poll too (adopted if that one dies).
+        if (m_registry && !m_registry->takeBatch(record.id, m_workerId, now - m_options.leaseMs))
             continue;
-        }
-        batch.lookup = {}; // only a batch whose id was lost is looked up by its lines
-        if (batch.tasks.isEmpty()) {
-            m_store->updateBatch(record.id, u"ended"_s, QString(), now);
-            continue;
-        }
-        m_batchRowByProviderId.insert(batch.providerBatchId, batch.rowId);
-        m_liveBatches.insert(batch.rowId, batch);
-        schedulePoll(batch.rowId);
+        if (!adoptBatch(record, now))
+            return;
     }
     m_counts = m_store->taskCounts(m_job.id);
+}
+
+void JobRunner::adoptOrphanedBatches()
+{
+    if (!m_running || !m_registry || !m_provider->hasBatchApi())
+        return;
+    const qint64 now = m_clock->nowMs();
+    const QList<qint64> orphans = m_registry->orphanedBatches(m_job.id, m_workerId, now - m_options.leaseMs);
+    if (orphans.isEmpty())
+        return;
+    const QList<ProviderBatchRecord> open =
+        m_store->batches(m_job.id, {u"assembling"_s, u"submitted"_s});
+    for (const ProviderBatchRecord &record : open) {
+        if (!orphans.contains(record.id) || m_liveBatches.contains(record.id)
+            || !m_registry->takeBatch(record.id, m_workerId, now - m_options.leaseMs))
+            continue;
+        qInfo("job %lld: adopting provider batch %lld of a worker that stopped answering",
+              m_job.id, record.id);
+        if (!adoptBatch(record, now))
+            return;
+    }
+    m_counts = m_store->taskCounts(m_job.id);
+}
+
+bool JobRunner::adoptBatch(const ProviderBatchRecord &record, qint64 now)
+{
+    LiveBatch batch;
+    batch.rowId = record.id;
+    batch.providerBatchId = record.providerBatchId;
+    batch.owner = batchOwner(record.id);
+    batch.submittedAtMs = record.updatedAtMs;
+    for (const ClaimedTask &task : m_store->leasedTasksOfBatch(record.id)) {
+        batch.tasks.insert(task.id, task);
+        // The line as it was sent; for a tiered job the rules decide the same way again,
+        // so the route is known after a restart.
+        qint64 promptTokens = 0;
+        std::optional<providers::ChatRequest> line = batchRequestFor(task, &promptTokens);
+        if (!line)
+            return false;
+        batch.lookup.append(std::move(*line));
+    }
+    if (record.state == u"assembling"_s || record.providerBatchId.isEmpty()) {
+        // Interrupted between hand-over and the provider's answer: the provider may or
+        // may not have it. Where the API can tell, look for the batch created with this
+        // row's reference and exactly these lines, and adopt it (handleBatchFound).
+        if (!batch.tasks.isEmpty() && m_provider->canFindBatches()) {
+            batch.createdAtMs = record.createdAtMs;
+            batch.submittedAtMs = record.createdAtMs;
+            m_liveBatches.insert(batch.rowId, batch);
+            m_provider->findBatch(QString::number(batch.rowId), batch.lookup,
+                                  batch.createdAtMs);
+            return true;
+        }
+        // Without an id there is nothing to poll, so the tasks go back.
+        QList<TaskTransition> releases;
+        for (const ClaimedTask &task : std::as_const(batch.tasks)) {
+            const TaskTransition release = releaseUnsent(task.id, now);
+            releases.append(release);
+        }
+        m_store->applyTransitions(batch.owner, releases, now);
+        m_store->updateBatch(record.id, u"failed"_s, QString(), now);
+        return true;
+    }
+    batch.lookup = {}; // only a batch whose id was lost is looked up by its lines
+    if (batch.tasks.isEmpty()) {
+        m_store->updateBatch(record.id, u"ended"_s, QString(), now);
+        return true;
+    }
+    m_batchRowByProviderId.insert(batch.providerBatchId, batch.rowId);
+    m_liveBatches.insert(batch.rowId, batch);
+    schedulePoll(batch.rowId);
+    return true;
 }
 
 void JobRunner::pumpBatches()
@@ -294,6 +327,10 @@ bool JobRunner::openBatch(const QList<providers::ChatRequest> &requests,
         fatal(m_store->errorString());
         return false;
     }
+    // This worker polls it; created moments ago, it is nobody's orphan meanwhile.
+    if (m_registry && !m_registry->takeBatch(rowId, m_workerId, now - m_options.leaseMs))
+        qWarning("job %lld: provider batch %lld not recorded as this worker's: %s", m_job.id,
+                 rowId, qPrintable(m_registry->errorString()));
     crashPoint("batch.row-created");
     LiveBatch batch;
     batch.rowId = rowId;
@@ -583,11 +620,12 @@ void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply>
         transitions.append(settle(task, missing, batch.submittedAtMs, true));
         resolveFollowers(task.id, transitions.constLast());
     }
-    if (!m_store->applyTransitions(batch.owner, transitions, m_clock->nowMs())) {
+    int skipped = 0;
+    if (!m_store->applyTransitions(batch.owner, transitions, m_clock->nowMs(), &skipped)) {
         fatal(m_store->errorString());
         return;
     }
-    noteWritten(transitions); // settled above: stored now, not counted twice
+    noteWritten(transitions, skipped); // settled above: stored now, not counted twice
     crashPoint("batch.results-stored");
     // Only now: a batch marked ended with its results unstored would leave its tasks
     // leased to it, which no restart looks at again. The other way round, a restart finds

@@ -789,7 +789,7 @@ void JobRunner::flush()
         return;
     }
     crashPoint("dispatch.answers-stored");
-    noteWritten(m_toWrite);
+    noteWritten(m_toWrite, skipped);
     if (skipped > 0)
         qWarning("job %lld: %d answers arrived after their lease had ended and were dropped",
                  m_job.id, skipped);
@@ -884,7 +884,21 @@ void JobRunner::finishIfDrained()
     m_leaseTimer.stop();
     m_running = false;
     m_stopping = false;
-    if (!m_store->setJobState(m_job.id, m_stopState, m_stopReason, m_clock->nowMs())) {
+    bool writeState = true;
+    if (m_stopState == JobState::Paused && stopCauseOf(m_stopReason) == StopCause::EngineShutdown) {
+        // Several workers share the job: one that stops does not pause it for the others.
+        // Nothing left: it is finished (whoever settled the last task); another engine
+        // started it since this one did: that one keeps it running.
+        const auto job = m_store->job(m_job.id);
+        if (job && job->counts.unfinished() == 0) {
+            m_stopState = JobState::Finished;
+            m_stopReason.clear();
+        } else if (job && job->state == JobState::Running && !job->runner.isEmpty()
+                   && job->runner != m_workerId) {
+            writeState = false;
+        }
+    }
+    if (writeState && !m_store->setJobState(m_job.id, m_stopState, m_stopReason, m_clock->nowMs())) {
         Q_EMIT failed(m_job.id, m_store->errorString());
         return;
     }
@@ -922,16 +936,20 @@ void JobRunner::budgetRefused(double extraUsd, bool ownWorkInFlight)
         stopForBudget();
 }
 
-void JobRunner::noteWritten(const QList<TaskTransition> &transitions)
+void JobRunner::noteWritten(const QList<TaskTransition> &transitions, int skipped)
 {
-    if (!m_globalBudget)
-        return;
     double written = 0.0;
+    qint64 completed = 0;
     for (const TaskTransition &transition : transitions) {
-        if (transition.action == OutcomeAction::Complete)
+        if (transition.action == OutcomeAction::Complete) {
             written += transition.outcome.costUsd.value_or(0.0);
+            ++completed;
+        }
     }
-    m_globalBudget->written(written);
+    // Skipped ones (a lease that had ended) were late answers: not completed here.
+    m_completedHere += qMax<qint64>(0, completed - skipped);
+    if (m_globalBudget)
+        m_globalBudget->written(written);
 }
 
 void JobRunner::reserve(double usd)

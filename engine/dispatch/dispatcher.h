@@ -28,6 +28,7 @@ class Clock;
 }
 namespace bd::store {
 class Store;
+class WorkerRegistry;
 }
 namespace bd::metrics {
 class MetricsRecorder;
@@ -57,7 +58,11 @@ public:
         int groupSizes[3] = {0, 0, 0}; // small, medium, large; 0: the provider's defaults
         qint64 mediumDepth = 1'000;    // pending tasks above which groups are medium
         qint64 largeDepth = 10'000;    // ... and large
-        qint64 leaseMs = 120'000;  // a crashed worker's tasks come back after this
+        // A worker killed without a word: its tasks come back to the others after this
+        // (renewed every leaseMs / 3 while it lives), and its provider batches are adopted
+        // once its heartbeat is this old.
+        qint64 leaseMs = 30'000;
+        qint64 heartbeatMs = 5'000; // the engine's row in the worker registry
         int flushMaxTransitions = 2'000;
         int flushIntervalMs = 100;
         int progressIntervalMs = 250;
@@ -146,6 +151,17 @@ public:
     // the job in `state` with the reason. finished() follows.
     void stop(JobState state, const QString &reason, bool cancelInFlight);
 
+    // --- for the worker registry (store/workerregistry.h)
+    // Tasks this runner completed (sync answers, cache hits, provider batch lines).
+    qint64 completedHere() const { return m_completedHere; }
+    int inFlightCount() const { return int(m_inFlight.size() + m_classifying.size()); }
+    // Provider batches are polled by one worker at a time: with a registry, this runner
+    // takes each batch it opens or recovers, and adopts those of workers whose heartbeat is
+    // older than leaseMs (adoptOrphanedBatches(), called with each heartbeat). Without one
+    // (a runner alone, in tests) it polls every open batch of the job.
+    void setWorkerRegistry(store::WorkerRegistry *registry) { m_registry = registry; }
+    void adoptOrphanedBatches();
+
 Q_SIGNALS:
     void progressed(qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &usage,
                     double costUsd);
@@ -182,6 +198,8 @@ private:
 
     // The batch-API lane (batchlane.cpp): tasks go out as provider batch jobs.
     void recoverBatches();
+    // Polls (or looks up) one open batch from now on; false when it had to stop the runner.
+    bool adoptBatch(const ProviderBatchRecord &record, qint64 now);
     void pumpBatches();
     // Tasks of the job raised above its priority on their own, claimed into the queue of
     // sync calls even while every provider batch slot is taken.
@@ -237,7 +255,7 @@ private:
     // again when they come, so nothing is decided now.
     void budgetRefused(double extraUsd, bool ownWorkInFlight);
     // The answers' costs written to the database: the global pool counts them as stored.
-    void noteWritten(const QList<TaskTransition> &transitions);
+    void noteWritten(const QList<TaskTransition> &transitions, int skipped = 0);
     QJsonObject budgetFigures() const;
 
     // A task's provider-batch line as pumpBatches() sends it; recovery rebuilds the same
@@ -279,6 +297,8 @@ private:
     void releaseFollowers();
 
     store::Store *m_store;
+    store::WorkerRegistry *m_registry = nullptr;
+    qint64 m_completedHere = 0;
     std::unique_ptr<providers::Provider> m_provider;
     JobInfo m_job;
     cost::PriceTable m_prices;

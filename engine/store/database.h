@@ -23,9 +23,10 @@ class Intake;
 class Store;
 class TaskActions;
 class TaskReader;
+class WorkerRegistry;
 
 // One open database and the roles it hands out: the queue writer (Store), the task reader,
-// the task actions, the metrics store and the queue probe. A location names the database:
+// the task actions, the worker registry, the metrics store and the queue probe. A location names the database:
 // a file path opens SQLite (the default backend, engine/store/sqlite/); a
 // "postgresql://user@host:port/dbname" (or "postgres://") URL opens PostgreSQL
 // (engine/store/postgres/). A password is never part of what a Database keeps or says:
@@ -87,6 +88,9 @@ public:
     virtual metrics::QueueProbe &queueProbe() = 0;
     // Standing queues of the intake API (intake.h).
     virtual Intake &intake() = 0;
+    // The engines working on the database, their heartbeats and provider batches
+    // (workerregistry.h).
+    virtual WorkerRegistry &workers() = 0;
     // A metrics store over this connection; options: the recorder's resolutions and
     // retentions (where series() reads), clock: its "now".
     virtual std::unique_ptr<metrics::MetricsStore>

@@ -9,6 +9,7 @@
 #include "store/store.h"
 #include "store/taskactions.h"
 #include "store/taskreader.h"
+#include "store/workerregistry.h"
 
 #include <QCryptographicHash>
 #include <QTest>
@@ -359,6 +360,116 @@ void StoreConformance::batchesAndAssignment()
     QVERIFY(store.applyTransitions(batchOwner, {transition(c.at(0).id, OutcomeAction::Complete)},
                                    kT0 + 2));
     QCOMPARE(idsOf(store.leasedTasksOfBatch(batch)), QList<qint64>{c.at(1).id});
+}
+
+// ---- workers ----------------------------------------------------------------------------
+
+void StoreConformance::workersHeartbeatAndList()
+{
+    // Two engines on one database: each upserts its row; any connection lists those seen
+    // since a time; the first heartbeat's start time stays; a day-old row goes.
+    const auto one = open(m_location);
+    const auto two = open(m_location);
+    QVERIFY(one && two);
+    store::WorkerRegistry &a = one->workers();
+    store::WorkerRegistry &b = two->workers();
+    store::WorkerRecord first;
+    first.id = kOwnerA;
+    first.host = u"host-a"_s;
+    first.pid = 1;
+    first.lanes = u"1,2,3"_s;
+    first.startedAtMs = kT0;
+    first.lastSeenMs = kT0;
+    QVERIFY2(a.heartbeat(first), qPrintable(a.errorString()));
+    store::WorkerRecord again = first;
+    again.startedAtMs = kT0 + 5'000; // ignored: the row keeps its first start
+    again.lastSeenMs = kT0 + 5'000;
+    again.completed = 40;
+    again.inFlight = 3;
+    again.rate = 8.5;
+    again.rescued = 2;
+    again.lanes = u"2"_s;
+    QVERIFY(a.heartbeat(again));
+    store::WorkerRecord other;
+    other.id = kOwnerB;
+    other.host = u"host-b"_s;
+    other.pid = 2;
+    other.startedAtMs = kT0 + 1'000;
+    other.lastSeenMs = kT0 + 1'000;
+    QVERIFY2(b.heartbeat(other), qPrintable(b.errorString()));
+
+    QList<store::WorkerRecord> seen = b.workers(kT0);
+    QCOMPARE(seen.size(), 2);
+    QCOMPARE(seen.at(0).id, kOwnerA);
+    QCOMPARE(seen.at(0).host, u"host-a"_s);
+    QCOMPARE(seen.at(0).pid, qint64(1));
+    QCOMPARE(seen.at(0).lanes, u"2"_s);
+    QCOMPARE(seen.at(0).startedAtMs, kT0);
+    QCOMPARE(seen.at(0).lastSeenMs, kT0 + 5'000);
+    QCOMPARE(seen.at(0).completed, qint64(40));
+    QCOMPARE(seen.at(0).inFlight, qint64(3));
+    QCOMPARE(seen.at(0).rate, 8.5);
+    QCOMPARE(seen.at(0).rescued, qint64(2));
+    QCOMPARE(seen.at(1).id, kOwnerB);
+    // Only those seen since the time asked.
+    seen = a.workers(kT0 + 2'000);
+    QCOMPARE(seen.size(), 1);
+    QCOMPARE(seen.at(0).id, kOwnerA);
+    // A heartbeat a day later forgets the worker not seen since.
+    again.lastSeenMs = kT0 + store::WorkerRegistry::kForgetAfterMs + 2'000;
+    QVERIFY(a.heartbeat(again));
+    seen = b.workers(0);
+    QCOMPARE(seen.size(), 1);
+    QCOMPARE(seen.at(0).id, kOwnerA);
+}
+
+void StoreConformance::batchOwnershipPassesFromStaleWorkers()
+{
+    // One worker at a time polls a provider batch: another takes it only once the owner's
+    // heartbeat is stale (or it handed it back), never while the owner is alive.
+    const auto db = open(m_location);
+    const auto side = open(m_location);
+    QVERIFY(db && side);
+    store::Store &store = db->queue();
+    store::WorkerRegistry &registry = db->workers();
+    store::WorkerRegistry &other = side->workers();
+    const qint64 job = makeJob(store, 2);
+    const qint64 batch =
+        store.createBatch(job, u"openai"_s, u"batch-api"_s, 2, 10, u"submitted"_s, kT0);
+    const qint64 ended =
+        store.createBatch(job, u"openai"_s, u"batch-api"_s, 2, 10, u"submitted"_s, kT0);
+    QVERIFY(batch > 0 && ended > 0);
+    QVERIFY(store.updateBatch(ended, u"ended"_s, u"batch_done"_s, kT0));
+    store::WorkerRecord a;
+    a.id = kOwnerA;
+    a.host = u"host-a"_s;
+    a.pid = 1;
+    a.startedAtMs = kT0;
+    a.lastSeenMs = kT0;
+    QVERIFY(registry.heartbeat(a));
+    store::WorkerRecord b = a;
+    b.id = kOwnerB;
+    QVERIFY(other.heartbeat(b));
+
+    // Unowned but new: its creator takes it, nobody adopts it yet.
+    QCOMPARE(other.orphanedBatches(job, kOwnerB, kT0 - 1), QList<qint64>());
+    QVERIFY2(registry.takeBatch(batch, kOwnerA, kT0 - 1), qPrintable(registry.errorString()));
+    QVERIFY(registry.takeBatch(batch, kOwnerA, kT0 - 1)); // its own already
+    // A's heartbeat (kT0) is recent against staleBefore kT0 - 1: B cannot take it.
+    QVERIFY(!other.takeBatch(batch, kOwnerB, kT0 - 1));
+    QCOMPARE(other.orphanedBatches(job, kOwnerB, kT0 - 1), QList<qint64>());
+    // B heartbeats on, A does not: A's batch is an orphan, and B takes it once only.
+    b.lastSeenMs = kT0 + 60'000;
+    QVERIFY(other.heartbeat(b));
+    QCOMPARE(other.orphanedBatches(job, kOwnerB, kT0 + 30'000), QList<qint64>{batch});
+    QVERIFY(other.takeBatch(batch, kOwnerB, kT0 + 30'000));
+    QCOMPARE(other.orphanedBatches(job, kOwnerB, kT0 + 30'000), QList<qint64>());
+    QVERIFY(!registry.takeBatch(batch, kOwnerA, kT0 + 30'000));
+    // B stops and hands it back: an old unowned batch is adopted at once; ended ones never.
+    QCOMPARE(other.releaseBatches(kOwnerB), 1);
+    QCOMPARE(registry.orphanedBatches(job, kOwnerA, kT0 + 30'000), QList<qint64>{batch});
+    QVERIFY(registry.takeBatch(batch, kOwnerA, kT0 + 30'000));
+    QVERIFY(!registry.takeBatch(batch, kOwnerB, kT0 - 1));
 }
 
 // ---- replay -----------------------------------------------------------------------------

@@ -56,6 +56,8 @@ private Q_SLOTS:
     void metricsWriteAndRead();
     void queueProbe();
     void jobControls();
+    void workersHeartbeatAndList();
+    void batchOwnershipPassesFromStaleWorkers();
     void databasesSideBySide();
 
 private:

@@ -1472,8 +1472,10 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         // Back to the older schema, with what older versions could leave behind.
         QSqlDatabase side = sideConnection();
         QSqlQuery query(side);
-        // The later steps' objects go too (intake queues, jobs.runner, job controls).
-        for (const QString &sql : {u"DROP TABLE job_charges"_s,
+        // The later steps' objects go too (intake queues, jobs.runner, job controls, job
+        // charges, workers and batch owners).
+        for (const QString &sql : {u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
+                                   u"ALTER TABLE provider_batches DROP COLUMN owner"_s,
                                    u"DROP TABLE job_controls"_s, u"DROP INDEX tasks_waiting"_s,
                                    u"ALTER TABLE jobs DROP COLUMN runner"_s,
                                    u"DROP TABLE intake_tasks"_s, u"DROP TABLE intake_queues"_s,

@@ -1,6 +1,7 @@
 #include "postgresdatabase.h"
 
 #include "store/sql/sqlintake.h"
+#include "store/sql/sqlworkerregistry.h"
 
 #include "postgresmetricsstore.h"
 #include "postgresqueueprobe.h"
@@ -28,6 +29,7 @@ PostgresDatabase::PostgresDatabase(const QString &location, Access access)
     m_actions = std::make_unique<PostgresTaskActions>(m_connection);
     m_probe = std::make_unique<PostgresQueueProbe>(m_connection);
     m_intake = std::make_unique<SqlIntake>(m_connection->db(), SqlIntake::Dialect::Postgres, m_connection);
+    m_workers = std::make_unique<SqlWorkerRegistry>(m_connection->db(), m_connection);
     m_open = true;
 }
 
@@ -95,6 +97,15 @@ namespace bd::store {
 Intake &PostgresDatabase::intake()
 {
     return *m_intake;
+}
+
+} // namespace bd::store
+
+namespace bd::store {
+
+WorkerRegistry &PostgresDatabase::workers()
+{
+    return *m_workers;
 }
 
 } // namespace bd::store

@@ -209,6 +209,23 @@ const QList<PostgresMigration> &postgresMigrations()
                 updated_at BIGINT NOT NULL,
                 UNIQUE (job_id, key)))"_s,
          }},
+        {6,
+         "workers on the database and their heartbeats; which worker polls each provider batch "
+         "(SQLite 13)",
+         {
+             uR"(CREATE TABLE workers (
+                id TEXT PRIMARY KEY,
+                host TEXT NOT NULL,
+                pid BIGINT NOT NULL,
+                lanes TEXT NOT NULL DEFAULT '',
+                started_at BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                completed BIGINT NOT NULL DEFAULT 0,
+                in_flight BIGINT NOT NULL DEFAULT 0,
+                rate DOUBLE PRECISION NOT NULL DEFAULT 0,
+                rescued BIGINT NOT NULL DEFAULT 0))"_s,
+             u"ALTER TABLE provider_batches ADD COLUMN owner TEXT NOT NULL DEFAULT ''"_s,
+         }},
     };
     return migrations;
 }

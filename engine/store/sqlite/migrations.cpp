@@ -282,6 +282,24 @@ const QList<Migration> &sqliteMigrations()
                 updated_at INTEGER NOT NULL,
                 UNIQUE (job_id, key)))"_s,
          }},
+        {13,
+         "workers on the database and their heartbeats; which worker polls each provider batch",
+         {
+             // Every writing engine upserts its row every few seconds (store/workerregistry.h).
+             uR"(CREATE TABLE workers (
+                id TEXT PRIMARY KEY,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                lanes TEXT NOT NULL DEFAULT '',
+                started_at INTEGER NOT NULL,
+                last_seen INTEGER NOT NULL,
+                completed INTEGER NOT NULL DEFAULT 0,
+                in_flight INTEGER NOT NULL DEFAULT 0,
+                rate REAL NOT NULL DEFAULT 0,
+                rescued INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID)"_s,
+             // The worker that polls the batch; '' for none (adopted by any live worker).
+             u"ALTER TABLE provider_batches ADD COLUMN owner TEXT NOT NULL DEFAULT ''"_s,
+         }},
     };
     return migrations;
 }

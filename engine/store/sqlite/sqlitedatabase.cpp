@@ -1,6 +1,7 @@
 #include "sqlitedatabase.h"
 
 #include "store/sql/sqlintake.h"
+#include "store/sql/sqlworkerregistry.h"
 
 #include "sqlitemetricsstore.h"
 #include "sqlitequeueprobe.h"
@@ -28,6 +29,7 @@ SqliteDatabase::SqliteDatabase(const QString &databasePath, Access access)
     m_actions = std::make_unique<SqliteTaskActions>(m_connection);
     m_probe = std::make_unique<SqliteQueueProbe>(m_connection);
     m_intake = std::make_unique<SqlIntake>(m_connection->db(), SqlIntake::Dialect::Sqlite, m_connection);
+    m_workers = std::make_unique<SqlWorkerRegistry>(m_connection->db(), m_connection);
     m_open = true;
 }
 
@@ -91,6 +93,15 @@ namespace bd::store {
 Intake &SqliteDatabase::intake()
 {
     return *m_intake;
+}
+
+} // namespace bd::store
+
+namespace bd::store {
+
+WorkerRegistry &SqliteDatabase::workers()
+{
+    return *m_workers;
 }
 
 } // namespace bd::store

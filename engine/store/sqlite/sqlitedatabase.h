@@ -36,6 +36,7 @@ public:
     TaskActions &taskActions() override;
     metrics::QueueProbe &queueProbe() override;
     Intake &intake() override;
+    WorkerRegistry &workers() override;
     std::unique_ptr<metrics::MetricsStore>
     metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options) override;
 
@@ -46,6 +47,7 @@ private:
     std::unique_ptr<SqliteTaskActions> m_actions;
     std::unique_ptr<SqliteQueueProbe> m_probe;
     std::unique_ptr<Intake> m_intake;
+    std::unique_ptr<WorkerRegistry> m_workers;
     QString m_error;
     bool m_open = false;
 };

@@ -1,0 +1,422 @@
+// Workers sharing one database (issue #14): `batchctl submit` imports a job once, three
+// `batchctl worker` processes drain it against the simulator while one of them is SIGKILLed,
+// `batchctl wait` returns as run would, and `status --json` lists the workers. A worker
+// stopped with SIGTERM exits 0 and leaves no task leased. On SQLite and on a private
+// PostgreSQL server (tests/store/privatepostgres.h; those rows are skipped without one).
+// Leases are shortened (--lease-ms) so that the dead worker's tasks come back within
+// seconds; the figures asserted are counts in the database, never timings of the machine.
+
+#include "../store/privatepostgres.h"
+#include "../support/batchctlrun.h"
+#include "fakeprovider.h"
+
+#include <QDeadlineTimer>
+#include <QScopeGuard>
+#include <QFile>
+#include <QJsonArray>
+#include <QProcess>
+#include <QSet>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QUrl>
+
+#include <memory>
+
+#ifndef BATCHCTL_PATH
+#error "BATCHCTL_PATH must name the batchctl binary"
+#endif
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+constexpr int kLeaseMs = 3'000;
+constexpr int kHeartbeatMs = 500;
+
+} // namespace
+
+class TestWorkers : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void threeWorkersDrainOneJobWhileOneIsKilled_data();
+    void threeWorkersDrainOneJobWhileOneIsKilled();
+    void sigtermHandsEverythingBack_data();
+    void sigtermHandsEverythingBack();
+    void providerBatchIsAdoptedNotResubmitted_data();
+    void providerBatchIsAdoptedNotResubmitted();
+    void cleanupTestCase();
+
+private:
+    void addBackends();
+    QString database(const QString &name);
+    BatchctlRun batchctl(const QStringList &arguments, int timeoutMs = 120'000)
+    {
+        return runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, m_env, m_dir.path(),
+                           timeoutMs);
+    }
+    QString writeCsv(const QString &name, int rows);
+    std::unique_ptr<QProcess> startWorker(const QString &db, int concurrency,
+                                          const QStringList &more = {});
+    // The first column of the first row, -1 on failure; on the test's own connection.
+    qint64 scalar(const QString &db, const QString &sql);
+    // Polls `status --json` until pred accepts it (or the deadline passes).
+    QJsonObject statusWhen(const QString &db, const std::function<bool(const QJsonObject &)> &pred,
+                           int timeoutMs);
+
+    QTemporaryDir m_dir;
+    QProcessEnvironment m_env;
+    std::unique_ptr<bd::storetest::PrivatePostgres> m_server;
+    int m_databases = 0;
+};
+
+void TestWorkers::initTestCase()
+{
+    QVERIFY(m_dir.isValid());
+    m_env = isolatedEnvironment(m_dir.path());
+    for (const char *key : {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL",
+                            "ANTHROPIC_BASE_URL", "PGPASSWORD"})
+        m_env.remove(QString::fromLatin1(key));
+    if (!bd::storetest::PrivatePostgres::binDir().isEmpty()) {
+        m_server = std::make_unique<bd::storetest::PrivatePostgres>();
+        QVERIFY2(m_server->start(), qPrintable(m_server->errorString()));
+    }
+}
+
+void TestWorkers::cleanupTestCase()
+{
+    m_server.reset();
+}
+
+void TestWorkers::addBackends()
+{
+    QTest::addColumn<QString>("backend");
+    QTest::newRow("sqlite") << u"sqlite"_s;
+    QTest::newRow("postgresql") << u"postgresql"_s;
+}
+
+QString TestWorkers::database(const QString &backend)
+{
+    const QString name = u"workers_%1"_s.arg(++m_databases);
+    if (backend == u"postgresql"_s)
+        return m_server ? m_server->url(name) : QString();
+    return m_dir.filePath(name + u".sqlite"_s);
+}
+
+QString TestWorkers::writeCsv(const QString &name, int rows)
+{
+    const QString path = m_dir.filePath(name);
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly))
+        return {};
+    file.write("id,text\n");
+    for (int i = 1; i <= rows; ++i)
+        file.write(QByteArray::number(i) + ",row " + QByteArray::number(i) + "\n");
+    return path;
+}
+
+std::unique_ptr<QProcess> TestWorkers::startWorker(const QString &db, int concurrency,
+                                                   const QStringList &more)
+{
+    auto process = std::make_unique<QProcess>();
+    process->setProcessEnvironment(m_env);
+    process->setWorkingDirectory(m_dir.path());
+    process->start(QStringLiteral(BATCHCTL_PATH),
+                   QStringList{u"worker"_s, u"--db"_s, db, u"--concurrency"_s,
+                               QString::number(concurrency), u"--lease-ms"_s,
+                               QString::number(kLeaseMs), u"--heartbeat-ms"_s,
+                               QString::number(kHeartbeatMs), u"--json"_s}
+                       + more);
+    if (!process->waitForStarted(10'000))
+        return nullptr;
+    return process;
+}
+
+qint64 TestWorkers::scalar(const QString &db, const QString &sql)
+{
+    static int connections = 0;
+    const QString name = u"test-workers-%1"_s.arg(++connections);
+    qint64 value = -1;
+    {
+        QSqlDatabase connection;
+        if (db.startsWith(u"postgresql://"_s)) {
+            const QUrl url(db);
+            connection = QSqlDatabase::addDatabase(u"QPSQL"_s, name);
+            connection.setHostName(url.host());
+            connection.setPort(url.port());
+            connection.setUserName(url.userName());
+            connection.setDatabaseName(url.path().mid(1));
+        } else {
+            connection = QSqlDatabase::addDatabase(u"QSQLITE"_s, name);
+            connection.setDatabaseName(db);
+            connection.setConnectOptions(u"QSQLITE_BUSY_TIMEOUT=5000"_s);
+        }
+        if (connection.open()) {
+            QSqlQuery query(connection);
+            if (query.exec(sql) && query.next())
+                value = query.value(0).toLongLong();
+            else
+                qWarning("%s: %s", qPrintable(sql), qPrintable(query.lastError().text()));
+        }
+        connection.close();
+    }
+    QSqlDatabase::removeDatabase(name);
+    return value;
+}
+
+QJsonObject TestWorkers::statusWhen(const QString &db,
+                                    const std::function<bool(const QJsonObject &)> &pred,
+                                    int timeoutMs)
+{
+    QDeadlineTimer deadline(timeoutMs);
+    QJsonObject last;
+    while (!deadline.hasExpired()) {
+        const BatchctlRun status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
+        if (status.exitCode == 0) {
+            last = status.json();
+            if (pred(last))
+                return last;
+        }
+        QTest::qWait(200);
+    }
+    return last;
+}
+
+void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled_data()
+{
+    addBackends();
+}
+
+void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled()
+{
+    QFETCH(QString, backend);
+    const QString db = database(backend);
+    if (db.isEmpty())
+        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    constexpr int kRows = 600;
+    const QString csv = writeCsv(u"drain-%1.csv"_s.arg(backend), kRows);
+    const QStringList submitArgs = {u"submit"_s, csv, u"--template"_s, u"Say {{text}}"_s,
+                                    u"--provider"_s, u"simulator"_s, u"--sim-latency-ms"_s,
+                                    u"150"_s, u"--db"_s, db, u"--json"_s};
+    const BatchctlRun submitted = batchctl(submitArgs);
+    QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
+    const qint64 job = submitted.json().value(u"job"_s).toInteger();
+    QVERIFY(job > 0);
+    QCOMPARE(submitted.json().value(u"tasks"_s).toInteger(), kRows);
+    QCOMPARE(submitted.json().value(u"state"_s).toString(), u"paused"_s);
+    // The same input again is the same job, not a second import.
+    const BatchctlRun again = batchctl(submitArgs);
+    QVERIFY2(again.exitCode == 0, qPrintable(again.describe()));
+    QCOMPARE(again.json().value(u"job"_s).toInteger(), job);
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks"_s), kRows);
+
+    std::vector<std::unique_ptr<QProcess>> workers;
+    for (int i = 0; i < 3; ++i) {
+        workers.push_back(startWorker(db, 4));
+        QVERIFY(workers.back());
+    }
+    const auto pidOf = [](const QJsonObject &worker) { return worker.value(u"pid"_s).toInteger(); };
+    QSet<qint64> pids;
+    for (const auto &worker : workers)
+        pids.insert(worker->processId());
+    // Mid-run: every worker has a heartbeat and has completed something, the job is not
+    // half done.
+    const auto allWorking = [&](const QJsonObject &status) {
+        int working = 0;
+        for (const QJsonValue &value : status.value(u"workers"_s).toArray()) {
+            const QJsonObject worker = value.toObject();
+            if (pids.contains(pidOf(worker)) && worker.value(u"completed"_s).toInteger() > 0)
+                ++working;
+        }
+        return working == 3;
+    };
+    const QJsonObject during = statusWhen(db, allWorking, 60'000);
+    QVERIFY2(allWorking(during), QJsonDocument(during).toJson().constData());
+    QString deadId;
+    for (const QJsonValue &value : during.value(u"workers"_s).toArray()) {
+        const QJsonObject worker = value.toObject();
+        QVERIFY(worker.contains(u"id"_s) && worker.contains(u"host"_s)
+                && worker.contains(u"last_seen"_s));
+        if (pidOf(worker) == workers.front()->processId())
+            deadId = worker.value(u"id"_s).toString();
+    }
+    QVERIFY(!deadId.isEmpty());
+    const qint64 completedAtKill =
+        scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 2 AND job_id = %1"_s.arg(job));
+    QVERIFY2(completedAtKill < kRows, "the job finished before a worker could be killed");
+
+    // SIGKILL: no word to anyone; its leased tasks stay leased until the lease runs out.
+    workers.front()->kill();
+    QVERIFY(workers.front()->waitForFinished(10'000));
+    const QString deadLeases =
+        u"SELECT COUNT(*) FROM tasks WHERE state = 1 AND lease_owner = '%1'"_s.arg(deadId);
+    // Back to the others within the lease (renewed every third of it, so at most a lease
+    // after the kill), with room for a loaded machine's rescuer tick.
+    QTRY_COMPARE_WITH_TIMEOUT(scalar(db, deadLeases), 0, kLeaseMs + 4 * kHeartbeatMs + 5'000);
+
+    const BatchctlRun waited =
+        batchctl({u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"120"_s,
+                  u"--json"_s},
+                 150'000);
+    QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
+    QCOMPARE(waited.json().value(u"state"_s).toString(), u"finished"_s);
+    QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kRows);
+
+    // Every row completed, each with its answer: a task's row moves to completed once, by
+    // the lease holder only (a late answer of the dead worker's could not be stored).
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 2"_s), kRows);
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE output IS NULL OR output = ''"_s), 0);
+    QCOMPARE(scalar(db, u"SELECT COUNT(DISTINCT row_no) FROM tasks"_s), kRows);
+
+    // The survivors stop cleanly; the worker list has all three.
+    for (size_t i = 1; i < workers.size(); ++i) {
+        workers[i]->terminate();
+        QVERIFY(workers[i]->waitForFinished(60'000));
+        QCOMPARE(workers[i]->exitStatus(), QProcess::NormalExit);
+        QCOMPARE(workers[i]->exitCode(), 0);
+        const QJsonObject said = QJsonDocument::fromJson(workers[i]->readAllStandardOutput()).object();
+        QVERIFY(said.value(u"jobs"_s).toArray().contains(job));
+    }
+    const BatchctlRun status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
+    QVERIFY2(status.exitCode == 0, qPrintable(status.describe()));
+    qint64 completedByWorkers = 0;
+    QSet<qint64> listed;
+    for (const QJsonValue &value : status.json().value(u"workers"_s).toArray()) {
+        const QJsonObject worker = value.toObject();
+        if (!pids.contains(pidOf(worker)))
+            continue; // submit's and status's own engines
+        listed.insert(pidOf(worker));
+        completedByWorkers += worker.value(u"completed"_s).toInteger();
+    }
+    QCOMPARE(listed, pids);
+    // The dead worker's last heartbeat may lag what it completed: never more than all rows.
+    QVERIFY2(completedByWorkers <= kRows && completedByWorkers > kRows / 2,
+             qPrintable(QString::number(completedByWorkers)));
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 1"_s), 0);
+}
+
+void TestWorkers::sigtermHandsEverythingBack_data()
+{
+    addBackends();
+}
+
+void TestWorkers::sigtermHandsEverythingBack()
+{
+    QFETCH(QString, backend);
+    const QString db = database(backend);
+    if (db.isEmpty())
+        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    constexpr int kRows = 40;
+    const QString csv = writeCsv(u"term-%1.csv"_s.arg(backend), kRows);
+    // Slow answers: the worker holds leases when it is told to stop.
+    const BatchctlRun submitted =
+        batchctl({u"submit"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s,
+                  u"simulator"_s, u"--sim-latency-ms"_s, u"20000"_s, u"--db"_s, db, u"--json"_s});
+    QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
+    const qint64 job = submitted.json().value(u"job"_s).toInteger();
+
+    auto worker = startWorker(db, 8);
+    QVERIFY(worker);
+    QTRY_VERIFY_WITH_TIMEOUT(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 1"_s) > 0,
+                             60'000);
+    worker->terminate();
+    QVERIFY(worker->waitForFinished(60'000));
+    QCOMPARE(worker->exitStatus(), QProcess::NormalExit);
+    QVERIFY2(worker->exitCode() == 0, worker->readAllStandardError().constData());
+    // Nothing left leased, nothing lost: every task pending again, none completed or dead.
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 1 OR lease_owner IS NOT NULL"_s), 0);
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 0"_s), kRows);
+    // Handed back, the job waits for another worker: wait times out (exit 1).
+    const BatchctlRun waited = batchctl(
+        {u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"1"_s, u"--json"_s});
+    QVERIFY2(waited.exitCode == 1, qPrintable(waited.describe()));
+    QCOMPARE(waited.json().value(u"pending"_s).toInteger(), kRows);
+    // An unknown job is a usage error.
+    const BatchctlRun unknown =
+        batchctl({u"wait"_s, u"999"_s, u"--db"_s, db, u"--timeout"_s, u"1"_s});
+    QVERIFY2(unknown.exitCode == 2, qPrintable(unknown.describe()));
+}
+
+void TestWorkers::providerBatchIsAdoptedNotResubmitted_data()
+{
+    addBackends();
+}
+
+void TestWorkers::providerBatchIsAdoptedNotResubmitted()
+{
+    // Worker A submits the job's provider batches and is killed while the provider holds
+    // them; worker B, running the same job, leaves them alone while A lives, adopts them once
+    // A's heartbeat is stale, and collects their results: nothing is submitted twice.
+    QFETCH(QString, backend);
+    const QString db = database(backend);
+    if (db.isEmpty())
+        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    const QString key = u"sk-workers-TEST-0123456789abcdef"_s;
+    bd::testing::FakeProvider provider;
+    QVERIFY(provider.listen());
+    provider.options().requiredKey = key;
+    provider.options().holdBatches = true;
+    const QProcessEnvironment plain = m_env;
+    m_env.insert(u"OPENAI_API_KEY"_s, key);
+    const auto restore = qScopeGuard([&] { m_env = plain; });
+    constexpr int kRows = 250;
+    constexpr int kBatches = 3; // 100 + 100 + 50
+    const QString csv = writeCsv(u"batches-%1.csv"_s.arg(backend), kRows);
+    const BatchctlRun submitted = batchctl(
+        {u"submit"_s, csv, u"--template"_s, u"Classify: {{text}}"_s, u"--provider"_s, u"openai"_s,
+         u"--model"_s, u"gpt-4.1-mini"_s, u"--priority"_s, u"3"_s, u"--mode"_s, u"batch-api"_s,
+         u"--base-url"_s, provider.openAiBaseUrl(), u"--batch-size"_s, u"100"_s,
+         u"--batch-poll-ms"_s, u"100"_s, u"--batch-max-wait-ms"_s, u"0"_s, u"--db"_s, db,
+         u"--json"_s});
+    QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
+    const qint64 job = submitted.json().value(u"job"_s).toInteger();
+
+    const QString storedIds =
+        u"SELECT COUNT(*) FROM provider_batches WHERE provider_batch_id IS NOT NULL"_s;
+    auto first = startWorker(db, 4, {u"--lanes"_s, u"3"_s});
+    QVERIFY(first);
+    QTRY_COMPARE_WITH_TIMEOUT(scalar(db, storedIds), kBatches, 60'000);
+    QCOMPARE(provider.batchesCreated(), kBatches);
+    auto second = startWorker(db, 4, {u"--lanes"_s, u"3"_s});
+    QVERIFY(second);
+    // B runs the job too (it says so) but polls none of A's batches while A is alive.
+    QByteArray said;
+    const auto saysWorking = [&] {
+        said += second->readAllStandardError();
+        return said.contains("working on job");
+    };
+    QTRY_VERIFY2_WITH_TIMEOUT(saysWorking(), said.constData(), 30'000);
+    QTest::qWait(2 * kLeaseMs / 3);
+    const QString ownedByOthers =
+        u"SELECT COUNT(*) FROM provider_batches b WHERE b.owner <> '' AND b.owner NOT IN "
+        "(SELECT id FROM workers w WHERE w.pid = %1)"_s.arg(first->processId());
+    QCOMPARE(scalar(db, ownedByOthers), 0);
+
+    first->kill();
+    QVERIFY(first->waitForFinished(10'000));
+    provider.options().holdBatches = false;
+    const BatchctlRun waited =
+        batchctl({u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"120"_s,
+                  u"--json"_s},
+                 150'000);
+    QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
+    QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kRows);
+    // Adopted, not resubmitted: the provider saw three batches and each line once.
+    QCOMPARE(provider.batchesCreated(), kBatches);
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM provider_batches b JOIN workers w ON w.id = "
+                        "b.owner WHERE w.pid = %1"_s.arg(second->processId())),
+             kBatches);
+    for (qint64 task = 1; task <= kRows; ++task)
+        QCOMPARE(provider.batchLinesFor(QString::number(task)), 1);
+    second->terminate();
+    QVERIFY(second->waitForFinished(60'000));
+    QCOMPARE(second->exitCode(), 0);
+}
+
+QTEST_GUILESS_MAIN(TestWorkers)
+#include "test_workers.moc"
