@@ -48,6 +48,7 @@ private Q_SLOTS:
     void costLinesAndCalibration();
     void exportRowsInInputOrder();
     void readerCountsPagesAndDetail();
+    void readerOrderedPages();
     void readerDeadByClassAndIds();
     void taskActions();
     void metricsWriteAndRead();
