@@ -43,6 +43,7 @@ void registerMetaTypes()
     qRegisterMetaType<bd::EngineSnapshot>();
     qRegisterMetaType<bd::SampleComparison>();
     qRegisterMetaType<bd::TaskFilter>();
+    qRegisterMetaType<bd::TaskOrder>();
     qRegisterMetaType<bd::TaskRow>();
     qRegisterMetaType<QList<bd::TaskRow>>();
     qRegisterMetaType<bd::TaskDetail>();
@@ -451,10 +452,10 @@ void EngineImpl::requestTaskCount(quint64 ticket, const TaskFilter &filter)
 }
 
 void EngineImpl::requestTaskPage(quint64 ticket, const TaskFilter &filter, qint64 offset,
-                                 qint64 afterId, int limit)
+                                 qint64 afterId, int limit, const TaskOrder &order)
 {
-    onReader([reader = m_reader, ticket, filter, offset, afterId, limit] {
-        reader->fetchTaskPage(ticket, filter, offset, afterId, limit);
+    onReader([reader = m_reader, ticket, filter, offset, afterId, limit, order] {
+        reader->fetchTaskPage(ticket, filter, offset, afterId, limit, order);
     });
 }
 

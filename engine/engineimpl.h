@@ -61,7 +61,7 @@ public:
 
     void requestTaskCount(quint64 ticket, const TaskFilter &filter) override;
     void requestTaskPage(quint64 ticket, const TaskFilter &filter, qint64 offset, qint64 afterId,
-                         int limit) override;
+                         int limit, const TaskOrder &order = {}) override;
     void discardRequests(const QList<quint64> &tickets) override;
     void requestTaskDetail(quint64 ticket, qint64 taskId) override;
     void requestDeadSummary(quint64 ticket, qint64 jobId) override;

@@ -100,11 +100,11 @@ void ReaderWorker::countTasks(quint64 ticket, const bd::TaskFilter &filter)
 }
 
 void ReaderWorker::fetchTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
-                                 qint64 afterId, int limit)
+                                 qint64 afterId, int limit, const bd::TaskOrder &order)
 {
     if (discarded(ticket) || !ensureOpen(ticket))
         return;
-    const auto rows = m_query->page(filter, offset, afterId, limit);
+    const auto rows = m_query->page(filter, offset, afterId, limit, order);
     if (!rows) {
         Q_EMIT readFailed(ticket, m_query->errorString());
         return;

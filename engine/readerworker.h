@@ -57,7 +57,7 @@ public:
 
     void countTasks(quint64 ticket, const bd::TaskFilter &filter);
     void fetchTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
-                       qint64 afterId, int limit);
+                       qint64 afterId, int limit, const bd::TaskOrder &order = {});
     void fetchTaskDetail(quint64 ticket, qint64 taskId);
     void fetchDeadSummary(quint64 ticket, qint64 jobId);
     void listAlerts(bool includeCleared);

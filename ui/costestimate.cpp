@@ -31,12 +31,19 @@ QString describeEstimate(const JobEstimate &estimate, const QString &lane)
     if (!estimate.priced)
         return text + u"\n"_s + tr("No price for %1: the cost will show as unknown.").arg(estimate.model);
     const LaneCost &chosen = lane == u"batch-api"_s ? estimate.batchApi : estimate.realtime;
+    // Expected: the rows to send (duplicates and cached answers left out) at the answer
+    // length earlier tasks of this template had; the bound: every answer at its maximum.
+    const QString expected = chosen.typicalUsd
+                                 ? tr("expected ≈ %1 (calibrated on %2), at most %3")
+                                       .arg(usd(chosen.typicalUsd),
+                                            countOf(estimate.calibrationTasks, "earlier task", "earlier tasks"),
+                                            usd(chosen.maxUsd))
+                                 : tr("at most %1 (an expected figure needs earlier tasks of this template)")
+                                       .arg(usd(chosen.maxUsd));
     text += u"\n"_s
-            + tr("%1 (prices of %2): this lane ≤ %3%4 · realtime ≤ %5 · batch API ≤ %6 · naive %7")
-                  .arg(estimate.model, estimate.priceDate, usd(chosen.maxUsd),
-                       chosen.typicalUsd ? tr(", typically %1").arg(usd(chosen.typicalUsd)) : QString(),
-                       usd(estimate.realtime.maxUsd), usd(estimate.batchApi.maxUsd),
-                       usd(estimate.naive.maxUsd));
+            + tr("%1 (prices of %2): this lane %3 · realtime ≤ %4 · batch API ≤ %5 · naive %6")
+                  .arg(estimate.model, estimate.priceDate, expected, usd(estimate.realtime.maxUsd),
+                       usd(estimate.batchApi.maxUsd), usd(estimate.naive.maxUsd));
     if (!estimate.note.isEmpty())
         text += u"\n"_s + estimate.note;
     return text;

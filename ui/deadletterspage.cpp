@@ -6,13 +6,18 @@
 #include "replaydialog.h"
 #include "taskdetailview.h"
 #include "tasktablemodel.h"
+#include "tasktableview.h"
 
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
+#include <QLineEdit>
+#include <QMenu>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSet>
+#include <QShortcut>
 #include <QSplitter>
 #include <QTableView>
 #include <QTimer>
@@ -31,6 +36,11 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
     auto *top = new QHBoxLayout;
     m_job = new JobCombo(this);
     top->addWidget(m_job);
+    m_text = new QLineEdit(this);
+    m_text->setObjectName(u"deadSearch"_s);
+    m_text->setPlaceholderText(tr("Search input and errors…"));
+    m_text->setClearButtonEnabled(true);
+    top->addWidget(m_text, 1);
     m_summary = new QLabel(this);
     m_summary->setObjectName(u"deadSummary"_s);
     top->addWidget(m_summary, 1);
@@ -73,6 +83,7 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
     for (int column : {TaskTableModel::TokensColumn, TaskTableModel::CostColumn,
                        TaskTableModel::StateColumn, TaskTableModel::PriorityColumn})
         m_view->hideColumn(column);
+    enableDatabaseSorting(m_view, m_model);
     const int digit = m_view->fontMetrics().horizontalAdvance(u'0');
     m_view->setColumnWidth(TaskTableModel::IdColumn, digit * 9);
     m_view->setColumnWidth(TaskTableModel::JobColumn, digit * 5);
@@ -90,6 +101,24 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
     splitter->setStretchFactor(0, 2);
     splitter->setStretchFactor(1, 5);
     layout->addWidget(splitter, 1);
+
+    m_textDebounce = new QTimer(this);
+    m_textDebounce->setSingleShot(true);
+    m_textDebounce->setInterval(300);
+    connect(m_text, &QLineEdit::textChanged, m_textDebounce, qOverload<>(&QTimer::start));
+    connect(m_textDebounce, &QTimer::timeout, this, &DeadLettersPage::applyFilter);
+    auto *find = new QShortcut(QKeySequence::Find, this);
+    find->setContext(Qt::WidgetWithChildrenShortcut);
+    connect(find, &QShortcut::activated, this, [this] {
+        m_text->setFocus(Qt::ShortcutFocusReason);
+        m_text->selectAll();
+    });
+    m_view->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_view, &QWidget::customContextMenuRequested, this, [this](const QPoint &pos) {
+        QMenu *menu = rowMenu(pos);
+        menu->setAttribute(Qt::WA_DeleteOnClose);
+        menu->popup(m_view->viewport()->mapToGlobal(pos));
+    });
 
     m_refresh = new QTimer(this);
     m_refresh->setInterval(3000);
@@ -111,6 +140,9 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
     connect(m_replayEdited, &QPushButton::clicked, this, &DeadLettersPage::openReplayDialog);
     connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
             &DeadLettersPage::updateReplayEdited);
+    connect(m_model, &TaskTableModel::pageLoaded, this, &DeadLettersPage::updateReplayEdited);
+    connect(m_model, &TaskTableModel::countChanged, this, &DeadLettersPage::updateSummary);
+    connect(m_model, &QAbstractItemModel::modelReset, this, &DeadLettersPage::updateSummary);
     connect(m_model, &QAbstractItemModel::modelReset, this, &DeadLettersPage::updateReplayEdited);
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this] {
         const QModelIndex current = m_view->currentIndex();
@@ -120,6 +152,15 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
         m_detail->showTask(id.toLongLong());
     });
     applyFilter();
+}
+
+void DeadLettersPage::updateSummary()
+{
+    // A search narrows the table, not the classes: say how many of them match.
+    const QString search = m_model->filter().text;
+    m_summary->setText(search.isEmpty() || !m_model->hasCount()
+                           ? m_classSummary
+                           : tr("%1 · %2 match “%3”").arg(m_classSummary, formatCount(m_model->rowCount()), search));
 }
 
 void DeadLettersPage::setJobs(const QList<JobInfo> &jobs)
@@ -144,6 +185,7 @@ void DeadLettersPage::applyFilter()
     filter.jobId = m_job->currentJobId();
     filter.state = int(TaskState::Dead);
     filter.errorClass = currentClass();
+    filter.text = m_text->text().trimmed();
     if (!(m_model->hasCount() && filter == m_model->filter()))
         m_model->setFilter(filter);
     m_replayClass->setEnabled(!filter.errorClass.isEmpty());
@@ -190,9 +232,10 @@ void DeadLettersPage::handleSummary(quint64 ticket, qint64 jobId,
             select = item;
     }
     m_classes->setCurrentItem(select);
-    m_summary->setText(total ? tr("%1 in %2").arg(countOf(total, "dead task", "dead tasks"),
-                                                  countOf(classes.size(), "class", "classes"))
-                             : tr("No dead letters."));
+    m_classSummary = total ? tr("%1 in %2").arg(countOf(total, "dead task", "dead tasks"),
+                                                countOf(classes.size(), "class", "classes"))
+                           : tr("No dead letters.");
+    updateSummary();
     m_replayJob->setEnabled(total > 0);
     m_deadTotal = total;
     updateReplayEdited();
@@ -213,23 +256,66 @@ QList<qint64> DeadLettersPage::affectedJobs() const
     return job ? QList<qint64>{job} : m_allJobIds;
 }
 
+QList<qint64> DeadLettersPage::selectedTaskIds(QList<qint64> *jobIds) const
+{
+    QList<qint64> ids;
+    QSet<qint64> jobs;
+    for (const QModelIndex &index : m_view->selectionModel()->selectedRows()) {
+        if (const auto task = m_model->rowAt(index.row())) {
+            ids.append(task->id);
+            jobs.insert(task->jobId);
+        }
+    }
+    if (jobIds)
+        *jobIds = jobs.values();
+    return ids;
+}
+
 void DeadLettersPage::replaySelection()
 {
-    QList<int> rows;
-    for (const QModelIndex &index : m_view->selectionModel()->selectedRows())
-        rows.append(index.row());
-    const QList<qint64> ids = m_model->taskIds(rows);
+    QList<qint64> jobs;
+    const QList<qint64> ids = selectedTaskIds(&jobs);
     if (ids.isEmpty())
         return;
     if (ids.size() > 1 && !confirm(tr("Put the %1 selected tasks back in the queue?").arg(formatCount(ids.size()))))
         return;
-    QSet<qint64> jobs;
-    for (int row : rows) {
-        if (const auto task = m_model->rowAt(row))
-            jobs.insert(task->jobId);
-    }
     m_engine->actOnTasks(TaskAction::Replay, ids);
-    Q_EMIT replayed(jobs.values());
+    Q_EMIT replayed(jobs);
+}
+
+void DeadLettersPage::replaySelectionAt(int priority)
+{
+    QList<qint64> jobs;
+    const QList<qint64> ids = selectedTaskIds(&jobs);
+    if (ids.isEmpty() || priority < 1 || priority > 3)
+        return;
+    // In this order on the engine thread: pending again, then at the new priority.
+    m_engine->actOnTasks(TaskAction::Replay, ids);
+    m_engine->actOnTasks(TaskAction::Reprioritise, ids, priority);
+    Q_EMIT replayed(jobs);
+}
+
+QMenu *DeadLettersPage::rowMenu(const QPoint &viewPos)
+{
+    const QModelIndex index = m_view->indexAt(viewPos);
+    if (index.isValid() && !m_view->selectionModel()->isRowSelected(index.row(), QModelIndex()))
+        m_view->setCurrentIndex(index); // the row under the pointer, as file managers do
+    const std::optional<bd::TaskRow> row = index.isValid() ? m_model->rowAt(index.row()) : std::nullopt;
+    const int selected = int(m_view->selectionModel()->selectedRows().size());
+    const QString replayText = selected > 1 ? tr("Replay the %1 selected").arg(formatCount(selected))
+                                            : tr("Replay");
+    const QList<TaskRowAction> actions = {
+        {replayText, true, [this] { replaySelection(); }},
+        {tr("Replay at priority…"), true, [this] {
+             bool ok = false;
+             const QStringList items = priorityLabels();
+             const QString choice = QInputDialog::getItem(this, tr("Replay at priority"),
+                                                          tr("Pending again at priority:"), items, 0, false, &ok);
+             if (ok)
+                 replaySelectionAt(int(items.indexOf(choice)) + 1);
+         }},
+    };
+    return taskRowMenu(this, actions, row, m_detail, [this](qint64 jobId) { Q_EMIT showJobRequested(jobId); });
 }
 
 void DeadLettersPage::replayClass()
@@ -273,6 +359,8 @@ void DeadLettersPage::updateReplayEdited()
 {
     const qint64 jobId = replayJobId();
     m_replayEdited->setEnabled(jobId > 0 && m_model->rowCount() > 0);
+    // Nothing selected (or not loaded yet): nothing to replay.
+    m_replaySelection->setEnabled(!selectedTaskIds().isEmpty());
     m_replayEdited->setToolTip(jobId > 0 ? tr("Replay dead tasks of job %1 with an edited template or system prompt").arg(jobId)
                                          : tr("Choose a job (or a task of one): an edited template belongs to one job"));
 }

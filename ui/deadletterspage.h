@@ -5,6 +5,8 @@
 #include <QWidget>
 
 class QLabel;
+class QLineEdit;
+class QMenu;
 class QPushButton;
 class QTableView;
 class QTimer;
@@ -44,10 +46,19 @@ public:
     // What the last replay changed ("Replayed 20 tasks of job 3 …"), shown above the table.
     QString lastResultText() const;
     QTreeWidget *classList() const { return m_classes; }
+    QTableView *view() const { return m_view; }
+    QLineEdit *searchField() const { return m_text; }
+    QPushButton *replaySelectionButton() const { return m_replaySelection; }
+    // The row menu (Replay, Replay at priority…, Copy prompt / error, Show job) for the row
+    // at a view position; the caller owns it.
+    QMenu *rowMenu(const QPoint &viewPos);
+    // The selected dead tasks back to pending at a priority (1..3).
+    void replaySelectionAt(int priority);
 
 Q_SIGNALS:
     // Tasks of these jobs are pending again; a job that is not running should resume.
     void replayed(const QList<qint64> &jobIds);
+    void showJobRequested(qint64 jobId);
 
 protected:
     void showEvent(QShowEvent *event) override;
@@ -61,6 +72,9 @@ private:
     bool confirm(const QString &text);
     QList<qint64> affectedJobs() const;
     void updateReplayEdited();
+    void updateSummary();
+    // The selected rows' tasks (loaded ones) and their jobs.
+    QList<qint64> selectedTaskIds(QList<qint64> *jobIds = nullptr) const;
 
     Engine *m_engine;
     JobCombo *m_job = nullptr;
@@ -74,7 +88,10 @@ private:
     QPushButton *m_replayJob = nullptr;
     QPushButton *m_replayEdited = nullptr;
     QLabel *m_result = nullptr;
+    QLineEdit *m_text = nullptr;
+    QTimer *m_textDebounce = nullptr;
     QList<bd::JobInfo> m_jobs;
+    QString m_classSummary;
     qint64 m_deadTotal = -1; // of the chosen job, from the last summary
     quint64 m_summaryTicket = 0; // the summary asked for and not answered yet
     QTimer *m_refresh = nullptr;

@@ -4,6 +4,7 @@
 #include "format.h"
 
 #include <QComboBox>
+#include <QDesktopServices>
 #include <QDialogButtonBox>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -13,6 +14,7 @@
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QUrl>
 #include <QVBoxLayout>
 
 namespace bd::ui {
@@ -53,7 +55,18 @@ ExportDialog::ExportDialog(Engine *engine, qint64 jobId, const QString &suggeste
     m_cancelButton = buttons->addButton(tr("&Stop export"), QDialogButtonBox::ActionRole);
     m_cancelButton->setObjectName(u"cancelExport"_s);
     m_cancelButton->setEnabled(false);
+    m_openFile = buttons->addButton(tr("&Open file"), QDialogButtonBox::ActionRole);
+    m_openFile->setObjectName(u"openExported"_s);
+    m_showFolder = buttons->addButton(tr("Show in &folder"), QDialogButtonBox::ActionRole);
+    m_showFolder->setObjectName(u"showExportFolder"_s);
+    m_openFile->hide();
+    m_showFolder->hide();
     layout->addWidget(buttons);
+    connect(m_openFile, &QPushButton::clicked, this,
+            [this] { QDesktopServices::openUrl(QUrl::fromLocalFile(m_writtenPath)); });
+    connect(m_showFolder, &QPushButton::clicked, this, [this] {
+        QDesktopServices::openUrl(QUrl::fromLocalFile(QFileInfo(m_writtenPath).absolutePath()));
+    });
     connect(m_cancelButton, &QPushButton::clicked, this, &ExportDialog::cancelExport);
 
     connect(browse, &QPushButton::clicked, this, &ExportDialog::browse);
@@ -80,8 +93,23 @@ ExportDialog::ExportDialog(Engine *engine, qint64 jobId, const QString &suggeste
                 m_exportButton->setEnabled(true);
                 m_cancelButton->setEnabled(false);
                 m_progress->setValue(ok ? 1000 : 0);
-                if (ok)
-                    m_status->setText(tr("Exported to %1").arg(path));
+                m_writtenPath = ok ? path : QString();
+                m_openFile->setVisible(ok);
+                m_showFolder->setVisible(ok);
+                if (ok) {
+                    QStringList missing;
+                    if (m_counts.dead > 0)
+                        missing << tr("%1 dead").arg(formatCount(m_counts.dead));
+                    if (m_counts.unfinished() > 0)
+                        missing << tr("%1 not answered yet").arg(formatCount(m_counts.unfinished()));
+                    if (m_counts.cancelled > 0)
+                        missing << tr("%1 cancelled").arg(formatCount(m_counts.cancelled));
+                    m_status->setText(missing.isEmpty()
+                                          ? tr("Exported to %1").arg(path)
+                                          : tr("Exported to %1 — partial: %2 (their rows have no answer; "
+                                               "the status column says why).")
+                                                .arg(path, missing.join(u", "_s)));
+                }
                 else if (m_cancelling)
                     m_status->setText(tr("Export stopped; nothing was written to %1.").arg(path));
                 else
@@ -132,6 +160,8 @@ void ExportDialog::startExport()
     }
     m_exporting = true;
     m_cancelling = false;
+    m_openFile->hide();
+    m_showFolder->hide();
     m_exportButton->setEnabled(false);
     m_cancelButton->setEnabled(true);
     m_progress->setValue(0);

@@ -3,7 +3,6 @@
 #include "api/engine.h"
 #include "api/metrictypes.h"
 #include "livemetrics.h"
-#include "requestticket.h"
 
 #include <algorithm>
 #include <limits>
@@ -70,7 +69,7 @@ void HistoryMetrics::setJob(qint64 jobId, int priority, const LiveMetrics *live)
 void HistoryMetrics::load(qint64 fromMs, qint64 toMs, int maxPoints)
 {
     const auto ask = [&](const StoredSeries &series, const QString &labels) {
-        const quint64 ticket = nextRequestTicket();
+        const quint64 ticket = m_engine->newTicket();
         m_requests.insert(ticket, &series);
         m_engine->requestSeries(ticket, QString::fromLatin1(series.name), labels, fromMs, toMs,
                                 maxPoints);

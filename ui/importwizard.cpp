@@ -19,6 +19,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
+#include <QFrame>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -80,8 +81,17 @@ ImportWizard::ImportWizard(Engine *engine, const QString &path, QWidget *parent)
     if (m_engine) {
         connect(m_engine, &Engine::jobChecked, this, &ImportWizard::handleJobChecked);
         connect(m_engine, &Engine::jobEstimated, this, &ImportWizard::handleJobEstimated);
+        connect(m_engine, &Engine::globalBudgetChanged, this,
+                [this](double capUsd, const QString &period, double spentUsd) {
+                    m_globalCapUsd = capUsd;
+                    m_globalPeriod = period;
+                    m_globalSpentUsd = spentUsd;
+                    showEstimate();
+                });
+        m_engine->requestGlobalBudget();
     }
     loadPreview();
+    checkProviderKey();
 }
 
 ImportWizard::~ImportWizard()
@@ -159,6 +169,15 @@ void ImportWizard::buildUi()
     m_templateStatus = new QLabel(promptBox);
     m_templateStatus->setWordWrap(true);
     promptLayout->addWidget(m_templateStatus);
+    m_promptPreviewTitle = new QLabel(promptBox);
+    promptLayout->addWidget(m_promptPreviewTitle);
+    m_promptPreview = new QPlainTextEdit(promptBox);
+    m_promptPreview->setObjectName(u"promptPreview"_s);
+    m_promptPreview->setReadOnly(true);
+    m_promptPreview->setTabChangesFocus(true);
+    m_promptPreview->setFrameShape(QFrame::StyledPanel);
+    m_promptPreview->setBackgroundRole(QPalette::AlternateBase);
+    promptLayout->addWidget(m_promptPreview, 2);
     promptLayout->addWidget(new QLabel(tr("System prompt (optional, sent first and cached):"), promptBox));
     m_system = new QPlainTextEdit(promptBox);
     m_system->setTabChangesFocus(true);
@@ -256,6 +275,20 @@ void ImportWizard::buildUi()
     splitter->setSizes({300, 380});
     layout->addWidget(splitter, 1);
 
+    m_keyWarning = new QFrame(this);
+    m_keyWarning->setObjectName(u"keyWarning"_s);
+    m_keyWarning->setStyleSheet(u"#keyWarning { border: 1px solid #b26a00; border-radius: 4px; }"_s);
+    auto *keyLayout = new QHBoxLayout(m_keyWarning);
+    m_keyWarningText = new QLabel(m_keyWarning);
+    m_keyWarningText->setWordWrap(true);
+    keyLayout->addWidget(m_keyWarningText, 1);
+    m_providerSettings = new QPushButton(tr("Settings › Providers…"), m_keyWarning);
+    m_providerSettings->setObjectName(u"providerSettings"_s);
+    keyLayout->addWidget(m_providerSettings);
+    m_keyWarning->hide();
+    layout->addWidget(m_keyWarning);
+    connect(m_providerSettings, &QPushButton::clicked, this, &ImportWizard::providerSettingsRequested);
+
     m_estimate = new QLabel(this);
     m_estimate->setObjectName(u"costEstimate"_s);
     m_estimate->setWordWrap(true);
@@ -287,6 +320,7 @@ void ImportWizard::buildUi()
     connect(m_encoding, &QComboBox::currentIndexChanged, this, &ImportWizard::loadPreview);
     connect(m_delimiter, &QComboBox::currentIndexChanged, this, &ImportWizard::loadPreview);
     connect(m_template, &QPlainTextEdit::textChanged, this, &ImportWizard::validate);
+    connect(m_previewTable, &QTableWidget::currentCellChanged, this, &ImportWizard::updatePromptPreview);
     connect(m_system, &QPlainTextEdit::textChanged, this, &ImportWizard::updateEstimate);
     connect(m_fields, &FieldsStep::changed, this, &ImportWizard::validate);
     connect(m_provider, &QComboBox::currentIndexChanged, this, &ImportWizard::updateProviderModels);
@@ -440,6 +474,7 @@ void ImportWizard::showPreview()
         m_template->setPlainText(tr("Classify the sentiment of this text as positive, neutral or "
                                     "negative, with one sentence of reasons:\n\n{{%1}}\n").arg(column));
     }
+    validate(); // the columns may have changed under the template
 }
 
 void ImportWizard::updateProviderModels()
@@ -460,6 +495,7 @@ void ImportWizard::updateProviderModels()
     m_model->blockSignals(false);
     m_simulatorBox->setVisible(id == u"simulator"_s);
     Q_UNUSED(current);
+    checkProviderKey();
     validate(); // a tiering file's models are checked against the provider's
 }
 
@@ -491,7 +527,51 @@ void ImportWizard::validate()
     if (m_templateProblem.isEmpty() && !m_fields->problem().isEmpty())
         m_templateProblem = tr("Fields: %1").arg(m_fields->problem());
     m_tieringRow->setVisible(isTiering());
+    updatePromptPreview();
     scheduleCheck();
+}
+
+void ImportWizard::updatePromptPreview()
+{
+    if (!m_promptPreview)
+        return;
+    const int row = qMax(0, m_previewTable->currentRow());
+    if (!m_preview.ok || m_preview.rows.isEmpty()) {
+        m_promptPreviewTitle->setText(tr("The prompt of a row shows here once the file is read."));
+        m_promptPreview->clear();
+        return;
+    }
+    m_promptPreviewTitle->setText(tr("Prompt for row %1 (select another row above):").arg(row + 1));
+    ingest::PromptTemplate prompt(m_template->toPlainText());
+    QString error;
+    if (!m_templateProblem.isEmpty() || !prompt.bind(m_preview.header, &error)) {
+        m_promptPreview->setPlainText(tr("(fix the template first)"));
+        return;
+    }
+    m_promptPreview->setPlainText(prompt.render(m_preview.rows.value(row)));
+}
+
+void ImportWizard::checkProviderKey()
+{
+    const auto info = providerInfo(m_provider->currentData().toString());
+    const quint64 check = ++m_keyCheck;
+    if (!info || !info->requiresKey) {
+        m_keyCheckPending = false;
+        m_keyProblem.clear();
+        m_keyWarning->hide();
+        return;
+    }
+    m_keyCheckPending = true;
+    resolveProviderConfig(buildSpec(), this, [this, check, name = info->displayName](const ProviderConfig &, const QString &problem) {
+        if (check != m_keyCheck)
+            return; // the provider changed since
+        m_keyCheckPending = false;
+        m_keyProblem = problem;
+        const QString sentence = problem.endsWith(u'.') ? problem : problem + u'.';
+        m_keyWarningText->setText(tr("<b>No API key for %1.</b> %2 Without one the job stops at its "
+                                     "first request.").arg(name.toHtmlEscaped(), sentence.toHtmlEscaped()));
+        m_keyWarning->setVisible(!problem.isEmpty());
+    });
 }
 
 bool ImportWizard::isTiering() const
@@ -580,7 +660,48 @@ void ImportWizard::handleJobEstimated(quint64 ticket, const JobEstimate &estimat
         return;
     }
     m_estimateFigures = estimate;
-    m_estimate->setText(tr("Cost estimate: %1").arg(describeEstimate(estimate, m_check.spec.mode)));
+    showEstimate();
+}
+
+void ImportWizard::showEstimate()
+{
+    if (m_estimatePending || m_estimateFigures.rows <= 0 || !m_check.ok)
+        return;
+    QString text = tr("Cost estimate: %1").arg(describeEstimate(m_estimateFigures, m_check.spec.mode));
+    if (m_globalCapUsd > 0) {
+        const double left = qMax(0.0, m_globalCapUsd - m_globalSpentUsd);
+        text += u"\n"_s + tr("Global budget: %1 left of %2 this %3 (spent and reserved in flight).")
+                              .arg(formatUsd(left), formatUsd(m_globalCapUsd),
+                                   m_globalPeriod == u"all"_s ? tr("budget") : m_globalPeriod);
+        const auto bound = upperBoundUsd();
+        if (bound && *bound > left)
+            text += u' ' + tr("This job may need more than that: it pauses when the budget is reached.");
+    }
+    m_estimate->setText(text);
+}
+
+std::optional<double> ImportWizard::upperBoundUsd() const
+{
+    if (m_estimateFigures.rows <= 0 || !m_estimateFigures.priced)
+        return std::nullopt;
+    return m_check.spec.mode == u"batch-api"_s ? m_estimateFigures.batchApi.maxUsd
+                                               : m_estimateFigures.realtime.maxUsd;
+}
+
+QString ImportWizard::largeImportReason() const
+{
+    QStringList reasons;
+    const qint64 rows = m_exactRows >= 0 ? m_exactRows : m_preview.estimatedRows;
+    if (rows > kLargeImportRows)
+        reasons << tr("%1 rows").arg(formatCount(rows));
+    if (const auto bound = upperBoundUsd()) {
+        const double left = qMax(0.0, m_globalCapUsd - m_globalSpentUsd);
+        if (m_globalCapUsd > 0 && *bound > left)
+            reasons << tr("up to %1, more than the %2 the global budget has left").arg(formatUsd(*bound), formatUsd(left));
+        else if (*bound > kExpensiveImportUsd)
+            reasons << tr("up to %1").arg(formatUsd(*bound));
+    }
+    return reasons.join(u" · "_s);
 }
 
 void ImportWizard::showTieringStatus()
@@ -695,6 +816,29 @@ bool ImportWizard::startImport()
     }
     if (!m_check.ok)
         return false;
+    if (m_confirmLarge && !std::exchange(m_importConfirmed, false)) {
+        const QString reason = largeImportReason();
+        if (!reason.isEmpty()) {
+            if (m_confirmation)
+                return true; // asked already
+            m_confirmation = new QMessageBox(QMessageBox::Question, tr("Import a large job?"),
+                                             tr("This job is large: %1.").arg(reason), QMessageBox::Cancel, this);
+            m_confirmation->setObjectName(u"confirmImport"_s);
+            m_confirmation->setInformativeText(tr("Nothing is sent before you start it, but a started job "
+                                                  "spends until it finishes, is paused, or reaches a budget."));
+            QPushButton *yes = m_confirmation->addButton(tr("Import"), QMessageBox::AcceptRole);
+            m_confirmation->setDefaultButton(QMessageBox::Cancel);
+            m_confirmation->setAttribute(Qt::WA_DeleteOnClose);
+            connect(m_confirmation, &QMessageBox::finished, this, [this, yes] {
+                if (m_confirmation && m_confirmation->clickedButton() == yes) {
+                    m_importConfirmed = true;
+                    startImport();
+                }
+            });
+            m_confirmation->open();
+            return true; // the import starts when confirmed
+        }
+    }
     const JobSpec spec = m_check.spec;
     setImporting(true);
     m_importConnections << connect(m_engine, &Engine::importProgressed, this,

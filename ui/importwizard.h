@@ -5,6 +5,8 @@
 
 #include <QDialog>
 #include <QFutureWatcher>
+#include <QMessageBox>
+#include <QPointer>
 
 #include <atomic>
 #include <memory>
@@ -15,6 +17,7 @@ class QDoubleSpinBox;
 class QGroupBox;
 class QLabel;
 class QLineEdit;
+
 class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
@@ -48,6 +51,7 @@ public:
     FieldsStep *fieldsStep() const { return m_fields; }
     QPushButton *importButton() const { return m_importButton; }
     QComboBox *modelBox() const { return m_model; }
+    QComboBox *providerBox() const { return m_provider; }
     bool isPreviewReady() const { return m_preview.ok; }
     bool isPreviewLoading() const;
     QString errorText() const;       // the file problem shown, or empty
@@ -66,7 +70,28 @@ public:
     const bd::JobCheck &lastCheck() const { return m_check; }
     // The engine's last estimate of it (rows 0 before the first).
     const bd::JobEstimate &lastEstimate() const { return m_estimateFigures; }
-    // Starts the import if everything checks; false (and the reason shown) otherwise.
+    // The prompt of the selected preview row (the first when none is selected), as the
+    // template renders it; updated as the template is typed.
+    QPlainTextEdit *promptPreview() const { return m_promptPreview; }
+    QTableWidget *previewTable() const { return m_previewTable; }
+    // The chosen provider needs a key and none was found (environment, keychain): why,
+    // shown at once with a button to Settings › Providers. Empty otherwise.
+    QString keyProblem() const { return m_keyProblem; }
+    bool isCheckingKey() const { return m_keyCheckPending; }
+    QPushButton *providerSettingsButton() const { return m_providerSettings; }
+    // Looks for the provider's key again (Settings › Providers may have saved one).
+    void checkProviderKey();
+    // A large import (more than kLargeImportRows rows) or an expensive one (an upper bound
+    // above kExpensiveImportUsd or above what the global budget has left) asks first.
+    static constexpr qint64 kLargeImportRows = 50'000;
+    static constexpr double kExpensiveImportUsd = 10.0;
+    void setConfirmLargeImports(bool confirm) { m_confirmLarge = confirm; }
+    // Why this import would ask (empty: it would not).
+    QString largeImportReason() const;
+    // The question asked, while it is open.
+    QMessageBox *importConfirmation() const { return m_confirmation; }
+    // Starts the import if everything checks (a large or expensive one once confirmed);
+    // false (and the reason shown) otherwise.
     bool startImport();
     // Starts the import as soon as the file's preview is read (the sample job).
     void startWhenReady();
@@ -75,6 +100,8 @@ public:
 
 Q_SIGNALS:
     void jobImported(qint64 jobId, bool continued, bool started);
+    // "Settings › Providers…" was pressed (no key for the chosen provider).
+    void providerSettingsRequested();
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -97,6 +124,9 @@ private:
     void handleJobChecked(quint64 ticket, const bd::JobCheck &check);
     void handleJobEstimated(quint64 ticket, const bd::JobEstimate &estimate, const QString &error);
     void showTieringStatus();
+    void updatePromptPreview();
+    void showEstimate();
+    std::optional<double> upperBoundUsd() const;
     bd::JobDraft buildDraft() const;
     void handleImportProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
     void handleImportFinished(const bd::ImportResult &result);
@@ -138,6 +168,20 @@ private:
     QDoubleSpinBox *m_simFailure = nullptr;
     QCheckBox *m_startAfter = nullptr;
     QLabel *m_estimate = nullptr;
+    QPlainTextEdit *m_promptPreview = nullptr;
+    QLabel *m_promptPreviewTitle = nullptr;
+    QWidget *m_keyWarning = nullptr;
+    QLabel *m_keyWarningText = nullptr;
+    QPushButton *m_providerSettings = nullptr;
+    QString m_keyProblem;
+    quint64 m_keyCheck = 0;
+    bool m_keyCheckPending = false;
+    bool m_confirmLarge = true;
+    bool m_importConfirmed = false;
+    QPointer<QMessageBox> m_confirmation;
+    double m_globalCapUsd = 0;
+    double m_globalSpentUsd = 0;
+    QString m_globalPeriod;
     QProgressBar *m_progress = nullptr;
     QPushButton *m_importButton = nullptr;
     QPushButton *m_cancelButton = nullptr;

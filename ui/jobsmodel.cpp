@@ -179,7 +179,7 @@ QString JobsModel::stateText(const JobInfo &job) const
     QStringList why;
     const int lane = qBound(1, job.spec.priority, 3);
     if (m_runningHere.contains(job.id) && m_pausedLanes.contains(lane))
-        why.append(tr("lane P%1 paused").arg(lane));
+        why.append(tr("lane %1 paused").arg(priorityShortLabel(lane)));
     // Here the runner's own word; a job another worker runs stores only that reason with
     // its running state.
     const QString waiting = m_runningHere.contains(job.id) ? m_waiting.value(job.id) : job.stateReason;

@@ -69,7 +69,7 @@ public:
     // Why a job running in this engine waits for its off-peak window; empty otherwise.
     QString waitingFor(qint64 jobId) const { return m_waiting.value(jobId); }
     bool isLanePaused(int priority) const { return m_pausedLanes.contains(priority); }
-    // The state column's text: "Running (lane P2 paused)", "Paused (quota exhausted …)".
+    // The state column's text: "Running (lane 2 · within the hour paused)", "Paused (quota exhausted …)".
     QString stateText(const bd::JobInfo &job) const;
     // Who runs a running job: "this window", "pid 4242" (this computer) or "host, pid 4242".
     QString runnerText(const bd::JobInfo &job) const;

@@ -38,6 +38,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QSet>
 #include <QSettings>
 #include <QStackedWidget>
 #include <QStandardPaths>
@@ -286,12 +287,14 @@ void MainWindow::buildPages()
 
     m_tasks = new TasksPage(m_engine.get(), m_stack);
     m_stack->addWidget(m_tasks);
-    connect(m_tasks, &TasksPage::showJobRequested, this, [this](qint64 jobId) {
+    const auto showJob = [this](qint64 jobId) {
         selectJob(jobId);
         showPage(JobsScreen);
-    });
+    };
+    connect(m_tasks, &TasksPage::showJobRequested, this, showJob);
     m_deadLetters = new DeadLettersPage(m_engine.get(), m_stack);
     m_stack->addWidget(m_deadLetters);
+    connect(m_deadLetters, &DeadLettersPage::showJobRequested, this, showJob);
     m_alerts = new AlertsPage(m_engine.get(), m_stack);
     m_stack->addWidget(m_alerts);
 
@@ -388,13 +391,19 @@ void MainWindow::connectEngine()
         m_lanes->applySnapshot(snapshot);
         m_globalBudgetUsd = snapshot.globalBudgetUsd;
         updateStatusTotals();
-        // A job the snapshot knows and the list does not (imported by another worker).
+        // A job the snapshot knows and the list does not (imported by another worker), or
+        // one the list has and the snapshot no longer knows (deleted by another process):
+        // the list is read again.
+        QSet<qint64> known;
+        bool listBehind = false;
         for (const JobSnapshot &job : snapshot.jobs) {
-            if (m_jobsModel->rowOf(job.jobId) < 0) {
-                m_engine->requestJobs();
-                break;
-            }
+            known.insert(job.jobId);
+            listBehind = listBehind || m_jobsModel->rowOf(job.jobId) < 0;
         }
+        for (const JobInfo &job : m_jobsModel->jobs())
+            listBehind = listBehind || !known.contains(job.id);
+        if (listBehind)
+            m_engine->requestJobs();
     });
     connect(engine, &Engine::importFinished, this, [this](const ImportResult &result) {
         if (result.ok) {
@@ -417,8 +426,8 @@ void MainWindow::connectEngine()
     connect(engine, &Engine::laneStateChanged, this, [this](Lane lane, bool paused) {
         const int priority = int(lane);
         m_jobsModel->setLanePaused(priority, paused);
-        statusBar()->showMessage(paused ? tr("Lane P%1 paused: its jobs send nothing new").arg(priority)
-                                        : tr("Lane P%1 resumed").arg(priority),
+        statusBar()->showMessage(paused ? tr("Lane %1 paused: its jobs send nothing new").arg(priorityLabel(priority))
+                                        : tr("Lane %1 resumed").arg(priorityLabel(priority)),
                                  8000);
     });
     connect(engine, &Engine::jobFailed, this, [this](qint64 jobId, const QString &error) {
@@ -700,6 +709,7 @@ void MainWindow::exportJob(qint64 jobId)
     const QString suggested = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation)
                               + u"/"_s + source.completeBaseName() + u"-job%1-results.csv"_s.arg(jobId);
     auto *dialog = new ExportDialog(m_engine.get(), jobId, suggested, this);
+    dialog->setJobCounts(job->counts);
     connect(dialog, &ExportDialog::exported, this, [this](qint64 id, const QString &path, bool ok, const QString &error) {
         statusBar()->showMessage(ok ? tr("Job %1 exported to %2").arg(id).arg(path)
                                     : tr("Export of job %1 failed: %2").arg(id).arg(error), 10000);
@@ -727,6 +737,18 @@ void MainWindow::runAgain(qint64 jobId)
 ImportWizard *MainWindow::openCsv(const QString &path)
 {
     auto *wizard = new ImportWizard(m_engine.get(), path, this);
+    connect(wizard, &ImportWizard::providerSettingsRequested, this, [this, wizard] {
+        SettingsDialog *settings = openSettings();
+        settings->showTab(SettingsDialog::ProvidersTab);
+        // Above the wizard (window-modal over this window): modal itself, or it takes no input.
+        if (settings->windowModality() != Qt::ApplicationModal) {
+            settings->hide();
+            settings->setWindowModality(Qt::ApplicationModal);
+            settings->show();
+        }
+        // A key saved there counts at once.
+        connect(settings, &QObject::destroyed, wizard, &ImportWizard::checkProviderKey, Qt::UniqueConnection);
+    });
     connect(wizard, &ImportWizard::jobImported, this, [this](qint64 jobId, bool continued, bool started) {
         Q_UNUSED(continued);
         Q_UNUSED(started);

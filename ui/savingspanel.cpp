@@ -3,7 +3,6 @@
 #include "api/engine.h"
 #include "api/metrictypes.h"
 #include "format.h"
-#include "requestticket.h"
 
 #include <cmath>
 #include <QGridLayout>
@@ -80,7 +79,7 @@ void SavingsPanel::load(Engine *engine, qint64 fromMs, qint64 toMs)
     m_requests.clear();
     m_totals.clear();
     const auto ask = [&](Figure figure, const char *metric, const QString &labels) {
-        const quint64 ticket = nextRequestTicket();
+        const quint64 ticket = m_engine->newTicket();
         m_requests.insert(ticket, figure);
         m_engine->requestSeries(ticket, QString::fromLatin1(metric), labels, fromMs, toMs, 120);
     };

@@ -284,6 +284,11 @@ void SettingsDialog::showTab(Tab tab)
     m_tabs->setCurrentIndex(int(tab));
 }
 
+SettingsDialog::Tab SettingsDialog::currentTab() const
+{
+    return static_cast<Tab>(m_tabs->currentIndex());
+}
+
 void SettingsDialog::load()
 {
     const QSettings settings;

@@ -49,6 +49,7 @@ public:
                    QWidget *parent = nullptr);
 
     void showTab(Tab tab);
+    Tab currentTab() const;
     // The engine's global budget (from the database); shown unless the user is editing it.
     void showGlobalBudget(double usd);
     // Writes the settings, hands them to the engine and emits what changed.

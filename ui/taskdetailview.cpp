@@ -4,7 +4,9 @@
 #include "format.h"
 #include "ingest/prompttemplate.h"
 
+#include <QClipboard>
 #include <QDateTime>
+#include <QGuiApplication>
 #include <QScopeGuard>
 
 namespace bd::ui {
@@ -69,9 +71,27 @@ QString TaskDetailView::renderedPrompt(const bd::TaskDetail &detail)
     return prompt.render(detail.values);
 }
 
+void TaskDetailView::copyToClipboard(Part part)
+{
+    if (m_taskId != 0 && m_shown.id == m_taskId)
+        copyNow(part);
+    else
+        m_copyWhenShown = part;
+}
+
+void TaskDetailView::copyNow(Part part)
+{
+    QGuiApplication::clipboard()->setText(part == Part::Prompt   ? renderedPrompt(m_shown)
+                                          : part == Part::Answer ? m_shown.output
+                                                                 : m_shown.errorMessage);
+}
+
 void TaskDetailView::showDetail(const bd::TaskDetail &d)
 {
     m_taskId = d.id;
+    m_shown = d;
+    if (m_copyWhenShown)
+        copyNow(*std::exchange(m_copyWhenShown, std::nullopt));
     const auto announce = qScopeGuard([this, d] { Q_EMIT detailShown(d); });
     QString html;
     html += u"<h3>"_s + tr("Task %1 · job %2 · row %3 · <span style=\"color:%5\">%4</span>")

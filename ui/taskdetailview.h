@@ -29,16 +29,29 @@ public:
 
     static QString renderedPrompt(const bd::TaskDetail &detail);
 
+    enum class Part
+    {
+        Prompt,
+        Answer,
+        Error,
+    };
+    // Puts a part of the task shown (or asked for) on the clipboard: at once when its
+    // detail is here, else when it comes.
+    void copyToClipboard(Part part);
+
 Q_SIGNALS:
     // A task's detail is on screen (its own ask answered, or handed in).
     void detailShown(const bd::TaskDetail &detail);
 
 private:
     void handleDetail(quint64 ticket, const bd::TaskDetail &detail);
+    void copyNow(Part part);
 
     Engine *m_engine;
     qint64 m_taskId = 0;
     quint64 m_ticket = 0; // of the ask not answered yet (0: none)
+    bd::TaskDetail m_shown;
+    std::optional<Part> m_copyWhenShown;
 };
 
 } // namespace bd::ui

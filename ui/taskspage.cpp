@@ -7,6 +7,7 @@
 #include "jobcombo.h"
 #include "taskdetailview.h"
 #include "tasktablemodel.h"
+#include "tasktableview.h"
 
 #include <QComboBox>
 #include <QHBoxLayout>
@@ -20,8 +21,6 @@
 #include <QTableView>
 #include <QTimer>
 #include <QVBoxLayout>
-#include <QClipboard>
-#include <QGuiApplication>
 #include <QMenu>
 #include <QShortcut>
 
@@ -97,11 +96,14 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     m_view->setColumnWidth(TaskTableModel::JobColumn, digit * 5);
     m_view->setColumnWidth(TaskTableModel::RowColumn, digit * 7);
     m_view->setColumnWidth(TaskTableModel::StateColumn, digit * 11);
-    m_view->setColumnWidth(TaskTableModel::PriorityColumn, digit * 8);
+    m_view->setColumnWidth(TaskTableModel::PriorityColumn,
+                           m_view->fontMetrics().horizontalAdvance(priorityShortLabel(2)) + 24);
     m_view->setColumnWidth(TaskTableModel::AttemptsColumn, digit * 9);
     m_view->setColumnWidth(TaskTableModel::ErrorColumn, digit * 14);
     m_view->setColumnWidth(TaskTableModel::TokensColumn, digit * 13);
     m_view->setColumnWidth(TaskTableModel::CostColumn, digit * 10);
+    m_view->setColumnWidth(TaskTableModel::LatencyColumn, digit * 10);
+    enableDatabaseSorting(m_view, m_model);
     m_view->setColumnWidth(TaskTableModel::InputColumn, digit * 28);
     m_detail = new TaskDetailView(m_engine, splitter);
     splitter->addWidget(m_view);
@@ -132,11 +134,8 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     });
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &TasksPage::handleCurrentChanged);
-    connect(m_detail, &TaskDetailView::detailShown, this, [this](const bd::TaskDetail &detail) {
-        m_shownDetail = detail;
-        if (m_copyWhenShown >= 0)
-            copyFromDetail(std::exchange(m_copyWhenShown, -1) == 1);
-    });
+    connect(m_detail, &TaskDetailView::detailShown, this,
+            [this](const bd::TaskDetail &detail) { m_shownDetail = detail; });
     m_view->setContextMenuPolicy(Qt::CustomContextMenu);
     connect(m_view, &QWidget::customContextMenuRequested, this, [this](const QPoint &pos) {
         QMenu *menu = rowMenu(pos);
@@ -174,41 +173,14 @@ QMenu *TasksPage::rowMenu(const QPoint &viewPos)
     const QModelIndex index = m_view->indexAt(viewPos);
     if (index.isValid() && !m_view->selectionModel()->isRowSelected(index.row(), QModelIndex()))
         m_view->setCurrentIndex(index); // the row under the pointer, as file managers do
-    const QVariant taskId = index.isValid() ? m_model->data(m_model->index(index.row(), 0), TaskTableModel::TaskIdRole)
-                                            : QVariant();
-    const QVariant jobId = index.isValid() ? m_model->index(index.row(), TaskTableModel::JobColumn).data()
-                                           : QVariant();
-    const QString state = index.isValid() ? m_model->index(index.row(), TaskTableModel::StateColumn).data().toString()
-                                          : QString();
-    const bool onTask = taskId.isValid();
-    auto *menu = new QMenu(this);
-    QAction *replay = menu->addAction(tr("Replay…"), this, [this] { act(int(TaskAction::Replay)); });
-    replay->setEnabled(onTask && state == taskStateLabel(TaskState::Dead));
-    QAction *reprioritise = menu->addAction(tr("Reprioritise…"), this, [this] { act(int(TaskAction::Reprioritise)); });
-    reprioritise->setEnabled(onTask && state == taskStateLabel(TaskState::Pending));
-    QAction *cancel = menu->addAction(tr("Cancel…"), this, [this] { act(int(TaskAction::Cancel)); });
-    cancel->setEnabled(onTask && state == taskStateLabel(TaskState::Pending));
-    menu->addSeparator();
-    QAction *copyPrompt = menu->addAction(tr("Copy prompt"), this, [this] { copyFromDetail(false); });
-    copyPrompt->setEnabled(onTask);
-    QAction *copyAnswer = menu->addAction(tr("Copy answer"), this, [this] { copyFromDetail(true); });
-    copyAnswer->setEnabled(onTask && state == taskStateLabel(TaskState::Completed));
-    menu->addSeparator();
-    QAction *showJob = menu->addAction(tr("Show job %1").arg(jobId.toString()), this,
-                                       [this, jobId] { Q_EMIT showJobRequested(jobId.toLongLong()); });
-    showJob->setEnabled(onTask && jobId.toLongLong() > 0);
-    return menu;
-}
-
-void TasksPage::copyFromDetail(bool answer)
-{
-    // The detail of the current row may still be on its way: copy when it comes.
-    if (m_shownDetail.id == 0 || m_shownDetail.id != m_detail->taskId()) {
-        m_copyWhenShown = answer ? 1 : 0;
-        return;
-    }
-    QGuiApplication::clipboard()->setText(answer ? m_shownDetail.output
-                                                 : TaskDetailView::renderedPrompt(m_shownDetail));
+    const std::optional<bd::TaskRow> row = index.isValid() ? m_model->rowAt(index.row()) : std::nullopt;
+    const TaskState state = row ? row->state : TaskState::Pending;
+    const QList<TaskRowAction> actions = {
+        {tr("Replay…"), state == TaskState::Dead, [this] { act(int(TaskAction::Replay)); }},
+        {tr("Reprioritise…"), state == TaskState::Pending, [this] { act(int(TaskAction::Reprioritise)); }},
+        {tr("Cancel…"), state == TaskState::Pending, [this] { act(int(TaskAction::Cancel)); }},
+    };
+    return taskRowMenu(this, actions, row, m_detail, [this](qint64 jobId) { Q_EMIT showJobRequested(jobId); });
 }
 
 void TasksPage::setJobs(const QList<JobInfo> &jobs)

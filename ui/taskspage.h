@@ -57,7 +57,6 @@ private:
     void act(int action);
     void updateCountLabel();
     void updateActions();
-    void copyFromDetail(bool answer);
 
     Engine *m_engine;
     TaskTableModel *m_model = nullptr;
@@ -76,7 +75,6 @@ private:
     QHash<qint64, QStringList> m_fieldsOfJob;
     QList<QPushButton *> m_actionButtons;
     bd::TaskDetail m_shownDetail;
-    int m_copyWhenShown = -1; // 0: the prompt, 1: the answer, once the detail arrives
 };
 
 } // namespace bd::ui

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <QJsonDocument>
+#include <QCoreApplication>
 #include <QJsonObject>
+#include <QLocale>
 #include <QTimer>
 
 namespace bd::ui {
@@ -16,6 +18,31 @@ using namespace Qt::StringLiterals;
 namespace {
 constexpr int kMaxInFlight = 4;
 constexpr int kMaxWanted = 8;
+
+std::optional<TaskSortKey> sortKeyOf(int column)
+{
+    switch (column) {
+    case TaskTableModel::IdColumn: return TaskSortKey::Id;
+    case TaskTableModel::JobColumn: return TaskSortKey::Job;
+    case TaskTableModel::RowColumn: return TaskSortKey::Row;
+    case TaskTableModel::StateColumn: return TaskSortKey::State;
+    case TaskTableModel::PriorityColumn: return TaskSortKey::Priority;
+    case TaskTableModel::AttemptsColumn: return TaskSortKey::Attempts;
+    case TaskTableModel::TokensColumn: return TaskSortKey::Tokens;
+    case TaskTableModel::CostColumn: return TaskSortKey::Cost;
+    case TaskTableModel::LatencyColumn: return TaskSortKey::Latency;
+    default: return std::nullopt;
+    }
+}
+
+QString formatLatency(qint64 ms)
+{
+    if (ms < 1000)
+        return QCoreApplication::translate("bd::ui", "%1 ms").arg(ms);
+    if (ms < 60'000)
+        return QCoreApplication::translate("bd::ui", "%1 s").arg(QLocale().toString(ms / 1000.0, 'f', 1));
+    return formatDuration(ms / 1000);
+}
 } // namespace
 
 TaskTableModel::TaskTableModel(Engine *engine, QObject *parent)
@@ -100,7 +127,7 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
         case JobColumn: return task.jobId;
         case RowColumn: return task.rowNumber;
         case StateColumn: return taskStateLabel(task.state);
-        case PriorityColumn: return task.priority;
+        case PriorityColumn: return priorityShortLabel(task.priority);
         case AttemptsColumn: return task.attempts;
         case ErrorColumn: return task.errorClass;
         case TokensColumn:
@@ -109,6 +136,7 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
                        : QString();
         case CostColumn:
             return task.state == TaskState::Completed ? formatUsd(task.costUsd) : QString();
+        case LatencyColumn: return task.latencyMs >= 0 ? formatLatency(task.latencyMs) : QString();
         case InputColumn: return task.inputPreview;
         case OutputColumn: return task.outputPreview;
         }
@@ -126,11 +154,13 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
         case RowColumn:
         case AttemptsColumn:
         case TokensColumn:
-        case CostColumn: return int(Qt::AlignRight | Qt::AlignVCenter);
-        case PriorityColumn: return int(Qt::AlignCenter);
+        case CostColumn:
+        case LatencyColumn: return int(Qt::AlignRight | Qt::AlignVCenter);
         default: return int(Qt::AlignLeft | Qt::AlignVCenter);
         }
     case Qt::ToolTipRole:
+        if (index.column() == PriorityColumn)
+            return priorityLabel(task.priority);
         if (index.column() == InputColumn)
             return task.inputPreview;
         if (index.column() == OutputColumn)
@@ -142,31 +172,72 @@ QVariant TaskTableModel::data(const QModelIndex &index, int role) const
 
 QVariant TaskTableModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
-    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+    if (orientation != Qt::Horizontal)
+        return {};
+    if (role == Qt::ToolTipRole && isSortable(section))
+        return tr("Click to sort all matching tasks by this column (again: the other way)");
+    if (role != Qt::DisplayRole)
         return {};
     if (section >= ColumnCount)
         return m_fieldColumns.value(section - ColumnCount);
     static const char *const titles[] = {"Task", "Job", "Row", "State", "Priority", "Attempts",
-                                         "Error", "Tokens in / out", "Cost", "Input", "Output / error"};
+                                         "Error", "Tokens in / out", "Cost", "Latency", "Input",
+                                         "Output / error"};
+    static_assert(std::size(titles) == ColumnCount);
     return tr(titles[section]);
+}
+
+bool TaskTableModel::isSortable(int column)
+{
+    return sortKeyOf(column).has_value();
+}
+
+int TaskTableModel::sortColumn() const
+{
+    for (int column = 0; column < ColumnCount; ++column) {
+        if (sortKeyOf(column) == m_order.key)
+            return column;
+    }
+    return IdColumn;
+}
+
+void TaskTableModel::sort(int column, Qt::SortOrder order)
+{
+    const auto key = sortKeyOf(column);
+    if (!key)
+        return;
+    const bd::TaskOrder wanted{*key, order == Qt::DescendingOrder};
+    if (wanted == m_order)
+        return;
+    // The same rows in another order: the count stands, every page is read anew.
+    beginResetModel();
+    dropPages();
+    m_order = wanted;
+    endResetModel();
+    want(0);
+}
+
+void TaskTableModel::dropPages()
+{
+    // Pages asked for before are of no use now: the reader drops them.
+    m_engine->discardRequests(m_pageTickets.keys());
+    m_pageTickets.clear();
+    m_pages.clear();
+    m_inFlight.clear();
+    m_wanted.clear();
 }
 
 void TaskTableModel::setFilter(const bd::TaskFilter &filter, const QStringList &fieldColumns)
 {
-    // Everything asked for under the old filter is of no use now: the reader drops it.
-    QList<quint64> stale = m_countTickets.values();
-    stale.append(m_pageTickets.keys());
-    m_engine->discardRequests(stale);
+    // So are counts under the old filter.
+    m_engine->discardRequests(m_countTickets.values());
     m_countTickets.clear();
-    m_pageTickets.clear();
     beginResetModel();
+    dropPages();
     m_filter = filter;
     m_fieldColumns = fieldColumns;
     m_count = 0;
     m_hasCount = false;
-    m_pages.clear();
-    m_inFlight.clear();
-    m_wanted.clear();
     endResetModel();
     requestCount();
     // The first page travels with the count, so the first paint needs one round trip.
@@ -247,7 +318,7 @@ void TaskTableModel::flushRequests()
         ++m_pageRequests;
         const quint64 ticket = m_engine->newTicket();
         m_pageTickets.insert(ticket, page);
-        m_engine->requestTaskPage(ticket, m_filter, page * kPageSize, afterId, kPageSize);
+        m_engine->requestTaskPage(ticket, m_filter, page * kPageSize, afterId, kPageSize, m_order);
     }
 }
 

@@ -24,6 +24,8 @@ namespace bd::ui {
 // million rows reads page by page and never the whole table. At most maxCachedPages pages
 // stay in memory (least recently used go first). refresh() recounts and marks pages stale:
 // a stale page keeps showing until its rows are painted again, then it is read anew.
+// sort() orders by a numeric column (id, job, row, state, priority, attempts, tokens,
+// cost, latency): the database sorts and pages as before, keyset after the row before.
 class TaskTableModel final : public QAbstractTableModel
 {
     Q_OBJECT
@@ -40,6 +42,7 @@ public:
         ErrorColumn,
         TokensColumn,
         CostColumn,
+        LatencyColumn,
         InputColumn,
         OutputColumn,
         ColumnCount
@@ -58,6 +61,12 @@ public:
     int columnCount(const QModelIndex &parent = {}) const override;
     QVariant data(const QModelIndex &index, int role) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+    // Other columns (texts, answer fields) are not sorted: nothing changes.
+    void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
+    static bool isSortable(int column);
+    const bd::TaskOrder &order() const { return m_order; }
+    int sortColumn() const;
+    Qt::SortOrder sortOrder() const { return m_order.descending ? Qt::DescendingOrder : Qt::AscendingOrder; }
 
     // Structured answers: one column per output field after the fixed ones (set with the
     // filter of a job that has fields; empty for none).
@@ -95,9 +104,11 @@ private:
     void want(qint64 page) const;
     void flushRequests();
     void evict();
+    void dropPages();
 
     Engine *m_engine;
     bd::TaskFilter m_filter;
+    bd::TaskOrder m_order;
     QStringList m_fieldColumns;
     qint64 m_count = 0;
     bool m_hasCount = false;

@@ -237,8 +237,9 @@ public:
     // ---- reads. A ticket (newTicket()) is the asker's number for a request, echoed in its
     // answer and in readFailed() when the read fails.
     virtual void requestTaskCount(quint64 ticket, const bd::TaskFilter &filter) = 0;
+    // afterId: the id of row offset - 1 in the order, when known (-1: not known).
     virtual void requestTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
-                                 qint64 afterId, int limit) = 0;
+                                 qint64 afterId, int limit, const bd::TaskOrder &order = {}) = 0;
     // Requests with these tickets that have not been read yet are dropped unread (their
     // asker lost interest: a new filter, another task).
     virtual void discardRequests(const QList<quint64> &tickets) = 0;

@@ -33,6 +33,32 @@ struct TaskFilter
     bool operator==(const TaskFilter &other) const = default;
 };
 
+// The order of a page of tasks: by one column, ties broken by id in the same direction.
+// Rows without a value (the cost of a pending task, the latency of one not finished) sort
+// as the lowest. The database sorts; a page is read by keyset (after the row before it)
+// or by offset, never by reading the rows before it.
+enum class TaskSortKey : int
+{
+    Id,
+    Job,
+    Row,
+    State,
+    Priority,
+    Attempts,
+    Tokens, // input + output
+    Cost,
+    Latency, // finished - started, of the last attempt
+};
+
+struct TaskOrder
+{
+    TaskSortKey key = TaskSortKey::Id;
+    bool descending = false;
+
+    bool isIdOrder() const { return key == TaskSortKey::Id && !descending; }
+    bool operator==(const TaskOrder &other) const = default;
+};
+
 // One line of the tasks table: short texts only (the detail has the rest).
 struct TaskRow
 {
@@ -51,6 +77,7 @@ struct TaskRow
     QString outputPreview; // the answer or the error message, cut short
     QString answerJson;    // a completed structured answer (a JSON object) whole, else empty
     qint64 finishedAtMs = 0;
+    qint64 latencyMs = -1; // of the last attempt; -1 when it did not finish
 };
 
 struct TaskDetail
@@ -93,6 +120,7 @@ struct DeadClassCount
 } // namespace bd
 
 Q_DECLARE_METATYPE(bd::TaskFilter)
+Q_DECLARE_METATYPE(bd::TaskOrder)
 Q_DECLARE_METATYPE(bd::TaskRow)
 Q_DECLARE_METATYPE(bd::TaskDetail)
 Q_DECLARE_METATYPE(bd::DeadClassCount)

@@ -5,6 +5,7 @@
 
 #include <QList>
 #include <QString>
+#include <QVariantList>
 
 #include <optional>
 
@@ -18,7 +19,9 @@ namespace bd::store {
 // Paging is by row index. A backend answers with a keyset query when the caller knows the
 // id of the row before the page, by arithmetic when a job's ids are dense and unfiltered,
 // and with OFFSET otherwise, so scrolling a million rows reads one page at a time and
-// never the whole table; stats() says which way each page went.
+// never the whole table; stats() says which way each page went. A page in another order
+// than by id (TaskOrder) is sorted by the database, LIMITed to the page, and found by
+// keyset on (sort key, id) after the row before it, or by OFFSET.
 class TaskReader
 {
 public:
@@ -27,10 +30,11 @@ public:
     virtual QString errorString() const = 0;
 
     virtual std::optional<qint64> count(const TaskFilter &filter) = 0;
-    // Rows [offset, offset + limit) of the filter's result in id order. afterId is the id
-    // of row offset - 1 when the caller knows it (-1: unknown).
+    // Rows [offset, offset + limit) of the filter's result in the order. afterId is the
+    // id of row offset - 1 in that order when the caller knows it (-1: unknown).
     virtual std::optional<QList<TaskRow>> page(const TaskFilter &filter, qint64 offset,
-                                               qint64 afterId, int limit) = 0;
+                                               qint64 afterId, int limit,
+                                               const TaskOrder &order = {}) = 0;
     // nullopt (with errorString()) when there is no such task.
     virtual std::optional<TaskDetail> detail(qint64 taskId) = 0;
     // Dead tasks by error class, most first. jobId 0: every job.
@@ -45,8 +49,25 @@ public:
         qint64 keysetPages = 0;
         qint64 densePages = 0;
         qint64 offsetPages = 0;
+        qint64 orderedPages = 0; // in another order than by id (counted in the above too)
     };
     virtual Stats stats() const = 0;
 };
+
+// The SQL both backends page with.
+namespace taskordersql {
+// The expression rows are sorted by; never NULL (rows without a value read -1).
+QString key(TaskSortKey key);
+// " ORDER BY key, id" in the order's direction.
+QString orderBy(const TaskOrder &order);
+// The condition for the rows after the one with id afterId in the order (its key read by
+// a subquery, so the comparison is exact), its values appended to binds. That row must
+// exist (rowExists): else nothing is after it.
+QString after(const TaskOrder &order, qint64 afterId, QVariantList *binds);
+// Whether the row before a page is still there to page after.
+QString rowExists();
+// The latency column of a page row.
+QString latency();
+} // namespace taskordersql
 
 } // namespace bd::store

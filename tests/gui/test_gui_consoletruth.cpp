@@ -225,6 +225,24 @@ private Q_SLOTS:
         QCOMPARE(storedJob(db, ownJob)->runner, window->engine()->workerId());
     }
 
+    // A job deleted by another process leaves the list on its own, without F5.
+    void aJobDeletedElsewhereDisappears()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const qint64 kept = importThroughWizard(*window, db, reviewsCsv(u"kept.csv"_s, 5), u"{{text}}"_s, 0);
+        const qint64 gone = importThroughWizard(*window, db, reviewsCsv(u"gone.csv"_s, 6), u"{{text}}"_s, 0);
+        QVERIFY(kept > 0 && gone > kept);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, gone)->state == bd::JobState::Finished, 20'000);
+        QTRY_VERIFY_WITH_TIMEOUT(window->jobsModel()->rowOf(gone) >= 0, 5'000);
+        {
+            bd::store::SqliteStore other(db);
+            QVERIFY(other.deleteJob(gone));
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(window->jobsModel()->rowOf(gone) < 0, 2'000);
+        QVERIFY(window->jobsModel()->rowOf(kept) >= 0);
+    }
+
     // A cap set or removed by `batchctl budget` reaches the console within two seconds; a
     // new job is never born paused under a cap that is gone.
     void capIsReadBackFromAnotherProcess()

@@ -272,7 +272,7 @@ private Q_SLOTS:
         QTest::qWait(600);
         QCOMPARE(storedJob(db, jobId)->counts.completed, atPause);
         QCOMPARE(storedJob(db, jobId)->state, bd::JobState::Running);
-        QTRY_VERIFY2(stateText(*window, jobId).contains(u"lane P2 paused"_s),
+        QTRY_VERIFY2(stateText(*window, jobId).contains(u"lane 2 · within the hour paused"_s),
                      qPrintable(stateText(*window, jobId)));
 
         QTest::mouseClick(grouped, Qt::LeftButton);

@@ -27,6 +27,8 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMessageBox>
+#include <QPointer>
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
@@ -127,9 +129,17 @@ private:
             wizard->findChild<QCheckBox *>(u"startAfterImport"_s)->setChecked(false);
         if (!wizard->startImport())
             return 0;
+        const QPointer<bd::ui::ImportWizard> asking(wizard);
         qint64 jobId = 0;
         (void)QTest::qWaitFor(
             [&] {
+                // A large import (more than 50,000 rows) asks first: yes.
+                if (asking && asking->importConfirmation()) {
+                    for (QAbstractButton *button : asking->importConfirmation()->buttons()) {
+                        if (button->text() == u"Import"_s)
+                            button->click();
+                    }
+                }
                 const auto jobs = storedJobs(dbPath);
                 if (!jobs.isEmpty() && jobs.constLast().state != bd::JobState::Importing)
                     jobId = jobs.constLast().id;

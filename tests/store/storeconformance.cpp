@@ -11,7 +11,10 @@
 #include "store/taskreader.h"
 #include "store/workerregistry.h"
 
+#include <algorithm>
+
 #include <QCryptographicHash>
+#include <QHash>
 #include <QTest>
 
 namespace bd::storetest {
@@ -880,6 +883,103 @@ void StoreConformance::readerCountsPagesAndDetail()
     QVERIFY(!tasks.errorString().isEmpty());
     // A read-only database does not write.
     QVERIFY(!reader->queue().setSetting(u"k"_s, u"v"_s));
+}
+
+// Pages in another order than by id: sorted by the database, ties by id, found by keyset
+// after the row before (or by offset when that row is gone), both directions.
+void StoreConformance::readerOrderedPages()
+{
+    const auto writer = open(m_location);
+    QVERIFY(writer);
+    store::Store &store = writer->queue();
+    const qint64 job = makeJob(store, 30);
+    QList<ClaimedTask> early, late;
+    QVERIFY(store.claimTasks(job, kOwnerA, 10, kT0, kT0 + kLease, &early));
+    QVERIFY(store.claimTasks(job, kOwnerA, 10, kT0 + 100, kT0 + kLease, &late));
+    QList<TaskTransition> done;
+    QHash<qint64, double> costOf;
+    QHash<qint64, qint64> latencyOf;
+    int i = 0;
+    for (const QList<ClaimedTask> *claimed : {&early, &late}) {
+        for (const ClaimedTask &task : *claimed) {
+            TaskTransition t = transition(task.id, OutcomeAction::Complete);
+            t.outcome.costUsd = 0.01 * ((i++ * 7) % 5); // each cost four times: ties
+            costOf.insert(task.id, *t.outcome.costUsd);
+            latencyOf.insert(task.id, claimed == &early ? 500 : 400);
+            done.append(t);
+        }
+    }
+    QVERIFY(store.applyTransitions(kOwnerA, done, kT0 + 500));
+
+    const auto reader = open(m_location, true);
+    QVERIFY(reader);
+    store::TaskReader &tasks = reader->tasks();
+    TaskFilter all;
+    all.jobId = job;
+    const auto firstPage = tasks.page(all, 0, -1, 30);
+    QVERIFY(firstPage);
+    QList<qint64> ids;
+    for (const TaskRow &row : *firstPage)
+        ids.append(row.id);
+    QCOMPARE(ids.size(), 30);
+    QCOMPARE(firstPage->at(0).latencyMs, 500);
+    QCOMPARE(firstPage->at(25).latencyMs, -1); // pending: no latency
+
+    // What the database should answer: pending tasks (no cost, no latency) first.
+    const auto expected = [&](TaskSortKey key, bool descending) {
+        QList<qint64> sorted = ids;
+        const auto keyOf = [&](qint64 id) {
+            return key == TaskSortKey::Cost ? costOf.value(id, -1) : double(latencyOf.value(id, -1));
+        };
+        std::sort(sorted.begin(), sorted.end(), [&](qint64 a, qint64 b) {
+            const auto ka = std::pair(keyOf(a), a), kb = std::pair(keyOf(b), b);
+            return descending ? kb < ka : ka < kb;
+        });
+        return sorted;
+    };
+    const auto readAll = [&](const TaskOrder &order, int limit) {
+        QList<qint64> seen;
+        qint64 after = -1;
+        while (true) {
+            const auto page = tasks.page(all, seen.size(), after, limit, order);
+            if (!page || page->isEmpty())
+                break;
+            for (const TaskRow &row : *page)
+                seen.append(row.id);
+            after = page->constLast().id;
+        }
+        return seen;
+    };
+    for (const TaskSortKey key : {TaskSortKey::Cost, TaskSortKey::Latency}) {
+        for (const bool descending : {false, true}) {
+            const TaskOrder order{key, descending};
+            const QList<qint64> want = expected(key, descending);
+            const store::TaskReader::Stats before = tasks.stats();
+            QCOMPARE(readAll(order, 7), want);
+            const store::TaskReader::Stats after = tasks.stats();
+            QCOMPARE(after.orderedPages - before.orderedPages, 6); // 5 pages and the empty one
+            QCOMPARE(after.keysetPages - before.keysetPages, 5);
+            QCOMPARE(after.offsetPages, before.offsetPages);
+            // A jump, and a page after a row that is gone: by offset, the same rows.
+            const auto jump = tasks.page(all, 14, -1, 7, order);
+            QVERIFY(jump);
+            QCOMPARE(jump->size(), 7);
+            QCOMPARE(jump->at(0).id, want.at(14));
+            QCOMPARE(jump->at(6).id, want.at(20));
+            const auto gone = tasks.page(all, 7, 999'999, 7, order);
+            QVERIFY(gone);
+            QCOMPARE(gone->at(0).id, want.at(7));
+            QCOMPARE(tasks.stats().offsetPages - after.offsetPages, 2);
+        }
+    }
+    // A filter and another key together: completed tasks by tokens then id, descending.
+    TaskFilter completed = all;
+    completed.state = int(TaskState::Completed);
+    const auto byTokens = tasks.page(completed, 0, -1, 5, TaskOrder{TaskSortKey::Tokens, true});
+    QVERIFY(byTokens);
+    QCOMPARE(byTokens->size(), 5);
+    QVERIFY(byTokens->at(0).id > byTokens->at(1).id); // equal tokens: by id, descending
+    QCOMPARE(byTokens->at(0).state, TaskState::Completed);
 }
 
 void StoreConformance::readerDeadByClassAndIds()

@@ -51,6 +51,7 @@ private Q_SLOTS:
     void exportWalksPagesOfItsJobOnly();
     void jobTotalsFollowEveryChange();
     void readerCountsPagesAndDetail();
+    void readerOrderedPages();
     void readerDeadByClassAndIds();
     void taskActions();
     void metricsWriteAndRead();

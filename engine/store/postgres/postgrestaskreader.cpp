@@ -39,7 +39,7 @@ constexpr auto kRowColumns =
     "id, job_id, row_no, state, priority, attempts, error_class, model, input_tokens, "
     "output_tokens, cost_usd, substr(vals, 1, 400), "
     "CASE WHEN state = 2 THEN substr(output, 1, 300) ELSE substr(error_message, 1, 300) END, "
-    "finished_at, CASE WHEN state = 2 AND output LIKE '{%' THEN output END";
+    "finished_at, CASE WHEN state = 2 AND output LIKE '{%' THEN output END, ";
 
 TaskRow rowFromQuery(const QSqlQuery &query)
 {
@@ -60,6 +60,8 @@ TaskRow rowFromQuery(const QSqlQuery &query)
     row.outputPreview = query.value(12).toString().simplified();
     row.finishedAtMs = query.value(13).toLongLong();
     row.answerJson = query.value(14).toString();
+    if (!query.isNull(15))
+        row.latencyMs = query.value(15).toLongLong();
     return row;
 }
 
@@ -165,21 +167,29 @@ std::optional<PostgresTaskReader::Dense> PostgresTaskReader::denseRange(qint64 j
     return *it;
 }
 
+bool PostgresTaskReader::rowExists(qint64 taskId)
+{
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(taskordersql::rowExists());
+    query.addBindValue(taskId);
+    return query.exec() && query.next();
+}
+
 std::optional<QList<TaskRow>> PostgresTaskReader::page(const TaskFilter &filter, qint64 offset,
-                                              qint64 afterId, int limit)
+                                              qint64 afterId, int limit, const TaskOrder &order)
 {
     QVariantList binds;
-    QString sql = u"SELECT "_s + QLatin1StringView(kRowColumns) + u" FROM tasks"_s
-                  + where(filter, &binds);
+    QString sql = u"SELECT "_s + QLatin1StringView(kRowColumns) + taskordersql::latency()
+                  + u" FROM tasks"_s + where(filter, &binds);
     const QString conj = binds.isEmpty() ? u" WHERE "_s : u" AND "_s;
     bool useOffset = false;
     if (offset == 0) {
         // the first page: nothing to skip
-    } else if (afterId >= 0) {
-        sql += conj + u"id > ?"_s;
-        binds.append(afterId);
+    } else if (afterId >= 0 && rowExists(afterId)) {
+        sql += conj + taskordersql::after(order, afterId, &binds);
         ++m_stats.keysetPages;
-    } else if (filter.jobId > 0 && filter.isJobOnly()) {
+    } else if (filter.jobId > 0 && filter.isJobOnly() && order.isIdOrder()) {
         if (const auto dense = denseRange(filter.jobId)) {
             sql += conj + u"id >= ?"_s;
             binds.append(dense->minId + offset);
@@ -190,8 +200,10 @@ std::optional<QList<TaskRow>> PostgresTaskReader::page(const TaskFilter &filter,
     } else {
         useOffset = true;
     }
-    sql += u" ORDER BY id LIMIT ?"_s;
+    sql += taskordersql::orderBy(order) + u" LIMIT ?"_s;
     binds.append(limit);
+    if (!order.isIdOrder())
+        ++m_stats.orderedPages;
     if (useOffset) {
         sql += u" OFFSET ?"_s;
         binds.append(offset);

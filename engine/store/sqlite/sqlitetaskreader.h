@@ -23,7 +23,7 @@ public:
 
     std::optional<qint64> count(const TaskFilter &filter) override;
     std::optional<QList<TaskRow>> page(const TaskFilter &filter, qint64 offset, qint64 afterId,
-                                       int limit) override;
+                                       int limit, const TaskOrder &order = {}) override;
     std::optional<TaskDetail> detail(qint64 taskId) override;
     QList<DeadClassCount> deadByClass(qint64 jobId) override;
     QList<qint64> ids(const TaskFilter &filter, qint64 limit) override;
@@ -39,6 +39,7 @@ private:
     QString where(const TaskFilter &filter, QVariantList *binds) const;
     std::optional<Dense> denseRange(qint64 jobId);
     bool fail(const QString &what);
+    bool rowExists(qint64 taskId);
 
     std::shared_ptr<SqliteConnection> m_connection;
     QSqlDatabase m_db;

@@ -1,0 +1,188 @@
+// The import wizard as a new analyst meets it: the prompt of the selected row renders as
+// the template is typed; a provider without a key warns at once and leads to Settings ›
+// Providers; a large or expensive import asks before anything is stored; the estimate
+// shows what the global budget has left.
+#include "format.h"
+#include "guitestfixture.h"
+#include "settingsdialog.h"
+
+#include <QAbstractButton>
+#include <QComboBox>
+#include <QDir>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QTableWidget>
+
+using namespace Qt::StringLiterals;
+using bd::ui::ImportWizard;
+using bd::ui::MainWindow;
+
+namespace {
+
+void keepScreenshot(QWidget *widget, const QString &name)
+{
+    const QString dir = qEnvironmentVariable("BD_SCREENSHOT_DIR");
+    if (!dir.isEmpty())
+        QVERIFY(widget->grab().save(QDir(dir).filePath(name)));
+}
+
+void clickButton(QMessageBox *box, const QString &text)
+{
+    for (QAbstractButton *button : box->buttons()) {
+        if (button->text() == text) {
+            button->click();
+            return;
+        }
+    }
+    QFAIL(qPrintable(u"no button %1"_s.arg(text)));
+}
+
+} // namespace
+
+class TestGuiWizard final : public QObject, private bd::testing::GuiTestFixture
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        // No key anywhere: the environment has none, and there is no keychain.
+        qunsetenv("OPENAI_API_KEY");
+        qunsetenv("DBUS_SESSION_BUS_ADDRESS");
+    }
+
+    void promptRendersForTheSelectedRow()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->openCsv(reviewsCsv(u"prompt.csv"_s, 30));
+        ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard);
+        wizard->templateEditor()->setPlainText(u"Say {{text}} about {{product}}"_s);
+        QCOMPARE(wizard->promptPreview()->toPlainText(),
+                 u"Say Review number 1, it boils water about kettle"_s);
+        wizard->previewTable()->setCurrentCell(4, 1);
+        QCOMPARE(wizard->promptPreview()->toPlainText(),
+                 u"Say Review number 5, it boils water about kettle"_s);
+        // Typing changes it at once.
+        wizard->templateEditor()->moveCursor(QTextCursor::End);
+        QTest::keyClicks(wizard->templateEditor(), u"!"_s);
+        QCOMPARE(wizard->promptPreview()->toPlainText(),
+                 u"Say Review number 5, it boils water about kettle!"_s);
+        // A template that does not fit the columns renders nothing.
+        wizard->templateEditor()->setPlainText(u"Say {{nope}}"_s);
+        QVERIFY(!wizard->promptPreview()->toPlainText().contains(u"Review"_s));
+        wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
+        keepScreenshot(wizard, u"wizard-prompt-preview.png"_s);
+        wizard->reject();
+    }
+
+    void aProviderWithoutAKeyWarnsAtOnce()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->openCsv(reviewsCsv(u"nokey.csv"_s, 10));
+        ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard);
+        QVERIFY(wizard->keyProblem().isEmpty()); // the simulator needs none
+        QWidget *warning = wizard->findChild<QWidget *>(u"keyWarning"_s);
+        QVERIFY(warning && !warning->isVisible());
+
+        const int openai = wizard->providerBox()->findData(u"openai"_s);
+        QVERIFY(openai >= 0);
+        wizard->providerBox()->setCurrentIndex(openai);
+        QTRY_VERIFY_WITH_TIMEOUT(!wizard->isCheckingKey(), 10000);
+        QVERIFY2(wizard->keyProblem().contains(u"OPENAI_API_KEY"_s),
+                 qPrintable(wizard->keyProblem()));
+        QVERIFY(warning->isVisible());
+        keepScreenshot(wizard, u"wizard-no-key.png"_s);
+
+        QTest::mouseClick(wizard->providerSettingsButton(), Qt::LeftButton);
+        bd::ui::SettingsDialog *settings = nullptr;
+        QTRY_VERIFY((settings = window->findChild<bd::ui::SettingsDialog *>()) != nullptr);
+        QTRY_VERIFY(settings->isVisible());
+        QCOMPARE(settings->currentTab(), bd::ui::SettingsDialog::ProvidersTab);
+        // The settings take input above the wizard.
+        QVERIFY(!isBlockedByModal(settings));
+        settings->reject();
+
+        wizard->providerBox()->setCurrentIndex(wizard->providerBox()->findData(u"simulator"_s));
+        QTRY_VERIFY(!warning->isVisible());
+        QVERIFY(wizard->keyProblem().isEmpty());
+        wizard->reject();
+    }
+
+    void aLargeImportAsksFirst()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"large.csv"_s, int(ImportWizard::kLargeImportRows) + 1);
+        window->openCsv(csv);
+        ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard);
+        wizard->templateEditor()->setPlainText(u"{{text}}"_s);
+        wizard->setSimulatorLatency(0);
+        QTRY_VERIFY_WITH_TIMEOUT(wizard->largeImportReason().contains(u"50,001 rows"_s), 20000);
+        QVERIFY(wizard->startImport());
+        QTRY_VERIFY_WITH_TIMEOUT(
+            wizard->importConfirmation() && wizard->importConfirmation()->isVisible(), 10000);
+        QVERIFY(wizard->importConfirmation()->text().contains(u"50,001 rows"_s));
+        keepScreenshot(wizard->importConfirmation(), u"wizard-confirm-large.png"_s);
+        clickButton(wizard->importConfirmation(), u"Cancel"_s);
+        QTest::qWait(300);
+        QVERIFY(storedJobs(db).isEmpty()); // nothing stored
+        QVERIFY(wizard->isVisible());
+        QVERIFY(!wizard->isImporting());
+
+        QVERIFY(wizard->startImport());
+        QTRY_VERIFY_WITH_TIMEOUT(
+            wizard->importConfirmation() && wizard->importConfirmation()->isVisible(), 10000);
+        clickButton(wizard->importConfirmation(), u"Import"_s);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJobs(db).size() == 1, 20000);
+    }
+
+    void anImportAboveTheGlobalBudgetAsksFirst()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->engine()->setGlobalBudget(0.001, u"month"_s);
+        window->openCsv(reviewsCsv(u"dear.csv"_s, 40));
+        ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard);
+        wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
+        wizard->setSimulatorLatency(0);
+        QTRY_VERIFY_WITH_TIMEOUT(!wizard->isEstimating() && wizard->lastEstimate().rows == 40,
+                                 10000);
+        QTRY_VERIFY2_WITH_TIMEOUT(wizard->estimateText().contains(
+                                      u"Global budget: %1 left"_s.arg(bd::ui::formatUsd(0.001))),
+                                  qPrintable(wizard->estimateText()), 10000);
+        QVERIFY2(
+            wizard->largeImportReason().contains(
+                u"more than the %1 the global budget has left"_s.arg(bd::ui::formatUsd(0.001))),
+            qPrintable(wizard->largeImportReason()));
+        QVERIFY(wizard->estimateText().contains(u"pauses when the budget is reached"_s));
+        keepScreenshot(wizard, u"wizard-budget.png"_s);
+        QVERIFY(wizard->startImport());
+        QTRY_VERIFY_WITH_TIMEOUT(
+            wizard->importConfirmation() && wizard->importConfirmation()->isVisible(), 10000);
+        clickButton(wizard->importConfirmation(), u"Cancel"_s);
+        QTest::qWait(200);
+        QVERIFY(storedJobs(db).isEmpty());
+        wizard->reject();
+    }
+
+private:
+    // Whether a window takes no input because a modal window is above it.
+    static bool isBlockedByModal(QWidget *widget)
+    {
+        return !widget->isEnabled() ||
+               (QApplication::activeModalWidget() && QApplication::activeModalWidget() != widget &&
+                !widget->isAncestorOf(QApplication::activeModalWidget()));
+    }
+};
+
+QTEST_MAIN(TestGuiWizard)
+#include "test_gui_wizard.moc"

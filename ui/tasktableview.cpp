@@ -1,0 +1,62 @@
+#include "tasktableview.h"
+
+#include "taskdetailview.h"
+#include "tasktablemodel.h"
+
+#include <QCoreApplication>
+#include <QHeaderView>
+#include <QMenu>
+#include <QTableView>
+
+namespace bd::ui {
+
+namespace {
+QString tr(const char *text)
+{
+    return QCoreApplication::translate("bd::ui::TaskTable", text);
+}
+} // namespace
+
+void enableDatabaseSorting(QTableView *view, TaskTableModel *model)
+{
+    QHeaderView *header = view->horizontalHeader();
+    header->setSortIndicator(model->sortColumn(), model->sortOrder());
+    view->setSortingEnabled(true);
+    // The view has asked the model to sort already (it ignores other columns): put the
+    // indicator back where the order is.
+    QObject::connect(header, &QHeaderView::sortIndicatorChanged, view, [header, model](int column) {
+        if (!TaskTableModel::isSortable(column))
+            header->setSortIndicator(model->sortColumn(), model->sortOrder());
+    });
+}
+
+QMenu *taskRowMenu(QWidget *parent, const QList<TaskRowAction> &actions,
+                   const std::optional<bd::TaskRow> &row, TaskDetailView *detail,
+                   const std::function<void(qint64)> &showJob)
+{
+    auto *menu = new QMenu(parent);
+    for (const TaskRowAction &entry : actions) {
+        QAction *action = menu->addAction(entry.text, parent, entry.run);
+        action->setEnabled(row && entry.enabled);
+    }
+    if (!actions.isEmpty())
+        menu->addSeparator();
+    using Part = TaskDetailView::Part;
+    const auto copy = [menu, parent, detail](const QString &text, Part part, bool enabled) {
+        QAction *action =
+            menu->addAction(text, parent, [detail, part] { detail->copyToClipboard(part); });
+        action->setEnabled(enabled);
+    };
+    copy(tr("Copy prompt"), Part::Prompt, row.has_value());
+    copy(tr("Copy answer"), Part::Answer, row && row->state == TaskState::Completed);
+    copy(tr("Copy error"), Part::Error,
+         row && !row->errorClass.isEmpty() && row->state != TaskState::Completed);
+    menu->addSeparator();
+    const qint64 jobId = row ? row->jobId : 0;
+    QAction *job = menu->addAction(jobId > 0 ? tr("Show job %1").arg(jobId) : tr("Show job"),
+                                   parent, [showJob, jobId] { showJob(jobId); });
+    job->setEnabled(jobId > 0);
+    return menu;
+}
+
+} // namespace bd::ui

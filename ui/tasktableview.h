@@ -1,0 +1,41 @@
+#pragma once
+
+#include "api/tasks.h"
+
+#include <functional>
+#include <optional>
+#include <QList>
+#include <QString>
+
+class QMenu;
+class QTableView;
+class QWidget;
+
+namespace bd::ui {
+
+class TaskDetailView;
+class TaskTableModel;
+
+// What the Tasks and Dead letters pages share about their task tables.
+
+// Clicking a sortable header sorts every matching task by that column in the database
+// (TaskTableModel::sort), with the indicator on it; clicking another column leaves the
+// order and the indicator as they were. The table starts in task order.
+void enableDatabaseSorting(QTableView *view, TaskTableModel *model);
+
+// A page's own entries of a row menu (Replay…, Reprioritise…), enabled as they apply.
+struct TaskRowAction
+{
+    QString text;
+    bool enabled = false;
+    std::function<void()> run;
+};
+
+// The menu of a task row (row: the task under the pointer; nullopt: none): the page's
+// entries, then Copy prompt / answer / error (from the detail pane, which shows that row)
+// and Show job. Everything is disabled where there is no row. The caller owns the menu.
+QMenu *taskRowMenu(QWidget *parent, const QList<TaskRowAction> &actions,
+                   const std::optional<bd::TaskRow> &row, TaskDetailView *detail,
+                   const std::function<void(qint64 jobId)> &showJob);
+
+} // namespace bd::ui
