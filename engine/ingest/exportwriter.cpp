@@ -737,7 +737,8 @@ private:
             ::fchmod(m_fd, existing.st_mode & 07777);
     }
 
-    // Names the unnamed file (through /proc, which needs no privilege).
+    // Names the unnamed file: through /proc, which needs no privilege, else by the
+    // descriptor itself (AT_EMPTY_PATH, allowed to root), for a system without /proc.
     bool linkUnnamedFile()
     {
         const QFileInfo target(m_path);
@@ -745,13 +746,20 @@ private:
         QString lastError;
         for (int attempt = 0; attempt < 16; ++attempt) {
             const QString name = tempName(target.absolutePath(), target.fileName());
-            if (::linkat(AT_FDCWD, fdPath.constData(), AT_FDCWD,
-                         QFile::encodeName(name).constData(), AT_SYMLINK_FOLLOW) == 0) {
+            const QByteArray encoded = QFile::encodeName(name);
+            int linked = ::linkat(AT_FDCWD, fdPath.constData(), AT_FDCWD, encoded.constData(),
+                                  AT_SYMLINK_FOLLOW);
+            int error = linked == 0 ? 0 : errno;
+            if (error == ENOENT && !QFileInfo::exists(QStringLiteral("/proc/self/fd"))) {
+                linked = ::linkat(m_fd, "", AT_FDCWD, encoded.constData(), AT_EMPTY_PATH);
+                error = linked == 0 ? 0 : errno;
+            }
+            if (linked == 0) {
                 m_tempPath = name;
                 return true;
             }
-            lastError = errnoText();
-            if (errno != EEXIST)
+            lastError = QString::fromLocal8Bit(std::strerror(error));
+            if (error != EEXIST)
                 break;
         }
         return fail(QStringLiteral("cannot move the finished file into place: ") + lastError);

@@ -2,11 +2,10 @@
 
 #include "xlsxzip.h"
 
-#include <QChar>
-
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <QChar>
 
 // The smallest package Excel and LibreOffice open without complaint: content types, the
 // package and workbook relationships, the workbook, a style sheet (normal and bold) and
@@ -18,6 +17,7 @@ namespace {
 
 constexpr std::size_t kCompressBytes = 256 * 1024;
 
+// clang-format off
 #define BD_XML_HEADER "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n"
 #define BD_NS_MAIN "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 #define BD_NS_REL "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -91,9 +91,9 @@ const char kSheetEnd[] =
 #undef BD_NS_REL
 #undef BD_NS_PKG_REL
 #undef BD_CT_OFFICE
+// clang-format on
 
-template <std::size_t N>
-constexpr std::size_t literalSize(const char (&)[N])
+template <std::size_t N> constexpr std::size_t literalSize(const char (&)[N])
 {
     return N - 1;
 }
@@ -166,8 +166,7 @@ char *putCellText(char *p, QStringView value, bool *truncated)
             continue;
         }
         qsizetype width = 1;
-        if (c < 0x20 || c == 0xFFFE || c == 0xFFFF ||
-            (c == u'_' && isEscapePattern(it, end))) {
+        if (c < 0x20 || c == 0xFFFE || c == 0xFFFF || (c == u'_' && isEscapePattern(it, end))) {
             width = 7;
         } else if (QChar::isHighSurrogate(c) && end - it > 1 && QChar::isLowSurrogate(it[1])) {
             width = 2;
@@ -277,7 +276,8 @@ bool XlsxSheetWriter::begin(const QStringList &columns)
     m_columnNames.reserve(columns.size());
     for (qsizetype i = 0; i < columns.size(); ++i)
         m_columnNames.append(columnName(i));
-    if (!addPart("[Content_Types].xml", QByteArray::fromRawData(kContentTypes, literalSize(kContentTypes))) ||
+    if (!addPart("[Content_Types].xml",
+                 QByteArray::fromRawData(kContentTypes, literalSize(kContentTypes))) ||
         !addPart("_rels/.rels", QByteArray::fromRawData(kPackageRels, literalSize(kPackageRels))) ||
         !addPart("xl/workbook.xml", QByteArray::fromRawData(kWorkbook, literalSize(kWorkbook))) ||
         !addPart("xl/_rels/workbook.xml.rels",
@@ -335,8 +335,8 @@ void XlsxSheetWriter::textCell(QStringView value, bool bold)
     static constexpr char kPreserve[] = " xml:space=\"preserve\"";
     static constexpr char kClose[] = "</t></is></c>";
     const std::size_t textRoom = std::size_t(qMin(value.size(), kMaxCellChars)) * 7;
-    char *p = room(32 + literalSize(kOpenBold) + literalSize(kPreserve) + textRoom +
-                   literalSize(kClose));
+    char *p =
+        room(32 + literalSize(kOpenBold) + literalSize(kPreserve) + textRoom + literalSize(kClose));
     p = putCellStart(p);
     if (bold) {
         std::memcpy(p, kOpenBold, literalSize(kOpenBold));

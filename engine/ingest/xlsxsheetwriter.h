@@ -1,12 +1,11 @@
 #pragma once
 
+#include <memory>
 #include <QByteArray>
 #include <QList>
 #include <QString>
 #include <QStringList>
 #include <QStringView>
-
-#include <memory>
 #include <vector>
 
 namespace bd::ingest {
@@ -42,7 +41,7 @@ public:
     void beginRow();
     void text(QStringView value); // empty: a blank cell
     void number(qint64 value);
-    void number(double value);    // finite
+    void number(double value); // finite
     void boolean(bool value);
     void blank();
     bool endRow();
@@ -53,7 +52,7 @@ public:
     QString errorString() const;
     qint64 rowsWritten() const { return m_row; } // the header included
     qint64 truncatedCells() const { return m_truncatedCells; }
-    qint64 firstTruncatedRow() const { return m_firstTruncatedRow; }       // 1-based
+    qint64 firstTruncatedRow() const { return m_firstTruncatedRow; }          // 1-based
     qsizetype firstTruncatedColumn() const { return m_firstTruncatedColumn; } // 0-based
 
 private:
@@ -73,7 +72,7 @@ private:
     QList<QByteArray> m_columnNames; // "A", "B", ..., for cell references
     char m_rowDigits[24] = {};
     std::size_t m_rowDigitCount = 0;
-    qint64 m_row = 0;     // rows begun, the header included (the current row's number)
+    qint64 m_row = 0; // rows begun, the header included (the current row's number)
     qsizetype m_column = 0;
     qint64 m_truncatedCells = 0;
     qint64 m_firstTruncatedRow = 0;

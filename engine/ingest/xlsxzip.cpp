@@ -1,9 +1,8 @@
 #include "xlsxzip.h"
 
-#include <QDateTime>
-
 #include <cerrno>
 #include <cstring>
+#include <QDateTime>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -58,8 +57,8 @@ ZipStream::ZipStream(int fd)
     const QDate date = now.date();
     const QTime time = now.time();
     m_dosTime = std::uint16_t((time.hour() << 11) | (time.minute() << 5) | (time.second() / 2));
-    m_dosDate = std::uint16_t(((qMax(1980, date.year()) - 1980) << 9) | (date.month() << 5) |
-                              date.day());
+    m_dosDate =
+        std::uint16_t(((qMax(1980, date.year()) - 1980) << 9) | (date.month() << 5) | date.day());
 }
 
 ZipStream::~ZipStream() = default;
@@ -189,8 +188,8 @@ bool ZipStream::write(const char *data, std::size_t size)
     // zlib takes 32-bit lengths; the callers write far less at a time.
     while (size > 0) {
         const std::size_t n = qMin<std::size_t>(size, 1u << 30);
-        m_deflater->crc = std::uint32_t(
-            crc32(m_deflater->crc, reinterpret_cast<const Bytef *>(data), uInt(n)));
+        m_deflater->crc =
+            std::uint32_t(crc32(m_deflater->crc, reinterpret_cast<const Bytef *>(data), uInt(n)));
         if (!deflateInto(data, n, Z_NO_FLUSH))
             return false;
         data += n;

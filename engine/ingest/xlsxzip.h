@@ -1,12 +1,11 @@
 #pragma once
 
-#include <QByteArray>
-#include <QList>
-#include <QString>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <QByteArray>
+#include <QList>
+#include <QString>
 
 namespace bd::ingest {
 

@@ -11,9 +11,12 @@
 //
 //   bench_hotpaths [--rows N] [--repeat N] [--dir DIR] [--postgres] [--skip-run]
 
-#include "store/sqlite/sqlitestore.h"
 #include "../store/privatepostgres.h"
+#include "store/sqlite/sqlitestore.h"
 
+#include <cstdio>
+#include <fcntl.h>
+#include <functional>
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QDir>
@@ -22,10 +25,6 @@
 #include <QFileInfo>
 #include <QStandardPaths>
 #include <QTemporaryDir>
-
-#include <cstdio>
-#include <fcntl.h>
-#include <functional>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -61,8 +60,10 @@ Measure spawn(const QStringList &arguments, const QString &stdoutPath, const QSt
     posix_spawn_file_actions_init(&actions);
     const QByteArray out = QFile::encodeName(stdoutPath.isEmpty() ? u"/dev/null"_s : stdoutPath);
     const QByteArray err = QFile::encodeName(errPath);
-    posix_spawn_file_actions_addopen(&actions, 1, out.constData(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err.constData(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, out.constData(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err.constData(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
 
     Measure measure;
     QElapsedTimer timer;
@@ -109,8 +110,9 @@ Measure best(int repeat, const std::function<Measure()> &run)
 // Review-like rows of about 200 bytes; the last column is quoted (it holds commas).
 void writeCsv(const QString &path, qint64 rows)
 {
-    static const char *const kProducts[] = {"kettle", "desk lamp", "backpack", "headphones",
-                                            "coffee grinder", "rain jacket", "e-reader"};
+    static const char *const kProducts[] = {"kettle",     "desk lamp",      "backpack",
+                                            "headphones", "coffee grinder", "rain jacket",
+                                            "e-reader"};
     static const char *const kOpinions[] = {
         "sturdy, quiet and worth the money, though the cable is short",
         "broke after a month; the replacement took three weeks to arrive",
@@ -153,13 +155,14 @@ void printTable(const QList<Line> &lines, qint64 rows)
     for (const Line &line : lines) {
         const double ratio = line.floor.wall > 0 ? line.ours.wall / line.floor.wall : 0;
         const double cpuRatio = line.floor.cpu > 0 ? line.ours.cpu / line.floor.cpu : 0;
-        std::printf("| %s | %.2f s (%.2f) | %.2f s (%.2f) | %.2fx | %.2fx | <= %.1fx%s | %.0f MiB |\n",
-                    qPrintable(line.path), line.ours.wall, line.ours.cpu, line.floor.wall,
-                    line.floor.cpu, ratio, cpuRatio, line.goal,
-                    !line.ours.ok || !line.floor.ok ? " FAILED"
-                    : ratio <= line.goal         ? ""
-                                                 : " missed",
-                    line.ours.rssMiB);
+        std::printf(
+            "| %s | %.2f s (%.2f) | %.2f s (%.2f) | %.2fx | %.2fx | <= %.1fx%s | %.0f MiB |\n",
+            qPrintable(line.path), line.ours.wall, line.ours.cpu, line.floor.wall, line.floor.cpu,
+            ratio, cpuRatio, line.goal,
+            !line.ours.ok || !line.floor.ok ? " FAILED"
+            : ratio <= line.goal            ? ""
+                                            : " missed",
+            line.ours.rssMiB);
     }
 }
 
@@ -178,11 +181,14 @@ int main(int argc, char *argv[])
     QCommandLineParser parser;
     parser.setApplicationDescription(u"The hot paths (run, export) against their floors."_s);
     parser.addOption({u"rows"_s, u"Rows of the job (default 300000)."_s, u"N"_s, u"300000"_s});
-    parser.addOption({u"repeat"_s, u"Runs of each export and its floor; the best counts (default 3)."_s,
-                      u"N"_s, u"3"_s});
+    parser.addOption({u"repeat"_s,
+                      u"Runs of each export and its floor; the best counts (default 3)."_s, u"N"_s,
+                      u"3"_s});
     parser.addOption({u"dir"_s, u"Scratch folder (default: a temporary one)."_s, u"DIR"_s});
-    parser.addOption({u"batchctl"_s, u"The batchctl to measure."_s, u"PATH"_s, QStringLiteral(BATCHCTL_PATH)});
-    parser.addOption({u"floor"_s, u"The run floor program."_s, u"PATH"_s, QStringLiteral(FLOOR_PATH)});
+    parser.addOption(
+        {u"batchctl"_s, u"The batchctl to measure."_s, u"PATH"_s, QStringLiteral(BATCHCTL_PATH)});
+    parser.addOption(
+        {u"floor"_s, u"The run floor program."_s, u"PATH"_s, QStringLiteral(FLOOR_PATH)});
     parser.addOption({u"skip-run"_s, u"Reuse the job already in --dir (no run, no run floor)."_s});
     parser.addOption({u"postgres"_s, u"Also time the export on a private PostgreSQL server."_s});
     parser.addHelpOption();
@@ -223,8 +229,9 @@ int main(int argc, char *argv[])
             bd::JobSpec spec;
             spec.templateText = templateText;
             spec.model = u"sim-1"_s;
-            floorJob = schema.createJob(spec, {u"order"_s, u"customer"_s, u"product"_s, u"stars"_s,
-                                               u"city"_s, u"review"_s}, 0);
+            floorJob = schema.createJob(
+                spec, {u"order"_s, u"customer"_s, u"product"_s, u"stars"_s, u"city"_s, u"review"_s},
+                0);
             if (floorJob <= 0)
                 qFatal("floor schema: %s", qPrintable(schema.errorString()));
         }
@@ -241,7 +248,9 @@ int main(int argc, char *argv[])
                 double(QFileInfo(dir + u"/dump.csv"_s).size()) / 1e6);
     for (const QString &format : {u"csv"_s, u"jsonl"_s, u"xlsx"_s}) {
         const QString out = dir + u"/export."_s + format;
-        Line line{u"`batchctl export` to "_s + format.toUpper(), {}, dump,
+        Line line{u"`batchctl export` to "_s + format.toUpper(),
+                  {},
+                  dump,
                   format == u"xlsx"_s ? 2.5 : 1.3};
         line.ours = best(repeat, [&] {
             return spawn({batchctl, u"export"_s, u"1"_s, u"--out"_s, out, u"--db"_s, db}, QString(),
@@ -254,15 +263,14 @@ int main(int argc, char *argv[])
 
     if (parser.isSet(u"postgres"_s)) {
         bd::storetest::PrivatePostgres server;
-        const QString psql =
-            tool(u"psql"_s, bd::storetest::PrivatePostgres::binDir() + u"/psql"_s);
+        const QString psql = tool(u"psql"_s, bd::storetest::PrivatePostgres::binDir() + u"/psql"_s);
         if (!server.start()) {
             std::printf("postgres: %s\n", qPrintable(server.errorString()));
         } else {
             const QString url = server.url(u"postgres"_s);
-            const Measure run = spawn({batchctl, u"run"_s, csv, u"--template"_s, templateText,
-                                       u"--db"_s, url},
-                                      QString(), err);
+            const Measure run =
+                spawn({batchctl, u"run"_s, csv, u"--template"_s, templateText, u"--db"_s, url},
+                      QString(), err);
             std::printf("postgres run: %.2f s%s\n", run.wall, run.ok ? "" : " FAILED");
             const Measure copy = best(repeat, [&] {
                 return spawn({psql, u"-q"_s, u"-d"_s, url, u"-c"_s,
@@ -279,7 +287,9 @@ int main(int argc, char *argv[])
                 std::printf("postgres export page plan:\n%s", plan.readAll().constData());
             for (const QString &format : {u"csv"_s, u"jsonl"_s, u"xlsx"_s}) {
                 const QString out = dir + u"/pgexport."_s + format;
-                Line line{u"PostgreSQL: `batchctl export` to "_s + format.toUpper(), {}, copy,
+                Line line{u"PostgreSQL: `batchctl export` to "_s + format.toUpper(),
+                          {},
+                          copy,
                           format == u"xlsx"_s ? 2.5 : 1.3};
                 line.ours = best(repeat, [&] {
                     return spawn({batchctl, u"export"_s, u"1"_s, u"--out"_s, out, u"--db"_s, url},
