@@ -396,10 +396,10 @@ void IntakeApi::recheckLongPolls(const QList<qint64> &taskIds, bool timedOutOnly
         return;
     const quint64 ticket = expect({}, [this](const QVariant &answer) {
         const auto tasks = answer.value<QList<bd::QueueTaskResult>>();
-        const qint64 now = m_clock.elapsed();
+        const qint64 answeredAt = m_clock.elapsed();
         for (const bd::QueueTaskResult &task : tasks) {
             for (auto it = m_longPolls.begin(); it != m_longPolls.end();) {
-                if (it->taskId == task.taskId && (task.isFinal() || now >= it->deadlineMs)) {
+                if (it->taskId == task.taskId && (task.isFinal() || answeredAt >= it->deadlineMs)) {
                     it->responder.send(200, toJson(taskResultJson(task)));
                     it = m_longPolls.erase(it);
                 } else {

@@ -168,7 +168,8 @@ QString TestKeychain::writeKey(const QString &provider, const QString &key)
         result = error;
         done = true;
     });
-    QTest::qWaitFor([&] { return done; }, 10'000);
+    if (!QTest::qWaitFor([&] { return done; }, 10'000))
+        return u"no answer within 10 s"_s;
     return result;
 }
 
@@ -181,7 +182,8 @@ QString TestKeychain::deleteKey(const QString &provider)
         result = error;
         done = true;
     });
-    QTest::qWaitFor([&] { return done; }, 10'000);
+    if (!QTest::qWaitFor([&] { return done; }, 10'000))
+        return u"no answer within 10 s"_s;
     return result;
 }
 
@@ -194,7 +196,8 @@ std::pair<QString, QString> TestKeychain::readKey(const QString &provider)
         result = {key, error};
         done = true;
     });
-    QTest::qWaitFor([&] { return done; }, 10'000);
+    if (!QTest::qWaitFor([&] { return done; }, 10'000))
+        return {QString(), u"no answer within 10 s"_s};
     return result;
 }
 
