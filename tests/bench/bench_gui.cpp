@@ -144,16 +144,21 @@ int main(int argc, char *argv[])
 
     // --- scrolling: page by page (keyset), the way a wheel or PageDown walks
     const int pageRows = view.viewport()->height() / 22;
-    QList<double> scrollMs;
-    for (int i = 0; i < 200; ++i) {
-        const int target = view.verticalScrollBar()->value() + pageRows;
-        QElapsedTimer step;
-        step.start();
-        probe.setRow(qMin(target + pageRows - 1, int(rows - 1)));
-        view.verticalScrollBar()->setValue(target);
-        waitUntil([&] { return probe.painted; });
-        scrollMs.append(double(step.nsecsElapsed()) / 1e6);
-    }
+    // Down a screenful at a time: how long until the last row shown is painted, per step.
+    const auto scrollDown = [&](int steps) {
+        QList<double> ms;
+        for (int i = 0; i < steps; ++i) {
+            const int target = view.verticalScrollBar()->value() + pageRows;
+            QElapsedTimer step;
+            step.start();
+            probe.setRow(qMin(target + pageRows - 1, int(rows - 1)));
+            view.verticalScrollBar()->setValue(target);
+            waitUntil([&] { return probe.painted; });
+            ms.append(double(step.nsecsElapsed()) / 1e6);
+        }
+        return ms;
+    };
+    const QList<double> scrollMs = scrollDown(200);
     // --- jumps: anywhere in the million (dense-id arithmetic, no OFFSET walk)
     QList<double> jumpMs;
     for (int i = 1; i <= 50; ++i) {
@@ -194,16 +199,7 @@ int main(int argc, char *argv[])
     view.scrollToTop();
     waitUntil([&] { return probe.painted; });
     const double sortedFirstPaintMs = double(sorted.nsecsElapsed()) / 1e6;
-    QList<double> sortedScrollMs;
-    for (int i = 0; i < 40; ++i) {
-        const int target = view.verticalScrollBar()->value() + pageRows;
-        QElapsedTimer step;
-        step.start();
-        probe.setRow(qMin(target + pageRows - 1, int(rows - 1)));
-        view.verticalScrollBar()->setValue(target);
-        waitUntil([&] { return probe.painted; });
-        sortedScrollMs.append(double(step.nsecsElapsed()) / 1e6);
-    }
+    const QList<double> sortedScrollMs = scrollDown(40);
     QElapsedTimer sortedJump;
     sortedJump.start();
     probe.setRow(int(rows / 2));
