@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Screenshots of every BatchDesk screen with a realistic job running on the simulator.
 # Builds nothing: uses the binaries in $BUILD_DIR/bin (default: build). Needs Xvfb
-# (xvfb-run or Xvfb) and ImageMagick's `import`. Writes docs/screenshots/*.png.
+# (xvfb-run or Xvfb) and ImageMagick's `import`. Writes docs/screenshots/*.png; with
+# ONLY="tasks dead-letters", only those.
 #
 #   scripts/screenshots.sh [BUILD_DIR]
 set -euo pipefail
@@ -98,6 +99,7 @@ sleep 0.5
 
 shoot() { # name page [extra args...]
     local name="$1" page="$2"; shift 2
+    [[ -z "${ONLY:-}" || " $ONLY " == *" $name "* ]] || return 0
     "$batchdesk" --db "${db}" --page "$page" "$@" >/dev/null 2>&1 &
     local pid=$!
     sleep "${SHOT_WAIT:-9}"

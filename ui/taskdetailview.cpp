@@ -40,6 +40,8 @@ void TaskDetailView::showTask(qint64 taskId)
 {
     if (m_ticket)
         m_engine->discardRequests({std::exchange(m_ticket, 0)});
+    if (taskId != m_taskId)
+        m_copyWhenShown.reset(); // asked of another task
     m_taskId = taskId;
     if (taskId <= 0) {
         showPlaceholder(tr("Select a task to see its prompt, answer and attempts."));

@@ -1,5 +1,8 @@
 #include "taskreader.h"
 
+#include <QSqlQuery>
+#include <QVariant>
+
 namespace bd::store::taskordersql {
 
 using namespace Qt::StringLiterals;
@@ -58,9 +61,13 @@ QString after(const TaskOrder &order, qint64 afterId, QVariantList *binds)
            beyond + u"?))"_s;
 }
 
-QString rowExists()
+bool rowExists(const QSqlDatabase &db, qint64 taskId)
 {
-    return u"SELECT 1 FROM tasks WHERE id = ?"_s;
+    QSqlQuery query(db);
+    query.setForwardOnly(true);
+    query.prepare(u"SELECT 1 FROM tasks WHERE id = ?"_s);
+    query.addBindValue(taskId);
+    return query.exec() && query.next();
 }
 
 } // namespace bd::store::taskordersql

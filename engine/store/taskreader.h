@@ -4,6 +4,7 @@
 #include "core/tasktypes.h"
 
 #include <QList>
+#include <QSqlDatabase>
 #include <QString>
 #include <QVariantList>
 
@@ -65,7 +66,7 @@ QString orderBy(const TaskOrder &order);
 // exist (rowExists): else nothing is after it.
 QString after(const TaskOrder &order, qint64 afterId, QVariantList *binds);
 // Whether the row before a page is still there to page after.
-QString rowExists();
+bool rowExists(const QSqlDatabase &db, qint64 taskId);
 // The latency column of a page row.
 QString latency();
 } // namespace taskordersql

@@ -144,16 +144,21 @@ int main(int argc, char *argv[])
 
     // --- scrolling: page by page (keyset), the way a wheel or PageDown walks
     const int pageRows = view.viewport()->height() / 22;
-    QList<double> scrollMs;
-    for (int i = 0; i < 200; ++i) {
-        const int target = view.verticalScrollBar()->value() + pageRows;
-        QElapsedTimer step;
-        step.start();
-        probe.setRow(qMin(target + pageRows - 1, int(rows - 1)));
-        view.verticalScrollBar()->setValue(target);
-        waitUntil([&] { return probe.painted; });
-        scrollMs.append(double(step.nsecsElapsed()) / 1e6);
-    }
+    // Down a screenful at a time: how long until the last row shown is painted, per step.
+    const auto scrollDown = [&](int steps) {
+        QList<double> ms;
+        for (int i = 0; i < steps; ++i) {
+            const int target = view.verticalScrollBar()->value() + pageRows;
+            QElapsedTimer step;
+            step.start();
+            probe.setRow(qMin(target + pageRows - 1, int(rows - 1)));
+            view.verticalScrollBar()->setValue(target);
+            waitUntil([&] { return probe.painted; });
+            ms.append(double(step.nsecsElapsed()) / 1e6);
+        }
+        return ms;
+    };
+    const QList<double> scrollMs = scrollDown(200);
     // --- jumps: anywhere in the million (dense-id arithmetic, no OFFSET walk)
     QList<double> jumpMs;
     for (int i = 1; i <= 50; ++i) {
@@ -180,6 +185,29 @@ int main(int argc, char *argv[])
     waitUntil([&] { return probe.painted; });
     const double filteredJumpMs = double(filteredJump.nsecsElapsed()) / 1e6;
 
+    // --- sorted by cost, dearest first: the database sorts each page (LIMIT), keyset on
+    // (cost, id) after the row before while scrolling, OFFSET for a jump
+    filter.priority = 0;
+    probe.setRow(0);
+    model.setFilter(filter);
+    waitUntil([&] { return probe.painted; });
+    const int readsBeforeSort = model.pageRequests();
+    QElapsedTimer sorted;
+    sorted.start();
+    probe.setRow(0);
+    model.sort(TaskTableModel::CostColumn, Qt::DescendingOrder);
+    view.scrollToTop();
+    waitUntil([&] { return probe.painted; });
+    const double sortedFirstPaintMs = double(sorted.nsecsElapsed()) / 1e6;
+    const QList<double> sortedScrollMs = scrollDown(40);
+    QElapsedTimer sortedJump;
+    sortedJump.start();
+    probe.setRow(int(rows / 2));
+    view.scrollTo(model.index(int(rows / 2), 0), QAbstractItemView::PositionAtTop);
+    waitUntil([&] { return probe.painted; });
+    const double sortedJumpMs = double(sortedJump.nsecsElapsed()) / 1e6;
+    const int sortedReads = model.pageRequests() - readsBeforeSort;
+
     const auto median = [](QList<double> v) {
         std::sort(v.begin(), v.end());
         return v.isEmpty() ? 0.0 : v.at(v.size() / 2);
@@ -196,6 +224,9 @@ int main(int argc, char *argv[])
     std::printf("  jump anywhere                %8.2f ms median, %.2f ms p95\n", median(jumpMs), p95(jumpMs));
     std::printf("  filtered (priority) first paint %5.1f ms, jump to the middle %.1f ms (OFFSET)\n",
                 filteredFirstPaintMs, filteredJumpMs);
+    std::printf("  sorted by cost (database)    first paint %.1f ms, page fetch %.2f ms median / %.2f ms p95 "
+                "(keyset), jump to the middle %.1f ms (OFFSET), %d page reads\n",
+                sortedFirstPaintMs, median(sortedScrollMs), p95(sortedScrollMs), sortedJumpMs, sortedReads);
     std::printf("  page reads %d, rows held %lld (cache of %d pages)\n", model.pageRequests(),
                 model.cachedRows(), 64);
     std::printf("  RSS before the view %lld MB, peak RSS %lld MB\n", rssBefore / 1024,

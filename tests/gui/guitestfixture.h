@@ -8,6 +8,7 @@
 #include "templateeditor.h"
 
 #include <QFile>
+#include <QPointer>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -107,6 +108,7 @@ protected:
         wizard->setSimulatorLatency(latencyMs);
         if (!wizard->startImport())
             return 0;
+        const QPointer<ui::ImportWizard> open(wizard);
         qint64 jobId = 0;
         const bool imported = QTest::qWaitFor([&] {
             const auto jobs = storedJobs(dbPath);
@@ -114,6 +116,9 @@ protected:
                 jobId = jobs.constLast().id;
             return jobId != 0;
         }, 20000);
+        // The wizard closes when the engine's answer reaches it (after the job is stored):
+        // the next wizard looked for is then a new one.
+        QTest::qWaitFor([&] { return open.isNull(); }, 5000);
         return imported ? jobId : 0;
     }
 };

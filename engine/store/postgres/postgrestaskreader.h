@@ -39,7 +39,6 @@ private:
     QString where(const TaskFilter &filter, QVariantList *binds) const;
     std::optional<Dense> denseRange(qint64 jobId);
     bool fail(const QString &what);
-    bool rowExists(qint64 taskId);
 
     std::shared_ptr<PostgresConnection> m_connection;
     QSqlDatabase m_db;

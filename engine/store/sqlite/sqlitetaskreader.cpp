@@ -172,15 +172,6 @@ std::optional<SqliteTaskReader::Dense> SqliteTaskReader::denseRange(qint64 jobId
     return *it;
 }
 
-bool SqliteTaskReader::rowExists(qint64 taskId)
-{
-    QSqlQuery query(m_db);
-    query.setForwardOnly(true);
-    query.prepare(taskordersql::rowExists());
-    query.addBindValue(taskId);
-    return query.exec() && query.next();
-}
-
 std::optional<QList<TaskRow>> SqliteTaskReader::page(const TaskFilter &filter, qint64 offset,
                                               qint64 afterId, int limit, const TaskOrder &order)
 {
@@ -194,7 +185,7 @@ std::optional<QList<TaskRow>> SqliteTaskReader::page(const TaskFilter &filter, q
     bool useOffset = false;
     if (offset == 0) {
         // the first page: nothing to skip
-    } else if (afterId >= 0 && rowExists(afterId)) {
+    } else if (afterId >= 0 && taskordersql::rowExists(m_db, afterId)) {
         sql += conj + taskordersql::after(order, afterId, &binds);
         ++m_stats.keysetPages;
     } else if (filter.jobId > 0 && filter.isJobOnly() && order.isIdOrder()) {
