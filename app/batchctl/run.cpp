@@ -79,7 +79,18 @@ int commandRun(const Invocation &in)
             printErr(u"export failed: "_s + error);
             return ExitFatal;
         }
-        printErr(u"exported to %1"_s.arg(exportPath));
+        // The file holds every row; say when some of them carry no answer.
+        const auto job = session.job(imported.jobId);
+        const qint64 dead = job ? job->counts.dead : 0;
+        const qint64 open = job ? job->counts.unfinished() : 0;
+        if (dead > 0 || open > 0)
+            printErr(u"exported to %1 (partial: %2 dead, %3 not answered yet; replay or resume "
+                     "job %4, then export again)"_s.arg(exportPath)
+                         .arg(dead)
+                         .arg(open)
+                         .arg(imported.jobId));
+        else
+            printErr(u"exported to %1"_s.arg(exportPath));
     }
     return code;
 }

@@ -30,6 +30,7 @@ private Q_SLOTS:
     void sampleSpreadsRowsAndProjectsTheWholeInput();
     void wholeRunAnswersSampledRowsFromTheCache();
     void sampleUsageErrors();
+    void exportSaysWhenItIsPartial();
     void compareShowsAgreementAndCostPerCandidate();
     void estimatePlansLanesForADeadline();
     void deadlineUsageErrors();
@@ -211,6 +212,27 @@ void TestSampleDeadline::compareShowsAgreementAndCostPerCandidate()
         const BatchctlRun refused = compare(wrong);
         QVERIFY2(refused.exitCode == 2, qPrintable(refused.describe()));
     }
+}
+
+void TestSampleDeadline::exportSaysWhenItIsPartial()
+{
+    // Two rows the simulator always fails: dead after one retry, the file still has them.
+    QFile file(m_csv);
+    QVERIFY(file.open(QIODevice::Append));
+    file.write("101,\"[[sim:fail]] never\"\n102,\"[[sim:fail]] again\"\n");
+    file.close();
+    const QString out = m_dir->filePath(u"out.csv"_s);
+    const BatchctlRun run =
+        batchctl(runArguments({u"--max-retries"_s, u"1"_s, u"--export"_s, out}));
+    QVERIFY2(run.exitCode == 4, qPrintable(run.describe()));
+    QVERIFY2(run.err.contains("(partial: 2 dead, 0 not answered yet; replay or resume job 1"),
+             qPrintable(run.describe()));
+    QVERIFY(QFile::exists(out));
+    // A complete export says nothing of the kind.
+    writeCsv(5);
+    const BatchctlRun whole = batchctl(runArguments({u"--export"_s, out}));
+    QVERIFY2(whole.exitCode == 0 && whole.err.contains("exported to") && !whole.err.contains("partial"),
+             qPrintable(whole.describe()));
 }
 
 void TestSampleDeadline::sampleUsageErrors()
