@@ -1,6 +1,7 @@
 #include "jobsmodel.h"
 
 #include "api/intake.h"
+#include "api/jobsettings.h"
 #include "format.h"
 
 #include <QCoreApplication>
@@ -85,12 +86,7 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
             const double rate = job.state == JobState::Running ? ratePerMinute(job.id) : 0.0;
             return rate > 0 ? formatRate(rate) : u"–"_s;
         }
-        case EtaColumn: {
-            if (job.counts.unfinished() == 0 || job.state != JobState::Running)
-                return u"–"_s;
-            const qint64 eta = etaSeconds(job.id);
-            return eta >= 0 ? formatDuration(eta) : u"–"_s;
-        }
+        case EtaColumn: return etaText(job);
         case CostColumn: return formatUsd(job.costUsd);
         case PriorityColumn: return priorityShortLabel(job.spec.priority);
         case ModelColumn:
@@ -107,6 +103,8 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
             return jobStateColor(job.state);
         }
         if (index.column() == DeadColumn && job.counts.dead > 0)
+            return stateColor(TaskState::Dead);
+        if (index.column() == EtaColumn && secondsLate(job).value_or(0) > 0)
             return stateColor(TaskState::Dead);
         break;
     case Qt::TextAlignmentRole:
@@ -138,6 +136,13 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
                              .arg(limit)
                              .arg(ceiling)
                        : tr("%1 requests in flight (the job's concurrency)").arg(limit);
+        }
+        if (index.column() == EtaColumn && job.spec.settings.contains(settingkeys::deadlineMs)) {
+            const QDateTime due = QDateTime::fromMSecsSinceEpoch(
+                job.spec.settings.value(settingkeys::deadlineMs).toInteger());
+            const QString note = m_deadlineNotes.value(job.id);
+            return tr("Finish by %1").arg(QLocale().toString(due, QLocale::ShortFormat))
+                   + (note.isEmpty() ? QString() : u"\n"_s + note);
         }
         if (index.column() == CostColumn)
             return tr("%1 input, %2 output, %3 cached tokens")
@@ -288,6 +293,32 @@ double JobsModel::ratePerMinute(qint64 jobId) const
     return double(last.finished - first.finished) * 60'000.0 / double(dt);
 }
 
+std::optional<qint64> JobsModel::secondsLate(const JobInfo &job) const
+{
+    const QJsonValue deadline = job.spec.settings.value(settingkeys::deadlineMs);
+    if (deadline.isUndefined() || job.counts.unfinished() == 0)
+        return std::nullopt;
+    const qint64 now = m_nowMs > 0 ? m_nowMs : QDateTime::currentMSecsSinceEpoch();
+    const qint64 eta = job.state == JobState::Running ? qMax<qint64>(0, etaSeconds(job.id)) : 0;
+    return qMax<qint64>(0, (now + eta * 1000 - deadline.toInteger()) / 1000);
+}
+
+QString JobsModel::etaText(const JobInfo &job) const
+{
+    const bool running = job.counts.unfinished() > 0 && job.state == JobState::Running;
+    const qint64 eta = running ? etaSeconds(job.id) : -1;
+    const auto late = secondsLate(job);
+    if (!late)
+        return eta >= 0 ? formatDuration(eta) : u"–"_s;
+    const qint64 now = m_nowMs > 0 ? m_nowMs : QDateTime::currentMSecsSinceEpoch();
+    const qint64 left = (job.spec.settings.value(settingkeys::deadlineMs).toInteger() - now) / 1000;
+    if (eta < 0) // no pace yet: the time left is all there is to say
+        return left >= 0 ? tr("due in %1").arg(formatDuration(left))
+                         : tr("overdue %1").arg(formatDuration(-left));
+    return *late > 0 ? tr("%1 · late by %2").arg(formatDuration(eta), formatDuration(*late))
+                     : tr("%1 · on track").arg(formatDuration(eta));
+}
+
 qint64 JobsModel::etaSeconds(qint64 jobId) const
 {
     const int row = rowOf(jobId);
@@ -311,6 +342,7 @@ void JobsModel::applySnapshot(const EngineSnapshot &snapshot)
             last = int(m_jobs.size()) - 1;
         }
     }
+    m_nowMs = snapshot.atMs;
     for (const JobSnapshot &js : snapshot.jobs) {
         if (js.runningHere)
             m_runningHere.insert(js.jobId);
@@ -320,6 +352,10 @@ void JobsModel::applySnapshot(const EngineSnapshot &snapshot)
             m_concurrency.insert(js.jobId, {js.concurrency, js.concurrencyCeiling});
         else
             m_concurrency.remove(js.jobId);
+        if (js.runningHere && !js.deadlineNote.isEmpty())
+            m_deadlineNotes.insert(js.jobId, js.deadlineNote);
+        else
+            m_deadlineNotes.remove(js.jobId);
         if (js.runningHere && !js.waitingFor.isEmpty())
             m_waiting.insert(js.jobId, js.waitingFor);
         else

@@ -9,6 +9,7 @@
 #include <QSet>
 
 #include <deque>
+#include <optional>
 
 namespace bd::ui {
 
@@ -83,6 +84,13 @@ private:
         qint64 finished;
     };
     void addSample(qint64 jobId, qint64 atMs, qint64 finished);
+    // A job with a deadline (--deadline, the engine's lane plan) and unfinished tasks: how
+    // many seconds after it the job would finish at its current rate (0: on track); nullopt
+    // without a deadline or when nothing is left.
+    std::optional<qint64> secondsLate(const bd::JobInfo &job) const;
+    QString etaText(const bd::JobInfo &job) const;
+    qint64 m_nowMs = 0;                     // the last snapshot's time
+    QHash<qint64, QString> m_deadlineNotes; // the engine's word on jobs running here
 
     QList<bd::JobInfo> m_jobs;
     QHash<qint64, std::deque<Sample>> m_samples;
