@@ -1,16 +1,14 @@
 // The engine's heartbeat in the database's worker registry, the rescuer of expired leases
 // and the adoption of provider batches whose worker stopped answering.
 
-#include "engineworker.h"
-
 #include "core/clock.h"
+#include "engineworker.h"
 #include "store/database.h"
 #include "store/workerregistry.h"
 
+#include <algorithm>
 #include <QCoreApplication>
 #include <QHostInfo>
-
-#include <algorithm>
 
 namespace bd {
 

@@ -1,7 +1,6 @@
 // The reader's answers about the engines on the database (the worker registry).
 
 #include "readerworker.h"
-
 #include "store/database.h"
 #include "store/workerregistry.h"
 

@@ -18,7 +18,8 @@ int commandSubmit(const Invocation &in)
     if (in.parser.isSet(u"dry-run"_s))
         throw UsageError{u"submit has no --dry-run: use `batchctl estimate`"_s};
     const bd::JobDraft draft = jobDraft(in.parser, in.positional);
-    Session session(in.database, in.json, {}, Session::Access::ReadWrite, runnerDefaults(in.parser));
+    Session session(in.database, in.json, {}, Session::Access::ReadWrite,
+                    runnerDefaults(in.parser));
     int failure = ExitFatal;
     const auto result = checkAndImport(session, in, draft, &failure);
     if (!result)

@@ -4,11 +4,10 @@
 #include "parsing.h"
 #include "session.h"
 
+#include <algorithm>
 #include <QDeadlineTimer>
 #include <QEventLoop>
 #include <QTimer>
-
-#include <algorithm>
 
 using namespace Qt::StringLiterals;
 
@@ -60,8 +59,9 @@ int commandWait(const Invocation &in)
         const auto jobs = session.jobs();
         if (!jobs)
             return ExitFatal;
-        const auto job = std::find_if(jobs->cbegin(), jobs->cend(),
-                                      [jobId](const bd::JobInfo &info) { return info.id == jobId; });
+        const auto job =
+            std::find_if(jobs->cbegin(), jobs->cend(),
+                         [jobId](const bd::JobInfo &info) { return info.id == jobId; });
         if (job == jobs->cend()) {
             if (!known)
                 throw UsageError{u"no job %1 in %2"_s.arg(jobId).arg(in.database)};

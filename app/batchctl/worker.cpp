@@ -17,8 +17,8 @@ namespace batchctl {
 
 namespace {
 
-constexpr int kRefreshMs = 2'000;       // how often the database is looked at for new work
-constexpr int kStopTimeoutMs = 60'000;  // in-flight answers awaited at most this long
+constexpr int kRefreshMs = 2'000;      // how often the database is looked at for new work
+constexpr int kStopTimeoutMs = 60'000; // in-flight answers awaited at most this long
 
 // --lanes 1,2,3: the priorities served, in order; every lane when not given.
 QList<int> parseLanes(const QCommandLineParser &parser)
@@ -94,8 +94,8 @@ private:
     void pick(const QList<bd::JobInfo> &jobs)
     {
         for (const bd::JobInfo &job : jobs) {
-            if (m_stopping || m_running.contains(job.id) || m_failed.contains(job.id)
-                || !m_lanes.contains(job.spec.priority) || !isRunnable(job))
+            if (m_stopping || m_running.contains(job.id) || m_failed.contains(job.id) ||
+                !m_lanes.contains(job.spec.priority) || !isRunnable(job))
                 continue;
             try {
                 m_session.resolveKeys({job.spec.provider});
@@ -139,8 +139,8 @@ int commandWorker(const Invocation &in)
     const QList<int> lanes = parseLanes(in.parser);
     const std::optional<int> concurrency =
         intOption(in.parser, u"concurrency"_s, {1, 10'000, u"a positive whole number"_s});
-    Session session(in.database, in.json, monitoringSettings(in.parser),
-                    Session::Access::ReadWrite, runnerDefaults(in.parser));
+    Session session(in.database, in.json, monitoringSettings(in.parser), Session::Access::ReadWrite,
+                    runnerDefaults(in.parser));
     if (!session.open())
         return ExitFatal;
     bd::Engine &engine = session.engine();
@@ -153,7 +153,7 @@ int commandWorker(const Invocation &in)
     for (const int lane : lanes)
         laneNames.append(QString::number(lane));
     printErr(u"worker %1 on %2, lanes %3"_s.arg(engine.workerId(), engine.database(),
-                                                 laneNames.join(u',')));
+                                                laneNames.join(u',')));
 
     JobPicker picker(session, lanes, concurrency);
     picker.refresh();
@@ -163,8 +163,9 @@ int commandWorker(const Invocation &in)
     signalWatcher.onSignal(&loop, [&] {
         if (std::exchange(stopping, true))
             return;
-        printErr(u"stopping: nothing new is sent; requests in flight are cancelled and their tasks, "
-                 "leases and provider batches handed back"_s);
+        printErr(
+            u"stopping: nothing new is sent; requests in flight are cancelled and their tasks, "
+            "leases and provider batches handed back"_s);
         picker.stopping();
         QObject::connect(&engine, &bd::Engine::stoppedAll, &loop, &QEventLoop::quit);
         QTimer::singleShot(kStopTimeoutMs, &loop, &QEventLoop::quit);
@@ -174,19 +175,19 @@ int commandWorker(const Invocation &in)
 
     if (in.json) {
         const qint64 since = QDateTime::currentMSecsSinceEpoch() - 24LL * 3600 * 1000;
-        const auto listed = session.ask(&bd::Engine::workersListed,
-                                        [&] { engine.requestWorkers(since); });
+        const auto listed =
+            session.ask(&bd::Engine::workersListed, [&] { engine.requestWorkers(since); });
         qint64 completed = 0;
-        for (const bd::WorkerInfo &worker : listed ? std::get<0>(*listed) : QList<bd::WorkerInfo>()) {
+        for (const bd::WorkerInfo &worker :
+             listed ? std::get<0>(*listed) : QList<bd::WorkerInfo>()) {
             if (worker.id == engine.workerId())
                 completed = worker.completed;
         }
         QJsonArray jobs;
         for (const qint64 id : picker.worked())
             jobs.append(id);
-        printJson(QJsonObject{{u"worker"_s, engine.workerId()},
-                              {u"completed"_s, completed},
-                              {u"jobs"_s, jobs}});
+        printJson(QJsonObject{
+            {u"worker"_s, engine.workerId()}, {u"completed"_s, completed}, {u"jobs"_s, jobs}});
     }
     return ExitFinished;
 }

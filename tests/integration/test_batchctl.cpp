@@ -588,7 +588,17 @@ void TestBatchctl::quotaPausesWithExitThreeAndAlert()
     const Result status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
     QVERIFY2(status.exitCode == 0, qPrintable(status.describe()));
     const QJsonObject s = status.json();
-    QCOMPARE(s.keys(), (QStringList{u"alerts"_s, u"jobs"_s}));
+    QCOMPARE(s.keys(), (QStringList{u"alerts"_s, u"jobs"_s, u"workers"_s}));
+    // The engines seen on the database lately: the run's, which completed the five rows.
+    const QJsonArray workers = s.value(u"workers"_s).toArray();
+    QVERIFY(!workers.isEmpty());
+    qint64 completedByWorkers = 0;
+    for (const QJsonValue &worker : workers) {
+        for (const QString &key : {u"id"_s, u"host"_s, u"pid"_s, u"last_seen"_s, u"completed"_s})
+            QVERIFY2(worker.toObject().contains(key), qPrintable(key));
+        completedByWorkers += worker.toObject().value(u"completed"_s).toInteger();
+    }
+    QCOMPARE(completedByWorkers, 5);
     const QJsonArray jobs = s.value(u"jobs"_s).toArray();
     QCOMPARE(jobs.size(), 1);
     QCOMPARE(jobs.at(0).toObject().value(u"state"_s).toString(), u"paused"_s);

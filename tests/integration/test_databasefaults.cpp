@@ -5,6 +5,7 @@
 
 #include "batchctlrun.h"
 #include "sqlitepeek.h"
+#include "store/sqlite/migrations.h"
 
 #include <QDir>
 #include <QFile>
@@ -202,7 +203,7 @@ void TestDatabaseFaults::newDatabaseRaceMigratesOnce()
             QVERIFY2(process->exitStatus() == QProcess::NormalExit && process->exitCode() == 0,
                      process->readAllStandardError().constData());
         }
-        QCOMPARE(sqliteScalar(db, u"PRAGMA user_version"_s), 13); // the newest schema version
+        QCOMPARE(sqliteScalar(db, u"PRAGMA user_version"_s), bd::store::latestSchemaVersion());
         QCOMPARE(sqliteScalar(db, u"SELECT COUNT(*) FROM sqlite_schema WHERE name = 'jobs'"_s), 1);
     }
 }

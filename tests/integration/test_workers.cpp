@@ -10,11 +10,12 @@
 #include "../support/batchctlrun.h"
 #include "fakeprovider.h"
 
+#include <memory>
 #include <QDeadlineTimer>
-#include <QScopeGuard>
 #include <QFile>
 #include <QJsonArray>
 #include <QProcess>
+#include <QScopeGuard>
 #include <QSet>
 #include <QSqlDatabase>
 #include <QSqlError>
@@ -22,8 +23,6 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QUrl>
-
-#include <memory>
 
 #ifndef BATCHCTL_PATH
 #error "BATCHCTL_PATH must name the batchctl binary"
@@ -130,8 +129,8 @@ std::unique_ptr<QProcess> TestWorkers::startWorker(const QString &db, int concur
                    QStringList{u"worker"_s, u"--db"_s, db, u"--concurrency"_s,
                                QString::number(concurrency), u"--lease-ms"_s,
                                QString::number(kLeaseMs), u"--heartbeat-ms"_s,
-                               QString::number(kHeartbeatMs), u"--json"_s}
-                       + more);
+                               QString::number(kHeartbeatMs), u"--json"_s} +
+                       more);
     if (!process->waitForStarted(10'000))
         return nullptr;
     return process;
@@ -200,9 +199,17 @@ void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled()
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
     constexpr int kRows = 600;
     const QString csv = writeCsv(u"drain-%1.csv"_s.arg(backend), kRows);
-    const QStringList submitArgs = {u"submit"_s, csv, u"--template"_s, u"Say {{text}}"_s,
-                                    u"--provider"_s, u"simulator"_s, u"--sim-latency-ms"_s,
-                                    u"150"_s, u"--db"_s, db, u"--json"_s};
+    const QStringList submitArgs = {u"submit"_s,
+                                    csv,
+                                    u"--template"_s,
+                                    u"Say {{text}}"_s,
+                                    u"--provider"_s,
+                                    u"simulator"_s,
+                                    u"--sim-latency-ms"_s,
+                                    u"150"_s,
+                                    u"--db"_s,
+                                    db,
+                                    u"--json"_s};
     const BatchctlRun submitted = batchctl(submitArgs);
     QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
     const qint64 job = submitted.json().value(u"job"_s).toInteger();
@@ -240,8 +247,8 @@ void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled()
     QString deadId;
     for (const QJsonValue &value : during.value(u"workers"_s).toArray()) {
         const QJsonObject worker = value.toObject();
-        QVERIFY(worker.contains(u"id"_s) && worker.contains(u"host"_s)
-                && worker.contains(u"last_seen"_s));
+        QVERIFY(worker.contains(u"id"_s) && worker.contains(u"host"_s) &&
+                worker.contains(u"last_seen"_s));
         if (pidOf(worker) == workers.front()->processId())
             deadId = worker.value(u"id"_s).toString();
     }
@@ -259,10 +266,9 @@ void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled()
     // after the kill), with room for a loaded machine's rescuer tick.
     QTRY_COMPARE_WITH_TIMEOUT(scalar(db, deadLeases), 0, kLeaseMs + 4 * kHeartbeatMs + 5'000);
 
-    const BatchctlRun waited =
-        batchctl({u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"120"_s,
-                  u"--json"_s},
-                 150'000);
+    const BatchctlRun waited = batchctl(
+        {u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"120"_s, u"--json"_s},
+        150'000);
     QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
     QCOMPARE(waited.json().value(u"state"_s).toString(), u"finished"_s);
     QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kRows);
@@ -279,7 +285,8 @@ void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled()
         QVERIFY(workers[i]->waitForFinished(60'000));
         QCOMPARE(workers[i]->exitStatus(), QProcess::NormalExit);
         QCOMPARE(workers[i]->exitCode(), 0);
-        const QJsonObject said = QJsonDocument::fromJson(workers[i]->readAllStandardOutput()).object();
+        const QJsonObject said =
+            QJsonDocument::fromJson(workers[i]->readAllStandardOutput()).object();
         QVERIFY(said.value(u"jobs"_s).toArray().contains(job));
     }
     const BatchctlRun status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
@@ -329,7 +336,8 @@ void TestWorkers::sigtermHandsEverythingBack()
     QCOMPARE(worker->exitStatus(), QProcess::NormalExit);
     QVERIFY2(worker->exitCode() == 0, worker->readAllStandardError().constData());
     // Nothing left leased, nothing lost: every task pending again, none completed or dead.
-    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 1 OR lease_owner IS NOT NULL"_s), 0);
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 1 OR lease_owner IS NOT NULL"_s),
+             0);
     QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 0"_s), kRows);
     // Handed back, the job waits for another worker: wait times out (exit 1).
     const BatchctlRun waited = batchctl(
@@ -367,12 +375,29 @@ void TestWorkers::providerBatchIsAdoptedNotResubmitted()
     constexpr int kRows = 250;
     constexpr int kBatches = 3; // 100 + 100 + 50
     const QString csv = writeCsv(u"batches-%1.csv"_s.arg(backend), kRows);
-    const BatchctlRun submitted = batchctl(
-        {u"submit"_s, csv, u"--template"_s, u"Classify: {{text}}"_s, u"--provider"_s, u"openai"_s,
-         u"--model"_s, u"gpt-4.1-mini"_s, u"--priority"_s, u"3"_s, u"--mode"_s, u"batch-api"_s,
-         u"--base-url"_s, provider.openAiBaseUrl(), u"--batch-size"_s, u"100"_s,
-         u"--batch-poll-ms"_s, u"100"_s, u"--batch-max-wait-ms"_s, u"0"_s, u"--db"_s, db,
-         u"--json"_s});
+    const BatchctlRun submitted = batchctl({u"submit"_s,
+                                            csv,
+                                            u"--template"_s,
+                                            u"Classify: {{text}}"_s,
+                                            u"--provider"_s,
+                                            u"openai"_s,
+                                            u"--model"_s,
+                                            u"gpt-4.1-mini"_s,
+                                            u"--priority"_s,
+                                            u"3"_s,
+                                            u"--mode"_s,
+                                            u"batch-api"_s,
+                                            u"--base-url"_s,
+                                            provider.openAiBaseUrl(),
+                                            u"--batch-size"_s,
+                                            u"100"_s,
+                                            u"--batch-poll-ms"_s,
+                                            u"100"_s,
+                                            u"--batch-max-wait-ms"_s,
+                                            u"0"_s,
+                                            u"--db"_s,
+                                            db,
+                                            u"--json"_s});
     QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
     const qint64 job = submitted.json().value(u"job"_s).toInteger();
 
@@ -400,10 +425,9 @@ void TestWorkers::providerBatchIsAdoptedNotResubmitted()
     first->kill();
     QVERIFY(first->waitForFinished(10'000));
     provider.options().holdBatches = false;
-    const BatchctlRun waited =
-        batchctl({u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"120"_s,
-                  u"--json"_s},
-                 150'000);
+    const BatchctlRun waited = batchctl(
+        {u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"120"_s, u"--json"_s},
+        150'000);
     QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
     QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kRows);
     // Adopted, not resubmitted: the provider saw three batches and each line once.

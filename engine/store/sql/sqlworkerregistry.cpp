@@ -68,8 +68,9 @@ QList<WorkerRecord> SqlWorkerRegistry::workers(qint64 seenSinceMs)
     m_error.clear();
     QList<WorkerRecord> result;
     QSqlQuery query(m_db);
-    query.prepare(u"SELECT id, host, pid, lanes, started_at, last_seen, completed, in_flight, rate, "
-                  "rescued FROM workers WHERE last_seen >= ? ORDER BY id"_s);
+    query.prepare(
+        u"SELECT id, host, pid, lanes, started_at, last_seen, completed, in_flight, rate, "
+        "rescued FROM workers WHERE last_seen >= ? ORDER BY id"_s);
     query.addBindValue(seenSinceMs);
     if (!query.exec()) {
         fail(query, u"cannot read the workers"_s);
@@ -98,9 +99,10 @@ bool SqlWorkerRegistry::takeBatch(qint64 batchId, const QString &workerId, qint6
     // One statement: of two workers taking the same batch, one updates the row and the other
     // then finds a live owner.
     QSqlQuery query(m_db);
-    query.prepare(u"UPDATE provider_batches SET owner = ? WHERE id = ? AND (owner = '' OR owner = ? "
-                  "OR NOT "_s
-                  + kOwnerAlive + u")"_s);
+    query.prepare(
+        u"UPDATE provider_batches SET owner = ? WHERE id = ? AND (owner = '' OR owner = ? "
+        "OR NOT "_s +
+        kOwnerAlive + u")"_s);
     query.addBindValue(workerId);
     query.addBindValue(batchId);
     query.addBindValue(workerId);
@@ -118,9 +120,10 @@ QList<qint64> SqlWorkerRegistry::orphanedBatches(qint64 jobId, const QString &wo
     // An unowned batch is an orphan once it is older than the stale time: a new one is
     // taken by its creator within moments of its row being written.
     QSqlQuery query(m_db);
-    query.prepare(u"SELECT id FROM provider_batches WHERE job_id = ? AND "_s + kOpenBatch
-                  + u" AND owner <> ? AND ((owner = '' AND created_at < ?) OR (owner <> '' AND NOT "_s
-                  + kOwnerAlive + u")) ORDER BY id"_s);
+    query.prepare(
+        u"SELECT id FROM provider_batches WHERE job_id = ? AND "_s + kOpenBatch +
+        u" AND owner <> ? AND ((owner = '' AND created_at < ?) OR (owner <> '' AND NOT "_s +
+        kOwnerAlive + u")) ORDER BY id"_s);
     query.addBindValue(jobId);
     query.addBindValue(workerId);
     query.addBindValue(staleBeforeMs);
