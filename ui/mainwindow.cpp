@@ -1,6 +1,7 @@
 #include "mainwindow.h"
 
 #include "alertspage.h"
+#include "workerspage.h"
 #include "consolesettings.h"
 #include "dashboardpage.h"
 #include "deadletterspage.h"
@@ -212,6 +213,7 @@ void MainWindow::buildPages()
         {tr("Tasks"), "view-list-text", QStyle::SP_FileDialogListView},
         {tr("Dead letters"), "mail-mark-junk", QStyle::SP_TrashIcon},
         {tr("Alerts"), "dialog-warning", QStyle::SP_MessageBoxWarning},
+        {tr("Workers"), "network-server", QStyle::SP_DriveNetIcon},
     };
     int widest = 0;
     for (const auto &[title, theme, fallback] : screens) {
@@ -297,6 +299,8 @@ void MainWindow::buildPages()
     connect(m_deadLetters, &DeadLettersPage::showJobRequested, this, showJob);
     m_alerts = new AlertsPage(m_engine.get(), m_stack);
     m_stack->addWidget(m_alerts);
+    m_workers = new WorkersPage(m_engine.get(), m_stack);
+    m_stack->addWidget(m_workers);
 
     setCentralWidget(central);
 
@@ -338,7 +342,7 @@ void MainWindow::buildMenus()
 
     QMenu *view = menuBar()->addMenu(tr("&View"));
     auto *group = new QActionGroup(this);
-    const QStringList names = {tr("&Dashboard"), tr("&Jobs"), tr("&Tasks"), tr("Dead &letters"), tr("&Alerts")};
+    const QStringList names = {tr("&Dashboard"), tr("&Jobs"), tr("&Tasks"), tr("Dead &letters"), tr("&Alerts"), tr("&Workers")};
     for (int i = 0; i < names.size(); ++i) {
         auto *action = new QAction(names.at(i), group);
         action->setCheckable(true);
@@ -619,6 +623,8 @@ std::optional<MainWindow::Page> MainWindow::pageFromName(const QString &name)
         return DeadLettersScreen;
     if (n == u"alerts"_s)
         return AlertsScreen;
+    if (n == u"workers"_s)
+        return WorkersScreen;
     return std::nullopt;
 }
 

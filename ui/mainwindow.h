@@ -28,6 +28,7 @@ class KeyStore;
 namespace bd::ui {
 
 class AlertsPage;
+class WorkersPage;
 class SettingsDialog;
 class DashboardPage;
 class HomePage;
@@ -52,6 +53,7 @@ public:
         TasksScreen,
         DeadLettersScreen,
         AlertsScreen,
+        WorkersScreen,
         ScreenCount
     };
 
@@ -151,6 +153,7 @@ private:
     TasksPage *m_tasks = nullptr;
     DeadLettersPage *m_deadLetters = nullptr;
     AlertsPage *m_alerts = nullptr;
+    WorkersPage *m_workers = nullptr;
     LaneControls *m_lanes = nullptr;
     QSystemTrayIcon *m_tray = nullptr;
     secrets::KeyStore *m_keyStore = nullptr;

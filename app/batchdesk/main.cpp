@@ -28,7 +28,7 @@ int main(int argc, char *argv[])
                                       u"PATH|URL"_s);
     parser.addOption(dbOption);
     const QCommandLineOption pageOption(
-        u"page"_s, u"Screen to show first: dashboard, jobs, tasks, dead-letters or alerts."_s, u"NAME"_s);
+        u"page"_s, u"Screen to show first: dashboard, jobs, tasks, dead-letters, alerts or workers."_s, u"NAME"_s);
     parser.addOption(pageOption);
     const QCommandLineOption noResumeOption(
         u"no-resume"_s, u"Do not continue the jobs the last session left running."_s);
