@@ -141,8 +141,8 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
             const QDateTime due = QDateTime::fromMSecsSinceEpoch(
                 job.spec.settings.value(settingkeys::deadlineMs).toInteger());
             const QString note = m_deadlineNotes.value(job.id);
-            return tr("Finish by %1").arg(QLocale().toString(due, QLocale::ShortFormat))
-                   + (note.isEmpty() ? QString() : u"\n"_s + note);
+            const QString tip = tr("Finish by %1").arg(QLocale().toString(due, QLocale::ShortFormat));
+            return note.isEmpty() ? tip : tip + u"\n"_s + note;
         }
         if (index.column() == CostColumn)
             return tr("%1 input, %2 output, %3 cached tokens")
