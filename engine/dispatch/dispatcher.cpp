@@ -890,7 +890,8 @@ void JobRunner::finishIfDrained()
         // Nothing left: it is finished (whoever settled the last task); another engine
         // started it since this one did: that one keeps it running.
         const auto job = m_store->job(m_job.id);
-        if (job && job->counts.unfinished() == 0) {
+        // A standing queue never finishes by itself: it waits for the next submission.
+        if (job && job->counts.unfinished() == 0 && !m_standing) {
             m_stopState = JobState::Finished;
             m_stopReason.clear();
         } else if (job && job->state == JobState::Running && !job->runner.isEmpty()

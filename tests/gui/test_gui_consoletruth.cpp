@@ -239,7 +239,8 @@ private Q_SLOTS:
             bd::store::SqliteStore other(db);
             QVERIFY(other.deleteJob(gone));
         }
-        QTRY_VERIFY_WITH_TIMEOUT(window->jobsModel()->rowOf(gone) < 0, 2'000);
+        // 2 s on a quiet machine; tests run side by side here.
+        QTRY_VERIFY_WITH_TIMEOUT(window->jobsModel()->rowOf(gone) < 0, 5'000);
         QVERIFY(window->jobsModel()->rowOf(kept) >= 0);
     }
 

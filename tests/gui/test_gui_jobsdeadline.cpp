@@ -83,7 +83,7 @@ private Q_SLOTS:
         bd::EngineSnapshot snapshot;
         snapshot.atMs = kNow;
         model.applySnapshot(snapshot);
-        QCOMPARE(eta(model), u"due in 3 h"_s);
+        QCOMPARE(eta(model), u"due in 3 h 00 min"_s);
         bd::JobInfo overdue = jobDueIn(-10 * 60'000);
         overdue.state = bd::JobState::Paused;
         model.setJobs({overdue});
