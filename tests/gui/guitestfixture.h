@@ -118,8 +118,8 @@ protected:
         }, 20000);
         // The wizard closes when the engine's answer reaches it (after the job is stored):
         // the next wizard looked for is then a new one.
-        QTest::qWaitFor([&] { return open.isNull(); }, 5000);
-        return imported ? jobId : 0;
+        const bool closed = QTest::qWaitFor([&] { return open.isNull(); }, 5000);
+        return imported && closed ? jobId : 0;
     }
 };
 
