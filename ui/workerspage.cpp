@@ -57,6 +57,7 @@ WorkersPage::WorkersPage(Engine *engine, QWidget *parent)
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->setAlternatingRowColors(true);
     m_table->verticalHeader()->hide();
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_table->horizontalHeader()->setSectionResizeMode(WorkerColumn, QHeaderView::Stretch);
     m_table->horizontalHeaderItem(RescuedColumn)
         ->setToolTip(tr("Expired leases of other workers this one returned to pending"));

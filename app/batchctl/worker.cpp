@@ -111,6 +111,9 @@ private:
             m_worked.insert(job.id);
             m_session.engine().startJob(
                 job.id, m_session.providerConfig(job.spec.provider, job.spec.baseUrl, settings));
+            // This worker's ceiling, not the job's stored one (other workers keep theirs).
+            if (m_concurrency)
+                m_session.engine().setJobConcurrency(job.id, *m_concurrency);
             printErr(u"working on job %1 (priority %2, %3 tasks unfinished)"_s.arg(job.id)
                          .arg(job.spec.priority)
                          .arg(job.counts.unfinished()));
