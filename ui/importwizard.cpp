@@ -15,6 +15,7 @@
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QDialogButtonBox>
+#include <QDateTimeEdit>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -231,6 +232,25 @@ void ImportWizard::buildUi()
     m_mode->addItem(tr("Grouped"), u"grouped"_s);
     m_mode->addItem(tr("Batch API (half price)"), u"batch-api"_s);
     form->addRow(tr("Mode:"), m_mode);
+    // A deadline instead of a lane: the engine picks priority and mode (batch API only when
+    // the deadline is 24 h or more away) and re-plans while the job runs.
+    auto *deadlineRow = new QWidget(settingsBox);
+    auto *deadlineLayout = new QHBoxLayout(deadlineRow);
+    deadlineLayout->setContentsMargins(0, 0, 0, 0);
+    m_deadlineOn = new QCheckBox(tr("Finish by"), deadlineRow);
+    m_deadlineOn->setObjectName(u"wizardDeadlineOn"_s);
+    m_deadline = new QDateTimeEdit(QDateTime::currentDateTime().addSecs(36 * 3600), deadlineRow);
+    m_deadline->setObjectName(u"wizardDeadline"_s);
+    m_deadline->setCalendarPopup(true);
+    m_deadline->setEnabled(false);
+    deadlineLayout->addWidget(m_deadlineOn);
+    deadlineLayout->addWidget(m_deadline, 1);
+    form->addRow(tr("Deadline:"), deadlineRow);
+    m_deadlinePlan = new QLabel(settingsBox);
+    m_deadlinePlan->setObjectName(u"wizardDeadlinePlan"_s);
+    m_deadlinePlan->setWordWrap(true);
+    m_deadlinePlan->setForegroundRole(QPalette::PlaceholderText);
+    form->addRow(QString(), m_deadlinePlan);
     m_maxTokens = new QSpinBox(settingsBox);
     m_maxTokens->setRange(1, 200'000);
     m_maxTokens->setValue(256);
@@ -327,6 +347,15 @@ void ImportWizard::buildUi()
     connect(m_model, &QComboBox::currentTextChanged, this, &ImportWizard::validate);
     connect(m_mode, &QComboBox::currentIndexChanged, this, &ImportWizard::validate);
     connect(m_priority, &QComboBox::currentIndexChanged, this, &ImportWizard::validate);
+    connect(m_deadlineOn, &QCheckBox::toggled, this, [this](bool on) {
+        m_deadline->setEnabled(on);
+        m_priority->setEnabled(!on);
+        m_mode->setEnabled(!on);
+        if (!on)
+            m_deadlinePlan->clear();
+        validate();
+    });
+    connect(m_deadline, &QDateTimeEdit::dateTimeChanged, this, &ImportWizard::validate);
     connect(m_maxTokens, &QSpinBox::valueChanged, this, &ImportWizard::updateEstimate);
     connect(m_budget, &QDoubleSpinBox::valueChanged, this, &ImportWizard::updateEstimate);
     m_checkTimer = new QTimer(this);
@@ -630,6 +659,16 @@ void ImportWizard::handleJobChecked(quint64 ticket, const JobCheck &check)
     m_checkPending = false;
     m_check = check;
     m_tieringProblem = isTiering() ? check.error : QString();
+    if (m_deadlineOn->isChecked()) {
+        // The engine's plan for the deadline ("due in 36 h: the batch API at half price ..."),
+        // or why it cannot be kept.
+        QString plan = check.ok ? QString() : check.error;
+        for (const QString &note : check.notes) {
+            if (note.startsWith(u"deadline: "_s))
+                plan = note.mid(10);
+        }
+        m_deadlinePlan->setText(plan);
+    }
     showTieringStatus();
     const bool importNow = std::exchange(m_importWhenChecked, false);
     if (!check.ok) {
@@ -743,6 +782,11 @@ JobSpec ImportWizard::buildSpec() const
     spec.maxOutputTokens = m_maxTokens->value();
     spec.mode = m_mode->currentData().toString(); // "auto": the engine picks the lane
     QJsonObject settings;
+    if (m_deadlineOn->isChecked()) {
+        spec.priority = 2; // the engine's plan replaces both
+        spec.mode = u"auto"_s;
+        settings.insert(settingkeys::deadlineMs, m_deadline->dateTime().toMSecsSinceEpoch());
+    }
     // Only a concurrency other than the console's default is the job's own; otherwise the
     // job follows the default (Settings › Limits) whenever it starts.
     if (m_concurrency->value() != consolesettings::value(QSettings(), consolesettings::kConcurrency).toInt())
@@ -790,6 +834,10 @@ void ImportWizard::setFromJob(const JobInfo &job)
     const int mode = m_mode->findData(job.spec.mode);
     if (mode >= 0)
         m_mode->setCurrentIndex(mode);
+    const QJsonValue deadline = job.spec.settings.value(settingkeys::deadlineMs);
+    m_deadlineOn->setChecked(!deadline.isUndefined());
+    if (!deadline.isUndefined())
+        m_deadline->setDateTime(QDateTime::fromMSecsSinceEpoch(deadline.toInteger()));
     m_maxTokens->setValue(job.spec.maxOutputTokens);
     m_maxRetries->setValue(job.spec.maxRetries);
     m_budget->setValue(job.spec.settings.value(settingkeys::budgetUsd).toDouble());
@@ -865,9 +913,12 @@ void ImportWizard::setImporting(bool importing)
     m_progress->setFormat(importing ? tr("Importing…") : QString());
     m_cancelButton->setText(importing ? tr("Cancel import") : tr("Cancel"));
     for (QWidget *widget : std::initializer_list<QWidget *>{m_template, m_system, m_provider, m_model,
-                                                            m_priority, m_mode, m_maxTokens,
+                                                            m_deadlineOn, m_maxTokens,
                                                             m_concurrency, m_budget, m_encoding, m_delimiter})
         widget->setEnabled(!importing);
+    m_priority->setEnabled(!importing && !m_deadlineOn->isChecked());
+    m_mode->setEnabled(!importing && !m_deadlineOn->isChecked());
+    m_deadline->setEnabled(!importing && m_deadlineOn->isChecked());
     m_importButton->setEnabled(!importing && m_preview.ok && m_templateProblem.isEmpty() && m_check.ok
                                && !m_checkPending);
 }

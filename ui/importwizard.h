@@ -13,6 +13,7 @@
 
 class QCheckBox;
 class QComboBox;
+class QDateTimeEdit;
 class QDoubleSpinBox;
 class QGroupBox;
 class QLabel;
@@ -52,6 +53,7 @@ public:
     QPushButton *importButton() const { return m_importButton; }
     QComboBox *modelBox() const { return m_model; }
     QComboBox *providerBox() const { return m_provider; }
+    QComboBox *priorityBox() const { return m_priority; }
     bool isPreviewReady() const { return m_preview.ok; }
     bool isPreviewLoading() const;
     QString errorText() const;       // the file problem shown, or empty
@@ -159,6 +161,9 @@ private:
     QComboBox *m_model = nullptr;
     QComboBox *m_priority = nullptr;
     QComboBox *m_mode = nullptr;
+    QCheckBox *m_deadlineOn = nullptr;
+    QDateTimeEdit *m_deadline = nullptr;
+    QLabel *m_deadlinePlan = nullptr; // the engine's plan for the deadline
     QSpinBox *m_maxTokens = nullptr;
     QSpinBox *m_maxRetries = nullptr;
     QSpinBox *m_concurrency = nullptr; // pre-filled from Settings › Limits

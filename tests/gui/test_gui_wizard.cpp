@@ -2,11 +2,15 @@
 // the template is typed; a provider without a key warns at once and leads to Settings ›
 // Providers; a large or expensive import asks before anything is stored; the estimate
 // shows what the global budget has left.
+#include "api/jobsettings.h"
 #include "format.h"
 #include "guitestfixture.h"
 #include "settingsdialog.h"
 
 #include <QAbstractButton>
+#include <QCheckBox>
+#include <QDateTimeEdit>
+#include <QLabel>
 #include <QComboBox>
 #include <QDir>
 #include <QMessageBox>
@@ -113,6 +117,42 @@ private Q_SLOTS:
         QTRY_VERIFY(!warning->isVisible());
         QVERIFY(wizard->keyProblem().isEmpty());
         wizard->reject();
+    }
+
+    void aDeadlinePicksTheLane()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->openCsv(reviewsCsv(u"deadline.csv"_s, 20));
+        ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard);
+        wizard->templateEditor()->setPlainText(u"{{text}}"_s);
+        wizard->setSimulatorLatency(0);
+        auto *on = wizard->findChild<QCheckBox *>(u"wizardDeadlineOn"_s);
+        auto *when = wizard->findChild<QDateTimeEdit *>(u"wizardDeadline"_s);
+        auto *plan = wizard->findChild<QLabel *>(u"wizardDeadlinePlan"_s);
+        QVERIFY(on && when && plan);
+        QVERIFY(!when->isEnabled());
+        on->setChecked(true);
+        QVERIFY(when->isEnabled() && !wizard->priorityBox()->isEnabled());
+        // 36 h ahead: the batch API, said before anything is imported.
+        when->setDateTime(QDateTime::currentDateTime().addSecs(36 * 3600));
+        QTRY_VERIFY_WITH_TIMEOUT(plan->text().contains(u"batch API"_s), 10000);
+        // Two hours ahead: sync calls.
+        when->setDateTime(QDateTime::currentDateTime().addSecs(2 * 3600));
+        QTRY_VERIFY_WITH_TIMEOUT(plan->text().contains(u"sync calls at priority 2"_s), 10000);
+        keepScreenshot(wizard, u"wizard-deadline.png"_s);
+        // In the past: the engine refuses it and says why.
+        when->setDateTime(QDateTime::currentDateTime().addSecs(-3600));
+        QTRY_VERIFY_WITH_TIMEOUT(plan->text().contains(u"already passed"_s), 10000);
+        when->setDateTime(QDateTime::currentDateTime().addSecs(36 * 3600));
+        QTRY_VERIFY_WITH_TIMEOUT(plan->text().contains(u"batch API"_s), 10000);
+        QVERIFY(wizard->startImport());
+        QTRY_VERIFY_WITH_TIMEOUT(storedJobs(db).size() == 1, 20000);
+        const bd::JobInfo job = storedJobs(db).constFirst();
+        QCOMPARE(job.spec.priority, 3);
+        QCOMPARE(job.spec.mode, u"batch-api"_s);
+        QVERIFY(job.spec.settings.contains(bd::settingkeys::deadlineMs));
     }
 
     void aLargeImportAsksFirst()
