@@ -1,6 +1,7 @@
 #include "importwizard.h"
 
 #include "consolesettings.h"
+#include "estimatekeys.h"
 
 #include "api/engine.h"
 #include "api/jobsettings.h"
@@ -887,7 +888,15 @@ bool ImportWizard::startImport()
             return true; // the import starts when confirmed
         }
     }
-    const JobSpec spec = m_check.spec;
+    JobSpec spec = m_check.spec;
+    // Kept with the job so that, once it is done, the actual cost stands beside the estimate.
+    if (const auto bound = upperBoundUsd()) {
+        spec.settings.insert(estimatekeys::maxUsd, *bound);
+        const LaneCost &lane = spec.mode == u"batch-api"_s ? m_estimateFigures.batchApi
+                                                            : m_estimateFigures.realtime;
+        if (lane.typicalUsd)
+            spec.settings.insert(estimatekeys::expectedUsd, *lane.typicalUsd);
+    }
     setImporting(true);
     m_importConnections << connect(m_engine, &Engine::importProgressed, this,
                                    &ImportWizard::handleImportProgressed);

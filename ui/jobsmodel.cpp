@@ -2,6 +2,7 @@
 
 #include "api/intake.h"
 #include "api/jobsettings.h"
+#include "estimatekeys.h"
 #include "format.h"
 
 #include <QCoreApplication>
@@ -87,7 +88,16 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
             return rate > 0 ? formatRate(rate) : u"–"_s;
         }
         case EtaColumn: return etaText(job);
-        case CostColumn: return formatUsd(job.costUsd);
+        case CostColumn: {
+            // Done: the actual cost beside what the estimate said at import.
+            const QJsonValue bound = job.spec.settings.value(estimatekeys::maxUsd);
+            if (job.state != JobState::Finished || bound.isUndefined())
+                return formatUsd(job.costUsd);
+            const QJsonValue expected = job.spec.settings.value(estimatekeys::expectedUsd);
+            return expected.isUndefined()
+                       ? tr("%1 · est. ≤ %2").arg(formatUsd(job.costUsd), formatUsd(bound.toDouble()))
+                       : tr("%1 · est. %2").arg(formatUsd(job.costUsd), formatUsd(expected.toDouble()));
+        }
         case PriorityColumn: return priorityShortLabel(job.spec.priority);
         case ModelColumn:
             return job.spec.provider == u"simulator"_s
@@ -143,6 +153,17 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
             const QString note = m_deadlineNotes.value(job.id);
             const QString tip = tr("Finish by %1").arg(QLocale().toString(due, QLocale::ShortFormat));
             return note.isEmpty() ? tip : tip + u"\n"_s + note;
+        }
+        if (index.column() == CostColumn && job.spec.settings.contains(estimatekeys::maxUsd)) {
+            QString tip = tr("Estimated at import: at most %1")
+                              .arg(formatUsd(job.spec.settings.value(estimatekeys::maxUsd).toDouble()));
+            if (job.spec.settings.contains(estimatekeys::expectedUsd))
+                tip += tr(", expected %1").arg(formatUsd(job.spec.settings.value(estimatekeys::expectedUsd).toDouble()));
+            tip += u"\n"_s
+                   + tr("%1 input, %2 output, %3 cached tokens")
+                         .arg(formatCount(job.usage.inputTokens), formatCount(job.usage.outputTokens),
+                              formatCount(job.usage.cachedTokens));
+            return tip;
         }
         if (index.column() == CostColumn)
             return tr("%1 input, %2 output, %3 cached tokens")

@@ -4,6 +4,7 @@
 // the tooltip names the deadline and the engine's last word on it.
 
 #include "api/jobsettings.h"
+#include "estimatekeys.h"
 #include "api/snapshot.h"
 #include "jobsmodel.h"
 
@@ -88,6 +89,28 @@ private Q_SLOTS:
         overdue.state = bd::JobState::Paused;
         model.setJobs({overdue});
         QCOMPARE(eta(model), u"overdue 10 min"_s);
+    }
+
+    void aFinishedJobShowsItsCostBesideTheEstimate()
+    {
+        JobsModel model;
+        bd::JobInfo job = jobDueIn(0);
+        job.spec.settings = {{bd::ui::estimatekeys::maxUsd, 0.031}};
+        job.state = bd::JobState::Finished;
+        job.counts.pending = 0;
+        job.counts.completed = 1000;
+        job.costUsd = 0.0121;
+        model.setJobs({job});
+        const QModelIndex cost = model.index(0, JobsModel::CostColumn);
+        QCOMPARE(model.data(cost, Qt::DisplayRole).toString(), u"$0.0121 · est. ≤ $0.0310"_s);
+        QVERIFY(model.data(cost, Qt::ToolTipRole).toString().startsWith(u"Estimated at import: at most $0.0310"_s));
+        job.spec.settings.insert(bd::ui::estimatekeys::expectedUsd, 0.0118);
+        model.setJobs({job});
+        QCOMPARE(model.data(cost, Qt::DisplayRole).toString(), u"$0.0121 · est. $0.0118"_s);
+        // While it runs, the cost alone.
+        job.state = bd::JobState::Running;
+        model.setJobs({job});
+        QCOMPARE(model.data(cost, Qt::DisplayRole).toString(), u"$0.0121"_s);
     }
 
     void withoutDeadlineTheEtaAlone()

@@ -3,6 +3,7 @@
 // Providers; a large or expensive import asks before anything is stored; the estimate
 // shows what the global budget has left.
 #include "api/jobsettings.h"
+#include "estimatekeys.h"
 #include "format.h"
 #include "guitestfixture.h"
 #include "settingsdialog.h"
@@ -153,6 +154,8 @@ private Q_SLOTS:
         QCOMPARE(job.spec.priority, 3);
         QCOMPARE(job.spec.mode, u"batch-api"_s);
         QVERIFY(job.spec.settings.contains(bd::settingkeys::deadlineMs));
+        // The estimate goes with the job, to stand beside the actual cost when it is done.
+        QVERIFY(job.spec.settings.value(bd::ui::estimatekeys::maxUsd).toDouble() > 0);
     }
 
     void aLargeImportAsksFirst()
