@@ -1,5 +1,7 @@
 #include "alertfigures.h"
 
+#include "core/durationtext.h"
+
 #include <cmath>
 #include <QJsonArray>
 #include <QStringList>
@@ -19,16 +21,7 @@ QString percent(double fraction)
 
 QString seconds(double s)
 {
-    const qint64 whole = qint64(std::llround(qMax(0.0, s)));
-    if (whole < 60)
-        return u"%1 s"_s.arg(whole);
-    if (whole < 3600)
-        return whole % 60 ? u"%1 min %2 s"_s.arg(whole / 60).arg(whole % 60)
-                          : u"%1 min"_s.arg(whole / 60);
-    if (whole < 2 * 86400)
-        return (whole % 3600) / 60 ? u"%1 h %2 min"_s.arg(whole / 3600).arg((whole % 3600) / 60)
-                                   : u"%1 h"_s.arg(whole / 3600);
-    return QString::number(double(whole) / 86400.0, 'g', 3) + u" days"_s;
+    return durationText(qint64(std::llround(qMax(0.0, s) * 1000.0)));
 }
 
 QString usd(double value)

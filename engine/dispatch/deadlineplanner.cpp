@@ -1,20 +1,17 @@
 #include "deadlineplanner.h"
 
+#include "core/durationtext.h"
+
 #include <cmath>
 
 using namespace Qt::StringLiterals;
 
 namespace bd::dispatch {
 
-QString describeDuration(qint64 ms)
+// Plans speak of time left, rounded up to the minute.
+static QString describeDuration(qint64 ms)
 {
-    const qint64 minutes = (qAbs(ms) + 59'999) / 60'000;
-    if (minutes < 60)
-        return u"%1 min"_s.arg(minutes);
-    const qint64 hours = minutes / 60;
-    if (hours < 48)
-        return minutes % 60 ? u"%1 h %2 min"_s.arg(hours).arg(minutes % 60) : u"%1 h"_s.arg(hours);
-    return u"%1 days"_s.arg(QString::number(double(hours) / 24.0, 'f', 1));
+    return durationText(ms, DurationRounding::UpToMinute);
 }
 
 double assumedSyncTasksPerSecond(int rpm, int concurrency, double typicalLatencySeconds)

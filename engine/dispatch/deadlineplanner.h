@@ -70,7 +70,4 @@ private:
     QList<Sample> m_samples;
 };
 
-// "3 h 12 min": for messages.
-QString describeDuration(qint64 ms);
-
 } // namespace bd::dispatch

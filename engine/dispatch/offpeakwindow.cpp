@@ -1,5 +1,7 @@
 #include "offpeakwindow.h"
 
+#include "core/durationtext.h"
+
 #include <QDateTime>
 
 namespace bd::dispatch {
@@ -14,14 +16,6 @@ std::optional<QTime> parseClock(const QString &text)
     if (!time.isValid())
         return std::nullopt;
     return time;
-}
-
-QString durationText(qint64 ms)
-{
-    const qint64 minutes = (ms + 59'999) / 60'000; // "opens in 1 min" rather than "0 min"
-    if (minutes < 60)
-        return u"%1 min"_s.arg(minutes);
-    return u"%1 h %2 min"_s.arg(minutes / 60).arg(minutes % 60);
 }
 
 } // namespace
@@ -116,7 +110,7 @@ QString OffPeakWindow::describe() const
 QString OffPeakWindow::waitingReason(qint64 nowMs) const
 {
     return u"waiting for off-peak window %1 (opens in %2)"_s.arg(describe(),
-                                                                   durationText(msUntilOpen(nowMs)));
+                                                                   durationText(msUntilOpen(nowMs), DurationRounding::UpToMinute));
 }
 
 } // namespace bd::dispatch

@@ -1,6 +1,7 @@
 #include "alertrules.h"
 
 #include "core/clock.h"
+#include "core/durationtext.h"
 #include "core/tasktypes.h"
 
 #include <QDateTime>
@@ -24,19 +25,6 @@ qint64 alignDown(qint64 t, qint64 step)
     if (t % step < 0)
         --q;
     return q * step;
-}
-
-QString duration(qint64 ms)
-{
-    const qint64 s = qMax<qint64>(0, (ms + 500) / 1000);
-    if (s < 60)
-        return u"%1 s"_s.arg(s);
-    if (s < 3600)
-        return s % 60 ? u"%1 min %2 s"_s.arg(s / 60).arg(s % 60) : u"%1 min"_s.arg(s / 60);
-    if (s < 2 * 86400)
-        return (s % 3600) / 60 ? u"%1 h %2 min"_s.arg(s / 3600).arg((s % 3600) / 60)
-                               : u"%1 h"_s.arg(s / 3600);
-    return u"%1 days"_s.arg(QString::number(double(s) / 86400.0, 'f', 1));
 }
 
 QString percent(double fraction)
@@ -402,7 +390,7 @@ void AlertRules::checkQueueDepth(QList<AlertEvent> &out, const QList<MetricSampl
         raise(out, kind, 0,
               u"queue depth %1 is %2 its baseline of %3 and has been above %4x for %5"_s.arg(
                   count(depth), times, count(*m_baseline), QString::number(t.factor, 'g', 3),
-                  duration(lasting)),
+                  durationText(lasting)),
               f);
     }
 }
@@ -445,14 +433,14 @@ void AlertRules::checkErrorRate(QList<AlertEvent> &out, qint64 now)
         if (attempts == 0 || (enough && rate <= t.clearThreshold))
             clear(out, kind, 0,
                   u"error rate back to %1 (%2 of %3 calls) in the last %4"_s.arg(
-                      percent(rate), count(failures), count(attempts), duration(t.windowMs)),
+                      percent(rate), count(failures), count(attempts), durationText(t.windowMs)),
                   figures);
         return;
     }
     if (enough && rate > t.threshold) {
         raise(out, kind, 0,
               u"error rate %1 (%2 of %3 calls) in the last %4, above %5: %6"_s.arg(
-                  percent(rate), count(failures), count(attempts), duration(t.windowMs),
+                  percent(rate), count(failures), count(attempts), durationText(t.windowMs),
                   percent(t.threshold), parts.join(u", "_s)),
               figures);
     }
@@ -503,7 +491,7 @@ void AlertRules::checkCostPerTask(QList<AlertEvent> &out, qint64 now)
     if (enough && increase > t.increase) {
         raise(out, kind, 0,
               u"cost per task %1 over the last %2, up %3 from %4 the %2 before (%5 and %6 tasks)"_s.arg(
-                  money(current), duration(t.periodMs), percent(increase), money(previous),
+                  money(current), durationText(t.periodMs), percent(increase), money(previous),
                   count(curTasks), count(prevTasks)),
               figures);
     }
@@ -549,11 +537,11 @@ void AlertRules::checkPriorityWait(QList<AlertEvent> &out, const QList<MetricSam
             raise(
                 out, kind, 0,
                 u"a priority-%1 task has waited %2 (limit %3); %4 priority-%1 tasks pending"_s.arg(
-                    priority, duration(qint64(age)), duration(maxWaitMs), count(pending)),
+                    priority, durationText(qint64(age)), durationText(maxWaitMs), count(pending)),
                 figures);
         } else {
             clear(out, kind, 0,
-                  u"priority-%1 tasks wait %2 at most now"_s.arg(priority, duration(qint64(age))),
+                  u"priority-%1 tasks wait %2 at most now"_s.arg(priority, durationText(qint64(age))),
                   figures);
         }
     }
@@ -677,7 +665,7 @@ void AlertRules::checkJobs(QList<AlertEvent> &out, const QList<MetricSample> &al
             figures.insert(u"after_s"_s, double(t.afterMs) / 1000.0);
             raise(out, idleKind, jobId,
                   u"job %1 has made no progress for %2 with %3 task(s) waiting and %4 in flight"_s.arg(
-                      QString::number(jobId), duration(idle), count(job.pending), count(job.leased)),
+                      QString::number(jobId), durationText(idle), count(job.pending), count(job.leased)),
                   figures);
         }
     }
