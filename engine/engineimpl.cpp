@@ -217,6 +217,11 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_worker, &EngineWorker::globalBudgetChanged, this, &Engine::globalBudgetChanged);
     connect(m_worker, &EngineWorker::queueDefined, this, &Engine::queueDefined);
     connect(m_worker, &EngineWorker::tasksSubmitted, this, &Engine::tasksSubmitted);
+    connect(m_worker, &EngineWorker::queueRead, this, &Engine::queueRead);
+    connect(m_worker, &EngineWorker::queueNotServedHere, this,
+            [this](quint64 ticket, const QString &name) {
+                onReader([reader = m_reader, ticket, name] { reader->readQueue(ticket, name); });
+            });
     connect(m_worker, &EngineWorker::queueTasksSettled, this, &Engine::queueTasksSettled);
     m_thread.start();
 
@@ -561,7 +566,7 @@ void EngineImpl::defineQueue(quint64 ticket, const QueueSpec &spec)
 
 void EngineImpl::requestQueue(quint64 ticket, const QString &name)
 {
-    onReader([reader = m_reader, ticket, name] { reader->readQueue(ticket, name); });
+    onWorker([ticket, name](EngineWorker &w) { w.readQueue(ticket, name); });
 }
 
 void EngineImpl::requestQueues()

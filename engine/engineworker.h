@@ -86,6 +86,10 @@ public:
     // --- standing queues (engineworkerintake.cpp; see the Engine facade)
     void defineQueue(quint64 ticket, const bd::QueueSpec &spec);
     void submitToQueue(quint64 ticket, const QString &queue, const QList<bd::QueueTask> &tasks);
+    // A queue this engine serves is answered from its runner's figures at once (a status
+    // poll must not cost a scan of the queue's tasks on every call); any other goes on to
+    // the reader (queueNotServedHere).
+    void readQueue(quint64 ticket, const QString &name);
     void markDelivered(const QList<qint64> &taskIds);
 
 Q_SIGNALS:
@@ -117,6 +121,8 @@ Q_SIGNALS:
     void globalBudgetChanged(double capUsd, const QString &period, double spentUsd);
     void queueDefined(quint64 ticket, const bd::QueueDefinition &result);
     void tasksSubmitted(quint64 ticket, const bd::SubmitResult &result);
+    void queueRead(quint64 ticket, const bd::QueueInfo &queue);
+    void queueNotServedHere(quint64 ticket, const QString &name);
     void queueTasksSettled(qint64 jobId, const QList<qint64> &taskIds);
 
 private:

@@ -3,6 +3,7 @@
 #include "api/jobsettings.h"
 #include "core/clock.h"
 #include "engineworker.h"
+#include "queueinfo.h"
 #include "ingest/outputschema.h"
 #include "ingest/prompttemplate.h"
 #include "metrics/alertcenter.h"
@@ -258,6 +259,22 @@ void EngineWorker::submitToQueue(quint64 ticket, const QString &name, const QLis
         }
     }
     answer(SubmitResult::Outcome::Accepted);
+}
+
+void EngineWorker::readQueue(quint64 ticket, const QString &name)
+{
+    const ServedQueue *queue = m_store ? servedQueue(name) : nullptr;
+    const dispatch::JobRunner *runner = queue ? m_runners.value(queue->record.jobId) : nullptr;
+    if (!runner) {
+        Q_EMIT queueNotServedHere(ticket, name);
+        return;
+    }
+    // The runner's counts are what the console shows for jobs running here: kept as tasks
+    // arrive and settle, and read again from the database whenever the runner idles.
+    QueueInfo info = describeQueue(queue->record, *m_store);
+    info.counts = runner->counts();
+    info.costUsd = runner->spentUsd();
+    Q_EMIT queueRead(ticket, info);
 }
 
 void EngineWorker::markDelivered(const QList<qint64> &taskIds)

@@ -1,5 +1,6 @@
 // The reader's side of standing queues: queue figures, task results and the webhook
 // outbox, read on the reader thread's own connection.
+#include "queueinfo.h"
 #include "readerworker.h"
 #include "store/database.h"
 #include "store/intake.h"
@@ -37,10 +38,7 @@ QJsonObject fieldsOf(const QString &output, const QJsonObject &schema)
 
 } // namespace
 
-namespace {
-
-// What a queue is and how its job stands, without its counts (which cost a scan).
-QueueInfo describe(const store::QueueRecord &record, store::Store &store)
+QueueInfo describeQueue(const store::QueueRecord &record, store::Store &store)
 {
     QueueInfo info;
     info.name = record.name;
@@ -53,15 +51,13 @@ QueueInfo describe(const store::QueueRecord &record, store::Store &store)
     return info;
 }
 
-} // namespace
-
 QueueInfo ReaderWorker::queueInfo(const QString &name)
 {
     QueueInfo info;
     const auto record = m_database->intake().queue(name);
     if (!record)
         return info;
-    info = describe(*record, *m_store);
+    info = describeQueue(*record, *m_store);
     info.counts = m_store->taskCounts(record->jobId);
     m_store->jobTotals(record->jobId, nullptr, &info.costUsd, nullptr);
     return info;
@@ -85,7 +81,7 @@ void ReaderWorker::listQueues()
         return;
     QList<QueueInfo> queues;
     for (const store::QueueRecord &record : m_database->intake().queues())
-        queues.append(describe(record, *m_store));
+        queues.append(describeQueue(record, *m_store));
     Q_EMIT queuesListed(queues);
 }
 
