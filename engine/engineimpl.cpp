@@ -20,6 +20,39 @@ using namespace Qt::StringLiterals;
 
 namespace {
 
+// A call posted with a priority (QMetaObject::invokeMethod takes none).
+class UrgentCall final : public QEvent
+{
+public:
+    static QEvent::Type type()
+    {
+        static const auto registered = QEvent::Type(QEvent::registerEventType());
+        return registered;
+    }
+    explicit UrgentCall(std::function<void()> call)
+        : QEvent(type())
+        , m_call(std::move(call))
+    {
+    }
+    void run() const { m_call(); }
+
+private:
+    std::function<void()> m_call;
+};
+
+class UrgentInbox final : public QObject
+{
+public:
+    using QObject::QObject;
+    bool event(QEvent *event) override
+    {
+        if (event->type() != UrgentCall::type())
+            return QObject::event(event);
+        static_cast<UrgentCall *>(event)->run();
+        return true;
+    }
+};
+
 dispatch::JobRunner::Options runnerOptionsFrom(const RunnerDefaults &defaults)
 {
     dispatch::JobRunner::Options options;
@@ -189,6 +222,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     m_thread.setObjectName(u"batchdesk-engine"_s);
     m_worker = new EngineWorker(m_database, m_workerId, clock, runnerOptionsFrom(options.runner),
                                 options.priceOverridePath, options.monitoring);
+    m_urgentInbox = new UrgentInbox(m_worker);
     m_worker->moveToThread(&m_thread);
     connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
 
@@ -285,6 +319,12 @@ void EngineImpl::onWorker(Call &&call)
     QMetaObject::invokeMethod(
         m_worker, [worker = m_worker, call = std::forward<Call>(call)] { call(*worker); },
         Qt::QueuedConnection);
+}
+
+void EngineImpl::onWorkerFirst(std::function<void(EngineWorker &)> call)
+{
+    QCoreApplication::postEvent(m_urgentInbox, new UrgentCall([worker = m_worker, call] { call(*worker); }),
+                                Qt::HighEventPriority);
 }
 
 void EngineImpl::onReader(std::function<void()> call)
@@ -566,7 +606,7 @@ void EngineImpl::defineQueue(quint64 ticket, const QueueSpec &spec)
 
 void EngineImpl::requestQueue(quint64 ticket, const QString &name)
 {
-    onWorker([ticket, name](EngineWorker &w) { w.readQueue(ticket, name); });
+    onWorkerFirst([ticket, name](EngineWorker &w) { w.readQueue(ticket, name); });
 }
 
 void EngineImpl::requestQueues()
@@ -576,7 +616,7 @@ void EngineImpl::requestQueues()
 
 void EngineImpl::submitToQueue(quint64 ticket, const QString &queue, const QList<QueueTask> &tasks)
 {
-    onWorker([=](EngineWorker &w) { w.submitToQueue(ticket, queue, tasks); });
+    onWorkerFirst([=](EngineWorker &w) { w.submitToQueue(ticket, queue, tasks); });
 }
 
 void EngineImpl::requestQueueTasks(quint64 ticket, const QList<qint64> &taskIds)

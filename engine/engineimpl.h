@@ -97,6 +97,9 @@ private:
     // has opened (and migrated) the database.
     template<typename Call>
     void onWorker(Call &&call);
+    // Ahead of what the engine thread already has queued (answers of a bulk drain): for the
+    // intake API's submissions and status reads, whose callers wait on them.
+    void onWorkerFirst(std::function<void(EngineWorker &)> call);
     void onReader(std::function<void()> call);
 
     QString m_workerId;
@@ -104,6 +107,7 @@ private:
     QString m_priceOverridePath;
     bool m_readOnly = false; // a look at the database: the reader only, no writer
     QThread m_thread;
+    QObject *m_urgentInbox = nullptr; // lives on the engine thread, a child of m_worker
     EngineWorker *m_worker = nullptr; // lives on m_thread
     std::shared_ptr<std::atomic<bool>> m_cancelImport;
     bool m_readerReady = false;
