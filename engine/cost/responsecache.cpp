@@ -52,6 +52,77 @@ QByteArray responseCacheKey(const RequestIdentity &identity)
         .toHex();
 }
 
+namespace {
+
+// The prompt as the canonical JSON writes it, quotes excluded. Most prompts need no
+// escaping at all; for the others Qt's own writer decides, so keys stay what they were.
+QByteArray jsonStringBody(const QString &text)
+{
+    bool plain = true;
+    for (const QChar c : text) {
+        const char16_t u = c.unicode();
+        if (u < 0x20 || u == u'"' || u == u'\\' || c.isSurrogate()) {
+            plain = false;
+            break;
+        }
+    }
+    if (plain)
+        return text.toUtf8();
+    const QByteArray quoted = QJsonDocument(QJsonArray{text}).toJson(QJsonDocument::Compact);
+    return quoted.mid(2, quoted.size() - 4); // ["…"]
+}
+
+} // namespace
+
+bool ResponseCacheKeys::sameShape(const JobSpec &spec, const QString &model,
+                                  const QString &systemPrompt) const
+{
+    return m_built && spec.provider == m_provider && spec.baseUrl == m_baseUrl && model == m_model
+           && systemPrompt == m_systemPrompt && spec.maxOutputTokens == m_maxOutputTokens
+           && spec.settings == m_settings;
+}
+
+void ResponseCacheKeys::buildShape(const JobSpec &spec, const QString &model,
+                                   const QString &systemPrompt)
+{
+    m_provider = spec.provider;
+    m_baseUrl = spec.baseUrl;
+    m_model = model;
+    m_systemPrompt = systemPrompt;
+    m_maxOutputTokens = spec.maxOutputTokens;
+    m_settings = spec.settings;
+    // Encode once with an empty prompt: the encoding is everything before `""` at the
+    // prompt's place and everything after it.
+    RequestIdentity identity = requestIdentity(spec, model, QString());
+    identity.systemPrompt = systemPrompt;
+    const QJsonArray canonical{
+        u"batchdesk-response-v1"_s, identity.family,          identity.model,
+        identity.systemPrompt,      QString(),                identity.maxOutputTokens,
+        identity.params,
+    };
+    const QByteArray encoded = QJsonDocument(canonical).toJson(QJsonDocument::Compact);
+    const QByteArray head = QJsonDocument(QJsonArray{u"batchdesk-response-v1"_s, identity.family,
+                                                     identity.model, identity.systemPrompt})
+                                .toJson(QJsonDocument::Compact);
+    // head is `[…,"system"]`: the prompt's opening quote follows its last field and a comma.
+    const qsizetype promptAt = head.size() - 1 + 2; // drop `]`, add `,"`
+    m_before = encoded.left(promptAt);
+    m_after = encoded.mid(promptAt);
+    m_built = true;
+}
+
+QByteArray ResponseCacheKeys::keyFor(const JobSpec &spec, const QString &model,
+                                     const QString &systemPrompt, const QString &prompt)
+{
+    if (!sameShape(spec, model, systemPrompt))
+        buildShape(spec, model, systemPrompt);
+    QCryptographicHash hash(QCryptographicHash::Sha256);
+    hash.addData(m_before);
+    hash.addData(jsonStringBody(prompt));
+    hash.addData(m_after);
+    return hash.result().toHex();
+}
+
 bool responseCacheEnabled(const QJsonObject &settings)
 {
     const QJsonValue value = settings.value(settingkeys::responseCache);

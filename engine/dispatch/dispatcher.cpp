@@ -998,9 +998,7 @@ QByteArray JobRunner::cacheKeyFor(const QString &prompt, const QString &model,
                                   const QString &systemPrompt) const
 {
     // A replay with an edited system prompt asks something else than the job's original.
-    cost::RequestIdentity identity = cost::requestIdentity(m_job.spec, model, prompt);
-    identity.systemPrompt = systemPrompt;
-    return cost::responseCacheKey(identity);
+    return m_cacheKeys.keyFor(m_job.spec, model, systemPrompt, prompt);
 }
 
 const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)

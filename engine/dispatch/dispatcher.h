@@ -3,6 +3,7 @@
 #include "api/jobsettings.h"
 #include "core/tasktypes.h"
 #include "cost/pricetable.h"
+#include "cost/responsecache.h"
 #include "dispatch/concurrencylimiter.h"
 #include "cost/tiering.h"
 #include "dispatch/globalbudget.h"
@@ -288,6 +289,7 @@ private:
     // Response cache (cost/responsecache.h): identical requests go out once.
     QByteArray cacheKeyFor(const QString &prompt, const QString &model,
                            const QString &systemPrompt) const;
+    mutable cost::ResponseCacheKeys m_cacheKeys; // cacheKeyFor's encoding, kept per job shape
     std::optional<store::CachedResponse> lookupCache(const QByteArray &key);
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);

@@ -210,6 +210,7 @@ private Q_SLOTS:
     void badOverrideChangesNothing();
     // response cache key
     void cacheKeyIsCanonical();
+    void cacheKeysForManyPromptsMatchTheCanonicalKey();
     // response cache in dispatch
     void duplicatesAreSentOnceWithinAJob();
     void secondJobWithTheSameRowsSendsNothing();
@@ -370,6 +371,48 @@ void TestCost::badOverrideChangesNothing()
     QVERIFY(!table.mergeJson(R"({"models": {"x": {"input": 1, "output": 1, "batch_discount": 2}}})",
                              u"d.json"_s, &error));
     QVERIFY(!table.mergeFile(u"/nonexistent/prices.json"_s, &error));
+}
+
+void TestCost::cacheKeysForManyPromptsMatchTheCanonicalKey()
+{
+    // The job-shaped encoder must give byte for byte the key of responseCacheKey, or every
+    // stored answer would stop being found.
+    bd::JobSpec spec;
+    spec.provider = u"openai-compatible"_s;
+    spec.baseUrl = u"http://127.0.0.1:8080/v1"_s;
+    spec.systemPrompt = u"You are \"careful\".\nAnswer in one word: \\ é 日本"_s;
+    spec.maxOutputTokens = 321;
+    spec.settings = QJsonObject{{u"temperature"_s, 0.2}, {u"seed"_s, 7}, {u"stop"_s, QJsonArray{u"\n"_s}},
+                                {u"concurrency"_s, 4}};
+    const QStringList prompts{
+        u""_s,
+        u"plain text"_s,
+        u"quotes \" and backslash \\ and slash /"_s,
+        u"control \t\r\n\b\f and \u0001 \u001f"_s,
+        u"emoji 😀 and accents café, CJK 漢字, RTL שלום"_s,
+        QString(u"lone surrogate ") + QChar(0xD800),
+        QString(5000, u'x'),
+    };
+    bd::cost::ResponseCacheKeys keys;
+    for (const QString &model : {u"m1"_s, u"m2"_s}) {
+        for (const QString &system : {spec.systemPrompt, u"edited system"_s}) {
+            for (const QString &prompt : prompts) {
+                bd::cost::RequestIdentity identity = bd::cost::requestIdentity(spec, model, prompt);
+                identity.systemPrompt = system;
+                QCOMPARE(keys.keyFor(spec, model, system, prompt),
+                         bd::cost::responseCacheKey(identity));
+            }
+        }
+    }
+    // A changed answer-affecting setting changes the key; the encoder notices.
+    const QByteArray before = keys.keyFor(spec, u"m1"_s, spec.systemPrompt, u"x"_s);
+    spec.settings.insert(u"temperature"_s, 0.9);
+    const QByteArray after = keys.keyFor(spec, u"m1"_s, spec.systemPrompt, u"x"_s);
+    QVERIFY(before != after);
+    QCOMPARE(after, bd::cost::responseCacheKey(bd::cost::requestIdentity(spec, u"m1"_s, u"x"_s)));
+    spec.maxOutputTokens = 5;
+    QCOMPARE(keys.keyFor(spec, u"m1"_s, spec.systemPrompt, u"x"_s),
+             bd::cost::responseCacheKey(bd::cost::requestIdentity(spec, u"m1"_s, u"x"_s)));
 }
 
 void TestCost::cacheKeyIsCanonical()
