@@ -163,12 +163,13 @@ void MetricsRecorder::rollIfDue()
     }
 }
 
-void MetricsRecorder::addCounter(const char *metric, const QString &labels, double amount)
+void MetricsRecorder::addCounter(const char *metric, const QString &labels, double amount,
+                                 qint64 events)
 {
     const Key key{QString::fromLatin1(metric), labels};
     Acc &acc = m_counters[key];
     acc.sum += amount;
-    acc.count += 1;
+    acc.count += events;
     m_knownCounters.insert(key);
 }
 
@@ -178,32 +179,69 @@ void MetricsRecorder::addCumulative(const QString &family,
     QString key;
     for (const auto &label : labels)
         key += label.second + u'\x1f';
+    addCumulative(family, labels, key, amount);
+}
+
+void MetricsRecorder::addCumulative(const QString &family,
+                                    const QList<std::pair<QString, QString>> &labels,
+                                    const QString &key, double amount)
+{
     CumulativeCounter &counter = m_cumulative[family][key];
     if (counter.labels.isEmpty())
         counter.labels = labels;
     counter.value += amount;
 }
 
+void MetricsRecorder::foldCompletions()
+{
+    for (auto it = m_unfolded.cbegin(); it != m_unfolded.cend(); ++it) {
+        const CompletionShape &shape = it.key();
+        const CompletionSums &sums = it.value();
+        const QString priority = priorityText(shape.priority);
+        const QString job = QString::number(shape.jobId);
+        const QString pl = labelString({{u"priority"_s, priority}, {u"lane"_s, shape.lane}});
+        const QString jl = labelString({{u"job"_s, job}});
+        const qint64 n = sums.tasks;
+        addCounter(names::tasksCompleted, pl, double(n), n);
+        addCounter(names::costUsd, pl, sums.costUsd, n);
+        addCounter(names::costUsdAtRealtime, pl, sums.costUsdAtRealtime, n);
+        addCounter(names::tokensInput, pl, sums.inputTokens, n);
+        addCounter(names::tokensOutput, pl, sums.outputTokens, n);
+        addCounter(names::tokensCached, pl, sums.cachedTokens, n);
+        if (sums.cacheHits > 0)
+            addCounter(names::responseCacheHits, pl, double(sums.cacheHits), sums.cacheHits);
+        addCounter(names::jobTasksCompleted, jl, double(n), n);
+        addCounter(names::jobCostUsd, jl, sums.costUsd, n);
+
+        const QList<std::pair<QString, QString>> labels = {
+            {u"job"_s, job}, {u"priority"_s, priority}, {u"lane"_s, shape.lane}};
+        const QString key = job + u'\x1f' + priority + u'\x1f' + shape.lane + u'\x1f';
+        addCumulative(u"batchdesk_tasks_completed_total"_s, labels, key, double(n));
+        addCumulative(u"batchdesk_cost_usd_total"_s, labels, key, sums.costUsd);
+        addCumulative(u"batchdesk_input_tokens_total"_s, labels, key, sums.inputTokens);
+        addCumulative(u"batchdesk_cached_input_tokens_total"_s, labels, key, sums.cachedTokens);
+        addCumulative(u"batchdesk_output_tokens_total"_s, labels, key, sums.outputTokens);
+        if (sums.cacheHits > 0)
+            addCumulative(u"batchdesk_response_cache_hits_total"_s, labels, key,
+                          double(sums.cacheHits));
+    }
+    m_unfolded.clear();
+}
+
 void MetricsRecorder::recordCompletion(const TaskCompletion &c)
 {
     rollIfDue();
-    const QString lane = c.lane.isEmpty() ? laneName(c.priority, QString()) : c.lane;
-    const QString priority = priorityText(c.priority);
-    const QString pl = labelString({{u"priority"_s, priority}, {u"lane"_s, lane}});
-    const QString jl = labelString({{u"job"_s, QString::number(c.jobId)}});
     const double cost = std::isfinite(c.costUsd) ? qMax(0.0, c.costUsd) : 0.0;
-
-    addCounter(names::tasksCompleted, pl, 1);
-    addCounter(names::costUsd, pl, cost);
-    addCounter(names::costUsdAtRealtime, pl,
-               std::isfinite(c.realtimeCostUsd) && c.realtimeCostUsd >= 0 ? c.realtimeCostUsd : cost);
-    addCounter(names::tokensInput, pl, double(c.usage.inputTokens));
-    addCounter(names::tokensOutput, pl, double(c.usage.outputTokens));
-    addCounter(names::tokensCached, pl, double(c.usage.cachedTokens));
-    if (c.cacheHit)
-        addCounter(names::responseCacheHits, pl, 1);
-    addCounter(names::jobTasksCompleted, jl, 1);
-    addCounter(names::jobCostUsd, jl, cost);
+    CompletionSums &sums = m_unfolded[CompletionShape{
+        c.jobId, c.priority, c.lane.isEmpty() ? laneName(c.priority, QString()) : c.lane}];
+    sums.tasks += 1;
+    sums.cacheHits += c.cacheHit ? 1 : 0;
+    sums.costUsd += cost;
+    sums.costUsdAtRealtime +=
+        std::isfinite(c.realtimeCostUsd) && c.realtimeCostUsd >= 0 ? c.realtimeCostUsd : cost;
+    sums.inputTokens += double(c.usage.inputTokens);
+    sums.outputTokens += double(c.usage.outputTokens);
+    sums.cachedTokens += double(c.usage.cachedTokens);
 
     LatencyPair &latency = m_latency[c.priority];
     if (c.waitMs >= 0)
@@ -211,15 +249,6 @@ void MetricsRecorder::recordCompletion(const TaskCompletion &c)
     if (c.runMs >= 0)
         latency.run.add(double(c.runMs));
 
-    const QList<std::pair<QString, QString>> labels = {
-        {u"job"_s, QString::number(c.jobId)}, {u"priority"_s, priority}, {u"lane"_s, lane}};
-    addCumulative(u"batchdesk_tasks_completed_total"_s, labels, 1);
-    addCumulative(u"batchdesk_cost_usd_total"_s, labels, cost);
-    addCumulative(u"batchdesk_input_tokens_total"_s, labels, double(c.usage.inputTokens));
-    addCumulative(u"batchdesk_cached_input_tokens_total"_s, labels, double(c.usage.cachedTokens));
-    addCumulative(u"batchdesk_output_tokens_total"_s, labels, double(c.usage.outputTokens));
-    if (c.cacheHit)
-        addCumulative(u"batchdesk_response_cache_hits_total"_s, labels, 1);
     auto &histograms = m_cumulativeLatency[c.priority];
     if (c.waitMs >= 0)
         histograms.first.add(double(c.waitMs) / 1000.0);
@@ -318,6 +347,7 @@ void MetricsRecorder::reportQueue(const JobQueueReport &report)
 
 void MetricsRecorder::forgetJob(qint64 jobId)
 {
+    foldCompletions();
     m_reports.remove(jobId);
     // Its per-job counters stop being written once this interval is out.
     const QString job = QString::number(jobId);
@@ -350,6 +380,7 @@ MetricSample MetricsRecorder::makeRow(const QString &metric, const QString &labe
 
 QList<MetricSample> MetricsRecorder::closeFine(bool partial)
 {
+    foldCompletions();
     const qint64 start = m_fineStart;
     const qint64 res = m_options.intervalMs;
     const double seconds = double(res) / 1000.0;
@@ -606,8 +637,9 @@ void MetricsRecorder::flush()
 
 // ---------------------------------------------------------------- /metrics
 
-void MetricsRecorder::addTo(Exposition &out) const
+void MetricsRecorder::addTo(Exposition &out)
 {
+    foldCompletions();
     for (const FamilyInfo &info : kCounterFamilies) {
         const QString name = QString::fromLatin1(info.name);
         const auto family = m_cumulative.constFind(name);
