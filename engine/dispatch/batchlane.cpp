@@ -3,7 +3,7 @@
 // tasks stay leased under the batch's own owner name while the provider holds them, so a
 // restarted engine polls the batch instead of submitting its tasks again.
 
-#include "dispatcher.h"
+#include "jobrunner.h"
 
 #include "core/clock.h"
 #include "core/crashpoint.h"
@@ -199,7 +199,7 @@ void JobRunner::pumpBatches()
                 }
             }
             const double cost = maxCostUsd(request.model, promptTokens, true);
-            if (!budgetAllows(reservation + cost)) {
+            if (!m_budget.allows(reservation + cost)) {
                 refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
                 const TaskTransition release = releaseUnsent(task.id, now);
                 over.append(release);
@@ -348,7 +348,7 @@ bool JobRunner::openBatch(const QList<providers::ChatRequest> &requests,
         return false;
     }
     crashPoint("batch.tasks-handed-over");
-    reserve(reservation);
+    m_budget.reserve(reservation);
     if (m_metrics)
         m_metrics->recordBatch(m_laneName, int(requests.size()), m_options.maxBatchSize);
     m_liveBatches.insert(rowId, batch);
@@ -465,7 +465,7 @@ void JobRunner::batchEndpointFailed(qint64 batchRowId, const QString &why)
     qWarning("job %lld: batch %lld handed back uncharged (%s)", m_job.id, batchRowId,
              qPrintable(why));
     m_batchRowByProviderId.remove(it->providerBatchId);
-    unreserve(it->reservedUsd);
+    m_budget.release(it->reservedUsd);
     handBackUnsubmitted(batchRowId);
 }
 
@@ -558,11 +558,7 @@ void JobRunner::handleBatchCharged(const QString &key, const QString &model, dou
                  qPrintable(m_store->errorString()));
         return;
     }
-    m_costUsd += delta;
-    if (m_globalBudget) {
-        m_globalBudget->settled(delta);
-        m_globalBudget->written(delta);
-    }
+    m_budget.charged(delta);
     emitProgress(true);
 }
 
@@ -585,7 +581,7 @@ void JobRunner::cancelBatches()
             qWarning("job %lld: tasks of batch %lld not handed back: %s", m_job.id, batch.rowId,
                      qPrintable(m_store->errorString()));
         m_store->updateBatch(batch.rowId, u"cancelled"_s, QString(), now);
-        unreserve(batch.reservedUsd);
+        m_budget.release(batch.reservedUsd);
         m_counts.leased -= batch.tasks.size();
         m_counts.pending += batch.tasks.size();
     }
@@ -596,7 +592,7 @@ void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply>
 {
     const LiveBatch batch = m_liveBatches.take(batchRowId);
     m_batchRowByProviderId.remove(batch.providerBatchId);
-    unreserve(batch.reservedUsd);
+    m_budget.release(batch.reservedUsd);
 
     QList<TaskTransition> transitions;
     transitions.reserve(batch.tasks.size());

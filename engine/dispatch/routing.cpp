@@ -4,7 +4,7 @@
 
 #include "core/clock.h"
 #include "api/jobsettings.h"
-#include "dispatcher.h"
+#include "jobrunner.h"
 
 namespace bd::dispatch {
 
@@ -53,12 +53,12 @@ bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, q
         return false;
     }
     const double reservation = m_prices.maxCost(model, tokens, maxTokens, false).value_or(0.0);
-    if (!budgetAllows(reservation)) {
+    if (!m_budget.allows(reservation)) {
         budgetRefused(reservation, !m_inFlight.isEmpty() || !m_classifying.isEmpty());
         return false;
     }
     guard.limiter.consume(tokens + maxTokens, now);
-    reserve(reservation);
+    m_budget.reserve(reservation);
     const ClaimedTask task = m_ready.dequeue();
     providers::ChatRequest request;
     request.taskId = task.id;
@@ -80,7 +80,7 @@ bool JobRunner::handleClassified(const providers::ChatReply &reply)
         return false;
     const Classifying entry = it.value();
     m_classifying.erase(it);
-    unreserve(entry.reservedUsd);
+    m_budget.release(entry.reservedUsd);
     const qint64 now = m_clock->nowMs();
     const QString model = m_tiering->classifierModel();
     ProviderGuard &guard = guardFor(model);
@@ -90,7 +90,7 @@ bool JobRunner::handleClassified(const providers::ChatReply &reply)
     Classified &billed = m_classifiedCost[entry.task.id];
     billed.usage += reply.usage;
     billed.costUsd += cost;
-    m_costUsd += cost;
+    m_budget.addSpent(cost);
     if (reply.error == ErrorClass::RateLimited || reply.error == ErrorClass::Cancelled) {
         // Not an answer: classify it again later (or hand it back when stopping).
         if (reply.error == ErrorClass::RateLimited)

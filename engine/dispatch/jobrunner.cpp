@@ -1,4 +1,4 @@
-#include "dispatcher.h"
+#include "jobrunner.h"
 #include "api/jobsettings.h"
 
 #include <QJsonArray>
@@ -42,6 +42,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_options(options)
     , m_retry(RetryPolicy::Options{.maxRetries = job.spec.maxRetries})
     , m_concurrencyLimiter(options.concurrency)
+    , m_budget(job.spec.settings.value(settingkeys::budgetUsd).toDouble(0.0))
 {
     QString error;
     TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
@@ -59,7 +60,6 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
         m_options.maxConcurrentBatches = settings.value(settingkeys::maxConcurrentBatches).toInt();
     m_concurrencyLimiter.setCeiling(m_options.concurrency);
     m_guard = makeGuard(settings);
-    m_budgetUsd = settings.value(settingkeys::budgetUsd).toDouble(0.0);
     m_runNow = settings.value(settingkeys::offpeakRunNow).toBool();
     m_standing = !settings.value(settingkeys::intakeQueue).toString().isEmpty();
     m_offPeakTimer.setSingleShot(true);
@@ -134,12 +134,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     });
 }
 
-JobRunner::~JobRunner()
-{
-    // Requests that never came back (a runner removed mid-flight) free the shared cap.
-    if (m_globalBudget)
-        m_globalBudget->release(m_reservedUsd);
-}
+JobRunner::~JobRunner() = default;
 
 void JobRunner::configureLane()
 {
@@ -198,7 +193,7 @@ void JobRunner::start()
     m_claimedEverything = false;
     m_waitingForOffPeak = false;
     m_counts = m_store->taskCounts(m_job.id);
-    m_store->jobTotals(m_job.id, &m_usage, &m_costUsd, nullptr);
+    readTotals();
     if (!m_offPeakError.isEmpty()) {
         fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
         return;
@@ -212,18 +207,18 @@ void JobRunner::start()
         return;
     }
     for (const QString &model : jobModels()) {
-        if (m_budgetUsd > 0 && !m_prices.price(model) && !m_provider->isLocalServer()) {
+        if (m_budget.capUsd() > 0 && !m_prices.price(model) && !m_provider->isLocalServer()) {
             fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(model));
             return;
         }
     }
-    if (m_budgetUsd > 0 && m_costUsd >= m_budgetUsd) {
+    if (m_budget.jobCapReached()) {
         m_running = false;
         m_store->setJobState(m_job.id, JobState::Paused, stopCauseReason(StopCause::Budget), m_clock->nowMs());
         Q_EMIT finished(m_job.id, JobState::Paused, stopCauseReason(StopCause::Budget));
         return;
     }
-    if (m_globalBudget && m_globalBudget->isReached()) {
+    if (m_budget.globalCapReached()) {
         m_running = false;
         const QString why = stopCauseReason(StopCause::GlobalBudget);
         m_store->setJobState(m_job.id, JobState::Paused, why, m_clock->nowMs());
@@ -324,12 +319,12 @@ void JobRunner::pumpSync(qint64 now)
             return;
         }
         const double reservation = maxCostUsd(model, promptTokens, false);
-        if (!budgetAllows(reservation)) {
+        if (!m_budget.allows(reservation)) {
             budgetRefused(reservation, !m_inFlight.isEmpty());
             return;
         }
         guard.limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
-        reserve(reservation);
+        m_budget.reserve(reservation);
         ClaimedTask task = m_ready.dequeue();
         providers::ChatRequest request;
         request.taskId = task.id;
@@ -520,7 +515,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     const ClaimedTask task = it.value();
     m_inFlight.erase(it);
     const Sent sent = m_sent.take(task.id);
-    unreserve(sent.reservedUsd);
+    m_budget.release(sent.reservedUsd);
     adaptConcurrency(reply, sent.atMs);
     const TaskTransition transition = settle(task, reply, sent.atMs, false);
     m_toWrite.append(transition);
@@ -641,9 +636,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     case OutcomeAction::Complete:
         m_counts.completed += 1;
         m_usage += reply.usage;
-        m_costUsd += outcome.costUsd.value_or(0.0);
-        if (m_globalBudget)
-            m_globalBudget->settled(outcome.costUsd.value_or(0.0));
+        m_budget.settled(outcome.costUsd.value_or(0.0));
         if (m_responseCache) {
             // Only answers are kept, never failures; the first answer for a key wins.
             const QByteArray key = m_keyOfTask.value(task.id);
@@ -669,15 +662,14 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         break;
     }
 
-    if (m_budgetUsd > 0 && m_budgetWarnFraction > 0 && !m_budgetWarned &&
-        m_costUsd >= m_budgetWarnFraction * m_budgetUsd) {
-        m_budgetWarned = true;
+    if (m_budget.takeWarning()) {
+        const double spent = m_budget.spentUsd();
+        const double cap = m_budget.capUsd();
         Q_EMIT alertRaised(m_job.id, u"budget_80"_s,
                            u"%1% of the $%2 budget spent ($%3)"_s.arg(
-                               QString::number(m_costUsd / m_budgetUsd * 100.0, 'f', 1),
-                               QString::number(m_budgetUsd, 'f', 2),
-                               QString::number(m_costUsd, 'f', 4)),
-                           budgetFigures());
+                               QString::number(spent / cap * 100.0, 'f', 1),
+                               QString::number(cap, 'f', 2), QString::number(spent, 'f', 4)),
+                           m_budget.figures());
     }
     if (m_metrics) {
         const qint64 waitMs = task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
@@ -904,7 +896,7 @@ void JobRunner::finishIfDrained()
         return;
     }
     m_counts = m_store->taskCounts(m_job.id);
-    m_store->jobTotals(m_job.id, &m_usage, &m_costUsd, nullptr);
+    readTotals();
     emitProgress(true);
     Q_EMIT finished(m_job.id, m_stopState, m_stopReason);
 }
@@ -914,27 +906,38 @@ void JobRunner::emitProgress(bool force)
     if (!force && m_sinceProgress.elapsed() < m_options.progressIntervalMs)
         return;
     m_sinceProgress.restart();
-    Q_EMIT progressed(m_job.id, m_counts, m_usage, m_costUsd);
+    Q_EMIT progressed(m_job.id, m_counts, m_usage, m_budget.spentUsd());
 }
 
-bool JobRunner::budgetAllows(double extraUsd) const
+void JobRunner::readTotals()
 {
-    m_refusedByGlobal = false;
-    if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + extraUsd > m_budgetUsd)
-        return false;
-    m_refusedByGlobal = m_globalBudget && !m_globalBudget->fits(extraUsd);
-    return !m_refusedByGlobal;
+    double spent = 0.0;
+    m_store->jobTotals(m_job.id, &m_usage, &spent, nullptr);
+    m_budget.setSpent(spent);
 }
 
 void JobRunner::budgetRefused(double extraUsd, bool ownWorkInFlight)
 {
-    if (m_refusedByGlobal && m_globalBudget->fitsBesideSpend(extraUsd)) {
-        if (!ownWorkInFlight)
-            m_wakeTimer.start(int(m_options.idlePollMs)); // other jobs' answers free room
+    switch (m_budget.refusal(extraUsd, ownWorkInFlight)) {
+    case BudgetGate::Refusal::WaitForOwnAnswers:
+        return;
+    case BudgetGate::Refusal::WaitForOthers:
+        m_wakeTimer.start(int(m_options.idlePollMs)); // other jobs' answers free room
+        return;
+    case BudgetGate::Refusal::PauseForJobCap: {
+        // The job's own cap names the job's figures; the global one's alert is the
+        // engine's, raised for every job at once.
+        const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
+            QString::number(m_budget.capUsd(), 'f', 2),
+            QString::number(m_budget.spentUsd(), 'f', 4));
+        Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why, m_budget.figures());
+        stop(JobState::Paused, why, false);
         return;
     }
-    if (!ownWorkInFlight)
-        stopForBudget();
+    case BudgetGate::Refusal::PauseForGlobalCap:
+        stop(JobState::Paused, stopCauseReason(StopCause::GlobalBudget), false);
+        return;
+    }
 }
 
 void JobRunner::noteWritten(const QList<TaskTransition> &transitions, int skipped)
@@ -949,42 +952,7 @@ void JobRunner::noteWritten(const QList<TaskTransition> &transitions, int skippe
     }
     // Skipped ones (a lease that had ended) were late answers: not completed here.
     m_completedHere += qMax<qint64>(0, completed - skipped);
-    if (m_globalBudget)
-        m_globalBudget->written(written);
-}
-
-void JobRunner::reserve(double usd)
-{
-    m_reservedUsd += usd;
-    if (m_globalBudget)
-        m_globalBudget->reserve(usd);
-}
-
-void JobRunner::unreserve(double usd)
-{
-    m_reservedUsd = qMax(0.0, m_reservedUsd - usd);
-    if (m_globalBudget)
-        m_globalBudget->release(usd);
-}
-
-QJsonObject JobRunner::budgetFigures() const
-{
-    return QJsonObject{{u"value"_s, m_costUsd}, {u"threshold"_s, m_budgetUsd},
-                       {u"budget_usd"_s, m_budgetUsd}, {u"spent_usd"_s, m_costUsd}};
-}
-
-void JobRunner::stopForBudget()
-{
-    // The job's own cap first: it names the job's figures; else the global one stopped it
-    // (its alert is the engine's, raised for every job at once).
-    if (!m_refusedByGlobal) {
-        const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
-            QString::number(m_budgetUsd, 'f', 2), QString::number(m_costUsd, 'f', 4));
-        Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why, budgetFigures());
-        stop(JobState::Paused, why, false);
-        return;
-    }
-    stop(JobState::Paused, stopCauseReason(StopCause::GlobalBudget), false);
+    m_budget.written(written);
 }
 
 double JobRunner::maxCostUsd(const QString &model, qint64 promptTokens, bool viaBatchApi) const

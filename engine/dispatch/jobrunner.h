@@ -5,6 +5,7 @@
 #include "cost/pricetable.h"
 #include "dispatch/concurrencylimiter.h"
 #include "cost/tiering.h"
+#include "dispatch/budgetgate.h"
 #include "dispatch/globalbudget.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
@@ -141,12 +142,12 @@ public:
     // Every settled task, 429 and batch is recorded here (not owned; may be null).
     void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
     // The cap across every job of the database, shared by the engine's runners (may be null).
-    void setGlobalBudget(std::shared_ptr<GlobalBudget> budget) { m_globalBudget = std::move(budget); }
-    double budgetUsd() const { return m_budgetUsd; }
+    void setGlobalBudget(std::shared_ptr<GlobalBudget> budget) { m_budget.setGlobal(std::move(budget)); }
+    double budgetUsd() const { return m_budget.capUsd(); }
     // The share of the job's budget spent that raises budget_80 at once (monitoring's
     // budget.warn_fraction); 0 or less: no warning.
-    void setBudgetWarnFraction(double fraction) { m_budgetWarnFraction = fraction; }
-    double spentUsd() const { return m_costUsd; }
+    void setBudgetWarnFraction(double fraction) { m_budget.setWarnFraction(fraction); }
+    double spentUsd() const { return m_budget.spentUsd(); }
     // Stops dispatching, lets in-flight requests come back (or cancels them) and leaves
     // the job in `state` with the reason. finished() follows.
     void stop(JobState state, const QString &reason, bool cancelInFlight);
@@ -241,22 +242,14 @@ private:
     void checkIdle();
     void finishIfDrained();
     void emitProgress(bool force);
+    void readTotals(); // usage and spend as the database holds them
     void fatal(const QString &error);
     double maxCostUsd(const QString &model, qint64 promptTokens, bool viaBatchApi) const;
-    // Budgets, the job's and the global one: whether `extraUsd` more may be reserved now,
-    // reserving and releasing in both, and pausing the job when neither lets anything go.
-    bool budgetAllows(double extraUsd) const;
-    void reserve(double usd);
-    void unreserve(double usd);
-    void stopForBudget();
-    // After budgetAllows(extraUsd) said no: while only reservations in flight (this job's
-    // or others') stand in the way the job waits for them; it pauses when what is really
-    // spent leaves no room for the request. ownWorkInFlight: answers of this job will pump
-    // again when they come, so nothing is decided now.
+    // After the budget gate refused `extraUsd`: waits for answers in flight (this job's or
+    // others'), or pauses the job when what is really spent leaves no room for the request.
     void budgetRefused(double extraUsd, bool ownWorkInFlight);
     // The answers' costs written to the database: the global pool counts them as stored.
     void noteWritten(const QList<TaskTransition> &transitions, int skipped = 0);
-    QJsonObject budgetFigures() const;
 
     // A task's provider-batch line as pumpBatches() sends it; recovery rebuilds the same
     // lines to recognise a batch whose id was lost. Empty when its template cannot be read.
@@ -351,7 +344,6 @@ private:
     QList<TaskTransition> m_toWrite;
     TaskCounts m_counts;
     Usage m_usage;
-    double m_costUsd = 0.0;
 
     QTimer m_flushTimer;
     QTimer m_wakeTimer;
@@ -367,12 +359,7 @@ private:
     QString m_laneName;         // as metrics label it
     bool m_held = false;        // preempted by more urgent work
     int m_heldConcurrency = 0;  // requests allowed in flight while held (aging)
-    double m_budgetUsd = 0.0;   // 0: no cap
-    double m_reservedUsd = 0.0; // the most the requests in flight can still cost
-    std::shared_ptr<GlobalBudget> m_globalBudget;
-    mutable bool m_refusedByGlobal = false; // which cap budgetAllows() last refused under
-    bool m_budgetWarned = false;
-    double m_budgetWarnFraction = 0.8;
+    BudgetGate m_budget; // the job's cap and the global one
     bool m_responseCache = true;
     std::optional<cost::TieringConfig> m_tiering;
     QString m_tieringError;
