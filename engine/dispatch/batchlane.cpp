@@ -178,7 +178,6 @@ void JobRunner::pumpBatches()
         double reservation = 0.0;
         QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
         QList<TaskTransition> over; // tasks the budget cannot cover yet
-        QHash<qint64, QByteArray> keys; // leaders of this batch -> response cache key
         double refusedUsd = 0.0;        // the cheapest line the budget could not cover
         for (const ClaimedTask &task : std::as_const(tasks)) {
             qint64 promptTokens = 0;
@@ -187,16 +186,10 @@ void JobRunner::pumpBatches()
                 return;
             providers::ChatRequest request = std::move(*line);
             QByteArray cacheKey;
-            if (m_responseCache) {
+            if (m_cache.isEnabled()) {
                 cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
-                if (m_leaderOfKey.contains(cacheKey)) {
-                    m_followersOfKey[cacheKey].append(task);
+                if (coalesce(cacheKey, task))
                     continue;
-                }
-                if (const auto hit = lookupCache(cacheKey)) {
-                    settleFromCache(task, hit->output, hit->model); // leased -> completed
-                    continue;
-                }
             }
             const double cost = maxCostUsd(request.model, promptTokens, true);
             if (!m_budget.allows(reservation + cost)) {
@@ -208,10 +201,7 @@ void JobRunner::pumpBatches()
             }
             reservation += cost;
             reservationOf.insert(task.id, cost);
-            if (!cacheKey.isEmpty()) {
-                m_leaderOfKey.insert(cacheKey, task.id);
-                m_keyOfTask.insert(task.id, cacheKey);
-            }
+            m_cache.lead(cacheKey, task.id);
             requests.append(std::move(request));
         }
         if (!over.isEmpty()) {

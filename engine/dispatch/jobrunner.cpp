@@ -43,6 +43,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_retry(RetryPolicy::Options{.maxRetries = job.spec.maxRetries})
     , m_concurrencyLimiter(options.concurrency)
     , m_budget(job.spec.settings.value(settingkeys::budgetUsd).toDouble(0.0))
+    , m_cache(cost::responseCacheEnabled(job.spec.settings))
 {
     QString error;
     TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
@@ -64,7 +65,6 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     m_standing = !settings.value(settingkeys::intakeQueue).toString().isEmpty();
     m_offPeakTimer.setSingleShot(true);
     connect(&m_offPeakTimer, &QTimer::timeout, this, &JobRunner::pump);
-    m_responseCache = cost::responseCacheEnabled(settings);
     m_provider->setPriceTable(m_prices);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
@@ -296,16 +296,10 @@ void JobRunner::pumpSync(qint64 now)
         const QString model = routeFor(next, prompt, promptTokens); // the job's, or its tier's
         ProviderGuard &guard = guardFor(model);
         QByteArray cacheKey;
-        if (m_responseCache) {
-            // Identical requests go out once: answered from the cache, or waiting for the
-            // same request already in flight. Neither uses a request slot or the budget.
+        if (m_cache.isEnabled()) {
             cacheKey = cacheKeyFor(prompt, model, revision->systemPrompt);
-            if (m_leaderOfKey.contains(cacheKey)) {
-                m_followersOfKey[cacheKey].append(m_ready.dequeue());
-                continue;
-            }
-            if (const auto hit = lookupCache(cacheKey)) {
-                settleFromCache(m_ready.dequeue(), hit->output, hit->model);
+            if (coalesce(cacheKey, next)) {
+                m_ready.dequeue();
                 continue;
             }
         }
@@ -336,10 +330,7 @@ void JobRunner::pumpSync(qint64 now)
         request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
         request.outputSchema = m_outputSchema;
         m_sent.insert(task.id, Sent{now, reservation});
-        if (!cacheKey.isEmpty()) {
-            m_leaderOfKey.insert(cacheKey, task.id);
-            m_keyOfTask.insert(task.id, cacheKey);
-        }
+        m_cache.lead(cacheKey, task.id);
         m_inFlight.insert(task.id, std::move(task));
         crashPoint("dispatch.claimed-unsent");
         m_provider->send(request);
@@ -637,20 +628,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         m_counts.completed += 1;
         m_usage += reply.usage;
         m_budget.settled(outcome.costUsd.value_or(0.0));
-        if (m_responseCache) {
-            // Only answers are kept, never failures; the first answer for a key wins.
-            const QByteArray key = m_keyOfTask.value(task.id);
-            if (!key.isEmpty() && !m_unflushedCache.contains(key)) {
-                store::CachedResponse entry;
-                entry.key = key;
-                entry.taskId = task.id;
-                entry.output = outcome.output;
-                entry.model = outcome.model;
-                entry.usage = reply.usage;
-                entry.createdAtMs = now;
-                m_unflushedCache.insert(key, entry);
-            }
-        }
+        m_cache.remember(task.id, outcome.output, outcome.model, reply.usage, now);
         break;
     case OutcomeAction::DeadLetter:
         m_counts.dead += 1;
@@ -742,29 +720,16 @@ void JobRunner::scheduleFlush()
         m_flushTimer.start(m_options.flushIntervalMs);
 }
 
-void JobRunner::flushCache()
-{
-    m_lastCacheFlushMs = m_clock->nowMs();
-    if (m_unflushedCache.isEmpty())
-        return;
-    if (!m_store->storeCachedResponses(m_unflushedCache.values()))
-        qWarning("job %lld: response cache not updated: %s", m_job.id,
-                 qPrintable(m_store->errorString()));
-    m_unflushedCache.clear();
-}
-
 void JobRunner::flush()
 {
     m_flushTimer.stop();
-    // Cache entries point at completed tasks and go to disk in large groups: their keys are
-    // random, so each write group dirties pages all over the index, and fewer, larger
-    // groups write far less. Until then lookups find them in memory; a crash only loses
-    // hits. A lookup joins on the task's completion, so writing before it is harmless.
+    // Cache entries go to disk in large groups (a crash only loses hits). A lookup joins on
+    // the task's completion, so writing them before it is harmless.
     const qint64 now = m_clock->nowMs();
-    if (!m_unflushedCache.isEmpty()
-        && (m_unflushedCache.size() >= kCacheFlushEntries || !m_running || m_stopping
-            || now - m_lastCacheFlushMs >= kCacheFlushIntervalMs)) {
-        flushCache();
+    if (m_cache.writeDue(now, !m_running || m_stopping)
+        && !m_store->storeCachedResponses(m_cache.takeUnstored(now))) {
+        qWarning("job %lld: response cache not updated: %s", m_job.id,
+                 qPrintable(m_store->errorString()));
     }
     if (m_toWrite.isEmpty())
         return;
@@ -990,12 +955,19 @@ const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)
     return &m_templates.insert(revision, parsed).value();
 }
 
-std::optional<store::CachedResponse> JobRunner::lookupCache(const QByteArray &key)
+bool JobRunner::coalesce(const QByteArray &key, const ClaimedTask &task)
 {
-    const auto unflushed = m_unflushedCache.constFind(key);
-    if (unflushed != m_unflushedCache.constEnd())
-        return unflushed.value();
-    return m_store->cachedResponse(key);
+    // Identical requests go out once: waiting for the same request already in flight, or
+    // answered from the cache. Neither uses a request slot or the budget.
+    if (m_cache.follow(key, task))
+        return true;
+    std::optional<store::CachedResponse> hit = m_cache.unstored(key);
+    if (!hit)
+        hit = m_store->cachedResponse(key);
+    if (!hit)
+        return false;
+    settleFromCache(task, hit->output, hit->model); // leased -> completed
+    return true;
 }
 
 void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, const QString &model)
@@ -1025,12 +997,7 @@ void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, 
 
 void JobRunner::resolveFollowers(qint64 leaderTaskId, const TaskTransition &leader)
 {
-    const QByteArray key = m_keyOfTask.take(leaderTaskId);
-    if (key.isEmpty())
-        return;
-    if (m_leaderOfKey.value(key) == leaderTaskId)
-        m_leaderOfKey.remove(key);
-    const QList<ClaimedTask> followers = m_followersOfKey.take(key);
+    const QList<ClaimedTask> followers = m_cache.settleLeader(leaderTaskId);
     if (followers.isEmpty())
         return;
     if (leader.action == OutcomeAction::Complete) {
@@ -1061,16 +1028,12 @@ void JobRunner::releaseFollowers()
     // Duplicates waiting for an answer go back unharmed; their leader's answer, once it
     // arrives, is in the cache for them.
     const qint64 now = m_clock->nowMs();
-    for (const QList<ClaimedTask> &followers : std::as_const(m_followersOfKey)) {
-        for (const ClaimedTask &follower : followers) {
-            const TaskTransition release = releaseUnsent(follower.id, now);
-            m_toWrite.append(release);
-            m_routeOfTask.remove(follower.id);
-            m_counts.leased -= 1;
-            m_counts.pending += 1;
-        }
+    for (const ClaimedTask &follower : m_cache.takeAllFollowers()) {
+        m_toWrite.append(releaseUnsent(follower.id, now));
+        m_routeOfTask.remove(follower.id);
+        m_counts.leased -= 1;
+        m_counts.pending += 1;
     }
-    m_followersOfKey.clear();
 }
 
 void JobRunner::fatal(const QString &error)

@@ -6,6 +6,7 @@
 #include "dispatch/concurrencylimiter.h"
 #include "cost/tiering.h"
 #include "dispatch/budgetgate.h"
+#include "dispatch/responsecoalescer.h"
 #include "dispatch/globalbudget.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
@@ -232,12 +233,8 @@ private:
     void flush();
     void scheduleFlush();
     void releaseReady();
-    void flushCache();
-    static constexpr int kCacheFlushEntries = 50'000;
     // Provider cancellations of one task requeued without charge; later ones are attempts.
     static constexpr int kFreeProviderCancels = 3;
-    static constexpr qint64 kCacheFlushIntervalMs = 30'000;
-    qint64 m_lastCacheFlushMs = 0;
     int groupSize(int concurrency) const;
     void checkIdle();
     void finishIfDrained();
@@ -281,7 +278,9 @@ private:
     // Response cache (cost/responsecache.h): identical requests go out once.
     QByteArray cacheKeyFor(const QString &prompt, const QString &model,
                            const QString &systemPrompt) const;
-    std::optional<store::CachedResponse> lookupCache(const QByteArray &key);
+    // True when the task needs no request of its own: it waits for the leader of its key,
+    // or was answered from the cache.
+    bool coalesce(const QByteArray &key, const ClaimedTask &task);
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
     // The leader of a key has settled: its followers take its answer, or go back to be
@@ -359,8 +358,8 @@ private:
     QString m_laneName;         // as metrics label it
     bool m_held = false;        // preempted by more urgent work
     int m_heldConcurrency = 0;  // requests allowed in flight while held (aging)
-    BudgetGate m_budget; // the job's cap and the global one
-    bool m_responseCache = true;
+    BudgetGate m_budget;       // the job's cap and the global one
+    ResponseCoalescer m_cache; // identical requests go out once
     std::optional<cost::TieringConfig> m_tiering;
     QString m_tieringError;
     // Structured answers (job setting output_schema): asked of the provider with every
@@ -384,10 +383,6 @@ private:
     QHash<qint64, Classified> m_classifiedCost; // until the task's next transition
     QHash<QString, std::shared_ptr<ProviderGuard>> m_modelGuards;
     GuardLookup m_guardLookup;
-    QHash<QByteArray, qint64> m_leaderOfKey;                 // key -> task in flight for it
-    QHash<qint64, QByteArray> m_keyOfTask;                   // leader task -> its key
-    QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey;  // duplicates waiting for it
-    QHash<QByteArray, store::CachedResponse> m_unflushedCache; // answers not yet stored
     QStringList m_unpricedModels; // models met without a price: alerted once per job each
     bool m_standing = false;
     int m_urgentTasks = 0; // standing queues: priority-1 tasks known here, not yet settled
