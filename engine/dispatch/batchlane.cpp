@@ -165,7 +165,7 @@ void JobRunner::pumpBatches()
         }
         // The batch endpoints are down: the closed batch waits, claimed, for the breaker's
         // next probe (a half-open breaker lets one batch through).
-        CircuitBreaker &breaker = guardFor(m_job.spec.model).batchBreaker;
+        CircuitBreaker &breaker = m_router.guardFor(m_job.spec.model).batchBreaker;
         if (!breaker.allowRequest(now)) {
             m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
             emitProgress(false);
@@ -196,7 +196,7 @@ void JobRunner::pumpBatches()
                 refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
                 const TaskTransition release = releaseUnsent(task.id, now);
                 over.append(release);
-                m_routeOfTask.remove(task.id);
+                m_router.forget(task.id);
                 continue;
             }
             reservation += cost;
@@ -299,7 +299,7 @@ std::optional<providers::ChatRequest> JobRunner::batchRequestFor(const ClaimedTa
     request.systemPrompt = revision->systemPrompt;
     request.prompt = revision->prompt.render(task.values);
     *promptTokens = (request.systemPrompt.size() + request.prompt.size() + 3) / 4;
-    request.model = routeFor(task, request.prompt, *promptTokens); // the job's, or its tier's
+    request.model = m_router.route(task, request.prompt, *promptTokens); // the job's, or its tier's
     request.maxOutputTokens = m_job.spec.maxOutputTokens;
     request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
     request.outputSchema = m_outputSchema;
@@ -373,7 +373,7 @@ void JobRunner::handleBatchSubmitted(const QString &reference, const QString &ba
         settleBatch(rowId, replies, u"failed"_s);
         return;
     }
-    recordRecovery(guardFor(m_job.spec.model).batchBreaker, now);
+    recordRecovery(m_router.guardFor(m_job.spec.model).batchBreaker, now);
     it->providerBatchId = batchId;
     it->submittedAtMs = now;
     m_batchRowByProviderId.insert(batchId, rowId);
@@ -448,7 +448,7 @@ void JobRunner::handBackUnsubmitted(qint64 batchRowId)
 void JobRunner::batchEndpointFailed(qint64 batchRowId, const QString &why)
 {
     const qint64 now = m_clock->nowMs();
-    recordOutage(guardFor(m_job.spec.model).batchBreaker, why, now);
+    recordOutage(m_router.guardFor(m_job.spec.model).batchBreaker, why, now);
     const auto it = m_liveBatches.constFind(batchRowId);
     if (it == m_liveBatches.cend())
         return;

@@ -44,6 +44,8 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_concurrencyLimiter(options.concurrency)
     , m_budget(job.spec.settings.value(settingkeys::budgetUsd).toDouble(0.0))
     , m_cache(cost::responseCacheEnabled(job.spec.settings))
+    , m_router(job.spec.model.isEmpty() ? m_provider->defaultModel() : job.spec.model,
+               job.spec.settings, job.columns)
 {
     QString error;
     TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
@@ -60,7 +62,6 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     if (settings.value(settingkeys::maxConcurrentBatches).toInt() > 0)
         m_options.maxConcurrentBatches = settings.value(settingkeys::maxConcurrentBatches).toInt();
     m_concurrencyLimiter.setCeiling(m_options.concurrency);
-    m_guard = makeGuard(settings);
     m_runNow = settings.value(settingkeys::offpeakRunNow).toBool();
     m_standing = !settings.value(settingkeys::intakeQueue).toString().isEmpty();
     m_offPeakTimer.setSingleShot(true);
@@ -68,16 +69,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     m_provider->setPriceTable(m_prices);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
-    if (m_job.spec.model == cost::kAutoModel) {
-        // Model tiering: checked at import; a stored job binds again (start() reports errors).
-        QString tieringError;
-        m_tiering = cost::TieringConfig::fromJson(settings.value(settingkeys::tiering).toObject(),
-                                                  u"job settings"_s, &tieringError);
-        if (m_tiering && !m_tiering->bind(job.columns, {}, &tieringError))
-            m_tiering.reset();
-        if (!m_tiering)
-            m_tieringError = u"model tiering: "_s + tieringError;
-    }
+    m_tieringError = m_router.error(); // start() reports it
     QString schemaText = settings.value(settingkeys::outputSchema).toString();
     if (schemaText.isEmpty() && m_standing &&
         settings.value(settingkeys::legacyQueueSchema).isObject()) {
@@ -99,7 +91,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
             m_outputSchemaError = schemaError; // checked at import; a stored job parses again
     }
     configureLane();
-    if (m_batchMode && m_tiering && m_tiering->usesClassifier())
+    if (m_batchMode && m_router.usesClassifier())
         m_tieringError = u"model tiering: a classifier needs a sync lane (use rules for the batch API)"_s;
     if (m_provider->hasBatchApi()) {
         // Whatever the job's lane now: a job reprioritised away from the batch API still has
@@ -206,7 +198,7 @@ void JobRunner::start()
         fatal(m_outputSchemaError);
         return;
     }
-    for (const QString &model : jobModels()) {
+    for (const QString &model : m_router.models()) {
         if (m_budget.capUsd() > 0 && !m_prices.price(model) && !m_provider->isLocalServer()) {
             fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(model));
             return;
@@ -288,13 +280,13 @@ void JobRunner::pumpSync(qint64 now)
             return;
         const QString prompt = revision->prompt.render(next.values);
         const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
-        if (needsClassification(next.id)) { // classifier tiering: the label comes first
+        if (m_router.needsClassification(next.id)) { // classifier tiering: the label comes first
             if (!sendClassification(prompt, promptTokens, now))
                 return;
             continue;
         }
-        const QString model = routeFor(next, prompt, promptTokens); // the job's, or its tier's
-        ProviderGuard &guard = guardFor(model);
+        const QString model = m_router.route(next, prompt, promptTokens); // the job's, or its tier's
+        ProviderGuard &guard = m_router.guardFor(model);
         QByteArray cacheKey;
         if (m_cache.isEnabled()) {
             cacheKey = cacheKeyFor(prompt, model, revision->systemPrompt);
@@ -487,7 +479,7 @@ void JobRunner::releaseReady()
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
         TaskTransition release = releaseUnsent(task.id, now);
-        takeRoute(task.id, &release.outcome); // a classification it had is billed now
+        m_router.takeRoute(task.id, &release.outcome); // a classification it had is billed now
         m_toWrite.append(release);
         m_counts.leased -= 1;
         m_counts.pending += 1;
@@ -570,9 +562,9 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
     outcome.httpStatus = reply.httpStatus;
     outcome.usage = reply.usage;
-    outcome.model = reply.model.isEmpty() ? modelOf(task.id) : reply.model;
-    ProviderGuard &guard = guardFor(modelOf(task.id));
-    takeRoute(task.id, &outcome);
+    outcome.model = reply.model.isEmpty() ? m_router.modelOf(task.id) : reply.model;
+    ProviderGuard &guard = m_router.guardFor(m_router.modelOf(task.id));
+    m_router.takeRoute(task.id, &outcome);
     outcome.startedAtMs = sentAtMs;
     outcome.finishedAtMs = now;
     if (reply.ok()) {
@@ -672,6 +664,79 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         stop(JobState::Paused, why, false);
     }
     return transition;
+}
+
+bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, qint64 now)
+{
+    const QString model = m_router.classifierModel();
+    const int maxTokens = m_router.classifierMaxTokens();
+    ProviderGuard &guard = m_router.guardFor(model);
+    if (!guard.breaker.allowRequest(now)) {
+        m_wakeTimer.start(int(qBound<qint64>(1, guard.breaker.waitMs(now), m_options.idlePollMs)));
+        return false;
+    }
+    const qint64 tokens = promptTokens + (cost::kClassifierInstruction.size() + 3) / 4;
+    const qint64 paceDelay = guard.limiter.delayMs(tokens + maxTokens, now);
+    if (paceDelay > 0) {
+        m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
+        return false;
+    }
+    const double reservation = m_prices.maxCost(model, tokens, maxTokens, false).value_or(0.0);
+    if (!m_budget.allows(reservation)) {
+        budgetRefused(reservation, !m_inFlight.isEmpty() || !m_classifying.isEmpty());
+        return false;
+    }
+    guard.limiter.consume(tokens + maxTokens, now);
+    m_budget.reserve(reservation);
+    const ClaimedTask task = m_ready.dequeue();
+    providers::ChatRequest request;
+    request.taskId = task.id;
+    request.attempt = task.attempts + 1;
+    request.model = model;
+    request.systemPrompt = cost::kClassifierInstruction;
+    request.prompt = prompt;
+    request.maxOutputTokens = maxTokens;
+    request.cacheKey = u"batchdesk-classify-"_s + QString::number(m_job.id);
+    m_classifying.insert(task.id, Classifying{task, reservation});
+    m_provider->send(request);
+    return true;
+}
+
+bool JobRunner::handleClassified(const providers::ChatReply &reply)
+{
+    const auto it = m_classifying.find(reply.taskId);
+    if (it == m_classifying.end())
+        return false;
+    const Classifying entry = it.value();
+    m_classifying.erase(it);
+    m_budget.release(entry.reservedUsd);
+    const qint64 now = m_clock->nowMs();
+    const QString model = m_router.classifierModel();
+    ProviderGuard &guard = m_router.guardFor(model);
+    guard.limiter.observe(reply.rateLimits, now);
+    // Billed whenever the provider reports usage, whatever the label.
+    const double cost = m_prices.cost(model, reply.usage, false).value_or(0.0);
+    m_router.billClassification(entry.task.id, reply.usage, cost);
+    m_budget.addSpent(cost);
+    if (reply.error == ErrorClass::RateLimited || reply.error == ErrorClass::Cancelled) {
+        // Not an answer: classify it again later (or hand it back when stopping).
+        if (reply.error == ErrorClass::RateLimited)
+            guard.limiter.handleRateLimited(reply.retryAfterMs, now, now);
+        m_ready.prepend(entry.task);
+    } else {
+        if (reply.ok())
+            guard.limiter.handleSuccess(now);
+        // No label, or no answer at all: the default tier.
+        m_router.classified(entry.task.id, reply.ok() ? std::optional(reply.text) : std::nullopt);
+        m_ready.prepend(entry.task);
+    }
+    if (m_stopping) {
+        if (m_inFlight.isEmpty() && m_classifying.isEmpty())
+            finishIfDrained();
+        return true;
+    }
+    pump();
+    return true;
 }
 
 void JobRunner::checkStructuredAnswer(TaskOutcome *outcome) const
@@ -976,8 +1041,8 @@ void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, 
     TaskOutcome outcome;
     outcome.taskId = task.id;
     outcome.output = output;
-    outcome.model = model.isEmpty() ? modelOf(task.id) : model;
-    takeRoute(task.id, &outcome);
+    outcome.model = model.isEmpty() ? m_router.modelOf(task.id) : model;
+    m_router.takeRoute(task.id, &outcome);
     outcome.costUsd = 0.0; // nothing was billed
     outcome.cacheHit = true;
     outcome.startedAtMs = now;
@@ -1030,7 +1095,7 @@ void JobRunner::releaseFollowers()
     const qint64 now = m_clock->nowMs();
     for (const ClaimedTask &follower : m_cache.takeAllFollowers()) {
         m_toWrite.append(releaseUnsent(follower.id, now));
-        m_routeOfTask.remove(follower.id);
+        m_router.forget(follower.id);
         m_counts.leased -= 1;
         m_counts.pending += 1;
     }

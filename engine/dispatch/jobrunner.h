@@ -7,6 +7,7 @@
 #include "cost/tiering.h"
 #include "dispatch/budgetgate.h"
 #include "dispatch/responsecoalescer.h"
+#include "dispatch/router.h"
 #include "dispatch/globalbudget.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
@@ -114,15 +115,18 @@ public:
     // Work that would go out now if nothing held it back.
     bool hasDispatchableWork() const;
     // Shares rate limits and outage state with other jobs on the same endpoint and model.
-    void setProviderGuard(std::shared_ptr<ProviderGuard> guard) { m_guard = std::move(guard); }
-    std::shared_ptr<ProviderGuard> providerGuard() const { return m_guard; }
+    void setProviderGuard(std::shared_ptr<ProviderGuard> guard) { m_router.setGuard(std::move(guard)); }
+    std::shared_ptr<ProviderGuard> providerGuard() const { return m_router.guard(); }
     // A job on model "auto" (tiering) talks to several models: the guard of each comes from
     // here so that it is shared with other jobs on that endpoint and model. Without it the
     // runner keeps a guard per model of its own.
-    using GuardLookup = std::function<std::shared_ptr<ProviderGuard>(const QString &model)>;
-    void setGuardLookup(GuardLookup lookup) { m_guardLookup = std::move(lookup); }
+    using GuardLookup = Router::GuardLookup;
+    void setGuardLookup(GuardLookup lookup) { m_router.setGuardLookup(std::move(lookup)); }
     // A fresh guard with the job's configured limits (settings rpm / tpm).
-    static std::shared_ptr<ProviderGuard> makeGuard(const QJsonObject &settings);
+    static std::shared_ptr<ProviderGuard> makeGuard(const QJsonObject &settings)
+    {
+        return Router::makeGuard(settings);
+    }
     // Preemption: a held runner sends nothing new beyond `trickle` requests in flight and
     // hands its claimed-but-unsent tasks back (no attempt charged); releasing resumes.
     void setHeld(bool held, int trickle = 0);
@@ -256,24 +260,10 @@ private:
     bool openBatch(const QList<providers::ChatRequest> &requests,
                    const QHash<qint64, ClaimedTask> &tasks, double reservation, qint64 now);
 
-    // Model tiering (routing.cpp, cost/tiering.h): on model "auto" each task goes to the
-    // model of its tier; the decision is kept until the task settles and stored with it.
-    struct Route
-    {
-        cost::Tier tier = cost::Tier::Standard;
-        QString model;
-    };
-    QString routeFor(const ClaimedTask &task, const QString &prompt, qint64 promptTokens);
-    // Classifier tiering: a task without a route is first sent to the classifier model.
-    bool needsClassification(qint64 taskId) const;
-    // Sends the head of m_ready for classification; false when it has to wait (pacing,
-    // outage, budget), with the wake timer set.
+    // Classifier tiering (Router): sends the head of m_ready to the classifier model; false
+    // when it has to wait (pacing, outage, budget), with the wake timer set.
     bool sendClassification(const QString &prompt, qint64 promptTokens, qint64 now);
     bool handleClassified(const providers::ChatReply &reply); // false: not a classification
-    QString modelOf(qint64 taskId) const;          // routed model, or the job's
-    void takeRoute(qint64 taskId, TaskOutcome *outcome); // records it on the outcome
-    ProviderGuard &guardFor(const QString &model);
-    QStringList jobModels() const;                 // every model the job may send to
 
     // Response cache (cost/responsecache.h): identical requests go out once.
     QByteArray cacheKeyFor(const QString &prompt, const QString &model,
@@ -353,14 +343,13 @@ private:
     bool m_waitingForOffPeak = false;
     QTimer m_offPeakTimer;
     QElapsedTimer m_sinceProgress;
-    std::shared_ptr<ProviderGuard> m_guard;
     metrics::MetricsRecorder *m_metrics = nullptr;
     QString m_laneName;         // as metrics label it
     bool m_held = false;        // preempted by more urgent work
     int m_heldConcurrency = 0;  // requests allowed in flight while held (aging)
     BudgetGate m_budget;       // the job's cap and the global one
     ResponseCoalescer m_cache; // identical requests go out once
-    std::optional<cost::TieringConfig> m_tiering;
+    Router m_router;           // the model of each task and its guard (model tiering)
     QString m_tieringError;
     // Structured answers (job setting output_schema): asked of the provider with every
     // request, each answer checked against it before it completes a task.
@@ -368,21 +357,12 @@ private:
     QString m_outputSchemaError;
     // A structured answer that does not match turns the outcome into InvalidOutput.
     void checkStructuredAnswer(TaskOutcome *outcome) const;
-    QHash<qint64, Route> m_routeOfTask;
     struct Classifying
     {
         ClaimedTask task;
         double reservedUsd = 0.0;
     };
     QHash<qint64, Classifying> m_classifying; // by task id: classification calls in flight
-    struct Classified
-    {
-        Usage usage;
-        double costUsd = 0.0;
-    };
-    QHash<qint64, Classified> m_classifiedCost; // until the task's next transition
-    QHash<QString, std::shared_ptr<ProviderGuard>> m_modelGuards;
-    GuardLookup m_guardLookup;
     QStringList m_unpricedModels; // models met without a price: alerted once per job each
     bool m_standing = false;
     int m_urgentTasks = 0; // standing queues: priority-1 tasks known here, not yet settled
