@@ -9,25 +9,13 @@
 #include "core/clock.h"
 #include "core/crashpoint.h"
 #include "cost/responsecache.h"
+#include "providers/batchplanner.h"
 #include "metrics/metricsrecorder.h"
 #include "store/store.h"
 
 namespace bd::dispatch {
 
 using namespace Qt::StringLiterals;
-
-bool isOutageError(ErrorClass error)
-{
-    switch (error) {
-    case ErrorClass::Network:
-    case ErrorClass::ServerError:
-    case ErrorClass::Overloaded:
-    case ErrorClass::Timeout:
-        return true;
-    default:
-        return false;
-    }
-}
 
 JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
                      const JobInfo &job, const cost::PriceTable &prices, Clock *clock,
@@ -104,16 +92,16 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
         // First poll of a provider batch (later ones back off); tests and demos shorten it.
         if (settings.value(settingkeys::batchPollMs).toInteger() > 0)
             m_options.batchPollFirstMs = settings.value(settingkeys::batchPollMs).toInteger();
-        connect(m_provider.get(), &providers::Provider::batchSubmitted, this,
-                &JobRunner::handleBatchSubmitted);
-        connect(m_provider.get(), &providers::Provider::batchPolled, this,
-                &JobRunner::handleBatchPolled);
-        connect(m_provider.get(), &providers::Provider::batchFound, this,
-                &JobRunner::handleBatchFound);
-        connect(m_provider.get(), &providers::Provider::batchResultsFetched, this,
-                &JobRunner::handleBatchResults);
-        connect(m_provider.get(), &providers::Provider::batchCharged, this,
-                &JobRunner::handleBatchCharged);
+        BatchLane::Options lane;
+        lane.jobId = m_job.id;
+        lane.workerId = m_workerId;
+        lane.maxBatchSize = m_options.maxBatchSize;
+        lane.pollFirstMs = m_options.batchPollFirstMs;
+        lane.batchLeaseMs = m_options.batchLeaseMs;
+        lane.workerLeaseMs = m_options.leaseMs;
+        BatchLane::Host *host = this; // a private base: converted here, not in make_unique
+        m_batches = std::make_unique<BatchLane>(host, m_store, m_provider.get(), m_clock,
+                                                &m_budget, lane);
     }
 
     connect(m_provider.get(), &providers::Provider::replied, this, &JobRunner::handleReply);
@@ -224,8 +212,12 @@ void JobRunner::start()
     }
     m_leaseTimer.start(int(qMax<qint64>(1'000, m_options.leaseMs / 3)));
     m_sinceProgress.start();
-    if (m_provider->hasBatchApi())
-        recoverBatches(); // submitted batches finish whatever the job's lane is now
+    if (m_batches) {
+        // Submitted batches finish whatever the job's lane is now.
+        if (!m_batches->recover())
+            return;
+        m_counts = m_store->taskCounts(m_job.id);
+    }
     emitProgress(true);
     pump();
 }
@@ -739,6 +731,274 @@ bool JobRunner::handleClassified(const providers::ChatReply &reply)
     return true;
 }
 
+void JobRunner::pumpBatches()
+{
+    const qint64 now = m_clock->nowMs();
+    if (m_held)
+        return; // the lane is paused: open batches go on at the provider, no new ones
+    if (m_claimRaised) {
+        claimRaised(now);
+        if (!m_running)
+            return;
+    }
+    while (m_batches->openCount() < m_options.maxConcurrentBatches) {
+        // Assemble one batch: it closes when it is full, when it has waited its maximum, or
+        // when nothing else of the job is pending. Claims go in slices of at most 4,096.
+        bool exhausted = false;
+        if (m_assembly.isEmpty()) {
+            m_assemblyMax = m_options.maxBatchSize;
+            m_assemblyOpenedAtMs = now;
+        }
+        while (m_assembly.size() < m_assemblyMax) {
+            const int want = qMin(m_assemblyMax - int(m_assembly.size()), 4'096);
+            QList<ClaimedTask> claimed;
+            if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
+                                     &claimed)) {
+                fatal(m_store->errorString());
+                return;
+            }
+            m_counts.pending -= claimed.size();
+            m_counts.leased += claimed.size();
+            for (ClaimedTask &task : claimed) {
+                // Raised above the job on their own: sync calls now, not 24 h away.
+                if (task.priority < m_job.spec.priority)
+                    m_ready.enqueue(std::move(task));
+                else
+                    m_assembly.append(std::move(task));
+            }
+            if (claimed.size() < want) {
+                exhausted = true;
+                break;
+            }
+        }
+        if (m_assembly.isEmpty())
+            break;
+        const qint64 waited = now - m_assemblyOpenedAtMs;
+        if (m_assembly.size() < m_assemblyMax && waited < m_batchMaxWaitMs && m_counts.pending > 0) {
+            // Still filling: come back when the wait is over (or sooner, for new arrivals).
+            m_wakeTimer.start(int(qBound<qint64>(1, m_batchMaxWaitMs - waited, m_options.idlePollMs)));
+            emitProgress(false);
+            return;
+        }
+        // The batch endpoints are down: the closed batch waits, claimed, for the breaker's
+        // next probe (a half-open breaker lets one batch through).
+        CircuitBreaker &breaker = m_router.guardFor(m_job.spec.model).batchBreaker;
+        if (!breaker.allowRequest(now)) {
+            m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
+            emitProgress(false);
+            return;
+        }
+        const QList<ClaimedTask> tasks = std::exchange(m_assembly, {});
+
+        QList<providers::ChatRequest> requests;
+        requests.reserve(tasks.size());
+        double reservation = 0.0;
+        QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
+        QList<TaskTransition> over; // tasks the budget cannot cover yet
+        double refusedUsd = 0.0;        // the cheapest line the budget could not cover
+        for (const ClaimedTask &task : std::as_const(tasks)) {
+            qint64 promptTokens = 0;
+            std::optional<providers::ChatRequest> line = batchLine(task, &promptTokens);
+            if (!line)
+                return;
+            providers::ChatRequest request = std::move(*line);
+            QByteArray cacheKey;
+            if (m_cache.isEnabled()) {
+                cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
+                if (coalesce(cacheKey, task))
+                    continue;
+            }
+            const double cost = maxCostUsd(request.model, promptTokens, true);
+            if (!m_budget.allows(reservation + cost)) {
+                refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
+                const TaskTransition release = releaseUnsent(task.id, now);
+                over.append(release);
+                m_router.forget(task.id);
+                continue;
+            }
+            reservation += cost;
+            reservationOf.insert(task.id, cost);
+            m_cache.lead(cacheKey, task.id);
+            requests.append(std::move(request));
+        }
+        if (!over.isEmpty()) {
+            m_store->applyTransitions(m_workerId, over, now);
+            m_counts.pending += over.size();
+            m_counts.leased -= over.size();
+        }
+        if (requests.isEmpty() && over.isEmpty()) {
+            // Everything claimed was answered from the cache or waits for a leader.
+            flush();
+            if (exhausted)
+                break;
+            continue;
+        }
+        if (requests.isEmpty()) {
+            budgetRefused(refusedUsd, batchesOpen());
+            return;
+        }
+
+        // One model per provider batch: a tiered job's lines go out as a batch per model.
+        QHash<qint64, ClaimedTask> taskById;
+        for (const ClaimedTask &task : std::as_const(tasks))
+            taskById.insert(task.id, task);
+        const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
+            requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
+        for (const QList<providers::ChatRequest> &part : perModel) {
+            double partReservation = 0.0;
+            for (const providers::ChatRequest &request : part)
+                partReservation += reservationOf.value(request.taskId);
+            if (!m_batches->open(part, taskById, partReservation))
+                return;
+        }
+        emitProgress(false);
+        if (exhausted)
+            break;
+    }
+    if (!batchesOpen() && m_assembly.isEmpty())
+        checkIdle();
+    else if (m_counts.pending > 0)
+        m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due
+}
+
+void JobRunner::claimRaised(qint64 now)
+{
+    // Claims come best priority first, so raised tasks are at the head: slices are taken
+    // until one holds a task at the job's own priority. Those join the batch being assembled when a batch
+    // slot is free, else go back uncharged.
+    m_claimRaised = false;
+    constexpr int kSlice = 64;
+    const bool batchSlotFree = m_batches->openCount() < m_options.maxConcurrentBatches;
+    for (;;) {
+        QList<ClaimedTask> claimed;
+        if (!m_store->claimTasks(m_job.id, m_workerId, kSlice, now, now + m_options.leaseMs,
+                                 &claimed)) {
+            fatal(m_store->errorString());
+            return;
+        }
+        m_counts.pending -= claimed.size();
+        m_counts.leased += claimed.size();
+        bool reachedBulk = false;
+        for (ClaimedTask &task : claimed) {
+            if (task.priority < m_job.spec.priority) {
+                m_ready.enqueue(std::move(task));
+                continue;
+            }
+            reachedBulk = true;
+            if (m_assembly.isEmpty()) {
+                m_assemblyMax = m_options.maxBatchSize;
+                m_assemblyOpenedAtMs = now;
+            }
+            if (batchSlotFree && m_assembly.size() < m_assemblyMax) {
+                m_assembly.append(std::move(task));
+                continue;
+            }
+            m_toWrite.append(releaseUnsent(task.id, now));
+            m_counts.leased -= 1;
+            m_counts.pending += 1;
+        }
+        if (reachedBulk || claimed.size() < kSlice)
+            break;
+    }
+    if (!m_toWrite.isEmpty())
+        flush();
+}
+
+std::optional<providers::ChatRequest> JobRunner::batchLine(const ClaimedTask &task,
+                                                           qint64 *promptTokens)
+{
+    const TemplateRevision *revision = templateFor(task.templateRevision);
+    if (!revision)
+        return std::nullopt;
+    providers::ChatRequest request;
+    request.taskId = task.id;
+    request.attempt = task.attempts + 1;
+    request.systemPrompt = revision->systemPrompt;
+    request.prompt = revision->prompt.render(task.values);
+    *promptTokens = (request.systemPrompt.size() + request.prompt.size() + 3) / 4;
+    request.model = m_router.route(task, request.prompt, *promptTokens); // the job's, or its tier's
+    request.maxOutputTokens = m_job.spec.maxOutputTokens;
+    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
+    request.outputSchema = m_outputSchema;
+    return request;
+}
+
+void JobRunner::setWorkerRegistry(store::WorkerRegistry *registry)
+{
+    m_registry = registry;
+    if (m_batches)
+        m_batches->setWorkerRegistry(registry);
+}
+
+void JobRunner::adoptOrphanedBatches()
+{
+    if (!m_running || !m_registry || !m_batches)
+        return;
+    const int seen = m_batches->adoptOrphans();
+    if (seen > 0)
+        m_counts = m_store->taskCounts(m_job.id);
+}
+
+TaskTransition JobRunner::settleLine(const ClaimedTask &task, const providers::ChatReply &reply,
+                                     qint64 sentAtMs)
+{
+    const TaskTransition transition = settle(task, reply, sentAtMs, true);
+    resolveFollowers(task.id, transition);
+    return transition;
+}
+
+void JobRunner::lineHandedBack(const TaskTransition &release)
+{
+    resolveFollowers(release.outcome.taskId, release);
+}
+
+void JobRunner::linesReturned(int count)
+{
+    m_counts.leased -= count;
+    m_counts.pending += count;
+}
+
+void JobRunner::linesWritten(const QList<TaskTransition> &transitions, int skipped)
+{
+    noteWritten(transitions, skipped);
+}
+
+void JobRunner::batchEndpointFailed(const QString &why)
+{
+    recordOutage(m_router.guardFor(m_job.spec.model).batchBreaker, why, m_clock->nowMs());
+}
+
+void JobRunner::batchEndpointAnswered()
+{
+    recordRecovery(m_router.guardFor(m_job.spec.model).batchBreaker, m_clock->nowMs());
+}
+
+void JobRunner::batchOpened(int lines, int capacity)
+{
+    if (m_metrics)
+        m_metrics->recordBatch(m_laneName, lines, capacity);
+}
+
+void JobRunner::chargeRecorded()
+{
+    emitProgress(true);
+}
+
+void JobRunner::batchClosed(bool settled)
+{
+    if (!settled) {
+        pump();
+        return;
+    }
+    emitProgress(true);
+    if (m_stopping) {
+        if (m_inFlight.isEmpty())
+            finishIfDrained();
+        return;
+    }
+    pump();
+}
+
 void JobRunner::checkStructuredAnswer(TaskOutcome *outcome) const
 {
     if (!m_outputSchema)
@@ -888,8 +1148,8 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
     }
     if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifying.isEmpty()))
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
-    if (state == JobState::Cancelled && !m_liveBatches.isEmpty())
-        cancelBatches(); // a paused job's batches go on at the provider; a cancelled one's stop
+    if (state == JobState::Cancelled && batchesOpen())
+        m_batches->cancelAll(); // a paused job's batches go on at the provider; a cancelled one's stop
     if (m_inFlight.isEmpty() && m_classifying.isEmpty())
         finishIfDrained();
 }

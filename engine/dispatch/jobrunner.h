@@ -5,6 +5,7 @@
 #include "cost/pricetable.h"
 #include "dispatch/concurrencylimiter.h"
 #include "cost/tiering.h"
+#include "dispatch/batchlane.h"
 #include "dispatch/budgetgate.h"
 #include "dispatch/responsecoalescer.h"
 #include "dispatch/router.h"
@@ -39,15 +40,11 @@ class MetricsRecorder;
 
 namespace bd::dispatch {
 
-// Failures that say more about the provider than about the task (or, for a provider batch
-// failed as a whole, than about its lines).
-bool isOutageError(ErrorClass error);
-
 // Runs one job to its end on the engine thread: claims tasks with a lease, renders their
 // prompts, keeps up to `concurrency` requests in flight, turns each answer into a task
 // transition and writes them in groups (one transaction per flush). It never blocks:
 // waits (retry times, rate-limit cooldowns) are timers.
-class JobRunner final : public QObject
+class JobRunner final : public QObject, private BatchLane::Host
 {
     Q_OBJECT
 
@@ -165,7 +162,7 @@ public:
     // takes each batch it opens or recovers, and adopts those of workers whose heartbeat is
     // older than leaseMs (adoptOrphanedBatches(), called with each heartbeat). Without one
     // (a runner alone, in tests) it polls every open batch of the job.
-    void setWorkerRegistry(store::WorkerRegistry *registry) { m_registry = registry; }
+    void setWorkerRegistry(store::WorkerRegistry *registry);
     void adoptOrphanedBatches();
 
 Q_SIGNALS:
@@ -202,38 +199,34 @@ private:
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
                           qint64 sentAtMs, bool viaBatchApi);
 
-    // The batch-API lane (batchlane.cpp): tasks go out as provider batch jobs.
-    void recoverBatches();
-    // Polls (or looks up) one open batch from now on; false when it had to stop the runner.
-    bool adoptBatch(const ProviderBatchRecord &record, qint64 now);
+    // The batch-API lane: claims assemble into provider batches, which BatchLane opens,
+    // polls and settles through the Host calls below.
     void pumpBatches();
     // Tasks of the job raised above its priority on their own, claimed into the queue of
     // sync calls even while every provider batch slot is taken.
     void claimRaised(qint64 now);
-    void handleBatchSubmitted(const QString &reference, const QString &batchId, ErrorClass error,
-                              const QString &errorMessage);
-    void handleBatchPolled(const providers::BatchStatus &status);
-    void handleBatchFound(const QString &reference, const QString &batchId, ErrorClass error,
-                          const QString &errorMessage);
-    // A recovered batch the provider does not have: its tasks go back to pending.
-    void handBackUnsubmitted(qint64 batchRowId);
-    // A provider batch refused or failed as a whole for the provider's reasons: its lines go
-    // back uncharged and the batch endpoints' breaker counts the failure.
-    void batchEndpointFailed(qint64 batchRowId, const QString &why);
+    bool batchesOpen() const { return m_batches && !m_batches->isEmpty(); }
+    // BatchLane::Host
+    bool laneRunning() const override { return m_running; }
+    // A task's provider-batch line as pumpBatches() sends it; recovery rebuilds the same
+    // lines to recognise a batch whose id was lost. Empty when its template cannot be read.
+    std::optional<providers::ChatRequest> batchLine(const ClaimedTask &task,
+                                                    qint64 *promptTokens) override;
+    TaskTransition settleLine(const ClaimedTask &task, const providers::ChatReply &reply,
+                              qint64 sentAtMs) override;
+    void lineHandedBack(const TaskTransition &release) override;
+    void linesReturned(int count) override;
+    void linesWritten(const QList<TaskTransition> &transitions, int skipped) override;
+    void batchEndpointFailed(const QString &why) override;
+    void batchEndpointAnswered() override;
+    void batchClosed(bool settled) override;
+    void batchOpened(int lines, int capacity) override;
+    void chargeRecorded() override;
+    void laneFailed(const QString &error) override { fatal(error); }
     // The one path for circuit alerts of both lanes: raised when a breaker opens from
     // closed, cleared when it closes again.
     void recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now);
     void recordRecovery(CircuitBreaker &breaker, qint64 now);
-    void handleBatchCharged(const QString &key, const QString &model, double usd,
-                            const QString &detail);
-    void handleBatchResults(const QString &batchId, const QList<providers::ChatReply> &replies,
-                            ErrorClass error, const QString &errorMessage);
-    // Stores the replies as the tasks' outcomes, then marks the batch endState.
-    void settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies,
-                     const QString &endState);
-    void schedulePoll(qint64 batchRowId);
-    // Asks the provider to stop the open batches and hands their tasks back, uncharged.
-    void cancelBatches();
     void flush();
     void scheduleFlush();
     void releaseReady();
@@ -252,13 +245,6 @@ private:
     // The answers' costs written to the database: the global pool counts them as stored.
     void noteWritten(const QList<TaskTransition> &transitions, int skipped = 0);
 
-    // A task's provider-batch line as pumpBatches() sends it; recovery rebuilds the same
-    // lines to recognise a batch whose id was lost. Empty when its template cannot be read.
-    std::optional<providers::ChatRequest> batchRequestFor(const ClaimedTask &task,
-                                                          qint64 *promptTokens);
-    // Opens one provider batch for requests of one model (batchlane.cpp).
-    bool openBatch(const QList<providers::ChatRequest> &requests,
-                   const QHash<qint64, ClaimedTask> &tasks, double reservation, qint64 now);
 
     // Classifier tiering (Router): sends the head of m_ready to the classifier model; false
     // when it has to wait (pacing, outage, budget), with the wake timer set.
@@ -300,23 +286,7 @@ private:
     QHash<int, TemplateRevision> m_templates;
     bool m_batchMode = false; // this job's lane is the provider's batch API
 
-    struct LiveBatch
-    {
-        qint64 rowId = 0;
-        QString providerBatchId;
-        QString owner; // lease owner of its tasks while the provider holds them
-        QHash<qint64, ClaimedTask> tasks;
-        qint64 submittedAtMs = 0;
-        double reservedUsd = 0.0;
-        int polls = 0;
-        bool fetching = false;
-        // Recovered without a provider id: the requests the lookup matches on (findBatch).
-        QList<providers::ChatRequest> lookup;
-        qint64 createdAtMs = 0;
-        int lookups = 0;
-    };
-    QHash<qint64, LiveBatch> m_liveBatches;        // by batch row id
-    QHash<QString, qint64> m_batchRowByProviderId;
+    std::unique_ptr<BatchLane> m_batches; // providers with a batch API only
 
     QList<ClaimedTask> m_assembly;          // leased into the batch being assembled
     int m_assemblyMax = 0;                  // its maximum size
