@@ -240,8 +240,16 @@ void JobRunner::pump()
 void JobRunner::pumpSync(qint64 now)
 {
     // Held: only the trickle that ages it; else what the provider has shown it takes.
-    const int concurrency = m_held ? qMin(m_heldConcurrency, m_concurrencyLimiter.limit())
-                                   : m_concurrencyLimiter.limit();
+    const int limit = m_held ? qMin(m_heldConcurrency, m_concurrencyLimiter.limit())
+                             : m_concurrencyLimiter.limit();
+    const int cooling = coolingSlots(now);
+    const int concurrency = qMax(0, limit - cooling);
+    if (cooling > 0 && !m_ready.isEmpty()) {
+        // Come back when the first refused slot may be used again.
+        const qint64 wait = qMax<qint64>(1, m_coolingUntilMs.constFirst() - now);
+        if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > wait)
+            m_wakeTimer.start(int(qMin(wait, m_options.idlePollMs)));
+    }
     while (m_inFlight.size() + m_classifying.size() < concurrency) {
         if (m_ready.isEmpty()) {
             if (m_batchMode || (m_claimedEverything && m_assembly.isEmpty()))
@@ -313,7 +321,7 @@ void JobRunner::pumpSync(qint64 now)
         request.maxOutputTokens = m_job.spec.maxOutputTokens;
         request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
         request.outputSchema = m_outputSchema;
-        m_sent.insert(task.id, Sent{now, reservation});
+        m_sent.insert(task.id, Sent{now, reservation, promptTokens + m_job.spec.maxOutputTokens});
         m_cache.lead(cacheKey, task.id);
         m_inFlight.insert(task.id, std::move(task));
         crashPoint("dispatch.claimed-unsent");
@@ -492,7 +500,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     const Sent sent = m_sent.take(task.id);
     m_budget.release(sent.reservedUsd);
     adaptConcurrency(reply, sent.atMs);
-    const TaskTransition transition = settle(task, reply, sent.atMs, false);
+    const TaskTransition transition = settle(task, reply, sent.atMs, false, sent.tokens);
     m_toWrite.append(transition);
     resolveFollowers(task.id, transition);
     crashPoint("dispatch.answered-unstored");
@@ -534,7 +542,7 @@ void JobRunner::adaptConcurrency(const providers::ChatReply &reply, qint64 sentA
 }
 
 TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatReply &reply,
-                                 qint64 sentAtMs, bool viaBatchApi)
+                                 qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens)
 {
     const qint64 now = m_clock->nowMs();
     TaskOutcome outcome;
@@ -582,6 +590,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     if (!viaBatchApi) {
         // Lines of a provider batch say nothing about the sync endpoint's health or limits.
         guard.limiter.observe(reply.rateLimits, now);
+        m_serverStatesLimits = m_serverStatesLimits || statesRateLimits(reply.rateLimits);
         if (reply.ok()) {
             guard.limiter.handleSuccess(now);
             recordRecovery(guard.breaker, now);
@@ -643,8 +652,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
             m_metrics->recordRateLimited(m_job.id, lane);
     }
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
-        // Hold the whole job back until the window the provider named has passed.
-        guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs);
+        rateLimited(guard, reply, requestTokens, sentAtMs, now);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
         const QString why = reply.error == ErrorClass::Auth
                                 ? stopCauseReason(StopCause::Auth) + u": "_s + reply.errorMessage
@@ -713,7 +721,7 @@ bool JobRunner::handleClassified(const providers::ChatReply &reply)
     if (reply.error == ErrorClass::RateLimited || reply.error == ErrorClass::Cancelled) {
         // Not an answer: classify it again later (or hand it back when stopping).
         if (reply.error == ErrorClass::RateLimited)
-            guard.limiter.handleRateLimited(reply.retryAfterMs, now, now);
+            rateLimited(guard, reply, 0, now, now);
         m_ready.prepend(entry.task);
     } else {
         if (reply.ok())
@@ -997,6 +1005,32 @@ void JobRunner::batchClosed(bool settled)
         return;
     }
     pump();
+}
+
+void JobRunner::rateLimited(ProviderGuard &guard, const providers::ChatReply &reply,
+                            qint64 requestTokens, qint64 sentAtMs, qint64 now)
+{
+    const bool rateKnown = guard.limiter.nominalRpm() > 0 || guard.limiter.nominalTpm() > 0;
+    if (classifyRefusal(reply.rateLimits, requestTokens, m_serverStatesLimits, rateKnown)
+        == Refusal::Rate) {
+        guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs); // the whole lane waits
+        return;
+    }
+    // Refused for concurrency: the refused request's slot stays taken for its retry-after.
+    // Refilled at once, each refusal (answered in no time) would meet the next one, a storm
+    // until the limiter's next cut.
+    const qint64 wait = qBound(qint64(1), reply.retryAfterMs >= 0 ? reply.retryAfterMs : qint64(1'000),
+                               qint64(10'000));
+    m_coolingUntilMs.insert(std::upper_bound(m_coolingUntilMs.begin(), m_coolingUntilMs.end(),
+                                             now + wait),
+                            now + wait);
+}
+
+int JobRunner::coolingSlots(qint64 now)
+{
+    while (!m_coolingUntilMs.isEmpty() && m_coolingUntilMs.constFirst() <= now)
+        m_coolingUntilMs.removeFirst();
+    return int(m_coolingUntilMs.size());
 }
 
 void JobRunner::checkStructuredAnswer(TaskOutcome *outcome) const

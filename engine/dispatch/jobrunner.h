@@ -12,6 +12,7 @@
 #include "dispatch/globalbudget.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
+#include "dispatch/refusal.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/outputschema.h"
 #include "ingest/prompttemplate.h"
@@ -196,8 +197,13 @@ private:
     void handleReply(const providers::ChatReply &reply);
     void adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs);
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
+    // requestTokens: what the request counted against a token limit (sync calls).
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
-                          qint64 sentAtMs, bool viaBatchApi);
+                          qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens = 0);
+    // A 429 of a sync call: the rate limiter waits (and may slow down) only when it was
+    // about the rate; the concurrency limiter has already answered one about concurrency.
+    void rateLimited(ProviderGuard &guard, const providers::ChatReply &reply,
+                     qint64 requestTokens, qint64 sentAtMs, qint64 now);
 
     // The batch-API lane: claims assemble into provider batches, which BatchLane opens,
     // polls and settles through the Host calls below.
@@ -298,7 +304,12 @@ private:
     {
         qint64 atMs = 0;
         double reservedUsd = 0.0;
+        qint64 tokens = 0; // prompt and maximum output, as a token limit counts them
     };
+    bool m_serverStatesLimits = false; // some answer carried rate-limit figures
+    // Slots of requests refused for concurrency, taken until these times (ascending).
+    QList<qint64> m_coolingUntilMs;
+    int coolingSlots(qint64 now); // drops the ones past, counts the rest
     QHash<qint64, Sent> m_sent;
     QList<TaskTransition> m_toWrite;
     TaskCounts m_counts;
