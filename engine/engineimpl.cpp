@@ -1,7 +1,7 @@
 #include "engineimpl.h"
 
 #include "core/clock.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/jobrunner.h"
 #include "dispatch/offpeakwindow.h"
 #include "engineworker.h"
 #include "providers/provider.h"

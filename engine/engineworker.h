@@ -3,7 +3,7 @@
 #include "api/engine.h"
 #include "core/tasktypes.h"
 #include "cost/pricefile.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/jobrunner.h"
 #include "dispatch/globalbudgetcontroller.h"
 #include "dispatch/lanecontrols.h"
 #include "dispatch/preemptionpolicy.h"

@@ -1,16 +1,15 @@
-// The batch-API lane of JobRunner: tasks go to the provider as batch jobs (half price,
-// results within 24 h). The provider's batch id is stored the moment it exists, and the
-// tasks stay leased under the batch's own owner name while the provider holds them, so a
-// restarted engine polls the batch instead of submitting its tasks again.
-
-#include "dispatcher.h"
+#include "dispatch/batchlane.h"
 
 #include "core/clock.h"
 #include "core/crashpoint.h"
+#include "dispatch/budgetgate.h"
+#include "dispatch/retrypolicy.h"
 #include "providers/batchplanner.h"
-#include "metrics/metricsrecorder.h"
 #include "store/store.h"
 #include "store/workerregistry.h"
+
+#include <QSet>
+#include <QTimer>
 
 namespace bd::dispatch {
 
@@ -27,46 +26,72 @@ const QString kLane = u"batch-api"_s;
 
 } // namespace
 
-void JobRunner::recoverBatches()
+BatchLane::BatchLane(Host *host, store::Store *store, providers::Provider *provider, Clock *clock,
+                     BudgetGate *budget, const Options &options, QObject *parent)
+    : QObject(parent)
+    , m_host(host)
+    , m_store(store)
+    , m_provider(provider)
+    , m_clock(clock)
+    , m_budget(budget)
+    , m_options(options)
+{
+    connect(m_provider, &providers::Provider::batchSubmitted, this, &BatchLane::handleSubmitted);
+    connect(m_provider, &providers::Provider::batchPolled, this, &BatchLane::handlePolled);
+    connect(m_provider, &providers::Provider::batchFound, this, &BatchLane::handleFound);
+    connect(m_provider, &providers::Provider::batchResultsFetched, this,
+            &BatchLane::handleResults);
+    connect(m_provider, &providers::Provider::batchCharged, this, &BatchLane::handleCharged);
+}
+
+void BatchLane::fail(const QString &error)
+{
+    m_host->laneFailed(error);
+}
+
+bool BatchLane::recover()
 {
     const qint64 now = m_clock->nowMs();
     const QList<ProviderBatchRecord> open =
-        m_store->batches(m_job.id, {u"assembling"_s, u"submitted"_s});
+        m_store->batches(m_options.jobId, {u"assembling"_s, u"submitted"_s});
     for (const ProviderBatchRecord &record : open) {
         // Another live worker polls it: not ours to poll too (adopted if that one dies).
-        if (m_registry && !m_registry->takeBatch(record.id, m_workerId, now - m_options.leaseMs))
+        if (m_registry
+            && !m_registry->takeBatch(record.id, m_options.workerId, now - m_options.workerLeaseMs))
             continue;
-        if (!adoptBatch(record, now))
-            return;
+        if (!adopt(record, now))
+            return false;
     }
-    m_counts = m_store->taskCounts(m_job.id);
+    return true;
 }
 
-void JobRunner::adoptOrphanedBatches()
+int BatchLane::adoptOrphans()
 {
-    if (!m_running || !m_registry || !m_provider->hasBatchApi())
-        return;
+    if (!m_registry)
+        return 0;
     const qint64 now = m_clock->nowMs();
-    const QList<qint64> orphans = m_registry->orphanedBatches(m_job.id, m_workerId, now - m_options.leaseMs);
+    const qint64 staleBefore = now - m_options.workerLeaseMs;
+    const QList<qint64> orphans =
+        m_registry->orphanedBatches(m_options.jobId, m_options.workerId, staleBefore);
     if (orphans.isEmpty())
-        return;
+        return 0;
     const QList<ProviderBatchRecord> open =
-        m_store->batches(m_job.id, {u"assembling"_s, u"submitted"_s});
+        m_store->batches(m_options.jobId, {u"assembling"_s, u"submitted"_s});
     for (const ProviderBatchRecord &record : open) {
-        if (!orphans.contains(record.id) || m_liveBatches.contains(record.id)
-            || !m_registry->takeBatch(record.id, m_workerId, now - m_options.leaseMs))
+        if (!orphans.contains(record.id) || m_live.contains(record.id)
+            || !m_registry->takeBatch(record.id, m_options.workerId, staleBefore))
             continue;
         qInfo("job %lld: adopting provider batch %lld of a worker that stopped answering",
-              m_job.id, record.id);
-        if (!adoptBatch(record, now))
-            return;
+              m_options.jobId, record.id);
+        if (!adopt(record, now))
+            return -1;
     }
-    m_counts = m_store->taskCounts(m_job.id);
+    return int(orphans.size());
 }
 
-bool JobRunner::adoptBatch(const ProviderBatchRecord &record, qint64 now)
+bool BatchLane::adopt(const ProviderBatchRecord &record, qint64 now)
 {
-    LiveBatch batch;
+    Live batch;
     batch.rowId = record.id;
     batch.providerBatchId = record.providerBatchId;
     batch.owner = batchOwner(record.id);
@@ -76,7 +101,7 @@ bool JobRunner::adoptBatch(const ProviderBatchRecord &record, qint64 now)
         // The line as it was sent; for a tiered job the rules decide the same way again,
         // so the route is known after a restart.
         qint64 promptTokens = 0;
-        std::optional<providers::ChatRequest> line = batchRequestFor(task, &promptTokens);
+        std::optional<providers::ChatRequest> line = m_host->batchLine(task, &promptTokens);
         if (!line)
             return false;
         batch.lookup.append(std::move(*line));
@@ -84,21 +109,18 @@ bool JobRunner::adoptBatch(const ProviderBatchRecord &record, qint64 now)
     if (record.state == u"assembling"_s || record.providerBatchId.isEmpty()) {
         // Interrupted between hand-over and the provider's answer: the provider may or
         // may not have it. Where the API can tell, look for the batch created with this
-        // row's reference and exactly these lines, and adopt it (handleBatchFound).
+        // row's reference and exactly these lines, and adopt it (handleFound).
         if (!batch.tasks.isEmpty() && m_provider->canFindBatches()) {
             batch.createdAtMs = record.createdAtMs;
             batch.submittedAtMs = record.createdAtMs;
-            m_liveBatches.insert(batch.rowId, batch);
-            m_provider->findBatch(QString::number(batch.rowId), batch.lookup,
-                                  batch.createdAtMs);
+            m_live.insert(batch.rowId, batch);
+            m_provider->findBatch(QString::number(batch.rowId), batch.lookup, batch.createdAtMs);
             return true;
         }
-        // Without an id there is nothing to poll, so the tasks go back.
+        // Without an id there is nothing to poll, so the lines go back.
         QList<TaskTransition> releases;
-        for (const ClaimedTask &task : std::as_const(batch.tasks)) {
-            const TaskTransition release = releaseUnsent(task.id, now);
-            releases.append(release);
-        }
+        for (const ClaimedTask &task : std::as_const(batch.tasks))
+            releases.append(releaseUnsent(task.id, now));
         m_store->applyTransitions(batch.owner, releases, now);
         m_store->updateBatch(record.id, u"failed"_s, QString(), now);
         return true;
@@ -108,231 +130,31 @@ bool JobRunner::adoptBatch(const ProviderBatchRecord &record, qint64 now)
         m_store->updateBatch(record.id, u"ended"_s, QString(), now);
         return true;
     }
-    m_batchRowByProviderId.insert(batch.providerBatchId, batch.rowId);
-    m_liveBatches.insert(batch.rowId, batch);
+    m_rowByProvider.insert(batch.providerBatchId, batch.rowId);
+    m_live.insert(batch.rowId, batch);
     schedulePoll(batch.rowId);
     return true;
 }
 
-void JobRunner::pumpBatches()
+bool BatchLane::open(const QList<providers::ChatRequest> &requests,
+                     const QHash<qint64, ClaimedTask> &tasks, double reservation)
 {
     const qint64 now = m_clock->nowMs();
-    if (m_held)
-        return; // the lane is paused: open batches go on at the provider, no new ones
-    if (m_claimRaised) {
-        claimRaised(now);
-        if (!m_running)
-            return;
-    }
-    while (m_liveBatches.size() < m_options.maxConcurrentBatches) {
-        // Assemble one batch: it closes when it is full, when it has waited its maximum, or
-        // when nothing else of the job is pending. Claims go in slices of at most 4,096.
-        bool exhausted = false;
-        if (m_assembly.isEmpty()) {
-            m_assemblyMax = m_options.maxBatchSize;
-            m_assemblyOpenedAtMs = now;
-        }
-        while (m_assembly.size() < m_assemblyMax) {
-            const int want = qMin(m_assemblyMax - int(m_assembly.size()), 4'096);
-            QList<ClaimedTask> claimed;
-            if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
-                                     &claimed)) {
-                fatal(m_store->errorString());
-                return;
-            }
-            m_counts.pending -= claimed.size();
-            m_counts.leased += claimed.size();
-            for (ClaimedTask &task : claimed) {
-                // Raised above the job on their own: sync calls now, not 24 h away.
-                if (task.priority < m_job.spec.priority)
-                    m_ready.enqueue(std::move(task));
-                else
-                    m_assembly.append(std::move(task));
-            }
-            if (claimed.size() < want) {
-                exhausted = true;
-                break;
-            }
-        }
-        if (m_assembly.isEmpty())
-            break;
-        const qint64 waited = now - m_assemblyOpenedAtMs;
-        if (m_assembly.size() < m_assemblyMax && waited < m_batchMaxWaitMs && m_counts.pending > 0) {
-            // Still filling: come back when the wait is over (or sooner, for new arrivals).
-            m_wakeTimer.start(int(qBound<qint64>(1, m_batchMaxWaitMs - waited, m_options.idlePollMs)));
-            emitProgress(false);
-            return;
-        }
-        // The batch endpoints are down: the closed batch waits, claimed, for the breaker's
-        // next probe (a half-open breaker lets one batch through).
-        CircuitBreaker &breaker = guardFor(m_job.spec.model).batchBreaker;
-        if (!breaker.allowRequest(now)) {
-            m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
-            emitProgress(false);
-            return;
-        }
-        const QList<ClaimedTask> tasks = std::exchange(m_assembly, {});
-
-        QList<providers::ChatRequest> requests;
-        requests.reserve(tasks.size());
-        double reservation = 0.0;
-        QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
-        QList<TaskTransition> over; // tasks the budget cannot cover yet
-        QHash<qint64, QByteArray> keys; // leaders of this batch -> response cache key
-        double refusedUsd = 0.0;        // the cheapest line the budget could not cover
-        for (const ClaimedTask &task : std::as_const(tasks)) {
-            qint64 promptTokens = 0;
-            std::optional<providers::ChatRequest> line = batchRequestFor(task, &promptTokens);
-            if (!line)
-                return;
-            providers::ChatRequest request = std::move(*line);
-            QByteArray cacheKey;
-            if (m_responseCache) {
-                cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
-                if (m_leaderOfKey.contains(cacheKey)) {
-                    m_followersOfKey[cacheKey].append(task);
-                    continue;
-                }
-                if (const auto hit = lookupCache(cacheKey)) {
-                    settleFromCache(task, hit->output, hit->model); // leased -> completed
-                    continue;
-                }
-            }
-            const double cost = maxCostUsd(request.model, promptTokens, true);
-            if (!budgetAllows(reservation + cost)) {
-                refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
-                const TaskTransition release = releaseUnsent(task.id, now);
-                over.append(release);
-                m_routeOfTask.remove(task.id);
-                continue;
-            }
-            reservation += cost;
-            reservationOf.insert(task.id, cost);
-            if (!cacheKey.isEmpty()) {
-                m_leaderOfKey.insert(cacheKey, task.id);
-                m_keyOfTask.insert(task.id, cacheKey);
-            }
-            requests.append(std::move(request));
-        }
-        if (!over.isEmpty()) {
-            m_store->applyTransitions(m_workerId, over, now);
-            m_counts.pending += over.size();
-            m_counts.leased -= over.size();
-        }
-        if (requests.isEmpty() && over.isEmpty()) {
-            // Everything claimed was answered from the cache or waits for a leader.
-            flush();
-            if (exhausted)
-                break;
-            continue;
-        }
-        if (requests.isEmpty()) {
-            budgetRefused(refusedUsd, !m_liveBatches.isEmpty());
-            return;
-        }
-
-        // One model per provider batch: a tiered job's lines go out as a batch per model.
-        QHash<qint64, ClaimedTask> taskById;
-        for (const ClaimedTask &task : std::as_const(tasks))
-            taskById.insert(task.id, task);
-        const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
-            requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
-        for (const QList<providers::ChatRequest> &part : perModel) {
-            double partReservation = 0.0;
-            for (const providers::ChatRequest &request : part)
-                partReservation += reservationOf.value(request.taskId);
-            if (!openBatch(part, taskById, partReservation, now))
-                return;
-        }
-        emitProgress(false);
-        if (exhausted)
-            break;
-    }
-    if (m_liveBatches.isEmpty() && m_assembly.isEmpty())
-        checkIdle();
-    else if (m_counts.pending > 0)
-        m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due
-}
-
-void JobRunner::claimRaised(qint64 now)
-{
-    // Claims come best priority first, so raised tasks are at the head: slices are taken
-    // until one holds a task at the job's own priority. Those join the batch being assembled when a batch
-    // slot is free, else go back uncharged.
-    m_claimRaised = false;
-    constexpr int kSlice = 64;
-    const bool batchSlotFree = m_liveBatches.size() < m_options.maxConcurrentBatches;
-    for (;;) {
-        QList<ClaimedTask> claimed;
-        if (!m_store->claimTasks(m_job.id, m_workerId, kSlice, now, now + m_options.leaseMs,
-                                 &claimed)) {
-            fatal(m_store->errorString());
-            return;
-        }
-        m_counts.pending -= claimed.size();
-        m_counts.leased += claimed.size();
-        bool reachedBulk = false;
-        for (ClaimedTask &task : claimed) {
-            if (task.priority < m_job.spec.priority) {
-                m_ready.enqueue(std::move(task));
-                continue;
-            }
-            reachedBulk = true;
-            if (m_assembly.isEmpty()) {
-                m_assemblyMax = m_options.maxBatchSize;
-                m_assemblyOpenedAtMs = now;
-            }
-            if (batchSlotFree && m_assembly.size() < m_assemblyMax) {
-                m_assembly.append(std::move(task));
-                continue;
-            }
-            m_toWrite.append(releaseUnsent(task.id, now));
-            m_counts.leased -= 1;
-            m_counts.pending += 1;
-        }
-        if (reachedBulk || claimed.size() < kSlice)
-            break;
-    }
-    if (!m_toWrite.isEmpty())
-        flush();
-}
-
-std::optional<providers::ChatRequest> JobRunner::batchRequestFor(const ClaimedTask &task,
-                                                                 qint64 *promptTokens)
-{
-    const TemplateRevision *revision = templateFor(task.templateRevision);
-    if (!revision)
-        return std::nullopt;
-    providers::ChatRequest request;
-    request.taskId = task.id;
-    request.attempt = task.attempts + 1;
-    request.systemPrompt = revision->systemPrompt;
-    request.prompt = revision->prompt.render(task.values);
-    *promptTokens = (request.systemPrompt.size() + request.prompt.size() + 3) / 4;
-    request.model = routeFor(task, request.prompt, *promptTokens); // the job's, or its tier's
-    request.maxOutputTokens = m_job.spec.maxOutputTokens;
-    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-    request.outputSchema = m_outputSchema;
-    return request;
-}
-
-bool JobRunner::openBatch(const QList<providers::ChatRequest> &requests,
-                          const QHash<qint64, ClaimedTask> &tasks, double reservation, qint64 now)
-{
-    // Record the batch and hand its tasks over before the provider hears of it.
-    const qint64 rowId = m_store->createBatch(m_job.id, m_provider->id(), kLane,
+    // Record the batch and hand its lines over before the provider hears of it.
+    const qint64 rowId = m_store->createBatch(m_options.jobId, m_provider->id(), kLane,
                                               int(requests.size()), m_options.maxBatchSize,
                                               u"assembling"_s, now);
     if (!rowId) {
-        fatal(m_store->errorString());
+        fail(m_store->errorString());
         return false;
     }
     // This worker polls it; created moments ago, it is nobody's orphan meanwhile.
-    if (m_registry && !m_registry->takeBatch(rowId, m_workerId, now - m_options.leaseMs))
-        qWarning("job %lld: provider batch %lld not recorded as this worker's: %s", m_job.id,
-                 rowId, qPrintable(m_registry->errorString()));
+    if (m_registry
+        && !m_registry->takeBatch(rowId, m_options.workerId, now - m_options.workerLeaseMs))
+        qWarning("job %lld: provider batch %lld not recorded as this worker's: %s",
+                 m_options.jobId, rowId, qPrintable(m_registry->errorString()));
     crashPoint("batch.row-created");
-    LiveBatch batch;
+    Live batch;
     batch.rowId = rowId;
     batch.owner = batchOwner(rowId);
     batch.submittedAtMs = now;
@@ -342,100 +164,105 @@ bool JobRunner::openBatch(const QList<providers::ChatRequest> &requests,
         batch.tasks.insert(request.taskId, tasks.value(request.taskId));
         ids.append(request.taskId);
     }
-    if (m_store->assignTasksToBatch(rowId, m_workerId, ids, batch.owner,
+    if (m_store->assignTasksToBatch(rowId, m_options.workerId, ids, batch.owner,
                                     now + m_options.batchLeaseMs) < 0) {
-        fatal(m_store->errorString());
+        fail(m_store->errorString());
         return false;
     }
     crashPoint("batch.tasks-handed-over");
-    reserve(reservation);
-    if (m_metrics)
-        m_metrics->recordBatch(m_laneName, int(requests.size()), m_options.maxBatchSize);
-    m_liveBatches.insert(rowId, batch);
+    m_budget->reserve(reservation);
+    m_host->batchOpened(int(requests.size()), m_options.maxBatchSize);
+    m_live.insert(rowId, batch);
     m_provider->submitBatch(QString::number(rowId), requests);
     return true;
 }
 
-void JobRunner::handleBatchSubmitted(const QString &reference, const QString &batchId,
-                                     ErrorClass error, const QString &errorMessage)
+void BatchLane::failLines(qint64 rowId, ErrorClass error, const QString &message)
+{
+    QList<providers::ChatReply> replies;
+    for (const ClaimedTask &task : std::as_const(m_live[rowId].tasks)) {
+        providers::ChatReply reply;
+        reply.taskId = task.id;
+        reply.error = error;
+        reply.errorMessage = message;
+        replies.append(reply);
+    }
+    settle(rowId, replies, u"failed"_s);
+}
+
+void BatchLane::handleSubmitted(const QString &reference, const QString &batchId,
+                                ErrorClass error, const QString &errorMessage)
 {
     const qint64 rowId = reference.toLongLong();
-    auto it = m_liveBatches.find(rowId);
-    if (it == m_liveBatches.end())
+    auto it = m_live.find(rowId);
+    if (it == m_live.end())
         return;
     crashPoint("batch.created-id-unstored");
     const qint64 now = m_clock->nowMs();
     if (isOutageError(error)) {
-        batchEndpointFailed(rowId, u"batch not accepted: "_s + errorMessage);
+        endpointFailed(rowId, u"batch not accepted: "_s + errorMessage);
         return;
     }
     if (error != ErrorClass::None) {
         // Refused as a whole for the batch's own reasons (validation, enqueued-token
         // limit): every line gets the batch's answer as its own.
-        QList<providers::ChatReply> replies;
-        for (const ClaimedTask &task : std::as_const(it->tasks)) {
-            providers::ChatReply reply;
-            reply.taskId = task.id;
-            reply.error = error;
-            reply.errorMessage = u"batch not accepted: "_s + errorMessage;
-            replies.append(reply);
-        }
-        settleBatch(rowId, replies, u"failed"_s);
+        failLines(rowId, error, u"batch not accepted: "_s + errorMessage);
         return;
     }
-    recordRecovery(guardFor(m_job.spec.model).batchBreaker, now);
+    m_host->batchEndpointAnswered();
     it->providerBatchId = batchId;
     it->submittedAtMs = now;
-    m_batchRowByProviderId.insert(batchId, rowId);
+    m_rowByProvider.insert(batchId, rowId);
     if (!m_store->updateBatch(rowId, u"submitted"_s, batchId, now)) {
-        fatal(m_store->errorString());
+        fail(m_store->errorString());
         return;
     }
     crashPoint("batch.id-stored");
     schedulePoll(rowId);
 }
 
-void JobRunner::handleBatchFound(const QString &reference, const QString &batchId, ErrorClass error,
-                                 const QString &errorMessage)
+void BatchLane::handleFound(const QString &reference, const QString &batchId, ErrorClass error,
+                            const QString &errorMessage)
 {
     const qint64 rowId = reference.toLongLong();
-    auto it = m_liveBatches.find(rowId);
-    if (it == m_liveBatches.end() || !it->providerBatchId.isEmpty())
+    auto it = m_live.find(rowId);
+    if (it == m_live.end() || !it->providerBatchId.isEmpty())
         return;
     if (error != ErrorClass::None) {
         // The list could not be read (outage, 429): ask again a few times; after that the
         // lines are sent again, as they were before lookups existed.
         if (++it->lookups < 4) {
             const qint64 delay =
-                providers::batchPollDelayMs(it->lookups - 1, m_options.batchPollFirstMs);
+                providers::batchPollDelayMs(it->lookups - 1, m_options.pollFirstMs);
             QTimer::singleShot(int(delay), this, [this, rowId] {
-                const auto again = m_liveBatches.constFind(rowId);
-                if (m_running && again != m_liveBatches.cend() && again->providerBatchId.isEmpty())
+                const auto again = m_live.constFind(rowId);
+                if (m_host->laneRunning() && again != m_live.cend()
+                    && again->providerBatchId.isEmpty())
                     m_provider->findBatch(QString::number(rowId), again->lookup,
                                           again->createdAtMs);
             });
             return;
         }
-        qWarning("job %lld: batch %lld not found at the provider (%s); submitting its tasks again",
-                 m_job.id, rowId, qPrintable(errorMessage));
+        qWarning("job %lld: batch %lld not found at the provider (%s); submitting its lines again",
+                 m_options.jobId, rowId, qPrintable(errorMessage));
     }
     if (batchId.isEmpty() || error != ErrorClass::None) {
-        handBackUnsubmitted(rowId);
+        handBack(rowId);
         return;
     }
     it->providerBatchId = batchId;
     it->lookup.clear();
-    m_batchRowByProviderId.insert(batchId, rowId);
+    m_rowByProvider.insert(batchId, rowId);
     if (!m_store->updateBatch(rowId, u"submitted"_s, batchId, m_clock->nowMs())) {
-        fatal(m_store->errorString());
+        fail(m_store->errorString());
         return;
     }
     schedulePoll(rowId);
 }
 
-void JobRunner::handBackUnsubmitted(qint64 batchRowId)
+void BatchLane::handBack(qint64 rowId)
 {
-    const LiveBatch batch = m_liveBatches.take(batchRowId);
+    const Live batch = m_live.take(rowId);
     const qint64 now = m_clock->nowMs();
     QList<TaskTransition> releases;
     releases.reserve(batch.tasks.size());
@@ -443,51 +270,49 @@ void JobRunner::handBackUnsubmitted(qint64 batchRowId)
         releases.append(releaseUnsent(task.id, now));
         // No longer the leader of its response-cache key: sent again, it must lead again
         // rather than wait for itself; its duplicates go back with it.
-        resolveFollowers(task.id, releases.constLast());
+        m_host->lineHandedBack(releases.constLast());
     }
     if (!m_store->applyTransitions(batch.owner, releases, now)) {
-        fatal(m_store->errorString());
+        fail(m_store->errorString());
         return;
     }
-    m_store->updateBatch(batchRowId, u"failed"_s, QString(), now);
-    m_counts.leased -= batch.tasks.size();
-    m_counts.pending += batch.tasks.size();
-    pump();
+    m_store->updateBatch(rowId, u"failed"_s, QString(), now);
+    m_host->linesReturned(int(batch.tasks.size()));
+    m_host->batchClosed(false);
 }
 
-void JobRunner::batchEndpointFailed(qint64 batchRowId, const QString &why)
+void BatchLane::endpointFailed(qint64 rowId, const QString &why)
 {
-    const qint64 now = m_clock->nowMs();
-    recordOutage(guardFor(m_job.spec.model).batchBreaker, why, now);
-    const auto it = m_liveBatches.constFind(batchRowId);
-    if (it == m_liveBatches.cend())
+    m_host->batchEndpointFailed(why);
+    const auto it = m_live.constFind(rowId);
+    if (it == m_live.cend())
         return;
-    qWarning("job %lld: batch %lld handed back uncharged (%s)", m_job.id, batchRowId,
+    qWarning("job %lld: batch %lld handed back uncharged (%s)", m_options.jobId, rowId,
              qPrintable(why));
-    m_batchRowByProviderId.remove(it->providerBatchId);
-    unreserve(it->reservedUsd);
-    handBackUnsubmitted(batchRowId);
+    m_rowByProvider.remove(it->providerBatchId);
+    m_budget->release(it->reservedUsd);
+    handBack(rowId);
 }
 
-void JobRunner::schedulePoll(qint64 batchRowId)
+void BatchLane::schedulePoll(qint64 rowId)
 {
-    auto it = m_liveBatches.find(batchRowId);
-    if (it == m_liveBatches.end())
+    auto it = m_live.find(rowId);
+    if (it == m_live.end())
         return;
-    const qint64 delay = providers::batchPollDelayMs(it->polls++, m_options.batchPollFirstMs,
-                                                     qMax<qint64>(m_options.batchPollFirstMs, 300'000));
+    const qint64 delay = providers::batchPollDelayMs(
+        it->polls++, m_options.pollFirstMs, qMax<qint64>(m_options.pollFirstMs, m_options.pollMaxMs));
     const QString providerId = it->providerBatchId;
     QTimer::singleShot(int(delay), this, [this, providerId] {
-        if (m_running && m_batchRowByProviderId.contains(providerId))
+        if (m_host->laneRunning() && m_rowByProvider.contains(providerId))
             m_provider->pollBatch(providerId);
     });
 }
 
-void JobRunner::handleBatchPolled(const providers::BatchStatus &status)
+void BatchLane::handlePolled(const providers::BatchStatus &status)
 {
-    const qint64 rowId = m_batchRowByProviderId.value(status.batchId);
-    auto it = m_liveBatches.find(rowId);
-    if (it == m_liveBatches.end())
+    const qint64 rowId = m_rowByProvider.value(status.batchId);
+    auto it = m_live.find(rowId);
+    if (it == m_live.end())
         return;
     switch (status.phase) {
     case providers::BatchPhase::Pending:
@@ -500,48 +325,39 @@ void JobRunner::handleBatchPolled(const providers::BatchStatus &status)
             m_provider->fetchBatchResults(status.batchId, it->tasks.keys());
         }
         return;
-    case providers::BatchPhase::Failed: {
+    case providers::BatchPhase::Failed:
         if (isOutageError(status.error)) {
             // Failed without a word about its lines: the provider's trouble, not theirs.
-            batchEndpointFailed(rowId,
-                                u"batch %1 failed: %2"_s.arg(status.batchId, status.errorMessage));
+            endpointFailed(rowId, u"batch %1 failed: %2"_s.arg(status.batchId, status.errorMessage));
             return;
         }
-        QList<providers::ChatReply> replies;
-        for (const ClaimedTask &task : std::as_const(it->tasks)) {
-            providers::ChatReply reply;
-            reply.taskId = task.id;
-            reply.error = status.error == ErrorClass::None ? ErrorClass::ServerError : status.error;
-            reply.errorMessage = u"batch %1 failed: %2"_s.arg(status.batchId, status.errorMessage);
-            replies.append(reply);
-        }
-        settleBatch(rowId, replies, u"failed"_s);
+        failLines(rowId, status.error == ErrorClass::None ? ErrorClass::ServerError : status.error,
+                  u"batch %1 failed: %2"_s.arg(status.batchId, status.errorMessage));
         return;
-    }
     }
 }
 
-void JobRunner::handleBatchResults(const QString &batchId, const QList<providers::ChatReply> &replies,
-                                   ErrorClass error, const QString &errorMessage)
+void BatchLane::handleResults(const QString &batchId, const QList<providers::ChatReply> &replies,
+                              ErrorClass error, const QString &errorMessage)
 {
-    const qint64 rowId = m_batchRowByProviderId.value(batchId);
-    auto it = m_liveBatches.find(rowId);
-    if (it == m_liveBatches.end())
+    const qint64 rowId = m_rowByProvider.value(batchId);
+    auto it = m_live.find(rowId);
+    if (it == m_live.end())
         return;
     if (error != ErrorClass::None) {
         // The download failed; the results are still there: poll again later.
-        qWarning("job %lld: results of batch %s not fetched (%s); retrying", m_job.id,
+        qWarning("job %lld: results of batch %s not fetched (%s); retrying", m_options.jobId,
                  qPrintable(batchId), qPrintable(errorMessage));
         it->fetching = false;
         schedulePoll(rowId);
         return;
     }
     crashPoint("batch.results-fetched");
-    settleBatch(rowId, replies, u"ended"_s);
+    settle(rowId, replies, u"ended"_s);
 }
 
-void JobRunner::handleBatchCharged(const QString &key, const QString &model, double usd,
-                                   const QString &detail)
+void BatchLane::handleCharged(const QString &key, const QString &model, double usd,
+                              const QString &detail)
 {
     // Durable at once and counted once per key: the job's cost and the spend ledger hold it
     // whatever becomes of the batch's lines, and a report repeated after a restart adds
@@ -553,26 +369,22 @@ void JobRunner::handleBatchCharged(const QString &key, const QString &model, dou
     charge.usd = usd;
     charge.detail = detail;
     double delta = 0.0;
-    if (!m_store->recordJobCharge(m_job.id, charge, m_clock->nowMs(), &delta)) {
-        qWarning("job %lld: charge %s ($%.6f) not recorded: %s", m_job.id, qPrintable(key), usd,
-                 qPrintable(m_store->errorString()));
+    if (!m_store->recordJobCharge(m_options.jobId, charge, m_clock->nowMs(), &delta)) {
+        qWarning("job %lld: charge %s ($%.6f) not recorded: %s", m_options.jobId,
+                 qPrintable(key), usd, qPrintable(m_store->errorString()));
         return;
     }
-    m_costUsd += delta;
-    if (m_globalBudget) {
-        m_globalBudget->settled(delta);
-        m_globalBudget->written(delta);
-    }
-    emitProgress(true);
+    m_budget->charged(delta);
+    m_host->chargeRecorded();
 }
 
-void JobRunner::cancelBatches()
+void BatchLane::cancelAll()
 {
     const qint64 now = m_clock->nowMs();
-    const QList<LiveBatch> batches = m_liveBatches.values();
-    m_liveBatches.clear();
-    m_batchRowByProviderId.clear();
-    for (const LiveBatch &batch : batches) {
+    const QList<Live> batches = m_live.values();
+    m_live.clear();
+    m_rowByProvider.clear();
+    for (const Live &batch : batches) {
         // Lines the provider already finished are still billed (as with expiry); what it
         // has not started is not. The answers are not fetched: the user cancelled the job.
         if (!batch.providerBatchId.isEmpty())
@@ -582,21 +394,20 @@ void JobRunner::cancelBatches()
         for (const ClaimedTask &task : batch.tasks)
             releases.append(releaseUnsent(task.id, now));
         if (!m_store->applyTransitions(batch.owner, releases, now))
-            qWarning("job %lld: tasks of batch %lld not handed back: %s", m_job.id, batch.rowId,
-                     qPrintable(m_store->errorString()));
+            qWarning("job %lld: tasks of batch %lld not handed back: %s", m_options.jobId,
+                     batch.rowId, qPrintable(m_store->errorString()));
         m_store->updateBatch(batch.rowId, u"cancelled"_s, QString(), now);
-        unreserve(batch.reservedUsd);
-        m_counts.leased -= batch.tasks.size();
-        m_counts.pending += batch.tasks.size();
+        m_budget->release(batch.reservedUsd);
+        m_host->linesReturned(int(batch.tasks.size()));
     }
 }
 
-void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies,
-                            const QString &endState)
+void BatchLane::settle(qint64 rowId, const QList<providers::ChatReply> &replies,
+                       const QString &endState)
 {
-    const LiveBatch batch = m_liveBatches.take(batchRowId);
-    m_batchRowByProviderId.remove(batch.providerBatchId);
-    unreserve(batch.reservedUsd);
+    const Live batch = m_live.take(rowId);
+    m_rowByProvider.remove(batch.providerBatchId);
+    m_budget->release(batch.reservedUsd);
 
     QList<TaskTransition> transitions;
     transitions.reserve(batch.tasks.size());
@@ -606,8 +417,7 @@ void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply>
         if (task == batch.tasks.constEnd() || answered.contains(reply.taskId))
             continue; // not ours, or a duplicate line: the first answer counts
         answered.insert(reply.taskId);
-        transitions.append(settle(*task, reply, batch.submittedAtMs, true));
-        resolveFollowers(task->id, transitions.constLast());
+        transitions.append(m_host->settleLine(*task, reply, batch.submittedAtMs));
     }
     // A line the provider never returned is treated like an expired one.
     for (const ClaimedTask &task : batch.tasks) {
@@ -616,28 +426,22 @@ void JobRunner::settleBatch(qint64 batchRowId, const QList<providers::ChatReply>
         providers::ChatReply missing;
         missing.taskId = task.id;
         missing.error = ErrorClass::Timeout;
-        missing.errorMessage = u"no result line for this task in batch %1"_s.arg(batch.providerBatchId);
-        transitions.append(settle(task, missing, batch.submittedAtMs, true));
-        resolveFollowers(task.id, transitions.constLast());
+        missing.errorMessage =
+            u"no result line for this task in batch %1"_s.arg(batch.providerBatchId);
+        transitions.append(m_host->settleLine(task, missing, batch.submittedAtMs));
     }
     int skipped = 0;
     if (!m_store->applyTransitions(batch.owner, transitions, m_clock->nowMs(), &skipped)) {
-        fatal(m_store->errorString());
+        fail(m_store->errorString());
         return;
     }
-    noteWritten(transitions, skipped); // settled above: stored now, not counted twice
+    m_host->linesWritten(transitions, skipped); // settled above: stored now, not counted twice
     crashPoint("batch.results-stored");
-    // Only now: a batch marked ended with its results unstored would leave its tasks
+    // Only now: a batch marked ended with its results unstored would leave its lines
     // leased to it, which no restart looks at again. The other way round, a restart finds
-    // the batch open with none of its tasks left and closes it.
-    m_store->updateBatch(batchRowId, endState, QString(), m_clock->nowMs());
-    emitProgress(true);
-    if (m_stopping) {
-        if (m_inFlight.isEmpty())
-            finishIfDrained();
-        return;
-    }
-    pump();
+    // the batch open with none of its lines left and closes it.
+    m_store->updateBatch(rowId, endState, QString(), m_clock->nowMs());
+    m_host->batchClosed(true);
 }
 
 } // namespace bd::dispatch

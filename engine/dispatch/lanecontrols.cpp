@@ -1,6 +1,6 @@
 #include "lanecontrols.h"
 
-#include "dispatch/dispatcher.h"
+#include "dispatch/jobrunner.h"
 
 #include <algorithm>
 

@@ -2,6 +2,19 @@
 
 namespace bd::dispatch {
 
+bool isOutageError(ErrorClass error)
+{
+    switch (error) {
+    case ErrorClass::Network:
+    case ErrorClass::ServerError:
+    case ErrorClass::Overloaded:
+    case ErrorClass::Timeout:
+        return true;
+    default:
+        return false;
+    }
+}
+
 RetryPolicy::RetryPolicy(const Options &options, quint32 seed)
     : m_options(options)
     , m_random(seed ? seed : QRandomGenerator::global()->generate())

@@ -6,6 +6,10 @@
 
 namespace bd::dispatch {
 
+// Failures that say more about the provider than about the task (or, for a provider batch
+// failed as a whole, than about its lines).
+bool isOutageError(ErrorClass error);
+
 // Decides what becomes of a task after one try: per task, never per batch.
 // Backoff is exponential with full jitter (a random wait between 0 and the exponential
 // ceiling) so that tasks that failed together do not come back together.

@@ -15,7 +15,7 @@
 #include "core/clock.h"
 #include "cost/pricetable.h"
 #include "cost/tiering.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/jobrunner.h"
 #include "fakegemini.h"
 #include "providers/provider.h"
 #include "providers/simulatorprovider.h"

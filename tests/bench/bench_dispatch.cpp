@@ -26,11 +26,12 @@
 //   (e) adaptive concurrency: the server takes at most K requests at once (a gateway's or a
 //       self-hosted server's parallel limit) and refuses the rest with 429, 100 ms each;
 //       batchctl runs with its default concurrency (no --concurrency) and with a generous
-//       --concurrency 64. Prints the mean requests in flight (Little's law over the run),
-//       the share answered 429, throughput and rows lost: the limit should settle near K.
+//       --concurrency 64. Prints the requests in flight the server saw (time-weighted, from
+//       the first request to the last) and that share of K, the share answered 429,
+//       throughput and rows lost: the limit should settle near K.
 //
 //   bench_dispatch [--part a|b|c|d|e|all] [--rpm R] [--window-ms MS] [--requests N] [--concurrency N]
-//                  [--tasks N] [--load-tasks N] [--import-rows N] [--keep]
+//                  [--tasks N] [--load-tasks N] [--import-rows N] [--keep] [--batchctl PATH]
 
 #include "api/engine.h"
 #include "core/tasktypes.h"
@@ -66,6 +67,9 @@ using namespace Qt::StringLiterals;
 using bd::testing::FakeProvider;
 
 namespace {
+
+// The batchctl the runs start (--batchctl: another build's, for before/after figures).
+QString g_batchctl = QStringLiteral(BATCHCTL_PATH);
 
 void print(const QString &text)
 {
@@ -150,7 +154,7 @@ Child runBatchctl(const QStringList &arguments, const QString &home, int timeout
     process.setWorkingDirectory(home);
     QElapsedTimer timer;
     timer.start();
-    process.start(QStringLiteral(BATCHCTL_PATH), arguments);
+    process.start(g_batchctl, arguments);
     if (!process.waitForStarted(10'000))
         qFatal("cannot start batchctl");
     const qint64 pid = process.processId();
@@ -546,7 +550,7 @@ void preemptionAcrossProcesses(const QString &home, int bulkTasks, int limitRpm)
         limit << u"--rpm"_s << QString::number(limitRpm);
     QProcess bulk;
     bulk.setProcessEnvironment(childEnvironment(dir));
-    bulk.start(QStringLiteral(BATCHCTL_PATH),
+    bulk.start(g_batchctl,
                syncArguments(writeCsv(dir + u"/bulk.csv"_s, bulkTasks, u"bulk"_s), db,
                              server.openAiBaseUrl(), 3, 64) +
                    limit);
@@ -699,9 +703,10 @@ void adaptiveConcurrency(const QString &home, int requests)
           "beyond (no rate-limit headers, retry after 100 ms); %1 ms a request; %2 rows a run"_s
               .arg(kLatencyMs)
               .arg(requests));
-    print(u"    %1 %2 %3 %4 %5 %6 %7"_s.arg(u"server K"_s, -9)
+    print(u"    %1 %2 %3 %4 %5 %6 %7 %8"_s.arg(u"server K"_s, -9)
               .arg(u"client"_s, -18)
               .arg(u"in flight"_s, 10)
+              .arg(u"of K"_s, 7)
               .arg(u"429s"_s, 6)
               .arg(u"429 share"_s, 10)
               .arg(u"tasks/s"_s, 8)
@@ -722,8 +727,15 @@ void adaptiveConcurrency(const QString &home, int requests)
         QList<qint64> accepted;
         QElapsedTimer clock;
         clock.start();
-        QObject::connect(&server, &FakeProvider::chatReceived, &server,
-                         [&](const QString &) { accepted.append(clock.elapsed()); });
+        // Requests in flight at the server, time-weighted from the first request on (the
+        // counters restart then) to the last one accepted.
+        double serverInFlight = 0;
+        QObject::connect(&server, &FakeProvider::chatReceived, &server, [&](const QString &) {
+            if (accepted.isEmpty())
+                server.resetCounters();
+            accepted.append(clock.elapsed());
+            serverInFlight = server.meanInFlight();
+        });
         const QString dir = home + u"/d%1"_s.arg(++runNo);
         QDir().mkpath(dir);
         const QString csv = writeCsv(dir + u"/rows.csv"_s, requests, u"adaptive"_s);
@@ -737,10 +749,12 @@ void adaptiveConcurrency(const QString &home, int requests)
         const double span = accepted.size() > 1 ? double(accepted.last() - accepted.first()) / 1000.0 : 0;
         const double rate = span > 0 ? double(accepted.size() - 1) / span : 0;
         const int lost = requests - child.json().value(u"completed"_s).toInt();
-        print(u"    %1 %2 %3 %4 %5 %6 %7%8"_s
+        print(u"    %1 %2 %3 %4 %5 %6 %7 %8%9"_s
                   .arg(run.serverLimit ? QString::number(run.serverLimit) : u"none"_s, -9)
                   .arg(run.ceiling ? u"--concurrency %1"_s.arg(run.ceiling) : u"default"_s, -18)
-                  .arg(rate * kLatencyMs / 1000.0, 10, 'f', 1)
+                  .arg(serverInFlight, 10, 'f', 2)
+                  .arg(run.serverLimit ? u"%1 %"_s.arg(100.0 * serverInFlight / run.serverLimit, 0, 'f', 1)
+                                       : u"-"_s, 7)
                   .arg(refused, 6)
                   .arg(u"%1 %"_s.arg(total ? 100.0 * refused / total : 0.0, 0, 'f', 2), 10)
                   .arg(rate, 8, 'f', 1)
@@ -871,8 +885,11 @@ int main(int argc, char **argv)
         {u"import-rows"_s, u"(d) rows of the CSV imported meanwhile (default 1000000)."_s, u"N"_s,
          u"1000000"_s},
         {u"keep"_s, u"Keep the temporary folder (databases, CSVs)."_s},
+        {u"batchctl"_s, u"The batchctl to run (default: this build's)."_s, u"PATH"_s},
     });
     parser.process(app);
+    if (parser.isSet(u"batchctl"_s))
+        g_batchctl = parser.value(u"batchctl"_s);
     const QString part = parser.value(u"part"_s);
     const int rpm = parser.value(u"rpm"_s).toInt();
     const int windowMs = parser.value(u"window-ms"_s).toInt();
@@ -881,7 +898,7 @@ int main(int argc, char **argv)
     if (parser.isSet(u"keep"_s))
         print(u"working folder: "_s + dir.path());
     print(u"bench_dispatch: batchctl %1; server in this process; %2"_s.arg(
-        QStringLiteral(BATCHCTL_PATH), QDateTime::currentDateTime().toString(Qt::ISODate)));
+        g_batchctl, QDateTime::currentDateTime().toString(Qt::ISODate)));
     if (part == u"a"_s || part == u"all"_s)
         rateLimitUtilisation(dir.path(), rpm, windowMs, parser.value(u"requests"_s).toInt(),
                              parser.value(u"concurrency"_s).toInt());

@@ -7,7 +7,7 @@
 #include "core/clock.h"
 #include "core/jsonutil.h"
 #include "cost/pricetable.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/jobrunner.h"
 #include "jobio.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlite/migrations.h"

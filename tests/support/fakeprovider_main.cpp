@@ -2,7 +2,8 @@
 // and manual runs. Listens on 127.0.0.1 only.
 //
 //   batchdesk-fakeprovider [--port N] [--latency-ms MS] [--fault NAME] [--key KEY]
-//                          [--no-rate-limit-headers] [--rate-limit N [--window-ms MS] [--sliding]]
+//                          [--no-rate-limit-headers]
+//                          [--rate-limit N [--window-ms MS] [--sliding [--reset-until-full]]]
 //
 // Prints "listening on PORT" once ready. GET /fake/stats gives the counters, POST
 // /fake/reset clears them.
@@ -36,6 +37,9 @@ int main(int argc, char **argv)
          u"0"_s},
         {u"window-ms"_s, u"Window of --rate-limit (default 60000)."_s, u"MS"_s, u"60000"_s},
         {u"sliding"_s, u"--rate-limit counts over a sliding window (default: fixed windows)."_s},
+        {u"reset-until-full"_s,
+         u"Reset headers name when the window is whole again, as OpenAI and Anthropic do "
+         "(default: when the next slot frees)."_s},
     });
     parser.process(app);
 
@@ -67,6 +71,7 @@ int main(int argc, char **argv)
     options.enforceRequests = parser.value(u"rate-limit"_s).toInt();
     options.enforceWindowMs = qMax(1, parser.value(u"window-ms"_s).toInt());
     options.slidingWindow = parser.isSet(u"sliding"_s);
+    options.resetUntilFull = parser.isSet(u"reset-until-full"_s);
     if (!server.listen(quint16(parser.value(u"port"_s).toUInt()))) {
         std::fprintf(stderr, "cannot listen on 127.0.0.1:%s\n",
                      qPrintable(parser.value(u"port"_s)));

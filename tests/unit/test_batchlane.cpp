@@ -4,7 +4,7 @@
 #include "api/metrictypes.h"
 #include "core/clock.h"
 #include "cost/pricetable.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/jobrunner.h"
 #include "ingest/exportwriter.h"
 #include "ingest/prompttemplate.h"
 #include "metrics/metricsrecorder.h"

@@ -7,7 +7,7 @@
 #include "core/clock.h"
 #include "cost/pricetable.h"
 #include "cost/responsecache.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/jobrunner.h"
 #include "ingest/exportwriter.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlite/sqlitestore.h"

@@ -6,7 +6,7 @@
 
 #include "core/clock.h"
 #include "cost/pricetable.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/jobrunner.h"
 #include "ingest/exportwriter.h"
 #include "ingest/prompttemplate.h"
 #include "jobio.h"

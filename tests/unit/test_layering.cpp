@@ -345,7 +345,7 @@ void TestLayering::frontEndClassifier_data()
     QTest::newRow("std") << u"#include <optional>"_s << false;
     QTest::newRow("store") << u"#include \"store/store.h\""_s << true;
     QTest::newRow("sqlite backend") << u"#include \"store/sqlite/sqlitestore.h\""_s << true;
-    QTest::newRow("dispatch") << u"#include \"dispatch/dispatcher.h\""_s << true;
+    QTest::newRow("dispatch") << u"#include \"dispatch/jobrunner.h\""_s << true;
     QTest::newRow("providers") << u"#include \"providers/provider.h\""_s << true;
     QTest::newRow("cost") << u"#include \"cost/pricetable.h\""_s << true;
     QTest::newRow("core") << u"#include \"core/tasktypes.h\""_s << true;

@@ -4,7 +4,7 @@
 
 #include "core/clock.h"
 #include "cost/pricetable.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/jobrunner.h"
 #include "dispatch/offpeakwindow.h"
 #include "api/engine.h"
 #include "providers/simulatorprovider.h"

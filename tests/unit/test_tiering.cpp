@@ -6,7 +6,7 @@
 #include "core/clock.h"
 #include "cost/pricetable.h"
 #include "cost/tiering.h"
-#include "dispatch/dispatcher.h"
+#include "dispatch/jobrunner.h"
 #include "providers/simulatorprovider.h"
 #include "store/sqlite/sqlitestore.h"
 

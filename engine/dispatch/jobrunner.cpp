@@ -1,4 +1,4 @@
-#include "dispatcher.h"
+#include "jobrunner.h"
 #include "api/jobsettings.h"
 
 #include <QJsonArray>
@@ -9,25 +9,13 @@
 #include "core/clock.h"
 #include "core/crashpoint.h"
 #include "cost/responsecache.h"
+#include "providers/batchplanner.h"
 #include "metrics/metricsrecorder.h"
 #include "store/store.h"
 
 namespace bd::dispatch {
 
 using namespace Qt::StringLiterals;
-
-bool isOutageError(ErrorClass error)
-{
-    switch (error) {
-    case ErrorClass::Network:
-    case ErrorClass::ServerError:
-    case ErrorClass::Overloaded:
-    case ErrorClass::Timeout:
-        return true;
-    default:
-        return false;
-    }
-}
 
 JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
                      const JobInfo &job, const cost::PriceTable &prices, Clock *clock,
@@ -42,6 +30,10 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_options(options)
     , m_retry(RetryPolicy::Options{.maxRetries = job.spec.maxRetries})
     , m_concurrencyLimiter(options.concurrency)
+    , m_budget(job.spec.settings.value(settingkeys::budgetUsd).toDouble(0.0))
+    , m_cache(cost::responseCacheEnabled(job.spec.settings))
+    , m_router(job.spec.model.isEmpty() ? m_provider->defaultModel() : job.spec.model,
+               job.spec.settings, job.columns)
 {
     QString error;
     TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
@@ -58,26 +50,14 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     if (settings.value(settingkeys::maxConcurrentBatches).toInt() > 0)
         m_options.maxConcurrentBatches = settings.value(settingkeys::maxConcurrentBatches).toInt();
     m_concurrencyLimiter.setCeiling(m_options.concurrency);
-    m_guard = makeGuard(settings);
-    m_budgetUsd = settings.value(settingkeys::budgetUsd).toDouble(0.0);
     m_runNow = settings.value(settingkeys::offpeakRunNow).toBool();
     m_standing = !settings.value(settingkeys::intakeQueue).toString().isEmpty();
     m_offPeakTimer.setSingleShot(true);
     connect(&m_offPeakTimer, &QTimer::timeout, this, &JobRunner::pump);
-    m_responseCache = cost::responseCacheEnabled(settings);
     m_provider->setPriceTable(m_prices);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
-    if (m_job.spec.model == cost::kAutoModel) {
-        // Model tiering: checked at import; a stored job binds again (start() reports errors).
-        QString tieringError;
-        m_tiering = cost::TieringConfig::fromJson(settings.value(settingkeys::tiering).toObject(),
-                                                  u"job settings"_s, &tieringError);
-        if (m_tiering && !m_tiering->bind(job.columns, {}, &tieringError))
-            m_tiering.reset();
-        if (!m_tiering)
-            m_tieringError = u"model tiering: "_s + tieringError;
-    }
+    m_tieringError = m_router.error(); // start() reports it
     QString schemaText = settings.value(settingkeys::outputSchema).toString();
     if (schemaText.isEmpty() && m_standing &&
         settings.value(settingkeys::legacyQueueSchema).isObject()) {
@@ -99,7 +79,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
             m_outputSchemaError = schemaError; // checked at import; a stored job parses again
     }
     configureLane();
-    if (m_batchMode && m_tiering && m_tiering->usesClassifier())
+    if (m_batchMode && m_router.usesClassifier())
         m_tieringError = u"model tiering: a classifier needs a sync lane (use rules for the batch API)"_s;
     if (m_provider->hasBatchApi()) {
         // Whatever the job's lane now: a job reprioritised away from the batch API still has
@@ -112,16 +92,16 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
         // First poll of a provider batch (later ones back off); tests and demos shorten it.
         if (settings.value(settingkeys::batchPollMs).toInteger() > 0)
             m_options.batchPollFirstMs = settings.value(settingkeys::batchPollMs).toInteger();
-        connect(m_provider.get(), &providers::Provider::batchSubmitted, this,
-                &JobRunner::handleBatchSubmitted);
-        connect(m_provider.get(), &providers::Provider::batchPolled, this,
-                &JobRunner::handleBatchPolled);
-        connect(m_provider.get(), &providers::Provider::batchFound, this,
-                &JobRunner::handleBatchFound);
-        connect(m_provider.get(), &providers::Provider::batchResultsFetched, this,
-                &JobRunner::handleBatchResults);
-        connect(m_provider.get(), &providers::Provider::batchCharged, this,
-                &JobRunner::handleBatchCharged);
+        BatchLane::Options lane;
+        lane.jobId = m_job.id;
+        lane.workerId = m_workerId;
+        lane.maxBatchSize = m_options.maxBatchSize;
+        lane.pollFirstMs = m_options.batchPollFirstMs;
+        lane.batchLeaseMs = m_options.batchLeaseMs;
+        lane.workerLeaseMs = m_options.leaseMs;
+        BatchLane::Host *host = this; // a private base: converted here, not in make_unique
+        m_batches = std::make_unique<BatchLane>(host, m_store, m_provider.get(), m_clock,
+                                                &m_budget, lane);
     }
 
     connect(m_provider.get(), &providers::Provider::replied, this, &JobRunner::handleReply);
@@ -134,12 +114,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     });
 }
 
-JobRunner::~JobRunner()
-{
-    // Requests that never came back (a runner removed mid-flight) free the shared cap.
-    if (m_globalBudget)
-        m_globalBudget->release(m_reservedUsd);
-}
+JobRunner::~JobRunner() = default;
 
 void JobRunner::configureLane()
 {
@@ -198,7 +173,7 @@ void JobRunner::start()
     m_claimedEverything = false;
     m_waitingForOffPeak = false;
     m_counts = m_store->taskCounts(m_job.id);
-    m_store->jobTotals(m_job.id, &m_usage, &m_costUsd, nullptr);
+    readTotals();
     if (!m_offPeakError.isEmpty()) {
         fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
         return;
@@ -211,19 +186,19 @@ void JobRunner::start()
         fatal(m_outputSchemaError);
         return;
     }
-    for (const QString &model : jobModels()) {
-        if (m_budgetUsd > 0 && !m_prices.price(model) && !m_provider->isLocalServer()) {
+    for (const QString &model : m_router.models()) {
+        if (m_budget.capUsd() > 0 && !m_prices.price(model) && !m_provider->isLocalServer()) {
             fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(model));
             return;
         }
     }
-    if (m_budgetUsd > 0 && m_costUsd >= m_budgetUsd) {
+    if (m_budget.jobCapReached()) {
         m_running = false;
         m_store->setJobState(m_job.id, JobState::Paused, stopCauseReason(StopCause::Budget), m_clock->nowMs());
         Q_EMIT finished(m_job.id, JobState::Paused, stopCauseReason(StopCause::Budget));
         return;
     }
-    if (m_globalBudget && m_globalBudget->isReached()) {
+    if (m_budget.globalCapReached()) {
         m_running = false;
         const QString why = stopCauseReason(StopCause::GlobalBudget);
         m_store->setJobState(m_job.id, JobState::Paused, why, m_clock->nowMs());
@@ -237,8 +212,12 @@ void JobRunner::start()
     }
     m_leaseTimer.start(int(qMax<qint64>(1'000, m_options.leaseMs / 3)));
     m_sinceProgress.start();
-    if (m_provider->hasBatchApi())
-        recoverBatches(); // submitted batches finish whatever the job's lane is now
+    if (m_batches) {
+        // Submitted batches finish whatever the job's lane is now.
+        if (!m_batches->recover())
+            return;
+        m_counts = m_store->taskCounts(m_job.id);
+    }
     emitProgress(true);
     pump();
 }
@@ -261,8 +240,16 @@ void JobRunner::pump()
 void JobRunner::pumpSync(qint64 now)
 {
     // Held: only the trickle that ages it; else what the provider has shown it takes.
-    const int concurrency = m_held ? qMin(m_heldConcurrency, m_concurrencyLimiter.limit())
-                                   : m_concurrencyLimiter.limit();
+    const int limit = m_held ? qMin(m_heldConcurrency, m_concurrencyLimiter.limit())
+                             : m_concurrencyLimiter.limit();
+    const int cooling = coolingSlots(now);
+    const int concurrency = qMax(0, limit - cooling);
+    if (cooling > 0 && !m_ready.isEmpty()) {
+        // Come back when the first refused slot may be used again.
+        const qint64 wait = qMax<qint64>(1, m_coolingUntilMs.constFirst() - now);
+        if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > wait)
+            m_wakeTimer.start(int(qMin(wait, m_options.idlePollMs)));
+    }
     while (m_inFlight.size() + m_classifying.size() < concurrency) {
         if (m_ready.isEmpty()) {
             if (m_batchMode || (m_claimedEverything && m_assembly.isEmpty()))
@@ -293,24 +280,18 @@ void JobRunner::pumpSync(qint64 now)
             return;
         const QString prompt = revision->prompt.render(next.values);
         const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
-        if (needsClassification(next.id)) { // classifier tiering: the label comes first
+        if (m_router.needsClassification(next.id)) { // classifier tiering: the label comes first
             if (!sendClassification(prompt, promptTokens, now))
                 return;
             continue;
         }
-        const QString model = routeFor(next, prompt, promptTokens); // the job's, or its tier's
-        ProviderGuard &guard = guardFor(model);
+        const QString model = m_router.route(next, prompt, promptTokens); // the job's, or its tier's
+        ProviderGuard &guard = m_router.guardFor(model);
         QByteArray cacheKey;
-        if (m_responseCache) {
-            // Identical requests go out once: answered from the cache, or waiting for the
-            // same request already in flight. Neither uses a request slot or the budget.
+        if (m_cache.isEnabled()) {
             cacheKey = cacheKeyFor(prompt, model, revision->systemPrompt);
-            if (m_leaderOfKey.contains(cacheKey)) {
-                m_followersOfKey[cacheKey].append(m_ready.dequeue());
-                continue;
-            }
-            if (const auto hit = lookupCache(cacheKey)) {
-                settleFromCache(m_ready.dequeue(), hit->output, hit->model);
+            if (coalesce(cacheKey, next)) {
+                m_ready.dequeue();
                 continue;
             }
         }
@@ -324,12 +305,12 @@ void JobRunner::pumpSync(qint64 now)
             return;
         }
         const double reservation = maxCostUsd(model, promptTokens, false);
-        if (!budgetAllows(reservation)) {
+        if (!m_budget.allows(reservation)) {
             budgetRefused(reservation, !m_inFlight.isEmpty());
             return;
         }
         guard.limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
-        reserve(reservation);
+        m_budget.reserve(reservation);
         ClaimedTask task = m_ready.dequeue();
         providers::ChatRequest request;
         request.taskId = task.id;
@@ -340,11 +321,8 @@ void JobRunner::pumpSync(qint64 now)
         request.maxOutputTokens = m_job.spec.maxOutputTokens;
         request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
         request.outputSchema = m_outputSchema;
-        m_sent.insert(task.id, Sent{now, reservation});
-        if (!cacheKey.isEmpty()) {
-            m_leaderOfKey.insert(cacheKey, task.id);
-            m_keyOfTask.insert(task.id, cacheKey);
-        }
+        m_sent.insert(task.id, Sent{now, reservation, promptTokens + m_job.spec.maxOutputTokens});
+        m_cache.lead(cacheKey, task.id);
         m_inFlight.insert(task.id, std::move(task));
         crashPoint("dispatch.claimed-unsent");
         m_provider->send(request);
@@ -501,7 +479,7 @@ void JobRunner::releaseReady()
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
         TaskTransition release = releaseUnsent(task.id, now);
-        takeRoute(task.id, &release.outcome); // a classification it had is billed now
+        m_router.takeRoute(task.id, &release.outcome); // a classification it had is billed now
         m_toWrite.append(release);
         m_counts.leased -= 1;
         m_counts.pending += 1;
@@ -520,9 +498,9 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     const ClaimedTask task = it.value();
     m_inFlight.erase(it);
     const Sent sent = m_sent.take(task.id);
-    unreserve(sent.reservedUsd);
+    m_budget.release(sent.reservedUsd);
     adaptConcurrency(reply, sent.atMs);
-    const TaskTransition transition = settle(task, reply, sent.atMs, false);
+    const TaskTransition transition = settle(task, reply, sent.atMs, false, sent.tokens);
     m_toWrite.append(transition);
     resolveFollowers(task.id, transition);
     crashPoint("dispatch.answered-unstored");
@@ -564,7 +542,7 @@ void JobRunner::adaptConcurrency(const providers::ChatReply &reply, qint64 sentA
 }
 
 TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatReply &reply,
-                                 qint64 sentAtMs, bool viaBatchApi)
+                                 qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens)
 {
     const qint64 now = m_clock->nowMs();
     TaskOutcome outcome;
@@ -584,9 +562,9 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
     outcome.httpStatus = reply.httpStatus;
     outcome.usage = reply.usage;
-    outcome.model = reply.model.isEmpty() ? modelOf(task.id) : reply.model;
-    ProviderGuard &guard = guardFor(modelOf(task.id));
-    takeRoute(task.id, &outcome);
+    outcome.model = reply.model.isEmpty() ? m_router.modelOf(task.id) : reply.model;
+    ProviderGuard &guard = m_router.guardFor(m_router.modelOf(task.id));
+    m_router.takeRoute(task.id, &outcome);
     outcome.startedAtMs = sentAtMs;
     outcome.finishedAtMs = now;
     if (reply.ok()) {
@@ -612,6 +590,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     if (!viaBatchApi) {
         // Lines of a provider batch say nothing about the sync endpoint's health or limits.
         guard.limiter.observe(reply.rateLimits, now);
+        m_serverStatesLimits = m_serverStatesLimits || statesRateLimits(reply.rateLimits);
         if (reply.ok()) {
             guard.limiter.handleSuccess(now);
             recordRecovery(guard.breaker, now);
@@ -641,23 +620,8 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     case OutcomeAction::Complete:
         m_counts.completed += 1;
         m_usage += reply.usage;
-        m_costUsd += outcome.costUsd.value_or(0.0);
-        if (m_globalBudget)
-            m_globalBudget->settled(outcome.costUsd.value_or(0.0));
-        if (m_responseCache) {
-            // Only answers are kept, never failures; the first answer for a key wins.
-            const QByteArray key = m_keyOfTask.value(task.id);
-            if (!key.isEmpty() && !m_unflushedCache.contains(key)) {
-                store::CachedResponse entry;
-                entry.key = key;
-                entry.taskId = task.id;
-                entry.output = outcome.output;
-                entry.model = outcome.model;
-                entry.usage = reply.usage;
-                entry.createdAtMs = now;
-                m_unflushedCache.insert(key, entry);
-            }
-        }
+        m_budget.settled(outcome.costUsd.value_or(0.0));
+        m_cache.remember(task.id, outcome.output, outcome.model, reply.usage, now);
         break;
     case OutcomeAction::DeadLetter:
         m_counts.dead += 1;
@@ -669,15 +633,14 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         break;
     }
 
-    if (m_budgetUsd > 0 && m_budgetWarnFraction > 0 && !m_budgetWarned &&
-        m_costUsd >= m_budgetWarnFraction * m_budgetUsd) {
-        m_budgetWarned = true;
+    if (m_budget.takeWarning()) {
+        const double spent = m_budget.spentUsd();
+        const double cap = m_budget.capUsd();
         Q_EMIT alertRaised(m_job.id, u"budget_80"_s,
                            u"%1% of the $%2 budget spent ($%3)"_s.arg(
-                               QString::number(m_costUsd / m_budgetUsd * 100.0, 'f', 1),
-                               QString::number(m_budgetUsd, 'f', 2),
-                               QString::number(m_costUsd, 'f', 4)),
-                           budgetFigures());
+                               QString::number(spent / cap * 100.0, 'f', 1),
+                               QString::number(cap, 'f', 2), QString::number(spent, 'f', 4)),
+                           m_budget.figures());
     }
     if (m_metrics) {
         const qint64 waitMs = task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
@@ -689,8 +652,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
             m_metrics->recordRateLimited(m_job.id, lane);
     }
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
-        // Hold the whole job back until the window the provider named has passed.
-        guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs);
+        rateLimited(guard, reply, requestTokens, sentAtMs, now);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
         const QString why = reply.error == ErrorClass::Auth
                                 ? stopCauseReason(StopCause::Auth) + u": "_s + reply.errorMessage
@@ -702,6 +664,373 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         stop(JobState::Paused, why, false);
     }
     return transition;
+}
+
+bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, qint64 now)
+{
+    const QString model = m_router.classifierModel();
+    const int maxTokens = m_router.classifierMaxTokens();
+    ProviderGuard &guard = m_router.guardFor(model);
+    if (!guard.breaker.allowRequest(now)) {
+        m_wakeTimer.start(int(qBound<qint64>(1, guard.breaker.waitMs(now), m_options.idlePollMs)));
+        return false;
+    }
+    const qint64 tokens = promptTokens + (cost::kClassifierInstruction.size() + 3) / 4;
+    const qint64 paceDelay = guard.limiter.delayMs(tokens + maxTokens, now);
+    if (paceDelay > 0) {
+        m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
+        return false;
+    }
+    const double reservation = m_prices.maxCost(model, tokens, maxTokens, false).value_or(0.0);
+    if (!m_budget.allows(reservation)) {
+        budgetRefused(reservation, !m_inFlight.isEmpty() || !m_classifying.isEmpty());
+        return false;
+    }
+    guard.limiter.consume(tokens + maxTokens, now);
+    m_budget.reserve(reservation);
+    const ClaimedTask task = m_ready.dequeue();
+    providers::ChatRequest request;
+    request.taskId = task.id;
+    request.attempt = task.attempts + 1;
+    request.model = model;
+    request.systemPrompt = cost::kClassifierInstruction;
+    request.prompt = prompt;
+    request.maxOutputTokens = maxTokens;
+    request.cacheKey = u"batchdesk-classify-"_s + QString::number(m_job.id);
+    m_classifying.insert(task.id, Classifying{task, reservation});
+    m_provider->send(request);
+    return true;
+}
+
+bool JobRunner::handleClassified(const providers::ChatReply &reply)
+{
+    const auto it = m_classifying.find(reply.taskId);
+    if (it == m_classifying.end())
+        return false;
+    const Classifying entry = it.value();
+    m_classifying.erase(it);
+    m_budget.release(entry.reservedUsd);
+    const qint64 now = m_clock->nowMs();
+    const QString model = m_router.classifierModel();
+    ProviderGuard &guard = m_router.guardFor(model);
+    guard.limiter.observe(reply.rateLimits, now);
+    // Billed whenever the provider reports usage, whatever the label.
+    const double cost = m_prices.cost(model, reply.usage, false).value_or(0.0);
+    m_router.billClassification(entry.task.id, reply.usage, cost);
+    m_budget.addSpent(cost);
+    if (reply.error == ErrorClass::RateLimited || reply.error == ErrorClass::Cancelled) {
+        // Not an answer: classify it again later (or hand it back when stopping).
+        if (reply.error == ErrorClass::RateLimited)
+            rateLimited(guard, reply, 0, now, now);
+        m_ready.prepend(entry.task);
+    } else {
+        if (reply.ok())
+            guard.limiter.handleSuccess(now);
+        // No label, or no answer at all: the default tier.
+        m_router.classified(entry.task.id, reply.ok() ? std::optional(reply.text) : std::nullopt);
+        m_ready.prepend(entry.task);
+    }
+    if (m_stopping) {
+        if (m_inFlight.isEmpty() && m_classifying.isEmpty())
+            finishIfDrained();
+        return true;
+    }
+    pump();
+    return true;
+}
+
+void JobRunner::pumpBatches()
+{
+    const qint64 now = m_clock->nowMs();
+    if (m_held)
+        return; // the lane is paused: open batches go on at the provider, no new ones
+    if (m_claimRaised) {
+        claimRaised(now);
+        if (!m_running)
+            return;
+    }
+    while (m_batches->openCount() < m_options.maxConcurrentBatches) {
+        // Assemble one batch: it closes when it is full, when it has waited its maximum, or
+        // when nothing else of the job is pending. Claims go in slices of at most 4,096.
+        bool exhausted = false;
+        if (m_assembly.isEmpty()) {
+            m_assemblyMax = m_options.maxBatchSize;
+            m_assemblyOpenedAtMs = now;
+        }
+        while (m_assembly.size() < m_assemblyMax) {
+            const int want = qMin(m_assemblyMax - int(m_assembly.size()), 4'096);
+            QList<ClaimedTask> claimed;
+            if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
+                                     &claimed)) {
+                fatal(m_store->errorString());
+                return;
+            }
+            m_counts.pending -= claimed.size();
+            m_counts.leased += claimed.size();
+            for (ClaimedTask &task : claimed) {
+                // Raised above the job on their own: sync calls now, not 24 h away.
+                if (task.priority < m_job.spec.priority)
+                    m_ready.enqueue(std::move(task));
+                else
+                    m_assembly.append(std::move(task));
+            }
+            if (claimed.size() < want) {
+                exhausted = true;
+                break;
+            }
+        }
+        if (m_assembly.isEmpty())
+            break;
+        const qint64 waited = now - m_assemblyOpenedAtMs;
+        if (m_assembly.size() < m_assemblyMax && waited < m_batchMaxWaitMs && m_counts.pending > 0) {
+            // Still filling: come back when the wait is over (or sooner, for new arrivals).
+            m_wakeTimer.start(int(qBound<qint64>(1, m_batchMaxWaitMs - waited, m_options.idlePollMs)));
+            emitProgress(false);
+            return;
+        }
+        // The batch endpoints are down: the closed batch waits, claimed, for the breaker's
+        // next probe (a half-open breaker lets one batch through).
+        CircuitBreaker &breaker = m_router.guardFor(m_job.spec.model).batchBreaker;
+        if (!breaker.allowRequest(now)) {
+            m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
+            emitProgress(false);
+            return;
+        }
+        const QList<ClaimedTask> tasks = std::exchange(m_assembly, {});
+
+        QList<providers::ChatRequest> requests;
+        requests.reserve(tasks.size());
+        double reservation = 0.0;
+        QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
+        QList<TaskTransition> over; // tasks the budget cannot cover yet
+        double refusedUsd = 0.0;        // the cheapest line the budget could not cover
+        for (const ClaimedTask &task : std::as_const(tasks)) {
+            qint64 promptTokens = 0;
+            std::optional<providers::ChatRequest> line = batchLine(task, &promptTokens);
+            if (!line)
+                return;
+            providers::ChatRequest request = std::move(*line);
+            QByteArray cacheKey;
+            if (m_cache.isEnabled()) {
+                cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
+                if (coalesce(cacheKey, task))
+                    continue;
+            }
+            const double cost = maxCostUsd(request.model, promptTokens, true);
+            if (!m_budget.allows(reservation + cost)) {
+                refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
+                const TaskTransition release = releaseUnsent(task.id, now);
+                over.append(release);
+                m_router.forget(task.id);
+                continue;
+            }
+            reservation += cost;
+            reservationOf.insert(task.id, cost);
+            m_cache.lead(cacheKey, task.id);
+            requests.append(std::move(request));
+        }
+        if (!over.isEmpty()) {
+            m_store->applyTransitions(m_workerId, over, now);
+            m_counts.pending += over.size();
+            m_counts.leased -= over.size();
+        }
+        if (requests.isEmpty() && over.isEmpty()) {
+            // Everything claimed was answered from the cache or waits for a leader.
+            flush();
+            if (exhausted)
+                break;
+            continue;
+        }
+        if (requests.isEmpty()) {
+            budgetRefused(refusedUsd, batchesOpen());
+            return;
+        }
+
+        // One model per provider batch: a tiered job's lines go out as a batch per model.
+        QHash<qint64, ClaimedTask> taskById;
+        for (const ClaimedTask &task : std::as_const(tasks))
+            taskById.insert(task.id, task);
+        const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
+            requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
+        for (const QList<providers::ChatRequest> &part : perModel) {
+            double partReservation = 0.0;
+            for (const providers::ChatRequest &request : part)
+                partReservation += reservationOf.value(request.taskId);
+            if (!m_batches->open(part, taskById, partReservation))
+                return;
+        }
+        emitProgress(false);
+        if (exhausted)
+            break;
+    }
+    if (!batchesOpen() && m_assembly.isEmpty())
+        checkIdle();
+    else if (m_counts.pending > 0)
+        m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due
+}
+
+void JobRunner::claimRaised(qint64 now)
+{
+    // Claims come best priority first, so raised tasks are at the head: slices are taken
+    // until one holds a task at the job's own priority. Those join the batch being assembled when a batch
+    // slot is free, else go back uncharged.
+    m_claimRaised = false;
+    constexpr int kSlice = 64;
+    const bool batchSlotFree = m_batches->openCount() < m_options.maxConcurrentBatches;
+    for (;;) {
+        QList<ClaimedTask> claimed;
+        if (!m_store->claimTasks(m_job.id, m_workerId, kSlice, now, now + m_options.leaseMs,
+                                 &claimed)) {
+            fatal(m_store->errorString());
+            return;
+        }
+        m_counts.pending -= claimed.size();
+        m_counts.leased += claimed.size();
+        bool reachedBulk = false;
+        for (ClaimedTask &task : claimed) {
+            if (task.priority < m_job.spec.priority) {
+                m_ready.enqueue(std::move(task));
+                continue;
+            }
+            reachedBulk = true;
+            if (m_assembly.isEmpty()) {
+                m_assemblyMax = m_options.maxBatchSize;
+                m_assemblyOpenedAtMs = now;
+            }
+            if (batchSlotFree && m_assembly.size() < m_assemblyMax) {
+                m_assembly.append(std::move(task));
+                continue;
+            }
+            m_toWrite.append(releaseUnsent(task.id, now));
+            m_counts.leased -= 1;
+            m_counts.pending += 1;
+        }
+        if (reachedBulk || claimed.size() < kSlice)
+            break;
+    }
+    if (!m_toWrite.isEmpty())
+        flush();
+}
+
+std::optional<providers::ChatRequest> JobRunner::batchLine(const ClaimedTask &task,
+                                                           qint64 *promptTokens)
+{
+    const TemplateRevision *revision = templateFor(task.templateRevision);
+    if (!revision)
+        return std::nullopt;
+    providers::ChatRequest request;
+    request.taskId = task.id;
+    request.attempt = task.attempts + 1;
+    request.systemPrompt = revision->systemPrompt;
+    request.prompt = revision->prompt.render(task.values);
+    *promptTokens = (request.systemPrompt.size() + request.prompt.size() + 3) / 4;
+    request.model = m_router.route(task, request.prompt, *promptTokens); // the job's, or its tier's
+    request.maxOutputTokens = m_job.spec.maxOutputTokens;
+    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
+    request.outputSchema = m_outputSchema;
+    return request;
+}
+
+void JobRunner::setWorkerRegistry(store::WorkerRegistry *registry)
+{
+    m_registry = registry;
+    if (m_batches)
+        m_batches->setWorkerRegistry(registry);
+}
+
+void JobRunner::adoptOrphanedBatches()
+{
+    if (!m_running || !m_registry || !m_batches)
+        return;
+    const int seen = m_batches->adoptOrphans();
+    if (seen > 0)
+        m_counts = m_store->taskCounts(m_job.id);
+}
+
+TaskTransition JobRunner::settleLine(const ClaimedTask &task, const providers::ChatReply &reply,
+                                     qint64 sentAtMs)
+{
+    const TaskTransition transition = settle(task, reply, sentAtMs, true);
+    resolveFollowers(task.id, transition);
+    return transition;
+}
+
+void JobRunner::lineHandedBack(const TaskTransition &release)
+{
+    resolveFollowers(release.outcome.taskId, release);
+}
+
+void JobRunner::linesReturned(int count)
+{
+    m_counts.leased -= count;
+    m_counts.pending += count;
+}
+
+void JobRunner::linesWritten(const QList<TaskTransition> &transitions, int skipped)
+{
+    noteWritten(transitions, skipped);
+}
+
+void JobRunner::batchEndpointFailed(const QString &why)
+{
+    recordOutage(m_router.guardFor(m_job.spec.model).batchBreaker, why, m_clock->nowMs());
+}
+
+void JobRunner::batchEndpointAnswered()
+{
+    recordRecovery(m_router.guardFor(m_job.spec.model).batchBreaker, m_clock->nowMs());
+}
+
+void JobRunner::batchOpened(int lines, int capacity)
+{
+    if (m_metrics)
+        m_metrics->recordBatch(m_laneName, lines, capacity);
+}
+
+void JobRunner::chargeRecorded()
+{
+    emitProgress(true);
+}
+
+void JobRunner::batchClosed(bool settled)
+{
+    if (!settled) {
+        pump();
+        return;
+    }
+    emitProgress(true);
+    if (m_stopping) {
+        if (m_inFlight.isEmpty())
+            finishIfDrained();
+        return;
+    }
+    pump();
+}
+
+void JobRunner::rateLimited(ProviderGuard &guard, const providers::ChatReply &reply,
+                            qint64 requestTokens, qint64 sentAtMs, qint64 now)
+{
+    const bool rateKnown = guard.limiter.nominalRpm() > 0 || guard.limiter.nominalTpm() > 0;
+    if (classifyRefusal(reply.rateLimits, requestTokens, m_serverStatesLimits, rateKnown)
+        == Refusal::Rate) {
+        guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs); // the whole lane waits
+        return;
+    }
+    // Refused for concurrency: the refused request's slot stays taken for its retry-after.
+    // Refilled at once, each refusal (answered in no time) would meet the next one, a storm
+    // until the limiter's next cut.
+    const qint64 wait = qBound(qint64(1), reply.retryAfterMs >= 0 ? reply.retryAfterMs : qint64(1'000),
+                               qint64(10'000));
+    m_coolingUntilMs.insert(std::upper_bound(m_coolingUntilMs.begin(), m_coolingUntilMs.end(),
+                                             now + wait),
+                            now + wait);
+}
+
+int JobRunner::coolingSlots(qint64 now)
+{
+    while (!m_coolingUntilMs.isEmpty() && m_coolingUntilMs.constFirst() <= now)
+        m_coolingUntilMs.removeFirst();
+    return int(m_coolingUntilMs.size());
 }
 
 void JobRunner::checkStructuredAnswer(TaskOutcome *outcome) const
@@ -750,29 +1079,16 @@ void JobRunner::scheduleFlush()
         m_flushTimer.start(m_options.flushIntervalMs);
 }
 
-void JobRunner::flushCache()
-{
-    m_lastCacheFlushMs = m_clock->nowMs();
-    if (m_unflushedCache.isEmpty())
-        return;
-    if (!m_store->storeCachedResponses(m_unflushedCache.values()))
-        qWarning("job %lld: response cache not updated: %s", m_job.id,
-                 qPrintable(m_store->errorString()));
-    m_unflushedCache.clear();
-}
-
 void JobRunner::flush()
 {
     m_flushTimer.stop();
-    // Cache entries point at completed tasks and go to disk in large groups: their keys are
-    // random, so each write group dirties pages all over the index, and fewer, larger
-    // groups write far less. Until then lookups find them in memory; a crash only loses
-    // hits. A lookup joins on the task's completion, so writing before it is harmless.
+    // Cache entries go to disk in large groups (a crash only loses hits). A lookup joins on
+    // the task's completion, so writing them before it is harmless.
     const qint64 now = m_clock->nowMs();
-    if (!m_unflushedCache.isEmpty()
-        && (m_unflushedCache.size() >= kCacheFlushEntries || !m_running || m_stopping
-            || now - m_lastCacheFlushMs >= kCacheFlushIntervalMs)) {
-        flushCache();
+    if (m_cache.writeDue(now, !m_running || m_stopping)
+        && !m_store->storeCachedResponses(m_cache.takeUnstored(now))) {
+        qWarning("job %lld: response cache not updated: %s", m_job.id,
+                 qPrintable(m_store->errorString()));
     }
     if (m_toWrite.isEmpty())
         return;
@@ -866,8 +1182,8 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
     }
     if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifying.isEmpty()))
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
-    if (state == JobState::Cancelled && !m_liveBatches.isEmpty())
-        cancelBatches(); // a paused job's batches go on at the provider; a cancelled one's stop
+    if (state == JobState::Cancelled && batchesOpen())
+        m_batches->cancelAll(); // a paused job's batches go on at the provider; a cancelled one's stop
     if (m_inFlight.isEmpty() && m_classifying.isEmpty())
         finishIfDrained();
 }
@@ -904,7 +1220,7 @@ void JobRunner::finishIfDrained()
         return;
     }
     m_counts = m_store->taskCounts(m_job.id);
-    m_store->jobTotals(m_job.id, &m_usage, &m_costUsd, nullptr);
+    readTotals();
     emitProgress(true);
     Q_EMIT finished(m_job.id, m_stopState, m_stopReason);
 }
@@ -914,27 +1230,38 @@ void JobRunner::emitProgress(bool force)
     if (!force && m_sinceProgress.elapsed() < m_options.progressIntervalMs)
         return;
     m_sinceProgress.restart();
-    Q_EMIT progressed(m_job.id, m_counts, m_usage, m_costUsd);
+    Q_EMIT progressed(m_job.id, m_counts, m_usage, m_budget.spentUsd());
 }
 
-bool JobRunner::budgetAllows(double extraUsd) const
+void JobRunner::readTotals()
 {
-    m_refusedByGlobal = false;
-    if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + extraUsd > m_budgetUsd)
-        return false;
-    m_refusedByGlobal = m_globalBudget && !m_globalBudget->fits(extraUsd);
-    return !m_refusedByGlobal;
+    double spent = 0.0;
+    m_store->jobTotals(m_job.id, &m_usage, &spent, nullptr);
+    m_budget.setSpent(spent);
 }
 
 void JobRunner::budgetRefused(double extraUsd, bool ownWorkInFlight)
 {
-    if (m_refusedByGlobal && m_globalBudget->fitsBesideSpend(extraUsd)) {
-        if (!ownWorkInFlight)
-            m_wakeTimer.start(int(m_options.idlePollMs)); // other jobs' answers free room
+    switch (m_budget.refusal(extraUsd, ownWorkInFlight)) {
+    case BudgetGate::Refusal::WaitForOwnAnswers:
+        return;
+    case BudgetGate::Refusal::WaitForOthers:
+        m_wakeTimer.start(int(m_options.idlePollMs)); // other jobs' answers free room
+        return;
+    case BudgetGate::Refusal::PauseForJobCap: {
+        // The job's own cap names the job's figures; the global one's alert is the
+        // engine's, raised for every job at once.
+        const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
+            QString::number(m_budget.capUsd(), 'f', 2),
+            QString::number(m_budget.spentUsd(), 'f', 4));
+        Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why, m_budget.figures());
+        stop(JobState::Paused, why, false);
         return;
     }
-    if (!ownWorkInFlight)
-        stopForBudget();
+    case BudgetGate::Refusal::PauseForGlobalCap:
+        stop(JobState::Paused, stopCauseReason(StopCause::GlobalBudget), false);
+        return;
+    }
 }
 
 void JobRunner::noteWritten(const QList<TaskTransition> &transitions, int skipped)
@@ -949,42 +1276,7 @@ void JobRunner::noteWritten(const QList<TaskTransition> &transitions, int skippe
     }
     // Skipped ones (a lease that had ended) were late answers: not completed here.
     m_completedHere += qMax<qint64>(0, completed - skipped);
-    if (m_globalBudget)
-        m_globalBudget->written(written);
-}
-
-void JobRunner::reserve(double usd)
-{
-    m_reservedUsd += usd;
-    if (m_globalBudget)
-        m_globalBudget->reserve(usd);
-}
-
-void JobRunner::unreserve(double usd)
-{
-    m_reservedUsd = qMax(0.0, m_reservedUsd - usd);
-    if (m_globalBudget)
-        m_globalBudget->release(usd);
-}
-
-QJsonObject JobRunner::budgetFigures() const
-{
-    return QJsonObject{{u"value"_s, m_costUsd}, {u"threshold"_s, m_budgetUsd},
-                       {u"budget_usd"_s, m_budgetUsd}, {u"spent_usd"_s, m_costUsd}};
-}
-
-void JobRunner::stopForBudget()
-{
-    // The job's own cap first: it names the job's figures; else the global one stopped it
-    // (its alert is the engine's, raised for every job at once).
-    if (!m_refusedByGlobal) {
-        const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
-            QString::number(m_budgetUsd, 'f', 2), QString::number(m_costUsd, 'f', 4));
-        Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why, budgetFigures());
-        stop(JobState::Paused, why, false);
-        return;
-    }
-    stop(JobState::Paused, stopCauseReason(StopCause::GlobalBudget), false);
+    m_budget.written(written);
 }
 
 double JobRunner::maxCostUsd(const QString &model, qint64 promptTokens, bool viaBatchApi) const
@@ -1020,12 +1312,19 @@ const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)
     return &m_templates.insert(revision, parsed).value();
 }
 
-std::optional<store::CachedResponse> JobRunner::lookupCache(const QByteArray &key)
+bool JobRunner::coalesce(const QByteArray &key, const ClaimedTask &task)
 {
-    const auto unflushed = m_unflushedCache.constFind(key);
-    if (unflushed != m_unflushedCache.constEnd())
-        return unflushed.value();
-    return m_store->cachedResponse(key);
+    // Identical requests go out once: waiting for the same request already in flight, or
+    // answered from the cache. Neither uses a request slot or the budget.
+    if (m_cache.follow(key, task))
+        return true;
+    std::optional<store::CachedResponse> hit = m_cache.unstored(key);
+    if (!hit)
+        hit = m_store->cachedResponse(key);
+    if (!hit)
+        return false;
+    settleFromCache(task, hit->output, hit->model); // leased -> completed
+    return true;
 }
 
 void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, const QString &model)
@@ -1034,8 +1333,8 @@ void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, 
     TaskOutcome outcome;
     outcome.taskId = task.id;
     outcome.output = output;
-    outcome.model = model.isEmpty() ? modelOf(task.id) : model;
-    takeRoute(task.id, &outcome);
+    outcome.model = model.isEmpty() ? m_router.modelOf(task.id) : model;
+    m_router.takeRoute(task.id, &outcome);
     outcome.costUsd = 0.0; // nothing was billed
     outcome.cacheHit = true;
     outcome.startedAtMs = now;
@@ -1055,12 +1354,7 @@ void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, 
 
 void JobRunner::resolveFollowers(qint64 leaderTaskId, const TaskTransition &leader)
 {
-    const QByteArray key = m_keyOfTask.take(leaderTaskId);
-    if (key.isEmpty())
-        return;
-    if (m_leaderOfKey.value(key) == leaderTaskId)
-        m_leaderOfKey.remove(key);
-    const QList<ClaimedTask> followers = m_followersOfKey.take(key);
+    const QList<ClaimedTask> followers = m_cache.settleLeader(leaderTaskId);
     if (followers.isEmpty())
         return;
     if (leader.action == OutcomeAction::Complete) {
@@ -1091,16 +1385,12 @@ void JobRunner::releaseFollowers()
     // Duplicates waiting for an answer go back unharmed; their leader's answer, once it
     // arrives, is in the cache for them.
     const qint64 now = m_clock->nowMs();
-    for (const QList<ClaimedTask> &followers : std::as_const(m_followersOfKey)) {
-        for (const ClaimedTask &follower : followers) {
-            const TaskTransition release = releaseUnsent(follower.id, now);
-            m_toWrite.append(release);
-            m_routeOfTask.remove(follower.id);
-            m_counts.leased -= 1;
-            m_counts.pending += 1;
-        }
+    for (const ClaimedTask &follower : m_cache.takeAllFollowers()) {
+        m_toWrite.append(releaseUnsent(follower.id, now));
+        m_router.forget(follower.id);
+        m_counts.leased -= 1;
+        m_counts.pending += 1;
     }
-    m_followersOfKey.clear();
 }
 
 void JobRunner::fatal(const QString &error)

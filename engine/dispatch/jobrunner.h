@@ -6,9 +6,14 @@
 #include "cost/responsecache.h"
 #include "dispatch/concurrencylimiter.h"
 #include "cost/tiering.h"
+#include "dispatch/batchlane.h"
+#include "dispatch/budgetgate.h"
+#include "dispatch/responsecoalescer.h"
+#include "dispatch/router.h"
 #include "dispatch/globalbudget.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
+#include "dispatch/refusal.h"
 #include "dispatch/retrypolicy.h"
 #include "ingest/outputschema.h"
 #include "ingest/prompttemplate.h"
@@ -37,15 +42,11 @@ class MetricsRecorder;
 
 namespace bd::dispatch {
 
-// Failures that say more about the provider than about the task (or, for a provider batch
-// failed as a whole, than about its lines).
-bool isOutageError(ErrorClass error);
-
 // Runs one job to its end on the engine thread: claims tasks with a lease, renders their
 // prompts, keeps up to `concurrency` requests in flight, turns each answer into a task
 // transition and writes them in groups (one transaction per flush). It never blocks:
 // waits (retry times, rate-limit cooldowns) are timers.
-class JobRunner final : public QObject
+class JobRunner final : public QObject, private BatchLane::Host
 {
     Q_OBJECT
 
@@ -113,15 +114,18 @@ public:
     // Work that would go out now if nothing held it back.
     bool hasDispatchableWork() const;
     // Shares rate limits and outage state with other jobs on the same endpoint and model.
-    void setProviderGuard(std::shared_ptr<ProviderGuard> guard) { m_guard = std::move(guard); }
-    std::shared_ptr<ProviderGuard> providerGuard() const { return m_guard; }
+    void setProviderGuard(std::shared_ptr<ProviderGuard> guard) { m_router.setGuard(std::move(guard)); }
+    std::shared_ptr<ProviderGuard> providerGuard() const { return m_router.guard(); }
     // A job on model "auto" (tiering) talks to several models: the guard of each comes from
     // here so that it is shared with other jobs on that endpoint and model. Without it the
     // runner keeps a guard per model of its own.
-    using GuardLookup = std::function<std::shared_ptr<ProviderGuard>(const QString &model)>;
-    void setGuardLookup(GuardLookup lookup) { m_guardLookup = std::move(lookup); }
+    using GuardLookup = Router::GuardLookup;
+    void setGuardLookup(GuardLookup lookup) { m_router.setGuardLookup(std::move(lookup)); }
     // A fresh guard with the job's configured limits (settings rpm / tpm).
-    static std::shared_ptr<ProviderGuard> makeGuard(const QJsonObject &settings);
+    static std::shared_ptr<ProviderGuard> makeGuard(const QJsonObject &settings)
+    {
+        return Router::makeGuard(settings);
+    }
     // Preemption: a held runner sends nothing new beyond `trickle` requests in flight and
     // hands its claimed-but-unsent tasks back (no attempt charged); releasing resumes.
     void setHeld(bool held, int trickle = 0);
@@ -142,12 +146,12 @@ public:
     // Every settled task, 429 and batch is recorded here (not owned; may be null).
     void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
     // The cap across every job of the database, shared by the engine's runners (may be null).
-    void setGlobalBudget(std::shared_ptr<GlobalBudget> budget) { m_globalBudget = std::move(budget); }
-    double budgetUsd() const { return m_budgetUsd; }
+    void setGlobalBudget(std::shared_ptr<GlobalBudget> budget) { m_budget.setGlobal(std::move(budget)); }
+    double budgetUsd() const { return m_budget.capUsd(); }
     // The share of the job's budget spent that raises budget_80 at once (monitoring's
     // budget.warn_fraction); 0 or less: no warning.
-    void setBudgetWarnFraction(double fraction) { m_budgetWarnFraction = fraction; }
-    double spentUsd() const { return m_costUsd; }
+    void setBudgetWarnFraction(double fraction) { m_budget.setWarnFraction(fraction); }
+    double spentUsd() const { return m_budget.spentUsd(); }
     // Stops dispatching, lets in-flight requests come back (or cancels them) and leaves
     // the job in `state` with the reason. finished() follows.
     void stop(JobState state, const QString &reason, bool cancelInFlight);
@@ -160,7 +164,7 @@ public:
     // takes each batch it opens or recovers, and adopts those of workers whose heartbeat is
     // older than leaseMs (adoptOrphanedBatches(), called with each heartbeat). Without one
     // (a runner alone, in tests) it polls every open batch of the job.
-    void setWorkerRegistry(store::WorkerRegistry *registry) { m_registry = registry; }
+    void setWorkerRegistry(store::WorkerRegistry *registry);
     void adoptOrphanedBatches();
 
 Q_SIGNALS:
@@ -194,103 +198,73 @@ private:
     void handleReply(const providers::ChatReply &reply);
     void adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs);
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
+    // requestTokens: what the request counted against a token limit (sync calls).
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
-                          qint64 sentAtMs, bool viaBatchApi);
+                          qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens = 0);
+    // A 429 of a sync call: the rate limiter waits (and may slow down) only when it was
+    // about the rate; the concurrency limiter has already answered one about concurrency.
+    void rateLimited(ProviderGuard &guard, const providers::ChatReply &reply,
+                     qint64 requestTokens, qint64 sentAtMs, qint64 now);
 
-    // The batch-API lane (batchlane.cpp): tasks go out as provider batch jobs.
-    void recoverBatches();
-    // Polls (or looks up) one open batch from now on; false when it had to stop the runner.
-    bool adoptBatch(const ProviderBatchRecord &record, qint64 now);
+    // The batch-API lane: claims assemble into provider batches, which BatchLane opens,
+    // polls and settles through the Host calls below.
     void pumpBatches();
     // Tasks of the job raised above its priority on their own, claimed into the queue of
     // sync calls even while every provider batch slot is taken.
     void claimRaised(qint64 now);
-    void handleBatchSubmitted(const QString &reference, const QString &batchId, ErrorClass error,
-                              const QString &errorMessage);
-    void handleBatchPolled(const providers::BatchStatus &status);
-    void handleBatchFound(const QString &reference, const QString &batchId, ErrorClass error,
-                          const QString &errorMessage);
-    // A recovered batch the provider does not have: its tasks go back to pending.
-    void handBackUnsubmitted(qint64 batchRowId);
-    // A provider batch refused or failed as a whole for the provider's reasons: its lines go
-    // back uncharged and the batch endpoints' breaker counts the failure.
-    void batchEndpointFailed(qint64 batchRowId, const QString &why);
+    bool batchesOpen() const { return m_batches && !m_batches->isEmpty(); }
+    // BatchLane::Host
+    bool laneRunning() const override { return m_running; }
+    // A task's provider-batch line as pumpBatches() sends it; recovery rebuilds the same
+    // lines to recognise a batch whose id was lost. Empty when its template cannot be read.
+    std::optional<providers::ChatRequest> batchLine(const ClaimedTask &task,
+                                                    qint64 *promptTokens) override;
+    TaskTransition settleLine(const ClaimedTask &task, const providers::ChatReply &reply,
+                              qint64 sentAtMs) override;
+    void lineHandedBack(const TaskTransition &release) override;
+    void linesReturned(int count) override;
+    void linesWritten(const QList<TaskTransition> &transitions, int skipped) override;
+    void batchEndpointFailed(const QString &why) override;
+    void batchEndpointAnswered() override;
+    void batchClosed(bool settled) override;
+    void batchOpened(int lines, int capacity) override;
+    void chargeRecorded() override;
+    void laneFailed(const QString &error) override { fatal(error); }
     // The one path for circuit alerts of both lanes: raised when a breaker opens from
     // closed, cleared when it closes again.
     void recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now);
     void recordRecovery(CircuitBreaker &breaker, qint64 now);
-    void handleBatchCharged(const QString &key, const QString &model, double usd,
-                            const QString &detail);
-    void handleBatchResults(const QString &batchId, const QList<providers::ChatReply> &replies,
-                            ErrorClass error, const QString &errorMessage);
-    // Stores the replies as the tasks' outcomes, then marks the batch endState.
-    void settleBatch(qint64 batchRowId, const QList<providers::ChatReply> &replies,
-                     const QString &endState);
-    void schedulePoll(qint64 batchRowId);
-    // Asks the provider to stop the open batches and hands their tasks back, uncharged.
-    void cancelBatches();
     void flush();
     void scheduleFlush();
     void releaseReady();
-    void flushCache();
-    static constexpr int kCacheFlushEntries = 50'000;
     // Provider cancellations of one task requeued without charge; later ones are attempts.
     static constexpr int kFreeProviderCancels = 3;
-    static constexpr qint64 kCacheFlushIntervalMs = 30'000;
-    qint64 m_lastCacheFlushMs = 0;
     int groupSize(int concurrency) const;
     void checkIdle();
     void finishIfDrained();
     void emitProgress(bool force);
+    void readTotals(); // usage and spend as the database holds them
     void fatal(const QString &error);
     double maxCostUsd(const QString &model, qint64 promptTokens, bool viaBatchApi) const;
-    // Budgets, the job's and the global one: whether `extraUsd` more may be reserved now,
-    // reserving and releasing in both, and pausing the job when neither lets anything go.
-    bool budgetAllows(double extraUsd) const;
-    void reserve(double usd);
-    void unreserve(double usd);
-    void stopForBudget();
-    // After budgetAllows(extraUsd) said no: while only reservations in flight (this job's
-    // or others') stand in the way the job waits for them; it pauses when what is really
-    // spent leaves no room for the request. ownWorkInFlight: answers of this job will pump
-    // again when they come, so nothing is decided now.
+    // After the budget gate refused `extraUsd`: waits for answers in flight (this job's or
+    // others'), or pauses the job when what is really spent leaves no room for the request.
     void budgetRefused(double extraUsd, bool ownWorkInFlight);
     // The answers' costs written to the database: the global pool counts them as stored.
     void noteWritten(const QList<TaskTransition> &transitions, int skipped = 0);
-    QJsonObject budgetFigures() const;
 
-    // A task's provider-batch line as pumpBatches() sends it; recovery rebuilds the same
-    // lines to recognise a batch whose id was lost. Empty when its template cannot be read.
-    std::optional<providers::ChatRequest> batchRequestFor(const ClaimedTask &task,
-                                                          qint64 *promptTokens);
-    // Opens one provider batch for requests of one model (batchlane.cpp).
-    bool openBatch(const QList<providers::ChatRequest> &requests,
-                   const QHash<qint64, ClaimedTask> &tasks, double reservation, qint64 now);
 
-    // Model tiering (routing.cpp, cost/tiering.h): on model "auto" each task goes to the
-    // model of its tier; the decision is kept until the task settles and stored with it.
-    struct Route
-    {
-        cost::Tier tier = cost::Tier::Standard;
-        QString model;
-    };
-    QString routeFor(const ClaimedTask &task, const QString &prompt, qint64 promptTokens);
-    // Classifier tiering: a task without a route is first sent to the classifier model.
-    bool needsClassification(qint64 taskId) const;
-    // Sends the head of m_ready for classification; false when it has to wait (pacing,
-    // outage, budget), with the wake timer set.
+    // Classifier tiering (Router): sends the head of m_ready to the classifier model; false
+    // when it has to wait (pacing, outage, budget), with the wake timer set.
     bool sendClassification(const QString &prompt, qint64 promptTokens, qint64 now);
     bool handleClassified(const providers::ChatReply &reply); // false: not a classification
-    QString modelOf(qint64 taskId) const;          // routed model, or the job's
-    void takeRoute(qint64 taskId, TaskOutcome *outcome); // records it on the outcome
-    ProviderGuard &guardFor(const QString &model);
-    QStringList jobModels() const;                 // every model the job may send to
 
     // Response cache (cost/responsecache.h): identical requests go out once.
     QByteArray cacheKeyFor(const QString &prompt, const QString &model,
                            const QString &systemPrompt) const;
     mutable cost::ResponseCacheKeys m_cacheKeys; // cacheKeyFor's encoding, kept per job shape
-    std::optional<store::CachedResponse> lookupCache(const QByteArray &key);
+    // True when the task needs no request of its own: it waits for the leader of its key,
+    // or was answered from the cache.
+    bool coalesce(const QByteArray &key, const ClaimedTask &task);
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
     // The leader of a key has settled: its followers take its answer, or go back to be
@@ -320,23 +294,7 @@ private:
     QHash<int, TemplateRevision> m_templates;
     bool m_batchMode = false; // this job's lane is the provider's batch API
 
-    struct LiveBatch
-    {
-        qint64 rowId = 0;
-        QString providerBatchId;
-        QString owner; // lease owner of its tasks while the provider holds them
-        QHash<qint64, ClaimedTask> tasks;
-        qint64 submittedAtMs = 0;
-        double reservedUsd = 0.0;
-        int polls = 0;
-        bool fetching = false;
-        // Recovered without a provider id: the requests the lookup matches on (findBatch).
-        QList<providers::ChatRequest> lookup;
-        qint64 createdAtMs = 0;
-        int lookups = 0;
-    };
-    QHash<qint64, LiveBatch> m_liveBatches;        // by batch row id
-    QHash<QString, qint64> m_batchRowByProviderId;
+    std::unique_ptr<BatchLane> m_batches; // providers with a batch API only
 
     QList<ClaimedTask> m_assembly;          // leased into the batch being assembled
     int m_assemblyMax = 0;                  // its maximum size
@@ -348,12 +306,16 @@ private:
     {
         qint64 atMs = 0;
         double reservedUsd = 0.0;
+        qint64 tokens = 0; // prompt and maximum output, as a token limit counts them
     };
+    bool m_serverStatesLimits = false; // some answer carried rate-limit figures
+    // Slots of requests refused for concurrency, taken until these times (ascending).
+    QList<qint64> m_coolingUntilMs;
+    int coolingSlots(qint64 now); // drops the ones past, counts the rest
     QHash<qint64, Sent> m_sent;
     QList<TaskTransition> m_toWrite;
     TaskCounts m_counts;
     Usage m_usage;
-    double m_costUsd = 0.0;
 
     QTimer m_flushTimer;
     QTimer m_wakeTimer;
@@ -364,19 +326,13 @@ private:
     bool m_waitingForOffPeak = false;
     QTimer m_offPeakTimer;
     QElapsedTimer m_sinceProgress;
-    std::shared_ptr<ProviderGuard> m_guard;
     metrics::MetricsRecorder *m_metrics = nullptr;
     QString m_laneName;         // as metrics label it
     bool m_held = false;        // preempted by more urgent work
     int m_heldConcurrency = 0;  // requests allowed in flight while held (aging)
-    double m_budgetUsd = 0.0;   // 0: no cap
-    double m_reservedUsd = 0.0; // the most the requests in flight can still cost
-    std::shared_ptr<GlobalBudget> m_globalBudget;
-    mutable bool m_refusedByGlobal = false; // which cap budgetAllows() last refused under
-    bool m_budgetWarned = false;
-    double m_budgetWarnFraction = 0.8;
-    bool m_responseCache = true;
-    std::optional<cost::TieringConfig> m_tiering;
+    BudgetGate m_budget;       // the job's cap and the global one
+    ResponseCoalescer m_cache; // identical requests go out once
+    Router m_router;           // the model of each task and its guard (model tiering)
     QString m_tieringError;
     // Structured answers (job setting output_schema): asked of the provider with every
     // request, each answer checked against it before it completes a task.
@@ -384,25 +340,12 @@ private:
     QString m_outputSchemaError;
     // A structured answer that does not match turns the outcome into InvalidOutput.
     void checkStructuredAnswer(TaskOutcome *outcome) const;
-    QHash<qint64, Route> m_routeOfTask;
     struct Classifying
     {
         ClaimedTask task;
         double reservedUsd = 0.0;
     };
     QHash<qint64, Classifying> m_classifying; // by task id: classification calls in flight
-    struct Classified
-    {
-        Usage usage;
-        double costUsd = 0.0;
-    };
-    QHash<qint64, Classified> m_classifiedCost; // until the task's next transition
-    QHash<QString, std::shared_ptr<ProviderGuard>> m_modelGuards;
-    GuardLookup m_guardLookup;
-    QHash<QByteArray, qint64> m_leaderOfKey;                 // key -> task in flight for it
-    QHash<qint64, QByteArray> m_keyOfTask;                   // leader task -> its key
-    QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey;  // duplicates waiting for it
-    QHash<QByteArray, store::CachedResponse> m_unflushedCache; // answers not yet stored
     QStringList m_unpricedModels; // models met without a price: alerted once per job each
     bool m_standing = false;
     int m_urgentTasks = 0; // standing queues: priority-1 tasks known here, not yet settled

@@ -1,0 +1,95 @@
+#include "dispatch/budgetgate.h"
+
+#include <QtGlobal>
+
+namespace bd::dispatch {
+
+using namespace Qt::StringLiterals;
+
+BudgetGate::BudgetGate(double capUsd)
+    : m_capUsd(qMax(0.0, capUsd))
+{
+}
+
+BudgetGate::~BudgetGate()
+{
+    // Requests that never came back (a runner removed mid-flight) free the shared cap.
+    if (m_global)
+        m_global->release(m_reservedUsd);
+}
+
+void BudgetGate::setGlobal(std::shared_ptr<GlobalBudget> global)
+{
+    if (m_global)
+        m_global->release(m_reservedUsd);
+    m_global = std::move(global);
+    if (m_global)
+        m_global->reserve(m_reservedUsd);
+}
+
+bool BudgetGate::allows(double extraUsd)
+{
+    m_refusedByGlobal = false;
+    if (m_capUsd > 0 && m_spentUsd + m_reservedUsd + extraUsd > m_capUsd)
+        return false;
+    m_refusedByGlobal = m_global && !m_global->fits(extraUsd);
+    return !m_refusedByGlobal;
+}
+
+BudgetGate::Refusal BudgetGate::refusal(double extraUsd, bool ownWorkInFlight) const
+{
+    if (m_refusedByGlobal && m_global->fitsBesideSpend(extraUsd))
+        return ownWorkInFlight ? Refusal::WaitForOwnAnswers : Refusal::WaitForOthers;
+    if (ownWorkInFlight)
+        return Refusal::WaitForOwnAnswers; // decided when they are back
+    return m_refusedByGlobal ? Refusal::PauseForGlobalCap : Refusal::PauseForJobCap;
+}
+
+void BudgetGate::reserve(double usd)
+{
+    m_reservedUsd += usd;
+    if (m_global)
+        m_global->reserve(usd);
+}
+
+void BudgetGate::release(double usd)
+{
+    m_reservedUsd = qMax(0.0, m_reservedUsd - usd);
+    if (m_global)
+        m_global->release(usd);
+}
+
+void BudgetGate::settled(double usd)
+{
+    m_spentUsd += usd;
+    if (m_global)
+        m_global->settled(usd);
+}
+
+void BudgetGate::written(double usd)
+{
+    if (m_global)
+        m_global->written(usd);
+}
+
+void BudgetGate::charged(double usd)
+{
+    settled(usd);
+    written(usd);
+}
+
+bool BudgetGate::takeWarning()
+{
+    if (m_warned || m_capUsd <= 0 || m_warnFraction <= 0 || m_spentUsd < m_warnFraction * m_capUsd)
+        return false;
+    m_warned = true;
+    return true;
+}
+
+QJsonObject BudgetGate::figures() const
+{
+    return QJsonObject{{u"value"_s, m_spentUsd}, {u"threshold"_s, m_capUsd},
+                       {u"budget_usd"_s, m_capUsd}, {u"spent_usd"_s, m_spentUsd}};
+}
+
+} // namespace bd::dispatch

@@ -1,0 +1,398 @@
+// BatchLane on its own (dispatch/batchlane.h): a real SQLite store, a scripted provider whose
+// batch answers the test gives, a fake clock and a host that records what the lane asks of
+// its runner. Lines settle from the results (a duplicate line counts once, a missing line
+// settles as expired); a batch refused for the provider's reasons hands its lines back
+// uncharged and tells the breaker; a batch failed for its own reasons gives every line its
+// answer; a cancelled job's batches are cancelled at the provider; a new lane (a restart)
+// polls the stored batches, and looks up one whose id was lost before handing it back.
+// Budget reservations are held while a batch is out and released whatever becomes of it.
+
+#include "core/clock.h"
+#include "dispatch/batchlane.h"
+#include "dispatch/budgetgate.h"
+#include "store/sqlite/sqlitestore.h"
+
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <memory>
+
+using namespace Qt::StringLiterals;
+using bd::ClaimedTask;
+using bd::ErrorClass;
+using bd::TaskTransition;
+using bd::dispatch::BatchLane;
+using bd::dispatch::BudgetGate;
+using bd::providers::ChatReply;
+using bd::providers::ChatRequest;
+
+namespace {
+
+const QString kWorker = u"worker-1"_s;
+
+// A provider batch API whose answers the test emits itself.
+class ScriptedBatches final : public bd::providers::Provider
+{
+public:
+    QString id() const override { return u"scripted"_s; }
+    QString displayName() const override { return u"Scripted"_s; }
+    QString defaultModel() const override { return u"m-1"_s; }
+    bool hasBatchApi() const override { return true; }
+    bool canFindBatches() const override { return findable; }
+    void send(const ChatRequest &) override {}
+    void cancelAll() override {}
+    int inFlight() const override { return 0; }
+    void submitBatch(const QString &reference, const QList<ChatRequest> &requests) override
+    {
+        submitted.append({reference, requests});
+    }
+    void pollBatch(const QString &batchId) override { polled.append(batchId); }
+    void fetchBatchResults(const QString &batchId, const QList<qint64> &taskIds) override
+    {
+        fetched.append(batchId);
+        fetchedIds = taskIds;
+    }
+    void cancelBatch(const QString &batchId) override { cancelled.append(batchId); }
+    void findBatch(const QString &reference, const QList<ChatRequest> &requests, qint64) override
+    {
+        lookups.append({reference, requests});
+    }
+
+    bool findable = false;
+    QList<std::pair<QString, QList<ChatRequest>>> submitted;
+    QList<std::pair<QString, QList<ChatRequest>>> lookups;
+    QStringList polled;
+    QStringList fetched;
+    QList<qint64> fetchedIds;
+    QStringList cancelled;
+};
+
+// The runner's side, recorded.
+class RecordingHost final : public BatchLane::Host
+{
+public:
+    bool laneRunning() const override { return true; }
+    std::optional<ChatRequest> batchLine(const ClaimedTask &task, qint64 *promptTokens) override
+    {
+        ChatRequest request;
+        request.taskId = task.id;
+        request.model = u"m-1"_s;
+        request.prompt = u"line "_s + task.values.value(0);
+        *promptTokens = 3;
+        return request;
+    }
+    TaskTransition settleLine(const ClaimedTask &task, const ChatReply &reply, qint64) override
+    {
+        settledReplies.append(reply);
+        bd::TaskOutcome outcome;
+        outcome.taskId = task.id;
+        outcome.output = reply.text;
+        outcome.error = reply.error;
+        outcome.errorMessage = reply.errorMessage;
+        outcome.costUsd = reply.ok() ? std::optional(0.25) : std::nullopt;
+        TaskTransition transition;
+        transition.outcome = outcome;
+        transition.action = reply.ok() ? bd::OutcomeAction::Complete : bd::OutcomeAction::DeadLetter;
+        return transition;
+    }
+    void lineHandedBack(const TaskTransition &release) override
+    {
+        handedBack.append(release.outcome.taskId);
+    }
+    void linesReturned(int count) override { returned += count; }
+    void linesWritten(const QList<TaskTransition> &transitions, int skipped) override
+    {
+        written += int(transitions.size()) - skipped;
+    }
+    void batchEndpointFailed(const QString &why) override { outages.append(why); }
+    void batchEndpointAnswered() override { ++answered; }
+    void batchClosed(bool settled) override { closed.append(settled); }
+    void batchOpened(int lines, int capacity) override { opened.append({lines, capacity}); }
+    void chargeRecorded() override { ++charges; }
+    void laneFailed(const QString &error) override { failures.append(error); }
+
+    QList<ChatReply> settledReplies;
+    QList<qint64> handedBack;
+    int returned = 0;
+    int written = 0;
+    QStringList outages;
+    int answered = 0;
+    QList<bool> closed;
+    QList<std::pair<int, int>> opened;
+    int charges = 0;
+    QStringList failures;
+};
+
+class Harness
+{
+public:
+    Harness()
+    {
+        store = std::make_unique<bd::store::SqliteStore>(dir.filePath(u"lane.sqlite"_s));
+        bd::JobSpec spec;
+        spec.sourcePath = u"rows.csv"_s;
+        spec.sourceSha256 = "00";
+        spec.templateText = u"{{text}}"_s;
+        spec.model = u"m-1"_s;
+        spec.priority = 3;
+        spec.mode = u"batch-api"_s;
+        jobId = store->createJob(spec, {u"text"_s}, clock.nowMs());
+        QList<QStringList> rows;
+        for (int i = 0; i < 5; ++i)
+            rows.append({QString::number(i)});
+        store->appendTasks(jobId, 1, rows, 3, clock.nowMs());
+    }
+
+    std::unique_ptr<BatchLane> lane()
+    {
+        BatchLane::Options options;
+        options.jobId = jobId;
+        options.workerId = kWorker;
+        options.maxBatchSize = 100;
+        options.pollFirstMs = 1;
+        return std::make_unique<BatchLane>(&host, store.get(), &provider, &clock, &budget, options);
+    }
+
+    // Claims every task and opens one batch of them; the reference the provider got.
+    QString openAll(BatchLane &lane, double reservation = 1.25)
+    {
+        QList<ClaimedTask> claimed;
+        const qint64 now = clock.nowMs();
+        if (!store->claimTasks(jobId, kWorker, 100, now, now + 60'000, &claimed))
+            return {};
+        QList<ChatRequest> requests;
+        QHash<qint64, ClaimedTask> tasks;
+        for (const ClaimedTask &task : claimed) {
+            qint64 tokens = 0;
+            requests.append(*host.batchLine(task, &tokens));
+            tasks.insert(task.id, task);
+            ids.append(task.id);
+        }
+        if (!lane.open(requests, tasks, reservation))
+            return {};
+        return provider.submitted.constLast().first;
+    }
+
+    QString batchState()
+    {
+        const auto all = store->batches(jobId, {u"assembling"_s, u"submitted"_s, u"ended"_s,
+                                                 u"failed"_s, u"cancelled"_s});
+        return all.isEmpty() ? QString() : all.constLast().state;
+    }
+
+    ChatReply answer(qint64 taskId, const QString &text)
+    {
+        ChatReply reply;
+        reply.taskId = taskId;
+        reply.text = text;
+        return reply;
+    }
+
+    QTemporaryDir dir;
+    bd::FakeClock clock;
+    std::unique_ptr<bd::store::SqliteStore> store;
+    qint64 jobId = 0;
+    ScriptedBatches provider;
+    RecordingHost host;
+    BudgetGate budget;
+    QList<qint64> ids;
+};
+
+} // namespace
+
+class TestBatchLaneUnit : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void linesSettleFromTheResults()
+    {
+        Harness h;
+        auto lane = h.lane();
+        const QString reference = h.openAll(*lane);
+        QCOMPARE(h.provider.submitted.size(), 1);
+        QCOMPARE(h.provider.submitted.constFirst().second.size(), 5);
+        QCOMPARE(h.host.opened.constFirst(), (std::pair<int, int>{5, 100}));
+        QCOMPARE(h.budget.reservedUsd(), 1.25);
+        QCOMPARE(lane->openCount(), 1);
+        QCOMPARE(h.batchState(), u"assembling"_s);
+        // The lines are the batch's while the provider holds them, not this worker's.
+        QCOMPARE(h.store->leasedTasksOfBatch(reference.toLongLong()).size(), 5);
+
+        Q_EMIT h.provider.batchSubmitted(reference, u"b-1"_s, ErrorClass::None, QString());
+        QCOMPARE(h.batchState(), u"submitted"_s);
+        QCOMPARE(h.host.answered, 1);
+        QTRY_COMPARE(h.provider.polled, QStringList{u"b-1"_s});
+        bd::providers::BatchStatus pending;
+        pending.batchId = u"b-1"_s;
+        Q_EMIT h.provider.batchPolled(pending); // still running: polled again, later
+        QTRY_COMPARE(h.provider.polled.size(), 2);
+        bd::providers::BatchStatus ended = pending;
+        ended.phase = bd::providers::BatchPhase::Ended;
+        Q_EMIT h.provider.batchPolled(ended);
+        QCOMPARE(h.provider.fetched, QStringList{u"b-1"_s});
+        QCOMPARE(h.provider.fetchedIds.size(), 5);
+
+        // Four lines answered, one of them twice; the fifth missing.
+        QList<ChatReply> replies;
+        for (int i = 0; i < 4; ++i)
+            replies.append(h.answer(h.ids.at(i), u"answer %1"_s.arg(i)));
+        replies.append(h.answer(h.ids.at(0), u"a second answer"_s));
+        Q_EMIT h.provider.batchResultsFetched(u"b-1"_s, replies, ErrorClass::None, QString());
+        QCOMPARE(h.host.settledReplies.size(), 5);
+        QCOMPARE(h.host.settledReplies.at(0).text, u"answer 0"_s); // the first answer counts
+        const ChatReply missing = h.host.settledReplies.constLast();
+        QCOMPARE(missing.taskId, h.ids.at(4));
+        QCOMPARE(missing.error, ErrorClass::Timeout);
+        QVERIFY(missing.errorMessage.contains(u"no result line"_s));
+        QCOMPARE(h.host.written, 5);
+        QCOMPARE(h.host.closed, QList<bool>{true});
+        QCOMPARE(h.batchState(), u"ended"_s);
+        QCOMPARE(h.budget.reservedUsd(), 0.0);
+        QCOMPARE(lane->openCount(), 0);
+        const bd::TaskCounts counts = h.store->taskCounts(h.jobId);
+        QCOMPARE(counts.completed, qint64(4));
+        QCOMPARE(counts.dead, qint64(1));
+    }
+
+    void refusedForTheProvidersReasonsGoesBackUncharged()
+    {
+        Harness h;
+        auto lane = h.lane();
+        const QString reference = h.openAll(*lane);
+        Q_EMIT h.provider.batchSubmitted(reference, QString(), ErrorClass::ServerError,
+                                         u"503 Service Unavailable"_s);
+        QCOMPARE(h.host.outages.size(), 1);
+        QVERIFY(h.host.outages.constFirst().contains(u"503"_s));
+        QCOMPARE(h.host.handedBack.size(), 5);
+        QCOMPARE(h.host.returned, 5);
+        QCOMPARE(h.host.closed, QList<bool>{false});
+        QVERIFY(h.host.settledReplies.isEmpty()); // no line is charged
+        QCOMPARE(h.batchState(), u"failed"_s);
+        QCOMPARE(h.budget.reservedUsd(), 0.0);
+        // Pending again with no attempt used.
+        QList<ClaimedTask> again;
+        QVERIFY(h.store->claimTasks(h.jobId, kWorker, 100, h.clock.nowMs(),
+                                    h.clock.nowMs() + 1'000, &again));
+        QCOMPARE(again.size(), 5);
+        for (const ClaimedTask &task : again)
+            QCOMPARE(task.attempts, 0);
+    }
+
+    void failedForItsOwnReasonsAnswersEveryLine()
+    {
+        Harness h;
+        auto lane = h.lane();
+        const QString reference = h.openAll(*lane);
+        Q_EMIT h.provider.batchSubmitted(reference, u"b-2"_s, ErrorClass::None, QString());
+        QTRY_VERIFY(!h.provider.polled.isEmpty());
+        bd::providers::BatchStatus failed;
+        failed.batchId = u"b-2"_s;
+        failed.phase = bd::providers::BatchPhase::Failed;
+        failed.error = ErrorClass::InvalidRequest;
+        failed.errorMessage = u"line 3: bad json"_s;
+        Q_EMIT h.provider.batchPolled(failed);
+        QCOMPARE(h.host.settledReplies.size(), 5);
+        for (const ChatReply &reply : h.host.settledReplies) {
+            QCOMPARE(reply.error, ErrorClass::InvalidRequest);
+            QCOMPARE(reply.errorMessage, u"batch b-2 failed: line 3: bad json"_s);
+        }
+        QVERIFY(h.host.outages.isEmpty());
+        QCOMPARE(h.batchState(), u"failed"_s);
+        // A batch failed without a word about its lines is the provider's trouble.
+        Harness o;
+        auto other = o.lane();
+        const QString ref = o.openAll(*other);
+        Q_EMIT o.provider.batchSubmitted(ref, u"b-3"_s, ErrorClass::None, QString());
+        failed.batchId = u"b-3"_s;
+        failed.error = ErrorClass::Overloaded;
+        Q_EMIT o.provider.batchPolled(failed);
+        QVERIFY(o.host.settledReplies.isEmpty());
+        QCOMPARE(o.host.returned, 5);
+        QCOMPARE(o.host.outages.size(), 1);
+    }
+
+    void cancelledJobCancelsItsBatches()
+    {
+        Harness h;
+        auto lane = h.lane();
+        const QString reference = h.openAll(*lane);
+        Q_EMIT h.provider.batchSubmitted(reference, u"b-4"_s, ErrorClass::None, QString());
+        lane->cancelAll();
+        QCOMPARE(h.provider.cancelled, QStringList{u"b-4"_s});
+        QCOMPARE(h.host.returned, 5);
+        QCOMPARE(h.batchState(), u"cancelled"_s);
+        QCOMPARE(h.budget.reservedUsd(), 0.0);
+        QCOMPARE(h.store->taskCounts(h.jobId).pending, qint64(5));
+        QVERIFY(lane->isEmpty());
+        // Results arriving after that are not this lane's any more.
+        Q_EMIT h.provider.batchResultsFetched(u"b-4"_s, {h.answer(h.ids.at(0), u"late"_s)},
+                                              ErrorClass::None, QString());
+        QVERIFY(h.host.settledReplies.isEmpty());
+    }
+
+    void aRestartPollsTheStoredBatch()
+    {
+        Harness h;
+        {
+            auto first = h.lane();
+            const QString reference = h.openAll(*first);
+            Q_EMIT h.provider.batchSubmitted(reference, u"b-5"_s, ErrorClass::None, QString());
+        } // the engine stops; the provider keeps the batch
+        h.provider.polled.clear();
+        auto second = h.lane();
+        QVERIFY(second->recover());
+        QCOMPARE(second->openCount(), 1);
+        QTRY_COMPARE(h.provider.polled, QStringList{u"b-5"_s});
+        QVERIFY(h.provider.submitted.size() == 1); // never submitted again
+        bd::providers::BatchStatus ended;
+        ended.batchId = u"b-5"_s;
+        ended.phase = bd::providers::BatchPhase::Ended;
+        Q_EMIT h.provider.batchPolled(ended);
+        QList<ChatReply> replies;
+        for (qint64 id : std::as_const(h.ids))
+            replies.append(h.answer(id, u"ok"_s));
+        Q_EMIT h.provider.batchResultsFetched(u"b-5"_s, replies, ErrorClass::None, QString());
+        QCOMPARE(h.store->taskCounts(h.jobId).completed, qint64(5));
+    }
+
+    void aLostIdIsLookedUpThenTheLinesGoBack()
+    {
+        Harness h;
+        h.provider.findable = true;
+        QString reference;
+        {
+            auto first = h.lane();
+            reference = h.openAll(*first);
+        } // killed before the provider's answer: no id stored
+        auto second = h.lane();
+        QVERIFY(second->recover());
+        QCOMPARE(h.provider.lookups.size(), 1);
+        QCOMPARE(h.provider.lookups.constFirst().first, reference);
+        QCOMPARE(h.provider.lookups.constFirst().second.size(), 5); // matched on its lines
+        // The list cannot be read: asked again three times, then the lines go back.
+        for (int i = 1; i <= 3; ++i) {
+            Q_EMIT h.provider.batchFound(reference, QString(), ErrorClass::Network, u"reset"_s);
+            QTRY_COMPARE(h.provider.lookups.size(), i + 1);
+        }
+        QVERIFY(h.host.handedBack.isEmpty());
+        Q_EMIT h.provider.batchFound(reference, QString(), ErrorClass::Network, u"reset"_s);
+        QCOMPARE(h.host.handedBack.size(), 5);
+        QCOMPARE(h.batchState(), u"failed"_s);
+        QCOMPARE(h.store->taskCounts(h.jobId).pending, qint64(5));
+    }
+
+    void explicitChargesAreCountedOnce()
+    {
+        Harness h;
+        auto lane = h.lane();
+        Q_EMIT h.provider.batchCharged(u"cache-1"_s, u"m-1"_s, 0.5, u"24 h cache"_s);
+        Q_EMIT h.provider.batchCharged(u"cache-1"_s, u"m-1"_s, 0.5, u"24 h cache"_s);
+        QCOMPARE(h.budget.spentUsd(), 0.5);
+        QCOMPARE(h.host.charges, 2);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestBatchLaneUnit)
+#include "test_batchlane_unit.moc"
