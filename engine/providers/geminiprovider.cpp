@@ -242,8 +242,7 @@ bool GeminiProvider::parseResponse(const QJsonObject &root, ChatReply *reply,
         // Thinking spent the whole allowance: the same request would do so again.
         reply->error = ErrorClass::InvalidRequest;
         reply->errorMessage = u"no answer text: maxOutputTokens was spent before the answer "
-                              "(%1 thinking tokens); raise --max-output-tokens"_s.arg(
-                                  thoughts);
+                              "(%1 thinking tokens); raise --max-output-tokens"_s.arg(thoughts);
     } else if (reply->finishReason == u"MAX_TOKENS"_s) {
         reply->errorMessage = u"truncated: the answer reached maxOutputTokens"_s;
     } else if (!reply->finishReason.isEmpty() && reply->finishReason != u"STOP"_s &&

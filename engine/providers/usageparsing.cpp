@@ -37,8 +37,7 @@ bool readTokenCount(const QJsonObject &usage, QStringView key, qint64 *count, QS
     return true;
 }
 
-bool usageObject(const QJsonObject &root, QJsonObject *usage, QString *problem,
-                 QStringView member)
+bool usageObject(const QJsonObject &root, QJsonObject *usage, QString *problem, QStringView member)
 {
     const QJsonValue value = root.value(member);
     if (value.isUndefined() || value.isNull()) {

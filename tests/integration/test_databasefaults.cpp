@@ -120,10 +120,11 @@ void TestDatabaseFaults::damagedPageStopsEveryCommand()
                                "settings, columns, 3, state_reason, created_at, updated_at, runner "
                                "FROM jobs WHERE id = 1"_s));
             QVERIFY2(
-                query.exec(u"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-                           "WHERE i < %1) INSERT INTO tasks (job_id, row_no, vals, priority, "
-                           "state, output, cost_usd, created_at) SELECT 2, i, '[\"x\", \"y\"]', 2, 2, "
-                           "hex(randomblob(500)), 0.0001, 0 FROM n"_s.arg(fillerMiB * 1024)),
+                query.exec(
+                    u"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                    "WHERE i < %1) INSERT INTO tasks (job_id, row_no, vals, priority, "
+                    "state, output, cost_usd, created_at) SELECT 2, i, '[\"x\", \"y\"]', 2, 2, "
+                    "hex(randomblob(500)), 0.0001, 0 FROM n"_s.arg(fillerMiB * 1024)),
                 qPrintable(query.lastError().text()));
         }
         QVERIFY(query.exec(u"PRAGMA wal_checkpoint(TRUNCATE)"_s));
@@ -168,8 +169,8 @@ void TestDatabaseFaults::damagedPageStopsEveryCommand()
     }
     // The export of the job whose page is damaged meets it.
     const QString exported = m_dir.filePath(u"out-%1.csv"_s.arg(fillerMiB));
-    expectDamaged(batchctl({u"export"_s, fillerMiB > 0 ? u"2"_s : u"1"_s, u"--out"_s, exported,
-                            u"--db"_s, db}));
+    expectDamaged(batchctl(
+        {u"export"_s, fillerMiB > 0 ? u"2"_s : u"1"_s, u"--out"_s, exported, u"--db"_s, db}));
     QVERIFY(!QFileInfo::exists(exported));
     expectDamaged(batchctl({u"resume"_s, u"--db"_s, db}));
     const QString other = writeCsv(u"other-%1.csv"_s.arg(fillerMiB), 50);

@@ -1480,20 +1480,18 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
               u"tasks_cost_update_new"_s, u"tasks_open_insert"_s, u"tasks_open_delete"_s,
               u"tasks_open_update_old"_s, u"tasks_open_update_new"_s, u"jobs_cost_delete"_s})
             QVERIFY2(query.exec(u"DROP TRIGGER "_s + trigger), qPrintable(trigger));
-        for (const QString &sql : {u"DROP TABLE job_cost_lines"_s, u"DROP TABLE job_charges"_s,
-                                   u"DROP TABLE workers"_s,
-                                   u"ALTER TABLE provider_batches DROP COLUMN owner"_s,
-                                   u"DROP TABLE job_controls"_s, u"DROP INDEX tasks_waiting"_s,
-                                   u"ALTER TABLE jobs DROP COLUMN runner"_s,
-                                   u"DROP TABLE intake_tasks"_s, u"DROP TABLE intake_queues"_s,
-                                   u"DROP TABLE spend_days"_s,
-                                   u"DROP TABLE settings"_s, u"DROP INDEX alerts_open"_s,
-                                   u"ALTER TABLE alerts DROP COLUMN figures"_s,
-                                   u"CREATE INDEX alerts_open ON alerts (kind, job_id) WHERE cleared_at IS NULL"_s,
-                                   u"INSERT INTO alerts (job_id, kind, message, raised_at) VALUES "
-                                   "(NULL, 'circuit_open', 'first', 10), (NULL, 'circuit_open', 'second', 20), "
-                                   "(%1, 'circuit_open', 'job', 30)"_s.arg(job),
-                                   u"PRAGMA user_version = %1"_s.arg(before)}) {
+        for (const QString &sql :
+             {u"DROP TABLE job_cost_lines"_s, u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
+              u"ALTER TABLE provider_batches DROP COLUMN owner"_s, u"DROP TABLE job_controls"_s,
+              u"DROP INDEX tasks_waiting"_s, u"ALTER TABLE jobs DROP COLUMN runner"_s,
+              u"DROP TABLE intake_tasks"_s, u"DROP TABLE intake_queues"_s,
+              u"DROP TABLE spend_days"_s, u"DROP TABLE settings"_s, u"DROP INDEX alerts_open"_s,
+              u"ALTER TABLE alerts DROP COLUMN figures"_s,
+              u"CREATE INDEX alerts_open ON alerts (kind, job_id) WHERE cleared_at IS NULL"_s,
+              u"INSERT INTO alerts (job_id, kind, message, raised_at) VALUES "
+              "(NULL, 'circuit_open', 'first', 10), (NULL, 'circuit_open', 'second', 20), "
+              "(%1, 'circuit_open', 'job', 30)"_s.arg(job),
+              u"PRAGMA user_version = %1"_s.arg(before)}) {
             QVERIFY2(query.exec(sql), qPrintable(sql + u": "_s + query.lastError().text()));
         }
     }
@@ -1552,8 +1550,8 @@ void TestStore::costLinesFollowEveryWrite()
     QVERIFY(store->isOpen());
     const qint64 jobA = makeJob(*store, 40, u"a"_s);
     const qint64 jobB = makeJob(*store, 20, u"b"_s);
-    const qint64 batchApi = store->createBatch(jobA, u"openai"_s, u"batch-api"_s, 5, 100,
-                                               u"submitted"_s, kT0);
+    const qint64 batchApi =
+        store->createBatch(jobA, u"openai"_s, u"batch-api"_s, 5, 100, u"submitted"_s, kT0);
     const qint64 grouped =
         store->createBatch(jobA, u"openai"_s, u"sync"_s, 5, 100, u"submitted"_s, kT0);
     QVERIFY(batchApi > 0 && grouped > 0);
@@ -1643,16 +1641,13 @@ void TestStore::costLinesFollowEveryWrite()
             exec(u"UPDATE tasks SET state = 2, model = '%1', tier = %2, input_tokens = %3, "
                  "output_tokens = %4, cached_tokens = %5, cache_write_tokens = %6, cost_usd = %7, "
                  "cache_hit = %8, batch_id = CASE WHEN job_id = %12 THEN %9 END, "
-                 "finished_at = %10 WHERE id = %11"_s
-                     .arg(QString::fromLatin1(kModels[next(3)]))
-                     .arg(next(3) ? u"'%1'"_s.arg(QString::fromLatin1(kTiers[next(3)]))
-                                  : u"NULL"_s)
+                 "finished_at = %10 WHERE id = %11"_s.arg(QString::fromLatin1(kModels[next(3)]))
+                     .arg(next(3) ? u"'%1'"_s.arg(QString::fromLatin1(kTiers[next(3)])) : u"NULL"_s)
                      .arg(next(5000))
                      .arg(next(900))
                      .arg(next(50))
                      .arg(next(7))
-                     .arg(next(4) ? QString::number(double(next(100000)) / 1e6, 'f', 6)
-                                  : u"NULL"_s)
+                     .arg(next(4) ? QString::number(double(next(100000)) / 1e6, 'f', 6) : u"NULL"_s)
                      .arg(next(5) == 0 ? 1 : 0)
                      .arg(next(3) == 0   ? QString::number(batchApi)
                           : next(2) == 0 ? QString::number(grouped)
@@ -1677,16 +1672,18 @@ void TestStore::costLinesFollowEveryWrite()
                  "COALESCE(cost_usd, 0) + 0.001 WHERE id = %1"_s.arg(id));
             break;
         case 5: // the day it finished, or the batch it went in
-            exec(next(2) ? u"UPDATE tasks SET finished_at = finished_at + 86400000 WHERE id = %1"_s
-                               .arg(id)
-                         : u"UPDATE tasks SET batch_id = %1 WHERE id = %2 AND job_id = %3"_s
-                               .arg(batchApi)
-                               .arg(id)
-                               .arg(jobA));
+            exec(next(2)
+                     ? u"UPDATE tasks SET finished_at = finished_at + 86400000 WHERE id = %1"_s.arg(
+                           id)
+                     : u"UPDATE tasks SET batch_id = %1 WHERE id = %2 AND job_id = %3"_s
+                           .arg(batchApi)
+                           .arg(id)
+                           .arg(jobA));
             break;
         case 6: // a leased task, and a lease renewed (no line changes)
             exec(u"UPDATE tasks SET state = 1, lease_owner = 'x', lease_expires = %1 WHERE id = "
-                 "%2 AND state = 0"_s.arg(kT0 + kLease).arg(id));
+                 "%2 AND state = 0"_s.arg(kT0 + kLease)
+                     .arg(id));
             break;
         case 7: // a task inserted completed (with a classifier's spend), or deleted
             if (next(2)) {
@@ -1718,13 +1715,14 @@ void TestStore::costLinesFollowEveryWrite()
     double cost = -1;
     QVERIFY(store->jobTotals(jobA, &usage, &cost, nullptr));
     QCOMPARE(usage.outputTokens,
-             scalar(side, u"SELECT TOTAL(output_tokens) FROM tasks WHERE job_id = %1 AND state = 2"_s
-                              .arg(jobA))
+             scalar(side,
+                    u"SELECT TOTAL(output_tokens) FROM tasks WHERE job_id = %1 AND state = 2"_s.arg(
+                        jobA))
                  .toLongLong());
-    QVERIFY(qAbs(cost - scalar(side, u"SELECT TOTAL(CASE WHEN state = 2 THEN cost_usd ELSE "
-                                      "classify_cost_usd END) FROM tasks WHERE job_id = %1"_s
-                                          .arg(jobA))
-                            .toDouble()) < 1e-9);
+    QVERIFY(
+        qAbs(cost - scalar(side, u"SELECT TOTAL(CASE WHEN state = 2 THEN cost_usd ELSE "
+                                 "classify_cost_usd END) FROM tasks WHERE job_id = %1"_s.arg(jobA))
+                        .toDouble()) < 1e-9);
     qint64 lineTasks = 0;
     for (const bd::store::CostLine &line : store->costLines(jobA))
         lineTasks += line.tasks;
@@ -1741,9 +1739,9 @@ void TestStore::costLinesFollowEveryWrite()
     // A deleted job leaves no line behind.
     QVERIFY(store->deleteJob(jobA));
     QVERIFY(same("job deleted"));
-    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM job_cost_lines WHERE job_id = %1"_s.arg(jobA))
-                 .toInt(),
-             0);
+    QCOMPARE(
+        scalar(side, u"SELECT COUNT(*) FROM job_cost_lines WHERE job_id = %1"_s.arg(jobA)).toInt(),
+        0);
 }
 
 // Two stores on one file and one on another, open at once (two engines in one process):

@@ -14,15 +14,15 @@ using namespace Qt::StringLiterals;
 namespace {
 
 // Migration 14: the totals of every job's completed tasks by model, lane, day (UTC days
-// since the epoch, -1 for none) and tier (what store::CostLine reports), kept by triggers on tasks so that `status`, the job list
-// and cost reports read a few rows instead of scanning the job (6-8 s for 300,000 tasks on
-// a loaded 2-core machine). The triggers fire on every path that writes a task (claims and
-// completions, replays, hand-backs, batch assignment, deletes) and move a task's figures
-// from the line of its old row to the line of its new one, so the lines equal a scan by
-// construction. (A task's lane is read from its provider batch, which belongs to the
-// task's job and goes only with it.) The line with lane '' holds the classifier spend of
-// tasks not completed (a completed task's cost_usd already includes it), which the job's
-// cost counts too.
+// since the epoch, -1 for none) and tier (what store::CostLine reports), kept by triggers
+// on tasks so that `status`, the job list and cost reports read a few rows instead of
+// scanning the job (6-8 s for 300,000 tasks on a loaded 2-core machine). The triggers fire
+// on every path that writes a task (claims and completions, replays, hand-backs, batch
+// assignment, deletes) and move a task's figures from the line of its old row to the line
+// of its new one, so the lines equal a scan by construction. (A task's lane is read from
+// its provider batch, which belongs to the task's job and goes only with it.) The line
+// with lane '' holds the classifier spend of tasks not completed (a completed task's
+// cost_usd already includes it), which the job's cost counts too.
 QStringList costLineStatements()
 {
     // A task row's line key and figures, for the row `r` (old or new).
@@ -38,14 +38,14 @@ QStringList costLineStatements()
     const auto keyMatches = [&](const QString &r) {
         return u"job_id = %1.job_id AND lane = %2 AND model = COALESCE(%1.model, '') AND "
                "day = COALESCE(%1.finished_at / 86400000, -1) AND tier = COALESCE(%1.tier, '')"_s
-            .arg(r, lane(r));
+                   .arg(r, lane(r));
     };
     static const QStringList figures{u"input_tokens"_s,          u"output_tokens"_s,
                                      u"cached_tokens"_s,         u"cache_write_tokens"_s,
                                      u"classify_input_tokens"_s, u"classify_output_tokens"_s,
                                      u"classify_cost_usd"_s};
-    const QString columns = u"job_id, lane, model, day, tier, tasks, unpriced, cost_usd, "_s +
-                            figures.join(u", "_s);
+    const QString columns =
+        u"job_id, lane, model, day, tier, tasks, unpriced, cost_usd, "_s + figures.join(u", "_s);
     const auto values = [&](const QString &r) {
         QStringList list{key(r), u"1"_s, r + u".cost_usd IS NULL"_s,
                          u"COALESCE(%1.cost_usd, 0)"_s.arg(r)};
@@ -89,11 +89,11 @@ QStringList costLineStatements()
                "job_id = %1.job_id AND lane = '' AND tasks <= 0;"_s.arg(r);
     };
     // A change of anything a line holds of a completed task, or of where it is counted.
-    QStringList changedList{u"new.job_id IS NOT old.job_id"_s, u"new.model IS NOT old.model"_s,
-                            u"new.cache_hit IS NOT old.cache_hit"_s,
-                            u"new.batch_id IS NOT old.batch_id"_s,
-                            u"new.finished_at IS NOT old.finished_at"_s,
-                            u"new.tier IS NOT old.tier"_s, u"new.cost_usd IS NOT old.cost_usd"_s};
+    QStringList changedList{
+        u"new.job_id IS NOT old.job_id"_s,           u"new.model IS NOT old.model"_s,
+        u"new.cache_hit IS NOT old.cache_hit"_s,     u"new.batch_id IS NOT old.batch_id"_s,
+        u"new.finished_at IS NOT old.finished_at"_s, u"new.tier IS NOT old.tier"_s,
+        u"new.cost_usd IS NOT old.cost_usd"_s};
     for (const QString &figure : figures)
         changedList.append(u"new.%1 IS NOT old.%1"_s.arg(figure));
     const QString changed = u"("_s + changedList.join(u" OR "_s) + u")"_s;
@@ -101,8 +101,8 @@ QStringList costLineStatements()
                                 "old.classify_cost_usd)"_s;
     const auto trigger = [](const QString &name, const QString &event, const QString &when,
                             const QString &body) {
-        return u"CREATE TRIGGER %1 AFTER %2 ON tasks WHEN %3 BEGIN %4 END"_s.arg(name, event,
-                                                                                 when, body);
+        return u"CREATE TRIGGER %1 AFTER %2 ON tasks WHEN %3 BEGIN %4 END"_s.arg(name, event, when,
+                                                                                 body);
     };
     return {
         uR"(CREATE TABLE job_cost_lines (
@@ -126,8 +126,8 @@ QStringList costLineStatements()
         u"INSERT INTO job_cost_lines (%1) SELECT %2, COUNT(*), SUM(t.cost_usd IS NULL), "
         "TOTAL(t.cost_usd), SUM(t.input_tokens), SUM(t.output_tokens), SUM(t.cached_tokens), "
         "SUM(t.cache_write_tokens), SUM(t.classify_input_tokens), SUM(t.classify_output_tokens), "
-        "TOTAL(t.classify_cost_usd) FROM tasks t WHERE t.state = 2 GROUP BY 1, 2, 3, 4, 5"_s
-            .arg(columns, key(u"t"_s)),
+        "TOTAL(t.classify_cost_usd) FROM tasks t WHERE t.state = 2 GROUP BY 1, 2, 3, 4, 5"_s.arg(
+            columns, key(u"t"_s)),
         u"INSERT INTO job_cost_lines (job_id, lane, model, day, tier, tasks, classify_cost_usd) "
         "SELECT job_id, '', '', -1, '', COUNT(*), TOTAL(classify_cost_usd) FROM tasks "
         "WHERE state <> 2 AND classify_cost_usd <> 0 GROUP BY job_id"_s,
@@ -408,7 +408,8 @@ const QList<Migration> &sqliteMigrations()
              // A pending task waits since MAX(created_at, not_before): every way back to
              // pending (a retry, a hand-back, a replay) sets not_before to when it may go.
              // The oldest wait per job and priority is one seek here (metrics/queueprobe.h).
-             u"CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (job_id, priority, MAX(created_at, not_before)) "
+             u"CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (job_id, priority, "
+             u"MAX(created_at, not_before)) "
              "WHERE state = 0"_s,
          }},
         {12,
