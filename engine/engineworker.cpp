@@ -79,7 +79,17 @@ void EngineWorker::open()
     m_store->releaseExpiredLeases(m_clock->nowMs());
     releaseLeasesOfDeadWorkers();
     discoverJobs(true);
-    // A large file is checked at open only in part; the first reads may meet the rest.
+    // A large SQLite file is checked at open only in part, and the job list no longer reads
+    // the tasks (their totals are kept in cost lines). Before this engine writes anything,
+    // every task row is read once, so that a damaged page anywhere among the tasks stops
+    // it here instead of a new job being imported beside it. (Read-only commands read
+    // what they show and meet damage there.)
+    if (!store::Database::isServerLocation(m_databasePath)) {
+        for (const JobInfo &job : m_store->jobs()) {
+            if (!m_store->forEachExportRow(job.id, [](const ExportRow &) { return true; }))
+                break;
+        }
+    }
     if (const QString damage = m_database->damage(); !damage.isEmpty()) {
         m_store = nullptr;
         m_database.reset();

@@ -6,8 +6,13 @@
 #
 #   scripts/fuzz.sh [BUILD_DIR]            default build-fuzz
 #   FUZZ_SECONDS=105 (total run time, split evenly)  FUZZ_JOBS=2 (build jobs)
+#
+# A finding prints the end of the fuzzer's log and the path of each input that made it
+# fail; rerun one with `BUILD/fuzz/TARGET INPUT`, fix, and add the input to the target's
+# seed corpus (tests/fuzz/corpus/TARGET/) so that every later run replays it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
 
 build=${1:-build-fuzz}
 total=${FUZZ_SECONDS:-105}
@@ -34,6 +39,7 @@ mkdir -p "$build/artifacts"
 failed=()
 for target in "${targets[@]}"; do
     mkdir -p "$build/corpus/$target"
+    rm -f "$build/artifacts/$target-"* # only this run's findings are reported
     echo "fuzz: $target for ${seconds}s"
     # The first corpus directory collects what is new; the seeds in the tree are only read.
     if ! ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
@@ -44,6 +50,9 @@ for target in "${targets[@]}"; do
         "$build/corpus/$target" "tests/fuzz/corpus/$target" >"$build/$target.log" 2>&1; then
         failed+=("$target")
         tail -n 40 "$build/$target.log" >&2
+        for input in "$build/artifacts/$target-"*; do
+            [[ -e $input ]] && echo "fuzz: $target FAILED on input $input" >&2
+        done
     fi
     grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" "$build/$target.log" |
         tr '\n' ' ' | sed "s/^/fuzz: $target: /"
@@ -52,6 +61,7 @@ done
 
 if (( ${#failed[@]} )); then
     echo "fuzz: FOUND problems in: ${failed[*]} (inputs in $build/artifacts/)" >&2
+    echo "fuzz: $(( SECONDS - started )) s with the build" >&2
     exit 1
 fi
-echo "fuzz: ${#targets[@]} targets ran ${seconds}s each, nothing found"
+echo "fuzz: ${#targets[@]} targets ran ${seconds}s each, nothing found ($(( SECONDS - started )) s with the build)"

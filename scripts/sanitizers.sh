@@ -7,6 +7,9 @@
 # tsan: TSan over the engine's threading tests: the engine thread, the store writer, the
 #       import parser thread and the reader worker (build-tsan/).
 # SAN_JOBS=1 build jobs (the machine is shared); exit 1 when a sanitizer or a test failed.
+# SAN_TESTS="test_a test_b" builds and runs only those tests under ASan (default: the whole
+# build and every test).
+# Each part prints how long its build and its tests took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,26 +26,40 @@ tsan_tests=(test_dispatcher test_preemption test_replay test_global_budget test_
 run_asan() {
     cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DBATCHDESK_SANITIZE=address,undefined >/dev/null
-    cmake --build build-asan -j "$jobs"
+    local started=$SECONDS regex=.
+    if [[ -n ${SAN_TESTS:-} ]]; then
+        read -r -a only <<<"$SAN_TESTS"
+        cmake --build build-asan -j "$jobs" --target "${only[@]}"
+        regex="^($(IFS='|'; echo "${only[*]}"))\$"
+    else
+        cmake --build build-asan -j "$jobs"
+    fi
+    echo "sanitizers: asan build $(( SECONDS - started )) s"
+    started=$SECONDS
     # Leaks inside system libraries Qt loads (fontconfig, D-Bus, GLib) are not ours.
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
     export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     # The keychain test needs a private D-Bus session (scripts/keychain-test.sh); a
     # sanitizer build is slower, so the timeouts are scaled.
-    ctest --test-dir build-asan -E 'test_gui_keychain' --timeout 900 \
+    ctest --test-dir build-asan -E 'test_gui_keychain' -R "$regex" --timeout 900 \
         --output-on-failure -j "$jobs" || status=1
+    echo "sanitizers: asan tests $(( SECONDS - started )) s"
 }
 
 run_tsan() {
     cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DBATCHDESK_SANITIZE=thread >/dev/null
+    local started=$SECONDS
     cmake --build build-tsan -j "$jobs" --target "${tsan_tests[@]}" batchctl
+    echo "sanitizers: tsan build $(( SECONDS - started )) s"
+    started=$SECONDS
     # Qt itself is not built with TSan: see scripts/tsan.supp before suppressing anything.
     export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:report_signal_unsafe=0:suppressions=$PWD/scripts/tsan.supp"
     local regex
     regex="^($(IFS='|'; echo "${tsan_tests[*]}"))\$"
     ctest --test-dir build-tsan -R "$regex" --timeout 900 --output-on-failure -j 1 || status=1
+    echo "sanitizers: tsan tests $(( SECONDS - started )) s"
 }
 
 case "$what" in

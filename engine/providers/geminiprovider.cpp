@@ -2,6 +2,7 @@
 
 #include "errorclassification.h"
 #include "providercatalog.h"
+#include "usageparsing.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -185,15 +186,25 @@ bool GeminiProvider::parseResponse(const QJsonObject &root, ChatReply *reply,
                    root.value(u"error"_s).toObject().value(u"message"_s).toString();
         return false;
     }
-    const QJsonObject usage = root.value(u"usageMetadata"_s).toObject();
-    const qint64 prompt = qMax<qint64>(0, usage.value(u"promptTokenCount"_s).toInteger());
-    const qint64 cached =
-        qBound<qint64>(0, usage.value(u"cachedContentTokenCount"_s).toInteger(), prompt);
+    // Usage figures are checked like the other providers' (usageparsing.h): a negative,
+    // fractional or absurd count is a malformed reply, never booked.
+    QJsonObject usage;
+    qint64 prompt = 0;
+    qint64 cached = 0;
+    qint64 answer = 0;
+    qint64 thoughts = 0;
+    const QStringView member = u"usageMetadata";
+    if (!usageObject(root, &usage, problem, member) ||
+        !readTokenCount(usage, u"promptTokenCount", &prompt, problem, member) ||
+        !readTokenCount(usage, u"cachedContentTokenCount", &cached, problem, member) ||
+        !readTokenCount(usage, u"candidatesTokenCount", &answer, problem, member) ||
+        !readTokenCount(usage, u"thoughtsTokenCount", &thoughts, problem, member)) {
+        return false;
+    }
+    cached = qMin(cached, prompt); // promptTokenCount includes the cached tokens
     reply->usage.inputTokens = prompt - cached;
     reply->usage.cachedTokens = cached;
-    reply->usage.outputTokens =
-        qMax<qint64>(0, usage.value(u"candidatesTokenCount"_s).toInteger()) +
-        qMax<qint64>(0, usage.value(u"thoughtsTokenCount"_s).toInteger());
+    reply->usage.outputTokens = answer + thoughts;
     const QString model = root.value(u"modelVersion"_s).toString();
     if (!model.isEmpty())
         reply->model = model.startsWith(u"models/"_s) ? model.mid(7) : model;
@@ -231,8 +242,7 @@ bool GeminiProvider::parseResponse(const QJsonObject &root, ChatReply *reply,
         // Thinking spent the whole allowance: the same request would do so again.
         reply->error = ErrorClass::InvalidRequest;
         reply->errorMessage = u"no answer text: maxOutputTokens was spent before the answer "
-                              "(%1 thinking tokens); raise --max-output-tokens"_s.arg(
-                                  usage.value(u"thoughtsTokenCount"_s).toInteger());
+                              "(%1 thinking tokens); raise --max-output-tokens"_s.arg(thoughts);
     } else if (reply->finishReason == u"MAX_TOKENS"_s) {
         reply->errorMessage = u"truncated: the answer reached maxOutputTokens"_s;
     } else if (!reply->finishReason.isEmpty() && reply->finishReason != u"STOP"_s &&

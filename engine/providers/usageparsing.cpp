@@ -7,13 +7,14 @@ using namespace Qt::StringLiterals;
 
 namespace bd::providers {
 
-bool readTokenCount(const QJsonObject &usage, QStringView key, qint64 *count, QString *problem)
+bool readTokenCount(const QJsonObject &usage, QStringView key, qint64 *count, QString *problem,
+                    QStringView member)
 {
     *count = 0;
     const QJsonValue value = usage.value(key);
     if (value.isUndefined() || value.isNull())
         return true;
-    const QString field = u"usage."_s + key.toString();
+    const QString field = member.toString() + u'.' + key.toString();
     if (!value.isDouble()) {
         *problem = field + u" is not a number"_s;
         return false;
@@ -36,15 +37,15 @@ bool readTokenCount(const QJsonObject &usage, QStringView key, qint64 *count, QS
     return true;
 }
 
-bool usageObject(const QJsonObject &root, QJsonObject *usage, QString *problem)
+bool usageObject(const QJsonObject &root, QJsonObject *usage, QString *problem, QStringView member)
 {
-    const QJsonValue value = root.value(u"usage"_s);
+    const QJsonValue value = root.value(member);
     if (value.isUndefined() || value.isNull()) {
         *usage = {};
         return true;
     }
     if (!value.isObject()) {
-        *problem = u"usage is not an object"_s;
+        *problem = member.toString() + u" is not an object"_s;
         return false;
     }
     *usage = value.toObject();

@@ -13,11 +13,14 @@ inline constexpr qint64 kMaxUsageTokens = 100'000'000;
 
 // Reads usage[key] as a token count: absent or null is 0 (local servers often say
 // nothing); a negative, fractional, non-numeric or implausibly large value is refused
-// with *problem naming the field, and the reply is to be treated as malformed.
-bool readTokenCount(const QJsonObject &usage, QStringView key, qint64 *count, QString *problem);
+// with *problem naming the field ("usage.key", or "<member>.key" for another member's
+// name, e.g. Gemini's usageMetadata), and the reply is to be treated as malformed.
+bool readTokenCount(const QJsonObject &usage, QStringView key, qint64 *count, QString *problem,
+                    QStringView member = u"usage");
 
-// The "usage" member of a reply: absent or null is fine (no figures), anything but an
-// object is refused.
-bool usageObject(const QJsonObject &root, QJsonObject *usage, QString *problem);
+// The usage member of a reply ("usage" unless named): absent or null is fine (no
+// figures), anything but an object is refused.
+bool usageObject(const QJsonObject &root, QJsonObject *usage, QString *problem,
+                 QStringView member = u"usage");
 
 } // namespace bd::providers

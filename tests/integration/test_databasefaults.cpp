@@ -120,10 +120,11 @@ void TestDatabaseFaults::damagedPageStopsEveryCommand()
                                "settings, columns, 3, state_reason, created_at, updated_at, runner "
                                "FROM jobs WHERE id = 1"_s));
             QVERIFY2(
-                query.exec(u"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-                           "WHERE i < %1) INSERT INTO tasks (job_id, row_no, vals, priority, "
-                           "state, output, cost_usd, created_at) SELECT 2, i, '[\"x\"]', 2, 2, "
-                           "hex(randomblob(500)), 0.0001, 0 FROM n"_s.arg(fillerMiB * 1024)),
+                query.exec(
+                    u"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                    "WHERE i < %1) INSERT INTO tasks (job_id, row_no, vals, priority, "
+                    "state, output, cost_usd, created_at) SELECT 2, i, '[\"x\", \"y\"]', 2, 2, "
+                    "hex(randomblob(500)), 0.0001, 0 FROM n"_s.arg(fillerMiB * 1024)),
                 qPrintable(query.lastError().text()));
         }
         QVERIFY(query.exec(u"PRAGMA wal_checkpoint(TRUNCATE)"_s));
@@ -153,11 +154,23 @@ void TestDatabaseFaults::damagedPageStopsEveryCommand()
                  qPrintable(run.describe()));
     };
     const BatchctlRun status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
-    expectDamaged(status);
-    QVERIFY2(!status.out.contains("\"cost_usd\":0"), status.out.constData());
-    expectDamaged(batchctl({u"status"_s, u"--db"_s, db}));
+    if (fillerMiB == 0) {
+        // The quick_check at open reads every page.
+        expectDamaged(status);
+        expectDamaged(batchctl({u"status"_s, u"--db"_s, db}));
+    } else if (status.exitCode != 0) {
+        expectDamaged(status); // the bounded check at open met the page
+    } else {
+        // status reads the jobs and their kept totals, not the damaged task page: never
+        // zeros, the real spend (it read $0 before).
+        const QJsonArray jobs = status.json().value(u"jobs"_s).toArray();
+        QVERIFY2(!jobs.isEmpty(), status.out.constData());
+        QCOMPARE(jobs.at(0).toObject().value(u"cost_usd"_s).toDouble(), spent);
+    }
+    // The export of the job whose page is damaged meets it.
     const QString exported = m_dir.filePath(u"out-%1.csv"_s.arg(fillerMiB));
-    expectDamaged(batchctl({u"export"_s, u"1"_s, u"--out"_s, exported, u"--db"_s, db}));
+    expectDamaged(batchctl(
+        {u"export"_s, fillerMiB > 0 ? u"2"_s : u"1"_s, u"--out"_s, exported, u"--db"_s, db}));
     QVERIFY(!QFileInfo::exists(exported));
     expectDamaged(batchctl({u"resume"_s, u"--db"_s, db}));
     const QString other = writeCsv(u"other-%1.csv"_s.arg(fillerMiB), 50);

@@ -44,6 +44,13 @@ QByteArray anthropicAnswer(const QByteArray &usage)
            (usage.isEmpty() ? QByteArray() : ",\"usage\":" + usage) + "}";
 }
 
+QByteArray geminiAnswer(const QByteArray &usage)
+{
+    return R"({"candidates":[{"content":{"role":"model","parts":[{"text":"fine"}]},)"
+           R"("finishReason":"STOP"}],"modelVersion":"gemini-2.5-flash")" +
+           (usage.isEmpty() ? QByteArray() : ",\"usageMetadata\":" + usage) + "}";
+}
+
 ChatRequest request(qint64 taskId)
 {
     ChatRequest r;
@@ -142,29 +149,39 @@ void TestHostileReplies::implausibleUsageIsMalformed_data()
         const char *name;
         QByteArray openAi;
         QByteArray anthropic;
+        QByteArray gemini;
         bool accepted;
         const char *problem;
     } rows[] = {
         {"sane", R"({"prompt_tokens":12,"completion_tokens":3})",
-         R"({"input_tokens":12,"output_tokens":3})", true, ""},
-        {"absent", "", "", true, ""},
+         R"({"input_tokens":12,"output_tokens":3})",
+         R"({"promptTokenCount":12,"candidatesTokenCount":3})", true, ""},
+        {"absent", "", "", "", true, ""},
         {"at the bound", R"({"prompt_tokens":100000000,"completion_tokens":0})",
-         R"({"input_tokens":100000000,"output_tokens":0})", true, ""},
+         R"({"input_tokens":100000000,"output_tokens":0})",
+         R"({"promptTokenCount":100000000,"candidatesTokenCount":0})", true, ""},
         {"int64 max", R"({"prompt_tokens":9223372036854775807,"completion_tokens":1})",
-         R"({"input_tokens":9223372036854775807,"output_tokens":1})", false, "more than"},
-        {"1e15", R"({"prompt_tokens":1,"completion_tokens":1000000000000000})",
-         R"({"input_tokens":1,"output_tokens":1000000000000000})", false, "more than"},
-        {"just above", R"({"prompt_tokens":100000001})", R"({"input_tokens":100000001})", false,
+         R"({"input_tokens":9223372036854775807,"output_tokens":1})",
+         R"({"promptTokenCount":9223372036854775807,"candidatesTokenCount":1})", false,
          "more than"},
+        {"1e15", R"({"prompt_tokens":1,"completion_tokens":1000000000000000})",
+         R"({"input_tokens":1,"output_tokens":1000000000000000})",
+         R"({"promptTokenCount":1,"thoughtsTokenCount":1000000000000000})", false, "more than"},
+        {"just above", R"({"prompt_tokens":100000001})", R"({"input_tokens":100000001})",
+         R"({"candidatesTokenCount":100000001})", false, "more than"},
         {"negative", R"({"prompt_tokens":-5,"completion_tokens":3})",
-         R"({"input_tokens":-5,"output_tokens":3})", false, "negative"},
+         R"({"input_tokens":-5,"output_tokens":3})",
+         R"({"promptTokenCount":-5,"candidatesTokenCount":3})", false, "negative"},
         {"fraction", R"({"prompt_tokens":1.5,"completion_tokens":3})",
-         R"({"input_tokens":1.5,"output_tokens":3})", false, "whole number"},
+         R"({"input_tokens":1.5,"output_tokens":3})",
+         R"({"promptTokenCount":1.5,"candidatesTokenCount":3})", false, "whole number"},
         {"string", R"({"prompt_tokens":"12","completion_tokens":3})",
-         R"({"input_tokens":"12","output_tokens":3})", false, "not a number"},
-        {"usage not an object", R"([1,2])", R"("lots")", false, "usage is not an object"},
+         R"({"input_tokens":"12","output_tokens":3})",
+         R"({"promptTokenCount":"12","candidatesTokenCount":3})", false, "not a number"},
+        {"usage not an object", R"([1,2])", R"("lots")", R"(7)", false, "is not an object"},
         {"cache figure", R"({"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":-1}})",
-         R"({"input_tokens":5,"cache_read_input_tokens":-1})", false, "negative"},
+         R"({"input_tokens":5,"cache_read_input_tokens":-1})",
+         R"({"promptTokenCount":5,"cachedContentTokenCount":-1})", false, "negative"},
     };
     for (const auto &row : rows) {
         QTest::addRow("openai-compatible %s", row.name)
@@ -172,6 +189,9 @@ void TestHostileReplies::implausibleUsageIsMalformed_data()
             << QString::fromLatin1(row.problem);
         QTest::addRow("anthropic %s", row.name) << u"anthropic"_s << anthropicAnswer(row.anthropic)
                                                 << row.accepted << QString::fromLatin1(row.problem);
+        // Gemini's usageMetadata was read with qMax(0, …) and no bound: 2^63-1 tokens booked.
+        QTest::addRow("gemini %s", row.name) << u"gemini"_s << geminiAnswer(row.gemini)
+                                             << row.accepted << QString::fromLatin1(row.problem);
     }
 }
 

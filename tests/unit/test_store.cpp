@@ -159,6 +159,7 @@ private Q_SLOTS:
     void settingsAndSpendLedger();
     void alertFiguresMigrationUpgradesAnOlderDatabase();
     void deleteJobCascades();
+    void costLinesFollowEveryWrite();
     void storesSideBySideHaveTheirOwnConnections();
 
 private:
@@ -1473,20 +1474,24 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         QSqlDatabase side = sideConnection();
         QSqlQuery query(side);
         // The later steps' objects go too (intake queues, jobs.runner, job controls, job
-        // charges, workers and batch owners).
-        for (const QString &sql : {u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
-                                   u"ALTER TABLE provider_batches DROP COLUMN owner"_s,
-                                   u"DROP TABLE job_controls"_s, u"DROP INDEX tasks_waiting"_s,
-                                   u"ALTER TABLE jobs DROP COLUMN runner"_s,
-                                   u"DROP TABLE intake_tasks"_s, u"DROP TABLE intake_queues"_s,
-                                   u"DROP TABLE spend_days"_s,
-                                   u"DROP TABLE settings"_s, u"DROP INDEX alerts_open"_s,
-                                   u"ALTER TABLE alerts DROP COLUMN figures"_s,
-                                   u"CREATE INDEX alerts_open ON alerts (kind, job_id) WHERE cleared_at IS NULL"_s,
-                                   u"INSERT INTO alerts (job_id, kind, message, raised_at) VALUES "
-                                   "(NULL, 'circuit_open', 'first', 10), (NULL, 'circuit_open', 'second', 20), "
-                                   "(%1, 'circuit_open', 'job', 30)"_s.arg(job),
-                                   u"PRAGMA user_version = %1"_s.arg(before)}) {
+        // charges, workers and batch owners, job cost lines and their triggers).
+        for (const QString &trigger :
+             {u"tasks_cost_insert"_s, u"tasks_cost_delete"_s, u"tasks_cost_update_old"_s,
+              u"tasks_cost_update_new"_s, u"tasks_open_insert"_s, u"tasks_open_delete"_s,
+              u"tasks_open_update_old"_s, u"tasks_open_update_new"_s, u"jobs_cost_delete"_s})
+            QVERIFY2(query.exec(u"DROP TRIGGER "_s + trigger), qPrintable(trigger));
+        for (const QString &sql :
+             {u"DROP TABLE job_cost_lines"_s, u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
+              u"ALTER TABLE provider_batches DROP COLUMN owner"_s, u"DROP TABLE job_controls"_s,
+              u"DROP INDEX tasks_waiting"_s, u"ALTER TABLE jobs DROP COLUMN runner"_s,
+              u"DROP TABLE intake_tasks"_s, u"DROP TABLE intake_queues"_s,
+              u"DROP TABLE spend_days"_s, u"DROP TABLE settings"_s, u"DROP INDEX alerts_open"_s,
+              u"ALTER TABLE alerts DROP COLUMN figures"_s,
+              u"CREATE INDEX alerts_open ON alerts (kind, job_id) WHERE cleared_at IS NULL"_s,
+              u"INSERT INTO alerts (job_id, kind, message, raised_at) VALUES "
+              "(NULL, 'circuit_open', 'first', 10), (NULL, 'circuit_open', 'second', 20), "
+              "(%1, 'circuit_open', 'job', 30)"_s.arg(job),
+              u"PRAGMA user_version = %1"_s.arg(before)}) {
             QVERIFY2(query.exec(sql), qPrintable(sql + u": "_s + query.lastError().text()));
         }
     }
@@ -1500,6 +1505,8 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
     QVERIFY(open.at(0).figures.isEmpty());
     QCOMPARE(store->alerts(true).size(), 3);
     QCOMPARE(store->spendSince(0), 0.5);
+    QCOMPARE(store->job(job)->costUsd, 0.5); // the cost lines were filled from the tasks
+    QCOMPARE(store->costLines(job).size(), 1);
     bool created = true;
     store->raiseAlert(0, u"circuit_open"_s, u"again"_s, kT0, {}, &created);
     QVERIFY(!created);
@@ -1529,6 +1536,212 @@ void TestStore::deleteJobCascades()
     QCOMPARE(store->taskCounts(kept).pending, 2);
     QCOMPARE(store->jobs().size(), 1);
     QVERIFY(store->deadTasks(0, 10, 0).isEmpty());
+}
+
+// The job's cost lines (job_cost_lines, kept by triggers on tasks since migration 14) equal
+// a scan of the tasks after every kind of write: completions through the store and by hand,
+// cache hits, batch lanes, tiers, unpriced answers, classifier spend on tasks not completed,
+// replays, changed figures and days, inserts, deletes and a deleted job; and the migration's
+// backfill gives the same lines. `status` and the job list read these lines instead of
+// scanning the job (6-8 s on 300,000 tasks before).
+void TestStore::costLinesFollowEveryWrite()
+{
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 jobA = makeJob(*store, 40, u"a"_s);
+    const qint64 jobB = makeJob(*store, 20, u"b"_s);
+    const qint64 batchApi =
+        store->createBatch(jobA, u"openai"_s, u"batch-api"_s, 5, 100, u"submitted"_s, kT0);
+    const qint64 grouped =
+        store->createBatch(jobA, u"openai"_s, u"sync"_s, 5, 100, u"submitted"_s, kT0);
+    QVERIFY(batchApi > 0 && grouped > 0);
+    QSqlDatabase side = sideConnection();
+
+    // The lines as a scan of the tasks would give them, and as they are kept.
+    const QString scan =
+        u"SELECT t.job_id, CASE WHEN t.cache_hit = 1 THEN 'response-cache' WHEN b.lane = "
+        "'batch-api' THEN 'batch-api' ELSE 'sync' END, COALESCE(t.model, ''), "
+        "COALESCE(CAST(julianday(t.finished_at / 1000, 'unixepoch', 'start of day') - "
+        "2440587.5 AS INTEGER), -1), COALESCE(t.tier, ''), COUNT(*), SUM(t.cost_usd IS NULL), "
+        "TOTAL(t.cost_usd), "
+        "SUM(t.input_tokens), SUM(t.output_tokens), SUM(t.cached_tokens), "
+        "SUM(t.cache_write_tokens), SUM(t.classify_input_tokens), SUM(t.classify_output_tokens), "
+        "TOTAL(t.classify_cost_usd) FROM tasks t LEFT JOIN provider_batches b ON b.id = "
+        "t.batch_id WHERE t.state = 2 GROUP BY 1, 2, 3, 4, 5 UNION ALL SELECT job_id, '', '', "
+        "-1, '', COUNT(*), 0, 0, 0, 0, 0, 0, 0, 0, TOTAL(classify_cost_usd) FROM tasks WHERE "
+        "state <> 2 AND classify_cost_usd <> 0 GROUP BY job_id ORDER BY 1, 2, 3, 4, 5"_s;
+    const QString kept =
+        u"SELECT job_id, lane, model, day, tier, tasks, unpriced, cost_usd, input_tokens, "
+        "output_tokens, cached_tokens, cache_write_tokens, classify_input_tokens, "
+        "classify_output_tokens, classify_cost_usd FROM job_cost_lines ORDER BY 1, 2, 3, 4, 5"_s;
+    const auto rows = [&](const QString &sql) {
+        QStringList lines;
+        QSqlQuery query(side);
+        if (!query.exec(sql)) {
+            lines.append(u"error: "_s + query.lastError().text());
+            return lines;
+        }
+        while (query.next()) {
+            QStringList fields;
+            for (int i = 0; i < 15; ++i) {
+                const QVariant value = query.value(i);
+                fields.append(i == 7 || i == 14 ? QString::number(value.toDouble(), 'f', 9)
+                                                : value.toString());
+            }
+            lines.append(fields.join(u'|'));
+        }
+        return lines;
+    };
+    const auto exec = [&](const QString &sql) {
+        QSqlQuery query(side);
+        if (!query.exec(sql))
+            qWarning("%s: %s", qPrintable(sql), qPrintable(query.lastError().text()));
+    };
+    int step = 0;
+    const auto same = [&](const char *what) {
+        ++step;
+        const QStringList expected = rows(scan);
+        const QStringList actual = rows(kept);
+        if (expected != actual) {
+            qWarning("after step %d (%s):\nscan:\n%s\nkept:\n%s", step, what,
+                     qPrintable(expected.join(u'\n')), qPrintable(actual.join(u'\n')));
+        }
+        return expected == actual;
+    };
+
+    // Through the store: claims, completions (one unpriced), a dead letter, a retry.
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(jobA, kOwnerA, 10, kT0, kT0 + kLease, &claimed));
+    TaskTransition unpriced = transition(claimed.at(1).id, OutcomeAction::Complete);
+    unpriced.outcome.costUsd = std::nullopt;
+    QVERIFY(store->applyTransitions(
+        kOwnerA,
+        {transition(claimed.at(0).id, OutcomeAction::Complete), unpriced,
+         transition(claimed.at(2).id, OutcomeAction::Complete),
+         transition(claimed.at(3).id, OutcomeAction::DeadLetter, ErrorClass::InvalidRequest),
+         transition(claimed.at(4).id, OutcomeAction::Retry, ErrorClass::ServerError, true, kT0)},
+        kT0 + 1000));
+    QVERIFY(same("store transitions"));
+
+    // By hand, in a fixed pseudo-random order: every column a line depends on changes.
+    const qint64 firstId = scalar(side, u"SELECT MIN(id) FROM tasks"_s).toLongLong();
+    const qint64 lastId = scalar(side, u"SELECT MAX(id) FROM tasks"_s).toLongLong();
+    quint32 seed = 12345;
+    const auto next = [&](quint32 n) {
+        seed = seed * 1664525u + 1013904223u;
+        return (seed >> 8) % n;
+    };
+    static const char *const kModels[] = {"sim-1", "gpt-4.1-mini", "claude-haiku-4-5"};
+    static const char *const kTiers[] = {"", "simple", "complex"};
+    for (int i = 0; i < 400; ++i) {
+        const qint64 id = firstId + qint64(next(quint32(lastId - firstId + 1)));
+        switch (next(9)) {
+        case 0:
+        case 1: // completed, with any model, tier, day, price, cache hit and batch
+            exec(u"UPDATE tasks SET state = 2, model = '%1', tier = %2, input_tokens = %3, "
+                 "output_tokens = %4, cached_tokens = %5, cache_write_tokens = %6, cost_usd = %7, "
+                 "cache_hit = %8, batch_id = CASE WHEN job_id = %12 THEN %9 END, "
+                 "finished_at = %10 WHERE id = %11"_s.arg(QString::fromLatin1(kModels[next(3)]))
+                     .arg(next(3) ? u"'%1'"_s.arg(QString::fromLatin1(kTiers[next(3)])) : u"NULL"_s)
+                     .arg(next(5000))
+                     .arg(next(900))
+                     .arg(next(50))
+                     .arg(next(7))
+                     .arg(next(4) ? QString::number(double(next(100000)) / 1e6, 'f', 6) : u"NULL"_s)
+                     .arg(next(5) == 0 ? 1 : 0)
+                     .arg(next(3) == 0   ? QString::number(batchApi)
+                          : next(2) == 0 ? QString::number(grouped)
+                                         : u"NULL"_s)
+                     .arg(kT0 + qint64(next(4)) * 86'400'000 + next(1000))
+                     .arg(id)
+                     .arg(jobA));
+            break;
+        case 2: // back to pending (a replay) or dead
+            exec(u"UPDATE tasks SET state = %1 WHERE id = %2"_s.arg(next(2) ? 0 : 3).arg(id));
+            break;
+        case 3: // a classifier's spend, whatever the state
+            exec(u"UPDATE tasks SET classify_cost_usd = %1, classify_input_tokens = %2, "
+                 "classify_output_tokens = %3 WHERE id = %4"_s
+                     .arg(next(3) ? QString::number(double(next(5000)) / 1e6, 'f', 6) : u"0"_s)
+                     .arg(next(300))
+                     .arg(next(3))
+                     .arg(id));
+            break;
+        case 4: // one figure of a task changes (completed or not)
+            exec(u"UPDATE tasks SET output_tokens = output_tokens + 1, cost_usd = "
+                 "COALESCE(cost_usd, 0) + 0.001 WHERE id = %1"_s.arg(id));
+            break;
+        case 5: // the day it finished, or the batch it went in
+            exec(next(2)
+                     ? u"UPDATE tasks SET finished_at = finished_at + 86400000 WHERE id = %1"_s.arg(
+                           id)
+                     : u"UPDATE tasks SET batch_id = %1 WHERE id = %2 AND job_id = %3"_s
+                           .arg(batchApi)
+                           .arg(id)
+                           .arg(jobA));
+            break;
+        case 6: // a leased task, and a lease renewed (no line changes)
+            exec(u"UPDATE tasks SET state = 1, lease_owner = 'x', lease_expires = %1 WHERE id = "
+                 "%2 AND state = 0"_s.arg(kT0 + kLease)
+                     .arg(id));
+            break;
+        case 7: // a task inserted completed (with a classifier's spend), or deleted
+            if (next(2)) {
+                exec(u"INSERT INTO tasks (job_id, row_no, vals, priority, state, model, "
+                     "input_tokens, output_tokens, cost_usd, classify_cost_usd, created_at, "
+                     "finished_at) VALUES (%1, 999, '[]', 2, %2, 'sim-1', 7, 3, 0.002, 0.0005, "
+                     "%3, %3)"_s.arg(next(2) ? jobA : jobB)
+                         .arg(next(2) ? 2 : 0)
+                         .arg(kT0));
+            } else {
+                exec(u"DELETE FROM tasks WHERE id = %1"_s.arg(id));
+            }
+            break;
+        case 8: // moved to the other job (a provider batch holds tasks of its own job only)
+            exec(u"UPDATE tasks SET job_id = %1, batch_id = NULL WHERE id = %2"_s
+                     .arg(next(2) ? jobA : jobB)
+                     .arg(id));
+            break;
+        }
+        if (i % 20 == 19)
+            QVERIFY(same("writes by hand"));
+    }
+    QVERIFY(same("writes by hand"));
+    QVERIFY(rows(kept).size() > 10); // many lines: models, lanes, days and tiers
+    QVERIFY(rows(kept).join(u'\n').contains(u"|batch-api|"_s));
+
+    // The store's reads come from the lines; the totals equal the scan's.
+    bd::Usage usage;
+    double cost = -1;
+    QVERIFY(store->jobTotals(jobA, &usage, &cost, nullptr));
+    QCOMPARE(usage.outputTokens,
+             scalar(side,
+                    u"SELECT TOTAL(output_tokens) FROM tasks WHERE job_id = %1 AND state = 2"_s.arg(
+                        jobA))
+                 .toLongLong());
+    QVERIFY(
+        qAbs(cost - scalar(side, u"SELECT TOTAL(CASE WHEN state = 2 THEN cost_usd ELSE "
+                                 "classify_cost_usd END) FROM tasks WHERE job_id = %1"_s.arg(jobA))
+                        .toDouble()) < 1e-9);
+    qint64 lineTasks = 0;
+    for (const bd::store::CostLine &line : store->costLines(jobA))
+        lineTasks += line.tasks;
+    QCOMPARE(lineTasks, store->taskCounts(jobA).completed);
+
+    // The migration's backfill makes the same lines from the tasks alone.
+    const QStringList before = rows(kept);
+    const QStringList statements = bd::store::sqliteMigrations().constLast().statements;
+    exec(u"DELETE FROM job_cost_lines"_s);
+    exec(statements.at(1));
+    exec(statements.at(2));
+    QCOMPARE(rows(kept), before);
+
+    // A deleted job leaves no line behind.
+    QVERIFY(store->deleteJob(jobA));
+    QVERIFY(same("job deleted"));
+    QCOMPARE(
+        scalar(side, u"SELECT COUNT(*) FROM job_cost_lines WHERE job_id = %1"_s.arg(jobA)).toInt(),
+        0);
 }
 
 // Two stores on one file and one on another, open at once (two engines in one process):

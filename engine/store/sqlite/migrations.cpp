@@ -11,6 +11,152 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
+namespace {
+
+// Migration 14: the totals of every job's completed tasks by model, lane, day (UTC days
+// since the epoch, -1 for none) and tier (what store::CostLine reports), kept by triggers
+// on tasks so that `status`, the job list and cost reports read a few rows instead of
+// scanning the job (6-8 s for 300,000 tasks on a loaded 2-core machine). The triggers fire
+// on every path that writes a task (claims and completions, replays, hand-backs, batch
+// assignment, deletes) and move a task's figures from the line of its old row to the line
+// of its new one, so the lines equal a scan by construction. (A task's lane is read from
+// its provider batch, which belongs to the task's job and goes only with it.) The line
+// with lane '' holds the classifier spend of tasks not completed (a completed task's
+// cost_usd already includes it), which the job's cost counts too.
+QStringList costLineStatements()
+{
+    // A task row's line key and figures, for the row `r` (old or new).
+    const auto lane = [](const QString &r) {
+        return u"CASE WHEN %1.cache_hit = 1 THEN 'response-cache' WHEN %1.batch_id IS NULL "
+               "THEN 'sync' WHEN (SELECT lane FROM provider_batches WHERE id = %1.batch_id) = "
+               "'batch-api' THEN 'batch-api' ELSE 'sync' END"_s.arg(r);
+    };
+    const auto key = [&](const QString &r) {
+        return u"%1.job_id, %2, COALESCE(%1.model, ''), COALESCE(%1.finished_at / 86400000, -1), "
+               "COALESCE(%1.tier, '')"_s.arg(r, lane(r));
+    };
+    const auto keyMatches = [&](const QString &r) {
+        return u"job_id = %1.job_id AND lane = %2 AND model = COALESCE(%1.model, '') AND "
+               "day = COALESCE(%1.finished_at / 86400000, -1) AND tier = COALESCE(%1.tier, '')"_s
+                   .arg(r, lane(r));
+    };
+    static const QStringList figures{u"input_tokens"_s,          u"output_tokens"_s,
+                                     u"cached_tokens"_s,         u"cache_write_tokens"_s,
+                                     u"classify_input_tokens"_s, u"classify_output_tokens"_s,
+                                     u"classify_cost_usd"_s};
+    const QString columns =
+        u"job_id, lane, model, day, tier, tasks, unpriced, cost_usd, "_s + figures.join(u", "_s);
+    const auto values = [&](const QString &r) {
+        QStringList list{key(r), u"1"_s, r + u".cost_usd IS NULL"_s,
+                         u"COALESCE(%1.cost_usd, 0)"_s.arg(r)};
+        for (const QString &figure : figures)
+            list.append(r + u'.' + figure);
+        return list.join(u", "_s);
+    };
+    QStringList sums{u"tasks = tasks + excluded.tasks"_s,
+                     u"unpriced = unpriced + excluded.unpriced"_s,
+                     u"cost_usd = cost_usd + excluded.cost_usd"_s};
+    QStringList minus{u"tasks = tasks - 1"_s, u"unpriced = unpriced - (%1.cost_usd IS NULL)"_s,
+                      u"cost_usd = cost_usd - COALESCE(%1.cost_usd, 0)"_s};
+    for (const QString &figure : figures) {
+        sums.append(u"%1 = %1 + excluded.%1"_s.arg(figure));
+        minus.append(u"%1 = %1 - %2.%1"_s.arg(figure, u"%1"_s));
+    }
+    const QString conflict =
+        u" ON CONFLICT (job_id, lane, model, day, tier) DO UPDATE SET "_s + sums.join(u", "_s);
+    // Adds the completed row r to its line; takes it off (a line of no task goes).
+    const auto add = [&](const QString &r) {
+        return u"INSERT INTO job_cost_lines (%1) VALUES (%2)%3;"_s.arg(columns, values(r),
+                                                                       conflict);
+    };
+    const auto remove = [&](const QString &r) {
+        QString set = minus.join(u", "_s);
+        set.replace(u"%1"_s, r);
+        return u"UPDATE job_cost_lines SET %1 WHERE %2; DELETE FROM job_cost_lines WHERE %2 "
+               "AND tasks <= 0;"_s.arg(set, keyMatches(r));
+    };
+    // The classifier spend of a task not completed: the job's line with lane ''.
+    const auto addOpen = [](const QString &r) {
+        return u"INSERT INTO job_cost_lines (job_id, lane, model, day, tier, tasks, "
+               "classify_cost_usd) VALUES (%1.job_id, '', '', -1, '', 1, %1.classify_cost_usd) "
+               "ON CONFLICT (job_id, lane, model, day, tier) DO UPDATE SET tasks = tasks + 1, "
+               "classify_cost_usd = classify_cost_usd + excluded.classify_cost_usd;"_s.arg(r);
+    };
+    const auto removeOpen = [](const QString &r) {
+        return u"UPDATE job_cost_lines SET tasks = tasks - 1, classify_cost_usd = "
+               "classify_cost_usd - %1.classify_cost_usd WHERE job_id = %1.job_id AND lane = '' "
+               "AND model = '' AND day = -1 AND tier = ''; DELETE FROM job_cost_lines WHERE "
+               "job_id = %1.job_id AND lane = '' AND tasks <= 0;"_s.arg(r);
+    };
+    // A change of anything a line holds of a completed task, or of where it is counted.
+    QStringList changedList{
+        u"new.job_id IS NOT old.job_id"_s,           u"new.model IS NOT old.model"_s,
+        u"new.cache_hit IS NOT old.cache_hit"_s,     u"new.batch_id IS NOT old.batch_id"_s,
+        u"new.finished_at IS NOT old.finished_at"_s, u"new.tier IS NOT old.tier"_s,
+        u"new.cost_usd IS NOT old.cost_usd"_s};
+    for (const QString &figure : figures)
+        changedList.append(u"new.%1 IS NOT old.%1"_s.arg(figure));
+    const QString changed = u"("_s + changedList.join(u" OR "_s) + u")"_s;
+    const QString openChanged = u"(new.job_id IS NOT old.job_id OR new.classify_cost_usd IS NOT "
+                                "old.classify_cost_usd)"_s;
+    const auto trigger = [](const QString &name, const QString &event, const QString &when,
+                            const QString &body) {
+        return u"CREATE TRIGGER %1 AFTER %2 ON tasks WHEN %3 BEGIN %4 END"_s.arg(name, event, when,
+                                                                                 body);
+    };
+    return {
+        uR"(CREATE TABLE job_cost_lines (
+            job_id INTEGER NOT NULL,
+            lane TEXT NOT NULL,
+            model TEXT NOT NULL,
+            day INTEGER NOT NULL,
+            tier TEXT NOT NULL,
+            tasks INTEGER NOT NULL DEFAULT 0,
+            unpriced INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            classify_input_tokens INTEGER NOT NULL DEFAULT 0,
+            classify_output_tokens INTEGER NOT NULL DEFAULT 0,
+            classify_cost_usd REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, lane, model, day, tier)) WITHOUT ROWID)"_s,
+        // What the tasks already hold.
+        u"INSERT INTO job_cost_lines (%1) SELECT %2, COUNT(*), SUM(t.cost_usd IS NULL), "
+        "TOTAL(t.cost_usd), SUM(t.input_tokens), SUM(t.output_tokens), SUM(t.cached_tokens), "
+        "SUM(t.cache_write_tokens), SUM(t.classify_input_tokens), SUM(t.classify_output_tokens), "
+        "TOTAL(t.classify_cost_usd) FROM tasks t WHERE t.state = 2 GROUP BY 1, 2, 3, 4, 5"_s.arg(
+            columns, key(u"t"_s)),
+        u"INSERT INTO job_cost_lines (job_id, lane, model, day, tier, tasks, classify_cost_usd) "
+        "SELECT job_id, '', '', -1, '', COUNT(*), TOTAL(classify_cost_usd) FROM tasks "
+        "WHERE state <> 2 AND classify_cost_usd <> 0 GROUP BY job_id"_s,
+        trigger(u"tasks_cost_insert"_s, u"INSERT"_s, u"new.state = 2"_s, add(u"new"_s)),
+        trigger(u"tasks_cost_delete"_s, u"DELETE"_s, u"old.state = 2"_s, remove(u"old"_s)),
+        trigger(u"tasks_cost_update_old"_s, u"UPDATE"_s,
+                u"old.state = 2 AND (new.state IS NOT 2 OR %1)"_s.arg(changed), remove(u"old"_s)),
+        trigger(u"tasks_cost_update_new"_s, u"UPDATE"_s,
+                u"new.state = 2 AND (old.state IS NOT 2 OR %1)"_s.arg(changed), add(u"new"_s)),
+        trigger(u"tasks_open_insert"_s, u"INSERT"_s,
+                u"new.state <> 2 AND new.classify_cost_usd <> 0"_s, addOpen(u"new"_s)),
+        trigger(u"tasks_open_delete"_s, u"DELETE"_s,
+                u"old.state <> 2 AND old.classify_cost_usd <> 0"_s, removeOpen(u"old"_s)),
+        trigger(u"tasks_open_update_old"_s, u"UPDATE"_s,
+                u"old.state <> 2 AND old.classify_cost_usd <> 0 AND (new.state = 2 OR %1)"_s.arg(
+                    openChanged),
+                removeOpen(u"old"_s)),
+        trigger(u"tasks_open_update_new"_s, u"UPDATE"_s,
+                u"new.state <> 2 AND new.classify_cost_usd <> 0 AND (old.state = 2 OR %1)"_s.arg(
+                    openChanged),
+                addOpen(u"new"_s)),
+        // A job's lines go with it, whichever order its rows are deleted in.
+        u"CREATE TRIGGER jobs_cost_delete AFTER DELETE ON jobs BEGIN DELETE FROM job_cost_lines "
+        "WHERE job_id = old.id; END"_s,
+    };
+}
+
+} // namespace
+
 const QList<Migration> &sqliteMigrations()
 {
     // Times are milliseconds since the epoch; states are small integers (see core/types.h).
@@ -262,7 +408,8 @@ const QList<Migration> &sqliteMigrations()
              // A pending task waits since MAX(created_at, not_before): every way back to
              // pending (a retry, a hand-back, a replay) sets not_before to when it may go.
              // The oldest wait per job and priority is one seek here (metrics/queueprobe.h).
-             u"CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (job_id, priority, MAX(created_at, not_before)) "
+             u"CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (job_id, priority, "
+             u"MAX(created_at, not_before)) "
              "WHERE state = 0"_s,
          }},
         {12,
@@ -300,6 +447,7 @@ const QList<Migration> &sqliteMigrations()
              // The worker that polls the batch; '' for none (adopted by any live worker).
              u"ALTER TABLE provider_batches ADD COLUMN owner TEXT NOT NULL DEFAULT ''"_s,
          }},
+        {14, "job totals by model, lane, day and tier, kept by triggers", costLineStatements()},
     };
     return migrations;
 }

@@ -3,6 +3,7 @@
 #include "core/jsonutil.h"
 #include "store/sql/sqlcharges.h"
 
+#include <QDate>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QSqlError>
@@ -237,16 +238,13 @@ QList<CostLine> SqliteStore::costLines(qint64 jobId)
     QList<CostLine> lines;
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT COALESCE(t.model, ''), "
-                  "CASE WHEN t.cache_hit = 1 THEN 'response-cache' "
-                  "WHEN b.lane = 'batch-api' THEN 'batch-api' ELSE 'sync' END AS lane, "
-                  "COALESCE(strftime('%Y-%m-%d', t.finished_at / 1000, 'unixepoch'), '') AS day, "
-                  "COUNT(*), SUM(t.cost_usd IS NULL), TOTAL(t.input_tokens), "
-                  "TOTAL(t.output_tokens), TOTAL(t.cached_tokens), TOTAL(t.cache_write_tokens), "
-                  "TOTAL(t.cost_usd), COALESCE(t.tier, ''), TOTAL(t.classify_input_tokens), "
-                  "TOTAL(t.classify_output_tokens), TOTAL(t.classify_cost_usd) FROM tasks t "
-                  "LEFT JOIN provider_batches b ON b.id = t.batch_id "
-                  "WHERE t.job_id = ? AND t.state = 2 GROUP BY 1, 2, 3, 11 ORDER BY 1, 2, 3, 11"_s);
+    // The job's lines as triggers on tasks keep them (migration 14): a few rows, however
+    // many tasks the job has. The line with lane '' is not one (classifier spend of tasks
+    // not completed, in the job's total only).
+    query.prepare(u"SELECT model, lane, day, tasks, unpriced, input_tokens, output_tokens, "
+                  "cached_tokens, cache_write_tokens, cost_usd, tier, classify_input_tokens, "
+                  "classify_output_tokens, classify_cost_usd FROM job_cost_lines "
+                  "WHERE job_id = ? AND lane <> '' ORDER BY model, lane, day, tier"_s);
     query.addBindValue(jobId);
     if (!query.exec()) {
         fail(query.lastError().text());
@@ -256,17 +254,18 @@ QList<CostLine> SqliteStore::costLines(qint64 jobId)
         CostLine line;
         line.model = query.value(0).toString();
         line.lane = query.value(1).toString();
-        line.day = query.value(2).toString();
+        const qint64 day = query.value(2).toLongLong(); // UTC days since the epoch
+        line.day = day >= 0 ? QDate(1970, 1, 1).addDays(day).toString(u"yyyy-MM-dd"_s) : QString();
         line.tasks = query.value(3).toLongLong();
         line.unpricedTasks = query.value(4).toLongLong();
-        line.usage.inputTokens = qint64(query.value(5).toDouble());
-        line.usage.outputTokens = qint64(query.value(6).toDouble());
-        line.usage.cachedTokens = qint64(query.value(7).toDouble());
-        line.usage.cacheWriteTokens = qint64(query.value(8).toDouble());
+        line.usage.inputTokens = query.value(5).toLongLong();
+        line.usage.outputTokens = query.value(6).toLongLong();
+        line.usage.cachedTokens = query.value(7).toLongLong();
+        line.usage.cacheWriteTokens = query.value(8).toLongLong();
         line.costUsd = query.value(9).toDouble();
         line.tier = query.value(10).toString();
-        line.classifyUsage.inputTokens = qint64(query.value(11).toDouble());
-        line.classifyUsage.outputTokens = qint64(query.value(12).toDouble());
+        line.classifyUsage.inputTokens = query.value(11).toLongLong();
+        line.classifyUsage.outputTokens = query.value(12).toLongLong();
         line.classifyCostUsd = query.value(13).toDouble();
         lines.append(line);
     }

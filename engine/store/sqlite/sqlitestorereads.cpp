@@ -57,9 +57,10 @@ TaskCounts SqliteStore::taskCounts(qint64 jobId)
 
 bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks)
 {
-    // The totals are a scan of the job's tasks. Asked again of a database nobody changed
-    // since (no commit of another connection, no change of this one), the last answer
-    // stands: an export, for one, asks for the job list and then for the job.
+    // The totals are the sum of the job's cost lines (job_cost_lines, kept by triggers on
+    // tasks: migration 14), a few rows whatever the job's size. Asked again of a database
+    // nobody changed since (no commit of another connection, no change of this one), the
+    // last answer stands.
     Statements::Totals &last = m_statements->lastTotals;
     Statement &version = m_statements->dataVersion;
     qint64 dataVersion = -1;
@@ -85,13 +86,12 @@ bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 
 
     QSqlQuery query(m_db);
     // Answers are billed when they complete; a tiering classifier's calls whatever became
-    // of the task (a completed task's cost_usd already holds them).
-    query.prepare(u"SELECT TOTAL(CASE WHEN state = 2 THEN input_tokens END), "
-                  "TOTAL(CASE WHEN state = 2 THEN output_tokens END), "
-                  "TOTAL(CASE WHEN state = 2 THEN cached_tokens END), "
-                  "TOTAL(CASE WHEN state = 2 THEN cache_write_tokens END), "
-                  "TOTAL(CASE WHEN state = 2 THEN cost_usd ELSE classify_cost_usd END), "
-                  "COUNT(CASE WHEN state = 2 THEN cost_usd END) FROM tasks WHERE job_id = ?"_s);
+    // of the task (a completed task's cost_usd already holds them; the line with lane ''
+    // holds those of tasks not completed).
+    query.prepare(u"SELECT TOTAL(input_tokens), TOTAL(output_tokens), TOTAL(cached_tokens), "
+                  "TOTAL(cache_write_tokens), TOTAL(CASE WHEN lane <> '' THEN cost_usd "
+                  "ELSE classify_cost_usd END), TOTAL(tasks - unpriced) FROM job_cost_lines "
+                  "WHERE job_id = ?"_s);
     query.addBindValue(jobId);
     if (!query.exec() || !query.next())
         return fail(query.lastError().text());
@@ -107,7 +107,7 @@ bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 
     totals.costUsd = query.value(4).toDouble() + sqlcharges::total(m_db, jobId, &chargesError);
     if (!chargesError.isEmpty())
         return fail(chargesError);
-    totals.billedTasks = query.value(5).toLongLong();
+    totals.billedTasks = qint64(query.value(5).toDouble());
     last = totals;
     return answer(totals);
 }
