@@ -262,7 +262,8 @@ const QList<Migration> &sqliteMigrations()
              // A pending task waits since MAX(created_at, not_before): every way back to
              // pending (a retry, a hand-back, a replay) sets not_before to when it may go.
              // The oldest wait per job and priority is one seek here (metrics/queueprobe.h).
-             u"CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (job_id, priority, MAX(created_at, not_before)) "
+             u"CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (job_id, priority, "
+             u"MAX(created_at, not_before)) "
              "WHERE state = 0"_s,
          }},
         {12,
@@ -299,6 +300,19 @@ const QList<Migration> &sqliteMigrations()
                 rescued INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID)"_s,
              // The worker that polls the batch; '' for none (adopted by any live worker).
              u"ALTER TABLE provider_batches ADD COLUMN owner TEXT NOT NULL DEFAULT ''"_s,
+         }},
+        {14,
+         "the tasks view sorted by cost, tokens, attempts or latency",
+         {
+             // A page of a job in one of these orders is a range of one index (the rowid
+             // closes each entry, so ties go by id): no pass over the job per page. Each
+             // expression is the one the reader sorts by (store/taskreader.cpp), to the letter.
+             u"CREATE INDEX IF NOT EXISTS tasks_by_cost ON tasks (job_id, COALESCE(cost_usd, -1))"_s,
+             u"CREATE INDEX IF NOT EXISTS tasks_by_tokens ON tasks (job_id, (input_tokens + output_tokens))"_s,
+             u"CREATE INDEX IF NOT EXISTS tasks_by_attempts ON tasks (job_id, attempts)"_s,
+             u"CREATE INDEX IF NOT EXISTS tasks_by_latency ON tasks (job_id, COALESCE(CASE WHEN "
+             "state IN (2, 3) AND finished_at > 0 AND started_at > 0 THEN finished_at - started_at "
+             "END, -1))"_s,
          }},
     };
     return migrations;
