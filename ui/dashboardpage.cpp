@@ -50,7 +50,7 @@ DashboardPage::DashboardPage(QWidget *parent)
     m_counterGrid = new QGridLayout(counters);
     m_counterGrid->setHorizontalSpacing(24);
     addCounter(u"pending"_s, tr("Pending"));
-    addCounter(u"inflight"_s, tr("Leased"));
+    addCounter(u"inflight"_s, tr("In progress")); // claimed by a worker (the status bar has in flight)
     addCounter(u"completed"_s, tr("Completed"));
     addCounter(u"dead"_s, tr("Dead"));
     addCounter(u"rate"_s, tr("Rate"));

@@ -99,7 +99,7 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     m_view->setColumnWidth(TaskTableModel::PriorityColumn,
                            m_view->fontMetrics().horizontalAdvance(priorityShortLabel(2)) + 24);
     m_view->setColumnWidth(TaskTableModel::AttemptsColumn, digit * 9);
-    m_view->setColumnWidth(TaskTableModel::ErrorColumn, digit * 12);
+    m_view->setColumnWidth(TaskTableModel::ErrorColumn, digit * 15); // "invalid_request"
     m_view->setColumnWidth(TaskTableModel::TokensColumn, digit * 12);
     m_view->setColumnWidth(TaskTableModel::CostColumn, digit * 10);
     m_view->setColumnWidth(TaskTableModel::LatencyColumn, digit * 10);
