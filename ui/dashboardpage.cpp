@@ -50,7 +50,7 @@ DashboardPage::DashboardPage(QWidget *parent)
     m_counterGrid = new QGridLayout(counters);
     m_counterGrid->setHorizontalSpacing(24);
     addCounter(u"pending"_s, tr("Pending"));
-    addCounter(u"inflight"_s, tr("Leased"));
+    addCounter(u"inflight"_s, tr("In progress")); // claimed by a worker (the status bar has in flight)
     addCounter(u"completed"_s, tr("Completed"));
     addCounter(u"dead"_s, tr("Dead"));
     addCounter(u"rate"_s, tr("Rate"));
@@ -74,13 +74,14 @@ DashboardPage::DashboardPage(QWidget *parent)
 
     auto *grid = new QGridLayout;
     const QColor green(0x2e, 0xa0, 0x43);
-    auto *queue = new MetricChart(tr("Queue depth by priority"), tr("pending tasks"),
-                                  // The legend's room: the priorities' first words.
-                                  {{Metric::QueuePriority1, tr("1 · now"), QColor(0xd6, 0x3a, 0x3a)},
-                                   {Metric::QueuePriority2, tr("2 · hour"), QColor(0x2f, 0x7e, 0xd8)},
-                                   {Metric::QueuePriority3, tr("3 · day"), QColor(0x8a, 0x63, 0xd2)},
-                                   {Metric::InFlight, tr("in flight"), green}},
-                                  this);
+    auto *queue =
+        new MetricChart(tr("Queue depth by priority"), tr("pending tasks"),
+                        // The legend's room: the priorities' first words.
+                        {{Metric::QueuePriority1, tr("1 · now"), QColor(0xd6, 0x3a, 0x3a)},
+                         {Metric::QueuePriority2, tr("2 · hour"), QColor(0x2f, 0x7e, 0xd8)},
+                         {Metric::QueuePriority3, tr("3 · day"), QColor(0x8a, 0x63, 0xd2)},
+                         {Metric::InFlight, tr("in progress"), green}},
+                        this);
     auto *rate = new MetricChart(tr("Processing rate"), tr("tasks/min"),
                                  {{Metric::RatePerMinute, tr("finished per minute"), green}}, this);
     auto *spend = new MetricChart(tr("Cumulative spend"), tr("USD"),

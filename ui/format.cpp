@@ -82,7 +82,9 @@ QString taskStateLabel(TaskState state)
 {
     switch (state) {
     case TaskState::Pending: return QApplication::translate("bd::ui", "pending");
-    case TaskState::Leased: return QApplication::translate("bd::ui", "in flight");
+    // Claimed by a worker: in a request now, about to be sent, or inside a provider batch.
+    case TaskState::Leased:
+        return QApplication::translate("bd::ui", "in progress");
     case TaskState::Completed: return QApplication::translate("bd::ui", "completed");
     case TaskState::Dead: return QApplication::translate("bd::ui", "dead");
     case TaskState::Cancelled: return QApplication::translate("bd::ui", "cancelled");

@@ -225,7 +225,9 @@ QString JobsModel::stateToolTip(const JobInfo &job) const
     QStringList why;
     const int lane = qBound(1, job.spec.priority, 3);
     if (m_runningHere.contains(job.id) && m_pausedLanes.contains(lane))
-        why.append(tr("Lane P%1 is paused in this window: the job sends nothing new until it is resumed.").arg(lane));
+        why.append(tr("The lane %1 is paused in this window: the job sends nothing new until "
+                      "the lane is resumed.")
+                       .arg(priorityLabel(lane)));
     const QString waiting = m_runningHere.contains(job.id) ? m_waiting.value(job.id) : job.stateReason;
     if (!waiting.isEmpty())
         why.append(waiting + u"; "_s + tr("Job › Run now sends it at once."));

@@ -1,11 +1,10 @@
 #include "mainwindow.h"
 
 #include "alertspage.h"
-#include "workerspage.h"
+#include "api/engine.h"
 #include "consolesettings.h"
 #include "dashboardpage.h"
 #include "deadletterspage.h"
-#include "api/engine.h"
 #include "exportdialog.h"
 #include "format.h"
 #include "homepage.h"
@@ -19,7 +18,9 @@
 #include "settingsdialog.h"
 #include "shortcutsdialog.h"
 #include "taskspage.h"
+#include "tasktableview.h"
 #include "welcomepanel.h"
+#include "workerspage.h"
 
 #include <QAction>
 #include <QActionGroup>
@@ -47,6 +48,7 @@
 #include <QStyle>
 #include <QSystemTrayIcon>
 #include <QTableView>
+#include <QTimer>
 #include <QToolBar>
 #include <QVBoxLayout>
 
@@ -55,6 +57,11 @@ namespace bd::ui {
 using namespace Qt::StringLiterals;
 
 namespace {
+
+// How often the status bar reads the workers' heartbeats (they beat every 5 s), and how
+// recent a heartbeat must be for its worker to count (as the Workers page calls it stale).
+constexpr int kHeartbeatReadMs = 5'000;
+constexpr qint64 kAliveWithinMs = WorkersPage::kStaleMs;
 
 QIcon themedIcon(const char *themeName, QStyle::StandardPixmap fallback)
 {
@@ -96,6 +103,32 @@ MainWindow::MainWindow(std::unique_ptr<Engine> engine, const Options &options, Q
     m_statusTotals->setObjectName(u"statusTotals"_s);
     statusBar()->addWidget(m_statusDb, 1);
     statusBar()->addPermanentWidget(m_statusTotals, 2);
+    // "In flight" is what the workers say they have out (their heartbeats, every 5 s), not
+    // the tasks they claimed: those are "in progress".
+    auto *heartbeats = new QTimer(this);
+    heartbeats->setInterval(kHeartbeatReadMs);
+    connect(heartbeats, &QTimer::timeout, this, [this] {
+        if (!m_opened)
+            return;
+        m_engine->requestWorkers(QDateTime::currentMSecsSinceEpoch() - kAliveWithinMs);
+        m_alerts->reload(); // alerts other processes raised (the page keeps its selection)
+    });
+    heartbeats->start();
+    connect(m_engine.get(), &Engine::workersListed, this,
+            [this](const QList<bd::WorkerInfo> &workers) {
+                const qint64 aliveSince = QDateTime::currentMSecsSinceEpoch() - kAliveWithinMs;
+                qint64 inFlight = 0;
+                int alive = 0;
+                for (const bd::WorkerInfo &worker : workers) {
+                    if (worker.lastSeen.toMSecsSinceEpoch() < aliveSince)
+                        continue;
+                    inFlight += worker.inFlight;
+                    ++alive;
+                }
+                m_requestsInFlight = inFlight;
+                m_liveWorkers = alive;
+                updateStatusTotals();
+            });
 
     if (options.trayNotifications && QSystemTrayIcon::isSystemTrayAvailable()) {
         m_tray = new QSystemTrayIcon(windowIcon(), this);
@@ -278,6 +311,9 @@ void MainWindow::buildPages()
     m_jobsView->setColumnWidth(JobsModel::EtaColumn, digit * 8);
     m_jobsView->setColumnWidth(JobsModel::CostColumn, digit * 10);
     m_jobsView->setColumnWidth(JobsModel::PriorityColumn, m_jobsView->fontMetrics().horizontalAdvance(priorityShortLabel(2)) + 16);
+    // The ETA ("9 min · late by 4 min") and spend ("$0.0121 · est. ≤ $0.0310") are never
+    // cut; the state column gives up the room.
+    widenToContents(m_jobsView, {JobsModel::EtaColumn, JobsModel::CostColumn});
     m_jobsView->setContextMenuPolicy(Qt::ActionsContextMenu);
     m_jobsView->addActions({m_pauseAction, m_resumeAction, m_runNowAction, m_cancelAction,
                             m_reprioritiseAction, m_exportAction, m_runAgainAction, m_showTasksAction});
@@ -299,6 +335,11 @@ void MainWindow::buildPages()
     connect(m_deadLetters, &DeadLettersPage::showJobRequested, this, showJob);
     m_alerts = new AlertsPage(m_engine.get(), m_stack);
     m_stack->addWidget(m_alerts);
+    connect(m_alerts, &AlertsPage::showTasksRequested, this,
+            [this](const bd::TaskFilter &filter, const bd::TaskOrder &order) {
+                m_tasks->showTasks(filter, order);
+                showPage(TasksScreen);
+            });
     m_workers = new WorkersPage(m_engine.get(), m_stack);
     m_stack->addWidget(m_workers);
 
@@ -493,6 +534,7 @@ void MainWindow::handleOpened(bool ok, const QString &error)
     m_opened = true;
     m_statusDb->setText(tr("Database: %1").arg(QDir::toNativeSeparators(m_engine->database())));
     m_engine->requestJobs();
+    m_engine->requestWorkers(QDateTime::currentMSecsSinceEpoch() - kAliveWithinMs);
     m_alerts->reload();
     m_dashboard->showHistory(m_engine.get());
 }
@@ -574,9 +616,18 @@ void MainWindow::updateStatusTotals()
         running += job.state == JobState::Running;
     }
     const QString runningText = running == 1 ? tr("1 job running") : tr("%1 jobs running").arg(running);
-    m_statusTotals->setText(tr("%1 · %2 pending · %3 in flight · %4 done · %5 dead · %6")
-                                .arg(runningText, formatCount(totals.pending), formatCount(totals.leased),
-                                     formatCount(totals.completed), formatCount(totals.dead), formatUsd(spend)));
+    QString inProgress = tr("%1 in progress").arg(formatCount(totals.leased));
+    if (m_requestsInFlight >= 0)
+        inProgress += tr(" (%1 in flight)").arg(formatCount(m_requestsInFlight));
+    m_statusTotals->setText(tr("%1 · %2 pending · %3 · %4 done · %5 dead · %6")
+                                .arg(runningText, formatCount(totals.pending), inProgress,
+                                     formatCount(totals.completed), formatCount(totals.dead),
+                                     formatUsd(spend)));
+    m_statusTotals->setToolTip(
+        tr("In progress: tasks a worker has claimed (in a request now, about to be sent, or "
+           "inside a provider batch).\nIn flight: requests out now, as %1 on the database "
+           "said at their last heartbeat.")
+            .arg(countOf(m_liveWorkers, "live worker", "live workers")));
 }
 
 void MainWindow::updateActions()

@@ -161,6 +161,10 @@ private:
 
     QLabel *m_statusDb = nullptr;
     QLabel *m_statusTotals = nullptr;
+    // Requests out now over every worker's last heartbeat (-1: not heard yet), and how many
+    // workers said so.
+    qint64 m_requestsInFlight = -1;
+    int m_liveWorkers = 0;
 
     QAction *m_openAction = nullptr;
     QAction *m_exportAction = nullptr;

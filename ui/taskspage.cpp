@@ -94,13 +94,13 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     const int digit = m_view->fontMetrics().horizontalAdvance(u'0');
     m_view->setColumnWidth(TaskTableModel::IdColumn, digit * 8);
     m_view->setColumnWidth(TaskTableModel::JobColumn, digit * 5);
-    m_view->setColumnWidth(TaskTableModel::RowColumn, digit * 7);
+    m_view->setColumnWidth(TaskTableModel::RowColumn, digit * 6);
     m_view->setColumnWidth(TaskTableModel::StateColumn, digit * 11);
     m_view->setColumnWidth(TaskTableModel::PriorityColumn,
                            m_view->fontMetrics().horizontalAdvance(priorityShortLabel(2)) + 24);
     m_view->setColumnWidth(TaskTableModel::AttemptsColumn, digit * 9);
-    m_view->setColumnWidth(TaskTableModel::ErrorColumn, digit * 14);
-    m_view->setColumnWidth(TaskTableModel::TokensColumn, digit * 13);
+    m_view->setColumnWidth(TaskTableModel::ErrorColumn, digit * 15); // "invalid_request"
+    m_view->setColumnWidth(TaskTableModel::TokensColumn, digit * 12);
     m_view->setColumnWidth(TaskTableModel::CostColumn, digit * 10);
     m_view->setColumnWidth(TaskTableModel::LatencyColumn, digit * 10);
     enableDatabaseSorting(m_view, m_model);
@@ -108,9 +108,10 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     m_detail = new TaskDetailView(m_engine, splitter);
     splitter->addWidget(m_view);
     splitter->addWidget(m_detail);
-    splitter->setStretchFactor(0, 3);
+    // At 1280 px the numeric columns, Latency the last of them, fit beside the detail pane.
+    splitter->setStretchFactor(0, 4);
     splitter->setStretchFactor(1, 1);
-    splitter->setSizes({800, 300});
+    splitter->setSizes({900, 260});
     layout->addWidget(splitter, 1);
 
     m_textDebounce = new QTimer(this);
@@ -205,6 +206,24 @@ void TasksPage::showJob(qint64 jobId, int state)
         m_job->setCurrentJobId(jobId);
         m_state->setCurrentIndex(qMax(0, m_state->findData(state)));
     }
+    applyFilter();
+}
+
+void TasksPage::showTasks(const bd::TaskFilter &filter, const bd::TaskOrder &order)
+{
+    {
+        const QSignalBlocker a(m_job), b(m_state), c(m_priority), d(m_errorClass), e(m_text);
+        m_job->setCurrentJobId(filter.jobId);
+        m_state->setCurrentIndex(qMax(0, m_state->findData(filter.state)));
+        m_priority->setCurrentIndex(qMax(0, m_priority->findData(filter.priority)));
+        m_errorClass->setCurrentIndex(qMax(0, m_errorClass->findData(filter.errorClass)));
+        m_text->clear();
+    }
+    m_textDebounce->stop();
+    // The header tells the model (the view sorts through it), and shows the indicator.
+    m_view->horizontalHeader()->setSortIndicator(TaskTableModel::columnOf(order.key),
+                                                 order.descending ? Qt::DescendingOrder
+                                                                  : Qt::AscendingOrder);
     applyFilter();
 }
 

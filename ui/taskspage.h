@@ -34,6 +34,9 @@ public:
 
     void setJobs(const QList<bd::JobInfo> &jobs);
     void showJob(qint64 jobId, int state = -1);
+    // The filter's job, state, priority and error class in the filter row (no search
+    // text), sorted by the order (an alert's tasks).
+    void showTasks(const bd::TaskFilter &filter, const bd::TaskOrder &order);
     TaskTableModel *model() const { return m_model; }
     QTableView *view() const { return m_view; }
     bd::TaskFilter currentFilter() const;

@@ -174,15 +174,18 @@ QVariant TaskTableModel::headerData(int section, Qt::Orientation orientation, in
 {
     if (orientation != Qt::Horizontal)
         return {};
+    if (role == Qt::ToolTipRole && section == TokensColumn)
+        return tr("Input / output tokens. Click to sort all matching tasks by their sum "
+                  "(again: the other way)");
     if (role == Qt::ToolTipRole && isSortable(section))
         return tr("Click to sort all matching tasks by this column (again: the other way)");
     if (role != Qt::DisplayRole)
         return {};
     if (section >= ColumnCount)
         return m_fieldColumns.value(section - ColumnCount);
-    static const char *const titles[] = {"Task", "Job", "Row", "State", "Priority", "Attempts",
-                                         "Error", "Tokens in / out", "Cost", "Latency", "Input",
-                                         "Output / error"};
+    static const char *const titles[] = {"Task",     "Job",      "Row",   "State",
+                                         "Priority", "Attempts", "Error", "Tokens",
+                                         "Cost",     "Latency",  "Input", "Output / error"};
     static_assert(std::size(titles) == ColumnCount);
     return tr(titles[section]);
 }
@@ -192,13 +195,18 @@ bool TaskTableModel::isSortable(int column)
     return sortKeyOf(column).has_value();
 }
 
-int TaskTableModel::sortColumn() const
+int TaskTableModel::columnOf(bd::TaskSortKey key)
 {
     for (int column = 0; column < ColumnCount; ++column) {
-        if (sortKeyOf(column) == m_order.key)
+        if (sortKeyOf(column) == key)
             return column;
     }
     return IdColumn;
+}
+
+int TaskTableModel::sortColumn() const
+{
+    return columnOf(m_order.key);
 }
 
 void TaskTableModel::sort(int column, Qt::SortOrder order)

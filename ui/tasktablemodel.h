@@ -64,6 +64,8 @@ public:
     // Other columns (texts, answer fields) are not sorted: nothing changes.
     void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
     static bool isSortable(int column);
+    // The column showing a sort key.
+    static int columnOf(bd::TaskSortKey key);
     const bd::TaskOrder &order() const { return m_order; }
     int sortColumn() const;
     Qt::SortOrder sortOrder() const { return m_order.descending ? Qt::DescendingOrder : Qt::AscendingOrder; }

@@ -30,6 +30,23 @@ void enableDatabaseSorting(QTableView *view, TaskTableModel *model)
     });
 }
 
+void widenToContents(QTableView *view, const QList<int> &columns)
+{
+    QAbstractItemModel *model = view->model();
+    const auto widen = [view, columns] {
+        for (const int column : columns) {
+            // Public through the base class (QTableView hides it).
+            const int wanted = static_cast<QAbstractItemView *>(view)->sizeHintForColumn(column);
+            if (wanted > view->columnWidth(column))
+                view->setColumnWidth(column, wanted);
+        }
+    };
+    QObject::connect(model, &QAbstractItemModel::dataChanged, view, widen);
+    QObject::connect(model, &QAbstractItemModel::modelReset, view, widen);
+    QObject::connect(model, &QAbstractItemModel::rowsInserted, view, widen);
+    widen();
+}
+
 QMenu *taskRowMenu(QWidget *parent, const QList<TaskRowAction> &actions,
                    const std::optional<bd::TaskRow> &row, TaskDetailView *detail,
                    const std::function<void(qint64)> &showJob)

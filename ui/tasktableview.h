@@ -23,6 +23,11 @@ class TaskTableModel;
 // order and the indicator as they were. The table starts in task order.
 void enableDatabaseSorting(QTableView *view, TaskTableModel *model);
 
+// Columns that widen to what they show whenever the model changes (never narrower than
+// they are: the user may have widened them), so figures like "9 min · late by 4 min" are
+// never cut; a stretching column gives up the room.
+void widenToContents(QTableView *view, const QList<int> &columns);
+
 // A page's own entries of a row menu (Replay…, Reprioritise…), enabled as they apply.
 struct TaskRowAction
 {

@@ -10,6 +10,8 @@
 
 #include <optional>
 
+class QSqlQuery;
+
 namespace bd::store {
 
 // The read side of the task table for views: counts, pages in task-id order, one task's
@@ -20,9 +22,10 @@ namespace bd::store {
 // Paging is by row index. A backend answers with a keyset query when the caller knows the
 // id of the row before the page, by arithmetic when a job's ids are dense and unfiltered,
 // and with OFFSET otherwise, so scrolling a million rows reads one page at a time and
-// never the whole table; stats() says which way each page went. A page in another order
-// than by id (TaskOrder) is sorted by the database, LIMITed to the page, and found by
-// keyset on (sort key, id) after the row before it, or by OFFSET.
+// never the whole table; stats() says which way each page went. A page of a job in another
+// order than by id (TaskOrder) is a range of that key's index, found by keyset on
+// (sort key, id) after the row before it, or by OFFSET over the index
+// (taskordersql::orderedPage).
 class TaskReader
 {
 public:
@@ -57,18 +60,46 @@ public:
 
 // The SQL both backends page with.
 namespace taskordersql {
-// The expression rows are sorted by; never NULL (rows without a value read -1).
+// The expression rows are sorted by; never NULL (rows without a value read -1). Cost,
+// tokens, attempts and latency have an index on (job_id, key, id) each (SQLite migration
+// 14, PostgreSQL 7) whose expression is this one to the letter.
 QString key(TaskSortKey key);
 // " ORDER BY key, id" in the order's direction.
 QString orderBy(const TaskOrder &order);
-// The condition for the rows after the one with id afterId in the order (its key read by
-// a subquery, so the comparison is exact), its values appended to binds. That row must
-// exist (rowExists): else nothing is after it.
-QString after(const TaskOrder &order, qint64 afterId, QVariantList *binds);
+// The condition for the rows after the one with id afterId in id order (either direction),
+// its value appended to binds.
+QString idAfter(const TaskOrder &order, qint64 afterId, QVariantList *binds);
 // Whether the row before a page is still there to page after.
 bool rowExists(const QSqlDatabase &db, qint64 taskId);
 // The latency column of a page row.
 QString latency();
+
+// One page in an order other than by id. fromWhere is " FROM tasks WHERE …" of the filter
+// (or " FROM tasks"), binds its values. The ids are read first, each as a range of the
+// key's index where the filter names a job: by keyset after the row afterId (its key read
+// by a subquery, so comparisons are exact: first its ties after it, then the keys beyond),
+// or by OFFSET over the index when that row is unknown or gone. Only ids pass through a
+// sort or an OFFSET, never whole rows; the rows are then read by id. Counted in stats.
+// The statements it runs (tests EXPLAIN them), each binding the filter's values first:
+// ties (afterId, afterId, limit; empty for the id order), beyond (afterId, limit) and
+// offset (limit, offset).
+struct OrderedSql
+{
+    QString ties;
+    QString beyond;
+    QString offset;
+};
+OrderedSql orderedSql(const QString &fromWhere, const TaskOrder &order);
+std::optional<QList<TaskRow>> orderedPage(const QSqlDatabase &db, const QString &fromWhere,
+                                          const QVariantList &binds, const TaskOrder &order,
+                                          qint64 offset, qint64 afterId, int limit,
+                                          TaskReader::Stats *stats, QString *error);
+// The columns of a page row (rowFromQuery reads them) up to the latency, which the caller
+// appends (latency()).
+const char *rowColumns();
+TaskRow rowFromQuery(const QSqlQuery &query);
+// A LIKE pattern for a substring, with '\' as its escape.
+QString likePattern(const QString &text);
 } // namespace taskordersql
 
 } // namespace bd::store

@@ -141,6 +141,15 @@ int main(int argc, char *argv[])
     view.show();
     waitUntil([&] { return probe.painted; });
     const double firstPaintMs = double(probe.paintedAtNs) / 1e6;
+    // Resident memory after each part (VmRSS now, VmHWM the peak so far), to tell which
+    // part raises the peak.
+    QStringList stages;
+    const auto stage = [&](const char *name) {
+        stages.append(u"%1 %2/%3"_s.arg(QLatin1StringView(name))
+                          .arg(statusKb("VmRSS:") / 1024)
+                          .arg(statusKb("VmHWM:") / 1024));
+    };
+    stage("first paint");
 
     // --- scrolling: page by page (keyset), the way a wheel or PageDown walks
     const int pageRows = view.viewport()->height() / 22;
@@ -159,6 +168,7 @@ int main(int argc, char *argv[])
         return ms;
     };
     const QList<double> scrollMs = scrollDown(200);
+    stage("scrolling");
     // --- jumps: anywhere in the million (dense-id arithmetic, no OFFSET walk)
     QList<double> jumpMs;
     for (int i = 1; i <= 50; ++i) {
@@ -170,6 +180,7 @@ int main(int argc, char *argv[])
         waitUntil([&] { return probe.painted; });
         jumpMs.append(double(step.nsecsElapsed()) / 1e6);
     }
+    stage("jumps");
     // --- a filtered view (priority 2, every row matches; OFFSET for jumps)
     filter.priority = 2;
     QElapsedTimer filtered;
@@ -184,6 +195,7 @@ int main(int argc, char *argv[])
     view.scrollTo(model.index(int(rows / 2), 0), QAbstractItemView::PositionAtTop);
     waitUntil([&] { return probe.painted; });
     const double filteredJumpMs = double(filteredJump.nsecsElapsed()) / 1e6;
+    stage("filtered");
 
     // --- sorted by cost, dearest first: the database sorts each page (LIMIT), keyset on
     // (cost, id) after the row before while scrolling, OFFSET for a jump
@@ -207,6 +219,7 @@ int main(int argc, char *argv[])
     waitUntil([&] { return probe.painted; });
     const double sortedJumpMs = double(sortedJump.nsecsElapsed()) / 1e6;
     const int sortedReads = model.pageRequests() - readsBeforeSort;
+    stage("sorted");
 
     const auto median = [](QList<double> v) {
         std::sort(v.begin(), v.end());
@@ -231,6 +244,7 @@ int main(int argc, char *argv[])
                 model.cachedRows(), 64);
     std::printf("  RSS before the view %lld MB, peak RSS %lld MB\n", rssBefore / 1024,
                 statusKb("VmHWM:") / 1024);
+    std::printf("  RSS/peak MB after: %s\n", qPrintable(stages.join(u", "_s)));
 
     // --- dashboard: one refresh (counters + every chart) with an hour of samples
     bd::ui::DashboardPage dashboard;

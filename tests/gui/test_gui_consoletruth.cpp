@@ -5,29 +5,31 @@
 // and run appear on their own with who runs them; finished jobs with dead tasks say so and
 // stopped jobs show no pace; replaying tasks of a finished job runs them.
 
-#include "guitestfixture.h"
-
+#include "../support/batchctlrun.h"
+#include "alertspage.h"
 #include "api/engine.h"
 #include "dashboardpage.h"
-#include "homepage.h"
 #include "deadletterspage.h"
 #include "format.h"
+#include "guitestfixture.h"
+#include "homepage.h"
 #include "jobcombo.h"
 #include "jobsmodel.h"
 #include "mainwindow.h"
 #include "taskspage.h"
 #include "tasktablemodel.h"
 
-#include "../support/batchctlrun.h"
-
 #include <QElapsedTimer>
+#include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QProcess>
+#include <QPushButton>
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QStatusBar>
 #include <QTableView>
+#include <QTableWidget>
 
 #ifndef BATCHCTL_PATH
 #error "BATCHCTL_PATH must name the batchctl binary"
@@ -201,6 +203,16 @@ private Q_SLOTS:
         auto *totals = window->findChild<QLabel *>(u"statusTotals"_s);
         QTRY_VERIFY2_WITH_TIMEOUT(totals->text().startsWith(u"1 job running"_s),
                                   qPrintable(totals->text()), 2000);
+        // "In progress" counts what the workers claimed; "in flight" the requests they say
+        // they have out (heartbeats, every 5 s): the other process sends 2 at a time.
+        static const QRegularExpression progress(
+            u"· ([0-9,]+) in progress \\(([0-9,]+) in flight\\) ·"_s);
+        QTRY_VERIFY2_WITH_TIMEOUT(progress.match(totals->text()).hasMatch() &&
+                                      progress.match(totals->text()).captured(2).toInt() >= 1,
+                                  qPrintable(totals->text()), 12'000);
+        QVERIFY2(progress.match(totals->text()).captured(2).toInt() <= 2,
+                 qPrintable(totals->text()));
+        QVERIFY(totals->toolTip().contains(u"2 live workers"_s));
 
         // Its counts follow what the other process completes, every two seconds or so.
         const qint64 firstCompleted = window->jobsModel()->job(jobId)->counts.completed;
@@ -215,6 +227,9 @@ private Q_SLOTS:
         QCOMPARE(window->jobsModel()->job(jobId)->counts.completed, 400);
         QCOMPARE(jobsCell(*window, jobId, bd::ui::JobsModel::RateColumn), u"–"_s);
         QTRY_VERIFY2(totals->text().startsWith(u"0 jobs running"_s), qPrintable(totals->text()));
+        // Its last heartbeat said nothing was out.
+        QTRY_VERIFY2_WITH_TIMEOUT(totals->text().contains(u"· 0 in progress (0 in flight) ·"_s),
+                                  qPrintable(totals->text()), 7'000);
 
         // A job of this window says so.
         const qint64 ownJob =
@@ -223,6 +238,98 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(jobsCell(*window, ownJob, bd::ui::JobsModel::StateColumn),
                                   u"running · this window"_s, 5000);
         QCOMPARE(storedJob(db, ownJob)->runner, window->engine()->workerId());
+    }
+
+    // Alerts another process stores appear on their own (within the 5 s the page reads
+    // again), by their titles, and lead to their tasks: the error rate's leading class,
+    // a job budget's tasks by cost, dearest first.
+    void anAlertRaisedElsewhereLeadsToItsTasks()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString csv = reviewsCsv(u"refused.csv"_s, 40, "[[sim:invalid]]");
+        const BatchctlRun run =
+            batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--provider"_s,
+                      u"simulator"_s, u"--sim-latency-ms"_s, u"0"_s},
+                     db);
+        QCOMPARE(run.exitCode, 4); // finished with dead tasks
+        const qint64 jobId = storedJobs(db).constFirst().id;
+        QTRY_VERIFY_WITH_TIMEOUT(window->jobsModel()->rowOf(jobId) >= 0, 5'000);
+        window->showPage(MainWindow::AlertsScreen);
+        bd::ui::AlertsPage *alerts = window->alertsPage();
+        const auto rowTitled = [&](const QString &title) {
+            for (int row = 0; row < alerts->table()->rowCount(); ++row) {
+                if (alerts->table()->item(row, bd::ui::AlertsPage::KindColumn)->text() == title)
+                    return row;
+            }
+            return -1;
+        };
+        {
+            // As the other process's alert rules store them.
+            bd::store::SqliteStore other(db);
+            const qint64 now = QDateTime::currentMSecsSinceEpoch();
+            QVERIFY(other.raiseAlert(
+                0, u"error_rate_high"_s, u"error rate 50 %"_s, now,
+                QJsonObject{{u"value"_s, 0.5},
+                            {u"threshold"_s, 0.05},
+                            {u"by_class"_s, QJsonObject{{u"invalid_request"_s, 20.0}}}}));
+            QVERIFY(other.raiseAlert(jobId, u"budget_80"_s, u"job spent 80 % of its budget"_s,
+                                     now + 1,
+                                     QJsonObject{{u"value"_s, 0.0008}, {u"threshold"_s, 0.001}}));
+        }
+        // (batchctl's own rules may have raised the error rate already: one alert either way)
+        QTRY_VERIFY_WITH_TIMEOUT(rowTitled(u"Job budget 80 % used"_s) >= 0, 7'000);
+        QVERIFY(rowTitled(u"Error rate high"_s) >= 0);
+        QVERIFY(alerts->openAlerts() >= 2);
+
+        alerts->showTasksOf(rowTitled(u"Error rate high"_s)); // as a double-click does
+        QCOMPARE(window->currentPage(), MainWindow::TasksScreen);
+        bd::ui::TasksPage *tasks = window->tasksPage();
+        QCOMPARE(tasks->currentFilter().errorClass, u"invalid_request"_s);
+        QCOMPARE(tasks->currentFilter().jobId, 0);
+        QTRY_COMPARE(tasks->model()->rowCount(), 20);
+        QTRY_VERIFY(tasks->model()->rowAt(19).has_value());
+        for (int row = 0; row < 20; ++row)
+            QCOMPARE(tasks->model()->rowAt(row)->state, bd::TaskState::Dead);
+
+        window->showPage(MainWindow::AlertsScreen);
+        alerts->table()->setCurrentCell(rowTitled(u"Job budget 80 % used"_s), 0);
+        QVERIFY(alerts->showTasksButton()->isEnabled());
+        QTest::mouseClick(alerts->showTasksButton(), Qt::LeftButton);
+        QCOMPARE(window->currentPage(), MainWindow::TasksScreen);
+        QCOMPARE(tasks->currentFilter().jobId, jobId);
+        QVERIFY(tasks->currentFilter().errorClass.isEmpty());
+        QHeaderView *header = tasks->view()->horizontalHeader();
+        QCOMPARE(header->sortIndicatorSection(), int(bd::ui::TaskTableModel::CostColumn));
+        QCOMPARE(header->sortIndicatorOrder(), Qt::DescendingOrder);
+        QTRY_COMPARE(tasks->model()->rowCount(), 40);
+        QTRY_VERIFY(tasks->model()->rowAt(39).has_value());
+        double before = 1e9;
+        for (int row = 0; row < 40; ++row) {
+            const double cost = tasks->model()->rowAt(row)->costUsd.value_or(-1);
+            QVERIFY2(cost <= before, qPrintable(u"row %1"_s.arg(row)));
+            before = cost;
+        }
+        QVERIFY(tasks->model()->rowAt(0)->costUsd.has_value());
+        QCOMPARE(tasks->model()->rowAt(39)->state, bd::TaskState::Dead); // no cost: last
+    }
+
+    // At 1280 px the tasks table shows every numeric column, Latency the last of them,
+    // beside the detail pane.
+    void theTasksColumnsFitAt1280()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->resize(1280, 800);
+        window->showPage(MainWindow::TasksScreen);
+        QTableView *view = window->tasksPage()->view();
+        QTRY_VERIFY(view->isVisible() && view->viewport()->width() > 0);
+        QTest::qWait(50);
+        const int column = bd::ui::TaskTableModel::LatencyColumn;
+        const int right = view->columnViewportPosition(column) + view->columnWidth(column);
+        QVERIFY2(
+            view->columnViewportPosition(column) >= 0 && right <= view->viewport()->width(),
+            qPrintable(u"Latency ends at %1 px of %2"_s.arg(right).arg(view->viewport()->width())));
     }
 
     // A job deleted by another process leaves the list on its own, without F5.

@@ -274,6 +274,14 @@ private Q_SLOTS:
         QCOMPARE(storedJob(db, jobId)->state, bd::JobState::Running);
         QTRY_VERIFY2(stateText(*window, jobId).contains(u"lane 2 · within the hour paused"_s),
                      qPrintable(stateText(*window, jobId)));
+        // The tooltip in the same words (no "P2").
+        bd::ui::JobsModel *jobs = window->jobsModel();
+        const QString tip = jobs->index(jobs->rowOf(jobId), bd::ui::JobsModel::StateColumn)
+                                .data(Qt::ToolTipRole)
+                                .toString();
+        QVERIFY2(tip.contains(u"The lane 2 · within the hour (grouped) is paused"_s),
+                 qPrintable(tip));
+        QVERIFY2(!tip.contains(u"P2"_s), qPrintable(tip));
 
         QTest::mouseClick(grouped, Qt::LeftButton);
         QTRY_COMPARE(laneState.count(), 2);

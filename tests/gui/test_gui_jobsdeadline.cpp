@@ -4,11 +4,13 @@
 // the tooltip names the deadline and the engine's last word on it.
 
 #include "api/jobsettings.h"
-#include "estimatekeys.h"
 #include "api/snapshot.h"
+#include "estimatekeys.h"
 #include "jobsmodel.h"
+#include "tasktableview.h"
 
 #include <QDateTime>
+#include <QTableView>
 #include <QTest>
 
 using namespace Qt::StringLiterals;
@@ -75,6 +77,38 @@ private Q_SLOTS:
         run(model);
         QCOMPARE(eta(model), u"9 min · late by 4 min"_s);
         QVERIFY(model.data(model.index(0, JobsModel::EtaColumn), Qt::ForegroundRole).isValid());
+    }
+
+    // The Jobs view's ETA and spend columns are as wide as what they say, from the first
+    // "late by" on (they start narrow, as in the console).
+    void theFiguresAreNeverCut()
+    {
+        JobsModel model;
+        QTableView view;
+        view.setModel(&model);
+        view.resize(1024, 300);
+        const int digit = view.fontMetrics().horizontalAdvance(u'0');
+        view.setColumnWidth(JobsModel::EtaColumn, digit * 8);
+        view.setColumnWidth(JobsModel::CostColumn, digit * 10);
+        bd::ui::widenToContents(&view, {JobsModel::EtaColumn, JobsModel::CostColumn});
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        bd::JobInfo job = jobDueIn(5 * 60'000);
+        job.costUsd = 0.0121;
+        job.spec.settings.insert(bd::ui::estimatekeys::maxUsd, 0.031);
+        model.setJobs({job});
+        run(model);
+        const QString text = eta(model);
+        QCOMPARE(text, u"9 min · late by 4 min"_s);
+        QVERIFY2(view.columnWidth(JobsModel::EtaColumn) >=
+                     view.fontMetrics().horizontalAdvance(text),
+                 qPrintable(u"%1 px for %2 px"_s.arg(view.columnWidth(JobsModel::EtaColumn))
+                                .arg(view.fontMetrics().horizontalAdvance(text))));
+        const QString spend =
+            model.data(model.index(0, JobsModel::CostColumn), Qt::DisplayRole).toString();
+        QVERIFY2(view.columnWidth(JobsModel::CostColumn) >=
+                     view.fontMetrics().horizontalAdvance(spend),
+                 qPrintable(spend));
     }
 
     void beforeAnyPaceTheTimeLeft()

@@ -903,7 +903,8 @@ void StoreConformance::readerOrderedPages()
     for (const QList<ClaimedTask> *claimed : {&early, &late}) {
         for (const ClaimedTask &task : *claimed) {
             TaskTransition t = transition(task.id, OutcomeAction::Complete);
-            t.outcome.costUsd = 0.01 * ((i++ * 7) % 5); // each cost four times: ties
+            t.outcome.costUsd = 0.01 * ((i * 7) % 5); // each cost four times: ties
+            t.outcome.usage.outputTokens = i++ % 3;
             costOf.insert(task.id, *t.outcome.costUsd);
             latencyOf.insert(task.id, claimed == &early ? 500 : 400);
             done.append(t);
@@ -925,11 +926,24 @@ void StoreConformance::readerOrderedPages()
     QCOMPARE(firstPage->at(0).latencyMs, 500);
     QCOMPARE(firstPage->at(25).latencyMs, -1); // pending: no latency
 
+    QHash<qint64, TaskRow> rowOf;
+    for (const TaskRow &row : *firstPage)
+        rowOf.insert(row.id, row);
     // What the database should answer: pending tasks (no cost, no latency) first.
     const auto expected = [&](TaskSortKey key, bool descending) {
         QList<qint64> sorted = ids;
         const auto keyOf = [&](qint64 id) {
-            return key == TaskSortKey::Cost ? costOf.value(id, -1) : double(latencyOf.value(id, -1));
+            const TaskRow &row = rowOf[id];
+            switch (key) {
+            case TaskSortKey::Cost:
+                return costOf.value(id, -1);
+            case TaskSortKey::Latency:
+                return double(latencyOf.value(id, -1));
+            case TaskSortKey::Attempts:
+                return double(row.attempts);
+            default:
+                return double(row.inputTokens + row.outputTokens);
+            }
         };
         std::sort(sorted.begin(), sorted.end(), [&](qint64 a, qint64 b) {
             const auto ka = std::pair(keyOf(a), a), kb = std::pair(keyOf(b), b);
@@ -950,7 +964,10 @@ void StoreConformance::readerOrderedPages()
         }
         return seen;
     };
-    for (const TaskSortKey key : {TaskSortKey::Cost, TaskSortKey::Latency}) {
+    // Long runs of equal keys (every pending task's cost, everyone's attempts) span pages:
+    // their ties are paged after the row before as well.
+    for (const TaskSortKey key :
+         {TaskSortKey::Cost, TaskSortKey::Latency, TaskSortKey::Attempts, TaskSortKey::Tokens}) {
         for (const bool descending : {false, true}) {
             const TaskOrder order{key, descending};
             const QList<qint64> want = expected(key, descending);

@@ -11,61 +11,8 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-namespace {
-
-// The start of a JSON string array, made readable: ["a","b"] -> a · b. Cut texts may
-// end in the middle of an escape; that only shows as a stray backslash.
-QString previewOfValues(const QString &json)
-{
-    if (const auto values = json::decodeStringArray(json.toUtf8()))
-        return values->join(u" · "_s).simplified();
-    QString text = json;
-    if (text.startsWith(u"[\""_s))
-        text.remove(0, 2);
-    text.replace(u"\",\""_s, u" · "_s);
-    text.replace(u"\\\""_s, u"\""_s);
-    text.replace(u"\\n"_s, u" "_s);
-    return text.simplified();
-}
-
-QString likePattern(const QString &text)
-{
-    QString escaped = text;
-    escaped.replace(u"\\"_s, u"\\\\"_s).replace(u"%"_s, u"\\%"_s).replace(u"_"_s, u"\\_"_s);
-    return u"%"_s + escaped + u"%"_s;
-}
-
-constexpr auto kRowColumns =
-    "id, job_id, row_no, state, priority, attempts, error_class, model, input_tokens, "
-    "output_tokens, cost_usd, substr(vals, 1, 400), "
-    "CASE WHEN state = 2 THEN substr(output, 1, 300) ELSE substr(error_message, 1, 300) END, "
-    "finished_at, CASE WHEN state = 2 AND output LIKE '{%' THEN output END, ";
-
-TaskRow rowFromQuery(const QSqlQuery &query)
-{
-    TaskRow row;
-    row.id = query.value(0).toLongLong();
-    row.jobId = query.value(1).toLongLong();
-    row.rowNumber = query.value(2).toLongLong();
-    row.state = static_cast<TaskState>(query.value(3).toInt());
-    row.priority = query.value(4).toInt();
-    row.attempts = query.value(5).toInt();
-    row.errorClass = query.value(6).toString();
-    row.model = query.value(7).toString();
-    row.inputTokens = query.value(8).toLongLong();
-    row.outputTokens = query.value(9).toLongLong();
-    if (!query.isNull(10))
-        row.costUsd = query.value(10).toDouble();
-    row.inputPreview = previewOfValues(query.value(11).toString());
-    row.outputPreview = query.value(12).toString().simplified();
-    row.finishedAtMs = query.value(13).toLongLong();
-    row.answerJson = query.value(14).toString();
-    if (!query.isNull(15))
-        row.latencyMs = query.value(15).toLongLong();
-    return row;
-}
-
-} // namespace
+using taskordersql::likePattern;
+using taskordersql::rowFromQuery;
 
 PostgresTaskReader::PostgresTaskReader(std::shared_ptr<PostgresConnection> connection)
     : m_connection(std::move(connection))
@@ -171,16 +118,20 @@ std::optional<QList<TaskRow>> PostgresTaskReader::page(const TaskFilter &filter,
                                               qint64 afterId, int limit, const TaskOrder &order)
 {
     QVariantList binds;
-    QString sql = u"SELECT "_s + QLatin1StringView(kRowColumns) + taskordersql::latency()
-                  + u" FROM tasks"_s + where(filter, &binds);
+    const QString filterSql = where(filter, &binds);
+    if (!order.isIdOrder())
+        return taskordersql::orderedPage(m_db, u" FROM tasks"_s + filterSql, binds, order, offset,
+                                         afterId, limit, &m_stats, &m_error);
+    QString sql = u"SELECT "_s + QLatin1StringView(taskordersql::rowColumns()) +
+                  taskordersql::latency() + u" FROM tasks"_s + filterSql;
     const QString conj = binds.isEmpty() ? u" WHERE "_s : u" AND "_s;
     bool useOffset = false;
     if (offset == 0) {
         // the first page: nothing to skip
     } else if (afterId >= 0 && taskordersql::rowExists(m_db, afterId)) {
-        sql += conj + taskordersql::after(order, afterId, &binds);
+        sql += conj + taskordersql::idAfter(order, afterId, &binds);
         ++m_stats.keysetPages;
-    } else if (filter.jobId > 0 && filter.isJobOnly() && order.isIdOrder()) {
+    } else if (filter.jobId > 0 && filter.isJobOnly()) {
         if (const auto dense = denseRange(filter.jobId)) {
             sql += conj + u"id >= ?"_s;
             binds.append(dense->minId + offset);
@@ -193,8 +144,6 @@ std::optional<QList<TaskRow>> PostgresTaskReader::page(const TaskFilter &filter,
     }
     sql += taskordersql::orderBy(order) + u" LIMIT ?"_s;
     binds.append(limit);
-    if (!order.isIdOrder())
-        ++m_stats.orderedPages;
     if (useOffset) {
         sql += u" OFFSET ?"_s;
         binds.append(offset);

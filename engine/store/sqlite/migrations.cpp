@@ -448,6 +448,19 @@ const QList<Migration> &sqliteMigrations()
              u"ALTER TABLE provider_batches ADD COLUMN owner TEXT NOT NULL DEFAULT ''"_s,
          }},
         {14, "job totals by model, lane, day and tier, kept by triggers", costLineStatements()},
+        {15,
+         "the tasks view sorted by cost, tokens, attempts or latency",
+         {
+             // A page of a job in one of these orders is a range of one index (the rowid
+             // closes each entry, so ties go by id): no pass over the job per page. Each
+             // expression is the one the reader sorts by (store/taskreader.cpp), to the letter.
+             u"CREATE INDEX IF NOT EXISTS tasks_by_cost ON tasks (job_id, COALESCE(cost_usd, -1))"_s,
+             u"CREATE INDEX IF NOT EXISTS tasks_by_tokens ON tasks (job_id, (input_tokens + output_tokens))"_s,
+             u"CREATE INDEX IF NOT EXISTS tasks_by_attempts ON tasks (job_id, attempts)"_s,
+             u"CREATE INDEX IF NOT EXISTS tasks_by_latency ON tasks (job_id, COALESCE(CASE WHEN "
+             "state IN (2, 3) AND finished_at > 0 AND started_at > 0 THEN finished_at - started_at "
+             "END, -1))"_s,
+         }},
     };
     return migrations;
 }
