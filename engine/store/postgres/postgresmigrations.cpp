@@ -226,6 +226,14 @@ const QList<PostgresMigration> &postgresMigrations()
                 rescued BIGINT NOT NULL DEFAULT 0))"_s,
              u"ALTER TABLE provider_batches ADD COLUMN owner TEXT NOT NULL DEFAULT ''"_s,
          }},
+        {7,
+         "structured answers the schema refused (invalid_output) are billed: their tokens and "
+         "cost (SQLite 14)",
+         {
+             u"ALTER TABLE tasks ADD COLUMN rejected_input_tokens BIGINT NOT NULL DEFAULT 0"_s,
+             u"ALTER TABLE tasks ADD COLUMN rejected_output_tokens BIGINT NOT NULL DEFAULT 0"_s,
+             u"ALTER TABLE tasks ADD COLUMN rejected_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0"_s,
+         }},
     };
     return migrations;
 }

@@ -300,6 +300,15 @@ const QList<Migration> &sqliteMigrations()
              // The worker that polls the batch; '' for none (adopted by any live worker).
              u"ALTER TABLE provider_batches ADD COLUMN owner TEXT NOT NULL DEFAULT ''"_s,
          }},
+        {14,
+         "structured answers the schema refused (invalid_output) are billed: their tokens and cost",
+         {
+             // Added to by every refused answer; a completed task's cost_usd includes them, a
+             // failed one's job cost counts them (jobTotals).
+             u"ALTER TABLE tasks ADD COLUMN rejected_input_tokens INTEGER NOT NULL DEFAULT 0"_s,
+             u"ALTER TABLE tasks ADD COLUMN rejected_output_tokens INTEGER NOT NULL DEFAULT 0"_s,
+             u"ALTER TABLE tasks ADD COLUMN rejected_cost_usd REAL NOT NULL DEFAULT 0"_s,
+         }},
     };
     return migrations;
 }

@@ -90,7 +90,7 @@ bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 
                   "TOTAL(CASE WHEN state = 2 THEN output_tokens END), "
                   "TOTAL(CASE WHEN state = 2 THEN cached_tokens END), "
                   "TOTAL(CASE WHEN state = 2 THEN cache_write_tokens END), "
-                  "TOTAL(CASE WHEN state = 2 THEN cost_usd ELSE classify_cost_usd END), "
+                  "TOTAL(CASE WHEN state = 2 THEN cost_usd ELSE classify_cost_usd + rejected_cost_usd END), "
                   "COUNT(CASE WHEN state = 2 THEN cost_usd END) FROM tasks WHERE job_id = ?"_s);
     query.addBindValue(jobId);
     if (!query.exec() || !query.next())
