@@ -446,7 +446,7 @@ void SamplePage::showSummary()
                 time = tr("within the batch window (24 h)");
             else if (seconds >= 0)
                 time = tr("about %1 at %2 in flight")
-                           .arg(formatDuration(seconds))
+                           .arg(seconds <= 1 ? tr("a second") : formatDuration(seconds))
                            .arg(m_context.concurrency);
         } else if (outcome.counts.completed == 0 && outcome.isDone()) {
             whole = tr("no answer to project from");
@@ -489,14 +489,15 @@ void SamplePage::showAgreement()
                 labels.append(outcome.label);
         }
     }
+    const bool wholeAnswer =
+        comparison->fields.size() == 1 && comparison->fields.first().field == u"output"_s;
     m_agreementTitle->setText(
-        tr("<b>Agreement</b> of %1 on the %2 rows all of them answered "
-           "(%3 the same answer, ignoring case and surrounding spaces):")
+        (wholeAnswer ? tr("<b>Agreement</b> of %1 on the %2 rows all of them answered, on the "
+                          "whole answer (case and surrounding spaces ignored):")
+                     : tr("<b>Agreement</b> of %1 on the %2 rows all of them answered, field by "
+                          "field (case and surrounding spaces ignored):"))
             .arg(labels.join(u", "_s))
-            .arg(comparison->comparedRows)
-            .arg(comparison->fields.size() == 1 && comparison->fields.first().field == u"output"_s
-                     ? tr("the whole answer")
-                     : tr("field by field")));
+            .arg(comparison->comparedRows));
     const QStringList headers{tr("Field"), tr("Agree"), tr("Of"), tr("Agreement")};
     m_agreement->setColumnCount(int(headers.size()));
     m_agreement->setHorizontalHeaderLabels(headers);
@@ -610,9 +611,11 @@ void SamplePage::showResults()
             m_results->setItem(r, col + 2, cell);
         }
     }
+    // Every candidate's answers in view at once: narrower answers the more candidates.
     m_results->resizeColumnsToContents();
+    const int widest = outcomes.size() >= 3 ? 170 : outcomes.size() == 2 ? 240 : 360;
     for (int c = 0; c < m_results->columnCount(); ++c)
-        m_results->setColumnWidth(c, qMin(m_results->columnWidth(c), 300));
+        m_results->setColumnWidth(c, qMin(m_results->columnWidth(c), c == 1 ? 220 : widest));
 }
 
 } // namespace bd::ui
