@@ -92,6 +92,17 @@ private Q_SLOTS:
     void projectedTimeFollowsLatencyAndConcurrency();
 
 private:
+    // The job of the whole file (not a sample) once it finished; 0 before.
+    static qint64 finishedWholeJob(const QString &db)
+    {
+        for (const bd::JobInfo &job : storedJobs(db)) {
+            if (!job.spec.settings.contains(bd::settingkeys::sampleRows) &&
+                job.state == bd::JobState::Finished)
+                return job.id;
+        }
+        return 0;
+    }
+
     ImportWizard *openWizard(bd::ui::MainWindow &window, const QString &csv,
                              const QString &templateText)
     {
@@ -190,16 +201,7 @@ void TestGuiSample::aSampleOnTheLoopbackServerIsReusedByTheWholeFile()
     QVERIFY(wizard->importButton()->isEnabled());
     QTest::mouseClick(wizard->importButton(), Qt::LeftButton);
     qint64 wholeJob = 0;
-    QTRY_VERIFY_WITH_TIMEOUT(
-        [&] {
-            for (const bd::JobInfo &job : storedJobs(db)) {
-                if (!job.spec.settings.contains(bd::settingkeys::sampleRows) &&
-                    job.state == bd::JobState::Finished)
-                    wholeJob = job.id;
-            }
-            return wholeJob != 0;
-        }(),
-        30000);
+    QTRY_VERIFY_WITH_TIMEOUT((wholeJob = finishedWholeJob(db)) != 0, 30000);
     const bd::JobInfo whole = *storedJob(db, wholeJob);
     QCOMPARE(whole.spec.model, u"gpt-4o-mini"_s);
     QCOMPARE(whole.counts.completed, inputRows);
@@ -312,16 +314,7 @@ void TestGuiSample::compareThreeCandidatesAndRunTheChosenOne()
     QVERIFY(wizard->importButton()->isEnabled());
     QTest::mouseClick(wizard->importButton(), Qt::LeftButton);
     qint64 wholeJob = 0;
-    QTRY_VERIFY_WITH_TIMEOUT(
-        [&] {
-            for (const bd::JobInfo &job : storedJobs(db)) {
-                if (!job.spec.settings.contains(bd::settingkeys::sampleRows) &&
-                    job.state == bd::JobState::Finished)
-                    wholeJob = job.id;
-            }
-            return wholeJob != 0;
-        }(),
-        30000);
+    QTRY_VERIFY_WITH_TIMEOUT((wholeJob = finishedWholeJob(db)) != 0, 30000);
     const bd::JobInfo whole = *storedJob(db, wholeJob);
     QCOMPARE(whole.spec.model, u"sim-1-mini"_s);
     QCOMPARE(whole.spec.templateText, u"{{text}}"_s);
