@@ -10,6 +10,7 @@
 #include "fieldsstep.h"
 #include "format.h"
 #include "guitestfixture.h"
+#include "jobsmodel.h"
 #include "samplepage.h"
 #include "taskspage.h"
 #include "tasktablemodel.h"
@@ -324,6 +325,15 @@ void TestGuiSample::compareThreeCandidatesAndRunTheChosenOne()
     for (const bd::JobInfo &job : storedJobs(db))
         samples += job.spec.settings.value(bd::settingkeys::sampleRows).toInt() == 8 ? 1 : 0;
     QCOMPARE(samples, 3);
+    // The Jobs view says which jobs are samples.
+    QTRY_VERIFY_WITH_TIMEOUT(window->jobsModel()->rowCount() == 4, 10000);
+    int sampleRows = 0;
+    for (int row = 0; row < window->jobsModel()->rowCount(); ++row) {
+        const QString source =
+            window->jobsModel()->index(row, bd::ui::JobsModel::SourceColumn).data().toString();
+        sampleRows += source == u"compare.csv · sample of 40 rows"_s ? 1 : 0;
+    }
+    QCOMPARE(sampleRows, 3);
 }
 
 void TestGuiSample::projectedTimeFollowsLatencyAndConcurrency()
