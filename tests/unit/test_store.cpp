@@ -1473,8 +1473,11 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         QSqlDatabase side = sideConnection();
         QSqlQuery query(side);
         // The later steps' objects go too (intake queues, jobs.runner, job controls, job
-        // charges, workers and batch owners).
-        for (const QString &sql : {u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
+        // charges, workers and batch owners, refused answers' charges).
+        for (const QString &sql : {u"ALTER TABLE tasks DROP COLUMN rejected_input_tokens"_s,
+                                   u"ALTER TABLE tasks DROP COLUMN rejected_output_tokens"_s,
+                                   u"ALTER TABLE tasks DROP COLUMN rejected_cost_usd"_s,
+                                   u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
                                    u"ALTER TABLE provider_batches DROP COLUMN owner"_s,
                                    u"DROP TABLE job_controls"_s, u"DROP INDEX tasks_waiting"_s,
                                    u"ALTER TABLE jobs DROP COLUMN runner"_s,
