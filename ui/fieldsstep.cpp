@@ -79,6 +79,21 @@ FieldsStep::FieldsStep(QWidget *parent)
     m_pages->addWidget(m_pasted);
     layout->addWidget(m_pages, 1);
 
+    m_structuredRow = new QWidget(this);
+    auto *structuredLayout = new QHBoxLayout(m_structuredRow);
+    structuredLayout->setContentsMargins(0, 0, 0, 0);
+    structuredLayout->addWidget(new QLabel(tr("Ask the server with:"), m_structuredRow));
+    m_structuredOutput = new QComboBox(m_structuredRow);
+    m_structuredOutput->setObjectName(u"structuredOutput"_s);
+    m_structuredOutput->addItem(tr("JSON Schema (json_schema)"), u"json_schema"_s);
+    m_structuredOutput->addItem(tr("JSON mode + validation (json_object)"), u"json_object"_s);
+    m_structuredOutput->setToolTip(
+        tr("Servers without json_schema support (older vLLM, llama.cpp builds) take JSON mode: "
+           "the schema goes in the system prompt and every answer is validated against it"));
+    structuredLayout->addWidget(m_structuredOutput, 1);
+    m_structuredRow->hide();
+    layout->addWidget(m_structuredRow);
+
     m_status = new QLabel(this);
     m_status->setObjectName(u"fieldsStatus"_s);
     m_status->setWordWrap(true);
@@ -106,7 +121,27 @@ FieldsStep::FieldsStep(QWidget *parent)
     });
     connect(m_table, &QTableWidget::itemChanged, this, &FieldsStep::updateSchema);
     connect(m_pasted, &QPlainTextEdit::textChanged, this, &FieldsStep::updateSchema);
+    connect(m_structuredOutput, &QComboBox::currentIndexChanged, this, &FieldsStep::changed);
     updateSchema();
+}
+
+void FieldsStep::setProvider(const QString &providerId)
+{
+    m_provider = providerId;
+    updateSchema();
+}
+
+QString FieldsStep::structuredOutput() const
+{
+    if (m_provider != u"openai-compatible"_s || schemaText().isEmpty())
+        return {};
+    return m_structuredOutput->currentData().toString();
+}
+
+void FieldsStep::setStructuredOutput(const QString &mode)
+{
+    m_structuredOutput->setCurrentIndex(
+        qMax(0, m_structuredOutput->findData(mode.isEmpty() ? u"json_schema"_s : mode)));
 }
 
 bool FieldsStep::isEnabledForJob() const
@@ -215,6 +250,7 @@ void FieldsStep::updateSchema()
     m_paste->setEnabled(asking);
     m_pages->setEnabled(asking);
     m_remove->setEnabled(m_table->rowCount() > 0);
+    m_structuredRow->setVisible(asking && m_provider == u"openai-compatible"_s);
     updateRowHints();
     m_schema.reset();
     m_problem.clear();

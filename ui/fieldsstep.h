@@ -6,6 +6,7 @@
 #include <QGroupBox>
 
 class QCheckBox;
+class QComboBox;
 class QLabel;
 class QPlainTextEdit;
 class QPushButton;
@@ -34,6 +35,16 @@ public:
     // A stored job's schema ("run again"): shown as fields when they are all of the kinds
     // the step offers, else as the pasted schema.
     void setSchemaText(const QString &text);
+
+    // How an OpenAI-compatible server is asked (settingkeys::structuredOutput): "json_schema"
+    // (the default: the server holds the answer to the schema) or "json_object" (JSON mode,
+    // the schema told in the system prompt, each answer validated) for servers without
+    // json_schema support. The choice shows only for that provider (setProvider); empty
+    // for every other provider, or without fields.
+    void setProvider(const QString &providerId);
+    QString structuredOutput() const;
+    void setStructuredOutput(const QString &mode);
+    QComboBox *structuredOutputBox() const { return m_structuredOutput; }
 
     // For tests and automation.
     void setAsking(bool asking);
@@ -67,6 +78,9 @@ private:
     QTableWidget *m_table = nullptr;
     QPushButton *m_remove = nullptr;
     QPlainTextEdit *m_pasted = nullptr;
+    QWidget *m_structuredRow = nullptr;
+    QComboBox *m_structuredOutput = nullptr;
+    QString m_provider;
     QLabel *m_status = nullptr;
     std::optional<ingest::OutputSchema> m_schema;
     QString m_problem;

@@ -10,6 +10,7 @@
 #include "format.h"
 #include "ingest/prompttemplate.h"
 #include "providerconfig.h"
+#include "samplepage.h"
 #include "templateeditor.h"
 
 #include <QCheckBox>
@@ -36,6 +37,7 @@
 #include <QKeyEvent>
 #include <QShortcut>
 #include <QSplitter>
+#include <QStackedWidget>
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <QTimer>
@@ -109,7 +111,16 @@ ImportWizard::~ImportWizard()
 void ImportWizard::buildUi()
 {
     resize(1080, 760);
-    auto *layout = new QVBoxLayout(this);
+    auto *outer = new QVBoxLayout(this);
+    // The settings, and the sample tried with them (Try on a sample, Compare).
+    m_pages = new QStackedWidget(this);
+    outer->addWidget(m_pages, 1);
+    m_setupPage = new QWidget(m_pages);
+    auto *layout = new QVBoxLayout(m_setupPage);
+    layout->setContentsMargins(0, 0, 0, 0);
+    m_pages->addWidget(m_setupPage);
+    m_samplePage = new SamplePage(m_engine, m_pages);
+    m_pages->addWidget(m_samplePage);
 
     // --- the file as parsed
     auto *fileRow = new QHBoxLayout;
@@ -321,6 +332,26 @@ void ImportWizard::buildUi()
     m_progress->setFormat(QString());
     m_progress->hide();
     bottom->addWidget(m_progress, 1);
+    m_backButton = new QPushButton(tr("‹ Back to the settings"), this);
+    m_backButton->setObjectName(u"sampleBack"_s);
+    m_backButton->hide();
+    bottom->addWidget(m_backButton);
+    m_sampleRows = new QSpinBox(this);
+    m_sampleRows->setObjectName(u"sampleRows"_s);
+    m_sampleRows->setRange(1, 1000);
+    m_sampleRows->setValue(10);
+    m_sampleRows->setSuffix(tr(" rows"));
+    m_sampleRows->setToolTip(tr("How many rows the sample takes, spread evenly over the file"));
+    bottom->addWidget(m_sampleRows);
+    m_trySample = new QPushButton(tr("Try on a &sample"), this);
+    m_trySample->setObjectName(u"trySample"_s);
+    m_trySample->setToolTip(tr("Run a few rows first as a real job: answers, fields, tokens and "
+                               "cost side by side, and what the whole file would cost and take; "
+                               "compare up to three models or templates"));
+    bottom->addWidget(m_trySample);
+    connect(m_trySample, &QPushButton::clicked, this, [this] { trySample(); });
+    connect(m_samplePage->sampleRun(), &SampleRun::progressed, this, &ImportWizard::updateSampleButtons);
+    connect(m_backButton, &QPushButton::clicked, this, &ImportWizard::backToSettings);
     auto *buttons = new QDialogButtonBox(this);
     m_importButton = buttons->addButton(tr("&Import"), QDialogButtonBox::AcceptRole);
     m_importButton->setObjectName(u"importButton"_s);
@@ -330,13 +361,18 @@ void ImportWizard::buildUi()
     auto *importKey = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
     connect(importKey, &QShortcut::activated, this, [this] {
         if (m_importButton->isEnabled())
-            startImport();
+            m_importButton->click();
     });
     m_cancelButton = buttons->addButton(QDialogButtonBox::Cancel);
     bottom->addWidget(buttons);
-    layout->addLayout(bottom);
+    outer->addLayout(bottom);
 
-    connect(m_importButton, &QPushButton::clicked, this, [this] { startImport(); });
+    connect(m_importButton, &QPushButton::clicked, this, [this] {
+        if (isShowingSample())
+            runWholeFile();
+        else
+            startImport();
+    });
     connect(m_cancelButton, &QPushButton::clicked, this, &ImportWizard::reject);
     connect(m_encoding, &QComboBox::currentIndexChanged, this, &ImportWizard::loadPreview);
     connect(m_delimiter, &QComboBox::currentIndexChanged, this, &ImportWizard::loadPreview);
@@ -524,6 +560,7 @@ void ImportWizard::updateProviderModels()
     m_model->addItem(kAutoTieringItem);
     m_model->blockSignals(false);
     m_simulatorBox->setVisible(id == u"simulator"_s);
+    m_fields->setProvider(id);
     Q_UNUSED(current);
     checkProviderKey();
     validate(); // a tiering file's models are checked against the provider's
@@ -627,7 +664,9 @@ void ImportWizard::scheduleCheck()
 {
     // Nothing can be imported until the engine has checked what is on screen now.
     m_checkPending = true;
-    ++m_checkTicket; // an answer to an older draft is stale from here on
+    // An answer to an older draft is stale from here on. The engine's numbers: the sample
+    // page asks the same engine checks of its own.
+    m_checkTicket = m_engine ? m_engine->newTicket() : m_checkTicket + 1;
     m_importButton->setEnabled(false);
     const bool tieringWithoutFile = isTiering() && m_tieringFile.isEmpty() && m_jobTiering.isEmpty();
     if (!m_preview.ok || !m_templateProblem.isEmpty() || tieringWithoutFile) {
@@ -798,6 +837,9 @@ JobSpec ImportWizard::buildSpec() const
         settings.insert(settingkeys::tiering, m_jobTiering);
     if (const QString schema = m_fields->schemaText(); !schema.isEmpty())
         settings.insert(settingkeys::outputSchema, schema);
+    // json_schema is the engine's default: only JSON mode is the job's own choice.
+    if (m_fields->structuredOutput() == u"json_object"_s)
+        settings.insert(settingkeys::structuredOutput, m_fields->structuredOutput());
     if (spec.provider == u"simulator"_s) {
         settings.insert(settingkeys::simLatencyMs, m_simLatency->value());
         if (m_simFailure->value() > 0)
@@ -818,6 +860,7 @@ void ImportWizard::setFromJob(const JobInfo &job)
     m_template->setPlainText(job.spec.templateText);
     m_system->setPlainText(job.spec.systemPrompt);
     m_fields->setSchemaText(job.spec.settings.value(settingkeys::outputSchema).toString());
+    m_fields->setStructuredOutput(job.spec.settings.value(settingkeys::structuredOutput).toString());
     const int provider = m_provider->findData(job.spec.provider);
     if (provider >= 0)
         m_provider->setCurrentIndex(provider);
@@ -930,6 +973,8 @@ void ImportWizard::setImporting(bool importing)
     m_deadline->setEnabled(!importing && m_deadlineOn->isChecked());
     m_importButton->setEnabled(!importing && m_preview.ok && m_templateProblem.isEmpty() && m_check.ok
                                && !m_checkPending);
+    m_trySample->setEnabled(!importing);
+    m_backButton->setEnabled(!importing);
 }
 
 void ImportWizard::handleImportProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes)
@@ -976,8 +1021,75 @@ void ImportWizard::keyPressEvent(QKeyEvent *event)
     QDialog::keyPressEvent(event);
 }
 
+bool ImportWizard::trySample()
+{
+    if (m_importing || !m_preview.ok || !m_templateProblem.isEmpty() || !m_engine
+        || m_samplePage->isRunning())
+        return false;
+    SamplePage::Context context;
+    context.fileName = QFileInfo(m_path).fileName();
+    context.inputRows = m_exactRows >= 0 ? m_exactRows : m_preview.estimatedRows;
+    context.concurrency = m_concurrency->value();
+    if (m_check.ok && !m_checkPending) {
+        context.lane = m_check.spec.mode;
+        if (!m_estimatePending)
+            context.estimate = m_estimateFigures;
+    }
+    m_pages->setCurrentWidget(m_samplePage);
+    m_samplePage->run(buildDraft(), m_sampleRows->value(), context);
+    updateSampleButtons();
+    return true;
+}
+
+bool ImportWizard::isShowingSample() const
+{
+    return m_pages->currentWidget() == m_samplePage;
+}
+
+void ImportWizard::backToSettings()
+{
+    if (m_samplePage->isRunning())
+        m_samplePage->stop();
+    m_pages->setCurrentWidget(m_setupPage);
+    updateSampleButtons();
+}
+
+bool ImportWizard::runWholeFile()
+{
+    if (m_samplePage->isRunning() || m_importing)
+        return false;
+    if (m_samplePage->chosenIndex() > 0) {
+        // Another candidate won: the settings become its provider, model and template, and
+        // the engine checks them again before the import (startImport waits for that).
+        const JobSpec spec = m_samplePage->chosenCandidate().draft.spec;
+        const int provider = m_provider->findData(spec.provider);
+        if (provider >= 0)
+            m_provider->setCurrentIndex(provider);
+        m_model->setCurrentText(spec.model);
+        m_template->setPlainText(spec.templateText);
+    }
+    return startImport();
+}
+
+void ImportWizard::updateSampleButtons()
+{
+    const bool sample = isShowingSample();
+    m_backButton->setVisible(sample);
+    m_sampleRows->setVisible(!sample);
+    m_trySample->setVisible(!sample);
+    m_trySample->setEnabled(!m_importing);
+    m_importButton->setText(sample ? tr("Run the &whole file") : tr("&Import"));
+    m_importButton->setToolTip(sample ? tr("Import the whole file with the chosen candidate and start it; "
+                                           "the sampled rows come from the response cache (Ctrl+Enter)")
+                                      : tr("Import the file and start the job (Ctrl+Enter)"));
+    m_importButton->setEnabled(!m_importing && !m_samplePage->isRunning() && m_preview.ok
+                               && m_templateProblem.isEmpty() && (m_checkPending || m_check.ok));
+}
+
 void ImportWizard::reject()
 {
+    if (m_samplePage->isRunning())
+        m_samplePage->stop(); // its jobs stay in the list, paused, with what they answered
     if (m_importing) {
         m_engine->cancelImport();
         m_progress->setFormat(tr("Cancelling…"));

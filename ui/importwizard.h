@@ -23,12 +23,14 @@ class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
+class QStackedWidget;
 class QTableWidget;
 class QTimer;
 
 namespace bd::ui {
 
 class FieldsStep;
+class SamplePage;
 class TemplateEditor;
 
 // Import of one CSV as a job: shows the first rows as parsed (encoding and delimiter
@@ -97,6 +99,17 @@ public:
     bool startImport();
     // Starts the import as soon as the file's preview is read (the sample job).
     void startWhenReady();
+
+    // Try on a sample: N rows (sampleRowsBox(), default 10) spread over the file run as real
+    // sample jobs, for the job as set up and up to two other models or templates
+    // (samplePage()); false (nothing runs) while the file or template is not usable.
+    bool trySample();
+    bool isShowingSample() const;
+    // Back from the sample to the settings (a sample still running is paused).
+    void backToSettings();
+    SamplePage *samplePage() const { return m_samplePage; }
+    QSpinBox *sampleRowsBox() const { return m_sampleRows; }
+    QPushButton *trySampleButton() const { return m_trySample; }
     // Cancels a running import first; closes otherwise.
     void reject() override;
 
@@ -134,6 +147,10 @@ private:
     void handleImportFinished(const bd::ImportResult &result);
     void setImporting(bool importing);
     bd::JobSpec buildSpec() const;
+    // "Run the whole file" from the sample page: the chosen candidate's provider, model and
+    // template go to the settings, then the import starts as Import does.
+    bool runWholeFile();
+    void updateSampleButtons();
 
     Engine *m_engine;
     QString m_path;
@@ -190,6 +207,12 @@ private:
     QProgressBar *m_progress = nullptr;
     QPushButton *m_importButton = nullptr;
     QPushButton *m_cancelButton = nullptr;
+    QStackedWidget *m_pages = nullptr;
+    QWidget *m_setupPage = nullptr;
+    SamplePage *m_samplePage = nullptr;
+    QSpinBox *m_sampleRows = nullptr;
+    QPushButton *m_trySample = nullptr;
+    QPushButton *m_backButton = nullptr;
     QString m_templateProblem;
 
     QTimer *m_checkTimer = nullptr; // typing settles before the engine is asked

@@ -72,7 +72,16 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
     case Qt::DisplayRole:
         switch (index.column()) {
         case IdColumn: return job.id;
-        case SourceColumn: return QFileInfo(job.spec.sourcePath).fileName();
+        case SourceColumn: {
+            const QString file = QFileInfo(job.spec.sourcePath).fileName();
+            // A sample (--sample, the wizard's Try on a sample) reads as one, not as the file.
+            const qint64 of = job.spec.settings.value(settingkeys::sampleOfRows).toInteger();
+            if (!job.spec.settings.contains(settingkeys::sampleRows))
+                return file;
+            return of > 0 ? QCoreApplication::translate("bd::ui::JobsModel", "%1 · sample of %2 rows")
+                                .arg(file, formatCount(of))
+                          : QCoreApplication::translate("bd::ui::JobsModel", "%1 · sample").arg(file);
+        }
         case StateColumn: {
             const QString runner = runnerText(job);
             return runner.isEmpty() ? stateText(job) : u"%1 · %2"_s.arg(stateText(job), runner);

@@ -45,6 +45,11 @@ struct TaskOutcome
     QString routedModel;       // (empty when the job has one model)
     Usage classifyUsage;       // a tiering classifier's call for this task, when there was one
     double classifyCostUsd = 0; // ... and its cost (added to the task's and the job's cost)
+    // A structured answer the job's schema refused (invalid_output): billed by the provider
+    // all the same, so its tokens and cost go to the task (whatever becomes of it), the job,
+    // the spend ledger and the budgets. costUsd stays empty for such an outcome.
+    Usage rejectedUsage;
+    double rejectedCostUsd = 0;
     qint64 startedAtMs = 0;
     qint64 finishedAtMs = 0;
 };

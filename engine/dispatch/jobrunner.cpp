@@ -584,6 +584,13 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
                                "under Settings › Prices or in prices.json)"_s.arg(outcome.model),
                                QJsonObject{{u"model"_s, outcome.model}});
         }
+        if (outcome.error == ErrorClass::InvalidOutput) {
+            // Refused by the schema, billed by the provider: charged as a rejected answer.
+            outcome.rejectedUsage = reply.usage;
+            outcome.rejectedCostUsd = outcome.costUsd.value_or(0.0);
+            outcome.costUsd.reset();
+            outcome.realtimeCostUsd.reset();
+        }
     }
 
     bool providerDown = false;
@@ -631,6 +638,11 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         m_counts.pending += 1;
         m_claimedEverything = false; // it will be claimable again
         break;
+    }
+    if (transition.outcome.rejectedCostUsd > 0) {
+        m_costUsd += transition.outcome.rejectedCostUsd;
+        if (m_globalBudget)
+            m_globalBudget->settled(transition.outcome.rejectedCostUsd);
     }
 
     if (m_budget.takeWarning()) {
@@ -1269,6 +1281,7 @@ void JobRunner::noteWritten(const QList<TaskTransition> &transitions, int skippe
     double written = 0.0;
     qint64 completed = 0;
     for (const TaskTransition &transition : transitions) {
+        written += transition.outcome.rejectedCostUsd;
         if (transition.action == OutcomeAction::Complete) {
             written += transition.outcome.costUsd.value_or(0.0);
             ++completed;

@@ -5,6 +5,7 @@
 #include "fieldsstep.h"
 #include "guitestfixture.h"
 
+#include <QComboBox>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLabel>
@@ -26,6 +27,7 @@ private Q_SLOTS:
     void pastedSchemaIsCheckedInline();
     void storedSchemaComesBack();
     void wizardHoldsBackABadStep();
+    void jsonModeForCompatibleServers();
 };
 
 void TestGuiFieldsStep::fieldsBuildTheSchema()
@@ -119,6 +121,52 @@ void TestGuiFieldsStep::wizardHoldsBackABadStep()
     QVERIFY2(wizard->lastCheck().error.contains(u"need a real provider"_s),
              qPrintable(wizard->lastCheck().error));
     wizard->close();
+}
+
+void TestGuiFieldsStep::jsonModeForCompatibleServers()
+{
+    // A local server without json_schema support: the step offers JSON mode, the job keeps
+    // it (CLI.md --structured-output json_object), and "run again" brings it back. No
+    // request is sent: the address only has to be well formed.
+    qputenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1");
+    QString db;
+    auto window = makeWindow(&db);
+    bd::ui::ImportWizard *wizard = window->openCsv(reviewsCsv(u"local.csv"_s, 6));
+    QVERIFY(wizard);
+    QVERIFY(QTest::qWaitFor([&] { return wizard->isPreviewReady(); }, 10'000));
+    wizard->templateEditor()->setPlainText(u"Label: {{text}}"_s);
+    FieldsStep *step = wizard->fieldsStep();
+    step->setAsking(true);
+    step->addField(OutputField{u"label"_s, FieldKind::Choice, {u"calm"_s, u"angry"_s}, {}});
+    QVERIFY(step->structuredOutputBox()->parentWidget()->isHidden()); // the simulator: none
+    wizard->providerBox()->setCurrentIndex(wizard->providerBox()->findData(u"openai-compatible"_s));
+    wizard->modelBox()->setCurrentText(u"local-model"_s);
+    QVERIFY(!step->structuredOutputBox()->parentWidget()->isHidden());
+    QCOMPARE(step->structuredOutput(), u"json_schema"_s);
+    QVERIFY(QTest::qWaitFor([&] { return !wizard->isEstimating() && wizard->lastCheck().ok; }, 20'000));
+    QVERIFY(!wizard->lastCheck().spec.settings.contains(bd::settingkeys::structuredOutput));
+
+    step->structuredOutputBox()->setCurrentIndex(step->structuredOutputBox()->findData(u"json_object"_s));
+    QCOMPARE(step->structuredOutput(), u"json_object"_s);
+    QVERIFY(QTest::qWaitFor([&] { return !wizard->isEstimating() && wizard->lastCheck().ok; }, 20'000));
+    QVERIFY2(wizard->lastCheck().ok, qPrintable(wizard->lastCheck().error));
+    QCOMPARE(wizard->lastCheck().spec.settings.value(bd::settingkeys::structuredOutput).toString(),
+             u"json_object"_s);
+    const bd::JobInfo job{.spec = wizard->lastCheck().spec};
+
+    // Another provider: the choice goes away (the engine would refuse it there).
+    wizard->providerBox()->setCurrentIndex(wizard->providerBox()->findData(u"openai"_s));
+    QVERIFY(step->structuredOutput().isEmpty());
+    QVERIFY(step->structuredOutputBox()->parentWidget()->isHidden());
+    wizard->close();
+
+    // Run again: the stored job's mode comes back.
+    bd::ui::ImportWizard *again = window->openCsv(reviewsCsv(u"local2.csv"_s, 6));
+    QVERIFY(QTest::qWaitFor([&] { return again->isPreviewReady(); }, 10'000));
+    again->setFromJob(job);
+    QCOMPARE(again->fieldsStep()->structuredOutput(), u"json_object"_s);
+    again->close();
+    qunsetenv("OPENAI_BASE_URL");
 }
 
 QTEST_MAIN(TestGuiFieldsStep)

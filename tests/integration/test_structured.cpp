@@ -424,6 +424,30 @@ void TestStructured::batchctlRuns()
                            "WHERE t.row_no = %1"_s.arg(kNotJsonOnceRow)) &&
                 query.next());
         QCOMPARE(query.value(0).toString(), u"invalid_output"_s);
+        // Refused answers were billed all the same (the provider charged them): the
+        // not-JSON row's first answer and both of the dead row's count in the task's cost,
+        // the job's and the spend ledger's.
+        if (provider != u"openai-compatible"_s) {
+            QVERIFY(query.exec(u"SELECT rejected_cost_usd, rejected_output_tokens, cost_usd FROM "
+                               "tasks WHERE row_no IN (%1, %2) ORDER BY row_no"_s.arg(kNotJsonOnceRow)
+                                   .arg(kMismatchRow)));
+            QVERIFY(query.next());
+            const double notJsonRejected = query.value(0).toDouble();
+            QVERIFY2(notJsonRejected > 0 && query.value(1).toLongLong() > 0, qPrintable(run.describe()));
+            QVERIFY(query.value(2).toDouble() > notJsonRejected); // its answer on top
+            QVERIFY(query.next());
+            QVERIFY(query.value(0).toDouble() > 0 && query.value(1).toLongLong() > 0);
+            QVERIFY(query.exec(u"SELECT TOTAL(CASE WHEN state = 2 THEN cost_usd ELSE rejected_cost_usd END), "
+                               "(SELECT TOTAL(usd) FROM job_charges), (SELECT TOTAL(usd) FROM spend_days) "
+                               "FROM tasks"_s)
+                    && query.next());
+            const double billed = query.value(0).toDouble() + query.value(1).toDouble();
+            const double jobCost = run.json().value(u"cost_usd"_s).toDouble();
+            QVERIFY2(qAbs(billed - jobCost) < 1e-5,
+                     qPrintable(u"tasks %1 vs job %2"_s.arg(billed).arg(jobCost)));
+            QVERIFY2(qAbs(query.value(2).toDouble() - billed) < 1e-9,
+                     qPrintable(u"spend ledger %1 vs billed %2"_s.arg(query.value(2).toDouble()).arg(billed)));
+        }
         database.close();
     }
     QSqlDatabase::removeDatabase(u"check"_s);

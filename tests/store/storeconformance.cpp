@@ -584,6 +584,47 @@ void StoreConformance::settingsAndSpendLedger()
     QCOMPARE(store.spendSince(dayStart + 2 * kDay), 0.0);
 }
 
+void StoreConformance::rejectedAnswersAreBilled()
+{
+    // Structured answers the schema refused (invalid_output) were billed by the provider:
+    // the task keeps their tokens and cost whatever becomes of it, and the job's cost and
+    // the spend ledger count them in the same transaction.
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 2);
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0, kT0 + kLease, &c));
+    QCOMPARE(c.size(), 2);
+    const auto refused = [](qint64 taskId, OutcomeAction action) {
+        TaskTransition t = transition(taskId, action, ErrorClass::InvalidOutput, kT0);
+        t.outcome.rejectedUsage.inputTokens = 30;
+        t.outcome.rejectedUsage.outputTokens = 12;
+        t.outcome.rejectedCostUsd = 0.05;
+        return t;
+    };
+    QVERIFY2(store.applyTransitions(kOwnerA, {refused(c.at(0).id, OutcomeAction::Retry),
+                                              refused(c.at(1).id, OutcomeAction::Retry)},
+                                    kT0),
+             qPrintable(store.errorString()));
+    double cost = -1;
+    QVERIFY(store.jobTotals(job, nullptr, &cost, nullptr));
+    QVERIFY2(qAbs(cost - 0.10) < 1e-12, qPrintable(QString::number(cost)));
+    QVERIFY(qAbs(store.spendSince(0) - 0.10) < 1e-12);
+    // Then one completes (its cost holds the refused answer too), the other is refused
+    // again and dead-lettered.
+    c.clear();
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0 + 1, kT0 + kLease, &c));
+    QCOMPARE(c.size(), 2);
+    QVERIFY2(store.applyTransitions(kOwnerA, {transition(c.at(0).id, OutcomeAction::Complete),
+                                              refused(c.at(1).id, OutcomeAction::DeadLetter)},
+                                    kT0 + 1),
+             qPrintable(store.errorString()));
+    QVERIFY(store.jobTotals(job, nullptr, &cost, nullptr));
+    QVERIFY2(qAbs(cost - (0.05 + 0.25 + 0.05 + 0.05)) < 1e-12, qPrintable(QString::number(cost)));
+    QVERIFY(qAbs(store.spendSince(0) - 0.40) < 1e-12);
+}
+
 void StoreConformance::jobChargesCountOncePerKey()
 {
     const auto db = open(m_location);

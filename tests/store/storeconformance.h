@@ -45,6 +45,7 @@ private Q_SLOTS:
     void alertsRaiseRefreshAndClearOnce();
     void settingsAndSpendLedger();
     void jobChargesCountOncePerKey();
+    void rejectedAnswersAreBilled();
     void responseCache();
     void costLinesAndCalibration();
     void exportRowsInInputOrder();

@@ -1475,14 +1475,17 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         QSqlDatabase side = sideConnection();
         QSqlQuery query(side);
         // The later steps' objects go too (intake queues, jobs.runner, job controls, job
-        // charges, workers and batch owners, job cost lines and their triggers).
+        // charges, workers and batch owners, job cost lines and their triggers, refused answers'
+        // charges).
         for (const QString &trigger :
              {u"tasks_cost_insert"_s, u"tasks_cost_delete"_s, u"tasks_cost_update_old"_s,
               u"tasks_cost_update_new"_s, u"tasks_open_insert"_s, u"tasks_open_delete"_s,
               u"tasks_open_update_old"_s, u"tasks_open_update_new"_s, u"jobs_cost_delete"_s})
             QVERIFY2(query.exec(u"DROP TRIGGER "_s + trigger), qPrintable(trigger));
         for (const QString &sql :
-             {u"DROP TABLE job_cost_lines"_s, u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
+             {u"ALTER TABLE tasks DROP COLUMN rejected_input_tokens"_s,
+              u"ALTER TABLE tasks DROP COLUMN rejected_output_tokens"_s,
+              u"ALTER TABLE tasks DROP COLUMN rejected_cost_usd"_s, u"DROP TABLE job_cost_lines"_s, u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
               u"ALTER TABLE provider_batches DROP COLUMN owner"_s, u"DROP TABLE job_controls"_s,
               u"DROP INDEX tasks_waiting"_s, u"ALTER TABLE jobs DROP COLUMN runner"_s,
               u"DROP TABLE intake_tasks"_s, u"DROP TABLE intake_queues"_s,
@@ -1771,7 +1774,7 @@ void TestStore::storesSideBySideHaveTheirOwnConnections()
 }
 
 // A page of a job sorted by cost, tokens, attempts or latency (either way) is a range of
-// that key's index (migration 14): no scan of the job, no sort, whichever statement the
+// that key's index (migration 15): no scan of the job, no sort, whichever statement the
 // reader runs (the first page or a jump by offset, the ties after the row before, the
 // keys beyond it). Filtered by state as well, it still never scans the table.
 void TestStore::sortedPagesAreRangesOfAnIndex()

@@ -131,6 +131,16 @@ inline void bindClassification(Statement *statement, int firstIndex, const TaskO
     statement->bind(firstIndex + 2, outcome.classifyCostUsd);
 }
 
+// An answer the job's schema refused (invalid_output): billed, added to the task's (zero
+// for any other outcome).
+inline void bindRejected(Statement *statement, int firstIndex, const TaskOutcome &outcome)
+{
+    statement->bind(firstIndex, outcome.rejectedUsage.inputTokens + outcome.rejectedUsage.cachedTokens
+                                    + outcome.rejectedUsage.cacheWriteTokens);
+    statement->bind(firstIndex + 1, outcome.rejectedUsage.outputTokens);
+    statement->bind(firstIndex + 2, outcome.rejectedCostUsd);
+}
+
 class PostgresStore::Statements
 {
 public:

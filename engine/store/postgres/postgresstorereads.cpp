@@ -48,7 +48,7 @@ bool PostgresStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint6
                   "COALESCE(SUM(CASE WHEN state = 2 THEN output_tokens END), 0), "
                   "COALESCE(SUM(CASE WHEN state = 2 THEN cached_tokens END), 0), "
                   "COALESCE(SUM(CASE WHEN state = 2 THEN cache_write_tokens END), 0), "
-                  "COALESCE(SUM(CASE WHEN state = 2 THEN cost_usd ELSE classify_cost_usd END), 0), "
+                  "COALESCE(SUM(CASE WHEN state = 2 THEN cost_usd ELSE classify_cost_usd + rejected_cost_usd END), 0), "
                   "COUNT(CASE WHEN state = 2 THEN cost_usd END) FROM tasks WHERE job_id = ?"_s);
     query.addBindValue(jobId);
     if (!query.exec() || !query.next())

@@ -23,6 +23,54 @@ namespace {
 // its provider batch, which belongs to the task's job and goes only with it.) The line
 // with lane '' holds the classifier spend of tasks not completed (a completed task's
 // cost_usd already includes it), which the job's cost counts too.
+// An AFTER trigger on tasks.
+QString tasksTrigger(const QString &name, const QString &event, const QString &when,
+                     const QString &body)
+{
+    return u"CREATE TRIGGER %1 AFTER %2 ON tasks WHEN %3 BEGIN %4 END"_s.arg(name, event, when, body);
+}
+
+// The line with lane '' of each job: what tasks not completed cost (a tiering classifier's
+// calls, and refused answers since migration 16). `cost` is that figure of a task row,
+// written with bare column names; each use prefixes the row (new., old.).
+QStringList openCostLineStatements(const QString &cost)
+{
+    const auto of = [&cost](const QString &r) {
+        QString figure = cost;
+        figure.replace(u"classify_cost_usd"_s, r + u".classify_cost_usd"_s);
+        figure.replace(u"rejected_cost_usd"_s, r + u".rejected_cost_usd"_s);
+        return figure;
+    };
+    const auto addOpen = [&of](const QString &r) {
+        return u"INSERT INTO job_cost_lines (job_id, lane, model, day, tier, tasks, "
+               "classify_cost_usd) VALUES (%1.job_id, '', '', -1, '', 1, %2) "
+               "ON CONFLICT (job_id, lane, model, day, tier) DO UPDATE SET tasks = tasks + 1, "
+               "classify_cost_usd = classify_cost_usd + excluded.classify_cost_usd;"_s.arg(r, of(r));
+    };
+    const auto removeOpen = [&of](const QString &r) {
+        return u"UPDATE job_cost_lines SET tasks = tasks - 1, classify_cost_usd = "
+               "classify_cost_usd - %2 WHERE job_id = %1.job_id AND lane = '' "
+               "AND model = '' AND day = -1 AND tier = ''; DELETE FROM job_cost_lines WHERE "
+               "job_id = %1.job_id AND lane = '' AND tasks <= 0;"_s.arg(r, of(r));
+    };
+    const QString changed = u"(new.job_id IS NOT old.job_id OR %1 IS NOT %2)"_s.arg(of(u"new"_s), of(u"old"_s));
+    return {
+        u"INSERT INTO job_cost_lines (job_id, lane, model, day, tier, tasks, classify_cost_usd) "
+        "SELECT job_id, '', '', -1, '', COUNT(*), TOTAL(%1) FROM tasks "
+        "WHERE state <> 2 AND %1 <> 0 GROUP BY job_id"_s.arg(cost),
+        tasksTrigger(u"tasks_open_insert"_s, u"INSERT"_s, u"new.state <> 2 AND %1 <> 0"_s.arg(of(u"new"_s)),
+                     addOpen(u"new"_s)),
+        tasksTrigger(u"tasks_open_delete"_s, u"DELETE"_s, u"old.state <> 2 AND %1 <> 0"_s.arg(of(u"old"_s)),
+                     removeOpen(u"old"_s)),
+        tasksTrigger(u"tasks_open_update_old"_s, u"UPDATE"_s,
+                     u"old.state <> 2 AND %1 <> 0 AND (new.state = 2 OR %2)"_s.arg(of(u"old"_s), changed),
+                     removeOpen(u"old"_s)),
+        tasksTrigger(u"tasks_open_update_new"_s, u"UPDATE"_s,
+                     u"new.state <> 2 AND %1 <> 0 AND (old.state = 2 OR %2)"_s.arg(of(u"new"_s), changed),
+                     addOpen(u"new"_s)),
+    };
+}
+
 QStringList costLineStatements()
 {
     // A task row's line key and figures, for the row `r` (old or new).
@@ -75,19 +123,6 @@ QStringList costLineStatements()
         return u"UPDATE job_cost_lines SET %1 WHERE %2; DELETE FROM job_cost_lines WHERE %2 "
                "AND tasks <= 0;"_s.arg(set, keyMatches(r));
     };
-    // The classifier spend of a task not completed: the job's line with lane ''.
-    const auto addOpen = [](const QString &r) {
-        return u"INSERT INTO job_cost_lines (job_id, lane, model, day, tier, tasks, "
-               "classify_cost_usd) VALUES (%1.job_id, '', '', -1, '', 1, %1.classify_cost_usd) "
-               "ON CONFLICT (job_id, lane, model, day, tier) DO UPDATE SET tasks = tasks + 1, "
-               "classify_cost_usd = classify_cost_usd + excluded.classify_cost_usd;"_s.arg(r);
-    };
-    const auto removeOpen = [](const QString &r) {
-        return u"UPDATE job_cost_lines SET tasks = tasks - 1, classify_cost_usd = "
-               "classify_cost_usd - %1.classify_cost_usd WHERE job_id = %1.job_id AND lane = '' "
-               "AND model = '' AND day = -1 AND tier = ''; DELETE FROM job_cost_lines WHERE "
-               "job_id = %1.job_id AND lane = '' AND tasks <= 0;"_s.arg(r);
-    };
     // A change of anything a line holds of a completed task, or of where it is counted.
     QStringList changedList{
         u"new.job_id IS NOT old.job_id"_s,           u"new.model IS NOT old.model"_s,
@@ -97,14 +132,7 @@ QStringList costLineStatements()
     for (const QString &figure : figures)
         changedList.append(u"new.%1 IS NOT old.%1"_s.arg(figure));
     const QString changed = u"("_s + changedList.join(u" OR "_s) + u")"_s;
-    const QString openChanged = u"(new.job_id IS NOT old.job_id OR new.classify_cost_usd IS NOT "
-                                "old.classify_cost_usd)"_s;
-    const auto trigger = [](const QString &name, const QString &event, const QString &when,
-                            const QString &body) {
-        return u"CREATE TRIGGER %1 AFTER %2 ON tasks WHEN %3 BEGIN %4 END"_s.arg(name, event, when,
-                                                                                 body);
-    };
-    return {
+    QStringList statements{
         uR"(CREATE TABLE job_cost_lines (
             job_id INTEGER NOT NULL,
             lane TEXT NOT NULL,
@@ -128,31 +156,28 @@ QStringList costLineStatements()
         "SUM(t.cache_write_tokens), SUM(t.classify_input_tokens), SUM(t.classify_output_tokens), "
         "TOTAL(t.classify_cost_usd) FROM tasks t WHERE t.state = 2 GROUP BY 1, 2, 3, 4, 5"_s.arg(
             columns, key(u"t"_s)),
-        u"INSERT INTO job_cost_lines (job_id, lane, model, day, tier, tasks, classify_cost_usd) "
-        "SELECT job_id, '', '', -1, '', COUNT(*), TOTAL(classify_cost_usd) FROM tasks "
-        "WHERE state <> 2 AND classify_cost_usd <> 0 GROUP BY job_id"_s,
-        trigger(u"tasks_cost_insert"_s, u"INSERT"_s, u"new.state = 2"_s, add(u"new"_s)),
-        trigger(u"tasks_cost_delete"_s, u"DELETE"_s, u"old.state = 2"_s, remove(u"old"_s)),
-        trigger(u"tasks_cost_update_old"_s, u"UPDATE"_s,
+        tasksTrigger(u"tasks_cost_insert"_s, u"INSERT"_s, u"new.state = 2"_s, add(u"new"_s)),
+        tasksTrigger(u"tasks_cost_delete"_s, u"DELETE"_s, u"old.state = 2"_s, remove(u"old"_s)),
+        tasksTrigger(u"tasks_cost_update_old"_s, u"UPDATE"_s,
                 u"old.state = 2 AND (new.state IS NOT 2 OR %1)"_s.arg(changed), remove(u"old"_s)),
-        trigger(u"tasks_cost_update_new"_s, u"UPDATE"_s,
+        tasksTrigger(u"tasks_cost_update_new"_s, u"UPDATE"_s,
                 u"new.state = 2 AND (old.state IS NOT 2 OR %1)"_s.arg(changed), add(u"new"_s)),
-        trigger(u"tasks_open_insert"_s, u"INSERT"_s,
-                u"new.state <> 2 AND new.classify_cost_usd <> 0"_s, addOpen(u"new"_s)),
-        trigger(u"tasks_open_delete"_s, u"DELETE"_s,
-                u"old.state <> 2 AND old.classify_cost_usd <> 0"_s, removeOpen(u"old"_s)),
-        trigger(u"tasks_open_update_old"_s, u"UPDATE"_s,
-                u"old.state <> 2 AND old.classify_cost_usd <> 0 AND (new.state = 2 OR %1)"_s.arg(
-                    openChanged),
-                removeOpen(u"old"_s)),
-        trigger(u"tasks_open_update_new"_s, u"UPDATE"_s,
-                u"new.state <> 2 AND new.classify_cost_usd <> 0 AND (old.state = 2 OR %1)"_s.arg(
-                    openChanged),
-                addOpen(u"new"_s)),
         // A job's lines go with it, whichever order its rows are deleted in.
         u"CREATE TRIGGER jobs_cost_delete AFTER DELETE ON jobs BEGIN DELETE FROM job_cost_lines "
         "WHERE job_id = old.id; END"_s,
     };
+    return statements + openCostLineStatements(u"classify_cost_usd"_s);
+}
+
+// Since migration 16 the open line also holds what refused answers (invalid_output) of tasks
+// not completed cost: its triggers are made again over the wider sum, and the line refilled.
+QStringList rejectedAnswersInOpenLine()
+{
+    return QStringList{u"DROP TRIGGER tasks_open_insert"_s, u"DROP TRIGGER tasks_open_delete"_s,
+                       u"DROP TRIGGER tasks_open_update_old"_s,
+                       u"DROP TRIGGER tasks_open_update_new"_s,
+                       u"DELETE FROM job_cost_lines WHERE lane = ''"_s}
+           + openCostLineStatements(u"(classify_cost_usd + rejected_cost_usd)"_s);
 }
 
 } // namespace
@@ -461,6 +486,15 @@ const QList<Migration> &sqliteMigrations()
              "state IN (2, 3) AND finished_at > 0 AND started_at > 0 THEN finished_at - started_at "
              "END, -1))"_s,
          }},
+        {16,
+         "structured answers the schema refused (invalid_output) are billed: their tokens and cost",
+         QStringList{
+             // Added to by every refused answer; a completed task's cost_usd includes them, a
+             // failed one's job cost counts them (jobTotals).
+             u"ALTER TABLE tasks ADD COLUMN rejected_input_tokens INTEGER NOT NULL DEFAULT 0"_s,
+             u"ALTER TABLE tasks ADD COLUMN rejected_output_tokens INTEGER NOT NULL DEFAULT 0"_s,
+             u"ALTER TABLE tasks ADD COLUMN rejected_cost_usd REAL NOT NULL DEFAULT 0"_s,
+         } + rejectedAnswersInOpenLine()},
     };
     return migrations;
 }

@@ -39,7 +39,8 @@ SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
             m_handle,
             "UPDATE tasks SET state = 2, output = ?1, model = ?2, input_tokens = ?3, "
             "output_tokens = ?4, cached_tokens = ?5, cache_write_tokens = ?6, "
-            "cost_usd = ?7 + classify_cost_usd + ?18, " // the task's classifications included
+            // The task's classifications and its answers the schema refused included.
+            "cost_usd = ?7 + classify_cost_usd + ?18 + rejected_cost_usd, "
             "classify_input_tokens = classify_input_tokens + ?16, "
             "classify_output_tokens = classify_output_tokens + ?17, "
             "classify_cost_usd = classify_cost_usd + ?18, "
@@ -55,7 +56,10 @@ SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
                            "routed_model = COALESCE(?10, routed_model), "
                            "classify_input_tokens = classify_input_tokens + ?11, "
                            "classify_output_tokens = classify_output_tokens + ?12, "
-                           "classify_cost_usd = classify_cost_usd + ?13 "
+                           "classify_cost_usd = classify_cost_usd + ?13, "
+                           "rejected_input_tokens = rejected_input_tokens + ?14, "
+                           "rejected_output_tokens = rejected_output_tokens + ?15, "
+                           "rejected_cost_usd = rejected_cost_usd + ?16 "
                            "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.release.prepare(m_handle,
                              "UPDATE tasks SET state = 0, not_before = ?1, lease_owner = NULL, "
@@ -71,7 +75,10 @@ SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
                           "routed_model = COALESCE(?9, routed_model), "
                           "classify_input_tokens = classify_input_tokens + ?10, "
                           "classify_output_tokens = classify_output_tokens + ?11, "
-                          "classify_cost_usd = classify_cost_usd + ?12 "
+                          "classify_cost_usd = classify_cost_usd + ?12, "
+                          "rejected_input_tokens = rejected_input_tokens + ?13, "
+                          "rejected_output_tokens = rejected_output_tokens + ?14, "
+                          "rejected_cost_usd = rejected_cost_usd + ?15 "
                           "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.insertAttempt.prepare(
             m_handle, "INSERT INTO attempts (task_id, attempt_no, at, outcome, http_status, "

@@ -112,7 +112,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
         return false;
     Statements &s = *m_statements;
     const QByteArray ownerUtf8 = owner.toUtf8();
-    double spentUsd = 0.0; // what the completions stored here cost, for the spend ledger
+    double spentUsd = 0.0; // what the answers stored here cost, for the spend ledger
     for (const TaskTransition &t : transitions) {
         const TaskOutcome &o = t.outcome;
         const qint64 charge = t.chargeAttempt ? 1 : 0;
@@ -162,6 +162,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(8, qint64(o.error == ErrorClass::ProviderCancelled ? 1 : 0));
             bindRoute(statement, 9, o);
             bindClassification(statement, 11, o);
+            bindRejected(statement, 14, o);
             break;
         case OutcomeAction::DeadLetter:
             statement = &s.dead;
@@ -174,6 +175,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
             statement->bind(7, ownerUtf8);
             bindRoute(statement, 8, o);
             bindClassification(statement, 10, o);
+            bindRejected(statement, 13, o);
             break;
         }
         int rc;
@@ -193,6 +195,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
         }
         if (t.action == OutcomeAction::Complete)
             spentUsd += o.costUsd.value_or(0.0);
+        spentUsd += o.rejectedCostUsd; // answers the schema refused were billed too
         // The history keeps every failure; a success is on the task row itself.
         if (o.error != ErrorClass::None && o.error != ErrorClass::Cancelled) {
             Statement &attempt = s.insertAttempt;

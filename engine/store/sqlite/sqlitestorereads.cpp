@@ -87,7 +87,7 @@ bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 
     QSqlQuery query(m_db);
     // Answers are billed when they complete; a tiering classifier's calls whatever became
     // of the task (a completed task's cost_usd already holds them; the line with lane ''
-    // holds those of tasks not completed).
+    // holds those of tasks not completed, refused answers included).
     query.prepare(u"SELECT TOTAL(input_tokens), TOTAL(output_tokens), TOTAL(cached_tokens), "
                   "TOTAL(cache_write_tokens), TOTAL(CASE WHEN lane <> '' THEN cost_usd "
                   "ELSE classify_cost_usd END), TOTAL(tasks - unpriced) FROM job_cost_lines "
