@@ -920,7 +920,7 @@ void JobRunner::emitProgress(bool force)
 bool JobRunner::budgetAllows(double extraUsd) const
 {
     m_refusedByGlobal = false;
-    if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + extraUsd > m_budgetUsd)
+    if (m_budgetUsd > 0 && m_costUsd + m_reservedUsd + m_reservedElsewhereUsd + extraUsd > m_budgetUsd)
         return false;
     m_refusedByGlobal = m_globalBudget && !m_globalBudget->fits(extraUsd);
     return !m_refusedByGlobal;
@@ -928,7 +928,10 @@ bool JobRunner::budgetAllows(double extraUsd) const
 
 void JobRunner::budgetRefused(double extraUsd, bool ownWorkInFlight)
 {
-    if (m_refusedByGlobal && m_globalBudget->fitsBesideSpend(extraUsd)) {
+    // Other workers' reservations free room when their answers come: wait, do not stop.
+    const bool heldElsewhere = !m_refusedByGlobal && m_reservedElsewhereUsd > 0
+                               && m_costUsd + m_reservedUsd + extraUsd <= m_budgetUsd;
+    if ((m_refusedByGlobal && m_globalBudget->fitsBesideSpend(extraUsd)) || heldElsewhere) {
         if (!ownWorkInFlight)
             m_wakeTimer.start(int(m_options.idlePollMs)); // other jobs' answers free room
         return;

@@ -133,6 +133,8 @@ public:
     int concurrency() const { return m_options.concurrency; }
     // Requests allowed in flight now, adapted to the provider's 429s, overloads and latency.
     int concurrencyLimit() const { return m_concurrencyLimiter.limit(); }
+    // The job's own --concurrency shared with other workers is set up through this.
+    ConcurrencyLimiter &concurrencyLimiter() { return m_concurrencyLimiter; }
     // What holds the job back by its own settings (a closed off-peak window), with the time
     // left; empty when nothing does.
     QString waitingFor() const;
@@ -143,6 +145,11 @@ public:
     // The cap across every job of the database, shared by the engine's runners (may be null).
     void setGlobalBudget(std::shared_ptr<GlobalBudget> budget) { m_globalBudget = std::move(budget); }
     double budgetUsd() const { return m_budgetUsd; }
+    // The job's budget across workers: what this runner's requests in flight reserved, and
+    // what other workers' requests for the job have (the engine exchanges both through the
+    // database each tick), counted before a request goes.
+    double reservedUsd() const { return m_reservedUsd; }
+    void setReservedElsewhere(double usd) { m_reservedElsewhereUsd = qMax(0.0, usd); }
     // The share of the job's budget spent that raises budget_80 at once (monitoring's
     // budget.warn_fraction); 0 or less: no warning.
     void setBudgetWarnFraction(double fraction) { m_budgetWarnFraction = fraction; }
@@ -369,6 +376,7 @@ private:
     int m_heldConcurrency = 0;  // requests allowed in flight while held (aging)
     double m_budgetUsd = 0.0;   // 0: no cap
     double m_reservedUsd = 0.0; // the most the requests in flight can still cost
+    double m_reservedElsewhereUsd = 0.0; // the same, of other workers running the job
     std::shared_ptr<GlobalBudget> m_globalBudget;
     mutable bool m_refusedByGlobal = false; // which cap budgetAllows() last refused under
     bool m_budgetWarned = false;
