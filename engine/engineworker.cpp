@@ -304,6 +304,8 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
     // The cap as stored now: another process may have changed it since the last tick, and
     // a job must not be born paused under a cap that is gone.
     loadGlobalBudget();
+    // What other workers already reserved under the caps counts from the first request.
+    shareReservations();
     runner->start();
     updatePreemption();
 }

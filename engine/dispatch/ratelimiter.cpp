@@ -48,9 +48,10 @@ void RateLimiter::share(store::SharedLimits *limits, const QString &key)
 double RateLimiter::sharedReadyAt(Slots &run, double intervalMs, qint64 units, qint64 maxBatch,
                                   double nowMs)
 {
-    // Slots that went by unused are lost (one unit's lateness of a timer is caught up).
+    // Slots that went by unused are lost (a timer's lateness is caught up, within bounds).
     if (run.left > 0) {
-        const double late = nowMs - intervalMs * double(units) - run.firstMs;
+        const double late =
+            nowMs - std::max(intervalMs * double(units), m_options.sharedCatchUpMs) - run.firstMs;
         if (late > 0) {
             const qint64 gone = std::min(run.left, qint64(std::ceil(late / intervalMs)));
             run.firstMs += double(gone) * intervalMs;

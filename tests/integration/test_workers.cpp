@@ -52,6 +52,8 @@ private Q_SLOTS:
     void providerBatchIsAdoptedNotResubmitted();
     void aKilledWorkerIsBilledTwiceAtMostItsInFlight_data();
     void aKilledWorkerIsBilledTwiceAtMostItsInFlight();
+    void aJobBudgetCountsOtherWorkersReservations_data();
+    void aJobBudgetCountsOtherWorkersReservations();
     void threeWorkersShareOneRateLimit_data();
     void threeWorkersShareOneRateLimit();
     void cleanupTestCase();
@@ -513,6 +515,67 @@ void TestWorkers::aKilledWorkerIsBilledTwiceAtMostItsInFlight()
     for (size_t i = 1; i < workers.size(); ++i) {
         workers[i]->terminate();
         QVERIFY(workers[i]->waitForFinished(60'000));
+    }
+}
+
+void TestWorkers::aJobBudgetCountsOtherWorkersReservations_data()
+{
+    addBackends();
+}
+
+void TestWorkers::aJobBudgetCountsOtherWorkersReservations()
+{
+    // A job budget of $0.002 leaves room for four requests at their worst case (gpt-4.1-mini,
+    // 256 output tokens: about $0.00041 each). Worker A, alone, keeps four in flight; worker
+    // B, started beside it, sees A's reservations in the database and sends nothing more
+    // while they stand (per process, it would send four of its own). The job still
+    // finishes, within its budget.
+    QFETCH(QString, backend);
+    const QString db = database(backend);
+    if (db.isEmpty())
+        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    const QString key = u"sk-workers-TEST-0123456789abcdef"_s;
+    bd::testing::FakeProvider provider;
+    QVERIFY(provider.listen());
+    provider.options().requiredKey = key;
+    provider.options().latencyMs = 1'500;
+    const QProcessEnvironment plain = m_env;
+    m_env.insert(u"OPENAI_API_KEY"_s, key);
+    const auto restore = qScopeGuard([&] { m_env = plain; });
+    constexpr int kRows = 32;
+    constexpr double kBudget = 0.002;
+    const QString csv = writeCsv(u"budget-%1.csv"_s.arg(backend), kRows);
+    const BatchctlRun submitted = batchctl(
+        {u"submit"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s, u"openai"_s,
+         u"--model"_s, u"gpt-4.1-mini"_s, u"--mode"_s, u"realtime"_s, u"--base-url"_s,
+         provider.openAiBaseUrl(), u"--budget"_s, QString::number(kBudget), u"--db"_s, db,
+         u"--json"_s});
+    QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
+    const qint64 job = submitted.json().value(u"job"_s).toInteger();
+    auto first = startWorker(db, 8);
+    QVERIFY(first);
+    QTRY_COMPARE_WITH_TIMEOUT(provider.inFlight(), 4, 30'000);
+    QTest::qWait(1'500); // A's reservations are in the database (a tick)
+    provider.resetCounters();
+    auto second = startWorker(db, 8);
+    QVERIFY(second);
+    QByteArray said;
+    QTRY_VERIFY_WITH_TIMEOUT((said += second->readAllStandardError()).contains("working on job"),
+                             30'000);
+    QTest::qWait(4'000);
+    QVERIFY2(provider.maxInFlight() <= 4, qPrintable(QString::number(provider.maxInFlight())));
+    const BatchctlRun waited = batchctl(
+        {u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"120"_s, u"--json"_s},
+        150'000);
+    QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
+    QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kRows);
+    const qint64 spentMicros =
+        scalar(db, u"SELECT CAST(SUM(cost_usd) * 1000000 AS INTEGER) FROM tasks"_s);
+    qInfo("%s: spent $%.6f of $%.4f", qPrintable(backend), double(spentMicros) / 1e6, kBudget);
+    QVERIFY(spentMicros > 0 && spentMicros <= qint64(kBudget * 1e6));
+    for (auto *worker : {first.get(), second.get()}) {
+        worker->terminate();
+        QVERIFY(worker->waitForFinished(60'000));
     }
 }
 
