@@ -7,12 +7,16 @@
 #include "metrics/monitoring.h"
 #include "metrics/queueprobe.h"
 #include "store/database.h"
+#include "store/sharedlimits.h"
 #include "store/store.h"
 #include "store/taskactions.h"
 
 #include <QDate>
 #include <QDateTime>
 #include <QHostInfo>
+
+#include <cmath>
+#include <optional>
 
 #ifdef Q_OS_UNIX
 #include <cerrno>
@@ -107,6 +111,7 @@ void EngineWorker::open()
     loadGlobalBudget();
     checkGlobalBudget();
     startHeartbeat();
+    listenForWork();
     Q_EMIT opened(true, QString());
 }
 
@@ -289,6 +294,11 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
     m_globalBudget.forget(jobId);
     shareProviderGuards(runner, providerConfig.id + u'|' + providerConfig.baseUrl + u'|', model,
                         job->spec.settings);
+    // A job's own --concurrency is a ceiling for every worker running it together.
+    if (const int shared = job->spec.settings.value(settingkeys::concurrency).toInt(); shared > 0)
+        runner->concurrencyLimiter().share(&m_database->sharedLimits(),
+                                           u"concurrency:job:%1"_s.arg(jobId), m_workerId, shared,
+                                           m_clock->nowMs());
     m_runners.insert(jobId, runner);
     m_lanes.apply(runner);
     connectRunner(runner);
@@ -304,6 +314,8 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
     // The cap as stored now: another process may have changed it since the last tick, and
     // a job must not be born paused under a cap that is gone.
     loadGlobalBudget();
+    // What other workers already reserved under the caps counts from the first request.
+    shareReservations();
     runner->start();
     updatePreemption();
 }
@@ -312,19 +324,31 @@ void EngineWorker::shareProviderGuards(dispatch::JobRunner *runner, const QStrin
                                        const QString &model, const QJsonObject &settings)
 {
     const QString guardKey = endpoint + model;
-    if (auto guard = m_guards.value(guardKey).lock())
+    if (auto guard = m_guards.value(guardKey).lock()) {
         runner->setProviderGuard(guard);
-    else
+    } else {
+        shareWithWorkers(*runner->providerGuard(), guardKey);
         m_guards.insert(guardKey, runner->providerGuard());
+    }
     // A tiered job (model "auto") shares the guard of each model it routes to.
     runner->setGuardLookup([this, endpoint, settings](const QString &routed) {
         auto guard = m_guards.value(endpoint + routed).lock();
         if (!guard) {
             guard = dispatch::JobRunner::makeGuard(settings);
+            shareWithWorkers(*guard, endpoint + routed);
             m_guards.insert(endpoint + routed, guard);
         }
         return guard;
     });
+}
+
+void EngineWorker::shareWithWorkers(dispatch::ProviderGuard &guard, const QString &key)
+{
+    // Rate, breaker and batch breaker of an endpoint hold for every worker on the database.
+    store::SharedLimits &shared = m_database->sharedLimits();
+    guard.limiter.share(&shared, key);
+    guard.breaker.share(&shared, key, m_workerId);
+    guard.batchBreaker.share(&shared, key + u"|batch"_s, m_workerId);
 }
 
 void EngineWorker::connectRunner(dispatch::JobRunner *runner)
@@ -378,6 +402,9 @@ void EngineWorker::updatePreemption()
         if (auto *runner = m_runners.value(decision.jobId))
             runner->setHeld(decision.held, decision.trickle);
     }
+    // Shared concurrency: what each runner has out, told even while no answer comes back.
+    for (dispatch::JobRunner *runner : std::as_const(m_runners))
+        runner->concurrencyLimiter().syncShared(runner->inFlightCount(), now);
     if (m_runners.isEmpty() && m_preemptionTimer)
         m_preemptionTimer->stop();
 }
@@ -450,6 +477,10 @@ void EngineWorker::pauseForFullDisk(qint64 jobId, const QString &error)
 void EngineWorker::removeRunner(qint64 jobId)
 {
     if (auto *runner = m_runners.take(jobId)) {
+        runner->concurrencyLimiter().syncShared(0, m_clock->nowMs(), true);
+        if (runner->budgetUsd() > 0)
+            m_database->sharedLimits().setShare(u"reserved:job:%1"_s.arg(jobId), m_workerId, 0,
+                                                m_clock->nowMs());
         m_completedByRemoved += runner->completedHere();
         runner->deleteLater();
     }
@@ -509,6 +540,59 @@ void EngineWorker::resumeJob(qint64 jobId)
     if (!m_runners.contains(jobId) && m_providerConfigs.contains(jobId))
         startJob(jobId, m_providerConfigs.value(jobId));
     recordControl(jobId, store::JobControl::Action::Resume);
+}
+
+void EngineWorker::shareReservations()
+{
+    // Budgets hold across workers: each engine records the most its requests in flight may
+    // still cost (micro-USD), under the global cap and under each job budget, and counts
+    // the others' before it sends. Nothing is exchanged where there is no cap.
+    store::SharedLimits &shared = m_database->sharedLimits();
+    const qint64 now = m_clock->nowMs();
+    const qint64 since = now - kReservationsStaleMs;
+    const auto exchange = [&](const QString &key, double mineUsd) -> std::optional<double> {
+        if (!shared.setShare(key, m_workerId, qint64(std::ceil(mineUsd * 1e6)), now))
+            return std::nullopt;
+        const auto others = shared.sharesElsewhere(key, m_workerId, since);
+        if (!others)
+            return std::nullopt;
+        return double(others->amount) / 1e6;
+    };
+    const std::shared_ptr<dispatch::GlobalBudget> budget = m_globalBudget.budget();
+    if (budget->isActive() || m_sharedGlobalReservation) {
+        m_sharedGlobalReservation = budget->isActive();
+        const auto elsewhere =
+            exchange(u"reserved:global"_s, budget->isActive() ? budget->reservedUsd() : 0.0);
+        if (!elsewhere)
+            qWarning("global budget: %s", qPrintable(shared.errorString()));
+        budget->setReservedElsewhere(elsewhere.value_or(budget->reservedElsewhereUsd()));
+    }
+    for (dispatch::JobRunner *runner : std::as_const(m_runners)) {
+        if (runner->budgetUsd() <= 0)
+            continue;
+        const auto elsewhere =
+            exchange(u"reserved:job:%1"_s.arg(runner->jobId()), runner->reservedUsd());
+        if (elsewhere)
+            runner->setReservedElsewhere(*elsewhere);
+        else
+            qWarning("budget of job %lld: %s", runner->jobId(), qPrintable(shared.errorString()));
+    }
+}
+
+void EngineWorker::listenForWork()
+{
+    // PostgreSQL: a job submitted or resumed elsewhere is listed at once (a worker's picker
+    // starts it), not at the next poll. A burst of changes is listed once.
+    if (!m_workNotified) {
+        m_workNotified = new QTimer(this);
+        m_workNotified->setSingleShot(true);
+        m_workNotified->setInterval(20);
+        connect(m_workNotified, &QTimer::timeout, this, &EngineWorker::listJobs);
+    }
+    m_database->listenForWork([this] {
+        if (!m_workNotified->isActive())
+            m_workNotified->start();
+    });
 }
 
 void EngineWorker::listJobs()
@@ -607,6 +691,7 @@ void EngineWorker::emitSnapshot()
     reviewDeadlines();
     reportQueues();
     loadGlobalBudget();
+    shareReservations();
     checkGlobalBudget();
     EngineSnapshot snapshot = m_snapshots.build(QDateTime::currentMSecsSinceEpoch(), [this](JobSnapshot &job) {
         if (const auto watch = m_deadlines.constFind(job.jobId); watch != m_deadlines.cend()) {

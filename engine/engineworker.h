@@ -167,6 +167,12 @@ private:
     qint64 m_rescued = 0;
     void connectRunner(dispatch::JobRunner *runner);
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
+    void shareWithWorkers(dispatch::ProviderGuard &guard, const QString &key);
+    void listenForWork();
+    void shareReservations();
+    // Another worker's reservation not refreshed for this long is a dead worker's.
+    static constexpr qint64 kReservationsStaleMs = 30'000;
+    bool m_sharedGlobalReservation = false; // this engine has a row under the global cap
     void shareProviderGuards(dispatch::JobRunner *runner, const QString &endpoint,
                              const QString &model, const QJsonObject &settings);
     void handleRunnerFinished(qint64 jobId, bd::JobState state, const QString &reason);
@@ -203,6 +209,7 @@ private:
     void updatePreemption();
     dispatch::PreemptionPolicy m_preemption;
     QTimer *m_preemptionTimer = nullptr;
+    QTimer *m_workNotified = nullptr; // lists the jobs soon after a LISTEN/NOTIFY wake-up
     dispatch::LaneControls m_lanes;
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
     QHash<QString, std::weak_ptr<dispatch::ProviderGuard>> m_guards;

@@ -30,7 +30,7 @@ void BudgetGate::setGlobal(std::shared_ptr<GlobalBudget> global)
 bool BudgetGate::allows(double extraUsd)
 {
     m_refusedByGlobal = false;
-    if (m_capUsd > 0 && m_spentUsd + m_reservedUsd + extraUsd > m_capUsd)
+    if (m_capUsd > 0 && m_spentUsd + m_reservedUsd + m_reservedElsewhereUsd + extraUsd > m_capUsd)
         return false;
     m_refusedByGlobal = m_global && !m_global->fits(extraUsd);
     return !m_refusedByGlobal;
@@ -38,7 +38,10 @@ bool BudgetGate::allows(double extraUsd)
 
 BudgetGate::Refusal BudgetGate::refusal(double extraUsd, bool ownWorkInFlight) const
 {
-    if (m_refusedByGlobal && m_global->fitsBesideSpend(extraUsd))
+    // Other workers' reservations for this job free room when their answers come.
+    const bool heldElsewhere = !m_refusedByGlobal && m_reservedElsewhereUsd > 0
+                               && m_spentUsd + m_reservedUsd + extraUsd <= m_capUsd;
+    if ((m_refusedByGlobal && m_global->fitsBesideSpend(extraUsd)) || heldElsewhere)
         return ownWorkInFlight ? Refusal::WaitForOwnAnswers : Refusal::WaitForOthers;
     if (ownWorkInFlight)
         return Refusal::WaitForOwnAnswers; // decided when they are back

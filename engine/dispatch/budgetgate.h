@@ -40,6 +40,9 @@ public:
     void setSpent(double usd) { m_spentUsd = usd; }
     double spentUsd() const { return m_spentUsd; }
     double reservedUsd() const { return m_reservedUsd; }
+    // What other workers' requests for this job reserved (exchanged through the database
+    // each tick): counted before a request goes, and waited for rather than paused at.
+    void setReservedElsewhere(double usd) { m_reservedElsewhereUsd = qMax(0.0, usd); }
     // Nothing may go out at all: the job's own cap is spent.
     bool jobCapReached() const { return m_capUsd > 0 && m_spentUsd >= m_capUsd; }
     bool globalCapReached() const { return m_global && m_global->isReached(); }
@@ -70,6 +73,7 @@ private:
     double m_capUsd;
     double m_spentUsd = 0.0;
     double m_reservedUsd = 0.0; // the most this job's requests in flight can still cost
+    double m_reservedElsewhereUsd = 0.0; // the same, of other workers running the job
     std::shared_ptr<GlobalBudget> m_global;
     bool m_refusedByGlobal = false; // which cap allows() last refused under
     bool m_warned = false;

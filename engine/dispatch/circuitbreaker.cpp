@@ -1,6 +1,9 @@
 #include "circuitbreaker.h"
 
+#include "store/sharedlimits.h"
+
 #include <algorithm>
+#include <QtDebug>
 
 namespace bd::dispatch {
 
@@ -11,9 +14,69 @@ CircuitBreaker::CircuitBreaker(const Options &options)
 {
 }
 
+void CircuitBreaker::share(store::SharedLimits *limits, const QString &key, const QString &workerId)
+{
+    m_shared = limits;
+    m_key = key;
+    m_workerId = workerId;
+    m_syncedAtMs = -1;
+}
+
+void CircuitBreaker::sharedFailed()
+{
+    qWarning("breaker %s: shared state unavailable (%s); this process decides alone",
+             qPrintable(m_key), qPrintable(m_shared->errorString()));
+    m_shared = nullptr;
+}
+
+void CircuitBreaker::sync(qint64 nowMs, bool force)
+{
+    if (!m_shared || (!force && m_syncedAtMs >= 0 && nowMs - m_syncedAtMs < m_options.syncMs))
+        return;
+    m_syncedAtMs = nowMs;
+    const auto shared = m_shared->breaker(m_key);
+    if (!shared) {
+        sharedFailed();
+        return;
+    }
+    m_sharedOpen = shared->openUntilMs != 0;
+    if (!m_sharedOpen) {
+        // Another worker's probe succeeded (or nobody opened it): closed for all.
+        if (m_state != State::Closed) {
+            m_state = State::Closed;
+            m_consecutiveFailures = 0;
+            m_currentOpenMs = 0;
+        }
+        return;
+    }
+    m_currentOpenMs = std::max(m_currentOpenMs, shared->openMs);
+    if (m_state == State::Closed) {
+        m_state = State::Open; // another worker saw the outage
+        m_openedAtMs = nowMs;
+        m_openUntilMs = shared->openUntilMs;
+        m_probesLeft = 0;
+    } else if (shared->openUntilMs > m_openUntilMs) {
+        m_state = State::Open; // reopened elsewhere after a failed probe
+        m_openUntilMs = shared->openUntilMs;
+        m_probesLeft = 0;
+    }
+}
+
 CircuitBreaker::State CircuitBreaker::state(qint64 nowMs)
 {
+    sync(nowMs, false);
     if (m_state == State::Open && nowMs >= m_openUntilMs) {
+        if (m_shared && !m_shared->takeProbe(m_key, m_workerId, nowMs,
+                                             nowMs + m_options.probeClaimMs)) {
+            if (!m_shared->errorString().isEmpty()) {
+                sharedFailed();
+            } else {
+                // Another worker probes: wait for its answer, then read the shared state.
+                m_openUntilMs = nowMs + std::min<qint64>(m_options.syncMs, 1'000);
+                m_syncedAtMs = -1;
+                return m_state;
+            }
+        }
         m_state = State::HalfOpen;
         m_probesLeft = m_options.halfOpenProbes;
     }
@@ -53,6 +116,12 @@ qint64 CircuitBreaker::waitMs(qint64 nowMs)
 void CircuitBreaker::recordSuccess(qint64 nowMs)
 {
     Q_UNUSED(nowMs);
+    if (m_shared && (m_state != State::Closed || m_sharedOpen)) {
+        if (m_shared->closeBreaker(m_key))
+            m_sharedOpen = false;
+        else
+            sharedFailed();
+    }
     m_consecutiveFailures = 0;
     m_state = State::Closed;
     m_currentOpenMs = 0;
@@ -80,6 +149,12 @@ void CircuitBreaker::open(qint64 nowMs)
     m_openUntilMs = nowMs + m_currentOpenMs;
     m_probesLeft = 0;
     ++m_timesOpened;
+    if (m_shared) {
+        if (m_shared->openBreaker(m_key, m_openUntilMs, m_currentOpenMs, nowMs))
+            m_sharedOpen = true;
+        else
+            sharedFailed();
+    }
 }
 
 } // namespace bd::dispatch

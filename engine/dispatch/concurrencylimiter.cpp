@@ -1,7 +1,10 @@
 #include "dispatch/concurrencylimiter.h"
 
+#include "store/sharedlimits.h"
+
 #include <algorithm>
 #include <cmath>
+#include <QtDebug>
 
 namespace bd::dispatch {
 
@@ -31,8 +34,40 @@ void ConcurrencyLimiter::setCeiling(int ceiling)
         m_limit = m_ceiling;
 }
 
+void ConcurrencyLimiter::share(store::SharedLimits *limits, const QString &key,
+                               const QString &workerId, int ceiling, qint64 nowMs)
+{
+    m_shared = limits;
+    m_sharedKey = key;
+    m_workerId = workerId;
+    m_sharedCeiling = std::max(1, ceiling);
+    m_allowance = m_sharedCeiling;
+    if (m_shared)
+        syncShared(0, nowMs, true);
+}
+
+void ConcurrencyLimiter::syncShared(int inFlight, qint64 nowMs, bool force)
+{
+    if (!m_shared || (!force && m_syncedAtMs >= 0 && nowMs - m_syncedAtMs < m_options.syncMs))
+        return;
+    m_syncedAtMs = nowMs;
+    const bool recorded = m_shared->setShare(m_sharedKey, m_workerId, inFlight, nowMs);
+    const auto others =
+        recorded ? m_shared->sharesElsewhere(m_sharedKey, m_workerId, nowMs - m_options.staleMs)
+                 : std::nullopt;
+    if (!others) {
+        qWarning("concurrency of %s: shared counts unavailable (%s); this worker alone",
+                 qPrintable(m_sharedKey), qPrintable(m_shared->errorString()));
+        m_shared = nullptr;
+        return;
+    }
+    const int fairShare = std::max(1, m_sharedCeiling / (others->workers + 1));
+    m_allowance = int(std::max<qint64>(fairShare, m_sharedCeiling - others->amount));
+}
+
 void ConcurrencyLimiter::recordAnswer(qint64 latencyMs, int inFlight, qint64 nowMs)
 {
+    syncShared(inFlight, nowMs);
     const double latency = double(std::max<qint64>(0, latencyMs));
     if (m_samples == 0) {
         m_recentLatencyMs = latency;
@@ -63,6 +98,7 @@ void ConcurrencyLimiter::recordAnswer(qint64 latencyMs, int inFlight, qint64 now
 
 void ConcurrencyLimiter::recordOverload(qint64 nowMs)
 {
+    // The requests still out are not known here: the next answer or tick records them.
     const double before = m_limit;
     cut(m_options.overloadBackoff, nowMs);
     if (m_limit < before) {

@@ -1,6 +1,13 @@
 #pragma once
 
+#include <QString>
 #include <QtGlobal>
+
+#include <algorithm>
+
+namespace bd::store {
+class SharedLimits;
+}
 
 namespace bd::dispatch {
 
@@ -13,6 +20,14 @@ namespace bd::dispatch {
 // would otherwise meet a refusal every few rounds). The configured
 // concurrency is the ceiling, never passed, so a user gives an upper bound instead of a
 // guess. Pure state over the caller's clock.
+//
+// Shared (share()): a job's own --concurrency holds across every worker running it. Each
+// worker records what it has in flight in the database (store/sharedlimits.h) and reads what
+// the others have, at most every `syncMs`; its limit is then at most the ceiling less the
+// others' requests, but never less than its fair share (the ceiling over the workers
+// running the job, at least one), so a worker that joins late is not starved. The sum may
+// pass the ceiling by a late joiner's fair share for about `syncMs` plus a round trip,
+// until the others have read its count and let answers drain.
 class ConcurrencyLimiter
 {
 public:
@@ -25,12 +40,23 @@ public:
         qint64 minRoundTripMs = 100;   // the shortest cool-down between two cuts
         int probeRounds = 20;          // rounds between two steps past the last pushback level
         int forgetRounds = 200;        // rounds without pushback after which that level is forgotten
+        qint64 syncMs = 500;           // shared: how often the workers' counts are exchanged
+        qint64 staleMs = 30'000;       // shared: a count older than this is a gone worker's
     };
 
     explicit ConcurrencyLimiter(int ceiling);
     ConcurrencyLimiter(int ceiling, const Options &options);
 
-    int limit() const { return int(m_limit); }
+    // What may be in flight now: the adaptive limit, within this worker's share when shared.
+    int limit() const { return m_shared ? std::min(int(m_limit), m_allowance) : int(m_limit); }
+    // The shared ceiling: `ceiling` requests in flight for every worker together under `key`,
+    // this worker named by workerId; reads the others' counts at once. nullptr: none.
+    void share(store::SharedLimits *limits, const QString &key, const QString &workerId,
+               int ceiling, qint64 nowMs);
+    bool isShared() const { return m_shared != nullptr; }
+    // Records inFlight and reads the others' (at most every syncMs unless forced); callers
+    // with no answers to report (an idle tick, a stop with 0) call it directly.
+    void syncShared(int inFlight, qint64 nowMs, bool force = false);
     int ceiling() const { return m_ceiling; }
     // A new ceiling (the user's concurrency); the limit follows it down at once and may
     // grow up to it.
@@ -44,6 +70,13 @@ public:
 
 private:
     void cut(double factor, qint64 nowMs);
+
+    store::SharedLimits *m_shared = nullptr;
+    QString m_sharedKey;
+    QString m_workerId;
+    int m_sharedCeiling = 0;
+    int m_allowance = 0;
+    qint64 m_syncedAtMs = -1;
 
     Options m_options;
     int m_ceiling;

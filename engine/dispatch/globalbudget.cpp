@@ -53,7 +53,7 @@ void GlobalBudget::setStoredSpend(double usd)
 
 bool GlobalBudget::fits(double usd) const
 {
-    return !isActive() || spentUsd() + m_reservedUsd + usd <= m_capUsd;
+    return !isActive() || spentUsd() + m_reservedUsd + m_reservedElsewhereUsd + usd <= m_capUsd;
 }
 
 bool GlobalBudget::fitsBesideSpend(double usd) const

@@ -14,8 +14,10 @@ namespace bd::dispatch {
 // Spend has three parts, so nothing is counted twice or missed between two reads of the
 // database: what the database held at the last read (every process), what this engine
 // wrote since, and what it settled but has not written yet. Other processes' spend
-// arrives with the next read (EngineWorker re-reads on a timer); their requests in flight
-// are not known here.
+// arrives with the next read (EngineWorker re-reads on a timer), and so does what their
+// requests in flight reserved (setReservedElsewhere, exchanged through the database), so a
+// cap holds across workers: it can be passed only by what other workers reserve between
+// two reads (one engine tick, a second).
 class GlobalBudget
 {
 public:
@@ -40,6 +42,9 @@ public:
     void setStoredSpend(double usd);
     double spentUsd() const { return m_storedUsd + m_writtenSinceReadUsd + m_unwrittenUsd; }
     double reservedUsd() const { return m_reservedUsd; }
+    // What other workers' requests in flight reserved, as last read.
+    void setReservedElsewhere(double usd) { m_reservedElsewhereUsd = usd > 0 ? usd : 0.0; }
+    double reservedElsewhereUsd() const { return m_reservedElsewhereUsd; }
     bool isReached() const { return isActive() && spentUsd() >= m_capUsd; }
 
     // Whether `usd` more can be reserved now (always, without a cap).
@@ -64,6 +69,7 @@ private:
     double m_writtenSinceReadUsd = 0.0;
     double m_unwrittenUsd = 0.0;
     double m_reservedUsd = 0.0;
+    double m_reservedElsewhereUsd = 0.0;
 };
 
 } // namespace bd::dispatch

@@ -138,6 +138,8 @@ public:
     int concurrency() const { return m_options.concurrency; }
     // Requests allowed in flight now, adapted to the provider's 429s, overloads and latency.
     int concurrencyLimit() const { return m_concurrencyLimiter.limit(); }
+    // The job's own --concurrency shared with other workers is set up through this.
+    ConcurrencyLimiter &concurrencyLimiter() { return m_concurrencyLimiter; }
     // What holds the job back by its own settings (a closed off-peak window), with the time
     // left; empty when nothing does.
     QString waitingFor() const;
@@ -148,6 +150,11 @@ public:
     // The cap across every job of the database, shared by the engine's runners (may be null).
     void setGlobalBudget(std::shared_ptr<GlobalBudget> budget) { m_budget.setGlobal(std::move(budget)); }
     double budgetUsd() const { return m_budget.capUsd(); }
+    // The job's budget across workers: what this runner's requests in flight reserved, and
+    // what other workers' requests for the job have (the engine exchanges both through the
+    // database each tick), counted before a request goes.
+    double reservedUsd() const { return m_budget.reservedUsd(); }
+    void setReservedElsewhere(double usd) { m_budget.setReservedElsewhere(usd); }
     // The share of the job's budget spent that raises budget_80 at once (monitoring's
     // budget.warn_fraction); 0 or less: no warning.
     void setBudgetWarnFraction(double fraction) { m_budget.setWarnFraction(fraction); }

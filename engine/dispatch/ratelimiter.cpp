@@ -1,7 +1,11 @@
 #include "ratelimiter.h"
 
+#include "store/sharedlimits.h"
+
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <QtDebug>
 
 namespace bd::dispatch {
 
@@ -34,9 +38,87 @@ double RateLimiter::tokenMsFor(qint64 tokens) const
     return tpm > 0 ? double(tokens) * 60'000.0 / tpm : 0.0;
 }
 
-qint64 RateLimiter::delayMs(qint64 tokens, qint64 nowMs) const
+void RateLimiter::share(store::SharedLimits *limits, const QString &key)
+{
+    m_shared = limits;
+    m_requestSlots = Slots{.key = key};
+    m_tokenSlots = Slots{.key = key + QStringLiteral("|tokens")};
+}
+
+double RateLimiter::sharedReadyAt(Slots &run, double intervalMs, qint64 units, qint64 maxBatch,
+                                  double nowMs)
+{
+    // Slots that went by unused are lost (a timer's lateness is caught up, within bounds).
+    if (run.left > 0) {
+        const double late =
+            nowMs - std::max(intervalMs * double(units), m_options.sharedCatchUpMs) - run.firstMs;
+        if (late > 0) {
+            const qint64 gone = std::min(run.left, qint64(std::ceil(late / intervalMs)));
+            run.firstMs += double(gone) * intervalMs;
+            run.left -= gone;
+            if (run.left == 0) // more reserved than used: ask for fewer next time
+                run.batch = std::max<qint64>(1, run.usedOfBatch);
+        }
+    }
+    if (run.left >= units)
+        return run.firstMs;
+    if (nowMs < run.retryAtMs)
+        return run.retryAtMs;
+    // Too few left for this request: they are given up, a fresh run of slots is reserved.
+    const qint64 want = std::max(units, std::min(run.batch, maxBatch));
+    const auto grant = m_shared->reserveSlots(run.key, intervalMs, int(std::min<qint64>(want, INT_MAX)),
+                                              nowMs, m_options.sharedHorizonMs);
+    if (!grant)
+        return -1.0;
+    if (grant->count == 0) {
+        run.left = 0;
+        run.retryAtMs = grant->retryAtMs;
+        return grant->retryAtMs;
+    }
+    if (run.usedOfBatch >= run.batch)
+        run.batch = std::min(maxBatch, run.batch * 2);
+    run.firstMs = grant->firstMs;
+    run.left = grant->count;
+    run.usedOfBatch = 0;
+    run.retryAtMs = 0;
+    return run.firstMs;
+}
+
+void RateLimiter::takeSlots(Slots &run, double intervalMs, qint64 units)
+{
+    const qint64 taken = std::min(run.left, units);
+    run.firstMs += double(taken) * intervalMs;
+    run.left -= taken;
+    run.usedOfBatch += taken;
+}
+
+qint64 RateLimiter::delayMs(qint64 tokens, qint64 nowMs)
 {
     double readyAt = double(m_pausedUntilMs);
+    if (m_shared && !m_sharedFailed && readyAt <= double(nowMs)) {
+        // Tokens first, then a request slot: neither is reserved while the other waits long.
+        const double now = double(nowMs);
+        double at = now;
+        if (effectiveTpm() > 0) {
+            const double perToken = tokenMsFor(1);
+            const qint64 horizonTokens =
+                std::max<qint64>(1, qint64(m_options.sharedHorizonMs / perToken));
+            at = sharedReadyAt(m_tokenSlots, perToken, std::max<qint64>(1, tokens),
+                               std::max(tokens, horizonTokens), now);
+        }
+        if (at >= 0 && at <= now + m_options.sharedHorizonMs && effectiveRpm() > 0) {
+            const double spacing = requestSpacingMs();
+            const qint64 horizonSlots =
+                std::max<qint64>(1, qint64(m_options.sharedHorizonMs / spacing));
+            const double slot = sharedReadyAt(m_requestSlots, spacing, 1, horizonSlots, now);
+            at = slot < 0 ? slot : std::max(at, slot);
+        }
+        if (at >= 0)
+            return std::max<qint64>(0, qint64(std::ceil(at - now)));
+        m_sharedFailed = true;
+        qWarning("rate limit %s: shared schedule unavailable (%s); pacing this process only",
+                 qPrintable(m_requestSlots.key), qPrintable(m_shared->errorString()));
+    }
     readyAt = std::max(readyAt, m_nextRequestAtMs);
     if (effectiveTpm() > 0) {
         // A request may run one request's worth ahead of the token pace: one large request
@@ -48,6 +130,14 @@ qint64 RateLimiter::delayMs(qint64 tokens, qint64 nowMs) const
 
 void RateLimiter::consume(qint64 tokens, qint64 nowMs)
 {
+    if (m_shared && !m_sharedFailed) {
+        if (effectiveTpm() > 0)
+            takeSlots(m_tokenSlots, tokenMsFor(1), std::max<qint64>(1, tokens));
+        if (effectiveRpm() > 0)
+            takeSlots(m_requestSlots, requestSpacingMs(), 1);
+        m_lastTokens = tokens;
+        return;
+    }
     const double now = double(nowMs);
     const double spacing = requestSpacingMs();
     // A timer that fired late may catch up by one request, never more: even pacing holds,
@@ -108,6 +198,14 @@ void RateLimiter::handleRateLimited(qint64 retryAfterMs, qint64 nowMs, qint64 se
 {
     const qint64 wait = retryAfterMs >= 0 ? retryAfterMs : m_options.defaultRetryAfterMs;
     m_pausedUntilMs = std::max(m_pausedUntilMs, nowMs + wait);
+    if (m_shared && !m_sharedFailed && retryAfterMs >= 0) {
+        // The provider said when: no worker sends before then, and slots held here are gone.
+        if (!m_shared->postponeSlots(m_requestSlots.key, double(nowMs + wait)))
+            qWarning("rate limit %s: %s", qPrintable(m_requestSlots.key),
+                     qPrintable(m_shared->errorString()));
+        m_requestSlots.left = 0;
+        m_tokenSlots.left = 0;
+    }
     // The provider had said (almost) nothing remained when this request went: the refusal
     // was a probe for the next slot or a full window's brim, not a sign of a lower limit.
     if (m_tightSinceMs >= 0 && sentAtMs >= m_tightSinceMs)

@@ -2,7 +2,12 @@
 
 #include "providers/provider.h"
 
+#include <QString>
 #include <QtGlobal>
+
+namespace bd::store {
+class SharedLimits;
+}
 
 namespace bd::dispatch {
 
@@ -21,6 +26,13 @@ namespace bd::dispatch {
 // the window's capacity, at most the reset); if the slot was not free yet, the 429's
 // retry-after says exactly when it is, and such an expected refusal does not slow the lane.
 // Pure arithmetic over the caller's clock; 0 means "no ceiling".
+//
+// Shared (share()): the ceiling holds for every worker on the database, not per process.
+// Requests (and tokens) take slots of one schedule per key kept in the database
+// (store/sharedlimits.h, a virtual-time token bucket): each worker reserves a few evenly
+// spaced slots at a time, never more than `sharedHorizonMs` ahead, so all workers together
+// never run faster than the limit and no worker waits for a share it does not use. A
+// provider's "wait" (retry-after) postpones the schedule for everybody.
 class RateLimiter
 {
 public:
@@ -36,13 +48,24 @@ public:
         double recoveryStep = 0.05;    // share of the nominal regained per recovery interval
         qint64 recoveryIntervalMs = 5'000;
         qint64 defaultRetryAfterMs = 2'000;
+        // Shared: how far ahead a worker may reserve slots (unused ones are lost).
+        double sharedHorizonMs = 250.0;
+        // Shared: a reserved slot is still used this late (a busy machine wakes late; a
+        // few requests then go closer together, the aggregate never faster).
+        double sharedCatchUpMs = 100.0;
     };
 
     RateLimiter();
     explicit RateLimiter(const Options &options);
 
-    // Milliseconds until a request of `tokens` may start (0: now).
-    qint64 delayMs(qint64 tokens, qint64 nowMs) const;
+    // Takes slots of the schedules `key` (requests) and `key|tokens` in limits from now on;
+    // nullptr: this process only. A database error falls back to this process's pacing.
+    void share(store::SharedLimits *limits, const QString &key);
+    bool isShared() const { return m_shared != nullptr; }
+
+    // Milliseconds until a request of `tokens` may start (0: now). Shared, it may reserve
+    // slots in the database for that request.
+    qint64 delayMs(qint64 tokens, qint64 nowMs);
     // Records a request that starts now.
     void consume(qint64 tokens, qint64 nowMs);
     // Learns from the rate-limit headers of any reply.
@@ -60,8 +83,29 @@ public:
     qint64 pausedUntilMs() const { return m_pausedUntilMs; }
 
 private:
+    // The slots of one shared schedule this worker holds: `left` units from firstMs on,
+    // one unit per interval.
+    struct Slots
+    {
+        QString key;
+        double firstMs = 0.0;
+        qint64 left = 0;
+        double retryAtMs = 0.0; // nothing free before then (the horizon was full)
+        qint64 batch = 1;       // units to reserve next time (grows while all are used)
+        qint64 usedOfBatch = 0;
+    };
     double requestSpacingMs() const;
     double tokenMsFor(qint64 tokens) const;
+    // When `units` of the schedule are this worker's (reserving them if needed), or -1 when
+    // the database failed.
+    double sharedReadyAt(Slots &run, double intervalMs, qint64 units, qint64 maxBatch,
+                         double nowMs);
+    static void takeSlots(Slots &run, double intervalMs, qint64 units);
+
+    store::SharedLimits *m_shared = nullptr;
+    Slots m_requestSlots;
+    Slots m_tokenSlots;
+    bool m_sharedFailed = false; // warned once
 
     Options m_options;
     qint64 m_headerRpm = 0;

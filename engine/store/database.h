@@ -5,6 +5,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -23,6 +24,7 @@ class Intake;
 class Store;
 class TaskActions;
 class TaskReader;
+class SharedLimits;
 class WorkerRegistry;
 
 // One open database and the roles it hands out: the queue writer (Store), the task reader,
@@ -91,6 +93,15 @@ public:
     // The engines working on the database, their heartbeats and provider batches
     // (workerregistry.h).
     virtual WorkerRegistry &workers() = 0;
+    // What the workers on the database share about each provider endpoint: rate schedule,
+    // breaker, requests in flight (sharedlimits.h).
+    virtual SharedLimits &sharedLimits() = 0;
+    // Wake-ups: wake runs (on the opening thread) soon after another connection creates a
+    // job or changes a job's state — PostgreSQL's LISTEN/NOTIFY on the channel `bd_work`,
+    // raised by triggers on the jobs table, so every writer notifies without a word of its
+    // own. False when the backend has none (SQLite): the caller keeps polling, as it should
+    // anyway (a notification is lost while the connection is down).
+    virtual bool listenForWork(std::function<void()> wake) = 0;
     // A metrics store over this connection; options: the recorder's resolutions and
     // retentions (where series() reads), clock: its "now".
     virtual std::unique_ptr<metrics::MetricsStore>

@@ -62,7 +62,7 @@ public:
 namespace taskordersql {
 // The expression rows are sorted by; never NULL (rows without a value read -1). Cost,
 // tokens, attempts and latency have an index on (job_id, key, id) each (SQLite migration
-// 14, PostgreSQL 7) whose expression is this one to the letter.
+// 15, PostgreSQL 7) whose expression is this one to the letter.
 QString key(TaskSortKey key);
 // " ORDER BY key, id" in the order's direction.
 QString orderBy(const TaskOrder &order);

@@ -3,12 +3,16 @@
 #include "intakeconformance.h"
 
 #include "core/clock.h"
+#include "dispatch/circuitbreaker.h"
+#include "dispatch/concurrencylimiter.h"
+#include "dispatch/ratelimiter.h"
 #include "metrics/metricsstore.h"
 #include "metrics/queueprobe.h"
 #include "store/database.h"
 #include "store/store.h"
 #include "store/taskactions.h"
 #include "store/taskreader.h"
+#include "store/sharedlimits.h"
 #include "store/workerregistry.h"
 
 #include <algorithm>
@@ -473,6 +477,213 @@ void StoreConformance::batchOwnershipPassesFromStaleWorkers()
     QCOMPARE(registry.orphanedBatches(job, kOwnerA, kT0 + 30'000), QList<qint64>{batch});
     QVERIFY(registry.takeBatch(batch, kOwnerA, kT0 + 30'000));
     QVERIFY(!registry.takeBatch(batch, kOwnerB, kT0 - 1));
+}
+
+void StoreConformance::sharedRateScheduleNeverRunsAhead()
+{
+    // Two workers reserve slots of one schedule: the second starts where the first ended,
+    // nothing is handed out beyond the horizon, an idle schedule restarts at now, and a
+    // postponement holds everybody.
+    const auto one = open(m_location);
+    const auto two = open(m_location);
+    QVERIFY(one && two);
+    store::SharedLimits &a = one->sharedLimits();
+    store::SharedLimits &b = two->sharedLimits();
+    const QString key = u"openai|http://127.0.0.1:9/v1|gpt-4.1-mini"_s;
+    const double t0 = double(kT0);
+    auto grant = a.reserveSlots(key, 33.5, 4, t0, 250.0);
+    QVERIFY2(grant, qPrintable(a.errorString()));
+    QCOMPARE(grant->count, 4);
+    QCOMPARE(grant->firstMs, t0);
+    grant = b.reserveSlots(key, 33.5, 4, t0 + 1.0, 250.0);
+    QVERIFY2(grant, qPrintable(b.errorString()));
+    QCOMPARE(grant->count, 4);
+    QCOMPARE(grant->firstMs, t0 + 4 * 33.5); // after A's slots, not at B's now
+    // Eight slots out (up to t0 + 268): the next would start beyond now + 250.
+    grant = a.reserveSlots(key, 33.5, 4, t0 + 2.0, 250.0);
+    QVERIFY(grant);
+    QCOMPARE(grant->count, 0);
+    QCOMPARE(grant->retryAtMs, t0 + 8 * 33.5 - 250.0);
+    grant = a.reserveSlots(key, 33.5, 1, grant->retryAtMs, 250.0);
+    QVERIFY(grant);
+    QCOMPARE(grant->count, 1);
+    QCOMPARE(grant->firstMs, t0 + 8 * 33.5);
+    // Nobody sent for a minute: the schedule starts at now, no burst of missed slots.
+    grant = b.reserveSlots(key, 33.5, 2, t0 + 60'000.0, 250.0);
+    QVERIFY(grant);
+    QCOMPARE(grant->firstMs, t0 + 60'000.0);
+    // The provider said "wait 2 s": no slot before then, for either worker.
+    QVERIFY2(a.postponeSlots(key, t0 + 62'500.0), qPrintable(a.errorString()));
+    grant = b.reserveSlots(key, 33.5, 1, t0 + 61'000.0, 250.0);
+    QVERIFY(grant);
+    QCOMPARE(grant->count, 0);
+    QCOMPARE(grant->retryAtMs, t0 + 62'250.0);
+    // An earlier postponement does not pull the schedule back.
+    QVERIFY(a.postponeSlots(key, t0 + 61'000.0));
+    grant = b.reserveSlots(key, 33.5, 1, t0 + 62'250.0, 250.0);
+    QVERIFY(grant);
+    QCOMPARE(grant->firstMs, t0 + 62'500.0);
+    // Keys are independent.
+    grant = b.reserveSlots(key + u"|tokens"_s, 0.5, 100, t0 + 61'000.0, 250.0);
+    QVERIFY(grant);
+    QCOMPARE(grant->count, 100);
+    QCOMPARE(grant->firstMs, t0 + 61'000.0);
+}
+
+void StoreConformance::sharedLimitersHoldTheRateTogether()
+{
+    // Three rate limiters on three connections, as three workers, each always with work,
+    // under one 600 requests-per-minute limit on a fake clock: together they send at the
+    // limit (less its headroom), never more in any minute, each about a third; a request
+    // as soon as its limiter allows.
+    std::vector<std::unique_ptr<Database>> workers;
+    std::vector<dispatch::RateLimiter> limiters;
+    const QString key = u"sim||sim-1"_s;
+    for (int i = 0; i < 3; ++i) {
+        workers.push_back(open(m_location));
+        QVERIFY(workers.back());
+        limiters.emplace_back(dispatch::RateLimiter::Options{.configuredRpm = 600});
+    }
+    for (int i = 0; i < 3; ++i)
+        limiters[i].share(&workers[i]->sharedLimits(), key);
+    QList<qint64> sent;
+    int perWorker[3] = {0, 0, 0};
+    qint64 nextTry[3] = {kT0, kT0 + 3, kT0 + 7};
+    for (qint64 now = kT0; now < kT0 + 120'000; ++now) {
+        // Workers that wake in the same millisecond ask in turn, none always first.
+        for (int turn = 0; turn < 3; ++turn) {
+            const int i = int((now + turn) % 3);
+            if (now < nextTry[i])
+                continue;
+            const qint64 wait = limiters[i].delayMs(100, now);
+            if (wait > 0) {
+                nextTry[i] = now + wait;
+                continue;
+            }
+            limiters[i].consume(100, now);
+            sent.append(now);
+            ++perWorker[i];
+        }
+    }
+    // Any minute: at most the limit.
+    int most = 0;
+    for (qsizetype first = 0, last = 0; last < sent.size(); ++last) {
+        while (sent.at(last) - sent.at(first) >= 60'000)
+            ++first;
+        most = std::max(most, int(last - first + 1));
+    }
+    qInfo("shared limit 600/min, 3 limiters: %lld sent in 120 s, at most %d in a minute, "
+          "per worker %d %d %d",
+          qint64(sent.size()), most, perWorker[0], perWorker[1], perWorker[2]);
+    QVERIFY2(most <= 600, qPrintable(u"%1 requests in one minute"_s.arg(most)));
+    // Two minutes at 98.5 % of 600 a minute.
+    QVERIFY2(sent.size() >= 1'170 && sent.size() <= 1'200, qPrintable(QString::number(sent.size())));
+    for (int i = 0; i < 3; ++i)
+        QVERIFY2(perWorker[i] >= 250, qPrintable(u"worker %1 sent %2"_s.arg(i).arg(perWorker[i])));
+}
+
+void StoreConformance::sharedBreakerOpensForAllAndProbesOnce()
+{
+    // Worker A sees the outage and opens the breaker; B, which saw nothing, holds too; when
+    // the cool-down ends exactly one of them probes; the probe's failure reopens it for both
+    // with a doubled cool-down, its success closes it for both.
+    const auto one = open(m_location);
+    const auto two = open(m_location);
+    QVERIFY(one && two);
+    const dispatch::CircuitBreaker::Options options{.failureThreshold = 2, .openMs = 10'000,
+                                                    .syncMs = 0};
+    dispatch::CircuitBreaker a(options);
+    dispatch::CircuitBreaker b(options);
+    const QString key = u"openai|http://127.0.0.1:9/v1|gpt-4.1-mini"_s;
+    a.share(&one->sharedLimits(), key, kOwnerA);
+    b.share(&two->sharedLimits(), key, kOwnerB);
+    using State = dispatch::CircuitBreaker::State;
+    QVERIFY(b.allowRequest(kT0));
+    QVERIFY(!a.recordOutageFailure(kT0));
+    QVERIFY(a.recordOutageFailure(kT0 + 10)); // opened here...
+    QCOMPARE(b.state(kT0 + 20), State::Open); // ...and there
+    QVERIFY(!b.allowRequest(kT0 + 20));
+    QCOMPARE(b.waitMs(kT0 + 20), qint64(9'990));
+    auto shared = one->sharedLimits().breaker(key);
+    QVERIFY(shared);
+    QCOMPARE(shared->timesOpened, qint64(1));
+    // Cool-down over: B asks first and probes, A waits for B's answer.
+    QVERIFY(b.allowRequest(kT0 + 10'010));
+    QVERIFY(!a.allowRequest(kT0 + 10'020));
+    QCOMPARE(a.state(kT0 + 10'020), State::Open);
+    // The probe fails: open again for 20 s, for both.
+    QVERIFY(b.recordOutageFailure(kT0 + 10'100));
+    QCOMPARE(a.state(kT0 + 10'200), State::Open);
+    QVERIFY(!a.allowRequest(kT0 + 25'000));
+    QCOMPARE(a.waitMs(kT0 + 25'000), qint64(5'100));
+    // Now A probes, and it answers: closed for both.
+    QVERIFY(a.allowRequest(kT0 + 30'100));
+    QVERIFY(!b.allowRequest(kT0 + 30'110));
+    a.recordSuccess(kT0 + 30'200);
+    QCOMPARE(b.state(kT0 + 30'300), State::Closed);
+    QVERIFY(b.allowRequest(kT0 + 30'300));
+    shared = two->sharedLimits().breaker(key);
+    QVERIFY(shared);
+    QCOMPARE(shared->openUntilMs, qint64(0));
+    QCOMPARE(shared->timesOpened, qint64(2));
+    // A worker whose probe claim lapsed (it died) leaves the probe to another.
+    QVERIFY(one->sharedLimits().openBreaker(key, kT0 + 40'000, 10'000, kT0 + 30'400));
+    QVERIFY(one->sharedLimits().takeProbe(key, kOwnerA, kT0 + 40'000, kT0 + 41'000));
+    QVERIFY(!two->sharedLimits().takeProbe(key, kOwnerB, kT0 + 40'500, kT0 + 41'500));
+    QVERIFY(two->sharedLimits().takeProbe(key, kOwnerB, kT0 + 41'001, kT0 + 42'000));
+}
+
+void StoreConformance::sharedWorkerShares()
+{
+    // Each worker's amount per key (requests in flight, reserved micro-USD); a job's
+    // ceiling of 8 split between two.
+    const auto one = open(m_location);
+    const auto two = open(m_location);
+    QVERIFY(one && two);
+    store::SharedLimits &a = one->sharedLimits();
+    store::SharedLimits &b = two->sharedLimits();
+    QVERIFY2(a.setShare(u"job:1"_s, kOwnerA, 6, kT0), qPrintable(a.errorString()));
+    QVERIFY(b.setShare(u"job:1"_s, kOwnerB, 2, kT0));
+    QVERIFY(b.setShare(u"job:2"_s, kOwnerB, 5, kT0));
+    auto others = b.sharesElsewhere(u"job:1"_s, kOwnerB, kT0 - 1'000);
+    QVERIFY2(others, qPrintable(b.errorString()));
+    QCOMPARE(others->amount, qint64(6));
+    QCOMPARE(others->workers, 1);
+    QVERIFY(a.setShare(u"job:1"_s, kOwnerA, 3, kT0 + 500));
+    others = b.sharesElsewhere(u"job:1"_s, kOwnerB, kT0);
+    QVERIFY(others);
+    QCOMPARE(others->amount, qint64(3));
+    // Old counts are a gone worker's; 0 removes the row.
+    others = b.sharesElsewhere(u"job:1"_s, kOwnerB, kT0 + 1'000);
+    QVERIFY(others);
+    QCOMPARE(others->workers, 0);
+    QVERIFY(a.setShare(u"job:1"_s, kOwnerA, 0, kT0 + 600));
+    others = b.sharesElsewhere(u"job:1"_s, kOwnerB, 0);
+    QVERIFY(others);
+    QCOMPARE(others->amount, qint64(0));
+    others = a.sharesElsewhere(u"job:1"_s, kOwnerA, 0);
+    QVERIFY(others);
+    QCOMPARE(others->amount, qint64(2));
+
+    // Two limiters of one job under a shared ceiling of 8: the first alone may use it all,
+    // once the second has requests out each keeps to what the other leaves.
+    dispatch::ConcurrencyLimiter first(16);
+    dispatch::ConcurrencyLimiter second(16);
+    first.share(&a, u"job:9"_s, kOwnerA, 8, kT0);
+    QCOMPARE(first.limit(), 8);
+    first.syncShared(8, kT0 + 100, true);
+    second.share(&b, u"job:9"_s, kOwnerB, 8, kT0 + 100);
+    QCOMPARE(second.limit(), 4); // its fair share, though the first holds all 8
+    second.syncShared(4, kT0 + 200, true);
+    first.syncShared(8, kT0 + 200, true);
+    QCOMPARE(first.limit(), 4);
+    first.syncShared(4, kT0 + 300, true);
+    second.syncShared(4, kT0 + 300, true);
+    QCOMPARE(second.limit(), 4);
+    // The second stops: the first may take the whole ceiling again.
+    second.syncShared(0, kT0 + 400, true);
+    first.syncShared(4, kT0 + 400, true);
+    QCOMPARE(first.limit(), 8);
 }
 
 // ---- replay -----------------------------------------------------------------------------

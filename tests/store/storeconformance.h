@@ -60,6 +60,10 @@ private Q_SLOTS:
     void jobControls();
     void workersHeartbeatAndList();
     void batchOwnershipPassesFromStaleWorkers();
+    void sharedRateScheduleNeverRunsAhead();
+    void sharedLimitersHoldTheRateTogether();
+    void sharedBreakerOpensForAllAndProbesOnce();
+    void sharedWorkerShares();
     void databasesSideBySide();
 
 private:

@@ -1,6 +1,7 @@
 #include "postgresdatabase.h"
 
 #include "store/sql/sqlintake.h"
+#include "store/sql/sqlsharedlimits.h"
 #include "store/sql/sqlworkerregistry.h"
 
 #include "postgresmetricsstore.h"
@@ -9,7 +10,12 @@
 #include "postgrestaskactions.h"
 #include "postgrestaskreader.h"
 
+#include <QSqlDriver>
+#include <QVariant>
+
 namespace bd::store {
+
+using namespace Qt::StringLiterals;
 
 PostgresDatabase::PostgresDatabase(const QString &location, Access access)
     : m_connection(std::make_shared<PostgresConnection>(location, access))
@@ -30,6 +36,7 @@ PostgresDatabase::PostgresDatabase(const QString &location, Access access)
     m_probe = std::make_unique<PostgresQueueProbe>(m_connection);
     m_intake = std::make_unique<SqlIntake>(m_connection->db(), SqlIntake::Dialect::Postgres, m_connection);
     m_workers = std::make_unique<SqlWorkerRegistry>(m_connection->db(), m_connection);
+    m_sharedLimits = std::make_unique<SqlSharedLimits>(m_connection->db(), m_connection);
     m_open = true;
 }
 
@@ -106,6 +113,26 @@ namespace bd::store {
 WorkerRegistry &PostgresDatabase::workers()
 {
     return *m_workers;
+}
+
+SharedLimits &PostgresDatabase::sharedLimits()
+{
+    return *m_sharedLimits;
+}
+
+bool PostgresDatabase::listenForWork(std::function<void()> wake)
+{
+    QSqlDriver *driver = m_connection->db().driver();
+    if (!driver || !driver->subscribeToNotification(u"bd_work"_s))
+        return false;
+    QObject::connect(driver, &QSqlDriver::notification, driver,
+                     [wake = std::move(wake)](const QString &name, QSqlDriver::NotificationSource source,
+                                              const QVariant &) {
+                         // Our own changes need no wake-up.
+                         if (name == u"bd_work"_s && source != QSqlDriver::SelfSource)
+                             wake();
+                     });
+    return true;
 }
 
 } // namespace bd::store

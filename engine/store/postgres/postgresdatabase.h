@@ -37,6 +37,8 @@ public:
     metrics::QueueProbe &queueProbe() override;
     Intake &intake() override;
     WorkerRegistry &workers() override;
+    SharedLimits &sharedLimits() override;
+    bool listenForWork(std::function<void()> wake) override;
     std::unique_ptr<metrics::MetricsStore>
     metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options) override;
 
@@ -48,6 +50,7 @@ private:
     std::unique_ptr<PostgresQueueProbe> m_probe;
     std::unique_ptr<Intake> m_intake;
     std::unique_ptr<WorkerRegistry> m_workers;
+    std::unique_ptr<SharedLimits> m_sharedLimits;
     QString m_error;
     bool m_open = false;
 };

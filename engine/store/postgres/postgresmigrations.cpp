@@ -244,6 +244,35 @@ const QList<PostgresMigration> &postgresMigrations()
              u"ALTER TABLE tasks ADD COLUMN rejected_output_tokens BIGINT NOT NULL DEFAULT 0"_s,
              u"ALTER TABLE tasks ADD COLUMN rejected_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0"_s,
          }},
+        {9,
+         "limits shared by the workers of a database: rate schedules, breakers, each worker's "
+         "requests in flight and budget reservations; wake-ups (SQLite 17)",
+         {
+             uR"(CREATE TABLE rate_schedules (
+                key TEXT PRIMARY KEY,
+                next_free BIGINT NOT NULL))"_s,
+             uR"(CREATE TABLE breakers (
+                key TEXT PRIMARY KEY,
+                open_until BIGINT NOT NULL DEFAULT 0,
+                open_ms BIGINT NOT NULL DEFAULT 0,
+                probe_owner TEXT NOT NULL DEFAULT '',
+                probe_until BIGINT NOT NULL DEFAULT 0,
+                times_opened BIGINT NOT NULL DEFAULT 0))"_s,
+             uR"(CREATE TABLE worker_shares (
+                key TEXT NOT NULL,
+                worker_id TEXT NOT NULL,
+                amount BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                PRIMARY KEY (key, worker_id)))"_s,
+             // Wake-ups (Database::listenForWork): a new job or a job's new state tells
+             // every listening worker at commit; notifications of one transaction fold.
+             uR"(CREATE FUNCTION bd_notify_work() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN PERFORM pg_notify('bd_work', ''); RETURN NULL; END $$)"_s,
+             uR"(CREATE TRIGGER jobs_notify_new AFTER INSERT ON jobs
+                FOR EACH ROW EXECUTE FUNCTION bd_notify_work())"_s,
+             uR"(CREATE TRIGGER jobs_notify_state AFTER UPDATE OF state ON jobs FOR EACH ROW
+                WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION bd_notify_work())"_s,
+         }},
     };
     return migrations;
 }

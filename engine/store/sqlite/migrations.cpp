@@ -495,6 +495,29 @@ const QList<Migration> &sqliteMigrations()
              u"ALTER TABLE tasks ADD COLUMN rejected_output_tokens INTEGER NOT NULL DEFAULT 0"_s,
              u"ALTER TABLE tasks ADD COLUMN rejected_cost_usd REAL NOT NULL DEFAULT 0"_s,
          } + rejectedAnswersInOpenLine()},
+        {17,
+         "limits shared by the workers of a database: rate schedules, breakers, each worker's "
+         "requests in flight and budget reservations",
+         {
+             // store/sharedlimits.h. The next free slot of each provider endpoint's
+             // rate, in microseconds.
+             uR"(CREATE TABLE rate_schedules (
+                key TEXT PRIMARY KEY,
+                next_free INTEGER NOT NULL) WITHOUT ROWID)"_s,
+             uR"(CREATE TABLE breakers (
+                key TEXT PRIMARY KEY,
+                open_until INTEGER NOT NULL DEFAULT 0,
+                open_ms INTEGER NOT NULL DEFAULT 0,
+                probe_owner TEXT NOT NULL DEFAULT '',
+                probe_until INTEGER NOT NULL DEFAULT 0,
+                times_opened INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID)"_s,
+             uR"(CREATE TABLE worker_shares (
+                key TEXT NOT NULL,
+                worker_id TEXT NOT NULL,
+                amount INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                PRIMARY KEY (key, worker_id)) WITHOUT ROWID)"_s,
+         }},
     };
     return migrations;
 }

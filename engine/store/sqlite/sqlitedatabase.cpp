@@ -1,6 +1,7 @@
 #include "sqlitedatabase.h"
 
 #include "store/sql/sqlintake.h"
+#include "store/sql/sqlsharedlimits.h"
 #include "store/sql/sqlworkerregistry.h"
 
 #include "sqlitemetricsstore.h"
@@ -30,6 +31,7 @@ SqliteDatabase::SqliteDatabase(const QString &databasePath, Access access)
     m_probe = std::make_unique<SqliteQueueProbe>(m_connection);
     m_intake = std::make_unique<SqlIntake>(m_connection->db(), SqlIntake::Dialect::Sqlite, m_connection);
     m_workers = std::make_unique<SqlWorkerRegistry>(m_connection->db(), m_connection);
+    m_sharedLimits = std::make_unique<SqlSharedLimits>(m_connection->db(), m_connection);
     m_open = true;
 }
 
@@ -102,6 +104,17 @@ namespace bd::store {
 WorkerRegistry &SqliteDatabase::workers()
 {
     return *m_workers;
+}
+
+SharedLimits &SqliteDatabase::sharedLimits()
+{
+    return *m_sharedLimits;
+}
+
+bool SqliteDatabase::listenForWork(std::function<void()> wake)
+{
+    Q_UNUSED(wake);
+    return false; // no notifications between processes: callers poll
 }
 
 } // namespace bd::store
