@@ -259,7 +259,10 @@ qint64 GeminiProvider::parseDuration(const QString &text)
     const QRegularExpressionMatch match = pattern.match(text);
     if (!match.hasMatch())
         return -1;
-    return qint64(match.captured(1).toDouble() * 1000.0 + 0.5);
+    // A week at most: a hostile or broken server's 10^36 s must not overflow (the fuzzer
+    // found it), and no quota window is longer.
+    constexpr double kMaxSeconds = 7 * 24 * 3600;
+    return qint64(qMin(match.captured(1).toDouble(), kMaxSeconds) * 1000.0 + 0.5);
 }
 
 qint64 GeminiProvider::retryDelayMs(const QByteArray &errorBody)

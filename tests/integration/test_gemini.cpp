@@ -519,6 +519,9 @@ void TestGemini::retryDelayParsing()
     QCOMPARE(GeminiProvider::parseDuration(u"30s"_s), 30'000);
     QCOMPARE(GeminiProvider::parseDuration(u"0.25s"_s), 250);
     QCOMPARE(GeminiProvider::parseDuration(u"soon"_s), -1);
+    // Found by fuzz_errorbody: 10^36 s overflowed the conversion (UBSan); read as a week.
+    QCOMPARE(GeminiProvider::parseDuration(u"5555555555555555555555555555555555531.5s"_s),
+             qint64(7) * 24 * 3600 * 1000);
     const QByteArray body = R"({"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"m",
         "details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}})";
     QCOMPARE(GeminiProvider::retryDelayMs(body), 7'000);
