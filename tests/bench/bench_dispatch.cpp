@@ -700,7 +700,7 @@ void adaptiveConcurrency(const QString &home, int requests)
 {
     constexpr int kLatencyMs = 100;
     print(u"\n(e) adaptive concurrency: the server takes K requests at once and answers 429 "
-          "beyond (no rate-limit headers, retry after 100 ms); %1 ms a request; %2 rows a run"_s
+          "beyond (those 429s state no rate figures, retry after 100 ms); %1 ms a request; %2 rows a run"_s
               .arg(kLatencyMs)
               .arg(requests));
     print(u"    %1 %2 %3 %4 %5 %6 %7 %8"_s.arg(u"server K"_s, -9)
