@@ -161,7 +161,6 @@ private Q_SLOTS:
     void deleteJobCascades();
     void costLinesFollowEveryWrite();
     void storesSideBySideHaveTheirOwnConnections();
-    void sortedPagesAreRangesOfAnIndex();
 
 private:
     std::unique_ptr<SqliteStore> openStore(const QString &label = u"test-store"_s);
@@ -1771,56 +1770,6 @@ void TestStore::storesSideBySideHaveTheirOwnConnections()
     QCOMPARE(second->taskCounts(job).pending, 2);
     QVERIFY(makeJob(*elsewhere, 1) > 0);
     QCOMPARE(elsewhere->jobs().size(), 1);
-}
-
-// A page of a job sorted by cost, tokens, attempts or latency (either way) is a range of
-// that key's index (migration 15): no scan of the job, no sort, whichever statement the
-// reader runs (the first page or a jump by offset, the ties after the row before, the
-// keys beyond it). Filtered by state as well, it still never scans the table.
-void TestStore::sortedPagesAreRangesOfAnIndex()
-{
-    auto store = openStore();
-    const qint64 job = makeJob(*store, 50);
-    QSqlDatabase db = QSqlDatabase::database(store->connectionName());
-    using bd::TaskSortKey;
-    const QList<std::pair<TaskSortKey, QString>> keys = {
-        {TaskSortKey::Cost, u"tasks_by_cost"_s},
-        {TaskSortKey::Tokens, u"tasks_by_tokens"_s},
-        {TaskSortKey::Attempts, u"tasks_by_attempts"_s},
-        {TaskSortKey::Latency, u"tasks_by_latency"_s}};
-    const auto planOf = [&](const QString &sql, int binds) -> QString {
-        QSqlQuery plan(db);
-        if (!plan.prepare(u"EXPLAIN QUERY PLAN "_s + sql))
-            return u"cannot prepare: "_s + plan.lastError().text();
-        for (int i = 0; i < binds; ++i)
-            plan.addBindValue(i == 0 ? job : 1);
-        if (!plan.exec())
-            return u"cannot run: "_s + plan.lastError().text();
-        QString text;
-        while (plan.next())
-            text += plan.value(3).toString() + u'\n';
-        return text;
-    };
-    for (const auto &[key, index] : keys) {
-        for (const bool descending : {false, true}) {
-            const auto sql = bd::store::taskordersql::orderedSql(u" FROM tasks WHERE job_id = ?"_s,
-                                                                 bd::TaskOrder{key, descending});
-            for (const auto &[statement, binds] :
-                 {std::pair(sql.offset, 3), std::pair(sql.ties, 4), std::pair(sql.beyond, 3)}) {
-                const QString plan = planOf(statement, binds);
-                // (COVERING when the key is a plain column)
-                QVERIFY2(plan.contains(u"INDEX "_s + index + u" (job_id=? AND"_s) ||
-                             (statement == sql.offset &&
-                              plan.contains(u"INDEX "_s + index + u" (job_id=?)"_s)),
-                         qPrintable(statement + u"\n"_s + plan));
-                QVERIFY2(!plan.contains(u"TEMP B-TREE"_s), qPrintable(plan));
-            }
-        }
-    }
-    const auto filtered = bd::store::taskordersql::orderedSql(
-        u" FROM tasks WHERE job_id = ? AND state = ?"_s, bd::TaskOrder{TaskSortKey::Cost, true});
-    const QString plan = planOf(filtered.beyond, 4);
-    QVERIFY2(!plan.contains(u"SCAN tasks"_s), qPrintable(plan));
 }
 
 QTEST_GUILESS_MAIN(TestStore)

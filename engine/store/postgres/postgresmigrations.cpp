@@ -227,26 +227,16 @@ const QList<PostgresMigration> &postgresMigrations()
              u"ALTER TABLE provider_batches ADD COLUMN owner TEXT NOT NULL DEFAULT ''"_s,
          }},
         {7,
-         "the tasks view sorted by cost, tokens, attempts or latency (SQLite 15)",
-         {
-             // As SQLite's: a sorted page is a range of one index, ties by id.
-             u"CREATE INDEX tasks_by_cost ON tasks (job_id, (COALESCE(cost_usd, -1)), id)"_s,
-             u"CREATE INDEX tasks_by_tokens ON tasks (job_id, (input_tokens + output_tokens), id)"_s,
-             u"CREATE INDEX tasks_by_attempts ON tasks (job_id, attempts, id)"_s,
-             u"CREATE INDEX tasks_by_latency ON tasks (job_id, (COALESCE(CASE WHEN state IN (2, 3) "
-             "AND finished_at > 0 AND started_at > 0 THEN finished_at - started_at END, -1)), id)"_s,
-         }},
-        {8,
          "structured answers the schema refused (invalid_output) are billed: their tokens and "
-         "cost (SQLite 16)",
+         "cost (SQLite 15)",
          {
              u"ALTER TABLE tasks ADD COLUMN rejected_input_tokens BIGINT NOT NULL DEFAULT 0"_s,
              u"ALTER TABLE tasks ADD COLUMN rejected_output_tokens BIGINT NOT NULL DEFAULT 0"_s,
              u"ALTER TABLE tasks ADD COLUMN rejected_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0"_s,
          }},
-        {9,
+        {8,
          "limits shared by the workers of a database: rate schedules, breakers, each worker's "
-         "requests in flight and budget reservations; wake-ups (SQLite 17)",
+         "requests in flight and budget reservations; wake-ups (SQLite 16)",
          {
              uR"(CREATE TABLE rate_schedules (
                 key TEXT PRIMARY KEY,

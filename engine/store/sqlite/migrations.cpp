@@ -31,7 +31,7 @@ QString tasksTrigger(const QString &name, const QString &event, const QString &w
 }
 
 // The line with lane '' of each job: what tasks not completed cost (a tiering classifier's
-// calls, and refused answers since migration 16). `cost` is that figure of a task row,
+// calls, and refused answers since migration 15). `cost` is that figure of a task row,
 // written with bare column names; each use prefixes the row (new., old.).
 QStringList openCostLineStatements(const QString &cost)
 {
@@ -169,7 +169,7 @@ QStringList costLineStatements()
     return statements + openCostLineStatements(u"classify_cost_usd"_s);
 }
 
-// Since migration 16 the open line also holds what refused answers (invalid_output) of tasks
+// Since migration 15 the open line also holds what refused answers (invalid_output) of tasks
 // not completed cost: its triggers are made again over the wider sum, and the line refilled.
 QStringList rejectedAnswersInOpenLine()
 {
@@ -474,19 +474,6 @@ const QList<Migration> &sqliteMigrations()
          }},
         {14, "job totals by model, lane, day and tier, kept by triggers", costLineStatements()},
         {15,
-         "the tasks view sorted by cost, tokens, attempts or latency",
-         {
-             // A page of a job in one of these orders is a range of one index (the rowid
-             // closes each entry, so ties go by id): no pass over the job per page. Each
-             // expression is the one the reader sorts by (store/taskreader.cpp), to the letter.
-             u"CREATE INDEX IF NOT EXISTS tasks_by_cost ON tasks (job_id, COALESCE(cost_usd, -1))"_s,
-             u"CREATE INDEX IF NOT EXISTS tasks_by_tokens ON tasks (job_id, (input_tokens + output_tokens))"_s,
-             u"CREATE INDEX IF NOT EXISTS tasks_by_attempts ON tasks (job_id, attempts)"_s,
-             u"CREATE INDEX IF NOT EXISTS tasks_by_latency ON tasks (job_id, COALESCE(CASE WHEN "
-             "state IN (2, 3) AND finished_at > 0 AND started_at > 0 THEN finished_at - started_at "
-             "END, -1))"_s,
-         }},
-        {16,
          "structured answers the schema refused (invalid_output) are billed: their tokens and cost",
          QStringList{
              // Added to by every refused answer; a completed task's cost_usd includes them, a
@@ -495,7 +482,7 @@ const QList<Migration> &sqliteMigrations()
              u"ALTER TABLE tasks ADD COLUMN rejected_output_tokens INTEGER NOT NULL DEFAULT 0"_s,
              u"ALTER TABLE tasks ADD COLUMN rejected_cost_usd REAL NOT NULL DEFAULT 0"_s,
          } + rejectedAnswersInOpenLine()},
-        {17,
+        {16,
          "limits shared by the workers of a database: rate schedules, breakers, each worker's "
          "requests in flight and budget reservations",
          {
