@@ -1473,8 +1473,10 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         QSqlDatabase side = sideConnection();
         QSqlQuery query(side);
         // The later steps' objects go too (intake queues, jobs.runner, job controls, job
-        // charges, workers and batch owners).
-        for (const QString &sql : {u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
+        // charges, workers and batch owners, shared limits).
+        for (const QString &sql : {u"DROP TABLE rate_schedules"_s, u"DROP TABLE breakers"_s,
+                                   u"DROP TABLE worker_shares"_s,
+                                   u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
                                    u"ALTER TABLE provider_batches DROP COLUMN owner"_s,
                                    u"DROP TABLE job_controls"_s, u"DROP INDEX tasks_waiting"_s,
                                    u"ALTER TABLE jobs DROP COLUMN runner"_s,
