@@ -35,6 +35,7 @@ namespace {
 
 constexpr int kLeaseMs = 3'000;
 constexpr int kHeartbeatMs = 500;
+const QString kProviderKey = u"sk-workers-TEST-0123456789abcdef"_s;
 
 } // namespace
 
@@ -67,6 +68,17 @@ private:
                            timeoutMs);
     }
     QString writeCsv(const QString &name, int rows);
+    // batchctl's environment holds the loopback provider's key until the guard goes.
+    auto useProviderKey()
+    {
+        const QProcessEnvironment plain = m_env;
+        m_env.insert(u"OPENAI_API_KEY"_s, kProviderKey);
+        return qScopeGuard([this, plain] { m_env = plain; });
+    }
+    // Submits csv as a realtime gpt-4.1-mini job on the loopback provider (more: further
+    // options); the job's id, 0 on failure (said).
+    qint64 submitToProvider(const QString &db, const bd::testing::FakeProvider &provider,
+                            const QString &csv, const QStringList &more);
     std::unique_ptr<QProcess> startWorker(const QString &db, int concurrency,
                                           const QStringList &more = {});
     // The first column of the first row, -1 on failure; on the test's own connection.
@@ -124,6 +136,21 @@ QString TestWorkers::writeCsv(const QString &name, int rows)
     for (int i = 1; i <= rows; ++i)
         file.write(QByteArray::number(i) + ",row " + QByteArray::number(i) + "\n");
     return path;
+}
+
+qint64 TestWorkers::submitToProvider(const QString &db, const bd::testing::FakeProvider &provider,
+                                     const QString &csv, const QStringList &more)
+{
+    const BatchctlRun submitted = batchctl(
+        QStringList{u"submit"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s,
+                    u"openai"_s, u"--model"_s, u"gpt-4.1-mini"_s, u"--mode"_s, u"realtime"_s,
+                    u"--base-url"_s, provider.openAiBaseUrl(), u"--db"_s, db, u"--json"_s} +
+        more);
+    if (submitted.exitCode != 0) {
+        qWarning("%s", qPrintable(submitted.describe()));
+        return 0;
+    }
+    return submitted.json().value(u"job"_s).toInteger();
 }
 
 std::unique_ptr<QProcess> TestWorkers::startWorker(const QString &db, int concurrency,
@@ -465,23 +492,16 @@ void TestWorkers::aKilledWorkerIsBilledTwiceAtMostItsInFlight()
     const QString db = database(backend);
     if (db.isEmpty())
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
-    const QString key = u"sk-workers-TEST-0123456789abcdef"_s;
     bd::testing::FakeProvider provider;
     QVERIFY(provider.listen());
-    provider.options().requiredKey = key;
+    provider.options().requiredKey = kProviderKey;
     provider.options().latencyMs = 300;
-    const QProcessEnvironment plain = m_env;
-    m_env.insert(u"OPENAI_API_KEY"_s, key);
-    const auto restore = qScopeGuard([&] { m_env = plain; });
+    const auto restore = useProviderKey();
     constexpr int kRows = 300;
     constexpr int kConcurrency = 4;
     const QString csv = writeCsv(u"billed-%1.csv"_s.arg(backend), kRows);
-    const BatchctlRun submitted = batchctl(
-        {u"submit"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s, u"openai"_s,
-         u"--model"_s, u"gpt-4.1-mini"_s, u"--mode"_s, u"realtime"_s, u"--base-url"_s,
-         provider.openAiBaseUrl(), u"--db"_s, db, u"--json"_s});
-    QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
-    const qint64 job = submitted.json().value(u"job"_s).toInteger();
+    const qint64 job = submitToProvider(db, provider, csv, {});
+    QVERIFY(job > 0);
     std::vector<std::unique_ptr<QProcess>> workers;
     for (int i = 0; i < 3; ++i) {
         workers.push_back(startWorker(db, kConcurrency));
@@ -534,24 +554,17 @@ void TestWorkers::aJobBudgetCountsOtherWorkersReservations()
     const QString db = database(backend);
     if (db.isEmpty())
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
-    const QString key = u"sk-workers-TEST-0123456789abcdef"_s;
     bd::testing::FakeProvider provider;
     QVERIFY(provider.listen());
-    provider.options().requiredKey = key;
+    provider.options().requiredKey = kProviderKey;
     provider.options().latencyMs = 1'500;
-    const QProcessEnvironment plain = m_env;
-    m_env.insert(u"OPENAI_API_KEY"_s, key);
-    const auto restore = qScopeGuard([&] { m_env = plain; });
+    const auto restore = useProviderKey();
     constexpr int kRows = 32;
     constexpr double kBudget = 0.002;
     const QString csv = writeCsv(u"budget-%1.csv"_s.arg(backend), kRows);
-    const BatchctlRun submitted = batchctl(
-        {u"submit"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s, u"openai"_s,
-         u"--model"_s, u"gpt-4.1-mini"_s, u"--mode"_s, u"realtime"_s, u"--base-url"_s,
-         provider.openAiBaseUrl(), u"--budget"_s, QString::number(kBudget), u"--db"_s, db,
-         u"--json"_s});
-    QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
-    const qint64 job = submitted.json().value(u"job"_s).toInteger();
+    const qint64 job =
+        submitToProvider(db, provider, csv, {u"--budget"_s, QString::number(kBudget)});
+    QVERIFY(job > 0);
     auto first = startWorker(db, 8);
     QVERIFY(first);
     QTRY_COMPARE_WITH_TIMEOUT(provider.inFlight(), 4, 30'000);
@@ -596,10 +609,9 @@ void TestWorkers::threeWorkersShareOneRateLimit()
     const QString db = database(backend);
     if (db.isEmpty())
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
-    const QString key = u"sk-workers-TEST-0123456789abcdef"_s;
     bd::testing::FakeProvider provider;
     QVERIFY(provider.listen());
-    provider.options().requiredKey = key;
+    provider.options().requiredKey = kProviderKey;
     provider.options().latencyMs = 150;
     provider.options().enforceRequests = 300;
     provider.options().enforceWindowMs = 10'000;
@@ -609,17 +621,11 @@ void TestWorkers::threeWorkersShareOneRateLimit()
     QList<qint64> arrivals;
     connect(&provider, &bd::testing::FakeProvider::chatReceived, this,
             [&] { arrivals.append(clock.elapsed()); });
-    const QProcessEnvironment plain = m_env;
-    m_env.insert(u"OPENAI_API_KEY"_s, key);
-    const auto restore = qScopeGuard([&] { m_env = plain; });
+    const auto restore = useProviderKey();
     constexpr int kRows = 600;
     const QString csv = writeCsv(u"rpm-%1.csv"_s.arg(backend), kRows);
-    const BatchctlRun submitted = batchctl(
-        {u"submit"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s, u"openai"_s,
-         u"--model"_s, u"gpt-4.1-mini"_s, u"--mode"_s, u"realtime"_s, u"--base-url"_s,
-         provider.openAiBaseUrl(), u"--rpm"_s, u"1800"_s, u"--db"_s, db, u"--json"_s});
-    QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
-    const qint64 job = submitted.json().value(u"job"_s).toInteger();
+    const qint64 job = submitToProvider(db, provider, csv, {u"--rpm"_s, u"1800"_s});
+    QVERIFY(job > 0);
 
     std::vector<std::unique_ptr<QProcess>> workers;
     QSet<qint64> pids;

@@ -1475,16 +1475,18 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         QSqlQuery query(side);
         // The later steps' objects go too (intake queues, jobs.runner, job controls, job
         // charges, workers and batch owners, job cost lines and their triggers, refused answers'
-        // charges).
+        // charges, shared limits).
         for (const QString &trigger :
              {u"tasks_cost_insert"_s, u"tasks_cost_delete"_s, u"tasks_cost_update_old"_s,
               u"tasks_cost_update_new"_s, u"tasks_open_insert"_s, u"tasks_open_delete"_s,
               u"tasks_open_update_old"_s, u"tasks_open_update_new"_s, u"jobs_cost_delete"_s})
             QVERIFY2(query.exec(u"DROP TRIGGER "_s + trigger), qPrintable(trigger));
         for (const QString &sql :
-             {u"ALTER TABLE tasks DROP COLUMN rejected_input_tokens"_s,
+             {u"DROP TABLE rate_schedules"_s, u"DROP TABLE breakers"_s, u"DROP TABLE worker_shares"_s,
+              u"ALTER TABLE tasks DROP COLUMN rejected_input_tokens"_s,
               u"ALTER TABLE tasks DROP COLUMN rejected_output_tokens"_s,
-              u"ALTER TABLE tasks DROP COLUMN rejected_cost_usd"_s, u"DROP TABLE job_cost_lines"_s, u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
+              u"ALTER TABLE tasks DROP COLUMN rejected_cost_usd"_s, u"DROP TABLE job_cost_lines"_s,
+              u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
               u"ALTER TABLE provider_batches DROP COLUMN owner"_s, u"DROP TABLE job_controls"_s,
               u"DROP INDEX tasks_waiting"_s, u"ALTER TABLE jobs DROP COLUMN runner"_s,
               u"DROP TABLE intake_tasks"_s, u"DROP TABLE intake_queues"_s,
