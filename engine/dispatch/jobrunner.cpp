@@ -639,11 +639,8 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         m_claimedEverything = false; // it will be claimable again
         break;
     }
-    if (transition.outcome.rejectedCostUsd > 0) {
-        m_costUsd += transition.outcome.rejectedCostUsd;
-        if (m_globalBudget)
-            m_globalBudget->settled(transition.outcome.rejectedCostUsd);
-    }
+    if (transition.outcome.rejectedCostUsd > 0)
+        m_budget.settled(transition.outcome.rejectedCostUsd);
 
     if (m_budget.takeWarning()) {
         const double spent = m_budget.spentUsd();
