@@ -12,6 +12,7 @@
 #include "providers/simulatorprovider.h"
 #include "store/sqlite/sqlitestore.h"
 
+#include <QJsonArray>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -390,7 +391,7 @@ void TestCost::cacheKeysForManyPromptsMatchTheCanonicalKey()
         u"quotes \" and backslash \\ and slash /"_s,
         u"control \t\r\n\b\f and \u0001 \u001f"_s,
         u"emoji 😀 and accents café, CJK 漢字, RTL שלום"_s,
-        QString(u"lone surrogate ") + QChar(0xD800),
+        u"lone surrogate "_s + QChar(0xD800),
         QString(5000, u'x'),
     };
     bd::cost::ResponseCacheKeys keys;
