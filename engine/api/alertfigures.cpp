@@ -1,6 +1,6 @@
 #include "alertfigures.h"
 
-#include "core/durationtext.h"
+#include "api/durationtext.h"
 
 #include <cmath>
 #include <QJsonArray>

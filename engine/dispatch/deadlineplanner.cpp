@@ -1,6 +1,6 @@
 #include "deadlineplanner.h"
 
-#include "core/durationtext.h"
+#include "api/durationtext.h"
 
 #include <cmath>
 

@@ -1,6 +1,6 @@
 #include "offpeakwindow.h"
 
-#include "core/durationtext.h"
+#include "api/durationtext.h"
 
 #include <QDateTime>
 

@@ -1,7 +1,7 @@
 #include "alertrules.h"
 
 #include "core/clock.h"
-#include "core/durationtext.h"
+#include "api/durationtext.h"
 #include "core/tasktypes.h"
 
 #include <QDateTime>
