@@ -62,6 +62,8 @@ public:
     // nullptr: this process only. A database error falls back to this process's pacing.
     void share(store::SharedLimits *limits, const QString &key);
     bool isShared() const { return m_shared != nullptr; }
+    // Whether requests are paced by the database's schedule (shared and a configured limit).
+    bool sharesSchedule() const;
 
     // Milliseconds until a request of `tokens` may start (0: now). Shared, it may reserve
     // slots in the database for that request.
