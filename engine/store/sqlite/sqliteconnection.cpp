@@ -7,6 +7,7 @@
 #include <QSqlDriver>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QThread>
 #include <QVariant>
 
 #include <sqlite3.h>
@@ -113,8 +114,23 @@ SqliteConnection::SqliteConnection(const QString &databasePath, Database::Access
     // WAL lets readers (views, status) run while the engine writes; NORMAL syncs at
     // checkpoints only, which WAL makes safe against corruption (a power cut can lose the
     // last commits, never the file).
+    // Switching a new file to WAL needs it alone for a moment, and SQLite answers "locked"
+    // at once, without its busy handler, while another process creates the same database
+    // (test_databasefaults newDatabaseRaceMigratesOnce): try again for the busy timeout.
+    // (Open runs on the engine's threads, never the GUI's.)
+    for (int attempt = 0;; ++attempt) {
+        QSqlQuery query(m_db);
+        if (query.exec(u"PRAGMA journal_mode = WAL"_s))
+            break;
+        if (attempt >= 200 || sqlite3_errcode(m_handle) != SQLITE_BUSY) {
+            if (!exec("PRAGMA journal_mode = WAL"))
+                return;
+            break;
+        }
+        QThread::msleep(50);
+    }
     for (const char *pragma :
-         {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
+         {"PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
           "PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -65536"}) {
         if (!exec(pragma))
             return;
