@@ -14,14 +14,7 @@ rows=${3:-3600}
 workers=${4:-3}
 rpm=${5:-1800}
 latency=${6:-200}
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/workers-common.sh"
 
 "$bin/batchdesk-fakeprovider" --latency-ms "$latency" --rate-limit "$rpm" --window-ms 60000 \
     --sliding --key sk-bench-0123456789 >"$dir/server.out" &

@@ -12,14 +12,7 @@ db=$2
 rows=${3:-3000}
 workers=${4:-3}
 concurrency=${5:-8}
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/workers-common.sh"
 sql() {
     if [[ $db == postgres* ]]; then psql -qtA "$db" -c "$1"; else sqlite3 "$db" "$1"; fi
 }

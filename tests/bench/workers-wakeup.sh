@@ -10,14 +10,7 @@ set -euo pipefail
 bin=$1
 db=$2
 repeat=${3:-7}
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/workers-common.sh"
 "$bin/batchdesk-fakeprovider" --key sk-bench-0123456789 >"$dir/server.out" &
 pids+=($!)
 until grep -q listening "$dir/server.out"; do sleep 0.1; done
