@@ -68,7 +68,11 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
     switch (role) {
     case JobIdRole: return job.id;
     case JobStateRole: return int(job.state);
-    case ProgressRole: return total ? double(done) / double(total) : 0.0;
+    case ProgressRole:
+        // A standing queue never finishes: its bar is how full it is against its cap.
+        if (job.queueMaxPending > 0)
+            return qMin(1.0, double(job.counts.unfinished()) / double(job.queueMaxPending));
+        return total ? double(done) / double(total) : 0.0;
     case Qt::DisplayRole:
         switch (index.column()) {
         case IdColumn: return job.id;
@@ -87,6 +91,9 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
             return runner.isEmpty() ? stateText(job) : u"%1 · %2"_s.arg(stateText(job), runner);
         }
         case ProgressColumn:
+            if (job.queueMaxPending > 0)
+                return tr("%1% full").arg(QLocale().toString(
+                    100.0 * double(job.counts.unfinished()) / double(job.queueMaxPending), 'f', 1));
             return total ? u"%1%"_s.arg(QLocale().toString(100.0 * double(done) / double(total), 'f', 1))
                          : u"–"_s;
         case DoneColumn: return u"%1 / %2"_s.arg(formatCount(done), formatCount(total));
@@ -121,6 +128,10 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
                 return jobStateColor(JobState::Paused);
             return jobStateColor(job.state);
         }
+        // A queue about to refuse work (or refusing it) reads as trouble.
+        if (index.column() == ProgressColumn && job.queueMaxPending > 0 &&
+            job.counts.unfinished() >= job.queueMaxPending * 9 / 10)
+            return stateColor(TaskState::Dead);
         if (index.column() == DeadColumn && job.counts.dead > 0)
             return stateColor(TaskState::Dead);
         if (index.column() == EtaColumn && secondsLate(job).value_or(0) > 0)
@@ -137,6 +148,11 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
     case Qt::ToolTipRole:
         if (index.column() == SourceColumn)
             return job.spec.sourcePath;
+        if (index.column() == ProgressColumn && job.queueMaxPending > 0)
+            return tr("Queue %1 holds %2 unfinished tasks of at most %3 (max_pending); a "
+                      "submission that would pass it is refused whole (429).")
+                .arg(queueOfJob(job.spec), formatCount(job.counts.unfinished()),
+                     formatCount(job.queueMaxPending));
         if (index.column() == StateColumn) {
             QString tip = stateToolTip(job);
             if (!job.runner.isEmpty())

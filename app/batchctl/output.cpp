@@ -31,8 +31,11 @@ QJsonObject jobSummary(const bd::JobInfo &job, double elapsedSeconds)
     };
     if (!job.stateReason.isEmpty())
         object.insert(u"reason"_s, job.stateReason);
-    if (const QString queue = bd::queueOfJob(job.spec); !queue.isEmpty())
+    if (const QString queue = bd::queueOfJob(job.spec); !queue.isEmpty()) {
         object.insert(u"queue"_s, queue);
+        if (job.queueMaxPending > 0)
+            object.insert(u"max_pending"_s, job.queueMaxPending);
+    }
     if (job.spec.provider == u"simulator"_s)
         object.insert(u"simulated"_s, true);
     if (const auto projection = bd::sampleProjection(job)) {

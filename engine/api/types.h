@@ -138,6 +138,8 @@ struct JobInfo
     // The worker running the job ("host:pid:nonce", as Engine::workerId()); empty when no
     // process runs it.
     QString runner;
+    // A standing queue's (intake API) cap on its unfinished tasks; 0 for other jobs.
+    qint64 queueMaxPending = 0;
 };
 
 struct DeadTask

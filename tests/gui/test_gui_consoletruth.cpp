@@ -20,6 +20,12 @@
 #include "tasktablemodel.h"
 
 #include <QElapsedTimer>
+#include <QEventLoop>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
@@ -333,6 +339,88 @@ private Q_SLOTS:
     }
 
     // A job deleted by another process leaves the list on its own, without F5.
+    // A standing queue that `batchctl serve` (another process) feeds shows how full it is
+    // against its max_pending, in the Jobs view and in `status --json`; a submission that
+    // would pass the cap is refused whole and the fill stays.
+    void aServedQueueShowsItsFillAgainstItsCap()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->showPage(MainWindow::JobsScreen);
+        QProcess serve;
+        serve.setProcessEnvironment(batchctlEnvironment());
+        serve.start(QStringLiteral(BATCHCTL_PATH), {u"serve"_s, u"--db"_s, db, u"--listen"_s,
+                                                    u"127.0.0.1:0"_s, u"--no-work"_s});
+        static const QRegularExpression listening(u"listening on (http://[^ ]+) "_s);
+        QString base;
+        QByteArray out;
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                out += serve.readAllStandardOutput();
+                base = listening.match(QString::fromUtf8(out)).captured(1);
+                return !base.isEmpty();
+            },
+            20'000));
+        QNetworkAccessManager network;
+        const auto post = [&](const QString &path, const QJsonObject &body) {
+            QNetworkRequest request{QUrl(base + path)};
+            request.setHeader(QNetworkRequest::ContentTypeHeader, u"application/json"_s);
+            QNetworkReply *reply =
+                network.post(request, QJsonDocument(body).toJson(QJsonDocument::Compact));
+            QEventLoop loop;
+            connect(reply, &QNetworkReply::finished, &loop, &QEventLoop::quit);
+            if (!reply->isFinished())
+                loop.exec();
+            reply->deleteLater();
+            return reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        };
+        const auto tasks = [](int count) {
+            QJsonArray list;
+            for (int i = 0; i < count; ++i)
+                list.append(QJsonObject{{u"vars"_s, QJsonObject{{u"q"_s, u"question %1"_s.arg(i)}}}});
+            return QJsonObject{{u"tasks"_s, list}};
+        };
+        QCOMPARE(post(u"/v1/queues"_s, {{u"name"_s, u"support"_s},
+                                         {u"template"_s, u"Answer: {{q}}"_s},
+                                         {u"max_pending"_s, 50}}),
+                 201);
+        QCOMPARE(post(u"/v1/queues/support/tasks"_s, tasks(40)), 202);
+        QVERIFY(QTest::qWaitFor([&] { return !storedJobs(db).isEmpty(); }, 5'000));
+        const qint64 jobId = storedJobs(db).constFirst().id;
+
+        const QString full = bd::ui::JobsModel::tr("%1% full").arg(QLocale().toString(80.0, 'f', 1));
+        QTRY_COMPARE_WITH_TIMEOUT(jobsCell(*window, jobId, bd::ui::JobsModel::ProgressColumn),
+                                  full, 5'000);
+        const QModelIndex progress = window->jobsModel()->index(
+            window->jobsModel()->rowOf(jobId), bd::ui::JobsModel::ProgressColumn);
+        QCOMPARE(progress.data(bd::ui::JobsModel::ProgressRole).toDouble(), 0.8);
+        QVERIFY2(progress.data(Qt::ToolTipRole).toString().contains(u"of at most 50"_s),
+                 qPrintable(progress.data(Qt::ToolTipRole).toString()));
+        QVERIFY(!progress.data(Qt::ForegroundRole).isValid()); // 80 %: not yet a warning
+
+        // 40 + 20 would pass 50: refused whole, nothing added.
+        QCOMPARE(post(u"/v1/queues/support/tasks"_s, tasks(20)), 429);
+        QCOMPARE(post(u"/v1/queues/support/tasks"_s, tasks(5)), 202);
+        const QString nearlyFull =
+            bd::ui::JobsModel::tr("%1% full").arg(QLocale().toString(90.0, 'f', 1));
+        QTRY_COMPARE_WITH_TIMEOUT(jobsCell(*window, jobId, bd::ui::JobsModel::ProgressColumn),
+                                  nearlyFull, 5'000);
+        QVERIFY(window->jobsModel()
+                    ->index(window->jobsModel()->rowOf(jobId), bd::ui::JobsModel::ProgressColumn)
+                    .data(Qt::ForegroundRole)
+                    .isValid());
+
+        const BatchctlRun status = batchctl({u"status"_s, u"--json"_s}, db);
+        QCOMPARE(status.exitCode, 0);
+        const QJsonArray jobs = QJsonDocument::fromJson(status.out).object().value(u"jobs"_s).toArray();
+        QCOMPARE(jobs.size(), 1);
+        QCOMPARE(jobs.at(0).toObject().value(u"queue"_s).toString(), u"support"_s);
+        QCOMPARE(jobs.at(0).toObject().value(u"max_pending"_s).toInteger(), 50);
+        QCOMPARE(jobs.at(0).toObject().value(u"pending"_s).toInteger(), 45);
+        serve.terminate();
+        QVERIFY(serve.waitForFinished(30'000));
+    }
+
     void aJobDeletedElsewhereDisappears()
     {
         QString db;

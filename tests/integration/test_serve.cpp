@@ -2,6 +2,7 @@
 // (QNetworkAccessManager and raw sockets) as API.md describes it.
 
 #include "fakegemini.h"
+#include "webhookreceiver.h"
 
 #include <memory>
 #include <QDir>
@@ -24,6 +25,8 @@
 #include <QTimer>
 
 using namespace Qt::StringLiterals;
+
+using bd::testing::WebhookReceiver;
 
 namespace {
 
@@ -96,56 +99,6 @@ private:
     QByteArray m_out;
     QByteArray m_err;
     QString m_base;
-};
-
-// A webhook receiver on 127.0.0.1: refuses each task's first `failuresEach` deliveries with
-// 500, then accepts; counts what it got.
-class WebhookReceiver : public QObject
-{
-public:
-    explicit WebhookReceiver(int failuresEach)
-        : m_failuresEach(failuresEach)
-    {
-        m_server.listen(QHostAddress::LocalHost, 0);
-        connect(&m_server, &QTcpServer::newConnection, this, [this] {
-            while (QTcpSocket *socket = m_server.nextPendingConnection()) {
-                connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-                connect(socket, &QTcpSocket::readyRead, this, [this, socket] { read(socket); });
-            }
-        });
-    }
-    QString url() const { return u"http://127.0.0.1:%1/done"_s.arg(m_server.serverPort()); }
-    QHash<qint64, int> attempts;
-    QHash<qint64, QJsonObject> accepted;
-
-private:
-    void read(QTcpSocket *socket)
-    {
-        QByteArray &buffer = m_buffers[socket];
-        buffer += socket->readAll();
-        const qsizetype end = buffer.indexOf("\r\n\r\n");
-        if (end < 0)
-            return;
-        static const QRegularExpression lengthHeader(u"content-length:\\s*(\\d+)"_s,
-                                                     QRegularExpression::CaseInsensitiveOption);
-        const auto match = lengthHeader.match(QString::fromLatin1(buffer.left(end)));
-        const qsizetype length = match.hasMatch() ? match.captured(1).toLongLong() : 0;
-        if (buffer.size() < end + 4 + length)
-            return;
-        const QJsonObject task = QJsonDocument::fromJson(buffer.mid(end + 4, length)).object();
-        buffer.remove(0, end + 4 + length);
-        const qint64 id = task.value(u"task_id"_s).toInteger();
-        const int attempt = ++attempts[id];
-        const bool accept = attempt > m_failuresEach;
-        if (accept)
-            accepted.insert(id, task);
-        socket->write(accept ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-                             : "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
-    }
-
-    int m_failuresEach;
-    QTcpServer m_server;
-    QHash<QTcpSocket *, QByteArray> m_buffers;
 };
 
 QByteArray toJson(const QJsonObject &object)

@@ -189,7 +189,8 @@ qint64 SqliteStore::createJob(const JobSpec &spec, const QStringList &columns, q
 static const QString kJobColumns =
     u"id, source_path, source_sha256, template, system_prompt, provider, model, base_url, "
     "priority, mode, max_retries, max_output_tokens, settings, columns, state, state_reason, "
-    "created_at, updated_at, runner"_s;
+    "created_at, updated_at, runner, "
+    "(SELECT max_pending FROM intake_queues WHERE intake_queues.job_id = jobs.id)"_s;
 
 JobInfo SqliteStore::jobFromQuery(const QSqlQuery &query) const
 {
@@ -213,6 +214,7 @@ JobInfo SqliteStore::jobFromQuery(const QSqlQuery &query) const
     info.createdAt = QDateTime::fromMSecsSinceEpoch(query.value(16).toLongLong());
     info.updatedAt = QDateTime::fromMSecsSinceEpoch(query.value(17).toLongLong());
     info.runner = query.value(18).toString();
+    info.queueMaxPending = query.value(19).toLongLong();
     return info;
 }
 
