@@ -681,10 +681,11 @@ void EngineWorker::emitSnapshot()
         return;
     const bool slowTick = m_snapshots.nextTick();
     discoverJobs(slowTick);
-    // Jobs another worker (batchctl, a second desktop) runs: read their figures every
-    // other tick, never per tick, so a big job costs a count every two seconds at most.
+    // Jobs another worker (batchctl, a second desktop) runs, and queues `batchctl serve`
+    // fills: read their figures every other tick, never per tick, so a big job costs a
+    // count every two seconds at most.
     if (m_snapshots.isElsewhereTick()) {
-        for (const qint64 jobId : m_snapshots.runningElsewhere())
+        for (const qint64 jobId : m_snapshots.changingElsewhere())
             refreshSnapshot(jobId);
     }
     applyControls();

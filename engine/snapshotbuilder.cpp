@@ -9,6 +9,8 @@ void SnapshotBuilder::update(const JobInfo &job, bool runningHere)
     snapshot.priority = job.spec.priority;
     snapshot.runningHere = runningHere;
     snapshot.runner = job.runner;
+    if (job.queueMaxPending > 0)
+        m_standingQueues.insert(job.id);
     if (!runningHere) {
         snapshot.state = job.state;
         snapshot.stateReason = job.stateReason;
@@ -25,6 +27,7 @@ void SnapshotBuilder::refresh(qint64 jobId, const std::optional<JobInfo> &job, b
     } else {
         m_jobs.remove(jobId);
         m_oldestPendingSince.remove(jobId);
+        m_standingQueues.remove(jobId);
     }
 }
 
@@ -48,6 +51,7 @@ void SnapshotBuilder::retain(const QSet<qint64> &present)
     for (auto it = m_jobs.begin(); it != m_jobs.end();) {
         if (!present.contains(it.key())) {
             m_oldestPendingSince.remove(it.key());
+            m_standingQueues.remove(it.key());
             it = m_jobs.erase(it);
         } else {
             ++it;
@@ -55,11 +59,12 @@ void SnapshotBuilder::retain(const QSet<qint64> &present)
     }
 }
 
-QList<qint64> SnapshotBuilder::runningElsewhere() const
+QList<qint64> SnapshotBuilder::changingElsewhere() const
 {
     QList<qint64> jobs;
     for (auto it = m_jobs.cbegin(); it != m_jobs.cend(); ++it) {
-        if (!it->runningHere && (it->state == JobState::Running || it->counts.leased > 0))
+        if (!it->runningHere && (it->state == JobState::Running || it->counts.leased > 0 ||
+                                 m_standingQueues.contains(it.key())))
             jobs.append(it.key());
     }
     return jobs;

@@ -40,9 +40,10 @@ public:
 
     const QMap<qint64, JobSnapshot> &jobs() const { return m_jobs; }
     QList<qint64> jobIds() const { return m_jobs.keys(); }
-    // Jobs another worker (batchctl, a second desktop) seems to run: their figures come
-    // only from reading the store.
-    QList<qint64> runningElsewhere() const;
+    // Jobs whose figures another process changes: run by another worker (batchctl, a second
+    // desktop), or a standing queue this process does not run (`batchctl serve` fills it
+    // even while it is paused). Their figures come only from reading the store.
+    QList<qint64> changingElsewhere() const;
 
     // Counts a tick; true on the slow ones.
     bool nextTick() { return ++m_ticks % kSlowTickEvery == 0; }
@@ -64,6 +65,7 @@ private:
     QMap<qint64, JobSnapshot> m_jobs;
     // job -> priority -> since when its oldest pending task of that priority waits
     QHash<qint64, QMap<int, qint64>> m_oldestPendingSince;
+    QSet<qint64> m_standingQueues; // jobs that are intake queues
     int m_ticks = 0;
 };
 
