@@ -1,17 +1,15 @@
 #include "jobrunner.h"
+
 #include "api/jobsettings.h"
-
-#include <QJsonArray>
-#include <QJsonDocument>
-
-#include <algorithm>
-
 #include "core/clock.h"
 #include "core/crashpoint.h"
 #include "cost/responsecache.h"
-#include "providers/batchplanner.h"
 #include "metrics/metricsrecorder.h"
+#include "providers/batchplanner.h"
 #include "store/store.h"
+
+#include <algorithm>
+#include <QJsonDocument>
 
 namespace bd::dispatch {
 
@@ -34,6 +32,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_cache(cost::responseCacheEnabled(job.spec.settings))
     , m_router(job.spec.model.isEmpty() ? m_provider->defaultModel() : job.spec.model,
                job.spec.settings, job.columns)
+    , m_classifier(job.id, &m_router, &m_budget, &m_prices)
 {
     QString error;
     TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
@@ -50,6 +49,12 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     if (settings.value(settingkeys::maxConcurrentBatches).toInt() > 0)
         m_options.maxConcurrentBatches = settings.value(settingkeys::maxConcurrentBatches).toInt();
     m_concurrencyLimiter.setCeiling(m_options.concurrency);
+    GroupSizer::Profile groups;
+    groups.claimBatch = m_options.claimBatch;
+    std::copy(std::begin(m_options.groupSizes), std::end(m_options.groupSizes), groups.sizes);
+    groups.mediumDepth = m_options.mediumDepth;
+    groups.largeDepth = m_options.largeDepth;
+    m_groupSizer = GroupSizer(m_provider->id(), groups, settings);
     m_runNow = settings.value(settingkeys::offpeakRunNow).toBool();
     m_standing = !settings.value(settingkeys::intakeQueue).toString().isEmpty();
     m_offPeakTimer.setSingleShot(true);
@@ -125,6 +130,7 @@ void JobRunner::configureLane()
             .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs : m_options.groupMaxWaitMs);
     m_laneName =
         metrics::laneName(m_job.spec.priority, m_batchMode ? u"batch-api"_s : m_job.spec.mode);
+    m_taskLanes.configure(m_job.spec.priority, m_batchMode);
     m_offPeak.reset();
     m_offPeakError.clear();
     if (m_job.spec.priority == 3)
@@ -250,25 +256,26 @@ void JobRunner::pumpSync(qint64 now)
         if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > wait)
             m_wakeTimer.start(int(qMin(wait, m_options.idlePollMs)));
     }
-    while (m_inFlight.size() + m_classifying.size() < concurrency) {
+    while (int(m_inFlight.size()) + m_classifier.inFlight() < concurrency) {
         if (m_ready.isEmpty()) {
             if (m_batchMode || (m_claimedEverything && m_assembly.isEmpty()))
                 break;
-            if (!assemble(groupSize(concurrency), now)) {
+            const int groupSize =
+                m_groupSizer.size(m_counts.pending, concurrency, m_job.spec.mode == u"realtime"_s);
+            if (!assemble(groupSize, now)) {
                 if (!m_running)
                     return;
                 break; // still filling: the wake timer comes back for it
             }
             if (m_job.spec.mode != u"realtime"_s) {
                 // A group of sync calls is a batch too: its fill rate is recorded.
-                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, int(m_assembly.size()),
-                                     m_assemblyMax, u"dispatched"_s, now);
+                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, m_assembly.size(),
+                                     m_assembly.capacity(), u"dispatched"_s, now);
                 if (m_metrics)
-                    m_metrics->recordBatch(m_laneName, int(m_assembly.size()), m_assemblyMax);
+                    m_metrics->recordBatch(m_laneName, m_assembly.size(), m_assembly.capacity());
             }
-            for (const ClaimedTask &task : std::as_const(m_assembly))
-                m_ready.enqueue(task);
-            m_assembly.clear();
+            for (ClaimedTask &task : m_assembly.take())
+                m_ready.enqueue(std::move(task));
             if (m_ready.isEmpty())
                 break;
         }
@@ -330,18 +337,15 @@ void JobRunner::pumpSync(qint64 now)
     }
     if (!m_toWrite.isEmpty())
         scheduleFlush(); // cache hits
-    if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_ready.isEmpty() &&
+    if (m_inFlight.isEmpty() && m_classifier.isEmpty() && m_ready.isEmpty() &&
         m_assembly.isEmpty() && !m_held && !m_batchMode) // the batch lane looks for idleness itself
         checkIdle();
 }
 
 bool JobRunner::assemble(int maxSize, qint64 now)
 {
-    if (m_assembly.isEmpty()) {
-        m_assemblyMax = maxSize;
-        m_assemblyOpenedAtMs = now;
-    }
-    const int want = m_assemblyMax - int(m_assembly.size());
+    m_assembly.open(maxSize, now);
+    const int want = m_assembly.room();
     if (want > 0 && !m_claimedEverything) {
         QList<ClaimedTask> claimed;
         if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
@@ -351,7 +355,8 @@ bool JobRunner::assemble(int maxSize, qint64 now)
         }
         m_counts.pending -= claimed.size();
         m_counts.leased += claimed.size();
-        m_assembly += claimed;
+        for (ClaimedTask &task : claimed)
+            m_assembly.add(std::move(task));
         // Nothing more is due now; a retry or a release that comes due clears this.
         if (claimed.size() < want)
             m_claimedEverything = true;
@@ -360,38 +365,13 @@ bool JobRunner::assemble(int maxSize, qint64 now)
         return false;
     // Realtime calls are single: nothing to wait for. Otherwise a batch waits to fill up to
     // its maximum wait, unless no other task of the job could still join it.
-    const qint64 waited = now - m_assemblyOpenedAtMs;
-    if (m_job.spec.mode == u"realtime"_s || m_assembly.size() >= m_assemblyMax
-        || waited >= m_batchMaxWaitMs || m_counts.pending <= 0)
+    const qint64 wait = m_assembly.msUntilClose(
+        now, m_batchMaxWaitMs, m_job.spec.mode != u"realtime"_s && m_counts.pending > 0);
+    if (wait <= 0)
         return true;
     m_claimedEverything = false; // look again when the timer fires
-    m_wakeTimer.start(int(qBound<qint64>(1, m_batchMaxWaitMs - waited, m_options.idlePollMs)));
+    m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
     return false;
-}
-
-int JobRunner::groupSize(int concurrency) const
-{
-    if (m_options.claimBatch > 0)
-        return qMax(m_options.claimBatch, concurrency);
-    if (m_job.spec.mode == u"realtime"_s)
-        return qMax(1, concurrency); // single calls: claim only what can go out now
-    // The guide's starting points: 50-100 per group for hosted APIs, 100-500 for servers
-    // of one's own (and the simulator); larger groups when the queue is deep.
-    const bool hosted = m_provider->id() == u"openai"_s || m_provider->id() == u"anthropic"_s ||
-                        m_provider->id() == u"gemini"_s;
-    const int defaults[3] = {hosted ? 50 : 100, hosted ? 75 : 250, hosted ? 100 : 500};
-    const QJsonArray configured = m_job.spec.settings.value(settingkeys::groupSizes).toArray();
-    int sizes[3];
-    for (int i = 0; i < 3; ++i) {
-        sizes[i] = m_options.groupSizes[i] > 0 ? m_options.groupSizes[i] : defaults[i];
-        if (configured.size() == 3 && configured.at(i).toInt() > 0)
-            sizes[i] = configured.at(i).toInt();
-    }
-    const qint64 depth = m_counts.pending;
-    const int size = depth > m_options.largeDepth ? sizes[2]
-                     : depth > m_options.mediumDepth ? sizes[1]
-                                                     : sizes[0];
-    return qMax(size, concurrency);
 }
 
 bool JobRunner::hasDispatchableWork() const
@@ -474,8 +454,8 @@ void JobRunner::setHeld(bool held, int trickle)
 void JobRunner::releaseReady()
 {
     const qint64 now = m_clock->nowMs();
-    while (!m_assembly.isEmpty())
-        m_ready.enqueue(m_assembly.takeFirst());
+    for (ClaimedTask &task : m_assembly.take())
+        m_ready.enqueue(std::move(task));
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
         TaskTransition release = releaseUnsent(task.id, now);
@@ -517,7 +497,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         scheduleFlush();
     if (m_stopping) {
         // Provider batches go on at the provider (a cancelled job's were cancelled at once).
-        if (m_inFlight.isEmpty() && m_classifying.isEmpty())
+        if (m_inFlight.isEmpty() && m_classifier.isEmpty())
             finishIfDrained();
         return;
     }
@@ -677,70 +657,33 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
 
 bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, qint64 now)
 {
-    const QString model = m_router.classifierModel();
-    const int maxTokens = m_router.classifierMaxTokens();
-    ProviderGuard &guard = m_router.guardFor(model);
-    if (!guard.breaker.allowRequest(now)) {
-        m_wakeTimer.start(int(qBound<qint64>(1, guard.breaker.waitMs(now), m_options.idlePollMs)));
+    ClassifierCalls::Step step = m_classifier.prepare(m_ready.head(), prompt, promptTokens, now);
+    switch (step.kind) {
+    case ClassifierCalls::Step::Kind::Wait:
+        m_wakeTimer.start(int(qBound<qint64>(1, step.waitMs, m_options.idlePollMs)));
         return false;
-    }
-    const qint64 tokens = promptTokens + (cost::kClassifierInstruction.size() + 3) / 4;
-    const qint64 paceDelay = guard.limiter.delayMs(tokens + maxTokens, now);
-    if (paceDelay > 0) {
-        m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
+    case ClassifierCalls::Step::Kind::OverBudget:
+        budgetRefused(step.extraUsd, !m_inFlight.isEmpty() || !m_classifier.isEmpty());
         return false;
+    case ClassifierCalls::Step::Kind::Send:
+        break;
     }
-    const double reservation = m_prices.maxCost(model, tokens, maxTokens, false).value_or(0.0);
-    if (!m_budget.allows(reservation)) {
-        budgetRefused(reservation, !m_inFlight.isEmpty() || !m_classifying.isEmpty());
-        return false;
-    }
-    guard.limiter.consume(tokens + maxTokens, now);
-    m_budget.reserve(reservation);
-    const ClaimedTask task = m_ready.dequeue();
-    providers::ChatRequest request;
-    request.taskId = task.id;
-    request.attempt = task.attempts + 1;
-    request.model = model;
-    request.systemPrompt = cost::kClassifierInstruction;
-    request.prompt = prompt;
-    request.maxOutputTokens = maxTokens;
-    request.cacheKey = u"batchdesk-classify-"_s + QString::number(m_job.id);
-    m_classifying.insert(task.id, Classifying{task, reservation});
-    m_provider->send(request);
+    m_ready.dequeue();
+    m_provider->send(step.request);
     return true;
 }
 
 bool JobRunner::handleClassified(const providers::ChatReply &reply)
 {
-    const auto it = m_classifying.find(reply.taskId);
-    if (it == m_classifying.end())
-        return false;
-    const Classifying entry = it.value();
-    m_classifying.erase(it);
-    m_budget.release(entry.reservedUsd);
     const qint64 now = m_clock->nowMs();
-    const QString model = m_router.classifierModel();
-    ProviderGuard &guard = m_router.guardFor(model);
-    guard.limiter.observe(reply.rateLimits, now);
-    // Billed whenever the provider reports usage, whatever the label.
-    const double cost = m_prices.cost(model, reply.usage, false).value_or(0.0);
-    m_router.billClassification(entry.task.id, reply.usage, cost);
-    m_budget.addSpent(cost);
-    if (reply.error == ErrorClass::RateLimited || reply.error == ErrorClass::Cancelled) {
-        // Not an answer: classify it again later (or hand it back when stopping).
-        if (reply.error == ErrorClass::RateLimited)
-            rateLimited(guard, reply, 0, now, now);
-        m_ready.prepend(entry.task);
-    } else {
-        if (reply.ok())
-            guard.limiter.handleSuccess(now);
-        // No label, or no answer at all: the default tier.
-        m_router.classified(entry.task.id, reply.ok() ? std::optional(reply.text) : std::nullopt);
-        m_ready.prepend(entry.task);
-    }
+    const std::optional<ClassifierCalls::Answered> answered = m_classifier.answer(reply, now);
+    if (!answered)
+        return false;
+    if (answered->rateLimited)
+        rateLimited(m_router.guardFor(m_router.classifierModel()), reply, 0, now, now);
+    m_ready.prepend(answered->task);
     if (m_stopping) {
-        if (m_inFlight.isEmpty() && m_classifying.isEmpty())
+        if (m_inFlight.isEmpty() && m_classifier.isEmpty())
             finishIfDrained();
         return true;
     }
@@ -762,12 +705,9 @@ void JobRunner::pumpBatches()
         // Assemble one batch: it closes when it is full, when it has waited its maximum, or
         // when nothing else of the job is pending. Claims go in slices of at most 4,096.
         bool exhausted = false;
-        if (m_assembly.isEmpty()) {
-            m_assemblyMax = m_options.maxBatchSize;
-            m_assemblyOpenedAtMs = now;
-        }
-        while (m_assembly.size() < m_assemblyMax) {
-            const int want = qMin(m_assemblyMax - int(m_assembly.size()), 4'096);
+        m_assembly.open(m_options.maxBatchSize, now);
+        while (!m_assembly.isFull()) {
+            const int want = qMin(m_assembly.room(), 4'096);
             QList<ClaimedTask> claimed;
             if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
                                      &claimed)) {
@@ -778,10 +718,10 @@ void JobRunner::pumpBatches()
             m_counts.leased += claimed.size();
             for (ClaimedTask &task : claimed) {
                 // Raised above the job on their own: sync calls now, not 24 h away.
-                if (task.priority < m_job.spec.priority)
+                if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync)
                     m_ready.enqueue(std::move(task));
                 else
-                    m_assembly.append(std::move(task));
+                    m_assembly.add(std::move(task));
             }
             if (claimed.size() < want) {
                 exhausted = true;
@@ -790,10 +730,10 @@ void JobRunner::pumpBatches()
         }
         if (m_assembly.isEmpty())
             break;
-        const qint64 waited = now - m_assemblyOpenedAtMs;
-        if (m_assembly.size() < m_assemblyMax && waited < m_batchMaxWaitMs && m_counts.pending > 0) {
+        const qint64 wait = m_assembly.msUntilClose(now, m_batchMaxWaitMs, m_counts.pending > 0);
+        if (wait > 0) {
             // Still filling: come back when the wait is over (or sooner, for new arrivals).
-            m_wakeTimer.start(int(qBound<qint64>(1, m_batchMaxWaitMs - waited, m_options.idlePollMs)));
+            m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
             emitProgress(false);
             return;
         }
@@ -805,7 +745,7 @@ void JobRunner::pumpBatches()
             emitProgress(false);
             return;
         }
-        const QList<ClaimedTask> tasks = std::exchange(m_assembly, {});
+        const QList<ClaimedTask> tasks = m_assembly.take();
 
         QList<providers::ChatRequest> requests;
         requests.reserve(tasks.size());
@@ -897,17 +837,14 @@ void JobRunner::claimRaised(qint64 now)
         m_counts.leased += claimed.size();
         bool reachedBulk = false;
         for (ClaimedTask &task : claimed) {
-            if (task.priority < m_job.spec.priority) {
+            if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync) {
                 m_ready.enqueue(std::move(task));
                 continue;
             }
             reachedBulk = true;
-            if (m_assembly.isEmpty()) {
-                m_assemblyMax = m_options.maxBatchSize;
-                m_assemblyOpenedAtMs = now;
-            }
-            if (batchSlotFree && m_assembly.size() < m_assemblyMax) {
-                m_assembly.append(std::move(task));
+            m_assembly.open(m_options.maxBatchSize, now);
+            if (batchSlotFree && !m_assembly.isFull()) {
+                m_assembly.add(std::move(task));
                 continue;
             }
             m_toWrite.append(releaseUnsent(task.id, now));
@@ -1132,10 +1069,10 @@ void JobRunner::tasksArrived(int count, int bestPriority, int urgentCount)
     m_counts.pending += count;
     m_claimedEverything = false;
     const bool overtaken = std::any_of(m_ready.cbegin(), m_ready.cend(),
-                                       [bestPriority](const ClaimedTask &task) { return task.priority > bestPriority; })
-                           || std::any_of(m_assembly.cbegin(), m_assembly.cend(), [bestPriority](const ClaimedTask &task) {
-                                  return task.priority > bestPriority;
-                              });
+                                       [bestPriority](const ClaimedTask &task) {
+                                           return task.priority > bestPriority;
+                                       }) ||
+                           m_assembly.holdsWorseThan(bestPriority);
     if (overtaken) {
         releaseReady();
         flush();
@@ -1189,11 +1126,11 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
         m_wakeTimer.stop();
         m_offPeakTimer.stop();
     }
-    if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifying.isEmpty()))
+    if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifier.isEmpty()))
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
     if (state == JobState::Cancelled && batchesOpen())
         m_batches->cancelAll(); // a paused job's batches go on at the provider; a cancelled one's stop
-    if (m_inFlight.isEmpty() && m_classifying.isEmpty())
+    if (m_inFlight.isEmpty() && m_classifier.isEmpty())
         finishIfDrained();
 }
 

@@ -4,17 +4,20 @@
 #include "core/tasktypes.h"
 #include "cost/pricetable.h"
 #include "cost/responsecache.h"
-#include "dispatch/concurrencylimiter.h"
 #include "cost/tiering.h"
+#include "dispatch/batchassembly.h"
 #include "dispatch/batchlane.h"
 #include "dispatch/budgetgate.h"
-#include "dispatch/responsecoalescer.h"
-#include "dispatch/router.h"
+#include "dispatch/classifiercalls.h"
+#include "dispatch/concurrencylimiter.h"
 #include "dispatch/globalbudget.h"
+#include "dispatch/groupsizer.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/refusal.h"
+#include "dispatch/responsecoalescer.h"
 #include "dispatch/retrypolicy.h"
+#include "dispatch/router.h"
 #include "ingest/outputschema.h"
 #include "ingest/prompttemplate.h"
 #include "providers/provider.h"
@@ -166,7 +169,7 @@ public:
     // --- for the worker registry (store/workerregistry.h)
     // Tasks this runner completed (sync answers, cache hits, provider batch lines).
     qint64 completedHere() const { return m_completedHere; }
-    int inFlightCount() const { return int(m_inFlight.size() + m_classifying.size()); }
+    int inFlightCount() const { return int(m_inFlight.size()) + m_classifier.inFlight(); }
     // Provider batches are polled by one worker at a time: with a registry, this runner
     // takes each batch it opens or recovers, and adopts those of workers whose heartbeat is
     // older than leaseMs (adoptOrphanedBatches(), called with each heartbeat). Without one
@@ -195,8 +198,8 @@ private:
     // Sends the queue of claimed sync calls; claims groups unless the job is on the batch
     // API (whose claims put tasks raised above the job's priority in that queue).
     void pumpSync(qint64 now);
-    // Batch assembly: claims into m_assembly until the batch is full, its maximum wait has
-    // passed or nothing else of the job is pending. True when the batch closed.
+    // Group assembly: claims into m_assembly until the group is full, its maximum wait has
+    // passed or nothing else of the job is pending. True when the group closed.
     bool assemble(int maxSize, qint64 now);
     // True while an off-peak window keeps priority-3 work back; hands back unsent tasks and
     // sets the timer that wakes the runner when the window opens.
@@ -246,7 +249,6 @@ private:
     void releaseReady();
     // Provider cancellations of one task requeued without charge; later ones are attempts.
     static constexpr int kFreeProviderCancels = 3;
-    int groupSize(int concurrency) const;
     void checkIdle();
     void finishIfDrained();
     void emitProgress(bool force);
@@ -259,9 +261,8 @@ private:
     // The answers' costs written to the database: the global pool counts them as stored.
     void noteWritten(const QList<TaskTransition> &transitions, int skipped = 0);
 
-
-    // Classifier tiering (Router): sends the head of m_ready to the classifier model; false
-    // when it has to wait (pacing, outage, budget), with the wake timer set.
+    // Classifier tiering (ClassifierCalls): sends the head of m_ready to the classifier
+    // model; false when it has to wait (pacing, outage, budget), with the wake timer set.
     bool sendClassification(const QString &prompt, qint64 promptTokens, qint64 now);
     bool handleClassified(const providers::ChatReply &reply); // false: not a classification
 
@@ -303,10 +304,10 @@ private:
 
     std::unique_ptr<BatchLane> m_batches; // providers with a batch API only
 
-    QList<ClaimedTask> m_assembly;          // leased into the batch being assembled
-    int m_assemblyMax = 0;                  // its maximum size
-    qint64 m_assemblyOpenedAtMs = 0;
+    BatchAssembly m_assembly; // leased into the batch being assembled
     qint64 m_batchMaxWaitMs = 0;
+    GroupSizer m_groupSizer;                // tasks per group of sync calls
+    TaskLanes m_taskLanes;                  // the lane of each claimed task
     QQueue<ClaimedTask> m_ready;            // leased, not yet sent
     QHash<qint64, ClaimedTask> m_inFlight;  // by task id
     struct Sent
@@ -347,12 +348,7 @@ private:
     QString m_outputSchemaError;
     // A structured answer that does not match turns the outcome into InvalidOutput.
     void checkStructuredAnswer(TaskOutcome *outcome) const;
-    struct Classifying
-    {
-        ClaimedTask task;
-        double reservedUsd = 0.0;
-    };
-    QHash<qint64, Classifying> m_classifying; // by task id: classification calls in flight
+    ClassifierCalls m_classifier; // classification calls in flight (classifier tiering)
     QStringList m_unpricedModels; // models met without a price: alerted once per job each
     bool m_standing = false;
     int m_urgentTasks = 0; // standing queues: priority-1 tasks known here, not yet settled
