@@ -30,6 +30,9 @@ TaskLanes::Lane TaskLanes::laneOf(const ClaimedTask &task) const
 {
     if (m_jobOnBatchApi)
         return task.priority < m_jobPriority ? Lane::Sync : Lane::BatchApi;
+    // The batch API is priority 3's lane (laneForPriority()).
+    if (m_loweredToBatchApi && task.priority >= 3 && m_jobPriority < 3)
+        return Lane::BatchApi;
     return Lane::Sync;
 }
 

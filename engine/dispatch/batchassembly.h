@@ -17,7 +17,7 @@ public:
     int size() const { return int(m_tasks.size()); }
     int capacity() const { return m_capacity; }
     int room() const { return qMax(0, m_capacity - size()); }
-    bool isFull() const { return size() >= m_capacity; }
+    bool isFull() const { return !m_tasks.isEmpty() && size() >= m_capacity; }
     const QList<ClaimedTask> &tasks() const { return m_tasks; }
 
     // Starts a batch of at most `capacity` tasks at nowMs, unless one is being assembled.
@@ -39,7 +39,8 @@ private:
 
 // Which lane each claimed task of a job goes to. A job's tasks follow the job's lane,
 // except tasks reprioritised one by one: raised above a batch-API job's priority they go
-// as sync calls now, not 24 h away. Pure state.
+// as sync calls now, not 24 h away; lowered to priority 3 inside a job of sync calls they
+// join the batch API, when the job may use it (loweredToBatchApi). Pure state.
 class TaskLanes
 {
 public:
@@ -48,16 +49,18 @@ public:
         Sync,
         BatchApi,
     };
-    void configure(int jobPriority, bool jobOnBatchApi)
+    void configure(int jobPriority, bool jobOnBatchApi, bool loweredToBatchApi)
     {
         m_jobPriority = jobPriority;
         m_jobOnBatchApi = jobOnBatchApi;
+        m_loweredToBatchApi = loweredToBatchApi;
     }
     Lane laneOf(const ClaimedTask &task) const;
 
 private:
     int m_jobPriority = 2;
     bool m_jobOnBatchApi = false;
+    bool m_loweredToBatchApi = false;
 };
 
 } // namespace bd::dispatch

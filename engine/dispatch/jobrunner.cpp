@@ -130,7 +130,9 @@ void JobRunner::configureLane()
             .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs : m_options.groupMaxWaitMs);
     m_laneName =
         metrics::laneName(m_job.spec.priority, m_batchMode ? u"batch-api"_s : m_job.spec.mode);
-    m_taskLanes.configure(m_job.spec.priority, m_batchMode);
+    // A classifier answers first, so a job using one stays on sync calls (laneFor()).
+    m_taskLanes.configure(m_job.spec.priority, m_batchMode,
+                          m_provider->hasBatchApi() && !m_router.usesClassifier());
     m_offPeak.reset();
     m_offPeakError.clear();
     if (m_job.spec.priority == 3)
@@ -241,6 +243,8 @@ void JobRunner::pump()
             return;
     }
     pumpSync(now);
+    if (!m_batchMode && m_running && !m_stopping)
+        pumpLowered(now);
 }
 
 void JobRunner::pumpSync(qint64 now)
@@ -338,15 +342,18 @@ void JobRunner::pumpSync(qint64 now)
     if (!m_toWrite.isEmpty())
         scheduleFlush(); // cache hits
     if (m_inFlight.isEmpty() && m_classifier.isEmpty() && m_ready.isEmpty() &&
-        m_assembly.isEmpty() && !m_held && !m_batchMode) // the batch lane looks for idleness itself
+        m_assembly.isEmpty() && m_lowered.isEmpty() && !m_held &&
+        !m_batchMode) // the batch lane looks for idleness itself
         checkIdle();
 }
 
 bool JobRunner::assemble(int maxSize, qint64 now)
 {
     m_assembly.open(maxSize, now);
-    const int want = m_assembly.room();
-    if (want > 0 && !m_claimedEverything) {
+    // Tasks lowered to the batch API on their own leave the group for a provider batch:
+    // claims go on until the group is full, nothing more is due or that batch is full.
+    while (m_assembly.room() > 0 && !m_claimedEverything && !m_lowered.isFull()) {
+        const int want = m_assembly.room();
         QList<ClaimedTask> claimed;
         if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
                                  &claimed)) {
@@ -355,12 +362,26 @@ bool JobRunner::assemble(int maxSize, qint64 now)
         }
         m_counts.pending -= claimed.size();
         m_counts.leased += claimed.size();
-        for (ClaimedTask &task : claimed)
-            m_assembly.add(std::move(task));
+        for (ClaimedTask &task : claimed) {
+            if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync) {
+                m_assembly.add(std::move(task));
+                continue;
+            }
+            m_lowered.open(m_options.maxBatchSize, now);
+            if (!m_lowered.isFull()) {
+                m_lowered.add(std::move(task));
+                continue;
+            }
+            m_toWrite.append(releaseUnsent(task.id, now)); // the next provider batch takes it
+            m_counts.leased -= 1;
+            m_counts.pending += 1;
+        }
         // Nothing more is due now; a retry or a release that comes due clears this.
         if (claimed.size() < want)
             m_claimedEverything = true;
     }
+    if (!m_toWrite.isEmpty())
+        scheduleFlush();
     if (m_assembly.isEmpty())
         return false;
     // Realtime calls are single: nothing to wait for. Otherwise a batch waits to fill up to
@@ -376,9 +397,9 @@ bool JobRunner::assemble(int maxSize, qint64 now)
 
 bool JobRunner::hasDispatchableWork() const
 {
-    return m_running && !m_stopping
-           && (m_counts.pending > 0 || !m_ready.isEmpty() || !m_inFlight.isEmpty()
-               || !m_assembly.isEmpty());
+    return m_running && !m_stopping &&
+           (m_counts.pending > 0 || !m_ready.isEmpty() || !m_inFlight.isEmpty() ||
+            !m_assembly.isEmpty() || !m_lowered.isEmpty());
 }
 
 void JobRunner::setConcurrency(int concurrency)
@@ -403,7 +424,7 @@ bool JobRunner::waitForOffPeak(qint64 now)
         return false;
     }
     // Answers already in flight still settle; nothing new goes out.
-    if (!m_ready.isEmpty() || !m_assembly.isEmpty()) {
+    if (!m_ready.isEmpty() || !m_assembly.isEmpty() || !m_lowered.isEmpty()) {
         releaseReady();
         flush();
     }
@@ -455,6 +476,8 @@ void JobRunner::releaseReady()
 {
     const qint64 now = m_clock->nowMs();
     for (ClaimedTask &task : m_assembly.take())
+        m_ready.enqueue(std::move(task));
+    for (ClaimedTask &task : m_lowered.take())
         m_ready.enqueue(std::move(task));
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
@@ -633,9 +656,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
     if (m_metrics) {
         const qint64 waitMs = task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
-        // A batch-API job's tasks raised on their own went as sync calls.
-        const QString lane =
-            viaBatchApi || !m_batchMode ? m_laneName : metrics::laneName(task.priority, QString());
+        const QString lane = laneOf(task, viaBatchApi);
         m_metrics->recordTransition(m_job.id, task.priority, lane, transition, waitMs);
         if (reply.error == ErrorClass::RateLimited)
             m_metrics->recordRateLimited(m_job.id, lane);
@@ -737,78 +758,12 @@ void JobRunner::pumpBatches()
             emitProgress(false);
             return;
         }
-        // The batch endpoints are down: the closed batch waits, claimed, for the breaker's
-        // next probe (a half-open breaker lets one batch through).
-        CircuitBreaker &breaker = m_router.guardFor(m_job.spec.model).batchBreaker;
-        if (!breaker.allowRequest(now)) {
-            m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
+        if (batchEndpointsHeld(now)) {
             emitProgress(false);
             return;
         }
-        const QList<ClaimedTask> tasks = m_assembly.take();
-
-        QList<providers::ChatRequest> requests;
-        requests.reserve(tasks.size());
-        double reservation = 0.0;
-        QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
-        QList<TaskTransition> over; // tasks the budget cannot cover yet
-        double refusedUsd = 0.0;        // the cheapest line the budget could not cover
-        for (const ClaimedTask &task : std::as_const(tasks)) {
-            qint64 promptTokens = 0;
-            std::optional<providers::ChatRequest> line = batchLine(task, &promptTokens);
-            if (!line)
-                return;
-            providers::ChatRequest request = std::move(*line);
-            QByteArray cacheKey;
-            if (m_cache.isEnabled()) {
-                cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
-                if (coalesce(cacheKey, task))
-                    continue;
-            }
-            const double cost = maxCostUsd(request.model, promptTokens, true);
-            if (!m_budget.allows(reservation + cost)) {
-                refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
-                const TaskTransition release = releaseUnsent(task.id, now);
-                over.append(release);
-                m_router.forget(task.id);
-                continue;
-            }
-            reservation += cost;
-            reservationOf.insert(task.id, cost);
-            m_cache.lead(cacheKey, task.id);
-            requests.append(std::move(request));
-        }
-        if (!over.isEmpty()) {
-            m_store->applyTransitions(m_workerId, over, now);
-            m_counts.pending += over.size();
-            m_counts.leased -= over.size();
-        }
-        if (requests.isEmpty() && over.isEmpty()) {
-            // Everything claimed was answered from the cache or waits for a leader.
-            flush();
-            if (exhausted)
-                break;
-            continue;
-        }
-        if (requests.isEmpty()) {
-            budgetRefused(refusedUsd, batchesOpen());
+        if (sendProviderBatch(m_assembly.take(), now) == BatchSend::Stopped)
             return;
-        }
-
-        // One model per provider batch: a tiered job's lines go out as a batch per model.
-        QHash<qint64, ClaimedTask> taskById;
-        for (const ClaimedTask &task : std::as_const(tasks))
-            taskById.insert(task.id, task);
-        const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
-            requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
-        for (const QList<providers::ChatRequest> &part : perModel) {
-            double partReservation = 0.0;
-            for (const providers::ChatRequest &request : part)
-                partReservation += reservationOf.value(request.taskId);
-            if (!m_batches->open(part, taskById, partReservation))
-                return;
-        }
-        emitProgress(false);
         if (exhausted)
             break;
     }
@@ -816,6 +771,104 @@ void JobRunner::pumpBatches()
         checkIdle();
     else if (m_counts.pending > 0)
         m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due
+}
+
+JobRunner::BatchSend JobRunner::sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now)
+{
+    QList<providers::ChatRequest> requests;
+    requests.reserve(tasks.size());
+    double reservation = 0.0;
+    QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
+    QList<TaskTransition> over;          // tasks the budget cannot cover yet
+    double refusedUsd = 0.0;             // the cheapest line the budget could not cover
+    for (const ClaimedTask &task : std::as_const(tasks)) {
+        qint64 promptTokens = 0;
+        std::optional<providers::ChatRequest> line = batchLine(task, &promptTokens);
+        if (!line)
+            return BatchSend::Stopped;
+        providers::ChatRequest request = std::move(*line);
+        QByteArray cacheKey;
+        if (m_cache.isEnabled()) {
+            cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
+            if (coalesce(cacheKey, task))
+                continue;
+        }
+        const double cost = maxCostUsd(request.model, promptTokens, true);
+        if (!m_budget.allows(reservation + cost)) {
+            refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
+            const TaskTransition release = releaseUnsent(task.id, now);
+            over.append(release);
+            m_router.forget(task.id);
+            continue;
+        }
+        reservation += cost;
+        reservationOf.insert(task.id, cost);
+        m_cache.lead(cacheKey, task.id);
+        requests.append(std::move(request));
+    }
+    if (!over.isEmpty()) {
+        m_store->applyTransitions(m_workerId, over, now);
+        m_counts.pending += over.size();
+        m_counts.leased -= over.size();
+    }
+    if (requests.isEmpty() && over.isEmpty()) {
+        // Everything claimed was answered from the cache or waits for a leader.
+        flush();
+        return BatchSend::Sent;
+    }
+    if (requests.isEmpty()) {
+        budgetRefused(refusedUsd, batchesOpen());
+        return BatchSend::Stopped;
+    }
+
+    // One model per provider batch: a tiered job's lines go out as a batch per model.
+    QHash<qint64, ClaimedTask> taskById;
+    for (const ClaimedTask &task : std::as_const(tasks))
+        taskById.insert(task.id, task);
+    const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
+        requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
+    for (const QList<providers::ChatRequest> &part : perModel) {
+        double partReservation = 0.0;
+        for (const providers::ChatRequest &request : part)
+            partReservation += reservationOf.value(request.taskId);
+        if (!m_batches->open(part, taskById, partReservation))
+            return BatchSend::Stopped;
+    }
+    emitProgress(false);
+    return BatchSend::Sent;
+}
+
+bool JobRunner::batchEndpointsHeld(qint64 now)
+{
+    // The batch endpoints are down: a closed batch waits, claimed, for the breaker's next
+    // probe (a half-open breaker lets one batch through).
+    CircuitBreaker &breaker = m_router.guardFor(m_job.spec.model).batchBreaker;
+    if (breaker.allowRequest(now))
+        return false;
+    m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
+    return true;
+}
+
+void JobRunner::pumpLowered(qint64 now)
+{
+    if (m_lowered.isEmpty() || m_held || !m_batches)
+        return;
+    const qint64 wait = m_lowered.msUntilClose(now, m_options.batchApiMaxWaitMs,
+                                               !m_claimedEverything && m_counts.pending > 0);
+    if (wait > 0) {
+        if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > wait)
+            m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
+        return;
+    }
+    if (m_batches->openCount() >= m_options.maxConcurrentBatches)
+        return; // batchClosed() comes back
+    if (batchEndpointsHeld(now))
+        return;
+    if (sendProviderBatch(m_lowered.take(), now) == BatchSend::Stopped)
+        return;
+    // Claims stopped while that batch was full: look for more.
+    if (m_counts.pending > 0)
+        QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
 }
 
 void JobRunner::claimRaised(qint64 now)
@@ -929,8 +982,16 @@ void JobRunner::batchEndpointAnswered()
 
 void JobRunner::batchOpened(int lines, int capacity)
 {
-    if (m_metrics)
-        m_metrics->recordBatch(m_laneName, lines, capacity);
+    if (m_metrics) // a sync job's lowered tasks, or a job moved off the batch API, too
+        m_metrics->recordBatch(metrics::laneName(3, u"batch-api"_s), lines, capacity);
+}
+
+QString JobRunner::laneOf(const ClaimedTask &task, bool viaBatchApi) const
+{
+    if (viaBatchApi)
+        return metrics::laneName(3, u"batch-api"_s);
+    // A batch-API job's tasks raised on their own went as sync calls.
+    return m_batchMode ? metrics::laneName(task.priority, QString()) : m_laneName;
 }
 
 void JobRunner::chargeRecorded()
@@ -1310,19 +1371,22 @@ void JobRunner::resolveFollowers(qint64 leaderTaskId, const TaskTransition &lead
         scheduleFlush();
         return;
     }
-    // The leader failed: its duplicates are tried on their own (one leads, the rest wait).
-    if (!m_batchMode) {
-        for (auto it = followers.crbegin(); it != followers.crend(); ++it)
-            m_ready.prepend(*it);
-        return;
-    }
+    // The leader failed: its duplicates are tried on their own (one leads, the rest wait),
+    // as sync calls at once or in a later provider batch.
     const qint64 now = m_clock->nowMs();
-    for (const ClaimedTask &follower : followers) {
-        const TaskTransition release = releaseUnsent(follower.id, now);
-        m_toWrite.append(release);
+    bool released = false;
+    for (auto it = followers.crbegin(); it != followers.crend(); ++it) {
+        if (m_taskLanes.laneOf(*it) == TaskLanes::Lane::Sync) {
+            m_ready.prepend(*it);
+            continue;
+        }
+        m_toWrite.append(releaseUnsent(it->id, now));
         m_counts.leased -= 1;
         m_counts.pending += 1;
+        released = true;
     }
+    if (!released)
+        return;
     m_claimedEverything = false;
     scheduleFlush();
 }

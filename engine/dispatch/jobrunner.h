@@ -222,6 +222,22 @@ private:
     // Tasks of the job raised above its priority on their own, claimed into the queue of
     // sync calls even while every provider batch slot is taken.
     void claimRaised(qint64 now);
+    // A job of sync calls: its tasks lowered to priority 3 one by one (m_lowered) go out as
+    // a provider batch of their own once it is full, has waited its maximum or nothing else
+    // can join.
+    void pumpLowered(qint64 now);
+    // True while the batch endpoints' breaker holds batches back (the wake timer is set).
+    bool batchEndpointsHeld(qint64 now);
+    enum class BatchSend
+    {
+        Sent,    // opened (or every line answered from the cache)
+        Stopped, // refused by the budget, or the runner failed
+    };
+    // A closed batch's tasks: budget reservations, cache coalescing, one provider batch per
+    // model.
+    BatchSend sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now);
+    // The metrics label of a task's lane.
+    QString laneOf(const ClaimedTask &task, bool viaBatchApi) const;
     bool batchesOpen() const { return m_batches && !m_batches->isEmpty(); }
     // BatchLane::Host
     bool laneRunning() const override { return m_running; }
@@ -305,6 +321,7 @@ private:
     std::unique_ptr<BatchLane> m_batches; // providers with a batch API only
 
     BatchAssembly m_assembly; // leased into the batch being assembled
+    BatchAssembly m_lowered;  // sync jobs: tasks lowered to the batch API on their own
     qint64 m_batchMaxWaitMs = 0;
     GroupSizer m_groupSizer;                // tasks per group of sync calls
     TaskLanes m_taskLanes;                  // the lane of each claimed task

@@ -93,15 +93,35 @@ private Q_SLOTS:
         QVERIFY(batch.holdsWorseThan(1));
     }
 
-    void tasksFollowTheJobsLaneUnlessRaised()
+    void tasksGoToTheLaneOfTheirOwnPriority()
     {
         TaskLanes lanes;
-        lanes.configure(3, true); // a priority-3 job on the batch API
+        lanes.configure(3, true, true); // a priority-3 job on the batch API
         QCOMPARE(lanes.laneOf(task(1, 3)), TaskLanes::Lane::BatchApi);
-        QCOMPARE(lanes.laneOf(task(2, 2)), TaskLanes::Lane::Sync);
+        QCOMPARE(lanes.laneOf(task(2, 2)), TaskLanes::Lane::Sync); // raised on their own
         QCOMPARE(lanes.laneOf(task(3, 1)), TaskLanes::Lane::Sync);
-        lanes.configure(2, false); // raised as a whole: everything goes as sync calls
+        lanes.configure(2, false, true); // a job of sync calls: lowered ones join the batch API
         QCOMPARE(lanes.laneOf(task(1, 2)), TaskLanes::Lane::Sync);
+        QCOMPARE(lanes.laneOf(task(2, 1)), TaskLanes::Lane::Sync);
+        QCOMPARE(lanes.laneOf(task(3, 3)), TaskLanes::Lane::BatchApi);
+        lanes.configure(1, false, true);
+        QCOMPARE(lanes.laneOf(task(1, 2)), TaskLanes::Lane::Sync);
+        QCOMPARE(lanes.laneOf(task(2, 3)), TaskLanes::Lane::BatchApi);
+        // No batch API (or a classifier that must answer first): sync calls all the same.
+        lanes.configure(2, false, false);
+        QCOMPARE(lanes.laneOf(task(3, 3)), TaskLanes::Lane::Sync);
+        // A priority-3 job sent as sync calls by choice keeps its own tasks there.
+        lanes.configure(3, false, true);
+        QCOMPARE(lanes.laneOf(task(3, 3)), TaskLanes::Lane::Sync);
+    }
+
+    void emptyBatchIsNeverFull()
+    {
+        BatchAssembly batch;
+        QVERIFY(!batch.isFull()); // never opened: tasks may join once it opens
+        batch.open(1, 0);
+        batch.add(task(1));
+        QVERIFY(batch.isFull());
     }
 
     void groupsGrowWithTheQueue()
