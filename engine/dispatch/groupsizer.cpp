@@ -2,6 +2,8 @@
 
 #include "api/jobsettings.h"
 
+#include <algorithm>
+#include <cmath>
 #include <QJsonArray>
 
 namespace bd::dispatch {
@@ -25,7 +27,7 @@ GroupSizer::GroupSizer(const QString &providerId, const Profile &profile,
     }
 }
 
-int GroupSizer::size(qint64 pendingDepth, int concurrency, bool realtime) const
+int GroupSizer::size(qint64 pendingDepth, int concurrency, bool realtime, double apiLoadShare) const
 {
     if (m_claimBatch > 0)
         return qMax(m_claimBatch, concurrency);
@@ -34,7 +36,8 @@ int GroupSizer::size(qint64 pendingDepth, int concurrency, bool realtime) const
     const int size = pendingDepth > m_largeDepth    ? m_sizes[2]
                      : pendingDepth > m_mediumDepth ? m_sizes[1]
                                                     : m_sizes[0];
-    return qMax(size, concurrency);
+    const double share = std::clamp(apiLoadShare, 0.0, 1.0);
+    return qMax(int(std::ceil(size * share)), qMax(1, concurrency));
 }
 
 } // namespace bd::dispatch

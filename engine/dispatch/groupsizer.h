@@ -8,8 +8,11 @@ namespace bd::dispatch {
 
 // How many tasks one group of sync calls claims. The guide's starting points — 50-100 a
 // group for hosted APIs, 100-500 for servers of one's own — grow with the queue's depth
-// (small, medium, large at two depth thresholds) and never fall below what may be in
-// flight, so a group always fills the requests the provider takes now. Pure state.
+// (small, medium, large at two depth thresholds) and shrink with the API's load: by the
+// share of the configured concurrency the provider takes now (the adaptive limit, cut by
+// 429s and climbing latency), so a provider that pushes back gets fewer tasks leased ahead
+// of it. Never below what may be in flight, so a group always fills the requests the
+// provider takes now. Pure state.
 class GroupSizer
 {
 public:
@@ -27,8 +30,9 @@ public:
     GroupSizer(const QString &providerId, const Profile &profile, const QJsonObject &settings);
 
     // The group to claim with pendingDepth tasks waiting and `concurrency` requests allowed
-    // in flight now. Realtime calls are single: only what can go out now.
-    int size(qint64 pendingDepth, int concurrency, bool realtime) const;
+    // in flight now; apiLoadShare: the adaptive limit over its ceiling (1: no pushback).
+    // Realtime calls are single: only what can go out now.
+    int size(qint64 pendingDepth, int concurrency, bool realtime, double apiLoadShare = 1.0) const;
 
 private:
     int m_claimBatch = 0;

@@ -264,8 +264,10 @@ void JobRunner::pumpSync(qint64 now)
         if (m_ready.isEmpty()) {
             if (m_batchMode || (m_claimedEverything && m_assembly.isEmpty()))
                 break;
-            const int groupSize =
-                m_groupSizer.size(m_counts.pending, concurrency, m_job.spec.mode == u"realtime"_s);
+            const double apiLoadShare =
+                double(m_concurrencyLimiter.limit()) / m_concurrencyLimiter.ceiling();
+            const int groupSize = m_groupSizer.size(m_counts.pending, concurrency,
+                                                    m_job.spec.mode == u"realtime"_s, apiLoadShare);
             if (!assemble(groupSize, now)) {
                 if (!m_running)
                     return;
@@ -502,7 +504,8 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     m_inFlight.erase(it);
     const Sent sent = m_sent.take(task.id);
     m_budget.release(sent.reservedUsd);
-    adaptConcurrency(reply, sent.atMs);
+    adaptConcurrency(reply, sent.atMs,
+                     refusalOf(m_router.guardFor(m_router.modelOf(task.id)), reply, sent.tokens));
     const TaskTransition transition = settle(task, reply, sent.atMs, false, sent.tokens);
     m_toWrite.append(transition);
     resolveFollowers(task.id, transition);
@@ -527,11 +530,17 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     pump();
 }
 
-void JobRunner::adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs)
+void JobRunner::adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs,
+                                 Refusal refusal)
 {
     const qint64 now = m_clock->nowMs();
     switch (reply.error) {
     case ErrorClass::RateLimited:
+        if (refusal == Refusal::Concurrency)
+            m_concurrencyLimiter.recordRefusal(now);
+        else
+            m_concurrencyLimiter.recordOverload(now);
+        break;
     case ErrorClass::Overloaded:
     case ErrorClass::Timeout:
         m_concurrencyLimiter.recordOverload(now);
@@ -1017,9 +1026,7 @@ void JobRunner::batchClosed(bool settled)
 void JobRunner::rateLimited(ProviderGuard &guard, const providers::ChatReply &reply,
                             qint64 requestTokens, qint64 sentAtMs, qint64 now)
 {
-    const bool rateKnown = guard.limiter.nominalRpm() > 0 || guard.limiter.nominalTpm() > 0;
-    if (classifyRefusal(reply.rateLimits, requestTokens, m_serverStatesLimits, rateKnown)
-        == Refusal::Rate) {
+    if (refusalOf(guard, reply, requestTokens) == Refusal::Rate) {
         guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs); // the whole lane waits
         return;
     }
@@ -1031,6 +1038,13 @@ void JobRunner::rateLimited(ProviderGuard &guard, const providers::ChatReply &re
     m_coolingUntilMs.insert(std::upper_bound(m_coolingUntilMs.begin(), m_coolingUntilMs.end(),
                                              now + wait),
                             now + wait);
+}
+
+Refusal JobRunner::refusalOf(const ProviderGuard &guard, const providers::ChatReply &reply,
+                             qint64 requestTokens) const
+{
+    const bool rateKnown = guard.limiter.nominalRpm() > 0 || guard.limiter.nominalTpm() > 0;
+    return classifyRefusal(reply.rateLimits, requestTokens, m_serverStatesLimits, rateKnown);
 }
 
 int JobRunner::coolingSlots(qint64 now)

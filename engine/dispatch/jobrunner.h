@@ -206,7 +206,11 @@ private:
     bool waitForOffPeak(qint64 now);
     void setWaiting(bool waiting);
     void handleReply(const providers::ChatReply &reply);
-    void adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs);
+    // refusal: what a 429 refused (refusalOf()); a 429 about concurrency tells the limiter
+    // more than one about the rate.
+    void adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs, Refusal refusal);
+    Refusal refusalOf(const ProviderGuard &guard, const providers::ChatReply &reply,
+                      qint64 requestTokens) const;
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
     // requestTokens: what the request counted against a token limit (sync calls).
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,

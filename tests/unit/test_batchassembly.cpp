@@ -6,6 +6,7 @@
 #include "api/jobsettings.h"
 #include "core/clock.h"
 #include "dispatch/batchassembly.h"
+#include "dispatch/concurrencylimiter.h"
 #include "dispatch/groupsizer.h"
 
 #include <QJsonArray>
@@ -15,6 +16,7 @@ using namespace Qt::StringLiterals;
 using bd::ClaimedTask;
 using bd::FakeClock;
 using bd::dispatch::BatchAssembly;
+using bd::dispatch::ConcurrencyLimiter;
 using bd::dispatch::GroupSizer;
 using bd::dispatch::TaskLanes;
 
@@ -139,6 +141,36 @@ private Q_SLOTS:
         QCOMPARE(hosted.size(10, 64, false), 64);
         QCOMPARE(hosted.size(10'001, 8, true), 8);
         QCOMPARE(hosted.size(10, 0, true), 1);
+    }
+
+    void groupsShrinkUnderApiLoad()
+    {
+        // The provider pushes back (429s; climbing latency cuts the same way): groups shrink
+        // with the share of the configured concurrency it takes now.
+        FakeClock clock;
+        ConcurrencyLimiter limiter(16);
+        GroupSizer groups(u"simulator"_s, GroupSizer::Profile{}, QJsonObject{});
+        auto sizeNow = [&] {
+            return groups.size(10'001, limiter.limit(), false,
+                               double(limiter.limit()) / limiter.ceiling());
+        };
+        QCOMPARE(sizeNow(), 500);
+        limiter.recordOverload(clock.nowMs()); // 16 -> 12
+        QCOMPARE(sizeNow(), 375);
+        for (int i = 0; i < 3; ++i) {
+            clock.advance(1'000);
+            limiter.recordOverload(clock.nowMs()); // 12 -> 9 -> 6 -> 4
+        }
+        QCOMPARE(limiter.limit(), 4);
+        QCOMPARE(sizeNow(), 125);
+        // Recovered: back to the depth's size.
+        for (int i = 0; i < 50'000 && limiter.limit() < 16; ++i) {
+            clock.advance(10);
+            limiter.recordAnswer(100, limiter.limit(), clock.nowMs());
+        }
+        QCOMPARE(sizeNow(), 500);
+        // Never below what may be in flight.
+        QCOMPARE(groups.size(10, 64, false, 0.01), 64);
     }
 
     void groupSizesFromSettingsAndProfile()
