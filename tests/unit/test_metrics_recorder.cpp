@@ -110,6 +110,7 @@ private Q_SLOTS:
     void expositionFormat();
 
     void intervalAggregates();
+    void fillRateIsPerLaneBesideAFiftyThousandLineBatch();
     void idleCountersWriteZeros();
     void rollupsAreExact();
     void lateEventClosesOnTheNextTurn();
@@ -254,6 +255,33 @@ void TestMetricsRecorder::expositionFormat()
 }
 
 // ---- recorder ---------------------------------------------------------------------------
+
+void TestMetricsRecorder::fillRateIsPerLaneBesideAFiftyThousandLineBatch()
+{
+    // Issue #12 §4: one fill line weighted by capacity read near 0 % as soon as a provider
+    // batch of up to 50,000 lines existed. Each lane has its own: grouped calls 80 of 100,
+    // the batch API one full batch of 50,000 and one of 500 (of 50,000 too).
+    bd::FakeClock clock(kT0);
+    MemorySink sink;
+    MetricsRecorder::Options options;
+    options.autoTick = false;
+    MetricsRecorder recorder(&clock, &sink, options);
+    recorder.tick();
+    for (int i = 0; i < 10; ++i)
+        recorder.recordBatch(u"sync"_s, 80, 100);
+    recorder.recordBatch(u"batch"_s, 50'000, 50'000);
+    recorder.recordBatch(u"batch"_s, 500, 50'000);
+    clock.advance(options.intervalMs);
+    recorder.tick();
+    const QList<MetricSample> rows = recorder.lastInterval();
+    QCOMPARE(get(rows, names::batchFillRate, u"lane=sync"_s).value, 0.8);
+    QCOMPARE(get(rows, names::batchFillRate, u"lane=batch"_s).value, 50'500.0 / 100'000.0);
+    // The savings panel's average batch per lane: tasks over batches against capacity.
+    QCOMPARE(get(rows, names::batches, u"lane=batch"_s).sum, 2.0);
+    QCOMPARE(get(rows, names::batchFillRate, u"lane=batch"_s).sum, 50'500.0);
+    QCOMPARE(get(rows, names::batchFillRate, u"lane=sync"_s).sum, 800.0);
+    QVERIFY(!find(rows, names::batchFillRate)); // no line across lanes
+}
 
 void TestMetricsRecorder::intervalAggregates()
 {
