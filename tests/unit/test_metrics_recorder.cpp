@@ -111,6 +111,7 @@ private Q_SLOTS:
 
     void intervalAggregates();
     void fillRateIsPerLaneBesideAFiftyThousandLineBatch();
+    void adaptedConcurrencyIsAGaugePerRunningJob();
     void idleCountersWriteZeros();
     void rollupsAreExact();
     void lateEventClosesOnTheNextTurn();
@@ -281,6 +282,31 @@ void TestMetricsRecorder::fillRateIsPerLaneBesideAFiftyThousandLineBatch()
     QCOMPARE(get(rows, names::batchFillRate, u"lane=batch"_s).sum, 50'500.0);
     QCOMPARE(get(rows, names::batchFillRate, u"lane=sync"_s).sum, 800.0);
     QVERIFY(!find(rows, names::batchFillRate)); // no line across lanes
+}
+
+void TestMetricsRecorder::adaptedConcurrencyIsAGaugePerRunningJob()
+{
+    // Issue #12 §1: the adapted concurrency is in the metrics (and so in `status --json`'s
+    // concurrency_limit, read from this series) while the job runs, and only then.
+    bd::FakeClock clock(kT0);
+    MemorySink sink;
+    MetricsRecorder::Options options;
+    options.autoTick = false;
+    MetricsRecorder recorder(&clock, &sink, options);
+    recorder.tick();
+    JobQueueReport running{5, true, {{2, u"sync"_s, 100, 4, kT0}}};
+    running.concurrencyLimit = 4;
+    running.concurrencyCeiling = 16;
+    recorder.reportQueue(running);
+    recorder.reportQueue(JobQueueReport{6, false, {{2, u"sync"_s, 10, 0, kT0}}});
+    clock.advance(options.intervalMs);
+    recorder.tick();
+    const QList<MetricSample> rows = recorder.lastInterval();
+    QCOMPARE(get(rows, names::jobConcurrencyLimit, u"job=5"_s).value, 4.0);
+    QVERIFY(!find(rows, names::jobConcurrencyLimit, u"job=6"_s));
+    Exposition exposition; // /metrics
+    recorder.addTo(exposition);
+    QVERIFY(exposition.text().contains("batchdesk_job_concurrency_limit{job=\"5\"} 4\n"));
 }
 
 void TestMetricsRecorder::intervalAggregates()
