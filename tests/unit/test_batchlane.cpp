@@ -124,6 +124,28 @@ public:
         return ids;
     }
 
+    // A recorder ticked by hand; fillByLane() ends its interval and reads the fill rates.
+    bd::metrics::MetricsRecorder &metrics()
+    {
+        if (!m_metrics) {
+            bd::metrics::MetricsRecorder::Options options;
+            options.autoTick = false;
+            m_metrics = std::make_unique<bd::metrics::MetricsRecorder>(&clock, nullptr, options);
+        }
+        return *m_metrics;
+    }
+    QHash<QString, double> fillByLane()
+    {
+        clock.advance(bd::metrics::MetricsRecorder::Options().intervalMs);
+        metrics().tick();
+        QHash<QString, double> fill;
+        for (const bd::metrics::MetricSample &sample : metrics().lastInterval()) {
+            if (sample.metric == QLatin1StringView(bd::metrics::names::batchFillRate))
+                fill.insert(sample.labels, sample.value);
+        }
+        return fill;
+    }
+
     bd::store::SqliteStore &store() { return *m_store; }
     qint64 jobId() const { return m_jobId; }
     bd::FakeClock clock;
@@ -132,6 +154,7 @@ private:
     static inline int s_instance = 0;
     QTemporaryDir m_dir;
     std::unique_ptr<bd::store::SqliteStore> m_store;
+    std::unique_ptr<bd::metrics::MetricsRecorder> m_metrics;
     qint64 m_jobId = 0;
     QStringList m_texts;
 };
@@ -245,11 +268,8 @@ void TestBatchLane::tasksLoweredOnTheirOwnJoinTheBatchLane()
     // due they go out as one provider batch, the other 90 as sync calls.
     Harness h(200, {{u"group_sizes"_s, QJsonArray{25, 25, 25}}}, u"grouped"_s, 2);
     h.parkFirst(150);
-    bd::metrics::MetricsRecorder::Options metricsOptions;
-    metricsOptions.autoTick = false;
-    bd::metrics::MetricsRecorder recorder(&h.clock, nullptr, metricsOptions);
     auto runner = h.makeRunner(100, 8);
-    runner->setMetrics(&recorder);
+    runner->setMetrics(&h.metrics());
     QSignalSpy finished(runner.get(), &JobRunner::finished);
     runner->start();
     QTRY_COMPARE(h.store().taskCounts(h.jobId()).completed + h.store().taskCounts(h.jobId()).dead,
@@ -268,13 +288,7 @@ void TestBatchLane::tasksLoweredOnTheirOwnJoinTheBatchLane()
     QTRY_COMPARE(h.store().taskCounts(h.jobId()).leased, qint64(60)); // the rest went sync
     QCOMPARE(h.store().taskCounts(h.jobId()).pending, qint64(0));
     // The provider batch's fill (60 of 100 lines) is the batch lane's, not the job's.
-    h.clock.advance(metricsOptions.intervalMs);
-    recorder.tick();
-    QHash<QString, double> fillByLane;
-    for (const bd::metrics::MetricSample &sample : recorder.lastInterval()) {
-        if (sample.metric == QLatin1StringView(bd::metrics::names::batchFillRate))
-            fillByLane.insert(sample.labels, sample.value);
-    }
+    const QHash<QString, double> fillByLane = h.fillByLane();
     QCOMPARE(fillByLane.value(u"lane=batch"_s), 0.6);
     QVERIFY(fillByLane.contains(u"lane=sync"_s));
     h.clock.advance(60'000);
