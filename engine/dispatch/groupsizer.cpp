@@ -36,8 +36,9 @@ int GroupSizer::size(qint64 pendingDepth, int concurrency, bool realtime, double
     const int size = pendingDepth > m_largeDepth    ? m_sizes[2]
                      : pendingDepth > m_mediumDepth ? m_sizes[1]
                                                     : m_sizes[0];
+    // Shrunk by the load down to the smallest group, the guide's floor for the provider.
     const double share = std::clamp(apiLoadShare, 0.0, 1.0);
-    return qMax(int(std::ceil(size * share)), qMax(1, concurrency));
+    return qMax(qMax(int(std::ceil(size * share)), m_sizes[0]), qMax(1, concurrency));
 }
 
 } // namespace bd::dispatch

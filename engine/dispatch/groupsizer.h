@@ -11,8 +11,8 @@ namespace bd::dispatch {
 // (small, medium, large at two depth thresholds) and shrink with the API's load: by the
 // share of the configured concurrency the provider takes now (the adaptive limit, cut by
 // 429s and climbing latency), so a provider that pushes back gets fewer tasks leased ahead
-// of it. Never below what may be in flight, so a group always fills the requests the
-// provider takes now. Pure state.
+// of it — never below the smallest group, nor below what may be in flight, so a group
+// always fills the requests the provider takes now. Pure state.
 class GroupSizer
 {
 public:

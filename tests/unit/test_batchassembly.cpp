@@ -163,6 +163,9 @@ private Q_SLOTS:
         }
         QCOMPARE(limiter.limit(), 4);
         QCOMPARE(sizeNow(), 125);
+        // Never below the smallest group (the guide's floor for the provider).
+        QCOMPARE(groups.size(10, 4, false, 0.25), 100);
+        QCOMPARE(groups.size(1'001, 4, false, 0.25), 100);
         // Recovered: back to the depth's size.
         for (int i = 0; i < 50'000 && limiter.limit() < 16; ++i) {
             clock.advance(10);
@@ -170,7 +173,7 @@ private Q_SLOTS:
         }
         QCOMPARE(sizeNow(), 500);
         // Never below what may be in flight.
-        QCOMPARE(groups.size(10, 64, false, 0.01), 64);
+        QCOMPARE(groups.size(10, 128, false, 0.01), 128);
     }
 
     void groupSizesFromSettingsAndProfile()
