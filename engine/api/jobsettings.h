@@ -39,7 +39,7 @@ inline constexpr QLatin1String structuredOutput{"structured_output"};
 // The standing queue (intake API) a job is: its name. Such a job never finishes by itself.
 inline constexpr QLatin1String intakeQueue{"intake_queue"};
 // Where queues of earlier versions kept their answer schema (an object): read as an alias of
-// outputSchema and moved there when the queue's job next runs (dispatch/dispatcher.cpp). A
+// outputSchema and moved there when the queue's job next runs (dispatch/jobrunner.cpp). A
 // queue's schema is its job's outputSchema now.
 inline constexpr QLatin1String legacyQueueSchema{"schema"};
 // A sample job (CLI.md --sample N): only this many rows of the input, spread evenly over it,

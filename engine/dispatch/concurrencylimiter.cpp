@@ -82,37 +82,72 @@ void ConcurrencyLimiter::recordAnswer(qint64 latencyMs, int inFlight, qint64 now
                           && m_recentLatencyMs > m_options.latencyTolerance * m_longRunLatencyMs
                           && m_recentLatencyMs - m_longRunLatencyMs > double(m_options.minRoundTripMs);
     if (climbing) {
+        if (!withinBurst(nowMs))
+            m_burstRefusals = 0; // not a burst of refusals
         cut(m_options.latencyBackoff, nowMs);
         return;
     }
     m_roundsSincePushback += 1.0 / m_limit;
-    if (m_pushbackLimit > 0 && m_roundsSincePushback > m_options.forgetRounds)
+    if (m_pushbackLimit > 0 && m_roundsSincePushback > m_options.forgetRounds) {
         m_pushbackLimit = 0;
+        m_probeDoublings = 0;
+    }
     // Grow only a limit in use: an idle one says nothing about what the provider takes.
     if (inFlight + 1 < int(m_limit))
         return;
     const bool nearPushback = m_pushbackLimit > 0 && m_limit + 1.0 >= m_pushbackLimit;
-    const double step = nearPushback ? 1.0 / (m_limit * m_options.probeRounds) : 1.0 / m_limit;
+    const double probeRounds = double(m_options.probeRounds << m_probeDoublings);
+    const double step = nearPushback ? 1.0 / (m_limit * probeRounds) : 1.0 / m_limit;
     m_limit = std::min<double>(m_ceiling, m_limit + step);
 }
 
 void ConcurrencyLimiter::recordOverload(qint64 nowMs)
 {
     // The requests still out are not known here: the next answer or tick records them.
-    const double before = m_limit;
-    cut(m_options.overloadBackoff, nowMs);
-    if (m_limit < before) {
-        m_pushbackLimit = before;
-        m_roundsSincePushback = 0;
+    if (withinBurst(nowMs))
+        return;
+    const double level = std::floor(m_limit);
+    m_limitBeforeCut = level;
+    m_burstRefusals = 1;
+    m_roundsSincePushback = 0;
+    if (m_pushbackLimit > 0 && level == m_pushbackLimit && level > 1) {
+        // A probe refused where the last one was: the level below held.
+        m_lastCutMs = nowMs;
+        m_limit = level - 1;
+        m_probeDoublings = std::min(m_probeDoublings + 1, m_options.maxProbeDoublings);
+        return;
     }
+    cut(m_options.overloadBackoff, nowMs);
+    m_pushbackLimit = level;
+    m_probeDoublings = 0;
 }
 
-void ConcurrencyLimiter::cut(double factor, qint64 nowMs)
+void ConcurrencyLimiter::recordRefusal(qint64 nowMs)
+{
+    if (!withinBurst(nowMs) || m_burstRefusals == 0) {
+        recordOverload(nowMs);
+        return;
+    }
+    // Sent together, refused together: the server took the limit that sent them less
+    // the refused ones, and refused the level just above.
+    ++m_burstRefusals;
+    m_limit = std::max(1.0, std::min(m_limit, m_limitBeforeCut - m_burstRefusals));
+    m_pushbackLimit = std::min(m_pushbackLimit, std::floor(m_limit) + 1);
+    // Several refusals at once locate the limit more surely than one: probed less eagerly.
+    m_probeDoublings = std::max(m_probeDoublings, 1);
+}
+
+bool ConcurrencyLimiter::withinBurst(qint64 nowMs) const
 {
     // Requests in flight when the provider first pushed back answer within about a round
     // trip: their refusals are the same signal, not new ones.
     const qint64 roundTripMs = std::max<qint64>(m_options.minRoundTripMs, qint64(m_recentLatencyMs));
-    if (m_lastCutMs >= 0 && nowMs - m_lastCutMs < roundTripMs)
+    return m_lastCutMs >= 0 && nowMs - m_lastCutMs < roundTripMs;
+}
+
+void ConcurrencyLimiter::cut(double factor, qint64 nowMs)
+{
+    if (withinBurst(nowMs))
         return;
     m_lastCutMs = nowMs;
     m_limit = std::max(1.0, std::floor(m_limit * factor));

@@ -17,7 +17,13 @@ namespace bd::dispatch {
 // a sudden climb of latency well above its long-run level (a server that queues) cuts it
 // gently; every round of answers while the limit is in use adds one, except near the level
 // where the provider last pushed back, which is probed only now and then (a small limit
-// would otherwise meet a refusal every few rounds). The configured
+// would otherwise meet a refusal every few rounds). A probe refused at that same level
+// again goes back to the level below it, which held, and the next probe waits twice as
+// long (up to 8 times): a stable ceiling is used fully and rarely refused. A 429 about
+// concurrency (recordRefusal()) says more than an overload: each further refusal of one
+// burst shows one slot fewer than the limit that sent them, so a first burst lands on
+// the server's limit at once instead of after several cuts (and, located that surely, it
+// is probed at half the pace). The configured
 // concurrency is the ceiling, never passed, so a user gives an upper bound instead of a
 // guess. Pure state over the caller's clock.
 //
@@ -39,6 +45,7 @@ public:
         int latencySamples = 20;       // answers seen before latency is trusted
         qint64 minRoundTripMs = 100;   // the shortest cool-down between two cuts
         int probeRounds = 20;          // rounds between two steps past the last pushback level
+        int maxProbeDoublings = 3;     // the same level refused again: probeRounds x 2, x 4, x 8
         int forgetRounds = 200;        // rounds without pushback after which that level is forgotten
         qint64 syncMs = 500;           // shared: how often the workers' counts are exchanged
         qint64 staleMs = 30'000;       // shared: a count older than this is a gone worker's
@@ -67,9 +74,14 @@ public:
     void recordAnswer(qint64 latencyMs, int inFlight, qint64 nowMs);
     // The provider refused or could not take the request: 429, 503/529, a timeout.
     void recordOverload(qint64 nowMs);
+    // The provider refused the request for concurrency (a 429 about requests in flight,
+    // dispatch/refusal.h): an overload, and every further one of the same burst lowers
+    // the limit by one.
+    void recordRefusal(qint64 nowMs);
 
 private:
     void cut(double factor, qint64 nowMs);
+    bool withinBurst(qint64 nowMs) const;
 
     store::SharedLimits *m_shared = nullptr;
     QString m_sharedKey;
@@ -85,8 +97,11 @@ private:
     double m_longRunLatencyMs = 0.0; // slow average (about the last 200 answers)
     int m_samples = 0;
     qint64 m_lastCutMs = -1;
-    double m_pushbackLimit = 0.0; // the limit at the last overload (0: none known)
+    double m_pushbackLimit = 0.0; // the level refused at the last overload (0: none known)
     double m_roundsSincePushback = 0.0;
+    int m_probeDoublings = 0;      // times the same level was refused again in a row
+    double m_limitBeforeCut = 0.0; // the limit that sent the burst being cut for
+    int m_burstRefusals = 0;       // concurrency refusals of that burst
 };
 
 } // namespace bd::dispatch

@@ -1,17 +1,15 @@
 #include "jobrunner.h"
+
 #include "api/jobsettings.h"
-
-#include <QJsonArray>
-#include <QJsonDocument>
-
-#include <algorithm>
-
 #include "core/clock.h"
 #include "core/crashpoint.h"
 #include "cost/responsecache.h"
-#include "providers/batchplanner.h"
 #include "metrics/metricsrecorder.h"
+#include "providers/batchplanner.h"
 #include "store/store.h"
+
+#include <algorithm>
+#include <QJsonDocument>
 
 namespace bd::dispatch {
 
@@ -34,6 +32,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_cache(cost::responseCacheEnabled(job.spec.settings))
     , m_router(job.spec.model.isEmpty() ? m_provider->defaultModel() : job.spec.model,
                job.spec.settings, job.columns)
+    , m_classifier(job.id, &m_router, &m_budget, &m_prices)
 {
     QString error;
     TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
@@ -50,6 +49,12 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     if (settings.value(settingkeys::maxConcurrentBatches).toInt() > 0)
         m_options.maxConcurrentBatches = settings.value(settingkeys::maxConcurrentBatches).toInt();
     m_concurrencyLimiter.setCeiling(m_options.concurrency);
+    GroupSizer::Profile groups;
+    groups.claimBatch = m_options.claimBatch;
+    std::copy(std::begin(m_options.groupSizes), std::end(m_options.groupSizes), groups.sizes);
+    groups.mediumDepth = m_options.mediumDepth;
+    groups.largeDepth = m_options.largeDepth;
+    m_groupSizer = GroupSizer(m_provider->id(), groups, settings);
     m_runNow = settings.value(settingkeys::offpeakRunNow).toBool();
     m_standing = !settings.value(settingkeys::intakeQueue).toString().isEmpty();
     m_offPeakTimer.setSingleShot(true);
@@ -125,6 +130,9 @@ void JobRunner::configureLane()
             .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs : m_options.groupMaxWaitMs);
     m_laneName =
         metrics::laneName(m_job.spec.priority, m_batchMode ? u"batch-api"_s : m_job.spec.mode);
+    // A classifier answers first, so a job using one stays on sync calls (laneFor()).
+    m_taskLanes.configure(m_job.spec.priority, m_batchMode,
+                          m_provider->hasBatchApi() && !m_router.usesClassifier());
     m_offPeak.reset();
     m_offPeakError.clear();
     if (m_job.spec.priority == 3)
@@ -235,6 +243,8 @@ void JobRunner::pump()
             return;
     }
     pumpSync(now);
+    if (!m_batchMode && m_running && !m_stopping)
+        pumpLowered(now);
 }
 
 void JobRunner::pumpSync(qint64 now)
@@ -250,25 +260,28 @@ void JobRunner::pumpSync(qint64 now)
         if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > wait)
             m_wakeTimer.start(int(qMin(wait, m_options.idlePollMs)));
     }
-    while (m_inFlight.size() + m_classifying.size() < concurrency) {
+    while (int(m_inFlight.size()) + m_classifier.inFlight() < concurrency) {
         if (m_ready.isEmpty()) {
             if (m_batchMode || (m_claimedEverything && m_assembly.isEmpty()))
                 break;
-            if (!assemble(groupSize(concurrency), now)) {
+            const double apiLoadShare =
+                double(m_concurrencyLimiter.limit()) / m_concurrencyLimiter.ceiling();
+            const int groupSize = m_groupSizer.size(m_counts.pending, concurrency,
+                                                    m_job.spec.mode == u"realtime"_s, apiLoadShare);
+            if (!assemble(groupSize, now)) {
                 if (!m_running)
                     return;
                 break; // still filling: the wake timer comes back for it
             }
             if (m_job.spec.mode != u"realtime"_s) {
                 // A group of sync calls is a batch too: its fill rate is recorded.
-                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, int(m_assembly.size()),
-                                     m_assemblyMax, u"dispatched"_s, now);
+                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, m_assembly.size(),
+                                     m_assembly.capacity(), u"dispatched"_s, now);
                 if (m_metrics)
-                    m_metrics->recordBatch(m_laneName, int(m_assembly.size()), m_assemblyMax);
+                    m_metrics->recordBatch(m_laneName, m_assembly.size(), m_assembly.capacity());
             }
-            for (const ClaimedTask &task : std::as_const(m_assembly))
-                m_ready.enqueue(task);
-            m_assembly.clear();
+            for (ClaimedTask &task : m_assembly.take())
+                m_ready.enqueue(std::move(task));
             if (m_ready.isEmpty())
                 break;
         }
@@ -330,19 +343,19 @@ void JobRunner::pumpSync(qint64 now)
     }
     if (!m_toWrite.isEmpty())
         scheduleFlush(); // cache hits
-    if (m_inFlight.isEmpty() && m_classifying.isEmpty() && m_ready.isEmpty() &&
-        m_assembly.isEmpty() && !m_held && !m_batchMode) // the batch lane looks for idleness itself
+    if (m_inFlight.isEmpty() && m_classifier.isEmpty() && m_ready.isEmpty() &&
+        m_assembly.isEmpty() && m_lowered.isEmpty() && !m_held &&
+        !m_batchMode) // the batch lane looks for idleness itself
         checkIdle();
 }
 
 bool JobRunner::assemble(int maxSize, qint64 now)
 {
-    if (m_assembly.isEmpty()) {
-        m_assemblyMax = maxSize;
-        m_assemblyOpenedAtMs = now;
-    }
-    const int want = m_assemblyMax - int(m_assembly.size());
-    if (want > 0 && !m_claimedEverything) {
+    m_assembly.open(maxSize, now);
+    // Tasks lowered to the batch API on their own leave the group for a provider batch:
+    // claims go on until the group is full, nothing more is due or that batch is full.
+    while (m_assembly.room() > 0 && !m_claimedEverything && !m_lowered.isFull()) {
+        const int want = m_assembly.room();
         QList<ClaimedTask> claimed;
         if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
                                  &claimed)) {
@@ -351,54 +364,44 @@ bool JobRunner::assemble(int maxSize, qint64 now)
         }
         m_counts.pending -= claimed.size();
         m_counts.leased += claimed.size();
-        m_assembly += claimed;
+        for (ClaimedTask &task : claimed) {
+            if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync) {
+                m_assembly.add(std::move(task));
+                continue;
+            }
+            m_lowered.open(m_options.maxBatchSize, now);
+            if (!m_lowered.isFull()) {
+                m_lowered.add(std::move(task));
+                continue;
+            }
+            m_toWrite.append(releaseUnsent(task.id, now)); // the next provider batch takes it
+            m_counts.leased -= 1;
+            m_counts.pending += 1;
+        }
         // Nothing more is due now; a retry or a release that comes due clears this.
         if (claimed.size() < want)
             m_claimedEverything = true;
     }
+    if (!m_toWrite.isEmpty())
+        scheduleFlush();
     if (m_assembly.isEmpty())
         return false;
     // Realtime calls are single: nothing to wait for. Otherwise a batch waits to fill up to
     // its maximum wait, unless no other task of the job could still join it.
-    const qint64 waited = now - m_assemblyOpenedAtMs;
-    if (m_job.spec.mode == u"realtime"_s || m_assembly.size() >= m_assemblyMax
-        || waited >= m_batchMaxWaitMs || m_counts.pending <= 0)
+    const qint64 wait = m_assembly.msUntilClose(
+        now, m_batchMaxWaitMs, m_job.spec.mode != u"realtime"_s && m_counts.pending > 0);
+    if (wait <= 0)
         return true;
     m_claimedEverything = false; // look again when the timer fires
-    m_wakeTimer.start(int(qBound<qint64>(1, m_batchMaxWaitMs - waited, m_options.idlePollMs)));
+    m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
     return false;
-}
-
-int JobRunner::groupSize(int concurrency) const
-{
-    if (m_options.claimBatch > 0)
-        return qMax(m_options.claimBatch, concurrency);
-    if (m_job.spec.mode == u"realtime"_s)
-        return qMax(1, concurrency); // single calls: claim only what can go out now
-    // The guide's starting points: 50-100 per group for hosted APIs, 100-500 for servers
-    // of one's own (and the simulator); larger groups when the queue is deep.
-    const bool hosted = m_provider->id() == u"openai"_s || m_provider->id() == u"anthropic"_s ||
-                        m_provider->id() == u"gemini"_s;
-    const int defaults[3] = {hosted ? 50 : 100, hosted ? 75 : 250, hosted ? 100 : 500};
-    const QJsonArray configured = m_job.spec.settings.value(settingkeys::groupSizes).toArray();
-    int sizes[3];
-    for (int i = 0; i < 3; ++i) {
-        sizes[i] = m_options.groupSizes[i] > 0 ? m_options.groupSizes[i] : defaults[i];
-        if (configured.size() == 3 && configured.at(i).toInt() > 0)
-            sizes[i] = configured.at(i).toInt();
-    }
-    const qint64 depth = m_counts.pending;
-    const int size = depth > m_options.largeDepth ? sizes[2]
-                     : depth > m_options.mediumDepth ? sizes[1]
-                                                     : sizes[0];
-    return qMax(size, concurrency);
 }
 
 bool JobRunner::hasDispatchableWork() const
 {
-    return m_running && !m_stopping
-           && (m_counts.pending > 0 || !m_ready.isEmpty() || !m_inFlight.isEmpty()
-               || !m_assembly.isEmpty());
+    return m_running && !m_stopping &&
+           (m_counts.pending > 0 || !m_ready.isEmpty() || !m_inFlight.isEmpty() ||
+            !m_assembly.isEmpty() || !m_lowered.isEmpty());
 }
 
 void JobRunner::setConcurrency(int concurrency)
@@ -423,7 +426,7 @@ bool JobRunner::waitForOffPeak(qint64 now)
         return false;
     }
     // Answers already in flight still settle; nothing new goes out.
-    if (!m_ready.isEmpty() || !m_assembly.isEmpty()) {
+    if (!m_ready.isEmpty() || !m_assembly.isEmpty() || !m_lowered.isEmpty()) {
         releaseReady();
         flush();
     }
@@ -474,8 +477,10 @@ void JobRunner::setHeld(bool held, int trickle)
 void JobRunner::releaseReady()
 {
     const qint64 now = m_clock->nowMs();
-    while (!m_assembly.isEmpty())
-        m_ready.enqueue(m_assembly.takeFirst());
+    for (ClaimedTask &task : m_assembly.take())
+        m_ready.enqueue(std::move(task));
+    for (ClaimedTask &task : m_lowered.take())
+        m_ready.enqueue(std::move(task));
     while (!m_ready.isEmpty()) {
         const ClaimedTask task = m_ready.dequeue();
         TaskTransition release = releaseUnsent(task.id, now);
@@ -499,7 +504,8 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     m_inFlight.erase(it);
     const Sent sent = m_sent.take(task.id);
     m_budget.release(sent.reservedUsd);
-    adaptConcurrency(reply, sent.atMs);
+    adaptConcurrency(reply, sent.atMs,
+                     refusalOf(m_router.guardFor(m_router.modelOf(task.id)), reply, sent.tokens));
     const TaskTransition transition = settle(task, reply, sent.atMs, false, sent.tokens);
     m_toWrite.append(transition);
     resolveFollowers(task.id, transition);
@@ -517,18 +523,24 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         scheduleFlush();
     if (m_stopping) {
         // Provider batches go on at the provider (a cancelled job's were cancelled at once).
-        if (m_inFlight.isEmpty() && m_classifying.isEmpty())
+        if (m_inFlight.isEmpty() && m_classifier.isEmpty())
             finishIfDrained();
         return;
     }
     pump();
 }
 
-void JobRunner::adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs)
+void JobRunner::adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs,
+                                 Refusal refusal)
 {
     const qint64 now = m_clock->nowMs();
     switch (reply.error) {
     case ErrorClass::RateLimited:
+        if (refusal == Refusal::Concurrency)
+            m_concurrencyLimiter.recordRefusal(now);
+        else
+            m_concurrencyLimiter.recordOverload(now);
+        break;
     case ErrorClass::Overloaded:
     case ErrorClass::Timeout:
         m_concurrencyLimiter.recordOverload(now);
@@ -653,9 +665,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
     if (m_metrics) {
         const qint64 waitMs = task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
-        // A batch-API job's tasks raised on their own went as sync calls.
-        const QString lane =
-            viaBatchApi || !m_batchMode ? m_laneName : metrics::laneName(task.priority, QString());
+        const QString lane = laneOf(task, viaBatchApi);
         m_metrics->recordTransition(m_job.id, task.priority, lane, transition, waitMs);
         if (reply.error == ErrorClass::RateLimited)
             m_metrics->recordRateLimited(m_job.id, lane);
@@ -677,70 +687,33 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
 
 bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, qint64 now)
 {
-    const QString model = m_router.classifierModel();
-    const int maxTokens = m_router.classifierMaxTokens();
-    ProviderGuard &guard = m_router.guardFor(model);
-    if (!guard.breaker.allowRequest(now)) {
-        m_wakeTimer.start(int(qBound<qint64>(1, guard.breaker.waitMs(now), m_options.idlePollMs)));
+    ClassifierCalls::Step step = m_classifier.prepare(m_ready.head(), prompt, promptTokens, now);
+    switch (step.kind) {
+    case ClassifierCalls::Step::Kind::Wait:
+        m_wakeTimer.start(int(qBound<qint64>(1, step.waitMs, m_options.idlePollMs)));
         return false;
-    }
-    const qint64 tokens = promptTokens + (cost::kClassifierInstruction.size() + 3) / 4;
-    const qint64 paceDelay = guard.limiter.delayMs(tokens + maxTokens, now);
-    if (paceDelay > 0) {
-        m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
+    case ClassifierCalls::Step::Kind::OverBudget:
+        budgetRefused(step.extraUsd, !m_inFlight.isEmpty() || !m_classifier.isEmpty());
         return false;
+    case ClassifierCalls::Step::Kind::Send:
+        break;
     }
-    const double reservation = m_prices.maxCost(model, tokens, maxTokens, false).value_or(0.0);
-    if (!m_budget.allows(reservation)) {
-        budgetRefused(reservation, !m_inFlight.isEmpty() || !m_classifying.isEmpty());
-        return false;
-    }
-    guard.limiter.consume(tokens + maxTokens, now);
-    m_budget.reserve(reservation);
-    const ClaimedTask task = m_ready.dequeue();
-    providers::ChatRequest request;
-    request.taskId = task.id;
-    request.attempt = task.attempts + 1;
-    request.model = model;
-    request.systemPrompt = cost::kClassifierInstruction;
-    request.prompt = prompt;
-    request.maxOutputTokens = maxTokens;
-    request.cacheKey = u"batchdesk-classify-"_s + QString::number(m_job.id);
-    m_classifying.insert(task.id, Classifying{task, reservation});
-    m_provider->send(request);
+    m_ready.dequeue();
+    m_provider->send(step.request);
     return true;
 }
 
 bool JobRunner::handleClassified(const providers::ChatReply &reply)
 {
-    const auto it = m_classifying.find(reply.taskId);
-    if (it == m_classifying.end())
-        return false;
-    const Classifying entry = it.value();
-    m_classifying.erase(it);
-    m_budget.release(entry.reservedUsd);
     const qint64 now = m_clock->nowMs();
-    const QString model = m_router.classifierModel();
-    ProviderGuard &guard = m_router.guardFor(model);
-    guard.limiter.observe(reply.rateLimits, now);
-    // Billed whenever the provider reports usage, whatever the label.
-    const double cost = m_prices.cost(model, reply.usage, false).value_or(0.0);
-    m_router.billClassification(entry.task.id, reply.usage, cost);
-    m_budget.addSpent(cost);
-    if (reply.error == ErrorClass::RateLimited || reply.error == ErrorClass::Cancelled) {
-        // Not an answer: classify it again later (or hand it back when stopping).
-        if (reply.error == ErrorClass::RateLimited)
-            rateLimited(guard, reply, 0, now, now);
-        m_ready.prepend(entry.task);
-    } else {
-        if (reply.ok())
-            guard.limiter.handleSuccess(now);
-        // No label, or no answer at all: the default tier.
-        m_router.classified(entry.task.id, reply.ok() ? std::optional(reply.text) : std::nullopt);
-        m_ready.prepend(entry.task);
-    }
+    const std::optional<ClassifierCalls::Answered> answered = m_classifier.answer(reply, now);
+    if (!answered)
+        return false;
+    if (answered->rateLimited)
+        rateLimited(m_router.guardFor(m_router.classifierModel()), reply, 0, now, now);
+    m_ready.prepend(answered->task);
     if (m_stopping) {
-        if (m_inFlight.isEmpty() && m_classifying.isEmpty())
+        if (m_inFlight.isEmpty() && m_classifier.isEmpty())
             finishIfDrained();
         return true;
     }
@@ -762,12 +735,9 @@ void JobRunner::pumpBatches()
         // Assemble one batch: it closes when it is full, when it has waited its maximum, or
         // when nothing else of the job is pending. Claims go in slices of at most 4,096.
         bool exhausted = false;
-        if (m_assembly.isEmpty()) {
-            m_assemblyMax = m_options.maxBatchSize;
-            m_assemblyOpenedAtMs = now;
-        }
-        while (m_assembly.size() < m_assemblyMax) {
-            const int want = qMin(m_assemblyMax - int(m_assembly.size()), 4'096);
+        m_assembly.open(m_options.maxBatchSize, now);
+        while (!m_assembly.isFull()) {
+            const int want = qMin(m_assembly.room(), 4'096);
             QList<ClaimedTask> claimed;
             if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
                                      &claimed)) {
@@ -778,10 +748,10 @@ void JobRunner::pumpBatches()
             m_counts.leased += claimed.size();
             for (ClaimedTask &task : claimed) {
                 // Raised above the job on their own: sync calls now, not 24 h away.
-                if (task.priority < m_job.spec.priority)
+                if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync)
                     m_ready.enqueue(std::move(task));
                 else
-                    m_assembly.append(std::move(task));
+                    m_assembly.add(std::move(task));
             }
             if (claimed.size() < want) {
                 exhausted = true;
@@ -790,85 +760,19 @@ void JobRunner::pumpBatches()
         }
         if (m_assembly.isEmpty())
             break;
-        const qint64 waited = now - m_assemblyOpenedAtMs;
-        if (m_assembly.size() < m_assemblyMax && waited < m_batchMaxWaitMs && m_counts.pending > 0) {
+        const qint64 wait = m_assembly.msUntilClose(now, m_batchMaxWaitMs, m_counts.pending > 0);
+        if (wait > 0) {
             // Still filling: come back when the wait is over (or sooner, for new arrivals).
-            m_wakeTimer.start(int(qBound<qint64>(1, m_batchMaxWaitMs - waited, m_options.idlePollMs)));
+            m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
             emitProgress(false);
             return;
         }
-        // The batch endpoints are down: the closed batch waits, claimed, for the breaker's
-        // next probe (a half-open breaker lets one batch through).
-        CircuitBreaker &breaker = m_router.guardFor(m_job.spec.model).batchBreaker;
-        if (!breaker.allowRequest(now)) {
-            m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
+        if (batchEndpointsHeld(now)) {
             emitProgress(false);
             return;
         }
-        const QList<ClaimedTask> tasks = std::exchange(m_assembly, {});
-
-        QList<providers::ChatRequest> requests;
-        requests.reserve(tasks.size());
-        double reservation = 0.0;
-        QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
-        QList<TaskTransition> over; // tasks the budget cannot cover yet
-        double refusedUsd = 0.0;        // the cheapest line the budget could not cover
-        for (const ClaimedTask &task : std::as_const(tasks)) {
-            qint64 promptTokens = 0;
-            std::optional<providers::ChatRequest> line = batchLine(task, &promptTokens);
-            if (!line)
-                return;
-            providers::ChatRequest request = std::move(*line);
-            QByteArray cacheKey;
-            if (m_cache.isEnabled()) {
-                cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
-                if (coalesce(cacheKey, task))
-                    continue;
-            }
-            const double cost = maxCostUsd(request.model, promptTokens, true);
-            if (!m_budget.allows(reservation + cost)) {
-                refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
-                const TaskTransition release = releaseUnsent(task.id, now);
-                over.append(release);
-                m_router.forget(task.id);
-                continue;
-            }
-            reservation += cost;
-            reservationOf.insert(task.id, cost);
-            m_cache.lead(cacheKey, task.id);
-            requests.append(std::move(request));
-        }
-        if (!over.isEmpty()) {
-            m_store->applyTransitions(m_workerId, over, now);
-            m_counts.pending += over.size();
-            m_counts.leased -= over.size();
-        }
-        if (requests.isEmpty() && over.isEmpty()) {
-            // Everything claimed was answered from the cache or waits for a leader.
-            flush();
-            if (exhausted)
-                break;
-            continue;
-        }
-        if (requests.isEmpty()) {
-            budgetRefused(refusedUsd, batchesOpen());
+        if (sendProviderBatch(m_assembly.take(), now) == BatchSend::Stopped)
             return;
-        }
-
-        // One model per provider batch: a tiered job's lines go out as a batch per model.
-        QHash<qint64, ClaimedTask> taskById;
-        for (const ClaimedTask &task : std::as_const(tasks))
-            taskById.insert(task.id, task);
-        const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
-            requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
-        for (const QList<providers::ChatRequest> &part : perModel) {
-            double partReservation = 0.0;
-            for (const providers::ChatRequest &request : part)
-                partReservation += reservationOf.value(request.taskId);
-            if (!m_batches->open(part, taskById, partReservation))
-                return;
-        }
-        emitProgress(false);
         if (exhausted)
             break;
     }
@@ -876,6 +780,104 @@ void JobRunner::pumpBatches()
         checkIdle();
     else if (m_counts.pending > 0)
         m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due
+}
+
+JobRunner::BatchSend JobRunner::sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now)
+{
+    QList<providers::ChatRequest> requests;
+    requests.reserve(tasks.size());
+    double reservation = 0.0;
+    QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
+    QList<TaskTransition> over;          // tasks the budget cannot cover yet
+    double refusedUsd = 0.0;             // the cheapest line the budget could not cover
+    for (const ClaimedTask &task : std::as_const(tasks)) {
+        qint64 promptTokens = 0;
+        std::optional<providers::ChatRequest> line = batchLine(task, &promptTokens);
+        if (!line)
+            return BatchSend::Stopped;
+        providers::ChatRequest request = std::move(*line);
+        QByteArray cacheKey;
+        if (m_cache.isEnabled()) {
+            cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
+            if (coalesce(cacheKey, task))
+                continue;
+        }
+        const double cost = maxCostUsd(request.model, promptTokens, true);
+        if (!m_budget.allows(reservation + cost)) {
+            refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
+            const TaskTransition release = releaseUnsent(task.id, now);
+            over.append(release);
+            m_router.forget(task.id);
+            continue;
+        }
+        reservation += cost;
+        reservationOf.insert(task.id, cost);
+        m_cache.lead(cacheKey, task.id);
+        requests.append(std::move(request));
+    }
+    if (!over.isEmpty()) {
+        m_store->applyTransitions(m_workerId, over, now);
+        m_counts.pending += over.size();
+        m_counts.leased -= over.size();
+    }
+    if (requests.isEmpty() && over.isEmpty()) {
+        // Everything claimed was answered from the cache or waits for a leader.
+        flush();
+        return BatchSend::Sent;
+    }
+    if (requests.isEmpty()) {
+        budgetRefused(refusedUsd, batchesOpen());
+        return BatchSend::Stopped;
+    }
+
+    // One model per provider batch: a tiered job's lines go out as a batch per model.
+    QHash<qint64, ClaimedTask> taskById;
+    for (const ClaimedTask &task : std::as_const(tasks))
+        taskById.insert(task.id, task);
+    const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
+        requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
+    for (const QList<providers::ChatRequest> &part : perModel) {
+        double partReservation = 0.0;
+        for (const providers::ChatRequest &request : part)
+            partReservation += reservationOf.value(request.taskId);
+        if (!m_batches->open(part, taskById, partReservation))
+            return BatchSend::Stopped;
+    }
+    emitProgress(false);
+    return BatchSend::Sent;
+}
+
+bool JobRunner::batchEndpointsHeld(qint64 now)
+{
+    // The batch endpoints are down: a closed batch waits, claimed, for the breaker's next
+    // probe (a half-open breaker lets one batch through).
+    CircuitBreaker &breaker = m_router.guardFor(m_job.spec.model).batchBreaker;
+    if (breaker.allowRequest(now))
+        return false;
+    m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
+    return true;
+}
+
+void JobRunner::pumpLowered(qint64 now)
+{
+    if (m_lowered.isEmpty() || m_held || !m_batches)
+        return;
+    const qint64 wait = m_lowered.msUntilClose(now, m_options.batchApiMaxWaitMs,
+                                               !m_claimedEverything && m_counts.pending > 0);
+    if (wait > 0) {
+        if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > wait)
+            m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
+        return;
+    }
+    if (m_batches->openCount() >= m_options.maxConcurrentBatches)
+        return; // batchClosed() comes back
+    if (batchEndpointsHeld(now))
+        return;
+    if (sendProviderBatch(m_lowered.take(), now) == BatchSend::Stopped)
+        return;
+    // Claims stopped while that batch was full: look for more.
+    if (m_counts.pending > 0)
+        QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
 }
 
 void JobRunner::claimRaised(qint64 now)
@@ -897,17 +899,14 @@ void JobRunner::claimRaised(qint64 now)
         m_counts.leased += claimed.size();
         bool reachedBulk = false;
         for (ClaimedTask &task : claimed) {
-            if (task.priority < m_job.spec.priority) {
+            if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync) {
                 m_ready.enqueue(std::move(task));
                 continue;
             }
             reachedBulk = true;
-            if (m_assembly.isEmpty()) {
-                m_assemblyMax = m_options.maxBatchSize;
-                m_assemblyOpenedAtMs = now;
-            }
-            if (batchSlotFree && m_assembly.size() < m_assemblyMax) {
-                m_assembly.append(std::move(task));
+            m_assembly.open(m_options.maxBatchSize, now);
+            if (batchSlotFree && !m_assembly.isFull()) {
+                m_assembly.add(std::move(task));
                 continue;
             }
             m_toWrite.append(releaseUnsent(task.id, now));
@@ -992,8 +991,16 @@ void JobRunner::batchEndpointAnswered()
 
 void JobRunner::batchOpened(int lines, int capacity)
 {
-    if (m_metrics)
-        m_metrics->recordBatch(m_laneName, lines, capacity);
+    if (m_metrics) // a sync job's lowered tasks, or a job moved off the batch API, too
+        m_metrics->recordBatch(metrics::laneName(3, u"batch-api"_s), lines, capacity);
+}
+
+QString JobRunner::laneOf(const ClaimedTask &task, bool viaBatchApi) const
+{
+    if (viaBatchApi)
+        return metrics::laneName(3, u"batch-api"_s);
+    // A batch-API job's tasks raised on their own went as sync calls.
+    return m_batchMode ? metrics::laneName(task.priority, QString()) : m_laneName;
 }
 
 void JobRunner::chargeRecorded()
@@ -1019,9 +1026,7 @@ void JobRunner::batchClosed(bool settled)
 void JobRunner::rateLimited(ProviderGuard &guard, const providers::ChatReply &reply,
                             qint64 requestTokens, qint64 sentAtMs, qint64 now)
 {
-    const bool rateKnown = guard.limiter.nominalRpm() > 0 || guard.limiter.nominalTpm() > 0;
-    if (classifyRefusal(reply.rateLimits, requestTokens, m_serverStatesLimits, rateKnown)
-        == Refusal::Rate) {
+    if (refusalOf(guard, reply, requestTokens) == Refusal::Rate) {
         guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs); // the whole lane waits
         return;
     }
@@ -1033,6 +1038,13 @@ void JobRunner::rateLimited(ProviderGuard &guard, const providers::ChatReply &re
     m_coolingUntilMs.insert(std::upper_bound(m_coolingUntilMs.begin(), m_coolingUntilMs.end(),
                                              now + wait),
                             now + wait);
+}
+
+Refusal JobRunner::refusalOf(const ProviderGuard &guard, const providers::ChatReply &reply,
+                             qint64 requestTokens) const
+{
+    const bool rateKnown = guard.limiter.nominalRpm() > 0 || guard.limiter.nominalTpm() > 0;
+    return classifyRefusal(reply.rateLimits, requestTokens, m_serverStatesLimits, rateKnown);
 }
 
 int JobRunner::coolingSlots(qint64 now)
@@ -1132,10 +1144,10 @@ void JobRunner::tasksArrived(int count, int bestPriority, int urgentCount)
     m_counts.pending += count;
     m_claimedEverything = false;
     const bool overtaken = std::any_of(m_ready.cbegin(), m_ready.cend(),
-                                       [bestPriority](const ClaimedTask &task) { return task.priority > bestPriority; })
-                           || std::any_of(m_assembly.cbegin(), m_assembly.cend(), [bestPriority](const ClaimedTask &task) {
-                                  return task.priority > bestPriority;
-                              });
+                                       [bestPriority](const ClaimedTask &task) {
+                                           return task.priority > bestPriority;
+                                       }) ||
+                           m_assembly.holdsWorseThan(bestPriority);
     if (overtaken) {
         releaseReady();
         flush();
@@ -1189,11 +1201,11 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
         m_wakeTimer.stop();
         m_offPeakTimer.stop();
     }
-    if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifying.isEmpty()))
+    if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifier.isEmpty()))
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
     if (state == JobState::Cancelled && batchesOpen())
         m_batches->cancelAll(); // a paused job's batches go on at the provider; a cancelled one's stop
-    if (m_inFlight.isEmpty() && m_classifying.isEmpty())
+    if (m_inFlight.isEmpty() && m_classifier.isEmpty())
         finishIfDrained();
 }
 
@@ -1373,19 +1385,22 @@ void JobRunner::resolveFollowers(qint64 leaderTaskId, const TaskTransition &lead
         scheduleFlush();
         return;
     }
-    // The leader failed: its duplicates are tried on their own (one leads, the rest wait).
-    if (!m_batchMode) {
-        for (auto it = followers.crbegin(); it != followers.crend(); ++it)
-            m_ready.prepend(*it);
-        return;
-    }
+    // The leader failed: its duplicates are tried on their own (one leads, the rest wait),
+    // as sync calls at once or in a later provider batch.
     const qint64 now = m_clock->nowMs();
-    for (const ClaimedTask &follower : followers) {
-        const TaskTransition release = releaseUnsent(follower.id, now);
-        m_toWrite.append(release);
+    bool released = false;
+    for (auto it = followers.crbegin(); it != followers.crend(); ++it) {
+        if (m_taskLanes.laneOf(*it) == TaskLanes::Lane::Sync) {
+            m_ready.prepend(*it);
+            continue;
+        }
+        m_toWrite.append(releaseUnsent(it->id, now));
         m_counts.leased -= 1;
         m_counts.pending += 1;
+        released = true;
     }
+    if (!released)
+        return;
     m_claimedEverything = false;
     scheduleFlush();
 }

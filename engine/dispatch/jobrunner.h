@@ -4,17 +4,20 @@
 #include "core/tasktypes.h"
 #include "cost/pricetable.h"
 #include "cost/responsecache.h"
-#include "dispatch/concurrencylimiter.h"
 #include "cost/tiering.h"
+#include "dispatch/batchassembly.h"
 #include "dispatch/batchlane.h"
 #include "dispatch/budgetgate.h"
-#include "dispatch/responsecoalescer.h"
-#include "dispatch/router.h"
+#include "dispatch/classifiercalls.h"
+#include "dispatch/concurrencylimiter.h"
 #include "dispatch/globalbudget.h"
+#include "dispatch/groupsizer.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/refusal.h"
+#include "dispatch/responsecoalescer.h"
 #include "dispatch/retrypolicy.h"
+#include "dispatch/router.h"
 #include "ingest/outputschema.h"
 #include "ingest/prompttemplate.h"
 #include "providers/provider.h"
@@ -166,7 +169,7 @@ public:
     // --- for the worker registry (store/workerregistry.h)
     // Tasks this runner completed (sync answers, cache hits, provider batch lines).
     qint64 completedHere() const { return m_completedHere; }
-    int inFlightCount() const { return int(m_inFlight.size() + m_classifying.size()); }
+    int inFlightCount() const { return int(m_inFlight.size()) + m_classifier.inFlight(); }
     // Provider batches are polled by one worker at a time: with a registry, this runner
     // takes each batch it opens or recovers, and adopts those of workers whose heartbeat is
     // older than leaseMs (adoptOrphanedBatches(), called with each heartbeat). Without one
@@ -195,15 +198,19 @@ private:
     // Sends the queue of claimed sync calls; claims groups unless the job is on the batch
     // API (whose claims put tasks raised above the job's priority in that queue).
     void pumpSync(qint64 now);
-    // Batch assembly: claims into m_assembly until the batch is full, its maximum wait has
-    // passed or nothing else of the job is pending. True when the batch closed.
+    // Group assembly: claims into m_assembly until the group is full, its maximum wait has
+    // passed or nothing else of the job is pending. True when the group closed.
     bool assemble(int maxSize, qint64 now);
     // True while an off-peak window keeps priority-3 work back; hands back unsent tasks and
     // sets the timer that wakes the runner when the window opens.
     bool waitForOffPeak(qint64 now);
     void setWaiting(bool waiting);
     void handleReply(const providers::ChatReply &reply);
-    void adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs);
+    // refusal: what a 429 refused (refusalOf()); a 429 about concurrency tells the limiter
+    // more than one about the rate.
+    void adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs, Refusal refusal);
+    Refusal refusalOf(const ProviderGuard &guard, const providers::ChatReply &reply,
+                      qint64 requestTokens) const;
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
     // requestTokens: what the request counted against a token limit (sync calls).
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
@@ -219,6 +226,22 @@ private:
     // Tasks of the job raised above its priority on their own, claimed into the queue of
     // sync calls even while every provider batch slot is taken.
     void claimRaised(qint64 now);
+    // A job of sync calls: its tasks lowered to priority 3 one by one (m_lowered) go out as
+    // a provider batch of their own once it is full, has waited its maximum or nothing else
+    // can join.
+    void pumpLowered(qint64 now);
+    // True while the batch endpoints' breaker holds batches back (the wake timer is set).
+    bool batchEndpointsHeld(qint64 now);
+    enum class BatchSend
+    {
+        Sent,    // opened (or every line answered from the cache)
+        Stopped, // refused by the budget, or the runner failed
+    };
+    // A closed batch's tasks: budget reservations, cache coalescing, one provider batch per
+    // model.
+    BatchSend sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now);
+    // The metrics label of a task's lane.
+    QString laneOf(const ClaimedTask &task, bool viaBatchApi) const;
     bool batchesOpen() const { return m_batches && !m_batches->isEmpty(); }
     // BatchLane::Host
     bool laneRunning() const override { return m_running; }
@@ -246,7 +269,6 @@ private:
     void releaseReady();
     // Provider cancellations of one task requeued without charge; later ones are attempts.
     static constexpr int kFreeProviderCancels = 3;
-    int groupSize(int concurrency) const;
     void checkIdle();
     void finishIfDrained();
     void emitProgress(bool force);
@@ -259,9 +281,8 @@ private:
     // The answers' costs written to the database: the global pool counts them as stored.
     void noteWritten(const QList<TaskTransition> &transitions, int skipped = 0);
 
-
-    // Classifier tiering (Router): sends the head of m_ready to the classifier model; false
-    // when it has to wait (pacing, outage, budget), with the wake timer set.
+    // Classifier tiering (ClassifierCalls): sends the head of m_ready to the classifier
+    // model; false when it has to wait (pacing, outage, budget), with the wake timer set.
     bool sendClassification(const QString &prompt, qint64 promptTokens, qint64 now);
     bool handleClassified(const providers::ChatReply &reply); // false: not a classification
 
@@ -303,10 +324,11 @@ private:
 
     std::unique_ptr<BatchLane> m_batches; // providers with a batch API only
 
-    QList<ClaimedTask> m_assembly;          // leased into the batch being assembled
-    int m_assemblyMax = 0;                  // its maximum size
-    qint64 m_assemblyOpenedAtMs = 0;
+    BatchAssembly m_assembly; // leased into the batch being assembled
+    BatchAssembly m_lowered;  // sync jobs: tasks lowered to the batch API on their own
     qint64 m_batchMaxWaitMs = 0;
+    GroupSizer m_groupSizer;                // tasks per group of sync calls
+    TaskLanes m_taskLanes;                  // the lane of each claimed task
     QQueue<ClaimedTask> m_ready;            // leased, not yet sent
     QHash<qint64, ClaimedTask> m_inFlight;  // by task id
     struct Sent
@@ -347,12 +369,7 @@ private:
     QString m_outputSchemaError;
     // A structured answer that does not match turns the outcome into InvalidOutput.
     void checkStructuredAnswer(TaskOutcome *outcome) const;
-    struct Classifying
-    {
-        ClaimedTask task;
-        double reservedUsd = 0.0;
-    };
-    QHash<qint64, Classifying> m_classifying; // by task id: classification calls in flight
+    ClassifierCalls m_classifier; // classification calls in flight (classifier tiering)
     QStringList m_unpricedModels; // models met without a price: alerted once per job each
     bool m_standing = false;
     int m_urgentTasks = 0; // standing queues: priority-1 tasks known here, not yet settled

@@ -29,7 +29,8 @@ const QString kTemplate = u"Label this: {{text}}"_s;
 class Harness
 {
 public:
-    explicit Harness(int rows, const QJsonObject &settings = {}, const QString &mode = u"batch-api"_s)
+    explicit Harness(int rows, const QJsonObject &settings = {},
+                     const QString &mode = u"batch-api"_s, int priority = 3)
     {
         m_store = std::make_unique<bd::store::SqliteStore>(m_dir.filePath(u"lane.sqlite"_s));
         bd::JobSpec spec;
@@ -37,7 +38,7 @@ public:
         spec.sourceSha256 = "00";
         spec.templateText = kTemplate;
         spec.model = u"sim-1"_s;
-        spec.priority = 3;
+        spec.priority = priority;
         spec.mode = mode;
         spec.maxRetries = 2;
         spec.settings = settings;
@@ -48,7 +49,7 @@ public:
             values.append({text});
             m_texts.append(text);
         }
-        m_store->appendTasks(m_jobId, 1, values, 3, clock.nowMs());
+        m_store->appendTasks(m_jobId, 1, values, priority, clock.nowMs());
         m_store->setJobState(m_jobId, JobState::Paused, QString(), clock.nowMs());
     }
 
@@ -123,6 +124,28 @@ public:
         return ids;
     }
 
+    // A recorder ticked by hand; fillByLane() ends its interval and reads the fill rates.
+    bd::metrics::MetricsRecorder &metrics()
+    {
+        if (!m_metrics) {
+            bd::metrics::MetricsRecorder::Options options;
+            options.autoTick = false;
+            m_metrics = std::make_unique<bd::metrics::MetricsRecorder>(&clock, nullptr, options);
+        }
+        return *m_metrics;
+    }
+    QHash<QString, double> fillByLane()
+    {
+        clock.advance(bd::metrics::MetricsRecorder::Options().intervalMs);
+        metrics().tick();
+        QHash<QString, double> fill;
+        for (const bd::metrics::MetricSample &sample : metrics().lastInterval()) {
+            if (sample.metric == QLatin1StringView(bd::metrics::names::batchFillRate))
+                fill.insert(sample.labels, sample.value);
+        }
+        return fill;
+    }
+
     bd::store::SqliteStore &store() { return *m_store; }
     qint64 jobId() const { return m_jobId; }
     bd::FakeClock clock;
@@ -131,6 +154,7 @@ private:
     static inline int s_instance = 0;
     QTemporaryDir m_dir;
     std::unique_ptr<bd::store::SqliteStore> m_store;
+    std::unique_ptr<bd::metrics::MetricsRecorder> m_metrics;
     qint64 m_jobId = 0;
     QStringList m_texts;
 };
@@ -156,6 +180,7 @@ private Q_SLOTS:
     void raisedJobSendsItsPendingTasksAsSyncCalls();
     void loweredJobJoinsTheBatchLane();
     void tasksRaisedOnTheirOwnGoAsSyncCallsAtOnce();
+    void tasksLoweredOnTheirOwnJoinTheBatchLane();
 };
 
 void TestBatchLane::raisedJobSendsItsPendingTasksAsSyncCalls()
@@ -234,6 +259,44 @@ void TestBatchLane::tasksRaisedOnTheirOwnGoAsSyncCallsAtOnce()
     QCOMPARE(h.store().taskCounts(h.jobId()).pending, qint64(95));
     QVERIFY(runner->isBatchLane());
     runner->stop(JobState::Paused, u"test over"_s, true);
+}
+
+void TestBatchLane::tasksLoweredOnTheirOwnJoinTheBatchLane()
+{
+    // A priority-2 job of grouped sync calls: 50 tasks go, 150 wait for a retry an hour
+    // away. 60 of those are lowered to priority 3 on their own while it runs: when they come
+    // due they go out as one provider batch, the other 90 as sync calls.
+    Harness h(200, {{u"group_sizes"_s, QJsonArray{25, 25, 25}}}, u"grouped"_s, 2);
+    h.parkFirst(150);
+    auto runner = h.makeRunner(100, 8);
+    runner->setMetrics(&h.metrics());
+    QSignalSpy finished(runner.get(), &JobRunner::finished);
+    runner->start();
+    QTRY_COMPARE(h.store().taskCounts(h.jobId()).completed + h.store().taskCounts(h.jobId()).dead,
+                 qint64(50));
+    const QList<qint64> parked = h.pendingTaskIds();
+    QCOMPARE(parked.size(), 150);
+    const QList<qint64> lowered = parked.mid(50, 60); // rows 50..109
+    bd::store::SqliteTaskActions actions(h.store().connection());
+    QCOMPARE(actions.reprioritiseTasks(lowered, 3), 60);
+    runner->handBackUnsent(); // as every engine does for a TasksChanged control
+    QVERIFY(!runner->isBatchLane());
+
+    h.clock.advance(3'600'000);
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 1);
+    QCOMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).constFirst().size, 60);
+    QTRY_COMPARE(h.store().taskCounts(h.jobId()).leased, qint64(60)); // the rest went sync
+    QCOMPARE(h.store().taskCounts(h.jobId()).pending, qint64(0));
+    // The provider batch's fill (60 of 100 lines) is the batch lane's, not the job's.
+    const QHash<QString, double> fillByLane = h.fillByLane();
+    QCOMPARE(fillByLane.value(u"lane=batch"_s), 0.6);
+    QVERIFY(fillByLane.contains(u"lane=sync"_s));
+    h.clock.advance(60'000);
+    QTRY_COMPARE(finished.count(), 1);
+    QCOMPARE(finished.at(0).at(1).value<JobState>(), JobState::Finished);
+    const QMap<QString, qint64> byLane = h.tasksByLane();
+    QCOMPARE(byLane.value(u"batch-api"_s), qint64(58)); // rows 50..109 but 57 and 107
+    QCOMPARE(byLane.value(u"sync"_s), qint64(138));     // the other 140 but 7 and 157
 }
 
 void TestBatchLane::batchesOpenAtOnceChangeWhileRunning()

@@ -5,12 +5,12 @@
 
 #include "dispatch/concurrencylimiter.h"
 
-#include <QList>
-#include <QTest>
-
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <QList>
+#include <QTest>
+#include <set>
 
 using bd::dispatch::ConcurrencyLimiter;
 
@@ -21,6 +21,10 @@ struct Simulation
     int parallelLimit = 4;              // the server refuses a request beyond this many (0: none)
     std::function<qint64(qint64)> latencyAt = [](qint64) { return qint64(100); };
     std::function<int(qint64)> demandAt;  // requests the client has to send at most (empty: always more)
+    // The client tells a 429 about concurrency from others (dispatch/refusal.h), and holds
+    // a refused request's slot for the retry-after as the runner does.
+    bool refusalsAboutConcurrency = false;
+    qint64 retryAfterMs = 100;
 
     // Figures over [measureFromMs, end).
     qint64 measureFromMs = 0;
@@ -34,7 +38,10 @@ struct Simulation
     void run(ConcurrencyLimiter &limiter, qint64 untilMs)
     {
         std::multimap<qint64, qint64> outstanding; // answer time -> sent time
+        std::multiset<qint64> cooling;             // refused slots, taken until then
         for (qint64 now = 0; now < untilMs; ++now) {
+            while (!cooling.empty() && *cooling.begin() <= now)
+                cooling.erase(cooling.begin());
             // Answers due now.
             while (!outstanding.empty() && outstanding.begin()->first <= now) {
                 const qint64 sentAt = outstanding.begin()->second;
@@ -45,12 +52,17 @@ struct Simulation
             }
             // Fill up to the limit; the server refuses (at once) what passes its own limit.
             const int demand = demandAt ? demandAt(now) : 1 << 30;
-            while (int(outstanding.size()) < std::min(limiter.limit(), demand)) {
+            while (int(outstanding.size() + cooling.size()) < std::min(limiter.limit(), demand)) {
                 if (parallelLimit > 0 && int(outstanding.size()) >= parallelLimit) {
-                    limiter.recordOverload(now);
                     if (now >= measureFromMs)
                         ++refused;
-                    break; // sent again on the next tick
+                    if (!refusalsAboutConcurrency) {
+                        limiter.recordOverload(now);
+                        break; // sent again on the next tick
+                    }
+                    limiter.recordRefusal(now);
+                    cooling.insert(now + retryAfterMs);
+                    continue;
                 }
                 outstanding.emplace(now + latencyAt(now), now);
             }
@@ -100,6 +112,54 @@ private Q_SLOTS:
                  qPrintable(QStringLiteral("limit %1..%2").arg(sim.minLimit).arg(sim.maxLimit)));
         QVERIFY2(sim.refusedShare() <= 0.02, qPrintable(QString::number(sim.refusedShare())));
         QVERIFY2(sim.meanInFlight(120'000) >= 3.0, qPrintable(QString::number(sim.meanInFlight(120'000))));
+    }
+
+    void concurrencyRefusalsLandOnTheLimitAndProbeRarely()
+    {
+        // The client holds a refused request's slot for its retry-after (100 ms) and tells
+        // 429s about concurrency from others. From the first request on, a server of K=4
+        // under the default ceiling of 16 (bench_dispatch --part e): at most 1 % refused,
+        // at least 95 % of K in flight.
+        ConcurrencyLimiter limiter(16);
+        Simulation sim;
+        sim.refusalsAboutConcurrency = true;
+        sim.parallelLimit = 4;
+        sim.run(limiter, 40'000);
+        qInfo("K=4: refused %lld of %lld (%.2f %%), %.2f in flight", sim.refused, sim.answered,
+              100.0 * sim.refusedShare(), sim.meanInFlight(40'000));
+        QVERIFY2(sim.refusedShare() <= 0.01, qPrintable(QString::number(sim.refusedShare())));
+        QVERIFY2(sim.meanInFlight(40'000) >= 0.95 * 4,
+                 qPrintable(QString::number(sim.meanInFlight(40'000))));
+        // K=12: the same.
+        ConcurrencyLimiter twelve(16);
+        Simulation more;
+        more.refusalsAboutConcurrency = true;
+        more.parallelLimit = 12;
+        more.run(twelve, 40'000);
+        QVERIFY2(more.refusedShare() <= 0.01, qPrintable(QString::number(more.refusedShare())));
+        QVERIFY2(more.meanInFlight(40'000) >= 0.95 * 12,
+                 qPrintable(QString::number(more.meanInFlight(40'000))));
+    }
+
+    void aBurstOfConcurrencyRefusalsShowsTheSlotsThatAreNot()
+    {
+        ConcurrencyLimiter limiter(16);
+        limiter.recordAnswer(200, 15, 0);
+        for (int i = 0; i < 12; ++i)
+            limiter.recordRefusal(1000 + i); // 16 sent together, 12 refused: the server takes 4
+        QCOMPARE(limiter.limit(), 4);
+        // Back at the refused level a while later: the level below held, the next probe
+        // waits longer.
+        for (int i = 0; i < 400 && limiter.limit() < 5; ++i)
+            limiter.recordAnswer(200, limiter.limit(), 2000 + i);
+        QCOMPARE(limiter.limit(), 5);
+        limiter.recordRefusal(5000);
+        QCOMPARE(limiter.limit(), 4); // not a cut by a quarter (3)
+        int answers = 0;
+        while (limiter.limit() < 5 && answers < 10'000)
+            limiter.recordAnswer(200, limiter.limit(), 6000 + answers++);
+        QCOMPARE(limiter.limit(), 5);
+        QVERIFY2(answers > 4 * 2 * 20 * 3 / 4, qPrintable(QString::number(answers))); // ~40 rounds
     }
 
     void aBurstOfRefusalsCountsOnce()

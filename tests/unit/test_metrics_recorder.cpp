@@ -93,6 +93,28 @@ bd::Usage usage(qint64 in, qint64 out, qint64 cached)
     return u;
 }
 
+// A recorder ticked by hand on a fake clock; closeInterval() ends the open interval.
+struct ManualRecorder
+{
+    static MetricsRecorder::Options manual()
+    {
+        MetricsRecorder::Options options;
+        options.autoTick = false;
+        return options;
+    }
+    ManualRecorder() { recorder.tick(); }
+    QList<MetricSample> closeInterval()
+    {
+        clock.advance(options.intervalMs);
+        recorder.tick();
+        return recorder.lastInterval();
+    }
+    bd::FakeClock clock{kT0};
+    MemorySink sink;
+    MetricsRecorder::Options options = manual();
+    MetricsRecorder recorder{&clock, &sink, options};
+};
+
 } // namespace
 
 class TestMetricsRecorder : public QObject
@@ -110,6 +132,8 @@ private Q_SLOTS:
     void expositionFormat();
 
     void intervalAggregates();
+    void fillRateIsPerLaneBesideAFiftyThousandLineBatch();
+    void adaptedConcurrencyIsAGaugePerRunningJob();
     void idleCountersWriteZeros();
     void rollupsAreExact();
     void lateEventClosesOnTheNextTurn();
@@ -254,6 +278,44 @@ void TestMetricsRecorder::expositionFormat()
 }
 
 // ---- recorder ---------------------------------------------------------------------------
+
+void TestMetricsRecorder::fillRateIsPerLaneBesideAFiftyThousandLineBatch()
+{
+    // Issue #12 §4: one fill line weighted by capacity read near 0 % as soon as a provider
+    // batch of up to 50,000 lines existed. Each lane has its own: grouped calls 80 of 100,
+    // the batch API one full batch of 50,000 and one of 500 (of 50,000 too).
+    ManualRecorder manual;
+    for (int i = 0; i < 10; ++i)
+        manual.recorder.recordBatch(u"sync"_s, 80, 100);
+    manual.recorder.recordBatch(u"batch"_s, 50'000, 50'000);
+    manual.recorder.recordBatch(u"batch"_s, 500, 50'000);
+    const QList<MetricSample> rows = manual.closeInterval();
+    QCOMPARE(get(rows, names::batchFillRate, u"lane=sync"_s).value, 0.8);
+    QCOMPARE(get(rows, names::batchFillRate, u"lane=batch"_s).value, 50'500.0 / 100'000.0);
+    // The savings panel's average batch per lane: tasks over batches against capacity.
+    QCOMPARE(get(rows, names::batches, u"lane=batch"_s).sum, 2.0);
+    QCOMPARE(get(rows, names::batchFillRate, u"lane=batch"_s).sum, 50'500.0);
+    QCOMPARE(get(rows, names::batchFillRate, u"lane=sync"_s).sum, 800.0);
+    QVERIFY(!find(rows, names::batchFillRate)); // no line across lanes
+}
+
+void TestMetricsRecorder::adaptedConcurrencyIsAGaugePerRunningJob()
+{
+    // Issue #12 §1: the adapted concurrency is in the metrics (and so in `status --json`'s
+    // concurrency_limit, read from this series) while the job runs, and only then.
+    ManualRecorder manual;
+    JobQueueReport running{5, true, {{2, u"sync"_s, 100, 4, kT0}}};
+    running.concurrencyLimit = 4;
+    running.concurrencyCeiling = 16;
+    manual.recorder.reportQueue(running);
+    manual.recorder.reportQueue(JobQueueReport{6, false, {{2, u"sync"_s, 10, 0, kT0}}});
+    const QList<MetricSample> rows = manual.closeInterval();
+    QCOMPARE(get(rows, names::jobConcurrencyLimit, u"job=5"_s).value, 4.0);
+    QVERIFY(!find(rows, names::jobConcurrencyLimit, u"job=6"_s));
+    Exposition exposition; // /metrics
+    manual.recorder.addTo(exposition);
+    QVERIFY(exposition.text().contains("batchdesk_job_concurrency_limit{job=\"5\"} 4\n"));
+}
 
 void TestMetricsRecorder::intervalAggregates()
 {
