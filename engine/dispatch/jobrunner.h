@@ -271,7 +271,20 @@ private:
     mutable cost::ResponseCacheKeys m_cacheKeys; // cacheKeyFor's encoding, kept per job shape
     // True when the task needs no request of its own: it waits for the leader of its key,
     // or was answered from the cache.
-    bool coalesce(const QByteArray &key, const ClaimedTask &task);
+    // A sync group's prompts, keys and cache answers, made and looked up together when it
+    // is claimed (one read of the store for the group); taken as each task goes.
+    struct LookedAhead
+    {
+        QString prompt;
+        QByteArray key; // empty: nothing looked up
+        std::optional<store::CachedResponse> hit;
+        qint64 cacheWrites = 0; // m_cacheWrites then: a later write makes `hit` stale
+    };
+    void lookAhead(const QList<ClaimedTask> &group);
+    QHash<qint64, LookedAhead> m_lookedAhead; // by task id
+    qint64 m_cacheWrites = 0;                 // groups of answers written to the store
+    bool coalesce(const QByteArray &key, const ClaimedTask &task,
+                  const LookedAhead *ahead = nullptr);
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
     // The leader of a key has settled: its followers take its answer, or go back to be
