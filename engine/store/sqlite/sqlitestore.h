@@ -123,6 +123,7 @@ private:
     DatabaseState databaseState();
     // One response-cache lookup (cachedResponse, cachedResponses): false when none.
     bool lookUpCached(const QByteArray &key, CachedResponse *entry);
+    bool lookUpPacked(const void *packedKey, const QByteArray &key, CachedResponse *entry); // a PackedKey
 
     // Declared first so that it closes last, after every statement on it is finalised.
     std::shared_ptr<SqliteConnection> m_connection;
