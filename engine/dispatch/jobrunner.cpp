@@ -279,7 +279,9 @@ void JobRunner::pumpSync(qint64 now)
         const TemplateRevision *revision = templateFor(next.templateRevision);
         if (!revision)
             return;
-        const LookedAhead ahead = m_lookedAhead.value(next.id); // kept until the next group
+        LookedAhead ahead = m_lookedAhead.value(next.id); // kept until the next group
+        if (ahead.templateRevision != next.templateRevision)
+            ahead = LookedAhead(); // replayed with another template since
         const QString prompt =
             ahead.key.isEmpty() ? revision->prompt.render(next.values) : ahead.prompt;
         const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
@@ -1362,6 +1364,7 @@ void JobRunner::lookAhead(const QList<ClaimedTask> &group)
         ahead.prompt = revision->prompt.render(task.values);
         ahead.key = cacheKeyFor(ahead.prompt, model, revision->systemPrompt);
         ahead.cacheWrites = m_cacheWrites;
+        ahead.templateRevision = task.templateRevision;
         keys.append(ahead.key);
         m_lookedAhead.insert(task.id, std::move(ahead));
     }
