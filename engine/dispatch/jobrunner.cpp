@@ -270,6 +270,8 @@ void JobRunner::pumpSync(qint64 now)
                 m_ready.enqueue(task);
             lookAhead(m_assembly);
             m_assembly.clear();
+            if (!m_running)
+                return; // a template that cannot be read
             if (m_ready.isEmpty())
                 break;
         }
