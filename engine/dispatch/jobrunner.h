@@ -277,7 +277,7 @@ private:
         QString prompt;
         QByteArray key; // empty: nothing looked up
         std::optional<store::CachedResponse> hit;
-        qint64 cacheWrites = 0; // m_cacheWrites then: a later write makes `hit` stale
+        qint64 cacheWrites = 0;    // m_cacheWrites then: a later write makes `hit` stale
         int templateRevision = -1; // the prompt's
     };
     void lookAhead(const QList<ClaimedTask> &group);

@@ -123,7 +123,8 @@ private:
     DatabaseState databaseState();
     // One response-cache lookup (cachedResponse, cachedResponses): false when none.
     bool lookUpCached(const QByteArray &key, CachedResponse *entry);
-    bool lookUpPacked(const void *packedKey, const QByteArray &key, CachedResponse *entry); // a PackedKey
+    // packedKey: the key as stored (a PackedKey of sqlitestorealerts.cpp).
+    bool lookUpPacked(const void *packedKey, const QByteArray &key, CachedResponse *entry);
 
     // Declared first so that it closes last, after every statement on it is finalised.
     std::shared_ptr<SqliteConnection> m_connection;

@@ -52,8 +52,8 @@ TaskCounts SqliteStore::taskCounts(qint64 jobId)
     // read), the last answer stands.
     Statements::Counts &last = m_statements->lastCounts;
     const DatabaseState state = databaseState();
-    if (state.dataVersion >= 0 && last.jobId == jobId && last.dataVersion == state.dataVersion
-        && last.changes == state.changes) {
+    if (state.dataVersion >= 0 && last.jobId == jobId && last.dataVersion == state.dataVersion &&
+        last.changes == state.changes) {
         return last.counts;
     }
     last = Statements::Counts();
