@@ -280,8 +280,12 @@ void JobRunner::pumpSync(qint64 now)
                 if (m_metrics)
                     m_metrics->recordBatch(m_laneName, m_assembly.size(), m_assembly.capacity());
             }
-            for (ClaimedTask &task : m_assembly.take())
-                m_ready.enqueue(std::move(task));
+            const QList<ClaimedTask> group = m_assembly.take();
+            for (const ClaimedTask &task : group)
+                m_ready.enqueue(task);
+            lookAhead(group);
+            if (!m_running)
+                return; // a template that cannot be read
             if (m_ready.isEmpty())
                 break;
         }
@@ -291,7 +295,11 @@ void JobRunner::pumpSync(qint64 now)
         const TemplateRevision *revision = templateFor(next.templateRevision);
         if (!revision)
             return;
-        const QString prompt = revision->prompt.render(next.values);
+        LookedAhead ahead = m_lookedAhead.value(next.id); // kept until the next group
+        if (ahead.templateRevision != next.templateRevision)
+            ahead = LookedAhead(); // replayed with another template since
+        const QString prompt =
+            ahead.key.isEmpty() ? revision->prompt.render(next.values) : ahead.prompt;
         const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
         if (m_router.needsClassification(next.id)) { // classifier tiering: the label comes first
             if (!sendClassification(prompt, promptTokens, now))
@@ -302,8 +310,9 @@ void JobRunner::pumpSync(qint64 now)
         ProviderGuard &guard = m_router.guardFor(model);
         QByteArray cacheKey;
         if (m_cache.isEnabled()) {
-            cacheKey = cacheKeyFor(prompt, model, revision->systemPrompt);
-            if (coalesce(cacheKey, next)) {
+            cacheKey = ahead.key.isEmpty() ? cacheKeyFor(prompt, model, revision->systemPrompt)
+                                           : ahead.key;
+            if (coalesce(cacheKey, next, &ahead)) {
                 m_ready.dequeue();
                 continue;
             }
@@ -1106,10 +1115,11 @@ void JobRunner::flush()
     // Cache entries go to disk in large groups (a crash only loses hits). A lookup joins on
     // the task's completion, so writing them before it is harmless.
     const qint64 now = m_clock->nowMs();
-    if (m_cache.writeDue(now, !m_running || m_stopping)
-        && !m_store->storeCachedResponses(m_cache.takeUnstored(now))) {
-        qWarning("job %lld: response cache not updated: %s", m_job.id,
-                 qPrintable(m_store->errorString()));
+    if (m_cache.writeDue(now, !m_running || m_stopping)) {
+        ++m_cacheWrites; // what the lookahead found may be stale now
+        if (!m_store->storeCachedResponses(m_cache.takeUnstored(now)))
+            qWarning("job %lld: response cache not updated: %s", m_job.id,
+                     qPrintable(m_store->errorString()));
     }
     if (m_toWrite.isEmpty())
         return;
@@ -1334,19 +1344,53 @@ const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)
     return &m_templates.insert(revision, parsed).value();
 }
 
-bool JobRunner::coalesce(const QByteArray &key, const ClaimedTask &task)
+bool JobRunner::coalesce(const QByteArray &key, const ClaimedTask &task, const LookedAhead *ahead)
 {
     // Identical requests go out once: waiting for the same request already in flight, or
     // answered from the cache. Neither uses a request slot or the budget.
     if (m_cache.follow(key, task))
         return true;
     std::optional<store::CachedResponse> hit = m_cache.unstored(key);
-    if (!hit)
-        hit = m_store->cachedResponse(key);
+    if (!hit) {
+        const bool known = ahead && !ahead->key.isEmpty() && ahead->cacheWrites == m_cacheWrites;
+        hit = known ? ahead->hit : m_store->cachedResponse(key);
+    }
     if (!hit)
         return false;
     settleFromCache(task, hit->output, hit->model); // leased -> completed
     return true;
+}
+
+void JobRunner::lookAhead(const QList<ClaimedTask> &group)
+{
+    // Whatever is left from the last group went back or out: m_ready was empty.
+    m_lookedAhead.clear();
+    // A tiered job's model (part of the key) is known only when the task goes.
+    if (!m_cache.isEnabled() || m_router.isTiered() || group.size() < 2)
+        return;
+    const QString model = m_router.models().constFirst(); // the job's, or the provider's default
+    QList<QByteArray> keys;
+    keys.reserve(group.size());
+    for (const ClaimedTask &task : group) {
+        const TemplateRevision *revision = templateFor(task.templateRevision);
+        if (!revision)
+            return;
+        LookedAhead ahead;
+        ahead.prompt = revision->prompt.render(task.values);
+        ahead.key = cacheKeyFor(ahead.prompt, model, revision->systemPrompt);
+        ahead.cacheWrites = m_cacheWrites;
+        ahead.templateRevision = task.templateRevision;
+        keys.append(ahead.key);
+        m_lookedAhead.insert(task.id, std::move(ahead));
+    }
+    const QHash<QByteArray, store::CachedResponse> hits = m_store->cachedResponses(keys);
+    if (hits.isEmpty())
+        return;
+    for (LookedAhead &ahead : m_lookedAhead) {
+        const auto it = hits.constFind(ahead.key);
+        if (it != hits.constEnd())
+            ahead.hit = it.value();
+    }
 }
 
 void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, const QString &model)

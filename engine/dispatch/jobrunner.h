@@ -290,9 +290,24 @@ private:
     QByteArray cacheKeyFor(const QString &prompt, const QString &model,
                            const QString &systemPrompt) const;
     mutable cost::ResponseCacheKeys m_cacheKeys; // cacheKeyFor's encoding, kept per job shape
+    // A sync group's prompts, keys and cache answers, made and looked up together when it
+    // is claimed (one read of the store for the group); read as each task goes, kept until
+    // the next group.
+    struct LookedAhead
+    {
+        QString prompt;
+        QByteArray key; // empty: nothing looked up
+        std::optional<store::CachedResponse> hit;
+        qint64 cacheWrites = 0;    // m_cacheWrites then: a later write makes `hit` stale
+        int templateRevision = -1; // the prompt's
+    };
+    void lookAhead(const QList<ClaimedTask> &group);
+    QHash<qint64, LookedAhead> m_lookedAhead; // by task id
+    qint64 m_cacheWrites = 0;                 // groups of answers written to the store
     // True when the task needs no request of its own: it waits for the leader of its key,
-    // or was answered from the cache.
-    bool coalesce(const QByteArray &key, const ClaimedTask &task);
+    // or was answered from the cache (`ahead`: what the group's lookup found, if current).
+    bool coalesce(const QByteArray &key, const ClaimedTask &task,
+                  const LookedAhead *ahead = nullptr);
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
     // The leader of a key has settled: its followers take its answer, or go back to be

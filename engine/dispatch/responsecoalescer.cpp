@@ -34,16 +34,17 @@ void ResponseCoalescer::remember(qint64 taskId, const QString &output, const QSt
 {
     // Only answers are kept, never failures; the first answer for a key wins.
     const QByteArray key = m_keyOfTask.value(taskId);
-    if (key.isEmpty() || m_unstored.contains(key))
+    if (key.isEmpty())
         return;
-    store::CachedResponse entry;
+    store::CachedResponse &entry = m_unstored[key]; // one lookup per answer
+    if (!entry.key.isEmpty())
+        return;
     entry.key = key;
     entry.taskId = taskId;
     entry.output = output;
     entry.model = model;
     entry.usage = usage;
     entry.createdAtMs = nowMs;
-    m_unstored.insert(key, entry);
 }
 
 std::optional<store::CachedResponse> ResponseCoalescer::unstored(const QByteArray &key) const

@@ -3,6 +3,7 @@
 #include "core/exportrow.h"
 #include "core/tasktypes.h"
 
+#include <QHash>
 #include <QJsonObject>
 #include <QList>
 #include <QString>
@@ -216,6 +217,9 @@ public:
     // --- cost (engine/cost). Every backend answers these; there are no defaults.
     // The cached answer for a request key, if any.
     virtual std::optional<CachedResponse> cachedResponse(const QByteArray &key) = 0;
+    // The cached answers for many keys (a dispatched group's), by key; keys without one
+    // are absent. Asked together so that a backend answers them in one read.
+    virtual QHash<QByteArray, CachedResponse> cachedResponses(const QList<QByteArray> &keys) = 0;
     // Keeps answers (first one per key wins), in one transaction.
     virtual bool storeCachedResponses(const QList<CachedResponse> &entries) = 0;
     // Entries in the response cache; -1 on a database error.

@@ -8,7 +8,9 @@
 //          well under a second).
 // Every side is a child process: wall time, user+sys CPU and peak RSS come from wait4().
 // Exports are timed --repeat times and the best of each side is kept. With --postgres the
-// export is timed again on a private PostgreSQL server, against psql's COPY of the table.
+// run and the export are timed again on a private PostgreSQL server: the run against psql
+// COPYing the same rows in and draining them 100 at a time (kPostgresDrain), the export
+// against psql's COPY of the table.
 // Prints a table; asserts nothing (not run by ctest).
 //
 //   bench_hotpaths [--rows N] [--repeat N] [--dir DIR] [--postgres] [--skip-run]
@@ -21,6 +23,7 @@
 #include <functional>
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
@@ -109,8 +112,8 @@ Measure best(int repeat, const std::function<Measure()> &run)
     return result;
 }
 
-// Review-like rows of about 200 bytes; the last column is quoted (it holds commas).
-void writeCsv(const QString &path, qint64 rows)
+// Review-like rows of about 200 bytes (order, customer, product, stars, city, review).
+QList<QByteArray> rowFields(qint64 i)
 {
     static const char *const kProducts[] = {"kettle",     "desk lamp",      "backpack",
                                             "headphones", "coffee grinder", "rain jacket",
@@ -121,16 +124,25 @@ void writeCsv(const QString &path, qint64 rows)
         "does what it says, nothing more, nothing less, fair price",
         "lovely design, but the instructions were missing from the box",
         "great value, we bought a second one for the office"};
+    return {"O-" + QByteArray::number(100000 + i),
+            "c" + QByteArray::number(i * 31 % 7919),
+            kProducts[i % 7],
+            QByteArray::number(1 + i % 5),
+            "city-" + QByteArray::number(i % 113),
+            QByteArray("The ") + kProducts[i % 7] + " is " + kOpinions[(i / 7) % 5] + ". Order " +
+                QByteArray::number(i * 7919 % 1000003) + '.'};
+}
+
+// Writes rows first..last, each line made by `line` from the row's number and fields.
+void writeRows(const QString &path, const QByteArray &head, qint64 first, qint64 last,
+               const std::function<QByteArray(qint64, const QList<QByteArray> &)> &line)
+{
     QFile file(path);
     if (!file.open(QIODevice::WriteOnly))
         qFatal("cannot write %s", qPrintable(path));
-    QByteArray buffer = "order,customer,product,stars,city,review\n";
-    for (qint64 i = 1; i <= rows; ++i) {
-        buffer += "O-" + QByteArray::number(100000 + i) + ",c" + QByteArray::number(i * 31 % 7919) +
-                  ',' + kProducts[i % 7] + ',' + QByteArray::number(1 + i % 5) + ",city-" +
-                  QByteArray::number(i % 113) + ",\"The " + kProducts[i % 7] + " is " +
-                  kOpinions[(i / 7) % 5] + ". Order " + QByteArray::number(i * 7919 % 1000003) +
-                  ".\"\n";
+    QByteArray buffer = head;
+    for (qint64 i = first; i <= last; ++i) {
+        buffer += line(i, rowFields(i));
         if (buffer.size() > (1 << 20)) {
             file.write(buffer);
             buffer.clear();
@@ -138,6 +150,62 @@ void writeCsv(const QString &path, qint64 rows)
     }
     file.write(buffer);
 }
+
+// The input: the review is quoted (it holds commas).
+void writeCsv(const QString &path, qint64 rows)
+{
+    writeRows(path, "order,customer,product,stars,city,review\n", 1, rows,
+              [](qint64, const QList<QByteArray> &f) -> QByteArray {
+                  return f.mid(0, 5).join(',') + ",\"" + f.at(5) + "\"\n";
+              });
+}
+
+// The PostgreSQL run floor's COPY input (text format): rows 2..N+1 of job 1 as the store
+// keeps them, vals a JSON array of strings (these fields need no escaping).
+void writeCopyRows(const QString &path, qint64 rows, qint64 nowMs)
+{
+    writeRows(path, {}, 1, rows, [nowMs](qint64 i, const QList<QByteArray> &f) -> QByteArray {
+        return "1\t" + QByteArray::number(i + 1) + "\t[\"" + f.join("\",\"") + "\"]\t2\t" +
+               QByteArray::number(nowMs) + '\n';
+    });
+}
+
+// The PostgreSQL run floor after the rows are in: claims 100 pending tasks of job 1 at a
+// time (one transaction) and completes them one UPDATE each, checked against the lease
+// owner (one transaction per group), as bench_floor_sqlite does; server-side, no round trips.
+const char *const kPostgresDrain = R"(
+DO $$
+DECLARE
+    ids BIGINT[];
+    task BIGINT;
+    now_ms BIGINT;
+BEGIN
+    LOOP
+        now_ms := (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT;
+        WITH claimed AS (
+            UPDATE tasks SET state = 1, lease_owner = 'floor', lease_expires = now_ms + 60000,
+                started_at = now_ms
+            WHERE id IN (SELECT id FROM tasks WHERE job_id = 1 AND state = 0
+                         ORDER BY priority, id LIMIT 100 FOR UPDATE SKIP LOCKED)
+            RETURNING id)
+        SELECT array_agg(id) INTO ids FROM claimed;
+        COMMIT;
+        EXIT WHEN ids IS NULL;
+        FOREACH task IN ARRAY ids LOOP
+            UPDATE tasks SET state = 2, attempts = attempts + 1,
+                output = 'Sentiment: positive. The review praises the product and mentions no defect.',
+                model = 'sim-1', input_tokens = 40, output_tokens = 12, cost_usd = 0.000026,
+                finished_at = (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT,
+                lease_owner = NULL, lease_expires = NULL
+            WHERE id = task AND state = 1 AND lease_owner = 'floor';
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'task % was not completed', task;
+            END IF;
+        END LOOP;
+        COMMIT;
+    END LOOP;
+END $$;
+)";
 
 struct Line
 {
@@ -282,10 +350,44 @@ int main(int argc, char *argv[])
             std::printf("postgres: %s\n", qPrintable(server.errorString()));
         } else {
             const QString url = server.url(u"postgres"_s);
-            const Measure run =
+            Line pgRun{u"PostgreSQL: `batchctl run` (import + drain, simulator)"_s, {}, {}, 2.0};
+            pgRun.ours =
                 spawn({batchctl, u"run"_s, csv, u"--template"_s, templateText, u"--db"_s, url},
                       QString(), err);
-            std::printf("postgres run: %.2f s%s\n", run.wall, run.ok ? "" : " FAILED");
+            std::printf("postgres run: %.2f s%s\n", pgRun.ours.wall,
+                        pgRun.ours.ok ? "" : " FAILED");
+            // The floor's database: our schema and job 1 (a one-row run makes both), then
+            // the same rows COPY'd in by psql and drained by kPostgresDrain.
+            const QString floorUrl = server.url(u"floor"_s);
+            const QString oneRow = dir + u"/onerow.csv"_s;
+            writeCsv(oneRow, 1);
+            const QString copyRows = dir + u"/floor.tsv"_s;
+            writeCopyRows(copyRows, rows, QDateTime::currentMSecsSinceEpoch());
+            const QString drainSql = dir + u"/floor-drain.sql"_s;
+            {
+                QFile sql(drainSql);
+                if (!sql.open(QIODevice::WriteOnly))
+                    qFatal("cannot write %s", qPrintable(drainSql));
+                sql.write("\\copy tasks (job_id, row_no, vals, priority, created_at) FROM '" +
+                          QFile::encodeName(copyRows) + "'\n");
+                sql.write(kPostgresDrain);
+            }
+            const bool floorReady =
+                spawn({psql, u"-q"_s, u"-d"_s, url, u"-c"_s, u"CREATE DATABASE floor"_s}, QString(),
+                      err)
+                    .ok &&
+                spawn({batchctl, u"run"_s, oneRow, u"--template"_s, templateText, u"--db"_s,
+                       floorUrl},
+                      QString(), err)
+                    .ok;
+            if (floorReady) {
+                pgRun.floor = spawn({psql, u"-q"_s, u"-v"_s, u"ON_ERROR_STOP=1"_s, u"-d"_s,
+                                     floorUrl, u"-f"_s, drainSql},
+                                    QString(), err);
+                std::printf("postgres run floor: %.2f s%s\n", pgRun.floor.wall,
+                            pgRun.floor.ok ? "" : " FAILED");
+            }
+            lines.append(pgRun);
             const Measure copy = best(repeat, [&] {
                 return spawn({psql, u"-q"_s, u"-d"_s, url, u"-c"_s,
                               u"COPY (SELECT * FROM tasks) TO STDOUT WITH CSV"_s},

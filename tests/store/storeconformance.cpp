@@ -929,6 +929,19 @@ void StoreConformance::responseCache()
     QCOMPARE(hit->usage.inputTokens, 10);
     QCOMPARE(hit->createdAtMs, kT0);
     QVERIFY(!store.cachedResponse(cacheKey(u"request two"_s)).has_value());
+
+    // A group's keys looked up together: hits by key, misses absent, a repeated key once.
+    store::CachedResponse other = first;
+    other.key = cacheKey(u"request three"_s);
+    other.taskId = c.at(1).id;
+    QVERIFY(store.storeCachedResponses({other}));
+    const QHash<QByteArray, store::CachedResponse> hits =
+        store.cachedResponses({cacheKey(u"request two"_s), other.key, key, other.key});
+    QCOMPARE(hits.size(), 2);
+    QCOMPARE(hits.value(key).output, u"answer %1"_s.arg(c.at(0).id));
+    QCOMPARE(hits.value(other.key).output, u"answer %1"_s.arg(c.at(1).id));
+    QCOMPARE(hits.value(other.key).key, other.key);
+    QVERIFY(store.cachedResponses({}).isEmpty());
 }
 
 void StoreConformance::costLinesAndCalibration()

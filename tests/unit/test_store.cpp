@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <QCryptographicHash>
 #include <QJsonObject>
 #include <QSet>
 #include <QSqlDatabase>
@@ -138,12 +139,14 @@ private Q_SLOTS:
 
     void completeChargesAndStores();
     void cacheHitCompletesWithoutCharge();
+    void cacheKeysAreStoredAsTheirFirst128Bits();
     void retryChargesAndRecordsAttempt();
     void releaseDoesNotCharge();
     void deadLetterRecordsReason();
     void transitionsOfNonOwnersAreSkipped();
     void nothingIsCompletedTwice();
 
+    void taskCountsFollowEveryWriter();
     void releaseExpiredLeases();
     void renewLeasesKeepsTasks();
     void leaseOwnersAndReleaseLeasesOf();
@@ -729,6 +732,45 @@ void TestStore::cacheHitCompletesWithoutCharge()
     QCOMPARE(scalar(side, u"SELECT cache_hit FROM tasks"_s).toInt(), 1);
 }
 
+void TestStore::cacheKeysAreStoredAsTheirFirst128Bits()
+{
+    // Keys are packed in place (no QByteArray::fromHex) and written in key order: the bytes
+    // on disk stay those of databases written before, and every entry is found again.
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 1);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 1, kT0, kT0 + kLease, &claimed));
+    QVERIFY(store->applyTransitions(kOwnerA,
+                                    {transition(claimed.at(0).id, OutcomeAction::Complete)}, kT0));
+    QList<bd::store::CachedResponse> entries;
+    QList<QByteArray> keys;
+    for (int i = 0; i < 200; ++i) {
+        bd::store::CachedResponse entry;
+        entry.key =
+            QCryptographicHash::hash(QByteArray::number(i), QCryptographicHash::Sha256).toHex();
+        if (i % 2)
+            entry.key = entry.key.toUpper(); // hex digits of either case
+        entry.taskId = claimed.at(0).id;
+        entry.createdAtMs = kT0 + i;
+        entries.append(entry);
+        keys.append(entry.key);
+    }
+    QVERIFY(store->storeCachedResponses(entries));
+    QCOMPARE(store->cachedResponseCount(), 200);
+    QSqlDatabase side = sideConnection();
+    for (const bd::store::CachedResponse &entry : std::as_const(entries)) {
+        QCOMPARE(scalar(side, u"SELECT hex(key) FROM response_cache WHERE created_at = %1"_s.arg(
+                                  entry.createdAtMs))
+                     .toString(),
+                 QString::fromLatin1(entry.key.left(32).toUpper()));
+    }
+    const auto hits = store->cachedResponses(keys);
+    QCOMPARE(hits.size(), 200);
+    QCOMPARE(hits.value(keys.at(7)).createdAtMs, kT0 + 7);
+    QVERIFY(store->cachedResponse(keys.at(199)).has_value());
+}
+
 void TestStore::retryChargesAndRecordsAttempt()
 {
     auto store = openStore();
@@ -945,6 +987,31 @@ void TestStore::nothingIsCompletedTwice()
 }
 
 // ---- leases -----------------------------------------------------------------------------
+
+void TestStore::taskCountsFollowEveryWriter()
+{
+    // Counts asked again of an unchanged database are remembered; a write of this store or
+    // a commit of any other connection makes them read again.
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 4);
+    const qint64 other = makeJob(*store, 2, u"b"_s);
+    QCOMPARE(store->taskCounts(id).pending, 4);
+    QCOMPARE(store->taskCounts(id).pending, 4);
+    QCOMPARE(store->taskCounts(other).pending, 2);
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 1, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(store->taskCounts(id).leased, 1);
+    QCOMPARE(store->taskCounts(id).pending, 3);
+    QSqlDatabase side = sideConnection();
+    QSqlQuery query(side);
+    QVERIFY(query.exec(u"UPDATE tasks SET state = 3 WHERE job_id = %1 AND state = 0"_s.arg(id)));
+    const bd::TaskCounts counts = store->taskCounts(id);
+    QCOMPARE(counts.pending, 0);
+    QCOMPARE(counts.dead, 3);
+    QCOMPARE(counts.leased, 1);
+    QCOMPARE(store->taskCounts(other).pending, 2);
+}
 
 void TestStore::releaseExpiredLeases()
 {

@@ -98,6 +98,7 @@ public:
     QList<JobCharge> jobCharges(qint64 jobId) override;
 
     std::optional<CachedResponse> cachedResponse(const QByteArray &key) override;
+    QHash<QByteArray, CachedResponse> cachedResponses(const QList<QByteArray> &keys) override;
     bool storeCachedResponses(const QList<CachedResponse> &entries) override;
     qint64 cachedResponseCount() override;
     QList<CostLine> costLines(qint64 jobId) override;

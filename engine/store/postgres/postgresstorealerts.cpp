@@ -186,6 +186,18 @@ std::optional<CachedResponse> PostgresStore::cachedResponse(const QByteArray &ke
     return entry;
 }
 
+QHash<QByteArray, CachedResponse> PostgresStore::cachedResponses(const QList<QByteArray> &keys)
+{
+    QHash<QByteArray, CachedResponse> found;
+    for (const QByteArray &key : keys) {
+        if (found.contains(key))
+            continue;
+        if (std::optional<CachedResponse> entry = cachedResponse(key))
+            found.insert(key, std::move(*entry));
+    }
+    return found;
+}
+
 bool PostgresStore::storeCachedResponses(const QList<CachedResponse> &entries)
 {
     if (entries.isEmpty())

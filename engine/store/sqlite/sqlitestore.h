@@ -102,6 +102,7 @@ public:
     QList<JobCharge> jobCharges(qint64 jobId) override;
 
     std::optional<CachedResponse> cachedResponse(const QByteArray &key) override;
+    QHash<QByteArray, CachedResponse> cachedResponses(const QList<QByteArray> &keys) override;
     bool storeCachedResponses(const QList<CachedResponse> &entries) override;
     qint64 cachedResponseCount() override;
     QList<CostLine> costLines(qint64 jobId) override;
@@ -114,6 +115,16 @@ private:
     bool failSql(const QString &what);
     bool exec(const QString &sql);
     JobInfo jobFromQuery(const class QSqlQuery &query) const;
+    struct DatabaseState
+    {
+        qint64 dataVersion = -1; // -1: unknown, answer nothing from memory
+        qint64 changes = -1;
+    };
+    DatabaseState databaseState();
+    // One response-cache lookup (cachedResponse, cachedResponses): false when none.
+    bool lookUpCached(const QByteArray &key, CachedResponse *entry);
+    // packedKey: the key as stored (a PackedKey of sqlitestorealerts.cpp).
+    bool lookUpPacked(const void *packedKey, const QByteArray &key, CachedResponse *entry);
 
     // Declared first so that it closes last, after every statement on it is finalised.
     std::shared_ptr<SqliteConnection> m_connection;

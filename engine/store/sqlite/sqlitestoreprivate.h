@@ -132,6 +132,15 @@ public:
         qint64 billedTasks = 0;
     };
     Totals lastTotals;
+    // The last task counts read (taskCounts), and the database's state then.
+    struct Counts
+    {
+        qint64 jobId = 0;
+        qint64 dataVersion = -1;
+        qint64 changes = -1;
+        TaskCounts counts;
+    };
+    Counts lastCounts;
 };
 
 // Qt binds a null QString as SQL NULL; NOT NULL text columns want ''.

@@ -30,8 +30,33 @@ void assignUtf8(QString &target, QByteArrayView utf8, QStringDecoder &decoder)
 
 // --- reads, export, dead letters and template revisions
 
+SqliteStore::DatabaseState SqliteStore::databaseState()
+{
+    // data_version moves with every commit of another connection; total_changes with every
+    // row this one writes. Both unchanged: nothing a read saw has changed since.
+    DatabaseState state;
+    Statement &version = m_statements->dataVersion;
+    if (version.get() || version.prepare(m_handle, "PRAGMA data_version")) {
+        ResetGuard guard(version);
+        if (version.step() == SQLITE_ROW)
+            state.dataVersion = version.int64(0);
+    }
+    state.changes = sqlite3_total_changes64(m_handle);
+    return state;
+}
+
 TaskCounts SqliteStore::taskCounts(qint64 jobId)
 {
+    // A scan of the job's entries in tasks_job_state (300,000 tasks: tens of milliseconds);
+    // asked again of an unchanged database (the engine's snapshot after the runner's last
+    // read), the last answer stands.
+    Statements::Counts &last = m_statements->lastCounts;
+    const DatabaseState state = databaseState();
+    if (state.dataVersion >= 0 && last.jobId == jobId && last.dataVersion == state.dataVersion &&
+        last.changes == state.changes) {
+        return last.counts;
+    }
+    last = Statements::Counts();
     TaskCounts counts;
     QSqlQuery query(m_db);
     query.prepare(u"SELECT state, COUNT(*) FROM tasks WHERE job_id = ? GROUP BY state"_s);
@@ -50,8 +75,14 @@ TaskCounts SqliteStore::taskCounts(qint64 jobId)
         case TaskState::Cancelled: counts.cancelled = n; break;
         }
     }
-    if (query.lastError().isValid())
+    if (query.lastError().isValid()) {
         fail(query.lastError().text());
+        return counts;
+    }
+    last.jobId = jobId;
+    last.dataVersion = state.dataVersion;
+    last.changes = state.changes;
+    last.counts = counts;
     return counts;
 }
 
@@ -62,14 +93,9 @@ bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 
     // nobody changed since (no commit of another connection, no change of this one), the
     // last answer stands.
     Statements::Totals &last = m_statements->lastTotals;
-    Statement &version = m_statements->dataVersion;
-    qint64 dataVersion = -1;
-    if (version.get() || version.prepare(m_handle, "PRAGMA data_version")) {
-        ResetGuard guard(version);
-        if (version.step() == SQLITE_ROW)
-            dataVersion = version.int64(0);
-    }
-    const qint64 changes = sqlite3_total_changes64(m_handle);
+    const DatabaseState state = databaseState();
+    const qint64 dataVersion = state.dataVersion;
+    const qint64 changes = state.changes;
     const auto answer = [&](const Statements::Totals &totals) {
         if (usage)
             *usage = totals.usage;
