@@ -266,6 +266,7 @@ void JobRunner::pumpSync(qint64 now)
                 if (m_metrics)
                     m_metrics->recordBatch(m_laneName, int(m_assembly.size()), m_assemblyMax);
             }
+            prefetchCached(m_assembly);
             for (const ClaimedTask &task : std::as_const(m_assembly))
                 m_ready.enqueue(task);
             m_assembly.clear();
@@ -1329,12 +1330,37 @@ bool JobRunner::coalesce(const QByteArray &key, const ClaimedTask &task)
     if (m_cache.follow(key, task))
         return true;
     std::optional<store::CachedResponse> hit = m_cache.unstored(key);
-    if (!hit)
+    if (!hit && m_prefetchedKeys.remove(key)) {
+        if (auto found = m_prefetched.constFind(key); found != m_prefetched.cend())
+            hit = *found;
+        m_prefetched.remove(key);
+    } else if (!hit) {
         hit = m_store->cachedResponse(key);
+    }
     if (!hit)
         return false;
     settleFromCache(task, hit->output, hit->model); // leased -> completed
     return true;
+}
+
+void JobRunner::prefetchCached(const QList<ClaimedTask> &tasks)
+{
+    m_prefetchedKeys.clear();
+    m_prefetched.clear();
+    // A tiered job's model is known only when its task is routed: looked up one by one.
+    if (!m_cache.isEnabled() || m_router.isTiered() || tasks.size() < 2)
+        return;
+    QList<QByteArray> keys;
+    keys.reserve(tasks.size());
+    for (const ClaimedTask &task : tasks) {
+        const TemplateRevision *revision = templateFor(task.templateRevision);
+        if (!revision)
+            return;
+        keys.append(cacheKeyFor(revision->prompt.render(task.values), m_router.modelOf(task.id),
+                                revision->systemPrompt));
+    }
+    m_prefetched = m_store->cachedResponses(keys);
+    m_prefetchedKeys = QSet<QByteArray>(keys.cbegin(), keys.cend());
 }
 
 void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, const QString &model)

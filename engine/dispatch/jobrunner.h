@@ -27,6 +27,7 @@
 #include <QJsonObject>
 #include <QObject>
 #include <QQueue>
+#include <QSet>
 #include <QTimer>
 
 namespace bd {
@@ -272,6 +273,11 @@ private:
     // True when the task needs no request of its own: it waits for the leader of its key,
     // or was answered from the cache.
     bool coalesce(const QByteArray &key, const ClaimedTask &task);
+    // Looks up a claimed group's keys in the store's cache at once (one round trip on a
+    // server, not one per task); coalesce() takes the answers from here.
+    void prefetchCached(const QList<ClaimedTask> &tasks);
+    QSet<QByteArray> m_prefetchedKeys;                       // looked up, not yet taken
+    QHash<QByteArray, store::CachedResponse> m_prefetched; // ... and found
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
     // The leader of a key has settled: its followers take its answer, or go back to be

@@ -216,6 +216,17 @@ public:
     // --- cost (engine/cost). Every backend answers these; there are no defaults.
     // The cached answer for a request key, if any.
     virtual std::optional<CachedResponse> cachedResponse(const QByteArray &key) = 0;
+    // The cached answers of several keys, by key (absent: none). A server answers them in one
+    // round trip; an in-process store may look them up one by one, as here.
+    virtual QHash<QByteArray, CachedResponse> cachedResponses(const QList<QByteArray> &keys)
+    {
+        QHash<QByteArray, CachedResponse> found;
+        for (const QByteArray &key : keys) {
+            if (std::optional<CachedResponse> entry = cachedResponse(key))
+                found.insert(key, std::move(*entry));
+        }
+        return found;
+    }
     // Keeps answers (first one per key wins), in one transaction.
     virtual bool storeCachedResponses(const QList<CachedResponse> &entries) = 0;
     // Entries in the response cache; -1 on a database error.

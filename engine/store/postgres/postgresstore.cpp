@@ -48,6 +48,29 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
             "error_class = NULL, error_message = NULL, lease_owner = NULL, lease_expires = NULL, "
             "tier = COALESCE(?14, tier), routed_model = COALESCE(?15, routed_model) "
             "WHERE id = ?12 AND state = 1 AND lease_owner = ?13")
+        // A group's answers in one statement (the per-row `complete` above stays for groups
+        // that repeat a task): rows come as a JSON array, the spend ledger's row of the day
+        // grows by what the rows actually stored cost, and the stored ids come back.
+        && s.completeGroup.prepare(
+            m_db,
+            "WITH v AS (SELECT * FROM json_to_recordset(?1::json) AS v(id bigint, o text, m text, "
+            "it bigint, ot bigint, ct bigint, cw bigint, c float8, h integer, s integer, "
+            "a integer, ti text, rm text, cit bigint, cot bigint, cc float8, rc float8)), "
+            "done AS (UPDATE tasks t SET state = 2, output = v.o, model = v.m, "
+            "input_tokens = v.it, output_tokens = v.ot, cached_tokens = v.ct, "
+            "cache_write_tokens = v.cw, "
+            "cost_usd = v.c + t.classify_cost_usd + v.cc + t.rejected_cost_usd, "
+            "classify_input_tokens = t.classify_input_tokens + v.cit, "
+            "classify_output_tokens = t.classify_output_tokens + v.cot, "
+            "classify_cost_usd = t.classify_cost_usd + v.cc, cache_hit = v.h, "
+            "http_status = v.s, attempts = t.attempts + v.a, finished_at = ?2::bigint, "
+            "error_class = NULL, error_message = NULL, lease_owner = NULL, lease_expires = NULL, "
+            "tier = COALESCE(v.ti, t.tier), routed_model = COALESCE(v.rm, t.routed_model) "
+            "FROM v WHERE t.id = v.id AND t.state = 1 AND t.lease_owner = ?3::text "
+            "RETURNING t.id, COALESCE(v.c, 0) + v.rc AS spent), "
+            "spend AS (INSERT INTO spend_days (day, usd) SELECT ?4::bigint, x.usd FROM "
+            "(SELECT SUM(spent) AS usd FROM done) x WHERE x.usd > 0 ON CONFLICT (day) DO UPDATE "
+            "SET usd = spend_days.usd + excluded.usd) SELECT COUNT(*) FROM done")
         && s.retry.prepare(m_db,
                            "UPDATE tasks SET state = 0, attempts = attempts + ?1, not_before = ?2, "
                            "error_class = ?3, error_message = ?4, http_status = ?5, "
@@ -97,9 +120,18 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
                                        "t.output_tokens, t.cached_tokens, t.cache_write_tokens, "
                                        "c.created_at FROM response_cache c JOIN tasks t "
                                        "ON t.id = c.task_id WHERE c.key = ?1 AND t.state = 2")
-        // The first answer per key wins, as in SQLite's INSERT OR IGNORE.
-        && s.cacheInsert.prepare(m_db, "INSERT INTO response_cache (key, task_id, created_at) "
-                                       "VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING");
+        && s.cacheLookupMany.prepare(
+            m_db, "SELECT encode(c.key, 'hex'), t.output, t.model, t.input_tokens, "
+                  "t.output_tokens, t.cached_tokens, t.cache_write_tokens, c.created_at "
+                  "FROM response_cache c JOIN tasks t ON t.id = c.task_id WHERE c.key = ANY "
+                  "(SELECT decode(k, 'hex') FROM unnest(string_to_array(?1::text, ',')) k) "
+                  "AND t.state = 2")
+        // The first answer per key wins, as in SQLite's INSERT OR IGNORE (rows go in the
+        // array's order, and DO NOTHING skips a key met again in the same statement).
+        && s.cacheInsertMany.prepare(
+            m_db, "INSERT INTO response_cache (key, task_id, created_at) "
+                  "SELECT decode(v.k, 'hex'), v.t, v.c FROM json_to_recordset(?1::json) "
+                  "AS v(k text, t bigint, c bigint) ON CONFLICT (key) DO NOTHING");
     if (!prepared) {
         fail(u"cannot prepare statements: %1"_s.arg(m_db.lastError().text()));
         return;

@@ -98,6 +98,7 @@ public:
     QList<JobCharge> jobCharges(qint64 jobId) override;
 
     std::optional<CachedResponse> cachedResponse(const QByteArray &key) override;
+    QHash<QByteArray, CachedResponse> cachedResponses(const QList<QByteArray> &keys) override;
     bool storeCachedResponses(const QList<CachedResponse> &entries) override;
     qint64 cachedResponseCount() override;
     QList<CostLine> costLines(qint64 jobId) override;
@@ -108,6 +109,9 @@ private:
     class Statements;
     bool fail(const QString &what);
     bool failSql(const QString &what);
+    // The plain answers of a group of transitions in one statement; *stored: rows changed.
+    bool completeGroup(const QString &owner, const QList<TaskTransition> &transitions,
+                       qint64 nowMs, int *stored);
     bool exec(const QString &sql);
     JobInfo jobFromQuery(const class QSqlQuery &query) const;
 
