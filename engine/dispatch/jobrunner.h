@@ -276,7 +276,7 @@ private:
     // Looks up a claimed group's keys in the store's cache at once (one round trip on a
     // server, not one per task); coalesce() takes the answers from here.
     void prefetchCached(const QList<ClaimedTask> &tasks);
-    QSet<QByteArray> m_prefetchedKeys;                       // looked up, not yet taken
+    QSet<QByteArray> m_prefetchedKeys;                     // looked up, not yet taken
     QHash<QByteArray, store::CachedResponse> m_prefetched; // ... and found
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);

@@ -292,6 +292,23 @@ void StoreConformance::groupedTransitionsCheckTheLeaseOwner()
     QCOMPARE(usage.inputTokens, 20);
     QCOMPARE(billed, 2);
     QVERIFY(ids.size() == 4);
+
+    // An answer beside a failure (one transaction), and a group naming a task twice (row by
+    // row in its order: the second is skipped); the spend ledger counts what was stored.
+    const double spentBefore = store.spendSince(0);
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(mine.at(2).id, OutcomeAction::Complete),
+         transition(again.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, kT0)},
+        kT0 + 2 * kLease, &skipped));
+    QCOMPARE(skipped, 1); // the retry names owner B's task
+    QVERIFY(store.applyTransitions(kOwnerB,
+                                   {transition(again.at(0).id, OutcomeAction::Complete),
+                                    transition(again.at(0).id, OutcomeAction::Complete)},
+                                   kT0 + 2 * kLease, &skipped));
+    QCOMPARE(skipped, 1);
+    QCOMPARE(store.taskCounts(job).completed, 4);
+    QCOMPARE(store.spendSince(0) - spentBefore, 0.5);
 }
 
 void StoreConformance::retryDeadLetterAndReleaseActions()
@@ -929,6 +946,24 @@ void StoreConformance::responseCache()
     QCOMPARE(hit->usage.inputTokens, 10);
     QCOMPARE(hit->createdAtMs, kT0);
     QVERIFY(!store.cachedResponse(cacheKey(u"request two"_s)).has_value());
+
+    // Several keys at once, absent ones left out; of one key met twice in one write, the
+    // first answer stays.
+    store::CachedResponse third = first;
+    third.key = cacheKey(u"request three"_s);
+    third.taskId = c.at(1).id;
+    store::CachedResponse again = third;
+    again.taskId = c.at(0).id;
+    QVERIFY(store.storeCachedResponses({third, again}));
+    QCOMPARE(store.cachedResponseCount(), 2);
+    const QHash<QByteArray, store::CachedResponse> many =
+        store.cachedResponses({key, cacheKey(u"request two"_s), third.key});
+    QCOMPARE(many.size(), 2);
+    QCOMPARE(many.value(key).output, u"answer %1"_s.arg(c.at(0).id));
+    QCOMPARE(many.value(third.key).output, u"answer %1"_s.arg(c.at(1).id));
+    QCOMPARE(many.value(third.key).key, third.key);
+    QCOMPARE(many.value(third.key).usage.inputTokens, 10);
+    QVERIFY(store.cachedResponses({}).isEmpty());
 }
 
 void StoreConformance::costLinesAndCalibration()
@@ -1074,6 +1109,43 @@ void StoreConformance::jobTotalsFollowEveryChange()
     QCOMPARE(billedOf(reader, second, &cost), 0); // another job
     QCOMPARE(billedOf(reader, job, &cost), 2);
     QCOMPARE(billedOf(writer, job, &cost), 2);
+
+    // The job list and one job's record carry the same figures as taskCounts/jobTotals,
+    // for every job at once (a charge and a failed attempt's classifier cost included).
+    store::JobCharge charge;
+    charge.key = u"cache-1"_s;
+    charge.kind = u"explicit_cache"_s;
+    charge.model = u"sim-1"_s;
+    charge.usd = 0.125;
+    charge.detail = u"an hour of storage"_s;
+    QVERIFY2(writer.recordJobCharge(second, charge, kT0), qPrintable(writer.errorString()));
+    QVERIFY(writer.claimTasks(second, kOwnerA, 1, kT0, kT0 + kLease, &c));
+    TaskTransition retry = transition(c.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, kT0);
+    retry.outcome.classifyCostUsd = 0.0625;
+    QVERIFY(writer.applyTransitions(kOwnerA, {retry}, kT0));
+    QVERIFY(writer.claimTasks(second, kOwnerA, 1, kT0 + 1, kT0 + kLease, &c));
+    const QList<JobInfo> listed = reader.jobs();
+    QCOMPARE(listed.size(), 2);
+    for (const JobInfo &info : listed) {
+        Usage usage;
+        double total = -1;
+        QVERIFY(reader.jobTotals(info.id, &usage, &total, nullptr));
+        const TaskCounts counts = reader.taskCounts(info.id);
+        const auto one = reader.job(info.id);
+        QVERIFY(one);
+        for (const JobInfo &shown : {info, *one}) {
+            QCOMPARE(shown.counts.pending, counts.pending);
+            QCOMPARE(shown.counts.leased, counts.leased);
+            QCOMPARE(shown.counts.completed, counts.completed);
+            QCOMPARE(shown.usage.inputTokens, usage.inputTokens);
+            QCOMPARE(shown.usage.outputTokens, usage.outputTokens);
+            QCOMPARE(shown.costUsd, total);
+        }
+    }
+    QCOMPARE(listed.at(0).counts.completed, 2);
+    QCOMPARE(listed.at(0).costUsd, 0.5);
+    QCOMPARE(listed.at(1).counts.leased, 1);
+    QCOMPARE(listed.at(1).costUsd, 0.1875);
 }
 
 // ---- the task reader --------------------------------------------------------------------

@@ -255,10 +255,9 @@ std::optional<JobInfo> PostgresStore::job(qint64 jobId)
     query.addBindValue(jobId);
     if (!query.exec() || !query.next())
         return std::nullopt;
-    JobInfo info = jobFromQuery(query);
-    info.counts = taskCounts(jobId);
-    jobTotals(jobId, &info.usage, &info.costUsd, nullptr);
-    return info;
+    QList<JobInfo> one{jobFromQuery(query)};
+    fillJobFigures(one, jobId);
+    return one.constFirst();
 }
 
 QList<JobInfo> PostgresStore::jobs()
@@ -272,11 +271,66 @@ QList<JobInfo> PostgresStore::jobs()
     }
     while (query.next())
         result.append(jobFromQuery(query));
-    for (JobInfo &info : result) {
-        info.counts = taskCounts(info.id);
-        jobTotals(info.id, &info.usage, &info.costUsd, nullptr);
-    }
+    fillJobFigures(result, 0);
     return result;
+}
+
+// Counts and totals of the jobs listed (one job's when jobId is set) in one pass over their
+// tasks and one over their charges, whatever their number: every worker lists the jobs
+// every 2 s, and a scan per job and figure was most of the server's work on a large job.
+// The figures are those of taskCounts() and jobTotals().
+void PostgresStore::fillJobFigures(QList<JobInfo> &jobs, qint64 jobId)
+{
+    if (jobs.isEmpty())
+        return;
+    QHash<qint64, JobInfo *> byId;
+    for (JobInfo &info : jobs)
+        byId.insert(info.id, &info);
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(u"SELECT job_id, state, COUNT(*), COALESCE(SUM(input_tokens), 0), "
+                  "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), "
+                  "COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM(CASE WHEN state = 2 THEN "
+                  "cost_usd ELSE classify_cost_usd + rejected_cost_usd END), 0) FROM tasks "
+                  "WHERE ($1::bigint = 0 OR job_id = $1::bigint) GROUP BY job_id, state"_s);
+    query.addBindValue(jobId);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return;
+    }
+    while (query.next()) {
+        JobInfo *info = byId.value(query.value(0).toLongLong());
+        if (!info)
+            continue;
+        const qint64 n = query.value(2).toLongLong();
+        switch (static_cast<TaskState>(query.value(1).toInt())) {
+        case TaskState::Pending: info->counts.pending = n; break;
+        case TaskState::Leased: info->counts.leased = n; break;
+        case TaskState::Completed:
+            info->counts.completed = n;
+            // Answers are billed when they complete (jobTotals).
+            info->usage.inputTokens = qint64(query.value(3).toDouble());
+            info->usage.outputTokens = qint64(query.value(4).toDouble());
+            info->usage.cachedTokens = qint64(query.value(5).toDouble());
+            info->usage.cacheWriteTokens = qint64(query.value(6).toDouble());
+            break;
+        case TaskState::Dead: info->counts.dead = n; break;
+        case TaskState::Cancelled: info->counts.cancelled = n; break;
+        }
+        info->costUsd += query.value(7).toDouble();
+    }
+    query.finish();
+    query.prepare(u"SELECT job_id, SUM(usd) FROM job_charges WHERE ($1::bigint = 0 OR "
+                  "job_id = $1::bigint) GROUP BY job_id"_s);
+    query.addBindValue(jobId);
+    if (!query.exec()) {
+        fail(query.lastError().text());
+        return;
+    }
+    while (query.next()) {
+        if (JobInfo *info = byId.value(query.value(0).toLongLong()))
+            info->costUsd += query.value(1).toDouble();
+    }
 }
 
 bool PostgresStore::setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs)

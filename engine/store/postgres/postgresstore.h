@@ -114,6 +114,7 @@ private:
                        qint64 nowMs, int *stored);
     bool exec(const QString &sql);
     JobInfo jobFromQuery(const class QSqlQuery &query) const;
+    void fillJobFigures(QList<JobInfo> &jobs, qint64 jobId);
 
     // Declared first so that it closes last, after every statement on it is finalised.
     std::shared_ptr<PostgresConnection> m_connection;
