@@ -66,7 +66,10 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
             "http_status = v.s, attempts = t.attempts + v.a, finished_at = ?2::bigint, "
             "error_class = NULL, error_message = NULL, lease_owner = NULL, lease_expires = NULL, "
             "tier = COALESCE(v.ti, t.tier), routed_model = COALESCE(v.rm, t.routed_model) "
-            "FROM v WHERE t.id = v.id AND t.state = 1 AND t.lease_owner = ?3::text "
+            // "+ 0" and "|| ''" keep the planner off the lease index: estimating one leased
+            // row it looped over the JSON for each task (quadratic: 0.5 s for 400 rows);
+            // led by the rows, each task is one primary-key probe.
+            "FROM v WHERE t.id = v.id AND t.state + 0 = 1 AND t.lease_owner || '' = ?3::text "
             "RETURNING t.id, COALESCE(v.c, 0) + v.rc AS spent), "
             "spend AS (INSERT INTO spend_days (day, usd) SELECT ?4::bigint, x.usd FROM "
             "(SELECT SUM(spent) AS usd FROM done) x WHERE x.usd > 0 ON CONFLICT (day) DO UPDATE "
