@@ -168,6 +168,13 @@ public:
     // Tasks this runner completed (sync answers, cache hits, provider batch lines).
     qint64 completedHere() const { return m_completedHere; }
     int inFlightCount() const { return int(m_inFlight.size() + m_classifying.size()); }
+    // What this worker reports about the job for "what limits it" (api/joblimit.h): its
+    // requests per minute lately (the last 10 s), whether every request slot is taken,
+    // and whether its endpoint's breaker or a budget holds it now.
+    double sentPerMinute(qint64 nowMs);
+    bool isSaturated() const { return inFlightCount() > 0 && inFlightCount() >= concurrencyLimit(); }
+    bool isHeldByBreaker(qint64 nowMs);
+    bool isHeldByBudget() const { return m_heldByBudget; }
     // Provider batches are polled by one worker at a time: with a registry, this runner
     // takes each batch it opens or recovers, and adopts those of workers whose heartbeat is
     // older than leaseMs (adoptOrphanedBatches(), called with each heartbeat). Without one
@@ -276,6 +283,8 @@ private:
     // Looks up a claimed group's keys in the store's cache at once (one round trip on a
     // server, not one per task); coalesce() takes the answers from here.
     void prefetchCached(const QList<ClaimedTask> &tasks);
+    QQueue<qint64> m_sentAtMs; // sends of the last 10 s (sentPerMinute)
+    bool m_heldByBudget = false; // the last request was refused by a budget
     QSet<QByteArray> m_prefetchedKeys;                     // looked up, not yet taken
     QHash<QByteArray, store::CachedResponse> m_prefetched; // ... and found
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
