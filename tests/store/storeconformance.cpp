@@ -67,6 +67,19 @@ qint64 makeJob(store::Store &store, int rows, const QString &name = u"a"_s, int 
     return id;
 }
 
+// An explicit context cache's charge (what a provider bills beside the answers).
+store::JobCharge cacheCharge(const QString &key, const QString &model, double usd,
+                             const QString &detail)
+{
+    store::JobCharge charge;
+    charge.key = key;
+    charge.kind = u"explicit_cache"_s;
+    charge.model = model;
+    charge.usd = usd;
+    charge.detail = detail;
+    return charge;
+}
+
 TaskTransition transition(qint64 taskId, OutcomeAction action, ErrorClass error = ErrorClass::None,
                           qint64 notBeforeMs = 0)
 {
@@ -861,12 +874,8 @@ void StoreConformance::jobChargesCountOncePerKey()
     constexpr qint64 kDay = 86'400'000;
     const qint64 job = makeJob(store, 2);
     const qint64 other = makeJob(store, 1, u"b"_s);
-    store::JobCharge charge;
-    charge.key = u"cachedContents/c1"_s;
-    charge.kind = u"explicit_cache"_s;
-    charge.model = u"gemini-2.5-flash"_s;
-    charge.usd = 0.12;
-    charge.detail = u"a day of storage"_s;
+    store::JobCharge charge =
+        cacheCharge(u"cachedContents/c1"_s, u"gemini-2.5-flash"_s, 0.12, u"a day of storage"_s);
     double delta = -1;
     // Counted the moment it is recorded, with no task completed.
     QVERIFY2(store.recordJobCharge(job, charge, kT0, &delta), qPrintable(store.errorString()));
@@ -1112,13 +1121,9 @@ void StoreConformance::jobTotalsFollowEveryChange()
 
     // The job list and one job's record carry the same figures as taskCounts/jobTotals,
     // for every job at once (a charge and a failed attempt's classifier cost included).
-    store::JobCharge charge;
-    charge.key = u"cache-1"_s;
-    charge.kind = u"explicit_cache"_s;
-    charge.model = u"sim-1"_s;
-    charge.usd = 0.125;
-    charge.detail = u"an hour of storage"_s;
-    QVERIFY2(writer.recordJobCharge(second, charge, kT0), qPrintable(writer.errorString()));
+    QVERIFY2(writer.recordJobCharge(
+                 second, cacheCharge(u"cache-1"_s, u"sim-1"_s, 0.125, u"an hour of storage"_s), kT0),
+             qPrintable(writer.errorString()));
     QVERIFY(writer.claimTasks(second, kOwnerA, 1, kT0, kT0 + kLease, &c));
     TaskTransition retry = transition(c.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, kT0);
     retry.outcome.classifyCostUsd = 0.0625;
