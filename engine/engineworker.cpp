@@ -440,6 +440,7 @@ void EngineWorker::stopAll(const QString &reason)
 void EngineWorker::handleRunnerFinished(qint64 jobId, JobState state, const QString &reason)
 {
     removeRunner(jobId);
+    forgetLoad(jobId);
     if (state == JobState::Paused && stopCauseOf(reason) == StopCause::GlobalBudget)
         apply(m_globalBudget.jobStoppedAtCap(jobId)); // every job here waits for a higher cap
     if (m_cancelWhenStopped.remove(jobId) && m_store) {
@@ -671,8 +672,63 @@ void EngineWorker::discoverJobs(bool checkRunners)
 
 void EngineWorker::refreshSnapshot(qint64 jobId)
 {
-    if (m_store)
-        m_snapshots.refresh(jobId, m_store->job(jobId), m_runners.contains(jobId));
+    if (!m_store)
+        return;
+    const std::optional<JobInfo> job = m_store->job(jobId);
+    // A job another process runs: what limits it, from what its workers report.
+    if (job && job->state == JobState::Running && !m_runners.contains(jobId))
+        m_limits.insert(jobId, readLimit(jobId, job->spec.settings, nullptr));
+    else if (!m_runners.contains(jobId))
+        m_limits.remove(jobId);
+    m_snapshots.refresh(jobId, job, m_runners.contains(jobId));
+}
+
+void EngineWorker::shareLoad()
+{
+    for (dispatch::JobRunner *runner : std::as_const(m_runners))
+        m_limits.insert(runner->jobId(), readLimit(runner->jobId(), runner->job().spec.settings, runner));
+}
+
+JobLimit EngineWorker::readLimit(qint64 jobId, const QJsonObject &settings,
+                                 dispatch::JobRunner *runner)
+{
+    // Three shares per job (requests a minute, in flight, saturated), written by each worker
+    // that runs it and summed over all of them: one statement each, kept prepared.
+    store::SharedLimits &shared = m_database->sharedLimits();
+    const qint64 now = m_clock->nowMs();
+    const auto exchange = [&](const char *what, qint64 mine, int *workers) -> qint64 {
+        const QString key = u"load:%1:job:%2"_s.arg(QLatin1String(what)).arg(jobId);
+        if (runner && !shared.setShare(key, m_workerId, mine, now))
+            return mine;
+        const auto others = shared.sharesElsewhere(key, m_workerId, now - kLoadStaleMs);
+        if (workers)
+            *workers = (others ? others->workers : 0) + (mine > 0 ? 1 : 0);
+        return mine + (others ? others->amount : 0);
+    };
+    JobLoadFigures figures;
+    figures.configuredRpm = settings.value(settingkeys::rpm).toDouble();
+    figures.concurrencyCeiling = settings.value(settingkeys::concurrency).toInt();
+    figures.sentPerMinute =
+        double(exchange("sent", runner ? qint64(std::lround(runner->sentPerMinute(now))) : 0, nullptr));
+    figures.inFlight = int(exchange("flight", runner ? runner->inFlightCount() : 0, &figures.workers));
+    int saturatedWorkers = 0;
+    exchange("busy", runner && runner->isSaturated() ? 1 : 0, &saturatedWorkers);
+    figures.saturatedWorkers = saturatedWorkers;
+    if (runner) {
+        figures.breakerOpen = runner->isHeldByBreaker(now);
+        figures.budgetHeld = runner->isHeldByBudget();
+    }
+    return explainJobLimit(figures);
+}
+
+void EngineWorker::forgetLoad(qint64 jobId)
+{
+    m_limits.remove(jobId);
+    if (!m_database)
+        return;
+    for (const char *what : {"sent", "flight", "busy"})
+        m_database->sharedLimits().setShare(u"load:%1:job:%2"_s.arg(QLatin1String(what)).arg(jobId),
+                                            m_workerId, 0, m_clock->nowMs());
 }
 
 void EngineWorker::emitSnapshot()
@@ -693,6 +749,7 @@ void EngineWorker::emitSnapshot()
     reportQueues();
     loadGlobalBudget();
     shareReservations();
+    shareLoad();
     checkGlobalBudget();
     EngineSnapshot snapshot = m_snapshots.build(QDateTime::currentMSecsSinceEpoch(), [this](JobSnapshot &job) {
         if (const auto watch = m_deadlines.constFind(job.jobId); watch != m_deadlines.cend()) {
@@ -704,6 +761,8 @@ void EngineWorker::emitSnapshot()
             job.concurrency = runner->concurrencyLimit();
             job.concurrencyCeiling = runner->concurrency();
         }
+        if (job.state == JobState::Running)
+            job.limit = m_limits.value(job.jobId);
     });
     const dispatch::GlobalBudget &budget = *m_globalBudget.budget();
     snapshot.globalBudgetUsd = budget.capUsd();

@@ -170,6 +170,13 @@ private:
     void shareWithWorkers(dispatch::ProviderGuard &guard, const QString &key);
     void listenForWork();
     void shareReservations();
+    // "What limits a job" (api/joblimit.h): each running job's load as this worker sees it,
+    // written to the database every tick, and the sums over every worker read back.
+    void shareLoad();
+    JobLimit readLimit(qint64 jobId, const QJsonObject &settings, dispatch::JobRunner *runner);
+    void forgetLoad(qint64 jobId);
+    static constexpr qint64 kLoadStaleMs = 5'000;
+    QHash<qint64, JobLimit> m_limits; // running jobs, here and elsewhere
     // Another worker's reservation not refreshed for this long is a dead worker's.
     static constexpr qint64 kReservationsStaleMs = 30'000;
     bool m_sharedGlobalReservation = false; // this engine has a row under the global cap

@@ -155,6 +155,8 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
                      formatCount(job.queueMaxPending));
         if (index.column() == StateColumn) {
             QString tip = stateToolTip(job);
+            if (const QString limit = limitOf(job.id); !limit.isEmpty())
+                tip += (tip.isEmpty() ? QString() : u"\n"_s) + tr("Limited by: %1").arg(limit);
             if (!job.runner.isEmpty())
                 tip += (tip.isEmpty() ? QString() : u"\n"_s) +
                        tr("Run by worker %1%2")
@@ -163,6 +165,8 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
             if (!tip.isEmpty())
                 return tip;
         }
+        if (index.column() == RateColumn && !limitOf(job.id).isEmpty())
+            return tr("Limited by: %1").arg(limitOf(job.id));
         if (index.column() == RateColumn && m_concurrency.contains(job.id)) {
             const auto [limit, ceiling] = m_concurrency.value(job.id);
             return limit < ceiling
@@ -404,6 +408,10 @@ void JobsModel::applySnapshot(const EngineSnapshot &snapshot)
             m_deadlineNotes.insert(js.jobId, js.deadlineNote);
         else
             m_deadlineNotes.remove(js.jobId);
+        if (js.state == JobState::Running && !js.limit.text.isEmpty())
+            m_limits.insert(js.jobId, js.limit.text);
+        else
+            m_limits.remove(js.jobId);
         if (js.runningHere && !js.waitingFor.isEmpty())
             m_waiting.insert(js.jobId, js.waitingFor);
         else

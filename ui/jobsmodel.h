@@ -69,6 +69,9 @@ public:
     qint64 etaSeconds(qint64 jobId) const;
     // Why a job running in this engine waits for its off-peak window; empty otherwise.
     QString waitingFor(qint64 jobId) const { return m_waiting.value(jobId); }
+    // What limits a running job, here or in another process (JobSnapshot::limit); empty:
+    // nothing in particular, or not known.
+    QString limitOf(qint64 jobId) const { return m_limits.value(jobId); }
     bool isLanePaused(int priority) const { return m_pausedLanes.contains(priority); }
     // The state column's text: "Running (lane 2 · within the hour paused)", "Paused (quota exhausted …)".
     QString stateText(const bd::JobInfo &job) const;
@@ -94,6 +97,7 @@ private:
 
     QList<bd::JobInfo> m_jobs;
     QHash<qint64, std::deque<Sample>> m_samples;
+    QHash<qint64, QString> m_limits; // running jobs: the engine's word on what limits them
     QHash<qint64, QString> m_waiting; // jobs running here that wait for their window
     // Jobs running here: requests allowed in flight now (adapted) and the configured ceiling.
     QHash<qint64, std::pair<int, int>> m_concurrency;

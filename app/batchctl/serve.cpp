@@ -1,4 +1,5 @@
 #include "commands.h"
+#include "jobstarter.h"
 #include "serveapi.h"
 #include "servehttp.h"
 #include "servewebhooks.h"
@@ -76,38 +77,20 @@ QString readToken(const Invocation &in)
 }
 
 // Starts the queues' jobs on this engine: those there at start, those defined through the
-// API, and those another process defines (looked for every few seconds).
+// API, and those another process defines (looked for every few seconds); keeps the
+// webhooks' list in step with the queues.
 class QueueStarter final : public QObject
 {
 public:
     QueueStarter(Session &session, WebhookDeliverer &webhooks, bool work)
-        : m_session(session)
-        , m_webhooks(webhooks)
+        : m_webhooks(webhooks)
         , m_work(work)
+        , m_starter(session, kQueueRefreshMs, [&session] { session.engine().requestQueues(); })
     {
         connect(&session.engine(), &bd::Engine::queuesListed, this, &QueueStarter::start);
-        connect(&session.engine(), &bd::Engine::jobStopped, this,
-                [this](qint64 jobId, bd::JobState, const QString &reason) {
-                    if (m_started.remove(jobId) && !m_stopping)
-                        printErr(u"queue job %1 stopped: %2"_s.arg(jobId).arg(reason));
-                });
-        connect(&session.engine(), &bd::Engine::jobFailed, this,
-                [this](qint64 jobId, const QString &error) {
-                    m_started.remove(jobId);
-                    m_failed.insert(jobId);
-                    printErr(u"queue job %1 failed: %2"_s.arg(jobId).arg(error));
-                });
-        m_refresh.setInterval(kQueueRefreshMs);
-        connect(&m_refresh, &QTimer::timeout, this, &QueueStarter::refresh);
-        m_refresh.start();
     }
 
-    void refresh() { m_session.engine().requestQueues(); }
-    void stopping()
-    {
-        m_stopping = true;
-        m_refresh.stop();
-    }
+    JobStarter &starter() { return m_starter; }
 
 private:
     void start(const QList<bd::QueueInfo> &queues)
@@ -116,40 +99,20 @@ private:
         for (const bd::QueueInfo &queue : queues) {
             if (!queue.spec.webhook.isEmpty())
                 webhooks.insert(queue.jobId, QUrl(queue.spec.webhook));
-            // New, left running by a process that died, or handed back by one that stopped;
-            // paused by hand (or for its budget, quota, key) it stays paused until resumed,
-            // and a queue that failed here is not retried in a loop.
-            const bd::StopCause cause = bd::stopCauseOf(queue.stateReason);
-            const bool startable =
-                queue.state == bd::JobState::Running ||
-                (queue.state == bd::JobState::Paused &&
-                 (cause == bd::StopCause::Imported || cause == bd::StopCause::EngineShutdown));
-            if (!m_work || m_stopping || m_started.contains(queue.jobId) ||
-                m_failed.contains(queue.jobId) || !startable)
+            if (!m_work || !m_starter.isCandidate(queue.jobId) ||
+                !isStartable(queue.state, queue.stateReason))
                 continue;
-            try {
-                m_session.resolveKeys({queue.spec.provider});
-            } catch (const UsageError &error) {
-                m_failed.insert(queue.jobId);
-                printErr(u"queue %1 not served: %2"_s.arg(queue.name, error.message));
-                continue;
-            }
-            m_started.insert(queue.jobId);
-            m_session.engine().startJob(queue.jobId, m_session.providerConfig(queue.spec.provider,
-                                                                              queue.spec.baseUrl,
-                                                                              queue.spec.settings));
-            printErr(u"serving queue %1 (job %2)"_s.arg(queue.name).arg(queue.jobId));
+            if (m_starter.start({queue.jobId,
+                                 u"queue %1 (job %2)"_s.arg(queue.name).arg(queue.jobId),
+                                 queue.spec.provider, queue.spec.baseUrl, queue.spec.settings}))
+                printErr(u"serving queue %1 (job %2)"_s.arg(queue.name).arg(queue.jobId));
         }
         m_webhooks.setWebhooks(webhooks);
     }
 
-    Session &m_session;
     WebhookDeliverer &m_webhooks;
     bool m_work;
-    bool m_stopping = false;
-    QSet<qint64> m_started;
-    QSet<qint64> m_failed;
-    QTimer m_refresh;
+    JobStarter m_starter;
 };
 
 } // namespace
@@ -194,8 +157,9 @@ int commandServe(const Invocation &in)
                  .arg(token.isEmpty() ? u"no token: loopback only"_s : u"token required"_s));
 
     WebhookDeliverer webhooks(engine);
-    QueueStarter starter(session, webhooks, work);
-    QObject::connect(&api, &IntakeApi::queueReady, &starter,
+    QueueStarter queues(session, webhooks, work);
+    JobStarter &starter = queues.starter();
+    QObject::connect(&api, &IntakeApi::queueReady, &queues,
                      [&starter](qint64) { starter.refresh(); });
     starter.refresh();
 

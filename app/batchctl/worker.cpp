@@ -1,5 +1,6 @@
 #include "cli.h"
 #include "commands.h"
+#include "jobstarter.h"
 #include "output.h"
 #include "parsing.h"
 #include "session.h"
@@ -36,21 +37,6 @@ QList<int> parseLanes(const QCommandLineParser &parser)
     return lanes;
 }
 
-// Work a worker may take up: imported and not started, handed back by an engine that
-// stopped, or running (elsewhere, or left by one that died) with tasks unfinished. Jobs
-// paused by the user, a budget, a quota or a key stay as they are until resumed.
-bool isRunnable(const bd::JobInfo &job)
-{
-    if (job.counts.unfinished() == 0)
-        return false;
-    if (job.state == bd::JobState::Running)
-        return true;
-    if (job.state != bd::JobState::Paused)
-        return false;
-    const bd::StopCause cause = bd::stopCauseOf(job.stateReason);
-    return cause == bd::StopCause::Imported || cause == bd::StopCause::EngineShutdown;
-}
-
 // Starts the runnable jobs of the database on this worker's lanes as they appear; every
 // engine on the database shares their tasks through leases.
 class JobPicker final : public QObject
@@ -60,57 +46,26 @@ public:
         : m_session(session)
         , m_lanes(lanes)
         , m_concurrency(concurrency)
+        , m_starter(session, kRefreshMs, [&session] { session.engine().requestJobs(); })
     {
-        bd::Engine &engine = session.engine();
-        connect(&engine, &bd::Engine::jobsListed, this, &JobPicker::pick);
-        connect(&engine, &bd::Engine::jobStopped, this,
-                [this](qint64 jobId, bd::JobState state, const QString &reason) {
-                    if (!m_running.remove(jobId) || m_stopping)
-                        return;
-                    if (state == bd::JobState::Finished)
-                        printErr(u"job %1: nothing left to do here"_s.arg(jobId));
-                    else
-                        printErr(u"job %1 stopped: %2"_s.arg(jobId).arg(reason));
-                });
-        connect(&engine, &bd::Engine::jobFailed, this, [this](qint64 jobId, const QString &error) {
-            m_running.remove(jobId);
-            m_failed.insert(jobId); // not retried in a loop; a restarted worker tries again
-            printErr(u"job %1 failed here: %2"_s.arg(jobId).arg(error));
-        });
-        m_refresh.setInterval(kRefreshMs);
-        connect(&m_refresh, &QTimer::timeout, this, &JobPicker::refresh);
-        m_refresh.start();
+        connect(&session.engine(), &bd::Engine::jobsListed, this, &JobPicker::pick);
     }
 
-    void refresh() { m_session.engine().requestJobs(); }
-    void stopping()
-    {
-        m_stopping = true;
-        m_refresh.stop();
-    }
-    const QSet<qint64> &worked() const { return m_worked; }
+    JobStarter &starter() { return m_starter; }
 
 private:
     void pick(const QList<bd::JobInfo> &jobs)
     {
         for (const bd::JobInfo &job : jobs) {
-            if (m_stopping || m_running.contains(job.id) || m_failed.contains(job.id) ||
-                !m_lanes.contains(job.spec.priority) || !isRunnable(job))
+            if (!m_starter.isCandidate(job.id) || !m_lanes.contains(job.spec.priority) ||
+                job.counts.unfinished() == 0 || !isStartable(job.state, job.stateReason))
                 continue;
-            try {
-                m_session.resolveKeys({job.spec.provider});
-            } catch (const UsageError &error) {
-                m_failed.insert(job.id);
-                printErr(u"job %1 not run here: %2"_s.arg(job.id).arg(error.message));
-                continue;
-            }
             QJsonObject settings = job.spec.settings;
             if (m_concurrency)
                 settings.insert(bd::settingkeys::concurrency, *m_concurrency);
-            m_running.insert(job.id);
-            m_worked.insert(job.id);
-            m_session.engine().startJob(
-                job.id, m_session.providerConfig(job.spec.provider, job.spec.baseUrl, settings));
+            if (!m_starter.start({job.id, u"job %1"_s.arg(job.id), job.spec.provider,
+                                  job.spec.baseUrl, settings}))
+                continue;
             // This worker's ceiling, not the job's stored one (other workers keep theirs).
             if (m_concurrency)
                 m_session.engine().setJobConcurrency(job.id, *m_concurrency);
@@ -123,11 +78,7 @@ private:
     Session &m_session;
     QList<int> m_lanes;
     std::optional<int> m_concurrency;
-    bool m_stopping = false;
-    QSet<qint64> m_running;
-    QSet<qint64> m_worked;
-    QSet<qint64> m_failed;
-    QTimer m_refresh;
+    JobStarter m_starter;
 };
 
 } // namespace
@@ -159,7 +110,8 @@ int commandWorker(const Invocation &in)
                                                 laneNames.join(u',')));
 
     JobPicker picker(session, lanes, concurrency);
-    picker.refresh();
+    JobStarter &starter = picker.starter();
+    starter.refresh();
     QEventLoop loop;
     SignalWatcher signalWatcher;
     bool stopping = false;
@@ -169,7 +121,7 @@ int commandWorker(const Invocation &in)
         printErr(
             u"stopping: nothing new is sent; requests in flight are cancelled and their tasks, "
             "leases and provider batches handed back"_s);
-        picker.stopping();
+        starter.stopping();
         QObject::connect(&engine, &bd::Engine::stoppedAll, &loop, &QEventLoop::quit);
         QTimer::singleShot(kStopTimeoutMs, &loop, &QEventLoop::quit);
         engine.stopAll(bd::StopCause::EngineShutdown);
@@ -187,7 +139,7 @@ int commandWorker(const Invocation &in)
                 completed = worker.completed;
         }
         QJsonArray jobs;
-        for (const qint64 id : picker.worked())
+        for (const qint64 id : starter.worked())
             jobs.append(id);
         printJson(QJsonObject{
             {u"worker"_s, engine.workerId()}, {u"completed"_s, completed}, {u"jobs"_s, jobs}});

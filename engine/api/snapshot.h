@@ -1,5 +1,6 @@
 #pragma once
 
+#include "api/joblimit.h"
 #include "api/types.h"
 
 #include <QList>
@@ -31,6 +32,9 @@ struct JobSnapshot
     // track) and the engine's last word on it ("due in 3 h: sync calls at priority 2").
     qint64 deadlineLateByMs = 0;
     QString deadlineNote;
+    // A running job (here or elsewhere): what limits it, from what every worker on the
+    // database reports (empty text: nothing in particular, or not known yet).
+    JobLimit limit;
 };
 
 struct EngineSnapshot

@@ -346,6 +346,8 @@ void JobRunner::pumpSync(qint64 now)
         m_sent.insert(task.id, Sent{now, reservation, promptTokens + m_job.spec.maxOutputTokens});
         m_cache.lead(cacheKey, task.id);
         m_inFlight.insert(task.id, std::move(task));
+        m_sentAtMs.enqueue(now);
+        m_heldByBudget = false;
         crashPoint("dispatch.claimed-unsent");
         m_provider->send(request);
         crashPoint("dispatch.sent");
@@ -1271,8 +1273,22 @@ void JobRunner::readTotals()
     m_budget.setSpent(spent);
 }
 
+double JobRunner::sentPerMinute(qint64 nowMs)
+{
+    constexpr qint64 kWindowMs = 10'000;
+    while (!m_sentAtMs.isEmpty() && m_sentAtMs.head() <= nowMs - kWindowMs)
+        m_sentAtMs.dequeue();
+    return double(m_sentAtMs.size()) * 60'000.0 / double(kWindowMs);
+}
+
+bool JobRunner::isHeldByBreaker(qint64 nowMs)
+{
+    return m_router.guardFor(m_router.modelOf(0)).breaker.state(nowMs) == CircuitBreaker::State::Open;
+}
+
 void JobRunner::budgetRefused(double extraUsd, bool ownWorkInFlight)
 {
+    m_heldByBudget = true;
     switch (m_budget.refusal(extraUsd, ownWorkInFlight)) {
     case BudgetGate::Refusal::WaitForOwnAnswers:
         return;

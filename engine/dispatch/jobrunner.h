@@ -30,6 +30,7 @@
 #include <QJsonObject>
 #include <QObject>
 #include <QQueue>
+#include <QSet>
 #include <QTimer>
 
 namespace bd {
@@ -170,6 +171,13 @@ public:
     // Tasks this runner completed (sync answers, cache hits, provider batch lines).
     qint64 completedHere() const { return m_completedHere; }
     int inFlightCount() const { return int(m_inFlight.size()) + m_classifier.inFlight(); }
+    // What this worker reports about the job for "what limits it" (api/joblimit.h): its
+    // requests per minute lately (the last 10 s), whether every request slot is taken,
+    // and whether its endpoint's breaker or a budget holds it now.
+    double sentPerMinute(qint64 nowMs);
+    bool isSaturated() const { return inFlightCount() > 0 && inFlightCount() >= concurrencyLimit(); }
+    bool isHeldByBreaker(qint64 nowMs);
+    bool isHeldByBudget() const { return m_heldByBudget; }
     // Provider batches are polled by one worker at a time: with a registry, this runner
     // takes each batch it opens or recovers, and adopts those of workers whose heartbeat is
     // older than leaseMs (adoptOrphanedBatches(), called with each heartbeat). Without one
@@ -308,6 +316,8 @@ private:
     // or was answered from the cache (`ahead`: what the group's lookup found, if current).
     bool coalesce(const QByteArray &key, const ClaimedTask &task,
                   const LookedAhead *ahead = nullptr);
+    QQueue<qint64> m_sentAtMs; // sends of the last 10 s (sentPerMinute)
+    bool m_heldByBudget = false; // the last request was refused by a budget
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
     // The leader of a key has settled: its followers take its answer, or go back to be

@@ -5,13 +5,20 @@
 # drain (first task started to last finished, from the tasks table), its ratio to one
 # worker's, the server's CPU seconds over the run (postmaster and backends, from /proc), and
 # the connections of the job's database seen mid-run (pg_stat_activity).
+# With STATEMENTS=1 in the environment the server loads pg_stat_statements and each run
+# also prints its statements: calls per task and server time, most called first.
 # Usage: workers-scale.sh BUILD_BIN [ROWS0=20000] [ROWS200=4000] [CONC=16] [WORKERS="1 2 4"]
+#        [LATENCIES="0 200"]
 set -euo pipefail
 bin=$1
 rows0=${2:-20000}
 rows200=${3:-4000}
 conc=${4:-16}
 counts=${5:-"1 2 4"}
+latencies=${6:-"0 200"}
+statements=${STATEMENTS:-0}
+preload=""
+[[ $statements == 1 ]] && preload="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 dir=$(mktemp -d)
 chown postgres:postgres "$dir"
@@ -26,7 +33,7 @@ trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 runuser -u postgres -- "$pgbin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >/dev/null
 runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=100" \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=100 $preload" \
     start >/dev/null
 postmaster=$(head -1 "$dir/data/postmaster.pid")
 tck=$(getconf CLK_TCK)
@@ -45,7 +52,7 @@ psqlq() { runuser -u postgres -- "$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgr
 
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on this machine"
 printf '%-8s %-8s %-7s %10s %8s %14s %12s\n' latency workers rows "tasks/s" "× one" "server CPU s" connections
-for latency in 0 200; do
+for latency in $latencies; do
     rows=$([[ $latency == 0 ]] && echo "$rows0" || echo "$rows200")
     { echo "id,text"; for ((i = 1; i <= rows; ++i)); do echo "$i,row $i"; done; } >"$dir/in$latency.csv"
     one=""
@@ -54,6 +61,10 @@ for latency in 0 200; do
         db="postgresql://postgres@127.0.0.1:$port/$name"
         job=$("$bin/batchctl" submit "$dir/in$latency.csv" --template 'Say {{text}}' --provider simulator \
               --sim-latency-ms "$latency" --db "$db" --json 2>/dev/null | jq .job)
+        if [[ $statements == 1 ]]; then
+            psqlq -d "$name" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+            psqlq -d "$name" -c "SELECT pg_stat_statements_reset()" >/dev/null
+        fi
         cpu0=$(pgcpu)
         wpids=()
         for ((w = 0; w < n; ++w)); do
@@ -72,6 +83,12 @@ for latency in 0 200; do
         [[ -z $one ]] && one=$rate
         printf '%-8s %-8s %-7s %10s %8s %14s %12s\n' "${latency} ms" "$n" "$rows" "$rate" \
             "$(echo "scale=2; $rate / $one" | bc)" "$(echo "$cpu1 - $cpu0" | bc)" "$conns"
+        if [[ $statements == 1 ]]; then
+            psqlq -d "$name" -F ' | ' -c "SELECT round(s.calls::numeric / $rows, 3) AS per_task, s.calls,
+                round(s.total_exec_time::numeric) AS ms, left(regexp_replace(s.query, '\s+', ' ', 'g'), 110)
+                FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+                WHERE d.datname = '$name' ORDER BY s.calls DESC LIMIT 14" | sed 's/^/    /'
+        fi
     done
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -3,7 +3,8 @@
 // the answers to its own requests; money reserved for requests in flight is not shown as
 // spent; a cap set elsewhere is read back within two seconds; jobs other processes create
 // and run appear on their own with who runs them; finished jobs with dead tasks say so and
-// stopped jobs show no pace; replaying tasks of a finished job runs them.
+// stopped jobs show no pace; replaying tasks of a finished job runs them; what limits a job
+// other processes run (issue #14).
 
 #include "../support/batchctlrun.h"
 #include "alertspage.h"
@@ -85,6 +86,31 @@ private:
         if (!process->waitForStarted(10'000))
             qFatal("batchctl did not start");
         return process;
+    }
+
+    // `batchctl ARGS` in the background (a worker), on the test's environment.
+    std::unique_ptr<QProcess> startBatchctl(const QStringList &arguments) const
+    {
+        auto process = std::make_unique<QProcess>();
+        process->setProcessEnvironment(batchctlEnvironment());
+        process->setWorkingDirectory(m_dir.path());
+        process->start(QStringLiteral(BATCHCTL_PATH), arguments);
+        if (!process->waitForStarted(10'000))
+            qFatal("batchctl did not start");
+        return process;
+    }
+
+    // A job imported by `batchctl submit` on the simulator; its id.
+    qint64 submitted(const QString &db, const QString &csv, const QStringList &more) const
+    {
+        const BatchctlRun run = batchctl(QStringList{u"submit"_s, csv, u"--template"_s,
+                                                     u"Say something about {{text}}"_s,
+                                                     u"--provider"_s, u"simulator"_s, u"--json"_s} +
+                                             more,
+                                         db);
+        if (run.exitCode != 0)
+            qWarning("%s", qPrintable(run.describe()));
+        return run.json().value(u"job"_s).toInteger();
     }
 
 private Q_SLOTS:
@@ -244,6 +270,55 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(jobsCell(*window, ownJob, bd::ui::JobsModel::StateColumn),
                                   u"running · this window"_s, 5000);
         QCOMPARE(storedJob(db, ownJob)->runner, window->engine()->workerId());
+    }
+
+    // What limits a job other processes run (issue #14), in the Jobs view's tooltips. The
+    // console runs neither job; it reads what their processes report through the database.
+    // First `batchctl run --rpm 240` (the provider's limit in use: more workers would not
+    // help), then a `batchctl worker` of two request slots on a job of slow answers (every
+    // slot taken: add workers).
+    void whatLimitsAJobRunningElsewhere()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->showPage(MainWindow::JobsScreen);
+        bd::ui::JobsModel *model = window->jobsModel();
+        const auto tip = [&](qint64 jobId, int column) {
+            return model->index(model->rowOf(jobId), column).data(Qt::ToolTipRole).toString();
+        };
+        auto run = startBatchctl({u"run"_s, reviewsCsv(u"paced.csv"_s, 400), u"--template"_s,
+                                  u"Say something about {{text}}"_s, u"--db"_s, db, u"--provider"_s,
+                                  u"simulator"_s, u"--rpm"_s, u"240"_s});
+        QVERIFY(QTest::qWaitFor([&] { return !storedJobs(db).isEmpty(); }, 20'000));
+        const qint64 paced = storedJobs(db).constFirst().id;
+        // The rate over the last 10 s reaches the limit once the job has run that long.
+        static const QRegularExpression inUse(
+            u"^Limited by: (\\d+) % of the provider's rate limit in use — more workers would not help$"_s);
+        QTRY_VERIFY2_WITH_TIMEOUT(inUse.match(tip(paced, bd::ui::JobsModel::RateColumn)).hasMatch(),
+                                  qPrintable(tip(paced, bd::ui::JobsModel::RateColumn)), 30'000);
+        QVERIFY(inUse.match(tip(paced, bd::ui::JobsModel::RateColumn)).captured(1).toInt() >= 90);
+        QCOMPARE(u"Limited by: "_s + model->limitOf(paced),
+                 tip(paced, bd::ui::JobsModel::RateColumn));
+        run->terminate();
+        QVERIFY(run->waitForFinished(60'000));
+        // Handed back, nothing runs it: nothing limits it.
+        QTRY_VERIFY_WITH_TIMEOUT(model->limitOf(paced).isEmpty(), 10'000);
+
+        const qint64 slow =
+            submitted(db, reviewsCsv(u"slow.csv"_s, 1000), {u"--sim-latency-ms"_s, u"400"_s});
+        QVERIFY(slow > 0);
+        auto worker = startBatchctl({u"worker"_s, u"--db"_s, db, u"--concurrency"_s, u"2"_s});
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            tip(slow, bd::ui::JobsModel::RateColumn)
+                .contains(
+                    u"workers saturated (1 worker, every request slot taken) — add workers"_s),
+            qPrintable(tip(slow, bd::ui::JobsModel::RateColumn)), 20'000);
+        // The State column's tooltip says it too, beside who runs it.
+        QVERIFY(
+            tip(slow, bd::ui::JobsModel::StateColumn).contains(u"Limited by: workers saturated"_s));
+        worker->terminate();
+        QVERIFY(worker->waitForFinished(60'000));
+        QCOMPARE(worker->exitCode(), 0);
     }
 
     // Alerts another process stores appear on their own (within the 5 s the page reads
@@ -425,8 +500,10 @@ private Q_SLOTS:
     {
         QString db;
         auto window = makeWindow(&db);
-        const qint64 kept = importThroughWizard(*window, db, reviewsCsv(u"kept.csv"_s, 5), u"{{text}}"_s, 0);
-        const qint64 gone = importThroughWizard(*window, db, reviewsCsv(u"gone.csv"_s, 6), u"{{text}}"_s, 0);
+        const qint64 kept =
+            importThroughWizard(*window, db, reviewsCsv(u"kept.csv"_s, 5), u"{{text}}"_s, 0);
+        const qint64 gone =
+            importThroughWizard(*window, db, reviewsCsv(u"gone.csv"_s, 6), u"{{text}}"_s, 0);
         QVERIFY(kept > 0 && gone > kept);
         QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, gone)->state == bd::JobState::Finished, 20'000);
         QTRY_VERIFY_WITH_TIMEOUT(window->jobsModel()->rowOf(gone) >= 0, 5'000);
@@ -458,8 +535,7 @@ private Q_SLOTS:
         QCOMPARE(
             batchctl({u"budget"_s, u"--set"_s, u"0.0005"_s, u"--period"_s, u"day"_s}, db).exitCode,
             0);
-        QTRY_COMPARE_WITH_TIMEOUT(budgetText(),
-                                  u"spent $0.00 / cap $0.000500"_s, 2000);
+        QTRY_COMPARE_WITH_TIMEOUT(budgetText(), u"spent $0.00 / cap $0.000500"_s, 2000);
 
         const qint64 first = importThroughWizard(*window, db, reviewsCsv(u"capped.csv"_s, 300),
                                                  u"Say something about {{text}}"_s, 0);

@@ -57,6 +57,8 @@ private Q_SLOTS:
     void aJobBudgetCountsOtherWorkersReservations();
     void threeWorkersShareOneRateLimit_data();
     void threeWorkersShareOneRateLimit();
+    void theGlobalCapHoldsAcrossWorkers_data();
+    void theGlobalCapHoldsAcrossWorkers();
     void cleanupTestCase();
 
 private:
@@ -67,7 +69,8 @@ private:
         return runBatchctl(QStringLiteral(BATCHCTL_PATH), arguments, m_env, m_dir.path(),
                            timeoutMs);
     }
-    QString writeCsv(const QString &name, int rows);
+    // rows of "row N" padded with `pad` characters of filler.
+    QString writeCsv(const QString &name, int rows, int pad = 0);
     // batchctl's environment holds the loopback provider's key until the guard goes.
     auto useProviderKey()
     {
@@ -81,6 +84,14 @@ private:
                             const QString &csv, const QStringList &more);
     std::unique_ptr<QProcess> startWorker(const QString &db, int concurrency,
                                           const QStringList &more = {});
+    using Workers = std::vector<std::unique_ptr<QProcess>>;
+    // `count` workers of `concurrency` on db; empty when one did not start (said).
+    Workers startWorkers(const QString &db, int count, int concurrency);
+    // SIGTERM to each; true when every one exited 0 within a minute (else said).
+    static bool stopWorkers(const Workers &workers);
+    // A loopback provider taking the test's key, answering after latencyMs (null, said, when
+    // it cannot listen).
+    static std::unique_ptr<bd::testing::FakeProvider> startProvider(int latencyMs);
     // The first column of the first row, -1 on failure; on the test's own connection.
     qint64 scalar(const QString &db, const QString &sql);
     // Polls `status --json` until pred accepts it (or the deadline passes).
@@ -126,7 +137,7 @@ QString TestWorkers::database(const QString &backend)
     return m_dir.filePath(name + u".sqlite"_s);
 }
 
-QString TestWorkers::writeCsv(const QString &name, int rows)
+QString TestWorkers::writeCsv(const QString &name, int rows, int pad)
 {
     const QString path = m_dir.filePath(name);
     QFile file(path);
@@ -134,7 +145,8 @@ QString TestWorkers::writeCsv(const QString &name, int rows)
         return {};
     file.write("id,text\n");
     for (int i = 1; i <= rows; ++i)
-        file.write(QByteArray::number(i) + ",row " + QByteArray::number(i) + "\n");
+        file.write(QByteArray::number(i) + ",row " + QByteArray::number(i) + QByteArray(pad, 'x') +
+                   "\n");
     return path;
 }
 
@@ -168,6 +180,48 @@ std::unique_ptr<QProcess> TestWorkers::startWorker(const QString &db, int concur
     if (!process->waitForStarted(10'000))
         return nullptr;
     return process;
+}
+
+TestWorkers::Workers TestWorkers::startWorkers(const QString &db, int count, int concurrency)
+{
+    Workers workers;
+    for (int i = 0; i < count; ++i) {
+        workers.push_back(startWorker(db, concurrency));
+        if (!workers.back()) {
+            qWarning("worker %d of %d did not start", i + 1, count);
+            return {};
+        }
+    }
+    return workers;
+}
+
+bool TestWorkers::stopWorkers(const Workers &workers)
+{
+    bool clean = true;
+    for (const auto &worker : workers) {
+        if (worker->state() == QProcess::NotRunning)
+            continue;
+        worker->terminate();
+        if (!worker->waitForFinished(60'000) || worker->exitStatus() != QProcess::NormalExit ||
+            worker->exitCode() != 0) {
+            qWarning("worker %lld did not stop cleanly: %s", qint64(worker->processId()),
+                     worker->readAllStandardError().constData());
+            clean = false;
+        }
+    }
+    return clean;
+}
+
+std::unique_ptr<bd::testing::FakeProvider> TestWorkers::startProvider(int latencyMs)
+{
+    auto provider = std::make_unique<bd::testing::FakeProvider>();
+    if (!provider->listen()) {
+        qWarning("the loopback provider cannot listen");
+        return nullptr;
+    }
+    provider->options().requiredKey = kProviderKey;
+    provider->options().latencyMs = latencyMs;
+    return provider;
 }
 
 qint64 TestWorkers::scalar(const QString &db, const QString &sql)
@@ -256,11 +310,8 @@ void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled()
     QCOMPARE(again.json().value(u"job"_s).toInteger(), job);
     QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks"_s), kRows);
 
-    std::vector<std::unique_ptr<QProcess>> workers;
-    for (int i = 0; i < 3; ++i) {
-        workers.push_back(startWorker(db, 4));
-        QVERIFY(workers.back());
-    }
+    const Workers workers = startWorkers(db, 3, 4);
+    QVERIFY(!workers.empty());
     const auto pidOf = [](const QJsonObject &worker) { return worker.value(u"pid"_s).toInteger(); };
     QSet<qint64> pids;
     for (const auto &worker : workers)
@@ -314,11 +365,8 @@ void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled()
     QCOMPARE(scalar(db, u"SELECT COUNT(DISTINCT row_no) FROM tasks"_s), kRows);
 
     // The survivors stop cleanly; the worker list has all three.
+    QVERIFY(stopWorkers(workers)); // the dead one is passed over
     for (size_t i = 1; i < workers.size(); ++i) {
-        workers[i]->terminate();
-        QVERIFY(workers[i]->waitForFinished(60'000));
-        QCOMPARE(workers[i]->exitStatus(), QProcess::NormalExit);
-        QCOMPARE(workers[i]->exitCode(), 0);
         const QJsonObject said =
             QJsonDocument::fromJson(workers[i]->readAllStandardOutput()).object();
         QVERIFY(said.value(u"jobs"_s).toArray().contains(job));
@@ -398,14 +446,10 @@ void TestWorkers::providerBatchIsAdoptedNotResubmitted()
     const QString db = database(backend);
     if (db.isEmpty())
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
-    const QString key = u"sk-workers-TEST-0123456789abcdef"_s;
-    bd::testing::FakeProvider provider;
-    QVERIFY(provider.listen());
-    provider.options().requiredKey = key;
-    provider.options().holdBatches = true;
-    const QProcessEnvironment plain = m_env;
-    m_env.insert(u"OPENAI_API_KEY"_s, key);
-    const auto restore = qScopeGuard([&] { m_env = plain; });
+    const auto provider = startProvider(0);
+    QVERIFY(provider);
+    provider->options().holdBatches = true;
+    const auto restore = useProviderKey();
     constexpr int kRows = 250;
     constexpr int kBatches = 3; // 100 + 100 + 50
     const QString csv = writeCsv(u"batches-%1.csv"_s.arg(backend), kRows);
@@ -422,7 +466,7 @@ void TestWorkers::providerBatchIsAdoptedNotResubmitted()
                                             u"--mode"_s,
                                             u"batch-api"_s,
                                             u"--base-url"_s,
-                                            provider.openAiBaseUrl(),
+                                            provider->openAiBaseUrl(),
                                             u"--batch-size"_s,
                                             u"100"_s,
                                             u"--batch-poll-ms"_s,
@@ -440,7 +484,7 @@ void TestWorkers::providerBatchIsAdoptedNotResubmitted()
     auto first = startWorker(db, 4, {u"--lanes"_s, u"3"_s});
     QVERIFY(first);
     QTRY_COMPARE_WITH_TIMEOUT(scalar(db, storedIds), kBatches, 60'000);
-    QCOMPARE(provider.batchesCreated(), kBatches);
+    QCOMPARE(provider->batchesCreated(), kBatches);
     auto second = startWorker(db, 4, {u"--lanes"_s, u"3"_s});
     QVERIFY(second);
     // B runs the job too (it says so) but polls none of A's batches while A is alive.
@@ -458,19 +502,19 @@ void TestWorkers::providerBatchIsAdoptedNotResubmitted()
 
     first->kill();
     QVERIFY(first->waitForFinished(10'000));
-    provider.options().holdBatches = false;
+    provider->options().holdBatches = false;
     const BatchctlRun waited = batchctl(
         {u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"120"_s, u"--json"_s},
         150'000);
     QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
     QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kRows);
     // Adopted, not resubmitted: the provider saw three batches and each line once.
-    QCOMPARE(provider.batchesCreated(), kBatches);
+    QCOMPARE(provider->batchesCreated(), kBatches);
     QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM provider_batches b JOIN workers w ON w.id = "
                         "b.owner WHERE w.pid = %1"_s.arg(second->processId())),
              kBatches);
     for (qint64 task = 1; task <= kRows; ++task)
-        QCOMPARE(provider.batchLinesFor(QString::number(task)), 1);
+        QCOMPARE(provider->batchLinesFor(QString::number(task)), 1);
     second->terminate();
     QVERIFY(second->waitForFinished(60'000));
     QCOMPARE(second->exitCode(), 0);
@@ -492,25 +536,20 @@ void TestWorkers::aKilledWorkerIsBilledTwiceAtMostItsInFlight()
     const QString db = database(backend);
     if (db.isEmpty())
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
-    bd::testing::FakeProvider provider;
-    QVERIFY(provider.listen());
-    provider.options().requiredKey = kProviderKey;
-    provider.options().latencyMs = 300;
+    const auto provider = startProvider(300);
+    QVERIFY(provider);
     const auto restore = useProviderKey();
     constexpr int kRows = 300;
     constexpr int kConcurrency = 4;
     const QString csv = writeCsv(u"billed-%1.csv"_s.arg(backend), kRows);
-    const qint64 job = submitToProvider(db, provider, csv, {});
+    const qint64 job = submitToProvider(db, *provider, csv, {});
     QVERIFY(job > 0);
-    std::vector<std::unique_ptr<QProcess>> workers;
-    for (int i = 0; i < 3; ++i) {
-        workers.push_back(startWorker(db, kConcurrency));
-        QVERIFY(workers.back());
-    }
+    const Workers workers = startWorkers(db, 3, kConcurrency);
+    QVERIFY(!workers.empty());
     const QString completed = u"SELECT COUNT(*) FROM tasks WHERE state = 2"_s;
     QTRY_VERIFY_WITH_TIMEOUT(scalar(db, completed) >= kRows / 4, 60'000);
     const qint64 deadPid = workers.front()->processId();
-    const int inFlightBefore = provider.inFlight();
+    const int inFlightBefore = provider->inFlight();
     workers.front()->kill();
     QVERIFY(workers.front()->waitForFinished(10'000));
     QVERIFY(inFlightBefore > 0);
@@ -522,7 +561,7 @@ void TestWorkers::aKilledWorkerIsBilledTwiceAtMostItsInFlight()
     int billedTwice = 0;
     int billedMore = 0;
     for (int row = 1; row <= kRows; ++row) {
-        const int answers = provider.successesFor(u"Say row %1"_s.arg(row));
+        const int answers = provider->successesFor(u"Say row %1"_s.arg(row));
         QVERIFY2(answers >= 1, qPrintable(u"row %1 never answered"_s.arg(row)));
         billedTwice += answers == 2 ? 1 : 0;
         billedMore += answers > 2 ? 1 : 0;
@@ -532,10 +571,7 @@ void TestWorkers::aKilledWorkerIsBilledTwiceAtMostItsInFlight()
           qPrintable(backend), deadPid, billedTwice, kConcurrency, billedMore);
     QVERIFY2(billedTwice <= kConcurrency, qPrintable(QString::number(billedTwice)));
     QCOMPARE(billedMore, 0);
-    for (size_t i = 1; i < workers.size(); ++i) {
-        workers[i]->terminate();
-        QVERIFY(workers[i]->waitForFinished(60'000));
-    }
+    QVERIFY(stopWorkers(workers));
 }
 
 void TestWorkers::aJobBudgetCountsOtherWorkersReservations_data()
@@ -554,29 +590,27 @@ void TestWorkers::aJobBudgetCountsOtherWorkersReservations()
     const QString db = database(backend);
     if (db.isEmpty())
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
-    bd::testing::FakeProvider provider;
-    QVERIFY(provider.listen());
-    provider.options().requiredKey = kProviderKey;
-    provider.options().latencyMs = 1'500;
+    const auto provider = startProvider(1'500);
+    QVERIFY(provider);
     const auto restore = useProviderKey();
     constexpr int kRows = 32;
     constexpr double kBudget = 0.002;
     const QString csv = writeCsv(u"budget-%1.csv"_s.arg(backend), kRows);
     const qint64 job =
-        submitToProvider(db, provider, csv, {u"--budget"_s, QString::number(kBudget)});
+        submitToProvider(db, *provider, csv, {u"--budget"_s, QString::number(kBudget)});
     QVERIFY(job > 0);
     auto first = startWorker(db, 8);
     QVERIFY(first);
-    QTRY_COMPARE_WITH_TIMEOUT(provider.inFlight(), 4, 30'000);
+    QTRY_COMPARE_WITH_TIMEOUT(provider->inFlight(), 4, 30'000);
     QTest::qWait(1'500); // A's reservations are in the database (a tick)
-    provider.resetCounters();
+    provider->resetCounters();
     auto second = startWorker(db, 8);
     QVERIFY(second);
     QByteArray said;
     QTRY_VERIFY_WITH_TIMEOUT((said += second->readAllStandardError()).contains("working on job"),
                              30'000);
     QTest::qWait(4'000);
-    QVERIFY2(provider.maxInFlight() <= 4, qPrintable(QString::number(provider.maxInFlight())));
+    QVERIFY2(provider->maxInFlight() <= 4, qPrintable(QString::number(provider->maxInFlight())));
     const BatchctlRun waited = batchctl(
         {u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"120"_s, u"--json"_s},
         150'000);
@@ -586,10 +620,10 @@ void TestWorkers::aJobBudgetCountsOtherWorkersReservations()
         scalar(db, u"SELECT CAST(SUM(cost_usd) * 1000000 AS INTEGER) FROM tasks"_s);
     qInfo("%s: spent $%.6f of $%.4f", qPrintable(backend), double(spentMicros) / 1e6, kBudget);
     QVERIFY(spentMicros > 0 && spentMicros <= qint64(kBudget * 1e6));
-    for (auto *worker : {first.get(), second.get()}) {
-        worker->terminate();
-        QVERIFY(worker->waitForFinished(60'000));
-    }
+    Workers both;
+    both.push_back(std::move(first));
+    both.push_back(std::move(second));
+    QVERIFY(stopWorkers(both));
 }
 
 void TestWorkers::threeWorkersShareOneRateLimit_data()
@@ -609,39 +643,35 @@ void TestWorkers::threeWorkersShareOneRateLimit()
     const QString db = database(backend);
     if (db.isEmpty())
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
-    bd::testing::FakeProvider provider;
-    QVERIFY(provider.listen());
-    provider.options().requiredKey = kProviderKey;
-    provider.options().latencyMs = 150;
-    provider.options().enforceRequests = 300;
-    provider.options().enforceWindowMs = 10'000;
-    provider.options().slidingWindow = true;
+    const auto provider = startProvider(150);
+    QVERIFY(provider);
+    provider->options().enforceRequests = 300;
+    provider->options().enforceWindowMs = 10'000;
+    provider->options().slidingWindow = true;
     QElapsedTimer clock;
     clock.start();
     QList<qint64> arrivals;
-    connect(&provider, &bd::testing::FakeProvider::chatReceived, this,
+    connect(provider.get(), &bd::testing::FakeProvider::chatReceived, this,
             [&] { arrivals.append(clock.elapsed()); });
     const auto restore = useProviderKey();
     constexpr int kRows = 600;
     const QString csv = writeCsv(u"rpm-%1.csv"_s.arg(backend), kRows);
-    const qint64 job = submitToProvider(db, provider, csv, {u"--rpm"_s, u"1800"_s});
+    const qint64 job = submitToProvider(db, *provider, csv, {u"--rpm"_s, u"1800"_s});
     QVERIFY(job > 0);
 
-    std::vector<std::unique_ptr<QProcess>> workers;
+    const Workers workers = startWorkers(db, 3, 8);
+    QVERIFY(!workers.empty());
     QSet<qint64> pids;
-    for (int i = 0; i < 3; ++i) {
-        workers.push_back(startWorker(db, 8));
-        QVERIFY(workers.back());
-        pids.insert(workers.back()->processId());
-    }
+    for (const auto &worker : workers)
+        pids.insert(worker->processId());
     const BatchctlRun waited = batchctl(
         {u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"180"_s, u"--json"_s},
         200'000);
     QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
     QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kRows);
 
-    const int accepted = provider.chatSuccessCount();
-    const int refused = provider.rateLimitedCount();
+    const int accepted = provider->chatSuccessCount();
+    const int refused = provider->rateLimitedCount();
     QVERIFY(arrivals.size() >= kRows);
     // The pace over the run: from the first arrival to the last, once all workers were up.
     const double seconds = double(arrivals.constLast() - arrivals.constFirst()) / 1000.0;
@@ -659,17 +689,92 @@ void TestWorkers::threeWorkersShareOneRateLimit()
     QVERIFY2(perMinute >= 1'800.0 * 0.8, qPrintable(QString::number(perMinute)));
 
     // All three worked on it (their last heartbeat, at SIGTERM, says how much).
-    for (auto &worker : workers) {
-        worker->terminate();
-        QVERIFY(worker->waitForFinished(60'000));
-        QCOMPARE(worker->exitCode(), 0);
-    }
+    QVERIFY(stopWorkers(workers));
     QStringList pidList;
     for (const qint64 pid : std::as_const(pids))
         pidList.append(QString::number(pid));
     QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM workers WHERE completed > 0 AND pid IN (%1)"_s.arg(
                             pidList.join(u", "_s))),
              3);
+}
+
+void TestWorkers::theGlobalCapHoldsAcrossWorkers_data()
+{
+    addBackends();
+}
+
+void TestWorkers::theGlobalCapHoldsAcrossWorkers()
+{
+    // The global budget's cap with three `batchctl worker` processes of concurrency 4 on two
+    // jobs (8 requests in flight per worker, 1 s answers cut at 16 output tokens, so each
+    // costs about its worst case and any overshoot shows). Each engine reads the spend and
+    // the others' reservations once a tick (a second), so the others are seen late by what
+    // they send in a tick and what they settle and write between two reads: the README's
+    // bound, (workers - 1) x their requests of two ticks at the worst case. Asserted with a
+    // third tick for a loaded machine. The jobs end paused ("global budget reached"), wait
+    // exits 3, the ledger equals the answers' cost, and the cap is used.
+    QFETCH(QString, backend);
+    const QString db = database(backend);
+    if (db.isEmpty())
+        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    const auto provider = startProvider(1'000);
+    QVERIFY(provider);
+    const auto restore = useProviderKey();
+    constexpr int kWorkers = 3;
+    constexpr int kConcurrency = 4;
+    constexpr int kPad = 300;
+    constexpr qint64 kMaxOutput = 16;
+    constexpr double kCap = 0.004;
+    QList<qint64> jobs;
+    for (const int rows : {150, 151}) { // two inputs, two jobs
+        const QString csv = writeCsv(u"cap-%1-%2.csv"_s.arg(backend).arg(rows), rows, kPad);
+        jobs.append(submitToProvider(db, *provider, csv,
+                                     {u"--max-output-tokens"_s, QString::number(kMaxOutput)}));
+        QVERIFY(jobs.last() > 0 && jobs.count(jobs.last()) == 1);
+    }
+    const BatchctlRun capped = batchctl({u"budget"_s, u"--set"_s, QString::number(kCap),
+                                         u"--period"_s, u"all"_s, u"--db"_s, db});
+    QVERIFY2(capped.exitCode == 0, qPrintable(capped.describe()));
+    // The engine's worst case of one request (gpt-4.1-mini: $0.40 / $1.60 a million tokens
+    // in / out; the prompt counted as its characters / 4).
+    const qint64 promptChars = QStringLiteral("Say row 151").size() + kPad;
+    const double worstUsd = double((promptChars + 3) / 4) * 0.40e-6 + double(kMaxOutput) * 1.60e-6;
+
+    const Workers workers = startWorkers(db, kWorkers, kConcurrency);
+    QVERIFY(!workers.empty());
+    for (const qint64 job : std::as_const(jobs)) {
+        const BatchctlRun waited = batchctl({u"wait"_s, QString::number(job), u"--db"_s, db,
+                                             u"--timeout"_s, u"120"_s, u"--json"_s},
+                                            150'000);
+        QVERIFY2(waited.exitCode == 3, qPrintable(waited.describe()));
+        QCOMPARE(waited.json().value(u"state"_s).toString(), u"paused"_s);
+    }
+    // Answers still out when the jobs paused are stored (and billed) as they come.
+    QTRY_COMPARE_WITH_TIMEOUT(provider->inFlight(), 0, 30'000);
+    QTRY_COMPARE_WITH_TIMEOUT(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 1"_s), 0,
+                              30'000);
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM jobs WHERE state_reason = 'global budget reached'"_s),
+             2);
+    QVERIFY(stopWorkers(workers));
+    QVERIFY(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 0"_s) > 0); // stopped early
+
+    const qint64 spentMicros =
+        scalar(db, u"SELECT CAST(SUM(usd) * 1000000 AS INTEGER) FROM spend_days"_s);
+    const qint64 taskMicros =
+        scalar(db, u"SELECT CAST(SUM(cost_usd) * 1000000 AS INTEGER) FROM tasks"_s);
+    const double spent = double(spentMicros) / 1e6;
+    const int perWorker = int(jobs.size()) * kConcurrency; // requests in flight, one a second
+    const double bound = (kWorkers - 1) * 3 * perWorker * worstUsd;
+    qInfo("%s: spent $%.6f under a cap of $%.4f (overshoot $%.6f = %.1f worst-case requests; "
+          "bound $%.6f = %.0f), %lld answers",
+          qPrintable(backend), spent, kCap, qMax(0.0, spent - kCap),
+          qMax(0.0, spent - kCap) / worstUsd, bound, bound / worstUsd,
+          scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 2"_s));
+    QVERIFY(qAbs(spentMicros - taskMicros) <= 1); // the ledger is the answers' sum
+    QVERIFY2(spent <= kCap + bound, qPrintable(QString::number(spent, 'f', 6)));
+    // And the cap is used: stopped only when the next worst case no longer fitted.
+    QVERIFY2(spent >= kCap - kWorkers * kConcurrency * worstUsd,
+             qPrintable(QString::number(spent, 'f', 6)));
 }
 
 QTEST_GUILESS_MAIN(TestWorkers)

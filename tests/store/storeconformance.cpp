@@ -67,6 +67,19 @@ qint64 makeJob(store::Store &store, int rows, const QString &name = u"a"_s, int 
     return id;
 }
 
+// An explicit context cache's charge (what a provider bills beside the answers).
+store::JobCharge cacheCharge(const QString &key, const QString &model, double usd,
+                             const QString &detail)
+{
+    store::JobCharge charge;
+    charge.key = key;
+    charge.kind = u"explicit_cache"_s;
+    charge.model = model;
+    charge.usd = usd;
+    charge.detail = detail;
+    return charge;
+}
+
 TaskTransition transition(qint64 taskId, OutcomeAction action, ErrorClass error = ErrorClass::None,
                           qint64 notBeforeMs = 0)
 {
@@ -292,6 +305,23 @@ void StoreConformance::groupedTransitionsCheckTheLeaseOwner()
     QCOMPARE(usage.inputTokens, 20);
     QCOMPARE(billed, 2);
     QVERIFY(ids.size() == 4);
+
+    // An answer beside a failure (one transaction), and a group naming a task twice (row by
+    // row in its order: the second is skipped); the spend ledger counts what was stored.
+    const double spentBefore = store.spendSince(0);
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(mine.at(2).id, OutcomeAction::Complete),
+         transition(again.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, kT0)},
+        kT0 + 2 * kLease, &skipped));
+    QCOMPARE(skipped, 1); // the retry names owner B's task
+    QVERIFY(store.applyTransitions(kOwnerB,
+                                   {transition(again.at(0).id, OutcomeAction::Complete),
+                                    transition(again.at(0).id, OutcomeAction::Complete)},
+                                   kT0 + 2 * kLease, &skipped));
+    QCOMPARE(skipped, 1);
+    QCOMPARE(store.taskCounts(job).completed, 4);
+    QCOMPARE(store.spendSince(0) - spentBefore, 0.5);
 }
 
 void StoreConformance::retryDeadLetterAndReleaseActions()
@@ -844,12 +874,8 @@ void StoreConformance::jobChargesCountOncePerKey()
     constexpr qint64 kDay = 86'400'000;
     const qint64 job = makeJob(store, 2);
     const qint64 other = makeJob(store, 1, u"b"_s);
-    store::JobCharge charge;
-    charge.key = u"cachedContents/c1"_s;
-    charge.kind = u"explicit_cache"_s;
-    charge.model = u"gemini-2.5-flash"_s;
-    charge.usd = 0.12;
-    charge.detail = u"a day of storage"_s;
+    store::JobCharge charge =
+        cacheCharge(u"cachedContents/c1"_s, u"gemini-2.5-flash"_s, 0.12, u"a day of storage"_s);
     double delta = -1;
     // Counted the moment it is recorded, with no task completed.
     QVERIFY2(store.recordJobCharge(job, charge, kT0, &delta), qPrintable(store.errorString()));
@@ -930,17 +956,22 @@ void StoreConformance::responseCache()
     QCOMPARE(hit->createdAtMs, kT0);
     QVERIFY(!store.cachedResponse(cacheKey(u"request two"_s)).has_value());
 
-    // A group's keys looked up together: hits by key, misses absent, a repeated key once.
-    store::CachedResponse other = first;
-    other.key = cacheKey(u"request three"_s);
-    other.taskId = c.at(1).id;
-    QVERIFY(store.storeCachedResponses({other}));
-    const QHash<QByteArray, store::CachedResponse> hits =
-        store.cachedResponses({cacheKey(u"request two"_s), other.key, key, other.key});
-    QCOMPARE(hits.size(), 2);
-    QCOMPARE(hits.value(key).output, u"answer %1"_s.arg(c.at(0).id));
-    QCOMPARE(hits.value(other.key).output, u"answer %1"_s.arg(c.at(1).id));
-    QCOMPARE(hits.value(other.key).key, other.key);
+    // Several keys at once (one repeated), absent ones left out; of one key met twice in one write, the
+    // first answer stays.
+    store::CachedResponse third = first;
+    third.key = cacheKey(u"request three"_s);
+    third.taskId = c.at(1).id;
+    store::CachedResponse again = third;
+    again.taskId = c.at(0).id;
+    QVERIFY(store.storeCachedResponses({third, again}));
+    QCOMPARE(store.cachedResponseCount(), 2);
+    const QHash<QByteArray, store::CachedResponse> many =
+        store.cachedResponses({key, cacheKey(u"request two"_s), third.key, third.key});
+    QCOMPARE(many.size(), 2);
+    QCOMPARE(many.value(key).output, u"answer %1"_s.arg(c.at(0).id));
+    QCOMPARE(many.value(third.key).output, u"answer %1"_s.arg(c.at(1).id));
+    QCOMPARE(many.value(third.key).key, third.key);
+    QCOMPARE(many.value(third.key).usage.inputTokens, 10);
     QVERIFY(store.cachedResponses({}).isEmpty());
 }
 
@@ -1087,6 +1118,39 @@ void StoreConformance::jobTotalsFollowEveryChange()
     QCOMPARE(billedOf(reader, second, &cost), 0); // another job
     QCOMPARE(billedOf(reader, job, &cost), 2);
     QCOMPARE(billedOf(writer, job, &cost), 2);
+
+    // The job list and one job's record carry the same figures as taskCounts/jobTotals,
+    // for every job at once (a charge and a failed attempt's classifier cost included).
+    QVERIFY2(writer.recordJobCharge(
+                 second, cacheCharge(u"cache-1"_s, u"sim-1"_s, 0.125, u"an hour of storage"_s), kT0),
+             qPrintable(writer.errorString()));
+    QVERIFY(writer.claimTasks(second, kOwnerA, 1, kT0, kT0 + kLease, &c));
+    TaskTransition retry = transition(c.at(0).id, OutcomeAction::Retry, ErrorClass::ServerError, kT0);
+    retry.outcome.classifyCostUsd = 0.0625;
+    QVERIFY(writer.applyTransitions(kOwnerA, {retry}, kT0));
+    QVERIFY(writer.claimTasks(second, kOwnerA, 1, kT0 + 1, kT0 + kLease, &c));
+    const QList<JobInfo> listed = reader.jobs();
+    QCOMPARE(listed.size(), 2);
+    for (const JobInfo &info : listed) {
+        Usage usage;
+        double total = -1;
+        QVERIFY(reader.jobTotals(info.id, &usage, &total, nullptr));
+        const TaskCounts counts = reader.taskCounts(info.id);
+        const auto one = reader.job(info.id);
+        QVERIFY(one);
+        for (const JobInfo &shown : {info, *one}) {
+            QCOMPARE(shown.counts.pending, counts.pending);
+            QCOMPARE(shown.counts.leased, counts.leased);
+            QCOMPARE(shown.counts.completed, counts.completed);
+            QCOMPARE(shown.usage.inputTokens, usage.inputTokens);
+            QCOMPARE(shown.usage.outputTokens, usage.outputTokens);
+            QCOMPARE(shown.costUsd, total);
+        }
+    }
+    QCOMPARE(listed.at(0).counts.completed, 2);
+    QCOMPARE(listed.at(0).costUsd, 0.5);
+    QCOMPARE(listed.at(1).counts.leased, 1);
+    QCOMPARE(listed.at(1).costUsd, 0.1875);
 }
 
 // ---- the task reader --------------------------------------------------------------------

@@ -109,8 +109,12 @@ private:
     class Statements;
     bool fail(const QString &what);
     bool failSql(const QString &what);
+    // The plain answers of a group of transitions in one statement; *stored: rows changed.
+    bool completeGroup(const QString &owner, const QList<TaskTransition> &transitions,
+                       qint64 nowMs, int *stored);
     bool exec(const QString &sql);
     JobInfo jobFromQuery(const class QSqlQuery &query) const;
+    void fillJobFigures(QList<JobInfo> &jobs, qint64 jobId);
 
     // Declared first so that it closes last, after every statement on it is finalised.
     std::shared_ptr<PostgresConnection> m_connection;

@@ -162,39 +162,70 @@ QList<JobCharge> PostgresStore::jobCharges(qint64 jobId)
 
 // --- cost: response cache, cost lines, calibration
 
+namespace {
+
+// 128 bits of the SHA-256 are plenty to tell requests apart and keep the tree small.
+QByteArray packedKey(const QByteArray &hexKey)
+{
+    return QByteArray::fromHex(hexKey).left(16);
+}
+
+CachedResponse cachedFrom(const Statement &row, int first, const QByteArray &key)
+{
+    CachedResponse entry;
+    entry.key = key;
+    entry.output = row.text(first);
+    entry.model = row.text(first + 1);
+    entry.usage.inputTokens = row.int64(first + 2);
+    entry.usage.outputTokens = row.int64(first + 3);
+    entry.usage.cachedTokens = row.int64(first + 4);
+    entry.usage.cacheWriteTokens = row.int64(first + 5);
+    entry.createdAtMs = row.int64(first + 6);
+    return entry;
+}
+
+} // namespace
+
 std::optional<CachedResponse> PostgresStore::cachedResponse(const QByteArray &key)
 {
     Statement &lookup = m_statements->cacheLookup;
     ResetGuard guard(lookup);
-    const QByteArray packed = QByteArray::fromHex(key).left(16);
-    lookup.bindBlob(1, packed);
+    lookup.bindBlob(1, packedKey(key));
     const int rc = lookup.step();
     if (rc != Statement::Row) {
         if (rc != Statement::Done)
             failSql(u"response cache lookup failed: "_s + lookup.errorText());
         return std::nullopt;
     }
-    CachedResponse entry;
-    entry.key = key;
-    entry.output = lookup.text(0);
-    entry.model = lookup.text(1);
-    entry.usage.inputTokens = lookup.int64(2);
-    entry.usage.outputTokens = lookup.int64(3);
-    entry.usage.cachedTokens = lookup.int64(4);
-    entry.usage.cacheWriteTokens = lookup.int64(5);
-    entry.createdAtMs = lookup.int64(6);
-    return entry;
+    return cachedFrom(lookup, 0, key);
 }
 
 QHash<QByteArray, CachedResponse> PostgresStore::cachedResponses(const QList<QByteArray> &keys)
 {
     QHash<QByteArray, CachedResponse> found;
+    if (keys.isEmpty())
+        return found;
+    // The keys go as one text of packed hex keys; rows come back with theirs.
+    QHash<QByteArray, QByteArray> keyOfPacked;
+    QByteArray packedKeys;
     for (const QByteArray &key : keys) {
-        if (found.contains(key))
-            continue;
-        if (std::optional<CachedResponse> entry = cachedResponse(key))
-            found.insert(key, std::move(*entry));
+        const QByteArray packed = packedKey(key).toHex();
+        keyOfPacked.insert(packed, key);
+        if (!packedKeys.isEmpty())
+            packedKeys += ',';
+        packedKeys += packed;
     }
+    Statement &lookup = m_statements->cacheLookupMany;
+    ResetGuard guard(lookup);
+    lookup.bind(1, packedKeys);
+    int rc;
+    while ((rc = lookup.step()) == Statement::Row) {
+        const QByteArray key = keyOfPacked.value(lookup.bytes(0));
+        if (!key.isEmpty())
+            found.insert(key, cachedFrom(lookup, 1, key));
+    }
+    if (rc != Statement::Done)
+        failSql(u"response cache lookup failed: "_s + lookup.errorText());
     return found;
 }
 
@@ -202,23 +233,19 @@ bool PostgresStore::storeCachedResponses(const QList<CachedResponse> &entries)
 {
     if (entries.isEmpty())
         return true;
-    Statement &insert = m_statements->cacheInsert;
-    if (!exec(u"BEGIN"_s))
-        return false;
+    // One statement for the lot, in their order: the first answer per key wins.
+    QJsonArray rows;
     for (const CachedResponse &entry : entries) {
-        ResetGuard guard(insert);
-        // 128 bits of the SHA-256 are plenty to tell requests apart and keep the tree small.
-        const QByteArray packed = QByteArray::fromHex(entry.key).left(16);
-        insert.bindBlob(1, packed);
-        insert.bind(2, entry.taskId);
-        insert.bind(3, entry.createdAtMs);
-        if (insert.step() == Statement::Error) {
-            failSql(u"cannot store a response in the cache: "_s + insert.errorText());
-            exec(u"ROLLBACK"_s);
-            return false;
-        }
+        rows.append(QJsonObject{{u"k"_s, QString::fromLatin1(packedKey(entry.key).toHex())},
+                                {u"t"_s, entry.taskId},
+                                {u"c"_s, entry.createdAtMs}});
     }
-    return exec(u"COMMIT"_s);
+    Statement &insert = m_statements->cacheInsertMany;
+    ResetGuard guard(insert);
+    insert.bind(1, QJsonDocument(rows).toJson(QJsonDocument::Compact));
+    if (insert.step() == Statement::Error)
+        return failSql(u"cannot store responses in the cache: "_s + insert.errorText());
+    return true;
 }
 
 qint64 PostgresStore::cachedResponseCount()

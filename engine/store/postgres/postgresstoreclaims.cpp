@@ -4,6 +4,8 @@
 
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QJsonObject>
+#include <QSet>
 #include <QSqlError>
 #include <QSqlQuery>
 
@@ -101,6 +103,65 @@ int PostgresStore::releaseExpiredLeases(qint64 nowMs)
     return query.numRowsAffected();
 }
 
+namespace {
+
+// A plain answer: stored by the group statement (completeGroup).
+bool isPlainAnswer(const TaskTransition &t)
+{
+    return t.action == OutcomeAction::Complete && t.outcome.error == ErrorClass::None;
+}
+
+// The group statement's rows: one JSON object per answer, keys as in its recordset.
+QByteArray answerRows(const QList<TaskTransition> &transitions)
+{
+    QJsonArray rows;
+    for (const TaskTransition &t : transitions) {
+        if (!isPlainAnswer(t))
+            continue;
+        const TaskOutcome &o = t.outcome;
+        const auto orNull = [](const QString &text) {
+            return text.isEmpty() ? QJsonValue() : QJsonValue(text);
+        };
+        rows.append(QJsonObject{
+            {u"id"_s, o.taskId},
+            {u"o"_s, o.output.isNull() ? u""_s : o.output},
+            {u"m"_s, o.model.isNull() ? QJsonValue() : QJsonValue(o.model)},
+            {u"it"_s, o.usage.inputTokens},
+            {u"ot"_s, o.usage.outputTokens},
+            {u"ct"_s, o.usage.cachedTokens},
+            {u"cw"_s, o.usage.cacheWriteTokens},
+            {u"c"_s, o.costUsd ? QJsonValue(*o.costUsd) : QJsonValue()},
+            {u"h"_s, o.cacheHit ? 1 : 0},
+            {u"s"_s, o.httpStatus},
+            {u"a"_s, t.chargeAttempt ? 1 : 0},
+            {u"ti"_s, orNull(o.tier)},
+            {u"rm"_s, orNull(o.routedModel)},
+            {u"cit"_s, o.classifyUsage.inputTokens},
+            {u"cot"_s, o.classifyUsage.outputTokens},
+            {u"cc"_s, o.classifyCostUsd},
+            {u"rc"_s, o.rejectedCostUsd},
+        });
+    }
+    return QJsonDocument(rows).toJson(QJsonDocument::Compact);
+}
+
+} // namespace
+
+bool PostgresStore::completeGroup(const QString &owner, const QList<TaskTransition> &transitions,
+                                  qint64 nowMs, int *stored)
+{
+    Statement &group = m_statements->completeGroup;
+    ResetGuard guard(group);
+    group.bind(1, answerRows(transitions));
+    group.bind(2, nowMs);
+    group.bind(3, owner);
+    group.bind(4, nowMs / 86'400'000);
+    if (group.step() != Statement::Row)
+        return failSql(u"cannot record a group of answers: "_s + group.errorText());
+    *stored = int(group.int64(0));
+    return true;
+}
+
 bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTransition> &transitions,
                                    qint64 nowMs, int *skipped)
 {
@@ -108,12 +169,38 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
         *skipped = 0;
     if (transitions.isEmpty())
         return true;
-    if (!exec(u"BEGIN"_s))
+    // Answers go in one statement per group, whatever its size; the rest (failures, hand-
+    // backs: few) row by row. A group naming a task twice goes row by row, in its order.
+    QSet<qint64> ids;
+    ids.reserve(transitions.size());
+    int answers = 0;
+    for (const TaskTransition &t : transitions) {
+        ids.insert(t.outcome.taskId);
+        answers += isPlainAnswer(t) ? 1 : 0;
+    }
+    const bool grouped = answers > 0 && ids.size() == transitions.size();
+    const bool answersOnly = grouped && answers == transitions.size();
+    // Answers alone are one statement: atomic without a transaction round trip.
+    if (!answersOnly && !exec(u"BEGIN"_s))
         return false;
+    if (grouped) {
+        int stored = 0;
+        if (!completeGroup(owner, transitions, nowMs, &stored)) {
+            if (!answersOnly)
+                exec(u"ROLLBACK"_s);
+            return false;
+        }
+        if (skipped)
+            *skipped += answers - stored;
+        if (answersOnly)
+            return true;
+    }
     Statements &s = *m_statements;
     const QByteArray ownerUtf8 = owner.toUtf8();
     double spentUsd = 0.0; // what the answers stored here cost, for the spend ledger
     for (const TaskTransition &t : transitions) {
+        if (grouped && isPlainAnswer(t))
+            continue;
         const TaskOutcome &o = t.outcome;
         const qint64 charge = t.chargeAttempt ? 1 : 0;
         Statement *statement = nullptr;

@@ -6,6 +6,7 @@
 #include "postgresstore.h"
 
 #include <QByteArrayView>
+#include <QJsonObject>
 
 #include <QRegularExpression>
 #include <QSqlError>
@@ -147,6 +148,7 @@ public:
     Statement insertTask;
     Statement claim;
     Statement complete;
+    Statement completeGroup;
     Statement retry;
     Statement release;
     Statement dead;
@@ -155,7 +157,8 @@ public:
     Statement exportPage;
     // Response cache.
     Statement cacheLookup;
-    Statement cacheInsert;
+    Statement cacheLookupMany;
+    Statement cacheInsertMany;
 };
 
 // Qt binds a null QString as SQL NULL; NOT NULL text columns want ''.

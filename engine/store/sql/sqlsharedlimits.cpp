@@ -24,6 +24,39 @@ constexpr qint64 kForgetSharesMs = 3'600'000;
 
 } // namespace
 
+// A statement prepared once per connection and kept: preparing it at every call cost two
+// more round trips on PostgreSQL (PREPARE, and DEALLOCATE when the query went away). It
+// is finished when the call ends, so SQLite holds no read open between calls.
+class SqlSharedLimits::KeptQuery
+{
+public:
+    explicit KeptQuery(QSqlQuery &query)
+        : m_query(query)
+    {
+    }
+    ~KeptQuery() { m_query.finish(); }
+    Q_DISABLE_COPY_MOVE(KeptQuery)
+    QSqlQuery *operator->() { return &m_query; }
+    QSqlQuery &operator*() { return m_query; }
+
+private:
+    QSqlQuery &m_query;
+};
+
+QSqlQuery &SqlSharedLimits::prepared(const QString &sql)
+{
+    if (const auto it = m_prepared.find(sql); it != m_prepared.end())
+        return it->second;
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    if (!query.prepare(sql)) {
+        // Not kept: its exec fails with the reason, and the next call prepares it again.
+        m_unprepared = std::move(query);
+        return m_unprepared;
+    }
+    return m_prepared.insert_or_assign(sql, std::move(query)).first->second;
+}
+
 SqlSharedLimits::SqlSharedLimits(QSqlDatabase db, std::shared_ptr<void> keepAlive)
     : m_db(std::move(db))
     , m_keepAlive(std::move(keepAlive))
@@ -42,13 +75,12 @@ bool SqlSharedLimits::ensureSchedule(const QString &key, double nowMs)
 {
     if (m_schedules.contains(key))
         return true;
-    QSqlQuery query(m_db);
-    query.prepare(u"INSERT INTO rate_schedules (key, next_free) VALUES (?, ?) "
-                  "ON CONFLICT (key) DO NOTHING"_s);
-    query.addBindValue(key);
-    query.addBindValue(micros(nowMs));
-    if (!query.exec())
-        return fail(query, u"cannot create the rate schedule of %1"_s.arg(key));
+    KeptQuery query(prepared(u"INSERT INTO rate_schedules (key, next_free) VALUES (?, ?) "
+                             "ON CONFLICT (key) DO NOTHING"_s));
+    query->addBindValue(key);
+    query->addBindValue(micros(nowMs));
+    if (!query->exec())
+        return fail(*query, u"cannot create the rate schedule of %1"_s.arg(key));
     m_schedules.insert(key);
     return true;
 }
@@ -63,40 +95,39 @@ std::optional<SlotGrant> SqlSharedLimits::reserveSlots(const QString &key, doubl
     const qint64 span = micros(intervalMs) * qint64(std::max(1, count));
     // One statement: of two workers reserving at once, the second starts where the first
     // ended. A schedule left behind (nobody sent for a while) restarts now, not in the past.
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE rate_schedules SET next_free = (CASE WHEN next_free > ? THEN next_free "
-                  "ELSE ? END) + ? WHERE key = ? AND next_free <= ? RETURNING next_free"_s);
-    query.addBindValue(now);
-    query.addBindValue(now);
-    query.addBindValue(span);
-    query.addBindValue(key);
-    query.addBindValue(now + micros(horizonMs));
-    if (!query.exec()) {
-        fail(query, u"cannot reserve slots of %1"_s.arg(key));
+    KeptQuery query(
+        prepared(u"UPDATE rate_schedules SET next_free = (CASE WHEN next_free > ? THEN next_free "
+                 "ELSE ? END) + ? WHERE key = ? AND next_free <= ? RETURNING next_free"_s));
+    query->addBindValue(now);
+    query->addBindValue(now);
+    query->addBindValue(span);
+    query->addBindValue(key);
+    query->addBindValue(now + micros(horizonMs));
+    if (!query->exec()) {
+        fail(*query, u"cannot reserve slots of %1"_s.arg(key));
         return std::nullopt;
     }
     SlotGrant grant;
-    if (query.next()) {
+    if (query->next()) {
         grant.count = std::max(1, count);
-        grant.firstMs = double(query.value(0).toLongLong() - span) / 1000.0;
+        grant.firstMs = double(query->value(0).toLongLong() - span) / 1000.0;
         grant.retryAtMs = nowMs;
         return grant;
     }
-    query.finish();
-    QSqlQuery next(m_db);
-    next.prepare(u"SELECT next_free FROM rate_schedules WHERE key = ?"_s);
-    next.addBindValue(key);
-    if (!next.exec()) {
-        fail(next, u"cannot read the rate schedule of %1"_s.arg(key));
+    query->finish();
+    KeptQuery next(prepared(u"SELECT next_free FROM rate_schedules WHERE key = ?"_s));
+    next->addBindValue(key);
+    if (!next->exec()) {
+        fail(*next, u"cannot read the rate schedule of %1"_s.arg(key));
         return std::nullopt;
     }
-    if (!next.next()) {
+    if (!next->next()) {
         // Deleted under us (a database reset): make it again next time.
         m_schedules.remove(key);
         grant.retryAtMs = nowMs;
         return grant;
     }
-    grant.retryAtMs = std::max(nowMs, double(next.value(0).toLongLong()) / 1000.0 - horizonMs);
+    grant.retryAtMs = std::max(nowMs, double(next->value(0).toLongLong()) / 1000.0 - horizonMs);
     return grant;
 }
 
@@ -105,13 +136,13 @@ bool SqlSharedLimits::postponeSlots(const QString &key, double untilMs)
     m_error.clear();
     if (!ensureSchedule(key, untilMs))
         return false;
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE rate_schedules SET next_free = ? WHERE key = ? AND next_free < ?"_s);
-    query.addBindValue(micros(untilMs));
-    query.addBindValue(key);
-    query.addBindValue(micros(untilMs));
-    if (!query.exec())
-        return fail(query, u"cannot postpone the rate schedule of %1"_s.arg(key));
+    KeptQuery query(
+        prepared(u"UPDATE rate_schedules SET next_free = ? WHERE key = ? AND next_free < ?"_s));
+    query->addBindValue(micros(untilMs));
+    query->addBindValue(key);
+    query->addBindValue(micros(untilMs));
+    if (!query->exec())
+        return fail(*query, u"cannot postpone the rate schedule of %1"_s.arg(key));
     return true;
 }
 
@@ -119,11 +150,11 @@ bool SqlSharedLimits::ensureBreaker(const QString &key)
 {
     if (m_breakers.contains(key))
         return true;
-    QSqlQuery query(m_db);
-    query.prepare(u"INSERT INTO breakers (key) VALUES (?) ON CONFLICT (key) DO NOTHING"_s);
-    query.addBindValue(key);
-    if (!query.exec())
-        return fail(query, u"cannot create the breaker of %1"_s.arg(key));
+    KeptQuery query(
+        prepared(u"INSERT INTO breakers (key) VALUES (?) ON CONFLICT (key) DO NOTHING"_s));
+    query->addBindValue(key);
+    if (!query->exec())
+        return fail(*query, u"cannot create the breaker of %1"_s.arg(key));
     m_breakers.insert(key);
     return true;
 }
@@ -131,21 +162,20 @@ bool SqlSharedLimits::ensureBreaker(const QString &key)
 std::optional<SharedBreakerState> SqlSharedLimits::breaker(const QString &key)
 {
     m_error.clear();
-    QSqlQuery query(m_db);
-    query.prepare(u"SELECT open_until, open_ms, probe_owner, probe_until, times_opened "
-                  "FROM breakers WHERE key = ?"_s);
-    query.addBindValue(key);
-    if (!query.exec()) {
-        fail(query, u"cannot read the breaker of %1"_s.arg(key));
+    KeptQuery query(prepared(u"SELECT open_until, open_ms, probe_owner, probe_until, times_opened "
+                             "FROM breakers WHERE key = ?"_s));
+    query->addBindValue(key);
+    if (!query->exec()) {
+        fail(*query, u"cannot read the breaker of %1"_s.arg(key));
         return std::nullopt;
     }
     SharedBreakerState state;
-    if (query.next()) {
-        state.openUntilMs = query.value(0).toLongLong();
-        state.openMs = query.value(1).toLongLong();
-        state.probeOwner = query.value(2).toString();
-        state.probeUntilMs = query.value(3).toLongLong();
-        state.timesOpened = query.value(4).toLongLong();
+    if (query->next()) {
+        state.openUntilMs = query->value(0).toLongLong();
+        state.openMs = query->value(1).toLongLong();
+        state.probeOwner = query->value(2).toString();
+        state.probeUntilMs = query->value(3).toLongLong();
+        state.timesOpened = query->value(4).toLongLong();
     }
     return state;
 }
@@ -156,19 +186,19 @@ bool SqlSharedLimits::openBreaker(const QString &key, qint64 untilMs, qint64 ope
     if (!ensureBreaker(key))
         return false;
     // SET reads the row as it was: an opening counts once however many workers see it.
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE breakers SET times_opened = times_opened + (CASE WHEN open_until > ? "
-                  "THEN 0 ELSE 1 END), open_until = (CASE WHEN open_until > ? THEN open_until "
-                  "ELSE ? END), open_ms = (CASE WHEN open_ms > ? THEN open_ms ELSE ? END), "
-                  "probe_owner = '', probe_until = 0 WHERE key = ?"_s);
-    query.addBindValue(nowMs);
-    query.addBindValue(untilMs);
-    query.addBindValue(untilMs);
-    query.addBindValue(openMs);
-    query.addBindValue(openMs);
-    query.addBindValue(key);
-    if (!query.exec())
-        return fail(query, u"cannot open the breaker of %1"_s.arg(key));
+    KeptQuery query(
+        prepared(u"UPDATE breakers SET times_opened = times_opened + (CASE WHEN open_until > ? "
+                 "THEN 0 ELSE 1 END), open_until = (CASE WHEN open_until > ? THEN open_until "
+                 "ELSE ? END), open_ms = (CASE WHEN open_ms > ? THEN open_ms ELSE ? END), "
+                 "probe_owner = '', probe_until = 0 WHERE key = ?"_s));
+    query->addBindValue(nowMs);
+    query->addBindValue(untilMs);
+    query->addBindValue(untilMs);
+    query->addBindValue(openMs);
+    query->addBindValue(openMs);
+    query->addBindValue(key);
+    if (!query->exec())
+        return fail(*query, u"cannot open the breaker of %1"_s.arg(key));
     return true;
 }
 
@@ -176,30 +206,30 @@ bool SqlSharedLimits::takeProbe(const QString &key, const QString &workerId, qin
                                 qint64 probeUntilMs)
 {
     m_error.clear();
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE breakers SET probe_owner = ?, probe_until = ? WHERE key = ? AND "
-                  "open_until > 0 AND open_until <= ? AND (probe_owner = '' OR probe_owner = ? "
-                  "OR probe_until < ?)"_s);
-    query.addBindValue(workerId);
-    query.addBindValue(probeUntilMs);
-    query.addBindValue(key);
-    query.addBindValue(nowMs);
-    query.addBindValue(workerId);
-    query.addBindValue(nowMs);
-    if (!query.exec())
-        return fail(query, u"cannot take the probe of %1"_s.arg(key));
-    return query.numRowsAffected() == 1;
+    KeptQuery query(
+        prepared(u"UPDATE breakers SET probe_owner = ?, probe_until = ? WHERE key = ? AND "
+                 "open_until > 0 AND open_until <= ? AND (probe_owner = '' OR probe_owner = ? "
+                 "OR probe_until < ?)"_s));
+    query->addBindValue(workerId);
+    query->addBindValue(probeUntilMs);
+    query->addBindValue(key);
+    query->addBindValue(nowMs);
+    query->addBindValue(workerId);
+    query->addBindValue(nowMs);
+    if (!query->exec())
+        return fail(*query, u"cannot take the probe of %1"_s.arg(key));
+    return query->numRowsAffected() == 1;
 }
 
 bool SqlSharedLimits::closeBreaker(const QString &key)
 {
     m_error.clear();
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE breakers SET open_until = 0, open_ms = 0, probe_owner = '', "
-                  "probe_until = 0 WHERE key = ? AND (open_until <> 0 OR probe_owner <> '')"_s);
-    query.addBindValue(key);
-    if (!query.exec())
-        return fail(query, u"cannot close the breaker of %1"_s.arg(key));
+    KeptQuery query(
+        prepared(u"UPDATE breakers SET open_until = 0, open_ms = 0, probe_owner = '', "
+                 "probe_until = 0 WHERE key = ? AND (open_until <> 0 OR probe_owner <> '')"_s));
+    query->addBindValue(key);
+    if (!query->exec())
+        return fail(*query, u"cannot close the breaker of %1"_s.arg(key));
     return true;
 }
 
@@ -207,45 +237,42 @@ bool SqlSharedLimits::setShare(const QString &key, const QString &workerId, qint
                                qint64 nowMs)
 {
     m_error.clear();
-    QSqlQuery query(m_db);
     if (amount > 0) {
-        query.prepare(u"INSERT INTO worker_shares (key, worker_id, amount, updated_at) "
-                      "VALUES (?, ?, ?, ?) ON CONFLICT (key, worker_id) DO UPDATE SET "
-                      "amount = excluded.amount, updated_at = excluded.updated_at"_s);
-        query.addBindValue(key);
-        query.addBindValue(workerId);
-        query.addBindValue(amount);
-        query.addBindValue(nowMs);
-        if (!query.exec())
-            return fail(query, u"cannot record the share of %1 in %2"_s.arg(workerId, key));
+        KeptQuery query(prepared(u"INSERT INTO worker_shares (key, worker_id, amount, updated_at) "
+                                 "VALUES (?, ?, ?, ?) ON CONFLICT (key, worker_id) DO UPDATE SET "
+                                 "amount = excluded.amount, updated_at = excluded.updated_at"_s));
+        query->addBindValue(key);
+        query->addBindValue(workerId);
+        query->addBindValue(amount);
+        query->addBindValue(nowMs);
+        if (!query->exec())
+            return fail(*query, u"cannot record the share of %1 in %2"_s.arg(workerId, key));
         return true;
     }
-    query.prepare(u"DELETE FROM worker_shares WHERE (key = ? AND worker_id = ?) "
-                  "OR updated_at < ?"_s);
-    query.addBindValue(key);
-    query.addBindValue(workerId);
-    query.addBindValue(nowMs - kForgetSharesMs);
-    if (!query.exec())
-        return fail(query, u"cannot record the share of %1 in %2"_s.arg(workerId, key));
+    KeptQuery query(prepared(u"DELETE FROM worker_shares WHERE (key = ? AND worker_id = ?) "
+                             "OR updated_at < ?"_s));
+    query->addBindValue(key);
+    query->addBindValue(workerId);
+    query->addBindValue(nowMs - kForgetSharesMs);
+    if (!query->exec())
+        return fail(*query, u"cannot record the share of %1 in %2"_s.arg(workerId, key));
     return true;
 }
 
-std::optional<SharedLimits::Others> SqlSharedLimits::sharesElsewhere(const QString &key,
-                                                                     const QString &workerId,
-                                                                     qint64 sinceMs)
+std::optional<SharedLimits::Others>
+SqlSharedLimits::sharesElsewhere(const QString &key, const QString &workerId, qint64 sinceMs)
 {
     m_error.clear();
-    QSqlQuery query(m_db);
-    query.prepare(u"SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM worker_shares "
-                  "WHERE key = ? AND worker_id <> ? AND updated_at >= ?"_s);
-    query.addBindValue(key);
-    query.addBindValue(workerId);
-    query.addBindValue(sinceMs);
-    if (!query.exec() || !query.next()) {
-        fail(query, u"cannot read the other workers' shares in %1"_s.arg(key));
+    KeptQuery query(prepared(u"SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM worker_shares "
+                             "WHERE key = ? AND worker_id <> ? AND updated_at >= ?"_s));
+    query->addBindValue(key);
+    query->addBindValue(workerId);
+    query->addBindValue(sinceMs);
+    if (!query->exec() || !query->next()) {
+        fail(*query, u"cannot read the other workers' shares in %1"_s.arg(key));
         return std::nullopt;
     }
-    return Others{query.value(0).toLongLong(), int(query.value(1).toLongLong())};
+    return Others{query->value(0).toLongLong(), int(query->value(1).toLongLong())};
 }
 
 } // namespace bd::store

@@ -2,9 +2,11 @@
 
 #include "store/sharedlimits.h"
 
+#include <map>
 #include <memory>
 #include <QSet>
 #include <QSqlDatabase>
+#include <QSqlQuery>
 
 namespace bd::store {
 
@@ -37,9 +39,15 @@ private:
     // Makes the key's schedule / breaker row exist (once per key and connection).
     bool ensureSchedule(const QString &key, double nowMs);
     bool ensureBreaker(const QString &key);
+    class KeptQuery;
+    // The statement of this SQL on this connection, prepared at its first use.
+    QSqlQuery &prepared(const QString &sql);
 
     QSqlDatabase m_db;
     std::shared_ptr<void> m_keepAlive;
+    // After the connection's holder: the statements go before the connection may close.
+    std::map<QString, QSqlQuery> m_prepared;
+    QSqlQuery m_unprepared;
     QSet<QString> m_schedules;
     QSet<QString> m_breakers;
     QString m_error;
