@@ -137,9 +137,15 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     connect(m_model, &TaskTableModel::sortPreparingChanged, this, &TasksPage::updateSortNote);
     connect(m_model, &QAbstractItemModel::modelReset, this, &TasksPage::updateSortNote);
     // The first loaded row is shown in the detail pane until the user picks another.
-    connect(m_model, &TaskTableModel::pageLoaded, this, [this](qint64 firstRow) {
-        if (firstRow == 0 && !m_view->currentIndex().isValid() && m_model->rowCount() > 0)
+    // A current row whose page was not loaded yet (the view sets one after a sort) shows
+    // once its page arrives instead of "Loading…" for good.
+    connect(m_model, &TaskTableModel::pageLoaded, this, [this](qint64 firstRow, int rows) {
+        const QModelIndex current = m_view->currentIndex();
+        if (firstRow == 0 && !current.isValid() && m_model->rowCount() > 0)
             m_view->setCurrentIndex(m_model->index(0, 0));
+        else if (m_detailWaiting && current.isValid() && current.row() >= firstRow &&
+                 current.row() < firstRow + rows)
+            handleCurrentChanged();
     });
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &TasksPage::handleCurrentChanged);
@@ -299,7 +305,8 @@ void TasksPage::handleCurrentChanged()
     if (!current.isValid())
         return;
     const QVariant id = m_model->data(m_model->index(current.row(), 0), TaskTableModel::TaskIdRole);
-    if (!id.isValid()) {
+    m_detailWaiting = !id.isValid();
+    if (m_detailWaiting) {
         m_detail->showPlaceholder(tr("Loading…"));
         return;
     }

@@ -85,6 +85,7 @@ private:
     QHash<qint64, QStringList> m_fieldsOfJob;
     QList<QPushButton *> m_actionButtons;
     bd::TaskDetail m_shownDetail;
+    bool m_detailWaiting = false; // "Loading…" until the current row's page arrives
 };
 
 } // namespace bd::ui

@@ -542,6 +542,22 @@ private Q_SLOTS:
         QCOMPARE(model->rowAt(0)->latencyMs, -1);
     }
 
+    // After a sort the view makes row 0 current before its page is read: the detail pane
+    // says "Loading…", then shows that task once the page arrives (it stayed "Loading…").
+    void theCurrentRowShowsOnceItsPageArrives()
+    {
+        const auto shown = openTasksPage(m_engine.get(), m_jobId);
+        QVERIFY(shown);
+        TaskTableModel *model = shown->model();
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowAt(0).has_value(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(shown->shownDetail().id == model->rowAt(0)->id, 10000);
+        model->sort(TaskTableModel::TokensColumn, Qt::DescendingOrder);
+        QVERIFY(!model->rowAt(0).has_value());
+        shown->view()->setCurrentIndex(model->index(0, 0));
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowAt(0).has_value(), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(shown->shownDetail().id, model->rowAt(0)->id, 10000);
+    }
+
     // Sorting every job has no index: the page says what each sorted page costs.
     void sortingEveryJobSaysWhatItCosts()
     {
