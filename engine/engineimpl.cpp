@@ -77,6 +77,7 @@ void registerMetaTypes()
     qRegisterMetaType<bd::SampleComparison>();
     qRegisterMetaType<bd::TaskFilter>();
     qRegisterMetaType<bd::TaskOrder>();
+    qRegisterMetaType<bd::TaskSortKey>();
     qRegisterMetaType<bd::TaskRow>();
     qRegisterMetaType<QList<bd::TaskRow>>();
     qRegisterMetaType<bd::TaskDetail>();
@@ -262,12 +263,15 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     m_readerThread.setObjectName(u"batchdesk-reader"_s);
     m_reader = new ReaderWorker(m_database, options.priceOverridePath, m_discardedTickets,
                                 m_cancelledExport);
+    // A read-only engine has no writer to build sort indexes with.
+    m_reader->setSortIndexMinTasks(options.readOnly ? 0 : options.sortIndexMinTasks);
     m_reader->moveToThread(&m_readerThread);
     connect(&m_readerThread, &QThread::finished, m_reader, &QObject::deleteLater);
     connect(m_reader, &ReaderWorker::jobChecked, this, &Engine::jobChecked);
     connect(m_reader, &ReaderWorker::jobEstimated, this, &Engine::jobEstimated);
     connect(m_reader, &ReaderWorker::samplesCompared, this, &Engine::samplesCompared);
     connect(m_reader, &ReaderWorker::taskCountReady, this, &Engine::taskCountReady);
+    connect(m_reader, &ReaderWorker::taskSortPreparing, this, &Engine::taskSortPreparing);
     connect(m_reader, &ReaderWorker::taskPageReady, this, &Engine::taskPageReady);
     connect(m_reader, &ReaderWorker::taskDetailReady, this, &Engine::taskDetailReady);
     connect(m_reader, &ReaderWorker::deadSummaryReady, this, &Engine::deadSummaryReady);
@@ -287,6 +291,11 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_reader, &ReaderWorker::queueRead, this, &Engine::queueRead);
     connect(m_reader, &ReaderWorker::queuesListed, this, &Engine::queuesListed);
     connect(m_reader, &ReaderWorker::queueTasksRead, this, &Engine::queueTasksRead);
+    // Sort indexes: asked for by the reader, built by the writer, told by the reader (after
+    // every taskSortPreparing it sent before, and before it reads the pages asked again).
+    connect(m_reader, &ReaderWorker::sortIndexWanted, m_worker, &EngineWorker::buildSortIndex);
+    connect(m_worker, &EngineWorker::sortIndexBuilt, m_reader, &ReaderWorker::sortIndexBuilt);
+    connect(m_reader, &ReaderWorker::taskSortReady, this, &Engine::taskSortReady);
     // Ids gathered by the reader go straight to the writer on the engine thread.
     connect(m_reader, &ReaderWorker::idsCollected, m_worker, &EngineWorker::actOnTasks);
     // Prices changed by the worker are the ones the reader estimates with.

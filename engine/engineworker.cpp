@@ -981,6 +981,16 @@ void EngineWorker::applyControl(const store::JobControl &control)
         refreshSnapshot(jobId); // its state or priority as the other engine left it
 }
 
+void EngineWorker::buildSortIndex(qint64 jobId, TaskSortKey key)
+{
+    if (!m_store) {
+        Q_EMIT sortIndexBuilt(jobId, key, u"the database is not open"_s);
+        return;
+    }
+    Q_EMIT sortIndexBuilt(
+        jobId, key, m_store->ensureSortIndex(jobId, key) ? QString() : m_store->errorString());
+}
+
 void EngineWorker::actOnTasks(TaskAction action, const QList<qint64> &taskIds, int argument)
 {
     if (!m_store) {

@@ -69,6 +69,9 @@ public:
     void reprioritiseJob(qint64 jobId, int priority);
     // argument: the priority for Reprioritise.
     void actOnTasks(bd::TaskAction action, const QList<qint64> &taskIds, int argument);
+    // The job's sort index for the key, built by the writer (the reader asks);
+    // sortIndexBuilt() follows.
+    void buildSortIndex(qint64 jobId, bd::TaskSortKey key);
     void clearAlerts(qint64 jobId, const QString &kind);
     void replayDead(const bd::ReplayRequest &request);
     void setSnapshotInterval(int ms);
@@ -94,6 +97,7 @@ public:
 
 Q_SIGNALS:
     void opened(bool ok, const QString &error);
+    void sortIndexBuilt(qint64 jobId, bd::TaskSortKey key, const QString &error);
     void importProgressed(qint64 rows, qint64 bytesRead, qint64 totalBytes);
     void importFinished(const bd::ImportResult &result);
     void jobProgressed(qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &usage,

@@ -104,12 +104,47 @@ void ReaderWorker::fetchTaskPage(quint64 ticket, const bd::TaskFilter &filter, q
 {
     if (discarded(ticket) || !ensureOpen(ticket))
         return;
-    const auto rows = m_query->page(filter, offset, afterId, limit, order);
+    // While a big job's sort index is built its pages come in task order (a sorted page
+    // would read every key of the job: seconds over a million tasks).
+    const bool preparing =
+        filter.isJobOnly() && !order.isIdOrder() && waitsForSortIndex(filter.jobId, order.key);
+    const auto rows =
+        m_query->page(filter, offset, afterId, limit, preparing ? TaskOrder{} : order);
     if (!rows) {
         Q_EMIT readFailed(ticket, m_query->errorString());
         return;
     }
+    if (preparing)
+        Q_EMIT taskSortPreparing(ticket, filter.jobId, order.key);
     Q_EMIT taskPageReady(ticket, offset, *rows);
+}
+
+bool ReaderWorker::waitsForSortIndex(qint64 jobId, bd::TaskSortKey key)
+{
+    if (m_sortIndexMinTasks <= 0 || store::taskordersql::sortIndexName(jobId, key).isEmpty())
+        return false;
+    const std::pair<qint64, int> wanted{jobId, int(key)};
+    if (m_sortIndexesBuilding.contains(wanted))
+        return true;
+    if (m_sortIndexesRefused.contains(wanted) || m_query->hasSortIndex(jobId, key))
+        return false;
+    TaskFilter job;
+    job.jobId = jobId;
+    const auto tasks = m_query->count(job);
+    if (!tasks || *tasks < m_sortIndexMinTasks)
+        return false;
+    m_sortIndexesBuilding.insert(wanted);
+    Q_EMIT sortIndexWanted(jobId, key);
+    return true;
+}
+
+void ReaderWorker::sortIndexBuilt(qint64 jobId, bd::TaskSortKey key, const QString &error)
+{
+    const std::pair<qint64, int> built{jobId, int(key)};
+    m_sortIndexesBuilding.remove(built);
+    if (!error.isEmpty())
+        m_sortIndexesRefused.insert(built);
+    Q_EMIT taskSortReady(jobId, key, error);
 }
 
 void ReaderWorker::fetchTaskDetail(quint64 ticket, qint64 taskId)

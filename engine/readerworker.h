@@ -58,6 +58,13 @@ public:
     void countTasks(quint64 ticket, const bd::TaskFilter &filter);
     void fetchTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
                        qint64 afterId, int limit, const bd::TaskOrder &order = {});
+    // A job with at least this many tasks has its sort index for a key asked for
+    // (sortIndexWanted) the first time it is sorted on it; 0: never. Set before the thread
+    // starts.
+    void setSortIndexMinTasks(qint64 tasks) { m_sortIndexMinTasks = tasks; }
+    // The writer built the index (error empty) or could not (pages then sort without);
+    // taskSortReady() follows.
+    void sortIndexBuilt(qint64 jobId, bd::TaskSortKey key, const QString &error);
     void fetchTaskDetail(quint64 ticket, qint64 taskId);
     void fetchDeadSummary(quint64 ticket, qint64 jobId);
     void listAlerts(bool includeCleared);
@@ -92,6 +99,9 @@ public:
 Q_SIGNALS:
     void taskCountReady(quint64 ticket, qint64 count);
     void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
+    void taskSortPreparing(quint64 ticket, qint64 jobId, bd::TaskSortKey key);
+    void sortIndexWanted(qint64 jobId, bd::TaskSortKey key);
+    void taskSortReady(qint64 jobId, bd::TaskSortKey key, const QString &error);
     void taskDetailReady(quint64 ticket, const bd::TaskDetail &detail);
     void deadSummaryReady(quint64 ticket, qint64 jobId, const QList<bd::DeadClassCount> &classes);
     void alertsListed(const QList<bd::AlertRecord> &alerts);
@@ -123,12 +133,18 @@ private:
     // just read may be wrong and is not handed out.
     bool damaged();
 
+    // Whether the job's pages in this key's order wait for its sort index (asked for here
+    // the first time a job of sortIndexMinTasks or more is sorted on a key it lacks).
+    bool waitsForSortIndex(qint64 jobId, bd::TaskSortKey key);
     const cost::PriceTable &prices();
     bd::QueueInfo queueInfo(const QString &name);
     // The store's records with their queue's name and the schema's fields filled in.
     QList<bd::QueueTaskResult> asResults(QList<bd::QueueTaskResult> records);
 
     QString m_databasePath;
+    qint64 m_sortIndexMinTasks = 0;
+    QSet<std::pair<qint64, int>> m_sortIndexesBuilding; // (job, key) asked, not built yet
+    QSet<std::pair<qint64, int>> m_sortIndexesRefused;  // could not be built: sort without
     QString m_priceOverridePath;
     std::optional<cost::PriceTable> m_prices;
     std::shared_ptr<DiscardedTickets> m_discarded;

@@ -73,6 +73,11 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     actions->addWidget(cancel);
     m_actionButtons = {replay, reprioritise, cancel};
     actions->addStretch(1);
+    m_sortNote = new QLabel(this);
+    m_sortNote->setObjectName(u"sortNote"_s);
+    m_sortNote->setWordWrap(true);
+    m_sortNote->hide();
+    actions->addWidget(m_sortNote, 3);
     layout->addLayout(actions);
 
     auto *splitter = new QSplitter(Qt::Horizontal, this);
@@ -128,10 +133,19 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     connect(m_textDebounce, &QTimer::timeout, this, &TasksPage::applyFilter);
     connect(m_refresh, &QTimer::timeout, m_model, &TaskTableModel::refresh);
     connect(m_model, &TaskTableModel::countChanged, this, &TasksPage::updateCountLabel);
+    connect(m_model, &TaskTableModel::countChanged, this, &TasksPage::updateSortNote);
+    connect(m_model, &TaskTableModel::sortPreparingChanged, this, &TasksPage::updateSortNote);
+    connect(m_model, &QAbstractItemModel::modelReset, this, &TasksPage::updateSortNote);
     // The first loaded row is shown in the detail pane until the user picks another.
-    connect(m_model, &TaskTableModel::pageLoaded, this, [this](qint64 firstRow) {
-        if (firstRow == 0 && !m_view->currentIndex().isValid() && m_model->rowCount() > 0)
+    // A current row whose page was not loaded yet (the view sets one after a sort) shows
+    // once its page arrives instead of "Loading…" for good.
+    connect(m_model, &TaskTableModel::pageLoaded, this, [this](qint64 firstRow, int rows) {
+        const QModelIndex current = m_view->currentIndex();
+        if (firstRow == 0 && !current.isValid() && m_model->rowCount() > 0)
             m_view->setCurrentIndex(m_model->index(0, 0));
+        else if (m_detailWaiting && current.isValid() && current.row() >= firstRow &&
+                 current.row() < firstRow + rows)
+            handleCurrentChanged();
     });
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &TasksPage::handleCurrentChanged);
@@ -264,13 +278,35 @@ void TasksPage::updateCountLabel()
                                          : tr("counting…"));
 }
 
+void TasksPage::updateSortNote()
+{
+    // Sorting every job has no index to read (one over the whole table would tax every
+    // job's drain): each page reads every task's key, about 2 s per million tasks.
+    const QString key =
+        m_model->headerData(m_model->sortColumn(), Qt::Horizontal, Qt::DisplayRole).toString();
+    QString note;
+    if (m_model->isSortPreparing()) {
+        note = tr("Preparing the sort by %1… (an index over this job's tasks; they show in "
+                  "task order meanwhile)")
+                   .arg(key.toLower());
+    } else if (m_model->filter().jobId == 0 && !m_model->order().isIdOrder() &&
+               m_model->rowCount() >= m_slowSortTasks) {
+        note = tr("Sorted over every job: each page reads all %1 tasks' %2 (about 2 s a page "
+                  "per million tasks). Choose a job for fast sorted pages.")
+                   .arg(formatCount(m_model->rowCount()), key.toLower());
+    }
+    m_sortNote->setText(note);
+    m_sortNote->setVisible(!note.isEmpty());
+}
+
 void TasksPage::handleCurrentChanged()
 {
     const QModelIndex current = m_view->currentIndex();
     if (!current.isValid())
         return;
     const QVariant id = m_model->data(m_model->index(current.row(), 0), TaskTableModel::TaskIdRole);
-    if (!id.isValid()) {
+    m_detailWaiting = !id.isValid();
+    if (m_detailWaiting) {
         m_detail->showPlaceholder(tr("Loading…"));
         return;
     }

@@ -44,6 +44,8 @@ public:
     // row at a view position, its actions enabled as they apply; the caller owns it.
     QMenu *rowMenu(const QPoint &viewPos);
     QLineEdit *searchField() const { return m_text; }
+    // From how many tasks a sort over every job says what each page costs (tests).
+    void setSlowSortTasks(qint64 tasks) { m_slowSortTasks = tasks; }
     // The last task detail shown (id 0 before one arrived).
     const bd::TaskDetail &shownDetail() const { return m_shownDetail; }
 
@@ -59,6 +61,9 @@ private:
     void handleCurrentChanged();
     void act(int action);
     void updateCountLabel();
+    // What a sort costs or waits for: the sort index being prepared for a big job, or
+    // every job's tasks sorted for each page.
+    void updateSortNote();
     void updateActions();
 
     Engine *m_engine;
@@ -71,6 +76,8 @@ private:
     QComboBox *m_errorClass = nullptr;
     QLineEdit *m_text = nullptr;
     QLabel *m_count = nullptr;
+    QLabel *m_sortNote = nullptr;
+    qint64 m_slowSortTasks = 50'000;
     QTimer *m_textDebounce = nullptr;
     QTimer *m_refresh = nullptr;
     // Structured answers: each job's output fields (shown as columns, filtered with
@@ -78,6 +85,7 @@ private:
     QHash<qint64, QStringList> m_fieldsOfJob;
     QList<QPushButton *> m_actionButtons;
     bd::TaskDetail m_shownDetail;
+    bool m_detailWaiting = false; // "Loading…" until the current row's page arrives
 };
 
 } // namespace bd::ui

@@ -52,6 +52,8 @@ TaskTableModel::TaskTableModel(Engine *engine, QObject *parent)
     connect(m_engine, &Engine::taskCountReady, this, &TaskTableModel::handleCount);
     connect(m_engine, &Engine::taskPageReady, this, &TaskTableModel::handlePage);
     connect(m_engine, &Engine::readFailed, this, &TaskTableModel::handleReadFailed);
+    connect(m_engine, &Engine::taskSortPreparing, this, &TaskTableModel::handleSortPreparing);
+    connect(m_engine, &Engine::taskSortReady, this, &TaskTableModel::handleSortReady);
 }
 
 int TaskTableModel::rowCount(const QModelIndex &parent) const
@@ -217,12 +219,42 @@ void TaskTableModel::sort(int column, Qt::SortOrder order)
     const bd::TaskOrder wanted{*key, order == Qt::DescendingOrder};
     if (wanted == m_order)
         return;
+    setSortPreparing(false);
+    reorder(wanted);
+}
+
+void TaskTableModel::reorder(const bd::TaskOrder &order)
+{
     // The same rows in another order: the count stands, every page is read anew.
     beginResetModel();
     dropPages();
-    m_order = wanted;
+    m_order = order;
     endResetModel();
     want(0);
+}
+
+void TaskTableModel::setSortPreparing(bool preparing)
+{
+    if (preparing == m_sortPreparing)
+        return;
+    m_sortPreparing = preparing;
+    Q_EMIT sortPreparingChanged(preparing);
+}
+
+void TaskTableModel::handleSortPreparing(quint64 ticket)
+{
+    // Comes just before the page of that ticket.
+    if (m_pageTickets.contains(ticket))
+        setSortPreparing(true);
+}
+
+void TaskTableModel::handleSortReady(qint64 jobId, bd::TaskSortKey key)
+{
+    if (!m_sortPreparing || jobId != m_filter.jobId || key != m_order.key)
+        return;
+    setSortPreparing(false);
+    // The pages in task order make way for sorted ones.
+    reorder(m_order);
 }
 
 void TaskTableModel::dropPages()
@@ -240,6 +272,7 @@ void TaskTableModel::setFilter(const bd::TaskFilter &filter, const QStringList &
     // So are counts under the old filter.
     m_engine->discardRequests(m_countTickets.values());
     m_countTickets.clear();
+    setSortPreparing(false);
     beginResetModel();
     dropPages();
     m_filter = filter;

@@ -26,6 +26,8 @@ namespace bd::ui {
 // a stale page keeps showing until its rows are painted again, then it is read anew.
 // sort() orders by a numeric column (id, job, row, state, priority, attempts, tokens,
 // cost, latency): the database sorts and pages as before, keyset after the row before.
+// While the engine builds a big job's sort index for the key, the pages come in task
+// order (sortPreparing() says so); once it is built every page is read anew, sorted.
 class TaskTableModel final : public QAbstractTableModel
 {
     Q_OBJECT
@@ -68,6 +70,8 @@ public:
     static int columnOf(bd::TaskSortKey key);
     const bd::TaskOrder &order() const { return m_order; }
     int sortColumn() const;
+    // The pages shown are in task order while the job's sort index is built.
+    bool isSortPreparing() const { return m_sortPreparing; }
     Qt::SortOrder sortOrder() const { return m_order.descending ? Qt::DescendingOrder : Qt::AscendingOrder; }
 
     // Structured answers: one column per output field after the fixed ones (set with the
@@ -90,6 +94,7 @@ public:
 Q_SIGNALS:
     void countChanged(qint64 count);
     void pageLoaded(qint64 firstRow, int rows);
+    void sortPreparingChanged(bool preparing);
 
 private:
     struct Page
@@ -107,6 +112,10 @@ private:
     void flushRequests();
     void evict();
     void dropPages();
+    void setSortPreparing(bool preparing);
+    void handleSortPreparing(quint64 ticket);
+    void handleSortReady(qint64 jobId, bd::TaskSortKey key);
+    void reorder(const bd::TaskOrder &order);
 
     Engine *m_engine;
     bd::TaskFilter m_filter;
@@ -114,6 +123,7 @@ private:
     QStringList m_fieldColumns;
     qint64 m_count = 0;
     bool m_hasCount = false;
+    bool m_sortPreparing = false;
     // This model's requests not answered yet, by the engine-wide tickets they were asked
     // with: another view's answers (same signals) and those to an old filter are not ours.
     QSet<quint64> m_countTickets;

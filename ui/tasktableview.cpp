@@ -6,6 +6,8 @@
 #include <QCoreApplication>
 #include <QHeaderView>
 #include <QMenu>
+#include <QProxyStyle>
+#include <QStyleOptionHeader>
 #include <QTableView>
 
 namespace bd::ui {
@@ -15,11 +17,44 @@ QString tr(const char *text)
 {
     return QCoreApplication::translate("bd::ui::TaskTable", text);
 }
+
+// Draws the header arrow of the other order (see pointSortArrowsWithTheOrder).
+class OrderArrowStyle final : public QProxyStyle
+{
+public:
+    using QProxyStyle::QProxyStyle;
+
+    void drawPrimitive(PrimitiveElement element, const QStyleOption *option, QPainter *painter,
+                       const QWidget *widget) const override
+    {
+        const auto *header = qstyleoption_cast<const QStyleOptionHeader *>(option);
+        if (element != PE_IndicatorHeaderArrow || !header) {
+            QProxyStyle::drawPrimitive(element, option, painter, widget);
+            return;
+        }
+        QStyleOptionHeader flipped(*header);
+        if (header->sortIndicator == QStyleOptionHeader::SortDown)
+            flipped.sortIndicator = QStyleOptionHeader::SortUp;
+        else if (header->sortIndicator == QStyleOptionHeader::SortUp)
+            flipped.sortIndicator = QStyleOptionHeader::SortDown;
+        QProxyStyle::drawPrimitive(element, &flipped, painter, widget);
+    }
+};
 } // namespace
+
+void pointSortArrowsWithTheOrder(QHeaderView *header)
+{
+    // Over the application's style (so the palette and a dark theme still apply); the
+    // widget does not own a style set on it, so the header does.
+    auto *style = new OrderArrowStyle(header->style()->name());
+    style->setParent(header);
+    header->setStyle(style);
+}
 
 void enableDatabaseSorting(QTableView *view, TaskTableModel *model)
 {
     QHeaderView *header = view->horizontalHeader();
+    pointSortArrowsWithTheOrder(header);
     header->setSortIndicator(model->sortColumn(), model->sortOrder());
     view->setSortingEnabled(true);
     // The view has asked the model to sort already (it ignores other columns): put the

@@ -7,6 +7,7 @@
 #include <QList>
 #include <QString>
 
+class QHeaderView;
 class QMenu;
 class QTableView;
 class QWidget;
@@ -22,6 +23,11 @@ class TaskTableModel;
 // (TaskTableModel::sort), with the indicator on it; clicking another column leaves the
 // order and the indicator as they were. The table starts in task order.
 void enableDatabaseSorting(QTableView *view, TaskTableModel *model);
+
+// The header's sort indicator points the way its values grow: up when ascending (the
+// smallest at the top), down when descending. QHeaderView asks the style for a "sort
+// down" arrow when ascending, which Fusion draws pointing down.
+void pointSortArrowsWithTheOrder(QHeaderView *header);
 
 // Columns that widen to what they show whenever the model changes (never narrower than
 // they are: the user may have widened them), so figures like "9 min · late by 4 min" are

@@ -76,6 +76,10 @@ struct EngineOptions
     // them, or a crashed one left them for `resume`), no monitoring starts; the verbs that
     // write are not for such an engine.
     bool readOnly = false;
+    // A job with at least this many tasks gets a sort index for a key the first time its
+    // Tasks view is sorted on it (taskSortPreparing, taskSortReady); smaller jobs sort well
+    // without. 0: never (pages sort without, reading every key of the job).
+    qint64 sortIndexMinTasks = 50'000;
 };
 
 // Where each program keeps its data when not told otherwise (QStandardPaths, application
@@ -237,7 +241,10 @@ public:
     // ---- reads. A ticket (newTicket()) is the asker's number for a request, echoed in its
     // answer and in readFailed() when the read fails.
     virtual void requestTaskCount(quint64 ticket, const bd::TaskFilter &filter) = 0;
-    // afterId: the id of row offset - 1 in the order, when known (-1: not known).
+    // afterId: the id of row offset - 1 in the order, when known (-1: not known). A big
+    // job's first page in an order it has no sort index for starts the index on the
+    // engine thread (EngineOptions::sortIndexMinTasks): until taskSortReady() its pages in
+    // that order come in task order, each told by taskSortPreparing() first.
     virtual void requestTaskPage(quint64 ticket, const bd::TaskFilter &filter, qint64 offset,
                                  qint64 afterId, int limit, const bd::TaskOrder &order = {}) = 0;
     // Requests with these tickets that have not been read yet are dropped unread (their
@@ -343,6 +350,12 @@ Q_SIGNALS:
     void exportWarned(qint64 jobId, const QStringList &warnings);
     void taskCountReady(quint64 ticket, qint64 count);
     void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
+    // Just before taskPageReady(ticket): that page is in task order, not in the key's, as
+    // the job's sort index for the key is being built.
+    void taskSortPreparing(quint64 ticket, qint64 jobId, bd::TaskSortKey key);
+    // The job's sort index for the key is there (error empty), or could not be made (the
+    // pages then sort without one): pages in that order are worth reading again.
+    void taskSortReady(qint64 jobId, bd::TaskSortKey key, const QString &error);
     void taskDetailReady(quint64 ticket, const bd::TaskDetail &detail);
     void deadSummaryReady(quint64 ticket, qint64 jobId, const QList<bd::DeadClassCount> &classes);
     void deadTasksListed(quint64 ticket, qint64 jobId, const QList<bd::DeadTask> &tasks,

@@ -121,6 +121,7 @@ struct DeadClassCount
 
 Q_DECLARE_METATYPE(bd::TaskFilter)
 Q_DECLARE_METATYPE(bd::TaskOrder)
+Q_DECLARE_METATYPE(bd::TaskSortKey)
 Q_DECLARE_METATYPE(bd::TaskRow)
 Q_DECLARE_METATYPE(bd::TaskDetail)
 Q_DECLARE_METATYPE(bd::DeadClassCount)

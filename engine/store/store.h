@@ -1,5 +1,6 @@
 #pragma once
 
+#include "api/tasks.h"
 #include "core/exportrow.h"
 #include "core/tasktypes.h"
 
@@ -118,7 +119,13 @@ public:
     virtual bool setJobSettings(qint64 jobId, const QJsonObject &settings) = 0;
     // Drops the tasks of an import that did not finish so it can start again.
     virtual bool discardTasks(qint64 jobId) = 0;
+    // Also drops the job's sort indexes.
     virtual bool deleteJob(qint64 jobId) = 0;
+    // The job's sort index for the key (taskordersql::sortIndexName), made if missing; a
+    // key that needs none is fine as it is. Asked for the first time a big job is sorted on
+    // that key (issue #18): from then on that job's writes keep it up to date, no other
+    // job's do. Takes a while over a big job (SQLite: under the write lock).
+    virtual bool ensureSortIndex(qint64 jobId, TaskSortKey key) = 0;
 
     // --- import: rows in input order, numbered from firstRowNumber, in one transaction
     virtual bool appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,

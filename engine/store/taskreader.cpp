@@ -7,6 +7,8 @@
 #include <QSqlQuery>
 #include <QVariant>
 
+#include <iterator>
+
 namespace bd::store::taskordersql {
 
 using namespace Qt::StringLiterals;
@@ -107,6 +109,68 @@ QString key(TaskSortKey key)
     return u"id"_s;
 }
 
+namespace {
+// The part of a sort index's name after the job; empty: the key needs no index (id, job).
+QString sortIndexSuffix(TaskSortKey key)
+{
+    static const char *const suffixes[] = {"",         "",       "row",  "state",  "priority",
+                                           "attempts", "tokens", "cost", "latency"};
+    static_assert(std::size(suffixes) == int(TaskSortKey::Latency) + 1);
+    const int at = int(key);
+    return at >= 0 && at < int(std::size(suffixes)) ? QString::fromLatin1(suffixes[at])
+                                                    : QString();
+}
+
+QString sortIndexPrefix(qint64 jobId)
+{
+    return u"tasks_sort_"_s + QString::number(jobId) + u'_';
+}
+} // namespace
+
+QString sortIndexName(qint64 jobId, TaskSortKey key)
+{
+    const QString suffix = sortIndexSuffix(key);
+    return suffix.isEmpty() || jobId <= 0 ? QString() : sortIndexPrefix(jobId) + suffix;
+}
+
+QString sortIndexStatement(qint64 jobId, TaskSortKey key, bool concurrently)
+{
+    const QString name = sortIndexName(jobId, key);
+    if (name.isEmpty())
+        return {};
+    return (concurrently ? u"CREATE INDEX CONCURRENTLY IF NOT EXISTS "_s
+                         : u"CREATE INDEX IF NOT EXISTS "_s) +
+           name + u" ON tasks (job_id, ("_s + taskordersql::key(key) + u"), id) WHERE job_id = "_s +
+           QString::number(jobId);
+}
+
+bool dropSortIndexes(const QSqlDatabase &db, const QString &namesSql, qint64 jobId, QString *error)
+{
+    QStringList names;
+    {
+        QSqlQuery query(db);
+        query.setForwardOnly(true);
+        if (!query.exec(namesSql)) {
+            *error = query.lastError().text();
+            return false;
+        }
+        // Matched here, not by LIKE: '_' is a wildcard there (job 5 would match job 50's).
+        while (query.next()) {
+            const QString name = query.value(0).toString();
+            if (name.startsWith(sortIndexPrefix(jobId)))
+                names.append(name);
+        }
+    }
+    for (const QString &name : std::as_const(names)) {
+        QSqlQuery drop(db);
+        if (!drop.exec(u"DROP INDEX IF EXISTS "_s + name)) {
+            *error = drop.lastError().text();
+            return false;
+        }
+    }
+    return true;
+}
+
 QString latency()
 {
     return u"CASE WHEN state IN (2, 3) AND finished_at > 0 AND started_at > 0 "
@@ -159,7 +223,7 @@ OrderedSql orderedSql(const QString &fromWhere, const TaskOrder &order)
 std::optional<QList<TaskRow>> orderedPage(const QSqlDatabase &db, const QString &fromWhere,
                                           const QVariantList &binds, const TaskOrder &order,
                                           qint64 offset, qint64 afterId, int limit,
-                                          TaskReader::Stats *stats, QString *error)
+                                          TaskReader::Stats *stats, QString *error, bool indexed)
 {
     const OrderedSql sql = orderedSql(fromWhere, order);
     const bool byKeyset = offset > 0 && afterId >= 0 && rowExists(db, afterId);
@@ -184,6 +248,8 @@ std::optional<QList<TaskRow>> orderedPage(const QSqlDatabase &db, const QString 
         return std::nullopt;
     ++stats->pages;
     ++stats->orderedPages;
+    if (indexed)
+        ++stats->indexedPages;
     if (byKeyset)
         ++stats->keysetPages;
     else if (offset > 0)

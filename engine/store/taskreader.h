@@ -25,7 +25,10 @@ namespace bd::store {
 // never the whole table; stats() says which way each page went. A page of a job in another
 // order than by id (TaskOrder) is a range of that key's index, found by keyset on
 // (sort key, id) after the row before it, or by OFFSET over the index
-// (taskordersql::orderedPage).
+// (taskordersql::orderedPage). There is no such index on the whole table (four of them
+// cost the drain about 30 %): the store's writer makes one for a job and key when asked
+// (Store::ensureSortIndex, the first time a big job is sorted on it); without one a
+// sorted page reads the keys of every matching task.
 class TaskReader
 {
 public:
@@ -45,6 +48,9 @@ public:
     virtual QList<DeadClassCount> deadByClass(qint64 jobId) = 0;
     // Ids matching the filter in id order, at most limit (for actions on "all matching").
     virtual QList<qint64> ids(const TaskFilter &filter, qint64 limit) = 0;
+    // Whether the job's sort index for the key is there and usable (built in full); page()
+    // over that job in that order then reads a range of it.
+    virtual bool hasSortIndex(qint64 jobId, TaskSortKey key) = 0;
 
     // How the page() calls so far were answered (tests, benchmarks).
     struct Stats
@@ -54,16 +60,31 @@ public:
         qint64 densePages = 0;
         qint64 offsetPages = 0;
         qint64 orderedPages = 0; // in another order than by id (counted in the above too)
+        qint64 indexedPages = 0; // of those, read over a job's sort index
     };
     virtual Stats stats() const = 0;
 };
 
 // The SQL both backends page with.
 namespace taskordersql {
-// The expression rows are sorted by; never NULL (rows without a value read -1). An index
-// on (job_id, key, id) with this expression to the letter would make a sorted page a range
-// of it; there is none yet: four such indexes cost the drain about 30 % (issue #18 notes).
+// The expression rows are sorted by; never NULL (rows without a value read -1). A job's
+// sort index holds (this expression to the letter, id).
 QString key(TaskSortKey key);
+
+// One job's sort index for a key: a partial index on (job_id, key, id) WHERE job_id = the
+// job (job_id in it too, so a query's job term is read from the index), so
+// tasks of every other job (the drain of a job nobody sorted) never touch it, and only the
+// keys a user sorted a big job on are kept up to date. Made by the store's writer
+// (Store::ensureSortIndex), dropped with the job (Store::deleteJob). Its name is empty for
+// the keys that need none (id, job: a job's rows are in id order already).
+QString sortIndexName(qint64 jobId, TaskSortKey key);
+// "CREATE INDEX [CONCURRENTLY] IF NOT EXISTS name ON tasks (job_id, key, id) WHERE job_id
+// = N"; empty when the key needs none. The job is a literal: only a query naming the job
+// as a literal can use a partial index (taskreaders' where(…, literalJob)).
+QString sortIndexStatement(qint64 jobId, TaskSortKey key, bool concurrently = false);
+// Drops the job's sort indexes. namesSql lists the names of the task table's indexes
+// that start with "tasks_sort_" (a catalog query of the backend).
+bool dropSortIndexes(const QSqlDatabase &db, const QString &namesSql, qint64 jobId, QString *error);
 // " ORDER BY key, id" in the order's direction.
 QString orderBy(const TaskOrder &order);
 // The condition for the rows after the one with id afterId in id order (either direction),
@@ -90,10 +111,12 @@ struct OrderedSql
     QString offset;
 };
 OrderedSql orderedSql(const QString &fromWhere, const TaskOrder &order);
+// indexed: fromWhere reads over the job's sort index (counted in stats).
 std::optional<QList<TaskRow>> orderedPage(const QSqlDatabase &db, const QString &fromWhere,
                                           const QVariantList &binds, const TaskOrder &order,
                                           qint64 offset, qint64 afterId, int limit,
-                                          TaskReader::Stats *stats, QString *error);
+                                          TaskReader::Stats *stats, QString *error,
+                                          bool indexed = false);
 // The columns of a page row (rowFromQuery reads them) up to the latency, which the caller
 // appends (latency()).
 const char *rowColumns();

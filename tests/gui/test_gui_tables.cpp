@@ -11,6 +11,7 @@
 #include "store/taskreader.h"
 #include "taskspage.h"
 #include "tasktablemodel.h"
+#include "tasktableview.h"
 
 #include <QApplication>
 #include <QClipboard>
@@ -24,6 +25,7 @@
 #include <QPushButton>
 #include <QScrollBar>
 #include <QSignalSpy>
+#include <QStandardItemModel>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
@@ -32,6 +34,26 @@ using namespace Qt::StringLiterals;
 using bd::ui::TaskTableModel;
 
 namespace {
+
+// Which way a header's sort arrow points, read from its pixels: the rows of dark pixels in
+// the section (its title is blank) are narrow at the apex. 1: up, -1: down, 0: no arrow.
+int arrowDirection(QHeaderView *header, int section)
+{
+    const QImage image = header->grab().toImage();
+    const int left = header->sectionViewportPosition(section) + 2;
+    const int right = left + header->sectionSize(section) - 4;
+    QList<int> widths;
+    for (int y = 2; y < image.height() - 2; ++y) {
+        int dark = 0;
+        for (int x = left; x < right; ++x)
+            dark += qGray(image.pixel(x, y)) < 128 ? 1 : 0;
+        if (dark > 0)
+            widths.append(dark);
+    }
+    if (widths.size() < 2 || widths.constFirst() == widths.constLast())
+        return 0;
+    return widths.constFirst() < widths.constLast() ? 1 : -1;
+}
 
 constexpr qint64 kT0 = 1'700'000'000'000;
 const QString kOwner = u"elsewhere:1:abc"_s;
@@ -122,6 +144,19 @@ private:
         return store.job(m_jobId).value_or(bd::JobInfo());
     }
 
+    // The Tasks page of an engine, shown, on the job.
+    std::unique_ptr<bd::ui::TasksPage> openTasksPage(bd::Engine *engine, qint64 jobId) const
+    {
+        auto page = std::make_unique<bd::ui::TasksPage>(engine);
+        page->setJobs({job()});
+        page->resize(1600, 700);
+        page->show();
+        if (!QTest::qWaitForWindowExposed(page.get()))
+            return nullptr;
+        page->showJob(jobId);
+        return page;
+    }
+
 private Q_SLOTS:
     void initTestCase()
     {
@@ -182,12 +217,9 @@ private Q_SLOTS:
 
     void columnsSortInTheDatabase()
     {
-        bd::ui::TasksPage page(m_engine.get());
-        page.setJobs({job()});
-        page.resize(1600, 700);
-        page.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&page));
-        page.showJob(m_jobId);
+        const auto shown = openTasksPage(m_engine.get(), m_jobId);
+        QVERIFY(shown);
+        bd::ui::TasksPage &page = *shown;
         TaskTableModel *model = page.model();
         QTableView *view = page.view();
         QHeaderView *header = view->horizontalHeader();
@@ -410,6 +442,150 @@ private Q_SLOTS:
                                  }()),
                                  10000);
         QTRY_COMPARE_WITH_TIMEOUT(model->rowCount(), odd - 2, 10000);
+    }
+
+    // Ascending (the smallest first) points up, descending down. Qt hands the style a
+    // "sort down" arrow for ascending, which Fusion draws pointing down: without the fix the
+    // arrow reads the other way.
+    void sortArrowPointsTheWayValuesGrow()
+    {
+        QStandardItemModel model(3, 2);
+        model.setHorizontalHeaderLabels({u" "_s, u" "_s});
+        QTableView plain, fixed;
+        for (QTableView *view : {&plain, &fixed}) {
+            view->setModel(&model);
+            view->horizontalHeader()->setSortIndicatorShown(true);
+            view->horizontalHeader()->resizeSection(0, 80);
+            view->resize(300, 150);
+        }
+        bd::ui::pointSortArrowsWithTheOrder(fixed.horizontalHeader());
+        for (QTableView *view : {&plain, &fixed})
+            view->show();
+        QVERIFY(QTest::qWaitForWindowExposed(&fixed));
+        for (const Qt::SortOrder order : {Qt::AscendingOrder, Qt::DescendingOrder}) {
+            fixed.horizontalHeader()->setSortIndicator(0, order);
+            plain.horizontalHeader()->setSortIndicator(0, order);
+            const int up = order == Qt::AscendingOrder ? 1 : -1;
+            QCOMPARE(arrowDirection(fixed.horizontalHeader(), 0), up);
+            QCOMPARE(arrowDirection(plain.horizontalHeader(), 0), -up); // Qt's own
+        }
+        // The task tables use it.
+        const auto page = openTasksPage(m_engine.get(), m_jobId);
+        QVERIFY(page);
+        QHeaderView *header = page->view()->horizontalHeader();
+        QCOMPARE(header->style()->metaObject()->className(),
+                 fixed.horizontalHeader()->style()->metaObject()->className());
+    }
+
+    // A job of at least sortIndexMinTasks tasks sorted on a key it has no index for: the
+    // rows show in task order with "Preparing the sort…", the engine builds the job's index
+    // on its thread, then the pages are read again, sorted, over the index.
+    void aBigJobsSortWaitsForItsIndex()
+    {
+        bd::EngineOptions options;
+        options.database = m_db;
+        options.sortIndexMinTasks = kRows / 2;
+        const auto engine = bd::createEngine(options);
+        QSignalSpy opened(engine.get(), &bd::Engine::opened);
+        engine->open();
+        QVERIFY(opened.wait(20000));
+        QSignalSpy ready(engine.get(), &bd::Engine::taskSortReady);
+
+        const auto shown = openTasksPage(engine.get(), m_jobId);
+        QVERIFY(shown);
+        bd::ui::TasksPage &page = *shown;
+        TaskTableModel *model = page.model();
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowAt(0).has_value(), 10000);
+        auto *note = page.findChild<QLabel *>(u"sortNote"_s);
+        QVERIFY(note);
+        QVERIFY(note->isHidden());
+        QStringList notes;
+        connect(model, &TaskTableModel::sortPreparingChanged, this,
+                [&](bool preparing) { notes.append(preparing ? note->text() : QString()); });
+
+        model->sort(TaskTableModel::LatencyColumn, Qt::DescendingOrder);
+        QTRY_COMPARE_WITH_TIMEOUT(ready.size(), 1, 20000);
+        QCOMPARE(ready.at(0).at(0).toLongLong(), m_jobId);
+        QCOMPARE(ready.at(0).at(1).value<bd::TaskSortKey>(), bd::TaskSortKey::Latency);
+        QCOMPARE(ready.at(0).at(2).toString(), QString());
+        QTRY_COMPARE(notes.size(), 2); // the spy and the model hear it one event apart
+        QVERIFY2(notes.at(0).startsWith(u"Preparing the sort by latency…"_s),
+                 qPrintable(notes.at(0)));
+        QVERIFY(notes.at(1).isEmpty());
+        QVERIFY(!model->isSortPreparing());
+        QTRY_VERIFY(note->isHidden());
+
+        // Read again, sorted: the longest latency first, ties by id, descending.
+        for (int row = 0; row < kRows; row += TaskTableModel::kPageSize / 2) {
+            page.view()->scrollTo(model->index(row, 0));
+            QTRY_VERIFY_WITH_TIMEOUT(model->rowAt(row).has_value(), 10000);
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowAt(kRows - 1).has_value(), 10000);
+        for (int row = 1; row < kRows; ++row) {
+            const bd::TaskRow a = *model->rowAt(row - 1), b = *model->rowAt(row);
+            QVERIFY2(std::pair(a.latencyMs, a.id) > std::pair(b.latencyMs, b.id),
+                     qPrintable(u"row %1"_s.arg(row)));
+        }
+        QString error;
+        const auto db =
+            bd::store::Database::open(m_db, bd::store::Database::Access::ReadOnly, &error);
+        QVERIFY2(db, qPrintable(error));
+        QVERIFY(db->tasks().hasSortIndex(m_jobId, bd::TaskSortKey::Latency));
+        QVERIFY(!db->tasks().hasSortIndex(m_jobId, bd::TaskSortKey::Cost));
+
+        // Sorted there already: no waiting the second time.
+        model->sort(TaskTableModel::IdColumn, Qt::AscendingOrder);
+        model->sort(TaskTableModel::LatencyColumn, Qt::AscendingOrder);
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowAt(0).has_value(), 10000);
+        QCOMPARE(notes.size(), 2);
+        QCOMPARE(ready.size(), 1);
+        QCOMPARE(model->rowAt(0)->latencyMs, -1);
+    }
+
+    // After a sort the view makes row 0 current before its page is read: the detail pane
+    // says "Loading…", then shows that task once the page arrives (it stayed "Loading…").
+    void theCurrentRowShowsOnceItsPageArrives()
+    {
+        const auto shown = openTasksPage(m_engine.get(), m_jobId);
+        QVERIFY(shown);
+        TaskTableModel *model = shown->model();
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowAt(0).has_value(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(shown->shownDetail().id == model->rowAt(0)->id, 10000);
+        model->sort(TaskTableModel::TokensColumn, Qt::DescendingOrder);
+        QVERIFY(!model->rowAt(0).has_value());
+        shown->view()->setCurrentIndex(model->index(0, 0));
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowAt(0).has_value(), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(shown->shownDetail().id, model->rowAt(0)->id, 10000);
+    }
+
+    // Sorting every job has no index: the page says what each sorted page costs.
+    void sortingEveryJobSaysWhatItCosts()
+    {
+        const auto shown = openTasksPage(m_engine.get(), 0);
+        QVERIFY(shown);
+        bd::ui::TasksPage &page = *shown;
+        TaskTableModel *model = page.model();
+        QTRY_VERIFY_WITH_TIMEOUT(model->hasCount(), 10000);
+        auto *note = page.findChild<QLabel *>(u"sortNote"_s);
+        model->sort(TaskTableModel::CostColumn, Qt::AscendingOrder);
+        // A few hundred tasks sort fast: nothing to say.
+        QVERIFY(note->isHidden());
+
+        page.setSlowSortTasks(kRows / 2);
+        model->sort(TaskTableModel::CostColumn, Qt::DescendingOrder);
+        QTRY_VERIFY(!note->isHidden());
+        QCOMPARE(note->text(),
+                 u"Sorted over every job: each page reads all %1 tasks' cost (about 2 s a page "
+                 "per million tasks). Choose a job for fast sorted pages."_s.arg(
+                     bd::ui::formatCount(model->rowCount())));
+        // One job's sort has its index: nothing to say.
+        page.showJob(m_jobId);
+        QTRY_VERIFY(note->isHidden());
+        // Back in task order: nothing either.
+        page.showJob(0);
+        model->sort(TaskTableModel::IdColumn, Qt::AscendingOrder);
+        QTRY_VERIFY_WITH_TIMEOUT(model->hasCount(), 10000);
+        QVERIFY(note->isHidden());
     }
 };
 

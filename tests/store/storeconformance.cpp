@@ -1328,6 +1328,165 @@ void StoreConformance::readerOrderedPages()
     QCOMPARE(byTokens->at(0).state, TaskState::Completed);
 }
 
+// A big job's sort index (issue #18): made when asked, read over, kept right by every
+// write to its job (never by another job's), dropped with the job. Pages over it are the
+// order of the rows as they are, ties by id, page after page while tasks complete.
+void StoreConformance::readerSortIndexes()
+{
+    const auto writer = open(m_location);
+    QVERIFY(writer);
+    store::Store &store = writer->queue();
+    const qint64 job = makeJob(store, 40);
+    const qint64 other = makeJob(store, 6, u"b"_s);
+    QVERIFY(job > 0 && other > 0);
+    const auto reader = open(m_location, true);
+    QVERIFY(reader);
+    store::TaskReader &tasks = reader->tasks();
+    const QList<TaskSortKey> keys = {
+        TaskSortKey::Row,    TaskSortKey::State, TaskSortKey::Priority, TaskSortKey::Attempts,
+        TaskSortKey::Tokens, TaskSortKey::Cost,  TaskSortKey::Latency};
+    for (const TaskSortKey key : keys) {
+        QVERIFY(!tasks.hasSortIndex(job, key));
+        QVERIFY2(store.ensureSortIndex(job, key), qPrintable(store.errorString()));
+        QVERIFY(store.ensureSortIndex(job, key)); // there already
+        QVERIFY(tasks.hasSortIndex(job, key));
+        QVERIFY(!tasks.hasSortIndex(other, key));
+    }
+    QVERIFY(store.ensureSortIndex(other, TaskSortKey::Cost));
+    QVERIFY(store.ensureSortIndex(job, TaskSortKey::Id)); // needs none
+    QVERIFY(!tasks.hasSortIndex(job, TaskSortKey::Id));
+
+    TaskFilter all;
+    all.jobId = job;
+    const auto keyOf = [](const TaskRow &row, TaskSortKey key) -> double {
+        switch (key) {
+        case TaskSortKey::Row:
+            return double(row.rowNumber);
+        case TaskSortKey::State:
+            return int(row.state);
+        case TaskSortKey::Priority:
+            return row.priority;
+        case TaskSortKey::Attempts:
+            return row.attempts;
+        case TaskSortKey::Tokens:
+            return double(row.inputTokens + row.outputTokens);
+        case TaskSortKey::Cost:
+            return row.costUsd.value_or(-1);
+        default:
+            return double(row.latencyMs);
+        }
+    };
+    // The job's rows as they are now (read in id order), sorted here.
+    const auto expected = [&](const TaskOrder &order) {
+        QList<TaskRow> rows = tasks.page(all, 0, -1, 1000).value_or(QList<TaskRow>());
+        std::sort(rows.begin(), rows.end(), [&](const TaskRow &a, const TaskRow &b) {
+            const auto ka = std::pair(keyOf(a, order.key), a.id);
+            const auto kb = std::pair(keyOf(b, order.key), b.id);
+            return order.descending ? kb < ka : ka < kb;
+        });
+        QList<qint64> ids;
+        for (const TaskRow &row : rows)
+            ids.append(row.id);
+        return ids;
+    };
+    // Pages of 7 after the row before, from row `from` (whose row before is afterId).
+    const auto readFrom = [&](const TaskOrder &order, qint64 from, qint64 afterId, int pages) {
+        QList<qint64> seen;
+        for (int i = 0; i < pages; ++i) {
+            const auto page = tasks.page(all, from + seen.size(), afterId, 7, order);
+            if (!page || page->isEmpty())
+                break;
+            for (const TaskRow &row : *page)
+                seen.append(row.id);
+            afterId = page->constLast().id;
+        }
+        return seen;
+    };
+    const auto checkEveryOrder = [&] {
+        for (const TaskSortKey key : keys) {
+            for (const bool descending : {false, true}) {
+                const TaskOrder order{key, descending};
+                const store::TaskReader::Stats before = tasks.stats();
+                QCOMPARE(readFrom(order, 0, -1, 100), expected(order));
+                QCOMPARE(tasks.stats().indexedPages - before.indexedPages,
+                         tasks.stats().orderedPages - before.orderedPages);
+                const auto jump = tasks.page(all, 20, -1, 7, order); // by offset
+                QVERIFY(jump);
+                QCOMPARE(jump->constFirst().id, expected(order).at(20));
+            }
+        }
+    };
+    checkEveryOrder(); // all pending: every key ties but the row's
+
+    // Completed with costs and tokens that tie across pages, claimed at two times (two
+    // latencies), some dead: the index follows every change.
+    QList<ClaimedTask> early, late;
+    QVERIFY(store.claimTasks(job, kOwnerA, 10, kT0, kT0 + kLease, &early));
+    QVERIFY(store.claimTasks(job, kOwnerA, 8, kT0 + 100, kT0 + kLease, &late));
+    QList<TaskTransition> done;
+    int i = 0;
+    for (const ClaimedTask &task : early + late) {
+        const bool dead = i % 6 == 5;
+        TaskTransition t =
+            transition(task.id, dead ? OutcomeAction::DeadLetter : OutcomeAction::Complete,
+                       dead ? ErrorClass::ServerError : ErrorClass::None);
+        if (!dead) {
+            t.outcome.costUsd = 0.01 * (i % 3);
+            t.outcome.usage.outputTokens = i % 2;
+        }
+        ++i;
+        done.append(t);
+    }
+    QVERIFY(store.applyTransitions(kOwnerA, done, kT0 + 500));
+    checkEveryOrder();
+    // A filtered page sorts what the filter finds (a job's few dead tasks by state), not
+    // walking the whole index.
+    TaskFilter dead = all;
+    dead.state = int(TaskState::Dead);
+    const store::TaskReader::Stats beforeDead = tasks.stats();
+    const auto deadByCost = tasks.page(dead, 0, -1, 10, TaskOrder{TaskSortKey::Cost, true});
+    QVERIFY(deadByCost);
+    QCOMPARE(deadByCost->size(), 3);
+    QCOMPARE(tasks.stats().indexedPages, beforeDead.indexedPages);
+
+    // While tasks complete between two pages: the next page goes on after the row before
+    // in the order as it is now (tasks that moved ahead of it are not met again).
+    const TaskOrder dearest{TaskSortKey::Cost, true};
+    const QList<qint64> firstTwo = readFrom(dearest, 0, -1, 2);
+    QCOMPARE(firstTwo, expected(dearest).mid(0, 14));
+    QList<ClaimedTask> more;
+    QVERIFY(store.claimTasks(job, kOwnerA, 10, kT0 + 1000, kT0 + kLease, &more));
+    QList<ClaimedTask> elsewhere;
+    QVERIFY(store.claimTasks(other, kOwnerA, 6, kT0 + 1000, kT0 + kLease, &elsewhere));
+    done.clear();
+    i = 0;
+    for (const ClaimedTask &task : more + elsewhere) {
+        TaskTransition t = transition(task.id, OutcomeAction::Complete);
+        t.outcome.costUsd = i++ % 2 ? 0.5 : 0.005; // both ahead of the rows read
+        done.append(t);
+    }
+    QVERIFY(store.applyTransitions(kOwnerA, done, kT0 + 1300));
+    const QList<qint64> now = expected(dearest);
+    const QList<qint64> rest = readFrom(dearest, 14, firstTwo.constLast(), 100);
+    QCOMPARE(rest, now.mid(now.indexOf(firstTwo.constLast()) + 1));
+    QCOMPARE(rest.size(), 40 - 14 - 10); // the ten went ahead
+    checkEveryOrder();
+    // Another job's rows are not in this job's pages (nor its index).
+    for (const ClaimedTask &task : elsewhere)
+        QVERIFY(!now.contains(task.id));
+
+    // Dropped with the job; the other job's index stays.
+    QVERIFY(store.deleteJob(job));
+    for (const TaskSortKey key : keys)
+        QVERIFY(!tasks.hasSortIndex(job, key));
+    QVERIFY(tasks.hasSortIndex(other, TaskSortKey::Cost));
+    TaskFilter otherJob;
+    otherJob.jobId = other;
+    const auto otherPage = tasks.page(otherJob, 0, -1, 10, TaskOrder{TaskSortKey::Cost, false});
+    QVERIFY(otherPage);
+    QCOMPARE(otherPage->size(), 6);
+}
+
 void StoreConformance::readerDeadByClassAndIds()
 {
     const auto writer = open(m_location);

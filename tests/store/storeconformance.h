@@ -53,6 +53,7 @@ private Q_SLOTS:
     void jobTotalsFollowEveryChange();
     void readerCountsPagesAndDetail();
     void readerOrderedPages();
+    void readerSortIndexes();
     void readerDeadByClassAndIds();
     void taskActions();
     void metricsWriteAndRead();

@@ -1,6 +1,7 @@
 #include "postgresstoreprivate.h"
 
 #include "core/jsonutil.h"
+#include "store/taskreader.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -420,10 +421,36 @@ bool PostgresStore::discardTasks(qint64 jobId)
 
 bool PostgresStore::deleteJob(qint64 jobId)
 {
+    // Its sort indexes first: the cascade then has none of them to update.
+    QString error;
+    if (!taskordersql::dropSortIndexes(
+            m_db,
+            u"SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'tasks'::regclass AND c.relname LIKE 'tasks_sort_%'"_s,
+            jobId, &error))
+        return fail(error);
     QSqlQuery query(m_db);
     query.prepare(u"DELETE FROM jobs WHERE id = ?"_s);
     query.addBindValue(jobId);
     return query.exec() || fail(query.lastError().text());
+}
+
+bool PostgresStore::ensureSortIndex(qint64 jobId, TaskSortKey key)
+{
+    const QString name = taskordersql::sortIndexName(jobId, key);
+    if (name.isEmpty())
+        return true;
+    // CONCURRENTLY: other workers' drain goes on while it is built. A build cut short leaves
+    // an invalid index that IF NOT EXISTS would keep: it goes first.
+    QSqlQuery invalid(m_db);
+    invalid.prepare(u"SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "WHERE c.relname = ? AND NOT i.indisvalid AND pg_table_is_visible(c.oid)"_s);
+    invalid.addBindValue(name);
+    if (!invalid.exec())
+        return fail(invalid.lastError().text());
+    if (invalid.next() && !exec(u"DROP INDEX IF EXISTS "_s + name))
+        return false;
+    return exec(taskordersql::sortIndexStatement(jobId, key, true));
 }
 
 bool PostgresStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,

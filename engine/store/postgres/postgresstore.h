@@ -47,6 +47,7 @@ public:
     bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) override;
     bool discardTasks(qint64 jobId) override;
     bool deleteJob(qint64 jobId) override;
+    bool ensureSortIndex(qint64 jobId, TaskSortKey key) override;
 
     bool appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,
                      int priority, qint64 nowMs) override;

@@ -29,10 +29,13 @@ bool PostgresTaskReader::fail(const QString &what)
 }
 
 // The WHERE clause of a filter.
-QString PostgresTaskReader::where(const TaskFilter &filter, QVariantList *binds) const
+QString PostgresTaskReader::where(const TaskFilter &filter, QVariantList *binds,
+                                  bool literalJob) const
 {
     QStringList terms;
-    if (filter.jobId > 0) {
+    if (filter.jobId > 0 && literalJob) {
+        terms << u"job_id = "_s + QString::number(filter.jobId);
+    } else if (filter.jobId > 0) {
         terms << u"job_id = ?"_s;
         binds->append(filter.jobId);
     }
@@ -117,11 +120,17 @@ std::optional<PostgresTaskReader::Dense> PostgresTaskReader::denseRange(qint64 j
 std::optional<QList<TaskRow>> PostgresTaskReader::page(const TaskFilter &filter, qint64 offset,
                                               qint64 afterId, int limit, const TaskOrder &order)
 {
+    if (!order.isIdOrder()) {
+        QVariantList binds;
+        // Only unfiltered, as SQLite (a job's few dead tasks are found by state, then sorted).
+        const bool indexed =
+            filter.isJobOnly() && filter.jobId > 0 && hasSortIndex(filter.jobId, order.key);
+        return taskordersql::orderedPage(m_db, u" FROM tasks"_s + where(filter, &binds, indexed),
+                                         binds, order, offset, afterId, limit, &m_stats, &m_error,
+                                         indexed);
+    }
     QVariantList binds;
     const QString filterSql = where(filter, &binds);
-    if (!order.isIdOrder())
-        return taskordersql::orderedPage(m_db, u" FROM tasks"_s + filterSql, binds, order, offset,
-                                         afterId, limit, &m_stats, &m_error);
     QString sql = u"SELECT "_s + QLatin1StringView(taskordersql::rowColumns()) +
                   taskordersql::latency() + u" FROM tasks"_s + filterSql;
     const QString conj = binds.isEmpty() ? u" WHERE "_s : u" AND "_s;
@@ -262,6 +271,20 @@ QList<DeadClassCount> PostgresTaskReader::deadByClass(qint64 jobId)
         result.append(entry);
     }
     return result;
+}
+
+bool PostgresTaskReader::hasSortIndex(qint64 jobId, TaskSortKey key)
+{
+    const QString name = taskordersql::sortIndexName(jobId, key);
+    if (name.isEmpty())
+        return false;
+    // An index CREATE INDEX CONCURRENTLY has not finished (or left behind) is not valid.
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(u"SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                  "WHERE c.relname = ? AND i.indisvalid AND pg_table_is_visible(c.oid)"_s);
+    query.addBindValue(name);
+    return query.exec() && query.next();
 }
 
 QList<qint64> PostgresTaskReader::ids(const TaskFilter &filter, qint64 limit)

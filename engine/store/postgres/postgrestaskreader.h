@@ -27,6 +27,7 @@ public:
     std::optional<TaskDetail> detail(qint64 taskId) override;
     QList<DeadClassCount> deadByClass(qint64 jobId) override;
     QList<qint64> ids(const TaskFilter &filter, qint64 limit) override;
+    bool hasSortIndex(qint64 jobId, TaskSortKey key) override;
     Stats stats() const override { return m_stats; }
 
 private:
@@ -36,7 +37,9 @@ private:
         qint64 maxId = 0;
         qint64 count = -1;
     };
-    QString where(const TaskFilter &filter, QVariantList *binds) const;
+    // literalJob: the job as a literal, as a partial sort index needs it (a bound value
+    // would leave the planner a generic plan that cannot use it).
+    QString where(const TaskFilter &filter, QVariantList *binds, bool literalJob = false) const;
     std::optional<Dense> denseRange(qint64 jobId);
     bool fail(const QString &what);
 

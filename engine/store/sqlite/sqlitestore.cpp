@@ -1,6 +1,7 @@
 #include "sqlitestoreprivate.h"
 
 #include "core/jsonutil.h"
+#include "store/taskreader.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -333,10 +334,26 @@ bool SqliteStore::discardTasks(qint64 jobId)
 
 bool SqliteStore::deleteJob(qint64 jobId)
 {
+    // Its sort indexes first: the cascade then has none of them to update.
+    QString error;
+    if (!taskordersql::dropSortIndexes(
+            m_db,
+            u"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' "
+            "AND name LIKE 'tasks_sort_%'"_s,
+            jobId, &error))
+        return fail(error);
     QSqlQuery query(m_db);
     query.prepare(u"DELETE FROM jobs WHERE id = ?"_s);
     query.addBindValue(jobId);
     return query.exec() || fail(query.lastError().text());
+}
+
+bool SqliteStore::ensureSortIndex(qint64 jobId, TaskSortKey key)
+{
+    const QString statement = taskordersql::sortIndexStatement(jobId, key);
+    // Built under the write lock: writers wait for it (a million tasks: a few seconds of
+    // the busy timeout), the readers go on.
+    return statement.isEmpty() || exec(statement);
 }
 
 bool SqliteStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,

@@ -31,10 +31,13 @@ bool SqliteTaskReader::fail(const QString &what)
 // The WHERE clause of a filter. With a job and a state the (job_id, state) index yields
 // rows in id order; otherwise the unary + keeps SQLite on the id order of the table
 // instead of sorting a whole job after an index lookup.
-QString SqliteTaskReader::where(const TaskFilter &filter, QVariantList *binds) const
+QString SqliteTaskReader::where(const TaskFilter &filter, QVariantList *binds,
+                                bool literalJob) const
 {
     QStringList terms;
-    if (filter.jobId > 0) {
+    if (filter.jobId > 0 && literalJob) {
+        terms << u"job_id = "_s + QString::number(filter.jobId);
+    } else if (filter.jobId > 0) {
         terms << (filter.state >= 0 ? u"job_id = ?"_s : u"+job_id = ?"_s);
         binds->append(filter.jobId);
     }
@@ -122,15 +125,24 @@ std::optional<SqliteTaskReader::Dense> SqliteTaskReader::denseRange(qint64 jobId
 std::optional<QList<TaskRow>> SqliteTaskReader::page(const TaskFilter &filter, qint64 offset,
                                               qint64 afterId, int limit, const TaskOrder &order)
 {
-    QVariantList binds;
-    const QString filterSql = where(filter, &binds);
     if (!order.isIdOrder()) {
-        // Sorted by another key, a job's rows are a range of that key's index.
-        QString fromWhere = u" FROM tasks"_s + filterSql;
+        // A job's rows in the order of a key it has a sort index for are a range of it
+        // (INDEXED BY: the (job_id, state) index would read the whole job and sort it).
+        // Only unfiltered: with a state, the planner would walk the whole index in order to
+        // find a job's few dead tasks rather than sort them.
+        QVariantList binds;
+        const bool indexed =
+            filter.isJobOnly() && filter.jobId > 0 && hasSortIndex(filter.jobId, order.key);
+        QString fromWhere = u" FROM tasks"_s;
+        if (indexed)
+            fromWhere += u" INDEXED BY "_s + taskordersql::sortIndexName(filter.jobId, order.key);
+        fromWhere += where(filter, &binds, indexed);
         fromWhere.replace(u"+job_id"_s, u"job_id"_s);
         return taskordersql::orderedPage(m_db, fromWhere, binds, order, offset, afterId, limit,
-                                         &m_stats, &m_error);
+                                         &m_stats, &m_error, indexed);
     }
+    QVariantList binds;
+    const QString filterSql = where(filter, &binds);
     QString sql = u"SELECT "_s + QLatin1StringView(taskordersql::rowColumns()) +
                   taskordersql::latency() + u" FROM tasks"_s + filterSql;
     const QString conj = binds.isEmpty() ? u" WHERE "_s : u" AND "_s;
@@ -271,6 +283,18 @@ QList<DeadClassCount> SqliteTaskReader::deadByClass(qint64 jobId)
         result.append(entry);
     }
     return result;
+}
+
+bool SqliteTaskReader::hasSortIndex(qint64 jobId, TaskSortKey key)
+{
+    const QString name = taskordersql::sortIndexName(jobId, key);
+    if (name.isEmpty())
+        return false;
+    QSqlQuery query(m_db);
+    query.setForwardOnly(true);
+    query.prepare(u"SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"_s);
+    query.addBindValue(name);
+    return query.exec() && query.next();
 }
 
 QList<qint64> SqliteTaskReader::ids(const TaskFilter &filter, qint64 limit)
