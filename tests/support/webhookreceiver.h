@@ -87,9 +87,10 @@ private:
     }
 
     int m_failuresEach;
-    QTcpServer m_server;
     QHash<QTcpSocket *, QByteArray> m_buffers;
     QSet<qint64> m_seen;
+    // Last, so it goes first: its sockets' "disconnected" still finds m_buffers.
+    QTcpServer m_server;
 };
 
 } // namespace bd::testing
