@@ -229,6 +229,8 @@ QString JobsModel::stateText(const JobInfo &job) const
         return job.counts.dead > 0 ? tr("%1 · %2 dead").arg(label, formatCount(job.counts.dead))
                                    : label;
     }
+    if (waitsForAWorker(job.state, job.stateReason))
+        return tr("waiting for a worker");
     if (job.state != JobState::Running)
         return job.stateReason.isEmpty() ? label : u"%1 (%2)"_s.arg(label, job.stateReason);
     QStringList why;
@@ -249,6 +251,10 @@ QString JobsModel::stateText(const JobInfo &job) const
 
 QString JobsModel::stateToolTip(const JobInfo &job) const
 {
+    if (waitsForAWorker(job.state, job.stateReason))
+        return tr("No process runs this job now (%1). Any batchctl worker or serve on this "
+                  "database takes it up; Resume runs it in this window.")
+            .arg(job.stateReason);
     if (job.state != JobState::Running)
         return job.stateReason;
     QStringList why;

@@ -8,12 +8,7 @@ namespace batchctl {
 
 bool isStartable(bd::JobState state, const QString &stateReason)
 {
-    if (state == bd::JobState::Running)
-        return true;
-    if (state != bd::JobState::Paused)
-        return false;
-    const bd::StopCause cause = bd::stopCauseOf(stateReason);
-    return cause == bd::StopCause::Imported || cause == bd::StopCause::EngineShutdown;
+    return state == bd::JobState::Running || bd::waitsForAWorker(state, stateReason);
 }
 
 JobStarter::JobStarter(Session &session, int refreshMs, std::function<void()> request)

@@ -26,10 +26,8 @@ bool hasStopped(const bd::JobInfo &job)
     case bd::JobState::Finished:
     case bd::JobState::Cancelled:
         return true;
-    case bd::JobState::Paused: {
-        const bd::StopCause cause = bd::stopCauseOf(job.stateReason);
-        return cause != bd::StopCause::Imported && cause != bd::StopCause::EngineShutdown;
-    }
+    case bd::JobState::Paused:
+        return !bd::waitsForAWorker(job.state, job.stateReason);
     case bd::JobState::Importing:
     case bd::JobState::Running:
         return false;

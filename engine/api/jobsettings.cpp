@@ -1,5 +1,7 @@
 #include "jobsettings.h"
 
+#include "types.h"
+
 #include <QJsonValue>
 
 namespace bd {
@@ -63,6 +65,14 @@ StopCause stopCauseOf(const QString &stateReason)
             return entry.cause;
     }
     return StopCause::Other;
+}
+
+bool waitsForAWorker(JobState state, const QString &stateReason)
+{
+    if (state != JobState::Paused)
+        return false;
+    const StopCause cause = stopCauseOf(stateReason);
+    return cause == StopCause::Imported || cause == StopCause::EngineShutdown;
 }
 
 JobSettings JobSettings::fromJson(const QJsonObject &json)

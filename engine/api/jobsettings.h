@@ -110,4 +110,10 @@ enum class StopCause : int
 QString stopCauseReason(StopCause cause);
 StopCause stopCauseOf(const QString &stateReason);
 
+enum class JobState : int; // types.h
+
+// A paused job nobody has stopped on purpose: imported and not started yet, or handed back
+// by a process that closed. Any worker, serve or console on the database may take it up.
+bool waitsForAWorker(JobState state, const QString &stateReason);
+
 } // namespace bd

@@ -472,6 +472,9 @@ private Q_SLOTS:
         QVERIFY2(progress.data(Qt::ToolTipRole).toString().contains(u"of at most 50"_s),
                  qPrintable(progress.data(Qt::ToolTipRole).toString()));
         QVERIFY(!progress.data(Qt::ForegroundRole).isValid()); // 80 %: not yet a warning
+        // Served with --no-work and not run by this window: it says so, not "paused (imported)".
+        QCOMPARE(jobsCell(*window, jobId, bd::ui::JobsModel::StateColumn),
+                 bd::ui::JobsModel::tr("waiting for a worker"));
 
         // 40 + 20 would pass 50: refused whole, nothing added.
         QCOMPARE(post(u"/v1/queues/support/tasks"_s, tasks(20)), 429);
