@@ -133,6 +133,7 @@ private Q_SLOTS:
     void tokenAuthAndBind();
     void idempotencyUnderConcurrentDuplicates();
     void backpressureIsAllOrNothing();
+    void priorityOneGoesAheadOfTheBacklog();
     void webhookRetriedUntilAccepted();
     void sigtermLosesNothing();
     void queueSchemaStructuredAnswers();
@@ -445,6 +446,34 @@ void TestServe::idempotencyUnderConcurrentDuplicates()
     QCOMPARE(accepted, 50);
     QCOMPARE(idOfKey.size(), 50);
     QCOMPARE(call("GET", base + u"/v1/queues/idem"_s)[u"pending"_s].toInt(), 50);
+}
+
+// Priority inside a queue is real: a priority-1 task submitted behind a priority-2 backlog
+// on a rate-limited queue is sent next, not after the backlog.
+void TestServe::priorityOneGoesAheadOfTheBacklog()
+{
+    Server server(database(u"priority.sqlite"_s));
+    const QString base = server.waitUntilListening();
+    QVERIFY(!base.isEmpty());
+    // 120 requests a minute: the 200-task backlog takes 100 s to drain.
+    QCOMPARE(call("POST", base + u"/v1/queues"_s,
+                  toJson(queueJson(u"paced"_s, {{u"rpm"_s, 120}}, {{u"priority"_s, 2}})))
+                 .status,
+             201);
+    QCOMPARE(call("POST", base + u"/v1/queues/paced/tasks"_s, toJson(tasksBody(200, u"bulk"_s)))
+                 .status,
+             202);
+    Reply urgent =
+        call("POST", base + u"/v1/queues/paced/tasks"_s, toJson(tasksBody(1, u"now"_s, 1, 200)));
+    QCOMPARE(urgent.status, 202);
+    const qint64 id = urgent[u"task_ids"_s].toArray().at(0).toInteger();
+    Reply answer = call("GET", base + u"/v1/tasks/%1?wait=30"_s.arg(id));
+    QCOMPARE(answer[u"status"_s].toString(), u"completed"_s);
+    // Answered while nearly all the backlog still waits.
+    const Reply queue = call("GET", base + u"/v1/queues/paced"_s);
+    QVERIFY2(queue[u"completed"_s].toInt() <= 20, queue.body.constData());
+    QVERIFY2(queue[u"pending"_s].toInt() + queue[u"leased"_s].toInt() >= 180,
+             queue.body.constData());
 }
 
 void TestServe::backpressureIsAllOrNothing()
