@@ -1,8 +1,10 @@
+#include "api/intake.h"
 #include "cli.h"
 #include "commands.h"
 #include "parsing.h"
 #include "session.h"
 
+#include <algorithm>
 #include <QJsonArray>
 
 using namespace Qt::StringLiterals;
@@ -114,7 +116,20 @@ int replayDead(Session &session, const bd::ReplayRequest &request)
                  .arg(replayed.templateRevision > 0
                           ? u" with template revision %1"_s.arg(replayed.templateRevision)
                           : QString()));
-    return resumeJobs(session, request.jobId, false);
+    // A queue's replayed tasks are sent by whatever serves it; running it here would never
+    // end (a queue never finishes).
+    const auto isQueue = [](const bd::JobInfo &job) { return !bd::queueOfJob(job.spec).isEmpty(); };
+    const bool runHere = std::any_of(jobs->cbegin(), jobs->cend(), [&](const bd::JobInfo &job) {
+        return (!request.jobId || job.id == request.jobId) && job.counts.dead > 0 && !isQueue(job);
+    });
+    for (const bd::JobInfo &job : *jobs) {
+        if ((!request.jobId || job.id == request.jobId) && job.counts.dead > 0 && isQueue(job))
+            printErr(
+                u"queue %1 (job %2): its replayed tasks are sent by the process serving it "
+                "(`batchctl serve` or a `worker` on this database)"_s.arg(bd::queueOfJob(job.spec))
+                    .arg(job.id));
+    }
+    return runHere ? resumeJobs(session, request.jobId, false) : ExitFinished;
 }
 
 } // namespace

@@ -1,3 +1,4 @@
+#include "api/intake.h"
 #include "cli.h"
 #include "commands.h"
 #include "parsing.h"
@@ -59,6 +60,21 @@ int resumeJobs(Session &session, qint64 onlyJob, bool forceList)
     for (const bd::JobInfo &job : *all) {
         if ((onlyJob && job.id != onlyJob) || !hasWorkLeft(job))
             continue;
+        // A queue never finishes: run here, resume would never return. `serve` and `worker`
+        // work on queues; `job --resume` lifts a pause.
+        if (const QString queue = bd::queueOfJob(job.spec); !queue.isEmpty()) {
+            printErr(
+                u"queue %1 (job %2): not run here, `batchctl serve` or `worker` works on it%3"_s
+                    .arg(queue)
+                    .arg(job.id)
+                    .arg(bd::waitsForAWorker(job.state, job.stateReason) ||
+                                 job.state == bd::JobState::Running
+                             ? QString()
+                             : u"; it is %1: `batchctl job %2 --resume` lifts that"_s
+                                   .arg(job.stateReason.isEmpty() ? u"paused"_s : job.stateReason)
+                                   .arg(job.id)));
+            continue;
+        }
         jobs.append(job);
         ids.append(job.id);
         if (!providers.contains(job.spec.provider))

@@ -134,6 +134,7 @@ private Q_SLOTS:
     void idempotencyUnderConcurrentDuplicates();
     void backpressureIsAllOrNothing();
     void priorityOneGoesAheadOfTheBacklog();
+    void controlsActOnAServedQueue();
     void webhookRetriedUntilAccepted();
     void sigtermLosesNothing();
     void queueSchemaStructuredAnswers();
@@ -474,6 +475,89 @@ void TestServe::priorityOneGoesAheadOfTheBacklog()
     QVERIFY2(queue[u"completed"_s].toInt() <= 20, queue.body.constData());
     QVERIFY2(queue[u"pending"_s].toInt() + queue[u"leased"_s].toInt() >= 180,
              queue.body.constData());
+}
+
+namespace {
+
+struct Batchctl
+{
+    int exitCode = -1;
+    QByteArray out;
+};
+
+Batchctl batchctl(const QStringList &arguments)
+{
+    QProcess process;
+    process.start(QStringLiteral(BATCHCTL_PATH), arguments);
+    process.waitForFinished(60'000);
+    return {process.exitCode(), process.readAllStandardOutput() + process.readAllStandardError()};
+}
+
+} // namespace
+
+// Pause, reprioritise, resume, replay and export act on a queue from another process, as on
+// any job, while serve keeps accepting its tasks.
+void TestServe::controlsActOnAServedQueue()
+{
+    const QString db = database(u"controls.sqlite"_s);
+    Server server(db);
+    const QString base = server.waitUntilListening();
+    QVERIFY(!base.isEmpty());
+    Reply created =
+        call("POST", base + u"/v1/queues"_s, toJson(queueJson(u"ops"_s, {}, {{u"priority"_s, 2}})));
+    QCOMPARE(created.status, 201);
+    const QString job = QString::number(created[u"job"_s].toInteger());
+    const auto queueState = [&] { return call("GET", base + u"/v1/queues/ops"_s)[u"state"_s]; };
+
+    QCOMPARE(batchctl({u"job"_s, job, u"--pause"_s, u"--db"_s, db}).exitCode, 0);
+    QTRY_COMPARE_WITH_TIMEOUT(queueState().toString(), u"paused"_s, 5'000);
+    // The serving process applies it (within 2 s), and says so.
+    QTRY_VERIFY_WITH_TIMEOUT(server.allOutput().contains("stopped: paused by the user"), 5'000);
+    // Paused, the queue still takes tasks, and answers none of them.
+    Reply accepted = call("POST", base + u"/v1/queues/ops/tasks"_s, toJson(tasksBody(3, u"p"_s)));
+    QCOMPARE(accepted.status, 202);
+    const qint64 first = accepted[u"task_ids"_s].toArray().at(0).toInteger();
+    QCOMPARE(call("GET", base + u"/v1/tasks/%1?wait=2"_s.arg(first))[u"status"_s].toString(),
+             u"pending"_s);
+
+    QCOMPARE(batchctl({u"job"_s, job, u"--priority"_s, u"1"_s, u"--db"_s, db}).exitCode, 0);
+    QCOMPARE(batchctl({u"job"_s, job, u"--resume"_s, u"--db"_s, db}).exitCode, 0);
+    QCOMPARE(call("GET", base + u"/v1/tasks/%1?wait=30"_s.arg(first))[u"status"_s].toString(),
+             u"completed"_s);
+    QTRY_COMPARE_WITH_TIMEOUT(queueState().toString(), u"serving"_s, 5'000);
+    const Batchctl status = batchctl({u"status"_s, u"--json"_s, u"--db"_s, db});
+    const QJsonObject listed =
+        QJsonDocument::fromJson(status.out).object().value(u"jobs"_s).toArray().at(0).toObject();
+    QCOMPARE(listed[u"priority"_s].toInt(), 1);
+
+    // A task the provider refuses dies; replayed from another process with a template that
+    // does not repeat the mistake, the serving process answers it.
+    Reply refused = call("POST", base + u"/v1/queues/ops/tasks"_s,
+                         R"({"tasks": [{"vars": {"question": "[[sim:invalid]]"}}]})");
+    QCOMPARE(refused.status, 202);
+    const qint64 doomed = refused[u"task_ids"_s].toArray().at(0).toInteger();
+    QCOMPARE(call("GET", base + u"/v1/tasks/%1?wait=30"_s.arg(doomed))[u"status"_s].toString(),
+             u"dead"_s);
+    // (It returns: a queue never finishes, so replay leaves it to the process serving it.)
+    const Batchctl replay = batchctl({u"dlq"_s, u"replay"_s, u"--job"_s, job, u"--template"_s,
+                                      u"Answer the question."_s, u"--db"_s, db});
+    QVERIFY2(replay.exitCode == 0, replay.out.constData());
+    QVERIFY2(replay.out.contains("sent by the process serving it"), replay.out.constData());
+    QCOMPARE(call("GET", base + u"/v1/tasks/%1?wait=30"_s.arg(doomed))[u"status"_s].toString(),
+             u"completed"_s);
+    // resume leaves the queue to serve too, instead of running it for ever.
+    const Batchctl resume = batchctl({u"resume"_s, u"--db"_s, db});
+    QVERIFY2(resume.out.contains("not run here"), resume.out.constData());
+    QCOMPARE(queueState().toString(), u"serving"_s);
+
+    const QString out = m_dir.filePath(u"ops.csv"_s);
+    QTRY_COMPARE_WITH_TIMEOUT(call("GET", base + u"/v1/queues/ops"_s)[u"completed"_s].toInt(), 4,
+                              15'000);
+    const Batchctl exported = batchctl({u"export"_s, job, u"--out"_s, out, u"--db"_s, db});
+    QVERIFY2(exported.exitCode == 0, exported.out.constData());
+    QFile file(out);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(file.readAll().count('\n'), 1 + 4); // the header and four answers
 }
 
 void TestServe::backpressureIsAllOrNothing()
