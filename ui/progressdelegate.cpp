@@ -32,6 +32,16 @@ void ProgressDelegate::paint(QPainter *painter, const QStyleOptionViewItem &opti
     bar.textAlignment = Qt::AlignCenter;
     bar.state = option.state | QStyle::State_Horizontal;
     bar.palette = option.palette;
+    // A warning colour from the model (a queue near its cap) paints the bar, not only a text
+    // the bar would cover.
+    const QVariant foreground = index.data(Qt::ForegroundRole);
+    if (foreground.isValid()) {
+        const QColor warning = foreground.typeId() == QMetaType::QColor
+                                   ? foreground.value<QColor>()
+                                   : foreground.value<QBrush>().color();
+        bar.palette.setColor(QPalette::Highlight, warning);
+        bar.palette.setColor(QPalette::Text, warning);
+    }
     bar.fontMetrics = option.fontMetrics;
     style->drawControl(QStyle::CE_ProgressBar, &bar, painter, widget);
 }

@@ -483,10 +483,16 @@ private Q_SLOTS:
             bd::ui::JobsModel::tr("%1% full").arg(QLocale().toString(90.0, 'f', 1));
         QTRY_COMPARE_WITH_TIMEOUT(jobsCell(*window, jobId, bd::ui::JobsModel::ProgressColumn),
                                   nearlyFull, 5'000);
-        QVERIFY(window->jobsModel()
-                    ->index(window->jobsModel()->rowOf(jobId), bd::ui::JobsModel::ProgressColumn)
-                    .data(Qt::ForegroundRole)
-                    .isValid());
+        const QModelIndex warned = window->jobsModel()->index(window->jobsModel()->rowOf(jobId),
+                                                              bd::ui::JobsModel::ProgressColumn);
+        QVERIFY(warned.data(Qt::ForegroundRole).isValid());
+        // And the bar is painted in it: the filled part of the cell reads red.
+        window->jobsView()->clearSelection();
+        const QRect cell = window->jobsView()->visualRect(warned);
+        const QImage painted = window->jobsView()->viewport()->grab(cell).toImage();
+        const QColor chunk = painted.pixelColor(cell.width() / 4, cell.height() - 6);
+        QVERIFY2(chunk.red() > chunk.blue() + 60 && chunk.red() > chunk.green() + 60,
+                 qPrintable(chunk.name()));
 
         const BatchctlRun status = batchctl({u"status"_s, u"--json"_s}, db);
         QCOMPARE(status.exitCode, 0);
