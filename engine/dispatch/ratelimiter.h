@@ -43,9 +43,9 @@ public:
         // Arrivals at the server jitter (network, event loop); a window counting them must
         // never see more than its limit, so requests are spaced a little wider.
         double headroom = 0.985;
-        double decreaseFactor = 0.5;   // effective *= this on an unexpected 429
-        double minimumFactor = 0.05;   // never below this share of the nominal rate
-        double recoveryStep = 0.05;    // share of the nominal regained per recovery interval
+        double decreaseFactor = 0.5; // effective *= this on an unexpected 429
+        double minimumFactor = 0.05; // never below this share of the nominal rate
+        double recoveryStep = 0.05;  // share of the nominal regained per recovery interval
         qint64 recoveryIntervalMs = 5'000;
         qint64 defaultRetryAfterMs = 2'000;
         // Shared: how far ahead a worker may reserve slots (unused ones are lost).
@@ -96,6 +96,10 @@ private:
         qint64 batch = 1;       // units to reserve next time (grows while all are used)
         qint64 usedOfBatch = 0;
     };
+    // Whether requests / tokens take slots of the database's schedule (a configured limit,
+    // shared); a limit learnt from headers is paced by this process alone.
+    bool sharesRequests() const;
+    bool sharesTokens() const;
     double requestSpacingMs() const;
     double tokenMsFor(qint64 tokens) const;
     // When `units` of the schedule are this worker's (reserving them if needed), or -1 when

@@ -5,12 +5,15 @@
 
 #include "core/clock.h"
 #include "dispatch/ratelimiter.h"
+#include "store/database.h"
 
 #include <algorithm>
 #include <deque>
 #include <QList>
+#include <QTemporaryDir>
 #include <QTest>
 
+using namespace Qt::StringLiterals;
 using bd::FakeClock;
 using bd::dispatch::RateLimiter;
 using bd::providers::RateLimitInfo;
@@ -186,26 +189,32 @@ void TestRateLimiter::usesTheWholeLimit_data()
     QTest::addColumn<int>("meaning");
     QTest::addColumn<bool>("configured");
     QTest::addColumn<bool>("tokenBound");
+    QTest::addColumn<bool>("shared");
     for (const bool tokenBound : {false, true}) {
         for (const int meaning : {int(ResetMeaning::UntilFull), int(ResetMeaning::UntilNextSlot)}) {
             for (const bool configured : {true, false}) {
-                const QByteArray name =
-                    QByteArray(tokenBound ? "tokens" : "requests") +
-                    (meaning == int(ResetMeaning::UntilFull) ? " until-full" : " next-slot") +
-                    (configured ? " configured" : " headers-only");
-                QTest::newRow(name.constData()) << meaning << configured << tokenBound;
+                for (const bool shared : {false, true}) {
+                    const QByteArray name =
+                        QByteArray(tokenBound ? "tokens" : "requests") +
+                        (meaning == int(ResetMeaning::UntilFull) ? " until-full" : " next-slot") +
+                        (configured ? " configured" : " headers-only") + (shared ? " shared" : "");
+                    QTest::newRow(name.constData())
+                        << meaning << configured << tokenBound << shared;
+                }
             }
         }
     }
 }
 
 // 60 requests per 2 s (1,800 rpm), or 6,000 tokens per 2 s with 100-token requests (the
-// same 1,800 requests a minute, the request limit then far away): 3,000 rows.
+// same 1,800 requests a minute, the request limit then far away): 3,000 rows. Shared: the
+// limiter takes its slots from a database's schedule (SQLite), as batchctl's do.
 void TestRateLimiter::usesTheWholeLimit()
 {
     QFETCH(int, meaning);
     QFETCH(bool, configured);
     QFETCH(bool, tokenBound);
+    QFETCH(bool, shared);
     constexpr int kRows = 3'000;
     constexpr qint64 kTokens = 100;
     SimulatedProvider server(2'000, tokenBound ? 10'000 : 60, tokenBound ? 6'000 : 10'000'000,
@@ -218,6 +227,15 @@ void TestRateLimiter::usesTheWholeLimit()
             options.configuredRpm = 1'800;
     }
     RateLimiter limiter(options);
+    QTemporaryDir dir;
+    std::unique_ptr<bd::store::Database> database;
+    if (shared) {
+        QString error;
+        database = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
+                                             bd::store::Database::Access::ReadWrite, &error);
+        QVERIFY2(database, qPrintable(error));
+        limiter.share(&database->sharedLimits(), u"sim||sim-1"_s);
+    }
     const RunFigures figures = runJob(limiter, server, kRows, kTokens);
     QCOMPARE(figures.completed, kRows); // no row lost
     const double minutes = double(figures.lastMs - figures.firstMs) / 60'000.0;
