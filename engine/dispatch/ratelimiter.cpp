@@ -211,9 +211,17 @@ void RateLimiter::observe(const providers::RateLimitInfo &info, qint64 nowMs)
                                                            double(capacity)));
     }
 
-    const bool requestsTight = info.remainingRequests >= 0 && info.remainingRequests <= 2;
+    // Nearly nothing remains: two requests' worth, or the last few per cent of the window
+    // (requests already on their way when this reply was written fill it further; a start
+    // sent before the limit was known leaves the window as one burst).
+    const auto tight = [this](qint64 remaining, qint64 perRequest, qint64 capacity) {
+        return remaining >= 0 &&
+               remaining <=
+                   std::max(2 * perRequest, qint64(m_options.tightShare * double(capacity)));
+    };
+    const bool requestsTight = tight(info.remainingRequests, 1, m_requestCapacity);
     const bool tokensTight =
-        info.remainingTokens >= 0 && info.remainingTokens < 2 * std::max<qint64>(1, m_lastTokens);
+        tight(info.remainingTokens, std::max<qint64>(1, m_lastTokens), m_tokenCapacity);
     if (requestsTight || tokensTight) {
         if (m_tightSinceMs < 0)
             m_tightSinceMs = nowMs;

@@ -48,6 +48,9 @@ public:
         double recoveryStep = 0.05;  // share of the nominal regained per recovery interval
         qint64 recoveryIntervalMs = 5'000;
         qint64 defaultRetryAfterMs = 2'000;
+        // A 429 for a request sent while at most this share of the window's capacity
+        // remained is the window's brim, expected: it waits and does not slow the lane.
+        double tightShare = 0.03;
         // Shared: how far ahead a worker may reserve slots (unused ones are lost).
         double sharedHorizonMs = 250.0;
         // Shared: a reserved slot is still used this late (a busy machine wakes late; a

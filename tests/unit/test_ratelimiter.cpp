@@ -182,6 +182,7 @@ private Q_SLOTS:
     void emptyTokenBucketWaitsForOneRequestsTokens();
     void expectedRefusalDoesNotSlowDown();
     void refusalWhilePlentyRemainedSlowsDown();
+    void refusalAtTheWindowsBrimDoesNotSlowDown();
 };
 
 void TestRateLimiter::usesTheWholeLimit_data()
@@ -307,6 +308,25 @@ void TestRateLimiter::refusalWhilePlentyRemainedSlowsDown()
     limiter.observe(info, 1'500);
     limiter.handleRateLimited(400, 1'500, 1'200);
     QCOMPARE(limiter.effectiveRpm(), 300.0);
+}
+
+void TestRateLimiter::refusalAtTheWindowsBrimDoesNotSlowDown()
+{
+    // Headers alone: a window of 1,000 requests, the first 32 sent at once before the limit
+    // was known. When they leave the window the paced ones meet its brim: 20 remained when
+    // the request went, more than two but within the last 3 %. A wait, not a halving (which
+    // cost the rest of a 20 s run a quarter of the limit: bench_dispatch headers-only rows).
+    RateLimiter limiter;
+    RateLimitInfo info;
+    info.limitRequests = 6'000;
+    info.remainingRequests = 999;
+    info.resetRequestsMs = 10'000;
+    limiter.observe(info, 0);
+    info.remainingRequests = 20;
+    limiter.observe(info, 9'800);
+    limiter.handleRateLimited(100, 9'900, 9'850);
+    QCOMPARE(limiter.effectiveRpm(), 6'000.0);
+    QCOMPARE(limiter.delayMs(1, 9'900), 100);
 }
 
 QTEST_GUILESS_MAIN(TestRateLimiter)
