@@ -53,9 +53,9 @@ public:
         double tightShare = 0.03;
         // Shared: how far ahead a worker may reserve slots (unused ones are lost).
         double sharedHorizonMs = 250.0;
-        // Shared: a reserved slot is still used this late (a busy machine wakes late; a
-        // few requests then go closer together, the aggregate never faster).
-        double sharedCatchUpMs = 100.0;
+        // A slot (a reserved one, shared) is still used this late (a busy machine wakes
+        // late; a few requests then go closer together, the aggregate never faster).
+        double catchUpMs = 100.0;
     };
 
     RateLimiter();
