@@ -23,6 +23,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_provider(std::move(provider))
     , m_job(job)
     , m_prices(prices)
+    , m_settlement(m_prices, m_provider->isLocalServer())
     , m_clock(clock)
     , m_workerId(workerId)
     , m_options(options)
@@ -583,51 +584,19 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
                                  qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens)
 {
     const qint64 now = m_clock->nowMs();
-    TaskOutcome outcome;
-    outcome.taskId = task.id;
-    outcome.error = reply.error;
-    outcome.output = reply.text;
-    outcome.errorMessage = reply.errorMessage;
-    // Our own cancellations never come back as batch results, so a cancelled line is the
-    // provider's doing: requeued uncharged a few times, then charged like any failure so
-    // that a provider that keeps cancelling ends in the dead-letter queue.
-    const bool providerCancelled = viaBatchApi && reply.error == ErrorClass::Cancelled;
-    if (providerCancelled) {
-        outcome.error = ErrorClass::ProviderCancelled;
-        outcome.errorMessage = u"the provider cancelled this line (%1 times so far): %2"_s
-                                   .arg(task.providerCancels + 1)
-                                   .arg(reply.errorMessage);
-    }
-    outcome.httpStatus = reply.httpStatus;
-    outcome.usage = reply.usage;
-    outcome.model = reply.model.isEmpty() ? m_router.modelOf(task.id) : reply.model;
+    TaskOutcome outcome =
+        ReplySettlement::outcomeOf(task, reply, m_router.modelOf(task.id), viaBatchApi);
     ProviderGuard &guard = m_router.guardFor(m_router.modelOf(task.id));
     m_router.takeRoute(task.id, &outcome);
     outcome.startedAtMs = sentAtMs;
     outcome.finishedAtMs = now;
     if (reply.ok()) {
         checkStructuredAnswer(&outcome);
-        outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi,
-                                        cost::cacheTtlForLane(viaBatchApi));
-        if (!outcome.costUsd && m_provider->isLocalServer())
-            outcome.costUsd = 0.0; // a server of one's own bills nothing
-        if (viaBatchApi && outcome.costUsd)
-            outcome.realtimeCostUsd =
-                m_prices.cost(outcome.model, reply.usage, false, cost::cacheTtlForLane(false));
-        // Budgets cannot hold without prices: say so the first time a model has none.
-        if (!outcome.costUsd && !m_unpricedModels.contains(outcome.model)) {
-            m_unpricedModels.append(outcome.model);
+        if (const auto unpriced = m_settlement.price(&outcome, viaBatchApi)) {
             Q_EMIT alertRaised(m_job.id, u"model_unpriced"_s,
                                u"cost unknown: model %1 has no price in the price table (add it "
-                               "under Settings › Prices or in prices.json)"_s.arg(outcome.model),
-                               QJsonObject{{u"model"_s, outcome.model}});
-        }
-        if (outcome.error == ErrorClass::InvalidOutput) {
-            // Refused by the schema, billed by the provider: charged as a rejected answer.
-            outcome.rejectedUsage = reply.usage;
-            outcome.rejectedCostUsd = outcome.costUsd.value_or(0.0);
-            outcome.costUsd.reset();
-            outcome.realtimeCostUsd.reset();
+                               "under Settings › Prices or in prices.json)"_s.arg(*unpriced),
+                               QJsonObject{{u"model"_s, *unpriced}});
         }
     }
 
@@ -647,19 +616,8 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
 
     TaskTransition transition = m_retry.decide(outcome, task.attempts, now, reply.retryAfterMs);
-    if (providerCancelled && task.providerCancels < kFreeProviderCancels) {
-        transition.action = OutcomeAction::Release;
-        transition.chargeAttempt = false;
-        transition.notBeforeMs = now;
-    }
-    // A line the provider let expire (or never returned) failed for the provider's reasons,
-    // not its own: back to the queue uncharged.
-    const bool providerExpired = viaBatchApi && reply.error == ErrorClass::Timeout;
-    if ((providerDown || providerExpired) && transition.action != OutcomeAction::Complete) {
-        transition.action = OutcomeAction::Release;
-        transition.chargeAttempt = false;
-        transition.notBeforeMs = now;
-    }
+    ReplySettlement::forgiveProviderFailures(&transition, task, reply, viaBatchApi, providerDown,
+                                             now);
     m_counts.leased -= 1;
     switch (transition.action) {
     case OutcomeAction::Complete:
