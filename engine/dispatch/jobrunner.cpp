@@ -23,6 +23,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_provider(std::move(provider))
     , m_job(job)
     , m_prices(prices)
+    , m_settlement(m_prices, m_provider->isLocalServer())
     , m_clock(clock)
     , m_workerId(workerId)
     , m_options(options)
@@ -85,7 +86,8 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     }
     configureLane();
     if (m_batchMode && m_router.usesClassifier())
-        m_tieringError = u"model tiering: a classifier needs a sync lane (use rules for the batch API)"_s;
+        m_tieringError =
+            u"model tiering: a classifier needs a sync lane (use rules for the batch API)"_s;
     if (m_provider->hasBatchApi()) {
         // Whatever the job's lane now: a job reprioritised away from the batch API still has
         // its submitted batches to finish, and one reprioritised onto it needs them.
@@ -105,8 +107,8 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
         lane.batchLeaseMs = m_options.batchLeaseMs;
         lane.workerLeaseMs = m_options.leaseMs;
         BatchLane::Host *host = this; // a private base: converted here, not in make_unique
-        m_batches = std::make_unique<BatchLane>(host, m_store, m_provider.get(), m_clock,
-                                                &m_budget, lane);
+        m_batches =
+            std::make_unique<BatchLane>(host, m_store, m_provider.get(), m_clock, &m_budget, lane);
     }
 
     connect(m_provider.get(), &providers::Provider::replied, this, &JobRunner::handleReply);
@@ -114,9 +116,8 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     connect(&m_flushTimer, &QTimer::timeout, this, &JobRunner::flush);
     m_wakeTimer.setSingleShot(true);
     connect(&m_wakeTimer, &QTimer::timeout, this, &JobRunner::pump);
-    connect(&m_leaseTimer, &QTimer::timeout, this, [this] {
-        m_store->renewLeases(m_workerId, m_clock->nowMs() + m_options.leaseMs);
-    });
+    connect(&m_leaseTimer, &QTimer::timeout, this,
+            [this] { m_store->renewLeases(m_workerId, m_clock->nowMs() + m_options.leaseMs); });
 }
 
 JobRunner::~JobRunner() = default;
@@ -196,13 +197,15 @@ void JobRunner::start()
     }
     for (const QString &model : m_router.models()) {
         if (m_budget.capUsd() > 0 && !m_prices.price(model) && !m_provider->isLocalServer()) {
-            fatal(u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(model));
+            fatal(
+                u"cannot keep to a budget: model %1 has no price in the price table"_s.arg(model));
             return;
         }
     }
     if (m_budget.jobCapReached()) {
         m_running = false;
-        m_store->setJobState(m_job.id, JobState::Paused, stopCauseReason(StopCause::Budget), m_clock->nowMs());
+        m_store->setJobState(m_job.id, JobState::Paused, stopCauseReason(StopCause::Budget),
+                             m_clock->nowMs());
         Q_EMIT finished(m_job.id, JobState::Paused, stopCauseReason(StopCause::Budget));
         return;
     }
@@ -306,7 +309,8 @@ void JobRunner::pumpSync(qint64 now)
                 return;
             continue;
         }
-        const QString model = m_router.route(next, prompt, promptTokens); // the job's, or its tier's
+        const QString model =
+            m_router.route(next, prompt, promptTokens); // the job's, or its tier's
         ProviderGuard &guard = m_router.guardFor(model);
         QByteArray cacheKey;
         if (m_cache.isEnabled()) {
@@ -318,10 +322,12 @@ void JobRunner::pumpSync(qint64 now)
             }
         }
         if (!guard.breaker.allowRequest(now)) {
-            m_wakeTimer.start(int(qBound<qint64>(1, guard.breaker.waitMs(now), m_options.idlePollMs)));
+            m_wakeTimer.start(
+                int(qBound<qint64>(1, guard.breaker.waitMs(now), m_options.idlePollMs)));
             return;
         }
-        const qint64 paceDelay = guard.limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
+        const qint64 paceDelay =
+            guard.limiter.delayMs(promptTokens + m_job.spec.maxOutputTokens, now);
         if (paceDelay > 0) {
             m_wakeTimer.start(int(qMin<qint64>(paceDelay, m_options.idlePollMs)));
             return;
@@ -364,9 +370,14 @@ bool JobRunner::assemble(int maxSize, qint64 now)
 {
     m_assembly.open(maxSize, now);
     // Tasks lowered to the batch API on their own leave the group for a provider batch:
-    // claims go on until the group is full, nothing more is due or that batch is full.
-    while (m_assembly.room() > 0 && !m_claimedEverything && !m_lowered.isFull()) {
-        const int want = m_assembly.room();
+    // claims go on until the group is full or nothing more is due. While that batch is full
+    // and waits (for a slot, its window, an outage's end) one task at a time is claimed:
+    // claims come best priority first, so a lowered one means no sync task is due, and it
+    // goes back; a sync task never waits behind the batch lane.
+    bool syncDue = false;
+    while (m_assembly.room() > 0 && !m_claimedEverything) {
+        const bool probe = m_lowered.isFull() && !syncDue;
+        const int want = probe ? 1 : m_assembly.room();
         QList<ClaimedTask> claimed;
         if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
                                  &claimed)) {
@@ -375,9 +386,11 @@ bool JobRunner::assemble(int maxSize, qint64 now)
         }
         m_counts.pending -= claimed.size();
         m_counts.leased += claimed.size();
+        bool loweredBack = false;
         for (ClaimedTask &task : claimed) {
             if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync) {
                 m_assembly.add(std::move(task));
+                syncDue = true;
                 continue;
             }
             m_lowered.open(m_options.maxBatchSize, now);
@@ -388,9 +401,11 @@ bool JobRunner::assemble(int maxSize, qint64 now)
             m_toWrite.append(releaseUnsent(task.id, now)); // the next provider batch takes it
             m_counts.leased -= 1;
             m_counts.pending += 1;
+            loweredBack = true;
         }
-        // Nothing more is due now; a retry or a release that comes due clears this.
-        if (claimed.size() < want)
+        // Nothing more is due now (for the sync lane); a retry or a release that comes due,
+        // or the poll while lowered tasks wait (pumpLowered()), clears this.
+        if (claimed.size() < want || loweredBack)
             m_claimedEverything = true;
     }
     if (!m_toWrite.isEmpty())
@@ -460,7 +475,8 @@ void JobRunner::setWaiting(bool waiting)
 
 QString JobRunner::waitingFor() const
 {
-    return m_waitingForOffPeak && m_offPeak ? m_offPeak->waitingReason(m_clock->nowMs()) : QString();
+    return m_waitingForOffPeak && m_offPeak ? m_offPeak->waitingReason(m_clock->nowMs())
+                                            : QString();
 }
 
 void JobRunner::runNow()
@@ -522,9 +538,9 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     resolveFollowers(task.id, transition);
     crashPoint("dispatch.answered-unstored");
     // A standing queue's priority-1 answer is waited for by its submitter: stored at once.
-    const bool urgentSettled = m_standing && task.priority == 1
-                               && (transition.action == OutcomeAction::Complete
-                                   || transition.action == OutcomeAction::DeadLetter);
+    const bool urgentSettled = m_standing && task.priority == 1 &&
+                               (transition.action == OutcomeAction::Complete ||
+                                transition.action == OutcomeAction::DeadLetter);
     if (urgentSettled)
         m_urgentTasks = qMax(0, m_urgentTasks - 1);
 
@@ -568,51 +584,19 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
                                  qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens)
 {
     const qint64 now = m_clock->nowMs();
-    TaskOutcome outcome;
-    outcome.taskId = task.id;
-    outcome.error = reply.error;
-    outcome.output = reply.text;
-    outcome.errorMessage = reply.errorMessage;
-    // Our own cancellations never come back as batch results, so a cancelled line is the
-    // provider's doing: requeued uncharged a few times, then charged like any failure so
-    // that a provider that keeps cancelling ends in the dead-letter queue.
-    const bool providerCancelled = viaBatchApi && reply.error == ErrorClass::Cancelled;
-    if (providerCancelled) {
-        outcome.error = ErrorClass::ProviderCancelled;
-        outcome.errorMessage = u"the provider cancelled this line (%1 times so far): %2"_s
-                                   .arg(task.providerCancels + 1)
-                                   .arg(reply.errorMessage);
-    }
-    outcome.httpStatus = reply.httpStatus;
-    outcome.usage = reply.usage;
-    outcome.model = reply.model.isEmpty() ? m_router.modelOf(task.id) : reply.model;
+    TaskOutcome outcome =
+        ReplySettlement::outcomeOf(task, reply, m_router.modelOf(task.id), viaBatchApi);
     ProviderGuard &guard = m_router.guardFor(m_router.modelOf(task.id));
     m_router.takeRoute(task.id, &outcome);
     outcome.startedAtMs = sentAtMs;
     outcome.finishedAtMs = now;
     if (reply.ok()) {
         checkStructuredAnswer(&outcome);
-        outcome.costUsd = m_prices.cost(outcome.model, reply.usage, viaBatchApi,
-                                        cost::cacheTtlForLane(viaBatchApi));
-        if (!outcome.costUsd && m_provider->isLocalServer())
-            outcome.costUsd = 0.0; // a server of one's own bills nothing
-        if (viaBatchApi && outcome.costUsd)
-            outcome.realtimeCostUsd = m_prices.cost(outcome.model, reply.usage, false,
-                                                    cost::cacheTtlForLane(false));
-        // Budgets cannot hold without prices: say so the first time a model has none.
-        if (!outcome.costUsd && !m_unpricedModels.contains(outcome.model)) {
-            m_unpricedModels.append(outcome.model);
+        if (const auto unpriced = m_settlement.price(&outcome, viaBatchApi)) {
             Q_EMIT alertRaised(m_job.id, u"model_unpriced"_s,
                                u"cost unknown: model %1 has no price in the price table (add it "
-                               "under Settings › Prices or in prices.json)"_s.arg(outcome.model),
-                               QJsonObject{{u"model"_s, outcome.model}});
-        }
-        if (outcome.error == ErrorClass::InvalidOutput) {
-            // Refused by the schema, billed by the provider: charged as a rejected answer.
-            outcome.rejectedUsage = reply.usage;
-            outcome.rejectedCostUsd = outcome.costUsd.value_or(0.0);
-            outcome.costUsd.reset();
-            outcome.realtimeCostUsd.reset();
+                               "under Settings › Prices or in prices.json)"_s.arg(*unpriced),
+                               QJsonObject{{u"model"_s, *unpriced}});
         }
     }
 
@@ -632,19 +616,8 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     }
 
     TaskTransition transition = m_retry.decide(outcome, task.attempts, now, reply.retryAfterMs);
-    if (providerCancelled && task.providerCancels < kFreeProviderCancels) {
-        transition.action = OutcomeAction::Release;
-        transition.chargeAttempt = false;
-        transition.notBeforeMs = now;
-    }
-    // A line the provider let expire (or never returned) failed for the provider's reasons,
-    // not its own: back to the queue uncharged.
-    const bool providerExpired = viaBatchApi && reply.error == ErrorClass::Timeout;
-    if ((providerDown || providerExpired) && transition.action != OutcomeAction::Complete) {
-        transition.action = OutcomeAction::Release;
-        transition.chargeAttempt = false;
-        transition.notBeforeMs = now;
-    }
+    ReplySettlement::forgiveProviderFailures(&transition, task, reply, viaBatchApi, providerDown,
+                                             now);
     m_counts.leased -= 1;
     switch (transition.action) {
     case OutcomeAction::Complete:
@@ -675,7 +648,8 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
                            m_budget.figures());
     }
     if (m_metrics) {
-        const qint64 waitMs = task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
+        const qint64 waitMs =
+            task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
         const QString lane = laneOf(task, viaBatchApi);
         m_metrics->recordTransition(m_job.id, task.priority, lane, transition, waitMs);
         if (reply.error == ErrorClass::RateLimited)
@@ -687,8 +661,10 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         const QString why = reply.error == ErrorClass::Auth
                                 ? stopCauseReason(StopCause::Auth) + u": "_s + reply.errorMessage
                                 : stopCauseReason(StopCause::Quota) + u": "_s + reply.errorMessage;
-        Q_EMIT alertRaised(m_job.id, reply.error == ErrorClass::Auth ? u"auth"_s : u"quota_exhausted"_s, why,
-                           QJsonObject{{u"value"_s, 1}, {u"threshold"_s, 0},
+        Q_EMIT alertRaised(m_job.id,
+                           reply.error == ErrorClass::Auth ? u"auth"_s : u"quota_exhausted"_s, why,
+                           QJsonObject{{u"value"_s, 1},
+                                       {u"threshold"_s, 0},
                                        {u"http_status"_s, reply.httpStatus},
                                        {u"provider"_s, m_provider->displayName()}});
         stop(JobState::Paused, why, false);
@@ -880,10 +856,16 @@ void JobRunner::pumpLowered(qint64 now)
             m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
         return;
     }
-    if (m_batches->openCount() >= m_options.maxConcurrentBatches)
-        return; // batchClosed() comes back
-    if (batchEndpointsHeld(now))
+    if (m_batches->openCount() >= m_options.maxConcurrentBatches || batchEndpointsHeld(now)) {
+        // The lowered tasks wait (batchClosed() or the breaker's timer comes back); checkIdle()
+        // does not run meanwhile, so a sync task that comes due is looked for here.
+        if (m_inFlight.isEmpty() && m_ready.isEmpty() && m_assembly.isEmpty()) {
+            m_claimedEverything = false;
+            if (!m_wakeTimer.isActive())
+                m_wakeTimer.start(int(m_options.idlePollMs));
+        }
         return;
+    }
     if (sendProviderBatch(m_lowered.take(), now) == BatchSend::Stopped)
         return;
     // Claims stopped while that batch was full: look for more.
@@ -894,8 +876,8 @@ void JobRunner::pumpLowered(qint64 now)
 void JobRunner::claimRaised(qint64 now)
 {
     // Claims come best priority first, so raised tasks are at the head: slices are taken
-    // until one holds a task at the job's own priority. Those join the batch being assembled when a batch
-    // slot is free, else go back uncharged.
+    // until one holds a task at the job's own priority. Those join the batch being assembled when a
+    // batch slot is free, else go back uncharged.
     m_claimRaised = false;
     constexpr int kSlice = 64;
     const bool batchSlotFree = m_batches->openCount() < m_options.maxConcurrentBatches;
@@ -1044,11 +1026,10 @@ void JobRunner::rateLimited(ProviderGuard &guard, const providers::ChatReply &re
     // Refused for concurrency: the refused request's slot stays taken for its retry-after.
     // Refilled at once, each refusal (answered in no time) would meet the next one, a storm
     // until the limiter's next cut.
-    const qint64 wait = qBound(qint64(1), reply.retryAfterMs >= 0 ? reply.retryAfterMs : qint64(1'000),
-                               qint64(10'000));
-    m_coolingUntilMs.insert(std::upper_bound(m_coolingUntilMs.begin(), m_coolingUntilMs.end(),
-                                             now + wait),
-                            now + wait);
+    const qint64 wait = qBound(
+        qint64(1), reply.retryAfterMs >= 0 ? reply.retryAfterMs : qint64(1'000), qint64(10'000));
+    m_coolingUntilMs.insert(
+        std::upper_bound(m_coolingUntilMs.begin(), m_coolingUntilMs.end(), now + wait), now + wait);
 }
 
 Refusal JobRunner::refusalOf(const ProviderGuard &guard, const providers::ChatReply &reply,
@@ -1128,7 +1109,8 @@ void JobRunner::flush()
     QList<qint64> settledIds;
     if (m_standing) {
         for (const TaskTransition &transition : std::as_const(m_toWrite)) {
-            if (transition.action == OutcomeAction::Complete || transition.action == OutcomeAction::DeadLetter)
+            if (transition.action == OutcomeAction::Complete ||
+                transition.action == OutcomeAction::DeadLetter)
                 settledIds.append(transition.outcome.taskId);
         }
     }
@@ -1216,7 +1198,8 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
     if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifier.isEmpty()))
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
     if (state == JobState::Cancelled && batchesOpen())
-        m_batches->cancelAll(); // a paused job's batches go on at the provider; a cancelled one's stop
+        m_batches
+            ->cancelAll(); // a paused job's batches go on at the provider; a cancelled one's stop
     if (m_inFlight.isEmpty() && m_classifier.isEmpty())
         finishIfDrained();
 }
@@ -1243,12 +1226,13 @@ void JobRunner::finishIfDrained()
         if (job && job->counts.unfinished() == 0 && !m_standing) {
             m_stopState = JobState::Finished;
             m_stopReason.clear();
-        } else if (job && job->state == JobState::Running && !job->runner.isEmpty()
-                   && job->runner != m_workerId) {
+        } else if (job && job->state == JobState::Running && !job->runner.isEmpty() &&
+                   job->runner != m_workerId) {
             writeState = false;
         }
     }
-    if (writeState && !m_store->setJobState(m_job.id, m_stopState, m_stopReason, m_clock->nowMs())) {
+    if (writeState &&
+        !m_store->setJobState(m_job.id, m_stopState, m_stopReason, m_clock->nowMs())) {
         Q_EMIT failed(m_job.id, m_store->errorString());
         return;
     }
@@ -1283,7 +1267,8 @@ double JobRunner::sentPerMinute(qint64 nowMs)
 
 bool JobRunner::isHeldByBreaker(qint64 nowMs)
 {
-    return m_router.guardFor(m_router.modelOf(0)).breaker.state(nowMs) == CircuitBreaker::State::Open;
+    return m_router.guardFor(m_router.modelOf(0)).breaker.state(nowMs) ==
+           CircuitBreaker::State::Open;
 }
 
 void JobRunner::budgetRefused(double extraUsd, bool ownWorkInFlight)
@@ -1409,7 +1394,8 @@ void JobRunner::lookAhead(const QList<ClaimedTask> &group)
     }
 }
 
-void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output, const QString &model)
+void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output,
+                                const QString &model)
 {
     const qint64 now = m_clock->nowMs();
     TaskOutcome outcome;

@@ -15,6 +15,7 @@
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/refusal.h"
+#include "dispatch/replysettlement.h"
 #include "dispatch/responsecoalescer.h"
 #include "dispatch/retrypolicy.h"
 #include "dispatch/router.h"
@@ -39,7 +40,7 @@ class Clock;
 namespace bd::store {
 class Store;
 class WorkerRegistry;
-}
+} // namespace bd::store
 namespace bd::metrics {
 class MetricsRecorder;
 }
@@ -72,10 +73,10 @@ public:
         int flushMaxTransitions = 2'000;
         int flushIntervalMs = 100;
         int progressIntervalMs = 250;
-        qint64 idlePollMs = 1'000; // when only other workers' leases or waits remain
-        int maxBatchSize = 0;           // batch lane: lines per provider batch (0: the API's limit)
-        int maxConcurrentBatches = 4;   // batch lane: provider batches open at once
-        qint64 batchPollFirstMs = 5'000; // batch lane: first poll; later ones back off
+        qint64 idlePollMs = 1'000;    // when only other workers' leases or waits remain
+        int maxBatchSize = 0;         // batch lane: lines per provider batch (0: the API's limit)
+        int maxConcurrentBatches = 4; // batch lane: provider batches open at once
+        qint64 batchPollFirstMs = 5'000;          // batch lane: first poll; later ones back off
         qint64 batchLeaseMs = 26LL * 3600 * 1000; // batch lane: covers the 24 h window
         // How long a batch may wait to fill before it closes anyway (job setting
         // batch_max_wait_ms overrides): a group of sync calls, a provider batch.
@@ -118,7 +119,10 @@ public:
     // Work that would go out now if nothing held it back.
     bool hasDispatchableWork() const;
     // Shares rate limits and outage state with other jobs on the same endpoint and model.
-    void setProviderGuard(std::shared_ptr<ProviderGuard> guard) { m_router.setGuard(std::move(guard)); }
+    void setProviderGuard(std::shared_ptr<ProviderGuard> guard)
+    {
+        m_router.setGuard(std::move(guard));
+    }
     std::shared_ptr<ProviderGuard> providerGuard() const { return m_router.guard(); }
     // A job on model "auto" (tiering) talks to several models: the guard of each comes from
     // here so that it is shared with other jobs on that endpoint and model. Without it the
@@ -152,7 +156,10 @@ public:
     // Every settled task, 429 and batch is recorded here (not owned; may be null).
     void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
     // The cap across every job of the database, shared by the engine's runners (may be null).
-    void setGlobalBudget(std::shared_ptr<GlobalBudget> budget) { m_budget.setGlobal(std::move(budget)); }
+    void setGlobalBudget(std::shared_ptr<GlobalBudget> budget)
+    {
+        m_budget.setGlobal(std::move(budget));
+    }
     double budgetUsd() const { return m_budget.capUsd(); }
     // The job's budget across workers: what this runner's requests in flight reserved, and
     // what other workers' requests for the job have (the engine exchanges both through the
@@ -175,7 +182,10 @@ public:
     // requests per minute lately (the last 10 s), whether every request slot is taken,
     // and whether its endpoint's breaker or a budget holds it now.
     double sentPerMinute(qint64 nowMs);
-    bool isSaturated() const { return inFlightCount() > 0 && inFlightCount() >= concurrencyLimit(); }
+    bool isSaturated() const
+    {
+        return inFlightCount() > 0 && inFlightCount() >= concurrencyLimit();
+    }
     bool isHeldByBreaker(qint64 nowMs);
     bool isHeldByBudget() const { return m_heldByBudget; }
     // Provider batches are polled by one worker at a time: with a registry, this runner
@@ -225,8 +235,8 @@ private:
                           qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens = 0);
     // A 429 of a sync call: the rate limiter waits (and may slow down) only when it was
     // about the rate; the concurrency limiter has already answered one about concurrency.
-    void rateLimited(ProviderGuard &guard, const providers::ChatReply &reply,
-                     qint64 requestTokens, qint64 sentAtMs, qint64 now);
+    void rateLimited(ProviderGuard &guard, const providers::ChatReply &reply, qint64 requestTokens,
+                     qint64 sentAtMs, qint64 now);
 
     // The batch-API lane: claims assemble into provider batches, which BatchLane opens,
     // polls and settles through the Host calls below.
@@ -275,8 +285,6 @@ private:
     void flush();
     void scheduleFlush();
     void releaseReady();
-    // Provider cancellations of one task requeued without charge; later ones are attempts.
-    static constexpr int kFreeProviderCancels = 3;
     void checkIdle();
     void finishIfDrained();
     void emitProgress(bool force);
@@ -316,7 +324,7 @@ private:
     // or was answered from the cache (`ahead`: what the group's lookup found, if current).
     bool coalesce(const QByteArray &key, const ClaimedTask &task,
                   const LookedAhead *ahead = nullptr);
-    QQueue<qint64> m_sentAtMs; // sends of the last 10 s (sentPerMinute)
+    QQueue<qint64> m_sentAtMs;   // sends of the last 10 s (sentPerMinute)
     bool m_heldByBudget = false; // the last request was refused by a budget
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
     void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
@@ -331,6 +339,7 @@ private:
     std::unique_ptr<providers::Provider> m_provider;
     JobInfo m_job;
     cost::PriceTable m_prices;
+    ReplySettlement m_settlement; // prices answers, forgives the provider's failures
     Clock *m_clock;
     QString m_workerId;
     Options m_options;
@@ -352,10 +361,10 @@ private:
     BatchAssembly m_assembly; // leased into the batch being assembled
     BatchAssembly m_lowered;  // sync jobs: tasks lowered to the batch API on their own
     qint64 m_batchMaxWaitMs = 0;
-    GroupSizer m_groupSizer;                // tasks per group of sync calls
-    TaskLanes m_taskLanes;                  // the lane of each claimed task
-    QQueue<ClaimedTask> m_ready;            // leased, not yet sent
-    QHash<qint64, ClaimedTask> m_inFlight;  // by task id
+    GroupSizer m_groupSizer;               // tasks per group of sync calls
+    TaskLanes m_taskLanes;                 // the lane of each claimed task
+    QQueue<ClaimedTask> m_ready;           // leased, not yet sent
+    QHash<qint64, ClaimedTask> m_inFlight; // by task id
     struct Sent
     {
         qint64 atMs = 0;
@@ -381,9 +390,9 @@ private:
     QTimer m_offPeakTimer;
     QElapsedTimer m_sinceProgress;
     metrics::MetricsRecorder *m_metrics = nullptr;
-    QString m_laneName;         // as metrics label it
-    bool m_held = false;        // preempted by more urgent work
-    int m_heldConcurrency = 0;  // requests allowed in flight while held (aging)
+    QString m_laneName;        // as metrics label it
+    bool m_held = false;       // preempted by more urgent work
+    int m_heldConcurrency = 0; // requests allowed in flight while held (aging)
     BudgetGate m_budget;       // the job's cap and the global one
     ResponseCoalescer m_cache; // identical requests go out once
     Router m_router;           // the model of each task and its guard (model tiering)
@@ -395,7 +404,6 @@ private:
     // A structured answer that does not match turns the outcome into InvalidOutput.
     void checkStructuredAnswer(TaskOutcome *outcome) const;
     ClassifierCalls m_classifier; // classification calls in flight (classifier tiering)
-    QStringList m_unpricedModels; // models met without a price: alerted once per job each
     bool m_standing = false;
     int m_urgentTasks = 0; // standing queues: priority-1 tasks known here, not yet settled
     bool m_running = false;

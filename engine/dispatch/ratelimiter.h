@@ -43,16 +43,19 @@ public:
         // Arrivals at the server jitter (network, event loop); a window counting them must
         // never see more than its limit, so requests are spaced a little wider.
         double headroom = 0.985;
-        double decreaseFactor = 0.5;   // effective *= this on an unexpected 429
-        double minimumFactor = 0.05;   // never below this share of the nominal rate
-        double recoveryStep = 0.05;    // share of the nominal regained per recovery interval
+        double decreaseFactor = 0.5; // effective *= this on an unexpected 429
+        double minimumFactor = 0.05; // never below this share of the nominal rate
+        double recoveryStep = 0.05;  // share of the nominal regained per recovery interval
         qint64 recoveryIntervalMs = 5'000;
         qint64 defaultRetryAfterMs = 2'000;
+        // A 429 for a request sent while at most this share of the window's capacity
+        // remained is the window's brim, expected: it waits and does not slow the lane.
+        double tightShare = 0.03;
         // Shared: how far ahead a worker may reserve slots (unused ones are lost).
         double sharedHorizonMs = 250.0;
-        // Shared: a reserved slot is still used this late (a busy machine wakes late; a
-        // few requests then go closer together, the aggregate never faster).
-        double sharedCatchUpMs = 100.0;
+        // A slot (a reserved one, shared) is still used this late (a busy machine wakes
+        // late; a few requests then go closer together, the aggregate never faster).
+        double catchUpMs = 100.0;
     };
 
     RateLimiter();
@@ -96,6 +99,10 @@ private:
         qint64 batch = 1;       // units to reserve next time (grows while all are used)
         qint64 usedOfBatch = 0;
     };
+    // Whether requests / tokens take slots of the database's schedule (a configured limit,
+    // shared); a limit learnt from headers is paced by this process alone.
+    bool sharesRequests() const;
+    bool sharesTokens() const;
     double requestSpacingMs() const;
     double tokenMsFor(qint64 tokens) const;
     // When `units` of the schedule are this worker's (reserving them if needed), or -1 when

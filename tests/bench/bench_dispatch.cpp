@@ -30,7 +30,9 @@
 //       the first request to the last) and that share of K, the share answered 429,
 //       throughput and rows lost: the limit should settle near K.
 //
-//   bench_dispatch [--part a|b|c|d|e|all] [--rpm R] [--window-ms MS] [--requests N] [--concurrency N]
+//   bench_dispatch [--part a|b|c|d|e|all] [--rpm R] [--window-ms MS] [--requests N] [--concurrency
+//   N]
+//                  [--server fixed|sliding|tokens]
 //                  [--tasks N] [--load-tasks N] [--import-rows N] [--keep] [--batchctl PATH]
 
 #include "api/engine.h"
@@ -86,7 +88,7 @@ void waitMs(int ms)
 
 // Waits with the event loop running (the server lives on this thread) until done() or
 // timeout; returns done().
-template<typename F> bool waitUntil(F done, int timeoutMs, int stepMs = 10)
+template <typename F> bool waitUntil(F done, int timeoutMs, int stepMs = 10)
 {
     QElapsedTimer timer;
     timer.start();
@@ -114,8 +116,8 @@ QString writeCsv(const QString &path, int rows, const QString &tag)
         qFatal("cannot write %s", qPrintable(path));
     QByteArray data = "id,text\n";
     for (int row = 1; row <= rows; ++row) {
-        data += QByteArray::number(row) + ',' + tag.toUtf8() + " row " +
-                QByteArray::number(row) + " about order " + QByteArray::number(7000 + row) + '\n';
+        data += QByteArray::number(row) + ',' + tag.toUtf8() + " row " + QByteArray::number(row) +
+                " about order " + QByteArray::number(7000 + row) + '\n';
         if (data.size() > (1 << 20)) // a million rows are written a megabyte at a time
             csv.write(std::exchange(data, {}));
     }
@@ -184,8 +186,8 @@ double percentile(std::vector<double> values, double p)
     if (values.empty())
         return 0;
     std::sort(values.begin(), values.end());
-    const size_t index = size_t(std::clamp(p * double(values.size() - 1), 0.0,
-                                           double(values.size() - 1)));
+    const size_t index =
+        size_t(std::clamp(p * double(values.size() - 1), 0.0, double(values.size() - 1)));
     return values[index];
 }
 
@@ -262,8 +264,8 @@ struct ServerMode
     bool tokenBound = false;
 };
 
-void rateLimitUtilisation(const QString &home, int rpm, int windowMs, int requests,
-                          int concurrency)
+void rateLimitUtilisation(const QString &home, int rpm, int windowMs, int requests, int concurrency,
+                          const QString &only)
 {
     constexpr int kMaxOutputTokens = 64;
     const int perWindow = int(qint64(rpm) * windowMs / 60'000);
@@ -293,6 +295,8 @@ void rateLimitUtilisation(const QString &home, int rpm, int windowMs, int reques
     };
     int runNo = 0;
     for (const ServerMode &mode : modes) {
+        if (!only.isEmpty() && !mode.name.startsWith(only))
+            continue;
         for (bool configured : {true, false}) {
             FakeProvider server;
             if (!server.listen())
@@ -322,8 +326,8 @@ void rateLimitUtilisation(const QString &home, int rpm, int windowMs, int reques
             const QString dir = home + u"/a%1"_s.arg(++runNo);
             QDir().mkpath(dir);
             const QString csv = writeCsv(dir + u"/rows.csv"_s, requests, u"rate"_s);
-            QStringList arguments = syncArguments(csv, dir + u"/jobs.sqlite"_s,
-                                                  server.openAiBaseUrl(), 2, concurrency);
+            QStringList arguments =
+                syncArguments(csv, dir + u"/jobs.sqlite"_s, server.openAiBaseUrl(), 2, concurrency);
             arguments << u"--max-output-tokens"_s << QString::number(kMaxOutputTokens);
             QString client = u"headers only"_s;
             if (configured && mode.tokenBound) {
@@ -378,11 +382,12 @@ std::unique_ptr<bd::Engine> openEngine(const QString &database)
     options.database = database;
     auto engine = bd::createEngine(options);
     bool opened = false;
-    QObject::connect(engine.get(), &bd::Engine::opened, engine.get(), [&](bool ok, const QString &error) {
-        if (!ok)
-            qFatal("engine: %s", qPrintable(error));
-        opened = true;
-    });
+    QObject::connect(engine.get(), &bd::Engine::opened, engine.get(),
+                     [&](bool ok, const QString &error) {
+                         if (!ok)
+                             qFatal("engine: %s", qPrintable(error));
+                         opened = true;
+                     });
     engine->open();
     waitUntil([&] { return opened; }, 30'000);
     return engine;
@@ -461,8 +466,8 @@ void preemptionInOneEngine(const QString &home, int bulkTasks, int probes, int l
     QObject::connect(&engine, &bd::Engine::jobStopped, &engine,
                      [&](qint64 id, bd::JobState, const QString &) { stopped.insert(id); });
 
-    const qint64 bulk = import(writeCsv(dir + u"/bulk.csv"_s, bulkTasks, u"bulk"_s), 3,
-                               u"grouped"_s);
+    const qint64 bulk =
+        import(writeCsv(dir + u"/bulk.csv"_s, bulkTasks, u"bulk"_s), 3, u"grouped"_s);
     engine.startJob(bulk, config());
     waitUntil([&] { return bulkArrivals >= (limitRpm ? 300 : 500); }, 60'000);
 
@@ -550,10 +555,9 @@ void preemptionAcrossProcesses(const QString &home, int bulkTasks, int limitRpm)
         limit << u"--rpm"_s << QString::number(limitRpm);
     QProcess bulk;
     bulk.setProcessEnvironment(childEnvironment(dir));
-    bulk.start(g_batchctl,
-               syncArguments(writeCsv(dir + u"/bulk.csv"_s, bulkTasks, u"bulk"_s), db,
-                             server.openAiBaseUrl(), 3, 64) +
-                   limit);
+    bulk.start(g_batchctl, syncArguments(writeCsv(dir + u"/bulk.csv"_s, bulkTasks, u"bulk"_s), db,
+                                         server.openAiBaseUrl(), 3, 64) +
+                               limit);
     bulk.waitForStarted();
     waitUntil([&] { return bulkArrivals >= (limitRpm ? 300 : 500); }, 60'000);
     const QString csv = dir + u"/urgent.csv"_s;
@@ -615,13 +619,28 @@ void assemblyAndLoad(const QString &home, int tasks, int loadTasks, int rpm, int
         const QString dir = home + u"/c1"_s;
         QDir().mkpath(dir);
         const QString db = dir + u"/jobs.sqlite"_s;
-        const Child child = runBatchctl(
-            {u"run"_s, writeCsv(dir + u"/rows.csv"_s, tasks, u"batch"_s), u"--template"_s,
-             u"Classify: {{text}}"_s, u"--provider"_s, u"openai"_s, u"--base-url"_s,
-             server.openAiBaseUrl(), u"--model"_s, u"gpt-4.1-mini"_s, u"--priority"_s, u"3"_s,
-             u"--mode"_s, u"batch-api"_s, u"--batch-size"_s, u"1000"_s, u"--batch-poll-ms"_s,
-             u"250"_s, u"--db"_s, db, u"--json"_s},
-            dir);
+        const Child child = runBatchctl({u"run"_s,
+                                         writeCsv(dir + u"/rows.csv"_s, tasks, u"batch"_s),
+                                         u"--template"_s,
+                                         u"Classify: {{text}}"_s,
+                                         u"--provider"_s,
+                                         u"openai"_s,
+                                         u"--base-url"_s,
+                                         server.openAiBaseUrl(),
+                                         u"--model"_s,
+                                         u"gpt-4.1-mini"_s,
+                                         u"--priority"_s,
+                                         u"3"_s,
+                                         u"--mode"_s,
+                                         u"batch-api"_s,
+                                         u"--batch-size"_s,
+                                         u"1000"_s,
+                                         u"--batch-poll-ms"_s,
+                                         u"250"_s,
+                                         u"--db"_s,
+                                         db,
+                                         u"--json"_s},
+                                        dir);
         printRun(u"c1 batch-API lane, %1 tasks, batches of <= 1000 (4 open at once), first "
                  "poll 250 ms"_s.arg(tasks),
                  child, latencies(db));
@@ -638,13 +657,13 @@ void assemblyAndLoad(const QString &home, int tasks, int loadTasks, int rpm, int
         const QString dir = home + u"/c2"_s;
         QDir().mkpath(dir);
         const QString db = dir + u"/jobs.sqlite"_s;
-        const Child child = runBatchctl(
-            syncArguments(writeCsv(dir + u"/rows.csv"_s, tasks, u"sync"_s), db,
-                          server.openAiBaseUrl(), 2, 64),
-            dir);
-        printRun(u"c2 sync lane, %1 tasks, concurrency 64, server latency 20 ms, no limit"_s
-                     .arg(tasks),
-                 child, latencies(db));
+        const Child child =
+            runBatchctl(syncArguments(writeCsv(dir + u"/rows.csv"_s, tasks, u"sync"_s), db,
+                                      server.openAiBaseUrl(), 2, 64),
+                        dir);
+        printRun(
+            u"c2 sync lane, %1 tasks, concurrency 64, server latency 20 ms, no limit"_s.arg(tasks),
+            child, latencies(db));
         print(u"        server: mean %1 / max %2 requests in flight"_s
                   .arg(server.meanInFlight(), 0, 'f', 1)
                   .arg(server.maxInFlight()));
@@ -674,8 +693,7 @@ void assemblyAndLoad(const QString &home, int tasks, int loadTasks, int rpm, int
                                                       double(accepted.last() - accepted.first())
                                                 : 0;
         printRun(u"%1 load at 3x nominal: server enforces %2 rpm (fixed %3 ms windows, %4), "
-                 "client told --rpm %5, %6 tasks, concurrency 64"_s
-                     .arg(headers ? u"c3"_s : u"c4"_s)
+                 "client told --rpm %5, %6 tasks, concurrency 64"_s.arg(headers ? u"c3"_s : u"c4"_s)
                      .arg(rpm)
                      .arg(windowMs)
                      .arg(headers ? u"x-ratelimit headers on every answer"_s
@@ -688,8 +706,8 @@ void assemblyAndLoad(const QString &home, int tasks, int loadTasks, int rpm, int
                   .arg(100.0 * rate / rpm, 0, 'f', 1)
                   .arg(refused)
                   .arg(refused + accepted.size())
-                  .arg(100.0 * refused / std::max<qsizetype>(1, refused + accepted.size()), 0,
-                       'f', 2));
+                  .arg(100.0 * refused / std::max<qsizetype>(1, refused + accepted.size()), 0, 'f',
+                       2));
     }
 }
 
@@ -699,10 +717,11 @@ void assemblyAndLoad(const QString &home, int tasks, int loadTasks, int rpm, int
 void adaptiveConcurrency(const QString &home, int requests)
 {
     constexpr int kLatencyMs = 100;
-    print(u"\n(e) adaptive concurrency: the server takes K requests at once and answers 429 "
-          "beyond (those 429s state no rate figures, retry after 100 ms); %1 ms a request; %2 rows a run"_s
-              .arg(kLatencyMs)
-              .arg(requests));
+    print(
+        u"\n(e) adaptive concurrency: the server takes K requests at once and answers 429 "
+        "beyond (those 429s state no rate figures, retry after 100 ms); %1 ms a request; %2 rows a run"_s
+            .arg(kLatencyMs)
+            .arg(requests));
     print(u"    %1 %2 %3 %4 %5 %6 %7 %8"_s.arg(u"server K"_s, -9)
               .arg(u"client"_s, -18)
               .arg(u"in flight"_s, 10)
@@ -739,27 +758,31 @@ void adaptiveConcurrency(const QString &home, int requests)
         const QString dir = home + u"/d%1"_s.arg(++runNo);
         QDir().mkpath(dir);
         const QString csv = writeCsv(dir + u"/rows.csv"_s, requests, u"adaptive"_s);
-        QStringList arguments = syncArguments(csv, dir + u"/jobs.sqlite"_s, server.openAiBaseUrl(), 2,
-                                              qMax(1, run.ceiling));
+        QStringList arguments = syncArguments(csv, dir + u"/jobs.sqlite"_s, server.openAiBaseUrl(),
+                                              2, qMax(1, run.ceiling));
         if (run.ceiling == 0)
             arguments.remove(arguments.indexOf(u"--concurrency"_s), 2);
         const Child child = runBatchctl(arguments, dir);
         const int refused = server.concurrencyRefusals();
         const int total = int(accepted.size()) + refused;
-        const double span = accepted.size() > 1 ? double(accepted.last() - accepted.first()) / 1000.0 : 0;
+        const double span =
+            accepted.size() > 1 ? double(accepted.last() - accepted.first()) / 1000.0 : 0;
         const double rate = span > 0 ? double(accepted.size() - 1) / span : 0;
         const int lost = requests - child.json().value(u"completed"_s).toInt();
         print(u"    %1 %2 %3 %4 %5 %6 %7 %8%9"_s
                   .arg(run.serverLimit ? QString::number(run.serverLimit) : u"none"_s, -9)
                   .arg(run.ceiling ? u"--concurrency %1"_s.arg(run.ceiling) : u"default"_s, -18)
                   .arg(serverInFlight, 10, 'f', 2)
-                  .arg(run.serverLimit ? u"%1 %"_s.arg(100.0 * serverInFlight / run.serverLimit, 0, 'f', 1)
-                                       : u"-"_s, 7)
+                  .arg(run.serverLimit
+                           ? u"%1 %"_s.arg(100.0 * serverInFlight / run.serverLimit, 0, 'f', 1)
+                           : u"-"_s,
+                       7)
                   .arg(refused, 6)
                   .arg(u"%1 %"_s.arg(total ? 100.0 * refused / total : 0.0, 0, 'f', 2), 10)
                   .arg(rate, 8, 'f', 1)
                   .arg(lost, 5)
-                  .arg(child.exitCode == 0 ? QString() : u"  (batchctl exit %1)"_s.arg(child.exitCode)));
+                  .arg(child.exitCode == 0 ? QString()
+                                           : u"  (batchctl exit %1)"_s.arg(child.exitCode)));
     }
 }
 
@@ -879,6 +902,8 @@ int main(int argc, char **argv)
         {u"requests"_s, u"(a) requests per run (default 2400)."_s, u"N"_s, u"2400"_s},
         {u"adaptive-requests"_s, u"(e) requests per run (default 1500)."_s, u"N"_s, u"1500"_s},
         {u"concurrency"_s, u"(a) --concurrency of the runs (default 32)."_s, u"N"_s, u"32"_s},
+        {u"server"_s, u"(a) only the server modes whose name starts so (fixed, sliding, tokens)."_s,
+         u"NAME"_s},
         {u"tasks"_s, u"(b) bulk job and (c) assembly/sync size (default 10000)."_s, u"N"_s,
          u"10000"_s},
         {u"load-tasks"_s, u"(c) tasks of the 3x load test (default 3000)."_s, u"N"_s, u"3000"_s},
@@ -901,7 +926,7 @@ int main(int argc, char **argv)
         g_batchctl, QDateTime::currentDateTime().toString(Qt::ISODate)));
     if (part == u"a"_s || part == u"all"_s)
         rateLimitUtilisation(dir.path(), rpm, windowMs, parser.value(u"requests"_s).toInt(),
-                             parser.value(u"concurrency"_s).toInt());
+                             parser.value(u"concurrency"_s).toInt(), parser.value(u"server"_s));
     if (part == u"b"_s || part == u"all"_s) {
         for (int limit : {0, rpm}) {
             preemptionInOneEngine(dir.path(), parser.value(u"tasks"_s).toInt(), 5, limit);

@@ -8,6 +8,7 @@
 #include "providers/simulatorprovider.h"
 #include "store/sqlite/sqlitestore.h"
 
+#include <memory>
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QFile>
@@ -21,8 +22,6 @@
 #include <QSqlQuery>
 #include <QTemporaryDir>
 #include <QTest>
-
-#include <memory>
 #include <sys/stat.h>
 
 #ifndef BATCHCTL_PATH
@@ -34,10 +33,9 @@ using bd::providers::SimulatorProvider;
 
 namespace {
 
-const QStringList kResultColumns = {u"status"_s,        u"output"_s,        u"error"_s,
-                                    u"model"_s,         u"input_tokens"_s,  u"output_tokens"_s,
-                                    u"cached_tokens"_s, u"cost_usd"_s,      u"attempts"_s,
-                                    u"task_id"_s};
+const QStringList kResultColumns = {
+    u"status"_s,        u"output"_s,        u"error"_s,    u"model"_s,    u"input_tokens"_s,
+    u"output_tokens"_s, u"cached_tokens"_s, u"cost_usd"_s, u"attempts"_s, u"task_id"_s};
 
 struct Result
 {
@@ -106,6 +104,7 @@ private Q_SLOTS:
     void quotaPausesWithExitThreeAndAlert();
     void globalBudgetPausesWithExitThreeAndRaisingResumes();
     void crashThenResumeCompletesEveryRowOnce();
+    void statusShowsTheAdaptiveConcurrencyOfARunningJob();
     void offPeakRunWaitsThenRunsNow();
     void dlqReplayWithEditedTemplate();
     void strictNumbersAndFilesAreUsageErrors();
@@ -135,8 +134,8 @@ void TestBatchctl::initTestCase()
     m_env.insert(u"XDG_CONFIG_HOME"_s, m_dir.filePath(u"config"_s));
     m_env.insert(u"XDG_DATA_HOME"_s, m_dir.filePath(u"data"_s));
     m_env.insert(u"HOME"_s, m_dir.path());
-    for (const char *key : {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL",
-                            "ANTHROPIC_BASE_URL"})
+    for (const char *key :
+         {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"})
         m_env.remove(QString::fromLatin1(key));
     m_sampleDb = m_dir.filePath(u"sample.sqlite"_s);
 }
@@ -203,7 +202,8 @@ void TestBatchctl::version()
 {
     const Result r = batchctl({u"--version"_s});
     QVERIFY2(r.exitCode == 0, qPrintable(r.describe()));
-    QCOMPARE(QString::fromUtf8(r.out).trimmed(), u"batchctl "_s + QStringLiteral(BATCHDESK_VERSION));
+    QCOMPARE(QString::fromUtf8(r.out).trimmed(),
+             u"batchctl "_s + QStringLiteral(BATCHDESK_VERSION));
 
     const Result help = batchctl({u"--help"_s});
     QCOMPARE(help.exitCode, 0);
@@ -220,9 +220,9 @@ void TestBatchctl::runSampleWithJsonAndExport()
     const QString exportPath = m_dir.filePath(u"sample-out.csv"_s);
     QElapsedTimer timer;
     timer.start();
-    const Result r = batchctl({u"run"_s, samplePath(), u"--template"_s, m_sampleTemplate,
-                               u"--system"_s, m_sampleSystem, u"--db"_s, m_sampleDb,
-                               u"--json"_s, u"--export"_s, exportPath});
+    const Result r =
+        batchctl({u"run"_s, samplePath(), u"--template"_s, m_sampleTemplate, u"--system"_s,
+                  m_sampleSystem, u"--db"_s, m_sampleDb, u"--json"_s, u"--export"_s, exportPath});
     const double wall = double(timer.elapsed()) / 1000.0;
     QVERIFY2(r.exitCode == 0, qPrintable(r.describe()));
 
@@ -279,7 +279,8 @@ void TestBatchctl::runSampleWithJsonAndExport()
                     row.at(c), source.at(c))));
         }
         QCOMPARE(row.at(col(u"status"_s)), u"completed"_s);
-        const QString expected = SimulatorProvider::answerFor(m_sampleSystem, prompt.render(source));
+        const QString expected =
+            SimulatorProvider::answerFor(m_sampleSystem, prompt.render(source));
         if (row.at(col(u"output"_s)) != expected)
             QFAIL(qPrintable(u"row %1: output '%2', expected '%3'"_s.arg(i + 1).arg(
                 row.at(col(u"output"_s)), expected)));
@@ -297,7 +298,8 @@ void TestBatchctl::runSampleWithJsonAndExport()
         // its repeats come from the response cache (attempts 0, no tokens, no cost).
         const QString attempts = row.at(col(u"attempts"_s));
         if (attempts == u"1"_s) {
-            QVERIFY2(!sentPrompts.contains(expected), qPrintable(u"row %1 sent twice"_s.arg(i + 1)));
+            QVERIFY2(!sentPrompts.contains(expected),
+                     qPrintable(u"row %1 sent twice"_s.arg(i + 1)));
             sentPrompts.insert(expected);
             QVERIFY(rowCost > 0);
         } else {
@@ -321,9 +323,9 @@ void TestBatchctl::runSampleWithJsonAndExport()
 void TestBatchctl::runningAgainContinuesTheJob()
 {
     QVERIFY2(m_sampleJob > 0, "needs runSampleWithJsonAndExport");
-    const Result again = batchctl({u"run"_s, samplePath(), u"--template"_s, m_sampleTemplate,
-                                   u"--system"_s, m_sampleSystem, u"--db"_s, m_sampleDb,
-                                   u"--json"_s});
+    const Result again =
+        batchctl({u"run"_s, samplePath(), u"--template"_s, m_sampleTemplate, u"--system"_s,
+                  m_sampleSystem, u"--db"_s, m_sampleDb, u"--json"_s});
     QVERIFY2(again.exitCode == 0, qPrintable(again.describe()));
     const QJsonObject json = again.json();
     QCOMPARE(json.value(u"job"_s).toInteger(), m_sampleJob);
@@ -344,8 +346,8 @@ void TestBatchctl::runningAgainContinuesTheJob()
     QCOMPARE(job.value(u"tasks"_s).toInteger(), 2000);
     QCOMPARE(job.value(u"completed"_s).toInteger(), 2000);
     QCOMPARE(job.value(u"state"_s).toString(), u"finished"_s);
-    for (const char *key : {"dead", "pending", "cost_usd", "input_tokens", "output_tokens",
-                            "cached_tokens"})
+    for (const char *key :
+         {"dead", "pending", "cost_usd", "input_tokens", "output_tokens", "cached_tokens"})
         QVERIFY2(job.contains(QLatin1StringView(key)), key);
     QCOMPARE(statusJson.value(u"alerts"_s).toArray().size(), 0);
 
@@ -362,8 +364,8 @@ void TestBatchctl::exportCommandWritesJsonlAndXlsx()
 {
     QVERIFY2(m_sampleJob > 0, "needs runSampleWithJsonAndExport");
     const QString jsonl = m_dir.filePath(u"sample.jsonl"_s);
-    const Result r = batchctl({u"export"_s, QString::number(m_sampleJob), u"--out"_s, jsonl,
-                               u"--db"_s, m_sampleDb});
+    const Result r = batchctl(
+        {u"export"_s, QString::number(m_sampleJob), u"--out"_s, jsonl, u"--db"_s, m_sampleDb});
     QVERIFY2(r.exitCode == 0, qPrintable(r.describe()));
     QFile file(jsonl);
     QVERIFY(file.open(QIODevice::ReadOnly));
@@ -401,8 +403,8 @@ void TestBatchctl::exportCommandWritesJsonlAndXlsx()
     QCOMPARE(ids.size(), 2000);
 
     const QString xlsx = m_dir.filePath(u"sample.xlsx"_s);
-    const Result x = batchctl({u"export"_s, QString::number(m_sampleJob), u"--out"_s, xlsx,
-                               u"--db"_s, m_sampleDb});
+    const Result x = batchctl(
+        {u"export"_s, QString::number(m_sampleJob), u"--out"_s, xlsx, u"--db"_s, m_sampleDb});
     QVERIFY2(x.exitCode == 0, qPrintable(x.describe()));
     QFile book(xlsx);
     QVERIFY(book.open(QIODevice::ReadOnly));
@@ -420,7 +422,8 @@ void TestBatchctl::exportCommandWritesJsonlAndXlsx()
                        m_dir.filePath(u"x.txt"_s), u"--db"_s, m_sampleDb})
                  .exitCode,
              2);
-    QCOMPARE(batchctl({u"export"_s, QString::number(m_sampleJob), u"--db"_s, m_sampleDb}).exitCode, 2);
+    QCOMPARE(batchctl({u"export"_s, QString::number(m_sampleJob), u"--db"_s, m_sampleDb}).exitCode,
+             2);
     QVERIFY(!QFileInfo::exists(m_dir.filePath(u"x.csv"_s)));
 }
 
@@ -453,8 +456,8 @@ void TestBatchctl::usageErrorsImportNothing()
          u"--model"_s, u"llama3"_s},
         {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--model"_s, u"gpt-99"_s},
         // A local server has no default model name.
-        {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s,
-         u"openai-compatible"_s, u"--base-url"_s, u"http://127.0.0.1:9/v1"_s},
+        {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s, u"openai-compatible"_s,
+         u"--base-url"_s, u"http://127.0.0.1:9/v1"_s},
         {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--priority"_s, u"7"_s},
         {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--max-retries"_s, u"-1"_s},
         {u"run"_s, csv},
@@ -484,13 +487,14 @@ void TestBatchctl::deadLettersExitFourAndReplay()
     QList<QStringList> rows;
     const QList<int> invalidRows = {3, 11, 19};
     for (int i = 1; i <= 20; ++i) {
-        rows.append({u"%1"_s.arg(i), invalidRows.contains(i) ? u"bad row [[sim:invalid]] %1"_s.arg(i)
-                                                             : u"good row %1"_s.arg(i)});
+        rows.append({u"%1"_s.arg(i), invalidRows.contains(i)
+                                         ? u"bad row [[sim:invalid]] %1"_s.arg(i)
+                                         : u"good row %1"_s.arg(i)});
     }
     const QString csv = writeCsv(u"dlq.csv"_s, {u"id"_s, u"text"_s}, rows);
     const QString db = m_dir.filePath(u"dlq.sqlite"_s);
-    const Result r = batchctl({u"run"_s, csv, u"--template"_s, u"Check: {{text}}"_s, u"--db"_s,
-                               db, u"--json"_s});
+    const Result r = batchctl(
+        {u"run"_s, csv, u"--template"_s, u"Check: {{text}}"_s, u"--db"_s, db, u"--json"_s});
     QVERIFY2(r.exitCode == 4, qPrintable(r.describe()));
     QJsonObject json = r.json();
     QCOMPARE(json.value(u"state"_s).toString(), u"finished"_s);
@@ -549,7 +553,8 @@ void TestBatchctl::deadLettersExitFourAndReplay()
 
     // The export shows the dead rows with their reason, the rest completed.
     const QString out = m_dir.filePath(u"dlq.csv.out.csv"_s);
-    QCOMPARE(batchctl({u"export"_s, QString::number(job), u"--out"_s, out, u"--db"_s, db}).exitCode, 0);
+    QCOMPARE(batchctl({u"export"_s, QString::number(job), u"--out"_s, out, u"--db"_s, db}).exitCode,
+             0);
     const Table table = readCsv(out);
     QVERIFY2(table.error.isEmpty(), qPrintable(table.error));
     QCOMPARE(table.rows.size(), 20);
@@ -608,7 +613,8 @@ void TestBatchctl::quotaPausesWithExitThreeAndAlert()
     QCOMPARE(alert.value(u"kind"_s).toString(), u"quota_exhausted"_s);
     QVERIFY(alert.value(u"message"_s).toString().contains(u"quota"_s));
     QVERIFY(alert.value(u"raised_at"_s).isString());
-    const QDateTime raised = QDateTime::fromString(alert.value(u"raised_at"_s).toString(), Qt::ISODateWithMs);
+    const QDateTime raised =
+        QDateTime::fromString(alert.value(u"raised_at"_s).toString(), Qt::ISODateWithMs);
     QVERIFY2(raised.isValid(), qPrintable(alert.value(u"raised_at"_s).toString()));
     QVERIFY(qAbs(raised.secsTo(QDateTime::currentDateTimeUtc())) < 600);
     QVERIFY(alert.contains(u"cleared_at"_s));
@@ -626,8 +632,9 @@ void TestBatchctl::globalBudgetPausesWithExitThreeAndRaisingResumes()
         rows.append({u"%1"_s.arg(i), u"global budget row %1"_s.arg(i)});
     const QString csv = writeCsv(u"global.csv"_s, {u"id"_s, u"text"_s}, rows);
     const QString db = m_dir.filePath(u"global.sqlite"_s);
-    const Result r = batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db, u"--json"_s,
-                               u"--concurrency"_s, u"32"_s, u"--global-budget"_s, u"0.002"_s});
+    const Result r =
+        batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db, u"--json"_s,
+                  u"--concurrency"_s, u"32"_s, u"--global-budget"_s, u"0.002"_s});
     QVERIFY2(r.exitCode == 3, qPrintable(r.describe()));
     const QJsonObject run = r.json();
     QCOMPARE(run.value(u"state"_s).toString(), u"paused"_s);
@@ -645,9 +652,11 @@ void TestBatchctl::globalBudgetPausesWithExitThreeAndRaisingResumes()
     QMap<QString, QJsonObject> alerts;
     for (const QJsonValue &alert : status.json().value(u"alerts"_s).toArray())
         alerts.insert(alert.toObject().value(u"kind"_s).toString(), alert.toObject());
-    QVERIFY2(alerts.contains(u"global_budget_80"_s) && alerts.contains(u"global_budget_exhausted"_s),
+    QVERIFY2(alerts.contains(u"global_budget_80"_s) &&
+                 alerts.contains(u"global_budget_exhausted"_s),
              qPrintable(status.describe()));
-    const QJsonObject figures = alerts.value(u"global_budget_exhausted"_s).value(u"figures"_s).toObject();
+    const QJsonObject figures =
+        alerts.value(u"global_budget_exhausted"_s).value(u"figures"_s).toObject();
     QCOMPARE(figures.value(u"threshold"_s).toDouble(), 0.002);
     QVERIFY(figures.value(u"value"_s).toDouble() <= 0.002);
     QCOMPARE(figures.value(u"period"_s).toString(), u"month"_s);
@@ -657,9 +666,11 @@ void TestBatchctl::globalBudgetPausesWithExitThreeAndRaisingResumes()
 
     // Bad input is a usage error; a raised cap is stored and honoured by resume.
     QCOMPARE(batchctl({u"budget"_s, u"--db"_s, db, u"--set"_s, u"-1"_s}).exitCode, 2);
-    QCOMPARE(batchctl({u"budget"_s, u"--db"_s, db, u"--set"_s, u"5"_s, u"--period"_s, u"week"_s}).exitCode, 2);
-    const Result raised = batchctl({u"budget"_s, u"--db"_s, db, u"--set"_s, u"5"_s, u"--period"_s, u"day"_s,
-                                    u"--json"_s});
+    QCOMPARE(batchctl({u"budget"_s, u"--db"_s, db, u"--set"_s, u"5"_s, u"--period"_s, u"week"_s})
+                 .exitCode,
+             2);
+    const Result raised = batchctl(
+        {u"budget"_s, u"--db"_s, db, u"--set"_s, u"5"_s, u"--period"_s, u"day"_s, u"--json"_s});
     QVERIFY2(raised.exitCode == 0, qPrintable(raised.describe()));
     QCOMPARE(raised.json().value(u"cap_usd"_s).toDouble(), 5.0);
     QCOMPARE(raised.json().value(u"period"_s).toString(), u"day"_s);
@@ -704,7 +715,8 @@ void TestBatchctl::crashThenResumeCompletesEveryRowOnce()
         const QString connection = u"crash-watch"_s;
         while (waited.elapsed() < 30'000 && run.state() == QProcess::Running) {
             if (!watch && QFileInfo::exists(db)) {
-                watch = std::make_unique<QSqlDatabase>(QSqlDatabase::addDatabase(u"QSQLITE"_s, connection));
+                watch = std::make_unique<QSqlDatabase>(
+                    QSqlDatabase::addDatabase(u"QSQLITE"_s, connection));
                 watch->setDatabaseName(db);
                 watch->setConnectOptions(u"QSQLITE_BUSY_TIMEOUT=1000"_s);
                 if (!watch->open())
@@ -726,7 +738,8 @@ void TestBatchctl::crashThenResumeCompletesEveryRowOnce()
         QSqlDatabase::removeDatabase(connection);
     }
     QVERIFY2(run.state() == QProcess::Running,
-             qPrintable(u"batchctl ended before the kill: "_s + QString::fromUtf8(run.readAllStandardError())));
+             qPrintable(u"batchctl ended before the kill: "_s +
+                        QString::fromUtf8(run.readAllStandardError())));
     QVERIFY2(completedAtKill >= 1'000, qPrintable(QString::number(completedAtKill)));
     run.kill(); // SIGKILL: no handler, no shutdown, no lease handed back
     QVERIFY(run.waitForFinished(10'000));
@@ -767,8 +780,9 @@ void TestBatchctl::crashThenResumeCompletesEveryRowOnce()
 
     // Every row completed exactly once, with its own answer, charged once.
     const QString out = m_dir.filePath(u"crash-out.csv"_s);
-    const Result exported = batchctl({u"export"_s, QString::number(summary.value(u"job"_s).toInteger()),
-                                      u"--out"_s, out, u"--db"_s, db});
+    const Result exported =
+        batchctl({u"export"_s, QString::number(summary.value(u"job"_s).toInteger()), u"--out"_s,
+                  out, u"--db"_s, db});
     QVERIFY2(exported.exitCode == 0, qPrintable(exported.describe()));
     const Table table = readCsv(out);
     QVERIFY2(table.error.isEmpty(), qPrintable(table.error));
@@ -780,8 +794,8 @@ void TestBatchctl::crashThenResumeCompletesEveryRowOnce()
     QSet<qint64> taskIds;
     for (int i = 0; i < kRows; ++i) {
         const QStringList &row = table.rows.at(i);
-        if (row.at(0) != rows.at(i).at(0) || row.at(2) != u"completed"_s || row.at(10) != u"1"_s
-            || row.at(3) != SimulatorProvider::answerFor(QString(), prompt.render(rows.at(i))))
+        if (row.at(0) != rows.at(i).at(0) || row.at(2) != u"completed"_s || row.at(10) != u"1"_s ||
+            row.at(3) != SimulatorProvider::answerFor(QString(), prompt.render(rows.at(i))))
             QFAIL(qPrintable(u"row %1: %2"_s.arg(i + 1).arg(row.join(u" | "_s))));
         taskIds.insert(row.at(11).toLongLong());
     }
@@ -793,12 +807,14 @@ void TestBatchctl::crashThenResumeCompletesEveryRowOnce()
         QVERIFY(side.open());
         QSqlQuery query(side);
         QVERIFY(query.exec(u"SELECT COUNT(*), MIN(attempts), MAX(attempts), COUNT(DISTINCT row_no) "
-                           "FROM tasks WHERE state = 2"_s) && query.next());
+                           "FROM tasks WHERE state = 2"_s) &&
+                query.next());
         QCOMPARE(query.value(0).toLongLong(), kRows);
         QCOMPARE(query.value(1).toInt(), 1);
         QCOMPARE(query.value(2).toInt(), 1);
         QCOMPARE(query.value(3).toLongLong(), kRows);
-        QVERIFY(query.exec(u"SELECT COUNT(*) FROM tasks WHERE lease_owner IS NOT NULL"_s) && query.next());
+        QVERIFY(query.exec(u"SELECT COUNT(*) FROM tasks WHERE lease_owner IS NOT NULL"_s) &&
+                query.next());
         QCOMPARE(query.value(0).toLongLong(), 0);
         QVERIFY(query.exec(u"SELECT COUNT(*) FROM attempts"_s) && query.next());
         QCOMPARE(query.value(0).toLongLong(), 0); // no failures recorded, nothing charged twice
@@ -813,6 +829,49 @@ void TestBatchctl::crashThenResumeCompletesEveryRowOnce()
     QCOMPARE(status.json().value(u"jobs"_s).toArray().size(), 1);
 }
 
+void TestBatchctl::statusShowsTheAdaptiveConcurrencyOfARunningJob()
+{
+    // A job runs in one batchctl (--concurrency 6, the simulator answering in 50 ms: about
+    // 30 s of work); `status --json` in another process shows the concurrency its limiter
+    // has adapted to, as the running engine recorded it, within the --concurrency bound.
+    constexpr int kRows = 3'600;
+    constexpr int kBound = 6;
+    QList<QStringList> rows;
+    for (int i = 1; i <= kRows; ++i)
+        rows.append({QString::number(i), u"adaptive row %1"_s.arg(i)});
+    const QString csv = writeCsv(u"adaptive.csv"_s, {u"id"_s, u"text"_s}, rows);
+    const QString db = m_dir.filePath(u"adaptive.sqlite"_s);
+    QProcess run;
+    run.setProcessEnvironment(m_env);
+    run.setWorkingDirectory(m_dir.path());
+    run.start(QStringLiteral(BATCHCTL_PATH),
+              {u"run"_s, csv, u"--template"_s, u"Echo {{text}}"_s, u"--db"_s, db, u"--json"_s,
+               u"--sim-latency-ms"_s, u"50"_s, u"--concurrency"_s, QString::number(kBound)});
+    QVERIFY(run.waitForStarted(10'000));
+    // The engine records it once a metrics interval (10 s, aligned to the clock).
+    QJsonObject job;
+    QElapsedTimer waited;
+    waited.start();
+    while (waited.elapsed() < 40'000 && run.state() == QProcess::Running) {
+        if (QFileInfo::exists(db)) {
+            const Result status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
+            QVERIFY2(status.exitCode == 0, qPrintable(status.describe()));
+            job = status.json().value(u"jobs"_s).toArray().at(0).toObject();
+            if (job.contains(u"concurrency_limit"_s))
+                break;
+        }
+        QTest::qWait(500);
+    }
+    const bool running = run.state() == QProcess::Running;
+    run.kill();
+    QVERIFY(run.waitForFinished(10'000));
+    QVERIFY2(running, "the run ended before status showed its concurrency");
+    QCOMPARE(job.value(u"state"_s).toString(), u"running"_s);
+    QVERIFY2(job.contains(u"concurrency_limit"_s),
+             QJsonDocument(job).toJson(QJsonDocument::Compact).constData());
+    const int limit = job.value(u"concurrency_limit"_s).toInt();
+    QVERIFY2(limit >= 1 && limit <= kBound, qPrintable(QString::number(limit)));
+}
 
 void TestBatchctl::offPeakRunWaitsThenRunsNow()
 {
@@ -825,9 +884,10 @@ void TestBatchctl::offPeakRunWaitsThenRunsNow()
     const QString db = m_dir.filePath(u"offpeak.sqlite"_s);
     const QDateTime now = QDateTime::currentDateTimeUtc();
     const QString window = u"%1-%2@UTC"_s.arg(now.addSecs(2 * 3600).toString(u"HH:mm"_s),
-                                               now.addSecs(3 * 3600).toString(u"HH:mm"_s));
-    const QStringList arguments = {u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db,
-                                   u"--priority"_s, u"3"_s, u"--offpeak"_s, window, u"--json"_s};
+                                              now.addSecs(3 * 3600).toString(u"HH:mm"_s));
+    const QStringList arguments = {u"run"_s,       csv,    u"--template"_s, u"{{text}}"_s,
+                                   u"--db"_s,      db,     u"--priority"_s, u"3"_s,
+                                   u"--offpeak"_s, window, u"--json"_s};
 
     QProcess waiting;
     waiting.setProcessEnvironment(m_env);
@@ -835,11 +895,13 @@ void TestBatchctl::offPeakRunWaitsThenRunsNow()
     waiting.start(QStringLiteral(BATCHCTL_PATH), arguments);
     QVERIFY(waiting.waitForStarted(10'000));
     QByteArray err;
-    QVERIFY(QTest::qWaitFor([&] {
-        waiting.waitForReadyRead(100);
-        err += waiting.readAllStandardError();
-        return err.contains("waiting for off-peak window");
-    }, 20'000));
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            waiting.waitForReadyRead(100);
+            err += waiting.readAllStandardError();
+            return err.contains("waiting for off-peak window");
+        },
+        20'000));
     QVERIFY2(err.contains("(opens in 1 h 5") || err.contains("(opens in 2 h)"), err.constData());
     QVERIFY2(err.contains("--run-now"), err.constData());
     QTest::qWait(300);
@@ -854,11 +916,14 @@ void TestBatchctl::offPeakRunWaitsThenRunsNow()
     QVERIFY2(now2.exitCode == 0, qPrintable(now2.describe()));
     QCOMPARE(now2.json().value(u"completed"_s).toInteger(), 20);
     bd::store::SqliteStore store(db);
-    QCOMPARE(store.job(now2.json().value(u"job"_s).toInteger())->spec.settings.value(u"offpeak_run_now"_s).toBool(),
+    QCOMPARE(store.job(now2.json().value(u"job"_s).toInteger())
+                 ->spec.settings.value(u"offpeak_run_now"_s)
+                 .toBool(),
              true);
 
-    const Result badWindow = batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db,
-                                       u"--priority"_s, u"3"_s, u"--offpeak"_s, u"22:00-06:00@Nowhere/City"_s});
+    const Result badWindow =
+        batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db, u"--priority"_s,
+                  u"3"_s, u"--offpeak"_s, u"22:00-06:00@Nowhere/City"_s});
     QCOMPARE(badWindow.exitCode, 2);
     QVERIFY2(badWindow.err.contains("Nowhere/City"), badWindow.err.constData());
     const Result notBulk = batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db,
@@ -870,26 +935,28 @@ void TestBatchctl::dlqReplayWithEditedTemplate()
 {
     QList<QStringList> rows;
     for (int i = 1; i <= 6; ++i)
-        rows.append({u"%1"_s.arg(i), i % 3 == 0 ? u"bad %1 [[sim:invalid]]"_s.arg(i) : u"good %1"_s.arg(i)});
+        rows.append({u"%1"_s.arg(i),
+                     i % 3 == 0 ? u"bad %1 [[sim:invalid]]"_s.arg(i) : u"good %1"_s.arg(i)});
     const QString csv = writeCsv(u"dlqedit.csv"_s, {u"id"_s, u"text"_s}, rows);
     const QString db = m_dir.filePath(u"dlqedit.sqlite"_s);
-    const Result run = batchctl({u"run"_s, csv, u"--template"_s, u"Echo {{text}}"_s, u"--db"_s, db,
-                                 u"--json"_s});
+    const Result run =
+        batchctl({u"run"_s, csv, u"--template"_s, u"Echo {{text}}"_s, u"--db"_s, db, u"--json"_s});
     QVERIFY2(run.exitCode == 4, qPrintable(run.describe()));
     const QString job = QString::number(run.json().value(u"job"_s).toInteger());
 
     const Result badPlaceholder = batchctl({u"dlq"_s, u"replay"_s, u"--job"_s, job, u"--db"_s, db,
                                             u"--template"_s, u"Echo {{nope}}"_s});
     QCOMPARE(badPlaceholder.exitCode, 2);
-    QVERIFY2(badPlaceholder.err.contains("unknown placeholder {{nope}}"), badPlaceholder.err.constData());
-    const Result badClass = batchctl({u"dlq"_s, u"replay"_s, u"--job"_s, job, u"--db"_s, db,
-                                      u"--class"_s, u"gremlins"_s});
+    QVERIFY2(badPlaceholder.err.contains("unknown placeholder {{nope}}"),
+             badPlaceholder.err.constData());
+    const Result badClass = batchctl(
+        {u"dlq"_s, u"replay"_s, u"--job"_s, job, u"--db"_s, db, u"--class"_s, u"gremlins"_s});
     QCOMPARE(badClass.exitCode, 2);
     QVERIFY2(badClass.err.contains("gremlins"), badClass.err.constData());
 
-    const Result replay = batchctl({u"dlq"_s, u"replay"_s, u"--job"_s, job, u"--db"_s, db,
-                                    u"--class"_s, u"invalid_request"_s, u"--template"_s,
-                                    u"Echo row {{id}}"_s, u"--json"_s});
+    const Result replay =
+        batchctl({u"dlq"_s, u"replay"_s, u"--job"_s, job, u"--db"_s, db, u"--class"_s,
+                  u"invalid_request"_s, u"--template"_s, u"Echo row {{id}}"_s, u"--json"_s});
     QVERIFY2(replay.exitCode == 0, qPrintable(replay.describe()));
     QVERIFY2(replay.err.contains("replaying 2 dead-lettered task(s) with template revision 1"),
              replay.err.constData());
@@ -899,8 +966,11 @@ void TestBatchctl::dlqReplayWithEditedTemplate()
     int row = 0;
     store.forEachExportRow(job.toLongLong(), [&](const bd::ingest::ExportRow &r) {
         ++row;
-        const QString prompt = row % 3 == 0 ? u"Echo row %1"_s.arg(row) : u"Echo good %1"_s.arg(row);
-        [&] { QCOMPARE(r.output, bd::providers::SimulatorProvider::answerFor(QString(), prompt)); }();
+        const QString prompt =
+            row % 3 == 0 ? u"Echo row %1"_s.arg(row) : u"Echo good %1"_s.arg(row);
+        [&] {
+            QCOMPARE(r.output, bd::providers::SimulatorProvider::answerFor(QString(), prompt));
+        }();
         return true;
     });
     QCOMPARE(row, 6);
@@ -914,21 +984,32 @@ void TestBatchctl::strictNumbersAndFilesAreUsageErrors()
     const QString db = m_dir.filePath(u"strict.sqlite"_s);
     const QStringList run = {u"run"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--db"_s, db};
     const QList<QStringList> badNumbers = {
-        {u"--budget"_s, u"nan"_s},           {u"--budget"_s, u"inf"_s},
-        {u"--budget"_s, u"-inf"_s},          {u"--budget"_s, u"0"_s},
-        {u"--budget"_s, u"1e400"_s},         {u"--budget"_s, u"5usd"_s},
-        {u"--concurrency"_s, u"2.5"_s},      {u"--concurrency"_s, u"0"_s},
-        {u"--concurrency"_s, u"1e10"_s},     {u"--rpm"_s, u"abc"_s},
-        {u"--tpm"_s, u"nan"_s},              {u"--priority"_s, u"2.5"_s},
-        {u"--max-retries"_s, u"1.5"_s},      {u"--max-output-tokens"_s, u"inf"_s},
-        {u"--sim-failure-rate"_s, u"1.5"_s}, {u"--sim-latency-ms"_s, u"-5"_s},
-        {u"--metrics-port"_s, u"70000"_s},   {u"--global-budget"_s, u"nan"_s},
-        {u"--batch-max-wait-ms"_s, u"-1"_s}, {u"--sim-rpm"_s, u"0x10"_s},
+        {u"--budget"_s, u"nan"_s},
+        {u"--budget"_s, u"inf"_s},
+        {u"--budget"_s, u"-inf"_s},
+        {u"--budget"_s, u"0"_s},
+        {u"--budget"_s, u"1e400"_s},
+        {u"--budget"_s, u"5usd"_s},
+        {u"--concurrency"_s, u"2.5"_s},
+        {u"--concurrency"_s, u"0"_s},
+        {u"--concurrency"_s, u"1e10"_s},
+        {u"--rpm"_s, u"abc"_s},
+        {u"--tpm"_s, u"nan"_s},
+        {u"--priority"_s, u"2.5"_s},
+        {u"--max-retries"_s, u"1.5"_s},
+        {u"--max-output-tokens"_s, u"inf"_s},
+        {u"--sim-failure-rate"_s, u"1.5"_s},
+        {u"--sim-latency-ms"_s, u"-5"_s},
+        {u"--metrics-port"_s, u"70000"_s},
+        {u"--global-budget"_s, u"nan"_s},
+        {u"--batch-max-wait-ms"_s, u"-1"_s},
+        {u"--sim-rpm"_s, u"0x10"_s},
     };
     for (const QStringList &option : badNumbers) {
         const Result r = batchctl(run + option);
         QVERIFY2(r.exitCode == 2, qPrintable(option.join(u' ') + u"\n"_s + r.describe()));
-        QVERIFY2(r.err.contains(option.at(0).toUtf8()), qPrintable(option.join(u' ') + u"\n"_s + r.describe()));
+        QVERIFY2(r.err.contains(option.at(0).toUtf8()),
+                 qPrintable(option.join(u' ') + u"\n"_s + r.describe()));
     }
     QVERIFY(!QFileInfo::exists(db));
 

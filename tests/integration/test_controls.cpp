@@ -4,6 +4,7 @@
 // database and applies it: the run stops with exit 3 within 2 s, or the job's pending tasks
 // leave the provider's batch API for sync calls while its submitted batches finish there.
 
+#include "api/engine.h"
 #include "batchctlrun.h"
 #include "fakeprovider.h"
 
@@ -32,9 +33,10 @@ private Q_SLOTS:
     void pauseFromAnotherProcess();
     void raisedBatchJobMovesToSyncCalls();
     void unknownJobIsAUsageError();
+    void importNeverStallsDispatch();
 
 private:
-    QString writeCsv(int rows);
+    QString writeCsv(int rows, const QString &name = QStringLiteral("rows.csv"));
     QStringList runArguments(const QString &csv, const QStringList &extra) const;
     // batchctl run in the background, the event loop free for the server.
     void startRun(QProcess &run, const QStringList &arguments);
@@ -67,9 +69,9 @@ void TestControls::init()
     m_db = m_dir->filePath(u"jobs.sqlite"_s);
 }
 
-QString TestControls::writeCsv(int rows)
+QString TestControls::writeCsv(int rows, const QString &name)
 {
-    const QString csv = m_dir->filePath(u"rows.csv"_s);
+    const QString csv = m_dir->filePath(name);
     QFile file(csv);
     if (!file.open(QIODevice::WriteOnly))
         return {};
@@ -191,6 +193,73 @@ void TestControls::unknownJobIsAUsageError()
     QCOMPARE(nothing.exitCode, 2);
     const BatchctlRun both = job({u"1"_s, u"--pause"_s, u"--cancel"_s});
     QCOMPARE(both.exitCode, 2);
+}
+
+void TestControls::importNeverStallsDispatch()
+{
+    // One engine imports a 300,000-row CSV. A one-row priority-1 job submitted once the
+    // first of those rows are stored has its request at the server before that import
+    // ends: imports are read off the engine thread and stored in slices, never ahead of
+    // dispatch. Ordering, not timing (bench_dispatch --part d times it).
+    constexpr int kBigRows = 300'000;
+    m_server->options().requiredKey.clear();
+    const QString big = writeCsv(kBigRows, u"big.csv"_s);
+    const QString urgent = m_dir->filePath(u"urgent.csv"_s);
+    {
+        QFile file(urgent);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("id,text\n1,URGENT customer waiting\n");
+    }
+    bd::EngineOptions options;
+    options.database = m_db;
+    auto engine = bd::createEngine(options);
+    QSignalSpy opened(engine.get(), &bd::Engine::opened);
+    engine->open();
+    QVERIFY(opened.wait(30'000));
+    QVERIFY(opened.at(0).at(0).toBool());
+
+    QStringList events; // in the order they happened
+    qint64 bigRowsStored = 0;
+    QList<bd::ImportResult> imports;
+    connect(m_server.get(), &FakeProvider::chatReceived, this, [&](const QString &prompt) {
+        if (prompt.contains(u"URGENT"_s) && !events.contains(u"urgent request"_s))
+            events.append(u"urgent request"_s);
+    });
+    connect(engine.get(), &bd::Engine::importProgressed, this,
+            [&](qint64 rows, qint64, qint64) { bigRowsStored = qMax(bigRowsStored, rows); });
+    connect(engine.get(), &bd::Engine::importFinished, this, [&](const bd::ImportResult &result) {
+        imports.append(result);
+        events.append(u"import of %1 rows finished"_s.arg(result.rows));
+    });
+    const auto spec = [&](const QString &csv, int priority) {
+        bd::JobSpec job;
+        job.sourcePath = csv;
+        job.templateText = u"Classify: {{text}}"_s;
+        job.provider = u"openai-compatible"_s;
+        job.model = u"fake-model-1"_s;
+        job.baseUrl = m_server->openAiBaseUrl();
+        job.priority = priority;
+        job.mode = priority == 1 ? u"realtime"_s : u"grouped"_s;
+        return job;
+    };
+    engine->importJob(spec(big, 3));
+    QTRY_VERIFY_WITH_TIMEOUT(bigRowsStored > 0, 30'000);
+    QVERIFY2(imports.isEmpty(), "the big import ended before the test could submit");
+    engine->importJob(spec(urgent, 1));
+    QTRY_VERIFY_WITH_TIMEOUT(!imports.isEmpty(), 30'000);
+    QVERIFY2(imports.constFirst().ok && imports.constFirst().rows == 1,
+             qPrintable(events.join(u", "_s)));
+    bd::ProviderConfig provider;
+    provider.id = u"openai-compatible"_s;
+    provider.baseUrl = m_server->openAiBaseUrl();
+    engine->startJob(imports.constFirst().jobId, provider);
+    QTRY_VERIFY_WITH_TIMEOUT(events.contains(u"urgent request"_s), 30'000);
+    QTRY_COMPARE_WITH_TIMEOUT(imports.size(), 2, 120'000);
+    QVERIFY(imports.at(1).ok);
+    QCOMPARE(imports.at(1).rows, qint64(kBigRows));
+    const QStringList expected = {u"import of 1 rows finished"_s, u"urgent request"_s,
+                                  u"import of %1 rows finished"_s.arg(kBigRows)};
+    QCOMPARE(events, expected);
 }
 
 QTEST_GUILESS_MAIN(TestControls)

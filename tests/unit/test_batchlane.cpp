@@ -45,7 +45,8 @@ public:
         m_jobId = m_store->createJob(spec, {u"text"_s}, clock.nowMs());
         QList<QStringList> values;
         for (int i = 0; i < rows; ++i) {
-            const QString text = i % 50 == 7 ? u"row %1 [[sim:invalid]]"_s.arg(i) : u"row %1"_s.arg(i);
+            const QString text =
+                i % 50 == 7 ? u"row %1 [[sim:invalid]]"_s.arg(i) : u"row %1"_s.arg(i);
             values.append({text});
             m_texts.append(text);
         }
@@ -53,7 +54,8 @@ public:
         m_store->setJobState(m_jobId, JobState::Paused, QString(), clock.nowMs());
     }
 
-    std::unique_ptr<JobRunner> makeRunner(int maxBatchSize, int concurrency = 16)
+    std::unique_ptr<JobRunner> makeRunner(int maxBatchSize, int concurrency = 16,
+                                          qint64 simBatchMs = 60'000)
     {
         JobRunner::Options options;
         options.concurrency = concurrency;
@@ -63,11 +65,11 @@ public:
         options.idlePollMs = 5;
         options.flushIntervalMs = 5;
         bd::ProviderConfig config;
-        config.settings = QJsonObject{{u"sim_batch_ms"_s, 60'000}};
+        config.settings = QJsonObject{{u"sim_batch_ms"_s, simBatchMs}};
         auto provider = std::make_unique<bd::providers::SimulatorProvider>(config, &clock);
-        return std::make_unique<JobRunner>(m_store.get(), std::move(provider), *m_store->job(m_jobId),
-                                           bd::cost::PriceTable::builtIn(), &clock,
-                                           u"lanehost:1:%1"_s.arg(++s_instance), options);
+        return std::make_unique<JobRunner>(m_store.get(), std::move(provider),
+                                           *m_store->job(m_jobId), bd::cost::PriceTable::builtIn(),
+                                           &clock, u"lanehost:1:%1"_s.arg(++s_instance), options);
     }
 
     QString expected(int row) const
@@ -75,7 +77,8 @@ public:
         bd::ingest::PromptTemplate prompt(kTemplate);
         QString error;
         prompt.bind({u"text"_s}, &error);
-        return bd::providers::SimulatorProvider::answerFor(QString(), prompt.render({m_texts.at(row)}));
+        return bd::providers::SimulatorProvider::answerFor(QString(),
+                                                           prompt.render({m_texts.at(row)}));
     }
 
     // Puts the first n tasks out of reach for an hour (a retry waiting in the store), so the
@@ -181,6 +184,7 @@ private Q_SLOTS:
     void loweredJobJoinsTheBatchLane();
     void tasksRaisedOnTheirOwnGoAsSyncCallsAtOnce();
     void tasksLoweredOnTheirOwnJoinTheBatchLane();
+    void loweredTasksWaitingForTheBatchLaneBlockNoSyncTask();
 };
 
 void TestBatchLane::raisedJobSendsItsPendingTasksAsSyncCalls()
@@ -299,6 +303,34 @@ void TestBatchLane::tasksLoweredOnTheirOwnJoinTheBatchLane()
     QCOMPARE(byLane.value(u"sync"_s), qint64(138));     // the other 140 but 7 and 157
 }
 
+void TestBatchLane::loweredTasksWaitingForTheBatchLaneBlockNoSyncTask()
+{
+    // A priority-2 job of grouped sync calls: rows 0..149 wait for a retry an hour away,
+    // rows 150..299 are lowered to priority 3. They fill the two provider batches open at
+    // once (50 lines each, a day at the provider) and a third, full, waits for a slot. When
+    // the 150 priority-2 tasks come due they go as sync calls at once, not behind it.
+    Harness h(300, {{u"group_sizes"_s, QJsonArray{25, 25, 25}}}, u"grouped"_s, 2);
+    h.parkFirst(150);
+    const QList<qint64> lowered = h.pendingTaskIds().mid(150); // rows 150..299
+    bd::store::SqliteTaskActions actions(h.store().connection());
+    QCOMPARE(actions.reprioritiseTasks(lowered, 3), 150);
+    auto runner = h.makeRunner(50, 8, 86'400'000);
+    runner->start();
+    QTRY_COMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2);
+    QTRY_COMPARE(h.store().taskCounts(h.jobId()).leased, qint64(150)); // 100 sent, 50 waiting
+    QVERIFY(!runner->isBatchLane());
+
+    h.clock.advance(3'600'000);
+    // Rows 0..149 but the invalid 7, 57 and 107 (dead-lettered), as sync calls.
+    QTRY_COMPARE(h.store().taskCounts(h.jobId()).completed, qint64(147));
+    QCOMPARE(h.store().taskCounts(h.jobId()).dead, qint64(3));
+    QCOMPARE(h.tasksByLane().value(u"sync"_s), qint64(147));
+    QCOMPARE(h.store().batches(h.jobId(), {u"submitted"_s}).size(), 2); // the third still waits
+    QCOMPARE(h.store().taskCounts(h.jobId()).leased + h.store().taskCounts(h.jobId()).pending,
+             qint64(150));
+    runner->stop(JobState::Paused, u"test over"_s, true);
+}
+
 void TestBatchLane::batchesOpenAtOnceChangeWhileRunning()
 {
     // Two provider batches open at once (the runner's option); raised to four while the job
@@ -323,7 +355,8 @@ void TestBatchLane::jobSettingsSetGroupSizesAndDepths()
     // Lanes defaults arrive): 60 above 1,000 pending, 40 above 200, else 20.
     constexpr int kRows = 1'200;
     Harness h(kRows,
-              QJsonObject{{u"group_sizes"_s, QJsonArray{20, 40, 60}}, {u"medium_depth"_s, 200},
+              QJsonObject{{u"group_sizes"_s, QJsonArray{20, 40, 60}},
+                          {u"medium_depth"_s, 200},
                           {u"large_depth"_s, 1'000}},
               u"grouped"_s);
     auto runner = h.makeRunner(0, 8);
@@ -361,7 +394,8 @@ void TestBatchLane::groupClosesWhenFull()
 {
     // A wait of an hour never comes into it: full groups close at once, and the last, partial
     // one closes as soon as no other task of the job could still join it.
-    Harness h(250, {{u"group_sizes"_s, QJsonArray{100, 100, 100}}, {u"batch_max_wait_ms"_s, 3'600'000}},
+    Harness h(250,
+              {{u"group_sizes"_s, QJsonArray{100, 100, 100}}, {u"batch_max_wait_ms"_s, 3'600'000}},
               u"grouped"_s);
     auto runner = h.makeRunner(0, 8);
     QSignalSpy finished(runner.get(), &JobRunner::finished);
@@ -452,7 +486,8 @@ void TestBatchLane::providerThatKeepsCancellingEndsInTheDeadLetterQueue()
     QSet<QString> cancelled;
     runner->start();
     for (int i = 0; i < 2'000 && finished.isEmpty(); ++i) {
-        for (const bd::ProviderBatchRecord &batch : h.store().batches(h.jobId(), {u"submitted"_s})) {
+        for (const bd::ProviderBatchRecord &batch :
+             h.store().batches(h.jobId(), {u"submitted"_s})) {
             if (!cancelled.contains(batch.providerBatchId)) {
                 cancelled.insert(batch.providerBatchId);
                 provider.cancelBatch(batch.providerBatchId);
