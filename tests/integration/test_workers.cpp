@@ -59,6 +59,7 @@ private Q_SLOTS:
     void threeWorkersShareOneRateLimit();
     void theGlobalCapHoldsAcrossWorkers_data();
     void theGlobalCapHoldsAcrossWorkers();
+    void aWorkerTakesOnlyOptionsThatAct();
     void cleanupTestCase();
 
 private:
@@ -774,6 +775,45 @@ void TestWorkers::theGlobalCapHoldsAcrossWorkers()
     // And the cap is used: stopped only when the next worst case no longer fitted.
     QVERIFY2(spent >= kCap - kWorkers * kConcurrency * worstUsd,
              qPrintable(QString::number(spent, 'f', 6)));
+}
+
+void TestWorkers::aWorkerTakesOnlyOptionsThatAct()
+{
+    // `worker --rpm 100` used to be accepted and ignored (the parser knows every command's
+    // options): a job's limits are the job's, set with submit. What worker takes acts:
+    // --lanes 1 leaves a priority-2 job alone, --lanes 2 runs it. One backend is enough.
+    const QString db = database(u"sqlite"_s);
+    for (const QString &option : {u"--rpm"_s, u"--tpm"_s, u"--budget"_s, u"--priority"_s}) {
+        const BatchctlRun refused =
+            batchctl({u"worker"_s, u"--db"_s, db, option, u"2"_s}, 30'000);
+        QVERIFY2(refused.exitCode == 2, qPrintable(refused.describe()));
+        QVERIFY2(refused.err.contains(option.toUtf8()), qPrintable(refused.describe()));
+    }
+    const QString csv = writeCsv(u"lanes.csv"_s, 5);
+    const BatchctlRun submitted = batchctl({u"submit"_s, csv, u"--template"_s, u"Say {{text}}"_s,
+                                            u"--priority"_s, u"2"_s, u"--db"_s, db, u"--json"_s});
+    QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
+    const qint64 job = submitted.json().value(u"job"_s).toInteger();
+    Workers elsewhere;
+    elsewhere.push_back(startWorker(db, 4, {u"--lanes"_s, u"1"_s}));
+    QVERIFY(elsewhere.back());
+    QByteArray said;
+    QTRY_VERIFY_WITH_TIMEOUT((said += elsewhere.back()->readAllStandardError()).contains("lanes 1"),
+                             30'000);
+    QTest::qWait(3'000); // more than a look for work (every 2 s)
+    said += elsewhere.back()->readAllStandardError();
+    QVERIFY2(!said.contains("working on job"), said.constData());
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM tasks WHERE state = 2"_s), 0);
+    QVERIFY(stopWorkers(elsewhere));
+    Workers serving;
+    serving.push_back(startWorker(db, 4, {u"--lanes"_s, u"2"_s}));
+    QVERIFY(serving.back());
+    const BatchctlRun waited = batchctl(
+        {u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"60"_s, u"--json"_s},
+        90'000);
+    QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
+    QCOMPARE(waited.json().value(u"completed"_s).toInteger(), 5);
+    QVERIFY(stopWorkers(serving));
 }
 
 QTEST_GUILESS_MAIN(TestWorkers)
