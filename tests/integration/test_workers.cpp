@@ -39,6 +39,20 @@ const QString kProviderKey = u"sk-workers-TEST-0123456789abcdef"_s;
 
 } // namespace
 
+// The data row's database; the row is skipped without a PostgreSQL server.
+#define WORKERS_DATABASE()                                                                         \
+    QFETCH(QString, backend);                                                                      \
+    const QString db = database(backend);                                                          \
+    if (db.isEmpty())                                                                              \
+        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)")
+// The same, and a loopback provider answering after latencyMs whose key batchctl's
+// environment holds until the test ends.
+#define WORKERS_DATABASE_AND_PROVIDER(latencyMs)                                                   \
+    WORKERS_DATABASE();                                                                            \
+    const auto provider = startProvider(latencyMs);                                                \
+    QVERIFY(provider);                                                                             \
+    const auto restore = useProviderKey()
+
 class TestWorkers : public QObject
 {
     Q_OBJECT
@@ -282,10 +296,7 @@ void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled_data()
 
 void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled()
 {
-    QFETCH(QString, backend);
-    const QString db = database(backend);
-    if (db.isEmpty())
-        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    WORKERS_DATABASE();
     constexpr int kRows = 600;
     const QString csv = writeCsv(u"drain-%1.csv"_s.arg(backend), kRows);
     const QStringList submitArgs = {u"submit"_s,
@@ -397,10 +408,7 @@ void TestWorkers::sigtermHandsEverythingBack_data()
 
 void TestWorkers::sigtermHandsEverythingBack()
 {
-    QFETCH(QString, backend);
-    const QString db = database(backend);
-    if (db.isEmpty())
-        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    WORKERS_DATABASE();
     constexpr int kRows = 40;
     const QString csv = writeCsv(u"term-%1.csv"_s.arg(backend), kRows);
     // Slow answers: the worker holds leases when it is told to stop.
@@ -443,10 +451,7 @@ void TestWorkers::providerBatchIsAdoptedNotResubmitted()
     // Worker A submits the job's provider batches and is killed while the provider holds
     // them; worker B, running the same job, leaves them alone while A lives, adopts them once
     // A's heartbeat is stale, and collects their results: nothing is submitted twice.
-    QFETCH(QString, backend);
-    const QString db = database(backend);
-    if (db.isEmpty())
-        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    WORKERS_DATABASE();
     const auto provider = startProvider(0);
     QVERIFY(provider);
     provider->options().holdBatches = true;
@@ -533,13 +538,7 @@ void TestWorkers::aKilledWorkerIsBilledTwiceAtMostItsInFlight()
     // The provider answered (billed) some rows twice: the dead worker's requests that were
     // out when it died, answered to nobody, then sent again by a survivor once its leases
     // ran out. Never more than it had in flight, every row completed once in the database.
-    QFETCH(QString, backend);
-    const QString db = database(backend);
-    if (db.isEmpty())
-        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
-    const auto provider = startProvider(300);
-    QVERIFY(provider);
-    const auto restore = useProviderKey();
+    WORKERS_DATABASE_AND_PROVIDER(300);
     constexpr int kRows = 300;
     constexpr int kConcurrency = 4;
     const QString csv = writeCsv(u"billed-%1.csv"_s.arg(backend), kRows);
@@ -587,13 +586,7 @@ void TestWorkers::aJobBudgetCountsOtherWorkersReservations()
     // B, started beside it, sees A's reservations in the database and sends nothing more
     // while they stand (per process, it would send four of its own). The job still
     // finishes, within its budget.
-    QFETCH(QString, backend);
-    const QString db = database(backend);
-    if (db.isEmpty())
-        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
-    const auto provider = startProvider(1'500);
-    QVERIFY(provider);
-    const auto restore = useProviderKey();
+    WORKERS_DATABASE_AND_PROVIDER(1'500);
     constexpr int kRows = 32;
     constexpr double kBudget = 0.002;
     const QString csv = writeCsv(u"budget-%1.csv"_s.arg(backend), kRows);
@@ -640,10 +633,7 @@ void TestWorkers::threeWorkersShareOneRateLimit()
     // counts): together they use most of it and almost nothing is refused. The issue's
     // figures (>= 95 % used, <= 1 % refused) are measured by tests/bench/workers-ratelimit.sh;
     // the bounds here leave room for a loaded machine.
-    QFETCH(QString, backend);
-    const QString db = database(backend);
-    if (db.isEmpty())
-        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    WORKERS_DATABASE();
     const auto provider = startProvider(150);
     QVERIFY(provider);
     provider->options().enforceRequests = 300;
@@ -715,13 +705,7 @@ void TestWorkers::theGlobalCapHoldsAcrossWorkers()
     // cap holds (the README's bound: nothing beyond what answers cost over their worst-case
     // estimate, which these do not). The jobs end paused ("global budget reached"), wait
     // exits 3, the ledger equals the answers' cost, and the cap is used.
-    QFETCH(QString, backend);
-    const QString db = database(backend);
-    if (db.isEmpty())
-        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
-    const auto provider = startProvider(1'000);
-    QVERIFY(provider);
-    const auto restore = useProviderKey();
+    WORKERS_DATABASE_AND_PROVIDER(1'000);
     constexpr int kWorkers = 3;
     constexpr int kConcurrency = 4;
     constexpr int kPad = 300;
