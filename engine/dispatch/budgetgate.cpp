@@ -39,9 +39,10 @@ bool BudgetGate::allows(double extraUsd)
 
 BudgetGate::Refusal BudgetGate::refusal(double extraUsd, bool ownWorkInFlight) const
 {
-    // Other workers' reservations for this job free room when their answers come.
-    const bool heldElsewhere = !m_refusedByGlobal && m_job.reservedElsewhereUsd() > 0
-                               && m_job.spentUsd() + m_job.reservedUsd() + extraUsd <= m_capUsd;
+    // Other workers' claims on this job's cap free room when their answers are written;
+    // a claim read a moment before it shrank refuses as well. Either way the request
+    // waits while what is really spent leaves room for it.
+    const bool heldElsewhere = !m_refusedByGlobal && m_job.fitsBesideSpend(extraUsd + m_job.reservedUsd());
     if ((m_refusedByGlobal && m_global->fitsBesideSpend(extraUsd)) || heldElsewhere)
         return ownWorkInFlight ? Refusal::WaitForOwnAnswers : Refusal::WaitForOthers;
     if (ownWorkInFlight)

@@ -156,6 +156,32 @@ private Q_SLOTS:
         QVERIFY(!a.exchange());
     }
 
+    void aClaimThatShrankAfterTheReadWaitsNotPauses()
+    {
+        // B is refused by A's claim, and A's claim is gone by the time B gives its own back
+        // (A's answers written, its tick): room is left beside the spend, so B waits and
+        // asks again rather than pausing the job at its budget (the flake of session 7).
+        Shared shared;
+        BudgetGate b(1.0);
+        b.setExchange(shared.exchangeFor(u"B"_qs));
+        shared.claims[u"A"_qs] = 0.75;
+        QVERIFY(!b.allows(0.5));
+        shared.claims[u"A"_qs] = 0.0;
+        shared.spent = 0.25;
+        b.exchange();
+        QCOMPARE(b.refusal(0.5, false), BudgetGate::Refusal::WaitForOthers);
+        QVERIFY(b.allows(0.5));
+        b.reserve(0.5);
+        QVERIFY(!b.allows(0.5));
+        QCOMPARE(b.refusal(0.5, true), BudgetGate::Refusal::WaitForOwnAnswers);
+        b.release(0.5);
+        b.settled(0.5);
+        b.written(0.5);
+        shared.spent += 0.5;
+        QVERIFY(!b.allows(0.5)); // 0.75 really spent
+        QCOMPARE(b.refusal(0.5, false), BudgetGate::Refusal::PauseForJobCap);
+    }
+
     void aJobGateClaimsItsBudgetAcrossWorkers()
     {
         // Two runners of one job on two workers: the job's cap holds for both.
