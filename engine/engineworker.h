@@ -178,6 +178,13 @@ private:
     dispatch::CapLedger::Exchange capExchange(const QString &key,
                                               std::function<std::optional<double>()> storedSpend);
     void shareReservations();
+
+public:
+    // Before the engine thread starts (EngineOptions::listedAsWorker).
+    void setListedAsWorker(bool listed) { m_listedAsWorker = listed; }
+
+private:
+    bool m_listedAsWorker = true;
     // "What limits a job" (api/joblimit.h): each running job's load as this worker sees it,
     // written to the database every tick, and the sums over every worker read back.
     void shareLoad();

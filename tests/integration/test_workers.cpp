@@ -766,6 +766,7 @@ void TestWorkers::aWorkerTakesOnlyOptionsThatAct()
     // `worker --rpm 100` used to be accepted and ignored (the parser knows every command's
     // options): a job's limits are the job's, set with submit. What worker takes acts:
     // --lanes 1 leaves a priority-2 job alone, --lanes 2 runs it. One backend is enough.
+    // And submit, which runs nothing, is not listed as a worker.
     const QString db = database(u"sqlite"_s);
     for (const QString &option : {u"--rpm"_s, u"--tpm"_s, u"--budget"_s, u"--priority"_s}) {
         const BatchctlRun refused =
@@ -778,6 +779,9 @@ void TestWorkers::aWorkerTakesOnlyOptionsThatAct()
                                             u"--priority"_s, u"2"_s, u"--db"_s, db, u"--json"_s});
     QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
     const qint64 job = submitted.json().value(u"job"_s).toInteger();
+    // submit runs nothing: it is no worker in the list (the Workers view showed each one
+    // as a worker gone quiet).
+    QCOMPARE(scalar(db, u"SELECT COUNT(*) FROM workers"_s), 0);
     Workers elsewhere;
     elsewhere.push_back(startWorker(db, 4, {u"--lanes"_s, u"1"_s}));
     QVERIFY(elsewhere.back());
