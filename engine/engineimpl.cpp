@@ -224,6 +224,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     m_worker = new EngineWorker(m_database, m_workerId, clock, runnerOptionsFrom(options.runner),
                                 options.priceOverridePath, options.monitoring);
     m_urgentInbox = new UrgentInbox(m_worker);
+    m_worker->setListedAsWorker(options.listedAsWorker);
     m_worker->moveToThread(&m_thread);
     connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
 

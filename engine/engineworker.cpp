@@ -108,6 +108,13 @@ void EngineWorker::open()
     // Controls recorded before this engine opened were applied where they were meant to be.
     m_lastControlId = qMax<qint64>(0, m_database->taskActions().lastControlId());
     startMonitoring();
+    m_globalBudget.budget()->setExchange(
+        capExchange(u"reserved:global"_s, [this]() -> std::optional<double> {
+            if (!m_store)
+                return std::nullopt;
+            const auto period = m_globalBudget.budget()->period();
+            return m_store->spendSince(dispatch::GlobalBudget::periodStartMs(period, m_clock->nowMs()));
+        }));
     loadGlobalBudget();
     checkGlobalBudget();
     startHeartbeat();
@@ -290,6 +297,14 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
                                            m_clock, m_workerId, m_runnerOptions, this);
     runner->setWorkerRegistry(&m_database->workers());
     runner->setGlobalBudget(m_globalBudget.budget());
+    if (runner->budgetUsd() > 0)
+        runner->setBudgetExchange(
+            capExchange(u"reserved:job:%1"_s.arg(jobId), [this, jobId]() -> std::optional<double> {
+                double spent = 0.0;
+                if (!m_store || !m_store->jobTotals(jobId, nullptr, &spent, nullptr))
+                    return std::nullopt;
+                return spent;
+            }));
     m_providerConfigs.insert(jobId, providerConfig);
     m_globalBudget.forget(jobId);
     shareProviderGuards(runner, providerConfig.id + u'|' + providerConfig.baseUrl + u'|', model,
@@ -543,40 +558,45 @@ void EngineWorker::resumeJob(qint64 jobId)
     recordControl(jobId, store::JobControl::Action::Resume);
 }
 
+dispatch::CapLedger::Exchange
+EngineWorker::capExchange(const QString &key, std::function<std::optional<double>()> storedSpend)
+{
+    // Budgets hold across workers: each engine publishes its claim on a cap (micro-USD:
+    // what its requests in flight may still cost and what it settled and has not written),
+    // then reads the other workers' claims and the spend the database holds, in this order
+    // (dispatch/capledger.h says why).
+    return [this, key, storedSpend = std::move(storedSpend)](
+               double mineUsd) -> std::optional<dispatch::CapLedger::View> {
+        if (!m_database)
+            return std::nullopt;
+        store::SharedLimits &shared = m_database->sharedLimits();
+        const qint64 now = m_clock->nowMs();
+        std::optional<store::SharedLimits::Others> others;
+        if (shared.setShare(key, m_workerId, qint64(std::ceil(mineUsd * 1e6)), now))
+            others = shared.sharesElsewhere(key, m_workerId, now - kReservationsStaleMs);
+        const std::optional<double> spent = others ? storedSpend() : std::nullopt;
+        if (!spent) {
+            qWarning("%s: %s", qPrintable(key), qPrintable(shared.errorString()));
+            return std::nullopt;
+        }
+        return dispatch::CapLedger::View{double(others->amount) / 1e6, *spent};
+    };
+}
+
 void EngineWorker::shareReservations()
 {
-    // Budgets hold across workers: each engine records the most its requests in flight may
-    // still cost (micro-USD), under the global cap and under each job budget, and counts
-    // the others' before it sends. Nothing is exchanged where there is no cap.
-    store::SharedLimits &shared = m_database->sharedLimits();
-    const qint64 now = m_clock->nowMs();
-    const qint64 since = now - kReservationsStaleMs;
-    const auto exchange = [&](const QString &key, double mineUsd) -> std::optional<double> {
-        if (!shared.setShare(key, m_workerId, qint64(std::ceil(mineUsd * 1e6)), now))
-            return std::nullopt;
-        const auto others = shared.sharesElsewhere(key, m_workerId, since);
-        if (!others)
-            return std::nullopt;
-        return double(others->amount) / 1e6;
-    };
+    // Each tick every claim is shrunk to what it covers and the others' are read again
+    // (a claim is raised at once, before a request it does not cover). Nothing is
+    // exchanged where there is no cap.
     const std::shared_ptr<dispatch::GlobalBudget> budget = m_globalBudget.budget();
-    if (budget->isActive() || m_sharedGlobalReservation) {
-        m_sharedGlobalReservation = budget->isActive();
-        const auto elsewhere =
-            exchange(u"reserved:global"_s, budget->isActive() ? budget->reservedUsd() : 0.0);
-        if (!elsewhere)
-            qWarning("global budget: %s", qPrintable(shared.errorString()));
-        budget->setReservedElsewhere(elsewhere.value_or(budget->reservedElsewhereUsd()));
-    }
+    if (budget->isActive())
+        budget->exchange();
+    else if (m_sharedGlobalReservation) // the cap is gone: so is this engine's claim
+        m_database->sharedLimits().setShare(u"reserved:global"_s, m_workerId, 0, m_clock->nowMs());
+    m_sharedGlobalReservation = budget->isActive();
     for (dispatch::JobRunner *runner : std::as_const(m_runners)) {
-        if (runner->budgetUsd() <= 0)
-            continue;
-        const auto elsewhere =
-            exchange(u"reserved:job:%1"_s.arg(runner->jobId()), runner->reservedUsd());
-        if (elsewhere)
-            runner->setReservedElsewhere(*elsewhere);
-        else
-            qWarning("budget of job %lld: %s", runner->jobId(), qPrintable(shared.errorString()));
+        if (runner->budgetUsd() > 0)
+            runner->exchangeBudget();
     }
 }
 

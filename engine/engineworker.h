@@ -173,7 +173,18 @@ private:
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.
     void shareWithWorkers(dispatch::ProviderGuard &guard, const QString &key);
     void listenForWork();
+    // Budgets across workers (dispatch/capledger.h): publishes this engine's claim under
+    // key, then reads the others' and the spend (storedSpend, nullopt on an error).
+    dispatch::CapLedger::Exchange capExchange(const QString &key,
+                                              std::function<std::optional<double>()> storedSpend);
     void shareReservations();
+
+public:
+    // Before the engine thread starts (EngineOptions::listedAsWorker).
+    void setListedAsWorker(bool listed) { m_listedAsWorker = listed; }
+
+private:
+    bool m_listedAsWorker = true;
     // "What limits a job" (api/joblimit.h): each running job's load as this worker sees it,
     // written to the database every tick, and the sums over every worker read back.
     void shareLoad();

@@ -63,7 +63,7 @@ void EngineWorker::heartbeat()
     m_lastBeatMs = now;
     record.rescued = m_rescued;
     store::WorkerRegistry &registry = m_database->workers();
-    if (!registry.heartbeat(record))
+    if (m_listedAsWorker && !registry.heartbeat(record))
         qWarning("%s", qPrintable(registry.errorString()));
     // Provider batches of workers gone quiet are polled here from now on, never resubmitted.
     const QList<dispatch::JobRunner *> runners = m_runners.values();

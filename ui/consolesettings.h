@@ -45,6 +45,10 @@ inline constexpr char kCostIncreasePercent[] = "monitoring/cost_per_task_increas
 inline constexpr char kNoProgressMinutes[] = "monitoring/no_progress_min";
 inline constexpr char kBudgetWarnPercent[] = "monitoring/budget_warn_percent";
 
+// The database the console opens when it is started without --db (File › Open database…):
+// an SQLite file or a postgresql:// URL without a password; empty: the default file.
+inline constexpr char kDatabase[] = "database/location";
+
 QString key(const char *name);
 // A setting's value, or the engine's default when it was never set.
 QVariant value(const QSettings &settings, const char *name);

@@ -157,7 +157,10 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
             QString tip = stateToolTip(job);
             if (const QString limit = limitOf(job.id); !limit.isEmpty())
                 tip += (tip.isEmpty() ? QString() : u"\n"_s) + tr("Limited by: %1").arg(limit);
-            if (!job.runner.isEmpty())
+            if (const int workers = m_workers.value(job.id); workers > 1)
+                tip += (tip.isEmpty() ? QString() : u"\n"_s) +
+                       tr("Run by %n workers together (see Workers)", nullptr, workers);
+            else if (!job.runner.isEmpty())
                 tip += (tip.isEmpty() ? QString() : u"\n"_s) +
                        tr("Run by worker %1%2")
                            .arg(job.runner,
@@ -216,6 +219,9 @@ QString JobsModel::runnerText(const JobInfo &job) const
 {
     if (job.state != JobState::Running)
         return {};
+    // Several workers on one database: the job's owner of record is only one of them.
+    if (const int workers = m_workers.value(job.id); workers > 1)
+        return tr("%n workers", nullptr, workers);
     if (m_runningHere.contains(job.id))
         return tr("this window");
     return job.runner.isEmpty() ? QString() : workerText(job.runner);
@@ -418,6 +424,10 @@ void JobsModel::applySnapshot(const EngineSnapshot &snapshot)
             m_limits.insert(js.jobId, js.limit.text);
         else
             m_limits.remove(js.jobId);
+        if (js.state == JobState::Running)
+            m_workers.insert(js.jobId, js.limit.workers);
+        else
+            m_workers.remove(js.jobId);
         if (js.runningHere && !js.waitingFor.isEmpty())
             m_waiting.insert(js.jobId, js.waitingFor);
         else

@@ -27,6 +27,8 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDesktopServices>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QDir>
 #include <QDragEnterEvent>
 #include <QFileDialog>
@@ -36,10 +38,13 @@
 #include <QHeaderView>
 #include <QInputDialog>
 #include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QProcess>
+#include <QPushButton>
 #include <QSet>
 #include <QSettings>
 #include <QStackedWidget>
@@ -50,6 +55,7 @@
 #include <QTableView>
 #include <QTimer>
 #include <QToolBar>
+#include <QUrl>
 #include <QVBoxLayout>
 
 namespace bd::ui {
@@ -166,6 +172,12 @@ void MainWindow::buildActions()
     m_openAction->setShortcut(QKeySequence::Open);
     m_openAction->setToolTip(tr("Import a CSV as a new job (or drop one on the window)"));
     connect(m_openAction, &QAction::triggered, this, &MainWindow::chooseCsv);
+
+    m_openDatabaseAction = new QAction(themedIcon("network-server", QStyle::SP_DriveNetIcon),
+                                       tr("Open &database…"), this);
+    m_openDatabaseAction->setToolTip(tr("Open another database: an SQLite file, or a PostgreSQL "
+                                        "server shared with batchctl workers"));
+    connect(m_openDatabaseAction, &QAction::triggered, this, &MainWindow::chooseDatabase);
 
     m_exportAction = new QAction(themedIcon("document-save-as", QStyle::SP_DialogSaveButton), tr("&Export…"), this);
     m_exportAction->setShortcut(QKeySequence(tr("Ctrl+E")));
@@ -369,6 +381,7 @@ void MainWindow::buildMenus()
 {
     QMenu *file = menuBar()->addMenu(tr("&File"));
     file->addAction(m_openAction);
+    file->addAction(m_openDatabaseAction);
     file->addAction(m_exportAction);
     file->addSeparator();
     file->addAction(m_quitAction);
@@ -826,6 +839,61 @@ void MainWindow::chooseCsv()
         return;
     m_lastCsvFolder = QFileInfo(path).absolutePath();
     openCsv(path);
+}
+
+void MainWindow::chooseDatabase()
+{
+    QDialog dialog(this);
+    dialog.setWindowTitle(tr("Open database"));
+    auto *location = new QLineEdit(m_engine->database(), &dialog);
+    location->setPlaceholderText(
+        tr("/path/to/batchdesk.sqlite or postgresql://user@host:5432/batchdesk"));
+    location->setMinimumWidth(460);
+    auto *browse = new QPushButton(tr("Browse…"), &dialog);
+    connect(browse, &QPushButton::clicked, &dialog, [this, location] {
+        const QString path =
+            QFileDialog::getSaveFileName(this, tr("SQLite database"), location->text(),
+                                         tr("SQLite databases (*.sqlite *.db);;All files (*)"),
+                                         nullptr, QFileDialog::DontConfirmOverwrite);
+        if (!path.isEmpty())
+            location->setText(path);
+    });
+    auto *row = new QHBoxLayout;
+    row->addWidget(location, 1);
+    row->addWidget(browse);
+    auto *buttons =
+        new QDialogButtonBox(QDialogButtonBox::Open | QDialogButtonBox::Cancel, &dialog);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    auto *layout = new QVBoxLayout(&dialog);
+    auto *help =
+        new QLabel(tr("An SQLite file (created if missing), or a PostgreSQL database shared with "
+                      "<code>batchctl worker</code> processes. The password of a PostgreSQL "
+                      "URL comes from PGPASSWORD or ~/.pgpass, never from the URL. The console "
+                      "starts again on the database and opens it next time too."),
+                   &dialog);
+    help->setWordWrap(true);
+    layout->addWidget(help);
+    layout->addLayout(row);
+    layout->addWidget(buttons);
+    if (dialog.exec() != QDialog::Accepted)
+        return;
+    const QString chosen = location->text().trimmed();
+    if (chosen.isEmpty() || chosen == m_engine->database())
+        return;
+    const bool server =
+        chosen.startsWith(u"postgresql://"_s) || chosen.startsWith(u"postgres://"_s);
+    if (server && !QUrl(chosen).password().isEmpty()) {
+        QMessageBox::warning(
+            this, tr("Open database"),
+            tr("Leave the password out of the URL: put it in ~/.pgpass or PGPASSWORD. "
+               "BatchDesk never stores it."));
+        return;
+    }
+    const QString database = server ? chosen : QFileInfo(chosen).absoluteFilePath();
+    QSettings().setValue(QString::fromLatin1(consolesettings::kDatabase), database);
+    if (close())
+        QProcess::startDetached(QCoreApplication::applicationFilePath(), {u"--db"_s, database});
 }
 
 QString MainWindow::csvFolder() const

@@ -127,6 +127,10 @@ private:
     void updateStatusTotals();
     void notify(const QString &title, const QString &message);
     void chooseCsv();
+    // File › Open database…: an SQLite file or a PostgreSQL URL, remembered for the next
+    // start; the console starts again on it (its engine, pages and workers row belong to
+    // one database).
+    void chooseDatabase();
     void applySidebarPalette();
     QString csvFolder() const;
     void reprioritiseSelected();
@@ -166,6 +170,7 @@ private:
     qint64 m_requestsInFlight = -1;
     int m_liveWorkers = 0;
 
+    QAction *m_openDatabaseAction = nullptr;
     QAction *m_openAction = nullptr;
     QAction *m_exportAction = nullptr;
     QAction *m_quitAction = nullptr;

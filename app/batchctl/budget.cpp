@@ -18,7 +18,7 @@ int commandBudget(const Invocation &in)
     if (!newCap)
         requireDatabase(in); // reading creates nothing
     Session session(in.database, in.json, {},
-                    newCap ? Session::Access::ReadWrite : Session::Access::ReadOnly);
+                    newCap ? Session::Access::WriteOnce : Session::Access::ReadOnly);
     if (!session.open())
         return ExitFatal;
     const auto answer = session.ask(&bd::Engine::globalBudgetChanged, [&] {

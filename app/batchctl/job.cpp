@@ -31,7 +31,7 @@ int commandJob(const Invocation &in)
         throw UsageError{u"job needs --priority N, --pause, --resume, --cancel or --run-now"_s};
     requireDatabase(in);
 
-    Session session(in.database, in.json);
+    Session session(in.database, in.json, {}, Session::Access::WriteOnce);
     if (!session.open())
         return ExitFatal;
     const auto jobs = session.jobs();

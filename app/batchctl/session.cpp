@@ -20,6 +20,7 @@ Session::Session(const QString &database, bool json, const QJsonObject &monitori
     options.priceOverridePath = bd::defaultPriceOverridePath();
     options.monitoring = monitoring;
     options.readOnly = access == Access::ReadOnly;
+    options.listedAsWorker = access == Access::ReadWrite;
     options.runner = runner;
     m_engine = bd::createEngine(options);
     QObject::connect(m_engine.get(), &bd::Engine::metricsEndpointChanged, m_engine.get(),

@@ -38,6 +38,7 @@ public:
     {
         ReadWrite,
         ReadOnly,
+        WriteOnce, // writes and runs nothing (submit, job, budget): not in the worker list
     };
     // runner: the engine's lease, heartbeat and runner tuning (worker's hidden options).
     Session(const QString &database, bool json, const QJsonObject &monitoring = {},

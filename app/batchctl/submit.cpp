@@ -18,7 +18,7 @@ int commandSubmit(const Invocation &in)
     if (in.parser.isSet(u"dry-run"_s))
         throw UsageError{u"submit has no --dry-run: use `batchctl estimate`"_s};
     const bd::JobDraft draft = jobDraft(in.parser, in.positional);
-    Session session(in.database, in.json, {}, Session::Access::ReadWrite,
+    Session session(in.database, in.json, {}, Session::Access::WriteOnce,
                     runnerDefaults(in.parser));
     int failure = ExitFatal;
     const auto result = checkAndImport(session, in, draft, &failure);

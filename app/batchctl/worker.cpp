@@ -81,6 +81,27 @@ private:
     JobStarter m_starter;
 };
 
+// What `worker` takes (../shared/design/CLI.md, and the monitoring and lease options every
+// engine command takes): anything else would be accepted and ignored, so it is refused. A
+// job's own limits are the job's, set when it is submitted, and hold for every worker.
+void refuseOtherOptions(const QCommandLineParser &parser)
+{
+    static const QSet<QString> taken = {
+        u"db"_s,         u"lanes"_s,         u"concurrency"_s,   u"json"_s,
+        u"monitoring"_s, u"metrics-port"_s,  u"alert-webhook"_s, u"alert-command"_s,
+        u"lease-ms"_s,   u"heartbeat-ms"_s};
+    static const QSet<QString> jobLimits = {u"rpm"_s, u"tpm"_s, u"budget"_s};
+    for (const QString &name : parser.optionNames()) {
+        if (taken.contains(name))
+            continue;
+        if (jobLimits.contains(name))
+            throw UsageError{u"worker does not take --%1: a job's --rpm, --tpm and --budget are "
+                             "set with submit and hold for all its workers together"_s.arg(name)};
+        throw UsageError{u"worker does not take --%1 (it takes --db, --lanes, --concurrency, "
+                         "--json and the monitoring options)"_s.arg(name)};
+    }
+}
+
 } // namespace
 
 // `worker`: runs every runnable job of the database on its lanes, picking up jobs submitted
@@ -90,6 +111,7 @@ int commandWorker(const Invocation &in)
 {
     if (in.positional.size() != 1)
         throw UsageError{u"worker takes no arguments (the database is --db)"_s};
+    refuseOtherOptions(in.parser);
     const QList<int> lanes = parseLanes(in.parser);
     const std::optional<int> concurrency =
         intOption(in.parser, u"concurrency"_s, {1, 10'000, u"a positive whole number"_s});

@@ -44,7 +44,12 @@ int main(int argc, char *argv[])
     // The composition root: the engine over the chosen (or the shared default) database,
     // with the user's prices and monitoring settings, handed to the window.
     bd::EngineOptions engineOptions;
-    engineOptions.database = parser.isSet(dbOption) ? parser.value(dbOption) : bd::defaultDatabasePath();
+    // --db, else the database last chosen with File › Open database…, else the default file.
+    const QString chosen =
+        QSettings().value(QString::fromLatin1(bd::ui::consolesettings::kDatabase)).toString();
+    engineOptions.database = parser.isSet(dbOption) ? parser.value(dbOption)
+                             : chosen.isEmpty()     ? bd::defaultDatabasePath()
+                                                    : chosen;
     engineOptions.priceOverridePath = bd::defaultPriceOverridePath();
     engineOptions.monitoring = bd::ui::consolesettings::monitoring(QSettings());
     bd::ui::MainWindow::Options options;

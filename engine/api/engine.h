@@ -76,6 +76,10 @@ struct EngineOptions
     // them, or a crashed one left them for `resume`), no monitoring starts; the verbs that
     // write are not for such an engine.
     bool readOnly = false;
+    // Whether the engine has a row in the database's worker list (Workers view, `status
+    // --json`). A command that writes and runs nothing (batchctl submit, job, budget) is no
+    // worker: it still hands back expired leases while it is open, but is not listed.
+    bool listedAsWorker = true;
     // A job with at least this many tasks gets a sort index for a key the first time its
     // Tasks view is sorted on it (taskSortPreparing, taskSortReady); smaller jobs sort well
     // without. 0: never (pages sort without, reading every key of the job).

@@ -12,6 +12,7 @@ JobLimit explainJobLimit(const JobLoadFigures &f)
     // In order of what a person can do least about: an outage, a budget, the provider's
     // limit, the job's own ceiling; then whether the workers are the bottleneck.
     JobLimit limit;
+    limit.workers = f.workers;
     if (f.breakerOpen) {
         limit.kind = JobLimit::Kind::Breaker;
         limit.text =

@@ -32,6 +32,7 @@ struct JobLimit
     };
     Kind kind = Kind::None;
     int percent = 0; // RateLimit: share of the limit in use
+    int workers = 0; // workers with requests of the job in flight (JobLoadFigures::workers)
     QString text;    // "98 % of the provider's rate limit in use — more workers would not help"
 };
 

@@ -36,15 +36,18 @@ public:
     // The share of the cap spent that warns once (takeWarning()); 0 or less: never.
     void setWarnFraction(double fraction) { m_warnFraction = fraction; }
 
-    // The job's spend as the database holds it (at start and stop).
-    void setSpent(double usd) { m_spentUsd = usd; }
-    double spentUsd() const { return m_spentUsd; }
-    double reservedUsd() const { return m_reservedUsd; }
-    // What other workers' requests for this job reserved (exchanged through the database
-    // each tick): counted before a request goes, and waited for rather than paused at.
-    void setReservedElsewhere(double usd) { m_reservedElsewhereUsd = qMax(0.0, usd); }
+    // The job's spend as the database holds it (at start and stop, and at each exchange).
+    void setSpent(double usd) { m_job.setStoredSpend(usd); }
+    double spentUsd() const { return m_job.spentUsd(); }
+    double reservedUsd() const { return m_job.reservedUsd(); }
+    // Other workers running the job: this one claims its share of the job's cap through
+    // the exchange (capledger.h) before it sends; the others' claims are waited for
+    // rather than paused at.
+    void setExchange(CapLedger::Exchange exchange) { m_job.setExchange(std::move(exchange)); }
+    // Each tick: this worker's claim shrunk to what it covers, the others' and the spend read.
+    bool exchange() { return m_job.exchange(); }
     // Nothing may go out at all: the job's own cap is spent.
-    bool jobCapReached() const { return m_capUsd > 0 && m_spentUsd >= m_capUsd; }
+    bool jobCapReached() const { return m_capUsd > 0 && m_job.spentUsd() >= m_capUsd; }
     bool globalCapReached() const { return m_global && m_global->isReached(); }
 
     // Whether `extraUsd` more may be reserved now under both caps.
@@ -61,8 +64,8 @@ public:
     // A charge stored at once (settled and written in one go).
     void charged(double usd);
     // Spend of the job the global pool counts elsewhere (a classification call's cost goes
-    // with its task's answer).
-    void addSpent(double usd) { m_spentUsd += usd; }
+    // with its task's answer, and is written with it).
+    void addSpent(double usd) { m_job.settled(usd); }
 
     // True once, the first time the spend reaches the warning share of the cap.
     bool takeWarning();
@@ -71,9 +74,7 @@ public:
 
 private:
     double m_capUsd;
-    double m_spentUsd = 0.0;
-    double m_reservedUsd = 0.0; // the most this job's requests in flight can still cost
-    double m_reservedElsewhereUsd = 0.0; // the same, of other workers running the job
+    CapLedger m_job; // the job's own cap: spend, reservations, this worker's claim
     std::shared_ptr<GlobalBudget> m_global;
     bool m_refusedByGlobal = false; // which cap allows() last refused under
     bool m_warned = false;

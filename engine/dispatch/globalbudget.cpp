@@ -41,50 +41,16 @@ qint64 GlobalBudget::periodStartMs(Period period, qint64 nowMs)
 
 void GlobalBudget::setCap(double usd, Period period)
 {
-    m_capUsd = qMax(0.0, usd);
+    m_ledger.setCap(usd);
     m_period = period;
-}
-
-void GlobalBudget::setStoredSpend(double usd)
-{
-    m_storedUsd = qMax(0.0, usd);
-    m_writtenSinceReadUsd = 0.0;
-}
-
-bool GlobalBudget::fits(double usd) const
-{
-    return !isActive() || spentUsd() + m_reservedUsd + m_reservedElsewhereUsd + usd <= m_capUsd;
-}
-
-bool GlobalBudget::fitsBesideSpend(double usd) const
-{
-    return !isActive() || spentUsd() + usd <= m_capUsd;
 }
 
 bool GlobalBudget::tryReserve(double usd)
 {
-    if (!fits(usd))
+    if (!admit(usd))
         return false;
-    m_reservedUsd += usd;
+    reserve(usd);
     return true;
-}
-
-void GlobalBudget::release(double reservedUsd)
-{
-    m_reservedUsd -= reservedUsd;
-    if (m_reservedUsd < 1e-12) // what rounding leaves behind is no request in flight
-        m_reservedUsd = 0.0;
-}
-
-void GlobalBudget::settled(double costUsd)
-{
-    m_unwrittenUsd += costUsd;
-}
-
-void GlobalBudget::written(double costUsd)
-{
-    m_unwrittenUsd = qMax(0.0, m_unwrittenUsd - costUsd);
-    m_writtenSinceReadUsd += costUsd;
 }
 
 } // namespace bd::dispatch

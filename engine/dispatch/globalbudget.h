@@ -1,5 +1,7 @@
 #pragma once
 
+#include "dispatch/capledger.h"
+
 #include <optional>
 #include <QString>
 
@@ -11,13 +13,9 @@ namespace bd::dispatch {
 // what was spent and what the requests in flight may still cost; concurrent requests
 // cannot overshoot. Engine-thread only.
 //
-// Spend has three parts, so nothing is counted twice or missed between two reads of the
-// database: what the database held at the last read (every process), what this engine
-// wrote since, and what it settled but has not written yet. Other processes' spend
-// arrives with the next read (EngineWorker re-reads on a timer), and so does what their
-// requests in flight reserved (setReservedElsewhere, exchanged through the database), so a
-// cap holds across workers: it can be passed only by what other workers reserve between
-// two reads (one engine tick, a second).
+// Spend and reservations are kept by a CapLedger (capledger.h): with an exchange set (the
+// engine's, through the database) every worker claims its share of the cap before it sends,
+// so that workers together do not pass it.
 class GlobalBudget
 {
 public:
@@ -34,42 +32,43 @@ public:
 
 
     void setCap(double usd, Period period);
-    double capUsd() const { return m_capUsd; }
+    double capUsd() const { return m_ledger.capUsd(); }
     Period period() const { return m_period; }
-    bool isActive() const { return m_capUsd > 0; }
+    bool isActive() const { return m_ledger.isActive(); }
+    // Publishes this engine's claim and reads the others' and the period's spend.
+    void setExchange(CapLedger::Exchange exchange) { m_ledger.setExchange(std::move(exchange)); }
+    // Each tick: the claim shrunk to what it covers, the others' and the spend read.
+    bool exchange() { return m_ledger.exchange(); }
 
     // The period's spend as the database holds it now.
-    void setStoredSpend(double usd);
-    double spentUsd() const { return m_storedUsd + m_writtenSinceReadUsd + m_unwrittenUsd; }
-    double reservedUsd() const { return m_reservedUsd; }
-    // What other workers' requests in flight reserved, as last read.
-    void setReservedElsewhere(double usd) { m_reservedElsewhereUsd = usd > 0 ? usd : 0.0; }
-    double reservedElsewhereUsd() const { return m_reservedElsewhereUsd; }
-    bool isReached() const { return isActive() && spentUsd() >= m_capUsd; }
+    void setStoredSpend(double usd) { m_ledger.setStoredSpend(usd); }
+    double spentUsd() const { return m_ledger.spentUsd(); }
+    double reservedUsd() const { return m_ledger.reservedUsd(); }
+    // What other workers claimed (their requests in flight, their answers not yet written).
+    void setReservedElsewhere(double usd) { m_ledger.setReservedElsewhere(usd); }
+    double reservedElsewhereUsd() const { return m_ledger.reservedElsewhereUsd(); }
+    bool isReached() const { return isActive() && spentUsd() >= capUsd(); }
 
-    // Whether `usd` more can be reserved now (always, without a cap).
-    bool fits(double usd) const;
+    // Whether `usd` more fits beside spend and reservations as last read (always, without a cap).
+    bool fits(double usd) const { return m_ledger.fits(usd); }
     // Whether `usd` would fit beside what is really spent, once the requests in flight
     // are settled: when it would not, waiting for them is pointless and the job pauses.
-    bool fitsBesideSpend(double usd) const;
+    bool fitsBesideSpend(double usd) const { return m_ledger.fitsBesideSpend(usd); }
+    // Whether `usd` more may be reserved now (claiming more of the cap when shared).
+    bool admit(double usd) { return m_ledger.admit(usd); }
     bool tryReserve(double usd);
-    // Reserves without checking (after fits() said yes for a whole group).
-    void reserve(double usd) { m_reservedUsd += usd; }
+    // Reserves without checking (after admit() said yes).
+    void reserve(double usd) { m_ledger.reserve(usd); }
     // A request came back (or never went): its reservation is gone.
-    void release(double reservedUsd);
+    void release(double reservedUsd) { m_ledger.release(reservedUsd); }
     // An answer's cost, settled by a runner and not yet written to the database.
-    void settled(double costUsd);
+    void settled(double costUsd) { m_ledger.settled(costUsd); }
     // A runner wrote settled costs to the database.
-    void written(double costUsd);
+    void written(double costUsd) { m_ledger.written(costUsd); }
 
 private:
-    double m_capUsd = 0.0; // 0: no cap
     Period m_period = Period::Month;
-    double m_storedUsd = 0.0;
-    double m_writtenSinceReadUsd = 0.0;
-    double m_unwrittenUsd = 0.0;
-    double m_reservedUsd = 0.0;
-    double m_reservedElsewhereUsd = 0.0;
+    CapLedger m_ledger;
 };
 
 } // namespace bd::dispatch

@@ -161,11 +161,13 @@ public:
         m_budget.setGlobal(std::move(budget));
     }
     double budgetUsd() const { return m_budget.capUsd(); }
-    // The job's budget across workers: what this runner's requests in flight reserved, and
-    // what other workers' requests for the job have (the engine exchanges both through the
-    // database each tick), counted before a request goes.
+    // The job's budget across workers: what this runner's requests in flight reserved; the
+    // exchange publishes its claim on the job's cap and reads the others' and the job's
+    // spend (dispatch/capledger.h), before a request that its claim does not cover and at
+    // each tick (exchangeBudget()).
     double reservedUsd() const { return m_budget.reservedUsd(); }
-    void setReservedElsewhere(double usd) { m_budget.setReservedElsewhere(usd); }
+    void setBudgetExchange(CapLedger::Exchange exchange) { m_budget.setExchange(std::move(exchange)); }
+    bool exchangeBudget() { return m_budget.exchange(); }
     // The share of the job's budget spent that raises budget_80 at once (monitoring's
     // budget.warn_fraction); 0 or less: no warning.
     void setBudgetWarnFraction(double fraction) { m_budget.setWarnFraction(fraction); }

@@ -174,4 +174,13 @@ bool PostgresConnection::fail(const QString &what)
     return false;
 }
 
+bool PostgresConnection::execBound(QSqlQuery &query, const QString &sql, const QVariantList &values)
+{
+    if (!query.prepare(sql))
+        return false;
+    for (const QVariant &value : values)
+        query.addBindValue(value);
+    return query.exec();
+}
+
 } // namespace bd::store

@@ -3,7 +3,9 @@
 #include "store/database.h"
 
 #include <QSqlDatabase>
+#include <QSqlQuery>
 #include <QString>
+#include <QVariant>
 
 namespace bd::store {
 
@@ -35,6 +37,9 @@ public:
 
     // The location with any password removed (for messages and location()).
     static QString redacted(const QString &location);
+    // Prepares sql, binds values in order and runs it; false when any step failed
+    // (query.lastError() says why). The stores' run() helpers keep the error.
+    static bool execBound(QSqlQuery &query, const QString &sql, const QVariantList &values);
 
 private:
     bool fail(const QString &what);

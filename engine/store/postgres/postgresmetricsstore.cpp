@@ -38,6 +38,11 @@ bool PostgresMetricsStore::fail(const QString &what)
     return false;
 }
 
+bool PostgresMetricsStore::run(QSqlQuery &query, const QString &sql, const QVariantList &values)
+{
+    return PostgresConnection::execBound(query, sql, values) || fail(query.lastError().text());
+}
+
 qint64 PostgresMetricsStore::seriesId(const QString &metric, const QString &labels, bool create)
 {
     const std::pair<QString, QString> key{metric, labels};
@@ -166,19 +171,12 @@ SeriesData PostgresMetricsStore::series(const QString &metric, const QString &la
         return data;
     const qint64 origin = alignDown(fromMs, resolution);
     QSqlQuery query(db());
-    query.prepare(u"SELECT (at_ms - ?) / ? AS b, AVG(value), SUM(n), SUM(total), MIN(lo), MAX(hi), "
-                  "MAX(value) FROM metric_samples WHERE series_id = ? AND resolution_ms = ? "
-                  "AND at_ms >= ? AND at_ms < ? GROUP BY b ORDER BY b"_s);
-    query.addBindValue(origin);
-    query.addBindValue(data.bucketMs);
-    query.addBindValue(id);
-    query.addBindValue(resolution);
-    query.addBindValue(origin);
-    query.addBindValue(toMs);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT (at_ms - ?) / ? AS b, AVG(value), SUM(n), SUM(total), MIN(lo), MAX(hi), "
+             "MAX(value) FROM metric_samples WHERE series_id = ? AND resolution_ms = ? "
+             "AND at_ms >= ? AND at_ms < ? GROUP BY b ORDER BY b"_s,
+             {origin, data.bucketMs, id, resolution, origin, toMs}))
         return data;
-    }
     while (query.next()) {
         MetricPoint point;
         point.atMs = origin + query.value(0).toLongLong() * data.bucketMs;
@@ -207,12 +205,9 @@ QStringList PostgresMetricsStore::labelSets(const QString &metric)
 {
     QStringList result;
     QSqlQuery query(db());
-    query.prepare(u"SELECT labels FROM metric_series WHERE metric = ? ORDER BY labels"_s);
-    query.addBindValue(metric);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query, u"SELECT labels FROM metric_series WHERE metric = ? ORDER BY labels"_s,
+             {metric}))
         return result;
-    }
     while (query.next())
         result.append(query.value(0).toString());
     return result;

@@ -37,6 +37,8 @@ public:
 
 private:
     bool fail(const QString &what);
+    // Runs sql with values bound in order; false, with the error kept, when it failed.
+    bool run(QSqlQuery &query, const QString &sql, const QVariantList &values = {});
     qint64 seriesId(const QString &metric, const QString &labels, bool create);
     QSqlDatabase &db() { return m_connection->db(); }
 

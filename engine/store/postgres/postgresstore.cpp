@@ -166,6 +166,11 @@ bool PostgresStore::fail(const QString &what)
     return false;
 }
 
+bool PostgresStore::run(QSqlQuery &query, const QString &sql, const QVariantList &values)
+{
+    return PostgresConnection::execBound(query, sql, values) || fail(query.lastError().text());
+}
+
 bool PostgresStore::failSql(const QString &what)
 {
     return fail(what);
@@ -294,16 +299,14 @@ void PostgresStore::fillJobFigures(QList<JobInfo> &jobs, qint64 jobId)
         byId.insert(info.id, &info);
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT job_id, state, COUNT(*), COALESCE(SUM(input_tokens), 0), "
-                  "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), "
-                  "COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM(CASE WHEN state = 2 THEN "
-                  "cost_usd ELSE classify_cost_usd + rejected_cost_usd END), 0) FROM tasks "
-                  "WHERE ($1::bigint = 0 OR job_id = $1::bigint) GROUP BY job_id, state"_s);
-    query.addBindValue(jobId);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT job_id, state, COUNT(*), COALESCE(SUM(input_tokens), 0), "
+             "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), "
+             "COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM(CASE WHEN state = 2 THEN "
+             "cost_usd ELSE classify_cost_usd + rejected_cost_usd END), 0) FROM tasks "
+             "WHERE ($1::bigint = 0 OR job_id = $1::bigint) GROUP BY job_id, state"_s,
+             {jobId}))
         return;
-    }
     while (query.next()) {
         JobInfo *info = byId.value(query.value(0).toLongLong());
         if (!info)
@@ -326,13 +329,11 @@ void PostgresStore::fillJobFigures(QList<JobInfo> &jobs, qint64 jobId)
         info->costUsd += query.value(7).toDouble();
     }
     query.finish();
-    query.prepare(u"SELECT job_id, SUM(usd) FROM job_charges WHERE ($1::bigint = 0 OR "
-                  "job_id = $1::bigint) GROUP BY job_id"_s);
-    query.addBindValue(jobId);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT job_id, SUM(usd) FROM job_charges WHERE ($1::bigint = 0 OR "
+             "job_id = $1::bigint) GROUP BY job_id"_s,
+             {jobId}))
         return;
-    }
     while (query.next()) {
         if (JobInfo *info = byId.value(query.value(0).toLongLong()))
             info->costUsd += query.value(1).toDouble();
@@ -397,17 +398,13 @@ bool PostgresStore::urgentWorkElsewhere(const QString &workerId, qint64 nowMs)
 {
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
-                  "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 "
-                  "AND t.lease_owner <> ? AND t.lease_owner NOT LIKE 'batch:%' "
-                  "AND t.lease_expires > ?) LIMIT 1"_s);
-    query.addBindValue(int(JobState::Running));
-    query.addBindValue(workerId);
-    query.addBindValue(nowMs);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
+             "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 "
+             "AND t.lease_owner <> ? AND t.lease_owner NOT LIKE 'batch:%' "
+             "AND t.lease_expires > ?) LIMIT 1"_s,
+             {int(JobState::Running), workerId, nowMs}))
         return false;
-    }
     return query.next();
 }
 

@@ -110,6 +110,8 @@ private:
     class Statements;
     bool fail(const QString &what);
     bool failSql(const QString &what);
+    // Runs sql with values bound in order; false, with the error kept, when it failed.
+    bool run(QSqlQuery &query, const QString &sql, const QVariantList &values = {});
     // The plain answers of a group of transitions in one statement; *stored: rows changed.
     bool completeGroup(const QString &owner, const QList<TaskTransition> &transitions,
                        qint64 nowMs, int *stored);

@@ -25,33 +25,22 @@ qint64 PostgresStore::raiseAlert(qint64 jobId, const QString &kind, const QStrin
     // The unique index on open alerts makes this atomic across processes: the insert
     // either opens the alert or does nothing, and then the open one is refreshed.
     QSqlQuery query(m_db);
-    query.prepare(u"INSERT INTO alerts (job_id, kind, message, raised_at, figures) "
-                  "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"_s);
-    query.addBindValue(jobId ? QVariant(jobId) : QVariant());
-    query.addBindValue(kind);
-    query.addBindValue(message);
-    query.addBindValue(nowMs);
-    query.addBindValue(figuresText);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"INSERT INTO alerts (job_id, kind, message, raised_at, figures) "
+             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"_s,
+             {jobId ? QVariant(jobId) : QVariant(), kind, message, nowMs, figuresText}))
         return 0;
-    }
     if (query.next()) {
         if (created)
             *created = true;
         return query.value(0).toLongLong();
     }
     query.finish();
-    query.prepare(u"UPDATE alerts SET message = ?, figures = ? WHERE kind = ? "
-                  "AND COALESCE(job_id, 0) = ?::bigint AND cleared_at IS NULL RETURNING id"_s);
-    query.addBindValue(message);
-    query.addBindValue(figuresText);
-    query.addBindValue(kind);
-    query.addBindValue(jobId);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"UPDATE alerts SET message = ?, figures = ? WHERE kind = ? "
+             "AND COALESCE(job_id, 0) = ?::bigint AND cleared_at IS NULL RETURNING id"_s,
+             {message, figuresText, kind, jobId}))
         return 0;
-    }
     return query.next() ? query.value(0).toLongLong() : 0;
 }
 
@@ -111,12 +100,8 @@ QList<AlertRecord> PostgresStore::alerts(bool includeCleared)
 std::optional<QString> PostgresStore::setting(const QString &key)
 {
     QSqlQuery query(m_db);
-    query.prepare(u"SELECT value FROM settings WHERE key = ?"_s);
-    query.addBindValue(key);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query, u"SELECT value FROM settings WHERE key = ?"_s, {key}))
         return std::nullopt;
-    }
     if (!query.next())
         return std::nullopt;
     return query.value(0).toString();
@@ -263,22 +248,23 @@ QList<CostLine> PostgresStore::costLines(qint64 jobId)
     QList<CostLine> lines;
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT COALESCE(t.model, ''), "
-                  "CASE WHEN t.cache_hit = 1 THEN 'response-cache' "
-                  "WHEN b.lane = 'batch-api' THEN 'batch-api' ELSE 'sync' END AS lane, "
-                  "COALESCE(to_char(to_timestamp(t.finished_at / 1000) AT TIME ZONE 'UTC', "
-                  "'YYYY-MM-DD'), '') AS day, "
-                  "COUNT(*), COUNT(*) - COUNT(t.cost_usd), COALESCE(SUM(t.input_tokens), 0), "
-                  "COALESCE(SUM(t.output_tokens), 0), COALESCE(SUM(t.cached_tokens), 0), COALESCE(SUM(t.cache_write_tokens), 0), "
-                  "COALESCE(SUM(t.cost_usd), 0), COALESCE(t.tier, ''), COALESCE(SUM(t.classify_input_tokens), 0), "
-                  "COALESCE(SUM(t.classify_output_tokens), 0), COALESCE(SUM(t.classify_cost_usd), 0) FROM tasks t "
-                  "LEFT JOIN provider_batches b ON b.id = t.batch_id "
-                  "WHERE t.job_id = ? AND t.state = 2 GROUP BY 1, 2, 3, 11 ORDER BY 1, 2, 3, 11"_s);
-    query.addBindValue(jobId);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT COALESCE(t.model, ''), "
+             "CASE WHEN t.cache_hit = 1 THEN 'response-cache' "
+             "WHEN b.lane = 'batch-api' THEN 'batch-api' ELSE 'sync' END AS lane, "
+             "COALESCE(to_char(to_timestamp(t.finished_at / 1000) AT TIME ZONE 'UTC', "
+             "'YYYY-MM-DD'), '') AS day, "
+             "COUNT(*), COUNT(*) - COUNT(t.cost_usd), COALESCE(SUM(t.input_tokens), 0), "
+             "COALESCE(SUM(t.output_tokens), 0), COALESCE(SUM(t.cached_tokens), 0), "
+             "COALESCE(SUM(t.cache_write_tokens), 0), "
+             "COALESCE(SUM(t.cost_usd), 0), COALESCE(t.tier, ''), "
+             "COALESCE(SUM(t.classify_input_tokens), 0), "
+             "COALESCE(SUM(t.classify_output_tokens), 0), COALESCE(SUM(t.classify_cost_usd), 0) "
+             "FROM tasks t "
+             "LEFT JOIN provider_batches b ON b.id = t.batch_id "
+             "WHERE t.job_id = ? AND t.state = 2 GROUP BY 1, 2, 3, 11 ORDER BY 1, 2, 3, 11"_s,
+             {jobId}))
         return lines;
-    }
     while (query.next()) {
         CostLine line;
         line.model = query.value(0).toString();

@@ -80,26 +80,22 @@ QStringList PostgresStore::leaseOwners()
 int PostgresStore::releaseLeasesOf(const QString &owner)
 {
     QSqlQuery query(m_db);
-    query.prepare(u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
-                  "WHERE state = 1 AND lease_owner = ?"_s);
-    query.addBindValue(owner);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
+             "WHERE state = 1 AND lease_owner = ?"_s,
+             {owner}))
         return -1;
-    }
     return query.numRowsAffected();
 }
 
 int PostgresStore::releaseExpiredLeases(qint64 nowMs)
 {
     QSqlQuery query(m_db);
-    query.prepare(u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
-                  "WHERE state = 1 AND lease_expires < ?"_s);
-    query.addBindValue(nowMs);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
+             "WHERE state = 1 AND lease_expires < ?"_s,
+             {nowMs}))
         return -1;
-    }
     return query.numRowsAffected();
 }
 
@@ -406,13 +402,11 @@ QList<ProviderBatchRecord> PostgresStore::batches(qint64 jobId, const QStringLis
 {
     QList<ProviderBatchRecord> result;
     QSqlQuery query(m_db);
-    query.prepare(u"SELECT id, job_id, provider, provider_batch_id, lane, size, max_size, state, "
-                  "created_at, updated_at FROM provider_batches WHERE job_id = ? ORDER BY id"_s);
-    query.addBindValue(jobId);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT id, job_id, provider, provider_batch_id, lane, size, max_size, state, "
+             "created_at, updated_at FROM provider_batches WHERE job_id = ? ORDER BY id"_s,
+             {jobId}))
         return result;
-    }
     while (query.next()) {
         ProviderBatchRecord batch;
         batch.id = query.value(0).toLongLong();
@@ -436,13 +430,11 @@ QList<ClaimedTask> PostgresStore::leasedTasksOfBatch(qint64 batchId)
     QList<ClaimedTask> tasks;
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT id, job_id, row_no, priority, attempts, vals, provider_cancels, "
-                  "template_rev FROM tasks WHERE batch_id = ? AND state = 1 ORDER BY id"_s);
-    query.addBindValue(batchId);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT id, job_id, row_no, priority, attempts, vals, provider_cancels, "
+             "template_rev FROM tasks WHERE batch_id = ? AND state = 1 ORDER BY id"_s,
+             {batchId}))
         return tasks;
-    }
     while (query.next()) {
         ClaimedTask task;
         task.id = query.value(0).toLongLong();

@@ -20,12 +20,9 @@ TaskCounts PostgresStore::taskCounts(qint64 jobId)
 {
     TaskCounts counts;
     QSqlQuery query(m_db);
-    query.prepare(u"SELECT state, COUNT(*) FROM tasks WHERE job_id = ? GROUP BY state"_s);
-    query.addBindValue(jobId);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query, u"SELECT state, COUNT(*) FROM tasks WHERE job_id = ? GROUP BY state"_s,
+             {jobId}))
         return counts;
-    }
     while (query.next()) {
         const qint64 n = query.value(1).toLongLong();
         switch (static_cast<TaskState>(query.value(0).toInt())) {
@@ -75,17 +72,12 @@ QList<DeadTask> PostgresStore::deadTasks(qint64 jobId, int limit, qint64 afterTa
     QList<DeadTask> result;
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT id, job_id, row_no, attempts, error_class, error_message, finished_at "
-                  "FROM tasks WHERE state = 3 AND (? = 0 OR job_id = ?) AND id > ? "
-                  "ORDER BY id LIMIT ?"_s);
-    query.addBindValue(jobId);
-    query.addBindValue(jobId);
-    query.addBindValue(afterTaskId);
-    query.addBindValue(limit);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT id, job_id, row_no, attempts, error_class, error_message, finished_at "
+             "FROM tasks WHERE state = 3 AND (? = 0 OR job_id = ?) AND id > ? "
+             "ORDER BY id LIMIT ?"_s,
+             {jobId, jobId, afterTaskId, limit}))
         return result;
-    }
     while (query.next()) {
         DeadTask task;
         task.id = query.value(0).toLongLong();
@@ -104,13 +96,11 @@ QList<AttemptRecord> PostgresStore::attempts(qint64 taskId)
 {
     QList<AttemptRecord> result;
     QSqlQuery query(m_db);
-    query.prepare(u"SELECT attempt_no, at, outcome, http_status, message FROM attempts "
-                  "WHERE task_id = ? ORDER BY id"_s);
-    query.addBindValue(taskId);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT attempt_no, at, outcome, http_status, message FROM attempts "
+             "WHERE task_id = ? ORDER BY id"_s,
+             {taskId}))
         return result;
-    }
     while (query.next()) {
         AttemptRecord record;
         record.taskId = taskId;

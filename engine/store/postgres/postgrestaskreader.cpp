@@ -28,6 +28,11 @@ bool PostgresTaskReader::fail(const QString &what)
     return false;
 }
 
+bool PostgresTaskReader::run(QSqlQuery &query, const QString &sql, const QVariantList &values)
+{
+    return PostgresConnection::execBound(query, sql, values) || fail(query.lastError().text());
+}
+
 // The WHERE clause of a filter.
 QString PostgresTaskReader::where(const TaskFilter &filter, QVariantList *binds,
                                   bool literalJob) const
@@ -180,21 +185,19 @@ std::optional<TaskDetail> PostgresTaskReader::detail(qint64 taskId)
 {
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT t.id, t.job_id, t.row_no, t.state, t.priority, t.attempts, t.vals, "
-                  "t.output, t.error_class, t.error_message, t.http_status, t.model, "
-                  "t.input_tokens, t.output_tokens, t.cached_tokens, t.cache_write_tokens, "
-                  "t.cost_usd, t.cache_hit, t.created_at, t.started_at, t.finished_at, "
-                  "j.columns, COALESCE(r.template, j.template), "
-                  "COALESCE(r.system_prompt, j.system_prompt), t.template_rev "
-                  // A replayed task renders with the template revision it was replayed with.
-                  "FROM tasks t JOIN jobs j ON j.id = t.job_id "
-                  "LEFT JOIN job_templates r ON r.job_id = t.job_id AND r.revision = t.template_rev "
-                  "WHERE t.id = ?"_s);
-    query.addBindValue(taskId);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT t.id, t.job_id, t.row_no, t.state, t.priority, t.attempts, t.vals, "
+             "t.output, t.error_class, t.error_message, t.http_status, t.model, "
+             "t.input_tokens, t.output_tokens, t.cached_tokens, t.cache_write_tokens, "
+             "t.cost_usd, t.cache_hit, t.created_at, t.started_at, t.finished_at, "
+             "j.columns, COALESCE(r.template, j.template), "
+             "COALESCE(r.system_prompt, j.system_prompt), t.template_rev "
+             // A replayed task renders with the template revision it was replayed with.
+             "FROM tasks t JOIN jobs j ON j.id = t.job_id "
+             "LEFT JOIN job_templates r ON r.job_id = t.job_id AND r.revision = t.template_rev "
+             "WHERE t.id = ?"_s,
+             {taskId}))
         return std::nullopt;
-    }
     if (!query.next()) {
         fail(u"no task %1"_s.arg(taskId));
         return std::nullopt;

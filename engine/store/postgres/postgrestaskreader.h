@@ -42,6 +42,8 @@ private:
     QString where(const TaskFilter &filter, QVariantList *binds, bool literalJob = false) const;
     std::optional<Dense> denseRange(qint64 jobId);
     bool fail(const QString &what);
+    // Runs sql with values bound in order; false, with the error kept, when it failed.
+    bool run(QSqlQuery &query, const QString &sql, const QVariantList &values = {});
 
     std::shared_ptr<PostgresConnection> m_connection;
     QSqlDatabase m_db;
