@@ -40,7 +40,6 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
-#include <QScreen>
 #include <QSet>
 #include <QSettings>
 #include <QStackedWidget>
@@ -81,12 +80,7 @@ MainWindow::MainWindow(std::unique_ptr<Engine> engine, const Options &options, Q
     setWindowIcon(QIcon::fromTheme(u"io.github.batchdesk.BatchDesk"_s,
                                    QApplication::style()->standardIcon(QStyle::SP_ComputerIcon)));
     setAcceptDrops(true);
-    // Never larger than the screen it opens on (1024×700 must fit; no window manager under
-    // Xvfb would shrink it).
-    QSize size(1280, 800);
-    if (const QScreen *shown = screen())
-        size = size.boundedTo(shown->availableGeometry().size());
-    resize(size);
+    resize(1280, 800);
 
     m_engine->setSnapshotInterval(options.snapshotIntervalMs);
     m_engine->setDefaultJobSettings(consolesettings::defaultJobSettings(QSettings()));
