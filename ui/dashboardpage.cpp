@@ -56,7 +56,8 @@ DashboardPage::DashboardPage(QWidget *parent)
     addCounter(u"rate"_s, tr("Rate"));
     addCounter(u"spend"_s, tr("Spend"));
     addCounter(u"eta"_s, tr("ETA"));
-    addCounter(u"budget"_s, tr("Global budget"));
+    // Spent, in flight and the cap take more than a column at 1024 px: wrapped, not clipped.
+    addCounter(u"budget"_s, tr("Global budget"))->setWordWrap(true);
     layout->addWidget(counters);
 
     auto *rangeRow = new QHBoxLayout;

@@ -1,11 +1,10 @@
 #include "importwizard.h"
 
-#include "consolesettings.h"
-#include "estimatekeys.h"
-
 #include "api/engine.h"
 #include "api/jobsettings.h"
+#include "consolesettings.h"
 #include "costestimate.h"
+#include "estimatekeys.h"
 #include "fieldsstep.h"
 #include "format.h"
 #include "ingest/prompttemplate.h"
@@ -16,8 +15,8 @@
 #include <QCheckBox>
 #include <QCloseEvent>
 #include <QComboBox>
-#include <QDialogButtonBox>
 #include <QDateTimeEdit>
+#include <QDialogButtonBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -26,22 +25,23 @@
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QKeyEvent>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScreen>
 #include <QSettings>
-#include <QSpinBox>
-#include <QKeyEvent>
 #include <QShortcut>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QTableWidget>
-#include <QVBoxLayout>
-#include <QTimer>
 #include <QtConcurrent>
+#include <QTimer>
+#include <QVBoxLayout>
 
 namespace bd::ui {
 
@@ -110,7 +110,11 @@ ImportWizard::~ImportWizard()
 
 void ImportWizard::buildUi()
 {
-    resize(1080, 760);
+    // No larger than the screen (1024×700 must fit: its buttons were off the bottom).
+    QSize size(1080, 760);
+    if (const QScreen *shown = screen())
+        size = size.boundedTo(shown->availableGeometry().size());
+    resize(size);
     auto *outer = new QVBoxLayout(this);
     // The settings, and the sample tried with them (Try on a sample, Compare).
     m_pages = new QStackedWidget(this);
