@@ -33,6 +33,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QScreen>
+#include <QScrollArea>
 #include <QSettings>
 #include <QShortcut>
 #include <QSpinBox>
@@ -110,15 +111,20 @@ ImportWizard::~ImportWizard()
 
 void ImportWizard::buildUi()
 {
-    // No larger than the screen (1024×700 must fit: its buttons were off the bottom).
+    // No larger than the screen (1024×700 must fit: its buttons were off the bottom and
+    // its three columns need 1,127 px): the pages scroll, the buttons below them stay.
     QSize size(1080, 760);
     if (const QScreen *shown = screen())
         size = size.boundedTo(shown->availableGeometry().size());
     resize(size);
     auto *outer = new QVBoxLayout(this);
     // The settings, and the sample tried with them (Try on a sample, Compare).
-    m_pages = new QStackedWidget(this);
-    outer->addWidget(m_pages, 1);
+    auto *scroll = new QScrollArea(this);
+    scroll->setFrameShape(QFrame::NoFrame);
+    scroll->setWidgetResizable(true);
+    m_pages = new QStackedWidget(scroll);
+    scroll->setWidget(m_pages);
+    outer->addWidget(scroll, 1);
     m_setupPage = new QWidget(m_pages);
     auto *layout = new QVBoxLayout(m_setupPage);
     layout->setContentsMargins(0, 0, 0, 0);

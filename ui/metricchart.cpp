@@ -356,7 +356,7 @@ void MetricChart::applyPalette()
     // Four entries fit under a chart a third of 1024 px wide (at the view's font they were
     // elided to "1 · …").
     QFont legendFont = font();
-    legendFont.setPointSizeF(legendFont.pointSizeF() * 0.85);
+    legendFont.setPointSizeF(legendFont.pointSizeF() * 0.78);
     c->legend()->setFont(legendFont);
     c->legend()->setContentsMargins(0, 0, 0, 0);
     QFont titleFont = font();
