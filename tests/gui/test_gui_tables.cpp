@@ -145,6 +145,22 @@ private:
     }
 
     // The Tasks page of an engine, shown, on the job.
+    // An opened engine on the test database that builds sort indexes for the job (half its
+    // tasks is enough) and keeps at most maxIndexes of them; null when it did not open.
+    std::unique_ptr<bd::Engine> sortingEngine(int maxIndexes) const
+    {
+        bd::EngineOptions options;
+        options.database = m_db;
+        options.sortIndexMinTasks = kRows / 2;
+        options.maxSortIndexes = maxIndexes;
+        auto engine = bd::createEngine(options);
+        QSignalSpy opened(engine.get(), &bd::Engine::opened);
+        engine->open();
+        if (!opened.wait(20000) || !opened.first().at(0).toBool())
+            return nullptr;
+        return engine;
+    }
+
     std::unique_ptr<bd::ui::TasksPage> openTasksPage(bd::Engine *engine, qint64 jobId) const
     {
         auto page = std::make_unique<bd::ui::TasksPage>(engine);
@@ -482,13 +498,8 @@ private Q_SLOTS:
     // on its thread, then the pages are read again, sorted, over the index.
     void aBigJobsSortWaitsForItsIndex()
     {
-        bd::EngineOptions options;
-        options.database = m_db;
-        options.sortIndexMinTasks = kRows / 2;
-        const auto engine = bd::createEngine(options);
-        QSignalSpy opened(engine.get(), &bd::Engine::opened);
-        engine->open();
-        QVERIFY(opened.wait(20000));
+        const auto engine = sortingEngine(bd::kMaxSortIndexes);
+        QVERIFY(engine);
         QSignalSpy ready(engine.get(), &bd::Engine::taskSortReady);
 
         const auto shown = openTasksPage(engine.get(), m_jobId);
@@ -546,14 +557,8 @@ private Q_SLOTS:
     // (one sorted on again since is kept); the wait says what building one costs.
     void sortIndexesAreCappedLeastRecentlyUsedFirst()
     {
-        bd::EngineOptions options;
-        options.database = m_db;
-        options.sortIndexMinTasks = kRows / 2;
-        options.maxSortIndexes = 2;
-        const auto engine = bd::createEngine(options);
-        QSignalSpy opened(engine.get(), &bd::Engine::opened);
-        engine->open();
-        QVERIFY(opened.wait(20000));
+        const auto engine = sortingEngine(2);
+        QVERIFY(engine);
         QSignalSpy ready(engine.get(), &bd::Engine::taskSortReady);
         const auto shown = openTasksPage(engine.get(), m_jobId);
         QVERIFY(shown);
