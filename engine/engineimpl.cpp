@@ -223,6 +223,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     m_thread.setObjectName(u"batchdesk-engine"_s);
     m_worker = new EngineWorker(m_database, m_workerId, clock, runnerOptionsFrom(options.runner),
                                 options.priceOverridePath, options.monitoring);
+    m_worker->setMaxSortIndexes(options.maxSortIndexes);
     m_urgentInbox = new UrgentInbox(m_worker);
     m_worker->setListedAsWorker(options.listedAsWorker);
     m_worker->moveToThread(&m_thread);
@@ -295,6 +296,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     // Sort indexes: asked for by the reader, built by the writer, told by the reader (after
     // every taskSortPreparing it sent before, and before it reads the pages asked again).
     connect(m_reader, &ReaderWorker::sortIndexWanted, m_worker, &EngineWorker::buildSortIndex);
+    connect(m_reader, &ReaderWorker::sortIndexUsed, m_worker, &EngineWorker::sortIndexUsed);
     connect(m_worker, &EngineWorker::sortIndexBuilt, m_reader, &ReaderWorker::sortIndexBuilt);
     connect(m_reader, &ReaderWorker::taskSortReady, this, &Engine::taskSortReady);
     // Ids gathered by the reader go straight to the writer on the engine thread.

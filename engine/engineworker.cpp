@@ -1007,8 +1007,44 @@ void EngineWorker::buildSortIndex(qint64 jobId, TaskSortKey key)
         Q_EMIT sortIndexBuilt(jobId, key, u"the database is not open"_s);
         return;
     }
-    Q_EMIT sortIndexBuilt(
-        jobId, key, m_store->ensureSortIndex(jobId, key) ? QString() : m_store->errorString());
+    const bool built = m_store->ensureSortIndex(jobId, key);
+    const QString error = built ? QString() : m_store->errorString();
+    if (built) {
+        sortIndexUsed(jobId, key);
+        trimSortIndexes(jobId, key);
+    }
+    Q_EMIT sortIndexBuilt(jobId, key, error);
+}
+
+void EngineWorker::sortIndexUsed(qint64 jobId, TaskSortKey key)
+{
+    m_sortIndexUse.removeOne(std::pair(jobId, int(key)));
+    m_sortIndexUse.append({jobId, int(key)});
+}
+
+void EngineWorker::trimSortIndexes(qint64 builtJobId, TaskSortKey builtKey)
+{
+    QList<std::pair<qint64, TaskSortKey>> indexes = m_store->sortIndexes();
+    if (m_maxSortIndexes <= 0 || indexes.size() <= m_maxSortIndexes)
+        return;
+    const auto lastUse = [this](const std::pair<qint64, TaskSortKey> &index) {
+        return m_sortIndexUse.indexOf(std::pair(index.first, int(index.second))); // -1: never
+    };
+    std::stable_sort(indexes.begin(), indexes.end(),
+                     [&](const auto &a, const auto &b) { return lastUse(a) < lastUse(b); });
+    qsizetype excess = indexes.size() - m_maxSortIndexes;
+    for (const auto &[jobId, key] : std::as_const(indexes)) {
+        if (excess <= 0)
+            break;
+        if (jobId == builtJobId && key == builtKey)
+            continue;
+        // A page being read over it when it goes fails once; the view asks again, unsorted
+        // by an index it no longer has.
+        if (m_store->dropSortIndex(jobId, key)) {
+            m_sortIndexUse.removeOne(std::pair(jobId, int(key)));
+            --excess;
+        }
+    }
 }
 
 void EngineWorker::actOnTasks(TaskAction action, const QList<qint64> &taskIds, int argument)

@@ -72,6 +72,10 @@ public:
     // The job's sort index for the key, built by the writer (the reader asks);
     // sortIndexBuilt() follows.
     void buildSortIndex(qint64 jobId, bd::TaskSortKey key);
+    // A sorted page was read over the job's index (the reader says so): used recently.
+    void sortIndexUsed(qint64 jobId, bd::TaskSortKey key);
+    // Sort indexes kept at most (EngineOptions::maxSortIndexes); set before the thread starts.
+    void setMaxSortIndexes(int max) { m_maxSortIndexes = max; }
     void clearAlerts(qint64 jobId, const QString &kind);
     void replayDead(const bd::ReplayRequest &request);
     void setSnapshotInterval(int ms);
@@ -192,6 +196,11 @@ private:
     void forgetLoad(qint64 jobId);
     static constexpr qint64 kLoadStaleMs = 5'000;
     QHash<qint64, JobLimit> m_limits; // running jobs, here and elsewhere
+    // Beyond the cap, the sort index least recently used goes: those this engine never saw
+    // used (other processes', earlier sessions') first, then by last use here.
+    void trimSortIndexes(qint64 builtJobId, bd::TaskSortKey builtKey);
+    int m_maxSortIndexes = bd::kMaxSortIndexes;
+    QList<std::pair<qint64, int>> m_sortIndexUse; // (job, key), least recently used first
     // Another worker's reservation not refreshed for this long is a dead worker's.
     static constexpr qint64 kReservationsStaleMs = 30'000;
     bool m_sharedGlobalReservation = false; // this engine has a row under the global cap

@@ -126,8 +126,15 @@ bool ReaderWorker::waitsForSortIndex(qint64 jobId, bd::TaskSortKey key)
     const std::pair<qint64, int> wanted{jobId, int(key)};
     if (m_sortIndexesBuilding.contains(wanted))
         return true;
-    if (m_sortIndexesRefused.contains(wanted) || m_query->hasSortIndex(jobId, key))
+    if (m_sortIndexesRefused.contains(wanted))
         return false;
+    if (m_query->hasSortIndex(jobId, key)) {
+        if (m_lastSortIndexUsed != wanted) {
+            m_lastSortIndexUsed = wanted;
+            Q_EMIT sortIndexUsed(jobId, key);
+        }
+        return false;
+    }
     TaskFilter job;
     job.jobId = jobId;
     const auto tasks = m_query->count(job);

@@ -101,6 +101,8 @@ Q_SIGNALS:
     void taskPageReady(quint64 ticket, qint64 offset, const QList<bd::TaskRow> &rows);
     void taskSortPreparing(quint64 ticket, qint64 jobId, bd::TaskSortKey key);
     void sortIndexWanted(qint64 jobId, bd::TaskSortKey key);
+    // A sorted page read over the job's index (once per run of pages on one index).
+    void sortIndexUsed(qint64 jobId, bd::TaskSortKey key);
     void taskSortReady(qint64 jobId, bd::TaskSortKey key, const QString &error);
     void taskDetailReady(quint64 ticket, const bd::TaskDetail &detail);
     void deadSummaryReady(quint64 ticket, qint64 jobId, const QList<bd::DeadClassCount> &classes);
@@ -145,6 +147,7 @@ private:
     qint64 m_sortIndexMinTasks = 0;
     QSet<std::pair<qint64, int>> m_sortIndexesBuilding; // (job, key) asked, not built yet
     QSet<std::pair<qint64, int>> m_sortIndexesRefused;  // could not be built: sort without
+    std::pair<qint64, int> m_lastSortIndexUsed{0, 0};   // told last (sortIndexUsed)
     QString m_priceOverridePath;
     std::optional<cost::PriceTable> m_prices;
     std::shared_ptr<DiscardedTickets> m_discarded;

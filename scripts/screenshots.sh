@@ -2,7 +2,9 @@
 # Screenshots of every BatchDesk screen with a realistic job running on the simulator.
 # Builds nothing: uses the binaries in $BUILD_DIR/bin (default: build). Needs Xvfb
 # (xvfb-run or Xvfb) and ImageMagick's `import`. Writes docs/screenshots/*.png; with
-# ONLY="tasks dead-letters", only those.
+# ONLY="tasks dead-letters", only those. SCREEN (default 1024x700, the smallest the
+# console fits) is the Xvfb screen; the window fills it. SUFFIX is appended to each name
+# (SCREEN=1440x900 SUFFIX=-wide ONLY=dashboard: the README's larger dashboard).
 #
 #   scripts/screenshots.sh [BUILD_DIR]
 set -euo pipefail
@@ -34,7 +36,7 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 mkdir -p "$out"
 
 display=":$((90 + RANDOM % 9))"
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+Xvfb "$display" -screen 0 "${SCREEN:-1024x700}x24" -nolisten tcp >/dev/null 2>&1 &
 pids+=($!)
 export DISPLAY="$display"
 for _ in $(seq 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done 2>/dev/null || sleep 1
@@ -103,10 +105,10 @@ shoot() { # name page [extra args...]
     "$batchdesk" --db "${db}" --page "$page" "$@" >/dev/null 2>&1 &
     local pid=$!
     sleep "${SHOT_WAIT:-9}"
-    import -window root "$out/$name.png"
+    import -window root "$out/$name${SUFFIX:-}.png"
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    echo "wrote docs/screenshots/$name.png"
+    echo "wrote docs/screenshots/$name${SUFFIX:-}.png"
 }
 
 # A first run: an empty database opens on the welcome panel.
@@ -123,3 +125,16 @@ SHOT_WAIT=5 shoot import-wizard jobs "$samples"
 # keychain has no Secret Service under Xvfb, which the Anthropic row says.
 SHOT_WAIT=6 OPENAI_API_KEY=sk-placeholder-for-screenshots shoot settings dashboard --settings providers
 SHOT_WAIT=6 shoot settings-prices dashboard --settings prices
+
+# Another process on the same database: a `batchctl run` the console does not run (the
+# Jobs view says "running · pid N"), and the Workers page listing both workers.
+other="$work/other-process.csv"
+head -1 "$samples" > "$other"
+for i in $(seq 6); do tail -n +2 "$samples" | sed "s/^R/O${i}-/" >> "$other"; done
+"$batchctl" run "$other" --db "$db" --priority 1 --concurrency 2 \
+    --template 'Summarise review {{review_id}} in five words: {{review}}' \
+    --sim-latency-ms 300 >/dev/null 2>&1 &
+pids+=($!)
+sleep 3
+SHOT_WAIT=6 shoot console-other-process jobs --no-resume
+SHOT_WAIT=8 shoot workers workers --no-resume

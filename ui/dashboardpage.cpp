@@ -56,7 +56,7 @@ DashboardPage::DashboardPage(QWidget *parent)
     addCounter(u"rate"_s, tr("Rate"));
     addCounter(u"spend"_s, tr("Spend"));
     addCounter(u"eta"_s, tr("ETA"));
-    addCounter(u"budget"_s, tr("Global budget"));
+    addCounter(u"budget"_s, tr("Global budget")); // a row of its own (arrangeCounters)
     layout->addWidget(counters);
 
     auto *rangeRow = new QHBoxLayout;
@@ -352,26 +352,34 @@ void DashboardPage::arrangeCounters()
     const int spacing = m_counterGrid->horizontalSpacing();
     const QMargins margins = m_counterGrid->contentsMargins();
     int needed = margins.left() + margins.right() + 2 * m_counterFrame->frameWidth();
-    for (const QString &name : std::as_const(m_counterOrder)) {
+    // The global budget (spent, in flight and the cap) needs more than a column: it takes a
+    // row of its own under the others (in a column it was clipped at 1,024 px).
+    const QString wide = u"budget"_s;
+    QStringList counters = m_counterOrder;
+    counters.removeOne(wide);
+    for (const QString &name : std::as_const(counters)) {
         const QLabel *value = m_counters.value(name);
         needed += std::max({value->minimumWidth(), value->sizeHint().width(),
                             m_captions.value(name)->sizeHint().width()})
                   + spacing;
     }
-    const int all = int(m_counterOrder.size());
+    const int all = int(counters.size());
     // In one row where it fits, else in two.
     const int columns = needed - spacing <= m_counterFrame->width() ? all : (all + 1) / 2;
     if (columns == m_counterColumns)
         return;
     m_counterColumns = columns;
-    for (int i = 0; i < all; ++i) {
-        QLabel *caption = m_captions.value(m_counterOrder.at(i));
-        QLabel *value = m_counters.value(m_counterOrder.at(i));
+    const auto place = [this](const QString &name, int row, int column, int span) {
+        QLabel *caption = m_captions.value(name);
+        QLabel *value = m_counters.value(name);
         m_counterGrid->removeWidget(caption);
         m_counterGrid->removeWidget(value);
-        m_counterGrid->addWidget(caption, 2 * (i / columns), i % columns);
-        m_counterGrid->addWidget(value, 2 * (i / columns) + 1, i % columns);
-    }
+        m_counterGrid->addWidget(caption, 2 * row, column, 1, span);
+        m_counterGrid->addWidget(value, 2 * row + 1, column, 1, span);
+    };
+    for (int i = 0; i < all; ++i)
+        place(counters.at(i), i / columns, i % columns, 1);
+    place(wide, (all + columns - 1) / columns, 0, columns);
 }
 
 void DashboardPage::resizeEvent(QResizeEvent *event)

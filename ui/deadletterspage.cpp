@@ -44,16 +44,23 @@ DeadLettersPage::DeadLettersPage(Engine *engine, QWidget *parent)
     m_summary = new QLabel(this);
     m_summary->setObjectName(u"deadSummary"_s);
     top->addWidget(m_summary, 1);
+    layout->addLayout(top);
+    // The actions on a row of their own, as on the Tasks page: beside the filters they
+    // squeezed the search field to "S…" at 1024 px.
+    m_text->setMinimumWidth(m_text->fontMetrics().horizontalAdvance(m_text->placeholderText()) +
+                            40);
+    auto *actions = new QHBoxLayout;
     m_replaySelection = new QPushButton(tr("Replay selected"), this);
     m_replayClass = new QPushButton(tr("Replay class…"), this);
     m_replayJob = new QPushButton(tr("Replay all…"), this);
-    top->addWidget(m_replaySelection);
-    top->addWidget(m_replayClass);
-    top->addWidget(m_replayJob);
+    actions->addWidget(m_replaySelection);
+    actions->addWidget(m_replayClass);
+    actions->addWidget(m_replayJob);
     m_replayEdited = new QPushButton(tr("Replay with edited template…"), this);
     m_replayEdited->setObjectName(u"replayEdited"_s);
-    top->addWidget(m_replayEdited);
-    layout->addLayout(top);
+    actions->addWidget(m_replayEdited);
+    actions->addStretch(1);
+    layout->addLayout(actions);
     m_result = new QLabel(this);
     m_result->setObjectName(u"replayResult"_s);
     m_result->setWordWrap(true);

@@ -63,6 +63,7 @@ void HistoryMetrics::setJob(qint64 jobId, int priority, const LiveMetrics *live)
     m_live = live;
     m_jobPriority = priority;
     m_stored.clear();
+    m_bucketMs.clear();
     m_requests.clear();
 }
 
@@ -109,6 +110,7 @@ void HistoryMetrics::handleSeries(quint64 ticket, const metrics::SeriesData &ser
         points.append(QPointF(double(point.atMs), value));
     }
     m_stored.insert(int(metric), points);
+    m_bucketMs.insert(int(metric), qMax<qint64>(series.bucketMs, 1));
     Q_EMIT changed();
 }
 
@@ -119,18 +121,25 @@ QList<QPointF> HistoryMetrics::points(Metric metric, qint64 fromMs, qint64 toMs,
     const qint64 liveFrom = live ? m_live->earliestMs() : std::numeric_limits<qint64>::max();
     QList<QPointF> result;
     const QList<QPointF> stored = m_stored.value(int(metric));
+    // One truth per instant: a stored point stands for its whole bucket (a gauge is read at
+    // the end of each interval, averaged over every process that wrote it), so a bucket that
+    // reaches into the live span would draw, before the live samples, what the database said
+    // after them: a job another process starts showed up early, then the live line fell
+    // back to what this window saw. Such buckets give way to the live samples.
+    const double storedUntil = double(liveFrom) - double(m_bucketMs.value(int(metric), 1));
+    const auto pastEnd = std::upper_bound(stored.cbegin(), stored.cend(), storedUntil,
+                                          [](double t, const QPointF &p) { return t < p.x(); });
     double offset = 0;
-    if (metric == Metric::SpendUsd && live && !stored.isEmpty()) {
+    if (metric == Metric::SpendUsd && live && pastEnd != stored.cbegin()) {
         // The stored sum starts at zero with the range; the snapshots know the true total.
         // Shift the past so that it meets the first live point.
         const QList<QPointF> first = m_live->points(metric, liveFrom, liveFrom, 1);
-        auto before = std::lower_bound(stored.cbegin(), stored.cend(), double(liveFrom),
-                                       [](const QPointF &p, double t) { return p.x() < t; });
-        if (!first.isEmpty() && before != stored.cbegin())
-            offset = first.first().y() - std::prev(before)->y();
+        if (!first.isEmpty())
+            offset = first.first().y() - std::prev(pastEnd)->y();
     }
-    for (const QPointF &point : stored) {
-        if (point.x() < double(fromMs) || point.x() > double(toMs) || point.x() >= double(liveFrom))
+    for (auto it = stored.cbegin(); it != pastEnd; ++it) {
+        const QPointF &point = *it;
+        if (point.x() < double(fromMs) || point.x() > double(toMs))
             continue;
         result.append(QPointF(point.x(), qMax(0.0, point.y() + offset)));
     }

@@ -46,6 +46,7 @@ private:
     Engine *m_engine;
     const LiveMetrics *m_live; // appended after the stored points
     QHash<int, QList<QPointF>> m_stored; // by Metric, in display units
+    QHash<int, qint64> m_bucketMs;       // by Metric: the span each stored point stands for
     QHash<quint64, const StoredSeries *> m_requests; // ticket -> what was asked for
     qint64 m_jobId = 0;
     int m_jobPriority = 0;

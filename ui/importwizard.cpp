@@ -1,11 +1,10 @@
 #include "importwizard.h"
 
-#include "consolesettings.h"
-#include "estimatekeys.h"
-
 #include "api/engine.h"
 #include "api/jobsettings.h"
+#include "consolesettings.h"
 #include "costestimate.h"
+#include "estimatekeys.h"
 #include "fieldsstep.h"
 #include "format.h"
 #include "ingest/prompttemplate.h"
@@ -16,8 +15,8 @@
 #include <QCheckBox>
 #include <QCloseEvent>
 #include <QComboBox>
-#include <QDialogButtonBox>
 #include <QDateTimeEdit>
+#include <QDialogButtonBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -26,22 +25,24 @@
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QKeyEvent>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScreen>
+#include <QScrollArea>
 #include <QSettings>
-#include <QSpinBox>
-#include <QKeyEvent>
 #include <QShortcut>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QTableWidget>
-#include <QVBoxLayout>
-#include <QTimer>
 #include <QtConcurrent>
+#include <QTimer>
+#include <QVBoxLayout>
 
 namespace bd::ui {
 
@@ -110,11 +111,20 @@ ImportWizard::~ImportWizard()
 
 void ImportWizard::buildUi()
 {
-    resize(1080, 760);
+    // No larger than the screen (1024×700 must fit: its buttons were off the bottom and
+    // its three columns need 1,127 px): the pages scroll, the buttons below them stay.
+    QSize size(1080, 760);
+    if (const QScreen *shown = screen())
+        size = size.boundedTo(shown->availableGeometry().size());
+    resize(size);
     auto *outer = new QVBoxLayout(this);
     // The settings, and the sample tried with them (Try on a sample, Compare).
-    m_pages = new QStackedWidget(this);
-    outer->addWidget(m_pages, 1);
+    auto *scroll = new QScrollArea(this);
+    scroll->setFrameShape(QFrame::NoFrame);
+    scroll->setWidgetResizable(true);
+    m_pages = new QStackedWidget(scroll);
+    scroll->setWidget(m_pages);
+    outer->addWidget(scroll, 1);
     m_setupPage = new QWidget(m_pages);
     auto *layout = new QVBoxLayout(m_setupPage);
     layout->setContentsMargins(0, 0, 0, 0);

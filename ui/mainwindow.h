@@ -103,6 +103,9 @@ public:
     void runNow(qint64 jobId);
     // Edit › Settings (Ctrl+,): one dialog at a time; returns it.
     SettingsDialog *openSettings();
+    // Where File › Open CSV… starts: the last file's folder, else Documents, else home,
+    // whichever exists first.
+    QString csvFolder() const;
 
 Q_SIGNALS:
     void importWizardOpened(bd::ui::ImportWizard *wizard);
@@ -132,7 +135,6 @@ private:
     // one database).
     void chooseDatabase();
     void applySidebarPalette();
-    QString csvFolder() const;
     void reprioritiseSelected();
     static QString localCsvFromMime(const QMimeData *mime);
 

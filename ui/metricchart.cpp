@@ -353,6 +353,12 @@ void MetricChart::applyPalette()
     c->setBackgroundBrush(pal.brush(QPalette::Base));
     c->setTitleBrush(pal.brush(QPalette::Text));
     c->legend()->setLabelColor(pal.color(QPalette::Text));
+    // Four entries fit under a chart a third of 1024 px wide (at the view's font they were
+    // elided to "1 · …").
+    QFont legendFont = font();
+    legendFont.setPointSizeF(legendFont.pointSizeF() * 0.78);
+    c->legend()->setFont(legendFont);
+    c->legend()->setContentsMargins(0, 0, 0, 0);
     QFont titleFont = font();
     titleFont.setBold(true);
     c->setTitleFont(titleFont);

@@ -286,9 +286,16 @@ void TasksPage::updateSortNote()
         m_model->headerData(m_model->sortColumn(), Qt::Horizontal, Qt::DisplayRole).toString();
     QString note;
     if (m_model->isSortPreparing()) {
-        note = tr("Preparing the sort by %1… (an index over this job's tasks; they show in "
-                  "task order meanwhile)")
-                   .arg(key.toLower());
+        // About 1 s per million tasks, under SQLite's write lock: the drain waits for it.
+        const qint64 tasks = m_model->rowCount();
+        const QString takes =
+            tasks < 1'000'000 ? tr("under a second")
+                              : tr("about %1").arg(formatDuration((tasks + 999'999) / 1'000'000));
+        note = tr("Preparing the sort by %1… (an index over this job's %2 tasks: %3, while "
+                  "jobs running on an SQLite database wait for it; the %4 most recently used "
+                  "sort indexes are kept). Tasks show in task order meanwhile.")
+                   .arg(key.toLower(), formatCount(tasks), takes)
+                   .arg(bd::kMaxSortIndexes);
     } else if (m_model->filter().jobId == 0 && !m_model->order().isIdOrder() &&
                m_model->rowCount() >= m_slowSortTasks) {
         note = tr("Sorted over every job: each page reads all %1 tasks' %2 (about 2 s a page "

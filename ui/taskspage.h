@@ -77,7 +77,7 @@ private:
     QLineEdit *m_text = nullptr;
     QLabel *m_count = nullptr;
     QLabel *m_sortNote = nullptr;
-    qint64 m_slowSortTasks = 50'000;
+    qint64 m_slowSortTasks = bd::kSortIndexMinTasks; // the engine's sort index threshold
     QTimer *m_textDebounce = nullptr;
     QTimer *m_refresh = nullptr;
     // Structured answers: each job's output fields (shown as columns, filtered with

@@ -7,6 +7,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
+#include <QScreen>
 #include <QSettings>
 #include <QTimer>
 
@@ -63,6 +64,10 @@ int main(int argc, char *argv[])
         }
         window.showPage(*page);
     }
+    // Never larger than the screen it opens on (1024×700 must fit; without a window
+    // manager, as under Xvfb, nothing else would shrink it).
+    if (const QScreen *screen = window.screen())
+        window.resize(window.size().boundedTo(screen->availableGeometry().size()));
     window.show();
     if (parser.isSet(settingsOption)) {
         const QStringList tabs = {u"providers"_s, u"limits"_s, u"lanes"_s, u"off-peak"_s, u"prices"_s, u"monitoring"_s};

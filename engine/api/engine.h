@@ -83,7 +83,10 @@ struct EngineOptions
     // A job with at least this many tasks gets a sort index for a key the first time its
     // Tasks view is sorted on it (taskSortPreparing, taskSortReady); smaller jobs sort well
     // without. 0: never (pages sort without, reading every key of the job).
-    qint64 sortIndexMinTasks = 50'000;
+    qint64 sortIndexMinTasks = kSortIndexMinTasks;
+    // Sort indexes kept on the database at most: building one more drops the least
+    // recently used (sorted here, else the oldest this engine has not seen used).
+    int maxSortIndexes = kMaxSortIndexes;
 };
 
 // Where each program keeps its data when not told otherwise (QStandardPaths, application

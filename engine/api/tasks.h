@@ -37,6 +37,14 @@ struct TaskFilter
 // Rows without a value (the cost of a pending task, the latency of one not finished) sort
 // as the lowest. The database sorts; a page is read by keyset (after the row before it)
 // or by offset, never by reading the rows before it.
+// A job with at least this many tasks gets a sort index for a key the first time it is
+// sorted on it (EngineOptions::sortIndexMinTasks); sorting every job that big reads every
+// task's key per page (the Tasks view says so).
+inline constexpr qint64 kSortIndexMinTasks = 50'000;
+// Sort indexes kept at most (EngineOptions::maxSortIndexes): each one taxes its job's
+// writes and takes disk; beyond it the least recently used goes.
+inline constexpr int kMaxSortIndexes = 6;
+
 enum class TaskSortKey : int
 {
     Id,

@@ -126,6 +126,10 @@ public:
     // that key (issue #18): from then on that job's writes keep it up to date, no other
     // job's do. Takes a while over a big job (SQLite: under the write lock).
     virtual bool ensureSortIndex(qint64 jobId, TaskSortKey key) = 0;
+    // The sort indexes on the database (whichever process built them), as (job, key); and
+    // dropping one (the engine keeps their number capped).
+    virtual QList<std::pair<qint64, TaskSortKey>> sortIndexes() = 0;
+    virtual bool dropSortIndex(qint64 jobId, TaskSortKey key) = 0;
 
     // --- import: rows in input order, numbered from firstRowNumber, in one transaction
     virtual bool appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,

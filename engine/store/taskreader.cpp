@@ -144,31 +144,71 @@ QString sortIndexStatement(qint64 jobId, TaskSortKey key, bool concurrently)
            QString::number(jobId);
 }
 
+namespace {
+// The names namesSql lists that are sort indexes; nullopt when it cannot be read.
+std::optional<QStringList> sortIndexNames(const QSqlDatabase &db, const QString &namesSql,
+                                          QString *error)
+{
+    QSqlQuery query(db);
+    query.setForwardOnly(true);
+    if (!query.exec(namesSql)) {
+        *error = query.lastError().text();
+        return std::nullopt;
+    }
+    QStringList names;
+    while (query.next())
+        names.append(query.value(0).toString());
+    return names;
+}
+
+bool dropIndex(const QSqlDatabase &db, const QString &name, QString *error)
+{
+    QSqlQuery drop(db);
+    if (drop.exec(u"DROP INDEX IF EXISTS "_s + name))
+        return true;
+    *error = drop.lastError().text();
+    return false;
+}
+} // namespace
+
 bool dropSortIndexes(const QSqlDatabase &db, const QString &namesSql, qint64 jobId, QString *error)
 {
-    QStringList names;
-    {
-        QSqlQuery query(db);
-        query.setForwardOnly(true);
-        if (!query.exec(namesSql)) {
-            *error = query.lastError().text();
-            return false;
-        }
+    const auto names = sortIndexNames(db, namesSql, error);
+    if (!names)
+        return false;
+    for (const QString &name : *names) {
         // Matched here, not by LIKE: '_' is a wildcard there (job 5 would match job 50's).
-        while (query.next()) {
-            const QString name = query.value(0).toString();
-            if (name.startsWith(sortIndexPrefix(jobId)))
-                names.append(name);
-        }
-    }
-    for (const QString &name : std::as_const(names)) {
-        QSqlQuery drop(db);
-        if (!drop.exec(u"DROP INDEX IF EXISTS "_s + name)) {
-            *error = drop.lastError().text();
+        if (name.startsWith(sortIndexPrefix(jobId)) && !dropIndex(db, name, error))
             return false;
-        }
     }
     return true;
+}
+
+std::optional<QList<std::pair<qint64, TaskSortKey>>>
+sortIndexes(const QSqlDatabase &db, const QString &namesSql, QString *error)
+{
+    const auto names = sortIndexNames(db, namesSql, error);
+    if (!names)
+        return std::nullopt;
+    QList<std::pair<qint64, TaskSortKey>> indexes;
+    for (const QString &name : *names) {
+        // tasks_sort_<job>_<key>: read back through sortIndexName, so only names it makes count.
+        const QStringList parts = name.split(u'_');
+        if (parts.size() != 4)
+            continue;
+        const qint64 jobId = parts.at(2).toLongLong();
+        for (int k = 0; k <= int(TaskSortKey::Latency); ++k) {
+            if (sortIndexName(jobId, TaskSortKey(k)) == name)
+                indexes.append({jobId, TaskSortKey(k)});
+        }
+    }
+    return indexes;
+}
+
+bool dropSortIndex(const QSqlDatabase &db, qint64 jobId, TaskSortKey key, QString *error)
+{
+    const QString name = sortIndexName(jobId, key);
+    return name.isEmpty() || dropIndex(db, name, error);
 }
 
 QString latency()

@@ -85,6 +85,11 @@ QString sortIndexStatement(qint64 jobId, TaskSortKey key, bool concurrently = fa
 // Drops the job's sort indexes. namesSql lists the names of the task table's indexes
 // that start with "tasks_sort_" (a catalog query of the backend).
 bool dropSortIndexes(const QSqlDatabase &db, const QString &namesSql, qint64 jobId, QString *error);
+// The sort indexes namesSql lists, as (job, key); nullopt when it cannot be read.
+std::optional<QList<std::pair<qint64, TaskSortKey>>>
+sortIndexes(const QSqlDatabase &db, const QString &namesSql, QString *error);
+// Drops one job's sort index for a key (none there: fine).
+bool dropSortIndex(const QSqlDatabase &db, qint64 jobId, TaskSortKey key, QString *error);
 // " ORDER BY key, id" in the order's direction.
 QString orderBy(const TaskOrder &order);
 // The condition for the rows after the one with id afterId in id order (either direction),

@@ -15,13 +15,15 @@
 
 #include <QApplication>
 #include <QClipboard>
+#include <QComboBox>
+#include <QDir>
+#include <QFileInfo>
+#include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
-#include <QTableView>
-#include <QComboBox>
-#include <QLabel>
 #include <QPushButton>
 #include <QStandardPaths>
+#include <QTableView>
 #include <QTableWidget>
 #include <QTest>
 
@@ -60,6 +62,18 @@ private Q_SLOTS:
         // The welcome has done its work.
         QTRY_VERIFY_WITH_TIMEOUT(!home->isWelcomeShown(), 10'000);
         window->cancelJob(job.id, false);
+    }
+
+    // File › Open CSV… starts in a folder that exists (here no Documents: home).
+    void theCsvDialogOpensInAFolderThatExists()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        const QString folder = window->csvFolder();
+        QVERIFY2(QFileInfo(folder).isDir(), qPrintable(folder));
+        const QString documents =
+            QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
+        QCOMPARE(folder, QFileInfo(documents).isDir() ? documents : QDir::homePath());
     }
 
     void fitsTheSmallestSupportedScreen()

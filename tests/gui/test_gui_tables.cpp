@@ -145,6 +145,22 @@ private:
     }
 
     // The Tasks page of an engine, shown, on the job.
+    // An opened engine on the test database that builds sort indexes for the job (half its
+    // tasks is enough) and keeps at most maxIndexes of them; null when it did not open.
+    std::unique_ptr<bd::Engine> sortingEngine(int maxIndexes) const
+    {
+        bd::EngineOptions options;
+        options.database = m_db;
+        options.sortIndexMinTasks = kRows / 2;
+        options.maxSortIndexes = maxIndexes;
+        auto engine = bd::createEngine(options);
+        QSignalSpy opened(engine.get(), &bd::Engine::opened);
+        engine->open();
+        if (!opened.wait(20000) || !opened.first().at(0).toBool())
+            return nullptr;
+        return engine;
+    }
+
     std::unique_ptr<bd::ui::TasksPage> openTasksPage(bd::Engine *engine, qint64 jobId) const
     {
         auto page = std::make_unique<bd::ui::TasksPage>(engine);
@@ -482,13 +498,8 @@ private Q_SLOTS:
     // on its thread, then the pages are read again, sorted, over the index.
     void aBigJobsSortWaitsForItsIndex()
     {
-        bd::EngineOptions options;
-        options.database = m_db;
-        options.sortIndexMinTasks = kRows / 2;
-        const auto engine = bd::createEngine(options);
-        QSignalSpy opened(engine.get(), &bd::Engine::opened);
-        engine->open();
-        QVERIFY(opened.wait(20000));
+        const auto engine = sortingEngine(bd::kMaxSortIndexes);
+        QVERIFY(engine);
         QSignalSpy ready(engine.get(), &bd::Engine::taskSortReady);
 
         const auto shown = openTasksPage(engine.get(), m_jobId);
@@ -540,6 +551,63 @@ private Q_SLOTS:
         QCOMPARE(notes.size(), 2);
         QCOMPARE(ready.size(), 1);
         QCOMPARE(model->rowAt(0)->latencyMs, -1);
+    }
+
+    // Sort indexes are capped: with room for two, a third drops the least recently used
+    // (one sorted on again since is kept); the wait says what building one costs.
+    void sortIndexesAreCappedLeastRecentlyUsedFirst()
+    {
+        const auto engine = sortingEngine(2);
+        QVERIFY(engine);
+        QSignalSpy ready(engine.get(), &bd::Engine::taskSortReady);
+        const auto shown = openTasksPage(engine.get(), m_jobId);
+        QVERIFY(shown);
+        TaskTableModel *model = shown->model();
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowAt(0).has_value() && model->hasCount(), 10000);
+        auto *note = shown->findChild<QLabel *>(u"sortNote"_s);
+        QStringList notes;
+        connect(model, &TaskTableModel::sortPreparingChanged, this, [&](bool preparing) {
+            if (preparing)
+                notes.append(note->text());
+        });
+        const auto sortOn = [&](int column, qsizetype builds) {
+            model->sort(column, Qt::DescendingOrder);
+            QTRY_COMPARE_WITH_TIMEOUT(ready.size(), builds, 20000);
+            QTRY_VERIFY_WITH_TIMEOUT(!model->isSortPreparing() && model->rowAt(0).has_value(),
+                                     10000);
+        };
+        const auto indexes = [&] {
+            QString error;
+            const auto db =
+                bd::store::Database::open(m_db, bd::store::Database::Access::ReadOnly, &error);
+            QStringList names;
+            for (const bd::TaskSortKey key :
+                 {bd::TaskSortKey::Cost, bd::TaskSortKey::Tokens, bd::TaskSortKey::Attempts,
+                  bd::TaskSortKey::Latency}) {
+                if (db && db->tasks().hasSortIndex(m_jobId, key))
+                    names.append(bd::store::taskordersql::sortIndexName(m_jobId, key));
+            }
+            return names;
+        };
+        sortOn(TaskTableModel::CostColumn, 1);
+        sortOn(TaskTableModel::TokensColumn, 2);
+        QCOMPARE(indexes().size(), 2); // any index of an earlier run went first (never used here)
+        QVERIFY(indexes().contains(
+            bd::store::taskordersql::sortIndexName(m_jobId, bd::TaskSortKey::Cost)));
+        // Cost used again (its index is there: no build), then a third key.
+        sortOn(TaskTableModel::CostColumn, 2);
+        sortOn(TaskTableModel::AttemptsColumn, 3);
+        QCOMPARE(indexes(),
+                 QStringList(
+                     {bd::store::taskordersql::sortIndexName(m_jobId, bd::TaskSortKey::Cost),
+                      bd::store::taskordersql::sortIndexName(m_jobId, bd::TaskSortKey::Attempts)}));
+        QCOMPARE(notes.size(), 3);
+        QCOMPARE(notes.at(2),
+                 u"Preparing the sort by attempts… (an index over this job's %1 tasks: under a "
+                 "second, while jobs running on an SQLite database wait for it; the %2 most "
+                 "recently used sort indexes are kept). Tasks show in task order meanwhile."_s
+                     .arg(bd::ui::formatCount(kRows))
+                     .arg(bd::kMaxSortIndexes));
     }
 
     // After a sort the view makes row 0 current before its page is read: the detail pane

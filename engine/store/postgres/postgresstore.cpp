@@ -416,15 +416,16 @@ bool PostgresStore::discardTasks(qint64 jobId)
     return query.exec() || fail(query.lastError().text());
 }
 
+// The names of the tasks table's sort indexes (and a few others LIKE's '_' lets through).
+static const QString kSortIndexNamesSql =
+    u"SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE i.indrelid = 'tasks'::regclass AND c.relname LIKE 'tasks_sort_%'"_s;
+
 bool PostgresStore::deleteJob(qint64 jobId)
 {
     // Its sort indexes first: the cascade then has none of them to update.
     QString error;
-    if (!taskordersql::dropSortIndexes(
-            m_db,
-            u"SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE i.indrelid = 'tasks'::regclass AND c.relname LIKE 'tasks_sort_%'"_s,
-            jobId, &error))
+    if (!taskordersql::dropSortIndexes(m_db, kSortIndexNamesSql, jobId, &error))
         return fail(error);
     QSqlQuery query(m_db);
     query.prepare(u"DELETE FROM jobs WHERE id = ?"_s);
@@ -448,6 +449,21 @@ bool PostgresStore::ensureSortIndex(qint64 jobId, TaskSortKey key)
     if (invalid.next() && !exec(u"DROP INDEX IF EXISTS "_s + name))
         return false;
     return exec(taskordersql::sortIndexStatement(jobId, key, true));
+}
+
+QList<std::pair<qint64, TaskSortKey>> PostgresStore::sortIndexes()
+{
+    QString error;
+    const auto indexes = taskordersql::sortIndexes(m_db, kSortIndexNamesSql, &error);
+    if (!indexes)
+        fail(error);
+    return indexes.value_or(QList<std::pair<qint64, TaskSortKey>>());
+}
+
+bool PostgresStore::dropSortIndex(qint64 jobId, TaskSortKey key)
+{
+    QString error;
+    return taskordersql::dropSortIndex(m_db, jobId, key, &error) || fail(error);
 }
 
 bool PostgresStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,

@@ -332,15 +332,16 @@ bool SqliteStore::discardTasks(qint64 jobId)
     return query.exec() || fail(query.lastError().text());
 }
 
+// The names of the tasks table's sort indexes (and a few others LIKE's '_' lets through).
+static const QString kSortIndexNamesSql =
+    u"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' "
+    "AND name LIKE 'tasks_sort_%'"_s;
+
 bool SqliteStore::deleteJob(qint64 jobId)
 {
     // Its sort indexes first: the cascade then has none of them to update.
     QString error;
-    if (!taskordersql::dropSortIndexes(
-            m_db,
-            u"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' "
-            "AND name LIKE 'tasks_sort_%'"_s,
-            jobId, &error))
+    if (!taskordersql::dropSortIndexes(m_db, kSortIndexNamesSql, jobId, &error))
         return fail(error);
     QSqlQuery query(m_db);
     query.prepare(u"DELETE FROM jobs WHERE id = ?"_s);
@@ -354,6 +355,21 @@ bool SqliteStore::ensureSortIndex(qint64 jobId, TaskSortKey key)
     // Built under the write lock: writers wait for it (a million tasks: a few seconds of
     // the busy timeout), the readers go on.
     return statement.isEmpty() || exec(statement);
+}
+
+QList<std::pair<qint64, TaskSortKey>> SqliteStore::sortIndexes()
+{
+    QString error;
+    const auto indexes = taskordersql::sortIndexes(m_db, kSortIndexNamesSql, &error);
+    if (!indexes)
+        fail(error);
+    return indexes.value_or(QList<std::pair<qint64, TaskSortKey>>());
+}
+
+bool SqliteStore::dropSortIndex(qint64 jobId, TaskSortKey key)
+{
+    QString error;
+    return taskordersql::dropSortIndex(m_db, jobId, key, &error) || fail(error);
 }
 
 bool SqliteStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,

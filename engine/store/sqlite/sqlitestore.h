@@ -52,6 +52,8 @@ public:
     bool discardTasks(qint64 jobId) override;
     bool deleteJob(qint64 jobId) override;
     bool ensureSortIndex(qint64 jobId, TaskSortKey key) override;
+    QList<std::pair<qint64, TaskSortKey>> sortIndexes() override;
+    bool dropSortIndex(qint64 jobId, TaskSortKey key) override;
 
     bool appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,
                      int priority, qint64 nowMs) override;
