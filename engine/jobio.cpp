@@ -65,6 +65,11 @@ public:
         return chunk;
     }
 
+    // The parser thread takes the reader over here: the engine thread opened it and calls
+    // this before starting the parser, which calls it first. The pool hands a task over
+    // with a futex ThreadSanitizer cannot see; this lock makes the hand-over visible.
+    void handOver() { std::lock_guard lock(m_mutex); }
+
     void close()
     {
         std::lock_guard lock(m_mutex);
@@ -232,6 +237,7 @@ struct JobImport::Pipeline
     ChunkQueue queue{4};
     QFuture<void> parser;
     QList<qint64> sampleRows;           // a sample: the only rows imported, ascending
+    qint64 totalBytes = -1;             // the reader's, read before the parser owns it
     std::optional<ParsedChunk> current; // being stored, a slice per turn
     qsizetype stored = 0;               // its rows stored so far
     int sliceRows = 1024;               // rows per transaction, kept to about kTurnMs
@@ -366,9 +372,13 @@ void JobImport::checked(const Checked &check)
         return;
     }
     m_emptyPrompts = std::make_unique<EmptyPromptCounter>(m_spec.templateText, reader.header());
+    m_pipeline->totalBytes = reader.totalBytes();
+    // From here until the last chunk is queued the reader is the parser thread's alone.
+    m_pipeline->queue.handOver();
     // Each chunk the parser queues wakes this thread, which stores it a slice per turn of
     // the event loop: other work (a priority-1 job's claims and answers) waits one slice.
     m_pipeline->parser = QtConcurrent::run([this, pipeline = m_pipeline.get()] {
+        pipeline->queue.handOver();
         constexpr int kChunkRows = 8192;
         QStringList fields;
         const QList<qint64> &sample = pipeline->sampleRows;
@@ -451,7 +461,7 @@ void JobImport::storeSlice()
         pipeline.stored += count;
         m_nextRow += count;
         m_result.rows += count;
-        Q_EMIT progressed(m_result.rows, chunk.bytesRead, pipeline.reader.totalBytes());
+        Q_EMIT progressed(m_result.rows, chunk.bytesRead, pipeline.totalBytes);
     }
     if (pipeline.stored < chunk.rows.size() || !chunk.last) {
         if (pipeline.stored >= chunk.rows.size())

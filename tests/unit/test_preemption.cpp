@@ -1,6 +1,7 @@
 // Preemption across jobs: urgent (priority 1) work holds lower-priority sync work back,
 // which resumes where it stopped, unharmed. Runs the real engine facade on the simulator.
 
+#include "../support/sanitizerbuild.h"
 #include "../support/testcsv.h"
 #include "api/engine.h"
 #include "ingest/exportwriter.h"
@@ -310,8 +311,12 @@ void TestPreemption::urgentJobOfAnotherProcessHoldsBulkJob()
           bulkDuringUrgent, urgentTime.elapsed());
     // Both at 8 in flight and 10 ms an answer: unheld, the bulk job would have kept pace
     // with the urgent one (~2,000 while it ran). Held after a check interval, it did little.
-    QVERIFY2(bulkDuringUrgent < 700,
-             qPrintable(u"%1 bulk tasks in %2 ms"_s.arg(bulkDuringUrgent).arg(urgentTime.elapsed())));
+    // Under a sanitizer the other process runs several times slower and the hold's check
+    // interval is wall-clock time: the bound is a normal build's (the count is still printed).
+    if (kSanitizerSlowdown == 1)
+        QVERIFY2(bulkDuringUrgent < 700,
+                 qPrintable(
+                     u"%1 bulk tasks in %2 ms"_s.arg(bulkDuringUrgent).arg(urgentTime.elapsed())));
     QVERIFY(bulkStopped.isEmpty());
 
     QTRY_COMPARE_WITH_TIMEOUT(bulkStopped.count(), 1, 60'000);
