@@ -569,6 +569,8 @@ SettingsDialog *MainWindow::openSettings()
         }
     });
     m_settingsDialog->showGlobalBudget(m_globalBudgetUsd);
+    connect(m_settingsDialog, &SettingsDialog::openDatabaseRequested, this,
+            &MainWindow::chooseDatabase);
     connect(m_settingsDialog, &SettingsDialog::globalBudgetChanged, this, [this](double usd) {
         m_engine->setGlobalBudget(usd, QString()); // stored in the database; the period stays
         Q_EMIT globalBudgetChanged(usd);

@@ -81,6 +81,7 @@ SettingsDialog::SettingsDialog(Engine *engine, secrets::KeyStore *keyStore,
     m_tabs->addTab(page(buildOffPeakTab()), tr("Off-peak"));
     m_tabs->addTab(m_prices, tr("Prices"));
     m_tabs->addTab(page(buildMonitoringTab()), tr("Monitoring"));
+    m_tabs->addTab(page(buildDatabaseTab()), tr("Database"));
     layout->addWidget(m_tabs, 1);
     m_error = new QLabel(this);
     m_error->setObjectName(u"settingsError"_s);
@@ -265,6 +266,38 @@ QWidget *SettingsDialog::buildMonitoringTab()
     m_budgetWarn = spinBox(thresholds, 1, 99, {}, u" %"_s);
     thresholdForm->addRow(tr("Budget warning at:"), m_budgetWarn);
     layout->addWidget(thresholds);
+    layout->addStretch(1);
+    return widget;
+}
+
+QWidget *SettingsDialog::buildDatabaseTab()
+{
+    auto *widget = new QWidget;
+    auto *layout = new QVBoxLayout(widget);
+    auto *box = new QGroupBox(tr("Database"), widget);
+    auto *form = new QFormLayout(box);
+    const QString database = m_engine->database();
+    const bool server =
+        database.startsWith(u"postgresql://"_s) || database.startsWith(u"postgres://"_s);
+    auto *location = new QLineEdit(database, box);
+    location->setObjectName(u"databaseLocation"_s);
+    location->setReadOnly(true);
+    form->addRow(tr("Open now:"), location);
+    form->addRow(tr("Kind:"),
+                 new QLabel(server ? tr("PostgreSQL, shared with batchctl workers on any machine")
+                                   : tr("SQLite file on this computer"),
+                            box));
+    auto *open = new QPushButton(tr("Open another database…"), box);
+    open->setObjectName(u"openDatabase"_s);
+    connect(open, &QPushButton::clicked, this, &SettingsDialog::openDatabaseRequested);
+    form->addRow(QString(), open);
+    auto *help = new QLabel(tr("The console starts again on the database you choose and opens "
+                               "it next time too. A PostgreSQL password comes from PGPASSWORD "
+                               "or ~/.pgpass, never from the URL or these settings."),
+                            box);
+    help->setWordWrap(true);
+    form->addRow(help);
+    layout->addWidget(box);
     layout->addStretch(1);
     return widget;
 }

@@ -42,6 +42,7 @@ public:
         OffPeakTab,
         PricesTab,
         MonitoringTab,
+        DatabaseTab,
     };
 
     // keyStore may be null (no keychain). priceOverridePath: the user's prices.json.
@@ -68,12 +69,15 @@ Q_SIGNALS:
     void concurrencyChanged(int concurrency);
     // The user changed the global budget (0: none) and applied it.
     void globalBudgetChanged(double usd);
+    // The user asked to open another database (File › Open database… does the rest).
+    void openDatabaseRequested();
 
 private:
     QWidget *buildLimitsTab();
     QWidget *buildLanesTab();
     QWidget *buildOffPeakTab();
     QWidget *buildMonitoringTab();
+    QWidget *buildDatabaseTab();
     void load();
 
     Engine *m_engine;

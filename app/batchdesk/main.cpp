@@ -36,7 +36,7 @@ int main(int argc, char *argv[])
     parser.addOption(noResumeOption);
     const QCommandLineOption settingsOption(
         u"settings"_s,
-        u"Open Edit › Settings on a tab: providers, limits, lanes, off-peak, prices or monitoring."_s,
+        u"Open Edit › Settings on a tab: providers, limits, lanes, off-peak, prices, monitoring or database."_s,
         u"TAB"_s);
     parser.addOption(settingsOption);
     parser.addPositionalArgument(u"csv"_s, u"A CSV file to import (opens the import wizard)."_s, u"[FILE.csv]"_s);
@@ -70,7 +70,8 @@ int main(int argc, char *argv[])
         window.resize(window.size().boundedTo(screen->availableGeometry().size()));
     window.show();
     if (parser.isSet(settingsOption)) {
-        const QStringList tabs = {u"providers"_s, u"limits"_s, u"lanes"_s, u"off-peak"_s, u"prices"_s, u"monitoring"_s};
+        const QStringList tabs = {u"providers"_s, u"limits"_s,     u"lanes"_s,   u"off-peak"_s,
+                                  u"prices"_s,    u"monitoring"_s, u"database"_s};
         const qsizetype tab = tabs.indexOf(parser.value(settingsOption));
         if (tab < 0) {
             fprintf(stderr, "unknown settings tab '%s'\n", qPrintable(parser.value(settingsOption)));

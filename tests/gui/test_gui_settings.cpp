@@ -2,8 +2,8 @@
 // back, reach the engine (defaults for new jobs, concurrency of a running job), "Test
 // connection" goes through the engine to the loopback fake provider, and edited prices are
 // written to the override file and reloaded. Also: stopping an export leaves no file.
-#include "consolesettings.h"
 #include "api/engine.h"
+#include "consolesettings.h"
 #include "exportdialog.h"
 #include "fakeprovider.h"
 #include "importwizard.h"
@@ -16,6 +16,7 @@
 #include "templateeditor.h"
 
 #include <memory>
+#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
@@ -32,15 +33,16 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QSqlDatabase>
 #include <QSqlQuery>
-#include <QSpinBox>
 #include <QStandardPaths>
 #include <QTableWidget>
 #include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimeEdit>
+#include <QTimer>
 
 using namespace Qt::StringLiterals;
 using bd::ui::MainWindow;
@@ -288,6 +290,35 @@ private Q_SLOTS:
         QTcpSocket again;
         again.connectToHost(QHostAddress::LocalHost, port);
         QVERIFY(!again.waitForConnected(2000));
+    }
+
+    // Settings › Database says which database is open and opens the same chooser as
+    // File › Open database….
+    void theDatabaseTabOpensAnotherDatabase()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        SettingsDialog *dialog = window->openSettings();
+        dialog->showTab(SettingsDialog::DatabaseTab);
+        QCOMPARE(dialog->findChild<QLineEdit *>(u"databaseLocation"_s)->text(),
+                 window->engine()->database());
+        QString chooserTitle;
+        QTimer poll;
+        connect(&poll, &QTimer::timeout, this, [&] {
+            auto *chooser = qobject_cast<QDialog *>(QApplication::activeModalWidget());
+            if (chooser && chooser != dialog) {
+                chooserTitle = chooser->windowTitle();
+                chooser->reject();
+            }
+        });
+        poll.start(20);
+        dialog->findChild<QPushButton *>(u"openDatabase"_s)->click();
+        poll.stop();
+        QCOMPARE(chooserTitle, MainWindow::tr("Open database"));
+        // Cancelled: nothing remembered, the window stays on its database.
+        QVERIFY(!QSettings().contains(QString::fromLatin1(cs::kDatabase)));
+        QCOMPARE(window->engine()->database(),
+                 dialog->findChild<QLineEdit *>(u"databaseLocation"_s)->text());
     }
 
     void concurrencyReachesJobs()
