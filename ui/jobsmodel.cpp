@@ -165,6 +165,11 @@ QVariant JobsModel::data(const QModelIndex &index, int role) const
                        tr("Run by worker %1%2")
                            .arg(job.runner,
                                 m_runningHere.contains(job.id) ? tr(" (this window)") : QString());
+            else if (job.state == JobState::Running && !m_runningHere.contains(job.id))
+                tip += (tip.isEmpty() ? QString() : u"\n"_s) +
+                       tr("No process runs it now: the one that did stopped without handing it "
+                          "back (killed?). Any batchctl worker on this database takes it up; "
+                          "Pause, then Resume runs it in this window.");
             if (!tip.isEmpty())
                 return tip;
         }
@@ -224,7 +229,9 @@ QString JobsModel::runnerText(const JobInfo &job) const
         return tr("%n workers", nullptr, workers);
     if (m_runningHere.contains(job.id))
         return tr("this window");
-    return job.runner.isEmpty() ? QString() : workerText(job.runner);
+    // Running with no runner of record: the process that ran it died without handing it
+    // back (engines clear a dead local runner), so nothing moves until someone takes it up.
+    return job.runner.isEmpty() ? tr("no worker") : workerText(job.runner);
 }
 
 QString JobsModel::stateText(const JobInfo &job) const

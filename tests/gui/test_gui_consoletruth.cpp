@@ -249,6 +249,35 @@ private Q_SLOTS:
 
     // A job batchctl imports and runs on the same database appears in the console within
     // two seconds, counted, with who runs it; the console's own jobs say "this window".
+    // A job whose process was killed is not "running" as if someone ran it: the console
+    // says nobody does.
+    void aJobWhoseProcessWasKilledSaysNoWorkerRunsIt()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->showPage(MainWindow::JobsScreen);
+        auto process = startBatchctlRun(reviewsCsv(u"killed.csv"_s, 400), db, 60);
+        const QString pid = QString::number(process->processId());
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                const auto jobs = storedJobs(db);
+                return !jobs.isEmpty() && !jobs.constFirst().runner.isEmpty();
+            },
+            20000));
+        const qint64 jobId = storedJobs(db).constFirst().id;
+        QTRY_COMPARE_WITH_TIMEOUT(jobsCell(*window, jobId, bd::ui::JobsModel::StateColumn),
+                                  u"running · pid %1"_s.arg(pid), 5000);
+        process->kill();
+        QVERIFY(process->waitForFinished(10'000));
+        const QString nobody = bd::ui::JobsModel::tr("no worker");
+        QTRY_COMPARE_WITH_TIMEOUT(jobsCell(*window, jobId, bd::ui::JobsModel::StateColumn),
+                                  u"running · %1"_s.arg(nobody), 10'000);
+        const QModelIndex state = window->jobsModel()->index(window->jobsModel()->rowOf(jobId),
+                                                             bd::ui::JobsModel::StateColumn);
+        QVERIFY2(state.data(Qt::ToolTipRole).toString().contains(u"No process runs it now"_s),
+                 qPrintable(state.data(Qt::ToolTipRole).toString()));
+    }
+
     void otherProcessesJobsAppearOnTheirOwn()
     {
         QString db;
