@@ -4,7 +4,6 @@
 #include "parsing.h"
 #include "session.h"
 
-#include <algorithm>
 #include <QJsonArray>
 
 using namespace Qt::StringLiterals;
@@ -117,19 +116,20 @@ int replayDead(Session &session, const bd::ReplayRequest &request)
                           ? u" with template revision %1"_s.arg(replayed.templateRevision)
                           : QString()));
     // A queue's replayed tasks are sent by whatever serves it; running it here would never
-    // end (a queue never finishes).
-    const auto isQueue = [](const bd::JobInfo &job) { return !bd::queueOfJob(job.spec).isEmpty(); };
-    const bool runHere = std::any_of(jobs->cbegin(), jobs->cend(), [&](const bd::JobInfo &job) {
-        return (!request.jobId || job.id == request.jobId) && job.counts.dead > 0 && !isQueue(job);
-    });
+    // end (a queue never finishes). Other jobs run to the end here, with what an interrupted
+    // replay had already put back (resume leaves queues alone).
+    bool onlyQueue = false;
     for (const bd::JobInfo &job : *jobs) {
-        if ((!request.jobId || job.id == request.jobId) && job.counts.dead > 0 && isQueue(job))
+        if ((request.jobId && job.id != request.jobId) || bd::queueOfJob(job.spec).isEmpty())
+            continue;
+        onlyQueue = request.jobId != 0;
+        if (job.counts.dead > 0 || onlyQueue)
             printErr(
                 u"queue %1 (job %2): its replayed tasks are sent by the process serving it "
                 "(`batchctl serve` or a `worker` on this database)"_s.arg(bd::queueOfJob(job.spec))
                     .arg(job.id));
     }
-    return runHere ? resumeJobs(session, request.jobId, false) : ExitFinished;
+    return onlyQueue ? ExitFinished : resumeJobs(session, request.jobId, false);
 }
 
 } // namespace
