@@ -883,8 +883,7 @@ void MainWindow::chooseDatabase()
     const QString chosen = location->text().trimmed();
     if (chosen.isEmpty() || chosen == m_engine->database())
         return;
-    const bool server =
-        chosen.startsWith(u"postgresql://"_s) || chosen.startsWith(u"postgres://"_s);
+    const bool server = isServerDatabase(chosen);
     if (server && !QUrl(chosen).password().isEmpty()) {
         QMessageBox::warning(
             this, tr("Open database"),

@@ -277,8 +277,7 @@ QWidget *SettingsDialog::buildDatabaseTab()
     auto *box = new QGroupBox(tr("Database"), widget);
     auto *form = new QFormLayout(box);
     const QString database = m_engine->database();
-    const bool server =
-        database.startsWith(u"postgresql://"_s) || database.startsWith(u"postgres://"_s);
+    const bool server = isServerDatabase(database);
     auto *location = new QLineEdit(database, box);
     location->setObjectName(u"databaseLocation"_s);
     location->setReadOnly(true);
