@@ -89,14 +89,15 @@ int replayDead(Session &session, const bd::ReplayRequest &request)
     if (!jobs)
         return ExitFatal;
     QStringList providers;
-    bool jobFound = false;
+    const bd::JobInfo *named = nullptr;
     for (const bd::JobInfo &job : *jobs) {
-        jobFound = jobFound || job.id == request.jobId;
+        if (request.jobId && job.id == request.jobId)
+            named = &job;
         if ((!request.jobId || job.id == request.jobId) && job.counts.dead > 0
             && !providers.contains(job.spec.provider))
             providers.append(job.spec.provider);
     }
-    if (request.jobId && !jobFound)
+    if (request.jobId && !named)
         throw UsageError{u"no job %1 in %2"_s.arg(request.jobId).arg(session.engine().database())};
     // Keys first: a replay that cannot be sent leaves the dead letters where they are.
     session.resolveKeys(providers);
@@ -115,21 +116,17 @@ int replayDead(Session &session, const bd::ReplayRequest &request)
                  .arg(replayed.templateRevision > 0
                           ? u" with template revision %1"_s.arg(replayed.templateRevision)
                           : QString()));
-    // A queue's replayed tasks are sent by whatever serves it; running it here would never
+    // A queue's replayed tasks are sent by whatever serves it: running it here would never
     // end (a queue never finishes). Other jobs run to the end here, with what an interrupted
-    // replay had already put back (resume leaves queues alone).
-    bool onlyQueue = false;
-    for (const bd::JobInfo &job : *jobs) {
-        if ((request.jobId && job.id != request.jobId) || bd::queueOfJob(job.spec).isEmpty())
-            continue;
-        onlyQueue = request.jobId != 0;
-        if (job.counts.dead > 0 || onlyQueue)
-            printErr(
-                u"queue %1 (job %2): its replayed tasks are sent by the process serving it "
-                "(`batchctl serve` or a `worker` on this database)"_s.arg(bd::queueOfJob(job.spec))
-                    .arg(job.id));
+    // replay had already put back; resume leaves any queue among them alone and says so.
+    if (named && !bd::queueOfJob(named->spec).isEmpty()) {
+        printErr(
+            u"queue %1 (job %2): its replayed tasks are sent by the process serving it "
+            "(`batchctl serve` or a `worker` on this database)"_s.arg(bd::queueOfJob(named->spec))
+                .arg(named->id));
+        return ExitFinished;
     }
-    return onlyQueue ? ExitFinished : resumeJobs(session, request.jobId, false);
+    return resumeJobs(session, request.jobId, false);
 }
 
 } // namespace
