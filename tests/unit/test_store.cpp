@@ -1543,10 +1543,8 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         // The later steps' objects go too (intake queues, jobs.runner, job controls, job
         // charges, workers and batch owners, job cost lines and their triggers, refused answers'
         // charges, shared limits).
-        for (const QString &trigger :
-             {u"tasks_cost_insert"_s, u"tasks_cost_delete"_s, u"tasks_cost_update_old"_s,
-              u"tasks_cost_update_new"_s, u"tasks_open_insert"_s, u"tasks_open_delete"_s,
-              u"tasks_open_update_old"_s, u"tasks_open_update_new"_s, u"jobs_cost_delete"_s})
+        for (const QString &trigger : {u"tasks_lines_insert"_s, u"tasks_lines_delete"_s,
+                                       u"tasks_lines_update"_s, u"jobs_cost_delete"_s})
             QVERIFY2(query.exec(u"DROP TRIGGER "_s + trigger), qPrintable(trigger));
         for (const QString &sql :
              {u"DROP TABLE rate_schedules"_s, u"DROP TABLE breakers"_s, u"DROP TABLE worker_shares"_s,
@@ -1709,11 +1707,13 @@ void TestStore::costLinesFollowEveryWrite()
         const qint64 id = firstId + qint64(next(quint32(lastId - firstId + 1)));
         switch (next(9)) {
         case 0:
-        case 1: // completed, with any model, tier, day, price, cache hit and batch
+        case 1: // completed, with any model, tier, day, price, cache hit and batch (a
+                // running task completes only through the store, which counts it itself)
             exec(u"UPDATE tasks SET state = 2, model = '%1', tier = %2, input_tokens = %3, "
                  "output_tokens = %4, cached_tokens = %5, cache_write_tokens = %6, cost_usd = %7, "
                  "cache_hit = %8, batch_id = CASE WHEN job_id = %12 THEN %9 END, "
-                 "finished_at = %10 WHERE id = %11"_s.arg(QString::fromLatin1(kModels[next(3)]))
+                 "finished_at = %10 WHERE id = %11 AND state <> 1"_s
+                     .arg(QString::fromLatin1(kModels[next(3)]))
                      .arg(next(3) ? u"'%1'"_s.arg(QString::fromLatin1(kTiers[next(3)])) : u"NULL"_s)
                      .arg(next(5000))
                      .arg(next(900))
@@ -1779,6 +1779,69 @@ void TestStore::costLinesFollowEveryWrite()
             QVERIFY(same("writes by hand"));
     }
     QVERIFY(same("writes by hand"));
+
+    // A database of schema 16 (the eight triggers of migrations 14 and 15): migration 17 keeps
+    // its lines, and the store counts a group's completions itself from then on, in every
+    // lane, tier and day, priced or not, with a classifier's spend.
+    {
+        const QStringList linesBefore = rows(kept);
+        const bd::TaskCounts countsBefore = store->taskCounts(jobA);
+        exec(u"DROP TRIGGER tasks_lines_insert"_s);
+        exec(u"DROP TRIGGER tasks_lines_delete"_s);
+        exec(u"DROP TRIGGER tasks_lines_update"_s);
+        for (const bd::store::Migration &migration : bd::store::sqliteMigrations()) {
+            if (migration.version != 14 && migration.version != 15)
+                continue;
+            for (const QString &statement : migration.statements) {
+                if (statement.startsWith(u"CREATE TRIGGER tasks_"_s) ||
+                    statement.startsWith(u"DROP TRIGGER tasks_"_s))
+                    exec(statement);
+            }
+        }
+        exec(u"PRAGMA user_version = 16"_s);
+        QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND "
+                              "tbl_name = 'tasks'"_s)
+                     .toInt(),
+                 8);
+        auto upgraded = openStore(u"upgraded-17"_s);
+        QVERIFY2(upgraded->isOpen(), qPrintable(upgraded->errorString()));
+        QCOMPARE(scalar(side, u"PRAGMA user_version"_s).toInt(), 17);
+        QCOMPARE(rows(kept), linesBefore);
+        const bd::TaskCounts countsAfter = upgraded->taskCounts(jobA);
+        QCOMPARE(countsAfter.pending, countsBefore.pending);
+        QCOMPARE(countsAfter.leased, countsBefore.leased);
+        QCOMPARE(countsAfter.completed, countsBefore.completed);
+        QCOMPARE(countsAfter.dead, countsBefore.dead);
+        QVERIFY(same("migrated to 17"));
+
+        QList<ClaimedTask> more;
+        QVERIFY(upgraded->claimTasks(jobB, kOwnerA, 6, kT0, kT0 + kLease, &more));
+        QList<ClaimedTask> ofA;
+        QVERIFY(upgraded->claimTasks(jobA, kOwnerA, 6, kT0, kT0 + kLease, &ofA));
+        QVERIFY(more.size() >= 4 && ofA.size() >= 4);
+        QCOMPARE(upgraded->assignTasksToBatch(batchApi, kOwnerA, {ofA.at(0).id, ofA.at(1).id},
+                                              kOwnerA, kT0 + kLease),
+                 2);
+        QList<TaskTransition> group;
+        for (const ClaimedTask &task : more + ofA)
+            group.append(transition(task.id, OutcomeAction::Complete));
+        group[1].outcome.costUsd = std::nullopt;
+        group[2].outcome.cacheHit = true;
+        group[2].outcome.costUsd = 0.0;
+        group[3].outcome.tier = u"simple"_s;
+        group[3].outcome.classifyCostUsd = 0.003;
+        group[3].outcome.classifyUsage.inputTokens = 30;
+        group[4].outcome.model = u"gpt-4.1-mini"_s;
+        QVERIFY(upgraded->applyTransitions(kOwnerA, group.mid(0, 5), kT0 + 2000));
+        QVERIFY(same("store completions after migration 17"));
+        QVERIFY(upgraded->applyTransitions(kOwnerA, group.mid(5), kT0 + 3 * 86'400'000));
+        QVERIFY(same("a second group, another day, a batch-api lane"));
+        // Sent again, the same group completes nothing and adds nothing.
+        int skipped = 0;
+        QVERIFY(upgraded->applyTransitions(kOwnerA, group, kT0 + 4000, &skipped));
+        QCOMPARE(skipped, group.size());
+        QVERIFY(same("a group sent twice"));
+    }
     QVERIFY(rows(kept).size() > 10); // many lines: models, lanes, days and tiers
     QVERIFY(rows(kept).join(u'\n').contains(u"|batch-api|"_s));
 

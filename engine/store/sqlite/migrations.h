@@ -20,6 +20,11 @@ struct Migration
 const QList<Migration> &sqliteMigrations();
 int latestSchemaVersion();
 
+// Adds to one cost line (job_cost_lines): ?1-?5 its key (job, lane, model, day, tier), then
+// tasks, unpriced, cost_usd and the token and classifier figures, in the table's order. The
+// store counts a group's completions with it (migration 17).
+QString costLineUpsertSql();
+
 // Brings the database to the latest version. Before changing an existing database it
 // writes a consistent copy next to it ("<db>.pre-v<N>.bak") so an upgrade can be rolled
 // back by putting that file back with the previous program version.

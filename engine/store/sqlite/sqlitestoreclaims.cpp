@@ -13,6 +13,93 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
+namespace {
+
+// The cost lines (job_cost_lines) a group of completions adds to: since migration 17 a
+// running task's completion is not counted by the tasks trigger but here, one upsert per
+// line and group in the group's transaction, from what the completion returned.
+class CostLines
+{
+public:
+    // The completion statement's RETURNING row; batchLane looks up a provider batch's lane.
+    bool add(const Statement &row, Statement &batchLane)
+    {
+        Line key;
+        key.jobId = row.int64(0);
+        key.model = row.bytes(1).toByteArray();
+        key.day = row.isNull(4) ? -1 : row.int64(4);
+        key.tier = row.bytes(5).toByteArray();
+        if (row.int64(2) == 1) {
+            key.lane = "response-cache";
+        } else if (row.isNull(3)) {
+            key.lane = "sync";
+        } else {
+            ResetGuard guard(batchLane);
+            batchLane.bind(1, row.int64(3));
+            const int rc = batchLane.step();
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return false;
+            key.lane = rc == SQLITE_ROW && batchLane.bytes(0) == "batch-api" ? "batch-api" : "sync";
+        }
+        auto line = std::find_if(m_lines.begin(), m_lines.end(), [&](const Line &l) {
+            return l.jobId == key.jobId && l.day == key.day && l.lane == key.lane &&
+                   l.model == key.model && l.tier == key.tier;
+        });
+        if (line == m_lines.end()) {
+            m_lines.append(std::move(key));
+            line = m_lines.end() - 1;
+        }
+        ++line->tasks;
+        if (row.isNull(6))
+            ++line->unpriced;
+        line->costUsd += row.real(6);
+        for (int i = 0; i < 6; ++i)
+            line->tokens[i] += row.int64(7 + i);
+        line->classifyCostUsd += row.real(13);
+        return true;
+    }
+
+    // Writes every line through the upsert (migrations.h costLineUpsertSql).
+    bool write(Statement &upsert) const
+    {
+        for (const Line &line : m_lines) {
+            ResetGuard guard(upsert);
+            upsert.bind(1, line.jobId);
+            upsert.bind(2, line.lane);
+            upsert.bind(3, line.model);
+            upsert.bind(4, line.day);
+            upsert.bind(5, line.tier);
+            upsert.bind(6, line.tasks);
+            upsert.bind(7, line.unpriced);
+            upsert.bind(8, line.costUsd);
+            for (int i = 0; i < 6; ++i)
+                upsert.bind(9 + i, line.tokens[i]);
+            upsert.bind(15, line.classifyCostUsd);
+            if (upsert.step() != SQLITE_DONE)
+                return false;
+        }
+        return true;
+    }
+
+private:
+    struct Line
+    {
+        qint64 jobId = 0;
+        QByteArray lane;
+        QByteArray model;
+        qint64 day = -1;
+        QByteArray tier;
+        qint64 tasks = 0;
+        qint64 unpriced = 0;
+        double costUsd = 0;
+        qint64 tokens[6] = {}; // input, output, cached, cache write, classifier in and out
+        double classifyCostUsd = 0;
+    };
+    QList<Line> m_lines;
+};
+
+} // namespace
+
 // --- claims, leases, transitions and batches
 
 bool SqliteStore::claimTasks(qint64 jobId, const QString &owner, int limit, qint64 nowMs,
@@ -113,6 +200,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
     Statements &s = *m_statements;
     const QByteArray ownerUtf8 = owner.toUtf8();
     double spentUsd = 0.0; // what the answers stored here cost, for the spend ledger
+    CostLines lines;
     for (const TaskTransition &t : transitions) {
         const TaskOutcome &o = t.outcome;
         const qint64 charge = t.chargeAttempt ? 1 : 0;
@@ -182,6 +270,9 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
         {
             ResetGuard guard(*statement);
             rc = statement->step();
+            if (rc == SQLITE_ROW) { // a completion, with what its cost line adds
+                rc = lines.add(*statement, s.batchLane) ? statement->step() : SQLITE_ERROR;
+            }
         }
         if (rc != SQLITE_DONE) {
             failSql(u"cannot record the outcome of task %1"_s.arg(o.taskId));
@@ -212,6 +303,11 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
                 return false;
             }
         }
+    }
+    if (!lines.write(s.addCostLine)) {
+        failSql(u"cannot record the cost lines"_s);
+        exec(u"ROLLBACK"_s);
+        return false;
     }
     if (spentUsd > 0) {
         // One row per UTC day across every job: a global budget reads a few rows, never

@@ -115,6 +115,8 @@ public:
     Statement release;
     Statement dead;
     Statement insertAttempt;
+    Statement addCostLine; // migrations.h costLineUpsertSql
+    Statement batchLane;
     Statement addSpend;
     Statement exportPage;
     // Response cache (prepared on first use).
