@@ -3,7 +3,8 @@
  * JSON array of strings) into the tasks table of a database whose schema the caller
  * created (so the same indexes are maintained), then drains the job: claims 100 pending
  * tasks at a time (one transaction) and completes them (one transaction per group, each
- * update checked against the lease owner). WAL, synchronous=NORMAL, as the engine.
+ * update checked against the lease owner), and, on our schema, one cost-line upsert per
+ * group. WAL, synchronous=NORMAL, as the engine.
  *
  *   bench_floor_sqlite DB CSV JOB_ID
  */
@@ -161,6 +162,25 @@ int main(int argc, char **argv)
             "input_tokens = ?4, output_tokens = ?5, cost_usd = ?6, finished_at = ?7, "
             "lease_owner = NULL, lease_expires = NULL WHERE id = ?1 AND state = 1 AND "
             "lease_owner = 'floor'");
+    /* Since schema 17 a running task's completion is added to its cost line by the writer,
+     * once per line and group (SqliteStore::applyTransitions): here one line per group,
+     * when the schema keeps lines (a bare table, without their trigger, does not). */
+    sqlite3_stmt *lines = prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'trigger' "
+                                      "AND name = 'tasks_lines_update'");
+    const int linesByWriter = sqlite3_step(lines) == SQLITE_ROW;
+    sqlite3_finalize(lines);
+    sqlite3_stmt *addLine =
+        linesByWriter
+            ? prepare(
+                  db,
+                  "INSERT INTO job_cost_lines (job_id, lane, model, day, tier, tasks, unpriced, "
+                  "cost_usd, input_tokens, output_tokens) VALUES (?1, 'sync', 'sim-1', ?2, '', ?3, "
+                  "0, "
+                  "?4, ?5, ?6) ON CONFLICT (job_id, lane, model, day, tier) DO UPDATE SET "
+                  "tasks = tasks + excluded.tasks, cost_usd = cost_usd + excluded.cost_usd, "
+                  "input_tokens = input_tokens + excluded.input_tokens, "
+                  "output_tokens = output_tokens + excluded.output_tokens")
+            : NULL;
     static const char answer[] = "Sentiment: positive. The review praises the product and "
                                  "mentions no defect.";
     long long ids[100];
@@ -192,6 +212,17 @@ int main(int argc, char **argv)
                 die(db, "complete");
             sqlite3_reset(complete);
         }
+        if (addLine) {
+            sqlite3_bind_int64(addLine, 1, jobId);
+            sqlite3_bind_int64(addLine, 2, nowMs() / 86400000);
+            sqlite3_bind_int64(addLine, 3, claimed);
+            sqlite3_bind_double(addLine, 4, 0.000026 * claimed);
+            sqlite3_bind_int64(addLine, 5, 40LL * claimed);
+            sqlite3_bind_int64(addLine, 6, 12LL * claimed);
+            if (sqlite3_step(addLine) != SQLITE_DONE)
+                die(db, "cost line");
+            sqlite3_reset(addLine);
+        }
         exec(db, "COMMIT");
         completed += claimed;
     }
@@ -202,6 +233,7 @@ int main(int argc, char **argv)
     sqlite3_finalize(insert);
     sqlite3_finalize(claim);
     sqlite3_finalize(complete);
+    sqlite3_finalize(addLine);
     free(json.data);
     sqlite3_close(db);
     printf("%lld rows inserted, claimed and completed\n", rows);
