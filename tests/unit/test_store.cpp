@@ -1547,15 +1547,28 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
                                        u"tasks_lines_update"_s, u"jobs_cost_delete"_s})
             QVERIFY2(query.exec(u"DROP TRIGGER "_s + trigger), qPrintable(trigger));
         for (const QString &sql :
-             {u"DROP TABLE rate_schedules"_s, u"DROP TABLE breakers"_s, u"DROP TABLE worker_shares"_s,
+             {u"DROP INDEX tasks_job"_s,
+              u"DROP INDEX tasks_active"_s,
+              u"CREATE INDEX tasks_job_state ON tasks (job_id, state)"_s,
+              u"CREATE INDEX tasks_lease ON tasks (lease_expires) WHERE state = 1"_s,
+              u"DROP TABLE rate_schedules"_s,
+              u"DROP TABLE breakers"_s,
+              u"DROP TABLE worker_shares"_s,
               u"ALTER TABLE tasks DROP COLUMN rejected_input_tokens"_s,
               u"ALTER TABLE tasks DROP COLUMN rejected_output_tokens"_s,
-              u"ALTER TABLE tasks DROP COLUMN rejected_cost_usd"_s, u"DROP TABLE job_cost_lines"_s,
-              u"DROP TABLE job_charges"_s, u"DROP TABLE workers"_s,
-              u"ALTER TABLE provider_batches DROP COLUMN owner"_s, u"DROP TABLE job_controls"_s,
-              u"DROP INDEX tasks_waiting"_s, u"ALTER TABLE jobs DROP COLUMN runner"_s,
-              u"DROP TABLE intake_tasks"_s, u"DROP TABLE intake_queues"_s,
-              u"DROP TABLE spend_days"_s, u"DROP TABLE settings"_s, u"DROP INDEX alerts_open"_s,
+              u"ALTER TABLE tasks DROP COLUMN rejected_cost_usd"_s,
+              u"DROP TABLE job_cost_lines"_s,
+              u"DROP TABLE job_charges"_s,
+              u"DROP TABLE workers"_s,
+              u"ALTER TABLE provider_batches DROP COLUMN owner"_s,
+              u"DROP TABLE job_controls"_s,
+              u"DROP INDEX tasks_waiting"_s,
+              u"ALTER TABLE jobs DROP COLUMN runner"_s,
+              u"DROP TABLE intake_tasks"_s,
+              u"DROP TABLE intake_queues"_s,
+              u"DROP TABLE spend_days"_s,
+              u"DROP TABLE settings"_s,
+              u"DROP INDEX alerts_open"_s,
               u"ALTER TABLE alerts DROP COLUMN figures"_s,
               u"CREATE INDEX alerts_open ON alerts (kind, job_id) WHERE cleared_at IS NULL"_s,
               u"INSERT INTO alerts (job_id, kind, message, raised_at) VALUES "
@@ -1780,15 +1793,20 @@ void TestStore::costLinesFollowEveryWrite()
     }
     QVERIFY(same("writes by hand"));
 
-    // A database of schema 16 (the eight triggers of migrations 14 and 15): migration 17 keeps
-    // its lines, and the store counts a group's completions itself from then on, in every
-    // lane, tier and day, priced or not, with a classifier's spend.
+    // A database of schema 16 (the eight triggers of migrations 14 and 15, tasks_job_state and
+    // tasks_lease): migration 17 keeps its lines and counts, and the store counts a group's
+    // completions itself from then on, in every lane, tier and day, priced or not, with a
+    // classifier's spend.
     {
         const QStringList linesBefore = rows(kept);
         const bd::TaskCounts countsBefore = store->taskCounts(jobA);
         exec(u"DROP TRIGGER tasks_lines_insert"_s);
         exec(u"DROP TRIGGER tasks_lines_delete"_s);
         exec(u"DROP TRIGGER tasks_lines_update"_s);
+        exec(u"DROP INDEX tasks_job"_s);
+        exec(u"DROP INDEX tasks_active"_s);
+        exec(u"CREATE INDEX tasks_job_state ON tasks (job_id, state)"_s);
+        exec(u"CREATE INDEX tasks_lease ON tasks (lease_expires) WHERE state = 1"_s);
         for (const bd::store::Migration &migration : bd::store::sqliteMigrations()) {
             if (migration.version != 14 && migration.version != 15)
                 continue;
@@ -1812,6 +1830,7 @@ void TestStore::costLinesFollowEveryWrite()
         QCOMPARE(countsAfter.leased, countsBefore.leased);
         QCOMPARE(countsAfter.completed, countsBefore.completed);
         QCOMPARE(countsAfter.dead, countsBefore.dead);
+        QCOMPARE(countsAfter.cancelled, countsBefore.cancelled);
         QVERIFY(same("migrated to 17"));
 
         QList<ClaimedTask> more;

@@ -624,9 +624,22 @@ const QList<Migration> &sqliteMigrations()
                 PRIMARY KEY (key, worker_id)) WITHOUT ROWID)"_s,
          }},
         {17,
-         "cost lines: one trigger per event; a running task's completion counted by the store "
-         "per group",
-         oneTriggerPerEvent()},
+         "cost lines: one trigger per event, a running task's completion counted by the store "
+         "per group; tasks by job without their state, tasks neither pending nor completed by "
+         "state",
+         oneTriggerPerEvent() +
+             QStringList{
+                 // tasks_job_state (job_id, state) moved an entry at every claim and completion,
+                 // and tasks_lease at both too: a job's tasks are now found by job_id alone (no
+                 // transition touches it), and the few that are neither pending (tasks_claim) nor
+                 // completed (the cost lines count those) by state and job, in id order. A query
+                 // of the leased, dead or cancelled states names `state NOT IN (0, 2)` so that
+                 // SQLite may take the partial index.
+                 u"DROP INDEX tasks_job_state"_s,
+                 u"CREATE INDEX tasks_job ON tasks (job_id)"_s,
+                 u"DROP INDEX tasks_lease"_s,
+                 u"CREATE INDEX tasks_active ON tasks (state, job_id) WHERE state NOT IN (0, 2)"_s,
+             }},
     };
     return migrations;
 }

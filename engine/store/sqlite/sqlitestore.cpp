@@ -93,8 +93,8 @@ SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
         s.addSpend.prepare(m_handle, "INSERT INTO spend_days (day, usd) VALUES (?1, ?2) "
                                      "ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd")
         // A walk along the primary key through the job's id range (forEachExportRow): the
-        // unary + keeps the planner off tasks_job_state, which would re-read and sort the
-        // rest of the job at every page.
+        // unary + keeps the planner off tasks_job (tasks_job_state before migration 17), which
+        // would re-read and sort the rest of the job at every page.
         && s.exportPage.prepare(
                m_handle,
                "SELECT id, vals, state, output, error_class, error_message, model, "
@@ -316,10 +316,11 @@ bool SqliteStore::urgentWorkElsewhere(const QString &workerId, qint64 nowMs)
 {
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
-                  "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 "
-                  "AND t.lease_owner <> ? AND t.lease_owner NOT LIKE 'batch:%' "
-                  "AND t.lease_expires > ?) LIMIT 1"_s);
+    query.prepare(
+        u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
+        "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 AND t.state NOT IN (0, 2) "
+        "AND t.lease_owner <> ? AND t.lease_owner NOT LIKE 'batch:%' "
+        "AND t.lease_expires > ?) LIMIT 1"_s);
     query.addBindValue(int(JobState::Running));
     query.addBindValue(workerId);
     query.addBindValue(nowMs);

@@ -143,7 +143,8 @@ bool SqliteStore::claimTasks(qint64 jobId, const QString &owner, int limit, qint
 bool SqliteStore::renewLeases(const QString &owner, qint64 leaseUntilMs)
 {
     QSqlQuery query(m_db);
-    query.prepare(u"UPDATE tasks SET lease_expires = ? WHERE state = 1 AND lease_owner = ?"_s);
+    query.prepare(u"UPDATE tasks SET lease_expires = ? WHERE state = 1 AND state NOT IN (0, 2) "
+                  "AND lease_owner = ?"_s);
     query.addBindValue(leaseUntilMs);
     query.addBindValue(owner);
     return query.exec() || fail(query.lastError().text());
@@ -153,7 +154,8 @@ QStringList SqliteStore::leaseOwners()
 {
     QStringList owners;
     QSqlQuery query(m_db);
-    if (!query.exec(u"SELECT DISTINCT lease_owner FROM tasks WHERE state = 1"_s)) {
+    if (!query.exec(
+            u"SELECT DISTINCT lease_owner FROM tasks WHERE state = 1 AND state NOT IN (0, 2)"_s)) {
         fail(query.lastError().text());
         return owners;
     }
@@ -166,7 +168,7 @@ int SqliteStore::releaseLeasesOf(const QString &owner)
 {
     QSqlQuery query(m_db);
     query.prepare(u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
-                  "WHERE state = 1 AND lease_owner = ?"_s);
+                  "WHERE state = 1 AND state NOT IN (0, 2) AND lease_owner = ?"_s);
     query.addBindValue(owner);
     if (!query.exec()) {
         fail(query.lastError().text());
@@ -179,7 +181,7 @@ int SqliteStore::releaseExpiredLeases(qint64 nowMs)
 {
     QSqlQuery query(m_db);
     query.prepare(u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
-                  "WHERE state = 1 AND lease_expires < ?"_s);
+                  "WHERE state = 1 AND state NOT IN (0, 2) AND lease_expires < ?"_s);
     query.addBindValue(nowMs);
     if (!query.exec()) {
         fail(query.lastError().text());
@@ -328,7 +330,8 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
 std::optional<qint64> SqliteStore::nextPendingAtMs(qint64 jobId)
 {
     QSqlQuery query(m_db);
-    query.prepare(u"SELECT MIN(not_before) FROM tasks WHERE job_id = ? AND state = 0"_s);
+    query.prepare(u"SELECT MIN(not_before) FROM tasks INDEXED BY tasks_claim WHERE job_id = ? "
+                  "AND state = 0"_s);
     query.addBindValue(jobId);
     if (!query.exec() || !query.next() || query.isNull(0))
         return std::nullopt;

@@ -55,7 +55,8 @@ int SqliteTaskActions::cancelPending(qint64 jobId, qint64 nowMs)
         return -1;
     }
     QSqlQuery query(db);
-    query.prepare(u"UPDATE tasks SET state = 4, finished_at = ? WHERE job_id = ? AND state = 0"_s);
+    query.prepare(u"UPDATE tasks INDEXED BY tasks_claim SET state = 4, finished_at = ? "
+                  "WHERE job_id = ? AND state = 0"_s);
     query.addBindValue(nowMs);
     query.addBindValue(jobId);
     if (!query.exec()) {

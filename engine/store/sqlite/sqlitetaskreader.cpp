@@ -28,8 +28,9 @@ bool SqliteTaskReader::fail(const QString &what)
     return false;
 }
 
-// The WHERE clause of a filter. With a job and a state the (job_id, state) index yields
-// rows in id order; otherwise the unary + keeps SQLite on the id order of the table
+// The WHERE clause of a filter. With a job and a state an index yields rows in id order
+// (tasks_active (state, job_id) for the states neither pending nor completed, tasks_job
+// (job_id) otherwise); otherwise the unary + keeps SQLite on the id order of the table
 // instead of sorting a whole job after an index lookup.
 QString SqliteTaskReader::where(const TaskFilter &filter, QVariantList *binds,
                                 bool literalJob) const
@@ -44,6 +45,9 @@ QString SqliteTaskReader::where(const TaskFilter &filter, QVariantList *binds,
     if (filter.state >= 0) {
         terms << u"state = ?"_s;
         binds->append(filter.state);
+        // Leased, dead and cancelled tasks are in tasks_active (state, job_id): in id order.
+        if (filter.state != int(TaskState::Pending) && filter.state != int(TaskState::Completed))
+            terms << u"state NOT IN (0, 2)"_s;
     }
     if (filter.priority > 0) {
         terms << u"priority = ?"_s;
@@ -264,11 +268,13 @@ QList<DeadClassCount> SqliteTaskReader::deadByClass(qint64 jobId)
     QList<DeadClassCount> result;
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(jobId > 0 ? u"SELECT error_class, COUNT(*), MAX(error_message) FROM tasks "
-                              "WHERE job_id = ? AND state = 3 GROUP BY error_class "
-                              "ORDER BY COUNT(*) DESC"_s
-                            : u"SELECT error_class, COUNT(*), MAX(error_message) FROM tasks "
-                              "WHERE state = 3 GROUP BY error_class ORDER BY COUNT(*) DESC"_s);
+    query.prepare(
+        jobId > 0 ? u"SELECT error_class, COUNT(*), MAX(error_message) FROM tasks "
+                    "WHERE job_id = ? AND state = 3 AND state NOT IN (0, 2) GROUP BY error_class "
+                    "ORDER BY COUNT(*) DESC"_s
+                  : u"SELECT error_class, COUNT(*), MAX(error_message) FROM tasks "
+                    "WHERE state = 3 AND state NOT IN (0, 2) GROUP BY error_class "
+                    "ORDER BY COUNT(*) DESC"_s);
     if (jobId > 0)
         query.addBindValue(jobId);
     if (!query.exec()) {
