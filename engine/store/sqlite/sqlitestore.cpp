@@ -1,13 +1,15 @@
+#include "sqlitestoreprivate.h"
+
 #include "core/jsonutil.h"
 #include "migrations.h"
-#include "sqlitestoreprivate.h"
 #include "store/taskreader.h"
 
-#include <algorithm>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QSqlError>
 #include <QSqlQuery>
+
+#include <algorithm>
 
 namespace bd::store {
 
@@ -28,14 +30,14 @@ SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
     Statements &s = *m_statements;
     const bool prepared =
         s.insertTask.prepare(m_handle, "INSERT INTO tasks (job_id, row_no, vals, priority, "
-                                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5)") &&
-        s.claim.prepare(m_handle,
-                        "UPDATE tasks SET state = 1, lease_owner = ?1, lease_expires = ?2, "
-                        "started_at = ?3 WHERE id IN (SELECT id FROM tasks WHERE job_id = ?4 "
-                        "AND state = 0 AND not_before <= ?3 ORDER BY priority, id LIMIT ?5) "
-                        "RETURNING id, job_id, row_no, priority, attempts, vals, "
-                        "MAX(created_at, not_before), provider_cancels, template_rev") &&
-        s.complete.prepare(
+                                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+        && s.claim.prepare(m_handle,
+                           "UPDATE tasks SET state = 1, lease_owner = ?1, lease_expires = ?2, "
+                           "started_at = ?3 WHERE id IN (SELECT id FROM tasks WHERE job_id = ?4 "
+                           "AND state = 0 AND not_before <= ?3 ORDER BY priority, id LIMIT ?5) "
+                           "RETURNING id, job_id, row_no, priority, attempts, vals, "
+                           "MAX(created_at, not_before), provider_cancels, template_rev")
+        && s.complete.prepare(
             m_handle,
             "UPDATE tasks SET state = 2, output = ?1, model = ?2, input_tokens = ?3, "
             "output_tokens = ?4, cached_tokens = ?5, cache_write_tokens = ?6, "
@@ -51,55 +53,54 @@ SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
             // What its cost line adds (CostLines; the triggers leave this completion out).
             "RETURNING job_id, model, cache_hit, batch_id, finished_at / 86400000, tier, "
             "cost_usd, input_tokens, output_tokens, cached_tokens, cache_write_tokens, "
-            "classify_input_tokens, classify_output_tokens, classify_cost_usd") &&
-        s.retry.prepare(m_handle,
-                        "UPDATE tasks SET state = 0, attempts = attempts + ?1, not_before = ?2, "
-                        "error_class = ?3, error_message = ?4, http_status = ?5, "
-                        "provider_cancels = provider_cancels + ?8, "
-                        "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?9, tier), "
-                        "routed_model = COALESCE(?10, routed_model), "
-                        "classify_input_tokens = classify_input_tokens + ?11, "
-                        "classify_output_tokens = classify_output_tokens + ?12, "
-                        "classify_cost_usd = classify_cost_usd + ?13, "
-                        "rejected_input_tokens = rejected_input_tokens + ?14, "
-                        "rejected_output_tokens = rejected_output_tokens + ?15, "
-                        "rejected_cost_usd = rejected_cost_usd + ?16 "
-                        "WHERE id = ?6 AND state = 1 AND lease_owner = ?7") &&
-        s.release.prepare(m_handle,
-                          "UPDATE tasks SET state = 0, not_before = ?1, lease_owner = NULL, "
-                          "lease_expires = NULL, "
-                          "classify_input_tokens = classify_input_tokens + ?4, "
-                          "classify_output_tokens = classify_output_tokens + ?5, "
-                          "classify_cost_usd = classify_cost_usd + ?6 "
-                          "WHERE id = ?2 AND state = 1 AND lease_owner = ?3") &&
-        s.dead.prepare(m_handle,
-                       "UPDATE tasks SET state = 3, attempts = attempts + ?1, error_class = ?2, "
-                       "error_message = ?3, http_status = ?4, finished_at = ?5, "
-                       "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?8, tier), "
-                       "routed_model = COALESCE(?9, routed_model), "
-                       "classify_input_tokens = classify_input_tokens + ?10, "
-                       "classify_output_tokens = classify_output_tokens + ?11, "
-                       "classify_cost_usd = classify_cost_usd + ?12, "
-                       "rejected_input_tokens = rejected_input_tokens + ?13, "
-                       "rejected_output_tokens = rejected_output_tokens + ?14, "
-                       "rejected_cost_usd = rejected_cost_usd + ?15 "
-                       "WHERE id = ?6 AND state = 1 AND lease_owner = ?7") &&
-        s.insertAttempt.prepare(
+            "classify_input_tokens, classify_output_tokens, classify_cost_usd")
+        && s.retry.prepare(m_handle,
+                           "UPDATE tasks SET state = 0, attempts = attempts + ?1, not_before = ?2, "
+                           "error_class = ?3, error_message = ?4, http_status = ?5, "
+                           "provider_cancels = provider_cancels + ?8, "
+                           "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?9, tier), "
+                           "routed_model = COALESCE(?10, routed_model), "
+                           "classify_input_tokens = classify_input_tokens + ?11, "
+                           "classify_output_tokens = classify_output_tokens + ?12, "
+                           "classify_cost_usd = classify_cost_usd + ?13, "
+                           "rejected_input_tokens = rejected_input_tokens + ?14, "
+                           "rejected_output_tokens = rejected_output_tokens + ?15, "
+                           "rejected_cost_usd = rejected_cost_usd + ?16 "
+                           "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
+        && s.release.prepare(m_handle,
+                             "UPDATE tasks SET state = 0, not_before = ?1, lease_owner = NULL, "
+                             "lease_expires = NULL, "
+                             "classify_input_tokens = classify_input_tokens + ?4, "
+                             "classify_output_tokens = classify_output_tokens + ?5, "
+                             "classify_cost_usd = classify_cost_usd + ?6 "
+                             "WHERE id = ?2 AND state = 1 AND lease_owner = ?3")
+        && s.dead.prepare(m_handle,
+                          "UPDATE tasks SET state = 3, attempts = attempts + ?1, error_class = ?2, "
+                          "error_message = ?3, http_status = ?4, finished_at = ?5, "
+                          "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?8, tier), "
+                          "routed_model = COALESCE(?9, routed_model), "
+                          "classify_input_tokens = classify_input_tokens + ?10, "
+                          "classify_output_tokens = classify_output_tokens + ?11, "
+                          "classify_cost_usd = classify_cost_usd + ?12, "
+                          "rejected_input_tokens = rejected_input_tokens + ?13, "
+                          "rejected_output_tokens = rejected_output_tokens + ?14, "
+                          "rejected_cost_usd = rejected_cost_usd + ?15 "
+                          "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
+        && s.insertAttempt.prepare(
             m_handle, "INSERT INTO attempts (task_id, attempt_no, at, outcome, http_status, "
                       "message, charged) SELECT ?1, attempts, ?2, ?3, ?4, ?5, ?6 FROM tasks "
-                      "WHERE id = ?1") &&
-        s.addCostLine.prepare(m_handle, costLineUpsertSql().toUtf8().constData()) &&
-        s.batchLane.prepare(m_handle, "SELECT lane FROM provider_batches WHERE id = ?1") &&
-        s.addSpend.prepare(m_handle, "INSERT INTO spend_days (day, usd) VALUES (?1, ?2) "
-                                     "ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd")
+                      "WHERE id = ?1")
+        && s.addCostLine.prepare(m_handle, costLineUpsertSql().toUtf8().constData())
+        && s.batchLane.prepare(m_handle, "SELECT lane FROM provider_batches WHERE id = ?1")
+        && s.addSpend.prepare(m_handle, "INSERT INTO spend_days (day, usd) VALUES (?1, ?2) "
+                                        "ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd")
         // A walk along the primary key through the job's id range (forEachExportRow): the
         // unary + keeps the planner off tasks_job (tasks_job_state before migration 17), which
         // would re-read and sort the rest of the job at every page.
         && s.exportPage.prepare(
-               m_handle,
-               "SELECT id, vals, state, output, error_class, error_message, model, "
-               "input_tokens, output_tokens, cached_tokens, cost_usd, attempts, tier "
-               "FROM tasks WHERE id > ?2 AND id <= ?3 AND +job_id = ?1 ORDER BY id LIMIT ?4");
+            m_handle, "SELECT id, vals, state, output, error_class, error_message, model, "
+                      "input_tokens, output_tokens, cached_tokens, cost_usd, attempts, tier "
+                      "FROM tasks WHERE id > ?2 AND id <= ?3 AND +job_id = ?1 ORDER BY id LIMIT ?4");
     if (!prepared) {
         fail(u"cannot prepare statements: %1"_s.arg(QString::fromUtf8(sqlite3_errmsg(m_handle))));
         return;
@@ -316,11 +317,10 @@ bool SqliteStore::urgentWorkElsewhere(const QString &workerId, qint64 nowMs)
 {
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(
-        u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
-        "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 AND t.state NOT IN (0, 2) "
-        "AND t.lease_owner <> ? AND t.lease_owner NOT LIKE 'batch:%' "
-        "AND t.lease_expires > ?) LIMIT 1"_s);
+    query.prepare(u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
+                  "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 AND t.state NOT IN (0, 2) "
+                  "AND t.lease_owner <> ? AND t.lease_owner NOT LIKE 'batch:%' "
+                  "AND t.lease_expires > ?) LIMIT 1"_s);
     query.addBindValue(int(JobState::Running));
     query.addBindValue(workerId);
     query.addBindValue(nowMs);
