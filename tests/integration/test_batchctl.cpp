@@ -115,6 +115,8 @@ private:
     Result batchctl(const QStringList &arguments, int timeoutMs = 60'000);
     QString writeCsv(const QString &name, const QStringList &header,
                      const QList<QStringList> &rows);
+    // An id,text CSV of count rows; text is textPattern with %1 the row's number.
+    QString numberedCsv(const QString &name, int count, const QString &textPattern);
     QString samplePath() const;
 
     QTemporaryDir m_dir;
@@ -198,6 +200,14 @@ QString TestBatchctl::writeCsv(const QString &name, const QStringList &header,
         data += line(row);
     file.write(data);
     return path;
+}
+
+QString TestBatchctl::numberedCsv(const QString &name, int count, const QString &textPattern)
+{
+    QList<QStringList> rows;
+    for (int i = 1; i <= count; ++i)
+        rows.append({QString::number(i), textPattern.arg(i)});
+    return writeCsv(name, {u"id"_s, u"text"_s}, rows);
 }
 
 void TestBatchctl::version()
@@ -629,10 +639,7 @@ void TestBatchctl::quotaPausesWithExitThreeAndAlert()
 // alerts say so with their figures; `budget --set` raises it and `resume` finishes.
 void TestBatchctl::globalBudgetPausesWithExitThreeAndRaisingResumes()
 {
-    QList<QStringList> rows;
-    for (int i = 1; i <= 400; ++i)
-        rows.append({u"%1"_s.arg(i), u"global budget row %1"_s.arg(i)});
-    const QString csv = writeCsv(u"global.csv"_s, {u"id"_s, u"text"_s}, rows);
+    const QString csv = numberedCsv(u"global.csv"_s, 400, u"global budget row %1"_s);
     const QString db = m_dir.filePath(u"global.sqlite"_s);
     const Result r =
         batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db, u"--json"_s,
@@ -879,10 +886,7 @@ void TestBatchctl::offPeakRunWaitsThenRunsNow()
 {
     // A window that opens in two hours: the run says what it waits for and sends nothing;
     // a second run with --run-now sends at once and the override is kept with the job.
-    QList<QStringList> rows;
-    for (int i = 1; i <= 20; ++i)
-        rows.append({u"%1"_s.arg(i), u"night %1"_s.arg(i)});
-    const QString csv = writeCsv(u"offpeak.csv"_s, {u"id"_s, u"text"_s}, rows);
+    const QString csv = numberedCsv(u"offpeak.csv"_s, 20, u"night %1"_s);
     const QString db = m_dir.filePath(u"offpeak.sqlite"_s);
     const QDateTime now = QDateTime::currentDateTimeUtc();
     const QString window = u"%1-%2@UTC"_s.arg(now.addSecs(2 * 3600).toString(u"HH:mm"_s),
@@ -1130,10 +1134,7 @@ void TestBatchctl::aJobBudgetHoldsAgainstABurstOfRequests()
     // 64 requests may be in flight at once, far more than the budget pays for: each is
     // reserved before it is sent, so the burst stops at the cap, the job pauses (exit 3)
     // with both budget alerts, and it is not "finished" over budget.
-    QList<QStringList> rows;
-    for (int i = 1; i <= 200; ++i)
-        rows.append({u"%1"_s.arg(i), u"product number %1 is fine"_s.arg(i)});
-    const QString csv = writeCsv(u"burst.csv"_s, {u"id"_s, u"text"_s}, rows);
+    const QString csv = numberedCsv(u"burst.csv"_s, 200, u"product number %1 is fine"_s);
     const QString db = m_dir.filePath(u"burst.sqlite"_s);
     const double budget = 0.002;
     const Result r = batchctl({u"run"_s, csv, u"--template"_s, u"Classify: {{text}}"_s, u"--db"_s,

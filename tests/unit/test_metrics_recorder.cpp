@@ -9,21 +9,20 @@
 #include "metrics/loghistogram.h"
 #include "metrics/metricsrecorder.h"
 #include "metrics/metricssink.h"
+#include "store/sql/sqlqueueprobe.h"
 #include "store/sqlite/sqlitemetricsstore.h"
-#include "store/sqlite/sqlitequeueprobe.h"
 #include "store/sqlite/sqlitestore.h"
 
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <numeric>
 #include <QRandomGenerator>
 #include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QTemporaryDir>
 #include <QTest>
-
-#include <algorithm>
-#include <cmath>
-#include <memory>
-#include <numeric>
 
 using namespace Qt::StringLiterals;
 using namespace bd::metrics;
@@ -790,7 +789,8 @@ void TestMetricsRecorder::queueProbeSeeksTheWaitingIndex()
     QVERIFY(m_store->appendTasks(job, 3, {{u"c"_s}}, 1, kT0 + 5000));
     QVERIFY(m_store->setJobState(job, bd::JobState::Running, {}, kT0));
 
-    bd::store::SqliteQueueProbe probe(m_store->connection());
+    bd::store::SqlQueueProbe probe(m_store->connection()->db(), bd::store::SqlDialect::Sqlite,
+                                   m_store->connection());
     const QMap<int, qint64> oldest = probe.oldestPendingSince(job);
     QVERIFY2(probe.errorString().isEmpty(), qPrintable(probe.errorString()));
     QCOMPARE(oldest.value(2), kT0 + 1000);
@@ -799,7 +799,8 @@ void TestMetricsRecorder::queueProbeSeeksTheWaitingIndex()
 
     // One index seek per priority, never a scan of the task table.
     QSqlQuery plan(QSqlDatabase::database(connection()));
-    QVERIFY(plan.prepare(u"EXPLAIN QUERY PLAN "_s + QString::fromLatin1(bd::store::SqliteQueueProbe::statement())));
+    QVERIFY(plan.prepare(u"EXPLAIN QUERY PLAN "_s +
+                         bd::store::SqlQueueProbe::statement(bd::store::SqlDialect::Sqlite)));
     plan.addBindValue(job);
     plan.addBindValue(2);
     QVERIFY(plan.exec());
