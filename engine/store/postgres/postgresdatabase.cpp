@@ -1,8 +1,8 @@
 #include "postgresdatabase.h"
 
-#include "postgresmetricsstore.h"
 #include "postgresstore.h"
 #include "postgrestaskreader.h"
+#include "store/sql/sqlmetricsstore.h"
 
 #include <QSqlDriver>
 #include <QVariant>
@@ -63,7 +63,8 @@ bool PostgresDatabase::takeDiskFull()
 std::unique_ptr<metrics::MetricsStore>
 PostgresDatabase::metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options)
 {
-    return std::make_unique<PostgresMetricsStore>(m_connection, clock, options);
+    return std::make_unique<SqlMetricsStore>(m_connection->db(), SqlDialect::Postgres, m_connection,
+                                             clock, options);
 }
 
 bool PostgresDatabase::listenForWork(std::function<void()> wake)

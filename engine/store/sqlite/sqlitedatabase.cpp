@@ -1,8 +1,8 @@
 #include "sqlitedatabase.h"
 
-#include "sqlitemetricsstore.h"
 #include "sqlitestore.h"
 #include "sqlitetaskreader.h"
+#include "store/sql/sqlmetricsstore.h"
 
 namespace bd::store {
 
@@ -54,7 +54,8 @@ bool SqliteDatabase::takeDiskFull()
 std::unique_ptr<metrics::MetricsStore>
 SqliteDatabase::metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options)
 {
-    return std::make_unique<SqliteMetricsStore>(m_connection, clock, options);
+    return std::make_unique<SqlMetricsStore>(m_connection->db(), SqlDialect::Sqlite, m_connection,
+                                             clock, options);
 }
 
 bool SqliteDatabase::listenForWork(std::function<void()> wake)
