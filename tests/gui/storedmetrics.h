@@ -2,7 +2,7 @@
 
 #include "api/metrictypes.h"
 #include "core/clock.h"
-#include "store/sqlite/sqlitemetricsstore.h"
+#include "store/sql/sqlmetricsstore.h"
 #include "store/sqlite/sqlitestore.h"
 
 #include <QList>
@@ -34,7 +34,8 @@ inline QString writeMetricSamples(const QString &dbPath, const QList<metrics::Me
     store::SqliteStore store(dbPath);
     if (!store.isOpen())
         return store.errorString();
-    store::SqliteMetricsStore metricsStore(store.connection(), SystemClock::instance());
+    store::SqlMetricsStore metricsStore(store.connection()->db(), store::SqlDialect::Sqlite,
+                                        store.connection(), SystemClock::instance());
     return metricsStore.writeSamples(samples) ? QString() : metricsStore.errorString();
 }
 

@@ -108,11 +108,15 @@ private Q_SLOTS:
     void offPeakRunWaitsThenRunsNow();
     void dlqReplayWithEditedTemplate();
     void strictNumbersAndFilesAreUsageErrors();
+    void encodingOptionChoosesTheDecoding();
+    void aJobBudgetHoldsAgainstABurstOfRequests();
 
 private:
     Result batchctl(const QStringList &arguments, int timeoutMs = 60'000);
     QString writeCsv(const QString &name, const QStringList &header,
                      const QList<QStringList> &rows);
+    // An id,text CSV of count rows; text is textPattern with %1 the row's number.
+    QString numberedCsv(const QString &name, int count, const QString &textPattern);
     QString samplePath() const;
 
     QTemporaryDir m_dir;
@@ -196,6 +200,14 @@ QString TestBatchctl::writeCsv(const QString &name, const QStringList &header,
         data += line(row);
     file.write(data);
     return path;
+}
+
+QString TestBatchctl::numberedCsv(const QString &name, int count, const QString &textPattern)
+{
+    QList<QStringList> rows;
+    for (int i = 1; i <= count; ++i)
+        rows.append({QString::number(i), textPattern.arg(i)});
+    return writeCsv(name, {u"id"_s, u"text"_s}, rows);
 }
 
 void TestBatchctl::version()
@@ -627,10 +639,7 @@ void TestBatchctl::quotaPausesWithExitThreeAndAlert()
 // alerts say so with their figures; `budget --set` raises it and `resume` finishes.
 void TestBatchctl::globalBudgetPausesWithExitThreeAndRaisingResumes()
 {
-    QList<QStringList> rows;
-    for (int i = 1; i <= 400; ++i)
-        rows.append({u"%1"_s.arg(i), u"global budget row %1"_s.arg(i)});
-    const QString csv = writeCsv(u"global.csv"_s, {u"id"_s, u"text"_s}, rows);
+    const QString csv = numberedCsv(u"global.csv"_s, 400, u"global budget row %1"_s);
     const QString db = m_dir.filePath(u"global.sqlite"_s);
     const Result r =
         batchctl({u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db, u"--json"_s,
@@ -877,10 +886,7 @@ void TestBatchctl::offPeakRunWaitsThenRunsNow()
 {
     // A window that opens in two hours: the run says what it waits for and sends nothing;
     // a second run with --run-now sends at once and the override is kept with the job.
-    QList<QStringList> rows;
-    for (int i = 1; i <= 20; ++i)
-        rows.append({u"%1"_s.arg(i), u"night %1"_s.arg(i)});
-    const QString csv = writeCsv(u"offpeak.csv"_s, {u"id"_s, u"text"_s}, rows);
+    const QString csv = numberedCsv(u"offpeak.csv"_s, 20, u"night %1"_s);
     const QString db = m_dir.filePath(u"offpeak.sqlite"_s);
     const QDateTime now = QDateTime::currentDateTimeUtc();
     const QString window = u"%1-%2@UTC"_s.arg(now.addSecs(2 * 3600).toString(u"HH:mm"_s),
@@ -1063,6 +1069,91 @@ void TestBatchctl::strictNumbersAndFilesAreUsageErrors()
                   m_sampleDb});
     QVERIFY2(r.exitCode == 2 && r.err.contains("--out"), qPrintable(r.describe()));
     QVERIFY(!QFileInfo::exists(missingFolder));
+}
+
+void TestBatchctl::encodingOptionChoosesTheDecoding()
+{
+    // Line 2 is valid UTF-8, line 3 holds a Windows-1252 byte (0xE9, "é").
+    const QString csv = m_dir.filePath(u"mixed-encoding.csv"_s);
+    {
+        QFile file(csv);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("id,text\r\n1,na\xC3\xAFve\r\n2,caf\xE9\r\n");
+    }
+    const auto run = [&](const QString &name, const QStringList &extra) {
+        const QString db = m_dir.filePath(name + u".sqlite"_s);
+        const QString out = m_dir.filePath(name + u".jsonl"_s);
+        const Result r = batchctl(QStringList{u"run"_s, csv, u"--template"_s, u"{{text}}"_s,
+                                              u"--db"_s, db, u"--export"_s, out} +
+                                  extra);
+        QStringList texts;
+        QFile file(out);
+        if (file.open(QIODevice::ReadOnly)) {
+            while (!file.atEnd())
+                texts.append(
+                    QJsonDocument::fromJson(file.readLine()).object().value(u"text"_s).toString());
+        }
+        return std::pair{r, texts};
+    };
+
+    // Guessed: the switch to Windows-1252 is said, with the first offending line.
+    const auto [guessed, guessedTexts] = run(u"enc-guess"_s, {});
+    QVERIFY2(guessed.exitCode == 0, qPrintable(guessed.describe()));
+    QVERIFY2(guessed.err.contains("not valid UTF-8 at line 3 (byte 0xE9)") &&
+                 guessed.err.contains("Windows-1252"),
+             qPrintable(guessed.describe()));
+    QCOMPARE(guessedTexts.value(1), u"caf\u00e9"_s);
+
+    // Told Windows-1252: decoded so, and nothing to warn about.
+    const auto [told, toldTexts] = run(u"enc-1252"_s, {u"--encoding"_s, u"Windows-1252"_s});
+    QVERIFY2(told.exitCode == 0, qPrintable(told.describe()));
+    QVERIFY2(!told.err.contains("not valid UTF-8"), qPrintable(told.describe()));
+    QCOMPARE(toldTexts.value(1), u"caf\u00e9"_s);
+
+    // Told UTF-8: the bad byte is an error naming the file and line; no job is left behind.
+    const QString strictDb = m_dir.filePath(u"enc-utf8.sqlite"_s);
+    const auto [strict, strictTexts] = run(u"enc-utf8"_s, {u"--encoding"_s, u"UTF-8"_s});
+    QVERIFY2(strict.exitCode == 2, qPrintable(strict.describe()));
+    QVERIFY2(strict.err.contains((csv + u":3: invalid UTF-8"_s).toUtf8()),
+             qPrintable(strict.describe()));
+    QVERIFY(strictTexts.isEmpty());
+    if (QFileInfo::exists(strictDb)) {
+        const Result status = batchctl({u"status"_s, u"--db"_s, strictDb, u"--json"_s});
+        QVERIFY2(status.json().value(u"jobs"_s).toArray().isEmpty(), qPrintable(status.describe()));
+    }
+
+    // An encoding it does not know is a usage error that lists the ones it does.
+    const auto [unknown, unknownTexts] = run(u"enc-unknown"_s, {u"--encoding"_s, u"latin9"_s});
+    QCOMPARE(unknown.exitCode, 2);
+    QVERIFY2(unknown.err.contains("--encoding needs one of") && unknown.err.contains("'latin9'"),
+             qPrintable(unknown.describe()));
+}
+
+void TestBatchctl::aJobBudgetHoldsAgainstABurstOfRequests()
+{
+    // 64 requests may be in flight at once, far more than the budget pays for: each is
+    // reserved before it is sent, so the burst stops at the cap, the job pauses (exit 3)
+    // with both budget alerts, and it is not "finished" over budget.
+    const QString csv = numberedCsv(u"burst.csv"_s, 200, u"product number %1 is fine"_s);
+    const QString db = m_dir.filePath(u"burst.sqlite"_s);
+    const double budget = 0.002;
+    const Result r = batchctl({u"run"_s, csv, u"--template"_s, u"Classify: {{text}}"_s, u"--db"_s,
+                               db, u"--json"_s, u"--priority"_s, u"1"_s, u"--concurrency"_s,
+                               u"64"_s, u"--budget"_s, QString::number(budget)});
+    QVERIFY2(r.exitCode == 3, qPrintable(r.describe()));
+    const QJsonObject run = r.json();
+    QCOMPARE(run.value(u"state"_s).toString(), u"paused"_s);
+    QVERIFY2(run.value(u"reason"_s).toString().contains(u"budget"_s), qPrintable(r.describe()));
+    QVERIFY(run.value(u"completed"_s).toInteger() > 0);
+    QVERIFY(run.value(u"pending"_s).toInteger() > 0);
+    QVERIFY2(run.value(u"cost_usd"_s).toDouble() <= budget, qPrintable(r.describe()));
+
+    const Result status = batchctl({u"status"_s, u"--db"_s, db, u"--json"_s});
+    QSet<QString> kinds;
+    for (const QJsonValue &alert : status.json().value(u"alerts"_s).toArray())
+        kinds.insert(alert.toObject().value(u"kind"_s).toString());
+    QVERIFY2(kinds.contains(u"budget_80"_s) && kinds.contains(u"budget_exhausted"_s),
+             qPrintable(status.describe()));
 }
 
 QTEST_GUILESS_MAIN(TestBatchctl)

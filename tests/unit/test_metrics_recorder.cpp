@@ -9,21 +9,20 @@
 #include "metrics/loghistogram.h"
 #include "metrics/metricsrecorder.h"
 #include "metrics/metricssink.h"
-#include "store/sqlite/sqlitemetricsstore.h"
-#include "store/sqlite/sqlitequeueprobe.h"
+#include "store/sql/sqlmetricsstore.h"
+#include "store/sql/sqlqueueprobe.h"
 #include "store/sqlite/sqlitestore.h"
 
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <numeric>
 #include <QRandomGenerator>
 #include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QTemporaryDir>
 #include <QTest>
-
-#include <algorithm>
-#include <cmath>
-#include <memory>
-#include <numeric>
 
 using namespace Qt::StringLiterals;
 using namespace bd::metrics;
@@ -35,6 +34,14 @@ constexpr qint64 kSecond = 1000;
 constexpr qint64 kMinute = 60 * kSecond;
 constexpr qint64 kHour = 60 * kMinute;
 constexpr qint64 kDay = 24 * kHour;
+
+// A metrics store over the SQLite test store's connection.
+bd::store::SqlMetricsStore sqliteMetricsOver(bd::store::SqliteStore &store, const bd::Clock *clock,
+                                             const MetricsRecorder::Options &options = {})
+{
+    return {store.connection()->db(), bd::store::SqlDialect::Sqlite, store.connection(), clock,
+            options};
+}
 
 class MemorySink final : public MetricsSink
 {
@@ -595,7 +602,7 @@ void TestMetricsRecorder::retentionKeepsTheRightRowsOverDays()
     options.autoTick = false;
     options.fineRetentionMs = 6 * kHour;
     options.coarseRetentionMs = 7 * kDay;
-    bd::store::SqliteMetricsStore store(m_store->connection(), &clock, options);
+    bd::store::SqlMetricsStore store(sqliteMetricsOver(*m_store, &clock, options));
     MetricsRecorder recorder(&clock, &store, options);
     QSignalSpy failures(&recorder, &MetricsRecorder::writeFailed);
     recorder.tick();
@@ -639,7 +646,7 @@ void TestMetricsRecorder::seriesPicksResolution()
     bd::FakeClock clock(kT0);
     MetricsRecorder::Options options;
     options.autoTick = false;
-    bd::store::SqliteMetricsStore store(m_store->connection(), &clock, options);
+    bd::store::SqlMetricsStore store(sqliteMetricsOver(*m_store, &clock, options));
     // Three days as the recorder leaves them: 5-minute rollups throughout, ten-second
     // samples for the last day (the fine retention). One task per 10 s the first two days,
     // two the last; the queue depth is the hour number.
@@ -705,7 +712,7 @@ void TestMetricsRecorder::rewrittenIntervalsMerge()
 {
     openStore();
     bd::FakeClock clock(kT0);
-    bd::store::SqliteMetricsStore store(m_store->connection(), &clock);
+    bd::store::SqlMetricsStore store(sqliteMetricsOver(*m_store, &clock));
     auto row = [](const char *metric, double value, qint64 n, double sum, double lo, double hi) {
         MetricSample s;
         s.metric = QString::fromLatin1(metric);
@@ -751,7 +758,7 @@ void TestMetricsRecorder::flushThenRestartMergesTheInterval()
     bd::FakeClock clock(kT0);
     MetricsRecorder::Options options;
     options.autoTick = false;
-    bd::store::SqliteMetricsStore store(m_store->connection(), &clock, options);
+    bd::store::SqlMetricsStore store(sqliteMetricsOver(*m_store, &clock, options));
     {
         MetricsRecorder first(&clock, &store, options);
         first.tick();
@@ -790,7 +797,8 @@ void TestMetricsRecorder::queueProbeSeeksTheWaitingIndex()
     QVERIFY(m_store->appendTasks(job, 3, {{u"c"_s}}, 1, kT0 + 5000));
     QVERIFY(m_store->setJobState(job, bd::JobState::Running, {}, kT0));
 
-    bd::store::SqliteQueueProbe probe(m_store->connection());
+    bd::store::SqlQueueProbe probe(m_store->connection()->db(), bd::store::SqlDialect::Sqlite,
+                                   m_store->connection());
     const QMap<int, qint64> oldest = probe.oldestPendingSince(job);
     QVERIFY2(probe.errorString().isEmpty(), qPrintable(probe.errorString()));
     QCOMPARE(oldest.value(2), kT0 + 1000);
@@ -799,7 +807,8 @@ void TestMetricsRecorder::queueProbeSeeksTheWaitingIndex()
 
     // One index seek per priority, never a scan of the task table.
     QSqlQuery plan(QSqlDatabase::database(connection()));
-    QVERIFY(plan.prepare(u"EXPLAIN QUERY PLAN "_s + QString::fromLatin1(bd::store::SqliteQueueProbe::statement())));
+    QVERIFY(plan.prepare(u"EXPLAIN QUERY PLAN "_s +
+                         bd::store::SqlQueueProbe::statement(bd::store::SqlDialect::Sqlite)));
     plan.addBindValue(job);
     plan.addBindValue(2);
     QVERIFY(plan.exec());

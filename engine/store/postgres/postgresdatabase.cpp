@@ -1,14 +1,8 @@
 #include "postgresdatabase.h"
 
-#include "store/sql/sqlintake.h"
-#include "store/sql/sqlsharedlimits.h"
-#include "store/sql/sqlworkerregistry.h"
-
-#include "postgresmetricsstore.h"
-#include "postgresqueueprobe.h"
 #include "postgresstore.h"
-#include "postgrestaskactions.h"
 #include "postgrestaskreader.h"
+#include "store/sql/sqlmetricsstore.h"
 
 #include <QSqlDriver>
 #include <QVariant>
@@ -21,23 +15,18 @@ PostgresDatabase::PostgresDatabase(const QString &location, Access access)
     : m_connection(std::make_shared<PostgresConnection>(location, access))
 {
     if (!m_connection->isOpen()) {
-        m_error = m_connection->errorString();
+        setError(m_connection->errorString());
         return;
     }
     // The store prepares its statements now, so a schema it cannot work with fails here
     // and not at the first claim.
-    m_store = std::make_unique<PostgresStore>(m_connection);
-    if (!m_store->isOpen()) {
-        m_error = m_store->errorString();
+    auto store = std::make_unique<PostgresStore>(m_connection);
+    if (!store->isOpen()) {
+        setError(store->errorString());
         return;
     }
-    m_tasks = std::make_unique<PostgresTaskReader>(m_connection);
-    m_actions = std::make_unique<PostgresTaskActions>(m_connection);
-    m_probe = std::make_unique<PostgresQueueProbe>(m_connection);
-    m_intake = std::make_unique<SqlIntake>(m_connection->db(), SqlIntake::Dialect::Postgres, m_connection);
-    m_workers = std::make_unique<SqlWorkerRegistry>(m_connection->db(), m_connection);
-    m_sharedLimits = std::make_unique<SqlSharedLimits>(m_connection->db(), m_connection);
-    m_open = true;
+    openRoles(std::move(store), std::make_unique<PostgresTaskReader>(m_connection),
+              m_connection->db(), SqlDialect::Postgres, m_connection);
 }
 
 PostgresDatabase::~PostgresDatabase() = default;
@@ -71,53 +60,11 @@ bool PostgresDatabase::takeDiskFull()
     return false;
 }
 
-Store &PostgresDatabase::queue()
-{
-    return *m_store;
-}
-
-TaskReader &PostgresDatabase::tasks()
-{
-    return *m_tasks;
-}
-
-TaskActions &PostgresDatabase::taskActions()
-{
-    return *m_actions;
-}
-
-metrics::QueueProbe &PostgresDatabase::queueProbe()
-{
-    return *m_probe;
-}
-
 std::unique_ptr<metrics::MetricsStore>
 PostgresDatabase::metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options)
 {
-    return std::make_unique<PostgresMetricsStore>(m_connection, clock, options);
-}
-
-} // namespace bd::store
-
-namespace bd::store {
-
-Intake &PostgresDatabase::intake()
-{
-    return *m_intake;
-}
-
-} // namespace bd::store
-
-namespace bd::store {
-
-WorkerRegistry &PostgresDatabase::workers()
-{
-    return *m_workers;
-}
-
-SharedLimits &PostgresDatabase::sharedLimits()
-{
-    return *m_sharedLimits;
+    return std::make_unique<SqlMetricsStore>(m_connection->db(), SqlDialect::Postgres, m_connection,
+                                             clock, options);
 }
 
 bool PostgresDatabase::listenForWork(std::function<void()> wake)

@@ -67,7 +67,7 @@ QString placeholders(qsizetype count)
 
 } // namespace
 
-SqlIntake::SqlIntake(QSqlDatabase db, Dialect dialect, std::shared_ptr<void> keepAlive)
+SqlIntake::SqlIntake(QSqlDatabase db, SqlDialect dialect, std::shared_ptr<void> keepAlive)
     : m_db(std::move(db))
     , m_dialect(dialect)
     , m_keepAlive(std::move(keepAlive))
@@ -86,7 +86,7 @@ bool SqlIntake::begin()
 {
     QSqlQuery query(m_db);
     // SQLite: the write lock now, so two submitters never both read the old count.
-    if (!query.exec(m_dialect == Dialect::Sqlite ? u"BEGIN IMMEDIATE"_s : u"BEGIN"_s))
+    if (!query.exec(m_dialect == SqlDialect::Sqlite ? u"BEGIN IMMEDIATE"_s : u"BEGIN"_s))
         return fail(query, u"cannot begin a transaction"_s);
     return true;
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "sqldialect.h"
 #include "store/intake.h"
 
 #include <memory>
@@ -15,12 +16,7 @@ namespace bd::store {
 class SqlIntake final : public Intake
 {
 public:
-    enum class Dialect
-    {
-        Sqlite,
-        Postgres,
-    };
-    SqlIntake(QSqlDatabase db, Dialect dialect, std::shared_ptr<void> keepAlive);
+    SqlIntake(QSqlDatabase db, SqlDialect dialect, std::shared_ptr<void> keepAlive);
     ~SqlIntake() override;
     Q_DISABLE_COPY_MOVE(SqlIntake)
 
@@ -43,7 +39,7 @@ private:
     QList<QueueRecord> readQueues(const QString &where, const QVariant &value);
 
     QSqlDatabase m_db;
-    Dialect m_dialect;
+    SqlDialect m_dialect;
     std::shared_ptr<void> m_keepAlive;
     QString m_error;
 };

@@ -1,19 +1,20 @@
 #pragma once
 
-#include "sqliteconnection.h"
 #include "store/taskactions.h"
 
-#include <QVariantList>
-
 #include <memory>
+#include <QSqlDatabase>
+#include <QVariantList>
 
 namespace bd::store {
 
-// The task actions of the SQLite backend, over the writer's connection.
-class SqliteTaskActions final : public TaskActions
+// The task actions over QtSql, for both backends: plain SQL that SQLite and PostgreSQL read
+// alike, on the writer's connection. keepAlive holds the backend's connection object open
+// while this lives.
+class SqlTaskActions final : public TaskActions
 {
 public:
-    explicit SqliteTaskActions(std::shared_ptr<SqliteConnection> connection);
+    SqlTaskActions(QSqlDatabase db, std::shared_ptr<void> keepAlive);
 
     int reprioritiseJob(qint64 jobId, int priority, const QString &mode, qint64 nowMs) override;
     int reprioritiseTasks(const QList<qint64> &taskIds, int priority) override;
@@ -28,7 +29,8 @@ public:
 private:
     int updateIds(const QString &sql, const QList<qint64> &taskIds, const QVariantList &leading);
 
-    std::shared_ptr<SqliteConnection> m_connection;
+    QSqlDatabase m_db;
+    std::shared_ptr<void> m_keepAlive;
     QString m_error;
 };
 

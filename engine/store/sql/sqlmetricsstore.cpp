@@ -1,4 +1,4 @@
-#include "sqlitemetricsstore.h"
+#include "sqlmetricsstore.h"
 
 #include "core/clock.h"
 
@@ -24,21 +24,32 @@ qint64 alignDown(qint64 t, qint64 step)
 
 } // namespace
 
-SqliteMetricsStore::SqliteMetricsStore(std::shared_ptr<SqliteConnection> connection,
-                                       const Clock *clock, const MetricsRecorder::Options &options)
-    : m_connection(std::move(connection))
+SqlMetricsStore::SqlMetricsStore(QSqlDatabase db, SqlDialect dialect,
+                                 std::shared_ptr<void> keepAlive, const Clock *clock,
+                                 const MetricsRecorder::Options &options)
+    : m_keepAlive(std::move(keepAlive))
+    , m_db(std::move(db))
+    , m_dialect(dialect)
     , m_clock(clock)
     , m_options(options.normalized())
 {
 }
 
-bool SqliteMetricsStore::fail(const QString &what)
+bool SqlMetricsStore::fail(const QString &what)
 {
     m_error = what;
     return false;
 }
 
-qint64 SqliteMetricsStore::seriesId(const QString &metric, const QString &labels, bool create)
+bool SqlMetricsStore::run(QSqlQuery &query, const QString &sql, const QVariantList &values)
+{
+    bool ok = query.prepare(sql);
+    for (const QVariant &value : values)
+        query.addBindValue(value);
+    return (ok && query.exec()) || fail(query.lastError().text());
+}
+
+qint64 SqlMetricsStore::seriesId(const QString &metric, const QString &labels, bool create)
 {
     const std::pair<QString, QString> key{metric, labels};
     if (const auto it = m_seriesIds.constFind(key); it != m_seriesIds.cend())
@@ -46,8 +57,9 @@ qint64 SqliteMetricsStore::seriesId(const QString &metric, const QString &labels
     QSqlDatabase &db = this->db();
     QSqlQuery query(db);
     if (create) {
-        query.prepare(u"INSERT INTO metric_series (metric, labels, kind) VALUES (?, ?, ?) "
-                      "ON CONFLICT (metric, labels) DO UPDATE SET kind = excluded.kind RETURNING id"_s);
+        query.prepare(
+            u"INSERT INTO metric_series (metric, labels, kind) VALUES (?, ?, ?) "
+            "ON CONFLICT (metric, labels) DO UPDATE SET kind = excluded.kind RETURNING id"_s);
         query.addBindValue(metric);
         query.addBindValue(labels.isNull() ? u""_s : labels);
         query.addBindValue(int(metricKind(metric)));
@@ -67,7 +79,7 @@ qint64 SqliteMetricsStore::seriesId(const QString &metric, const QString &labels
     return id;
 }
 
-bool SqliteMetricsStore::writeSamples(const QList<MetricSample> &samples)
+bool SqlMetricsStore::writeSamples(const QList<MetricSample> &samples)
 {
     if (samples.isEmpty())
         return true;
@@ -77,20 +89,26 @@ bool SqliteMetricsStore::writeSamples(const QList<MetricSample> &samples)
     if (!db.transaction())
         return fail(db.lastError().text());
     {
-        // Merge rules per kind (see MetricsSink::writeSamples). In the DO UPDATE clause the
-        // bare column names are the stored row, excluded.* the new one.
+        // Merge rules per kind (see MetricsSink::writeSamples). In the DO UPDATE clause s.* is
+        // the stored row, excluded.* the new one. SQLite's two-argument MIN/MAX are
+        // PostgreSQL's LEAST/GREATEST, and PostgreSQL needs the kind's type said.
+        const bool sqlite = m_dialect == SqlDialect::Sqlite;
+        const QString least = sqlite ? u"MIN"_s : u"LEAST"_s;
+        const QString greatest = sqlite ? u"MAX"_s : u"GREATEST"_s;
         QSqlQuery insert(db);
         const bool prepared = insert.prepare(
-            u"INSERT INTO metric_samples (series_id, resolution_ms, at_ms, value, n, total, lo, hi) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            u"INSERT INTO metric_samples AS s (series_id, resolution_ms, at_ms, value, n, total, "
+            "lo, hi) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (series_id, resolution_ms, at_ms) DO UPDATE SET "
-            "n = n + excluded.n, total = total + excluded.total, "
-            "lo = MIN(lo, excluded.lo), hi = MAX(hi, excluded.hi), "
-            "value = CASE ? "
-            "  WHEN 0 THEN (total + excluded.total) * 1000.0 / resolution_ms "
-            "  WHEN 3 THEN MAX(value, excluded.value) "
-            "  ELSE CASE WHEN n + excluded.n > 0 THEN (total + excluded.total) / (n + excluded.n) "
-            "            ELSE excluded.value END END"_s);
+            "n = s.n + excluded.n, total = s.total + excluded.total, "
+            "lo = %1(s.lo, excluded.lo), hi = %2(s.hi, excluded.hi), "
+            "value = CASE %3 "
+            "  WHEN 0 THEN (s.total + excluded.total) * 1000.0 / s.resolution_ms "
+            "  WHEN 3 THEN %2(s.value, excluded.value) "
+            "  ELSE CASE WHEN s.n + excluded.n > 0 "
+            "            THEN (s.total + excluded.total) / (s.n + excluded.n) "
+            "            ELSE excluded.value END END"_s.arg(least, greatest,
+                                                            sqlite ? u"?"_s : u"?::integer"_s));
         if (!prepared) {
             const QString error = insert.lastError().text();
             db.rollback();
@@ -129,7 +147,7 @@ bool SqliteMetricsStore::writeSamples(const QList<MetricSample> &samples)
     return true;
 }
 
-bool SqliteMetricsStore::prune(qint64 resolutionMs, qint64 beforeMs)
+bool SqlMetricsStore::prune(qint64 resolutionMs, qint64 beforeMs)
 {
     QSqlDatabase &db = this->db();
     QSqlQuery query(db);
@@ -139,8 +157,8 @@ bool SqliteMetricsStore::prune(qint64 resolutionMs, qint64 beforeMs)
     return query.exec() || fail(query.lastError().text());
 }
 
-SeriesData SqliteMetricsStore::series(const QString &metric, const QString &labels, qint64 fromMs,
-                                      qint64 toMs, int maxPoints)
+SeriesData SqlMetricsStore::series(const QString &metric, const QString &labels, qint64 fromMs,
+                                   qint64 toMs, int maxPoints)
 {
     SeriesData data;
     data.metric = metric;
@@ -165,19 +183,12 @@ SeriesData SqliteMetricsStore::series(const QString &metric, const QString &labe
         return data;
     const qint64 origin = alignDown(fromMs, resolution);
     QSqlQuery query(db());
-    query.prepare(u"SELECT (at_ms - ?) / ? AS b, AVG(value), SUM(n), SUM(total), MIN(lo), MAX(hi), "
-                  "MAX(value) FROM metric_samples WHERE series_id = ? AND resolution_ms = ? "
-                  "AND at_ms >= ? AND at_ms < ? GROUP BY b ORDER BY b"_s);
-    query.addBindValue(origin);
-    query.addBindValue(data.bucketMs);
-    query.addBindValue(id);
-    query.addBindValue(resolution);
-    query.addBindValue(origin);
-    query.addBindValue(toMs);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query,
+             u"SELECT (at_ms - ?) / ? AS b, AVG(value), SUM(n), SUM(total), MIN(lo), MAX(hi), "
+             "MAX(value) FROM metric_samples WHERE series_id = ? AND resolution_ms = ? "
+             "AND at_ms >= ? AND at_ms < ? GROUP BY b ORDER BY b"_s,
+             {origin, data.bucketMs, id, resolution, origin, toMs}))
         return data;
-    }
     while (query.next()) {
         MetricPoint point;
         point.atMs = origin + query.value(0).toLongLong() * data.bucketMs;
@@ -202,23 +213,20 @@ SeriesData SqliteMetricsStore::series(const QString &metric, const QString &labe
     return data;
 }
 
-QStringList SqliteMetricsStore::labelSets(const QString &metric)
+QStringList SqlMetricsStore::labelSets(const QString &metric)
 {
     QStringList result;
     QSqlQuery query(db());
-    query.prepare(u"SELECT labels FROM metric_series WHERE metric = ? ORDER BY labels"_s);
-    query.addBindValue(metric);
-    if (!query.exec()) {
-        fail(query.lastError().text());
+    if (!run(query, u"SELECT labels FROM metric_series WHERE metric = ? ORDER BY labels"_s,
+             {metric}))
         return result;
-    }
     while (query.next())
         result.append(query.value(0).toString());
     return result;
 }
 
-QList<MetricSample> SqliteMetricsStore::samples(const QStringList &metrics, qint64 resolutionMs,
-                                                qint64 fromMs, qint64 toMs)
+QList<MetricSample> SqlMetricsStore::samples(const QStringList &metrics, qint64 resolutionMs,
+                                             qint64 fromMs, qint64 toMs)
 {
     QList<MetricSample> result;
     if (metrics.isEmpty())
@@ -229,8 +237,8 @@ QList<MetricSample> SqliteMetricsStore::samples(const QStringList &metrics, qint
     QSqlQuery query(db());
     query.prepare(u"SELECT s.metric, s.labels, m.at_ms, m.value, m.n, m.total, m.lo, m.hi "
                   "FROM metric_samples m JOIN metric_series s ON s.id = m.series_id "
-                  "WHERE m.resolution_ms = ? AND m.at_ms >= ? AND m.at_ms < ? AND s.metric IN ("_s
-                  + placeholders + u") ORDER BY m.at_ms, s.metric, s.labels"_s);
+                  "WHERE m.resolution_ms = ? AND m.at_ms >= ? AND m.at_ms < ? AND s.metric IN ("_s +
+                  placeholders + u") ORDER BY m.at_ms, s.metric, s.labels"_s);
     query.addBindValue(resolutionMs);
     query.addBindValue(fromMs);
     query.addBindValue(toMs);
@@ -256,7 +264,7 @@ QList<MetricSample> SqliteMetricsStore::samples(const QStringList &metrics, qint
     return result;
 }
 
-qint64 SqliteMetricsStore::sampleCount(qint64 resolutionMs, const QString &metric)
+qint64 SqlMetricsStore::sampleCount(qint64 resolutionMs, const QString &metric)
 {
     QSqlQuery query(db());
     if (metric.isEmpty()) {

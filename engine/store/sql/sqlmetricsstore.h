@@ -2,12 +2,14 @@
 
 #include "metrics/metricsrecorder.h"
 #include "metrics/metricsstore.h"
-#include "postgresconnection.h"
-
-#include <QHash>
-#include <QSqlDatabase>
+#include "sqldialect.h"
 
 #include <memory>
+#include <QHash>
+#include <QSqlDatabase>
+#include <QVariantList>
+
+class QSqlQuery;
 
 namespace bd {
 class Clock;
@@ -15,14 +17,15 @@ class Clock;
 
 namespace bd::store {
 
-// The metric tables of schema version 2 over a PostgresDatabase's connection. Holds no
-// QSqlQuery between calls, so it never keeps the connection busy; buckets series() in SQL.
-class PostgresMetricsStore final : public metrics::MetricsStore
+// The metric tables of schema version 2 over either backend's connection (keepAlive holds it
+// open while this lives). Holds no QSqlQuery between calls, so it never keeps the connection
+// busy; buckets series() in SQL.
+class SqlMetricsStore final : public metrics::MetricsStore
 {
 public:
     // options: the recorder's resolutions and retentions, to pick where series() reads.
-    PostgresMetricsStore(std::shared_ptr<PostgresConnection> connection, const Clock *clock,
-                       const metrics::MetricsRecorder::Options &options = {});
+    SqlMetricsStore(QSqlDatabase db, SqlDialect dialect, std::shared_ptr<void> keepAlive,
+                    const Clock *clock, const metrics::MetricsRecorder::Options &options = {});
 
     bool writeSamples(const QList<metrics::MetricSample> &samples) override;
     bool prune(qint64 resolutionMs, qint64 beforeMs) override;
@@ -40,9 +43,12 @@ private:
     // Runs sql with values bound in order; false, with the error kept, when it failed.
     bool run(QSqlQuery &query, const QString &sql, const QVariantList &values = {});
     qint64 seriesId(const QString &metric, const QString &labels, bool create);
-    QSqlDatabase &db() { return m_connection->db(); }
+    QSqlDatabase &db() { return m_db; }
 
-    std::shared_ptr<PostgresConnection> m_connection;
+    // Declared before m_db, so the connection is closed only after this handle is gone.
+    std::shared_ptr<void> m_keepAlive;
+    QSqlDatabase m_db;
+    SqlDialect m_dialect;
     const Clock *m_clock;
     metrics::MetricsRecorder::Options m_options;
     QHash<std::pair<QString, QString>, qint64> m_seriesIds;

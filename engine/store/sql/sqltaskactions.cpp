@@ -1,4 +1,4 @@
-#include "sqlitetaskactions.h"
+#include "sqltaskactions.h"
 
 #include "store/jobcontrolsql.h"
 
@@ -11,15 +11,15 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-SqliteTaskActions::SqliteTaskActions(std::shared_ptr<SqliteConnection> connection)
-    : m_connection(std::move(connection))
+SqlTaskActions::SqlTaskActions(QSqlDatabase db, std::shared_ptr<void> keepAlive)
+    : m_db(std::move(db))
+    , m_keepAlive(std::move(keepAlive))
 {
 }
 
-int SqliteTaskActions::reprioritiseJob(qint64 jobId, int priority, const QString &mode,
-                                       qint64 nowMs)
+int SqlTaskActions::reprioritiseJob(qint64 jobId, int priority, const QString &mode, qint64 nowMs)
 {
-    QSqlDatabase &db = m_connection->db();
+    QSqlDatabase &db = m_db;
     if (!db.isOpen() || !db.transaction()) {
         m_error = u"the database is not open"_s;
         return -1;
@@ -47,9 +47,9 @@ int SqliteTaskActions::reprioritiseJob(qint64 jobId, int priority, const QString
     return changed;
 }
 
-int SqliteTaskActions::cancelPending(qint64 jobId, qint64 nowMs)
+int SqlTaskActions::cancelPending(qint64 jobId, qint64 nowMs)
 {
-    QSqlDatabase &db = m_connection->db();
+    QSqlDatabase &db = m_db;
     if (!db.isOpen()) {
         m_error = u"the database is not open"_s;
         return -1;
@@ -66,10 +66,10 @@ int SqliteTaskActions::cancelPending(qint64 jobId, qint64 nowMs)
     return query.numRowsAffected();
 }
 
-int SqliteTaskActions::updateIds(const QString &sql, const QList<qint64> &taskIds,
-                           const QVariantList &leading)
+int SqlTaskActions::updateIds(const QString &sql, const QList<qint64> &taskIds,
+                              const QVariantList &leading)
 {
-    QSqlDatabase &db = m_connection->db();
+    QSqlDatabase &db = m_db;
     if (!db.isOpen() || !db.transaction()) {
         m_error = u"the database is not open"_s;
         return -1;
@@ -95,31 +95,31 @@ int SqliteTaskActions::updateIds(const QString &sql, const QList<qint64> &taskId
     return changed;
 }
 
-int SqliteTaskActions::reprioritiseTasks(const QList<qint64> &taskIds, int priority)
+int SqlTaskActions::reprioritiseTasks(const QList<qint64> &taskIds, int priority)
 {
     return updateIds(u"UPDATE tasks SET priority = ? WHERE id = ? AND state IN (0, 1)"_s, taskIds,
                      {priority});
 }
 
-int SqliteTaskActions::cancelTasks(const QList<qint64> &taskIds, qint64 nowMs)
+int SqlTaskActions::cancelTasks(const QList<qint64> &taskIds, qint64 nowMs)
 {
     return updateIds(u"UPDATE tasks SET state = 4, finished_at = ? WHERE id = ? AND state = 0"_s,
                      taskIds, {nowMs});
 }
 
-qint64 SqliteTaskActions::recordControl(const JobControl &control)
+qint64 SqlTaskActions::recordControl(const JobControl &control)
 {
-    return jobcontrolsql::record(m_connection->db(), control, &m_error);
+    return jobcontrolsql::record(m_db, control, &m_error);
 }
 
-QList<JobControl> SqliteTaskActions::controlsAfter(qint64 afterId)
+QList<JobControl> SqlTaskActions::controlsAfter(qint64 afterId)
 {
-    return jobcontrolsql::after(m_connection->db(), afterId, &m_error);
+    return jobcontrolsql::after(m_db, afterId, &m_error);
 }
 
-qint64 SqliteTaskActions::lastControlId()
+qint64 SqlTaskActions::lastControlId()
 {
-    return jobcontrolsql::lastId(m_connection->db(), &m_error);
+    return jobcontrolsql::lastId(m_db, &m_error);
 }
 
 } // namespace bd::store
