@@ -8,6 +8,8 @@
 
 #include "../store/privatepostgres.h"
 #include "../support/batchctlrun.h"
+#include "api/engine.h"
+#include "api/snapshot.h"
 #include "fakeprovider.h"
 
 #include <memory>
@@ -17,6 +19,7 @@
 #include <QJsonArray>
 #include <QProcess>
 #include <QScopeGuard>
+#include <QSignalSpy>
 #include <QSet>
 #include <QSqlDatabase>
 #include <QSqlError>
@@ -76,6 +79,8 @@ private Q_SLOTS:
     void aWorkerTakesOnlyOptionsThatAct();
     void aSubmittedJobWakesAnIdleWorker();
     void aPriorityOneJobPreemptsOtherWorkersBacklog();
+    void theWorkerCountOfARunningJobIsSteady_data();
+    void theWorkerCountOfARunningJobIsSteady();
     void cleanupTestCase();
 
 private:
@@ -963,6 +968,55 @@ void TestWorkers::aPriorityOneJobPreemptsOtherWorkersBacklog()
     QVERIFY2(backlogAfter < kBacklog / 2, qPrintable(QString::number(backlogAfter)));
     // And the backlog goes on once the urgent job is done.
     QTRY_VERIFY_WITH_TIMEOUT(tasksIn(db, backlog, 2) > backlogAfter + 40, 30'000);
+    QVERIFY(stopWorkers(workers));
+}
+
+void TestWorkers::theWorkerCountOfARunningJobIsSteady_data()
+{
+    addBackends();
+}
+
+void TestWorkers::theWorkerCountOfARunningJobIsSteady()
+{
+    // The console's "running · N workers" comes from the engine's snapshot (JobLimit::workers).
+    // Two workers on a job paced at 2 requests a second with 50 ms answers have no request in
+    // flight most of the time; counted by requests in flight, the figure flipped between 0, 1
+    // and 2 from one snapshot to the next. Counted by workers running the job (alive within a
+    // lease), every snapshot of an engine beside them says 2.
+    WORKERS_DATABASE();
+    const qint64 job = submitSimulated(db, u"steady-%1.csv"_s.arg(backend), 400, 50,
+                                       {u"--rpm"_s, u"120"_s});
+    QVERIFY(job > 0);
+    const Workers workers = startWorkers(db, 2, 4);
+    QVERIFY(!workers.empty());
+    QTRY_VERIFY_WITH_TIMEOUT(tasksIn(db, job, 2) >= 6, 60'000);
+
+    bd::EngineOptions options;
+    options.database = db;
+    options.listedAsWorker = false;
+    const std::unique_ptr<bd::Engine> engine = bd::createEngine(options);
+    QSignalSpy opened(engine.get(), &bd::Engine::opened);
+    engine->open();
+    QTRY_COMPARE_WITH_TIMEOUT(opened.count(), 1, 30'000);
+    QVERIFY2(opened.at(0).at(0).toBool(), qPrintable(opened.at(0).at(1).toString()));
+    QList<int> counts;
+    connect(engine.get(), &bd::Engine::snapshotTaken, this, [&](const bd::EngineSnapshot &snapshot) {
+        for (const bd::JobSnapshot &js : snapshot.jobs) {
+            if (js.jobId == job && js.state == bd::JobState::Running)
+                counts.append(js.limit.workers);
+        }
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(counts.size() >= 10, 60'000);
+    qInfo("%s: workers per snapshot: %s", qPrintable(backend),
+          qPrintable([&] {
+              QStringList parts;
+              for (const int count : std::as_const(counts))
+                  parts.append(QString::number(count));
+              return parts.join(u' ');
+          }()));
+    // The first snapshot may come before the engine's first read of the shares.
+    QCOMPARE(counts.mid(1), QList<int>(counts.size() - 1, 2));
+    QVERIFY(tasksIn(db, job, 2) < 400); // still running throughout
     QVERIFY(stopWorkers(workers));
 }
 
