@@ -734,8 +734,9 @@ JobLimit EngineWorker::readLimit(qint64 jobId, const QJsonObject &settings,
     // "running · N workers" flip between counts as answers came back), and counts for a
     // lease after its last write, as long as a dead worker's tasks stay its own.
     exchange("run", runner ? 1 : 0, &figures.workers, m_runnerOptions.leaseMs);
-    figures.sentPerMinute = double(exchange(
-        "sent", runner ? qint64(std::lround(runner->sentPerMinute(now))) : 0, nullptr, kLoadStaleMs));
+    figures.sentPerMinute =
+        double(exchange("sent", runner ? qint64(std::lround(runner->sentPerMinute(now))) : 0,
+                        nullptr, kLoadStaleMs));
     figures.inFlight =
         int(exchange("flight", runner ? runner->inFlightCount() : 0, nullptr, kLoadStaleMs));
     int saturatedWorkers = 0;

@@ -43,8 +43,7 @@ QList<int> parseLanes(const QCommandLineParser &parser)
 class JobPicker final : public QObject
 {
 public:
-    JobPicker(Session &session, const QList<int> &lanes, std::optional<int> concurrency,
-              int pollMs)
+    JobPicker(Session &session, const QList<int> &lanes, std::optional<int> concurrency, int pollMs)
         : m_session(session)
         , m_lanes(lanes)
         , m_concurrency(concurrency)
@@ -89,9 +88,9 @@ private:
 void refuseOtherOptions(const QCommandLineParser &parser)
 {
     static const QSet<QString> taken = {
-        u"db"_s,         u"lanes"_s,         u"concurrency"_s,   u"json"_s,
-        u"monitoring"_s, u"metrics-port"_s,  u"alert-webhook"_s, u"alert-command"_s,
-        u"lease-ms"_s,   u"heartbeat-ms"_s,  u"poll-ms"_s};
+        u"db"_s,         u"lanes"_s,        u"concurrency"_s,   u"json"_s,
+        u"monitoring"_s, u"metrics-port"_s, u"alert-webhook"_s, u"alert-command"_s,
+        u"lease-ms"_s,   u"heartbeat-ms"_s, u"poll-ms"_s};
     static const QSet<QString> jobLimits = {u"rpm"_s, u"tpm"_s, u"budget"_s};
     for (const QString &name : parser.optionNames()) {
         if (taken.contains(name))
@@ -133,9 +132,10 @@ int commandWorker(const Invocation &in)
     printErr(u"worker %1 on %2, lanes %3"_s.arg(engine.workerId(), engine.database(),
                                                 laneNames.join(u',')));
 
-    const int pollMs = intOption(in.parser, u"poll-ms"_s,
-                                 {100, 3'600'000, u"a whole number of milliseconds (100 or more)"_s})
-                           .value_or(kRefreshMs);
+    const int pollMs =
+        intOption(in.parser, u"poll-ms"_s,
+                  {100, 3'600'000, u"a whole number of milliseconds (100 or more)"_s})
+            .value_or(kRefreshMs);
     JobPicker picker(session, lanes, concurrency, pollMs);
     JobStarter &starter = picker.starter();
     starter.refresh();

@@ -19,8 +19,8 @@
 #include <QJsonArray>
 #include <QProcess>
 #include <QScopeGuard>
-#include <QSignalSpy>
 #include <QSet>
+#include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
@@ -124,8 +124,9 @@ private:
     // The job's tasks in state (0 pending, 1 leased, 2 completed).
     qint64 tasksIn(const QString &db, qint64 job, int state)
     {
-        return scalar(db, u"SELECT COUNT(*) FROM tasks WHERE job_id = %1 AND state = %2"_s.arg(job)
-                              .arg(state));
+        return scalar(
+            db,
+            u"SELECT COUNT(*) FROM tasks WHERE job_id = %1 AND state = %2"_s.arg(job).arg(state));
     }
     // Until the worker says it is up (its engine open, listening for wake-ups); false, said,
     // when it did not within 30 s.
@@ -294,13 +295,13 @@ qint64 TestWorkers::scalar(const QString &db, const QString &sql)
     return value;
 }
 
-qint64 TestWorkers::submitSimulated(const QString &db, const QString &name, int rows,
-                                    int latencyMs, const QStringList &more)
+qint64 TestWorkers::submitSimulated(const QString &db, const QString &name, int rows, int latencyMs,
+                                    const QStringList &more)
 {
     const BatchctlRun submitted = batchctl(
-        QStringList{u"submit"_s, writeCsv(name, rows), u"--template"_s, u"Say {{text}} (%1)"_s.arg(name),
-                    u"--provider"_s, u"simulator"_s, u"--sim-latency-ms"_s,
-                    QString::number(latencyMs), u"--db"_s, db, u"--json"_s} +
+        QStringList{u"submit"_s, writeCsv(name, rows), u"--template"_s,
+                    u"Say {{text}} (%1)"_s.arg(name), u"--provider"_s, u"simulator"_s,
+                    u"--sim-latency-ms"_s, QString::number(latencyMs), u"--db"_s, db, u"--json"_s} +
         more);
     if (submitted.exitCode != 0) {
         qWarning("%s", qPrintable(submitted.describe()));
@@ -901,9 +902,9 @@ void TestWorkers::aSubmittedJobWakesAnIdleWorker()
     polling.push_back(startWorker(db, 4, {u"--poll-ms"_s, u"1000"_s}));
     QVERIFY(polling.back());
     QVERIFY(waitUntilUp(*polling.back()));
-    const BatchctlRun first = batchctl({u"wait"_s, QString::number(unheard), u"--db"_s, db,
-                                        u"--timeout"_s, u"30"_s, u"--json"_s},
-                                       60'000);
+    const BatchctlRun first = batchctl(
+        {u"wait"_s, QString::number(unheard), u"--db"_s, db, u"--timeout"_s, u"30"_s, u"--json"_s},
+        60'000);
     QVERIFY2(first.exitCode == 0, qPrintable(first.describe())); // found when it started
     const qint64 polled = submitSimulated(db, u"wake-3.csv"_s, kRows, 0);
     QVERIFY(polled > 0);
@@ -934,7 +935,7 @@ void TestWorkers::aPriorityOneJobPreemptsOtherWorkersBacklog()
         submitSimulated(db, u"backlog.csv"_s, kBacklog, kLatencyMs, {u"--priority"_s, u"2"_s});
     QVERIFY(backlog > 0);
     Workers workers;
-    workers.push_back(startWorker(db, 4));                          // A: lanes 1, 2, 3
+    workers.push_back(startWorker(db, 4));                         // A: lanes 1, 2, 3
     workers.push_back(startWorker(db, 4, {u"--lanes"_s, u"2"_s})); // B: lane 2 only
     QVERIFY(workers[0] && workers[1]);
     // Both draining it: each has completed some (their heartbeats say).
@@ -984,8 +985,8 @@ void TestWorkers::theWorkerCountOfARunningJobIsSteady()
     // and 2 from one snapshot to the next. Counted by workers running the job (alive within a
     // lease), every snapshot of an engine beside them says 2.
     WORKERS_DATABASE();
-    const qint64 job = submitSimulated(db, u"steady-%1.csv"_s.arg(backend), 400, 50,
-                                       {u"--rpm"_s, u"120"_s});
+    const qint64 job =
+        submitSimulated(db, u"steady-%1.csv"_s.arg(backend), 400, 50, {u"--rpm"_s, u"120"_s});
     QVERIFY(job > 0);
     const Workers workers = startWorkers(db, 2, 4);
     QVERIFY(!workers.empty());
@@ -1000,15 +1001,15 @@ void TestWorkers::theWorkerCountOfARunningJobIsSteady()
     QTRY_COMPARE_WITH_TIMEOUT(opened.count(), 1, 30'000);
     QVERIFY2(opened.at(0).at(0).toBool(), qPrintable(opened.at(0).at(1).toString()));
     QList<int> counts;
-    connect(engine.get(), &bd::Engine::snapshotTaken, this, [&](const bd::EngineSnapshot &snapshot) {
-        for (const bd::JobSnapshot &js : snapshot.jobs) {
-            if (js.jobId == job && js.state == bd::JobState::Running)
-                counts.append(js.limit.workers);
-        }
-    });
+    connect(engine.get(), &bd::Engine::snapshotTaken, this,
+            [&](const bd::EngineSnapshot &snapshot) {
+                for (const bd::JobSnapshot &js : snapshot.jobs) {
+                    if (js.jobId == job && js.state == bd::JobState::Running)
+                        counts.append(js.limit.workers);
+                }
+            });
     QTRY_VERIFY_WITH_TIMEOUT(counts.size() >= 10, 60'000);
-    qInfo("%s: workers per snapshot: %s", qPrintable(backend),
-          qPrintable([&] {
+    qInfo("%s: workers per snapshot: %s", qPrintable(backend), qPrintable([&] {
               QStringList parts;
               for (const int count : std::as_const(counts))
                   parts.append(QString::number(count));
