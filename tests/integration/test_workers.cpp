@@ -48,6 +48,11 @@ const QString kProviderKey = u"sk-workers-TEST-0123456789abcdef"_s;
     const QString db = database(backend);                                                          \
     if (db.isEmpty())                                                                              \
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)")
+// A PostgreSQL database of its own for a test of PostgreSQL only; skipped without a server.
+#define POSTGRES_DATABASE()                                                                        \
+    const QString db = database(u"postgresql"_s);                                                  \
+    if (db.isEmpty())                                                                              \
+    QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)")
 // The same, and a loopback provider answering after latencyMs whose key batchctl's
 // environment holds until the test ends.
 #define WORKERS_DATABASE_AND_PROVIDER(latencyMs)                                                   \
@@ -129,8 +134,15 @@ private:
             u"SELECT COUNT(*) FROM tasks WHERE job_id = %1 AND state = %2"_s.arg(job).arg(state));
     }
     // Until the worker says it is up (its engine open, listening for wake-ups); false, said,
-    // when it did not within 30 s.
-    static bool waitUntilUp(QProcess &worker);
+    // when it did not start or come up within 30 s.
+    static bool waitUntilUp(QProcess *worker);
+    // `batchctl wait JOB --json` with a timeout of timeoutS seconds.
+    BatchctlRun waitFor(const QString &db, qint64 job, int timeoutS)
+    {
+        return batchctl({u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s,
+                         QString::number(timeoutS), u"--json"_s},
+                        (timeoutS + 30) * 1000);
+    }
     // Polls `status --json` until pred accepts it (or the deadline passes).
     QJsonObject statusWhen(const QString &db, const std::function<bool(const QJsonObject &)> &pred,
                            int timeoutMs);
@@ -310,15 +322,19 @@ qint64 TestWorkers::submitSimulated(const QString &db, const QString &name, int 
     return submitted.json().value(u"job"_s).toInteger();
 }
 
-bool TestWorkers::waitUntilUp(QProcess &worker)
+bool TestWorkers::waitUntilUp(QProcess *worker)
 {
+    if (!worker) {
+        qWarning("the worker did not start");
+        return false;
+    }
     QByteArray said;
     QDeadlineTimer deadline(30'000);
     while (!deadline.hasExpired()) {
-        said += worker.readAllStandardError();
+        said += worker->readAllStandardError();
         if (said.contains(", lanes "))
             return true;
-        worker.waitForReadyRead(200);
+        worker->waitForReadyRead(200);
     }
     qWarning("the worker did not come up: %s", said.constData());
     return false;
@@ -865,23 +881,18 @@ void TestWorkers::aSubmittedJobWakesAnIdleWorker()
     // for a listener whose connection dropped) that worker stays idle, and a worker polling
     // every second still finds the next job: the fallback. Bounds are counts and generous
     // timeouts, far below the poll interval that would otherwise have found the job.
-    const QString db = database(u"postgresql"_s);
-    if (db.isEmpty())
-        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    POSTGRES_DATABASE();
     constexpr int kRows = 5;
     const QString longPoll = u"600000"_s;
     Workers idle;
     idle.push_back(startWorker(db, 4, {u"--poll-ms"_s, longPoll}));
-    QVERIFY(idle.back());
-    QVERIFY(waitUntilUp(*idle.back()));
+    QVERIFY(waitUntilUp(idle.back().get()));
 
     QElapsedTimer sinceSubmit;
     sinceSubmit.start();
     const qint64 woken = submitSimulated(db, u"wake-1.csv"_s, kRows, 0);
     QVERIFY(woken > 0);
-    const BatchctlRun waited = batchctl(
-        {u"wait"_s, QString::number(woken), u"--db"_s, db, u"--timeout"_s, u"30"_s, u"--json"_s},
-        60'000);
+    const BatchctlRun waited = waitFor(db, woken, 30);
     QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
     QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kRows);
     qInfo("woken by NOTIFY: the job finished %lld ms after submit began (poll interval %s ms)",
@@ -900,17 +911,12 @@ void TestWorkers::aSubmittedJobWakesAnIdleWorker()
     // ... and one that polls every second finds a job submitted while it idles.
     Workers polling;
     polling.push_back(startWorker(db, 4, {u"--poll-ms"_s, u"1000"_s}));
-    QVERIFY(polling.back());
-    QVERIFY(waitUntilUp(*polling.back()));
-    const BatchctlRun first = batchctl(
-        {u"wait"_s, QString::number(unheard), u"--db"_s, db, u"--timeout"_s, u"30"_s, u"--json"_s},
-        60'000);
+    QVERIFY(waitUntilUp(polling.back().get()));
+    const BatchctlRun first = waitFor(db, unheard, 30);
     QVERIFY2(first.exitCode == 0, qPrintable(first.describe())); // found when it started
     const qint64 polled = submitSimulated(db, u"wake-3.csv"_s, kRows, 0);
     QVERIFY(polled > 0);
-    const BatchctlRun found = batchctl(
-        {u"wait"_s, QString::number(polled), u"--db"_s, db, u"--timeout"_s, u"30"_s, u"--json"_s},
-        60'000);
+    const BatchctlRun found = waitFor(db, polled, 30);
     QVERIFY2(found.exitCode == 0, qPrintable(found.describe()));
     QCOMPARE(found.json().value(u"completed"_s).toInteger(), kRows);
     QVERIFY(stopWorkers(polling));
@@ -925,9 +931,7 @@ void TestWorkers::aPriorityOneJobPreemptsOtherWorkersBacklog()
     // holds its own. So the urgent job is answered while most of the backlog still waits,
     // and the backlog moved by far less than the urgent job did meanwhile (unheld, at the
     // same concurrency and latency, it would have moved about twice as much).
-    const QString db = database(u"postgresql"_s);
-    if (db.isEmpty())
-        QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
+    POSTGRES_DATABASE();
     constexpr int kBacklog = 2'000;
     constexpr int kUrgent = 200;
     constexpr int kLatencyMs = 200;
@@ -955,9 +959,7 @@ void TestWorkers::aPriorityOneJobPreemptsOtherWorkersBacklog()
     const qint64 urgent =
         submitSimulated(db, u"urgent.csv"_s, kUrgent, kLatencyMs, {u"--priority"_s, u"1"_s});
     QVERIFY(urgent > 0);
-    const BatchctlRun waited = batchctl(
-        {u"wait"_s, QString::number(urgent), u"--db"_s, db, u"--timeout"_s, u"120"_s, u"--json"_s},
-        150'000);
+    const BatchctlRun waited = waitFor(db, urgent, 120);
     QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
     QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kUrgent);
     const qint64 backlogAfter = tasksIn(db, backlog, 2);
