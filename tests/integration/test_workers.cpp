@@ -86,6 +86,8 @@ private Q_SLOTS:
     void aPriorityOneJobPreemptsOtherWorkersBacklog();
     void theWorkerCountOfARunningJobIsSteady_data();
     void theWorkerCountOfARunningJobIsSteady();
+    void aJobsConcurrencyHoldsAcrossWorkers_data();
+    void aJobsConcurrencyHoldsAcrossWorkers();
     void cleanupTestCase();
 
 private:
@@ -1020,6 +1022,49 @@ void TestWorkers::theWorkerCountOfARunningJobIsSteady()
     // The first snapshot may come before the engine's first read of the shares.
     QCOMPARE(counts.mid(1), QList<int>(counts.size() - 1, 2));
     QVERIFY(tasksIn(db, job, 2) < 400); // still running throughout
+    QVERIFY(stopWorkers(workers));
+}
+
+void TestWorkers::aJobsConcurrencyHoldsAcrossWorkers_data()
+{
+    addBackends();
+}
+
+void TestWorkers::aJobsConcurrencyHoldsAcrossWorkers()
+{
+    // A job's --concurrency is one ceiling for all its workers (each keeps to the ceiling
+    // less the others' requests in flight, never below its fair share): three workers that
+    // could each keep 8 out hold 6 together, once each has read the others' counts (a worker
+    // that joins may pass it by its share for about a second, the README says).
+    WORKERS_DATABASE_AND_PROVIDER(300);
+    constexpr int kCeiling = 6;
+    const QString csv = writeCsv(u"ceiling-%1.csv"_s.arg(backend), 400);
+    const qint64 job =
+        submitToProvider(db, *provider, csv, {u"--concurrency"_s, QString::number(kCeiling)});
+    QVERIFY(job > 0);
+    const Workers workers = startWorkers(db, 3, 8);
+    QVERIFY(!workers.empty());
+    QSet<qint64> pids;
+    for (const auto &worker : workers)
+        pids.insert(worker->processId());
+    const auto allWorking = [&](const QJsonObject &status) {
+        int working = 0;
+        for (const QJsonValue &value : status.value(u"workers"_s).toArray()) {
+            const QJsonObject worker = value.toObject();
+            if (pids.contains(worker.value(u"pid"_s).toInteger()) &&
+                worker.value(u"completed"_s).toInteger() > 0)
+                ++working;
+        }
+        return working == 3;
+    };
+    QVERIFY(allWorking(statusWhen(db, allWorking, 60'000)));
+    QTest::qWait(1'500); // each has read the others' counts
+    provider->resetCounters();
+    QTest::qWait(4'000);
+    qInfo("%s: at most %d requests in flight at the provider (ceiling %d, three workers of 8)",
+          qPrintable(backend), provider->maxInFlight(), kCeiling);
+    QVERIFY2(provider->maxInFlight() <= kCeiling, qPrintable(QString::number(provider->maxInFlight())));
+    QVERIFY2(provider->maxInFlight() >= kCeiling - 2, qPrintable(QString::number(provider->maxInFlight())));
     QVERIFY(stopWorkers(workers));
 }
 
