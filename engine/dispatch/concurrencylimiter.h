@@ -62,8 +62,8 @@ public:
     void share(store::SharedLimits *limits, const QString &key, const QString &workerId,
                int ceiling, qint64 nowMs);
     bool isShared() const { return m_shared != nullptr; }
-    // Records this worker's claim and reads the others' (at most every syncMs unless forced); callers
-    // with no answers to report (an idle tick, a stop with 0) call it directly.
+    // Records this worker's claim and reads the others' (at most every syncMs unless forced);
+    // callers with no answers to report (an idle tick, a stop with 0) call it directly.
     void syncShared(int inFlight, qint64 nowMs, bool force = false);
     int ceiling() const { return m_ceiling; }
     // A new ceiling (the user's concurrency); the limit follows it down at once and may

@@ -1063,8 +1063,10 @@ void TestWorkers::aJobsConcurrencyHoldsAcrossWorkers()
     QTest::qWait(4'000);
     qInfo("%s: at most %d requests in flight at the provider (ceiling %d, three workers of 8)",
           qPrintable(backend), provider->maxInFlight(), kCeiling);
-    QVERIFY2(provider->maxInFlight() <= kCeiling, qPrintable(QString::number(provider->maxInFlight())));
-    QVERIFY2(provider->maxInFlight() >= kCeiling - 2, qPrintable(QString::number(provider->maxInFlight())));
+    QVERIFY2(provider->maxInFlight() <= kCeiling,
+             qPrintable(QString::number(provider->maxInFlight())));
+    QVERIFY2(provider->maxInFlight() >= kCeiling - 2,
+             qPrintable(QString::number(provider->maxInFlight())));
     QVERIFY(stopWorkers(workers));
 }
 
