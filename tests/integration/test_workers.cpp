@@ -145,6 +145,15 @@ private:
                          QString::number(timeoutS), u"--json"_s},
                         (timeoutS + 30) * 1000);
     }
+    static QSet<qint64> pidsOf(const Workers &workers)
+    {
+        QSet<qint64> pids;
+        for (const auto &worker : workers)
+            pids.insert(worker->processId());
+        return pids;
+    }
+    // How many of the workers with these pids have completed something, as status says.
+    static int workingOf(const QJsonObject &status, const QSet<qint64> &pids);
     // Polls `status --json` until pred accepts it (or the deadline passes).
     QJsonObject statusWhen(const QString &db, const std::function<bool(const QJsonObject &)> &pred,
                            int timeoutMs);
@@ -342,6 +351,18 @@ bool TestWorkers::waitUntilUp(QProcess *worker)
     return false;
 }
 
+int TestWorkers::workingOf(const QJsonObject &status, const QSet<qint64> &pids)
+{
+    int working = 0;
+    for (const QJsonValue &value : status.value(u"workers"_s).toArray()) {
+        const QJsonObject worker = value.toObject();
+        if (pids.contains(worker.value(u"pid"_s).toInteger()) &&
+            worker.value(u"completed"_s).toInteger() > 0)
+            ++working;
+    }
+    return working;
+}
+
 QJsonObject TestWorkers::statusWhen(const QString &db,
                                     const std::function<bool(const QJsonObject &)> &pred,
                                     int timeoutMs)
@@ -396,20 +417,10 @@ void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled()
     const Workers workers = startWorkers(db, 3, 4);
     QVERIFY(!workers.empty());
     const auto pidOf = [](const QJsonObject &worker) { return worker.value(u"pid"_s).toInteger(); };
-    QSet<qint64> pids;
-    for (const auto &worker : workers)
-        pids.insert(worker->processId());
+    const QSet<qint64> pids = pidsOf(workers);
     // Mid-run: every worker has a heartbeat and has completed something, the job is not
     // half done.
-    const auto allWorking = [&](const QJsonObject &status) {
-        int working = 0;
-        for (const QJsonValue &value : status.value(u"workers"_s).toArray()) {
-            const QJsonObject worker = value.toObject();
-            if (pids.contains(pidOf(worker)) && worker.value(u"completed"_s).toInteger() > 0)
-                ++working;
-        }
-        return working == 3;
-    };
+    const auto allWorking = [&](const QJsonObject &status) { return workingOf(status, pids) == 3; };
     const QJsonObject during = statusWhen(db, allWorking, 60'000);
     QVERIFY2(allWorking(during), QJsonDocument(during).toJson().constData());
     QString deadId;
@@ -723,9 +734,7 @@ void TestWorkers::threeWorkersShareOneRateLimit()
 
     const Workers workers = startWorkers(db, 3, 8);
     QVERIFY(!workers.empty());
-    QSet<qint64> pids;
-    for (const auto &worker : workers)
-        pids.insert(worker->processId());
+    const QSet<qint64> pids = pidsOf(workers);
     const BatchctlRun waited = batchctl(
         {u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"180"_s, u"--json"_s},
         200'000);
@@ -945,15 +954,9 @@ void TestWorkers::aPriorityOneJobPreemptsOtherWorkersBacklog()
     workers.push_back(startWorker(db, 4, {u"--lanes"_s, u"2"_s})); // B: lane 2 only
     QVERIFY(workers[0] && workers[1]);
     // Both draining it: each has completed some (their heartbeats say).
+    const QSet<qint64> pids = {workers[0]->processId(), workers[1]->processId()};
     const auto bothWorking = [&](const QJsonObject &status) {
-        int working = 0;
-        for (const QJsonValue &value : status.value(u"workers"_s).toArray()) {
-            const qint64 pid = value.toObject().value(u"pid"_s).toInteger();
-            if ((pid == workers[0]->processId() || pid == workers[1]->processId()) &&
-                value.toObject().value(u"completed"_s).toInteger() > 0)
-                ++working;
-        }
-        return working == 2;
+        return workingOf(status, pids) == 2;
     };
     QVERIFY(bothWorking(statusWhen(db, bothWorking, 60'000)));
 
@@ -1044,19 +1047,8 @@ void TestWorkers::aJobsConcurrencyHoldsAcrossWorkers()
     QVERIFY(job > 0);
     const Workers workers = startWorkers(db, 3, 8);
     QVERIFY(!workers.empty());
-    QSet<qint64> pids;
-    for (const auto &worker : workers)
-        pids.insert(worker->processId());
-    const auto allWorking = [&](const QJsonObject &status) {
-        int working = 0;
-        for (const QJsonValue &value : status.value(u"workers"_s).toArray()) {
-            const QJsonObject worker = value.toObject();
-            if (pids.contains(worker.value(u"pid"_s).toInteger()) &&
-                worker.value(u"completed"_s).toInteger() > 0)
-                ++working;
-        }
-        return working == 3;
-    };
+    const QSet<qint64> pids = pidsOf(workers);
+    const auto allWorking = [&](const QJsonObject &status) { return workingOf(status, pids) == 3; };
     QVERIFY(allWorking(statusWhen(db, allWorking, 60'000)));
     QTest::qWait(1'500); // each has read the others' counts
     provider->resetCounters();
