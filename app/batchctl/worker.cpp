@@ -142,18 +142,35 @@ int commandWorker(const Invocation &in)
     QEventLoop loop;
     SignalWatcher signalWatcher;
     bool stopping = false;
+    const auto stop = [&] {
+        starter.stopping();
+        QObject::connect(&engine, &bd::Engine::stoppedAll, &loop, &QEventLoop::quit);
+        QTimer::singleShot(kStopTimeoutMs, &loop, &QEventLoop::quit);
+        engine.stopAll(bd::StopCause::EngineShutdown);
+    };
     signalWatcher.onSignal(&loop, [&] {
         if (std::exchange(stopping, true))
             return;
         printErr(
             u"stopping: nothing new is sent; requests in flight are cancelled and their tasks, "
             "leases and provider batches handed back"_s);
-        starter.stopping();
-        QObject::connect(&engine, &bd::Engine::stoppedAll, &loop, &QEventLoop::quit);
-        QTimer::singleShot(kStopTimeoutMs, &loop, &QEventLoop::quit);
-        engine.stopAll(bd::StopCause::EngineShutdown);
+        stop();
+    });
+    // Silent and permanent is the worst a fleet can get: without the database for longer
+    // than a lease, the worker exits 1 so that systemd or Kubernetes restart it.
+    bool lost = false;
+    QObject::connect(&engine, &bd::Engine::databaseLost, &loop, [&](const QString &error) {
+        lost = true;
+        if (std::exchange(stopping, true))
+            return;
+        printErr(u"database %1 lost: no heartbeat written for longer than a lease (%2); its "
+                 "tasks are the other workers' now; nothing new is sent; exiting 1"_s
+                     .arg(engine.database(), error));
+        stop();
     });
     loop.exec();
+    if (lost)
+        return ExitFatal;
 
     if (in.json) {
         const qint64 since = QDateTime::currentMSecsSinceEpoch() - 24LL * 3600 * 1000;
