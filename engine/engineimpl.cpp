@@ -238,6 +238,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_worker, &EngineWorker::jobFailed, this, &Engine::jobFailed);
     connect(m_worker, &EngineWorker::alertRaised, this, &Engine::alertRaised);
     connect(m_worker, &EngineWorker::stoppedAll, this, &Engine::stoppedAll);
+    connect(m_worker, &EngineWorker::databaseLost, this, &Engine::databaseLost);
     connect(m_worker, &EngineWorker::metricsEndpointChanged, this, &Engine::metricsEndpointChanged);
     connect(m_worker, &EngineWorker::jobsListed, this, &Engine::jobsListed);
     connect(m_worker, &EngineWorker::snapshotTaken, this, &Engine::snapshotTaken);

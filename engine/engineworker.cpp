@@ -712,15 +712,16 @@ void EngineWorker::shareLoad()
 JobLimit EngineWorker::readLimit(qint64 jobId, const QJsonObject &settings,
                                  dispatch::JobRunner *runner)
 {
-    // Three shares per job (requests a minute, in flight, saturated), written by each worker
-    // that runs it and summed over all of them: one statement each, kept prepared.
+    // Four shares per job (running it, requests a minute, in flight, saturated), written by
+    // each worker that runs it and summed over all of them: one statement each, kept prepared.
     store::SharedLimits &shared = m_database->sharedLimits();
     const qint64 now = m_clock->nowMs();
-    const auto exchange = [&](const char *what, qint64 mine, int *workers) -> qint64 {
+    const auto exchange = [&](const char *what, qint64 mine, int *workers,
+                              qint64 staleMs) -> qint64 {
         const QString key = u"load:%1:job:%2"_s.arg(QLatin1String(what)).arg(jobId);
         if (runner && !shared.setShare(key, m_workerId, mine, now))
             return mine;
-        const auto others = shared.sharesElsewhere(key, m_workerId, now - kLoadStaleMs);
+        const auto others = shared.sharesElsewhere(key, m_workerId, now - staleMs);
         if (workers)
             *workers = (others ? others->workers : 0) + (mine > 0 ? 1 : 0);
         return mine + (others ? others->amount : 0);
@@ -728,11 +729,18 @@ JobLimit EngineWorker::readLimit(qint64 jobId, const QJsonObject &settings,
     JobLoadFigures figures;
     figures.configuredRpm = settings.value(settingkeys::rpm).toDouble();
     figures.concurrencyCeiling = settings.value(settingkeys::concurrency).toInt();
+    // The workers running the job: each one's row is rewritten every tick while it runs the
+    // job, whether it has requests out or not (counting those with requests in flight made
+    // "running · N workers" flip between counts as answers came back), and counts for a
+    // lease after its last write, as long as a dead worker's tasks stay its own.
+    exchange("run", runner ? 1 : 0, &figures.workers, m_runnerOptions.leaseMs);
     figures.sentPerMinute =
-        double(exchange("sent", runner ? qint64(std::lround(runner->sentPerMinute(now))) : 0, nullptr));
-    figures.inFlight = int(exchange("flight", runner ? runner->inFlightCount() : 0, &figures.workers));
+        double(exchange("sent", runner ? qint64(std::lround(runner->sentPerMinute(now))) : 0,
+                        nullptr, kLoadStaleMs));
+    figures.inFlight =
+        int(exchange("flight", runner ? runner->inFlightCount() : 0, nullptr, kLoadStaleMs));
     int saturatedWorkers = 0;
-    exchange("busy", runner && runner->isSaturated() ? 1 : 0, &saturatedWorkers);
+    exchange("busy", runner && runner->isSaturated() ? 1 : 0, &saturatedWorkers, kLoadStaleMs);
     figures.saturatedWorkers = saturatedWorkers;
     if (runner) {
         figures.breakerOpen = runner->isHeldByBreaker(now);
@@ -746,7 +754,7 @@ void EngineWorker::forgetLoad(qint64 jobId)
     m_limits.remove(jobId);
     if (!m_database)
         return;
-    for (const char *what : {"sent", "flight", "busy"})
+    for (const char *what : {"run", "sent", "flight", "busy"})
         m_database->sharedLimits().setShare(u"load:%1:job:%2"_s.arg(QLatin1String(what)).arg(jobId),
                                             m_workerId, 0, m_clock->nowMs());
 }

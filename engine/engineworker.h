@@ -112,6 +112,8 @@ Q_SIGNALS:
     void laneStateChanged(bd::Lane lane, bool paused);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
+    // Engine::databaseLost: no heartbeat written for longer than a lease.
+    void databaseLost(const QString &error);
     void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);
     // A read found the database damaged (Database::damage()).
@@ -172,6 +174,7 @@ private:
     qint64 m_completedByRemoved = 0; // by runners that are gone
     qint64 m_lastBeatCompleted = 0;
     qint64 m_lastBeatMs = 0;
+    qint64 m_lastBeatWrittenMs = 0; // the last heartbeat the database took
     qint64 m_rescued = 0;
     void connectRunner(dispatch::JobRunner *runner);
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.

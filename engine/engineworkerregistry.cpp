@@ -22,6 +22,7 @@ void EngineWorker::startHeartbeat()
     }
     m_startedAtMs = m_clock->nowMs();
     m_lastBeatMs = m_startedAtMs;
+    m_lastBeatWrittenMs = m_startedAtMs;
     m_heartbeatTimer->start(int(std::clamp<qint64>(m_runnerOptions.heartbeatMs, 100, 60'000)));
     heartbeat();
 }
@@ -63,8 +64,22 @@ void EngineWorker::heartbeat()
     m_lastBeatMs = now;
     record.rescued = m_rescued;
     store::WorkerRegistry &registry = m_database->workers();
-    if (m_listedAsWorker && !registry.heartbeat(record))
-        qWarning("%s", qPrintable(registry.errorString()));
+    if (m_listedAsWorker) {
+        if (registry.heartbeat(record)) {
+            m_lastBeatWrittenMs = now;
+        } else {
+            const QString error = registry.errorString();
+            qWarning("%s", qPrintable(error));
+            // Past a lease without a beat, this engine's leases are others' to take: going on
+            // would send what another worker sends too, so it gives up (exactly once holds).
+            if (m_heartbeatTimer->isActive() &&
+                now - m_lastBeatWrittenMs > m_runnerOptions.leaseMs) {
+                m_heartbeatTimer->stop();
+                Q_EMIT databaseLost(error);
+                return;
+            }
+        }
+    }
     // Provider batches of workers gone quiet are polled here from now on, never resubmitted.
     const QList<dispatch::JobRunner *> runners = m_runners.values();
     for (dispatch::JobRunner *runner : runners)

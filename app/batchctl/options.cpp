@@ -136,9 +136,11 @@ void addOptions(QCommandLineParser &parser)
     // Batch-API lane tuning for tests and demos; kept out of --help.
     for (const auto &[name, description] :
          {std::pair{u"batch-size"_s, u"Batch API: most lines per provider batch."_s},
-          std::pair{u"batch-poll-ms"_s, u"Batch API: first poll after submitting (default 5000)."_s},
-         std::pair{u"lease-ms"_s, u"Lease of claimed tasks (default 30000)."_s},
-         std::pair{u"heartbeat-ms"_s, u"Heartbeat in the worker list (default 5000)."_s}}) {
+          std::pair{u"batch-poll-ms"_s,
+                    u"Batch API: first poll after submitting (default 5000)."_s},
+          std::pair{u"lease-ms"_s, u"Lease of claimed tasks (default 30000)."_s},
+          std::pair{u"heartbeat-ms"_s, u"Heartbeat in the worker list (default 5000)."_s},
+          std::pair{u"poll-ms"_s, u"worker: how often it looks for new jobs (default 2000)."_s}}) {
         QCommandLineOption option(name, description, u"N"_s);
         option.setFlags(QCommandLineOption::HiddenFromHelp);
         parser.addOption(option);

@@ -19,6 +19,7 @@ namespace batchctl {
 namespace {
 
 constexpr int kRefreshMs = 2'000;      // how often the database is looked at for new work
+                                       // (--poll-ms, hidden: tests of the wake-ups)
 constexpr int kStopTimeoutMs = 60'000; // in-flight answers awaited at most this long
 
 // --lanes 1,2,3: the priorities served, in order; every lane when not given.
@@ -42,11 +43,11 @@ QList<int> parseLanes(const QCommandLineParser &parser)
 class JobPicker final : public QObject
 {
 public:
-    JobPicker(Session &session, const QList<int> &lanes, std::optional<int> concurrency)
+    JobPicker(Session &session, const QList<int> &lanes, std::optional<int> concurrency, int pollMs)
         : m_session(session)
         , m_lanes(lanes)
         , m_concurrency(concurrency)
-        , m_starter(session, kRefreshMs, [&session] { session.engine().requestJobs(); })
+        , m_starter(session, pollMs, [&session] { session.engine().requestJobs(); })
     {
         connect(&session.engine(), &bd::Engine::jobsListed, this, &JobPicker::pick);
     }
@@ -87,9 +88,9 @@ private:
 void refuseOtherOptions(const QCommandLineParser &parser)
 {
     static const QSet<QString> taken = {
-        u"db"_s,         u"lanes"_s,         u"concurrency"_s,   u"json"_s,
-        u"monitoring"_s, u"metrics-port"_s,  u"alert-webhook"_s, u"alert-command"_s,
-        u"lease-ms"_s,   u"heartbeat-ms"_s};
+        u"db"_s,         u"lanes"_s,        u"concurrency"_s,   u"json"_s,
+        u"monitoring"_s, u"metrics-port"_s, u"alert-webhook"_s, u"alert-command"_s,
+        u"lease-ms"_s,   u"heartbeat-ms"_s, u"poll-ms"_s};
     static const QSet<QString> jobLimits = {u"rpm"_s, u"tpm"_s, u"budget"_s};
     for (const QString &name : parser.optionNames()) {
         if (taken.contains(name))
@@ -131,24 +132,45 @@ int commandWorker(const Invocation &in)
     printErr(u"worker %1 on %2, lanes %3"_s.arg(engine.workerId(), engine.database(),
                                                 laneNames.join(u',')));
 
-    JobPicker picker(session, lanes, concurrency);
+    const int pollMs =
+        intOption(in.parser, u"poll-ms"_s,
+                  {100, 3'600'000, u"a whole number of milliseconds (100 or more)"_s})
+            .value_or(kRefreshMs);
+    JobPicker picker(session, lanes, concurrency, pollMs);
     JobStarter &starter = picker.starter();
     starter.refresh();
     QEventLoop loop;
     SignalWatcher signalWatcher;
     bool stopping = false;
+    const auto stop = [&] {
+        starter.stopping();
+        QObject::connect(&engine, &bd::Engine::stoppedAll, &loop, &QEventLoop::quit);
+        QTimer::singleShot(kStopTimeoutMs, &loop, &QEventLoop::quit);
+        engine.stopAll(bd::StopCause::EngineShutdown);
+    };
     signalWatcher.onSignal(&loop, [&] {
         if (std::exchange(stopping, true))
             return;
         printErr(
             u"stopping: nothing new is sent; requests in flight are cancelled and their tasks, "
             "leases and provider batches handed back"_s);
-        starter.stopping();
-        QObject::connect(&engine, &bd::Engine::stoppedAll, &loop, &QEventLoop::quit);
-        QTimer::singleShot(kStopTimeoutMs, &loop, &QEventLoop::quit);
-        engine.stopAll(bd::StopCause::EngineShutdown);
+        stop();
+    });
+    // Silent and permanent is the worst a fleet can get: without the database for longer
+    // than a lease, the worker exits 1 so that systemd or Kubernetes restart it.
+    bool lost = false;
+    QObject::connect(&engine, &bd::Engine::databaseLost, &loop, [&](const QString &error) {
+        lost = true;
+        if (std::exchange(stopping, true))
+            return;
+        printErr(u"database %1 lost: no heartbeat written for longer than a lease (%2); its "
+                 "tasks are the other workers' now; nothing new is sent; exiting 1"_s
+                     .arg(engine.database(), error));
+        stop();
     });
     loop.exec();
+    if (lost)
+        return ExitFatal;
 
     if (in.json) {
         const qint64 since = QDateTime::currentMSecsSinceEpoch() - 24LL * 3600 * 1000;

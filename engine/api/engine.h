@@ -335,6 +335,11 @@ Q_SIGNALS:
     void laneStateChanged(bd::Lane lane, bool paused);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
+    // This engine could not write its heartbeat for longer than a lease (the database went
+    // away): its leases have run out and the rescuer of any other engine hands its tasks on,
+    // so what it still has in flight is no longer its own. It stops beating; the worker
+    // command exits. error: the server's last word.
+    void databaseLost(const QString &error);
     // The /metrics endpoint listens on 127.0.0.1:port (0 when it is off or failed).
     void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);

@@ -10,7 +10,7 @@ struct JobLoadFigures
 {
     double configuredRpm = 0.0; // the job's --rpm (0: none configured)
     double sentPerMinute = 0.0; // requests of the job all workers sent, per minute lately
-    int workers = 0;            // workers with requests of the job in flight
+    int workers = 0;            // workers running the job (alive within a lease)
     int saturatedWorkers = 0;   // ... of which every request slot is taken
     int inFlight = 0;           // the job's requests in flight, all workers
     int concurrencyCeiling = 0; // the job's --concurrency for all workers (0: none)
@@ -32,7 +32,7 @@ struct JobLimit
     };
     Kind kind = Kind::None;
     int percent = 0; // RateLimit: share of the limit in use
-    int workers = 0; // workers with requests of the job in flight (JobLoadFigures::workers)
+    int workers = 0; // workers running the job (JobLoadFigures::workers)
     QString text;    // "98 % of the provider's rate limit in use — more workers would not help"
 };
 

@@ -51,18 +51,31 @@ void ConcurrencyLimiter::syncShared(int inFlight, qint64 nowMs, bool force)
     if (!m_shared || (!force && m_syncedAtMs >= 0 && nowMs - m_syncedAtMs < m_options.syncMs))
         return;
     m_syncedAtMs = nowMs;
-    const bool recorded = m_shared->setShare(m_sharedKey, m_workerId, inFlight, nowMs);
+    // Each worker's row is a claim: what it may have out until its next exchange, not what
+    // it has out now. Counts of requests in flight, read between exchanges while the others
+    // refilled up to their allowances, let every worker fill room the others were about to
+    // take (three workers held 10-11 requests under a ceiling of 6). The room wanted is
+    // written first and the others' claims read after, so of two workers exchanging at once
+    // the second sees the first's; then the claim is cut to what is allowed. A worker with
+    // nothing out claims nothing.
+    const auto claimOf = [&](int allowance) {
+        return inFlight > 0 ? std::max(inFlight, std::min(int(m_limit), allowance)) : 0;
+    };
+    const int wanted = claimOf(m_sharedCeiling);
+    const bool recorded = m_shared->setShare(m_sharedKey, m_workerId, wanted, nowMs);
     const auto others =
         recorded ? m_shared->sharesElsewhere(m_sharedKey, m_workerId, nowMs - m_options.staleMs)
                  : std::nullopt;
-    if (!others) {
+    if (others) {
+        const int fairShare = std::max(1, m_sharedCeiling / (others->workers + 1));
+        m_allowance = int(std::max<qint64>(fairShare, m_sharedCeiling - others->amount));
+    }
+    if (!others || (claimOf(m_allowance) != wanted &&
+                    !m_shared->setShare(m_sharedKey, m_workerId, claimOf(m_allowance), nowMs))) {
         qWarning("concurrency of %s: shared counts unavailable (%s); this worker alone",
                  qPrintable(m_sharedKey), qPrintable(m_shared->errorString()));
         m_shared = nullptr;
-        return;
     }
-    const int fairShare = std::max(1, m_sharedCeiling / (others->workers + 1));
-    m_allowance = int(std::max<qint64>(fairShare, m_sharedCeiling - others->amount));
 }
 
 void ConcurrencyLimiter::recordAnswer(qint64 latencyMs, int inFlight, qint64 nowMs)

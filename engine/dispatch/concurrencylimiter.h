@@ -28,12 +28,13 @@ namespace bd::dispatch {
 // guess. Pure state over the caller's clock.
 //
 // Shared (share()): a job's own --concurrency holds across every worker running it. Each
-// worker records what it has in flight in the database (store/sharedlimits.h) and reads what
-// the others have, at most every `syncMs`; its limit is then at most the ceiling less the
-// others' requests, but never less than its fair share (the ceiling over the workers
-// running the job, at least one), so a worker that joins late is not starved. The sum may
-// pass the ceiling by a late joiner's fair share for about `syncMs` plus a round trip,
-// until the others have read its count and let answers drain.
+// worker records in the database (store/sharedlimits.h) what it may have in flight until its
+// next exchange (its claim: its allowance, or what it has out if more; nothing while it has
+// nothing out) and reads the others' claims, at most every `syncMs`; its limit is then at
+// most the ceiling less the others' claims, but never less than its fair share (the ceiling
+// over the workers running the job, at least one), so a worker that joins late is not
+// starved. The sum may pass the ceiling by a late joiner's fair share for about `syncMs`
+// plus a round trip, until the others have read its claim and let answers drain.
 class ConcurrencyLimiter
 {
 public:
@@ -61,8 +62,8 @@ public:
     void share(store::SharedLimits *limits, const QString &key, const QString &workerId,
                int ceiling, qint64 nowMs);
     bool isShared() const { return m_shared != nullptr; }
-    // Records inFlight and reads the others' (at most every syncMs unless forced); callers
-    // with no answers to report (an idle tick, a stop with 0) call it directly.
+    // Records this worker's claim and reads the others' (at most every syncMs unless forced);
+    // callers with no answers to report (an idle tick, a stop with 0) call it directly.
     void syncShared(int inFlight, qint64 nowMs, bool force = false);
     int ceiling() const { return m_ceiling; }
     // A new ceiling (the user's concurrency); the limit follows it down at once and may

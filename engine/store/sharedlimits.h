@@ -61,7 +61,7 @@ public:
     // Closes the breaker for everybody (a request succeeded).
     virtual bool closeBreaker(const QString &key) = 0;
 
-    // --- each worker's share of something under a key: its requests in flight for a job's
+    // --- each worker's share of something under a key: its claim on a job's
     // concurrency ceiling, the budget its requests in flight have reserved (micro-USD), so
     // that a ceiling or a cap holds across workers. Records the worker's amount (0 removes
     // its row, and rows not updated for an hour).

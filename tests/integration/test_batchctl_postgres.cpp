@@ -40,7 +40,7 @@ private:
 
 void TestBatchctlPostgres::initTestCase()
 {
-    if (bd::storetest::PrivatePostgres::binDir().isEmpty())
+    if (!bd::storetest::PrivatePostgres::available())
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)");
     QVERIFY(m_dir.isValid());
     m_server = std::make_unique<bd::storetest::PrivatePostgres>();

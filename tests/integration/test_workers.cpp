@@ -8,6 +8,8 @@
 
 #include "../store/privatepostgres.h"
 #include "../support/batchctlrun.h"
+#include "api/engine.h"
+#include "api/snapshot.h"
 #include "fakeprovider.h"
 
 #include <memory>
@@ -18,6 +20,7 @@
 #include <QProcess>
 #include <QScopeGuard>
 #include <QSet>
+#include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
@@ -45,6 +48,11 @@ const QString kProviderKey = u"sk-workers-TEST-0123456789abcdef"_s;
     const QString db = database(backend);                                                          \
     if (db.isEmpty())                                                                              \
         QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)")
+// A PostgreSQL database of its own for a test of PostgreSQL only; skipped without a server.
+#define POSTGRES_DATABASE()                                                                        \
+    const QString db = database(u"postgresql"_s);                                                  \
+    if (db.isEmpty())                                                                              \
+    QSKIP("PostgreSQL's server (initdb, pg_ctl) is not installed (Debian: postgresql)")
 // The same, and a loopback provider answering after latencyMs whose key batchctl's
 // environment holds until the test ends.
 #define WORKERS_DATABASE_AND_PROVIDER(latencyMs)                                                   \
@@ -74,6 +82,12 @@ private Q_SLOTS:
     void theGlobalCapHoldsAcrossWorkers_data();
     void theGlobalCapHoldsAcrossWorkers();
     void aWorkerTakesOnlyOptionsThatAct();
+    void aSubmittedJobWakesAnIdleWorker();
+    void aPriorityOneJobPreemptsOtherWorkersBacklog();
+    void theWorkerCountOfARunningJobIsSteady_data();
+    void theWorkerCountOfARunningJobIsSteady();
+    void aJobsConcurrencyHoldsAcrossWorkers_data();
+    void aJobsConcurrencyHoldsAcrossWorkers();
     void cleanupTestCase();
 
 private:
@@ -107,8 +121,39 @@ private:
     // A loopback provider taking the test's key, answering after latencyMs (null, said, when
     // it cannot listen).
     static std::unique_ptr<bd::testing::FakeProvider> startProvider(int latencyMs);
-    // The first column of the first row, -1 on failure; on the test's own connection.
+    // The first column of the first row (0 for a statement without rows), -1 on failure; on
+    // the test's own connection.
     qint64 scalar(const QString &db, const QString &sql);
+    // Submits `rows` simulator rows answered after latencyMs (more: further options); the
+    // job's id, 0 on failure (said).
+    qint64 submitSimulated(const QString &db, const QString &name, int rows, int latencyMs,
+                           const QStringList &more = {});
+    // The job's tasks in state (0 pending, 1 leased, 2 completed).
+    qint64 tasksIn(const QString &db, qint64 job, int state)
+    {
+        return scalar(
+            db,
+            u"SELECT COUNT(*) FROM tasks WHERE job_id = %1 AND state = %2"_s.arg(job).arg(state));
+    }
+    // Until the worker says it is up (its engine open, listening for wake-ups); false, said,
+    // when it did not start or come up within 30 s.
+    static bool waitUntilUp(QProcess *worker);
+    // `batchctl wait JOB --json` with a timeout of timeoutS seconds.
+    BatchctlRun waitFor(const QString &db, qint64 job, int timeoutS)
+    {
+        return batchctl({u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s,
+                         QString::number(timeoutS), u"--json"_s},
+                        (timeoutS + 30) * 1000);
+    }
+    static QSet<qint64> pidsOf(const Workers &workers)
+    {
+        QSet<qint64> pids;
+        for (const auto &worker : workers)
+            pids.insert(worker->processId());
+        return pids;
+    }
+    // How many of the workers with these pids have completed something, as status says.
+    static int workingOf(const QJsonObject &status, const QSet<qint64> &pids);
     // Polls `status --json` until pred accepts it (or the deadline passes).
     QJsonObject statusWhen(const QString &db, const std::function<bool(const QJsonObject &)> &pred,
                            int timeoutMs);
@@ -126,7 +171,7 @@ void TestWorkers::initTestCase()
     for (const char *key : {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL",
                             "ANTHROPIC_BASE_URL", "PGPASSWORD"})
         m_env.remove(QString::fromLatin1(key));
-    if (!bd::storetest::PrivatePostgres::binDir().isEmpty()) {
+    if (bd::storetest::PrivatePostgres::available()) {
         m_server = std::make_unique<bd::storetest::PrivatePostgres>();
         QVERIFY2(m_server->start(), qPrintable(m_server->errorString()));
     }
@@ -260,7 +305,9 @@ qint64 TestWorkers::scalar(const QString &db, const QString &sql)
         }
         if (connection.open()) {
             QSqlQuery query(connection);
-            if (query.exec(sql) && query.next())
+            if (query.exec(sql) && !query.isSelect())
+                value = 0; // a statement with no rows ran
+            else if (query.isActive() && query.next())
                 value = query.value(0).toLongLong();
             else
                 qWarning("%s: %s", qPrintable(sql), qPrintable(query.lastError().text()));
@@ -269,6 +316,51 @@ qint64 TestWorkers::scalar(const QString &db, const QString &sql)
     }
     QSqlDatabase::removeDatabase(name);
     return value;
+}
+
+qint64 TestWorkers::submitSimulated(const QString &db, const QString &name, int rows, int latencyMs,
+                                    const QStringList &more)
+{
+    const BatchctlRun submitted = batchctl(
+        QStringList{u"submit"_s, writeCsv(name, rows), u"--template"_s,
+                    u"Say {{text}} (%1)"_s.arg(name), u"--provider"_s, u"simulator"_s,
+                    u"--sim-latency-ms"_s, QString::number(latencyMs), u"--db"_s, db, u"--json"_s} +
+        more);
+    if (submitted.exitCode != 0) {
+        qWarning("%s", qPrintable(submitted.describe()));
+        return 0;
+    }
+    return submitted.json().value(u"job"_s).toInteger();
+}
+
+bool TestWorkers::waitUntilUp(QProcess *worker)
+{
+    if (!worker) {
+        qWarning("the worker did not start");
+        return false;
+    }
+    QByteArray said;
+    QDeadlineTimer deadline(30'000);
+    while (!deadline.hasExpired()) {
+        said += worker->readAllStandardError();
+        if (said.contains(", lanes "))
+            return true;
+        worker->waitForReadyRead(200);
+    }
+    qWarning("the worker did not come up: %s", said.constData());
+    return false;
+}
+
+int TestWorkers::workingOf(const QJsonObject &status, const QSet<qint64> &pids)
+{
+    int working = 0;
+    for (const QJsonValue &value : status.value(u"workers"_s).toArray()) {
+        const QJsonObject worker = value.toObject();
+        if (pids.contains(worker.value(u"pid"_s).toInteger()) &&
+            worker.value(u"completed"_s).toInteger() > 0)
+            ++working;
+    }
+    return working;
 }
 
 QJsonObject TestWorkers::statusWhen(const QString &db,
@@ -325,20 +417,10 @@ void TestWorkers::threeWorkersDrainOneJobWhileOneIsKilled()
     const Workers workers = startWorkers(db, 3, 4);
     QVERIFY(!workers.empty());
     const auto pidOf = [](const QJsonObject &worker) { return worker.value(u"pid"_s).toInteger(); };
-    QSet<qint64> pids;
-    for (const auto &worker : workers)
-        pids.insert(worker->processId());
+    const QSet<qint64> pids = pidsOf(workers);
     // Mid-run: every worker has a heartbeat and has completed something, the job is not
     // half done.
-    const auto allWorking = [&](const QJsonObject &status) {
-        int working = 0;
-        for (const QJsonValue &value : status.value(u"workers"_s).toArray()) {
-            const QJsonObject worker = value.toObject();
-            if (pids.contains(pidOf(worker)) && worker.value(u"completed"_s).toInteger() > 0)
-                ++working;
-        }
-        return working == 3;
-    };
+    const auto allWorking = [&](const QJsonObject &status) { return workingOf(status, pids) == 3; };
     const QJsonObject during = statusWhen(db, allWorking, 60'000);
     QVERIFY2(allWorking(during), QJsonDocument(during).toJson().constData());
     QString deadId;
@@ -652,9 +734,7 @@ void TestWorkers::threeWorkersShareOneRateLimit()
 
     const Workers workers = startWorkers(db, 3, 8);
     QVERIFY(!workers.empty());
-    QSet<qint64> pids;
-    for (const auto &worker : workers)
-        pids.insert(worker->processId());
+    const QSet<qint64> pids = pidsOf(workers);
     const BatchctlRun waited = batchctl(
         {u"wait"_s, QString::number(job), u"--db"_s, db, u"--timeout"_s, u"180"_s, u"--json"_s},
         200'000);
@@ -802,6 +882,184 @@ void TestWorkers::aWorkerTakesOnlyOptionsThatAct()
     QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
     QCOMPARE(waited.json().value(u"completed"_s).toInteger(), 5);
     QVERIFY(stopWorkers(serving));
+}
+
+void TestWorkers::aSubmittedJobWakesAnIdleWorker()
+{
+    // LISTEN/NOTIFY (PostgreSQL): a worker that looks for new jobs only every 10 minutes
+    // (--poll-ms) starts a job submitted while it idles within seconds, because the jobs
+    // table's trigger notifies it. With the notifications lost (the triggers disabled, as
+    // for a listener whose connection dropped) that worker stays idle, and a worker polling
+    // every second still finds the next job: the fallback. Bounds are counts and generous
+    // timeouts, far below the poll interval that would otherwise have found the job.
+    POSTGRES_DATABASE();
+    constexpr int kRows = 5;
+    const QString longPoll = u"600000"_s;
+    Workers idle;
+    idle.push_back(startWorker(db, 4, {u"--poll-ms"_s, longPoll}));
+    QVERIFY(waitUntilUp(idle.back().get()));
+
+    QElapsedTimer sinceSubmit;
+    sinceSubmit.start();
+    const qint64 woken = submitSimulated(db, u"wake-1.csv"_s, kRows, 0);
+    QVERIFY(woken > 0);
+    const BatchctlRun waited = waitFor(db, woken, 30);
+    QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
+    QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kRows);
+    qInfo("woken by NOTIFY: the job finished %lld ms after submit began (poll interval %s ms)",
+          sinceSubmit.elapsed(), qPrintable(longPoll));
+
+    // Notifications lost: the same worker is not woken (the control: nothing but NOTIFY
+    // started the first job) ...
+    QCOMPARE(scalar(db, u"DO $$ BEGIN ALTER TABLE jobs DISABLE TRIGGER jobs_notify_new; "
+                        "ALTER TABLE jobs DISABLE TRIGGER jobs_notify_state; END $$"_s),
+             0);
+    const qint64 unheard = submitSimulated(db, u"wake-2.csv"_s, kRows, 0);
+    QVERIFY(unheard > 0);
+    QTest::qWait(4'000);
+    QCOMPARE(tasksIn(db, unheard, 2), 0);
+    QVERIFY(stopWorkers(idle));
+    // ... and one that polls every second finds a job submitted while it idles.
+    Workers polling;
+    polling.push_back(startWorker(db, 4, {u"--poll-ms"_s, u"1000"_s}));
+    QVERIFY(waitUntilUp(polling.back().get()));
+    const BatchctlRun first = waitFor(db, unheard, 30);
+    QVERIFY2(first.exitCode == 0, qPrintable(first.describe())); // found when it started
+    const qint64 polled = submitSimulated(db, u"wake-3.csv"_s, kRows, 0);
+    QVERIFY(polled > 0);
+    const BatchctlRun found = waitFor(db, polled, 30);
+    QVERIFY2(found.exitCode == 0, qPrintable(found.describe()));
+    QCOMPARE(found.json().value(u"completed"_s).toInteger(), kRows);
+    QVERIFY(stopWorkers(polling));
+}
+
+void TestWorkers::aPriorityOneJobPreemptsOtherWorkersBacklog()
+{
+    // Priority-1 preemption across processes: worker A serves every lane, worker B only
+    // lane 2, and both drain a paced priority-2 backlog. A priority-1 job submitted by a
+    // third process is run by A alone; B holds its own share of the backlog because it sees
+    // A's priority-1 tasks leased in the database (EngineWorker::updatePreemption), and A
+    // holds its own. So the urgent job is answered while most of the backlog still waits,
+    // and the backlog moved by far less than the urgent job did meanwhile (unheld, at the
+    // same concurrency and latency, it would have moved about twice as much).
+    POSTGRES_DATABASE();
+    constexpr int kBacklog = 2'000;
+    constexpr int kUrgent = 200;
+    constexpr int kLatencyMs = 200;
+    const qint64 backlog =
+        submitSimulated(db, u"backlog.csv"_s, kBacklog, kLatencyMs, {u"--priority"_s, u"2"_s});
+    QVERIFY(backlog > 0);
+    Workers workers;
+    workers.push_back(startWorker(db, 4));                         // A: lanes 1, 2, 3
+    workers.push_back(startWorker(db, 4, {u"--lanes"_s, u"2"_s})); // B: lane 2 only
+    QVERIFY(workers[0] && workers[1]);
+    // Both draining it: each has completed some (their heartbeats say).
+    const QSet<qint64> pids = {workers[0]->processId(), workers[1]->processId()};
+    const auto bothWorking = [&](const QJsonObject &status) {
+        return workingOf(status, pids) == 2;
+    };
+    QVERIFY(bothWorking(statusWhen(db, bothWorking, 60'000)));
+
+    const qint64 backlogBefore = tasksIn(db, backlog, 2);
+    const qint64 urgent =
+        submitSimulated(db, u"urgent.csv"_s, kUrgent, kLatencyMs, {u"--priority"_s, u"1"_s});
+    QVERIFY(urgent > 0);
+    const BatchctlRun waited = waitFor(db, urgent, 120);
+    QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
+    QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kUrgent);
+    const qint64 backlogAfter = tasksIn(db, backlog, 2);
+    qInfo("backlog completed: %lld before the urgent job, %lld when its %d tasks were done "
+          "(%lld meanwhile)",
+          backlogBefore, backlogAfter, kUrgent, backlogAfter - backlogBefore);
+    QVERIFY2(backlogAfter - backlogBefore < kUrgent / 2,
+             qPrintable(QString::number(backlogAfter - backlogBefore)));
+    QVERIFY2(backlogAfter < kBacklog / 2, qPrintable(QString::number(backlogAfter)));
+    // And the backlog goes on once the urgent job is done.
+    QTRY_VERIFY_WITH_TIMEOUT(tasksIn(db, backlog, 2) > backlogAfter + 40, 30'000);
+    QVERIFY(stopWorkers(workers));
+}
+
+void TestWorkers::theWorkerCountOfARunningJobIsSteady_data()
+{
+    addBackends();
+}
+
+void TestWorkers::theWorkerCountOfARunningJobIsSteady()
+{
+    // The console's "running · N workers" comes from the engine's snapshot (JobLimit::workers).
+    // Two workers on a job paced at 2 requests a second with 50 ms answers have no request in
+    // flight most of the time; counted by requests in flight, the figure flipped between 0, 1
+    // and 2 from one snapshot to the next. Counted by workers running the job (alive within a
+    // lease), every snapshot of an engine beside them says 2.
+    WORKERS_DATABASE();
+    const qint64 job =
+        submitSimulated(db, u"steady-%1.csv"_s.arg(backend), 400, 50, {u"--rpm"_s, u"120"_s});
+    QVERIFY(job > 0);
+    const Workers workers = startWorkers(db, 2, 4);
+    QVERIFY(!workers.empty());
+    QTRY_VERIFY_WITH_TIMEOUT(tasksIn(db, job, 2) >= 6, 60'000);
+
+    bd::EngineOptions options;
+    options.database = db;
+    options.listedAsWorker = false;
+    const std::unique_ptr<bd::Engine> engine = bd::createEngine(options);
+    QSignalSpy opened(engine.get(), &bd::Engine::opened);
+    engine->open();
+    QTRY_COMPARE_WITH_TIMEOUT(opened.count(), 1, 30'000);
+    QVERIFY2(opened.at(0).at(0).toBool(), qPrintable(opened.at(0).at(1).toString()));
+    QList<int> counts;
+    connect(engine.get(), &bd::Engine::snapshotTaken, this,
+            [&](const bd::EngineSnapshot &snapshot) {
+                for (const bd::JobSnapshot &js : snapshot.jobs) {
+                    if (js.jobId == job && js.state == bd::JobState::Running)
+                        counts.append(js.limit.workers);
+                }
+            });
+    QTRY_VERIFY_WITH_TIMEOUT(counts.size() >= 10, 60'000);
+    qInfo("%s: workers per snapshot: %s", qPrintable(backend), qPrintable([&] {
+              QStringList parts;
+              for (const int count : std::as_const(counts))
+                  parts.append(QString::number(count));
+              return parts.join(u' ');
+          }()));
+    // The first snapshot may come before the engine's first read of the shares.
+    QCOMPARE(counts.mid(1), QList<int>(counts.size() - 1, 2));
+    QVERIFY(tasksIn(db, job, 2) < 400); // still running throughout
+    QVERIFY(stopWorkers(workers));
+}
+
+void TestWorkers::aJobsConcurrencyHoldsAcrossWorkers_data()
+{
+    addBackends();
+}
+
+void TestWorkers::aJobsConcurrencyHoldsAcrossWorkers()
+{
+    // A job's --concurrency is one ceiling for all its workers (each keeps to the ceiling
+    // less the others' requests in flight, never below its fair share): three workers that
+    // could each keep 8 out hold 6 together, once each has read the others' counts (a worker
+    // that joins may pass it by its share for about a second, the README says).
+    WORKERS_DATABASE_AND_PROVIDER(300);
+    constexpr int kCeiling = 6;
+    const QString csv = writeCsv(u"ceiling-%1.csv"_s.arg(backend), 400);
+    const qint64 job =
+        submitToProvider(db, *provider, csv, {u"--concurrency"_s, QString::number(kCeiling)});
+    QVERIFY(job > 0);
+    const Workers workers = startWorkers(db, 3, 8);
+    QVERIFY(!workers.empty());
+    const QSet<qint64> pids = pidsOf(workers);
+    const auto allWorking = [&](const QJsonObject &status) { return workingOf(status, pids) == 3; };
+    QVERIFY(allWorking(statusWhen(db, allWorking, 60'000)));
+    QTest::qWait(1'500); // each has read the others' counts
+    provider->resetCounters();
+    QTest::qWait(4'000);
+    qInfo("%s: at most %d requests in flight at the provider (ceiling %d, three workers of 8)",
+          qPrintable(backend), provider->maxInFlight(), kCeiling);
+    QVERIFY2(provider->maxInFlight() <= kCeiling,
+             qPrintable(QString::number(provider->maxInFlight())));
+    QVERIFY2(provider->maxInFlight() >= kCeiling - 2,
+             qPrintable(QString::number(provider->maxInFlight())));
+    QVERIFY(stopWorkers(workers));
 }
 
 QTEST_GUILESS_MAIN(TestWorkers)

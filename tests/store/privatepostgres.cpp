@@ -1,10 +1,13 @@
 #include "privatepostgres.h"
 
+#include <atomic>
+#include <QCoreApplication>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QProcess>
 #include <QTcpServer>
+#include <QUrl>
 #include <unistd.h>
 
 namespace bd::storetest {
@@ -45,6 +48,11 @@ QString PrivatePostgres::binDir()
     return {};
 }
 
+bool PrivatePostgres::available()
+{
+    return qEnvironmentVariableIsSet("BD_TEST_POSTGRES_URL") || !binDir().isEmpty();
+}
+
 PrivatePostgres::PrivatePostgres()
     : m_bin(binDir())
 {
@@ -52,6 +60,8 @@ PrivatePostgres::PrivatePostgres()
 
 PrivatePostgres::~PrivatePostgres()
 {
+    if (!m_suiteHost.isEmpty())
+        dropDatabases();
     if (m_started)
         run(m_bin + u"/pg_ctl"_s,
             {u"-D"_s, m_dir->filePath(u"data"_s), u"-m"_s, u"immediate"_s, u"-w"_s, u"stop"_s},
@@ -82,8 +92,42 @@ bool PrivatePostgres::run(const QString &program, const QStringList &arguments, 
     return true;
 }
 
+bool PrivatePostgres::useSuiteServer(const QString &url)
+{
+    const QUrl parsed(url);
+    if (!parsed.isValid() || parsed.host().isEmpty() || parsed.port() <= 0) {
+        m_error = u"BD_TEST_POSTGRES_URL=%1 is not postgresql://user@host:port/db"_s.arg(url);
+        return false;
+    }
+    m_suiteHost = parsed.host();
+    m_suiteUser = parsed.userName().isEmpty() ? u"postgres"_s : parsed.userName();
+    m_port = parsed.port();
+    // ctest runs tests side by side on the one server: names of this process and object.
+    static std::atomic<int> objects{0};
+    m_prefix = u"t%1_%2_"_s.arg(QCoreApplication::applicationPid()).arg(++objects);
+    return true;
+}
+
+void PrivatePostgres::dropDatabases()
+{
+    // The server goes with the suite; dropping keeps its folder small while the suite runs.
+    const QString psql = m_bin.isEmpty() ? u"psql"_s : m_bin + u"/psql"_s;
+    for (const QString &name : std::as_const(m_handedOut)) {
+        QProcess process;
+        process.start(psql, {u"-q"_s, u"-h"_s, m_suiteHost, u"-p"_s, QString::number(m_port),
+                             u"-U"_s, m_suiteUser, u"-d"_s, u"postgres"_s, u"-c"_s,
+                             u"DROP DATABASE IF EXISTS \"%1\" WITH (FORCE)"_s.arg(name)});
+        if (!process.waitForFinished(30'000))
+            process.kill();
+        process.waitForFinished(5'000);
+    }
+    m_handedOut.clear();
+}
+
 bool PrivatePostgres::start()
 {
+    if (const QString suite = qEnvironmentVariable("BD_TEST_POSTGRES_URL"); !suite.isEmpty())
+        return useSuiteServer(suite);
     if (m_bin.isEmpty()) {
         m_error = u"PostgreSQL's server binaries (initdb, pg_ctl) are not installed"_s;
         return false;
@@ -128,7 +172,12 @@ bool PrivatePostgres::start()
 
 QString PrivatePostgres::url(const QString &database) const
 {
-    return u"postgresql://postgres@127.0.0.1:%1/%2"_s.arg(m_port).arg(database);
+    if (m_suiteHost.isEmpty())
+        return u"postgresql://postgres@127.0.0.1:%1/%2"_s.arg(m_port).arg(database);
+    const QString name = QString(m_prefix + database).left(63); // PostgreSQL's identifier limit
+    if (!m_handedOut.contains(name))
+        m_handedOut.append(name);
+    return u"postgresql://%1@%2:%3/%4"_s.arg(m_suiteUser, m_suiteHost).arg(m_port).arg(name);
 }
 
 } // namespace bd::storetest

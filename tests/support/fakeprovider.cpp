@@ -207,6 +207,8 @@ void FakeProvider::endOutage()
 void FakeProvider::resetCounters()
 {
     m_requestCount = 0;
+    m_chatArrivals = 0;
+    m_firstChatAtMs = m_lastChatAtMs = 0;
     m_requestsByPath.clear();
     m_maxInFlight = m_inFlight;
     m_connectionsAccepted = 0;
@@ -443,6 +445,9 @@ FakeProvider::Response FakeProvider::route(const ReceivedRequest &request)
             {u"rate_limited"_s, m_rateLimitedSent},
             {u"enforced_refusals"_s, m_enforcedRefusals},
             {u"batches_created"_s, m_batchesCreated},
+            {u"chat_arrivals"_s, m_chatArrivals},
+            {u"first_chat_at_ms"_s, m_firstChatAtMs},
+            {u"last_chat_at_ms"_s, m_lastChatAtMs},
         });
         return response;
     }
@@ -730,6 +735,13 @@ FakeProvider::Response FakeProvider::failure(Fault fault, bool anthropic,
 FakeProvider::Response FakeProvider::chat(const ReceivedRequest &request, bool anthropic)
 {
     Response response;
+    if (!m_answeringBatchLine) {
+        // The pace at the server, refused requests included (a benchmark's "share of the
+        // limit" is measured here, not by the client's clock).
+        m_lastChatAtMs = QDateTime::currentMSecsSinceEpoch();
+        if (m_chatArrivals++ == 0)
+            m_firstChatAtMs = m_lastChatAtMs;
+    }
     if (m_options.rateLimitStorm && !m_answeringBatchLine) {
         ++m_enforcedRefusals;
         response = failure(Fault::RateLimited, anthropic, request);

@@ -300,6 +300,9 @@ private:
     int m_nextId = 1;
     int m_batchesCreated = 0;
     QHash<QString, int> m_batchLinesByCustomId;
+    qint64 m_chatArrivals = 0; // chat requests received (not batch lines), refused or not
+    qint64 m_firstChatAtMs = 0; // ... the first and the last one's arrival (epoch ms)
+    qint64 m_lastChatAtMs = 0;
     QElapsedTimer m_since;         // for the time-weighted mean
     double m_inFlightIntegral = 0; // sum of in-flight x ms
     qint64 m_lastChangeMs = 0;

@@ -164,7 +164,7 @@ private:
 int main(int argc, char **argv)
 {
     QCoreApplication app(argc, argv);
-    if (bd::storetest::PrivatePostgres::binDir().isEmpty()) {
+    if (!bd::storetest::PrivatePostgres::available()) {
         std::fprintf(stderr, "SKIP: PostgreSQL's server (initdb, pg_ctl) is not installed; "
                              "install Debian's postgresql package (scripts/setup-debian.sh)\n");
         return 77;
