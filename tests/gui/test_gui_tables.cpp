@@ -615,6 +615,46 @@ private Q_SLOTS:
                      .arg(bd::kMaxSortIndexes));
     }
 
+    // The cap on sort indexes holds for the database, not for each process: two consoles
+    // with room for two each, sorting on four keys between them, leave two indexes.
+    void theSortIndexCapHoldsForTheDatabase()
+    {
+        {
+            bd::store::SqliteStore store(m_db); // none left by the tests before
+            for (const auto &[jobId, key] : store.sortIndexes())
+                QVERIFY(store.dropSortIndex(jobId, key));
+        }
+        const auto first = sortingEngine(2);
+        const auto second = sortingEngine(2);
+        QVERIFY(first && second);
+        bd::TaskFilter filter;
+        filter.jobId = m_jobId;
+        const auto build = [&](bd::Engine *engine, bd::TaskSortKey key) {
+            QSignalSpy ready(engine, &bd::Engine::taskSortReady);
+            engine->requestTaskPage(engine->newTicket(), filter, 0, -1, 200, {key, false});
+            return ready.wait(20000) && ready.at(0).at(2).toString().isEmpty();
+        };
+        QVERIFY(build(first.get(), bd::TaskSortKey::Cost));
+        QVERIFY(build(second.get(), bd::TaskSortKey::Tokens));
+        QVERIFY(build(first.get(), bd::TaskSortKey::Attempts));
+        QVERIFY(build(second.get(), bd::TaskSortKey::Latency));
+        QString error;
+        const auto db =
+            bd::store::Database::open(m_db, bd::store::Database::Access::ReadOnly, &error);
+        QVERIFY2(db, qPrintable(error));
+        QStringList kept;
+        for (const bd::TaskSortKey key : {bd::TaskSortKey::Cost, bd::TaskSortKey::Tokens,
+                                          bd::TaskSortKey::Attempts, bd::TaskSortKey::Latency}) {
+            if (db->tasks().hasSortIndex(m_jobId, key))
+                kept.append(bd::store::taskordersql::sortIndexName(m_jobId, key));
+        }
+        QCOMPARE(kept.size(), 2);
+        // The one just built stays; the other is one the second console used (it cannot
+        // know what the first one reads: that page reads again without it).
+        QVERIFY(kept.contains(
+            bd::store::taskordersql::sortIndexName(m_jobId, bd::TaskSortKey::Latency)));
+    }
+
     // Another process drops the sort index a page is read over (another console's cap, or
     // it builds and drops one): the page read between the reader's check and its read still
     // comes, in the key's order, and nobody sees an error (it failed once, "no such index").
