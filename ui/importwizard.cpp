@@ -131,6 +131,7 @@ void ImportWizard::buildUi()
     m_pages->addWidget(m_setupPage);
     m_samplePage = new SamplePage(m_engine, m_pages);
     m_pages->addWidget(m_samplePage);
+    m_samplePage->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Ignored); // see showPage
 
     // --- the file as parsed
     auto *fileRow = new QHBoxLayout;
@@ -1045,10 +1046,23 @@ bool ImportWizard::trySample()
         if (!m_estimatePending)
             context.estimate = m_estimateFigures;
     }
-    m_pages->setCurrentWidget(m_samplePage);
+    showPage(m_samplePage);
     m_samplePage->run(buildDraft(), m_sampleRows->value(), context);
     updateSampleButtons();
     return true;
+}
+
+void ImportWizard::showPage(QWidget *page)
+{
+    // The pages scroll as wide as the page shown needs, not as the widest: the settings'
+    // three columns (1,127 px) made the sample's tables scroll sideways at 1,024 px too.
+    for (int i = 0; i < m_pages->count(); ++i) {
+        QWidget *each = m_pages->widget(i);
+        each->setSizePolicy(each == page ? QSizePolicy::Preferred : QSizePolicy::Ignored,
+                            each == page ? QSizePolicy::Preferred : QSizePolicy::Ignored);
+    }
+    m_pages->setCurrentWidget(page);
+    m_pages->updateGeometry();
 }
 
 bool ImportWizard::isShowingSample() const
@@ -1060,7 +1074,7 @@ void ImportWizard::backToSettings()
 {
     if (m_samplePage->isRunning())
         m_samplePage->stop();
-    m_pages->setCurrentWidget(m_setupPage);
+    showPage(m_setupPage);
     updateSampleButtons();
 }
 

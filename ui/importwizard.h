@@ -123,6 +123,8 @@ protected:
     void keyPressEvent(QKeyEvent *event) override;
 
 private:
+    // Shows one of the pages (settings, sample); the scroll area is as wide as it needs.
+    void showPage(QWidget *page);
     void buildUi();
     void loadPreview();
     void handlePreviewLoaded();

@@ -6,17 +6,20 @@
 #include "estimatekeys.h"
 #include "format.h"
 #include "guitestfixture.h"
+#include "samplepage.h"
 #include "settingsdialog.h"
 
 #include <QAbstractButton>
 #include <QCheckBox>
-#include <QDateTimeEdit>
-#include <QLabel>
 #include <QComboBox>
+#include <QDateTimeEdit>
 #include <QDir>
+#include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSignalSpy>
 #include <QTableWidget>
 
@@ -102,6 +105,33 @@ private Q_SLOTS:
                                 .arg(screen.height())));
         QPushButton *import = wizard->importButton();
         QVERIFY(wizard->rect().contains(QRect(import->mapTo(wizard, QPoint()), import->size())));
+        wizard->reject();
+    }
+
+    // The sample's page is as wide as it needs at 1024×700, not as the settings' three
+    // columns: its tables and Run the sample button show without scrolling sideways.
+    void theSamplePageFitsTheSmallestScreen()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->openCsv(reviewsCsv(u"fitsample.csv"_s, 10));
+        ImportWizard *wizard = waitForWizard(*window);
+        QVERIFY(wizard);
+        wizard->resize(1024, 700);
+        wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
+        QTRY_VERIFY(wizard->trySampleButton()->isEnabled());
+        auto *scroll = wizard->findChild<QScrollArea *>();
+        QVERIFY(scroll);
+        QCoreApplication::processEvents();
+        // The settings need more than 1,024 px: they scroll sideways.
+        QVERIFY(scroll->horizontalScrollBar()->maximum() > 0);
+        QVERIFY(wizard->trySample());
+        QTRY_VERIFY_WITH_TIMEOUT(!wizard->samplePage()->isRunning(), 30000);
+        QCoreApplication::processEvents();
+        QCOMPARE(scroll->horizontalScrollBar()->maximum(), 0);
+        wizard->backToSettings();
+        QCoreApplication::processEvents();
+        QVERIFY(scroll->horizontalScrollBar()->maximum() > 0);
         wizard->reject();
     }
 
