@@ -150,6 +150,30 @@ private Q_SLOTS:
         QVERIFY2(text.contains(u"250,000"_s), qPrintable(text));
     }
 
+    // The dashboard's queue chart at 1024×700 (283 px wide) with a spike: the legend
+    // keeps its four lines whole (a fifth entry for the marker made every label "1 · …").
+    void aSpikeLeavesTheLegendWhole()
+    {
+        LiveMetrics live;
+        fillQueue(live, kT0, 300, [](int s) { return s == 150 ? 250'000 : 1150; });
+        const QStringList names = {u"1 · now"_s, u"2 · hour"_s, u"3 · day"_s, u"in progress"_s};
+        MetricChart chart(u"Queue depth by priority"_s, u"pending tasks"_s,
+                          {{Metric::QueuePriority1, names.at(0), Qt::red},
+                           {Metric::QueuePriority2, names.at(1), Qt::blue},
+                           {Metric::QueuePriority3, names.at(2), Qt::magenta},
+                           {Metric::InFlight, names.at(3), Qt::green}});
+        chart.setSource(&live);
+        chart.resize(283, 202); // as the dashboard lays it out at 1024×700
+        chart.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&chart));
+        chart.refresh(kT0 + 299'000);
+        QCoreApplication::processEvents();
+        QCOMPARE(chart.clippedCount(), 1);
+        const QStringList drawn = drawnTexts(chart);
+        for (const QString &name : names)
+            QVERIFY2(drawn.contains(name), qPrintable(drawn.join(u" | "_s)));
+    }
+
     void hoverShowsTheNearestPoint()
     {
         LiveMetrics live;
