@@ -53,6 +53,14 @@ class TestGuiWizard final : public QObject, private bd::testing::GuiTestFixture
 {
     Q_OBJECT
 
+private:
+    // The window's import wizard on a CSV of that many reviews; null when it did not open.
+    ImportWizard *wizardOn(bd::ui::MainWindow &window, const QString &name, int rows)
+    {
+        window.openCsv(reviewsCsv(name, rows));
+        return waitForWizard(window);
+    }
+
 private Q_SLOTS:
     void initTestCase()
     {
@@ -66,8 +74,7 @@ private Q_SLOTS:
     {
         QString db;
         auto window = makeWindow(&db);
-        window->openCsv(reviewsCsv(u"prompt.csv"_s, 30));
-        ImportWizard *wizard = waitForWizard(*window);
+        ImportWizard *wizard = wizardOn(*window, u"prompt.csv"_s, 30);
         QVERIFY(wizard);
         wizard->templateEditor()->setPlainText(u"Say {{text}} about {{product}}"_s);
         QCOMPARE(wizard->promptPreview()->toPlainText(),
@@ -94,8 +101,7 @@ private Q_SLOTS:
     {
         QString db;
         auto window = makeWindow(&db);
-        window->openCsv(reviewsCsv(u"fit.csv"_s, 10));
-        ImportWizard *wizard = waitForWizard(*window);
+        ImportWizard *wizard = wizardOn(*window, u"fit.csv"_s, 10);
         QVERIFY(wizard);
         const QRect screen = wizard->screen()->availableGeometry();
         QVERIFY2(wizard->width() <= screen.width() && wizard->height() <= screen.height(),
@@ -114,8 +120,7 @@ private Q_SLOTS:
     {
         QString db;
         auto window = makeWindow(&db);
-        window->openCsv(reviewsCsv(u"fitsample.csv"_s, 10));
-        ImportWizard *wizard = waitForWizard(*window);
+        ImportWizard *wizard = wizardOn(*window, u"fitsample.csv"_s, 10);
         QVERIFY(wizard);
         wizard->resize(1024, 700);
         wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
@@ -139,8 +144,7 @@ private Q_SLOTS:
     {
         QString db;
         auto window = makeWindow(&db);
-        window->openCsv(reviewsCsv(u"nokey.csv"_s, 10));
-        ImportWizard *wizard = waitForWizard(*window);
+        ImportWizard *wizard = wizardOn(*window, u"nokey.csv"_s, 10);
         QVERIFY(wizard);
         QVERIFY(wizard->keyProblem().isEmpty()); // the simulator needs none
         QWidget *warning = wizard->findChild<QWidget *>(u"keyWarning"_s);
@@ -174,8 +178,7 @@ private Q_SLOTS:
     {
         QString db;
         auto window = makeWindow(&db);
-        window->openCsv(reviewsCsv(u"deadline.csv"_s, 20));
-        ImportWizard *wizard = waitForWizard(*window);
+        ImportWizard *wizard = wizardOn(*window, u"deadline.csv"_s, 20);
         QVERIFY(wizard);
         wizard->templateEditor()->setPlainText(u"{{text}}"_s);
         wizard->setSimulatorLatency(0);
@@ -242,8 +245,7 @@ private Q_SLOTS:
         QString db;
         auto window = makeWindow(&db);
         window->engine()->setGlobalBudget(0.001, u"month"_s);
-        window->openCsv(reviewsCsv(u"dear.csv"_s, 40));
-        ImportWizard *wizard = waitForWizard(*window);
+        ImportWizard *wizard = wizardOn(*window, u"dear.csv"_s, 40);
         QVERIFY(wizard);
         wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
         wizard->setSimulatorLatency(0);
