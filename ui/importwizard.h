@@ -129,6 +129,7 @@ private:
     void loadPreview();
     void handlePreviewLoaded();
     void handleScanFinished();
+    QString rowsText() const; // the row count as known so far
     void showPreview();
     void updateProviderModels();
     void validate();
