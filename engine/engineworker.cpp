@@ -1046,8 +1046,8 @@ void EngineWorker::trimSortIndexes(qint64 builtJobId, TaskSortKey builtKey)
             break;
         if (jobId == builtJobId && key == builtKey)
             continue;
-        // A page being read over it when it goes fails once; the view asks again, unsorted
-        // by an index it no longer has.
+        // A reader (here or in another process) reading a page over it when it goes reads
+        // that page again without it (ReaderWorker::fetchTaskPage).
         if (m_store->dropSortIndex(jobId, key)) {
             m_sortIndexUse.removeOne(std::pair(jobId, int(key)));
             --excess;

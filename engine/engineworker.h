@@ -200,7 +200,11 @@ private:
     static constexpr qint64 kLoadStaleMs = 5'000;
     QHash<qint64, JobLimit> m_limits; // running jobs, here and elsewhere
     // Beyond the cap, the sort index least recently used goes: those this engine never saw
-    // used (other processes', earlier sessions') first, then by last use here.
+    // used (other processes', earlier sessions') first, then by last use here. The cap is
+    // the database's (every tasks_sort_ index counts, whoever built it); only the order of
+    // use is this process's: recording it for every process would need a table, and an
+    // index dropped under another reader costs it one page read again without it and,
+    // for a big job, one rebuild the next time it sorts there.
     void trimSortIndexes(qint64 builtJobId, bd::TaskSortKey builtKey);
     int m_maxSortIndexes = bd::kMaxSortIndexes;
     QList<std::pair<qint64, int>> m_sortIndexUse; // (job, key), least recently used first

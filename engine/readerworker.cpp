@@ -104,12 +104,20 @@ void ReaderWorker::fetchTaskPage(quint64 ticket, const bd::TaskFilter &filter, q
 {
     if (discarded(ticket) || !ensureOpen(ticket))
         return;
-    // While a big job's sort index is built its pages come in task order (a sorted page
-    // would read every key of the job: seconds over a million tasks).
-    const bool preparing =
-        filter.isJobOnly() && !order.isIdOrder() && waitsForSortIndex(filter.jobId, order.key);
-    const auto rows =
-        m_query->page(filter, offset, afterId, limit, preparing ? TaskOrder{} : order);
+    bool preparing = false;
+    std::optional<QList<TaskRow>> rows;
+    // A page in a key's order may be read over a job's sort index that another process
+    // drops between the reader's check and its read (its cap on sort indexes, or the job
+    // deleted): that read fails ("no such index"). Read again: the check then finds the
+    // index gone and reads without it. A few times, as it may go again meanwhile.
+    const int reads = order.isIdOrder() ? 1 : 3;
+    for (int read = 0; read < reads && !rows; ++read) {
+        // While a big job's sort index is built its pages come in task order (a sorted
+        // page would read every key of the job: seconds over a million tasks).
+        preparing =
+            filter.isJobOnly() && !order.isIdOrder() && waitsForSortIndex(filter.jobId, order.key);
+        rows = m_query->page(filter, offset, afterId, limit, preparing ? TaskOrder{} : order);
+    }
     if (!rows) {
         Q_EMIT readFailed(ticket, m_query->errorString());
         return;

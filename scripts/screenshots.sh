@@ -92,7 +92,15 @@ pids+=($!)
     --template 'Write a one-line reply to {{customer}} about their {{product}}: {{review}}' \
     --sim-latency-ms 400 >/dev/null 2>&1 &
 pids+=($!)
-sleep 3
+# Both imported and running first: on a loaded machine an import outlasts a few seconds,
+# and a job killed while importing is not taken over (the dashboard then showed nothing
+# running).
+for _ in $(seq 120); do
+    running=$("$batchctl" status --db "$db" 2>/dev/null | grep -cE '^job [0-9]+ +running' || true)
+    [[ "$running" -ge 2 ]] && break
+    sleep 0.5
+done
+sleep 2
 # Pull the plug on batchctl: the jobs stay "running" with leases of a dead worker, and the
 # console takes them over when it opens (the crash-recovery path), so every screen shows
 # jobs that this process is running.
@@ -137,4 +145,17 @@ for i in $(seq 6); do tail -n +2 "$samples" | sed "s/^R/O${i}-/" >> "$other"; do
 pids+=($!)
 sleep 3
 SHOT_WAIT=6 shoot console-other-process jobs --no-resume
-SHOT_WAIT=8 shoot workers workers --no-resume
+# The Workers page on a database of its own with two `batchctl run`s and this window (on
+# the main one, the runs that ended seconds before stay listed until their heartbeat is
+# 30 s old).
+wdb="$work/workers.sqlite"
+if [[ -z "${ONLY:-}" || " $ONLY " == *" workers "* ]]; then
+    for n in 1 2; do
+        "$batchctl" run "$other" --db "$wdb" --priority 1 --concurrency 2 \
+            --template "Summarise review {{review_id}} in $((n + 4)) words: {{review}}" \
+            --sim-latency-ms 300 >/dev/null 2>&1 &
+        pids+=($!)
+    done
+    sleep 4
+fi
+SHOT_WAIT=8 db="$wdb" shoot workers workers --no-resume

@@ -3,6 +3,7 @@
 #include "ingest/csvreader.h"
 
 #include <QCoreApplication>
+#include <QFile>
 #include <QFileInfo>
 
 namespace bd::ui {
@@ -18,8 +19,56 @@ QString tr(const char *text)
 
 } // namespace
 
+CsvRowEstimate estimateCsvRows(const QString &path, qint64 sampleBytes)
+{
+    CsvRowEstimate estimate;
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return estimate;
+    const qint64 total = file.size();
+    const QByteArray head = file.read(sampleBytes);
+    const bool whole = head.size() >= total;
+    // Scanned as bytes: '"', '\n' and '\r' are single bytes in UTF-8 and Windows-1252, and
+    // their low bytes in UTF-16, so quotes and record ends are found without decoding.
+    qint64 records = 0;
+    qint64 headerEnd = -1; // byte after the header record
+    qint64 lastEnd = 0;    // byte after the last whole record
+    bool quoted = false;
+    bool content = false;
+    for (qsizetype i = 0; i < head.size(); ++i) {
+        const char c = head.at(i);
+        if (c == '"') {
+            quoted = !quoted;
+            content = true;
+        } else if (c == '\n' && !quoted) {
+            if (content) {
+                ++records;
+                lastEnd = i + 1;
+                if (headerEnd < 0)
+                    headerEnd = lastEnd;
+            }
+            content = false;
+        } else if (c != '\r' && c != '\0') {
+            content = true;
+        }
+    }
+    if (whole) {
+        if (content)
+            ++records; // the last record has no line break
+        estimate.rows = qMax<qint64>(0, records - 1);
+        estimate.exact = true;
+        return estimate;
+    }
+    const qint64 sampled = records - 1;
+    if (headerEnd < 0 || sampled <= 0 || lastEnd <= headerEnd)
+        return estimate; // not one whole data record in the sample
+    estimate.rows =
+        qint64(double(sampled) * double(total - headerEnd) / double(lastEnd - headerEnd) + 0.5);
+    return estimate;
+}
+
 CsvPreview readCsvPreview(const QString &path, const QString &encoding, QChar delimiter,
-                          int maxRows)
+                          int maxRows, qint64 sampleBytes)
 {
     CsvPreview preview;
     preview.path = path;
@@ -60,9 +109,13 @@ CsvPreview readCsvPreview(const QString &path, const QString &encoding, QChar de
     preview.totalBytes = reader.totalBytes();
     if (preview.complete) {
         preview.estimatedRows = preview.rows.size();
-    } else if (preview.bytesRead > 0 && preview.totalBytes > 0) {
-        preview.estimatedRows = qint64(double(preview.totalBytes) / double(preview.bytesRead)
-                                       * double(preview.rows.size()));
+        preview.rowsExact = true;
+    } else {
+        // Not from bytesRead: that counts the reader's whole buffered chunk, not the bytes
+        // of the rows parsed (a 2,000-row file read as "≈ 151 rows").
+        const CsvRowEstimate estimate = estimateCsvRows(path, sampleBytes);
+        preview.estimatedRows = qMax<qint64>(estimate.rows, preview.rows.size());
+        preview.rowsExact = estimate.exact && estimate.rows >= preview.rows.size();
     }
     if (preview.rows.isEmpty()) {
         preview.error = tr("%1: no data rows after the header").arg(info.fileName());

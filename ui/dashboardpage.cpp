@@ -282,9 +282,11 @@ qint64 DashboardPage::refreshNow()
     m_counters.value(u"rate"_s)->setText(rate > 0 ? formatRate(rate) : u"–"_s);
     m_counters.value(u"spend"_s)->setText(formatUsd(m_lastSnapshot.costUsd()));
     const qint64 left = totals.unfinished();
+    // Divided by the pace of the jobs with work left only, not of every job in the window.
+    const double leftRate = running ? m_live->rateOfUnfinishedJobs() : 0.0;
     m_counters.value(u"eta"_s)->setText(left == 0 || !running ? u"–"_s
-                                        : rate > 0
-                                            ? formatDuration(qint64(double(left) / rate * 60.0))
+                                        : leftRate > 0
+                                            ? formatDuration(qint64(double(left) / leftRate * 60.0))
                                             : u"∞"_s);
     showGlobalBudget();
     arrangeCounters();

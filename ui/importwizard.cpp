@@ -51,6 +51,8 @@ using namespace Qt::StringLiterals;
 namespace {
 
 constexpr int kPreviewRows = 50;
+// The head read for the first row estimate (exact for files no larger).
+constexpr qint64 kRowSampleBytes = qint64(1) << 20;
 // The model list's entry for model tiering (model "auto").
 const QString kAutoTieringItem = u"auto (tiering)"_s;
 
@@ -131,6 +133,7 @@ void ImportWizard::buildUi()
     m_pages->addWidget(m_setupPage);
     m_samplePage = new SamplePage(m_engine, m_pages);
     m_pages->addWidget(m_samplePage);
+    m_samplePage->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Ignored); // see showPage
 
     // --- the file as parsed
     auto *fileRow = new QHBoxLayout;
@@ -153,6 +156,7 @@ void ImportWizard::buildUi()
     fileRow->addWidget(m_delimiter);
     fileRow->addStretch(1);
     m_rowsLabel = new QLabel(this);
+    m_rowsLabel->setObjectName(u"rowsLabel"_s);
     fileRow->addWidget(m_rowsLabel);
     layout->addLayout(fileRow);
 
@@ -449,8 +453,8 @@ void ImportWizard::loadPreview()
     const QChar delimiter = delimiterText.isEmpty() ? QChar() : delimiterText.at(0);
     m_rowsLabel->setText(tr("Reading…"));
     m_importButton->setEnabled(false);
-    m_previewWatcher.setFuture(
-        QtConcurrent::run(readCsvPreview, m_path, encoding, delimiter, kPreviewRows));
+    m_previewWatcher.setFuture(QtConcurrent::run(readCsvPreview, m_path, encoding, delimiter,
+                                                 kPreviewRows, kRowSampleBytes));
 }
 
 void ImportWizard::handlePreviewLoaded()
@@ -484,8 +488,21 @@ void ImportWizard::handleScanFinished()
         showPreview();
     } else {
         m_exactRows = scan.rows;
+        // The label said "counting…" until the wizard closed.
+        if (m_preview.ok)
+            m_rowsLabel->setText(m_rowsLabel->text().section(u" · "_s, 0, -2) + u" · "_s +
+                                 rowsText());
     }
     validate();
+}
+
+QString ImportWizard::rowsText() const
+{
+    if (m_exactRows >= 0)
+        return tr("%1 rows").arg(formatCount(m_exactRows));
+    if (m_preview.rowsExact)
+        return tr("%1 rows (checking…)").arg(formatCount(m_preview.estimatedRows));
+    return tr("≈ %1 rows (estimated, counting…)").arg(formatCount(m_preview.estimatedRows));
 }
 
 void ImportWizard::showPreview()
@@ -528,9 +545,8 @@ void ImportWizard::showPreview()
         const QString detected = tr("%1, %2-separated").arg(m_preview.encoding, delimiterName(m_preview.delimiter));
         m_encoding->setToolTip(tr("Detected: %1").arg(m_preview.encoding));
         m_delimiter->setToolTip(tr("Detected: %1").arg(delimiterName(m_preview.delimiter)));
-        const QString rows = m_exactRows >= 0 ? tr("%1 rows").arg(formatCount(m_exactRows))
-                                              : tr("≈ %1 rows (counting…)").arg(formatCount(m_preview.estimatedRows));
-        m_rowsLabel->setText(u"%1 · %2 columns · %3"_s.arg(detected).arg(m_preview.header.size()).arg(rows));
+        m_rowsLabel->setText(
+            u"%1 · %2 columns · %3"_s.arg(detected).arg(m_preview.header.size()).arg(rowsText()));
         if (!m_preview.warnings.isEmpty())
             m_rowsLabel->setToolTip(m_preview.warnings.join(u'\n'));
     }
@@ -1045,10 +1061,23 @@ bool ImportWizard::trySample()
         if (!m_estimatePending)
             context.estimate = m_estimateFigures;
     }
-    m_pages->setCurrentWidget(m_samplePage);
+    showPage(m_samplePage);
     m_samplePage->run(buildDraft(), m_sampleRows->value(), context);
     updateSampleButtons();
     return true;
+}
+
+void ImportWizard::showPage(QWidget *page)
+{
+    // The pages scroll as wide as the page shown needs, not as the widest: the settings'
+    // three columns (1,127 px) made the sample's tables scroll sideways at 1,024 px too.
+    for (int i = 0; i < m_pages->count(); ++i) {
+        QWidget *each = m_pages->widget(i);
+        each->setSizePolicy(each == page ? QSizePolicy::Preferred : QSizePolicy::Ignored,
+                            each == page ? QSizePolicy::Preferred : QSizePolicy::Ignored);
+    }
+    m_pages->setCurrentWidget(page);
+    m_pages->updateGeometry();
 }
 
 bool ImportWizard::isShowingSample() const
@@ -1060,7 +1089,7 @@ void ImportWizard::backToSettings()
 {
     if (m_samplePage->isRunning())
         m_samplePage->stop();
-    m_pages->setCurrentWidget(m_setupPage);
+    showPage(m_setupPage);
     updateSampleButtons();
 }
 

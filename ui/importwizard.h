@@ -123,10 +123,13 @@ protected:
     void keyPressEvent(QKeyEvent *event) override;
 
 private:
+    // Shows one of the pages (settings, sample); the scroll area is as wide as it needs.
+    void showPage(QWidget *page);
     void buildUi();
     void loadPreview();
     void handlePreviewLoaded();
     void handleScanFinished();
+    QString rowsText() const; // the row count as known so far
     void showPreview();
     void updateProviderModels();
     void validate();

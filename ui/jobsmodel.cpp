@@ -18,13 +18,19 @@ using namespace Qt::StringLiterals;
 
 namespace {
 
-// A job's state as the list names it: a standing queue that runs is "serving" (as in
-// `batchctl status`).
+// A job's state as the list names it: the engine's word (jobDisplayState, as `batchctl
+// status` prints it, "serving" for a standing queue that runs), translated.
 QString stateLabelOf(const JobInfo &job)
 {
-    if (job.state == JobState::Running && !queueOfJob(job.spec).isEmpty())
-        return QCoreApplication::translate("JobsModel", "serving");
-    return jobStateLabel(job.state);
+    const QString word = jobDisplayState(job);
+    if (word == jobStateName(job.state))
+        return jobStateLabel(job.state);
+    static const char *const words[] = {QT_TRANSLATE_NOOP("JobsModel", "serving")};
+    for (const char *known : words) {
+        if (word == QLatin1StringView(known))
+            return QCoreApplication::translate("JobsModel", known);
+    }
+    return word;
 }
 
 constexpr qint64 kRateWindowMs = 30'000;

@@ -49,6 +49,7 @@ void LiveMetrics::addJobs(qint64 atMs, const QList<JobSnapshot> &jobs)
             m_finishedWhileWatched += finished - before;
         m_finishedOfJob.insert(job.jobId, finished);
     }
+    noteJobProgress(atMs, jobs);
     sample.finished = m_finishedWhileWatched;
     sample.completed = totals.completed;
     sample.dead = totals.dead;
@@ -89,6 +90,37 @@ double LiveMetrics::currentRate() const
     if (first->finished > last.finished)
         return 0;
     return double(last.finished - first->finished) * 60'000.0 / double(last.atMs - first->atMs);
+}
+
+void LiveMetrics::noteJobProgress(qint64 atMs, const QList<JobSnapshot> &jobs)
+{
+    if (!m_fine.empty() && atMs <= m_fine.back().atMs)
+        return; // addSample drops it too
+    QHash<qint64, JobProgress> progress;
+    for (const JobSnapshot &job : jobs) {
+        JobProgress entry = m_jobProgress.value(job.jobId);
+        entry.finished.emplace_back(atMs,
+                                    job.counts.completed + job.counts.dead + job.counts.cancelled);
+        while (entry.finished.front().first < atMs - kRateWindowMs)
+            entry.finished.pop_front();
+        entry.unfinished = job.counts.unfinished();
+        progress.insert(job.jobId, std::move(entry));
+    }
+    m_jobProgress = std::move(progress);
+}
+
+double LiveMetrics::rateOfUnfinishedJobs() const
+{
+    double sum = 0;
+    for (const JobProgress &job : m_jobProgress) {
+        if (job.unfinished <= 0 || job.finished.size() < 2)
+            continue;
+        const auto &[fromMs, fromDone] = job.finished.front();
+        const auto &[toMs, toDone] = job.finished.back();
+        if (toMs > fromMs && toDone > fromDone) // a replay lowers it: no negative pace
+            sum += double(toDone - fromDone) * 60'000.0 / double(toMs - fromMs);
+    }
+    return sum;
 }
 
 bool LiveMetrics::isLive(Metric metric)

@@ -44,6 +44,10 @@ public:
     const Sample *latest() const { return m_fine.empty() ? nullptr : &m_fine.back(); }
     // Tasks per minute over the last window (30 s), from the fine samples.
     double currentRate() const;
+    // Tasks per minute over the same window, summed over the jobs that still have work left
+    // (pending or leased in the latest snapshot): what the ETA divides by. A fast job that
+    // has just finished no longer counts (a slow job's 5,862 pending read "7 s").
+    double rateOfUnfinishedJobs() const;
     // Whether snapshots carry the metric (the others come from stored history only).
     static bool isLive(Metric metric);
     qint64 sampleCount() const { return qint64(m_fine.size() + m_coarse.size()); }
@@ -51,12 +55,19 @@ public:
 private:
     double value(Metric metric, const Sample &sample, const Sample *previous) const;
     void addJobs(qint64 atMs, const QList<bd::JobSnapshot> &jobs);
+    void noteJobProgress(qint64 atMs, const QList<bd::JobSnapshot> &jobs);
 
     qint64 m_jobId = 0;
 
     std::deque<Sample> m_fine;   // last hour
     std::deque<Sample> m_coarse; // one a minute, seven days
     QHash<qint64, qint64> m_finishedOfJob; // as the last snapshot said
+    struct JobProgress
+    {
+        std::deque<std::pair<qint64, qint64>> finished; // (atMs, finished) over the window
+        qint64 unfinished = 0;                          // as the last snapshot said
+    };
+    QHash<qint64, JobProgress> m_jobProgress; // jobs of the latest snapshot
     qint64 m_finishedWhileWatched = 0;
 };
 

@@ -215,8 +215,10 @@ void MetricChart::refresh(qint64 nowMs)
     }
     m_clipped->replace(clipped);
     m_clipped->setVisible(!clipped.isEmpty());
+    // No legend entry: at the dashboard's width a fifth one cut every line's name to
+    // "1 · …"; the hover gives the clipped value.
     for (QLegendMarker *marker : chart()->legend()->markers(m_clipped))
-        marker->setVisible(!clipped.isEmpty());
+        marker->setVisible(false);
     setTimeAxis(from, nowMs);
     showEmpty(!m_hasData);
 }

@@ -614,7 +614,9 @@ void SamplePage::showResults()
     // Every candidate's answers in view at once: narrower answers the more candidates.
     m_results->resizeColumnsToContents();
     const int widest = outcomes.size() >= 3 ? 170 : outcomes.size() == 2 ? 240 : 360;
-    for (int c = 0; c < m_results->columnCount(); ++c)
+    // Not the last: it stretches to the room left, and capping its stretched width fixed
+    // it wider than that room (one candidate's costs were cut at 1,024 px).
+    for (int c = 0; c < m_results->columnCount() - 1; ++c)
         m_results->setColumnWidth(c, qMin(m_results->columnWidth(c), c == 1 ? 220 : widest));
 }
 

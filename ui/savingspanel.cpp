@@ -29,20 +29,22 @@ SavingsPanel::SavingsPanel(QWidget *parent)
     layout->addWidget(title);
     m_grid = new QGridLayout;
     m_grid->setVerticalSpacing(10);
-    m_grid->setColumnStretch(1, 1);
+    // Room left over goes to the captions, so they wrap as little as they can.
+    m_grid->setColumnStretch(0, 1);
     layout->addLayout(m_grid);
     layout->addStretch(1);
-    addRow(u"sync_batch"_s, tr("Grouped calls (priority 2): average batch"),
-           tr("Tasks per grouped request against the most a group may hold. Low: the lane "
-              "waits for work that is not there; a longer grouping window or fewer jobs at "
-              "priority 2 fills it."));
-    addRow(u"batch_batch"_s, tr("Batch API (priority 3): average batch"),
-           tr("Lines per provider batch against the most a batch may hold."));
-    addRow(u"batch_share"_s, tr("Sent at the batch price"),
-           tr("Completed tasks that went through the batch API, at its discount."));
-    addRow(u"saved"_s, tr("Saved against all realtime"),
-           tr("What the same answers would have cost at the realtime price, less what they "
-              "cost."));
+    addRow(u"sync_batch"_s, tr("Average group (2)"),
+           tr("Grouped calls (priority 2): tasks per grouped request against the most a "
+              "group may hold. Low: the lane waits for work that is not there; a longer "
+              "grouping window or fewer jobs at priority 2 fills it."));
+    addRow(u"batch_batch"_s, tr("Average batch (3)"),
+           tr("Batch API (priority 3): lines per provider batch against the most a batch "
+              "may hold."));
+    addRow(u"batch_share"_s, tr("At the batch price"),
+           tr("Completed tasks sent through the batch API, at its discount."));
+    addRow(u"saved"_s, tr("Saved vs realtime"),
+           tr("Saved against sending everything realtime: what the same answers would have "
+              "cost at the realtime price, less what they cost."));
     addRow(u"per_1000"_s, tr("Cost per 1,000 tasks"),
            tr("Spend over the range divided by the tasks completed in it, times 1,000."));
     showFigures();
@@ -125,9 +127,10 @@ QString SavingsPanel::batchSizeText(Figure batches, Figure fill) const
     const QLocale locale;
     const double average = filled.weighted / count;
     const double maximum = filled.denominator / count;
-    return tr("%1 of %2 (%3 %)")
-        .arg(locale.toString(average, 'f', average < 10 ? 1 : 0), locale.toString(maximum, 'f', 0),
-             locale.toString(100.0 * filled.weighted / filled.denominator, 'f', 0));
+    // "40 of 50" says how full they are (a percentage beside it repeated that and made the
+    // figure too wide for the panel at 1,024 px).
+    return tr("%1 of %2")
+        .arg(locale.toString(average, 'f', average < 10 ? 1 : 0), locale.toString(maximum, 'f', 0));
 }
 
 void SavingsPanel::showFigures()

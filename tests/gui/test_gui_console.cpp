@@ -8,6 +8,7 @@
 #include "importwizard.h"
 #include "mainwindow.h"
 #include "metricchart.h"
+#include "savingspanel.h"
 #include "shortcutsdialog.h"
 #include "taskspage.h"
 #include "tasktablemodel.h"
@@ -103,6 +104,57 @@ private Q_SLOTS:
         QCoreApplication::processEvents();
         QCOMPARE(window->width(), 1024);
         QVERIFY(window->minimumSizeHint().width() <= 1024);
+    }
+
+    // Every caption and figure of the Batching and savings panel is whole at 1024×700 (its
+    // two-line captions were cut at the bottom there): each label's text, wrapped as it
+    // draws, fits inside the label.
+    void savingsPanelTextFitsAt1024x700()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        QVERIFY(importThroughWizard(*window, db, reviewsCsv(u"savings.csv"_s, 20),
+                                    u"Say {{text}}"_s, 0) > 0);
+        window->showPage(MainWindow::DashboardScreen);
+        window->resize(1024, 700);
+        QTRY_VERIFY(window->dashboardPage()->isVisible());
+        auto *panel = window->dashboardPage()->findChild<bd::ui::SavingsPanel *>();
+        QVERIFY(panel);
+        QTest::qWait(500); // the panel's own figures have arrived (next reload: in 10 s)
+        // The widest figures each line shows in practice.
+        const QList<std::pair<QString, QString>> figures = {
+            {u"sync_batch"_s, u"225 of 225"_s},
+            {u"batch_batch"_s, u"1,000 of 1,000"_s},
+            {u"batch_share"_s, u"100 % of 1,028,320"_s},
+            {u"saved"_s, u"$1,234.5678"_s},
+            {u"per_1000"_s, u"$0.0214"_s}};
+        for (const auto &[name, text] : figures) {
+            auto *value = panel->findChild<QLabel *>(u"savings_"_s + name);
+            QVERIFY2(value, qPrintable(name));
+            value->setText(text);
+        }
+        // A running job's counters: the Global budget line as long as it gets.
+        for (QLabel *label : window->findChildren<QLabel *>()) {
+            if (label->objectName() == u"counter_budget"_s)
+                label->setText(u"spent $0.1152 + $0.001295 in flight / cap $50.00"_s);
+        }
+        QCoreApplication::processEvents();
+        QCOMPARE(window->size(), QSize(1024, 700));
+        const QList<QLabel *> labels = panel->findChildren<QLabel *>();
+        QCOMPARE(labels.size(), 11); // the title, five captions, five figures
+        for (const QLabel *label : labels) {
+            const QRect room = label->contentsRect();
+            const int flags = int(label->alignment()) | (label->wordWrap() ? Qt::TextWordWrap : 0);
+            const QRect needed = label->fontMetrics().boundingRect(room, flags, label->text());
+            QVERIFY2(label->isVisible() && room.contains(needed),
+                     qPrintable(u"\"%1\" needs %2×%3 at (%4, %5), has %6×%7"_s.arg(label->text())
+                                    .arg(needed.width())
+                                    .arg(needed.height())
+                                    .arg(needed.x())
+                                    .arg(needed.y())
+                                    .arg(room.width())
+                                    .arg(room.height())));
+        }
     }
 
     void oneVocabularyForPriorities()

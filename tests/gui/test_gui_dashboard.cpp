@@ -1,7 +1,8 @@
 // Dashboard charts and counters follow engine snapshots, replacing each series on a fixed
 // window rather than growing it.
-#include "dashboardpage.h"
 #include "api/engine.h"
+#include "dashboardpage.h"
+#include "format.h"
 #include "historymetrics.h"
 #include "livemetrics.h"
 #include "metricchart.h"
@@ -98,6 +99,39 @@ private Q_SLOTS:
         QVERIFY(queue->values(1).size() >= 250);
         QVERIFY(page.lastRefreshNs() > 0);
         qInfo("dashboard refresh: %.2f ms of GUI-thread time", page.lastRefreshNs() / 1e6);
+    }
+
+    // The ETA divides what is left by the pace of the jobs that still have work, each job's
+    // own: a fast job that finished 10 s ago left the 30 s rate high, and a slow job's 5,862
+    // pending tasks read "7 s".
+    void theEtaIgnoresJobsThatFinished()
+    {
+        DashboardPage page;
+        page.resize(1200, 800);
+        page.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&page));
+        const qint64 t0 = 1'800'000'000'000;
+        for (int s = 0; s <= 30; ++s) {
+            bd::EngineSnapshot snapshot;
+            snapshot.atMs = t0 + s * 1000;
+            bd::JobSnapshot fast;
+            fast.jobId = 1;
+            fast.priority = 1;
+            fast.state = s < 20 ? bd::JobState::Running : bd::JobState::Finished;
+            fast.counts.completed = qMin(s, 20) * 100; // 100 a second, done at 20 s
+            fast.counts.pending = 2000 - fast.counts.completed;
+            bd::JobSnapshot slow = fast;
+            slow.jobId = 2;
+            slow.priority = 3;
+            slow.state = bd::JobState::Running;
+            slow.counts.completed = s; // one a second
+            slow.counts.pending = 5892 - s;
+            snapshot.jobs = {fast, slow};
+            page.applySnapshot(snapshot);
+        }
+        QCOMPARE(page.counterText(u"pending"_s), QLocale().toString(5862));
+        // 5,862 at 60 a minute: 5,862 s.
+        QCOMPARE(page.counterText(u"eta"_s), bd::ui::formatDuration(5862));
     }
 
     void jobAppearingWithWorkDoneIsNoBurst()

@@ -13,6 +13,7 @@
 #include "tasktablemodel.h"
 #include "tasktableview.h"
 
+#include <atomic>
 #include <QApplication>
 #include <QClipboard>
 #include <QDesktopServices>
@@ -25,10 +26,14 @@
 #include <QPushButton>
 #include <QScrollBar>
 #include <QSignalSpy>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
 #include <QStandardItemModel>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
+#include <thread>
 
 using namespace Qt::StringLiterals;
 using bd::ui::TaskTableModel;
@@ -608,6 +613,123 @@ private Q_SLOTS:
                  "recently used sort indexes are kept). Tasks show in task order meanwhile."_s
                      .arg(bd::ui::formatCount(kRows))
                      .arg(bd::kMaxSortIndexes));
+    }
+
+    // The cap on sort indexes holds for the database, not for each process: two consoles
+    // with room for two each, sorting on four keys between them, leave two indexes.
+    void theSortIndexCapHoldsForTheDatabase()
+    {
+        {
+            bd::store::SqliteStore store(m_db); // none left by the tests before
+            for (const auto &[jobId, key] : store.sortIndexes())
+                QVERIFY(store.dropSortIndex(jobId, key));
+        }
+        const auto first = sortingEngine(2);
+        const auto second = sortingEngine(2);
+        QVERIFY(first && second);
+        bd::TaskFilter filter;
+        filter.jobId = m_jobId;
+        const auto build = [&](bd::Engine *engine, bd::TaskSortKey key) {
+            QSignalSpy ready(engine, &bd::Engine::taskSortReady);
+            engine->requestTaskPage(engine->newTicket(), filter, 0, -1, 200, {key, false});
+            return ready.wait(20000) && ready.at(0).at(2).toString().isEmpty();
+        };
+        QVERIFY(build(first.get(), bd::TaskSortKey::Cost));
+        QVERIFY(build(second.get(), bd::TaskSortKey::Tokens));
+        QVERIFY(build(first.get(), bd::TaskSortKey::Attempts));
+        QVERIFY(build(second.get(), bd::TaskSortKey::Latency));
+        QString error;
+        const auto db =
+            bd::store::Database::open(m_db, bd::store::Database::Access::ReadOnly, &error);
+        QVERIFY2(db, qPrintable(error));
+        QStringList kept;
+        for (const bd::TaskSortKey key : {bd::TaskSortKey::Cost, bd::TaskSortKey::Tokens,
+                                          bd::TaskSortKey::Attempts, bd::TaskSortKey::Latency}) {
+            if (db->tasks().hasSortIndex(m_jobId, key))
+                kept.append(bd::store::taskordersql::sortIndexName(m_jobId, key));
+        }
+        QCOMPARE(kept.size(), 2);
+        // The one just built stays; the other is one the second console used (it cannot
+        // know what the first one reads: that page reads again without it).
+        QVERIFY(kept.contains(
+            bd::store::taskordersql::sortIndexName(m_jobId, bd::TaskSortKey::Latency)));
+    }
+
+    // Another process drops the sort index a page is read over (another console's cap, or
+    // it builds and drops one): the page read between the reader's check and its read still
+    // comes, in the key's order, and nobody sees an error (it failed once, "no such index").
+    void aSortIndexDroppedByAnotherProcessIsNoError()
+    {
+        const QString create =
+            bd::store::taskordersql::sortIndexStatement(m_jobId, bd::TaskSortKey::Cost, false);
+        const QString drop = u"DROP INDEX IF EXISTS "_s +
+                             bd::store::taskordersql::sortIndexName(m_jobId, bd::TaskSortKey::Cost);
+        std::atomic_bool stop = false;
+        std::atomic_int cycles = 0;
+        QString otherError;
+        std::thread other([&] {
+            // The other process: a connection of its own that builds and drops the index.
+            {
+                QSqlDatabase db = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"other-process"_s);
+                db.setDatabaseName(m_db);
+                if (!db.open()) {
+                    otherError = db.lastError().text();
+                    return;
+                }
+                QSqlQuery query(db);
+                query.exec(u"PRAGMA busy_timeout = 10000"_s);
+                while (!stop) {
+                    if (!query.exec(create) || !query.exec(drop)) {
+                        otherError = query.lastError().text();
+                        break;
+                    }
+                    ++cycles;
+                }
+                query.exec(drop);
+            }
+            QSqlDatabase::removeDatabase(u"other-process"_s);
+        });
+        QSignalSpy failed(m_engine.get(), &bd::Engine::readFailed);
+        QSignalSpy pages(m_engine.get(), &bd::Engine::taskPageReady);
+        bd::TaskFilter filter;
+        filter.jobId = m_jobId;
+        const bd::TaskOrder order{bd::TaskSortKey::Cost, true};
+        const auto key = [](const bd::TaskRow &row) {
+            return std::pair(row.costUsd.value_or(-1), row.id);
+        };
+        // The second page, read after the first's last row: the ties of that row first, then
+        // the rows beyond, two reads over the index (the index can go between them).
+        m_engine->requestTaskPage(m_engine->newTicket(), filter, 0, -1, 200, order);
+        QTRY_VERIFY_WITH_TIMEOUT(pages.size() + failed.size() > 0, 10000);
+        QVERIFY(failed.isEmpty());
+        const bd::TaskRow last = pages.at(0).at(2).value<QList<bd::TaskRow>>().constLast();
+        pages.clear();
+        constexpr int kPages = 400;
+        QString wrong;
+        for (int i = 0; i < kPages && failed.isEmpty() && wrong.isEmpty(); ++i) {
+            m_engine->requestTaskPage(m_engine->newTicket(), filter, 200, last.id, 200, order);
+            if (!QTest::qWaitFor([&] { return pages.size() + failed.size() > i; }, 10000))
+                break;
+            if (pages.size() <= i)
+                continue;
+            const auto rows = pages.at(i).at(2).value<QList<bd::TaskRow>>();
+            if (rows.size() != 200 || !(key(last) > key(rows.constFirst())))
+                wrong = u"page %1 does not follow the first"_s.arg(i);
+            for (int r = 1; r < rows.size() && wrong.isEmpty(); ++r) {
+                if (!(key(rows.at(r - 1)) > key(rows.at(r))))
+                    wrong = u"page %1 row %2 out of order"_s.arg(i).arg(r);
+            }
+        }
+        stop = true;
+        other.join();
+        QVERIFY2(otherError.isEmpty(), qPrintable(otherError));
+        QVERIFY(cycles > 0);
+        QVERIFY2(failed.isEmpty(),
+                 qPrintable(failed.isEmpty() ? QString() : failed.at(0).at(1).toString()));
+        QVERIFY2(wrong.isEmpty(), qPrintable(wrong));
+        QCOMPARE(pages.size(), kPages);
+        qInfo("%d index builds and drops by the other connection during %d pages", int(cycles),
+              kPages);
     }
 
     // After a sort the view makes row 0 current before its page is read: the detail pane
