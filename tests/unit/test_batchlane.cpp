@@ -99,7 +99,8 @@ public:
     // Moves the job as the engine does (store action, then the runner's lane).
     int reprioritise(JobRunner &runner, int priority, const QString &mode)
     {
-        bd::store::SqlTaskActions actions(m_store->connection()->db(), m_store->connection());
+        bd::store::SqlTaskActions actions(m_store->connection()->db(),
+                                          bd::store::SqlDialect::Sqlite, m_store->connection());
         const int changed = actions.reprioritiseJob(m_jobId, priority, mode, clock.nowMs());
         runner.setLane(priority, mode);
         return changed;
@@ -255,7 +256,8 @@ void TestBatchLane::tasksRaisedOnTheirOwnGoAsSyncCallsAtOnce()
     const QList<qint64> waiting = h.pendingTaskIds();
     QCOMPARE(waiting.size(), 100);
     const QList<qint64> raised = waiting.mid(10, 5); // rows 210..214, all valid
-    bd::store::SqlTaskActions actions(h.store().connection()->db(), h.store().connection());
+    bd::store::SqlTaskActions actions(h.store().connection()->db(), bd::store::SqlDialect::Sqlite,
+                                      h.store().connection());
     QCOMPARE(actions.reprioritiseTasks(raised, 1), 5);
     runner->handBackUnsent();
     QTRY_COMPARE(h.store().taskCounts(h.jobId()).completed, qint64(5));
@@ -281,7 +283,8 @@ void TestBatchLane::tasksLoweredOnTheirOwnJoinTheBatchLane()
     const QList<qint64> parked = h.pendingTaskIds();
     QCOMPARE(parked.size(), 150);
     const QList<qint64> lowered = parked.mid(50, 60); // rows 50..109
-    bd::store::SqlTaskActions actions(h.store().connection()->db(), h.store().connection());
+    bd::store::SqlTaskActions actions(h.store().connection()->db(), bd::store::SqlDialect::Sqlite,
+                                      h.store().connection());
     QCOMPARE(actions.reprioritiseTasks(lowered, 3), 60);
     runner->handBackUnsent(); // as every engine does for a TasksChanged control
     QVERIFY(!runner->isBatchLane());
@@ -312,7 +315,8 @@ void TestBatchLane::loweredTasksWaitingForTheBatchLaneBlockNoSyncTask()
     Harness h(300, {{u"group_sizes"_s, QJsonArray{25, 25, 25}}}, u"grouped"_s, 2);
     h.parkFirst(150);
     const QList<qint64> lowered = h.pendingTaskIds().mid(150); // rows 150..299
-    bd::store::SqlTaskActions actions(h.store().connection()->db(), h.store().connection());
+    bd::store::SqlTaskActions actions(h.store().connection()->db(), bd::store::SqlDialect::Sqlite,
+                                      h.store().connection());
     QCOMPARE(actions.reprioritiseTasks(lowered, 3), 150);
     auto runner = h.makeRunner(50, 8, 86'400'000);
     runner->start();

@@ -21,7 +21,7 @@ void SqlDatabase::openRoles(std::unique_ptr<Store> store, std::unique_ptr<TaskRe
     m_connection = connection;
     m_store = std::move(store);
     m_tasks = std::move(tasks);
-    m_actions = std::make_unique<SqlTaskActions>(db, connection);
+    m_actions = std::make_unique<SqlTaskActions>(db, dialect, connection);
     m_probe = std::make_unique<SqlQueueProbe>(db, dialect, connection);
     m_intake = std::make_unique<SqlIntake>(db, dialect, connection);
     m_workers = std::make_unique<SqlWorkerRegistry>(db, connection);

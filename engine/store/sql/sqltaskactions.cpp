@@ -55,8 +55,13 @@ int SqlTaskActions::cancelPending(qint64 jobId, qint64 nowMs)
         return -1;
     }
     QSqlQuery query(db);
-    query.prepare(u"UPDATE tasks INDEXED BY tasks_claim SET state = 4, finished_at = ? "
-                  "WHERE job_id = ? AND state = 0"_s);
+    // SQLite: the pending tasks through tasks_claim (its planner would rather walk the whole
+    // job in tasks_job).
+    const QString claimIndex =
+        m_dialect == SqlDialect::Sqlite ? u" INDEXED BY tasks_claim"_s : QString();
+    query.prepare(
+        u"UPDATE tasks%1 SET state = 4, finished_at = ? WHERE job_id = ? AND state = 0"_s.arg(
+            claimIndex));
     query.addBindValue(nowMs);
     query.addBindValue(jobId);
     if (!query.exec()) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "sqldialect.h"
 #include "store/taskactions.h"
 
 #include <memory>
@@ -9,12 +10,12 @@
 namespace bd::store {
 
 // The task actions over QtSql, for both backends: plain SQL that SQLite and PostgreSQL read
-// alike, on the writer's connection. keepAlive holds the backend's connection object open
-// while this lives.
+// alike (but for an index hint SQLite needs), on the writer's connection. keepAlive holds the
+// backend's connection object open while this lives.
 class SqlTaskActions final : public TaskActions
 {
 public:
-    SqlTaskActions(QSqlDatabase db, std::shared_ptr<void> keepAlive);
+    SqlTaskActions(QSqlDatabase db, SqlDialect dialect, std::shared_ptr<void> keepAlive);
 
     int reprioritiseJob(qint64 jobId, int priority, const QString &mode, qint64 nowMs) override;
     int reprioritiseTasks(const QList<qint64> &taskIds, int priority) override;
@@ -30,6 +31,7 @@ private:
     int updateIds(const QString &sql, const QList<qint64> &taskIds, const QVariantList &leading);
 
     QSqlDatabase m_db;
+    SqlDialect m_dialect;
     std::shared_ptr<void> m_keepAlive;
     QString m_error;
 };
