@@ -11,8 +11,10 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-SqlTaskActions::SqlTaskActions(QSqlDatabase db, std::shared_ptr<void> keepAlive)
+SqlTaskActions::SqlTaskActions(QSqlDatabase db, SqlDialect dialect,
+                               std::shared_ptr<void> keepAlive)
     : m_db(std::move(db))
+    , m_dialect(dialect)
     , m_keepAlive(std::move(keepAlive))
 {
 }
