@@ -1070,13 +1070,9 @@ void TestWorkers::aWorkerWithoutItsDatabaseExits1()
 {
     POSTGRES_DATABASE();
     constexpr int kRows = 40;
-    const QString csv = writeCsv(u"lost.csv"_s, kRows);
     // Slow answers: the worker holds leases when its connections go.
-    const BatchctlRun submitted =
-        batchctl({u"submit"_s, csv, u"--template"_s, u"Say {{text}}"_s, u"--provider"_s,
-                  u"simulator"_s, u"--sim-latency-ms"_s, u"2000"_s, u"--db"_s, db, u"--json"_s});
-    QVERIFY2(submitted.exitCode == 0, qPrintable(submitted.describe()));
-    const qint64 job = submitted.json().value(u"job"_s).toInteger();
+    const qint64 job = submitSimulated(db, u"lost.csv"_s, kRows, 2'000);
+    QVERIFY(job > 0);
 
     auto worker = startWorker(db, 8);
     QVERIFY(worker);
