@@ -164,8 +164,8 @@ int commandWorker(const Invocation &in)
         if (std::exchange(stopping, true))
             return;
         printErr(u"database %1 lost: no heartbeat written for longer than a lease (%2); its "
-                 "tasks are the other workers' now; nothing new is sent; exiting 1"_s
-                     .arg(engine.database(), error));
+                 "tasks are the other workers' now; nothing new is sent; exiting 1"_s.arg(
+                     bd::databaseWithoutPassword(engine.database()), error));
         stop();
     });
     loop.exec();

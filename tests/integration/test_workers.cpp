@@ -88,6 +88,7 @@ private Q_SLOTS:
     void theWorkerCountOfARunningJobIsSteady();
     void aJobsConcurrencyHoldsAcrossWorkers_data();
     void aJobsConcurrencyHoldsAcrossWorkers();
+    void aWorkerWithoutItsDatabaseExits1();
     void cleanupTestCase();
 
 private:
@@ -1060,6 +1061,50 @@ void TestWorkers::aJobsConcurrencyHoldsAcrossWorkers()
     QVERIFY2(provider->maxInFlight() >= kCeiling - 2,
              qPrintable(QString::number(provider->maxInFlight())));
     QVERIFY(stopWorkers(workers));
+}
+
+// Its connections terminated by the server (as a restart or a network blip would), a worker
+// cannot write its heartbeat: past a lease it says so and exits 1 for its service manager to
+// restart it, and another worker does its in-flight tasks, each once.
+void TestWorkers::aWorkerWithoutItsDatabaseExits1()
+{
+    POSTGRES_DATABASE();
+    constexpr int kRows = 40;
+    // Slow answers: the worker holds leases when its connections go.
+    const qint64 job = submitSimulated(db, u"lost.csv"_s, kRows, 2'000);
+    QVERIFY(job > 0);
+
+    auto worker = startWorker(db, 8);
+    QVERIFY(worker);
+    QTRY_VERIFY_WITH_TIMEOUT(tasksIn(db, job, 1) > 0, 60'000);
+    const qint64 terminated =
+        scalar(db, u"SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                   "WHERE datname = current_database() AND pid <> pg_backend_pid()"_s);
+    QVERIFY2(terminated > 0, qPrintable(QString::number(terminated)));
+    QElapsedTimer sinceTerminated;
+    sinceTerminated.start();
+    // A lease after its last heartbeat, with room for a loaded machine.
+    QVERIFY(worker->waitForFinished(kLeaseMs + 4 * kHeartbeatMs + 10'000));
+    const QString said = QString::fromUtf8(worker->readAllStandardError());
+    QCOMPARE(worker->exitStatus(), QProcess::NormalExit);
+    QVERIFY2(worker->exitCode() == 1, qPrintable(said));
+    QVERIFY2(said.contains(u"lost"_s) && said.contains(bd::databaseWithoutPassword(db)),
+             qPrintable(said));
+    qInfo("exited 1 after %lld ms without its connections: %s", sinceTerminated.elapsed(),
+          qPrintable(said.trimmed().split(u'\n').constLast()));
+
+    // Another worker takes its leases once they have run out and finishes the job.
+    auto other = startWorker(db, 8);
+    QVERIFY(other);
+    const BatchctlRun waited = waitFor(db, job, 120);
+    QVERIFY2(waited.exitCode == 0, qPrintable(waited.describe()));
+    QCOMPARE(waited.json().value(u"completed"_s).toInteger(), kRows);
+    QCOMPARE(tasksIn(db, job, 2), kRows);
+    QCOMPARE(scalar(db, u"SELECT COUNT(DISTINCT row_no) FROM tasks WHERE job_id = %1"_s.arg(job)),
+             kRows);
+    other->terminate();
+    QVERIFY(other->waitForFinished(60'000));
+    QCOMPARE(other->exitCode(), 0);
 }
 
 QTEST_GUILESS_MAIN(TestWorkers)
