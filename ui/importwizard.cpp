@@ -22,6 +22,7 @@
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QFrame>
+#include <QGridLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -114,7 +115,7 @@ ImportWizard::~ImportWizard()
 void ImportWizard::buildUi()
 {
     // No larger than the screen (1024×700 must fit: its buttons were off the bottom and
-    // its three columns need 1,127 px): the pages scroll, the buttons below them stay.
+    // its settings needed 1,127 px wide): the pages scroll, the buttons below them stay.
     QSize size(1080, 760);
     if (const QScreen *shown = screen())
         size = size.boundedTo(shown->availableGeometry().size());
@@ -183,7 +184,9 @@ void ImportWizard::buildUi()
 
     // --- the prompt and the job's settings
     auto *lower = new QWidget(this);
-    auto *lowerLayout = new QHBoxLayout(lower);
+    // Two columns, the fields below them: three side by side needed 1,127 px and scrolled
+    // sideways at 1,024.
+    auto *lowerLayout = new QGridLayout(lower);
     lowerLayout->setContentsMargins(0, 0, 0, 0);
 
     auto *promptBox = new QGroupBox(tr("Prompt"), lower);
@@ -211,9 +214,9 @@ void ImportWizard::buildUi()
     m_system->setPlaceholderText(tr("You are a careful analyst. Answer briefly."));
     m_system->setMaximumHeight(m_system->fontMetrics().height() * 5);
     promptLayout->addWidget(m_system, 1);
-    lowerLayout->addWidget(promptBox, 3);
+    lowerLayout->addWidget(promptBox, 0, 0);
     m_fields = new FieldsStep(lower);
-    lowerLayout->addWidget(m_fields, 3);
+    lowerLayout->addWidget(m_fields, 1, 0, 1, 2);
 
     auto *settingsBox = new QGroupBox(tr("Job"), lower);
     auto *form = new QFormLayout(settingsBox);
@@ -314,7 +317,9 @@ void ImportWizard::buildUi()
     m_startAfter->setObjectName(u"startAfterImport"_s);
     m_startAfter->setChecked(true);
     form->addRow(m_startAfter);
-    lowerLayout->addWidget(settingsBox, 2);
+    lowerLayout->addWidget(settingsBox, 0, 1);
+    lowerLayout->setColumnStretch(0, 3);
+    lowerLayout->setColumnStretch(1, 2);
     splitter->addWidget(lower);
     splitter->setStretchFactor(0, 1);
     splitter->setStretchFactor(1, 1);
@@ -462,6 +467,8 @@ void ImportWizard::handlePreviewLoaded()
     if (m_previewWatcher.isCanceled())
         return;
     m_preview = m_previewWatcher.result();
+    if (m_preview.ok && m_preview.complete)
+        m_exactRows = m_preview.rows.size(); // before the label shows it ("≈ 30 rows (counting…)")
     showPreview();
     if (m_preview.ok && !m_preview.complete) {
         const QString encoding = m_encoding->currentData().toString();
@@ -469,8 +476,6 @@ void ImportWizard::handlePreviewLoaded()
         const QChar delimiter = delimiterText.isEmpty() ? QChar() : delimiterText.at(0);
         m_scanWatcher.setFuture(
             QtConcurrent::run(scanCsv, m_path, encoding, delimiter, m_cancelScan.get()));
-    } else if (m_preview.ok) {
-        m_exactRows = m_preview.rows.size();
     }
     validate();
     if (m_preview.ok && std::exchange(m_startWhenReady, false))
@@ -1069,8 +1074,8 @@ bool ImportWizard::trySample()
 
 void ImportWizard::showPage(QWidget *page)
 {
-    // The pages scroll as wide as the page shown needs, not as the widest: the settings'
-    // three columns (1,127 px) made the sample's tables scroll sideways at 1,024 px too.
+    // The pages scroll as wide as the page shown needs, not as the widest: the settings
+    // (1,127 px when in three columns) made the sample's tables scroll sideways too.
     for (int i = 0; i < m_pages->count(); ++i) {
         QWidget *each = m_pages->widget(i);
         each->setSizePolicy(each == page ? QSizePolicy::Preferred : QSizePolicy::Ignored,

@@ -4,18 +4,65 @@
 #include "mainwindow.h"
 #include "settingsdialog.h"
 
+#include <csignal>
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
 #include <QScreen>
 #include <QSettings>
+#include <QSocketNotifier>
 #include <QTimer>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace Qt::StringLiterals;
+
+namespace {
+
+// SIGTERM, SIGINT and SIGHUP close the window as its close button does, so the engine
+// stops, gives back its leases and removes its worker row (killed, the console stayed
+// listed as a greyed engine). The handler only writes a byte; the event loop does the rest.
+int signalPipe[2] = {-1, -1};
+
+void onQuitSignal(int)
+{
+    const char byte = 1;
+    [[maybe_unused]] const ssize_t written = ::write(signalPipe[0], &byte, 1);
+}
+
+// Before anything opens the database: a signal from then on waits in the pipe.
+void catchQuitSignals()
+{
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, signalPipe) != 0)
+        return;
+    struct sigaction action = {};
+    action.sa_handler = onQuitSignal;
+    sigemptyset(&action.sa_mask);
+    // A second signal kills at once (SA_RESETHAND), should the close hang.
+    action.sa_flags = SA_RESTART | SA_RESETHAND;
+    for (const int signal : {SIGTERM, SIGINT, SIGHUP})
+        ::sigaction(signal, &action, nullptr);
+}
+
+void closeOnQuitSignals(QWidget *window)
+{
+    if (signalPipe[1] < 0)
+        return;
+    auto *notifier = new QSocketNotifier(signalPipe[1], QSocketNotifier::Read, window);
+    QObject::connect(notifier, &QSocketNotifier::activated, window, [window, notifier] {
+        char byte = 0;
+        [[maybe_unused]] const ssize_t read = ::read(signalPipe[1], &byte, 1);
+        notifier->setEnabled(false);
+        window->close();
+    });
+}
+
+} // namespace
 
 int main(int argc, char *argv[])
 {
     QApplication app(argc, argv);
+    catchQuitSignals();
     QApplication::setApplicationName(u"BatchDesk"_s);
     QApplication::setOrganizationName(u"BatchDesk"_s);
     QApplication::setApplicationVersion(QStringLiteral(BATCHDESK_VERSION));
@@ -56,6 +103,7 @@ int main(int argc, char *argv[])
     bd::ui::MainWindow::Options options;
     options.resumeInterruptedJobs = !parser.isSet(noResumeOption);
     bd::ui::MainWindow window(bd::createEngine(engineOptions), options);
+    closeOnQuitSignals(&window);
     if (parser.isSet(pageOption)) {
         const auto page = bd::ui::MainWindow::pageFromName(parser.value(pageOption));
         if (!page) {
