@@ -269,8 +269,12 @@ void JobRunner::pumpSync(qint64 now)
                 break;
             const double apiLoadShare =
                 double(m_concurrencyLimiter.limit()) / m_concurrencyLimiter.ceiling();
-            const int groupSize = m_groupSizer.size(m_counts.pending, concurrency,
-                                                    m_job.spec.mode == u"realtime"_s, apiLoadShare);
+            // Rows are not rendered yet: the last request's size stands for theirs.
+            const qint64 paceCap = m_router.requestsWithin(
+                m_options.claimHorizonMs, qMax(m_lastRequestTokens, m_job.spec.maxOutputTokens));
+            const int groupSize =
+                m_groupSizer.size(m_counts.pending, concurrency, m_job.spec.mode == u"realtime"_s,
+                                  apiLoadShare, paceCap);
             if (!assemble(groupSize, now)) {
                 if (!m_running)
                     return;
@@ -350,6 +354,7 @@ void JobRunner::pumpSync(qint64 now)
         request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
         request.outputSchema = m_outputSchema;
         m_sent.insert(task.id, Sent{now, reservation, promptTokens + m_job.spec.maxOutputTokens});
+        m_lastRequestTokens = promptTokens + m_job.spec.maxOutputTokens;
         m_cache.lead(cacheKey, task.id);
         m_inFlight.insert(task.id, std::move(task));
         m_sentAtMs.enqueue(now);

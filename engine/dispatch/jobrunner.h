@@ -82,6 +82,9 @@ public:
         // batch_max_wait_ms overrides): a group of sync calls, a provider batch.
         qint64 groupMaxWaitMs = 500;
         qint64 batchApiMaxWaitMs = 60'000;
+        // A paced lane leases what its rate limit lets it send within this, no more: the
+        // rest stays pending for other workers (and is not stranded by a dead process).
+        qint64 claimHorizonMs = 3'000;
     };
 
     JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
@@ -378,6 +381,7 @@ private:
     QList<qint64> m_coolingUntilMs;
     int coolingSlots(qint64 now); // drops the ones past, counts the rest
     QHash<qint64, Sent> m_sent;
+    qint64 m_lastRequestTokens = 0; // sizes the claims of a lane paced by tokens
     QList<TaskTransition> m_toWrite;
     TaskCounts m_counts;
     Usage m_usage;

@@ -51,6 +51,16 @@ double RateLimiter::tokenMsFor(qint64 tokens) const
     return tpm > 0 ? double(tokens) * 60'000.0 / tpm : 0.0;
 }
 
+qint64 RateLimiter::requestsWithin(qint64 horizonMs, qint64 tokens) const
+{
+    const double spacing = requestSpacingMs();
+    const double tokenMs = tokenMsFor(std::max<qint64>(1, tokens));
+    if (spacing <= 0 && tokenMs <= 0)
+        return -1;
+    const double interval = std::max(spacing, tokenMs); // the tighter limit sets the pace
+    return std::max<qint64>(1, qint64(std::ceil(double(horizonMs) / interval)));
+}
+
 void RateLimiter::share(store::SharedLimits *limits, const QString &key)
 {
     m_shared = limits;

@@ -185,6 +185,7 @@ private Q_SLOTS:
     void refusalAtTheWindowsBrimDoesNotSlowDown();
     void lateWakesLoseNoRate_data();
     void lateWakesLoseNoRate();
+    void leasesOnlyWhatThePaceSendsSoon();
 };
 
 void TestRateLimiter::usesTheWholeLimit_data()
@@ -360,6 +361,31 @@ void TestRateLimiter::lateWakesLoseNoRate()
     }
     const double share = double(sent) / 6'000.0;
     QVERIFY2(share >= 0.97 && share <= 1.0, qPrintable(QString::number(share)));
+}
+
+void TestRateLimiter::leasesOnlyWhatThePaceSendsSoon()
+{
+    // No ceiling known: the runner's groups are not capped by the pace.
+    QCOMPARE(RateLimiter().requestsWithin(3'000, 100), -1);
+    // 120 rpm: two requests a second, so 6 within 3 s (headroom 1: exact).
+    RateLimiter paced(RateLimiter::Options{.configuredRpm = 120, .headroom = 1.0});
+    QCOMPARE(paced.requestsWithin(3'000, 100), 6);
+    // Never 0: a group of one may always be claimed.
+    QCOMPARE(paced.requestsWithin(10, 100), 1);
+    // The tighter limit sets the pace: 60,000 tpm at 1,000 tokens a request is 60 rpm.
+    RateLimiter both(
+        RateLimiter::Options{.configuredRpm = 120, .configuredTpm = 60'000, .headroom = 1.0});
+    QCOMPARE(both.requestsWithin(3'000, 1'000), 3);
+    QCOMPARE(both.requestsWithin(3'000, 100), 6);
+    // A limit learnt from the headers counts too, as does a slowdown after a 429.
+    RateLimiter learnt(RateLimiter::Options{.headroom = 1.0});
+    RateLimitInfo info;
+    info.limitRequests = 6'000;
+    info.remainingRequests = 5'000;
+    learnt.observe(info, 0);
+    QCOMPARE(learnt.requestsWithin(3'000, 1), 300);
+    learnt.handleRateLimited(100, 1'000, 900); // plenty remained: the lane halves
+    QCOMPARE(learnt.requestsWithin(3'000, 1), 150);
 }
 
 QTEST_GUILESS_MAIN(TestRateLimiter)
