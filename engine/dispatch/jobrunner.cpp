@@ -39,6 +39,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
     original.prompt.bind(job.columns, &error); // validated at import; a stored job binds
     m_templates.insert(0, original);
+    m_cache.setStore(m_store);
     const QJsonObject &settings = job.spec.settings;
     if (settings.value(settingkeys::concurrency).toInt() > 0)
         m_options.concurrency = settings.value(settingkeys::concurrency).toInt();
@@ -302,11 +303,8 @@ void JobRunner::pumpSync(qint64 now)
         const TemplateRevision *revision = templateFor(next.templateRevision);
         if (!revision)
             return;
-        LookedAhead ahead = m_lookedAhead.value(next.id); // kept until the next group
-        if (ahead.templateRevision != next.templateRevision)
-            ahead = LookedAhead(); // replayed with another template since
-        const QString prompt =
-            ahead.key.isEmpty() ? revision->prompt.render(next.values) : ahead.prompt;
+        const std::optional<ResponseCoalescer::Rendered> ahead = m_cache.lookedAhead(next);
+        const QString prompt = ahead ? ahead->prompt : revision->prompt.render(next.values);
         const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
         if (m_router.needsClassification(next.id)) { // classifier tiering: the label comes first
             if (!sendClassification(prompt, promptTokens, now))
@@ -318,9 +316,9 @@ void JobRunner::pumpSync(qint64 now)
         ProviderGuard &guard = m_router.guardFor(model);
         QByteArray cacheKey;
         if (m_cache.isEnabled()) {
-            cacheKey = ahead.key.isEmpty() ? cacheKeyFor(prompt, model, revision->systemPrompt)
-                                           : ahead.key;
-            if (coalesce(cacheKey, next, &ahead)) {
+            cacheKey = ahead ? ahead->key
+                             : m_cache.keyFor(m_job.spec, model, revision->systemPrompt, prompt);
+            if (coalesce(cacheKey, next)) {
                 m_ready.dequeue();
                 continue;
             }
@@ -790,7 +788,8 @@ JobRunner::BatchSend JobRunner::sendProviderBatch(const QList<ClaimedTask> &task
         providers::ChatRequest request = std::move(*line);
         QByteArray cacheKey;
         if (m_cache.isEnabled()) {
-            cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
+            cacheKey =
+                m_cache.keyFor(m_job.spec, request.model, request.systemPrompt, request.prompt);
             if (coalesce(cacheKey, task))
                 continue;
         }
@@ -1104,7 +1103,6 @@ void JobRunner::flush()
     // the task's completion, so writing them before it is harmless.
     const qint64 now = m_clock->nowMs();
     if (m_cache.writeDue(now, !m_running || m_stopping)) {
-        ++m_cacheWrites; // what the lookahead found may be stale now
         if (!m_store->storeCachedResponses(m_cache.takeUnstored(now)))
             qWarning("job %lld: response cache not updated: %s", m_job.id,
                      qPrintable(m_store->errorString()));
@@ -1324,13 +1322,6 @@ double JobRunner::maxCostUsd(const QString &model, qint64 promptTokens, bool via
         .value_or(0.0);
 }
 
-QByteArray JobRunner::cacheKeyFor(const QString &prompt, const QString &model,
-                                  const QString &systemPrompt) const
-{
-    // A replay with an edited system prompt asks something else than the job's original.
-    return m_cacheKeys.keyFor(m_job.spec, model, systemPrompt, prompt);
-}
-
 const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)
 {
     auto it = m_templates.constFind(revision);
@@ -1350,68 +1341,47 @@ const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)
     return &m_templates.insert(revision, parsed).value();
 }
 
-bool JobRunner::coalesce(const QByteArray &key, const ClaimedTask &task, const LookedAhead *ahead)
+bool JobRunner::coalesce(const QByteArray &key, const ClaimedTask &task)
 {
-    // Identical requests go out once: waiting for the same request already in flight, or
-    // answered from the cache. Neither uses a request slot or the budget.
-    if (m_cache.follow(key, task))
-        return true;
-    std::optional<store::CachedResponse> hit = m_cache.unstored(key);
-    if (!hit) {
-        const bool known = ahead && !ahead->key.isEmpty() && ahead->cacheWrites == m_cacheWrites;
-        hit = known ? ahead->hit : m_store->cachedResponse(key);
-    }
-    if (!hit)
+    store::CachedResponse answer;
+    switch (m_cache.coalesce(key, task, &answer)) {
+    case ResponseCoalescer::Verdict::Send:
         return false;
-    settleFromCache(task, hit->output, hit->model); // leased -> completed
-    return true;
+    case ResponseCoalescer::Verdict::Follows:
+        return true;
+    case ResponseCoalescer::Verdict::Answered:
+        settleFromCache(task, answer.output, answer.model); // leased -> completed
+        return true;
+    }
+    return false;
 }
 
 void JobRunner::lookAhead(const QList<ClaimedTask> &group)
 {
-    // Whatever is left from the last group went back or out: m_ready was empty.
-    m_lookedAhead.clear();
     // A tiered job's model (part of the key) is known only when the task goes.
-    if (!m_cache.isEnabled() || m_router.isTiered() || group.size() < 2)
-        return;
-    const QString model = m_router.models().constFirst(); // the job's, or the provider's default
-    QList<QByteArray> keys;
-    keys.reserve(group.size());
-    for (const ClaimedTask &task : group) {
-        const TemplateRevision *revision = templateFor(task.templateRevision);
-        if (!revision)
-            return;
-        LookedAhead ahead;
-        ahead.prompt = revision->prompt.render(task.values);
-        ahead.key = cacheKeyFor(ahead.prompt, model, revision->systemPrompt);
-        ahead.cacheWrites = m_cacheWrites;
-        ahead.templateRevision = task.templateRevision;
-        keys.append(ahead.key);
-        m_lookedAhead.insert(task.id, std::move(ahead));
+    QHash<qint64, ResponseCoalescer::Rendered> rendered;
+    if (m_cache.isEnabled() && !m_router.isTiered() && group.size() >= 2) {
+        const QString model = m_router.models().constFirst(); // the job's, or the default
+        for (const ClaimedTask &task : group) {
+            const TemplateRevision *revision = templateFor(task.templateRevision);
+            if (!revision)
+                return;
+            const QString prompt = revision->prompt.render(task.values);
+            rendered.insert(
+                task.id, {prompt, m_cache.keyFor(m_job.spec, model, revision->systemPrompt, prompt),
+                          task.templateRevision});
+        }
     }
-    const QHash<QByteArray, store::CachedResponse> hits = m_store->cachedResponses(keys);
-    if (hits.isEmpty())
-        return;
-    for (LookedAhead &ahead : m_lookedAhead) {
-        const auto it = hits.constFind(ahead.key);
-        if (it != hits.constEnd())
-            ahead.hit = it.value();
-    }
+    m_cache.lookAhead(rendered);
 }
 
 void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output,
                                 const QString &model)
 {
     const qint64 now = m_clock->nowMs();
-    TaskOutcome outcome;
-    outcome.taskId = task.id;
-    outcome.output = output;
-    outcome.model = model.isEmpty() ? m_router.modelOf(task.id) : model;
+    TaskOutcome outcome = ResponseCoalescer::answeredOutcome(
+        task.id, output, model.isEmpty() ? m_router.modelOf(task.id) : model, now);
     m_router.takeRoute(task.id, &outcome);
-    outcome.costUsd = 0.0; // nothing was billed
-    outcome.cacheHit = true;
-    outcome.startedAtMs = now;
-    outcome.finishedAtMs = now;
     TaskTransition transition = m_retry.decide(outcome, task.attempts, now, -1);
     transition.chargeAttempt = false; // not sent: not an attempt
     m_counts.leased -= 1;

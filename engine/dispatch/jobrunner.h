@@ -307,28 +307,12 @@ private:
     bool sendClassification(const QString &prompt, qint64 promptTokens, qint64 now);
     bool handleClassified(const providers::ChatReply &reply); // false: not a classification
 
-    // Response cache (cost/responsecache.h): identical requests go out once.
-    QByteArray cacheKeyFor(const QString &prompt, const QString &model,
-                           const QString &systemPrompt) const;
-    mutable cost::ResponseCacheKeys m_cacheKeys; // cacheKeyFor's encoding, kept per job shape
-    // A sync group's prompts, keys and cache answers, made and looked up together when it
-    // is claimed (one read of the store for the group); read as each task goes, kept until
-    // the next group.
-    struct LookedAhead
-    {
-        QString prompt;
-        QByteArray key; // empty: nothing looked up
-        std::optional<store::CachedResponse> hit;
-        qint64 cacheWrites = 0;    // m_cacheWrites then: a later write makes `hit` stale
-        int templateRevision = -1; // the prompt's
-    };
+    // Response cache (cost/responsecache.h): identical requests go out once. A sync group's
+    // prompts and keys are rendered and looked up together when it is claimed.
     void lookAhead(const QList<ClaimedTask> &group);
-    QHash<qint64, LookedAhead> m_lookedAhead; // by task id
-    qint64 m_cacheWrites = 0;                 // groups of answers written to the store
     // True when the task needs no request of its own: it waits for the leader of its key,
-    // or was answered from the cache (`ahead`: what the group's lookup found, if current).
-    bool coalesce(const QByteArray &key, const ClaimedTask &task,
-                  const LookedAhead *ahead = nullptr);
+    // or was answered from the cache.
+    bool coalesce(const QByteArray &key, const ClaimedTask &task);
     QQueue<qint64> m_sentAtMs;   // sends of the last 10 s (sentPerMinute)
     bool m_heldByBudget = false; // the last request was refused by a budget
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
