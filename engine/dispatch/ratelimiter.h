@@ -109,8 +109,8 @@ private:
     bool sharesTokens() const;
     double requestSpacingMs() const;
     double tokenMsFor(qint64 tokens) const;
-    // When `units` of the schedule are this worker's (reserving them if needed), or -1 when
-    // the database failed.
+    // When `units` of the schedule are this worker's (reserving them if needed), or NaN
+    // when the database failed.
     double sharedReadyAt(Slots &run, double intervalMs, qint64 units, qint64 maxBatch,
                          double nowMs);
     static void takeSlots(Slots &run, double intervalMs, qint64 units);

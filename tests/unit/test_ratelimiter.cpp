@@ -186,6 +186,7 @@ private Q_SLOTS:
     void lateWakesLoseNoRate_data();
     void lateWakesLoseNoRate();
     void leasesOnlyWhatThePaceSendsSoon();
+    void caughtUpSharedSlotsNeverExceedTheLimit();
 };
 
 void TestRateLimiter::usesTheWholeLimit_data()
@@ -335,8 +336,18 @@ void TestRateLimiter::refusalAtTheWindowsBrimDoesNotSlowDown()
 void TestRateLimiter::lateWakesLoseNoRate_data()
 {
     QTest::addColumn<bool>("tokenBound");
-    QTest::newRow("requests") << false;
-    QTest::newRow("tokens") << true;
+    QTest::addColumn<bool>("configured"); // --rpm / --tpm, paced through the database
+    QTest::addColumn<int>("wakeMs");
+    for (const int wakeMs : {30, 90}) {
+        for (const bool configured : {false, true}) {
+            for (const bool tokenBound : {false, true}) {
+                const QByteArray name = QByteArray(tokenBound ? "tokens" : "requests") +
+                                        (configured ? " configured shared" : " headers") +
+                                        " wake " + QByteArray::number(wakeMs);
+                QTest::newRow(name.constData()) << tokenBound << configured << wakeMs;
+            }
+        }
+    }
 }
 
 void TestRateLimiter::lateWakesLoseNoRate()
@@ -344,8 +355,26 @@ void TestRateLimiter::lateWakesLoseNoRate()
     // 6,000 a minute learnt from headers (one request or 100 tokens each 10 ms) on a busy
     // machine whose event loop wakes only every 30 ms: each wake sends what came due since,
     // the lane keeps its rate (it caught up one request a wake: two thirds of it).
+    // Configured (--rpm / --tpm, as batchctl runs them), the slots come from the database's
+    // shared schedule and the same holds.
     QFETCH(bool, tokenBound);
-    RateLimiter limiter;
+    QFETCH(bool, configured);
+    QFETCH(int, wakeMs);
+    RateLimiter::Options options;
+    if (configured && tokenBound)
+        options.configuredTpm = 600'000;
+    else if (configured)
+        options.configuredRpm = 6'000;
+    RateLimiter limiter(options);
+    QTemporaryDir dir;
+    std::unique_ptr<bd::store::Database> database;
+    if (configured) {
+        QString error;
+        database = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
+                                             bd::store::Database::Access::ReadWrite, &error);
+        QVERIFY2(database, qPrintable(error));
+        limiter.share(&database->sharedLimits(), u"sim||sim-1"_s);
+    }
     RateLimitInfo info;
     if (tokenBound)
         info.limitTokens = 600'000;
@@ -353,7 +382,7 @@ void TestRateLimiter::lateWakesLoseNoRate()
         info.limitRequests = 6'000;
     limiter.observe(info, 0);
     int sent = 0;
-    for (qint64 now = 0; now < 60'000; now += 30) {
+    for (qint64 now = 0; now < 60'000; now += wakeMs) {
         while (limiter.delayMs(100, now) == 0) {
             limiter.consume(100, now);
             ++sent;
@@ -386,6 +415,47 @@ void TestRateLimiter::leasesOnlyWhatThePaceSendsSoon()
     QCOMPARE(learnt.requestsWithin(3'000, 1), 300);
     learnt.handleRateLimited(100, 1'000, 900); // plenty remained: the lane halves
     QCOMPARE(learnt.requestsWithin(3'000, 1), 150);
+}
+
+void TestRateLimiter::caughtUpSharedSlotsNeverExceedTheLimit()
+{
+    // Two workers on one database's schedule (6,000 rpm configured), both waking late at
+    // different moments: each takes the slots that went by unused within catchUpMs, never
+    // one the other took, so together they send at most the limit (plus one catch-up's
+    // burst in any second).
+    QTemporaryDir dir;
+    QString error;
+    auto first = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
+                                           bd::store::Database::Access::ReadWrite, &error);
+    QVERIFY2(first, qPrintable(error));
+    auto second = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
+                                            bd::store::Database::Access::ReadWrite, &error);
+    QVERIFY2(second, qPrintable(error));
+    RateLimiter a(RateLimiter::Options{.configuredRpm = 6'000});
+    RateLimiter b(RateLimiter::Options{.configuredRpm = 6'000});
+    a.share(&first->sharedLimits(), u"sim||sim-1"_s);
+    b.share(&second->sharedLimits(), u"sim||sim-1"_s);
+    QList<qint64> sends;
+    for (qint64 now = 0; now < 60'000; now += 10) {
+        for (RateLimiter *limiter : {&a, &b}) {
+            // a wakes every 40 ms, b every 70 ms: both late for most of their slots.
+            if (now % (limiter == &a ? 40 : 70) != 0)
+                continue;
+            while (limiter->delayMs(1, now) == 0) {
+                limiter->consume(1, now);
+                sends.append(now);
+            }
+        }
+    }
+    const double share = double(sends.size()) / 6'000.0;
+    QVERIFY2(share >= 0.97 && share <= 1.0, qPrintable(QString::number(share)));
+    int most = 0;
+    for (qsizetype i = 0, j = 0; i < sends.size(); ++i) {
+        while (sends.at(j) <= sends.at(i) - 1'000)
+            ++j;
+        most = std::max(most, int(i - j + 1));
+    }
+    QVERIFY2(most <= 100 + 10, qPrintable(QString::number(most))); // 1 s + 100 ms of slots
 }
 
 QTEST_GUILESS_MAIN(TestRateLimiter)
