@@ -169,6 +169,32 @@ RunFigures runJob(RateLimiter &limiter, SimulatedProvider &server, int rows, qin
     return figures;
 }
 
+// A configured limit of `rpm` requests, or (tokenBound) as many 100-token requests' worth of
+// tokens; none when the limit is to be learnt from the headers.
+RateLimiter::Options configuredLimit(bool configured, bool tokenBound, qint64 rpm)
+{
+    RateLimiter::Options options;
+    if (configured && tokenBound)
+        options.configuredTpm = rpm * 100;
+    else if (configured)
+        options.configuredRpm = rpm;
+    return options;
+}
+
+// The database whose shared schedule a limiter paces by, as batchctl's do (null and a
+// message when it cannot be opened; null for no limiter).
+std::unique_ptr<bd::store::Database> sharedSchedule(const QTemporaryDir &dir, RateLimiter *limiter,
+                                                    QString *error)
+{
+    if (!limiter)
+        return nullptr;
+    auto database = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
+                                              bd::store::Database::Access::ReadWrite, error);
+    if (database)
+        limiter->share(&database->sharedLimits(), u"sim||sim-1"_s);
+    return database;
+}
+
 } // namespace
 
 class TestRateLimiter : public QObject
@@ -224,23 +250,11 @@ void TestRateLimiter::usesTheWholeLimit()
     constexpr qint64 kTokens = 100;
     SimulatedProvider server(2'000, tokenBound ? 10'000 : 60, tokenBound ? 6'000 : 10'000'000,
                              ResetMeaning(meaning));
-    RateLimiter::Options options;
-    if (configured) {
-        if (tokenBound)
-            options.configuredTpm = 180'000;
-        else
-            options.configuredRpm = 1'800;
-    }
-    RateLimiter limiter(options);
+    RateLimiter limiter(configuredLimit(configured, tokenBound, 1'800));
     QTemporaryDir dir;
-    std::unique_ptr<bd::store::Database> database;
-    if (shared) {
-        QString error;
-        database = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
-                                             bd::store::Database::Access::ReadWrite, &error);
-        QVERIFY2(database, qPrintable(error));
-        limiter.share(&database->sharedLimits(), u"sim||sim-1"_s);
-    }
+    QString error;
+    const auto database = sharedSchedule(dir, shared ? &limiter : nullptr, &error);
+    QVERIFY2(database || !shared, qPrintable(error));
     const RunFigures figures = runJob(limiter, server, kRows, kTokens);
     QCOMPARE(figures.completed, kRows); // no row lost
     const double minutes = double(figures.lastMs - figures.firstMs) / 60'000.0;
@@ -360,21 +374,11 @@ void TestRateLimiter::lateWakesLoseNoRate()
     QFETCH(bool, tokenBound);
     QFETCH(bool, configured);
     QFETCH(int, wakeMs);
-    RateLimiter::Options options;
-    if (configured && tokenBound)
-        options.configuredTpm = 600'000;
-    else if (configured)
-        options.configuredRpm = 6'000;
-    RateLimiter limiter(options);
+    RateLimiter limiter(configuredLimit(configured, tokenBound, 6'000));
     QTemporaryDir dir;
-    std::unique_ptr<bd::store::Database> database;
-    if (configured) {
-        QString error;
-        database = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
-                                             bd::store::Database::Access::ReadWrite, &error);
-        QVERIFY2(database, qPrintable(error));
-        limiter.share(&database->sharedLimits(), u"sim||sim-1"_s);
-    }
+    QString error;
+    const auto database = sharedSchedule(dir, configured ? &limiter : nullptr, &error);
+    QVERIFY2(database || !configured, qPrintable(error));
     RateLimitInfo info;
     if (tokenBound)
         info.limitTokens = 600'000;
@@ -425,16 +429,12 @@ void TestRateLimiter::caughtUpSharedSlotsNeverExceedTheLimit()
     // burst in any second).
     QTemporaryDir dir;
     QString error;
-    auto first = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
-                                           bd::store::Database::Access::ReadWrite, &error);
-    QVERIFY2(first, qPrintable(error));
-    auto second = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
-                                            bd::store::Database::Access::ReadWrite, &error);
-    QVERIFY2(second, qPrintable(error));
     RateLimiter a(RateLimiter::Options{.configuredRpm = 6'000});
     RateLimiter b(RateLimiter::Options{.configuredRpm = 6'000});
-    a.share(&first->sharedLimits(), u"sim||sim-1"_s);
-    b.share(&second->sharedLimits(), u"sim||sim-1"_s);
+    const auto first = sharedSchedule(dir, &a, &error);
+    QVERIFY2(first, qPrintable(error));
+    const auto second = sharedSchedule(dir, &b, &error); // another connection, as a worker
+    QVERIFY2(second, qPrintable(error));
     QList<qint64> sends;
     for (qint64 now = 0; now < 60'000; now += 10) {
         for (RateLimiter *limiter : {&a, &b}) {
