@@ -5,7 +5,6 @@
 #include "core/crashpoint.h"
 #include "cost/responsecache.h"
 #include "metrics/metricsrecorder.h"
-#include "providers/batchplanner.h"
 #include "store/store.h"
 
 #include <algorithm>
@@ -774,68 +773,30 @@ void JobRunner::pumpBatches()
 
 JobRunner::BatchSend JobRunner::sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now)
 {
-    QList<providers::ChatRequest> requests;
-    requests.reserve(tasks.size());
-    double reservation = 0.0;
-    QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
-    QList<TaskTransition> over;          // tasks the budget cannot cover yet
-    double refusedUsd = 0.0;             // the cheapest line the budget could not cover
-    for (const ClaimedTask &task : std::as_const(tasks)) {
-        qint64 promptTokens = 0;
-        std::optional<providers::ChatRequest> line = batchLine(task, &promptTokens);
-        if (!line)
-            return BatchSend::Stopped;
-        providers::ChatRequest request = std::move(*line);
-        QByteArray cacheKey;
-        if (m_cache.isEnabled()) {
-            cacheKey =
-                m_cache.keyFor(m_job.spec, request.model, request.systemPrompt, request.prompt);
-            if (coalesce(cacheKey, task))
-                continue;
-        }
-        const double cost = maxCostUsd(request.model, promptTokens, true);
-        if (!m_budget.allows(reservation + cost)) {
-            refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
-            const TaskTransition release = releaseUnsent(task.id, now);
-            over.append(release);
-            m_router.forget(task.id);
-            continue;
-        }
-        reservation += cost;
-        reservationOf.insert(task.id, cost);
-        m_cache.lead(cacheKey, task.id);
-        requests.append(std::move(request));
-    }
-    if (!over.isEmpty()) {
-        m_store->applyTransitions(m_workerId, over, now);
-        m_counts.pending += over.size();
-        m_counts.leased -= over.size();
-    }
-    if (requests.isEmpty() && over.isEmpty()) {
-        // Everything claimed was answered from the cache or waits for a leader.
-        flush();
+    const BatchLane::Sending sending = m_batches->send(tasks, now);
+    switch (sending.sent) {
+    case BatchLane::Sent::Opened:
+        emitProgress(false);
         return BatchSend::Sent;
-    }
-    if (requests.isEmpty()) {
-        budgetRefused(refusedUsd, batchesOpen());
+    case BatchLane::Sent::Answered:
+        flush(); // from the cache, or waiting for a leader
+        return BatchSend::Sent;
+    case BatchLane::Sent::OverBudget:
+        budgetRefused(sending.refusedUsd, batchesOpen());
         return BatchSend::Stopped;
+    case BatchLane::Sent::Failed:
+        break;
     }
+    return BatchSend::Stopped;
+}
 
-    // One model per provider batch: a tiered job's lines go out as a batch per model.
-    QHash<qint64, ClaimedTask> taskById;
-    for (const ClaimedTask &task : std::as_const(tasks))
-        taskById.insert(task.id, task);
-    const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
-        requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
-    for (const QList<providers::ChatRequest> &part : perModel) {
-        double partReservation = 0.0;
-        for (const providers::ChatRequest &request : part)
-            partReservation += reservationOf.value(request.taskId);
-        if (!m_batches->open(part, taskById, partReservation))
-            return BatchSend::Stopped;
-    }
-    emitProgress(false);
-    return BatchSend::Sent;
+bool JobRunner::lineCoalesced(const ClaimedTask &task, const providers::ChatRequest &line,
+                              QByteArray *key)
+{
+    if (!m_cache.isEnabled())
+        return false;
+    *key = m_cache.keyFor(m_job.spec, line.model, line.systemPrompt, line.prompt);
+    return coalesce(*key, task);
 }
 
 bool JobRunner::batchEndpointsHeld(qint64 now)

@@ -260,8 +260,8 @@ private:
         Sent,    // opened (or every line answered from the cache)
         Stopped, // refused by the budget, or the runner failed
     };
-    // A closed batch's tasks: budget reservations, cache coalescing, one provider batch per
-    // model.
+    // A closed batch's tasks go to BatchLane::send(); what it could not send is the runner's
+    // to act on (the budget, a failure).
     BatchSend sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now);
     // The metrics label of a task's lane.
     QString laneOf(const ClaimedTask &task, bool viaBatchApi) const;
@@ -272,6 +272,14 @@ private:
     // lines to recognise a batch whose id was lost. Empty when its template cannot be read.
     std::optional<providers::ChatRequest> batchLine(const ClaimedTask &task,
                                                     qint64 *promptTokens) override;
+    bool lineCoalesced(const ClaimedTask &task, const providers::ChatRequest &line,
+                       QByteArray *key) override;
+    void leadLine(const QByteArray &key, qint64 taskId) override { m_cache.lead(key, taskId); }
+    double lineMaxCostUsd(const QString &model, qint64 promptTokens) const override
+    {
+        return maxCostUsd(model, promptTokens, true);
+    }
+    void lineUnsent(qint64 taskId) override { m_router.forget(taskId); }
     TaskTransition settleLine(const ClaimedTask &task, const providers::ChatReply &reply,
                               qint64 sentAtMs) override;
     void lineHandedBack(const TaskTransition &release) override;
