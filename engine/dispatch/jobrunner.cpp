@@ -267,34 +267,11 @@ void JobRunner::pumpSync(qint64 now)
         if (m_ready.isEmpty()) {
             if (m_batchMode || (m_claimedEverything && m_assembly.isEmpty()))
                 break;
-            const double apiLoadShare =
-                double(m_concurrencyLimiter.limit()) / m_concurrencyLimiter.ceiling();
-            // Rows are not rendered yet: the last request's size stands for theirs.
-            const qint64 paceCap = m_router.requestsWithin(
-                m_options.claimHorizonMs, qMax(m_lastRequestTokens, m_job.spec.maxOutputTokens));
-            const int groupSize =
-                m_groupSizer.size(m_counts.pending, concurrency, m_job.spec.mode == u"realtime"_s,
-                                  apiLoadShare, paceCap);
-            if (!assemble(groupSize, now)) {
-                if (!m_running)
-                    return;
-                break; // still filling: the wake timer comes back for it
-            }
-            if (m_job.spec.mode != u"realtime"_s) {
-                // A group of sync calls is a batch too: its fill rate is recorded.
-                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, m_assembly.size(),
-                                     m_assembly.capacity(), u"dispatched"_s, now);
-                if (m_metrics)
-                    m_metrics->recordBatch(m_laneName, m_assembly.size(), m_assembly.capacity());
-            }
-            const QList<ClaimedTask> group = m_assembly.take();
-            for (const ClaimedTask &task : group)
-                m_ready.enqueue(task);
-            lookAhead(group);
-            if (!m_running)
-                return; // a template that cannot be read
-            if (m_ready.isEmpty())
-                break;
+            const GroupClaim claim = claimGroup(concurrency, now);
+            if (claim == GroupClaim::Failed)
+                return;
+            if (claim == GroupClaim::Filling)
+                break; // the wake timer comes back for it
         }
         // Pacing and budget are checked against the task about to go, which stays first in
         // the queue when it has to wait.
@@ -341,15 +318,8 @@ void JobRunner::pumpSync(qint64 now)
         guard.limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
         m_budget.reserve(reservation);
         ClaimedTask task = m_ready.dequeue();
-        providers::ChatRequest request;
-        request.taskId = task.id;
-        request.attempt = task.attempts + 1;
-        request.model = model;
-        request.systemPrompt = revision->systemPrompt;
-        request.prompt = prompt;
-        request.maxOutputTokens = m_job.spec.maxOutputTokens;
-        request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-        request.outputSchema = m_outputSchema;
+        const providers::ChatRequest request =
+            requestFor(task, model, revision->systemPrompt, prompt);
         m_sent.insert(task.id, Sent{now, reservation, promptTokens + m_job.spec.maxOutputTokens});
         m_lastRequestTokens = promptTokens + m_job.spec.maxOutputTokens;
         m_cache.lead(cacheKey, task.id);
@@ -366,6 +336,49 @@ void JobRunner::pumpSync(qint64 now)
         m_assembly.isEmpty() && m_lowered.isEmpty() && !m_held &&
         !m_batchMode) // the batch lane looks for idleness itself
         checkIdle();
+}
+
+JobRunner::GroupClaim JobRunner::claimGroup(int concurrency, qint64 now)
+{
+    const double apiLoadShare =
+        double(m_concurrencyLimiter.limit()) / m_concurrencyLimiter.ceiling();
+    // Rows are not rendered yet: the last request's size stands for theirs.
+    const qint64 paceCap = m_router.requestsWithin(
+        m_options.claimHorizonMs, qMax(m_lastRequestTokens, m_job.spec.maxOutputTokens));
+    const int groupSize = m_groupSizer.size(
+        m_counts.pending, concurrency, m_job.spec.mode == u"realtime"_s, apiLoadShare, paceCap);
+    if (!assemble(groupSize, now))
+        return m_running ? GroupClaim::Filling : GroupClaim::Failed;
+    if (m_job.spec.mode != u"realtime"_s) {
+        // A group of sync calls is a batch too: its fill rate is recorded.
+        m_store->createBatch(m_job.id, m_provider->id(), m_laneName, m_assembly.size(),
+                             m_assembly.capacity(), u"dispatched"_s, now);
+        if (m_metrics)
+            m_metrics->recordBatch(m_laneName, m_assembly.size(), m_assembly.capacity());
+    }
+    const QList<ClaimedTask> group = m_assembly.take();
+    for (const ClaimedTask &task : group)
+        m_ready.enqueue(task);
+    lookAhead(group);
+    if (!m_running)
+        return GroupClaim::Failed; // a template that cannot be read
+    return m_ready.isEmpty() ? GroupClaim::Filling : GroupClaim::Ready;
+}
+
+providers::ChatRequest JobRunner::requestFor(const ClaimedTask &task, const QString &model,
+                                             const QString &systemPrompt,
+                                             const QString &prompt) const
+{
+    providers::ChatRequest request;
+    request.taskId = task.id;
+    request.attempt = task.attempts + 1;
+    request.model = model;
+    request.systemPrompt = systemPrompt;
+    request.prompt = prompt;
+    request.maxOutputTokens = m_job.spec.maxOutputTokens;
+    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
+    request.outputSchema = m_outputSchema;
+    return request;
 }
 
 bool JobRunner::assemble(int maxSize, qint64 now)
@@ -884,17 +897,10 @@ std::optional<providers::ChatRequest> JobRunner::batchLine(const ClaimedTask &ta
     const TemplateRevision *revision = templateFor(task.templateRevision);
     if (!revision)
         return std::nullopt;
-    providers::ChatRequest request;
-    request.taskId = task.id;
-    request.attempt = task.attempts + 1;
-    request.systemPrompt = revision->systemPrompt;
-    request.prompt = revision->prompt.render(task.values);
-    *promptTokens = (request.systemPrompt.size() + request.prompt.size() + 3) / 4;
-    request.model = m_router.route(task, request.prompt, *promptTokens); // the job's, or its tier's
-    request.maxOutputTokens = m_job.spec.maxOutputTokens;
-    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-    request.outputSchema = m_outputSchema;
-    return request;
+    const QString prompt = revision->prompt.render(task.values);
+    *promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
+    const QString model = m_router.route(task, prompt, *promptTokens); // the job's, or its tier's
+    return requestFor(task, model, revision->systemPrompt, prompt);
 }
 
 void JobRunner::setWorkerRegistry(store::WorkerRegistry *registry)

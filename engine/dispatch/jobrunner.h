@@ -221,6 +221,18 @@ private:
     // Sends the queue of claimed sync calls; claims groups unless the job is on the batch
     // API (whose claims put tasks raised above the job's priority in that queue).
     void pumpSync(qint64 now);
+    enum class GroupClaim
+    {
+        Ready,   // a group of sync calls is in m_ready
+        Filling, // nothing to send yet (still filling, or nothing due): the wake timer is set
+        Failed,  // the runner failed
+    };
+    // Claims the next group of sync calls (sized by depth, load and pace), records it as a
+    // batch and looks its cache keys up.
+    GroupClaim claimGroup(int concurrency, qint64 now);
+    // A task's request (sync call or provider-batch line).
+    providers::ChatRequest requestFor(const ClaimedTask &task, const QString &model,
+                                      const QString &systemPrompt, const QString &prompt) const;
     // Group assembly: claims into m_assembly until the group is full, its maximum wait has
     // passed or nothing else of the job is pending. True when the group closed.
     bool assemble(int maxSize, qint64 now);
