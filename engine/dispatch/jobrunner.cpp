@@ -673,18 +673,22 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
         rateLimited(guard, reply, requestTokens, sentAtMs, now);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
-        const QString why = reply.error == ErrorClass::Auth
-                                ? stopCauseReason(StopCause::Auth) + u": "_s + reply.errorMessage
-                                : stopCauseReason(StopCause::Quota) + u": "_s + reply.errorMessage;
-        Q_EMIT alertRaised(m_job.id,
-                           reply.error == ErrorClass::Auth ? u"auth"_s : u"quota_exhausted"_s, why,
-                           QJsonObject{{u"value"_s, 1},
-                                       {u"threshold"_s, 0},
-                                       {u"http_status"_s, reply.httpStatus},
-                                       {u"provider"_s, m_provider->displayName()}});
-        stop(JobState::Paused, why, false);
+        pauseForAccount(reply);
     }
     return transition;
+}
+
+void JobRunner::pauseForAccount(const providers::ChatReply &reply)
+{
+    const bool auth = reply.error == ErrorClass::Auth;
+    const QString why =
+        stopCauseReason(auth ? StopCause::Auth : StopCause::Quota) + u": "_s + reply.errorMessage;
+    Q_EMIT alertRaised(m_job.id, auth ? u"auth"_s : u"quota_exhausted"_s, why,
+                       QJsonObject{{u"value"_s, 1},
+                                   {u"threshold"_s, 0},
+                                   {u"http_status"_s, reply.httpStatus},
+                                   {u"provider"_s, m_provider->displayName()}});
+    stop(JobState::Paused, why, false);
 }
 
 bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, qint64 now)

@@ -250,6 +250,8 @@ private:
     // requestTokens: what the request counted against a token limit (sync calls).
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
                           qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens = 0);
+    // The account cannot go on (quota used up, key refused): alert and pause the job.
+    void pauseForAccount(const providers::ChatReply &reply);
     // A 429 of a sync call: the rate limiter waits (and may slow down) only when it was
     // about the rate; the concurrency limiter has already answered one about concurrency.
     void rateLimited(ProviderGuard &guard, const providers::ChatReply &reply, qint64 requestTokens,
