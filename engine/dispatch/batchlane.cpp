@@ -136,6 +136,60 @@ bool BatchLane::adopt(const ProviderBatchRecord &record, qint64 now)
     return true;
 }
 
+BatchLane::Sending BatchLane::send(const QList<ClaimedTask> &tasks, qint64 now)
+{
+    QList<providers::ChatRequest> requests;
+    requests.reserve(tasks.size());
+    double reservation = 0.0;
+    QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
+    QList<TaskTransition> over;          // tasks the budget cannot cover yet
+    Sending result;
+    for (const ClaimedTask &task : tasks) {
+        qint64 promptTokens = 0;
+        std::optional<providers::ChatRequest> line = m_host->batchLine(task, &promptTokens);
+        if (!line)
+            return {Sent::Failed};
+        QByteArray key;
+        if (m_host->lineCoalesced(task, *line, &key))
+            continue;
+        const double cost = m_host->lineMaxCostUsd(line->model, promptTokens);
+        if (!m_budget->allows(reservation + cost)) {
+            result.refusedUsd = result.refusedUsd > 0 ? qMin(result.refusedUsd, cost) : cost;
+            over.append(releaseUnsent(task.id, now));
+            m_host->lineUnsent(task.id);
+            continue;
+        }
+        reservation += cost;
+        reservationOf.insert(task.id, cost);
+        m_host->leadLine(key, task.id);
+        requests.append(std::move(*line));
+    }
+    if (!over.isEmpty()) {
+        if (!m_store->applyTransitions(m_options.workerId, over, now)) {
+            fail(m_store->errorString());
+            return {Sent::Failed};
+        }
+        m_host->linesReturned(int(over.size()));
+    }
+    if (requests.isEmpty()) {
+        result.sent = over.isEmpty() ? Sent::Answered : Sent::OverBudget;
+        return result;
+    }
+    QHash<qint64, ClaimedTask> taskById;
+    for (const ClaimedTask &task : tasks)
+        taskById.insert(task.id, task);
+    const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
+        requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
+    for (const QList<providers::ChatRequest> &part : perModel) {
+        double partReservation = 0.0;
+        for (const providers::ChatRequest &request : part)
+            partReservation += reservationOf.value(request.taskId);
+        if (!open(part, taskById, partReservation))
+            return {Sent::Failed};
+    }
+    return result;
+}
+
 bool BatchLane::open(const QList<providers::ChatRequest> &requests,
                      const QHash<qint64, ClaimedTask> &tasks, double reservation)
 {

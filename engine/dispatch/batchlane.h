@@ -44,6 +44,16 @@ public:
         // runner has failed then).
         virtual std::optional<providers::ChatRequest> batchLine(const ClaimedTask &task,
                                                                 qint64 *promptTokens) = 0;
+        // Response cache: true when the line needs no request of its own (it waits for the
+        // same request in flight, or was answered from the cache); else *key is the key it
+        // leads once it goes (leadLine()).
+        virtual bool lineCoalesced(const ClaimedTask &task, const providers::ChatRequest &line,
+                                   QByteArray *key) = 0;
+        virtual void leadLine(const QByteArray &key, qint64 taskId) = 0;
+        // The most a line can cost at the batch price.
+        virtual double lineMaxCostUsd(const QString &model, qint64 promptTokens) const = 0;
+        // A claimed line goes back unsent (its route is forgotten).
+        virtual void lineUnsent(qint64 taskId) = 0;
         // One line's answer (or failure) as its task's transition; the task's duplicates
         // waiting for it follow.
         virtual TaskTransition settleLine(const ClaimedTask &task,
@@ -91,6 +101,22 @@ public:
     // Adopts the open batches of workers whose heartbeat is older than the lease; the
     // number of such batches seen (-1: the runner failed meanwhile).
     int adoptOrphans();
+    enum class Sent
+    {
+        Opened,     // one provider batch per model (over-budget lines went back pending)
+        Answered,   // every line was answered from the cache or waits for its leader
+        OverBudget, // no line fits the budget: all went back pending (refusedUsd)
+        Failed,     // a line could not be built, or the store failed: the runner failed
+    };
+    struct Sending
+    {
+        Sent sent = Sent::Opened;
+        double refusedUsd = 0.0; // the cheapest line the budget could not cover
+    };
+    // A closed batch's claimed tasks: their lines are built, coalesced through the response
+    // cache and reserved against the budget (the lines it cannot cover go back pending,
+    // uncharged), then opened as one provider batch per model.
+    Sending send(const QList<ClaimedTask> &tasks, qint64 now);
     // Records one batch of `requests` (one model), hands its lines over and submits it.
     // reservation: the most its lines can cost (held until it settles). False: failed.
     bool open(const QList<providers::ChatRequest> &requests,

@@ -27,18 +27,23 @@ GroupSizer::GroupSizer(const QString &providerId, const Profile &profile,
     }
 }
 
-int GroupSizer::size(qint64 pendingDepth, int concurrency, bool realtime, double apiLoadShare) const
+int GroupSizer::size(qint64 pendingDepth, int concurrency, bool realtime, double apiLoadShare,
+                     qint64 paceCap) const
 {
-    if (m_claimBatch > 0)
-        return qMax(m_claimBatch, concurrency);
-    if (realtime)
-        return qMax(1, concurrency);
-    const int size = pendingDepth > m_largeDepth    ? m_sizes[2]
-                     : pendingDepth > m_mediumDepth ? m_sizes[1]
-                                                    : m_sizes[0];
-    // Shrunk by the load down to the smallest group, the guide's floor for the provider.
-    const double share = std::clamp(apiLoadShare, 0.0, 1.0);
-    return qMax(qMax(int(std::ceil(size * share)), m_sizes[0]), qMax(1, concurrency));
+    int size = 0;
+    if (m_claimBatch > 0) {
+        size = qMax(m_claimBatch, concurrency);
+    } else if (realtime) {
+        size = qMax(1, concurrency);
+    } else {
+        const int depthSize = pendingDepth > m_largeDepth    ? m_sizes[2]
+                              : pendingDepth > m_mediumDepth ? m_sizes[1]
+                                                             : m_sizes[0];
+        // Shrunk by the load down to the smallest group, the guide's floor for the provider.
+        const double share = std::clamp(apiLoadShare, 0.0, 1.0);
+        size = qMax(qMax(int(std::ceil(depthSize * share)), m_sizes[0]), qMax(1, concurrency));
+    }
+    return paceCap > 0 ? int(qMin<qint64>(size, paceCap)) : size;
 }
 
 } // namespace bd::dispatch

@@ -31,8 +31,11 @@ public:
 
     // The group to claim with pendingDepth tasks waiting and `concurrency` requests allowed
     // in flight now; apiLoadShare: the adaptive limit over its ceiling (1: no pushback).
-    // Realtime calls are single: only what can go out now.
-    int size(qint64 pendingDepth, int concurrency, bool realtime, double apiLoadShare = 1.0) const;
+    // Realtime calls are single: only what can go out now. paceCap: what the rate limit lets
+    // start within a claim horizon (-1: no limit known); a group never exceeds it, whatever
+    // the floors above, so a paced lane leases only what it can send soon.
+    int size(qint64 pendingDepth, int concurrency, bool realtime, double apiLoadShare = 1.0,
+             qint64 paceCap = -1) const;
 
 private:
     int m_claimBatch = 0;

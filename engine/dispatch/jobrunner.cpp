@@ -5,7 +5,6 @@
 #include "core/crashpoint.h"
 #include "cost/responsecache.h"
 #include "metrics/metricsrecorder.h"
-#include "providers/batchplanner.h"
 #include "store/store.h"
 
 #include <algorithm>
@@ -39,6 +38,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
     original.prompt.bind(job.columns, &error); // validated at import; a stored job binds
     m_templates.insert(0, original);
+    m_cache.setStore(m_store);
     const QJsonObject &settings = job.spec.settings;
     if (settings.value(settingkeys::concurrency).toInt() > 0)
         m_options.concurrency = settings.value(settingkeys::concurrency).toInt();
@@ -267,30 +267,11 @@ void JobRunner::pumpSync(qint64 now)
         if (m_ready.isEmpty()) {
             if (m_batchMode || (m_claimedEverything && m_assembly.isEmpty()))
                 break;
-            const double apiLoadShare =
-                double(m_concurrencyLimiter.limit()) / m_concurrencyLimiter.ceiling();
-            const int groupSize = m_groupSizer.size(m_counts.pending, concurrency,
-                                                    m_job.spec.mode == u"realtime"_s, apiLoadShare);
-            if (!assemble(groupSize, now)) {
-                if (!m_running)
-                    return;
-                break; // still filling: the wake timer comes back for it
-            }
-            if (m_job.spec.mode != u"realtime"_s) {
-                // A group of sync calls is a batch too: its fill rate is recorded.
-                m_store->createBatch(m_job.id, m_provider->id(), m_laneName, m_assembly.size(),
-                                     m_assembly.capacity(), u"dispatched"_s, now);
-                if (m_metrics)
-                    m_metrics->recordBatch(m_laneName, m_assembly.size(), m_assembly.capacity());
-            }
-            const QList<ClaimedTask> group = m_assembly.take();
-            for (const ClaimedTask &task : group)
-                m_ready.enqueue(task);
-            lookAhead(group);
-            if (!m_running)
-                return; // a template that cannot be read
-            if (m_ready.isEmpty())
-                break;
+            const GroupClaim claim = claimGroup(concurrency, now);
+            if (claim == GroupClaim::Failed)
+                return;
+            if (claim == GroupClaim::Filling)
+                break; // the wake timer comes back for it
         }
         // Pacing and budget are checked against the task about to go, which stays first in
         // the queue when it has to wait.
@@ -298,11 +279,8 @@ void JobRunner::pumpSync(qint64 now)
         const TemplateRevision *revision = templateFor(next.templateRevision);
         if (!revision)
             return;
-        LookedAhead ahead = m_lookedAhead.value(next.id); // kept until the next group
-        if (ahead.templateRevision != next.templateRevision)
-            ahead = LookedAhead(); // replayed with another template since
-        const QString prompt =
-            ahead.key.isEmpty() ? revision->prompt.render(next.values) : ahead.prompt;
+        const std::optional<ResponseCoalescer::Rendered> ahead = m_cache.lookedAhead(next);
+        const QString prompt = ahead ? ahead->prompt : revision->prompt.render(next.values);
         const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
         if (m_router.needsClassification(next.id)) { // classifier tiering: the label comes first
             if (!sendClassification(prompt, promptTokens, now))
@@ -314,9 +292,9 @@ void JobRunner::pumpSync(qint64 now)
         ProviderGuard &guard = m_router.guardFor(model);
         QByteArray cacheKey;
         if (m_cache.isEnabled()) {
-            cacheKey = ahead.key.isEmpty() ? cacheKeyFor(prompt, model, revision->systemPrompt)
-                                           : ahead.key;
-            if (coalesce(cacheKey, next, &ahead)) {
+            cacheKey = ahead ? ahead->key
+                             : m_cache.keyFor(m_job.spec, model, revision->systemPrompt, prompt);
+            if (coalesce(cacheKey, next)) {
                 m_ready.dequeue();
                 continue;
             }
@@ -340,16 +318,10 @@ void JobRunner::pumpSync(qint64 now)
         guard.limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
         m_budget.reserve(reservation);
         ClaimedTask task = m_ready.dequeue();
-        providers::ChatRequest request;
-        request.taskId = task.id;
-        request.attempt = task.attempts + 1;
-        request.model = model;
-        request.systemPrompt = revision->systemPrompt;
-        request.prompt = prompt;
-        request.maxOutputTokens = m_job.spec.maxOutputTokens;
-        request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-        request.outputSchema = m_outputSchema;
+        const providers::ChatRequest request =
+            requestFor(task, model, revision->systemPrompt, prompt);
         m_sent.insert(task.id, Sent{now, reservation, promptTokens + m_job.spec.maxOutputTokens});
+        m_lastRequestTokens = promptTokens + m_job.spec.maxOutputTokens;
         m_cache.lead(cacheKey, task.id);
         m_inFlight.insert(task.id, std::move(task));
         m_sentAtMs.enqueue(now);
@@ -364,6 +336,49 @@ void JobRunner::pumpSync(qint64 now)
         m_assembly.isEmpty() && m_lowered.isEmpty() && !m_held &&
         !m_batchMode) // the batch lane looks for idleness itself
         checkIdle();
+}
+
+JobRunner::GroupClaim JobRunner::claimGroup(int concurrency, qint64 now)
+{
+    const double apiLoadShare =
+        double(m_concurrencyLimiter.limit()) / m_concurrencyLimiter.ceiling();
+    // Rows are not rendered yet: the last request's size stands for theirs.
+    const qint64 paceCap = m_router.requestsWithin(
+        m_options.claimHorizonMs, qMax(m_lastRequestTokens, m_job.spec.maxOutputTokens));
+    const int groupSize = m_groupSizer.size(
+        m_counts.pending, concurrency, m_job.spec.mode == u"realtime"_s, apiLoadShare, paceCap);
+    if (!assemble(groupSize, now))
+        return m_running ? GroupClaim::Filling : GroupClaim::Failed;
+    if (m_job.spec.mode != u"realtime"_s) {
+        // A group of sync calls is a batch too: its fill rate is recorded.
+        m_store->createBatch(m_job.id, m_provider->id(), m_laneName, m_assembly.size(),
+                             m_assembly.capacity(), u"dispatched"_s, now);
+        if (m_metrics)
+            m_metrics->recordBatch(m_laneName, m_assembly.size(), m_assembly.capacity());
+    }
+    const QList<ClaimedTask> group = m_assembly.take();
+    for (const ClaimedTask &task : group)
+        m_ready.enqueue(task);
+    lookAhead(group);
+    if (!m_running)
+        return GroupClaim::Failed; // a template that cannot be read
+    return m_ready.isEmpty() ? GroupClaim::Filling : GroupClaim::Ready;
+}
+
+providers::ChatRequest JobRunner::requestFor(const ClaimedTask &task, const QString &model,
+                                             const QString &systemPrompt,
+                                             const QString &prompt) const
+{
+    providers::ChatRequest request;
+    request.taskId = task.id;
+    request.attempt = task.attempts + 1;
+    request.model = model;
+    request.systemPrompt = systemPrompt;
+    request.prompt = prompt;
+    request.maxOutputTokens = m_job.spec.maxOutputTokens;
+    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
+    request.outputSchema = m_outputSchema;
+    return request;
 }
 
 bool JobRunner::assemble(int maxSize, qint64 now)
@@ -658,18 +673,22 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
         rateLimited(guard, reply, requestTokens, sentAtMs, now);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
-        const QString why = reply.error == ErrorClass::Auth
-                                ? stopCauseReason(StopCause::Auth) + u": "_s + reply.errorMessage
-                                : stopCauseReason(StopCause::Quota) + u": "_s + reply.errorMessage;
-        Q_EMIT alertRaised(m_job.id,
-                           reply.error == ErrorClass::Auth ? u"auth"_s : u"quota_exhausted"_s, why,
-                           QJsonObject{{u"value"_s, 1},
-                                       {u"threshold"_s, 0},
-                                       {u"http_status"_s, reply.httpStatus},
-                                       {u"provider"_s, m_provider->displayName()}});
-        stop(JobState::Paused, why, false);
+        pauseForAccount(reply);
     }
     return transition;
+}
+
+void JobRunner::pauseForAccount(const providers::ChatReply &reply)
+{
+    const bool auth = reply.error == ErrorClass::Auth;
+    const QString why =
+        stopCauseReason(auth ? StopCause::Auth : StopCause::Quota) + u": "_s + reply.errorMessage;
+    Q_EMIT alertRaised(m_job.id, auth ? u"auth"_s : u"quota_exhausted"_s, why,
+                       QJsonObject{{u"value"_s, 1},
+                                   {u"threshold"_s, 0},
+                                   {u"http_status"_s, reply.httpStatus},
+                                   {u"provider"_s, m_provider->displayName()}});
+    stop(JobState::Paused, why, false);
 }
 
 bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, qint64 now)
@@ -771,67 +790,30 @@ void JobRunner::pumpBatches()
 
 JobRunner::BatchSend JobRunner::sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now)
 {
-    QList<providers::ChatRequest> requests;
-    requests.reserve(tasks.size());
-    double reservation = 0.0;
-    QHash<qint64, double> reservationOf; // by task: a tiered job's batches split by model
-    QList<TaskTransition> over;          // tasks the budget cannot cover yet
-    double refusedUsd = 0.0;             // the cheapest line the budget could not cover
-    for (const ClaimedTask &task : std::as_const(tasks)) {
-        qint64 promptTokens = 0;
-        std::optional<providers::ChatRequest> line = batchLine(task, &promptTokens);
-        if (!line)
-            return BatchSend::Stopped;
-        providers::ChatRequest request = std::move(*line);
-        QByteArray cacheKey;
-        if (m_cache.isEnabled()) {
-            cacheKey = cacheKeyFor(request.prompt, request.model, request.systemPrompt);
-            if (coalesce(cacheKey, task))
-                continue;
-        }
-        const double cost = maxCostUsd(request.model, promptTokens, true);
-        if (!m_budget.allows(reservation + cost)) {
-            refusedUsd = refusedUsd > 0 ? qMin(refusedUsd, cost) : cost;
-            const TaskTransition release = releaseUnsent(task.id, now);
-            over.append(release);
-            m_router.forget(task.id);
-            continue;
-        }
-        reservation += cost;
-        reservationOf.insert(task.id, cost);
-        m_cache.lead(cacheKey, task.id);
-        requests.append(std::move(request));
-    }
-    if (!over.isEmpty()) {
-        m_store->applyTransitions(m_workerId, over, now);
-        m_counts.pending += over.size();
-        m_counts.leased -= over.size();
-    }
-    if (requests.isEmpty() && over.isEmpty()) {
-        // Everything claimed was answered from the cache or waits for a leader.
-        flush();
+    const BatchLane::Sending sending = m_batches->send(tasks, now);
+    switch (sending.sent) {
+    case BatchLane::Sent::Opened:
+        emitProgress(false);
         return BatchSend::Sent;
-    }
-    if (requests.isEmpty()) {
-        budgetRefused(refusedUsd, batchesOpen());
+    case BatchLane::Sent::Answered:
+        flush(); // from the cache, or waiting for a leader
+        return BatchSend::Sent;
+    case BatchLane::Sent::OverBudget:
+        budgetRefused(sending.refusedUsd, batchesOpen());
         return BatchSend::Stopped;
+    case BatchLane::Sent::Failed:
+        break;
     }
+    return BatchSend::Stopped;
+}
 
-    // One model per provider batch: a tiered job's lines go out as a batch per model.
-    QHash<qint64, ClaimedTask> taskById;
-    for (const ClaimedTask &task : std::as_const(tasks))
-        taskById.insert(task.id, task);
-    const QList<QList<providers::ChatRequest>> perModel = providers::splitIntoBatches(
-        requests, {}, [](const providers::ChatRequest &) { return qint64(0); });
-    for (const QList<providers::ChatRequest> &part : perModel) {
-        double partReservation = 0.0;
-        for (const providers::ChatRequest &request : part)
-            partReservation += reservationOf.value(request.taskId);
-        if (!m_batches->open(part, taskById, partReservation))
-            return BatchSend::Stopped;
-    }
-    emitProgress(false);
-    return BatchSend::Sent;
+bool JobRunner::lineCoalesced(const ClaimedTask &task, const providers::ChatRequest &line,
+                              QByteArray *key)
+{
+    if (!m_cache.isEnabled())
+        return false;
+    *key = m_cache.keyFor(m_job.spec, line.model, line.systemPrompt, line.prompt);
+    return coalesce(*key, task);
 }
 
 bool JobRunner::batchEndpointsHeld(qint64 now)
@@ -919,17 +901,10 @@ std::optional<providers::ChatRequest> JobRunner::batchLine(const ClaimedTask &ta
     const TemplateRevision *revision = templateFor(task.templateRevision);
     if (!revision)
         return std::nullopt;
-    providers::ChatRequest request;
-    request.taskId = task.id;
-    request.attempt = task.attempts + 1;
-    request.systemPrompt = revision->systemPrompt;
-    request.prompt = revision->prompt.render(task.values);
-    *promptTokens = (request.systemPrompt.size() + request.prompt.size() + 3) / 4;
-    request.model = m_router.route(task, request.prompt, *promptTokens); // the job's, or its tier's
-    request.maxOutputTokens = m_job.spec.maxOutputTokens;
-    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-    request.outputSchema = m_outputSchema;
-    return request;
+    const QString prompt = revision->prompt.render(task.values);
+    *promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
+    const QString model = m_router.route(task, prompt, *promptTokens); // the job's, or its tier's
+    return requestFor(task, model, revision->systemPrompt, prompt);
 }
 
 void JobRunner::setWorkerRegistry(store::WorkerRegistry *registry)
@@ -1099,7 +1074,6 @@ void JobRunner::flush()
     // the task's completion, so writing them before it is harmless.
     const qint64 now = m_clock->nowMs();
     if (m_cache.writeDue(now, !m_running || m_stopping)) {
-        ++m_cacheWrites; // what the lookahead found may be stale now
         if (!m_store->storeCachedResponses(m_cache.takeUnstored(now)))
             qWarning("job %lld: response cache not updated: %s", m_job.id,
                      qPrintable(m_store->errorString()));
@@ -1319,13 +1293,6 @@ double JobRunner::maxCostUsd(const QString &model, qint64 promptTokens, bool via
         .value_or(0.0);
 }
 
-QByteArray JobRunner::cacheKeyFor(const QString &prompt, const QString &model,
-                                  const QString &systemPrompt) const
-{
-    // A replay with an edited system prompt asks something else than the job's original.
-    return m_cacheKeys.keyFor(m_job.spec, model, systemPrompt, prompt);
-}
-
 const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)
 {
     auto it = m_templates.constFind(revision);
@@ -1345,68 +1312,47 @@ const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)
     return &m_templates.insert(revision, parsed).value();
 }
 
-bool JobRunner::coalesce(const QByteArray &key, const ClaimedTask &task, const LookedAhead *ahead)
+bool JobRunner::coalesce(const QByteArray &key, const ClaimedTask &task)
 {
-    // Identical requests go out once: waiting for the same request already in flight, or
-    // answered from the cache. Neither uses a request slot or the budget.
-    if (m_cache.follow(key, task))
-        return true;
-    std::optional<store::CachedResponse> hit = m_cache.unstored(key);
-    if (!hit) {
-        const bool known = ahead && !ahead->key.isEmpty() && ahead->cacheWrites == m_cacheWrites;
-        hit = known ? ahead->hit : m_store->cachedResponse(key);
-    }
-    if (!hit)
+    store::CachedResponse answer;
+    switch (m_cache.coalesce(key, task, &answer)) {
+    case ResponseCoalescer::Verdict::Send:
         return false;
-    settleFromCache(task, hit->output, hit->model); // leased -> completed
-    return true;
+    case ResponseCoalescer::Verdict::Follows:
+        return true;
+    case ResponseCoalescer::Verdict::Answered:
+        settleFromCache(task, answer.output, answer.model); // leased -> completed
+        return true;
+    }
+    return false;
 }
 
 void JobRunner::lookAhead(const QList<ClaimedTask> &group)
 {
-    // Whatever is left from the last group went back or out: m_ready was empty.
-    m_lookedAhead.clear();
     // A tiered job's model (part of the key) is known only when the task goes.
-    if (!m_cache.isEnabled() || m_router.isTiered() || group.size() < 2)
-        return;
-    const QString model = m_router.models().constFirst(); // the job's, or the provider's default
-    QList<QByteArray> keys;
-    keys.reserve(group.size());
-    for (const ClaimedTask &task : group) {
-        const TemplateRevision *revision = templateFor(task.templateRevision);
-        if (!revision)
-            return;
-        LookedAhead ahead;
-        ahead.prompt = revision->prompt.render(task.values);
-        ahead.key = cacheKeyFor(ahead.prompt, model, revision->systemPrompt);
-        ahead.cacheWrites = m_cacheWrites;
-        ahead.templateRevision = task.templateRevision;
-        keys.append(ahead.key);
-        m_lookedAhead.insert(task.id, std::move(ahead));
+    QHash<qint64, ResponseCoalescer::Rendered> rendered;
+    if (m_cache.isEnabled() && !m_router.isTiered() && group.size() >= 2) {
+        const QString model = m_router.models().constFirst(); // the job's, or the default
+        for (const ClaimedTask &task : group) {
+            const TemplateRevision *revision = templateFor(task.templateRevision);
+            if (!revision)
+                return;
+            const QString prompt = revision->prompt.render(task.values);
+            rendered.insert(
+                task.id, {prompt, m_cache.keyFor(m_job.spec, model, revision->systemPrompt, prompt),
+                          task.templateRevision});
+        }
     }
-    const QHash<QByteArray, store::CachedResponse> hits = m_store->cachedResponses(keys);
-    if (hits.isEmpty())
-        return;
-    for (LookedAhead &ahead : m_lookedAhead) {
-        const auto it = hits.constFind(ahead.key);
-        if (it != hits.constEnd())
-            ahead.hit = it.value();
-    }
+    m_cache.lookAhead(rendered);
 }
 
 void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output,
                                 const QString &model)
 {
     const qint64 now = m_clock->nowMs();
-    TaskOutcome outcome;
-    outcome.taskId = task.id;
-    outcome.output = output;
-    outcome.model = model.isEmpty() ? m_router.modelOf(task.id) : model;
+    TaskOutcome outcome = ResponseCoalescer::answeredOutcome(
+        task.id, output, model.isEmpty() ? m_router.modelOf(task.id) : model, now);
     m_router.takeRoute(task.id, &outcome);
-    outcome.costUsd = 0.0; // nothing was billed
-    outcome.cacheHit = true;
-    outcome.startedAtMs = now;
-    outcome.finishedAtMs = now;
     TaskTransition transition = m_retry.decide(outcome, task.attempts, now, -1);
     transition.chargeAttempt = false; // not sent: not an attempt
     m_counts.leased -= 1;

@@ -82,6 +82,9 @@ public:
         // batch_max_wait_ms overrides): a group of sync calls, a provider batch.
         qint64 groupMaxWaitMs = 500;
         qint64 batchApiMaxWaitMs = 60'000;
+        // A paced lane leases what its rate limit lets it send within this, no more: the
+        // rest stays pending for other workers (and is not stranded by a dead process).
+        qint64 claimHorizonMs = 3'000;
     };
 
     JobRunner(store::Store *store, std::unique_ptr<providers::Provider> provider,
@@ -218,6 +221,18 @@ private:
     // Sends the queue of claimed sync calls; claims groups unless the job is on the batch
     // API (whose claims put tasks raised above the job's priority in that queue).
     void pumpSync(qint64 now);
+    enum class GroupClaim
+    {
+        Ready,   // a group of sync calls is in m_ready
+        Filling, // nothing to send yet (still filling, or nothing due): the wake timer is set
+        Failed,  // the runner failed
+    };
+    // Claims the next group of sync calls (sized by depth, load and pace), records it as a
+    // batch and looks its cache keys up.
+    GroupClaim claimGroup(int concurrency, qint64 now);
+    // A task's request (sync call or provider-batch line).
+    providers::ChatRequest requestFor(const ClaimedTask &task, const QString &model,
+                                      const QString &systemPrompt, const QString &prompt) const;
     // Group assembly: claims into m_assembly until the group is full, its maximum wait has
     // passed or nothing else of the job is pending. True when the group closed.
     bool assemble(int maxSize, qint64 now);
@@ -235,6 +250,8 @@ private:
     // requestTokens: what the request counted against a token limit (sync calls).
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
                           qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens = 0);
+    // The account cannot go on (quota used up, key refused): alert and pause the job.
+    void pauseForAccount(const providers::ChatReply &reply);
     // A 429 of a sync call: the rate limiter waits (and may slow down) only when it was
     // about the rate; the concurrency limiter has already answered one about concurrency.
     void rateLimited(ProviderGuard &guard, const providers::ChatReply &reply, qint64 requestTokens,
@@ -257,8 +274,8 @@ private:
         Sent,    // opened (or every line answered from the cache)
         Stopped, // refused by the budget, or the runner failed
     };
-    // A closed batch's tasks: budget reservations, cache coalescing, one provider batch per
-    // model.
+    // A closed batch's tasks go to BatchLane::send(); what it could not send is the runner's
+    // to act on (the budget, a failure).
     BatchSend sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now);
     // The metrics label of a task's lane.
     QString laneOf(const ClaimedTask &task, bool viaBatchApi) const;
@@ -269,6 +286,14 @@ private:
     // lines to recognise a batch whose id was lost. Empty when its template cannot be read.
     std::optional<providers::ChatRequest> batchLine(const ClaimedTask &task,
                                                     qint64 *promptTokens) override;
+    bool lineCoalesced(const ClaimedTask &task, const providers::ChatRequest &line,
+                       QByteArray *key) override;
+    void leadLine(const QByteArray &key, qint64 taskId) override { m_cache.lead(key, taskId); }
+    double lineMaxCostUsd(const QString &model, qint64 promptTokens) const override
+    {
+        return maxCostUsd(model, promptTokens, true);
+    }
+    void lineUnsent(qint64 taskId) override { m_router.forget(taskId); }
     TaskTransition settleLine(const ClaimedTask &task, const providers::ChatReply &reply,
                               qint64 sentAtMs) override;
     void lineHandedBack(const TaskTransition &release) override;
@@ -304,28 +329,12 @@ private:
     bool sendClassification(const QString &prompt, qint64 promptTokens, qint64 now);
     bool handleClassified(const providers::ChatReply &reply); // false: not a classification
 
-    // Response cache (cost/responsecache.h): identical requests go out once.
-    QByteArray cacheKeyFor(const QString &prompt, const QString &model,
-                           const QString &systemPrompt) const;
-    mutable cost::ResponseCacheKeys m_cacheKeys; // cacheKeyFor's encoding, kept per job shape
-    // A sync group's prompts, keys and cache answers, made and looked up together when it
-    // is claimed (one read of the store for the group); read as each task goes, kept until
-    // the next group.
-    struct LookedAhead
-    {
-        QString prompt;
-        QByteArray key; // empty: nothing looked up
-        std::optional<store::CachedResponse> hit;
-        qint64 cacheWrites = 0;    // m_cacheWrites then: a later write makes `hit` stale
-        int templateRevision = -1; // the prompt's
-    };
+    // Response cache (cost/responsecache.h): identical requests go out once. A sync group's
+    // prompts and keys are rendered and looked up together when it is claimed.
     void lookAhead(const QList<ClaimedTask> &group);
-    QHash<qint64, LookedAhead> m_lookedAhead; // by task id
-    qint64 m_cacheWrites = 0;                 // groups of answers written to the store
     // True when the task needs no request of its own: it waits for the leader of its key,
-    // or was answered from the cache (`ahead`: what the group's lookup found, if current).
-    bool coalesce(const QByteArray &key, const ClaimedTask &task,
-                  const LookedAhead *ahead = nullptr);
+    // or was answered from the cache.
+    bool coalesce(const QByteArray &key, const ClaimedTask &task);
     QQueue<qint64> m_sentAtMs;   // sends of the last 10 s (sentPerMinute)
     bool m_heldByBudget = false; // the last request was refused by a budget
     // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
@@ -378,6 +387,7 @@ private:
     QList<qint64> m_coolingUntilMs;
     int coolingSlots(qint64 now); // drops the ones past, counts the rest
     QHash<qint64, Sent> m_sent;
+    qint64 m_lastRequestTokens = 0; // sizes the claims of a lane paced by tokens
     QList<TaskTransition> m_toWrite;
     TaskCounts m_counts;
     Usage m_usage;

@@ -79,6 +79,10 @@ public:
     // once per burst: refusals of requests sent before the last slowdown only extend the wait.
     void handleRateLimited(qint64 retryAfterMs, qint64 nowMs, qint64 sentAtMs);
     void handleSuccess(qint64 nowMs);
+    // Requests of `tokens` each that the pace lets start within horizonMs (at least 1;
+    // -1: no ceiling is known). A runner leases no more ahead than this: a paced lane's
+    // surplus would only wait, and a worker that dies holds it until its leases expire.
+    qint64 requestsWithin(qint64 horizonMs, qint64 tokens) const;
 
     double nominalRpm() const;
     double nominalTpm() const;
@@ -105,8 +109,8 @@ private:
     bool sharesTokens() const;
     double requestSpacingMs() const;
     double tokenMsFor(qint64 tokens) const;
-    // When `units` of the schedule are this worker's (reserving them if needed), or -1 when
-    // the database failed.
+    // When `units` of the schedule are this worker's (reserving them if needed), or NaN
+    // when the database failed.
     double sharedReadyAt(Slots &run, double intervalMs, qint64 units, qint64 maxBatch,
                          double nowMs);
     static void takeSlots(Slots &run, double intervalMs, qint64 units);

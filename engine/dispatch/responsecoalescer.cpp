@@ -13,6 +13,76 @@ ResponseCoalescer::ResponseCoalescer(bool enabled, const Options &options)
 {
 }
 
+void ResponseCoalescer::lookAhead(const QHash<qint64, Rendered> &group)
+{
+    m_ahead.clear();
+    if (group.isEmpty())
+        return;
+    QList<QByteArray> keys;
+    keys.reserve(group.size());
+    for (auto it = group.cbegin(); it != group.cend(); ++it) {
+        m_ahead.insert(it.key(), Ahead{it.value(), std::nullopt, m_writes});
+        keys.append(it.value().key);
+    }
+    if (!m_store)
+        return;
+    const QHash<QByteArray, store::CachedResponse> hits = m_store->cachedResponses(keys);
+    if (hits.isEmpty())
+        return;
+    for (Ahead &ahead : m_ahead) {
+        const auto it = hits.constFind(ahead.rendered.key);
+        if (it != hits.constEnd())
+            ahead.hit = it.value();
+    }
+}
+
+std::optional<ResponseCoalescer::Rendered>
+ResponseCoalescer::lookedAhead(const ClaimedTask &task) const
+{
+    const auto it = m_ahead.constFind(task.id);
+    if (it == m_ahead.constEnd() || it->rendered.templateRevision != task.templateRevision)
+        return std::nullopt;
+    return it->rendered;
+}
+
+ResponseCoalescer::Verdict ResponseCoalescer::coalesce(const QByteArray &key,
+                                                       const ClaimedTask &task,
+                                                       store::CachedResponse *answer)
+{
+    if (follow(key, task))
+        return Verdict::Follows;
+    std::optional<store::CachedResponse> hit = unstored(key);
+    if (!hit) {
+        // The group's read holds while nothing was written since and the key is the same.
+        const auto ahead = m_ahead.constFind(task.id);
+        const bool known = ahead != m_ahead.constEnd() && ahead->rendered.key == key &&
+                           ahead->rendered.templateRevision == task.templateRevision &&
+                           ahead->writes == m_writes;
+        if (known)
+            hit = ahead->hit;
+        else if (m_store)
+            hit = m_store->cachedResponse(key);
+    }
+    if (!hit)
+        return Verdict::Send;
+    *answer = std::move(*hit);
+    return Verdict::Answered;
+}
+
+TaskOutcome ResponseCoalescer::answeredOutcome(qint64 taskId, const QString &output,
+                                               const QString &model, qint64 nowMs)
+{
+    TaskOutcome outcome;
+    outcome.taskId = taskId;
+    outcome.output = output;
+    outcome.model = model;
+    outcome.costUsd = 0.0; // nothing was billed
+    outcome.cacheHit = true;
+    outcome.startedAtMs = nowMs;
+    outcome.finishedAtMs = nowMs;
+    return outcome;
+}
+
 bool ResponseCoalescer::follow(const QByteArray &key, const ClaimedTask &task)
 {
     if (!m_leaderOfKey.contains(key))
@@ -92,6 +162,7 @@ bool ResponseCoalescer::writeDue(qint64 nowMs, bool force) const
 QList<store::CachedResponse> ResponseCoalescer::takeUnstored(qint64 nowMs)
 {
     m_lastWriteMs = nowMs;
+    ++m_writes; // what the lookahead found may be stale now
     QList<store::CachedResponse> entries = m_unstored.values();
     m_unstored.clear();
     return entries;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/tasktypes.h"
+#include "cost/responsecache.h"
 #include "store/store.h"
 
 #include <optional>
@@ -16,7 +17,9 @@ namespace bd::dispatch {
 // settles its followers are handed back to the runner: they take its answer, or are tried
 // on their own when it failed. Answers are kept in memory and written to the store's cache
 // in large groups (random keys dirty index pages all over; fewer, larger groups write far
-// less); until then lookups find them here. Pure state over the caller's clock.
+// less); until then lookups find them here. A sync group's keys are looked up in the store
+// in one read when it is claimed (lookAhead()); coalesce() decides each task as it goes.
+// State over the caller's clock and store; no timers, no threads.
 class ResponseCoalescer
 {
 public:
@@ -31,6 +34,44 @@ public:
 
     // The job setting response_cache; off, the runner never asks.
     bool isEnabled() const { return m_enabled; }
+    // Where answers written earlier are looked up (null: only the ones kept here).
+    void setStore(store::Store *store) { m_store = store; }
+
+    // The key of a request (cost/responsecache.h); a replay with an edited system prompt
+    // asks something else than the job's original.
+    QByteArray keyFor(const JobSpec &spec, const QString &model, const QString &systemPrompt,
+                      const QString &prompt)
+    {
+        return m_keys.keyFor(spec, model, systemPrompt, prompt);
+    }
+
+    // A task's prompt and key as rendered ahead, with its template revision.
+    struct Rendered
+    {
+        QString prompt;
+        QByteArray key;
+        int templateRevision = -1;
+    };
+    // A group of sync calls, by task id: their keys are looked up in one read of the store
+    // and kept until the next group (whatever was left of the last one went back or out).
+    void lookAhead(const QHash<qint64, Rendered> &group);
+    // What lookAhead() rendered for the task; nothing when it was replayed with another
+    // template since, or was not in the group.
+    std::optional<Rendered> lookedAhead(const ClaimedTask &task) const;
+
+    enum class Verdict
+    {
+        Send,     // nothing known: the task goes out (and leads its key: lead())
+        Follows,  // the same request is in flight: the task waits for its leader
+        Answered, // answered from the cache: *answer, nothing is sent or charged
+    };
+    // A task about to be sent under `key`. Neither a follower nor an answer uses a request
+    // slot or the budget.
+    Verdict coalesce(const QByteArray &key, const ClaimedTask &task, store::CachedResponse *answer);
+    // A task answered without a request of its own (a cache hit, or its leader's answer):
+    // completed at no cost, not an attempt.
+    static TaskOutcome answeredOutcome(qint64 taskId, const QString &output, const QString &model,
+                                       qint64 nowMs);
 
     // A task about to be sent under `key`: true when another task leads that key, in which
     // case the task now waits for it (returned by settleLeader() or takeAllFollowers()).
@@ -61,8 +102,19 @@ public:
     QList<store::CachedResponse> takeUnstored(qint64 nowMs);
 
 private:
+    struct Ahead
+    {
+        Rendered rendered;
+        std::optional<store::CachedResponse> hit;
+        qint64 writes = 0; // m_writes then: a later write makes `hit` stale
+    };
+
     bool m_enabled;
     Options m_options;
+    store::Store *m_store = nullptr;
+    cost::ResponseCacheKeys m_keys;                         // keyFor's encoding, kept per job shape
+    QHash<qint64, Ahead> m_ahead;                           // by task id (lookAhead())
+    qint64 m_writes = 0;                                    // groups of answers taken to be written
     QHash<QByteArray, qint64> m_leaderOfKey;                // key -> task in flight for it
     QHash<qint64, QByteArray> m_keyOfTask;                  // leader task -> its key
     QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey; // duplicates waiting for it

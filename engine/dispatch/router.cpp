@@ -46,6 +46,18 @@ QStringList Router::models() const
     return m_tiering ? m_tiering->models() : QStringList{m_jobModel};
 }
 
+qint64 Router::requestsWithin(qint64 horizonMs, qint64 tokens)
+{
+    qint64 total = 0;
+    for (const QString &model : models()) {
+        const qint64 n = guardFor(model).limiter.requestsWithin(horizonMs, tokens);
+        if (n < 0)
+            return -1;
+        total += n;
+    }
+    return total;
+}
+
 QString Router::route(const ClaimedTask &task, const QString &prompt, qint64 promptTokens)
 {
     if (!m_tiering)

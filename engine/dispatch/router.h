@@ -64,6 +64,9 @@ public:
     void setGuard(std::shared_ptr<ProviderGuard> guard) { m_guard = std::move(guard); }
     void setGuardLookup(GuardLookup lookup) { m_guardLookup = std::move(lookup); }
     ProviderGuard &guardFor(const QString &model);
+    // Requests of `tokens` each the paces of the job's models let start within horizonMs,
+    // together (-1: some model has no known ceiling).
+    qint64 requestsWithin(qint64 horizonMs, qint64 tokens);
 
 private:
     struct Route

@@ -28,6 +28,8 @@ constexpr int kOutageMs = 5'000;
 enum class Scenario
 {
     Unavailable,       // 503 from the Files and batch endpoints for kOutageMs
+    Overloaded,        // 529 overloaded from them for kOutageMs
+    ConnectionReset,   // they drop the connection without an answer for kOutageMs
     ConnectionRefused, // the server refuses connections for kOutageMs
     FailedNoLines,     // the first batch ends "failed" with an error naming no line
     Expired,           // the first batch expires with half its lines done
@@ -55,6 +57,10 @@ void TestBatchLaneOutage::outageHarmsNothing_data()
         const QByteArray p = id.toUtf8();
         QTest::newRow(QByteArray(p + " 503 on submit").constData())
             << id << model << int(Scenario::Unavailable) << true;
+        QTest::newRow(QByteArray(p + " 529 overloaded").constData())
+            << id << model << int(Scenario::Overloaded) << true;
+        QTest::newRow(QByteArray(p + " connection reset").constData())
+            << id << model << int(Scenario::ConnectionReset) << true;
         QTest::newRow(QByteArray(p + " connection refused").constData())
             << id << model << int(Scenario::ConnectionRefused) << true;
         QTest::newRow(QByteArray(p + " batch expired").constData())
@@ -126,7 +132,12 @@ void TestBatchLaneOutage::outageHarmsNothing()
 
     switch (Scenario(scenario)) {
     case Scenario::Unavailable:
-        server.options().batchFault = FakeProvider::Fault::Unavailable;
+    case Scenario::Overloaded:
+    case Scenario::ConnectionReset:
+        server.options().batchFault =
+            Scenario(scenario) == Scenario::Unavailable  ? FakeProvider::Fault::Unavailable
+            : Scenario(scenario) == Scenario::Overloaded ? FakeProvider::Fault::Overloaded
+                                                         : FakeProvider::Fault::Close;
         QTimer::singleShot(kOutageMs, &server,
                            [&server] { server.options().batchFault = FakeProvider::Fault::None; });
         break;

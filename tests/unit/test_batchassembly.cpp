@@ -195,6 +195,21 @@ private Q_SLOTS:
         QCOMPARE(fixed.size(100'000, 4, false), 64);
         QCOMPARE(fixed.size(1, 128, true), 128);
     }
+
+    void pacedGroupsHoldOnlyWhatGoesOutSoon()
+    {
+        // A paced lane's group is what its rate limit sends within the claim horizon,
+        // below every floor (smallest group, concurrency, a fixed claim batch).
+        GroupSizer local(u"simulator"_s, GroupSizer::Profile{}, QJsonObject{});
+        QCOMPARE(local.size(10'001, 16, false, 1.0, 6), 6);
+        QCOMPARE(local.size(10, 16, true, 1.0, 6), 6);
+        QCOMPARE(local.size(10'001, 16, false, 1.0, 800), 500); // a cap above changes nothing
+        QCOMPARE(local.size(10'001, 16, false, 1.0, -1), 500);  // no limit known
+        GroupSizer::Profile profile;
+        profile.claimBatch = 64;
+        GroupSizer fixed(u"simulator"_s, profile, QJsonObject{});
+        QCOMPARE(fixed.size(100, 16, false, 1.0, 6), 6);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestBatchAssembly)

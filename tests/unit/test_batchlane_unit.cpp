@@ -12,11 +12,11 @@
 #include "dispatch/budgetgate.h"
 #include "store/sqlite/sqlitestore.h"
 
+#include <memory>
+#include <QSet>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
-
-#include <memory>
 
 using namespace Qt::StringLiterals;
 using bd::ClaimedTask;
@@ -77,11 +77,19 @@ public:
     {
         ChatRequest request;
         request.taskId = task.id;
-        request.model = u"m-1"_s;
+        request.model = modelOf.value(task.id, u"m-1"_s);
         request.prompt = u"line "_s + task.values.value(0);
         *promptTokens = 3;
         return request;
     }
+    bool lineCoalesced(const ClaimedTask &task, const ChatRequest &, QByteArray *key) override
+    {
+        *key = "key-" + QByteArray::number(task.id);
+        return coalescedIds.contains(task.id);
+    }
+    void leadLine(const QByteArray &key, qint64) override { led.append(key); }
+    double lineMaxCostUsd(const QString &, qint64) const override { return lineCostUsd; }
+    void lineUnsent(qint64 taskId) override { unsent.append(taskId); }
     TaskTransition settleLine(const ClaimedTask &task, const ChatReply &reply, qint64) override
     {
         settledReplies.append(reply);
@@ -112,6 +120,11 @@ public:
     void chargeRecorded() override { ++charges; }
     void laneFailed(const QString &error) override { failures.append(error); }
 
+    QHash<qint64, QString> modelOf; // a tiered job's lines (default m-1)
+    QSet<qint64> coalescedIds;      // lines answered without a request
+    QList<QByteArray> led;
+    double lineCostUsd = 0.25;
+    QList<qint64> unsent;
     QList<ChatReply> settledReplies;
     QList<qint64> handedBack;
     int returned = 0;
@@ -127,7 +140,8 @@ public:
 class Harness
 {
 public:
-    Harness()
+    explicit Harness(double capUsd = 0.0)
+        : budget(capUsd)
     {
         store = std::make_unique<bd::store::SqliteStore>(dir.filePath(u"lane.sqlite"_s));
         bd::JobSpec spec;
@@ -174,6 +188,16 @@ public:
         return provider.submitted.constLast().first;
     }
 
+    QList<ClaimedTask> claimAll()
+    {
+        QList<ClaimedTask> claimed;
+        const qint64 now = clock.nowMs();
+        store->claimTasks(jobId, kWorker, 100, now, now + 60'000, &claimed);
+        for (const ClaimedTask &task : std::as_const(claimed))
+            ids.append(task.id);
+        return claimed;
+    }
+
     QString batchState()
     {
         const auto all = store->batches(jobId, {u"assembling"_s, u"submitted"_s, u"ended"_s,
@@ -206,6 +230,69 @@ class TestBatchLaneUnit : public QObject
     Q_OBJECT
 
 private Q_SLOTS:
+    void sendOpensABatchPerModelWithoutTheCoalescedLines()
+    {
+        Harness h;
+        auto lane = h.lane();
+        const QList<ClaimedTask> claimed = h.claimAll();
+        QCOMPARE(claimed.size(), 5);
+        h.host.coalescedIds = {h.ids.at(1)};
+        h.host.modelOf.insert(h.ids.at(3), u"m-2"_s);
+        const BatchLane::Sending sending = lane->send(claimed, h.clock.nowMs());
+        QCOMPARE(sending.sent, BatchLane::Sent::Opened);
+        QCOMPARE(h.provider.submitted.size(), 2); // one batch per model
+        QList<qint64> sent;
+        for (const auto &[reference, requests] : std::as_const(h.provider.submitted)) {
+            QSet<QString> models;
+            for (const ChatRequest &request : requests) {
+                sent.append(request.taskId);
+                models.insert(request.model);
+            }
+            QCOMPARE(models.size(), 1);
+        }
+        std::sort(sent.begin(), sent.end());
+        QCOMPARE(sent, (QList<qint64>{h.ids.at(0), h.ids.at(2), h.ids.at(3), h.ids.at(4)}));
+        // Each line sent leads its key; the coalesced one leads nothing and is not charged.
+        QCOMPARE(h.host.led.size(), 4);
+        QVERIFY(!h.host.led.contains("key-" + QByteArray::number(h.ids.at(1))));
+        QCOMPARE(h.budget.reservedUsd(), 1.0);
+        QCOMPARE(lane->openCount(), 2);
+    }
+
+    void sendKeepsToTheBudget()
+    {
+        // $0.25 a line, $0.60 left: two lines go, the others go back pending uncharged.
+        Harness h(0.6);
+        auto lane = h.lane();
+        const QList<ClaimedTask> claimed = h.claimAll();
+        BatchLane::Sending sending = lane->send(claimed, h.clock.nowMs());
+        QCOMPARE(sending.sent, BatchLane::Sent::Opened);
+        QCOMPARE(sending.refusedUsd, 0.25);
+        QCOMPARE(h.provider.submitted.constFirst().second.size(), 2);
+        QCOMPARE(h.host.unsent, h.ids.mid(2));
+        QCOMPARE(h.host.returned, 3);
+        QCOMPARE(h.store->taskCounts(h.jobId).pending, 3);
+
+        // Nothing fits: every line goes back and the runner hears what was refused.
+        Harness poor(0.1);
+        auto poorLane = poor.lane();
+        sending = poorLane->send(poor.claimAll(), poor.clock.nowMs());
+        QCOMPARE(sending.sent, BatchLane::Sent::OverBudget);
+        QCOMPARE(sending.refusedUsd, 0.25);
+        QVERIFY(poor.provider.submitted.isEmpty());
+        QCOMPARE(poor.store->taskCounts(poor.jobId).pending, 5);
+
+        // Every line answered without a request: nothing opens, nothing is reserved.
+        Harness cached;
+        auto cachedLane = cached.lane();
+        const QList<ClaimedTask> all = cached.claimAll();
+        for (const qint64 id : std::as_const(cached.ids))
+            cached.host.coalescedIds.insert(id);
+        QCOMPARE(cachedLane->send(all, cached.clock.nowMs()).sent, BatchLane::Sent::Answered);
+        QVERIFY(cached.provider.submitted.isEmpty());
+        QCOMPARE(cached.budget.reservedUsd(), 0.0);
+    }
+
     void linesSettleFromTheResults()
     {
         Harness h;

@@ -284,6 +284,7 @@ private Q_SLOTS:
     void stopReleasesUnsentTasks();
     void rateLimitIsNotCharged();
     void leasesOfAVanishedWorkerComeBack();
+    void pacedRunnerLeasesOnlyWhatItSendsSoon();
 };
 
 void TestDispatcher::initTestCase()
@@ -665,6 +666,34 @@ void TestDispatcher::leasesOfAVanishedWorkerComeBack()
         QCOMPARE(h.log.sendsOf(task.id).size(), 1);
     for (const bd::ingest::ExportRow &row : h.exportRows())
         QCOMPARE(row.attempts, 1);
+}
+
+void TestDispatcher::pacedRunnerLeasesOnlyWhatItSendsSoon()
+{
+    // --rpm 120: two requests a second. Leasing a whole group (100 here) ahead of that left a
+    // dead worker holding the rest until their leases ran out; now a group is what the pace
+    // sends within the claim horizon (3 s: 6 tasks), and the pace is kept all the same.
+    constexpr int kRows = 60;
+    Harness h(makeRows(kRows));
+    QVERIFY2(h.ok(), qPrintable(h.error()));
+    QVERIFY(h.store().setJobSettings(h.jobId(), QJsonObject{{u"rpm"_s, 120}}));
+    h.startRunner({}, [](JobRunner::Options &options) { options.claimBatch = 0; });
+    int mostLeased = 0;
+    for (int step = 0; step < 2'000 && h.finished->isEmpty(); ++step) {
+        QTest::qWait(1);
+        mostLeased = qMax(mostLeased, int(h.store().taskCounts(h.jobId()).leased));
+        h.clock.advance(50);
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(h.finished->count(), 1, 20'000);
+    QCOMPARE(h.finished->at(0).at(1).value<JobState>(), JobState::Finished);
+    QCOMPARE(h.store().taskCounts(h.jobId()).completed, kRows);
+    // The group, plus the one whose answer has not been written yet.
+    QVERIFY2(mostLeased >= 1 && mostLeased <= 7, qPrintable(QString::number(mostLeased)));
+    // No rate lost: 60 requests at 120 rpm (0.985 headroom) take about 30 s of the clock.
+    const double seconds =
+        double(h.log.sends.constLast().atMs - h.log.sends.constFirst().atMs) / 1000;
+    QVERIFY2(seconds >= 29.0 && seconds <= 31.5, qPrintable(QString::number(seconds)));
+    QCOMPARE(h.log.sends.size(), kRows);
 }
 
 QTEST_GUILESS_MAIN(TestDispatcher)

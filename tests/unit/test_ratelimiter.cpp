@@ -169,6 +169,32 @@ RunFigures runJob(RateLimiter &limiter, SimulatedProvider &server, int rows, qin
     return figures;
 }
 
+// A configured limit of `rpm` requests, or (tokenBound) as many 100-token requests' worth of
+// tokens; none when the limit is to be learnt from the headers.
+RateLimiter::Options configuredLimit(bool configured, bool tokenBound, qint64 rpm)
+{
+    RateLimiter::Options options;
+    if (configured && tokenBound)
+        options.configuredTpm = rpm * 100;
+    else if (configured)
+        options.configuredRpm = rpm;
+    return options;
+}
+
+// The database whose shared schedule a limiter paces by, as batchctl's do (null and a
+// message when it cannot be opened; null for no limiter).
+std::unique_ptr<bd::store::Database> sharedSchedule(const QTemporaryDir &dir, RateLimiter *limiter,
+                                                    QString *error)
+{
+    if (!limiter)
+        return nullptr;
+    auto database = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
+                                              bd::store::Database::Access::ReadWrite, error);
+    if (database)
+        limiter->share(&database->sharedLimits(), u"sim||sim-1"_s);
+    return database;
+}
+
 } // namespace
 
 class TestRateLimiter : public QObject
@@ -185,6 +211,8 @@ private Q_SLOTS:
     void refusalAtTheWindowsBrimDoesNotSlowDown();
     void lateWakesLoseNoRate_data();
     void lateWakesLoseNoRate();
+    void leasesOnlyWhatThePaceSendsSoon();
+    void caughtUpSharedSlotsNeverExceedTheLimit();
 };
 
 void TestRateLimiter::usesTheWholeLimit_data()
@@ -222,23 +250,11 @@ void TestRateLimiter::usesTheWholeLimit()
     constexpr qint64 kTokens = 100;
     SimulatedProvider server(2'000, tokenBound ? 10'000 : 60, tokenBound ? 6'000 : 10'000'000,
                              ResetMeaning(meaning));
-    RateLimiter::Options options;
-    if (configured) {
-        if (tokenBound)
-            options.configuredTpm = 180'000;
-        else
-            options.configuredRpm = 1'800;
-    }
-    RateLimiter limiter(options);
+    RateLimiter limiter(configuredLimit(configured, tokenBound, 1'800));
     QTemporaryDir dir;
-    std::unique_ptr<bd::store::Database> database;
-    if (shared) {
-        QString error;
-        database = bd::store::Database::open(dir.filePath(u"jobs.sqlite"_s),
-                                             bd::store::Database::Access::ReadWrite, &error);
-        QVERIFY2(database, qPrintable(error));
-        limiter.share(&database->sharedLimits(), u"sim||sim-1"_s);
-    }
+    QString error;
+    const auto database = sharedSchedule(dir, shared ? &limiter : nullptr, &error);
+    QVERIFY2(database || !shared, qPrintable(error));
     const RunFigures figures = runJob(limiter, server, kRows, kTokens);
     QCOMPARE(figures.completed, kRows); // no row lost
     const double minutes = double(figures.lastMs - figures.firstMs) / 60'000.0;
@@ -334,8 +350,18 @@ void TestRateLimiter::refusalAtTheWindowsBrimDoesNotSlowDown()
 void TestRateLimiter::lateWakesLoseNoRate_data()
 {
     QTest::addColumn<bool>("tokenBound");
-    QTest::newRow("requests") << false;
-    QTest::newRow("tokens") << true;
+    QTest::addColumn<bool>("configured"); // --rpm / --tpm, paced through the database
+    QTest::addColumn<int>("wakeMs");
+    for (const int wakeMs : {30, 90}) {
+        for (const bool configured : {false, true}) {
+            for (const bool tokenBound : {false, true}) {
+                const QByteArray name = QByteArray(tokenBound ? "tokens" : "requests") +
+                                        (configured ? " configured shared" : " headers") +
+                                        " wake " + QByteArray::number(wakeMs);
+                QTest::newRow(name.constData()) << tokenBound << configured << wakeMs;
+            }
+        }
+    }
 }
 
 void TestRateLimiter::lateWakesLoseNoRate()
@@ -343,8 +369,16 @@ void TestRateLimiter::lateWakesLoseNoRate()
     // 6,000 a minute learnt from headers (one request or 100 tokens each 10 ms) on a busy
     // machine whose event loop wakes only every 30 ms: each wake sends what came due since,
     // the lane keeps its rate (it caught up one request a wake: two thirds of it).
+    // Configured (--rpm / --tpm, as batchctl runs them), the slots come from the database's
+    // shared schedule and the same holds.
     QFETCH(bool, tokenBound);
-    RateLimiter limiter;
+    QFETCH(bool, configured);
+    QFETCH(int, wakeMs);
+    RateLimiter limiter(configuredLimit(configured, tokenBound, 6'000));
+    QTemporaryDir dir;
+    QString error;
+    const auto database = sharedSchedule(dir, configured ? &limiter : nullptr, &error);
+    QVERIFY2(database || !configured, qPrintable(error));
     RateLimitInfo info;
     if (tokenBound)
         info.limitTokens = 600'000;
@@ -352,7 +386,7 @@ void TestRateLimiter::lateWakesLoseNoRate()
         info.limitRequests = 6'000;
     limiter.observe(info, 0);
     int sent = 0;
-    for (qint64 now = 0; now < 60'000; now += 30) {
+    for (qint64 now = 0; now < 60'000; now += wakeMs) {
         while (limiter.delayMs(100, now) == 0) {
             limiter.consume(100, now);
             ++sent;
@@ -360,6 +394,68 @@ void TestRateLimiter::lateWakesLoseNoRate()
     }
     const double share = double(sent) / 6'000.0;
     QVERIFY2(share >= 0.97 && share <= 1.0, qPrintable(QString::number(share)));
+}
+
+void TestRateLimiter::leasesOnlyWhatThePaceSendsSoon()
+{
+    // No ceiling known: the runner's groups are not capped by the pace.
+    QCOMPARE(RateLimiter().requestsWithin(3'000, 100), -1);
+    // 120 rpm: two requests a second, so 6 within 3 s (headroom 1: exact).
+    RateLimiter paced(RateLimiter::Options{.configuredRpm = 120, .headroom = 1.0});
+    QCOMPARE(paced.requestsWithin(3'000, 100), 6);
+    // Never 0: a group of one may always be claimed.
+    QCOMPARE(paced.requestsWithin(10, 100), 1);
+    // The tighter limit sets the pace: 60,000 tpm at 1,000 tokens a request is 60 rpm.
+    RateLimiter both(
+        RateLimiter::Options{.configuredRpm = 120, .configuredTpm = 60'000, .headroom = 1.0});
+    QCOMPARE(both.requestsWithin(3'000, 1'000), 3);
+    QCOMPARE(both.requestsWithin(3'000, 100), 6);
+    // A limit learnt from the headers counts too, as does a slowdown after a 429.
+    RateLimiter learnt(RateLimiter::Options{.headroom = 1.0});
+    RateLimitInfo info;
+    info.limitRequests = 6'000;
+    info.remainingRequests = 5'000;
+    learnt.observe(info, 0);
+    QCOMPARE(learnt.requestsWithin(3'000, 1), 300);
+    learnt.handleRateLimited(100, 1'000, 900); // plenty remained: the lane halves
+    QCOMPARE(learnt.requestsWithin(3'000, 1), 150);
+}
+
+void TestRateLimiter::caughtUpSharedSlotsNeverExceedTheLimit()
+{
+    // Two workers on one database's schedule (6,000 rpm configured), both waking late at
+    // different moments: each takes the slots that went by unused within catchUpMs, never
+    // one the other took, so together they send at most the limit (plus one catch-up's
+    // burst in any second).
+    QTemporaryDir dir;
+    QString error;
+    RateLimiter a(RateLimiter::Options{.configuredRpm = 6'000});
+    RateLimiter b(RateLimiter::Options{.configuredRpm = 6'000});
+    const auto first = sharedSchedule(dir, &a, &error);
+    QVERIFY2(first, qPrintable(error));
+    const auto second = sharedSchedule(dir, &b, &error); // another connection, as a worker
+    QVERIFY2(second, qPrintable(error));
+    QList<qint64> sends;
+    for (qint64 now = 0; now < 60'000; now += 10) {
+        for (RateLimiter *limiter : {&a, &b}) {
+            // a wakes every 40 ms, b every 70 ms: both late for most of their slots.
+            if (now % (limiter == &a ? 40 : 70) != 0)
+                continue;
+            while (limiter->delayMs(1, now) == 0) {
+                limiter->consume(1, now);
+                sends.append(now);
+            }
+        }
+    }
+    const double share = double(sends.size()) / 6'000.0;
+    QVERIFY2(share >= 0.97 && share <= 1.0, qPrintable(QString::number(share)));
+    int most = 0;
+    for (qsizetype i = 0, j = 0; i < sends.size(); ++i) {
+        while (sends.at(j) <= sends.at(i) - 1'000)
+            ++j;
+        most = std::max(most, int(i - j + 1));
+    }
+    QVERIFY2(most <= 100 + 10, qPrintable(QString::number(most))); // 1 s + 100 ms of slots
 }
 
 QTEST_GUILESS_MAIN(TestRateLimiter)

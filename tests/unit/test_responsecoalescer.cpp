@@ -2,10 +2,16 @@
 // later tasks of the key wait for it and come back when it settles (in the order they
 // came), other keys are untouched; answers are kept for their key (first one wins, never
 // for a task that led nothing) until they are due to be written — by count, by time on the
-// caller's clock, or when the runner stops.
+// caller's clock, or when the runner stops. A sync group's keys are read from a real
+// store in one lookup and that read holds until answers are written; each task's verdict
+// (send, follow, answered) comes from the coalescer.
 
 #include "dispatch/responsecoalescer.h"
+#include "jobio.h"
+#include "store/sqlite/sqlitestore.h"
 
+#include <QFile>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace Qt::StringLiterals;
@@ -126,6 +132,88 @@ private Q_SLOTS:
         QVERIFY(cache.writeDue(10'300, false));
     }
 
+    void groupLookupHoldsUntilAnswersAreWritten()
+    {
+        // A job of three rows, the first one completed with an answer cached under "k1".
+        QTemporaryDir dir;
+        bd::store::SqliteStore store(dir.filePath(u"q.sqlite"_s));
+        QVERIFY(store.isOpen());
+        QFile csv(dir.filePath(u"in.csv"_s));
+        QVERIFY(csv.open(QIODevice::WriteOnly));
+        csv.write("id\n1\n2\n3\n");
+        csv.close();
+        bd::JobSpec spec;
+        spec.sourcePath = csv.fileName();
+        spec.templateText = u"Row {{id}}"_s;
+        spec.provider = u"simulator"_s;
+        spec.model = u"sim-1"_s;
+        const bd::ImportResult imported = bd::importJob(store, spec, 0);
+        QVERIFY2(imported.ok, qPrintable(imported.error));
+        QList<ClaimedTask> claimed;
+        QVERIFY(store.claimTasks(imported.jobId, u"w"_s, 3, 0, 60'000, &claimed));
+        QCOMPARE(claimed.size(), 3);
+        bd::TaskTransition done;
+        done.action = bd::OutcomeAction::Complete;
+        done.outcome =
+            ResponseCoalescer::answeredOutcome(claimed.at(0).id, u"yes"_s, u"sim-1"_s, 0);
+        QVERIFY(store.applyTransitions(u"w"_s, {done}, 0));
+        bd::store::CachedResponse k1;
+        k1.key = "k1";
+        k1.taskId = claimed.at(0).id;
+        QVERIFY(store.storeCachedResponses({k1}));
+
+        ResponseCoalescer cache(true);
+        cache.setStore(&store);
+        const ClaimedTask &second = claimed.at(1);
+        const ClaimedTask &third = claimed.at(2);
+        cache.lookAhead({{second.id, {u"p2"_s, "k1", second.templateRevision}},
+                         {third.id, {u"p3"_s, "k3", third.templateRevision}}});
+        QCOMPARE(cache.lookedAhead(second)->prompt, u"p2"_s);
+        ClaimedTask replayed = third;
+        replayed.templateRevision += 1; // replayed with another template since the lookup
+        QVERIFY(!cache.lookedAhead(replayed));
+
+        bd::store::CachedResponse answer;
+        QCOMPARE(cache.coalesce("k1", second, &answer), ResponseCoalescer::Verdict::Answered);
+        QCOMPARE(answer.output, u"yes"_s);
+        // "k3" was not in the store when the group was read. Written since by another
+        // worker: the group's read still holds (no read per task)...
+        bd::store::CachedResponse k3 = k1;
+        k3.key = "k3";
+        QVERIFY(store.storeCachedResponses({k3}));
+        QCOMPARE(cache.coalesce("k3", third, &answer), ResponseCoalescer::Verdict::Send);
+        // ...until this runner writes answers: then a task's key is read again.
+        cache.lead("k9", 99);
+        cache.remember(99, u"x"_s, u"sim-1"_s, Usage{}, 0);
+        QVERIFY(cache.writeDue(0, true));
+        cache.takeUnstored(0);
+        QCOMPARE(cache.coalesce("k3", third, &answer), ResponseCoalescer::Verdict::Answered);
+        // A key in flight: the task follows its leader, whatever the store holds.
+        cache.lead("k1", second.id);
+        QCOMPARE(cache.coalesce("k1", third, &answer), ResponseCoalescer::Verdict::Follows);
+        QCOMPARE(ids(cache.settleLeader(second.id)), QList<qint64>{third.id});
+        // An answer kept here and not yet written is found without the store.
+        ResponseCoalescer alone(true);
+        alone.lead("k7", 7);
+        alone.remember(7, u"seven"_s, u"sim-1"_s, Usage{}, 0);
+        alone.settleLeader(7);
+        QCOMPARE(alone.coalesce("k7", task(8), &answer), ResponseCoalescer::Verdict::Answered);
+        QCOMPARE(answer.output, u"seven"_s);
+        QCOMPARE(alone.coalesce("k8", task(9), &answer), ResponseCoalescer::Verdict::Send);
+    }
+
+    void answeredOutcomeCostsNothing()
+    {
+        const bd::TaskOutcome outcome =
+            ResponseCoalescer::answeredOutcome(5, u"out"_s, u"m"_s, 1'234);
+        QCOMPARE(outcome.taskId, 5);
+        QVERIFY(outcome.cacheHit);
+        QCOMPARE(outcome.costUsd.value_or(-1.0), 0.0);
+        QCOMPARE(outcome.startedAtMs, 1'234);
+        QCOMPARE(outcome.finishedAtMs, 1'234);
+        QCOMPARE(outcome.error, bd::ErrorClass::None);
+    }
+
     void disabledSaysSo()
     {
         QVERIFY(!ResponseCoalescer(false).isEnabled());
@@ -133,5 +221,5 @@ private Q_SLOTS:
     }
 };
 
-QTEST_APPLESS_MAIN(TestResponseCoalescer)
+QTEST_GUILESS_MAIN(TestResponseCoalescer)
 #include "test_responsecoalescer.moc"
