@@ -129,8 +129,8 @@ int commandWorker(const Invocation &in)
     QStringList laneNames;
     for (const int lane : lanes)
         laneNames.append(QString::number(lane));
-    printErr(u"worker %1 on %2, lanes %3"_s.arg(engine.workerId(), engine.database(),
-                                                laneNames.join(u',')));
+    printErr(u"worker %1 on %2, lanes %3"_s.arg(
+        engine.workerId(), bd::databaseWithoutPassword(engine.database()), laneNames.join(u',')));
 
     const int pollMs =
         intOption(in.parser, u"poll-ms"_s,

@@ -3,6 +3,7 @@
 #include "api/jobsettings.h"
 #include "core/clock.h"
 #include "core/crashpoint.h"
+#include "core/usdtext.h"
 #include "cost/responsecache.h"
 #include "metrics/metricsrecorder.h"
 #include "store/store.h"
@@ -656,11 +657,11 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     if (m_budget.takeWarning()) {
         const double spent = m_budget.spentUsd();
         const double cap = m_budget.capUsd();
-        Q_EMIT alertRaised(m_job.id, u"budget_80"_s,
-                           u"%1% of the $%2 budget spent ($%3)"_s.arg(
-                               QString::number(spent / cap * 100.0, 'f', 1),
-                               QString::number(cap, 'f', 2), QString::number(spent, 'f', 4)),
-                           m_budget.figures());
+        Q_EMIT alertRaised(
+            m_job.id, u"budget_80"_s,
+            u"%1% of the %2 budget spent (%3)"_s.arg(QString::number(spent / cap * 100.0, 'f', 1),
+                                                     usdText(cap), usdText(spent)),
+            m_budget.figures());
     }
     if (m_metrics) {
         const qint64 waitMs =
@@ -1257,9 +1258,8 @@ void JobRunner::budgetRefused(double extraUsd, bool ownWorkInFlight)
     case BudgetGate::Refusal::PauseForJobCap: {
         // The job's own cap names the job's figures; the global one's alert is the
         // engine's, raised for every job at once.
-        const QString why = u"budget of $%1 reached ($%2 spent)"_s.arg(
-            QString::number(m_budget.capUsd(), 'f', 2),
-            QString::number(m_budget.spentUsd(), 'f', 4));
+        const QString why = u"budget of %1 reached (%2 spent)"_s.arg(usdText(m_budget.capUsd()),
+                                                                     usdText(m_budget.spentUsd()));
         Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why, m_budget.figures());
         stop(JobState::Paused, why, false);
         return;

@@ -1,14 +1,14 @@
 #include "alertrules.h"
 
-#include "core/clock.h"
 #include "api/durationtext.h"
+#include "core/clock.h"
 #include "core/tasktypes.h"
-
-#include <QDateTime>
-#include <QJsonArray>
+#include "core/usdtext.h"
 
 #include <cmath>
 #include <limits>
+#include <QDateTime>
+#include <QJsonArray>
 
 namespace bd::metrics {
 
@@ -35,11 +35,6 @@ QString percent(double fraction)
 QString count(double n)
 {
     return QString::number(qint64(std::llround(n)));
-}
-
-QString money(double usd)
-{
-    return u"$"_s + QString::number(usd, 'f', usd < 1.0 ? 4 : 2);
 }
 
 // The keys every alert's figures share, so a front end can say "value > threshold over
@@ -483,16 +478,17 @@ void AlertRules::checkCostPerTask(QList<AlertEvent> &out, qint64 now)
         if (!enough || increase <= t.clearIncrease)
             clear(out, kind, 0,
                   enough ? u"cost per task %1, %2 against the period before"_s.arg(
-                               money(current), (increase >= 0 ? u"+"_s : QString()) + percent(increase))
+                               usdText(current),
+                               (increase >= 0 ? u"+"_s : QString()) + percent(increase))
                          : u"cost per task: not enough tasks to compare"_s,
                   figures);
         return;
     }
     if (enough && increase > t.increase) {
         raise(out, kind, 0,
-              u"cost per task %1 over the last %2, up %3 from %4 the %2 before (%5 and %6 tasks)"_s.arg(
-                  money(current), durationText(t.periodMs), percent(increase), money(previous),
-                  count(curTasks), count(prevTasks)),
+              u"cost per task %1 over the last %2, up %3 from %4 the %2 before (%5 and %6 tasks)"_s
+                  .arg(usdText(current), durationText(t.periodMs), percent(increase),
+                       usdText(previous), count(curTasks), count(prevTasks)),
               figures);
     }
 }
@@ -568,17 +564,22 @@ void AlertRules::checkBudgets(QList<AlertEvent> &out, const RuleInputs &inputs)
         }
         if (fraction >= t.warnFraction)
             raise(out, warnKind, b.jobId,
-                  u"%1 of the %2 budget spent (%3)"_s.arg(percent(fraction), money(b.budgetUsd), money(b.spentUsd)),
+                  u"%1 of the %2 budget spent (%3)"_s.arg(percent(fraction), usdText(b.budgetUsd),
+                                                          usdText(b.spentUsd)),
                   figures);
         else
             clear(out, warnKind, b.jobId,
-                  u"spend %1 of the %2 budget"_s.arg(percent(fraction), money(b.budgetUsd)), figures);
+                  u"spend %1 of the %2 budget"_s.arg(percent(fraction), usdText(b.budgetUsd)),
+                  figures);
         if (fraction >= 1.0)
-            raise(out, fullKind, b.jobId,
-                  u"budget of %1 reached (%2 spent)"_s.arg(money(b.budgetUsd), money(b.spentUsd)), figures);
+            raise(
+                out, fullKind, b.jobId,
+                u"budget of %1 reached (%2 spent)"_s.arg(usdText(b.budgetUsd), usdText(b.spentUsd)),
+                figures);
         else
             clear(out, fullKind, b.jobId,
-                  u"spend %1 of the %2 budget"_s.arg(percent(fraction), money(b.budgetUsd)), figures);
+                  u"spend %1 of the %2 budget"_s.arg(percent(fraction), usdText(b.budgetUsd)),
+                  figures);
     }
 }
 

@@ -1154,6 +1154,8 @@ void TestBatchctl::aJobBudgetHoldsAgainstABurstOfRequests()
         kinds.insert(alert.toObject().value(u"kind"_s).toString());
     QVERIFY2(kinds.contains(u"budget_80"_s) && kinds.contains(u"budget_exhausted"_s),
              qPrintable(status.describe()));
+    // A cap under a dollar is written with four decimals, not as "$0.00".
+    QVERIFY2(r.err.contains("budget of $0.0020 reached"), qPrintable(r.describe()));
 }
 
 QTEST_GUILESS_MAIN(TestBatchctl)
