@@ -175,6 +175,7 @@ private:
     qint64 m_lastBeatCompleted = 0;
     qint64 m_lastBeatMs = 0;
     qint64 m_lastBeatWrittenMs = 0; // the last heartbeat the database took
+    bool m_stoppedHeartbeat = false; // stopHeartbeat() ran: the next beat says it stopped
     qint64 m_rescued = 0;
     void connectRunner(dispatch::JobRunner *runner);
     // One rate limit and breaker per endpoint and model, shared by the jobs that use it.

@@ -23,6 +23,7 @@ void EngineWorker::startHeartbeat()
     m_startedAtMs = m_clock->nowMs();
     m_lastBeatMs = m_startedAtMs;
     m_lastBeatWrittenMs = m_startedAtMs;
+    m_stoppedHeartbeat = false;
     m_heartbeatTimer->start(int(std::clamp<qint64>(m_runnerOptions.heartbeatMs, 100, 60'000)));
     heartbeat();
 }
@@ -63,6 +64,11 @@ void EngineWorker::heartbeat()
     m_lastBeatCompleted = record.completed;
     m_lastBeatMs = now;
     record.rescued = m_rescued;
+    if (m_stoppedHeartbeat) {
+        // The last word of an engine that stops: lists show it stopped, not alive.
+        record.stoppedAtMs = now;
+        record.rate = 0.0;
+    }
     store::WorkerRegistry &registry = m_database->workers();
     if (m_listedAsWorker) {
         if (registry.heartbeat(record)) {
@@ -95,7 +101,8 @@ void EngineWorker::stopHeartbeat()
     store::WorkerRegistry &registry = m_database->workers();
     if (registry.releaseBatches(m_workerId) < 0)
         qWarning("%s", qPrintable(registry.errorString()));
-    heartbeat(); // its last figures, nothing in flight
+    m_stoppedHeartbeat = true;
+    heartbeat(); // its last figures, nothing in flight, and that it stopped
 }
 
 } // namespace bd

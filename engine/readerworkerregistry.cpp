@@ -33,6 +33,8 @@ void ReaderWorker::listWorkers(qint64 seenSinceMs)
         worker.inFlight = record.inFlight;
         worker.tasksPerSecond = record.rate;
         worker.rescued = record.rescued;
+        if (record.stoppedAtMs > 0)
+            worker.stoppedAt = QDateTime::fromMSecsSinceEpoch(record.stoppedAtMs, Qt::UTC);
         workers.append(worker);
     }
     if (!damaged())

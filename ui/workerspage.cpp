@@ -105,11 +105,15 @@ void WorkersPage::handleWorkers(const QList<WorkerInfo> &workers)
     qint64 inFlight = 0;
     double rate = 0.0;
     int live = 0;
+    int stopped = 0;
     for (int row = 0; row < workers.size(); ++row) {
         const WorkerInfo &worker = workers.at(row);
         const qint64 sinceMs = worker.lastSeen.isValid() ? now - worker.lastSeen.toMSecsSinceEpoch() : -1;
-        const bool stale = sinceMs < 0 || sinceMs > kStaleMs;
-        if (!stale) {
+        const bool hasStopped = worker.stoppedAt.isValid();
+        const bool stale = !hasStopped && (sinceMs < 0 || sinceMs > kStaleMs);
+        if (hasStopped)
+            ++stopped;
+        else if (!stale) {
             ++live;
             inFlight += worker.inFlight;
             rate += worker.tasksPerSecond;
@@ -124,12 +128,18 @@ void WorkersPage::handleWorkers(const QList<WorkerInfo> &workers)
         m_table->setItem(row, InFlightColumn, numberItem(formatCount(worker.inFlight)));
         m_table->setItem(row, CompletedColumn, numberItem(formatCount(worker.completed)));
         m_table->setItem(row, RateColumn,
-                         numberItem(worker.tasksPerSecond > 0 ? locale.toString(worker.tasksPerSecond, 'f', 1)
-                                                              : u"–"_s));
+                         numberItem(!hasStopped && worker.tasksPerSecond > 0
+                                        ? locale.toString(worker.tasksPerSecond, 'f', 1)
+                                        : u"–"_s));
         m_table->setItem(row, RescuedColumn, numberItem(formatCount(worker.rescued)));
-        auto *beat = new QTableWidgetItem(sinceMs < 0 ? u"–"_s
-                                                      : tr("%1 ago").arg(formatDuration(qMax<qint64>(0, sinceMs / 1000))));
-        if (stale) {
+        const QString ago = tr("%1 ago").arg(formatDuration(qMax<qint64>(0, sinceMs / 1000)));
+        auto *beat = new QTableWidgetItem(sinceMs < 0  ? u"–"_s
+                                          : hasStopped ? tr("stopped %1").arg(ago)
+                                                       : ago);
+        if (hasStopped) {
+            beat->setForeground(palette().brush(QPalette::Disabled, QPalette::Text));
+            beat->setToolTip(tr("It stopped: its last heartbeat said so"));
+        } else if (stale) {
             beat->setForeground(palette().brush(QPalette::Disabled, QPalette::Text));
             beat->setToolTip(tr("No heartbeat for more than %1 s: the worker may be gone").arg(kStaleMs / 1000));
         }
@@ -145,8 +155,12 @@ void WorkersPage::handleWorkers(const QList<WorkerInfo> &workers)
                           .arg(countOf(live, "worker", "workers"),
                                countOf(inFlight, "request", "requests"),
                                locale.toString(rate, 'f', 1));
-    if (live < workers.size())
-        summary += tr(" · %1 quiet for more than %2 s").arg(formatCount(workers.size() - live)).arg(kStaleMs / 1000);
+    if (stopped > 0)
+        summary += tr(" · %1 stopped").arg(formatCount(stopped));
+    if (live + stopped < workers.size())
+        summary += tr(" · %1 quiet for more than %2 s")
+                       .arg(formatCount(workers.size() - live - stopped))
+                       .arg(kStaleMs / 1000);
     m_summary->setText(summary);
 }
 

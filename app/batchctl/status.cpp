@@ -128,6 +128,9 @@ QJsonArray workersJson(const QList<bd::WorkerInfo> &workers)
             {u"in_flight"_s, worker.inFlight},
             {u"tasks_per_s"_s, std::round(worker.tasksPerSecond * 100.0) / 100.0},
             {u"rescued"_s, worker.rescued},
+            {u"stopped_at"_s, worker.stoppedAt.isValid()
+                                  ? QJsonValue(worker.stoppedAt.toString(Qt::ISODateWithMs))
+                                  : QJsonValue()},
         });
     }
     return array;
@@ -140,6 +143,13 @@ void printWorkers(const QList<bd::WorkerInfo> &workers)
         QStringList lanes;
         for (const int lane : worker.lanes)
             lanes.append(QString::number(lane));
+        if (worker.stoppedAt.isValid()) {
+            printOut(u"worker %1  lanes %2  %3 completed  stopped %4 s ago"_s
+                         .arg(worker.id, lanes.join(u','))
+                         .arg(worker.completed)
+                         .arg(qMax<qint64>(0, worker.stoppedAt.secsTo(now))));
+            continue;
+        }
         printOut(u"worker %1  lanes %2  %3 completed, %4 in flight, %5 tasks/s  seen %6 s ago"_s
                      .arg(worker.id, lanes.join(u','))
                      .arg(worker.completed)

@@ -21,6 +21,7 @@ struct WorkerInfo
     qint64 inFlight = 0;  // requests in flight at its last heartbeat
     double tasksPerSecond = 0.0;
     qint64 rescued = 0; // expired leases of other workers it returned to pending
+    QDateTime stoppedAt; // when it stopped (its last heartbeat); invalid while it runs
 };
 
 } // namespace bd

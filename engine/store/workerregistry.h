@@ -18,6 +18,7 @@ struct WorkerRecord
     qint64 inFlight = 0;  // requests it had in flight
     double rate = 0.0;    // tasks per second it completed since its previous heartbeat
     qint64 rescued = 0;   // expired leases of other workers it handed back to pending
+    qint64 stoppedAtMs = 0; // when it stopped (its last heartbeat); 0 while it runs
 
     bool operator==(const WorkerRecord &other) const = default;
 };

@@ -1,12 +1,15 @@
 // The Workers page: every engine on the database shows with its heartbeat — here the
 // window's own engine and a second engine on the same SQLite file standing for a
-// `batchctl worker` in another process — and the page reads only while it is shown.
+// `batchctl worker` in another process — and the page reads only while it is shown. An
+// engine that stopped (a `batchctl run` that finished) reads "stopped", not alive.
 
 #include "api/engine.h"
 #include "workerspage.h"
 
 #include <QCoreApplication>
+#include <QFile>
 #include <QLabel>
+#include <QProcess>
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -19,25 +22,28 @@ class TestGuiWorkers : public QObject
 {
     Q_OBJECT
 
+private:
+    static std::unique_ptr<bd::Engine> openEngine(const QString &db, const QString &workerId)
+    {
+        bd::EngineOptions options;
+        options.database = db;
+        options.workerId = workerId;
+        auto engine = bd::createEngine(options);
+        QSignalSpy opened(engine.get(), &bd::Engine::opened);
+        engine->open();
+        if (!opened.wait(10'000) || !opened.at(0).at(0).toBool())
+            qWarning("engine %s did not open", qPrintable(workerId));
+        return engine;
+    }
+
 private Q_SLOTS:
     void showsEveryEngineOnTheDatabase()
     {
         QTemporaryDir dir;
         QVERIFY(dir.isValid());
         const QString db = dir.filePath(u"jobs.sqlite"_s);
-        const auto openEngine = [&](const QString &workerId) {
-            bd::EngineOptions options;
-            options.database = db;
-            options.workerId = workerId;
-            auto engine = bd::createEngine(options);
-            QSignalSpy opened(engine.get(), &bd::Engine::opened);
-            engine->open();
-            if (!opened.wait(10'000) || !opened.at(0).at(0).toBool())
-                qWarning("engine %s did not open", qPrintable(workerId));
-            return engine;
-        };
-        auto window = openEngine(u"desk-host:101:aaaa"_s);
-        auto other = openEngine(u"farm-7:4242:bbbb"_s);
+        auto window = openEngine(db, u"desk-host:101:aaaa"_s);
+        auto other = openEngine(db, u"farm-7:4242:bbbb"_s);
 
         WorkersPage page(window.get());
         QSignalSpy listed(window.get(), &bd::Engine::workersListed);
@@ -69,6 +75,54 @@ private Q_SLOTS:
         listed.clear();
         QTest::qWait(2'500);
         QVERIFY(listed.isEmpty());
+    }
+
+    void aFinishedRunReadsStoppedNotAlive()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QString db = dir.filePath(u"jobs.sqlite"_s);
+        const QString csv = dir.filePath(u"rows.csv"_s);
+        {
+            QFile file(csv);
+            QVERIFY(file.open(QIODevice::WriteOnly));
+            file.write("id,text\n1,one\n2,two\n3,three\n");
+        }
+        auto window = openEngine(db, u"desk-host:101:aaaa"_s);
+        WorkersPage page(window.get());
+        page.show();
+
+        // Another process runs a job to its end while the page is open.
+        QProcess run;
+        run.start(QStringLiteral(BATCHCTL_PATH),
+                  {u"run"_s, csv, u"--template"_s, u"{{text}}"_s, u"--db"_s, db});
+        QVERIFY(run.waitForFinished(60'000));
+        QCOMPARE(run.exitCode(), 0);
+
+        // Its row stays (its figures are worth seeing) but says it stopped, shows no pace,
+        // and the summary does not count it alive.
+        const auto rowOfTheRun = [&]() -> int {
+            for (int row = 0; row < page.table()->rowCount(); ++row) {
+                if (!page.table()
+                         ->item(row, WorkersPage::WorkerColumn)
+                         ->text()
+                         .endsWith(u" · this window"_s))
+                    return row;
+            }
+            return -1;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(rowOfTheRun() >= 0, 10'000);
+        const int row = rowOfTheRun();
+        QTRY_VERIFY_WITH_TIMEOUT(page.table()
+                                     ->item(rowOfTheRun(), WorkersPage::HeartbeatColumn)
+                                     ->text()
+                                     .startsWith(u"stopped"_s),
+                                 10'000);
+        QCOMPARE(page.table()->item(row, WorkersPage::RateColumn)->text(), u"–"_s);
+        QCOMPARE(page.table()->item(row, WorkersPage::CompletedColumn)->text(), u"3"_s);
+        QVERIFY2(page.summary()->text().startsWith(u"1 worker alive"_s) &&
+                     page.summary()->text().contains(u"1 stopped"_s),
+                 qPrintable(page.summary()->text()));
     }
 };
 

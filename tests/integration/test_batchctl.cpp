@@ -613,6 +613,9 @@ void TestBatchctl::quotaPausesWithExitThreeAndAlert()
     for (const QJsonValue &worker : workers) {
         for (const QString &key : {u"id"_s, u"host"_s, u"pid"_s, u"last_seen"_s, u"completed"_s})
             QVERIFY2(worker.toObject().contains(key), qPrintable(key));
+        // The run has ended: its last heartbeat said it stopped.
+        QVERIFY2(!worker.toObject().value(u"stopped_at"_s).toString().isEmpty(),
+                 qPrintable(QString::fromUtf8(status.out)));
         completedByWorkers += worker.toObject().value(u"completed"_s).toInteger();
     }
     QCOMPARE(completedByWorkers, 5);

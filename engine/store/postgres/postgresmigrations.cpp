@@ -263,6 +263,11 @@ const QList<PostgresMigration> &postgresMigrations()
              uR"(CREATE TRIGGER jobs_notify_state AFTER UPDATE OF state ON jobs FOR EACH ROW
                 WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION bd_notify_work())"_s,
          }},
+        {9,
+         "an engine that stops says so in its last heartbeat (workers.stopped_at) (SQLite 18)",
+         {
+             u"ALTER TABLE workers ADD COLUMN stopped_at BIGINT NOT NULL DEFAULT 0"_s,
+         }},
     };
     return migrations;
 }

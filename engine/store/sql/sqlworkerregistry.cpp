@@ -39,9 +39,10 @@ bool SqlWorkerRegistry::heartbeat(const WorkerRecord &worker)
     QSqlQuery query(m_db);
     query.prepare(
         u"INSERT INTO workers (id, host, pid, lanes, started_at, last_seen, completed, in_flight, "
-        "rate, rescued) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-        "lanes = excluded.lanes, last_seen = excluded.last_seen, completed = excluded.completed, "
-        "in_flight = excluded.in_flight, rate = excluded.rate, rescued = excluded.rescued"_s);
+        "rate, rescued, stopped_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO "
+        "UPDATE SET lanes = excluded.lanes, last_seen = excluded.last_seen, "
+        "completed = excluded.completed, in_flight = excluded.in_flight, rate = excluded.rate, "
+        "rescued = excluded.rescued, stopped_at = excluded.stopped_at"_s);
     query.addBindValue(worker.id);
     query.addBindValue(worker.host.isNull() ? u""_s : worker.host);
     query.addBindValue(worker.pid);
@@ -52,6 +53,7 @@ bool SqlWorkerRegistry::heartbeat(const WorkerRecord &worker)
     query.addBindValue(worker.inFlight);
     query.addBindValue(worker.rate);
     query.addBindValue(worker.rescued);
+    query.addBindValue(worker.stoppedAtMs);
     if (!query.exec())
         return fail(query, u"cannot record the heartbeat of %1"_s.arg(worker.id));
     query.finish();
@@ -70,7 +72,7 @@ QList<WorkerRecord> SqlWorkerRegistry::workers(qint64 seenSinceMs)
     QSqlQuery query(m_db);
     query.prepare(
         u"SELECT id, host, pid, lanes, started_at, last_seen, completed, in_flight, rate, "
-        "rescued FROM workers WHERE last_seen >= ? ORDER BY id"_s);
+        "rescued, stopped_at FROM workers WHERE last_seen >= ? ORDER BY id"_s);
     query.addBindValue(seenSinceMs);
     if (!query.exec()) {
         fail(query, u"cannot read the workers"_s);
@@ -88,6 +90,7 @@ QList<WorkerRecord> SqlWorkerRegistry::workers(qint64 seenSinceMs)
         worker.inFlight = query.value(7).toLongLong();
         worker.rate = query.value(8).toDouble();
         worker.rescued = query.value(9).toLongLong();
+        worker.stoppedAtMs = query.value(10).toLongLong();
         result.append(worker);
     }
     return result;

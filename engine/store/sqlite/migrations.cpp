@@ -640,6 +640,12 @@ const QList<Migration> &sqliteMigrations()
                  u"DROP INDEX tasks_lease"_s,
                  u"CREATE INDEX tasks_active ON tasks (state, job_id) WHERE state NOT IN (0, 2)"_s,
              }},
+        {18,
+         "an engine that stops says so in its last heartbeat (workers.stopped_at), so lists "
+         "tell a stopped worker from a live one",
+         {
+             u"ALTER TABLE workers ADD COLUMN stopped_at INTEGER NOT NULL DEFAULT 0"_s,
+         }},
     };
     return migrations;
 }
