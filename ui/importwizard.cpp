@@ -624,7 +624,9 @@ void ImportWizard::validate()
     // The Fields step shows its own problem; it holds the import back like the template's.
     if (m_templateProblem.isEmpty() && !m_fields->problem().isEmpty())
         m_templateProblem = tr("Fields: %1").arg(m_fields->problem());
-    m_tieringRow->setVisible(isTiering());
+    // The whole row, its "Tiering:" label too.
+    if (auto *form = qobject_cast<QFormLayout *>(m_tieringRow->parentWidget()->layout()))
+        form->setRowVisible(m_tieringRow, isTiering());
     updatePromptPreview();
     scheduleCheck();
 }

@@ -160,6 +160,11 @@ private Q_SLOTS:
                                 .arg(screen.height())));
         QPushButton *import = wizard->importButton();
         QVERIFY(wizard->rect().contains(QRect(import->mapTo(wizard, QPoint()), import->size())));
+        // No empty label where a hidden row was: "Tiering:" shows only with model auto.
+        for (const QLabel *label : wizard->findChildren<QLabel *>()) {
+            if (label->text() == u"Tiering:"_s)
+                QVERIFY2(!label->isVisible(), "the Tiering label shows without its field");
+        }
         // No page scrolls sideways at 1,024 × 700 (the settings needed 1,127 px).
         wizard->resize(1024, 700);
         wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
