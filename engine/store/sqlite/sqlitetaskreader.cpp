@@ -134,6 +134,10 @@ std::optional<QList<TaskRow>> SqliteTaskReader::page(const TaskFilter &filter, q
         // (INDEXED BY: the (job_id, state) index would read the whole job and sort it).
         // Only unfiltered: with a state, the planner would walk the whole index in order to
         // find a job's few dead tasks rather than sort them.
+        // One read transaction: the look for the index and the reads over it see one snapshot
+        // of the schema, so another process dropping the index meanwhile (its cap on sort
+        // indexes) cannot fail them ("no such index", "database schema has changed").
+        const bool snapshot = m_db.transaction();
         QVariantList binds;
         const bool indexed =
             filter.isJobOnly() && filter.jobId > 0 && hasSortIndex(filter.jobId, order.key);
@@ -142,8 +146,11 @@ std::optional<QList<TaskRow>> SqliteTaskReader::page(const TaskFilter &filter, q
             fromWhere += u" INDEXED BY "_s + taskordersql::sortIndexName(filter.jobId, order.key);
         fromWhere += where(filter, &binds, indexed);
         fromWhere.replace(u"+job_id"_s, u"job_id"_s);
-        return taskordersql::orderedPage(m_db, fromWhere, binds, order, offset, afterId, limit,
-                                         &m_stats, &m_error, indexed);
+        auto rows = taskordersql::orderedPage(m_db, fromWhere, binds, order, offset, afterId, limit,
+                                              &m_stats, &m_error, indexed);
+        if (snapshot)
+            m_db.commit();
+        return rows;
     }
     QVariantList binds;
     const QString filterSql = where(filter, &binds);
