@@ -1135,7 +1135,9 @@ void JobRunner::checkIdle()
     m_store->releaseExpiredLeases(m_clock->nowMs());
     // In-memory counts drift when another worker shares the job: ask the store.
     m_counts = m_store->taskCounts(m_job.id);
-    if (m_counts.pending == 0 && m_counts.leased == 0 && !m_standing) {
+    // A cache delete still unanswered would leave its whole TTL charged: wait for it.
+    if (m_counts.pending == 0 && m_counts.leased == 0 && !m_standing &&
+        !m_provider->chargesSettling()) {
         emitProgress(true);
         stop(JobState::Finished, QString(), false);
         return;

@@ -543,6 +543,12 @@ void GeminiProvider::releaseCache(const QString &cacheName)
             });
 }
 
+bool GeminiProvider::chargesSettling() const
+{
+    return std::any_of(m_caches.cbegin(), m_caches.cend(),
+                       [](const ExplicitCache &cache) { return cache.deleting; });
+}
+
 void GeminiProvider::reportCache(const QString &cacheName, double hours)
 {
     const auto cache = m_caches.constFind(cacheName);

@@ -67,6 +67,7 @@ public:
                    qint64 createdSinceMs) override;
     // GET {base}/v1beta/models (ids without the "models/" prefix).
     void listModels() override;
+    bool chargesSettling() const override;
 
     // The generateContent body for a request (tests check it). With cachedContent, the
     // system prompt lives in that cache and is left out.

@@ -152,6 +152,10 @@ public:
     virtual void send(const ChatRequest &request) = 0;
     virtual void cancelAll() = 0;
     virtual int inFlight() const = 0;
+    // Whether a call that changes what this job was charged is still unanswered (a Gemini
+    // context cache's DELETE lowers its charge from the whole TTL to the hours it lived): a
+    // job is not finished, and its cost not final, before that answer.
+    virtual bool chargesSettling() const { return false; }
 
     // Batch jobs (only when hasBatchApi(); the defaults answer with an error).
     virtual BatchLimits batchLimits() const { return {}; }

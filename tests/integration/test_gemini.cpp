@@ -1066,8 +1066,10 @@ void TestGemini::crashBetweenCreateAndStoreIsAdopted()
 void TestGemini::explicitCacheChargedWhenNoLineAnswers()
 {
     // The batch fails as a whole: no line is ever answered, yet the cache was made (and is
-    // billed). Its cost stands in the job's cost and in the spend ledger all the same.
+    // billed). Its cost stands in the job's cost and in the spend ledger all the same. The
+    // delete is answered late: the job is not finished (nor its cost final) before then.
     m_server->options().failBatches = true;
+    m_server->options().deleteLatencyMs = 1500;
     const BatchctlRun run = runBatchctl(QStringLiteral(BATCHCTL_PATH), cacheRunArguments(200),
                                         environment(), m_dir->path(), 60'000);
     QVERIFY2(run.status == QProcess::NormalExit, qPrintable(run.describe()));

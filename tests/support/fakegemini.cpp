@@ -216,8 +216,11 @@ void FakeGemini::dispatch(QTcpSocket *socket, const ReceivedRequest &request)
         if (guarded)
             send(guarded, reply);
     };
-    if (m_options.latencyMs > 0)
-        QTimer::singleShot(m_options.latencyMs, this, answer);
+    const int latencyMs = request.method == "DELETE" && m_options.deleteLatencyMs > 0
+                              ? m_options.deleteLatencyMs
+                              : m_options.latencyMs;
+    if (latencyMs > 0)
+        QTimer::singleShot(latencyMs, this, answer);
     else
         answer();
 }

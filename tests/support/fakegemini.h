@@ -48,6 +48,7 @@ public:
         QString requiredKey;
         QString retryDelay = QStringLiteral("1s");
         int latencyMs = 0;
+        int deleteLatencyMs = 0; // a cache's DELETE is answered this late (0: as any other)
         bool holdBatches = false; // polls do not advance batches
         bool failBatches = false; // batches end BATCH_STATE_FAILED
         bool dropInlineMetadata = false;
