@@ -116,6 +116,18 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
         BatchLane::Host *host = this; // a private base: converted here, not in make_unique
         m_batches =
             std::make_unique<BatchLane>(host, m_store, m_provider.get(), m_clock, &m_budget, lane);
+        BatchApiDispatch::Options dispatch;
+        dispatch.jobId = m_job.id;
+        dispatch.workerId = m_workerId;
+        dispatch.leaseMs = m_options.leaseMs;
+        dispatch.maxBatchSize = m_options.maxBatchSize;
+        dispatch.maxConcurrentBatches = m_options.maxConcurrentBatches;
+        dispatch.idlePollMs = m_options.idlePollMs;
+        dispatch.maxWaitMs = m_batchMaxWaitMs;
+        dispatch.loweredMaxWaitMs = m_options.batchApiMaxWaitMs;
+        BatchApiDispatch::Host *dispatchHost = this;
+        m_batchApi = std::make_unique<BatchApiDispatch>(
+            dispatchHost, m_store, m_batches.get(), &m_taskLanes, &m_work, &m_wakeTimer, dispatch);
     }
 
     connect(m_provider.get(), &providers::Provider::replied, this, &JobRunner::handleReply);
@@ -136,6 +148,8 @@ void JobRunner::configureLane()
     m_batchMaxWaitMs =
         settings.value(settingkeys::batchMaxWaitMs)
             .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs : m_options.groupMaxWaitMs);
+    if (m_batchApi)
+        m_batchApi->setMaxWaitMs(m_batchMaxWaitMs);
     m_laneName =
         metrics::laneName(m_job.spec.priority, m_batchMode ? u"batch-api"_s : m_job.spec.mode);
     // A classifier answers first, so a job using one stays on sync calls (laneFor()).
@@ -154,7 +168,8 @@ void JobRunner::handBackUnsent()
         return;
     releaseReady();
     flush();
-    m_claimRaised = true;
+    if (m_batchApi)
+        m_batchApi->lookForRaised();
     // Claimed again after the caller's change to the store (a new priority) has been made.
     QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
 }
@@ -248,13 +263,13 @@ void JobRunner::pump()
     if (waitForOffPeak(now))
         return;
     if (m_batchMode) {
-        pumpBatches();
+        m_batchApi->pumpBatches(now);
         if (m_work.ready.isEmpty() || !m_running || m_stopping)
             return;
     }
     pumpSync(now);
-    if (!m_batchMode && m_running && !m_stopping)
-        pumpLowered(now);
+    if (!m_batchMode && m_batchApi && m_running && !m_stopping)
+        m_batchApi->pumpLowered(now);
 }
 
 void JobRunner::pumpSync(qint64 now)
@@ -408,7 +423,7 @@ bool JobRunner::assemble(int maxSize, qint64 now)
             loweredBack = true;
         }
         // Nothing more is due now (for the sync lane); a retry or a release that comes due,
-        // or the poll while lowered tasks wait (pumpLowered()), clears this.
+        // or the poll while lowered tasks wait (BatchApiDispatch::pumpLowered()), clears this.
         if (claimed.size() < want || loweredBack)
             m_work.claimedEverything = true;
     }
@@ -444,6 +459,8 @@ void JobRunner::setConcurrency(int concurrency)
 void JobRunner::setMaxConcurrentBatches(int batches)
 {
     m_options.maxConcurrentBatches = qMax(1, batches);
+    if (m_batchApi)
+        m_batchApi->setMaxConcurrentBatches(m_options.maxConcurrentBatches);
     pump();
 }
 
@@ -717,166 +734,6 @@ bool JobRunner::handleClassified(const providers::ChatReply &reply)
     return true;
 }
 
-void JobRunner::pumpBatches()
-{
-    const qint64 now = m_clock->nowMs();
-    if (m_held)
-        return; // the lane is paused: open batches go on at the provider, no new ones
-    if (m_claimRaised) {
-        claimRaised(now);
-        if (!m_running)
-            return;
-    }
-    while (m_batches->openCount() < m_options.maxConcurrentBatches) {
-        // Assemble one batch: it closes when it is full, when it has waited its maximum, or
-        // when nothing else of the job is pending. Claims go in slices of at most 4,096.
-        bool exhausted = false;
-        m_work.assembly.open(m_options.maxBatchSize, now);
-        while (!m_work.assembly.isFull()) {
-            const int want = qMin(m_work.assembly.room(), 4'096);
-            QList<ClaimedTask> claimed;
-            if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
-                                     &claimed)) {
-                fatal(m_store->errorString());
-                return;
-            }
-            m_work.counts.pending -= claimed.size();
-            m_work.counts.leased += claimed.size();
-            for (ClaimedTask &task : claimed) {
-                // Raised above the job on their own: sync calls now, not 24 h away.
-                if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync)
-                    m_work.ready.enqueue(std::move(task));
-                else
-                    m_work.assembly.add(std::move(task));
-            }
-            if (claimed.size() < want) {
-                exhausted = true;
-                break;
-            }
-        }
-        if (m_work.assembly.isEmpty())
-            break;
-        const qint64 wait =
-            m_work.assembly.msUntilClose(now, m_batchMaxWaitMs, m_work.counts.pending > 0);
-        if (wait > 0) {
-            // Still filling: come back when the wait is over (or sooner, for new arrivals).
-            m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
-            emitProgress(false);
-            return;
-        }
-        if (batchEndpointsHeld(now)) {
-            emitProgress(false);
-            return;
-        }
-        if (sendProviderBatch(m_work.assembly.take(), now) == BatchSend::Stopped)
-            return;
-        if (exhausted)
-            break;
-    }
-    if (!batchesOpen() && m_work.assembly.isEmpty())
-        checkIdle();
-    else if (m_work.counts.pending > 0)
-        m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due
-}
-
-JobRunner::BatchSend JobRunner::sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now)
-{
-    const BatchLane::Sending sending = m_batches->send(tasks, now);
-    switch (sending.sent) {
-    case BatchLane::Sent::Opened:
-        emitProgress(false);
-        return BatchSend::Sent;
-    case BatchLane::Sent::Answered:
-        flush(); // from the cache, or waiting for a leader
-        return BatchSend::Sent;
-    case BatchLane::Sent::OverBudget:
-        budgetRefused(sending.refusedUsd, batchesOpen());
-        return BatchSend::Stopped;
-    case BatchLane::Sent::Failed:
-        break;
-    }
-    return BatchSend::Stopped;
-}
-
-bool JobRunner::batchEndpointsHeld(qint64 now)
-{
-    // The batch endpoints are down: a closed batch waits, claimed, for the breaker's next
-    // probe (a half-open breaker lets one batch through).
-    CircuitBreaker &breaker = m_router.guardFor(m_job.spec.model).batchBreaker;
-    if (breaker.allowRequest(now))
-        return false;
-    m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
-    return true;
-}
-
-void JobRunner::pumpLowered(qint64 now)
-{
-    if (m_work.lowered.isEmpty() || m_held || !m_batches)
-        return;
-    const qint64 wait = m_work.lowered.msUntilClose(
-        now, m_options.batchApiMaxWaitMs, !m_work.claimedEverything && m_work.counts.pending > 0);
-    if (wait > 0) {
-        if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > wait)
-            m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
-        return;
-    }
-    if (m_batches->openCount() >= m_options.maxConcurrentBatches || batchEndpointsHeld(now)) {
-        // The lowered tasks wait (batchClosed() or the breaker's timer comes back); checkIdle()
-        // does not run meanwhile, so a sync task that comes due is looked for here.
-        if (m_inFlight.isEmpty() && m_work.ready.isEmpty() && m_work.assembly.isEmpty()) {
-            m_work.claimedEverything = false;
-            if (!m_wakeTimer.isActive())
-                m_wakeTimer.start(int(m_options.idlePollMs));
-        }
-        return;
-    }
-    if (sendProviderBatch(m_work.lowered.take(), now) == BatchSend::Stopped)
-        return;
-    // Claims stopped while that batch was full: look for more.
-    if (m_work.counts.pending > 0)
-        QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
-}
-
-void JobRunner::claimRaised(qint64 now)
-{
-    // Claims come best priority first, so raised tasks are at the head: slices are taken
-    // until one holds a task at the job's own priority. Those join the batch being assembled when a
-    // batch slot is free, else go back uncharged.
-    m_claimRaised = false;
-    constexpr int kSlice = 64;
-    const bool batchSlotFree = m_batches->openCount() < m_options.maxConcurrentBatches;
-    for (;;) {
-        QList<ClaimedTask> claimed;
-        if (!m_store->claimTasks(m_job.id, m_workerId, kSlice, now, now + m_options.leaseMs,
-                                 &claimed)) {
-            fatal(m_store->errorString());
-            return;
-        }
-        m_work.counts.pending -= claimed.size();
-        m_work.counts.leased += claimed.size();
-        bool reachedBulk = false;
-        for (ClaimedTask &task : claimed) {
-            if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync) {
-                m_work.ready.enqueue(std::move(task));
-                continue;
-            }
-            reachedBulk = true;
-            m_work.assembly.open(m_options.maxBatchSize, now);
-            if (batchSlotFree && !m_work.assembly.isFull()) {
-                m_work.assembly.add(std::move(task));
-                continue;
-            }
-            m_work.toWrite.append(releaseUnsent(task.id, now));
-            m_work.counts.leased -= 1;
-            m_work.counts.pending += 1;
-        }
-        if (reachedBulk || claimed.size() < kSlice)
-            break;
-    }
-    if (!m_work.toWrite.isEmpty())
-        flush();
-}
-
 std::optional<providers::ChatRequest> JobRunner::batchLine(const ClaimedTask &task,
                                                            qint64 *promptTokens)
 {
@@ -931,12 +788,12 @@ void JobRunner::linesWritten(const QList<TaskTransition> &transitions, int skipp
 
 void JobRunner::batchEndpointFailed(const QString &why)
 {
-    recordOutage(m_router.guardFor(m_job.spec.model).batchBreaker, why, m_clock->nowMs());
+    recordOutage(batchBreaker(), why, m_clock->nowMs());
 }
 
 void JobRunner::batchEndpointAnswered()
 {
-    recordRecovery(m_router.guardFor(m_job.spec.model).batchBreaker, m_clock->nowMs());
+    recordRecovery(batchBreaker(), m_clock->nowMs());
 }
 
 void JobRunner::batchOpened(int lines, int capacity)

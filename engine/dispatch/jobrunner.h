@@ -5,6 +5,7 @@
 #include "cost/pricetable.h"
 #include "cost/responsecache.h"
 #include "cost/tiering.h"
+#include "dispatch/batchapidispatch.h"
 #include "dispatch/batchassembly.h"
 #include "dispatch/batchlane.h"
 #include "dispatch/budgetgate.h"
@@ -54,7 +55,10 @@ namespace bd::dispatch {
 // prompts, keeps up to `concurrency` requests in flight, turns each answer into a task
 // transition and writes them in groups (one transaction per flush). It never blocks:
 // waits (retry times, rate-limit cooldowns) are timers.
-class JobRunner final : public QObject, private BatchLane::Host, private TaskCoalescing::Host
+class JobRunner final : public QObject,
+                        private BatchLane::Host,
+                        private BatchApiDispatch::Host,
+                        private TaskCoalescing::Host
 {
     Q_OBJECT
 
@@ -257,32 +261,13 @@ private:
     void rateLimited(ProviderGuard &guard, const providers::ChatReply &reply, qint64 requestTokens,
                      qint64 sentAtMs, qint64 now);
 
-    // The batch-API lane: claims assemble into provider batches, which BatchLane opens,
-    // polls and settles through the Host calls below.
-    void pumpBatches();
-    // Tasks of the job raised above its priority on their own, claimed into the queue of
-    // sync calls even while every provider batch slot is taken.
-    void claimRaised(qint64 now);
-    // A job of sync calls: its tasks lowered to priority 3 one by one (m_work.lowered) go out as
-    // a provider batch of their own once it is full, has waited its maximum or nothing else
-    // can join.
-    void pumpLowered(qint64 now);
-    // True while the batch endpoints' breaker holds batches back (the wake timer is set).
-    bool batchEndpointsHeld(qint64 now);
-    enum class BatchSend
-    {
-        Sent,    // opened (or every line answered from the cache)
-        Stopped, // refused by the budget, or the runner failed
-    };
-    // A closed batch's tasks go to BatchLane::send(); what it could not send is the runner's
-    // to act on (the budget, a failure).
-    BatchSend sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now);
     // The metrics label of a task's lane.
     QString laneOf(const ClaimedTask &task, bool viaBatchApi) const;
     bool batchesOpen() const { return m_batches && !m_batches->isEmpty(); }
-    // BatchLane::Host
+    // The batch-API lane: claims assemble into provider batches (BatchApiDispatch), which
+    // BatchLane opens, polls and settles through the BatchLane::Host calls below.
     bool laneRunning() const override { return m_running; }
-    // A task's provider-batch line as pumpBatches() sends it; recovery rebuilds the same
+    // A task's provider-batch line as BatchApiDispatch sends it; recovery rebuilds the same
     // lines to recognise a batch whose id was lost. Empty when its template cannot be read.
     std::optional<providers::ChatRequest> batchLine(const ClaimedTask &task,
                                                     qint64 *promptTokens) override;
@@ -308,6 +293,19 @@ private:
     void batchOpened(int lines, int capacity) override;
     void chargeRecorded() override;
     void laneFailed(const QString &error) override { fatal(error); }
+    // BatchApiDispatch::Host (laneRunning(), laneFailed(), flush(), budgetRefused() too)
+    bool laneHeld() const override { return m_held; }
+    bool syncIdle() const override { return m_inFlight.isEmpty(); }
+    CircuitBreaker &batchBreaker() override
+    {
+        return m_router.guardFor(m_job.spec.model).batchBreaker;
+    }
+    void laneProgressed() override { emitProgress(false); }
+    void laneIdle() override { checkIdle(); }
+    void pumpLater() override
+    {
+        QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
+    }
     // TaskCoalescing::Host (flush() and scheduleFlush() below)
     const TaskPrompts::Revision *templateFor(int revision) override;
     void answeredWithoutRequest(const ClaimedTask &task, const TaskTransition &transition,
@@ -327,7 +325,7 @@ private:
     double maxCostUsd(const QString &model, qint64 promptTokens, bool viaBatchApi) const;
     // After the budget gate refused `extraUsd`: waits for answers in flight (this job's or
     // others'), or pauses the job when what is really spent leaves no room for the request.
-    void budgetRefused(double extraUsd, bool ownWorkInFlight);
+    void budgetRefused(double extraUsd, bool ownWorkInFlight) override;
     // The answers' costs written to the database: the global pool counts them as stored.
     void noteWritten(const QList<TaskTransition> &transitions, int skipped = 0);
 
@@ -356,6 +354,7 @@ private:
     bool m_batchMode = false; // this job's lane is the provider's batch API
 
     std::unique_ptr<BatchLane> m_batches; // providers with a batch API only
+    std::unique_ptr<BatchApiDispatch> m_batchApi; // ... and what claims for it
 
     qint64 m_batchMaxWaitMs = 0;
     GroupSizer m_groupSizer;               // tasks per group of sync calls
@@ -404,7 +403,6 @@ private:
     int m_urgentTasks = 0; // standing queues: priority-1 tasks known here, not yet settled
     bool m_running = false;
     bool m_stopping = false;
-    bool m_claimRaised = true; // batch lane: look for tasks raised on their own (claimRaised)
     JobState m_stopState = JobState::Paused;
     QString m_stopReason;
 };
