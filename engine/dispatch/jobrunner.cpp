@@ -29,6 +29,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_options(options)
     , m_retry(RetryPolicy::Options{.maxRetries = job.spec.maxRetries})
     , m_concurrencyLimiter(options.concurrency)
+    , m_backPressure(&m_concurrencyLimiter)
     , m_prompts(store, job)
     , m_budget(job.spec.settings.value(settingkeys::budgetUsd).toDouble(0.0))
     , m_cache(cost::responseCacheEnabled(job.spec.settings))
@@ -277,11 +278,11 @@ void JobRunner::pumpSync(qint64 now)
     // Held: only the trickle that ages it; else what the provider has shown it takes.
     const int limit = m_held ? qMin(m_heldConcurrency, m_concurrencyLimiter.limit())
                              : m_concurrencyLimiter.limit();
-    const int cooling = coolingSlots(now);
+    const int cooling = m_backPressure.coolingSlots(now);
     const int concurrency = qMax(0, limit - cooling);
     if (cooling > 0 && !m_work.ready.isEmpty()) {
         // Come back when the first refused slot may be used again.
-        const qint64 wait = qMax<qint64>(1, m_coolingUntilMs.constFirst() - now);
+        const qint64 wait = m_backPressure.msUntilSlotFrees(now);
         if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > wait)
             m_wakeTimer.start(int(qMin(wait, m_options.idlePollMs)));
     }
@@ -552,8 +553,9 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     m_inFlight.erase(it);
     const Sent sent = m_sent.take(task.id);
     m_budget.release(sent.reservedUsd);
-    adaptConcurrency(reply, sent.atMs,
-                     refusalOf(m_router.guardFor(m_router.modelOf(task.id)), reply, sent.tokens));
+    const Refusal refusal =
+        m_backPressure.refusalOf(m_router.guardFor(m_router.modelOf(task.id)), reply, sent.tokens);
+    m_backPressure.answered(reply, sent.atMs, int(m_inFlight.size()), refusal, m_clock->nowMs());
     const TaskTransition transition = settle(task, reply, sent.atMs, false, sent.tokens);
     m_work.toWrite.append(transition);
     m_coalescing.resolveFollowers(task.id, transition);
@@ -576,29 +578,6 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         return;
     }
     pump();
-}
-
-void JobRunner::adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs,
-                                 Refusal refusal)
-{
-    const qint64 now = m_clock->nowMs();
-    switch (reply.error) {
-    case ErrorClass::RateLimited:
-        if (refusal == Refusal::Concurrency)
-            m_concurrencyLimiter.recordRefusal(now);
-        else
-            m_concurrencyLimiter.recordOverload(now);
-        break;
-    case ErrorClass::Overloaded:
-    case ErrorClass::Timeout:
-        m_concurrencyLimiter.recordOverload(now);
-        break;
-    case ErrorClass::Cancelled: // ours: says nothing about the provider
-        break;
-    default:
-        m_concurrencyLimiter.recordAnswer(now - sentAtMs, int(m_inFlight.size()), now);
-        break;
-    }
 }
 
 TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatReply &reply,
@@ -625,7 +604,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     if (!viaBatchApi) {
         // Lines of a provider batch say nothing about the sync endpoint's health or limits.
         guard.limiter.observe(reply.rateLimits, now);
-        m_serverStatesLimits = m_serverStatesLimits || statesRateLimits(reply.rateLimits);
+        m_backPressure.observe(reply.rateLimits);
         if (reply.ok()) {
             guard.limiter.handleSuccess(now);
             recordRecovery(guard.breaker, now);
@@ -677,7 +656,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
             m_metrics->recordRateLimited(m_job.id, lane);
     }
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
-        rateLimited(guard, reply, requestTokens, sentAtMs, now);
+        m_backPressure.rateLimited(guard, reply, requestTokens, sentAtMs, now);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
         pauseForAccount(reply);
     }
@@ -723,7 +702,8 @@ bool JobRunner::handleClassified(const providers::ChatReply &reply)
     if (!answered)
         return false;
     if (answered->rateLimited)
-        rateLimited(m_router.guardFor(m_router.classifierModel()), reply, 0, now, now);
+        m_backPressure.rateLimited(m_router.guardFor(m_router.classifierModel()), reply, 0, now,
+                                   now);
     m_work.ready.prepend(answered->task);
     if (m_stopping) {
         if (m_inFlight.isEmpty() && m_classifier.isEmpty())
@@ -828,36 +808,6 @@ void JobRunner::batchClosed(bool settled)
         return;
     }
     pump();
-}
-
-void JobRunner::rateLimited(ProviderGuard &guard, const providers::ChatReply &reply,
-                            qint64 requestTokens, qint64 sentAtMs, qint64 now)
-{
-    if (refusalOf(guard, reply, requestTokens) == Refusal::Rate) {
-        guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs); // the whole lane waits
-        return;
-    }
-    // Refused for concurrency: the refused request's slot stays taken for its retry-after.
-    // Refilled at once, each refusal (answered in no time) would meet the next one, a storm
-    // until the limiter's next cut.
-    const qint64 wait = qBound(
-        qint64(1), reply.retryAfterMs >= 0 ? reply.retryAfterMs : qint64(1'000), qint64(10'000));
-    m_coolingUntilMs.insert(
-        std::upper_bound(m_coolingUntilMs.begin(), m_coolingUntilMs.end(), now + wait), now + wait);
-}
-
-Refusal JobRunner::refusalOf(const ProviderGuard &guard, const providers::ChatReply &reply,
-                             qint64 requestTokens) const
-{
-    const bool rateKnown = guard.limiter.nominalRpm() > 0 || guard.limiter.nominalTpm() > 0;
-    return classifyRefusal(reply.rateLimits, requestTokens, m_serverStatesLimits, rateKnown);
-}
-
-int JobRunner::coolingSlots(qint64 now)
-{
-    while (!m_coolingUntilMs.isEmpty() && m_coolingUntilMs.constFirst() <= now)
-        m_coolingUntilMs.removeFirst();
-    return int(m_coolingUntilMs.size());
 }
 
 void JobRunner::checkStructuredAnswer(TaskOutcome *outcome) const

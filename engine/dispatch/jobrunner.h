@@ -5,6 +5,7 @@
 #include "cost/pricetable.h"
 #include "cost/responsecache.h"
 #include "cost/tiering.h"
+#include "dispatch/backpressure.h"
 #include "dispatch/batchapidispatch.h"
 #include "dispatch/batchassembly.h"
 #include "dispatch/batchlane.h"
@@ -16,7 +17,6 @@
 #include "dispatch/groupsizer.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
-#include "dispatch/refusal.h"
 #include "dispatch/replysettlement.h"
 #include "dispatch/responsecoalescer.h"
 #include "dispatch/retrypolicy.h"
@@ -245,21 +245,12 @@ private:
     bool waitForOffPeak(qint64 now);
     void setWaiting(bool waiting);
     void handleReply(const providers::ChatReply &reply);
-    // refusal: what a 429 refused (refusalOf()); a 429 about concurrency tells the limiter
-    // more than one about the rate.
-    void adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs, Refusal refusal);
-    Refusal refusalOf(const ProviderGuard &guard, const providers::ChatReply &reply,
-                      qint64 requestTokens) const;
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
     // requestTokens: what the request counted against a token limit (sync calls).
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
                           qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens = 0);
     // The account cannot go on (quota used up, key refused): alert and pause the job.
     void pauseForAccount(const providers::ChatReply &reply);
-    // A 429 of a sync call: the rate limiter waits (and may slow down) only when it was
-    // about the rate; the concurrency limiter has already answered one about concurrency.
-    void rateLimited(ProviderGuard &guard, const providers::ChatReply &reply, qint64 requestTokens,
-                     qint64 sentAtMs, qint64 now);
 
     // The metrics label of a task's lane.
     QString laneOf(const ClaimedTask &task, bool viaBatchApi) const;
@@ -349,6 +340,7 @@ private:
     Options m_options;
     RetryPolicy m_retry;
     ConcurrencyLimiter m_concurrencyLimiter;
+    BackPressure m_backPressure; // 429s, overloads and latency: the limiters' answer
     ClaimedWork m_work; // counts, claimed tasks not yet sent, transitions not yet written
     TaskPrompts m_prompts;
     bool m_batchMode = false; // this job's lane is the provider's batch API
@@ -366,10 +358,6 @@ private:
         double reservedUsd = 0.0;
         qint64 tokens = 0; // prompt and maximum output, as a token limit counts them
     };
-    bool m_serverStatesLimits = false; // some answer carried rate-limit figures
-    // Slots of requests refused for concurrency, taken until these times (ascending).
-    QList<qint64> m_coolingUntilMs;
-    int coolingSlots(qint64 now); // drops the ones past, counts the rest
     QHash<qint64, Sent> m_sent;
     qint64 m_lastRequestTokens = 0; // sizes the claims of a lane paced by tokens
     Usage m_usage;
