@@ -86,6 +86,7 @@ JobSettings JobSettings::fromJson(const QJsonObject &json)
     readNumber(json, k::budgetUsd, &settings.budgetUsd);
     readNumber(json, k::batchSize, &settings.batchSize);
     readNumber(json, k::batchPollMs, &settings.batchPollMs);
+    readNumber(json, k::apiDeadlineMs, &settings.apiDeadlineMs);
     readNumber(json, k::batchMaxWaitMs, &settings.batchMaxWaitMs);
     readNumber(json, k::maxConcurrentBatches, &settings.maxConcurrentBatches);
     readNumber(json, k::simLatencyMs, &settings.simLatencyMs);
@@ -101,11 +102,11 @@ JobSettings JobSettings::fromJson(const QJsonObject &json)
     settings.csvDelimiter = json.value(k::csvDelimiter).toString();
     settings.csvEncoding = json.value(k::csvEncoding).toString();
     settings.outputSchema = json.value(k::outputSchema).toString();
-    for (QLatin1String key : {k::concurrency, k::rpm, k::tpm, k::budgetUsd, k::batchSize,
-                              k::batchPollMs, k::batchMaxWaitMs, k::maxConcurrentBatches,
-                              k::simLatencyMs, k::simFailureRate, k::simRpm, k::offpeak,
-                              k::offpeakRunNow, k::responseCache, k::tiering, k::csvDelimiter,
-                              k::csvEncoding, k::outputSchema})
+    for (QLatin1String key :
+         {k::concurrency, k::rpm, k::tpm, k::budgetUsd, k::batchSize, k::batchPollMs,
+          k::apiDeadlineMs, k::batchMaxWaitMs, k::maxConcurrentBatches, k::simLatencyMs,
+          k::simFailureRate, k::simRpm, k::offpeak, k::offpeakRunNow, k::responseCache, k::tiering,
+          k::csvDelimiter, k::csvEncoding, k::outputSchema})
         settings.other.remove(key);
     return settings;
 }
@@ -120,6 +121,7 @@ QJsonObject JobSettings::toJson() const
     writeNumber(json, k::budgetUsd, budgetUsd);
     writeNumber(json, k::batchSize, batchSize);
     writeNumber(json, k::batchPollMs, batchPollMs);
+    writeNumber(json, k::apiDeadlineMs, apiDeadlineMs);
     writeNumber(json, k::batchMaxWaitMs, batchMaxWaitMs);
     writeNumber(json, k::maxConcurrentBatches, maxConcurrentBatches);
     writeNumber(json, k::simLatencyMs, simLatencyMs);

@@ -18,6 +18,9 @@ inline constexpr QLatin1String tpm{"tpm"};                     // tokens per min
 inline constexpr QLatin1String budgetUsd{"budget_usd"};        // the job's own cap
 inline constexpr QLatin1String batchSize{"batch_size"};        // lines per provider batch
 inline constexpr QLatin1String batchPollMs{"batch_poll_ms"};   // first poll of a provider batch
+// Deadline of the batch API's calls (uploads, creates, polls, result downloads): a call that
+// hangs is an outage of the batch endpoints once it passes (providers/httpchatprovider.h).
+inline constexpr QLatin1String apiDeadlineMs{"api_deadline_ms"};
 inline constexpr QLatin1String batchMaxWaitMs{"batch_max_wait_ms"};
 inline constexpr QLatin1String maxConcurrentBatches{"max_concurrent_batches"};
 inline constexpr QLatin1String groupSizes{"group_sizes"};      // [small, medium, large]
@@ -71,6 +74,7 @@ struct JobSettings
     std::optional<double> budgetUsd;
     std::optional<int> batchSize;
     std::optional<int> batchPollMs;
+    std::optional<int> apiDeadlineMs;
     std::optional<qint64> batchMaxWaitMs;
     std::optional<int> maxConcurrentBatches;
     std::optional<QJsonObject> offpeak;

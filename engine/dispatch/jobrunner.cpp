@@ -29,16 +29,22 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_options(options)
     , m_retry(RetryPolicy::Options{.maxRetries = job.spec.maxRetries})
     , m_concurrencyLimiter(options.concurrency)
+    , m_backPressure(&m_concurrencyLimiter)
+    , m_prompts(store, job)
     , m_budget(job.spec.settings.value(settingkeys::budgetUsd).toDouble(0.0))
     , m_cache(cost::responseCacheEnabled(job.spec.settings))
+    , m_coalescing(this, TaskCoalescing::Parts{.cache = &m_cache,
+                                               .router = &m_router,
+                                               .retry = &m_retry,
+                                               .lanes = &m_taskLanes,
+                                               .spec = &m_job.spec,
+                                               .work = &m_work,
+                                               .clock = clock,
+                                               .flushMaxTransitions = options.flushMaxTransitions})
     , m_router(job.spec.model.isEmpty() ? m_provider->defaultModel() : job.spec.model,
                job.spec.settings, job.columns)
     , m_classifier(job.id, &m_router, &m_budget, &m_prices)
 {
-    QString error;
-    TemplateRevision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
-    original.prompt.bind(job.columns, &error); // validated at import; a stored job binds
-    m_templates.insert(0, original);
     m_cache.setStore(m_store);
     const QJsonObject &settings = job.spec.settings;
     if (settings.value(settingkeys::concurrency).toInt() > 0)
@@ -84,6 +90,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
                                                      u"the job's output schema"_s, &schemaError);
         if (!m_outputSchema)
             m_outputSchemaError = schemaError; // checked at import; a stored job parses again
+        m_prompts.setOutputSchema(m_outputSchema);
     }
     configureLane();
     if (m_batchMode && m_router.usesClassifier())
@@ -110,6 +117,18 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
         BatchLane::Host *host = this; // a private base: converted here, not in make_unique
         m_batches =
             std::make_unique<BatchLane>(host, m_store, m_provider.get(), m_clock, &m_budget, lane);
+        BatchApiDispatch::Options dispatch;
+        dispatch.jobId = m_job.id;
+        dispatch.workerId = m_workerId;
+        dispatch.leaseMs = m_options.leaseMs;
+        dispatch.maxBatchSize = m_options.maxBatchSize;
+        dispatch.maxConcurrentBatches = m_options.maxConcurrentBatches;
+        dispatch.idlePollMs = m_options.idlePollMs;
+        dispatch.maxWaitMs = m_batchMaxWaitMs;
+        dispatch.loweredMaxWaitMs = m_options.batchApiMaxWaitMs;
+        BatchApiDispatch::Host *dispatchHost = this;
+        m_batchApi = std::make_unique<BatchApiDispatch>(
+            dispatchHost, m_store, m_batches.get(), &m_taskLanes, &m_work, &m_wakeTimer, dispatch);
     }
 
     connect(m_provider.get(), &providers::Provider::replied, this, &JobRunner::handleReply);
@@ -130,6 +149,8 @@ void JobRunner::configureLane()
     m_batchMaxWaitMs =
         settings.value(settingkeys::batchMaxWaitMs)
             .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs : m_options.groupMaxWaitMs);
+    if (m_batchApi)
+        m_batchApi->setMaxWaitMs(m_batchMaxWaitMs);
     m_laneName =
         metrics::laneName(m_job.spec.priority, m_batchMode ? u"batch-api"_s : m_job.spec.mode);
     // A classifier answers first, so a job using one stays on sync calls (laneFor()).
@@ -148,7 +169,8 @@ void JobRunner::handBackUnsent()
         return;
     releaseReady();
     flush();
-    m_claimRaised = true;
+    if (m_batchApi)
+        m_batchApi->lookForRaised();
     // Claimed again after the caller's change to the store (a new priority) has been made.
     QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
 }
@@ -180,9 +202,9 @@ void JobRunner::start()
         return;
     m_running = true;
     m_stopping = false;
-    m_claimedEverything = false;
+    m_work.claimedEverything = false;
     m_waitingForOffPeak = false;
-    m_counts = m_store->taskCounts(m_job.id);
+    m_work.counts = m_store->taskCounts(m_job.id);
     readTotals();
     if (!m_offPeakError.isEmpty()) {
         fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
@@ -228,7 +250,7 @@ void JobRunner::start()
         // Submitted batches finish whatever the job's lane is now.
         if (!m_batches->recover())
             return;
-        m_counts = m_store->taskCounts(m_job.id);
+        m_work.counts = m_store->taskCounts(m_job.id);
     }
     emitProgress(true);
     pump();
@@ -242,13 +264,13 @@ void JobRunner::pump()
     if (waitForOffPeak(now))
         return;
     if (m_batchMode) {
-        pumpBatches();
-        if (m_ready.isEmpty() || !m_running || m_stopping)
+        m_batchApi->pumpBatches(now);
+        if (m_work.ready.isEmpty() || !m_running || m_stopping)
             return;
     }
     pumpSync(now);
-    if (!m_batchMode && m_running && !m_stopping)
-        pumpLowered(now);
+    if (!m_batchMode && m_batchApi && m_running && !m_stopping)
+        m_batchApi->pumpLowered(now);
 }
 
 void JobRunner::pumpSync(qint64 now)
@@ -256,17 +278,17 @@ void JobRunner::pumpSync(qint64 now)
     // Held: only the trickle that ages it; else what the provider has shown it takes.
     const int limit = m_held ? qMin(m_heldConcurrency, m_concurrencyLimiter.limit())
                              : m_concurrencyLimiter.limit();
-    const int cooling = coolingSlots(now);
+    const int cooling = m_backPressure.coolingSlots(now);
     const int concurrency = qMax(0, limit - cooling);
-    if (cooling > 0 && !m_ready.isEmpty()) {
+    if (cooling > 0 && !m_work.ready.isEmpty()) {
         // Come back when the first refused slot may be used again.
-        const qint64 wait = qMax<qint64>(1, m_coolingUntilMs.constFirst() - now);
+        const qint64 wait = m_backPressure.msUntilSlotFrees(now);
         if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > wait)
             m_wakeTimer.start(int(qMin(wait, m_options.idlePollMs)));
     }
     while (int(m_inFlight.size()) + m_classifier.inFlight() < concurrency) {
-        if (m_ready.isEmpty()) {
-            if (m_batchMode || (m_claimedEverything && m_assembly.isEmpty()))
+        if (m_work.ready.isEmpty()) {
+            if (m_batchMode || (m_work.claimedEverything && m_work.assembly.isEmpty()))
                 break;
             const GroupClaim claim = claimGroup(concurrency, now);
             if (claim == GroupClaim::Failed)
@@ -276,13 +298,13 @@ void JobRunner::pumpSync(qint64 now)
         }
         // Pacing and budget are checked against the task about to go, which stays first in
         // the queue when it has to wait.
-        ClaimedTask &next = m_ready.head();
-        const TemplateRevision *revision = templateFor(next.templateRevision);
+        ClaimedTask &next = m_work.ready.head();
+        const TaskPrompts::Revision *revision = templateFor(next.templateRevision);
         if (!revision)
             return;
         const std::optional<ResponseCoalescer::Rendered> ahead = m_cache.lookedAhead(next);
         const QString prompt = ahead ? ahead->prompt : revision->prompt.render(next.values);
-        const qint64 promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
+        const qint64 promptTokens = TaskPrompts::promptTokens(*revision, prompt);
         if (m_router.needsClassification(next.id)) { // classifier tiering: the label comes first
             if (!sendClassification(prompt, promptTokens, now))
                 return;
@@ -295,8 +317,8 @@ void JobRunner::pumpSync(qint64 now)
         if (m_cache.isEnabled()) {
             cacheKey = ahead ? ahead->key
                              : m_cache.keyFor(m_job.spec, model, revision->systemPrompt, prompt);
-            if (coalesce(cacheKey, next)) {
-                m_ready.dequeue();
+            if (m_coalescing.coalesce(cacheKey, next)) {
+                m_work.ready.dequeue();
                 continue;
             }
         }
@@ -318,9 +340,9 @@ void JobRunner::pumpSync(qint64 now)
         }
         guard.limiter.consume(promptTokens + m_job.spec.maxOutputTokens, now);
         m_budget.reserve(reservation);
-        ClaimedTask task = m_ready.dequeue();
+        ClaimedTask task = m_work.ready.dequeue();
         const providers::ChatRequest request =
-            requestFor(task, model, revision->systemPrompt, prompt);
+            m_prompts.request(task, model, revision->systemPrompt, prompt);
         m_sent.insert(task.id, Sent{now, reservation, promptTokens + m_job.spec.maxOutputTokens});
         m_lastRequestTokens = promptTokens + m_job.spec.maxOutputTokens;
         m_cache.lead(cacheKey, task.id);
@@ -331,10 +353,10 @@ void JobRunner::pumpSync(qint64 now)
         m_provider->send(request);
         crashPoint("dispatch.sent");
     }
-    if (!m_toWrite.isEmpty())
+    if (!m_work.toWrite.isEmpty())
         scheduleFlush(); // cache hits
-    if (m_inFlight.isEmpty() && m_classifier.isEmpty() && m_ready.isEmpty() &&
-        m_assembly.isEmpty() && m_lowered.isEmpty() && !m_held &&
+    if (m_inFlight.isEmpty() && m_classifier.isEmpty() && m_work.ready.isEmpty() &&
+        m_work.assembly.isEmpty() && m_work.lowered.isEmpty() && !m_held &&
         !m_batchMode) // the batch lane looks for idleness itself
         checkIdle();
 }
@@ -346,95 +368,77 @@ JobRunner::GroupClaim JobRunner::claimGroup(int concurrency, qint64 now)
     // Rows are not rendered yet: the last request's size stands for theirs.
     const qint64 paceCap = m_router.requestsWithin(
         m_options.claimHorizonMs, qMax(m_lastRequestTokens, m_job.spec.maxOutputTokens));
-    const int groupSize = m_groupSizer.size(
-        m_counts.pending, concurrency, m_job.spec.mode == u"realtime"_s, apiLoadShare, paceCap);
+    const int groupSize =
+        m_groupSizer.size(m_work.counts.pending, concurrency, m_job.spec.mode == u"realtime"_s,
+                          apiLoadShare, paceCap);
     if (!assemble(groupSize, now))
         return m_running ? GroupClaim::Filling : GroupClaim::Failed;
     if (m_job.spec.mode != u"realtime"_s) {
         // A group of sync calls is a batch too: its fill rate is recorded.
-        m_store->createBatch(m_job.id, m_provider->id(), m_laneName, m_assembly.size(),
-                             m_assembly.capacity(), u"dispatched"_s, now);
+        m_store->createBatch(m_job.id, m_provider->id(), m_laneName, m_work.assembly.size(),
+                             m_work.assembly.capacity(), u"dispatched"_s, now);
         if (m_metrics)
-            m_metrics->recordBatch(m_laneName, m_assembly.size(), m_assembly.capacity());
+            m_metrics->recordBatch(m_laneName, m_work.assembly.size(), m_work.assembly.capacity());
     }
-    const QList<ClaimedTask> group = m_assembly.take();
+    const QList<ClaimedTask> group = m_work.assembly.take();
     for (const ClaimedTask &task : group)
-        m_ready.enqueue(task);
-    lookAhead(group);
+        m_work.ready.enqueue(task);
+    m_coalescing.lookAhead(group);
     if (!m_running)
         return GroupClaim::Failed; // a template that cannot be read
-    return m_ready.isEmpty() ? GroupClaim::Filling : GroupClaim::Ready;
-}
-
-providers::ChatRequest JobRunner::requestFor(const ClaimedTask &task, const QString &model,
-                                             const QString &systemPrompt,
-                                             const QString &prompt) const
-{
-    providers::ChatRequest request;
-    request.taskId = task.id;
-    request.attempt = task.attempts + 1;
-    request.model = model;
-    request.systemPrompt = systemPrompt;
-    request.prompt = prompt;
-    request.maxOutputTokens = m_job.spec.maxOutputTokens;
-    request.cacheKey = u"batchdesk-job-"_s + QString::number(m_job.id);
-    request.outputSchema = m_outputSchema;
-    return request;
+    return m_work.ready.isEmpty() ? GroupClaim::Filling : GroupClaim::Ready;
 }
 
 bool JobRunner::assemble(int maxSize, qint64 now)
 {
-    m_assembly.open(maxSize, now);
+    m_work.assembly.open(maxSize, now);
     // Tasks lowered to the batch API on their own leave the group for a provider batch:
     // claims go on until the group is full or nothing more is due. While that batch is full
     // and waits (for a slot, its window, an outage's end) one task at a time is claimed:
     // claims come best priority first, so a lowered one means no sync task is due, and it
     // goes back; a sync task never waits behind the batch lane.
     bool syncDue = false;
-    while (m_assembly.room() > 0 && !m_claimedEverything) {
-        const bool probe = m_lowered.isFull() && !syncDue;
-        const int want = probe ? 1 : m_assembly.room();
+    while (m_work.assembly.room() > 0 && !m_work.claimedEverything) {
+        const bool probe = m_work.lowered.isFull() && !syncDue;
+        const int want = probe ? 1 : m_work.assembly.room();
         QList<ClaimedTask> claimed;
         if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
                                  &claimed)) {
             fatal(m_store->errorString());
             return false;
         }
-        m_counts.pending -= claimed.size();
-        m_counts.leased += claimed.size();
+        m_work.claimed(claimed.size());
         bool loweredBack = false;
         for (ClaimedTask &task : claimed) {
             if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync) {
-                m_assembly.add(std::move(task));
+                m_work.assembly.add(std::move(task));
                 syncDue = true;
                 continue;
             }
-            m_lowered.open(m_options.maxBatchSize, now);
-            if (!m_lowered.isFull()) {
-                m_lowered.add(std::move(task));
+            m_work.lowered.open(m_options.maxBatchSize, now);
+            if (!m_work.lowered.isFull()) {
+                m_work.lowered.add(std::move(task));
                 continue;
             }
-            m_toWrite.append(releaseUnsent(task.id, now)); // the next provider batch takes it
-            m_counts.leased -= 1;
-            m_counts.pending += 1;
+            m_work.handBack(task.id, now); // the next provider batch takes it
             loweredBack = true;
         }
         // Nothing more is due now (for the sync lane); a retry or a release that comes due,
-        // or the poll while lowered tasks wait (pumpLowered()), clears this.
+        // or the poll while lowered tasks wait (BatchApiDispatch::pumpLowered()), clears this.
         if (claimed.size() < want || loweredBack)
-            m_claimedEverything = true;
+            m_work.claimedEverything = true;
     }
-    if (!m_toWrite.isEmpty())
+    if (!m_work.toWrite.isEmpty())
         scheduleFlush();
-    if (m_assembly.isEmpty())
+    if (m_work.assembly.isEmpty())
         return false;
     // Realtime calls are single: nothing to wait for. Otherwise a batch waits to fill up to
     // its maximum wait, unless no other task of the job could still join it.
-    const qint64 wait = m_assembly.msUntilClose(
-        now, m_batchMaxWaitMs, m_job.spec.mode != u"realtime"_s && m_counts.pending > 0);
+    const qint64 wait = m_work.assembly.msUntilClose(
+        now, m_batchMaxWaitMs, m_job.spec.mode != u"realtime"_s && m_work.counts.pending > 0);
     if (wait <= 0)
         return true;
-    m_claimedEverything = false; // look again when the timer fires
+    m_work.claimedEverything = false; // look again when the timer fires
     m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
     return false;
 }
@@ -442,8 +446,8 @@ bool JobRunner::assemble(int maxSize, qint64 now)
 bool JobRunner::hasDispatchableWork() const
 {
     return m_running && !m_stopping &&
-           (m_counts.pending > 0 || !m_ready.isEmpty() || !m_inFlight.isEmpty() ||
-            !m_assembly.isEmpty() || !m_lowered.isEmpty());
+           (m_work.counts.pending > 0 || !m_work.ready.isEmpty() || !m_inFlight.isEmpty() ||
+            !m_work.assembly.isEmpty() || !m_work.lowered.isEmpty());
 }
 
 void JobRunner::setConcurrency(int concurrency)
@@ -456,19 +460,21 @@ void JobRunner::setConcurrency(int concurrency)
 void JobRunner::setMaxConcurrentBatches(int batches)
 {
     m_options.maxConcurrentBatches = qMax(1, batches);
+    if (m_batchApi)
+        m_batchApi->setMaxConcurrentBatches(m_options.maxConcurrentBatches);
     pump();
 }
 
 bool JobRunner::waitForOffPeak(qint64 now)
 {
     const qint64 untilOpen = m_offPeak && !m_runNow ? m_offPeak->msUntilOpen(now) : 0;
-    if (untilOpen <= 0 || m_counts.unfinished() == 0) { // nothing left: let it finish
+    if (untilOpen <= 0 || m_work.counts.unfinished() == 0) { // nothing left: let it finish
         m_offPeakTimer.stop();
         setWaiting(false);
         return false;
     }
     // Answers already in flight still settle; nothing new goes out.
-    if (!m_ready.isEmpty() || !m_assembly.isEmpty() || !m_lowered.isEmpty()) {
+    if (!m_work.ready.isEmpty() || !m_work.assembly.isEmpty() || !m_work.lowered.isEmpty()) {
         releaseReady();
         flush();
     }
@@ -520,20 +526,20 @@ void JobRunner::setHeld(bool held, int trickle)
 void JobRunner::releaseReady()
 {
     const qint64 now = m_clock->nowMs();
-    for (ClaimedTask &task : m_assembly.take())
-        m_ready.enqueue(std::move(task));
-    for (ClaimedTask &task : m_lowered.take())
-        m_ready.enqueue(std::move(task));
-    while (!m_ready.isEmpty()) {
-        const ClaimedTask task = m_ready.dequeue();
+    for (ClaimedTask &task : m_work.assembly.take())
+        m_work.ready.enqueue(std::move(task));
+    for (ClaimedTask &task : m_work.lowered.take())
+        m_work.ready.enqueue(std::move(task));
+    while (!m_work.ready.isEmpty()) {
+        const ClaimedTask task = m_work.ready.dequeue();
         TaskTransition release = releaseUnsent(task.id, now);
         m_router.takeRoute(task.id, &release.outcome); // a classification it had is billed now
-        m_toWrite.append(release);
-        m_counts.leased -= 1;
-        m_counts.pending += 1;
+        m_work.toWrite.append(release);
+        m_work.counts.leased -= 1;
+        m_work.counts.pending += 1;
     }
-    m_claimedEverything = false;
-    releaseFollowers();
+    m_work.claimedEverything = false;
+    m_coalescing.releaseFollowers();
 }
 
 void JobRunner::handleReply(const providers::ChatReply &reply)
@@ -547,11 +553,12 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     m_inFlight.erase(it);
     const Sent sent = m_sent.take(task.id);
     m_budget.release(sent.reservedUsd);
-    adaptConcurrency(reply, sent.atMs,
-                     refusalOf(m_router.guardFor(m_router.modelOf(task.id)), reply, sent.tokens));
+    const Refusal refusal =
+        m_backPressure.refusalOf(m_router.guardFor(m_router.modelOf(task.id)), reply, sent.tokens);
+    m_backPressure.answered(reply, sent.atMs, int(m_inFlight.size()), refusal, m_clock->nowMs());
     const TaskTransition transition = settle(task, reply, sent.atMs, false, sent.tokens);
-    m_toWrite.append(transition);
-    resolveFollowers(task.id, transition);
+    m_work.toWrite.append(transition);
+    m_coalescing.resolveFollowers(task.id, transition);
     crashPoint("dispatch.answered-unstored");
     // A standing queue's priority-1 answer is waited for by its submitter: stored at once.
     const bool urgentSettled = m_standing && task.priority == 1 &&
@@ -560,7 +567,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     if (urgentSettled)
         m_urgentTasks = qMax(0, m_urgentTasks - 1);
 
-    if (m_toWrite.size() >= m_options.flushMaxTransitions || urgentSettled)
+    if (m_work.toWrite.size() >= m_options.flushMaxTransitions || urgentSettled)
         flush();
     else
         scheduleFlush();
@@ -571,29 +578,6 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         return;
     }
     pump();
-}
-
-void JobRunner::adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs,
-                                 Refusal refusal)
-{
-    const qint64 now = m_clock->nowMs();
-    switch (reply.error) {
-    case ErrorClass::RateLimited:
-        if (refusal == Refusal::Concurrency)
-            m_concurrencyLimiter.recordRefusal(now);
-        else
-            m_concurrencyLimiter.recordOverload(now);
-        break;
-    case ErrorClass::Overloaded:
-    case ErrorClass::Timeout:
-        m_concurrencyLimiter.recordOverload(now);
-        break;
-    case ErrorClass::Cancelled: // ours: says nothing about the provider
-        break;
-    default:
-        m_concurrencyLimiter.recordAnswer(now - sentAtMs, int(m_inFlight.size()), now);
-        break;
-    }
 }
 
 TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatReply &reply,
@@ -620,7 +604,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     if (!viaBatchApi) {
         // Lines of a provider batch say nothing about the sync endpoint's health or limits.
         guard.limiter.observe(reply.rateLimits, now);
-        m_serverStatesLimits = m_serverStatesLimits || statesRateLimits(reply.rateLimits);
+        m_backPressure.observe(reply.rateLimits);
         if (reply.ok()) {
             guard.limiter.handleSuccess(now);
             recordRecovery(guard.breaker, now);
@@ -634,21 +618,21 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     TaskTransition transition = m_retry.decide(outcome, task.attempts, now, reply.retryAfterMs);
     ReplySettlement::forgiveProviderFailures(&transition, task, reply, viaBatchApi, providerDown,
                                              now);
-    m_counts.leased -= 1;
+    m_work.counts.leased -= 1;
     switch (transition.action) {
     case OutcomeAction::Complete:
-        m_counts.completed += 1;
+        m_work.counts.completed += 1;
         m_usage += reply.usage;
         m_budget.settled(outcome.costUsd.value_or(0.0));
         m_cache.remember(task.id, outcome.output, outcome.model, reply.usage, now);
         break;
     case OutcomeAction::DeadLetter:
-        m_counts.dead += 1;
+        m_work.counts.dead += 1;
         break;
     case OutcomeAction::Retry:
     case OutcomeAction::Release:
-        m_counts.pending += 1;
-        m_claimedEverything = false; // it will be claimable again
+        m_work.counts.pending += 1;
+        m_work.claimedEverything = false; // it will be claimable again
         break;
     }
     if (transition.outcome.rejectedCostUsd > 0)
@@ -672,7 +656,7 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
             m_metrics->recordRateLimited(m_job.id, lane);
     }
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
-        rateLimited(guard, reply, requestTokens, sentAtMs, now);
+        m_backPressure.rateLimited(guard, reply, requestTokens, sentAtMs, now);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
         pauseForAccount(reply);
     }
@@ -694,7 +678,8 @@ void JobRunner::pauseForAccount(const providers::ChatReply &reply)
 
 bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, qint64 now)
 {
-    ClassifierCalls::Step step = m_classifier.prepare(m_ready.head(), prompt, promptTokens, now);
+    ClassifierCalls::Step step =
+        m_classifier.prepare(m_work.ready.head(), prompt, promptTokens, now);
     switch (step.kind) {
     case ClassifierCalls::Step::Kind::Wait:
         m_wakeTimer.start(int(qBound<qint64>(1, step.waitMs, m_options.idlePollMs)));
@@ -705,7 +690,7 @@ bool JobRunner::sendClassification(const QString &prompt, qint64 promptTokens, q
     case ClassifierCalls::Step::Kind::Send:
         break;
     }
-    m_ready.dequeue();
+    m_work.ready.dequeue();
     m_provider->send(step.request);
     return true;
 }
@@ -717,8 +702,9 @@ bool JobRunner::handleClassified(const providers::ChatReply &reply)
     if (!answered)
         return false;
     if (answered->rateLimited)
-        rateLimited(m_router.guardFor(m_router.classifierModel()), reply, 0, now, now);
-    m_ready.prepend(answered->task);
+        m_backPressure.rateLimited(m_router.guardFor(m_router.classifierModel()), reply, 0, now,
+                                   now);
+    m_work.ready.prepend(answered->task);
     if (m_stopping) {
         if (m_inFlight.isEmpty() && m_classifier.isEmpty())
             finishIfDrained();
@@ -728,184 +714,16 @@ bool JobRunner::handleClassified(const providers::ChatReply &reply)
     return true;
 }
 
-void JobRunner::pumpBatches()
-{
-    const qint64 now = m_clock->nowMs();
-    if (m_held)
-        return; // the lane is paused: open batches go on at the provider, no new ones
-    if (m_claimRaised) {
-        claimRaised(now);
-        if (!m_running)
-            return;
-    }
-    while (m_batches->openCount() < m_options.maxConcurrentBatches) {
-        // Assemble one batch: it closes when it is full, when it has waited its maximum, or
-        // when nothing else of the job is pending. Claims go in slices of at most 4,096.
-        bool exhausted = false;
-        m_assembly.open(m_options.maxBatchSize, now);
-        while (!m_assembly.isFull()) {
-            const int want = qMin(m_assembly.room(), 4'096);
-            QList<ClaimedTask> claimed;
-            if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
-                                     &claimed)) {
-                fatal(m_store->errorString());
-                return;
-            }
-            m_counts.pending -= claimed.size();
-            m_counts.leased += claimed.size();
-            for (ClaimedTask &task : claimed) {
-                // Raised above the job on their own: sync calls now, not 24 h away.
-                if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync)
-                    m_ready.enqueue(std::move(task));
-                else
-                    m_assembly.add(std::move(task));
-            }
-            if (claimed.size() < want) {
-                exhausted = true;
-                break;
-            }
-        }
-        if (m_assembly.isEmpty())
-            break;
-        const qint64 wait = m_assembly.msUntilClose(now, m_batchMaxWaitMs, m_counts.pending > 0);
-        if (wait > 0) {
-            // Still filling: come back when the wait is over (or sooner, for new arrivals).
-            m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
-            emitProgress(false);
-            return;
-        }
-        if (batchEndpointsHeld(now)) {
-            emitProgress(false);
-            return;
-        }
-        if (sendProviderBatch(m_assembly.take(), now) == BatchSend::Stopped)
-            return;
-        if (exhausted)
-            break;
-    }
-    if (!batchesOpen() && m_assembly.isEmpty())
-        checkIdle();
-    else if (m_counts.pending > 0)
-        m_wakeTimer.start(int(m_options.idlePollMs)); // retries that come due
-}
-
-JobRunner::BatchSend JobRunner::sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now)
-{
-    const BatchLane::Sending sending = m_batches->send(tasks, now);
-    switch (sending.sent) {
-    case BatchLane::Sent::Opened:
-        emitProgress(false);
-        return BatchSend::Sent;
-    case BatchLane::Sent::Answered:
-        flush(); // from the cache, or waiting for a leader
-        return BatchSend::Sent;
-    case BatchLane::Sent::OverBudget:
-        budgetRefused(sending.refusedUsd, batchesOpen());
-        return BatchSend::Stopped;
-    case BatchLane::Sent::Failed:
-        break;
-    }
-    return BatchSend::Stopped;
-}
-
-bool JobRunner::lineCoalesced(const ClaimedTask &task, const providers::ChatRequest &line,
-                              QByteArray *key)
-{
-    if (!m_cache.isEnabled())
-        return false;
-    *key = m_cache.keyFor(m_job.spec, line.model, line.systemPrompt, line.prompt);
-    return coalesce(*key, task);
-}
-
-bool JobRunner::batchEndpointsHeld(qint64 now)
-{
-    // The batch endpoints are down: a closed batch waits, claimed, for the breaker's next
-    // probe (a half-open breaker lets one batch through).
-    CircuitBreaker &breaker = m_router.guardFor(m_job.spec.model).batchBreaker;
-    if (breaker.allowRequest(now))
-        return false;
-    m_wakeTimer.start(int(qBound<qint64>(1, breaker.waitMs(now), m_options.idlePollMs)));
-    return true;
-}
-
-void JobRunner::pumpLowered(qint64 now)
-{
-    if (m_lowered.isEmpty() || m_held || !m_batches)
-        return;
-    const qint64 wait = m_lowered.msUntilClose(now, m_options.batchApiMaxWaitMs,
-                                               !m_claimedEverything && m_counts.pending > 0);
-    if (wait > 0) {
-        if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > wait)
-            m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
-        return;
-    }
-    if (m_batches->openCount() >= m_options.maxConcurrentBatches || batchEndpointsHeld(now)) {
-        // The lowered tasks wait (batchClosed() or the breaker's timer comes back); checkIdle()
-        // does not run meanwhile, so a sync task that comes due is looked for here.
-        if (m_inFlight.isEmpty() && m_ready.isEmpty() && m_assembly.isEmpty()) {
-            m_claimedEverything = false;
-            if (!m_wakeTimer.isActive())
-                m_wakeTimer.start(int(m_options.idlePollMs));
-        }
-        return;
-    }
-    if (sendProviderBatch(m_lowered.take(), now) == BatchSend::Stopped)
-        return;
-    // Claims stopped while that batch was full: look for more.
-    if (m_counts.pending > 0)
-        QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
-}
-
-void JobRunner::claimRaised(qint64 now)
-{
-    // Claims come best priority first, so raised tasks are at the head: slices are taken
-    // until one holds a task at the job's own priority. Those join the batch being assembled when a
-    // batch slot is free, else go back uncharged.
-    m_claimRaised = false;
-    constexpr int kSlice = 64;
-    const bool batchSlotFree = m_batches->openCount() < m_options.maxConcurrentBatches;
-    for (;;) {
-        QList<ClaimedTask> claimed;
-        if (!m_store->claimTasks(m_job.id, m_workerId, kSlice, now, now + m_options.leaseMs,
-                                 &claimed)) {
-            fatal(m_store->errorString());
-            return;
-        }
-        m_counts.pending -= claimed.size();
-        m_counts.leased += claimed.size();
-        bool reachedBulk = false;
-        for (ClaimedTask &task : claimed) {
-            if (m_taskLanes.laneOf(task) == TaskLanes::Lane::Sync) {
-                m_ready.enqueue(std::move(task));
-                continue;
-            }
-            reachedBulk = true;
-            m_assembly.open(m_options.maxBatchSize, now);
-            if (batchSlotFree && !m_assembly.isFull()) {
-                m_assembly.add(std::move(task));
-                continue;
-            }
-            m_toWrite.append(releaseUnsent(task.id, now));
-            m_counts.leased -= 1;
-            m_counts.pending += 1;
-        }
-        if (reachedBulk || claimed.size() < kSlice)
-            break;
-    }
-    if (!m_toWrite.isEmpty())
-        flush();
-}
-
 std::optional<providers::ChatRequest> JobRunner::batchLine(const ClaimedTask &task,
                                                            qint64 *promptTokens)
 {
-    const TemplateRevision *revision = templateFor(task.templateRevision);
+    const TaskPrompts::Revision *revision = templateFor(task.templateRevision);
     if (!revision)
         return std::nullopt;
     const QString prompt = revision->prompt.render(task.values);
-    *promptTokens = (revision->systemPrompt.size() + prompt.size() + 3) / 4;
+    *promptTokens = TaskPrompts::promptTokens(*revision, prompt);
     const QString model = m_router.route(task, prompt, *promptTokens); // the job's, or its tier's
-    return requestFor(task, model, revision->systemPrompt, prompt);
+    return m_prompts.request(task, model, revision->systemPrompt, prompt);
 }
 
 void JobRunner::setWorkerRegistry(store::WorkerRegistry *registry)
@@ -921,26 +739,26 @@ void JobRunner::adoptOrphanedBatches()
         return;
     const int seen = m_batches->adoptOrphans();
     if (seen > 0)
-        m_counts = m_store->taskCounts(m_job.id);
+        m_work.counts = m_store->taskCounts(m_job.id);
 }
 
 TaskTransition JobRunner::settleLine(const ClaimedTask &task, const providers::ChatReply &reply,
                                      qint64 sentAtMs)
 {
     const TaskTransition transition = settle(task, reply, sentAtMs, true);
-    resolveFollowers(task.id, transition);
+    m_coalescing.resolveFollowers(task.id, transition);
     return transition;
 }
 
 void JobRunner::lineHandedBack(const TaskTransition &release)
 {
-    resolveFollowers(release.outcome.taskId, release);
+    m_coalescing.resolveFollowers(release.outcome.taskId, release);
 }
 
 void JobRunner::linesReturned(int count)
 {
-    m_counts.leased -= count;
-    m_counts.pending += count;
+    m_work.counts.leased -= count;
+    m_work.counts.pending += count;
 }
 
 void JobRunner::linesWritten(const QList<TaskTransition> &transitions, int skipped)
@@ -950,12 +768,12 @@ void JobRunner::linesWritten(const QList<TaskTransition> &transitions, int skipp
 
 void JobRunner::batchEndpointFailed(const QString &why)
 {
-    recordOutage(m_router.guardFor(m_job.spec.model).batchBreaker, why, m_clock->nowMs());
+    recordOutage(batchBreaker(), why, m_clock->nowMs());
 }
 
 void JobRunner::batchEndpointAnswered()
 {
-    recordRecovery(m_router.guardFor(m_job.spec.model).batchBreaker, m_clock->nowMs());
+    recordRecovery(batchBreaker(), m_clock->nowMs());
 }
 
 void JobRunner::batchOpened(int lines, int capacity)
@@ -990,36 +808,6 @@ void JobRunner::batchClosed(bool settled)
         return;
     }
     pump();
-}
-
-void JobRunner::rateLimited(ProviderGuard &guard, const providers::ChatReply &reply,
-                            qint64 requestTokens, qint64 sentAtMs, qint64 now)
-{
-    if (refusalOf(guard, reply, requestTokens) == Refusal::Rate) {
-        guard.limiter.handleRateLimited(reply.retryAfterMs, now, sentAtMs); // the whole lane waits
-        return;
-    }
-    // Refused for concurrency: the refused request's slot stays taken for its retry-after.
-    // Refilled at once, each refusal (answered in no time) would meet the next one, a storm
-    // until the limiter's next cut.
-    const qint64 wait = qBound(
-        qint64(1), reply.retryAfterMs >= 0 ? reply.retryAfterMs : qint64(1'000), qint64(10'000));
-    m_coolingUntilMs.insert(
-        std::upper_bound(m_coolingUntilMs.begin(), m_coolingUntilMs.end(), now + wait), now + wait);
-}
-
-Refusal JobRunner::refusalOf(const ProviderGuard &guard, const providers::ChatReply &reply,
-                             qint64 requestTokens) const
-{
-    const bool rateKnown = guard.limiter.nominalRpm() > 0 || guard.limiter.nominalTpm() > 0;
-    return classifyRefusal(reply.rateLimits, requestTokens, m_serverStatesLimits, rateKnown);
-}
-
-int JobRunner::coolingSlots(qint64 now)
-{
-    while (!m_coolingUntilMs.isEmpty() && m_coolingUntilMs.constFirst() <= now)
-        m_coolingUntilMs.removeFirst();
-    return int(m_coolingUntilMs.size());
 }
 
 void JobRunner::checkStructuredAnswer(TaskOutcome *outcome) const
@@ -1079,27 +867,27 @@ void JobRunner::flush()
             qWarning("job %lld: response cache not updated: %s", m_job.id,
                      qPrintable(m_store->errorString()));
     }
-    if (m_toWrite.isEmpty())
+    if (m_work.toWrite.isEmpty())
         return;
     QList<qint64> settledIds;
     if (m_standing) {
-        for (const TaskTransition &transition : std::as_const(m_toWrite)) {
+        for (const TaskTransition &transition : std::as_const(m_work.toWrite)) {
             if (transition.action == OutcomeAction::Complete ||
                 transition.action == OutcomeAction::DeadLetter)
                 settledIds.append(transition.outcome.taskId);
         }
     }
     int skipped = 0;
-    if (!m_store->applyTransitions(m_workerId, m_toWrite, m_clock->nowMs(), &skipped)) {
+    if (!m_store->applyTransitions(m_workerId, m_work.toWrite, m_clock->nowMs(), &skipped)) {
         fatal(m_store->errorString());
         return;
     }
     crashPoint("dispatch.answers-stored");
-    noteWritten(m_toWrite, skipped);
+    noteWritten(m_work.toWrite, skipped);
     if (skipped > 0)
         qWarning("job %lld: %d answers arrived after their lease had ended and were dropped",
                  m_job.id, skipped);
-    m_toWrite.clear();
+    m_work.toWrite.clear();
     emitProgress(false);
     if (!settledIds.isEmpty())
         Q_EMIT settled(m_job.id, settledIds);
@@ -1110,13 +898,13 @@ void JobRunner::tasksArrived(int count, int bestPriority, int urgentCount)
     m_urgentTasks += urgentCount;
     if (!m_running || m_stopping)
         return;
-    m_counts.pending += count;
-    m_claimedEverything = false;
-    const bool overtaken = std::any_of(m_ready.cbegin(), m_ready.cend(),
+    m_work.counts.pending += count;
+    m_work.claimedEverything = false;
+    const bool overtaken = std::any_of(m_work.ready.cbegin(), m_work.ready.cend(),
                                        [bestPriority](const ClaimedTask &task) {
                                            return task.priority > bestPriority;
                                        }) ||
-                           m_assembly.holdsWorseThan(bestPriority);
+                           m_work.assembly.holdsWorseThan(bestPriority);
     if (overtaken) {
         releaseReady();
         flush();
@@ -1134,29 +922,29 @@ void JobRunner::checkIdle()
     // worker holds nothing right now, so none of them are its own.
     m_store->releaseExpiredLeases(m_clock->nowMs());
     // In-memory counts drift when another worker shares the job: ask the store.
-    m_counts = m_store->taskCounts(m_job.id);
+    m_work.counts = m_store->taskCounts(m_job.id);
     // A cache delete still unanswered would leave its whole TTL charged: wait for it.
-    if (m_counts.pending == 0 && m_counts.leased == 0 && !m_standing &&
+    if (m_work.counts.pending == 0 && m_work.counts.leased == 0 && !m_standing &&
         !m_provider->chargesSettling()) {
         emitProgress(true);
         stop(JobState::Finished, QString(), false);
         return;
     }
-    if (m_counts.pending == 0 && m_counts.leased == 0)
+    if (m_work.counts.pending == 0 && m_work.counts.leased == 0)
         m_urgentTasks = 0; // an empty queue has nothing urgent, whoever settled it
     qint64 wait = m_options.idlePollMs;
-    if (m_counts.pending > 0) {
+    if (m_work.counts.pending > 0) {
         const qint64 now = m_clock->nowMs();
         const auto next = m_store->nextPendingAtMs(m_job.id);
         if (next && *next <= now) {
-            m_claimedEverything = false;
+            m_work.claimedEverything = false;
             QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
             return;
         }
         if (next)
             wait = qMin(wait, *next - now);
     }
-    m_claimedEverything = false;
+    m_work.claimedEverything = false;
     emitProgress(false);
     m_wakeTimer.start(int(qMax<qint64>(1, wait)));
 }
@@ -1213,7 +1001,7 @@ void JobRunner::finishIfDrained()
         Q_EMIT failed(m_job.id, m_store->errorString());
         return;
     }
-    m_counts = m_store->taskCounts(m_job.id);
+    m_work.counts = m_store->taskCounts(m_job.id);
     readTotals();
     emitProgress(true);
     Q_EMIT finished(m_job.id, m_stopState, m_stopReason);
@@ -1224,7 +1012,7 @@ void JobRunner::emitProgress(bool force)
     if (!force && m_sinceProgress.elapsed() < m_options.progressIntervalMs)
         return;
     m_sinceProgress.restart();
-    Q_EMIT progressed(m_job.id, m_counts, m_usage, m_budget.spentUsd());
+    Q_EMIT progressed(m_job.id, m_work.counts, m_usage, m_budget.spentUsd());
 }
 
 void JobRunner::readTotals()
@@ -1295,121 +1083,20 @@ double JobRunner::maxCostUsd(const QString &model, qint64 promptTokens, bool via
         .value_or(0.0);
 }
 
-const JobRunner::TemplateRevision *JobRunner::templateFor(int revision)
+const TaskPrompts::Revision *JobRunner::templateFor(int revision)
 {
-    auto it = m_templates.constFind(revision);
-    if (it != m_templates.constEnd())
-        return &it.value();
-    const auto stored = m_store->templateRevision(m_job.id, revision);
-    if (!stored) {
-        fatal(m_store->errorString());
-        return nullptr;
-    }
-    TemplateRevision parsed{ingest::PromptTemplate(stored->first), stored->second};
     QString error;
-    if (!parsed.prompt.bind(m_job.columns, &error)) {
-        fatal(u"job %1, template revision %2: %3"_s.arg(m_job.id).arg(revision).arg(error));
-        return nullptr;
-    }
-    return &m_templates.insert(revision, parsed).value();
+    const TaskPrompts::Revision *parsed = m_prompts.revision(revision, &error);
+    if (!parsed)
+        fatal(error);
+    return parsed;
 }
 
-bool JobRunner::coalesce(const QByteArray &key, const ClaimedTask &task)
+void JobRunner::answeredWithoutRequest(const ClaimedTask &task, const TaskTransition &transition,
+                                       qint64 waitMs)
 {
-    store::CachedResponse answer;
-    switch (m_cache.coalesce(key, task, &answer)) {
-    case ResponseCoalescer::Verdict::Send:
-        return false;
-    case ResponseCoalescer::Verdict::Follows:
-        return true;
-    case ResponseCoalescer::Verdict::Answered:
-        settleFromCache(task, answer.output, answer.model); // leased -> completed
-        return true;
-    }
-    return false;
-}
-
-void JobRunner::lookAhead(const QList<ClaimedTask> &group)
-{
-    // A tiered job's model (part of the key) is known only when the task goes.
-    QHash<qint64, ResponseCoalescer::Rendered> rendered;
-    if (m_cache.isEnabled() && !m_router.isTiered() && group.size() >= 2) {
-        const QString model = m_router.models().constFirst(); // the job's, or the default
-        for (const ClaimedTask &task : group) {
-            const TemplateRevision *revision = templateFor(task.templateRevision);
-            if (!revision)
-                return;
-            const QString prompt = revision->prompt.render(task.values);
-            rendered.insert(
-                task.id, {prompt, m_cache.keyFor(m_job.spec, model, revision->systemPrompt, prompt),
-                          task.templateRevision});
-        }
-    }
-    m_cache.lookAhead(rendered);
-}
-
-void JobRunner::settleFromCache(const ClaimedTask &task, const QString &output,
-                                const QString &model)
-{
-    const qint64 now = m_clock->nowMs();
-    TaskOutcome outcome = ResponseCoalescer::answeredOutcome(
-        task.id, output, model.isEmpty() ? m_router.modelOf(task.id) : model, now);
-    m_router.takeRoute(task.id, &outcome);
-    TaskTransition transition = m_retry.decide(outcome, task.attempts, now, -1);
-    transition.chargeAttempt = false; // not sent: not an attempt
-    m_counts.leased -= 1;
-    m_counts.completed += 1;
-    if (m_metrics) {
-        const qint64 waitMs = task.queuedAtMs > 0 ? qMax<qint64>(0, now - task.queuedAtMs) : -1;
+    if (m_metrics)
         m_metrics->recordTransition(m_job.id, task.priority, m_laneName, transition, waitMs);
-    }
-    m_toWrite.append(transition);
-    if (m_toWrite.size() >= m_options.flushMaxTransitions)
-        flush();
-}
-
-void JobRunner::resolveFollowers(qint64 leaderTaskId, const TaskTransition &leader)
-{
-    const QList<ClaimedTask> followers = m_cache.settleLeader(leaderTaskId);
-    if (followers.isEmpty())
-        return;
-    if (leader.action == OutcomeAction::Complete) {
-        for (const ClaimedTask &follower : followers)
-            settleFromCache(follower, leader.outcome.output, leader.outcome.model);
-        scheduleFlush();
-        return;
-    }
-    // The leader failed: its duplicates are tried on their own (one leads, the rest wait),
-    // as sync calls at once or in a later provider batch.
-    const qint64 now = m_clock->nowMs();
-    bool released = false;
-    for (auto it = followers.crbegin(); it != followers.crend(); ++it) {
-        if (m_taskLanes.laneOf(*it) == TaskLanes::Lane::Sync) {
-            m_ready.prepend(*it);
-            continue;
-        }
-        m_toWrite.append(releaseUnsent(it->id, now));
-        m_counts.leased -= 1;
-        m_counts.pending += 1;
-        released = true;
-    }
-    if (!released)
-        return;
-    m_claimedEverything = false;
-    scheduleFlush();
-}
-
-void JobRunner::releaseFollowers()
-{
-    // Duplicates waiting for an answer go back unharmed; their leader's answer, once it
-    // arrives, is in the cache for them.
-    const qint64 now = m_clock->nowMs();
-    for (const ClaimedTask &follower : m_cache.takeAllFollowers()) {
-        m_toWrite.append(releaseUnsent(follower.id, now));
-        m_router.forget(follower.id);
-        m_counts.leased -= 1;
-        m_counts.pending += 1;
-    }
 }
 
 void JobRunner::fatal(const QString &error)

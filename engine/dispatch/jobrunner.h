@@ -5,20 +5,24 @@
 #include "cost/pricetable.h"
 #include "cost/responsecache.h"
 #include "cost/tiering.h"
+#include "dispatch/backpressure.h"
+#include "dispatch/batchapidispatch.h"
 #include "dispatch/batchassembly.h"
 #include "dispatch/batchlane.h"
 #include "dispatch/budgetgate.h"
+#include "dispatch/claimedwork.h"
 #include "dispatch/classifiercalls.h"
 #include "dispatch/concurrencylimiter.h"
 #include "dispatch/globalbudget.h"
 #include "dispatch/groupsizer.h"
 #include "dispatch/offpeakwindow.h"
 #include "dispatch/providerguard.h"
-#include "dispatch/refusal.h"
 #include "dispatch/replysettlement.h"
 #include "dispatch/responsecoalescer.h"
 #include "dispatch/retrypolicy.h"
 #include "dispatch/router.h"
+#include "dispatch/taskcoalescing.h"
+#include "dispatch/taskprompts.h"
 #include "ingest/outputschema.h"
 #include "ingest/prompttemplate.h"
 #include "providers/provider.h"
@@ -51,7 +55,10 @@ namespace bd::dispatch {
 // prompts, keeps up to `concurrency` requests in flight, turns each answer into a task
 // transition and writes them in groups (one transaction per flush). It never blocks:
 // waits (retry times, rate-limit cooldowns) are timers.
-class JobRunner final : public QObject, private BatchLane::Host
+class JobRunner final : public QObject,
+                        private BatchLane::Host,
+                        private BatchApiDispatch::Host,
+                        private TaskCoalescing::Host
 {
     Q_OBJECT
 
@@ -95,7 +102,7 @@ public:
     qint64 jobId() const { return m_job.id; }
     const JobInfo &job() const { return m_job; }
     bool isRunning() const { return m_running; }
-    const TaskCounts &counts() const { return m_counts; }
+    const TaskCounts &counts() const { return m_work.counts; }
 
     void start();
 
@@ -223,17 +230,14 @@ private:
     void pumpSync(qint64 now);
     enum class GroupClaim
     {
-        Ready,   // a group of sync calls is in m_ready
+        Ready,   // a group of sync calls is in m_work.ready
         Filling, // nothing to send yet (still filling, or nothing due): the wake timer is set
         Failed,  // the runner failed
     };
     // Claims the next group of sync calls (sized by depth, load and pace), records it as a
     // batch and looks its cache keys up.
     GroupClaim claimGroup(int concurrency, qint64 now);
-    // A task's request (sync call or provider-batch line).
-    providers::ChatRequest requestFor(const ClaimedTask &task, const QString &model,
-                                      const QString &systemPrompt, const QString &prompt) const;
-    // Group assembly: claims into m_assembly until the group is full, its maximum wait has
+    // Group assembly: claims into m_work.assembly until the group is full, its maximum wait has
     // passed or nothing else of the job is pending. True when the group closed.
     bool assemble(int maxSize, qint64 now);
     // True while an off-peak window keeps priority-3 work back; hands back unsent tasks and
@@ -241,53 +245,28 @@ private:
     bool waitForOffPeak(qint64 now);
     void setWaiting(bool waiting);
     void handleReply(const providers::ChatReply &reply);
-    // refusal: what a 429 refused (refusalOf()); a 429 about concurrency tells the limiter
-    // more than one about the rate.
-    void adaptConcurrency(const providers::ChatReply &reply, qint64 sentAtMs, Refusal refusal);
-    Refusal refusalOf(const ProviderGuard &guard, const providers::ChatReply &reply,
-                      qint64 requestTokens) const;
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
     // requestTokens: what the request counted against a token limit (sync calls).
     TaskTransition settle(const ClaimedTask &task, const providers::ChatReply &reply,
                           qint64 sentAtMs, bool viaBatchApi, qint64 requestTokens = 0);
     // The account cannot go on (quota used up, key refused): alert and pause the job.
     void pauseForAccount(const providers::ChatReply &reply);
-    // A 429 of a sync call: the rate limiter waits (and may slow down) only when it was
-    // about the rate; the concurrency limiter has already answered one about concurrency.
-    void rateLimited(ProviderGuard &guard, const providers::ChatReply &reply, qint64 requestTokens,
-                     qint64 sentAtMs, qint64 now);
 
-    // The batch-API lane: claims assemble into provider batches, which BatchLane opens,
-    // polls and settles through the Host calls below.
-    void pumpBatches();
-    // Tasks of the job raised above its priority on their own, claimed into the queue of
-    // sync calls even while every provider batch slot is taken.
-    void claimRaised(qint64 now);
-    // A job of sync calls: its tasks lowered to priority 3 one by one (m_lowered) go out as
-    // a provider batch of their own once it is full, has waited its maximum or nothing else
-    // can join.
-    void pumpLowered(qint64 now);
-    // True while the batch endpoints' breaker holds batches back (the wake timer is set).
-    bool batchEndpointsHeld(qint64 now);
-    enum class BatchSend
-    {
-        Sent,    // opened (or every line answered from the cache)
-        Stopped, // refused by the budget, or the runner failed
-    };
-    // A closed batch's tasks go to BatchLane::send(); what it could not send is the runner's
-    // to act on (the budget, a failure).
-    BatchSend sendProviderBatch(const QList<ClaimedTask> &tasks, qint64 now);
     // The metrics label of a task's lane.
     QString laneOf(const ClaimedTask &task, bool viaBatchApi) const;
     bool batchesOpen() const { return m_batches && !m_batches->isEmpty(); }
-    // BatchLane::Host
+    // The batch-API lane: claims assemble into provider batches (BatchApiDispatch), which
+    // BatchLane opens, polls and settles through the BatchLane::Host calls below.
     bool laneRunning() const override { return m_running; }
-    // A task's provider-batch line as pumpBatches() sends it; recovery rebuilds the same
+    // A task's provider-batch line as BatchApiDispatch sends it; recovery rebuilds the same
     // lines to recognise a batch whose id was lost. Empty when its template cannot be read.
     std::optional<providers::ChatRequest> batchLine(const ClaimedTask &task,
                                                     qint64 *promptTokens) override;
     bool lineCoalesced(const ClaimedTask &task, const providers::ChatRequest &line,
-                       QByteArray *key) override;
+                       QByteArray *key) override
+    {
+        return m_coalescing.lineCoalesced(task, line, key);
+    }
     void leadLine(const QByteArray &key, qint64 taskId) override { m_cache.lead(key, taskId); }
     double lineMaxCostUsd(const QString &model, qint64 promptTokens) const override
     {
@@ -305,12 +284,29 @@ private:
     void batchOpened(int lines, int capacity) override;
     void chargeRecorded() override;
     void laneFailed(const QString &error) override { fatal(error); }
+    // BatchApiDispatch::Host (laneRunning(), laneFailed(), flush(), budgetRefused() too)
+    bool laneHeld() const override { return m_held; }
+    bool syncIdle() const override { return m_inFlight.isEmpty(); }
+    CircuitBreaker &batchBreaker() override
+    {
+        return m_router.guardFor(m_job.spec.model).batchBreaker;
+    }
+    void laneProgressed() override { emitProgress(false); }
+    void laneIdle() override { checkIdle(); }
+    void pumpLater() override
+    {
+        QMetaObject::invokeMethod(this, &JobRunner::pump, Qt::QueuedConnection);
+    }
+    // TaskCoalescing::Host (flush() and scheduleFlush() below)
+    const TaskPrompts::Revision *templateFor(int revision) override;
+    void answeredWithoutRequest(const ClaimedTask &task, const TaskTransition &transition,
+                                qint64 waitMs) override;
     // The one path for circuit alerts of both lanes: raised when a breaker opens from
     // closed, cleared when it closes again.
     void recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now);
     void recordRecovery(CircuitBreaker &breaker, qint64 now);
-    void flush();
-    void scheduleFlush();
+    void flush() override;
+    void scheduleFlush() override;
     void releaseReady();
     void checkIdle();
     void finishIfDrained();
@@ -320,29 +316,17 @@ private:
     double maxCostUsd(const QString &model, qint64 promptTokens, bool viaBatchApi) const;
     // After the budget gate refused `extraUsd`: waits for answers in flight (this job's or
     // others'), or pauses the job when what is really spent leaves no room for the request.
-    void budgetRefused(double extraUsd, bool ownWorkInFlight);
+    void budgetRefused(double extraUsd, bool ownWorkInFlight) override;
     // The answers' costs written to the database: the global pool counts them as stored.
     void noteWritten(const QList<TaskTransition> &transitions, int skipped = 0);
 
-    // Classifier tiering (ClassifierCalls): sends the head of m_ready to the classifier
+    // Classifier tiering (ClassifierCalls): sends the head of m_work.ready to the classifier
     // model; false when it has to wait (pacing, outage, budget), with the wake timer set.
     bool sendClassification(const QString &prompt, qint64 promptTokens, qint64 now);
     bool handleClassified(const providers::ChatReply &reply); // false: not a classification
 
-    // Response cache (cost/responsecache.h): identical requests go out once. A sync group's
-    // prompts and keys are rendered and looked up together when it is claimed.
-    void lookAhead(const QList<ClaimedTask> &group);
-    // True when the task needs no request of its own: it waits for the leader of its key,
-    // or was answered from the cache.
-    bool coalesce(const QByteArray &key, const ClaimedTask &task);
     QQueue<qint64> m_sentAtMs;   // sends of the last 10 s (sentPerMinute)
     bool m_heldByBudget = false; // the last request was refused by a budget
-    // Completes a task with an answer that cost nothing (a cache hit): no attempt, no tokens.
-    void settleFromCache(const ClaimedTask &task, const QString &output, const QString &model);
-    // The leader of a key has settled: its followers take its answer, or go back to be
-    // sent themselves when it failed.
-    void resolveFollowers(qint64 leaderTaskId, const TaskTransition &leader);
-    void releaseFollowers();
 
     store::Store *m_store;
     store::WorkerRegistry *m_registry = nullptr;
@@ -356,25 +340,17 @@ private:
     Options m_options;
     RetryPolicy m_retry;
     ConcurrencyLimiter m_concurrencyLimiter;
-    // The job's template is revision 0; replays with an edited template add revisions,
-    // parsed once here when their first task comes by. Null when it cannot be read.
-    struct TemplateRevision
-    {
-        ingest::PromptTemplate prompt;
-        QString systemPrompt;
-    };
-    const TemplateRevision *templateFor(int revision);
-    QHash<int, TemplateRevision> m_templates;
+    BackPressure m_backPressure; // 429s, overloads and latency: the limiters' answer
+    ClaimedWork m_work; // counts, claimed tasks not yet sent, transitions not yet written
+    TaskPrompts m_prompts;
     bool m_batchMode = false; // this job's lane is the provider's batch API
 
     std::unique_ptr<BatchLane> m_batches; // providers with a batch API only
+    std::unique_ptr<BatchApiDispatch> m_batchApi; // ... and what claims for it
 
-    BatchAssembly m_assembly; // leased into the batch being assembled
-    BatchAssembly m_lowered;  // sync jobs: tasks lowered to the batch API on their own
     qint64 m_batchMaxWaitMs = 0;
     GroupSizer m_groupSizer;               // tasks per group of sync calls
     TaskLanes m_taskLanes;                 // the lane of each claimed task
-    QQueue<ClaimedTask> m_ready;           // leased, not yet sent
     QHash<qint64, ClaimedTask> m_inFlight; // by task id
     struct Sent
     {
@@ -382,14 +358,8 @@ private:
         double reservedUsd = 0.0;
         qint64 tokens = 0; // prompt and maximum output, as a token limit counts them
     };
-    bool m_serverStatesLimits = false; // some answer carried rate-limit figures
-    // Slots of requests refused for concurrency, taken until these times (ascending).
-    QList<qint64> m_coolingUntilMs;
-    int coolingSlots(qint64 now); // drops the ones past, counts the rest
     QHash<qint64, Sent> m_sent;
     qint64 m_lastRequestTokens = 0; // sizes the claims of a lane paced by tokens
-    QList<TaskTransition> m_toWrite;
-    TaskCounts m_counts;
     Usage m_usage;
 
     QTimer m_flushTimer;
@@ -407,6 +377,7 @@ private:
     int m_heldConcurrency = 0; // requests allowed in flight while held (aging)
     BudgetGate m_budget;       // the job's cap and the global one
     ResponseCoalescer m_cache; // identical requests go out once
+    TaskCoalescing m_coalescing;
     Router m_router;           // the model of each task and its guard (model tiering)
     QString m_tieringError;
     // Structured answers (job setting output_schema): asked of the provider with every
@@ -420,8 +391,6 @@ private:
     int m_urgentTasks = 0; // standing queues: priority-1 tasks known here, not yet settled
     bool m_running = false;
     bool m_stopping = false;
-    bool m_claimedEverything = false;
-    bool m_claimRaised = true; // batch lane: look for tasks raised on their own (claimRaised)
     JobState m_stopState = JobState::Paused;
     QString m_stopReason;
 };

@@ -1,5 +1,6 @@
 #include "httpchatprovider.h"
 
+#include "api/jobsettings.h"
 #include "core/clock.h"
 #include "errorclassification.h"
 #include "networkpool.h"
@@ -18,6 +19,11 @@ qint64 positiveSetting(const QJsonObject &settings, QStringView key, qint64 fall
 {
     const qint64 value = settings.value(key).toInteger(fallback);
     return value > 0 ? value : fallback;
+}
+
+qint64 positiveSetting(const QJsonObject &settings, QLatin1String key, qint64 fallback)
+{
+    return positiveSetting(settings, QStringView(QString(key)), fallback);
 }
 
 QString byteSize(qint64 bytes)
@@ -43,7 +49,8 @@ HttpChatProvider::HttpChatProvider(const ProviderConfig &config, const QUrl &bas
     , m_maxDownloadBytes(
           positiveSetting(config.settings, u"max_download_bytes", kDefaultMaxDownloadBytes))
     , m_deadlineMs(positiveSetting(config.settings, u"request_deadline_ms", kDefaultDeadlineMs))
-    , m_apiDeadlineMs(positiveSetting(config.settings, u"api_deadline_ms", kDefaultApiDeadlineMs))
+    , m_apiDeadlineMs(
+          positiveSetting(config.settings, settingkeys::apiDeadlineMs, kDefaultApiDeadlineMs))
     , m_pool(new NetworkPool(
           baseUrl, qMax(1, config.settings.value(u"max_network_managers"_s).toInt(64)), this))
 {

@@ -34,7 +34,7 @@ class NetworkPool;
 //                       stopped as soon as it is known to be larger and answered with
 //                       InvalidRequest "reply too large" (dead-lettered, not retried)
 //   max_download_bytes  the same for other API calls: batch result files (default 1 GiB)
-//   api_deadline_ms     the deadline of those calls (default 1800000)
+//   api_deadline_ms     the deadline of those calls (default 1800000; settingkeys::apiDeadlineMs)
 //   temperature         sent when present
 //   max_network_managers  cap of the NetworkPool (default 64 managers, 384 HTTP/1.1 connections)
 //

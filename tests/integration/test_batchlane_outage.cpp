@@ -3,12 +3,20 @@
 // connections, fail a batch without naming a line, or let a batch expire. Checked: every
 // row ends completed with its own answer, no attempt is charged for the provider's trouble
 // (each row completed on its first charged attempt), and the circuit_open alert is raised
-// and cleared where the endpoints were down.
+// and cleared where the endpoints were down. Endpoints that hang (accept the connection and
+// never answer) are run in process, where the job's api_deadline_ms can be short: each call
+// ends at that deadline and the batch's lines go back to pending uncharged.
 
+#include "api/jobsettings.h"
 #include "batchctlrun.h"
+#include "core/clock.h"
+#include "cost/pricetable.h"
+#include "dispatch/jobrunner.h"
 #include "fakeprovider.h"
+#include "store/sqlite/sqlitestore.h"
 
 #include <memory>
+#include <QSignalSpy>
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QTemporaryDir>
@@ -44,7 +52,20 @@ class TestBatchLaneOutage : public QObject
 private Q_SLOTS:
     void outageHarmsNothing_data();
     void outageHarmsNothing();
+    void hangingEndpointsHarmNothing_data();
+    void hangingEndpointsHarmNothing();
+
+private:
+    void providers();
 };
+
+void TestBatchLaneOutage::providers()
+{
+    QTest::addColumn<QString>("providerId");
+    QTest::addColumn<QString>("model");
+    QTest::newRow("openai") << u"openai"_s << u"gpt-4.1-mini"_s;
+    QTest::newRow("anthropic") << u"anthropic"_s << u"claude-haiku-4-5"_s;
+}
 
 void TestBatchLaneOutage::outageHarmsNothing_data()
 {
@@ -191,6 +212,107 @@ void TestBatchLaneOutage::outageHarmsNothing()
         QVERIFY2(circuitAlerts >= 1, "no circuit_open alert");
         QCOMPARE(circuitCleared, circuitAlerts);
     }
+}
+
+void TestBatchLaneOutage::hangingEndpointsHarmNothing_data()
+{
+    providers();
+}
+
+void TestBatchLaneOutage::hangingEndpointsHarmNothing()
+{
+    QFETCH(QString, providerId);
+    QFETCH(QString, model);
+    constexpr int kHangRows = 40;
+    constexpr qint64 kApiDeadlineMs = 300;
+    constexpr int kHangMs = 3'000; // a probe of the breaker (open 2 s) meets it hanging too
+
+    FakeProvider server;
+    QVERIFY(server.listen());
+    server.options().requiredKey = kKey;
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    bd::store::SqliteStore store(dir.filePath(u"jobs.sqlite"_s));
+    bd::Clock *clock = bd::SystemClock::instance();
+    bd::JobSpec spec;
+    spec.sourcePath = u"rows.csv"_s;
+    spec.sourceSha256 = "00";
+    spec.templateText = kTemplate;
+    spec.provider = providerId;
+    spec.model = model;
+    spec.priority = 3;
+    spec.mode = u"batch-api"_s;
+    spec.maxRetries = 1;
+    spec.settings = QJsonObject{{bd::settingkeys::apiDeadlineMs, kApiDeadlineMs},
+                                {bd::settingkeys::batchPollMs, 100},
+                                {bd::settingkeys::batchMaxWaitMs, 200}};
+    const qint64 jobId = store.createJob(spec, {u"text"_s}, clock->nowMs());
+    QVERIFY(jobId > 0);
+    QList<QStringList> rows;
+    QStringList prompts;
+    for (int row = 1; row <= kHangRows; ++row) {
+        const QString text = u"parcel %1 held at the depot"_s.arg(row);
+        rows.append({text});
+        prompts.append(u"Classify: "_s + text);
+    }
+    QVERIFY(store.appendTasks(jobId, 1, rows, 3, clock->nowMs()));
+    QVERIFY(store.setJobState(jobId, bd::JobState::Paused, QString(), clock->nowMs()));
+
+    bd::ProviderConfig config;
+    config.id = providerId;
+    config.apiKey = kKey;
+    config.settings = spec.settings; // as the engine passes them
+    config.baseUrl =
+        providerId == u"anthropic"_s ? server.anthropicBaseUrl() : server.openAiBaseUrl();
+    QString error;
+    auto provider = bd::providers::createProvider(config, clock, &error);
+    QVERIFY2(provider, qPrintable(error));
+
+    server.options().batchFault = FakeProvider::Fault::Hang;
+    QTimer::singleShot(kHangMs, &server,
+                       [&server] { server.options().batchFault = FakeProvider::Fault::None; });
+    bd::dispatch::JobRunner::Options options;
+    options.idlePollMs = 50;
+    bd::dispatch::JobRunner runner(&store, std::move(provider), *store.job(jobId),
+                                   bd::cost::PriceTable::builtIn(), clock, u"hang:1:1"_s, options);
+    QSignalSpy raised(&runner, &bd::dispatch::JobRunner::alertRaised);
+    QSignalSpy cleared(&runner, &bd::dispatch::JobRunner::alertCleared);
+    QSignalSpy finished(&runner, &bd::dispatch::JobRunner::finished);
+    runner.start();
+    QVERIFY(finished.wait(60'000));
+    QCOMPARE(finished.constFirst().at(1).value<bd::JobState>(), bd::JobState::Finished);
+
+    // Every row completed with its own answer; the hung calls charged no attempt.
+    QCOMPARE(store.taskCounts(jobId).completed, kHangRows);
+    for (const QString &prompt : std::as_const(prompts))
+        QVERIFY2(server.successesFor(prompt) >= 1, qPrintable(prompt));
+    {
+        QSqlDatabase database = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"hang"_s);
+        database.setDatabaseName(dir.filePath(u"jobs.sqlite"_s));
+        QVERIFY(database.open());
+        QSqlQuery query(database);
+        QVERIFY(query.exec(u"SELECT MAX(attempts) FROM tasks"_s));
+        QVERIFY(query.next());
+        QCOMPARE(query.value(0).toInt(), 1); // the one that answered
+        database.close();
+    }
+    QSqlDatabase::removeDatabase(u"hang"_s);
+
+    // The deadline ended the calls: the breaker opened with the alert, which cleared once
+    // the endpoints answered again.
+    int circuitRaised = 0;
+    for (const QList<QVariant> &alert : std::as_const(raised)) {
+        if (alert.at(1).toString() != u"circuit_open"_s)
+            continue;
+        ++circuitRaised;
+        QVERIFY2(alert.at(2).toString().contains(u"within the 0.3 s deadline"_s),
+                 qPrintable(alert.at(2).toString()));
+    }
+    QCOMPARE(circuitRaised, 1);
+    int circuitCleared = 0;
+    for (const QList<QVariant> &alert : std::as_const(cleared))
+        circuitCleared += alert.at(1).toString() == u"circuit_open"_s;
+    QCOMPARE(circuitCleared, 1);
 }
 
 QTEST_GUILESS_MAIN(TestBatchLaneOutage)

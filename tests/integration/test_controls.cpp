@@ -1,8 +1,10 @@
 // Job controls from another process, over loopback HTTP with the real batchctl: a `batchctl
 // run` drains a job while `batchctl job` (a second process on the same database) pauses it
-// or raises its priority. The running engine reads the control at its next poll of the
-// database and applies it: the run stops with exit 3 within 2 s, or the job's pending tasks
-// leave the provider's batch API for sync calls while its submitted batches finish there.
+// or cancels it, raises its priority, or sends its priority-3 work outside its off-peak
+// window. The running engine reads the control at its next poll of the database and applies
+// it: the run stops within 2 s (exit 3 when paused), the job's pending tasks leave the
+// provider's batch API for sync calls while its submitted batches finish there, or a job
+// waiting for its window sends within 2 s.
 
 #include "api/engine.h"
 #include "batchctlrun.h"
@@ -31,6 +33,8 @@ class TestControls : public QObject
 private Q_SLOTS:
     void init();
     void pauseFromAnotherProcess();
+    void cancelFromAnotherProcess();
+    void runNowFromAnotherProcess();
     void raisedBatchJobMovesToSyncCalls();
     void unknownJobIsAUsageError();
     void importNeverStallsDispatch();
@@ -44,6 +48,11 @@ private:
     BatchctlRun job(const QStringList &arguments);
     // Counts over the tasks table of the test's database.
     int count(const QString &where);
+    // A 200-row run under way (two requests in flight, 300 ms each: about 30 s of work) gets
+    // `batchctl job 1 --<control>` from another process: how long after that returned the
+    // run took to stop, and its --json summary.
+    void stopRunFromAnotherProcess(const QString &control, qint64 *tookMs, int *exitCode,
+                                   QJsonObject *summary);
 
     std::unique_ptr<QTemporaryDir> m_dir;
     std::unique_ptr<FakeProvider> m_server;
@@ -124,9 +133,9 @@ int TestControls::count(const QString &where)
     return n;
 }
 
-void TestControls::pauseFromAnotherProcess()
+void TestControls::stopRunFromAnotherProcess(const QString &control, qint64 *tookMs, int *exitCode,
+                                             QJsonObject *summary)
 {
-    // 200 rows, two requests in flight, 300 ms each: about 30 s of work.
     m_server->options().latencyMs = 300;
     const QString csv = writeCsv(200);
     QProcess run;
@@ -134,19 +143,79 @@ void TestControls::pauseFromAnotherProcess()
     startRun(run, runArguments(csv, {u"--priority"_s, u"2"_s, u"--concurrency"_s, u"2"_s}));
     QTRY_VERIFY_WITH_TIMEOUT(m_server->requestCount(kChatPath) >= 6, 30'000);
 
-    const BatchctlRun paused = job({u"1"_s, u"--pause"_s, u"--json"_s});
-    QVERIFY2(paused.exitCode == 0, qPrintable(paused.describe()));
-    QElapsedTimer sincePause;
-    sincePause.start();
+    const BatchctlRun stopped = job({u"1"_s, u"--"_s + control, u"--json"_s});
+    QVERIFY2(stopped.exitCode == 0, qPrintable(stopped.describe()));
+    QElapsedTimer sinceControl;
+    sinceControl.start();
     QVERIFY2(finished.wait(10'000), run.readAllStandardError().constData());
-    const qint64 tookMs = sincePause.elapsed();
-    qInfo("the running batchctl stopped %lld ms after `batchctl job --pause` returned", tookMs);
+    *tookMs = sinceControl.elapsed();
+    qInfo("the running batchctl stopped %lld ms after `batchctl job --%s` returned", *tookMs,
+          qPrintable(control));
+    *exitCode = run.exitCode();
+    *summary = QJsonDocument::fromJson(run.readAllStandardOutput()).object();
+}
+
+void TestControls::pauseFromAnotherProcess()
+{
+    qint64 tookMs = -1;
+    int exitCode = -1;
+    QJsonObject summary;
+    stopRunFromAnotherProcess(u"pause"_s, &tookMs, &exitCode, &summary);
+    if (QTest::currentTestFailed())
+        return;
     QVERIFY2(tookMs <= 2'000, qPrintable(QString::number(tookMs)));
-    QCOMPARE(run.exitCode(), 3); // paused, resumable (CLI.md)
-    const QJsonObject summary = QJsonDocument::fromJson(run.readAllStandardOutput()).object();
+    QCOMPARE(exitCode, 3); // paused, resumable (CLI.md)
     QCOMPARE(summary.value(u"state"_s).toString(), u"paused"_s);
     QVERIFY(summary.value(u"pending"_s).toInt() > 0);
     QCOMPARE(count(u"state = 1"_s), 0); // nothing left leased
+}
+
+void TestControls::cancelFromAnotherProcess()
+{
+    qint64 tookMs = -1;
+    int exitCode = -1;
+    QJsonObject summary;
+    stopRunFromAnotherProcess(u"cancel"_s, &tookMs, &exitCode, &summary);
+    if (QTest::currentTestFailed())
+        return;
+    QVERIFY2(tookMs <= 2'000, qPrintable(QString::number(tookMs)));
+    QCOMPARE(summary.value(u"state"_s).toString(), u"cancelled"_s);
+    QCOMPARE(count(u"state = 1"_s), 0); // nothing left leased
+    QCOMPARE(count(u"state = 0"_s), 0); // nor pending: what was left is cancelled
+    const int sent = m_server->requestCount(kChatPath);
+    QTest::qWait(500);
+    QCOMPARE(m_server->requestCount(kChatPath), sent);
+}
+
+void TestControls::runNowFromAnotherProcess()
+{
+    // A priority-3 job whose off-peak window opens in two hours waits without sending;
+    // `batchctl job --run-now` from another process sends its work within 2 s.
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    const QString window = u"%1-%2@UTC"_s.arg(now.addSecs(2 * 3600).toString(u"HH:mm"_s),
+                                              now.addSecs(3 * 3600).toString(u"HH:mm"_s));
+    const QString csv = writeCsv(20);
+    QProcess run;
+    QSignalSpy finished(&run, &QProcess::finished);
+    startRun(run, runArguments(csv, {u"--priority"_s, u"3"_s, u"--mode"_s, u"realtime"_s,
+                                     u"--offpeak"_s, window}));
+    // Waiting: the job is running, says what it waits for, and sends nothing.
+    QTRY_VERIFY_WITH_TIMEOUT(count(u"state = 0"_s) == 20, 30'000);
+    QTest::qWait(1'500);
+    QCOMPARE(m_server->requestCount(kChatPath), 0);
+    QVERIFY(finished.isEmpty());
+
+    const BatchctlRun ranNow = job({u"1"_s, u"--run-now"_s, u"--json"_s});
+    QVERIFY2(ranNow.exitCode == 0, qPrintable(ranNow.describe()));
+    QElapsedTimer sinceRunNow;
+    sinceRunNow.start();
+    QTRY_VERIFY_WITH_TIMEOUT(m_server->requestCount(kChatPath) > 0, 10'000);
+    const qint64 tookMs = sinceRunNow.elapsed();
+    qInfo("the waiting batchctl sent %lld ms after `batchctl job --run-now` returned", tookMs);
+    QVERIFY2(tookMs <= 2'000, qPrintable(QString::number(tookMs)));
+    QVERIFY2(finished.wait(30'000), run.readAllStandardError().constData());
+    QVERIFY2(run.exitCode() == 0, run.readAllStandardError().constData());
+    QCOMPARE(count(u"state = 2"_s), 20);
 }
 
 void TestControls::raisedBatchJobMovesToSyncCalls()
