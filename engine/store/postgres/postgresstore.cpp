@@ -471,7 +471,7 @@ bool PostgresStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList
 {
     if (!exec(u"BEGIN"_s))
         return false;
-    Statement &insert = m_statements->insertTask;
+    PostgresStatement &insert = m_statements->insertTask;
     qint64 rowNumber = firstRowNumber;
     for (const QStringList &row : rows) {
         ResetGuard guard(insert);
@@ -480,7 +480,7 @@ bool PostgresStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList
         insert.bind(3, json::encodeStringArray(row));
         insert.bind(4, qint64(priority));
         insert.bind(5, nowMs);
-        if (insert.step() == Statement::Error) {
+        if (insert.step() == PostgresStatement::Error) {
             failSql(u"cannot store row %1: %2"_s.arg(rowNumber - 1).arg(insert.errorText()));
             exec(u"ROLLBACK"_s);
             return false;

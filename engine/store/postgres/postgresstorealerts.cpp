@@ -155,7 +155,7 @@ QByteArray packedKey(const QByteArray &hexKey)
     return QByteArray::fromHex(hexKey).left(16);
 }
 
-CachedResponse cachedFrom(const Statement &row, int first, const QByteArray &key)
+CachedResponse cachedFrom(const PostgresStatement &row, int first, const QByteArray &key)
 {
     CachedResponse entry;
     entry.key = key;
@@ -173,12 +173,12 @@ CachedResponse cachedFrom(const Statement &row, int first, const QByteArray &key
 
 std::optional<CachedResponse> PostgresStore::cachedResponse(const QByteArray &key)
 {
-    Statement &lookup = m_statements->cacheLookup;
+    PostgresStatement &lookup = m_statements->cacheLookup;
     ResetGuard guard(lookup);
     lookup.bindBlob(1, packedKey(key));
     const int rc = lookup.step();
-    if (rc != Statement::Row) {
-        if (rc != Statement::Done)
+    if (rc != PostgresStatement::Row) {
+        if (rc != PostgresStatement::Done)
             failSql(u"response cache lookup failed: "_s + lookup.errorText());
         return std::nullopt;
     }
@@ -200,16 +200,16 @@ QHash<QByteArray, CachedResponse> PostgresStore::cachedResponses(const QList<QBy
             packedKeys += ',';
         packedKeys += packed;
     }
-    Statement &lookup = m_statements->cacheLookupMany;
+    PostgresStatement &lookup = m_statements->cacheLookupMany;
     ResetGuard guard(lookup);
     lookup.bind(1, packedKeys);
     int rc;
-    while ((rc = lookup.step()) == Statement::Row) {
+    while ((rc = lookup.step()) == PostgresStatement::Row) {
         const QByteArray key = keyOfPacked.value(lookup.bytes(0));
         if (!key.isEmpty())
             found.insert(key, cachedFrom(lookup, 1, key));
     }
-    if (rc != Statement::Done)
+    if (rc != PostgresStatement::Done)
         failSql(u"response cache lookup failed: "_s + lookup.errorText());
     return found;
 }
@@ -225,10 +225,10 @@ bool PostgresStore::storeCachedResponses(const QList<CachedResponse> &entries)
                                 {u"t"_s, entry.taskId},
                                 {u"c"_s, entry.createdAtMs}});
     }
-    Statement &insert = m_statements->cacheInsertMany;
+    PostgresStatement &insert = m_statements->cacheInsertMany;
     ResetGuard guard(insert);
     insert.bind(1, QJsonDocument(rows).toJson(QJsonDocument::Compact));
-    if (insert.step() == Statement::Error)
+    if (insert.step() == PostgresStatement::Error)
         return failSql(u"cannot store responses in the cache: "_s + insert.errorText());
     return true;
 }

@@ -22,7 +22,7 @@ bool PostgresStore::claimTasks(qint64 jobId, const QString &owner, int limit, qi
 {
     QList<ClaimedTask> &claimed = *out;
     claimed.clear();
-    Statement &claim = m_statements->claim;
+    PostgresStatement &claim = m_statements->claim;
     ResetGuard guard(claim);
     claim.bind(1, owner);
     claim.bind(2, leaseUntilMs);
@@ -31,7 +31,7 @@ bool PostgresStore::claimTasks(qint64 jobId, const QString &owner, int limit, qi
     claim.bind(5, qint64(limit));
     claimed.reserve(limit);
     int rc;
-    while ((rc = claim.step()) == Statement::Row) {
+    while ((rc = claim.step()) == PostgresStatement::Row) {
         ClaimedTask task;
         task.id = claim.int64(0);
         task.jobId = claim.int64(1);
@@ -44,7 +44,7 @@ bool PostgresStore::claimTasks(qint64 jobId, const QString &owner, int limit, qi
         task.templateRevision = int(claim.int64(8));
         claimed.append(std::move(task));
     }
-    if (rc != Statement::Done) {
+    if (rc != PostgresStatement::Done) {
         claimed.clear();
         return failSql(u"claim failed: "_s + claim.errorText());
     }
@@ -146,13 +146,13 @@ QByteArray answerRows(const QList<TaskTransition> &transitions)
 bool PostgresStore::completeGroup(const QString &owner, const QList<TaskTransition> &transitions,
                                   qint64 nowMs, int *stored)
 {
-    Statement &group = m_statements->completeGroup;
+    PostgresStatement &group = m_statements->completeGroup;
     ResetGuard guard(group);
     group.bind(1, answerRows(transitions));
     group.bind(2, nowMs);
     group.bind(3, owner);
     group.bind(4, nowMs / 86'400'000);
-    if (group.step() != Statement::Row)
+    if (group.step() != PostgresStatement::Row)
         return failSql(u"cannot record a group of answers: "_s + group.errorText());
     *stored = int(group.int64(0));
     return true;
@@ -199,7 +199,7 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
             continue;
         const TaskOutcome &o = t.outcome;
         const qint64 charge = t.chargeAttempt ? 1 : 0;
-        Statement *statement = nullptr;
+        PostgresStatement *statement = nullptr;
         switch (t.action) {
         case OutcomeAction::Complete:
             statement = &s.complete;
@@ -267,11 +267,11 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
             ResetGuard guard(*statement);
             rc = statement->step();
             changes = statement->changes();
-            if (rc == Statement::Error)
+            if (rc == PostgresStatement::Error)
                 failSql(u"cannot record the outcome of task %1: %2"_s.arg(o.taskId).arg(
                     statement->errorText()));
         }
-        if (rc == Statement::Error) {
+        if (rc == PostgresStatement::Error) {
             exec(u"ROLLBACK"_s);
             return false;
         }
@@ -285,7 +285,7 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
         spentUsd += o.rejectedCostUsd; // answers the schema refused were billed too
         // The history keeps every failure; a success is on the task row itself.
         if (o.error != ErrorClass::None && o.error != ErrorClass::Cancelled) {
-            Statement &attempt = s.insertAttempt;
+            PostgresStatement &attempt = s.insertAttempt;
             ResetGuard guard(attempt);
             attempt.bind(1, o.taskId);
             attempt.bind(2, o.finishedAtMs ? o.finishedAtMs : nowMs);
@@ -293,7 +293,7 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
             attempt.bind(4, qint64(o.httpStatus));
             attempt.bind(5, o.errorMessage);
             attempt.bind(6, charge);
-            if (attempt.step() == Statement::Error) {
+            if (attempt.step() == PostgresStatement::Error) {
                 failSql(u"cannot record the attempt of task %1: %2"_s.arg(o.taskId).arg(
                     attempt.errorText()));
                 exec(u"ROLLBACK"_s);
@@ -304,11 +304,11 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
     if (spentUsd > 0) {
         // One row per UTC day across every job: a global budget reads a few rows, never
         // the task table, and the sum commits with the completions it counts.
-        Statement &spend = s.addSpend;
+        PostgresStatement &spend = s.addSpend;
         ResetGuard guard(spend);
         spend.bind(1, nowMs / 86'400'000);
         spend.bind(2, spentUsd);
-        if (spend.step() == Statement::Error) {
+        if (spend.step() == PostgresStatement::Error) {
             failSql(u"cannot record the spend: "_s + spend.errorText());
             exec(u"ROLLBACK"_s);
             return false;

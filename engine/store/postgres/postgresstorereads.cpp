@@ -118,7 +118,7 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
                                    const std::function<bool(const ExportRow &)> &sink)
 {
     constexpr int kPageSize = 2000;
-    Statement &page = m_statements->exportPage;
+    PostgresStatement &page = m_statements->exportPage;
     // Pages are ranges of kPageSize ids from the job's first id to its last (read again
     // once the walk reaches it, so rows added meanwhile come out too). A bounded range
     // keeps each page's cost to its own rows whatever plan PostgreSQL picks (with a bare
@@ -153,7 +153,7 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
             page.bind(3, qMin(maxId, lastId + kPageSize));
             page.bind(4, qint64(kPageSize));
             int rc;
-            while ((rc = page.step()) == Statement::Row) {
+            while ((rc = page.step()) == PostgresStatement::Row) {
                 row.taskId = page.int64(0);
                 row.inputValues = json::decodeStringArray(page.bytes(1)).value_or(QStringList());
                 const auto state = static_cast<TaskState>(page.int64(2));
@@ -175,7 +175,7 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
                 row.tier = page.text(12);
                 rows.append(row);
             }
-            if (rc != Statement::Done)
+            if (rc != PostgresStatement::Done)
                 return failSql(u"export query failed: "_s + page.errorText());
         }
         for (const ExportRow &r : std::as_const(rows)) {

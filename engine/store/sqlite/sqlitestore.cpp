@@ -384,7 +384,7 @@ bool SqliteStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<Q
 {
     if (!exec(u"BEGIN IMMEDIATE"_s))
         return false;
-    Statement &insert = m_statements->insertTask;
+    SqliteStatement &insert = m_statements->insertTask;
     qint64 rowNumber = firstRowNumber;
     for (const QStringList &row : rows) {
         ResetGuard guard(insert);

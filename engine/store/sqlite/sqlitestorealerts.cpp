@@ -227,7 +227,7 @@ bool SqliteStore::lookUpCached(const QByteArray &key, CachedResponse *entry)
 
 bool SqliteStore::lookUpPacked(const void *packedKey, const QByteArray &key, CachedResponse *entry)
 {
-    Statement &lookup = m_statements->cacheLookup;
+    SqliteStatement &lookup = m_statements->cacheLookup;
     if (!lookup.get()
         && !lookup.prepare(m_handle, "SELECT t.output, t.model, t.input_tokens, t.output_tokens, "
                                      "t.cached_tokens, t.cache_write_tokens, c.created_at "
@@ -293,7 +293,7 @@ bool SqliteStore::storeCachedResponses(const QList<CachedResponse> &entries)
 {
     if (entries.isEmpty())
         return true;
-    Statement &insert = m_statements->cacheInsert;
+    SqliteStatement &insert = m_statements->cacheInsert;
     if (!insert.get()
         && !insert.prepare(m_handle, "INSERT OR IGNORE INTO response_cache (key, task_id, "
                                      "created_at) VALUES (?1, ?2, ?3)"))

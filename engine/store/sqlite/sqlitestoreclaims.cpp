@@ -22,7 +22,7 @@ class CostLines
 {
 public:
     // The completion statement's RETURNING row; batchLane looks up a provider batch's lane.
-    bool add(const Statement &row, Statement &batchLane)
+    bool add(const SqliteStatement &row, SqliteStatement &batchLane)
     {
         Line key;
         key.jobId = row.int64(0);
@@ -60,7 +60,7 @@ public:
     }
 
     // Writes every line through the upsert (migrations.h costLineUpsertSql).
-    bool write(Statement &upsert) const
+    bool write(SqliteStatement &upsert) const
     {
         for (const Line &line : m_lines) {
             ResetGuard guard(upsert);
@@ -107,7 +107,7 @@ bool SqliteStore::claimTasks(qint64 jobId, const QString &owner, int limit, qint
 {
     QList<ClaimedTask> &claimed = *out;
     claimed.clear();
-    Statement &claim = m_statements->claim;
+    SqliteStatement &claim = m_statements->claim;
     ResetGuard guard(claim);
     claim.bind(1, owner);
     claim.bind(2, leaseUntilMs);
@@ -206,7 +206,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
     for (const TaskTransition &t : transitions) {
         const TaskOutcome &o = t.outcome;
         const qint64 charge = t.chargeAttempt ? 1 : 0;
-        Statement *statement = nullptr;
+        SqliteStatement *statement = nullptr;
         switch (t.action) {
         case OutcomeAction::Complete:
             statement = &s.complete;
@@ -291,7 +291,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
         spentUsd += o.rejectedCostUsd; // answers the schema refused were billed too
         // The history keeps every failure; a success is on the task row itself.
         if (o.error != ErrorClass::None && o.error != ErrorClass::Cancelled) {
-            Statement &attempt = s.insertAttempt;
+            SqliteStatement &attempt = s.insertAttempt;
             ResetGuard guard(attempt);
             attempt.bind(1, o.taskId);
             attempt.bind(2, o.finishedAtMs ? o.finishedAtMs : nowMs);
@@ -314,7 +314,7 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
     if (spentUsd > 0) {
         // One row per UTC day across every job: a global budget reads a few rows, never
         // the task table, and the sum commits with the completions it counts.
-        Statement &spend = s.addSpend;
+        SqliteStatement &spend = s.addSpend;
         ResetGuard guard(spend);
         spend.bind(1, nowMs / 86'400'000);
         spend.bind(2, spentUsd);

@@ -35,7 +35,7 @@ SqliteStore::DatabaseState SqliteStore::databaseState()
     // data_version moves with every commit of another connection; total_changes with every
     // row this one writes. Both unchanged: nothing a read saw has changed since.
     DatabaseState state;
-    Statement &version = m_statements->dataVersion;
+    SqliteStatement &version = m_statements->dataVersion;
     if (version.get() || version.prepare(m_handle, "PRAGMA data_version")) {
         ResetGuard guard(version);
         if (version.step() == SQLITE_ROW)
@@ -215,7 +215,7 @@ bool SqliteStore::forEachExportRow(qint64 jobId,
                                    const std::function<bool(const ExportRow &)> &sink)
 {
     constexpr int kPageSize = 2000;
-    Statement &page = m_statements->exportPage;
+    SqliteStatement &page = m_statements->exportPage;
     // Pages walk the primary key up to the job's last id (each page one range of the key,
     // whatever the job's size); the last id is read again once the walk reaches it, so
     // rows added meanwhile are exported too.
