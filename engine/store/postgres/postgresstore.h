@@ -1,7 +1,7 @@
 #pragma once
 
 #include "postgresconnection.h"
-#include "store/store.h"
+#include "store/sql/sqlstore.h"
 
 #include <QSqlDatabase>
 
@@ -19,7 +19,7 @@ namespace bd::store {
 // The source is split by concern: postgresstore.cpp (jobs, import), postgresstoreclaims.cpp
 // (claims, leases, transitions, batches), postgresstorereads.cpp (reads, export, replay),
 // postgresstorealerts.cpp (alerts, settings, spend, cost).
-class PostgresStore final : public Store
+class PostgresStore final : public SqlStore
 {
 public:
     // Prepares its statements on the connection; check isOpen() / errorString().
@@ -27,29 +27,14 @@ public:
     ~PostgresStore() override;
     Q_DISABLE_COPY_MOVE(PostgresStore)
 
-    bool isOpen() const { return m_open; }
     QString databasePath() const;
-    QString errorString() const override { return m_error; }
     // Set when opening upgraded an older schema.
     QString migrationBackupPath() const;
     // The connection, for the backend's own tests (pragmas, side roles on it).
     std::shared_ptr<PostgresConnection> connection() const { return m_connection; }
     QString connectionName() const;
 
-    std::optional<qint64> findJobByFingerprint(const QByteArray &fingerprint) override;
-    qint64 createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs) override;
-    std::optional<JobInfo> job(qint64 jobId) override;
-    QList<JobInfo> jobs() override;
-    bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) override;
-    bool setJobRunner(qint64 jobId, const QString &workerId, qint64 nowMs) override;
-    QList<JobStamp> jobStamps() override;
-    bool setJobSettings(qint64 jobId, const QJsonObject &settings) override;
-    bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) override;
-    bool discardTasks(qint64 jobId) override;
-    bool deleteJob(qint64 jobId) override;
     bool ensureSortIndex(qint64 jobId, TaskSortKey key) override;
-    QList<std::pair<qint64, TaskSortKey>> sortIndexes() override;
-    bool dropSortIndex(qint64 jobId, TaskSortKey key) override;
 
     bool appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,
                      int priority, qint64 nowMs) override;
@@ -110,23 +95,16 @@ public:
 
 private:
     class Statements;
-    bool fail(const QString &what);
+    bool fail(const QString &what) override;
     bool failSql(const QString &what);
-    // Runs sql with values bound in order; false, with the error kept, when it failed.
-    bool run(QSqlQuery &query, const QString &sql, const QVariantList &values = {});
     // The plain answers of a group of transitions in one statement; *stored: rows changed.
     bool completeGroup(const QString &owner, const QList<TaskTransition> &transitions,
                        qint64 nowMs, int *stored);
-    bool exec(const QString &sql);
-    JobInfo jobFromQuery(const class QSqlQuery &query) const;
-    void fillJobFigures(QList<JobInfo> &jobs, qint64 jobId);
+    void fillJobFigures(QList<JobInfo> &jobs, qint64 jobId) override;
 
-    // Declared first so that it closes last, after every statement on it is finalised.
+    // (SqlStore keeps the connection open until every statement on it is finalised.)
     std::shared_ptr<PostgresConnection> m_connection;
-    QSqlDatabase m_db;
     std::unique_ptr<Statements> m_statements;
-    QString m_error;
-    bool m_open = false;
 };
 
 } // namespace bd::store

@@ -28,13 +28,6 @@ QString jobTerm(SqlDialect dialect, const TaskFilter &filter)
     return dialect == SqlDialect::Sqlite && filter.state < 0 ? u"+job_id = ?"_s : u"job_id = ?"_s;
 }
 
-// SQLite: a term that changes no answer but points the planner at tasks_active (state,
-// job_id), where leased, dead and cancelled tasks are in id order. Empty for PostgreSQL.
-QString activeStatesHint(SqlDialect dialect)
-{
-    return dialect == SqlDialect::Sqlite ? u" AND state NOT IN (0, 2)"_s : QString();
-}
-
 // A completed answer's output field equal to a value.
 QString fieldTerm(SqlDialect dialect, const TaskFilter &filter, QVariantList *binds)
 {

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "sqliteconnection.h"
-#include "store/store.h"
+#include "store/sql/sqlstore.h"
 
 #include <QSqlDatabase>
 
@@ -20,7 +20,7 @@ namespace bd::store {
 // The source is split by concern: sqlitestore.cpp (jobs, import), sqlitestoreclaims.cpp
 // (claims, leases, transitions, batches), sqlitestorereads.cpp (reads, export, replay),
 // sqlitestorealerts.cpp (alerts, settings, spend, cost).
-class SqliteStore final : public Store
+class SqliteStore final : public SqlStore
 {
 public:
     // Prepares its statements on the connection; check isOpen() / errorString().
@@ -31,29 +31,14 @@ public:
     ~SqliteStore() override;
     Q_DISABLE_COPY_MOVE(SqliteStore)
 
-    bool isOpen() const { return m_open; }
     QString databasePath() const;
-    QString errorString() const override { return m_error; }
     // Set when opening upgraded an older schema.
     QString migrationBackupPath() const;
     // The connection, for the backend's own tests (pragmas, side roles on it).
     std::shared_ptr<SqliteConnection> connection() const { return m_connection; }
     QString connectionName() const;
 
-    std::optional<qint64> findJobByFingerprint(const QByteArray &fingerprint) override;
-    qint64 createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs) override;
-    std::optional<JobInfo> job(qint64 jobId) override;
-    QList<JobInfo> jobs() override;
-    bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) override;
-    bool setJobRunner(qint64 jobId, const QString &workerId, qint64 nowMs) override;
-    QList<JobStamp> jobStamps() override;
-    bool setJobSettings(qint64 jobId, const QJsonObject &settings) override;
-    bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) override;
-    bool discardTasks(qint64 jobId) override;
-    bool deleteJob(qint64 jobId) override;
     bool ensureSortIndex(qint64 jobId, TaskSortKey key) override;
-    QList<std::pair<qint64, TaskSortKey>> sortIndexes() override;
-    bool dropSortIndex(qint64 jobId, TaskSortKey key) override;
 
     bool appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,
                      int priority, qint64 nowMs) override;
@@ -114,10 +99,9 @@ public:
 
 private:
     class Statements;
-    bool fail(const QString &what);
+    bool fail(const QString &what) override;
     bool failSql(const QString &what);
-    bool exec(const QString &sql);
-    JobInfo jobFromQuery(const class QSqlQuery &query) const;
+    void fillJobFigures(QList<JobInfo> &jobs, qint64 jobId) override;
     struct DatabaseState
     {
         qint64 dataVersion = -1; // -1: unknown, answer nothing from memory
@@ -129,13 +113,10 @@ private:
     // packedKey: the key as stored (a PackedKey of sqlitestorealerts.cpp).
     bool lookUpPacked(const void *packedKey, const QByteArray &key, CachedResponse *entry);
 
-    // Declared first so that it closes last, after every statement on it is finalised.
+    // (SqlStore keeps the connection open until every statement on it is finalised.)
     std::shared_ptr<SqliteConnection> m_connection;
-    QSqlDatabase m_db;
     sqlite3 *m_handle = nullptr;
     std::unique_ptr<Statements> m_statements;
-    QString m_error;
-    bool m_open = false;
 };
 
 } // namespace bd::store

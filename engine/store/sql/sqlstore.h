@@ -1,0 +1,66 @@
+#pragma once
+
+#include "sqldialect.h"
+#include "store/store.h"
+
+#include <QSqlDatabase>
+#include <QVariantList>
+
+#include <memory>
+
+class QSqlQuery;
+
+namespace bd::store {
+
+// What both backends' queue writers share: the statements over QtSql that SQLite and
+// PostgreSQL read alike (SqlDialect marks the few words they spell apart). A backend's store
+// derives from this and adds what it does its own way: its per-row prepared statements
+// (import, claims, transitions), the response cache, and how it counts a job's tasks.
+class SqlStore : public Store
+{
+public:
+    ~SqlStore() override;
+    Q_DISABLE_COPY_MOVE(SqlStore)
+
+    bool isOpen() const { return m_open; }
+    QString errorString() const override { return m_error; }
+
+    std::optional<qint64> findJobByFingerprint(const QByteArray &fingerprint) override;
+    qint64 createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs) override;
+    std::optional<JobInfo> job(qint64 jobId) override;
+    QList<JobInfo> jobs() override;
+    bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) override;
+    bool setJobRunner(qint64 jobId, const QString &workerId, qint64 nowMs) override;
+    QList<JobStamp> jobStamps() override;
+    bool setJobSettings(qint64 jobId, const QJsonObject &settings) override;
+    bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) override;
+    bool discardTasks(qint64 jobId) override;
+    bool deleteJob(qint64 jobId) override;
+    QList<std::pair<qint64, TaskSortKey>> sortIndexes() override;
+    bool dropSortIndex(qint64 jobId, TaskSortKey key) override;
+
+protected:
+    // keepAlive: the backend's connection, held open until this base goes, after the derived
+    // store's statements on it are finalised.
+    SqlStore(QSqlDatabase db, SqlDialect dialect, std::shared_ptr<void> keepAlive);
+
+    // Keeps what failed as the error; false. SQLite's store says a full disk instead.
+    virtual bool fail(const QString &what);
+    // Runs sql with values bound in order; false, with the error kept, when it failed.
+    bool run(QSqlQuery &query, const QString &sql, const QVariantList &values = {});
+    bool exec(const QString &sql);
+
+    // The task counts and totals of the jobs listed (one job's when jobId is set).
+    virtual void fillJobFigures(QList<JobInfo> &jobs, qint64 jobId) = 0;
+
+private:
+    std::shared_ptr<void> m_keepAlive; // declared first, so released last
+
+protected:
+    QSqlDatabase m_db;
+    const SqlDialect m_dialect;
+    QString m_error;
+    bool m_open = false;
+};
+
+} // namespace bd::store
