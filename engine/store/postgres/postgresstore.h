@@ -41,22 +41,8 @@ public:
 
     bool claimTasks(qint64 jobId, const QString &owner, int limit, qint64 nowMs,
                     qint64 leaseUntilMs, QList<ClaimedTask> *claimed) override;
-    bool renewLeases(const QString &owner, qint64 leaseUntilMs) override;
-    int releaseExpiredLeases(qint64 nowMs) override;
-    QStringList leaseOwners() override;
-    int releaseLeasesOf(const QString &owner) override;
     bool applyTransitions(const QString &owner, const QList<TaskTransition> &transitions,
                           qint64 nowMs, int *skipped = nullptr) override;
-    std::optional<qint64> nextPendingAtMs(qint64 jobId) override;
-
-    qint64 createBatch(qint64 jobId, const QString &provider, const QString &lane, int size,
-                       int maxSize, const QString &state, qint64 nowMs) override;
-    int assignTasksToBatch(qint64 batchId, const QString &fromOwner, const QList<qint64> &taskIds,
-                           const QString &batchOwner, qint64 leaseUntilMs) override;
-    bool updateBatch(qint64 batchId, const QString &state, const QString &providerBatchId,
-                     qint64 nowMs) override;
-    QList<ProviderBatchRecord> batches(qint64 jobId, const QStringList &states) override;
-    QList<ClaimedTask> leasedTasksOfBatch(qint64 batchId) override;
 
     TaskCounts taskCounts(qint64 jobId) override;
     bool jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks) override;

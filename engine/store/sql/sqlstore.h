@@ -39,6 +39,21 @@ public:
     QList<std::pair<qint64, TaskSortKey>> sortIndexes() override;
     bool dropSortIndex(qint64 jobId, TaskSortKey key) override;
 
+    bool renewLeases(const QString &owner, qint64 leaseUntilMs) override;
+    int releaseExpiredLeases(qint64 nowMs) override;
+    QStringList leaseOwners() override;
+    int releaseLeasesOf(const QString &owner) override;
+    std::optional<qint64> nextPendingAtMs(qint64 jobId) override;
+
+    qint64 createBatch(qint64 jobId, const QString &provider, const QString &lane, int size,
+                       int maxSize, const QString &state, qint64 nowMs) override;
+    int assignTasksToBatch(qint64 batchId, const QString &fromOwner, const QList<qint64> &taskIds,
+                           const QString &batchOwner, qint64 leaseUntilMs) override;
+    bool updateBatch(qint64 batchId, const QString &state, const QString &providerBatchId,
+                     qint64 nowMs) override;
+    QList<ProviderBatchRecord> batches(qint64 jobId, const QStringList &states) override;
+    QList<ClaimedTask> leasedTasksOfBatch(qint64 batchId) override;
+
 protected:
     // keepAlive: the backend's connection, held open until this base goes, after the derived
     // store's statements on it are finalised.
