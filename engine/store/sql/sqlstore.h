@@ -54,6 +54,15 @@ public:
     QList<ProviderBatchRecord> batches(qint64 jobId, const QStringList &states) override;
     QList<ClaimedTask> leasedTasksOfBatch(qint64 batchId) override;
 
+    QList<DeadTask> deadTasks(qint64 jobId, int limit, qint64 afterTaskId) override;
+    QList<AttemptRecord> attempts(qint64 taskId) override;
+    int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs) override;
+    int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs,
+                   const QString &errorClass, int templateRevision) override;
+    int addTemplateRevision(qint64 jobId, const QString &templateText,
+                            const QString &systemPrompt, qint64 nowMs) override;
+    std::optional<std::pair<QString, QString>> templateRevision(qint64 jobId, int revision) override;
+
 protected:
     // keepAlive: the backend's connection, held open until this base goes, after the derived
     // store's statements on it are finalised.

@@ -50,17 +50,8 @@ public:
 
     TaskCounts taskCounts(qint64 jobId) override;
     bool jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks) override;
-    QList<DeadTask> deadTasks(qint64 jobId, int limit, qint64 afterTaskId) override;
-    QList<AttemptRecord> attempts(qint64 taskId) override;
     bool forEachExportRow(qint64 jobId,
                           const std::function<bool(const ExportRow &)> &sink) override;
-
-    int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs) override;
-    int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs,
-                   const QString &errorClass, int templateRevision) override;
-    int addTemplateRevision(qint64 jobId, const QString &templateText,
-                            const QString &systemPrompt, qint64 nowMs) override;
-    std::optional<std::pair<QString, QString>> templateRevision(qint64 jobId, int revision) override;
 
     qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message, qint64 nowMs,
                       const QJsonObject &figures = {}, bool *created = nullptr) override;
