@@ -63,6 +63,22 @@ public:
                             const QString &systemPrompt, qint64 nowMs) override;
     std::optional<std::pair<QString, QString>> templateRevision(qint64 jobId, int revision) override;
 
+    qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message, qint64 nowMs,
+                      const QJsonObject &figures = {}, bool *created = nullptr) override;
+    bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs,
+                     const QJsonObject &figures = {}, int *cleared = nullptr) override;
+    QList<AlertRecord> alerts(bool includeCleared) override;
+
+    std::optional<QString> setting(const QString &key) override;
+    bool setSetting(const QString &key, const QString &value) override;
+    double spendSince(qint64 fromMs) override;
+    bool recordJobCharge(qint64 jobId, const JobCharge &charge, qint64 nowMs,
+                         double *deltaUsd = nullptr) override;
+    QList<JobCharge> jobCharges(qint64 jobId) override;
+    qint64 cachedResponseCount() override;
+    UsageCalibration usageCalibration(const QString &templateText, const QString &systemPrompt,
+                                      const QString &model) override;
+
 protected:
     // keepAlive: the backend's connection, held open until this base goes, after the derived
     // store's statements on it are finalised.

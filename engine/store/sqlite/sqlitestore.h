@@ -53,26 +53,10 @@ public:
     bool forEachExportRow(qint64 jobId,
                           const std::function<bool(const ExportRow &)> &sink) override;
 
-    qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message, qint64 nowMs,
-                      const QJsonObject &figures = {}, bool *created = nullptr) override;
-    bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs,
-                     const QJsonObject &figures = {}, int *cleared = nullptr) override;
-    QList<AlertRecord> alerts(bool includeCleared) override;
-
-    std::optional<QString> setting(const QString &key) override;
-    bool setSetting(const QString &key, const QString &value) override;
-    double spendSince(qint64 fromMs) override;
-    bool recordJobCharge(qint64 jobId, const JobCharge &charge, qint64 nowMs,
-                         double *deltaUsd = nullptr) override;
-    QList<JobCharge> jobCharges(qint64 jobId) override;
-
     std::optional<CachedResponse> cachedResponse(const QByteArray &key) override;
     QHash<QByteArray, CachedResponse> cachedResponses(const QList<QByteArray> &keys) override;
     bool storeCachedResponses(const QList<CachedResponse> &entries) override;
-    qint64 cachedResponseCount() override;
     QList<CostLine> costLines(qint64 jobId) override;
-    UsageCalibration usageCalibration(const QString &templateText, const QString &systemPrompt,
-                                      const QString &model) override;
 
 private:
     class Statements;
