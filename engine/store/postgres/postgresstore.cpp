@@ -14,7 +14,7 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-// --- connection, jobs and import
+// --- connection, sort index and import (the job statements are SqlStore's)
 
 PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
     : SqlStore(connection->db(), SqlDialect::Postgres, connection)

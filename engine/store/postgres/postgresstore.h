@@ -16,9 +16,9 @@ namespace bd::store {
 // each other's rows; a group of outcomes is one transaction, each row checked against the
 // lease owner.
 //
-// The source is split by concern: postgresstore.cpp (jobs, import), postgresstoreclaims.cpp
-// (claims, leases, transitions, batches), postgresstorereads.cpp (reads, export, replay),
-// postgresstorealerts.cpp (alerts, settings, spend, cost).
+// PostgreSQL's own part, by concern (the rest is SqlStore's): postgresstore.cpp (statements,
+// import, job figures), postgresstoreclaims.cpp (claims, transitions), postgresstorereads.cpp
+// (counts, totals, export), postgresstorealerts.cpp (response cache, cost lines).
 class PostgresStore final : public SqlStore
 {
 public:

@@ -15,7 +15,7 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-// --- claims, leases, transitions and batches
+// --- claims and transitions (leases and batches are SqlStore's)
 
 bool PostgresStore::claimTasks(qint64 jobId, const QString &owner, int limit, qint64 nowMs,
                              qint64 leaseUntilMs, QList<ClaimedTask> *out)

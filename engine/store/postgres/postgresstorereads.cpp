@@ -14,7 +14,7 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-// --- reads, export, dead letters and template revisions
+// --- counts, totals and the export walk (dead tasks, replay and templates are SqlStore's)
 
 TaskCounts PostgresStore::taskCounts(qint64 jobId)
 {

@@ -5,7 +5,7 @@
 namespace bd::store {
 
 // Which SQL the shared store classes (store/sql/) speak where SQLite and PostgreSQL differ:
-// how a writing transaction starts, and the two-argument MAX/MIN (GREATEST/LEAST).
+// how a writing transaction starts, MAX/MIN (GREATEST/LEAST), SQLite's planner hints (below).
 enum class SqlDialect
 {
     Sqlite,

@@ -15,7 +15,7 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-// --- connection, jobs and import
+// --- connection, sort index and import (the job statements are SqlStore's)
 
 SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
     : SqlStore(connection->db(), SqlDialect::Sqlite, connection)

@@ -17,9 +17,9 @@ namespace bd::store {
 // native handle with prepared statements that live as long as this object, because
 // QSqlQuery's per-row variant conversions cost more than the insert itself.
 //
-// The source is split by concern: sqlitestore.cpp (jobs, import), sqlitestoreclaims.cpp
-// (claims, leases, transitions, batches), sqlitestorereads.cpp (reads, export, replay),
-// sqlitestorealerts.cpp (alerts, settings, spend, cost).
+// SQLite's own part, by concern (the rest is SqlStore's): sqlitestore.cpp (statements, import),
+// sqlitestoreclaims.cpp (claims, transitions), sqlitestorereads.cpp (counts and totals from
+// memory, export), sqlitestorealerts.cpp (response cache, cost lines).
 class SqliteStore final : public SqlStore
 {
 public:

@@ -100,7 +100,7 @@ private:
 
 } // namespace
 
-// --- claims, leases, transitions and batches
+// --- claims and transitions (leases and batches are SqlStore's)
 
 bool SqliteStore::claimTasks(qint64 jobId, const QString &owner, int limit, qint64 nowMs,
                              qint64 leaseUntilMs, QList<ClaimedTask> *out)

@@ -28,7 +28,7 @@ void assignUtf8(QString &target, QByteArrayView utf8, QStringDecoder &decoder)
 
 } // namespace
 
-// --- reads, export, dead letters and template revisions
+// --- counts, totals and the export walk (dead tasks, replay and templates are SqlStore's)
 
 SqliteStore::DatabaseState SqliteStore::databaseState()
 {
