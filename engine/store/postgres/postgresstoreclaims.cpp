@@ -155,68 +155,7 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
             continue;
         const TaskOutcome &o = t.outcome;
         const qint64 charge = t.chargeAttempt ? 1 : 0;
-        PostgresStatement *statement = nullptr;
-        switch (t.action) {
-        case OutcomeAction::Complete:
-            statement = &s.complete;
-            statement->bind(1, o.output);
-            statement->bindText(2, o.model);
-            statement->bind(3, o.usage.inputTokens);
-            statement->bind(4, o.usage.outputTokens);
-            statement->bind(5, o.usage.cachedTokens);
-            statement->bind(6, o.usage.cacheWriteTokens);
-            if (o.costUsd)
-                statement->bind(7, *o.costUsd);
-            else
-                statement->bindNull(7);
-            statement->bind(8, qint64(o.cacheHit ? 1 : 0));
-            statement->bind(9, qint64(o.httpStatus));
-            statement->bind(10, charge);
-            statement->bind(11, nowMs);
-            statement->bind(12, o.taskId);
-            statement->bind(13, ownerUtf8);
-            bindRoute(statement, 14, o);
-            bindClassification(statement, 16, o);
-            break;
-        case OutcomeAction::Release:
-            if (o.error == ErrorClass::Cancelled) {
-                // Handed back unsent: the task keeps what it had, including an earlier error.
-                statement = &s.release;
-                statement->bind(1, t.notBeforeMs);
-                statement->bind(2, o.taskId);
-                statement->bind(3, ownerUtf8);
-                bindClassification(statement, 4, o);
-                break;
-            }
-            [[fallthrough]];
-        case OutcomeAction::Retry:
-            statement = &s.retry;
-            statement->bind(1, charge);
-            statement->bind(2, t.notBeforeMs);
-            statement->bind(3, errorClassName(o.error));
-            statement->bind(4, o.errorMessage);
-            statement->bind(5, qint64(o.httpStatus));
-            statement->bind(6, o.taskId);
-            statement->bind(7, ownerUtf8);
-            statement->bind(8, qint64(o.error == ErrorClass::ProviderCancelled ? 1 : 0));
-            bindRoute(statement, 9, o);
-            bindClassification(statement, 11, o);
-            bindRejected(statement, 14, o);
-            break;
-        case OutcomeAction::DeadLetter:
-            statement = &s.dead;
-            statement->bind(1, charge);
-            statement->bind(2, errorClassName(o.error));
-            statement->bind(3, o.errorMessage);
-            statement->bind(4, qint64(o.httpStatus));
-            statement->bind(5, nowMs);
-            statement->bind(6, o.taskId);
-            statement->bind(7, ownerUtf8);
-            bindRoute(statement, 8, o);
-            bindClassification(statement, 10, o);
-            bindRejected(statement, 13, o);
-            break;
-        }
+        PostgresStatement *statement = bindTransition(s, t, ownerUtf8, nowMs);
         int rc;
         int changes = 0;
         {
