@@ -1,8 +1,8 @@
 #include "postgresdatabase.h"
 
 #include "postgresstore.h"
-#include "postgrestaskreader.h"
 #include "store/sql/sqlmetricsstore.h"
+#include "store/sql/sqltaskreader.h"
 
 #include <QSqlDriver>
 #include <QVariant>
@@ -25,8 +25,10 @@ PostgresDatabase::PostgresDatabase(const QString &location, Access access)
         setError(store->errorString());
         return;
     }
-    openRoles(std::move(store), std::make_unique<PostgresTaskReader>(m_connection),
-              m_connection->db(), SqlDialect::Postgres, m_connection);
+    openRoles(
+        std::move(store),
+        std::make_unique<SqlTaskReader>(m_connection->db(), SqlDialect::Postgres, m_connection),
+        m_connection->db(), SqlDialect::Postgres, m_connection);
 }
 
 PostgresDatabase::~PostgresDatabase() = default;

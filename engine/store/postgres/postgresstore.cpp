@@ -14,11 +14,11 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-// --- connection, jobs and import
+// --- connection, sort index and import (the job statements are SqlStore's)
 
 PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
-    : m_connection(std::move(connection))
-    , m_db(m_connection->db())
+    : SqlStore(connection->db(), SqlDialect::Postgres, connection)
+    , m_connection(std::move(connection))
 {
     if (!m_connection->isOpen()) {
         fail(m_connection->errorString());
@@ -166,124 +166,9 @@ bool PostgresStore::fail(const QString &what)
     return false;
 }
 
-bool PostgresStore::run(QSqlQuery &query, const QString &sql, const QVariantList &values)
-{
-    return PostgresConnection::execBound(query, sql, values) || fail(query.lastError().text());
-}
-
 bool PostgresStore::failSql(const QString &what)
 {
     return fail(what);
-}
-
-bool PostgresStore::exec(const QString &sql)
-{
-    QSqlQuery query(m_db);
-    if (!query.exec(sql))
-        return fail(u"%1: %2"_s.arg(sql, query.lastError().text()));
-    return true;
-}
-
-std::optional<qint64> PostgresStore::findJobByFingerprint(const QByteArray &fingerprint)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"SELECT id FROM jobs WHERE fingerprint = ? AND state <> ? "
-                  "ORDER BY id DESC LIMIT 1"_s);
-    query.addBindValue(QString::fromLatin1(fingerprint));
-    query.addBindValue(int(JobState::Cancelled));
-    if (!query.exec() || !query.next())
-        return std::nullopt;
-    return query.value(0).toLongLong();
-}
-
-qint64 PostgresStore::createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"INSERT INTO jobs (fingerprint, source_path, source_sha256, template, "
-                  "system_prompt, provider, model, base_url, priority, mode, max_retries, "
-                  "max_output_tokens, settings, columns, state, created_at, updated_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"_s);
-    query.addBindValue(QString::fromLatin1(spec.fingerprint()));
-    query.addBindValue(text(spec.sourcePath));
-    query.addBindValue(text(QString::fromLatin1(spec.sourceSha256)));
-    query.addBindValue(text(spec.templateText));
-    query.addBindValue(text(spec.systemPrompt));
-    query.addBindValue(text(spec.provider));
-    query.addBindValue(text(spec.model));
-    query.addBindValue(text(spec.baseUrl));
-    query.addBindValue(spec.priority);
-    query.addBindValue(text(spec.mode));
-    query.addBindValue(spec.maxRetries);
-    query.addBindValue(spec.maxOutputTokens);
-    query.addBindValue(QString::fromUtf8(QJsonDocument(spec.settings).toJson(QJsonDocument::Compact)));
-    query.addBindValue(QString::fromUtf8(json::encodeStringArray(columns)));
-    query.addBindValue(int(JobState::Importing));
-    query.addBindValue(nowMs);
-    query.addBindValue(nowMs);
-    if (!query.exec() || !query.next()) {
-        fail(u"cannot create the job: "_s + query.lastError().text());
-        return 0;
-    }
-    return query.value(0).toLongLong();
-}
-
-static const QString kJobColumns =
-    u"id, source_path, source_sha256, template, system_prompt, provider, model, base_url, "
-    "priority, mode, max_retries, max_output_tokens, settings, columns, state, state_reason, "
-    "created_at, updated_at, runner, "
-    "(SELECT max_pending FROM intake_queues WHERE intake_queues.job_id = jobs.id)"_s;
-
-JobInfo PostgresStore::jobFromQuery(const QSqlQuery &query) const
-{
-    JobInfo info;
-    info.id = query.value(0).toLongLong();
-    info.spec.sourcePath = query.value(1).toString();
-    info.spec.sourceSha256 = query.value(2).toString().toLatin1();
-    info.spec.templateText = query.value(3).toString();
-    info.spec.systemPrompt = query.value(4).toString();
-    info.spec.provider = query.value(5).toString();
-    info.spec.model = query.value(6).toString();
-    info.spec.baseUrl = query.value(7).toString();
-    info.spec.priority = query.value(8).toInt();
-    info.spec.mode = query.value(9).toString();
-    info.spec.maxRetries = query.value(10).toInt();
-    info.spec.maxOutputTokens = query.value(11).toInt();
-    info.spec.settings = QJsonDocument::fromJson(query.value(12).toString().toUtf8()).object();
-    info.columns = json::decodeStringArray(query.value(13).toString().toUtf8()).value_or(QStringList());
-    info.state = static_cast<JobState>(query.value(14).toInt());
-    info.stateReason = query.value(15).toString();
-    info.createdAt = QDateTime::fromMSecsSinceEpoch(query.value(16).toLongLong());
-    info.updatedAt = QDateTime::fromMSecsSinceEpoch(query.value(17).toLongLong());
-    info.runner = query.value(18).toString();
-    info.queueMaxPending = query.value(19).toLongLong();
-    return info;
-}
-
-std::optional<JobInfo> PostgresStore::job(qint64 jobId)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"SELECT "_s + kJobColumns + u" FROM jobs WHERE id = ?"_s);
-    query.addBindValue(jobId);
-    if (!query.exec() || !query.next())
-        return std::nullopt;
-    QList<JobInfo> one{jobFromQuery(query)};
-    fillJobFigures(one, jobId);
-    return one.constFirst();
-}
-
-QList<JobInfo> PostgresStore::jobs()
-{
-    QList<JobInfo> result;
-    QSqlQuery query(m_db);
-    query.setForwardOnly(true);
-    if (!query.exec(u"SELECT "_s + kJobColumns + u" FROM jobs ORDER BY id"_s)) {
-        fail(query.lastError().text());
-        return result;
-    }
-    while (query.next())
-        result.append(jobFromQuery(query));
-    fillJobFigures(result, 0);
-    return result;
 }
 
 // Counts and totals of the jobs listed (one job's when jobId is set) in one pass over their
@@ -340,99 +225,6 @@ void PostgresStore::fillJobFigures(QList<JobInfo> &jobs, qint64 jobId)
     }
 }
 
-bool PostgresStore::setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE jobs SET state = ?, state_reason = ?, updated_at = ?, "
-                  "runner = CASE WHEN ? = 1 THEN runner ELSE '' END WHERE id = ?"_s);
-    query.addBindValue(int(state));
-    query.addBindValue(text(reason));
-    query.addBindValue(nowMs);
-    query.addBindValue(state == JobState::Running ? 1 : 0);
-    query.addBindValue(jobId);
-    if (!query.exec())
-        return fail(query.lastError().text());
-    return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
-}
-
-bool PostgresStore::setJobRunner(qint64 jobId, const QString &workerId, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE jobs SET runner = ?, updated_at = ? WHERE id = ?"_s);
-    query.addBindValue(text(workerId));
-    query.addBindValue(nowMs);
-    query.addBindValue(jobId);
-    if (!query.exec())
-        return fail(query.lastError().text());
-    return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
-}
-
-QList<JobStamp> PostgresStore::jobStamps()
-{
-    QList<JobStamp> stamps;
-    QSqlQuery query(m_db);
-    query.setForwardOnly(true);
-    if (!query.exec(u"SELECT id, state, runner, updated_at FROM jobs ORDER BY id"_s)) {
-        fail(query.lastError().text());
-        return stamps;
-    }
-    while (query.next()) {
-        stamps.append({query.value(0).toLongLong(), static_cast<JobState>(query.value(1).toInt()),
-                       query.value(2).toString(), query.value(3).toLongLong()});
-    }
-    return stamps;
-}
-
-bool PostgresStore::setJobSettings(qint64 jobId, const QJsonObject &settings)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE jobs SET settings = ? WHERE id = ?"_s);
-    query.addBindValue(QString::fromUtf8(QJsonDocument(settings).toJson(QJsonDocument::Compact)));
-    query.addBindValue(jobId);
-    if (!query.exec())
-        return fail(query.lastError().text());
-    return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
-}
-
-bool PostgresStore::urgentWorkElsewhere(const QString &workerId, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.setForwardOnly(true);
-    if (!run(query,
-             u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
-             "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 "
-             "AND t.lease_owner <> ? AND t.lease_owner NOT LIKE 'batch:%' "
-             "AND t.lease_expires > ?) LIMIT 1"_s,
-             {int(JobState::Running), workerId, nowMs}))
-        return false;
-    return query.next();
-}
-
-bool PostgresStore::discardTasks(qint64 jobId)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"DELETE FROM tasks WHERE job_id = ?"_s);
-    query.addBindValue(jobId);
-    return query.exec() || fail(query.lastError().text());
-}
-
-// The names of the tasks table's sort indexes (and a few others LIKE's '_' lets through).
-static const QString kSortIndexNamesSql =
-    u"SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-    "WHERE i.indrelid = 'tasks'::regclass AND c.relname LIKE 'tasks_sort_%'"_s;
-
-bool PostgresStore::deleteJob(qint64 jobId)
-{
-    // Its sort indexes first: the cascade then has none of them to update.
-    QString error;
-    if (!taskordersql::dropSortIndexes(m_db, kSortIndexNamesSql, jobId, &error))
-        return fail(error);
-    QSqlQuery query(m_db);
-    query.prepare(u"DELETE FROM jobs WHERE id = ?"_s);
-    query.addBindValue(jobId);
-    return query.exec() || fail(query.lastError().text());
-}
-
 bool PostgresStore::ensureSortIndex(qint64 jobId, TaskSortKey key)
 {
     const QString name = taskordersql::sortIndexName(jobId, key);
@@ -451,27 +243,12 @@ bool PostgresStore::ensureSortIndex(qint64 jobId, TaskSortKey key)
     return exec(taskordersql::sortIndexStatement(jobId, key, true));
 }
 
-QList<std::pair<qint64, TaskSortKey>> PostgresStore::sortIndexes()
-{
-    QString error;
-    const auto indexes = taskordersql::sortIndexes(m_db, kSortIndexNamesSql, &error);
-    if (!indexes)
-        fail(error);
-    return indexes.value_or(QList<std::pair<qint64, TaskSortKey>>());
-}
-
-bool PostgresStore::dropSortIndex(qint64 jobId, TaskSortKey key)
-{
-    QString error;
-    return taskordersql::dropSortIndex(m_db, jobId, key, &error) || fail(error);
-}
-
 bool PostgresStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,
                               int priority, qint64 nowMs)
 {
     if (!exec(u"BEGIN"_s))
         return false;
-    Statement &insert = m_statements->insertTask;
+    PostgresStatement &insert = m_statements->insertTask;
     qint64 rowNumber = firstRowNumber;
     for (const QStringList &row : rows) {
         ResetGuard guard(insert);
@@ -480,7 +257,7 @@ bool PostgresStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList
         insert.bind(3, json::encodeStringArray(row));
         insert.bind(4, qint64(priority));
         insert.bind(5, nowMs);
-        if (insert.step() == Statement::Error) {
+        if (insert.step() == PostgresStatement::Error) {
             failSql(u"cannot store row %1: %2"_s.arg(rowNumber - 1).arg(insert.errorText()));
             exec(u"ROLLBACK"_s);
             return false;

@@ -15,14 +15,14 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-// --- claims, leases, transitions and batches
+// --- claims and transitions (leases and batches are SqlStore's)
 
 bool PostgresStore::claimTasks(qint64 jobId, const QString &owner, int limit, qint64 nowMs,
                              qint64 leaseUntilMs, QList<ClaimedTask> *out)
 {
     QList<ClaimedTask> &claimed = *out;
     claimed.clear();
-    Statement &claim = m_statements->claim;
+    PostgresStatement &claim = m_statements->claim;
     ResetGuard guard(claim);
     claim.bind(1, owner);
     claim.bind(2, leaseUntilMs);
@@ -31,7 +31,7 @@ bool PostgresStore::claimTasks(qint64 jobId, const QString &owner, int limit, qi
     claim.bind(5, qint64(limit));
     claimed.reserve(limit);
     int rc;
-    while ((rc = claim.step()) == Statement::Row) {
+    while ((rc = claim.step()) == PostgresStatement::Row) {
         ClaimedTask task;
         task.id = claim.int64(0);
         task.jobId = claim.int64(1);
@@ -44,7 +44,7 @@ bool PostgresStore::claimTasks(qint64 jobId, const QString &owner, int limit, qi
         task.templateRevision = int(claim.int64(8));
         claimed.append(std::move(task));
     }
-    if (rc != Statement::Done) {
+    if (rc != PostgresStatement::Done) {
         claimed.clear();
         return failSql(u"claim failed: "_s + claim.errorText());
     }
@@ -53,50 +53,6 @@ bool PostgresStore::claimTasks(qint64 jobId, const QString &owner, int limit, qi
         return a.priority != b.priority ? a.priority < b.priority : a.id < b.id;
     });
     return true;
-}
-
-bool PostgresStore::renewLeases(const QString &owner, qint64 leaseUntilMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE tasks SET lease_expires = ? WHERE state = 1 AND lease_owner = ?"_s);
-    query.addBindValue(leaseUntilMs);
-    query.addBindValue(owner);
-    return query.exec() || fail(query.lastError().text());
-}
-
-QStringList PostgresStore::leaseOwners()
-{
-    QStringList owners;
-    QSqlQuery query(m_db);
-    if (!query.exec(u"SELECT DISTINCT lease_owner FROM tasks WHERE state = 1"_s)) {
-        fail(query.lastError().text());
-        return owners;
-    }
-    while (query.next())
-        owners.append(query.value(0).toString());
-    return owners;
-}
-
-int PostgresStore::releaseLeasesOf(const QString &owner)
-{
-    QSqlQuery query(m_db);
-    if (!run(query,
-             u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
-             "WHERE state = 1 AND lease_owner = ?"_s,
-             {owner}))
-        return -1;
-    return query.numRowsAffected();
-}
-
-int PostgresStore::releaseExpiredLeases(qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    if (!run(query,
-             u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
-             "WHERE state = 1 AND lease_expires < ?"_s,
-             {nowMs}))
-        return -1;
-    return query.numRowsAffected();
 }
 
 namespace {
@@ -146,13 +102,13 @@ QByteArray answerRows(const QList<TaskTransition> &transitions)
 bool PostgresStore::completeGroup(const QString &owner, const QList<TaskTransition> &transitions,
                                   qint64 nowMs, int *stored)
 {
-    Statement &group = m_statements->completeGroup;
+    PostgresStatement &group = m_statements->completeGroup;
     ResetGuard guard(group);
     group.bind(1, answerRows(transitions));
     group.bind(2, nowMs);
     group.bind(3, owner);
     group.bind(4, nowMs / 86'400'000);
-    if (group.step() != Statement::Row)
+    if (group.step() != PostgresStatement::Row)
         return failSql(u"cannot record a group of answers: "_s + group.errorText());
     *stored = int(group.int64(0));
     return true;
@@ -199,79 +155,18 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
             continue;
         const TaskOutcome &o = t.outcome;
         const qint64 charge = t.chargeAttempt ? 1 : 0;
-        Statement *statement = nullptr;
-        switch (t.action) {
-        case OutcomeAction::Complete:
-            statement = &s.complete;
-            statement->bind(1, o.output);
-            statement->bindText(2, o.model);
-            statement->bind(3, o.usage.inputTokens);
-            statement->bind(4, o.usage.outputTokens);
-            statement->bind(5, o.usage.cachedTokens);
-            statement->bind(6, o.usage.cacheWriteTokens);
-            if (o.costUsd)
-                statement->bind(7, *o.costUsd);
-            else
-                statement->bindNull(7);
-            statement->bind(8, qint64(o.cacheHit ? 1 : 0));
-            statement->bind(9, qint64(o.httpStatus));
-            statement->bind(10, charge);
-            statement->bind(11, nowMs);
-            statement->bind(12, o.taskId);
-            statement->bind(13, ownerUtf8);
-            bindRoute(statement, 14, o);
-            bindClassification(statement, 16, o);
-            break;
-        case OutcomeAction::Release:
-            if (o.error == ErrorClass::Cancelled) {
-                // Handed back unsent: the task keeps what it had, including an earlier error.
-                statement = &s.release;
-                statement->bind(1, t.notBeforeMs);
-                statement->bind(2, o.taskId);
-                statement->bind(3, ownerUtf8);
-                bindClassification(statement, 4, o);
-                break;
-            }
-            [[fallthrough]];
-        case OutcomeAction::Retry:
-            statement = &s.retry;
-            statement->bind(1, charge);
-            statement->bind(2, t.notBeforeMs);
-            statement->bind(3, errorClassName(o.error));
-            statement->bind(4, o.errorMessage);
-            statement->bind(5, qint64(o.httpStatus));
-            statement->bind(6, o.taskId);
-            statement->bind(7, ownerUtf8);
-            statement->bind(8, qint64(o.error == ErrorClass::ProviderCancelled ? 1 : 0));
-            bindRoute(statement, 9, o);
-            bindClassification(statement, 11, o);
-            bindRejected(statement, 14, o);
-            break;
-        case OutcomeAction::DeadLetter:
-            statement = &s.dead;
-            statement->bind(1, charge);
-            statement->bind(2, errorClassName(o.error));
-            statement->bind(3, o.errorMessage);
-            statement->bind(4, qint64(o.httpStatus));
-            statement->bind(5, nowMs);
-            statement->bind(6, o.taskId);
-            statement->bind(7, ownerUtf8);
-            bindRoute(statement, 8, o);
-            bindClassification(statement, 10, o);
-            bindRejected(statement, 13, o);
-            break;
-        }
+        PostgresStatement *statement = bindTransition(s, t, ownerUtf8, nowMs);
         int rc;
         int changes = 0;
         {
             ResetGuard guard(*statement);
             rc = statement->step();
             changes = statement->changes();
-            if (rc == Statement::Error)
+            if (rc == PostgresStatement::Error)
                 failSql(u"cannot record the outcome of task %1: %2"_s.arg(o.taskId).arg(
                     statement->errorText()));
         }
-        if (rc == Statement::Error) {
+        if (rc == PostgresStatement::Error) {
             exec(u"ROLLBACK"_s);
             return false;
         }
@@ -285,7 +180,7 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
         spentUsd += o.rejectedCostUsd; // answers the schema refused were billed too
         // The history keeps every failure; a success is on the task row itself.
         if (o.error != ErrorClass::None && o.error != ErrorClass::Cancelled) {
-            Statement &attempt = s.insertAttempt;
+            PostgresStatement &attempt = s.insertAttempt;
             ResetGuard guard(attempt);
             attempt.bind(1, o.taskId);
             attempt.bind(2, o.finishedAtMs ? o.finishedAtMs : nowMs);
@@ -293,7 +188,7 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
             attempt.bind(4, qint64(o.httpStatus));
             attempt.bind(5, o.errorMessage);
             attempt.bind(6, charge);
-            if (attempt.step() == Statement::Error) {
+            if (attempt.step() == PostgresStatement::Error) {
                 failSql(u"cannot record the attempt of task %1: %2"_s.arg(o.taskId).arg(
                     attempt.errorText()));
                 exec(u"ROLLBACK"_s);
@@ -304,150 +199,17 @@ bool PostgresStore::applyTransitions(const QString &owner, const QList<TaskTrans
     if (spentUsd > 0) {
         // One row per UTC day across every job: a global budget reads a few rows, never
         // the task table, and the sum commits with the completions it counts.
-        Statement &spend = s.addSpend;
+        PostgresStatement &spend = s.addSpend;
         ResetGuard guard(spend);
         spend.bind(1, nowMs / 86'400'000);
         spend.bind(2, spentUsd);
-        if (spend.step() == Statement::Error) {
+        if (spend.step() == PostgresStatement::Error) {
             failSql(u"cannot record the spend: "_s + spend.errorText());
             exec(u"ROLLBACK"_s);
             return false;
         }
     }
     return exec(u"COMMIT"_s);
-}
-
-std::optional<qint64> PostgresStore::nextPendingAtMs(qint64 jobId)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"SELECT MIN(not_before) FROM tasks WHERE job_id = ? AND state = 0"_s);
-    query.addBindValue(jobId);
-    if (!query.exec() || !query.next() || query.isNull(0))
-        return std::nullopt;
-    return query.value(0).toLongLong();
-}
-
-qint64 PostgresStore::createBatch(qint64 jobId, const QString &provider, const QString &lane,
-                               int size, int maxSize, const QString &state, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"INSERT INTO provider_batches (job_id, provider, lane, size, max_size, state, "
-                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"_s);
-    query.addBindValue(jobId);
-    query.addBindValue(text(provider));
-    query.addBindValue(text(lane));
-    query.addBindValue(size);
-    query.addBindValue(maxSize);
-    query.addBindValue(text(state));
-    query.addBindValue(nowMs);
-    query.addBindValue(nowMs);
-    if (!query.exec() || !query.next()) {
-        fail(u"cannot record a batch: "_s + query.lastError().text());
-        return 0;
-    }
-    return query.value(0).toLongLong();
-}
-
-int PostgresStore::assignTasksToBatch(qint64 batchId, const QString &fromOwner,
-                                    const QList<qint64> &taskIds, const QString &batchOwner,
-                                    qint64 leaseUntilMs)
-{
-    if (!m_db.transaction()) {
-        fail(m_db.lastError().text());
-        return -1;
-    }
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE tasks SET batch_id = ?, lease_owner = ?, lease_expires = ? "
-                  "WHERE id = ? AND state = 1 AND lease_owner = ?"_s);
-    int moved = 0;
-    for (qint64 id : taskIds) {
-        query.addBindValue(batchId);
-        query.addBindValue(batchOwner);
-        query.addBindValue(leaseUntilMs);
-        query.addBindValue(id);
-        query.addBindValue(fromOwner);
-        if (!query.exec()) {
-            fail(query.lastError().text());
-            m_db.rollback();
-            return -1;
-        }
-        moved += query.numRowsAffected();
-    }
-    query.prepare(u"UPDATE provider_batches SET size = ? WHERE id = ?"_s);
-    query.addBindValue(moved);
-    query.addBindValue(batchId);
-    if (!query.exec() || !m_db.commit()) {
-        fail(query.lastError().text());
-        m_db.rollback();
-        return -1;
-    }
-    return moved;
-}
-
-bool PostgresStore::updateBatch(qint64 batchId, const QString &state, const QString &providerBatchId,
-                              qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE provider_batches SET state = ?, "
-                  "provider_batch_id = COALESCE(?, provider_batch_id), updated_at = ? WHERE id = ?"_s);
-    query.addBindValue(text(state));
-    query.addBindValue(providerBatchId.isEmpty() ? QVariant(QMetaType::fromType<QString>())
-                                                 : QVariant(providerBatchId));
-    query.addBindValue(nowMs);
-    query.addBindValue(batchId);
-    return query.exec() || fail(query.lastError().text());
-}
-
-QList<ProviderBatchRecord> PostgresStore::batches(qint64 jobId, const QStringList &states)
-{
-    QList<ProviderBatchRecord> result;
-    QSqlQuery query(m_db);
-    if (!run(query,
-             u"SELECT id, job_id, provider, provider_batch_id, lane, size, max_size, state, "
-             "created_at, updated_at FROM provider_batches WHERE job_id = ? ORDER BY id"_s,
-             {jobId}))
-        return result;
-    while (query.next()) {
-        ProviderBatchRecord batch;
-        batch.id = query.value(0).toLongLong();
-        batch.jobId = query.value(1).toLongLong();
-        batch.provider = query.value(2).toString();
-        batch.providerBatchId = query.value(3).toString();
-        batch.lane = query.value(4).toString();
-        batch.size = query.value(5).toInt();
-        batch.maxSize = query.value(6).toInt();
-        batch.state = query.value(7).toString();
-        batch.createdAtMs = query.value(8).toLongLong();
-        batch.updatedAtMs = query.value(9).toLongLong();
-        if (states.isEmpty() || states.contains(batch.state))
-            result.append(batch);
-    }
-    return result;
-}
-
-QList<ClaimedTask> PostgresStore::leasedTasksOfBatch(qint64 batchId)
-{
-    QList<ClaimedTask> tasks;
-    QSqlQuery query(m_db);
-    query.setForwardOnly(true);
-    if (!run(query,
-             u"SELECT id, job_id, row_no, priority, attempts, vals, provider_cancels, "
-             "template_rev FROM tasks WHERE batch_id = ? AND state = 1 ORDER BY id"_s,
-             {batchId}))
-        return tasks;
-    while (query.next()) {
-        ClaimedTask task;
-        task.id = query.value(0).toLongLong();
-        task.jobId = query.value(1).toLongLong();
-        task.rowNumber = query.value(2).toLongLong();
-        task.priority = query.value(3).toInt();
-        task.attempts = query.value(4).toInt();
-        task.values = json::decodeStringArray(query.value(5).toString().toUtf8()).value_or(QStringList());
-        task.providerCancels = query.value(6).toInt();
-        task.templateRevision = query.value(7).toInt();
-        tasks.append(task);
-    }
-    return tasks;
 }
 
 } // namespace bd::store

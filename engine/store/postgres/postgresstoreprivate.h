@@ -1,9 +1,12 @@
 #pragma once
 
 // The PostgreSQL store's private parts, shared by its source files (one per concern): prepared
-// statements kept for the connection's lifetime and the helpers that bind them.
+// statements kept for the connection's lifetime (the helpers that bind them are in
+// store/sql/sqlstatement.h).
 
 #include "postgresstore.h"
+
+#include "store/sql/sqlstatement.h"
 
 #include <QByteArrayView>
 #include <QJsonObject>
@@ -15,12 +18,10 @@
 
 namespace bd::store {
 
-
-// A prepared statement kept for the connection's lifetime: the SQLite store's native
-// statement interface over a QSqlQuery, so the per-row code reads the same in both
-// backends. SQL is written with numbered parameters (?1, ?2 …, a number may repeat),
+// A prepared statement kept for the connection's lifetime: SqliteStatement's interface over a
+// QSqlQuery, so the per-row code reads the same in both backends. SQL is written with numbered parameters (?1, ?2 …, a number may repeat),
 // which PostgreSQL takes as $1, $2 …; unbound parameters are NULL.
-class Statement
+class PostgresStatement
 {
 public:
     enum StepResult
@@ -30,8 +31,8 @@ public:
         Error,
     };
 
-    Statement() = default;
-    Q_DISABLE_COPY_MOVE(Statement)
+    PostgresStatement() = default;
+    Q_DISABLE_COPY_MOVE(PostgresStatement)
 
     bool prepare(QSqlDatabase &db, const char *sql)
     {
@@ -103,69 +104,24 @@ private:
     bool m_executed = false;
 };
 
-// Resets a statement when the scope ends, whatever path leaves it.
-class ResetGuard
-{
-public:
-    explicit ResetGuard(Statement &statement) : m_statement(statement) {}
-    ~ResetGuard() { m_statement.reset(); }
-    Q_DISABLE_COPY_MOVE(ResetGuard)
-
-private:
-    Statement &m_statement;
-};
-
-// A tiered task's route; a job on one model leaves both NULL (COALESCE keeps what is there).
-inline void bindRoute(Statement *statement, int firstIndex, const TaskOutcome &outcome)
-{
-    if (!outcome.tier.isEmpty())
-        statement->bind(firstIndex, outcome.tier);
-    if (!outcome.routedModel.isEmpty())
-        statement->bind(firstIndex + 1, outcome.routedModel);
-}
-
-// A tiering classifier's tokens and cost, added to the task's (zero without one).
-inline void bindClassification(Statement *statement, int firstIndex, const TaskOutcome &outcome)
-{
-    statement->bind(firstIndex, outcome.classifyUsage.inputTokens);
-    statement->bind(firstIndex + 1, outcome.classifyUsage.outputTokens);
-    statement->bind(firstIndex + 2, outcome.classifyCostUsd);
-}
-
-// An answer the job's schema refused (invalid_output): billed, added to the task's (zero
-// for any other outcome).
-inline void bindRejected(Statement *statement, int firstIndex, const TaskOutcome &outcome)
-{
-    statement->bind(firstIndex, outcome.rejectedUsage.inputTokens + outcome.rejectedUsage.cachedTokens
-                                    + outcome.rejectedUsage.cacheWriteTokens);
-    statement->bind(firstIndex + 1, outcome.rejectedUsage.outputTokens);
-    statement->bind(firstIndex + 2, outcome.rejectedCostUsd);
-}
-
 class PostgresStore::Statements
 {
 public:
-    Statement insertTask;
-    Statement claim;
-    Statement complete;
-    Statement completeGroup;
-    Statement retry;
-    Statement release;
-    Statement dead;
-    Statement insertAttempt;
-    Statement addSpend;
-    Statement exportPage;
+    PostgresStatement insertTask;
+    PostgresStatement claim;
+    PostgresStatement complete;
+    PostgresStatement completeGroup;
+    PostgresStatement retry;
+    PostgresStatement release;
+    PostgresStatement dead;
+    PostgresStatement insertAttempt;
+    PostgresStatement addSpend;
+    PostgresStatement exportPage;
     // Response cache.
-    Statement cacheLookup;
-    Statement cacheLookupMany;
-    Statement cacheInsertMany;
+    PostgresStatement cacheLookup;
+    PostgresStatement cacheLookupMany;
+    PostgresStatement cacheInsertMany;
 };
-
-// Qt binds a null QString as SQL NULL; NOT NULL text columns want ''.
-inline QString text(const QString &value)
-{
-    return value.isNull() ? QString(QLatin1StringView("")) : value;
-}
 
 
 } // namespace bd::store

@@ -14,7 +14,7 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-// --- reads, export, dead letters and template revisions
+// --- counts, totals and the export walk (dead tasks, replay and templates are SqlStore's)
 
 TaskCounts PostgresStore::taskCounts(qint64 jobId)
 {
@@ -67,58 +67,11 @@ bool PostgresStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint6
     return true;
 }
 
-QList<DeadTask> PostgresStore::deadTasks(qint64 jobId, int limit, qint64 afterTaskId)
-{
-    QList<DeadTask> result;
-    QSqlQuery query(m_db);
-    query.setForwardOnly(true);
-    if (!run(query,
-             u"SELECT id, job_id, row_no, attempts, error_class, error_message, finished_at "
-             "FROM tasks WHERE state = 3 AND (? = 0 OR job_id = ?) AND id > ? "
-             "ORDER BY id LIMIT ?"_s,
-             {jobId, jobId, afterTaskId, limit}))
-        return result;
-    while (query.next()) {
-        DeadTask task;
-        task.id = query.value(0).toLongLong();
-        task.jobId = query.value(1).toLongLong();
-        task.rowNumber = query.value(2).toLongLong();
-        task.attempts = query.value(3).toInt();
-        task.errorClass = query.value(4).toString();
-        task.errorMessage = query.value(5).toString();
-        task.updatedAt = QDateTime::fromMSecsSinceEpoch(query.value(6).toLongLong());
-        result.append(task);
-    }
-    return result;
-}
-
-QList<AttemptRecord> PostgresStore::attempts(qint64 taskId)
-{
-    QList<AttemptRecord> result;
-    QSqlQuery query(m_db);
-    if (!run(query,
-             u"SELECT attempt_no, at, outcome, http_status, message FROM attempts "
-             "WHERE task_id = ? ORDER BY id"_s,
-             {taskId}))
-        return result;
-    while (query.next()) {
-        AttemptRecord record;
-        record.taskId = taskId;
-        record.attemptNo = query.value(0).toInt();
-        record.at = QDateTime::fromMSecsSinceEpoch(query.value(1).toLongLong());
-        record.outcome = query.value(2).toString();
-        record.httpStatus = query.value(3).toInt();
-        record.message = query.value(4).toString();
-        result.append(record);
-    }
-    return result;
-}
-
 bool PostgresStore::forEachExportRow(qint64 jobId,
                                    const std::function<bool(const ExportRow &)> &sink)
 {
     constexpr int kPageSize = 2000;
-    Statement &page = m_statements->exportPage;
+    PostgresStatement &page = m_statements->exportPage;
     // Pages are ranges of kPageSize ids from the job's first id to its last (read again
     // once the walk reaches it, so rows added meanwhile come out too). A bounded range
     // keeps each page's cost to its own rows whatever plan PostgreSQL picks (with a bare
@@ -153,7 +106,7 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
             page.bind(3, qMin(maxId, lastId + kPageSize));
             page.bind(4, qint64(kPageSize));
             int rc;
-            while ((rc = page.step()) == Statement::Row) {
+            while ((rc = page.step()) == PostgresStatement::Row) {
                 row.taskId = page.int64(0);
                 row.inputValues = json::decodeStringArray(page.bytes(1)).value_or(QStringList());
                 const auto state = static_cast<TaskState>(page.int64(2));
@@ -175,7 +128,7 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
                 row.tier = page.text(12);
                 rows.append(row);
             }
-            if (rc != Statement::Done)
+            if (rc != PostgresStatement::Done)
                 return failSql(u"export query failed: "_s + page.errorText());
         }
         for (const ExportRow &r : std::as_const(rows)) {
@@ -191,102 +144,6 @@ bool PostgresStore::forEachExportRow(qint64 jobId,
                 return true;
         }
     }
-}
-
-int PostgresStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs)
-{
-    return replayDead(jobId, taskIds, nowMs, QString(), -1);
-}
-
-int PostgresStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs,
-                            const QString &errorClass, int templateRevision)
-{
-    // One statement for both selections: every dead task of the job (or of all jobs), or
-    // the given ids; either narrowed to an error class.
-    const QString sql =
-        u"UPDATE tasks SET state = 0, attempts = 0, provider_cancels = 0, not_before = ?, "
-        "finished_at = NULL, error_class = NULL, error_message = NULL, http_status = NULL, "
-        "template_rev = CASE WHEN ? < 0 THEN template_rev ELSE ? END "
-        "WHERE state = 3 AND (? = 0 OR job_id = ?) AND (? = '' OR error_class = ?)"_s
-        + (taskIds.isEmpty() ? QString() : u" AND id = ?"_s);
-    QSqlQuery query(m_db);
-    query.prepare(sql);
-    const auto bindCommon = [&] {
-        query.addBindValue(nowMs);
-        query.addBindValue(templateRevision);
-        query.addBindValue(templateRevision);
-        query.addBindValue(jobId);
-        query.addBindValue(jobId);
-        query.addBindValue(errorClass.isNull() ? u""_s : errorClass);
-        query.addBindValue(errorClass.isNull() ? u""_s : errorClass);
-    };
-    if (taskIds.isEmpty()) {
-        bindCommon();
-        if (!query.exec()) {
-            fail(query.lastError().text());
-            return -1;
-        }
-        return query.numRowsAffected();
-    }
-    if (!m_db.transaction()) {
-        fail(m_db.lastError().text());
-        return -1;
-    }
-    int changed = 0;
-    for (qint64 id : taskIds) {
-        bindCommon();
-        query.addBindValue(id);
-        if (!query.exec()) {
-            fail(query.lastError().text());
-            m_db.rollback();
-            return -1;
-        }
-        changed += query.numRowsAffected();
-    }
-    if (!m_db.commit()) {
-        fail(m_db.lastError().text());
-        return -1;
-    }
-    return changed;
-}
-
-int PostgresStore::addTemplateRevision(qint64 jobId, const QString &templateText,
-                                     const QString &systemPrompt, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"INSERT INTO job_templates (job_id, revision, template, system_prompt, created_at) "
-                  "SELECT ?::bigint, COALESCE(MAX(revision), 0) + 1, ?::text, ?::text, ?::bigint "
-                  "FROM job_templates "
-                  "WHERE job_id = ? RETURNING revision"_s);
-    query.addBindValue(jobId);
-    query.addBindValue(text(templateText));
-    query.addBindValue(text(systemPrompt));
-    query.addBindValue(nowMs);
-    query.addBindValue(jobId);
-    if (!query.exec() || !query.next()) {
-        fail(u"cannot store a template revision of job %1: %2"_s.arg(jobId).arg(query.lastError().text()));
-        return -1;
-    }
-    const int revision = query.value(0).toInt();
-    query.finish();
-    return revision;
-}
-
-std::optional<std::pair<QString, QString>> PostgresStore::templateRevision(qint64 jobId, int revision)
-{
-    QSqlQuery query(m_db);
-    if (revision == 0)
-        query.prepare(u"SELECT template, system_prompt FROM jobs WHERE id = ?"_s);
-    else
-        query.prepare(u"SELECT template, system_prompt FROM job_templates WHERE job_id = ? AND revision = ?"_s);
-    query.addBindValue(jobId);
-    if (revision != 0)
-        query.addBindValue(revision);
-    if (!query.exec() || !query.next()) {
-        fail(u"job %1 has no template revision %2"_s.arg(jobId).arg(revision));
-        return std::nullopt;
-    }
-    return std::pair{query.value(0).toString(), query.value(1).toString()};
 }
 
 } // namespace bd::store

@@ -1,13 +1,33 @@
 #pragma once
 
+#include <QString>
+
 namespace bd::store {
 
 // Which SQL the shared store classes (store/sql/) speak where SQLite and PostgreSQL differ:
-// how a writing transaction starts, and the two-argument MAX/MIN (GREATEST/LEAST).
+// how a writing transaction starts, MAX/MIN (GREATEST/LEAST), SQLite's planner hints (below).
 enum class SqlDialect
 {
     Sqlite,
     Postgres,
 };
+
+// SQLite only: a term that changes no answer but leads its planner to tasks_active (state,
+// job_id), where the tasks neither pending nor completed are in id order (it would take
+// tasks_job or the table). stateColumn: the state column as the statement names it. Empty for
+// PostgreSQL, whose planner finds the index itself.
+inline QString activeStatesHint(SqlDialect dialect,
+                                const QString &stateColumn = QStringLiteral("state"))
+{
+    return dialect == SqlDialect::Sqlite ? QStringLiteral(" AND %1 NOT IN (0, 2)").arg(stateColumn)
+                                         : QString();
+}
+
+// SQLite only: the pending tasks through tasks_claim (job_id, priority, id WHERE state = 0);
+// its planner would rather walk the whole job in tasks_job. Empty for PostgreSQL.
+inline QString claimIndexHint(SqlDialect dialect)
+{
+    return dialect == SqlDialect::Sqlite ? QStringLiteral(" INDEXED BY tasks_claim") : QString();
+}
 
 } // namespace bd::store

@@ -198,8 +198,7 @@ SubmitOutcome SqlIntake::submit(const QueueRecord &queue, const QList<NewQueueTa
     QSqlQuery count(m_db);
     // SQLite: pending in tasks_claim, leased in tasks_active (its partial indexes; the
     // planner would rather walk the whole job in tasks_job).
-    const QString claimIndex =
-        m_dialect == SqlDialect::Sqlite ? u" INDEXED BY tasks_claim"_s : QString();
+    const QString claimIndex = claimIndexHint(m_dialect);
     count.prepare(u"SELECT (SELECT COUNT(*) FROM tasks%1 WHERE job_id = ? AND state = 0) + "
                   "(SELECT COUNT(*) FROM tasks WHERE state = 1 AND state NOT IN (0, 2) AND "
                   "job_id = ?)"_s.arg(claimIndex));

@@ -59,8 +59,7 @@ int SqlTaskActions::cancelPending(qint64 jobId, qint64 nowMs)
     QSqlQuery query(db);
     // SQLite: the pending tasks through tasks_claim (its planner would rather walk the whole
     // job in tasks_job).
-    const QString claimIndex =
-        m_dialect == SqlDialect::Sqlite ? u" INDEXED BY tasks_claim"_s : QString();
+    const QString claimIndex = claimIndexHint(m_dialect);
     query.prepare(
         u"UPDATE tasks%1 SET state = 4, finished_at = ? WHERE job_id = ? AND state = 0"_s.arg(
             claimIndex));

@@ -1,8 +1,8 @@
 #include "sqlitedatabase.h"
 
 #include "sqlitestore.h"
-#include "sqlitetaskreader.h"
 #include "store/sql/sqlmetricsstore.h"
+#include "store/sql/sqltaskreader.h"
 
 namespace bd::store {
 
@@ -20,7 +20,8 @@ SqliteDatabase::SqliteDatabase(const QString &databasePath, Access access)
         setError(store->errorString());
         return;
     }
-    openRoles(std::move(store), std::make_unique<SqliteTaskReader>(m_connection),
+    openRoles(std::move(store),
+              std::make_unique<SqlTaskReader>(m_connection->db(), SqlDialect::Sqlite, m_connection),
               m_connection->db(), SqlDialect::Sqlite, m_connection);
 }
 

@@ -15,11 +15,11 @@ namespace bd::store {
 
 using namespace Qt::StringLiterals;
 
-// --- connection, jobs and import
+// --- connection, sort index and import (the job statements are SqlStore's)
 
 SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
-    : m_connection(std::move(connection))
-    , m_db(m_connection->db())
+    : SqlStore(connection->db(), SqlDialect::Sqlite, connection)
+    , m_connection(std::move(connection))
     , m_handle(m_connection->handle())
 {
     if (!m_connection->isOpen()) {
@@ -143,217 +143,15 @@ bool SqliteStore::failSql(const QString &what)
     return fail(what + u": "_s + QString::fromUtf8(sqlite3_errmsg(m_handle)));
 }
 
-bool SqliteStore::exec(const QString &sql)
+// One job at a time: taskCounts() and jobTotals() answer from memory while the database is
+// as they last read it.
+void SqliteStore::fillJobFigures(QList<JobInfo> &jobs, qint64 jobId)
 {
-    QSqlQuery query(m_db);
-    if (!query.exec(sql))
-        return fail(u"%1: %2"_s.arg(sql, query.lastError().text()));
-    return true;
-}
-
-std::optional<qint64> SqliteStore::findJobByFingerprint(const QByteArray &fingerprint)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"SELECT id FROM jobs WHERE fingerprint = ? AND state <> ? "
-                  "ORDER BY id DESC LIMIT 1"_s);
-    query.addBindValue(QString::fromLatin1(fingerprint));
-    query.addBindValue(int(JobState::Cancelled));
-    if (!query.exec() || !query.next())
-        return std::nullopt;
-    return query.value(0).toLongLong();
-}
-
-qint64 SqliteStore::createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"INSERT INTO jobs (fingerprint, source_path, source_sha256, template, "
-                  "system_prompt, provider, model, base_url, priority, mode, max_retries, "
-                  "max_output_tokens, settings, columns, state, created_at, updated_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"_s);
-    query.addBindValue(QString::fromLatin1(spec.fingerprint()));
-    query.addBindValue(text(spec.sourcePath));
-    query.addBindValue(text(QString::fromLatin1(spec.sourceSha256)));
-    query.addBindValue(text(spec.templateText));
-    query.addBindValue(text(spec.systemPrompt));
-    query.addBindValue(text(spec.provider));
-    query.addBindValue(text(spec.model));
-    query.addBindValue(text(spec.baseUrl));
-    query.addBindValue(spec.priority);
-    query.addBindValue(text(spec.mode));
-    query.addBindValue(spec.maxRetries);
-    query.addBindValue(spec.maxOutputTokens);
-    query.addBindValue(QString::fromUtf8(QJsonDocument(spec.settings).toJson(QJsonDocument::Compact)));
-    query.addBindValue(QString::fromUtf8(json::encodeStringArray(columns)));
-    query.addBindValue(int(JobState::Importing));
-    query.addBindValue(nowMs);
-    query.addBindValue(nowMs);
-    if (!query.exec()) {
-        fail(u"cannot create the job: "_s + query.lastError().text());
-        return 0;
-    }
-    return query.lastInsertId().toLongLong();
-}
-
-static const QString kJobColumns =
-    u"id, source_path, source_sha256, template, system_prompt, provider, model, base_url, "
-    "priority, mode, max_retries, max_output_tokens, settings, columns, state, state_reason, "
-    "created_at, updated_at, runner, "
-    "(SELECT max_pending FROM intake_queues WHERE intake_queues.job_id = jobs.id)"_s;
-
-JobInfo SqliteStore::jobFromQuery(const QSqlQuery &query) const
-{
-    JobInfo info;
-    info.id = query.value(0).toLongLong();
-    info.spec.sourcePath = query.value(1).toString();
-    info.spec.sourceSha256 = query.value(2).toString().toLatin1();
-    info.spec.templateText = query.value(3).toString();
-    info.spec.systemPrompt = query.value(4).toString();
-    info.spec.provider = query.value(5).toString();
-    info.spec.model = query.value(6).toString();
-    info.spec.baseUrl = query.value(7).toString();
-    info.spec.priority = query.value(8).toInt();
-    info.spec.mode = query.value(9).toString();
-    info.spec.maxRetries = query.value(10).toInt();
-    info.spec.maxOutputTokens = query.value(11).toInt();
-    info.spec.settings = QJsonDocument::fromJson(query.value(12).toString().toUtf8()).object();
-    info.columns = json::decodeStringArray(query.value(13).toString().toUtf8()).value_or(QStringList());
-    info.state = static_cast<JobState>(query.value(14).toInt());
-    info.stateReason = query.value(15).toString();
-    info.createdAt = QDateTime::fromMSecsSinceEpoch(query.value(16).toLongLong());
-    info.updatedAt = QDateTime::fromMSecsSinceEpoch(query.value(17).toLongLong());
-    info.runner = query.value(18).toString();
-    info.queueMaxPending = query.value(19).toLongLong();
-    return info;
-}
-
-std::optional<JobInfo> SqliteStore::job(qint64 jobId)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"SELECT "_s + kJobColumns + u" FROM jobs WHERE id = ?"_s);
-    query.addBindValue(jobId);
-    if (!query.exec() || !query.next())
-        return std::nullopt;
-    JobInfo info = jobFromQuery(query);
-    info.counts = taskCounts(jobId);
-    jobTotals(jobId, &info.usage, &info.costUsd, nullptr);
-    return info;
-}
-
-QList<JobInfo> SqliteStore::jobs()
-{
-    QList<JobInfo> result;
-    QSqlQuery query(m_db);
-    query.setForwardOnly(true);
-    if (!query.exec(u"SELECT "_s + kJobColumns + u" FROM jobs ORDER BY id"_s)) {
-        fail(query.lastError().text());
-        return result;
-    }
-    while (query.next())
-        result.append(jobFromQuery(query));
-    if (query.lastError().isValid())
-        fail(query.lastError().text());
-    for (JobInfo &info : result) {
+    Q_UNUSED(jobId);
+    for (JobInfo &info : jobs) {
         info.counts = taskCounts(info.id);
         jobTotals(info.id, &info.usage, &info.costUsd, nullptr);
     }
-    return result;
-}
-
-bool SqliteStore::setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE jobs SET state = ?, state_reason = ?, updated_at = ?, "
-                  "runner = CASE WHEN ? = 1 THEN runner ELSE '' END WHERE id = ?"_s);
-    query.addBindValue(int(state));
-    query.addBindValue(text(reason));
-    query.addBindValue(nowMs);
-    query.addBindValue(state == JobState::Running ? 1 : 0);
-    query.addBindValue(jobId);
-    if (!query.exec())
-        return fail(query.lastError().text());
-    return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
-}
-
-bool SqliteStore::setJobRunner(qint64 jobId, const QString &workerId, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE jobs SET runner = ?, updated_at = ? WHERE id = ?"_s);
-    query.addBindValue(text(workerId));
-    query.addBindValue(nowMs);
-    query.addBindValue(jobId);
-    if (!query.exec())
-        return fail(query.lastError().text());
-    return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
-}
-
-QList<JobStamp> SqliteStore::jobStamps()
-{
-    QList<JobStamp> stamps;
-    QSqlQuery query(m_db);
-    query.setForwardOnly(true);
-    if (!query.exec(u"SELECT id, state, runner, updated_at FROM jobs ORDER BY id"_s)) {
-        fail(query.lastError().text());
-        return stamps;
-    }
-    while (query.next()) {
-        stamps.append({query.value(0).toLongLong(), static_cast<JobState>(query.value(1).toInt()),
-                       query.value(2).toString(), query.value(3).toLongLong()});
-    }
-    return stamps;
-}
-
-bool SqliteStore::setJobSettings(qint64 jobId, const QJsonObject &settings)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"UPDATE jobs SET settings = ? WHERE id = ?"_s);
-    query.addBindValue(QString::fromUtf8(QJsonDocument(settings).toJson(QJsonDocument::Compact)));
-    query.addBindValue(jobId);
-    if (!query.exec())
-        return fail(query.lastError().text());
-    return query.numRowsAffected() == 1 || fail(u"no job %1"_s.arg(jobId));
-}
-
-bool SqliteStore::urgentWorkElsewhere(const QString &workerId, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.setForwardOnly(true);
-    query.prepare(u"SELECT 1 FROM jobs j WHERE j.state = ? AND j.priority = 1 AND EXISTS ("
-                  "SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state = 1 AND t.state NOT IN (0, 2) "
-                  "AND t.lease_owner <> ? AND t.lease_owner NOT LIKE 'batch:%' "
-                  "AND t.lease_expires > ?) LIMIT 1"_s);
-    query.addBindValue(int(JobState::Running));
-    query.addBindValue(workerId);
-    query.addBindValue(nowMs);
-    if (!query.exec()) {
-        fail(query.lastError().text());
-        return false;
-    }
-    return query.next();
-}
-
-bool SqliteStore::discardTasks(qint64 jobId)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"DELETE FROM tasks WHERE job_id = ?"_s);
-    query.addBindValue(jobId);
-    return query.exec() || fail(query.lastError().text());
-}
-
-// The names of the tasks table's sort indexes (and a few others LIKE's '_' lets through).
-static const QString kSortIndexNamesSql =
-    u"SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' "
-    "AND name LIKE 'tasks_sort_%'"_s;
-
-bool SqliteStore::deleteJob(qint64 jobId)
-{
-    // Its sort indexes first: the cascade then has none of them to update.
-    QString error;
-    if (!taskordersql::dropSortIndexes(m_db, kSortIndexNamesSql, jobId, &error))
-        return fail(error);
-    QSqlQuery query(m_db);
-    query.prepare(u"DELETE FROM jobs WHERE id = ?"_s);
-    query.addBindValue(jobId);
-    return query.exec() || fail(query.lastError().text());
 }
 
 bool SqliteStore::ensureSortIndex(qint64 jobId, TaskSortKey key)
@@ -364,27 +162,12 @@ bool SqliteStore::ensureSortIndex(qint64 jobId, TaskSortKey key)
     return statement.isEmpty() || exec(statement);
 }
 
-QList<std::pair<qint64, TaskSortKey>> SqliteStore::sortIndexes()
-{
-    QString error;
-    const auto indexes = taskordersql::sortIndexes(m_db, kSortIndexNamesSql, &error);
-    if (!indexes)
-        fail(error);
-    return indexes.value_or(QList<std::pair<qint64, TaskSortKey>>());
-}
-
-bool SqliteStore::dropSortIndex(qint64 jobId, TaskSortKey key)
-{
-    QString error;
-    return taskordersql::dropSortIndex(m_db, jobId, key, &error) || fail(error);
-}
-
 bool SqliteStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,
                               int priority, qint64 nowMs)
 {
     if (!exec(u"BEGIN IMMEDIATE"_s))
         return false;
-    Statement &insert = m_statements->insertTask;
+    SqliteStatement &insert = m_statements->insertTask;
     qint64 rowNumber = firstRowNumber;
     for (const QStringList &row : rows) {
         ResetGuard guard(insert);

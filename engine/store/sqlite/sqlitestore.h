@@ -1,7 +1,7 @@
 #pragma once
 
 #include "sqliteconnection.h"
-#include "store/store.h"
+#include "store/sql/sqlstore.h"
 
 #include <QSqlDatabase>
 
@@ -17,10 +17,10 @@ namespace bd::store {
 // native handle with prepared statements that live as long as this object, because
 // QSqlQuery's per-row variant conversions cost more than the insert itself.
 //
-// The source is split by concern: sqlitestore.cpp (jobs, import), sqlitestoreclaims.cpp
-// (claims, leases, transitions, batches), sqlitestorereads.cpp (reads, export, replay),
-// sqlitestorealerts.cpp (alerts, settings, spend, cost).
-class SqliteStore final : public Store
+// SQLite's own part, by concern (the rest is SqlStore's): sqlitestore.cpp (statements, import),
+// sqlitestoreclaims.cpp (claims, transitions), sqlitestorereads.cpp (counts and totals from
+// memory, export), sqlitestorealerts.cpp (response cache, cost lines).
+class SqliteStore final : public SqlStore
 {
 public:
     // Prepares its statements on the connection; check isOpen() / errorString().
@@ -31,93 +31,38 @@ public:
     ~SqliteStore() override;
     Q_DISABLE_COPY_MOVE(SqliteStore)
 
-    bool isOpen() const { return m_open; }
     QString databasePath() const;
-    QString errorString() const override { return m_error; }
     // Set when opening upgraded an older schema.
     QString migrationBackupPath() const;
     // The connection, for the backend's own tests (pragmas, side roles on it).
     std::shared_ptr<SqliteConnection> connection() const { return m_connection; }
     QString connectionName() const;
 
-    std::optional<qint64> findJobByFingerprint(const QByteArray &fingerprint) override;
-    qint64 createJob(const JobSpec &spec, const QStringList &columns, qint64 nowMs) override;
-    std::optional<JobInfo> job(qint64 jobId) override;
-    QList<JobInfo> jobs() override;
-    bool setJobState(qint64 jobId, JobState state, const QString &reason, qint64 nowMs) override;
-    bool setJobRunner(qint64 jobId, const QString &workerId, qint64 nowMs) override;
-    QList<JobStamp> jobStamps() override;
-    bool setJobSettings(qint64 jobId, const QJsonObject &settings) override;
-    bool urgentWorkElsewhere(const QString &workerId, qint64 nowMs) override;
-    bool discardTasks(qint64 jobId) override;
-    bool deleteJob(qint64 jobId) override;
     bool ensureSortIndex(qint64 jobId, TaskSortKey key) override;
-    QList<std::pair<qint64, TaskSortKey>> sortIndexes() override;
-    bool dropSortIndex(qint64 jobId, TaskSortKey key) override;
 
     bool appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<QStringList> &rows,
                      int priority, qint64 nowMs) override;
 
     bool claimTasks(qint64 jobId, const QString &owner, int limit, qint64 nowMs,
                     qint64 leaseUntilMs, QList<ClaimedTask> *claimed) override;
-    bool renewLeases(const QString &owner, qint64 leaseUntilMs) override;
-    int releaseExpiredLeases(qint64 nowMs) override;
-    QStringList leaseOwners() override;
-    int releaseLeasesOf(const QString &owner) override;
     bool applyTransitions(const QString &owner, const QList<TaskTransition> &transitions,
                           qint64 nowMs, int *skipped = nullptr) override;
-    std::optional<qint64> nextPendingAtMs(qint64 jobId) override;
-
-    qint64 createBatch(qint64 jobId, const QString &provider, const QString &lane, int size,
-                       int maxSize, const QString &state, qint64 nowMs) override;
-    int assignTasksToBatch(qint64 batchId, const QString &fromOwner, const QList<qint64> &taskIds,
-                           const QString &batchOwner, qint64 leaseUntilMs) override;
-    bool updateBatch(qint64 batchId, const QString &state, const QString &providerBatchId,
-                     qint64 nowMs) override;
-    QList<ProviderBatchRecord> batches(qint64 jobId, const QStringList &states) override;
-    QList<ClaimedTask> leasedTasksOfBatch(qint64 batchId) override;
 
     TaskCounts taskCounts(qint64 jobId) override;
     bool jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks) override;
-    QList<DeadTask> deadTasks(qint64 jobId, int limit, qint64 afterTaskId) override;
-    QList<AttemptRecord> attempts(qint64 taskId) override;
     bool forEachExportRow(qint64 jobId,
                           const std::function<bool(const ExportRow &)> &sink) override;
-
-    int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs) override;
-    int replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs,
-                   const QString &errorClass, int templateRevision) override;
-    int addTemplateRevision(qint64 jobId, const QString &templateText,
-                            const QString &systemPrompt, qint64 nowMs) override;
-    std::optional<std::pair<QString, QString>> templateRevision(qint64 jobId, int revision) override;
-
-    qint64 raiseAlert(qint64 jobId, const QString &kind, const QString &message, qint64 nowMs,
-                      const QJsonObject &figures = {}, bool *created = nullptr) override;
-    bool clearAlerts(qint64 jobId, const QString &kind, qint64 nowMs,
-                     const QJsonObject &figures = {}, int *cleared = nullptr) override;
-    QList<AlertRecord> alerts(bool includeCleared) override;
-
-    std::optional<QString> setting(const QString &key) override;
-    bool setSetting(const QString &key, const QString &value) override;
-    double spendSince(qint64 fromMs) override;
-    bool recordJobCharge(qint64 jobId, const JobCharge &charge, qint64 nowMs,
-                         double *deltaUsd = nullptr) override;
-    QList<JobCharge> jobCharges(qint64 jobId) override;
 
     std::optional<CachedResponse> cachedResponse(const QByteArray &key) override;
     QHash<QByteArray, CachedResponse> cachedResponses(const QList<QByteArray> &keys) override;
     bool storeCachedResponses(const QList<CachedResponse> &entries) override;
-    qint64 cachedResponseCount() override;
     QList<CostLine> costLines(qint64 jobId) override;
-    UsageCalibration usageCalibration(const QString &templateText, const QString &systemPrompt,
-                                      const QString &model) override;
 
 private:
     class Statements;
-    bool fail(const QString &what);
+    bool fail(const QString &what) override;
     bool failSql(const QString &what);
-    bool exec(const QString &sql);
-    JobInfo jobFromQuery(const class QSqlQuery &query) const;
+    void fillJobFigures(QList<JobInfo> &jobs, qint64 jobId) override;
     struct DatabaseState
     {
         qint64 dataVersion = -1; // -1: unknown, answer nothing from memory
@@ -129,13 +74,10 @@ private:
     // packedKey: the key as stored (a PackedKey of sqlitestorealerts.cpp).
     bool lookUpPacked(const void *packedKey, const QByteArray &key, CachedResponse *entry);
 
-    // Declared first so that it closes last, after every statement on it is finalised.
+    // (SqlStore keeps the connection open until every statement on it is finalised.)
     std::shared_ptr<SqliteConnection> m_connection;
-    QSqlDatabase m_db;
     sqlite3 *m_handle = nullptr;
     std::unique_ptr<Statements> m_statements;
-    QString m_error;
-    bool m_open = false;
 };
 
 } // namespace bd::store

@@ -1,9 +1,12 @@
 #pragma once
 
 // The SQLite store's private parts, shared by its source files (one per concern): native
-// prepared statements kept for the connection's lifetime and the helpers that bind them.
+// prepared statements kept for the connection's lifetime (the helpers that bind them are in
+// store/sql/sqlstatement.h).
 
 #include "sqlitestore.h"
+
+#include "store/sql/sqlstatement.h"
 
 #include <QByteArrayView>
 
@@ -11,14 +14,13 @@
 
 namespace bd::store {
 
-
 // A prepared statement kept for the connection's lifetime.
-class Statement
+class SqliteStatement
 {
 public:
-    Statement() = default;
-    ~Statement() { sqlite3_finalize(m_stmt); }
-    Q_DISABLE_COPY_MOVE(Statement)
+    SqliteStatement() = default;
+    ~SqliteStatement() { sqlite3_finalize(m_stmt); }
+    Q_DISABLE_COPY_MOVE(SqliteStatement)
 
     bool prepare(sqlite3 *db, const char *sql)
     {
@@ -66,64 +68,25 @@ private:
     sqlite3_stmt *m_stmt = nullptr;
 };
 
-// Resets a statement when the scope ends, whatever path leaves it.
-class ResetGuard
-{
-public:
-    explicit ResetGuard(Statement &statement) : m_statement(statement) {}
-    ~ResetGuard() { m_statement.reset(); }
-    Q_DISABLE_COPY_MOVE(ResetGuard)
-
-private:
-    Statement &m_statement;
-};
-
-// A tiered task's route; a job on one model leaves both NULL (COALESCE keeps what is there).
-inline void bindRoute(Statement *statement, int firstIndex, const TaskOutcome &outcome)
-{
-    if (!outcome.tier.isEmpty())
-        statement->bind(firstIndex, outcome.tier);
-    if (!outcome.routedModel.isEmpty())
-        statement->bind(firstIndex + 1, outcome.routedModel);
-}
-
-// A tiering classifier's tokens and cost, added to the task's (zero without one).
-inline void bindClassification(Statement *statement, int firstIndex, const TaskOutcome &outcome)
-{
-    statement->bind(firstIndex, outcome.classifyUsage.inputTokens);
-    statement->bind(firstIndex + 1, outcome.classifyUsage.outputTokens);
-    statement->bind(firstIndex + 2, outcome.classifyCostUsd);
-}
-
-// An answer the job's schema refused (invalid_output): billed, added to the task's (zero
-// for any other outcome).
-inline void bindRejected(Statement *statement, int firstIndex, const TaskOutcome &outcome)
-{
-    statement->bind(firstIndex, outcome.rejectedUsage.inputTokens + outcome.rejectedUsage.cachedTokens
-                                    + outcome.rejectedUsage.cacheWriteTokens);
-    statement->bind(firstIndex + 1, outcome.rejectedUsage.outputTokens);
-    statement->bind(firstIndex + 2, outcome.rejectedCostUsd);
-}
-
 class SqliteStore::Statements
 {
 public:
-    Statement insertTask;
-    Statement claim;
-    Statement complete;
-    Statement retry;
-    Statement release;
-    Statement dead;
-    Statement insertAttempt;
-    Statement addCostLine; // migrations.h costLineUpsertSql
-    Statement batchLane;
-    Statement addSpend;
-    Statement exportPage;
+    SqliteStatement insertTask;
+    SqliteStatement claim;
+    SqliteStatement complete;
+    SqliteStatement retry;
+    SqliteStatement release;
+    SqliteStatement dead;
+    SqliteStatement insertAttempt;
+    SqliteStatement addCostLine; // migrations.h costLineUpsertSql
+    SqliteStatement batchLane;
+    SqliteStatement addSpend;
+    SqliteStatement exportPage;
     // Response cache (prepared on first use).
-    Statement cacheLookup;
-    Statement cacheInsert;
+    SqliteStatement cacheLookup;
+    SqliteStatement cacheInsert;
     // The last job totals read, and the database's state then (jobTotals).
-    Statement dataVersion; // prepared on first use
+    SqliteStatement dataVersion; // prepared on first use
     struct Totals
     {
         qint64 jobId = 0;
@@ -144,12 +107,6 @@ public:
     };
     Counts lastCounts;
 };
-
-// Qt binds a null QString as SQL NULL; NOT NULL text columns want ''.
-inline QString text(const QString &value)
-{
-    return value.isNull() ? QString(QLatin1StringView("")) : value;
-}
 
 
 } // namespace bd::store

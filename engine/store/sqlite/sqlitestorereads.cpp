@@ -28,14 +28,14 @@ void assignUtf8(QString &target, QByteArrayView utf8, QStringDecoder &decoder)
 
 } // namespace
 
-// --- reads, export, dead letters and template revisions
+// --- counts, totals and the export walk (dead tasks, replay and templates are SqlStore's)
 
 SqliteStore::DatabaseState SqliteStore::databaseState()
 {
     // data_version moves with every commit of another connection; total_changes with every
     // row this one writes. Both unchanged: nothing a read saw has changed since.
     DatabaseState state;
-    Statement &version = m_statements->dataVersion;
+    SqliteStatement &version = m_statements->dataVersion;
     if (version.get() || version.prepare(m_handle, "PRAGMA data_version")) {
         ResetGuard guard(version);
         if (version.step() == SQLITE_ROW)
@@ -152,70 +152,11 @@ bool SqliteStore::jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 
     return answer(totals);
 }
 
-QList<DeadTask> SqliteStore::deadTasks(qint64 jobId, int limit, qint64 afterTaskId)
-{
-    QList<DeadTask> result;
-    QSqlQuery query(m_db);
-    query.setForwardOnly(true);
-    query.prepare(
-        u"SELECT id, job_id, row_no, attempts, error_class, error_message, finished_at "
-        "FROM tasks WHERE state = 3 AND state NOT IN (0, 2) AND (? = 0 OR job_id = ?) AND id > ? "
-        "ORDER BY id LIMIT ?"_s);
-    query.addBindValue(jobId);
-    query.addBindValue(jobId);
-    query.addBindValue(afterTaskId);
-    query.addBindValue(limit);
-    if (!query.exec()) {
-        fail(query.lastError().text());
-        return result;
-    }
-    while (query.next()) {
-        DeadTask task;
-        task.id = query.value(0).toLongLong();
-        task.jobId = query.value(1).toLongLong();
-        task.rowNumber = query.value(2).toLongLong();
-        task.attempts = query.value(3).toInt();
-        task.errorClass = query.value(4).toString();
-        task.errorMessage = query.value(5).toString();
-        task.updatedAt = QDateTime::fromMSecsSinceEpoch(query.value(6).toLongLong());
-        result.append(task);
-    }
-    if (query.lastError().isValid())
-        fail(query.lastError().text());
-    return result;
-}
-
-QList<AttemptRecord> SqliteStore::attempts(qint64 taskId)
-{
-    QList<AttemptRecord> result;
-    QSqlQuery query(m_db);
-    query.prepare(u"SELECT attempt_no, at, outcome, http_status, message FROM attempts "
-                  "WHERE task_id = ? ORDER BY id"_s);
-    query.addBindValue(taskId);
-    if (!query.exec()) {
-        fail(query.lastError().text());
-        return result;
-    }
-    while (query.next()) {
-        AttemptRecord record;
-        record.taskId = taskId;
-        record.attemptNo = query.value(0).toInt();
-        record.at = QDateTime::fromMSecsSinceEpoch(query.value(1).toLongLong());
-        record.outcome = query.value(2).toString();
-        record.httpStatus = query.value(3).toInt();
-        record.message = query.value(4).toString();
-        result.append(record);
-    }
-    if (query.lastError().isValid())
-        fail(query.lastError().text());
-    return result;
-}
-
 bool SqliteStore::forEachExportRow(qint64 jobId,
                                    const std::function<bool(const ExportRow &)> &sink)
 {
     constexpr int kPageSize = 2000;
-    Statement &page = m_statements->exportPage;
+    SqliteStatement &page = m_statements->exportPage;
     // Pages walk the primary key up to the job's last id (each page one range of the key,
     // whatever the job's size); the last id is read again once the walk reaches it, so
     // rows added meanwhile are exported too.
@@ -304,101 +245,6 @@ bool SqliteStore::forEachExportRow(qint64 jobId,
             lastId = walked;
         }
     }
-}
-
-int SqliteStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs)
-{
-    return replayDead(jobId, taskIds, nowMs, QString(), -1);
-}
-
-int SqliteStore::replayDead(qint64 jobId, const QList<qint64> &taskIds, qint64 nowMs,
-                            const QString &errorClass, int templateRevision)
-{
-    // One statement for both selections: every dead task of the job (or of all jobs), or
-    // the given ids; either narrowed to an error class.
-    const QString sql =
-        u"UPDATE tasks SET state = 0, attempts = 0, provider_cancels = 0, not_before = ?, "
-        "finished_at = NULL, error_class = NULL, error_message = NULL, http_status = NULL, "
-        "template_rev = CASE WHEN ? < 0 THEN template_rev ELSE ? END "
-        "WHERE state = 3 AND (? = 0 OR job_id = ?) AND (? = '' OR error_class = ?)"_s
-        + (taskIds.isEmpty() ? QString() : u" AND id = ?"_s);
-    QSqlQuery query(m_db);
-    query.prepare(sql);
-    const auto bindCommon = [&] {
-        query.addBindValue(nowMs);
-        query.addBindValue(templateRevision);
-        query.addBindValue(templateRevision);
-        query.addBindValue(jobId);
-        query.addBindValue(jobId);
-        query.addBindValue(errorClass.isNull() ? u""_s : errorClass);
-        query.addBindValue(errorClass.isNull() ? u""_s : errorClass);
-    };
-    if (taskIds.isEmpty()) {
-        bindCommon();
-        if (!query.exec()) {
-            fail(query.lastError().text());
-            return -1;
-        }
-        return query.numRowsAffected();
-    }
-    if (!m_db.transaction()) {
-        fail(m_db.lastError().text());
-        return -1;
-    }
-    int changed = 0;
-    for (qint64 id : taskIds) {
-        bindCommon();
-        query.addBindValue(id);
-        if (!query.exec()) {
-            fail(query.lastError().text());
-            m_db.rollback();
-            return -1;
-        }
-        changed += query.numRowsAffected();
-    }
-    if (!m_db.commit()) {
-        fail(m_db.lastError().text());
-        return -1;
-    }
-    return changed;
-}
-
-int SqliteStore::addTemplateRevision(qint64 jobId, const QString &templateText,
-                                     const QString &systemPrompt, qint64 nowMs)
-{
-    QSqlQuery query(m_db);
-    query.prepare(u"INSERT INTO job_templates (job_id, revision, template, system_prompt, created_at) "
-                  "SELECT ?, COALESCE(MAX(revision), 0) + 1, ?, ?, ? FROM job_templates "
-                  "WHERE job_id = ? RETURNING revision"_s);
-    query.addBindValue(jobId);
-    query.addBindValue(text(templateText));
-    query.addBindValue(text(systemPrompt));
-    query.addBindValue(nowMs);
-    query.addBindValue(jobId);
-    if (!query.exec() || !query.next()) {
-        fail(u"cannot store a template revision of job %1: %2"_s.arg(jobId).arg(query.lastError().text()));
-        return -1;
-    }
-    const int revision = query.value(0).toInt();
-    query.finish();
-    return revision;
-}
-
-std::optional<std::pair<QString, QString>> SqliteStore::templateRevision(qint64 jobId, int revision)
-{
-    QSqlQuery query(m_db);
-    if (revision == 0)
-        query.prepare(u"SELECT template, system_prompt FROM jobs WHERE id = ?"_s);
-    else
-        query.prepare(u"SELECT template, system_prompt FROM job_templates WHERE job_id = ? AND revision = ?"_s);
-    query.addBindValue(jobId);
-    if (revision != 0)
-        query.addBindValue(revision);
-    if (!query.exec() || !query.next()) {
-        fail(u"job %1 has no template revision %2"_s.arg(jobId).arg(revision));
-        return std::nullopt;
-    }
-    return std::pair{query.value(0).toString(), query.value(1).toString()};
 }
 
 } // namespace bd::store

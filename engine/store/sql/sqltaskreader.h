@@ -1,23 +1,25 @@
 #pragma once
 
-#include "postgresconnection.h"
+#include "sqldialect.h"
 #include "store/taskreader.h"
 
+#include <memory>
 #include <QHash>
 #include <QSqlDatabase>
 
-#include <memory>
-
 namespace bd::store {
 
-// The task reader of the PostgreSQL backend: the SQLite reader's queries in PostgreSQL's
-// dialect (the planner picks between the (job_id, state) index and the primary key itself).
-class PostgresTaskReader final : public TaskReader
+// The task reader over QtSql, for both backends. The queries are the same but for what each
+// planner needs told and each dialect spells its own way, all at the top of sqltaskreader.cpp:
+// SQLite's index hints (unary +, INDEXED BY, a redundant state term) and its snapshot around
+// a sorted page, the JSON field test, and the catalogue a sort index is looked up in.
+// keepAlive holds the backend's connection object open while this lives.
+class SqlTaskReader final : public TaskReader
 {
 public:
-    explicit PostgresTaskReader(std::shared_ptr<PostgresConnection> connection);
-    ~PostgresTaskReader() override;
-    Q_DISABLE_COPY_MOVE(PostgresTaskReader)
+    SqlTaskReader(QSqlDatabase db, SqlDialect dialect, std::shared_ptr<void> keepAlive);
+    ~SqlTaskReader() override;
+    Q_DISABLE_COPY_MOVE(SqlTaskReader)
 
     QString errorString() const override { return m_error; }
 
@@ -38,15 +40,18 @@ private:
         qint64 count = -1;
     };
     // literalJob: the job as a literal, as a partial sort index needs it (a bound value
-    // would leave the planner a generic plan that cannot use it).
+    // would leave PostgreSQL's planner a generic plan that cannot use it).
     QString where(const TaskFilter &filter, QVariantList *binds, bool literalJob = false) const;
+    std::optional<QList<TaskRow>> sortedPage(const TaskFilter &filter, qint64 offset,
+                                             qint64 afterId, int limit, const TaskOrder &order);
     std::optional<Dense> denseRange(qint64 jobId);
     bool fail(const QString &what);
     // Runs sql with values bound in order; false, with the error kept, when it failed.
     bool run(QSqlQuery &query, const QString &sql, const QVariantList &values = {});
 
-    std::shared_ptr<PostgresConnection> m_connection;
     QSqlDatabase m_db;
+    SqlDialect m_dialect;
+    std::shared_ptr<void> m_keepAlive;
     QString m_error;
     QHash<qint64, Dense> m_dense;
     Stats m_stats;

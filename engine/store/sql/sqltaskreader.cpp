@@ -1,4 +1,4 @@
-#include "postgrestaskreader.h"
+#include "sqltaskreader.h"
 
 #include "core/jsonutil.h"
 
@@ -14,38 +14,91 @@ using namespace Qt::StringLiterals;
 using taskordersql::likePattern;
 using taskordersql::rowFromQuery;
 
-PostgresTaskReader::PostgresTaskReader(std::shared_ptr<PostgresConnection> connection)
-    : m_connection(std::move(connection))
-    , m_db(m_connection->db())
+namespace {
+
+// What differs between the dialects, all of it: the rest of the reader is the same SQL.
+
+// The term for a job. SQLite: with a state, an index yields the job's rows in id order
+// (tasks_active (state, job_id) for the states neither pending nor completed, tasks_job
+// (job_id) otherwise); without one, the unary + keeps SQLite on the id order of the table
+// instead of sorting a whole job after an index lookup. PostgreSQL's planner picks between
+// the (job_id, state) index and the primary key itself.
+QString jobTerm(SqlDialect dialect, const TaskFilter &filter)
+{
+    return dialect == SqlDialect::Sqlite && filter.state < 0 ? u"+job_id = ?"_s : u"job_id = ?"_s;
+}
+
+// A completed answer's output field equal to a value.
+QString fieldTerm(SqlDialect dialect, const TaskFilter &filter, QVariantList *binds)
+{
+    if (dialect == SqlDialect::Sqlite) {
+        // CASE keeps the JSON functions off answers that are not JSON (SQLite may order the
+        // terms of a WHERE as it likes); a true/false field reads as the word, not as 1/0.
+        const QString path = u"$.\""_s + QString(filter.field).replace(u"\""_s, u"\\\""_s) + u'"';
+        binds->append(path);
+        binds->append(path);
+        binds->append(filter.fieldValue);
+        return u"(CASE WHEN state = 2 AND json_valid(output) THEN CASE json_type(output, ?) "
+               "WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+               "ELSE CAST(json_extract(output, ?) AS TEXT) END END) = ?"_s;
+    }
+    // PostgreSQL: the answers of a job with output fields are JSON objects (validated before
+    // they completed a task); CASE keeps the cast off every other row.
+    binds->append(filter.field);
+    binds->append(filter.fieldValue);
+    return u"(CASE WHEN state = 2 AND output LIKE '{%' THEN (output::jsonb ->> CAST(? AS text)) "
+           "END) = CAST(? AS text)"_s;
+}
+
+// One row when an index of that name exists (and, in PostgreSQL, is valid: one that CREATE
+// INDEX CONCURRENTLY has not finished, or left behind, is not).
+QString sortIndexLookup(SqlDialect dialect)
+{
+    return dialect == SqlDialect::Sqlite
+               ? u"SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"_s
+               : u"SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                 "WHERE c.relname = ? AND i.indisvalid AND pg_table_is_visible(c.oid)"_s;
+}
+
+} // namespace
+
+SqlTaskReader::SqlTaskReader(QSqlDatabase db, SqlDialect dialect, std::shared_ptr<void> keepAlive)
+    : m_db(std::move(db))
+    , m_dialect(dialect)
+    , m_keepAlive(std::move(keepAlive))
 {
 }
 
-PostgresTaskReader::~PostgresTaskReader() = default;
+SqlTaskReader::~SqlTaskReader() = default;
 
-bool PostgresTaskReader::fail(const QString &what)
+bool SqlTaskReader::fail(const QString &what)
 {
     m_error = what;
     return false;
 }
 
-bool PostgresTaskReader::run(QSqlQuery &query, const QString &sql, const QVariantList &values)
+bool SqlTaskReader::run(QSqlQuery &query, const QString &sql, const QVariantList &values)
 {
-    return PostgresConnection::execBound(query, sql, values) || fail(query.lastError().text());
+    query.prepare(sql);
+    for (const QVariant &value : values)
+        query.addBindValue(value);
+    return query.exec() || fail(query.lastError().text());
 }
 
-// The WHERE clause of a filter.
-QString PostgresTaskReader::where(const TaskFilter &filter, QVariantList *binds,
-                                  bool literalJob) const
+QString SqlTaskReader::where(const TaskFilter &filter, QVariantList *binds, bool literalJob) const
 {
     QStringList terms;
     if (filter.jobId > 0 && literalJob) {
         terms << u"job_id = "_s + QString::number(filter.jobId);
     } else if (filter.jobId > 0) {
-        terms << u"job_id = ?"_s;
+        terms << jobTerm(m_dialect, filter);
         binds->append(filter.jobId);
     }
     if (filter.state >= 0) {
-        terms << u"state = ?"_s;
+        QString term = u"state = ?"_s;
+        if (filter.state != int(TaskState::Pending) && filter.state != int(TaskState::Completed))
+            term += activeStatesHint(m_dialect);
+        terms << term;
         binds->append(filter.state);
     }
     if (filter.priority > 0) {
@@ -64,18 +117,12 @@ QString PostgresTaskReader::where(const TaskFilter &filter, QVariantList *binds,
         binds->append(pattern);
         binds->append(pattern);
     }
-    if (!filter.field.isEmpty()) {
-        // The answers of a job with output fields are JSON objects (validated before they
-        // completed a task); CASE keeps the cast off every other row.
-        terms
-            << u"(CASE WHEN state = 2 AND output LIKE '{%' THEN (output::jsonb ->> CAST(? AS text)) END) = CAST(? AS text)"_s;
-        binds->append(filter.field);
-        binds->append(filter.fieldValue);
-    }
+    if (!filter.field.isEmpty())
+        terms << fieldTerm(m_dialect, filter, binds);
     return terms.isEmpty() ? QString() : u" WHERE "_s + terms.join(u" AND "_s);
 }
 
-std::optional<qint64> PostgresTaskReader::count(const TaskFilter &filter)
+std::optional<qint64> SqlTaskReader::count(const TaskFilter &filter)
 {
     QVariantList binds;
     QString sql = u"SELECT COUNT(*) FROM tasks"_s + where(filter, &binds);
@@ -99,7 +146,7 @@ std::optional<qint64> PostgresTaskReader::count(const TaskFilter &filter)
     return n;
 }
 
-std::optional<PostgresTaskReader::Dense> PostgresTaskReader::denseRange(qint64 jobId)
+std::optional<SqlTaskReader::Dense> SqlTaskReader::denseRange(qint64 jobId)
 {
     auto it = m_dense.constFind(jobId);
     if (it == m_dense.constEnd()) {
@@ -122,18 +169,11 @@ std::optional<PostgresTaskReader::Dense> PostgresTaskReader::denseRange(qint64 j
     return *it;
 }
 
-std::optional<QList<TaskRow>> PostgresTaskReader::page(const TaskFilter &filter, qint64 offset,
-                                              qint64 afterId, int limit, const TaskOrder &order)
+std::optional<QList<TaskRow>> SqlTaskReader::page(const TaskFilter &filter, qint64 offset,
+                                                  qint64 afterId, int limit, const TaskOrder &order)
 {
-    if (!order.isIdOrder()) {
-        QVariantList binds;
-        // Only unfiltered, as SQLite (a job's few dead tasks are found by state, then sorted).
-        const bool indexed =
-            filter.isJobOnly() && filter.jobId > 0 && hasSortIndex(filter.jobId, order.key);
-        return taskordersql::orderedPage(m_db, u" FROM tasks"_s + where(filter, &binds, indexed),
-                                         binds, order, offset, afterId, limit, &m_stats, &m_error,
-                                         indexed);
-    }
+    if (!order.isIdOrder())
+        return sortedPage(filter, offset, afterId, limit, order);
     QVariantList binds;
     const QString filterSql = where(filter, &binds);
     QString sql = u"SELECT "_s + QLatin1StringView(taskordersql::rowColumns()) +
@@ -181,7 +221,34 @@ std::optional<QList<TaskRow>> PostgresTaskReader::page(const TaskFilter &filter,
     return rows;
 }
 
-std::optional<TaskDetail> PostgresTaskReader::detail(qint64 taskId)
+std::optional<QList<TaskRow>> SqlTaskReader::sortedPage(const TaskFilter &filter, qint64 offset,
+                                                        qint64 afterId, int limit,
+                                                        const TaskOrder &order)
+{
+    // A job's rows in the order of a key it has a sort index for are a range of it. Only
+    // unfiltered: with a state, the planner would walk the whole index in order to find a
+    // job's few dead tasks rather than sort them.
+    // SQLite reads them in one read transaction: the look for the index and the reads over it
+    // see one snapshot of the schema, so another process dropping the index meanwhile (its cap
+    // on sort indexes) cannot fail them ("no such index", "database schema has changed").
+    const bool snapshot = m_dialect == SqlDialect::Sqlite && m_db.transaction();
+    QVariantList binds;
+    const bool indexed =
+        filter.isJobOnly() && filter.jobId > 0 && hasSortIndex(filter.jobId, order.key);
+    QString fromWhere = u" FROM tasks"_s;
+    // SQLite: INDEXED BY, or the (job_id, state) index would read the whole job and sort it.
+    if (indexed && m_dialect == SqlDialect::Sqlite)
+        fromWhere += u" INDEXED BY "_s + taskordersql::sortIndexName(filter.jobId, order.key);
+    fromWhere += where(filter, &binds, indexed);
+    fromWhere.replace(u"+job_id"_s, u"job_id"_s);
+    auto rows = taskordersql::orderedPage(m_db, fromWhere, binds, order, offset, afterId, limit,
+                                          &m_stats, &m_error, indexed);
+    if (snapshot)
+        m_db.commit();
+    return rows;
+}
+
+std::optional<TaskDetail> SqlTaskReader::detail(qint64 taskId)
 {
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
@@ -225,7 +292,8 @@ std::optional<TaskDetail> PostgresTaskReader::detail(qint64 taskId)
     d.createdAtMs = query.value(18).toLongLong();
     d.startedAtMs = query.value(19).toLongLong();
     d.finishedAtMs = query.value(20).toLongLong();
-    d.columns = json::decodeStringArray(query.value(21).toString().toUtf8()).value_or(QStringList());
+    d.columns =
+        json::decodeStringArray(query.value(21).toString().toUtf8()).value_or(QStringList());
     d.templateText = query.value(22).toString();
     d.systemPrompt = query.value(23).toString();
     d.templateRevision = query.value(24).toInt();
@@ -250,16 +318,15 @@ std::optional<TaskDetail> PostgresTaskReader::detail(qint64 taskId)
     return d;
 }
 
-QList<DeadClassCount> PostgresTaskReader::deadByClass(qint64 jobId)
+QList<DeadClassCount> SqlTaskReader::deadByClass(qint64 jobId)
 {
     QList<DeadClassCount> result;
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(jobId > 0 ? u"SELECT error_class, COUNT(*), MAX(error_message) FROM tasks "
-                              "WHERE job_id = ? AND state = 3 GROUP BY error_class "
-                              "ORDER BY COUNT(*) DESC"_s
-                            : u"SELECT error_class, COUNT(*), MAX(error_message) FROM tasks "
-                              "WHERE state = 3 GROUP BY error_class ORDER BY COUNT(*) DESC"_s);
+    const QString jobClause = jobId > 0 ? u"job_id = ? AND "_s : QString();
+    query.prepare(u"SELECT error_class, COUNT(*), MAX(error_message) FROM tasks WHERE "_s +
+                  jobClause + u"state = 3"_s + activeStatesHint(m_dialect) +
+                  u" GROUP BY error_class ORDER BY COUNT(*) DESC"_s);
     if (jobId > 0)
         query.addBindValue(jobId);
     if (!query.exec()) {
@@ -276,21 +343,19 @@ QList<DeadClassCount> PostgresTaskReader::deadByClass(qint64 jobId)
     return result;
 }
 
-bool PostgresTaskReader::hasSortIndex(qint64 jobId, TaskSortKey key)
+bool SqlTaskReader::hasSortIndex(qint64 jobId, TaskSortKey key)
 {
     const QString name = taskordersql::sortIndexName(jobId, key);
     if (name.isEmpty())
         return false;
-    // An index CREATE INDEX CONCURRENTLY has not finished (or left behind) is not valid.
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
-    query.prepare(u"SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                  "WHERE c.relname = ? AND i.indisvalid AND pg_table_is_visible(c.oid)"_s);
+    query.prepare(sortIndexLookup(m_dialect));
     query.addBindValue(name);
     return query.exec() && query.next();
 }
 
-QList<qint64> PostgresTaskReader::ids(const TaskFilter &filter, qint64 limit)
+QList<qint64> SqlTaskReader::ids(const TaskFilter &filter, qint64 limit)
 {
     QVariantList binds;
     QString sql = u"SELECT id FROM tasks"_s + where(filter, &binds) + u" ORDER BY id LIMIT ?"_s;
