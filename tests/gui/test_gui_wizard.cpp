@@ -37,6 +37,16 @@ void keepScreenshot(QWidget *widget, const QString &name)
         QVERIFY(widget->grab().save(QDir(dir).filePath(name)));
 }
 
+// The scroll area the widget shows in (the page it is on scrolls there).
+QScrollArea *scrollAreaOf(QWidget *widget)
+{
+    for (QWidget *up = widget->parentWidget(); up; up = up->parentWidget()) {
+        if (auto *scroll = qobject_cast<QScrollArea *>(up))
+            return scroll;
+    }
+    return nullptr;
+}
+
 void clickButton(QMessageBox *box, const QString &text)
 {
     for (QAbstractButton *button : box->buttons()) {
@@ -169,18 +179,18 @@ private Q_SLOTS:
         wizard->resize(1024, 700);
         wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
         QTRY_VERIFY(wizard->trySampleButton()->isEnabled());
-        auto *scroll = wizard->findChild<QScrollArea *>();
-        QVERIFY(scroll);
-        const auto sideways = [scroll] {
+        // Each page scrolls in a scroll area of its own.
+        const auto sideways = [](QWidget *page) {
             QCoreApplication::processEvents();
-            return scroll->horizontalScrollBar()->maximum();
+            QScrollArea *scroll = scrollAreaOf(page);
+            return scroll && scroll->isVisible() ? scroll->horizontalScrollBar()->maximum() : -1;
         };
-        QCOMPARE(sideways(), 0);
+        QCOMPARE(sideways(wizard->templateEditor()), 0);
         QVERIFY(wizard->trySample());
         QTRY_VERIFY_WITH_TIMEOUT(!wizard->samplePage()->isRunning(), 30000);
-        QCOMPARE(sideways(), 0);
+        QCOMPARE(sideways(wizard->samplePage()), 0);
         wizard->backToSettings();
-        QCOMPARE(sideways(), 0);
+        QCOMPARE(sideways(wizard->templateEditor()), 0);
         wizard->reject();
     }
 
@@ -195,16 +205,49 @@ private Q_SLOTS:
         wizard->resize(1024, 700);
         wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
         QTRY_VERIFY(wizard->trySampleButton()->isEnabled());
-        auto *scroll = wizard->findChild<QScrollArea *>();
-        QVERIFY(scroll);
         QVERIFY(wizard->trySample());
         QTRY_VERIFY_WITH_TIMEOUT(!wizard->samplePage()->isRunning(), 30000);
         QCoreApplication::processEvents();
+        QScrollArea *scroll = scrollAreaOf(wizard->samplePage());
+        QVERIFY(scroll);
         QCOMPARE(scroll->horizontalScrollBar()->maximum(), 0);
         // One candidate's answers fit their table: its cost column is not cut at the right.
         QTableWidget *results = wizard->samplePage()->resultsTable();
         QTRY_COMPARE(results->rowCount(), 10);
         QCOMPARE(results->horizontalScrollBar()->maximum(), 0);
+        wizard->reject();
+    }
+
+    // The sample page is as tall as it needs, not as the settings page: at 1,024 × 700 its
+    // "Run the whole file with" chooser shows without scrolling down (the pages stood in
+    // one stack, as tall as its tallest page, and a blank stretch came before the chooser).
+    void theSamplePageIsAsTallAsItsContent()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        ImportWizard *wizard = wizardOn(*window, u"tallsample.csv"_s, 10);
+        QVERIFY(wizard);
+        wizard->resize(1024, 700);
+        wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
+        QTRY_VERIFY(wizard->trySampleButton()->isEnabled());
+        QVERIFY(wizard->trySample());
+        QTRY_VERIFY_WITH_TIMEOUT(!wizard->samplePage()->isRunning(), 30000);
+        QCoreApplication::processEvents();
+        QScrollArea *scroll = scrollAreaOf(wizard->samplePage());
+        QVERIFY(scroll);
+        QCOMPARE(scroll->verticalScrollBar()->maximum(), 0);
+        auto *chooser = wizard->samplePage()->findChild<QComboBox *>(u"chosenCandidate"_s);
+        QVERIFY(chooser && chooser->isVisible());
+        const QRect shown(chooser->mapTo(scroll->viewport(), QPoint()), chooser->size());
+        QVERIFY2(scroll->viewport()->rect().contains(shown),
+                 qPrintable(u"the chooser at y %1 below a viewport %2 high"_s.arg(shown.y())
+                                .arg(scroll->viewport()->height())));
+        // The settings still scroll down as far as they need, and back at them it is so.
+        wizard->backToSettings();
+        QCoreApplication::processEvents();
+        scroll = scrollAreaOf(wizard->templateEditor());
+        QVERIFY(scroll && scroll->isVisible());
+        QVERIFY(scroll->verticalScrollBar()->maximum() > 0);
         wizard->reject();
     }
 
