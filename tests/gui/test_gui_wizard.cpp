@@ -15,6 +15,7 @@
 #include <QComboBox>
 #include <QDateTimeEdit>
 #include <QDir>
+#include <QHeaderView>
 #include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
@@ -248,6 +249,44 @@ private Q_SLOTS:
         scroll = scrollAreaOf(wizard->templateEditor());
         QVERIFY(scroll && scroll->isVisible());
         QVERIFY(scroll->verticalScrollBar()->maximum() > 0);
+        wizard->reject();
+    }
+
+    // Three candidates side by side fit 1,024 × 700: their eleven result columns scrolled
+    // sideways (C's answers off the right). Each number shows whole; the input and the
+    // answers share the rest.
+    void threeCandidatesFitTheSmallestScreen()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        ImportWizard *wizard = wizardOn(*window, u"threecandidates.csv"_s, 10);
+        QVERIFY(wizard);
+        wizard->resize(1024, 700);
+        wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
+        QTRY_VERIFY(wizard->trySampleButton()->isEnabled());
+        bd::ui::SamplePage *page = wizard->samplePage();
+        page->addCandidate(u"simulator"_s, u"sim-1-mini"_s, u"Say {{text}}"_s);
+        page->addCandidate(u"simulator"_s, u"sim-1"_s, u"In one word: {{text}}"_s);
+        QVERIFY(wizard->trySample());
+        QTRY_VERIFY_WITH_TIMEOUT(!page->isRunning(), 30000);
+        QTableWidget *results = page->resultsTable();
+        QTRY_COMPARE(results->rowCount(), 10);
+        QCOMPARE(results->columnCount(), 11);
+        QCoreApplication::processEvents();
+        QCOMPARE(results->horizontalScrollBar()->maximum(), 0);
+        int used = 0;
+        for (int c = 0; c < results->columnCount(); ++c) {
+            const QString header = results->horizontalHeaderItem(c)->text();
+            const int width = results->columnWidth(c);
+            used += width;
+            const int whole = qMax(static_cast<QAbstractItemView *>(results)->sizeHintForColumn(c),
+                                   results->horizontalHeader()->sectionSizeHint(c));
+            if (c == 0 || header.endsWith(u"tokens"_s) || header.endsWith(u"cost"_s))
+                QVERIFY2(width >= whole, qPrintable(u"%1: %2 of %3 px"_s.arg(header).arg(width).arg(whole)));
+            else
+                QVERIFY2(width >= 100, qPrintable(u"%1: %2 px"_s.arg(header).arg(width)));
+        }
+        QVERIFY(used <= results->viewport()->width());
         wizard->reject();
     }
 
