@@ -617,8 +617,8 @@ void SamplePage::showResults()
     header->setStretchLastSection(false);
     for (int c = 0; c < m_results->columnCount(); ++c) {
         const bool text = c == 1 || (c >= 2 && !columns.at(c - 2).field.startsWith(u'#'));
-        header->setSectionResizeMode(c, text ? QHeaderView::Stretch
-                                             : QHeaderView::ResizeToContents);
+        header->setSectionResizeMode(c,
+                                     text ? QHeaderView::Stretch : QHeaderView::ResizeToContents);
     }
 }
 

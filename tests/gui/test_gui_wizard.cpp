@@ -241,8 +241,8 @@ private Q_SLOTS:
         QVERIFY(chooser && chooser->isVisible());
         const QRect shown(chooser->mapTo(scroll->viewport(), QPoint()), chooser->size());
         QVERIFY2(scroll->viewport()->rect().contains(shown),
-                 qPrintable(u"the chooser at y %1 below a viewport %2 high"_s.arg(shown.y())
-                                .arg(scroll->viewport()->height())));
+                 qPrintable(u"the chooser at y %1 below a viewport %2 high"_s.arg(shown.y()).arg(
+                     scroll->viewport()->height())));
         // The settings still scroll down as far as they need, and back at them it is so.
         wizard->backToSettings();
         QCoreApplication::processEvents();
@@ -282,7 +282,8 @@ private Q_SLOTS:
             const int whole = qMax(static_cast<QAbstractItemView *>(results)->sizeHintForColumn(c),
                                    results->horizontalHeader()->sectionSizeHint(c));
             if (c == 0 || header.endsWith(u"tokens"_s) || header.endsWith(u"cost"_s))
-                QVERIFY2(width >= whole, qPrintable(u"%1: %2 of %3 px"_s.arg(header).arg(width).arg(whole)));
+                QVERIFY2(width >= whole,
+                         qPrintable(u"%1: %2 of %3 px"_s.arg(header).arg(width).arg(whole)));
             else
                 QVERIFY2(width >= 100, qPrintable(u"%1: %2 px"_s.arg(header).arg(width)));
         }
