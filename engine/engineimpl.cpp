@@ -213,6 +213,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     , m_database(options.database.isEmpty() ? defaultDatabasePath()
                                             : databaseWithoutPassword(options.database))
     , m_priceOverridePath(options.priceOverridePath)
+    , m_maxSortIndexes(options.maxSortIndexes)
     , m_readOnly(options.readOnly)
     , m_cancelImport(std::make_shared<std::atomic<bool>>(false))
     , m_discardedTickets(std::make_shared<DiscardedTickets>())
@@ -223,7 +224,7 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     m_thread.setObjectName(u"batchdesk-engine"_s);
     m_worker = new EngineWorker(m_database, m_workerId, clock, runnerOptionsFrom(options.runner),
                                 options.priceOverridePath, options.monitoring);
-    m_worker->setMaxSortIndexes(options.maxSortIndexes);
+    m_worker->setMaxSortIndexes(m_maxSortIndexes);
     m_urgentInbox = new UrgentInbox(m_worker);
     m_worker->setListedAsWorker(options.listedAsWorker);
     m_worker->moveToThread(&m_thread);

@@ -30,6 +30,7 @@ public:
     QString workerId() const override { return m_workerId; }
     QString database() const override { return m_database; }
     QString priceOverridePath() const override { return m_priceOverridePath; }
+    int maxSortIndexes() const override { return m_maxSortIndexes; }
 
     void open() override;
     void checkJob(quint64 ticket, const JobDraft &draft) override;
@@ -105,6 +106,7 @@ private:
     QString m_workerId;
     QString m_database;
     QString m_priceOverridePath;
+    int m_maxSortIndexes = kMaxSortIndexes;
     bool m_readOnly = false; // a look at the database: the reader only, no writer
     QThread m_thread;
     QObject *m_urgentInbox = nullptr; // lives on the engine thread, a child of m_worker

@@ -745,6 +745,9 @@ JobLimit EngineWorker::readLimit(qint64 jobId, const QJsonObject &settings,
     if (runner) {
         figures.breakerOpen = runner->isHeldByBreaker(now);
         figures.budgetHeld = runner->isHeldByBudget();
+        // Held with its lane running: priority 1 work (here or elsewhere) goes first.
+        figures.heldForUrgentWork =
+            runner->isHeld() && !m_lanes.isPaused(runner->dispatchPriority());
     }
     return explainJobLimit(figures);
 }

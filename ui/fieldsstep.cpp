@@ -61,6 +61,10 @@ FieldsStep::FieldsStep(QWidget *parent)
     m_table->setHorizontalHeaderLabels(
         {tr("Name"), tr("Kind"), tr("Values (one of a list)"), tr("Description")});
     m_table->horizontalHeader()->setStretchLastSection(true);
+    // Each header whole: at the default width "Values (one of a list)" read "lues (one of a lis".
+    for (int column = Name; column < Description; ++column)
+        m_table->setColumnWidth(column, qMax(m_table->columnWidth(column),
+                                             m_table->horizontalHeader()->sectionSizeHint(column)));
     m_table->verticalHeader()->hide();
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     fieldsLayout->addWidget(m_table);
@@ -208,6 +212,7 @@ void FieldsStep::addRow(const OutputField &field)
         kind->addItem(ingest::fieldKindName(offered), int(offered));
     kind->setCurrentIndex(qMax(0, kind->findData(int(field.kind))));
     m_table->setCellWidget(row, Kind, kind);
+    m_table->setColumnWidth(Kind, qMax(m_table->columnWidth(Kind), kind->sizeHint().width()));
     m_table->setItem(row, Choices, new QTableWidgetItem(field.choices.join(u", "_s)));
     m_table->setItem(row, Description, new QTableWidgetItem(field.description));
     connect(kind, &QComboBox::currentIndexChanged, this, &FieldsStep::updateSchema);

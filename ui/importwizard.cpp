@@ -121,20 +121,24 @@ void ImportWizard::buildUi()
         size = size.boundedTo(shown->availableGeometry().size());
     resize(size);
     auto *outer = new QVBoxLayout(this);
-    // The settings, and the sample tried with them (Try on a sample, Compare).
-    auto *scroll = new QScrollArea(this);
-    scroll->setFrameShape(QFrame::NoFrame);
-    scroll->setWidgetResizable(true);
-    m_pages = new QStackedWidget(scroll);
-    scroll->setWidget(m_pages);
-    outer->addWidget(scroll, 1);
-    m_setupPage = new QWidget(m_pages);
+    // The settings, and the sample tried with them (Try on a sample, Compare), each in a
+    // scroll area of its own: scrolled together, the pages were as wide and as tall as
+    // the largest (the sample's chooser came after a blank stretch as tall as the settings).
+    m_pages = new QStackedWidget(this);
+    outer->addWidget(m_pages, 1);
+    const auto addScrolled = [this](QWidget *page) {
+        auto *scroll = new QScrollArea(m_pages);
+        scroll->setFrameShape(QFrame::NoFrame);
+        scroll->setWidgetResizable(true);
+        scroll->setWidget(page);
+        m_pages->addWidget(scroll);
+    };
+    m_setupPage = new QWidget(this);
     auto *layout = new QVBoxLayout(m_setupPage);
     layout->setContentsMargins(0, 0, 0, 0);
-    m_pages->addWidget(m_setupPage);
-    m_samplePage = new SamplePage(m_engine, m_pages);
-    m_pages->addWidget(m_samplePage);
-    m_samplePage->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Ignored); // see showPage
+    addScrolled(m_setupPage);
+    m_samplePage = new SamplePage(m_engine, this);
+    addScrolled(m_samplePage);
 
     // --- the file as parsed
     auto *fileRow = new QHBoxLayout;
@@ -1076,20 +1080,15 @@ bool ImportWizard::trySample()
 
 void ImportWizard::showPage(QWidget *page)
 {
-    // The pages scroll as wide as the page shown needs, not as the widest: the settings
-    // (1,127 px when in three columns) made the sample's tables scroll sideways too.
     for (int i = 0; i < m_pages->count(); ++i) {
-        QWidget *each = m_pages->widget(i);
-        each->setSizePolicy(each == page ? QSizePolicy::Preferred : QSizePolicy::Ignored,
-                            each == page ? QSizePolicy::Preferred : QSizePolicy::Ignored);
+        if (m_pages->widget(i)->isAncestorOf(page))
+            m_pages->setCurrentIndex(i);
     }
-    m_pages->setCurrentWidget(page);
-    m_pages->updateGeometry();
 }
 
 bool ImportWizard::isShowingSample() const
 {
-    return m_pages->currentWidget() == m_samplePage;
+    return m_pages->currentWidget()->isAncestorOf(m_samplePage);
 }
 
 void ImportWizard::backToSettings()

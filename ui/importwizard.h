@@ -123,7 +123,7 @@ protected:
     void keyPressEvent(QKeyEvent *event) override;
 
 private:
-    // Shows one of the pages (settings, sample); the scroll area is as wide as it needs.
+    // Shows one of the pages (settings, sample), each scrolled on its own.
     void showPage(QWidget *page);
     void buildUi();
     void loadPreview();

@@ -256,6 +256,9 @@ QString JobsModel::stateText(const JobInfo &job) const
     const int lane = qBound(1, job.spec.priority, 3);
     if (m_runningHere.contains(job.id) && m_pausedLanes.contains(lane))
         why.append(tr("lane %1 paused").arg(priorityShortLabel(lane)));
+    // Sending nothing while priority 1 work goes first read "running" with no rate.
+    if (m_heldForUrgentWork.contains(job.id))
+        why.append(tr("held: priority 1 goes first"));
     // Here the runner's own word; a job another worker runs stores only that reason with
     // its running state.
     const QString waiting = m_runningHere.contains(job.id) ? m_waiting.value(job.id) : job.stateReason;
@@ -437,6 +440,11 @@ void JobsModel::applySnapshot(const EngineSnapshot &snapshot)
             m_limits.insert(js.jobId, js.limit.text);
         else
             m_limits.remove(js.jobId);
+        if (js.runningHere && js.state == JobState::Running &&
+            js.limit.kind == JobLimit::Kind::UrgentWork)
+            m_heldForUrgentWork.insert(js.jobId);
+        else
+            m_heldForUrgentWork.remove(js.jobId);
         if (js.state == JobState::Running)
             m_workers.insert(js.jobId, js.limit.workers);
         else

@@ -98,6 +98,7 @@ private:
     QList<bd::JobInfo> m_jobs;
     QHash<qint64, std::deque<Sample>> m_samples;
     QHash<qint64, QString> m_limits; // running jobs: the engine's word on what limits them
+    QSet<qint64> m_heldForUrgentWork; // running here, held while priority 1 work goes first
     QHash<qint64, int> m_workers;    // running jobs: how many workers have requests of it out
     QHash<qint64, QString> m_waiting; // jobs running here that wait for their window
     // Jobs running here: requests allowed in flight now (adapted) and the configured ceiling.

@@ -161,7 +161,6 @@ SamplePage::SamplePage(Engine *engine, QWidget *parent)
     agreementLayout->addWidget(m_agreement);
     splitter->addWidget(agreementBox);
     m_results = makeTable(splitter, u"sampleResults"_s);
-    m_results->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
     splitter->addWidget(m_results);
     splitter->setStretchFactor(0, 0);
     splitter->setStretchFactor(1, 0);
@@ -611,13 +610,16 @@ void SamplePage::showResults()
             m_results->setItem(r, col + 2, cell);
         }
     }
-    // Every candidate's answers in view at once: narrower answers the more candidates.
-    m_results->resizeColumnsToContents();
-    const int widest = outcomes.size() >= 3 ? 170 : outcomes.size() == 2 ? 240 : 360;
-    // Not the last: it stretches to the room left, and capping its stretched width fixed
-    // it wider than that room (one candidate's costs were cut at 1,024 px).
-    for (int c = 0; c < m_results->columnCount() - 1; ++c)
-        m_results->setColumnWidth(c, qMin(m_results->columnWidth(c), c == 1 ? 220 : widest));
+    // Every candidate's answers in view at once, also three candidates' at 1,024 px (their
+    // eleven columns scrolled sideways): the numbers as wide as they need, the input and the
+    // answers share the rest of the width (whole in their tooltips).
+    QHeaderView *header = m_results->horizontalHeader();
+    header->setStretchLastSection(false);
+    for (int c = 0; c < m_results->columnCount(); ++c) {
+        const bool text = c == 1 || (c >= 2 && !columns.at(c - 2).field.startsWith(u'#'));
+        header->setSectionResizeMode(c,
+                                     text ? QHeaderView::Stretch : QHeaderView::ResizeToContents);
+    }
 }
 
 } // namespace bd::ui

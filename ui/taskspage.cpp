@@ -291,11 +291,15 @@ void TasksPage::updateSortNote()
         const QString takes =
             tasks < 1'000'000 ? tr("under a second")
                               : tr("about %1").arg(formatDuration((tasks + 999'999) / 1'000'000));
+        // The cap this window's engine keeps, as configured (not the compiled default).
+        const int kept = m_engine->maxSortIndexes();
+        const QString keeps =
+            kept > 0 ? tr("the %1 most recently used sort indexes are kept").arg(formatCount(kept))
+                     : tr("every sort index is kept");
         note = tr("Preparing the sort by %1… (an index over this job's %2 tasks: %3, while "
-                  "jobs running on an SQLite database wait for it; the %4 most recently used "
-                  "sort indexes are kept). Tasks show in task order meanwhile.")
-                   .arg(key.toLower(), formatCount(tasks), takes)
-                   .arg(bd::kMaxSortIndexes);
+                  "jobs running on an SQLite database wait for it; %4). Tasks show in task "
+                  "order meanwhile.")
+                   .arg(key.toLower(), formatCount(tasks), takes, keeps);
     } else if (m_model->filter().jobId == 0 && !m_model->order().isIdOrder() &&
                m_model->rowCount() >= m_slowSortTasks) {
         note = tr("Sorted over every job: each page reads all %1 tasks' %2 (about 2 s a page "

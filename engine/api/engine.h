@@ -171,6 +171,9 @@ public:
     quint64 newTicket() { return m_nextTicket.fetch_add(1, std::memory_order_relaxed); }
     // The user's price file merged over the built-in table (empty: none).
     virtual QString priceOverridePath() const = 0;
+    // Sort indexes this engine keeps on the database at most (EngineOptions::maxSortIndexes;
+    // 0: no cap).
+    virtual int maxSortIndexes() const = 0;
 
     // ---- jobs
     virtual void open() = 0;

@@ -9,8 +9,9 @@ using namespace Qt::StringLiterals;
 
 JobLimit explainJobLimit(const JobLoadFigures &f)
 {
-    // In order of what a person can do least about: an outage, a budget, the provider's
-    // limit, the job's own ceiling; then whether the workers are the bottleneck.
+    // In order of what a person can do least about: an outage, a budget, priority 1 work
+    // going first, the provider's limit, the job's own ceiling; then whether the workers
+    // are the bottleneck.
     JobLimit limit;
     limit.workers = f.workers;
     if (f.breakerOpen) {
@@ -22,6 +23,12 @@ JobLimit explainJobLimit(const JobLoadFigures &f)
     if (f.budgetHeld) {
         limit.kind = JobLimit::Kind::Budget;
         limit.text = u"held by its budget — raise the budget to go on"_s;
+        return limit;
+    }
+    if (f.heldForUrgentWork) {
+        limit.kind = JobLimit::Kind::UrgentWork;
+        limit.text = u"priority 1 work goes first — this job goes on when it is done (one "
+                     "request at a time after 10 min)"_s;
         return limit;
     }
     if (f.configuredRpm > 0 && f.sentPerMinute >= kRateLimitInUse * f.configuredRpm) {

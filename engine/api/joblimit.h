@@ -16,6 +16,9 @@ struct JobLoadFigures
     int concurrencyCeiling = 0; // the job's --concurrency for all workers (0: none)
     bool breakerOpen = false;   // its provider endpoint's breaker is open for everybody
     bool budgetHeld = false;    // a budget (the job's, the global cap) holds it back
+    // Priority 1 work (here or in another process on the database) goes first: this job's
+    // lane sends nothing, or one request at a time once it has waited long (preemption).
+    bool heldForUrgentWork = false;
 };
 
 // What limits a running job now, and what to do about it.
@@ -29,6 +32,7 @@ struct JobLimit
         WorkersSaturated, // every worker's request slots are taken: add workers
         Breaker,          // the provider endpoint fails: the breaker holds everybody
         Budget,           // a budget holds it
+        UrgentWork,       // priority 1 work goes first (preemption)
     };
     Kind kind = Kind::None;
     int percent = 0; // RateLimit: share of the limit in use

@@ -397,6 +397,35 @@ private Q_SLOTS:
         QCOMPARE(worker->exitCode(), 0);
     }
 
+    // A job this window runs at priority 2 sends nothing while another process has
+    // priority 1 work on the database (preemption): it read "running · this window" with no
+    // rate and no reason, for up to 10 minutes. It says it is held and why, and goes on
+    // when the urgent work stops.
+    void aJobHeldForPriorityOneElsewhereSaysSo()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        window->showPage(MainWindow::JobsScreen);
+        auto urgent = startBatchctl({u"run"_s, reviewsCsv(u"urgent.csv"_s, 2000), u"--template"_s,
+                                     u"Say something about {{text}}"_s, u"--db"_s, db,
+                                     u"--provider"_s, u"simulator"_s, u"--priority"_s, u"1"_s,
+                                     u"--concurrency"_s, u"2"_s, u"--sim-latency-ms"_s, u"50"_s});
+        QVERIFY(QTest::qWaitFor([&] { return !storedJobs(db).isEmpty(); }, 20'000));
+        const qint64 held = importThroughWizard(*window, db, reviewsCsv(u"held.csv"_s, 400),
+                                                u"Summarise {{text}}"_s, 20);
+        QVERIFY(held > 0);
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            jobsCell(*window, held, bd::ui::JobsModel::StateColumn)
+                .contains(u"held: priority 1 goes first"_s),
+            qPrintable(jobsCell(*window, held, bd::ui::JobsModel::StateColumn)), 20'000);
+        QVERIFY(window->jobsModel()->limitOf(held).startsWith(u"priority 1 work goes first"_s));
+        urgent->terminate();
+        QVERIFY(urgent->waitForFinished(60'000));
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            !jobsCell(*window, held, bd::ui::JobsModel::StateColumn).contains(u"held"_s),
+            qPrintable(jobsCell(*window, held, bd::ui::JobsModel::StateColumn)), 20'000);
+    }
+
     // Alerts another process stores appear on their own (within the 5 s the page reads
     // again), by their titles, and lead to their tasks: the error rate's leading class,
     // a job budget's tasks by cost, dearest first.

@@ -6,6 +6,7 @@
 #include "guitestfixture.h"
 
 #include <QComboBox>
+#include <QHeaderView>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLabel>
@@ -28,6 +29,7 @@ private Q_SLOTS:
     void storedSchemaComesBack();
     void wizardHoldsBackABadStep();
     void jsonModeForCompatibleServers();
+    void theHeaderAndKindsShowWhole();
 };
 
 void TestGuiFieldsStep::fieldsBuildTheSchema()
@@ -167,6 +169,41 @@ void TestGuiFieldsStep::jsonModeForCompatibleServers()
     QCOMPARE(again->fieldsStep()->structuredOutput(), u"json_object"_s);
     again->close();
     qunsetenv("OPENAI_BASE_URL");
+}
+
+// Each column's header and each kind's name show whole at the width the wizard gives the
+// step at 1,024 px: the header read "lues (one of a lis", clipped on both sides.
+void TestGuiFieldsStep::theHeaderAndKindsShowWhole()
+{
+    FieldsStep step;
+    step.resize(980, 320);
+    step.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&step));
+    const auto headerShowsWhole = [&step] {
+        QHeaderView *header = step.fieldTable()->horizontalHeader();
+        for (int column = 0; column < header->count(); ++column) {
+            if (header->sectionSize(column) < header->sectionSizeHint(column))
+                return u"column %1: %2 of %3 px"_s.arg(column)
+                    .arg(header->sectionSize(column))
+                    .arg(header->sectionSizeHint(column));
+        }
+        return QString();
+    };
+    QCOMPARE(headerShowsWhole(), QString());
+    step.setAsking(true);
+    step.addField(OutputField{u"label"_s, FieldKind::Choice, {u"positive"_s, u"negative"_s}, {}});
+    step.addField(OutputField{u"topics"_s, FieldKind::TextList, {}, {}});
+    QCoreApplication::processEvents();
+    QCOMPARE(headerShowsWhole(), QString());
+    // The widest kind's name fits its column.
+    QTableWidget *table = step.fieldTable();
+    for (int row = 0; row < table->rowCount(); ++row) {
+        auto *kind = qobject_cast<QComboBox *>(table->cellWidget(row, 1));
+        QVERIFY(kind);
+        QVERIFY2(
+            table->columnWidth(1) >= kind->sizeHint().width(),
+            qPrintable(u"%1 of %2 px"_s.arg(table->columnWidth(1)).arg(kind->sizeHint().width())));
+    }
 }
 
 QTEST_MAIN(TestGuiFieldsStep)

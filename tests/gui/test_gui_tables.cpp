@@ -559,7 +559,8 @@ private Q_SLOTS:
     }
 
     // Sort indexes are capped: with room for two, a third drops the least recently used
-    // (one sorted on again since is kept); the wait says what building one costs.
+    // (one sorted on again since is kept); the wait says what building one costs and names
+    // the cap the engine was given (it named the default, six).
     void sortIndexesAreCappedLeastRecentlyUsedFirst()
     {
         const auto engine = sortingEngine(2);
@@ -612,7 +613,7 @@ private Q_SLOTS:
                  "second, while jobs running on an SQLite database wait for it; the %2 most "
                  "recently used sort indexes are kept). Tasks show in task order meanwhile."_s
                      .arg(bd::ui::formatCount(kRows))
-                     .arg(bd::kMaxSortIndexes));
+                     .arg(2)); // the cap this engine was given, not the default
     }
 
     // The cap on sort indexes holds for the database, not for each process: two consoles

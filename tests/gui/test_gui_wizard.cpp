@@ -15,6 +15,7 @@
 #include <QComboBox>
 #include <QDateTimeEdit>
 #include <QDir>
+#include <QHeaderView>
 #include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
@@ -35,6 +36,16 @@ void keepScreenshot(QWidget *widget, const QString &name)
     const QString dir = qEnvironmentVariable("BD_SCREENSHOT_DIR");
     if (!dir.isEmpty())
         QVERIFY(widget->grab().save(QDir(dir).filePath(name)));
+}
+
+// The scroll area the widget shows in (the page it is on scrolls there).
+QScrollArea *scrollAreaOf(QWidget *widget)
+{
+    for (QWidget *up = widget->parentWidget(); up; up = up->parentWidget()) {
+        if (auto *scroll = qobject_cast<QScrollArea *>(up))
+            return scroll;
+    }
+    return nullptr;
 }
 
 void clickButton(QMessageBox *box, const QString &text)
@@ -60,6 +71,28 @@ private:
     {
         window.openCsv(reviewsCsv(name, rows));
         return waitForWizard(window);
+    }
+
+    // The window's wizard at 1,024 × 700 on ten reviews, its sample run for the setup and
+    // these other candidates ({provider, model, template} each); null when that failed.
+    ImportWizard *sampledAtSmallestScreen(MainWindow &window, const QString &name,
+                                          const QList<QStringList> &candidates = {})
+    {
+        ImportWizard *wizard = wizardOn(window, name, 10);
+        if (!wizard)
+            return nullptr;
+        wizard->resize(1024, 700);
+        wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
+        if (!QTest::qWaitFor([wizard] { return wizard->trySampleButton()->isEnabled(); }, 5000))
+            return nullptr;
+        for (const QStringList &candidate : candidates)
+            wizard->samplePage()->addCandidate(candidate.value(0), candidate.value(1),
+                                               candidate.value(2));
+        if (!wizard->trySample() ||
+            !QTest::qWaitFor([wizard] { return !wizard->samplePage()->isRunning(); }, 30000))
+            return nullptr;
+        QCoreApplication::processEvents();
+        return wizard;
     }
 
 private Q_SLOTS:
@@ -169,18 +202,18 @@ private Q_SLOTS:
         wizard->resize(1024, 700);
         wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
         QTRY_VERIFY(wizard->trySampleButton()->isEnabled());
-        auto *scroll = wizard->findChild<QScrollArea *>();
-        QVERIFY(scroll);
-        const auto sideways = [scroll] {
+        // Each page scrolls in a scroll area of its own.
+        const auto sideways = [](QWidget *page) {
             QCoreApplication::processEvents();
-            return scroll->horizontalScrollBar()->maximum();
+            QScrollArea *scroll = scrollAreaOf(page);
+            return scroll && scroll->isVisible() ? scroll->horizontalScrollBar()->maximum() : -1;
         };
-        QCOMPARE(sideways(), 0);
+        QCOMPARE(sideways(wizard->templateEditor()), 0);
         QVERIFY(wizard->trySample());
         QTRY_VERIFY_WITH_TIMEOUT(!wizard->samplePage()->isRunning(), 30000);
-        QCOMPARE(sideways(), 0);
+        QCOMPARE(sideways(wizard->samplePage()), 0);
         wizard->backToSettings();
-        QCOMPARE(sideways(), 0);
+        QCOMPARE(sideways(wizard->templateEditor()), 0);
         wizard->reject();
     }
 
@@ -190,21 +223,78 @@ private Q_SLOTS:
     {
         QString db;
         auto window = makeWindow(&db);
-        ImportWizard *wizard = wizardOn(*window, u"fitsample.csv"_s, 10);
+        ImportWizard *wizard = sampledAtSmallestScreen(*window, u"fitsample.csv"_s);
         QVERIFY(wizard);
-        wizard->resize(1024, 700);
-        wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
-        QTRY_VERIFY(wizard->trySampleButton()->isEnabled());
-        auto *scroll = wizard->findChild<QScrollArea *>();
+        QScrollArea *scroll = scrollAreaOf(wizard->samplePage());
         QVERIFY(scroll);
-        QVERIFY(wizard->trySample());
-        QTRY_VERIFY_WITH_TIMEOUT(!wizard->samplePage()->isRunning(), 30000);
-        QCoreApplication::processEvents();
         QCOMPARE(scroll->horizontalScrollBar()->maximum(), 0);
         // One candidate's answers fit their table: its cost column is not cut at the right.
         QTableWidget *results = wizard->samplePage()->resultsTable();
         QTRY_COMPARE(results->rowCount(), 10);
         QCOMPARE(results->horizontalScrollBar()->maximum(), 0);
+        wizard->reject();
+    }
+
+    // The sample page is as tall as it needs, not as the settings page: at 1,024 × 700 its
+    // "Run the whole file with" chooser shows without scrolling down (the pages stood in
+    // one stack, as tall as its tallest page, and a blank stretch came before the chooser).
+    void theSamplePageIsAsTallAsItsContent()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        ImportWizard *wizard = sampledAtSmallestScreen(*window, u"tallsample.csv"_s);
+        QVERIFY(wizard);
+        QScrollArea *scroll = scrollAreaOf(wizard->samplePage());
+        QVERIFY(scroll);
+        QCOMPARE(scroll->verticalScrollBar()->maximum(), 0);
+        auto *chooser = wizard->samplePage()->findChild<QComboBox *>(u"chosenCandidate"_s);
+        QVERIFY(chooser && chooser->isVisible());
+        const QRect shown(chooser->mapTo(scroll->viewport(), QPoint()), chooser->size());
+        QVERIFY2(scroll->viewport()->rect().contains(shown),
+                 qPrintable(u"the chooser at y %1 below a viewport %2 high"_s.arg(shown.y()).arg(
+                     scroll->viewport()->height())));
+        // The settings still scroll down as far as they need, and back at them it is so.
+        wizard->backToSettings();
+        QCoreApplication::processEvents();
+        scroll = scrollAreaOf(wizard->templateEditor());
+        QVERIFY(scroll && scroll->isVisible());
+        QVERIFY(scroll->verticalScrollBar()->maximum() > 0);
+        wizard->reject();
+    }
+
+    // Three candidates side by side fit 1,024 × 700: their eleven result columns scrolled
+    // sideways (C's answers off the right). Each number shows whole; the input and the
+    // answers share the rest.
+    void threeCandidatesFitTheSmallestScreen()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        ImportWizard *wizard =
+            sampledAtSmallestScreen(*window, u"threecandidates.csv"_s,
+                                    {{u"simulator"_s, u"sim-1-mini"_s, u"Say {{text}}"_s},
+                                     {u"simulator"_s, u"sim-1"_s, u"In one word: {{text}}"_s}});
+        QVERIFY(wizard);
+        bd::ui::SamplePage *page = wizard->samplePage();
+        QCOMPARE(page->sampleRun()->outcomes().size(), 3);
+        QTableWidget *results = page->resultsTable();
+        QTRY_COMPARE(results->rowCount(), 10);
+        QCOMPARE(results->columnCount(), 11);
+        QCoreApplication::processEvents();
+        QCOMPARE(results->horizontalScrollBar()->maximum(), 0);
+        int used = 0;
+        for (int c = 0; c < results->columnCount(); ++c) {
+            const QString header = results->horizontalHeaderItem(c)->text();
+            const int width = results->columnWidth(c);
+            used += width;
+            const int whole = qMax(static_cast<QAbstractItemView *>(results)->sizeHintForColumn(c),
+                                   results->horizontalHeader()->sectionSizeHint(c));
+            if (c == 0 || header.endsWith(u"tokens"_s) || header.endsWith(u"cost"_s))
+                QVERIFY2(width >= whole,
+                         qPrintable(u"%1: %2 of %3 px"_s.arg(header).arg(width).arg(whole)));
+            else
+                QVERIFY2(width >= 100, qPrintable(u"%1: %2 px"_s.arg(header).arg(width)));
+        }
+        QVERIFY(used <= results->viewport()->width());
         wizard->reject();
     }
 

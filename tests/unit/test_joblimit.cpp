@@ -44,6 +44,10 @@ private Q_SLOTS:
         f.sentPerMinute = 700; // a burst over the window: never more than all of it
         QCOMPARE(bd::explainJobLimit(f).percent, 100);
 
+        // Priority 1 work (here or in another process) goes first: this job's lane waits.
+        f.heldForUrgentWork = true;
+        QCOMPARE(bd::explainJobLimit(f).kind, JobLimit::Kind::UrgentWork);
+        QVERIFY(bd::explainJobLimit(f).text.startsWith(u"priority 1 work goes first"_s));
         f.budgetHeld = true;
         QCOMPARE(bd::explainJobLimit(f).kind, JobLimit::Kind::Budget);
         f.breakerOpen = true;
