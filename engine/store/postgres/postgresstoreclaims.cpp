@@ -92,9 +92,10 @@ int PostgresStore::releaseExpiredLeases(qint64 nowMs)
 {
     QSqlQuery query(m_db);
     if (!run(query,
-             u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
-             "WHERE state = 1 AND lease_expires < ?"_s,
-             {nowMs}))
+             // Pending again from now: its wait (metric and alerts) starts at the release.
+             u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL, "
+             "not_before = ? WHERE state = 1 AND lease_expires < ?"_s,
+             {nowMs, nowMs}))
         return -1;
     return query.numRowsAffected();
 }

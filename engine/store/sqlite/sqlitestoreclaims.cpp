@@ -180,8 +180,10 @@ int SqliteStore::releaseLeasesOf(const QString &owner)
 int SqliteStore::releaseExpiredLeases(qint64 nowMs)
 {
     QSqlQuery query(m_db);
-    query.prepare(u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
-                  "WHERE state = 1 AND state NOT IN (0, 2) AND lease_expires < ?"_s);
+    // Pending again from now: its wait (metric and alerts) starts at the release.
+    query.prepare(u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL, "
+                  "not_before = ? WHERE state = 1 AND state NOT IN (0, 2) AND lease_expires < ?"_s);
+    query.addBindValue(nowMs);
     query.addBindValue(nowMs);
     if (!query.exec()) {
         fail(query.lastError().text());
