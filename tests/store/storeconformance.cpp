@@ -257,10 +257,11 @@ void StoreConformance::leasesRenewExpireAndRelease()
     QCOMPARE(store.taskCounts(job).pending, 4);
     QVERIFY(store.leaseOwners().isEmpty());
     QCOMPARE(store.releaseExpiredLeases(kT0 + 10 * kLease), 0);
-    // Released tasks wait for nothing; with none pending there is no next time.
-    QVERIFY(store.nextPendingAtMs(job).value_or(kT0 + 1) <= kT0);
+    // Released tasks wait for nothing after their release; with none pending there is no
+    // next time.
+    QVERIFY(store.nextPendingAtMs(job).value_or(kT0 + 2 * kLease + 1) <= kT0 + 2 * kLease);
     QList<ClaimedTask> all;
-    QVERIFY(store.claimTasks(job, kOwnerA, 10, kT0, kT0 + kLease, &all));
+    QVERIFY(store.claimTasks(job, kOwnerA, 10, kT0 + 2 * kLease, kT0 + 3 * kLease, &all));
     QCOMPARE(all.size(), 4);
     QVERIFY(!store.nextPendingAtMs(job).has_value());
 }
@@ -1653,6 +1654,18 @@ void StoreConformance::queueProbe()
     QVERIFY(!oldest.contains(2));
     QCOMPARE(store.replayDead(job, {c.at(0).id}, kT0 + 9'000), 1);
     QCOMPARE(probe.oldestPendingSince(job).value(2), kT0 + 9'000);
+    // Ones whose lease ran out (their worker died with them) wait from their release.
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0 + 10'000, kT0 + 10'000 + kLease, &c));
+    QVERIFY(probe.oldestPendingSince(job).isEmpty());
+    const qint64 releasedAt = kT0 + 10'000 + 2 * kLease;
+    QCOMPARE(store.releaseExpiredLeases(releasedAt), 2);
+    oldest = probe.oldestPendingSince(job);
+    QCOMPARE(oldest.value(1), releasedAt);
+    QCOMPARE(oldest.value(2), releasedAt);
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, releasedAt + 1'000, releasedAt + kLease, &c));
+    QCOMPARE(c.size(), 2);
+    for (const ClaimedTask &task : std::as_const(c))
+        QCOMPARE(task.queuedAtMs, releasedAt); // where the wait metric starts
     QVERIFY(probe.errorString().isEmpty());
 }
 

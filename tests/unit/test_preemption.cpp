@@ -26,6 +26,7 @@ private Q_SLOTS:
     void laneLimitsApplyWhileRunning();
     void pausedLaneStaysPausedWhenPreemptionEnds();
     void urgentJobOfAnotherProcessHoldsBulkJob();
+    void preemptionFollowsAChangedPriority();
 
 private:
     static QString writeCsv(const QTemporaryDir &dir, const QString &name, int rows)
@@ -322,6 +323,59 @@ void TestPreemption::urgentJobOfAnotherProcessHoldsBulkJob()
     QTRY_COMPARE_WITH_TIMEOUT(bulkStopped.count(), 1, 60'000);
     QCOMPARE(rig.reader->taskCounts(bulk).completed, qint64(4'000));
     QCOMPARE(rig.maxAttempts(bulk), 1);
+}
+
+void TestPreemption::preemptionFollowsAChangedPriority()
+{
+    // Preemption goes by the priority a job has now, not the one it was started with:
+    // a job raised 3 -> 1 holds a priority-2 job back, one lowered 1 -> 3 no longer does.
+    LaneRig rig;
+    QSignalSpy stopped(rig.engine.get(), &bd::Engine::jobStopped);
+    QSignalSpy reprioritised(rig.engine.get(), &bd::Engine::jobReprioritised);
+    const auto completed = [&](qint64 jobId) { return rig.reader->taskCounts(jobId).completed; };
+
+    const qint64 bulk = rig.importJob(u"bulk2.csv"_s, 6'000, 2);
+    const qint64 raised = rig.importJob(u"raised.csv"_s, 1'500, 3);
+    QVERIFY(bulk > 0 && raised > 0);
+    rig.engine->startJob(bulk, rig.simulator);
+    rig.engine->startJob(raised, rig.simulator);
+    QTRY_VERIFY_WITH_TIMEOUT(completed(bulk) >= 100 && completed(raised) >= 100, 20'000);
+
+    rig.engine->reprioritiseJob(raised, 1);
+    QTRY_COMPARE(reprioritised.count(), 1);
+    const qint64 bulkAtRaise = completed(bulk);
+    const qint64 raisedAtRaise = completed(raised);
+    QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 1, 60'000);
+    QCOMPARE(stopped.at(0).at(0).toLongLong(), raised);
+    // Both at 8 in flight: unheld, the bulk job keeps pace with the raised one. Held, it only
+    // finishes what it had in flight (and an aging trickle).
+    const qint64 bulkWhileRaised = completed(bulk) - bulkAtRaise;
+    const qint64 raisedAfterRaise = 1'500 - raisedAtRaise;
+    QVERIFY2(bulkWhileRaised * 4 < raisedAfterRaise,
+             qPrintable(u"bulk %1 while the raised job did %2"_s.arg(bulkWhileRaised).arg(raisedAfterRaise)));
+
+    const qint64 lowered = rig.importJob(u"lowered.csv"_s, 6'000, 1);
+    QVERIFY(lowered > 0);
+    rig.engine->startJob(lowered, rig.simulator);
+    QTRY_VERIFY_WITH_TIMEOUT(completed(lowered) >= 100, 20'000);
+    const qint64 bulkHeldFrom = completed(bulk);
+    const qint64 loweredHeldFrom = completed(lowered);
+    QTRY_VERIFY_WITH_TIMEOUT(completed(lowered) - loweredHeldFrom >= 500, 20'000);
+    QVERIFY2((completed(bulk) - bulkHeldFrom) * 4 < completed(lowered) - loweredHeldFrom,
+             "the priority-1 job did not hold the bulk job back");
+
+    rig.engine->reprioritiseJob(lowered, 3);
+    QTRY_COMPARE(reprioritised.count(), 2);
+    const qint64 bulkAtLower = completed(bulk);
+    QTRY_VERIFY_WITH_TIMEOUT(completed(bulk) - bulkAtLower >= 1'000 || stopped.count() > 1, 30'000);
+    QVERIFY2(completed(bulk) - bulkAtLower >= 1'000,
+             qPrintable(u"bulk %1 after the lowering"_s.arg(completed(bulk) - bulkAtLower)));
+
+    QTRY_COMPARE_WITH_TIMEOUT(stopped.count(), 3, 90'000);
+    QCOMPARE(completed(bulk), qint64(6'000));
+    QCOMPARE(completed(lowered), qint64(6'000));
+    QCOMPARE(rig.maxAttempts(bulk), 1);
+    QCOMPARE(rig.maxAttempts(raised), 1);
 }
 
 QTEST_GUILESS_MAIN(TestPreemption)

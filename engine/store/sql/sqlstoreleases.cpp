@@ -52,11 +52,12 @@ int SqlStore::releaseLeasesOf(const QString &owner)
 int SqlStore::releaseExpiredLeases(qint64 nowMs)
 {
     QSqlQuery query(m_db);
+    // Pending again from now: its wait (metric and alerts) starts at the release.
     if (!run(query,
-             u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
-             "WHERE state = 1"_s +
+             u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL, "
+             "not_before = ? WHERE state = 1"_s +
                  activeStatesHint(m_dialect) + u" AND lease_expires < ?"_s,
-             {nowMs}))
+             {nowMs, nowMs}))
         return -1;
     return query.numRowsAffected();
 }
