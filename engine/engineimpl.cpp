@@ -59,6 +59,7 @@ dispatch::JobRunner::Options runnerOptionsFrom(const RunnerDefaults &defaults)
     options.concurrency = defaults.concurrency;
     options.leaseMs = defaults.leaseMs;
     options.heartbeatMs = defaults.heartbeatMs;
+    options.databaseWaitMs = defaults.databaseWaitMs;
     options.flushMaxTransitions = defaults.flushMaxTransitions;
     options.flushIntervalMs = defaults.flushIntervalMs;
     options.progressIntervalMs = defaults.progressIntervalMs;
@@ -239,6 +240,8 @@ EngineImpl::EngineImpl(const EngineOptions &options, QObject *parent)
     connect(m_worker, &EngineWorker::jobFailed, this, &Engine::jobFailed);
     connect(m_worker, &EngineWorker::alertRaised, this, &Engine::alertRaised);
     connect(m_worker, &EngineWorker::stoppedAll, this, &Engine::stoppedAll);
+    connect(m_worker, &EngineWorker::databaseAway, this, &Engine::databaseAway);
+    connect(m_worker, &EngineWorker::databaseBack, this, &Engine::databaseBack);
     connect(m_worker, &EngineWorker::databaseLost, this, &Engine::databaseLost);
     connect(m_worker, &EngineWorker::metricsEndpointChanged, this, &Engine::metricsEndpointChanged);
     connect(m_worker, &EngineWorker::jobsListed, this, &Engine::jobsListed);

@@ -368,6 +368,11 @@ void EngineWorker::shareWithWorkers(dispatch::ProviderGuard &guard, const QStrin
 
 void EngineWorker::connectRunner(dispatch::JobRunner *runner)
 {
+    runner->setConnectionLostCheck([this] { return m_database && m_database->connectionLost(); });
+    connect(runner, &dispatch::JobRunner::databaseUnreachable, this,
+            [this](const QString &error) { databaseAwayAfter(error); });
+    if (m_databaseAway)
+        runner->databaseAway();
     connect(runner, &dispatch::JobRunner::progressed, this, &EngineWorker::jobProgressed);
     connect(runner, &dispatch::JobRunner::progressed, this,
             [this](qint64 id, const TaskCounts &counts, const Usage &usage, double costUsd) {
@@ -402,6 +407,8 @@ void EngineWorker::connectRunner(dispatch::JobRunner *runner)
 
 void EngineWorker::updatePreemption()
 {
+    if (!databaseReachable())
+        return; // decided again once the other workers' backlog can be read
     QList<dispatch::PreemptionPolicy::Runner> states;
     states.reserve(m_runners.size());
     for (const dispatch::JobRunner *runner : std::as_const(m_runners)) {
@@ -618,7 +625,7 @@ void EngineWorker::listenForWork()
 
 void EngineWorker::listJobs()
 {
-    if (!m_store)
+    if (!m_store || !databaseReachable())
         return;
     const QList<JobInfo> jobs = m_store->jobs();
     if (const QString damage = m_database->damage(); !damage.isEmpty()) {
@@ -656,7 +663,7 @@ void EngineWorker::shutdown()
         m_monitoring->shutdown(); // writes the open interval while the store is still there
         m_monitoring.reset();
     }
-    if (m_store)
+    if (m_store && !m_databaseAway)
         m_store->releaseLeasesOf(m_workerId);
     m_store = nullptr;
     m_database.reset();
@@ -764,7 +771,7 @@ void EngineWorker::forgetLoad(qint64 jobId)
 
 void EngineWorker::emitSnapshot()
 {
-    if (!m_store)
+    if (!m_store || !databaseReachable())
         return;
     const bool slowTick = m_snapshots.nextTick();
     discoverJobs(slowTick);

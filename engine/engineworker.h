@@ -112,7 +112,9 @@ Q_SIGNALS:
     void laneStateChanged(bd::Lane lane, bool paused);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
-    // Engine::databaseLost: no heartbeat written for longer than a lease.
+    // Engine::databaseAway / databaseBack / databaseLost.
+    void databaseAway(const QString &error);
+    void databaseBack(qint64 awayMs);
     void databaseLost(const QString &error);
     void metricsEndpointChanged(quint16 port, const QString &error);
     void jobsListed(const QList<bd::JobInfo> &jobs);
@@ -170,6 +172,16 @@ private:
     void heartbeat();
     void stopHeartbeat(); // at shutdown: batches handed back, a last row written
     QTimer *m_heartbeatTimer = nullptr;
+    // A lost connection (engineworkerregistry.cpp): every runner waits, and the writer's
+    // connection (with its LISTEN) is opened again with capped exponential backoff and
+    // jitter until it answers or RunnerOptions::databaseWaitMs has passed.
+    bool databaseAwayAfter(const QString &error); // true when the connection is lost
+    bool databaseReachable();                     // false while away (and when found lost now)
+    void reconnect();
+    bool m_databaseAway = false;
+    qint64 m_awaySinceMs = 0;
+    int m_reconnectAttempts = 0;
+    QTimer *m_reconnectTimer = nullptr;
     qint64 m_startedAtMs = 0;
     qint64 m_completedByRemoved = 0; // by runners that are gone
     qint64 m_lastBeatCompleted = 0;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <QCoreApplication>
 #include <QHostInfo>
+#include <QRandomGenerator>
 
 namespace bd {
 
@@ -30,7 +31,7 @@ void EngineWorker::startHeartbeat()
 
 void EngineWorker::heartbeat()
 {
-    if (!m_store)
+    if (!m_store || !databaseReachable())
         return;
     const qint64 now = m_clock->nowMs();
     // The rescuer: any live engine hands back the tasks of a worker whose lease ran out (it
@@ -73,11 +74,14 @@ void EngineWorker::heartbeat()
     if (m_listedAsWorker) {
         if (registry.heartbeat(record)) {
             m_lastBeatWrittenMs = now;
+        } else if (databaseAwayAfter(registry.errorString())) {
+            return;
         } else {
             const QString error = registry.errorString();
             qWarning("%s", qPrintable(error));
-            // Past a lease without a beat, this engine's leases are others' to take: going on
-            // would send what another worker sends too, so it gives up (exactly once holds).
+            // Connected but refused (not a lost connection, which is reconnected to): past
+            // a lease without a beat, this engine's leases are others' to take, and going on
+            // would send what another worker sends too, so it gives up.
             if (m_heartbeatTimer->isActive() &&
                 now - m_lastBeatWrittenMs > m_runnerOptions.leaseMs) {
                 m_heartbeatTimer->stop();
@@ -92,11 +96,79 @@ void EngineWorker::heartbeat()
         runner->adoptOrphanedBatches();
 }
 
+bool EngineWorker::databaseAwayAfter(const QString &error)
+{
+    if (!m_database || !m_database->connectionLost())
+        return false;
+    if (m_databaseAway)
+        return true;
+    m_databaseAway = true;
+    m_awaySinceMs = m_clock->nowMs();
+    m_reconnectAttempts = 0;
+    for (dispatch::JobRunner *runner : std::as_const(m_runners))
+        runner->databaseAway();
+    if (!m_reconnectTimer) {
+        m_reconnectTimer = new QTimer(this);
+        m_reconnectTimer->setSingleShot(true);
+        connect(m_reconnectTimer, &QTimer::timeout, this, &EngineWorker::reconnect);
+    }
+    Q_EMIT databaseAway(error.trimmed());
+    m_reconnectTimer->start(0); // a blip (pg_terminate_backend) is over at once
+    return true;
+}
+
+bool EngineWorker::databaseReachable()
+{
+    if (m_databaseAway)
+        return false;
+    // Met here, before a query fails on it (the notifier of LISTEN sees the session end).
+    return !databaseAwayAfter(u"the server closed the connection"_s);
+}
+
+void EngineWorker::reconnect()
+{
+    if (!m_databaseAway || !m_database)
+        return;
+    QString error;
+    const qint64 now = m_clock->nowMs();
+    if (m_database->reconnect(&error)) {
+        m_databaseAway = false;
+        // Answers kept meanwhile first (the rescuer below would otherwise hand back the
+        // tasks of this worker's own leases that ran out), then the beat and the claims.
+        const QList<dispatch::JobRunner *> runners = m_runners.values();
+        for (dispatch::JobRunner *runner : runners)
+            runner->databaseBack();
+        Q_EMIT databaseBack(now - m_awaySinceMs);
+        heartbeat();
+        listJobs();
+        return;
+    }
+    if (now - m_awaySinceMs > m_runnerOptions.databaseWaitMs) {
+        // Long enough: a service manager restarting the worker does better than waiting on.
+        // The engine stays away (nothing more is sent to the server) while it stops.
+        m_heartbeatTimer->stop();
+        const QList<dispatch::JobRunner *> runners = m_runners.values();
+        for (dispatch::JobRunner *runner : runners)
+            runner->abandonForLostDatabase(error.trimmed());
+        Q_EMIT databaseLost(error.trimmed());
+        return;
+    }
+    // Capped exponential backoff with jitter, so a fleet does not knock all at once on a
+    // server coming back: 250 ms, 500 ms, 1 s ... 8 s, each ±25 %.
+    constexpr qint64 kFirstMs = 250;
+    constexpr qint64 kCapMs = 8'000;
+    const qint64 base = qMin(kCapMs, kFirstMs << qMin(m_reconnectAttempts++, 5));
+    const qint64 jitter = QRandomGenerator::global()->bounded(base / 2 + 1) - base / 4;
+    m_reconnectTimer->start(int(base + jitter));
+}
+
 void EngineWorker::stopHeartbeat()
 {
     if (!m_heartbeatTimer || !m_store)
         return;
     m_heartbeatTimer->stop();
+    if (m_databaseAway)
+        return; // nothing to hand back through
     // The provider batches this engine polled are another live engine's to take at once.
     store::WorkerRegistry &registry = m_database->workers();
     if (registry.releaseBatches(m_workerId) < 0)

@@ -1,24 +1,23 @@
 #include "readerworker.h"
 
+#include "api/jobsettings.h"
 #include "core/clock.h"
-#include "jobio.h"
-#include "metrics/metricsstore.h"
 #include "cost/costreport.h"
 #include "cost/estimator.h"
 #include "dispatch/deadlineplanner.h"
 #include "dispatch/globalbudget.h"
-#include "api/jobsettings.h"
 #include "jobcheck.h"
+#include "jobio.h"
+#include "metrics/metricsstore.h"
 #include "samplecompare.h"
 #include "store/database.h"
 #include "store/store.h"
 #include "store/taskreader.h"
 
-#include <QFileInfo>
-
-#include <QElapsedTimer>
-
 #include <map>
+#include <QDateTime>
+#include <QElapsedTimer>
+#include <QFileInfo>
 
 namespace bd {
 
@@ -56,7 +55,7 @@ ReaderWorker::~ReaderWorker() = default;
 bool ReaderWorker::ensureOpen(quint64 ticket)
 {
     if (m_query && m_store)
-        return true;
+        return reachable(ticket);
     if (!m_store) {
         QString error;
         m_database = store::Database::open(m_databasePath, store::Database::Access::ReadWrite, &error);
@@ -76,11 +75,48 @@ bool ReaderWorker::ensureOpen(quint64 ticket)
     return true;
 }
 
+QString ReaderWorker::unreachableText() const
+{
+    return u"database %1 unreachable — reconnecting"_s.arg(m_database->location());
+}
+
+bool ReaderWorker::reachable(quint64 ticket)
+{
+    const auto lost = [this] {
+        return (m_database && m_database->connectionLost()) ||
+               (m_tasksDatabase && m_tasksDatabase->connectionLost());
+    };
+    if (!lost())
+        return true;
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    if (now >= m_nextReconnectMs) {
+        QString error;
+        bool back = true;
+        for (store::Database *database : {m_database.get(), m_tasksDatabase.get()}) {
+            if (database && database->connectionLost() && !database->reconnect(&error))
+                back = false;
+        }
+        if (back) {
+            m_reconnectDelayMs = 0;
+            return true;
+        }
+        m_reconnectDelayMs = std::clamp<qint64>(m_reconnectDelayMs * 2, 250, 8'000);
+        m_nextReconnectMs = now + m_reconnectDelayMs;
+    }
+    Q_EMIT readFailed(ticket, unreachableText());
+    return false;
+}
+
 bool ReaderWorker::damaged()
 {
     for (const auto *database : {m_database.get(), m_tasksDatabase.get()}) {
         if (database && !database->damage().isEmpty()) {
             Q_EMIT readFailed(0, database->damage());
+            return true;
+        }
+        // Lost while reading: what was read may be zeros.
+        if (database && database->connectionLost()) {
+            Q_EMIT readFailed(0, unreachableText());
             return true;
         }
     }

@@ -134,6 +134,12 @@ private:
     // True (and readFailed said why) once either connection met a damaged file: what was
     // just read may be wrong and is not handed out.
     bool damaged();
+    // False (and readFailed said so) while the server has dropped either connection and a
+    // new one cannot be opened yet; attempts are spaced by a capped backoff.
+    bool reachable(quint64 ticket);
+    QString unreachableText() const;
+    qint64 m_nextReconnectMs = 0;
+    qint64 m_reconnectDelayMs = 0;
 
     // Whether the job's pages in this key's order wait for its sort index (asked for here
     // the first time a job of sortIndexMinTasks or more is sorted on a key it lacks).

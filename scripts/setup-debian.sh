@@ -12,7 +12,7 @@ packages=(
     # provider keys in the OS keychain; the keychain tests run a private GNOME Keyring
     qtkeychain-qt6-dev gnome-keyring dbus libsecret-tools
     # storage and export (XLSX is written by our own code over zlib)
-    libsqlite3-dev zlib1g-dev
+    libsqlite3-dev zlib1g-dev libpq-dev
     # benchmarks: the sqlite3 shell is the export floor (tests/bench/bench_hotpaths)
     sqlite3
     # structured answers: JSON Schema validation, and reading a schema's field order

@@ -532,6 +532,17 @@ void MainWindow::connectEngine()
     connect(engine, &Engine::readFailed, this, [this](quint64, const QString &error) {
         statusBar()->showMessage(tr("Read failed: %1").arg(error), 15000);
     });
+    // A database server restarting: the figures shown stay as they were (the engine sends
+    // none meanwhile) and the status bar says why they stand still.
+    connect(engine, &Engine::databaseAway, this, [this](const QString &error) {
+        m_statusDb->setText(tr("Database unreachable — reconnecting: %1")
+                                .arg(QDir::toNativeSeparators(m_engine->database())));
+        m_statusDb->setToolTip(error);
+    });
+    connect(engine, &Engine::databaseBack, this, [this] {
+        m_statusDb->setText(tr("Database: %1").arg(QDir::toNativeSeparators(m_engine->database())));
+        m_statusDb->setToolTip(QString());
+    });
 }
 
 void MainWindow::handleOpened(bool ok, const QString &error)

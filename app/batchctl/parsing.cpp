@@ -89,6 +89,9 @@ bd::RunnerDefaults runnerDefaults(const QCommandLineParser &parser)
         defaults.leaseMs = *lease;
     if (const auto heartbeat = intOption(parser, u"heartbeat-ms"_s, ms))
         defaults.heartbeatMs = *heartbeat;
+    if (const auto wait = intOption(parser, u"db-wait"_s,
+                                    {1, 7 * 24 * 3600, u"a whole number of seconds (1 or more)"_s}))
+        defaults.databaseWaitMs = *wait * 1000LL;
     return defaults;
 }
 

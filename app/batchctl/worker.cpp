@@ -90,7 +90,7 @@ void refuseOtherOptions(const QCommandLineParser &parser)
     static const QSet<QString> taken = {
         u"db"_s,         u"lanes"_s,        u"concurrency"_s,   u"json"_s,
         u"monitoring"_s, u"metrics-port"_s, u"alert-webhook"_s, u"alert-command"_s,
-        u"lease-ms"_s,   u"heartbeat-ms"_s, u"poll-ms"_s};
+        u"lease-ms"_s,   u"heartbeat-ms"_s, u"poll-ms"_s,       u"db-wait"_s};
     static const QSet<QString> jobLimits = {u"rpm"_s, u"tpm"_s, u"budget"_s};
     for (const QString &name : parser.optionNames()) {
         if (taken.contains(name))
@@ -99,7 +99,7 @@ void refuseOtherOptions(const QCommandLineParser &parser)
             throw UsageError{u"worker does not take --%1: a job's --rpm, --tpm and --budget are "
                              "set with submit and hold for all its workers together"_s.arg(name)};
         throw UsageError{u"worker does not take --%1 (it takes --db, --lanes, --concurrency, "
-                         "--json and the monitoring options)"_s.arg(name)};
+                         "--db-wait, --json and the monitoring options)"_s.arg(name)};
     }
 }
 
@@ -116,8 +116,9 @@ int commandWorker(const Invocation &in)
     const QList<int> lanes = parseLanes(in.parser);
     const std::optional<int> concurrency =
         intOption(in.parser, u"concurrency"_s, {1, 10'000, u"a positive whole number"_s});
+    const bd::RunnerDefaults runner = runnerDefaults(in.parser);
     Session session(in.database, in.json, monitoringSettings(in.parser), Session::Access::ReadWrite,
-                    runnerDefaults(in.parser));
+                    runner);
     if (!session.open())
         return ExitFatal;
     bd::Engine &engine = session.engine();
@@ -156,16 +157,30 @@ int commandWorker(const Invocation &in)
             "leases and provider batches handed back"_s);
         stop();
     });
-    // Silent and permanent is the worst a fleet can get: without the database for longer
-    // than a lease, the worker exits 1 so that systemd or Kubernetes restart it.
+    // A server restart or a network blip: one line when the database goes, one when it is
+    // back, none per attempt in between.
+    const QString shownDatabase = bd::databaseWithoutPassword(engine.database());
+    QObject::connect(&engine, &bd::Engine::databaseAway, &loop, [&](const QString &error) {
+        printErr(u"database %1 unreachable (%2); reconnecting, for up to %3 s; nothing new is "
+                 "claimed meanwhile and answers are kept"_s.arg(shownDatabase, error.simplified())
+                     .arg(runner.databaseWaitMs / 1000));
+    });
+    QObject::connect(&engine, &bd::Engine::databaseBack, &loop, [&](qint64 awayMs) {
+        printErr(u"database %1 reachable again after %2 s; kept answers stored, work goes on"_s
+                     .arg(shownDatabase)
+                     .arg(double(awayMs) / 1000.0, 0, 'f', 1));
+    });
+    // Silent and permanent is the worst a fleet can get: a database away longer than
+    // --db-wait (or refusing the heartbeat for longer than a lease), and the worker exits 1
+    // so that systemd or Kubernetes restart it.
     bool lost = false;
     QObject::connect(&engine, &bd::Engine::databaseLost, &loop, [&](const QString &error) {
         lost = true;
         if (std::exchange(stopping, true))
             return;
-        printErr(u"database %1 lost: no heartbeat written for longer than a lease (%2); its "
-                 "tasks are the other workers' now; nothing new is sent; exiting 1"_s.arg(
-                     bd::databaseWithoutPassword(engine.database()), error));
+        printErr(u"database %1 lost (%2): not back within --db-wait, or no heartbeat taken for "
+                 "longer than a lease; its tasks are the other workers' now; nothing new is "
+                 "sent; exiting 1"_s.arg(shownDatabase, error.simplified()));
         stop();
     });
     loop.exec();

@@ -46,6 +46,9 @@ struct RunnerDefaults
     // provider batches are adopted once its heartbeat is this old.
     qint64 leaseMs = 30'000;
     qint64 heartbeatMs = 5'000; // each writing engine's row in the database's worker list
+    // A database server that went away (a restart, a network blip) is reconnected to, with
+    // backoff, for this long before the engine gives up (databaseLost).
+    qint64 databaseWaitMs = 300'000;
     int flushMaxTransitions = 2'000; // answers stored per transaction at most
     int flushIntervalMs = 100;
     int progressIntervalMs = 250;
@@ -338,10 +341,15 @@ Q_SIGNALS:
     void laneStateChanged(bd::Lane lane, bool paused);
     void alertRaised(qint64 jobId, const QString &kind, const QString &message);
     void stoppedAll();
-    // This engine could not write its heartbeat for longer than a lease (the database went
-    // away): its leases have run out and the rescuer of any other engine hands its tasks on,
-    // so what it still has in flight is no longer its own. It stops beating; the worker
-    // command exits. error: the server's last word.
+    // The database server dropped this engine's connections (a restart, a network blip):
+    // the engine reconnects with backoff; meanwhile nothing new is claimed and answers are
+    // kept. Said once per outage; databaseBack() follows when it is reachable again.
+    void databaseAway(const QString &error);
+    // Reconnected after awayMs: kept answers are stored, work goes on.
+    void databaseBack(qint64 awayMs);
+    // The database stayed away longer than RunnerDefaults::databaseWaitMs: the engine gave
+    // up reconnecting and stops beating; its leases have run out and any other engine's
+    // rescuer hands its tasks on. The worker command exits 1. error: the server's last word.
     void databaseLost(const QString &error);
     // The /metrics endpoint listens on 127.0.0.1:port (0 when it is off or failed).
     void metricsEndpointChanged(quint16 port, const QString &error);

@@ -136,8 +136,10 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     connect(&m_flushTimer, &QTimer::timeout, this, &JobRunner::flush);
     m_wakeTimer.setSingleShot(true);
     connect(&m_wakeTimer, &QTimer::timeout, this, &JobRunner::pump);
-    connect(&m_leaseTimer, &QTimer::timeout, this,
-            [this] { m_store->renewLeases(m_workerId, m_clock->nowMs() + m_options.leaseMs); });
+    connect(&m_leaseTimer, &QTimer::timeout, this, [this] {
+        if (!m_databaseAway)
+            m_store->renewLeases(m_workerId, m_clock->nowMs() + m_options.leaseMs);
+    });
 }
 
 JobRunner::~JobRunner() = default;
@@ -258,7 +260,7 @@ void JobRunner::start()
 
 void JobRunner::pump()
 {
-    if (!m_running || m_stopping)
+    if (!m_running || m_stopping || databaseAwayNow())
         return;
     const qint64 now = m_clock->nowMs();
     if (waitForOffPeak(now))
@@ -859,6 +861,8 @@ void JobRunner::scheduleFlush()
 void JobRunner::flush()
 {
     m_flushTimer.stop();
+    if (databaseAwayNow())
+        return; // kept for databaseBack()
     // Cache entries go to disk in large groups (a crash only loses hits). A lookup joins on
     // the task's completion, so writing them before it is harmless.
     const qint64 now = m_clock->nowMs();
@@ -916,7 +920,7 @@ void JobRunner::tasksArrived(int count, int bestPriority, int urgentCount)
 void JobRunner::checkIdle()
 {
     flush();
-    if (!m_running)
+    if (!m_running || m_databaseAway)
         return;
     // Tasks leased by a worker that vanished come back once their lease has run out; this
     // worker holds nothing right now, so none of them are its own.
@@ -1099,8 +1103,51 @@ void JobRunner::answeredWithoutRequest(const ClaimedTask &task, const TaskTransi
         m_metrics->recordTransition(m_job.id, task.priority, m_laneName, transition, waitMs);
 }
 
+bool JobRunner::databaseAwayNow()
+{
+    if (m_databaseAway)
+        return true;
+    if (!m_connectionLost || !m_connectionLost())
+        return false;
+    databaseAway();
+    Q_EMIT databaseUnreachable(u"the server closed the connection"_s);
+    return true;
+}
+
+void JobRunner::databaseAway()
+{
+    m_databaseAway = true;
+    m_wakeTimer.stop();
+}
+
+void JobRunner::databaseBack()
+{
+    if (!std::exchange(m_databaseAway, false))
+        return;
+    flush();
+    if (!m_running || m_databaseAway)
+        return;
+    m_store->renewLeases(m_workerId, m_clock->nowMs() + m_options.leaseMs);
+    pump();
+}
+
+void JobRunner::abandonForLostDatabase(const QString &error)
+{
+    m_connectionLost = nullptr;
+    m_databaseAway = false;
+    m_work.toWrite.clear();
+    fatal(error);
+}
+
 void JobRunner::fatal(const QString &error)
 {
+    if (m_connectionLost && m_connectionLost()) {
+        // The server went (a restart, a network blip): the engine reconnects; the job
+        // goes on then.
+        databaseAway();
+        Q_EMIT databaseUnreachable(error);
+        return;
+    }
     m_running = false;
     m_stopping = false;
     m_wakeTimer.stop();

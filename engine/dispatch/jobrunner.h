@@ -77,6 +77,9 @@ public:
         // once its heartbeat is this old.
         qint64 leaseMs = 30'000;
         qint64 heartbeatMs = 5'000; // the engine's row in the worker registry
+        // A server that dropped the connection is reconnected to, with backoff, for this
+        // long; past it the engine gives up (Engine::databaseLost).
+        qint64 databaseWaitMs = 300'000;
         int flushMaxTransitions = 2'000;
         int flushIntervalMs = 100;
         int progressIntervalMs = 250;
@@ -206,6 +209,19 @@ public:
     // (a runner alone, in tests) it polls every open batch of the job.
     void setWorkerRegistry(store::WorkerRegistry *registry);
     void adoptOrphanedBatches();
+    // A store call that failed because the server dropped the connection (asked of this
+    // check) does not fail the job: the runner waits for the database (databaseAway()) and
+    // says databaseUnreachable(). Without a check every store error is fatal.
+    void setConnectionLostCheck(std::function<bool()> lost) { m_connectionLost = std::move(lost); }
+    // While the database is away nothing is claimed, stored or renewed; requests in flight
+    // go on and their answers are kept. databaseBack() stores them (each checked against
+    // its lease's owner, so a task another worker rescued meanwhile is not completed
+    // twice), renews the leases and claims again.
+    void databaseAway();
+    void databaseBack();
+    // The engine gave up on the database: the kept answers are dropped (other workers do
+    // those tasks once the leases have run out) and the runner fails with error.
+    void abandonForLostDatabase(const QString &error);
 
 Q_SIGNALS:
     void progressed(qint64 jobId, const bd::TaskCounts &counts, const bd::Usage &usage,
@@ -219,6 +235,8 @@ Q_SIGNALS:
     void waitingChanged(qint64 jobId, const QString &reason);
     // Standing queues: tasks completed or dead-lettered, once stored.
     void settled(qint64 jobId, const QList<qint64> &taskIds);
+    // A store call failed because the connection was lost (setConnectionLostCheck).
+    void databaseUnreachable(const QString &error);
 
 private:
     // The lane's state from m_job.spec (priority, mode, settings): batch API or sync calls,
@@ -365,6 +383,9 @@ private:
     QTimer m_flushTimer;
     QTimer m_wakeTimer;
     QTimer m_leaseTimer;
+    std::function<bool()> m_connectionLost;
+    bool m_databaseAway = false;
+    bool databaseAwayNow();                 // away already, or the connection found lost now (said)
     std::optional<OffPeakWindow> m_offPeak; // priority-3 jobs with a window only
     QString m_offPeakError;                 // a window in the settings that does not parse
     bool m_runNow = false;

@@ -58,9 +58,12 @@ Monitoring::Monitoring(const MonitoringConfig &config, const Clock *clock,
 
     connect(m_recorder.get(), &MetricsRecorder::intervalClosed, m_alerts.get(), &AlertCenter::evaluate);
     connect(m_recorder.get(), &MetricsRecorder::intervalClosed, this, &Monitoring::intervalClosed);
-    connect(m_recorder.get(), &MetricsRecorder::writeFailed, this, [](const QString &error) {
-        qWarning("metrics: cannot store samples: %s", qPrintable(error));
-    });
+    // A lost connection is the engine's to say, once; the samples of the outage are lost.
+    connect(m_recorder.get(), &MetricsRecorder::writeFailed, this,
+            [&database](const QString &error) {
+                if (!database.connectionLost())
+                    qWarning("metrics: cannot store samples: %s", qPrintable(error));
+            });
     connect(m_alerts.get(), &AlertCenter::raised, m_notifier.get(), &AlertNotifier::notify);
     connect(m_alerts.get(), &AlertCenter::cleared, m_notifier.get(), &AlertNotifier::notify);
     connect(m_alerts.get(), &AlertCenter::raised, this, &Monitoring::alertRaised);

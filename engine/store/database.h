@@ -102,6 +102,17 @@ public:
     // own. False when the backend has none (SQLite): the caller keeps polling, as it should
     // anyway (a notification is lost while the connection is down).
     virtual bool listenForWork(std::function<void()> wake) = 0;
+    // Whether the server dropped this connection (PostgreSQL: a restart, a network blip,
+    // pg_terminate_backend): every query fails until reconnect(). A file never does.
+    virtual bool connectionLost() const { return false; }
+    // A new session in place of a lost one, under the same roles (they go on working, and
+    // LISTEN is renewed); false with *error while the server is still away. Callers space
+    // their attempts (the engine backs off).
+    virtual bool reconnect(QString *error)
+    {
+        Q_UNUSED(error);
+        return true;
+    }
     // A metrics store over this connection; options: the recorder's resolutions and
     // retentions (where series() reads), clock: its "now".
     virtual std::unique_ptr<metrics::MetricsStore>

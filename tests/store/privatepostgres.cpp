@@ -124,9 +124,10 @@ void PrivatePostgres::dropDatabases()
     m_handedOut.clear();
 }
 
-bool PrivatePostgres::start()
+bool PrivatePostgres::start(Server server)
 {
-    if (const QString suite = qEnvironmentVariable("BD_TEST_POSTGRES_URL"); !suite.isEmpty())
+    if (const QString suite = qEnvironmentVariable("BD_TEST_POSTGRES_URL");
+        !suite.isEmpty() && server == Server::SuiteOrOwn)
         return useSuiteServer(suite);
     if (m_bin.isEmpty()) {
         m_error = u"PostgreSQL's server binaries (initdb, pg_ctl) are not installed"_s;
@@ -150,24 +151,43 @@ bool PrivatePostgres::start()
         return false;
     // A port can be taken between the probe and the start; try a few.
     for (int attempt = 0; attempt < 5; ++attempt) {
-        m_port = freeLoopbackPort();
-        const QString options =
-            u"-c listen_addresses=127.0.0.1 -c port=%1 -c unix_socket_directories=%2 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=100"_s.arg(m_port)
-                .arg(m_dir->path());
-        if (run(m_bin + u"/pg_ctl"_s,
-                {u"-D"_s, data, u"-o"_s, options, u"-l"_s, m_dir->filePath(u"server.log"_s),
-                 u"-w"_s, u"-t"_s, u"60"_s, u"start"_s},
-                90'000)) {
-            m_started = true;
+        if (startOn(freeLoopbackPort()))
             return true;
-        }
     }
     QFile log(m_dir->filePath(u"server.log"_s));
     if (log.open(QIODevice::ReadOnly))
         m_error += u"\nserver log: "_s + QString::fromLocal8Bit(log.readAll().right(2000));
     return false;
+}
+
+bool PrivatePostgres::startOn(int port)
+{
+    m_port = port;
+    const QString options =
+        u"-c listen_addresses=127.0.0.1 -c port=%1 -c unix_socket_directories=%2 "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        "-c max_connections=100"_s.arg(m_port)
+            .arg(m_dir->path());
+    m_started = run(m_bin + u"/pg_ctl"_s,
+                    {u"-D"_s, m_dir->filePath(u"data"_s), u"-o"_s, options, u"-l"_s,
+                     m_dir->filePath(u"server.log"_s), u"-w"_s, u"-t"_s, u"60"_s, u"start"_s},
+                    90'000);
+    return m_started;
+}
+
+bool PrivatePostgres::stopServer()
+{
+    if (!m_started)
+        return false;
+    m_started =
+        !run(m_bin + u"/pg_ctl"_s,
+             {u"-D"_s, m_dir->filePath(u"data"_s), u"-m"_s, u"fast"_s, u"-w"_s, u"stop"_s}, 60'000);
+    return !m_started;
+}
+
+bool PrivatePostgres::startServer()
+{
+    return m_dir && !m_started && startOn(m_port);
 }
 
 QString PrivatePostgres::url(const QString &database) const

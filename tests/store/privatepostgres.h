@@ -29,8 +29,17 @@ public:
     // Whether start() can succeed here: a suite's server is given, or the binaries are there.
     static bool available();
 
+    enum class Server
+    {
+        SuiteOrOwn, // the suite's (BD_TEST_POSTGRES_URL) when given
+        Own,        // always its own, for tests that stop and start it
+    };
     // Starts the server; false with errorString() (the server log's tail included).
-    bool start();
+    bool start(Server server = Server::SuiteOrOwn);
+    // Its own server only: a fast shutdown (every session ended, as a restart does), and
+    // the same server started again on the same port.
+    bool stopServer();
+    bool startServer();
     QString errorString() const { return m_error; }
     int port() const { return m_port; }
     // postgresql://postgres@127.0.0.1:<port>/<database> (on a suite's server, the database's
@@ -39,6 +48,7 @@ public:
 
 private:
     bool run(const QString &program, const QStringList &arguments, int timeoutMs);
+    bool startOn(int port);
     bool useSuiteServer(const QString &url);
     void dropDatabases();
 

@@ -3,10 +3,14 @@
 #include "postgresmigrations.h"
 
 #include <atomic>
+#include <libpq-fe.h>
+#include <QSocketNotifier>
+#include <QSqlDriver>
 #include <QSqlError>
 #include <QSqlQuery>
 #include <QUrl>
 #include <QUrlQuery>
+#include <utility>
 
 namespace bd::store {
 
@@ -90,17 +94,9 @@ PostgresConnection::PostgresConnection(const QString &location, Database::Access
             return;
         }
     }
-    QSqlQuery query(m_db);
-    // UTC and quiet notices; a reader never writes.
-    if (!query.exec(u"SET TIME ZONE 'UTC'; SET client_min_messages = warning"_s)) {
-        fail(u"cannot set up the session on %1: %2"_s.arg(m_location, query.lastError().text()));
+    if (!setUpSession())
         return;
-    }
     if (access == Database::Access::ReadOnly) {
-        if (!query.exec(u"SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"_s)) {
-            fail(query.lastError().text());
-            return;
-        }
         const int version = postgresSchemaVersion(m_db);
         if (version < latestPostgresSchemaVersion()) {
             fail(u"%1 has no BatchDesk schema (or an older one); open it read-write first"_s.arg(
@@ -123,6 +119,81 @@ PostgresConnection::~PostgresConnection()
     m_db.close();
     m_db = QSqlDatabase();
     QSqlDatabase::removeDatabase(m_name);
+}
+
+bool PostgresConnection::setUpSession()
+{
+    QSqlQuery query(m_db);
+    // UTC and quiet notices; a reader never writes.
+    if (!query.exec(u"SET TIME ZONE 'UTC'; SET client_min_messages = warning"_s))
+        return fail(
+            u"cannot set up the session on %1: %2"_s.arg(m_location, query.lastError().text()));
+    if (m_access == Database::Access::ReadOnly &&
+        !query.exec(u"SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"_s))
+        return fail(query.lastError().text());
+    return true;
+}
+
+bool PostgresConnection::connectionLost() const
+{
+    if (!m_open)
+        return false;
+    const QSqlDriver *driver = m_db.driver();
+    const QVariant handle = driver ? driver->handle() : QVariant();
+    // QPSQL hands out libpq's PGconn (registered under its struct's name, pg_conn*).
+    const char *type = handle.typeName();
+    if (!type || (qstrcmp(type, "pg_conn*") != 0 && qstrcmp(type, "PGconn*") != 0))
+        return false;
+    const auto connection = *static_cast<PGconn *const *>(handle.constData());
+    return !connection || PQstatus(connection) != CONNECTION_OK;
+}
+
+bool PostgresConnection::reconnect()
+{
+    // close() ends libpq's session and QPSQL's notifier; the statements prepared on it die
+    // with it on the server, so nothing is deallocated by hand.
+    m_db.close();
+    if (!m_db.open())
+        return fail(u"cannot open %1: %2"_s.arg(m_location, m_db.lastError().text()));
+    if (!setUpSession()) {
+        m_db.close();
+        return false;
+    }
+    ++m_generation;
+    const QStringList channels = std::exchange(m_channels, {});
+    for (const QString &channel : channels) {
+        if (!listen(channel)) {
+            m_db.close();
+            return fail(
+                u"cannot listen on %1 again: %2"_s.arg(m_location, m_db.lastError().text()));
+        }
+    }
+    return true;
+}
+
+bool PostgresConnection::listen(const QString &channel)
+{
+    QSqlDriver *driver = m_db.driver();
+    if (!driver || !driver->subscribeToNotification(channel))
+        return false;
+    m_channels.append(channel);
+    disableNotifierOnLoss();
+    return true;
+}
+
+// QPSQL watches the session's socket for notifications. When the server goes, libpq closes
+// that socket while reading the end of the session, and the event loop would then poll a
+// closed descriptor ("QSocketNotifier: Invalid socket"): the notifier stops at once instead,
+// and reconnect() makes a new one.
+void PostgresConnection::disableNotifierOnLoss()
+{
+    QSqlDriver *driver = m_db.driver();
+    for (QSocketNotifier *notifier : driver->findChildren<QSocketNotifier *>()) {
+        QObject::connect(notifier, &QSocketNotifier::activated, driver, [this, notifier] {
+            if (connectionLost())
+                notifier->setEnabled(false);
+        });
+    }
 }
 
 bool PostgresConnection::configure(QSqlDatabase &db, const QString &databaseName) const

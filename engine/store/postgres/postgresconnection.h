@@ -6,6 +6,7 @@
 #include <QSqlQuery>
 #include <QString>
 #include <QVariant>
+#include <vector>
 
 namespace bd::store {
 
@@ -35,6 +36,25 @@ public:
 
     QSqlDatabase &db() { return m_db; }
 
+    // Whether the server dropped the session (a restart, a network blip,
+    // pg_terminate_backend): libpq marks the connection bad, and every query fails until
+    // reconnect() opens a new one.
+    bool connectionLost() const;
+    // Opens a new session on the same QSqlDatabase, so every role's copy of it works again:
+    // the session settings, and LISTEN when it was listening. Statements prepared on the
+    // old session are prepared again on first use (generation()). False, errorString()
+    // saying why, while the server is still away.
+    bool reconnect();
+    // Counts new sessions: a statement prepared under another generation is gone from the
+    // server.
+    quint64 generation() const { return m_generation; }
+    // LISTEN on channel, again after each reconnect; notifications go to the driver's
+    // notification signal.
+    bool listen(const QString &channel);
+    // A query prepared on an earlier session, kept until the driver is gone (its DEALLOCATE
+    // would fail on the new session, and say so).
+    void retire(QSqlQuery &&query) { m_retired.push_back(std::move(query)); }
+
     // The location with any password removed (for messages and location()).
     static QString redacted(const QString &location);
     // Prepares sql, binds values in order and runs it; false when any step failed
@@ -45,6 +65,8 @@ private:
     bool fail(const QString &what);
     bool configure(QSqlDatabase &db, const QString &databaseName) const;
     bool createDatabase();
+    bool setUpSession();
+    void disableNotifierOnLoss();
 
     QString m_location;
     Database::Access m_access;
@@ -57,6 +79,11 @@ private:
     QString m_options;
     QString m_error;
     bool m_open = false;
+    quint64 m_generation = 0;
+    QStringList m_channels; // LISTENed to, again after a reconnect
+    // Declared last, destroyed after the destructor removed the driver: queries without a
+    // driver go without sending anything.
+    std::vector<QSqlQuery> m_retired;
 };
 
 } // namespace bd::store

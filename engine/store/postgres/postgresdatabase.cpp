@@ -28,7 +28,11 @@ PostgresDatabase::PostgresDatabase(const QString &location, Access access)
     openRoles(
         std::move(store),
         std::make_unique<SqlTaskReader>(m_connection->db(), SqlDialect::Postgres, m_connection),
-        m_connection->db(), SqlDialect::Postgres, m_connection);
+        m_connection->db(), SqlDialect::Postgres, m_connection,
+        SessionHooks{[connection = m_connection.get()] { return connection->generation(); },
+                     [connection = m_connection.get()](QSqlQuery &&query) {
+                         connection->retire(std::move(query));
+                     }});
 }
 
 PostgresDatabase::~PostgresDatabase() = default;
@@ -71,9 +75,10 @@ PostgresDatabase::metricsStore(const Clock *clock, const metrics::MetricsRecorde
 
 bool PostgresDatabase::listenForWork(std::function<void()> wake)
 {
-    QSqlDriver *driver = m_connection->db().driver();
-    if (!driver || !driver->subscribeToNotification(u"bd_work"_s))
+    if (!m_connection->listen(u"bd_work"_s))
         return false;
+    // The driver stays the same across reconnects, so this connection holds for them all.
+    QSqlDriver *driver = m_connection->db().driver();
     QObject::connect(driver, &QSqlDriver::notification, driver,
                      [wake = std::move(wake)](const QString &name, QSqlDriver::NotificationSource source,
                                               const QVariant &) {
@@ -82,6 +87,20 @@ bool PostgresDatabase::listenForWork(std::function<void()> wake)
                              wake();
                      });
     return true;
+}
+
+bool PostgresDatabase::connectionLost() const
+{
+    return m_connection->connectionLost();
+}
+
+bool PostgresDatabase::reconnect(QString *error)
+{
+    if (m_connection->reconnect())
+        return true;
+    if (error)
+        *error = m_connection->errorString();
+    return false;
 }
 
 } // namespace bd::store

@@ -24,6 +24,8 @@ public:
     bool takeDiskFull() override;
 
     bool listenForWork(std::function<void()> wake) override;
+    bool connectionLost() const override;
+    bool reconnect(QString *error) override;
     std::unique_ptr<metrics::MetricsStore>
     metricsStore(const Clock *clock, const metrics::MetricsRecorder::Options &options) override;
 

@@ -27,9 +27,9 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
     m_statements = std::make_unique<Statements>();
     Statements &s = *m_statements;
     const bool prepared =
-        s.insertTask.prepare(m_db, "INSERT INTO tasks (job_id, row_no, vals, priority, "
+        s.insertTask.prepare(*m_connection, "INSERT INTO tasks (job_id, row_no, vals, priority, "
                                        "created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-        && s.claim.prepare(m_db,
+        && s.claim.prepare(*m_connection,
                            "UPDATE tasks SET state = 1, lease_owner = ?1::text, lease_expires = ?2::bigint, "
                            "started_at = ?3::bigint WHERE id IN (SELECT id FROM tasks "
                            "WHERE job_id = ?4::bigint AND state = 0 AND not_before <= ?3::bigint "
@@ -37,7 +37,7 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
                            "RETURNING id, job_id, row_no, priority, attempts, vals, "
                            "GREATEST(created_at, not_before), provider_cancels, template_rev")
         && s.complete.prepare(
-            m_db,
+            *m_connection,
             "UPDATE tasks SET state = 2, output = ?1, model = ?2, input_tokens = ?3, "
             "output_tokens = ?4, cached_tokens = ?5, cache_write_tokens = ?6, "
             // The task's classifications and its answers the schema refused included.
@@ -53,7 +53,7 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
         // that repeat a task): rows come as a JSON array, the spend ledger's row of the day
         // grows by what the rows actually stored cost, and the stored ids come back.
         && s.completeGroup.prepare(
-            m_db,
+            *m_connection,
             "WITH v AS (SELECT * FROM json_to_recordset(?1::json) AS v(id bigint, o text, m text, "
             "it bigint, ot bigint, ct bigint, cw bigint, c float8, h integer, s integer, "
             "a integer, ti text, rm text, cit bigint, cot bigint, cc float8, rc float8)), "
@@ -75,7 +75,7 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
             "spend AS (INSERT INTO spend_days (day, usd) SELECT ?4::bigint, x.usd FROM "
             "(SELECT SUM(spent) AS usd FROM done) x WHERE x.usd > 0 ON CONFLICT (day) DO UPDATE "
             "SET usd = spend_days.usd + excluded.usd) SELECT COUNT(*) FROM done")
-        && s.retry.prepare(m_db,
+        && s.retry.prepare(*m_connection,
                            "UPDATE tasks SET state = 0, attempts = attempts + ?1, not_before = ?2, "
                            "error_class = ?3, error_message = ?4, http_status = ?5, "
                            "provider_cancels = provider_cancels + ?8, "
@@ -88,14 +88,14 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
                            "rejected_output_tokens = rejected_output_tokens + ?15, "
                            "rejected_cost_usd = rejected_cost_usd + ?16::float8 "
                            "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
-        && s.release.prepare(m_db,
+        && s.release.prepare(*m_connection,
                              "UPDATE tasks SET state = 0, not_before = ?1, lease_owner = NULL, "
                              "lease_expires = NULL, "
                              "classify_input_tokens = classify_input_tokens + ?4, "
                              "classify_output_tokens = classify_output_tokens + ?5, "
                              "classify_cost_usd = classify_cost_usd + ?6 "
                              "WHERE id = ?2 AND state = 1 AND lease_owner = ?3")
-        && s.dead.prepare(m_db,
+        && s.dead.prepare(*m_connection,
                           "UPDATE tasks SET state = 3, attempts = attempts + ?1, error_class = ?2, "
                           "error_message = ?3, http_status = ?4, finished_at = ?5, "
                           "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(?8, tier), "
@@ -108,24 +108,24 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
                           "rejected_cost_usd = rejected_cost_usd + ?15::float8 "
                           "WHERE id = ?6 AND state = 1 AND lease_owner = ?7")
         && s.insertAttempt.prepare(
-            m_db, "INSERT INTO attempts (task_id, attempt_no, at, outcome, http_status, "
+            *m_connection, "INSERT INTO attempts (task_id, attempt_no, at, outcome, http_status, "
                       "message, charged) SELECT ?1::bigint, attempts, ?2::bigint, ?3::text, "
                       "?4::integer, ?5::text, ?6::integer FROM tasks WHERE id = ?1::bigint")
-        && s.addSpend.prepare(m_db, "INSERT INTO spend_days (day, usd) VALUES (?1, ?2) "
+        && s.addSpend.prepare(*m_connection, "INSERT INTO spend_days (day, usd) VALUES (?1, ?2) "
                                         "ON CONFLICT (day) DO UPDATE SET usd = spend_days.usd + excluded.usd")
         // A walk along the primary key through the job's id range (forEachExportRow);
         // "job_id + 0" keeps the planner off tasks_job_state (a re-read and sort per page).
         && s.exportPage.prepare(
-            m_db, "SELECT id, vals, state, output, error_class, error_message, model, "
+            *m_connection, "SELECT id, vals, state, output, error_class, error_message, model, "
                       "input_tokens, output_tokens, cached_tokens, cost_usd, attempts, tier "
                       "FROM tasks WHERE id > ?2::bigint AND id <= ?3::bigint "
                       "AND job_id + 0 = ?1::bigint ORDER BY id LIMIT ?4::bigint")
-        && s.cacheLookup.prepare(m_db, "SELECT t.output, t.model, t.input_tokens, "
+        && s.cacheLookup.prepare(*m_connection, "SELECT t.output, t.model, t.input_tokens, "
                                        "t.output_tokens, t.cached_tokens, t.cache_write_tokens, "
                                        "c.created_at FROM response_cache c JOIN tasks t "
                                        "ON t.id = c.task_id WHERE c.key = ?1 AND t.state = 2")
         && s.cacheLookupMany.prepare(
-            m_db, "SELECT encode(c.key, 'hex'), t.output, t.model, t.input_tokens, "
+            *m_connection, "SELECT encode(c.key, 'hex'), t.output, t.model, t.input_tokens, "
                   "t.output_tokens, t.cached_tokens, t.cache_write_tokens, c.created_at "
                   "FROM response_cache c JOIN tasks t ON t.id = c.task_id WHERE c.key = ANY "
                   "(SELECT decode(k, 'hex') FROM unnest(string_to_array(?1::text, ',')) k) "
@@ -133,7 +133,7 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
         // The first answer per key wins, as in SQLite's INSERT OR IGNORE (rows go in the
         // array's order, and DO NOTHING skips a key met again in the same statement).
         && s.cacheInsertMany.prepare(
-            m_db, "INSERT INTO response_cache (key, task_id, created_at) "
+            *m_connection, "INSERT INTO response_cache (key, task_id, created_at) "
                   "SELECT decode(v.k, 'hex'), v.t, v.c FROM json_to_recordset(?1::json) "
                   "AS v(k text, t bigint, c bigint) ON CONFLICT (key) DO NOTHING");
     if (!prepared) {

@@ -16,7 +16,8 @@ SqlDatabase::SqlDatabase() = default;
 SqlDatabase::~SqlDatabase() = default;
 
 void SqlDatabase::openRoles(std::unique_ptr<Store> store, std::unique_ptr<TaskReader> tasks,
-                            QSqlDatabase db, SqlDialect dialect, std::shared_ptr<void> connection)
+                            QSqlDatabase db, SqlDialect dialect, std::shared_ptr<void> connection,
+                            SessionHooks session)
 {
     m_connection = connection;
     m_store = std::move(store);
@@ -25,7 +26,7 @@ void SqlDatabase::openRoles(std::unique_ptr<Store> store, std::unique_ptr<TaskRe
     m_probe = std::make_unique<SqlQueueProbe>(db, dialect, connection);
     m_intake = std::make_unique<SqlIntake>(db, dialect, connection);
     m_workers = std::make_unique<SqlWorkerRegistry>(db, connection);
-    m_sharedLimits = std::make_unique<SqlSharedLimits>(db, connection);
+    m_sharedLimits = std::make_unique<SqlSharedLimits>(db, connection, std::move(session));
     m_open = true;
 }
 

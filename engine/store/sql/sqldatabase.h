@@ -33,8 +33,10 @@ public:
 protected:
     SqlDatabase();
 
+    // session: counts the connection's sessions, for roles that keep prepared statements
+    // (none for a file, which never reconnects).
     void openRoles(std::unique_ptr<Store> store, std::unique_ptr<TaskReader> tasks, QSqlDatabase db,
-                   SqlDialect dialect, std::shared_ptr<void> connection);
+                   SqlDialect dialect, std::shared_ptr<void> connection, SessionHooks session = {});
     void setError(const QString &error) { m_error = error; }
 
 private:

@@ -1,8 +1,20 @@
 #pragma once
 
+#include <functional>
+#include <QSqlQuery>
 #include <QString>
 
 namespace bd::store {
+
+// What a role that keeps prepared statements across calls needs of a connection that can
+// reconnect (PostgreSQL): which session it is on, and where statements of an earlier
+// session go (kept until the driver is gone, so that no DEALLOCATE is sent for them). A file
+// never reconnects: both empty.
+struct SessionHooks
+{
+    std::function<quint64()> generation;
+    std::function<void(QSqlQuery &&)> retire;
+};
 
 // Which SQL the shared store classes (store/sql/) speak where SQLite and PostgreSQL differ:
 // how a writing transaction starts, MAX/MIN (GREATEST/LEAST), SQLite's planner hints (below).

@@ -45,6 +45,16 @@ private:
 
 QSqlQuery &SqlSharedLimits::prepared(const QString &sql)
 {
+    if (m_session.generation && m_session.generation() != m_preparedIn) {
+        // A new session: the server dropped the old one's statements with it. Destroying
+        // their query objects now would send DEALLOCATE for names the new session never had
+        // (QPSQL: "Unable to free statement"); the connection keeps them until its driver
+        // is gone, when they go without a word.
+        for (auto &[text, query] : m_prepared)
+            m_session.retire(std::move(query));
+        m_prepared.clear();
+        m_preparedIn = m_session.generation();
+    }
     if (const auto it = m_prepared.find(sql); it != m_prepared.end())
         return it->second;
     QSqlQuery query(m_db);
@@ -57,13 +67,24 @@ QSqlQuery &SqlSharedLimits::prepared(const QString &sql)
     return m_prepared.insert_or_assign(sql, std::move(query)).first->second;
 }
 
-SqlSharedLimits::SqlSharedLimits(QSqlDatabase db, std::shared_ptr<void> keepAlive)
+SqlSharedLimits::SqlSharedLimits(QSqlDatabase db, std::shared_ptr<void> keepAlive,
+                                 SessionHooks session)
     : m_db(std::move(db))
     , m_keepAlive(std::move(keepAlive))
+    , m_session(std::move(session))
+    , m_preparedIn(m_session.generation ? m_session.generation() : 0)
 {
 }
 
-SqlSharedLimits::~SqlSharedLimits() = default;
+SqlSharedLimits::~SqlSharedLimits()
+{
+    // The server frees a session's statements when it ends; deallocating them here would
+    // fail, and say so, when the session is gone already (the server went away for good).
+    if (m_session.retire) {
+        for (auto &[text, query] : m_prepared)
+            m_session.retire(std::move(query));
+    }
+}
 
 bool SqlSharedLimits::fail(const QSqlQuery &query, const QString &what)
 {

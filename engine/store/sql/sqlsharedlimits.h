@@ -1,5 +1,6 @@
 #pragma once
 
+#include "sqldialect.h"
 #include "store/sharedlimits.h"
 
 #include <map>
@@ -16,7 +17,9 @@ namespace bd::store {
 class SqlSharedLimits final : public SharedLimits
 {
 public:
-    SqlSharedLimits(QSqlDatabase db, std::shared_ptr<void> keepAlive);
+    // session: the connection's sessions (PostgreSQL reconnects); statements kept from an
+    // earlier one are gone from the server, handed to retire and prepared again.
+    SqlSharedLimits(QSqlDatabase db, std::shared_ptr<void> keepAlive, SessionHooks session = {});
     ~SqlSharedLimits() override;
     Q_DISABLE_COPY_MOVE(SqlSharedLimits)
 
@@ -48,6 +51,8 @@ private:
     // After the connection's holder: the statements go before the connection may close.
     std::map<QString, QSqlQuery> m_prepared;
     QSqlQuery m_unprepared;
+    SessionHooks m_session;
+    quint64 m_preparedIn = 0; // the session m_prepared's statements belong to
     QSet<QString> m_schedules;
     QSet<QString> m_breakers;
     QString m_error;
