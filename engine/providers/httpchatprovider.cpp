@@ -81,6 +81,14 @@ void HttpChatProvider::track(QNetworkReply *reply, qint64 maxBytes, qint64 deadl
             [this, reply] { stopTransfer(reply, Stop::Deadline); });
     transfer.deadline->start(std::chrono::milliseconds(deadlineMs));
     m_transfers.insert(reply, transfer);
+    // Throttles Qt's HTTP thread, so that a flood waits in the socket rather than in memory. The
+    // size reaches that thread only once Qt has started the request there, which for a POST it
+    // does from a queued call: hence once more from a queued call of our own, which runs right
+    // after it. Without the throttle a busy thread here lets Qt merge a flood into one late
+    // readyRead, far past any cap.
+    reply->setReadBufferSize(kReadAheadBytes);
+    QMetaObject::invokeMethod(
+        reply, [reply] { reply->setReadBufferSize(kReadAheadBytes); }, Qt::QueuedConnection);
     connect(reply, &QNetworkReply::metaDataChanged, this,
             [this, reply] { checkDeclaredSize(reply); });
     connect(reply, &QNetworkReply::readyRead, this, [this, reply] { drain(reply); });

@@ -103,6 +103,7 @@ protected:
 
     static constexpr qint64 kDefaultMaxReplyBytes = 32 * 1024 * 1024;
     static constexpr qint64 kDefaultMaxDownloadBytes = 1024 * 1024 * 1024;
+    static constexpr qint64 kReadAheadBytes = 256 * 1024;
     static constexpr qint64 kDefaultDeadlineMs = 600'000;
     static constexpr qint64 kDefaultApiDeadlineMs = 1'800'000;
     // Provider text made safe to show: the key removed, whitespace tidied, length capped.

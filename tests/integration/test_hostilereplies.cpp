@@ -81,6 +81,7 @@ private Q_SLOTS:
     void implausibleUsageIsMalformed();
     void floodIsCutAtTheCap_data();
     void floodIsCutAtTheCap();
+    void floodIsCutWhileTheEngineThreadIsBusy();
     void replyJustUnderTheCapArrives();
     void drippingServerMeetsTheDeadline_data();
     void drippingServerMeetsTheDeadline();
@@ -89,6 +90,8 @@ private Q_SLOTS:
 
 private:
     std::unique_ptr<Provider> make(const QString &id, const QJsonObject &settings = {});
+    std::unique_ptr<Provider> make(const QString &id, const QString &baseUrl,
+                                   const QJsonObject &settings);
     ChatReply sendOne(Provider *provider, int timeoutMs = 20'000);
 
     std::unique_ptr<HostileServer> m_server;
@@ -107,11 +110,17 @@ void TestHostileReplies::cleanup()
 
 std::unique_ptr<Provider> TestHostileReplies::make(const QString &id, const QJsonObject &settings)
 {
+    return make(id, m_server->baseUrl(id != u"anthropic"_s), settings);
+}
+
+std::unique_ptr<Provider> TestHostileReplies::make(const QString &id, const QString &baseUrl,
+                                                   const QJsonObject &settings)
+{
     ProviderConfig config;
     config.id = id;
     config.apiKey = u"sk-hostile-test"_s;
     config.settings = settings;
-    config.baseUrl = m_server->baseUrl(id != u"anthropic"_s);
+    config.baseUrl = baseUrl;
     QString error;
     auto provider = bd::providers::createProvider(config, bd::SystemClock::instance(), &error);
     if (!provider)
@@ -248,6 +257,53 @@ void TestHostileReplies::floodIsCutAtTheCap()
              qPrintable(QString::number(m_server->bodyBytesSent())));
     QVERIFY(timer.elapsed() < 10'000);
     QTRY_COMPARE(m_server->openConnections(), 0);
+}
+
+void TestHostileReplies::floodIsCutWhileTheEngineThreadIsBusy()
+{
+    // The flood comes from a thread of its own while this thread, the provider's, is busy for
+    // half a second: what Qt's HTTP thread reads meanwhile is held for us, so only its throttle
+    // stops the flood (before it, 40-170 MiB of the 200 arrived under CPU load).
+    QThread serverThread;
+    serverThread.start();
+    QObject serverSide;
+    serverSide.moveToThread(&serverThread);
+    std::unique_ptr<HostileServer> server;
+    QString baseUrl;
+    QMetaObject::invokeMethod(
+        &serverSide,
+        [&] {
+            server = std::make_unique<HostileServer>();
+            server->mode = HostileServer::Mode::Flood;
+            server->chunked = true;
+            server->floodBytes = 200 * 1024 * 1024;
+            if (server->listen())
+                baseUrl = server->baseUrl();
+        },
+        Qt::BlockingQueuedConnection);
+    const auto stopServer = qScopeGuard([&] {
+        QMetaObject::invokeMethod(&serverSide, [&] { server.reset(); },
+                                  Qt::BlockingQueuedConnection);
+        serverThread.quit();
+        serverThread.wait();
+    });
+    QVERIFY(!baseUrl.isEmpty());
+
+    auto provider = make(u"openai-compatible"_s, baseUrl, {{u"max_reply_bytes"_s, 1024 * 1024}});
+    QVERIFY(provider);
+    QList<ChatReply> replies;
+    QObject::connect(provider.get(), &Provider::replied, provider.get(),
+                     [&replies](const ChatReply &reply) { replies.append(reply); });
+    provider->send(request(1));
+    QTRY_VERIFY(server->bodyBytesSent() > 0);
+    QThread::msleep(500); // the engine thread busy elsewhere: not a wait for anything
+    QTRY_COMPARE_WITH_TIMEOUT(replies.size(), 1, 20'000);
+    const ChatReply &reply = replies.first();
+    QVERIFY2(reply.error == ErrorClass::InvalidRequest, qPrintable(describe(reply)));
+    QVERIFY2(reply.errorMessage.startsWith(u"reply too large: more than 1 MiB"_s),
+             qPrintable(reply.errorMessage));
+    const qint64 sent = server->bodyBytesSent();
+    QVERIFY2(sent < 16 * 1024 * 1024, qPrintable(QString::number(sent)));
 }
 
 void TestHostileReplies::replyJustUnderTheCapArrives()

@@ -5,6 +5,7 @@
 // figures), a flood of a body, a body or a header block dripped a byte at a time.
 // Header-only and without Q_OBJECT, so any test can include it.
 
+#include <atomic>
 #include <memory>
 #include <QByteArray>
 #include <QHash>
@@ -212,7 +213,8 @@ private:
 
     QTcpServer m_server;
     QList<std::shared_ptr<Connection>> m_connections;
-    qint64 m_bodyBytesSent = 0;
+    // Read by a test whose server runs on a thread of its own.
+    std::atomic<qint64> m_bodyBytesSent = 0;
     int m_requests = 0;
 };
 
