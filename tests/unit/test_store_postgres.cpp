@@ -7,6 +7,7 @@
 #include "../store/privatepostgres.h"
 #include "../store/storeconformance.h"
 #include "store/database.h"
+#include "store/postgres/postgresconnection.h"
 #include "store/store.h"
 
 #include <cstdio>
@@ -153,6 +154,34 @@ private Q_SLOTS:
         // Read-only opening never creates a database.
         QVERIFY(!bd::store::Database::exists(m_server->url(u"never_made"_s)));
         QVERIFY(!bd::store::Database::exists(m_server->url(u"never_made"_s)));
+    }
+
+    void deadServersAreNoticedWithinAMinute()
+    {
+        using bd::store::PostgresConnection;
+        // The defaults, on a live session as libpq took them.
+        PostgresConnection plain(m_server->url(u"keepalive_plain"_s),
+                                 bd::store::Database::Access::ReadWrite);
+        QVERIFY2(plain.isOpen(), qPrintable(plain.errorString()));
+        QCOMPARE(plain.sessionOption("keepalives"), u"1"_s);
+        QCOMPARE(plain.sessionOption("keepalives_idle"), u"30"_s);
+        QCOMPARE(plain.sessionOption("keepalives_interval"), u"10"_s);
+        QCOMPARE(plain.sessionOption("keepalives_count"), u"3"_s);
+        QCOMPARE(plain.sessionOption("tcp_user_timeout"), u"60000"_s);
+        QCOMPARE(plain.sessionOption("connect_timeout"), u"10"_s);
+
+        // What the URL says wins, once (before, connect_timeout=10 was added after it).
+        const QString given = m_server->url(u"keepalive_given"_s) +
+                              u"?connect_timeout=4&keepalives_idle=7&password=nope"_s;
+        const QString options = PostgresConnection::connectOptions(QUrl(given));
+        QCOMPARE(options.count(u"connect_timeout="_s), 1);
+        QCOMPARE(options.count(u"keepalives_idle="_s), 1);
+        QVERIFY(!options.contains(u"nope"_s));
+        PostgresConnection tuned(given, bd::store::Database::Access::ReadWrite);
+        QVERIFY2(tuned.isOpen(), qPrintable(tuned.errorString()));
+        QCOMPARE(tuned.sessionOption("connect_timeout"), u"4"_s);
+        QCOMPARE(tuned.sessionOption("keepalives_idle"), u"7"_s);
+        QCOMPARE(tuned.sessionOption("keepalives_count"), u"3"_s);
     }
 
 private:

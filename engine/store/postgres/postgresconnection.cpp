@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <libpq-fe.h>
+#include <QSet>
 #include <QSocketNotifier>
 #include <QSqlDriver>
 #include <QSqlError>
@@ -62,16 +63,7 @@ PostgresConnection::PostgresConnection(const QString &location, Database::Access
     m_database = url.path().mid(1);
     if (m_database.isEmpty())
         m_database = m_user.isEmpty() ? u"postgres"_s : m_user;
-    // Options libpq understands (sslmode=…, connect_timeout=…) pass through; a password in
-    // the URL is ignored on purpose: it would end up in logs and process lists.
-    QStringList options;
-    for (const auto &[key, value] : QUrlQuery(url).queryItems(QUrl::FullyDecoded)) {
-        if (key != u"password"_s)
-            options << key + u'=' + value;
-    }
-    if (!options.contains(u"connect_timeout"_s, Qt::CaseInsensitive))
-        options << u"connect_timeout=10"_s;
-    m_options = options.join(u';');
+    m_options = connectOptions(url);
 
     m_db = QSqlDatabase::addDatabase(u"QPSQL"_s, m_name);
     if (!m_db.isValid()) {
@@ -134,18 +126,68 @@ bool PostgresConnection::setUpSession()
     return true;
 }
 
-bool PostgresConnection::connectionLost() const
+QString PostgresConnection::connectOptions(const QUrl &url)
+{
+    // Options libpq understands (sslmode=…, connect_timeout=…) pass through; a password in
+    // the URL is ignored on purpose: it would end up in logs and process lists.
+    QStringList options;
+    QSet<QString> given;
+    for (const auto &[key, value] : QUrlQuery(url).queryItems(QUrl::FullyDecoded)) {
+        if (key == u"password"_s)
+            continue;
+        options << key + u'=' + value;
+        given.insert(key.toLower());
+    }
+    // Without these a server that vanishes without a word (a dead host, a dropped route)
+    // holds a worker in a read for the kernel's two hours; with them libpq gives up within
+    // about a minute and the reconnect loop takes over. The user's own values win.
+    const std::pair<const char16_t *, const char16_t *> defaults[] = {
+        {u"connect_timeout", u"10"},   {u"keepalives", u"1"},
+        {u"keepalives_idle", u"30"},   {u"keepalives_interval", u"10"},
+        {u"keepalives_count", u"3"},   {u"tcp_user_timeout", u"60000"},
+    };
+    for (const auto &[key, value] : defaults) {
+        const QString name = QString::fromUtf16(key);
+        if (!given.contains(name))
+            options << name + u'=' + QString::fromUtf16(value);
+    }
+    return options.join(u';');
+}
+
+PGconn *PostgresConnection::session() const
 {
     if (!m_open)
-        return false;
+        return nullptr;
     const QSqlDriver *driver = m_db.driver();
     const QVariant handle = driver ? driver->handle() : QVariant();
     // QPSQL hands out libpq's PGconn (registered under its struct's name, pg_conn*).
     const char *type = handle.typeName();
     if (!type || (qstrcmp(type, "pg_conn*") != 0 && qstrcmp(type, "PGconn*") != 0))
+        return nullptr;
+    return *static_cast<PGconn *const *>(handle.constData());
+}
+
+bool PostgresConnection::connectionLost() const
+{
+    if (!m_open)
         return false;
-    const auto connection = *static_cast<PGconn *const *>(handle.constData());
+    const PGconn *connection = session();
     return !connection || PQstatus(connection) != CONNECTION_OK;
+}
+
+QString PostgresConnection::sessionOption(const QByteArray &keyword) const
+{
+    PGconn *connection = session();
+    if (!connection)
+        return {};
+    PQconninfoOption *options = PQconninfo(connection);
+    QString value;
+    for (PQconninfoOption *option = options; option && option->keyword; ++option) {
+        if (keyword == option->keyword && option->val)
+            value = QString::fromUtf8(option->val);
+    }
+    PQconninfoFree(options);
+    return value;
 }
 
 bool PostgresConnection::reconnect()

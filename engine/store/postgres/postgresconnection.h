@@ -8,6 +8,9 @@
 #include <QVariant>
 #include <vector>
 
+class QUrl;
+struct pg_conn; // libpq's PGconn
+
 namespace bd::store {
 
 // One Qt PostgreSQL (QPSQL) connection under a name no other instance in the process uses,
@@ -55,13 +58,20 @@ public:
     // would fail on the new session, and say so).
     void retire(QSqlQuery &&query) { m_retired.push_back(std::move(query)); }
 
+    // A libpq option of the open session as libpq took it ("" when closed or unknown).
+    QString sessionOption(const QByteArray &keyword) const;
+
     // The location with any password removed (for messages and location()).
     static QString redacted(const QString &location);
+    // libpq's options for a URL: its query items but a password, then defaults for what the
+    // URL leaves out (connect_timeout, TCP keepalives, tcp_user_timeout).
+    static QString connectOptions(const QUrl &url);
     // Prepares sql, binds values in order and runs it; false when any step failed
     // (query.lastError() says why). The stores' run() helpers keep the error.
     static bool execBound(QSqlQuery &query, const QString &sql, const QVariantList &values);
 
 private:
+    pg_conn *session() const;
     bool fail(const QString &what);
     bool configure(QSqlDatabase &db, const QString &databaseName) const;
     bool createDatabase();
