@@ -132,6 +132,7 @@ private Q_SLOTS:
     void setJobStateAndDiscard();
     void appendTasksAndCounts();
     void appendTasksForMissingJobFails();
+    void appendTasksManyAtOnceKeepsEveryRowInOrder();
 
     void claimOrdersByPriorityThenInput();
     void claimLeasesAndRespectsLimit();
@@ -563,6 +564,31 @@ void TestStore::appendTasksForMissingJobFails()
     // The connection is usable afterwards (the failed transaction was rolled back).
     QVERIFY2(store->appendTasks(id, 2, makeRows(2, 2), 2, kT0), qPrintable(store->errorString()));
     QCOMPARE(store->taskCounts(id).pending, 3);
+}
+
+void TestStore::appendTasksManyAtOnceKeepsEveryRowInOrder()
+{
+    // The store inserts rows several per statement, then the rest one by one: 75 rows are
+    // two full statements and eleven single rows.
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = store->createJob(makeSpec(), {u"id"_s, u"review"_s}, kT0);
+    QVERIFY2(store->appendTasks(id, 1, makeRows(75), 2, kT0), qPrintable(store->errorString()));
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(id, kOwnerA, 100, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), 75);
+    const QList<QStringList> expected = makeRows(75);
+    for (int i = 0; i < 75; ++i) {
+        QCOMPARE(claimed.at(i).rowNumber, qint64(i + 1));
+        QCOMPARE(claimed.at(i).values, expected.at(i));
+        if (i > 0)
+            QVERIFY(claimed.at(i).id > claimed.at(i - 1).id); // ids follow the input
+    }
+    // A refused statement of many rows takes the whole chunk with it.
+    QVERIFY(!store->appendTasks(id + 1000, 76, makeRows(40, 76), 2, kT0));
+    QCOMPARE(store->taskCounts(id).total(), 75);
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM tasks"_s).toInt(), 75);
 }
 
 // ---- claims -----------------------------------------------------------------------------

@@ -68,10 +68,16 @@ private:
     sqlite3_stmt *m_stmt = nullptr;
 };
 
+// Rows per import INSERT: each execution of a statement sets up the tasks triggers' frame
+// (SQLite allocates and initialises it once per execution, whatever the rows), so one row
+// per INSERT paid that for every row.
+constexpr int kRowsPerInsert = 32;
+
 class SqliteStore::Statements
 {
 public:
     SqliteStatement insertTask;
+    SqliteStatement insertTasks; // kRowsPerInsert rows at once (appendTasks)
     SqliteStatement claim;
     SqliteStatement complete;
     SqliteStatement retry;
