@@ -147,6 +147,7 @@ private Q_SLOTS:
     void deadLetterRecordsReason();
     void transitionsOfNonOwnersAreSkipped();
     void nothingIsCompletedTwice();
+    void completionsManyAtOnceAreCheckedOneByOne();
 
     void taskCountsFollowEveryWriter();
     void releaseExpiredLeases();
@@ -974,6 +975,51 @@ void TestStore::transitionsOfNonOwnersAreSkipped()
     QCOMPARE(counts.pending, 1);
     QVERIFY(store->applyTransitions(kOwnerA, {}, kT0, &skipped));
     QCOMPARE(skipped, 0);
+}
+
+void TestStore::completionsManyAtOnceAreCheckedOneByOne()
+{
+    // Runs of completions go through one statement of several rows: each row is still
+    // checked against the lease owner, counted when skipped, and its cost added once.
+    auto store = openStore();
+    QVERIFY(store->isOpen());
+    const qint64 id = makeJob(*store, 75);
+    QList<ClaimedTask> mine;
+    QList<ClaimedTask> theirs;
+    QVERIFY(store->claimTasks(id, kOwnerA, 70, kT0, kT0 + kLease, &mine));
+    QVERIFY(store->claimTasks(id, kOwnerB, 5, kT0, kT0 + kLease, &theirs));
+    QList<TaskTransition> group;
+    for (int i = 0; i < 59; ++i)
+        group.append(transition(mine.at(i).id, OutcomeAction::Complete));
+    for (const ClaimedTask &task : theirs) // another worker's: skipped
+        group.append(transition(task.id, OutcomeAction::Complete));
+    group.append(transition(mine.at(0).id, OutcomeAction::Complete)); // completed already
+    int skipped = -1;
+    QVERIFY2(store->applyTransitions(kOwnerA, group, kT0 + 50, &skipped),
+             qPrintable(store->errorString()));
+    QCOMPARE(skipped, 6);
+    const bd::TaskCounts counts = store->taskCounts(id);
+    QCOMPARE(counts.completed, 59);
+    QCOMPARE(counts.leased, 16);
+    const auto rows = exportRows(*store, id);
+    for (int i = 0; i < 59; ++i) {
+        QCOMPARE(rows.at(i).status, u"completed"_s);
+        QCOMPARE(rows.at(i).output, u"answer %1"_s.arg(mine.at(i).id));
+        QCOMPARE(rows.at(i).attempts, 1);
+    }
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM tasks WHERE state = 2 AND model = 'sim-1' "
+                          "AND input_tokens = 10 AND finished_at = %1"_s.arg(kT0 + 50))
+                 .toInt(),
+             59);
+    QCOMPARE(scalar(side, u"SELECT SUM(tasks) FROM job_cost_lines WHERE lane = 'sync'"_s).toInt(),
+             59);
+    QCOMPARE(scalar(side, u"SELECT SUM(input_tokens) FROM job_cost_lines"_s).toInt(), 59 * 10);
+    QVERIFY(qAbs(scalar(side, u"SELECT SUM(usd) FROM spend_days"_s).toDouble() - 59 * 0.25)
+            < 1e-9);
+    QVERIFY(qAbs(scalar(side, u"SELECT SUM(cost_usd) FROM job_cost_lines"_s).toDouble()
+                 - 59 * 0.25)
+            < 1e-9);
 }
 
 void TestStore::nothingIsCompletedTwice()
