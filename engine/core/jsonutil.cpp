@@ -3,6 +3,8 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 
+#include <algorithm>
+
 namespace bd::json {
 
 namespace {
@@ -72,7 +74,8 @@ bool decodeFast(QByteArrayView json, QStringList &values)
     ++p;
     if (p != end && *p == ']')
         return p + 1 == end;
-    QByteArray field;
+    // One allocation for the list: at most one value more than there are commas.
+    values.reserve(std::count(p, end, ',') + 1);
     for (;;) {
         if (p == end || *p != '"')
             return false;

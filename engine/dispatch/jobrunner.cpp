@@ -551,7 +551,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     const auto it = m_inFlight.find(reply.taskId);
     if (it == m_inFlight.end())
         return;
-    const ClaimedTask task = it.value();
+    const ClaimedTask task = std::move(it.value());
     m_inFlight.erase(it);
     const Sent sent = m_sent.take(task.id);
     m_budget.release(sent.reservedUsd);

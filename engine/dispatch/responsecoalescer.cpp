@@ -18,6 +18,7 @@ void ResponseCoalescer::lookAhead(const QHash<qint64, Rendered> &group)
     m_ahead.clear();
     if (group.isEmpty())
         return;
+    m_ahead.reserve(group.size()); // clear() let its storage go: no rehash while it fills
     QList<QByteArray> keys;
     keys.reserve(group.size());
     for (auto it = group.cbegin(); it != group.cend(); ++it) {
@@ -163,8 +164,14 @@ QList<store::CachedResponse> ResponseCoalescer::takeUnstored(qint64 nowMs)
 {
     m_lastWriteMs = nowMs;
     ++m_writes; // what the lookahead found may be stale now
-    QList<store::CachedResponse> entries = m_unstored.values();
+    QList<store::CachedResponse> entries;
+    entries.reserve(m_unstored.size());
+    for (auto it = m_unstored.begin(); it != m_unstored.end(); ++it)
+        entries.append(std::move(it.value()));
+    // The next group of answers grows about as large: room for it now, not rehash by rehash.
+    const qsizetype kept = m_unstored.size();
     m_unstored.clear();
+    m_unstored.reserve(kept);
     return entries;
 }
 

@@ -19,6 +19,7 @@ void TaskCoalescing::lookAhead(const QList<ClaimedTask> &group)
     QHash<qint64, ResponseCoalescer::Rendered> rendered;
     if (cache.isEnabled() && !m_parts.router->isTiered() && group.size() >= 2) {
         const QString model = m_parts.router->models().constFirst(); // the job's, or the default
+        rendered.reserve(group.size());
         for (const ClaimedTask &task : group) {
             const TaskPrompts::Revision *revision = m_host->templateFor(task.templateRevision);
             if (!revision)

@@ -28,9 +28,44 @@ SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
     }
     m_statements = std::make_unique<Statements>();
     Statements &s = *m_statements;
+    const QByteArray insertHead =
+        "INSERT INTO tasks (job_id, row_no, vals, priority, created_at) VALUES ";
+    QByteArrayList insertRows;
+    for (int i = 0; i < kRowsPerInsert; ++i)
+        insertRows.append("(?, ?, ?, ?, ?)");
+    const QByteArray insertOne = insertHead + insertRows.constFirst();
+    const QByteArray insertMany = insertHead + insertRows.join(", ");
+    // A run of completions: the one-row completion below, its values from a VALUES row
+    // each (column1 the task's id, then its ?1..?18 without ?12 and ?13, in order: see
+    // completeRows()), the owner the last parameter; the same RETURNING, then the id.
+    QByteArrayList completionRows;
+    for (int row = 0; row < kRowsPerInsert; ++row) {
+        QByteArrayList marks;
+        for (int column = 1; column <= kCompletionColumns; ++column)
+            marks.append('?' + QByteArray::number(row * kCompletionColumns + column));
+        completionRows.append('(' + marks.join(", ") + ')');
+    }
+    const QByteArray completeMany =
+        "UPDATE tasks SET state = 2, output = v.column2, model = v.column3, "
+        "input_tokens = v.column4, output_tokens = v.column5, cached_tokens = v.column6, "
+        "cache_write_tokens = v.column7, "
+        "cost_usd = v.column8 + classify_cost_usd + v.column17 + rejected_cost_usd, "
+        "classify_input_tokens = classify_input_tokens + v.column15, "
+        "classify_output_tokens = classify_output_tokens + v.column16, "
+        "classify_cost_usd = classify_cost_usd + v.column17, "
+        "cache_hit = v.column9, http_status = v.column10, attempts = attempts + v.column11, "
+        "finished_at = v.column12, error_class = NULL, error_message = NULL, "
+        "lease_owner = NULL, lease_expires = NULL, tier = COALESCE(v.column13, tier), "
+        "routed_model = COALESCE(v.column14, routed_model) FROM (VALUES "
+        + completionRows.join(", ") + ") AS v WHERE tasks.id = v.column1 AND tasks.state = 1 "
+        "AND tasks.lease_owner = ?" + QByteArray::number(kRowsPerInsert * kCompletionColumns + 1)
+        + " RETURNING job_id, model, cache_hit, batch_id, finished_at / 86400000, tier, "
+          "cost_usd, input_tokens, output_tokens, cached_tokens, cache_write_tokens, "
+          "classify_input_tokens, classify_output_tokens, classify_cost_usd, tasks.id";
     const bool prepared =
-        s.insertTask.prepare(m_handle, "INSERT INTO tasks (job_id, row_no, vals, priority, "
-                                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+        s.insertTask.prepare(m_handle, insertOne.constData())
+        && s.completeMany.prepare(m_handle, completeMany.constData())
+        && s.insertTasks.prepare(m_handle, insertMany.constData())
         && s.claim.prepare(m_handle,
                            "UPDATE tasks SET state = 1, lease_owner = ?1, lease_expires = ?2, "
                            "started_at = ?3 WHERE id IN (SELECT id FROM tasks WHERE job_id = ?4 "
@@ -167,20 +202,28 @@ bool SqliteStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList<Q
 {
     if (!exec(u"BEGIN IMMEDIATE"_s))
         return false;
-    SqliteStatement &insert = m_statements->insertTask;
-    qint64 rowNumber = firstRowNumber;
-    for (const QStringList &row : rows) {
+    // kRowsPerInsert rows per statement while that many are left, then one at a time.
+    qsizetype next = 0;
+    while (next < rows.size()) {
+        const bool many = rows.size() - next >= kRowsPerInsert;
+        SqliteStatement &insert = many ? m_statements->insertTasks : m_statements->insertTask;
+        const int count = many ? kRowsPerInsert : 1;
         ResetGuard guard(insert);
-        insert.bind(1, jobId);
-        insert.bind(2, rowNumber++);
-        insert.bind(3, json::encodeStringArray(row));
-        insert.bind(4, qint64(priority));
-        insert.bind(5, nowMs);
+        for (int i = 0; i < count; ++i) {
+            const int first = 5 * i;
+            insert.bind(first + 1, jobId);
+            insert.bind(first + 2, firstRowNumber + next + i);
+            insert.bind(first + 3, json::encodeStringArray(rows.at(next + i)));
+            insert.bind(first + 4, qint64(priority));
+            insert.bind(first + 5, nowMs);
+        }
         if (insert.step() != SQLITE_DONE) {
-            failSql(u"cannot store row %1"_s.arg(rowNumber - 1));
+            failSql(u"cannot store rows %1 to %2"_s.arg(firstRowNumber + next)
+                        .arg(firstRowNumber + next + count - 1));
             exec(u"ROLLBACK"_s);
             return false;
         }
+        next += count;
     }
     return exec(u"COMMIT"_s);
 }

@@ -4,6 +4,7 @@
 
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QSet>
 #include <QSqlError>
 #include <QSqlQuery>
 
@@ -98,6 +99,77 @@ private:
     QList<Line> m_lines;
 };
 
+// How many transitions from `first` on can go through completeMany: kRowsPerInsert when
+// that many plain completions (no error to record) of distinct tasks follow, else 0.
+int completionRun(const QList<TaskTransition> &transitions, qsizetype first)
+{
+    if (transitions.size() - first < kRowsPerInsert)
+        return 0;
+    QSet<qint64> ids;
+    ids.reserve(kRowsPerInsert);
+    for (qsizetype i = first; i < first + kRowsPerInsert; ++i) {
+        const TaskTransition &t = transitions.at(i);
+        if (t.action != OutcomeAction::Complete || t.outcome.error != ErrorClass::None)
+            return 0;
+        ids.insert(t.outcome.taskId);
+    }
+    // One task twice: the one-row statements decide which of the two applies.
+    return ids.size() == kRowsPerInsert ? kRowsPerInsert : 0;
+}
+
+// The completions transitions[first, first + kRowsPerInsert) in one statement, each checked
+// against the lease owner as the one-row completion is; those it did not change are skipped.
+bool completeRows(SqliteStatement &update, SqliteStatement &batchLane,
+                  const QList<TaskTransition> &transitions, qsizetype first,
+                  const QByteArray &ownerUtf8, qint64 nowMs, CostLines &lines, double *spentUsd,
+                  int *skipped)
+{
+    ResetGuard guard(update);
+    for (int row = 0; row < kRowsPerInsert; ++row) {
+        const TaskTransition &t = transitions.at(first + row);
+        const TaskOutcome &o = t.outcome;
+        const int at = row * kCompletionColumns;
+        update.bind(at + 1, o.taskId);
+        update.bind(at + 2, o.output);
+        update.bindText(at + 3, o.model);
+        update.bind(at + 4, o.usage.inputTokens);
+        update.bind(at + 5, o.usage.outputTokens);
+        update.bind(at + 6, o.usage.cachedTokens);
+        update.bind(at + 7, o.usage.cacheWriteTokens);
+        if (o.costUsd)
+            update.bind(at + 8, *o.costUsd);
+        else
+            update.bindNull(at + 8);
+        update.bind(at + 9, qint64(o.cacheHit ? 1 : 0));
+        update.bind(at + 10, qint64(o.httpStatus));
+        update.bind(at + 11, qint64(t.chargeAttempt ? 1 : 0));
+        update.bind(at + 12, nowMs);
+        bindRoute(&update, at + 13, o);
+        bindClassification(&update, at + 15, o);
+    }
+    update.bind(kRowsPerInsert * kCompletionColumns + 1, ownerUtf8);
+    QSet<qint64> changed;
+    changed.reserve(kRowsPerInsert);
+    int rc;
+    while ((rc = update.step()) == SQLITE_ROW) {
+        if (!lines.add(update, batchLane))
+            return false;
+        changed.insert(update.int64(14));
+    }
+    if (rc != SQLITE_DONE)
+        return false;
+    for (int row = 0; row < kRowsPerInsert; ++row) {
+        const TaskOutcome &o = transitions.at(first + row).outcome;
+        if (!changed.contains(o.taskId)) {
+            if (skipped)
+                ++*skipped;
+            continue;
+        }
+        *spentUsd += o.costUsd.value_or(0.0) + o.rejectedCostUsd;
+    }
+    return true;
+}
+
 } // namespace
 
 // --- claims and transitions (leases and batches are SqlStore's)
@@ -153,7 +225,22 @@ bool SqliteStore::applyTransitions(const QString &owner, const QList<TaskTransit
     const QByteArray ownerUtf8 = owner.toUtf8();
     double spentUsd = 0.0; // what the answers stored here cost, for the spend ledger
     CostLines lines;
-    for (const TaskTransition &t : transitions) {
+    for (qsizetype next = 0; next < transitions.size(); ++next) {
+        // Runs of completions go many per statement (the triggers' frame is set up once
+        // per statement), the rest one at a time.
+        if (completionRun(transitions, next) > 0) {
+            if (!completeRows(s.completeMany, s.batchLane, transitions, next, ownerUtf8, nowMs,
+                              lines, &spentUsd, skipped)) {
+                failSql(u"cannot record the outcome of tasks %1 to %2"_s
+                            .arg(transitions.at(next).outcome.taskId)
+                            .arg(transitions.at(next + kRowsPerInsert - 1).outcome.taskId));
+                exec(u"ROLLBACK"_s);
+                return false;
+            }
+            next += kRowsPerInsert - 1;
+            continue;
+        }
+        const TaskTransition &t = transitions.at(next);
         const TaskOutcome &o = t.outcome;
         const qint64 charge = t.chargeAttempt ? 1 : 0;
         SqliteStatement *statement = bindTransition(s, t, ownerUtf8, nowMs);

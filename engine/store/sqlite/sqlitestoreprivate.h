@@ -68,12 +68,20 @@ private:
     sqlite3_stmt *m_stmt = nullptr;
 };
 
+// Rows per import INSERT: each execution of a statement sets up the tasks triggers' frame
+// (SQLite allocates and initialises it once per execution, whatever the rows), so one row
+// per INSERT paid that for every row. Runs of completions go as many per UPDATE.
+constexpr int kRowsPerInsert = 32;
+constexpr int kCompletionColumns = 17; // values of one completion in completeMany
+
 class SqliteStore::Statements
 {
 public:
     SqliteStatement insertTask;
+    SqliteStatement insertTasks; // kRowsPerInsert rows at once (appendTasks)
     SqliteStatement claim;
     SqliteStatement complete;
+    SqliteStatement completeMany; // kRowsPerInsert completions at once (applyTransitions)
     SqliteStatement retry;
     SqliteStatement release;
     SqliteStatement dead;
