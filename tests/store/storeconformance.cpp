@@ -253,7 +253,7 @@ void StoreConformance::leasesRenewExpireAndRelease()
     QCOMPARE(store.leaseOwners(), QStringList{kOwnerA});
 
     // A dead worker's tasks come back at once.
-    QCOMPARE(store.releaseLeasesOf(kOwnerA), 2);
+    QCOMPARE(store.releaseLeasesOf(kOwnerA, kT0 + 2 * kLease), 2);
     QCOMPARE(store.taskCounts(job).pending, 4);
     QVERIFY(store.leaseOwners().isEmpty());
     QCOMPARE(store.releaseExpiredLeases(kT0 + 10 * kLease), 0);
@@ -1666,6 +1666,16 @@ void StoreConformance::queueProbe()
     QCOMPARE(c.size(), 2);
     for (const ClaimedTask &task : std::as_const(c))
         QCOMPARE(task.queuedAtMs, releasedAt); // where the wait metric starts
+    // Ones a stopped worker handed back wait from the hand-back, not from their last release.
+    const qint64 handedBackAt = releasedAt + 60'000;
+    QCOMPARE(store.releaseLeasesOf(kOwnerA, handedBackAt), 2);
+    oldest = probe.oldestPendingSince(job);
+    QCOMPARE(oldest.value(1), handedBackAt);
+    QCOMPARE(oldest.value(2), handedBackAt);
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, handedBackAt + 1'000, handedBackAt + kLease, &c));
+    QCOMPARE(c.size(), 2);
+    for (const ClaimedTask &task : std::as_const(c))
+        QCOMPARE(task.queuedAtMs, handedBackAt);
     QVERIFY(probe.errorString().isEmpty());
 }
 
