@@ -31,6 +31,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_concurrencyLimiter(options.concurrency)
     , m_backPressure(&m_concurrencyLimiter)
     , m_prompts(store, job)
+    , m_offPeak(this, clock)
     , m_budget(job.spec.settings.value(settingkeys::budgetUsd).toDouble(0.0))
     , m_cache(cost::responseCacheEnabled(job.spec.settings))
     , m_coalescing(this, TaskCoalescing::Parts{.cache = &m_cache,
@@ -63,10 +64,8 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     groups.mediumDepth = m_options.mediumDepth;
     groups.largeDepth = m_options.largeDepth;
     m_groupSizer = GroupSizer(m_provider->id(), groups, settings);
-    m_runNow = settings.value(settingkeys::offpeakRunNow).toBool();
+    m_offPeak.setRunNow(settings.value(settingkeys::offpeakRunNow).toBool());
     m_standing = !settings.value(settingkeys::intakeQueue).toString().isEmpty();
-    m_offPeakTimer.setSingleShot(true);
-    connect(&m_offPeakTimer, &QTimer::timeout, this, &JobRunner::pump);
     m_provider->setPriceTable(m_prices);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
@@ -158,11 +157,7 @@ void JobRunner::configureLane()
     // A classifier answers first, so a job using one stays on sync calls (laneFor()).
     m_taskLanes.configure(m_job.spec.priority, m_batchMode,
                           m_provider->hasBatchApi() && !m_router.usesClassifier());
-    m_offPeak.reset();
-    m_offPeakError.clear();
-    if (m_job.spec.priority == 3)
-        m_offPeak = OffPeakWindow::fromJson(settings.value(settingkeys::offpeak).toObject(),
-                                            &m_offPeakError);
+    m_offPeak.configure(m_job.spec.priority, settings);
 }
 
 void JobRunner::handBackUnsent()
@@ -187,12 +182,12 @@ void JobRunner::setLane(int priority, const QString &mode)
     configureLane();
     if (!m_running)
         return;
-    if (!m_offPeakError.isEmpty()) {
-        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
+    if (!m_offPeak.error().isEmpty()) {
+        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeak.error()));
         return;
     }
     m_wakeTimer.stop();
-    m_offPeakTimer.stop();
+    m_offPeak.stop();
     if (m_stopping)
         return;
     pump(); // off the window, the waiting state clears here
@@ -205,11 +200,11 @@ void JobRunner::start()
     m_running = true;
     m_stopping = false;
     m_work.claimedEverything = false;
-    m_waitingForOffPeak = false;
+    m_offPeak.restart();
     m_work.counts = m_store->taskCounts(m_job.id);
     readTotals();
-    if (!m_offPeakError.isEmpty()) {
-        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
+    if (!m_offPeak.error().isEmpty()) {
+        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeak.error()));
         return;
     }
     if (!m_tieringError.isEmpty()) {
@@ -263,7 +258,10 @@ void JobRunner::pump()
     if (!m_running || m_stopping || databaseAwayNow())
         return;
     const qint64 now = m_clock->nowMs();
-    if (waitForOffPeak(now))
+    // Answers already in flight still settle; nothing new goes out.
+    if (m_offPeak.holds(now, m_work.counts.unfinished() > 0,
+                        !m_work.ready.isEmpty() || !m_work.assembly.isEmpty() ||
+                            !m_work.lowered.isEmpty()))
         return;
     if (m_batchMode) {
         m_batchApi->pumpBatches(now);
@@ -467,45 +465,26 @@ void JobRunner::setMaxConcurrentBatches(int batches)
     pump();
 }
 
-bool JobRunner::waitForOffPeak(qint64 now)
+void JobRunner::offPeakHandBack()
 {
-    const qint64 untilOpen = m_offPeak && !m_runNow ? m_offPeak->msUntilOpen(now) : 0;
-    if (untilOpen <= 0 || m_work.counts.unfinished() == 0) { // nothing left: let it finish
-        m_offPeakTimer.stop();
-        setWaiting(false);
-        return false;
-    }
-    // Answers already in flight still settle; nothing new goes out.
-    if (!m_work.ready.isEmpty() || !m_work.assembly.isEmpty() || !m_work.lowered.isEmpty()) {
-        releaseReady();
-        flush();
-    }
-    setWaiting(true);
-    // One timer for the opening, not a poll. Re-armed at least hourly so that a machine
-    // that slept through the opening notices soon after it wakes.
-    m_offPeakTimer.start(int(qBound(qint64(1), untilOpen, qint64(3'600'000))));
-    return true;
+    releaseReady();
+    flush();
 }
 
-void JobRunner::setWaiting(bool waiting)
+void JobRunner::offPeakWaitingChanged(const QString &reason)
 {
-    if (waiting == m_waitingForOffPeak)
-        return;
-    m_waitingForOffPeak = waiting;
-    const QString reason = waitingFor();
     m_store->setJobState(m_job.id, JobState::Running, reason, m_clock->nowMs());
     Q_EMIT waitingChanged(m_job.id, reason);
 }
 
 QString JobRunner::waitingFor() const
 {
-    return m_waitingForOffPeak && m_offPeak ? m_offPeak->waitingReason(m_clock->nowMs())
-                                            : QString();
+    return m_offPeak.waitingFor(m_clock->nowMs());
 }
 
 void JobRunner::runNow()
 {
-    m_runNow = true;
+    m_offPeak.setRunNow(true);
     m_job.spec.settings.insert(settingkeys::offpeakRunNow, true);
     if (m_running && !m_stopping)
         pump();
@@ -962,7 +941,7 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
         m_stopState = state;
         m_stopReason = reason;
         m_wakeTimer.stop();
-        m_offPeakTimer.stop();
+        m_offPeak.stop();
     }
     if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifier.isEmpty()))
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
@@ -1153,7 +1132,7 @@ void JobRunner::fatal(const QString &error)
     m_wakeTimer.stop();
     m_leaseTimer.stop();
     m_flushTimer.stop();
-    m_offPeakTimer.stop();
+    m_offPeak.stop();
     if (m_provider->inFlight() > 0)
         m_provider->cancelAll();
     Q_EMIT failed(m_job.id, error);

@@ -15,7 +15,7 @@
 #include "dispatch/concurrencylimiter.h"
 #include "dispatch/globalbudget.h"
 #include "dispatch/groupsizer.h"
-#include "dispatch/offpeakwindow.h"
+#include "dispatch/offpeakgate.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/replysettlement.h"
 #include "dispatch/responsecoalescer.h"
@@ -58,7 +58,8 @@ namespace bd::dispatch {
 class JobRunner final : public QObject,
                         private BatchLane::Host,
                         private BatchApiDispatch::Host,
-                        private TaskCoalescing::Host
+                        private TaskCoalescing::Host,
+                        private OffPeakGate::Host
 {
     Q_OBJECT
 
@@ -258,10 +259,10 @@ private:
     // Group assembly: claims into m_work.assembly until the group is full, its maximum wait has
     // passed or nothing else of the job is pending. True when the group closed.
     bool assemble(int maxSize, qint64 now);
-    // True while an off-peak window keeps priority-3 work back; hands back unsent tasks and
-    // sets the timer that wakes the runner when the window opens.
-    bool waitForOffPeak(qint64 now);
-    void setWaiting(bool waiting);
+    // OffPeakGate::Host: a closed window hands unsent tasks back and stores why it waits.
+    void offPeakHandBack() override;
+    void offPeakWaitingChanged(const QString &reason) override;
+    void offPeakWake() override { pump(); }
     void handleReply(const providers::ChatReply &reply);
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
     // requestTokens: what the request counted against a token limit (sync calls).
@@ -386,11 +387,7 @@ private:
     std::function<bool()> m_connectionLost;
     bool m_databaseAway = false;
     bool databaseAwayNow();                 // away already, or the connection found lost now (said)
-    std::optional<OffPeakWindow> m_offPeak; // priority-3 jobs with a window only
-    QString m_offPeakError;                 // a window in the settings that does not parse
-    bool m_runNow = false;
-    bool m_waitingForOffPeak = false;
-    QTimer m_offPeakTimer;
+    OffPeakGate m_offPeak; // priority-3 jobs with a window: it holds their work outside it
     QElapsedTimer m_sinceProgress;
     metrics::MetricsRecorder *m_metrics = nullptr;
     QString m_laneName;        // as metrics label it
