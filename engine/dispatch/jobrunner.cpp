@@ -21,6 +21,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     : QObject(parent)
     , m_store(store)
     , m_provider(std::move(provider))
+    , m_circuitAlerts(job.id, m_provider->displayName())
     , m_job(job)
     , m_prices(prices)
     , m_settlement(m_prices, m_provider->isLocalServer())
@@ -810,25 +811,14 @@ void JobRunner::checkStructuredAnswer(TaskOutcome *outcome) const
 
 void JobRunner::recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now)
 {
-    const bool wasClosed = breaker.state(now) == CircuitBreaker::State::Closed;
-    if (!breaker.recordOutageFailure(now) || !wasClosed)
-        return; // a failed half-open probe only reopens it: the alert still stands
-    Q_EMIT alertRaised(m_job.id, u"circuit_open"_s,
-                       u"%1 looks down (%2 failures in a row, last: %3); holding all "
-                       "requests"_s.arg(m_provider->displayName())
-                           .arg(breaker.consecutiveFailures())
-                           .arg(why),
-                       QJsonObject{{u"value"_s, breaker.consecutiveFailures()},
-                                   {u"threshold"_s, 0},
-                                   {u"failures"_s, breaker.consecutiveFailures()},
-                                   {u"provider"_s, m_provider->displayName()}});
+    if (const auto alert = m_circuitAlerts.outage(breaker, why, now))
+        Q_EMIT alertRaised(alert->jobId, alert->kind, alert->message, alert->figures);
 }
 
 void JobRunner::recordRecovery(CircuitBreaker &breaker, qint64 now)
 {
-    if (breaker.state(now) != CircuitBreaker::State::Closed)
-        Q_EMIT alertCleared(m_job.id, u"circuit_open"_s);
-    breaker.recordSuccess(now);
+    if (m_circuitAlerts.recovery(breaker, now))
+        Q_EMIT alertCleared(m_job.id, CircuitAlerts::kKind.toString());
 }
 
 void JobRunner::scheduleFlush()

@@ -10,6 +10,7 @@
 #include "dispatch/batchassembly.h"
 #include "dispatch/batchlane.h"
 #include "dispatch/budgetgate.h"
+#include "dispatch/circuitalerts.h"
 #include "dispatch/claimedwork.h"
 #include "dispatch/classifiercalls.h"
 #include "dispatch/concurrencylimiter.h"
@@ -320,8 +321,8 @@ private:
     const TaskPrompts::Revision *templateFor(int revision) override;
     void answeredWithoutRequest(const ClaimedTask &task, const TaskTransition &transition,
                                 qint64 waitMs) override;
-    // The one path for circuit alerts of both lanes: raised when a breaker opens from
-    // closed, cleared when it closes again.
+    // The one path for circuit alerts of both lanes (CircuitAlerts): raised when a breaker
+    // opens from closed, cleared when it closes again.
     void recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now);
     void recordRecovery(CircuitBreaker &breaker, qint64 now);
     void flush() override;
@@ -351,6 +352,7 @@ private:
     store::WorkerRegistry *m_registry = nullptr;
     qint64 m_completedHere = 0;
     std::unique_ptr<providers::Provider> m_provider;
+    CircuitAlerts m_circuitAlerts; // circuit_open of the provider's endpoints
     JobInfo m_job;
     cost::PriceTable m_prices;
     ReplySettlement m_settlement; // prices answers, forgives the provider's failures
