@@ -3,9 +3,7 @@
 #include "api/jobsettings.h"
 #include "core/clock.h"
 #include "core/crashpoint.h"
-#include "core/usdtext.h"
 #include "cost/responsecache.h"
-#include "metrics/metricsrecorder.h"
 #include "store/store.h"
 
 #include <algorithm>
@@ -34,6 +32,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_prompts(store, job)
     , m_offPeak(this, clock)
     , m_budget(job.spec.settings.value(settingkeys::budgetUsd).toDouble(0.0))
+    , m_accounting(job.id, &m_budget)
     , m_cache(cost::responseCacheEnabled(job.spec.settings))
     , m_coalescing(this, TaskCoalescing::Parts{.cache = &m_cache,
                                                .router = &m_router,
@@ -153,8 +152,7 @@ void JobRunner::configureLane()
             .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs : m_options.groupMaxWaitMs);
     if (m_batchApi)
         m_batchApi->setMaxWaitMs(m_batchMaxWaitMs);
-    m_laneName =
-        metrics::laneName(m_job.spec.priority, m_batchMode ? u"batch-api"_s : m_job.spec.mode);
+    m_accounting.setLane(m_job.spec.priority, m_job.spec.mode, m_batchMode);
     // A classifier answers first, so a job using one stays on sync calls (laneFor()).
     m_taskLanes.configure(m_job.spec.priority, m_batchMode,
                           m_provider->hasBatchApi() && !m_router.usesClassifier());
@@ -376,10 +374,10 @@ JobRunner::GroupClaim JobRunner::claimGroup(int concurrency, qint64 now)
         return m_running ? GroupClaim::Filling : GroupClaim::Failed;
     if (m_job.spec.mode != u"realtime"_s) {
         // A group of sync calls is a batch too: its fill rate is recorded.
-        m_store->createBatch(m_job.id, m_provider->id(), m_laneName, m_work.assembly.size(),
-                             m_work.assembly.capacity(), u"dispatched"_s, now);
-        if (m_metrics)
-            m_metrics->recordBatch(m_laneName, m_work.assembly.size(), m_work.assembly.capacity());
+        m_store->createBatch(m_job.id, m_provider->id(), m_accounting.laneName(),
+                             m_work.assembly.size(), m_work.assembly.capacity(), u"dispatched"_s,
+                             now);
+        m_accounting.groupSent(m_work.assembly.size(), m_work.assembly.capacity());
     }
     const QList<ClaimedTask> group = m_work.assembly.take();
     for (const ClaimedTask &task : group)
@@ -605,7 +603,6 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     case OutcomeAction::Complete:
         m_work.counts.completed += 1;
         m_usage += reply.usage;
-        m_budget.settled(outcome.costUsd.value_or(0.0));
         m_cache.remember(task.id, outcome.output, outcome.model, reply.usage, now);
         break;
     case OutcomeAction::DeadLetter:
@@ -617,26 +614,9 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         m_work.claimedEverything = false; // it will be claimable again
         break;
     }
-    if (transition.outcome.rejectedCostUsd > 0)
-        m_budget.settled(transition.outcome.rejectedCostUsd);
-
-    if (m_budget.takeWarning()) {
-        const double spent = m_budget.spentUsd();
-        const double cap = m_budget.capUsd();
-        Q_EMIT alertRaised(
-            m_job.id, u"budget_80"_s,
-            u"%1% of the %2 budget spent (%3)"_s.arg(QString::number(spent / cap * 100.0, 'f', 1),
-                                                     usdText(cap), usdText(spent)),
-            m_budget.figures());
-    }
-    if (m_metrics) {
-        const qint64 waitMs =
-            task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
-        const QString lane = laneOf(task, viaBatchApi);
-        m_metrics->recordTransition(m_job.id, task.priority, lane, transition, waitMs);
-        if (reply.error == ErrorClass::RateLimited)
-            m_metrics->recordRateLimited(m_job.id, lane);
-    }
+    if (const auto warning = m_accounting.settled(task, transition, outcome.costUsd.value_or(0.0),
+                                                  reply.error, sentAtMs, viaBatchApi))
+        Q_EMIT alertRaised(warning->jobId, warning->kind, warning->message, warning->figures);
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
         m_backPressure.rateLimited(guard, reply, requestTokens, sentAtMs, now);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
@@ -760,16 +740,7 @@ void JobRunner::batchEndpointAnswered()
 
 void JobRunner::batchOpened(int lines, int capacity)
 {
-    if (m_metrics) // a sync job's lowered tasks, or a job moved off the batch API, too
-        m_metrics->recordBatch(metrics::laneName(3, u"batch-api"_s), lines, capacity);
-}
-
-QString JobRunner::laneOf(const ClaimedTask &task, bool viaBatchApi) const
-{
-    if (viaBatchApi)
-        return metrics::laneName(3, u"batch-api"_s);
-    // A batch-API job's tasks raised on their own went as sync calls.
-    return m_batchMode ? metrics::laneName(task.priority, QString()) : m_laneName;
+    m_accounting.providerBatchOpened(lines, capacity);
 }
 
 void JobRunner::chargeRecorded()
@@ -1021,10 +992,9 @@ void JobRunner::budgetRefused(double extraUsd, bool ownWorkInFlight)
     case BudgetGate::Refusal::PauseForJobCap: {
         // The job's own cap names the job's figures; the global one's alert is the
         // engine's, raised for every job at once.
-        const QString why = u"budget of %1 reached (%2 spent)"_s.arg(usdText(m_budget.capUsd()),
-                                                                     usdText(m_budget.spentUsd()));
-        Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why, m_budget.figures());
-        stop(JobState::Paused, why, false);
+        const metrics::AlertEvent alert = m_accounting.budgetExhausted();
+        Q_EMIT alertRaised(alert.jobId, alert.kind, alert.message, alert.figures);
+        stop(JobState::Paused, alert.message, false);
         return;
     }
     case BudgetGate::Refusal::PauseForGlobalCap:
@@ -1068,8 +1038,7 @@ const TaskPrompts::Revision *JobRunner::templateFor(int revision)
 void JobRunner::answeredWithoutRequest(const ClaimedTask &task, const TaskTransition &transition,
                                        qint64 waitMs)
 {
-    if (m_metrics)
-        m_metrics->recordTransition(m_job.id, task.priority, m_laneName, transition, waitMs);
+    m_accounting.answeredWithoutRequest(task, transition, waitMs);
 }
 
 bool JobRunner::databaseAwayNow()

@@ -22,6 +22,7 @@
 #include "dispatch/responsecoalescer.h"
 #include "dispatch/retrypolicy.h"
 #include "dispatch/router.h"
+#include "dispatch/taskaccounting.h"
 #include "dispatch/taskcoalescing.h"
 #include "dispatch/taskprompts.h"
 #include "ingest/outputschema.h"
@@ -169,7 +170,7 @@ public:
     // Off-peak override: dispatch now, outside the window (the caller persists it).
     void runNow();
     // Every settled task, 429 and batch is recorded here (not owned; may be null).
-    void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
+    void setMetrics(metrics::MetricsRecorder *recorder) { m_accounting.setMetrics(recorder); }
     // The cap across every job of the database, shared by the engine's runners (may be null).
     void setGlobalBudget(std::shared_ptr<GlobalBudget> budget)
     {
@@ -272,8 +273,6 @@ private:
     // The account cannot go on (quota used up, key refused): alert and pause the job.
     void pauseForAccount(const providers::ChatReply &reply);
 
-    // The metrics label of a task's lane.
-    QString laneOf(const ClaimedTask &task, bool viaBatchApi) const;
     bool batchesOpen() const { return m_batches && !m_batches->isEmpty(); }
     // The batch-API lane: claims assemble into provider batches (BatchApiDispatch), which
     // BatchLane opens, polls and settles through the BatchLane::Host calls below.
@@ -391,11 +390,10 @@ private:
     bool databaseAwayNow();                 // away already, or the connection found lost now (said)
     OffPeakGate m_offPeak; // priority-3 jobs with a window: it holds their work outside it
     QElapsedTimer m_sinceProgress;
-    metrics::MetricsRecorder *m_metrics = nullptr;
-    QString m_laneName;        // as metrics label it
     bool m_held = false;       // preempted by more urgent work
     int m_heldConcurrency = 0; // requests allowed in flight while held (aging)
     BudgetGate m_budget;       // the job's cap and the global one
+    TaskAccounting m_accounting; // settled costs against m_budget, and the lane's metrics
     ResponseCoalescer m_cache; // identical requests go out once
     TaskCoalescing m_coalescing;
     Router m_router;           // the model of each task and its guard (model tiering)
