@@ -36,6 +36,19 @@ struct Runner final : OffPeakGate::Host
     int wakes = 0;
 };
 
+// A priority-3 job with the night window, its clock at `iso`.
+struct NightJob
+{
+    explicit NightJob(const QString &iso)
+        : clock(utc(iso))
+    {
+        gate.configure(3, kNightWindow);
+    }
+    bd::FakeClock clock;
+    Runner runner;
+    OffPeakGate gate{&runner, &clock};
+};
+
 } // namespace
 
 class TestOffPeakGate : public QObject
@@ -45,10 +58,8 @@ class TestOffPeakGate : public QObject
 private Q_SLOTS:
     void holdsOutsideTheWindowAndGoesInside()
     {
-        bd::FakeClock clock(utc(u"2026-12-03T21:30:00Z"_s));
-        Runner runner;
-        OffPeakGate gate(&runner, &clock);
-        gate.configure(3, kNightWindow);
+        NightJob job(u"2026-12-03T21:30:00Z"_s);
+        auto &[clock, runner, gate] = job;
         QVERIFY(gate.error().isEmpty());
         QVERIFY(gate.hasWindow());
 
@@ -80,10 +91,8 @@ private Q_SLOTS:
     void aFarOpeningIsLookedAtHourly()
     {
         // A machine that slept through the opening notices within the hour after it wakes.
-        bd::FakeClock clock(utc(u"2026-12-03T08:00:00Z"_s));
-        Runner runner;
-        OffPeakGate gate(&runner, &clock);
-        gate.configure(3, kNightWindow);
+        NightJob job(u"2026-12-03T08:00:00Z"_s);
+        auto &[clock, runner, gate] = job;
         QVERIFY(gate.holds(clock.nowMs(), true, false));
         QCOMPARE(gate.wakeInMs(), 3'600'000);
         QCOMPARE(runner.handBacks, 0);
@@ -91,10 +100,8 @@ private Q_SLOTS:
 
     void runNowGoesOutsideTheWindow()
     {
-        bd::FakeClock clock(utc(u"2026-12-03T12:00:00Z"_s));
-        Runner runner;
-        OffPeakGate gate(&runner, &clock);
-        gate.configure(3, kNightWindow);
+        NightJob job(u"2026-12-03T12:00:00Z"_s);
+        auto &[clock, runner, gate] = job;
         QVERIFY(gate.holds(clock.nowMs(), true, true));
         gate.setRunNow(true);
         QVERIFY(gate.runsNow());
@@ -106,10 +113,8 @@ private Q_SLOTS:
 
     void nothingLeftOrAnotherPriorityIsNeverHeld()
     {
-        bd::FakeClock clock(utc(u"2026-12-03T12:00:00Z"_s));
-        Runner runner;
-        OffPeakGate gate(&runner, &clock);
-        gate.configure(3, kNightWindow);
+        NightJob job(u"2026-12-03T12:00:00Z"_s);
+        auto &[clock, runner, gate] = job;
         QVERIFY(!gate.holds(clock.nowMs(), false, true)); // it may finish
         gate.configure(2, kNightWindow);                  // raised: the window is not its
         QVERIFY(!gate.hasWindow());
@@ -121,10 +126,8 @@ private Q_SLOTS:
     void restartForgetsTheWaitingState()
     {
         // A job started again says it waits again (its stored state was rewritten).
-        bd::FakeClock clock(utc(u"2026-12-03T12:00:00Z"_s));
-        Runner runner;
-        OffPeakGate gate(&runner, &clock);
-        gate.configure(3, kNightWindow);
+        NightJob job(u"2026-12-03T12:00:00Z"_s);
+        auto &[clock, runner, gate] = job;
         QVERIFY(gate.holds(clock.nowMs(), true, false));
         gate.stop();
         QCOMPARE(gate.wakeInMs(), -1);

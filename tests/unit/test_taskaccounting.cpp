@@ -68,6 +68,19 @@ struct Metrics
     MetricsRecorder recorder{&clock, nullptr, manual()};
 };
 
+// A job's accounting recorded into Metrics, on the given lane, without a budget cap.
+struct Recorded
+{
+    Recorded(int priority, const QString &mode, bool batchApi)
+    {
+        accounting.setMetrics(&metrics.recorder);
+        accounting.setLane(priority, mode, batchApi);
+    }
+    Metrics metrics;
+    BudgetGate budget;
+    TaskAccounting accounting{kJob, &budget};
+};
+
 double sumOf(const QList<MetricSample> &samples, const char *metric, const QString &lane)
 {
     double sum = 0.0;
@@ -123,11 +136,9 @@ private Q_SLOTS:
 
     void transitionsAreRecordedUnderTheirLane()
     {
-        Metrics metrics;
-        BudgetGate budget;
-        TaskAccounting accounting(kJob, &budget);
-        accounting.setMetrics(&metrics.recorder);
-        accounting.setLane(3, u"batch-api"_s, true);
+        Recorded recorded(3, u"batch-api"_s, true);
+        TaskAccounting &accounting = recorded.accounting;
+        Metrics &metrics = recorded.metrics;
         QCOMPARE(accounting.laneName(), u"batch"_s);
         // A line of a provider batch; a task raised to priority 1 that went as a sync call;
         // a 429 on a task raised to 2.
@@ -159,11 +170,9 @@ private Q_SLOTS:
 
     void theWaitRunsFromQueuedToSent()
     {
-        Metrics metrics;
-        BudgetGate budget;
-        TaskAccounting accounting(kJob, &budget);
-        accounting.setMetrics(&metrics.recorder);
-        accounting.setLane(2, u"sync"_s, false);
+        Recorded recorded(2, u"sync"_s, false);
+        TaskAccounting &accounting = recorded.accounting;
+        Metrics &metrics = recorded.metrics;
         accounting.settled(task(1, 2, kT0), transition(1, OutcomeAction::Complete, 0.0), 0.0,
                            ErrorClass::None, kT0 + 4'000, false);
         const QList<MetricSample> samples = metrics.closeInterval();
