@@ -215,7 +215,7 @@ void EngineWorker::releaseLeasesOfDeadWorkers()
         return;
     for (const QString &owner : m_store->leaseOwners()) {
         if (owner != m_workerId && isLocalWorkerDead(owner))
-            m_store->releaseLeasesOf(owner);
+            m_store->releaseLeasesOf(owner, m_clock->nowMs());
     }
 }
 
@@ -664,7 +664,7 @@ void EngineWorker::shutdown()
         m_monitoring.reset();
     }
     if (m_store && !m_databaseAway)
-        m_store->releaseLeasesOf(m_workerId);
+        m_store->releaseLeasesOf(m_workerId, m_clock->nowMs());
     m_store = nullptr;
     m_database.reset();
 }

@@ -3,9 +3,7 @@
 #include "api/jobsettings.h"
 #include "core/clock.h"
 #include "core/crashpoint.h"
-#include "core/usdtext.h"
 #include "cost/responsecache.h"
-#include "metrics/metricsrecorder.h"
 #include "store/store.h"
 
 #include <algorithm>
@@ -21,6 +19,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     : QObject(parent)
     , m_store(store)
     , m_provider(std::move(provider))
+    , m_circuitAlerts(job.id, m_provider->displayName())
     , m_job(job)
     , m_prices(prices)
     , m_settlement(m_prices, m_provider->isLocalServer())
@@ -31,7 +30,9 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     , m_concurrencyLimiter(options.concurrency)
     , m_backPressure(&m_concurrencyLimiter)
     , m_prompts(store, job)
+    , m_offPeak(this, clock)
     , m_budget(job.spec.settings.value(settingkeys::budgetUsd).toDouble(0.0))
+    , m_accounting(job.id, &m_budget)
     , m_cache(cost::responseCacheEnabled(job.spec.settings))
     , m_coalescing(this, TaskCoalescing::Parts{.cache = &m_cache,
                                                .router = &m_router,
@@ -63,10 +64,8 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     groups.mediumDepth = m_options.mediumDepth;
     groups.largeDepth = m_options.largeDepth;
     m_groupSizer = GroupSizer(m_provider->id(), groups, settings);
-    m_runNow = settings.value(settingkeys::offpeakRunNow).toBool();
+    m_offPeak.setRunNow(settings.value(settingkeys::offpeakRunNow).toBool());
     m_standing = !settings.value(settingkeys::intakeQueue).toString().isEmpty();
-    m_offPeakTimer.setSingleShot(true);
-    connect(&m_offPeakTimer, &QTimer::timeout, this, &JobRunner::pump);
     m_provider->setPriceTable(m_prices);
     if (m_job.spec.model.isEmpty())
         m_job.spec.model = m_provider->defaultModel();
@@ -153,16 +152,11 @@ void JobRunner::configureLane()
             .toInteger(m_batchMode ? m_options.batchApiMaxWaitMs : m_options.groupMaxWaitMs);
     if (m_batchApi)
         m_batchApi->setMaxWaitMs(m_batchMaxWaitMs);
-    m_laneName =
-        metrics::laneName(m_job.spec.priority, m_batchMode ? u"batch-api"_s : m_job.spec.mode);
+    m_accounting.setLane(m_job.spec.priority, m_job.spec.mode, m_batchMode);
     // A classifier answers first, so a job using one stays on sync calls (laneFor()).
     m_taskLanes.configure(m_job.spec.priority, m_batchMode,
                           m_provider->hasBatchApi() && !m_router.usesClassifier());
-    m_offPeak.reset();
-    m_offPeakError.clear();
-    if (m_job.spec.priority == 3)
-        m_offPeak = OffPeakWindow::fromJson(settings.value(settingkeys::offpeak).toObject(),
-                                            &m_offPeakError);
+    m_offPeak.configure(m_job.spec.priority, settings);
 }
 
 void JobRunner::handBackUnsent()
@@ -187,12 +181,12 @@ void JobRunner::setLane(int priority, const QString &mode)
     configureLane();
     if (!m_running)
         return;
-    if (!m_offPeakError.isEmpty()) {
-        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
+    if (!m_offPeak.error().isEmpty()) {
+        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeak.error()));
         return;
     }
     m_wakeTimer.stop();
-    m_offPeakTimer.stop();
+    m_offPeak.stop();
     if (m_stopping)
         return;
     pump(); // off the window, the waiting state clears here
@@ -205,11 +199,11 @@ void JobRunner::start()
     m_running = true;
     m_stopping = false;
     m_work.claimedEverything = false;
-    m_waitingForOffPeak = false;
+    m_offPeak.restart();
     m_work.counts = m_store->taskCounts(m_job.id);
     readTotals();
-    if (!m_offPeakError.isEmpty()) {
-        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeakError));
+    if (!m_offPeak.error().isEmpty()) {
+        fatal(u"job %1: %2"_s.arg(m_job.id).arg(m_offPeak.error()));
         return;
     }
     if (!m_tieringError.isEmpty()) {
@@ -263,7 +257,10 @@ void JobRunner::pump()
     if (!m_running || m_stopping || databaseAwayNow())
         return;
     const qint64 now = m_clock->nowMs();
-    if (waitForOffPeak(now))
+    // Answers already in flight still settle; nothing new goes out.
+    if (m_offPeak.holds(now, m_work.counts.unfinished() > 0,
+                        !m_work.ready.isEmpty() || !m_work.assembly.isEmpty() ||
+                            !m_work.lowered.isEmpty()))
         return;
     if (m_batchMode) {
         m_batchApi->pumpBatches(now);
@@ -377,10 +374,10 @@ JobRunner::GroupClaim JobRunner::claimGroup(int concurrency, qint64 now)
         return m_running ? GroupClaim::Filling : GroupClaim::Failed;
     if (m_job.spec.mode != u"realtime"_s) {
         // A group of sync calls is a batch too: its fill rate is recorded.
-        m_store->createBatch(m_job.id, m_provider->id(), m_laneName, m_work.assembly.size(),
-                             m_work.assembly.capacity(), u"dispatched"_s, now);
-        if (m_metrics)
-            m_metrics->recordBatch(m_laneName, m_work.assembly.size(), m_work.assembly.capacity());
+        m_store->createBatch(m_job.id, m_provider->id(), m_accounting.laneName(),
+                             m_work.assembly.size(), m_work.assembly.capacity(), u"dispatched"_s,
+                             now);
+        m_accounting.groupSent(m_work.assembly.size(), m_work.assembly.capacity());
     }
     const QList<ClaimedTask> group = m_work.assembly.take();
     for (const ClaimedTask &task : group)
@@ -467,45 +464,26 @@ void JobRunner::setMaxConcurrentBatches(int batches)
     pump();
 }
 
-bool JobRunner::waitForOffPeak(qint64 now)
+void JobRunner::offPeakHandBack()
 {
-    const qint64 untilOpen = m_offPeak && !m_runNow ? m_offPeak->msUntilOpen(now) : 0;
-    if (untilOpen <= 0 || m_work.counts.unfinished() == 0) { // nothing left: let it finish
-        m_offPeakTimer.stop();
-        setWaiting(false);
-        return false;
-    }
-    // Answers already in flight still settle; nothing new goes out.
-    if (!m_work.ready.isEmpty() || !m_work.assembly.isEmpty() || !m_work.lowered.isEmpty()) {
-        releaseReady();
-        flush();
-    }
-    setWaiting(true);
-    // One timer for the opening, not a poll. Re-armed at least hourly so that a machine
-    // that slept through the opening notices soon after it wakes.
-    m_offPeakTimer.start(int(qBound(qint64(1), untilOpen, qint64(3'600'000))));
-    return true;
+    releaseReady();
+    flush();
 }
 
-void JobRunner::setWaiting(bool waiting)
+void JobRunner::offPeakWaitingChanged(const QString &reason)
 {
-    if (waiting == m_waitingForOffPeak)
-        return;
-    m_waitingForOffPeak = waiting;
-    const QString reason = waitingFor();
     m_store->setJobState(m_job.id, JobState::Running, reason, m_clock->nowMs());
     Q_EMIT waitingChanged(m_job.id, reason);
 }
 
 QString JobRunner::waitingFor() const
 {
-    return m_waitingForOffPeak && m_offPeak ? m_offPeak->waitingReason(m_clock->nowMs())
-                                            : QString();
+    return m_offPeak.waitingFor(m_clock->nowMs());
 }
 
 void JobRunner::runNow()
 {
-    m_runNow = true;
+    m_offPeak.setRunNow(true);
     m_job.spec.settings.insert(settingkeys::offpeakRunNow, true);
     if (m_running && !m_stopping)
         pump();
@@ -625,7 +603,6 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
     case OutcomeAction::Complete:
         m_work.counts.completed += 1;
         m_usage += reply.usage;
-        m_budget.settled(outcome.costUsd.value_or(0.0));
         m_cache.remember(task.id, outcome.output, outcome.model, reply.usage, now);
         break;
     case OutcomeAction::DeadLetter:
@@ -637,26 +614,9 @@ TaskTransition JobRunner::settle(const ClaimedTask &task, const providers::ChatR
         m_work.claimedEverything = false; // it will be claimable again
         break;
     }
-    if (transition.outcome.rejectedCostUsd > 0)
-        m_budget.settled(transition.outcome.rejectedCostUsd);
-
-    if (m_budget.takeWarning()) {
-        const double spent = m_budget.spentUsd();
-        const double cap = m_budget.capUsd();
-        Q_EMIT alertRaised(
-            m_job.id, u"budget_80"_s,
-            u"%1% of the %2 budget spent (%3)"_s.arg(QString::number(spent / cap * 100.0, 'f', 1),
-                                                     usdText(cap), usdText(spent)),
-            m_budget.figures());
-    }
-    if (m_metrics) {
-        const qint64 waitMs =
-            task.queuedAtMs > 0 ? qMax<qint64>(0, sentAtMs - task.queuedAtMs) : -1;
-        const QString lane = laneOf(task, viaBatchApi);
-        m_metrics->recordTransition(m_job.id, task.priority, lane, transition, waitMs);
-        if (reply.error == ErrorClass::RateLimited)
-            m_metrics->recordRateLimited(m_job.id, lane);
-    }
+    if (const auto warning = m_accounting.settled(task, transition, outcome.costUsd.value_or(0.0),
+                                                  reply.error, sentAtMs, viaBatchApi))
+        Q_EMIT alertRaised(warning->jobId, warning->kind, warning->message, warning->figures);
     if (reply.error == ErrorClass::RateLimited && !viaBatchApi) {
         m_backPressure.rateLimited(guard, reply, requestTokens, sentAtMs, now);
     } else if (reply.error == ErrorClass::QuotaExhausted || reply.error == ErrorClass::Auth) {
@@ -780,16 +740,7 @@ void JobRunner::batchEndpointAnswered()
 
 void JobRunner::batchOpened(int lines, int capacity)
 {
-    if (m_metrics) // a sync job's lowered tasks, or a job moved off the batch API, too
-        m_metrics->recordBatch(metrics::laneName(3, u"batch-api"_s), lines, capacity);
-}
-
-QString JobRunner::laneOf(const ClaimedTask &task, bool viaBatchApi) const
-{
-    if (viaBatchApi)
-        return metrics::laneName(3, u"batch-api"_s);
-    // A batch-API job's tasks raised on their own went as sync calls.
-    return m_batchMode ? metrics::laneName(task.priority, QString()) : m_laneName;
+    m_accounting.providerBatchOpened(lines, capacity);
 }
 
 void JobRunner::chargeRecorded()
@@ -831,25 +782,14 @@ void JobRunner::checkStructuredAnswer(TaskOutcome *outcome) const
 
 void JobRunner::recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now)
 {
-    const bool wasClosed = breaker.state(now) == CircuitBreaker::State::Closed;
-    if (!breaker.recordOutageFailure(now) || !wasClosed)
-        return; // a failed half-open probe only reopens it: the alert still stands
-    Q_EMIT alertRaised(m_job.id, u"circuit_open"_s,
-                       u"%1 looks down (%2 failures in a row, last: %3); holding all "
-                       "requests"_s.arg(m_provider->displayName())
-                           .arg(breaker.consecutiveFailures())
-                           .arg(why),
-                       QJsonObject{{u"value"_s, breaker.consecutiveFailures()},
-                                   {u"threshold"_s, 0},
-                                   {u"failures"_s, breaker.consecutiveFailures()},
-                                   {u"provider"_s, m_provider->displayName()}});
+    if (const auto alert = m_circuitAlerts.outage(breaker, why, now))
+        Q_EMIT alertRaised(alert->jobId, alert->kind, alert->message, alert->figures);
 }
 
 void JobRunner::recordRecovery(CircuitBreaker &breaker, qint64 now)
 {
-    if (breaker.state(now) != CircuitBreaker::State::Closed)
-        Q_EMIT alertCleared(m_job.id, u"circuit_open"_s);
-    breaker.recordSuccess(now);
+    if (m_circuitAlerts.recovery(breaker, now))
+        Q_EMIT alertCleared(m_job.id, CircuitAlerts::kKind.toString());
 }
 
 void JobRunner::scheduleFlush()
@@ -962,7 +902,7 @@ void JobRunner::stop(JobState state, const QString &reason, bool cancelInFlight)
         m_stopState = state;
         m_stopReason = reason;
         m_wakeTimer.stop();
-        m_offPeakTimer.stop();
+        m_offPeak.stop();
     }
     if (cancelInFlight && (!m_inFlight.isEmpty() || !m_classifier.isEmpty()))
         m_provider->cancelAll(); // answers arrive as Cancelled and release their tasks
@@ -1052,10 +992,9 @@ void JobRunner::budgetRefused(double extraUsd, bool ownWorkInFlight)
     case BudgetGate::Refusal::PauseForJobCap: {
         // The job's own cap names the job's figures; the global one's alert is the
         // engine's, raised for every job at once.
-        const QString why = u"budget of %1 reached (%2 spent)"_s.arg(usdText(m_budget.capUsd()),
-                                                                     usdText(m_budget.spentUsd()));
-        Q_EMIT alertRaised(m_job.id, u"budget_exhausted"_s, why, m_budget.figures());
-        stop(JobState::Paused, why, false);
+        const metrics::AlertEvent alert = m_accounting.budgetExhausted();
+        Q_EMIT alertRaised(alert.jobId, alert.kind, alert.message, alert.figures);
+        stop(JobState::Paused, alert.message, false);
         return;
     }
     case BudgetGate::Refusal::PauseForGlobalCap:
@@ -1099,8 +1038,7 @@ const TaskPrompts::Revision *JobRunner::templateFor(int revision)
 void JobRunner::answeredWithoutRequest(const ClaimedTask &task, const TaskTransition &transition,
                                        qint64 waitMs)
 {
-    if (m_metrics)
-        m_metrics->recordTransition(m_job.id, task.priority, m_laneName, transition, waitMs);
+    m_accounting.answeredWithoutRequest(task, transition, waitMs);
 }
 
 bool JobRunner::databaseAwayNow()
@@ -1153,7 +1091,7 @@ void JobRunner::fatal(const QString &error)
     m_wakeTimer.stop();
     m_leaseTimer.stop();
     m_flushTimer.stop();
-    m_offPeakTimer.stop();
+    m_offPeak.stop();
     if (m_provider->inFlight() > 0)
         m_provider->cancelAll();
     Q_EMIT failed(m_job.id, error);

@@ -10,17 +10,19 @@
 #include "dispatch/batchassembly.h"
 #include "dispatch/batchlane.h"
 #include "dispatch/budgetgate.h"
+#include "dispatch/circuitalerts.h"
 #include "dispatch/claimedwork.h"
 #include "dispatch/classifiercalls.h"
 #include "dispatch/concurrencylimiter.h"
 #include "dispatch/globalbudget.h"
 #include "dispatch/groupsizer.h"
-#include "dispatch/offpeakwindow.h"
+#include "dispatch/offpeakgate.h"
 #include "dispatch/providerguard.h"
 #include "dispatch/replysettlement.h"
 #include "dispatch/responsecoalescer.h"
 #include "dispatch/retrypolicy.h"
 #include "dispatch/router.h"
+#include "dispatch/taskaccounting.h"
 #include "dispatch/taskcoalescing.h"
 #include "dispatch/taskprompts.h"
 #include "ingest/outputschema.h"
@@ -58,7 +60,8 @@ namespace bd::dispatch {
 class JobRunner final : public QObject,
                         private BatchLane::Host,
                         private BatchApiDispatch::Host,
-                        private TaskCoalescing::Host
+                        private TaskCoalescing::Host,
+                        private OffPeakGate::Host
 {
     Q_OBJECT
 
@@ -167,7 +170,7 @@ public:
     // Off-peak override: dispatch now, outside the window (the caller persists it).
     void runNow();
     // Every settled task, 429 and batch is recorded here (not owned; may be null).
-    void setMetrics(metrics::MetricsRecorder *recorder) { m_metrics = recorder; }
+    void setMetrics(metrics::MetricsRecorder *recorder) { m_accounting.setMetrics(recorder); }
     // The cap across every job of the database, shared by the engine's runners (may be null).
     void setGlobalBudget(std::shared_ptr<GlobalBudget> budget)
     {
@@ -258,10 +261,10 @@ private:
     // Group assembly: claims into m_work.assembly until the group is full, its maximum wait has
     // passed or nothing else of the job is pending. True when the group closed.
     bool assemble(int maxSize, qint64 now);
-    // True while an off-peak window keeps priority-3 work back; hands back unsent tasks and
-    // sets the timer that wakes the runner when the window opens.
-    bool waitForOffPeak(qint64 now);
-    void setWaiting(bool waiting);
+    // OffPeakGate::Host: a closed window hands unsent tasks back and stores why it waits.
+    void offPeakHandBack() override;
+    void offPeakWaitingChanged(const QString &reason) override;
+    void offPeakWake() override { pump(); }
     void handleReply(const providers::ChatReply &reply);
     // Turns one answer into the task's transition and keeps counts, limits and alerts.
     // requestTokens: what the request counted against a token limit (sync calls).
@@ -270,8 +273,6 @@ private:
     // The account cannot go on (quota used up, key refused): alert and pause the job.
     void pauseForAccount(const providers::ChatReply &reply);
 
-    // The metrics label of a task's lane.
-    QString laneOf(const ClaimedTask &task, bool viaBatchApi) const;
     bool batchesOpen() const { return m_batches && !m_batches->isEmpty(); }
     // The batch-API lane: claims assemble into provider batches (BatchApiDispatch), which
     // BatchLane opens, polls and settles through the BatchLane::Host calls below.
@@ -319,8 +320,8 @@ private:
     const TaskPrompts::Revision *templateFor(int revision) override;
     void answeredWithoutRequest(const ClaimedTask &task, const TaskTransition &transition,
                                 qint64 waitMs) override;
-    // The one path for circuit alerts of both lanes: raised when a breaker opens from
-    // closed, cleared when it closes again.
+    // The one path for circuit alerts of both lanes (CircuitAlerts): raised when a breaker
+    // opens from closed, cleared when it closes again.
     void recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now);
     void recordRecovery(CircuitBreaker &breaker, qint64 now);
     void flush() override;
@@ -350,6 +351,7 @@ private:
     store::WorkerRegistry *m_registry = nullptr;
     qint64 m_completedHere = 0;
     std::unique_ptr<providers::Provider> m_provider;
+    CircuitAlerts m_circuitAlerts; // circuit_open of the provider's endpoints
     JobInfo m_job;
     cost::PriceTable m_prices;
     ReplySettlement m_settlement; // prices answers, forgives the provider's failures
@@ -386,17 +388,12 @@ private:
     std::function<bool()> m_connectionLost;
     bool m_databaseAway = false;
     bool databaseAwayNow();                 // away already, or the connection found lost now (said)
-    std::optional<OffPeakWindow> m_offPeak; // priority-3 jobs with a window only
-    QString m_offPeakError;                 // a window in the settings that does not parse
-    bool m_runNow = false;
-    bool m_waitingForOffPeak = false;
-    QTimer m_offPeakTimer;
+    OffPeakGate m_offPeak; // priority-3 jobs with a window: it holds their work outside it
     QElapsedTimer m_sinceProgress;
-    metrics::MetricsRecorder *m_metrics = nullptr;
-    QString m_laneName;        // as metrics label it
     bool m_held = false;       // preempted by more urgent work
     int m_heldConcurrency = 0; // requests allowed in flight while held (aging)
     BudgetGate m_budget;       // the job's cap and the global one
+    TaskAccounting m_accounting; // settled costs against m_budget, and the lane's metrics
     ResponseCoalescer m_cache; // identical requests go out once
     TaskCoalescing m_coalescing;
     Router m_router;           // the model of each task and its guard (model tiering)

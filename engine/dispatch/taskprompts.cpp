@@ -15,17 +15,22 @@ TaskPrompts::TaskPrompts(store::Store *store, const JobInfo &job)
     Revision original{ingest::PromptTemplate(job.spec.templateText), job.spec.systemPrompt};
     QString error;
     original.prompt.bind(job.columns, &error); // validated at import; a stored job binds
-    m_revisions.insert(0, original);
+    m_revisions.emplace(0, std::move(original));
 }
 
 const TaskPrompts::Revision *TaskPrompts::revision(int revision, QString *error)
 {
-    auto it = m_revisions.constFind(revision);
-    if (it != m_revisions.constEnd())
-        return &it.value();
+    const auto it = m_revisions.find(revision);
+    if (it != m_revisions.end())
+        return &it->second;
     const auto stored = m_store->templateRevision(m_jobId, revision);
     if (!stored) {
-        *error = m_store->errorString();
+        // The store's text may be empty (an unknown revision is not an error to it) or name
+        // neither: the runner fails with this message.
+        const QString why = m_store->errorString();
+        *error =
+            u"job %1, template revision %2: cannot be read (%3)"_s.arg(m_jobId).arg(revision).arg(
+                why.isEmpty() ? u"the database has no such revision"_s : why);
         return nullptr;
     }
     Revision parsed{ingest::PromptTemplate(stored->first), stored->second};
@@ -34,7 +39,7 @@ const TaskPrompts::Revision *TaskPrompts::revision(int revision, QString *error)
         *error = u"job %1, template revision %2: %3"_s.arg(m_jobId).arg(revision).arg(bindError);
         return nullptr;
     }
-    return &m_revisions.insert(revision, parsed).value();
+    return &m_revisions.emplace(revision, std::move(parsed)).first->second;
 }
 
 providers::ChatRequest TaskPrompts::request(const ClaimedTask &task, const QString &model,

@@ -7,9 +7,9 @@
 #include "providers/provider.h"
 
 #include <optional>
-#include <QHash>
 #include <QString>
 #include <QStringList>
+#include <unordered_map>
 
 namespace bd::store {
 class Store;
@@ -37,7 +37,9 @@ public:
         m_outputSchema = std::move(schema);
     }
 
-    // Null when it cannot be read or does not bind to the job's columns (*error says why).
+    // Null when it cannot be read or does not bind to the job's columns (*error names the job
+    // and the revision, and says why). The revision stays where it is while the TaskPrompts
+    // lives: a later revision read does not move it.
     const Revision *revision(int revision, QString *error);
     // What a prompt counts against a token limit before it is sent: about 4 characters a token.
     static qint64 promptTokens(const Revision &revision, const QString &prompt)
@@ -53,7 +55,9 @@ private:
     QStringList m_columns;
     int m_maxOutputTokens;
     std::optional<ingest::OutputSchema> m_outputSchema;
-    QHash<int, Revision> m_revisions;
+    // Node-based: a reference into it survives the inserts of later revisions (a QHash
+    // moves its values when it grows).
+    std::unordered_map<int, Revision> m_revisions;
 };
 
 } // namespace bd::dispatch

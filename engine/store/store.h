@@ -147,7 +147,9 @@ public:
     // Workers holding leases now; a worker that knows one of them is dead (same host, no
     // such process) hands its tasks back at once instead of waiting for the lease to end.
     virtual QStringList leaseOwners() = 0;
-    virtual int releaseLeasesOf(const QString &owner) = 0;
+    // Pending again from nowMs (the release time is where their wait starts), like
+    // releaseExpiredLeases().
+    virtual int releaseLeasesOf(const QString &owner, qint64 nowMs) = 0;
     // Applies many outcomes in one transaction (the writer's group commit). A transition
     // for a task no longer leased by owner (its lease expired and it moved on) is skipped
     // and counted in *skipped, so an answer can never be stored twice.

@@ -285,6 +285,7 @@ private Q_SLOTS:
     void rateLimitIsNotCharged();
     void leasesOfAVanishedWorkerComeBack();
     void pacedRunnerLeasesOnlyWhatItSendsSoon();
+    void anUnknownTemplateRevisionSaysWhichOne();
 };
 
 void TestDispatcher::initTestCase()
@@ -694,6 +695,30 @@ void TestDispatcher::pacedRunnerLeasesOnlyWhatItSendsSoon()
         double(h.log.sends.constLast().atMs - h.log.sends.constFirst().atMs) / 1000;
     QVERIFY2(seconds >= 29.0 && seconds <= 31.5, qPrintable(QString::number(seconds)));
     QCOMPARE(h.log.sends.size(), kRows);
+}
+
+void TestDispatcher::anUnknownTemplateRevisionSaysWhichOne()
+{
+    // A task pointing at a template revision the database does not have (a replay from a
+    // newer version, a hand-edited database): the job fails with a message a user can act on.
+    Harness h(makeRows(3));
+    QVERIFY2(h.ok(), qPrintable(h.error()));
+    {
+        QSqlDatabase side = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"side-rev"_s);
+        side.setDatabaseName(h.databasePath());
+        QVERIFY(side.open());
+        QSqlQuery query(side);
+        QVERIFY(
+            query.exec(u"UPDATE tasks SET template_rev = 9 WHERE job_id = %1"_s.arg(h.jobId())));
+        QCOMPARE(query.numRowsAffected(), 3);
+    }
+    QSqlDatabase::removeDatabase(u"side-rev"_s);
+    h.startRunner();
+    QTRY_COMPARE_WITH_TIMEOUT(h.failed->count(), 1, 20'000);
+    const QString error = h.failed->at(0).at(1).toString();
+    QVERIFY2(error.startsWith(u"job %1, template revision 9: cannot be read ("_s.arg(h.jobId())),
+             qPrintable(error));
+    QCOMPARE(h.log.sends.size(), 0);
 }
 
 QTEST_GUILESS_MAIN(TestDispatcher)

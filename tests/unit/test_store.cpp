@@ -1166,13 +1166,13 @@ void TestStore::leaseOwnersAndReleaseLeasesOf()
     owners.sort();
     QCOMPARE(owners, (QStringList{kOwnerA, kOwnerB}));
 
-    QCOMPARE(store->releaseLeasesOf(kOwnerA), 4); // across jobs
+    QCOMPARE(store->releaseLeasesOf(kOwnerA, kT0), 4); // across jobs
     QCOMPARE(store->leaseOwners(), QStringList{kOwnerB});
     QCOMPARE(store->taskCounts(a).leased, 2);
     QCOMPARE(store->taskCounts(b).pending, 2);
-    QCOMPARE(store->releaseLeasesOf(kOwnerA), 0);
-    QCOMPARE(store->releaseLeasesOf(u"nobody"_s), 0);
-    QCOMPARE(store->releaseLeasesOf(kOwnerB), 2);
+    QCOMPARE(store->releaseLeasesOf(kOwnerA, kT0), 0);
+    QCOMPARE(store->releaseLeasesOf(u"nobody"_s, kT0), 0);
+    QCOMPARE(store->releaseLeasesOf(kOwnerB, kT0), 2);
     QCOMPARE(store->taskCounts(a).pending, 6);
     QVERIFY(store->leaseOwners().isEmpty());
 
@@ -1310,7 +1310,7 @@ void TestStore::replayDead()
     QVERIFY(claimedIds.contains(deadIds.at(0)));
     for (const ClaimedTask &task : claimed)
         QCOMPARE(task.attempts, 0);
-    QVERIFY(store->releaseLeasesOf(kOwnerB) == 2);
+    QVERIFY(store->releaseLeasesOf(kOwnerB, kT0 + 5'000) == 2);
 
     // All of the job's remaining dead tasks.
     QCOMPARE(store->replayDead(a, {}, kT0 + 6'000), 2);
@@ -1324,7 +1324,7 @@ void TestStore::replayDead()
     }
     QVERIFY(store->claimTasks(a, kOwnerA, 10, kT0 + 5'999, kT0 + kLease, &claimed));
     QCOMPARE(claimed.size(), 2); // the two replayed at 5 000 and pending task 5, not the two at 6 000
-    QVERIFY(store->releaseLeasesOf(kOwnerA) == 2);
+    QVERIFY(store->releaseLeasesOf(kOwnerA, kT0 + 5'999) == 2);
 
     // Job 0: every job's dead tasks.
     QCOMPARE(store->replayDead(0, {}, kT0 + 7'000), 1);

@@ -1,6 +1,7 @@
 // TaskPrompts on a real SQLite store (dispatch/taskprompts.h): the job's own template is
-// revision 0; a replay's edited template is read from the store once and kept; one that
-// does not bind to the job's columns, or does not exist, is an error; a task's request
+// revision 0; a replay's edited template is read from the store once and kept where it is
+// while later ones are read; one that does not bind to the job's columns, or does not exist,
+// is an error that names the job and the revision; a task's request
 // carries its attempt, model, prompts, output cap, the job's cache key and the output schema.
 
 #include "dispatch/taskprompts.h"
@@ -86,9 +87,34 @@ private Q_SLOTS:
     {
         Job job;
         TaskPrompts prompts(job.store.get(), job.info);
-        QString error = u"untouched"_s;
+        QString error;
         QVERIFY(!prompts.revision(5, &error));
-        QVERIFY(error != u"untouched"_s);
+        // The runner fails with this text: it says which job and which revision.
+        QVERIFY2(
+            error.startsWith(u"job %1, template revision 5: cannot be read ("_s.arg(job.info.id)),
+            qPrintable(error));
+    }
+
+    void aRevisionStaysWhereItIsWhileOthersAreRead()
+    {
+        // A caller holds one revision while the next task's is read (the runner renders the
+        // head of its queue, then coalescing reads the revisions of a whole group).
+        Job job;
+        constexpr int kRevisions = 64;
+        for (int i = 1; i <= kRevisions; ++i) {
+            QCOMPARE(job.store->addTemplateRevision(job.info.id, u"Rank %1 {{text}}"_s.arg(i), {},
+                                                    2'000 + i),
+                     i);
+        }
+        TaskPrompts prompts(job.store.get(), job.info);
+        QString error;
+        const TaskPrompts::Revision *first = prompts.revision(1, &error);
+        QVERIFY2(first, qPrintable(error));
+        for (int i = 2; i <= kRevisions; ++i)
+            QVERIFY2(prompts.revision(i, &error), qPrintable(error));
+        // Same address, not a copy somewhere else (a QHash moved it as it grew).
+        QCOMPARE(prompts.revision(1, &error), first);
+        QCOMPARE(first->prompt.render({u"mail"_s}), u"Rank 1 mail"_s);
     }
 
     void aRequestCarriesWhatTheProviderNeeds()

@@ -42,7 +42,7 @@ public:
     bool renewLeases(const QString &owner, qint64 leaseUntilMs) override;
     int releaseExpiredLeases(qint64 nowMs) override;
     QStringList leaseOwners() override;
-    int releaseLeasesOf(const QString &owner) override;
+    int releaseLeasesOf(const QString &owner, qint64 nowMs) override;
     std::optional<qint64> nextPendingAtMs(qint64 jobId) override;
 
     qint64 createBatch(qint64 jobId, const QString &provider, const QString &lane, int size,

@@ -37,14 +37,16 @@ QStringList SqlStore::leaseOwners()
     return owners;
 }
 
-int SqlStore::releaseLeasesOf(const QString &owner)
+int SqlStore::releaseLeasesOf(const QString &owner, qint64 nowMs)
 {
     QSqlQuery query(m_db);
+    // As releaseExpiredLeases(): the wait starts again at the hand-back, so a stopped
+    // worker's time in flight is not counted as waiting.
     if (!run(query,
-             u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL "
-             "WHERE state = 1"_s +
+             u"UPDATE tasks SET state = 0, lease_owner = NULL, lease_expires = NULL, "
+             "not_before = ? WHERE state = 1"_s +
                  activeStatesHint(m_dialect) + u" AND lease_owner = ?"_s,
-             {owner}))
+             {nowMs, owner}))
         return -1;
     return query.numRowsAffected();
 }
