@@ -307,25 +307,11 @@ void MainWindow::buildPages()
     m_jobsView->verticalHeader()->setDefaultSectionSize(m_jobsView->fontMetrics().height() + 12);
     m_jobsView->setItemDelegateForColumn(JobsModel::ProgressColumn,
                                          new ProgressDelegate(JobsModel::ProgressRole, m_jobsView));
-    auto *header = m_jobsView->horizontalHeader();
-    // The state column takes the spare width: pause reasons are long ("quota exhausted: ...").
-    header->setStretchLastSection(false);
-    header->setSectionResizeMode(JobsModel::StateColumn, QHeaderView::Stretch);
-    const int digit = m_jobsView->fontMetrics().horizontalAdvance(u'0');
-    m_jobsView->setColumnWidth(JobsModel::ModelColumn, digit * 17);
-    m_jobsView->setColumnWidth(JobsModel::IdColumn, digit * 5);
-    m_jobsView->setColumnWidth(JobsModel::SourceColumn, digit * 17);
-    m_jobsView->setColumnWidth(JobsModel::StateColumn, digit * 24);
-    m_jobsView->setColumnWidth(JobsModel::ProgressColumn, digit * 14);
-    m_jobsView->setColumnWidth(JobsModel::DoneColumn, digit * 14);
-    m_jobsView->setColumnWidth(JobsModel::DeadColumn, digit * 6);
-    m_jobsView->setColumnWidth(JobsModel::RateColumn, digit * 10);
-    m_jobsView->setColumnWidth(JobsModel::EtaColumn, digit * 8);
-    m_jobsView->setColumnWidth(JobsModel::CostColumn, digit * 10);
-    m_jobsView->setColumnWidth(JobsModel::PriorityColumn, m_jobsView->fontMetrics().horizontalAdvance(priorityShortLabel(2)) + 16);
-    // The ETA ("9 min · late by 4 min") and spend ("$0.0121 · est. ≤ $0.0310") are never
-    // cut; the state column gives up the room.
-    widenToContents(m_jobsView, {JobsModel::EtaColumn, JobsModel::CostColumn});
+    // The table fits the window: figures (done, rate, ETA such as "9 min · late by 4 min",
+    // spend such as "$0.0121 · est. ≤ $0.0310") are whole; the state, file and model
+    // elide, the state taking the spare width (pause reasons are long).
+    fitColumnsToWidth(m_jobsView,
+                      {JobsModel::StateColumn, JobsModel::SourceColumn, JobsModel::ModelColumn});
     m_jobsView->setContextMenuPolicy(Qt::ActionsContextMenu);
     m_jobsView->addActions({m_pauseAction, m_resumeAction, m_runNowAction, m_cancelAction,
                             m_reprioritiseAction, m_exportAction, m_runAgainAction, m_showTasksAction});

@@ -4,6 +4,7 @@
 #include "tasktablemodel.h"
 
 #include <QCoreApplication>
+#include <QEvent>
 #include <QHeaderView>
 #include <QMenu>
 #include <QProxyStyle>
@@ -65,21 +66,100 @@ void enableDatabaseSorting(QTableView *view, TaskTableModel *model)
     });
 }
 
-void widenToContents(QTableView *view, const QList<int> &columns)
+namespace {
+// See fitColumnsToWidth: refits on the viewport's resizes (a vertical scroll bar coming
+// or going is one) and on the model's changes.
+class ColumnFitter final : public QObject
 {
-    QAbstractItemModel *model = view->model();
-    const auto widen = [view, columns] {
-        for (const int column : columns) {
+public:
+    ColumnFitter(QTableView *view, const QList<int> &elastic)
+        : QObject(view)
+        , m_view(view)
+        , m_elastic(elastic)
+    {
+        view->viewport()->installEventFilter(this);
+    }
+
+    bool eventFilter(QObject *watched, QEvent *event) override
+    {
+        if (watched == m_view->viewport() && event->type() == QEvent::Resize)
+            fit();
+        return false;
+    }
+
+    void fit()
+    {
+        const QHeaderView *header = m_view->horizontalHeader();
+        const int columns = m_view->model()->columnCount();
+        QList<int> wanted(columns, 0);
+        QList<int> least(columns, 0); // an elastic column keeps its title whole
+        int figures = 0;
+        int elasticWanted = 0;
+        int elasticLeast = 0;
+        for (int column = 0; column < columns; ++column) {
+            if (m_view->isColumnHidden(column))
+                continue;
             // Public through the base class (QTableView hides it).
-            const int wanted = static_cast<QAbstractItemView *>(view)->sizeHintForColumn(column);
-            if (wanted > view->columnWidth(column))
-                view->setColumnWidth(column, wanted);
+            const int content = static_cast<QAbstractItemView *>(m_view)->sizeHintForColumn(column);
+            wanted[column] = qMax(header->sectionSizeHint(column), content);
+            if (!m_elastic.contains(column)) {
+                figures += wanted[column];
+                continue;
+            }
+            least[column] = qMin(wanted[column], header->sectionSizeHint(column));
+            elasticWanted += wanted[column];
+            elasticLeast += least[column];
         }
-    };
-    QObject::connect(model, &QAbstractItemModel::dataChanged, view, widen);
-    QObject::connect(model, &QAbstractItemModel::modelReset, view, widen);
-    QObject::connect(model, &QAbstractItemModel::rowsInserted, view, widen);
-    widen();
+        const int room = m_view->viewport()->width();
+        const int spare = room - figures;
+        QList<int> widths = wanted;
+        if (spare < elasticLeast) {
+            // Not even the figures fit: they narrow in proportion and elide ("…").
+            const double scale = figures > 0 ? double(qMax(0, room - elasticLeast)) / figures : 0;
+            for (int column = 0; column < columns; ++column)
+                widths[column] =
+                    m_elastic.contains(column) ? least[column] : int(wanted[column] * scale);
+        } else if (spare < elasticWanted) {
+            // The elastic columns give up room in proportion to what they would show.
+            const double share = double(spare - elasticLeast) / (elasticWanted - elasticLeast);
+            for (const int column : m_elastic)
+                widths[column] = least[column] + int((wanted[column] - least[column]) * share);
+        }
+        // What rounding left, or room to spare: the first elastic column takes it.
+        int used = 0;
+        for (const int width : std::as_const(widths))
+            used += width;
+        if (!m_elastic.isEmpty() && used < room)
+            widths[m_elastic.first()] += room - used;
+        for (int column = 0; column < columns; ++column) {
+            if (!m_view->isColumnHidden(column) && m_view->columnWidth(column) != widths[column])
+                m_view->setColumnWidth(column, widths[column]);
+        }
+    }
+
+private:
+    QTableView *m_view;
+    QList<int> m_elastic;
+};
+} // namespace
+
+void fitColumnsToWidth(QTableView *view, const QList<int> &elastic)
+{
+    QHeaderView *header = view->horizontalHeader();
+    header->setStretchLastSection(false);
+    header->setSectionResizeMode(QHeaderView::Fixed);
+    header->setMinimumSectionSize(1); // the fitter's widths stand as they are
+    view->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    view->setTextElideMode(Qt::ElideRight);
+    auto *fitter = new ColumnFitter(view, elastic);
+    const auto fit = [fitter] { fitter->fit(); };
+    QAbstractItemModel *model = view->model();
+    QObject::connect(model, &QAbstractItemModel::dataChanged, fitter, fit);
+    QObject::connect(model, &QAbstractItemModel::modelReset, fitter, fit);
+    QObject::connect(model, &QAbstractItemModel::rowsInserted, fitter, fit);
+    QObject::connect(model, &QAbstractItemModel::rowsRemoved, fitter, fit);
+    QObject::connect(model, &QAbstractItemModel::layoutChanged, fitter, fit);
+    fitter->fit();
 }
 
 QMenu *taskRowMenu(QWidget *parent, const QList<TaskRowAction> &actions,
