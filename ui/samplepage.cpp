@@ -3,6 +3,7 @@
 #include "api/jobsettings.h"
 #include "format.h"
 #include "ingest/outputschema.h"
+#include "tasktableview.h"
 
 #include <QComboBox>
 #include <QFileInfo>
@@ -27,6 +28,8 @@ using namespace Qt::StringLiterals;
 namespace {
 
 const QString kLabels[] = {u"A"_s, u"B"_s, u"C"_s};
+constexpr int kSummaryModelColumn = 1;
+constexpr int kSummaryTemplateColumn = 8;
 
 // A field's value as a cell shows it.
 QString cellText(const QJsonValue &value)
@@ -150,6 +153,8 @@ SamplePage::SamplePage(Engine *engine, QWidget *parent)
     auto *splitter = new QSplitter(Qt::Vertical, this);
     m_summary = makeTable(splitter, u"sampleSummary"_s);
     m_summary->setMinimumHeight(90);
+    // As wide as the page: the figures whole, the template and the model elide.
+    fitColumnsToWidth(m_summary, {kSummaryTemplateColumn, kSummaryModelColumn});
     splitter->addWidget(m_summary);
     auto *agreementBox = new QWidget(splitter);
     auto *agreementLayout = new QVBoxLayout(agreementBox);
@@ -457,9 +462,6 @@ void SamplePage::showSummary()
         m_summary->setItem(r, 7, number(time));
         m_summary->setItem(r, 8, item(outcome.spec.templateText.simplified()));
     }
-    m_summary->resizeColumnsToContents();
-    for (int c = 0; c < m_summary->columnCount(); ++c)
-        m_summary->setColumnWidth(c, qMin(m_summary->columnWidth(c), 320));
 }
 
 void SamplePage::showAgreement()

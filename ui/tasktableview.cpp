@@ -68,7 +68,7 @@ void enableDatabaseSorting(QTableView *view, TaskTableModel *model)
 
 namespace {
 // See fitColumnsToWidth: refits on the viewport's resizes (a vertical scroll bar coming
-// or going is one) and on the model's changes.
+// or going is one) at once, and after the model's changes.
 class ColumnFitter final : public QObject
 {
 public:
@@ -87,10 +87,27 @@ public:
         return false;
     }
 
+    // The model's changes come in bursts (a cell at a time) and also while the view is
+    // being destroyed: they fit once, from the event loop.
+    void fitSoon()
+    {
+        if (std::exchange(m_fitPending, true))
+            return;
+        QMetaObject::invokeMethod(
+            this,
+            [this] {
+                m_fitPending = false;
+                fit();
+            },
+            Qt::QueuedConnection);
+    }
+
     void fit()
     {
         const QHeaderView *header = m_view->horizontalHeader();
         const int columns = m_view->model()->columnCount();
+        QList<int> elastic = m_elastic; // of the columns there are now
+        elastic.removeIf([columns](int column) { return column >= columns; });
         QList<int> wanted(columns, 0);
         QList<int> least(columns, 0); // an elastic column keeps its title whole
         int figures = 0;
@@ -102,7 +119,7 @@ public:
             // Public through the base class (QTableView hides it).
             const int content = static_cast<QAbstractItemView *>(m_view)->sizeHintForColumn(column);
             wanted[column] = qMax(header->sectionSizeHint(column), content);
-            if (!m_elastic.contains(column)) {
+            if (!elastic.contains(column)) {
                 figures += wanted[column];
                 continue;
             }
@@ -118,19 +135,19 @@ public:
             const double scale = figures > 0 ? double(qMax(0, room - elasticLeast)) / figures : 0;
             for (int column = 0; column < columns; ++column)
                 widths[column] =
-                    m_elastic.contains(column) ? least[column] : int(wanted[column] * scale);
+                    elastic.contains(column) ? least[column] : int(wanted[column] * scale);
         } else if (spare < elasticWanted) {
             // The elastic columns give up room in proportion to what they would show.
             const double share = double(spare - elasticLeast) / (elasticWanted - elasticLeast);
-            for (const int column : m_elastic)
+            for (const int column : elastic)
                 widths[column] = least[column] + int((wanted[column] - least[column]) * share);
         }
         // What rounding left, or room to spare: the first elastic column takes it.
         int used = 0;
         for (const int width : std::as_const(widths))
             used += width;
-        if (!m_elastic.isEmpty() && used < room)
-            widths[m_elastic.first()] += room - used;
+        if (!elastic.isEmpty() && used < room)
+            widths[elastic.first()] += room - used;
         for (int column = 0; column < columns; ++column) {
             if (!m_view->isColumnHidden(column) && m_view->columnWidth(column) != widths[column])
                 m_view->setColumnWidth(column, widths[column]);
@@ -140,6 +157,7 @@ public:
 private:
     QTableView *m_view;
     QList<int> m_elastic;
+    bool m_fitPending = false;
 };
 } // namespace
 
@@ -152,13 +170,16 @@ void fitColumnsToWidth(QTableView *view, const QList<int> &elastic)
     view->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     view->setTextElideMode(Qt::ElideRight);
     auto *fitter = new ColumnFitter(view, elastic);
-    const auto fit = [fitter] { fitter->fit(); };
+    const auto fit = [fitter] { fitter->fitSoon(); };
     QAbstractItemModel *model = view->model();
     QObject::connect(model, &QAbstractItemModel::dataChanged, fitter, fit);
     QObject::connect(model, &QAbstractItemModel::modelReset, fitter, fit);
     QObject::connect(model, &QAbstractItemModel::rowsInserted, fitter, fit);
     QObject::connect(model, &QAbstractItemModel::rowsRemoved, fitter, fit);
     QObject::connect(model, &QAbstractItemModel::layoutChanged, fitter, fit);
+    QObject::connect(model, &QAbstractItemModel::columnsInserted, fitter, fit);
+    QObject::connect(model, &QAbstractItemModel::columnsRemoved, fitter, fit);
+    QObject::connect(model, &QAbstractItemModel::headerDataChanged, fitter, fit);
     fitter->fit();
 }
 

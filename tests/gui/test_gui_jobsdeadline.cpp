@@ -96,6 +96,7 @@ private Q_SLOTS:
         job.spec.settings.insert(bd::ui::estimatekeys::maxUsd, 0.031);
         model.setJobs({job});
         run(model);
+        QCoreApplication::processEvents(); // the view refits after the model's changes
         const QString text = eta(model);
         QCOMPARE(text, u"9 min · late by 4 min"_s);
         QVERIFY2(view.columnWidth(JobsModel::EtaColumn) >=

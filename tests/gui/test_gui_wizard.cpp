@@ -75,6 +75,11 @@ private:
 
     // The window's wizard at 1,024 × 700 on ten reviews, its sample run for the setup and
     // these other candidates ({provider, model, template} each); null when that failed.
+    // Two candidates beside the setup's (A): B and C on the simulator.
+    inline static const QList<QStringList> kTwoMore = {
+        {u"simulator"_s, u"sim-1-mini"_s, u"Say {{text}}"_s},
+        {u"simulator"_s, u"sim-1"_s, u"In one word: {{text}}"_s}};
+
     ImportWizard *sampledAtSmallestScreen(MainWindow &window, const QString &name,
                                           const QList<QStringList> &candidates = {})
     {
@@ -269,10 +274,7 @@ private Q_SLOTS:
     {
         QString db;
         auto window = makeWindow(&db);
-        ImportWizard *wizard =
-            sampledAtSmallestScreen(*window, u"threecandidates.csv"_s,
-                                    {{u"simulator"_s, u"sim-1-mini"_s, u"Say {{text}}"_s},
-                                     {u"simulator"_s, u"sim-1"_s, u"In one word: {{text}}"_s}});
+        ImportWizard *wizard = sampledAtSmallestScreen(*window, u"threecandidates.csv"_s, kTwoMore);
         QVERIFY(wizard);
         bd::ui::SamplePage *page = wizard->samplePage();
         QCOMPARE(page->sampleRun()->outcomes().size(), 3);
@@ -295,6 +297,41 @@ private Q_SLOTS:
                 QVERIFY2(width >= 100, qPrintable(u"%1: %2 px"_s.arg(header).arg(width)));
         }
         QVERIFY(used <= results->viewport()->width());
+        wizard->reject();
+    }
+
+    // The sample's summary fits 1,024 × 700 with three candidates, one of them with a long
+    // template: it scrolled sideways, its Template column cut at the edge. Every figure
+    // shows whole; the model and the template share the rest and elide.
+    void theSampleSummaryFitsTheSmallestScreen()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        ImportWizard *wizard = sampledAtSmallestScreen(
+            *window, u"summaryfit.csv"_s,
+            {kTwoMore.at(0),
+             {u"simulator"_s, u"sim-1"_s,
+              u"In one word, and politely, say what this customer thinks of the kettle: "
+              "{{text}}"_s}});
+        QVERIFY(wizard);
+        QTableWidget *summary = wizard->samplePage()->summaryTable();
+        QTRY_COMPARE(summary->rowCount(), 3);
+        QCoreApplication::processEvents();
+        QVERIFY2(summary->horizontalHeader()->length() <= summary->viewport()->width(),
+                 qPrintable(u"the columns need %1 px, the table shows %2"_s
+                                .arg(summary->horizontalHeader()->length())
+                                .arg(summary->viewport()->width())));
+        QCOMPARE(summary->horizontalScrollBar()->maximum(), 0);
+        for (int c = 0; c < summary->columnCount(); ++c) {
+            const QString header = summary->horizontalHeaderItem(c)->text();
+            if (header == u"Model"_s || header == u"Template"_s)
+                continue;
+            const int whole = qMax(static_cast<QAbstractItemView *>(summary)->sizeHintForColumn(c),
+                                   summary->horizontalHeader()->sectionSizeHint(c));
+            QVERIFY2(summary->columnWidth(c) >= whole,
+                     qPrintable(
+                         u"%1: %2 of %3 px"_s.arg(header).arg(summary->columnWidth(c)).arg(whole)));
+        }
         wizard->reject();
     }
 
