@@ -148,6 +148,13 @@ SamplePage::SamplePage(Engine *engine, QWidget *parent)
     m_status->setObjectName(u"sampleStatus"_s);
     m_status->setWordWrap(true);
     statusRow->addWidget(m_status, 1);
+    // The choice stands above the tables, so three candidates' rows of answers never push
+    // it below the fold at 700 px.
+    statusRow->addWidget(new QLabel(tr("Run the whole file with:"), this));
+    m_chosen = new QComboBox(this);
+    m_chosen->setObjectName(u"chosenCandidate"_s);
+    m_chosen->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    statusRow->addWidget(m_chosen);
     layout->addLayout(statusRow);
 
     auto *splitter = new QSplitter(Qt::Vertical, this);
@@ -172,15 +179,6 @@ SamplePage::SamplePage(Engine *engine, QWidget *parent)
     splitter->setStretchFactor(2, 1);
     splitter->setSizes({110, 110, 320});
     layout->addWidget(splitter, 1);
-
-    auto *chooseRow = new QHBoxLayout;
-    chooseRow->addStretch(1);
-    chooseRow->addWidget(new QLabel(tr("Run the whole file with:"), this));
-    m_chosen = new QComboBox(this);
-    m_chosen->setObjectName(u"chosenCandidate"_s);
-    m_chosen->setSizeAdjustPolicy(QComboBox::AdjustToContents);
-    chooseRow->addWidget(m_chosen);
-    layout->addLayout(chooseRow);
 
     connect(m_addButton, &QPushButton::clicked, this,
             [this] { addCandidate(m_setup.spec.provider, QString(), m_setup.spec.templateText); });

@@ -335,6 +335,31 @@ private Q_SLOTS:
         wizard->reject();
     }
 
+    // With three candidates the sample page was taller than 700 px and "Run the whole file
+    // with" sat below the fold: it shows without scrolling.
+    void withThreeCandidatesTheChooserShowsWithoutScrolling()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        ImportWizard *wizard = sampledAtSmallestScreen(*window, u"threechooser.csv"_s, kTwoMore);
+        QVERIFY(wizard);
+        QCOMPARE(wizard->samplePage()->sampleRun()->outcomes().size(), 3);
+        QScrollArea *scroll = scrollAreaOf(wizard->samplePage());
+        QVERIFY(scroll);
+        QCOMPARE(scroll->verticalScrollBar()->value(), 0);
+        auto *chooser = wizard->samplePage()->findChild<QComboBox *>(u"chosenCandidate"_s);
+        QVERIFY(chooser && chooser->isVisible());
+        const QRect shown(chooser->mapTo(scroll->viewport(), QPoint()), chooser->size());
+        QVERIFY2(scroll->viewport()->rect().contains(shown),
+                 qPrintable(u"the chooser at y %1 below a viewport %2 high"_s.arg(shown.y()).arg(
+                     scroll->viewport()->height())));
+        // The answers are still there to read, if in a shorter table.
+        QTableWidget *results = wizard->samplePage()->resultsTable();
+        QTRY_COMPARE(results->rowCount(), 10);
+        QVERIFY(results->isVisible() && results->viewport()->height() >= 3 * results->rowHeight(0));
+        wizard->reject();
+    }
+
     void aProviderWithoutAKeyWarnsAtOnce()
     {
         QString db;
