@@ -1041,6 +1041,10 @@ void ImportWizard::handleImportFinished(const ImportResult &result)
                                   const ProviderConfig &config, const QString &) {
                                   engine->startJob(jobId, config);
                               });
+    } else {
+        // Imported to wait for the user, not for a worker: no console or batchctl worker on
+        // the database takes it up until Resume.
+        m_engine->pauseJob(result.jobId, StopCause::User);
     }
     Q_EMIT jobImported(result.jobId, result.continued, start);
     accept();

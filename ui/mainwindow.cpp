@@ -590,16 +590,18 @@ void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
         selectJob(selected);
     else if (!jobs.isEmpty() && !m_jobsView->currentIndex().isValid())
         selectJob(jobs.constLast().id);
-    if (!m_resumedOnce) {
-        m_resumedOnce = true;
-        if (m_options.resumeInterruptedJobs) {
-            for (const JobInfo &job : jobs) {
-                const bool interrupted = job.state == JobState::Running
-                                         || (job.state == JobState::Paused && stopCauseOf(job.stateReason) == StopCause::EngineShutdown);
-                // A job another live process runs is left to it.
-                if (interrupted && job.counts.unfinished() > 0 && job.runner.isEmpty())
-                    resumeJob(job.id);
-            }
+    const bool firstList = !std::exchange(m_resumedOnce, true);
+    if (m_options.resumeInterruptedJobs) {
+        for (const JobInfo &job : jobs) {
+            // Left running by the last session (seen when the window opens), or waiting
+            // for a worker whenever it turns up: submitted, or handed back by an engine that
+            // stopped. A job another live process runs is left to it (it shares the tasks
+            // through leases when it wants help: batchctl worker).
+            const bool interrupted = firstList && job.state == JobState::Running;
+            if ((interrupted || waitsForAWorker(job.state, job.stateReason)) &&
+                job.counts.unfinished() > 0 && job.runner.isEmpty() &&
+                !m_notTakenUp.contains(job.id))
+                resumeJob(job.id);
         }
     }
     if (std::exchange(m_resumeFinishedWithWork, false)) {
@@ -724,10 +726,12 @@ void MainWindow::resumeJob(qint64 jobId)
         job->spec, this,
         [this, jobId](const ProviderConfig &config, const QString &problem) {
             if (!problem.isEmpty()) {
+                m_notTakenUp.insert(jobId);
                 statusBar()->showMessage(tr("Job %1 not started: %2").arg(jobId).arg(problem),
                                          15000);
                 return;
             }
+            m_notTakenUp.remove(jobId);
             m_engine->startJob(jobId, config);
         });
     statusBar()->showMessage(tr("Starting job %1 …").arg(jobId), 5000);
@@ -820,7 +824,8 @@ ImportWizard *MainWindow::openCsv(const QString &path)
     });
     connect(wizard, &ImportWizard::jobImported, this, [this](qint64 jobId, bool continued, bool started) {
         Q_UNUSED(continued);
-        Q_UNUSED(started);
+        if (!started)
+            m_notTakenUp.insert(jobId);
         m_engine->requestJobs();
         m_pendingSelect = jobId;
         showPage(JobsScreen);
