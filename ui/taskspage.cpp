@@ -301,13 +301,19 @@ void TasksPage::updateSortNote()
                   "order meanwhile.")
                    .arg(key.toLower(), formatCount(tasks), takes, keeps);
     } else if (m_model->filter().jobId == 0 && !m_model->order().isIdOrder() &&
-               m_model->rowCount() >= m_slowSortTasks) {
+               m_model->rowCount() >= slowSortTasks()) {
         note = tr("Sorted over every job: each page reads all %1 tasks' %2 (about 2 s a page "
                   "per million tasks). Choose a job for fast sorted pages.")
                    .arg(formatCount(m_model->rowCount()), key.toLower());
     }
     m_sortNote->setText(note);
     m_sortNote->setVisible(!note.isEmpty());
+}
+
+qint64 TasksPage::slowSortTasks() const
+{
+    const qint64 configured = m_engine->sortIndexMinTasks();
+    return configured > 0 ? configured : bd::kSortIndexMinTasks;
 }
 
 void TasksPage::handleCurrentChanged()
