@@ -407,6 +407,8 @@ private Q_SLOTS:
         auto *plan = wizard->findChild<QLabel *>(u"wizardDeadlinePlan"_s);
         QVERIFY(on && when && plan);
         QVERIFY(!when->isEnabled());
+        // No plan, no row: an empty one stood under Deadline.
+        QVERIFY(!plan->isVisible());
         on->setChecked(true);
         QVERIFY(when->isEnabled() && !wizard->priorityBox()->isEnabled());
         // 36 h ahead: the batch API, said before anything is imported.
@@ -421,6 +423,12 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(plan->text().contains(u"already passed"_s), 10000);
         when->setDateTime(QDateTime::currentDateTime().addSecs(36 * 3600));
         QTRY_VERIFY_WITH_TIMEOUT(plan->text().contains(u"batch API"_s), 10000);
+        QVERIFY(plan->isVisible());
+        // Off again: the row goes, and comes back with the next plan.
+        on->setChecked(false);
+        QVERIFY(!plan->isVisible());
+        on->setChecked(true);
+        QTRY_VERIFY_WITH_TIMEOUT(plan->isVisible() && plan->text().contains(u"batch API"_s), 10000);
         QVERIFY(wizard->startImport());
         QTRY_VERIFY_WITH_TIMEOUT(storedJobs(db).size() == 1, 20000);
         const bd::JobInfo job = storedJobs(db).constFirst();
