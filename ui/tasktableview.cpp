@@ -3,6 +3,7 @@
 #include "taskdetailview.h"
 #include "tasktablemodel.h"
 
+#include <numeric>
 #include <QCoreApplication>
 #include <QEvent>
 #include <QHeaderView>
@@ -12,6 +13,8 @@
 #include <QTableView>
 
 namespace bd::ui {
+
+using namespace Qt::StringLiterals;
 
 namespace {
 QString tr(const char *text)
@@ -102,50 +105,99 @@ public:
             Qt::QueuedConnection);
     }
 
+    // The widest cell of the column among the rows in view (QTableView's own hint reads up
+    // to a thousand rows beyond them, which a paged model then loads).
+    int shownCellsWidth(int column) const
+    {
+        const QAbstractItemModel *model = m_view->model();
+        const int rows = model->rowCount();
+        if (rows == 0)
+            return 0;
+        const int first = qMax(0, m_view->rowAt(0));
+        int last = m_view->rowAt(m_view->viewport()->height() - 1);
+        if (last < 0) {
+            const int rowHeight = qMax(1, m_view->verticalHeader()->defaultSectionSize());
+            last = qMin(rows - 1, first + m_view->viewport()->height() / rowHeight + 1);
+        }
+        const int grid = m_view->showGrid() ? 1 : 0;
+        int widest = 0;
+        for (int row = first; row <= last; ++row)
+            widest =
+                qMax(widest, m_view->sizeHintForIndex(model->index(row, column)).width() + grid);
+        return widest;
+    }
+
     void fit()
     {
         const QHeaderView *header = m_view->horizontalHeader();
         const int columns = m_view->model()->columnCount();
         QList<int> elastic = m_elastic; // of the columns there are now
         elastic.removeIf([columns](int column) { return column >= columns; });
-        QList<int> wanted(columns, 0);
-        QList<int> least(columns, 0); // an elastic column keeps its title whole
-        int figures = 0;
-        int elasticWanted = 0;
-        int elasticLeast = 0;
+        // Each column's widths from the most it would like down to the least it takes: a
+        // figure keeps its cells whole (its title may elide); an elastic column keeps its
+        // title whole while it can, and then at least a few characters.
+        const int fewCharacters = m_view->fontMetrics().horizontalAdvance(u"00…"_s) + 8;
+        QList<int> full(columns, 0);
+        QList<int> mid(columns, 0);
+        QList<int> least(columns, 0);
         for (int column = 0; column < columns; ++column) {
             if (m_view->isColumnHidden(column))
                 continue;
-            // Public through the base class (QTableView hides it).
-            const int content = static_cast<QAbstractItemView *>(m_view)->sizeHintForColumn(column);
-            wanted[column] = qMax(header->sectionSizeHint(column), content);
-            if (!elastic.contains(column)) {
-                figures += wanted[column];
-                continue;
+            const int title = header->sectionSizeHint(column);
+            const int cells = shownCellsWidth(column);
+            full[column] = qMax(title, cells);
+            if (elastic.contains(column)) {
+                mid[column] = qMin(full[column], title);
+                least[column] = qMin(mid[column], fewCharacters);
+            } else {
+                mid[column] = full[column];
+                least[column] = qMin(full[column], qMax(cells, fewCharacters / 2));
             }
-            least[column] = qMin(wanted[column], header->sectionSizeHint(column));
-            elasticWanted += wanted[column];
-            elasticLeast += least[column];
         }
-        const int room = m_view->viewport()->width();
-        const int spare = room - figures;
-        QList<int> widths = wanted;
-        if (spare < elasticLeast) {
-            // Not even the figures fit: they narrow in proportion and elide ("…").
-            const double scale = figures > 0 ? double(qMax(0, room - elasticLeast)) / figures : 0;
+        const auto sum = [](const QList<int> &widths) {
+            return std::accumulate(widths.cbegin(), widths.cend(), 0);
+        };
+        // Between two sets of widths: from `from` toward `to` by the share of the room.
+        const auto between = [columns](const QList<int> &from, const QList<int> &to, double share) {
+            QList<int> widths(columns, 0);
             for (int column = 0; column < columns; ++column)
-                widths[column] =
-                    elastic.contains(column) ? least[column] : int(wanted[column] * scale);
-        } else if (spare < elasticWanted) {
-            // The elastic columns give up room in proportion to what they would show.
-            const double share = double(spare - elasticLeast) / (elasticWanted - elasticLeast);
-            for (const int column : elastic)
-                widths[column] = least[column] + int((wanted[column] - least[column]) * share);
+                widths[column] = from[column] + int((to[column] - from[column]) * share);
+            return widths;
+        };
+        const auto share = [](int room, int low, int high) {
+            return high > low ? qBound(0.0, double(room - low) / (high - low), 1.0) : 1.0;
+        };
+        const int room = m_view->viewport()->width();
+        // Stages, in the order room runs out: elastic columns give up what their content
+        // wants beyond the title, then the title down to a few characters; then the
+        // figures' titles elide; only then do the figures narrow and elide ("$0.01…").
+        QList<int> titlesLeast = mid; // elastic at least, figures full
+        for (const int column : std::as_const(elastic))
+            titlesLeast[column] = least[column];
+        QList<int> widths;
+        if (room >= sum(mid)) {
+            // The figures full; the elastic columns share the rest in proportion to what
+            // their content wants beyond the title.
+            const double part = share(room, sum(mid), sum(full));
+            widths = between(mid, full, part);
+        } else if (room >= sum(titlesLeast)) {
+            widths = between(titlesLeast, mid, share(room, sum(titlesLeast), sum(mid)));
+        } else if (room >= sum(least)) {
+            widths = between(least, titlesLeast, share(room, sum(least), sum(titlesLeast)));
+        } else {
+            // Not even the figures fit: they narrow in proportion and elide ("…").
+            int figures = 0;
+            int elasticLeast = 0;
+            for (int column = 0; column < columns; ++column)
+                (elastic.contains(column) ? elasticLeast : figures) += least[column];
+            const double scale = figures > 0 ? double(qMax(0, room - elasticLeast)) / figures : 0;
+            widths = least;
+            for (int column = 0; column < columns; ++column)
+                if (!elastic.contains(column))
+                    widths[column] = int(least[column] * scale);
         }
         // What rounding left, or room to spare: the first elastic column takes it.
-        int used = 0;
-        for (const int width : std::as_const(widths))
-            used += width;
+        const int used = sum(widths);
         if (!elastic.isEmpty() && used < room)
             widths[elastic.first()] += room - used;
         for (int column = 0; column < columns; ++column) {
