@@ -89,6 +89,19 @@ private:
         return engine;
     }
 
+    // rows.csv in the folder: an id and a question a row; its path (empty: not written).
+    static QString questionsCsv(const QTemporaryDir &dir, int rows)
+    {
+        QFile file(dir.filePath(u"rows.csv"_s));
+        if (!file.open(QIODevice::WriteOnly))
+            return {};
+        file.write("id,text\n");
+        for (int row = 1; row <= rows; ++row)
+            file.write(QByteArray("R") + QByteArray::number(row) + ",question " +
+                       QByteArray::number(row) + "\n");
+        return file.fileName();
+    }
+
     // batchctl run to its end with these arguments: its exit code (-1: it crashed or hung).
     static int batchctl(const QStringList &arguments)
     {
@@ -153,15 +166,8 @@ private Q_SLOTS:
         QTemporaryDir dir;
         QVERIFY(dir.isValid());
         const QString db = dir.filePath(u"jobs.sqlite"_s);
-        const QString csv = dir.filePath(u"rows.csv"_s);
-        {
-            QFile file(csv);
-            QVERIFY(file.open(QIODevice::WriteOnly));
-            file.write("id,text\n");
-            for (int row = 1; row <= kRows; ++row)
-                file.write(QByteArray("R") + QByteArray::number(row) + ",question " +
-                           QByteArray::number(row) + "\n");
-        }
+        const QString csv = questionsCsv(dir, kRows);
+        QVERIFY(!csv.isEmpty());
         // A job a batchctl worker began and was stopped in: handed back, as a console that
         // opens takes up.
         QCOMPARE(batchctl({u"submit"_s, csv, u"--db"_s, db, u"--template"_s,
@@ -247,15 +253,8 @@ private Q_SLOTS:
         QTemporaryDir dir;
         QVERIFY(dir.isValid());
         const QString db = dir.filePath(u"jobs.sqlite"_s);
-        const QString csv = dir.filePath(u"rows.csv"_s);
-        {
-            QFile file(csv);
-            QVERIFY(file.open(QIODevice::WriteOnly));
-            file.write("id,text\n");
-            for (int row = 1; row <= kRows; ++row)
-                file.write(QByteArray("R") + QByteArray::number(row) + ",question " +
-                           QByteArray::number(row) + "\n");
-        }
+        const QString csv = questionsCsv(dir, kRows);
+        QVERIFY(!csv.isEmpty());
         QProcess run;
         run.setProcessChannelMode(QProcess::ForwardedErrorChannel);
         run.setStandardOutputFile(QProcess::nullDevice());

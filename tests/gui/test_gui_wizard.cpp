@@ -75,6 +75,21 @@ private:
 
     // The window's wizard at 1,024 × 700 on ten reviews, its sample run for the setup and
     // these other candidates ({provider, model, template} each); null when that failed.
+    // Where "Run the whole file with" is when it is not in view as the sample page stands
+    // (scrolled as it is); empty when it shows.
+    static QString chooserOutOfView(ImportWizard *wizard)
+    {
+        QScrollArea *scroll = scrollAreaOf(wizard->samplePage());
+        auto *chooser = wizard->samplePage()->findChild<QComboBox *>(u"chosenCandidate"_s);
+        if (!scroll || !chooser || !chooser->isVisible())
+            return u"no chooser shown"_s;
+        const QRect shown(chooser->mapTo(scroll->viewport(), QPoint()), chooser->size());
+        if (scroll->viewport()->rect().contains(shown))
+            return {};
+        return u"the chooser at y %1 below a viewport %2 high"_s.arg(shown.y()).arg(
+            scroll->viewport()->height());
+    }
+
     // Two candidates beside the setup's (A): B and C on the simulator.
     inline static const QList<QStringList> kTwoMore = {
         {u"simulator"_s, u"sim-1-mini"_s, u"Say {{text}}"_s},
@@ -252,12 +267,8 @@ private Q_SLOTS:
         QScrollArea *scroll = scrollAreaOf(wizard->samplePage());
         QVERIFY(scroll);
         QCOMPARE(scroll->verticalScrollBar()->maximum(), 0);
-        auto *chooser = wizard->samplePage()->findChild<QComboBox *>(u"chosenCandidate"_s);
-        QVERIFY(chooser && chooser->isVisible());
-        const QRect shown(chooser->mapTo(scroll->viewport(), QPoint()), chooser->size());
-        QVERIFY2(scroll->viewport()->rect().contains(shown),
-                 qPrintable(u"the chooser at y %1 below a viewport %2 high"_s.arg(shown.y()).arg(
-                     scroll->viewport()->height())));
+        const QString hidden = chooserOutOfView(wizard);
+        QVERIFY2(hidden.isEmpty(), qPrintable(hidden));
         // The settings still scroll down as far as they need, and back at them it is so.
         wizard->backToSettings();
         QCoreApplication::processEvents();
@@ -344,15 +355,9 @@ private Q_SLOTS:
         ImportWizard *wizard = sampledAtSmallestScreen(*window, u"threechooser.csv"_s, kTwoMore);
         QVERIFY(wizard);
         QCOMPARE(wizard->samplePage()->sampleRun()->outcomes().size(), 3);
-        QScrollArea *scroll = scrollAreaOf(wizard->samplePage());
-        QVERIFY(scroll);
-        QCOMPARE(scroll->verticalScrollBar()->value(), 0);
-        auto *chooser = wizard->samplePage()->findChild<QComboBox *>(u"chosenCandidate"_s);
-        QVERIFY(chooser && chooser->isVisible());
-        const QRect shown(chooser->mapTo(scroll->viewport(), QPoint()), chooser->size());
-        QVERIFY2(scroll->viewport()->rect().contains(shown),
-                 qPrintable(u"the chooser at y %1 below a viewport %2 high"_s.arg(shown.y()).arg(
-                     scroll->viewport()->height())));
+        QCOMPARE(scrollAreaOf(wizard->samplePage())->verticalScrollBar()->value(), 0);
+        const QString hidden = chooserOutOfView(wizard);
+        QVERIFY2(hidden.isEmpty(), qPrintable(hidden));
         // The answers are still there to read, if in a shorter table.
         QTableWidget *results = wizard->samplePage()->resultsTable();
         QTRY_COMPARE(results->rowCount(), 10);
