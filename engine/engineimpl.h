@@ -31,6 +31,7 @@ public:
     QString database() const override { return m_database; }
     QString priceOverridePath() const override { return m_priceOverridePath; }
     int maxSortIndexes() const override { return m_maxSortIndexes; }
+    qint64 sortIndexMinTasks() const override { return m_sortIndexMinTasks; }
 
     void open() override;
     void checkJob(quint64 ticket, const JobDraft &draft) override;
@@ -107,6 +108,7 @@ private:
     QString m_database;
     QString m_priceOverridePath;
     int m_maxSortIndexes = kMaxSortIndexes;
+    qint64 m_sortIndexMinTasks = kSortIndexMinTasks;
     bool m_readOnly = false; // a look at the database: the reader only, no writer
     QThread m_thread;
     QObject *m_urgentInbox = nullptr; // lives on the engine thread, a child of m_worker

@@ -284,6 +284,7 @@ void ImportWizard::buildUi()
     m_deadlinePlan->setWordWrap(true);
     m_deadlinePlan->setForegroundRole(QPalette::PlaceholderText);
     form->addRow(QString(), m_deadlinePlan);
+    form->setRowVisible(m_deadlinePlan, false); // until there is a plan to show
     m_maxTokens = new QSpinBox(settingsBox);
     m_maxTokens->setRange(1, 200'000);
     m_maxTokens->setValue(256);
@@ -412,7 +413,7 @@ void ImportWizard::buildUi()
         m_priority->setEnabled(!on);
         m_mode->setEnabled(!on);
         if (!on)
-            m_deadlinePlan->clear();
+            showDeadlinePlan(QString());
         validate();
     });
     connect(m_deadline, &QDateTimeEdit::dateTimeChanged, this, &ImportWizard::validate);
@@ -635,6 +636,14 @@ void ImportWizard::validate()
     scheduleCheck();
 }
 
+void ImportWizard::showDeadlinePlan(const QString &plan)
+{
+    m_deadlinePlan->setText(plan);
+    // No plan, no row: an empty one left a gap under Deadline.
+    if (auto *form = qobject_cast<QFormLayout *>(m_deadlinePlan->parentWidget()->layout()))
+        form->setRowVisible(m_deadlinePlan, !plan.isEmpty());
+}
+
 void ImportWizard::updatePromptPreview()
 {
     if (!m_promptPreview)
@@ -744,7 +753,7 @@ void ImportWizard::handleJobChecked(quint64 ticket, const JobCheck &check)
             if (note.startsWith(u"deadline: "_s))
                 plan = note.mid(10);
         }
-        m_deadlinePlan->setText(plan);
+        showDeadlinePlan(plan);
     }
     showTieringStatus();
     const bool importNow = std::exchange(m_importWhenChecked, false);
@@ -1041,6 +1050,10 @@ void ImportWizard::handleImportFinished(const ImportResult &result)
                                   const ProviderConfig &config, const QString &) {
                                   engine->startJob(jobId, config);
                               });
+    } else {
+        // Imported to wait for the user, not for a worker: no console or batchctl worker on
+        // the database takes it up until Resume.
+        m_engine->pauseJob(result.jobId, StopCause::User);
     }
     Q_EMIT jobImported(result.jobId, result.continued, start);
     accept();

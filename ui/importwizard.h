@@ -143,6 +143,8 @@ private:
     void handleJobEstimated(quint64 ticket, const bd::JobEstimate &estimate, const QString &error);
     void showTieringStatus();
     void updatePromptPreview();
+    // The engine's plan for the deadline under it; the row is hidden whole without one.
+    void showDeadlinePlan(const QString &plan);
     void showEstimate();
     std::optional<double> upperBoundUsd() const;
     bd::JobDraft buildDraft() const;

@@ -274,8 +274,9 @@ QString JobsModel::stateText(const JobInfo &job) const
 QString JobsModel::stateToolTip(const JobInfo &job) const
 {
     if (waitsForAWorker(job.state, job.stateReason))
-        return tr("No process runs this job now (%1). Any batchctl worker or serve on this "
-                  "database takes it up; Resume runs it in this window.")
+        return tr("No process runs this job now (%1). A console with the provider's key, or "
+                  "any batchctl worker or serve on this database, takes it up; Resume runs it "
+                  "in this window.")
             .arg(job.stateReason);
     if (job.state != JobState::Running)
         return job.stateReason;

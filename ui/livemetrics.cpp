@@ -170,14 +170,15 @@ QList<QPointF> LiveMetrics::points(Metric metric, qint64 fromMs, qint64 toMs, in
     const qsizetype n = std::distance(begin, end);
     if (n <= 0)
         return result;
-    // Rates are differences: over a stride of samples, so decimation keeps them smooth.
+    // Rates are differences: over a stride of samples, so decimation keeps them smooth. The
+    // newest sample is always among the points: the chart's present is the engine's.
     const qsizetype stride = qMax<qsizetype>(1, (n + maxPoints - 1) / qMax(1, maxPoints));
     const bool isRate = metric == Metric::RatePerMinute || metric == Metric::CostPerTask;
     // A rate over a few samples (~5 s) reads steadier than one from tick to tick.
     const qsizetype rateSpan = isRate ? qMax<qsizetype>(stride, fine ? 5 : 1) : stride;
     result.reserve(n / stride + 1);
     const qsizetype firstIndex = std::distance(samples.begin(), begin);
-    for (qsizetype i = 0; i < n; i += stride) {
+    for (qsizetype i = 0; i < n; i = (i + stride < n || i == n - 1) ? i + stride : n - 1) {
         const qsizetype index = firstIndex + i;
         const Sample &s = samples[size_t(index)];
         const Sample *previous = index >= rateSpan ? &samples[size_t(index - rateSpan)]

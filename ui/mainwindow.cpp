@@ -307,25 +307,11 @@ void MainWindow::buildPages()
     m_jobsView->verticalHeader()->setDefaultSectionSize(m_jobsView->fontMetrics().height() + 12);
     m_jobsView->setItemDelegateForColumn(JobsModel::ProgressColumn,
                                          new ProgressDelegate(JobsModel::ProgressRole, m_jobsView));
-    auto *header = m_jobsView->horizontalHeader();
-    // The state column takes the spare width: pause reasons are long ("quota exhausted: ...").
-    header->setStretchLastSection(false);
-    header->setSectionResizeMode(JobsModel::StateColumn, QHeaderView::Stretch);
-    const int digit = m_jobsView->fontMetrics().horizontalAdvance(u'0');
-    m_jobsView->setColumnWidth(JobsModel::ModelColumn, digit * 17);
-    m_jobsView->setColumnWidth(JobsModel::IdColumn, digit * 5);
-    m_jobsView->setColumnWidth(JobsModel::SourceColumn, digit * 17);
-    m_jobsView->setColumnWidth(JobsModel::StateColumn, digit * 24);
-    m_jobsView->setColumnWidth(JobsModel::ProgressColumn, digit * 14);
-    m_jobsView->setColumnWidth(JobsModel::DoneColumn, digit * 14);
-    m_jobsView->setColumnWidth(JobsModel::DeadColumn, digit * 6);
-    m_jobsView->setColumnWidth(JobsModel::RateColumn, digit * 10);
-    m_jobsView->setColumnWidth(JobsModel::EtaColumn, digit * 8);
-    m_jobsView->setColumnWidth(JobsModel::CostColumn, digit * 10);
-    m_jobsView->setColumnWidth(JobsModel::PriorityColumn, m_jobsView->fontMetrics().horizontalAdvance(priorityShortLabel(2)) + 16);
-    // The ETA ("9 min · late by 4 min") and spend ("$0.0121 · est. ≤ $0.0310") are never
-    // cut; the state column gives up the room.
-    widenToContents(m_jobsView, {JobsModel::EtaColumn, JobsModel::CostColumn});
+    // The table fits the window: figures (done, rate, ETA such as "9 min · late by 4 min",
+    // spend such as "$0.0121 · est. ≤ $0.0310") are whole; the state, file and model
+    // elide, the state taking the spare width (pause reasons are long).
+    fitColumnsToWidth(m_jobsView,
+                      {JobsModel::StateColumn, JobsModel::SourceColumn, JobsModel::ModelColumn});
     m_jobsView->setContextMenuPolicy(Qt::ActionsContextMenu);
     m_jobsView->addActions({m_pauseAction, m_resumeAction, m_runNowAction, m_cancelAction,
                             m_reprioritiseAction, m_exportAction, m_runAgainAction, m_showTasksAction});
@@ -604,16 +590,18 @@ void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
         selectJob(selected);
     else if (!jobs.isEmpty() && !m_jobsView->currentIndex().isValid())
         selectJob(jobs.constLast().id);
-    if (!m_resumedOnce) {
-        m_resumedOnce = true;
-        if (m_options.resumeInterruptedJobs) {
-            for (const JobInfo &job : jobs) {
-                const bool interrupted = job.state == JobState::Running
-                                         || (job.state == JobState::Paused && stopCauseOf(job.stateReason) == StopCause::EngineShutdown);
-                // A job another live process runs is left to it.
-                if (interrupted && job.counts.unfinished() > 0 && job.runner.isEmpty())
-                    resumeJob(job.id);
-            }
+    const bool firstList = !std::exchange(m_resumedOnce, true);
+    if (m_options.resumeInterruptedJobs) {
+        for (const JobInfo &job : jobs) {
+            // Left running by the last session (seen when the window opens), or waiting
+            // for a worker whenever it turns up: submitted, or handed back by an engine that
+            // stopped. A job another live process runs is left to it (it shares the tasks
+            // through leases when it wants help: batchctl worker).
+            const bool interrupted = firstList && job.state == JobState::Running;
+            if ((interrupted || waitsForAWorker(job.state, job.stateReason)) &&
+                job.counts.unfinished() > 0 && job.runner.isEmpty() &&
+                !m_notTakenUp.contains(job.id))
+                resumeJob(job.id);
         }
     }
     if (std::exchange(m_resumeFinishedWithWork, false)) {
@@ -738,10 +726,12 @@ void MainWindow::resumeJob(qint64 jobId)
         job->spec, this,
         [this, jobId](const ProviderConfig &config, const QString &problem) {
             if (!problem.isEmpty()) {
+                m_notTakenUp.insert(jobId);
                 statusBar()->showMessage(tr("Job %1 not started: %2").arg(jobId).arg(problem),
                                          15000);
                 return;
             }
+            m_notTakenUp.remove(jobId);
             m_engine->startJob(jobId, config);
         });
     statusBar()->showMessage(tr("Starting job %1 …").arg(jobId), 5000);
@@ -834,7 +824,8 @@ ImportWizard *MainWindow::openCsv(const QString &path)
     });
     connect(wizard, &ImportWizard::jobImported, this, [this](qint64 jobId, bool continued, bool started) {
         Q_UNUSED(continued);
-        Q_UNUSED(started);
+        if (!started)
+            m_notTakenUp.insert(jobId);
         m_engine->requestJobs();
         m_pendingSelect = jobId;
         showPage(JobsScreen);

@@ -60,7 +60,10 @@ public:
     struct Options
     {
         int snapshotIntervalMs = 1000;
-        bool resumeInterruptedJobs = true; // jobs the last session left running continue
+        // Jobs the last session left running continue, and jobs waiting for a worker
+        // (batchctl submit, handed back by an engine that stopped) run here as they turn
+        // up, as a batchctl worker runs them (CLI.md).
+        bool resumeInterruptedJobs = true;
         bool restoreWindowState = true;
         bool trayNotifications = true;
         bool useKeychain = true; // false: API keys from the environment only (tests)
@@ -143,6 +146,9 @@ private:
     bool m_opened = false;
     double m_globalBudgetUsd = 0.0; // the engine's, from its snapshots
     bool m_resumedOnce = false;
+    // Jobs this window does not take up on its own: no key for them here, or imported with
+    // "Start the job after the import" unticked.
+    QSet<qint64> m_notTakenUp;
     QSet<qint64> m_resumeAfterReplay;
     bool m_resumeFinishedWithWork = false; // after a replay: finished jobs with work run it
     qint64 m_pendingSelect = 0;

@@ -188,6 +188,7 @@ void MetricChart::refresh(qint64 nowMs)
         nowMs = QDateTime::currentMSecsSinceEpoch();
     const qint64 from = nowMs - m_rangeMs;
     QList<double> all;
+    double latest = 0; // the highest of the lines' present values
     for (int i = 0; i < m_lines.size(); ++i) {
         QList<QPointF> points =
             m_source->points(m_lines.at(i).spec.metric, from, nowMs, kMaxPoints);
@@ -196,10 +197,14 @@ void MetricChart::refresh(qint64 nowMs)
             point.setY(point.y() * scale);
             all.append(point.y());
         }
+        if (!points.isEmpty())
+            latest = qMax(latest, points.constLast().y());
         m_values[i] = points;
     }
     m_hasData = !all.isEmpty();
-    const double level = charticks::clipLevel(all);
+    // A spike in the past is clipped, the present never: a queue that rose to 19,855 a
+    // minute ago is a level, not an outlier (the axis stood at 2,000 above a line cut flat).
+    const double level = qMax(charticks::clipLevel(all), latest);
     setValueAxis(level);
     const double top = m_valueAxis->max();
     QList<QPointF> clipped;

@@ -3,6 +3,7 @@
 #include "api/jobsettings.h"
 #include "format.h"
 #include "ingest/outputschema.h"
+#include "tasktableview.h"
 
 #include <QComboBox>
 #include <QFileInfo>
@@ -27,6 +28,8 @@ using namespace Qt::StringLiterals;
 namespace {
 
 const QString kLabels[] = {u"A"_s, u"B"_s, u"C"_s};
+constexpr int kSummaryModelColumn = 1;
+constexpr int kSummaryTemplateColumn = 8;
 
 // A field's value as a cell shows it.
 QString cellText(const QJsonValue &value)
@@ -145,11 +148,20 @@ SamplePage::SamplePage(Engine *engine, QWidget *parent)
     m_status->setObjectName(u"sampleStatus"_s);
     m_status->setWordWrap(true);
     statusRow->addWidget(m_status, 1);
+    // The choice stands above the tables, so three candidates' rows of answers never push
+    // it below the fold at 700 px.
+    statusRow->addWidget(new QLabel(tr("Run the whole file with:"), this));
+    m_chosen = new QComboBox(this);
+    m_chosen->setObjectName(u"chosenCandidate"_s);
+    m_chosen->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    statusRow->addWidget(m_chosen);
     layout->addLayout(statusRow);
 
     auto *splitter = new QSplitter(Qt::Vertical, this);
     m_summary = makeTable(splitter, u"sampleSummary"_s);
     m_summary->setMinimumHeight(90);
+    // As wide as the page: the figures whole, the template and the model elide.
+    fitColumnsToWidth(m_summary, {kSummaryTemplateColumn, kSummaryModelColumn});
     splitter->addWidget(m_summary);
     auto *agreementBox = new QWidget(splitter);
     auto *agreementLayout = new QVBoxLayout(agreementBox);
@@ -167,15 +179,6 @@ SamplePage::SamplePage(Engine *engine, QWidget *parent)
     splitter->setStretchFactor(2, 1);
     splitter->setSizes({110, 110, 320});
     layout->addWidget(splitter, 1);
-
-    auto *chooseRow = new QHBoxLayout;
-    chooseRow->addStretch(1);
-    chooseRow->addWidget(new QLabel(tr("Run the whole file with:"), this));
-    m_chosen = new QComboBox(this);
-    m_chosen->setObjectName(u"chosenCandidate"_s);
-    m_chosen->setSizeAdjustPolicy(QComboBox::AdjustToContents);
-    chooseRow->addWidget(m_chosen);
-    layout->addLayout(chooseRow);
 
     connect(m_addButton, &QPushButton::clicked, this,
             [this] { addCandidate(m_setup.spec.provider, QString(), m_setup.spec.templateText); });
@@ -457,9 +460,6 @@ void SamplePage::showSummary()
         m_summary->setItem(r, 7, number(time));
         m_summary->setItem(r, 8, item(outcome.spec.templateText.simplified()));
     }
-    m_summary->resizeColumnsToContents();
-    for (int c = 0; c < m_summary->columnCount(); ++c)
-        m_summary->setColumnWidth(c, qMin(m_summary->columnWidth(c), 320));
 }
 
 void SamplePage::showAgreement()

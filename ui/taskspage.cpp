@@ -93,23 +93,13 @@ TasksPage::TasksPage(Engine *engine, QWidget *parent)
     // Uniform rows: the view never measures a million rows.
     m_view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
     m_view->verticalHeader()->setDefaultSectionSize(m_view->fontMetrics().height() + 8);
-    auto *header = m_view->horizontalHeader();
-    header->setSectionResizeMode(QHeaderView::Interactive);
-    header->setStretchLastSection(true);
-    const int digit = m_view->fontMetrics().horizontalAdvance(u'0');
-    m_view->setColumnWidth(TaskTableModel::IdColumn, digit * 8);
-    m_view->setColumnWidth(TaskTableModel::JobColumn, digit * 5);
-    m_view->setColumnWidth(TaskTableModel::RowColumn, digit * 6);
-    m_view->setColumnWidth(TaskTableModel::StateColumn, digit * 11);
-    m_view->setColumnWidth(TaskTableModel::PriorityColumn,
-                           m_view->fontMetrics().horizontalAdvance(priorityShortLabel(2)) + 24);
-    m_view->setColumnWidth(TaskTableModel::AttemptsColumn, digit * 9);
-    m_view->setColumnWidth(TaskTableModel::ErrorColumn, digit * 15); // "invalid_request"
-    m_view->setColumnWidth(TaskTableModel::TokensColumn, digit * 12);
-    m_view->setColumnWidth(TaskTableModel::CostColumn, digit * 10);
-    m_view->setColumnWidth(TaskTableModel::LatencyColumn, digit * 10);
     enableDatabaseSorting(m_view, m_model);
-    m_view->setColumnWidth(TaskTableModel::InputColumn, digit * 28);
+    // No sideways scrolling: the window's edge cut "35 / 39" tokens to "35 / 3". The
+    // figures are whole; the input, answer, error, state and priority elide (whole in the
+    // detail pane), the input taking the spare width.
+    fitColumnsToWidth(m_view, {TaskTableModel::InputColumn, TaskTableModel::OutputColumn,
+                               TaskTableModel::ErrorColumn, TaskTableModel::PriorityColumn,
+                               TaskTableModel::StateColumn});
     m_detail = new TaskDetailView(m_engine, splitter);
     splitter->addWidget(m_view);
     splitter->addWidget(m_detail);
@@ -301,13 +291,19 @@ void TasksPage::updateSortNote()
                   "order meanwhile.")
                    .arg(key.toLower(), formatCount(tasks), takes, keeps);
     } else if (m_model->filter().jobId == 0 && !m_model->order().isIdOrder() &&
-               m_model->rowCount() >= m_slowSortTasks) {
+               m_model->rowCount() >= slowSortTasks()) {
         note = tr("Sorted over every job: each page reads all %1 tasks' %2 (about 2 s a page "
                   "per million tasks). Choose a job for fast sorted pages.")
                    .arg(formatCount(m_model->rowCount()), key.toLower());
     }
     m_sortNote->setText(note);
     m_sortNote->setVisible(!note.isEmpty());
+}
+
+qint64 TasksPage::slowSortTasks() const
+{
+    const qint64 configured = m_engine->sortIndexMinTasks();
+    return configured > 0 ? configured : bd::kSortIndexMinTasks;
 }
 
 void TasksPage::handleCurrentChanged()

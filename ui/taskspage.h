@@ -44,8 +44,10 @@ public:
     // row at a view position, its actions enabled as they apply; the caller owns it.
     QMenu *rowMenu(const QPoint &viewPos);
     QLineEdit *searchField() const { return m_text; }
-    // From how many tasks a sort over every job says what each page costs (tests).
-    void setSlowSortTasks(qint64 tasks) { m_slowSortTasks = tasks; }
+    // From how many tasks a sort over every job (never indexed) says what each page
+    // costs: where this window's engine starts indexing a job's sort, as configured; the
+    // compiled default when it indexes none (0).
+    qint64 slowSortTasks() const;
     // The last task detail shown (id 0 before one arrived).
     const bd::TaskDetail &shownDetail() const { return m_shownDetail; }
 
@@ -77,7 +79,6 @@ private:
     QLineEdit *m_text = nullptr;
     QLabel *m_count = nullptr;
     QLabel *m_sortNote = nullptr;
-    qint64 m_slowSortTasks = bd::kSortIndexMinTasks; // the engine's sort index threshold
     QTimer *m_textDebounce = nullptr;
     QTimer *m_refresh = nullptr;
     // Structured answers: each job's output fields (shown as columns, filtered with

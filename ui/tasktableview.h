@@ -29,10 +29,13 @@ void enableDatabaseSorting(QTableView *view, TaskTableModel *model);
 // down" arrow when ascending, which Fusion draws pointing down.
 void pointSortArrowsWithTheOrder(QHeaderView *header);
 
-// Columns that widen to what they show whenever the model changes (never narrower than
-// they are: the user may have widened them), so figures like "9 min · late by 4 min" are
-// never cut; a stretching column gives up the room.
-void widenToContents(QTableView *view, const QList<int> &columns);
+// Keeps every column inside the view's width, so the table never scrolls sideways and no
+// figure is cut at its edge into another number ("$0.0109" reading "$0.010"). The figures'
+// columns are as wide as what they show; the elastic columns (names, states: they elide
+// with "…" and keep their tooltips) share what is left, the first of them taking any spare
+// room. Only when the figures alone do not fit do they narrow too, and then they elide
+// visibly ("$0.01…"). Refitted when the view is resized and whenever the model changes.
+void fitColumnsToWidth(QTableView *view, const QList<int> &elastic);
 
 // A page's own entries of a row menu (Replay…, Reprioritise…), enabled as they apply.
 struct TaskRowAction

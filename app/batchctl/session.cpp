@@ -181,8 +181,11 @@ QList<JobOutcome> Session::runJobs(const QList<bd::JobInfo> &jobs, const QJsonOb
         if (std::exchange(interrupted, true))
             return;
         m_progress.finish();
-        printErr(u"interrupted: pausing (in-flight answers are kept); `batchctl resume` continues"_s);
-        m_engine->stopAll(bd::StopCause::User);
+        printErr(u"interrupted: pausing; `batchctl resume`, a worker or a console on the database "
+                 "continues"_s);
+        // A signal is not the user pausing the job: it is left as a stopping worker leaves
+        // it, for the next engine to take up.
+        m_engine->stopAll(bd::StopCause::EngineShutdown);
     });
     const auto settle = [&](qint64 jobId, bool failed, const QString &error) {
         if (!remaining.remove(jobId))

@@ -79,7 +79,9 @@ int main(int argc, char *argv[])
         u"page"_s, u"Screen to show first: dashboard, jobs, tasks, dead-letters, alerts or workers."_s, u"NAME"_s);
     parser.addOption(pageOption);
     const QCommandLineOption noResumeOption(
-        u"no-resume"_s, u"Do not continue the jobs the last session left running."_s);
+        u"no-resume"_s,
+        u"Take up no job: neither those the last session left running nor those waiting "
+        "for a worker (batchctl submit, handed back by a worker that stopped)."_s);
     parser.addOption(noResumeOption);
     const QCommandLineOption settingsOption(
         u"settings"_s,

@@ -177,6 +177,9 @@ public:
     // Sort indexes this engine keeps on the database at most (EngineOptions::maxSortIndexes;
     // 0: no cap).
     virtual int maxSortIndexes() const = 0;
+    // From how many tasks a job's sort gets an index (EngineOptions::sortIndexMinTasks, as
+    // configured; 0: never).
+    virtual qint64 sortIndexMinTasks() const = 0;
 
     // ---- jobs
     virtual void open() = 0;

@@ -49,14 +49,16 @@ protected:
     }
 
     // A shown window whose engine has opened a new database; keys only from the environment.
-    std::unique_ptr<ui::MainWindow> makeWindow(QString *dbPath)
+    // It takes up no work it did not start unless takesUpWork (as the console does: jobs
+    // left running, submitted or handed back).
+    std::unique_ptr<ui::MainWindow> makeWindow(QString *dbPath, bool takesUpWork = false)
     {
         EngineOptions engineOptions;
         engineOptions.database = m_dir.filePath(QStringLiteral("db%1.sqlite").arg(++m_dbCounter));
         ui::MainWindow::Options options;
         options.restoreWindowState = false;
         options.trayNotifications = false;
-        options.resumeInterruptedJobs = false;
+        options.resumeInterruptedJobs = takesUpWork;
         options.useKeychain = false;
         options.snapshotIntervalMs = 100;
         *dbPath = engineOptions.database;

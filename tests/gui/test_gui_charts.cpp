@@ -150,6 +150,34 @@ private Q_SLOTS:
         QVERIFY2(text.contains(u"250,000"_s), qPrintable(text));
     }
 
+    // A queue that rose (a 20,000-row job imported ten seconds ago) is a level, not a
+    // spike: the axis reaches its present value. It topped out at 2,000 above a line cut
+    // flat while 19,855 tasks were pending (the present was under 5 % of the window and
+    // clipped as an outlier).
+    void aQueueThatRoseKeepsItsPresentOnTheAxis()
+    {
+        LiveMetrics live;
+        fillQueue(live, kT0, 300, [](int s) { return s < 290 ? 1600 : 19'855; });
+        auto chart = queueChart(live);
+        QVERIFY(QTest::qWaitForWindowExposed(chart.get()));
+        chart->refresh(kT0 + 299'000);
+        QCoreApplication::processEvents();
+        const double top = chart->valueTicks().constLast();
+        QVERIFY2(top >= 19'855, qPrintable(chart->valueLabels().join(u' ')));
+        QCOMPARE(chart->clippedCount(), 0);
+    }
+
+    // Decimated to fewer points than samples, the line still ends at the newest sample
+    // (the stride skipped it: the chart's present lagged the engine's).
+    void theNewestSampleIsAlwaysAPoint()
+    {
+        LiveMetrics live;
+        fillQueue(live, kT0, 302, [](int s) { return s < 301 ? 100 : 5000; });
+        const QList<QPointF> points = live.points(Metric::QueuePriority2, kT0, kT0 + 301'000, 100);
+        QVERIFY(points.size() <= 101);
+        QCOMPARE(points.constLast(), QPointF(double(kT0 + 301'000), 5000.0));
+    }
+
     // The dashboard's queue chart at 1024×700 (283 px wide) with a spike: the legend
     // keeps its four lines whole (a fifth entry for the marker made every label "1 · …").
     void aSpikeLeavesTheLegendWhole()

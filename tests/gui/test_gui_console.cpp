@@ -2,10 +2,12 @@
 // sample runs a real simulator job, a window that fits 1024×700 whatever its labels say,
 // one vocabulary for priorities, right plurals and a list of the keyboard shortcuts.
 #include "dashboardpage.h"
+#include "estimatekeys.h"
 #include "format.h"
 #include "guitestfixture.h"
 #include "homepage.h"
 #include "importwizard.h"
+#include "jobsmodel.h"
 #include "mainwindow.h"
 #include "metricchart.h"
 #include "savingspanel.h"
@@ -19,10 +21,13 @@
 #include <QComboBox>
 #include <QDir>
 #include <QFileInfo>
+#include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
 #include <QPushButton>
+#include <QScrollBar>
+#include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTableView>
 #include <QTableWidget>
@@ -34,6 +39,31 @@ using bd::ui::MainWindow;
 class TestGuiConsole final : public QObject, private bd::testing::GuiTestFixture
 {
     Q_OBJECT
+
+    // Where a table scrolls sideways or cuts a figure: empty when every column is inside
+    // the view and each shown cell of these columns is whole.
+    static QString figureCut(QTableView *view, const QList<int> &figures)
+    {
+        const int length = view->horizontalHeader()->length();
+        if (length > view->viewport()->width() || view->horizontalScrollBar()->maximum() > 0)
+            return u"the columns need %1 px, the table shows %2"_s.arg(length).arg(
+                view->viewport()->width());
+        // The room the style leaves a cell's text (QCommonStyle: a focus margin and a
+        // pixel on each side).
+        const int margins =
+            2 * (view->style()->pixelMetric(QStyle::PM_FocusFrameHMargin, nullptr, view) + 1);
+        const int lastRow = qMin(view->model()->rowCount(), 30);
+        for (int row = 0; row < lastRow; ++row) {
+            for (const int column : figures) {
+                const QString text = view->model()->index(row, column).data().toString();
+                const int needed = view->fontMetrics().horizontalAdvance(text) + margins;
+                if (needed > view->columnWidth(column))
+                    return u"\"%1\" needs %2 px, its column has %3"_s.arg(text).arg(needed).arg(
+                        view->columnWidth(column));
+            }
+        }
+        return {};
+    }
 
 private Q_SLOTS:
     void initTestCase()
@@ -104,6 +134,88 @@ private Q_SLOTS:
         QCoreApplication::processEvents();
         QCOMPARE(window->width(), 1024);
         QVERIFY(window->minimumSizeHint().width() <= 1024);
+    }
+
+    // The Jobs table at 1024×700 does not scroll sideways, and every figure in it is whole:
+    // its Spend column was cut at the window's edge, so "$0.0109" read "$0.010". The
+    // file, state and model elide ("…") instead.
+    void jobsTableFitsAt1024x700WithEveryFigureWhole()
+    {
+        using bd::ui::JobsModel;
+        QString db;
+        auto window = makeWindow(&db);
+        // The engine's own (empty) list has come, so it does not replace the one set below.
+        QSignalSpy listed(window->engine(), &bd::Engine::jobsListed);
+        window->engine()->requestJobs();
+        QVERIFY(listed.wait(10'000));
+        window->showPage(MainWindow::JobsScreen);
+        window->resize(1024, 700);
+        QTRY_VERIFY(window->jobsView()->isVisible());
+        QList<bd::JobInfo> jobs;
+        const auto job = [&jobs](qint64 id, bd::JobState state, qint64 completed, qint64 dead,
+                                 double costUsd) -> bd::JobInfo & {
+            bd::JobInfo &info = jobs.emplaceBack();
+            info.id = id;
+            info.state = state;
+            info.spec.sourcePath = u"/data/customer-feedback-2026-q4-full-export.csv"_s;
+            info.spec.provider = u"gemini"_s;
+            info.spec.model = u"gemini-2.5-flash-lite-preview"_s;
+            info.spec.priority = 3;
+            info.counts.completed = completed;
+            info.counts.dead = dead;
+            info.counts.pending = 20'000 - completed - dead;
+            info.costUsd = costUsd;
+            return info;
+        };
+        bd::JobInfo &done = job(12'345, bd::JobState::Finished, 19'855, 145, 0.0109);
+        done.spec.settings.insert(bd::ui::estimatekeys::maxUsd, 0.0310);
+        done.spec.settings.insert(bd::ui::estimatekeys::expectedUsd, 0.0205);
+        job(12'346, bd::JobState::Paused, 145, 0, 1'234.5678).stateReason =
+            u"global budget reached: spent $1,234.5678 of the $1,234.0000 cap"_s;
+        job(12'347, bd::JobState::Running, 9'999, 12, 0.0021);
+        JobsModel *model = window->jobsModel();
+        model->setJobs(jobs);
+        QCoreApplication::processEvents();
+        QCOMPARE(model->rowCount(), 3);
+
+        const QString cut = figureCut(
+            window->jobsView(), {JobsModel::IdColumn, JobsModel::DoneColumn, JobsModel::DeadColumn,
+                                 JobsModel::RateColumn, JobsModel::EtaColumn, JobsModel::CostColumn,
+                                 JobsModel::PriorityColumn});
+        QVERIFY2(cut.isEmpty(), qPrintable(cut));
+        QTableView *view = window->jobsView();
+        QCOMPARE(model->index(0, JobsModel::CostColumn).data().toString(),
+                 u"$0.0109 · est. $0.0205"_s);
+        // The state still has room to say something.
+        QVERIFY(view->columnWidth(JobsModel::StateColumn) >=
+                view->fontMetrics().horizontalAdvance(u"Paused (global"_s));
+    }
+
+    // The Tasks table at 1024×700 beside its detail pane does not scroll sideways: the
+    // window's edge cut the tokens "35 / 39" to "35 / 3". Its figures are whole; the input,
+    // answer, error, state and priority elide (whole in the detail pane).
+    void tasksTableFitsAt1024x700WithEveryFigureWhole()
+    {
+        using bd::ui::TaskTableModel;
+        QString db;
+        auto window = makeWindow(&db);
+        const qint64 jobId = importThroughWizard(*window, db, reviewsCsv(u"tasksfit.csv"_s, 40),
+                                                 u"Say {{text}}"_s, 0);
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(storedJob(db, jobId)->counts.completed == 40, 30'000);
+        window->showPage(MainWindow::TasksScreen);
+        window->resize(1024, 700);
+        QTableView *view = window->tasksPage()->view();
+        QTRY_VERIFY(view->isVisible());
+        TaskTableModel *model = window->tasksPage()->model();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            model->rowAt(0).has_value() && model->rowAt(0)->costUsd.value_or(0) > 0, 10'000);
+        QCoreApplication::processEvents();
+        const QString cut = figureCut(
+            view, {TaskTableModel::IdColumn, TaskTableModel::JobColumn, TaskTableModel::RowColumn,
+                   TaskTableModel::AttemptsColumn, TaskTableModel::TokensColumn,
+                   TaskTableModel::CostColumn, TaskTableModel::LatencyColumn});
+        QVERIFY2(cut.isEmpty(), qPrintable(cut));
     }
 
     // Every caption and figure of the Batching and savings panel is whole at 1024×700 (its

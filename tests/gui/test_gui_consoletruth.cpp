@@ -9,12 +9,14 @@
 #include "../support/batchctlrun.h"
 #include "alertspage.h"
 #include "api/engine.h"
+#include "api/jobsettings.h"
 #include "dashboardpage.h"
 #include "deadletterspage.h"
 #include "format.h"
 #include "guitestfixture.h"
 #include "historymetrics.h"
 #include "homepage.h"
+#include "importwizard.h"
 #include "jobcombo.h"
 #include "jobsmodel.h"
 #include "livemetrics.h"
@@ -23,6 +25,7 @@
 #include "taskspage.h"
 #include "tasktablemodel.h"
 
+#include <QCheckBox>
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QEventLoop>
@@ -34,6 +37,7 @@
 #include <QLineEdit>
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
+#include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
 #include <QRegularExpression>
@@ -230,6 +234,52 @@ private Q_SLOTS:
     }
 
     // "finished · 10 dead", as batchctl exits 4; no rate and no ETA once it stopped.
+    // `batchctl submit` leaves the job to "any worker, run, resume or console on the
+    // database" (CLI.md): the console runs it as it turns up, as a batchctl worker does. It
+    // waited, "waiting for a worker", until someone pressed Resume. A job imported here
+    // with "Start the job after the import" unticked waits for the user, not for a worker.
+    void aSubmittedJobRunsInTheConsole()
+    {
+        QString db;
+        auto window = makeWindow(&db, true);
+        const qint64 kept = [&] {
+            window->openCsv(reviewsCsv(u"kept.csv"_s, 20));
+            bd::ui::ImportWizard *wizard = waitForWizard(*window);
+            if (!wizard)
+                return qint64(0);
+            wizard->templateEditor()->setPlainText(u"Say {{text}}"_s);
+            wizard->findChild<QCheckBox *>(u"startAfterImport"_s)->setChecked(false);
+            if (!wizard->startImport())
+                return qint64(0);
+            qint64 jobId = 0;
+            QTest::qWaitFor(
+                [&] {
+                    const auto jobs = storedJobs(db);
+                    jobId = jobs.isEmpty() || jobs.constLast().state == bd::JobState::Importing
+                                ? 0
+                                : jobs.constLast().id;
+                    return jobId != 0;
+                },
+                20'000);
+            return jobId;
+        }();
+        QVERIFY(kept > 0);
+
+        const qint64 jobId = submitted(db, reviewsCsv(u"submitted.csv"_s, 200),
+                                       {u"--sim-latency-ms"_s, u"5"_s, u"--concurrency"_s, u"8"_s});
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            jobsCell(*window, jobId, bd::ui::JobsModel::StateColumn).contains(u"this window"_s),
+            10'000);
+        QTRY_COMPARE_WITH_TIMEOUT(storedJob(db, jobId)->state, bd::JobState::Finished, 60'000);
+        QCOMPARE(storedJob(db, jobId)->counts.completed, 200);
+        // The job imported not to start stays as the user left it.
+        const bd::JobInfo waiting = *storedJob(db, kept);
+        QCOMPARE(waiting.state, bd::JobState::Paused);
+        QCOMPARE(bd::stopCauseOf(waiting.stateReason), bd::StopCause::User);
+        QCOMPARE(waiting.counts.completed, 0);
+    }
+
     void finishedJobWithDeadTasksSaysSo()
     {
         QString db;

@@ -80,17 +80,15 @@ private Q_SLOTS:
     }
 
     // The Jobs view's ETA and spend columns are as wide as what they say, from the first
-    // "late by" on (they start narrow, as in the console).
+    // "late by" on (fitted as in the console).
     void theFiguresAreNeverCut()
     {
         JobsModel model;
         QTableView view;
         view.setModel(&model);
         view.resize(1024, 300);
-        const int digit = view.fontMetrics().horizontalAdvance(u'0');
-        view.setColumnWidth(JobsModel::EtaColumn, digit * 8);
-        view.setColumnWidth(JobsModel::CostColumn, digit * 10);
-        bd::ui::widenToContents(&view, {JobsModel::EtaColumn, JobsModel::CostColumn});
+        bd::ui::fitColumnsToWidth(
+            &view, {JobsModel::StateColumn, JobsModel::SourceColumn, JobsModel::ModelColumn});
         view.show();
         QVERIFY(QTest::qWaitForWindowExposed(&view));
         bd::JobInfo job = jobDueIn(5 * 60'000);
@@ -98,6 +96,7 @@ private Q_SLOTS:
         job.spec.settings.insert(bd::ui::estimatekeys::maxUsd, 0.031);
         model.setJobs({job});
         run(model);
+        QCoreApplication::processEvents(); // the view refits after the model's changes
         const QString text = eta(model);
         QCOMPARE(text, u"9 min · late by 4 min"_s);
         QVERIFY2(view.columnWidth(JobsModel::EtaColumn) >=

@@ -89,6 +89,19 @@ private:
         return engine;
     }
 
+    // rows.csv in the folder: an id and a question a row; its path (empty: not written).
+    static QString questionsCsv(const QTemporaryDir &dir, int rows)
+    {
+        QFile file(dir.filePath(u"rows.csv"_s));
+        if (!file.open(QIODevice::WriteOnly))
+            return {};
+        file.write("id,text\n");
+        for (int row = 1; row <= rows; ++row)
+            file.write(QByteArray("R") + QByteArray::number(row) + ",question " +
+                       QByteArray::number(row) + "\n");
+        return file.fileName();
+    }
+
     // batchctl run to its end with these arguments: its exit code (-1: it crashed or hung).
     static int batchctl(const QStringList &arguments)
     {
@@ -153,15 +166,8 @@ private Q_SLOTS:
         QTemporaryDir dir;
         QVERIFY(dir.isValid());
         const QString db = dir.filePath(u"jobs.sqlite"_s);
-        const QString csv = dir.filePath(u"rows.csv"_s);
-        {
-            QFile file(csv);
-            QVERIFY(file.open(QIODevice::WriteOnly));
-            file.write("id,text\n");
-            for (int row = 1; row <= kRows; ++row)
-                file.write(QByteArray("R") + QByteArray::number(row) + ",question " +
-                           QByteArray::number(row) + "\n");
-        }
+        const QString csv = questionsCsv(dir, kRows);
+        QVERIFY(!csv.isEmpty());
         // A job a batchctl worker began and was stopped in: handed back, as a console that
         // opens takes up.
         QCOMPARE(batchctl({u"submit"_s, csv, u"--db"_s, db, u"--template"_s,
@@ -236,6 +242,59 @@ private Q_SLOTS:
         }
         QCOMPARE(lines, kRows);
         QCOMPARE(ids.size(), kRows);
+    }
+
+    // SIGTERM to `batchctl run` leaves its job as it leaves a worker's or a console's:
+    // "engine shut down", waiting for the next engine (it said "paused by the user", which
+    // no console or worker takes up). A console takes it up; `batchctl resume` finishes it.
+    void aRunStoppedBySignalIsLeftForTheNextEngine()
+    {
+        constexpr int kRows = 600;
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QString db = dir.filePath(u"jobs.sqlite"_s);
+        const QString csv = questionsCsv(dir, kRows);
+        QVERIFY(!csv.isEmpty());
+        QProcess run;
+        run.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        run.setStandardOutputFile(QProcess::nullDevice());
+        run.start(QStringLiteral(BATCHCTL_PATH),
+                  {u"run"_s, csv, u"--db"_s, db, u"--template"_s, u"Answer {{id}}: {{text}}"_s,
+                   u"--priority"_s, u"1"_s, u"--concurrency"_s, u"4"_s, u"--sim-latency-ms"_s,
+                   u"40"_s});
+        QVERIFY(run.waitForStarted());
+        QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(db), 30'000);
+        const auto reader = openReader(db);
+        QVERIFY(reader);
+        constexpr qint64 jobId = 1;
+        QTRY_VERIFY_WITH_TIMEOUT(jobOf(reader.get(), jobId).counts.completed >= 30, 60'000);
+        ::kill(pid_t(run.processId()), SIGTERM);
+        QVERIFY(run.waitForFinished(30'000));
+        QCOMPARE(run.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(run.exitCode(), 3); // paused, resumable
+        const bd::JobInfo left = jobOf(reader.get(), jobId);
+        QCOMPARE(left.state, bd::JobState::Paused);
+        QCOMPARE(left.stateReason, bd::stopCauseReason(bd::StopCause::EngineShutdown));
+        QVERIFY(bd::waitsForAWorker(left.state, left.stateReason));
+        QVERIFY(left.counts.completed < kRows);
+
+        // A console on the database takes it up.
+        QProcess console;
+        startConsole(console, dir, {u"--db"_s, db});
+        if (QTest::currentTestFailed())
+            return;
+        const QString consolePid = u":%1:"_s.arg(console.processId());
+        QTRY_VERIFY_WITH_TIMEOUT(jobOf(reader.get(), jobId).runner.contains(consolePid), 30'000);
+        ::kill(pid_t(console.processId()), SIGTERM);
+        QVERIFY(console.waitForFinished(30'000));
+        QCOMPARE(console.exitCode(), 0);
+
+        // batchctl resume finishes it.
+        QCOMPARE(batchctl({u"resume"_s, u"--db"_s, db}), 0);
+        const bd::JobInfo done = jobOf(reader.get(), jobId);
+        QCOMPARE(done.state, bd::JobState::Finished);
+        QCOMPARE(done.counts.completed, kRows);
+        QCOMPARE(done.counts.total(), kRows);
     }
 };
 

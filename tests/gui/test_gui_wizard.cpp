@@ -75,6 +75,26 @@ private:
 
     // The window's wizard at 1,024 × 700 on ten reviews, its sample run for the setup and
     // these other candidates ({provider, model, template} each); null when that failed.
+    // Where "Run the whole file with" is when it is not in view as the sample page stands
+    // (scrolled as it is); empty when it shows.
+    static QString chooserOutOfView(ImportWizard *wizard)
+    {
+        QScrollArea *scroll = scrollAreaOf(wizard->samplePage());
+        auto *chooser = wizard->samplePage()->findChild<QComboBox *>(u"chosenCandidate"_s);
+        if (!scroll || !chooser || !chooser->isVisible())
+            return u"no chooser shown"_s;
+        const QRect shown(chooser->mapTo(scroll->viewport(), QPoint()), chooser->size());
+        if (scroll->viewport()->rect().contains(shown))
+            return {};
+        return u"the chooser at y %1 below a viewport %2 high"_s.arg(shown.y()).arg(
+            scroll->viewport()->height());
+    }
+
+    // Two candidates beside the setup's (A): B and C on the simulator.
+    inline static const QList<QStringList> kTwoMore = {
+        {u"simulator"_s, u"sim-1-mini"_s, u"Say {{text}}"_s},
+        {u"simulator"_s, u"sim-1"_s, u"In one word: {{text}}"_s}};
+
     ImportWizard *sampledAtSmallestScreen(MainWindow &window, const QString &name,
                                           const QList<QStringList> &candidates = {})
     {
@@ -247,12 +267,8 @@ private Q_SLOTS:
         QScrollArea *scroll = scrollAreaOf(wizard->samplePage());
         QVERIFY(scroll);
         QCOMPARE(scroll->verticalScrollBar()->maximum(), 0);
-        auto *chooser = wizard->samplePage()->findChild<QComboBox *>(u"chosenCandidate"_s);
-        QVERIFY(chooser && chooser->isVisible());
-        const QRect shown(chooser->mapTo(scroll->viewport(), QPoint()), chooser->size());
-        QVERIFY2(scroll->viewport()->rect().contains(shown),
-                 qPrintable(u"the chooser at y %1 below a viewport %2 high"_s.arg(shown.y()).arg(
-                     scroll->viewport()->height())));
+        const QString hidden = chooserOutOfView(wizard);
+        QVERIFY2(hidden.isEmpty(), qPrintable(hidden));
         // The settings still scroll down as far as they need, and back at them it is so.
         wizard->backToSettings();
         QCoreApplication::processEvents();
@@ -269,10 +285,7 @@ private Q_SLOTS:
     {
         QString db;
         auto window = makeWindow(&db);
-        ImportWizard *wizard =
-            sampledAtSmallestScreen(*window, u"threecandidates.csv"_s,
-                                    {{u"simulator"_s, u"sim-1-mini"_s, u"Say {{text}}"_s},
-                                     {u"simulator"_s, u"sim-1"_s, u"In one word: {{text}}"_s}});
+        ImportWizard *wizard = sampledAtSmallestScreen(*window, u"threecandidates.csv"_s, kTwoMore);
         QVERIFY(wizard);
         bd::ui::SamplePage *page = wizard->samplePage();
         QCOMPARE(page->sampleRun()->outcomes().size(), 3);
@@ -295,6 +308,60 @@ private Q_SLOTS:
                 QVERIFY2(width >= 100, qPrintable(u"%1: %2 px"_s.arg(header).arg(width)));
         }
         QVERIFY(used <= results->viewport()->width());
+        wizard->reject();
+    }
+
+    // The sample's summary fits 1,024 × 700 with three candidates, one of them with a long
+    // template: it scrolled sideways, its Template column cut at the edge. Every figure
+    // shows whole; the model and the template share the rest and elide.
+    void theSampleSummaryFitsTheSmallestScreen()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        ImportWizard *wizard = sampledAtSmallestScreen(
+            *window, u"summaryfit.csv"_s,
+            {kTwoMore.at(0),
+             {u"simulator"_s, u"sim-1"_s,
+              u"In one word, and politely, say what this customer thinks of the kettle: "
+              "{{text}}"_s}});
+        QVERIFY(wizard);
+        QTableWidget *summary = wizard->samplePage()->summaryTable();
+        QTRY_COMPARE(summary->rowCount(), 3);
+        QCoreApplication::processEvents();
+        QVERIFY2(summary->horizontalHeader()->length() <= summary->viewport()->width(),
+                 qPrintable(u"the columns need %1 px, the table shows %2"_s
+                                .arg(summary->horizontalHeader()->length())
+                                .arg(summary->viewport()->width())));
+        QCOMPARE(summary->horizontalScrollBar()->maximum(), 0);
+        for (int c = 0; c < summary->columnCount(); ++c) {
+            const QString header = summary->horizontalHeaderItem(c)->text();
+            if (header == u"Model"_s || header == u"Template"_s)
+                continue;
+            const int whole = qMax(static_cast<QAbstractItemView *>(summary)->sizeHintForColumn(c),
+                                   summary->horizontalHeader()->sectionSizeHint(c));
+            QVERIFY2(summary->columnWidth(c) >= whole,
+                     qPrintable(
+                         u"%1: %2 of %3 px"_s.arg(header).arg(summary->columnWidth(c)).arg(whole)));
+        }
+        wizard->reject();
+    }
+
+    // With three candidates the sample page was taller than 700 px and "Run the whole file
+    // with" sat below the fold: it shows without scrolling.
+    void withThreeCandidatesTheChooserShowsWithoutScrolling()
+    {
+        QString db;
+        auto window = makeWindow(&db);
+        ImportWizard *wizard = sampledAtSmallestScreen(*window, u"threechooser.csv"_s, kTwoMore);
+        QVERIFY(wizard);
+        QCOMPARE(wizard->samplePage()->sampleRun()->outcomes().size(), 3);
+        QCOMPARE(scrollAreaOf(wizard->samplePage())->verticalScrollBar()->value(), 0);
+        const QString hidden = chooserOutOfView(wizard);
+        QVERIFY2(hidden.isEmpty(), qPrintable(hidden));
+        // The answers are still there to read, if in a shorter table.
+        QTableWidget *results = wizard->samplePage()->resultsTable();
+        QTRY_COMPARE(results->rowCount(), 10);
+        QVERIFY(results->isVisible() && results->viewport()->height() >= 3 * results->rowHeight(0));
         wizard->reject();
     }
 
@@ -345,6 +412,8 @@ private Q_SLOTS:
         auto *plan = wizard->findChild<QLabel *>(u"wizardDeadlinePlan"_s);
         QVERIFY(on && when && plan);
         QVERIFY(!when->isEnabled());
+        // No plan, no row: an empty one stood under Deadline.
+        QVERIFY(!plan->isVisible());
         on->setChecked(true);
         QVERIFY(when->isEnabled() && !wizard->priorityBox()->isEnabled());
         // 36 h ahead: the batch API, said before anything is imported.
@@ -359,6 +428,12 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(plan->text().contains(u"already passed"_s), 10000);
         when->setDateTime(QDateTime::currentDateTime().addSecs(36 * 3600));
         QTRY_VERIFY_WITH_TIMEOUT(plan->text().contains(u"batch API"_s), 10000);
+        QVERIFY(plan->isVisible());
+        // Off again: the row goes, and comes back with the next plan.
+        on->setChecked(false);
+        QVERIFY(!plan->isVisible());
+        on->setChecked(true);
+        QTRY_VERIFY_WITH_TIMEOUT(plan->isVisible() && plan->text().contains(u"batch API"_s), 10000);
         QVERIFY(wizard->startImport());
         QTRY_VERIFY_WITH_TIMEOUT(storedJobs(db).size() == 1, 20000);
         const bd::JobInfo job = storedJobs(db).constFirst();
