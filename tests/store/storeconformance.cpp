@@ -325,6 +325,63 @@ void StoreConformance::groupedTransitionsCheckTheLeaseOwner()
     QCOMPARE(store.spendSince(0) - spentBefore, 0.5);
 }
 
+// A group larger than one multi-row statement (SQLite's runs of 32; PostgreSQL's one
+// statement per group): every row is still checked against the lease owner, a skipped
+// one is counted and adds nothing to the totals, the spend ledger or the cost lines.
+void StoreConformance::manyAnswersAtOnceAreCheckedOneByOne()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 75);
+    QList<ClaimedTask> mine;
+    QList<ClaimedTask> theirs;
+    QVERIFY(store.claimTasks(job, kOwnerA, 70, kT0, kT0 + kLease, &mine));
+    QVERIFY(store.claimTasks(job, kOwnerB, 5, kT0, kT0 + kLease, &theirs));
+    QList<TaskTransition> group;
+    for (int i = 0; i < 59; ++i)
+        group.append(transition(mine.at(i).id, OutcomeAction::Complete));
+    for (const ClaimedTask &task : std::as_const(theirs))
+        group.append(transition(task.id, OutcomeAction::Complete));
+    int skipped = -1;
+    QVERIFY2(store.applyTransitions(kOwnerA, group, kT0 + 50, &skipped),
+             qPrintable(store.errorString()));
+    QCOMPARE(skipped, 5);
+    // Answers stored already, beside new ones: only the new ones count.
+    group.clear();
+    for (int i = 27; i < 70; ++i)
+        group.append(transition(mine.at(i).id, OutcomeAction::Complete));
+    QVERIFY2(store.applyTransitions(kOwnerA, group, kT0 + 60, &skipped),
+             qPrintable(store.errorString()));
+    QCOMPARE(skipped, 32);
+    const TaskCounts counts = store.taskCounts(job);
+    QCOMPARE(counts.completed, 70);
+    QCOMPARE(counts.leased, 5);
+    QList<ExportRow> rows;
+    QVERIFY(store.forEachExportRow(job, [&](const ExportRow &row) {
+        rows.append(row);
+        return true;
+    }));
+    QCOMPARE(rows.size(), 75);
+    for (int i = 0; i < 70; ++i) {
+        QCOMPARE(rows.at(i).status, u"completed"_s);
+        QCOMPARE(rows.at(i).output, u"answer %1"_s.arg(mine.at(i).id));
+        QCOMPARE(rows.at(i).attempts, 1);
+    }
+    Usage usage;
+    double cost = 0;
+    qint64 billed = 0;
+    QVERIFY(store.jobTotals(job, &usage, &cost, &billed));
+    QCOMPARE(billed, 70);
+    QCOMPARE(usage.inputTokens, 70 * 10);
+    QVERIFY(qAbs(cost - 70 * 0.25) < 1e-9);
+    QVERIFY(qAbs(store.spendSince(0) - 70 * 0.25) < 1e-9);
+    qint64 lineTasks = 0;
+    for (const store::CostLine &line : store.costLines(job))
+        lineTasks += line.tasks;
+    QCOMPARE(lineTasks, 70);
+}
+
 void StoreConformance::retryDeadLetterAndReleaseActions()
 {
     const auto db = open(m_location);

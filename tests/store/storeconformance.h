@@ -39,6 +39,7 @@ private Q_SLOTS:
     void appendAndClaimByPriorityWithLimitsAndLeases();
     void leasesRenewExpireAndRelease();
     void groupedTransitionsCheckTheLeaseOwner();
+    void manyAnswersAtOnceAreCheckedOneByOne();
     void retryDeadLetterAndReleaseActions();
     void batchesAndAssignment();
     void replayByIdsClassAndRevision();
