@@ -3,6 +3,8 @@
 #include "postgresmigrations.h"
 
 #include <atomic>
+#include <cstdio>
+#include <mutex>
 #include <libpq-fe.h>
 #include <QSet>
 #include <QSocketNotifier>
@@ -34,6 +36,33 @@ bool isMissingDatabase(const QSqlError &error)
            error.text().contains(u"does not exist"_s, Qt::CaseInsensitive);
 }
 
+// QPSQL deallocates a prepared statement when its QSqlQuery goes; on a session the server has
+// already dropped that fails, and QPSQL says "Unable to free statement: no connection to the
+// server" on stderr. The statement died with the session, so there is nothing to free, and the
+// loss itself is reported once by the reconnect loop: that warning alone is dropped, anything
+// else goes to the handler that was there before.
+QtMessageHandler previousHandler = nullptr;
+
+void dropFreeingOnDeadSessions(QtMsgType type, const QMessageLogContext &context,
+                               const QString &message)
+{
+    if (type == QtWarningMsg && message.startsWith(u"Unable to free statement:"_s) &&
+        (message.contains(u"no connection to the server"_s) ||
+         message.contains(u"server closed the connection"_s) ||
+         message.contains(u"connection pointer is NULL"_s)))
+        return;
+    if (previousHandler)
+        previousHandler(type, context, message);
+    else
+        std::fprintf(stderr, "%s\n", qPrintable(qFormatLogMessage(type, context, message)));
+}
+
+void installDeadSessionFilter()
+{
+    static std::once_flag once;
+    std::call_once(once, [] { previousHandler = qInstallMessageHandler(dropFreeingOnDeadSessions); });
+}
+
 } // namespace
 
 QString PostgresConnection::redacted(const QString &location)
@@ -52,6 +81,7 @@ PostgresConnection::PostgresConnection(const QString &location, Database::Access
     , m_access(access)
     , m_name(uniqueConnectionName(access == Database::Access::ReadOnly ? u"ro"_s : u"rw"_s))
 {
+    installDeadSessionFilter();
     const QUrl url(location);
     if (!url.isValid() || url.host().isEmpty()) {
         fail(u"%1 is not a PostgreSQL URL (postgresql://user@host:port/dbname)"_s.arg(m_location));
