@@ -4,6 +4,7 @@
 #include "api/alertfigures.h"
 #include "api/engine.h"
 #include "format.h"
+#include "tasktableview.h"
 
 #include <algorithm>
 #include <QCheckBox>
@@ -46,13 +47,9 @@ AlertsPage::AlertsPage(Engine *engine, QWidget *parent)
     m_table->setAlternatingRowColors(true);
     m_table->setWordWrap(false);
     m_table->verticalHeader()->hide();
-    m_table->horizontalHeader()->setSectionResizeMode(MessageColumn, QHeaderView::Stretch);
-    const int digit = m_table->fontMetrics().horizontalAdvance(u'0');
-    m_table->setColumnWidth(RaisedColumn, digit * 21);
-    m_table->setColumnWidth(JobColumn, digit * 6);
-    m_table->setColumnWidth(KindColumn, digit * 24);
-    m_table->setColumnWidth(FiguresColumn, digit * 44);
-    m_table->setColumnWidth(ClearedColumn, digit * 21);
+    // Times, job ids and the alert's name keep their width; its figures and message share
+    // the rest, eliding visibly ("…", the whole text in the tooltip).
+    fitColumnsToWidth(m_table, {FiguresColumn, MessageColumn});
     layout->addWidget(m_table, 1);
 
     connect(m_showCleared, &QCheckBox::toggled, this, &AlertsPage::reload);
