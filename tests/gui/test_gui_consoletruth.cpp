@@ -265,12 +265,14 @@ private Q_SLOTS:
         }();
         QVERIFY(kept > 0);
 
+        // Slow enough (about 5 s of answers) that the Jobs view, refreshed every few seconds,
+        // sees it running here even on a loaded machine.
         const qint64 jobId = submitted(db, reviewsCsv(u"submitted.csv"_s, 200),
-                                       {u"--sim-latency-ms"_s, u"5"_s, u"--concurrency"_s, u"8"_s});
+                                       {u"--sim-latency-ms"_s, u"200"_s, u"--concurrency"_s, u"8"_s});
         QVERIFY(jobId > 0);
         QTRY_VERIFY_WITH_TIMEOUT(
             jobsCell(*window, jobId, bd::ui::JobsModel::StateColumn).contains(u"this window"_s),
-            10'000);
+            30'000);
         QTRY_COMPARE_WITH_TIMEOUT(storedJob(db, jobId)->state, bd::JobState::Finished, 60'000);
         QCOMPARE(storedJob(db, jobId)->counts.completed, 200);
         // The job imported not to start stays as the user left it.
