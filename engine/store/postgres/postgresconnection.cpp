@@ -4,8 +4,8 @@
 
 #include <atomic>
 #include <cstdio>
-#include <mutex>
 #include <libpq-fe.h>
+#include <mutex>
 #include <QSet>
 #include <QSocketNotifier>
 #include <QSqlDriver>
@@ -41,7 +41,8 @@ bool isMissingDatabase(const QSqlError &error)
 // server" on stderr. The statement died with the session, so there is nothing to free, and the
 // loss itself is reported once by the reconnect loop: that warning alone is dropped, anything
 // else goes to the handler that was there before.
-QtMessageHandler previousHandler = nullptr;
+// Atomic: messages from other threads may arrive while it is being set.
+std::atomic<QtMessageHandler> previousHandler = nullptr;
 
 void dropFreeingOnDeadSessions(QtMsgType type, const QMessageLogContext &context,
                                const QString &message)
@@ -51,8 +52,8 @@ void dropFreeingOnDeadSessions(QtMsgType type, const QMessageLogContext &context
          message.contains(u"server closed the connection"_s) ||
          message.contains(u"connection pointer is NULL"_s)))
         return;
-    if (previousHandler)
-        previousHandler(type, context, message);
+    if (const QtMessageHandler previous = previousHandler.load())
+        previous(type, context, message);
     else
         std::fprintf(stderr, "%s\n", qPrintable(qFormatLogMessage(type, context, message)));
 }
@@ -60,7 +61,8 @@ void dropFreeingOnDeadSessions(QtMsgType type, const QMessageLogContext &context
 void installDeadSessionFilter()
 {
     static std::once_flag once;
-    std::call_once(once, [] { previousHandler = qInstallMessageHandler(dropFreeingOnDeadSessions); });
+    std::call_once(once,
+                   [] { previousHandler = qInstallMessageHandler(dropFreeingOnDeadSessions); });
 }
 
 } // namespace
@@ -172,9 +174,9 @@ QString PostgresConnection::connectOptions(const QUrl &url)
     // holds a worker in a read for the kernel's two hours; with them libpq gives up within
     // about a minute and the reconnect loop takes over. The user's own values win.
     const std::pair<const char16_t *, const char16_t *> defaults[] = {
-        {u"connect_timeout", u"10"},   {u"keepalives", u"1"},
-        {u"keepalives_idle", u"30"},   {u"keepalives_interval", u"10"},
-        {u"keepalives_count", u"3"},   {u"tcp_user_timeout", u"60000"},
+        {u"connect_timeout", u"10"}, {u"keepalives", u"1"},
+        {u"keepalives_idle", u"30"}, {u"keepalives_interval", u"10"},
+        {u"keepalives_count", u"3"}, {u"tcp_user_timeout", u"60000"},
     };
     for (const auto &[key, value] : defaults) {
         const QString name = QString::fromUtf16(key);
