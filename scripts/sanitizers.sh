@@ -83,7 +83,7 @@ run_tsan() {
     # are not checked (their own loads and stores never are); their locking still counts,
     # and every access in our code (and Qt's inline headers) is checked. What remains of
     # that kind is in scripts/tsan.supp, each line with its reason.
-    export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:report_signal_unsafe=0:ignore_noninstrumented_modules=1:suppressions=$PWD/scripts/tsan.supp"
+    export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:report_signal_unsafe=0:die_after_fork=0:ignore_noninstrumented_modules=1:suppressions=$PWD/scripts/tsan.supp"
     local regex
     regex="^($(IFS='|'; echo "${tsan_tests[*]}"))\$"
     ctest --test-dir build-tsan -R "$regex" --timeout 900 --output-on-failure -j 1 || status=1
