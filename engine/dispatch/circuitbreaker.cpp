@@ -22,21 +22,37 @@ void CircuitBreaker::share(store::SharedLimits *limits, const QString &key, cons
     m_syncedAtMs = -1;
 }
 
-void CircuitBreaker::sharedFailed()
+void CircuitBreaker::sharedFailed(qint64 nowMs)
 {
-    qWarning("breaker %s: shared state unavailable (%s); this process decides alone",
-             qPrintable(m_key), qPrintable(m_shared->errorString()));
-    m_shared = nullptr;
+    if (m_fallback.failed(nowMs))
+        qWarning("breaker %s: shared state unavailable (%s); this process decides alone until "
+                 "it can be read again",
+                 qPrintable(m_key), qPrintable(m_shared->errorString()));
+}
+
+bool CircuitBreaker::sharedUsable(qint64 nowMs) const
+{
+    return m_shared && m_fallback.usable(nowMs);
 }
 
 void CircuitBreaker::sync(qint64 nowMs, bool force)
 {
-    if (!m_shared || (!force && m_syncedAtMs >= 0 && nowMs - m_syncedAtMs < m_options.syncMs))
+    if (!sharedUsable(nowMs) ||
+        (!force && m_syncedAtMs >= 0 && nowMs - m_syncedAtMs < m_options.syncMs))
         return;
     m_syncedAtMs = nowMs;
     const auto shared = m_shared->breaker(m_key);
     if (!shared) {
-        sharedFailed();
+        sharedFailed(nowMs);
+        return;
+    }
+    if (std::exchange(m_fallback, {}).alone() && m_state == State::Open &&
+        shared->openUntilMs < m_openUntilMs) {
+        // Opened here while the shared state was out of reach: the others hear of it now.
+        if (m_shared->openBreaker(m_key, m_openUntilMs, m_currentOpenMs, nowMs))
+            m_sharedOpen = true;
+        else
+            sharedFailed(nowMs);
         return;
     }
     m_sharedOpen = shared->openUntilMs != 0;
@@ -66,10 +82,10 @@ CircuitBreaker::State CircuitBreaker::state(qint64 nowMs)
 {
     sync(nowMs, false);
     if (m_state == State::Open && nowMs >= m_openUntilMs) {
-        if (m_shared && !m_shared->takeProbe(m_key, m_workerId, nowMs,
-                                             nowMs + m_options.probeClaimMs)) {
+        if (sharedUsable(nowMs) && !m_shared->takeProbe(m_key, m_workerId, nowMs,
+                                                        nowMs + m_options.probeClaimMs)) {
             if (!m_shared->errorString().isEmpty()) {
-                sharedFailed();
+                sharedFailed(nowMs);
             } else {
                 // Another worker probes: wait for its answer, then read the shared state.
                 m_openUntilMs = nowMs + std::min<qint64>(m_options.syncMs, 1'000);
@@ -115,12 +131,11 @@ qint64 CircuitBreaker::waitMs(qint64 nowMs)
 
 void CircuitBreaker::recordSuccess(qint64 nowMs)
 {
-    Q_UNUSED(nowMs);
-    if (m_shared && (m_state != State::Closed || m_sharedOpen)) {
+    if (sharedUsable(nowMs) && (m_state != State::Closed || m_sharedOpen)) {
         if (m_shared->closeBreaker(m_key))
             m_sharedOpen = false;
         else
-            sharedFailed();
+            sharedFailed(nowMs);
     }
     m_consecutiveFailures = 0;
     m_state = State::Closed;
@@ -149,11 +164,11 @@ void CircuitBreaker::open(qint64 nowMs)
     m_openUntilMs = nowMs + m_currentOpenMs;
     m_probesLeft = 0;
     ++m_timesOpened;
-    if (m_shared) {
+    if (sharedUsable(nowMs)) {
         if (m_shared->openBreaker(m_key, m_openUntilMs, m_currentOpenMs, nowMs))
             m_sharedOpen = true;
         else
-            sharedFailed();
+            sharedFailed(nowMs);
     }
 }
 

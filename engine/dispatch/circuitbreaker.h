@@ -1,5 +1,7 @@
 #pragma once
 
+#include "sharedfallback.h"
+
 #include <QString>
 #include <QtGlobal>
 
@@ -67,9 +69,11 @@ private:
     void open(qint64 nowMs);
     // Shared: reads the shared state (at most every syncMs unless forced) and follows it.
     void sync(qint64 nowMs, bool force);
-    void sharedFailed();
+    void sharedFailed(qint64 nowMs);
+    bool sharedUsable(qint64 nowMs) const;
 
     store::SharedLimits *m_shared = nullptr;
+    SharedFallback m_fallback;
     QString m_key;
     QString m_workerId;
     qint64 m_syncedAtMs = -1;

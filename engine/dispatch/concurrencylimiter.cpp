@@ -48,7 +48,8 @@ void ConcurrencyLimiter::share(store::SharedLimits *limits, const QString &key,
 
 void ConcurrencyLimiter::syncShared(int inFlight, qint64 nowMs, bool force)
 {
-    if (!m_shared || (!force && m_syncedAtMs >= 0 && nowMs - m_syncedAtMs < m_options.syncMs))
+    if (!m_shared || !m_fallback.usable(nowMs) ||
+        (!force && m_syncedAtMs >= 0 && nowMs - m_syncedAtMs < m_options.syncMs))
         return;
     m_syncedAtMs = nowMs;
     // Each worker's row is a claim: what it may have out until its next exchange, not what
@@ -72,10 +73,13 @@ void ConcurrencyLimiter::syncShared(int inFlight, qint64 nowMs, bool force)
     }
     if (!others || (claimOf(m_allowance) != wanted &&
                     !m_shared->setShare(m_sharedKey, m_workerId, claimOf(m_allowance), nowMs))) {
-        qWarning("concurrency of %s: shared counts unavailable (%s); this worker alone",
-                 qPrintable(m_sharedKey), qPrintable(m_shared->errorString()));
-        m_shared = nullptr;
+        if (m_fallback.failed(nowMs))
+            qWarning("concurrency of %s: shared counts unavailable (%s); this worker alone "
+                     "until they can be read again",
+                     qPrintable(m_sharedKey), qPrintable(m_shared->errorString()));
+        return;
     }
+    m_fallback.succeeded();
 }
 
 void ConcurrencyLimiter::recordAnswer(qint64 latencyMs, int inFlight, qint64 nowMs)

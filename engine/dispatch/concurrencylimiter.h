@@ -1,5 +1,7 @@
 #pragma once
 
+#include "sharedfallback.h"
+
 #include <QString>
 #include <QtGlobal>
 
@@ -56,12 +58,14 @@ public:
     ConcurrencyLimiter(int ceiling, const Options &options);
 
     // What may be in flight now: the adaptive limit, within this worker's share when shared.
-    int limit() const { return m_shared ? std::min(int(m_limit), m_allowance) : int(m_limit); }
+    int limit() const { return sharing() ? std::min(int(m_limit), m_allowance) : int(m_limit); }
     // The shared ceiling: `ceiling` requests in flight for every worker together under `key`,
     // this worker named by workerId; reads the others' counts at once. nullptr: none.
     void share(store::SharedLimits *limits, const QString &key, const QString &workerId,
                int ceiling, qint64 nowMs);
     bool isShared() const { return m_shared != nullptr; }
+    // Shared and the shared counts readable at the last exchange (else this worker alone).
+    bool sharing() const { return m_shared && !m_fallback.alone(); }
     // Records this worker's claim and reads the others' (at most every syncMs unless forced);
     // callers with no answers to report (an idle tick, a stop with 0) call it directly.
     void syncShared(int inFlight, qint64 nowMs, bool force = false);
@@ -85,6 +89,7 @@ private:
     bool withinBurst(qint64 nowMs) const;
 
     store::SharedLimits *m_shared = nullptr;
+    SharedFallback m_fallback;
     QString m_sharedKey;
     QString m_workerId;
     int m_sharedCeiling = 0;

@@ -26,7 +26,7 @@ bool RateLimiter::sharesSchedule() const
     // workers; a limit learnt from the provider's headers is already the account's, and
     // each worker paces by what the provider says remains (a shared schedule at the learnt
     // rate cost a lone worker 45 % of its throughput: bench_dispatch --part e).
-    return m_shared && !m_sharedFailed &&
+    return m_shared && !m_sharedPaused &&
            (m_options.configuredRpm > 0 || m_options.configuredTpm > 0);
 }
 
@@ -107,6 +107,7 @@ double RateLimiter::sharedReadyAt(Slots &run, double intervalMs, qint64 units, q
                                m_options.sharedHorizonMs + m_options.catchUpMs);
     if (!grant)
         return kSharedFailed;
+    m_sharedFallback.succeeded();
     if (grant->count == 0) {
         // Named in the shifted frame: back to this worker's now (never a past time, which
         // would read as a slot free now).
@@ -145,6 +146,8 @@ bool RateLimiter::sharesTokens() const
 qint64 RateLimiter::delayMs(qint64 tokens, qint64 nowMs)
 {
     const double now = double(nowMs);
+    m_sharedPaused = !m_sharedFallback.usable(nowMs);
+
     // A limit learnt from the headers is paced here even when the other one is shared: a
     // shared schedule at the learnt rate reserved slots far ahead of use and left the
     // configured limit's lane waiting for them (bench_dispatch --server tokens: 57 %).
@@ -175,12 +178,22 @@ qint64 RateLimiter::delayMs(qint64 tokens, qint64 nowMs)
         }
         if (!std::isnan(at))
             return std::max<qint64>(0, qint64(std::ceil(at - now)));
-        m_sharedFailed = true;
-        qWarning("rate limit %s: shared schedule unavailable (%s); pacing this process only",
-                 qPrintable(m_requestSlots.key), qPrintable(m_shared->errorString()));
+        sharedScheduleFailed(nowMs);
         return delayMs(tokens, nowMs);
     }
     return std::max<qint64>(0, qint64(std::ceil(readyAt - now)));
+}
+
+void RateLimiter::sharedScheduleFailed(qint64 nowMs)
+{
+    // Slots held here are forgotten: the schedule is read afresh when it is back.
+    m_requestSlots.left = 0;
+    m_tokenSlots.left = 0;
+    m_sharedPaused = true;
+    if (m_sharedFallback.failed(nowMs))
+        qWarning("rate limit %s: shared schedule unavailable (%s); pacing this process only "
+                 "until it can be read again",
+                 qPrintable(m_requestSlots.key), qPrintable(m_shared->errorString()));
 }
 
 void RateLimiter::consume(qint64 tokens, qint64 nowMs)
@@ -262,11 +275,10 @@ void RateLimiter::handleRateLimited(qint64 retryAfterMs, qint64 nowMs, qint64 se
 {
     const qint64 wait = retryAfterMs >= 0 ? retryAfterMs : m_options.defaultRetryAfterMs;
     m_pausedUntilMs = std::max(m_pausedUntilMs, nowMs + wait);
-    if (m_shared && !m_sharedFailed && retryAfterMs >= 0) {
+    if (m_shared && !m_sharedPaused && retryAfterMs >= 0) {
         // The provider said when: no worker sends before then, and slots held here are gone.
         if (!m_shared->postponeSlots(m_requestSlots.key, double(nowMs + wait)))
-            qWarning("rate limit %s: %s", qPrintable(m_requestSlots.key),
-                     qPrintable(m_shared->errorString()));
+            sharedScheduleFailed(nowMs);
         m_requestSlots.left = 0;
         m_tokenSlots.left = 0;
     }

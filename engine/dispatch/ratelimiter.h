@@ -1,6 +1,7 @@
 #pragma once
 
 #include "providers/provider.h"
+#include "sharedfallback.h"
 
 #include <QString>
 #include <QtGlobal>
@@ -114,11 +115,14 @@ private:
     double sharedReadyAt(Slots &run, double intervalMs, qint64 units, qint64 maxBatch,
                          double nowMs);
     static void takeSlots(Slots &run, double intervalMs, qint64 units);
+    // The database did not answer: this process paces alone for a while (said once).
+    void sharedScheduleFailed(qint64 nowMs);
 
     store::SharedLimits *m_shared = nullptr;
     Slots m_requestSlots;
     Slots m_tokenSlots;
-    bool m_sharedFailed = false; // warned once
+    SharedFallback m_sharedFallback;
+    bool m_sharedPaused = false; // alone until m_sharedFallback is usable again
 
     Options m_options;
     qint64 m_headerRpm = 0;

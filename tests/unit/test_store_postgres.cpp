@@ -8,10 +8,12 @@
 #include "../store/storeconformance.h"
 #include "store/database.h"
 #include "store/postgres/postgresconnection.h"
+#include "store/sharedlimits.h"
 #include "store/store.h"
 
 #include <cstdio>
 #include <QCoreApplication>
+#include <QRegularExpression>
 #include <QSet>
 #include <QTest>
 #include <QThread>
@@ -182,6 +184,34 @@ private Q_SLOTS:
         QCOMPARE(tuned.sessionOption("connect_timeout"), u"4"_s);
         QCOMPARE(tuned.sessionOption("keepalives_idle"), u"7"_s);
         QCOMPARE(tuned.sessionOption("keepalives_count"), u"3"_s);
+    }
+
+    void sharedLimitsOnAClosedConnectionFailQuietly()
+    {
+        // Between reconnect attempts the connection is closed: the shared limits' calls
+        // fail with a reason of ours, and Qt has no "database not open" to print (workers
+        // printed it while their server was away).
+        bd::storetest::PrivatePostgres own;
+        QVERIFY2(own.start(bd::storetest::PrivatePostgres::Server::Own),
+                 qPrintable(own.errorString()));
+        QString error;
+        auto db = bd::store::Database::open(own.url(u"away"_s),
+                                            bd::store::Database::Access::ReadWrite, &error);
+        QVERIFY2(db, qPrintable(error));
+        const QString key = u"openai|http://127.0.0.1:9/v1|gpt-4.1-mini"_s;
+        QVERIFY(db->sharedLimits().breaker(key)); // prepared on the first session
+        QVERIFY2(own.stopServer(), qPrintable(own.errorString()));
+        QVERIFY(!db->reconnect(&error)); // nobody there: the connection stays closed
+        QTest::failOnWarning(QRegularExpression(u"not open|Unable to free statement"_s));
+        QVERIFY(!db->sharedLimits().breaker(key));
+        QVERIFY(!db->sharedLimits().setShare(key, u"w"_s, 1, 1));
+        QVERIFY(!db->sharedLimits().reserveSlots(key, 10.0, 1, 1.0, 100.0));
+        QVERIFY2(db->sharedLimits().errorString().endsWith(u": the database connection is closed"_s),
+                 qPrintable(db->sharedLimits().errorString()));
+        // Back: the same calls work on the new session.
+        QVERIFY2(own.startServer(), qPrintable(own.errorString()));
+        QVERIFY2(db->reconnect(&error), qPrintable(error));
+        QVERIFY2(db->sharedLimits().breaker(key), qPrintable(db->sharedLimits().errorString()));
     }
 
 private:

@@ -57,6 +57,13 @@ QSqlQuery &SqlSharedLimits::prepared(const QString &sql)
     }
     if (const auto it = m_prepared.find(sql); it != m_prepared.end())
         return it->second;
+    if (!m_db.isOpen()) {
+        // The connection is down between reconnect attempts: preparing would only make Qt
+        // warn "database not open"; the unprepared query's exec fails without a word and
+        // fail() names the reason.
+        m_unprepared = QSqlQuery(m_db);
+        return m_unprepared;
+    }
     QSqlQuery query(m_db);
     query.setForwardOnly(true);
     if (!query.prepare(sql)) {
@@ -88,7 +95,10 @@ SqlSharedLimits::~SqlSharedLimits()
 
 bool SqlSharedLimits::fail(const QSqlQuery &query, const QString &what)
 {
-    m_error = what + u": "_s + query.lastError().text();
+    // On a closed connection (between reconnect attempts) the driver's words say little
+    // ("connection pointer is NULL").
+    m_error = what + u": "_s +
+              (m_db.isOpen() ? query.lastError().text() : u"the database connection is closed"_s);
     return false;
 }
 
