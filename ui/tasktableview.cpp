@@ -78,14 +78,18 @@ public:
     ColumnFitter(QTableView *view, const QList<int> &elastic)
         : QObject(view)
         , m_view(view)
+        , m_viewport(view->viewport())
         , m_elastic(elastic)
     {
-        view->viewport()->installEventFilter(this);
+        m_viewport->installEventFilter(this);
     }
 
     bool eventFilter(QObject *watched, QEvent *event) override
     {
-        if (watched == m_view->viewport() && event->type() == QEvent::Resize)
+        // The viewport's events go on while the view is torn down (its QAbstractScrollArea
+        // part already gone, UBSan: calling viewport() then is undefined): only the kept
+        // pointer is compared.
+        if (event->type() == QEvent::Resize && watched == m_viewport)
             fit();
         return false;
     }
@@ -208,6 +212,7 @@ public:
 
 private:
     QTableView *m_view;
+    QWidget *m_viewport; // compared only, never called: see eventFilter
     QList<int> m_elastic;
     bool m_fitPending = false;
 };
