@@ -45,7 +45,8 @@ private Q_SLOTS:
         const QString csv = reviewsCsv(u"dropped.csv"_s, 25);
 
         QSignalSpy opened(window.get(), &MainWindow::importWizardOpened);
-        auto *mime = new QMimeData;
+        QMimeData mimeData; // the events do not own it (LSan)
+        QMimeData *mime = &mimeData;
         mime->setUrls({QUrl::fromLocalFile(csv)});
         const QPoint at(window->width() / 2, window->height() / 2);
         QDragEnterEvent enter(at, Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
