@@ -1739,6 +1739,42 @@ void StoreConformance::queueProbe()
     QVERIFY(probe.errorString().isEmpty());
 }
 
+// The probe reads a task pending since its import (the first such by id) apart from the
+// tasks pending again after a retry, a hand-back or a replay, which may sit before it in id
+// order and wait for less long, or longer.
+void StoreConformance::queueProbeWeighsImportedAgainstRequeued()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = store.createJob(makeSpec(), {u"id"_s, u"review"_s}, kT0);
+    QVERIFY(store.appendTasks(job, 1, makeRows(3), 1, kT0 + 100));
+    metrics::QueueProbe &probe = db->queueProbe();
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0 + 200, kT0 + kLease, &c));
+    QCOMPARE(c.size(), 2);
+    const qint64 first = c.at(0).id;
+    const qint64 second = c.at(1).id;
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(first, OutcomeAction::Retry, ErrorClass::ServerError, kT0 + 50'000),
+         transition(second, OutcomeAction::Retry, ErrorClass::ServerError, kT0 + 300)},
+        kT0 + 250));
+    // Both retried tasks come before the third in id order, and wait for less long.
+    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0 + 100);
+    QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0 + 400, kT0 + kLease, &c));
+    QCOMPARE(idsOf(c), QList<qint64>{second}); // due, and first in input order
+    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0 + 100);
+    QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0 + 500, kT0 + kLease, &c));
+    QCOMPARE(c.size(), 1);
+    QVERIFY(c.at(0).id != first);
+    // Only the retried one is left; a row imported later waits for less long than it.
+    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0 + 50'000);
+    QVERIFY(store.appendTasks(job, 4, makeRows(1, 4), 1, kT0 + 60'000));
+    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0 + 50'000);
+    QVERIFY(!probe.oldestPendingSince(job).contains(2));
+    QVERIFY(probe.errorString().isEmpty());
+}
 void StoreConformance::jobControls()
 {
     // Two engines on one database: each reads the controls recorded after the last it saw,

@@ -59,6 +59,7 @@ private Q_SLOTS:
     void taskActions();
     void metricsWriteAndRead();
     void queueProbe();
+    void queueProbeWeighsImportedAgainstRequeued();
     void jobControls();
     void workersHeartbeatAndList();
     void batchOwnershipPassesFromStaleWorkers();

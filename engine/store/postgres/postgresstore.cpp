@@ -34,7 +34,7 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
                            "started_at = ?3::bigint WHERE id IN (SELECT id FROM tasks "
                            "WHERE job_id = ?4::bigint AND state = 0 AND not_before <= ?3::bigint "
                            "ORDER BY priority, id LIMIT ?5::bigint FOR UPDATE SKIP LOCKED) "
-                           "RETURNING id, job_id, row_no, priority, attempts, vals, "
+                           "RETURNING id, row_no, priority, attempts, vals, "
                            "GREATEST(created_at, not_before), provider_cancels, template_rev")
         && s.complete.prepare(
             *m_connection,

@@ -646,6 +646,25 @@ const QList<Migration> &sqliteMigrations()
          {
              u"ALTER TABLE workers ADD COLUMN stopped_at INTEGER NOT NULL DEFAULT 0"_s,
          }},
+        {19,
+         "one index of pending tasks: tasks_waiting gives way to tasks_requeued, which holds only "
+         "tasks back from a retry, a hand-back or a replay",
+         {
+             // tasks_waiting held every pending task a second time: an entry in at every
+             // import and out at every claim. A task pending since its import (not_before 0)
+             // waits since created_at, which grows with id, so its job's oldest per priority
+             // is the first such task of tasks_claim; the others (not_before set when they
+             // became pending again: few) are here, by when they became pending.
+             u"DROP INDEX IF EXISTS tasks_waiting"_s,
+             u"CREATE INDEX tasks_requeued ON tasks (job_id, priority, MAX(created_at, "
+             "not_before)) WHERE state = 0 AND not_before > 0"_s,
+             // The claim picks its tasks by not_before and state too: with both in the index
+             // (state always 0 here, and not_before mostly: no bytes but the record header's)
+             // the pick reads no table row; the update then reads each picked one once.
+             u"DROP INDEX tasks_claim"_s,
+             u"CREATE INDEX tasks_claim ON tasks (job_id, priority, id, not_before, state) "
+             "WHERE state = 0"_s,
+         }},
     };
     return migrations;
 }
