@@ -234,6 +234,39 @@ void StoreConformance::appendAndClaimByPriorityWithLimitsAndLeases()
     QVERIFY(store.leaseOwners().contains(kOwnerB));
 }
 
+// An import goes many rows per statement (SQLite 32, PostgreSQL 1,000): over several
+// statements and a short last one, every value comes back as it went in (quotes,
+// backslashes, control characters, JSON-looking text, non-ASCII) under its row number, and
+// ids follow the input order.
+void StoreConformance::importKeepsValuesAndInputOrderAcrossStatements()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = store.createJob(makeSpec(), {u"id"_s, u"text"_s, u"more"_s}, kT0);
+    QVERIFY(job > 0);
+    const QStringList awkward{u"say \"hi\", then \\ leave"_s,
+                              u"line\nbreak\ttab\r\u0001"_s,
+                              u"[\"not\", \"an array\"] {\"k\": 1}"_s,
+                              u"ü € 🙂 \u00e9 written out"_s,
+                              QString()};
+    QList<QStringList> rows;
+    for (int i = 0; i < 2'050; ++i)
+        rows.append({u"R%1"_s.arg(i + 7), awkward.at(i % awkward.size()), QString::number(i)});
+    QVERIFY(store.appendTasks(job, 7, rows, 2, kT0));
+    QList<ClaimedTask> claimed;
+    QVERIFY(store.claimTasks(job, kOwnerA, 3'000, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), rows.size());
+    for (int i = 0; i < claimed.size(); ++i) {
+        const ClaimedTask &task = claimed.at(i);
+        QCOMPARE(task.rowNumber, qint64(i + 7));
+        QCOMPARE(task.values, rows.at(i));
+        QCOMPARE(task.jobId, job);
+        QCOMPARE(task.queuedAtMs, kT0);
+        QVERIFY(i == 0 || task.id > claimed.at(i - 1).id);
+    }
+}
+
 void StoreConformance::leasesRenewExpireAndRelease()
 {
     const auto db = open(m_location);

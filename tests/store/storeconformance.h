@@ -37,6 +37,7 @@ private Q_SLOTS:
 
     void jobsRoundTripAndFingerprintContinue();
     void appendAndClaimByPriorityWithLimitsAndLeases();
+    void importKeepsValuesAndInputOrderAcrossStatements();
     void leasesRenewExpireAndRelease();
     void groupedTransitionsCheckTheLeaseOwner();
     void manyAnswersAtOnceAreCheckedOneByOne();
