@@ -410,19 +410,26 @@ void TestStore::pendingIndexMigrationKeepsTheQueue()
         // Back to schema 18: its two pending indexes, as migrations 1 and 11 made them.
         QSqlDatabase side = sideConnection();
         QSqlQuery query(side);
-        QVERIFY(query.exec(u"DROP INDEX tasks_requeued"_s));
-        QVERIFY(query.exec(u"DROP INDEX tasks_claim"_s));
+        for (const QString &sql :
+             {u"DROP INDEX tasks_requeued"_s, u"DROP INDEX tasks_claim"_s,
+              u"DROP VIEW task_line_moves"_s, u"DROP TRIGGER tasks_lines_insert"_s,
+              u"DROP TRIGGER tasks_lines_delete"_s, u"DROP TRIGGER tasks_lines_update"_s})
+            QVERIFY2(query.exec(sql), qPrintable(sql));
+        // Schema 18's: the pending indexes of migrations 1 and 11, the triggers of 17.
         int made = 0;
         for (const bd::store::Migration &migration : bd::store::sqliteMigrations()) {
             for (const QString &statement : migration.statements) {
-                if (migration.version < 19 && (statement.contains(u"INDEX tasks_claim "_s) ||
-                                               statement.contains(u"tasks_waiting ON"_s))) {
+                if (migration.version < 19 &&
+                    (statement.contains(u"INDEX tasks_claim "_s) ||
+                     statement.contains(u"tasks_waiting ON"_s) ||
+                     (migration.version == 17 &&
+                      statement.startsWith(u"CREATE TRIGGER tasks_lines_"_s)))) {
                     QVERIFY2(query.exec(statement), qPrintable(query.lastError().text()));
                     ++made;
                 }
             }
         }
-        QCOMPARE(made, 2);
+        QCOMPARE(made, 5);
         QVERIFY(query.exec(u"PRAGMA user_version = 18"_s));
         QVERIFY(query.exec(scan));
         while (query.next())
@@ -1725,6 +1732,7 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         for (const QString &trigger : {u"tasks_lines_insert"_s, u"tasks_lines_delete"_s,
                                        u"tasks_lines_update"_s, u"jobs_cost_delete"_s})
             QVERIFY2(query.exec(u"DROP TRIGGER "_s + trigger), qPrintable(trigger));
+        QVERIFY(query.exec(u"DROP VIEW task_line_moves"_s)); // and its trigger
         for (const QString &sql :
              {u"DROP INDEX tasks_job"_s,
               u"DROP INDEX tasks_active"_s,
@@ -1983,6 +1991,7 @@ void TestStore::costLinesFollowEveryWrite()
         exec(u"DROP TRIGGER tasks_lines_delete"_s);
         exec(u"DROP TRIGGER tasks_lines_update"_s);
         exec(u"DROP INDEX tasks_requeued"_s); // migration 19's
+        exec(u"DROP VIEW task_line_moves"_s);
         exec(u"DROP INDEX tasks_job"_s);
         exec(u"DROP INDEX tasks_active"_s);
         exec(u"CREATE INDEX tasks_job_state ON tasks (job_id, state)"_s);
