@@ -1780,8 +1780,8 @@ void StoreConformance::queueProbeWeighsImportedAgainstRequeued()
     const auto db = open(m_location);
     QVERIFY(db);
     store::Store &store = db->queue();
-    const qint64 job = store.createJob(makeSpec(), {u"id"_s, u"review"_s}, kT0);
-    QVERIFY(store.appendTasks(job, 1, makeRows(3), 1, kT0 + 100));
+    const qint64 job = makeJob(store, 3, u"a"_s, 1); // imported at kT0
+    QVERIFY(job > 0);
     metrics::QueueProbe &probe = db->queueProbe();
     QList<ClaimedTask> c;
     QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0 + 200, kT0 + kLease, &c));
@@ -1794,10 +1794,10 @@ void StoreConformance::queueProbeWeighsImportedAgainstRequeued()
          transition(second, OutcomeAction::Retry, ErrorClass::ServerError, kT0 + 300)},
         kT0 + 250));
     // Both retried tasks come before the third in id order, and wait for less long.
-    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0 + 100);
+    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0);
     QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0 + 400, kT0 + kLease, &c));
     QCOMPARE(idsOf(c), QList<qint64>{second}); // due, and first in input order
-    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0 + 100);
+    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0);
     QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0 + 500, kT0 + kLease, &c));
     QCOMPARE(c.size(), 1);
     QVERIFY(c.at(0).id != first);
