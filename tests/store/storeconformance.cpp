@@ -234,6 +234,39 @@ void StoreConformance::appendAndClaimByPriorityWithLimitsAndLeases()
     QVERIFY(store.leaseOwners().contains(kOwnerB));
 }
 
+// An import goes many rows per statement (SQLite 32, PostgreSQL 1,000): over several
+// statements and a short last one, every value comes back as it went in (quotes,
+// backslashes, control characters, JSON-looking text, non-ASCII) under its row number, and
+// ids follow the input order.
+void StoreConformance::importKeepsValuesAndInputOrderAcrossStatements()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = store.createJob(makeSpec(), {u"id"_s, u"text"_s, u"more"_s}, kT0);
+    QVERIFY(job > 0);
+    const QStringList awkward{u"say \"hi\", then \\ leave"_s,
+                              u"line\nbreak\ttab\r\u0001"_s,
+                              u"[\"not\", \"an array\"] {\"k\": 1}"_s,
+                              u"ü € 🙂 \u00e9 written out"_s,
+                              QString()};
+    QList<QStringList> rows;
+    for (int i = 0; i < 2'050; ++i)
+        rows.append({u"R%1"_s.arg(i + 7), awkward.at(i % awkward.size()), QString::number(i)});
+    QVERIFY(store.appendTasks(job, 7, rows, 2, kT0));
+    QList<ClaimedTask> claimed;
+    QVERIFY(store.claimTasks(job, kOwnerA, 3'000, kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), rows.size());
+    for (int i = 0; i < claimed.size(); ++i) {
+        const ClaimedTask &task = claimed.at(i);
+        QCOMPARE(task.rowNumber, qint64(i + 7));
+        QCOMPARE(task.values, rows.at(i));
+        QCOMPARE(task.jobId, job);
+        QCOMPARE(task.queuedAtMs, kT0);
+        QVERIFY(i == 0 || task.id > claimed.at(i - 1).id);
+    }
+}
+
 void StoreConformance::leasesRenewExpireAndRelease()
 {
     const auto db = open(m_location);
@@ -1739,6 +1772,42 @@ void StoreConformance::queueProbe()
     QVERIFY(probe.errorString().isEmpty());
 }
 
+// The probe reads a task pending since its import (the first such by id) apart from the
+// tasks pending again after a retry, a hand-back or a replay, which may sit before it in id
+// order and wait for less long, or longer.
+void StoreConformance::queueProbeWeighsImportedAgainstRequeued()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const qint64 job = makeJob(store, 3, u"a"_s, 1); // imported at kT0
+    QVERIFY(job > 0);
+    metrics::QueueProbe &probe = db->queueProbe();
+    QList<ClaimedTask> c;
+    QVERIFY(store.claimTasks(job, kOwnerA, 2, kT0 + 200, kT0 + kLease, &c));
+    QCOMPARE(c.size(), 2);
+    const qint64 first = c.at(0).id;
+    const qint64 second = c.at(1).id;
+    QVERIFY(store.applyTransitions(
+        kOwnerA,
+        {transition(first, OutcomeAction::Retry, ErrorClass::ServerError, kT0 + 50'000),
+         transition(second, OutcomeAction::Retry, ErrorClass::ServerError, kT0 + 300)},
+        kT0 + 250));
+    // Both retried tasks come before the third in id order, and wait for less long.
+    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0);
+    QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0 + 400, kT0 + kLease, &c));
+    QCOMPARE(idsOf(c), QList<qint64>{second}); // due, and first in input order
+    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0);
+    QVERIFY(store.claimTasks(job, kOwnerA, 1, kT0 + 500, kT0 + kLease, &c));
+    QCOMPARE(c.size(), 1);
+    QVERIFY(c.at(0).id != first);
+    // Only the retried one is left; a row imported later waits for less long than it.
+    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0 + 50'000);
+    QVERIFY(store.appendTasks(job, 4, makeRows(1, 4), 1, kT0 + 60'000));
+    QCOMPARE(probe.oldestPendingSince(job).value(1), kT0 + 50'000);
+    QVERIFY(!probe.oldestPendingSince(job).contains(2));
+    QVERIFY(probe.errorString().isEmpty());
+}
 void StoreConformance::jobControls()
 {
     // Two engines on one database: each reads the controls recorded after the last it saw,

@@ -37,6 +37,7 @@ private Q_SLOTS:
 
     void jobsRoundTripAndFingerprintContinue();
     void appendAndClaimByPriorityWithLimitsAndLeases();
+    void importKeepsValuesAndInputOrderAcrossStatements();
     void leasesRenewExpireAndRelease();
     void groupedTransitionsCheckTheLeaseOwner();
     void manyAnswersAtOnceAreCheckedOneByOne();
@@ -59,6 +60,7 @@ private Q_SLOTS:
     void taskActions();
     void metricsWriteAndRead();
     void queueProbe();
+    void queueProbeWeighsImportedAgainstRequeued();
     void jobControls();
     void workersHeartbeatAndList();
     void batchOwnershipPassesFromStaleWorkers();

@@ -3,6 +3,7 @@
 // alerts. Time is always passed explicitly (a fake "now"), never read from the system.
 
 #include "ingest/exportwriter.h"
+#include "store/sql/sqlqueueprobe.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/sqlitestore.h"
 #include "store/taskreader.h"
@@ -123,6 +124,7 @@ private Q_SLOTS:
     void databaseFromTheFutureIsRefused();
     void failedMigrationStepRollsBack();
     void olderSchemaIsBackedUpBeforeUpgrade();
+    void pendingIndexMigrationKeepsTheQueue();
     void walAndForeignKeysAreOn();
     void writerPageCacheStaysSmall();
 
@@ -378,6 +380,102 @@ void TestStore::olderSchemaIsBackedUpBeforeUpgrade()
     QCOMPARE(scalar(copy, u"SELECT note FROM marker"_s).toString(), u"before upgrade"_s);
 }
 
+// Migration 19 drops tasks_waiting (every pending task by when it became pending) for
+// tasks_requeued (only those pending again) and puts not_before in tasks_claim: a database
+// of schema 18 keeps its tasks, their claim order and each priority's oldest wait.
+void TestStore::pendingIndexMigrationKeepsTheQueue()
+{
+    qint64 job = 0;
+    QList<qint64> imported;
+    {
+        auto store = openStore(u"v18"_s);
+        job = makeJob(*store, 4);
+        QVERIFY(job > 0);
+        QVERIFY(store->appendTasks(job, 5, makeRows(3, 5), 1, kT0 + 50));
+        QList<ClaimedTask> claimed;
+        QVERIFY(store->claimTasks(job, kOwnerA, 2, kT0 + 100, kT0 + kLease, &claimed));
+        QCOMPARE(claimed.size(), 2);
+        imported = idsOf(claimed);
+        QVERIFY(store->applyTransitions(kOwnerA,
+                                        {transition(imported.at(0), OutcomeAction::Retry,
+                                                    ErrorClass::ServerError, true, kT0 + 5'000),
+                                         transition(imported.at(1), OutcomeAction::Retry,
+                                                    ErrorClass::ServerError, true, kT0 + 300)},
+                                        kT0 + 200));
+    }
+    const QString scan = u"SELECT priority, MIN(MAX(created_at, not_before)) FROM tasks WHERE "
+                         "job_id = %1 AND state = 0 GROUP BY priority ORDER BY priority"_s.arg(job);
+    QMap<int, qint64> waits;
+    {
+        // Back to schema 18: its two pending indexes, as migrations 1 and 11 made them.
+        QSqlDatabase side = sideConnection();
+        QSqlQuery query(side);
+        for (const QString &sql :
+             {u"DROP INDEX tasks_requeued"_s, u"DROP INDEX tasks_claim"_s,
+              u"DROP VIEW task_line_moves"_s, u"DROP TRIGGER tasks_lines_insert"_s,
+              u"DROP TRIGGER tasks_lines_delete"_s, u"DROP TRIGGER tasks_lines_update"_s})
+            QVERIFY2(query.exec(sql), qPrintable(sql));
+        // Schema 18's: the pending indexes of migrations 1 and 11, the triggers of 17.
+        int made = 0;
+        for (const bd::store::Migration &migration : bd::store::sqliteMigrations()) {
+            for (const QString &statement : migration.statements) {
+                if (migration.version < 19 &&
+                    (statement.contains(u"INDEX tasks_claim "_s) ||
+                     statement.contains(u"tasks_waiting ON"_s) ||
+                     (migration.version == 17 &&
+                      statement.startsWith(u"CREATE TRIGGER tasks_lines_"_s)))) {
+                    QVERIFY2(query.exec(statement), qPrintable(query.lastError().text()));
+                    ++made;
+                }
+            }
+        }
+        QCOMPARE(made, 5);
+        QVERIFY(query.exec(u"PRAGMA user_version = 18"_s));
+        QVERIFY(query.exec(scan));
+        while (query.next())
+            waits.insert(query.value(0).toInt(), query.value(1).toLongLong());
+    }
+    QCOMPARE(waits, (QMap<int, qint64>{{1, kT0 + 50}, {2, kT0}}));
+
+    auto store = openStore(u"v19"_s);
+    QVERIFY2(store->isOpen(), qPrintable(store->errorString()));
+    QCOMPARE(store->migrationBackupPath(), m_path + u".pre-v19.bak"_s);
+    QSqlDatabase side = sideConnection();
+    QCOMPARE(scalar(side, u"PRAGMA user_version"_s).toInt(), bd::store::latestSchemaVersion());
+    QCOMPARE(
+        scalar(side, u"SELECT COUNT(*) FROM sqlite_master WHERE name = 'tasks_waiting'"_s).toInt(),
+        0);
+    QVERIFY(scalar(side, u"SELECT sql FROM sqlite_master WHERE name = 'tasks_claim'"_s)
+                .toString()
+                .contains(u"(job_id, priority, id, not_before, state) WHERE state = 0"_s));
+    // The two retried tasks are the ones tasks_requeued holds.
+    QCOMPARE(scalar(side, u"SELECT COUNT(*) FROM tasks INDEXED BY tasks_requeued WHERE job_id = "
+                          "%1 AND state = 0 AND not_before > 0 AND priority = 1"_s.arg(job))
+                 .toInt(),
+             2);
+    bd::store::SqlQueueProbe probe(side, bd::store::SqlDialect::Sqlite, nullptr);
+    QCOMPARE(probe.oldestPendingSince(job), waits);
+    QVERIFY2(probe.errorString().isEmpty(), qPrintable(probe.errorString()));
+    QCOMPARE(store->taskCounts(job).pending, 7);
+
+    // Claimed as before: priority 1 first, the task retried for 5 s not yet due, then
+    // priority 2 in input order.
+    QList<ClaimedTask> claimed;
+    QVERIFY(store->claimTasks(job, kOwnerA, 10, kT0 + 400, kT0 + kLease, &claimed));
+    const QList<qint64> ids = idsOf(claimed);
+    QCOMPARE(ids.size(), 6);
+    QCOMPARE(ids.at(0), imported.at(1));
+    QVERIFY(!ids.contains(imported.at(0)));
+    QCOMPARE(claimed.at(0).queuedAtMs, kT0 + 300);
+    QCOMPARE(claimed.at(1).priority, 1);
+    QCOMPARE(claimed.at(1).queuedAtMs, kT0 + 50);
+    for (int i = 2; i < ids.size(); ++i) {
+        QCOMPARE(claimed.at(i).priority, 2);
+        QCOMPARE(claimed.at(i).jobId, job);
+        QVERIFY(i == 2 || ids.at(i) > ids.at(i - 1));
+    }
+    QCOMPARE(probe.oldestPendingSince(job), (QMap<int, qint64>{{1, kT0 + 5'000}}));
+}
 void TestStore::walAndForeignKeysAreOn()
 {
     auto store = openStore(u"pragmas"_s);
@@ -1634,6 +1732,7 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
         for (const QString &trigger : {u"tasks_lines_insert"_s, u"tasks_lines_delete"_s,
                                        u"tasks_lines_update"_s, u"jobs_cost_delete"_s})
             QVERIFY2(query.exec(u"DROP TRIGGER "_s + trigger), qPrintable(trigger));
+        QVERIFY(query.exec(u"DROP VIEW task_line_moves"_s)); // and its trigger
         for (const QString &sql :
              {u"DROP INDEX tasks_job"_s,
               u"DROP INDEX tasks_active"_s,
@@ -1650,7 +1749,7 @@ void TestStore::alertFiguresMigrationUpgradesAnOlderDatabase()
               u"DROP TABLE workers"_s,
               u"ALTER TABLE provider_batches DROP COLUMN owner"_s,
               u"DROP TABLE job_controls"_s,
-              u"DROP INDEX tasks_waiting"_s,
+              u"DROP INDEX tasks_requeued"_s,
               u"ALTER TABLE jobs DROP COLUMN runner"_s,
               u"DROP TABLE intake_tasks"_s,
               u"DROP TABLE intake_queues"_s,
@@ -1891,6 +1990,8 @@ void TestStore::costLinesFollowEveryWrite()
         exec(u"DROP TRIGGER tasks_lines_insert"_s);
         exec(u"DROP TRIGGER tasks_lines_delete"_s);
         exec(u"DROP TRIGGER tasks_lines_update"_s);
+        exec(u"DROP INDEX tasks_requeued"_s); // migration 19's
+        exec(u"DROP VIEW task_line_moves"_s);
         exec(u"DROP INDEX tasks_job"_s);
         exec(u"DROP INDEX tasks_active"_s);
         exec(u"CREATE INDEX tasks_job_state ON tasks (job_id, state)"_s);

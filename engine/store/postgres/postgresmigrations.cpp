@@ -268,6 +268,16 @@ const QList<PostgresMigration> &postgresMigrations()
          {
              u"ALTER TABLE workers ADD COLUMN stopped_at BIGINT NOT NULL DEFAULT 0"_s,
          }},
+        {10,
+         "one index of pending tasks: tasks_waiting gives way to tasks_requeued, which holds only "
+         "tasks back from a retry, a hand-back or a replay (SQLite 19)",
+         {
+             // As SQLite's: a task pending since its import is found in tasks_claim (the
+             // first by id), the few that became pending again here.
+             u"DROP INDEX IF EXISTS tasks_waiting"_s,
+             u"CREATE INDEX tasks_requeued ON tasks (job_id, priority, GREATEST(created_at, "
+             "not_before)) WHERE state = 0 AND not_before > 0"_s,
+         }},
     };
     return migrations;
 }

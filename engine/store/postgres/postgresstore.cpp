@@ -27,14 +27,20 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
     m_statements = std::make_unique<Statements>();
     Statements &s = *m_statements;
     const bool prepared =
-        s.insertTask.prepare(*m_connection, "INSERT INTO tasks (job_id, row_no, vals, priority, "
-                                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+        // Rows of an import many per statement (one round trip each): ?5 is a JSON array of
+        // the rows' vals arrays, each stored as its own text (json keeps it as written),
+        // numbered from ?2 in the array's order, which is the order of their ids too.
+        s.insertTasks.prepare(*m_connection,
+                              "INSERT INTO tasks (job_id, row_no, vals, priority, created_at) "
+                              "SELECT ?1::bigint, ?2::bigint + r.n - 1, r.v::text, ?3::integer, "
+                              "?4::bigint FROM json_array_elements(?5::json) WITH ORDINALITY "
+                              "AS r(v, n) ORDER BY r.n")
         && s.claim.prepare(*m_connection,
                            "UPDATE tasks SET state = 1, lease_owner = ?1::text, lease_expires = ?2::bigint, "
                            "started_at = ?3::bigint WHERE id IN (SELECT id FROM tasks "
                            "WHERE job_id = ?4::bigint AND state = 0 AND not_before <= ?3::bigint "
                            "ORDER BY priority, id LIMIT ?5::bigint FOR UPDATE SKIP LOCKED) "
-                           "RETURNING id, job_id, row_no, priority, attempts, vals, "
+                           "RETURNING id, row_no, priority, attempts, vals, "
                            "GREATEST(created_at, not_before), provider_cancels, template_rev")
         && s.complete.prepare(
             *m_connection,
@@ -248,17 +254,28 @@ bool PostgresStore::appendTasks(qint64 jobId, qint64 firstRowNumber, const QList
 {
     if (!exec(u"BEGIN"_s))
         return false;
-    PostgresStatement &insert = m_statements->insertTask;
-    qint64 rowNumber = firstRowNumber;
-    for (const QStringList &row : rows) {
+    PostgresStatement &insert = m_statements->insertTasks;
+    for (qsizetype first = 0; first < rows.size(); first += kRowsPerImportStatement) {
+        const qsizetype count = qMin<qsizetype>(kRowsPerImportStatement, rows.size() - first);
+        QByteArray values;
+        values.reserve(count * 256);
+        values += '[';
+        for (qsizetype i = first; i < first + count; ++i) {
+            if (i > first)
+                values += ',';
+            values += json::encodeStringArray(rows.at(i));
+        }
+        values += ']';
         ResetGuard guard(insert);
         insert.bind(1, jobId);
-        insert.bind(2, rowNumber++);
-        insert.bind(3, json::encodeStringArray(row));
-        insert.bind(4, qint64(priority));
-        insert.bind(5, nowMs);
+        insert.bind(2, firstRowNumber + first);
+        insert.bind(3, qint64(priority));
+        insert.bind(4, nowMs);
+        insert.bind(5, values);
         if (insert.step() == PostgresStatement::Error) {
-            failSql(u"cannot store row %1: %2"_s.arg(rowNumber - 1).arg(insert.errorText()));
+            failSql(u"cannot store rows %1 to %2: %3"_s.arg(firstRowNumber + first)
+                        .arg(firstRowNumber + first + count - 1)
+                        .arg(insert.errorText()));
             exec(u"ROLLBACK"_s);
             return false;
         }

@@ -1,7 +1,5 @@
 #include "postgresstoreprivate.h"
 
-#include "core/jsonutil.h"
-
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -31,19 +29,8 @@ bool PostgresStore::claimTasks(qint64 jobId, const QString &owner, int limit, qi
     claim.bind(5, qint64(limit));
     claimed.reserve(limit);
     int rc;
-    while ((rc = claim.step()) == PostgresStatement::Row) {
-        ClaimedTask task;
-        task.id = claim.int64(0);
-        task.jobId = claim.int64(1);
-        task.rowNumber = claim.int64(2);
-        task.priority = int(claim.int64(3));
-        task.attempts = int(claim.int64(4));
-        task.values = json::decodeStringArray(claim.bytes(5)).value_or(QStringList());
-        task.queuedAtMs = claim.int64(6);
-        task.providerCancels = int(claim.int64(7));
-        task.templateRevision = int(claim.int64(8));
-        claimed.append(std::move(task));
-    }
+    while ((rc = claim.step()) == PostgresStatement::Row)
+        claimed.append(claimedTask(claim, jobId));
     if (rc != PostgresStatement::Done) {
         claimed.clear();
         return failSql(u"claim failed: "_s + claim.errorText());

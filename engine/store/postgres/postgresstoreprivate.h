@@ -151,10 +151,14 @@ private:
     bool m_executed = false;
 };
 
+// Rows per import statement: one EXECUTE a row made the import a round trip per row; a
+// thousand rows of ~200 bytes keep one statement's text near 200 KB.
+constexpr int kRowsPerImportStatement = 1000;
+
 class PostgresStore::Statements
 {
 public:
-    PostgresStatement insertTask;
+    PostgresStatement insertTasks; // up to kRowsPerImportStatement rows (appendTasks)
     PostgresStatement claim;
     PostgresStatement complete;
     PostgresStatement completeGroup;

@@ -35,7 +35,7 @@ inline QString activeStatesHint(SqlDialect dialect,
                                          : QString();
 }
 
-// SQLite only: the pending tasks through tasks_claim (job_id, priority, id WHERE state = 0);
+// SQLite only: the pending tasks through tasks_claim (job_id, priority, id … WHERE state = 0);
 // its planner would rather walk the whole job in tasks_job. Empty for PostgreSQL.
 inline QString claimIndexHint(SqlDialect dialect)
 {

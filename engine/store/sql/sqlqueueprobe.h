@@ -8,8 +8,9 @@
 
 namespace bd::store {
 
-// The queue probe over QtSql, for both backends: one seek per priority on the claim index
-// (tasks_claim: job_id, priority, id WHERE state = 0). keepAlive holds the backend's
+// The queue probe over QtSql, for both backends: per priority one seek on the claim index
+// (tasks_claim: job_id, priority, id … WHERE state = 0) and one on tasks_requeued (the pending
+// tasks back from a retry, a hand-back or a replay). keepAlive holds the backend's
 // connection object open while this lives.
 class SqlQueueProbe final : public metrics::QueueProbe
 {

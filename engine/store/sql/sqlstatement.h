@@ -5,6 +5,7 @@
 // sqlite3_stmt, PostgresStatement over a server-side prepared QSqlQuery. The helpers that
 // pick a transition's statement and bind a task's outcome are written once, here, for either.
 
+#include "core/jsonutil.h"
 #include "core/tasktypes.h"
 
 #include <QByteArray>
@@ -129,6 +130,23 @@ auto *bindTransition(Statements &s, const TaskTransition &t, const QByteArray &o
         break;
     }
     return statement;
+}
+
+// A claimed task of job jobId from the claim's RETURNING row: id, row_no, priority, attempts,
+// vals, since when it waited, provider_cancels, template_rev (the job is the caller's).
+template <typename Statement> ClaimedTask claimedTask(const Statement &row, qint64 jobId)
+{
+    ClaimedTask task;
+    task.id = row.int64(0);
+    task.jobId = jobId;
+    task.rowNumber = row.int64(1);
+    task.priority = int(row.int64(2));
+    task.attempts = int(row.int64(3));
+    task.values = json::decodeStringArray(row.bytes(4)).value_or(QStringList());
+    task.queuedAtMs = row.int64(5);
+    task.providerCancels = int(row.int64(6));
+    task.templateRevision = int(row.int64(7));
+    return task;
 }
 
 // Qt binds a null QString as SQL NULL; NOT NULL text columns want ''.

@@ -70,7 +70,7 @@ SqliteStore::SqliteStore(std::shared_ptr<SqliteConnection> connection)
                            "UPDATE tasks SET state = 1, lease_owner = ?1, lease_expires = ?2, "
                            "started_at = ?3 WHERE id IN (SELECT id FROM tasks WHERE job_id = ?4 "
                            "AND state = 0 AND not_before <= ?3 ORDER BY priority, id LIMIT ?5) "
-                           "RETURNING id, job_id, row_no, priority, attempts, vals, "
+                           "RETURNING id, row_no, priority, attempts, vals, "
                            "MAX(created_at, not_before), provider_cancels, template_rev")
         && s.complete.prepare(
             m_handle,
