@@ -18,25 +18,6 @@ using bd::providers::SimulatorProvider;
 
 namespace {
 
-quint64 fnv1a(QStringView text, quint64 seed = 1469598103934665603ULL)
-{
-    quint64 hash = seed;
-    for (QChar c : text) {
-        hash ^= c.unicode();
-        hash *= 1099511628211ULL;
-    }
-    return hash;
-}
-
-// The answer's documented form, spelled out independently of the simulator's code.
-QString expectedAnswer(const QString &systemPrompt, const QString &prompt)
-{
-    const quint64 hash = fnv1a(prompt, fnv1a(systemPrompt));
-    static const char *const labels[] = {"positive", "negative", "neutral", "mixed"};
-    return u"[simulated] "_s + QString::fromLatin1(labels[hash % 4]) + u" ("_s +
-           QString::number(hash % 100000).rightJustified(5, u'0') + u") for: "_s + prompt.left(120);
-}
-
 SimulatorProvider *simulator(bd::Clock *clock, double failureRate = 0.0)
 {
     bd::ProviderConfig config;
@@ -72,23 +53,32 @@ private Q_SLOTS:
 
 void TestSimulatorProvider::answerTextIsTheDocumentedForm_data()
 {
+    // "[simulated] LABEL (NNNNN) for: " and the prompt's first 120 characters; the label and
+    // number come from an FNV-1a hash of system prompt and prompt (values as main answered
+    // them on 2026-12-03).
     QTest::addColumn<QString>("systemPrompt");
     QTest::addColumn<QString>("prompt");
-    QTest::newRow("plain") << u"Be brief."_s << u"Rate this kettle review from 1 to 5"_s;
-    QTest::newRow("empty") << QString() << QString();
+    QTest::addColumn<QString>("head");
+    QTest::newRow("plain") << u"Be brief."_s << u"Rate this kettle review from 1 to 5"_s
+                           << u"positive (98756)"_s;
+    QTest::newRow("empty") << QString() << QString() << u"mixed (65603)"_s;
     // Placeholders in a prompt are text, not arguments.
-    QTest::newRow("percent signs") << u"%1 %2"_s << u"100% of %1 and %2, %3 %L1 %%"_s;
+    QTest::newRow("percent signs")
+        << u"%1 %2"_s << u"100% of %1 and %2, %3 %L1 %%"_s << u"negative (22893)"_s;
     QTest::newRow("long, cut at 120")
-        << u"s"_s << QString(u"The review: "_s + QString(300, u'x') + u" end"_s);
-    QTest::newRow("non-Latin") << u"システム"_s << u"Évaluez ce produit — ★★★★☆ 😀 ok"_s;
+        << u"s"_s << QString(u"The review: "_s + QString(300, u'x') + u" end"_s)
+        << u"neutral (17650)"_s;
+    QTest::newRow("non-Latin") << u"システム"_s << u"Évaluez ce produit — ★★★★☆ 😀 ok"_s
+                               << u"negative (80869)"_s;
 }
 
 void TestSimulatorProvider::answerTextIsTheDocumentedForm()
 {
     QFETCH(QString, systemPrompt);
     QFETCH(QString, prompt);
+    QFETCH(QString, head);
     QCOMPARE(SimulatorProvider::answerFor(systemPrompt, prompt),
-             expectedAnswer(systemPrompt, prompt));
+             u"[simulated] "_s + head + u" for: "_s + prompt.left(120));
 }
 
 void TestSimulatorProvider::markersDecideTheOutcome_data()
@@ -124,7 +114,7 @@ void TestSimulatorProvider::markersDecideTheOutcome()
     QCOMPARE(int(reply.error), error);
     QCOMPARE(reply.httpStatus, httpStatus);
     if (error == int(ErrorClass::None))
-        QCOMPARE(reply.text, expectedAnswer(u"Be brief."_s, prompt));
+        QCOMPARE(reply.text, SimulatorProvider::answerFor(u"Be brief."_s, prompt));
     else
         QVERIFY(reply.text.isEmpty());
 }
@@ -146,16 +136,15 @@ void TestSimulatorProvider::failureRateFailsTheSameTriesEveryTime()
             failed += args.at(0).value<ChatReply>().ok() ? u'.' : u'x';
         return failed;
     };
-    const QString half = outcomes(0.5);
-    QCOMPARE(half.size(), 200);
-    QCOMPARE(outcomes(0.5), half);
-    QVERIFY2(half.count(u'x') > 60 && half.count(u'x') < 140, qPrintable(half));
+    // Tries 1-200 ("row 0".."row 199", attempts 1, 2, 3, 1, ...) at 50 %, as main drew them
+    // on 2026-12-03.
+    const QString expected =
+        u"x.x.xx..x..x..xxx.....xxxx.....x..xxx..x.....x.x.x.xx.x....x..x....xx....x...x.x..xx"
+        "xx...xx.x.xx.x.xxx..xxx....x.x...x..x.x.xxx.x...xxx.xx....xxxxx..xx.xxx.xxxx.x.xx.xx."
+        "xxx.x.xxx..x..xxx...xxxx.x.x.x."_s;
+    QCOMPARE(outcomes(0.5), expected);
+    QCOMPARE(outcomes(0.5), expected);
     QCOMPARE(outcomes(0.0), QString(200, u'.'));
-    // Expected draws, spelled out: the try fails when hash(prompt, attempt) % 10000 < 5000.
-    for (int i = 0; i < 200; ++i) {
-        const quint64 draw = fnv1a(u"row %1"_s.arg(i), quint64(1 + i % 3) * 7919 + 17) % 10000;
-        QCOMPARE(half.at(i) == u'x', draw < 5000);
-    }
 }
 
 void TestSimulatorProvider::answersArriveLaterInSendOrder()
