@@ -2,6 +2,7 @@
 
 #include "api/jobsettings.h"
 #include "core/crashpoint.h"
+#include "core/sha256.h"
 #include "cost/tiering.h"
 #include "ingest/csvreader.h"
 #include "ingest/exportwriter.h"
@@ -13,7 +14,6 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <QCryptographicHash>
 #include <QEventLoop>
 #include <QFile>
 #include <QFileInfo>
@@ -107,12 +107,12 @@ QByteArray fileSha256(const QString &path, QString *error)
         *error = u"%1: %2"_s.arg(path, file.errorString());
         return {};
     }
-    QCryptographicHash hash(QCryptographicHash::Sha256);
+    Sha256 hash;
     if (!hash.addData(&file)) {
         *error = u"%1: read error: %2"_s.arg(path, file.errorString());
         return {};
     }
-    return hash.result().toHex();
+    return hash.hexResult();
 }
 
 bool validateJobSpec(JobSpec &spec, QStringList *columns, QString *error)

@@ -13,6 +13,8 @@ packages=(
     qtkeychain-qt6-dev gnome-keyring dbus libsecret-tools
     # storage and export (XLSX is written by our own code over zlib)
     libsqlite3-dev zlib1g-dev libpq-dev
+    # SHA-256 with the CPU's instructions (libcrypto's headers and pkg-config)
+    libssl-dev
     # benchmarks: the sqlite3 shell is the export floor (tests/bench/bench_hotpaths)
     sqlite3
     # structured answers: JSON Schema validation, and reading a schema's field order

@@ -1,9 +1,9 @@
 #include "responsecache.h"
 #include "api/jobsettings.h"
 
+#include "core/sha256.h"
 #include "core/tasktypes.h"
 
-#include <QCryptographicHash>
 #include <QJsonArray>
 #include <QJsonDocument>
 
@@ -47,29 +47,47 @@ QByteArray responseCacheKey(const RequestIdentity &identity)
         identity.systemPrompt,      identity.prompt,          identity.maxOutputTokens,
         identity.params, // QJsonObject keeps its keys sorted
     };
-    return QCryptographicHash::hash(QJsonDocument(canonical).toJson(QJsonDocument::Compact),
-                                    QCryptographicHash::Sha256)
-        .toHex();
+    return Sha256::hexHash(QJsonDocument(canonical).toJson(QJsonDocument::Compact));
 }
 
 namespace {
 
-// The prompt as the canonical JSON writes it, quotes excluded. Most prompts need no
-// escaping at all; for the others Qt's own writer decides, so keys stay what they were.
-QByteArray jsonStringBody(const QString &text)
+// Appends the prompt as the canonical JSON writes it, quotes excluded, UTF-8 encoded. Most
+// prompts need no escaping at all and are encoded here in one pass into the caller's kept
+// buffer; for the others Qt's own writer decides, so keys stay what they were.
+void appendJsonStringBody(QByteArray &out, QStringView text)
 {
-    bool plain = true;
+    const qsizetype start = out.size();
+    out.resize(start + 3 * text.size()); // a UTF-16 unit is at most 3 UTF-8 bytes here
+    char *to = out.data() + start;
     for (const QChar c : text) {
         const char16_t u = c.unicode();
-        if (u < 0x20 || u == u'"' || u == u'\\' || c.isSurrogate()) {
-            plain = false;
+        if (u < 0x80) {
+            if (u < 0x20 || u == u'"' || u == u'\\') {
+                to = nullptr;
+                break;
+            }
+            *to++ = char(u);
+        } else if (u < 0x800) {
+            *to++ = char(0xc0 | (u >> 6));
+            *to++ = char(0x80 | (u & 0x3f));
+        } else if (!QChar::isSurrogate(u)) {
+            *to++ = char(0xe0 | (u >> 12));
+            *to++ = char(0x80 | ((u >> 6) & 0x3f));
+            *to++ = char(0x80 | (u & 0x3f));
+        } else {
+            to = nullptr;
             break;
         }
     }
-    if (plain)
-        return text.toUtf8();
-    const QByteArray quoted = QJsonDocument(QJsonArray{text}).toJson(QJsonDocument::Compact);
-    return quoted.mid(2, quoted.size() - 4); // ["…"]
+    if (to) {
+        out.resize(to - out.constData());
+        return;
+    }
+    out.resize(start);
+    const QByteArray quoted =
+        QJsonDocument(QJsonArray{text.toString()}).toJson(QJsonDocument::Compact);
+    out.append(QByteArrayView(quoted).sliced(2, quoted.size() - 4)); // ["…"]
 }
 
 } // namespace
@@ -116,11 +134,13 @@ QByteArray ResponseCacheKeys::keyFor(const JobSpec &spec, const QString &model,
 {
     if (!sameShape(spec, model, systemPrompt))
         buildShape(spec, model, systemPrompt);
-    QCryptographicHash hash(QCryptographicHash::Sha256);
-    hash.addData(m_before);
-    hash.addData(jsonStringBody(prompt));
-    hash.addData(m_after);
-    return hash.result().toHex();
+    // One buffer for the whole encoding, kept between keys: no allocation per prompt.
+    m_encoded.resize(0);
+    m_encoded.append(m_before);
+    appendJsonStringBody(m_encoded, prompt);
+    m_encoded.append(m_after);
+    m_sha.addData(m_encoded);
+    return m_sha.hexResult();
 }
 
 bool responseCacheEnabled(const QJsonObject &settings)

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "core/sha256.h"
+
 #include <QByteArray>
 #include <QJsonObject>
 #include <QString>
@@ -55,6 +57,8 @@ private:
     QJsonObject m_settings; // compared, not rebuilt: a job's settings share one copy
     QByteArray m_before; // the canonical encoding up to the prompt's text
     QByteArray m_after;  // and after it
+    QByteArray m_encoded; // the last prompt's whole encoding; its room is kept for the next
+    Sha256 m_sha;
 };
 
 // Whether the job uses the response cache (job setting "response_cache", default true).

@@ -212,6 +212,7 @@ private Q_SLOTS:
     // response cache key
     void cacheKeyIsCanonical();
     void cacheKeysForManyPromptsMatchTheCanonicalKey();
+    void cacheKeysAreTheOnesAlreadyStored();
     // response cache in dispatch
     void duplicatesAreSentOnceWithinAJob();
     void secondJobWithTheSameRowsSendsNothing();
@@ -391,6 +392,8 @@ void TestCost::cacheKeysForManyPromptsMatchTheCanonicalKey()
         u"quotes \" and backslash \\ and slash /"_s,
         u"control \t\r\n\b\f and \u0001 \u001f"_s,
         u"emoji 😀 and accents café, CJK 漢字, RTL שלום"_s,
+        u"accents café, CJK 漢字, RTL שלום, no emoji"_s, // encoded without Qt's writer
+        u"edges \u007f \u0080 \u07ff \u0800 \ufffd \uffff"_s,
         u"lone surrogate "_s + QChar(0xD800),
         QString(5000, u'x'),
     };
@@ -414,6 +417,47 @@ void TestCost::cacheKeysForManyPromptsMatchTheCanonicalKey()
     spec.maxOutputTokens = 5;
     QCOMPARE(keys.keyFor(spec, u"m1"_s, spec.systemPrompt, u"x"_s),
              bd::cost::responseCacheKey(bd::cost::requestIdentity(spec, u"m1"_s, u"x"_s)));
+}
+
+void TestCost::cacheKeysAreTheOnesAlreadyStored()
+{
+    // Keys made by the Qt-hashed code of session 11 (main at 2cff3c9) for three requests:
+    // the cache holds keys like these, so a new SHA-256 or encoder must give the same bytes.
+    bd::JobSpec bench;
+    bench.provider = u"simulator"_s;
+    bench.maxOutputTokens = 256;
+    bd::JobSpec local;
+    local.provider = u"openai-compatible"_s;
+    local.baseUrl = u"http://127.0.0.1:8080/v1"_s;
+    local.systemPrompt = u"You are \"careful\".\nAnswer in one word: \\ é 日本"_s;
+    local.maxOutputTokens = 321;
+    local.settings = QJsonObject{{u"temperature"_s, 0.2}, {u"seed"_s, 7},
+                                 {u"stop"_s, QJsonArray{u"\n"_s}}, {u"concurrency"_s, 4}};
+    const struct
+    {
+        const bd::JobSpec &spec;
+        QString model;
+        QString prompt;
+        QByteArray key;
+    } stored[] = {
+        {bench, u"sim-1"_s,
+         u"Rate this kettle review from 1 to 5: The kettle is sturdy, quiet and worth the "
+         "money, though the cable is short. Order 7919."_s,
+         "26b25ad00a30684cc75b8ef538a1d160b559da9321d4e98327e6845bb584b742"},
+        {local, u"m1"_s, u"control \t\r\n and \u0001, emoji 😀, café, \"quoted\" \\"_s,
+         "fd5e37b1b205319fa673816b5a5e5979af766195aee2ea5d5f5540700822e94b"},
+        {local, u"m2"_s, QString(),
+         "439726882cb2163b7dfb4d50a7326b168f6370cba0a94fcfe41354afc9044c0c"},
+    };
+    bd::cost::ResponseCacheKeys keys;
+    for (const auto &request : stored) {
+        QCOMPARE(bd::cost::responseCacheKey(
+                     bd::cost::requestIdentity(request.spec, request.model, request.prompt)),
+                 request.key);
+        QCOMPARE(keys.keyFor(request.spec, request.model, request.spec.systemPrompt,
+                             request.prompt),
+                 request.key);
+    }
 }
 
 void TestCost::cacheKeyIsCanonical()
