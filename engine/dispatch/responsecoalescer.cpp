@@ -1,5 +1,7 @@
 #include "dispatch/responsecoalescer.h"
 
+#include <algorithm>
+
 namespace bd::dispatch {
 
 ResponseCoalescer::ResponseCoalescer(bool enabled)
@@ -13,20 +15,24 @@ ResponseCoalescer::ResponseCoalescer(bool enabled, const Options &options)
 {
 }
 
-void ResponseCoalescer::lookAhead(const QHash<qint64, Rendered> &group)
+void ResponseCoalescer::lookAhead(const QHash<qint64, Rendered> &group, qint64 nowMs)
 {
     m_ahead.clear();
     if (group.isEmpty())
         return;
     m_ahead.reserve(group.size()); // clear() let its storage go: no rehash while it fills
-    QList<QByteArray> keys;
-    keys.reserve(group.size());
-    for (auto it = group.cbegin(); it != group.cend(); ++it) {
+    for (auto it = group.cbegin(); it != group.cend(); ++it)
         m_ahead.insert(it.key(), Ahead{it.value(), std::nullopt, m_writes});
-        keys.append(it.value().key);
-    }
     if (!m_store)
         return;
+    checkStoreCache(nowMs);
+    QList<QByteArray> keys;
+    for (auto it = group.cbegin(); it != group.cend(); ++it) {
+        if (mayBeStored(it.value().key))
+            keys.append(it.value().key);
+    }
+    if (keys.isEmpty())
+        return; // none can be there: no read
     const QHash<QByteArray, store::CachedResponse> hits = m_store->cachedResponses(keys);
     if (hits.isEmpty())
         return;
@@ -35,6 +41,49 @@ void ResponseCoalescer::lookAhead(const QHash<qint64, Rendered> &group)
         if (it != hits.constEnd())
             ahead.hit = it.value();
     }
+}
+
+namespace {
+
+// A key's first 64 bits (keys are hex SHA-256). Any other text still maps to one number:
+// keys that share it only cost a read.
+quint64 keyPrefix(const QByteArray &key)
+{
+    quint64 prefix = 0;
+    const qsizetype digits = qMin<qsizetype>(key.size(), 16);
+    for (qsizetype i = 0; i < digits; ++i) {
+        const char c = key.at(i);
+        prefix = prefix << 4 | (quint64(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10) & 0xf);
+    }
+    return prefix;
+}
+
+} // namespace
+
+void ResponseCoalescer::checkStoreCache(qint64 nowMs)
+{
+    if (m_storeCache == StoreCache::Anything)
+        return;
+    if (m_storeCache == StoreCache::OwnAnswers && m_writes == m_storeCountedAtWrite &&
+        nowMs - m_storeCountedAtMs < m_options.flushIntervalMs)
+        return;
+    const qint64 entries = m_store->cachedResponseCount();
+    m_storeCountedAtMs = nowMs;
+    m_storeCountedAtWrite = m_writes;
+    // One entry a key: no more entries than keys written here, and none is anyone else's
+    // (or it has a key written here too).
+    if (entries >= 0 && entries <= qint64(m_writtenKeys.size())) {
+        m_storeCache = StoreCache::OwnAnswers;
+        return;
+    }
+    m_storeCache = StoreCache::Anything;
+    m_writtenKeys = {};
+}
+
+bool ResponseCoalescer::mayBeStored(const QByteArray &key) const
+{
+    return m_storeCache != StoreCache::OwnAnswers ||
+           std::binary_search(m_writtenKeys.cbegin(), m_writtenKeys.cend(), keyPrefix(key));
 }
 
 std::optional<ResponseCoalescer::Rendered>
@@ -61,7 +110,7 @@ ResponseCoalescer::Verdict ResponseCoalescer::coalesce(const QByteArray &key,
                            ahead->writes == m_writes;
         if (known)
             hit = ahead->hit;
-        else if (m_store)
+        else if (m_store && mayBeStored(key))
             hit = m_store->cachedResponse(key);
     }
     if (!hit)
@@ -168,6 +217,17 @@ QList<store::CachedResponse> ResponseCoalescer::takeUnstored(qint64 nowMs)
     entries.reserve(m_unstored.size());
     for (auto it = m_unstored.begin(); it != m_unstored.end(); ++it)
         entries.append(std::move(it.value()));
+    if (m_store && m_storeCache != StoreCache::Anything) {
+        // The store may hold these from now on: their keys are read again.
+        const auto before = qsizetype(m_writtenKeys.size());
+        for (const store::CachedResponse &entry : std::as_const(entries))
+            m_writtenKeys.push_back(keyPrefix(entry.key));
+        std::sort(m_writtenKeys.begin() + before, m_writtenKeys.end());
+        std::inplace_merge(m_writtenKeys.begin(), m_writtenKeys.begin() + before,
+                           m_writtenKeys.end());
+        m_writtenKeys.erase(std::unique(m_writtenKeys.begin(), m_writtenKeys.end()),
+                            m_writtenKeys.end());
+    }
     // The next group of answers grows about as large: room for it now, not rehash by rehash.
     const qsizetype kept = m_unstored.size();
     m_unstored.clear();

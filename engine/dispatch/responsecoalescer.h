@@ -8,6 +8,7 @@
 #include <QByteArray>
 #include <QHash>
 #include <QList>
+#include <vector>
 
 namespace bd::dispatch {
 
@@ -54,7 +55,8 @@ public:
     };
     // A group of sync calls, by task id: their keys are looked up in one read of the store
     // and kept until the next group (whatever was left of the last one went back or out).
-    void lookAhead(const QHash<qint64, Rendered> &group);
+    // Keys the store cannot hold are not read (see StoreCache); nowMs is the caller's clock.
+    void lookAhead(const QHash<qint64, Rendered> &group, qint64 nowMs);
     // What lookAhead() rendered for the task; nothing when it was replayed with another
     // template since, or was not in the group.
     std::optional<Rendered> lookedAhead(const ClaimedTask &task) const;
@@ -102,6 +104,23 @@ public:
     QList<store::CachedResponse> takeUnstored(qint64 nowMs);
 
 private:
+    // What the store's response cache may hold for this job's keys. Most jobs start on an
+    // empty cache (or one with nothing of theirs): then the only entries that can match are
+    // the answers this coalescer wrote itself, and every other key is a sure miss that needs
+    // no read. The store's entries are counted before the first group and again after each
+    // write of answers or flush interval: more entries than keys written here means someone
+    // else wrote (another job, worker or process), and every key is read from then on. Until
+    // that count, an entry written elsewhere is not looked for: a miss (one request more),
+    // never a wrong answer.
+    enum class StoreCache
+    {
+        Unknown,    // not counted yet: every key may be there
+        OwnAnswers, // only the keys in m_writtenKeys may be there
+        Anything,   // every key may be there
+    };
+    void checkStoreCache(qint64 nowMs);
+    bool mayBeStored(const QByteArray &key) const;
+
     struct Ahead
     {
         Rendered rendered;
@@ -120,6 +139,12 @@ private:
     QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey; // duplicates waiting for it
     QHash<QByteArray, store::CachedResponse> m_unstored;    // answers not yet written
     qint64 m_lastWriteMs = 0;
+    StoreCache m_storeCache = StoreCache::Unknown;
+    qint64 m_storeCountedAtMs = 0;
+    qint64 m_storeCountedAtWrite = 0; // m_writes when counted
+    // The answers taken to be written, by their key's first 64 bits (sorted, each once):
+    // 8 bytes an answer. Cleared once the store holds anything else.
+    std::vector<quint64> m_writtenKeys;
 };
 
 } // namespace bd::dispatch

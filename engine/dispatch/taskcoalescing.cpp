@@ -31,7 +31,7 @@ void TaskCoalescing::lookAhead(const QList<ClaimedTask> &group)
                              task.templateRevision});
         }
     }
-    cache.lookAhead(rendered);
+    cache.lookAhead(rendered, m_parts.clock->nowMs());
 }
 
 bool TaskCoalescing::coalesce(const QByteArray &key, const ClaimedTask &task)

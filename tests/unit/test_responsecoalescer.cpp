@@ -3,8 +3,9 @@
 // came), other keys are untouched; answers are kept for their key (first one wins, never
 // for a task that led nothing) until they are due to be written — by count, by time on the
 // caller's clock, or when the runner stops. A sync group's keys are read from a real
-// store in one lookup and that read holds until answers are written; each task's verdict
-// (send, follow, answered) comes from the coalescer.
+// store in one lookup and that read holds until answers are written; keys the store cannot
+// hold (it had no entry but the ones written here when last counted) are not read; each
+// task's verdict (send, follow, answered) comes from the coalescer.
 
 #include "dispatch/responsecoalescer.h"
 #include "jobio.h"
@@ -35,6 +36,46 @@ QList<qint64> ids(const QList<ClaimedTask> &tasks)
     for (const ClaimedTask &t : tasks)
         result.append(t.id);
     return result;
+}
+
+// A job of `rows` rows (one column, "id") imported into the store and claimed whole by "w".
+QList<ClaimedTask> claimNewJob(bd::store::SqliteStore &store, const QString &dir, int rows)
+{
+    QFile csv(dir + u"/in.csv"_s);
+    if (!csv.open(QIODevice::WriteOnly))
+        return {};
+    csv.write("id\n");
+    for (int row = 1; row <= rows; ++row)
+        csv.write(QByteArray::number(row) + '\n');
+    csv.close();
+    bd::JobSpec spec;
+    spec.sourcePath = csv.fileName();
+    spec.templateText = u"Row {{id}}"_s;
+    spec.provider = u"simulator"_s;
+    spec.model = u"sim-1"_s;
+    const bd::ImportResult imported = bd::importJob(store, spec, 0);
+    QList<ClaimedTask> claimed;
+    if (!imported.ok || !store.claimTasks(imported.jobId, u"w"_s, rows, 0, 60'000, &claimed))
+        return {};
+    return claimed;
+}
+
+// The task completes with `output`, cached under `key` (a lookup needs both).
+bool answerInStore(bd::store::SqliteStore &store, const ClaimedTask &task, const QByteArray &key,
+                   const QString &output)
+{
+    bd::TaskTransition done;
+    done.action = bd::OutcomeAction::Complete;
+    done.outcome = ResponseCoalescer::answeredOutcome(task.id, output, u"sim-1"_s, 0);
+    bd::store::CachedResponse entry;
+    entry.key = key;
+    entry.taskId = task.id;
+    return store.applyTransitions(u"w"_s, {done}, 0) && store.storeCachedResponses({entry});
+}
+
+ResponseCoalescer::Rendered rendered(const QByteArray &key, const ClaimedTask &task)
+{
+    return {u"prompt of "_s + QString::fromLatin1(key), key, task.templateRevision};
 }
 
 } // namespace
@@ -138,36 +179,17 @@ private Q_SLOTS:
         QTemporaryDir dir;
         bd::store::SqliteStore store(dir.filePath(u"q.sqlite"_s));
         QVERIFY(store.isOpen());
-        QFile csv(dir.filePath(u"in.csv"_s));
-        QVERIFY(csv.open(QIODevice::WriteOnly));
-        csv.write("id\n1\n2\n3\n");
-        csv.close();
-        bd::JobSpec spec;
-        spec.sourcePath = csv.fileName();
-        spec.templateText = u"Row {{id}}"_s;
-        spec.provider = u"simulator"_s;
-        spec.model = u"sim-1"_s;
-        const bd::ImportResult imported = bd::importJob(store, spec, 0);
-        QVERIFY2(imported.ok, qPrintable(imported.error));
-        QList<ClaimedTask> claimed;
-        QVERIFY(store.claimTasks(imported.jobId, u"w"_s, 3, 0, 60'000, &claimed));
+        const QList<ClaimedTask> claimed = claimNewJob(store, dir.path(), 3);
         QCOMPARE(claimed.size(), 3);
-        bd::TaskTransition done;
-        done.action = bd::OutcomeAction::Complete;
-        done.outcome =
-            ResponseCoalescer::answeredOutcome(claimed.at(0).id, u"yes"_s, u"sim-1"_s, 0);
-        QVERIFY(store.applyTransitions(u"w"_s, {done}, 0));
-        bd::store::CachedResponse k1;
-        k1.key = "k1";
-        k1.taskId = claimed.at(0).id;
-        QVERIFY(store.storeCachedResponses({k1}));
+        QVERIFY(answerInStore(store, claimed.at(0), "k1", u"yes"_s));
 
         ResponseCoalescer cache(true);
         cache.setStore(&store);
         const ClaimedTask &second = claimed.at(1);
         const ClaimedTask &third = claimed.at(2);
         cache.lookAhead({{second.id, {u"p2"_s, "k1", second.templateRevision}},
-                         {third.id, {u"p3"_s, "k3", third.templateRevision}}});
+                         {third.id, {u"p3"_s, "k3", third.templateRevision}}},
+                        0);
         QCOMPARE(cache.lookedAhead(second)->prompt, u"p2"_s);
         ClaimedTask replayed = third;
         replayed.templateRevision += 1; // replayed with another template since the lookup
@@ -178,8 +200,9 @@ private Q_SLOTS:
         QCOMPARE(answer.output, u"yes"_s);
         // "k3" was not in the store when the group was read. Written since by another
         // worker: the group's read still holds (no read per task)...
-        bd::store::CachedResponse k3 = k1;
+        bd::store::CachedResponse k3;
         k3.key = "k3";
+        k3.taskId = claimed.at(0).id;
         QVERIFY(store.storeCachedResponses({k3}));
         QCOMPARE(cache.coalesce("k3", third, &answer), ResponseCoalescer::Verdict::Send);
         // ...until this runner writes answers: then a task's key is read again.
@@ -200,6 +223,73 @@ private Q_SLOTS:
         QCOMPARE(alone.coalesce("k7", task(8), &answer), ResponseCoalescer::Verdict::Answered);
         QCOMPARE(answer.output, u"seven"_s);
         QCOMPARE(alone.coalesce("k8", task(9), &answer), ResponseCoalescer::Verdict::Send);
+    }
+
+    void keysTheStoreCannotHoldAreNotRead()
+    {
+        // A new job on an empty cache: its first group finds no entry at all, so none of its
+        // keys can be there until someone writes one.
+        QTemporaryDir dir;
+        bd::store::SqliteStore store(dir.filePath(u"q.sqlite"_s));
+        QVERIFY(store.isOpen());
+        const QList<ClaimedTask> t = claimNewJob(store, dir.path(), 4);
+        QCOMPARE(t.size(), 4);
+        ResponseCoalescer cache(true); // counted again each 30 s at the latest
+        cache.setStore(&store);
+        bd::store::CachedResponse answer;
+        cache.lookAhead({{t[0].id, rendered("k0", t[0])}}, 0);
+        QCOMPARE(cache.coalesce("k0", t[0], &answer), ResponseCoalescer::Verdict::Send);
+
+        // Another worker answers "k5" meanwhile. Until the store is counted again, the key
+        // is not read: a miss (one request more), never a wrong answer...
+        QVERIFY(answerInStore(store, t[3], "k5", u"five"_s));
+        cache.lookAhead({{t[1].id, rendered("k5", t[1])}}, 29'999);
+        QCOMPARE(cache.coalesce("k5", t[1], &answer), ResponseCoalescer::Verdict::Send);
+        // ...and a flush interval after the count it is: the store holds someone else's
+        // entry, so every key is read from then on.
+        cache.lookAhead({{t[2].id, rendered("k5", t[2])}}, 30'000);
+        QCOMPARE(cache.coalesce("k5", t[2], &answer), ResponseCoalescer::Verdict::Answered);
+        QCOMPARE(answer.output, u"five"_s);
+    }
+
+    void answersWrittenHereAreReadBack()
+    {
+        QTemporaryDir dir;
+        bd::store::SqliteStore store(dir.filePath(u"q.sqlite"_s));
+        QVERIFY(store.isOpen());
+        const QList<ClaimedTask> t = claimNewJob(store, dir.path(), 6);
+        QCOMPARE(t.size(), 6);
+        ResponseCoalescer cache(true);
+        cache.setStore(&store);
+        bd::store::CachedResponse answer;
+        // t0 leads "k0" on an empty cache; its answer is written as the runner does it.
+        cache.lookAhead({{t[0].id, rendered("k0", t[0])}}, 0);
+        QCOMPARE(cache.coalesce("k0", t[0], &answer), ResponseCoalescer::Verdict::Send);
+        cache.lead("k0", t[0].id);
+        cache.remember(t[0].id, u"zero"_s, u"sim-1"_s, Usage{}, 10);
+        cache.settleLeader(t[0].id);
+        QVERIFY(answerInStore(store, t[0], "k0", u"zero"_s));
+        QVERIFY(store.storeCachedResponses(cache.takeUnstored(10)));
+
+        // A later duplicate of t0's request is read from the store, in a group or alone.
+        cache.lookAhead({{t[1].id, rendered("k0", t[1])}, {t[2].id, rendered("k2", t[2])}}, 20);
+        QCOMPARE(cache.coalesce("k0", t[1], &answer), ResponseCoalescer::Verdict::Answered);
+        QCOMPARE(answer.output, u"zero"_s);
+        QCOMPARE(cache.coalesce("k0", task(t[1].id + 100), &answer),
+                 ResponseCoalescer::Verdict::Answered);
+        QCOMPARE(cache.coalesce("k2", t[2], &answer), ResponseCoalescer::Verdict::Send);
+
+        // Someone else writes "k5"; this coalescer's next write has the store counted again
+        // at the next group, well within the interval: more entries than written here.
+        QVERIFY(answerInStore(store, t[5], "k5", u"five"_s));
+        cache.lead("k2", t[2].id);
+        cache.remember(t[2].id, u"two"_s, u"sim-1"_s, Usage{}, 30);
+        cache.settleLeader(t[2].id);
+        QVERIFY(answerInStore(store, t[2], "k2", u"two"_s));
+        QVERIFY(store.storeCachedResponses(cache.takeUnstored(30)));
+        cache.lookAhead({{t[3].id, rendered("k5", t[3])}}, 40);
+        QCOMPARE(cache.coalesce("k5", t[3], &answer), ResponseCoalescer::Verdict::Answered);
+        QCOMPARE(answer.output, u"five"_s);
     }
 
     void answeredOutcomeCostsNothing()
