@@ -1,7 +1,5 @@
 #include "dispatch/responsecoalescer.h"
 
-#include <algorithm>
-
 namespace bd::dispatch {
 
 ResponseCoalescer::ResponseCoalescer(bool enabled)
@@ -82,8 +80,7 @@ void ResponseCoalescer::checkStoreCache(qint64 nowMs)
 
 bool ResponseCoalescer::mayBeStored(const QByteArray &key) const
 {
-    return m_storeCache != StoreCache::OwnAnswers ||
-           std::binary_search(m_writtenKeys.cbegin(), m_writtenKeys.cend(), keyPrefix(key));
+    return m_storeCache != StoreCache::OwnAnswers || m_writtenKeys.contains(keyPrefix(key));
 }
 
 std::optional<ResponseCoalescer::Rendered>
@@ -219,14 +216,9 @@ QList<store::CachedResponse> ResponseCoalescer::takeUnstored(qint64 nowMs)
         entries.append(std::move(it.value()));
     if (m_store && m_storeCache != StoreCache::Anything) {
         // The store may hold these from now on: their keys are read again.
-        const auto before = qsizetype(m_writtenKeys.size());
+        m_writtenKeys.reserve(m_writtenKeys.size() + entries.size());
         for (const store::CachedResponse &entry : std::as_const(entries))
-            m_writtenKeys.push_back(keyPrefix(entry.key));
-        std::sort(m_writtenKeys.begin() + before, m_writtenKeys.end());
-        std::inplace_merge(m_writtenKeys.begin(), m_writtenKeys.begin() + before,
-                           m_writtenKeys.end());
-        m_writtenKeys.erase(std::unique(m_writtenKeys.begin(), m_writtenKeys.end()),
-                            m_writtenKeys.end());
+            m_writtenKeys.insert(keyPrefix(entry.key));
     }
     // The next group of answers grows about as large: room for it now, not rehash by rehash.
     const qsizetype kept = m_unstored.size();

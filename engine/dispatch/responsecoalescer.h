@@ -8,7 +8,7 @@
 #include <QByteArray>
 #include <QHash>
 #include <QList>
-#include <vector>
+#include <QSet>
 
 namespace bd::dispatch {
 
@@ -142,9 +142,9 @@ private:
     StoreCache m_storeCache = StoreCache::Unknown;
     qint64 m_storeCountedAtMs = 0;
     qint64 m_storeCountedAtWrite = 0; // m_writes when counted
-    // The answers taken to be written, by their key's first 64 bits (sorted, each once):
-    // 8 bytes an answer. Cleared once the store holds anything else.
-    std::vector<quint64> m_writtenKeys;
+    // The answers taken to be written, by their key's first 64 bits: about 12 bytes an
+    // answer, one probe a lookup. Cleared once the store holds anything else.
+    QSet<quint64> m_writtenKeys;
 };
 
 } // namespace bd::dispatch
