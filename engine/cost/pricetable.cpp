@@ -73,7 +73,7 @@ bool PriceTable::mergeJson(const QByteArray &json, const QString &sourceName, QS
             *error = u"%1: model %2 needs at least input and output prices"_s.arg(sourceName, it.key());
             return false;
         }
-        const ModelPrice base = mergeOver ? m_prices.value(it.key()) : ModelPrice{};
+        const ModelPrice base = mergeOver ? m_prices.at(it.key()) : ModelPrice{};
         bool ok = true;
         ModelPrice price;
         price.input = number(entry, u"input"_s, base.input, &ok);
@@ -100,7 +100,7 @@ bool PriceTable::mergeJson(const QByteArray &json, const QString &sourceName, QS
         merged.insert(it.key(), price);
     }
     for (auto it = merged.cbegin(); it != merged.cend(); ++it)
-        m_prices.insert(it.key(), it.value());
+        m_prices.insert_or_assign(it.key(), it.value());
     if (!fileDate.isEmpty())
         m_date = fileDate;
     return true;
@@ -146,22 +146,33 @@ QString PriceTable::pricedModel(const QString &model) const
     return {};
 }
 
+const ModelPrice *PriceTable::lookUp(const QString &model, QString *family) const
+{
+    const auto it = m_prices.find(model);
+    if (it != m_prices.end())
+        return &it->second;
+    *family = pricedModel(model);
+    return family->isEmpty() ? nullptr : &m_prices.at(*family);
+}
+
 std::optional<ModelPrice> PriceTable::price(const QString &model) const
 {
-    const auto it = m_prices.constFind(model);
-    if (it != m_prices.constEnd())
-        return it.value();
-    const QString family = pricedModel(model);
-    if (family.isEmpty())
+    QString family;
+    const ModelPrice *found = lookUp(model, &family);
+    if (!found)
         return std::nullopt;
-    ModelPrice found = m_prices.value(family);
-    found.family = family;
-    return found;
+    ModelPrice priced = *found;
+    if (!family.isEmpty())
+        priced.family = family;
+    return priced;
 }
 
 QStringList PriceTable::models() const
 {
-    QStringList names = m_prices.keys();
+    QStringList names;
+    names.reserve(qsizetype(m_prices.size()));
+    for (const auto &[name, price] : m_prices)
+        names.append(name);
     std::sort(names.begin(), names.end());
     return names;
 }
@@ -169,7 +180,8 @@ QStringList PriceTable::models() const
 std::optional<CostBreakdown> PriceTable::breakdown(const QString &model, const Usage &usage,
                                                    bool batchLane, CacheTtl writeTtl) const
 {
-    const auto found = price(model);
+    QString family;
+    const ModelPrice *found = lookUp(model, &family);
     if (!found)
         return std::nullopt;
     const ModelPrice &p = *found;
@@ -200,7 +212,8 @@ std::optional<double> PriceTable::cost(const QString &model, const Usage &usage,
 
 std::optional<double> PriceTable::naiveCost(const QString &model, const Usage &usage) const
 {
-    const auto found = price(model);
+    QString family;
+    const ModelPrice *found = lookUp(model, &family);
     if (!found)
         return std::nullopt;
     const qint64 allInput = usage.inputTokens + usage.cachedTokens + usage.cacheWriteTokens;
@@ -211,7 +224,8 @@ std::optional<double> PriceTable::naiveCost(const QString &model, const Usage &u
 std::optional<double> PriceTable::maxCost(const QString &model, qint64 promptTokens,
                                           qint64 maxOutputTokens, bool batchLane) const
 {
-    const auto found = price(model);
+    QString family;
+    const ModelPrice *found = lookUp(model, &family);
     if (!found)
         return std::nullopt;
     const ModelPrice &p = *found;

@@ -7,6 +7,8 @@
 #include <QStringList>
 
 #include <optional>
+#include <string_view>
+#include <unordered_map>
 
 namespace bd::cost {
 
@@ -108,7 +110,21 @@ public:
     QString effectiveDate() const { return m_date; }
 
 private:
-    QHash<QString, ModelPrice> m_prices;
+    // Qt 6.4's qHash of a string under 16 bytes ("gpt-4o", "sim-1") takes its slow path,
+    // about 200 ns here, and a drain looks a price up two or three times a task.
+    struct ModelNameHash
+    {
+        size_t operator()(const QString &name) const noexcept
+        {
+            const QStringView view(name);
+            return std::hash<std::u16string_view>()(
+                std::u16string_view(view.utf16(), size_t(view.size())));
+        }
+    };
+    // The model's own entry, else its family's (*family says which); null when none.
+    const ModelPrice *lookUp(const QString &model, QString *family) const;
+
+    std::unordered_map<QString, ModelPrice, ModelNameHash> m_prices;
     QString m_date;
 };
 
