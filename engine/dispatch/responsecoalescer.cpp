@@ -1,5 +1,7 @@
 #include "dispatch/responsecoalescer.h"
 
+#include <utility>
+
 namespace bd::dispatch {
 
 ResponseCoalescer::ResponseCoalescer(bool enabled)
@@ -153,23 +155,19 @@ void ResponseCoalescer::remember(qint64 taskId, const QString &output, const QSt
     const QByteArray key = m_keyOfTask.value(taskId);
     if (key.isEmpty())
         return;
-    store::CachedResponse &entry = m_unstored[key]; // one lookup per answer
-    if (!entry.key.isEmpty())
+    qsizetype &position = m_unstoredAt[key]; // one lookup per answer; 0: none yet
+    if (position != 0)
         return;
-    entry.key = key;
-    entry.taskId = taskId;
-    entry.output = output;
-    entry.model = model;
-    entry.usage = usage;
-    entry.createdAtMs = nowMs;
+    m_unstored.append(store::CachedResponse{key, taskId, output, model, usage, nowMs});
+    position = m_unstored.size();
 }
 
 std::optional<store::CachedResponse> ResponseCoalescer::unstored(const QByteArray &key) const
 {
-    const auto it = m_unstored.constFind(key);
-    if (it == m_unstored.constEnd())
+    const qsizetype position = m_unstoredAt.value(key);
+    if (position == 0)
         return std::nullopt;
-    return it.value();
+    return m_unstored.at(position - 1);
 }
 
 QList<ClaimedTask> ResponseCoalescer::settleLeader(qint64 leaderTaskId)
@@ -210,10 +208,7 @@ QList<store::CachedResponse> ResponseCoalescer::takeUnstored(qint64 nowMs)
 {
     m_lastWriteMs = nowMs;
     ++m_writes; // what the lookahead found may be stale now
-    QList<store::CachedResponse> entries;
-    entries.reserve(m_unstored.size());
-    for (auto it = m_unstored.begin(); it != m_unstored.end(); ++it)
-        entries.append(std::move(it.value()));
+    QList<store::CachedResponse> entries = std::exchange(m_unstored, {});
     if (m_store && m_storeCache != StoreCache::Anything) {
         // The store may hold these from now on: their keys are read again.
         m_writtenKeys.reserve(m_writtenKeys.size() + entries.size());
@@ -221,9 +216,9 @@ QList<store::CachedResponse> ResponseCoalescer::takeUnstored(qint64 nowMs)
             m_writtenKeys.insert(keyPrefix(entry.key));
     }
     // The next group of answers grows about as large: room for it now, not rehash by rehash.
-    const qsizetype kept = m_unstored.size();
-    m_unstored.clear();
-    m_unstored.reserve(kept);
+    m_unstored.reserve(entries.size());
+    m_unstoredAt.clear();
+    m_unstoredAt.reserve(entries.size());
     return entries;
 }
 

@@ -137,7 +137,10 @@ private:
     QHash<QByteArray, qint64> m_leaderOfKey;                // key -> task in flight for it
     QHash<qint64, QByteArray> m_keyOfTask;                  // leader task -> its key
     QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey; // duplicates waiting for it
-    QHash<QByteArray, store::CachedResponse> m_unstored;    // answers not yet written
+    // Answers not yet written, in the order they came, and where each key's is (+1): a hash
+    // of whole answers moved them each time one of its spans grew.
+    QList<store::CachedResponse> m_unstored;
+    QHash<QByteArray, qsizetype> m_unstoredAt;
     qint64 m_lastWriteMs = 0;
     StoreCache m_storeCache = StoreCache::Unknown;
     qint64 m_storeCountedAtMs = 0;
