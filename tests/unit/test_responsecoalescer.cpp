@@ -73,6 +73,19 @@ bool answerInStore(bd::store::SqliteStore &store, const ClaimedTask &task, const
     return store.applyTransitions(u"w"_s, {done}, 0) && store.storeCachedResponses({entry});
 }
 
+// A new job of `rows` rows on its own store, claimed whole.
+struct ClaimedJob
+{
+    explicit ClaimedJob(int rows)
+        : store(dir.filePath(u"q.sqlite"_s))
+        , tasks(claimNewJob(store, dir.path(), rows))
+    {
+    }
+    QTemporaryDir dir;
+    bd::store::SqliteStore store;
+    QList<ClaimedTask> tasks;
+};
+
 ResponseCoalescer::Rendered rendered(const QByteArray &key, const ClaimedTask &task)
 {
     return {u"prompt of "_s + QString::fromLatin1(key), key, task.templateRevision};
@@ -176,10 +189,9 @@ private Q_SLOTS:
     void groupLookupHoldsUntilAnswersAreWritten()
     {
         // A job of three rows, the first one completed with an answer cached under "k1".
-        QTemporaryDir dir;
-        bd::store::SqliteStore store(dir.filePath(u"q.sqlite"_s));
-        QVERIFY(store.isOpen());
-        const QList<ClaimedTask> claimed = claimNewJob(store, dir.path(), 3);
+        ClaimedJob job(3);
+        bd::store::SqliteStore &store = job.store;
+        const QList<ClaimedTask> &claimed = job.tasks;
         QCOMPARE(claimed.size(), 3);
         QVERIFY(answerInStore(store, claimed.at(0), "k1", u"yes"_s));
 
@@ -229,10 +241,9 @@ private Q_SLOTS:
     {
         // A new job on an empty cache: its first group finds no entry at all, so none of its
         // keys can be there until someone writes one.
-        QTemporaryDir dir;
-        bd::store::SqliteStore store(dir.filePath(u"q.sqlite"_s));
-        QVERIFY(store.isOpen());
-        const QList<ClaimedTask> t = claimNewJob(store, dir.path(), 4);
+        ClaimedJob job(4);
+        bd::store::SqliteStore &store = job.store;
+        const QList<ClaimedTask> &t = job.tasks;
         QCOMPARE(t.size(), 4);
         ResponseCoalescer cache(true); // counted again each 30 s at the latest
         cache.setStore(&store);
@@ -254,22 +265,25 @@ private Q_SLOTS:
 
     void answersWrittenHereAreReadBack()
     {
-        QTemporaryDir dir;
-        bd::store::SqliteStore store(dir.filePath(u"q.sqlite"_s));
-        QVERIFY(store.isOpen());
-        const QList<ClaimedTask> t = claimNewJob(store, dir.path(), 6);
+        ClaimedJob job(6);
+        bd::store::SqliteStore &store = job.store;
+        const QList<ClaimedTask> &t = job.tasks;
         QCOMPARE(t.size(), 6);
         ResponseCoalescer cache(true);
         cache.setStore(&store);
         bd::store::CachedResponse answer;
-        // t0 leads "k0" on an empty cache; its answer is written as the runner does it.
+        // A task leads its key and is answered; the answer is written as the runner does it.
+        const auto answerAndWrite = [&](const ClaimedTask &leader, const QByteArray &key,
+                                        const QString &output, qint64 nowMs) {
+            cache.lead(key, leader.id);
+            cache.remember(leader.id, output, u"sim-1"_s, Usage{}, nowMs);
+            cache.settleLeader(leader.id);
+            return answerInStore(store, leader, key, output) &&
+                   store.storeCachedResponses(cache.takeUnstored(nowMs));
+        };
         cache.lookAhead({{t[0].id, rendered("k0", t[0])}}, 0);
         QCOMPARE(cache.coalesce("k0", t[0], &answer), ResponseCoalescer::Verdict::Send);
-        cache.lead("k0", t[0].id);
-        cache.remember(t[0].id, u"zero"_s, u"sim-1"_s, Usage{}, 10);
-        cache.settleLeader(t[0].id);
-        QVERIFY(answerInStore(store, t[0], "k0", u"zero"_s));
-        QVERIFY(store.storeCachedResponses(cache.takeUnstored(10)));
+        QVERIFY(answerAndWrite(t[0], "k0", u"zero"_s, 10));
 
         // A later duplicate of t0's request is read from the store, in a group or alone.
         cache.lookAhead({{t[1].id, rendered("k0", t[1])}, {t[2].id, rendered("k2", t[2])}}, 20);
@@ -282,11 +296,7 @@ private Q_SLOTS:
         // Someone else writes "k5"; this coalescer's next write has the store counted again
         // at the next group, well within the interval: more entries than written here.
         QVERIFY(answerInStore(store, t[5], "k5", u"five"_s));
-        cache.lead("k2", t[2].id);
-        cache.remember(t[2].id, u"two"_s, u"sim-1"_s, Usage{}, 30);
-        cache.settleLeader(t[2].id);
-        QVERIFY(answerInStore(store, t[2], "k2", u"two"_s));
-        QVERIFY(store.storeCachedResponses(cache.takeUnstored(30)));
+        QVERIFY(answerAndWrite(t[2], "k2", u"two"_s, 30));
         cache.lookAhead({{t[3].id, rendered("k5", t[3])}}, 40);
         QCOMPARE(cache.coalesce("k5", t[3], &answer), ResponseCoalescer::Verdict::Answered);
         QCOMPARE(answer.output, u"five"_s);
