@@ -431,8 +431,10 @@ void TestCost::cacheKeysAreTheOnesAlreadyStored()
     local.baseUrl = u"http://127.0.0.1:8080/v1"_s;
     local.systemPrompt = u"You are \"careful\".\nAnswer in one word: \\ é 日本"_s;
     local.maxOutputTokens = 321;
-    local.settings = QJsonObject{{u"temperature"_s, 0.2}, {u"seed"_s, 7},
-                                 {u"stop"_s, QJsonArray{u"\n"_s}}, {u"concurrency"_s, 4}};
+    local.settings = QJsonObject{{u"temperature"_s, 0.2},
+                                 {u"seed"_s, 7},
+                                 {u"stop"_s, QJsonArray{u"\n"_s}},
+                                 {u"concurrency"_s, 4}};
     const struct
     {
         const bd::JobSpec &spec;
@@ -454,9 +456,9 @@ void TestCost::cacheKeysAreTheOnesAlreadyStored()
         QCOMPARE(bd::cost::responseCacheKey(
                      bd::cost::requestIdentity(request.spec, request.model, request.prompt)),
                  request.key);
-        QCOMPARE(keys.keyFor(request.spec, request.model, request.spec.systemPrompt,
-                             request.prompt),
-                 request.key);
+        QCOMPARE(
+            keys.keyFor(request.spec, request.model, request.spec.systemPrompt, request.prompt),
+            request.key);
     }
 }
 
