@@ -186,7 +186,6 @@ public:
     int batchLines = 0;
 
 private:
-    static inline int s_instance = 0;
     QTemporaryDir m_dir;
     std::unique_ptr<bd::store::SqliteStore> m_store;
     int m_jobs = 0;
