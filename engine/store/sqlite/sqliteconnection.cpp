@@ -67,7 +67,7 @@ QString damagedMessage(const QString &path, const QString &detail)
 } // namespace
 
 SqliteConnection::SqliteConnection(const QString &databasePath, Database::Access access,
-                                   OpenCheck openCheck)
+                                   OpenCheck openCheck, SqliteCheckpointer::Bounds walBounds)
     : m_path(databasePath)
     , m_access(access)
     , m_name(uniqueConnectionName(access))
@@ -144,11 +144,29 @@ SqliteConnection::SqliteConnection(const QString &databasePath, Database::Access
         fail(error);
         return;
     }
+    if (databasePath != u":memory:"_s && !startCheckpointer(walBounds))
+        return;
     m_open = true;
+}
+
+bool SqliteConnection::startCheckpointer(SqliteCheckpointer::Bounds walBounds)
+{
+    // After a restart of the log SQLite cuts the -wal file back to this size.
+    QSqlQuery query(m_db);
+    if (!query.exec(u"PRAGMA journal_size_limit = %1"_s.arg(walBounds.restartBytes)) ||
+        !query.exec(u"PRAGMA page_size"_s) || !query.next()) {
+        if (const QString instead = noteFailure(); !instead.isEmpty())
+            return fail(instead);
+        return fail(openFailure(query.lastError().text()));
+    }
+    m_checkpointer = std::make_unique<SqliteCheckpointer>(m_handle, m_path,
+                                                          query.value(0).toInt(), walBounds);
+    return true;
 }
 
 SqliteConnection::~SqliteConnection()
 {
+    m_checkpointer.reset(); // its hook points at it, and the writer should close last
     m_db.close();
     m_db = QSqlDatabase();
     QSqlDatabase::removeDatabase(m_name);

@@ -1,11 +1,13 @@
 #pragma once
 
+#include "sqlitecheckpointer.h"
 #include "store/database.h"
 
 #include <QSqlDatabase>
 #include <QString>
 #include <QStringList>
 
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -16,7 +18,8 @@ namespace bd::store {
 // One Qt SQLite connection under a name no other instance in the process uses, shared by
 // the roles of one SqliteDatabase (each holds it, so it stays open while any of them
 // lives). Belongs to the thread that opened it. Read-write: WAL, synchronous=NORMAL, a
-// busy timeout, foreign keys on, the schema migrated. Read-only: query_only, no migration.
+// busy timeout, foreign keys on, the schema migrated, checkpoints on a thread of their own
+// (SqliteCheckpointer). Read-only: query_only, no migration.
 class SqliteConnection
 {
 public:
@@ -27,7 +30,8 @@ public:
         None,
     };
     SqliteConnection(const QString &databasePath, Database::Access access,
-                     OpenCheck openCheck = OpenCheck::Bounded);
+                     OpenCheck openCheck = OpenCheck::Bounded,
+                     SqliteCheckpointer::Bounds walBounds = {});
     ~SqliteConnection();
     Q_DISABLE_COPY_MOVE(SqliteConnection)
 
@@ -41,6 +45,8 @@ public:
 
     QSqlDatabase &db() { return m_db; }
     sqlite3 *handle() const { return m_handle; }
+    // A read-write connection's checkpointer (null for read-only and :memory:).
+    const SqliteCheckpointer *checkpointer() const { return m_checkpointer.get(); }
 
     // Why the file cannot be trusted, once SQLite reported it damaged (SQLITE_CORRUPT,
     // SQLITE_NOTADB) on this connection; empty otherwise. Reads that answered empty or zero
@@ -67,6 +73,8 @@ private:
     QString openFailure(const QString &sqliteText) const;
     // The check made at every open, bounded in time (see the .cpp for the measured sizes).
     bool checkAtOpen();
+    // journal_size_limit, then the checkpointer that replaces SQLite's autocheckpoint.
+    bool startCheckpointer(SqliteCheckpointer::Bounds walBounds);
 
     QString m_path;
     Database::Access m_access;
@@ -78,6 +86,7 @@ private:
     QString m_damage;
     bool m_diskFull = false;
     bool m_open = false;
+    std::unique_ptr<SqliteCheckpointer> m_checkpointer;
 };
 
 } // namespace bd::store
