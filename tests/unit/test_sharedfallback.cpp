@@ -70,8 +70,7 @@ public:
     {
         return !refused() && m_real.closeBreaker(key);
     }
-    bool setShare(const QString &key, const QString &workerId, qint64 amount,
-                  qint64 nowMs) override
+    bool setShare(const QString &key, const QString &workerId, qint64 amount, qint64 nowMs) override
     {
         return !refused() && m_real.setShare(key, workerId, amount, nowMs);
     }
@@ -96,6 +95,15 @@ private:
     }
     bd::store::SharedLimits &m_real;
 };
+
+// The database goes: the limiter is to say so once (`said`, whole) and never again while
+// it stays away (any other line mentioning `topic`).
+void cutOff(DatabaseAway &link, const QString &said, const QString &topic)
+{
+    link.away = true;
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(u'^' + said + u'$'));
+    QTest::failOnWarning(QRegularExpression(topic));
+}
 
 } // namespace
 
@@ -155,19 +163,18 @@ void TestSharedFallback::breakerDecidesAloneThenTellsTheOthers()
 
     // The database goes while A sees the provider's outage: A opens its breaker alone and
     // says so once, however often it looks meanwhile.
-    link.away = true;
-    QTest::ignoreMessage(QtWarningMsg,
-                         QRegularExpression(u"^breaker .*: shared state unavailable \\(no "
-                                            "connection to the server\\); this process decides "
-                                            "alone until it can be read again$"_s));
-    QTest::failOnWarning(QRegularExpression(u"shared state unavailable"_s));
+    cutOff(link,
+           u"breaker .*: shared state unavailable \\(no "
+           "connection to the server\\); this process decides "
+           "alone until it can be read again"_s,
+           u"shared state unavailable"_s);
     QVERIFY(!a.recordOutageFailure(kT0 + 10));
     QVERIFY(a.recordOutageFailure(kT0 + 20));
     const qint64 retry = kT0 + 10 + SharedFallback::kRetryMs; // after the first failure
     for (qint64 t = kT0 + 30; t < retry; t += 250)
         QCOMPARE(a.state(t), State::Open);
     QVERIFY(!a.allowRequest(kT0 + 100));
-    QCOMPARE(link.callsWhileAway, 1); // not a query at every look
+    QCOMPARE(link.callsWhileAway, 1);            // not a query at every look
     QCOMPARE(b.state(kT0 + 100), State::Closed); // B never heard
 
     // Back: A reads the shared state again at its retry and, finding it closed while it
@@ -199,12 +206,11 @@ void TestSharedFallback::concurrencyTakesItsShareAgainAfterAnOutage()
     a.syncShared(1, kT0 + 2, true);
     QCOMPARE(a.limit(), 4); // a fair half of the job's ceiling of 8
 
-    link.away = true;
-    QTest::ignoreMessage(QtWarningMsg,
-                         QRegularExpression(u"^concurrency of .*: shared counts unavailable "
-                                            "\\(no connection to the server\\); this worker "
-                                            "alone until they can be read again$"_s));
-    QTest::failOnWarning(QRegularExpression(u"shared counts unavailable"_s));
+    cutOff(link,
+           u"concurrency of .*: shared counts unavailable "
+           "\\(no connection to the server\\); this worker "
+           "alone until they can be read again"_s,
+           u"shared counts unavailable"_s);
     a.syncShared(1, kT0 + 1'000, true);
     QCOMPARE(a.limit(), 8); // alone: its own limit
     for (qint64 t = kT0 + 1'100; t < kT0 + 1'000 + SharedFallback::kRetryMs; t += 200)
@@ -238,12 +244,11 @@ void TestSharedFallback::rateSchedulePacesTogetherAgainAfterAnOutage()
     a.consume(1, kT0);
     QVERIFY(nextFree(kT0) > double(kT0)); // A's reservation is in the schedule
 
-    link.away = true;
-    QTest::ignoreMessage(QtWarningMsg,
-                         QRegularExpression(u"^rate limit .*: shared schedule unavailable \\(no "
-                                            "connection to the server\\); pacing this process "
-                                            "only until it can be read again$"_s));
-    QTest::failOnWarning(QRegularExpression(u"shared schedule unavailable"_s));
+    cutOff(link,
+           u"rate limit .*: shared schedule unavailable \\(no "
+           "connection to the server\\); pacing this process "
+           "only until it can be read again"_s,
+           u"shared schedule unavailable"_s);
     // A paces itself meanwhile: about one request per slot interval, nothing reserved.
     const qint64 away = kT0 + 10'000;
     int sent = 0;
