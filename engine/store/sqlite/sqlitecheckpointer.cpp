@@ -16,10 +16,7 @@ SqliteCheckpointer::SqliteCheckpointer(sqlite3 *writer, const QString &databaseP
     , m_path(databasePath)
     , m_frameBytes(pageSize + kWalFrameHeaderBytes)
     , m_bounds(bounds)
-    , m_threadContext(std::make_unique<QObject>())
 {
-    m_thread.setObjectName(QStringLiteral("bd-sqlite-checkpoint"));
-    m_threadContext->moveToThread(&m_thread);
     // Replaces the autocheckpoint hook (the two are one slot in SQLite).
     sqlite3_wal_hook(m_writer, &SqliteCheckpointer::afterCommit, this);
 }
@@ -27,9 +24,12 @@ SqliteCheckpointer::SqliteCheckpointer(sqlite3 *writer, const QString &databaseP
 SqliteCheckpointer::~SqliteCheckpointer()
 {
     sqlite3_wal_hook(m_writer, nullptr, nullptr);
-    m_thread.quit();
-    m_thread.wait();
-    m_threadContext.reset();
+    if (m_thread) {
+        m_stopping = true;
+        m_requested = true;
+        m_requested.notify_all();
+        m_thread->wait();
+    }
     // Closed before the writer, so the writer stays the last connection and its close
     // checkpoints and removes the -wal file as before.
     sqlite3_close(m_checkpointConnection);
@@ -63,12 +63,31 @@ int SqliteCheckpointer::afterCommit(void *checkpointer, sqlite3 *writer, const c
         self->m_requested.exchange(true))
         return SQLITE_OK;
     self->m_framesAtLastRequest = frames;
-    if (!self->m_thread.isRunning())
-        self->m_thread.start(QThread::LowPriority);
-    QMetaObject::invokeMethod(
-        self->m_threadContext.get(), [self] { self->checkpointInBackground(); },
-        Qt::QueuedConnection);
+    if (self->m_thread) {
+        self->m_requested.notify_all();
+    } else {
+        // m_requested is already set, so the thread's first wait returns at once.
+        self->m_thread.reset(QThread::create([self] { self->runBackgroundPasses(); }));
+        self->m_thread->setObjectName(QStringLiteral("bd-sqlite-checkpoint"));
+        self->m_thread->start(QThread::LowPriority);
+    }
     return SQLITE_OK;
+}
+
+void SqliteCheckpointer::runBackgroundPasses()
+{
+    for (;;) {
+        m_requested.wait(false);
+        if (m_stopping)
+            return;
+        checkpointInBackground();
+        // m_stopping is read after m_requested was cleared, so a stop that came meanwhile
+        // ends the loop here rather than in a wait nobody wakes.
+        m_requested = false;
+        m_requested.notify_all();
+        if (m_stopping)
+            return;
+    }
 }
 
 void SqliteCheckpointer::checkpointInBackground()
@@ -85,8 +104,6 @@ void SqliteCheckpointer::checkpointInBackground()
             // No background pass then: the writer's own pass keeps the log bounded.
             sqlite3_close(m_checkpointConnection);
             m_checkpointConnection = nullptr;
-            m_requested = false;
-            m_requested.notify_all();
             return;
         }
     }
@@ -105,8 +122,6 @@ void SqliteCheckpointer::checkpointInBackground()
             database->pMethods->xSync(database, SQLITE_SYNC_NORMAL);
         ++m_backgroundCheckpoints;
     }
-    m_requested = false;
-    m_requested.notify_all();
 }
 
 } // namespace bd::store

@@ -19,7 +19,8 @@ namespace bd::store {
 // the log over at the writer's next commit; journal_size_limit then cuts the file back.
 // Every pass syncs the log and the database file, so the writer's own pass, which must sync
 // both, finds little left to write.
-// Data crosses threads by one queued call and atomics.
+// Data crosses threads by atomics only (no Qt event queue: its futex hand-over is invisible
+// to ThreadSanitizer, and a wake-up needs nothing more).
 class SqliteCheckpointer
 {
 public:
@@ -47,6 +48,7 @@ public:
 
 private:
     static int afterCommit(void *checkpointer, sqlite3 *writer, const char *schema, int frames);
+    void runBackgroundPasses();
     void checkpointInBackground();
 
     sqlite3 *m_writer;
@@ -55,12 +57,13 @@ private:
     Bounds m_bounds;
     // The WAL's size (frames) when the writer last asked for a checkpoint; writer thread only.
     int m_framesAtLastRequest = 0;
+    // Set by the writer to ask for a pass, cleared by the thread when it ends.
     std::atomic<bool> m_requested{false};
+    std::atomic<bool> m_stopping{false};
     std::atomic<int> m_backgroundCheckpoints{0};
     std::atomic<int> m_writerCheckpoints{0};
-    QThread m_thread;
-    // Lives on m_thread: the queued call's receiver.
-    std::unique_ptr<QObject> m_threadContext;
+    // Started by the first request (writer thread), joined by the destructor.
+    std::unique_ptr<QThread> m_thread;
     // Opened, used and (after the thread stopped) closed only for the background passes.
     sqlite3 *m_checkpointConnection = nullptr;
 };
