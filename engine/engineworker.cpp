@@ -10,6 +10,7 @@
 #include "store/sharedlimits.h"
 #include "store/store.h"
 #include "store/taskactions.h"
+#include "store/writebehind.h"
 
 #include <QDate>
 #include <QDateTime>
@@ -296,6 +297,7 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
     auto *runner = new dispatch::JobRunner(m_store, std::move(provider), *job, m_prices.table(),
                                            m_clock, m_workerId, m_runnerOptions, this);
     runner->setWorkerRegistry(&m_database->workers());
+    runner->setWriteBehind(writeBehind());
     runner->setGlobalBudget(m_globalBudget.budget());
     if (runner->budgetUsd() > 0)
         runner->setBudgetExchange(
@@ -333,6 +335,22 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
     shareReservations();
     runner->start();
     updatePreemption();
+}
+
+store::WriteBehind *EngineWorker::writeBehind()
+{
+    // SQLite files only (store/writebehind.h); opened with the first job that runs here.
+    if (m_writeBehind || m_writeBehindFailed || store::Database::isServerLocation(m_databasePath) ||
+        m_databasePath == u":memory:"_s)
+        return m_writeBehind.get();
+    QString error;
+    m_writeBehind = store::WriteBehind::open(m_databasePath, &error);
+    if (!m_writeBehind) {
+        m_writeBehindFailed = true;
+        qWarning("%s: answers are written on the engine thread: %s", qPrintable(m_databasePath),
+                 qPrintable(error));
+    }
+    return m_writeBehind.get();
 }
 
 void EngineWorker::shareProviderGuards(dispatch::JobRunner *runner, const QString &endpoint,
@@ -396,7 +414,8 @@ void EngineWorker::connectRunner(dispatch::JobRunner *runner)
     connect(runner, &dispatch::JobRunner::settled, this, &EngineWorker::queueTasksSettled);
     connect(runner, &dispatch::JobRunner::finished, this, &EngineWorker::handleRunnerFinished);
     connect(runner, &dispatch::JobRunner::failed, this, [this](qint64 id, const QString &message) {
-        if (m_database->takeDiskFull()) {
+        const bool writeBehindFull = m_writeBehind && m_writeBehind->takeDiskFull();
+        if (m_database->takeDiskFull() || writeBehindFull) {
             pauseForFullDisk(id, message);
             return;
         }
@@ -494,6 +513,8 @@ void EngineWorker::pauseForFullDisk(qint64 jobId, const QString &error)
     // Likely refused as well while the disk stays full; the job is resumable either way.
     m_store->setJobState(jobId, JobState::Paused, why, m_clock->nowMs());
     m_database->takeDiskFull();
+    if (m_writeBehind)
+        m_writeBehind->takeDiskFull();
     handleRunnerFinished(jobId, JobState::Paused, why);
 }
 
@@ -656,6 +677,7 @@ void EngineWorker::shutdown()
         m_completedByRemoved += runner->completedHere();
     qDeleteAll(m_runners);
     m_runners.clear();
+    m_writeBehind.reset(); // the runners' last groups are committed before leases go back
     if (m_snapshotTimer)
         m_snapshotTimer->stop();
     stopHeartbeat();

@@ -33,6 +33,7 @@ struct RuleInputs;
 namespace store {
 class Database;
 class Store;
+class WriteBehind;
 }
 
 // Lives on the engine thread and owns what runs there: the writing store connection and
@@ -237,6 +238,10 @@ private:
     QJsonObject m_defaultJobSettings;
     std::unique_ptr<store::Database> m_database; // the writer's connection and its roles
     store::Store *m_store = nullptr;             // m_database's queue writer
+    // The runners' group commits, on a thread and connection of their own (SQLite).
+    std::unique_ptr<store::WriteBehind> m_writeBehind;
+    bool m_writeBehindFailed = false; // said once; the runners write synchronously
+    store::WriteBehind *writeBehind();
     QHash<qint64, dispatch::JobRunner *> m_runners;
     bool m_stoppingAll = false;
 

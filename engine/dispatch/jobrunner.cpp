@@ -5,6 +5,7 @@
 #include "core/crashpoint.h"
 #include "cost/responsecache.h"
 #include "store/store.h"
+#include "store/writebehind.h"
 
 #include <algorithm>
 #include <QJsonDocument>
@@ -132,7 +133,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
 
     connect(m_provider.get(), &providers::Provider::replied, this, &JobRunner::handleReply);
     m_flushTimer.setSingleShot(true);
-    connect(&m_flushTimer, &QTimer::timeout, this, &JobRunner::flush);
+    connect(&m_flushTimer, &QTimer::timeout, this, &JobRunner::flushBehind);
     m_wakeTimer.setSingleShot(true);
     connect(&m_wakeTimer, &QTimer::timeout, this, &JobRunner::pump);
     connect(&m_leaseTimer, &QTimer::timeout, this, [this] {
@@ -141,7 +142,14 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
     });
 }
 
-JobRunner::~JobRunner() = default;
+JobRunner::~JobRunner()
+{
+    // Groups still being written are the store's now; nothing here is left to settle.
+    if (m_writeBehind && !m_groupsBehind.empty()) {
+        m_writeBehind->waitUntilWritten();
+        m_writeBehind->takeWritten(m_job.id);
+    }
+}
 
 void JobRunner::configureLane()
 {
@@ -548,7 +556,7 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
         m_urgentTasks = qMax(0, m_urgentTasks - 1);
 
     if (m_work.toWrite.size() >= m_options.flushMaxTransitions || urgentSettled)
-        flush();
+        flushBehind();
     else
         scheduleFlush();
     if (m_stopping) {
@@ -803,6 +811,8 @@ void JobRunner::flush()
     m_flushTimer.stop();
     if (databaseAwayNow())
         return; // kept for databaseBack()
+    if (!waitForWritesBehind())
+        return;
     // Cache entries go to disk in large groups (a crash only loses hits). A lookup joins on
     // the task's completion, so writing them before it is harmless.
     const qint64 now = m_clock->nowMs();
@@ -810,29 +820,94 @@ void JobRunner::flush()
         if (!m_store->storeCachedResponses(m_cache.takeUnstored(now)))
             qWarning("job %lld: response cache not updated: %s", m_job.id,
                      qPrintable(m_store->errorString()));
+        m_cache.takenStored();
     }
     if (m_work.toWrite.isEmpty())
         return;
-    QList<qint64> settledIds;
-    if (m_standing) {
-        for (const TaskTransition &transition : std::as_const(m_work.toWrite)) {
-            if (transition.action == OutcomeAction::Complete ||
-                transition.action == OutcomeAction::DeadLetter)
-                settledIds.append(transition.outcome.taskId);
-        }
-    }
     int skipped = 0;
     if (!m_store->applyTransitions(m_workerId, m_work.toWrite, m_clock->nowMs(), &skipped)) {
         fatal(m_store->errorString());
         return;
     }
     crashPoint("dispatch.answers-stored");
-    noteWritten(m_work.toWrite, skipped);
+    afterWrite(std::exchange(m_work.toWrite, {}), skipped);
+}
+
+void JobRunner::setWriteBehind(store::WriteBehind *writer)
+{
+    m_writeBehind = writer;
+    if (writer)
+        connect(writer, &store::WriteBehind::written, this, &JobRunner::takeWrittenBehind);
+}
+
+void JobRunner::flushBehind()
+{
+    if (!m_writeBehind || !m_running || m_stopping) {
+        flush();
+        return;
+    }
+    m_flushTimer.stop();
+    const qint64 now = m_clock->nowMs();
+    store::WriteBehind::Group group;
+    if (m_cache.writeDue(now, false))
+        group.cacheEntries = m_cache.takeUnstored(now);
+    if (m_work.toWrite.isEmpty() && group.cacheEntries.isEmpty())
+        return;
+    group.jobId = m_job.id;
+    group.owner = m_workerId;
+    group.transitions = std::exchange(m_work.toWrite, {});
+    group.nowMs = now;
+    m_groupsBehind.push_back(!group.cacheEntries.isEmpty());
+    m_writeBehind->post(std::move(group));
+}
+
+void JobRunner::takeWrittenBehind()
+{
+    if (!m_writeBehind || m_groupsBehind.empty())
+        return; // another job's groups
+    const QList<store::WriteBehind::Written> groups = m_writeBehind->takeWritten(m_job.id);
+    for (const store::WriteBehind::Written &written : groups) {
+        if (m_groupsBehind.empty())
+            break;
+        if (m_groupsBehind.front())
+            m_cache.takenStored();
+        m_groupsBehind.pop_front();
+        if (!m_running)
+            continue; // failed already: said once
+        if (!written.error.isEmpty()) {
+            fatal(written.error);
+            continue;
+        }
+        crashPoint("dispatch.answers-stored");
+        afterWrite(written.transitions, written.skipped);
+    }
+}
+
+bool JobRunner::waitForWritesBehind()
+{
+    if (m_groupsBehind.empty())
+        return true;
+    const bool wasRunning = m_running;
+    m_writeBehind->waitUntilWritten();
+    takeWrittenBehind();
+    return m_running || !wasRunning;
+}
+
+void JobRunner::afterWrite(const QList<TaskTransition> &written, int skipped)
+{
+    noteWritten(written, skipped);
     if (skipped > 0)
         qWarning("job %lld: %d answers arrived after their lease had ended and were dropped",
                  m_job.id, skipped);
-    m_work.toWrite.clear();
     emitProgress(false);
+    if (!m_standing)
+        return;
+    QList<qint64> settledIds;
+    for (const TaskTransition &transition : written) {
+        if (transition.action == OutcomeAction::Complete ||
+            transition.action == OutcomeAction::DeadLetter)
+            settledIds.append(transition.outcome.taskId);
+    }
     if (!settledIds.isEmpty())
         Q_EMIT settled(m_job.id, settledIds);
 }

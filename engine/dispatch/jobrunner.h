@@ -30,12 +30,14 @@
 #include "providers/provider.h"
 #include "store/store.h"
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <QElapsedTimer>
 #include <QHash>
 #include <QJsonObject>
 #include <QObject>
+#include <QPointer>
 #include <QQueue>
 #include <QSet>
 #include <QTimer>
@@ -46,6 +48,7 @@ class Clock;
 namespace bd::store {
 class Store;
 class WorkerRegistry;
+class WriteBehind;
 } // namespace bd::store
 namespace bd::metrics {
 class MetricsRecorder;
@@ -55,8 +58,9 @@ namespace bd::dispatch {
 
 // Runs one job to its end on the engine thread: claims tasks with a lease, renders their
 // prompts, keeps up to `concurrency` requests in flight, turns each answer into a task
-// transition and writes them in groups (one transaction per flush). It never blocks:
-// waits (retry times, rate-limit cooldowns) are timers.
+// transition and writes them in groups (one transaction per flush; on a thread of their own
+// when there is a store::WriteBehind). It never blocks: waits (retry times, rate-limit
+// cooldowns) are timers.
 class JobRunner final : public QObject,
                         private BatchLane::Host,
                         private BatchApiDispatch::Host,
@@ -211,6 +215,9 @@ public:
     // older than leaseMs (adoptOrphanedBatches(), called with each heartbeat). Without one
     // (a runner alone, in tests) it polls every open batch of the job.
     void setWorkerRegistry(store::WorkerRegistry *registry);
+    // Transition groups of the hot path are written on writer's thread from now on (null:
+    // here, synchronously). writer outlives the runner.
+    void setWriteBehind(store::WriteBehind *writer);
     void adoptOrphanedBatches();
     // A store call that failed because the server dropped the connection (asked of this
     // check) does not fail the job: the runner waits for the database (databaseAway()) and
@@ -324,8 +331,19 @@ private:
     // opens from closed, cleared when it closes again.
     void recordOutage(CircuitBreaker &breaker, const QString &why, qint64 now);
     void recordRecovery(CircuitBreaker &breaker, qint64 now);
+    // Writes the transitions (and cache entries) due now, after every group written behind:
+    // what follows may count on the store holding them.
     void flush() override;
     void scheduleFlush() override;
+    // The hot path's flush: the group goes to the write-behind thread when there is one.
+    void flushBehind();
+    // Settles what the write-behind thread has written for this job.
+    void takeWrittenBehind();
+    // Waits for every group written behind and settles them; false when one failed (the
+    // job has failed then).
+    bool waitForWritesBehind();
+    // What follows a group's commit, whichever thread made it.
+    void afterWrite(const QList<TaskTransition> &written, int skipped);
     void releaseReady();
     void checkIdle();
     void finishIfDrained();
@@ -348,6 +366,12 @@ private:
     bool m_heldByBudget = false; // the last request was refused by a budget
 
     store::Store *m_store;
+    // Guarded: an engine torn down without closing destroys it before its child runners
+    // (whose groups its destructor has written by then).
+    QPointer<store::WriteBehind> m_writeBehind;
+    // One entry per group posted to m_writeBehind and not yet settled: whether it carried
+    // response-cache entries (ResponseCoalescer::takenStored).
+    std::deque<bool> m_groupsBehind;
     store::WorkerRegistry *m_registry = nullptr;
     qint64 m_completedHere = 0;
     std::unique_ptr<providers::Provider> m_provider;

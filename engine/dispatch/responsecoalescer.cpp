@@ -164,10 +164,13 @@ void ResponseCoalescer::remember(qint64 taskId, const QString &output, const QSt
 
 std::optional<store::CachedResponse> ResponseCoalescer::unstored(const QByteArray &key) const
 {
-    const qsizetype position = m_unstoredAt.value(key);
-    if (position == 0)
-        return std::nullopt;
-    return m_unstored.at(position - 1);
+    if (const qsizetype position = m_unstoredAt.value(key); position != 0)
+        return m_unstored.at(position - 1);
+    for (const Taken &taken : m_taken) {
+        if (const qsizetype position = taken.at.value(key); position != 0)
+            return taken.entries.at(position - 1);
+    }
+    return std::nullopt;
 }
 
 QList<ClaimedTask> ResponseCoalescer::settleLeader(qint64 leaderTaskId)
@@ -217,9 +220,15 @@ QList<store::CachedResponse> ResponseCoalescer::takeUnstored(qint64 nowMs)
     }
     // The next group of answers grows about as large: room for it now, not rehash by rehash.
     m_unstored.reserve(entries.size());
-    m_unstoredAt.clear();
+    m_taken.push_back(Taken{entries, std::exchange(m_unstoredAt, {})});
     m_unstoredAt.reserve(entries.size());
     return entries;
+}
+
+void ResponseCoalescer::takenStored()
+{
+    if (!m_taken.empty())
+        m_taken.pop_front();
 }
 
 } // namespace bd::dispatch

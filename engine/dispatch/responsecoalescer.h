@@ -4,6 +4,7 @@
 #include "cost/responsecache.h"
 #include "store/store.h"
 
+#include <deque>
 #include <optional>
 #include <QByteArray>
 #include <QHash>
@@ -100,8 +101,11 @@ public:
     // Whether the kept answers are due to be written: enough of them, long enough since
     // the last write, or `force` (the runner stops).
     bool writeDue(qint64 nowMs, bool force) const;
-    // The kept answers, to be written now; the interval restarts.
+    // The kept answers, to be written now; the interval restarts. unstored() still finds
+    // them until takenStored() says the write of the oldest such group ended (a write behind
+    // the engine thread commits a little later).
     QList<store::CachedResponse> takeUnstored(qint64 nowMs);
+    void takenStored();
 
 private:
     // What the store's response cache may hold for this job's keys. Most jobs start on an
@@ -141,6 +145,13 @@ private:
     // of whole answers moved them each time one of its spans grew.
     QList<store::CachedResponse> m_unstored;
     QHash<QByteArray, qsizetype> m_unstoredAt;
+    // Groups taken to be written whose write has not ended yet, oldest first.
+    struct Taken
+    {
+        QList<store::CachedResponse> entries;
+        QHash<QByteArray, qsizetype> at;
+    };
+    std::deque<Taken> m_taken;
     qint64 m_lastWriteMs = 0;
     StoreCache m_storeCache = StoreCache::Unknown;
     qint64 m_storeCountedAtMs = 0;

@@ -45,6 +45,8 @@ public:
 
     QSqlDatabase &db() { return m_db; }
     sqlite3 *handle() const { return m_handle; }
+    // How long a statement waits for another connection's write lock before it fails.
+    int busyTimeoutMs() const { return m_busyTimeoutMs; }
     // A read-write connection's checkpointer (null for read-only and :memory:).
     const SqliteCheckpointer *checkpointer() const { return m_checkpointer.get(); }
 
@@ -81,6 +83,7 @@ private:
     QString m_name;
     QSqlDatabase m_db;
     sqlite3 *m_handle = nullptr;
+    int m_busyTimeoutMs = 0; // the busy handler reads it
     QString m_error;
     QString m_backupPath;
     QString m_damage;
