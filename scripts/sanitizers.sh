@@ -27,7 +27,7 @@ san_flags=(-DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g1" "-DCMAKE_C_FLAGS=
 
 # Tests whose engine runs threads (QThread workers, QtConcurrent import, store writer).
 tsan_tests=(test_dispatcher test_preemption test_replay test_global_budget test_offpeak
-            test_store test_resilience test_jobio_hardening test_sqlitecheckpoint)
+            test_store test_resilience test_jobio_hardening test_sqlitecheckpoint test_writebehind)
 
 # cmake --build, cut off after SAN_BUILD_SECONDS when set: exit 3 with a loud line.
 build() {

@@ -145,7 +145,7 @@ JobRunner::JobRunner(store::Store *store, std::unique_ptr<providers::Provider> p
 JobRunner::~JobRunner()
 {
     // Groups still being written are the store's now; nothing here is left to settle.
-    if (m_writeBehind && !m_groupsBehind.empty()) {
+    if (m_writeBehind && m_groupsBehind > 0) {
         m_writeBehind->waitUntilWritten();
         m_writeBehind->takeWritten(m_job.id);
     }
@@ -375,6 +375,7 @@ JobRunner::GroupClaim JobRunner::claimGroup(int concurrency, qint64 now)
     // Rows are not rendered yet: the last request's size stands for theirs.
     const qint64 paceCap = m_router.requestsWithin(
         m_options.claimHorizonMs, qMax(m_lastRequestTokens, m_job.spec.maxOutputTokens));
+    m_unpacedGroups = paceCap < 0;
     const int groupSize =
         m_groupSizer.size(m_work.counts.pending, concurrency, m_job.spec.mode == u"realtime"_s,
                           apiLoadShare, paceCap);
@@ -382,9 +383,16 @@ JobRunner::GroupClaim JobRunner::claimGroup(int concurrency, qint64 now)
         return m_running ? GroupClaim::Filling : GroupClaim::Failed;
     if (m_job.spec.mode != u"realtime"_s) {
         // A group of sync calls is a batch too: its fill rate is recorded.
-        m_store->createBatch(m_job.id, m_provider->id(), m_accounting.laneName(),
-                             m_work.assembly.size(), m_work.assembly.capacity(), u"dispatched"_s,
-                             now);
+        const store::WriteBehind::Group::SentBatch sent{
+            m_provider->id(), m_accounting.laneName(), int(m_work.assembly.size()),
+            int(m_work.assembly.capacity()), now};
+        if (m_writeBehind) {
+            m_sentBatches.append(sent); // recorded with the next group written behind
+            scheduleFlush();
+        } else {
+            m_store->createBatch(m_job.id, sent.provider, sent.lane, sent.size, sent.maxSize,
+                                 u"dispatched"_s, sent.atMs);
+        }
         m_accounting.groupSent(m_work.assembly.size(), m_work.assembly.capacity());
     }
     const QList<ClaimedTask> group = m_work.assembly.take();
@@ -409,11 +417,8 @@ bool JobRunner::assemble(int maxSize, qint64 now)
         const bool probe = m_work.lowered.isFull() && !syncDue;
         const int want = probe ? 1 : m_work.assembly.room();
         QList<ClaimedTask> claimed;
-        if (!m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
-                                 &claimed)) {
-            fatal(m_store->errorString());
+        if (!claimTasks(want, now, &claimed))
             return false;
-        }
         m_work.claimed(claimed.size());
         bool loweredBack = false;
         for (ClaimedTask &task : claimed) {
@@ -448,6 +453,56 @@ bool JobRunner::assemble(int maxSize, qint64 now)
     m_work.claimedEverything = false; // look again when the timer fires
     m_wakeTimer.start(int(qBound<qint64>(1, wait, m_options.idlePollMs)));
     return false;
+}
+
+bool JobRunner::claimTasks(int want, qint64 now, QList<ClaimedTask> *claimed)
+{
+    if (!m_writeBehind) {
+        if (m_store->claimTasks(m_job.id, m_workerId, want, now, now + m_options.leaseMs,
+                                claimed))
+            return true;
+        fatal(m_store->errorString());
+        return false;
+    }
+    // Every claim is made on the write-behind's connection: two connections writing in
+    // turn would each find its page cache stale at every transaction.
+    const auto claimAndWait = [&](int limit) {
+        claimAhead(limit, now);
+        m_writeBehind->waitUntilClaimed();
+        takeWrittenBehind();
+        return m_running;
+    };
+    // One asked earlier comes first; what it could not see (tasks due since) is asked now.
+    if (m_claimedAhead.tasks.size() < want && m_claimedAhead.asked && !claimAndWait(0))
+        return false;
+    if (m_claimedAhead.tasks.size() < want &&
+        !claimAndWait(int(want - m_claimedAhead.tasks.size())))
+        return false;
+    const qsizetype taken = qMin<qsizetype>(want, m_claimedAhead.tasks.size());
+    *claimed = m_claimedAhead.tasks.mid(0, taken);
+    m_claimedAhead.tasks.remove(0, taken);
+    // A full claim says more may be due: the next group's is made behind, while this one
+    // is sent. A probe (one task) or a short claim asks for nothing.
+    // Not for a paced lane: it leases only what it can send within the claim horizon.
+    if (want > 1 && claimed->size() == want && m_claimedAhead.tasks.size() < want &&
+        m_unpacedGroups && !m_held && !m_stopping)
+        claimAhead(m_options.claimAheadGroups * qMax(want, int(m_work.assembly.capacity())), now);
+    return true;
+}
+
+void JobRunner::claimAhead(int limit, qint64 now)
+{
+    if (limit <= 0 || !m_writeBehind || m_claimedAhead.asked || !m_running || m_databaseAway)
+        return;
+    store::WriteBehind::Group group;
+    group.jobId = m_job.id;
+    group.owner = m_workerId;
+    group.nowMs = now;
+    group.claimLimit = limit;
+    group.leaseUntilMs = now + m_options.leaseMs;
+    m_claimedAhead.asked = true;
+    ++m_groupsBehind;
+    m_writeBehind->post(std::move(group));
 }
 
 bool JobRunner::hasDispatchableWork() const
@@ -514,6 +569,11 @@ void JobRunner::setHeld(bool held, int trickle)
 void JobRunner::releaseReady()
 {
     const qint64 now = m_clock->nowMs();
+    // Tasks claimed ahead go back too (counted pending here all along).
+    if (m_claimedAhead.asked)
+        waitForWritesBehind();
+    for (const ClaimedTask &task : std::exchange(m_claimedAhead.tasks, {}))
+        m_work.toWrite.append(releaseUnsent(task.id, now));
     for (ClaimedTask &task : m_work.assembly.take())
         m_work.ready.enqueue(std::move(task));
     for (ClaimedTask &task : m_work.lowered.take())
@@ -555,7 +615,9 @@ void JobRunner::handleReply(const providers::ChatReply &reply)
     if (urgentSettled)
         m_urgentTasks = qMax(0, m_urgentTasks - 1);
 
-    if (m_work.toWrite.size() >= m_options.flushMaxTransitions || urgentSettled)
+    const int flushAt =
+        m_writeBehind ? m_options.flushMaxTransitionsBehind : m_options.flushMaxTransitions;
+    if (m_work.toWrite.size() >= flushAt || urgentSettled)
         flushBehind();
     else
         scheduleFlush();
@@ -813,6 +875,9 @@ void JobRunner::flush()
         return; // kept for databaseBack()
     if (!waitForWritesBehind())
         return;
+    for (const auto &sent : std::exchange(m_sentBatches, {}))
+        m_store->createBatch(m_job.id, sent.provider, sent.lane, sent.size, sent.maxSize,
+                             u"dispatched"_s, sent.atMs);
     // Cache entries go to disk in large groups (a crash only loses hits). A lookup joins on
     // the task's completion, so writing them before it is harmless.
     const qint64 now = m_clock->nowMs();
@@ -851,41 +916,46 @@ void JobRunner::flushBehind()
     store::WriteBehind::Group group;
     if (m_cache.writeDue(now, false))
         group.cacheEntries = m_cache.takeUnstored(now);
-    if (m_work.toWrite.isEmpty() && group.cacheEntries.isEmpty())
+    group.sentBatches = std::exchange(m_sentBatches, {});
+    if (m_work.toWrite.isEmpty() && group.cacheEntries.isEmpty() && group.sentBatches.isEmpty())
         return;
     group.jobId = m_job.id;
     group.owner = m_workerId;
     group.transitions = std::exchange(m_work.toWrite, {});
     group.nowMs = now;
-    m_groupsBehind.push_back(!group.cacheEntries.isEmpty());
+    ++m_groupsBehind;
     m_writeBehind->post(std::move(group));
 }
 
 void JobRunner::takeWrittenBehind()
 {
-    if (!m_writeBehind || m_groupsBehind.empty())
+    if (!m_writeBehind || m_groupsBehind == 0)
         return; // another job's groups
     const QList<store::WriteBehind::Written> groups = m_writeBehind->takeWritten(m_job.id);
     for (const store::WriteBehind::Written &written : groups) {
-        if (m_groupsBehind.empty())
-            break;
-        if (m_groupsBehind.front())
-            m_cache.takenStored();
-        m_groupsBehind.pop_front();
+        --m_groupsBehind;
+        if (written.cacheEntries)
+            m_cache.takenStored(); // the write groups keep their order
+        if (written.claimLimit > 0) {
+            m_claimedAhead.asked = false;
+            m_claimedAhead.tasks += written.claimed;
+        }
         if (!m_running)
             continue; // failed already: said once
-        if (!written.error.isEmpty()) {
-            fatal(written.error);
+        if (!written.error.isEmpty() || !written.claimError.isEmpty()) {
+            fatal(written.error.isEmpty() ? written.claimError : written.error);
             continue;
         }
-        crashPoint("dispatch.answers-stored");
-        afterWrite(written.transitions, written.skipped);
+        if (!written.transitions.isEmpty()) {
+            crashPoint("dispatch.answers-stored");
+            afterWrite(written.transitions, written.skipped);
+        }
     }
 }
 
 bool JobRunner::waitForWritesBehind()
 {
-    if (m_groupsBehind.empty())
+    if (m_groupsBehind == 0)
         return true;
     const bool wasRunning = m_running;
     m_writeBehind->waitUntilWritten();
@@ -919,10 +989,14 @@ void JobRunner::tasksArrived(int count, int bestPriority, int urgentCount)
         return;
     m_work.counts.pending += count;
     m_work.claimedEverything = false;
-    const bool overtaken = std::any_of(m_work.ready.cbegin(), m_work.ready.cend(),
-                                       [bestPriority](const ClaimedTask &task) {
-                                           return task.priority > bestPriority;
-                                       }) ||
+    if (m_claimedAhead.asked && !waitForWritesBehind())
+        return;
+    const auto worse = [bestPriority](const ClaimedTask &task) {
+        return task.priority > bestPriority;
+    };
+    const bool overtaken = std::any_of(m_work.ready.cbegin(), m_work.ready.cend(), worse) ||
+                           std::any_of(m_claimedAhead.tasks.cbegin(),
+                                       m_claimedAhead.tasks.cend(), worse) ||
                            m_work.assembly.holdsWorseThan(bestPriority);
     if (overtaken) {
         releaseReady();

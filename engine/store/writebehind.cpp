@@ -1,8 +1,10 @@
 #include "writebehind.h"
 
-#include "database.h"
+#include "sqlite/sqlitedatabase.h"
 
 #include <QtGlobal>
+
+#include <algorithm>
 
 #if defined(Q_OS_LINUX)
 #include <pthread.h>
@@ -42,6 +44,8 @@ void WriteBehind::post(Group group)
 {
     {
         std::lock_guard lock(m_mutex);
+        if (group.claimLimit > 0)
+            ++m_unclaimed;
         m_queue.push_back(std::move(group));
         ++m_unwritten;
     }
@@ -52,6 +56,12 @@ void WriteBehind::waitUntilWritten()
 {
     std::unique_lock lock(m_mutex);
     m_changed.wait(lock, [this] { return m_unwritten == 0; });
+}
+
+void WriteBehind::waitUntilClaimed()
+{
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, [this] { return m_unclaimed == 0; });
 }
 
 QList<WriteBehind::Written> WriteBehind::takeWritten(qint64 jobId)
@@ -65,17 +75,22 @@ void WriteBehind::run(const QString &path)
 #if defined(Q_OS_LINUX)
     pthread_setname_np(pthread_self(), "bd-write-behind");
 #endif
-    QString error;
     // Opened, used and closed on this thread only (a connection belongs to its thread).
-    std::unique_ptr<Database> database =
-        Database::open(path, Database::Access::ReadWrite, &error);
+    // This connection writes most of the log, so it restarts it (its own checkpoint pass)
+    // before the engine connection's bound is reached: the engine thread never waits in
+    // that pass's fsync.
+    SqliteCheckpointer::Bounds bounds;
+    bounds.restartBytes /= 2;
+    auto database = std::make_unique<SqliteDatabase>(path, Database::Access::ReadWrite, bounds);
     {
         std::lock_guard lock(m_mutex);
-        if (database)
+        if (database->isOpen())
             m_opened = true;
         else
-            m_openError = error.isEmpty() ? QStringLiteral("cannot open %1").arg(path) : error;
+            m_openError = database->errorString();
     }
+    if (!m_opened)
+        database.reset();
     m_changed.notify_all();
     if (!database)
         return;
@@ -86,14 +101,23 @@ void WriteBehind::run(const QString &path)
             m_changed.wait(lock, [this] { return m_stopping || !m_queue.empty(); });
             if (m_queue.empty())
                 break; // stopping, and everything posted is written
-            group = std::move(m_queue.front());
-            m_queue.pop_front();
+            // A claim goes before the writes queued ahead of it: the runner waits for its
+            // tasks, while the writes wait for nobody. It cannot miss what they change (a
+            // task they make pending again is claimed by a later claim).
+            auto next = std::find_if(m_queue.begin(), m_queue.end(),
+                                     [](const Group &queued) { return queued.claimLimit > 0; });
+            if (next == m_queue.end())
+                next = m_queue.begin();
+            group = std::move(*next);
+            m_queue.erase(next);
         }
         Written written = write(*database, group);
         {
             std::lock_guard lock(m_mutex);
             m_written[group.jobId].append(std::move(written));
             --m_unwritten;
+            if (group.claimLimit > 0)
+                --m_unclaimed;
         }
         m_changed.notify_all();
         Q_EMIT this->written();
@@ -108,7 +132,15 @@ WriteBehind::Written WriteBehind::write(Database &database, Group &group)
     if (!group.cacheEntries.isEmpty() && !store.storeCachedResponses(group.cacheEntries))
         qWarning("job %lld: response cache not updated: %s", group.jobId,
                  qPrintable(store.errorString()));
+    for (const Group::SentBatch &batch : std::as_const(group.sentBatches)) {
+        if (store.createBatch(group.jobId, batch.provider, batch.lane, batch.size, batch.maxSize,
+                              QStringLiteral("dispatched"), batch.atMs) == 0)
+            qWarning("job %lld: a sent group was not recorded: %s", group.jobId,
+                     qPrintable(store.errorString()));
+    }
     Written written;
+    written.cacheEntries = !group.cacheEntries.isEmpty();
+    written.claimLimit = group.claimLimit;
     if (!group.transitions.isEmpty() &&
         !store.applyTransitions(group.owner, group.transitions, group.nowMs, &written.skipped)) {
         written.error = store.errorString();
@@ -117,6 +149,12 @@ WriteBehind::Written WriteBehind::write(Database &database, Group &group)
     if (database.takeDiskFull())
         m_diskFull = true;
     written.transitions = std::move(group.transitions);
+    if (group.claimLimit > 0 && written.error.isEmpty() &&
+        !store.claimTasks(group.jobId, group.owner, group.claimLimit, group.nowMs,
+                          group.leaseUntilMs, &written.claimed)) {
+        written.claimError = store.errorString();
+        written.claimed.clear();
+    }
     return written;
 }
 

@@ -6,8 +6,11 @@
 
 namespace bd::store {
 
-SqliteDatabase::SqliteDatabase(const QString &databasePath, Access access)
-    : m_connection(std::make_shared<SqliteConnection>(databasePath, access))
+SqliteDatabase::SqliteDatabase(const QString &databasePath, Access access,
+                               SqliteCheckpointer::Bounds walBounds)
+    : m_connection(std::make_shared<SqliteConnection>(databasePath, access,
+                                                      SqliteConnection::OpenCheck::Bounded,
+                                                      walBounds))
 {
     if (!m_connection->isOpen()) {
         setError(m_connection->errorString());

@@ -13,7 +13,8 @@ namespace bd::store {
 class SqliteDatabase final : public SqlDatabase
 {
 public:
-    SqliteDatabase(const QString &databasePath, Access access);
+    SqliteDatabase(const QString &databasePath, Access access,
+                   SqliteCheckpointer::Bounds walBounds = {});
     ~SqliteDatabase() override;
     Q_DISABLE_COPY_MOVE(SqliteDatabase)
 
