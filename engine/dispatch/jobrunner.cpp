@@ -375,7 +375,11 @@ JobRunner::GroupClaim JobRunner::claimGroup(int concurrency, qint64 now)
     // Rows are not rendered yet: the last request's size stands for theirs.
     const qint64 paceCap = m_router.requestsWithin(
         m_options.claimHorizonMs, qMax(m_lastRequestTokens, m_job.spec.maxOutputTokens));
-    m_unpacedGroups = paceCap < 0;
+    // Claims run ahead only for a lane that is paced by nothing and turns its groups over
+    // faster than a claim's wait would be worth: there the leases held ahead are a few
+    // milliseconds of work, and other workers lose nothing they could have sent sooner.
+    m_claimAheadPays = paceCap < 0 && now - m_lastGroupAtMs < m_options.claimAheadBelowMs;
+    m_lastGroupAtMs = now;
     const int groupSize =
         m_groupSizer.size(m_work.counts.pending, concurrency, m_job.spec.mode == u"realtime"_s,
                           apiLoadShare, paceCap);
@@ -483,9 +487,8 @@ bool JobRunner::claimTasks(int want, qint64 now, QList<ClaimedTask> *claimed)
     m_claimedAhead.tasks.remove(0, taken);
     // A full claim says more may be due: the next group's is made behind, while this one
     // is sent. A probe (one task) or a short claim asks for nothing.
-    // Not for a paced lane: it leases only what it can send within the claim horizon.
     if (want > 1 && claimed->size() == want && m_claimedAhead.tasks.size() < want &&
-        m_unpacedGroups && !m_held && !m_stopping)
+        m_claimAheadPays && !m_held && !m_stopping)
         claimAhead(m_options.claimAheadGroups * qMax(want, int(m_work.assembly.capacity())), now);
     return true;
 }

@@ -92,8 +92,10 @@ public:
         // cores, 300,000 tasks: 2,000 -> 500 took the engine's waits for claims from ~2 s to
         // ~0.8 s.
         int flushMaxTransitionsBehind = 500;
-        // With a write-behind thread: the next claims are made ahead, this many groups' worth.
-        int claimAheadGroups = 2;
+        // With a write-behind thread: the next claims are made ahead, this many groups' worth,
+        // while groups follow each other within claimAheadBelowMs and no rate limit sizes them.
+        int claimAheadGroups = 1;
+        qint64 claimAheadBelowMs = 50;
         int flushIntervalMs = 100;
         int progressIntervalMs = 250;
         qint64 idlePollMs = 1'000;    // when only other workers' leases or waits remain
@@ -390,7 +392,8 @@ private:
         bool asked = false; // a claim ahead is on its way
     };
     ClaimedAhead m_claimedAhead;
-    bool m_unpacedGroups = false; // no rate limit sized the last group: claims may run ahead
+    bool m_claimAheadPays = false; // claimGroup() says whether claims run ahead
+    qint64 m_lastGroupAtMs = 0;
     store::WorkerRegistry *m_registry = nullptr;
     qint64 m_completedHere = 0;
     std::unique_ptr<providers::Provider> m_provider;

@@ -146,8 +146,6 @@ WriteBehind::Written WriteBehind::write(Database &database, Group &group)
         written.error = store.errorString();
         written.skipped = 0;
     }
-    if (database.takeDiskFull())
-        m_diskFull = true;
     written.transitions = std::move(group.transitions);
     if (group.claimLimit > 0 && written.error.isEmpty() &&
         !store.claimTasks(group.jobId, group.owner, group.claimLimit, group.nowMs,
@@ -155,6 +153,8 @@ WriteBehind::Written WriteBehind::write(Database &database, Group &group)
         written.claimError = store.errorString();
         written.claimed.clear();
     }
+    if (database.takeDiskFull())
+        m_diskFull = true; // before the runner hears of the failure
     return written;
 }
 

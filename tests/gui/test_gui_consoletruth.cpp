@@ -167,8 +167,10 @@ private Q_SLOTS:
             peak = qMax(peak, point.y());
             previous = point.y();
         }
-        // 3,000 imported; the first 250 may be claimed before this window reads the job.
-        QVERIFY2(peak >= 2750 && peak <= 3000, qPrintable(drawn));
+        // 3,000 imported; the first group of 250 and the one claimed ahead of it (a fast lane
+        // with a write-behind, JobRunner::claimTasks) may be leased before this window reads
+        // the job.
+        QVERIFY2(peak >= 2500 && peak <= 3000, qPrintable(drawn));
     }
 
     // A search on the Tasks page and the Dead letters page ask at the same time: each
