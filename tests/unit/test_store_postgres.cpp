@@ -13,8 +13,10 @@
 
 #include <cstdio>
 #include <QCoreApplication>
+#include <QDeadlineTimer>
 #include <QRegularExpression>
 #include <QSet>
+#include <QSqlQuery>
 #include <QTest>
 #include <QThread>
 
@@ -214,7 +216,83 @@ private Q_SLOTS:
         QVERIFY2(db->sharedLimits().breaker(key), qPrintable(db->sharedLimits().errorString()));
     }
 
+    void aListenerLosingItsSessionSaysNothing()
+    {
+        // A worker listening for work printed "QSocketNotifier: Invalid socket N" each time
+        // its server went: the watch on the session's socket outlived the socket libpq
+        // closed. Lost while idle, then lost under a query, then heard again after each
+        // reconnect: nothing from Qt at any step.
+        const QString url = m_server->url(u"listen_lost"_s);
+        QString error;
+        auto db = bd::store::Database::open(url, bd::store::Database::Access::ReadWrite, &error);
+        QVERIFY2(db, qPrintable(error));
+        int heard = 0;
+        QVERIFY(db->listenForWork([&heard] { ++heard; }));
+        bd::store::PostgresConnection other(url, bd::store::Database::Access::ReadWrite);
+        QVERIFY2(other.isOpen(), qPrintable(other.errorString()));
+        QTest::failOnWarning(QRegularExpression(u"QSocketNotifier"_s));
+
+        QVERIFY(endOtherSessions(other));
+        QTRY_VERIFY(db->connectionLost()); // seen by the event loop, nothing else runs
+        QTest::qWait(100);                 // that loop polls what it watches again
+        QVERIFY2(db->reconnect(&error), qPrintable(error));
+        QVERIFY(QSqlQuery(other.db()).exec(u"NOTIFY bd_work"_s));
+        QTRY_COMPARE(heard, 1);
+
+        QVERIFY(endOtherSessions(other));
+        QVERIFY(db->queue().jobs().isEmpty()); // this query meets the end first
+        QVERIFY(db->connectionLost());
+        QTest::qWait(100);
+        QVERIFY2(db->reconnect(&error), qPrintable(error));
+        QVERIFY(QSqlQuery(other.db()).exec(u"NOTIFY bd_work"_s));
+        QTRY_COMPARE(heard, 2);
+    }
+
+    void aListenerHearsWhatCameWithAnAnswer()
+    {
+        // A notification sent while the listener is in a transaction reaches it with the
+        // answer to its COMMIT, read into libpq's queue with it: no socket shows it, and it
+        // is heard all the same. The listener's own are not.
+        using bd::store::PostgresConnection;
+        const QString url = m_server->url(u"listen_answer"_s);
+        PostgresConnection listener(url, bd::store::Database::Access::ReadWrite);
+        PostgresConnection other(url, bd::store::Database::Access::ReadWrite);
+        QVERIFY2(listener.isOpen(), qPrintable(listener.errorString()));
+        QVERIFY2(other.isOpen(), qPrintable(other.errorString()));
+        int heard = 0;
+        QVERIFY2(listener.listen(u"bd_work"_s, [&heard] { ++heard; }),
+                 qPrintable(listener.errorString()));
+        QSqlQuery own(listener.db());
+        QVERIFY(own.exec(u"NOTIFY bd_work"_s));
+        QVERIFY(own.exec(u"BEGIN"_s));
+        QVERIFY(QSqlQuery(other.db()).exec(u"NOTIFY bd_work"_s));
+        QTest::qWait(100);
+        QCOMPARE(heard, 0); // held by the server until the transaction ends
+        QVERIFY(own.exec(u"COMMIT"_s));
+        QTRY_COMPARE(heard, 1);
+        QTest::qWait(100);
+        QCOMPARE(heard, 1);
+    }
+
 private:
+    // Ends every other session on by's database, as a restart of the server would, and
+    // returns once they are gone.
+    static bool endOtherSessions(bd::store::PostgresConnection &by)
+    {
+        const QString others =
+            u"FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"_s;
+        QSqlQuery query(by.db());
+        if (!query.exec(u"SELECT COUNT(pg_terminate_backend(pid)) "_s + others) || !query.next() ||
+            query.value(0).toInt() == 0)
+            return false;
+        for (QDeadlineTimer deadline(10'000); !deadline.hasExpired(); QThread::msleep(10)) {
+            if (query.exec(u"SELECT COUNT(*) "_s + others) && query.next() &&
+                query.value(0).toInt() == 0)
+                return true;
+        }
+        return false;
+    }
+
     bd::storetest::PrivatePostgres *m_server;
 };
 

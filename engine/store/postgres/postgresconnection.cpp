@@ -3,7 +3,10 @@
 #include "postgresmigrations.h"
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <fcntl.h>
+#include <libpq-events.h>
 #include <libpq-fe.h>
 #include <mutex>
 #include <QSet>
@@ -13,6 +16,7 @@
 #include <QSqlQuery>
 #include <QUrl>
 #include <QUrlQuery>
+#include <unistd.h>
 #include <utility>
 
 namespace bd::store {
@@ -140,6 +144,7 @@ PostgresConnection::PostgresConnection(const QString &location, Database::Access
 
 PostgresConnection::~PostgresConnection()
 {
+    stopWatching();
     m_db.close();
     m_db = QSqlDatabase();
     QSqlDatabase::removeDatabase(m_name);
@@ -224,8 +229,9 @@ QString PostgresConnection::sessionOption(const QByteArray &keyword) const
 
 bool PostgresConnection::reconnect()
 {
-    // close() ends libpq's session and QPSQL's notifier; the statements prepared on it die
-    // with it on the server, so nothing is deallocated by hand.
+    // close() ends libpq's session; the statements prepared on it die with it on the server,
+    // so nothing is deallocated by hand.
+    stopWatching();
     m_db.close();
     if (!m_db.open())
         return fail(u"cannot open %1: %2"_s.arg(m_location, m_db.lastError().text()));
@@ -234,39 +240,103 @@ bool PostgresConnection::reconnect()
         return false;
     }
     ++m_generation;
-    const QStringList channels = std::exchange(m_channels, {});
-    for (const QString &channel : channels) {
-        if (!listen(channel)) {
+    for (auto it = m_listeners.cbegin(); it != m_listeners.cend(); ++it) {
+        if (!subscribe(it.key())) {
+            stopWatching();
             m_db.close();
-            return fail(
-                u"cannot listen on %1 again: %2"_s.arg(m_location, m_db.lastError().text()));
+            return fail(u"cannot listen on %1 again: %2"_s.arg(m_location, m_error));
         }
     }
     return true;
 }
 
-bool PostgresConnection::listen(const QString &channel)
+bool PostgresConnection::listen(const QString &channel, std::function<void()> heard)
 {
-    QSqlDriver *driver = m_db.driver();
-    if (!driver || !driver->subscribeToNotification(channel))
+    if (!subscribe(channel))
         return false;
-    m_channels.append(channel);
-    disableNotifierOnLoss();
+    m_listeners.insert(channel, std::move(heard));
     return true;
 }
 
-// QPSQL watches the session's socket for notifications. When the server goes, libpq closes
-// that socket while reading the end of the session, and the event loop would then poll a
-// closed descriptor ("QSocketNotifier: Invalid socket"): the notifier stops at once instead,
-// and reconnect() makes a new one.
-void PostgresConnection::disableNotifierOnLoss()
+bool PostgresConnection::subscribe(const QString &channel)
 {
-    QSqlDriver *driver = m_db.driver();
-    for (QSocketNotifier *notifier : driver->findChildren<QSocketNotifier *>()) {
-        QObject::connect(notifier, &QSocketNotifier::activated, driver, [this, notifier] {
-            if (connectionLost())
-                notifier->setEnabled(false);
-        });
+    QSqlQuery query(m_db);
+    if (!query.exec(u"LISTEN "_s + m_db.driver()->escapeIdentifier(channel, QSqlDriver::TableName)))
+        return fail(query.lastError().text());
+    return watchSession();
+}
+
+// Not QPSQL's subscribeToNotification(): its notifier watches libpq's own socket, which libpq
+// closes the moment it meets the end of the session (often inside one of our queries), and
+// the event loop then polls a closed descriptor: "QSocketNotifier: Invalid socket N" once per
+// outage. A duplicate of the socket stays open until the watch on it is gone; when the
+// session ends it reads as ready, and the watch stops there.
+bool PostgresConnection::watchSession()
+{
+    if (m_watcher)
+        return true;
+    PGconn *connection = session();
+    if (!connection)
+        return fail(u"no session to listen on"_s);
+    const int socket = fcntl(PQsocket(connection), F_DUPFD_CLOEXEC, 0);
+    if (socket < 0)
+        return fail(u"cannot watch the session's socket: %1"_s.arg(qt_error_string(errno)));
+    m_watcher = std::make_unique<QSocketNotifier>(socket, QSocketNotifier::Read);
+    QObject::connect(m_watcher.get(), &QSocketNotifier::activated, m_watcher.get(),
+                     [this] { takeNotifications(); });
+    // A notification that comes with the answer to a query is read into libpq's queue with
+    // it, and no socket shows it: every result has the queue looked at soon after.
+    PQregisterEventProc(
+        connection,
+        [](PGEventId event, void *, void *self) -> int {
+            if (event == PGEVT_RESULTCREATE)
+                static_cast<PostgresConnection *>(self)->takeNotificationsSoon();
+            return 1;
+        },
+        "batchdesk-listen", this);
+    return true;
+}
+
+void PostgresConnection::stopWatching()
+{
+    if (!m_watcher)
+        return;
+    const auto socket = int(m_watcher->socket());
+    m_watcher.reset(); // off the event loop before its descriptor closes
+    ::close(socket);
+    m_takeQueued = false;
+}
+
+void PostgresConnection::takeNotificationsSoon()
+{
+    if (!m_watcher || std::exchange(m_takeQueued, true))
+        return;
+    QMetaObject::invokeMethod(
+        m_watcher.get(), [this] { takeNotifications(); }, Qt::QueuedConnection);
+}
+
+void PostgresConnection::takeNotifications()
+{
+    m_takeQueued = false;
+    PGconn *connection = session();
+    if (!connection) {
+        stopWatching();
+        return;
+    }
+    PQconsumeInput(connection);
+    QStringList heardOn;
+    while (PGnotify *notify = PQnotifies(connection)) {
+        // Our own changes need no wake-up.
+        if (notify->be_pid != PQbackendPID(connection))
+            heardOn.append(QString::fromUtf8(notify->relname));
+        PQfreemem(notify);
+    }
+    if (PQstatus(connection) != CONNECTION_OK)
+        stopWatching(); // the session is over; reconnect() watches the next one
+    // Last: a listener may reconnect, which ends this session.
+    for (const QString &channel : std::as_const(heardOn)) {
+        if (const std::function<void()> heard = m_listeners.value(channel))
+            heard();
     }
 }
 

@@ -2,12 +2,16 @@
 
 #include "store/database.h"
 
+#include <functional>
+#include <memory>
+#include <QHash>
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QString>
 #include <QVariant>
 #include <vector>
 
+class QSocketNotifier;
 class QUrl;
 struct pg_conn; // libpq's PGconn
 
@@ -51,9 +55,9 @@ public:
     // Counts new sessions: a statement prepared under another generation is gone from the
     // server.
     quint64 generation() const { return m_generation; }
-    // LISTEN on channel, again after each reconnect; notifications go to the driver's
-    // notification signal.
-    bool listen(const QString &channel);
+    // LISTEN on channel, again after each reconnect; heard runs (on this thread) for each
+    // notification another session sends on it.
+    bool listen(const QString &channel, std::function<void()> heard);
     // A query prepared on an earlier session, kept until the driver is gone (its DEALLOCATE
     // would fail on the new session, and say so).
     void retire(QSqlQuery &&query) { m_retired.push_back(std::move(query)); }
@@ -76,7 +80,11 @@ private:
     bool configure(QSqlDatabase &db, const QString &databaseName) const;
     bool createDatabase();
     bool setUpSession();
-    void disableNotifierOnLoss();
+    bool subscribe(const QString &channel);
+    bool watchSession();
+    void stopWatching();
+    void takeNotifications();
+    void takeNotificationsSoon();
 
     QString m_location;
     Database::Access m_access;
@@ -90,7 +98,11 @@ private:
     QString m_error;
     bool m_open = false;
     quint64 m_generation = 0;
-    QStringList m_channels; // LISTENed to, again after a reconnect
+    QHash<QString, std::function<void()>> m_listeners; // by channel, again after a reconnect
+    // Watches a duplicate of the session's socket for notifications: libpq closes its own
+    // when the session ends, and a watch on a closed descriptor makes Qt say "Invalid socket".
+    std::unique_ptr<QSocketNotifier> m_watcher;
+    bool m_takeQueued = false;
     // Declared last, destroyed after the destructor removed the driver: queries without a
     // driver go without sending anything.
     std::vector<QSqlQuery> m_retired;

@@ -4,9 +4,6 @@
 #include "store/sql/sqlmetricsstore.h"
 #include "store/sql/sqltaskreader.h"
 
-#include <QSqlDriver>
-#include <QVariant>
-
 namespace bd::store {
 
 using namespace Qt::StringLiterals;
@@ -75,18 +72,7 @@ PostgresDatabase::metricsStore(const Clock *clock, const metrics::MetricsRecorde
 
 bool PostgresDatabase::listenForWork(std::function<void()> wake)
 {
-    if (!m_connection->listen(u"bd_work"_s))
-        return false;
-    // The driver stays the same across reconnects, so this connection holds for them all.
-    QSqlDriver *driver = m_connection->db().driver();
-    QObject::connect(driver, &QSqlDriver::notification, driver,
-                     [wake = std::move(wake)](const QString &name, QSqlDriver::NotificationSource source,
-                                              const QVariant &) {
-                         // Our own changes need no wake-up.
-                         if (name == u"bd_work"_s && source != QSqlDriver::SelfSource)
-                             wake();
-                     });
-    return true;
+    return m_connection->listen(u"bd_work"_s, std::move(wake));
 }
 
 bool PostgresDatabase::connectionLost() const
