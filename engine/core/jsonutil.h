@@ -1,11 +1,10 @@
 #pragma once
 
+#include <optional>
 #include <QByteArray>
 #include <QByteArrayView>
 #include <QStringList>
 #include <QStringView>
-
-#include <optional>
 
 // Hand-rolled JSON for the hot paths (a row's values on import, JSONL export lines):
 // QJsonDocument builds a tree per row, which costs more than the rest of an import.
@@ -15,7 +14,8 @@ namespace bd::json {
 void appendString(QByteArray &out, QStringView s);
 // ["a","b",...]
 QByteArray encodeStringArray(const QStringList &values);
-// Inverse of encodeStringArray for any JSON array of strings; nullopt when malformed.
+// Inverse of encodeStringArray for any JSON array of strings; nullopt when malformed. Text that
+// is not UTF-8 decodes as QString::fromUtf8 decodes it (U+FFFD), escapes or not.
 std::optional<QStringList> decodeStringArray(QByteArrayView json);
 // Adds "key":rawValue as the last member of a compact JSON object's text. For values whose
 // key order matters (a JSON Schema: models write fields in its order), which a QJsonObject
