@@ -111,6 +111,7 @@ private slots:
     void notUtf8DecodesAsFromUtf8_data();
     void notUtf8DecodesAsFromUtf8();
     void byteOrderMarkIsKept();
+    void valuesAreIndependentStrings();
     void malformedIsRefused_data();
     void malformedIsRefused();
     void whitespaceGoesToTheFullParser();
@@ -226,6 +227,32 @@ void TestJsonUtil::byteOrderMarkIsKept()
 {
     const QStringList values{u"\uFEFFbom"_qs, u"\uFEFFand \"quoted\""_qs};
     QCOMPARE(json::decodeStringArray(json::encodeStringArray(values)), std::optional(values));
+}
+
+// A row's values share one block of memory; each must still behave as a string of its own.
+void TestJsonUtil::valuesAreIndependentStrings()
+{
+    const QStringList original{u"first"_qs, QString(), u"caf\u00e9 \"x\""_qs, u"last"_qs};
+    std::optional<QStringList> decoded = json::decodeStringArray(json::encodeStringArray(original));
+    QVERIFY(decoded);
+    QStringList values = *decoded;
+    for (const QString &value : values) {
+        // Terminated where it ends, as every QString's text is.
+        QCOMPARE(value.utf16()[value.size()], u'\0');
+        QVERIFY(!value.isNull());
+    }
+    values[0].append(u"-appended to the first"_qs);
+    values[1] += u'x';
+    values[2].replace(0, 1, u"C"_qs);
+    QCOMPARE(values, (QStringList{u"first-appended to the first"_qs, u"x"_qs, u"Caf\u00e9 \"x\""_qs,
+                                  u"last"_qs}));
+    QCOMPARE(*decoded, original);
+    // The last one left keeps the block alive on its own, and may grow into it.
+    QString survivor = decoded->at(3);
+    decoded.reset();
+    values.clear();
+    survivor += u"ing values"_qs;
+    QCOMPARE(survivor, u"lasting values"_qs);
 }
 
 void TestJsonUtil::malformedIsRefused_data()
