@@ -134,6 +134,24 @@ void appendString(QByteArray &out, QStringView s)
     out.resize(dst - out.constData());
 }
 
+bool appendUnescapedUtf8(QByteArray &out, QStringView s)
+{
+    const char16_t *p = s.utf16();
+    const char16_t *const end = p + s.size();
+    const qsizetype start = out.size();
+    out.resize(start + 3 * s.size()); // a unit other than a surrogate is at most 3 bytes
+    char *dst = out.data() + start;
+    while ((p = copyPlain(p, end, dst)) != end) {
+        if (*p < 0x80 || QChar::isSurrogate(*p)) {
+            out.resize(start);
+            return false;
+        }
+        dst += encodeSpecial(p, end, dst);
+    }
+    out.resize(dst - out.constData());
+    return true;
+}
+
 QByteArray encodeStringArray(const QStringList &values)
 {
     QByteArray out;

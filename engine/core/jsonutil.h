@@ -12,6 +12,9 @@ namespace bd::json {
 
 // Appends s as a JSON string literal (with quotes), UTF-8 encoded.
 void appendString(QByteArray &out, QStringView s);
+// Appends s UTF-8 encoded, as a JSON string's text, when no character of it needs an escape
+// and it holds no surrogate; otherwise false, out as it was.
+bool appendUnescapedUtf8(QByteArray &out, QStringView s);
 // ["a","b",...]
 QByteArray encodeStringArray(const QStringList &values);
 // Inverse of encodeStringArray for any JSON array of strings; nullopt when malformed. Text that

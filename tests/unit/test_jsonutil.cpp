@@ -115,6 +115,8 @@ private slots:
     void malformedIsRefused_data();
     void malformedIsRefused();
     void whitespaceGoesToTheFullParser();
+    void unescapedUtf8_data();
+    void unescapedUtf8();
     void rawMemberKeepsOrder();
 };
 
@@ -284,6 +286,32 @@ void TestJsonUtil::whitespaceGoesToTheFullParser()
 {
     QCOMPARE(json::decodeStringArray(R"( [ "a" , "b\n" ] )"),
              std::optional(QStringList{u"a"_qs, u"b\n"_qs}));
+}
+
+void TestJsonUtil::unescapedUtf8_data()
+{
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<bool>("written");
+    QTest::newRow("empty") << QString() << true;
+    QTest::newRow("ASCII past a block")
+        << u"Rate this desk lamp review from 1 to 5: fine/ok"_qs << true;
+    QTest::newRow("two- and three-byte")
+        << u"café 漢字 \u0080\u07ff\u0800\uffff, then more"_qs << true;
+    QTest::newRow("quote") << u"0123456789 \"quoted\""_qs << false;
+    QTest::newRow("backslash") << u"C:\\dir"_qs << false;
+    QTest::newRow("control character") << u"01234567\n"_qs << false;
+    QTest::newRow("delete is plain") << u"\x7f"_qs << true;
+    QTest::newRow("surrogate pair") << u"emoji 😀"_qs << false;
+    QTest::newRow("lone surrogate") << u"lone "_qs + QChar(0xDC00) << false;
+}
+
+void TestJsonUtil::unescapedUtf8()
+{
+    QFETCH(QString, text);
+    QFETCH(bool, written);
+    QByteArray out = "kept:";
+    QCOMPARE(json::appendUnescapedUtf8(out, text), written);
+    QCOMPARE(out, written ? "kept:" + text.toUtf8() : QByteArray("kept:"));
 }
 
 void TestJsonUtil::rawMemberKeepsOrder()
