@@ -104,19 +104,13 @@ int encodeSpecial(const char16_t *&p, const char16_t *end, char *out)
     return 3;
 }
 
-} // namespace
-
-// Straight from UTF-16 into out: a toUtf8() copy per value and a second pass to escape it
-// were most of an import row's encoding.
-void appendString(QByteArray &out, QStringView s)
+// Writes s as a JSON string literal at dst, inside out. The caller leaves room after dst for
+// every character as one byte, both quotes and `keep` bytes more; a character that takes more
+// than a byte grows out to keep that true for the rest. Returns the end of the literal.
+char *writeString(QByteArray &out, char *dst, QStringView s, qsizetype keep)
 {
     const char16_t *p = s.utf16();
     const char16_t *const end = p + s.size();
-    qsizetype at = out.size();
-    // Room for every character as one byte and both quotes; a character that takes more makes
-    // room again for itself and the rest.
-    out.resize(at + s.size() + 2);
-    char *dst = out.data() + at;
     *dst++ = '"';
     for (;;) {
         p = copyPlain(p, end, dst);
@@ -124,14 +118,28 @@ void appendString(QByteArray &out, QStringView s)
             break;
         char encoded[6];
         const int length = encodeSpecial(p, end, encoded);
-        at = dst - out.constData();
-        out.resize(at + length + (end - p) + 1);
+        const qsizetype at = dst - out.constData();
+        const qsizetype needed = at + length + (end - p) + 1 + keep;
+        if (needed > out.size())
+            out.resize(needed);
         dst = out.data() + at;
         std::memcpy(dst, encoded, size_t(length));
         dst += length;
     }
     *dst++ = '"';
-    out.resize(dst - out.constData());
+    return dst;
+}
+
+} // namespace
+
+// Straight from UTF-16 into out: a toUtf8() copy per value and a second pass to escape it
+// were most of an import row's encoding.
+void appendString(QByteArray &out, QStringView s)
+{
+    const qsizetype at = out.size();
+    out.resize(at + s.size() + 2);
+    const char *end = writeString(out, out.data() + at, s, 0);
+    out.resize(end - out.constData());
 }
 
 bool appendUnescapedUtf8(QByteArray &out, QStringView s)
@@ -154,18 +162,23 @@ bool appendUnescapedUtf8(QByteArray &out, QStringView s)
 
 QByteArray encodeStringArray(const QStringList &values)
 {
-    QByteArray out;
-    qsizetype estimate = 2;
+    // One buffer sized for plain ASCII, written through a cursor: a value with wider characters
+    // grows it, keeping the room the values after it need.
+    qsizetype room = 2;
     for (const QString &value : values)
-        estimate += value.size() + 3;
-    out.reserve(estimate + estimate / 8);
-    out.append('[');
+        room += value.size() + 3; // its quotes and a comma
+    QByteArray out(room, Qt::Uninitialized);
+    char *dst = out.data();
+    *dst++ = '[';
+    qsizetype keep = room - 1;
     for (qsizetype i = 0; i < values.size(); ++i) {
         if (i)
-            out.append(',');
-        appendString(out, values.at(i));
+            *dst++ = ',';
+        keep -= values.at(i).size() + 3;
+        dst = writeString(out, dst, values.at(i), keep);
     }
-    out.append(']');
+    *dst++ = ']';
+    out.resize(dst - out.constData());
     return out;
 }
 
