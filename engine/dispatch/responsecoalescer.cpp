@@ -155,16 +155,20 @@ void ResponseCoalescer::remember(qint64 taskId, const QString &output, const QSt
     const QByteArray key = m_keyOfTask.value(taskId);
     if (key.isEmpty())
         return;
-    qsizetype &position = m_unstoredAt[key]; // one lookup per answer; 0: none yet
-    if (position != 0)
+    qsizetype *position = &m_unstoredAt[keyPrefix(key)]; // one lookup per answer; 0: none yet
+    if (*position != 0 && m_unstored.at(*position - 1).key != key)
+        position = &m_unstoredAtByKey[key]; // another key starts the same
+    if (*position != 0)
         return;
     m_unstored.append(store::CachedResponse{key, taskId, output, model, usage, nowMs});
-    position = m_unstored.size();
+    *position = m_unstored.size();
 }
 
 std::optional<store::CachedResponse> ResponseCoalescer::unstored(const QByteArray &key) const
 {
-    const qsizetype position = m_unstoredAt.value(key);
+    qsizetype position = m_unstoredAt.value(keyPrefix(key));
+    if (position != 0 && m_unstored.at(position - 1).key != key)
+        position = m_unstoredAtByKey.value(key);
     if (position == 0)
         return std::nullopt;
     return m_unstored.at(position - 1);
@@ -219,6 +223,7 @@ QList<store::CachedResponse> ResponseCoalescer::takeUnstored(qint64 nowMs)
     m_unstored.reserve(entries.size());
     m_unstoredAt.clear();
     m_unstoredAt.reserve(entries.size());
+    m_unstoredAtByKey.clear();
     return entries;
 }
 
