@@ -68,8 +68,8 @@ PackedKey packKey(const QByteArray &key)
         if (seen < 0x10) {
             const char *hex = key.constData();
             for (int i = 0; i < 16; ++i)
-                packed.bytes[i] =
-                    static_cast<unsigned char>(hexValue(hex[2 * i]) << 4 | hexValue(hex[2 * i + 1]));
+                packed.bytes[i] = static_cast<unsigned char>(hexValue(hex[2 * i]) << 4 |
+                                                             hexValue(hex[2 * i + 1]));
             packed.size = 16;
             return packed;
         }
