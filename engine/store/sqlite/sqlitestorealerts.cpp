@@ -3,6 +3,7 @@
 #include "core/jsonutil.h"
 
 #include <QDate>
+#include <QtEndian>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QSqlError>
@@ -31,7 +32,16 @@ struct PackedKey
     int size = 0;
     bool operator<(const PackedKey &other) const
     {
-        // BLOB order, as the primary key sorts them: bytes, then length.
+        // BLOB order, as the primary key sorts them: bytes, then length. The runner's keys
+        // (16 bytes) compare as two big-endian words: a group's sort of 50,000 keys called
+        // memcmp about 800,000 times.
+        if (size == 16 && other.size == 16) {
+            const quint64 high = qFromBigEndian<quint64>(bytes);
+            const quint64 otherHigh = qFromBigEndian<quint64>(other.bytes);
+            if (high != otherHigh)
+                return high < otherHigh;
+            return qFromBigEndian<quint64>(bytes + 8) < qFromBigEndian<quint64>(other.bytes + 8);
+        }
         const int common = std::min(size, other.size);
         const int order = std::memcmp(bytes, other.bytes, size_t(common));
         return order != 0 ? order < 0 : size < other.size;
