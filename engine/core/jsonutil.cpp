@@ -57,29 +57,20 @@ int encodeSpecial(const char16_t *&p, const char16_t *end, char *out)
 {
     const char16_t c = *p++;
     if (c < 0x80) {
-        out[0] = '\\';
-        switch (c) {
-        case '"':
-            out[1] = '"';
-            return 2;
-        case '\\':
-            out[1] = '\\';
-            return 2;
-        case '\n':
-            out[1] = 'n';
-            return 2;
-        case '\r':
-            out[1] = 'r';
-            return 2;
-        case '\t':
-            out[1] = 't';
-            return 2;
-        default: {
-            const char escaped[] = {'\\', 'u', '0', '0', kHexDigits[c >> 4], kHexDigits[c & 0xF]};
-            std::memcpy(out, escaped, sizeof escaped);
-            return int(sizeof escaped);
+        // The escapes the encoder always wrote with a letter; other control characters as
+        // \u00XX (\b and \f too).
+        static constexpr char kLettered[][2] = {
+            {'"', '"'}, {'\\', '\\'}, {'\n', 'n'}, {'\r', 'r'}, {'\t', 't'}};
+        for (const auto &[raw, letter] : kLettered) {
+            if (c == char16_t(raw)) {
+                out[0] = '\\';
+                out[1] = letter;
+                return 2;
+            }
         }
-        }
+        const char escaped[] = {'\\', 'u', '0', '0', kHexDigits[c >> 4], kHexDigits[c & 0xF]};
+        std::memcpy(out, escaped, sizeof escaped);
+        return int(sizeof escaped);
     }
     if (c < 0x800) {
         out[0] = char(0xC0 | c >> 6);
