@@ -424,6 +424,8 @@ bool decodeFast(QByteArrayView json, QStringList &values)
         room += span.end - span.begin + 1;
     QString::DataPointer block(QTypedArrayData<char16_t>::allocate(room));
     char16_t *out = block.data();
+    if (room > 0)
+        Q_CHECK_PTR(out); // out of memory: as QString's own allocation reports it
     values.reserve(spans.size());
     for (const Span &span : spans) {
         char16_t *const start = out;
