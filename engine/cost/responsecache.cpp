@@ -1,6 +1,7 @@
 #include "responsecache.h"
 #include "api/jobsettings.h"
 
+#include "core/jsonutil.h"
 #include "core/sha256.h"
 #include "core/tasktypes.h"
 
@@ -53,38 +54,12 @@ QByteArray responseCacheKey(const RequestIdentity &identity)
 namespace {
 
 // Appends the prompt as the canonical JSON writes it, quotes excluded, UTF-8 encoded. Most
-// prompts need no escaping at all and are encoded here in one pass into the caller's kept
+// prompts need no escaping at all and are encoded in one pass into the caller's kept
 // buffer; for the others Qt's own writer decides, so keys stay what they were.
 void appendJsonStringBody(QByteArray &out, QStringView text)
 {
-    const qsizetype start = out.size();
-    out.resize(start + 3 * text.size()); // a UTF-16 unit is at most 3 UTF-8 bytes here
-    char *to = out.data() + start;
-    for (const QChar c : text) {
-        const char16_t u = c.unicode();
-        if (u < 0x80) {
-            if (u < 0x20 || u == u'"' || u == u'\\') {
-                to = nullptr;
-                break;
-            }
-            *to++ = char(u);
-        } else if (u < 0x800) {
-            *to++ = char(0xc0 | (u >> 6));
-            *to++ = char(0x80 | (u & 0x3f));
-        } else if (!QChar::isSurrogate(u)) {
-            *to++ = char(0xe0 | (u >> 12));
-            *to++ = char(0x80 | ((u >> 6) & 0x3f));
-            *to++ = char(0x80 | (u & 0x3f));
-        } else {
-            to = nullptr;
-            break;
-        }
-    }
-    if (to) {
-        out.resize(to - out.constData());
+    if (json::appendUnescapedUtf8(out, text))
         return;
-    }
-    out.resize(start);
     const QByteArray quoted =
         QJsonDocument(QJsonArray{text.toString()}).toJson(QJsonDocument::Compact);
     out.append(QByteArrayView(quoted).sliced(2, quoted.size() - 4)); // ["…"]

@@ -155,19 +155,32 @@ void ResponseCoalescer::remember(qint64 taskId, const QString &output, const QSt
     const QByteArray key = m_keyOfTask.value(taskId);
     if (key.isEmpty())
         return;
-    qsizetype &position = m_unstoredAt[key]; // one lookup per answer; 0: none yet
-    if (position != 0)
+    qsizetype *position = &m_unstoredAt[keyPrefix(key)]; // one lookup per answer; 0: none yet
+    if (*position != 0 && m_unstored.at(*position - 1).key != key)
+        position = &m_unstoredAtByKey[key]; // another key starts the same
+    if (*position != 0)
         return;
     m_unstored.append(store::CachedResponse{key, taskId, output, model, usage, nowMs});
-    position = m_unstored.size();
+    *position = m_unstored.size();
+}
+
+qsizetype ResponseCoalescer::positionOf(const QByteArray &key,
+                                        const QList<store::CachedResponse> &entries,
+                                        const QHash<quint64, qsizetype> &at,
+                                        const QHash<QByteArray, qsizetype> &atByKey)
+{
+    const qsizetype position = at.value(keyPrefix(key));
+    if (position != 0 && entries.at(position - 1).key != key)
+        return atByKey.value(key);
+    return position;
 }
 
 std::optional<store::CachedResponse> ResponseCoalescer::unstored(const QByteArray &key) const
 {
-    if (const qsizetype position = m_unstoredAt.value(key); position != 0)
+    if (const qsizetype position = positionOf(key, m_unstored, m_unstoredAt, m_unstoredAtByKey))
         return m_unstored.at(position - 1);
     for (const Taken &taken : m_taken) {
-        if (const qsizetype position = taken.at.value(key); position != 0)
+        if (const qsizetype position = positionOf(key, taken.entries, taken.at, taken.atByKey))
             return taken.entries.at(position - 1);
     }
     return std::nullopt;
@@ -220,7 +233,8 @@ QList<store::CachedResponse> ResponseCoalescer::takeUnstored(qint64 nowMs)
     }
     // The next group of answers grows about as large: room for it now, not rehash by rehash.
     m_unstored.reserve(entries.size());
-    m_taken.push_back(Taken{entries, std::exchange(m_unstoredAt, {})});
+    m_taken.push_back(Taken{entries, std::exchange(m_unstoredAt, {}),
+                            std::exchange(m_unstoredAtByKey, {})});
     m_unstoredAt.reserve(entries.size());
     return entries;
 }

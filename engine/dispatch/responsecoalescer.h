@@ -142,16 +142,26 @@ private:
     QHash<qint64, QByteArray> m_keyOfTask;                  // leader task -> its key
     QHash<QByteArray, QList<ClaimedTask>> m_followersOfKey; // duplicates waiting for it
     // Answers not yet written, in the order they came, and where each key's is (+1): a hash
-    // of whole answers moved them each time one of its spans grew.
+    // of whole answers moved them each time one of its spans grew. Found by the key's first
+    // 64 bits, compared inside the hash's nodes: with the whole key every probe went to the
+    // key's bytes elsewhere in memory, most of remember() and unstored() in a long drain. A
+    // key whose first 64 bits another kept key has goes by its whole key in the second hash.
     QList<store::CachedResponse> m_unstored;
-    QHash<QByteArray, qsizetype> m_unstoredAt;
-    // Groups taken to be written whose write has not ended yet, oldest first.
+    QHash<quint64, qsizetype> m_unstoredAt;
+    QHash<QByteArray, qsizetype> m_unstoredAtByKey;
+    // Groups taken to be written whose write has not ended yet, oldest first; found the same
+    // way.
     struct Taken
     {
         QList<store::CachedResponse> entries;
-        QHash<QByteArray, qsizetype> at;
+        QHash<quint64, qsizetype> at;
+        QHash<QByteArray, qsizetype> atByKey;
     };
     std::deque<Taken> m_taken;
+    // Where key's answer is in entries (+1), 0: not there.
+    static qsizetype positionOf(const QByteArray &key, const QList<store::CachedResponse> &entries,
+                                const QHash<quint64, qsizetype> &at,
+                                const QHash<QByteArray, qsizetype> &atByKey);
     qint64 m_lastWriteMs = 0;
     StoreCache m_storeCache = StoreCache::Unknown;
     qint64 m_storeCountedAtMs = 0;

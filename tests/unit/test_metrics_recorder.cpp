@@ -135,6 +135,7 @@ private Q_SLOTS:
     void histogramPercentilesWithinStatedError_data();
     void histogramPercentilesWithinStatedError();
     void histogramMergesExactly();
+    void bucketsOfWholeValuesAreTheFormulas();
     void labelsAreCanonical();
     void expositionFormat();
 
@@ -224,6 +225,29 @@ void TestMetricsRecorder::histogramPercentilesWithinStatedError()
     QCOMPARE(histogram.quantile(1.0), histogram.max());
     // Bounded: the same few kilobytes for a hundred thousand observations as for one.
     QVERIFY(sizeof(LogHistogram) < 2400);
+}
+
+// Whole values below a few thousand take their bucket from a table; it must be the bucket
+// the formula gives, next to values just off a whole number and past the table.
+void TestMetricsRecorder::bucketsOfWholeValuesAreTheFormulas()
+{
+    const auto formula = [](double value) {
+        if (!(value >= 1.0))
+            return 0;
+        const int index =
+            1 + int(std::floor(std::log2(value) * LogHistogram::kSubBuckets));
+        return qBound(1, index, LogHistogram::kBuckets - 1);
+    };
+    for (int whole = 0; whole <= 10'000; ++whole) {
+        for (const double value : {double(whole), std::nextafter(double(whole), 0.0),
+                                   std::nextafter(double(whole), 1e9), whole + 0.5}) {
+            QVERIFY2(LogHistogram::bucketOf(value) == formula(value),
+                     qPrintable(QString::number(value, 'g', 17)));
+        }
+    }
+    QCOMPARE(LogHistogram::bucketOf(-1.0), 0);
+    QCOMPARE(LogHistogram::bucketOf(std::nan("")), 0);
+    QCOMPARE(LogHistogram::bucketOf(1e300), LogHistogram::kBuckets - 1);
 }
 
 void TestMetricsRecorder::histogramMergesExactly()

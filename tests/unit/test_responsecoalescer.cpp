@@ -160,6 +160,32 @@ private Q_SLOTS:
         QVERIFY(!cache.unstored("other"));
     }
 
+    // Kept answers are found by their key's first 64 bits; keys that share them stay apart.
+    void keysThatStartAlikeAreKeptApart()
+    {
+        ResponseCoalescer cache(true);
+        const QByteArray first = "0123456789abcdef" + QByteArray(48, '0');
+        const QByteArray second = "0123456789abcdef" + QByteArray(48, '1');
+        const QByteArray third = "0123456789ABCDEF" + QByteArray(48, '2'); // the same bits
+        cache.lead(first, 1);
+        cache.lead(second, 2);
+        cache.lead(third, 3);
+        cache.lead(second, 4);
+        cache.remember(1, u"first"_s, u"m"_s, Usage(), 100);
+        QVERIFY(!cache.unstored(second));
+        cache.remember(2, u"second"_s, u"m"_s, Usage(), 100);
+        cache.remember(3, u"third"_s, u"m"_s, Usage(), 100);
+        cache.remember(4, u"second again"_s, u"m"_s, Usage(), 100); // the first answer stays
+        QCOMPARE(cache.unstored(first)->output, u"first"_s);
+        QCOMPARE(cache.unstored(second)->output, u"second"_s);
+        QCOMPARE(cache.unstored(third)->output, u"third"_s);
+        QVERIFY(!cache.unstored("0123456789abcdef" + QByteArray(48, '9')));
+        const QList<bd::store::CachedResponse> written = cache.takeUnstored(200);
+        QCOMPARE(written.size(), 3);
+        QCOMPARE(written.at(1).key, second);
+        QVERIFY(!cache.unstored(second)); // taken to be written
+    }
+
     void answersAreWrittenByTimeCountOrStop()
     {
         ResponseCoalescer cache(true, ResponseCoalescer::Options{.flushEntries = 3,

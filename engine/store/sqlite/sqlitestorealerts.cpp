@@ -3,12 +3,14 @@
 #include "core/jsonutil.h"
 
 #include <QDate>
+#include <QtEndian>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QSqlError>
 #include <QSqlQuery>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -30,35 +32,54 @@ struct PackedKey
     int size = 0;
     bool operator<(const PackedKey &other) const
     {
-        // BLOB order, as the primary key sorts them: bytes, then length.
+        // BLOB order, as the primary key sorts them: bytes, then length. The runner's keys
+        // (16 bytes) compare as two big-endian words: a group's sort of 50,000 keys called
+        // memcmp about 800,000 times.
+        if (size == 16 && other.size == 16) {
+            const quint64 high = qFromBigEndian<quint64>(bytes);
+            const quint64 otherHigh = qFromBigEndian<quint64>(other.bytes);
+            if (high != otherHigh)
+                return high < otherHigh;
+            return qFromBigEndian<quint64>(bytes + 8) < qFromBigEndian<quint64>(other.bytes + 8);
+        }
         const int common = std::min(size, other.size);
         const int order = std::memcmp(bytes, other.bytes, size_t(common));
         return order != 0 ? order < 0 : size < other.size;
     }
 };
 
-int hexDigit(char c)
+// Each byte's value as a hex digit, 0x10 for any other byte: one load a character, and a key
+// is checked by OR-ing its 64 values (the branches of a digit-by-digit test were about 900
+// instructions a key, a task's share of storeCachedResponses).
+constexpr std::array<unsigned char, 256> kHexValues = [] {
+    std::array<unsigned char, 256> values{};
+    values.fill(0x10);
+    for (int i = 0; i < 10; ++i)
+        values['0' + i] = static_cast<unsigned char>(i);
+    for (int i = 0; i < 6; ++i) {
+        values['a' + i] = static_cast<unsigned char>(10 + i);
+        values['A' + i] = static_cast<unsigned char>(10 + i);
+    }
+    return values;
+}();
+
+unsigned char hexValue(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return kHexValues[static_cast<unsigned char>(c)];
 }
 
 PackedKey packKey(const QByteArray &key)
 {
     PackedKey packed;
     if (key.size() == 64) {
-        bool hex = true;
+        unsigned char seen = 0;
         for (const char c : key)
-            hex = hex && hexDigit(c) >= 0;
-        if (hex) {
+            seen |= hexValue(c);
+        if (seen < 0x10) {
+            const char *hex = key.constData();
             for (int i = 0; i < 16; ++i)
-                packed.bytes[i] = static_cast<unsigned char>(hexDigit(key[2 * i]) << 4 |
-                                                             hexDigit(key[2 * i + 1]));
+                packed.bytes[i] = static_cast<unsigned char>(hexValue(hex[2 * i]) << 4 |
+                                                             hexValue(hex[2 * i + 1]));
             packed.size = 16;
             return packed;
         }

@@ -23,29 +23,37 @@ public:
     // The completion statement's RETURNING row; batchLane looks up a provider batch's lane.
     bool add(const SqliteStatement &row, SqliteStatement &batchLane)
     {
-        Line key;
-        key.jobId = row.int64(0);
-        key.model = row.bytes(1).toByteArray();
-        key.day = row.isNull(4) ? -1 : row.int64(4);
-        key.tier = row.bytes(5).toByteArray();
+        // Compared as the row's own bytes: a group has a line or two, and copying model, tier
+        // and lane out of every row to compare them was three allocations a completion.
+        const qint64 jobId = row.int64(0);
+        const QByteArrayView model = row.bytes(1);
+        const qint64 day = row.isNull(4) ? -1 : row.int64(4);
+        const QByteArrayView tier = row.bytes(5);
+        QByteArrayView lane;
         if (row.int64(2) == 1) {
-            key.lane = "response-cache";
+            lane = "response-cache";
         } else if (row.isNull(3)) {
-            key.lane = "sync";
+            lane = "sync";
         } else {
             ResetGuard guard(batchLane);
             batchLane.bind(1, row.int64(3));
             const int rc = batchLane.step();
             if (rc != SQLITE_ROW && rc != SQLITE_DONE)
                 return false;
-            key.lane = rc == SQLITE_ROW && batchLane.bytes(0) == "batch-api" ? "batch-api" : "sync";
+            lane = rc == SQLITE_ROW && batchLane.bytes(0) == "batch-api" ? "batch-api" : "sync";
         }
         auto line = std::find_if(m_lines.begin(), m_lines.end(), [&](const Line &l) {
-            return l.jobId == key.jobId && l.day == key.day && l.lane == key.lane &&
-                   l.model == key.model && l.tier == key.tier;
+            return l.jobId == jobId && l.day == day && l.lane == lane && l.model == model &&
+                   l.tier == tier;
         });
         if (line == m_lines.end()) {
-            m_lines.append(std::move(key));
+            Line added;
+            added.jobId = jobId;
+            added.lane = lane.toByteArray();
+            added.model = model.toByteArray();
+            added.day = day;
+            added.tier = tier.toByteArray();
+            m_lines.append(std::move(added));
             line = m_lines.end() - 1;
         }
         ++line->tasks;
