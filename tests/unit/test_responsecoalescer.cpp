@@ -183,7 +183,10 @@ private Q_SLOTS:
         const QList<bd::store::CachedResponse> written = cache.takeUnstored(200);
         QCOMPARE(written.size(), 3);
         QCOMPARE(written.at(1).key, second);
-        QVERIFY(!cache.unstored(second)); // taken to be written
+        QCOMPARE(cache.unstored(second)->output, u"second"_s); // taken, its write not ended
+        QCOMPARE(cache.unstored(third)->output, u"third"_s);
+        cache.takenStored();
+        QVERIFY(!cache.unstored(second)); // written
     }
 
     void answersAreWrittenByTimeCountOrStop()
