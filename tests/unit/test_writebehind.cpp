@@ -60,6 +60,17 @@ private:
         return written.constFirst();
     }
 
+    // The owner's transitions, as a runner posts them.
+    WriteBehind::Group writeGroup(const QList<TaskTransition> &transitions) const
+    {
+        WriteBehind::Group group;
+        group.jobId = m_job;
+        group.owner = kOwner;
+        group.nowMs = kT0 + 20;
+        group.transitions = transitions;
+        return group;
+    }
+
     QList<ClaimedTask> claimBehind(WriteBehind &writer, int limit)
     {
         WriteBehind::Group claim;
@@ -153,13 +164,8 @@ private Q_SLOTS:
         const QList<ClaimedTask> mine = claimBehind(*writer, 1);
         QCOMPARE(mine.size(), 1);
 
-        WriteBehind::Group group;
-        group.jobId = m_job;
-        group.owner = kOwner;
-        group.nowMs = kT0 + 20;
-        group.transitions = {completion(theirs.constFirst().id, u"late"_s),
-                             completion(mine.constFirst().id, u"mine"_s)};
-        writer->post(group);
+        writer->post(writeGroup({completion(theirs.constFirst().id, u"late"_s),
+                                 completion(mine.constFirst().id, u"mine"_s)}));
         const WriteBehind::Written written = onlyWritten(*writer);
         QVERIFY(written.error.isEmpty());
         QCOMPARE(written.skipped, 1);
@@ -178,12 +184,7 @@ private Q_SLOTS:
             const auto writer = WriteBehind::open(m_path, &error);
             QVERIFY2(writer, qPrintable(error));
             for (const ClaimedTask &task : claimed) {
-                WriteBehind::Group group;
-                group.jobId = m_job;
-                group.owner = kOwner;
-                group.nowMs = kT0 + 20;
-                group.transitions = {completion(task.id, u"answer"_s)};
-                writer->post(std::move(group)); // one group each; none waited for
+                writer->post(writeGroup({completion(task.id, u"answer"_s)})); // one group each; none waited for
             }
         }
         QCOMPARE(store().taskCounts(m_job).completed, 10);
@@ -198,12 +199,7 @@ private Q_SLOTS:
         QCOMPARE(first.size(), 5);
         // Many write groups, then a claim: the claim's answer comes before the last writes.
         for (const ClaimedTask &task : first) {
-            WriteBehind::Group group;
-            group.jobId = m_job;
-            group.owner = kOwner;
-            group.nowMs = kT0 + 20;
-            group.transitions = {completion(task.id, u"answer"_s)};
-            writer->post(std::move(group));
+            writer->post(writeGroup({completion(task.id, u"answer"_s)}));
         }
         WriteBehind::Group claim;
         claim.jobId = m_job;
