@@ -5,7 +5,6 @@
 #include "core/crashpoint.h"
 #include "cost/responsecache.h"
 #include "store/store.h"
-#include "store/writebehind.h"
 
 #include <algorithm>
 #include <QJsonDocument>

@@ -84,15 +84,14 @@ void WriteBehind::run(const QString &path)
     auto database = std::make_unique<SqliteDatabase>(path, Database::Access::ReadWrite, bounds);
     {
         std::lock_guard lock(m_mutex);
-        if (database->isOpen())
-            m_opened = true;
-        else
-            m_openError = database->errorString();
+        m_opened = database->isOpen();
+        if (!m_opened) // never empty: open() waits for one or the other
+            m_openError = database->errorString().isEmpty()
+                              ? QStringLiteral("cannot open %1").arg(path)
+                              : database->errorString();
     }
-    if (!m_opened)
-        database.reset();
     m_changed.notify_all();
-    if (!database)
+    if (!m_opened)
         return;
     for (;;) {
         Group group;
