@@ -438,11 +438,16 @@ void MainWindow::connectEngine()
         // A job the snapshot knows and the list does not (imported by another worker), or
         // one the list has and the snapshot no longer knows (deleted by another process):
         // the list is read again.
+        // So is one that has come to wait for a worker since the list was read (listed
+        // while `batchctl submit` still imported it): the list is where it is taken up.
         QSet<qint64> known;
         bool listBehind = false;
         for (const JobSnapshot &job : snapshot.jobs) {
             known.insert(job.jobId);
-            listBehind = listBehind || m_jobsModel->rowOf(job.jobId) < 0;
+            listBehind = listBehind || m_jobsModel->rowOf(job.jobId) < 0 ||
+                         (!job.runningHere && waitsToBeTakenUp(job.jobId, job.state,
+                                                               job.stateReason, job.counts,
+                                                               job.runner));
         }
         for (const JobInfo &job : m_jobsModel->jobs())
             listBehind = listBehind || !known.contains(job.id);
@@ -597,10 +602,11 @@ void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
             // for a worker whenever it turns up: submitted, or handed back by an engine that
             // stopped. A job another live process runs is left to it (it shares the tasks
             // through leases when it wants help: batchctl worker).
-            const bool interrupted = firstList && job.state == JobState::Running;
-            if ((interrupted || waitsForAWorker(job.state, job.stateReason)) &&
-                job.counts.unfinished() > 0 && job.runner.isEmpty() &&
-                !m_notTakenUp.contains(job.id))
+            const bool interrupted = firstList && job.state == JobState::Running &&
+                                     job.counts.unfinished() > 0 && job.runner.isEmpty() &&
+                                     !m_notTakenUp.contains(job.id);
+            if (interrupted ||
+                waitsToBeTakenUp(job.id, job.state, job.stateReason, job.counts, job.runner))
                 resumeJob(job.id);
         }
     }
@@ -614,6 +620,13 @@ void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
     }
     updateActions();
     updateStatusTotals();
+}
+
+bool MainWindow::waitsToBeTakenUp(qint64 jobId, JobState state, const QString &stateReason,
+                                  const TaskCounts &counts, const QString &runner) const
+{
+    return m_options.resumeInterruptedJobs && waitsForAWorker(state, stateReason) &&
+           counts.unfinished() > 0 && runner.isEmpty() && !m_notTakenUp.contains(jobId);
 }
 
 void MainWindow::updateStatusTotals()

@@ -139,6 +139,10 @@ private:
     void chooseDatabase();
     void applySidebarPalette();
     void reprioritiseSelected();
+    // A job submitted elsewhere (or handed back by an engine that stopped) that this window
+    // runs as it turns up, as a batchctl worker would.
+    bool waitsToBeTakenUp(qint64 jobId, JobState state, const QString &stateReason,
+                          const TaskCounts &counts, const QString &runner) const;
     static QString localCsvFromMime(const QMimeData *mime);
 
     Options m_options;

@@ -285,6 +285,38 @@ private Q_SLOTS:
         QCOMPARE(waiting.counts.completed, 0);
     }
 
+    // The window listed the submitted job while `batchctl submit` still imported it (its
+    // snapshots see a new job within a tenth of a second here): the job came to wait for a
+    // worker after that list, and the window still takes it up. It used to be taken up
+    // only from a list read after the import, so it waited, "waiting for a worker", until
+    // something else read the list again (CI, 2026-12-04: a loaded machine).
+    void aJobListedWhileImportingRunsOnceSubmitted()
+    {
+        QString db;
+        auto window = makeWindow(&db, true);
+        bd::store::SqliteStore store(db);
+        QVERIFY2(store.isOpen(), qPrintable(store.errorString()));
+        bd::JobSpec spec;
+        spec.sourcePath = m_dir.filePath(u"slow-import.csv"_s);
+        spec.sourceSha256 = "00";
+        spec.templateText = u"Say {{text}}"_s;
+        const qint64 jobId = store.createJob(spec, {u"text"_s}, QDateTime::currentMSecsSinceEpoch());
+        QVERIFY(jobId > 0);
+        QTRY_VERIFY_WITH_TIMEOUT(window->jobsModel()->job(jobId) &&
+                                     window->jobsModel()->job(jobId)->state ==
+                                         bd::JobState::Importing,
+                                 10'000);
+        QList<QStringList> rows;
+        for (int row = 1; row <= 20; ++row)
+            rows.append({u"row %1"_s.arg(row)});
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        QVERIFY(store.appendTasks(jobId, 1, rows, spec.priority, now));
+        QVERIFY(store.setJobState(jobId, bd::JobState::Paused,
+                                  bd::stopCauseReason(bd::StopCause::Imported), now));
+        QTRY_COMPARE_WITH_TIMEOUT(storedJob(db, jobId)->state, bd::JobState::Finished, 30'000);
+        QCOMPARE(storedJob(db, jobId)->counts.completed, 20);
+    }
+
     void finishedJobWithDeadTasksSaysSo()
     {
         QString db;
