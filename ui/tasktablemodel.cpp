@@ -397,12 +397,22 @@ void TaskTableModel::handlePage(quint64 ticket, qint64 offset, const QList<bd::T
 
 void TaskTableModel::handleReadFailed(quint64 ticket)
 {
-    // The page may be asked for again when its rows are painted next.
-    if (const auto page = m_pageTickets.constFind(ticket); page != m_pageTickets.constEnd()) {
-        m_inFlight.remove(page.value());
-        m_pageTickets.erase(page);
-    }
     m_countTickets.remove(ticket);
+    const auto page = m_pageTickets.constFind(ticket);
+    if (page == m_pageTickets.constEnd())
+        return;
+    const qint64 pageNo = page.value();
+    m_inFlight.remove(pageNo);
+    m_pageTickets.erase(page);
+    // A failed read (the database busy or away for a moment) would leave its rows at "…"
+    // until the user scrolled: a little later their rows are painted again, and a page
+    // still in view is asked for again. Nothing is asked for a page scrolled away.
+    QTimer::singleShot(kRetryFailedPageMs, this, [this, pageNo] {
+        const qint64 first = pageNo * kPageSize;
+        const qint64 last = qMin<qint64>(first + kPageSize, m_count) - 1;
+        if (last >= first && !m_pages.contains(pageNo))
+            Q_EMIT dataChanged(index(int(first), 0), index(int(last), columnCount() - 1));
+    });
 }
 
 void TaskTableModel::evict()

@@ -56,6 +56,7 @@ public:
         LoadedRole,
     };
     static constexpr int kPageSize = 200;
+    static constexpr int kRetryFailedPageMs = 500;
 
     explicit TaskTableModel(Engine *engine, QObject *parent = nullptr);
 
