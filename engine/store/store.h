@@ -180,8 +180,10 @@ public:
     virtual bool jobTotals(qint64 jobId, Usage *usage, double *costUsd, qint64 *billedTasks) = 0;
     virtual QList<DeadTask> deadTasks(qint64 jobId, int limit, qint64 afterTaskId) = 0;
     virtual QList<AttemptRecord> attempts(qint64 taskId) = 0;
-    // Streams the job's rows in input order, a page at a time; the callback returns false
-    // to stop early. Returns false on a database error.
+    // Streams the job's rows in input order (SQLite: a page at a time; PostgreSQL: one COPY,
+    // which keeps the connection busy, so the callback must not call back into this store);
+    // rows appended meanwhile come out too. The callback returns false to stop early.
+    // Returns false on a database error.
     virtual bool forEachExportRow(qint64 jobId,
                                   const std::function<bool(const ExportRow &)> &sink) = 0;
 

@@ -1140,13 +1140,13 @@ void StoreConformance::exportRowsInInputOrder()
     QCOMPARE(seen, 2); // the sink stops it early
 }
 
-// Pages of 2,000 along the primary key: a job whose tasks another job's interleave comes out
-// whole, in input order, without the other job's rows; rows appended while the export runs
-// come out too.
+// A job whose tasks another job's interleave comes out whole, in input order, without the
+// other job's rows; rows another connection appends while the export runs come out too.
 void StoreConformance::exportWalksPagesOfItsJobOnly()
 {
     const auto db = open(m_location);
-    QVERIFY(db);
+    const auto appender = open(m_location);
+    QVERIFY(db && appender);
     store::Store &store = db->queue();
     const qint64 job = makeJob(store, 2'500);
     const qint64 other = makeJob(store, 30, u"b"_s);
@@ -1159,7 +1159,7 @@ void StoreConformance::exportWalksPagesOfItsJobOnly()
     QVERIFY(store.forEachExportRow(job, [&](const ExportRow &row) {
         ids.append(row.inputValues.value(0));
         if (ids.size() == 4'000 && !appended) // before the last page is read
-            appended = store.appendTasks(job, 4'101, makeRows(3, 4'101), 2, kT0);
+            appended = appender->queue().appendTasks(job, 4'101, makeRows(3, 4'101), 2, kT0);
         return true;
     }));
     QVERIFY(appended);
@@ -1173,6 +1173,99 @@ void StoreConformance::exportWalksPagesOfItsJobOnly()
         return row.inputValues.value(0) == u"R%1"_s.arg(otherRows);
     }));
     QCOMPARE(otherRows, 35);
+    // Stopped early in a long walk (PostgreSQL cancels its COPY midway), the store goes on
+    // answering, and a walk after it is whole.
+    int seen = 0;
+    QVERIFY(store.forEachExportRow(job, [&](const ExportRow &) { return ++seen < 10; }));
+    QCOMPARE(seen, 10);
+    QCOMPARE(store.taskCounts(job).pending, 4'103);
+    seen = 0;
+    QVERIFY(store.forEachExportRow(job, [&](const ExportRow &) { return ++seen > 0; }));
+    QCOMPARE(seen, 4'103);
+}
+
+// Whatever a row or an answer holds comes out as it went in: tabs, line breaks, backslashes
+// and a text that reads "\N" (PostgreSQL's COPY escapes each of them and writes NULL as \N),
+// control characters, non-Latin text and an empty field; an answer of unknown cost keeps
+// its cost unknown.
+void StoreConformance::exportKeepsEveryCharacter()
+{
+    const auto db = open(m_location);
+    QVERIFY(db);
+    store::Store &store = db->queue();
+    const QStringList awkward{
+        u"tab\there, line\nbreak, return\r\n, backslash \\ and \\t and \\\\N"_s,
+        u"\\N"_s,
+        QString(),
+        u"bell \a, backspace \b, form feed \f, vertical tab \v, escape \x1b, DEL \x7f"_s,
+        u"ünïcödé 日本語 🚀 \"quoted\" 'single' ,comma;"_s,
+    };
+    const qint64 job = store.createJob(makeSpec(u"awkward"_s), {u"id"_s, u"review"_s}, kT0);
+    QVERIFY(job > 0);
+    QList<QStringList> rows;
+    for (const QString &text : awkward)
+        rows.append({text, text + u"\\"_s});
+    QVERIFY(store.appendTasks(job, 1, rows, 2, kT0));
+    QList<ClaimedTask> claimed;
+    QVERIFY(store.claimTasks(job, kOwnerA, int(awkward.size()), kT0, kT0 + kLease, &claimed));
+    QCOMPARE(claimed.size(), awkward.size());
+    QList<TaskTransition> group;
+    for (int i = 0; i < claimed.size(); ++i) {
+        const bool dead = i == 1;
+        TaskTransition t = transition(claimed.at(i).id,
+                                      dead ? OutcomeAction::DeadLetter : OutcomeAction::Complete,
+                                      dead ? ErrorClass::InvalidRequest : ErrorClass::None);
+        if (dead)
+            t.outcome.errorMessage = awkward.at(0);
+        else
+            t.outcome.output = awkward.at(i);
+        if (i == 2)
+            t.outcome.costUsd = std::nullopt;
+        if (i == 3)
+            t.outcome.costUsd = 0.1 + 0.2; // every digit of a double comes back
+        group.append(t);
+    }
+    QVERIFY2(store.applyTransitions(kOwnerA, group, kT0 + 10), qPrintable(store.errorString()));
+
+    QList<ExportRow> exported;
+    QVERIFY2(store.forEachExportRow(job,
+                                    [&](const ExportRow &row) {
+                                        exported.append(row);
+                                        return true;
+                                    }),
+             qPrintable(store.errorString()));
+    QCOMPARE(exported.size(), awkward.size());
+    for (int i = 0; i < exported.size(); ++i) {
+        const ExportRow &row = exported.at(i);
+        QCOMPARE(row.taskId, claimed.at(i).id);
+        QCOMPARE(row.inputValues, (QStringList{awkward.at(i), awkward.at(i) + u"\\"_s}));
+        if (i == 1) {
+            QCOMPARE(row.status, u"dead"_s);
+            QVERIFY(row.output.isEmpty());
+            QCOMPARE(row.error, u"invalid_request: "_s + awkward.at(0));
+            QCOMPARE(row.costUsd, std::optional<double>(0.0));
+            continue;
+        }
+        QCOMPARE(row.status, u"completed"_s);
+        QCOMPARE(row.output, awkward.at(i));
+        QVERIFY(row.error.isEmpty());
+        QCOMPARE(row.model, u"sim-1"_s);
+        QCOMPARE(row.inputTokens, 10);
+        QCOMPARE(row.outputTokens, 4);
+        QCOMPARE(row.attempts, 1);
+        if (i == 2)
+            QVERIFY(!row.costUsd.has_value());
+        else if (i == 3)
+            QCOMPARE(row.costUsd.value_or(-1), 0.1 + 0.2);
+        else
+            QCOMPARE(row.costUsd.value_or(-1), 0.25);
+    }
+    // Stopped after the first row (PostgreSQL cancels its COPY), the store goes on answering.
+    int seen = 0;
+    QVERIFY(store.forEachExportRow(job, [&](const ExportRow &) { return ++seen < 1; }));
+    QCOMPARE(seen, 1);
+    QCOMPARE(store.taskCounts(job).completed, awkward.size() - 1);
+    QVERIFY(store.setJobState(job, JobState::Finished, QString(), kT0 + 20));
 }
 
 // A store may answer the same totals again only while nothing changed: a commit on

@@ -52,6 +52,7 @@ private Q_SLOTS:
     void costLinesAndCalibration();
     void exportRowsInInputOrder();
     void exportWalksPagesOfItsJobOnly();
+    void exportKeepsEveryCharacter();
     void jobTotalsFollowEveryChange();
     void readerCountsPagesAndDetail();
     void readerOrderedPages();

@@ -204,6 +204,72 @@ PGconn *PostgresConnection::session() const
     return *static_cast<PGconn *const *>(handle.constData());
 }
 
+bool PostgresConnection::copyOut(const QByteArray &sql,
+                                 const std::function<bool(QByteArrayView line)> &row,
+                                 QString *error)
+{
+    PGconn *connection = session();
+    if (!connection) {
+        *error = u"not connected to %1"_s.arg(m_location);
+        return false;
+    }
+    // Every result is read to its end, so that QPSQL finds the session idle afterwards.
+    const auto drainResults = [connection, error] {
+        bool ok = true;
+        while (PGresult *result = PQgetResult(connection)) {
+            const ExecStatusType status = PQresultStatus(result);
+            if (status != PGRES_COMMAND_OK && status != PGRES_COPY_OUT && error->isEmpty()) {
+                *error = QString::fromUtf8(PQresultErrorMessage(result)).trimmed();
+                ok = false;
+            }
+            PQclear(result);
+        }
+        return ok;
+    };
+    if (!PQsendQuery(connection, sql.constData())) {
+        *error = QString::fromUtf8(PQerrorMessage(connection)).trimmed();
+        return false;
+    }
+    PGresult *start = PQgetResult(connection);
+    const bool copying = start && PQresultStatus(start) == PGRES_COPY_OUT;
+    if (!copying)
+        *error = start ? QString::fromUtf8(PQresultErrorMessage(start)).trimmed()
+                       : QString::fromUtf8(PQerrorMessage(connection)).trimmed();
+    PQclear(start);
+    if (!copying) {
+        drainResults();
+        return false;
+    }
+    bool wanted = true;
+    char *buffer = nullptr;
+    int length = 0;
+    while ((length = PQgetCopyData(connection, &buffer, 0)) > 0) {
+        if (wanted) {
+            QByteArrayView line(buffer, length);
+            if (line.endsWith('\n'))
+                line.chop(1);
+            if (!row(line)) {
+                // Asked to stop: the server is told to, and what it sent meanwhile is dropped.
+                wanted = false;
+                if (PGcancel *cancel = PQgetCancel(connection)) {
+                    char reason[256];
+                    PQcancel(cancel, reason, int(sizeof reason));
+                    PQfreeCancel(cancel);
+                }
+            }
+        }
+        PQfreemem(buffer);
+    }
+    if (length == -2 && error->isEmpty())
+        *error = QString::fromUtf8(PQerrorMessage(connection)).trimmed();
+    const bool ended = drainResults() && length == -1;
+    if (!wanted) { // the cancel's "canceling statement due to user request" is no failure
+        error->clear();
+        return true;
+    }
+    return ended;
+}
+
 bool PostgresConnection::connectionLost() const
 {
     if (!m_open)

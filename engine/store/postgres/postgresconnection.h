@@ -62,6 +62,12 @@ public:
     // would fail on the new session, and say so).
     void retire(QSqlQuery &&query) { m_retired.push_back(std::move(query)); }
 
+    // Runs `COPY (…) TO STDOUT` (text format) and hands each row, its newline cut, to row
+    // as the server streams it; row returning false cancels the COPY. False when the COPY
+    // failed (*error says why); the session is idle again either way.
+    bool copyOut(const QByteArray &sql, const std::function<bool(QByteArrayView line)> &row,
+                 QString *error);
+
     // A libpq option of the open session as libpq took it ("" when closed or unknown).
     QString sessionOption(const QByteArray &keyword) const;
 

@@ -119,13 +119,6 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresConnection> connection)
                       "?4::integer, ?5::text, ?6::integer FROM tasks WHERE id = ?1::bigint")
         && s.addSpend.prepare(*m_connection, "INSERT INTO spend_days (day, usd) VALUES (?1, ?2) "
                                         "ON CONFLICT (day) DO UPDATE SET usd = spend_days.usd + excluded.usd")
-        // A walk along the primary key through the job's id range (forEachExportRow);
-        // "job_id + 0" keeps the planner off tasks_job_state (a re-read and sort per page).
-        && s.exportPage.prepare(
-            *m_connection, "SELECT id, vals, state, output, error_class, error_message, model, "
-                      "input_tokens, output_tokens, cached_tokens, cost_usd, attempts, tier "
-                      "FROM tasks WHERE id > ?2::bigint AND id <= ?3::bigint "
-                      "AND job_id + 0 = ?1::bigint ORDER BY id LIMIT ?4::bigint")
         && s.cacheLookup.prepare(*m_connection, "SELECT t.output, t.model, t.input_tokens, "
                                        "t.output_tokens, t.cached_tokens, t.cache_write_tokens, "
                                        "c.created_at FROM response_cache c JOIN tasks t "

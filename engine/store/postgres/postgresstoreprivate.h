@@ -167,7 +167,6 @@ public:
     PostgresStatement dead;
     PostgresStatement insertAttempt;
     PostgresStatement addSpend;
-    PostgresStatement exportPage;
     // Response cache.
     PostgresStatement cacheLookup;
     PostgresStatement cacheLookupMany;
