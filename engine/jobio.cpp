@@ -556,28 +556,37 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
                const std::function<void(qint64 rows)> &progress,
                const std::function<bool()> &cancelled, QStringList *warnings)
 {
-    if (warnings)
-        warnings->clear();
     const auto info = store.job(jobId);
     if (!info) {
+        if (warnings)
+            warnings->clear();
         *error = u"no job %1 in the database"_s.arg(jobId);
         return false;
     }
+    return exportJob(store, *info, path, error, progress, cancelled, warnings);
+}
+
+bool exportJob(store::Store &store, const JobInfo &job, const QString &path, QString *error,
+               const std::function<void(qint64 rows)> &progress,
+               const std::function<bool()> &cancelled, QStringList *warnings)
+{
+    if (warnings)
+        warnings->clear();
     auto writer = ingest::ExportWriter::create(path, error);
     if (!writer)
         return false;
     // A tiered job's export says each row's tier, after the contract's columns.
-    const bool tiered = info->spec.model == cost::kAutoModel;
+    const bool tiered = job.spec.model == cost::kAutoModel;
     // Structured answers: one column per field, right after output.
     std::optional<ingest::OutputSchema> schema;
-    const QString schemaText = info->spec.settings.value(settingkeys::outputSchema).toString();
+    const QString schemaText = job.spec.settings.value(settingkeys::outputSchema).toString();
     if (!schemaText.isEmpty()) {
         schema = ingest::OutputSchema::parse(schemaText.toUtf8(), u"the job's output schema"_s,
                                              error);
         if (!schema)
             return false;
     }
-    if (!writer->begin(info->columns, tiered ? QStringList{u"tier"_s} : QStringList(),
+    if (!writer->begin(job.columns, tiered ? QStringList{u"tier"_s} : QStringList(),
                        schema ? schema->fieldNames() : QStringList())) {
         *error = writer->errorString();
         return false;
@@ -585,7 +594,7 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
     qint64 rows = 0;
     bool writeOk = true;
     bool stopped = cancelled && cancelled();
-    const bool readOk = stopped || store.forEachExportRow(jobId, [&](const ingest::ExportRow &stored) {
+    const bool readOk = stopped || store.forEachExportRow(job.id, [&](const ingest::ExportRow &stored) {
         if (cancelled && rows % 1'000 == 0 && cancelled()) {
             stopped = true;
             return false;

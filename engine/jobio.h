@@ -108,5 +108,10 @@ ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, 
 bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
                const std::function<void(qint64 rows)> &progress = {},
                const std::function<bool()> &cancelled = {}, QStringList *warnings = nullptr);
+// The same for a job already read (its spec and columns; each read of a job sums its tasks
+// on PostgreSQL).
+bool exportJob(store::Store &store, const JobInfo &job, const QString &path, QString *error,
+               const std::function<void(qint64 rows)> &progress = {},
+               const std::function<bool()> &cancelled = {}, QStringList *warnings = nullptr);
 
 } // namespace bd

@@ -241,13 +241,22 @@ void ReaderWorker::exportJob(qint64 jobId, const QString &path)
         Q_EMIT exportFinished(jobId, path, false, u"cannot open the database"_s);
         return;
     }
-    const qint64 total = m_store->taskCounts(jobId).total();
+    // One read of the job gives the export its columns and the progress its total.
+    const std::optional<JobInfo> job = m_store->job(jobId);
+    if (!job) {
+        Q_EMIT exportFinished(jobId, path, false,
+                              m_database->damage().isEmpty()
+                                  ? u"no job %1 in the database"_s.arg(jobId)
+                                  : m_database->damage());
+        return;
+    }
+    const qint64 total = job->counts.total();
     QElapsedTimer sinceProgress;
     sinceProgress.start();
     QString error;
     QStringList warnings;
     const bool ok = bd::exportJob(
-        *m_store, jobId, path, &error,
+        *m_store, *job, path, &error,
         [&](qint64 rows) {
             if (sinceProgress.elapsed() >= 100 || rows == total) {
                 sinceProgress.restart();
