@@ -275,7 +275,7 @@ void EngineWorker::startJob(qint64 jobId, const ProviderConfig &providerConfig)
         return;
     auto job = m_store->job(jobId);
     if (!job) {
-        Q_EMIT jobFailed(jobId, u"no job %1 in the database"_s.arg(jobId));
+        Q_EMIT jobFailed(jobId, noSuchJobText(jobId));
         return;
     }
     if (job->state == JobState::Importing || job->state == JobState::Cancelled) {
@@ -562,7 +562,7 @@ void EngineWorker::runNow(qint64 jobId)
         return;
     const auto job = m_store->job(jobId);
     if (!job) {
-        Q_EMIT jobFailed(jobId, u"no job %1 in the database"_s.arg(jobId));
+        Q_EMIT jobFailed(jobId, noSuchJobText(jobId));
         return;
     }
     // Stored with the job, so a restarted engine (or batchctl resume) keeps the override.
@@ -910,7 +910,7 @@ void EngineWorker::reprioritiseJob(qint64 jobId, int priority)
         return;
     const auto job = m_store->job(jobId);
     if (!job) {
-        Q_EMIT jobFailed(jobId, u"no job %1 in the database"_s.arg(jobId));
+        Q_EMIT jobFailed(jobId, noSuchJobText(jobId));
         return;
     }
     priority = qBound(1, priority, 3);

@@ -260,7 +260,7 @@ std::unique_ptr<JobImport> JobImport::finishing(store::Store &store, qint64 jobI
 {
     const auto info = store.job(jobId);
     if (!info || info->state != JobState::Importing) {
-        *error = info ? u"job %1 is not importing"_s.arg(jobId) : u"no job %1 in the database"_s.arg(jobId);
+        *error = info ? u"job %1 is not importing"_s.arg(jobId) : noSuchJobText(jobId);
         return nullptr;
     }
     // Its input as it is now: gone, unreadable or changed, the rows cannot be made whole.
@@ -560,7 +560,7 @@ bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *
     if (!info) {
         if (warnings)
             warnings->clear();
-        *error = u"no job %1 in the database"_s.arg(jobId);
+        *error = noSuchJobText(jobId);
         return false;
     }
     return exportJob(store, *info, path, error, progress, cancelled, warnings);
@@ -663,7 +663,7 @@ ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, 
         }
         const auto job = store.job(request.jobId);
         if (!job) {
-            result.error = u"no job %1 in the database"_s.arg(request.jobId);
+            result.error = noSuchJobText(request.jobId);
             result.invalid = true;
             return result;
         }

@@ -246,7 +246,7 @@ void ReaderWorker::exportJob(qint64 jobId, const QString &path)
     if (!job) {
         Q_EMIT exportFinished(jobId, path, false,
                               m_database->damage().isEmpty()
-                                  ? u"no job %1 in the database"_s.arg(jobId)
+                                  ? noSuchJobText(jobId)
                                   : m_database->damage());
         return;
     }

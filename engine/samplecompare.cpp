@@ -44,7 +44,7 @@ SampleComparison compareSamples(store::Store &store, const QList<qint64> &jobIds
     for (const qint64 jobId : jobIds) {
         const auto job = store.job(jobId);
         if (!job) {
-            comparison.error = u"no job %1 in the database"_s.arg(jobId);
+            comparison.error = noSuchJobText(jobId);
             return comparison;
         }
         if (candidates.isEmpty()) {

@@ -54,6 +54,11 @@ QString jobStateName(JobState state)
     return QString::fromLatin1(kJobStateNames[static_cast<int>(state)]);
 }
 
+QString noSuchJobText(qint64 jobId)
+{
+    return QStringLiteral("no job %1 in the database").arg(jobId);
+}
+
 std::optional<JobState> jobStateFromName(const QString &name)
 {
     for (int i = 0; i < int(std::size(kJobStateNames)); ++i) {

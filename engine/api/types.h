@@ -55,6 +55,9 @@ inline constexpr ErrorClass kLastErrorClass = ErrorClass::InvalidOutput;
 QString taskStateName(TaskState state);
 std::optional<TaskState> taskStateFromName(const QString &name);
 QString jobStateName(JobState state);
+// What a request about a job the database does not hold answers, word for word (batchctl
+// tells it from other failures by it).
+QString noSuchJobText(qint64 jobId);
 std::optional<JobState> jobStateFromName(const QString &name);
 QString errorClassName(ErrorClass errorClass);
 ErrorClass errorClassFromName(const QString &name);
