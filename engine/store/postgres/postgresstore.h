@@ -66,6 +66,9 @@ private:
     // (SqlStore keeps the connection open until every statement on it is finalised.)
     std::shared_ptr<PostgresConnection> m_connection;
     std::unique_ptr<Statements> m_statements;
+    // Rows this store imported, and at how many it analyzes tasks next (appendTasks).
+    qint64 m_rowsImported = 0;
+    qint64 m_analyzeAtRows = 10'000;
 };
 
 } // namespace bd::store
