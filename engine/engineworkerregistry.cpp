@@ -37,6 +37,8 @@ void EngineWorker::heartbeat()
     // The rescuer: any live engine hands back the tasks of a worker whose lease ran out (it
     // died, or stalled longer than the lease), so the others go on within the lease time.
     const int rescued = m_store->releaseExpiredLeases(now);
+    if (rescued < 0 && !databaseReachable())
+        return; // the server went away in that query: the reconnect timer takes over
     if (rescued > 0) {
         m_rescued += rescued;
         qInfo("%d task(s) whose lease had run out are pending again", rescued);

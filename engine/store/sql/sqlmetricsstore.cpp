@@ -150,6 +150,8 @@ bool SqlMetricsStore::writeSamples(const QList<MetricSample> &samples)
 bool SqlMetricsStore::prune(qint64 resolutionMs, qint64 beforeMs)
 {
     QSqlDatabase &db = this->db();
+    if (!db.isOpen()) // the session ended (PostgreSQL away): no query, and no Qt warning
+        return fail(u"metrics: the database is not open"_s);
     QSqlQuery query(db);
     query.prepare(u"DELETE FROM metric_samples WHERE resolution_ms = ? AND at_ms < ?"_s);
     query.addBindValue(resolutionMs);

@@ -36,6 +36,10 @@ bool SqlWorkerRegistry::fail(const QSqlQuery &query, const QString &what)
 bool SqlWorkerRegistry::heartbeat(const WorkerRecord &worker)
 {
     m_error.clear();
+    if (!m_db.isOpen()) { // the session ended (PostgreSQL away): no query, and no Qt warning
+        m_error = u"cannot record the heartbeat of %1: the database is not open"_s.arg(worker.id);
+        return false;
+    }
     QSqlQuery query(m_db);
     query.prepare(
         u"INSERT INTO workers (id, host, pid, lanes, started_at, last_seen, completed, in_flight, "
