@@ -28,6 +28,19 @@ private:
     QString m_db;
     qint64 m_jobId = 0;
 
+    // An engine on the fixture's database, open; null when it did not open in time.
+    std::unique_ptr<bd::Engine> openEngine() const
+    {
+        bd::EngineOptions options;
+        options.database = m_db;
+        auto engine = bd::createEngine(options);
+        QSignalSpy opened(engine.get(), &bd::Engine::opened);
+        engine->open();
+        if (!opened.wait(20000))
+            return nullptr;
+        return engine;
+    }
+
 private Q_SLOTS:
     void initTestCase()
     {
@@ -60,13 +73,9 @@ private Q_SLOTS:
 
     void pagesLazily()
     {
-        bd::EngineOptions options;
-        options.database = m_db;
-        auto engineOwner = bd::createEngine(options);
+        const auto engineOwner = openEngine();
+        QVERIFY(engineOwner);
         bd::Engine &engine = *engineOwner;
-        QSignalSpy opened(&engine, &bd::Engine::opened);
-        engine.open();
-        QVERIFY(opened.wait(20000));
         // Should a page not come, the log says why.
         connect(&engine, &bd::Engine::readFailed, this, [](quint64 ticket, const QString &error) {
             qWarning("read %llu failed: %s", ticket, qPrintable(error));
@@ -133,13 +142,9 @@ private Q_SLOTS:
     // failure comes as the engine reports one, for the ticket of the page's request.
     void aFailedPageReadIsReadAgainWhileInView()
     {
-        bd::EngineOptions options;
-        options.database = m_db;
-        auto engineOwner = bd::createEngine(options);
+        const auto engineOwner = openEngine();
+        QVERIFY(engineOwner);
         bd::Engine &engine = *engineOwner;
-        QSignalSpy opened(&engine, &bd::Engine::opened);
-        engine.open();
-        QVERIFY(opened.wait(20000));
         TaskTableModel model(&engine);
         QTableView view;
         view.resize(900, 600);
@@ -164,13 +169,9 @@ private Q_SLOTS:
 
     void filters()
     {
-        bd::EngineOptions options;
-        options.database = m_db;
-        auto engineOwner = bd::createEngine(options);
+        const auto engineOwner = openEngine();
+        QVERIFY(engineOwner);
         bd::Engine &engine = *engineOwner;
-        QSignalSpy opened(&engine, &bd::Engine::opened);
-        engine.open();
-        QVERIFY(opened.wait(20000));
         TaskTableModel model(&engine);
 
         bd::TaskFilter filter;
