@@ -552,20 +552,6 @@ ImportResult importJob(store::Store &store, JobSpec spec, qint64 nowMs)
 }
 
 
-bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
-               const std::function<void(qint64 rows)> &progress,
-               const std::function<bool()> &cancelled, QStringList *warnings)
-{
-    const auto info = store.job(jobId);
-    if (!info) {
-        if (warnings)
-            warnings->clear();
-        *error = noSuchJobText(jobId);
-        return false;
-    }
-    return exportJob(store, *info, path, error, progress, cancelled, warnings);
-}
-
 bool exportJob(store::Store &store, const JobInfo &job, const QString &path, QString *error,
                const std::function<void(qint64 rows)> &progress,
                const std::function<bool()> &cancelled, QStringList *warnings)

@@ -105,11 +105,8 @@ ReplayResult replayDeadTasks(store::Store &store, const ReplayRequest &request, 
 // and nothing is written at path. warnings (when given) receives what the user should be
 // told about a successful export, e.g. "3 cell(s) longer than ... were truncated" (XLSX).
 // Any failure (a full disk included) returns false and leaves nothing at path.
-bool exportJob(store::Store &store, qint64 jobId, const QString &path, QString *error,
-               const std::function<void(qint64 rows)> &progress = {},
-               const std::function<bool()> &cancelled = {}, QStringList *warnings = nullptr);
-// The same for a job already read (its spec and columns; each read of a job sums its tasks
-// on PostgreSQL).
+// The job as read by the caller (its spec and columns: on PostgreSQL each read of a job
+// sums its tasks, so the caller's read is not done again).
 bool exportJob(store::Store &store, const JobInfo &job, const QString &path, QString *error,
                const std::function<void(qint64 rows)> &progress = {},
                const std::function<bool()> &cancelled = {}, QStringList *warnings = nullptr);

@@ -445,9 +445,9 @@ void MainWindow::connectEngine()
         for (const JobSnapshot &job : snapshot.jobs) {
             known.insert(job.jobId);
             listBehind = listBehind || m_jobsModel->rowOf(job.jobId) < 0 ||
-                         (!job.runningHere && waitsToBeTakenUp(job.jobId, job.state,
-                                                               job.stateReason, job.counts,
-                                                               job.runner));
+                         (m_options.resumeInterruptedJobs && !job.runningHere &&
+                          waitsForAWorker(job.state, job.stateReason) &&
+                          mayTakeUp(job.jobId, job.counts, job.runner));
         }
         for (const JobInfo &job : m_jobsModel->jobs())
             listBehind = listBehind || !known.contains(job.id);
@@ -602,11 +602,9 @@ void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
             // for a worker whenever it turns up: submitted, or handed back by an engine that
             // stopped. A job another live process runs is left to it (it shares the tasks
             // through leases when it wants help: batchctl worker).
-            const bool interrupted = firstList && job.state == JobState::Running &&
-                                     job.counts.unfinished() > 0 && job.runner.isEmpty() &&
-                                     !m_notTakenUp.contains(job.id);
-            if (interrupted ||
-                waitsToBeTakenUp(job.id, job.state, job.stateReason, job.counts, job.runner))
+            const bool interrupted = firstList && job.state == JobState::Running;
+            if ((interrupted || waitsForAWorker(job.state, job.stateReason)) &&
+                mayTakeUp(job.id, job.counts, job.runner))
                 resumeJob(job.id);
         }
     }
@@ -622,11 +620,10 @@ void MainWindow::handleJobsListed(const QList<JobInfo> &jobs)
     updateStatusTotals();
 }
 
-bool MainWindow::waitsToBeTakenUp(qint64 jobId, JobState state, const QString &stateReason,
-                                  const TaskCounts &counts, const QString &runner) const
+bool MainWindow::mayTakeUp(qint64 jobId, const TaskCounts &counts, const QString &runner) const
 {
-    return m_options.resumeInterruptedJobs && waitsForAWorker(state, stateReason) &&
-           counts.unfinished() > 0 && runner.isEmpty() && !m_notTakenUp.contains(jobId);
+    return counts.unfinished() > 0 && runner.isEmpty() && !m_notTakenUp.contains(jobId) &&
+           !m_awaitingKey.contains(jobId);
 }
 
 void MainWindow::updateStatusTotals()
@@ -735,9 +732,11 @@ void MainWindow::resumeJob(qint64 jobId)
     if (!job)
         return;
     // The key may come from the OS keychain: the job starts when it has answered.
+    m_awaitingKey.insert(jobId);
     resolveProviderConfig(
         job->spec, this,
         [this, jobId](const ProviderConfig &config, const QString &problem) {
+            m_awaitingKey.remove(jobId);
             if (!problem.isEmpty()) {
                 m_notTakenUp.insert(jobId);
                 statusBar()->showMessage(tr("Job %1 not started: %2").arg(jobId).arg(problem),

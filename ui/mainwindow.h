@@ -139,10 +139,9 @@ private:
     void chooseDatabase();
     void applySidebarPalette();
     void reprioritiseSelected();
-    // A job submitted elsewhere (or handed back by an engine that stopped) that this window
-    // runs as it turns up, as a batchctl worker would.
-    bool waitsToBeTakenUp(qint64 jobId, JobState state, const QString &stateReason,
-                          const TaskCounts &counts, const QString &runner) const;
+    // Whether this window may take up a job on its own (left running by the last session, or
+    // waiting for a worker): work left, nobody running it, not refused here, no key awaited.
+    bool mayTakeUp(qint64 jobId, const TaskCounts &counts, const QString &runner) const;
     static QString localCsvFromMime(const QMimeData *mime);
 
     Options m_options;
@@ -153,6 +152,9 @@ private:
     // Jobs this window does not take up on its own: no key for them here, or imported with
     // "Start the job after the import" unticked.
     QSet<qint64> m_notTakenUp;
+    // Jobs whose start waits on the key store (a keychain may ask the user): not taken up
+    // again meanwhile, however many snapshots show them waiting.
+    QSet<qint64> m_awaitingKey;
     QSet<qint64> m_resumeAfterReplay;
     bool m_resumeFinishedWithWork = false; // after a replay: finished jobs with work run it
     qint64 m_pendingSelect = 0;

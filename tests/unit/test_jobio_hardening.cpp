@@ -131,10 +131,12 @@ void TestJobIoHardening::xlsxExportReportsCutCells()
                                                     QDateTime::currentMSecsSinceEpoch());
     QVERIFY2(imported.ok, qPrintable(imported.error));
 
+    const std::optional<bd::JobInfo> job = store.job(imported.jobId);
+    QVERIFY(job);
     QString error;
     QStringList warnings{u"stale"_s};
     const QString xlsx = m_dir.filePath(u"out.xlsx"_s);
-    QVERIFY2(bd::exportJob(store, imported.jobId, xlsx, &error, {}, {}, &warnings),
+    QVERIFY2(bd::exportJob(store, *job, xlsx, &error, {}, {}, &warnings),
              qPrintable(error));
     QCOMPARE(warnings.size(), 1);
     QVERIFY2(warnings.first().contains(u"2 cell(s) longer than the 32767 characters"_s),
@@ -142,7 +144,7 @@ void TestJobIoHardening::xlsxExportReportsCutCells()
     QVERIFY2(warnings.first().contains(u"column 'text'"_s), qPrintable(warnings.first()));
 
     // CSV holds any length: nothing to say, and the old warnings are gone.
-    QVERIFY2(bd::exportJob(store, imported.jobId, m_dir.filePath(u"out.csv"_s), &error, {}, {},
+    QVERIFY2(bd::exportJob(store, *job, m_dir.filePath(u"out.csv"_s), &error, {}, {},
                            &warnings),
              qPrintable(error));
     QVERIFY(warnings.isEmpty());
